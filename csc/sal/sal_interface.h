@@ -1,0 +1,109 @@
+/*
+ * sal_interface.h - description of a SAL component's interface.
+ *
+ * salgen (idl/salgen.py) writes one constant sal_component_info per
+ * component. The runtime and both transports read topics, fields and
+ * revCodes from it; nothing here depends on DDS or Kafka headers.
+ *
+ * Samples are the C structs idlc generates from sal_revCoded_<Name>.idl:
+ * unbounded strings are `char *`, bounded strings are `char[bound + 1]`,
+ * arrays are fixed C arrays. Field offsets index into those structs.
+ */
+#ifndef SAL_INTERFACE_H
+#define SAL_INTERFACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The four kinds of SAL topic. */
+typedef enum sal_topic_kind {
+    SAL_TOPIC_COMMAND,
+    SAL_TOPIC_EVENT,
+    SAL_TOPIC_TELEMETRY,
+    SAL_TOPIC_ACKCMD
+} sal_topic_kind;
+
+/* Field types, as in the DDS IDL. */
+typedef enum sal_field_type {
+    SAL_FIELD_BOOLEAN,   /* bool */
+    SAL_FIELD_OCTET,     /* uint8_t */
+    SAL_FIELD_SHORT,     /* int16_t */
+    SAL_FIELD_USHORT,    /* uint16_t */
+    SAL_FIELD_LONG,      /* int32_t */
+    SAL_FIELD_ULONG,     /* uint32_t */
+    SAL_FIELD_LONGLONG,  /* int64_t */
+    SAL_FIELD_ULONGLONG, /* uint64_t */
+    SAL_FIELD_FLOAT,     /* float */
+    SAL_FIELD_DOUBLE,    /* double */
+    SAL_FIELD_STRING     /* char * (bound 0) or char[bound + 1] */
+} sal_field_type;
+
+/* Field flag: a private field (salIndex, private_*) set by the runtime. */
+#define SAL_FIELD_PRIVATE 1u
+
+/* One field of a topic's sample struct. */
+typedef struct sal_field_info {
+    const char *name;
+    sal_field_type type;
+    uint32_t count; /* array length; 1 for scalars and strings */
+    uint32_t bound; /* string bound; 0 = unbounded (char *) */
+    size_t offset;  /* offsetof() in the sample struct */
+    unsigned flags; /* SAL_FIELD_PRIVATE or 0 */
+} sal_field_info;
+
+/* One topic. */
+typedef struct sal_topic_info {
+    const char *sal_name; /* command_x, logevent_x, x, ackcmd */
+    sal_topic_kind kind;
+    const char *dds_revcode;      /* ts_sal 7 revCode (DDS type and topic names) */
+    const char *avro_revcode;     /* ts_xml Avro revCode (Kafka private_revCode);
+                                   * NULL when the topic has no Avro form */
+    size_t sample_size;           /* sizeof the sample struct */
+    const void *dds_descriptor;   /* const dds_topic_descriptor_t * */
+    const sal_field_info *fields; /* in DDS IDL order */
+    size_t nfields;
+    const char *avro_schema; /* the exact string salobj 8 registers, or NULL */
+} sal_topic_info;
+
+/* One enumeration constant. */
+typedef struct sal_enum_value {
+    const char *name;
+    int64_t value;
+} sal_enum_value;
+
+/* A whole component. Topics are sorted by strcmp of sal_name, so a
+ * command's index in `topics` is the ackcmd `cmdtype` salobj sends. */
+typedef struct sal_component_info {
+    const char *name;
+    bool indexed;
+    const char *xml_version;
+    const char *sal_version;
+    const sal_topic_info *topics;
+    size_t ntopics;
+    const sal_enum_value *enums; /* <Enumeration> constants */
+    size_t nenums;
+    const sal_enum_value *index_enum; /* allowed SAL indices, if listed */
+    size_t nindex_enum;
+} sal_component_info;
+
+/* Find a topic by SAL name; returns its index or -1. */
+int sal_component_find_topic(const sal_component_info *comp, const char *sal_name);
+
+/* Is `index` a valid SAL index for this component? Non-indexed: only 0.
+ * Indexed with an index enumeration: one of its values; otherwise > 0. */
+bool sal_component_index_allowed(const sal_component_info *comp, int32_t index);
+
+/* Name of the index enumeration entry for `index`, or NULL. */
+const char *sal_component_index_name(const sal_component_info *comp, int32_t index);
+
+/* Number of user (non-private) fields of a topic. */
+size_t sal_topic_user_field_count(const sal_topic_info *topic);
+
+/* Printable name of a topic kind ("command", "event", ...). */
+const char *sal_topic_kind_name(sal_topic_kind kind);
+
+/* Printable IDL name of a field type ("long", "string", ...). */
+const char *sal_field_type_name(sal_field_type type);
+
+#endif

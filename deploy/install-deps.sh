@@ -1,0 +1,35 @@
+#!/bin/sh
+# Install every build, run and test dependency of ocps-c from Debian 12 packages.
+# Idempotent: packages already present are left as they are. Needs root (or sudo).
+set -eu
+
+PACKAGES="
+build-essential cmake pkg-config git python3 clang-format
+cyclonedds-dev cyclonedds-tools
+librdkafka-dev libavro-dev libjansson-dev libcurl4-openssl-dev libcfitsio-dev
+libuv1-dev libyaml-dev libsqlite3-dev libmicrohttpd-dev
+libcmocka-dev valgrind
+"
+
+missing=""
+for p in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -z "$missing" ]; then
+    echo "install-deps: all packages present"
+    exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

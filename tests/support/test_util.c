@@ -1,0 +1,192 @@
+/* test_util.c - see test_util.h. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include "test_util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+char *tu_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    size_t cap = 4096;
+    size_t n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf != NULL && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (cap - n - 1 == 0) {
+            char *bigger = realloc(buf, cap * 2);
+            if (bigger == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (buf == NULL) {
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (len != NULL) {
+        *len = n;
+    }
+    return buf;
+}
+
+int tu_write_file(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) {
+        return -1;
+    }
+    size_t put = fwrite(data, 1, len, f);
+    int rc = fclose(f);
+    return (put == len && rc == 0) ? 0 : -1;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int tu_list_files(const char *dir, const char *suffix, char ***names)
+{
+    DIR *d = opendir(dir);
+    *names = NULL;
+    if (d == NULL) {
+        return -1;
+    }
+    int n = 0;
+    int cap = 0;
+    struct dirent *e;
+    size_t slen = strlen(suffix);
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len < slen || strcmp(e->d_name + len - slen, suffix) != 0) {
+            continue;
+        }
+        char *full = tu_path_join(dir, e->d_name);
+        struct stat st;
+        int regular = stat(full, &st) == 0 && S_ISREG(st.st_mode);
+        free(full);
+        if (!regular) {
+            continue;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **bigger = realloc(*names, (size_t)cap * sizeof **names);
+            if (bigger == NULL) {
+                break;
+            }
+            *names = bigger;
+        }
+        (*names)[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    if (n > 0) {
+        qsort(*names, (size_t)n, sizeof **names, compare_names);
+    }
+    return n;
+}
+
+void tu_free_names(char **names, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(names[i]);
+    }
+    free(names);
+}
+
+int tu_run(char *const argv[], char **output)
+{
+    char tmpl[] = "/tmp/ocps-test-out-XXXXXX";
+    int fd = mkstemp(tmpl);
+    if (fd < 0) {
+        return -1;
+    }
+    unlink(tmpl);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fd, STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, fd, STDERR_FILENO);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        close(fd);
+        return -1;
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            close(fd);
+            return -1;
+        }
+    }
+    if (output != NULL) {
+        off_t size = lseek(fd, 0, SEEK_END);
+        *output = malloc((size_t)size + 1);
+        if (*output != NULL) {
+            ssize_t got = pread(fd, *output, (size_t)size, 0);
+            (*output)[got > 0 ? got : 0] = '\0';
+        }
+    }
+    close(fd);
+    if (WIFEXITED(status)) {
+        return WEXITSTATUS(status);
+    }
+    return 128 + WTERMSIG(status);
+}
+
+char *tu_make_temp_dir(void)
+{
+    char tmpl[] = "/tmp/ocps-test-XXXXXX";
+    if (mkdtemp(tmpl) == NULL) {
+        return NULL;
+    }
+    return strdup(tmpl);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void tu_remove_tree(const char *path)
+{
+    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *tu_path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a);
+    size_t lb = strlen(b);
+    char *p = malloc(la + lb + 2);
+    if (p == NULL) {
+        return NULL;
+    }
+    memcpy(p, a, la);
+    p[la] = '/';
+    memcpy(p + la + 1, b, lb + 1);
+    return p;
+}

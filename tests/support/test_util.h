@@ -1,0 +1,37 @@
+/*
+ * test_util.h - small helpers shared by the test programs: files,
+ * directories and child processes (spawned without a shell).
+ */
+#ifndef TEST_UTIL_H
+#define TEST_UTIL_H
+
+#include <stddef.h>
+
+/* Read a whole file; returns a malloc'd NUL-terminated buffer (caller frees)
+ * and its length in *len (if len is not NULL), or NULL if unreadable. */
+char *tu_read_file(const char *path, size_t *len);
+
+/* Write `len` bytes to path (created or truncated); 0 on success. */
+int tu_write_file(const char *path, const char *data, size_t len);
+
+/* Sorted names of the regular files in dir ending with suffix. Returns the
+ * count (or -1 if dir is unreadable); *names is a malloc'd array of malloc'd
+ * strings, freed with tu_free_names. */
+int tu_list_files(const char *dir, const char *suffix, char ***names);
+void tu_free_names(char **names, int n);
+
+/* Run argv[0] (looked up in PATH) with stdout and stderr captured into
+ * `output` (malloc'd, caller frees; may be NULL to discard). Returns the
+ * exit status, 128+signal if killed, or -1 if it could not be started. */
+int tu_run(char *const argv[], char **output);
+
+/* Create a fresh temporary directory; returns a malloc'd path. */
+char *tu_make_temp_dir(void);
+
+/* Remove a directory tree (no shell). */
+void tu_remove_tree(const char *path);
+
+/* malloc'd "a/b". */
+char *tu_path_join(const char *a, const char *b);
+
+#endif
