@@ -1,0 +1,234 @@
+/*
+ * ocps-csc: the OCPS Commandable SAL Component.
+ *
+ *   ocps-csc [options] INDEX
+ *
+ * salobj-style command line: INDEX is the SAL index (the interface's index
+ * enumeration: 1 LATISS, 2 LSSTComCam, 3 LSSTCam, 101 RA by default).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dds/version.h>
+#include <uv.h>
+
+#include "OCPS_sal.h"
+#include "sal_csc.h"
+
+#ifndef OCPS_VERSION
+#define OCPS_VERSION "0.0.0"
+#endif
+
+typedef struct app {
+    sal_csc *csc;
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+} app;
+
+static void usage(FILE *f)
+{
+    const sal_component_info *c = &OCPS_sal_component;
+    fprintf(f,
+            "usage: ocps-csc [options] INDEX\n"
+            "Run the %s CSC with SAL index INDEX (",
+            c->name);
+    for (size_t i = 0; i < c->nindex_enum; i++) {
+        fprintf(f, "%s%lld %s", i ? ", " : "", (long long)c->index_enum[i].value, c->index_enum[i].name);
+    }
+    fprintf(f,
+            ").\n\n"
+            "options:\n"
+            "  --state STATE         state to reach at start: offline, standby (default), disabled, enabled\n"
+            "  --override FILE       configurationOverride for the start of --state disabled/enabled\n"
+            "  --loglevel N          initial log level (Python levels; default 20)\n"
+            "  --simulate            simulation mode 1\n"
+            "  --transport NAME      SAL transport: %s (default dds)\n"
+            "  --duplicate-check S   seconds to watch for another instance at start (default 3; -1 off)\n"
+            "  --no-republish        do not re-publish state events to late-joining readers\n"
+            "  --version             print the version and exit\n"
+            "  -h, --help            this help\n"
+            "\nenvironment: LSST_DDS_PARTITION_PREFIX (required for dds), LSST_DDS_DOMAIN_ID,\n"
+            "LSST_DDS_INTERFACE, LSST_DDS_ENABLE_AUTHLIST, OSPL_RELEASE\n",
+            sal_transport_names());
+}
+
+static int parse_state(const char *s, sal_state *out)
+{
+    static const struct {
+        const char *name;
+        sal_state state;
+    } states[] = {
+        {"offline", SAL_STATE_OFFLINE},
+        {"standby", SAL_STATE_STANDBY},
+        {"disabled", SAL_STATE_DISABLED},
+        {"enabled", SAL_STATE_ENABLED},
+    };
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
+        if (strcmp(s, states[i].name) == 0) {
+            *out = states[i].state;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int parse_number(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtod(s, &end);
+    return (end == s || *end != '\0' || errno != 0) ? -1 : 0;
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    app *a = h->data;
+    SAL_LOG(a->csc, SAL_LOG_INFO, "Received signal %d; shutting down", signum);
+    uv_signal_stop(&a->sigint);
+    uv_signal_stop(&a->sigterm);
+    sal_csc_stop(a->csc, 0);
+}
+
+static void on_closing(void *arg)
+{
+    app *a = arg;
+    uv_close((uv_handle_t *)&a->sigint, NULL);
+    uv_close((uv_handle_t *)&a->sigterm, NULL);
+}
+
+/* Parse the command line into opts; returns -1 to exit with *status. */
+static int parse_args(int argc, char **argv, sal_csc_options *opts, int *status)
+{
+    enum {
+        OPT_STATE = 1000,
+        OPT_OVERRIDE,
+        OPT_LOGLEVEL,
+        OPT_SIMULATE,
+        OPT_TRANSPORT,
+        OPT_DUP,
+        OPT_NOREP,
+        OPT_VERSION
+    };
+    static const struct option longopts[] = {
+        {"state", required_argument, NULL, OPT_STATE},
+        {"override", required_argument, NULL, OPT_OVERRIDE},
+        {"loglevel", required_argument, NULL, OPT_LOGLEVEL},
+        {"simulate", no_argument, NULL, OPT_SIMULATE},
+        {"transport", required_argument, NULL, OPT_TRANSPORT},
+        {"duplicate-check", required_argument, NULL, OPT_DUP},
+        {"no-republish", no_argument, NULL, OPT_NOREP},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    double v;
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_STATE:
+            if (parse_state(optarg, &opts->initial_state) != 0) {
+                fprintf(stderr, "ocps-csc: --state must be offline, standby, disabled or enabled\n");
+                return *status = 64, -1;
+            }
+            break;
+        case OPT_OVERRIDE:
+            opts->override = optarg;
+            break;
+        case OPT_LOGLEVEL:
+            if (parse_number(optarg, &v) != 0 || v < 0 || v > 100) {
+                fprintf(stderr, "ocps-csc: --loglevel must be a number from 0 to 100\n");
+                return *status = 64, -1;
+            }
+            opts->log_level = (int)v;
+            break;
+        case OPT_SIMULATE:
+            opts->simulation_mode = 1;
+            break;
+        case OPT_TRANSPORT:
+            opts->transport = sal_transport_find(optarg);
+            if (opts->transport == NULL) {
+                fprintf(stderr, "ocps-csc: unknown transport %s (have: %s)\n", optarg, sal_transport_names());
+                return *status = 64, -1;
+            }
+            break;
+        case OPT_DUP:
+            if (parse_number(optarg, &v) != 0 || v > 60) {
+                fprintf(stderr, "ocps-csc: --duplicate-check must be seconds (at most 60; negative: off)\n");
+                return *status = 64, -1;
+            }
+            opts->duplicate_check = v;
+            break;
+        case OPT_NOREP:
+            opts->no_republish = true;
+            break;
+        case OPT_VERSION:
+            printf("%s\n", OCPS_VERSION);
+            return *status = 0, -1;
+        case 'h':
+            usage(stdout);
+            return *status = 0, -1;
+        default:
+            usage(stderr);
+            return *status = 64, -1;
+        }
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return *status = 64, -1;
+    }
+    char *end;
+    long index = strtol(argv[optind], &end, 10);
+    if (*end != '\0' || end == argv[optind] ||
+        !sal_component_index_allowed(&OCPS_sal_component, (int32_t)index) || index > INT32_MAX) {
+        fprintf(stderr, "ocps-csc: invalid index %s; ", argv[optind]);
+        usage(stderr);
+        return *status = 64, -1;
+    }
+    opts->index = (int32_t)index;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    sal_csc_options opts;
+    sal_csc_options_init(&opts);
+    opts.csc_version = OCPS_VERSION;
+    opts.transport = sal_transport_find("dds");
+    char subsystems[128];
+    snprintf(subsystems, sizeof subsystems, "cyclonedds=%s", DDS_VERSION);
+    opts.subsystem_versions = subsystems;
+    int status = 0;
+    if (parse_args(argc, argv, &opts, &status) != 0) {
+        return status;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    app a = {0};
+    sal_csc_hooks hooks = {.closing = on_closing, .arg = &a};
+    char err[1024];
+    if (sal_csc_open(&a.csc, &loop, &OCPS_sal_component, &opts, &hooks, err, sizeof err) != 0) {
+        fprintf(stderr, "ocps-csc: %s\n", err);
+        uv_loop_close(&loop);
+        return 1;
+    }
+    uv_signal_init(&loop, &a.sigint);
+    uv_signal_init(&loop, &a.sigterm);
+    a.sigint.data = a.sigterm.data = &a;
+    uv_signal_start(&a.sigint, on_signal, SIGINT);
+    uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+    if (sal_csc_start(a.csc, err, sizeof err) != 0) {
+        fprintf(stderr, "ocps-csc: %s\n", err);
+        sal_csc_stop(a.csc, 1);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    status = sal_csc_exit_code(a.csc);
+    sal_csc_free(a.csc);
+    uv_loop_close(&loop);
+    return status;
+}

@@ -1,0 +1,446 @@
+/* sal.c - the SAL runtime; see sal.h. */
+#include "sal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* What a transport thread hands to the loop. */
+typedef enum inbox_kind { INBOX_SAMPLE, INBOX_MATCHED, INBOX_ERROR } inbox_kind;
+
+typedef struct inbox_item {
+    struct inbox_item *next;
+    inbox_kind kind;
+    int topic;
+    void *sample;
+    bool is_writer;
+    int32_t current;
+    int32_t change;
+    char *message;
+} inbox_item;
+
+typedef struct topic_state {
+    sal_sample_cb cb; /* reader callback, NULL if not read */
+    void *cb_arg;
+    bool reading;
+    bool writing;
+    bool republish;
+    int32_t seqnum;
+    int32_t writer_matches; /* remote readers matched with our writer */
+    int32_t reader_matches; /* remote writers matched with our reader */
+    void *last;             /* last sample written */
+} topic_state;
+
+struct sal {
+    uv_loop_t *loop;
+    const sal_component_info *comp;
+    int32_t index;
+    const sal_transport_ops *ops;
+    sal_transport *transport;
+    char identity[129];
+    int32_t origin;
+    sal_clock clock;
+    topic_state *topics;
+    sal_error_cb error_cb;
+    void *error_arg;
+    uv_async_t async;
+    pthread_mutex_t lock;
+    inbox_item *head;
+    inbox_item *tail;
+    bool closing;
+};
+
+static void inbox_push(sal *s, inbox_item *item)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->closing) {
+        pthread_mutex_unlock(&s->lock);
+        if (item->sample != NULL) {
+            sal_sample_free(&s->comp->topics[item->topic], item->sample);
+        }
+        free(item->message);
+        free(item);
+        return;
+    }
+    if (s->tail != NULL) {
+        s->tail->next = item;
+    } else {
+        s->head = item;
+    }
+    s->tail = item;
+    pthread_mutex_unlock(&s->lock);
+    uv_async_send(&s->async);
+}
+
+static void on_transport_sample(void *arg, int topic, void *sample)
+{
+    sal *s = arg;
+    inbox_item *item = calloc(1, sizeof *item);
+    if (item == NULL) {
+        sal_sample_free(&s->comp->topics[topic], sample);
+        return;
+    }
+    item->kind = INBOX_SAMPLE;
+    item->topic = topic;
+    item->sample = sample;
+    inbox_push(s, item);
+}
+
+static void on_transport_matched(void *arg, int topic, bool is_writer, int32_t current, int32_t change)
+{
+    sal *s = arg;
+    inbox_item *item = calloc(1, sizeof *item);
+    if (item == NULL) {
+        return;
+    }
+    item->kind = INBOX_MATCHED;
+    item->topic = topic;
+    item->is_writer = is_writer;
+    item->current = current;
+    item->change = change;
+    inbox_push(s, item);
+}
+
+static void on_transport_error(void *arg, const char *message)
+{
+    sal *s = arg;
+    inbox_item *item = calloc(1, sizeof *item);
+    if (item == NULL) {
+        return;
+    }
+    item->kind = INBOX_ERROR;
+    item->message = strdup(message);
+    inbox_push(s, item);
+}
+
+static bool index_accepted(const sal *s, const sal_topic_info *t, const void *sample)
+{
+    if (s->index == 0 || !s->comp->indexed) {
+        return true;
+    }
+    return sal_sample_get_i32(t, sample, "salIndex") == s->index;
+}
+
+static void handle_sample(sal *s, inbox_item *item)
+{
+    const sal_topic_info *t = &s->comp->topics[item->topic];
+    topic_state *ts = &s->topics[item->topic];
+    if (ts->cb != NULL && index_accepted(s, t, item->sample)) {
+        /* private_rcvStamp is reader-local: the TAI time of reading */
+        double now = sal_clock_tai(&s->clock);
+        const sal_field_info *f = sal_topic_field(t, "private_rcvStamp");
+        memcpy((char *)item->sample + f->offset, &now, sizeof now);
+        ts->cb(ts->cb_arg, item->topic, item->sample);
+    }
+    sal_sample_free(t, item->sample);
+}
+
+static void republish(sal *s, int topic)
+{
+    topic_state *ts = &s->topics[topic];
+    if (!ts->republish || ts->last == NULL) {
+        return;
+    }
+    const sal_topic_info *t = &s->comp->topics[topic];
+    void *copy = sal_sample_dup(t, ts->last);
+    char err[256];
+    if (copy != NULL) {
+        sal_write(s, topic, copy, SAL_WRITE_FORCE, err, sizeof err);
+        sal_sample_free(t, copy);
+    }
+}
+
+static void on_async(uv_async_t *handle)
+{
+    sal *s = handle->data;
+    pthread_mutex_lock(&s->lock);
+    inbox_item *item = s->head;
+    s->head = s->tail = NULL;
+    pthread_mutex_unlock(&s->lock);
+    while (item != NULL) {
+        inbox_item *next = item->next;
+        switch (item->kind) {
+        case INBOX_SAMPLE:
+            handle_sample(s, item);
+            break;
+        case INBOX_MATCHED:
+            if (item->is_writer) {
+                s->topics[item->topic].writer_matches = item->current;
+                if (item->change > 0) {
+                    republish(s, item->topic);
+                }
+            } else {
+                s->topics[item->topic].reader_matches = item->current;
+            }
+            break;
+        case INBOX_ERROR:
+            if (s->error_cb != NULL) {
+                s->error_cb(s->error_arg, item->message);
+            }
+            free(item->message);
+            break;
+        }
+        free(item);
+        item = next;
+    }
+}
+
+int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
+             const sal_transport_ops *transport, const char *identity, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!sal_component_index_allowed(comp, index) && !(index == 0 && comp->indexed)) {
+        snprintf(err, errlen, "%d is not a valid SAL index for %s", index, comp->name);
+        return -EINVAL;
+    }
+    sal *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    s->topics = calloc(comp->ntopics, sizeof *s->topics);
+    if (s->topics == NULL) {
+        free(s);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    s->loop = loop;
+    s->comp = comp;
+    s->index = index;
+    s->ops = transport;
+    s->origin = (int32_t)getpid();
+    if (identity != NULL) {
+        snprintf(s->identity, sizeof s->identity, "%s", identity);
+    } else if (comp->indexed) {
+        snprintf(s->identity, sizeof s->identity, "%s:%d", comp->name, index);
+    } else {
+        snprintf(s->identity, sizeof s->identity, "%s", comp->name);
+    }
+    sal_clock_init(&s->clock, NULL, err, errlen);
+    pthread_mutex_init(&s->lock, NULL);
+    int rc = uv_async_init(loop, &s->async, on_async);
+    if (rc != 0) {
+        snprintf(err, errlen, "uv_async_init: %s", uv_strerror(rc));
+        pthread_mutex_destroy(&s->lock);
+        free(s->topics);
+        free(s);
+        return rc;
+    }
+    s->async.data = s;
+    sal_transport_cbs cbs = {on_transport_sample, on_transport_matched, on_transport_error, s};
+    rc = transport->open(&s->transport, comp, index, &cbs, err, errlen);
+    if (rc != 0) {
+        s->transport = NULL;
+        sal_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+static int check_topic(const sal *s, int topic, char *err, size_t errlen)
+{
+    if (topic < 0 || (size_t)topic >= s->comp->ntopics) {
+        snprintf(err, errlen, "no topic %d in %s", topic, s->comp->name);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int sal_reader_add(sal *s, int topic, sal_sample_cb cb, void *arg, char *err, size_t errlen)
+{
+    int rc = check_topic(s, topic, err, errlen);
+    if (rc != 0) {
+        return rc;
+    }
+    topic_state *ts = &s->topics[topic];
+    ts->cb = cb;
+    ts->cb_arg = arg;
+    if (ts->reading) {
+        return 0;
+    }
+    rc = s->ops->reader_create(s->transport, topic, err, errlen);
+    ts->reading = rc == 0;
+    return rc;
+}
+
+int sal_writer_add(sal *s, int topic, char *err, size_t errlen)
+{
+    int rc = check_topic(s, topic, err, errlen);
+    if (rc != 0 || s->topics[topic].writing) {
+        return rc;
+    }
+    rc = s->ops->writer_create(s->transport, topic, err, errlen);
+    s->topics[topic].writing = rc == 0;
+    return rc;
+}
+
+static void set_double(const sal_topic_info *t, void *sample, const char *name, double v)
+{
+    const sal_field_info *f = sal_topic_field(t, name);
+    memcpy((char *)sample + f->offset, &v, sizeof v);
+}
+
+static void fill_private(sal *s, int topic, void *sample, unsigned flags)
+{
+    const sal_topic_info *t = &s->comp->topics[topic];
+    topic_state *ts = &s->topics[topic];
+    const char *rev =
+        s->ops->revcode == SAL_REVCODE_AVRO && t->avro_revcode ? t->avro_revcode : t->dds_revcode;
+    const sal_field_info *f = sal_topic_field(t, "private_revCode");
+    snprintf((char *)sample + f->offset, f->bound + 1, "%s", rev);
+    f = sal_topic_field(t, "private_identity");
+    snprintf((char *)sample + f->offset, f->bound + 1, "%s", s->identity);
+    set_double(t, sample, "private_sndStamp", sal_clock_tai(&s->clock));
+    set_double(t, sample, "private_rcvStamp", 0.0);
+    sal_sample_set_i32(t, sample, "private_origin", s->origin);
+    if (s->comp->indexed) {
+        sal_sample_set_i32(t, sample, "salIndex", s->index);
+    }
+    if (!(flags & SAL_WRITE_KEEP_SEQNUM)) {
+        ts->seqnum = ts->seqnum >= INT32_MAX ? 1 : ts->seqnum + 1;
+        sal_sample_set_i32(t, sample, "private_seqNum", ts->seqnum);
+    }
+}
+
+int sal_write(sal *s, int topic, void *sample, unsigned flags, char *err, size_t errlen)
+{
+    int rc = check_topic(s, topic, err, errlen);
+    if (rc != 0) {
+        return rc;
+    }
+    topic_state *ts = &s->topics[topic];
+    const sal_topic_info *t = &s->comp->topics[topic];
+    if (!ts->writing) {
+        rc = sal_writer_add(s, topic, err, errlen);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if (t->kind == SAL_TOPIC_EVENT && !(flags & SAL_WRITE_FORCE) && ts->last != NULL &&
+        sal_sample_user_equal(t, ts->last, sample)) {
+        return 0;
+    }
+    fill_private(s, topic, sample, flags);
+    rc = s->ops->write(s->transport, topic, sample, err, errlen);
+    if (rc != 0) {
+        return rc;
+    }
+    void *copy = sal_sample_dup(t, sample);
+    if (copy != NULL) {
+        sal_sample_free(t, ts->last);
+        ts->last = copy;
+    }
+    return 0;
+}
+
+const void *sal_last_written(const sal *s, int topic)
+{
+    if (topic < 0 || (size_t)topic >= s->comp->ntopics) {
+        return NULL;
+    }
+    return s->topics[topic].last;
+}
+
+void sal_republish_on_match(sal *s, const int *topics, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (topics[i] >= 0 && (size_t)topics[i] < s->comp->ntopics) {
+            s->topics[topics[i]].republish = true;
+        }
+    }
+}
+
+int32_t sal_matched(const sal *s, int topic, bool writer)
+{
+    if (topic < 0 || (size_t)topic >= s->comp->ntopics) {
+        return 0;
+    }
+    return writer ? s->topics[topic].writer_matches : s->topics[topic].reader_matches;
+}
+
+void sal_set_error_cb(sal *s, sal_error_cb cb, void *arg)
+{
+    s->error_cb = cb;
+    s->error_arg = arg;
+}
+
+const sal_component_info *sal_component(const sal *s)
+{
+    return s->comp;
+}
+
+int32_t sal_index(const sal *s)
+{
+    return s->index;
+}
+
+const char *sal_identity(const sal *s)
+{
+    return s->identity;
+}
+
+int32_t sal_origin(const sal *s)
+{
+    return s->origin;
+}
+
+const char *sal_transport_name(const sal *s)
+{
+    return s->ops->name;
+}
+
+sal_clock *sal_get_clock(sal *s)
+{
+    return &s->clock;
+}
+
+uv_loop_t *sal_loop(const sal *s)
+{
+    return s->loop;
+}
+
+double sal_now_tai(sal *s)
+{
+    return sal_clock_tai(&s->clock);
+}
+
+static void free_sal(uv_handle_t *handle)
+{
+    sal *s = handle->data;
+    inbox_item *item = s->head;
+    while (item != NULL) {
+        inbox_item *next = item->next;
+        if (item->sample != NULL) {
+            sal_sample_free(&s->comp->topics[item->topic], item->sample);
+        }
+        free(item->message);
+        free(item);
+        item = next;
+    }
+    for (size_t i = 0; i < s->comp->ntopics; i++) {
+        sal_sample_free(&s->comp->topics[i], s->topics[i].last);
+    }
+    sal_clock_fini(&s->clock);
+    pthread_mutex_destroy(&s->lock);
+    free(s->topics);
+    free(s);
+}
+
+void sal_close(sal *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    if (s->transport != NULL) {
+        s->ops->close(s->transport); /* no callbacks after this */
+        s->transport = NULL;
+    }
+    pthread_mutex_lock(&s->lock);
+    s->closing = true;
+    pthread_mutex_unlock(&s->lock);
+    uv_close((uv_handle_t *)&s->async, free_sal);
+}

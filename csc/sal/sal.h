@@ -1,0 +1,84 @@
+/*
+ * sal.h - the SAL runtime: one `sal` per component instance per process
+ * (salobj's SalInfo). It creates readers and writers over a transport,
+ * fills the private fields of every sample it writes (revCode, TAI
+ * sndStamp, seqNum, identity, origin, salIndex), writes events only when
+ * they changed unless forced, filters what it reads by SAL index, and runs
+ * every callback on its libuv loop. Not thread-safe: use it from the loop.
+ */
+#ifndef SAL_H
+#define SAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "sal_interface.h"
+#include "sal_sample.h"
+#include "sal_time.h"
+#include "sal_transport.h"
+
+typedef struct sal sal;
+
+/* Called on the loop for each sample read; `sample` is valid only during
+ * the call (copy it with sal_sample_dup to keep it). */
+typedef void (*sal_sample_cb)(void *arg, int topic, const void *sample);
+
+/* Called on the loop when a transport reports a fatal problem. */
+typedef void (*sal_error_cb)(void *arg, const char *message);
+
+/* Write flags. */
+#define SAL_WRITE_FORCE 1u       /* write an event even if unchanged */
+#define SAL_WRITE_KEEP_SEQNUM 2u /* keep the caller's private_seqNum (commands, ackcmd) */
+
+/* Open a runtime for `comp` with SAL index `index` on `loop`. identity NULL
+ * means "<Name>" or "<Name>:<index>" (a CSC); a commander passes user@host.
+ * Returns 0 or a negative code with a message in err. */
+int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
+             const sal_transport_ops *transport, const char *identity, char *err, size_t errlen);
+
+/* Read `topic`; cb runs for every accepted sample (right salIndex). */
+int sal_reader_add(sal *s, int topic, sal_sample_cb cb, void *arg, char *err, size_t errlen);
+
+/* Prepare to write `topic`. */
+int sal_writer_add(sal *s, int topic, char *err, size_t errlen);
+
+/* Write a sample of `topic` after filling its private fields. Events are
+ * skipped (returning 0) when their user fields equal the last written
+ * sample, unless SAL_WRITE_FORCE; telemetry, commands and ackcmd are always
+ * written. The runtime keeps a copy of the last sample written. */
+int sal_write(sal *s, int topic, void *sample, unsigned flags, char *err, size_t errlen);
+
+/* The last sample written to `topic` by this runtime, or NULL. */
+const void *sal_last_written(const sal *s, int topic);
+
+/* Re-publish the last written sample of each listed event topic whenever
+ * a new reader matches its writer (late joiners on DDS). */
+void sal_republish_on_match(sal *s, const int *topics, size_t n);
+
+/* How many remote readers (writer=true) or writers (writer=false) are
+ * matched with our endpoint of `topic`, as last reported on the loop. */
+int32_t sal_matched(const sal *s, int topic, bool writer);
+
+/* Report fatal transport problems to cb (on the loop). */
+void sal_set_error_cb(sal *s, sal_error_cb cb, void *arg);
+
+/* Accessors. */
+const sal_component_info *sal_component(const sal *s);
+int32_t sal_index(const sal *s);
+const char *sal_identity(const sal *s);
+int32_t sal_origin(const sal *s);
+const char *sal_transport_name(const sal *s);
+sal_clock *sal_get_clock(sal *s);
+uv_loop_t *sal_loop(const sal *s);
+
+/* Current TAI, unix seconds. */
+double sal_now_tai(sal *s);
+
+/* Close: stop reading, flush, free. Handles on the loop close
+ * asynchronously; run the loop until it is empty afterwards. */
+void sal_close(sal *s);
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * sal_csc.h - generic Commandable SAL Component behaviour, as salobj 7/8's
+ * BaseCsc/ConfigurableCsc: the summary-state machine and its commands,
+ * heartbeat, start-up events, logLevel/setLogLevel, logMessage for the
+ * CSC's own log records, softwareVersions, simulationMode, errorCode and
+ * fault(), exitControl, authorization (when the interface has setAuthList
+ * and LSST_DDS_ENABLE_AUTHLIST=1) and the duplicate-instance check.
+ *
+ * Everything runs on one libuv loop. A CSC-specific command is a handler
+ * that receives a sal_cmd and must finish it exactly once (now or later).
+ */
+#ifndef SAL_CSC_H
+#define SAL_CSC_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "sal.h"
+
+/* Summary states (salobj State). */
+typedef enum sal_state {
+    SAL_STATE_DISABLED = 1,
+    SAL_STATE_ENABLED = 2,
+    SAL_STATE_FAULT = 3,
+    SAL_STATE_OFFLINE = 4,
+    SAL_STATE_STANDBY = 5
+} sal_state;
+
+/* ackcmd codes (salobj SalRetCode). */
+enum {
+    SAL_CMD_ACK = 300,
+    SAL_CMD_INPROGRESS = 301,
+    SAL_CMD_STALLED = 302,
+    SAL_CMD_COMPLETE = 303,
+    SAL_CMD_NOPERM = -300,
+    SAL_CMD_NOACK = -301,
+    SAL_CMD_FAILED = -302,
+    SAL_CMD_ABORTED = -303,
+    SAL_CMD_TIMEOUT = -304
+};
+
+/* Python logging levels used by logLevel/logMessage. */
+enum {
+    SAL_LOG_DEBUG = 10,
+    SAL_LOG_INFO = 20,
+    SAL_LOG_WARNING = 30,
+    SAL_LOG_ERROR = 40,
+    SAL_LOG_CRITICAL = 50
+};
+
+typedef struct sal_csc sal_csc;
+typedef struct sal_cmd sal_cmd;
+
+/* Handler of a CSC-specific command; must end with sal_cmd_finish (or a
+ * shorthand) now or later, on the loop. */
+typedef void (*sal_cmd_handler)(void *arg, sal_cmd *cmd);
+
+/* Flag for sal_csc_add_command: commands of this topic may run at the same
+ * time (otherwise they run one at a time in arrival order). */
+#define SAL_CMD_CONCURRENT 1u
+
+/* Application hooks; any may be NULL. */
+typedef struct sal_csc_hooks {
+    /* During start (STANDBY -> DISABLED): apply the configuration override.
+     * Fail with a message to stay in STANDBY (ack "Failed: <message>"). */
+    int (*configure)(void *arg, const char *override, char *err, size_t errlen);
+    /* After each summary state change (old is 0 for the initial state). */
+    void (*state_changed)(void *arg, sal_state old_state, sal_state new_state);
+    /* The CSC is shutting down: close the application's handles. */
+    void (*closing)(void *arg);
+    void *arg;
+} sal_csc_hooks;
+
+/* Start-up options (salobj's command line). */
+typedef struct sal_csc_options {
+    int32_t index;                      /* SAL index (0 for non-indexed components) */
+    const sal_transport_ops *transport; /* required (see sal_transport_find) */
+    sal_state initial_state;            /* state to reach at start (default STANDBY) */
+    const char *override;               /* configurationOverride for that start */
+    int log_level;                      /* initial level (default 20, INFO) */
+    int simulation_mode;                /* written in simulationMode */
+    const char *csc_version;            /* softwareVersions.cscVersion */
+    const char *subsystem_versions;     /* softwareVersions.subsystemVersions */
+    double heartbeat_interval;          /* seconds (default 1) */
+    double duplicate_check;             /* seconds to watch for another instance (default 3; <0 off) */
+    double shutdown_delay;              /* seconds between exitControl's ack and exit (default 1) */
+    bool no_republish;                  /* do not re-publish state events to late joiners */
+} sal_csc_options;
+
+/* Fill `o` with the defaults above. */
+void sal_csc_options_init(sal_csc_options *o);
+
+/* Create a CSC for `comp` on `loop` (opens the transport). */
+int sal_csc_open(sal_csc **out, uv_loop_t *loop, const sal_component_info *comp, const sal_csc_options *opts,
+                 const sal_csc_hooks *hooks, char *err, size_t errlen);
+
+/* Handle `name` ("execute" for command_execute). */
+int sal_csc_add_command(sal_csc *c, const char *name, sal_cmd_handler handler, void *arg, unsigned flags,
+                        char *err, size_t errlen);
+
+/* Begin the start-up sequence (readers, logLevel, heartbeat, duplicate
+ * check, simulationMode, softwareVersions, summaryState, errorCode, then
+ * the transitions to the initial state). Returns at once. */
+int sal_csc_start(sal_csc *c, char *err, size_t errlen);
+
+/* Current summary state. */
+sal_state sal_csc_state(const sal_csc *c);
+
+/* Fail with `message` unless ENABLED (salobj assert_enabled wording). */
+int sal_csc_check_enabled(const sal_csc *c, char *err, size_t errlen);
+
+/* Go to FAULT: errorCode (forced), a CRITICAL log, summaryState=3. */
+void sal_csc_fault(sal_csc *c, int code, const char *report, const char *traceback);
+
+/* Log a record: to stderr and, at or above the log level, as logMessage. */
+void sal_csc_log(sal_csc *c, int level, const char *file, const char *func, int line, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+#define SAL_LOG(c, level, ...) sal_csc_log((c), (level), __FILE__, __func__, __LINE__, __VA_ARGS__)
+
+/* Write an event or telemetry sample of `sal_name` (events only when
+ * changed unless SAL_WRITE_FORCE). */
+int sal_csc_write(sal_csc *c, const char *sal_name, void *sample, unsigned flags);
+
+/* The runtime under this CSC. */
+sal *sal_csc_sal(sal_csc *c);
+
+/* Stop: close handles and the transport; uv_run returns once the loop is
+ * empty. `exit_code` is what sal_csc_exit_code reports. */
+void sal_csc_stop(sal_csc *c, int exit_code);
+
+/* Has the CSC stopped (exitControl, duplicate found, signal)? */
+bool sal_csc_stopped(const sal_csc *c);
+
+/* Exit status for the process after the loop ended. */
+int sal_csc_exit_code(const sal_csc *c);
+
+/* Free after uv_run has returned. */
+void sal_csc_free(sal_csc *c);
+
+/* salobj's repr of a state, "<State.STANDBY: 5>". */
+const char *sal_state_repr(int state);
+
+/* --- commands in progress --- */
+
+/* The command's sample (a struct of its topic). */
+const void *sal_cmd_data(const sal_cmd *cmd);
+/* Topic index of the command. */
+int sal_cmd_topic(const sal_cmd *cmd);
+/* private_seqNum / private_identity / private_origin of the command. */
+int32_t sal_cmd_seqnum(const sal_cmd *cmd);
+const char *sal_cmd_identity(const sal_cmd *cmd);
+int32_t sal_cmd_origin(const sal_cmd *cmd);
+/* The CSC the command belongs to. */
+sal_csc *sal_cmd_csc(const sal_cmd *cmd);
+
+/* Send CMD_INPROGRESS: `timeout` seconds more until it completes. */
+void sal_cmd_in_progress(sal_cmd *cmd, double timeout, const char *result);
+
+/* Send the final ack and release the command. error is 0 for COMPLETE and
+ * 1 for failure codes, as salobj does. */
+void sal_cmd_finish(sal_cmd *cmd, int ack, const char *result);
+
+/* Final ack CMD_COMPLETE, result "Done". */
+void sal_cmd_complete(sal_cmd *cmd);
+
+/* Final ack CMD_FAILED, result "Failed: <formatted message>". */
+void sal_cmd_fail(sal_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

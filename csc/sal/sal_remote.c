@@ -1,0 +1,329 @@
+/* sal_remote.c - see sal_remote.h. */
+#include "sal_remote.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sal_csc.h"
+
+typedef struct pending {
+    struct pending *next;
+    sal_remote *remote;
+    int32_t seqnum;
+    sal_ack_cb cb;
+    void *arg;
+    uv_timer_t timer;
+} pending;
+
+typedef struct reader_state {
+    sal_sample_cb cb;
+    void *arg;
+    void *last;
+} reader_state;
+
+struct sal_remote {
+    sal *sal;
+    const sal_component_info *comp;
+    int t_ackcmd;
+    reader_state *readers; /* per topic */
+    int32_t *next_seq;     /* per topic, commands only */
+    int32_t *seq_lo;
+    int32_t *seq_hi;
+    pending *pending;
+};
+
+const char *sal_ack_name(int ack)
+{
+    switch (ack) {
+    case SAL_CMD_ACK:
+        return "CMD_ACK";
+    case SAL_CMD_INPROGRESS:
+        return "CMD_INPROGRESS";
+    case SAL_CMD_STALLED:
+        return "CMD_STALLED";
+    case SAL_CMD_COMPLETE:
+        return "CMD_COMPLETE";
+    case SAL_CMD_NOPERM:
+        return "CMD_NOPERM";
+    case SAL_CMD_NOACK:
+        return "CMD_NOACK";
+    case SAL_CMD_FAILED:
+        return "CMD_FAILED";
+    case SAL_CMD_ABORTED:
+        return "CMD_ABORTED";
+    case SAL_CMD_TIMEOUT:
+        return "CMD_TIMEOUT";
+    default:
+        return "CMD_UNKNOWN";
+    }
+}
+
+static void free_pending(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void unlink_pending(sal_remote *r, pending *p)
+{
+    for (pending **pp = &r->pending; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    }
+    uv_timer_stop(&p->timer);
+    uv_close((uv_handle_t *)&p->timer, free_pending);
+}
+
+static void on_command_timeout(uv_timer_t *t)
+{
+    pending *p = t->data;
+    sal_remote *r = p->remote;
+    sal_ack_cb cb = p->cb;
+    void *arg = p->arg;
+    unlink_pending(r, p);
+    cb(arg, SAL_CMD_NOACK, 1, "No ack received in time", 0.0, true);
+}
+
+static bool is_final(int ack)
+{
+    return ack != SAL_CMD_INPROGRESS && ack != SAL_CMD_ACK;
+}
+
+static void on_ackcmd(void *arg, int topic, const void *sample)
+{
+    sal_remote *r = arg;
+    const sal_topic_info *t = &r->comp->topics[topic];
+    const char *identity = sal_sample_get_string(t, sample, "identity");
+    if (identity == NULL || strcmp(identity, sal_identity(r->sal)) != 0 ||
+        sal_sample_get_i32(t, sample, "origin") != sal_origin(r->sal)) {
+        return; /* someone else's command */
+    }
+    int32_t seqnum = sal_sample_get_i32(t, sample, "private_seqNum");
+    pending *p = r->pending;
+    while (p != NULL && p->seqnum != seqnum) {
+        p = p->next;
+    }
+    if (p == NULL) {
+        return;
+    }
+    int ack = sal_sample_get_i32(t, sample, "ack");
+    int error = sal_sample_get_i32(t, sample, "error");
+    double timeout = sal_sample_get_number(t, sample, "timeout", 0);
+    const char *result = sal_sample_get_string(t, sample, "result");
+    bool final = is_final(ack);
+    sal_ack_cb cb = p->cb;
+    void *cb_arg = p->arg;
+    if (final) {
+        unlink_pending(r, p);
+    } else if (ack == SAL_CMD_INPROGRESS && timeout > 0) {
+        /* salobj: INPROGRESS extends the remaining time by ackcmd.timeout */
+        uint64_t left = uv_timer_get_due_in(&p->timer);
+        uv_timer_start(&p->timer, on_command_timeout, left + (uint64_t)(timeout * 1000), 0);
+    }
+    cb(cb_arg, ack, error, result ? result : "", timeout, final);
+}
+
+static void default_identity(char *out, size_t len)
+{
+    struct passwd *pw = getpwuid(getuid());
+    char host[256] = "localhost";
+    gethostname(host, sizeof host - 1);
+    snprintf(out, len, "%s@%s", pw ? pw->pw_name : "unknown", host);
+}
+
+static void init_seq_ranges(sal_remote *r)
+{
+    size_t ncmd = 0;
+    for (size_t i = 0; i < r->comp->ntopics; i++) {
+        ncmd += r->comp->topics[i].kind == SAL_TOPIC_COMMAND;
+    }
+    if (ncmd == 0) {
+        return;
+    }
+    int32_t inc = (int32_t)(INT32_MAX / (int64_t)ncmd);
+    unsigned seed = (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
+    size_t k = 0;
+    for (size_t i = 0; i < r->comp->ntopics; i++) {
+        if (r->comp->topics[i].kind != SAL_TOPIC_COMMAND) {
+            continue;
+        }
+        r->seq_lo[i] = (int32_t)k * inc + 1;
+        r->seq_hi[i] = (int32_t)(k + 1) * inc;
+        r->next_seq[i] = r->seq_lo[i] + (int32_t)(rand_r(&seed) % inc);
+        k++;
+    }
+}
+
+int sal_remote_open(sal_remote **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
+                    const sal_transport_ops *ops, const char *identity, char *err, size_t errlen)
+{
+    *out = NULL;
+    sal_remote *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    r->comp = comp;
+    r->readers = calloc(comp->ntopics, sizeof *r->readers);
+    r->next_seq = calloc(comp->ntopics, sizeof *r->next_seq);
+    r->seq_lo = calloc(comp->ntopics, sizeof *r->seq_lo);
+    r->seq_hi = calloc(comp->ntopics, sizeof *r->seq_hi);
+    if (r->readers == NULL || r->next_seq == NULL || r->seq_lo == NULL || r->seq_hi == NULL) {
+        snprintf(err, errlen, "out of memory");
+        sal_remote_close(r);
+        return -ENOMEM;
+    }
+    char me[256];
+    if (identity == NULL) {
+        default_identity(me, sizeof me);
+        identity = me;
+    }
+    int rc = sal_open(&r->sal, loop, comp, index, ops, identity, err, errlen);
+    if (rc != 0) {
+        r->sal = NULL;
+        sal_remote_close(r);
+        return rc;
+    }
+    init_seq_ranges(r);
+    r->t_ackcmd = sal_component_find_topic(comp, "ackcmd");
+    if (r->t_ackcmd >= 0) {
+        rc = sal_reader_add(r->sal, r->t_ackcmd, on_ackcmd, r, err, errlen);
+        if (rc != 0) {
+            sal_remote_close(r);
+            return rc;
+        }
+    }
+    *out = r;
+    return 0;
+}
+
+static void on_topic_sample(void *arg, int topic, const void *sample)
+{
+    sal_remote *r = arg;
+    reader_state *rs = &r->readers[topic];
+    const sal_topic_info *t = &r->comp->topics[topic];
+    void *copy = sal_sample_dup(t, sample);
+    if (copy != NULL) {
+        sal_sample_free(t, rs->last);
+        rs->last = copy;
+    }
+    if (rs->cb != NULL) {
+        rs->cb(rs->arg, topic, sample);
+    }
+}
+
+int sal_remote_subscribe(sal_remote *r, const char *sal_name, sal_sample_cb cb, void *arg, char *err,
+                         size_t errlen)
+{
+    int t = sal_component_find_topic(r->comp, sal_name);
+    if (t < 0 || r->comp->topics[t].kind == SAL_TOPIC_COMMAND || t == r->t_ackcmd) {
+        snprintf(err, errlen, "%s has no event or telemetry topic %s", r->comp->name, sal_name);
+        return -EINVAL;
+    }
+    r->readers[t].cb = cb;
+    r->readers[t].arg = arg;
+    return sal_reader_add(r->sal, t, on_topic_sample, r, err, errlen);
+}
+
+const void *sal_remote_last(const sal_remote *r, const char *sal_name)
+{
+    int t = sal_component_find_topic(r->comp, sal_name);
+    return t < 0 ? NULL : r->readers[t].last;
+}
+
+int sal_remote_command_topic(const sal_remote *r, const char *name)
+{
+    char sal_name[128];
+    snprintf(sal_name, sizeof sal_name, "command_%s", name);
+    return sal_component_find_topic(r->comp, sal_name);
+}
+
+int sal_remote_prepare(sal_remote *r, const char *name, char *err, size_t errlen)
+{
+    int t = sal_remote_command_topic(r, name);
+    if (t < 0) {
+        snprintf(err, errlen, "%s has no command %s", r->comp->name, name);
+        return -EINVAL;
+    }
+    return sal_writer_add(r->sal, t, err, errlen);
+}
+
+bool sal_remote_ready(const sal_remote *r, const char *name)
+{
+    int t = sal_remote_command_topic(r, name);
+    return t >= 0 && sal_matched(r->sal, t, true) > 0 && sal_matched(r->sal, r->t_ackcmd, false) > 0;
+}
+
+void *sal_remote_new_command(sal_remote *r, const char *name)
+{
+    int t = sal_remote_command_topic(r, name);
+    return t < 0 ? NULL : sal_sample_new(&r->comp->topics[t]);
+}
+
+int sal_remote_command(sal_remote *r, const char *name, void *sample, double timeout, sal_ack_cb cb,
+                       void *arg, int32_t *seqnum, char *err, size_t errlen)
+{
+    int t = sal_remote_command_topic(r, name);
+    if (t < 0) {
+        snprintf(err, errlen, "%s has no command %s", r->comp->name, name);
+        return -EINVAL;
+    }
+    pending *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    int32_t seq = r->next_seq[t];
+    r->next_seq[t] = seq >= r->seq_hi[t] ? r->seq_lo[t] : seq + 1;
+    sal_sample_set_i32(&r->comp->topics[t], sample, "private_seqNum", seq);
+    int rc = sal_write(r->sal, t, sample, SAL_WRITE_KEEP_SEQNUM, err, errlen);
+    if (rc != 0) {
+        free(p);
+        return rc;
+    }
+    p->remote = r;
+    p->seqnum = seq;
+    p->cb = cb;
+    p->arg = arg;
+    uv_timer_init(sal_loop(r->sal), &p->timer);
+    p->timer.data = p;
+    uv_timer_start(&p->timer, on_command_timeout, (uint64_t)(timeout * 1000), 0);
+    p->next = r->pending;
+    r->pending = p;
+    if (seqnum != NULL) {
+        *seqnum = seq;
+    }
+    return 0;
+}
+
+sal *sal_remote_sal(sal_remote *r)
+{
+    return r->sal;
+}
+
+void sal_remote_close(sal_remote *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    while (r->pending != NULL) {
+        unlink_pending(r, r->pending);
+    }
+    if (r->readers != NULL) {
+        for (size_t i = 0; i < r->comp->ntopics; i++) {
+            sal_sample_free(&r->comp->topics[i], r->readers[i].last);
+        }
+    }
+    sal_close(r->sal);
+    free(r->readers);
+    free(r->next_seq);
+    free(r->seq_lo);
+    free(r->seq_hi);
+    free(r);
+}

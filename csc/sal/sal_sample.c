@@ -1,0 +1,441 @@
+/* sal_sample.c - see sal_sample.h. */
+#include "sal_sample.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char **string_slot(const sal_field_info *f, void *sample)
+{
+    return (char **)((char *)sample + f->offset);
+}
+
+static size_t scalar_size(sal_field_type t)
+{
+    switch (t) {
+    case SAL_FIELD_BOOLEAN:
+    case SAL_FIELD_OCTET:
+        return 1;
+    case SAL_FIELD_SHORT:
+    case SAL_FIELD_USHORT:
+        return 2;
+    case SAL_FIELD_LONG:
+    case SAL_FIELD_ULONG:
+    case SAL_FIELD_FLOAT:
+        return 4;
+    case SAL_FIELD_LONGLONG:
+    case SAL_FIELD_ULONGLONG:
+    case SAL_FIELD_DOUBLE:
+        return 8;
+    case SAL_FIELD_STRING:
+        break;
+    }
+    return 0;
+}
+
+void *sal_sample_new(const sal_topic_info *topic)
+{
+    void *s = calloc(1, topic->sample_size);
+    if (s == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < topic->nfields; i++) {
+        const sal_field_info *f = &topic->fields[i];
+        if (f->type == SAL_FIELD_STRING && f->bound == 0) {
+            char *empty = strdup("");
+            if (empty == NULL) {
+                sal_sample_free(topic, s);
+                return NULL;
+            }
+            *string_slot(f, s) = empty;
+        }
+    }
+    return s;
+}
+
+void sal_sample_clear(const sal_topic_info *topic, void *sample)
+{
+    for (size_t i = 0; i < topic->nfields; i++) {
+        const sal_field_info *f = &topic->fields[i];
+        if (f->type == SAL_FIELD_STRING && f->bound == 0) {
+            free(*string_slot(f, sample));
+        }
+    }
+    memset(sample, 0, topic->sample_size);
+}
+
+void sal_sample_free(const sal_topic_info *topic, void *sample)
+{
+    if (sample == NULL) {
+        return;
+    }
+    sal_sample_clear(topic, sample);
+    free(sample);
+}
+
+void *sal_sample_dup(const sal_topic_info *topic, const void *sample)
+{
+    void *d = malloc(topic->sample_size);
+    if (d == NULL) {
+        return NULL;
+    }
+    memcpy(d, sample, topic->sample_size);
+    bool ok = true;
+    for (size_t i = 0; i < topic->nfields; i++) {
+        const sal_field_info *f = &topic->fields[i];
+        if (f->type == SAL_FIELD_STRING && f->bound == 0) {
+            const char *src = *(char *const *)((const char *)sample + f->offset);
+            char *copy = ok ? strdup(src ? src : "") : NULL;
+            ok = ok && copy != NULL;
+            *string_slot(f, d) = copy;
+        }
+    }
+    if (!ok) {
+        sal_sample_free(topic, d);
+        return NULL;
+    }
+    return d;
+}
+
+static const char *string_value(const sal_field_info *f, const void *sample)
+{
+    const char *p = (const char *)sample + f->offset;
+    if (f->bound == 0) {
+        const char *s = *(const char *const *)p;
+        return s ? s : "";
+    }
+    return p;
+}
+
+bool sal_sample_user_equal(const sal_topic_info *topic, const void *a, const void *b)
+{
+    for (size_t i = 0; i < topic->nfields; i++) {
+        const sal_field_info *f = &topic->fields[i];
+        if (f->flags & SAL_FIELD_PRIVATE) {
+            continue;
+        }
+        if (f->type == SAL_FIELD_STRING) {
+            if (strcmp(string_value(f, a), string_value(f, b)) != 0) {
+                return false;
+            }
+        } else if (memcmp((const char *)a + f->offset, (const char *)b + f->offset,
+                          scalar_size(f->type) * f->count) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+const sal_field_info *sal_topic_field(const sal_topic_info *topic, const char *name)
+{
+    for (size_t i = 0; i < topic->nfields; i++) {
+        if (strcmp(topic->fields[i].name, name) == 0) {
+            return &topic->fields[i];
+        }
+    }
+    return NULL;
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    if (c < 0x80) {
+        return 1;
+    }
+    size_t n;
+    unsigned min;
+    unsigned cp;
+    if ((c & 0xE0) == 0xC0) {
+        n = 2, min = 0x80, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+        n = 3, min = 0x800, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+        n = 4, min = 0x10000, cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+        return 0;
+    }
+    return n;
+}
+
+bool sal_text_valid(const char *s, size_t max, const char *allowed)
+{
+    size_t i = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    while (u[i] != '\0') {
+        if (i >= max) {
+            return false;
+        }
+        if (u[i] < 0x20 || u[i] == 0x7F) {
+            if (allowed == NULL || strchr(allowed, u[i]) == NULL) {
+                return false;
+            }
+            i++;
+            continue;
+        }
+        size_t n = utf8_seq(u + i);
+        if (n == 0) {
+            return false;
+        }
+        i += n;
+    }
+    return true;
+}
+
+int sal_sample_set_string(const sal_topic_info *topic, void *sample, const char *field, const char *value,
+                          char *err, size_t errlen)
+{
+    const sal_field_info *f = sal_topic_field(topic, field);
+    if (f == NULL || f->type != SAL_FIELD_STRING) {
+        snprintf(err, errlen, "%s has no string field %s", topic->sal_name, field);
+        return -EINVAL;
+    }
+    size_t len = strlen(value);
+    if (!sal_text_valid(value, SIZE_MAX, "\n\t\r")) {
+        snprintf(err, errlen, "%s.%s: not valid UTF-8 text", topic->sal_name, field);
+        return -EINVAL;
+    }
+    if (f->bound > 0) {
+        if (len > f->bound) {
+            snprintf(err, errlen, "%s.%s: %zu bytes exceed the bound of %u", topic->sal_name, field, len,
+                     f->bound);
+            return -E2BIG;
+        }
+        memcpy((char *)sample + f->offset, value, len + 1);
+        return 0;
+    }
+    char *copy = strdup(value);
+    if (copy == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    char **slot = string_slot(f, sample);
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
+const char *sal_sample_get_string(const sal_topic_info *topic, const void *sample, const char *field)
+{
+    const sal_field_info *f = sal_topic_field(topic, field);
+    if (f == NULL || f->type != SAL_FIELD_STRING) {
+        return NULL;
+    }
+    return string_value(f, sample);
+}
+
+static int store_number(const sal_field_info *f, void *at, double v, char *err, size_t errlen)
+{
+    double lo = 0;
+    double hi = 0;
+    switch (f->type) {
+    case SAL_FIELD_BOOLEAN:
+        *(uint8_t *)at = v != 0;
+        return 0;
+    case SAL_FIELD_FLOAT:
+        *(float *)at = (float)v;
+        return 0;
+    case SAL_FIELD_DOUBLE:
+        *(double *)at = v;
+        return 0;
+    case SAL_FIELD_OCTET:
+        lo = 0, hi = 255;
+        break;
+    case SAL_FIELD_SHORT:
+        lo = -32768, hi = 32767;
+        break;
+    case SAL_FIELD_USHORT:
+        lo = 0, hi = 65535;
+        break;
+    case SAL_FIELD_LONG:
+        lo = -2147483648.0, hi = 2147483647.0;
+        break;
+    case SAL_FIELD_ULONG:
+        lo = 0, hi = 4294967295.0;
+        break;
+    case SAL_FIELD_LONGLONG:
+        lo = -9223372036854775808.0, hi = 9223372036854775807.0;
+        break;
+    case SAL_FIELD_ULONGLONG:
+        lo = 0, hi = 18446744073709551615.0;
+        break;
+    case SAL_FIELD_STRING:
+        snprintf(err, errlen, "%s is a string field", f->name);
+        return -EINVAL;
+    }
+    if (isnan(v) || v < lo || v > hi || v != floor(v)) {
+        snprintf(err, errlen, "%s: %g is not a valid %s", f->name, v, sal_field_type_name(f->type));
+        return -ERANGE;
+    }
+    switch (f->type) {
+    case SAL_FIELD_OCTET:
+        *(uint8_t *)at = (uint8_t)v;
+        break;
+    case SAL_FIELD_SHORT:
+        *(int16_t *)at = (int16_t)v;
+        break;
+    case SAL_FIELD_USHORT:
+        *(uint16_t *)at = (uint16_t)v;
+        break;
+    case SAL_FIELD_LONG:
+        *(int32_t *)at = (int32_t)v;
+        break;
+    case SAL_FIELD_ULONG:
+        *(uint32_t *)at = (uint32_t)v;
+        break;
+    case SAL_FIELD_LONGLONG:
+        *(int64_t *)at = (int64_t)v;
+        break;
+    case SAL_FIELD_ULONGLONG:
+        *(uint64_t *)at = (uint64_t)v;
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+int sal_sample_set_number(const sal_topic_info *topic, void *sample, const char *field, size_t i,
+                          double value, char *err, size_t errlen)
+{
+    const sal_field_info *f = sal_topic_field(topic, field);
+    if (f == NULL) {
+        snprintf(err, errlen, "%s has no field %s", topic->sal_name, field);
+        return -EINVAL;
+    }
+    if (i >= f->count) {
+        snprintf(err, errlen, "%s.%s has %u elements", topic->sal_name, field, f->count);
+        return -EINVAL;
+    }
+    return store_number(f, (char *)sample + f->offset + i * scalar_size(f->type), value, err, errlen);
+}
+
+double sal_sample_get_number(const sal_topic_info *topic, const void *sample, const char *field, size_t i)
+{
+    const sal_field_info *f = sal_topic_field(topic, field);
+    if (f == NULL || f->type == SAL_FIELD_STRING || i >= f->count) {
+        return 0;
+    }
+    const char *at = (const char *)sample + f->offset + i * scalar_size(f->type);
+    switch (f->type) {
+    case SAL_FIELD_BOOLEAN:
+    case SAL_FIELD_OCTET:
+        return *(const uint8_t *)at;
+    case SAL_FIELD_SHORT:
+        return *(const int16_t *)at;
+    case SAL_FIELD_USHORT:
+        return *(const uint16_t *)at;
+    case SAL_FIELD_LONG:
+        return *(const int32_t *)at;
+    case SAL_FIELD_ULONG:
+        return *(const uint32_t *)at;
+    case SAL_FIELD_LONGLONG:
+        return (double)*(const int64_t *)at;
+    case SAL_FIELD_ULONGLONG:
+        return (double)*(const uint64_t *)at;
+    case SAL_FIELD_FLOAT:
+        return *(const float *)at;
+    case SAL_FIELD_DOUBLE:
+        return *(const double *)at;
+    case SAL_FIELD_STRING:
+        break;
+    }
+    return 0;
+}
+
+int32_t sal_sample_get_i32(const sal_topic_info *topic, const void *sample, const char *field)
+{
+    const sal_field_info *f = sal_topic_field(topic, field);
+    if (f == NULL || f->type != SAL_FIELD_LONG) {
+        return 0;
+    }
+    int32_t v;
+    memcpy(&v, (const char *)sample + f->offset, sizeof v);
+    return v;
+}
+
+void sal_sample_set_i32(const sal_topic_info *topic, void *sample, const char *field, int32_t value)
+{
+    const sal_field_info *f = sal_topic_field(topic, field);
+    if (f != NULL && f->type == SAL_FIELD_LONG) {
+        memcpy((char *)sample + f->offset, &value, sizeof value);
+    }
+}
+
+static int parse_number(const sal_field_info *f, const char *text, double *out, char *err, size_t errlen)
+{
+    if (f->type == SAL_FIELD_BOOLEAN) {
+        if (strcmp(text, "true") == 0 || strcmp(text, "True") == 0 || strcmp(text, "1") == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcmp(text, "false") == 0 || strcmp(text, "False") == 0 || strcmp(text, "0") == 0) {
+            *out = 0;
+            return 0;
+        }
+        snprintf(err, errlen, "%s: '%s' is not a boolean", f->name, text);
+        return -EINVAL;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    while (*end == ' ') {
+        end++;
+    }
+    if (end == text || *end != '\0' || errno == ERANGE) {
+        snprintf(err, errlen, "%s: '%s' is not a number", f->name, text);
+        return -EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+int sal_sample_set_from_text(const sal_topic_info *topic, void *sample, const char *field, const char *text,
+                             char *err, size_t errlen)
+{
+    const sal_field_info *f = sal_topic_field(topic, field);
+    if (f == NULL) {
+        snprintf(err, errlen, "%s has no field %s", topic->sal_name, field);
+        return -EINVAL;
+    }
+    if (f->type == SAL_FIELD_STRING) {
+        return sal_sample_set_string(topic, sample, field, text, err, errlen);
+    }
+    char buf[1024];
+    if (strlen(text) >= sizeof buf) {
+        snprintf(err, errlen, "%s: value too long", field);
+        return -E2BIG;
+    }
+    strcpy(buf, text);
+    size_t i = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save), i++) {
+        while (*tok == ' ') {
+            tok++;
+        }
+        double v;
+        int rc = parse_number(f, tok, &v, err, errlen);
+        if (rc == 0) {
+            rc = sal_sample_set_number(topic, sample, field, i, v, err, errlen);
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if (i == 0) {
+        snprintf(err, errlen, "%s: empty value", field);
+        return -EINVAL;
+    }
+    return 0;
+}

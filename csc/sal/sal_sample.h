@@ -1,0 +1,65 @@
+/*
+ * sal_sample.h - generic operations on topic samples, driven by the field
+ * tables salgen writes (sal_interface.h). A sample is the idlc struct of
+ * its topic; unbounded strings are malloc'd `char *` owned by the sample.
+ */
+#ifndef SAL_SAMPLE_H
+#define SAL_SAMPLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sal_interface.h"
+
+/* Allocate a zeroed sample of `topic` with every unbounded string set to "".
+ * Returns NULL on allocation failure. Free with sal_sample_free. */
+void *sal_sample_new(const sal_topic_info *topic);
+
+/* Free a sample from sal_sample_new/sal_sample_dup (NULL is fine). */
+void sal_sample_free(const sal_topic_info *topic, void *sample);
+
+/* Free only the strings a sample owns and zero the sample (for samples in
+ * storage the caller owns). */
+void sal_sample_clear(const sal_topic_info *topic, void *sample);
+
+/* Deep copy of a sample; NULL on allocation failure. */
+void *sal_sample_dup(const sal_topic_info *topic, const void *sample);
+
+/* Do two samples have equal user (non-private) fields? */
+bool sal_sample_user_equal(const sal_topic_info *topic, const void *a, const void *b);
+
+/* Find a field by name; NULL if the topic has none. */
+const sal_field_info *sal_topic_field(const sal_topic_info *topic, const char *name);
+
+/* Set a string field (copying value). Fails with a message if the field is
+ * not a string, the value exceeds its bound or is not valid UTF-8. */
+int sal_sample_set_string(const sal_topic_info *topic, void *sample, const char *field, const char *value,
+                          char *err, size_t errlen);
+
+/* Read a string field; NULL if `field` is not a string field. */
+const char *sal_sample_get_string(const sal_topic_info *topic, const void *sample, const char *field);
+
+/* Set a numeric or boolean field (element `i` of an array) from a double /
+ * int64; fails if the field is missing, a string, or the value is out of
+ * range for its type. */
+int sal_sample_set_number(const sal_topic_info *topic, void *sample, const char *field, size_t i,
+                          double value, char *err, size_t errlen);
+
+/* Element `i` of a numeric/boolean field as a double (0 if absent). */
+double sal_sample_get_number(const sal_topic_info *topic, const void *sample, const char *field, size_t i);
+
+/* Shorthands for int32 fields (salIndex, private_seqNum, ack, ...). */
+int32_t sal_sample_get_i32(const sal_topic_info *topic, const void *sample, const char *field);
+void sal_sample_set_i32(const sal_topic_info *topic, void *sample, const char *field, int32_t value);
+
+/* Set a field from text, parsed per its type ("true"/"false"/"1"/"0" for
+ * booleans, comma-separated values for arrays). Used by the commander. */
+int sal_sample_set_from_text(const sal_topic_info *topic, void *sample, const char *field, const char *text,
+                             char *err, size_t errlen);
+
+/* Is `s` valid UTF-8 of at most `max` bytes with no control characters
+ * other than those in `allowed` (e.g. "\n\t")? */
+bool sal_text_valid(const char *s, size_t max, const char *allowed);
+
+#endif

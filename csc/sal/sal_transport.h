@@ -1,0 +1,61 @@
+/*
+ * sal_transport.h - the interface every SAL transport (DDS, Kafka)
+ * implements. The runtime (sal.c) owns all SAL logic; a transport only
+ * moves samples of the generated topic structs to and from the wire.
+ *
+ * Threading: a transport may call the callbacks from its own threads. The
+ * runtime queues what it is given and handles it on its event loop.
+ */
+#ifndef SAL_TRANSPORT_H
+#define SAL_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sal_interface.h"
+
+typedef struct sal_transport sal_transport;
+
+/* Callbacks from a transport into the runtime; callable from any thread. */
+typedef struct sal_transport_cbs {
+    /* A sample arrived for `topic` (index into comp->topics). Ownership of
+     * `sample` (allocated as by sal_sample_new) passes to the runtime. */
+    void (*on_sample)(void *arg, int topic, void *sample);
+    /* The number of remote endpoints matched with our writer (is_writer)
+     * or reader of `topic` changed: current count and the change. */
+    void (*on_matched)(void *arg, int topic, bool is_writer, int32_t current, int32_t change);
+    /* The transport failed in a way the CSC must report (FAULT). */
+    void (*on_error)(void *arg, const char *message);
+    void *arg;
+} sal_transport_cbs;
+
+/* Which revCode a transport's peers expect in private_revCode. */
+typedef enum sal_revcode_kind { SAL_REVCODE_DDS, SAL_REVCODE_AVRO } sal_revcode_kind;
+
+/* The operations of one transport. Every function returns 0 or a negative
+ * errno-style code and writes a message into err. */
+typedef struct sal_transport_ops {
+    const char *name;
+    sal_revcode_kind revcode;
+    /* Connect for `comp` with SAL index `index` (0: all indices). */
+    int (*open)(sal_transport **out, const sal_component_info *comp, int32_t index,
+                const sal_transport_cbs *cbs, char *err, size_t errlen);
+    /* Start delivering samples of `topic` through cbs->on_sample. */
+    int (*reader_create)(sal_transport *t, int topic, char *err, size_t errlen);
+    /* Prepare to write `topic`. */
+    int (*writer_create)(sal_transport *t, int topic, char *err, size_t errlen);
+    /* Write a sample; must not block for long (the runtime's loop calls it). */
+    int (*write)(sal_transport *t, int topic, const void *sample, char *err, size_t errlen);
+    /* Flush and disconnect; no callbacks run after it returns. */
+    void (*close)(sal_transport *t);
+} sal_transport_ops;
+
+/* The transports built into this binary, by name ("dds", "kafka"); NULL
+ * if unknown. Defined in csc/transport/transports.c. */
+const sal_transport_ops *sal_transport_find(const char *name);
+
+/* Comma-separated names of the built-in transports, for usage messages. */
+const char *sal_transport_names(void);
+
+#endif

@@ -1,0 +1,467 @@
+/*
+ * ocps-cmd: command and watch a SAL component, like salobj's CscCommander.
+ *
+ *   ocps-cmd [options] NAME[:INDEX] COMMAND [--FIELD VALUE]...   send a command, wait for its final ack
+ *   ocps-cmd [options] NAME[:INDEX] watch [TOPIC...]              print events as they arrive
+ *   ocps-cmd [options] NAME[:INDEX] show EVENT                    print the current value of an event
+ *   ocps-cmd [options] NAME[:INDEX] topics                        list commands and events
+ *
+ * Exit status: 0 command complete; 1 failed or aborted; 2 not authorized;
+ * 3 no final ack in time (or no CSC found); 64 usage error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "OCPS_sal.h"
+#include "sal_csc.h"
+#include "sal_json.h"
+#include "sal_remote.h"
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_NOPERM = 2, EXIT_TIMEOUT = 3, EXIT_USAGE = 64 };
+
+typedef enum mode { MODE_COMMAND, MODE_WATCH, MODE_SHOW } mode;
+
+typedef struct cmdr {
+    uv_loop_t loop;
+    sal_remote *remote;
+    const sal_component_info *comp;
+    mode mode;
+    const char *command; /* command name */
+    void *sample;        /* command sample */
+    const char *show;    /* event for MODE_SHOW */
+    double timeout;      /* command / show timeout */
+    double duration;     /* watch duration, <= 0: until interrupted */
+    double discovery;    /* seconds to wait for the CSC */
+    bool json;
+    bool all_topics;
+    int status;
+    bool sent;
+    uv_timer_t poll;
+    uv_timer_t deadline;
+    uv_signal_t sigint;
+    double started;
+} cmdr;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ocps-cmd [options] NAME[:INDEX] COMMAND [--FIELD VALUE]...\n"
+            "       ocps-cmd [options] NAME[:INDEX] watch [TOPIC...]\n"
+            "       ocps-cmd [options] NAME[:INDEX] show EVENT\n"
+            "       ocps-cmd [options] NAME[:INDEX] topics\n"
+            "options:\n"
+            "  --timeout S      seconds to wait for the final ack (default 60; INPROGRESS acks extend it),\n"
+            "                   or for an event with show (default 5)\n"
+            "  --duration S     stop watching after S seconds\n"
+            "  --discovery S    seconds to wait for the CSC to be discovered (default 10)\n"
+            "  --json           print samples as JSON lines\n"
+            "  --transport T    SAL transport (default dds)\n"
+            "  --identity ID    private_identity to command as (default user@host)\n"
+            "exit status: 0 complete, 1 failed/aborted, 2 not authorized, 3 timed out, 64 usage\n");
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void finish(cmdr *c, int status)
+{
+    c->status = status;
+    uv_timer_stop(&c->poll);
+    uv_timer_stop(&c->deadline);
+    uv_signal_stop(&c->sigint);
+    uv_close((uv_handle_t *)&c->poll, NULL);
+    uv_close((uv_handle_t *)&c->deadline, NULL);
+    uv_close((uv_handle_t *)&c->sigint, NULL);
+    sal_remote_close(c->remote);
+    c->remote = NULL;
+}
+
+static void print_sample(cmdr *c, int topic, const void *sample)
+{
+    const sal_topic_info *t = &c->comp->topics[topic];
+    json_t *fields = sal_sample_to_json(t, sample, false);
+    if (c->json) {
+        json_t *line = json_pack("{s:s, s:i, s:f, s:o}", "topic", t->sal_name, "salIndex",
+                                 sal_sample_get_i32(t, sample, "salIndex"), "sndStamp",
+                                 sal_sample_get_number(t, sample, "private_sndStamp", 0), "fields", fields);
+        char *text = json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII);
+        printf("%s\n", text ? text : "{}");
+        free(text);
+        json_decref(line);
+        fflush(stdout);
+        return;
+    }
+    time_t secs = (time_t)time(NULL);
+    struct tm tm;
+    localtime_r(&secs, &tm);
+    printf("%02d:%02d:%02d %s", tm.tm_hour, tm.tm_min, tm.tm_sec, t->sal_name);
+    const char *key;
+    json_t *value;
+    json_object_foreach(fields, key, value)
+    {
+        const char *s = json_string_value(value);
+        json_t *parsed = NULL;
+        /* job results are JSON: show them pretty-printed */
+        if (s != NULL && s[0] == '{' && (parsed = json_loads(s, 0, NULL)) != NULL) {
+            char *pretty = json_dumps(parsed, JSON_INDENT(2) | JSON_SORT_KEYS);
+            printf("\n  %s=%s", key, pretty ? pretty : s);
+            free(pretty);
+            json_decref(parsed);
+            continue;
+        }
+        char *text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
+        printf(" %s=%s", key, text ? text : "?");
+        free(text);
+        if (strcmp(key, "summaryState") == 0) {
+            printf(" %s", sal_state_repr((int)json_integer_value(value)));
+        }
+    }
+    printf("\n");
+    fflush(stdout);
+    json_decref(fields);
+}
+
+static void on_event(void *arg, int topic, const void *sample)
+{
+    cmdr *c = arg;
+    if (c->mode == MODE_WATCH) {
+        print_sample(c, topic, sample);
+    } else if (c->mode == MODE_SHOW && c->remote != NULL) {
+        print_sample(c, topic, sample);
+        finish(c, EXIT_OK);
+    }
+}
+
+static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
+{
+    cmdr *c = arg;
+    if (!final) {
+        printf("%s %s timeout=%.1f%s%s\n", c->command, sal_ack_name(ack), timeout, *result ? " result=" : "",
+               result);
+        fflush(stdout);
+        return;
+    }
+    printf("%s %s error=%d result=%s\n", c->command, sal_ack_name(ack), error, result);
+    fflush(stdout);
+    int status = EXIT_FAILED;
+    if (ack == SAL_CMD_COMPLETE) {
+        status = EXIT_OK;
+    } else if (ack == SAL_CMD_NOPERM) {
+        status = EXIT_NOPERM;
+    } else if (ack == SAL_CMD_NOACK || ack == SAL_CMD_TIMEOUT) {
+        status = EXIT_TIMEOUT;
+    }
+    finish(c, status);
+}
+
+static void on_poll(uv_timer_t *t)
+{
+    cmdr *c = t->data;
+    if (c->mode != MODE_COMMAND || c->sent) {
+        return;
+    }
+    if (!sal_remote_ready(c->remote, c->command)) {
+        if (now_s() - c->started > c->discovery) {
+            fprintf(stderr, "ocps-cmd: no %s:%d found (no reader of command_%s discovered in %.0f s)\n",
+                    c->comp->name, sal_index(sal_remote_sal(c->remote)), c->command, c->discovery);
+            finish(c, EXIT_TIMEOUT);
+        }
+        return;
+    }
+    c->sent = true;
+    char err[512];
+    int32_t seq;
+    if (sal_remote_command(c->remote, c->command, c->sample, c->timeout, on_ack, c, &seq, err, sizeof err) !=
+        0) {
+        fprintf(stderr, "ocps-cmd: %s\n", err);
+        finish(c, EXIT_FAILED);
+    }
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    cmdr *c = t->data;
+    if (c->mode == MODE_SHOW) {
+        fprintf(stderr, "ocps-cmd: no %s received in %.1f s\n", c->show, c->timeout);
+        finish(c, EXIT_TIMEOUT);
+    } else {
+        finish(c, EXIT_OK);
+    }
+}
+
+static void on_sigint(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    cmdr *c = h->data;
+    finish(c, c->mode == MODE_WATCH ? EXIT_OK : EXIT_FAILED);
+}
+
+static int parse_target(const char *target, const sal_component_info *comp, int32_t *index)
+{
+    const char *colon = strchr(target, ':');
+    size_t len = colon ? (size_t)(colon - target) : strlen(target);
+    if (len != strlen(comp->name) || strncmp(target, comp->name, len) != 0) {
+        fprintf(stderr, "ocps-cmd: this build knows component %s, not %.*s\n", comp->name, (int)len, target);
+        return -1;
+    }
+    *index = 0;
+    if (colon != NULL) {
+        char *end;
+        long v = strtol(colon + 1, &end, 10);
+        if (*end != '\0' || end == colon + 1 || v < 0 || v > INT32_MAX) {
+            fprintf(stderr, "ocps-cmd: bad index in %s\n", target);
+            return -1;
+        }
+        *index = (int32_t)v;
+    }
+    return 0;
+}
+
+static void list_topics(const sal_component_info *comp)
+{
+    for (size_t i = 0; i < comp->ntopics; i++) {
+        const sal_topic_info *t = &comp->topics[i];
+        if (t->kind != SAL_TOPIC_COMMAND && t->kind != SAL_TOPIC_EVENT) {
+            continue;
+        }
+        printf("%s", t->kind == SAL_TOPIC_COMMAND ? t->sal_name + strlen("command_") : t->sal_name);
+        for (size_t f = 0; f < t->nfields; f++) {
+            if (!(t->fields[f].flags & SAL_FIELD_PRIVATE)) {
+                printf(" %s%s:%s", t->kind == SAL_TOPIC_COMMAND ? "--" : "", t->fields[f].name,
+                       sal_field_type_name(t->fields[f].type));
+            }
+        }
+        printf("\n");
+    }
+}
+
+/* Fill the command sample from --field value pairs. */
+static int fill_fields(cmdr *c, int argc, char **argv)
+{
+    int topic = sal_remote_command_topic(c->remote, c->command);
+    const sal_topic_info *t = &c->comp->topics[topic];
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc) {
+            fprintf(stderr, "ocps-cmd: expected --FIELD VALUE, got %s\n", argv[i]);
+            return -1;
+        }
+        const sal_field_info *f = sal_topic_field(t, argv[i] + 2);
+        if (f == NULL || (f->flags & SAL_FIELD_PRIVATE)) {
+            fprintf(stderr, "ocps-cmd: command %s has no field %s\n", c->command, argv[i] + 2);
+            return -1;
+        }
+        char err[512];
+        if (sal_sample_set_from_text(t, c->sample, f->name, argv[i + 1], err, sizeof err) != 0) {
+            fprintf(stderr, "ocps-cmd: %s\n", err);
+            return -1;
+        }
+        i++;
+    }
+    return 0;
+}
+
+static int setup(cmdr *c, int argc, char **argv, const char *transport_name, const char *identity,
+                 int32_t index)
+{
+    char err[512];
+    const char *verb = argv[0];
+    const sal_transport_ops *transport = sal_transport_find(transport_name);
+    if (transport == NULL) {
+        fprintf(stderr, "ocps-cmd: unknown transport %s (have: %s)\n", transport_name, sal_transport_names());
+        return EXIT_USAGE;
+    }
+    if (sal_remote_open(&c->remote, &c->loop, c->comp, index, transport, identity, err, sizeof err) != 0) {
+        fprintf(stderr, "ocps-cmd: %s\n", err);
+        return EXIT_FAILED;
+    }
+    if (strcmp(verb, "watch") == 0 || strcmp(verb, "show") == 0) {
+        c->mode = verb[0] == 'w' ? MODE_WATCH : MODE_SHOW;
+        if (c->mode == MODE_SHOW && argc != 2) {
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+        c->show = c->mode == MODE_SHOW ? argv[1] : NULL;
+        for (size_t i = 0; i < c->comp->ntopics; i++) {
+            const sal_topic_info *t = &c->comp->topics[i];
+            char evt[160];
+            snprintf(evt, sizeof evt, "logevent_%s", c->show ? c->show : "");
+            bool wanted = false;
+            if (c->mode == MODE_SHOW) {
+                wanted = strcmp(t->sal_name, c->show) == 0 || strcmp(t->sal_name, evt) == 0;
+            } else if (argc > 1) {
+                for (int k = 1; k < argc; k++) {
+                    snprintf(evt, sizeof evt, "logevent_%s", argv[k]);
+                    wanted = wanted || strcmp(t->sal_name, argv[k]) == 0 || strcmp(t->sal_name, evt) == 0;
+                }
+            } else {
+                wanted = t->kind == SAL_TOPIC_EVENT || t->kind == SAL_TOPIC_TELEMETRY;
+            }
+            if (wanted && sal_remote_subscribe(c->remote, t->sal_name, on_event, c, err, sizeof err) != 0) {
+                fprintf(stderr, "ocps-cmd: %s\n", err);
+                return EXIT_FAILED;
+            }
+        }
+        double limit = c->mode == MODE_SHOW ? c->timeout : c->duration;
+        if (limit > 0) {
+            uv_timer_start(&c->deadline, on_deadline, (uint64_t)(limit * 1000), 0);
+        }
+        return -1;
+    }
+    c->mode = MODE_COMMAND;
+    c->command = verb;
+    if (sal_remote_command_topic(c->remote, verb) < 0) {
+        fprintf(stderr, "ocps-cmd: %s has no command %s (try: ocps-cmd %s topics)\n", c->comp->name, verb,
+                c->comp->name);
+        return EXIT_USAGE;
+    }
+    c->sample = sal_remote_new_command(c->remote, verb);
+    if (c->sample == NULL || fill_fields(c, argc - 1, argv + 1) != 0) {
+        return EXIT_USAGE;
+    }
+    if (sal_remote_prepare(c->remote, verb, err, sizeof err) != 0) {
+        fprintf(stderr, "ocps-cmd: %s\n", err);
+        return EXIT_FAILED;
+    }
+    uv_timer_start(&c->poll, on_poll, 5, 5);
+    return -1;
+}
+
+/* Parse options from argv (getopt_long); stops at the first non-option
+ * when `stop_at_operand`. Returns 0, or an exit status. */
+static int parse_options(cmdr *c, int argc, char **argv, bool stop_at_operand, const char **transport,
+                         const char **identity)
+{
+    enum { OPT_TIMEOUT = 1000, OPT_DURATION, OPT_DISCOVERY, OPT_JSON, OPT_TRANSPORT, OPT_IDENTITY };
+    static const struct option longopts[] = {
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"duration", required_argument, NULL, OPT_DURATION},
+        {"discovery", required_argument, NULL, OPT_DISCOVERY},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"transport", required_argument, NULL, OPT_TRANSPORT},
+        {"identity", required_argument, NULL, OPT_IDENTITY},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, stop_at_operand ? "+h" : "h", longopts, NULL)) != -1) {
+        char *end = NULL;
+        double v = 0;
+        if (optarg != NULL && ch != OPT_TRANSPORT && ch != OPT_IDENTITY) {
+            v = strtod(optarg, &end);
+            if (*end != '\0' || !isfinite(v) || v < 0) {
+                fprintf(stderr, "ocps-cmd: bad number %s\n", optarg);
+                return EXIT_USAGE;
+            }
+        }
+        switch (ch) {
+        case OPT_TIMEOUT:
+            c->timeout = v;
+            break;
+        case OPT_DURATION:
+            c->duration = v;
+            break;
+        case OPT_DISCOVERY:
+            c->discovery = v;
+            break;
+        case OPT_JSON:
+            c->json = true;
+            break;
+        case OPT_TRANSPORT:
+            *transport = optarg;
+            break;
+        case OPT_IDENTITY:
+            *identity = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK + 256;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    cmdr c = {.comp = &OCPS_sal_component, .timeout = -1, .discovery = 10, .status = EXIT_FAILED};
+    const char *transport = "dds";
+    const char *identity = NULL;
+    /* options before the target; command fields (--pipeline ...) after the
+     * command are not ours, but watch/show take options after the verb */
+    int rc = parse_options(&c, argc, argv, true, &transport, &identity);
+    if (rc != 0) {
+        return rc & 255;
+    }
+    if (argc - optind < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    int32_t index;
+    if (parse_target(argv[optind], c.comp, &index) != 0) {
+        return EXIT_USAGE;
+    }
+    int first = optind + 1;
+    const char *verb = argv[first];
+    if (strcmp(verb, "topics") == 0) {
+        list_topics(c.comp);
+        return EXIT_OK;
+    }
+    int nargs = argc - first;
+    char **args = argv + first;
+    if (strcmp(verb, "watch") == 0 || strcmp(verb, "show") == 0) {
+        optind = 0; /* full reset of GNU getopt */
+        rc = parse_options(&c, nargs, args, false, &transport, &identity);
+        if (rc != 0) {
+            return rc & 255;
+        }
+        /* getopt permuted the operands to the front */
+        args[optind - 1] = (char *)verb;
+        args += optind - 1;
+        nargs -= optind - 1;
+    }
+    if (c.timeout < 0) {
+        c.timeout = strcmp(verb, "show") == 0 ? 5 : 60;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&c.loop);
+    uv_timer_init(&c.loop, &c.poll);
+    uv_timer_init(&c.loop, &c.deadline);
+    uv_signal_init(&c.loop, &c.sigint);
+    c.poll.data = c.deadline.data = c.sigint.data = &c;
+    uv_signal_start(&c.sigint, on_sigint, SIGINT);
+    c.started = now_s();
+    rc = setup(&c, nargs, args, transport, identity, index);
+    if (rc >= 0) {
+        if (c.remote != NULL) {
+            finish(&c, rc);
+        } else {
+            c.status = rc;
+            uv_close((uv_handle_t *)&c.poll, NULL);
+            uv_close((uv_handle_t *)&c.deadline, NULL);
+            uv_close((uv_handle_t *)&c.sigint, NULL);
+        }
+    }
+    uv_run(&c.loop, UV_RUN_DEFAULT);
+    if (c.sample != NULL) {
+        char name[160];
+        snprintf(name, sizeof name, "command_%s", c.command);
+        sal_sample_free(&c.comp->topics[sal_component_find_topic(c.comp, name)], c.sample);
+    }
+    uv_loop_close(&c.loop);
+    return c.status;
+}
