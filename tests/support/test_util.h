@@ -25,6 +25,20 @@ void tu_free_names(char **names, int n);
  * exit status, 128+signal if killed, or -1 if it could not be started. */
 int tu_run(char *const argv[], char **output);
 
+/* Start argv[0] (PATH lookup) in the background with stdout and stderr
+ * appended to log_path (NULL: inherited). Returns the pid or -1. */
+int tu_spawn(char *const argv[], const char *log_path);
+
+/* Wait up to timeout seconds for pid to exit; returns its exit status
+ * (128+signal if killed) or -1 if it is still running. */
+int tu_wait_exit(int pid, double timeout);
+
+/* SIGKILL pid (if still running) and reap it. */
+void tu_kill(int pid);
+
+/* Monotonic seconds. */
+double tu_now(void);
+
 /* Create a fresh temporary directory; returns a malloc'd path. */
 char *tu_make_temp_dir(void);
 

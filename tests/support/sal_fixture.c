@@ -1,0 +1,194 @@
+/* sal_fixture.c - see sal_fixture.h. */
+#include "sal_fixture.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sal_csc.h"
+#include "test_util.h"
+
+void fx_env(const char *cyclone_config)
+{
+    static int calls;
+    char uri[600];
+    snprintf(uri, sizeof uri, "file://%s", cyclone_config);
+    setenv("CYCLONEDDS_URI", uri, 1);
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "test%d_%d", (int)getpid(), calls++);
+    setenv("LSST_DDS_PARTITION_PREFIX", prefix, 1);
+}
+
+static void record(void *arg, int topic, const void *sample)
+{
+    fx *f = arg;
+    if (f->nrecords == f->cap) {
+        f->cap = f->cap ? f->cap * 2 : 64;
+        f->records = realloc(f->records, f->cap * sizeof *f->records);
+    }
+    fx_record *r = &f->records[f->nrecords++];
+    r->topic = topic;
+    r->sample = sal_sample_dup(&f->comp->topics[topic], sample);
+    r->at = tu_now();
+}
+
+int fx_open(fx *f, const sal_component_info *comp, int32_t index, const char *identity)
+{
+    memset(f, 0, sizeof *f);
+    f->comp = comp;
+    f->csc_pid = -1;
+    uv_loop_init(&f->loop);
+    char err[512];
+    if (sal_remote_open(&f->remote, &f->loop, comp, index, sal_transport_find("dds"), identity, err,
+                        sizeof err) != 0) {
+        fprintf(stderr, "fx_open: %s\n", err);
+        return -1;
+    }
+    for (size_t i = 0; i < comp->ntopics; i++) {
+        if (comp->topics[i].kind == SAL_TOPIC_EVENT &&
+            sal_remote_subscribe(f->remote, comp->topics[i].sal_name, record, f, err, sizeof err) != 0) {
+            fprintf(stderr, "fx_open: %s\n", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int fx_start_csc(fx *f, char *const argv[])
+{
+    snprintf(f->log_path, sizeof f->log_path, "/tmp/ocps-csc-test-%d-%s.log", (int)getpid(),
+             getenv("LSST_DDS_PARTITION_PREFIX"));
+    unlink(f->log_path);
+    f->csc_pid = tu_spawn(argv, f->log_path);
+    return f->csc_pid > 0 ? 0 : -1;
+}
+
+static void wake(uv_timer_t *t)
+{
+    (void)t;
+}
+
+bool fx_run_until(fx *f, bool (*pred)(fx *f, void *arg), void *arg, double timeout)
+{
+    uv_timer_t tick;
+    uv_timer_init(&f->loop, &tick);
+    uv_timer_start(&tick, wake, 5, 5);
+    double end = tu_now() + timeout;
+    bool ok = false;
+    while (!(ok = pred != NULL && pred(f, arg)) && tu_now() < end) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    return ok;
+}
+
+void fx_run_for(fx *f, double seconds)
+{
+    fx_run_until(f, NULL, NULL, seconds);
+}
+
+typedef struct wait_event {
+    int topic;
+    size_t from;
+    long found;
+} wait_event;
+
+static bool event_seen(fx *f, void *arg)
+{
+    wait_event *w = arg;
+    for (size_t i = w->from; i < f->nrecords; i++) {
+        if (f->records[i].topic == w->topic) {
+            w->found = (long)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+long fx_wait_event(fx *f, const char *sal_name, size_t from, double timeout)
+{
+    wait_event w = {sal_component_find_topic(f->comp, sal_name), from, -1};
+    fx_run_until(f, event_seen, &w, timeout);
+    return w.found;
+}
+
+typedef struct cmd_wait {
+    const char *name;
+    bool done;
+    int ack;
+    char result[1024];
+} cmd_wait;
+
+static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
+{
+    (void)error;
+    (void)timeout;
+    cmd_wait *w = arg;
+    if (final) {
+        w->done = true;
+        w->ack = ack;
+        snprintf(w->result, sizeof w->result, "%s", result);
+    }
+}
+
+static bool cmd_ready(fx *f, void *arg)
+{
+    return sal_remote_ready(f->remote, ((cmd_wait *)arg)->name);
+}
+
+static bool cmd_done(fx *f, void *arg)
+{
+    (void)f;
+    return ((cmd_wait *)arg)->done;
+}
+
+int fx_command(fx *f, const char *name, void *sample, double timeout, char *result, size_t resultlen)
+{
+    cmd_wait w = {.name = name, .ack = SAL_CMD_NOACK};
+    char err[512];
+    sal_remote_prepare(f->remote, name, err, sizeof err);
+    if (!fx_run_until(f, cmd_ready, &w, 10)) {
+        snprintf(result, resultlen, "no CSC discovered");
+        return SAL_CMD_NOACK;
+    }
+    void *own = NULL;
+    if (sample == NULL) {
+        sample = own = sal_remote_new_command(f->remote, name);
+    }
+    if (sal_remote_command(f->remote, name, sample, timeout, on_ack, &w, NULL, err, sizeof err) != 0) {
+        snprintf(result, resultlen, "%s", err);
+    } else {
+        fx_run_until(f, cmd_done, &w, timeout + 1);
+        snprintf(result, resultlen, "%s", w.result);
+    }
+    if (own != NULL) {
+        sal_sample_free(&f->comp->topics[sal_remote_command_topic(f->remote, name)], own);
+    }
+    return w.ack;
+}
+
+int32_t fx_i32(const fx *f, size_t record, const char *field)
+{
+    const fx_record *r = &f->records[record];
+    return sal_sample_get_i32(&f->comp->topics[r->topic], r->sample, field);
+}
+
+void fx_close(fx *f)
+{
+    if (f->csc_pid > 0) {
+        kill(f->csc_pid, SIGTERM);
+        if (tu_wait_exit(f->csc_pid, 5) < 0) {
+            tu_kill(f->csc_pid);
+        }
+    }
+    sal_remote_close(f->remote);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&f->loop);
+    for (size_t i = 0; i < f->nrecords; i++) {
+        sal_sample_free(&f->comp->topics[f->records[i].topic], f->records[i].sample);
+    }
+    free(f->records);
+}

@@ -1,0 +1,64 @@
+/*
+ * sal_fixture.h - drive a CSC process over real DDS from a test: start
+ * ocps-csc as a child with a private partition prefix and a loopback-only
+ * Cyclone configuration, record every event it writes through a Remote,
+ * and send commands synchronously.
+ */
+#ifndef SAL_FIXTURE_H
+#define SAL_FIXTURE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "sal_remote.h"
+
+typedef struct fx_record {
+    int topic;
+    void *sample;
+    double at; /* tu_now() when read */
+} fx_record;
+
+typedef struct fx {
+    uv_loop_t loop;
+    const sal_component_info *comp;
+    sal_remote *remote;
+    int csc_pid;
+    char log_path[256];
+    fx_record *records;
+    size_t nrecords;
+    size_t cap;
+} fx;
+
+/* Point DDS at loopback (CYCLONEDDS_URI=file://<cyclone_config>) with a
+ * partition prefix unique to this process and call. */
+void fx_env(const char *cyclone_config);
+
+/* Init the loop and a Remote of comp index `index` recording every event. */
+int fx_open(fx *f, const sal_component_info *comp, int32_t index, const char *identity);
+
+/* Spawn `argv` (an ocps-csc command line) with output to a log file. */
+int fx_start_csc(fx *f, char *const argv[]);
+
+/* Run the loop until pred(arg) is true or `timeout` seconds pass. */
+bool fx_run_until(fx *f, bool (*pred)(fx *f, void *arg), void *arg, double timeout);
+
+/* Run the loop for `seconds`. */
+void fx_run_for(fx *f, double seconds);
+
+/* Wait for the first record of sal_name at or after record `from`; returns
+ * its index or -1. */
+long fx_wait_event(fx *f, const char *sal_name, size_t from, double timeout);
+
+/* Send a command (NULL sample: empty fields); waits for the final ack.
+ * Returns the ack code (CMD_NOACK on timeout); result copied into result. */
+int fx_command(fx *f, const char *name, void *sample, double timeout, char *result, size_t resultlen);
+
+/* int32 field of a record's sample. */
+int32_t fx_i32(const fx *f, size_t record, const char *field);
+
+/* Stop the CSC (SIGKILL if it has not exited), close the Remote, free. */
+void fx_close(fx *f);
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * test_csc_liveness: what observers and scripts rely on between commands,
+ * over real DDS with ocps-csc as a separate process: a 1 Hz heartbeat, a
+ * late-joining Remote that still learns the current summaryState at once,
+ * commands for another SAL index or with private_seqNum <= 0 ignored
+ * without harm, and a second instance with the same index refusing to run.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "OCPS_sal.h"
+#include "sal_csc.h"
+#include "sal_fixture.h"
+#include "test_util.h"
+
+static int setup_csc(void **state, char *state_arg)
+{
+    fx *f = calloc(1, sizeof *f);
+    fx_env(CYCLONE_CONFIG);
+    if (fx_open(f, &OCPS_sal_component, 1, NULL) != 0) {
+        return -1;
+    }
+    char *argv[] = {OCPS_CSC, "--duplicate-check", "0.2", "--state", state_arg, "1", NULL};
+    if (fx_start_csc(f, argv) != 0) {
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_csc(state, "standby");
+}
+
+static int setup_disabled(void **state)
+{
+    return setup_csc(state, "disabled");
+}
+
+static int teardown(void **state)
+{
+    fx_close(*state);
+    free(*state);
+    return 0;
+}
+
+static void heartbeat_at_one_hertz(void **state)
+{
+    fx *f = *state;
+    long first = fx_wait_event(f, "logevent_heartbeat", 0, 15);
+    assert_true(first >= 0);
+    double t0 = f->records[first].at;
+    fx_run_for(f, 10.0 - (tu_now() - t0));
+    int n = 0;
+    int32_t last_seq = 0;
+    double worst_gap = 0;
+    double prev = 0;
+    for (size_t i = (size_t)first; i < f->nrecords; i++) {
+        if (strcmp(f->comp->topics[f->records[i].topic].sal_name, "logevent_heartbeat") != 0) {
+            continue;
+        }
+        int32_t seq = fx_i32(f, i, "private_seqNum");
+        if (n > 0) {
+            assert_int_equal(seq, last_seq + 1);
+            worst_gap = f->records[i].at - prev > worst_gap ? f->records[i].at - prev : worst_gap;
+        }
+        last_seq = seq;
+        prev = f->records[i].at;
+        n++;
+    }
+    print_message("%d heartbeats in 10 s, largest gap %.3f s\n", n, worst_gap);
+    assert_true(n >= 9);
+    assert_true(worst_gap < 1.5);
+}
+
+static bool has_summary(fx *f, void *arg)
+{
+    (void)arg;
+    return sal_remote_last(f->remote, "logevent_summaryState") != NULL;
+}
+
+static void late_joiner_reads_summary_state(void **state)
+{
+    fx *f = *state;
+    /* wait until the CSC has reached DISABLED */
+    long i = -1;
+    size_t from = 0;
+    while ((i = fx_wait_event(f, "logevent_summaryState", from, 15)) >= 0 &&
+           fx_i32(f, (size_t)i, "summaryState") != SAL_STATE_DISABLED) {
+        from = (size_t)i + 1;
+    }
+    assert_true(i >= 0);
+    fx_run_for(f, 0.5);
+    /* a new Remote, in a new participant, joins now */
+    fx late;
+    double t0 = tu_now();
+    assert_int_equal(fx_open(&late, &OCPS_sal_component, 1, NULL), 0);
+    bool got = fx_run_until(&late, has_summary, NULL, 5);
+    double took = tu_now() - t0;
+    print_message("late joiner got summaryState after %.3f s\n", took);
+    assert_true(got);
+    const void *s = sal_remote_last(late.remote, "logevent_summaryState");
+    int t = sal_component_find_topic(late.comp, "logevent_summaryState");
+    assert_int_equal(sal_sample_get_i32(&late.comp->topics[t], s, "summaryState"), SAL_STATE_DISABLED);
+    assert_true(took < 1.0);
+    late.csc_pid = -1;
+    fx_close(&late);
+}
+
+static void wrong_index_and_bad_seqnum_are_ignored(void **state)
+{
+    fx *f = *state;
+    char result[1024];
+    assert_true(fx_wait_event(f, "logevent_summaryState", 0, 15) >= 0);
+
+    /* a command addressed to OCPS:3 reaches OCPS:1's reader but is not its own */
+    fx other;
+    assert_int_equal(fx_open(&other, &OCPS_sal_component, 3, NULL), 0);
+    assert_int_equal(fx_command(&other, "start", NULL, 1.5, result, sizeof result), SAL_CMD_NOACK);
+    other.csc_pid = -1;
+    fx_close(&other);
+
+    /* private_seqNum 0 and -5: dropped with a log line, no ack, no crash */
+    sal *s = sal_remote_sal(f->remote);
+    int t = sal_remote_command_topic(f->remote, "start");
+    char err[256];
+    assert_int_equal(sal_writer_add(s, t, err, sizeof err), 0);
+    fx_run_for(f, 0.5);
+    int32_t bad[] = {0, -5};
+    for (size_t k = 0; k < 2; k++) {
+        void *cmd = sal_remote_new_command(f->remote, "start");
+        sal_sample_set_i32(&f->comp->topics[t], cmd, "private_seqNum", bad[k]);
+        assert_int_equal(sal_write(s, t, cmd, SAL_WRITE_KEEP_SEQNUM, err, sizeof err), 0);
+        sal_sample_free(&f->comp->topics[t], cmd);
+    }
+    size_t mark = f->nrecords;
+    fx_run_for(f, 1.0);
+    for (size_t i = mark; i < f->nrecords; i++) {
+        assert_string_not_equal(f->comp->topics[f->records[i].topic].sal_name, "logevent_summaryState");
+    }
+    /* still alive, still in STANDBY, still obeying */
+    assert_int_equal(fx_command(f, "start", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    char *log = tu_read_file(f->log_path, NULL);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "Ignoring command_start with private_seqNum=0"));
+    assert_non_null(strstr(log, "Ignoring command_start with private_seqNum=-5"));
+    free(log);
+}
+
+static void second_instance_refuses_to_start(void **state)
+{
+    fx *f = *state;
+    assert_true(fx_wait_event(f, "logevent_heartbeat", 0, 15) >= 0);
+    char log[300];
+    snprintf(log, sizeof log, "%s.second", f->log_path);
+    unlink(log);
+    char *argv[] = {OCPS_CSC, "--duplicate-check", "3", "1", NULL};
+    int pid = tu_spawn(argv, log);
+    /* keep reading so our Remote stays healthy meanwhile */
+    int status = -1;
+    double end = tu_now() + 10;
+    while ((status = tu_wait_exit(pid, 0)) < 0 && tu_now() < end) {
+        fx_run_for(f, 0.1);
+    }
+    if (status < 0) {
+        tu_kill(pid);
+    }
+    assert_int_equal(status, 2);
+    char *text = tu_read_file(log, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "quitting: found another instance with origin="));
+    free(text);
+    unlink(log);
+    /* the first instance is unaffected */
+    char result[1024];
+    assert_int_equal(fx_command(f, "start", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(heartbeat_at_one_hertz, setup, teardown),
+        cmocka_unit_test_setup_teardown(late_joiner_reads_summary_state, setup_disabled, teardown),
+        cmocka_unit_test_setup_teardown(wrong_index_and_bad_seqnum_are_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(second_instance_refuses_to_start, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("csc_liveness", tests, NULL, NULL);
+}

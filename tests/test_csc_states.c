@@ -1,0 +1,198 @@
+/*
+ * test_csc_states: ocps-csc as a separate process over real DDS, driven
+ * by a Remote: the start-up events, the full state cycle with every
+ * summaryState and ack, salobj's failure messages for wrong-state
+ * commands, setLogLevel, unsupported commands, and exitControl ending the
+ * process.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "OCPS_sal.h"
+#include "sal_csc.h"
+#include "sal_fixture.h"
+#include "test_util.h"
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    fx_env(CYCLONE_CONFIG);
+    if (fx_open(f, &OCPS_sal_component, 1, NULL) != 0) {
+        return -1;
+    }
+    char *argv[] = {OCPS_CSC, "--duplicate-check", "0.2", "1", NULL};
+    if (fx_start_csc(f, argv) != 0) {
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_close(*state);
+    free(*state);
+    return 0;
+}
+
+static const char *topic_name(const fx *f, size_t i)
+{
+    return f->comp->topics[f->records[i].topic].sal_name;
+}
+
+/* The index of the first record of sal_name, or -1. */
+static long first(const fx *f, const char *sal_name)
+{
+    for (size_t i = 0; i < f->nrecords; i++) {
+        if (strcmp(topic_name(f, i), sal_name) == 0) {
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
+static void startup_events_in_salobj_order(void **state)
+{
+    fx *f = *state;
+    assert_true(fx_wait_event(f, "logevent_errorCode", 0, 15) >= 0);
+    fx_run_for(f, 0.2);
+    long loglevel = first(f, "logevent_logLevel");
+    long sim = first(f, "logevent_simulationMode");
+    long versions = first(f, "logevent_softwareVersions");
+    long summary = first(f, "logevent_summaryState");
+    long error = first(f, "logevent_errorCode");
+    assert_true(loglevel >= 0 && sim > loglevel && versions > sim && summary > versions && error > summary);
+    assert_int_equal(fx_i32(f, (size_t)loglevel, "level"), 20);
+    assert_int_equal(fx_i32(f, (size_t)summary, "summaryState"), SAL_STATE_STANDBY);
+    assert_int_equal(fx_i32(f, (size_t)error, "errorCode"), 0);
+    assert_int_equal(fx_i32(f, (size_t)summary, "salIndex"), 1);
+    const sal_topic_info *t = &f->comp->topics[f->records[summary].topic];
+    assert_string_equal(sal_sample_get_string(t, f->records[summary].sample, "private_identity"), "OCPS:1");
+    assert_string_equal(sal_sample_get_string(t, f->records[summary].sample, "private_revCode"),
+                        t->dds_revcode);
+    assert_int_equal(fx_i32(f, (size_t)summary, "private_origin"), f->csc_pid);
+    const sal_topic_info *vt = &f->comp->topics[f->records[versions].topic];
+    assert_string_equal(sal_sample_get_string(vt, f->records[versions].sample, "xmlVersion"),
+                        f->comp->xml_version);
+}
+
+/* Send `cmd`, expect `ack`, and (if expect_state > 0) a summaryState. */
+static void step(fx *f, const char *cmd, int ack, int expect_state)
+{
+    char result[1024];
+    size_t mark = f->nrecords;
+    int got = fx_command(f, cmd, NULL, 10, result, sizeof result);
+    if (got != ack) {
+        fail_msg("%s: got %s (%s), expected %s", cmd, sal_ack_name(got), result, sal_ack_name(ack));
+    }
+    if (ack == SAL_CMD_COMPLETE) {
+        assert_string_equal(result, "Done");
+    }
+    if (expect_state > 0) {
+        long i = fx_wait_event(f, "logevent_summaryState", mark, 5);
+        assert_true(i >= 0);
+        assert_int_equal(fx_i32(f, (size_t)i, "summaryState"), expect_state);
+    }
+}
+
+static void full_state_cycle(void **state)
+{
+    fx *f = *state;
+    assert_true(fx_wait_event(f, "logevent_summaryState", 0, 15) >= 0);
+    step(f, "start", SAL_CMD_COMPLETE, SAL_STATE_DISABLED);
+    step(f, "enable", SAL_CMD_COMPLETE, SAL_STATE_ENABLED);
+    step(f, "disable", SAL_CMD_COMPLETE, SAL_STATE_DISABLED);
+    step(f, "standby", SAL_CMD_COMPLETE, SAL_STATE_STANDBY);
+    step(f, "exitControl", SAL_CMD_COMPLETE, SAL_STATE_OFFLINE);
+    /* the process ends by itself about a second later, with status 0 */
+    double t0 = tu_now();
+    int status = tu_wait_exit(f->csc_pid, 5);
+    assert_int_equal(status, 0);
+    assert_true(tu_now() - t0 > 0.5);
+    f->csc_pid = -1;
+    /* one summaryState per transition, no repeats */
+    int states[8];
+    int n = 0;
+    for (size_t i = 0; i < f->nrecords && n < 8; i++) {
+        if (strcmp(topic_name(f, i), "logevent_summaryState") == 0) {
+            states[n++] = fx_i32(f, i, "summaryState");
+        }
+    }
+    int expected[] = {5, 1, 2, 1, 5, 4};
+    assert_int_equal(n, 6);
+    assert_memory_equal(states, expected, sizeof expected);
+}
+
+static void wrong_state_commands_fail_with_salobj_messages(void **state)
+{
+    fx *f = *state;
+    char result[1024];
+    assert_true(fx_wait_event(f, "logevent_summaryState", 0, 15) >= 0);
+    assert_int_equal(fx_command(f, "enable", NULL, 10, result, sizeof result), SAL_CMD_FAILED);
+    assert_string_equal(result, "Failed: enable not allowed in state <State.STANDBY: 5>");
+    assert_int_equal(fx_command(f, "disable", NULL, 10, result, sizeof result), SAL_CMD_FAILED);
+    assert_string_equal(result, "Failed: disable not allowed in state <State.STANDBY: 5>");
+    step(f, "start", SAL_CMD_COMPLETE, SAL_STATE_DISABLED);
+    assert_int_equal(fx_command(f, "start", NULL, 10, result, sizeof result), SAL_CMD_FAILED);
+    assert_string_equal(result, "Failed: start not allowed in state <State.DISABLED: 1>");
+    assert_int_equal(fx_command(f, "exitControl", NULL, 10, result, sizeof result), SAL_CMD_FAILED);
+    assert_string_equal(result, "Failed: exitControl not allowed in state <State.DISABLED: 1>");
+    step(f, "enable", SAL_CMD_COMPLETE, SAL_STATE_ENABLED);
+    assert_int_equal(fx_command(f, "standby", NULL, 10, result, sizeof result), SAL_CMD_FAILED);
+    assert_string_equal(result, "Failed: standby not allowed in state <State.ENABLED: 2>");
+    /* no state change came of any failure */
+    size_t mark = f->nrecords;
+    fx_run_for(f, 0.3);
+    for (size_t i = mark; i < f->nrecords; i++) {
+        assert_string_not_equal(topic_name(f, i), "logevent_summaryState");
+    }
+}
+
+static void set_log_level_changes_log_level(void **state)
+{
+    fx *f = *state;
+    char result[1024];
+    assert_true(fx_wait_event(f, "logevent_logLevel", 0, 15) >= 0);
+    int t = sal_remote_command_topic(f->remote, "setLogLevel");
+    void *s = sal_remote_new_command(f->remote, "setLogLevel");
+    sal_sample_set_i32(&f->comp->topics[t], s, "level", 10);
+    size_t mark = f->nrecords;
+    assert_int_equal(fx_command(f, "setLogLevel", s, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    long i = fx_wait_event(f, "logevent_logLevel", mark, 5);
+    assert_true(i >= 0);
+    assert_int_equal(fx_i32(f, (size_t)i, "level"), 10);
+    /* the same level again writes no new logLevel */
+    mark = f->nrecords;
+    assert_int_equal(fx_command(f, "setLogLevel", s, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    assert_true(fx_wait_event(f, "logevent_logLevel", mark, 0.5) < 0);
+    sal_sample_free(&f->comp->topics[t], s);
+}
+
+static void unsupported_command_fails(void **state)
+{
+    fx *f = *state;
+    char result[1024];
+    assert_true(fx_wait_event(f, "logevent_summaryState", 0, 15) >= 0);
+    /* the generic runtime has no handler for abort_job */
+    assert_int_equal(fx_command(f, "abort_job", NULL, 10, result, sizeof result), SAL_CMD_FAILED);
+    assert_string_equal(result, "Failed: This command is not supported");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(startup_events_in_salobj_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(full_state_cycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(wrong_state_commands_fail_with_salobj_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(set_log_level_changes_log_level, setup, teardown),
+        cmocka_unit_test_setup_teardown(unsupported_command_fails, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("csc_states", tests, NULL, NULL);
+}
