@@ -48,9 +48,9 @@ static int setup_disabled(void **state)
 
 static int teardown(void **state)
 {
-    fx_close(*state);
+    int rc = fx_close(*state);
     free(*state);
-    return 0;
+    return rc;
 }
 
 static void heartbeat_at_one_hertz(void **state)

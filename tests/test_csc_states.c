@@ -37,9 +37,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    fx_close(*state);
+    int rc = fx_close(*state);
     free(*state);
-    return 0;
+    return rc;
 }
 
 static const char *topic_name(const fx *f, size_t i)

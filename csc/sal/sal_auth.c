@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "sal_sample.h"
+#include "sal_user.h"
 
 bool sal_auth_wanted(const sal_component_info *comp)
 {
@@ -33,10 +34,7 @@ bool sal_auth_env_enabled(void)
 void sal_auth_init(sal_auth *a)
 {
     memset(a, 0, sizeof *a);
-    struct passwd *pw = getpwuid(getuid());
-    char host[256] = "localhost";
-    gethostname(host, sizeof host - 1);
-    snprintf(a->self, sizeof a->self, "%s@%s", pw ? pw->pw_name : "unknown", host);
+    sal_user_at_host(a->self, sizeof a->self);
 }
 
 static void free_list(char **list, size_t *n)

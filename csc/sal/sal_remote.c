@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "sal_csc.h"
+#include "sal_user.h"
 
 typedef struct pending {
     struct pending *next;
@@ -129,14 +130,6 @@ static void on_ackcmd(void *arg, int topic, const void *sample)
     cb(cb_arg, ack, error, result ? result : "", timeout, final);
 }
 
-static void default_identity(char *out, size_t len)
-{
-    struct passwd *pw = getpwuid(getuid());
-    char host[256] = "localhost";
-    gethostname(host, sizeof host - 1);
-    snprintf(out, len, "%s@%s", pw ? pw->pw_name : "unknown", host);
-}
-
 static void init_seq_ranges(sal_remote *r)
 {
     size_t ncmd = 0;
@@ -181,7 +174,7 @@ int sal_remote_open(sal_remote **out, uv_loop_t *loop, const sal_component_info 
     }
     char me[256];
     if (identity == NULL) {
-        default_identity(me, sizeof me);
+        sal_user_at_host(me, sizeof me);
         identity = me;
     }
     int rc = sal_open(&r->sal, loop, comp, index, ops, identity, err, errlen);

@@ -176,13 +176,28 @@ int32_t fx_i32(const fx *f, size_t record, const char *field)
     return sal_sample_get_i32(&f->comp->topics[r->topic], r->sample, field);
 }
 
-void fx_close(fx *f)
+int fx_close(fx *f)
 {
+    int rc = 0;
     if (f->csc_pid > 0) {
         kill(f->csc_pid, SIGTERM);
         if (tu_wait_exit(f->csc_pid, 5) < 0) {
+            fprintf(stderr, "fx_close: the CSC did not exit on SIGTERM\n");
             tu_kill(f->csc_pid);
+            rc = -1;
         }
+    }
+    if (f->log_path[0] != '\0') {
+        char *log = tu_read_file(f->log_path, NULL);
+        if (log != NULL && (strstr(log, "Sanitizer") != NULL || strstr(log, "runtime error:") != NULL)) {
+            rc = -1;
+        }
+        if (rc != 0 && log != NULL) {
+            fprintf(stderr, "--- CSC log %s ---\n%s\n---\n", f->log_path, log);
+        } else {
+            unlink(f->log_path);
+        }
+        free(log);
     }
     sal_remote_close(f->remote);
     uv_run(&f->loop, UV_RUN_DEFAULT);
@@ -191,4 +206,5 @@ void fx_close(fx *f)
         sal_sample_free(&f->comp->topics[f->records[i].topic], f->records[i].sample);
     }
     free(f->records);
+    return rc;
 }

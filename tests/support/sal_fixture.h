@@ -58,7 +58,9 @@ int fx_command(fx *f, const char *name, void *sample, double timeout, char *resu
 /* int32 field of a record's sample. */
 int32_t fx_i32(const fx *f, size_t record, const char *field);
 
-/* Stop the CSC (SIGKILL if it has not exited), close the Remote, free. */
-void fx_close(fx *f);
+/* Stop the CSC (SIGTERM; SIGKILL if it has not exited in 5 s), close the
+ * Remote, free. Returns -1 (and prints the CSC's log) if the CSC had to be
+ * killed or its log holds a sanitizer report, else 0. */
+int fx_close(fx *f);
 
 #endif
