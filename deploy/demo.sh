@@ -1,12 +1,33 @@
 #!/bin/sh
-# README command 1: install the dependencies, build, and run the main job on
-# the embedded default interface. Until the CSC itself lands this prints the
-# SAL interface the build was generated from (topics, DDS and Kafka names,
-# revCodes) and the fields of the OCPS-specific topics.
+# README command 1: install the dependencies, build, then run the main job
+# on its embedded default: start the OCPS CSC (index 1) on DDS, kept on this
+# machine, and drive it with the commander through a full state cycle,
+# printing every command, ack and event.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 "$here/build.sh" "$top/build"
-"$top/build/csc/sal-info"
-echo
-"$top/build/csc/sal-info" command_execute command_abort_job logevent_job_id logevent_job_result
+bin="$top/build/csc"
+
+export CYCLONEDDS_URI="file://$here/cyclonedds-loopback.xml"
+export LSST_DDS_PARTITION_PREFIX="demo$$"
+export LSST_SITE="${LSST_SITE:-demo}"
+
+echo "== ocps-csc 1 (DDS, partition prefix $LSST_DDS_PARTITION_PREFIX)"
+"$bin/ocps-csc" 1 &
+csc=$!
+"$bin/ocps-cmd" OCPS:1 watch --duration 14 &
+watch=$!
+trap 'kill $csc $watch 2>/dev/null || true' EXIT INT TERM
+sleep 4
+for cmd in start enable disable standby exitControl; do
+    echo "== ocps-cmd OCPS:1 $cmd"
+    "$bin/ocps-cmd" OCPS:1 "$cmd"
+    sleep 0.5
+done
+status=0
+wait $csc || status=$?
+echo "== ocps-csc exited with status $status"
+kill $watch 2>/dev/null || true
+wait $watch 2>/dev/null || true
+trap - EXIT INT TERM

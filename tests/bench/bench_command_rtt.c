@@ -1,0 +1,144 @@
+/*
+ * bench_command_rtt: sequential SAL command round trip over DDS (command
+ * write -> final ack read) against an ocps-csc process, next to Cyclone's
+ * own ddsperf ping-pong round trip measured in the same run on the same
+ * loopback configuration. Prints both and their ratio; never fails on
+ * timing.
+ *
+ *   bench_command_rtt [N]     (default 1000 commands)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "OCPS_sal.h"
+#include "sal_csc.h"
+#include "sal_fixture.h"
+#include "test_util.h"
+
+static int compare(const void *a, const void *b)
+{
+    double x = *(const double *)a;
+    double y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct rtt_state {
+    bool done;
+    int ack;
+} rtt_state;
+
+static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
+{
+    (void)error;
+    (void)result;
+    (void)timeout;
+    rtt_state *s = arg;
+    if (final) {
+        s->done = true;
+        s->ack = ack;
+    }
+}
+
+static bool done(fx *f, void *arg)
+{
+    (void)f;
+    return ((rtt_state *)arg)->done;
+}
+
+static bool ready(fx *f, void *arg)
+{
+    (void)arg;
+    return sal_remote_ready(f->remote, "setLogLevel") && sal_remote_last(f->remote, "logevent_summaryState");
+}
+
+/* Mean ping-pong round trip (microseconds) reported by ddsperf, skipping
+ * its first report; -1 if ddsperf could not be run. */
+static double ddsperf_rtt(double seconds)
+{
+    char dur[16];
+    snprintf(dur, sizeof dur, "%d", (int)seconds + 2);
+    char *pong[] = {"ddsperf", "-D", dur, "pong", NULL};
+    int pong_pid = tu_spawn(pong, "/dev/null");
+    snprintf(dur, sizeof dur, "%d", (int)seconds);
+    char *ping[] = {"ddsperf", "-D", dur, "ping", NULL};
+    char *out = NULL;
+    int rc = tu_run(ping, &out);
+    tu_kill(pong_pid);
+    if (rc != 0 || out == NULL) {
+        free(out);
+        return -1;
+    }
+    double sum = 0;
+    int n = 0;
+    int seen = 0;
+    for (char *line = strtok(out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        char *m = strstr(line, " mean ");
+        if (m != NULL && strstr(line, " size ") != NULL && seen++ > 0) {
+            sum += atof(m + 6);
+            n++;
+        }
+    }
+    free(out);
+    return n > 0 ? sum / n : -1;
+}
+
+int main(int argc, char **argv)
+{
+    int n = argc > 1 ? atoi(argv[1]) : 1000;
+    if (n < 10) {
+        n = 10;
+    }
+    fx_env(CYCLONE_CONFIG);
+    fx f;
+    if (fx_open(&f, &OCPS_sal_component, 1, NULL) != 0) {
+        return 1;
+    }
+    char *csc[] = {OCPS_CSC, "--duplicate-check", "0", "1", NULL};
+    fx_start_csc(&f, csc);
+    char err[256];
+    sal_remote_prepare(f.remote, "setLogLevel", err, sizeof err);
+    if (!fx_run_until(&f, ready, NULL, 20)) {
+        fprintf(stderr, "bench: CSC not reachable\n");
+        fx_close(&f);
+        return 1;
+    }
+    int t = sal_remote_command_topic(f.remote, "setLogLevel");
+    void *cmd = sal_remote_new_command(f.remote, "setLogLevel");
+    sal_sample_set_i32(&f.comp->topics[t], cmd, "level", 20);
+    double *rtt = calloc((size_t)n, sizeof *rtt);
+    int failures = 0;
+    for (int i = -50; i < n; i++) { /* 50 warm-up commands */
+        rtt_state s = {0};
+        double t0 = tu_now();
+        sal_remote_command(f.remote, "setLogLevel", cmd, 10, on_ack, &s, NULL, err, sizeof err);
+        fx_run_until(&f, done, &s, 11);
+        double dt = tu_now() - t0;
+        if (i >= 0) {
+            rtt[i] = dt * 1e6;
+            failures += s.ack != SAL_CMD_COMPLETE;
+        }
+    }
+    sal_sample_free(&f.comp->topics[t], cmd);
+    fx_close(&f);
+
+    qsort(rtt, (size_t)n, sizeof *rtt, compare);
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        sum += rtt[i];
+    }
+    double mean = sum / n;
+    double ping = ddsperf_rtt(5);
+    printf("SAL command round trip over DDS, %d sequential setLogLevel commands (%d failed):\n", n, failures);
+    printf("  mean %.1f us, median %.1f us, p90 %.1f us, p99 %.1f us, max %.1f us\n", mean, rtt[n / 2],
+           rtt[n * 9 / 10], rtt[n * 99 / 100], rtt[n - 1]);
+    if (ping > 0) {
+        printf("ddsperf ping-pong round trip (same machine, same Cyclone configuration): mean %.1f us\n", ping);
+        printf("ratio command/ddsperf: mean %.2f, median %.2f\n", mean / ping, rtt[n / 2] / ping);
+    } else {
+        printf("ddsperf could not be run (apt-get install cyclonedds-tools)\n");
+    }
+    free(rtt);
+    return 0;
+}

@@ -1,0 +1,6 @@
+#!/bin/sh
+# Build (Release) and run every benchmark; results go to stdout.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+"$top/deploy/build.sh" "$top/build-bench" -DCMAKE_BUILD_TYPE=Release
+"$top/build-bench/tests/bench/bench_command_rtt" "${1:-1000}"
