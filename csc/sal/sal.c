@@ -329,10 +329,12 @@ int sal_write(sal *s, int topic, void *sample, unsigned flags, char *err, size_t
     if (rc != 0) {
         return rc;
     }
-    void *copy = sal_sample_dup(t, sample);
-    if (copy != NULL) {
-        sal_sample_free(t, ts->last);
-        ts->last = copy;
+    if (t->kind == SAL_TOPIC_EVENT) { /* kept for change detection and late joiners */
+        void *copy = sal_sample_dup(t, sample);
+        if (copy != NULL) {
+            sal_sample_free(t, ts->last);
+            ts->last = copy;
+        }
     }
     return 0;
 }

@@ -48,10 +48,11 @@ int sal_writer_add(sal *s, int topic, char *err, size_t errlen);
 /* Write a sample of `topic` after filling its private fields. Events are
  * skipped (returning 0) when their user fields equal the last written
  * sample, unless SAL_WRITE_FORCE; telemetry, commands and ackcmd are always
- * written. The runtime keeps a copy of the last sample written. */
+ * written. The runtime keeps a copy of the last event sample written. */
 int sal_write(sal *s, int topic, void *sample, unsigned flags, char *err, size_t errlen);
 
-/* The last sample written to `topic` by this runtime, or NULL. */
+/* The last event sample written to `topic` by this runtime, or NULL (also
+ * for commands, ackcmd and telemetry, which are not kept). */
 const void *sal_last_written(const sal *s, int topic);
 
 /* Re-publish the last written sample of each listed event topic whenever

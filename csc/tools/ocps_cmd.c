@@ -26,38 +26,16 @@
 #include "sal_json.h"
 #include "sal_remote.h"
 
-enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_NOPERM = 2, EXIT_TIMEOUT = 3, EXIT_USAGE = 64 };
-
-typedef enum mode { MODE_COMMAND, MODE_WATCH, MODE_SHOW } mode;
-
-typedef struct cmdr {
-    uv_loop_t loop;
-    sal_remote *remote;
-    const sal_component_info *comp;
-    mode mode;
-    const char *command; /* command name */
-    void *sample;        /* command sample */
-    const char *show;    /* event for MODE_SHOW */
-    double timeout;      /* command / show timeout */
-    double duration;     /* watch duration, <= 0: until interrupted */
-    double discovery;    /* seconds to wait for the CSC */
-    bool json;
-    bool all_topics;
-    int status;
-    bool sent;
-    uv_timer_t poll;
-    uv_timer_t deadline;
-    uv_signal_t sigint;
-    double started;
-} cmdr;
+#include "ocps_cmd.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: ocps-cmd [options] NAME[:INDEX] COMMAND [--FIELD VALUE]...\n"
-            "       ocps-cmd [options] NAME[:INDEX] watch [TOPIC...]\n"
-            "       ocps-cmd [options] NAME[:INDEX] show EVENT\n"
+            "       ocps-cmd [options] NAME[:INDEX] watch [TOPIC...] [--duration S] [--json]\n"
+            "       ocps-cmd [options] NAME[:INDEX] show EVENT [--timeout S] [--json]\n"
             "       ocps-cmd [options] NAME[:INDEX] topics\n"
+            "       ocps-cmd [options] NAME[:INDEX]            (interactive)\n"
             "options:\n"
             "  --timeout S      seconds to wait for the final ack (default 60; INPROGRESS acks extend it),\n"
             "                   or for an event with show (default 5)\n"
@@ -76,9 +54,24 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void finish(cmdr *c, int status)
+static void free_command(cmdr *c)
+{
+    if (c->sample != NULL) {
+        sal_sample_free(&c->comp->topics[sal_remote_command_topic(c->remote, c->command)], c->sample);
+        c->sample = NULL;
+    }
+    free(c->command);
+    c->command = NULL;
+}
+
+void cmdr_finish(cmdr *c, int status)
 {
     c->status = status;
+    if (c->remote == NULL) {
+        return;
+    }
+    repl_stop(c);
+    free_command(c);
     uv_timer_stop(&c->poll);
     uv_timer_stop(&c->deadline);
     uv_signal_stop(&c->sigint);
@@ -89,22 +82,39 @@ static void finish(cmdr *c, int status)
     c->remote = NULL;
 }
 
-static void print_sample(cmdr *c, int topic, const void *sample)
+void cmdr_command_done(cmdr *c, int status)
+{
+    uv_timer_stop(&c->poll);
+    free_command(c);
+    if (c->mode == MODE_INTERACTIVE) {
+        repl_next(c, status);
+    } else {
+        cmdr_finish(c, status);
+    }
+}
+
+static void print_json_line(cmdr *c, const sal_topic_info *t, const void *sample, json_t *fields)
+{
+    json_t *line = json_pack("{s:s, s:i, s:f, s:o}", "topic", t->sal_name, "salIndex",
+                             sal_sample_get_i32(t, sample, "salIndex"), "sndStamp",
+                             sal_sample_get_number(t, sample, "private_sndStamp", 0), "fields", fields);
+    char *text = json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII);
+    printf("%s\n", text ? text : "{}");
+    free(text);
+    json_decref(line);
+    (void)c;
+}
+
+void cmdr_print_sample(cmdr *c, int topic, const void *sample)
 {
     const sal_topic_info *t = &c->comp->topics[topic];
     json_t *fields = sal_sample_to_json(t, sample, false);
     if (c->json) {
-        json_t *line = json_pack("{s:s, s:i, s:f, s:o}", "topic", t->sal_name, "salIndex",
-                                 sal_sample_get_i32(t, sample, "salIndex"), "sndStamp",
-                                 sal_sample_get_number(t, sample, "private_sndStamp", 0), "fields", fields);
-        char *text = json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII);
-        printf("%s\n", text ? text : "{}");
-        free(text);
-        json_decref(line);
+        print_json_line(c, t, sample, fields);
         fflush(stdout);
         return;
     }
-    time_t secs = (time_t)time(NULL);
+    time_t secs = time(NULL);
     struct tm tm;
     localtime_r(&secs, &tm);
     printf("%02d:%02d:%02d %s", tm.tm_hour, tm.tm_min, tm.tm_sec, t->sal_name);
@@ -137,11 +147,26 @@ static void print_sample(cmdr *c, int topic, const void *sample)
 static void on_event(void *arg, int topic, const void *sample)
 {
     cmdr *c = arg;
-    if (c->mode == MODE_WATCH) {
-        print_sample(c, topic, sample);
+    if (c->mode == MODE_WATCH || c->mode == MODE_INTERACTIVE) {
+        cmdr_print_sample(c, topic, sample);
     } else if (c->mode == MODE_SHOW && c->remote != NULL) {
-        print_sample(c, topic, sample);
-        finish(c, EXIT_OK);
+        cmdr_print_sample(c, topic, sample);
+        cmdr_finish(c, EXIT_OK);
+    }
+}
+
+static int ack_status(int ack)
+{
+    switch (ack) {
+    case SAL_CMD_COMPLETE:
+        return EXIT_OK;
+    case SAL_CMD_NOPERM:
+        return EXIT_NOPERM;
+    case SAL_CMD_NOACK:
+    case SAL_CMD_TIMEOUT:
+        return EXIT_TIMEOUT;
+    default:
+        return EXIT_FAILED;
     }
 }
 
@@ -156,38 +181,30 @@ static void on_ack(void *arg, int ack, int error, const char *result, double tim
     }
     printf("%s %s error=%d result=%s\n", c->command, sal_ack_name(ack), error, result);
     fflush(stdout);
-    int status = EXIT_FAILED;
-    if (ack == SAL_CMD_COMPLETE) {
-        status = EXIT_OK;
-    } else if (ack == SAL_CMD_NOPERM) {
-        status = EXIT_NOPERM;
-    } else if (ack == SAL_CMD_NOACK || ack == SAL_CMD_TIMEOUT) {
-        status = EXIT_TIMEOUT;
-    }
-    finish(c, status);
+    cmdr_command_done(c, ack_status(ack));
 }
 
 static void on_poll(uv_timer_t *t)
 {
     cmdr *c = t->data;
-    if (c->mode != MODE_COMMAND || c->sent) {
+    if (c->command == NULL || c->sent) {
         return;
     }
     if (!sal_remote_ready(c->remote, c->command)) {
         if (now_s() - c->started > c->discovery) {
             fprintf(stderr, "ocps-cmd: no %s:%d found (no reader of command_%s discovered in %.0f s)\n",
                     c->comp->name, sal_index(sal_remote_sal(c->remote)), c->command, c->discovery);
-            finish(c, EXIT_TIMEOUT);
+            cmdr_command_done(c, EXIT_TIMEOUT);
         }
         return;
     }
     c->sent = true;
+    uv_timer_stop(&c->poll);
     char err[512];
-    int32_t seq;
-    if (sal_remote_command(c->remote, c->command, c->sample, c->timeout, on_ack, c, &seq, err, sizeof err) !=
+    if (sal_remote_command(c->remote, c->command, c->sample, c->timeout, on_ack, c, NULL, err, sizeof err) !=
         0) {
         fprintf(stderr, "ocps-cmd: %s\n", err);
-        finish(c, EXIT_FAILED);
+        cmdr_command_done(c, EXIT_FAILED);
     }
 }
 
@@ -196,9 +213,9 @@ static void on_deadline(uv_timer_t *t)
     cmdr *c = t->data;
     if (c->mode == MODE_SHOW) {
         fprintf(stderr, "ocps-cmd: no %s received in %.1f s\n", c->show, c->timeout);
-        finish(c, EXIT_TIMEOUT);
+        cmdr_finish(c, EXIT_TIMEOUT);
     } else {
-        finish(c, EXIT_OK);
+        cmdr_finish(c, EXIT_OK);
     }
 }
 
@@ -206,7 +223,7 @@ static void on_sigint(uv_signal_t *h, int signum)
 {
     (void)signum;
     cmdr *c = h->data;
-    finish(c, c->mode == MODE_WATCH ? EXIT_OK : EXIT_FAILED);
+    cmdr_finish(c, c->mode == MODE_WATCH || c->mode == MODE_INTERACTIVE ? EXIT_OK : EXIT_FAILED);
 }
 
 static int parse_target(const char *target, const sal_component_info *comp, int32_t *index)
@@ -230,21 +247,21 @@ static int parse_target(const char *target, const sal_component_info *comp, int3
     return 0;
 }
 
-static void list_topics(const sal_component_info *comp)
+void cmdr_list_topics(const sal_component_info *comp, FILE *out)
 {
     for (size_t i = 0; i < comp->ntopics; i++) {
         const sal_topic_info *t = &comp->topics[i];
         if (t->kind != SAL_TOPIC_COMMAND && t->kind != SAL_TOPIC_EVENT) {
             continue;
         }
-        printf("%s", t->kind == SAL_TOPIC_COMMAND ? t->sal_name + strlen("command_") : t->sal_name);
+        fprintf(out, "%s", t->kind == SAL_TOPIC_COMMAND ? t->sal_name + strlen("command_") : t->sal_name);
         for (size_t f = 0; f < t->nfields; f++) {
             if (!(t->fields[f].flags & SAL_FIELD_PRIVATE)) {
-                printf(" %s%s:%s", t->kind == SAL_TOPIC_COMMAND ? "--" : "", t->fields[f].name,
-                       sal_field_type_name(t->fields[f].type));
+                fprintf(out, " %s%s:%s", t->kind == SAL_TOPIC_COMMAND ? "--" : "", t->fields[f].name,
+                        sal_field_type_name(t->fields[f].type));
             }
         }
-        printf("\n");
+        fprintf(out, "\n");
     }
 }
 
@@ -273,11 +290,57 @@ static int fill_fields(cmdr *c, int argc, char **argv)
     return 0;
 }
 
+int cmdr_command_begin(cmdr *c, const char *name, int argc, char **argv)
+{
+    char err[512];
+    if (sal_remote_command_topic(c->remote, name) < 0) {
+        fprintf(stderr, "ocps-cmd: %s has no command %s (try: ocps-cmd %s topics)\n", c->comp->name, name,
+                c->comp->name);
+        return EXIT_USAGE;
+    }
+    c->command = strdup(name);
+    c->sample = sal_remote_new_command(c->remote, name);
+    if (c->command == NULL || c->sample == NULL || fill_fields(c, argc, argv) != 0) {
+        free_command(c);
+        return EXIT_USAGE;
+    }
+    if (sal_remote_prepare(c->remote, name, err, sizeof err) != 0) {
+        fprintf(stderr, "ocps-cmd: %s\n", err);
+        free_command(c);
+        return EXIT_FAILED;
+    }
+    c->sent = false;
+    c->started = now_s();
+    uv_timer_start(&c->poll, on_poll, 0, 5);
+    return 0;
+}
+
+/* Subscribe for watch/show/interactive; `names` empty means every event
+ * (and telemetry for watch). */
+static int subscribe(cmdr *c, int n, char **names)
+{
+    char err[512];
+    for (size_t i = 0; i < c->comp->ntopics; i++) {
+        const sal_topic_info *t = &c->comp->topics[i];
+        bool wanted = n == 0 && (t->kind == SAL_TOPIC_EVENT ||
+                                 (t->kind == SAL_TOPIC_TELEMETRY && c->mode == MODE_WATCH));
+        for (int k = 0; k < n; k++) {
+            char evt[160];
+            snprintf(evt, sizeof evt, "logevent_%s", names[k]);
+            wanted = wanted || strcmp(t->sal_name, names[k]) == 0 || strcmp(t->sal_name, evt) == 0;
+        }
+        if (wanted && sal_remote_subscribe(c->remote, t->sal_name, on_event, c, err, sizeof err) != 0) {
+            fprintf(stderr, "ocps-cmd: %s\n", err);
+            return EXIT_FAILED;
+        }
+    }
+    return 0;
+}
+
 static int setup(cmdr *c, int argc, char **argv, const char *transport_name, const char *identity,
                  int32_t index)
 {
     char err[512];
-    const char *verb = argv[0];
     const sal_transport_ops *transport = sal_transport_find(transport_name);
     if (transport == NULL) {
         fprintf(stderr, "ocps-cmd: unknown transport %s (have: %s)\n", transport_name, sal_transport_names());
@@ -287,6 +350,12 @@ static int setup(cmdr *c, int argc, char **argv, const char *transport_name, con
         fprintf(stderr, "ocps-cmd: %s\n", err);
         return EXIT_FAILED;
     }
+    const char *verb = argc > 0 ? argv[0] : NULL;
+    if (verb == NULL) {
+        c->mode = MODE_INTERACTIVE;
+        int rc = subscribe(c, 0, NULL);
+        return rc != 0 ? rc : repl_start(c);
+    }
     if (strcmp(verb, "watch") == 0 || strcmp(verb, "show") == 0) {
         c->mode = verb[0] == 'w' ? MODE_WATCH : MODE_SHOW;
         if (c->mode == MODE_SHOW && argc != 2) {
@@ -294,25 +363,9 @@ static int setup(cmdr *c, int argc, char **argv, const char *transport_name, con
             return EXIT_USAGE;
         }
         c->show = c->mode == MODE_SHOW ? argv[1] : NULL;
-        for (size_t i = 0; i < c->comp->ntopics; i++) {
-            const sal_topic_info *t = &c->comp->topics[i];
-            char evt[160];
-            snprintf(evt, sizeof evt, "logevent_%s", c->show ? c->show : "");
-            bool wanted = false;
-            if (c->mode == MODE_SHOW) {
-                wanted = strcmp(t->sal_name, c->show) == 0 || strcmp(t->sal_name, evt) == 0;
-            } else if (argc > 1) {
-                for (int k = 1; k < argc; k++) {
-                    snprintf(evt, sizeof evt, "logevent_%s", argv[k]);
-                    wanted = wanted || strcmp(t->sal_name, argv[k]) == 0 || strcmp(t->sal_name, evt) == 0;
-                }
-            } else {
-                wanted = t->kind == SAL_TOPIC_EVENT || t->kind == SAL_TOPIC_TELEMETRY;
-            }
-            if (wanted && sal_remote_subscribe(c->remote, t->sal_name, on_event, c, err, sizeof err) != 0) {
-                fprintf(stderr, "ocps-cmd: %s\n", err);
-                return EXIT_FAILED;
-            }
+        int rc = subscribe(c, argc - 1, argv + 1);
+        if (rc != 0) {
+            return rc;
         }
         double limit = c->mode == MODE_SHOW ? c->timeout : c->duration;
         if (limit > 0) {
@@ -321,22 +374,8 @@ static int setup(cmdr *c, int argc, char **argv, const char *transport_name, con
         return -1;
     }
     c->mode = MODE_COMMAND;
-    c->command = verb;
-    if (sal_remote_command_topic(c->remote, verb) < 0) {
-        fprintf(stderr, "ocps-cmd: %s has no command %s (try: ocps-cmd %s topics)\n", c->comp->name, verb,
-                c->comp->name);
-        return EXIT_USAGE;
-    }
-    c->sample = sal_remote_new_command(c->remote, verb);
-    if (c->sample == NULL || fill_fields(c, argc - 1, argv + 1) != 0) {
-        return EXIT_USAGE;
-    }
-    if (sal_remote_prepare(c->remote, verb, err, sizeof err) != 0) {
-        fprintf(stderr, "ocps-cmd: %s\n", err);
-        return EXIT_FAILED;
-    }
-    uv_timer_start(&c->poll, on_poll, 5, 5);
-    return -1;
+    int rc = cmdr_command_begin(c, verb, argc - 1, argv + 1);
+    return rc != 0 ? rc : -1;
 }
 
 /* Parse options from argv (getopt_long); stops at the first non-option
@@ -407,7 +446,7 @@ int main(int argc, char **argv)
     if (rc != 0) {
         return rc & 255;
     }
-    if (argc - optind < 2) {
+    if (argc - optind < 1) {
         usage(stderr);
         return EXIT_USAGE;
     }
@@ -416,9 +455,9 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     int first = optind + 1;
-    const char *verb = argv[first];
+    const char *verb = first < argc ? argv[first] : "";
     if (strcmp(verb, "topics") == 0) {
-        list_topics(c.comp);
+        cmdr_list_topics(c.comp, stdout);
         return EXIT_OK;
     }
     int nargs = argc - first;
@@ -448,7 +487,7 @@ int main(int argc, char **argv)
     rc = setup(&c, nargs, args, transport, identity, index);
     if (rc >= 0) {
         if (c.remote != NULL) {
-            finish(&c, rc);
+            cmdr_finish(&c, rc);
         } else {
             c.status = rc;
             uv_close((uv_handle_t *)&c.poll, NULL);
@@ -457,11 +496,6 @@ int main(int argc, char **argv)
         }
     }
     uv_run(&c.loop, UV_RUN_DEFAULT);
-    if (c.sample != NULL) {
-        char name[160];
-        snprintf(name, sizeof name, "command_%s", c.command);
-        sal_sample_free(&c.comp->topics[sal_component_find_topic(c.comp, name)], c.sample);
-    }
     uv_loop_close(&c.loop);
     return c.status;
 }

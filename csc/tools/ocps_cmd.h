@@ -1,0 +1,68 @@
+/*
+ * ocps_cmd.h - internals shared by the commander's one-shot modes
+ * (ocps_cmd.c) and its interactive mode (ocps_cmd_repl.c).
+ */
+#ifndef OCPS_CMD_H
+#define OCPS_CMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "sal_remote.h"
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_NOPERM = 2, EXIT_TIMEOUT = 3, EXIT_USAGE = 64 };
+
+typedef enum mode { MODE_COMMAND, MODE_WATCH, MODE_SHOW, MODE_INTERACTIVE } mode;
+
+typedef struct repl repl;
+
+typedef struct cmdr {
+    uv_loop_t loop;
+    sal_remote *remote;
+    const sal_component_info *comp;
+    mode mode;
+    char *command;    /* command in flight (malloc'd name) */
+    void *sample;     /* its sample */
+    const char *show; /* event for MODE_SHOW */
+    double timeout;   /* command / show timeout */
+    double duration;  /* watch duration, <= 0: until interrupted */
+    double discovery; /* seconds to wait for the CSC */
+    bool json;
+    int status;
+    bool sent;
+    uv_timer_t poll;
+    uv_timer_t deadline;
+    uv_signal_t sigint;
+    double started;
+    repl *repl; /* interactive mode state */
+} cmdr;
+
+/* Print one sample (human form or a JSON line). */
+void cmdr_print_sample(cmdr *c, int topic, const void *sample);
+
+/* Start command `name` with --FIELD VALUE pairs; the outcome comes to
+ * cmdr_command_done. Returns 0, or an exit status if it could not start. */
+int cmdr_command_begin(cmdr *c, const char *name, int argc, char **argv);
+
+/* Called when the command in flight ends with exit status `status`. */
+void cmdr_command_done(cmdr *c, int status);
+
+/* Close everything; uv_run returns afterwards. */
+void cmdr_finish(cmdr *c, int status);
+
+/* Print the commands (with --fields) and events of the component. */
+void cmdr_list_topics(const sal_component_info *comp, FILE *out);
+
+/* Interactive mode: read lines from stdin (with line editing, history and
+ * completion on a terminal) and run them one at a time. */
+int repl_start(cmdr *c);
+
+/* The command in flight ended (status) or a line finished: go on. */
+void repl_next(cmdr *c, int status);
+
+/* Release the interactive state. */
+void repl_stop(cmdr *c);
+
+#endif

@@ -1,0 +1,161 @@
+/*
+ * test_ocps_cmd: the commander as people and scripts use it, against an
+ * ocps-csc process over DDS: exit status and output of commands, salobj's
+ * failure text, reading late-joiner state with show, a script on stdin in
+ * interactive mode, and clear usage errors.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "OCPS_sal.h"
+#include "sal_csc.h"
+#include "sal_fixture.h"
+#include "test_util.h"
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    fx_env(CYCLONE_CONFIG);
+    if (fx_open(f, &OCPS_sal_component, 1, NULL) != 0) {
+        return -1;
+    }
+    char *argv[] = {OCPS_CSC, "--duplicate-check", "0.2", "1", NULL};
+    if (fx_start_csc(f, argv) != 0) {
+        return -1;
+    }
+    *state = f;
+    return fx_wait_event(f, "logevent_summaryState", 0, 15) >= 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    int rc = fx_close(*state);
+    free(*state);
+    return rc;
+}
+
+static int cmd(char **out, const char *a1, const char *a2, const char *a3, const char *a4, const char *a5)
+{
+    char *argv[] = {OCPS_CMD, (char *)a1, (char *)a2, (char *)a3, (char *)a4, (char *)a5, NULL};
+    return tu_run(argv, out);
+}
+
+static void commands_report_acks_and_exit_status(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    assert_int_equal(cmd(&out, "OCPS:1", "start", NULL, NULL, NULL), 0);
+    assert_non_null(strstr(out, "start CMD_COMPLETE error=0 result=Done"));
+    free(out);
+    assert_int_equal(cmd(&out, "OCPS:1", "start", NULL, NULL, NULL), 1);
+    assert_non_null(strstr(
+        out, "start CMD_FAILED error=1 result=Failed: start not allowed in state <State.DISABLED: 1>"));
+    free(out);
+    assert_int_equal(cmd(&out, "OCPS:1", "setLogLevel", "--level", "30", NULL), 0);
+    free(out);
+}
+
+static void show_reads_current_state_within_a_second(void **state)
+{
+    fx *f = *state;
+    char result[256];
+    assert_int_equal(fx_command(f, "start", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    char *out = NULL;
+    double t0 = tu_now();
+    assert_int_equal(cmd(&out, "OCPS:1", "show", "summaryState", "--timeout", "1"), 0);
+    double took = tu_now() - t0;
+    print_message("ocps-cmd show summaryState took %.3f s (process start included)\n", took);
+    assert_non_null(strstr(out, "logevent_summaryState summaryState=1 <State.DISABLED: 1>"));
+    free(out);
+    assert_int_equal(cmd(&out, "OCPS:1", "show", "heartbeat", "--json", NULL), 0);
+    assert_non_null(strstr(out, "{\"topic\":\"logevent_heartbeat\",\"salIndex\":1,"));
+    free(out);
+}
+
+static void no_ack_or_no_csc_means_timeout_status(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    /* OCPS:1's reader sees a command for OCPS:2 but does not answer it */
+    assert_int_equal(cmd(&out, "--timeout", "1.5", "OCPS:2", "start", NULL), 3);
+    assert_non_null(strstr(out, "start CMD_NOACK"));
+    free(out);
+    /* nobody at all in this partition */
+    char *argv[] = {"sh", "-c",
+                    "LSST_DDS_PARTITION_PREFIX=nobody$$ exec " OCPS_CMD " --discovery 1 OCPS:1 start", NULL};
+    assert_int_equal(tu_run(argv, &out), 3);
+    assert_non_null(strstr(out, "no OCPS:1 found"));
+    free(out);
+}
+
+static void script_on_stdin(void **state)
+{
+    (void)state;
+    char *dir = tu_make_temp_dir();
+    char *script = tu_path_join(dir, "script.txt");
+    const char *text = "# a comment\nstart\nenable\n\nshow summaryState\ndisable\nstandby\n";
+    tu_write_file(script, text, strlen(text));
+    char *argv[] = {"sh", "-c", OCPS_CMD " OCPS:1 < \"$0\"", script, NULL};
+    char *out = NULL;
+    assert_int_equal(tu_run(argv, &out), 0);
+    const char *order[] = {"start CMD_COMPLETE", "enable CMD_COMPLETE", "disable CMD_COMPLETE",
+                           "standby CMD_COMPLETE"};
+    const char *at = out;
+    for (size_t i = 0; i < 4; i++) {
+        const char *p = strstr(at, order[i]);
+        if (p == NULL) {
+            fail_msg("missing '%s' in order in:\n%s", order[i], out);
+        }
+        at = p;
+    }
+    free(out);
+    /* a failing line makes the script's exit status 1, and later lines still run */
+    text = "enable\nstart\n";
+    tu_write_file(script, text, strlen(text));
+    assert_int_equal(tu_run(argv, &out), 1);
+    assert_non_null(strstr(out, "enable CMD_FAILED"));
+    assert_non_null(strstr(out, "start CMD_COMPLETE"));
+    free(out);
+    tu_remove_tree(dir);
+    free(script);
+    free(dir);
+}
+
+static void usage_errors(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    assert_int_equal(cmd(&out, "OCPS:1", "nosuch", NULL, NULL, NULL), 64);
+    assert_non_null(strstr(out, "OCPS has no command nosuch"));
+    free(out);
+    assert_int_equal(cmd(&out, "OCPS:1", "setLogLevel", "--nosuch", "1", NULL), 64);
+    assert_non_null(strstr(out, "command setLogLevel has no field nosuch"));
+    free(out);
+    assert_int_equal(cmd(&out, "OCPS:1", "setLogLevel", "--level", "ten", NULL), 64);
+    free(out);
+    assert_int_equal(cmd(&out, "Other:1", "start", NULL, NULL, NULL), 64);
+    free(out);
+    assert_int_equal(cmd(&out, "OCPS:1", "topics", NULL, NULL, NULL), 0);
+    assert_non_null(strstr(out, "setLogLevel --level:long --subsystem:string"));
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(commands_report_acks_and_exit_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(show_reads_current_state_within_a_second, setup, teardown),
+        cmocka_unit_test_setup_teardown(no_ack_or_no_csc_means_timeout_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(script_on_stdin, setup, teardown),
+        cmocka_unit_test(usage_errors),
+    };
+    return cmocka_run_group_tests_name("ocps_cmd", tests, NULL, NULL);
+}
