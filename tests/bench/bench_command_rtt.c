@@ -140,7 +140,8 @@ int main(int argc, char **argv)
         printf("ddsperf ping-pong round trip (same machine, same Cyclone configuration):\n");
         printf("  listener mode %.1f us, waitset mode %.1f us\n", ping, ping_ws);
         printf("ratio command/ddsperf listener: mean %.2f, median %.2f\n", mean / ping, rtt[n / 2] / ping);
-        printf("ratio command/ddsperf waitset:  mean %.2f, median %.2f\n", mean / ping_ws, rtt[n / 2] / ping_ws);
+        printf("ratio command/ddsperf waitset:  mean %.2f, median %.2f\n", mean / ping_ws,
+               rtt[n / 2] / ping_ws);
     } else {
         printf("ddsperf could not be run (apt-get install cyclonedds-tools)\n");
     }
