@@ -42,10 +42,19 @@ static int teardown(void **state)
     return rc;
 }
 
-static int cmd(char **out, const char *a1, const char *a2, const char *a3, const char *a4, const char *a5)
+/* Run ocps-cmd with up to five arguments; on an unexpected exit status
+ * fail showing its output. */
+#define cmd(out, a1, a2, a3, a4, a5) run_cmd(__LINE__, out, a1, a2, a3, a4, a5)
+static int run_cmd(int line, char **out, const char *a1, const char *a2, const char *a3, const char *a4,
+                   const char *a5)
 {
     char *argv[] = {OCPS_CMD, (char *)a1, (char *)a2, (char *)a3, (char *)a4, (char *)a5, NULL};
-    return tu_run(argv, out);
+    int status = tu_run(argv, out);
+    if (status != 0 && status != 1 && status != 3 && status != 64) {
+        fail_msg("line %d: ocps-cmd exited %d:\n%s", line, status, *out ? *out : "");
+    }
+    print_message("ocps-cmd %s %s %s -> %d\n%s", a1, a2 ? a2 : "", a3 ? a3 : "", status, *out ? *out : "");
+    return status;
 }
 
 static void commands_report_acks_and_exit_status(void **state)

@@ -53,16 +53,21 @@ struct sal {
     bool closing;
 };
 
+static void inbox_item_free(sal *s, inbox_item *item)
+{
+    if (item->sample != NULL) {
+        sal_sample_free(&s->comp->topics[item->topic], item->sample);
+    }
+    free(item->message);
+    free(item);
+}
+
 static void inbox_push(sal *s, inbox_item *item)
 {
     pthread_mutex_lock(&s->lock);
     if (s->closing) {
         pthread_mutex_unlock(&s->lock);
-        if (item->sample != NULL) {
-            sal_sample_free(&s->comp->topics[item->topic], item->sample);
-        }
-        free(item->message);
-        free(item);
+        inbox_item_free(s, item);
         return;
     }
     if (s->tail != NULL) {
@@ -162,6 +167,11 @@ static void on_async(uv_async_t *handle)
     pthread_mutex_unlock(&s->lock);
     while (item != NULL) {
         inbox_item *next = item->next;
+        if (s->closing) { /* a callback closed the runtime: drop the rest */
+            inbox_item_free(s, item);
+            item = next;
+            continue;
+        }
         switch (item->kind) {
         case INBOX_SAMPLE:
             handle_sample(s, item);
@@ -416,11 +426,7 @@ static void free_sal(uv_handle_t *handle)
     inbox_item *item = s->head;
     while (item != NULL) {
         inbox_item *next = item->next;
-        if (item->sample != NULL) {
-            sal_sample_free(&s->comp->topics[item->topic], item->sample);
-        }
-        free(item->message);
-        free(item);
+        inbox_item_free(s, item);
         item = next;
     }
     for (size_t i = 0; i < s->comp->ntopics; i++) {
