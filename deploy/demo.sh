@@ -12,6 +12,7 @@ bin="$top/build/csc"
 export CYCLONEDDS_URI="file://$here/cyclonedds-loopback.xml"
 export LSST_DDS_PARTITION_PREFIX="demo$$"
 export LSST_SITE="${LSST_SITE:-demo}"
+export DM_CONFIG_OCPS_DIR="${DM_CONFIG_OCPS_DIR:-$here/config}"
 
 echo "== ocps-csc 1 (DDS, partition prefix $LSST_DDS_PARTITION_PREFIX)"
 "$bin/ocps-csc" 1 &

@@ -1,7 +1,8 @@
 #!/bin/sh
 # README command 2: install the dependencies, then build and run the whole
 # test suite twice: a normal build, and a build with AddressSanitizer and
-# UndefinedBehaviorSanitizer. Also checks the formatting of the C sources.
+# UndefinedBehaviorSanitizer; fuzzes the YAML and JSON-schema parsers for a
+# bounded time. Also checks the formatting of the C sources.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
@@ -16,6 +17,9 @@ git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
 echo "== build and test"
 "$here/build.sh" "$top/build"
 (cd "$top/build" && ctest --output-on-failure -j "$jobs")
+
+echo "== fuzz the parsers (libFuzzer, bounded time)"
+sh "$top/tests/fuzz/run.sh" "${OCPS_FUZZ_SECONDS:-30}"
 
 echo "== build and test with ASan + UBSan"
 "$here/build.sh" "$top/build-sanitize" -DOCPS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug

@@ -95,6 +95,8 @@ static int setup(void **state)
     setenv("CYCLONEDDS_URI", uri, 1);
     snprintf(p->prefix, sizeof p->prefix, "wire%d", (int)getpid());
     setenv("LSST_DDS_PARTITION_PREFIX", p->prefix, 1);
+    setenv("LSST_SITE", "test", 1);
+    setenv("DM_CONFIG_OCPS_DIR", DEPLOY_CONFIG_ROOT, 1);
     p->participant = dds_create_participant(0, NULL, NULL);
     p->data_sub = group(p, false, "data");
     p->cmd_pub = group(p, true, "cmd");

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "OCPS_sal.h"
+#include "ocps_config.h"
 #include "sal_csc.h"
 
 #ifndef OCPS_VERSION
@@ -25,6 +26,8 @@
 
 typedef struct app {
     sal_csc *csc;
+    int32_t index;
+    ocps_config config; /* the configuration applied by the last start */
     uv_signal_t sigint;
     uv_signal_t sigterm;
 } app;
@@ -44,6 +47,7 @@ static void usage(FILE *f)
             "options:\n"
             "  --state STATE         state to reach at start: offline, standby (default), disabled, enabled\n"
             "  --override FILE       configurationOverride for the start of --state disabled/enabled\n"
+            "  --configdir DIR       configuration directory (default $DM_CONFIG_OCPS_DIR/OCPS/v4)\n"
             "  --loglevel N          initial log level (Python levels; default 20)\n"
             "  --simulate            simulation mode 1\n"
             "  --transport NAME      SAL transport: %s (default dds)\n"
@@ -51,8 +55,8 @@ static void usage(FILE *f)
             "  --no-republish        do not re-publish state events to late-joining readers\n"
             "  --version             print the version and exit\n"
             "  -h, --help            this help\n"
-            "\nenvironment: LSST_DDS_PARTITION_PREFIX (required for dds), LSST_DDS_DOMAIN_ID,\n"
-            "LSST_DDS_INTERFACE, LSST_DDS_ENABLE_AUTHLIST, OSPL_RELEASE\n",
+            "\nenvironment: LSST_SITE (required), DM_CONFIG_OCPS_DIR, LSST_DDS_PARTITION_PREFIX (required\n"
+            "for dds), LSST_DDS_DOMAIN_ID, LSST_DDS_INTERFACE, LSST_DDS_ENABLE_AUTHLIST, OSPL_RELEASE\n",
             sal_transport_names());
 }
 
@@ -93,6 +97,21 @@ static void on_signal(uv_signal_t *h, int signum)
     sal_csc_stop(a->csc, 0);
 }
 
+static int on_configure(void *arg, json_t *config, char *err, size_t errlen)
+{
+    app *a = arg;
+    ocps_config parsed;
+    if (ocps_config_from_json(&OCPS_sal_component, a->index, config, &parsed, err, errlen) != 0) {
+        return -1;
+    }
+    a->config = parsed;
+    static const char *const executors[] = {"local", "slurm", "uws"};
+    SAL_LOG(a->csc, SAL_LOG_INFO, "Configured: executor=%s, max_concurrent_jobs=%d, work_root=%s%s%s",
+            executors[parsed.executor], parsed.max_concurrent_jobs, parsed.work_root,
+            parsed.has_instance ? ", butler=" : "", parsed.has_instance ? parsed.butler : "");
+    return 0;
+}
+
 static void on_closing(void *arg)
 {
     app *a = arg;
@@ -106,6 +125,7 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, int *status)
     enum {
         OPT_STATE = 1000,
         OPT_OVERRIDE,
+        OPT_CONFIGDIR,
         OPT_LOGLEVEL,
         OPT_SIMULATE,
         OPT_TRANSPORT,
@@ -116,6 +136,7 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, int *status)
     static const struct option longopts[] = {
         {"state", required_argument, NULL, OPT_STATE},
         {"override", required_argument, NULL, OPT_OVERRIDE},
+        {"configdir", required_argument, NULL, OPT_CONFIGDIR},
         {"loglevel", required_argument, NULL, OPT_LOGLEVEL},
         {"simulate", no_argument, NULL, OPT_SIMULATE},
         {"transport", required_argument, NULL, OPT_TRANSPORT},
@@ -137,6 +158,9 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, int *status)
             break;
         case OPT_OVERRIDE:
             opts->override = optarg;
+            break;
+        case OPT_CONFIGDIR:
+            opts->config_dir = optarg;
             break;
         case OPT_LOGLEVEL:
             if (parse_number(optarg, &v) != 0 || v < 0 || v > 100) {
@@ -198,6 +222,8 @@ int main(int argc, char **argv)
     sal_csc_options_init(&opts);
     opts.csc_version = OCPS_VERSION;
     opts.transport = sal_transport_find("dds");
+    opts.config_schema = ocps_config_schema;
+    opts.config_pkg = OCPS_CONFIG_PKG;
     char subsystems[128];
     snprintf(subsystems, sizeof subsystems, "cyclonedds=%s", DDS_VERSION);
     opts.subsystem_versions = subsystems;
@@ -209,8 +235,8 @@ int main(int argc, char **argv)
 
     uv_loop_t loop;
     uv_loop_init(&loop);
-    app a = {0};
-    sal_csc_hooks hooks = {.closing = on_closing, .arg = &a};
+    app a = {.index = opts.index};
+    sal_csc_hooks hooks = {.configure = on_configure, .closing = on_closing, .arg = &a};
     char err[1024];
     if (sal_csc_open(&a.csc, &loop, &OCPS_sal_component, &opts, &hooks, err, sizeof err) != 0) {
         fprintf(stderr, "ocps-csc: %s\n", err);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "sal_auth.h"
+#include "sal_config.h"
 
 #define QUEUE_MAX 100
 
@@ -56,7 +57,19 @@ struct sal_csc {
     char override[1024];
     int t_ackcmd;
     int t_heartbeat;
+    /* configuration (configurable CSCs) */
+    sal_config *config;
+    uv_timer_t config_poll; /* scans the config dir while in STANDBY */
+    uv_timer_t start_slow;  /* INPROGRESS for a start that takes a while */
+    bool start_busy;        /* a start is loading its configuration */
+    sal_cmd *start_cmd;     /* the start command waiting for it (NULL: the --state chain) */
+    bool warned_not_git;
+    /* the --state chain run at start-up */
+    const char *const *chain;
 };
+
+/* do_transition: the transition continues asynchronously */
+#define TRANSITION_PENDING 1
 
 static const char *const state_reprs[] = {
     "<State.UNKNOWN: 0>", "<State.DISABLED: 1>", "<State.ENABLED: 2>",
@@ -345,10 +358,20 @@ void sal_cmd_fail(sal_cmd *cmd, const char *fmt, ...)
 
 /* --- state machine --- */
 
+static void config_poll_cb(uv_timer_t *timer);
+
 static void set_state(sal_csc *c, sal_state new_state)
 {
     sal_state old = c->state;
     c->state = new_state;
+    if (c->config != NULL && !c->stopping) {
+        /* configurationsAvailable is kept current while in STANDBY */
+        if (new_state == SAL_STATE_STANDBY) {
+            uv_timer_start(&c->config_poll, config_poll_cb, 0, 1000);
+        } else {
+            uv_timer_stop(&c->config_poll);
+        }
+    }
     write_summary_state(c);
     if (new_state != SAL_STATE_FAULT) {
         write_error_code(c, 0, "", "", 0);
@@ -390,22 +413,167 @@ static void shutdown_cb(uv_timer_t *timer)
     sal_csc_stop(c, 0);
 }
 
-/* Run a state transition command; 0 or -1 with the ack result in err. */
-static int do_transition(sal_csc *c, const transition *tr, const char *override, char *err, size_t errlen)
+/* --- configuration --- */
+
+static void write_configurations_available(sal_csc *c, const sal_config_available *a)
 {
-    if (!(tr->allowed & BIT(c->state))) {
-        snprintf(err, errlen, "Failed: %s not allowed in state %s", tr->name, sal_state_repr(c->state));
+    int t;
+    void *s = new_sample(c, "logevent_configurationsAvailable", &t);
+    if (s == NULL) {
+        return;
+    }
+    set_str(c, t, s, "overrides", a->overrides);
+    set_str(c, t, s, "version", a->version);
+    set_str(c, t, s, "url", sal_config_url(c->config));
+    set_str(c, t, s, "schemaVersion", sal_config_schema_version(c->config));
+    write_and_free(c, "logevent_configurationsAvailable", t, s, 0);
+}
+
+static void on_config_scanned(void *arg, const sal_config_available *a)
+{
+    sal_csc *c = arg;
+    if (c->stopping) {
+        return;
+    }
+    if (a->not_git && !c->warned_not_git) {
+        c->warned_not_git = true;
+        SAL_LOG(c, SAL_LOG_WARNING, "config dir %s is not a git work tree: configuration version unknown",
+                sal_config_dir(c->config));
+    }
+    write_configurations_available(c, a);
+}
+
+static void config_poll_cb(uv_timer_t *timer)
+{
+    sal_csc *c = timer->data;
+    sal_config_scan(c->config, on_config_scanned, c);
+}
+
+static void write_configuration_applied(sal_csc *c, const sal_config_result *r)
+{
+    int t;
+    void *s = new_sample(c, "logevent_configurationApplied", &t);
+    if (s == NULL) {
+        return;
+    }
+    set_str(c, t, s, "configurations", r->files);
+    set_str(c, t, s, "version", r->version);
+    set_str(c, t, s, "url", sal_config_url(c->config));
+    set_str(c, t, s, "schemaVersion", sal_config_schema_version(c->config));
+    set_str(c, t, s, "otherInfo", c->opts.config_other_info ? c->opts.config_other_info : "");
+    write_and_free(c, "logevent_configurationApplied", t, s, SAL_WRITE_FORCE);
+}
+
+static void run_chain(sal_csc *c);
+
+/* End of a start: ack the command (or go on with the --state chain). */
+static void start_done(sal_csc *c, const char *failure)
+{
+    sal_cmd *cmd = c->start_cmd;
+    c->start_cmd = NULL;
+    c->start_busy = false;
+    uv_timer_stop(&c->start_slow);
+    if (failure != NULL) {
+        SAL_LOG(c, SAL_LOG_ERROR, "begin_start failed; remaining in state %s: %s", sal_state_repr(c->state),
+                failure);
+    }
+    if (cmd != NULL) {
+        if (failure != NULL) {
+            sal_cmd_fail(cmd, "%s", failure);
+        } else {
+            sal_cmd_complete(cmd);
+        }
+    } else if (failure == NULL) {
+        run_chain(c);
+    }
+}
+
+/* Apply a configuration (the application's hook), then go to DISABLED. */
+static int apply_configuration(sal_csc *c, json_t *config, char *err, size_t errlen)
+{
+    if (c->hooks.configure != NULL && c->hooks.configure(c->hooks.arg, config, err, errlen) != 0) {
         return -1;
     }
-    if (tr->to == SAL_STATE_DISABLED && c->state == SAL_STATE_STANDBY && c->hooks.configure != NULL) {
-        char msg[1800];
-        msg[0] = '\0';
-        if (c->hooks.configure(c->hooks.arg, override, msg, sizeof msg) != 0) {
+    return 0;
+}
+
+static void on_config_loaded(void *arg, sal_config_result *r)
+{
+    sal_csc *c = arg;
+    if (c->stopping) {
+        return;
+    }
+    char err[2048];
+    if (c->state != SAL_STATE_STANDBY) {
+        start_done(c, "the summary state changed while the configuration was read");
+    } else if (!r->ok) {
+        start_done(c, r->message);
+    } else if (apply_configuration(c, r->config, err, sizeof err) != 0) {
+        start_done(c, err);
+    } else {
+        write_configuration_applied(c, r);
+        set_state(c, SAL_STATE_DISABLED);
+        start_done(c, NULL);
+    }
+}
+
+static void start_slow_cb(uv_timer_t *timer)
+{
+    sal_csc *c = timer->data;
+    if (c->start_busy && c->start_cmd != NULL) {
+        /* git may take a while: tell the commander how long to wait */
+        sal_cmd_in_progress(c->start_cmd, 60.0, "Reading the configuration");
+    }
+}
+
+/* Begin STANDBY -> DISABLED; 0 when done now, TRANSITION_PENDING when the
+ * configuration is being read, -1 with the ack result in err. */
+static int begin_start(sal_csc *c, const char *override, sal_cmd *cmd, char *err, size_t errlen)
+{
+    if (c->config == NULL) {
+        json_t *empty = json_object();
+        char msg[1800] = "";
+        int rc = apply_configuration(c, empty, msg, sizeof msg);
+        json_decref(empty);
+        if (rc != 0) {
             SAL_LOG(c, SAL_LOG_ERROR, "begin_start failed; remaining in state %s: %s",
                     sal_state_repr(c->state), msg);
             snprintf(err, errlen, "Failed: %s", msg);
             return -1;
         }
+        set_state(c, SAL_STATE_DISABLED);
+        return 0;
+    }
+    if (c->start_busy) {
+        snprintf(err, errlen, "Failed: a start is already in progress");
+        return -1;
+    }
+    if (sal_config_load(c->config, override, on_config_loaded, c) != 0) {
+        snprintf(err, errlen, "Failed: could not queue the configuration read");
+        return -1;
+    }
+    sal_config_scan(c->config, on_config_scanned, c); /* salobj refreshes configurationsAvailable in start */
+    c->start_busy = true;
+    c->start_cmd = cmd;
+    uv_timer_start(&c->start_slow, start_slow_cb, 200, 0);
+    return TRANSITION_PENDING;
+}
+
+/* Run a state transition; 0 done, TRANSITION_PENDING (cmd is acked
+ * later), or -1 with the ack result in err. */
+static int do_transition(sal_csc *c, const transition *tr, const char *override, sal_cmd *cmd, char *err,
+                         size_t errlen)
+{
+    if (!(tr->allowed & BIT(c->state))) {
+        snprintf(err, errlen, "Failed: %s not allowed in state %s", tr->name, sal_state_repr(c->state));
+        return -1;
+    }
+    if (c->start_busy) {
+        snprintf(err, errlen, "Failed: %s not allowed while a start is in progress", tr->name);
+        return -1;
+    }
+    if (tr->to == SAL_STATE_DISABLED && c->state == SAL_STATE_STANDBY) {
+        return begin_start(c, override, cmd, err, errlen);
     }
     set_state(c, tr->to);
     if (tr->to == SAL_STATE_OFFLINE) {
@@ -425,7 +593,11 @@ static void handle_transition(sal_csc *c, sal_cmd *cmd, const char *name)
             sal_sample_get_string(&c->comp->topics[cmd->topic], cmd->data, "configurationOverride");
         override = o ? o : "";
     }
-    if (do_transition(c, find_transition(name), override, err, sizeof err) != 0) {
+    int rc = do_transition(c, find_transition(name), override, cmd, err, sizeof err);
+    if (rc == TRANSITION_PENDING) {
+        return; /* acked when the configuration has been read */
+    }
+    if (rc != 0) {
         sal_cmd_finish(cmd, SAL_CMD_FAILED, err);
         return;
     }
@@ -608,8 +780,30 @@ static void write_startup_events(sal_csc *c)
     c->state = SAL_STATE_STANDBY;
     write_summary_state(c);
     write_error_code(c, 0, "", "", 0);
+    if (c->config != NULL) {
+        uv_timer_start(&c->config_poll, config_poll_cb, 0, 1000); /* configurationsAvailable */
+    }
     if (c->hooks.state_changed != NULL) {
         c->hooks.state_changed(c->hooks.arg, 0, SAL_STATE_STANDBY);
+    }
+}
+
+/* Run the rest of the --state chain (start, enable, exitControl). */
+static void run_chain(sal_csc *c)
+{
+    while (c->chain != NULL && *c->chain != NULL && !c->stopping) {
+        char err[2048];
+        const char *step = *c->chain++;
+        int rc = do_transition(c, find_transition(step), c->opts.override, NULL, err, sizeof err);
+        if (rc == TRANSITION_PENDING) {
+            return; /* continues in start_done */
+        }
+        if (rc != 0) {
+            SAL_LOG(c, SAL_LOG_ERROR, "Could not reach initial state %s: %s",
+                    sal_state_repr(c->opts.initial_state), err);
+            c->chain = NULL;
+            return;
+        }
     }
 }
 
@@ -619,28 +813,20 @@ static void go_to_initial_state(sal_csc *c)
     static const char *const chain_disabled[] = {"start", NULL};
     static const char *const chain_enabled[] = {"start", "enable", NULL};
     static const char *const chain_offline[] = {"exitControl", NULL};
-    const char *const *chain = NULL;
     switch (c->opts.initial_state) {
     case SAL_STATE_DISABLED:
-        chain = chain_disabled;
+        c->chain = chain_disabled;
         break;
     case SAL_STATE_ENABLED:
-        chain = chain_enabled;
+        c->chain = chain_enabled;
         break;
     case SAL_STATE_OFFLINE:
-        chain = chain_offline;
+        c->chain = chain_offline;
         break;
     default:
         return;
     }
-    for (; *chain != NULL; chain++) {
-        char err[2048];
-        if (do_transition(c, find_transition(*chain), c->opts.override, err, sizeof err) != 0) {
-            SAL_LOG(c, SAL_LOG_ERROR, "Could not reach initial state %s: %s",
-                    sal_state_repr(c->opts.initial_state), err);
-            return;
-        }
-    }
+    run_chain(c);
 }
 
 static void startup_done_cb(uv_timer_t *timer)
@@ -725,13 +911,25 @@ int sal_csc_open(sal_csc **out, uv_loop_t *loop, const sal_component_info *comp,
         return rc;
     }
     sal_set_error_cb(c->sal, on_sal_error, c);
+    if (opts->config_schema != NULL && topic_of(c, "logevent_configurationApplied") >= 0) {
+        rc = sal_config_open(&c->config, loop, comp->name, opts->config_schema, opts->config_dir,
+                             opts->config_pkg, getenv("LSST_SITE"), err, errlen);
+        if (rc != 0) {
+            sal_close(c->sal);
+            free(c->slots);
+            free(c);
+            return rc;
+        }
+    }
     c->auth_enabled = sal_auth_wanted(comp) && sal_auth_env_enabled();
     sal_auth_init(&c->auth);
     uv_timer_init(loop, &c->heartbeat);
     uv_timer_init(loop, &c->startup);
     uv_timer_init(loop, &c->shutdown);
-    c->heartbeat.data = c->startup.data = c->shutdown.data = c;
-    c->handles_open = 3;
+    uv_timer_init(loop, &c->config_poll);
+    uv_timer_init(loop, &c->start_slow);
+    c->heartbeat.data = c->startup.data = c->shutdown.data = c->config_poll.data = c->start_slow.data = c;
+    c->handles_open = 5;
     if (!opts->no_republish) {
         static const char *const state_events[] = {
             "logevent_summaryState",         "logevent_errorCode",        "logevent_logLevel",
@@ -847,6 +1045,14 @@ void sal_csc_stop(sal_csc *c, int exit_code)
     uv_close((uv_handle_t *)&c->heartbeat, on_handle_closed);
     uv_close((uv_handle_t *)&c->startup, on_handle_closed);
     uv_close((uv_handle_t *)&c->shutdown, on_handle_closed);
+    uv_close((uv_handle_t *)&c->config_poll, on_handle_closed);
+    uv_close((uv_handle_t *)&c->start_slow, on_handle_closed);
+    if (c->start_cmd != NULL) {
+        free_cmd(c->start_cmd);
+        c->start_cmd = NULL;
+    }
+    sal_config_close(c->config);
+    c->config = NULL;
     drop_queued(c);
     sal_close(c->sal);
     c->sal = NULL;

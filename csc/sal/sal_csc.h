@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <uv.h>
 
 #include "sal.h"
@@ -65,9 +66,11 @@ typedef void (*sal_cmd_handler)(void *arg, sal_cmd *cmd);
 
 /* Application hooks; any may be NULL. */
 typedef struct sal_csc_hooks {
-    /* During start (STANDBY -> DISABLED): apply the configuration override.
-     * Fail with a message to stay in STANDBY (ack "Failed: <message>"). */
-    int (*configure)(void *arg, const char *override, char *err, size_t errlen);
+    /* During start (STANDBY -> DISABLED): apply the validated configuration
+     * (borrowed; json_incref to keep it). For a CSC without a schema it is
+     * an empty object. Fail with a message to stay in STANDBY (ack
+     * "Failed: <message>"). */
+    int (*configure)(void *arg, json_t *config, char *err, size_t errlen);
     /* After each summary state change (old is 0 for the initial state). */
     void (*state_changed)(void *arg, sal_state old_state, sal_state new_state);
     /* The CSC is shutting down: close the application's handles. */
@@ -89,6 +92,11 @@ typedef struct sal_csc_options {
     double duplicate_check;             /* seconds to watch for another instance (default 3; <0 off) */
     double shutdown_delay;              /* seconds between exitControl's ack and exit (default 1) */
     bool no_republish;                  /* do not re-publish state events to late joiners */
+    /* Configurable CSCs (the interface has configurationApplied): */
+    const char *config_schema;     /* JSON schema (YAML or JSON text); NULL: not configurable */
+    const char *config_dir;        /* --configdir; NULL: $<PKG>_DIR/<Name>/<schema version> */
+    const char *config_pkg;        /* e.g. "dm_config_ocps" */
+    const char *config_other_info; /* configurationApplied.otherInfo */
 } sal_csc_options;
 
 /* Fill `o` with the defaults above. */

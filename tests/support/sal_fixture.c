@@ -19,6 +19,8 @@ void fx_env(const char *cyclone_config)
     char prefix[64];
     snprintf(prefix, sizeof prefix, "test%d_%d", (int)getpid(), calls++);
     setenv("LSST_DDS_PARTITION_PREFIX", prefix, 1);
+    setenv("LSST_SITE", "test", 1);
+    setenv("DM_CONFIG_OCPS_DIR", DEPLOY_CONFIG_ROOT, 1);
 }
 
 static void record(void *arg, int topic, const void *sample)

@@ -32,7 +32,8 @@ typedef struct fx {
 } fx;
 
 /* Point DDS at loopback (CYCLONEDDS_URI=file://<cyclone_config>) with a
- * partition prefix unique to this process and call. */
+ * partition prefix unique to this process and call; LSST_SITE=test and
+ * DM_CONFIG_OCPS_DIR=deploy/config (the shipped configuration). */
 void fx_env(const char *cyclone_config);
 
 /* Init the loop and a Remote of comp index `index` recording every event. */

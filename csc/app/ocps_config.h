@@ -1,0 +1,57 @@
+/*
+ * ocps_config.h - the OCPS CSC's configuration: its JSON schema (title
+ * "OCPS v4", ocps_config_schema.yaml) and the settings read from a
+ * validated configuration for one SAL index.
+ */
+#ifndef OCPS_CONFIG_H
+#define OCPS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "sal_interface.h"
+
+/* The schema text (YAML), embedded at build time. */
+extern const char ocps_config_schema[];
+
+/* The config package: $DM_CONFIG_OCPS_DIR/OCPS/v4. */
+#define OCPS_CONFIG_PKG "dm_config_ocps"
+
+typedef enum ocps_executor_kind {
+    OCPS_EXECUTOR_LOCAL,
+    OCPS_EXECUTOR_SLURM,
+    OCPS_EXECUTOR_UWS
+} ocps_executor_kind;
+
+/* Settings for one SAL index. Strings are copies owned by the struct. */
+typedef struct ocps_config {
+    bool has_instance; /* an instances[] block applies (not for RA, 101) */
+    char instance[64];
+    char url[1024];
+    double poll_interval;
+    char butler[1024];
+    char input_collection[1024];
+    char output_glob[1024];
+    ocps_executor_kind executor;
+    int max_concurrent_jobs;
+    double max_job_duration;
+    double inprogress_interval;
+    char work_root[1024];
+    char job_store[1024];
+    int result_max_bytes;
+    int max_results;
+    char pipetask[1024];
+    bool prereq_must_succeed;
+    double abort_grace;
+} ocps_config;
+
+/* Read the settings for SAL index `index` from a configuration validated
+ * (with defaults) against ocps_config_schema. Fails with a message when no
+ * or several instances[] blocks name the index, or a block's instance name
+ * does not match it. Index 101 (RA) needs no block. */
+int ocps_config_from_json(const sal_component_info *comp, int32_t index, json_t *config, ocps_config *out,
+                          char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,346 @@
+/*
+ * test_csc_config: configuring ocps-csc as operators do, over real DDS:
+ * a git-managed config directory, start(configurationOverride) with files
+ * and git refs, salobj's failure messages (state stays STANDBY), the
+ * configurationsAvailable/configurationApplied events, and the deployed
+ * dm_config_ocps v4 layout shipped in deploy/config.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "OCPS_sal.h"
+#include "sal_csc.h"
+#include "sal_fixture.h"
+#include "test_util.h"
+
+typedef struct ctx {
+    fx f;
+    char *root;    /* $DM_CONFIG_OCPS_DIR */
+    char dir[512]; /* root/OCPS/v4 */
+} ctx;
+
+static const char *init_yaml = "instances:\n"
+                               "  - sal_index: 1\n"
+                               "    instance: LATISS\n"
+                               "    url: http://uws-server/api/v1\n"
+                               "    poll_interval: 0.5\n"
+                               "    butler: LATISS\n"
+                               "    input_collection: LATISS/raw/all\n"
+                               "    output_glob: \"*\"\n";
+
+static void write_config(ctx *c, const char *name, const char *text)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", c->dir, name);
+    assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
+}
+
+static void git(ctx *c, const char *a1, const char *a2, const char *a3)
+{
+    char *argv[] = {
+        "git",      "-C",       c->dir,     "-c", "user.email=test@example.org", "-c", "user.name=test",
+        (char *)a1, (char *)a2, (char *)a3, NULL};
+    char *out = NULL;
+    int rc = tu_run(argv, &out);
+    if (rc != 0) {
+        fail_msg("git %s: %s", a1, out ? out : "");
+    }
+    free(out);
+}
+
+/* A config dir with _init.yaml, _test.yaml and override files, committed. */
+static void make_config_dir(ctx *c, bool with_init)
+{
+    c->root = tu_make_temp_dir();
+    snprintf(c->dir, sizeof c->dir, "%s/OCPS", c->root);
+    mkdir(c->dir, 0755);
+    snprintf(c->dir, sizeof c->dir, "%s/OCPS/v4", c->root);
+    mkdir(c->dir, 0755);
+    if (with_init) {
+        write_config(c, "_init.yaml", init_yaml);
+    }
+    write_config(c, "_test.yaml", "max_concurrent_jobs: 3\n");
+    write_config(c, "fast.yaml", "max_concurrent_jobs: 8\nmetadata:\n  author: test\n");
+    write_config(c, "typo.yaml",
+                 "instances:\n  - sal_index: 1\n    instance: LATISS\n    url: http://x/\n"
+                 "    pol_interval: 1\n    butler: LATISS\n    output_glob: '*'\n");
+    write_config(c, "broken.yaml", "max_concurrent_jobs: [1, 2\n");
+    write_config(c, "list.yaml", "- a\n- b\n");
+    write_config(c, "other.yaml",
+                 "instances:\n  - sal_index: 2\n    instance: LSSTComCam\n    url: http://x/\n"
+                 "    poll_interval: 1\n    butler: LSSTComCam\n    output_glob: '*'\n");
+    git(c, "init", "-q", NULL);
+    git(c, "add", "-A", NULL);
+    git(c, "commit", "-qm", "configuration");
+}
+
+static int start_csc(ctx *c, const char *site)
+{
+    fx_env(CYCLONE_CONFIG);
+    setenv("DM_CONFIG_OCPS_DIR", c->root, 1);
+    setenv("LSST_SITE", site, 1);
+    if (fx_open(&c->f, &OCPS_sal_component, 1, NULL) != 0) {
+        return -1;
+    }
+    char *argv[] = {OCPS_CSC, "--duplicate-check", "0.2", "1", NULL};
+    if (fx_start_csc(&c->f, argv) != 0) {
+        return -1;
+    }
+    return fx_wait_event(&c->f, "logevent_summaryState", 0, 15) >= 0 ? 0 : -1;
+}
+
+static int setup(void **state)
+{
+    ctx *c = calloc(1, sizeof *c);
+    make_config_dir(c, true);
+    *state = c;
+    return start_csc(c, "test");
+}
+
+static int setup_no_init(void **state)
+{
+    ctx *c = calloc(1, sizeof *c);
+    make_config_dir(c, false);
+    *state = c;
+    return start_csc(c, "test");
+}
+
+static int teardown(void **state)
+{
+    ctx *c = *state;
+    int rc = fx_close(&c->f);
+    tu_remove_tree(c->root);
+    free(c->root);
+    free(c);
+    return rc;
+}
+
+static const char *str_field(fx *f, long i, const char *field)
+{
+    return sal_sample_get_string(&f->comp->topics[f->records[i].topic], f->records[i].sample, field);
+}
+
+/* start with `override`; returns the ack and the result text. */
+static int start_with(fx *f, const char *override, char *result, size_t len)
+{
+    int t = sal_remote_command_topic(f->remote, "start");
+    void *s = sal_remote_new_command(f->remote, "start");
+    char err[256];
+    sal_sample_set_string(&f->comp->topics[t], s, "configurationOverride", override, err, sizeof err);
+    int ack = fx_command(f, "start", s, 30, result, len);
+    sal_sample_free(&f->comp->topics[t], s);
+    return ack;
+}
+
+static void assert_still_standby(fx *f, size_t mark)
+{
+    fx_run_for(f, 0.3);
+    for (size_t i = mark; i < f->nrecords; i++) {
+        const char *name = f->comp->topics[f->records[i].topic].sal_name;
+        assert_string_not_equal(name, "logevent_summaryState");
+        assert_string_not_equal(name, "logevent_configurationApplied");
+    }
+}
+
+static void good_start_writes_configuration_events(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    long avail = fx_wait_event(f, "logevent_configurationsAvailable", 0, 5);
+    assert_true(avail >= 0);
+    assert_string_equal(str_field(f, avail, "overrides"),
+                        "broken.yaml,fast.yaml,list.yaml,other.yaml,typo.yaml");
+    assert_string_equal(str_field(f, avail, "schemaVersion"), "v4");
+    assert_true(strncmp(str_field(f, avail, "version"), "heads/", 6) == 0);
+    char url[700];
+    snprintf(url, sizeof url, "file://%s", c->dir);
+    char *real = realpath(c->dir, NULL);
+    snprintf(url, sizeof url, "file://%s", real);
+    free(real);
+    assert_string_equal(str_field(f, avail, "url"), url);
+
+    char result[1024];
+    size_t mark = f->nrecords;
+    assert_int_equal(start_with(f, "fast.yaml", result, sizeof result), SAL_CMD_COMPLETE);
+    long applied = fx_wait_event(f, "logevent_configurationApplied", mark, 5);
+    long summary = fx_wait_event(f, "logevent_summaryState", mark, 5);
+    assert_true(applied >= 0 && summary > applied);
+    assert_string_equal(str_field(f, applied, "configurations"), "_init.yaml,_test.yaml,fast.yaml");
+    assert_string_equal(str_field(f, applied, "schemaVersion"), "v4");
+    assert_string_equal(str_field(f, applied, "url"), url);
+    assert_string_equal(str_field(f, applied, "version"), str_field(f, avail, "version"));
+    assert_int_equal(fx_i32(f, (size_t)summary, "summaryState"), SAL_STATE_DISABLED);
+    /* the CSC logged what it applied: fast.yaml's value won over _test.yaml's */
+    char *log = tu_read_file(f->log_path, NULL);
+    assert_non_null(strstr(log, "max_concurrent_jobs=8"));
+    free(log);
+}
+
+static void failures_keep_standby_with_salobj_messages(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    char result[2048];
+    char expect[2048];
+    size_t mark = f->nrecords;
+
+    assert_int_equal(start_with(f, "nosuch.yaml", result, sizeof result), SAL_CMD_FAILED);
+    char *real = realpath(c->dir, NULL);
+    snprintf(expect, sizeof expect, "Failed: Config file '%s/nosuch.yaml' does not exist", real);
+    assert_string_equal(result, expect);
+
+    assert_int_equal(start_with(f, "broken.yaml", result, sizeof result), SAL_CMD_FAILED);
+    snprintf(expect, sizeof expect, "Failed: Could not parse data in %s/broken.yaml as a dict: ", real);
+    assert_true(strncmp(result, expect, strlen(expect)) == 0);
+
+    assert_int_equal(start_with(f, "list.yaml", result, sizeof result), SAL_CMD_FAILED);
+    snprintf(expect, sizeof expect, "Failed: Could not parse data in %s/list.yaml as a dict: ", real);
+    assert_true(strncmp(result, expect, strlen(expect)) == 0);
+
+    assert_int_equal(start_with(f, "typo.yaml", result, sizeof result), SAL_CMD_FAILED);
+    assert_string_equal(result,
+                        "Failed: Configuration failed validation: <ValidationError: \"Additional properties "
+                        "are not allowed ('pol_interval' was unexpected)\"> at /instances/0");
+
+    /* valid for the schema, but the application finds no block for index 1 */
+    assert_int_equal(start_with(f, "other.yaml", result, sizeof result), SAL_CMD_FAILED);
+    assert_string_equal(result, "Failed: No configuration found for sal_index=1");
+
+    assert_int_equal(start_with(f, "_init.yaml", result, sizeof result), SAL_CMD_FAILED);
+    assert_string_equal(result,
+                        "Failed: configurationOverride filename='_init.yaml' must not start with '_'");
+
+    assert_int_equal(start_with(f, "fast.yaml:nosuchref", result, sizeof result), SAL_CMD_FAILED);
+    snprintf(expect, sizeof expect,
+             "Failed: Could not read config file %s/_init.yaml with git hash nosuchref: ", real);
+    assert_true(strncmp(result, expect, strlen(expect)) == 0);
+    free(real);
+    assert_still_standby(f, mark);
+
+    /* and a good start still works afterwards */
+    assert_int_equal(start_with(f, "", result, sizeof result), SAL_CMD_COMPLETE);
+}
+
+static void missing_init_yaml_fails(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    char result[2048];
+    size_t mark = f->nrecords;
+    assert_int_equal(start_with(f, "", result, sizeof result), SAL_CMD_FAILED);
+    char *real = realpath(c->dir, NULL);
+    char expect[1024];
+    snprintf(expect, sizeof expect, "Failed: Config file '%s/_init.yaml' does not exist", real);
+    free(real);
+    assert_string_equal(result, expect);
+    assert_still_standby(f, mark);
+}
+
+static void override_read_at_a_git_ref(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    /* the working tree changes after the commit: a ref reads the commit */
+    write_config(c, "fast.yaml", "max_concurrent_jobs: 0\n");
+    char result[2048];
+    assert_int_equal(start_with(f, "fast.yaml", result, sizeof result), SAL_CMD_FAILED);
+    assert_non_null(strstr(result, "0 is less than the minimum of 1"));
+    size_t mark = f->nrecords;
+    assert_int_equal(start_with(f, "fast.yaml:HEAD", result, sizeof result), SAL_CMD_COMPLETE);
+    long applied = fx_wait_event(f, "logevent_configurationApplied", mark, 5);
+    assert_true(applied >= 0);
+    assert_string_equal(str_field(f, applied, "configurations"), "_init.yaml,_test.yaml,fast.yaml");
+    /* the uncommitted change shows in the version */
+    assert_non_null(strstr(str_field(f, applied, "version"), "-dirty"));
+    char *log = tu_read_file(f->log_path, NULL);
+    assert_non_null(strstr(log, "max_concurrent_jobs=8"));
+    free(log);
+}
+
+typedef struct avail_wait {
+    size_t from;
+    const char *overrides;
+} avail_wait;
+
+static bool overrides_seen(fx *f, void *arg)
+{
+    avail_wait *w = arg;
+    int t = sal_component_find_topic(f->comp, "logevent_configurationsAvailable");
+    for (size_t i = w->from; i < f->nrecords; i++) {
+        if (f->records[i].topic == t && strcmp(str_field(f, (long)i, "overrides"), w->overrides) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void configurations_available_follows_the_directory(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    assert_true(fx_wait_event(f, "logevent_configurationsAvailable", 0, 5) >= 0);
+    size_t mark = f->nrecords;
+    write_config(c, "added.yaml", "max_concurrent_jobs: 2\n");
+    avail_wait w = {mark, "added.yaml,broken.yaml,fast.yaml,list.yaml,other.yaml,typo.yaml"};
+    assert_true(fx_run_until(f, overrides_seen, &w, 5));
+}
+
+static void shipped_deploy_config_validates(void **state)
+{
+    (void)state;
+    /* deploy/config/OCPS/v4 as a site would use it (LSST_SITE=test) */
+    fx f;
+    fx_env(CYCLONE_CONFIG);
+    setenv("LSST_SITE", "test", 1);
+    assert_int_equal(fx_open(&f, &OCPS_sal_component, 3, NULL), 0);
+    char *argv[] = {OCPS_CSC, "--duplicate-check", "0.2", "--configdir", DEPLOY_CONFIG_DIR, "3", NULL};
+    assert_int_equal(fx_start_csc(&f, argv), 0);
+    assert_true(fx_wait_event(&f, "logevent_summaryState", 0, 15) >= 0);
+    char result[2048];
+    assert_int_equal(start_with(&f, "local.yaml", result, sizeof result), SAL_CMD_COMPLETE);
+    char *log = tu_read_file(f.log_path, NULL);
+    assert_non_null(strstr(log, "butler=LSSTCam"));
+    free(log);
+    assert_int_equal(fx_close(&f), 0);
+}
+
+static void csc_refuses_to_run_without_site_or_config(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    char *no_site[] = {"env", "-u", "LSST_SITE", OCPS_CSC, "1", NULL};
+    assert_int_equal(tu_run(no_site, &out), 1);
+    assert_non_null(strstr(out, "LSST_SITE must be set"));
+    free(out);
+    char *no_dir[] = {"env", "-u", "DM_CONFIG_OCPS_DIR", "LSST_SITE=test", OCPS_CSC, "1", NULL};
+    assert_int_equal(tu_run(no_dir, &out), 1);
+    assert_non_null(strstr(out, "DM_CONFIG_OCPS_DIR not defined"));
+    free(out);
+    char *bad_dir[] = {"env", "LSST_SITE=test", OCPS_CSC, "--configdir", "/nonexistent/ocps", "1", NULL};
+    assert_int_equal(tu_run(bad_dir, &out), 1);
+    assert_non_null(strstr(out, "/nonexistent/ocps does not exist"));
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(good_start_writes_configuration_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(failures_keep_standby_with_salobj_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(missing_init_yaml_fails, setup_no_init, teardown),
+        cmocka_unit_test_setup_teardown(override_read_at_a_git_ref, setup, teardown),
+        cmocka_unit_test_setup_teardown(configurations_available_follows_the_directory, setup, teardown),
+        cmocka_unit_test(shipped_deploy_config_validates),
+        cmocka_unit_test(csc_refuses_to_run_without_site_or_config),
+    };
+    return cmocka_run_group_tests_name("csc_config", tests, NULL, NULL);
+}
