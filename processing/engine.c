@@ -1,0 +1,1027 @@
+/*
+ * engine.c - the OCPS job engine (see engine.h): jobs in memory, mirrored
+ * in the store (engine_store.c) before anything is reported; runners
+ * started and watched through engine_exec.c.
+ *
+ * Phase changes are queued as snapshots and delivered from a 0 ms timer,
+ * so the application's callback never runs inside one of its own calls
+ * into the engine (no re-entrancy), and always after the change is stored.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine_exec.h"
+#include "engine_store.h"
+
+#define ENGINE_DEFAULT_MAX_RESULTS 1000
+#define ENGINE_DEFAULT_POLL 0.5
+
+/* A job and what the engine knows about its runner. */
+typedef struct engine_rec {
+    engine_store_record st;
+    struct engine_proc *proc; /* runner started by this engine, or NULL */
+    bool adopted;             /* runner of a previous engine, watched by polling */
+    bool abort_requested;
+} engine_rec;
+
+/* A runner started by this engine (the handle is closed asynchronously). */
+typedef struct engine_proc {
+    uv_process_t handle;
+    engine *e;
+    engine_rec *rec; /* NULL once detached from its job */
+} engine_proc;
+
+/* A phase change waiting to be delivered (snapshot with own references). */
+typedef struct engine_note {
+    struct engine_note *next;
+    engine_job job;
+} engine_note;
+
+struct engine {
+    uv_loop_t *loop;
+    char *work_root;
+    char *runner;
+    int max_concurrent;
+    double abort_grace;
+    size_t max_results;
+    double poll_interval;
+    engine_job_cb cb;
+    void *arg;
+    engine_store *store;
+    engine_rec **recs; /* in creation order */
+    size_t nrecs;
+    size_t caprecs;
+    engine_note *notes;
+    engine_note *notes_tail;
+    uv_timer_t notify_timer;
+    uv_timer_t poll_timer;
+    int open_handles; /* handles whose close callback has not run */
+    bool closed;
+};
+
+static double engine_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A store error that cannot be returned to the caller. */
+static void engine_report(const char *id, const char *msg)
+{
+    fprintf(stderr, "ocps engine: job %s: %s\n", id, msg);
+}
+
+bool engine_phase_final(engine_phase phase)
+{
+    return phase == ENGINE_COMPLETED || phase == ENGINE_ERROR || phase == ENGINE_ABORTED ||
+           phase == ENGINE_UNKNOWN;
+}
+
+/* ---- jobs in memory ---------------------------------------------------- */
+
+static engine_rec *engine_find(const engine *e, const char *id)
+{
+    for (size_t i = 0; id != NULL && i < e->nrecs; i++) {
+        if (strcmp(e->recs[i]->st.job.id, id) == 0) {
+            return e->recs[i];
+        }
+    }
+    return NULL;
+}
+
+static int engine_add(engine *e, engine_rec *r)
+{
+    if (e->nrecs == e->caprecs) {
+        size_t cap = e->caprecs ? 2 * e->caprecs : 16;
+        engine_rec **v = realloc(e->recs, cap * sizeof *v);
+        if (v == NULL) {
+            return -1;
+        }
+        e->recs = v;
+        e->caprecs = cap;
+    }
+    e->recs[e->nrecs++] = r;
+    return 0;
+}
+
+static void engine_rec_free(engine_rec *r)
+{
+    engine_store_record_clear(&r->st);
+    free(r);
+}
+
+/* 1-based position among QUEUED jobs, 0 if not queued. */
+static int engine_queue_position(const engine *e, const engine_rec *r)
+{
+    if (r->st.job.phase != ENGINE_QUEUED) {
+        return 0;
+    }
+    int pos = 0;
+    for (size_t i = 0; i < e->nrecs; i++) {
+        if (e->recs[i]->st.job.phase == ENGINE_QUEUED) {
+            pos++;
+        }
+        if (e->recs[i] == r) {
+            break;
+        }
+    }
+    return pos;
+}
+
+static size_t engine_count_executing(const engine *e)
+{
+    return engine_count(e, ENGINE_EXECUTING);
+}
+
+/* ---- notifications ----------------------------------------------------- */
+
+static void engine_note_free(engine_note *n)
+{
+    json_decref(n->job.meta);
+    json_decref(n->job.argv);
+    json_decref(n->job.results);
+    free(n);
+}
+
+static void engine_on_notify(uv_timer_t *t)
+{
+    engine *e = t->data;
+    while (e->notes != NULL && !e->closed) {
+        engine_note *n = e->notes;
+        e->notes = n->next;
+        if (e->notes == NULL) {
+            e->notes_tail = NULL;
+        }
+        if (e->cb != NULL) {
+            e->cb(e->arg, &n->job);
+        }
+        engine_note_free(n);
+    }
+}
+
+/* Queue a snapshot of the job for the callback. */
+static void engine_notify(engine *e, engine_rec *r)
+{
+    engine_note *n = calloc(1, sizeof *n);
+    if (n == NULL) {
+        engine_report(r->st.job.id, "out of memory: phase change not reported");
+        return;
+    }
+    n->job = r->st.job;
+    n->job.queue_position = engine_queue_position(e, r);
+    json_incref(n->job.meta);
+    json_incref(n->job.argv);
+    json_incref(n->job.results);
+    if (e->notes_tail != NULL) {
+        e->notes_tail->next = n;
+    } else {
+        e->notes = n;
+    }
+    e->notes_tail = n;
+    if (!e->closed) {
+        uv_timer_start(&e->notify_timer, engine_on_notify, 0, 0);
+    }
+}
+
+static void engine_persist(engine *e, engine_rec *r)
+{
+    char err[512];
+    if (e->store != NULL && engine_store_update(e->store, &r->st, err, sizeof err) != 0) {
+        engine_report(r->st.job.id, err);
+    }
+}
+
+/* A non-final phase change: stored, then reported. */
+static void engine_change(engine *e, engine_rec *r, engine_phase phase)
+{
+    r->st.job.phase = phase;
+    engine_persist(e, r);
+    engine_notify(e, r);
+}
+
+/* The job ends at `ended` (0: now), once: later calls do nothing. */
+static void engine_finish_at(engine *e, engine_rec *r, engine_phase phase, engine_reason reason,
+                             int exit_code, const char *message, double ended)
+{
+    engine_job *j = &r->st.job;
+    if (engine_phase_final(j->phase)) {
+        return;
+    }
+    j->phase = phase;
+    j->reason = reason;
+    j->exit_code = exit_code;
+    j->ended = ended > 0 ? ended : engine_now();
+    if (j->started > 0 && j->ended < j->started) { /* another clock, or a clock step */
+        j->ended = j->started;
+    }
+    snprintf(j->message, sizeof j->message, "%s", message != NULL ? message : "");
+    r->adopted = false;
+    engine_persist(e, r);
+    engine_notify(e, r);
+}
+
+static void engine_finish(engine *e, engine_rec *r, engine_phase phase, engine_reason reason, int exit_code,
+                          const char *message)
+{
+    engine_finish_at(e, r, phase, reason, exit_code, message, 0);
+}
+
+/* ---- outcome of a runner ----------------------------------------------- */
+
+static void engine_status_path(const engine_rec *r, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/status.json", r->st.job.workdir);
+}
+
+static void engine_take_results(engine_rec *r, engine_status *st)
+{
+    json_decref(r->st.job.results);
+    r->st.job.results = st->results;
+    st->results = NULL;
+    r->st.job.results_total = st->results_total;
+    r->st.job.results_truncated = st->results_truncated;
+}
+
+/* The phase, reason and message of a runner's outcome. */
+static void engine_classify(const engine_rec *r, const engine_status *st, engine_phase *phase,
+                            engine_reason *reason, int *exit_code, char *msg, size_t msglen)
+{
+    *phase = ENGINE_ERROR;
+    *exit_code = st->exit_code;
+    msg[0] = '\0';
+    if (st->spawn_error[0] != '\0') {
+        *reason = ENGINE_REASON_INFRASTRUCTURE;
+        snprintf(msg, msglen, "%s", st->spawn_error);
+    } else if (st->aborted) {
+        *phase = ENGINE_ABORTED;
+        *reason = ENGINE_REASON_ABORTED;
+        *exit_code = ENGINE_EXIT_ABORTED;
+        snprintf(msg, msglen, "aborted");
+    } else if (st->timed_out) {
+        *reason = ENGINE_REASON_TIMEOUT;
+        snprintf(msg, msglen, "exceeded its maximum duration of %g s",
+                 json_number_value(json_object_get(r->st.spec, "max_duration")));
+    } else if (st->exit_code == 0) {
+        *phase = ENGINE_COMPLETED;
+        *reason = ENGINE_REASON_SUCCESS;
+    } else if (st->signal != 0) {
+        *reason = ENGINE_REASON_PIPELINE_FAILED;
+        snprintf(msg, msglen, "killed by signal %d", st->signal);
+    } else {
+        *reason = ENGINE_REASON_PIPELINE_FAILED;
+        snprintf(msg, msglen, "exited with code %d", st->exit_code);
+    }
+}
+
+/* Finish the job from a status file that was read. */
+static void engine_finish_status(engine *e, engine_rec *r, engine_status *st)
+{
+    char msg[600];
+    engine_phase phase;
+    engine_reason reason;
+    int exit_code;
+    engine_classify(r, st, &phase, &reason, &exit_code, msg, sizeof msg);
+    engine_take_results(r, st);
+    engine_finish_at(e, r, phase, reason, exit_code, msg, st->ended);
+}
+
+/* The runner is gone: finish from its status file. `adopted`: nobody saw
+ * it end, so a missing status means the job was lost. `why` describes how
+ * the runner itself ended (our child) or is NULL. */
+static void engine_runner_gone(engine *e, engine_rec *r, bool adopted, const char *why)
+{
+    char path[1200];
+    char err[1400];
+    engine_status st;
+    engine_status_path(r, path, sizeof path);
+    int rc = engine_exec_read_status(path, &st, err, sizeof err);
+    if (rc == 0) {
+        engine_finish_status(e, r, &st);
+        engine_status_clear(&st);
+    } else if (r->abort_requested) {
+        engine_finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
+                      "aborted while the runner started");
+    } else if (adopted && rc == -ENOENT) {
+        engine_finish(e, r, ENGINE_UNKNOWN, ENGINE_REASON_LOST, -1,
+                      "the runner vanished without recording an outcome");
+    } else {
+        char msg[1600];
+        snprintf(msg, sizeof msg, "%s%s%s", err, why ? "; runner " : "", why ? why : "");
+        engine_finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
+    }
+}
+
+/* ---- starting runners -------------------------------------------------- */
+
+static void engine_handle_closed(engine *e);
+
+static void engine_on_proc_closed(uv_handle_t *h)
+{
+    engine_proc *p = h->data;
+    engine *e = p->e;
+    free(p);
+    engine_handle_closed(e);
+}
+
+static void engine_proc_close(engine_proc *p)
+{
+    if (p->rec != NULL) {
+        p->rec->proc = NULL;
+        p->rec = NULL;
+    }
+    uv_close((uv_handle_t *)&p->handle, engine_on_proc_closed);
+}
+
+static void engine_schedule(engine *e);
+
+static void engine_on_exit(uv_process_t *h, int64_t exit_status, int term_signal)
+{
+    engine_proc *p = h->data;
+    engine *e = p->e;
+    engine_rec *r = p->rec;
+    engine_proc_close(p);
+    if (r == NULL) {
+        return;
+    }
+    char why[96];
+    if (term_signal != 0) {
+        snprintf(why, sizeof why, "killed by signal %d", term_signal);
+    } else {
+        snprintf(why, sizeof why, "exited with status %lld", (long long)exit_status);
+    }
+    engine_runner_gone(e, r, false, why);
+    engine_schedule(e);
+}
+
+/* The runner's environment: ours, the spec's env, JOB_ID, JOB_OUTPUT_DIR. */
+static char **engine_job_env(const engine_rec *r)
+{
+    json_t *env = json_object_get(r->st.spec, "env");
+    size_t n = json_is_array(env) ? json_array_size(env) : 0;
+    char **extra = calloc(n + 3, sizeof *extra);
+    if (extra == NULL) {
+        return NULL;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        extra[k++] = strdup(json_string_value(json_array_get(env, i)));
+    }
+    size_t len = strlen(r->st.job.workdir) + 32;
+    extra[k] = malloc(len);
+    if (extra[k] != NULL) {
+        snprintf(extra[k++], len, "JOB_ID=%s", r->st.job.id);
+    }
+    extra[k] = malloc(len);
+    if (extra[k] != NULL) {
+        snprintf(extra[k++], len, "JOB_OUTPUT_DIR=%s", r->st.job.workdir);
+    }
+    char **all = engine_exec_env(extra);
+    engine_exec_free_strv(extra);
+    return all;
+}
+
+/* The job's working directory, mode 0755, and no stale status file. */
+static int engine_prepare_workdir(const engine_rec *r, char *err, size_t errlen)
+{
+    const char *dir = r->st.job.workdir;
+    if ((mkdir(dir, 0755) != 0 && errno != EEXIST) || chmod(dir, 0755) != 0) {
+        snprintf(err, errlen, "cannot create working directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    char path[1200];
+    engine_status_path(r, path, sizeof path);
+    unlink(path);
+    return 0;
+}
+
+static int engine_spawn_runner(engine *e, engine_rec *r, engine_proc *p, bool *handle_init, char *err,
+                               size_t errlen)
+{
+    char status[1200];
+    engine_status_path(r, status, sizeof status);
+    char **env = engine_job_env(r);
+    if (env == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    engine_exec_request req = {
+        .runner = e->runner,
+        .workdir = r->st.job.workdir,
+        .status_path = status,
+        .log_path = r->st.job.log_path,
+        .timeout = json_number_value(json_object_get(r->st.spec, "max_duration")),
+        .grace = e->abort_grace,
+        .globs = json_object_get(r->st.spec, "globs"),
+        .max_results = e->max_results,
+        .simulate = json_string_value(json_object_get(r->st.spec, "simulate")),
+        .argv = json_object_get(r->st.spec, "argv"),
+        .env = env,
+    };
+    p->handle.data = p;
+    p->e = e;
+    int rc = engine_exec_spawn(e->loop, &p->handle, &req, engine_on_exit, handle_init, err, errlen);
+    engine_exec_free_strv(env);
+    return rc;
+}
+
+/* Start a QUEUED job; 0 if it now executes (else it has ended). */
+static int engine_start(engine *e, engine_rec *r)
+{
+    char err[1400];
+    if (engine_prepare_workdir(r, err, sizeof err) != 0) {
+        engine_finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
+        return -1;
+    }
+    engine_proc *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        engine_finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, "out of memory");
+        return -1;
+    }
+    r->st.job.started = engine_now(); /* before the runner can record its end */
+    bool handle_init = false;
+    int rc = engine_spawn_runner(e, r, p, &handle_init, err, sizeof err);
+    if (handle_init) {
+        e->open_handles++;
+    }
+    if (rc != 0) {
+        if (handle_init) {
+            engine_proc_close(p); /* a failed uv_spawn still needs uv_close */
+        } else {
+            free(p);
+        }
+        r->st.job.started = 0;
+        engine_finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
+        return -1;
+    }
+    p->rec = r;
+    r->proc = p;
+    r->st.runner_pid = p->handle.pid;
+    char state;
+    if (engine_exec_start_time(p->handle.pid, &r->st.runner_start_time, &state) != 0) {
+        r->st.runner_start_time = 0;
+    }
+    engine_change(e, r, ENGINE_EXECUTING);
+    return 0;
+}
+
+/* ---- scheduling -------------------------------------------------------- */
+
+/* The phase of a prerequisite: 1 known (in *phase), 0 unknown, -1 error. */
+static int engine_prereq_phase(engine *e, const char *id, engine_phase *phase)
+{
+    engine_rec *p = engine_find(e, id);
+    if (p != NULL) {
+        *phase = p->st.job.phase;
+        return 1;
+    }
+    char err[512];
+    int rc = engine_store_find_phase(e->store, id, phase, err, sizeof err);
+    if (rc < 0) {
+        engine_report(id, err);
+    }
+    return rc;
+}
+
+/* Prerequisites of a PENDING job: 1 all done, 0 waiting, -1 failed (msg). */
+static int engine_check_prereqs(engine *e, engine_rec *r, char *msg, size_t msglen)
+{
+    const json_t *prereqs = json_object_get(r->st.spec, "prereqs");
+    bool must = json_is_true(json_object_get(r->st.spec, "must_succeed"));
+    int ready = 1;
+    for (size_t i = 0; i < json_array_size(prereqs); i++) {
+        const char *id = json_string_value(json_array_get(prereqs, i));
+        engine_phase phase = ENGINE_PENDING;
+        int rc = strcmp(id, r->st.job.id) == 0 ? 0 : engine_prereq_phase(e, id, &phase);
+        if (rc == 0) {
+            snprintf(msg, msglen, "prerequisite %s is unknown", id);
+            return -1;
+        }
+        if (rc < 0 || !engine_phase_final(phase)) {
+            ready = 0;
+        } else if (must && phase != ENGINE_COMPLETED) {
+            snprintf(msg, msglen, "prerequisite %s ended %s", id, engine_phase_name(phase));
+            return -1;
+        }
+    }
+    return ready;
+}
+
+static void engine_release_pending(engine *e)
+{
+    char msg[256];
+    for (size_t i = 0; i < e->nrecs; i++) {
+        engine_rec *r = e->recs[i];
+        if (r->st.job.phase != ENGINE_PENDING) {
+            continue;
+        }
+        int rc = engine_check_prereqs(e, r, msg, sizeof msg);
+        if (rc > 0) {
+            engine_change(e, r, ENGINE_QUEUED);
+        } else if (rc < 0) {
+            engine_finish(e, r, ENGINE_ERROR, ENGINE_REASON_PREREQUISITE, -1, msg);
+        }
+    }
+}
+
+/* Release pending jobs, then start queued ones in creation order. */
+static void engine_schedule(engine *e)
+{
+    if (e->closed) {
+        return;
+    }
+    engine_release_pending(e);
+    size_t running = engine_count_executing(e);
+    for (size_t i = 0; i < e->nrecs && running < (size_t)e->max_concurrent; i++) {
+        if (e->recs[i]->st.job.phase == ENGINE_QUEUED && engine_start(e, e->recs[i]) == 0) {
+            running++;
+        }
+    }
+}
+
+/* ---- adopted runners --------------------------------------------------- */
+
+static void engine_on_poll(uv_timer_t *t)
+{
+    engine *e = t->data;
+    size_t watching = 0;
+    bool ended = false;
+    for (size_t i = 0; i < e->nrecs; i++) {
+        engine_rec *r = e->recs[i];
+        if (!r->adopted || r->st.job.phase != ENGINE_EXECUTING) {
+            continue;
+        }
+        if (engine_exec_alive(r->st.runner_pid, r->st.runner_start_time)) {
+            watching++;
+        } else {
+            r->adopted = false;
+            engine_runner_gone(e, r, true, NULL);
+            ended = true;
+        }
+    }
+    if (watching == 0) {
+        uv_timer_stop(t);
+    }
+    if (ended) {
+        engine_schedule(e);
+    }
+}
+
+/* A job found in the store at open: kept (handled by engine_resume once the
+ * query is done). Returns 0 to go on. */
+static int engine_adopt(void *arg, engine_store_record *st)
+{
+    engine *e = arg;
+    engine_rec *r = calloc(1, sizeof *r);
+    if (r == NULL || engine_add(e, r) != 0) {
+        engine_report(st->job.id, "out of memory: job not re-adopted");
+        engine_store_record_clear(st);
+        free(r);
+        return 0;
+    }
+    r->st = *st;
+    return 0;
+}
+
+/* After loading: report ended jobs, watch live runners, finish the others.
+ * Returns whether any runner is watched. */
+static bool engine_resume(engine *e)
+{
+    bool watching = false;
+    for (size_t i = 0; i < e->nrecs; i++) {
+        engine_rec *r = e->recs[i];
+        engine_job *j = &r->st.job;
+        if (engine_phase_final(j->phase)) {
+            engine_notify(e, r);
+        } else if (j->phase == ENGINE_EXECUTING) {
+            if (engine_exec_alive(r->st.runner_pid, r->st.runner_start_time)) {
+                r->adopted = true;
+                watching = true;
+            } else {
+                engine_runner_gone(e, r, true, NULL);
+            }
+        }
+    }
+    return watching;
+}
+
+/* ---- open and close ---------------------------------------------------- */
+
+/* mkdir -p */
+static int engine_mkdirs(const char *path, char *err, size_t errlen)
+{
+    char buf[1024];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        snprintf(err, errlen, "path too long: %s", path);
+        return -1;
+    }
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+                snprintf(err, errlen, "cannot create %s: %s", buf, strerror(errno));
+                return -1;
+            }
+            *p = c;
+            if (c == '\0') {
+                return 0;
+            }
+        }
+    }
+}
+
+static void engine_free(engine *e)
+{
+    for (size_t i = 0; i < e->nrecs; i++) {
+        engine_rec_free(e->recs[i]);
+    }
+    free(e->recs);
+    while (e->notes != NULL) {
+        engine_note *n = e->notes;
+        e->notes = n->next;
+        engine_note_free(n);
+    }
+    engine_store_close(e->store);
+    free(e->work_root);
+    free(e->runner);
+    free(e);
+}
+
+/* One of the engine's handles is closed; the last one frees the engine. */
+static void engine_handle_closed(engine *e)
+{
+    if (--e->open_handles == 0) {
+        engine_free(e);
+    }
+}
+
+static void engine_on_timer_closed(uv_handle_t *h)
+{
+    engine_handle_closed(h->data);
+}
+
+static void engine_apply_options(engine *e, const engine_options *o)
+{
+    e->max_concurrent = o->max_concurrent >= 1 ? o->max_concurrent : 1;
+    e->abort_grace = o->abort_grace > 0 ? o->abort_grace : 0;
+    e->max_results = o->max_results > 0 ? o->max_results : ENGINE_DEFAULT_MAX_RESULTS;
+    e->poll_interval = o->poll_interval > 0 ? o->poll_interval : ENGINE_DEFAULT_POLL;
+}
+
+/* Allocate the engine and open its store (no handles yet). */
+static engine *engine_create(uv_loop_t *loop, const engine_options *opts, char *err, size_t errlen)
+{
+    if (loop == NULL || opts == NULL || opts->work_root == NULL || opts->store_path == NULL ||
+        opts->runner == NULL) {
+        snprintf(err, errlen, "engine: loop, work_root, store_path and runner are required");
+        return NULL;
+    }
+    if (engine_mkdirs(opts->work_root, err, errlen) != 0) {
+        return NULL;
+    }
+    engine *e = calloc(1, sizeof *e);
+    if (e == NULL || (e->work_root = strdup(opts->work_root)) == NULL ||
+        (e->runner = strdup(opts->runner)) == NULL) {
+        snprintf(err, errlen, "engine: out of memory");
+        if (e != NULL) {
+            engine_free(e);
+        }
+        return NULL;
+    }
+    e->loop = loop;
+    engine_apply_options(e, opts);
+    if (engine_store_open(&e->store, opts->store_path, err, errlen) != 0) {
+        engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+int engine_open(engine **out, uv_loop_t *loop, const engine_options *opts, engine_job_cb cb, void *arg,
+                char *err, size_t errlen)
+{
+    *out = NULL;
+    engine *e = engine_create(loop, opts, err, errlen);
+    if (e == NULL) {
+        return -1;
+    }
+    e->cb = cb;
+    e->arg = arg;
+    uv_timer_init(loop, &e->notify_timer);
+    uv_timer_init(loop, &e->poll_timer);
+    e->notify_timer.data = e;
+    e->poll_timer.data = e;
+    e->open_handles = 2;
+    if (engine_store_load_unpublished(e->store, engine_adopt, e, err, errlen) != 0) {
+        engine_close(e); /* freed once the loop has closed the handles */
+        return -1;
+    }
+    if (engine_resume(e)) {
+        uint64_t ms = (uint64_t)(e->poll_interval * 1000);
+        uv_timer_start(&e->poll_timer, engine_on_poll, ms > 0 ? ms : 1, ms > 0 ? ms : 1);
+    }
+    engine_schedule(e);
+    *out = e;
+    return 0;
+}
+
+void engine_close(engine *e)
+{
+    if (e == NULL || e->closed) {
+        return;
+    }
+    e->closed = true;
+    for (size_t i = 0; i < e->nrecs; i++) {
+        if (e->recs[i]->proc != NULL) {
+            engine_proc_close(e->recs[i]->proc); /* the runner keeps running */
+        }
+    }
+    engine_store_close(e->store);
+    e->store = NULL;
+    uv_close((uv_handle_t *)&e->notify_timer, engine_on_timer_closed);
+    uv_close((uv_handle_t *)&e->poll_timer, engine_on_timer_closed);
+}
+
+/* ---- API --------------------------------------------------------------- */
+
+void engine_new_job_id(engine *e, char out[ENGINE_JOB_ID_LEN + 1])
+{
+    (void)e;
+    unsigned char b[ENGINE_JOB_ID_LEN / 2];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t n = getrandom(b + got, sizeof b - got, 0);
+        if (n < 0 && errno != EINTR) {
+            break;
+        }
+        got += n > 0 ? (size_t)n : 0;
+    }
+    if (got < sizeof b) { /* no getrandom: fall back on the clock (unique, not secret) */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t x = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 40);
+        for (size_t i = got; i < sizeof b; i++) {
+            x = x * 6364136223846793005u + 1442695040888963407u;
+            b[i] = (unsigned char)(x >> 56);
+        }
+    }
+    for (size_t i = 0; i < sizeof b; i++) {
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    }
+}
+
+static bool engine_valid_id(const char *id)
+{
+    if (id == NULL || strlen(id) != ENGINE_JOB_ID_LEN) {
+        return false;
+    }
+    for (const char *p = id; *p != '\0'; p++) {
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A JSON array of the strings of a NULL-terminated vector (may be NULL). */
+static json_t *engine_json_strv(const char *const *v, const char *what, char *err, size_t errlen)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && v != NULL && v[i] != NULL; i++) {
+        if (json_array_append_new(a, json_string(v[i])) != 0) {
+            snprintf(err, errlen, "%s[%zu] is not valid UTF-8", what, i);
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static int engine_check_simulate(const char *s)
+{
+    char *end;
+    double secs = strtod(s, &end);
+    if (end == s || *end != ':' || !(secs >= 0)) {
+        return -1;
+    }
+    const char *code = end + 1;
+    long c = strtol(code, &end, 10);
+    return (end == code || *end != '\0' || c < 0 || c > 255) ? -1 : 0;
+}
+
+/* Validate the parts of a spec that JSON does not. */
+static int engine_check_spec(const engine_job_spec *s, char *err, size_t errlen)
+{
+    if (s->simulate != NULL && engine_check_simulate(s->simulate) != 0) {
+        snprintf(err, errlen, "simulate must be SECONDS:EXITCODE, not \"%s\"", s->simulate);
+        return -1;
+    }
+    if (s->simulate == NULL && (s->argv == NULL || s->argv[0] == NULL || s->argv[0][0] == '\0')) {
+        snprintf(err, errlen, "argv is empty");
+        return -1;
+    }
+    for (size_t i = 0; s->env != NULL && s->env[i] != NULL; i++) {
+        if (strchr(s->env[i], '=') == NULL || s->env[i][0] == '=') {
+            snprintf(err, errlen, "env entry \"%s\" is not NAME=VALUE", s->env[i]);
+            return -1;
+        }
+    }
+    for (size_t i = 0; s->output_globs != NULL && s->output_globs[i] != NULL; i++) {
+        if (s->output_globs[i][0] == '\0' || s->output_globs[i][0] == '/') {
+            snprintf(err, errlen, "output glob \"%s\" must be relative to the job's directory",
+                     s->output_globs[i]);
+            return -1;
+        }
+    }
+    for (size_t i = 0; s->prereqs != NULL && s->prereqs[i] != NULL; i++) {
+        if (!engine_valid_id(s->prereqs[i])) {
+            snprintf(err, errlen, "prerequisite \"%s\" is not a job id", s->prereqs[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The stored spec (JSON) of a checked engine_job_spec. */
+static json_t *engine_spec_json(const engine_job_spec *s, char *err, size_t errlen)
+{
+    json_t *argv = engine_json_strv(s->argv, "argv", err, errlen);
+    json_t *env = engine_json_strv(s->env, "env", err, errlen);
+    json_t *globs = engine_json_strv(s->output_globs, "output_globs", err, errlen);
+    json_t *prereqs = engine_json_strv(s->prereqs, "prereqs", err, errlen);
+    json_t *o = NULL;
+    if (argv != NULL && env != NULL && globs != NULL && prereqs != NULL) {
+        o = json_pack("{s:O, s:O, s:O, s:f, s:O, s:b, s:s?}", "argv", argv, "env", env, "globs", globs,
+                      "max_duration", s->max_duration > 0 ? s->max_duration : 0.0, "prereqs", prereqs,
+                      "must_succeed", s->prereq_must_succeed, "simulate", s->simulate);
+        if (o == NULL) {
+            snprintf(err, errlen, "bad job spec (simulate must be UTF-8)");
+        }
+    }
+    json_decref(argv);
+    json_decref(env);
+    json_decref(globs);
+    json_decref(prereqs);
+    return o;
+}
+
+/* A new job record in its first phase (not stored yet). */
+static engine_rec *engine_new_rec(engine *e, const char *id, const engine_job_spec *spec, char *err,
+                                  size_t errlen)
+{
+    engine_rec *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    engine_job *j = &r->st.job;
+    if (snprintf(j->workdir, sizeof j->workdir, "%s/%s", e->work_root, id) >= (int)sizeof j->workdir ||
+        (r->st.spec = engine_spec_json(spec, err, errlen)) == NULL) {
+        if (r->st.spec == NULL && err[0] == '\0') {
+            snprintf(err, errlen, "work_root path too long");
+        }
+        engine_rec_free(r);
+        return NULL;
+    }
+    snprintf(j->id, sizeof j->id, "%s", id);
+    snprintf(j->log_path, sizeof j->log_path, "%s/ocps.log", j->workdir);
+    bool has_prereqs = spec->prereqs != NULL && spec->prereqs[0] != NULL;
+    j->phase = has_prereqs ? ENGINE_PENDING : ENGINE_QUEUED;
+    j->reason = ENGINE_REASON_NONE;
+    j->created = engine_now();
+    j->exit_code = -1;
+    j->meta = json_incref(spec->meta);
+    j->argv = json_incref(json_object_get(r->st.spec, "argv"));
+    j->results = json_array();
+    return r;
+}
+
+int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    engine_phase phase;
+    if (e == NULL || e->closed || spec == NULL) {
+        snprintf(err, errlen, "engine closed");
+        return -EINVAL;
+    }
+    if (!engine_valid_id(id)) {
+        snprintf(err, errlen, "job id \"%s\" is not %d lower-case hex characters", id ? id : "",
+                 ENGINE_JOB_ID_LEN);
+        return -EINVAL;
+    }
+    int found = engine_find(e, id) != NULL ? 1 : engine_store_find_phase(e->store, id, &phase, err, errlen);
+    if (found != 0) {
+        if (found > 0) {
+            snprintf(err, errlen, "job %s already exists", id);
+        }
+        return found > 0 ? -EEXIST : -EIO;
+    }
+    if (engine_check_spec(spec, err, errlen) != 0) {
+        return -EINVAL;
+    }
+    engine_rec *r = engine_new_rec(e, id, spec, err, errlen);
+    if (r == NULL) {
+        return -EINVAL;
+    }
+    if (engine_store_insert(e->store, &r->st, err, errlen) != 0 || engine_add(e, r) != 0) {
+        if (err[0] == '\0') {
+            snprintf(err, errlen, "out of memory");
+        }
+        engine_rec_free(r);
+        return -EIO;
+    }
+    engine_notify(e, r);
+    engine_schedule(e);
+    return 0;
+}
+
+int engine_job_abort(engine *e, const char *id, char *err, size_t errlen)
+{
+    engine_phase phase;
+    if (e == NULL || e->closed) {
+        snprintf(err, errlen, "engine closed");
+        return -EINVAL;
+    }
+    engine_rec *r = engine_find(e, id);
+    if (r == NULL) {
+        if (id != NULL && engine_store_find_phase(e->store, id, &phase, err, errlen) == 1) {
+            return 0; /* an ended job of an earlier run */
+        }
+        snprintf(err, errlen, "unknown job %s", id ? id : "(null)");
+        return -ENOENT;
+    }
+    engine_phase now = r->st.job.phase;
+    if (now == ENGINE_PENDING || now == ENGINE_QUEUED) {
+        engine_finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
+                      "aborted before it started");
+        engine_schedule(e);
+    } else if (now == ENGINE_EXECUTING && !r->abort_requested) {
+        r->abort_requested = true;
+        int rc = r->proc != NULL ? uv_process_kill(&r->proc->handle, SIGTERM)
+                                 : engine_exec_signal(r->st.runner_pid, r->st.runner_start_time, SIGTERM);
+        if (rc != 0 && rc != UV_ESRCH && rc != -ESRCH) {
+            snprintf(err, errlen, "cannot signal the runner of job %s: %s", id, strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+const engine_job *engine_job_get(engine *e, const char *id)
+{
+    engine_rec *r = e != NULL ? engine_find(e, id) : NULL;
+    if (r == NULL) {
+        return NULL;
+    }
+    r->st.job.queue_position = engine_queue_position(e, r);
+    return &r->st.job;
+}
+
+int engine_job_mark_published(engine *e, const char *id)
+{
+    char err[512];
+    if (e == NULL || e->closed) {
+        return -EINVAL;
+    }
+    engine_rec *r = engine_find(e, id);
+    if (r == NULL) {
+        return -ENOENT;
+    }
+    if (!engine_phase_final(r->st.job.phase)) {
+        return -EBUSY;
+    }
+    if (engine_store_mark_published(e->store, id, err, sizeof err) != 0) {
+        engine_report(id, err);
+        return -EIO;
+    }
+    r->st.job.result_published = true;
+    return 0;
+}
+
+size_t engine_count(const engine *e, engine_phase phase)
+{
+    size_t n = 0;
+    for (size_t i = 0; e != NULL && i < e->nrecs; i++) {
+        n += e->recs[i]->st.job.phase == phase;
+    }
+    return n;
+}
+
+void engine_set_max_concurrent(engine *e, int max_concurrent)
+{
+    if (e == NULL) {
+        return;
+    }
+    e->max_concurrent = max_concurrent >= 1 ? max_concurrent : 1;
+    engine_schedule(e);
+}

@@ -1,0 +1,149 @@
+/*
+ * engine.h - the OCPS job engine: jobs with UWS phases, a FIFO scheduler
+ * with a concurrency limit and prerequisites, a durable job store (SQLite,
+ * WAL) and executors (local processes now). It knows nothing about SAL:
+ * the application gives it argv, environment and opaque metadata, and is
+ * told about every phase change.
+ *
+ * Everything runs on one libuv loop; no call blocks on a job. Jobs run
+ * under `ocps-job-runner` (processing/runner), a small detached supervisor
+ * in its own session that starts the job in its own process group and
+ * working directory, enforces the maximum duration, captures outputs by
+ * glob and records the outcome in <workdir>/status.json. So jobs outlive
+ * the CSC, and a restarted engine re-adopts them from the store.
+ */
+#ifndef ENGINE_H
+#define ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+/* UWS phases. */
+typedef enum engine_phase {
+    ENGINE_PENDING,   /* created; waiting for prerequisites */
+    ENGINE_QUEUED,    /* waiting for a free slot */
+    ENGINE_EXECUTING, /* the process runs */
+    ENGINE_COMPLETED, /* ended with exit status 0 */
+    ENGINE_ERROR,     /* ended otherwise (see reason) */
+    ENGINE_ABORTED,   /* stopped by engine_job_abort */
+    ENGINE_UNKNOWN    /* lost track (see reason "lost") */
+} engine_phase;
+
+/* Why a job ended. */
+typedef enum engine_reason {
+    ENGINE_REASON_NONE,            /* not ended */
+    ENGINE_REASON_SUCCESS,         /* exit status 0 */
+    ENGINE_REASON_PIPELINE_FAILED, /* non-zero exit or killed by a signal */
+    ENGINE_REASON_TIMEOUT,         /* ran past its maximum duration */
+    ENGINE_REASON_ABORTED,         /* engine_job_abort */
+    ENGINE_REASON_LOST,            /* the process vanished while nobody watched */
+    ENGINE_REASON_INFRASTRUCTURE,  /* could not be started (spawn, workdir, runner) */
+    ENGINE_REASON_PREREQUISITE     /* a prerequisite failed, was aborted or is unknown */
+} engine_reason;
+
+/* Exit code reported for an aborted job. */
+#define ENGINE_EXIT_ABORTED 255
+/* Job ids: 32 lower-case hex characters. */
+#define ENGINE_JOB_ID_LEN 32
+
+/* What to run. The engine copies everything it is given. */
+typedef struct engine_job_spec {
+    const char *const *argv;         /* NULL-terminated; argv[0] is looked up in PATH; never a shell */
+    const char *const *env;          /* NULL-terminated NAME=VALUE added to the CSC's environment */
+    const char *const *output_globs; /* NULL-terminated glob patterns, relative to the workdir */
+    double max_duration;             /* seconds; <= 0: no limit */
+    const char *const *prereqs;      /* NULL-terminated job ids that must end first (may be NULL) */
+    bool prereq_must_succeed;        /* a prerequisite that did not complete fails this job */
+    json_t *meta;                    /* application data kept with the job (incref'd; may be NULL) */
+    const char *simulate;            /* NULL, or "SECONDS:EXITCODE": the runner sleeps and exits
+                                      * with that code instead of running argv (simulation mode) */
+} engine_job_spec;
+
+/* A job as the engine knows it (read-only for the application). */
+typedef struct engine_job {
+    char id[ENGINE_JOB_ID_LEN + 1];
+    engine_phase phase;
+    engine_reason reason;
+    double created; /* UTC unix seconds */
+    double started; /* 0 if it never ran */
+    double ended;   /* 0 if not ended */
+    int exit_code;  /* 0; the process's code; 128+signal; 255 aborted; -1 unknown */
+    char workdir[1024];
+    char log_path[1100];    /* <workdir>/ocps.log */
+    char message[512];      /* detail for humans (e.g. why it could not start) */
+    json_t *meta;           /* the spec's meta */
+    json_t *argv;           /* JSON array of the argv run */
+    json_t *results;        /* JSON array of captured output paths (bounded) */
+    size_t results_total;   /* how many matched in all */
+    bool results_truncated; /* results lists only the first max_results */
+    bool result_published;  /* engine_job_mark_published was called */
+    int queue_position;     /* 1-based while QUEUED, else 0 */
+} engine_job;
+
+/* Phase changes. `job` is valid only during the call. */
+typedef void (*engine_job_cb)(void *arg, const engine_job *job);
+
+typedef struct engine_options {
+    const char *work_root;  /* one directory per job: <work_root>/<job_id> (created) */
+    const char *store_path; /* SQLite file (created) */
+    const char *runner;     /* path of ocps-job-runner */
+    int max_concurrent;     /* executing at once (>= 1) */
+    double abort_grace;     /* seconds between SIGTERM and SIGKILL on abort */
+    size_t max_results;     /* captured outputs listed at most */
+    double poll_interval;   /* seconds between checks of adopted jobs (default 0.5) */
+} engine_options;
+
+typedef struct engine engine;
+
+/* Open the engine: create work_root and the store, then re-adopt the jobs
+ * of a previous run whose results were not published: running ones are
+ * watched again, queued ones re-queued, ended ones reported (a vanished
+ * process ends as ENGINE_UNKNOWN / lost). cb runs on the loop for every
+ * phase change, including those found at open (after engine_open returns). */
+int engine_open(engine **out, uv_loop_t *loop, const engine_options *opts, engine_job_cb cb, void *arg,
+                char *err, size_t errlen);
+
+/* A new random job id (32 hex characters + NUL). */
+void engine_new_job_id(engine *e, char out[ENGINE_JOB_ID_LEN + 1]);
+
+/* Create job `id` (from engine_new_job_id) from `spec`; it is stored
+ * before this returns. It waits for its prerequisites (PENDING), then for
+ * a slot (QUEUED, FIFO), then runs. An unknown prerequisite id ends it at
+ * once (ERROR, reason prerequisite). */
+int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, char *err, size_t errlen);
+
+/* Abort a job: a queued or pending one ends at once; a running one gets
+ * SIGTERM (its process group), SIGKILL after abort_grace; logs and outputs
+ * stay. Idempotent: aborting an ended job does nothing and returns 0.
+ * Unknown id: -ENOENT with a message. */
+int engine_job_abort(engine *e, const char *id, char *err, size_t errlen);
+
+/* The job with this id, or NULL. Valid until the next engine call. */
+const engine_job *engine_job_get(engine *e, const char *id);
+
+/* Record that the application published the job's final result (so a
+ * restart does not report it again). */
+int engine_job_mark_published(engine *e, const char *id);
+
+/* Number of jobs currently in `phase`. */
+size_t engine_count(const engine *e, engine_phase phase);
+
+/* Change the concurrency limit (a new configuration). */
+void engine_set_max_concurrent(engine *e, int max_concurrent);
+
+/* Lower-case UWS phase name ("completed"...) and reason name ("success"...). */
+const char *engine_phase_name(engine_phase phase);
+const char *engine_reason_name(engine_reason reason);
+
+/* Is the phase final? */
+bool engine_phase_final(engine_phase phase);
+
+/* Stop watching and close the store; running jobs keep running and are
+ * re-adopted by the next engine_open. Handles close asynchronously. */
+void engine_close(engine *e);
+
+#endif

@@ -1,0 +1,274 @@
+/*
+ * engine_exec.c - runner processes (see engine_exec.h).
+ */
+#include "engine_exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* Numbers formatted for the runner's command line. */
+typedef struct engine_exec_numbers {
+    char timeout[32];
+    char grace[32];
+    char max_results[32];
+} engine_exec_numbers;
+
+static size_t engine_exec_array_size(const json_t *a)
+{
+    return json_is_array(a) ? json_array_size(a) : 0;
+}
+
+/* The runner's argv (pointers into req and nums); free() the array only. */
+static char **engine_exec_runner_argv(const engine_exec_request *req, engine_exec_numbers *nums)
+{
+    size_t nglobs = engine_exec_array_size(req->globs);
+    size_t nargv = engine_exec_array_size(req->argv);
+    /* 16 fixed slots at most (with --simulate), the globs, argv, NULL */
+    char **v = calloc(16 + 2 * nglobs + nargv + 1, sizeof *v);
+    if (v == NULL) {
+        return NULL;
+    }
+    snprintf(nums->timeout, sizeof nums->timeout, "%.3f", req->timeout > 0 ? req->timeout : 0.0);
+    snprintf(nums->grace, sizeof nums->grace, "%.3f", req->grace > 0 ? req->grace : 0.0);
+    snprintf(nums->max_results, sizeof nums->max_results, "%zu", req->max_results);
+    size_t n = 0;
+    v[n++] = (char *)req->runner;
+    v[n++] = "--workdir";
+    v[n++] = (char *)req->workdir;
+    v[n++] = "--status";
+    v[n++] = (char *)req->status_path;
+    v[n++] = "--log";
+    v[n++] = (char *)req->log_path;
+    v[n++] = "--timeout";
+    v[n++] = nums->timeout;
+    v[n++] = "--grace";
+    v[n++] = nums->grace;
+    for (size_t i = 0; i < nglobs; i++) {
+        v[n++] = "--glob";
+        v[n++] = (char *)json_string_value(json_array_get(req->globs, i));
+    }
+    v[n++] = "--max-results";
+    v[n++] = nums->max_results;
+    if (req->simulate != NULL) {
+        v[n++] = "--simulate";
+        v[n++] = (char *)req->simulate;
+    }
+    v[n++] = "--";
+    for (size_t i = 0; i < nargv; i++) {
+        v[n++] = (char *)json_string_value(json_array_get(req->argv, i));
+    }
+    return v;
+}
+
+int engine_exec_spawn(uv_loop_t *loop, uv_process_t *proc, const engine_exec_request *req, uv_exit_cb cb,
+                      bool *handle_init, char *err, size_t errlen)
+{
+    *handle_init = false;
+    int logfd = open(req->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (logfd < 0) {
+        int rc = -errno;
+        snprintf(err, errlen, "cannot open log %s: %s", req->log_path, strerror(-rc));
+        return rc;
+    }
+    engine_exec_numbers nums;
+    char **argv = engine_exec_runner_argv(req, &nums);
+    if (argv == NULL) {
+        close(logfd);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    uv_stdio_container_t stdio[3];
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = logfd;
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = logfd;
+    uv_process_options_t o;
+    memset(&o, 0, sizeof o);
+    o.file = req->runner;
+    o.args = argv;
+    o.env = (char **)req->env;
+    o.cwd = req->workdir;
+    o.stdio = stdio;
+    o.stdio_count = 3;
+    o.exit_cb = cb;
+    o.flags = UV_PROCESS_DETACHED;
+    int rc = uv_spawn(loop, proc, &o);
+    *handle_init = true;
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start runner %s: %s", req->runner, uv_strerror(rc));
+    }
+    free(argv);
+    close(logfd);
+    return rc;
+}
+
+/* Length of NAME in "NAME=VALUE" (whole string if no '='). */
+static size_t engine_exec_name_len(const char *s)
+{
+    const char *eq = strchr(s, '=');
+    return eq != NULL ? (size_t)(eq - s) : strlen(s);
+}
+
+static bool engine_exec_same_name(const char *a, const char *b)
+{
+    size_t la = engine_exec_name_len(a);
+    return la == engine_exec_name_len(b) && strncmp(a, b, la) == 0;
+}
+
+/* Is `s` overridden by an entry of extra at index >= from? */
+static bool engine_exec_overridden(const char *s, char *const *extra, size_t from)
+{
+    for (size_t i = from; extra != NULL && extra[i] != NULL; i++) {
+        if (engine_exec_same_name(s, extra[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static size_t engine_exec_strv_len(char *const *v)
+{
+    size_t n = 0;
+    while (v != NULL && v[n] != NULL) {
+        n++;
+    }
+    return n;
+}
+
+char **engine_exec_env(char *const *extra)
+{
+    size_t ninh = engine_exec_strv_len(environ);
+    size_t nextra = engine_exec_strv_len(extra);
+    char **v = calloc(ninh + nextra + 1, sizeof *v);
+    if (v == NULL) {
+        return NULL;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < ninh; i++) {
+        if (!engine_exec_overridden(environ[i], extra, 0) && (v[n] = strdup(environ[i])) != NULL) {
+            n++;
+        }
+    }
+    for (size_t i = 0; i < nextra; i++) {
+        if (!engine_exec_overridden(extra[i], extra, i + 1) && (v[n] = strdup(extra[i])) != NULL) {
+            n++;
+        }
+    }
+    return v;
+}
+
+void engine_exec_free_strv(char **v)
+{
+    for (size_t i = 0; v != NULL && v[i] != NULL; i++) {
+        free(v[i]);
+    }
+    free(v);
+}
+
+int engine_exec_start_time(int pid, uint64_t *start, char *state)
+{
+    char path[64];
+    char buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        return -1;
+    }
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields after the command name "(...)": 3 state ... 22 starttime. */
+    char *p = strrchr(buf, ')');
+    if (p == NULL || p[1] != ' ') {
+        return -1;
+    }
+    p += 2;
+    *state = *p;
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        if (p == NULL) {
+            return -1;
+        }
+        p++;
+    }
+    *start = strtoull(p, NULL, 10);
+    return 0;
+}
+
+bool engine_exec_alive(int pid, uint64_t start)
+{
+    uint64_t now_start;
+    char state;
+    if (pid <= 0 || engine_exec_start_time(pid, &now_start, &state) != 0 || now_start != start) {
+        return false;
+    }
+    if (state == 'Z' || state == 'X') {
+        int status;
+        waitpid(pid, &status, WNOHANG); /* ours (ECHILD otherwise): reap it */
+        return false;
+    }
+    return true;
+}
+
+int engine_exec_signal(int pid, uint64_t start, int sig)
+{
+    uint64_t now_start;
+    char state;
+    /* No reaping here: the runner may be a child that libuv still watches. */
+    if (pid <= 0 || engine_exec_start_time(pid, &now_start, &state) != 0 || now_start != start) {
+        return -ESRCH;
+    }
+    return kill(pid, sig) == 0 ? 0 : -errno;
+}
+
+static bool engine_exec_get_bool(const json_t *o, const char *key)
+{
+    return json_is_true(json_object_get(o, key));
+}
+
+int engine_exec_read_status(const char *path, engine_status *st, char *err, size_t errlen)
+{
+    memset(st, 0, sizeof *st);
+    if (access(path, F_OK) != 0 && errno == ENOENT) {
+        snprintf(err, errlen, "no status file %s", path);
+        return -ENOENT;
+    }
+    json_error_t jerr;
+    json_t *o = json_load_file(path, 0, &jerr);
+    if (!json_is_object(o) || !json_is_integer(json_object_get(o, "exit_code"))) {
+        snprintf(err, errlen, "bad status file %s: %s", path, o == NULL ? jerr.text : "no exit_code");
+        json_decref(o);
+        return -EINVAL;
+    }
+    st->exit_code = (int)json_integer_value(json_object_get(o, "exit_code"));
+    st->signal = (int)json_integer_value(json_object_get(o, "signal"));
+    st->aborted = engine_exec_get_bool(o, "aborted");
+    st->timed_out = engine_exec_get_bool(o, "timed_out");
+    const char *se = json_string_value(json_object_get(o, "spawn_error"));
+    snprintf(st->spawn_error, sizeof st->spawn_error, "%s", se != NULL ? se : "");
+    st->started = json_number_value(json_object_get(o, "started"));
+    st->ended = json_number_value(json_object_get(o, "ended"));
+    st->job_pid = (int)json_integer_value(json_object_get(o, "job_pid"));
+    json_t *results = json_object_get(o, "results");
+    st->results = json_is_array(results) ? json_incref(results) : json_array();
+    st->results_total = (size_t)json_integer_value(json_object_get(o, "results_total"));
+    st->results_truncated = engine_exec_get_bool(o, "results_truncated");
+    json_decref(o);
+    return 0;
+}
+
+void engine_status_clear(engine_status *st)
+{
+    json_decref(st->results);
+    st->results = NULL;
+}

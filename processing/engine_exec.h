@@ -1,0 +1,78 @@
+/*
+ * engine_exec.h - starting and watching ocps-job-runner processes for the
+ * engine: the runner's command line and environment, the detached spawn,
+ * liveness checks by pid and start time (/proc/<pid>/stat field 22, so a
+ * reused pid is not mistaken for the runner) and reading status.json.
+ */
+#ifndef ENGINE_EXEC_H
+#define ENGINE_EXEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+/* What the runner is started with. */
+typedef struct engine_exec_request {
+    const char *runner;
+    const char *workdir;
+    const char *status_path;
+    const char *log_path;
+    double timeout; /* seconds; <= 0: none */
+    double grace;
+    const json_t *globs; /* array of strings, or NULL */
+    size_t max_results;
+    const char *simulate; /* "SECONDS:CODE" or NULL */
+    const json_t *argv;   /* array of strings */
+    char *const *env;     /* complete environment, NULL-terminated */
+} engine_exec_request;
+
+/* Start the runner detached (own session), stdin /dev/null, stdout and
+ * stderr appended to the log. *handle_init tells whether uv_spawn was
+ * called: then proc must be uv_close'd (even when it failed) and stay
+ * valid until its close callback. 0 or a negative errno (message in err). */
+int engine_exec_spawn(uv_loop_t *loop, uv_process_t *proc, const engine_exec_request *req, uv_exit_cb cb,
+                      bool *handle_init, char *err, size_t errlen);
+
+/* The environment for a runner: `environ` plus `extra` (NAME=VALUE, NULL
+ * terminated, later names override earlier ones and the inherited ones).
+ * Free with engine_exec_free_strv. NULL if out of memory. */
+char **engine_exec_env(char *const *extra);
+void engine_exec_free_strv(char **v);
+
+/* The start time of process pid (clock ticks after boot) and its state
+ * letter; 0, or -1 if there is no such process. */
+int engine_exec_start_time(int pid, uint64_t *start, char *state);
+
+/* Is the runner (pid, start time) still running? A zombie that is our own
+ * child (a runner started by an engine closed in this process) is reaped
+ * and counts as gone. */
+bool engine_exec_alive(int pid, uint64_t start);
+
+/* Send sig to the runner if it is still the same process (never reaps);
+ * 0 or -errno. */
+int engine_exec_signal(int pid, uint64_t start, int sig);
+
+/* The runner's status.json. */
+typedef struct engine_status {
+    int exit_code;
+    int signal;
+    bool aborted;
+    bool timed_out;
+    char spawn_error[512];
+    double started;
+    double ended;
+    int job_pid;
+    json_t *results; /* owned array of strings */
+    size_t results_total;
+    bool results_truncated;
+} engine_status;
+
+/* Read status.json: 0, -ENOENT when absent, -EINVAL when unreadable
+ * (message in err). On 0 release with engine_status_clear. */
+int engine_exec_read_status(const char *path, engine_status *st, char *err, size_t errlen);
+void engine_status_clear(engine_status *st);
+
+#endif

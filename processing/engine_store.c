@@ -1,0 +1,358 @@
+/*
+ * engine_store.c - SQLite job store (see engine_store.h).
+ */
+#include "engine_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+struct engine_store {
+    sqlite3 *db;
+    sqlite3_stmt *insert;
+    sqlite3_stmt *update;
+    sqlite3_stmt *publish;
+    sqlite3_stmt *unpublished;
+    sqlite3_stmt *find;
+};
+
+static const char engine_store_schema[] = "PRAGMA journal_mode=WAL;"
+                                          "PRAGMA synchronous=NORMAL;"
+                                          "CREATE TABLE IF NOT EXISTS jobs ("
+                                          " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                                          " id TEXT NOT NULL UNIQUE,"
+                                          " phase TEXT NOT NULL,"
+                                          " reason TEXT NOT NULL,"
+                                          " created REAL NOT NULL,"
+                                          " started REAL NOT NULL DEFAULT 0,"
+                                          " ended REAL NOT NULL DEFAULT 0,"
+                                          " exit_code INTEGER NOT NULL DEFAULT -1,"
+                                          " workdir TEXT NOT NULL,"
+                                          " message TEXT NOT NULL DEFAULT '',"
+                                          " spec TEXT NOT NULL,"
+                                          " meta TEXT,"
+                                          " results TEXT NOT NULL DEFAULT '[]',"
+                                          " results_total INTEGER NOT NULL DEFAULT 0,"
+                                          " results_truncated INTEGER NOT NULL DEFAULT 0,"
+                                          " runner_pid INTEGER NOT NULL DEFAULT 0,"
+                                          " runner_start_time INTEGER NOT NULL DEFAULT 0,"
+                                          " result_published INTEGER NOT NULL DEFAULT 0);"
+                                          "CREATE INDEX IF NOT EXISTS jobs_unpublished"
+                                          " ON jobs(result_published, seq);";
+
+#define ENGINE_STORE_COLUMNS                                                                                 \
+    "seq, id, phase, reason, created, started, ended, exit_code, workdir, message, spec, meta, results, "    \
+    "results_total, results_truncated, runner_pid, runner_start_time, result_published"
+
+static const char engine_store_sql_insert[] =
+    "INSERT INTO jobs (id, phase, reason, created, started, ended, exit_code, workdir, message, spec, meta,"
+    " results, results_total, results_truncated, runner_pid, runner_start_time)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+static const char engine_store_sql_update[] =
+    "UPDATE jobs SET phase = ?2, reason = ?3, started = ?5, ended = ?6, exit_code = ?7, message = ?9,"
+    " results = ?12, results_total = ?13, results_truncated = ?14, runner_pid = ?15,"
+    " runner_start_time = ?16 WHERE id = ?1";
+static const char engine_store_sql_publish[] = "UPDATE jobs SET result_published = 1 WHERE id = ?1";
+static const char engine_store_sql_unpublished[] =
+    "SELECT " ENGINE_STORE_COLUMNS " FROM jobs WHERE result_published = 0 ORDER BY seq";
+static const char engine_store_sql_find[] = "SELECT phase FROM jobs WHERE id = ?1";
+
+static const char *const engine_phase_names[] = {"pending", "queued",  "executing", "completed",
+                                                 "error",   "aborted", "unknown"};
+static const char *const engine_reason_names[] = {"none",    "success", "pipeline_failed", "timeout",
+                                                  "aborted", "lost",    "infrastructure",  "prerequisite"};
+
+const char *engine_phase_name(engine_phase phase)
+{
+    if ((unsigned)phase < sizeof engine_phase_names / sizeof engine_phase_names[0]) {
+        return engine_phase_names[phase];
+    }
+    return "invalid";
+}
+
+const char *engine_reason_name(engine_reason reason)
+{
+    if ((unsigned)reason < sizeof engine_reason_names / sizeof engine_reason_names[0]) {
+        return engine_reason_names[reason];
+    }
+    return "invalid";
+}
+
+static int engine_name_index(const char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; name != NULL && i < n; i++) {
+        if (strcmp(names[i], name) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+int engine_phase_from_name(const char *name)
+{
+    return engine_name_index(engine_phase_names, sizeof engine_phase_names / sizeof engine_phase_names[0],
+                             name);
+}
+
+int engine_reason_from_name(const char *name)
+{
+    return engine_name_index(engine_reason_names, sizeof engine_reason_names / sizeof engine_reason_names[0],
+                             name);
+}
+
+static int engine_store_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "job store: %s: %s", what, db != NULL ? sqlite3_errmsg(db) : "out of memory");
+    return -1;
+}
+
+static int engine_store_prepare(engine_store *s, char *err, size_t errlen)
+{
+    struct {
+        const char *sql;
+        sqlite3_stmt **stmt;
+    } list[] = {
+        {engine_store_sql_insert, &s->insert},   {engine_store_sql_update, &s->update},
+        {engine_store_sql_publish, &s->publish}, {engine_store_sql_unpublished, &s->unpublished},
+        {engine_store_sql_find, &s->find},
+    };
+    for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
+        if (sqlite3_prepare_v3(s->db, list[i].sql, -1, SQLITE_PREPARE_PERSISTENT, list[i].stmt, NULL) !=
+            SQLITE_OK) {
+            return engine_store_fail(s->db, "prepare", err, errlen);
+        }
+    }
+    return 0;
+}
+
+int engine_store_open(engine_store **out, const char *path, char *err, size_t errlen)
+{
+    *out = NULL;
+    engine_store *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(err, errlen, "job store: out of memory");
+        return -1;
+    }
+    int rc =
+        sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "job store %s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        engine_store_close(s);
+        return -1;
+    }
+    sqlite3_busy_timeout(s->db, 2000);
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, engine_store_schema, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "job store %s: %s", path, msg ? msg : "schema failed");
+        sqlite3_free(msg);
+        engine_store_close(s);
+        return -1;
+    }
+    if (engine_store_prepare(s, err, errlen) != 0) {
+        engine_store_close(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+void engine_store_close(engine_store *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    sqlite3_finalize(s->insert);
+    sqlite3_finalize(s->update);
+    sqlite3_finalize(s->publish);
+    sqlite3_finalize(s->unpublished);
+    sqlite3_finalize(s->find);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+/* Bind a JSON value as compact text (NULL -> SQL NULL). */
+static int engine_store_bind_json(sqlite3_stmt *st, int idx, const json_t *v)
+{
+    if (v == NULL) {
+        return sqlite3_bind_null(st, idx);
+    }
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (text == NULL) {
+        return SQLITE_NOMEM;
+    }
+    return sqlite3_bind_text(st, idx, text, -1, free);
+}
+
+/* The parameters shared by insert and update (?1..?16). */
+static int engine_store_bind(sqlite3_stmt *st, const engine_store_record *r)
+{
+    const engine_job *j = &r->job;
+    int rc = SQLITE_OK;
+    rc |= sqlite3_bind_text(st, 1, j->id, -1, SQLITE_TRANSIENT);
+    rc |= sqlite3_bind_text(st, 2, engine_phase_name(j->phase), -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(st, 3, engine_reason_name(j->reason), -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_double(st, 4, j->created);
+    rc |= sqlite3_bind_double(st, 5, j->started);
+    rc |= sqlite3_bind_double(st, 6, j->ended);
+    rc |= sqlite3_bind_int(st, 7, j->exit_code);
+    rc |= sqlite3_bind_text(st, 8, j->workdir, -1, SQLITE_TRANSIENT);
+    rc |= sqlite3_bind_text(st, 9, j->message, -1, SQLITE_TRANSIENT);
+    rc |= engine_store_bind_json(st, 10, r->spec);
+    rc |= engine_store_bind_json(st, 11, j->meta);
+    if (j->results != NULL) {
+        rc |= engine_store_bind_json(st, 12, j->results);
+    } else {
+        rc |= sqlite3_bind_text(st, 12, "[]", -1, SQLITE_STATIC);
+    }
+    rc |= sqlite3_bind_int64(st, 13, (sqlite3_int64)j->results_total);
+    rc |= sqlite3_bind_int(st, 14, j->results_truncated ? 1 : 0);
+    rc |= sqlite3_bind_int(st, 15, r->runner_pid);
+    rc |= sqlite3_bind_int64(st, 16, (sqlite3_int64)r->runner_start_time);
+    return rc;
+}
+
+/* Step a write statement to completion and reset it. */
+static int engine_store_exec(engine_store *s, sqlite3_stmt *st, const char *what, char *err, size_t errlen)
+{
+    int rc = sqlite3_step(st);
+    int ret = 0;
+    if (rc != SQLITE_DONE) {
+        ret = engine_store_fail(s->db, what, err, errlen);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+int engine_store_insert(engine_store *s, engine_store_record *rec, char *err, size_t errlen)
+{
+    if (engine_store_bind(s->insert, rec) != SQLITE_OK) {
+        sqlite3_reset(s->insert);
+        sqlite3_clear_bindings(s->insert);
+        return engine_store_fail(s->db, "bind", err, errlen);
+    }
+    if (engine_store_exec(s, s->insert, "insert", err, errlen) != 0) {
+        return -1;
+    }
+    rec->seq = sqlite3_last_insert_rowid(s->db);
+    return 0;
+}
+
+int engine_store_update(engine_store *s, const engine_store_record *rec, char *err, size_t errlen)
+{
+    if (engine_store_bind(s->update, rec) != SQLITE_OK) {
+        sqlite3_reset(s->update);
+        sqlite3_clear_bindings(s->update);
+        return engine_store_fail(s->db, "bind", err, errlen);
+    }
+    return engine_store_exec(s, s->update, "update", err, errlen);
+}
+
+int engine_store_mark_published(engine_store *s, const char *id, char *err, size_t errlen)
+{
+    sqlite3_bind_text(s->publish, 1, id, -1, SQLITE_TRANSIENT);
+    return engine_store_exec(s, s->publish, "mark published", err, errlen);
+}
+
+/* A JSON column (NULL or unparsable -> NULL). */
+static json_t *engine_store_column_json(sqlite3_stmt *st, int col)
+{
+    const char *text = (const char *)sqlite3_column_text(st, col);
+    if (text == NULL) {
+        return NULL;
+    }
+    return json_loads(text, JSON_DECODE_ANY, NULL);
+}
+
+static void engine_store_column_str(sqlite3_stmt *st, int col, char *out, size_t outlen)
+{
+    const char *text = (const char *)sqlite3_column_text(st, col);
+    snprintf(out, outlen, "%s", text != NULL ? text : "");
+}
+
+/* Fill rec from the current row of the unpublished query. */
+static void engine_store_read_row(sqlite3_stmt *st, engine_store_record *rec)
+{
+    memset(rec, 0, sizeof *rec);
+    engine_job *j = &rec->job;
+    rec->seq = sqlite3_column_int64(st, 0);
+    engine_store_column_str(st, 1, j->id, sizeof j->id);
+    int phase = engine_phase_from_name((const char *)sqlite3_column_text(st, 2));
+    int reason = engine_reason_from_name((const char *)sqlite3_column_text(st, 3));
+    j->phase = phase < 0 ? ENGINE_UNKNOWN : (engine_phase)phase;
+    j->reason = reason < 0 ? ENGINE_REASON_NONE : (engine_reason)reason;
+    j->created = sqlite3_column_double(st, 4);
+    j->started = sqlite3_column_double(st, 5);
+    j->ended = sqlite3_column_double(st, 6);
+    j->exit_code = sqlite3_column_int(st, 7);
+    engine_store_column_str(st, 8, j->workdir, sizeof j->workdir);
+    snprintf(j->log_path, sizeof j->log_path, "%s/ocps.log", j->workdir);
+    engine_store_column_str(st, 9, j->message, sizeof j->message);
+    rec->spec = engine_store_column_json(st, 10);
+    j->meta = engine_store_column_json(st, 11);
+    j->results = engine_store_column_json(st, 12);
+    if (!json_is_array(j->results)) {
+        json_decref(j->results);
+        j->results = json_array();
+    }
+    j->results_total = (size_t)sqlite3_column_int64(st, 13);
+    j->results_truncated = sqlite3_column_int(st, 14) != 0;
+    rec->runner_pid = sqlite3_column_int(st, 15);
+    rec->runner_start_time = (uint64_t)sqlite3_column_int64(st, 16);
+    j->result_published = sqlite3_column_int(st, 17) != 0;
+    if (!json_is_object(rec->spec)) {
+        json_decref(rec->spec);
+        rec->spec = json_object();
+    }
+    j->argv = json_incref(json_object_get(rec->spec, "argv"));
+}
+
+int engine_store_load_unpublished(engine_store *s, engine_store_row_cb cb, void *arg, char *err,
+                                  size_t errlen)
+{
+    int rc;
+    int ret = 0;
+    while ((rc = sqlite3_step(s->unpublished)) == SQLITE_ROW) {
+        engine_store_record rec;
+        engine_store_read_row(s->unpublished, &rec);
+        if (cb(arg, &rec) != 0) {
+            break;
+        }
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        ret = engine_store_fail(s->db, "load", err, errlen);
+    }
+    sqlite3_reset(s->unpublished);
+    return ret;
+}
+
+int engine_store_find_phase(engine_store *s, const char *id, engine_phase *phase, char *err, size_t errlen)
+{
+    sqlite3_bind_text(s->find, 1, id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s->find);
+    int ret = 0;
+    if (rc == SQLITE_ROW) {
+        int p = engine_phase_from_name((const char *)sqlite3_column_text(s->find, 0));
+        *phase = p < 0 ? ENGINE_UNKNOWN : (engine_phase)p;
+        ret = 1;
+    } else if (rc != SQLITE_DONE) {
+        ret = engine_store_fail(s->db, "find", err, errlen);
+    }
+    sqlite3_reset(s->find);
+    sqlite3_clear_bindings(s->find);
+    return ret;
+}
+
+void engine_store_record_clear(engine_store_record *rec)
+{
+    json_decref(rec->job.meta);
+    json_decref(rec->job.argv);
+    json_decref(rec->job.results);
+    json_decref(rec->spec);
+    rec->job.meta = NULL;
+    rec->job.argv = NULL;
+    rec->job.results = NULL;
+    rec->spec = NULL;
+}

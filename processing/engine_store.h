@@ -1,0 +1,56 @@
+/*
+ * engine_store.h - the durable job store of the engine: one SQLite table
+ * of jobs (WAL, synchronous=NORMAL), prepared statements. Calls are made
+ * on the loop thread; each is one short statement.
+ */
+#ifndef ENGINE_STORE_H
+#define ENGINE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "engine.h"
+
+/* A job as stored. job.meta, job.argv, job.results and spec are owned
+ * references (released with engine_store_record_clear). */
+typedef struct engine_store_record {
+    engine_job job;
+    json_t *spec; /* {"argv", "env", "globs", "max_duration", "prereqs", "must_succeed", "simulate"} */
+    int64_t seq;  /* creation order (assigned by engine_store_insert) */
+    int runner_pid;
+    uint64_t runner_start_time; /* /proc/<pid>/stat field 22 */
+} engine_store_record;
+
+typedef struct engine_store engine_store;
+
+int engine_store_open(engine_store **out, const char *path, char *err, size_t errlen);
+void engine_store_close(engine_store *s);
+
+/* Insert a new job (sets rec->seq). */
+int engine_store_insert(engine_store *s, engine_store_record *rec, char *err, size_t errlen);
+
+/* Write the mutable fields (phase, reason, times, exit code, message,
+ * results, runner) of rec->job.id. */
+int engine_store_update(engine_store *s, const engine_store_record *rec, char *err, size_t errlen);
+
+int engine_store_mark_published(engine_store *s, const char *id, char *err, size_t errlen);
+
+/* Every job whose result was not published, in creation order. cb takes
+ * ownership of the record's references; a non-zero return stops. */
+typedef int (*engine_store_row_cb)(void *arg, engine_store_record *rec);
+int engine_store_load_unpublished(engine_store *s, engine_store_row_cb cb, void *arg, char *err,
+                                  size_t errlen);
+
+/* The phase of job `id`: 1 found, 0 unknown, -1 error. */
+int engine_store_find_phase(engine_store *s, const char *id, engine_phase *phase, char *err, size_t errlen);
+
+/* Release the record's references. */
+void engine_store_record_clear(engine_store_record *rec);
+
+/* Phase and reason from their names (engine_phase_name); -1 if unknown. */
+int engine_phase_from_name(const char *name);
+int engine_reason_from_name(const char *name);
+
+#endif

@@ -1,0 +1,522 @@
+/*
+ * ocps-job-runner - the supervisor of one OCPS job (see processing/engine.h).
+ *
+ *   ocps-job-runner --workdir DIR --status FILE --log FILE --timeout SECONDS
+ *                   --grace SECONDS [--glob PATTERN]... [--max-results N]
+ *                   [--simulate SECONDS:CODE] -- ARGV...
+ *
+ * Starts ARGV (PATH lookup, never a shell) with posix_spawn in its own
+ * process group, working directory DIR, stdin /dev/null, stdout and stderr
+ * appended to the log file and the inherited environment. On SIGTERM, or
+ * when --timeout seconds (0: no limit) have passed, it sends SIGTERM to the
+ * job's process group and SIGKILL --grace seconds later. When the job has
+ * ended it lists the files matching the globs (relative to DIR) and writes
+ * FILE atomically (FILE.tmp, fsync, rename) as JSON, then exits 0.
+ *
+ * The runner ignores SIGHUP, SIGINT and SIGPIPE so that it outlives the
+ * CSC. SIGTERM and SIGCHLD are blocked and taken synchronously with
+ * sigtimedwait(), so there is no signal handler and no global state.
+ */
+#define _GNU_SOURCE /* posix_spawn_file_actions_addchdir_np, _addclosefrom_np */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <math.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* Command line. Strings point into argv. */
+typedef struct runner_args {
+    const char *workdir;
+    const char *status;
+    const char *log;
+    double timeout; /* seconds; <= 0: none */
+    double grace;   /* seconds between SIGTERM and SIGKILL */
+    const char **globs;
+    size_t nglobs;
+    size_t max_results;
+    bool simulate;
+    double sim_seconds;
+    int sim_code;
+    char **job_argv;
+} runner_args;
+
+/* Outcome, written to the status file. */
+typedef struct runner_outcome {
+    int exit_code;
+    int signal;
+    bool aborted;
+    bool timed_out;
+    char spawn_error[512];
+    double started;
+    double ended;
+    pid_t job_pid;
+    char **results;
+    size_t nresults;
+    size_t results_total;
+    bool truncated;
+} runner_outcome;
+
+/* Supervision state of the running job (pid 0 when simulating). */
+typedef struct runner_watch {
+    pid_t pid;
+    double timeout_at; /* monotonic; 0: none */
+    double sim_end_at; /* monotonic; simulation only */
+    bool term_sent;
+    bool kill_sent;
+    double kill_at;
+    bool done;
+    int wstatus;
+} runner_watch;
+
+static double runner_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double runner_wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void runner_usage(void)
+{
+    fprintf(stderr, "usage: ocps-job-runner --workdir DIR --status FILE --log FILE --timeout SECONDS "
+                    "--grace SECONDS [--glob PATTERN]... [--max-results N] [--simulate SECONDS:CODE] "
+                    "-- ARGV...\n");
+}
+
+static int runner_parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !isfinite(v)) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int runner_parse_simulate(runner_args *a, const char *s)
+{
+    char *end;
+    errno = 0;
+    a->sim_seconds = strtod(s, &end);
+    if (errno != 0 || end == s || *end != ':' || !isfinite(a->sim_seconds) || a->sim_seconds < 0) {
+        return -1;
+    }
+    const char *code = end + 1;
+    long c = strtol(code, &end, 10);
+    if (end == code || *end != '\0' || c < 0 || c > 255) {
+        return -1;
+    }
+    a->sim_code = (int)c;
+    a->simulate = true;
+    return 0;
+}
+
+/* One option with a value; returns 0, or -1 on a bad value or option. */
+static int runner_parse_option(runner_args *a, const char *opt, const char *val)
+{
+    if (strcmp(opt, "--workdir") == 0) {
+        a->workdir = val;
+    } else if (strcmp(opt, "--status") == 0) {
+        a->status = val;
+    } else if (strcmp(opt, "--log") == 0) {
+        a->log = val;
+    } else if (strcmp(opt, "--timeout") == 0) {
+        return runner_parse_double(val, &a->timeout);
+    } else if (strcmp(opt, "--grace") == 0) {
+        return runner_parse_double(val, &a->grace);
+    } else if (strcmp(opt, "--glob") == 0) {
+        a->globs[a->nglobs++] = val;
+    } else if (strcmp(opt, "--max-results") == 0) {
+        char *end;
+        unsigned long long n = strtoull(val, &end, 10);
+        if (end == val || *end != '\0') {
+            return -1;
+        }
+        a->max_results = (size_t)n;
+    } else if (strcmp(opt, "--simulate") == 0) {
+        return runner_parse_simulate(a, val);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* Parse argv; a->globs is malloc'd (freed by the caller). */
+static int runner_parse(runner_args *a, int argc, char **argv)
+{
+    memset(a, 0, sizeof *a);
+    a->max_results = 1000;
+    a->globs = calloc((size_t)argc, sizeof *a->globs);
+    if (a->globs == NULL) {
+        return -1;
+    }
+    int i = 1;
+    for (; i < argc && strcmp(argv[i], "--") != 0; i += 2) {
+        if (i + 1 >= argc || runner_parse_option(a, argv[i], argv[i + 1]) != 0) {
+            fprintf(stderr, "ocps-job-runner: bad option or value: %s\n", argv[i]);
+            return -1;
+        }
+    }
+    if (i < argc) {
+        a->job_argv = &argv[i + 1];
+    }
+    if (a->workdir == NULL || a->status == NULL || a->log == NULL) {
+        fprintf(stderr, "ocps-job-runner: --workdir, --status and --log are required\n");
+        return -1;
+    }
+    if (!a->simulate && (a->job_argv == NULL || a->job_argv[0] == NULL)) {
+        fprintf(stderr, "ocps-job-runner: nothing to run after --\n");
+        return -1;
+    }
+    if (a->grace < 0) {
+        a->grace = 0;
+    }
+    return 0;
+}
+
+/* Block SIGTERM and SIGCHLD (taken with sigtimedwait); ignore the others
+ * that could end the runner when its parent or terminal goes away. */
+static void runner_setup_signals(sigset_t *waitset)
+{
+    sigemptyset(waitset);
+    sigaddset(waitset, SIGTERM);
+    sigaddset(waitset, SIGCHLD);
+    sigprocmask(SIG_BLOCK, waitset, NULL);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Spawn attributes: own process group, default signal mask and dispositions. */
+static int runner_spawn_attr(posix_spawnattr_t *attr)
+{
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGHUP);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGPIPE);
+    sigaddset(&defaults, SIGTERM);
+    sigaddset(&defaults, SIGCHLD);
+    int rc = posix_spawnattr_init(attr);
+    if (rc != 0) {
+        return rc;
+    }
+    short flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    if ((rc = posix_spawnattr_setflags(attr, flags)) != 0 || (rc = posix_spawnattr_setpgroup(attr, 0)) != 0 ||
+        (rc = posix_spawnattr_setsigmask(attr, &none)) != 0 ||
+        (rc = posix_spawnattr_setsigdefault(attr, &defaults)) != 0) {
+        posix_spawnattr_destroy(attr);
+    }
+    return rc;
+}
+
+/* File actions: cwd, stdin /dev/null, stdout and stderr to logfd, no other
+ * descriptor inherited. */
+static int runner_spawn_actions(posix_spawn_file_actions_t *fa, const char *workdir, int logfd)
+{
+    int rc = posix_spawn_file_actions_init(fa);
+    if (rc != 0) {
+        return rc;
+    }
+    if ((rc = posix_spawn_file_actions_addchdir_np(fa, workdir)) != 0 ||
+        (rc = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0)) != 0 ||
+        (rc = posix_spawn_file_actions_adddup2(fa, logfd, 1)) != 0 ||
+        (rc = posix_spawn_file_actions_adddup2(fa, logfd, 2)) != 0 ||
+        (rc = posix_spawn_file_actions_addclosefrom_np(fa, 3)) != 0) {
+        posix_spawn_file_actions_destroy(fa);
+    }
+    return rc;
+}
+
+/* Start the job; returns 0, or an errno value with a message in out. */
+static int runner_start_job(const runner_args *a, runner_outcome *out)
+{
+    int logfd = open(a->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (logfd < 0) {
+        int rc = errno;
+        snprintf(out->spawn_error, sizeof out->spawn_error, "cannot open log %s: %s", a->log, strerror(rc));
+        return rc;
+    }
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_t fa;
+    int rc = runner_spawn_attr(&attr);
+    if (rc == 0) {
+        rc = runner_spawn_actions(&fa, a->workdir, logfd);
+        if (rc == 0) {
+            rc = posix_spawnp(&out->job_pid, a->job_argv[0], &fa, &attr, a->job_argv, environ);
+            posix_spawn_file_actions_destroy(&fa);
+        }
+        posix_spawnattr_destroy(&attr);
+    }
+    close(logfd);
+    if (rc != 0) {
+        out->job_pid = 0;
+        snprintf(out->spawn_error, sizeof out->spawn_error, "cannot start %s in %s: %s", a->job_argv[0],
+                 a->workdir, strerror(rc));
+    }
+    return rc;
+}
+
+/* SIGTERM to the job (its whole group), SIGKILL after the grace period. */
+static void runner_terminate(runner_watch *w, double grace)
+{
+    if (w->term_sent) {
+        return;
+    }
+    w->term_sent = true;
+    w->kill_at = runner_mono() + grace;
+    if (w->pid > 0) {
+        killpg(w->pid, SIGTERM);
+    } else {
+        w->done = true; /* a simulation ends at once */
+        w->wstatus = SIGTERM;
+    }
+}
+
+/* Wait for a signal until the nearest deadline; returns the signal or 0. */
+static int runner_wait_signal(const sigset_t *set, const runner_watch *w)
+{
+    double next = 0;
+    if (w->timeout_at > 0 && !w->term_sent) {
+        next = w->timeout_at;
+    }
+    if (w->term_sent && !w->kill_sent && w->pid > 0 && (next == 0 || w->kill_at < next)) {
+        next = w->kill_at;
+    }
+    if (w->pid == 0 && (next == 0 || w->sim_end_at < next)) {
+        next = w->sim_end_at;
+    }
+    if (next == 0) {
+        int sig = sigwaitinfo(set, NULL);
+        return sig < 0 ? 0 : sig;
+    }
+    double left = next - runner_mono();
+    if (left <= 0) {
+        return 0;
+    }
+    struct timespec ts = {.tv_sec = (time_t)left, .tv_nsec = (long)((left - floor(left)) * 1e9)};
+    int sig = sigtimedwait(set, NULL, &ts);
+    return sig < 0 ? 0 : sig;
+}
+
+/* After any wake-up: reap the job, apply the deadlines. */
+static void runner_check(runner_watch *w, runner_outcome *out, double grace)
+{
+    if (w->pid > 0 && !w->done && waitpid(w->pid, &w->wstatus, WNOHANG) == w->pid) {
+        w->done = true;
+        return;
+    }
+    double now = runner_mono();
+    if (!w->term_sent && w->timeout_at > 0 && now >= w->timeout_at) {
+        out->timed_out = true;
+        runner_terminate(w, grace);
+    }
+    if (w->pid > 0 && w->term_sent && !w->kill_sent && now >= w->kill_at) {
+        killpg(w->pid, SIGKILL);
+        w->kill_sent = true;
+    }
+    if (w->pid == 0 && !w->done && now >= w->sim_end_at) {
+        w->done = true;
+    }
+}
+
+/* Once the leader has ended after a SIGTERM, give the rest of its group
+ * until the grace deadline, then SIGKILL what is left. */
+static void runner_sweep_group(runner_watch *w)
+{
+    if (w->pid <= 0 || !w->term_sent || w->kill_sent) {
+        return;
+    }
+    while (killpg(w->pid, 0) == 0 && runner_mono() < w->kill_at) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    killpg(w->pid, SIGKILL);
+}
+
+static void runner_supervise(const runner_args *a, const sigset_t *set, runner_outcome *out)
+{
+    runner_watch w = {.pid = out->job_pid};
+    double now = runner_mono();
+    if (a->timeout > 0) {
+        w.timeout_at = now + a->timeout;
+    }
+    w.sim_end_at = now + a->sim_seconds;
+    while (!w.done) {
+        int sig = runner_wait_signal(set, &w);
+        if (sig == SIGTERM && !out->timed_out) {
+            out->aborted = true;
+            runner_terminate(&w, a->grace);
+        }
+        runner_check(&w, out, a->grace);
+    }
+    runner_sweep_group(&w);
+    if (w.pid == 0) { /* simulation: wstatus is the signal that ended it, if any */
+        out->signal = w.wstatus;
+        out->exit_code = w.wstatus != 0 ? 128 + w.wstatus : a->sim_code;
+    } else if (WIFSIGNALED(w.wstatus)) {
+        out->signal = WTERMSIG(w.wstatus);
+        out->exit_code = 128 + out->signal;
+    } else {
+        out->exit_code = WEXITSTATUS(w.wstatus);
+    }
+}
+
+static int runner_add_result(runner_outcome *out, const char *workdir, const char *rel, size_t max)
+{
+    out->results_total++;
+    if (out->nresults >= max) {
+        out->truncated = true;
+        return 0;
+    }
+    size_t len = strlen(workdir) + strlen(rel) + 2;
+    char *p = malloc(len);
+    if (p == NULL) {
+        return -1;
+    }
+    snprintf(p, len, "%s/%s", workdir, rel);
+    out->results[out->nresults++] = p;
+    return 0;
+}
+
+/* Match the globs relative to the workdir (the runner chdirs there). */
+static void runner_collect(const runner_args *a, runner_outcome *out)
+{
+    if (a->nglobs == 0 || chdir(a->workdir) != 0) {
+        return;
+    }
+    out->results = calloc(a->max_results + 1, sizeof *out->results);
+    if (out->results == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < a->nglobs; i++) {
+        glob_t g;
+        memset(&g, 0, sizeof g);
+        if (glob(a->globs[i], 0, NULL, &g) == 0) {
+            for (size_t j = 0; j < g.gl_pathc; j++) {
+                runner_add_result(out, a->workdir, g.gl_pathv[j], a->max_results);
+            }
+        }
+        globfree(&g);
+    }
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void runner_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\') {
+            fprintf(f, "\\%c", *p);
+        } else if (*p < 0x20) {
+            fprintf(f, "\\u%04x", *p);
+        } else {
+            fputc(*p, f);
+        }
+    }
+    fputc('"', f);
+}
+
+static void runner_json_body(FILE *f, const runner_outcome *o)
+{
+    fprintf(f, "{\"exit_code\": %d, \"signal\": %d, \"aborted\": %s, \"timed_out\": %s, \"spawn_error\": ",
+            o->exit_code, o->signal, o->aborted ? "true" : "false", o->timed_out ? "true" : "false");
+    runner_json_string(f, o->spawn_error);
+    fprintf(f, ", \"started\": %.6f, \"ended\": %.6f, \"job_pid\": %ld, \"results\": [", o->started, o->ended,
+            (long)o->job_pid);
+    for (size_t i = 0; i < o->nresults; i++) {
+        fputs(i > 0 ? ", " : "", f);
+        runner_json_string(f, o->results[i]);
+    }
+    fprintf(f, "], \"results_total\": %zu, \"results_truncated\": %s}\n", o->results_total,
+            o->truncated ? "true" : "false");
+}
+
+/* Write the status file atomically; returns 0 or -1 (reason on stderr). */
+static int runner_write_status(const char *path, const runner_outcome *o)
+{
+    size_t len = strlen(path) + 5;
+    char *tmp = malloc(len);
+    if (tmp == NULL) {
+        return -1;
+    }
+    snprintf(tmp, len, "%s.tmp", path);
+    int rc = -1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f == NULL) {
+        fprintf(stderr, "ocps-job-runner: cannot write %s: %s\n", tmp, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+    } else {
+        runner_json_body(f, o);
+        bool ok = fflush(f) == 0 && fsync(fd) == 0;
+        ok = (fclose(f) == 0) && ok;
+        if (ok && rename(tmp, path) == 0) {
+            rc = 0;
+        } else {
+            fprintf(stderr, "ocps-job-runner: cannot write %s: %s\n", path, strerror(errno));
+            unlink(tmp);
+        }
+    }
+    free(tmp);
+    return rc;
+}
+
+static void runner_outcome_free(runner_outcome *o)
+{
+    for (size_t i = 0; i < o->nresults; i++) {
+        free(o->results[i]);
+    }
+    free(o->results);
+}
+
+int main(int argc, char **argv)
+{
+    runner_args a;
+    if (runner_parse(&a, argc, argv) != 0) {
+        runner_usage();
+        free(a.globs);
+        return 2;
+    }
+    sigset_t waitset;
+    runner_setup_signals(&waitset);
+    runner_outcome out = {.started = runner_wall()};
+    if (a.simulate) {
+        runner_supervise(&a, &waitset, &out);
+    } else if (runner_start_job(&a, &out) == 0) {
+        runner_supervise(&a, &waitset, &out);
+    } else {
+        out.exit_code = 127;
+        fprintf(stderr, "ocps-job-runner: %s\n", out.spawn_error);
+    }
+    out.ended = runner_wall();
+    runner_collect(&a, &out);
+    int rc = runner_write_status(a.status, &out);
+    runner_outcome_free(&out);
+    free(a.globs);
+    return rc == 0 ? 0 : 1;
+}
