@@ -1,8 +1,9 @@
 #!/bin/sh
 # README command 1: install the dependencies, build, then run the main job
 # on its embedded default: start the OCPS CSC (index 1) on DDS, kept on this
-# machine, and drive it with the commander through a full state cycle,
-# printing every command, ack and event.
+# machine, with the local job engine; drive it with the commander through a
+# state cycle, execute a demo pipeline job and print its job_result and
+# every command, ack and event.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
@@ -17,11 +18,19 @@ export DM_CONFIG_OCPS_DIR="${DM_CONFIG_OCPS_DIR:-$here/config}"
 echo "== ocps-csc 1 (DDS, partition prefix $LSST_DDS_PARTITION_PREFIX)"
 "$bin/ocps-csc" 1 &
 csc=$!
-"$bin/ocps-cmd" OCPS:1 watch --duration 14 &
+"$bin/ocps-cmd" OCPS:1 watch --duration 30 &
 watch=$!
 trap 'kill $csc $watch 2>/dev/null || true' EXIT INT TERM
 sleep 4
-for cmd in start enable disable standby exitControl; do
+for cmd in start enable; do
+    echo "== ocps-cmd OCPS:1 $cmd"
+    "$bin/ocps-cmd" OCPS:1 "$cmd"
+    sleep 0.5
+done
+echo "== ocps-cmd OCPS:1 execute --pipeline cpBias.yaml --config '-j 2' --data_query \"instrument='LATISS'\""
+"$bin/ocps-cmd" OCPS:1 execute --pipeline cpBias.yaml --config "-j 2" --data_query "instrument='LATISS'"
+sleep 1
+for cmd in disable standby exitControl; do
     echo "== ocps-cmd OCPS:1 $cmd"
     "$bin/ocps-cmd" OCPS:1 "$cmd"
     sleep 0.5

@@ -68,6 +68,33 @@ static ocps_executor_kind executor_of(const char *s)
     return OCPS_EXECUTOR_LOCAL;
 }
 
+/* Every {placeholder} in the command template must be one we fill. */
+static int check_template(json_t *command, char *err, size_t errlen)
+{
+    static const char *const known[] = {"pipetask",         "pipeline",          "version",      "butler",
+                                        "job_id",           "output_collection", "output_run",   "data_query",
+                                        "input_collection", "config_words",      "input_option", NULL};
+    size_t i;
+    json_t *item;
+    json_array_foreach(command, i, item)
+    {
+        const char *s = json_string_value(item);
+        for (const char *p = strchr(s, '{'); p != NULL; p = strchr(p + 1, '{')) {
+            const char *end = strchr(p, '}');
+            bool ok = false;
+            for (size_t k = 0; end != NULL && known[k] != NULL; k++) {
+                ok = ok || ((size_t)(end - p - 1) == strlen(known[k]) &&
+                            strncmp(p + 1, known[k], end - p - 1) == 0);
+            }
+            if (!ok) {
+                snprintf(err, errlen, "command[%zu]: unknown placeholder in '%s'", i, s);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 int ocps_config_from_json(const sal_component_info *comp, int32_t index, json_t *config, ocps_config *out,
                           char *err, size_t errlen)
 {
@@ -90,5 +117,19 @@ int ocps_config_from_json(const sal_component_info *comp, int32_t index, json_t 
     copy_string(config, "pipetask", out->pipetask, sizeof out->pipetask);
     out->prereq_must_succeed = json_is_true(json_object_get(config, "prereq_must_succeed"));
     out->abort_grace = json_number_value(json_object_get(config, "abort_grace"));
+    out->simulation_duration = json_number_value(json_object_get(config, "simulation_duration"));
+    out->command = json_incref(json_object_get(config, "command"));
+    out->allowed_options = json_incref(json_object_get(config, "allowed_options"));
+    if (check_template(out->command, err, errlen) != 0) {
+        ocps_config_clear(out);
+        return -1;
+    }
     return 0;
+}
+
+void ocps_config_clear(ocps_config *c)
+{
+    json_decref(c->command);
+    json_decref(c->allowed_options);
+    memset(c, 0, sizeof *c);
 }

@@ -45,6 +45,9 @@ typedef struct ocps_config {
     char pipetask[1024];
     bool prereq_must_succeed;
     double abort_grace;
+    double simulation_duration;
+    json_t *command;         /* argv template (array of strings), owned reference */
+    json_t *allowed_options; /* options allowed in execute.config (array), owned reference */
 } ocps_config;
 
 /* Read the settings for SAL index `index` from a configuration validated
@@ -53,5 +56,8 @@ typedef struct ocps_config {
  * does not match it. Index 101 (RA) needs no block. */
 int ocps_config_from_json(const sal_component_info *comp, int32_t index, json_t *config, ocps_config *out,
                           char *err, size_t errlen);
+
+/* Release the references a configuration holds (and zero it). */
+void ocps_config_clear(ocps_config *c);
 
 #endif

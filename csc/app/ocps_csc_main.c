@@ -12,11 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <dds/version.h>
 #include <uv.h>
 
 #include "OCPS_sal.h"
+#include "ocps_app.h"
 #include "ocps_config.h"
 #include "sal_csc.h"
 
@@ -26,8 +28,7 @@
 
 typedef struct app {
     sal_csc *csc;
-    int32_t index;
-    ocps_config config; /* the configuration applied by the last start */
+    ocps_app *ocps;
     uv_signal_t sigint;
     uv_signal_t sigterm;
 } app;
@@ -100,21 +101,35 @@ static void on_signal(uv_signal_t *h, int signum)
 static int on_configure(void *arg, json_t *config, char *err, size_t errlen)
 {
     app *a = arg;
-    ocps_config parsed;
-    if (ocps_config_from_json(&OCPS_sal_component, a->index, config, &parsed, err, errlen) != 0) {
-        return -1;
+    return ocps_app_configure(a->ocps, config, err, errlen);
+}
+
+/* ocps-job-runner: $OCPS_JOB_RUNNER, else next to this program, else in
+ * the build tree's processing/ directory. */
+static void find_runner(char *out, size_t len)
+{
+    const char *env = getenv("OCPS_JOB_RUNNER");
+    if (env != NULL && *env != '\0') {
+        snprintf(out, len, "%s", env);
+        return;
     }
-    a->config = parsed;
-    static const char *const executors[] = {"local", "slurm", "uws"};
-    SAL_LOG(a->csc, SAL_LOG_INFO, "Configured: executor=%s, max_concurrent_jobs=%d, work_root=%s%s%s",
-            executors[parsed.executor], parsed.max_concurrent_jobs, parsed.work_root,
-            parsed.has_instance ? ", butler=" : "", parsed.has_instance ? parsed.butler : "");
-    return 0;
+    char self[900];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+    }
+    snprintf(out, len, "%s/ocps-job-runner", self);
+    if (access(out, X_OK) != 0) {
+        snprintf(out, len, "%s/../processing/ocps-job-runner", self);
+    }
 }
 
 static void on_closing(void *arg)
 {
     app *a = arg;
+    ocps_app_closing(a->ocps);
     uv_close((uv_handle_t *)&a->sigint, NULL);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
 }
@@ -235,11 +250,25 @@ int main(int argc, char **argv)
 
     uv_loop_t loop;
     uv_loop_init(&loop);
-    app a = {.index = opts.index};
+    app a = {0};
     sal_csc_hooks hooks = {.configure = on_configure, .closing = on_closing, .arg = &a};
     char err[1024];
-    if (sal_csc_open(&a.csc, &loop, &OCPS_sal_component, &opts, &hooks, err, sizeof err) != 0) {
+    char runner[1024];
+    find_runner(runner, sizeof runner);
+    if (ocps_app_open(&a.ocps, &loop, &OCPS_sal_component, opts.index, opts.simulation_mode, runner, err,
+                      sizeof err) != 0 ||
+        sal_csc_open(&a.csc, &loop, &OCPS_sal_component, &opts, &hooks, err, sizeof err) != 0 ||
+        ocps_app_attach(a.ocps, a.csc, err, sizeof err) != 0) {
         fprintf(stderr, "ocps-csc: %s\n", err);
+        if (a.csc != NULL) {
+            sal_csc_stop(a.csc, 1);
+            uv_run(&loop, UV_RUN_DEFAULT);
+            sal_csc_free(a.csc);
+        } else {
+            ocps_app_closing(a.ocps);
+            uv_run(&loop, UV_RUN_DEFAULT);
+        }
+        ocps_app_free(a.ocps);
         uv_loop_close(&loop);
         return 1;
     }
@@ -255,6 +284,7 @@ int main(int argc, char **argv)
     uv_run(&loop, UV_RUN_DEFAULT);
     status = sal_csc_exit_code(a.csc);
     sal_csc_free(a.csc);
+    ocps_app_free(a.ocps);
     uv_loop_close(&loop);
     return status;
 }

@@ -326,11 +326,15 @@ static void free_cmd(sal_cmd *cmd)
 
 static void run_next(sal_csc *c, int topic);
 
+static int ack_error(int ack)
+{
+    return ack == SAL_CMD_COMPLETE || ack == SAL_CMD_INPROGRESS || ack == SAL_CMD_ACK ? 0 : 1;
+}
+
 void sal_cmd_finish(sal_cmd *cmd, int ack, const char *result)
 {
     sal_csc *c = cmd->csc;
-    int error = ack == SAL_CMD_COMPLETE || ack == SAL_CMD_INPROGRESS || ack == SAL_CMD_ACK ? 0 : 1;
-    write_ack(cmd, ack, error, result ? result : "", 0.0);
+    write_ack(cmd, ack, ack_error(ack), result ? result : "", 0.0);
     int topic = cmd->topic;
     bool serial = !(c->slots[topic].flags & SAL_CMD_CONCURRENT);
     free_cmd(cmd);
@@ -338,6 +342,25 @@ void sal_cmd_finish(sal_cmd *cmd, int ack, const char *result)
         c->slots[topic].busy = false;
         run_next(c, topic);
     }
+}
+
+void sal_cmd_release(sal_cmd *cmd)
+{
+    sal_csc *c = cmd->csc;
+    int topic = cmd->topic;
+    bool serial = !(c->slots[topic].flags & SAL_CMD_CONCURRENT);
+    free_cmd(cmd);
+    if (serial) {
+        c->slots[topic].busy = false;
+    }
+}
+
+void sal_csc_ack_detached(sal_csc *c, int topic, int32_t seqnum, const char *identity, int32_t origin,
+                          int ack, const char *result, double timeout)
+{
+    sal_cmd cmd = {.csc = c, .topic = topic, .seqnum = seqnum, .origin = origin};
+    snprintf(cmd.identity, sizeof cmd.identity, "%s", identity ? identity : "");
+    write_ack(&cmd, ack, ack_error(ack), result ? result : "", timeout);
 }
 
 void sal_cmd_complete(sal_cmd *cmd)

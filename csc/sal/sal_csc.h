@@ -178,4 +178,14 @@ void sal_cmd_complete(sal_cmd *cmd);
 /* Final ack CMD_FAILED, result "Failed: <formatted message>". */
 void sal_cmd_fail(sal_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Release a command without acknowledging it (the CSC is stopping). */
+void sal_cmd_release(sal_cmd *cmd);
+
+/* Write an ackcmd for a command this process no longer holds, e.g. the
+ * execute of a job re-adopted after a restart: the command's topic
+ * index, private_seqNum, private_identity and private_origin as received.
+ * error is set from the code as sal_cmd_finish does. */
+void sal_csc_ack_detached(sal_csc *c, int topic, int32_t seqnum, const char *identity, int32_t origin,
+                          int ack, const char *result, double timeout);
+
 #endif

@@ -4,3 +4,4 @@ set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 "$top/deploy/build.sh" "$top/build-bench" -DCMAKE_BUILD_TYPE=Release
 "$top/build-bench/tests/bench/bench_command_rtt" "${1:-1000}"
+"$top/build-bench/tests/bench/bench_jobs" 200

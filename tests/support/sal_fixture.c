@@ -121,14 +121,23 @@ typedef struct cmd_wait {
     const char *name;
     bool done;
     int ack;
-    char result[1024];
+    char result[2048];
+    fx_ack *acks;
+    size_t max;
+    size_t n;
 } cmd_wait;
 
 static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
 {
     (void)error;
-    (void)timeout;
     cmd_wait *w = arg;
+    if (w->acks != NULL && w->n < w->max) {
+        fx_ack *a = &w->acks[w->n++];
+        a->ack = ack;
+        snprintf(a->result, sizeof a->result, "%s", result);
+        a->timeout = timeout;
+        a->at = tu_now();
+    }
     if (final) {
         w->done = true;
         w->ack = ack;
@@ -147,12 +156,30 @@ static bool cmd_done(fx *f, void *arg)
     return ((cmd_wait *)arg)->done;
 }
 
+static int run_command(fx *f, cmd_wait *w, void *sample, double timeout, char *result, size_t resultlen);
+
 int fx_command(fx *f, const char *name, void *sample, double timeout, char *result, size_t resultlen)
 {
     cmd_wait w = {.name = name, .ack = SAL_CMD_NOACK};
+    return run_command(f, &w, sample, timeout, result, resultlen);
+}
+
+int fx_command_acks(fx *f, const char *name, void *sample, double timeout, fx_ack *acks, size_t max,
+                    size_t *nacks)
+{
+    cmd_wait w = {.name = name, .ack = SAL_CMD_NOACK, .acks = acks, .max = max};
+    char result[2048];
+    int ack = run_command(f, &w, sample, timeout, result, sizeof result);
+    *nacks = w.n;
+    return ack;
+}
+
+static int run_command(fx *f, cmd_wait *w, void *sample, double timeout, char *result, size_t resultlen)
+{
+    const char *name = w->name;
     char err[512];
     sal_remote_prepare(f->remote, name, err, sizeof err);
-    if (!fx_run_until(f, cmd_ready, &w, 10)) {
+    if (!fx_run_until(f, cmd_ready, w, 10)) {
         snprintf(result, resultlen, "no CSC discovered");
         return SAL_CMD_NOACK;
     }
@@ -160,16 +187,16 @@ int fx_command(fx *f, const char *name, void *sample, double timeout, char *resu
     if (sample == NULL) {
         sample = own = sal_remote_new_command(f->remote, name);
     }
-    if (sal_remote_command(f->remote, name, sample, timeout, on_ack, &w, NULL, err, sizeof err) != 0) {
+    if (sal_remote_command(f->remote, name, sample, timeout, on_ack, w, NULL, err, sizeof err) != 0) {
         snprintf(result, resultlen, "%s", err);
     } else {
-        fx_run_until(f, cmd_done, &w, timeout + 1);
-        snprintf(result, resultlen, "%s", w.result);
+        fx_run_until(f, cmd_done, w, timeout + 1);
+        snprintf(result, resultlen, "%s", w->result);
     }
     if (own != NULL) {
         sal_sample_free(&f->comp->topics[sal_remote_command_topic(f->remote, name)], own);
     }
-    return w.ack;
+    return w->ack;
 }
 
 int32_t fx_i32(const fx *f, size_t record, const char *field)

@@ -56,6 +56,18 @@ long fx_wait_event(fx *f, const char *sal_name, size_t from, double timeout);
  * Returns the ack code (CMD_NOACK on timeout); result copied into result. */
 int fx_command(fx *f, const char *name, void *sample, double timeout, char *result, size_t resultlen);
 
+/* One ack of a command, as received. */
+typedef struct fx_ack {
+    int ack;
+    char result[2048];
+    double timeout;
+    double at; /* tu_now() when read */
+} fx_ack;
+
+/* Like fx_command, keeping every ack (up to max) in acks[*nacks]. */
+int fx_command_acks(fx *f, const char *name, void *sample, double timeout, fx_ack *acks, size_t max,
+                    size_t *nacks);
+
 /* int32 field of a record's sample. */
 int32_t fx_i32(const fx *f, size_t record, const char *field);
 

@@ -1,0 +1,540 @@
+/* ocps_app.c - see ocps_app.h. */
+#include "ocps_app.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "ocps_config.h"
+#include "ocps_job.h"
+
+#define SIM_FAULT_CODE 2
+
+/* A job whose execute command waits for its final ack. */
+typedef struct pending {
+    struct pending *next;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    sal_cmd *cmd; /* NULL for a job re-adopted after a restart */
+} pending;
+
+/* A final ack for the execute of a job adopted after a restart, sent again
+ * later: salobj's ackcmd readers use EXCLUSIVE ownership, so until the
+ * dead CSC's participant lease expires (10 s by default) they drop the new
+ * CSC's acks. A Remote ignores a repeated final ack. */
+typedef struct late_ack {
+    struct late_ack *next;
+    int32_t seqnum;
+    int32_t origin;
+    char identity[129];
+    int ack;
+    char *result;
+    int repeats_left;
+} late_ack;
+
+#define LATE_ACK_PERIOD_MS 6000
+#define LATE_ACK_REPEATS 3
+
+/* A finished job waiting to be published (handled outside engine calls). */
+typedef struct finished {
+    struct finished *next;
+    char id[ENGINE_JOB_ID_LEN + 1];
+} finished;
+
+struct ocps_app {
+    uv_loop_t *loop;
+    const sal_component_info *comp;
+    int32_t index;
+    int simulation_mode;
+    char runner[1024];
+    sal_csc *csc;
+    engine *engine;
+    ocps_config config;
+    bool configured;
+    pending *pending;
+    finished *finished_head;
+    finished *finished_tail;
+    uv_timer_t progress; /* re-sends CMD_INPROGRESS */
+    uv_timer_t publish;  /* publishes finished jobs */
+    uv_timer_t late;     /* repeats final acks of adopted jobs */
+    late_ack *late_acks;
+    int t_execute;
+    bool closing;
+};
+
+/* --- helpers --- */
+
+static const char *field(const ocps_app *a, const void *sample, const char *name)
+{
+    int t = a->t_execute;
+    const char *s = sal_sample_get_string(&a->comp->topics[t], sample, name);
+    return s ? s : "";
+}
+
+static pending *find_pending(ocps_app *a, const char *id, bool unlink)
+{
+    for (pending **pp = &a->pending; *pp != NULL; pp = &(*pp)->next) {
+        if (strcmp((*pp)->id, id) == 0) {
+            pending *p = *pp;
+            if (unlink) {
+                *pp = p->next;
+            }
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static double ack_timeout(const ocps_app *a)
+{
+    return 3 * a->config.inprogress_interval;
+}
+
+static void in_progress_text(const engine_job *job, char *out, size_t len)
+{
+    if (job != NULL && job->phase == ENGINE_QUEUED) {
+        snprintf(out, len, "{\"job_id\": \"%s\", \"phase\": \"queued\", \"queue_position\": %d}", job->id,
+                 job->queue_position);
+    } else if (job != NULL) {
+        snprintf(out, len, "{\"job_id\": \"%s\", \"phase\": \"%s\"}", job->id, engine_phase_name(job->phase));
+    }
+}
+
+/* --- publishing a finished job --- */
+
+static int final_ack_code(const engine_job *job)
+{
+    if (job->phase == ENGINE_COMPLETED) {
+        return SAL_CMD_COMPLETE;
+    }
+    return job->phase == ENGINE_ABORTED ? SAL_CMD_ABORTED : SAL_CMD_FAILED;
+}
+
+static void write_job_result(ocps_app *a, const engine_job *job)
+{
+    int t = sal_component_find_topic(a->comp, "logevent_job_result");
+    const sal_topic_info *ti = &a->comp->topics[t];
+    void *s = sal_sample_new(ti);
+    char *result = ocps_job_result_json(job, (size_t)a->config.result_max_bytes);
+    char err[256];
+    if (s != NULL && result != NULL) {
+        sal_sample_set_string(ti, s, "job_id", job->id, err, sizeof err);
+        sal_sample_set_number(ti, s, "exit_code", 0, job->exit_code, err, sizeof err);
+        sal_sample_set_string(ti, s, "result", result, err, sizeof err);
+        sal_csc_write(a->csc, "logevent_job_result", s, SAL_WRITE_FORCE);
+    }
+    free(result);
+    sal_sample_free(ti, s);
+}
+
+static void late_cb(uv_timer_t *t)
+{
+    ocps_app *a = t->data;
+    for (late_ack **pp = &a->late_acks; *pp != NULL;) {
+        late_ack *l = *pp;
+        sal_csc_ack_detached(a->csc, a->t_execute, l->seqnum, l->identity, l->origin, l->ack, l->result, 0.0);
+        if (--l->repeats_left > 0) {
+            pp = &l->next;
+            continue;
+        }
+        *pp = l->next;
+        free(l->result);
+        free(l);
+    }
+    if (a->late_acks == NULL) {
+        uv_timer_stop(&a->late);
+    }
+}
+
+static void repeat_later(ocps_app *a, int32_t seqnum, const char *identity, int32_t origin, int ack,
+                         const char *result)
+{
+    late_ack *l = calloc(1, sizeof *l);
+    if (l == NULL || (l->result = strdup(result)) == NULL) {
+        free(l);
+        return;
+    }
+    l->seqnum = seqnum;
+    l->origin = origin;
+    snprintf(l->identity, sizeof l->identity, "%s", identity ? identity : "");
+    l->ack = ack;
+    l->repeats_left = LATE_ACK_REPEATS;
+    l->next = a->late_acks;
+    a->late_acks = l;
+    if (!uv_is_active((uv_handle_t *)&a->late)) {
+        uv_timer_start(&a->late, late_cb, LATE_ACK_PERIOD_MS, LATE_ACK_PERIOD_MS);
+    }
+}
+
+static void send_final_ack(ocps_app *a, const engine_job *job)
+{
+    pending *p = find_pending(a, job->id, true);
+    char *summary = ocps_job_summary_json(job);
+    int ack = final_ack_code(job);
+    if (p != NULL && p->cmd != NULL) {
+        sal_cmd_finish(p->cmd, ack, summary ? summary : "");
+    } else if (job->meta != NULL) {
+        /* a job of an earlier run: its commander may still be waiting */
+        json_t *m = job->meta;
+        int32_t seqnum = (int32_t)json_integer_value(json_object_get(m, "seq_num"));
+        const char *identity = json_string_value(json_object_get(m, "identity"));
+        int32_t origin = (int32_t)json_integer_value(json_object_get(m, "origin"));
+        sal_csc_ack_detached(a->csc, a->t_execute, seqnum, identity, origin, ack, summary ? summary : "",
+                             0.0);
+        repeat_later(a, seqnum, identity, origin, ack, summary ? summary : "");
+    }
+    free(summary);
+    free(p);
+}
+
+static void publish(ocps_app *a, const char *id)
+{
+    const engine_job *job = engine_job_get(a->engine, id);
+    if (job == NULL || job->result_published) {
+        return;
+    }
+    SAL_LOG(a->csc, job->phase == ENGINE_COMPLETED ? SAL_LOG_INFO : SAL_LOG_WARNING,
+            "Job %s ended: phase=%s reason=%s exit_code=%d%s%s", job->id, engine_phase_name(job->phase),
+            engine_reason_name(job->reason), job->exit_code, job->message[0] ? ": " : "", job->message);
+    write_job_result(a, job);
+    engine_job_mark_published(a->engine, id);
+    job = engine_job_get(a->engine, id);
+    if (job == NULL) {
+        return;
+    }
+    const char *pipeline = job->meta ? json_string_value(json_object_get(job->meta, "pipeline")) : NULL;
+    bool fault = a->simulation_mode != 0 && pipeline != NULL && strcmp(pipeline, "fault.yaml") == 0;
+    send_final_ack(a, job);
+    if (fault) {
+        sal_csc_fault(a->csc, SIM_FAULT_CODE, "Simulated fault: fault.yaml ran", "");
+    }
+}
+
+static void publish_cb(uv_timer_t *t)
+{
+    ocps_app *a = t->data;
+    while (a->finished_head != NULL && !a->closing) {
+        finished *f = a->finished_head;
+        a->finished_head = f->next;
+        if (a->finished_head == NULL) {
+            a->finished_tail = NULL;
+        }
+        publish(a, f->id);
+        free(f);
+    }
+}
+
+/* Engine callback: phase changes. Final ones are published from a timer,
+ * after the engine call that caused them has returned. */
+static void on_job(void *arg, const engine_job *job)
+{
+    ocps_app *a = arg;
+    if (a->csc != NULL && !engine_phase_final(job->phase)) {
+        SAL_LOG(a->csc, SAL_LOG_DEBUG, "Job %s is %s", job->id, engine_phase_name(job->phase));
+        return;
+    }
+    finished *f = calloc(1, sizeof *f);
+    if (f == NULL) {
+        return;
+    }
+    snprintf(f->id, sizeof f->id, "%s", job->id);
+    if (a->finished_tail != NULL) {
+        a->finished_tail->next = f;
+    } else {
+        a->finished_head = f;
+    }
+    a->finished_tail = f;
+    uv_timer_start(&a->publish, publish_cb, 0, 0);
+}
+
+/* --- periodic INPROGRESS --- */
+
+static void progress_cb(uv_timer_t *t)
+{
+    ocps_app *a = t->data;
+    for (pending *p = a->pending; p != NULL; p = p->next) {
+        const engine_job *job = engine_job_get(a->engine, p->id);
+        if (p->cmd == NULL || job == NULL || engine_phase_final(job->phase)) {
+            continue;
+        }
+        char text[256];
+        in_progress_text(job, text, sizeof text);
+        sal_cmd_in_progress(p->cmd, ack_timeout(a), text);
+    }
+}
+
+/* --- execute --- */
+
+static void read_fields(const ocps_app *a, const void *sample, ocps_execute *x)
+{
+    x->pipeline = field(a, sample, "pipeline");
+    x->version = field(a, sample, "version");
+    x->config = field(a, sample, "config");
+    x->data_query = field(a, sample, "data_query");
+    x->prereq_jobs = field(a, sample, "prereq_jobs");
+    x->output_dataset_types = field(a, sample, "output_dataset_types");
+}
+
+static const char *simulation_exit(const ocps_app *a, const char *pipeline, char *buf, size_t len)
+{
+    static const char *const names[] = {"true.yaml", "false.yaml", "fault.yaml"};
+    for (int code = 0; code < 3; code++) {
+        if (strcmp(pipeline, names[code]) == 0) {
+            snprintf(buf, len, "%g:%d", a->config.simulation_duration, code);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+static json_t *job_meta(const ocps_app *a, sal_cmd *cmd, const ocps_execute *x, json_t *environment)
+{
+    return json_pack("{s:s, s:i, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "identity",
+                     sal_cmd_identity(cmd), "origin", sal_cmd_origin(cmd), "seq_num", sal_cmd_seqnum(cmd),
+                     "sal_index", a->index, "pipeline", x->pipeline, "version", x->version, "config",
+                     x->config, "data_query", x->data_query, "prereq_jobs", x->prereq_jobs,
+                     "output_dataset_types", x->output_dataset_types, "environment", environment);
+}
+
+static void write_job_id(ocps_app *a, sal_cmd *cmd, const char *id)
+{
+    int t = sal_component_find_topic(a->comp, "logevent_job_id");
+    const sal_topic_info *ti = &a->comp->topics[t];
+    void *s = sal_sample_new(ti);
+    char err[256];
+    if (s != NULL) {
+        sal_sample_set_string(ti, s, "event_name", "cmd_execute", err, sizeof err);
+        sal_sample_set_number(ti, s, "seq_num", 0, sal_cmd_seqnum(cmd), err, sizeof err);
+        sal_sample_set_string(ti, s, "job_id", id, err, sizeof err);
+        sal_csc_write(a->csc, "logevent_job_id", s, SAL_WRITE_FORCE);
+    }
+    sal_sample_free(ti, s);
+}
+
+/* Submit the job; 0, or -1 with the failure text. */
+static int submit(ocps_app *a, sal_cmd *cmd, const ocps_execute *x, const char *id, char *err, size_t errlen)
+{
+    char sim[64];
+    const char *simulate = NULL;
+    if (a->simulation_mode != 0 && (simulate = simulation_exit(a, x->pipeline, sim, sizeof sim)) == NULL) {
+        snprintf(err, errlen, "In simulation mode the pipeline must be true.yaml, false.yaml or fault.yaml");
+        return -1;
+    }
+    ocps_job_plan plan;
+    if (ocps_job_plan_build(&a->config, x, id, &plan, err, errlen) != 0) {
+        return -1;
+    }
+    engine_job_spec spec = {
+        .argv = (const char *const *)plan.argv,
+        .env = (const char *const *)plan.env,
+        .output_globs = (const char *const *)plan.globs,
+        .max_duration = a->config.max_job_duration,
+        .prereqs = (const char *const *)plan.prereqs,
+        .prereq_must_succeed = a->config.prereq_must_succeed,
+        .meta = job_meta(a, cmd, x, plan.environment),
+        .simulate = simulate,
+    };
+    char eerr[512];
+    int rc = engine_job_submit(a->engine, id, &spec, eerr, sizeof eerr);
+    json_decref(spec.meta);
+    ocps_job_plan_free(&plan);
+    if (rc != 0) {
+        snprintf(err, errlen, "could not create the job (infrastructure): %s", eerr);
+        return -1;
+    }
+    return 0;
+}
+
+static void on_execute(void *arg, sal_cmd *cmd)
+{
+    ocps_app *a = arg;
+    char err[1024];
+    ocps_execute x;
+    read_fields(a, sal_cmd_data(cmd), &x);
+    if (sal_csc_check_enabled(a->csc, err, sizeof err) != 0 ||
+        ocps_execute_validate(&x, err, sizeof err) != 0) {
+        sal_cmd_fail(cmd, "%s", err);
+        return;
+    }
+    if (a->engine == NULL) {
+        sal_cmd_fail(cmd, "the job engine is not available (configure with start)");
+        return;
+    }
+    pending *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        sal_cmd_fail(cmd, "out of memory");
+        return;
+    }
+    engine_new_job_id(a->engine, p->id);
+    p->cmd = cmd;
+    p->next = a->pending;
+    a->pending = p;
+    if (submit(a, cmd, &x, p->id, err, sizeof err) != 0) {
+        find_pending(a, p->id, true);
+        free(p);
+        sal_cmd_fail(cmd, "%s", err);
+        return;
+    }
+    char text[256];
+    snprintf(text, sizeof text, "{\"job_id\": \"%s\"}", p->id);
+    sal_cmd_in_progress(cmd, ack_timeout(a), text);
+    write_job_id(a, cmd, p->id);
+    SAL_LOG(a->csc, SAL_LOG_INFO, "Job %s created for %s (seqNum %d): pipeline=%s", p->id,
+            sal_cmd_identity(cmd), sal_cmd_seqnum(cmd), x.pipeline);
+}
+
+/* --- abort_job --- */
+
+static void on_abort_job(void *arg, sal_cmd *cmd)
+{
+    ocps_app *a = arg;
+    char err[1024];
+    int t = sal_cmd_topic(cmd);
+    const char *id = sal_sample_get_string(&a->comp->topics[t], sal_cmd_data(cmd), "job_id");
+    if (sal_csc_check_enabled(a->csc, err, sizeof err) != 0) {
+        sal_cmd_fail(cmd, "%s", err);
+        return;
+    }
+    if (id == NULL || !sal_text_valid(id, ENGINE_JOB_ID_LEN, NULL) || a->engine == NULL ||
+        engine_job_get(a->engine, id) == NULL) {
+        sal_cmd_fail(cmd, "No such job id: %.64s", id ? id : "");
+        return;
+    }
+    if (engine_job_abort(a->engine, id, err, sizeof err) != 0) {
+        sal_cmd_fail(cmd, "%s", err);
+        return;
+    }
+    SAL_LOG(a->csc, SAL_LOG_INFO, "Abort of job %s requested by %s", id, sal_cmd_identity(cmd));
+    sal_cmd_complete(cmd);
+}
+
+/* --- life cycle --- */
+
+int ocps_app_open(ocps_app **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
+                  int simulation_mode, const char *runner, char *err, size_t errlen)
+{
+    ocps_app *a = calloc(1, sizeof *a);
+    if (a == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    a->loop = loop;
+    a->comp = comp;
+    a->index = index;
+    a->simulation_mode = simulation_mode;
+    snprintf(a->runner, sizeof a->runner, "%s", runner);
+    a->t_execute = sal_component_find_topic(comp, "command_execute");
+    uv_timer_init(loop, &a->progress);
+    uv_timer_init(loop, &a->publish);
+    uv_timer_init(loop, &a->late);
+    a->progress.data = a->publish.data = a->late.data = a;
+    *out = a;
+    return 0;
+}
+
+int ocps_app_attach(ocps_app *a, sal_csc *csc, char *err, size_t errlen)
+{
+    a->csc = csc;
+    int rc = sal_csc_add_command(csc, "execute", on_execute, a, SAL_CMD_CONCURRENT, err, errlen);
+    if (rc == 0) {
+        rc = sal_csc_add_command(csc, "abort_job", on_abort_job, a, SAL_CMD_CONCURRENT, err, errlen);
+    }
+    return rc;
+}
+
+static int open_engine(ocps_app *a, char *err, size_t errlen)
+{
+    char store[1200];
+    if (a->config.job_store[0] != '\0') {
+        snprintf(store, sizeof store, "%s", a->config.job_store);
+    } else {
+        snprintf(store, sizeof store, "%s/jobs-%d.sqlite", a->config.work_root, a->index);
+    }
+    engine_options o = {
+        .work_root = a->config.work_root,
+        .store_path = store,
+        .runner = a->runner,
+        .max_concurrent = a->config.max_concurrent_jobs,
+        .abort_grace = a->config.abort_grace,
+        .max_results = (size_t)a->config.max_results,
+        .poll_interval = 0.5,
+    };
+    return engine_open(&a->engine, a->loop, &o, on_job, a, err, errlen);
+}
+
+int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
+{
+    ocps_config parsed;
+    if (ocps_config_from_json(a->comp, a->index, config, &parsed, err, errlen) != 0) {
+        return -1;
+    }
+    if (parsed.executor != OCPS_EXECUTOR_LOCAL) {
+        snprintf(err, errlen, "executor %s is not available in this build; use executor: local",
+                 parsed.executor == OCPS_EXECUTOR_SLURM ? "slurm" : "uws");
+        ocps_config_clear(&parsed);
+        return -1;
+    }
+    if (a->engine != NULL && (strcmp(parsed.work_root, a->config.work_root) != 0 ||
+                              strcmp(parsed.job_store, a->config.job_store) != 0)) {
+        SAL_LOG(a->csc, SAL_LOG_WARNING, "work_root and job_store changes apply after a restart of the CSC");
+        snprintf(parsed.work_root, sizeof parsed.work_root, "%s", a->config.work_root);
+        snprintf(parsed.job_store, sizeof parsed.job_store, "%s", a->config.job_store);
+    }
+    ocps_config_clear(&a->config);
+    a->config = parsed;
+    if (a->engine == NULL && open_engine(a, err, errlen) != 0) {
+        return -1;
+    }
+    engine_set_max_concurrent(a->engine, a->config.max_concurrent_jobs);
+    uint64_t every = (uint64_t)(a->config.inprogress_interval * 1000);
+    uv_timer_start(&a->progress, progress_cb, every, every);
+    static const char *const executors[] = {"local", "slurm", "uws"};
+    SAL_LOG(a->csc, SAL_LOG_INFO, "Configured: executor=%s, max_concurrent_jobs=%d, work_root=%s%s%s",
+            executors[a->config.executor], a->config.max_concurrent_jobs, a->config.work_root,
+            a->config.has_instance ? ", butler=" : "", a->config.has_instance ? a->config.butler : "");
+    return 0;
+}
+
+void ocps_app_closing(ocps_app *a)
+{
+    if (a == NULL || a->closing) {
+        return;
+    }
+    a->closing = true;
+    uv_close((uv_handle_t *)&a->progress, NULL);
+    uv_close((uv_handle_t *)&a->publish, NULL);
+    uv_close((uv_handle_t *)&a->late, NULL);
+    while (a->pending != NULL) {
+        pending *p = a->pending;
+        a->pending = p->next;
+        if (p->cmd != NULL) {
+            sal_cmd_release(p->cmd);
+        }
+        free(p);
+    }
+    if (a->engine != NULL) {
+        engine_close(a->engine);
+        a->engine = NULL;
+    }
+}
+
+void ocps_app_free(ocps_app *a)
+{
+    if (a == NULL) {
+        return;
+    }
+    while (a->finished_head != NULL) {
+        finished *f = a->finished_head;
+        a->finished_head = f->next;
+        free(f);
+    }
+    while (a->late_acks != NULL) {
+        late_ack *l = a->late_acks;
+        a->late_acks = l->next;
+        free(l->result);
+        free(l);
+    }
+    ocps_config_clear(&a->config);
+    free(a);
+}

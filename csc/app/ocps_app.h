@@ -1,0 +1,39 @@
+/*
+ * ocps_app.h - what makes the CSC an OCPS: the execute and abort_job
+ * commands on the job engine, the job_id and job_result events, periodic
+ * CMD_INPROGRESS acks while jobs live, final acks with a compact summary,
+ * re-adoption of jobs after a restart, and simulation mode.
+ */
+#ifndef OCPS_APP_H
+#define OCPS_APP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "sal_csc.h"
+
+typedef struct ocps_app ocps_app;
+
+/* Create the application for SAL index `index`; runner is the path of
+ * ocps-job-runner. */
+int ocps_app_open(ocps_app **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
+                  int simulation_mode, const char *runner, char *err, size_t errlen);
+
+/* Register execute and abort_job with the CSC. */
+int ocps_app_attach(ocps_app *a, sal_csc *csc, char *err, size_t errlen);
+
+/* The CSC's configure hook: read the settings for our index and open the
+ * job engine (re-adopting jobs of an earlier run). */
+int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen);
+
+/* The CSC is stopping: stop timers, close the engine (jobs keep running),
+ * release commands in flight. */
+void ocps_app_closing(ocps_app *a);
+
+/* Free after the loop has ended. */
+void ocps_app_free(ocps_app *a);
+
+#endif

@@ -1,0 +1,480 @@
+/* ocps_job.c - see ocps_job.h. */
+#include "ocps_job.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ocps_words.h"
+#include "sal_sample.h"
+
+/* --- validation --- */
+
+typedef struct field_rule {
+    const char *name;
+    size_t max;
+} field_rule;
+
+static int check_text(const char *name, const char *value, size_t max, char *err, size_t errlen)
+{
+    size_t len = strlen(value);
+    if (len > max) {
+        snprintf(err, errlen, "execute.%s: %zu bytes is longer than the limit of %zu", name, len, max);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c < 0x20 || c == 0x7f) {
+            snprintf(err, errlen, "execute.%s: control character 0x%02x at byte %zu is not allowed", name, c,
+                     i);
+            return -1;
+        }
+    }
+    if (!sal_text_valid(value, max, NULL)) {
+        snprintf(err, errlen, "execute.%s: not valid UTF-8", name);
+        return -1;
+    }
+    return 0;
+}
+
+static bool is_job_id(const char *s, size_t len)
+{
+    if (len != ENGINE_JOB_ID_LEN) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Call fn on each trimmed, non-empty comma-separated item. */
+static int for_each_item(const char *list, int (*fn)(const char *item, size_t len, void *arg), void *arg)
+{
+    const char *p = list;
+    while (*p != '\0') {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *s = p;
+        while (len > 0 && *s == ' ') {
+            s++, len--;
+        }
+        while (len > 0 && s[len - 1] == ' ') {
+            len--;
+        }
+        if (len > 0) {
+            int rc = fn(s, len, arg);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+        p = comma ? comma + 1 : p + strlen(p);
+    }
+    return 0;
+}
+
+typedef struct id_check {
+    char *err;
+    size_t errlen;
+} id_check;
+
+static int check_id(const char *item, size_t len, void *arg)
+{
+    id_check *c = arg;
+    if (!is_job_id(item, len)) {
+        snprintf(c->err, c->errlen, "execute.prereq_jobs: '%.*s' is not a job id (32 lower-case hex digits)",
+                 (int)(len > 64 ? 64 : len), item);
+        return -1;
+    }
+    return 0;
+}
+
+int ocps_execute_validate(const ocps_execute *x, char *err, size_t errlen)
+{
+    const struct {
+        const char *name;
+        const char *value;
+        size_t max;
+    } fields[] = {
+        {"pipeline", x->pipeline, 1024},       {"version", x->version, 256},
+        {"config", x->config, 8192},           {"data_query", x->data_query, 16384},
+        {"prereq_jobs", x->prereq_jobs, 4096}, {"output_dataset_types", x->output_dataset_types, 2048},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        if (check_text(fields[i].name, fields[i].value, fields[i].max, err, errlen) != 0) {
+            return -1;
+        }
+    }
+    if (x->pipeline[0] == '\0') {
+        snprintf(err, errlen, "execute.pipeline: must not be empty");
+        return -1;
+    }
+    id_check c = {err, errlen};
+    return for_each_item(x->prereq_jobs, check_id, &c);
+}
+
+/* --- growing NULL-terminated string lists --- */
+
+typedef struct strv {
+    char **v;
+    size_t n;
+    size_t cap;
+    bool failed;
+} strv;
+
+static void strv_add(strv *s, const char *text)
+{
+    if (s->failed) {
+        return;
+    }
+    if (s->n + 2 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        char **bigger = realloc(s->v, cap * sizeof *bigger);
+        if (bigger == NULL) {
+            s->failed = true;
+            return;
+        }
+        s->v = bigger;
+        s->cap = cap;
+    }
+    s->v[s->n] = strdup(text);
+    if (s->v[s->n] == NULL) {
+        s->failed = true;
+        return;
+    }
+    s->v[++s->n] = NULL;
+}
+
+static void strv_free(char **v)
+{
+    for (size_t i = 0; v != NULL && v[i] != NULL; i++) {
+        free(v[i]);
+    }
+    free(v);
+}
+
+/* --- the job's argv and environment --- */
+
+typedef struct plan_ctx {
+    const ocps_config *cfg;
+    const ocps_execute *x;
+    const char *job_id;
+    char output_collection[128];
+    char output_run[160];
+    ocps_words words;
+} plan_ctx;
+
+static const char *placeholder(const plan_ctx *p, const char *name, size_t len)
+{
+    const struct {
+        const char *name;
+        const char *value;
+    } values[] = {
+        {"pipetask", p->cfg->pipetask},
+        {"pipeline", p->x->pipeline},
+        {"version", p->x->version},
+        {"butler", p->cfg->butler},
+        {"job_id", p->job_id},
+        {"output_collection", p->output_collection},
+        {"output_run", p->output_run},
+        {"data_query", p->x->data_query},
+        {"input_collection", p->cfg->input_collection},
+    };
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        if (strlen(values[i].name) == len && strncmp(values[i].name, name, len) == 0) {
+            return values[i].value;
+        }
+    }
+    return NULL;
+}
+
+/* One template element with its {placeholders} filled. */
+static int expand_element(const plan_ctx *p, const char *tmpl, strv *out, char *err, size_t errlen)
+{
+    size_t cap = strlen(tmpl) + 1;
+    for (const char *s = strchr(tmpl, '{'); s != NULL; s = strchr(s + 1, '{')) {
+        const char *end = strchr(s, '}');
+        const char *v = end ? placeholder(p, s + 1, (size_t)(end - s - 1)) : NULL;
+        cap += v ? strlen(v) : 0;
+    }
+    char *buf = malloc(cap);
+    if (buf == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char *o = buf;
+    for (const char *s = tmpl; *s != '\0';) {
+        const char *end = *s == '{' ? strchr(s, '}') : NULL;
+        const char *v = end ? placeholder(p, s + 1, (size_t)(end - s - 1)) : NULL;
+        if (v == NULL) {
+            *o++ = *s++;
+            continue;
+        }
+        size_t n = strlen(v);
+        memcpy(o, v, n);
+        o += n;
+        s = end + 1;
+    }
+    *o = '\0';
+    strv_add(out, buf);
+    free(buf);
+    return 0;
+}
+
+static bool option_allowed(const ocps_config *cfg, const char *word)
+{
+    if (json_array_size(cfg->allowed_options) == 0) {
+        return true;
+    }
+    size_t len = strcspn(word, "=");
+    size_t i;
+    json_t *item;
+    json_array_foreach(cfg->allowed_options, i, item)
+    {
+        const char *opt = json_string_value(item);
+        if (strlen(opt) == len && strncmp(opt, word, len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool is_option(const char *w)
+{
+    return w[0] == '-' && w[1] != '\0' && !(w[1] >= '0' && w[1] <= '9') && w[1] != '.';
+}
+
+static int build_argv(const plan_ctx *p, strv *argv, char *err, size_t errlen)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(p->cfg->command, i, item)
+    {
+        const char *t = json_string_value(item);
+        if (strcmp(t, "{config_words}") == 0) {
+            for (size_t k = 0; k < p->words.n; k++) {
+                strv_add(argv, p->words.word[k]);
+            }
+        } else if (strcmp(t, "{input_option}") == 0) {
+            if (p->cfg->input_collection[0] != '\0') {
+                strv_add(argv, "-i");
+                strv_add(argv, p->cfg->input_collection);
+            }
+        } else if (expand_element(p, t, argv, err, errlen) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void env_add(strv *env, json_t *environment, const char *name, const char *value)
+{
+    size_t len = strlen(name) + strlen(value) + 2;
+    char *kv = malloc(len);
+    if (kv == NULL) {
+        env->failed = true;
+        return;
+    }
+    snprintf(kv, len, "%s=%s", name, value);
+    strv_add(env, kv);
+    free(kv);
+    json_array_append_new(environment, json_pack("{s:s, s:s}", "name", name, "value", value));
+}
+
+static void build_env(const plan_ctx *p, strv *env, json_t *environment)
+{
+    const ocps_config *cfg = p->cfg;
+    const ocps_execute *x = p->x;
+    size_t len = strlen(cfg->input_collection) + strlen(x->config) + 8;
+    char *run_options = malloc(len);
+    if (run_options == NULL) {
+        env->failed = true;
+        return;
+    }
+    if (cfg->input_collection[0] != '\0') {
+        snprintf(run_options, len, "-i %s %s", cfg->input_collection, x->config);
+    } else {
+        snprintf(run_options, len, " %s", x->config);
+    }
+    env_add(env, environment, "JOB_ID", p->job_id);
+    env_add(env, environment, "PIPELINE_URL", x->pipeline);
+    env_add(env, environment, "BUTLER_REPO", cfg->butler);
+    env_add(env, environment, "RUN_OPTIONS", run_options);
+    env_add(env, environment, "OUTPUT_GLOB",
+            x->output_dataset_types[0] ? x->output_dataset_types : cfg->output_glob);
+    env_add(env, environment, "DATA_QUERY", x->data_query);
+    env_add(env, environment, "OUTPUT_COLLECTION", p->output_collection);
+    if (x->version[0] != '\0') {
+        env_add(env, environment, "IMAGE_TAG", x->version);
+        env_add(env, environment, "EUPS_TAG", x->version);
+    }
+    free(run_options);
+}
+
+static int add_item(const char *item, size_t len, void *arg)
+{
+    char buf[2100];
+    snprintf(buf, sizeof buf, "%.*s", (int)(len < 2048 ? len : 2048), item);
+    strv_add(arg, buf);
+    return 0;
+}
+
+static int check_options(const plan_ctx *p, char *err, size_t errlen)
+{
+    for (size_t k = 0; k < p->words.n; k++) {
+        const char *w = p->words.word[k];
+        if (is_option(w) && !option_allowed(p->cfg, w)) {
+            snprintf(err, errlen, "execute.config: option %.*s is not allowed", (int)strcspn(w, "="), w);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int ocps_job_plan_build(const ocps_config *cfg, const ocps_execute *x, const char *job_id,
+                        ocps_job_plan *plan, char *err, size_t errlen)
+{
+    memset(plan, 0, sizeof *plan);
+    plan_ctx p = {.cfg = cfg, .x = x, .job_id = job_id};
+    ocps_output_collection(job_id, p.output_collection, sizeof p.output_collection);
+    snprintf(p.output_run, sizeof p.output_run, "%s/run", p.output_collection);
+    char werr[256];
+    if (ocps_words_split(x->config, &p.words, werr, sizeof werr) != 0) {
+        snprintf(err, errlen, "execute.config: %s", werr);
+        return -1;
+    }
+    strv argv = {0};
+    strv env = {0};
+    strv globs = {0};
+    strv prereqs = {0};
+    plan->environment = json_array();
+    int rc = check_options(&p, err, errlen);
+    if (rc == 0) {
+        rc = build_argv(&p, &argv, err, errlen);
+    }
+    build_env(&p, &env, plan->environment);
+    const char *glob_list = x->output_dataset_types[0] ? x->output_dataset_types : cfg->output_glob;
+    for_each_item(glob_list, add_item, &globs);
+    for_each_item(x->prereq_jobs, add_item, &prereqs);
+    ocps_words_free(&p.words);
+    plan->argv = argv.v;
+    plan->env = env.v;
+    plan->globs = globs.v;
+    plan->prereqs = prereqs.v;
+    if (rc == 0 &&
+        (argv.failed || env.failed || globs.failed || prereqs.failed || plan->environment == NULL)) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+    if (rc != 0) {
+        ocps_job_plan_free(plan);
+    }
+    return rc;
+}
+
+void ocps_job_plan_free(ocps_job_plan *plan)
+{
+    strv_free(plan->argv);
+    strv_free(plan->env);
+    strv_free(plan->globs);
+    strv_free(plan->prereqs);
+    json_decref(plan->environment);
+    memset(plan, 0, sizeof *plan);
+}
+
+/* --- results --- */
+
+void ocps_output_collection(const char *job_id, char *out, size_t len)
+{
+    snprintf(out, len, "u/ocps/%s", job_id);
+}
+
+static json_t *iso_time(double t)
+{
+    if (t <= 0) {
+        return json_null();
+    }
+    time_t secs = (time_t)t;
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char buf[64];
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((t - (double)secs) * 1000));
+    return json_string(buf);
+}
+
+static json_t *file_uris(json_t *paths, size_t keep)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *item;
+    json_array_foreach(paths, i, item)
+    {
+        if (i >= keep) {
+            break;
+        }
+        char uri[1200];
+        snprintf(uri, sizeof uri, "file://%s", json_string_value(item));
+        json_array_append_new(out, json_pack("{s:s}", "uri", uri));
+    }
+    return out;
+}
+
+static json_t *result_object(const engine_job *job, size_t keep_results)
+{
+    char coll[128];
+    char run[160];
+    char log[1200];
+    ocps_output_collection(job->id, coll, sizeof coll);
+    snprintf(run, sizeof run, "%s/run", coll);
+    snprintf(log, sizeof log, "file://%s", job->log_path);
+    json_t *meta = job->meta ? job->meta : json_null();
+    size_t listed =
+        json_array_size(job->results) < keep_results ? json_array_size(job->results) : keep_results;
+    double duration = job->started > 0 && job->ended > 0 ? job->ended - job->started : 0;
+    json_t *o = json_pack(
+        "{s:s, s:s, s:O, s:O, s:s, s:s, s:i, s:o, s:o, s:o, s:f, s:s, s:s, s:{s:O, s:O}, "
+        "s:o, s:I, s:b, s:s, s:{s:s}}",
+        "jobId", job->id, "job_id", job->id, "runId", json_object_get(meta, "seq_num"), "ownerId",
+        json_object_get(meta, "identity"), "phase", engine_phase_name(job->phase), "reason",
+        engine_reason_name(job->reason), "exit_code", job->exit_code, "creationTime", iso_time(job->created),
+        "startTime", iso_time(job->started), "endTime", iso_time(job->ended), "executionDuration", duration,
+        "output_collection", coll, "output_run", run, "parameters", "command",
+        job->argv ? job->argv : json_null(), "environment", json_object_get(meta, "environment"), "results",
+        file_uris(job->results, keep_results), "results_count", (json_int_t)job->results_total,
+        "results_truncated", job->results_truncated || listed < json_array_size(job->results), "log", log,
+        "errorSummary", "message", job->message);
+    return o;
+}
+
+char *ocps_job_result_json(const engine_job *job, size_t max_bytes)
+{
+    size_t keep = json_array_size(job->results);
+    for (;;) {
+        json_t *o = result_object(job, keep);
+        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (text == NULL || strlen(text) <= max_bytes || keep == 0) {
+            return text;
+        }
+        free(text);
+        keep /= 2; /* halve the listed outputs until it fits */
+    }
+}
+
+char *ocps_job_summary_json(const engine_job *job)
+{
+    char coll[128];
+    ocps_output_collection(job->id, coll, sizeof coll);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s}", "job_id", job->id, "phase",
+                          engine_phase_name(job->phase), "reason", engine_reason_name(job->reason),
+                          "exit_code", job->exit_code, "output_collection", coll);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
+}

@@ -1,0 +1,63 @@
+/*
+ * ocps_job.h - from an execute command to a job, and from a finished job
+ * to its published result: field validation, the job's argv (the Rubin
+ * job script's pipetask command line, or a configured template) and
+ * environment, and the job_result JSON (one documented shape).
+ */
+#ifndef OCPS_JOB_H
+#define OCPS_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "engine.h"
+#include "ocps_config.h"
+
+/* The execute fields (pointers into the command sample; absent fields of
+ * an older interface are ""). */
+typedef struct ocps_execute {
+    const char *pipeline;
+    const char *version;
+    const char *config;
+    const char *data_query;
+    const char *prereq_jobs;
+    const char *output_dataset_types;
+} ocps_execute;
+
+/* Check every field: valid UTF-8, within its length limit, no control
+ * characters; pipeline not empty; prereq_jobs a comma-separated list of
+ * job ids. The message names the field. */
+int ocps_execute_validate(const ocps_execute *x, char *err, size_t errlen);
+
+/* A job ready to submit; free with ocps_job_plan_free. */
+typedef struct ocps_job_plan {
+    char **argv;  /* NULL-terminated */
+    char **env;   /* NULL-terminated NAME=VALUE */
+    char **globs; /* NULL-terminated */
+    char **prereqs;
+    json_t *environment; /* [{"name":..., "value":...}] for the result */
+} ocps_job_plan;
+
+/* Build the argv and environment of job `job_id`: config words split by
+ * POSIX quoting without expansion and checked against the allowed
+ * options; the argv from the configured command template. */
+int ocps_job_plan_build(const ocps_config *cfg, const ocps_execute *x, const char *job_id,
+                        ocps_job_plan *plan, char *err, size_t errlen);
+
+/* Release a plan. */
+void ocps_job_plan_free(ocps_job_plan *plan);
+
+/* The job_result `result` JSON text of a finished job (malloc'd), at most
+ * max_bytes long: outputs beyond what fits are dropped and flagged. */
+char *ocps_job_result_json(const engine_job *job, size_t max_bytes);
+
+/* The compact summary for the final ack (malloc'd JSON): job id, phase,
+ * reason, exit code, output collection. */
+char *ocps_job_summary_json(const engine_job *job);
+
+/* "u/ocps/<id>" into out. */
+void ocps_output_collection(const char *job_id, char *out, size_t len);
+
+#endif

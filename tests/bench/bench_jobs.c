@@ -1,0 +1,186 @@
+/*
+ * bench_jobs: the local engine seen from a commander. (1) execute ->
+ * process start latency: from writing the execute command to the moment
+ * the job's process (fake-pipetask) starts; (2) trivial jobs per second:
+ * N concurrent executes of a job that exits at once, until every final ack
+ * has arrived. The reference, measured in the same run: a bare
+ * posix_spawn + waitpid loop of the same program.
+ *
+ *   bench_jobs [N]   (default 200)
+ */
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "OCPS_sal.h"
+#include "sal_csc.h"
+#include "sal_fixture.h"
+#include "test_util.h"
+
+extern char **environ;
+
+typedef struct run {
+    bool done;
+    int ack;
+    char job_id[40];
+} run;
+
+static double wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
+{
+    (void)error;
+    (void)timeout;
+    run *r = arg;
+    if (ack == SAL_CMD_INPROGRESS && r->job_id[0] == '\0') {
+        json_t *j = json_loads(result, 0, NULL);
+        snprintf(r->job_id, sizeof r->job_id, "%s",
+                 json_string_value(json_object_get(j, "job_id"))
+                     ? json_string_value(json_object_get(j, "job_id"))
+                     : "");
+        json_decref(j);
+    }
+    if (final) {
+        r->done = true;
+        r->ack = ack;
+    }
+}
+
+static bool ready(fx *f, void *arg)
+{
+    (void)arg;
+    const void *s = sal_remote_last(f->remote, "logevent_summaryState");
+    int t = sal_component_find_topic(f->comp, "logevent_summaryState");
+    return sal_remote_ready(f->remote, "execute") && s != NULL &&
+           sal_sample_get_i32(&f->comp->topics[t], s, "summaryState") == SAL_STATE_ENABLED;
+}
+
+static bool all_done(fx *f, void *arg)
+{
+    (void)f;
+    run *runs = arg;
+    for (int i = 0; runs[i].ack != -1; i++) {
+        if (!runs[i].done) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void send_execute(fx *f, run *r, const char *query)
+{
+    char err[256];
+    int t = sal_remote_command_topic(f->remote, "execute");
+    void *s = sal_remote_new_command(f->remote, "execute");
+    sal_sample_set_string(&f->comp->topics[t], s, "pipeline", "bench.yaml", err, sizeof err);
+    sal_sample_set_string(&f->comp->topics[t], s, "data_query", query, err, sizeof err);
+    sal_remote_command(f->remote, "execute", s, 600, on_ack, r, NULL, err, sizeof err);
+    sal_sample_free(&f->comp->topics[t], s);
+}
+
+static double spawn_loop(int n)
+{
+    char *argv[] = {FAKE_PIPETASK, NULL};
+    char dir[] = "/tmp/bench-spawn-XXXXXX";
+    mkdtemp(dir);
+    setenv("JOB_OUTPUT_DIR", dir, 1);
+    double t0 = tu_now();
+    for (int i = 0; i < n; i++) {
+        pid_t pid;
+        posix_spawn(&pid, argv[0], NULL, NULL, argv, environ);
+        waitpid(pid, NULL, 0);
+    }
+    double dt = tu_now() - t0;
+    unsetenv("JOB_OUTPUT_DIR");
+    tu_remove_tree(dir);
+    return dt;
+}
+
+int main(int argc, char **argv)
+{
+    int n = argc > 1 ? atoi(argv[1]) : 200;
+    char *root = tu_make_temp_dir();
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/OCPS", root);
+    mkdir(dir, 0755);
+    strcat(dir, "/v4");
+    mkdir(dir, 0755);
+    char path[700];
+    char text[2048];
+    snprintf(path, sizeof path, "%s/_init.yaml", dir);
+    snprintf(text, sizeof text,
+             "instances:\n  - {sal_index: 1, instance: LATISS, url: 'http://x/', poll_interval: 1,\n"
+             "     butler: LATISS, output_glob: '*.fits'}\n");
+    tu_write_file(path, text, strlen(text));
+    snprintf(path, sizeof path, "%s/_test.yaml", dir);
+    snprintf(text, sizeof text, "work_root: %s/jobs\npipetask: %s\nmax_concurrent_jobs: 8\n", root,
+             FAKE_PIPETASK);
+    tu_write_file(path, text, strlen(text));
+
+    fx_env(CYCLONE_CONFIG);
+    setenv("DM_CONFIG_OCPS_DIR", root, 1);
+    fx f;
+    if (fx_open(&f, &OCPS_sal_component, 1, NULL) != 0) {
+        return 1;
+    }
+    char *csc[] = {OCPS_CSC, "--duplicate-check", "0", "--state", "enabled", "1", NULL};
+    fx_start_csc(&f, csc);
+    char err[256];
+    sal_remote_prepare(f.remote, "execute", err, sizeof err);
+    if (!fx_run_until(&f, ready, NULL, 30)) {
+        fprintf(stderr, "bench: CSC not ready\n");
+        return 1;
+    }
+
+    /* (1) latency, one job at a time */
+    int nlat = 20;
+    double lat_sum = 0;
+    for (int i = 0; i < nlat; i++) {
+        run r[2] = {{0}, {.ack = -1}};
+        double sent = wall();
+        send_execute(&f, &r[0], "");
+        fx_run_until(&f, all_done, r, 60);
+        char inv[1200];
+        snprintf(inv, sizeof inv, "%s/jobs/%s/invocation.json", root, r[0].job_id);
+        json_t *j = json_load_file(inv, 0, NULL);
+        lat_sum += json_real_value(json_object_get(j, "started")) - sent;
+        json_decref(j);
+    }
+
+    /* (2) throughput */
+    run *runs = calloc((size_t)n + 1, sizeof *runs);
+    runs[n].ack = -1;
+    double t0 = tu_now();
+    for (int i = 0; i < n; i++) {
+        send_execute(&f, &runs[i], "");
+    }
+    fx_run_until(&f, all_done, runs, 600);
+    double dt = tu_now() - t0;
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        failed += runs[i].ack != SAL_CMD_COMPLETE;
+    }
+    free(runs);
+    fx_close(&f);
+    tu_remove_tree(root);
+    free(root);
+
+    double bare = spawn_loop(n);
+    printf("execute -> process start latency: mean %.2f ms over %d jobs\n", lat_sum / nlat * 1e3, nlat);
+    printf("trivial jobs: %d in %.2f s = %.1f jobs/s (%d failed), 8 at a time\n", n, dt, n / dt, failed);
+    printf("bare posix_spawn+waitpid of the same program: %d in %.3f s = %.1f/s\n", n, bare, n / bare);
+    printf("ratio bare/ocps throughput: %.1f\n", (n / bare) / (n / dt));
+    return 0;
+}

@@ -1,0 +1,694 @@
+/*
+ * test_ocps_jobs: OCPS's reason to exist, over real DDS with ocps-csc as a
+ * separate process and the local engine running fake-pipetask: execute's
+ * INPROGRESS with the job id, the job_id event, job_result with the
+ * documented fields before the final ack, failures, 20 concurrent jobs,
+ * abort_job, prerequisites, injection attempts that stay literal, refused
+ * control characters, kill -9 and re-adoption, heartbeats under load, and
+ * simulation mode.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "OCPS_sal.h"
+#include "sal_csc.h"
+#include "sal_fixture.h"
+#include "test_util.h"
+
+#define MAX_ACKS 64
+
+typedef struct ctx {
+    fx f;
+    char *root; /* DM_CONFIG_OCPS_DIR */
+    char work[600];
+    char *csc_argv[10];
+} ctx;
+
+/* One execute in flight. */
+typedef struct run {
+    bool done;
+    int ack;
+    char job_id[64];
+    char result[4096];
+    int32_t seqnum;
+    fx_ack acks[MAX_ACKS];
+    size_t nacks;
+    double done_at;
+} run;
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char *p = tu_path_join(dir, name);
+    assert_int_equal(tu_write_file(p, text, strlen(text)), 0);
+    free(p);
+}
+
+static void make_config(ctx *c, const char *extra)
+{
+    c->root = tu_make_temp_dir();
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/OCPS", c->root);
+    mkdir(dir, 0755);
+    snprintf(dir, sizeof dir, "%s/OCPS/v4", c->root);
+    mkdir(dir, 0755);
+    snprintf(c->work, sizeof c->work, "%s/jobs", c->root);
+    write_file(dir, "_init.yaml",
+               "instances:\n  - sal_index: 1\n    instance: LATISS\n    url: http://uws-server/api/v1\n"
+               "    poll_interval: 0.5\n    butler: LATISS\n    input_collection: LATISS/raw/all\n"
+               "    output_glob: '*.fits'\n");
+    char site[2048];
+    snprintf(site, sizeof site,
+             "work_root: %s\npipetask: %s\ninprogress_interval: 1\nmax_concurrent_jobs: 8\nabort_grace: 2\n"
+             "simulation_duration: 0.5\n%s",
+             c->work, FAKE_PIPETASK, extra ? extra : "");
+    write_file(dir, "_test.yaml", site);
+}
+
+static int start_csc(ctx *c, bool simulate)
+{
+    int n = 0;
+    c->csc_argv[n++] = OCPS_CSC;
+    c->csc_argv[n++] = "--duplicate-check";
+    c->csc_argv[n++] = "0.2";
+    c->csc_argv[n++] = "--state";
+    c->csc_argv[n++] = "enabled";
+    if (simulate) {
+        c->csc_argv[n++] = "--simulate";
+    }
+    c->csc_argv[n++] = "1";
+    c->csc_argv[n] = NULL;
+    if (fx_start_csc(&c->f, c->csc_argv) != 0) {
+        return -1;
+    }
+    /* wait for ENABLED */
+    size_t from = 0;
+    long i;
+    while ((i = fx_wait_event(&c->f, "logevent_summaryState", from, 15)) >= 0) {
+        if (fx_i32(&c->f, (size_t)i, "summaryState") == SAL_STATE_ENABLED) {
+            return 0;
+        }
+        from = (size_t)i + 1;
+    }
+    return -1;
+}
+
+static int setup_with(void **state, const char *extra, bool simulate)
+{
+    ctx *c = calloc(1, sizeof *c);
+    *state = c;
+    make_config(c, extra);
+    fx_env(CYCLONE_CONFIG);
+    setenv("DM_CONFIG_OCPS_DIR", c->root, 1);
+    if (fx_open(&c->f, &OCPS_sal_component, 1, NULL) != 0) {
+        return -1;
+    }
+    return start_csc(c, simulate);
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, NULL, false);
+}
+
+static int setup_simulate(void **state)
+{
+    return setup_with(state, NULL, true);
+}
+
+static int teardown(void **state)
+{
+    ctx *c = *state;
+    int rc = fx_close(&c->f);
+    tu_remove_tree(c->root);
+    free(c->root);
+    free(c);
+    return rc;
+}
+
+/* --- commanding --- */
+
+static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
+{
+    (void)error;
+    run *r = arg;
+    if (r->nacks < MAX_ACKS) {
+        fx_ack *a = &r->acks[r->nacks++];
+        a->ack = ack;
+        snprintf(a->result, sizeof a->result, "%s", result);
+        a->timeout = timeout;
+        a->at = tu_now();
+    }
+    if (ack == SAL_CMD_INPROGRESS && r->job_id[0] == '\0') {
+        json_t *j = json_loads(result, 0, NULL);
+        const char *id = json_string_value(json_object_get(j, "job_id"));
+        snprintf(r->job_id, sizeof r->job_id, "%s", id ? id : "");
+        json_decref(j);
+    }
+    if (final) {
+        r->done = true;
+        r->ack = ack;
+        r->done_at = tu_now();
+        snprintf(r->result, sizeof r->result, "%s", result);
+    }
+}
+
+static bool execute_ready(fx *f, void *arg)
+{
+    (void)arg;
+    return sal_remote_ready(f->remote, "execute") && sal_remote_ready(f->remote, "abort_job");
+}
+
+/* Send execute; returns once sent. */
+static void execute(fx *f, run *r, const char *pipeline, const char *config, const char *query,
+                    const char *prereqs)
+{
+    memset(r, 0, sizeof *r);
+    char err[256];
+    sal_remote_prepare(f->remote, "execute", err, sizeof err);
+    sal_remote_prepare(f->remote, "abort_job", err, sizeof err);
+    assert_true(fx_run_until(f, execute_ready, NULL, 10));
+    int t = sal_remote_command_topic(f->remote, "execute");
+    const sal_topic_info *ti = &f->comp->topics[t];
+    void *s = sal_remote_new_command(f->remote, "execute");
+    assert_int_equal(sal_sample_set_string(ti, s, "pipeline", pipeline, err, sizeof err), 0);
+    assert_int_equal(sal_sample_set_string(ti, s, "config", config, err, sizeof err), 0);
+    assert_int_equal(sal_sample_set_string(ti, s, "data_query", query, err, sizeof err), 0);
+    assert_int_equal(sal_sample_set_string(ti, s, "prereq_jobs", prereqs ? prereqs : "", err, sizeof err), 0);
+    assert_int_equal(sal_remote_command(f->remote, "execute", s, 120, on_ack, r, &r->seqnum, err, sizeof err),
+                     0);
+    sal_sample_free(ti, s);
+}
+
+static bool run_done(fx *f, void *arg)
+{
+    (void)f;
+    return ((run *)arg)->done;
+}
+
+static bool has_job_id(fx *f, void *arg)
+{
+    (void)f;
+    return ((run *)arg)->job_id[0] != '\0' || ((run *)arg)->done;
+}
+
+static void wait_done(fx *f, run *r, double timeout)
+{
+    if (!fx_run_until(f, run_done, r, timeout)) {
+        fail_msg("execute did not end in %.0f s (job %s)", timeout, r->job_id);
+    }
+}
+
+static int abort_job(fx *f, const char *id, char *result, size_t len)
+{
+    int t = sal_remote_command_topic(f->remote, "abort_job");
+    void *s = sal_remote_new_command(f->remote, "abort_job");
+    char err[256];
+    sal_sample_set_string(&f->comp->topics[t], s, "job_id", id, err, sizeof err);
+    int ack = fx_command(f, "abort_job", s, 10, result, len);
+    sal_sample_free(&f->comp->topics[t], s);
+    return ack;
+}
+
+/* --- reading events --- */
+
+static const char *str_field(fx *f, size_t i, const char *name)
+{
+    return sal_sample_get_string(&f->comp->topics[f->records[i].topic], f->records[i].sample, name);
+}
+
+/* job_result records for a job: the count, and the index of the first. */
+static int job_results(fx *f, const char *id, long *first)
+{
+    int n = 0;
+    *first = -1;
+    int t = sal_component_find_topic(f->comp, "logevent_job_result");
+    for (size_t i = 0; i < f->nrecords; i++) {
+        if (f->records[i].topic == t && strcmp(str_field(f, i, "job_id"), id) == 0) {
+            if (n++ == 0) {
+                *first = (long)i;
+            }
+        }
+    }
+    return n;
+}
+
+static json_t *result_of(fx *f, long i)
+{
+    json_t *j = json_loads(str_field(f, (size_t)i, "result"), 0, NULL);
+    assert_non_null(j);
+    return j;
+}
+
+static char *read_job_file(ctx *c, const char *id, const char *name)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s/%s", c->work, id, name);
+    return tu_read_file(path, NULL);
+}
+
+/* --- tests --- */
+
+static void execute_runs_a_job_and_reports_it(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    size_t mark = f->nrecords;
+    execute(f, &r, "cpBias.yaml", "-j 2 --register-dataset-types", "instrument='LATISS'", NULL);
+    wait_done(f, &r, 30);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    /* first ack: INPROGRESS with {"job_id": ...} and a timeout */
+    assert_true(r.nacks >= 2);
+    assert_int_equal(r.acks[0].ack, SAL_CMD_INPROGRESS);
+    assert_true(r.acks[0].timeout > 0);
+    assert_int_equal(strlen(r.job_id), 32);
+    char expect[128];
+    snprintf(expect, sizeof expect, "{\"job_id\": \"%s\"}", r.job_id);
+    assert_string_equal(r.acks[0].result, expect);
+    /* the job_id event links the command to the job */
+    long jid = fx_wait_event(f, "logevent_job_id", mark, 5);
+    assert_true(jid >= 0);
+    assert_string_equal(str_field(f, (size_t)jid, "event_name"), "cmd_execute");
+    assert_string_equal(str_field(f, (size_t)jid, "job_id"), r.job_id);
+    assert_int_equal(fx_i32(f, (size_t)jid, "seq_num"), r.seqnum);
+    /* exactly one job_result, before the final ack */
+    long i;
+    fx_run_for(f, 0.3);
+    assert_int_equal(job_results(f, r.job_id, &i), 1);
+    assert_true(f->records[i].at <= r.done_at);
+    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 0);
+    json_t *res = result_of(f, i);
+    assert_string_equal(json_string_value(json_object_get(res, "jobId")), r.job_id);
+    assert_string_equal(json_string_value(json_object_get(res, "job_id")), r.job_id);
+    assert_string_equal(json_string_value(json_object_get(res, "phase")), "completed");
+    assert_string_equal(json_string_value(json_object_get(res, "reason")), "success");
+    char coll[80];
+    snprintf(coll, sizeof coll, "u/ocps/%s", r.job_id);
+    assert_string_equal(json_string_value(json_object_get(res, "output_collection")), coll);
+    char run_coll[90];
+    snprintf(run_coll, sizeof run_coll, "%s/run", coll);
+    assert_string_equal(json_string_value(json_object_get(res, "output_run")), run_coll);
+    assert_non_null(json_string_value(json_object_get(res, "creationTime")));
+    assert_non_null(json_string_value(json_object_get(res, "startTime")));
+    assert_non_null(json_string_value(json_object_get(res, "endTime")));
+    assert_true(json_number_value(json_object_get(res, "executionDuration")) >= 0);
+    json_t *env = json_object_get(json_object_get(res, "parameters"), "environment");
+    bool has_butler = false;
+    size_t k;
+    json_t *e;
+    json_array_foreach(env, k, e)
+    {
+        has_butler =
+            has_butler || (strcmp(json_string_value(json_object_get(e, "name")), "BUTLER_REPO") == 0 &&
+                           strcmp(json_string_value(json_object_get(e, "value")), "LATISS") == 0);
+    }
+    assert_true(has_butler);
+    /* outputs captured by the configured glob (*.fits): calexp.fits only */
+    assert_int_equal(json_integer_value(json_object_get(res, "results_count")), 1);
+    const char *uri =
+        json_string_value(json_object_get(json_array_get(json_object_get(res, "results"), 0), "uri"));
+    assert_non_null(strstr(uri, "calexp.fits"));
+    assert_false(json_is_true(json_object_get(res, "results_truncated")));
+    assert_non_null(strstr(json_string_value(json_object_get(res, "log")), "/ocps.log"));
+    json_decref(res);
+    /* the final ack carries the caller's own outcome */
+    json_t *summary = json_loads(r.result, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(summary, "job_id")), r.job_id);
+    assert_string_equal(json_string_value(json_object_get(summary, "phase")), "completed");
+    assert_int_equal(json_integer_value(json_object_get(summary, "exit_code")), 0);
+    assert_string_equal(json_string_value(json_object_get(summary, "output_collection")), coll);
+    json_decref(summary);
+    /* pipetask got the Rubin job script's command line, as argv */
+    char *inv = read_job_file(c, r.job_id, "invocation.json");
+    json_t *j = json_loads(inv, 0, NULL);
+    free(inv);
+    json_t *argv = json_object_get(j, "argv");
+    const char *expected[] = {FAKE_PIPETASK,
+                              "--long-log",
+                              "run",
+                              "-p",
+                              "cpBias.yaml",
+                              "-b",
+                              "LATISS",
+                              "-o",
+                              coll,
+                              "-i",
+                              "LATISS/raw/all",
+                              "-j",
+                              "2",
+                              "--register-dataset-types",
+                              "--output-run",
+                              run_coll,
+                              "-d",
+                              "instrument='LATISS'"};
+    assert_int_equal(json_array_size(argv), sizeof expected / sizeof expected[0]);
+    for (size_t a = 0; a < sizeof expected / sizeof expected[0]; a++) {
+        assert_string_equal(json_string_value(json_array_get(argv, a)), expected[a]);
+    }
+    json_t *jenv = json_object_get(j, "env");
+    assert_string_equal(json_string_value(json_object_get(jenv, "JOB_ID")), r.job_id);
+    assert_string_equal(json_string_value(json_object_get(jenv, "DATA_QUERY")), "instrument='LATISS'");
+    assert_string_equal(json_string_value(json_object_get(jenv, "PIPELINE_URL")), "cpBias.yaml");
+    assert_string_equal(json_string_value(json_object_get(jenv, "OUTPUT_GLOB")), "*.fits");
+    json_decref(j);
+}
+
+static void failing_job_reports_exit_code(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, "cpBias.yaml", "", "FAIL=3", NULL);
+    wait_done(f, &r, 30);
+    assert_int_equal(r.ack, SAL_CMD_FAILED);
+    assert_non_null(strstr(r.result, "\"reason\":\"pipeline_failed\""));
+    assert_non_null(strstr(r.result, "\"exit_code\":3"));
+    long i;
+    assert_int_equal(job_results(f, r.job_id, &i), 1);
+    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 3);
+    json_t *res = result_of(f, i);
+    assert_string_equal(json_string_value(json_object_get(res, "phase")), "error");
+    json_decref(res);
+
+    execute(f, &r, "cpBias.yaml", "", "KILL=9", NULL);
+    wait_done(f, &r, 30);
+    assert_int_equal(r.ack, SAL_CMD_FAILED);
+    assert_int_equal(job_results(f, r.job_id, &i), 1);
+    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 128 + 9);
+}
+
+static void twenty_concurrent_executes(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run *runs = calloc(20, sizeof *runs);
+    for (int i = 0; i < 20; i++) {
+        char query[64];
+        snprintf(query, sizeof query, "visit=%d SLEEP=0.3", i);
+        execute(f, &runs[i], "cpBias.yaml", "", query, NULL);
+    }
+    for (int i = 0; i < 20; i++) {
+        wait_done(f, &runs[i], 60);
+        assert_int_equal(runs[i].ack, SAL_CMD_COMPLETE);
+        for (int k = 0; k < i; k++) {
+            assert_string_not_equal(runs[i].job_id, runs[k].job_id);
+        }
+    }
+    fx_run_for(f, 0.3);
+    for (int i = 0; i < 20; i++) {
+        long first;
+        assert_int_equal(job_results(f, runs[i].job_id, &first), 1);
+        char *inv = read_job_file(c, runs[i].job_id, "invocation.json");
+        char query[64];
+        snprintf(query, sizeof query, "visit=%d SLEEP=0.3", i);
+        assert_non_null(strstr(inv, query)); /* each job ran its own query */
+        free(inv);
+    }
+    free(runs);
+}
+
+static void abort_job_stops_a_running_job(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, "cpBias.yaml", "", "SLEEP=60 CHILD=1", NULL);
+    assert_true(fx_run_until(f, has_job_id, &r, 10));
+    /* let it start and fork its child */
+    char *pidtext = NULL;
+    for (int i = 0; i < 200 && (pidtext = read_job_file(c, r.job_id, "child.pid")) == NULL; i++) {
+        fx_run_for(f, 0.05);
+    }
+    assert_non_null(pidtext);
+    int child = atoi(pidtext);
+    free(pidtext);
+    char result[1024];
+    assert_int_equal(abort_job(f, r.job_id, result, sizeof result), SAL_CMD_COMPLETE);
+    wait_done(f, &r, 30);
+    assert_int_equal(r.ack, SAL_CMD_ABORTED);
+    fx_run_for(f, 0.3);
+    long i;
+    assert_int_equal(job_results(f, r.job_id, &i), 1);
+    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 255);
+    json_t *res = result_of(f, i);
+    assert_string_equal(json_string_value(json_object_get(res, "phase")), "aborted");
+    assert_string_equal(json_string_value(json_object_get(res, "reason")), "aborted");
+    json_decref(res);
+    /* evidence kept; the whole process group is gone */
+    char *log = read_job_file(c, r.job_id, "ocps.log");
+    assert_non_null(log);
+    free(log);
+    assert_true(kill(child, 0) != 0);
+    /* idempotent, and a second abort writes no second job_result */
+    assert_int_equal(abort_job(f, r.job_id, result, sizeof result), SAL_CMD_COMPLETE);
+    fx_run_for(f, 0.5);
+    assert_int_equal(job_results(f, r.job_id, &i), 1);
+    /* unknown ids are refused */
+    assert_int_equal(abort_job(f, "0123456789abcdef0123456789abcdef", result, sizeof result), SAL_CMD_FAILED);
+    assert_string_equal(result, "Failed: No such job id: 0123456789abcdef0123456789abcdef");
+}
+
+static void prerequisites_wait_or_fail_fast(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run a;
+    run b;
+    execute(f, &a, "cpBias.yaml", "", "SLEEP=1", NULL);
+    assert_true(fx_run_until(f, has_job_id, &a, 10));
+    execute(f, &b, "cpDark.yaml", "", "visit=2", a.job_id);
+    /* B answers at once with its id, before A ends */
+    assert_true(fx_run_until(f, has_job_id, &b, 5));
+    assert_false(a.done);
+    wait_done(f, &a, 30);
+    wait_done(f, &b, 30);
+    assert_int_equal(b.ack, SAL_CMD_COMPLETE);
+    long ia;
+    long ib;
+    job_results(f, a.job_id, &ia);
+    job_results(f, b.job_id, &ib);
+    json_t *ra = result_of(f, ia);
+    json_t *rb = result_of(f, ib);
+    assert_true(strcmp(json_string_value(json_object_get(rb, "startTime")),
+                       json_string_value(json_object_get(ra, "endTime"))) >= 0);
+    json_decref(ra);
+    json_decref(rb);
+
+    /* A fails: B ends at once without running */
+    execute(f, &a, "cpBias.yaml", "", "FAIL=1", NULL);
+    assert_true(fx_run_until(f, has_job_id, &a, 10));
+    execute(f, &b, "cpDark.yaml", "", "visit=3", a.job_id);
+    wait_done(f, &a, 30);
+    wait_done(f, &b, 30);
+    assert_int_equal(b.ack, SAL_CMD_FAILED);
+    assert_non_null(strstr(b.result, "prerequisite"));
+    char *inv = read_job_file(c, b.job_id, "invocation.json");
+    assert_null(inv);
+    /* a malformed prerequisite id is refused at validation */
+    execute(f, &b, "cpDark.yaml", "", "visit=4", "not-a-job");
+    wait_done(f, &b, 10);
+    assert_int_equal(b.ack, SAL_CMD_FAILED);
+    assert_non_null(strstr(b.result, "execute.prereq_jobs"));
+}
+
+static void injection_stays_literal(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    char canary[200];
+    snprintf(canary, sizeof canary, "%s/CANARY", c->root);
+    char config[4096];
+    snprintf(config, sizeof config,
+             "-j 1 '; touch %s' \"$(touch %s)\" `touch %s` && touch %s -c 'a=*' \\$HOME ~ | cat", canary,
+             canary, canary, canary);
+    char query[2048];
+    snprintf(query, sizeof query, "x; touch %s && $(touch %s) `touch %s` * ?", canary, canary, canary);
+    char pipeline[1024];
+    snprintf(pipeline, sizeof pipeline, "p.yaml; touch %s", canary);
+    run r;
+    execute(f, &r, pipeline, config, query, NULL);
+    wait_done(f, &r, 30);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    struct stat st;
+    assert_true(stat(canary, &st) != 0); /* nothing ran */
+    char *inv = read_job_file(c, r.job_id, "invocation.json");
+    json_t *j = json_loads(inv, 0, NULL);
+    free(inv);
+    json_t *argv = json_object_get(j, "argv");
+    /* the config words arrived as single, unexpanded words */
+    char w1[700];
+    char w2[700];
+    snprintf(w1, sizeof w1, "; touch %s", canary);
+    snprintf(w2, sizeof w2, "$(touch %s)", canary);
+    bool saw1 = false, saw2 = false, saw_home = false, saw_pipe = false;
+    size_t i;
+    json_t *w;
+    json_array_foreach(argv, i, w)
+    {
+        const char *s = json_string_value(w);
+        saw1 = saw1 || strcmp(s, w1) == 0;
+        saw2 = saw2 || strcmp(s, w2) == 0;
+        saw_home = saw_home || strcmp(s, "$HOME") == 0;
+        saw_pipe = saw_pipe || strcmp(s, "|") == 0;
+    }
+    assert_true(saw1 && saw2 && saw_home && saw_pipe);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "env"), "DATA_QUERY")), query);
+    assert_string_equal(json_string_value(json_array_get(argv, 4)), pipeline);
+    json_decref(j);
+}
+
+static void control_characters_are_refused(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, "cpBias.yaml", "", "instrument='LATISS'\ntouch /tmp/x", NULL);
+    wait_done(f, &r, 10);
+    assert_int_equal(r.ack, SAL_CMD_FAILED);
+    assert_string_equal(r.result,
+                        "Failed: execute.data_query: control character 0x0a at byte 19 is not allowed");
+    execute(f, &r, "cp\tBias.yaml", "", "", NULL);
+    wait_done(f, &r, 10);
+    assert_non_null(strstr(r.result, "execute.pipeline: control character 0x09"));
+    execute(f, &r, "cpBias.yaml", "'unterminated", "", NULL);
+    wait_done(f, &r, 10);
+    assert_string_equal(r.result, "Failed: execute.config: unterminated single quote");
+    /* no job was created for any of them */
+    assert_true(fx_wait_event(f, "logevent_job_id", 0, 0.3) < 0);
+}
+
+static bool all_results(fx *f, void *arg)
+{
+    run *runs = arg;
+    for (int i = 0; i < 3; i++) {
+        long first;
+        if (job_results(f, runs[i].job_id, &first) < 1) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void kill_9_and_restart_reports_each_job_once(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run runs[3];
+    for (int i = 0; i < 3; i++) {
+        char query[64];
+        snprintf(query, sizeof query, "visit=%d SLEEP=%d", i, 3 + i);
+        execute(f, &runs[i], "cpBias.yaml", "", query, NULL);
+        assert_true(fx_run_until(f, has_job_id, &runs[i], 10));
+    }
+    fx_run_for(f, 1.0); /* all three are executing */
+    kill(f->csc_pid, SIGKILL);
+    assert_true(tu_wait_exit(f->csc_pid, 5) >= 0);
+    f->csc_pid = -1;
+    /* a new CSC process adopts the jobs from the store */
+    assert_int_equal(start_csc(c, false), 0);
+    assert_true(fx_run_until(f, all_results, runs, 30));
+    fx_run_for(f, 2.0);
+    for (int i = 0; i < 3; i++) {
+        long first;
+        assert_int_equal(job_results(f, runs[i].job_id, &first), 1);
+        assert_int_equal(fx_i32(f, (size_t)first, "exit_code"), 0);
+        /* the restarted CSC still answers the original execute: ackcmd
+         * readers are EXCLUSIVE, so its acks count once the killed CSC's
+         * participant lease (10 s) has expired; it repeats them */
+        wait_done(f, &runs[i], 25);
+        assert_int_equal(runs[i].ack, SAL_CMD_COMPLETE);
+    }
+}
+
+static void heartbeats_keep_time_while_jobs_run(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    size_t mark = f->nrecords;
+    run *runs = calloc(20, sizeof *runs);
+    for (int i = 0; i < 20; i++) {
+        execute(f, &runs[i], "cpBias.yaml", "", "SLEEP=2", NULL);
+    }
+    for (int i = 0; i < 20; i++) {
+        wait_done(f, &runs[i], 60);
+        assert_int_equal(runs[i].ack, SAL_CMD_COMPLETE);
+    }
+    int t = sal_component_find_topic(f->comp, "logevent_heartbeat");
+    double prev = 0;
+    double worst = 0;
+    int n = 0;
+    for (size_t i = mark; i < f->nrecords; i++) {
+        if (f->records[i].topic != t) {
+            continue;
+        }
+        if (prev > 0 && f->records[i].at - prev > worst) {
+            worst = f->records[i].at - prev;
+        }
+        prev = f->records[i].at;
+        n++;
+    }
+    print_message("%d heartbeats while 20 jobs ran; largest gap %.3f s\n", n, worst);
+    assert_true(n >= 3);
+    assert_true(worst < 1.5);
+    free(runs);
+}
+
+static void simulation_mode_pipelines(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, "true.yaml", "", "", NULL);
+    wait_done(f, &r, 30);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    long i;
+    assert_int_equal(job_results(f, r.job_id, &i), 1);
+    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 0);
+    execute(f, &r, "false.yaml", "", "", NULL);
+    wait_done(f, &r, 30);
+    assert_int_equal(r.ack, SAL_CMD_FAILED);
+    assert_int_equal(job_results(f, r.job_id, &i), 1);
+    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 1);
+    execute(f, &r, "cpBias.yaml", "", "", NULL);
+    wait_done(f, &r, 10);
+    assert_int_equal(r.ack, SAL_CMD_FAILED);
+    assert_non_null(strstr(r.result, "true.yaml, false.yaml or fault.yaml"));
+    size_t mark = f->nrecords;
+    execute(f, &r, "fault.yaml", "", "", NULL);
+    wait_done(f, &r, 30);
+    assert_int_equal(r.ack, SAL_CMD_FAILED);
+    long err = fx_wait_event(f, "logevent_errorCode", mark, 5);
+    assert_true(err >= 0);
+    assert_int_equal(fx_i32(f, (size_t)err, "errorCode"), 2);
+    long st = fx_wait_event(f, "logevent_summaryState", (size_t)err, 5);
+    assert_true(st >= 0);
+    assert_int_equal(fx_i32(f, (size_t)st, "summaryState"), SAL_STATE_FAULT);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(execute_runs_a_job_and_reports_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(failing_job_reports_exit_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(twenty_concurrent_executes, setup, teardown),
+        cmocka_unit_test_setup_teardown(abort_job_stops_a_running_job, setup, teardown),
+        cmocka_unit_test_setup_teardown(prerequisites_wait_or_fail_fast, setup, teardown),
+        cmocka_unit_test_setup_teardown(injection_stays_literal, setup, teardown),
+        cmocka_unit_test_setup_teardown(control_characters_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(kill_9_and_restart_reports_each_job_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(heartbeats_keep_time_while_jobs_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(simulation_mode_pipelines, setup_simulate, teardown),
+    };
+    return cmocka_run_group_tests_name("ocps_jobs", tests, NULL, NULL);
+}
