@@ -132,13 +132,7 @@ static const char *str_field(fx *f, long i, const char *field)
 /* start with `override`; returns the ack and the result text. */
 static int start_with(fx *f, const char *override, char *result, size_t len)
 {
-    int t = sal_remote_command_topic(f->remote, "start");
-    void *s = sal_remote_new_command(f->remote, "start");
-    char err[256];
-    sal_sample_set_string(&f->comp->topics[t], s, "configurationOverride", override, err, sizeof err);
-    int ack = fx_command(f, "start", s, 30, result, len);
-    sal_sample_free(&f->comp->topics[t], s);
-    return ack;
+    return fx_command_str(f, "start", "configurationOverride", override, 30, result, len);
 }
 
 static void assert_still_standby(fx *f, size_t mark)

@@ -22,24 +22,13 @@
 
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    fx_env(CYCLONE_CONFIG);
-    if (fx_open(f, &OCPS_sal_component, 1, NULL) != 0) {
-        return -1;
-    }
-    char *argv[] = {OCPS_CSC, "--duplicate-check", "0.2", "1", NULL};
-    if (fx_start_csc(f, argv) != 0) {
-        return -1;
-    }
-    *state = f;
-    return 0;
+    *state = fx_setup_csc(&OCPS_sal_component, OCPS_CSC, CYCLONE_CONFIG);
+    return *state != NULL ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    int rc = fx_close(*state);
-    free(*state);
-    return rc;
+    return fx_teardown(*state);
 }
 
 static const char *topic_name(const fx *f, size_t i)

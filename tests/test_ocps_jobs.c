@@ -211,13 +211,7 @@ static void wait_done(fx *f, run *r, double timeout)
 
 static int abort_job(fx *f, const char *id, char *result, size_t len)
 {
-    int t = sal_remote_command_topic(f->remote, "abort_job");
-    void *s = sal_remote_new_command(f->remote, "abort_job");
-    char err[256];
-    sal_sample_set_string(&f->comp->topics[t], s, "job_id", id, err, sizeof err);
-    int ack = fx_command(f, "abort_job", s, 10, result, len);
-    sal_sample_free(&f->comp->topics[t], s);
-    return ack;
+    return fx_command_str(f, "abort_job", "job_id", id, 10, result, len);
 }
 
 /* --- reading events --- */

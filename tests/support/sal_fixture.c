@@ -237,3 +237,42 @@ int fx_close(fx *f)
     free(f->records);
     return rc;
 }
+
+int fx_command_str(fx *f, const char *name, const char *field, const char *value, double timeout,
+                   char *result, size_t resultlen)
+{
+    int t = sal_remote_command_topic(f->remote, name);
+    void *s = sal_remote_new_command(f->remote, name);
+    char err[256];
+    if (s == NULL || sal_sample_set_string(&f->comp->topics[t], s, field, value, err, sizeof err) != 0) {
+        snprintf(result, resultlen, "cannot set %s.%s", name, field);
+        sal_sample_free(&f->comp->topics[t], s);
+        return SAL_CMD_NOACK;
+    }
+    int ack = fx_command(f, name, s, timeout, result, resultlen);
+    sal_sample_free(&f->comp->topics[t], s);
+    return ack;
+}
+
+fx *fx_setup_csc(const sal_component_info *comp, const char *csc, const char *cyclone_config)
+{
+    fx *f = calloc(1, sizeof *f);
+    if (f == NULL) {
+        return NULL;
+    }
+    fx_env(cyclone_config);
+    char *argv[] = {(char *)csc, "--duplicate-check", "0.2", "1", NULL};
+    if (fx_open(f, comp, 1, NULL) != 0 || fx_start_csc(f, argv) != 0 ||
+        fx_wait_event(f, "logevent_summaryState", 0, 15) < 0) {
+        fx_teardown(f);
+        return NULL;
+    }
+    return f;
+}
+
+int fx_teardown(fx *f)
+{
+    int rc = fx_close(f);
+    free(f);
+    return rc;
+}

@@ -68,6 +68,18 @@ typedef struct fx_ack {
 int fx_command_acks(fx *f, const char *name, void *sample, double timeout, fx_ack *acks, size_t max,
                     size_t *nacks);
 
+/* Send command `name` with one string field set; returns the ack. */
+int fx_command_str(fx *f, const char *name, const char *field, const char *value, double timeout,
+                   char *result, size_t resultlen);
+
+/* The usual test set-up: fx_env, a Remote of OCPS:1 recording events, and
+ * `ocps-csc` started as `csc --duplicate-check 0.2 1`; waits for its first
+ * summaryState. Returns a calloc'd fx (NULL on failure); fx_teardown frees. */
+fx *fx_setup_csc(const sal_component_info *comp, const char *csc, const char *cyclone_config);
+
+/* fx_close and free; the cmocka teardown result. */
+int fx_teardown(fx *f);
+
 /* int32 field of a record's sample. */
 int32_t fx_i32(const fx *f, size_t record, const char *field);
 
