@@ -618,6 +618,18 @@ static void heartbeats_keep_time_while_jobs_run(void **state)
         wait_done(f, &runs[i], 60);
         assert_int_equal(runs[i].ack, SAL_CMD_COMPLETE);
     }
+    /* 8 run at a time: the last ones waited in the queue, and every job got
+     * INPROGRESS again each second (inprogress_interval 1) while it lived */
+    run *last = &runs[19];
+    int refreshed = 0;
+    bool saw_queued = false;
+    for (size_t k = 1; k < last->nacks; k++) {
+        refreshed += last->acks[k].ack == SAL_CMD_INPROGRESS;
+        saw_queued =
+            saw_queued || strstr(last->acks[k].result, "\"phase\": \"queued\", \"queue_position\"") != NULL;
+    }
+    assert_true(refreshed >= 2);
+    assert_true(saw_queued);
     int t = sal_component_find_topic(f->comp, "logevent_heartbeat");
     double prev = 0;
     double worst = 0;
