@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,9 @@ struct sal {
     sal_error_cb error_cb;
     void *error_arg;
     uv_async_t async;
+    uv_idle_t spin;      /* keeps the loop polling briefly after activity */
+    uint64_t spin_until; /* uv_hrtime() deadline of the current spin */
+    int open_handles;    /* freed when both handles have closed */
     pthread_mutex_t lock;
     inbox_item *head;
     inbox_item *tail;
@@ -158,6 +162,29 @@ static void republish(sal *s, int topic)
     }
 }
 
+/* After traffic the loop polls for a short while instead of sleeping: on a
+ * VM, waking a thread blocked in epoll costs tens of microseconds, which
+ * would dominate a command round trip. An idle loop sleeps as before. */
+#define SAL_SPIN_NS 1000000u
+
+static void on_spin(uv_idle_t *handle)
+{
+    sal *s = handle->data;
+    if (uv_hrtime() >= s->spin_until) {
+        uv_idle_stop(handle);
+        return;
+    }
+    sched_yield(); /* let the transport's receive threads run on a busy machine */
+}
+
+static void spin(sal *s)
+{
+    s->spin_until = uv_hrtime() + SAL_SPIN_NS;
+    if (!s->closing && !uv_is_active((uv_handle_t *)&s->spin)) {
+        uv_idle_start(&s->spin, on_spin);
+    }
+}
+
 static void on_async(uv_async_t *handle)
 {
     sal *s = handle->data;
@@ -196,6 +223,7 @@ static void on_async(uv_async_t *handle)
         free(item);
         item = next;
     }
+    spin(s);
 }
 
 int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
@@ -240,6 +268,9 @@ int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t
         return rc;
     }
     s->async.data = s;
+    uv_idle_init(loop, &s->spin);
+    s->spin.data = s;
+    s->open_handles = 2;
     sal_transport_cbs cbs = {on_transport_sample, on_transport_matched, on_transport_error, s};
     rc = transport->open(&s->transport, comp, index, &cbs, err, errlen);
     if (rc != 0) {
@@ -339,6 +370,9 @@ int sal_write(sal *s, int topic, void *sample, unsigned flags, char *err, size_t
     if (rc != 0) {
         return rc;
     }
+    if (t->kind == SAL_TOPIC_COMMAND || t->kind == SAL_TOPIC_ACKCMD) {
+        spin(s); /* a reply or the next command is likely to follow soon */
+    }
     if (t->kind == SAL_TOPIC_EVENT) { /* kept for change detection and late joiners */
         void *copy = sal_sample_dup(t, sample);
         if (copy != NULL) {
@@ -423,6 +457,9 @@ double sal_now_tai(sal *s)
 static void free_sal(uv_handle_t *handle)
 {
     sal *s = handle->data;
+    if (--s->open_handles > 0) {
+        return;
+    }
     inbox_item *item = s->head;
     while (item != NULL) {
         inbox_item *next = item->next;
@@ -450,5 +487,6 @@ void sal_close(sal *s)
     pthread_mutex_lock(&s->lock);
     s->closing = true;
     pthread_mutex_unlock(&s->lock);
+    uv_close((uv_handle_t *)&s->spin, free_sal);
     uv_close((uv_handle_t *)&s->async, free_sal);
 }

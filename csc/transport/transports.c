@@ -2,10 +2,12 @@
 #include <string.h>
 
 #include "dds/sal_dds.h"
+#include "kafka/sal_kafka.h"
 #include "sal_transport.h"
 
 static const sal_transport_ops *const transports[] = {
     &sal_dds_transport,
+    &sal_kafka_transport,
 };
 
 const sal_transport_ops *sal_transport_find(const char *name)
@@ -20,5 +22,5 @@ const sal_transport_ops *sal_transport_find(const char *name)
 
 const char *sal_transport_names(void)
 {
-    return "dds";
+    return "dds, kafka";
 }

@@ -1,0 +1,693 @@
+/* sal_kafka_codec.c - salobj 8 framing, Avro binary, keys; see sal_kafka_codec.h. */
+#include "sal_kafka_codec.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <avro.h>
+#include <jansson.h>
+
+#include "sal_sample.h"
+
+/* ---- buffer ---- */
+
+void sal_kafka_buf_fini(sal_kafka_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+static int buf_reserve(sal_kafka_buf *b, size_t n)
+{
+    if (b->len + n <= b->cap) {
+        return 0;
+    }
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n) {
+        cap *= 2;
+    }
+    uint8_t *p = realloc(b->data, cap);
+    if (p == NULL) {
+        return -ENOMEM;
+    }
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_put(sal_kafka_buf *b, const void *p, size_t n)
+{
+    if (buf_reserve(b, n) != 0) {
+        return -ENOMEM;
+    }
+    if (n > 0) {
+        memcpy(b->data + b->len, p, n);
+    }
+    b->len += n;
+    return 0;
+}
+
+/* Avro long/int: zig-zag, then base-128 varint, low group first. */
+static int put_varint(sal_kafka_buf *b, int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    uint8_t tmp[10];
+    size_t n = 0;
+    do {
+        uint8_t byte = z & 0x7f;
+        z >>= 7;
+        tmp[n++] = byte | (z ? 0x80 : 0);
+    } while (z);
+    return buf_put(b, tmp, n);
+}
+
+static int put_le(sal_kafka_buf *b, uint64_t bits, size_t n)
+{
+    uint8_t tmp[8];
+    for (size_t i = 0; i < n; i++) {
+        tmp[i] = (uint8_t)(bits >> (8 * i));
+    }
+    return buf_put(b, tmp, n);
+}
+
+static int put_float(sal_kafka_buf *b, float f)
+{
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    return put_le(b, bits, 4);
+}
+
+static int put_double(sal_kafka_buf *b, double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    return put_le(b, bits, 8);
+}
+
+static int put_string(sal_kafka_buf *b, const char *s, size_t n)
+{
+    int rc = put_varint(b, (int64_t)n);
+    return rc ? rc : buf_put(b, s, n);
+}
+
+/* ---- schema → encoder plan ---- */
+
+static int avro_type_parse(const char *name, sal_kafka_avro_type *type)
+{
+    static const struct {
+        const char *name;
+        sal_kafka_avro_type type;
+    } map[] = {
+        {"null", SAL_KAFKA_AVRO_NULL},     {"boolean", SAL_KAFKA_AVRO_BOOLEAN},
+        {"int", SAL_KAFKA_AVRO_INT},       {"long", SAL_KAFKA_AVRO_LONG},
+        {"float", SAL_KAFKA_AVRO_FLOAT},   {"double", SAL_KAFKA_AVRO_DOUBLE},
+        {"string", SAL_KAFKA_AVRO_STRING},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        if (strcmp(map[i].name, name) == 0) {
+            *type = map[i].type;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/* A field type: "T", {"type": "array", "items": "T"}, or ["null", T]. */
+static int field_type_parse(json_t *type, sal_kafka_enc_field *f, bool in_union)
+{
+    if (json_is_string(type)) {
+        return avro_type_parse(json_string_value(type), &f->type);
+    }
+    if (json_is_object(type)) {
+        const char *kind = json_string_value(json_object_get(type, "type"));
+        json_t *items = json_object_get(type, "items");
+        if (kind == NULL || strcmp(kind, "array") != 0 || !json_is_string(items)) {
+            return -EINVAL;
+        }
+        f->array = true;
+        return avro_type_parse(json_string_value(items), &f->type);
+    }
+    if (json_is_array(type) && !in_union && json_array_size(type) == 2) {
+        for (int i = 0; i < 2; i++) {
+            json_t *branch = json_array_get(type, (size_t)i);
+            if (json_is_string(branch) && strcmp(json_string_value(branch), "null") == 0) {
+                f->union_null = i;
+            } else {
+                f->union_value = i;
+                if (field_type_parse(branch, f, true) != 0) {
+                    return -EINVAL;
+                }
+            }
+        }
+        return f->union_null >= 0 && f->union_value >= 0 ? 0 : -EINVAL;
+    }
+    return -EINVAL;
+}
+
+static void field_source(sal_kafka_enc_field *f, const sal_topic_info *topic, const char *name)
+{
+    f->field = sal_topic_field(topic, name);
+    if (f->field != NULL) {
+        f->source = SAL_KAFKA_SRC_SAMPLE;
+    } else if (strcmp(name, "private_efdStamp") == 0) {
+        f->source = SAL_KAFKA_SRC_EFD;
+    } else if (strcmp(name, "private_kafkaStamp") == 0) {
+        f->source = SAL_KAFKA_SRC_KAFKA;
+    } else {
+        f->source = SAL_KAFKA_SRC_DEFAULT;
+    }
+}
+
+static int plan_fields(sal_kafka_codec *c, json_t *fields, char *err, size_t errlen)
+{
+    c->nfields = json_array_size(fields);
+    c->fields = calloc(c->nfields ? c->nfields : 1, sizeof *c->fields);
+    if (c->fields == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < c->nfields; i++) {
+        json_t *jf = json_array_get(fields, i);
+        const char *name = json_string_value(json_object_get(jf, "name"));
+        sal_kafka_enc_field *f = &c->fields[i];
+        f->union_null = f->union_value = -1;
+        if (name == NULL || field_type_parse(json_object_get(jf, "type"), f, false) != 0) {
+            snprintf(err, errlen, "%s: Avro field %zu (%s) has a type the Kafka transport cannot write",
+                     c->topic->sal_name, i, name ? name : "?");
+            return -EINVAL;
+        }
+        field_source(f, c->topic, name);
+        if (f->source == SAL_KAFKA_SRC_SAMPLE &&
+            (f->field->type == SAL_FIELD_STRING) != (f->type == SAL_KAFKA_AVRO_STRING)) {
+            snprintf(err, errlen, "%s: field %s is a %s in the sample but %s in the Avro schema",
+                     c->topic->sal_name, name, sal_field_type_name(f->field->type),
+                     f->type == SAL_KAFKA_AVRO_STRING ? "a string" : "a number");
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+int sal_kafka_codec_init(sal_kafka_codec *c, const sal_topic_info *topic, const char *schema_json, char *err,
+                         size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    c->topic = topic;
+    if (schema_json == NULL) {
+        snprintf(err, errlen, "%s has no Avro schema", topic->sal_name);
+        return -EINVAL;
+    }
+    json_error_t jerr;
+    json_t *root = json_loads(schema_json, 0, &jerr);
+    json_t *fields = json_object_get(root, "fields");
+    int rc;
+    if (!json_is_array(fields)) {
+        snprintf(err, errlen, "%s: the Avro schema is not a record: %s", topic->sal_name,
+                 root ? "no fields" : jerr.text);
+        rc = -EINVAL;
+    } else {
+        rc = plan_fields(c, fields, err, errlen);
+    }
+    json_decref(root);
+    if (rc != 0) {
+        sal_kafka_codec_fini(c);
+        return rc;
+    }
+    c->snd_stamp = sal_topic_field(topic, "private_sndStamp");
+    return 0;
+}
+
+void sal_kafka_codec_fini(sal_kafka_codec *c)
+{
+    free(c->fields);
+    c->fields = NULL;
+    c->nfields = 0;
+}
+
+/* ---- encoding ---- */
+
+/* Element i of a numeric field as int64 and double. */
+static void field_get(const sal_field_info *f, const void *sample, size_t i, int64_t *iv, double *dv)
+{
+    const char *p = (const char *)sample + f->offset;
+    *iv = 0;
+    switch (f->type) {
+    case SAL_FIELD_BOOLEAN:
+        *iv = ((const bool *)p)[i];
+        break;
+    case SAL_FIELD_OCTET:
+        *iv = ((const uint8_t *)p)[i];
+        break;
+    case SAL_FIELD_SHORT:
+        *iv = ((const int16_t *)p)[i];
+        break;
+    case SAL_FIELD_USHORT:
+        *iv = ((const uint16_t *)p)[i];
+        break;
+    case SAL_FIELD_LONG:
+        *iv = ((const int32_t *)p)[i];
+        break;
+    case SAL_FIELD_ULONG:
+        *iv = ((const uint32_t *)p)[i];
+        break;
+    case SAL_FIELD_LONGLONG:
+        *iv = ((const int64_t *)p)[i];
+        break;
+    case SAL_FIELD_ULONGLONG:
+        *iv = (int64_t)((const uint64_t *)p)[i];
+        break;
+    case SAL_FIELD_FLOAT:
+        *dv = ((const float *)p)[i];
+        *iv = (int64_t)*dv;
+        return;
+    case SAL_FIELD_DOUBLE:
+        *dv = ((const double *)p)[i];
+        *iv = (int64_t)*dv;
+        return;
+    case SAL_FIELD_STRING:
+        *iv = 0;
+        break;
+    }
+    *dv = (double)*iv;
+}
+
+static const char *field_string(const sal_field_info *f, const void *sample, size_t *len)
+{
+    const char *p = (const char *)sample + f->offset;
+    const char *s = f->bound > 0 ? p : *(char *const *)p;
+    if (s == NULL) {
+        s = "";
+    }
+    *len = f->bound > 0 ? strnlen(s, f->bound) : strlen(s);
+    return s;
+}
+
+static int put_scalar(sal_kafka_buf *b, sal_kafka_avro_type type, int64_t iv, double dv)
+{
+    switch (type) {
+    case SAL_KAFKA_AVRO_NULL:
+        return 0;
+    case SAL_KAFKA_AVRO_BOOLEAN:
+        return buf_put(b, &(uint8_t){iv != 0}, 1);
+    case SAL_KAFKA_AVRO_INT:
+        return put_varint(b, (int32_t)iv);
+    case SAL_KAFKA_AVRO_LONG:
+        return put_varint(b, iv);
+    case SAL_KAFKA_AVRO_FLOAT:
+        return put_float(b, (float)dv);
+    case SAL_KAFKA_AVRO_DOUBLE:
+        return put_double(b, dv);
+    case SAL_KAFKA_AVRO_STRING:
+        return put_string(b, "", 0);
+    }
+    return -EINVAL;
+}
+
+/* Element i of a field that comes from the sample. */
+static int put_element(sal_kafka_buf *b, const sal_kafka_enc_field *f, const void *sample, size_t i)
+{
+    if (f->type == SAL_KAFKA_AVRO_STRING) {
+        size_t n;
+        const char *s = field_string(f->field, sample, &n);
+        return put_string(b, s, n);
+    }
+    int64_t iv;
+    double dv;
+    field_get(f->field, sample, i, &iv, &dv);
+    return put_scalar(b, f->type, iv, dv);
+}
+
+static int put_sample_field(sal_kafka_buf *b, const sal_kafka_enc_field *f, const void *sample)
+{
+    size_t count = f->field->type == SAL_FIELD_STRING ? 1 : f->field->count;
+    if (!f->array) {
+        return put_element(b, f, sample, 0);
+    }
+    int rc = put_varint(b, (int64_t)count);
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        rc = put_element(b, f, sample, i);
+    }
+    return rc ? rc : put_varint(b, 0);
+}
+
+static double snd_stamp(const sal_kafka_codec *c, const void *sample)
+{
+    double v = 0.0;
+    if (c->snd_stamp != NULL) {
+        memcpy(&v, (const char *)sample + c->snd_stamp->offset, sizeof v);
+    }
+    return v;
+}
+
+static int put_field(sal_kafka_buf *b, const sal_kafka_codec *c, const sal_kafka_enc_field *f,
+                     const void *sample, const sal_clock *clock)
+{
+    if (f->union_value >= 0) {
+        int branch = f->source == SAL_KAFKA_SRC_DEFAULT ? f->union_null : f->union_value;
+        int rc = put_varint(b, branch);
+        if (rc != 0 || branch == f->union_null) {
+            return rc;
+        }
+    }
+    double tai;
+    switch (f->source) {
+    case SAL_KAFKA_SRC_SAMPLE:
+        return put_sample_field(b, f, sample);
+    case SAL_KAFKA_SRC_EFD:
+        tai = snd_stamp(c, sample);
+        return put_scalar(b, f->type, 0, tai != 0.0 ? sal_clock_utc_from_tai(clock, tai) : 0.0);
+    case SAL_KAFKA_SRC_KAFKA:
+        return put_scalar(b, f->type, 0, snd_stamp(c, sample));
+    case SAL_KAFKA_SRC_DEFAULT:
+        return f->array ? put_varint(b, 0) : put_scalar(b, f->type, 0, 0.0);
+    }
+    return -EINVAL;
+}
+
+int sal_kafka_encode(const sal_kafka_codec *c, int32_t schema_id, const void *sample, const sal_clock *clock,
+                     sal_kafka_buf *out, char *err, size_t errlen)
+{
+    out->len = 0;
+    uint8_t prefix[SAL_KAFKA_PREFIX_LEN] = {SAL_KAFKA_MAGIC, (uint8_t)((uint32_t)schema_id >> 24),
+                                            (uint8_t)((uint32_t)schema_id >> 16),
+                                            (uint8_t)((uint32_t)schema_id >> 8), (uint8_t)schema_id};
+    int rc = buf_put(out, prefix, sizeof prefix);
+    for (size_t i = 0; rc == 0 && i < c->nfields; i++) {
+        rc = put_field(out, c, &c->fields[i], sample, clock);
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: cannot encode: out of memory", c->topic->sal_name);
+    }
+    return rc;
+}
+
+int sal_kafka_frame_parse(const void *msg, size_t len, int32_t *schema_id, const uint8_t **body,
+                          size_t *bodylen, char *err, size_t errlen)
+{
+    const uint8_t *p = msg;
+    if (p == NULL || len <= SAL_KAFKA_PREFIX_LEN || p[0] != SAL_KAFKA_MAGIC) {
+        snprintf(err, errlen, "not a Confluent Avro message (%zu bytes%s)", len,
+                 p != NULL && len > 0 && p[0] != SAL_KAFKA_MAGIC ? ", bad magic byte" : "");
+        return -EBADMSG;
+    }
+    *schema_id = (int32_t)((uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4]);
+    *body = p + SAL_KAFKA_PREFIX_LEN;
+    *bodylen = len - SAL_KAFKA_PREFIX_LEN;
+    return 0;
+}
+
+/* ---- decoding ---- */
+
+struct sal_kafka_decoder {
+    const sal_topic_info *topic;
+    avro_schema_t schema;
+    avro_value_iface_t *iface;
+    avro_value_t value;
+    avro_reader_t reader;
+    const sal_field_info **map; /* by writer field index; NULL = skip */
+    size_t nfields;
+};
+
+void sal_kafka_decoder_free(sal_kafka_decoder *d)
+{
+    if (d == NULL) {
+        return;
+    }
+    if (d->iface != NULL) {
+        avro_value_decref(&d->value);
+        avro_value_iface_decref(d->iface);
+    }
+    if (d->reader != NULL) {
+        avro_reader_free(d->reader);
+    }
+    if (d->schema != NULL) {
+        avro_schema_decref(d->schema);
+    }
+    free(d->map);
+    free(d);
+}
+
+static int decoder_map_fields(sal_kafka_decoder *d, char *err, size_t errlen)
+{
+    d->nfields = avro_schema_record_size(d->schema);
+    d->map = calloc(d->nfields ? d->nfields : 1, sizeof *d->map);
+    if (d->map == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < d->nfields; i++) {
+        const char *name = avro_schema_record_field_name(d->schema, (int)i);
+        d->map[i] = name ? sal_topic_field(d->topic, name) : NULL;
+    }
+    return 0;
+}
+
+int sal_kafka_decoder_new(sal_kafka_decoder **out, const sal_topic_info *topic, const char *writer_schema,
+                          size_t len, char *err, size_t errlen)
+{
+    *out = NULL;
+    sal_kafka_decoder *d = calloc(1, sizeof *d);
+    if (d == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    d->topic = topic;
+    if (avro_schema_from_json_length(writer_schema, len, &d->schema) != 0) {
+        snprintf(err, errlen, "%s: writer schema rejected by avro-c: %s", topic->sal_name, avro_strerror());
+        d->schema = NULL;
+        sal_kafka_decoder_free(d);
+        return -EINVAL;
+    }
+    if (!is_avro_record(d->schema)) {
+        snprintf(err, errlen, "%s: writer schema is not a record", topic->sal_name);
+        sal_kafka_decoder_free(d);
+        return -EINVAL;
+    }
+    d->iface = avro_generic_class_from_schema(d->schema);
+    if (d->iface == NULL || avro_generic_value_new(d->iface, &d->value) != 0) {
+        snprintf(err, errlen, "%s: avro-c: %s", topic->sal_name, avro_strerror());
+        if (d->iface != NULL) {
+            avro_value_iface_decref(d->iface);
+            d->iface = NULL;
+        }
+        sal_kafka_decoder_free(d);
+        return -EINVAL;
+    }
+    d->reader = avro_reader_memory(NULL, 0);
+    int rc = d->reader == NULL ? -ENOMEM : decoder_map_fields(d, err, errlen);
+    if (rc != 0) {
+        if (d->reader == NULL) {
+            snprintf(err, errlen, "out of memory");
+        }
+        sal_kafka_decoder_free(d);
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
+
+/* Element i of a numeric field from an int64 or a double. */
+static void field_set(const sal_field_info *f, void *sample, size_t i, bool is_int, int64_t iv, double dv)
+{
+    char *p = (char *)sample + f->offset;
+    if (!is_int) {
+        iv = (int64_t)dv;
+    } else {
+        dv = (double)iv;
+    }
+    switch (f->type) {
+    case SAL_FIELD_BOOLEAN:
+        ((bool *)p)[i] = is_int ? iv != 0 : dv != 0.0;
+        break;
+    case SAL_FIELD_OCTET:
+        ((uint8_t *)p)[i] = (uint8_t)iv;
+        break;
+    case SAL_FIELD_SHORT:
+        ((int16_t *)p)[i] = (int16_t)iv;
+        break;
+    case SAL_FIELD_USHORT:
+        ((uint16_t *)p)[i] = (uint16_t)iv;
+        break;
+    case SAL_FIELD_LONG:
+        ((int32_t *)p)[i] = (int32_t)iv;
+        break;
+    case SAL_FIELD_ULONG:
+        ((uint32_t *)p)[i] = (uint32_t)iv;
+        break;
+    case SAL_FIELD_LONGLONG:
+        ((int64_t *)p)[i] = iv;
+        break;
+    case SAL_FIELD_ULONGLONG:
+        ((uint64_t *)p)[i] = (uint64_t)iv;
+        break;
+    case SAL_FIELD_FLOAT:
+        ((float *)p)[i] = (float)dv;
+        break;
+    case SAL_FIELD_DOUBLE:
+        ((double *)p)[i] = dv;
+        break;
+    case SAL_FIELD_STRING:
+        break;
+    }
+}
+
+/* Copy a string into a field; a bounded field keeps at most `bound`
+ * bytes, cut at a UTF-8 character boundary. */
+static int string_set(const sal_field_info *f, void *sample, const char *s, size_t n)
+{
+    char *p = (char *)sample + f->offset;
+    if (f->bound > 0) {
+        if (n > f->bound) {
+            n = f->bound;
+            while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) {
+                n--;
+            }
+        }
+        memcpy(p, s, n);
+        p[n] = '\0';
+        return 0;
+    }
+    char *copy = malloc(n + 1);
+    if (copy == NULL) {
+        return -ENOMEM;
+    }
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    free(*(char **)p);
+    *(char **)p = copy;
+    return 0;
+}
+
+static int store_scalar(avro_value_t *v, const sal_field_info *f, void *sample, size_t i)
+{
+    int32_t i32;
+    int64_t i64;
+    float fl;
+    double db;
+    int bo;
+    const char *s;
+    size_t size;
+    bool is_string = f->type == SAL_FIELD_STRING;
+    switch (avro_value_get_type(v)) {
+    case AVRO_NULL:
+        return 0;
+    case AVRO_BOOLEAN:
+        avro_value_get_boolean(v, &bo);
+        i64 = bo;
+        break;
+    case AVRO_INT32:
+        avro_value_get_int(v, &i32);
+        i64 = i32;
+        break;
+    case AVRO_INT64:
+        avro_value_get_long(v, &i64);
+        break;
+    case AVRO_FLOAT:
+        avro_value_get_float(v, &fl);
+        if (is_string) {
+            return -EINVAL;
+        }
+        field_set(f, sample, i, false, 0, fl);
+        return 0;
+    case AVRO_DOUBLE:
+        avro_value_get_double(v, &db);
+        if (is_string) {
+            return -EINVAL;
+        }
+        field_set(f, sample, i, false, 0, db);
+        return 0;
+    case AVRO_STRING:
+        avro_value_get_string(v, &s, &size); /* size counts the NUL */
+        return is_string ? string_set(f, sample, s, size > 0 ? size - 1 : 0) : -EINVAL;
+    default:
+        return -EINVAL;
+    }
+    if (is_string) {
+        return -EINVAL;
+    }
+    field_set(f, sample, i, true, i64, 0.0);
+    return 0;
+}
+
+static int store_value(avro_value_t *v, const sal_field_info *f, void *sample)
+{
+    avro_value_t branch;
+    if (avro_value_get_type(v) == AVRO_UNION) {
+        if (avro_value_get_current_branch(v, &branch) != 0) {
+            return -EINVAL;
+        }
+        v = &branch;
+    }
+    if (avro_value_get_type(v) != AVRO_ARRAY) {
+        return store_scalar(v, f, sample, 0);
+    }
+    size_t n = 0;
+    avro_value_get_size(v, &n);
+    size_t count = f->type == SAL_FIELD_STRING ? 1 : f->count;
+    for (size_t i = 0; i < n && i < count; i++) {
+        avro_value_t elem;
+        int rc = avro_value_get_by_index(v, i, &elem, NULL);
+        if (rc == 0) {
+            rc = store_scalar(&elem, f, sample, i);
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int sal_kafka_decode(sal_kafka_decoder *d, const uint8_t *body, size_t len, void **sample, char *err,
+                     size_t errlen)
+{
+    *sample = NULL;
+    avro_value_reset(&d->value);
+    avro_reader_memory_set_source(d->reader, (const char *)body, (int64_t)len);
+    if (avro_value_read(d->reader, &d->value) != 0) {
+        snprintf(err, errlen, "%s: cannot decode %zu bytes: %s", d->topic->sal_name, len, avro_strerror());
+        return -EBADMSG;
+    }
+    void *s = sal_sample_new(d->topic);
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < d->nfields; i++) {
+        avro_value_t fv;
+        if (d->map[i] == NULL) {
+            continue;
+        }
+        int rc = avro_value_get_by_index(&d->value, i, &fv, NULL);
+        if (rc == 0) {
+            rc = store_value(&fv, d->map[i], s);
+        }
+        if (rc != 0) {
+            snprintf(err, errlen, "%s: field %s: the writer's type does not fit the %s field",
+                     d->topic->sal_name, d->map[i]->name, sal_field_type_name(d->map[i]->type));
+            sal_sample_free(d->topic, s);
+            return -EBADMSG;
+        }
+    }
+    *sample = s;
+    return 0;
+}
+
+/* ---- keys ---- */
+
+int sal_kafka_key(const sal_component_info *comp, const sal_topic_info *topic, int32_t index, char *buf,
+                  size_t len)
+{
+    int n;
+    if (topic->kind == SAL_TOPIC_TELEMETRY) {
+        n = snprintf(buf, len, "%s", "");
+    } else if (comp->indexed) {
+        n = snprintf(buf, len, "{ \"name\": \"%s\", \"index\": %d, \"topic\": \"%s\" }", comp->name,
+                     (int)index, topic->sal_name);
+    } else {
+        n = snprintf(buf, len, "{ \"name\": \"%s\", \"topic\": \"%s\" }", comp->name, topic->sal_name);
+    }
+    return n < 0 || (size_t)n >= len ? -1 : n;
+}
