@@ -36,15 +36,115 @@ static void record(void *arg, int topic, const void *sample)
     r->at = tu_now();
 }
 
+const char *fx_transport(void)
+{
+    const char *t = getenv("OCPS_TEST_TRANSPORT");
+    return t != NULL && *t != '\0' ? t : "dds";
+}
+
+/* Start the mock broker with every topic of comp under the test's subname,
+ * and the registry; export their addresses. */
+static int start_kafka(fx *f, const sal_component_info *comp)
+{
+#if defined(OCPS_MOCK_BROKER) && defined(OCPS_SCHEMA_REGISTRY)
+    const char *sub = getenv("LSST_DDS_PARTITION_PREFIX");
+    setenv("LSST_TOPIC_SUBNAME", sub, 1);
+    char **argv = calloc(2 * comp->ntopics + 2, sizeof *argv);
+    char(*names)[256] = calloc(comp->ntopics, sizeof *names);
+    size_t n = 0;
+    argv[n++] = OCPS_MOCK_BROKER;
+    for (size_t i = 0; i < comp->ntopics; i++) {
+        snprintf(names[i], sizeof names[i], "lsst.%s.%s.%s", sub, comp->name, comp->topics[i].sal_name);
+        argv[n++] = "--topic";
+        argv[n++] = names[i];
+    }
+    argv[n] = NULL;
+    f->broker_pid = tu_spawn_piped(argv, &f->broker_in, &f->broker_out);
+    free(argv);
+    free(names);
+    char line[512];
+    if (f->broker_pid < 0 || tu_read_line(f->broker_out, line, sizeof line, 10) != 0 ||
+        strncmp(line, "BOOTSTRAP ", 10) != 0) {
+        fprintf(stderr, "fx: the mock broker did not start\n");
+        return -1;
+    }
+    setenv("LSST_KAFKA_BROKER_ADDR", line + 10, 1);
+    char *rargv[] = {OCPS_SCHEMA_REGISTRY, "--port", "0", NULL};
+    int rin;
+    int rout;
+    f->registry_pid = tu_spawn_piped(rargv, &rin, &rout);
+    int rc = f->registry_pid > 0 ? tu_read_line(rout, line, sizeof line, 10) : -1;
+    if (f->registry_pid > 0) {
+        close(rin);
+        close(rout);
+    }
+    if (rc != 0 || strncmp(line, "LISTENING ", 10) != 0) {
+        fprintf(stderr, "fx: the schema registry did not start\n");
+        return -1;
+    }
+    setenv("LSST_SCHEMA_REGISTRY_URL", line + 10, 1);
+    setenv("OCPS_TEST_KAFKA_OWNER", sub, 1);
+    return 0;
+#else
+    (void)f;
+    (void)comp;
+    fprintf(stderr, "fx: built without the Kafka fixtures\n");
+    return -1;
+#endif
+}
+
+static void stop_kafka(fx *f)
+{
+    if (f->broker_pid > 0) {
+        if (write(f->broker_in, "quit\n", 5) < 0) {
+            kill(f->broker_pid, SIGTERM);
+        }
+        close(f->broker_in);
+        close(f->broker_out);
+        if (tu_wait_exit(f->broker_pid, 5) < 0) {
+            tu_kill(f->broker_pid);
+        }
+        unsetenv("OCPS_TEST_KAFKA_OWNER");
+    }
+    if (f->registry_pid > 0) {
+        kill(f->registry_pid, SIGTERM);
+        if (tu_wait_exit(f->registry_pid, 5) < 0) {
+            tu_kill(f->registry_pid);
+        }
+    }
+}
+
+int fx_broker_command(fx *f, const char *command)
+{
+    char line[256];
+    snprintf(line, sizeof line, "%s\n", command);
+    if (f->broker_pid <= 0 || write(f->broker_in, line, strlen(line)) < 0 ||
+        tu_read_line(f->broker_out, line, sizeof line, 10) != 0) {
+        return -1;
+    }
+    return strcmp(line, "OK") == 0 ? 0 : -1;
+}
+
 int fx_open(fx *f, const sal_component_info *comp, int32_t index, const char *identity)
 {
     memset(f, 0, sizeof *f);
     f->comp = comp;
     f->csc_pid = -1;
+    f->broker_pid = f->registry_pid = -1;
     uv_loop_init(&f->loop);
     char err[512];
-    if (sal_remote_open(&f->remote, &f->loop, comp, index, sal_transport_find("dds"), identity, err,
-                        sizeof err) != 0) {
+    const char *owner = getenv("OCPS_TEST_KAFKA_OWNER");
+    const char *prefix = getenv("LSST_DDS_PARTITION_PREFIX");
+    if (strcmp(fx_transport(), "kafka") == 0 &&
+        (owner == NULL || prefix == NULL || strcmp(owner, prefix) != 0) && start_kafka(f, comp) != 0) {
+        return -1;
+    }
+    const sal_transport_ops *ops = sal_transport_find(fx_transport());
+    if (ops == NULL) {
+        fprintf(stderr, "fx_open: no transport %s in this build\n", fx_transport());
+        return -1;
+    }
+    if (sal_remote_open(&f->remote, &f->loop, comp, index, ops, identity, err, sizeof err) != 0) {
         fprintf(stderr, "fx_open: %s\n", err);
         return -1;
     }
@@ -58,8 +158,20 @@ int fx_open(fx *f, const sal_component_info *comp, int32_t index, const char *id
     return 0;
 }
 
-int fx_start_csc(fx *f, char *const argv[])
+int fx_start_csc(fx *f, char *const argv_in[])
 {
+    /* the same command line, with --transport for a non-default transport */
+    char *argv[32];
+    size_t n = 0;
+    argv[n++] = argv_in[0];
+    if (strcmp(fx_transport(), "dds") != 0) {
+        argv[n++] = "--transport";
+        argv[n++] = (char *)fx_transport();
+    }
+    for (size_t i = 1; argv_in[i] != NULL && n < 31; i++) {
+        argv[n++] = argv_in[i];
+    }
+    argv[n] = NULL;
     snprintf(f->log_path, sizeof f->log_path, "/tmp/ocps-csc-test-%d-%s.log", (int)getpid(),
              getenv("LSST_DDS_PARTITION_PREFIX"));
     unlink(f->log_path);
@@ -231,6 +343,7 @@ int fx_close(fx *f)
     sal_remote_close(f->remote);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     uv_loop_close(&f->loop);
+    stop_kafka(f);
     for (size_t i = 0; i < f->nrecords; i++) {
         sal_sample_free(&f->comp->topics[f->records[i].topic], f->records[i].sample);
     }

@@ -29,7 +29,21 @@ typedef struct fx {
     fx_record *records;
     size_t nrecords;
     size_t cap;
+    /* Kafka (OCPS_TEST_TRANSPORT=kafka): fixtures this fx started */
+    int broker_pid;
+    int broker_in;  /* the broker's stdin (commands) */
+    int broker_out; /* its stdout (replies) */
+    int registry_pid;
 } fx;
+
+/* The transport the tests run over: $OCPS_TEST_TRANSPORT, default "dds".
+ * With "kafka", the first fx_open of a test starts a mock broker (with the
+ * component's topics) and a schema-registry fixture and points the
+ * LSST_* variables at them; ocps-csc gets --transport kafka. */
+const char *fx_transport(void);
+
+/* Send a command line to the mock broker ("down 1", "up 1"); 0 on "OK". */
+int fx_broker_command(fx *f, const char *command);
 
 /* Point DDS at loopback (CYCLONEDDS_URI=file://<cyclone_config>) with a
  * partition prefix unique to this process and call; LSST_SITE=test and

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <signal.h>
 #include <time.h>
 #include <spawn.h>
@@ -169,6 +170,62 @@ int tu_spawn(char *const argv[], const char *log_path)
     int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     return rc == 0 ? (int)pid : -1;
+}
+
+int tu_spawn_piped(char *const argv[], int *to_child, int *from_child)
+{
+    int in[2];
+    int out[2];
+    if (pipe(in) != 0) {
+        return -1;
+    }
+    if (pipe(out) != 0) {
+        close(in[0]);
+        close(in[1]);
+        return -1;
+    }
+    fcntl(in[1], F_SETFD, FD_CLOEXEC);
+    fcntl(out[0], F_SETFD, FD_CLOEXEC);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(in[0]);
+    close(out[1]);
+    if (rc != 0) {
+        close(in[1]);
+        close(out[0]);
+        return -1;
+    }
+    *to_child = in[1];
+    *from_child = out[0];
+    return (int)pid;
+}
+
+int tu_read_line(int fd, char *line, size_t len, double timeout)
+{
+    double end = tu_now() + timeout;
+    size_t n = 0;
+    while (n + 1 < len) {
+        double left = end - tu_now();
+        struct pollfd p = {fd, POLLIN, 0};
+        if (left <= 0 || poll(&p, 1, (int)(left * 1000) + 1) <= 0) {
+            return -1;
+        }
+        char c;
+        if (read(fd, &c, 1) != 1) {
+            return -1;
+        }
+        if (c == '\n') {
+            break;
+        }
+        line[n++] = c;
+    }
+    line[n] = '\0';
+    return 0;
 }
 
 double tu_now(void)

@@ -29,6 +29,15 @@ int tu_run(char *const argv[], char **output);
  * appended to log_path (NULL: inherited). Returns the pid or -1. */
 int tu_spawn(char *const argv[], const char *log_path);
 
+/* Start argv[0] with its stdin and stdout connected to pipes (stderr
+ * inherited): *to_child writes its stdin, *from_child reads its stdout.
+ * Returns the pid or -1. */
+int tu_spawn_piped(char *const argv[], int *to_child, int *from_child);
+
+/* Read one line (without the newline) from fd within timeout seconds;
+ * 0 on success, -1 on EOF, error or timeout. */
+int tu_read_line(int fd, char *line, size_t len, double timeout);
+
 /* Wait up to timeout seconds for pid to exit; returns its exit status
  * (128+signal if killed) or -1 if it is still running. */
 int tu_wait_exit(int pid, double timeout);
