@@ -46,6 +46,11 @@ static int setup_disabled(void **state)
     return setup_csc(state, "disabled");
 }
 
+static int setup_enabled(void **state)
+{
+    return setup_csc(state, "enabled");
+}
+
 static int teardown(void **state)
 {
     int rc = fx_close(*state);
@@ -88,14 +93,14 @@ static bool has_summary(fx *f, void *arg)
     return sal_remote_last(f->remote, "logevent_summaryState") != NULL;
 }
 
-static void late_joiner_reads_summary_state(void **state)
+/* A new Remote learns the CSC's current summaryState (`expected`) at once. */
+static void late_joiner_sees(fx *f, int expected)
 {
-    fx *f = *state;
     /* wait until the CSC has reached DISABLED */
     long i = -1;
     size_t from = 0;
     while ((i = fx_wait_event(f, "logevent_summaryState", from, 15)) >= 0 &&
-           fx_i32(f, (size_t)i, "summaryState") != SAL_STATE_DISABLED) {
+           fx_i32(f, (size_t)i, "summaryState") != expected) {
         from = (size_t)i + 1;
     }
     assert_true(i >= 0);
@@ -110,10 +115,20 @@ static void late_joiner_reads_summary_state(void **state)
     assert_true(got);
     const void *s = sal_remote_last(late.remote, "logevent_summaryState");
     int t = sal_component_find_topic(late.comp, "logevent_summaryState");
-    assert_int_equal(sal_sample_get_i32(&late.comp->topics[t], s, "summaryState"), SAL_STATE_DISABLED);
+    assert_int_equal(sal_sample_get_i32(&late.comp->topics[t], s, "summaryState"), expected);
     assert_true(took < 1.0);
     late.csc_pid = -1;
     fx_close(&late);
+}
+
+static void late_joiner_reads_summary_state(void **state)
+{
+    late_joiner_sees(*state, SAL_STATE_DISABLED);
+}
+
+static void late_joiner_reads_enabled(void **state)
+{
+    late_joiner_sees(*state, SAL_STATE_ENABLED);
 }
 
 static void wrong_index_and_bad_seqnum_are_ignored(void **state)
@@ -190,6 +205,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(heartbeat_at_one_hertz, setup, teardown),
         cmocka_unit_test_setup_teardown(late_joiner_reads_summary_state, setup_disabled, teardown),
+        cmocka_unit_test_setup_teardown(late_joiner_reads_enabled, setup_enabled, teardown),
         cmocka_unit_test_setup_teardown(wrong_index_and_bad_seqnum_are_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(second_instance_refuses_to_start, setup, teardown),
     };

@@ -56,8 +56,10 @@ static void usage(FILE *f)
             "  --no-republish        do not re-publish state events to late-joining readers\n"
             "  --version             print the version and exit\n"
             "  -h, --help            this help\n"
-            "\nenvironment: LSST_SITE (required), DM_CONFIG_OCPS_DIR, LSST_DDS_PARTITION_PREFIX (required\n"
-            "for dds), LSST_DDS_DOMAIN_ID, LSST_DDS_INTERFACE, LSST_DDS_ENABLE_AUTHLIST, OSPL_RELEASE\n",
+            "\nenvironment: LSST_SITE (required), DM_CONFIG_OCPS_DIR, OCPS_TRANSPORT (default transport);\n"
+            "dds: LSST_DDS_PARTITION_PREFIX (required), LSST_DDS_DOMAIN_ID, LSST_DDS_INTERFACE,\n"
+            "LSST_DDS_ENABLE_AUTHLIST, OSPL_RELEASE; kafka: LSST_TOPIC_SUBNAME (required),\n"
+            "LSST_KAFKA_BROKER_ADDR, LSST_SCHEMA_REGISTRY_URL, LSST_KAFKA_* as salobj 8\n",
             sal_transport_names());
 }
 
@@ -236,7 +238,14 @@ int main(int argc, char **argv)
     sal_csc_options opts;
     sal_csc_options_init(&opts);
     opts.csc_version = OCPS_VERSION;
-    opts.transport = sal_transport_find("dds");
+    /* the transport: --transport, else $OCPS_TRANSPORT, else dds */
+    const char *env_transport = getenv("OCPS_TRANSPORT");
+    opts.transport = sal_transport_find(env_transport != NULL && *env_transport ? env_transport : "dds");
+    if (opts.transport == NULL) {
+        fprintf(stderr, "ocps-csc: OCPS_TRANSPORT=%s is not a transport (have: %s)\n", env_transport,
+                sal_transport_names());
+        return 64;
+    }
     opts.config_schema = ocps_config_schema;
     opts.config_pkg = OCPS_CONFIG_PKG;
     char subsystems[128];

@@ -66,6 +66,7 @@ struct sal_csc {
     bool warned_not_git;
     /* the --state chain run at start-up */
     const char *const *chain;
+    double check_started; /* TAI when the duplicate check began */
 };
 
 /* do_transition: the transition continues asynchronously */
@@ -774,8 +775,12 @@ static void on_heartbeat(void *arg, int topic, const void *sample)
     if (c->started || c->stopping) {
         return; /* the check only runs at start-up */
     }
-    int32_t origin = sal_sample_get_i32(&c->comp->topics[topic], sample, "private_origin");
-    if (origin != sal_origin(c->sal)) {
+    const sal_topic_info *t = &c->comp->topics[topic];
+    int32_t origin = sal_sample_get_i32(t, sample, "private_origin");
+    /* only a heartbeat written since this check began counts: history (a
+     * Kafka topic's last record, a dead instance's) is not another CSC */
+    double sent = sal_sample_get_number(t, sample, "private_sndStamp", 0);
+    if (origin != sal_origin(c->sal) && sent >= c->check_started - 0.5) {
         fprintf(stderr, "ERROR %s: %s with origin=%d quitting: found another instance with origin=%d.\n",
                 c->comp->name, sal_identity(c->sal), sal_origin(c->sal), origin);
         sal_csc_stop(c, 2);
@@ -984,6 +989,7 @@ int sal_csc_start(sal_csc *c, char *err, size_t errlen)
     if (c->auth_enabled) {
         write_auth_list(c, SAL_WRITE_FORCE);
     }
+    c->check_started = sal_now_tai(c->sal);
     uint64_t hb = (uint64_t)(c->opts.heartbeat_interval * 1000);
     uv_timer_start(&c->heartbeat, heartbeat_cb, hb, hb);
     double wait = c->opts.duplicate_check > 0 ? c->opts.duplicate_check : 0;

@@ -42,7 +42,7 @@ static void usage(FILE *f)
             "  --duration S     stop watching after S seconds\n"
             "  --discovery S    seconds to wait for the CSC to be discovered (default 10)\n"
             "  --json           print samples as JSON lines\n"
-            "  --transport T    SAL transport (default dds)\n"
+            "  --transport T    SAL transport: dds or kafka (default $OCPS_TRANSPORT, else dds)\n"
             "  --identity ID    private_identity to command as (default user@host)\n"
             "exit status: 0 complete, 1 failed/aborted, 2 not authorized, 3 timed out, 64 usage\n");
 }
@@ -54,10 +54,19 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Topic index of command `name` ("start"), or -1; needs no transport. */
+static int command_topic(const cmdr *c, const char *name)
+{
+    char sal_name[160];
+    snprintf(sal_name, sizeof sal_name, "command_%s", name);
+    int t = sal_component_find_topic(c->comp, sal_name);
+    return t >= 0 && c->comp->topics[t].kind == SAL_TOPIC_COMMAND ? t : -1;
+}
+
 static void free_command(cmdr *c)
 {
     if (c->sample != NULL) {
-        sal_sample_free(&c->comp->topics[sal_remote_command_topic(c->remote, c->command)], c->sample);
+        sal_sample_free(&c->comp->topics[command_topic(c, c->command)], c->sample);
         c->sample = NULL;
     }
     free(c->command);
@@ -268,8 +277,7 @@ void cmdr_list_topics(const sal_component_info *comp, FILE *out)
 /* Fill the command sample from --field value pairs. */
 static int fill_fields(cmdr *c, int argc, char **argv)
 {
-    int topic = sal_remote_command_topic(c->remote, c->command);
-    const sal_topic_info *t = &c->comp->topics[topic];
+    const sal_topic_info *t = &c->comp->topics[command_topic(c, c->command)];
     for (int i = 0; i < argc; i++) {
         if (strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc) {
             fprintf(stderr, "ocps-cmd: expected --FIELD VALUE, got %s\n", argv[i]);
@@ -290,21 +298,30 @@ static int fill_fields(cmdr *c, int argc, char **argv)
     return 0;
 }
 
-int cmdr_command_begin(cmdr *c, const char *name, int argc, char **argv)
+/* Check the command name and fill its sample; needs no transport, so
+ * usage errors are reported before connecting. */
+static int command_prepare(cmdr *c, const char *name, int argc, char **argv)
 {
-    char err[512];
-    if (sal_remote_command_topic(c->remote, name) < 0) {
+    int t = command_topic(c, name);
+    if (t < 0) {
         fprintf(stderr, "ocps-cmd: %s has no command %s (try: ocps-cmd %s topics)\n", c->comp->name, name,
                 c->comp->name);
         return EXIT_USAGE;
     }
     c->command = strdup(name);
-    c->sample = sal_remote_new_command(c->remote, name);
+    c->sample = sal_sample_new(&c->comp->topics[t]);
     if (c->command == NULL || c->sample == NULL || fill_fields(c, argc, argv) != 0) {
         free_command(c);
         return EXIT_USAGE;
     }
-    if (sal_remote_prepare(c->remote, name, err, sizeof err) != 0) {
+    return 0;
+}
+
+/* Send the prepared command once the CSC has been discovered. */
+static int command_start(cmdr *c)
+{
+    char err[512];
+    if (sal_remote_prepare(c->remote, c->command, err, sizeof err) != 0) {
         fprintf(stderr, "ocps-cmd: %s\n", err);
         free_command(c);
         return EXIT_FAILED;
@@ -313,6 +330,12 @@ int cmdr_command_begin(cmdr *c, const char *name, int argc, char **argv)
     c->started = now_s();
     uv_timer_start(&c->poll, on_poll, 0, 5);
     return 0;
+}
+
+int cmdr_command_begin(cmdr *c, const char *name, int argc, char **argv)
+{
+    int rc = command_prepare(c, name, argc, argv);
+    return rc != 0 ? rc : command_start(c);
 }
 
 /* Subscribe for watch/show/interactive; `names` empty means every event
@@ -346,11 +369,18 @@ static int setup(cmdr *c, int argc, char **argv, const char *transport_name, con
         fprintf(stderr, "ocps-cmd: unknown transport %s (have: %s)\n", transport_name, sal_transport_names());
         return EXIT_USAGE;
     }
+    const char *verb = argc > 0 ? argv[0] : NULL;
+    bool one_command = verb != NULL && strcmp(verb, "watch") != 0 && strcmp(verb, "show") != 0;
+    if (one_command) {
+        int rc = command_prepare(c, verb, argc - 1, argv + 1);
+        if (rc != 0) {
+            return rc;
+        }
+    }
     if (sal_remote_open(&c->remote, &c->loop, c->comp, index, transport, identity, err, sizeof err) != 0) {
         fprintf(stderr, "ocps-cmd: %s\n", err);
         return EXIT_FAILED;
     }
-    const char *verb = argc > 0 ? argv[0] : NULL;
     if (verb == NULL) {
         c->mode = MODE_INTERACTIVE;
         int rc = subscribe(c, 0, NULL);
@@ -374,7 +404,7 @@ static int setup(cmdr *c, int argc, char **argv, const char *transport_name, con
         return -1;
     }
     c->mode = MODE_COMMAND;
-    int rc = cmdr_command_begin(c, verb, argc - 1, argv + 1);
+    int rc = command_start(c);
     return rc != 0 ? rc : -1;
 }
 
@@ -438,7 +468,8 @@ static int parse_options(cmdr *c, int argc, char **argv, bool stop_at_operand, c
 int main(int argc, char **argv)
 {
     cmdr c = {.comp = &OCPS_sal_component, .timeout = -1, .discovery = 10, .status = EXIT_FAILED};
-    const char *transport = "dds";
+    const char *transport =
+        getenv("OCPS_TRANSPORT") != NULL && *getenv("OCPS_TRANSPORT") ? getenv("OCPS_TRANSPORT") : "dds";
     const char *identity = NULL;
     /* options before the target; command fields (--pipeline ...) after the
      * command are not ours, but watch/show take options after the verb */
@@ -490,6 +521,7 @@ int main(int argc, char **argv)
             cmdr_finish(&c, rc);
         } else {
             c.status = rc;
+            free_command(&c);
             uv_close((uv_handle_t *)&c.poll, NULL);
             uv_close((uv_handle_t *)&c.deadline, NULL);
             uv_close((uv_handle_t *)&c.sigint, NULL);

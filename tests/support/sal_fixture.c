@@ -69,6 +69,7 @@ static int start_kafka(fx *f, const sal_component_info *comp)
         return -1;
     }
     setenv("LSST_KAFKA_BROKER_ADDR", line + 10, 1);
+    setenv("OCPS_TRANSPORT", "kafka", 1); /* for the ocps-csc and ocps-cmd the tests start */
     char *rargv[] = {OCPS_SCHEMA_REGISTRY, "--port", "0", NULL};
     int rin;
     int rout;
@@ -160,18 +161,8 @@ int fx_open(fx *f, const sal_component_info *comp, int32_t index, const char *id
 
 int fx_start_csc(fx *f, char *const argv_in[])
 {
-    /* the same command line, with --transport for a non-default transport */
-    char *argv[32];
-    size_t n = 0;
-    argv[n++] = argv_in[0];
-    if (strcmp(fx_transport(), "dds") != 0) {
-        argv[n++] = "--transport";
-        argv[n++] = (char *)fx_transport();
-    }
-    for (size_t i = 1; argv_in[i] != NULL && n < 31; i++) {
-        argv[n++] = argv_in[i];
-    }
-    argv[n] = NULL;
+    /* the transport reaches the CSC through OCPS_TRANSPORT (fx_open) */
+    char *const *argv = argv_in;
     snprintf(f->log_path, sizeof f->log_path, "/tmp/ocps-csc-test-%d-%s.log", (int)getpid(),
              getenv("LSST_DDS_PARTITION_PREFIX"));
     unlink(f->log_path);

@@ -39,7 +39,8 @@ typedef struct fx {
 /* The transport the tests run over: $OCPS_TEST_TRANSPORT, default "dds".
  * With "kafka", the first fx_open of a test starts a mock broker (with the
  * component's topics) and a schema-registry fixture and points the
- * LSST_* variables at them; ocps-csc gets --transport kafka. */
+ * LSST_* variables at them, and sets OCPS_TRANSPORT=kafka for the ocps-csc
+ * and ocps-cmd processes the test starts. */
 const char *fx_transport(void);
 
 /* Send a command line to the mock broker ("down 1", "up 1"); 0 on "OK". */
