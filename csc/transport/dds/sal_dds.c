@@ -9,6 +9,7 @@
 
 #include <dds/dds.h>
 
+#include "sal_env.h"
 #include "sal_sample.h"
 
 typedef struct endpoint_arg {
@@ -56,19 +57,10 @@ static bool interface_name_ok(const char *s)
 
 static int read_domain(dds_domainid_t *domain, char *err, size_t errlen)
 {
-    const char *env = getenv("LSST_DDS_DOMAIN_ID");
-    *domain = 0;
-    if (env == NULL || *env == '\0') {
-        return 0;
-    }
-    char *end;
-    long v = strtol(env, &end, 10);
-    if (*end != '\0' || v < 0 || v > 232) {
-        snprintf(err, errlen, "LSST_DDS_DOMAIN_ID=%s is not a domain id (0-232)", env);
-        return -EINVAL;
-    }
+    long v;
+    int rc = sal_env_int("LSST_DDS_DOMAIN_ID", 0, 0, 232, "a domain id", &v, err, errlen);
     *domain = (dds_domainid_t)v;
-    return 0;
+    return rc;
 }
 
 /* Map LSST_DDS_INTERFACE to a Cyclone domain configuration, unless the

@@ -1,5 +1,6 @@
 /* sal_kafka.c - the Kafka transport (ts_salobj 8 wire); see sal_kafka.h. */
 #include "sal_kafka.h"
+#include "sal_env.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -112,19 +113,11 @@ static bool topic_wants_history(const sal_topic_info *ti)
 
 static int read_max_history(sal_transport *t, char *err, size_t errlen)
 {
-    const char *v = getenv("LSST_MAX_HISTORY_READ");
-    t->max_history = KAFKA_MAX_HISTORY_READ;
-    if (v == NULL || *v == '\0') {
-        return 0;
-    }
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (*end != '\0' || n < 0 || n > 1000000) {
-        snprintf(err, errlen, "LSST_MAX_HISTORY_READ=%s is not a number of records (0-1000000)", v);
-        return -EINVAL;
-    }
+    long n;
+    int rc = sal_env_int("LSST_MAX_HISTORY_READ", KAFKA_MAX_HISTORY_READ, 0, 1000000, "a number of records",
+                         &n, err, errlen);
     t->max_history = (int)n;
-    return 0;
+    return rc;
 }
 
 /* ---- librdkafka callbacks ---- */

@@ -1,5 +1,6 @@
 /* sal_kafka_config.c - environment and librdkafka settings; see sal_kafka_config.h. */
 #include "sal_kafka_config.h"
+#include "sal_env.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -31,19 +32,11 @@ static char *env_dup(const char *name, const char *def, bool *oom)
 
 static int read_replication(sal_kafka_env *e, char *err, size_t errlen)
 {
-    const char *v = getenv("LSST_KAFKA_REPLICATION_FACTOR");
-    e->replication = 1;
-    if (v == NULL || *v == '\0') {
-        return 0;
-    }
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (*end != '\0' || n < 1 || n > 32767) {
-        snprintf(err, errlen, "LSST_KAFKA_REPLICATION_FACTOR=%s is not a replication factor (1-32767)", v);
-        return -EINVAL;
-    }
+    long n;
+    int rc =
+        sal_env_int("LSST_KAFKA_REPLICATION_FACTOR", 1, 1, 32767, "a replication factor", &n, err, errlen);
     e->replication = (int)n;
-    return 0;
+    return rc;
 }
 
 int sal_kafka_env_read(sal_kafka_env *e, char *err, size_t errlen)
