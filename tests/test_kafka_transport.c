@@ -645,11 +645,9 @@ static void environment(void **state)
 /* ---- (e) with the broker and registry fixtures ---- */
 
 typedef struct child {
-    pid_t pid;
+    int pid;
     int in;
     int out;
-    char buf[4096];
-    size_t len;
 } child;
 
 static const char *fixture_path(const char *env, const char *builtin)
@@ -660,51 +658,14 @@ static const char *fixture_path(const char *env, const char *builtin)
 
 static bool child_start(child *ch, char *const argv[])
 {
-    int in[2], out[2];
-    if (pipe(in) != 0 || pipe(out) != 0) {
-        return false;
-    }
-    ch->len = 0;
-    ch->pid = fork();
-    if (ch->pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        close(in[0]);
-        close(in[1]);
-        close(out[0]);
-        close(out[1]);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    ch->in = in[1];
-    ch->out = out[0];
+    ch->pid = tu_spawn_piped(argv, &ch->in, &ch->out);
     return ch->pid > 0;
 }
 
 static char *child_line(child *ch, double timeout)
 {
-    double end = tu_now() + timeout;
-    for (;;) {
-        char *nl = memchr(ch->buf, '\n', ch->len);
-        if (nl != NULL) {
-            char *line = strndup(ch->buf, (size_t)(nl - ch->buf));
-            ch->len -= (size_t)(nl - ch->buf) + 1;
-            memmove(ch->buf, nl + 1, ch->len);
-            return line;
-        }
-        struct pollfd p = {.fd = ch->out, .events = POLLIN};
-        int left = (int)((end - tu_now()) * 1000);
-        if (left <= 0 || ch->len == sizeof ch->buf || poll(&p, 1, left) <= 0) {
-            return NULL;
-        }
-        ssize_t got = read(ch->out, ch->buf + ch->len, sizeof ch->buf - ch->len);
-        if (got <= 0) {
-            return NULL;
-        }
-        ch->len += (size_t)got;
-    }
+    char line[4096];
+    return tu_read_line(ch->out, line, sizeof line, timeout) == 0 ? strdup(line) : NULL;
 }
 
 static void child_command(child *ch, const char *cmd)

@@ -39,10 +39,8 @@ extern char **environ;
 
 typedef struct child {
     int pid;
-    int in;  /* the child's stdin */
-    int out; /* the child's stdout */
-    char buf[4096];
-    size_t len;
+    int in;        /* the child's stdin */
+    int out;       /* the child's stdout */
     char *wrapper; /* strtok'd copy of OCPS_TEST_WRAPPER */
 } child;
 
@@ -66,54 +64,19 @@ static void build_argv(child *ch, char **argv, char *const args[])
 
 static void child_start(child *ch, char *const args[])
 {
-    int in[2];
-    int out[2];
     char *argv[MAX_ARGS];
     memset(ch, 0, sizeof *ch);
-    assert_int_equal(pipe(in), 0);
-    assert_int_equal(pipe(out), 0);
-    fcntl(in[1], F_SETFD, FD_CLOEXEC);
-    fcntl(out[0], F_SETFD, FD_CLOEXEC);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
     build_argv(ch, argv, args);
-    pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(in[0]);
-    close(out[1]);
-    assert_int_equal(rc, 0);
-    ch->pid = (int)pid;
-    ch->in = in[1];
-    ch->out = out[0];
+    ch->pid = tu_spawn_piped(argv, &ch->in, &ch->out);
+    assert_true(ch->pid > 0);
 }
 
 /* The next line of the child's stdout without its '\n' (malloc'd), or NULL
  * on EOF or timeout. */
 static char *child_read_line(child *ch, double timeout)
 {
-    double end = tu_now() + timeout;
-    for (;;) {
-        char *nl = memchr(ch->buf, '\n', ch->len);
-        if (nl != NULL) {
-            char *line = strndup(ch->buf, (size_t)(nl - ch->buf));
-            ch->len -= (size_t)(nl - ch->buf) + 1;
-            memmove(ch->buf, nl + 1, ch->len);
-            return line;
-        }
-        struct pollfd p = {.fd = ch->out, .events = POLLIN};
-        int left = (int)((end - tu_now()) * 1000);
-        if (left <= 0 || ch->len == sizeof ch->buf || poll(&p, 1, left) <= 0) {
-            return NULL;
-        }
-        ssize_t got = read(ch->out, ch->buf + ch->len, sizeof ch->buf - ch->len);
-        if (got <= 0) {
-            return NULL;
-        }
-        ch->len += (size_t)got;
-    }
+    char line[4096];
+    return tu_read_line(ch->out, line, sizeof line, timeout) == 0 ? strdup(line) : NULL;
 }
 
 /* Send one command; returns its reply line (malloc'd) or NULL. */
