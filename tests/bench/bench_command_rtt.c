@@ -14,44 +14,9 @@
 
 #include "OCPS_sal.h"
 #include "sal_csc.h"
+#include "bench_util.h"
 #include "sal_fixture.h"
 #include "test_util.h"
-
-static int compare(const void *a, const void *b)
-{
-    double x = *(const double *)a;
-    double y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-typedef struct rtt_state {
-    bool done;
-    int ack;
-} rtt_state;
-
-static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
-{
-    (void)error;
-    (void)result;
-    (void)timeout;
-    rtt_state *s = arg;
-    if (final) {
-        s->done = true;
-        s->ack = ack;
-    }
-}
-
-static bool done(fx *f, void *arg)
-{
-    (void)f;
-    return ((rtt_state *)arg)->done;
-}
-
-static bool ready(fx *f, void *arg)
-{
-    (void)arg;
-    return sal_remote_ready(f->remote, "setLogLevel") && sal_remote_last(f->remote, "logevent_summaryState");
-}
 
 /* Mean ping-pong round trip (microseconds) reported by ddsperf, skipping
  * its first report; -1 if ddsperf could not be run. mode is "listener"
@@ -99,38 +64,17 @@ int main(int argc, char **argv)
     }
     char *csc[] = {OCPS_CSC, "--duplicate-check", "0", "1", NULL};
     fx_start_csc(&f, csc);
-    char err[256];
-    sal_remote_prepare(f.remote, "setLogLevel", err, sizeof err);
-    if (!fx_run_until(&f, ready, NULL, 20)) {
-        fprintf(stderr, "bench: CSC not reachable\n");
+    double *rtt = calloc((size_t)n, sizeof *rtt);
+    int failures = 0;
+    if (bench_command_loop(&f, n, 50, rtt, &failures) != 0) {
         fx_close(&f);
         return 1;
     }
-    int t = sal_remote_command_topic(f.remote, "setLogLevel");
-    void *cmd = sal_remote_new_command(f.remote, "setLogLevel");
-    sal_sample_set_i32(&f.comp->topics[t], cmd, "level", 20);
-    double *rtt = calloc((size_t)n, sizeof *rtt);
-    int failures = 0;
-    for (int i = -50; i < n; i++) { /* 50 warm-up commands */
-        rtt_state s = {0};
-        double t0 = tu_now();
-        sal_remote_command(f.remote, "setLogLevel", cmd, 10, on_ack, &s, NULL, err, sizeof err);
-        fx_run_until(&f, done, &s, 11);
-        double dt = tu_now() - t0;
-        if (i >= 0) {
-            rtt[i] = dt * 1e6;
-            failures += s.ack != SAL_CMD_COMPLETE;
-        }
-    }
-    sal_sample_free(&f.comp->topics[t], cmd);
     fx_close(&f);
-
-    qsort(rtt, (size_t)n, sizeof *rtt, compare);
-    double sum = 0;
+    double mean = bench_sort(rtt, n) * 1e6;
     for (int i = 0; i < n; i++) {
-        sum += rtt[i];
+        rtt[i] *= 1e6; /* microseconds */
     }
-    double mean = sum / n;
     double ping = ddsperf_rtt(5, "listener");
     double ping_ws = ddsperf_rtt(5, "waitset");
     printf("SAL command round trip over DDS, %d sequential setLogLevel commands (%d failed):\n", n, failures);

@@ -15,50 +15,9 @@
 
 #include "OCPS_sal.h"
 #include "sal_csc.h"
+#include "bench_util.h"
 #include "sal_fixture.h"
 #include "test_util.h"
-
-typedef struct rtt_state {
-    bool done;
-    int ack;
-} rtt_state;
-
-static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
-{
-    (void)error;
-    (void)result;
-    (void)timeout;
-    rtt_state *s = arg;
-    if (final) {
-        s->done = true;
-        s->ack = ack;
-    }
-}
-
-static bool done(fx *f, void *arg)
-{
-    (void)f;
-    return ((rtt_state *)arg)->done;
-}
-
-static bool ready(fx *f, void *arg)
-{
-    (void)arg;
-    return sal_remote_ready(f->remote, "setLogLevel") && sal_remote_last(f->remote, "logevent_summaryState");
-}
-
-static int compare(const void *a, const void *b)
-{
-    double x = *(const double *)a;
-    double y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, compare);
-    return v[n / 2];
-}
 
 /* Produce one message and consume it. */
 static void trip(rd_kafka_t *p, rd_kafka_t *c, double t0)
@@ -120,7 +79,8 @@ static double raw_rtt(fx *f, int n, int trips, double *med)
             got++;
         }
     }
-    *med = median(v, n);
+    bench_sort(v, n);
+    *med = v[n / 2];
     free(v);
     rd_kafka_consumer_close(c);
     rd_kafka_destroy(c);
@@ -140,33 +100,14 @@ int main(int argc, char **argv)
     }
     char *csc[] = {OCPS_CSC, "--duplicate-check", "0", "1", NULL};
     fx_start_csc(&f, csc);
-    char err[256];
-    sal_remote_prepare(f.remote, "setLogLevel", err, sizeof err);
-    if (!fx_run_until(&f, ready, NULL, 30)) {
-        fprintf(stderr, "bench: CSC not reachable over Kafka\n");
+    double *rtt = calloc((size_t)n, sizeof *rtt);
+    int failures = 0;
+    if (bench_command_loop(&f, n, 20, rtt, &failures) != 0) {
         fx_close(&f);
         return 1;
     }
-    int t = sal_remote_command_topic(f.remote, "setLogLevel");
-    void *cmd = sal_remote_new_command(f.remote, "setLogLevel");
-    sal_sample_set_i32(&f.comp->topics[t], cmd, "level", 20);
-    double *rtt = calloc((size_t)n, sizeof *rtt);
-    double sum = 0;
-    int failures = 0;
-    for (int i = -20; i < n; i++) {
-        rtt_state s = {0};
-        double t0 = tu_now();
-        sal_remote_command(f.remote, "setLogLevel", cmd, 10, on_ack, &s, NULL, err, sizeof err);
-        fx_run_until(&f, done, &s, 11);
-        if (i >= 0) {
-            rtt[i] = tu_now() - t0;
-            sum += rtt[i];
-            failures += s.ack != SAL_CMD_COMPLETE;
-        }
-    }
-    sal_sample_free(&f.comp->topics[t], cmd);
-    double mean = sum / n;
-    double med = median(rtt, n);
+    double mean = bench_sort(rtt, n);
+    double med = rtt[n / 2];
     double raw_med = 0;
     double raw = raw_rtt(&f, n, 1, &raw_med);
     double pp_med = 0;

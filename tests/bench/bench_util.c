@@ -1,0 +1,81 @@
+/* bench_util.c - see bench_util.h. */
+#include "bench_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "sal_csc.h"
+#include "test_util.h"
+
+typedef struct rtt_state {
+    bool done;
+    int ack;
+} rtt_state;
+
+static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
+{
+    (void)error;
+    (void)result;
+    (void)timeout;
+    rtt_state *s = arg;
+    if (final) {
+        s->done = true;
+        s->ack = ack;
+    }
+}
+
+static bool done(fx *f, void *arg)
+{
+    (void)f;
+    return ((rtt_state *)arg)->done;
+}
+
+static bool ready(fx *f, void *arg)
+{
+    (void)arg;
+    return sal_remote_ready(f->remote, "setLogLevel") && sal_remote_last(f->remote, "logevent_summaryState");
+}
+
+int bench_command_loop(fx *f, int n, int warmup, double *rtt, int *failures)
+{
+    char err[256];
+    sal_remote_prepare(f->remote, "setLogLevel", err, sizeof err);
+    if (!fx_run_until(f, ready, NULL, 30)) {
+        fprintf(stderr, "bench: CSC not reachable\n");
+        return -1;
+    }
+    int t = sal_remote_command_topic(f->remote, "setLogLevel");
+    void *cmd = sal_remote_new_command(f->remote, "setLogLevel");
+    sal_sample_set_i32(&f->comp->topics[t], cmd, "level", 20);
+    *failures = 0;
+    for (int i = -warmup; i < n; i++) {
+        rtt_state s = {0};
+        double t0 = tu_now();
+        sal_remote_command(f->remote, "setLogLevel", cmd, 10, on_ack, &s, NULL, err, sizeof err);
+        fx_run_until(f, done, &s, 11);
+        if (i >= 0) {
+            rtt[i] = tu_now() - t0;
+            *failures += s.ack != SAL_CMD_COMPLETE;
+        }
+    }
+    sal_sample_free(&f->comp->topics[t], cmd);
+    bench_sort(rtt, n);
+    return 0;
+}
+
+static int compare(const void *a, const void *b)
+{
+    double x = *(const double *)a;
+    double y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double bench_sort(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, compare);
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        sum += v[i];
+    }
+    return n > 0 ? sum / n : 0;
+}

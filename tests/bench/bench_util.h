@@ -1,0 +1,19 @@
+/*
+ * bench_util.h - what the benchmarks share: a timed loop of sequential
+ * commands against a CSC, and sorting samples.
+ */
+#ifndef BENCH_UTIL_H
+#define BENCH_UTIL_H
+
+#include "sal_fixture.h"
+
+/* Wait for the CSC behind f, then send `warmup` untimed and n timed
+ * sequential setLogLevel commands, each from write to final ack; the
+ * times (seconds) go into rtt[0..n), sorted ascending; *failures counts
+ * acks other than CMD_COMPLETE. -1 if the CSC could not be reached. */
+int bench_command_loop(fx *f, int n, int warmup, double *rtt, int *failures);
+
+/* Sort v ascending; its mean. */
+double bench_sort(double *v, int n);
+
+#endif
