@@ -424,8 +424,7 @@ static void twenty_concurrent_executes(void **state)
     }
     fx_run_for(f, 0.3);
     for (int i = 0; i < 20; i++) {
-        long first;
-        assert_int_equal(job_results(f, runs[i].job_id, &first), 1);
+        one_result(f, runs[i].job_id);
         char *inv = read_job_file(c, runs[i].job_id, "invocation.json");
         char query[64];
         snprintf(query, sizeof query, "visit=%d SLEEP=0.3", i);
@@ -489,10 +488,8 @@ static void prerequisites_wait_or_fail_fast(void **state)
     wait_done(f, &a, 30);
     wait_done(f, &b, 30);
     assert_int_equal(b.ack, SAL_CMD_COMPLETE);
-    long ia;
-    long ib;
-    job_results(f, a.job_id, &ia);
-    job_results(f, b.job_id, &ib);
+    long ia = one_result(f, a.job_id);
+    long ib = one_result(f, b.job_id);
     json_t *ra = result_of(f, ia);
     json_t *rb = result_of(f, ib);
     assert_true(strcmp(json_string_value(json_object_get(rb, "startTime")),
