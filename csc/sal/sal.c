@@ -150,7 +150,7 @@ static void handle_sample(sal *s, inbox_item *item)
 static void republish(sal *s, int topic)
 {
     topic_state *ts = &s->topics[topic];
-    if (!ts->republish || ts->last == NULL) {
+    if (!ts->republish || ts->last == NULL || s->ops->keeps_history) {
         return;
     }
     const sal_topic_info *t = &s->comp->topics[topic];

@@ -38,6 +38,10 @@ typedef enum sal_revcode_kind { SAL_REVCODE_DDS, SAL_REVCODE_AVRO } sal_revcode_
 typedef struct sal_transport_ops {
     const char *name;
     sal_revcode_kind revcode;
+    /* Readers get the last event samples from the transport itself (Kafka's
+     * compacted topics), so the runtime must not re-publish them when a
+     * reader appears. */
+    bool keeps_history;
     /* Connect for `comp` with SAL index `index` (0: all indices). */
     int (*open)(sal_transport **out, const sal_component_info *comp, int32_t index,
                 const sal_transport_cbs *cbs, char *err, size_t errlen);

@@ -803,6 +803,7 @@ static void *poll_thread(void *arg)
 const sal_transport_ops sal_kafka_transport = {
     .name = "kafka",
     .revcode = SAL_REVCODE_AVRO,
+    .keeps_history = true,
     .open = kafka_open,
     .reader_create = kafka_reader_create,
     .writer_create = kafka_writer_create,
