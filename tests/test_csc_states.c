@@ -2,8 +2,8 @@
  * test_csc_states: ocps-csc as a separate process over real DDS, driven
  * by a Remote: the start-up events, the full state cycle with every
  * summaryState and ack, salobj's failure messages for wrong-state
- * commands, setLogLevel, unsupported commands, and exitControl ending the
- * process.
+ * commands, setLogLevel, unsupported commands, exitControl ending the
+ * process, and commands sent before the start-up ended dropped unanswered.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -204,6 +204,58 @@ static void csc_specific_commands_need_enabled(void **state)
     assert_string_equal(result, "Failed: Not allowed in state=<State.STANDBY: 5>");
 }
 
+/* A CSC that watches 4 s for another instance before it reports a state. */
+static int setup_slow_start(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    *state = f;
+    if (f == NULL) {
+        return -1;
+    }
+    fx_env(CYCLONE_CONFIG);
+    char *argv[] = {OCPS_CSC, "--duplicate-check", "4", "1", NULL};
+    return fx_open(f, &OCPS_sal_component, 1, NULL) == 0 && fx_start_csc(f, argv) == 0 ? 0 : -1;
+}
+
+static bool start_ready(fx *f, void *arg)
+{
+    (void)arg;
+    return sal_remote_ready(f->remote, "start");
+}
+
+static void commands_before_startup_are_dropped(void **state)
+{
+    fx *f = *state;
+    char result[1024];
+    char err[256];
+    /* the first heartbeat comes a second after the command readers opened,
+     * inside the duplicate check (no summaryState yet) */
+    assert_true(fx_wait_event(f, "logevent_heartbeat", 0, 15) >= 0);
+    sal_remote_prepare(f->remote, "start", err, sizeof err);
+    assert_true(fx_run_until(f, start_ready, NULL, 10));
+    assert_true(first(f, "logevent_summaryState") < 0);
+    double sent_at = sal_now_tai(sal_remote_sal(f->remote));
+    /* salobj drops a command that arrives before the CSC has started: no ack */
+    assert_int_equal(fx_command(f, "start", NULL, 1.0, result, sizeof result), SAL_CMD_NOACK);
+    long i = fx_wait_event(f, "logevent_summaryState", 0, 15);
+    assert_true(i >= 0);
+    assert_true(sent(f, i) > sent_at); /* the start did arrive during the start-up */
+    assert_int_equal(fx_i32(f, (size_t)i, "summaryState"), SAL_STATE_STANDBY);
+    /* it was not executed (no configuration, no DISABLED) and it was logged */
+    assert_true(first(f, "logevent_configurationApplied") < 0);
+    for (size_t k = 0; k < f->nrecords; k++) {
+        if (strcmp(topic_name(f, k), "logevent_summaryState") == 0) {
+            assert_int_equal(fx_i32(f, k, "summaryState"), SAL_STATE_STANDBY);
+        }
+    }
+    char *log = tu_read_file(f->log_path, NULL);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "Ignoring command_start from"));
+    free(log);
+    /* once started, the CSC obeys */
+    step(f, "start", SAL_CMD_COMPLETE, SAL_STATE_DISABLED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +264,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(wrong_state_commands_fail_with_salobj_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(set_log_level_changes_log_level, setup, teardown),
         cmocka_unit_test_setup_teardown(csc_specific_commands_need_enabled, setup, teardown),
+        cmocka_unit_test_setup_teardown(commands_before_startup_are_dropped, setup_slow_start, teardown),
     };
     return cmocka_run_group_tests_name("csc_states", tests, NULL, NULL);
 }

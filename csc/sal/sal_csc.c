@@ -696,6 +696,14 @@ static void on_command(void *arg, int topic, const void *sample)
     const sal_topic_info *t = &c->comp->topics[topic];
     int32_t seqnum = sal_sample_get_i32(t, sample, "private_seqNum");
     const char *identity = sal_sample_get_string(t, sample, "private_identity");
+    if (!c->started) {
+        /* salobj assigns command callbacks only once started and flushes
+         * what came before, unanswered: acting on it here would be undone
+         * by the start-up's summaryState=STANDBY */
+        SAL_LOG(c, SAL_LOG_WARNING, "Ignoring %s from %s with private_seqNum=%d: the CSC has not started yet",
+                t->sal_name, identity ? identity : "?", seqnum);
+        return;
+    }
     if (seqnum <= 0) {
         SAL_LOG(c, SAL_LOG_WARNING, "Ignoring %s with private_seqNum=%d from %s: must be > 0", t->sal_name,
                 seqnum, identity ? identity : "?");
