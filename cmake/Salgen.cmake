@@ -1,31 +1,113 @@
-# salgen_component(<target> XML_DIR <dir> COMPONENT <name> XML_VERSION <ver>)
+# Interface generation: idl/salgen.py, idl/salgen_merge.py and idlc.
 #
-# Runs idl/salgen.py on a ts_xml-format directory, compiles the resulting
-# sal_revCoded_<name>.idl with idlc, and builds a static library <target>
-# holding the idlc types and the runtime's sal_component_info table.
-# Sets <target>_GEN_DIR in the caller's scope to the generator's output.
+# salgen_component(<target> XML_DIR <dir> COMPONENT <name> XML_VERSION <ver>)
+#   One release of a component. <target> is a static library with the idlc
+#   types and `<name>_sal_component` (header <name>_sal.h).
+#
+# salgen_interfaces(<target> COMPONENT <name> RELEASES <ver> <dir> [<ver> <dir> ...]
+#                   DEFAULTS <transport> <ver> [<transport> <ver> ...])
+#   Several releases of one component in one program. Each release's table
+#   is `<name>_v<ver>_sal_component` (dots as underscores); the sample types
+#   of all releases are merged and compiled once; `<name>_sal_interfaces`
+#   (header <name>_interfaces.h) lists them with the release each transport
+#   uses by default. Sets <target>_RELEASE_DIRS to "<ver>=<generator output>"
+#   entries in the caller's scope.
+#
+# Both set <target>_GEN_DIR in the caller's scope.
+
+# Run salgen for one release into <gen>; the C table is named <cname>.
+function(_salgen_release gen component version xml_dir cname)
+  file(GLOB_RECURSE xml_inputs CONFIGURE_DEPENDS "${xml_dir}/SAL*.xml" "${xml_dir}/${component}/*.xml")
+  add_custom_command(
+    OUTPUT "${gen}/dds/sal_revCoded_${component}.idl" "${gen}/c/${cname}_sal.c" "${gen}/c/${cname}_sal.h"
+    COMMAND "${Python3_EXECUTABLE}" "${CMAKE_SOURCE_DIR}/idl/salgen.py"
+            --xml-dir "${xml_dir}" --component "${component}"
+            --xml-version "${version}" --c-name "${cname}" --out "${gen}"
+    DEPENDS "${CMAKE_SOURCE_DIR}/idl/salgen.py" ${xml_inputs}
+    COMMENT "salgen ${component} ${version} from ${xml_dir}"
+    VERBATIM)
+endfunction()
+
+# Compile <idl> with idlc into <outdir>.
+function(_salgen_idlc idl outdir stem)
+  add_custom_command(
+    OUTPUT "${outdir}/${stem}.c" "${outdir}/${stem}.h"
+    COMMAND "${OCPS_IDLC}" -Wno-implicit-extensibility -o "${outdir}" "${idl}"
+    DEPENDS "${idl}"
+    COMMENT "idlc ${stem}.idl"
+    VERBATIM)
+endfunction()
+
 function(salgen_component target)
   cmake_parse_arguments(SG "" "XML_DIR;COMPONENT;XML_VERSION" "" ${ARGN})
   set(gen "${CMAKE_CURRENT_BINARY_DIR}/${target}")
   set(n "${SG_COMPONENT}")
-  file(GLOB_RECURSE xml_inputs CONFIGURE_DEPENDS "${SG_XML_DIR}/SAL*.xml" "${SG_XML_DIR}/${n}/*.xml")
-  add_custom_command(
-    OUTPUT "${gen}/dds/sal_revCoded_${n}.idl" "${gen}/c/${n}_sal.c" "${gen}/c/${n}_sal.h"
-    COMMAND "${Python3_EXECUTABLE}" "${CMAKE_SOURCE_DIR}/idl/salgen.py"
-            --xml-dir "${SG_XML_DIR}" --component "${n}"
-            --xml-version "${SG_XML_VERSION}" --out "${gen}"
-    DEPENDS "${CMAKE_SOURCE_DIR}/idl/salgen.py" ${xml_inputs}
-    COMMENT "salgen ${n} from ${SG_XML_DIR}"
-    VERBATIM)
-  add_custom_command(
-    OUTPUT "${gen}/c/sal_revCoded_${n}.c" "${gen}/c/sal_revCoded_${n}.h"
-    COMMAND "${OCPS_IDLC}" -Wno-implicit-extensibility -o "${gen}/c" "${gen}/dds/sal_revCoded_${n}.idl"
-    DEPENDS "${gen}/dds/sal_revCoded_${n}.idl"
-    COMMENT "idlc sal_revCoded_${n}.idl"
-    VERBATIM)
-  add_library(${target} STATIC
-    "${gen}/c/${n}_sal.c" "${gen}/c/sal_revCoded_${n}.c")
+  _salgen_release("${gen}" "${n}" "${SG_XML_VERSION}" "${SG_XML_DIR}" "${n}")
+  _salgen_idlc("${gen}/dds/sal_revCoded_${n}.idl" "${gen}/c" "sal_revCoded_${n}")
+  add_library(${target} STATIC "${gen}/c/${n}_sal.c" "${gen}/c/sal_revCoded_${n}.c")
   target_include_directories(${target} PUBLIC "${gen}/c")
   target_link_libraries(${target} PUBLIC salrt CycloneDDS::ddsc)
   set(${target}_GEN_DIR "${gen}" PARENT_SCOPE)
+endfunction()
+
+function(salgen_interfaces target)
+  cmake_parse_arguments(SG "" "COMPONENT" "RELEASES;DEFAULTS" ${ARGN})
+  set(gen "${CMAKE_CURRENT_BINARY_DIR}/${target}")
+  set(n "${SG_COMPONENT}")
+  set(idls "")
+  set(srcs "")
+  set(incs "")
+  set(names "")
+  set(release_dirs "")
+  set(rel "${SG_RELEASES}")
+  while(rel)
+    list(POP_FRONT rel version xml_dir)
+    string(MAKE_C_IDENTIFIER "${n}_v${version}" cname)
+    set(rgen "${gen}/v${version}")
+    _salgen_release("${rgen}" "${n}" "${version}" "${xml_dir}" "${cname}")
+    list(APPEND idls "${rgen}/dds/sal_revCoded_${n}.idl")
+    list(APPEND srcs "${rgen}/c/${cname}_sal.c")
+    list(APPEND incs "${rgen}/c")
+    list(APPEND names "${cname}")
+    list(APPEND release_dirs "${version}=${rgen}")
+  endwhile()
+
+  set(types "${gen}/types")
+  add_custom_command(
+    OUTPUT "${types}/sal_revCoded_${n}.idl"
+    COMMAND "${Python3_EXECUTABLE}" "${CMAKE_SOURCE_DIR}/idl/salgen_merge.py"
+            --out "${types}/sal_revCoded_${n}.idl" ${idls}
+    DEPENDS "${CMAKE_SOURCE_DIR}/idl/salgen_merge.py" ${idls}
+    COMMENT "salgen_merge ${n}: sample types of ${names}"
+    VERBATIM)
+  _salgen_idlc("${types}/sal_revCoded_${n}.idl" "${types}" "sal_revCoded_${n}")
+
+  # The set of releases, with each transport's default.
+  set(h "/* Generated by salgen_interfaces. Do not edit. */\n#ifndef ${n}_INTERFACES_H\n#define ${n}_INTERFACES_H\n\n")
+  string(APPEND h "#include \"sal_interface.h\"\n\n/* Every embedded release of ${n}. */\nextern const sal_interface_set ${n}_sal_interfaces;\n\n#endif\n")
+  set(c "/* Generated by salgen_interfaces. Do not edit. */\n#include \"${n}_interfaces.h\"\n")
+  foreach(cname IN LISTS names)
+    string(APPEND c "#include \"${cname}_sal.h\"\n")
+  endforeach()
+  string(APPEND c "\nstatic const sal_component_info *const releases[] = {\n")
+  foreach(cname IN LISTS names)
+    string(APPEND c "    &${cname}_sal_component,\n")
+  endforeach()
+  string(APPEND c "};\n\nstatic const sal_interface_default defaults[] = {\n")
+  set(def "${SG_DEFAULTS}")
+  while(def)
+    list(POP_FRONT def transport version)
+    string(APPEND c "    {\"${transport}\", \"${version}\"},\n")
+  endwhile()
+  string(APPEND c "};\n\nconst sal_interface_set ${n}_sal_interfaces = {\n    .name = \"${n}\",\n")
+  string(APPEND c "    .releases = releases,\n    .nreleases = sizeof releases / sizeof releases[0],\n")
+  string(APPEND c "    .defaults = defaults,\n    .ndefaults = sizeof defaults / sizeof defaults[0],\n};\n")
+  file(GENERATE OUTPUT "${gen}/c/${n}_interfaces.h" CONTENT "${h}")
+  file(GENERATE OUTPUT "${gen}/c/${n}_interfaces.c" CONTENT "${c}")
+
+  add_library(${target} STATIC ${srcs} "${types}/sal_revCoded_${n}.c" "${gen}/c/${n}_interfaces.c")
+  target_include_directories(${target} PUBLIC "${gen}/c" "${types}" ${incs})
+  target_link_libraries(${target} PUBLIC salrt CycloneDDS::ddsc)
+  set(${target}_GEN_DIR "${gen}" PARENT_SCOPE)
+  set(${target}_RELEASE_DIRS "${release_dirs}" PARENT_SCOPE)
 endfunction()

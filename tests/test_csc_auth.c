@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "OCPS_sal.h"
+#include "ocps_test_iface.h"
 #include "sal_auth.h"
 #include "sal_csc.h"
 #include "sal_fixture.h"
@@ -25,7 +25,7 @@ static int setup(void **state)
     fx *f = calloc(1, sizeof *f);
     fx_env(CYCLONE_CONFIG);
     setenv("LSST_DDS_ENABLE_AUTHLIST", "1", 1);
-    if (fx_open(f, &OCPS_sal_component, 1, NULL) != 0) {
+    if (fx_open(f, ocps_test_component(), 1, NULL) != 0) {
         return -1;
     }
     char *argv[] = {OCPS_CSC, "--duplicate-check", "0.2", "1", NULL};
@@ -48,7 +48,7 @@ static int teardown(void **state)
 static int command_as(const char *identity, const char *cmd, char *result, size_t len)
 {
     fx other;
-    assert_int_equal(fx_open(&other, &OCPS_sal_component, 1, identity), 0);
+    assert_int_equal(fx_open(&other, ocps_test_component(), 1, identity), 0);
     int ack = fx_command(&other, cmd, NULL, 10, result, len);
     other.csc_pid = -1;
     fx_close(&other);

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "OCPS_sal.h"
+#include "ocps_test_iface.h"
 #include "sal_csc.h"
 #include "sal_fixture.h"
 #include "test_util.h"
@@ -88,7 +88,7 @@ static int start_csc(ctx *c, const char *site)
     fx_env(CYCLONE_CONFIG);
     setenv("DM_CONFIG_OCPS_DIR", c->root, 1);
     setenv("LSST_SITE", site, 1);
-    if (fx_open(&c->f, &OCPS_sal_component, 1, NULL) != 0) {
+    if (fx_open(&c->f, ocps_test_component(), 1, NULL) != 0) {
         return -1;
     }
     char *argv[] = {OCPS_CSC, "--duplicate-check", "0.2", "1", NULL};
@@ -295,7 +295,7 @@ static void shipped_deploy_config_validates(void **state)
     fx f;
     fx_env(CYCLONE_CONFIG);
     setenv("LSST_SITE", "test", 1);
-    assert_int_equal(fx_open(&f, &OCPS_sal_component, 3, NULL), 0);
+    assert_int_equal(fx_open(&f, ocps_test_component(), 3, NULL), 0);
     char *argv[] = {OCPS_CSC, "--duplicate-check", "0.2", "--configdir", DEPLOY_CONFIG_DIR, "3", NULL};
     assert_int_equal(fx_start_csc(&f, argv), 0);
     assert_true(fx_wait_event(&f, "logevent_summaryState", 0, 15) >= 0);

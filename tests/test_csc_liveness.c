@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "OCPS_sal.h"
+#include "ocps_test_iface.h"
 #include "sal_csc.h"
 #include "sal_fixture.h"
 #include "test_util.h"
@@ -25,7 +25,7 @@ static int setup_csc(void **state, char *state_arg)
 {
     fx *f = calloc(1, sizeof *f);
     fx_env(CYCLONE_CONFIG);
-    if (fx_open(f, &OCPS_sal_component, 1, NULL) != 0) {
+    if (fx_open(f, ocps_test_component(), 1, NULL) != 0) {
         return -1;
     }
     char *argv[] = {OCPS_CSC, "--duplicate-check", "0.2", "--state", state_arg, "1", NULL};
@@ -108,7 +108,7 @@ static void late_joiner_sees(fx *f, int expected)
     /* a new Remote, in a new participant, joins now */
     fx late;
     double t0 = tu_now();
-    assert_int_equal(fx_open(&late, &OCPS_sal_component, 1, NULL), 0);
+    assert_int_equal(fx_open(&late, ocps_test_component(), 1, NULL), 0);
     bool got = fx_run_until(&late, has_summary, NULL, 5);
     double took = tu_now() - t0;
     print_message("late joiner got summaryState after %.3f s\n", took);
@@ -139,7 +139,7 @@ static void wrong_index_and_bad_seqnum_are_ignored(void **state)
 
     /* a command addressed to OCPS:3 reaches OCPS:1's reader but is not its own */
     fx other;
-    assert_int_equal(fx_open(&other, &OCPS_sal_component, 3, NULL), 0);
+    assert_int_equal(fx_open(&other, ocps_test_component(), 3, NULL), 0);
     assert_int_equal(fx_command(&other, "start", NULL, 1.5, result, sizeof result), SAL_CMD_NOACK);
     other.csc_pid = -1;
     fx_close(&other);

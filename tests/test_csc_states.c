@@ -15,14 +15,14 @@
 
 #include <cmocka.h>
 
-#include "OCPS_sal.h"
+#include "ocps_test_iface.h"
 #include "sal_csc.h"
 #include "sal_fixture.h"
 #include "test_util.h"
 
 static int setup(void **state)
 {
-    *state = fx_setup_csc(&OCPS_sal_component, OCPS_CSC, CYCLONE_CONFIG);
+    *state = fx_setup_csc(ocps_test_component(), OCPS_CSC, CYCLONE_CONFIG);
     return *state != NULL ? 0 : -1;
 }
 
@@ -214,7 +214,7 @@ static int setup_slow_start(void **state)
     }
     fx_env(CYCLONE_CONFIG);
     char *argv[] = {OCPS_CSC, "--duplicate-check", "4", "1", NULL};
-    return fx_open(f, &OCPS_sal_component, 1, NULL) == 0 && fx_start_csc(f, argv) == 0 ? 0 : -1;
+    return fx_open(f, ocps_test_component(), 1, NULL) == 0 && fx_start_csc(f, argv) == 0 ? 0 : -1;
 }
 
 static bool start_ready(fx *f, void *arg)

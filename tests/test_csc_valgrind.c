@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "OCPS_sal.h"
+#include "ocps_test_iface.h"
 #include "sal_csc.h"
 #include "sal_fixture.h"
 #include "test_util.h"
@@ -23,7 +23,7 @@ static void state_cycle_under_memcheck(void **state)
     (void)state;
     fx f;
     fx_env(CYCLONE_CONFIG);
-    assert_int_equal(fx_open(&f, &OCPS_sal_component, 1, NULL), 0);
+    assert_int_equal(fx_open(&f, ocps_test_component(), 1, NULL), 0);
     char *argv[] = {"valgrind",
                     "--quiet",
                     "--leak-check=full",

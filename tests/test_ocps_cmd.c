@@ -15,14 +15,14 @@
 
 #include <cmocka.h>
 
-#include "OCPS_sal.h"
+#include "ocps_test_iface.h"
 #include "sal_csc.h"
 #include "sal_fixture.h"
 #include "test_util.h"
 
 static int setup(void **state)
 {
-    *state = fx_setup_csc(&OCPS_sal_component, OCPS_CSC, CYCLONE_CONFIG);
+    *state = fx_setup_csc(ocps_test_component(), OCPS_CSC, CYCLONE_CONFIG);
     return *state != NULL ? 0 : -1;
 }
 

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "OCPS_sal.h"
+#include "ocps_test_iface.h"
 #include "sal_csc.h"
 #include "sal_fixture.h"
 #include "test_util.h"
@@ -56,7 +56,7 @@ static char *wait_screen(fx *f, const char *session, const char *text, double ti
 static void completion_history_and_commands(void **state)
 {
     (void)state;
-    fx *f = fx_setup_csc(&OCPS_sal_component, OCPS_CSC, CYCLONE_CONFIG);
+    fx *f = fx_setup_csc(ocps_test_component(), OCPS_CSC, CYCLONE_CONFIG);
     assert_non_null(f);
     char *home = tu_make_temp_dir();
     char session[64];

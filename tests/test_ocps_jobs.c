@@ -21,7 +21,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "OCPS_sal.h"
+#include "ocps_test_iface.h"
 #include "sal_csc.h"
 #include "sal_fixture.h"
 #include "test_util.h"
@@ -110,7 +110,7 @@ static int setup_with(void **state, const char *extra, bool simulate)
     make_config(c, extra);
     fx_env(CYCLONE_CONFIG);
     setenv("DM_CONFIG_OCPS_DIR", c->root, 1);
-    if (fx_open(&c->f, &OCPS_sal_component, 1, NULL) != 0) {
+    if (fx_open(&c->f, ocps_test_component(), 1, NULL) != 0) {
         return -1;
     }
     return start_csc(c, simulate);

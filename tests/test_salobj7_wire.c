@@ -1,10 +1,16 @@
 /*
- * test_salobj7_wire: what ocps-csc (built from ts_xml 12) writes is
- * readable by a peer that knows only Rubin's own sal_revCoded_OCPS.idl
- * (ts_sal 7.4.1 output, compiled here with idlc) and salobj 7's QoS and
- * partitions, and such a peer can command it. This test uses the Cyclone
- * API directly, none of the project's runtime: if a topic name, type name,
- * partition, QoS or field layout differed, nothing would match.
+ * test_salobj7_wire: a salobj 7-style Remote that knows only an IDL file
+ * (sal_revCoded_OCPS.idl compiled here with idlc, and its revCode table)
+ * and salobj 7's QoS and partitions drives ocps-csc through a whole
+ * session: the state cycle, setAuthList (where the release has it),
+ * execute, abort_job and exitControl, and reads every event the CSC
+ * writes. It uses the Cyclone API directly, none of the project's runtime:
+ * if a topic name, type name, partition, QoS or field layout differed,
+ * nothing would match.
+ *
+ * Built once per IDL: ts_sal 7.4.1's own output for ts_xml 12.0.0 (the
+ * vector; the CSC is told OCPS_XML_VERSION=12.0.0) and the IDL of the
+ * release the default build speaks on DDS (the CSC chooses it itself).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,20 +20,44 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <dds/dds.h>
 
-#include "sal_revCoded_OCPS.h" /* from the ts_sal vector, not from salgen */
+#include "peer_types.h" /* PEER_* names of the idlc types of that IDL */
+#include "sal_revCoded_OCPS.h"
 #include "test_util.h"
+
+enum { ACK = 300, INPROGRESS = 301, COMPLETE = 303, ABORTED = -303 };
+enum { ENABLED = 2, DISABLED = 1, STANDBY = 5, OFFLINE = 4 };
+
+typedef struct event_reader {
+    const char *name;
+    const dds_topic_descriptor_t *desc;
+    const char *rev;
+    dds_entity_t reader;
+    int seen;
+    int bad_rev;
+} event_reader;
 
 typedef struct peer {
     dds_entity_t participant;
     dds_entity_t data_sub;
     dds_entity_t cmd_pub;
+    dds_entity_t ackcmd;
+    event_reader events[64];
+    size_t nevents;
+    int32_t summary_state; /* last summaryState read */
+    char last_job_id[128]; /* last job_id event */
+    char last_result_job[128];
+    int32_t last_exit_code;
+    char xml_version[257]; /* softwareVersions.xmlVersion */
     int csc_pid;
+    int32_t seq;
     char prefix[64];
+    char *root;
 } peer;
 
 /* salobj 7 / ts_ddsconfig QoS for a topic kind: 'c'ommand, 'a'ckcmd, 'e'vent. */
@@ -72,19 +102,182 @@ static dds_entity_t endpoint(peer *p, bool writer, const dds_topic_descriptor_t 
     return e;
 }
 
-/* Take one sample from reader within timeout; 1 if taken. */
-static int take_one(dds_entity_t reader, void *sample, double timeout)
+/* Note what an event sample says (the fields this test follows). */
+static void note_event(peer *p, const event_reader *e, const void *sample)
+{
+    if (strcmp(e->name, "logevent_summaryState") == 0) {
+        p->summary_state = ((const PEER_TYPE_logevent_summaryState *)sample)->summaryState;
+    } else if (strcmp(e->name, "logevent_softwareVersions") == 0) {
+        snprintf(p->xml_version, sizeof p->xml_version, "%s",
+                 ((const PEER_TYPE_logevent_softwareVersions *)sample)->xmlVersion);
+    } else if (strcmp(e->name, "logevent_job_id") == 0) {
+        snprintf(p->last_job_id, sizeof p->last_job_id, "%s",
+                 ((const PEER_TYPE_logevent_job_id *)sample)->job_id);
+    } else if (strcmp(e->name, "logevent_job_result") == 0) {
+        const PEER_TYPE_logevent_job_result *r = sample;
+        snprintf(p->last_result_job, sizeof p->last_result_job, "%s", r->job_id);
+        p->last_exit_code = r->exit_code;
+    }
+}
+
+/* Take every pending event sample; check each one's private_revCode. */
+static void poll_events(peer *p)
+{
+    for (size_t i = 0; i < p->nevents; i++) {
+        event_reader *e = &p->events[i];
+        for (;;) {
+            void *sample = dds_alloc(e->desc->m_size);
+            void *buf[1] = {sample};
+            dds_sample_info_t info;
+            int n = dds_take(e->reader, buf, &info, 1, 1);
+            if (n == 1 && info.valid_data) {
+                e->seen++;
+                /* every normal topic starts with salIndex, then private_revCode */
+                const char *rev = (const char *)sample + sizeof(int32_t);
+                e->bad_rev += strcmp(rev, e->rev) != 0;
+                assert_int_equal(*(const int32_t *)sample, 1);
+                note_event(p, e, sample);
+            }
+            dds_sample_free(sample, e->desc, DDS_FREE_ALL);
+            if (n != 1) {
+                break;
+            }
+        }
+    }
+}
+
+static event_reader *event(peer *p, const char *name)
+{
+    for (size_t i = 0; i < p->nevents; i++) {
+        if (strcmp(p->events[i].name, name) == 0) {
+            return &p->events[i];
+        }
+    }
+    fail_msg("no event %s in this IDL", name);
+    return NULL;
+}
+
+/* Read events until summaryState is `state`. */
+static void wait_state(peer *p, int32_t state, double timeout)
 {
     double end = tu_now() + timeout;
     while (tu_now() < end) {
-        void *buf[1] = {sample};
-        dds_sample_info_t info;
-        if (dds_take(reader, buf, &info, 1, 1) == 1 && info.valid_data) {
-            return 1;
+        poll_events(p);
+        if (p->summary_state == state) {
+            return;
         }
         dds_sleepfor(DDS_MSECS(5));
     }
+    fail_msg("summaryState %d, expected %d", p->summary_state, state);
+}
+
+/* Read events until `name` has been seen more than `before` times. */
+static void wait_event(peer *p, const char *name, int before, double timeout)
+{
+    double end = tu_now() + timeout;
+    while (tu_now() < end) {
+        poll_events(p);
+        if (event(p, name)->seen > before) {
+            return;
+        }
+        dds_sleepfor(DDS_MSECS(5));
+    }
+    fail_msg("no new %s within %.0f s", name, timeout);
+}
+
+static void wait_matched(dds_entity_t writer)
+{
+    double end = tu_now() + 10;
+    dds_publication_matched_status_t st = {0};
+    while (st.current_count == 0 && tu_now() < end) {
+        dds_get_publication_matched_status(writer, &st);
+        dds_sleepfor(DDS_MSECS(5));
+    }
+    assert_true(st.current_count > 0);
+}
+
+/* The private fields a salobj 7 Remote (ScriptQueue's Script:7) fills. */
+#define FILL_COMMAND(p, cmd, topic)                                                                          \
+    do {                                                                                                     \
+        (cmd)->salIndex = 1;                                                                                 \
+        strcpy((cmd)->private_revCode, PEER_REV_##topic);                                                    \
+        (cmd)->private_seqNum = ++(p)->seq;                                                                  \
+        strcpy((cmd)->private_identity, "Script:7");                                                         \
+        (cmd)->private_origin = 4242;                                                                        \
+    } while (0)
+
+/* Wait for an ack of seqNum `seq`; with `final`, skip ACK/INPROGRESS.
+ * Returns the ack code; copies the result. */
+static int wait_ack(peer *p, int32_t seq, bool final, int cmdtype, char *result, size_t len, double timeout)
+{
+    double end = tu_now() + timeout;
+    while (tu_now() < end) {
+        poll_events(p);
+        PEER_TYPE_ackcmd *ack = dds_alloc(sizeof *ack);
+        void *buf[1] = {ack};
+        dds_sample_info_t info;
+        int code = 0;
+        if (dds_take(p->ackcmd, buf, &info, 1, 1) == 1 && info.valid_data && ack->private_seqNum == seq) {
+            assert_string_equal(ack->identity, "Script:7");
+            assert_int_equal(ack->origin, 4242);
+            assert_int_equal(ack->salIndex, 1);
+            assert_int_equal(ack->cmdtype, cmdtype);
+            assert_string_equal(ack->private_revCode, PEER_REV_ackcmd);
+            if (!final || (ack->ack != ACK && ack->ack != INPROGRESS)) {
+                code = ack->ack;
+                snprintf(result, len, "%s", ack->result);
+            }
+        }
+        dds_sample_free(ack, &PEER_DESC_ackcmd, DDS_FREE_ALL);
+        if (code != 0) {
+            return code;
+        }
+        dds_sleepfor(DDS_MSECS(2));
+    }
+    fail_msg("no %s ack for seqNum %d", final ? "final" : "first", seq);
     return 0;
+}
+
+/* Send a state-transition command (no fields but private ones) and expect
+ * COMPLETE. */
+#define STATE_COMMAND(p, topic, writer)                                                                      \
+    do {                                                                                                     \
+        PEER_TYPE_##topic cmd_;                                                                              \
+        memset(&cmd_, 0, sizeof cmd_);                                                                       \
+        FILL_COMMAND(p, &cmd_, topic);                                                                       \
+        assert_int_equal(dds_write(writer, &cmd_), DDS_RETCODE_OK);                                          \
+        char result_[256];                                                                                   \
+        assert_int_equal(                                                                                    \
+            wait_ack(p, cmd_.private_seqNum, true, PEER_CMDTYPE_##topic, result_, sizeof result_, 20),       \
+            COMPLETE);                                                                                       \
+    } while (0)
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char *path = tu_path_join(dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    free(path);
+}
+
+/* A configuration whose jobs run fake-pipetask. */
+static void make_config(peer *p)
+{
+    p->root = tu_make_temp_dir();
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/OCPS", p->root);
+    mkdir(dir, 0755);
+    snprintf(dir, sizeof dir, "%s/OCPS/v4", p->root);
+    mkdir(dir, 0755);
+    write_file(dir, "_init.yaml",
+               "instances:\n  - sal_index: 1\n    instance: LATISS\n    url: http://uws-server/api/v1\n"
+               "    poll_interval: 0.5\n    butler: LATISS\n    input_collection: LATISS/raw/all\n"
+               "    output_glob: '*.fits'\n");
+    char site[2048];
+    snprintf(site, sizeof site, "work_root: %s/jobs\npipetask: %s\nabort_grace: 2\n", p->root, FAKE_PIPETASK);
+    write_file(dir, "_test.yaml", site);
 }
 
 static int setup(void **state)
@@ -96,10 +289,27 @@ static int setup(void **state)
     snprintf(p->prefix, sizeof p->prefix, "wire%d", (int)getpid());
     setenv("LSST_DDS_PARTITION_PREFIX", p->prefix, 1);
     setenv("LSST_SITE", "test", 1);
-    setenv("DM_CONFIG_OCPS_DIR", DEPLOY_CONFIG_ROOT, 1);
+    setenv("LSST_DDS_ENABLE_AUTHLIST", "1", 1);
+    make_config(p);
+    setenv("DM_CONFIG_OCPS_DIR", p->root, 1);
     p->participant = dds_create_participant(0, NULL, NULL);
     p->data_sub = group(p, false, "data");
     p->cmd_pub = group(p, true, "cmd");
+    static const struct {
+        const char *name;
+        const dds_topic_descriptor_t *desc;
+        const char *rev;
+    } events[] = {PEER_EVENTS};
+    for (size_t i = 0; i < sizeof events / sizeof events[0]; i++) {
+        event_reader *e = &p->events[p->nevents++];
+        e->name = events[i].name;
+        e->desc = events[i].desc;
+        e->rev = events[i].rev;
+        char topic[128];
+        snprintf(topic, sizeof topic, "OCPS_%s_%s", e->name, e->rev);
+        e->reader = endpoint(p, false, e->desc, topic, 'e');
+    }
+    p->ackcmd = endpoint(p, false, &PEER_DESC_ackcmd, PEER_NAME_ackcmd, 'a');
     char *argv[] = {OCPS_CSC, "--duplicate-check", "0.2", "1", NULL};
     p->csc_pid = tu_spawn(argv, NULL);
     *state = p;
@@ -109,86 +319,151 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     peer *p = *state;
-    kill(p->csc_pid, SIGTERM);
-    if (tu_wait_exit(p->csc_pid, 5) < 0) {
-        tu_kill(p->csc_pid);
+    if (p->csc_pid > 0) {
+        kill(p->csc_pid, SIGTERM);
+        if (tu_wait_exit(p->csc_pid, 5) < 0) {
+            tu_kill(p->csc_pid);
+        }
     }
     dds_delete(p->participant);
+    tu_remove_tree(p->root);
+    free(p->root);
     free(p);
     return 0;
 }
 
-static void salobj7_peer_reads_and_commands(void **state)
+/* Execute a fake-pipetask job; returns the final ack code and the job id
+ * from the INPROGRESS ack. */
+static int32_t send_execute(peer *p, dds_entity_t writer, const char *query)
+{
+    PEER_TYPE_command_execute cmd;
+    memset(&cmd, 0, sizeof cmd); /* strings NULL: written as "" */
+    FILL_COMMAND(p, &cmd, command_execute);
+    cmd.pipeline = "cpBias.yaml";
+    cmd.version = "";
+    cmd.config = "";
+    cmd.data_query = (char *)query;
+    assert_int_equal(dds_write(writer, &cmd), DDS_RETCODE_OK);
+    return cmd.private_seqNum;
+}
+
+static void salobj7_remote_session(void **state)
 {
     peer *p = *state;
-    dds_entity_t summary = endpoint(p, false, &OCPS_logevent_summaryState_ca4842e5_desc,
-                                    "OCPS_logevent_summaryState_ca4842e5", 'e');
-    dds_entity_t versions = endpoint(p, false, &OCPS_logevent_softwareVersions_3649e9de_desc,
-                                     "OCPS_logevent_softwareVersions_3649e9de", 'e');
-    dds_entity_t ackcmd = endpoint(p, false, &OCPS_ackcmd_b2e467a8_desc, "OCPS_ackcmd_b2e467a8", 'a');
-    dds_entity_t start =
-        endpoint(p, true, &OCPS_command_start_fb2c5a07_desc, "OCPS_command_start_fb2c5a07", 'c');
+    char result[256];
+    dds_entity_t start = endpoint(p, true, &PEER_DESC_command_start, PEER_NAME_command_start, 'c');
+    dds_entity_t enable = endpoint(p, true, &PEER_DESC_command_enable, PEER_NAME_command_enable, 'c');
+    dds_entity_t disable = endpoint(p, true, &PEER_DESC_command_disable, PEER_NAME_command_disable, 'c');
+    dds_entity_t standby = endpoint(p, true, &PEER_DESC_command_standby, PEER_NAME_command_standby, 'c');
+    dds_entity_t exit_control =
+        endpoint(p, true, &PEER_DESC_command_exitControl, PEER_NAME_command_exitControl, 'c');
+    dds_entity_t execute = endpoint(p, true, &PEER_DESC_command_execute, PEER_NAME_command_execute, 'c');
+    dds_entity_t abort_job =
+        endpoint(p, true, &PEER_DESC_command_abort_job, PEER_NAME_command_abort_job, 'c');
 
-    OCPS_logevent_summaryState_ca4842e5 ss;
-    memset(&ss, 0, sizeof ss);
-    assert_int_equal(take_one(summary, &ss, 20), 1);
-    assert_int_equal(ss.summaryState, 5);
-    assert_int_equal(ss.salIndex, 1);
-    assert_string_equal(ss.private_revCode, "ca4842e5");
-    assert_string_equal(ss.private_identity, "OCPS:1");
-    assert_int_equal(ss.private_origin, p->csc_pid);
-    assert_true(ss.private_seqNum >= 1);
-    /* TAI: 37 s ahead of UTC */
-    double utc = (double)dds_time() / 1e9;
-    assert_true(ss.private_sndStamp - utc > 36 && ss.private_sndStamp - utc < 38.5);
+    /* late joiner: the initial state and versions */
+    wait_state(p, STANDBY, 20);
+    wait_event(p, "logevent_softwareVersions", 0, 5);
+    assert_string_equal(p->xml_version, PEER_XML_VERSION);
+    wait_event(p, "logevent_heartbeat", 0, 5);
+    wait_matched(start);
+    wait_matched(exit_control);
 
-    OCPS_logevent_softwareVersions_3649e9de *sv = OCPS_logevent_softwareVersions_3649e9de__alloc();
-    assert_int_equal(take_one(versions, sv, 5), 1);
-    assert_string_equal(sv->salVersion, "7.4.1");
-    assert_string_equal(sv->xmlVersion, "12.0.0");
-    OCPS_logevent_softwareVersions_3649e9de_free(sv, DDS_FREE_ALL);
+    STATE_COMMAND(p, command_start, start);
+    wait_state(p, DISABLED, 5);
+    wait_event(p, "logevent_configurationApplied", 0, 5);
+    STATE_COMMAND(p, command_enable, enable);
+    wait_state(p, ENABLED, 5);
 
-    /* a salobj 7 Remote's start command, as ScriptQueue's Script:7 */
-    double end = tu_now() + 10;
-    dds_publication_matched_status_t st = {0};
-    while (st.current_count == 0 && tu_now() < end) {
-        dds_get_publication_matched_status(start, &st);
-        dds_sleepfor(DDS_MSECS(5));
+#ifdef PEER_HAS_command_setAuthList
+    dds_entity_t set_auth =
+        endpoint(p, true, &PEER_DESC_command_setAuthList, PEER_NAME_command_setAuthList, 'c');
+    wait_matched(set_auth);
+    int auth_before = event(p, "logevent_authList")->seen;
+    PEER_TYPE_command_setAuthList auth;
+    memset(&auth, 0, sizeof auth);
+    FILL_COMMAND(p, &auth, command_setAuthList);
+    auth.authorizedUsers = "observer@summit";
+    auth.nonAuthorizedCSCs = "";
+    assert_int_equal(dds_write(set_auth, &auth), DDS_RETCODE_OK);
+    assert_int_equal(
+        wait_ack(p, auth.private_seqNum, true, PEER_CMDTYPE_command_setAuthList, result, sizeof result, 10),
+        COMPLETE);
+    wait_event(p, "logevent_authList", auth_before, 5);
+#endif
+
+    /* execute: INPROGRESS naming the job, job_id, job_result, COMPLETE */
+    wait_matched(execute);
+    int32_t seq = send_execute(p, execute, "SLEEP=0.2");
+    assert_int_equal(wait_ack(p, seq, false, PEER_CMDTYPE_command_execute, result, sizeof result, 10),
+                     INPROGRESS);
+    assert_non_null(strstr(result, "job_id"));
+    assert_int_equal(wait_ack(p, seq, true, PEER_CMDTYPE_command_execute, result, sizeof result, 30),
+                     COMPLETE);
+    wait_event(p, "logevent_job_result", 0, 5);
+    assert_true(p->last_job_id[0] != '\0');
+    assert_string_equal(p->last_result_job, p->last_job_id);
+    assert_int_equal(p->last_exit_code, 0);
+
+    /* abort_job of a running job: COMPLETE; the execute ends ABORTED */
+    int results = event(p, "logevent_job_result")->seen;
+    int ids = event(p, "logevent_job_id")->seen;
+    seq = send_execute(p, execute, "SLEEP=60");
+    assert_int_equal(wait_ack(p, seq, false, PEER_CMDTYPE_command_execute, result, sizeof result, 10),
+                     INPROGRESS);
+    wait_event(p, "logevent_job_id", ids, 5);
+    wait_matched(abort_job);
+    PEER_TYPE_command_abort_job ab;
+    memset(&ab, 0, sizeof ab);
+    FILL_COMMAND(p, &ab, command_abort_job);
+    ab.job_id = p->last_job_id;
+    assert_int_equal(dds_write(abort_job, &ab), DDS_RETCODE_OK);
+    assert_int_equal(
+        wait_ack(p, ab.private_seqNum, true, PEER_CMDTYPE_command_abort_job, result, sizeof result, 10),
+        COMPLETE);
+    assert_int_equal(wait_ack(p, seq, true, PEER_CMDTYPE_command_execute, result, sizeof result, 20),
+                     ABORTED);
+    wait_event(p, "logevent_job_result", results, 5);
+    assert_string_equal(p->last_result_job, p->last_job_id);
+
+    STATE_COMMAND(p, command_disable, disable);
+    wait_state(p, DISABLED, 5);
+    STATE_COMMAND(p, command_standby, standby);
+    wait_state(p, STANDBY, 5);
+    STATE_COMMAND(p, command_exitControl, exit_control);
+    wait_state(p, OFFLINE, 5);
+    assert_int_equal(tu_wait_exit(p->csc_pid, 10), 0);
+    p->csc_pid = 0;
+
+    /* every event the session causes arrived, each with its revCode */
+    static const char *const expected[] = {
+        "logevent_summaryState",
+        "logevent_heartbeat",
+        "logevent_logLevel",
+        "logevent_logMessage",
+        "logevent_simulationMode",
+        "logevent_softwareVersions",
+        "logevent_configurationApplied",
+        "logevent_configurationsAvailable",
+        "logevent_job_id",
+        "logevent_job_result",
+    };
+    poll_events(p);
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
+        if (event(p, expected[i])->seen == 0) {
+            fail_msg("%s never arrived", expected[i]);
+        }
     }
-    assert_true(st.current_count > 0);
-    OCPS_command_start_fb2c5a07 cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.salIndex = 1;
-    strcpy(cmd.private_revCode, "fb2c5a07");
-    cmd.private_seqNum = 805306400;
-    strcpy(cmd.private_identity, "Script:7");
-    cmd.private_origin = 4242;
-    cmd.configurationOverride = "";
-    assert_int_equal(dds_write(start, &cmd), DDS_RETCODE_OK);
-
-    OCPS_ackcmd_b2e467a8 *ack = OCPS_ackcmd_b2e467a8__alloc();
-    assert_int_equal(take_one(ackcmd, ack, 10), 1);
-    assert_int_equal(ack->private_seqNum, 805306400);
-    assert_string_equal(ack->identity, "Script:7");
-    assert_int_equal(ack->origin, 4242);
-    assert_int_equal(ack->salIndex, 1);
-    assert_int_equal(ack->ack, 303);
-    assert_int_equal(ack->error, 0);
-    assert_string_equal(ack->result, "Done");
-    /* index of command_start among all v12 topic names, byte order */
-    assert_int_equal(ack->cmdtype, 9);
-    assert_string_equal(ack->private_revCode, "b2e467a8");
-    OCPS_ackcmd_b2e467a8_free(ack, DDS_FREE_ALL);
-
-    memset(&ss, 0, sizeof ss);
-    assert_int_equal(take_one(summary, &ss, 5), 1);
-    assert_int_equal(ss.summaryState, 1);
+    for (size_t i = 0; i < p->nevents; i++) {
+        print_message("%-36s %d\n", p->events[i].name, p->events[i].seen);
+        assert_int_equal(p->events[i].bad_rev, 0);
+    }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(salobj7_peer_reads_and_commands, setup, teardown),
+        cmocka_unit_test_setup_teardown(salobj7_remote_session, setup, teardown),
     };
     return cmocka_run_group_tests_name("salobj7_wire", tests, NULL, NULL);
 }

@@ -59,7 +59,9 @@ struct ocps_app {
     uv_timer_t publish;  /* publishes finished jobs */
     uv_timer_t late;     /* repeats final acks of adopted jobs */
     late_ack *late_acks;
-    int t_execute;
+    int t_execute; /* topics, resolved at open */
+    int t_job_result;
+    int t_job_id;
     bool closing;
 };
 
@@ -113,8 +115,7 @@ static int final_ack_code(const engine_job *job)
 
 static void write_job_result(ocps_app *a, const engine_job *job)
 {
-    int t = sal_component_find_topic(a->comp, "logevent_job_result");
-    const sal_topic_info *ti = &a->comp->topics[t];
+    const sal_topic_info *ti = &a->comp->topics[a->t_job_result];
     void *s = sal_sample_new(ti);
     char *result = ocps_job_result_json(job, (size_t)a->config.result_max_bytes);
     char err[256];
@@ -299,8 +300,7 @@ static json_t *job_meta(const ocps_app *a, sal_cmd *cmd, const ocps_execute *x, 
 
 static void write_job_id(ocps_app *a, sal_cmd *cmd, const char *id)
 {
-    int t = sal_component_find_topic(a->comp, "logevent_job_id");
-    const sal_topic_info *ti = &a->comp->topics[t];
+    const sal_topic_info *ti = &a->comp->topics[a->t_job_id];
     void *s = sal_sample_new(ti);
     char err[256];
     if (s != NULL) {
@@ -414,17 +414,28 @@ static void on_abort_job(void *arg, sal_cmd *cmd)
 int ocps_app_open(ocps_app **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
                   int simulation_mode, const char *runner, char *err, size_t errlen)
 {
+    int t_execute = sal_component_find_topic(comp, "command_execute");
+    int t_job_result = sal_component_find_topic(comp, "logevent_job_result");
+    int t_job_id = sal_component_find_topic(comp, "logevent_job_id");
+    if (t_execute < 0 || t_job_result < 0 || t_job_id < 0 ||
+        sal_component_find_topic(comp, "command_abort_job") < 0) {
+        snprintf(err, errlen, "the %s interface of ts_xml %s lacks execute, abort_job, job_result or job_id",
+                 comp->name, comp->xml_version);
+        return -EINVAL;
+    }
     ocps_app *a = calloc(1, sizeof *a);
     if (a == NULL) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    a->t_execute = t_execute;
+    a->t_job_result = t_job_result;
+    a->t_job_id = t_job_id;
     a->loop = loop;
     a->comp = comp;
     a->index = index;
     a->simulation_mode = simulation_mode;
     snprintf(a->runner, sizeof a->runner, "%s", runner);
-    a->t_execute = sal_component_find_topic(comp, "command_execute");
     uv_timer_init(loop, &a->progress);
     uv_timer_init(loop, &a->publish);
     uv_timer_init(loop, &a->late);
@@ -466,7 +477,7 @@ static int open_engine(ocps_app *a, char *err, size_t errlen)
 int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
 {
     ocps_config parsed;
-    if (ocps_config_from_json(a->comp, a->index, config, &parsed, err, errlen) != 0) {
+    if (ocps_config_from_json(a->index, config, &parsed, err, errlen) != 0) {
         return -1;
     }
     if (parsed.executor != OCPS_EXECUTOR_LOCAL) {

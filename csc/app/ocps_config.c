@@ -1,5 +1,6 @@
 /* ocps_config.c - see ocps_config.h. */
 #include "ocps_config.h"
+#include "ocps_interface.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -39,11 +40,10 @@ static int find_instance(json_t *instances, int32_t index, json_t **found, char 
     return 0;
 }
 
-static int read_instance(const sal_component_info *comp, int32_t index, json_t *block, ocps_config *out,
-                         char *err, size_t errlen)
+static int read_instance(int32_t index, json_t *block, ocps_config *out, char *err, size_t errlen)
 {
     copy_string(block, "instance", out->instance, sizeof out->instance);
-    const char *expected = sal_component_index_name(comp, index);
+    const char *expected = ocps_index_name(index);
     if (expected != NULL && strcmp(expected, out->instance) != 0) {
         snprintf(err, errlen, "instance=%s does not match sal_index=%d (%s)", out->instance, index, expected);
         return -1;
@@ -95,14 +95,13 @@ static int check_template(json_t *command, char *err, size_t errlen)
     return 0;
 }
 
-int ocps_config_from_json(const sal_component_info *comp, int32_t index, json_t *config, ocps_config *out,
-                          char *err, size_t errlen)
+int ocps_config_from_json(int32_t index, json_t *config, ocps_config *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (needs_instance(index)) {
         json_t *block;
         if (find_instance(json_object_get(config, "instances"), index, &block, err, errlen) != 0 ||
-            read_instance(comp, index, block, out, err, errlen) != 0) {
+            read_instance(index, block, out, err, errlen) != 0) {
             return -1;
         }
     }

@@ -54,8 +54,7 @@ typedef struct ocps_config {
  * (with defaults) against ocps_config_schema. Fails with a message when no
  * or several instances[] blocks name the index, or a block's instance name
  * does not match it. Index 101 (RA) needs no block. */
-int ocps_config_from_json(const sal_component_info *comp, int32_t index, json_t *config, ocps_config *out,
-                          char *err, size_t errlen);
+int ocps_config_from_json(int32_t index, json_t *config, ocps_config *out, char *err, size_t errlen);
 
 /* Release the references a configuration holds (and zero it). */
 void ocps_config_clear(ocps_config *c);

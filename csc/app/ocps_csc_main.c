@@ -3,8 +3,8 @@
  *
  *   ocps-csc [options] INDEX
  *
- * salobj-style command line: INDEX is the SAL index (the interface's index
- * enumeration: 1 LATISS, 2 LSSTComCam, 3 LSSTCam, 101 RA by default).
+ * salobj-style command line: INDEX is the SAL index (1 LATISS, 2 LSSTComCam,
+ * 3 LSSTCam, 101 RA, whatever the interface release lists).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,9 +17,9 @@
 #include <dds/version.h>
 #include <uv.h>
 
-#include "OCPS_sal.h"
 #include "ocps_app.h"
 #include "ocps_config.h"
+#include "ocps_interface.h"
 #include "sal_csc.h"
 
 #ifndef OCPS_VERSION
@@ -35,16 +35,23 @@ typedef struct app {
 
 static void usage(FILE *f)
 {
-    const sal_component_info *c = &OCPS_sal_component;
-    fprintf(f,
-            "usage: ocps-csc [options] INDEX\n"
-            "Run the %s CSC with SAL index INDEX (",
-            c->name);
-    for (size_t i = 0; i < c->nindex_enum; i++) {
-        fprintf(f, "%s%lld %s", i ? ", " : "", (long long)c->index_enum[i].value, c->index_enum[i].name);
+    const sal_interface_set *set = ocps_interfaces();
+    size_t n;
+    const sal_enum_value *idx = ocps_indices(&n);
+    fprintf(f, "usage: ocps-csc [options] INDEX\nRun the OCPS CSC with SAL index INDEX (");
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "%s%lld %s", i ? ", " : "", (long long)idx[i].value, idx[i].name);
+    }
+    fprintf(f, ").\nEmbedded ts_xml releases:");
+    for (size_t i = 0; i < set->nreleases; i++) {
+        fprintf(f, " %s", set->releases[i]->xml_version);
+    }
+    for (size_t i = 0; i < set->ndefaults; i++) {
+        fprintf(f, "%s %s %s", i ? "," : "; defaults:", set->defaults[i].transport,
+                set->defaults[i].xml_version);
     }
     fprintf(f,
-            ").\n\n"
+            ".\n\n"
             "options:\n"
             "  --state STATE         state to reach at start: offline, standby (default), disabled, enabled\n"
             "  --override FILE       configurationOverride for the start of --state disabled/enabled\n"
@@ -52,11 +59,13 @@ static void usage(FILE *f)
             "  --loglevel N          initial log level (Python levels; default 20)\n"
             "  --simulate            simulation mode 1\n"
             "  --transport NAME      SAL transport: %s (default dds)\n"
+            "  --xml-version VER     ts_xml release to speak (default: the transport's; see above)\n"
             "  --duplicate-check S   seconds to watch for another instance at start (default 3; -1 off)\n"
             "  --no-republish        do not re-publish state events to late-joining readers\n"
             "  --version             print the version and exit\n"
             "  -h, --help            this help\n"
-            "\nenvironment: LSST_SITE (required), DM_CONFIG_OCPS_DIR, OCPS_TRANSPORT (default transport);\n"
+            "\nenvironment: LSST_SITE (required), DM_CONFIG_OCPS_DIR, OCPS_TRANSPORT (default transport),\n"
+            "OCPS_XML_VERSION (default release);\n"
             "dds: LSST_DDS_PARTITION_PREFIX (required), LSST_DDS_DOMAIN_ID, LSST_DDS_INTERFACE,\n"
             "LSST_DDS_ENABLE_AUTHLIST, OSPL_RELEASE; kafka: LSST_TOPIC_SUBNAME (required),\n"
             "LSST_KAFKA_BROKER_ADDR, LSST_SCHEMA_REGISTRY_URL, LSST_KAFKA_* as salobj 8\n",
@@ -136,8 +145,9 @@ static void on_closing(void *arg)
     uv_close((uv_handle_t *)&a->sigterm, NULL);
 }
 
-/* Parse the command line into opts; returns -1 to exit with *status. */
-static int parse_args(int argc, char **argv, sal_csc_options *opts, int *status)
+/* Parse the command line into opts and *xml_version; returns -1 to exit
+ * with *status. */
+static int parse_args(int argc, char **argv, sal_csc_options *opts, const char **xml_version, int *status)
 {
     enum {
         OPT_STATE = 1000,
@@ -148,7 +158,8 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, int *status)
         OPT_TRANSPORT,
         OPT_DUP,
         OPT_NOREP,
-        OPT_VERSION
+        OPT_VERSION,
+        OPT_XMLVER
     };
     static const struct option longopts[] = {
         {"state", required_argument, NULL, OPT_STATE},
@@ -160,6 +171,7 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, int *status)
         {"duplicate-check", required_argument, NULL, OPT_DUP},
         {"no-republish", no_argument, NULL, OPT_NOREP},
         {"version", no_argument, NULL, OPT_VERSION},
+        {"xml-version", required_argument, NULL, OPT_XMLVER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -206,6 +218,9 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, int *status)
         case OPT_NOREP:
             opts->no_republish = true;
             break;
+        case OPT_XMLVER:
+            *xml_version = optarg;
+            break;
         case OPT_VERSION:
             printf("%s\n", OCPS_VERSION);
             return *status = 0, -1;
@@ -223,8 +238,8 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, int *status)
     }
     char *end;
     long index = strtol(argv[optind], &end, 10);
-    if (*end != '\0' || end == argv[optind] ||
-        !sal_component_index_allowed(&OCPS_sal_component, (int32_t)index) || index > INT32_MAX) {
+    if (*end != '\0' || end == argv[optind] || index > INT32_MAX || index < 0 ||
+        ocps_index_name((int32_t)index) == NULL) {
         fprintf(stderr, "ocps-csc: invalid index %s; ", argv[optind]);
         usage(stderr);
         return *status = 64, -1;
@@ -251,9 +266,18 @@ int main(int argc, char **argv)
     char subsystems[128];
     snprintf(subsystems, sizeof subsystems, "cyclonedds=%s", DDS_VERSION);
     opts.subsystem_versions = subsystems;
+    opts.indices = ocps_indices(&opts.nindices);
     int status = 0;
-    if (parse_args(argc, argv, &opts, &status) != 0) {
+    const char *xml_version = NULL;
+    if (parse_args(argc, argv, &opts, &xml_version, &status) != 0) {
         return status;
+    }
+    char err[1024];
+    const sal_component_info *comp =
+        ocps_interface_select(opts.transport->name, xml_version, err, sizeof err);
+    if (comp == NULL) {
+        fprintf(stderr, "ocps-csc: %s\n", err);
+        return 64;
     }
     signal(SIGPIPE, SIG_IGN);
 
@@ -261,12 +285,10 @@ int main(int argc, char **argv)
     uv_loop_init(&loop);
     app a = {0};
     sal_csc_hooks hooks = {.configure = on_configure, .closing = on_closing, .arg = &a};
-    char err[1024];
     char runner[1024];
     find_runner(runner, sizeof runner);
-    if (ocps_app_open(&a.ocps, &loop, &OCPS_sal_component, opts.index, opts.simulation_mode, runner, err,
-                      sizeof err) != 0 ||
-        sal_csc_open(&a.csc, &loop, &OCPS_sal_component, &opts, &hooks, err, sizeof err) != 0 ||
+    if (ocps_app_open(&a.ocps, &loop, comp, opts.index, opts.simulation_mode, runner, err, sizeof err) != 0 ||
+        sal_csc_open(&a.csc, &loop, comp, &opts, &hooks, err, sizeof err) != 0 ||
         ocps_app_attach(a.ocps, a.csc, err, sizeof err) != 0) {
         fprintf(stderr, "ocps-csc: %s\n", err);
         if (a.csc != NULL) {

@@ -230,7 +230,7 @@ int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t
              const sal_transport_ops *transport, const char *identity, char *err, size_t errlen)
 {
     *out = NULL;
-    if (!sal_component_index_allowed(comp, index) && !(index == 0 && comp->indexed)) {
+    if (comp->indexed ? index < 0 : index != 0) {
         snprintf(err, errlen, "%d is not a valid SAL index for %s", index, comp->name);
         return -EINVAL;
     }

@@ -903,6 +903,21 @@ static void on_sal_error(void *arg, const char *message)
     sal_csc_fault(c, 1, message, "");
 }
 
+/* The CSC's index: one of the application's indices when it lists them,
+ * else one the interface allows. */
+static bool index_allowed(const sal_component_info *comp, const sal_csc_options *opts)
+{
+    if (opts->nindices == 0) {
+        return sal_component_index_allowed(comp, opts->index);
+    }
+    for (size_t i = 0; i < opts->nindices; i++) {
+        if (opts->indices[i].value == opts->index) {
+            return comp->indexed;
+        }
+    }
+    return false;
+}
+
 int sal_csc_open(sal_csc **out, uv_loop_t *loop, const sal_component_info *comp, const sal_csc_options *opts,
                  const sal_csc_hooks *hooks, char *err, size_t errlen)
 {
@@ -912,7 +927,7 @@ int sal_csc_open(sal_csc **out, uv_loop_t *loop, const sal_component_info *comp,
         snprintf(err, errlen, "no SAL transport given");
         return -EINVAL;
     }
-    if (!sal_component_index_allowed(comp, opts->index)) {
+    if (!index_allowed(comp, opts)) {
         snprintf(err, errlen, "%d is not a valid SAL index for %s", opts->index, comp->name);
         return -EINVAL;
     }

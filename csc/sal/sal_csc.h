@@ -80,7 +80,13 @@ typedef struct sal_csc_hooks {
 
 /* Start-up options (salobj's command line). */
 typedef struct sal_csc_options {
-    int32_t index;                      /* SAL index (0 for non-indexed components) */
+    int32_t index; /* SAL index (0 for non-indexed components) */
+    /* The component's SAL indices when the application knows them (e.g.
+     * ts_xml's SalIndex enum, which numbers entries that a release's
+     * IndexEnumeration lists without numbers, or not at all); NULL: the
+     * interface's index enumeration. */
+    const sal_enum_value *indices;
+    size_t nindices;
     const sal_transport_ops *transport; /* required (see sal_transport_find) */
     sal_state initial_state;            /* state to reach at start (default STANDBY) */
     const char *override;               /* configurationOverride for that start */

@@ -1,7 +1,53 @@
 /* sal_interface.c - lookups over a generated sal_component_info. */
 #include "sal_interface.h"
 
+#include <stdio.h>
 #include <string.h>
+
+const char *sal_interface_default_version(const sal_interface_set *set, const char *transport)
+{
+    for (size_t i = 0; i < set->ndefaults; i++) {
+        if (transport != NULL && strcmp(set->defaults[i].transport, transport) == 0) {
+            return set->defaults[i].xml_version;
+        }
+    }
+    return NULL;
+}
+
+/* "12.0.0, 20.3.0, 28.0.1" into buf. */
+static void list_releases(const sal_interface_set *set, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < set->nreleases && at < len; i++) {
+        int n = snprintf(buf + at, len - at, "%s%s", i ? ", " : "", set->releases[i]->xml_version);
+        if (n < 0) {
+            break;
+        }
+        at += (size_t)n;
+    }
+}
+
+const sal_component_info *sal_interface_select(const sal_interface_set *set, const char *transport,
+                                               const char *xml_version, char *err, size_t errlen)
+{
+    const char *want = xml_version;
+    if (want == NULL || want[0] == '\0') {
+        want = sal_interface_default_version(set, transport);
+        if (want == NULL) {
+            want = set->nreleases > 0 ? set->releases[set->nreleases - 1]->xml_version : "";
+        }
+    }
+    for (size_t i = 0; i < set->nreleases; i++) {
+        if (strcmp(set->releases[i]->xml_version, want) == 0) {
+            return set->releases[i];
+        }
+    }
+    char have[256];
+    list_releases(set, have, sizeof have);
+    snprintf(err, errlen, "%s interface of ts_xml %s is not built in (built in: %s)", set->name, want, have);
+    return NULL;
+}
 
 int sal_component_find_topic(const sal_component_info *comp, const char *sal_name)
 {

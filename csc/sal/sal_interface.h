@@ -87,6 +87,32 @@ typedef struct sal_component_info {
     size_t nindex_enum;
 } sal_component_info;
 
+/* The release a transport uses unless another is chosen. */
+typedef struct sal_interface_default {
+    const char *transport;   /* "dds", "kafka", ... */
+    const char *xml_version; /* one of the set's releases */
+} sal_interface_default;
+
+/* Every release of one component built into a program (salgen_interfaces
+ * in cmake/Salgen.cmake): one binary speaks the release its transport
+ * expects, or another chosen at start-up. */
+typedef struct sal_interface_set {
+    const char *name;
+    const sal_component_info *const *releases;
+    size_t nreleases;
+    const sal_interface_default *defaults;
+    size_t ndefaults;
+} sal_interface_set;
+
+/* The release `xml_version` of a set or, when it is NULL or empty, the
+ * default release of `transport`. NULL with a message naming the releases
+ * built in when there is none. */
+const sal_component_info *sal_interface_select(const sal_interface_set *set, const char *transport,
+                                               const char *xml_version, char *err, size_t errlen);
+
+/* The default release of `transport` in a set, or NULL. */
+const char *sal_interface_default_version(const sal_interface_set *set, const char *transport);
+
 /* Find a topic by SAL name; returns its index or -1. */
 int sal_component_find_topic(const sal_component_info *comp, const char *sal_name);
 

@@ -22,6 +22,7 @@ typedef struct cmdr {
     uv_loop_t loop;
     sal_remote *remote;
     const sal_component_info *comp;
+    const char *xml_version; /* --xml-version, or NULL */
     mode mode;
     char *command;    /* command in flight (malloc'd name) */
     void *sample;     /* its sample */

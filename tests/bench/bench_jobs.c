@@ -19,7 +19,7 @@
 
 #include <jansson.h>
 
-#include "OCPS_sal.h"
+#include "ocps_test_iface.h"
 #include "sal_csc.h"
 #include "sal_fixture.h"
 #include "test_util.h"
@@ -132,7 +132,7 @@ int main(int argc, char **argv)
     fx_env(CYCLONE_CONFIG);
     setenv("DM_CONFIG_OCPS_DIR", root, 1);
     fx f;
-    if (fx_open(&f, &OCPS_sal_component, 1, NULL) != 0) {
+    if (fx_open(&f, ocps_test_component(), 1, NULL) != 0) {
         return 1;
     }
     char *csc[] = {OCPS_CSC, "--duplicate-check", "0", "--state", "enabled", "1", NULL};

@@ -13,7 +13,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "OCPS_sal.h"
+#include "ocps_test_iface.h"
 #include "sal_csc.h"
 #include "bench_util.h"
 #include "sal_fixture.h"
@@ -95,7 +95,7 @@ int main(int argc, char **argv)
     setenv("OCPS_TEST_TRANSPORT", "kafka", 1);
     fx_env(CYCLONE_CONFIG);
     fx f;
-    if (fx_open(&f, &OCPS_sal_component, 1, NULL) != 0) {
+    if (fx_open(&f, ocps_test_component(), 1, NULL) != 0) {
         return 1;
     }
     char *csc[] = {OCPS_CSC, "--duplicate-check", "0", "1", NULL};
