@@ -20,9 +20,10 @@ typedef struct pending {
 } pending;
 
 /* A final ack for the execute of a job adopted after a restart, sent again
- * later: salobj's ackcmd readers use EXCLUSIVE ownership, so until the
- * dead CSC's participant lease expires (10 s by default) they drop the new
- * CSC's acks. A Remote ignores a repeated final ack. */
+ * later on DDS: salobj's ackcmd readers use EXCLUSIVE ownership, so until
+ * the dead CSC's participant lease expires (10 s by default) they drop the
+ * new CSC's acks. A Remote ignores a repeated final ack. Transports
+ * without that problem (Kafka) get the final ack once. */
 typedef struct late_ack {
     struct late_ack *next;
     int32_t seqnum;
@@ -183,7 +184,9 @@ static void send_final_ack(ocps_app *a, const engine_job *job)
         int32_t origin = (int32_t)json_integer_value(json_object_get(m, "origin"));
         sal_csc_ack_detached(a->csc, a->t_execute, seqnum, identity, origin, ack, summary ? summary : "",
                              0.0);
-        repeat_later(a, seqnum, identity, origin, ack, summary ? summary : "");
+        if (sal_acks_exclusive(sal_csc_sal(a->csc))) {
+            repeat_later(a, seqnum, identity, origin, ack, summary ? summary : "");
+        }
     }
     free(summary);
     free(p);

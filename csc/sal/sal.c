@@ -400,6 +400,11 @@ void sal_republish_on_match(sal *s, const int *topics, size_t n)
     }
 }
 
+bool sal_acks_exclusive(const sal *s)
+{
+    return s->ops->exclusive_acks;
+}
+
 int32_t sal_matched(const sal *s, int topic, bool writer)
 {
     if (topic < 0 || (size_t)topic >= s->comp->ntopics) {

@@ -59,6 +59,10 @@ const void *sal_last_written(const sal *s, int topic);
  * a new reader matches its writer (late joiners on DDS). */
 void sal_republish_on_match(sal *s, const int *topics, size_t n);
 
+/* Do ackcmd readers drop a restarted writer's acks for a while (the
+ * transport's exclusive_acks)? */
+bool sal_acks_exclusive(const sal *s);
+
 /* How many remote readers (writer=true) or writers (writer=false) are
  * matched with our endpoint of `topic`, as last reported on the loop. */
 int32_t sal_matched(const sal *s, int topic, bool writer);

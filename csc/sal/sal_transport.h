@@ -42,6 +42,11 @@ typedef struct sal_transport_ops {
      * compacted topics), so the runtime must not re-publish them when a
      * reader appears. */
     bool keeps_history;
+    /* ackcmd readers use EXCLUSIVE ownership (DDS, as ts_ddsconfig): while
+     * the writer of a killed CSC is still alive for them (until its lease
+     * expires), they drop the acks of its restarted successor, so an ack
+     * for a command of the earlier run must be repeated to be seen. */
+    bool exclusive_acks;
     /* Connect for `comp` with SAL index `index` (0: all indices). */
     int (*open)(sal_transport **out, const sal_component_info *comp, int32_t index,
                 const sal_transport_cbs *cbs, char *err, size_t errlen);

@@ -347,6 +347,7 @@ static void transport_close(sal_transport *t)
 const sal_transport_ops sal_dds_transport = {
     .name = "dds",
     .revcode = SAL_REVCODE_DDS,
+    .exclusive_acks = true,
     .open = transport_open,
     .reader_create = transport_reader_create,
     .writer_create = transport_writer_create,
