@@ -28,7 +28,7 @@ import xml.etree.ElementTree as ET
 SAL_VERSION_DEFAULT = "7.4.1"
 
 # --------------------------------------------------------------------------
-# Interface model
+# Interface model (the XML read as a tree, as ts_xml reads it)
 
 
 class GenError(Exception):
@@ -47,22 +47,22 @@ class Field:
 
 
 class Topic:
-    def __init__(self, sal_name, kind, description, fields, enums):
+    def __init__(self, sal_name, kind, description, fields, enum_texts):
         self.sal_name = sal_name
         self.kind = kind  # command, event, telemetry, ackcmd
         self.description = description  # the topic's own <Description> or None
-        self.first_description = None  # first <Description> in the topic, any level
         self.fields = fields
-        self.enums = enums  # [[(item, value text, value int)], ...] per <Enumeration>
-        self.consts = []  # (const name, value text, value int) in IDL order
+        self.enum_texts = enum_texts  # text of every <Enumeration> in the topic
+        self.consts = []  # (const name, value text, value int) as the DDS IDL has them
 
 
 class Component:
-    def __init__(self, name, indexed, index_enum, topics):
+    def __init__(self, name, indexed, topics, shared_enum_texts):
         self.name = name
         self.indexed = indexed
-        self.index_enum = index_enum  # [(name, value text, value int)]
+        self.index_enum = []  # [(name, value text, value int)], set with the DDS IDL
         self.topics = topics  # ts_xml ComponentInfo order
+        self.shared_enum_texts = shared_enum_texts
 
 
 def _text(elem, tag):
@@ -72,34 +72,28 @@ def _text(elem, tag):
     return child.text
 
 
-def parse_enum_text(text, index_quirk=False):
-    """Parse an enumeration list the way ts_sal numbers it.
+def int_literal(text):
+    """An integer written as IDL, C and Tcl 8 read it (decimal, 0x hex,
+    leading-0 octal), or None."""
+    t = text.strip()
+    sign = -1 if t.startswith("-") else 1
+    t = t.lstrip("+-")
+    try:
+        if t[:2] in ("0x", "0X"):
+            return sign * int(t[2:], 16)
+        if len(t) > 1 and t[0] == "0":
+            return sign * int(t[1:], 8)
+        return sign * int(t, 10)
+    except ValueError:
+        return None
 
-    "A, B, C" -> A=1, B=2, C=3 (numbering restarts for every element);
-    "A=1, B=5" keeps the values as written. ts_sal refuses a mix. For
-    IndexEnumeration ts_sal does not advance after an explicit value
-    (index_quirk), so "A=5,B" gives B=5 as well.
-    """
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    explicit = ["=" in p for p in parts]
-    if not index_quirk and any(explicit) and not all(explicit):
+
+def check_enumeration(text):
+    """ts_sal refuses an enumeration that mixes "A" and "B=2" items (once
+    any item has "=", every comma-separated part needs one). The values
+    themselves are never checked: they are copied into the IDL as written."""
+    if "=" in text and any("=" not in part for part in text.split(",")):
         raise GenError(f"enumeration {text.strip()!r} mixes implicit and explicit values")
-    items = []
-    value = 1
-    for part in parts:
-        if "=" in part:
-            name, val = (x.strip() for x in part.split("=", 1))
-            try:
-                value = int(val, 0)
-            except ValueError:
-                raise GenError(f"enumeration value {val!r} is not an integer") from None
-            items.append((name, val, value))
-            if not index_quirk:
-                value += 1
-        else:
-            items.append((part, str(value), value))
-            value += 1
-    return items
 
 
 def parse_topic(elem, kind, prefix):
@@ -116,11 +110,7 @@ def parse_topic(elem, kind, prefix):
     if kind == "telemetry" and sal_name.startswith(("command_", "logevent_")) or sal_name == "ackcmd":
         raise GenError(f"telemetry topic {efdb!r} has a reserved name")
     fields = []
-    first_desc = None
-    last_count = None
     for child in elem:
-        if child.tag == "Description" and first_desc is None:
-            first_desc = child.text or ""
         if child.tag != "item":
             continue
         name = (_text(child, "EFDB_Name") or "").strip()
@@ -134,19 +124,14 @@ def parse_topic(elem, kind, prefix):
             count_given = int(count_text) if count_text else None
         except ValueError:
             raise GenError(f"{sal_name}.{name}: IDL_Size and Count must be integers") from None
-        # ts_sal does not reset Count between items; ts_xml defaults it to 1.
-        if count_given is not None:
-            last_count = count_given
         desc = child.find("Description")
-        if first_desc is None and desc is not None:
-            first_desc = desc.text or ""
         fields.append(
             Field(
                 name,
                 idl_type,
                 size,
                 count_given if count_given is not None else 1,
-                count_given if count_given is not None else last_count,
+                count_given,
                 _text(child, "Units"),
                 desc.text if desc is not None else None,
             )
@@ -154,10 +139,9 @@ def parse_topic(elem, kind, prefix):
     names = [f.name for f in fields]
     if len(set(names)) != len(names):
         raise GenError(f"{sal_name}: duplicate field names")
-    enums = [parse_enum_text(e.text or "") for e in elem.findall("Enumeration")]
-    topic = Topic(sal_name, kind, _text(elem, "Description"), fields, enums)
-    topic.first_description = first_desc
-    return topic
+    # ts_sal takes every <Enumeration> in the topic, an item's too.
+    enum_texts = [e.text or "" for e in elem.iter("Enumeration")]
+    return Topic(sal_name, kind, _text(elem, "Description"), fields, enum_texts)
 
 
 SET_TAGS = {
@@ -169,7 +153,7 @@ SET_TAGS = {
 
 def parse_file(path, prefix):
     """Entries of one XML file in document order: ("topic", Topic) or
-    ("enum", items) for an <Enumeration> outside any topic."""
+    ("enum", text) for an <Enumeration> outside any topic."""
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as e:
@@ -182,7 +166,7 @@ def parse_file(path, prefix):
             if child.tag == tag:
                 entries.append(("topic", parse_topic(child, kind, prefix)))
             elif child.tag == "Enumeration":
-                entries.append(("enum", parse_enum_text(child.text or "")))
+                entries.append(("enum", child.text or ""))
     return entries
 
 
@@ -227,52 +211,12 @@ def select_generics(xml_dir, generics_text):
     return entries, chosen
 
 
-def place_consts(comp, files):
-    """Attach enumeration constants to topics where ts_sal 7 writes them.
-
-    ts_sal parses Telemetry, Commands, Events, then the generics. A topic's
-    own enumerations become <alias>_<item>. The first file-level
-    enumeration(s) become <Name>_shared_<item> in the next topic that closes
-    (or the file's last topic). The index enumeration goes to the last
-    topic of the first file parsed.
-    """
-    shared_done = False
-    index_done = not comp.index_enum
-    for entries in files:
-        topics = [v for k, v in entries if k == "topic"]
-        if not topics:
-            continue
-        pending = []
-        for kind, value in entries:
-            if kind == "enum":
-                if not shared_done:
-                    pending += value
-                continue
-            t = value
-            alias = t.sal_name
-            for prefix in ("command_", "logevent_"):
-                if alias.startswith(prefix):
-                    alias = alias[len(prefix) :]
-            for items in t.enums:
-                t.consts += [(f"{alias}_{n}", vt, vi) for n, vt, vi in items]
-            if pending:
-                t.consts += [(f"{comp.name}_shared_{n}", vt, vi) for n, vt, vi in pending]
-                pending = []
-                shared_done = True
-        if pending:
-            topics[-1].consts += [(f"{comp.name}_shared_{n}", vt, vi) for n, vt, vi in pending]
-            shared_done = True
-        if not index_done:
-            topics[-1].consts += [(f"indexEnumeration_{n}", vt, vi) for n, vt, vi in comp.index_enum]
-            index_done = True
-
-
 def load_component(xml_dir, name):
+    """The component as ts_xml sees it: topics in ComponentInfo order
+    (generics by AddedGenerics, then Commands, Events, Telemetry), ackcmd
+    last when there are commands (DDS has no ackcmd without them)."""
     index_text, generics_text = read_subsystem(xml_dir, name)
     indexed = index_text not in ("", "no")
-    index_enum = []
-    if indexed and index_text != "any":
-        index_enum = parse_enum_text(index_text, index_quirk=True)
 
     generic_entries, generic_names = select_generics(xml_dir, generics_text)
     own = {}
@@ -299,9 +243,9 @@ def load_component(xml_dir, name):
                 add(value)
     if any(t.kind == "command" for t in topics):
         add(make_ackcmd())
-    comp = Component(name, indexed, index_enum, topics)
-    files = [own[s] for s in ("Telemetry", "Commands", "Events") if s in own] + [generic_entries]
-    place_consts(comp, files)
+    shared = [v for entries in list(own.values()) + [generic_entries] for k, v in entries if k == "enum"]
+    comp = Component(name, indexed, topics, shared)
+    comp.index_text = index_text
     return comp
 
 
@@ -330,7 +274,14 @@ def make_ackcmd():
 
 
 # --------------------------------------------------------------------------
-# DDS IDL in ts_sal 7 form
+# DDS IDL as ts_sal 7.4.1 writes it (`salgenerator <C> validate` and
+# `salgenerator <C> sal idl`).
+#
+# ts_sal does not parse XML: it reads every file line by line and looks at
+# the first tag of each line (the text between the first "<" and ">") and
+# the text after it up to the next "<". Its state (the current topic, item,
+# alias, Count, ...) carries over from line to line, and the result depends
+# on that, so it is reproduced here the same way rather than from the tree.
 
 DDS_TYPES = {
     "boolean": "boolean",
@@ -348,17 +299,6 @@ DDS_TYPES = {
     "double": "double",
 }
 
-PRIVATE_IDL = [
-    ("string<8>", "private_revCode", " //private", "unitless", "Revision hashcode"),
-    ("double", "private_sndStamp", "    //private", "second", "Time of instance publication"),
-    ("double", "private_rcvStamp", "    //private", "second", "Time of instance reception"),
-    ("long", "private_seqNum", "    //private", "unitless", "Sequence number"),
-    ("string<128>", "private_identity", "    //private", "unitless", "Identity of publisher"),
-    ("long", "private_origin", "    //private", "unitless", "PID of publisher"),
-]
-
-SALINDEX_DESC = "Index number for CSC with multiple instances"
-
 
 def dds_type(field):
     t = field.idl_type
@@ -371,119 +311,566 @@ def dds_type(field):
     return DDS_TYPES[t]
 
 
-def dds_decl(field):
-    """Field declarator; ts_sal carries Count over from the previous item."""
-    count = field.count_given or 1
-    if field.idl_type not in ("string", "char") and count > 1:
-        return f"{field.name}[{count}]"
-    return field.name
-
-
-def const_lines(topic):
-    return [f"const long long {name}={text};" for name, text, _ in topic.consts]
-
-
-def validated_idl(comp, topic):
-    name = f"{comp.name}_{topic.sal_name}"
-    out = [f"struct {name} {{"]
-    for typ, fname, comment, _, _ in PRIVATE_IDL:
-        out.append(f"  {typ}\t{fname};{comment}")
-    if topic.kind == "ackcmd":
-        for f in topic.fields:
-            typ = "string<256>" if f.name == "result" else dds_type(f)
-            out.append(f"  {typ}\t{f.name};")
-    else:
-        for f in topic.fields:
-            out.append(f"  {dds_type(f)}\t{dds_decl(f)};")
-    out.append("};")
-    out.append(f"#pragma keylist {name}")
-    for line in const_lines(topic):
-        out.append(f" {line}")
-    return "\n".join(out) + "\n"
-
-
 def revcode_of(text):
     return hashlib.md5(text.encode("utf-8")).hexdigest()[:8]
 
 
-def idl_description(comp, topic, text):
-    """Description text as ts_sal puts it into @Metadata comments: verbatim
-    when it sits on one line, else a link to the topic's ts_xml page."""
-    if text is None:
-        return ""
-    if "\n" in text:
-        efdb = f"{comp.name}_{topic.sal_name}"
-        anchor = efdb.split("_")[-1].lower()
-        return (
-            f"<A HREF=https://ts-xml.lsst.io/python/lsst/ts/xml/data/sal_interfaces/"
-            f"{comp.name}.html#{anchor}>{comp.name}_{efdb}</A>"
-        )
-    return text
+# The IDL_Type words ts_sal accepts (after "unsigned"); "char" is not one.
+TSSAL_TYPES = "boolean byte short int long longlong float double string unsigned const".split()
+IDL_RESERVED = set(
+    "abstract any attribute boolean case char component const consumes context custom dec default double "
+    "emits enum eventtype exception exit factory false finder fixed float getraises home import in inout "
+    "interface limit local long module multiple native object octet oneway out primarykey private provides "
+    "public publishes raises readonly sequence setraises short string struct supports switch true "
+    "truncatable typedef typeid typeprefix union unsigned uses valuebase valuetype void wchar wstring".split()
+)
 
-
-ACKCMD_FINAL = [
-    ("long\t", "ack", "unitless", "unitless"),
-    ("long\t", "error", "second", "second"),
-    ("string", "result", "second", "second"),
-    ("string", "identity", "unitless", "unitless"),
-    ("long\t", "origin", "unitless", "unitless"),
-    ("long\t", "cmdtype", "unitless", "unitless"),
-    ("double", "timeout", "unitless", "unitless"),
+# The six private fields every topic starts with, and their metadata.
+PRIVATE_TEMPLATE = [
+    "string<8>\tprivate_revCode; //private",
+    "double\tprivate_sndStamp;    //private",
+    "double\tprivate_rcvStamp;    //private",
+    "long\tprivate_seqNum;    //private",
+    "string<128>\tprivate_identity;    //private",
+    "long\tprivate_origin;    //private",
 ]
+PRIVATE_METADATA = {
+    "private_revCode": ("unitless", "Revision hashcode"),
+    "private_sndStamp": ("second", "Time of instance publication"),
+    "private_rcvStamp": ("second", "Time of instance reception"),
+    "private_seqNum": ("unitless", "Sequence number"),
+    "private_identity": ("unitless", "Identity of publisher"),
+    "private_origin": ("unitless", "PID of publisher"),
+}
+# ackcmd's metadata in ts_sal 7: units and descriptions are placeholders.
+ACKCMD_METADATA = {
+    "ack": "unitless",
+    "error": "second",
+    "result": "second",
+    "identity": "unitless",
+    "origin": "unitless",
+    "cmdtype": "unitless",
+    "timeout": "unitless",
+}
+SALINDEX_ANNOTATION = (
+    ' // @Metadata=(Units="unitless",Description="Index number for CSC with multiple instances")'
+)
 
 
-def final_struct(comp, topic, rev):
-    sname = f"{topic.sal_name}_{rev}"
-    out = []
-    if topic.kind == "ackcmd":
-        out.append(f'struct {sname} {{  // @Metadata=(Description="unitless")')
-        for typ, fname, comment, units, desc in PRIVATE_IDL:
-            out.append(f'  {typ}\t{fname};{comment} // @Metadata=(Units="{units}",Description="{desc}")')
-        if comp.indexed:
-            out.append(f'\t  long\tsalIndex; // @Metadata=(Units="unitless",Description="{SALINDEX_DESC}")')
-        for typ, fname, units, desc in ACKCMD_FINAL:
-            out.append(f'\t  {typ}\t{fname}; // @Metadata=(Units="{units}",Description="{desc}")')
-    else:
-        first = topic.first_description
-        desc = "No description provided" if first is None else idl_description(comp, topic, first)
-        out.append(f'struct {sname} {{  // @Metadata=(Description="{desc}")')
-        if comp.indexed:
-            out.append(
-                f'\t  long\tsalIndex;\t//private // @Metadata=(Units="unitless",Description="{SALINDEX_DESC}")'
-            )
-        for typ, fname, comment, units, desc in PRIVATE_IDL:
-            out.append(f'\t  {typ}\t{fname};{comment} // @Metadata=(Units="{units}",Description="{desc}")')
-        for f in topic.fields:
-            units = f.units if f.units is not None else ""
-            fdesc = idl_description(comp, topic, f.description)
-            out.append(
-                f'\t  {dds_type(f)}\t{dds_decl(f)}; // @Metadata=(Units="{units}",Description="{fdesc}")'
-            )
-    out.append("\t};")
-    key = " salIndex" if comp.indexed else " "
-    out.append(f"#pragma keylist {sname}{key}")
-    for line in const_lines(topic):
-        out.append(f"\t {line}")
+def tcl_split(text, chars):
+    """Tcl `split`: every character of `chars` separates; "" gives []."""
+    if text == "":
+        return []
+    out = [""]
+    for ch in text:
+        if ch in chars:
+            out.append("")
+        else:
+            out[-1] += ch
     return out
 
 
-def generate_dds(comp, xml_version, sal_version):
-    """Return (validated files dict, revcodes dict, final idl text)."""
-    validated = {}
-    revcodes = {}
+def tcl_index(items, i):
+    return items[i] if -len(items) <= i < len(items) else ""
+
+
+def tag_of(rec):
+    return tcl_index(tcl_split(rec, "<>"), 1)
+
+
+def read_lines(path):
+    """Lines as Tcl `gets` returns them (any end-of-line convention)."""
+    with open(path, encoding="utf-8", newline=None) as f:
+        text = f.read()
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def tcl_gt1(text):
+    """Tcl `expr {$x > 1}`: numerically when x is a number, else as strings."""
+    v = int_literal(text)
+    if v is None:
+        try:
+            v = float(text)
+        except ValueError:
+            return text > "1"
+    return v > 1
+
+
+def tcl_incr(text):
+    v = int_literal(text)
+    # ts_sal only increments after an implicit item; a value it could not
+    # increment is never used (mixes are refused), so keep going.
+    return str(v + 1) if v is not None else text
+
+
+class TsSal7:
+    """One component through ts_sal 7.4.1's validation and IDL steps."""
+
+    def __init__(self, xml_dir, name, sal_version):
+        self.xml_dir = xml_dir
+        self.name = name
+        self.sal_version = sal_version
+        self.event_enum = {}  # alias -> ["item:text", ...] (EVENT_ENUM)
+        self.edone = set()  # aliases whose constants are written (EDONE)
+        self.metadata = {}  # (topic, key...) -> text (METADATA)
+        self.templates = {}  # topic -> lines of idl-templates/<topic>.idl
+        self.has_commands = False  # CMD_ALIASES(<C>) exists
+        self.index_done = False  # IDXENUMDONE(<C>)
+        self.keyed = False
+        self.index_enum = []  # ["<id>:<name>", ...] (SYSDIC(<C>,IndexEnumeration))
+        self.generics_used = []
+
+    # -- SALSubsystems.xml and SALGenerics.xml (update_ts_xml_dictionary.tcl)
+
+    def read_dictionary(self):
+        categories = {}  # buildGenericCategories
+        gname = ""
+        for rec in read_lines(os.path.join(self.xml_dir, "SALGenerics.xml")):
+            parts = tcl_split(rec, "<>")
+            tag, value = tcl_index(parts, 1), tcl_index(parts, 2)
+            if tag == "EFDB_Topic":
+                gname = "_".join(value.split("_")[1:])
+            if tag == "Category":
+                categories.setdefault(value, []).append(gname)
+        mandatory = ",".join(categories.get("mandatory", []))
+        name = None
+        used = {}
+        for rec in read_lines(os.path.join(self.xml_dir, "SALSubsystems.xml")):  # parseSystemDictionary
+            parts = tcl_split(rec, "<>")
+            tag, value = tcl_index(parts, 1), tcl_index(parts, 2)
+            if tag == "Name":
+                name = value
+            if name != self.name:
+                continue
+            if tag == "Description":
+                used[name] = mandatory
+            if tag == "AddedGenerics":  # addGenerics
+                g = mandatory
+                if value != "":
+                    for t in value.split(","):
+                        t = t.strip(" ")
+                        g += "," + (",".join(categories[t]) if t in categories else t)
+                used[name] = g
+            if tag in ("Enumeration", "IndexEnumeration") and value not in ("", "no"):
+                # "any" is an enumeration of one item, like any other list;
+                # an explicit value does not move the counter on.
+                self.keyed = True
+                self.index_enum = []
+                idx = "1"
+                for i in value.split(","):
+                    if "=" in i:
+                        idx = i.split("=")[1].strip()
+                        self.index_enum.append(f"{idx}:{i.split('=')[0].strip()}")
+                    else:
+                        self.index_enum.append(f"{idx}:{i}")
+                        idx = tcl_incr(idx)
+        self.generics_used = used.get(self.name, mandatory).split(",")
+
+    def filter_generics(self):
+        """<C>_Generics.xml: SALGenerics.xml without the generic commands
+        and events the component does not use (processgenerics.tcl), with
+        SALGeneric and SALVersion replaced everywhere."""
+        src = read_lines(os.path.join(self.xml_dir, "SALGenerics.xml"))
+        out = src[:2]
+        pos = 2
+        copyit = -1
+        while pos < len(src):
+            rec = src[pos]
+            pos += 1
+            tag = tag_of(rec)
+            if tag not in ("SALCommand", "SALEvent"):
+                out.append(rec)
+                continue
+            block = []
+            t = tag
+            while t != "/" + tag:
+                if pos >= len(src):
+                    raise GenError(f"SALGenerics.xml: <{tag}> is not closed on a line of its own")
+                rec = src[pos]
+                pos += 1
+                t = tag_of(rec)
+                block.append(rec)
+                if t == "EFDB_Topic":
+                    generic = "_".join(tcl_index(tcl_split(rec, "<>"), 2).split("_")[1:])
+                    copyit = 1 if generic in self.generics_used else -1
+            if copyit > -1:
+                out.append(f"    <{tag}>")
+                out += block
+        return [r.replace("SALGeneric", self.name).replace("SALVersion", self.sal_version) for r in out]
+
+    # -- one XML file (parseXML.tcl, parseXMLtoidl)
+
+    def parse(self, lines, fname):
+        subsys = fname.split("_")[0]
+        fout = None  # the open template
+        alias = "shared"
+        tname = "none"
+        tdesc = False
+        intopic = False
+        item = ""
+        unit = ""
+        typ = "unknown"
+        isjarray = False
+        desc = ""
+        sdim = "1"
+        idim = None
+        seen = set()
+        pos = 0
+
+        def gets():
+            nonlocal pos
+            if pos >= len(lines):
+                return None
+            pos += 1
+            return lines[pos - 1]
+
+        while True:
+            rec = gets()
+            if rec is None:
+                break
+            st = rec.strip()
+            if st[:4] == "<!--" and not st.endswith("-->"):
+                skip = True
+                while skip:
+                    rec = gets()
+                    if rec is None:
+                        raise GenError(f"{fname}: unterminated comment")
+                    if rec.strip().endswith("-->"):
+                        skip = False
+                        rec = gets() or ""
+                        if rec.strip()[:4] == "<!--":
+                            skip = True
+            parts = tcl_split(rec, "<>")
+            tag, value = tcl_index(parts, 1), tcl_index(parts, 2)
+            if tag == "Enumeration" and tcl_index(parts, 3) != "/Enumeration":
+                rec = gets()
+                while rec is None or tag_of(rec) != "/Enumeration":
+                    if rec is None:
+                        raise GenError(f"{fname}: <Enumeration> is not closed")
+                    value = f"{value} {rec}"
+                    rec = gets()
+            if tag in ("SALCommand", "SALEvent"):
+                intopic = True
+                alias = ""
+            if tag == "SALTelemetry":
+                intopic = True
+            if tag == "Alias" and alias != value:
+                raise GenError(f"{fname}: Alias {value} does not match its EFDB_Topic")
+            if tag == "Subsystem":
+                subsys = value
+            if tag == "Enumeration":
+                if "=" in value and any("=" not in p for p in value.split(",")):
+                    raise GenError(f"enumeration {value.strip()!r} mixes implicit and explicit values")
+                if intopic:
+                    self.event_enum.setdefault(alias, []).append(f"{item}:{value}")
+                else:
+                    self.event_enum.setdefault(f"{subsys}_shared", []).append(f"generic_shared:{value}")
+            if tag in ("/SALEvent", "/SALTelemetry"):
+                intopic = False
+            if tag == "/SALCommand":
+                intopic = False
+                self.has_commands = True
+                self.metadata[(f"{subsys}_ackcmd", "description")] = "unitless"
+                for f, (u, d) in PRIVATE_METADATA.items():
+                    self.metadata[(f"{subsys}_ackcmd", f, "units")] = u
+                    self.metadata[(f"{subsys}_ackcmd", f, "description")] = d
+                for f, u in ACKCMD_METADATA.items():
+                    self.metadata[(f"{subsys}_ackcmd", f, "units")] = u
+                    self.metadata[(f"{subsys}_ackcmd", f, "description")] = u
+            if tag == "EFDB_Topic":
+                if fout is not None:
+                    fout += ["};", f"#pragma keylist {tname}"]
+                if value.lower() in seen:
+                    raise GenError(f"{fname}: duplicate EFDB_Topic {value}")
+                seen.add(value.lower())
+                tname = value
+                fout = self.templates[tname] = [f"struct {tname} {{"] + ["  " + p for p in PRIVATE_TEMPLATE]
+                for f, (u, d) in PRIVATE_METADATA.items():
+                    self.metadata[(tname, f, "units")] = u
+                    self.metadata[(tname, f, "description")] = d
+                tdesc = True
+                self.metadata[(tname, "description")] = "No description provided"
+                words = tname.split("_")
+                alias = "_".join(words[2:] if tcl_index(words, 1) in ("command", "logevent") else words[1:])
+            if tag == "EFDB_Name":
+                item, unit, typ, isjarray, desc, sdim = value, "", "unknown", False, "", "1"
+                if item.lower() in IDL_RESERVED:
+                    raise GenError(f"{tname}: {item} is an IDL reserved word")
+            if tag in ("/SALEvent", "/SALCommand", "/SALTelemetry"):
+                self.enums_to_idl(subsys, alias, fout, fname)
+            if tag == "IsJavaArray":
+                isjarray = True
+            if tag == "IDL_Type":
+                typ = {"long long": "longlong", "unsigned long long": "unsigned longlong"}.get(value, value)
+            if tag == "IDL_Size":
+                sdim = value
+            if tag == "Description":
+                if tcl_index(tcl_split(rec, "/"), -1) != "Description>":
+                    # not closed on its line: a link to the topic's page
+                    anchor = tname.split("_")[-1].lower()
+                    desc = (
+                        f"<A HREF=https://ts-xml.lsst.io/python/lsst/ts/xml/data/sal_interfaces/"
+                        f"{subsys}.html#{anchor}>{subsys}_{tname}</A>"
+                    )
+                else:
+                    desc = value
+                if tdesc:
+                    # the first description after EFDB_Topic, wherever it is
+                    self.metadata[(tname, "description")] = desc
+                    tdesc = False
+            if tag == "Count":
+                idim = value
+            if tag == "Units":
+                unit = value.strip()
+            if tag == "/item":
+                words = typ.split()
+                chk = tcl_index(words, 1) if tcl_index(words, 0) == "unsigned" else typ
+                if chk not in TSSAL_TYPES:
+                    raise GenError(f"{tname}.{item}: ts_sal 7 does not accept IDL_Type {typ!r}")
+                if idim is None:
+                    raise GenError(f"{fname}: ts_sal needs a Count in the file's first item ({item})")
+                if typ in ("string", "char"):
+                    declare = f"   string<{sdim}> {item};" if tcl_gt1(sdim) else f"   string {item};"
+                elif tcl_gt1(idim) or isjarray:
+                    # Count is not reset between items: a missing one repeats the last
+                    declare = f"   {typ} {item}[{idim}];"
+                else:
+                    declare = f"   {typ} {item};"
+                if fout is None:
+                    raise GenError(f"{fname}: an item before any EFDB_Topic")
+                fout.append("   " + declare.strip(" ;"))
+                self.metadata[(tname, item, "description")] = desc
+                self.metadata[(tname, item, "units")] = unit
+        if fout is not None:
+            fout += ["};", f"#pragma keylist {tname}"]
+            self.enums_to_idl(subsys, alias, fout, fname)
+            if self.keyed and not self.index_done:
+                for e in self.index_enum:
+                    parts = tcl_split(e.strip("{}"), ":")
+                    name, value = tcl_index(parts, 1), tcl_index(parts, 0)
+                    fout.append(f" const long long indexEnumeration_{name}={value};")
+                self.index_done = True
+
+    def enums_to_idl(self, subsys, alias, fout, fname):
+        """A topic's enumerations (by alias), then the first pending shared
+        ones, as constants numbered from 1 or as written."""
+        for key, prefix in ((alias, alias), (f"{subsys}_shared", f"{subsys}_shared")):
+            if key not in self.event_enum or key in self.edone:
+                continue
+            if fout is None:
+                raise GenError(f"{fname}: an enumeration before any topic")
+            for e in self.event_enum[key]:
+                i = "1"
+                for ident in tcl_split(tcl_index(tcl_split(e.strip("{}"), ":"), 1), ","):
+                    if len(tcl_split(ident, "=")) > 1:
+                        i = tcl_split(ident, "=")[1].strip()
+                        ident = tcl_split(ident, "=")[0].strip()
+                    fout.append(f" const long long {prefix}_{ident.strip(' ')}={i};")
+                    i = tcl_incr(i)
+            self.edone.add(key)
+
+    # -- idl-templates/validated (checkidl.tcl)
+
+    def checkidl(self, tname):
+        template = self.templates[tname]
+        out = []
+        for rec in template:
+            r = rec.strip("{")
+            if r.strip() == "" or r[:1] == "#" or r[:2] == "//":
+                continue
+            if rec.strip() in ("}", "};"):
+                out += ["};", f"#pragma keylist {tname}"]
+                out += [line for line in template if "const " in line]
+                break
+            if rec[:6] == "struct":
+                out.append(f"struct {tname} {{")
+                out += ["  " + p for p in PRIVATE_TEMPLATE]
+                continue
+            words = rec.split()
+            u = ""
+            if words[0] == "unsigned":
+                u = " unsigned"
+                words = rec.strip()[9:].split()
+            typ = words[0].split("<")[0].lower()
+            if typ not in TSSAL_TYPES:
+                raise GenError(f"{tname}: type {typ} not supported")
+            if typ == "const":
+                continue
+            t, ident = words[0], tcl_index(words, 1)
+            t = {"int": "long", "byte": "octet", "longlong": "long long"}.get(t, t)
+            if t.startswith("string"):
+                ident = ident.strip(";")
+                size = tcl_index(tcl_split(t, "<>"), 1)
+                v = f"  string<{size}>\t{ident}" if size else f"  string\t{ident}"
+            else:
+                parts = tcl_split(ident, "[]")
+                ident = parts[0].strip(";")
+                v = f"  {t}\t{ident}" if len(parts) == 1 else f"  {t}\t{ident}[{parts[1]}]"
+            if ident.lower() in IDL_RESERVED:
+                raise GenError(f"{tname}: {ident} is an IDL reserved word")
+            if ident.split("_")[0] == "private":
+                continue
+            out.append(f" {u} {v.strip()};")
+        return "\n".join(out) + "\n"
+
+    def ackcmd_template(self):
+        name = f"{self.name}_ackcmd"
+        body = ["long\tack", "long\terror", "string<256>\tresult", "string\tidentity", "long\torigin"]
+        body += ["long\tcmdtype", "double\ttimeout"]
+        return (
+            [f"struct {name} {{"]
+            + ["  " + p for p in PRIVATE_TEMPLATE]
+            + [f"\t  {b};" for b in body]
+            + ["\t};", f"#pragma keylist {name}", ""]
+        )
+
+    # -- sal_<C>.idl and sal_revCoded_<C>.idl (gensimplesample.tcl makesalidl,
+    #    activaterevcodes.tcl activeRevCodes)
+
+    def sal_idl(self, validated):
+        keyed = self.keyed
+        lines = [f"module {self.name} {{"]
+        for tname in sorted(validated, key=lambda n: (n + ".idl").encode()):
+            name = "_".join(tname.split("_")[1:])
+            if name == "ackcmd":
+                continue
+            lines.append(f"\tstruct {name} {{")
+            if keyed:
+                lines.append("\t  long\tsalIndex;\t//private")
+            for rec in validated[tname].split("\n")[1:-1]:
+                if tcl_index(rec.split(), 0) == "#pragma":
+                    lines.append(f"\t#pragma keylist {name}" + (" salIndex" if keyed else ""))
+                else:
+                    lines.append("\t" + rec)
+        if self.has_commands:
+            lines.append("\tstruct ackcmd {")
+            lines += ["  " + p for p in PRIVATE_TEMPLATE]
+            if keyed:
+                # genkeyedidl
+                lines += ["\t  long\tsalIndex;", "\t  long\t\tack;"]
+            else:
+                # gennonkeyedidl: one tab fewer before "ack"
+                lines += ["\t  long\tack;"]
+            lines += ["\t  long\t\terror;", "\t  string\tresult;", "\t  string\tidentity;"]
+            lines += ["\t  long\t\torigin;", "\t  long\t\tcmdtype;", "\t  double\ttimeout;", "\t};"]
+            lines.append("\t#pragma keylist ackcmd salIndex" if keyed else "\t#pragma keylist ackcmd")
+        lines += ["};", ""]
+        return lines
+
+    def revcoded_idl(self, sal_lines, revcodes, xml_version):
+        out = [f"// SAL_VERSION={self.sal_version} XML_VERSION={xml_version}", sal_lines[0]]
+        curtopic = None
+        for rec in sal_lines[1:]:
+            r2 = rec.strip("{}")
+            words = r2.split()
+            if rec.strip(" \t{};") == "":
+                out.append(rec)
+            elif words[0] == "struct":
+                curtopic = f"{self.name}_{words[1]}"
+                desc = self.metadata[(curtopic, "description")]
+                out.append(f'struct {words[1]}_{revcodes[curtopic]} {{  // @Metadata=(Description="{desc}")')
+            elif words[0] == "#pragma":
+                ident = tcl_index(words, 2)
+                if ident in ("command", "logevent"):
+                    out.append(rec)
+                else:
+                    rest = " ".join(rec.split()[3:])
+                    out.append(f"#pragma keylist {ident}_{revcodes[f'{self.name}_{ident}']} {rest}")
+            elif words[0] == "const":
+                out.append(rec)
+            else:
+                w = rec.split()
+                if w[0] == "unsigned":
+                    w = w[1:]
+                if tcl_index(w, 1) == "long":
+                    w = w[1:]
+                item = tcl_split(tcl_index(w, 1), "[];")[0].strip()
+                if item == "salIndex":
+                    out.append(rec + SALINDEX_ANNOTATION)
+                    continue
+                try:
+                    units = self.metadata[(curtopic, item, "units")]
+                    desc = self.metadata[(curtopic, item, "description")]
+                except KeyError:
+                    raise GenError(f"{curtopic}: ts_sal has no metadata for {item}") from None
+                out.append(f'{rec} // @Metadata=(Units="{units}",Description="{desc}")')
+        return "\n".join(out) + "\n"
+
+    def run(self, xml_version):
+        """Return (validated text by topic, revCode by topic, final IDL,
+        constants by topic) with topics named as in the component's IDL."""
+        self.read_dictionary()
+        for suffix in ("Telemetry", "Commands", "Events"):
+            path = os.path.join(self.xml_dir, self.name, f"{self.name}_{suffix}.xml")
+            if os.path.exists(path) and os.path.getsize(path) > 0:
+                self.parse(read_lines(path), f"{self.name}_{suffix}.xml")
+        self.parse(self.filter_generics(), f"{self.name}_Generics.xml")
+        prefix = self.name + "_"
+        if any(t.startswith(prefix + "command_") for t in self.templates):
+            self.templates[prefix + "ackcmd"] = self.ackcmd_template()
+        validated = {t: self.checkidl(t) for t in self.templates if t.startswith(prefix)}
+        revcodes = {t: revcode_of(text) for t, text in validated.items()}
+        final = self.revcoded_idl(self.sal_idl(validated), revcodes, xml_version)
+        consts = {}
+        for t, text in validated.items():
+            rows = []
+            for line in text.split("\n"):
+                if line.startswith(" const long long "):
+                    name, _, value = line[len(" const long long ") :].rstrip(";").partition("=")
+                    rows.append((name, value, int_literal(value)))
+            consts[t[len(prefix) :]] = rows
+        strip = len(prefix)
+        return (
+            {t[strip:]: v for t, v in validated.items()},
+            {t[strip:]: v for t, v in revcodes.items()},
+            final,
+            consts,
+        )
+
+
+def generate_dds(comp, xml_dir, xml_version, sal_version):
+    """Return (validated files dict, revcodes dict, final idl text), and set
+    each topic's constants and the component's index enumeration."""
     for t in comp.topics:
-        text = validated_idl(comp, t)
-        validated[t.sal_name] = text
-        revcodes[t.sal_name] = revcode_of(text)
-    lines = [f"// SAL_VERSION={sal_version} XML_VERSION={xml_version}", f"module {comp.name} {{"]
-    ordinary = sorted((t for t in comp.topics if t.kind != "ackcmd"), key=lambda t: f"{comp.name}_{t.sal_name}.idl".encode())
-    for t in ordinary:
-        lines += final_struct(comp, t, revcodes[t.sal_name])
+        for f in t.fields:
+            dds_type(f)
+        for text in t.enum_texts:
+            check_enumeration(text)
+    for text in comp.shared_enum_texts:
+        check_enumeration(text)
+    sal = TsSal7(xml_dir, comp.name, sal_version)
+    validated, revcodes, final, consts = sal.run(xml_version)
+    if sal.keyed != comp.indexed:
+        raise GenError(f"{comp.name}: ts_sal and ts_xml disagree on whether the component is indexed")
+    # The tree (ts_xml, Avro, C tables) and the line reading (ts_sal) must
+    # see the same topics and fields; they differ when an XML file puts
+    # several elements on one line, which ts_sal does not read.
+    want = {t.sal_name: [f.name for f in t.fields] for t in comp.topics if t.kind != "ackcmd"}
+    have = {}
+    for name, text in validated.items():
+        if name != "ackcmd":
+            have[name] = [
+                line.split("\t")[1].split("[")[0].rstrip(";") for line in text.split("\n")[7:] if "\t" in line
+            ]
+    if want != have:
+        bad = sorted(set(want) ^ set(have)) or [n for n in want if want[n] != have.get(n)]
+        raise GenError(
+            f"{comp.name}: ts_sal reads the XML line by line and sees other topics or fields "
+            f"({', '.join(bad[:5])}); put one element per line"
+        )
     for t in comp.topics:
-        if t.kind == "ackcmd":
-            lines += final_struct(comp, t, revcodes[t.sal_name])
-    lines.append("};")
-    return validated, revcodes, "\n".join(lines) + "\n\n"
+        t.consts = consts.get(t.sal_name, [])
+    # For the runtime "any" allows every index: no list (the IDL's
+    # indexEnumeration_any=1 is a ts_sal artefact).
+    comp.index_enum = []
+    if comp.index_text != "any":
+        for e in sal.index_enum:
+            ident, _, name = e.partition(":")
+            comp.index_enum.append((name.split(":")[0].strip(), ident, int_literal(ident)))
+    return validated, revcodes, final
 
 
 # --------------------------------------------------------------------------
@@ -566,7 +953,10 @@ def generate_avro(comp, warn):
     interface still builds for DDS.
     """
     out = []
-    for t in comp.topics:
+    topics = list(comp.topics)
+    if not any(t.kind == "ackcmd" for t in topics):
+        topics.append(make_ackcmd())  # ts_xml has ackcmd even without commands
+    for t in topics:
         try:
             schema = avro_schema(comp, t)
         except GenError as e:
@@ -581,6 +971,19 @@ def generate_avro(comp, warn):
 
 # --------------------------------------------------------------------------
 # C tables for the runtime
+
+
+def check_c_values(comp):
+    """The C tables hold enumeration values as integers; the IDL keeps the
+    text (04 is octal, 0x05 hex, as IDL and C read them)."""
+    for t in comp.topics:
+        for name, text, value in t.consts:
+            if value is None:
+                raise GenError(f"{t.sal_name}: {name}={text} is not an integer the C tables can hold")
+    for name, text, value in comp.index_enum:
+        if value is None:
+            raise GenError(f"IndexEnumeration {name}={text} is not an integer")
+
 
 C_TYPES = {
     "boolean": "SAL_FIELD_BOOLEAN",
@@ -783,13 +1186,26 @@ def main(argv=None):
     args = p.parse_args(argv)
     try:
         comp = load_component(args.xml_dir, args.component)
-        validated, revcodes, final = generate_dds(comp, args.xml_version, args.sal_version)
-        avro = generate_avro(comp, lambda m: print(f"salgen: warning: {m}", file=sys.stderr))
     except (GenError, ET.ParseError, ValueError) as e:
         print(f"salgen: {e}", file=sys.stderr)
         return 1
     n = comp.name
     out = args.out
+    # Avro first: nothing in the DDS rules (enumerations above all) may stop it.
+    avro = generate_avro(comp, lambda m: print(f"salgen: warning: {m}", file=sys.stderr))
+    for sal_name, compact, indent4, _ in avro:
+        if compact is None:
+            continue
+        write(os.path.join(out, "avro", n, f"{sal_name}.json"), compact)
+        write(os.path.join(out, "avro", n, "indent4", f"{sal_name}.json"), indent4)
+    write(os.path.join(out, "avro", f"{n}_revCodes.txt"), "".join(f"{a[0]} {a[3]}\n" for a in avro if a[3]))
+    try:
+        validated, revcodes, final = generate_dds(comp, args.xml_dir, args.xml_version, args.sal_version)
+        if not args.no_c:
+            check_c_values(comp)
+    except (GenError, ET.ParseError, ValueError, OSError) as e:
+        print(f"salgen: {e}", file=sys.stderr)
+        return 1
     for sal_name, text in validated.items():
         write(os.path.join(out, "dds", "validated", f"{n}_{sal_name}.idl"), text)
     write(os.path.join(out, "dds", f"sal_revCoded_{n}.idl"), final)
@@ -797,12 +1213,6 @@ def main(argv=None):
         os.path.join(out, "dds", f"{n}_revCodes.txt"),
         "".join(f"{k} {revcodes[k]}\n" for k in sorted(revcodes, key=str.encode)),
     )
-    for sal_name, compact, indent4, _ in avro:
-        if compact is None:
-            continue
-        write(os.path.join(out, "avro", n, f"{sal_name}.json"), compact)
-        write(os.path.join(out, "avro", n, "indent4", f"{sal_name}.json"), indent4)
-    write(os.path.join(out, "avro", f"{n}_revCodes.txt"), "".join(f"{a[0]} {a[3]}\n" for a in avro if a[3]))
     if not args.no_c:
         h, c = generate_c(comp, args.xml_version, args.sal_version, revcodes, avro, args.c_name)
         cn = args.c_name or n

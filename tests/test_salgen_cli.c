@@ -62,6 +62,10 @@ static void non_indexed_component_forms(void **state)
     assert_non_null(strstr(idl, "Widget.html#stop>Widget_Widget_command_stop</A>"));
     /* missing Units stay empty */
     assert_non_null(strstr(idl, "\t  long\tcolor; // @Metadata=(Units=\"\","));
+    /* the non-indexed ackcmd template has one tab fewer before "ack" */
+    assert_non_null(strstr(idl, "\t  long\tack; // @Metadata=(Units=\"unitless\",Description=\"unitless\")\n"
+                                "\t  long\t\terror;"));
+    assert_non_null(strstr(idl, "#pragma keylist ackcmd_"));
     free(idl);
 
     char *v = read_out(out, "dds/validated/Widget_position.idl");
@@ -100,25 +104,33 @@ static void indexed_any_component(void **state)
     assert_non_null(strstr(idl, "#pragma keylist level_"));
     assert_non_null(strstr(idl, "\t  long\tsalIndex;\t//private"));
     assert_null(strstr(idl, "ackcmd")); /* no commands, no ackcmd */
-    assert_null(strstr(idl, "indexEnumeration_"));
+    /* ts_sal takes "any" as a one-item index enumeration */
+    assert_non_null(strstr(idl, "\t const long long indexEnumeration_any=1;\n"));
     free(idl);
+    /* ts_xml's Avro generator has ackcmd even without commands */
+    char *ack = read_out(out, "avro/Gizmo/ackcmd.json");
+    assert_non_null(ack);
+    free(ack);
     tu_remove_tree(out);
     free(out);
 }
 
-/* Write a one-component ts_xml tree with the given Commands file body. */
+/* Write a one-component ts_xml tree with the given Commands file body
+ * (one element per line where it matters: ts_sal reads lines). */
 static char *make_tree(const char *commands)
 {
     char *dir = tu_make_temp_dir();
     char *p = tu_path_join(dir, "SALSubsystems.xml");
-    const char *subs = "<SALSubsystemSet><SALSubsystem><Name>Bad</Name><IndexEnumeration>no"
-                       "</IndexEnumeration><AddedGenerics></AddedGenerics></SALSubsystem></SALSubsystemSet>";
+    const char *subs = "<SALSubsystemSet>\n<SALSubsystem>\n<Name>Bad</Name>\n<IndexEnumeration>no"
+                       "</IndexEnumeration>\n<AddedGenerics></AddedGenerics>\n</SALSubsystem>\n"
+                       "</SALSubsystemSet>\n";
     tu_write_file(p, subs, strlen(subs));
     free(p);
     p = tu_path_join(dir, "SALGenerics.xml");
-    const char *gen = "<SALObjects><SALEventSet><SALEvent><Subsystem>SALGeneric</Subsystem>"
-                      "<EFDB_Topic>SALGeneric_logevent_heartbeat</EFDB_Topic><Category>mandatory</Category>"
-                      "</SALEvent></SALEventSet></SALObjects>";
+    const char *gen =
+        "<SALObjects>\n<SALEventSet>\n<SALEvent>\n<Subsystem>SALGeneric</Subsystem>\n"
+        "<EFDB_Topic>SALGeneric_logevent_heartbeat</EFDB_Topic>\n<Category>mandatory</Category>\n"
+        "</SALEvent>\n</SALEventSet>\n</SALObjects>\n";
     tu_write_file(p, gen, strlen(gen));
     free(p);
     p = tu_path_join(dir, "Bad");
@@ -128,6 +140,60 @@ static char *make_tree(const char *commands)
     free(f);
     free(p);
     return dir;
+}
+
+/* Rules ts_sal follows that no Rubin vector shows: a <Description> placed
+ * before <EFDB_Topic> belongs to the previous topic if that one has none
+ * yet; an enumeration inside an item is the topic's, its values copied as
+ * written; description text keeps its XML escapes. ts_xml (Avro) reads
+ * the same XML as a tree. */
+static void line_rules_without_vectors(void **state)
+{
+    (void)state;
+    const char *commands = "<SALCommandSet>\n"
+                           "  <SALCommand>\n"
+                           "    <Subsystem>Bad</Subsystem>\n"
+                           "    <EFDB_Topic>Bad_command_a</EFDB_Topic>\n"
+                           "    <item>\n"
+                           "      <EFDB_Name>x</EFDB_Name>\n"
+                           "      <IDL_Type>long</IDL_Type>\n"
+                           "      <Count>1</Count>\n"
+                           "      <Enumeration>X_One=01, X_Two=0x02</Enumeration>\n"
+                           "    </item>\n"
+                           "  </SALCommand>\n"
+                           "  <SALCommand>\n"
+                           "    <Description>Placed before EFDB_Topic.</Description>\n"
+                           "    <Subsystem>Bad</Subsystem>\n"
+                           "    <EFDB_Topic>Bad_command_b</EFDB_Topic>\n"
+                           "    <item>\n"
+                           "      <EFDB_Name>y</EFDB_Name>\n"
+                           "      <Description>At most &lt;y&gt;.</Description>\n"
+                           "      <IDL_Type>long</IDL_Type>\n"
+                           "    </item>\n"
+                           "  </SALCommand>\n"
+                           "</SALCommandSet>\n";
+    char *dir = make_tree(commands);
+    char *out = tu_path_join(dir, "out");
+    char *log = NULL;
+    assert_int_equal(run_salgen(dir, "Bad", out, &log), 0);
+    free(log);
+    char *idl = read_out(out, "dds/sal_revCoded_Bad.idl");
+    assert_non_null(strstr(idl, "struct command_a_"));
+    assert_non_null(
+        strstr(idl, "{  // @Metadata=(Description=\"Placed before EFDB_Topic.\")\n\t  string<8>"));
+    assert_non_null(strstr(idl, "{  // @Metadata=(Description=\"At most &lt;y&gt;.\")\n"));
+    assert_non_null(strstr(idl, "\t const long long a_X_One=01;\n\t const long long a_X_Two=0x02;\n"));
+    free(idl);
+    char *a = read_out(out, "avro/Bad/command_a.json");
+    assert_non_null(strstr(a, "\"description\": \"\"}"));
+    free(a);
+    char *b = read_out(out, "avro/Bad/command_b.json");
+    assert_non_null(strstr(b, "\"description\": \"At most <y>.\""));
+    assert_non_null(strstr(b, "\"description\": \"Placed before EFDB_Topic.\"}"));
+    free(b);
+    tu_remove_tree(dir);
+    free(out);
+    free(dir);
 }
 
 static void assert_fails_with(const char *commands, const char *component, const char *message)
@@ -180,6 +246,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(non_indexed_component_forms),
         cmocka_unit_test(indexed_any_component),
         cmocka_unit_test(bad_input_gives_clear_errors),
+        cmocka_unit_test(line_rules_without_vectors),
     };
     return cmocka_run_group_tests_name("salgen_cli", tests, NULL, NULL);
 }
