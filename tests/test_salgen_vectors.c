@@ -3,7 +3,8 @@
  * Rubin's own generators produced for the same ts_xml release.
  *
  *   test_salgen_vectors dds  GEN_DIR VECTOR_DIR COMPONENT
- *       GEN_DIR/dds vs VECTOR_DIR (ts_sal 7: validated/, sal_revCoded, revCodes)
+ *       GEN_DIR/dds vs VECTOR_DIR (ts_sal 7: validated/<COMPONENT>_*.idl,
+ *       sal_revCoded, revCodes; VECTOR_DIR may hold several components)
  *   test_salgen_vectors avro GEN_DIR VECTOR_DIR COMPONENT
  *       GEN_DIR/avro vs VECTOR_DIR (ts_xml: <C>/ and <C>/indent4/ JSON, revCodes)
  */
@@ -23,14 +24,31 @@ static const char *gen_dir;
 static const char *vec_dir;
 static const char *component;
 
-/* Assert that every `suffix` file in expected_dir exists in actual_dir with
- * identical bytes, and that actual_dir has no extra ones. */
-static void assert_same_files(const char *expected_dir, const char *actual_dir, const char *suffix)
+/* Keep the names that start with prefix; return how many. */
+static int keep_prefixed(char **names, int n, const char *prefix)
+{
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        if (strncmp(names[i], prefix, strlen(prefix)) == 0) {
+            names[kept++] = names[i];
+        } else {
+            free(names[i]);
+        }
+    }
+    return kept;
+}
+
+/* Assert that every `prefix`*`suffix` file in expected_dir exists in
+ * actual_dir with identical bytes, and that actual_dir has no extra ones. */
+static void assert_same_files(const char *expected_dir, const char *actual_dir, const char *prefix,
+                              const char *suffix)
 {
     char **want;
     char **have;
     int nwant = tu_list_files(expected_dir, suffix, &want);
     int nhave = tu_list_files(actual_dir, suffix, &have);
+    nwant = keep_prefixed(want, nwant, prefix);
+    nhave = keep_prefixed(have, nhave, prefix);
     assert_true(nwant > 0);
     for (int i = 0; i < nwant; i++) {
         char *ep = tu_path_join(expected_dir, want[i]);
@@ -87,7 +105,9 @@ static void dds_validated_files_identical(void **state)
     (void)state;
     char *e = tu_path_join(vec_dir, "validated");
     char *a = fmt("%s/dds/validated", gen_dir, "");
-    assert_same_files(e, a, ".idl");
+    char *prefix = fmt("%s_", component, "");
+    assert_same_files(e, a, prefix, ".idl");
+    free(prefix);
     free(e);
     free(a);
 }
@@ -117,7 +137,7 @@ static void avro_schemas_identical(void **state)
     (void)state;
     char *e = tu_path_join(vec_dir, component);
     char *a = fmt("%s/avro/%s", gen_dir, component);
-    assert_same_files(e, a, ".json");
+    assert_same_files(e, a, "", ".json");
     free(e);
     free(a);
 }
@@ -127,7 +147,7 @@ static void avro_indent4_identical(void **state)
     (void)state;
     char *e = fmt("%s/%s/indent4", vec_dir, component);
     char *a = fmt("%s/avro/%s/indent4", gen_dir, component);
-    assert_same_files(e, a, ".json");
+    assert_same_files(e, a, "", ".json");
     free(e);
     free(a);
 }
