@@ -209,6 +209,25 @@ static void engine_change(engine *e, engine_rec *r, engine_phase phase)
     engine_notify(e, r);
 }
 
+/* Copy a message into dst (dstlen > 4 bytes). A longer one is cut at a UTF-8
+ * character boundary (the job's message is later packed as a JSON string,
+ * which must stay valid UTF-8) and ends in "..." to show it was shortened. */
+static void engine_copy_message(char *dst, size_t dstlen, const char *src)
+{
+    static const char more[] = "...";
+    size_t n = strlen(src);
+    if (n < dstlen) {
+        memcpy(dst, src, n + 1);
+        return;
+    }
+    size_t keep = dstlen - sizeof more;
+    while (keep > 0 && ((unsigned char)src[keep] & 0xC0) == 0x80) { /* src[keep] continues a character */
+        keep--;
+    }
+    memcpy(dst, src, keep);
+    memcpy(dst + keep, more, sizeof more);
+}
+
 /* The job ends at `ended` (0: now), once: later calls do nothing. */
 static void engine_finish_at(engine *e, engine_rec *r, engine_phase phase, engine_reason reason,
                              int exit_code, const char *message, double ended)
@@ -224,7 +243,7 @@ static void engine_finish_at(engine *e, engine_rec *r, engine_phase phase, engin
     if (j->started > 0 && j->ended < j->started) { /* another clock, or a clock step */
         j->ended = j->started;
     }
-    snprintf(j->message, sizeof j->message, "%s", message != NULL ? message : "");
+    engine_copy_message(j->message, sizeof j->message, message != NULL ? message : "");
     r->adopted = false;
     engine_persist(e, r);
     engine_notify(e, r);

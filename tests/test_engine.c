@@ -409,6 +409,32 @@ static void test_spawn_failure(void **state)
     assert_non_null(strstr(ev->message, "/nonexistent/ocps-pipeline"));
 }
 
+/* A message longer than the job's is cut at a character boundary and
+ * ends in "...": here the runner cannot start from a long non-ASCII path. */
+static void test_long_message_cut(void **state)
+{
+    fixture *fx = *state;
+    char runner[1000] = "/nonexistent/";
+    for (size_t n = strlen(runner); n + 2 < sizeof runner; n += 2) {
+        strcat(runner, "\xc3\xa9"); /* U+00E9, two bytes */
+    }
+    fx_close(fx);
+    fx->opts.runner = runner;
+    fx_open(fx);
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, (const char *[]){"true", NULL});
+    const event *ev = fx_wait_final(fx, id, 5);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->reason, ENGINE_REASON_INFRASTRUCTURE);
+    assert_non_null(strstr(ev->message, "cannot start runner /nonexistent/"));
+    size_t len = strlen(ev->message);
+    assert_in_range(len, 500, 511);
+    assert_string_equal(ev->message + len - 3, "...");
+    json_t *s = json_string(ev->message); /* NULL unless valid UTF-8 */
+    assert_non_null(s);
+    json_decref(s);
+}
+
 static void test_simulate(void **state)
 {
     fixture *fx = *state;
@@ -795,6 +821,7 @@ int main(void)
         T(test_signal_exit),
         T(test_timeout),
         T(test_spawn_failure),
+        T(test_long_message_cut),
         T(test_simulate),
         T(test_abort_running),
         T(test_abort_queued),
