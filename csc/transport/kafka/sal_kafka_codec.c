@@ -571,37 +571,44 @@ static int store_scalar(avro_value_t *v, const sal_field_info *f, void *sample, 
     const char *s;
     size_t size;
     bool is_string = f->type == SAL_FIELD_STRING;
+    /* A getter the value's class lacks returns EINVAL and stores nothing. */
     switch (avro_value_get_type(v)) {
     case AVRO_NULL:
         return 0;
     case AVRO_BOOLEAN:
-        avro_value_get_boolean(v, &bo);
+        if (avro_value_get_boolean(v, &bo) != 0) {
+            return -EINVAL;
+        }
         i64 = bo;
         break;
     case AVRO_INT32:
-        avro_value_get_int(v, &i32);
+        if (avro_value_get_int(v, &i32) != 0) {
+            return -EINVAL;
+        }
         i64 = i32;
         break;
     case AVRO_INT64:
-        avro_value_get_long(v, &i64);
+        if (avro_value_get_long(v, &i64) != 0) {
+            return -EINVAL;
+        }
         break;
     case AVRO_FLOAT:
-        avro_value_get_float(v, &fl);
-        if (is_string) {
+        if (is_string || avro_value_get_float(v, &fl) != 0) {
             return -EINVAL;
         }
         field_set(f, sample, i, false, 0, fl);
         return 0;
     case AVRO_DOUBLE:
-        avro_value_get_double(v, &db);
-        if (is_string) {
+        if (is_string || avro_value_get_double(v, &db) != 0) {
             return -EINVAL;
         }
         field_set(f, sample, i, false, 0, db);
         return 0;
     case AVRO_STRING:
-        avro_value_get_string(v, &s, &size); /* size counts the NUL */
-        return is_string ? string_set(f, sample, s, size > 0 ? size - 1 : 0) : -EINVAL;
+        if (!is_string || avro_value_get_string(v, &s, &size) != 0) { /* size counts the NUL */
+            return -EINVAL;
+        }
+        return string_set(f, sample, s, size > 0 ? size - 1 : 0);
     default:
         return -EINVAL;
     }
@@ -624,8 +631,10 @@ static int store_value(avro_value_t *v, const sal_field_info *f, void *sample)
     if (avro_value_get_type(v) != AVRO_ARRAY) {
         return store_scalar(v, f, sample, 0);
     }
-    size_t n = 0;
-    avro_value_get_size(v, &n);
+    size_t n;
+    if (avro_value_get_size(v, &n) != 0) {
+        return -EINVAL;
+    }
     size_t count = f->type == SAL_FIELD_STRING ? 1 : f->count;
     for (size_t i = 0; i < n && i < count; i++) {
         avro_value_t elem;
