@@ -142,7 +142,7 @@ static int parse_args(int argc, char **argv, options *o)
 {
     const char *files[64];
     int nfiles = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* --option value */
         long v;
         if (i + 1 >= argc) {
             usage();
@@ -160,7 +160,6 @@ static int parse_args(int argc, char **argv, options *o)
             usage();
             return -1;
         }
-        i++;
     }
     o->owned_from = o->ntopics;
     for (int i = 0; i < nfiles; i++) {
