@@ -40,18 +40,18 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "OCPS_sal.h"
 #include "Widget_sal.h"
 #include "kafka/sal_kafka.h"
 #include "kafka/sal_kafka_codec.h"
 #include "kafka/sal_kafka_config.h"
 #include "kafka/sal_kafka_registry.h"
+#include "ocps_interface.h"
 #include "sal_sample.h"
 #include "test_util.h"
 
 #define WAIT_TIMEOUT 20.0
 
-static const sal_component_info *ocps = &OCPS_sal_component;
+static const sal_component_info *ocps; /* the release Kafka speaks by default */
 static const sal_component_info *widget = &Widget_sal_component;
 
 static const sal_topic_info *topic_of(const sal_component_info *comp, const char *name)
@@ -1229,6 +1229,12 @@ static void close_both(void **state)
 
 int main(void)
 {
+    char err[256];
+    ocps = ocps_interface_select("kafka", NULL, err, sizeof err);
+    if (ocps == NULL) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
     const struct CMUnitTest codec[] = {
         cmocka_unit_test(worked_example),          cmocka_unit_test(round_trip_ocps),
         cmocka_unit_test(round_trip_widget),       cmocka_unit_test(writer_lacks_fields),

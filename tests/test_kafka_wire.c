@@ -19,7 +19,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "OCPS_sal.h"
+#include "ocps_test_iface.h"
 #include "sal_csc.h"
 #include "sal_fixture.h"
 #include "test_util.h"
@@ -119,7 +119,7 @@ static void summary_state_on_the_wire(void **state)
     if (strcmp(fx_transport(), "kafka") != 0) {
         skip();
     }
-    fx *f = fx_setup_csc(&OCPS_sal_component, OCPS_CSC, CYCLONE_CONFIG);
+    fx *f = fx_setup_csc(ocps_test_component(), OCPS_CSC, CYCLONE_CONFIG);
     assert_non_null(f);
     assert_true(fx_run_until(f, ready, NULL, 20));
     char result[256];
@@ -138,8 +138,8 @@ static void summary_state_on_the_wire(void **state)
     assert_non_null(latest);
     int registered_id = (int)json_integer_value(json_object_get(latest, "id"));
     json_decref(latest);
-    int t = sal_component_find_topic(&OCPS_sal_component, "logevent_summaryState");
-    const sal_topic_info *ti = &OCPS_sal_component.topics[t];
+    int t = sal_component_find_topic(ocps_test_component(), "logevent_summaryState");
+    const sal_topic_info *ti = &ocps_test_component()->topics[t];
     int last_state = 0;
     for (int i = 0; i < n; i++) {
         /* salobj's key, byte for byte */

@@ -21,17 +21,18 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "OCPS_sal.h"
 #include "sal_csc.h"
 #include "sal_json.h"
 #include "sal_remote.h"
 
 #include "ocps_cmd.h"
+#include "ocps_interface.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: ocps-cmd [options] NAME[:INDEX] COMMAND [--FIELD VALUE]...\n"
+            "usage: ocps-cmd [options] NAME[:INDEX] COMMAND [--FIELD VALUE]...   (INDEX: number or name, "
+            "e.g. RA)\n"
             "       ocps-cmd [options] NAME[:INDEX] watch [TOPIC...] [--duration S] [--json]\n"
             "       ocps-cmd [options] NAME[:INDEX] show EVENT [--timeout S] [--json]\n"
             "       ocps-cmd [options] NAME[:INDEX] topics\n"
@@ -43,6 +44,7 @@ static void usage(FILE *f)
             "  --discovery S    seconds to wait for the CSC to be discovered (default 10)\n"
             "  --json           print samples as JSON lines\n"
             "  --transport T    SAL transport: dds or kafka (default $OCPS_TRANSPORT, else dds)\n"
+            "  --xml-version V  ts_xml release to speak (default $OCPS_XML_VERSION, else the transport's)\n"
             "  --identity ID    private_identity to command as (default user@host)\n"
             "exit status: 0 complete, 1 failed/aborted, 2 not authorized, 3 timed out, 64 usage\n");
 }
@@ -247,7 +249,10 @@ static int parse_target(const char *target, const sal_component_info *comp, int3
     if (colon != NULL) {
         char *end;
         long v = strtol(colon + 1, &end, 10);
-        if (*end != '\0' || end == colon + 1 || v < 0 || v > INT32_MAX) {
+        if (*end != '\0' || end == colon + 1) {
+            v = ocps_index_of(colon + 1); /* a name: OCPS:RA */
+        }
+        if (v < 0 || v > INT32_MAX) {
             fprintf(stderr, "ocps-cmd: bad index in %s\n", target);
             return -1;
         }
@@ -412,7 +417,15 @@ static int setup(cmdr *c, int argc, char **argv, const char *transport_name, con
 static int parse_options(cmdr *c, int argc, char **argv, bool stop_at_operand, const char **transport,
                          const char **identity)
 {
-    enum { OPT_TIMEOUT = 1000, OPT_DURATION, OPT_DISCOVERY, OPT_JSON, OPT_TRANSPORT, OPT_IDENTITY };
+    enum {
+        OPT_TIMEOUT = 1000,
+        OPT_DURATION,
+        OPT_DISCOVERY,
+        OPT_JSON,
+        OPT_TRANSPORT,
+        OPT_IDENTITY,
+        OPT_XMLVER
+    };
     static const struct option longopts[] = {
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"duration", required_argument, NULL, OPT_DURATION},
@@ -420,6 +433,7 @@ static int parse_options(cmdr *c, int argc, char **argv, bool stop_at_operand, c
         {"json", no_argument, NULL, OPT_JSON},
         {"transport", required_argument, NULL, OPT_TRANSPORT},
         {"identity", required_argument, NULL, OPT_IDENTITY},
+        {"xml-version", required_argument, NULL, OPT_XMLVER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -427,7 +441,7 @@ static int parse_options(cmdr *c, int argc, char **argv, bool stop_at_operand, c
     while ((ch = getopt_long(argc, argv, stop_at_operand ? "+h" : "h", longopts, NULL)) != -1) {
         char *end = NULL;
         double v = 0;
-        if (optarg != NULL && ch != OPT_TRANSPORT && ch != OPT_IDENTITY) {
+        if (optarg != NULL && ch != OPT_TRANSPORT && ch != OPT_IDENTITY && ch != OPT_XMLVER) {
             v = strtod(optarg, &end);
             if (*end != '\0' || !isfinite(v) || v < 0) {
                 fprintf(stderr, "ocps-cmd: bad number %s\n", optarg);
@@ -453,6 +467,9 @@ static int parse_options(cmdr *c, int argc, char **argv, bool stop_at_operand, c
         case OPT_IDENTITY:
             *identity = optarg;
             break;
+        case OPT_XMLVER:
+            c->xml_version = optarg;
+            break;
         case 'h':
             usage(stdout);
             return EXIT_OK + 256;
@@ -466,7 +483,7 @@ static int parse_options(cmdr *c, int argc, char **argv, bool stop_at_operand, c
 
 int main(int argc, char **argv)
 {
-    cmdr c = {.comp = &OCPS_sal_component, .timeout = -1, .discovery = 10, .status = EXIT_FAILED};
+    cmdr c = {.timeout = -1, .discovery = 10, .status = EXIT_FAILED};
     const char *transport =
         getenv("OCPS_TRANSPORT") != NULL && *getenv("OCPS_TRANSPORT") ? getenv("OCPS_TRANSPORT") : "dds";
     const char *identity = NULL;
@@ -478,6 +495,12 @@ int main(int argc, char **argv)
     }
     if (argc - optind < 1) {
         usage(stderr);
+        return EXIT_USAGE;
+    }
+    char err[512];
+    c.comp = ocps_interface_select(transport, c.xml_version, err, sizeof err);
+    if (c.comp == NULL) {
+        fprintf(stderr, "ocps-cmd: %s\n", err);
         return EXIT_USAGE;
     }
     int32_t index;
@@ -497,6 +520,11 @@ int main(int argc, char **argv)
         rc = parse_options(&c, nargs, args, false, &transport, &identity);
         if (rc != 0) {
             return rc & 255;
+        }
+        c.comp = ocps_interface_select(transport, c.xml_version, err, sizeof err);
+        if (c.comp == NULL) {
+            fprintf(stderr, "ocps-cmd: %s\n", err);
+            return EXIT_USAGE;
         }
         /* getopt permuted the operands to the front */
         args[optind - 1] = (char *)verb;
