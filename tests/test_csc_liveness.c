@@ -2,6 +2,7 @@
  * test_csc_liveness: what observers and scripts rely on between commands,
  * over real DDS with ocps-csc as a separate process: a 1 Hz heartbeat, a
  * late-joining Remote that still learns the current summaryState at once,
+ * a burst of late joiners causing one re-publication round (DDS),
  * commands for another SAL index or with private_seqNum <= 0 ignored
  * without harm, and a second instance with the same index refusing to run.
  */
@@ -131,6 +132,101 @@ static void late_joiner_reads_enabled(void **state)
     late_joiner_sees(*state, SAL_STATE_ENABLED);
 }
 
+/* A sample other than a heartbeat arrived at or after *from. */
+static bool news_seen(fx *f, void *arg)
+{
+    const size_t *from = arg;
+    int hb = sal_component_find_topic(f->comp, "logevent_heartbeat");
+    for (size_t i = *from; i < f->nrecords; i++) {
+        if (f->records[i].topic != hb) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Wait until nothing but heartbeats has arrived for `quiet` seconds. */
+static bool wait_quiet(fx *f, double quiet, double timeout)
+{
+    double end = tu_now() + timeout;
+    while (tu_now() < end) {
+        size_t from = f->nrecords;
+        if (!fx_run_until(f, news_seen, &from, quiet)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+#define BURST 5
+
+/* Every late Remote (their loops run here too) has read summaryState. */
+static bool burst_informed(fx *f, void *arg)
+{
+    (void)f;
+    fx *late = arg;
+    bool all = true;
+    for (int k = 0; k < BURST; k++) {
+        uv_run(&late[k].loop, UV_RUN_NOWAIT);
+        all = all && sal_remote_last(late[k].remote, "logevent_summaryState") != NULL;
+    }
+    return all;
+}
+
+static void burst_of_late_joiners_causes_one_round(void **state)
+{
+    fx *f = *state;
+    long i = -1;
+    size_t from = 0;
+    while ((i = fx_wait_event(f, "logevent_summaryState", from, 15)) >= 0 &&
+           fx_i32(f, (size_t)i, "summaryState") != SAL_STATE_ENABLED) {
+        from = (size_t)i + 1;
+    }
+    assert_true(i >= 0);
+    assert_true(wait_quiet(f, 1.0, 15));
+    size_t mark = f->nrecords;
+    /* BURST Remotes start together (LOVE, a ScriptQueue, the Watcher...) */
+    fx late[BURST];
+    for (int k = 0; k < BURST; k++) {
+        assert_int_equal(fx_open(&late[k], f->comp, 1, NULL), 0);
+    }
+    bool informed = fx_run_until(f, burst_informed, late, 10);
+    /* the round is over when nothing new comes for longer than a round
+     * can be delayed (0.5 s) */
+    bool quiet = informed && wait_quiet(f, 1.0, 15);
+    for (int k = 0; k < BURST; k++) {
+        fx_close(&late[k]);
+    }
+    assert_true(informed);
+    assert_true(quiet);
+    /* the existing Remote saw each event at most once more */
+    int hb = sal_component_find_topic(f->comp, "logevent_heartbeat");
+    int *count = calloc(f->comp->ntopics, sizeof *count);
+    int total = 0;
+    int topics = 0;
+    for (size_t k = mark; k < f->nrecords; k++) {
+        if (f->records[k].topic != hb) {
+            topics += count[f->records[k].topic]++ == 0;
+            total++;
+        }
+    }
+    int summary = count[sal_component_find_topic(f->comp, "logevent_summaryState")];
+    int most = 0;
+    for (size_t t = 0; t < f->comp->ntopics; t++) {
+        most = count[t] > most ? count[t] : most;
+    }
+    free(count);
+    print_message("%d late joiners: an existing reader saw %d re-published samples (%d events, at most %d "
+                  "each; heartbeats not counted)\n",
+                  BURST, total, topics, most);
+    if (strcmp(fx_transport(), "kafka") == 0) {
+        assert_int_equal(total, 0); /* Kafka keeps history: nothing re-published */
+    } else {
+        assert_int_equal(summary, 1);
+        assert_int_equal(most, 1);
+    }
+}
+
 static void wrong_index_and_bad_seqnum_are_ignored(void **state)
 {
     fx *f = *state;
@@ -206,6 +302,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(heartbeat_at_one_hertz, setup, teardown),
         cmocka_unit_test_setup_teardown(late_joiner_reads_summary_state, setup_disabled, teardown),
         cmocka_unit_test_setup_teardown(late_joiner_reads_enabled, setup_enabled, teardown),
+        cmocka_unit_test_setup_teardown(burst_of_late_joiners_causes_one_round, setup_enabled, teardown),
         cmocka_unit_test_setup_teardown(wrong_index_and_bad_seqnum_are_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(second_instance_refuses_to_start, setup, teardown),
     };

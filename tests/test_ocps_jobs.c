@@ -2,7 +2,8 @@
  * test_ocps_jobs: OCPS's reason to exist, over real DDS with ocps-csc as a
  * separate process and the local engine running fake-pipetask: execute's
  * INPROGRESS with the job id, the job_id event, job_result with the
- * documented fields before the final ack, failures, 20 concurrent jobs,
+ * documented fields before the final ack, the last job_result and job_id
+ * read by a late-joining Remote, failures, 20 concurrent jobs,
  * abort_job, prerequisites, injection attempts that stay literal, refused
  * control characters, kill -9 and re-adoption, heartbeats under load, and
  * simulation mode.
@@ -382,6 +383,39 @@ static void execute_runs_a_job_and_reports_it(void **state)
     assert_string_equal(json_string_value(json_object_get(jenv, "PIPELINE_URL")), "cpBias.yaml");
     assert_string_equal(json_string_value(json_object_get(jenv, "OUTPUT_GLOB")), "*.fits");
     json_decref(j);
+}
+
+static bool late_has_job_events(fx *late, void *arg)
+{
+    (void)arg;
+    return sal_remote_last(late->remote, "logevent_job_result") != NULL &&
+           sal_remote_last(late->remote, "logevent_job_id") != NULL;
+}
+
+static void late_joiner_reads_last_job_result(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, "cpBias.yaml", "", "visit=7", NULL);
+    wait_done(f, &r, 30);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    one_result(f, r.job_id);
+    /* LOVE's producer starts now and reads the last sample of every event */
+    fx late;
+    assert_int_equal(fx_open(&late, f->comp, 1, NULL), 0);
+    bool got = fx_run_until(&late, late_has_job_events, NULL, 5);
+    if (got) {
+        int t = sal_component_find_topic(f->comp, "logevent_job_result");
+        const void *res = sal_remote_last(late.remote, "logevent_job_result");
+        got = strcmp(sal_sample_get_string(&f->comp->topics[t], res, "job_id"), r.job_id) == 0;
+        t = sal_component_find_topic(f->comp, "logevent_job_id");
+        const void *jid = sal_remote_last(late.remote, "logevent_job_id");
+        got = got && strcmp(sal_sample_get_string(&f->comp->topics[t], jid, "job_id"), r.job_id) == 0 &&
+              sal_sample_get_i32(&f->comp->topics[t], jid, "seq_num") == r.seqnum;
+    }
+    fx_close(&late);
+    assert_true(got);
 }
 
 static void failing_job_reports_exit_code(void **state)
@@ -799,6 +833,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(execute_runs_a_job_and_reports_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(late_joiner_reads_last_job_result, setup, teardown),
         cmocka_unit_test_setup_teardown(failing_job_reports_exit_code, setup, teardown),
         cmocka_unit_test_setup_teardown(twenty_concurrent_executes, setup, teardown),
         cmocka_unit_test_setup_teardown(abort_job_stops_a_running_job, setup, teardown),

@@ -61,7 +61,7 @@ static void usage(FILE *f)
             "  --transport NAME      SAL transport: %s (default dds)\n"
             "  --xml-version VER     ts_xml release to speak (default: the transport's; see above)\n"
             "  --duplicate-check S   seconds to watch for another instance at start (default 3; -1 off)\n"
-            "  --no-republish        do not re-publish state events to late-joining readers\n"
+            "  --no-republish        do not re-publish events to late-joining readers (DDS)\n"
             "  --version             print the version and exit\n"
             "  -h, --help            this help\n"
             "\nenvironment: LSST_SITE (required), DM_CONFIG_OCPS_DIR, OCPS_TRANSPORT (default transport),\n"

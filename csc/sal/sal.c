@@ -28,7 +28,9 @@ typedef struct topic_state {
     void *cb_arg;
     bool reading;
     bool writing;
-    bool republish;
+    bool republish_due;     /* a reader matched: re-publish `last` in the next round */
+    uint32_t writes;        /* event samples written */
+    uint32_t writes_at_ask; /* `writes` when the last reader matched */
     int32_t seqnum;
     int32_t writer_matches; /* remote readers matched with our writer */
     int32_t reader_matches; /* remote writers matched with our reader */
@@ -48,9 +50,12 @@ struct sal {
     sal_error_cb error_cb;
     void *error_arg;
     uv_async_t async;
-    uv_idle_t spin;      /* keeps the loop polling briefly after activity */
-    uint64_t spin_until; /* uv_hrtime() deadline of the current spin */
-    int open_handles;    /* freed when both handles have closed */
+    uv_idle_t spin;       /* keeps the loop polling briefly after activity */
+    uint64_t spin_until;  /* uv_hrtime() deadline of the current spin */
+    bool republish;       /* re-publish events to new readers (late joiners) */
+    uv_timer_t round;     /* the next re-publication round */
+    uint64_t round_asked; /* uv_now() of the first request of that round */
+    int open_handles;     /* freed when all three handles have closed */
     pthread_mutex_t lock;
     inbox_item *head;
     inbox_item *tail;
@@ -147,19 +152,56 @@ static void handle_sample(sal *s, inbox_item *item)
     sal_sample_free(t, item->sample);
 }
 
-static void republish(sal *s, int topic)
+/* Late joiners (DDS): Cyclone serves no history for TRANSIENT writers, so
+ * when a reader matches an event writer the last sample written to that
+ * topic is written again. A new Remote matches every event writer within
+ * a few milliseconds, and several Remotes often start together: requests
+ * are gathered until none has come for SAL_ROUND_QUIET_MS (at most
+ * SAL_ROUND_MAX_MS after the first), then one round writes each requested
+ * topic once, unless it was written since its last reader matched (that
+ * sample reached the reader). Existing readers see one duplicate per topic
+ * per round. */
+#define SAL_ROUND_QUIET_MS 100u
+#define SAL_ROUND_MAX_MS 500u
+
+static void on_round(uv_timer_t *timer)
 {
-    topic_state *ts = &s->topics[topic];
-    if (!ts->republish || ts->last == NULL || s->ops->keeps_history) {
+    sal *s = timer->data;
+    char err[256];
+    for (size_t i = 0; i < s->comp->ntopics && !s->closing; i++) {
+        topic_state *ts = &s->topics[i];
+        if (!ts->republish_due) {
+            continue;
+        }
+        ts->republish_due = false;
+        if (ts->last == NULL || ts->writes != ts->writes_at_ask) {
+            continue; /* never written, or written since the reader matched */
+        }
+        const sal_topic_info *t = &s->comp->topics[i];
+        void *copy = sal_sample_dup(t, ts->last);
+        if (copy != NULL) {
+            sal_write(s, (int)i, copy, SAL_WRITE_FORCE, err, sizeof err);
+            sal_sample_free(t, copy);
+        }
+    }
+}
+
+static void ask_republish(sal *s, int topic)
+{
+    if (!s->republish || s->ops->keeps_history || s->comp->topics[topic].kind != SAL_TOPIC_EVENT) {
         return;
     }
-    const sal_topic_info *t = &s->comp->topics[topic];
-    void *copy = sal_sample_dup(t, ts->last);
-    char err[256];
-    if (copy != NULL) {
-        sal_write(s, topic, copy, SAL_WRITE_FORCE, err, sizeof err);
-        sal_sample_free(t, copy);
+    s->topics[topic].republish_due = true;
+    s->topics[topic].writes_at_ask = s->topics[topic].writes;
+    uint64_t now = uv_now(s->loop);
+    if (!uv_is_active((uv_handle_t *)&s->round)) {
+        s->round_asked = now;
     }
+    uint64_t due = now + SAL_ROUND_QUIET_MS;
+    if (due > s->round_asked + SAL_ROUND_MAX_MS) {
+        due = s->round_asked + SAL_ROUND_MAX_MS;
+    }
+    uv_timer_start(&s->round, on_round, due > now ? due - now : 0, 0);
 }
 
 /* After traffic the loop polls for a short while instead of sleeping: on a
@@ -207,7 +249,7 @@ static void on_async(uv_async_t *handle)
             if (item->is_writer) {
                 s->topics[item->topic].writer_matches = item->current;
                 if (item->change > 0) {
-                    republish(s, item->topic);
+                    ask_republish(s, item->topic);
                 }
             } else {
                 s->topics[item->topic].reader_matches = item->current;
@@ -270,7 +312,9 @@ int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t
     s->async.data = s;
     uv_idle_init(loop, &s->spin);
     s->spin.data = s;
-    s->open_handles = 2;
+    uv_timer_init(loop, &s->round);
+    s->round.data = s;
+    s->open_handles = 3;
     sal_transport_cbs cbs = {on_transport_sample, on_transport_matched, on_transport_error, s};
     rc = transport->open(&s->transport, comp, index, &cbs, err, errlen);
     if (rc != 0) {
@@ -379,6 +423,7 @@ int sal_write(sal *s, int topic, void *sample, unsigned flags, char *err, size_t
             sal_sample_free(t, ts->last);
             ts->last = copy;
         }
+        ts->writes++;
     }
     return 0;
 }
@@ -391,13 +436,9 @@ const void *sal_last_written(const sal *s, int topic)
     return s->topics[topic].last;
 }
 
-void sal_republish_on_match(sal *s, const int *topics, size_t n)
+void sal_republish_events(sal *s, bool on)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (topics[i] >= 0 && (size_t)topics[i] < s->comp->ntopics) {
-            s->topics[topics[i]].republish = true;
-        }
-    }
+    s->republish = on;
 }
 
 bool sal_acks_exclusive(const sal *s)
@@ -493,5 +534,6 @@ void sal_close(sal *s)
     s->closing = true;
     pthread_mutex_unlock(&s->lock);
     uv_close((uv_handle_t *)&s->spin, free_sal);
+    uv_close((uv_handle_t *)&s->round, free_sal);
     uv_close((uv_handle_t *)&s->async, free_sal);
 }

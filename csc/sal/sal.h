@@ -55,9 +55,12 @@ int sal_write(sal *s, int topic, void *sample, unsigned flags, char *err, size_t
  * for commands, ackcmd and telemetry, which are not kept). */
 const void *sal_last_written(const sal *s, int topic);
 
-/* Re-publish the last written sample of each listed event topic whenever
- * a new reader matches its writer (late joiners on DDS). */
-void sal_republish_on_match(sal *s, const int *topics, size_t n);
+/* Late joiners on transports without history (DDS): when a new reader
+ * matches an event writer, write the last sample of that event again.
+ * Requests are gathered briefly, so a burst of new readers causes one
+ * round (one duplicate per event for existing readers). Off by default;
+ * never on a transport that keeps_history. */
+void sal_republish_events(sal *s, bool on);
 
 /* Do ackcmd readers drop a restarted writer's acks for a while (the
  * transport's exclusive_acks)? */

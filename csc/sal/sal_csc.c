@@ -981,22 +981,7 @@ int sal_csc_open(sal_csc **out, uv_loop_t *loop, const sal_component_info *comp,
     uv_timer_init(loop, &c->start_slow);
     c->heartbeat.data = c->startup.data = c->shutdown.data = c->config_poll.data = c->start_slow.data = c;
     c->handles_open = 5;
-    if (!opts->no_republish) {
-        static const char *const state_events[] = {
-            "logevent_summaryState",         "logevent_errorCode",        "logevent_logLevel",
-            "logevent_simulationMode",       "logevent_softwareVersions", "logevent_configurationsAvailable",
-            "logevent_configurationApplied", "logevent_authList",
-        };
-        int topics[sizeof state_events / sizeof state_events[0]];
-        size_t n = 0;
-        for (size_t i = 0; i < sizeof state_events / sizeof state_events[0]; i++) {
-            int t = topic_of(c, state_events[i]);
-            if (t >= 0) {
-                topics[n++] = t;
-            }
-        }
-        sal_republish_on_match(c->sal, topics, n);
-    }
+    sal_republish_events(c->sal, !opts->no_republish);
     *out = c;
     return 0;
 }

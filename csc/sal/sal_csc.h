@@ -97,7 +97,7 @@ typedef struct sal_csc_options {
     double heartbeat_interval;          /* seconds (default 1) */
     double duplicate_check;             /* seconds to watch for another instance (default 3; <0 off) */
     double shutdown_delay;              /* seconds between exitControl's ack and exit (default 1) */
-    bool no_republish;                  /* do not re-publish state events to late joiners */
+    bool no_republish;                  /* do not re-publish events to late joiners (DDS) */
     /* Configurable CSCs (the interface has configurationApplied): */
     const char *config_schema;     /* JSON schema (YAML or JSON text); NULL: not configurable */
     const char *config_dir;        /* --configdir; NULL: $<PKG>_DIR/<Name>/<schema version> */
