@@ -44,7 +44,7 @@ const char *fx_transport(void)
 
 /* Start the mock broker with every topic of comp under the test's subname,
  * and the registry; export their addresses. */
-static int start_kafka(fx *f, const sal_component_info *comp)
+int fx_kafka_start(fx *f, const sal_component_info *comp)
 {
 #if defined(OCPS_MOCK_BROKER) && defined(OCPS_SCHEMA_REGISTRY)
     const char *sub = getenv("LSST_DDS_PARTITION_PREFIX");
@@ -94,7 +94,7 @@ static int start_kafka(fx *f, const sal_component_info *comp)
 #endif
 }
 
-static void stop_kafka(fx *f)
+void fx_kafka_stop(fx *f)
 {
     if (f->broker_pid > 0) {
         if (write(f->broker_in, "quit\n", 5) < 0) {
@@ -137,7 +137,7 @@ int fx_open(fx *f, const sal_component_info *comp, int32_t index, const char *id
     const char *owner = getenv("OCPS_TEST_KAFKA_OWNER");
     const char *prefix = getenv("LSST_DDS_PARTITION_PREFIX");
     if (strcmp(fx_transport(), "kafka") == 0 &&
-        (owner == NULL || prefix == NULL || strcmp(owner, prefix) != 0) && start_kafka(f, comp) != 0) {
+        (owner == NULL || prefix == NULL || strcmp(owner, prefix) != 0) && fx_kafka_start(f, comp) != 0) {
         return -1;
     }
     const sal_transport_ops *ops = sal_transport_find(fx_transport());
@@ -334,7 +334,7 @@ int fx_close(fx *f)
     sal_remote_close(f->remote);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     uv_loop_close(&f->loop);
-    stop_kafka(f);
+    fx_kafka_stop(f);
     for (size_t i = 0; i < f->nrecords; i++) {
         sal_sample_free(&f->comp->topics[f->records[i].topic], f->records[i].sample);
     }

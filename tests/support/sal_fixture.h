@@ -43,6 +43,15 @@ typedef struct fx {
  * and ocps-cmd processes the test starts. */
 const char *fx_transport(void);
 
+/* Start a mock broker with comp's topics and a schema registry now, for
+ * this test's partition prefix, so that fx_open uses them rather than
+ * starting its own (a test can then prepare the registry first). `f` only
+ * holds the processes: stop them with fx_kafka_stop. */
+int fx_kafka_start(fx *f, const sal_component_info *comp);
+
+/* Stop what fx_kafka_start started. */
+void fx_kafka_stop(fx *f);
+
 /* Send a command line to the mock broker ("down 1", "up 1"); 0 on "OK". */
 int fx_broker_command(fx *f, const char *command);
 
