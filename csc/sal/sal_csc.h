@@ -21,37 +21,7 @@
 #include <uv.h>
 
 #include "sal.h"
-
-/* Summary states (salobj State). */
-typedef enum sal_state {
-    SAL_STATE_DISABLED = 1,
-    SAL_STATE_ENABLED = 2,
-    SAL_STATE_FAULT = 3,
-    SAL_STATE_OFFLINE = 4,
-    SAL_STATE_STANDBY = 5
-} sal_state;
-
-/* ackcmd codes (salobj SalRetCode). */
-enum {
-    SAL_CMD_ACK = 300,
-    SAL_CMD_INPROGRESS = 301,
-    SAL_CMD_STALLED = 302,
-    SAL_CMD_COMPLETE = 303,
-    SAL_CMD_NOPERM = -300,
-    SAL_CMD_NOACK = -301,
-    SAL_CMD_FAILED = -302,
-    SAL_CMD_ABORTED = -303,
-    SAL_CMD_TIMEOUT = -304
-};
-
-/* Python logging levels used by logLevel/logMessage. */
-enum {
-    SAL_LOG_DEBUG = 10,
-    SAL_LOG_INFO = 20,
-    SAL_LOG_WARNING = 30,
-    SAL_LOG_ERROR = 40,
-    SAL_LOG_CRITICAL = 50
-};
+#include "sal_protocol.h"
 
 typedef struct sal_csc sal_csc;
 typedef struct sal_cmd sal_cmd;
@@ -154,9 +124,6 @@ int sal_csc_exit_code(const sal_csc *c);
 
 /* Free after uv_run has returned. */
 void sal_csc_free(sal_csc *c);
-
-/* salobj's repr of a state, "<State.STANDBY: 5>". */
-const char *sal_state_repr(int state);
 
 /* --- commands in progress --- */
 

@@ -38,32 +38,6 @@ struct sal_remote {
     pending *pending;
 };
 
-const char *sal_ack_name(int ack)
-{
-    switch (ack) {
-    case SAL_CMD_ACK:
-        return "CMD_ACK";
-    case SAL_CMD_INPROGRESS:
-        return "CMD_INPROGRESS";
-    case SAL_CMD_STALLED:
-        return "CMD_STALLED";
-    case SAL_CMD_COMPLETE:
-        return "CMD_COMPLETE";
-    case SAL_CMD_NOPERM:
-        return "CMD_NOPERM";
-    case SAL_CMD_NOACK:
-        return "CMD_NOACK";
-    case SAL_CMD_FAILED:
-        return "CMD_FAILED";
-    case SAL_CMD_ABORTED:
-        return "CMD_ABORTED";
-    case SAL_CMD_TIMEOUT:
-        return "CMD_TIMEOUT";
-    default:
-        return "CMD_UNKNOWN";
-    }
-}
-
 static void free_pending(uv_handle_t *h)
 {
     free(h->data);

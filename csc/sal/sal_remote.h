@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "sal.h"
+#include "sal_protocol.h"
 
 typedef struct sal_remote sal_remote;
 
@@ -63,8 +64,5 @@ sal *sal_remote_sal(sal_remote *r);
 
 /* Close (pending commands are dropped without callbacks). */
 void sal_remote_close(sal_remote *r);
-
-/* "CMD_COMPLETE" etc. for an ack code. */
-const char *sal_ack_name(int ack);
 
 #endif

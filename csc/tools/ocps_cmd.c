@@ -21,7 +21,7 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "sal_csc.h"
+#include "sal_protocol.h"
 #include "sal_json.h"
 #include "sal_remote.h"
 

@@ -1,0 +1,115 @@
+/*
+ * sal_csc__internal.h - what the parts of the generic CSC share (not a
+ * public header): the CSC and command structs and the functions one part
+ * calls in another. sal_csc.c holds the state machine, events, start-up,
+ * heartbeat and life cycle; sal_csc_cmd.c the command objects, their
+ * per-topic queues and acks; sal_csc_start.c the start/configuration flow.
+ */
+#ifndef SAL_CSC__INTERNAL_H
+#define SAL_CSC__INTERNAL_H
+
+#include "sal_auth.h"
+#include "sal_config.h"
+#include "sal_csc.h"
+
+#define QUEUE_MAX 100
+
+struct sal_cmd {
+    sal_csc *csc;
+    int topic;
+    void *data;
+    int32_t seqnum;
+    int32_t origin;
+    char identity[129];
+    struct sal_cmd *next; /* in its topic's queue */
+    bool running;
+};
+
+typedef struct command_slot {
+    sal_cmd_handler handler; /* NULL: generic or unsupported */
+    void *arg;
+    unsigned flags;
+    sal_cmd *queue_head; /* waiting, FIFO */
+    sal_cmd *queue_tail;
+    size_t queued;
+    bool busy;
+} command_slot;
+
+struct sal_csc {
+    uv_loop_t *loop;
+    const sal_component_info *comp;
+    sal *sal;
+    sal_csc_options opts;
+    sal_csc_hooks hooks;
+    command_slot *slots; /* per topic */
+    sal_state state;
+    int log_level;
+    bool faulting;
+    bool started;
+    bool stopping;
+    int exit_code;
+    uv_timer_t heartbeat;
+    uv_timer_t startup;
+    uv_timer_t shutdown;
+    int handles_open;
+    sal_auth auth;
+    bool auth_enabled;
+    char override[1024];
+    int t_ackcmd;
+    int t_heartbeat;
+    /* configuration (configurable CSCs) */
+    sal_config *config;
+    uv_timer_t config_poll; /* scans the config dir while in STANDBY */
+    uv_timer_t start_slow;  /* INPROGRESS for a start that takes a while */
+    bool start_busy;        /* a start is loading its configuration */
+    sal_cmd *start_cmd;     /* the start command waiting for it (NULL: the --state chain) */
+    bool warned_not_git;
+    /* the --state chain run at start-up */
+    const char *const *chain;
+    double check_started; /* TAI when the duplicate check began */
+};
+
+/* do_transition: the transition continues asynchronously */
+#define TRANSITION_PENDING 1
+
+/* Index of topic sal_name in the component, or -1. */
+int sal_csc__topic_of(const sal_csc *c, const char *sal_name);
+
+/* Event helpers (sal_csc.c): a new sample of sal_name (NULL when the
+ * interface lacks the topic), a string field set when the topic has it, and
+ * write-then-free. */
+void *sal_csc__new_sample(sal_csc *c, const char *sal_name, int *topic);
+void sal_csc__set_str(sal_csc *c, int topic, void *s, const char *field, const char *value);
+void sal_csc__write_and_free(sal_csc *c, const char *sal_name, int topic, void *s, unsigned flags);
+
+/* Change the summary state and write what goes with it (sal_csc.c). */
+void sal_csc__set_state(sal_csc *c, sal_state new_state);
+
+/* Run the rest of the --state chain (start, enable, exitControl) (sal_csc.c). */
+void sal_csc__run_chain(sal_csc *c);
+
+/* Run a command: the application's handler or a generic one (sal_csc.c). */
+void sal_csc__dispatch(sal_csc *c, sal_cmd *cmd);
+
+/* Release a command without acking it (sal_csc_cmd.c). */
+void sal_csc__free_cmd(sal_cmd *cmd);
+
+/* A command sample arrived: queue it on its topic (sal_csc_cmd.c). */
+void sal_csc__on_command(void *arg, int topic, const void *sample);
+
+/* Drop every queued command, unacknowledged, at stop (sal_csc_cmd.c). */
+void sal_csc__drop_queued(sal_csc *c);
+
+/* The STANDBY scan timer: refresh configurationsAvailable (sal_csc_start.c). */
+void sal_csc__config_poll_cb(uv_timer_t *timer);
+
+/* End of a start: ack the command (or go on with the --state chain)
+ * (sal_csc_start.c). */
+void sal_csc__start_done(sal_csc *c, const char *failure);
+
+/* Begin STANDBY -> DISABLED; 0 when done now, TRANSITION_PENDING when the
+ * configuration is being read, -1 with the ack result in err
+ * (sal_csc_start.c). */
+int sal_csc__begin_start(sal_csc *c, const char *override, sal_cmd *cmd, char *err, size_t errlen);
+
+#endif

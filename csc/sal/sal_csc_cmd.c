@@ -1,0 +1,242 @@
+/* sal_csc_cmd.c - CSC commands: objects, per-topic queues, acks; see sal_csc.h. */
+#include "sal_csc__internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void run_next(sal_csc *c, int topic);
+
+static void write_ack(sal_cmd *cmd, int ack, int error, const char *result, double timeout)
+{
+    sal_csc *c = cmd->csc;
+    if (c->sal == NULL || c->t_ackcmd < 0) {
+        return;
+    }
+    const sal_topic_info *t = &c->comp->topics[c->t_ackcmd];
+    void *s = sal_sample_new(t);
+    if (s == NULL) {
+        return;
+    }
+    char err[256];
+    sal_sample_set_i32(t, s, "private_seqNum", cmd->seqnum);
+    sal_sample_set_i32(t, s, "ack", ack);
+    sal_sample_set_i32(t, s, "error", error);
+    if (sal_sample_set_string(t, s, "result", result, err, sizeof err) != 0) {
+        sal_sample_set_string(t, s, "result", "(result not valid text)", err, sizeof err);
+    }
+    sal_sample_set_string(t, s, "identity", cmd->identity, err, sizeof err);
+    sal_sample_set_i32(t, s, "origin", cmd->origin);
+    sal_sample_set_i32(t, s, "cmdtype", cmd->topic);
+    sal_sample_set_number(t, s, "timeout", 0, timeout, err, sizeof err);
+    if (sal_write(c->sal, c->t_ackcmd, s, SAL_WRITE_KEEP_SEQNUM, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: ackcmd write failed: %s\n", c->comp->name, err);
+    }
+    sal_sample_free(t, s);
+}
+
+const void *sal_cmd_data(const sal_cmd *cmd)
+{
+    return cmd->data;
+}
+
+int sal_cmd_topic(const sal_cmd *cmd)
+{
+    return cmd->topic;
+}
+
+int32_t sal_cmd_seqnum(const sal_cmd *cmd)
+{
+    return cmd->seqnum;
+}
+
+const char *sal_cmd_identity(const sal_cmd *cmd)
+{
+    return cmd->identity;
+}
+
+int32_t sal_cmd_origin(const sal_cmd *cmd)
+{
+    return cmd->origin;
+}
+
+sal_csc *sal_cmd_csc(const sal_cmd *cmd)
+{
+    return cmd->csc;
+}
+
+void sal_cmd_in_progress(sal_cmd *cmd, double timeout, const char *result)
+{
+    write_ack(cmd, SAL_CMD_INPROGRESS, 0, result ? result : "", timeout);
+}
+
+void sal_csc__free_cmd(sal_cmd *cmd)
+{
+    sal_sample_free(&cmd->csc->comp->topics[cmd->topic], cmd->data);
+    free(cmd);
+}
+
+static int ack_error(int ack)
+{
+    return ack == SAL_CMD_COMPLETE || ack == SAL_CMD_INPROGRESS || ack == SAL_CMD_ACK ? 0 : 1;
+}
+
+void sal_cmd_finish(sal_cmd *cmd, int ack, const char *result)
+{
+    sal_csc *c = cmd->csc;
+    write_ack(cmd, ack, ack_error(ack), result ? result : "", 0.0);
+    int topic = cmd->topic;
+    bool serial = !(c->slots[topic].flags & SAL_CMD_CONCURRENT);
+    sal_csc__free_cmd(cmd);
+    if (serial) {
+        c->slots[topic].busy = false;
+        run_next(c, topic);
+    }
+}
+
+void sal_cmd_release(sal_cmd *cmd)
+{
+    sal_csc *c = cmd->csc;
+    int topic = cmd->topic;
+    bool serial = !(c->slots[topic].flags & SAL_CMD_CONCURRENT);
+    sal_csc__free_cmd(cmd);
+    if (serial) {
+        c->slots[topic].busy = false;
+    }
+}
+
+void sal_csc_ack_detached(sal_csc *c, int topic, int32_t seqnum, const char *identity, int32_t origin,
+                          int ack, const char *result, double timeout)
+{
+    sal_cmd cmd = {.csc = c, .topic = topic, .seqnum = seqnum, .origin = origin};
+    snprintf(cmd.identity, sizeof cmd.identity, "%s", identity ? identity : "");
+    write_ack(&cmd, ack, ack_error(ack), result ? result : "", timeout);
+}
+
+void sal_cmd_complete(sal_cmd *cmd)
+{
+    sal_cmd_finish(cmd, SAL_CMD_COMPLETE, "Done");
+}
+
+void sal_cmd_fail(sal_cmd *cmd, const char *fmt, ...)
+{
+    char msg[2048];
+    int n = snprintf(msg, sizeof msg, "Failed: ");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+    va_end(ap);
+    sal_cmd_finish(cmd, SAL_CMD_FAILED, msg);
+}
+
+static void run_next(sal_csc *c, int topic)
+{
+    command_slot *slot = &c->slots[topic];
+    if (slot->busy || slot->queue_head == NULL || c->stopping) {
+        return;
+    }
+    sal_cmd *cmd = slot->queue_head;
+    slot->queue_head = cmd->next;
+    if (slot->queue_head == NULL) {
+        slot->queue_tail = NULL;
+    }
+    slot->queued--;
+    slot->busy = true;
+    sal_csc__dispatch(c, cmd);
+}
+
+void sal_csc__on_command(void *arg, int topic, const void *sample)
+{
+    sal_csc *c = arg;
+    if (c->stopping) {
+        return;
+    }
+    const sal_topic_info *t = &c->comp->topics[topic];
+    int32_t seqnum = sal_sample_get_i32(t, sample, "private_seqNum");
+    const char *identity = sal_sample_get_string(t, sample, "private_identity");
+    if (!c->started) {
+        /* salobj assigns command callbacks only once started and flushes
+         * what came before, unanswered: acting on it here would be undone
+         * by the start-up's summaryState=STANDBY */
+        SAL_LOG(c, SAL_LOG_WARNING, "Ignoring %s from %s with private_seqNum=%d: the CSC has not started yet",
+                t->sal_name, identity ? identity : "?", seqnum);
+        return;
+    }
+    if (seqnum <= 0) {
+        SAL_LOG(c, SAL_LOG_WARNING, "Ignoring %s with private_seqNum=%d from %s: must be > 0", t->sal_name,
+                seqnum, identity ? identity : "?");
+        return;
+    }
+    sal_cmd *cmd = calloc(1, sizeof *cmd);
+    void *data = sal_sample_dup(t, sample);
+    if (cmd == NULL || data == NULL) {
+        free(cmd);
+        sal_sample_free(t, data);
+        return;
+    }
+    cmd->csc = c;
+    cmd->topic = topic;
+    cmd->data = data;
+    cmd->seqnum = seqnum;
+    cmd->origin = sal_sample_get_i32(t, sample, "private_origin");
+    snprintf(cmd->identity, sizeof cmd->identity, "%s", identity ? identity : "");
+
+    if (c->auth_enabled) {
+        char why[1024];
+        if (!sal_auth_allowed(&c->auth, cmd->identity, why, sizeof why)) {
+            write_ack(cmd, SAL_CMD_NOPERM, 1, why, 0.0);
+            sal_csc__free_cmd(cmd);
+            return;
+        }
+    }
+    command_slot *slot = &c->slots[topic];
+    if (slot->flags & SAL_CMD_CONCURRENT) {
+        sal_csc__dispatch(c, cmd);
+        return;
+    }
+    if (slot->queued >= QUEUE_MAX) {
+        write_ack(cmd, SAL_CMD_FAILED, 1, "Failed: too many commands queued", 0.0);
+        sal_csc__free_cmd(cmd);
+        return;
+    }
+    if (slot->queue_tail != NULL) {
+        slot->queue_tail->next = cmd;
+    } else {
+        slot->queue_head = cmd;
+    }
+    slot->queue_tail = cmd;
+    slot->queued++;
+    run_next(c, topic);
+}
+
+int sal_csc_add_command(sal_csc *c, const char *name, sal_cmd_handler handler, void *arg, unsigned flags,
+                        char *err, size_t errlen)
+{
+    char sal_name[128];
+    snprintf(sal_name, sizeof sal_name, "command_%s", name);
+    int t = sal_csc__topic_of(c, sal_name);
+    if (t < 0) {
+        snprintf(err, errlen, "%s has no command %s", c->comp->name, name);
+        return -EINVAL;
+    }
+    c->slots[t].handler = handler;
+    c->slots[t].arg = arg;
+    c->slots[t].flags = flags;
+    return 0;
+}
+
+void sal_csc__drop_queued(sal_csc *c)
+{
+    for (size_t i = 0; i < c->comp->ntopics; i++) {
+        sal_cmd *cmd = c->slots[i].queue_head;
+        while (cmd != NULL) {
+            sal_cmd *next = cmd->next;
+            sal_csc__free_cmd(cmd);
+            cmd = next;
+        }
+        c->slots[i].queue_head = c->slots[i].queue_tail = NULL;
+        c->slots[i].queued = 0;
+    }
+}

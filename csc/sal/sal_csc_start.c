@@ -1,0 +1,151 @@
+/* sal_csc_start.c - the start command: reading, validating and applying the
+ * configuration, and the configuration events; see sal_csc.h. */
+#include "sal_csc__internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void write_configurations_available(sal_csc *c, const sal_config_available *a)
+{
+    int t;
+    void *s = sal_csc__new_sample(c, "logevent_configurationsAvailable", &t);
+    if (s == NULL) {
+        return;
+    }
+    sal_csc__set_str(c, t, s, "overrides", a->overrides);
+    sal_csc__set_str(c, t, s, "version", a->version);
+    sal_csc__set_str(c, t, s, "url", sal_config_url(c->config));
+    sal_csc__set_str(c, t, s, "schemaVersion", sal_config_schema_version(c->config));
+    sal_csc__write_and_free(c, "logevent_configurationsAvailable", t, s, 0);
+}
+
+static void on_config_scanned(void *arg, const sal_config_available *a)
+{
+    sal_csc *c = arg;
+    if (c->stopping) {
+        return;
+    }
+    if (a->not_git && !c->warned_not_git) {
+        c->warned_not_git = true;
+        SAL_LOG(c, SAL_LOG_WARNING, "config dir %s is not a git work tree: configuration version unknown",
+                sal_config_dir(c->config));
+    }
+    write_configurations_available(c, a);
+}
+
+void sal_csc__config_poll_cb(uv_timer_t *timer)
+{
+    sal_csc *c = timer->data;
+    sal_config_scan(c->config, on_config_scanned, c);
+}
+
+static void write_configuration_applied(sal_csc *c, const sal_config_result *r)
+{
+    int t;
+    void *s = sal_csc__new_sample(c, "logevent_configurationApplied", &t);
+    if (s == NULL) {
+        return;
+    }
+    sal_csc__set_str(c, t, s, "configurations", r->files);
+    sal_csc__set_str(c, t, s, "version", r->version);
+    sal_csc__set_str(c, t, s, "url", sal_config_url(c->config));
+    sal_csc__set_str(c, t, s, "schemaVersion", sal_config_schema_version(c->config));
+    sal_csc__set_str(c, t, s, "otherInfo", c->opts.config_other_info ? c->opts.config_other_info : "");
+    sal_csc__write_and_free(c, "logevent_configurationApplied", t, s, SAL_WRITE_FORCE);
+}
+
+/* End of a start: ack the command (or go on with the --state chain). */
+void sal_csc__start_done(sal_csc *c, const char *failure)
+{
+    sal_cmd *cmd = c->start_cmd;
+    c->start_cmd = NULL;
+    c->start_busy = false;
+    uv_timer_stop(&c->start_slow);
+    if (failure != NULL) {
+        SAL_LOG(c, SAL_LOG_ERROR, "begin_start failed; remaining in state %s: %s", sal_state_repr(c->state),
+                failure);
+    }
+    if (cmd != NULL) {
+        if (failure != NULL) {
+            sal_cmd_fail(cmd, "%s", failure);
+        } else {
+            sal_cmd_complete(cmd);
+        }
+    } else if (failure == NULL) {
+        sal_csc__run_chain(c);
+    }
+}
+
+/* Apply a configuration (the application's hook), then go to DISABLED. */
+static int apply_configuration(sal_csc *c, json_t *config, char *err, size_t errlen)
+{
+    if (c->hooks.configure != NULL && c->hooks.configure(c->hooks.arg, config, err, errlen) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static void on_config_loaded(void *arg, sal_config_result *r)
+{
+    sal_csc *c = arg;
+    if (c->stopping) {
+        return;
+    }
+    char err[2048];
+    if (c->state != SAL_STATE_STANDBY) {
+        sal_csc__start_done(c, "the summary state changed while the configuration was read");
+    } else if (!r->ok) {
+        sal_csc__start_done(c, r->message);
+    } else if (apply_configuration(c, r->config, err, sizeof err) != 0) {
+        sal_csc__start_done(c, err);
+    } else {
+        write_configuration_applied(c, r);
+        sal_csc__set_state(c, SAL_STATE_DISABLED);
+        sal_csc__start_done(c, NULL);
+    }
+}
+
+static void start_slow_cb(uv_timer_t *timer)
+{
+    sal_csc *c = timer->data;
+    if (c->start_busy && c->start_cmd != NULL) {
+        /* git may take a while: tell the commander how long to wait */
+        sal_cmd_in_progress(c->start_cmd, 60.0, "Reading the configuration");
+    }
+}
+
+/* Begin STANDBY -> DISABLED; 0 when done now, TRANSITION_PENDING when the
+ * configuration is being read, -1 with the ack result in err. */
+int sal_csc__begin_start(sal_csc *c, const char *override, sal_cmd *cmd, char *err, size_t errlen)
+{
+    if (c->config == NULL) {
+        json_t *empty = json_object();
+        char msg[1800] = "";
+        int rc = apply_configuration(c, empty, msg, sizeof msg);
+        json_decref(empty);
+        if (rc != 0) {
+            SAL_LOG(c, SAL_LOG_ERROR, "begin_start failed; remaining in state %s: %s",
+                    sal_state_repr(c->state), msg);
+            snprintf(err, errlen, "Failed: %s", msg);
+            return -1;
+        }
+        sal_csc__set_state(c, SAL_STATE_DISABLED);
+        return 0;
+    }
+    if (c->start_busy) {
+        snprintf(err, errlen, "Failed: a start is already in progress");
+        return -1;
+    }
+    if (sal_config_load(c->config, override, on_config_loaded, c) != 0) {
+        snprintf(err, errlen, "Failed: could not queue the configuration read");
+        return -1;
+    }
+    sal_config_scan(c->config, on_config_scanned, c); /* salobj refreshes configurationsAvailable in start */
+    c->start_busy = true;
+    c->start_cmd = cmd;
+    uv_timer_start(&c->start_slow, start_slow_cb, 200, 0);
+    return TRANSITION_PENDING;
+}
