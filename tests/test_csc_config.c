@@ -325,6 +325,23 @@ static void csc_refuses_to_run_without_site_or_config(void **state)
     free(out);
 }
 
+/* A failure after the CSC is open (here its attach step; an interface
+ * lacking a command would do it) exits with status 1 and the message: no
+ * crash closing handles that were never started, no sanitizer report. */
+static void csc_exits_cleanly_when_attach_fails(void **state)
+{
+    (void)state;
+    fx_env(CYCLONE_CONFIG);
+    char *out = NULL;
+    char *argv[] = {"env", "LSST_SITE=test", OCPS_CSC_ATTACH_FAILS, "1", NULL};
+    int rc = tu_run(argv, &out);
+    if (rc != 1 || strstr(out, "ocps-csc: OCPS has no command no_such_command") == NULL ||
+        strstr(out, "Sanitizer") != NULL || strstr(out, "runtime error") != NULL) {
+        fail_msg("exit status %d, output:\n%s", rc, out ? out : "");
+    }
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +352,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(configurations_available_follows_the_directory, setup, teardown),
         cmocka_unit_test(shipped_deploy_config_validates),
         cmocka_unit_test(csc_refuses_to_run_without_site_or_config),
+        cmocka_unit_test(csc_exits_cleanly_when_attach_fails),
     };
     return cmocka_run_group_tests_name("csc_config", tests, NULL, NULL);
 }

@@ -284,6 +284,11 @@ int main(int argc, char **argv)
     uv_loop_t loop;
     uv_loop_init(&loop);
     app a = {0};
+    /* initialised before anything can fail: on_closing closes them on every
+     * path that stops the CSC, including a failure right after its open */
+    uv_signal_init(&loop, &a.sigint);
+    uv_signal_init(&loop, &a.sigterm);
+    a.sigint.data = a.sigterm.data = &a;
     sal_csc_hooks hooks = {.configure = on_configure, .closing = on_closing, .arg = &a};
     char runner[1024];
     find_runner(runner, sizeof runner);
@@ -297,15 +302,14 @@ int main(int argc, char **argv)
             sal_csc_free(a.csc);
         } else {
             ocps_app_closing(a.ocps);
+            uv_close((uv_handle_t *)&a.sigint, NULL);
+            uv_close((uv_handle_t *)&a.sigterm, NULL);
             uv_run(&loop, UV_RUN_DEFAULT);
         }
         ocps_app_free(a.ocps);
         uv_loop_close(&loop);
         return 1;
     }
-    uv_signal_init(&loop, &a.sigint);
-    uv_signal_init(&loop, &a.sigterm);
-    a.sigint.data = a.sigterm.data = &a;
     uv_signal_start(&a.sigint, on_signal, SIGINT);
     uv_signal_start(&a.sigterm, on_signal, SIGTERM);
     if (sal_csc_start(a.csc, err, sizeof err) != 0) {
