@@ -2,12 +2,14 @@
 #include <string.h>
 
 #include "dds/sal_dds.h"
+#include "inproc/sal_inproc.h"
 #include "kafka/sal_kafka.h"
 #include "sal_transport.h"
 
 static const sal_transport_ops *const transports[] = {
     &sal_dds_transport,
     &sal_kafka_transport,
+    &sal_inproc_transport,
 };
 
 const sal_transport_ops *sal_transport_find(const char *name)
@@ -22,5 +24,5 @@ const sal_transport_ops *sal_transport_find(const char *name)
 
 const char *sal_transport_names(void)
 {
-    return "dds, kafka";
+    return "dds, kafka, inproc";
 }
