@@ -288,6 +288,68 @@ static void configurations_available_follows_the_directory(void **state)
     assert_true(fx_run_until(f, overrides_seen, &w, 5));
 }
 
+/* A git that takes 1.5 s for `describe` and logs when each one begins
+ * ("b") and ends ("e"), put first on PATH for the CSC. */
+static int setup_slow_git(void **state)
+{
+    ctx *c = calloc(1, sizeof *c);
+    make_config_dir(c, true);
+    *state = c;
+    char *bin = tu_path_join(c->root, "bin");
+    mkdir(bin, 0755);
+    char *script = tu_path_join(bin, "git");
+    const char *path = getenv("PATH");
+    char text[4096];
+    snprintf(text, sizeof text,
+             "#!/bin/sh\ncase \" $* \" in *\" describe \"*) echo b >> %s/git.log; sleep 1.5; "
+             "echo e >> %s/git.log;; esac\nPATH='%s' exec git \"$@\"\n",
+             c->root, c->root, path);
+    tu_write_file(script, text, strlen(text));
+    chmod(script, 0755);
+    char newpath[4200];
+    snprintf(newpath, sizeof newpath, "%s:%s", bin, path);
+    setenv("PATH", newpath, 1);
+    int rc = start_csc(c, "test");
+    setenv("PATH", newpath + strlen(bin) + 1, 1); /* the test's own git runs stay fast */
+    free(script);
+    free(bin);
+    return rc;
+}
+
+/* In STANDBY the CSC refreshes configurationsAvailable every second; with
+ * a slow git, scans must not pile up on the thread pool (each waiting
+ * for git), and a start must still go through. */
+static void slow_git_scans_do_not_pile_up(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    fx_run_for(f, 5.0);
+    char result[512];
+    double t0 = tu_now();
+    assert_int_equal(start_with(f, "", result, sizeof result), SAL_CMD_COMPLETE);
+    assert_true(tu_now() - t0 < 6.0);
+    char *log_path = tu_path_join(c->root, "git.log");
+    char *log = tu_read_file(log_path, NULL);
+    assert_non_null(log);
+    int running = 0;
+    int most = 0;
+    int scans = 0;
+    for (const char *p = log; *p != '\0'; p++) {
+        if (*p == 'b') {
+            scans++;
+            running++;
+            most = running > most ? running : most;
+        } else if (*p == 'e') {
+            running--;
+        }
+    }
+    print_message("%d git describe runs, at most %d at once\n", scans, most);
+    assert_true(scans >= 2);
+    assert_true(most <= 2); /* one scan, plus the start's own read */
+    free(log);
+    free(log_path);
+}
+
 static void shipped_deploy_config_validates(void **state)
 {
     (void)state;
@@ -350,6 +412,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(missing_init_yaml_fails, setup_no_init, teardown),
         cmocka_unit_test_setup_teardown(override_read_at_a_git_ref, setup, teardown),
         cmocka_unit_test_setup_teardown(configurations_available_follows_the_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(slow_git_scans_do_not_pile_up, setup_slow_git, teardown),
         cmocka_unit_test(shipped_deploy_config_validates),
         cmocka_unit_test(csc_refuses_to_run_without_site_or_config),
         cmocka_unit_test(csc_exits_cleanly_when_attach_fails),

@@ -23,7 +23,8 @@ struct sal_config {
     char dir[PATH_MAX];
     char url[PATH_MAX + 8];
     char site[128];
-    int pending; /* work items in flight */
+    int pending;   /* work items in flight */
+    bool scanning; /* a scan is in flight: the next waits for it */
     bool closed;
 };
 
@@ -338,6 +339,9 @@ static void after_work(uv_work_t *req, int status)
     work *w = req->data;
     sal_config *c = w->c;
     c->pending--;
+    if (!w->is_load) {
+        c->scanning = false;
+    }
     if (!c->closed && status == 0) {
         if (w->is_load) {
             w->load_cb(w->arg, &w->result);
@@ -380,13 +384,18 @@ int sal_config_load(sal_config *c, const char *override, sal_config_load_cb cb, 
 
 int sal_config_scan(sal_config *c, sal_config_scan_cb cb, void *arg)
 {
+    if (c->scanning) {
+        return -EBUSY; /* slow git: never more than one scan on the pool */
+    }
     work *w = calloc(1, sizeof *w);
     if (w == NULL) {
         return -ENOMEM;
     }
     w->scan_cb = cb;
     w->arg = arg;
-    return queue(c, w);
+    int rc = queue(c, w);
+    c->scanning = rc == 0;
+    return rc;
 }
 
 void sal_config_close(sal_config *c)

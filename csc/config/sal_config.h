@@ -60,7 +60,9 @@ const char *sal_config_dir(const sal_config *c);
  * by setting it to NULL). */
 int sal_config_load(sal_config *c, const char *override, sal_config_load_cb cb, void *arg);
 
-/* Scan the directory for overrides and its git version; cb on the loop. */
+/* Scan the directory for overrides and its git version; cb on the loop.
+ * -EBUSY while the previous scan is still running (a slow git must not fill
+ * the thread pool that a start needs). */
 int sal_config_scan(sal_config *c, sal_config_scan_cb cb, void *arg);
 
 /* Close; work in flight finishes on the pool and its callback is not run. */
