@@ -32,16 +32,35 @@ typedef struct cmdr {
     double discovery; /* seconds to wait for the CSC */
     bool json;
     int status;
+    bool finished; /* cmdr_finish ran */
     bool sent;
     uv_timer_t poll;
     uv_timer_t deadline;
     uv_signal_t sigint;
     double started;
     repl *repl; /* interactive mode state */
+    /* Whoever drives the session (ocps_cmd_repl.c for interactive mode):
+     * the command in flight ended with exit status `status` (NULL: finish
+     * the session with it), and the session is finishing. */
+    void (*on_command_done)(struct cmdr *c, int status);
+    void (*on_finish)(struct cmdr *c);
 } cmdr;
 
 /* Print one sample (human form or a JSON line). */
 void cmdr_print_sample(cmdr *c, int topic, const void *sample);
+
+/* Check command `name` and fill its sample from --FIELD VALUE pairs; needs
+ * no transport, so usage errors come before connecting. 0 or an exit
+ * status. */
+int cmdr_command_prepare(cmdr *c, const char *name, int argc, char **argv);
+
+/* Send the prepared command once the CSC has been discovered; 0 or an
+ * exit status. */
+int cmdr_command_start(cmdr *c);
+
+/* Subscribe for watch/show/interactive; no `names` means every event (and
+ * telemetry for watch). 0 or an exit status. */
+int cmdr_subscribe(cmdr *c, int n, char **names);
 
 /* Start command `name` with --FIELD VALUE pairs; the outcome comes to
  * cmdr_command_done. Returns 0, or an exit status if it could not start. */
@@ -50,20 +69,10 @@ int cmdr_command_begin(cmdr *c, const char *name, int argc, char **argv);
 /* Called when the command in flight ends with exit status `status`. */
 void cmdr_command_done(cmdr *c, int status);
 
-/* Close everything; uv_run returns afterwards. */
+/* Close everything, once (later calls do nothing); uv_run returns afterwards. */
 void cmdr_finish(cmdr *c, int status);
 
 /* Print the commands (with --fields) and events of the component. */
 void cmdr_list_topics(const sal_component_info *comp, FILE *out);
-
-/* Interactive mode: read lines from stdin (with line editing, history and
- * completion on a terminal) and run them one at a time. */
-int repl_start(cmdr *c);
-
-/* The command in flight ended (status) or a line finished: go on. */
-void repl_next(cmdr *c, int status);
-
-/* Release the interactive state. */
-void repl_stop(cmdr *c);
 
 #endif

@@ -17,7 +17,7 @@
 
 #include <editline/readline.h>
 
-#include "ocps_cmd.h"
+#include "ocps_cmd_repl.h"
 #include "sal_sample.h"
 
 #define MAX_TOKENS 64
@@ -175,7 +175,7 @@ static void drain(repl *r)
     }
 }
 
-void repl_next(cmdr *c, int status)
+static void repl_next(cmdr *c, int status)
 {
     repl *r = c->repl;
     if (r == NULL) {
@@ -349,6 +349,8 @@ static void read_file(repl *r)
     take_eof(r);
 }
 
+static void repl_stop(cmdr *c);
+
 int repl_start(cmdr *c)
 {
     repl *r = calloc(1, sizeof *r);
@@ -357,6 +359,8 @@ int repl_start(cmdr *c)
     }
     r->c = c;
     c->repl = r;
+    c->on_command_done = repl_next;
+    c->on_finish = repl_stop;
     active = r;
     r->input = uv_guess_handle(STDIN_FILENO);
     int rc = 0;
@@ -385,7 +389,7 @@ static void free_repl(uv_handle_t *h)
     free(h->data);
 }
 
-void repl_stop(cmdr *c)
+static void repl_stop(cmdr *c)
 {
     repl *r = c->repl;
     if (r == NULL) {
