@@ -1,8 +1,11 @@
 #!/bin/sh
 # README command 2: install the dependencies, then build and run the whole
-# test suite twice: a normal build, and a build with AddressSanitizer and
-# UndefinedBehaviorSanitizer; fuzzes the YAML and JSON-schema parsers for a
-# bounded time. Also checks the formatting of the C sources.
+# test suite three times: a normal build (GCC), a Clang Release (-O3) build,
+# and a build with AddressSanitizer and UndefinedBehaviorSanitizer; also
+# builds (without testing) a GCC Release (-O3) build, whose optimiser finds
+# warnings the others do not. Every build treats warnings as errors
+# (OCPS_WERROR). Fuzzes the YAML and JSON-schema parsers for a bounded time
+# and checks the formatting of the C sources.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
@@ -15,13 +18,22 @@ cd "$top"
 git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
 
 echo "== build and test"
-"$here/build.sh" "$top/build"
+"$here/build.sh" "$top/build" -DOCPS_WERROR=ON
 (cd "$top/build" && ctest --output-on-failure -j "$jobs")
+
+echo "== GCC Release (-O3) build"
+"$here/build.sh" "$top/build-gcc-release" -DOCPS_WERROR=ON -DCMAKE_C_COMPILER=gcc \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O3 -DNDEBUG"
+
+echo "== Clang Release (-O3) build and test"
+"$here/build.sh" "$top/build-clang-release" -DOCPS_WERROR=ON -DCMAKE_C_COMPILER=clang \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O3 -DNDEBUG"
+(cd "$top/build-clang-release" && ctest --output-on-failure -j "$jobs")
 
 echo "== fuzz the parsers (libFuzzer, bounded time)"
 sh "$top/tests/fuzz/run.sh" "${OCPS_FUZZ_SECONDS:-30}"
 
 echo "== build and test with ASan + UBSan"
-"$here/build.sh" "$top/build-sanitize" -DOCPS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+"$here/build.sh" "$top/build-sanitize" -DOCPS_WERROR=ON -DOCPS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 (cd "$top/build-sanitize" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure -j "$jobs")
