@@ -299,7 +299,7 @@ static int yj_read_all(FILE *f, char **buf, size_t *len)
 
 json_t *yaml_json_load_file(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = fopen(path, "rbe"); /* e: close-on-exec, read on worker threads */
     char *buf = NULL;
     size_t len = 0;
     json_t *root;

@@ -1,4 +1,5 @@
 /* sal_proc.c - see sal_proc.h. */
+#define _GNU_SOURCE /* pipe2 */
 #include "sal_proc.h"
 
 #include <errno.h>
@@ -56,12 +57,13 @@ int sal_proc_run(char *const argv[], char *out, size_t outlen, double timeout)
 {
     int fds[2];
     out[0] = '\0';
-    if (pipe(fds) != 0) {
+    /* close-on-exec from the start: this runs on a worker thread while the
+     * loop spawns other children, and a child that inherited the write end
+     * would hold off the EOF below until it exits */
+    if (pipe2(fds, O_CLOEXEC) != 0) {
         snprintf(out, outlen, "pipe: %s", strerror(errno));
         return -1;
     }
-    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
-    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);

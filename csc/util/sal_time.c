@@ -209,7 +209,7 @@ static enum line_kind parse_line(const char *line, sal_leap_entry *entry, double
  * at least one entry, else -1 with a note saying why. */
 static int load_file(sal_clock *c, const char *path)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "re");
     if (f == NULL) {
         append_note(c, "leap-second file %s: %s", path, strerror(errno));
         return -1;

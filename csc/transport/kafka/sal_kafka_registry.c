@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -102,6 +103,15 @@ static void http_error(const char *what, long status, const reply *body, char *e
     json_decref(root);
 }
 
+/* curl's sockets, close-on-exec from the start (curl makes them without):
+ * requests run on transport threads while the loop spawns children. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void)arg;
+    (void)purpose;
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 /* One request; on 2xx the parsed JSON reply is returned in *out. */
 static int request(sal_kafka_registry *r, const char *path, const char *post, const char *what, json_t **out,
                    char *err, size_t errlen)
@@ -119,6 +129,7 @@ static int request(sal_kafka_registry *r, const char *path, const char *post, co
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->headers);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, REGISTRY_TIMEOUT_MS);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
