@@ -1120,6 +1120,15 @@ def generate_c(comp, xml_version, sal_version, revcodes, avro, cname=None):
             f"        .fields = fields_{t.sal_name},",
             f"        .nfields = sizeof(fields_{t.sal_name}) / sizeof(fields_{t.sal_name}[0]),",
             f"        .avro_schema = {c_string(compact) if compact else 'NULL'},",
+            "        .priv = {",
+            f"            .salIndex = {f'(ptrdiff_t)offsetof({ctype}, salIndex)' if comp.indexed else '-1'},",
+            f"            .revCode = offsetof({ctype}, private_revCode),",
+            f"            .sndStamp = offsetof({ctype}, private_sndStamp),",
+            f"            .rcvStamp = offsetof({ctype}, private_rcvStamp),",
+            f"            .seqNum = offsetof({ctype}, private_seqNum),",
+            f"            .identity = offsetof({ctype}, private_identity),",
+            f"            .origin = offsetof({ctype}, private_origin),",
+            "        },",
             "    },",
         ]
     c.append("};")

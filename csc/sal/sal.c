@@ -135,7 +135,7 @@ static bool index_accepted(const sal *s, const sal_topic_info *t, const void *sa
     if (s->index == 0 || !s->comp->indexed) {
         return true;
     }
-    return sal_sample_get_i32(t, sample, "salIndex") == s->index;
+    return sal_sample_index(t, sample) == s->index;
 }
 
 static void handle_sample(sal *s, inbox_item *item)
@@ -145,8 +145,7 @@ static void handle_sample(sal *s, inbox_item *item)
     if (ts->cb != NULL && index_accepted(s, t, item->sample)) {
         /* private_rcvStamp is reader-local: the TAI time of reading */
         double now = sal_clock_tai(&s->clock);
-        const sal_field_info *f = sal_topic_field(t, "private_rcvStamp");
-        memcpy((char *)item->sample + f->offset, &now, sizeof now);
+        sal_sample_set_rcv_stamp(t, item->sample, now);
         ts->cb(ts->cb_arg, item->topic, item->sample);
     }
     sal_sample_free(t, item->sample);
@@ -363,32 +362,22 @@ int sal_writer_add(sal *s, int topic, char *err, size_t errlen)
     return rc;
 }
 
-static void set_double(const sal_topic_info *t, void *sample, const char *name, double v)
-{
-    const sal_field_info *f = sal_topic_field(t, name);
-    memcpy((char *)sample + f->offset, &v, sizeof v);
-}
-
 static void fill_private(sal *s, int topic, void *sample, unsigned flags)
 {
     const sal_topic_info *t = &s->comp->topics[topic];
     topic_state *ts = &s->topics[topic];
-    const char *rev =
-        s->ops->revcode == SAL_REVCODE_AVRO && t->avro_revcode ? t->avro_revcode : t->dds_revcode;
-    const sal_field_info *f = sal_topic_field(t, "private_revCode");
-    snprintf((char *)sample + f->offset, f->bound + 1, "%s", rev);
-    f = sal_topic_field(t, "private_identity");
-    snprintf((char *)sample + f->offset, f->bound + 1, "%s", s->identity);
-    set_double(t, sample, "private_sndStamp", sal_clock_tai(&s->clock));
-    set_double(t, sample, "private_rcvStamp", 0.0);
-    sal_sample_set_i32(t, sample, "private_origin", s->origin);
-    if (s->comp->indexed) {
-        sal_sample_set_i32(t, sample, "salIndex", s->index);
-    }
+    sal_stamp st = {
+        .rev_code = s->ops->revcode == SAL_REVCODE_AVRO && t->avro_revcode ? t->avro_revcode : t->dds_revcode,
+        .identity = s->identity,
+        .snd_stamp = sal_clock_tai(&s->clock),
+        .origin = s->origin,
+        .index = s->index,
+    };
     if (!(flags & SAL_WRITE_KEEP_SEQNUM)) {
         ts->seqnum = ts->seqnum >= INT32_MAX ? 1 : ts->seqnum + 1;
-        sal_sample_set_i32(t, sample, "private_seqNum", ts->seqnum);
+        st.seqnum = ts->seqnum;
     }
+    sal_sample_stamp(t, sample, &st);
 }
 
 int sal_write(sal *s, int topic, void *sample, unsigned flags, char *err, size_t errlen)

@@ -338,10 +338,10 @@ static void on_heartbeat(void *arg, int topic, const void *sample)
         return; /* the check only runs at start-up */
     }
     const sal_topic_info *t = &c->comp->topics[topic];
-    int32_t origin = sal_sample_get_i32(t, sample, "private_origin");
+    int32_t origin = sal_sample_origin(t, sample);
     /* only a heartbeat written since this check began counts: history (a
      * Kafka topic's last record, a dead instance's) is not another CSC */
-    double sent = sal_sample_get_number(t, sample, "private_sndStamp", 0);
+    double sent = sal_sample_snd_stamp(t, sample);
     if (origin != sal_origin(c->sal) && sent >= c->check_started - 0.5) {
         fprintf(stderr, "ERROR %s: %s with origin=%d quitting: found another instance with origin=%d.\n",
                 c->comp->name, sal_identity(c->sal), sal_origin(c->sal), origin);
@@ -472,6 +472,25 @@ static bool index_allowed(const sal_component_info *comp, const sal_csc_options 
     return false;
 }
 
+/* The generic topics every CSC writes or reads: resolved once, here, so an
+ * interface that lacks one fails at open with its name. */
+static int resolve_generics(sal_csc *c, char *err, size_t errlen)
+{
+    static const char *const required[] = {"ackcmd", "logevent_heartbeat", "logevent_summaryState",
+                                           "logevent_errorCode", "logevent_logLevel"};
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+        if (sal_csc__topic_of(c, required[i]) < 0) {
+            snprintf(err, errlen, "the %s interface of ts_xml %s has no %s, which a CSC needs", c->comp->name,
+                     c->comp->xml_version, required[i]);
+            return -EINVAL;
+        }
+    }
+    c->t_ackcmd = sal_csc__topic_of(c, "ackcmd");
+    c->t_heartbeat = sal_csc__topic_of(c, "logevent_heartbeat");
+    c->t_error_code = sal_csc__topic_of(c, "logevent_errorCode");
+    return 0;
+}
+
 int sal_csc_open(sal_csc **out, uv_loop_t *loop, const sal_component_info *comp, const sal_csc_options *opts,
                  const sal_csc_hooks *hooks, char *err, size_t errlen)
 {
@@ -506,10 +525,13 @@ int sal_csc_open(sal_csc **out, uv_loop_t *loop, const sal_component_info *comp,
     c->opts.override = c->override;
     c->log_level = opts->log_level > SAL_LOG_INFO ? SAL_LOG_INFO : opts->log_level;
     c->state = SAL_STATE_STANDBY;
-    c->t_ackcmd = sal_csc__topic_of(c, "ackcmd");
-    c->t_heartbeat = sal_csc__topic_of(c, "logevent_heartbeat");
-
-    int rc = sal_open(&c->sal, loop, comp, opts->index, ops, NULL, err, errlen);
+    int rc = resolve_generics(c, err, errlen);
+    if (rc != 0) {
+        free(c->slots);
+        free(c);
+        return rc;
+    }
+    rc = sal_open(&c->sal, loop, comp, opts->index, ops, NULL, err, errlen);
     if (rc != 0) {
         free(c->slots);
         free(c);
@@ -570,8 +592,8 @@ int sal_csc_check_enabled(const sal_csc *c, char *err, size_t errlen)
         return 0;
     }
     if (c->state == SAL_STATE_FAULT) {
-        const void *last = sal_last_written(c->sal, sal_csc__topic_of(c, "logevent_errorCode"));
-        const sal_topic_info *t = &c->comp->topics[sal_csc__topic_of(c, "logevent_errorCode")];
+        const void *last = sal_last_written(c->sal, c->t_error_code);
+        const sal_topic_info *t = &c->comp->topics[c->t_error_code];
         snprintf(err, errlen, "Not allowed in state=%s in Fault state: errorCode=%d, errorReport=%s",
                  sal_state_repr(c->state), last ? sal_sample_get_i32(t, last, "errorCode") : 0,
                  last ? sal_sample_get_string(t, last, "errorReport") : "");

@@ -57,6 +57,7 @@ struct sal_csc {
     char override[1024];
     int t_ackcmd;
     int t_heartbeat;
+    int t_error_code;
     /* configuration (configurable CSCs) */
     sal_config *config;
     uv_timer_t config_poll; /* scans the config dir while in STANDBY */

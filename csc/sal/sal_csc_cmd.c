@@ -21,7 +21,7 @@ static void write_ack(sal_cmd *cmd, int ack, int error, const char *result, doub
         return;
     }
     char err[256];
-    sal_sample_set_i32(t, s, "private_seqNum", cmd->seqnum);
+    sal_sample_set_seqnum(t, s, cmd->seqnum);
     sal_sample_set_i32(t, s, "ack", ack);
     sal_sample_set_i32(t, s, "error", error);
     if (sal_sample_set_string(t, s, "result", result, err, sizeof err) != 0) {
@@ -154,8 +154,8 @@ void sal_csc__on_command(void *arg, int topic, const void *sample)
         return;
     }
     const sal_topic_info *t = &c->comp->topics[topic];
-    int32_t seqnum = sal_sample_get_i32(t, sample, "private_seqNum");
-    const char *identity = sal_sample_get_string(t, sample, "private_identity");
+    int32_t seqnum = sal_sample_seqnum(t, sample);
+    const char *identity = sal_sample_identity(t, sample);
     if (!c->started) {
         /* salobj assigns command callbacks only once started and flushes
          * what came before, unanswered: acting on it here would be undone
@@ -180,7 +180,7 @@ void sal_csc__on_command(void *arg, int topic, const void *sample)
     cmd->topic = topic;
     cmd->data = data;
     cmd->seqnum = seqnum;
-    cmd->origin = sal_sample_get_i32(t, sample, "private_origin");
+    cmd->origin = sal_sample_origin(t, sample);
     snprintf(cmd->identity, sizeof cmd->identity, "%s", identity ? identity : "");
 
     if (c->auth_enabled) {

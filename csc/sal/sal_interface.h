@@ -52,6 +52,18 @@ typedef struct sal_field_info {
     unsigned flags; /* SAL_FIELD_PRIVATE or 0 */
 } sal_field_info;
 
+/* Where the private fields are in a topic's sample struct (offsetof), so
+ * the runtime sets and reads them without looking them up by name. */
+typedef struct sal_private_offsets {
+    ptrdiff_t salIndex; /* int32_t; -1 when the component is not indexed */
+    size_t revCode;     /* char[9] */
+    size_t sndStamp;    /* double, TAI */
+    size_t rcvStamp;    /* double, TAI */
+    size_t seqNum;      /* int32_t */
+    size_t identity;    /* char[129] */
+    size_t origin;      /* int32_t, the writer's pid */
+} sal_private_offsets;
+
 /* One topic. */
 typedef struct sal_topic_info {
     const char *sal_name; /* command_x, logevent_x, x, ackcmd */
@@ -64,6 +76,7 @@ typedef struct sal_topic_info {
     const sal_field_info *fields; /* in DDS IDL order */
     size_t nfields;
     const char *avro_schema; /* the exact string salobj 8 registers, or NULL */
+    sal_private_offsets priv;
 } sal_topic_info;
 
 /* One enumeration constant. */

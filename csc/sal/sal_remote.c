@@ -79,7 +79,7 @@ static void on_ackcmd(void *arg, int topic, const void *sample)
         sal_sample_get_i32(t, sample, "origin") != sal_origin(r->sal)) {
         return; /* someone else's command */
     }
-    int32_t seqnum = sal_sample_get_i32(t, sample, "private_seqNum");
+    int32_t seqnum = sal_sample_seqnum(t, sample);
     pending *p = r->pending;
     while (p != NULL && p->seqnum != seqnum) {
         p = p->next;
@@ -248,7 +248,7 @@ int sal_remote_command(sal_remote *r, const char *name, void *sample, double tim
     }
     int32_t seq = r->next_seq[t];
     r->next_seq[t] = seq >= r->seq_hi[t] ? r->seq_lo[t] : seq + 1;
-    sal_sample_set_i32(&r->comp->topics[t], sample, "private_seqNum", seq);
+    sal_sample_set_seqnum(&r->comp->topics[t], sample, seq);
     int rc = sal_write(r->sal, t, sample, SAL_WRITE_KEEP_SEQNUM, err, errlen);
     if (rc != 0) {
         free(p);

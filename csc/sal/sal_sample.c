@@ -201,6 +201,17 @@ int sal_sample_set_string(const sal_topic_info *topic, void *sample, const char 
         snprintf(err, errlen, "%s has no string field %s", topic->sal_name, field);
         return -EINVAL;
     }
+    return sal_field_set_string(topic, f, sample, value, err, errlen);
+}
+
+int sal_field_set_string(const sal_topic_info *topic, const sal_field_info *f, void *sample,
+                         const char *value, char *err, size_t errlen)
+{
+    const char *field = f->name;
+    if (f->type != SAL_FIELD_STRING) {
+        snprintf(err, errlen, "%s.%s is not a string", topic->sal_name, field);
+        return -EINVAL;
+    }
     size_t len = strlen(value);
     if (!sal_text_valid(value, SIZE_MAX, "\n\t\r")) {
         snprintf(err, errlen, "%s.%s: not valid UTF-8 text", topic->sal_name, field);
@@ -229,10 +240,12 @@ int sal_sample_set_string(const sal_topic_info *topic, void *sample, const char 
 const char *sal_sample_get_string(const sal_topic_info *topic, const void *sample, const char *field)
 {
     const sal_field_info *f = sal_topic_field(topic, field);
-    if (f == NULL || f->type != SAL_FIELD_STRING) {
-        return NULL;
-    }
-    return string_value(f, sample);
+    return f == NULL ? NULL : sal_field_get_string(f, sample);
+}
+
+const char *sal_field_get_string(const sal_field_info *f, const void *sample)
+{
+    return f->type == SAL_FIELD_STRING ? string_value(f, sample) : NULL;
 }
 
 static int store_number(const sal_field_info *f, void *at, double v, char *err, size_t errlen)
@@ -314,8 +327,18 @@ int sal_sample_set_number(const sal_topic_info *topic, void *sample, const char 
         snprintf(err, errlen, "%s has no field %s", topic->sal_name, field);
         return -EINVAL;
     }
+    return sal_field_set_number(topic, f, sample, i, value, err, errlen);
+}
+
+int sal_field_set_number(const sal_topic_info *topic, const sal_field_info *f, void *sample, size_t i,
+                         double value, char *err, size_t errlen)
+{
+    if (f->type == SAL_FIELD_STRING) {
+        snprintf(err, errlen, "%s.%s is a string", topic->sal_name, f->name);
+        return -EINVAL;
+    }
     if (i >= f->count) {
-        snprintf(err, errlen, "%s.%s has %u elements", topic->sal_name, field, f->count);
+        snprintf(err, errlen, "%s.%s has %u elements", topic->sal_name, f->name, f->count);
         return -EINVAL;
     }
     return store_number(f, (char *)sample + f->offset + i * scalar_size(f->type), value, err, errlen);
@@ -324,7 +347,12 @@ int sal_sample_set_number(const sal_topic_info *topic, void *sample, const char 
 double sal_sample_get_number(const sal_topic_info *topic, const void *sample, const char *field, size_t i)
 {
     const sal_field_info *f = sal_topic_field(topic, field);
-    if (f == NULL || f->type == SAL_FIELD_STRING || i >= f->count) {
+    return f == NULL ? 0 : sal_field_get_number(f, sample, i);
+}
+
+double sal_field_get_number(const sal_field_info *f, const void *sample, size_t i)
+{
+    if (f->type == SAL_FIELD_STRING || i >= f->count) {
         return 0;
     }
     const char *at = (const char *)sample + f->offset + i * scalar_size(f->type);
@@ -438,4 +466,67 @@ int sal_sample_set_from_text(const sal_topic_info *topic, void *sample, const ch
         return -EINVAL;
     }
     return 0;
+}
+
+/* --- private fields, by the generated offsets --- */
+
+static int32_t get_i32_at(const void *sample, size_t offset)
+{
+    int32_t v;
+    memcpy(&v, (const char *)sample + offset, sizeof v);
+    return v;
+}
+
+int32_t sal_sample_index(const sal_topic_info *topic, const void *sample)
+{
+    return topic->priv.salIndex < 0 ? 0 : get_i32_at(sample, (size_t)topic->priv.salIndex);
+}
+
+int32_t sal_sample_seqnum(const sal_topic_info *topic, const void *sample)
+{
+    return get_i32_at(sample, topic->priv.seqNum);
+}
+
+void sal_sample_set_seqnum(const sal_topic_info *topic, void *sample, int32_t seqnum)
+{
+    memcpy((char *)sample + topic->priv.seqNum, &seqnum, sizeof seqnum);
+}
+
+int32_t sal_sample_origin(const sal_topic_info *topic, const void *sample)
+{
+    return get_i32_at(sample, topic->priv.origin);
+}
+
+const char *sal_sample_identity(const sal_topic_info *topic, const void *sample)
+{
+    return (const char *)sample + topic->priv.identity;
+}
+
+double sal_sample_snd_stamp(const sal_topic_info *topic, const void *sample)
+{
+    double v;
+    memcpy(&v, (const char *)sample + topic->priv.sndStamp, sizeof v);
+    return v;
+}
+
+void sal_sample_set_rcv_stamp(const sal_topic_info *topic, void *sample, double tai)
+{
+    memcpy((char *)sample + topic->priv.rcvStamp, &tai, sizeof tai);
+}
+
+void sal_sample_stamp(const sal_topic_info *topic, void *sample, const sal_stamp *st)
+{
+    char *s = sample;
+    snprintf(s + topic->priv.revCode, SAL_REVCODE_SIZE, "%s", st->rev_code);
+    snprintf(s + topic->priv.identity, SAL_IDENTITY_SIZE, "%s", st->identity);
+    memcpy(s + topic->priv.sndStamp, &st->snd_stamp, sizeof st->snd_stamp);
+    double zero = 0.0;
+    memcpy(s + topic->priv.rcvStamp, &zero, sizeof zero);
+    memcpy(s + topic->priv.origin, &st->origin, sizeof st->origin);
+    if (topic->priv.salIndex >= 0) {
+        memcpy(s + topic->priv.salIndex, &st->index, sizeof st->index);
+    }
+    if (st->seqnum != 0) {
+        memcpy(s + topic->priv.seqNum, &st->seqnum, sizeof st->seqnum);
+    }
 }

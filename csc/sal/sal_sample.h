@@ -62,4 +62,60 @@ int sal_sample_set_from_text(const sal_topic_info *topic, void *sample, const ch
  * other than those in `allowed` (e.g. "\n\t")? */
 bool sal_text_valid(const char *s, size_t max, const char *allowed);
 
+/* --- Fields resolved once (sal_topic_field), then used without lookups.
+ * A program resolves the fields it uses when it opens and fails there when
+ * a release lacks one, instead of reading 0 or writing nothing later. */
+
+/* Set string field f (bounded, valid UTF-8); -EINVAL/-E2BIG with why. */
+int sal_field_set_string(const sal_topic_info *topic, const sal_field_info *f, void *sample,
+                         const char *value, char *err, size_t errlen);
+
+/* String field f ("" for an unset unbounded string); NULL if f is not a
+ * string. */
+const char *sal_field_get_string(const sal_field_info *f, const void *sample);
+
+/* Set element i of numeric field f, range-checked for its type. */
+int sal_field_set_number(const sal_topic_info *topic, const sal_field_info *f, void *sample, size_t i,
+                         double value, char *err, size_t errlen);
+
+/* Element i of numeric field f as a double; 0 for strings or i out of range. */
+double sal_field_get_number(const sal_field_info *f, const void *sample, size_t i);
+
+/* --- Private fields, at the offsets the generator wrote (no lookups). */
+
+#define SAL_REVCODE_SIZE 9    /* private_revCode: string<8> */
+#define SAL_IDENTITY_SIZE 129 /* private_identity: string<128> */
+
+/* What a writer puts in the private fields of each sample. */
+typedef struct sal_stamp {
+    const char *rev_code; /* the topic's revCode for the transport */
+    const char *identity; /* e.g. "OCPS:1" */
+    double snd_stamp;     /* TAI */
+    int32_t origin;       /* pid */
+    int32_t index;        /* salIndex (ignored when not indexed) */
+    int32_t seqnum;       /* 0: leave private_seqNum as it is */
+} sal_stamp;
+
+/* Write every private field (private_rcvStamp is zeroed). */
+void sal_sample_stamp(const sal_topic_info *topic, void *sample, const sal_stamp *stamp);
+
+/* salIndex (0 for a component that is not indexed). */
+int32_t sal_sample_index(const sal_topic_info *topic, const void *sample);
+
+/* private_seqNum. */
+int32_t sal_sample_seqnum(const sal_topic_info *topic, const void *sample);
+void sal_sample_set_seqnum(const sal_topic_info *topic, void *sample, int32_t seqnum);
+
+/* private_origin (the writer's pid). */
+int32_t sal_sample_origin(const sal_topic_info *topic, const void *sample);
+
+/* private_identity. */
+const char *sal_sample_identity(const sal_topic_info *topic, const void *sample);
+
+/* private_sndStamp (TAI). */
+double sal_sample_snd_stamp(const sal_topic_info *topic, const void *sample);
+
+/* Set private_rcvStamp (reader-local TAI of reading). */
+void sal_sample_set_rcv_stamp(const sal_topic_info *topic, void *sample, double tai);
+
 #endif

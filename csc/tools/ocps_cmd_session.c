@@ -80,9 +80,9 @@ void cmdr_command_done(cmdr *c, int status)
 
 static void print_json_line(cmdr *c, const sal_topic_info *t, const void *sample, json_t *fields)
 {
-    json_t *line = json_pack("{s:s, s:i, s:f, s:o}", "topic", t->sal_name, "salIndex",
-                             sal_sample_get_i32(t, sample, "salIndex"), "sndStamp",
-                             sal_sample_get_number(t, sample, "private_sndStamp", 0), "fields", fields);
+    json_t *line =
+        json_pack("{s:s, s:i, s:f, s:o}", "topic", t->sal_name, "salIndex", sal_sample_index(t, sample),
+                  "sndStamp", sal_sample_snd_stamp(t, sample), "fields", fields);
     char *text = json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII);
     printf("%s\n", text ? text : "{}");
     free(text);

@@ -241,7 +241,7 @@ static bool wants(const endpoint *r, int32_t idx)
 static int transport_write(sal_transport *t, int topic, const void *sample, char *err, size_t errlen)
 {
     const sal_topic_info *ti = &t->comp->topics[topic];
-    int32_t idx = t->comp->indexed ? sal_sample_get_i32(ti, sample, "salIndex") : 0;
+    int32_t idx = t->comp->indexed ? sal_sample_index(ti, sample) : 0;
     pthread_mutex_lock(&bus_lock);
     int rc = add_endpoint(t, topic, true, err, errlen);
     for (endpoint *r = rc == 0 ? t->topics[topic]->readers : NULL; r != NULL; r = r->next) {

@@ -709,7 +709,7 @@ static void history_keep(sal_transport *t, int topic, void *sample)
 {
     kafka_topic *kt = &t->topics[topic];
     const sal_topic_info *ti = &t->comp->topics[topic];
-    int32_t idx = t->comp->indexed ? sal_sample_get_i32(ti, sample, "salIndex") : 0;
+    int32_t idx = t->comp->indexed ? sal_sample_index(ti, sample) : 0;
     if (t->index != 0 && t->comp->indexed && idx != t->index) {
         sal_sample_free(ti, sample);
         return;
