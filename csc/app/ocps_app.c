@@ -114,17 +114,40 @@ static int final_ack_code(const engine_job *job)
     return job->phase == ENGINE_ABORTED ? SAL_CMD_ABORTED : SAL_CMD_FAILED;
 }
 
+/* Never silently dropped: a result that cannot be built becomes a short
+ * fixed one, and any failure is logged. */
 static void write_job_result(ocps_app *a, const engine_job *job)
 {
     const sal_topic_info *ti = &a->comp->topics[a->t_job_result];
     void *s = sal_sample_new(ti);
     char *result = ocps_job_result_json(job, (size_t)a->config.result_max_bytes);
-    char err[256];
-    if (s != NULL && result != NULL) {
-        sal_sample_set_string(ti, s, "job_id", job->id, err, sizeof err);
-        sal_sample_set_number(ti, s, "exit_code", 0, job->exit_code, err, sizeof err);
-        sal_sample_set_string(ti, s, "result", result, err, sizeof err);
-        sal_csc_write(a->csc, "logevent_job_result", s, SAL_WRITE_FORCE);
+    char fallback[256];
+    if (result == NULL) {
+        SAL_LOG(a->csc, SAL_LOG_ERROR, "Job %s: could not build its full result; writing a short one",
+                job->id);
+        snprintf(fallback, sizeof fallback,
+                 "{\"jobId\":\"%s\",\"job_id\":\"%s\",\"phase\":\"%s\",\"reason\":\"%s\","
+                 "\"exit_code\":%d,\"truncated\":true}",
+                 job->id, job->id, engine_phase_name(job->phase), engine_reason_name(job->reason),
+                 job->exit_code);
+    }
+    char err[256] = "out of memory";
+    int rc = s == NULL ? -1 : 0;
+    if (rc == 0) {
+        rc = sal_sample_set_string(ti, s, "job_id", job->id, err, sizeof err);
+    }
+    if (rc == 0) {
+        rc = sal_sample_set_number(ti, s, "exit_code", 0, job->exit_code, err, sizeof err);
+    }
+    if (rc == 0) {
+        rc = sal_sample_set_string(ti, s, "result", result != NULL ? result : fallback, err, sizeof err);
+    }
+    if (rc == 0 && sal_csc_write(a->csc, "logevent_job_result", s, SAL_WRITE_FORCE) != 0) {
+        snprintf(err, sizeof err, "the write failed");
+        rc = -1;
+    }
+    if (rc != 0) {
+        SAL_LOG(a->csc, SAL_LOG_ERROR, "Job %s: job_result not written: %s", job->id, err);
     }
     free(result);
     sal_sample_free(ti, s);

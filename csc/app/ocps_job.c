@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -408,6 +409,73 @@ static json_t *iso_time(double t)
     return json_string(buf);
 }
 
+/* Length of the valid UTF-8 character at s, 0 if none starts there. */
+static size_t utf8_char(const unsigned char *s)
+{
+    if (s[0] < 0x80) {
+        return 1;
+    }
+    size_t n = (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (n == 0) {
+        return 0;
+    }
+    static const unsigned long least[] = {0, 0, 0x80, 0x800, 0x10000};
+    unsigned long cp = s[0] & (0x7Fu >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) { /* also stops at the terminating NUL */
+            return 0;
+        }
+        cp = cp << 6 | (s[i] & 0x3Fu);
+    }
+    return cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ? 0 : n;
+}
+
+/* s as a JSON string, at most `max` bytes of it (cut at a character
+ * boundary, then "..."), bytes that are not UTF-8 replaced by U+FFFD (a file
+ * name or a message need not be UTF-8; JSON strings must). NULL s: null. */
+static json_t *text_json(const char *s, size_t max)
+{
+    if (s == NULL) {
+        return json_null();
+    }
+    size_t len = strlen(s);
+    char *buf = malloc(3 * len + 4);
+    if (buf == NULL) {
+        return NULL;
+    }
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p != '\0') {
+        size_t n = utf8_char(p);
+        const char *c = n ? (const char *)p : "\xEF\xBF\xBD";
+        size_t clen = n ? n : 3;
+        if (o + clen > max) {
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        memcpy(buf + o, c, clen);
+        o += clen;
+        p += n ? n : 1;
+    }
+    json_t *j = json_stringn(buf, o);
+    free(buf);
+    return j;
+}
+
+/* Set key to v (stolen); a value that could not be made becomes null. */
+static void put(json_t *o, const char *key, json_t *v)
+{
+    json_object_set_new(o, key, v != NULL ? v : json_null());
+}
+
+/* meta[key] (a new reference), null when meta is NULL or lacks it. */
+static json_t *meta_get(const json_t *meta, const char *key)
+{
+    json_t *v = json_object_get(meta, key);
+    return v != NULL ? json_incref(v) : json_null();
+}
+
 static json_t *file_uris(json_t *paths, size_t keep)
 {
     json_t *out = json_array();
@@ -419,13 +487,23 @@ static json_t *file_uris(json_t *paths, size_t keep)
             break;
         }
         char uri[1200];
-        snprintf(uri, sizeof uri, "file://%s", json_string_value(item));
-        json_array_append_new(out, json_pack("{s:s}", "uri", uri));
+        snprintf(uri, sizeof uri, "file://%s", json_string_value(item) ? json_string_value(item) : "");
+        json_t *entry = json_object();
+        put(entry, "uri", text_json(uri, sizeof uri));
+        json_array_append_new(out, entry);
     }
     return out;
 }
 
-static json_t *result_object(const engine_job *job, size_t keep_results)
+/* How much of the result is left out to fit the cap, in this order. */
+typedef enum trim {
+    TRIM_NONE,       /* everything (outputs listed: `keep`) */
+    TRIM_PARAMETERS, /* parameters.command and .environment null */
+    TRIM_TEXTS,      /* also ownerId, log and errorSummary.message cut to 128 bytes */
+    TRIM_ALL,        /* also ownerId and log null, message "": only bounded fields remain */
+} trim;
+
+static json_t *result_object(const engine_job *job, size_t keep, trim level)
 {
     char coll[128];
     char run[160];
@@ -433,37 +511,66 @@ static json_t *result_object(const engine_job *job, size_t keep_results)
     ocps_output_collection(job->id, coll, sizeof coll);
     snprintf(run, sizeof run, "%s/run", coll);
     snprintf(log, sizeof log, "file://%s", job->log_path);
-    json_t *meta = job->meta ? job->meta : json_null();
-    size_t listed =
-        json_array_size(job->results) < keep_results ? json_array_size(job->results) : keep_results;
+    size_t text_max = level >= TRIM_TEXTS ? 128 : SIZE_MAX / 4;
+    size_t listed = json_array_size(job->results) < keep ? json_array_size(job->results) : keep;
     double duration = job->started > 0 && job->ended > 0 ? job->ended - job->started : 0;
-    json_t *o = json_pack(
-        "{s:s, s:s, s:O, s:O, s:s, s:s, s:i, s:o, s:o, s:o, s:f, s:s, s:s, s:{s:O, s:O}, "
-        "s:o, s:I, s:b, s:s, s:{s:s}}",
-        "jobId", job->id, "job_id", job->id, "runId", json_object_get(meta, "seq_num"), "ownerId",
-        json_object_get(meta, "identity"), "phase", engine_phase_name(job->phase), "reason",
-        engine_reason_name(job->reason), "exit_code", job->exit_code, "creationTime", iso_time(job->created),
-        "startTime", iso_time(job->started), "endTime", iso_time(job->ended), "executionDuration", duration,
-        "output_collection", coll, "output_run", run, "parameters", "command",
-        job->argv ? job->argv : json_null(), "environment", json_object_get(meta, "environment"), "results",
-        file_uris(job->results, keep_results), "results_count", (json_int_t)job->results_total,
-        "results_truncated", job->results_truncated || listed < json_array_size(job->results), "log", log,
-        "errorSummary", "message", job->message);
+    json_t *o = json_object();
+    json_t *params = json_object();
+    json_t *error = json_object();
+    if (o == NULL || params == NULL || error == NULL) {
+        json_decref(o);
+        json_decref(params);
+        json_decref(error);
+        return NULL;
+    }
+    put(o, "jobId", json_string(job->id));
+    put(o, "job_id", json_string(job->id));
+    json_t *seq = json_object_get(job->meta, "seq_num");
+    put(o, "runId", json_is_integer(seq) ? json_incref(seq) : json_null());
+    put(o, "ownerId",
+        level >= TRIM_ALL ? json_null()
+                          : text_json(json_string_value(json_object_get(job->meta, "identity")), text_max));
+    put(o, "phase", json_string(engine_phase_name(job->phase)));
+    put(o, "reason", json_string(engine_reason_name(job->reason)));
+    put(o, "exit_code", json_integer(job->exit_code));
+    put(o, "creationTime", iso_time(job->created));
+    put(o, "startTime", iso_time(job->started));
+    put(o, "endTime", iso_time(job->ended));
+    put(o, "executionDuration", json_real(duration));
+    put(o, "output_collection", json_string(coll));
+    put(o, "output_run", json_string(run));
+    bool full = level == TRIM_NONE;
+    put(params, "command", full && job->argv != NULL ? json_incref(job->argv) : json_null());
+    put(params, "environment", full ? meta_get(job->meta, "environment") : json_null());
+    put(o, "parameters", params);
+    put(o, "results", file_uris(job->results, full ? keep : 0));
+    put(o, "results_count", json_integer((json_int_t)job->results_total));
+    put(o, "results_truncated",
+        json_boolean(job->results_truncated || !full || listed < json_array_size(job->results)));
+    put(o, "log", level >= TRIM_ALL ? json_null() : text_json(log, text_max));
+    put(error, "message", level >= TRIM_ALL ? json_string("") : text_json(job->message, text_max));
+    put(o, "errorSummary", error);
+    put(o, "truncated", json_boolean(!full));
     return o;
 }
 
 char *ocps_job_result_json(const engine_job *job, size_t max_bytes)
 {
     size_t keep = json_array_size(job->results);
+    trim level = TRIM_NONE;
     for (;;) {
-        json_t *o = result_object(job, keep);
+        json_t *o = result_object(job, keep, level);
         char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
-        if (text == NULL || strlen(text) <= max_bytes || keep == 0) {
+        if (text == NULL || strlen(text) <= max_bytes || level == TRIM_ALL) {
             return text;
         }
         free(text);
-        keep /= 2; /* halve the listed outputs until it fits */
+        if (level == TRIM_NONE && keep > 0) {
+            keep /= 2; /* halve the listed outputs until it fits */
+        } else {
+            level++;
+        }
     }
 }
 

@@ -49,8 +49,14 @@ int ocps_job_plan_build(const ocps_config *cfg, const ocps_execute *x, const cha
 /* Release a plan. */
 void ocps_job_plan_free(ocps_job_plan *plan);
 
-/* The job_result `result` JSON text of a finished job (malloc'd), at most
- * max_bytes long: outputs beyond what fits are dropped and flagged. */
+/* The job_result `result` JSON text of a finished job (malloc'd; NULL only
+ * when out of memory), always built: what the job lacks (its metadata,
+ * argv, times) is null, text that is not UTF-8 has U+FFFD in its place.
+ * At most max_bytes long (any max_bytes of 1024 or more): listed outputs
+ * are halved until it fits (results_truncated), then parameters.command
+ * and .environment become null, then ownerId, log and errorSummary.message
+ * are cut to 128 bytes, then ownerId and log are null and the message
+ * empty (truncated: true from the second step); what remains is bounded. */
 char *ocps_job_result_json(const engine_job *job, size_t max_bytes);
 
 /* The compact summary for the final ack (malloc'd JSON): job id, phase,

@@ -1,0 +1,178 @@
+/*
+ * test_ocps_job_result: the job_result `result` text (csc/app/ocps_job.h)
+ * is always built, whatever the job lacks, and never longer than its cap.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ocps_job.h"
+
+static engine_job *new_job(void)
+{
+    engine_job *j = calloc(1, sizeof *j);
+    snprintf(j->id, sizeof j->id, "0123456789abcdef0123456789abcdef");
+    j->phase = ENGINE_COMPLETED;
+    j->reason = ENGINE_REASON_SUCCESS;
+    j->created = 1.7e9;
+    j->started = 1.7e9 + 1;
+    j->ended = 1.7e9 + 5;
+    snprintf(j->workdir, sizeof j->workdir, "/var/tmp/ocps/%s", j->id);
+    snprintf(j->log_path, sizeof j->log_path, "%s/ocps.log", j->workdir);
+    j->argv = json_pack("[s, s]", "pipetask", "run");
+    j->results = json_array();
+    j->meta = json_pack("{s:i, s:s, s:s, s:[{s:s, s:s}]}", "seq_num", 7, "identity", "user@host", "pipeline",
+                        "cpBias.yaml", "environment", "name", "JOB_ID", "value", j->id);
+    return j;
+}
+
+static void free_job(engine_job *j)
+{
+    json_decref(j->argv);
+    json_decref(j->results);
+    json_decref(j->meta);
+    free(j);
+}
+
+/* The result parsed; fails the test if there is none or it is not JSON. */
+static json_t *result_of(const engine_job *j, size_t cap)
+{
+    char *text = ocps_job_result_json(j, cap);
+    if (text == NULL) {
+        fail_msg("no result built");
+    }
+    if (strlen(text) > cap) {
+        fail_msg("%zu bytes, more than the cap of %zu", strlen(text), cap);
+    }
+    json_error_t e;
+    json_t *o = json_loads(text, 0, &e);
+    if (o == NULL) {
+        fail_msg("not JSON (%s): %s", e.text, text);
+    }
+    free(text);
+    return o;
+}
+
+static void full_result_has_every_field(void **state)
+{
+    (void)state;
+    engine_job *j = new_job();
+    json_t *o = result_of(j, 65536);
+    assert_string_equal(json_string_value(json_object_get(o, "jobId")), j->id);
+    assert_int_equal(json_integer_value(json_object_get(o, "runId")), 7);
+    assert_string_equal(json_string_value(json_object_get(o, "ownerId")), "user@host");
+    json_t *params = json_object_get(o, "parameters");
+    assert_int_equal(json_array_size(json_object_get(params, "command")), 2);
+    assert_int_equal(json_array_size(json_object_get(params, "environment")), 1);
+    assert_true(json_is_false(json_object_get(o, "truncated")));
+    json_decref(o);
+    free_job(j);
+}
+
+/* A job without metadata (or argv): the result is still built, with null
+ * where the metadata would be. */
+static void missing_metadata_gives_nulls(void **state)
+{
+    (void)state;
+    engine_job *j = new_job();
+    json_decref(j->meta);
+    j->meta = NULL;
+    json_decref(j->argv);
+    j->argv = NULL;
+    json_t *o = result_of(j, 65536);
+    assert_string_equal(json_string_value(json_object_get(o, "job_id")), j->id);
+    assert_true(json_is_null(json_object_get(o, "runId")));
+    assert_true(json_is_null(json_object_get(o, "ownerId")));
+    json_t *params = json_object_get(o, "parameters");
+    assert_true(json_is_null(json_object_get(params, "command")));
+    assert_true(json_is_null(json_object_get(params, "environment")));
+    assert_string_equal(json_string_value(json_object_get(o, "phase")), "completed");
+    json_decref(o);
+    /* metadata lacking the keys */
+    j->meta = json_pack("{s:s}", "pipeline", "cpBias.yaml");
+    o = result_of(j, 65536);
+    assert_true(json_is_null(json_object_get(o, "runId")));
+    assert_true(json_is_null(json_object_get(json_object_get(o, "parameters"), "environment")));
+    json_decref(o);
+    free_job(j);
+}
+
+/* Text that is not UTF-8 (a file name, a message) does not lose the result. */
+static void text_that_is_not_utf8_is_replaced(void **state)
+{
+    (void)state;
+    engine_job *j = new_job();
+    snprintf(j->message, sizeof j->message, "cannot run caf\xe9");
+    json_array_append_new(j->results, json_string("/var/tmp/ocps/out.fits"));
+    j->results_total = 1;
+    /* the engine's results are JSON strings, so UTF-8; a log path need not be */
+    snprintf(j->log_path, sizeof j->log_path, "/var/tmp/\xff\xfe/ocps.log");
+    json_t *o = result_of(j, 65536);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "errorSummary"), "message")),
+                        "cannot run caf\xef\xbf\xbd");
+    assert_string_equal(json_string_value(json_object_get(o, "log")),
+                        "file:///var/tmp/\xef\xbf\xbd\xef\xbf\xbd/ocps.log");
+    json_decref(o);
+    free_job(j);
+}
+
+/* Long argv and environment (execute's config and data_query are up to
+ * 8 and 16 KiB, and appear in both), many outputs, a long message: every
+ * cap from the smallest allowed up is kept, and the identity of the job
+ * always stays. */
+static void result_stays_within_its_cap(void **state)
+{
+    (void)state;
+    engine_job *j = new_job();
+    char *big = malloc(16385);
+    memset(big, 'q', 16384);
+    big[16384] = '\0';
+    json_array_append_new(j->argv, json_string(big));
+    json_array_append_new(j->argv, json_string(big));
+    json_array_append_new(json_object_get(j->meta, "environment"),
+                          json_pack("{s:s, s:s}", "name", "DATA_QUERY", "value", big));
+    for (int i = 0; i < 2000; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/var/tmp/ocps/%s/out/calexp_%04d.fits", j->id, i);
+        json_array_append_new(j->results, json_string(path));
+    }
+    j->results_total = 2000;
+    memset(j->message, '"', sizeof j->message - 1); /* escaped: twice as long in JSON */
+    free(big);
+    const size_t caps[] = {1024, 4096, 8192, 65536, 100000, 524288};
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+        json_t *o = result_of(j, caps[i]);
+        assert_string_equal(json_string_value(json_object_get(o, "jobId")), j->id);
+        assert_string_equal(json_string_value(json_object_get(o, "reason")), "success");
+        assert_int_equal(json_integer_value(json_object_get(o, "results_count")), 2000);
+        bool all_listed = json_array_size(json_object_get(o, "results")) == 2000;
+        assert_true(json_is_boolean(json_object_get(o, "results_truncated")));
+        assert_true(json_is_true(json_object_get(o, "results_truncated")) == !all_listed);
+        if (caps[i] < 65536) {
+            assert_true(json_is_true(json_object_get(o, "truncated")));
+        } else { /* room for the parameters and some outputs */
+            assert_true(json_is_false(json_object_get(o, "truncated")));
+            assert_true(json_array_size(json_object_get(o, "results")) > 0);
+        }
+        json_decref(o);
+    }
+    free_job(j);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(full_result_has_every_field),
+        cmocka_unit_test(missing_metadata_gives_nulls),
+        cmocka_unit_test(text_that_is_not_utf8_is_replaced),
+        cmocka_unit_test(result_stays_within_its_cap),
+    };
+    return cmocka_run_group_tests_name("ocps_job_result", tests, NULL, NULL);
+}
