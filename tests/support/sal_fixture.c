@@ -126,6 +126,9 @@ int fx_broker_command(fx *f, const char *command)
     return strcmp(line, "OK") == 0 ? 0 : -1;
 }
 
+static int open_remote(fx *f, const sal_component_info *comp, int32_t index, const char *identity,
+                       const sal_transport_ops *ops);
+
 int fx_open(fx *f, const sal_component_info *comp, int32_t index, const char *identity)
 {
     memset(f, 0, sizeof *f);
@@ -133,7 +136,6 @@ int fx_open(fx *f, const sal_component_info *comp, int32_t index, const char *id
     f->csc_pid = -1;
     f->broker_pid = f->registry_pid = -1;
     uv_loop_init(&f->loop);
-    char err[512];
     const char *owner = getenv("OCPS_TEST_KAFKA_OWNER");
     const char *prefix = getenv("LSST_DDS_PARTITION_PREFIX");
     if (strcmp(fx_transport(), "kafka") == 0 &&
@@ -145,6 +147,24 @@ int fx_open(fx *f, const sal_component_info *comp, int32_t index, const char *id
         fprintf(stderr, "fx_open: no transport %s in this build\n", fx_transport());
         return -1;
     }
+    return open_remote(f, comp, index, identity, ops);
+}
+
+int fx_open_transport(fx *f, const sal_component_info *comp, int32_t index, const char *identity,
+                      const sal_transport_ops *ops)
+{
+    memset(f, 0, sizeof *f);
+    f->comp = comp;
+    f->csc_pid = -1;
+    f->broker_pid = f->registry_pid = -1;
+    uv_loop_init(&f->loop);
+    return open_remote(f, comp, index, identity, ops);
+}
+
+static int open_remote(fx *f, const sal_component_info *comp, int32_t index, const char *identity,
+                       const sal_transport_ops *ops)
+{
+    char err[512];
     if (sal_remote_open(&f->remote, &f->loop, comp, index, ops, identity, err, sizeof err) != 0) {
         fprintf(stderr, "fx_open: %s\n", err);
         return -1;

@@ -63,6 +63,11 @@ void fx_env(const char *cyclone_config);
 /* Init the loop and a Remote of comp index `index` recording every event. */
 int fx_open(fx *f, const sal_component_info *comp, int32_t index, const char *identity);
 
+/* Like fx_open, over `ops` whatever OCPS_TEST_TRANSPORT says, starting
+ * no fixture (the in-process tests: ops is the inproc transport). */
+int fx_open_transport(fx *f, const sal_component_info *comp, int32_t index, const char *identity,
+                      const sal_transport_ops *ops);
+
 /* Spawn `argv` (an ocps-csc command line) with output to a log file. */
 int fx_start_csc(fx *f, char *const argv[]);
 

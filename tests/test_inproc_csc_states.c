@@ -1,0 +1,473 @@
+/*
+ * test_inproc_csc_states: the OCPS CSC (application and configuration as
+ * ocps-csc runs them) on its own thread in this process, commanded by a
+ * Remote over the inproc transport: the start-up events, every transition
+ * of the summary state machine, every command refused in every state
+ * with salobj's message, FAULT from a transport failure and the way out
+ * of it, a fault while a start reads its configuration, setLogLevel,
+ * execute and abort_job refused unless ENABLED, and a late-joining Remote
+ * reading the current state. No sleeps: each step runs the loops until
+ * what it waits for has happened.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "inproc/sal_inproc.h"
+#include "inproc_csc.h"
+#include "ocps_interface.h"
+#include "sal_csc.h"
+#include "sal_fixture.h"
+#include "test_util.h"
+
+typedef struct ctx {
+    fx f; /* the Remote and what it read */
+    csc_thread *csc;
+    char *root;
+} ctx;
+
+static const sal_component_info *ocps(void)
+{
+    char err[256];
+    const sal_component_info *c = ocps_interface_select("dds", NULL, err, sizeof err);
+    if (c == NULL) {
+        fail_msg("%s", err);
+    }
+    return c;
+}
+
+static int setup(void **state)
+{
+    ctx *c = calloc(1, sizeof *c);
+    *state = c;
+    c->root = ct_ocps_config(FAKE_PIPETASK, NULL);
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/OCPS/v4", c->root);
+    if (fx_open_transport(&c->f, ocps(), 1, NULL, &sal_inproc_transport) != 0) {
+        return -1;
+    }
+    ct_options o;
+    ct_options_ocps(&o, ocps(), OCPS_JOB_RUNNER, dir);
+    c->csc = ct_start(&o);
+    return c->csc != NULL && fx_wait_event(&c->f, "logevent_summaryState", 0, 10) >= 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    ctx *c = *state;
+    int code = c->csc != NULL ? ct_stop(c->csc) : 0;
+    int rc = fx_close(&c->f);
+    tu_remove_tree(c->root);
+    free(c->root);
+    free(c);
+    if (sal_inproc_endpoints() != 0) {
+        fprintf(stderr, "teardown: %d endpoints left on the bus\n", sal_inproc_endpoints());
+        return -1;
+    }
+    return code == 0 ? rc : -1;
+}
+
+static const char *topic_name(const fx *f, size_t i)
+{
+    return f->comp->topics[f->records[i].topic].sal_name;
+}
+
+static long first(const fx *f, const char *sal_name, size_t from)
+{
+    for (size_t i = from; i < f->nrecords; i++) {
+        if (strcmp(topic_name(f, i), sal_name) == 0) {
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
+static const char *str_field(const fx *f, long i, const char *field)
+{
+    const fx_record *r = &f->records[i];
+    return sal_sample_get_string(&f->comp->topics[r->topic], r->sample, field);
+}
+
+/* Send `cmd`, expect `ack` and, when expect_state > 0, that summaryState next. */
+static void step(fx *f, const char *cmd, int ack, int expect_state)
+{
+    char result[1024];
+    size_t mark = f->nrecords;
+    int got = fx_command(f, cmd, NULL, 10, result, sizeof result);
+    if (got != ack) {
+        fail_msg("%s: got %s (%s), expected %s", cmd, sal_ack_name(got), result, sal_ack_name(ack));
+    }
+    if (ack == SAL_CMD_COMPLETE) {
+        assert_string_equal(result, "Done");
+    }
+    if (expect_state > 0) {
+        long i = fx_wait_event(f, "logevent_summaryState", mark, 5);
+        assert_true(i >= 0);
+        assert_int_equal(fx_i32(f, (size_t)i, "summaryState"), expect_state);
+    }
+}
+
+/* Every summaryState read from record `from` on. */
+static int states_since(const fx *f, size_t from, int *out, int max)
+{
+    int n = 0;
+    for (size_t i = from; i < f->nrecords && n < max; i++) {
+        if (strcmp(topic_name(f, i), "logevent_summaryState") == 0) {
+            out[n++] = fx_i32(f, i, "summaryState");
+        }
+    }
+    return n;
+}
+
+static bool startup_done(fx *f, void *arg)
+{
+    (void)arg;
+    return first(f, "logevent_errorCode", 0) >= 0;
+}
+
+static void startup_events_in_salobj_order(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    assert_true(fx_run_until(f, startup_done, NULL, 10));
+    const char *order[] = {"logevent_logLevel", "logevent_simulationMode", "logevent_softwareVersions",
+                           "logevent_summaryState", "logevent_errorCode"};
+    long prev = -1;
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        long i = first(f, order[k], 0);
+        if (i <= prev) {
+            fail_msg("%s read at %ld, not after %s", order[k], i, k ? order[k - 1] : "-");
+        }
+        prev = i; /* one writer, one bus: read in the order written */
+    }
+    long summary = first(f, "logevent_summaryState", 0);
+    assert_int_equal(fx_i32(f, (size_t)summary, "summaryState"), SAL_STATE_STANDBY);
+    assert_int_equal(fx_i32(f, (size_t)summary, "salIndex"), 1);
+    assert_int_equal(fx_i32(f, (size_t)summary, "private_origin"), (int)getpid());
+    assert_string_equal(str_field(f, summary, "private_identity"), "OCPS:1");
+    assert_string_equal(str_field(f, summary, "private_revCode"),
+                        f->comp->topics[f->records[summary].topic].dds_revcode);
+    long versions = first(f, "logevent_softwareVersions", 0);
+    assert_string_equal(str_field(f, versions, "xmlVersion"), f->comp->xml_version);
+    assert_string_equal(str_field(f, versions, "cscVersion"), "0.0.0-inproc");
+    assert_int_equal(fx_i32(f, (size_t)first(f, "logevent_logLevel", 0), "level"), SAL_LOG_INFO);
+}
+
+static bool csc_ended(fx *f, void *arg)
+{
+    (void)f;
+    return ct_finished(arg);
+}
+
+static void every_transition_then_exit(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    size_t mark = f->nrecords;
+    step(f, "start", SAL_CMD_COMPLETE, SAL_STATE_DISABLED);
+    step(f, "enable", SAL_CMD_COMPLETE, SAL_STATE_ENABLED);
+    step(f, "disable", SAL_CMD_COMPLETE, SAL_STATE_DISABLED);
+    step(f, "standby", SAL_CMD_COMPLETE, SAL_STATE_STANDBY);
+    step(f, "start", SAL_CMD_COMPLETE, SAL_STATE_DISABLED);
+    step(f, "standby", SAL_CMD_COMPLETE, SAL_STATE_STANDBY);
+    step(f, "exitControl", SAL_CMD_COMPLETE, SAL_STATE_OFFLINE);
+    /* one summaryState per transition, no repeats */
+    int states[16];
+    int expected[] = {1, 2, 1, 5, 1, 5, 4};
+    assert_int_equal(states_since(f, mark, states, 16), 7);
+    assert_memory_equal(states, expected, sizeof expected);
+    /* the CSC ends by itself after the shutdown delay, with status 0 */
+    assert_true(fx_run_until(f, csc_ended, c->csc, 10));
+    assert_int_equal(ct_stop(c->csc), 0);
+    c->csc = NULL;
+}
+
+/* The commands each state refuses. */
+typedef struct refusals {
+    sal_state state;
+    const char *commands[5];
+} refusals;
+
+static void assert_refused(fx *f, const refusals *r)
+{
+    char result[1024];
+    char expect[1024];
+    size_t mark = f->nrecords;
+    for (size_t k = 0; r->commands[k] != NULL; k++) {
+        assert_int_equal(fx_command(f, r->commands[k], NULL, 10, result, sizeof result), SAL_CMD_FAILED);
+        snprintf(expect, sizeof expect, "Failed: %s not allowed in state %s", r->commands[k],
+                 sal_state_repr(r->state));
+        assert_string_equal(result, expect);
+    }
+    int states[4];
+    assert_int_equal(states_since(f, mark, states, 4), 0); /* no state change came of them */
+}
+
+static void fault(ctx *c, const char *why)
+{
+    size_t mark = c->f.nrecords;
+    assert_true(sal_inproc_report_error("OCPS", 1, why) >= 1); /* the CSC's (and the Remote's) */
+    long i = fx_wait_event(&c->f, "logevent_summaryState", mark, 5);
+    assert_true(i >= 0);
+    assert_int_equal(fx_i32(&c->f, (size_t)i, "summaryState"), SAL_STATE_FAULT);
+}
+
+static void every_state_refuses_the_other_commands(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    static const refusals standby = {SAL_STATE_STANDBY, {"enable", "disable", "standby", NULL}};
+    static const refusals disabled = {SAL_STATE_DISABLED, {"start", "disable", "exitControl", NULL}};
+    static const refusals enabled = {SAL_STATE_ENABLED, {"start", "enable", "standby", "exitControl", NULL}};
+    static const refusals faulted = {SAL_STATE_FAULT, {"start", "enable", "disable", "exitControl", NULL}};
+    assert_refused(f, &standby);
+    step(f, "start", SAL_CMD_COMPLETE, SAL_STATE_DISABLED);
+    assert_refused(f, &disabled);
+    step(f, "enable", SAL_CMD_COMPLETE, SAL_STATE_ENABLED);
+    assert_refused(f, &enabled);
+    fault(c, "test: link lost");
+    assert_refused(f, &faulted);
+    assert_int_equal(ct_state(c->csc), SAL_STATE_FAULT);
+}
+
+static void transport_failure_faults_and_standby_recovers(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    step(f, "start", SAL_CMD_COMPLETE, SAL_STATE_DISABLED);
+    step(f, "enable", SAL_CMD_COMPLETE, SAL_STATE_ENABLED);
+    size_t mark = f->nrecords;
+    fault(c, "test: link lost");
+    long e = fx_wait_event(f, "logevent_errorCode", mark, 5);
+    assert_true(e >= 0);
+    assert_int_equal(fx_i32(f, (size_t)e, "errorCode"), 1);
+    assert_string_equal(str_field(f, e, "errorReport"), "test: link lost");
+    /* execute in FAULT: salobj's assert_enabled wording with the error */
+    char result[1024];
+    assert_int_equal(fx_command(f, "execute", NULL, 10, result, sizeof result), SAL_CMD_FAILED);
+    assert_string_equal(result, "Failed: Not allowed in state=<State.FAULT: 3> in Fault state: errorCode=1, "
+                                "errorReport=test: link lost");
+    mark = f->nrecords;
+    step(f, "standby", SAL_CMD_COMPLETE, SAL_STATE_STANDBY);
+    e = fx_wait_event(f, "logevent_errorCode", mark, 5);
+    assert_true(e >= 0);
+    assert_int_equal(fx_i32(f, (size_t)e, "errorCode"), 0); /* cleared on leaving FAULT */
+    step(f, "start", SAL_CMD_COMPLETE, SAL_STATE_DISABLED);
+}
+
+/* --- a fault while start reads the configuration --- */
+
+/* Occupies every thread of libuv's pool (UV_THREADPOOL_SIZE, set in main)
+ * so that work queued by the CSC, the configuration read, waits. */
+#define POOL_SIZE 4
+
+typedef struct pool_hold {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int running;
+    int finished;
+    bool release;
+    uv_work_t work[POOL_SIZE];
+} pool_hold;
+
+static void hold_work(uv_work_t *w)
+{
+    pool_hold *h = w->data;
+    pthread_mutex_lock(&h->lock);
+    h->running++;
+    pthread_cond_broadcast(&h->cond);
+    while (!h->release) {
+        pthread_cond_wait(&h->cond, &h->lock);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void hold_done(uv_work_t *w, int status)
+{
+    (void)status;
+    ((pool_hold *)w->data)->finished++;
+}
+
+static void pool_fill(pool_hold *h, uv_loop_t *loop)
+{
+    memset(h, 0, sizeof *h);
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->cond, NULL);
+    for (int i = 0; i < POOL_SIZE; i++) {
+        h->work[i].data = h;
+        assert_int_equal(uv_queue_work(loop, &h->work[i], hold_work, hold_done), 0);
+    }
+    pthread_mutex_lock(&h->lock);
+    while (h->running < POOL_SIZE) {
+        pthread_cond_wait(&h->cond, &h->lock);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void pool_release(pool_hold *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->release = true;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+}
+
+static bool pool_empty(fx *f, void *arg)
+{
+    (void)f;
+    return ((pool_hold *)arg)->finished == POOL_SIZE;
+}
+
+/* A command whose acks are collected as they come. */
+typedef struct pending_cmd {
+    int acks[8];
+    char results[8][1024];
+    int n;
+    bool done;
+} pending_cmd;
+
+static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
+{
+    (void)error;
+    (void)timeout;
+    pending_cmd *p = arg;
+    if (p->n < 8) {
+        p->acks[p->n] = ack;
+        snprintf(p->results[p->n], sizeof p->results[p->n], "%s", result);
+        p->n++;
+    }
+    p->done = p->done || final;
+}
+
+static bool got_an_ack(fx *f, void *arg)
+{
+    (void)f;
+    return ((pending_cmd *)arg)->n > 0;
+}
+
+static bool cmd_done(fx *f, void *arg)
+{
+    (void)f;
+    return ((pending_cmd *)arg)->done;
+}
+
+static void fault_while_start_reads_configuration(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    pool_hold hold;
+    pool_fill(&hold, &f->loop);
+    /* start: the configuration read is queued behind the held pool; after
+     * 200 ms the CSC says it is reading it */
+    pending_cmd start = {0};
+    char err[256];
+    void *s = sal_remote_new_command(f->remote, "start");
+    assert_int_equal(sal_remote_command(f->remote, "start", s, 30, on_ack, &start, NULL, err, sizeof err), 0);
+    sal_sample_free(&f->comp->topics[sal_remote_command_topic(f->remote, "start")], s);
+    assert_true(fx_run_until(f, got_an_ack, &start, 10));
+    assert_int_equal(start.acks[0], SAL_CMD_INPROGRESS);
+    assert_string_equal(start.results[0], "Reading the configuration");
+    /* the transport fails now */
+    size_t mark = f->nrecords;
+    fault(c, "test: link lost during start");
+    /* the read completes: too late, the state is no longer STANDBY */
+    pool_release(&hold);
+    assert_true(fx_run_until(f, cmd_done, &start, 10));
+    assert_int_equal(start.acks[start.n - 1], SAL_CMD_FAILED);
+    assert_string_equal(start.results[start.n - 1],
+                        "Failed: the summary state changed while the configuration was read");
+    assert_true(fx_run_until(f, pool_empty, &hold, 10));
+    int states[8];
+    assert_int_equal(states_since(f, mark, states, 8), 1); /* FAULT only, never DISABLED */
+    assert_int_equal(states[0], SAL_STATE_FAULT);
+    assert_true(first(f, "logevent_configurationApplied", mark) < 0);
+    assert_int_equal(ct_state(c->csc), SAL_STATE_FAULT);
+    pthread_mutex_destroy(&hold.lock);
+    pthread_cond_destroy(&hold.cond);
+    /* and the way out */
+    step(f, "standby", SAL_CMD_COMPLETE, SAL_STATE_STANDBY);
+    step(f, "start", SAL_CMD_COMPLETE, SAL_STATE_DISABLED);
+}
+
+static void set_log_level_writes_log_level_once(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    char result[1024];
+    int t = sal_remote_command_topic(f->remote, "setLogLevel");
+    void *s = sal_remote_new_command(f->remote, "setLogLevel");
+    sal_sample_set_i32(&f->comp->topics[t], s, "level", SAL_LOG_DEBUG);
+    size_t mark = f->nrecords;
+    assert_int_equal(fx_command(f, "setLogLevel", s, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    long i = fx_wait_event(f, "logevent_logLevel", mark, 5);
+    assert_true(i >= 0);
+    assert_int_equal(fx_i32(f, (size_t)i, "level"), SAL_LOG_DEBUG);
+    /* the same level again changes nothing, so no logLevel is written;
+     * the ack comes after anything the command wrote */
+    mark = f->nrecords;
+    assert_int_equal(fx_command(f, "setLogLevel", s, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    assert_true(first(f, "logevent_logLevel", mark) < 0);
+    sal_sample_free(&f->comp->topics[t], s);
+}
+
+static void csc_specific_commands_need_enabled(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    char result[1024];
+    assert_int_equal(fx_command(f, "abort_job", NULL, 10, result, sizeof result), SAL_CMD_FAILED);
+    assert_string_equal(result, "Failed: Not allowed in state=<State.STANDBY: 5>");
+    step(f, "start", SAL_CMD_COMPLETE, SAL_STATE_DISABLED);
+    assert_int_equal(fx_command(f, "execute", NULL, 10, result, sizeof result), SAL_CMD_FAILED);
+    assert_string_equal(result, "Failed: Not allowed in state=<State.DISABLED: 1>");
+}
+
+static bool late_sees_enabled(fx *f, void *arg)
+{
+    (void)arg;
+    const void *s = sal_remote_last(f->remote, "logevent_summaryState");
+    int t = sal_component_find_topic(f->comp, "logevent_summaryState");
+    return s != NULL && sal_sample_get_i32(&f->comp->topics[t], s, "summaryState") == SAL_STATE_ENABLED &&
+           sal_remote_last(f->remote, "logevent_configurationApplied") != NULL;
+}
+
+static void late_joiner_reads_the_current_state(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    step(f, "start", SAL_CMD_COMPLETE, SAL_STATE_DISABLED);
+    step(f, "enable", SAL_CMD_COMPLETE, SAL_STATE_ENABLED);
+    /* no history on the bus: the CSC writes its events again for the
+     * newcomer once its readers match */
+    fx late;
+    assert_int_equal(fx_open_transport(&late, ocps(), 1, NULL, &sal_inproc_transport), 0);
+    bool seen = fx_run_until(&late, late_sees_enabled, NULL, 5); /* and what start applied */
+    fx_close(&late);
+    assert_true(seen);
+}
+
+int main(void)
+{
+    setenv("LSST_SITE", "test", 1);
+    setenv("UV_THREADPOOL_SIZE", "4", 1); /* POOL_SIZE */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(startup_events_in_salobj_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(every_transition_then_exit, setup, teardown),
+        cmocka_unit_test_setup_teardown(every_state_refuses_the_other_commands, setup, teardown),
+        cmocka_unit_test_setup_teardown(transport_failure_faults_and_standby_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(fault_while_start_reads_configuration, setup, teardown),
+        cmocka_unit_test_setup_teardown(set_log_level_writes_log_level_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(csc_specific_commands_need_enabled, setup, teardown),
+        cmocka_unit_test_setup_teardown(late_joiner_reads_the_current_state, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("inproc_csc_states", tests, NULL, NULL);
+}
