@@ -1,9 +1,7 @@
 # The job engine (processing/): real runner processes, a temporary store.
 # Included by tests/CMakeLists.txt.
-if(EXISTS "${CMAKE_SOURCE_DIR}/processing/CMakeLists.txt")
-  ocps_test_exe(test_engine engine)
-  target_compile_definitions(test_engine PRIVATE OCPS_JOB_RUNNER="$<TARGET_FILE:ocps-job-runner>")
-  add_dependencies(test_engine ocps-job-runner)
-  add_test(NAME engine COMMAND test_engine)
-  set_tests_properties(engine PROPERTIES TIMEOUT 120)
-endif()
+ocps_test_exe(test_engine engine)
+target_compile_definitions(test_engine PRIVATE OCPS_JOB_RUNNER="$<TARGET_FILE:ocps-job-runner>")
+add_dependencies(test_engine ocps-job-runner)
+add_test(NAME engine COMMAND test_engine)
+set_tests_properties(engine PROPERTIES TIMEOUT 120)

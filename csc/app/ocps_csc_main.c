@@ -255,12 +255,8 @@ int main(int argc, char **argv)
     opts.csc_version = OCPS_VERSION;
     /* the transport: --transport, else $OCPS_TRANSPORT, else dds */
     const char *env_transport = getenv("OCPS_TRANSPORT");
-    opts.transport = sal_transport_find(env_transport != NULL && *env_transport ? env_transport : "dds");
-    if (opts.transport == NULL) {
-        fprintf(stderr, "ocps-csc: OCPS_TRANSPORT=%s is not a transport (have: %s)\n", env_transport,
-                sal_transport_names());
-        return 64;
-    }
+    const char *default_transport = env_transport != NULL && *env_transport ? env_transport : "dds";
+    opts.transport = sal_transport_find(default_transport);
     opts.config_schema = ocps_config_schema;
     opts.config_pkg = OCPS_CONFIG_PKG;
     char subsystems[128];
@@ -271,6 +267,12 @@ int main(int argc, char **argv)
     const char *xml_version = NULL;
     if (parse_args(argc, argv, &opts, &xml_version, &status) != 0) {
         return status;
+    }
+    if (opts.transport == NULL) {
+        fprintf(stderr, "ocps-csc: transport %s%s is not built in (have: %s); choose one with --transport\n",
+                default_transport, env_transport != NULL && *env_transport ? " (OCPS_TRANSPORT)" : "",
+                sal_transport_names());
+        return 64;
     }
     char err[1024];
     const sal_component_info *comp =

@@ -1,16 +1,11 @@
-/* transports.c - the registry of transports built into this binary. */
+/* transports.c - the registry of transports built into this binary; the
+ * table comes from the build options (OCPS_TRANSPORT_DDS, ..._KAFKA). */
 #include <string.h>
 
-#include "dds/sal_dds.h"
-#include "inproc/sal_inproc.h"
-#include "kafka/sal_kafka.h"
 #include "sal_transport.h"
+#include "sal_transport_table.h"
 
-static const sal_transport_ops *const transports[] = {
-    &sal_dds_transport,
-    &sal_kafka_transport,
-    &sal_inproc_transport,
-};
+static const sal_transport_ops *const transports[] = {SAL_TRANSPORT_TABLE};
 
 const sal_transport_ops *sal_transport_find(const char *name)
 {
@@ -24,5 +19,5 @@ const sal_transport_ops *sal_transport_find(const char *name)
 
 const char *sal_transport_names(void)
 {
-    return "dds, kafka, inproc";
+    return SAL_TRANSPORT_NAMES;
 }
