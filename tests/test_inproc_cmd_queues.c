@@ -1,0 +1,468 @@
+/*
+ * test_inproc_cmd_queues: how a CSC runs the commands it reads, with a
+ * generic CSC on its own thread whose handlers hold commands until the
+ * test finishes them: commands of one topic run one at a time in arrival
+ * order; a topic registered concurrent runs them all at once and they end
+ * in any order; a busy topic holds up no other; 100 wait at most, the
+ * next is refused; a command without handler is refused; and stopping the
+ * CSC leaves the commands in flight without a final ack, as salobj does.
+ *
+ * The Remote and the CSC share one bus, so what the CSC writes reaches the
+ * Remote in the order written: once the ack of a later command is read,
+ * the CSC has read (and queued or run) every command sent before it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "inproc/sal_inproc.h"
+#include "inproc_csc.h"
+#include "ocps_interface.h"
+#include "sal_csc.h"
+#include "sal_fixture.h"
+
+#define MAX_CMDS 128
+
+/* The CSC's side: used on the CSC's thread, read by the test through
+ * ct_call only. */
+typedef struct handlers {
+    unsigned execute_flags;  /* 0: one at a time; SAL_CMD_CONCURRENT */
+    bool execute_handled;    /* false: execute has no handler */
+    bool abort_job_at_once;  /* abort_job: complete at once (else hold it) */
+    sal_cmd *held[MAX_CMDS]; /* running, not finished, in dispatch order */
+    int nheld;
+    char order[MAX_CMDS][16]; /* execute.pipeline of each command run, in order */
+    int nrun;
+} handlers;
+
+/* The test's side: one command sent and what came back for it. */
+typedef struct sent {
+    char name[32];
+    int acks[4];
+    int nacks;
+    bool done;
+    int final_ack;
+    char result[256];
+    int final_rank; /* 1 for the first command to end, 2 for the next... */
+} sent;
+
+typedef struct ctx {
+    fx f;
+    csc_thread *csc;
+    handlers h;
+    sent cmds[MAX_CMDS + 8];
+    int ncmds;
+    int finals; /* final acks read so far */
+} ctx;
+
+static const sal_component_info *ocps(void)
+{
+    char err[256];
+    const sal_component_info *c = ocps_interface_select("dds", NULL, err, sizeof err);
+    if (c == NULL) {
+        fail_msg("%s", err);
+    }
+    return c;
+}
+
+/* --- the CSC's handlers --- */
+
+static void hold(void *arg, sal_cmd *cmd)
+{
+    handlers *h = arg;
+    const sal_topic_info *t = &ocps()->topics[sal_cmd_topic(cmd)];
+    const char *pipeline = sal_sample_get_string(t, sal_cmd_data(cmd), "pipeline");
+    if (pipeline != NULL && h->nrun < MAX_CMDS) {
+        snprintf(h->order[h->nrun++], sizeof h->order[0], "%s", pipeline);
+    }
+    h->held[h->nheld++] = cmd;
+    sal_cmd_in_progress(cmd, 60, "held"); /* the Remote sees it run */
+}
+
+static void abort_job(void *arg, sal_cmd *cmd)
+{
+    handlers *h = arg;
+    if (h->abort_job_at_once) {
+        sal_cmd_complete(cmd);
+    } else {
+        hold(h, cmd);
+    }
+}
+
+static void register_handlers(void *arg, sal_csc *csc)
+{
+    handlers *h = arg;
+    char err[256];
+    if (h->execute_handled) {
+        assert_int_equal(sal_csc_add_command(csc, "execute", hold, h, h->execute_flags, err, sizeof err), 0);
+    }
+    assert_int_equal(sal_csc_add_command(csc, "abort_job", abort_job, h, 0, err, sizeof err), 0);
+}
+
+static void release_held(void *arg)
+{
+    handlers *h = arg;
+    for (int i = 0; i < h->nheld; i++) {
+        sal_cmd_release(h->held[i]); /* the CSC is stopping: no ack */
+    }
+    h->nheld = 0;
+}
+
+/* Finish (CMD_COMPLETE) the held command at position `i` (-1: the last). */
+typedef struct finish_req {
+    handlers *h;
+    int i;
+} finish_req;
+
+static void finish_at(void *arg, sal_csc *csc)
+{
+    (void)csc;
+    finish_req *r = arg;
+    handlers *h = r->h;
+    int i = r->i < 0 ? h->nheld - 1 : r->i;
+    sal_cmd *cmd = h->held[i];
+    memmove(&h->held[i], &h->held[i + 1], (size_t)(h->nheld - i - 1) * sizeof h->held[0]);
+    h->nheld--;
+    sal_cmd_complete(cmd); /* may run the next of its topic at once */
+}
+
+static void finish(ctx *c, int i)
+{
+    finish_req r = {&c->h, i};
+    assert_int_equal(ct_call(c->csc, finish_at, &r), 0);
+}
+
+static void finish_all_in_order(void *arg, sal_csc *csc)
+{
+    handlers *h = arg;
+    finish_req r = {h, 0};
+    while (h->nheld > 0) {
+        finish_at(&r, csc);
+    }
+}
+
+typedef struct counts {
+    handlers *h;
+    int nheld;
+    int nrun;
+    char order[MAX_CMDS * 17];
+} counts;
+
+static void read_counts(void *arg, sal_csc *csc)
+{
+    (void)csc;
+    counts *k = arg;
+    k->nheld = k->h->nheld;
+    k->nrun = k->h->nrun;
+    k->order[0] = '\0';
+    for (int i = 0; i < k->h->nrun; i++) {
+        strcat(k->order, i ? "," : "");
+        strcat(k->order, k->h->order[i]);
+    }
+}
+
+static counts csc_counts(ctx *c)
+{
+    counts k = {.h = &c->h};
+    assert_int_equal(ct_call(c->csc, read_counts, &k), 0);
+    return k;
+}
+
+/* --- set-up --- */
+
+static int start(void **state, unsigned execute_flags, bool execute_handled, bool abort_job_at_once)
+{
+    ctx *c = calloc(1, sizeof *c);
+    *state = c;
+    c->h.execute_flags = execute_flags;
+    c->h.execute_handled = execute_handled;
+    c->h.abort_job_at_once = abort_job_at_once;
+    if (fx_open_transport(&c->f, ocps(), 1, NULL, &sal_inproc_transport) != 0) {
+        return -1;
+    }
+    ct_options o;
+    ct_options_init(&o, ocps());
+    o.setup = register_handlers;
+    o.closing = release_held;
+    o.arg = &c->h;
+    c->csc = ct_start(&o);
+    return c->csc != NULL && fx_wait_event(&c->f, "logevent_summaryState", 0, 10) >= 0 ? 0 : -1;
+}
+
+static int setup_serial(void **state)
+{
+    return start(state, 0, true, true);
+}
+
+static int setup_concurrent(void **state)
+{
+    return start(state, SAL_CMD_CONCURRENT, true, true);
+}
+
+static int setup_unhandled(void **state)
+{
+    return start(state, 0, false, true);
+}
+
+static int setup_serial_holding_aborts(void **state)
+{
+    return start(state, 0, true, false);
+}
+
+static int teardown(void **state)
+{
+    ctx *c = *state;
+    int code = c->csc != NULL ? ct_stop(c->csc) : 0;
+    int rc = fx_close(&c->f);
+    free(c);
+    return code == 0 && sal_inproc_endpoints() == 0 ? rc : -1;
+}
+
+/* --- the Remote's side --- */
+
+typedef struct ack_arg {
+    ctx *c;
+    sent *s;
+} ack_arg;
+
+static ack_arg ack_args[MAX_CMDS + 8];
+
+static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
+{
+    (void)error;
+    (void)timeout;
+    ack_arg *a = arg;
+    sent *s = a->s;
+    if (s->nacks < 4) {
+        s->acks[s->nacks++] = ack;
+    }
+    if (final) {
+        s->done = true;
+        s->final_ack = ack;
+        s->final_rank = ++a->c->finals;
+        snprintf(s->result, sizeof s->result, "%s", result);
+    }
+}
+
+static bool ready(fx *f, void *arg)
+{
+    return sal_remote_ready(f->remote, arg);
+}
+
+/* Send command `name` (execute: with pipeline `tag`); returns its record. */
+static sent *send_cmd(ctx *c, const char *name, const char *tag)
+{
+    fx *f = &c->f;
+    char err[256];
+    sal_remote_prepare(f->remote, name, err, sizeof err);
+    assert_true(fx_run_until(f, ready, (void *)name, 10));
+    int t = sal_remote_command_topic(f->remote, name);
+    void *s = sal_remote_new_command(f->remote, name);
+    if (tag != NULL) {
+        assert_int_equal(sal_sample_set_string(&f->comp->topics[t], s, "pipeline", tag, err, sizeof err), 0);
+    }
+    assert_true(c->ncmds < MAX_CMDS + 8);
+    sent *rec = &c->cmds[c->ncmds];
+    ack_args[c->ncmds] = (ack_arg){c, rec};
+    snprintf(rec->name, sizeof rec->name, "%s", name);
+    assert_int_equal(
+        sal_remote_command(f->remote, name, s, 60, on_ack, &ack_args[c->ncmds], NULL, err, sizeof err), 0);
+    c->ncmds++;
+    sal_sample_free(&f->comp->topics[t], s);
+    return rec;
+}
+
+static bool is_done(fx *f, void *arg)
+{
+    (void)f;
+    return ((sent *)arg)->done;
+}
+
+static bool has_ack(fx *f, void *arg)
+{
+    (void)f;
+    return ((sent *)arg)->nacks > 0;
+}
+
+/* Every command sent so far has been read by the CSC: a setLogLevel sent
+ * now is answered after them. */
+static void barrier(ctx *c)
+{
+    sent *s = send_cmd(c, "setLogLevel", NULL);
+    assert_true(fx_run_until(&c->f, is_done, s, 10));
+    assert_int_equal(s->final_ack, SAL_CMD_COMPLETE);
+}
+
+/* --- tests --- */
+
+static void one_topic_runs_one_command_at_a_time_in_order(void **state)
+{
+    ctx *c = *state;
+    sent *a = send_cmd(c, "execute", "a");
+    sent *b = send_cmd(c, "execute", "b");
+    sent *x = send_cmd(c, "execute", "c");
+    barrier(c);
+    /* a runs; b and c wait, unanswered */
+    assert_int_equal(a->nacks, 1);
+    assert_int_equal(a->acks[0], SAL_CMD_INPROGRESS);
+    assert_int_equal(b->nacks, 0);
+    assert_int_equal(x->nacks, 0);
+    assert_int_equal(csc_counts(c).nrun, 1);
+    /* finishing a runs b at once, and only b */
+    finish(c, 0);
+    assert_true(fx_run_until(&c->f, has_ack, b, 10));
+    assert_true(a->done);
+    assert_int_equal(a->final_ack, SAL_CMD_COMPLETE);
+    assert_int_equal(b->acks[0], SAL_CMD_INPROGRESS);
+    assert_int_equal(x->nacks, 0);
+    finish(c, 0);
+    assert_true(fx_run_until(&c->f, has_ack, x, 10));
+    finish(c, 0);
+    assert_true(fx_run_until(&c->f, is_done, x, 10));
+    assert_true(a->final_rank < b->final_rank && b->final_rank < x->final_rank);
+    assert_string_equal(csc_counts(c).order, "a,b,c");
+}
+
+static bool all_running(fx *f, void *arg)
+{
+    (void)f;
+    ctx *c = arg;
+    for (int i = 0; i < c->ncmds; i++) {
+        if (strcmp(c->cmds[i].name, "execute") == 0 && c->cmds[i].nacks == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void concurrent_commands_run_together_and_end_in_any_order(void **state)
+{
+    ctx *c = *state;
+    sent *a = send_cmd(c, "execute", "a");
+    sent *b = send_cmd(c, "execute", "b");
+    sent *x = send_cmd(c, "execute", "c");
+    assert_true(fx_run_until(&c->f, all_running, c, 10));
+    assert_int_equal(csc_counts(c).nheld, 3);
+    finish(c, -1); /* c first, then b, then a */
+    finish(c, -1);
+    finish(c, -1);
+    assert_true(fx_run_until(&c->f, is_done, a, 10));
+    assert_true(b->done && x->done);
+    assert_true(x->final_rank < b->final_rank && b->final_rank < a->final_rank);
+    assert_int_equal(a->final_ack, SAL_CMD_COMPLETE);
+    assert_string_equal(csc_counts(c).order, "a,b,c");
+}
+
+static void a_busy_topic_holds_up_no_other(void **state)
+{
+    ctx *c = *state;
+    sent *a = send_cmd(c, "execute", "a");
+    sent *b = send_cmd(c, "execute", "b");
+    sent *abort = send_cmd(c, "abort_job", NULL);
+    sent *start = send_cmd(c, "start", NULL);
+    assert_true(fx_run_until(&c->f, is_done, start, 10));
+    assert_true(fx_run_until(&c->f, is_done, abort, 10));
+    assert_int_equal(abort->final_ack, SAL_CMD_COMPLETE);
+    assert_int_equal(start->final_ack, SAL_CMD_COMPLETE);
+    assert_false(a->done);
+    assert_int_equal(b->nacks, 0); /* still waiting behind a */
+    finish(c, 0);
+    finish(c, 0);
+    assert_true(fx_run_until(&c->f, is_done, b, 10));
+}
+
+static void a_hundred_wait_and_the_next_is_refused(void **state)
+{
+    ctx *c = *state;
+    sent *first = send_cmd(c, "execute", "0");
+    for (int i = 1; i <= 100; i++) {
+        char tag[8];
+        snprintf(tag, sizeof tag, "%d", i);
+        send_cmd(c, "execute", tag);
+    }
+    sent *extra = send_cmd(c, "execute", "101");
+    barrier(c);
+    assert_int_equal(first->nacks, 1); /* running */
+    assert_true(extra->done);
+    assert_int_equal(extra->final_ack, SAL_CMD_FAILED);
+    assert_string_equal(extra->result, "Failed: too many commands queued");
+    for (int i = 1; i <= 100; i++) {
+        assert_int_equal(c->cmds[i].nacks, 0); /* queued */
+    }
+    /* all of them run, in order, once each is finished */
+    assert_int_equal(ct_call(c->csc, finish_all_in_order, &c->h), 0);
+    assert_true(fx_run_until(&c->f, is_done, &c->cmds[100], 10));
+    for (int i = 0; i <= 100; i++) {
+        assert_int_equal(c->cmds[i].final_ack, SAL_CMD_COMPLETE);
+        if (i > 0) {
+            assert_true(c->cmds[i].final_rank > c->cmds[i - 1].final_rank);
+        }
+    }
+    counts k = csc_counts(c);
+    assert_int_equal(k.nrun, 101);
+    assert_true(strncmp(k.order, "0,1,2,3,", 8) == 0);
+    assert_non_null(strstr(k.order, ",99,100"));
+}
+
+static void a_command_without_handler_is_refused(void **state)
+{
+    ctx *c = *state;
+    sent *s = send_cmd(c, "execute", "a");
+    assert_true(fx_run_until(&c->f, is_done, s, 10));
+    assert_int_equal(s->final_ack, SAL_CMD_FAILED);
+    assert_string_equal(s->result, "Failed: This command is not supported");
+}
+
+static bool ackcmd_writer_gone(fx *f, void *arg)
+{
+    (void)arg;
+    int t = sal_component_find_topic(f->comp, "ackcmd");
+    return sal_matched(sal_remote_sal(f->remote), t, false) == 0;
+}
+
+/* salobj's CSC closes its command readers, cancelling the command tasks,
+ * and its ackcmd writer together: a command running or queued when it
+ * stops gets no final ack, and the commander times out (CMD_NOACK). The
+ * CSC here does the same: sal_csc_stop releases what the application
+ * holds and drops the queues without writing an ack. */
+static void stopping_leaves_commands_in_flight_unanswered(void **state)
+{
+    ctx *c = *state;
+    sent *running = send_cmd(c, "execute", "a");
+    sent *queued1 = send_cmd(c, "execute", "b");
+    sent *queued2 = send_cmd(c, "execute", "c");
+    sent *other = send_cmd(c, "abort_job", NULL); /* held too, on its own topic */
+    assert_true(fx_run_until(&c->f, has_ack, other, 10));
+    assert_int_equal(csc_counts(c).nheld, 2);
+    assert_int_equal(ct_stop(c->csc), 0);
+    c->csc = NULL;
+    /* everything the CSC wrote is read before its writers are seen to go */
+    assert_true(fx_run_until(&c->f, ackcmd_writer_gone, NULL, 10));
+    assert_int_equal(running->nacks, 1); /* INPROGRESS only */
+    assert_int_equal(other->nacks, 1);
+    assert_int_equal(queued1->nacks, 0);
+    assert_int_equal(queued2->nacks, 0);
+    assert_false(running->done || other->done || queued1->done || queued2->done);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(one_topic_runs_one_command_at_a_time_in_order, setup_serial,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(concurrent_commands_run_together_and_end_in_any_order,
+                                        setup_concurrent, teardown),
+        cmocka_unit_test_setup_teardown(a_busy_topic_holds_up_no_other, setup_serial, teardown),
+        cmocka_unit_test_setup_teardown(a_hundred_wait_and_the_next_is_refused, setup_serial, teardown),
+        cmocka_unit_test_setup_teardown(a_command_without_handler_is_refused, setup_unhandled, teardown),
+        cmocka_unit_test_setup_teardown(stopping_leaves_commands_in_flight_unanswered,
+                                        setup_serial_holding_aborts, teardown),
+    };
+    return cmocka_run_group_tests_name("inproc_cmd_queues", tests, NULL, NULL);
+}
