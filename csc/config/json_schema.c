@@ -37,6 +37,8 @@ static size_t ptr_hash(const void *p)
     return (size_t)(x ^ (x >> 29));
 }
 
+/* The node table maps a schema object (by address) to its compiled node:
+ * open addressing, power-of-two capacity, at most half full. */
 node *js_lookup(const json_schema *s, const json_t *schema)
 {
     if (!s->tcap) {
@@ -53,6 +55,7 @@ node *js_lookup(const json_schema *s, const json_t *schema)
     }
 }
 
+/* Enter nodes[index], growing (and rehashing) the table first if needed. */
 static int table_insert(json_schema *s, size_t index)
 {
     if ((s->nnodes + 1) * 2 > s->tcap) {
@@ -82,6 +85,7 @@ static int table_insert(json_schema *s, size_t index)
     return 0;
 }
 
+/* A new, empty node for a schema object not compiled yet. */
 static node *node_add(json_schema *s, json_t *schema)
 {
     if (s->nnodes == s->capnodes) {
@@ -190,6 +194,8 @@ static void strip_empty_fragment(char *u)
     }
 }
 
+/* $id URIs seen while compiling (the registry lives only until every
+ * $ref is resolved). */
 static int id_register(json_schema *s, const char *uri, json_t *schema)
 {
     if (s->nids == s->capids) {
@@ -297,6 +303,7 @@ typedef struct cctx {
     dstr path; /* JSON pointer of the current schema location */
 } cctx;
 
+/* A schema error at the current schema location (keyword "$schema"). */
 static int cfail(cctx *c, const char *fmt, ...)
 {
     va_list ap;
@@ -306,6 +313,8 @@ static int cfail(cctx *c, const char *fmt, ...)
     return -1;
 }
 
+/* Append one JSON-pointer segment to the schema location (~ and /
+ * escaped); returns the old length for cpop. */
 static size_t cpush(cctx *c, const char *seg)
 {
     size_t old = c->path.len;
@@ -339,6 +348,7 @@ static void cpop(cctx *c, size_t old)
 
 static int compile_schema(cctx *c, json_t *sch, const char *base, int depth);
 
+/* The subschemas under a keyword: one, an array, or an object of them. */
 static int compile_sub(cctx *c, json_t *sch, const char *seg, const node *n, int depth)
 {
     size_t old = cpush(c, seg);
@@ -430,6 +440,7 @@ static int compile_regex(cctx *c, regex_t *re, const char *pat, size_t n)
     return 0;
 }
 
+/* patternProperties: each key is an ECMA-262 pattern, compiled here. */
 static int compile_pattern_props(cctx *c, node *n, json_t *obj, int depth)
 {
     const char *key;
@@ -456,6 +467,7 @@ static int compile_pattern_props(cctx *c, node *n, json_t *obj, int depth)
     return 0;
 }
 
+/* dependencies: each value an array of property names or a schema. */
 static int compile_dependencies(cctx *c, node *n, json_t *obj, int depth)
 {
     const char *key;
@@ -558,6 +570,8 @@ static int compile_keyword(cctx *c, node *n, const char *kw, json_t *v, int dept
     return 0; /* const, default, examples, unknown keywords */
 }
 
+/* Compile one subschema (a boolean needs nothing; an object once, under
+ * the base URI its $id sets). */
 static int compile_schema(cctx *c, json_t *sch, const char *base, int depth)
 {
     if (json_is_boolean(sch)) {

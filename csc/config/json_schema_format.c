@@ -39,6 +39,7 @@ static int fmt_date(const char *s, size_t n)
     return d <= mdays[m - 1] + (m == 2 && leap);
 }
 
+/* RFC 3339 full-time: HH:MM:SS[.frac](Z|+HH:MM), leap second allowed. */
 static int fmt_time(const char *s, size_t n)
 {
     if (n < 9 || s[2] != ':' || s[5] != ':') {
@@ -73,6 +74,7 @@ static int fmt_date_time(const char *s, size_t n)
     return n > 11 && (s[10] == 'T' || s[10] == 't') && fmt_date(s, 10) && fmt_time(s + 11, n - 11);
 }
 
+/* Loose: a non-empty local part, '@', a domain, no spaces. */
 static int fmt_email(const char *s, size_t n)
 {
     const char *at = strrchr(s, '@');
@@ -87,6 +89,7 @@ static int fmt_email(const char *s, size_t n)
     return 1;
 }
 
+/* Dotted quad, no leading zeros. */
 static int fmt_ipv4(const char *s, size_t n)
 {
     int parts = 0;
@@ -119,6 +122,7 @@ static int fmt_ipv6(const char *s, size_t n)
     return n <= 45 && inet_pton(AF_INET6, s, buf) == 1;
 }
 
+/* RFC 1123: labels of 1-63 letters, digits and inner hyphens, 253 in all. */
 static int fmt_hostname(const char *s, size_t n)
 {
     if (n > 0 && s[n - 1] == '.') {
@@ -196,6 +200,7 @@ static int uri_chars(const char *s, size_t n, const char *extra)
     return 1;
 }
 
+/* host[:port], the host an IP literal in brackets or reg-name chars. */
 static int uri_host_port(const char *s, size_t n)
 {
     size_t hend = n;
@@ -252,6 +257,7 @@ static int uri_authority(const char *s, size_t n)
     return uri_host_port(s, n);
 }
 
+/* RFC 3986 URI (scheme required) or URI-reference (relative_ok). */
 static int fmt_uri_any(const char *s, size_t n, int relative_ok)
 {
     size_t i = 0;

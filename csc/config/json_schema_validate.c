@@ -39,6 +39,7 @@ static int vfail(vctx *v, const char *kw, const char *fmt, ...)
     return -1;
 }
 
+/* Append a segment to the instance path (the JSON pointer in errors). */
 static size_t vpush(vctx *v, const char *key)
 {
     size_t old = v->plen;
@@ -149,6 +150,7 @@ static int check_type(vctx *v, json_t *type, json_t *inst)
     return rc;
 }
 
+/* type, enum and const: the keywords for any instance. */
 static int check_generic(vctx *v, json_t *sch, json_t *inst)
 {
     json_t *k;
@@ -172,6 +174,8 @@ static int check_generic(vctx *v, json_t *sch, json_t *inst)
     return 0;
 }
 
+/* multipleOf: exact for integers, with a relative tolerance otherwise
+ * (0.3 is a multiple of 0.1). */
 static int not_multiple(const json_t *inst, const json_t *m)
 {
     if (json_is_integer(inst) && json_is_integer(m)) {
@@ -226,6 +230,7 @@ static int check_string(vctx *v, const node *n, json_t *inst)
     return 0;
 }
 
+/* items (one schema or a tuple) and additionalItems. */
 static int check_items(vctx *v, json_t *sch, json_t *inst)
 {
     json_t *items = json_object_get(sch, "items");
@@ -317,6 +322,8 @@ static json_t *default_of(const json_schema *s, json_t *sub)
     return NULL;
 }
 
+/* JSON_SCHEMA_APPLY_DEFAULTS: insert a copy of the default of every
+ * property missing from the object. */
 static int apply_defaults(vctx *v, json_t *props, json_t *inst)
 {
     const char *key;
@@ -349,6 +356,7 @@ static int is_additional(const node *n, json_t *props, const char *key)
     return !(props && json_object_getn(props, key, js_key_len(key))) && !matches_pattern_prop(n, key);
 }
 
+/* additionalProperties: false, with Python jsonschema's messages. */
 static int additional_false(vctx *v, const node *n, json_t *props, json_t *inst)
 {
     const char *key;
@@ -401,6 +409,7 @@ static int check_additional(vctx *v, const node *n, json_t *inst)
     return 0;
 }
 
+/* properties, then patternProperties (a key may match several). */
 static int check_properties(vctx *v, const node *n, json_t *inst)
 {
     json_t *props = json_object_get(n->schema, "properties");
@@ -466,6 +475,9 @@ static int check_property_names(vctx *v, json_t *names, json_t *inst)
     return 0;
 }
 
+/* The object keywords; defaults first, so required sees them, and
+ * additionalProperties before required (the first error jsonschema
+ * reports for a typo). */
 static int check_object(vctx *v, const node *n, json_t *inst)
 {
     json_t *sch = n->schema, *k;
@@ -512,6 +524,8 @@ static int commit_branch(vctx *v, json_t *sch, json_t *inst)
     return validate(v, sch, inst);
 }
 
+/* anyOf and oneOf: branches are probed quietly, then the chosen one is
+ * validated for real so that its defaults apply. */
 static int check_any_one(vctx *v, json_t *sch, json_t *inst)
 {
     json_t *k;
@@ -548,6 +562,7 @@ static int check_any_one(vctx *v, json_t *sch, json_t *inst)
     return 0;
 }
 
+/* if/then/else, allOf, anyOf, oneOf, not. */
 static int check_applicators(vctx *v, json_t *sch, json_t *inst)
 {
     json_t *k;
@@ -573,6 +588,7 @@ static int check_applicators(vctx *v, json_t *sch, json_t *inst)
     return 0;
 }
 
+/* All keywords of a compiled schema object, in the fixed order. */
 static int validate_node(vctx *v, const node *n, json_t *inst)
 {
     if (n->ref_target) {
@@ -596,6 +612,8 @@ static int validate_node(vctx *v, const node *n, json_t *inst)
     return check_applicators(v, n->schema, inst);
 }
 
+/* Validate inst under sch (a boolean or a compiled object), within the
+ * depth and step limits. */
 static int validate(vctx *v, json_t *sch, json_t *inst)
 {
     if (json_is_true(sch)) {

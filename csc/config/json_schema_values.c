@@ -190,6 +190,8 @@ static void repr_real(dstr *d, double x)
     }
 }
 
+/* Python's repr of a JSON value (True, None, 1.0, {'a': [1]}), stopping
+ * with "..." past limit bytes. */
 static void repr_value(dstr *d, const json_t *v, int depth, size_t limit)
 {
     if (d->len > limit || depth > MAX_VALUE_DEPTH) {
@@ -315,6 +317,7 @@ long double js_num_value(const json_t *v)
     return json_is_integer(v) ? (long double)json_integer_value(v) : (long double)json_real_value(v);
 }
 
+/* An integer, or a real with no fraction (1.0 is an "integer"). */
 int js_is_integral(const json_t *v)
 {
     if (json_is_integer(v)) {

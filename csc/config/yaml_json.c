@@ -82,6 +82,7 @@ static yaml_mark_t yj_mark_at(const yj_ctx *c, size_t offset)
     return m;
 }
 
+/* Record libyaml's parser error (problem, context, position). */
 static int yj_parser_error(yj_ctx *c)
 {
     const yaml_parser_t *p = &c->parser;
@@ -176,6 +177,7 @@ static int yj_stream_end(yj_ctx *c)
     return rc;
 }
 
+/* The stream: nothing (null) or exactly one document. */
 static json_t *yj_document(yj_ctx *c)
 {
     yaml_event_t ev;
@@ -209,6 +211,7 @@ static void yj_ctx_free(yj_ctx *c)
     yaml_parser_delete(&c->parser);
 }
 
+/* Parse text[0..len) (from path, for messages) in the C locale. */
 static json_t *yj_load(const char *text, size_t len, const char *path, char *err, size_t errlen)
 {
     yj_ctx c;

@@ -127,6 +127,8 @@ static int yj_count(yj_ctx *c, size_t nodes, yaml_mark_t mark)
     return 0;
 }
 
+/* Reserve the anchor's slot before its node is read (an alias inside it
+ * is then recursive). */
 static int yj_anchor_open(yj_ctx *c, const yaml_char_t *name, yaml_mark_t mark, size_t *slot)
 {
     json_t *index;
@@ -155,6 +157,7 @@ static int yj_anchor_open(yj_ctx *c, const yaml_char_t *name, yaml_mark_t mark, 
     return 0;
 }
 
+/* The anchored node is complete: keep its value, size and height. */
 static void yj_anchor_close(yj_ctx *c, size_t slot, const yj_node *node, size_t nodes_before)
 {
     yj_anchor *a;
@@ -168,6 +171,7 @@ static void yj_anchor_close(yj_ctx *c, size_t slot, const yj_node *node, size_t 
     a->kind = node->kind;
 }
 
+/* An alias: the anchored value, counted again toward the node limit. */
 static int yj_alias(yj_ctx *c, const yaml_event_t *ev, yj_node *out)
 {
     const char *name = (const char *)ev->data.alias.anchor;
@@ -226,6 +230,7 @@ int yj_require_data(yj_ctx *c, const yj_node *node)
                    node->kind == YJ_MERGE_KEY ? "merge" : "value");
 }
 
+/* The explicit tag of a sequence or mapping, if any, must be its own. */
 static int yj_check_collection_tag(yj_ctx *c, const yaml_char_t *tag, enum yj_tag want, yaml_mark_t mark)
 {
     const char *found = want == YJ_T_SEQ ? "sequence" : "mapping";
@@ -454,6 +459,7 @@ static int yj_mapping_pairs(yj_ctx *c, yj_map *m)
     }
 }
 
+/* dst.update(src), as Python's dict. */
 static int yj_update(json_t *dst, json_t *src)
 {
     const char *key;
