@@ -283,12 +283,17 @@ static void stop(void *arg, sal_csc *csc)
     sal_csc_stop(csc, 0);
 }
 
+void ct_signal(csc_thread *t)
+{
+    ct_call(t, stop, NULL); /* -1 if it is already stopping */
+}
+
 int ct_stop(csc_thread *t)
 {
     if (t == NULL) {
         return -1;
     }
-    ct_call(t, stop, NULL); /* -1 if it is already stopping */
+    ct_signal(t);
     pthread_join(t->thread, NULL);
     int code = t->exit_code;
     pthread_mutex_destroy(&t->lock);

@@ -67,8 +67,12 @@ sal_state ct_state(csc_thread *t);
 /* Has the CSC's loop ended (exitControl, a failed start, ct_stop)? */
 bool ct_finished(csc_thread *t);
 
-/* Stop the CSC as SIGTERM does (unless it has ended by itself), wait for
- * its thread and free everything. Returns its exit code (-1 for NULL). */
+/* Stop the CSC as SIGTERM does (unless it is stopping already) and return
+ * at once: its loop ends when its last handle and request have ended. */
+void ct_signal(csc_thread *t);
+
+/* ct_signal, then wait for the CSC's thread and free everything. Returns
+ * its exit code (-1 for NULL). */
 int ct_stop(csc_thread *t);
 
 #endif

@@ -1,0 +1,314 @@
+/*
+ * test_inproc_csc_config: start(configurationOverride) failing on the OCPS
+ * CSC on its own thread, over inproc: a file that does not exist, YAML
+ * that does not parse or is not a mapping, a schema violation, a name
+ * reserved for the site files, and a configuration the application
+ * refuses (no block for its index, an executor not built in). Each time
+ * the command fails with salobj's message, the CSC logs it and stays in
+ * STANDBY without configurationApplied, and a good start then works. And
+ * a CSC stopped while a start reads its configuration answers it not.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "inproc/sal_inproc.h"
+#include "inproc_csc.h"
+#include "ocps_interface.h"
+#include "sal_csc.h"
+#include "sal_fixture.h"
+#include "test_util.h"
+
+typedef struct ctx {
+    fx f;
+    csc_thread *csc;
+    char *root;
+    char dir[1024];  /* root/OCPS/v4 */
+    char real[1024]; /* its real path, as messages give it */
+} ctx;
+
+static const sal_component_info *ocps(void)
+{
+    char err[256];
+    const sal_component_info *c = ocps_interface_select("dds", NULL, err, sizeof err);
+    if (c == NULL) {
+        fail_msg("%s", err);
+    }
+    return c;
+}
+
+static void write_config(ctx *c, const char *name, const char *text)
+{
+    char *p = tu_path_join(c->dir, name);
+    assert_int_equal(tu_write_file(p, text, strlen(text)), 0);
+    free(p);
+}
+
+static int setup(void **state)
+{
+    ctx *c = calloc(1, sizeof *c);
+    *state = c;
+    c->root = ct_ocps_config(FAKE_PIPETASK, NULL);
+    snprintf(c->dir, sizeof c->dir, "%s/OCPS/v4", c->root);
+    char *real = realpath(c->dir, NULL);
+    snprintf(c->real, sizeof c->real, "%s", real);
+    free(real);
+    write_config(c, "broken.yaml", "max_concurrent_jobs: [1, 2\n");
+    write_config(c, "list.yaml", "- a\n- b\n");
+    write_config(c, "typo.yaml",
+                 "instances:\n  - sal_index: 1\n    instance: LATISS\n    url: http://x/\n"
+                 "    pol_interval: 1\n    butler: LATISS\n    output_glob: '*'\n");
+    write_config(c, "other.yaml",
+                 "instances:\n  - sal_index: 2\n    instance: LSSTComCam\n    url: http://x/\n"
+                 "    poll_interval: 1\n    butler: LSSTComCam\n    output_glob: '*'\n");
+    write_config(c, "slurm.yaml", "executor: slurm\n");
+    write_config(c, "fast.yaml", "max_concurrent_jobs: 2\n");
+    if (fx_open_transport(&c->f, ocps(), 1, NULL, &sal_inproc_transport) != 0) {
+        return -1;
+    }
+    ct_options o;
+    ct_options_ocps(&o, ocps(), OCPS_JOB_RUNNER, c->dir);
+    c->csc = ct_start(&o);
+    return c->csc != NULL && fx_wait_event(&c->f, "logevent_summaryState", 0, 10) >= 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    ctx *c = *state;
+    int code = c->csc != NULL ? ct_stop(c->csc) : 0;
+    int rc = fx_close(&c->f);
+    tu_remove_tree(c->root);
+    free(c->root);
+    free(c);
+    return code == 0 && sal_inproc_endpoints() == 0 ? rc : -1;
+}
+
+static const char *name_of(const fx *f, size_t i)
+{
+    return f->comp->topics[f->records[i].topic].sal_name;
+}
+
+static const char *str_field(const fx *f, size_t i, const char *field)
+{
+    return sal_sample_get_string(&f->comp->topics[f->records[i].topic], f->records[i].sample, field);
+}
+
+/* start with `override` fails with `expect` (the whole result, or its
+ * beginning when prefix); the CSC logs why and stays in STANDBY. */
+static void start_fails(ctx *c, const char *override, const char *expect, bool prefix)
+{
+    fx *f = &c->f;
+    char result[2048];
+    size_t mark = f->nrecords;
+    int ack = fx_command_str(f, "start", "configurationOverride", override, 10, result, sizeof result);
+    if (ack != SAL_CMD_FAILED) {
+        fail_msg("start %s: %s (%s)", override, sal_ack_name(ack), result);
+    }
+    if (prefix ? strncmp(result, expect, strlen(expect)) != 0 : strcmp(result, expect) != 0) {
+        fail_msg("start %s:\n got      %s\n expected %s%s", override, result, expect, prefix ? "..." : "");
+    }
+    /* everything the CSC wrote for the command was read before its ack */
+    char logged[2100];
+    snprintf(logged, sizeof logged, "begin_start failed; remaining in state <State.STANDBY: 5>: %s",
+             result + strlen("Failed: "));
+    bool found = false;
+    for (size_t i = mark; i < f->nrecords; i++) {
+        assert_string_not_equal(name_of(f, i), "logevent_summaryState");
+        assert_string_not_equal(name_of(f, i), "logevent_configurationApplied");
+        if (strcmp(name_of(f, i), "logevent_logMessage") == 0 && fx_i32(f, i, "level") == SAL_LOG_ERROR &&
+            strcmp(str_field(f, i, "message"), logged) == 0) {
+            found = true;
+        }
+    }
+    if (!found) {
+        fail_msg("no ERROR logMessage \"%s\"", logged);
+    }
+    assert_int_equal(ct_state(c->csc), SAL_STATE_STANDBY);
+}
+
+/* A good start still works, and applies what it was given. */
+static void start_works(ctx *c)
+{
+    fx *f = &c->f;
+    char result[2048];
+    size_t mark = f->nrecords;
+    assert_int_equal(
+        fx_command_str(f, "start", "configurationOverride", "fast.yaml", 10, result, sizeof result),
+        SAL_CMD_COMPLETE);
+    long applied = fx_wait_event(f, "logevent_configurationApplied", mark, 5);
+    assert_true(applied >= 0);
+    assert_string_equal(str_field(f, (size_t)applied, "configurations"), "_init.yaml,_test.yaml,fast.yaml");
+    assert_int_equal(ct_state(c->csc), SAL_STATE_DISABLED);
+}
+
+static void missing_file_or_reserved_name(void **state)
+{
+    ctx *c = *state;
+    char expect[2048];
+    snprintf(expect, sizeof expect, "Failed: Config file '%s/nosuch.yaml' does not exist", c->real);
+    start_fails(c, "nosuch.yaml", expect, false);
+    start_fails(c, "_init.yaml",
+                "Failed: configurationOverride filename='_init.yaml' must not start with '_'", false);
+    start_works(c);
+}
+
+static void yaml_that_is_not_a_mapping(void **state)
+{
+    ctx *c = *state;
+    char expect[2048];
+    snprintf(expect, sizeof expect, "Failed: Could not parse data in %s/broken.yaml as a dict: ", c->real);
+    start_fails(c, "broken.yaml", expect, true);
+    snprintf(expect, sizeof expect, "Failed: Could not parse data in %s/list.yaml as a dict: ", c->real);
+    start_fails(c, "list.yaml", expect, true);
+    start_works(c);
+}
+
+static void schema_violation(void **state)
+{
+    ctx *c = *state;
+    start_fails(c, "typo.yaml",
+                "Failed: Configuration failed validation: <ValidationError: \"Additional properties are not "
+                "allowed ('pol_interval' was unexpected)\"> at /instances/0",
+                false);
+    start_works(c);
+}
+
+static void configuration_the_application_refuses(void **state)
+{
+    ctx *c = *state;
+    start_fails(c, "other.yaml", "Failed: No configuration found for sal_index=1", false);
+    start_fails(c, "slurm.yaml", "Failed: executor slurm is not available in this build; use executor: local",
+                false);
+    start_works(c);
+}
+
+/* --- stopped while a start reads its configuration --- */
+
+#define POOL_SIZE 4 /* UV_THREADPOOL_SIZE, set in main */
+
+typedef struct pool_hold {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int running;
+    int finished;
+    bool release;
+    uv_work_t work[POOL_SIZE];
+} pool_hold;
+
+static void hold_work(uv_work_t *w)
+{
+    pool_hold *h = w->data;
+    pthread_mutex_lock(&h->lock);
+    h->running++;
+    pthread_cond_broadcast(&h->cond);
+    while (!h->release) {
+        pthread_cond_wait(&h->cond, &h->lock);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void hold_done(uv_work_t *w, int status)
+{
+    (void)status;
+    ((pool_hold *)w->data)->finished++;
+}
+
+static bool pool_empty(fx *f, void *arg)
+{
+    (void)f;
+    return ((pool_hold *)arg)->finished == POOL_SIZE;
+}
+
+typedef struct start_acks {
+    int n;
+    int last;
+    bool done;
+} start_acks;
+
+static void on_start_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
+{
+    (void)error;
+    (void)result;
+    (void)timeout;
+    start_acks *s = arg;
+    s->n++;
+    s->last = ack;
+    s->done = s->done || final;
+}
+
+static bool start_in_progress(fx *f, void *arg)
+{
+    (void)f;
+    return ((start_acks *)arg)->n > 0;
+}
+
+static bool ackcmd_writer_gone(fx *f, void *arg)
+{
+    (void)arg;
+    int t = sal_component_find_topic(f->comp, "ackcmd");
+    return sal_matched(sal_remote_sal(f->remote), t, false) == 0;
+}
+
+static void stop_while_start_reads_configuration(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    pool_hold h;
+    memset(&h, 0, sizeof h);
+    pthread_mutex_init(&h.lock, NULL);
+    pthread_cond_init(&h.cond, NULL);
+    for (int i = 0; i < POOL_SIZE; i++) {
+        h.work[i].data = &h;
+        assert_int_equal(uv_queue_work(&f->loop, &h.work[i], hold_work, hold_done), 0);
+    }
+    pthread_mutex_lock(&h.lock);
+    while (h.running < POOL_SIZE) {
+        pthread_cond_wait(&h.cond, &h.lock);
+    }
+    pthread_mutex_unlock(&h.lock);
+    start_acks acks = {0};
+    char err[256];
+    void *s = sal_remote_new_command(f->remote, "start");
+    assert_int_equal(
+        sal_remote_command(f->remote, "start", s, 30, on_start_ack, &acks, NULL, err, sizeof err), 0);
+    sal_sample_free(&f->comp->topics[sal_remote_command_topic(f->remote, "start")], s);
+    assert_true(fx_run_until(f, start_in_progress, &acks, 10));
+    assert_int_equal(acks.last, SAL_CMD_INPROGRESS); /* "Reading the configuration" */
+    /* SIGTERM now: the read is abandoned, the start never answered (the
+     * CSC's loop ends once the read, let go, has come back) */
+    ct_signal(c->csc);
+    pthread_mutex_lock(&h.lock);
+    h.release = true;
+    pthread_cond_broadcast(&h.cond);
+    pthread_mutex_unlock(&h.lock);
+    assert_int_equal(ct_stop(c->csc), 0);
+    c->csc = NULL;
+    assert_true(fx_run_until(f, ackcmd_writer_gone, NULL, 10));
+    assert_true(fx_run_until(f, pool_empty, &h, 10));
+    assert_int_equal(acks.n, 1);
+    assert_false(acks.done);
+    pthread_mutex_destroy(&h.lock);
+    pthread_cond_destroy(&h.cond);
+}
+
+int main(void)
+{
+    setenv("LSST_SITE", "test", 1);
+    setenv("UV_THREADPOOL_SIZE", "4", 1); /* POOL_SIZE */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(missing_file_or_reserved_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(yaml_that_is_not_a_mapping, setup, teardown),
+        cmocka_unit_test_setup_teardown(schema_violation, setup, teardown),
+        cmocka_unit_test_setup_teardown(configuration_the_application_refuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(stop_while_start_reads_configuration, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("inproc_csc_config", tests, NULL, NULL);
+}
