@@ -3,7 +3,7 @@
  * json_schema.h for the scope); this file compiles schemas.
  *
  * Compilation walks every subschema once, checks keyword types, compiles
- * the regular expressions and resolves every $ref to the subschema it
+ * the regular expressions (PCRE2) and resolves every $ref to the subschema it
  * names; the result is a table from schema object to compiled node.
  * Validation (json_schema_validate.c) then walks schema and instance
  * together, reporting the first error; branches that are only probed
@@ -13,7 +13,7 @@
  * Files (json_schema__internal.h declares what they share):
  *   json_schema.c           the node table, $id/$ref URIs, compilation
  *   json_schema_validate.c  validation, defaults
- *   json_schema_regex.c     ECMA-262 regular expressions
+ *   json_schema_regex.c     ECMA-262 regular expressions with PCRE2
  *   json_schema_format.c    the "format" checks
  *   json_schema_values.c    strings, repr for messages, JSON equality
  */
@@ -113,11 +113,9 @@ static node *node_add(json_schema *s, json_t *schema)
 
 static void node_free(node *n)
 {
-    if (n->has_pattern) {
-        regfree(&n->pattern);
-    }
+    js_regex_free(n->pattern);
     for (size_t i = 0; i < n->npats; i++) {
-        regfree(&n->pats[i].re);
+        js_regex_free(n->pats[i].re);
     }
     free(n->pats);
     free(n->base);
@@ -431,10 +429,13 @@ static int compile_type(cctx *c, json_t *v)
     return 0;
 }
 
-static int compile_regex(cctx *c, regex_t *re, const char *pat, size_t n)
+/* Compile one pattern (once, for every validation to come); a pattern
+ * that is not ECMA-262 is a schema error naming it. */
+static int compile_regex(cctx *c, js_regex **re, const char *pat, size_t n)
 {
     char why[160];
-    if (js_regex_compile(re, pat, n, why, sizeof why) != 0) {
+    *re = js_regex_compile(pat, n, why, sizeof why);
+    if (!*re) {
         return cfail(c, "invalid regular expression %S: %s", pat, why);
     }
     return 0;
@@ -542,11 +543,7 @@ static int compile_keyword(cctx *c, node *n, const char *kw, json_t *v, int dept
         if (!json_is_string(v)) {
             return cfail(c, "%r is not of type 'string'", v);
         }
-        if (compile_regex(c, &n->pattern, json_string_value(v), json_string_length(v))) {
-            return -1;
-        }
-        n->has_pattern = 1;
-        return 0;
+        return compile_regex(c, &n->pattern, json_string_value(v), json_string_length(v));
     }
     if (strcmp(kw, "items") == 0) {
         return json_is_array(v) ? compile_array_of_schemas(c, v, n, depth, 0)

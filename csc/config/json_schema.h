@@ -8,12 +8,13 @@
  * ~1 and percent-encoding) and "$id"-based base URI changes inside the
  * document. Remote references are rejected at compile time ("remote $ref
  * not supported: <uri>"). "pattern" and "patternProperties" take ECMA-262
- * regular expressions, translated to POSIX extended ones (regcomp); what
- * cannot be translated (lookaround, backreferences, \b, ...) is rejected at
- * compile time. The formats uri, uri-reference, date-time, date, time,
- * email, ipv4, ipv6, hostname, json-pointer and regex are checked; other
- * formats are ignored, as draft 7 allows. Error messages read like Python
- * jsonschema's. "default" is only used with JSON_SCHEMA_APPLY_DEFAULTS.
+ * regular expressions with Unicode semantics, matched with PCRE2 under
+ * match limits: a pattern that is not ECMA-262 is rejected at compile time,
+ * one that backtracks without end fails validation. The formats uri,
+ * uri-reference, date-time, date, time, email, ipv4, ipv6, hostname,
+ * json-pointer and regex are checked; other formats are ignored, as draft 7
+ * allows. Error messages read like Python jsonschema's. "default" is only
+ * used with JSON_SCHEMA_APPLY_DEFAULTS.
  *
  * Keywords of one schema are checked in a fixed order (type, enum, const,
  * number, string, array, object keywords with additionalProperties before

@@ -6,7 +6,6 @@
 #ifndef JSON_SCHEMA__INTERNAL_H
 #define JSON_SCHEMA__INTERNAL_H
 
-#include <regex.h>
 #include <stdarg.h>
 #include <stddef.h>
 
@@ -63,10 +62,15 @@ size_t js_utf8_length(const char *s, size_t n);
 
 /* ---- json_schema_regex.c ---- */
 
-/* Compile the ECMA-262 regex pat[0..n); 0, or -1 with why. */
-int js_regex_compile(regex_t *re, const char *pat, size_t n, char *why, size_t whysz);
-/* 1 if the regex matches somewhere in s. */
-int js_regex_search(const regex_t *re, const char *s);
+/* An ECMA-262 regular expression compiled with PCRE2. */
+typedef struct js_regex js_regex;
+/* Compile the ECMA-262 pattern pat[0..n); NULL with why ("... at offset N"
+ * in pat) if it is not one (or uses what PCRE2 cannot do). */
+js_regex *js_regex_compile(const char *pat, size_t n, char *why, size_t whysz);
+/* 1 if the regex matches somewhere in s[0..n), 0 if not, -1 with why if
+ * the match could not finish (a match, depth or heap limit was reached). */
+int js_regex_search(const js_regex *re, const char *s, size_t n, char *why, size_t whysz);
+void js_regex_free(js_regex *re);
 
 /* ---- json_schema_format.c ---- */
 
@@ -76,8 +80,8 @@ int js_format_ok(const char *format, const json_t *str);
 /* ---- json_schema.c: compiled schemas ---- */
 
 typedef struct pattern_prop {
-    regex_t re;
-    const char *key;
+    js_regex *re;
+    const char *key; /* the pattern */
     json_t *schema;
 } pattern_prop;
 
@@ -87,8 +91,7 @@ typedef struct node {
     char *where; /* JSON pointer in the schema document, for messages */
     const char *ref;
     json_t *ref_target;
-    int has_pattern;
-    regex_t pattern;
+    js_regex *pattern; /* "pattern", compiled */
     pattern_prop *pats;
     size_t npats;
 } node;

@@ -164,15 +164,14 @@ static int fmt_json_pointer(const char *s, size_t n)
     return 1;
 }
 
+/* An ECMA-262 regular expression, by the rules "pattern" compiles with. */
 static int fmt_regex(const char *s, size_t n)
 {
-    regex_t re;
     char why[160];
-    if (js_regex_compile(&re, s, n, why, sizeof why) != 0) {
-        return 0;
-    }
-    regfree(&re);
-    return 1;
+    js_regex *re = js_regex_compile(s, n, why, sizeof why);
+    int ok = re != NULL;
+    js_regex_free(re);
+    return ok;
 }
 
 static int uri_char(int c, const char *extra)

@@ -39,6 +39,42 @@ static int vfail(vctx *v, const char *kw, const char *fmt, ...)
     return -1;
 }
 
+/* Stop the whole validation with an error, reported even inside a probe:
+ * for a limit reached, where neither "valid" nor "invalid" is the answer
+ * (a "not" must not turn it into a success). */
+static int vabort(vctx *v, const char *kw, const char *fmt, ...)
+{
+    if (v->aborted) {
+        return -1;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    js_set_error(v->err, kw, v->path, fmt, ap);
+    va_end(ap);
+    v->aborted = 1;
+    return -1;
+}
+
+/* 1 if the regex of keyword kw (its text: pattern) matches s[0..n), 0 if
+ * not, -1 with the validation aborted if PCRE2 could not finish within
+ * its limits (a pattern that backtracks catastrophically). */
+static int vmatch(vctx *v, const js_regex *re, const char *kw, const char *pattern, const char *s, size_t n)
+{
+    char why[160];
+    int rc = js_regex_search(re, s, n, why, sizeof why);
+    if (rc >= 0) {
+        return rc;
+    }
+    json_t *str = json_stringn(s, n);
+    if (str) {
+        vabort(v, kw, "%r could not be matched against %S: %s", str, pattern, why);
+    } else {
+        vabort(v, kw, "regular expression %S could not be matched: %s", pattern, why);
+    }
+    json_decref(str);
+    return -1;
+}
+
 /* Append a segment to the instance path (the JSON pointer in errors). */
 static size_t vpush(vctx *v, const char *key)
 {
@@ -221,8 +257,13 @@ static int check_string(vctx *v, const node *n, json_t *inst)
     if ((k = json_object_get(sch, "minLength")) && (long double)len < js_num_value(k)) {
         return vfail(v, "minLength", "%r is too short", inst);
     }
-    if (n->has_pattern && !js_regex_search(&n->pattern, json_string_value(inst))) {
-        return vfail(v, "pattern", "%r does not match %r", inst, json_object_get(sch, "pattern"));
+    if (n->pattern) {
+        json_t *pattern = json_object_get(sch, "pattern");
+        int m = vmatch(v, n->pattern, "pattern", json_string_value(pattern), json_string_value(inst),
+                       json_string_length(inst));
+        if (m <= 0) {
+            return m < 0 ? -1 : vfail(v, "pattern", "%r does not match %r", inst, pattern);
+        }
     }
     if ((k = json_object_get(sch, "format")) && !js_format_ok(json_string_value(k), inst)) {
         return vfail(v, "format", "%r is not a %r", inst, k);
@@ -341,19 +382,28 @@ static int apply_defaults(vctx *v, json_t *props, json_t *inst)
     return 0;
 }
 
-static int matches_pattern_prop(const node *n, const char *key)
+/* 1 if a key matches one of the patternProperties, 0 if none, -1 if a
+ * match could not finish (validation aborted). */
+static int matches_pattern_prop(vctx *v, const node *n, const char *key)
 {
     for (size_t i = 0; i < n->npats; i++) {
-        if (js_regex_search(&n->pats[i].re, key)) {
-            return 1;
+        int m = vmatch(v, n->pats[i].re, "patternProperties", n->pats[i].key, key, js_key_len(key));
+        if (m != 0) {
+            return m;
         }
     }
     return 0;
 }
 
-static int is_additional(const node *n, json_t *props, const char *key)
+/* 1 if additionalProperties applies to key (neither in properties nor
+ * matching patternProperties), 0 if not, -1 if validation aborted. */
+static int is_additional(vctx *v, const node *n, json_t *props, const char *key)
 {
-    return !(props && json_object_getn(props, key, js_key_len(key))) && !matches_pattern_prop(n, key);
+    if (props && json_object_getn(props, key, js_key_len(key))) {
+        return 0;
+    }
+    int m = matches_pattern_prop(v, n, key);
+    return m < 0 ? -1 : !m;
 }
 
 /* additionalProperties: false, with Python jsonschema's messages. */
@@ -365,7 +415,12 @@ static int additional_false(vctx *v, const node *n, json_t *props, json_t *inst)
     size_t count = 0;
     json_object_foreach(inst, key, val)
     {
-        if (is_additional(n, props, key)) {
+        int a = is_additional(v, n, props, key);
+        if (a < 0) {
+            js_ds_free(&extra);
+            return -1;
+        }
+        if (a) {
             js_ds_puts(&extra, count++ ? ", " : "");
             js_repr_str(&extra, key, strlen(key));
         }
@@ -402,7 +457,8 @@ static int check_additional(vctx *v, const node *n, json_t *inst)
     }
     json_object_foreach(inst, key, val)
     {
-        if (is_additional(n, props, key) && validate_at(v, add, val, key)) {
+        int a = is_additional(v, n, props, key);
+        if (a < 0 || (a && validate_at(v, add, val, key))) {
             return -1;
         }
     }
@@ -426,7 +482,8 @@ static int check_properties(vctx *v, const node *n, json_t *inst)
         json_t *val;
         json_object_foreach(inst, key, val)
         {
-            if (js_regex_search(&n->pats[i].re, key) && validate_at(v, n->pats[i].schema, val, key)) {
+            int m = vmatch(v, n->pats[i].re, "patternProperties", n->pats[i].key, key, js_key_len(key));
+            if (m < 0 || (m && validate_at(v, n->pats[i].schema, val, key))) {
                 return -1;
             }
         }
@@ -630,18 +687,14 @@ static int validate(vctx *v, json_t *sch, json_t *inst)
         return -1;
     }
     if (v->depth >= MAX_VALIDATE_DEPTH || ++v->steps > MAX_VALIDATE_STEPS) {
-        /* reported even inside a probe, and final: "not" must not turn a
-         * runaway recursion into a success */
-        v->quiet = 0;
+        /* a runaway recursion: final, even inside a probe */
         if (v->depth >= MAX_VALIDATE_DEPTH) {
-            vfail(v, "$ref", "maximum validation depth (%d) exceeded (recursive schema or instance too deep)",
-                  MAX_VALIDATE_DEPTH);
-        } else {
-            vfail(v, "$ref", "validation too complex (more than %d steps; recursive schema?)",
-                  MAX_VALIDATE_STEPS);
+            return vabort(v, "$ref",
+                          "maximum validation depth (%d) exceeded (recursive schema or instance too deep)",
+                          MAX_VALIDATE_DEPTH);
         }
-        v->aborted = 1;
-        return -1;
+        return vabort(v, "$ref", "validation too complex (more than %d steps; recursive schema?)",
+                      MAX_VALIDATE_STEPS);
     }
     v->depth++;
     int rc = validate_node(v, n, inst);

@@ -10,8 +10,8 @@ secs=${1:-20}
 out="$top/build-fuzz"
 mkdir -p "$out"
 cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE"
-incs="-I$top/csc/config -I$top/csc/sal -I$top/csc/util $(pkg-config --cflags jansson yaml-0.1)"
-libs="$(pkg-config --libs jansson yaml-0.1) -lm"
+incs="-I$top/csc/config -I$top/csc/sal -I$top/csc/util $(pkg-config --cflags jansson yaml-0.1 libpcre2-8)"
+libs="$(pkg-config --libs jansson yaml-0.1 libpcre2-8) -lm"
 srcs="$(ls "$top"/csc/config/yaml_json*.c "$top"/csc/config/json_schema*.c)"
 for f in "$top"/tests/fuzz/fuzz_*.c; do
     [ -e "$f" ] || continue
