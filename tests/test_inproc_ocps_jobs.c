@@ -1,0 +1,426 @@
+/*
+ * test_inproc_ocps_jobs: the OCPS application on its own thread, ENABLED
+ * at start-up (--state enabled), running jobs with the local engine and
+ * fake-pipetask, commanded over inproc: execute's INPROGRESS with the job
+ * id, job_id, job_result before the final ack; a failing job; executes
+ * that do not wait for each other, and abort_job; simulation mode, whose
+ * fault.yaml takes the CSC to FAULT; and a CSC stopped with an execute in
+ * flight, which leaves it unanswered, while the next CSC on the same job
+ * store answers it once (no ownership on this transport).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "inproc/sal_inproc.h"
+#include "inproc_csc.h"
+#include "ocps_interface.h"
+#include "sal_csc.h"
+#include "sal_fixture.h"
+#include "test_util.h"
+
+typedef struct ctx {
+    fx f;
+    csc_thread *csc;
+    char *root;
+    char dir[1024];
+    int simulation_mode;
+} ctx;
+
+/* One execute and what came back for it. */
+typedef struct run {
+    char job_id[64];
+    int32_t seqnum;
+    int acks[64];
+    char first_result[256];
+    double first_timeout;
+    int nacks;
+    bool done;
+    int ack;
+    char result[2048];
+    size_t records_at_end; /* events read when the final ack came */
+} run;
+
+typedef struct run_arg {
+    fx *f;
+    run *r;
+} run_arg;
+
+static const sal_component_info *ocps(void)
+{
+    char err[256];
+    const sal_component_info *c = ocps_interface_select("dds", NULL, err, sizeof err);
+    if (c == NULL) {
+        fail_msg("%s", err);
+    }
+    return c;
+}
+
+static bool enabled(fx *f, void *arg)
+{
+    (void)arg;
+    const void *s = sal_remote_last(f->remote, "logevent_summaryState");
+    int t = sal_component_find_topic(f->comp, "logevent_summaryState");
+    return s != NULL && sal_sample_get_i32(&f->comp->topics[t], s, "summaryState") == SAL_STATE_ENABLED;
+}
+
+/* A CSC as `ocps-csc --state enabled [--simulate] 1`. */
+static int start_csc(ctx *c)
+{
+    ct_options o;
+    ct_options_ocps(&o, ocps(), OCPS_JOB_RUNNER, c->dir);
+    o.csc.initial_state = SAL_STATE_ENABLED;
+    o.csc.simulation_mode = c->simulation_mode;
+    c->csc = ct_start(&o);
+    return c->csc != NULL && fx_run_until(&c->f, enabled, NULL, 10) ? 0 : -1;
+}
+
+static int setup_mode(void **state, int simulation_mode)
+{
+    ctx *c = calloc(1, sizeof *c);
+    *state = c;
+    c->simulation_mode = simulation_mode;
+    c->root = ct_ocps_config(FAKE_PIPETASK, NULL);
+    snprintf(c->dir, sizeof c->dir, "%s/OCPS/v4", c->root);
+    if (fx_open_transport(&c->f, ocps(), 1, NULL, &sal_inproc_transport) != 0) {
+        return -1;
+    }
+    return start_csc(c);
+}
+
+static int setup(void **state)
+{
+    return setup_mode(state, 0);
+}
+
+static int setup_simulate(void **state)
+{
+    return setup_mode(state, 1);
+}
+
+static int teardown(void **state)
+{
+    ctx *c = *state;
+    int code = c->csc != NULL ? ct_stop(c->csc) : 0;
+    int rc = fx_close(&c->f);
+    tu_remove_tree(c->root);
+    free(c->root);
+    free(c);
+    return code == 0 && sal_inproc_endpoints() == 0 ? rc : -1;
+}
+
+/* --- commanding --- */
+
+static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
+{
+    (void)error;
+    run_arg *a = arg;
+    run *r = a->r;
+    if (r->nacks == 0) {
+        snprintf(r->first_result, sizeof r->first_result, "%s", result);
+        r->first_timeout = timeout;
+    }
+    if (r->nacks < 64) {
+        r->acks[r->nacks++] = ack;
+    }
+    if (ack == SAL_CMD_INPROGRESS && r->job_id[0] == '\0') {
+        json_t *j = json_loads(result, 0, NULL);
+        const char *id = json_string_value(json_object_get(j, "job_id"));
+        snprintf(r->job_id, sizeof r->job_id, "%s", id ? id : "");
+        json_decref(j);
+    }
+    if (final) {
+        r->done = true;
+        r->ack = ack;
+        r->records_at_end = a->f->nrecords;
+        snprintf(r->result, sizeof r->result, "%s", result);
+    }
+}
+
+static bool ready(fx *f, void *arg)
+{
+    (void)arg;
+    return sal_remote_ready(f->remote, "execute") && sal_remote_ready(f->remote, "abort_job");
+}
+
+static run_arg args[8];
+
+/* Send execute with `pipeline` and DATA_QUERY `query` (fake-pipetask's
+ * instructions); returns at once. */
+static void execute(fx *f, run *r, int slot, const char *pipeline, const char *query)
+{
+    memset(r, 0, sizeof *r);
+    char err[256];
+    sal_remote_prepare(f->remote, "execute", err, sizeof err);
+    sal_remote_prepare(f->remote, "abort_job", err, sizeof err);
+    assert_true(fx_run_until(f, ready, NULL, 10));
+    int t = sal_remote_command_topic(f->remote, "execute");
+    const sal_topic_info *ti = &f->comp->topics[t];
+    void *s = sal_remote_new_command(f->remote, "execute");
+    assert_int_equal(sal_sample_set_string(ti, s, "pipeline", pipeline, err, sizeof err), 0);
+    assert_int_equal(sal_sample_set_string(ti, s, "data_query", query, err, sizeof err), 0);
+    args[slot] = (run_arg){f, r};
+    assert_int_equal(
+        sal_remote_command(f->remote, "execute", s, 60, on_ack, &args[slot], &r->seqnum, err, sizeof err), 0);
+    sal_sample_free(ti, s);
+}
+
+static bool run_done(fx *f, void *arg)
+{
+    (void)f;
+    return ((run *)arg)->done;
+}
+
+static bool has_job_id(fx *f, void *arg)
+{
+    (void)f;
+    return ((run *)arg)->job_id[0] != '\0' || ((run *)arg)->done;
+}
+
+static void wait_done(fx *f, run *r)
+{
+    if (!fx_run_until(f, run_done, r, 30)) {
+        fail_msg("execute did not end in 30 s (job %s)", r->job_id);
+    }
+}
+
+static const char *str_field(const fx *f, size_t i, const char *name)
+{
+    return sal_sample_get_string(&f->comp->topics[f->records[i].topic], f->records[i].sample, name);
+}
+
+/* The job_result records of a job: how many, and the first. */
+static int job_results(const fx *f, const char *id, long *first)
+{
+    int n = 0;
+    *first = -1;
+    int t = sal_component_find_topic(f->comp, "logevent_job_result");
+    for (size_t i = 0; i < f->nrecords; i++) {
+        if (f->records[i].topic == t && strcmp(str_field(f, i, "job_id"), id) == 0 && n++ == 0) {
+            *first = (long)i;
+        }
+    }
+    return n;
+}
+
+/* The job's one job_result, which was read before its final ack. */
+static long result_before_ack(const fx *f, const run *r)
+{
+    long first;
+    assert_int_equal(job_results(f, r->job_id, &first), 1);
+    assert_true(first >= 0 && (size_t)first < r->records_at_end);
+    return first;
+}
+
+static json_t *json_field(const fx *f, long i, const char *name)
+{
+    json_t *j = json_loads(str_field(f, (size_t)i, name), 0, NULL);
+    assert_non_null(j);
+    return j;
+}
+
+/* --- tests --- */
+
+static void execute_runs_a_job_and_reports_it(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    size_t mark = f->nrecords;
+    execute(f, &r, 0, "cpBias.yaml", "instrument='LATISS'");
+    wait_done(f, &r);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    /* first INPROGRESS with the job id and 3 x inprogress_interval */
+    assert_int_equal(r.acks[0], SAL_CMD_INPROGRESS);
+    assert_int_equal(strlen(r.job_id), 32);
+    char expect[128];
+    snprintf(expect, sizeof expect, "{\"job_id\": \"%s\"}", r.job_id);
+    assert_string_equal(r.first_result, expect);
+    assert_true(r.first_timeout == 3.0);
+    long jid = fx_wait_event(f, "logevent_job_id", mark, 5);
+    assert_true(jid >= 0);
+    assert_string_equal(str_field(f, (size_t)jid, "event_name"), "cmd_execute");
+    assert_string_equal(str_field(f, (size_t)jid, "job_id"), r.job_id);
+    assert_int_equal(fx_i32(f, (size_t)jid, "seq_num"), r.seqnum);
+    long i = result_before_ack(f, &r);
+    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 0);
+    json_t *res = json_field(f, i, "result");
+    assert_string_equal(json_string_value(json_object_get(res, "phase")), "completed");
+    assert_string_equal(json_string_value(json_object_get(res, "reason")), "success");
+    assert_int_equal(json_integer_value(json_object_get(res, "results_count")), 1); /* calexp.fits */
+    json_decref(res);
+    json_t *summary = json_loads(r.result, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(summary, "job_id")), r.job_id);
+    assert_string_equal(json_string_value(json_object_get(summary, "phase")), "completed");
+    json_decref(summary);
+    /* pipetask ran in the job's directory with its query */
+    char path[1200];
+    snprintf(path, sizeof path, "%s/jobs/%s/invocation.json", c->root, r.job_id);
+    char *inv = tu_read_file(path, NULL);
+    assert_non_null(inv);
+    assert_non_null(strstr(inv, "instrument='LATISS'"));
+    free(inv);
+}
+
+static void failing_job_fails_the_command(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, 0, "cpBias.yaml", "FAIL=3");
+    wait_done(f, &r);
+    assert_int_equal(r.ack, SAL_CMD_FAILED);
+    assert_non_null(strstr(r.result, "\"reason\":\"pipeline_failed\""));
+    assert_non_null(strstr(r.result, "\"exit_code\":3"));
+    long i = result_before_ack(f, &r);
+    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 3);
+}
+
+static void executes_do_not_wait_for_each_other(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run slow;
+    run quick;
+    execute(f, &slow, 0, "cpBias.yaml", "SLEEP=60");
+    assert_true(fx_run_until(f, has_job_id, &slow, 10));
+    execute(f, &quick, 1, "cpBias.yaml", "visit=1");
+    wait_done(f, &quick); /* ends while the first still runs */
+    assert_int_equal(quick.ack, SAL_CMD_COMPLETE);
+    assert_false(slow.done);
+    /* abort_job (concurrent too) ends the slow one */
+    char result[1024];
+    assert_int_equal(fx_command_str(f, "abort_job", "job_id", slow.job_id, 10, result, sizeof result),
+                     SAL_CMD_COMPLETE);
+    wait_done(f, &slow);
+    assert_int_equal(slow.ack, SAL_CMD_ABORTED);
+    long i = result_before_ack(f, &slow);
+    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 255);
+    /* an unknown job id */
+    assert_int_equal(fx_command_str(f, "abort_job", "job_id", "0123456789abcdef0123456789abcdef", 10, result,
+                                    sizeof result),
+                     SAL_CMD_FAILED);
+    assert_string_equal(result, "Failed: No such job id: 0123456789abcdef0123456789abcdef");
+}
+
+static void simulation_mode_and_its_fault(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, 0, "true.yaml", "");
+    wait_done(f, &r);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    execute(f, &r, 0, "false.yaml", "");
+    wait_done(f, &r);
+    assert_int_equal(r.ack, SAL_CMD_FAILED);
+    assert_int_equal(fx_i32(f, (size_t)result_before_ack(f, &r), "exit_code"), 1);
+    execute(f, &r, 0, "cpBias.yaml", "");
+    wait_done(f, &r);
+    assert_int_equal(r.ack, SAL_CMD_FAILED);
+    assert_non_null(strstr(r.result, "true.yaml, false.yaml or fault.yaml"));
+    /* fault.yaml: job_result, the final ack, then FAULT with errorCode 2 */
+    size_t mark = f->nrecords;
+    execute(f, &r, 0, "fault.yaml", "");
+    wait_done(f, &r);
+    assert_int_equal(r.ack, SAL_CMD_FAILED);
+    result_before_ack(f, &r);
+    long err = fx_wait_event(f, "logevent_errorCode", mark, 5);
+    long st = fx_wait_event(f, "logevent_summaryState", mark, 5);
+    assert_true(err >= 0 && st > err);
+    assert_int_equal(fx_i32(f, (size_t)err, "errorCode"), 2);
+    assert_string_equal(str_field(f, (size_t)err, "errorReport"), "Simulated fault: fault.yaml ran");
+    assert_int_equal(fx_i32(f, (size_t)st, "summaryState"), SAL_STATE_FAULT);
+    assert_int_equal(ct_state(c->csc), SAL_STATE_FAULT);
+}
+
+static bool ackcmd_writer_gone(fx *f, void *arg)
+{
+    (void)arg;
+    int t = sal_component_find_topic(f->comp, "ackcmd");
+    return sal_matched(sal_remote_sal(f->remote), t, false) == 0;
+}
+
+/* Final acks on the wire for one command, whoever they are for. */
+typedef struct final_acks {
+    int32_t seqnum;
+    int n;
+} final_acks;
+
+static void count_final_ack(void *arg, int topic, const void *sample)
+{
+    final_acks *fa = arg;
+    const sal_topic_info *t = &ocps()->topics[topic];
+    int ack = sal_sample_get_i32(t, sample, "ack");
+    if (ack != SAL_CMD_INPROGRESS && ack != SAL_CMD_ACK &&
+        sal_sample_get_i32(t, sample, "private_seqNum") == fa->seqnum) {
+        fa->n++;
+    }
+}
+
+/* Stopping the CSC (SIGTERM) with an execute in flight: the job lives on
+ * (its runner is detached) and the stopping CSC writes no final ack, as
+ * salobj would not; the next CSC on the same job store adopts the job
+ * and, when it ends, answers the original command, once: inproc has no
+ * EXCLUSIVE ackcmd readers (exclusive_acks) for which to repeat it. */
+static void stop_with_execute_in_flight_then_restart(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, 0, "cpBias.yaml", "SLEEP=0.5");
+    assert_true(fx_run_until(f, has_job_id, &r, 10));
+    final_acks fa = {r.seqnum, 0};
+    sal *wire = NULL;
+    char err[256];
+    assert_int_equal(sal_open(&wire, &f->loop, ocps(), 1, &sal_inproc_transport, "wire", err, sizeof err), 0);
+    assert_int_equal(sal_reader_add(wire, sal_component_find_topic(ocps(), "ackcmd"), count_final_ack, &fa,
+                                    err, sizeof err),
+                     0);
+    assert_int_equal(ct_stop(c->csc), 0);
+    c->csc = NULL;
+    assert_true(fx_run_until(f, ackcmd_writer_gone, NULL, 10));
+    assert_false(r.done);
+    for (int i = 0; i < r.nacks; i++) {
+        assert_int_equal(r.acks[i], SAL_CMD_INPROGRESS);
+    }
+    assert_int_equal(fa.n, 0);
+    assert_int_equal(start_csc(c), 0);
+    wait_done(f, &r);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    json_t *summary = json_loads(r.result, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(summary, "job_id")), r.job_id);
+    json_decref(summary);
+    result_before_ack(f, &r);
+    assert_false(sal_acks_exclusive(sal_remote_sal(f->remote)));
+    /* a setLogLevel answered now: its ack is read after everything the
+     * CSC wrote before it */
+    char result[256];
+    int t = sal_remote_command_topic(f->remote, "setLogLevel");
+    void *s = sal_remote_new_command(f->remote, "setLogLevel");
+    sal_sample_set_i32(&f->comp->topics[t], s, "level", SAL_LOG_INFO);
+    assert_int_equal(fx_command(f, "setLogLevel", s, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    sal_sample_free(&f->comp->topics[t], s);
+    sal_close(wire);
+    assert_int_equal(fa.n, 1);
+}
+
+int main(void)
+{
+    setenv("LSST_SITE", "test", 1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(execute_runs_a_job_and_reports_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(failing_job_fails_the_command, setup, teardown),
+        cmocka_unit_test_setup_teardown(executes_do_not_wait_for_each_other, setup, teardown),
+        cmocka_unit_test_setup_teardown(simulation_mode_and_its_fault, setup_simulate, teardown),
+        cmocka_unit_test_setup_teardown(stop_with_execute_in_flight_then_restart, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("inproc_ocps_jobs", tests, NULL, NULL);
+}
