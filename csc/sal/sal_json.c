@@ -1,12 +1,24 @@
 /* sal_json.c - see sal_json.h. */
 #include "sal_json.h"
 
+#include <stdint.h>
+#include <string.h>
+
 #include "sal_sample.h"
 
 static json_t *element(const sal_topic_info *topic, const sal_field_info *f, const void *sample, size_t i)
 {
     double v = sal_sample_get_number(topic, sample, f->name, i);
+    const char *at = (const char *)sample + f->offset + i * sizeof(int64_t);
+    int64_t s;
+    uint64_t u;
     switch (f->type) {
+    case SAL_FIELD_LONGLONG: /* exactly, not through a double */
+        memcpy(&s, at, sizeof s);
+        return json_integer((json_int_t)s);
+    case SAL_FIELD_ULONGLONG: /* JSON integers here are int64: larger ones as reals */
+        memcpy(&u, at, sizeof u);
+        return u <= (uint64_t)INT64_MAX ? json_integer((json_int_t)u) : json_real((double)u);
     case SAL_FIELD_BOOLEAN:
         return json_boolean(v != 0);
     case SAL_FIELD_FLOAT:

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "sal_csc.h"
+#include "sal_time.h"
 #include "sal_user.h"
 
 typedef struct pending {
@@ -99,7 +100,8 @@ static void on_ackcmd(void *arg, int topic, const void *sample)
     } else if (ack == SAL_CMD_INPROGRESS && timeout > 0) {
         /* salobj: INPROGRESS extends the remaining time by ackcmd.timeout */
         uint64_t left = uv_timer_get_due_in(&p->timer);
-        uv_timer_start(&p->timer, on_command_timeout, left + (uint64_t)(timeout * 1000), 0);
+        uint64_t more = sal_seconds_to_ms(timeout); /* from the wire: any double */
+        uv_timer_start(&p->timer, on_command_timeout, more < UINT64_MAX - left ? left + more : UINT64_MAX, 0);
     }
     cb(cb_arg, ack, error, result ? result : "", timeout, final);
 }
@@ -260,7 +262,7 @@ int sal_remote_command(sal_remote *r, const char *name, void *sample, double tim
     p->arg = arg;
     uv_timer_init(sal_loop(r->sal), &p->timer);
     p->timer.data = p;
-    uv_timer_start(&p->timer, on_command_timeout, (uint64_t)(timeout * 1000), 0);
+    uv_timer_start(&p->timer, on_command_timeout, sal_seconds_to_ms(timeout), 0);
     p->next = r->pending;
     r->pending = p;
     if (seqnum != NULL) {

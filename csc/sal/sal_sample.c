@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,10 +250,85 @@ const char *sal_field_get_string(const sal_field_info *f, const void *sample)
     return f->type == SAL_FIELD_STRING ? string_value(f, sample) : NULL;
 }
 
+/* The values of an integer type as doubles: lo <= v < hi_excl. Every
+ * bound is exact as a double; INT64_MAX and UINT64_MAX are not (they round
+ * up to 2^63 and 2^64, whose conversion is undefined), hence the exclusive
+ * upper bound. false for the other types. */
+static bool int_range(sal_field_type t, double *lo, double *hi_excl)
+{
+    switch (t) {
+    case SAL_FIELD_OCTET:
+        return *lo = 0, *hi_excl = 0x1p8, true;
+    case SAL_FIELD_SHORT:
+        return *lo = -0x1p15, *hi_excl = 0x1p15, true;
+    case SAL_FIELD_USHORT:
+        return *lo = 0, *hi_excl = 0x1p16, true;
+    case SAL_FIELD_LONG:
+        return *lo = -0x1p31, *hi_excl = 0x1p31, true;
+    case SAL_FIELD_ULONG:
+        return *lo = 0, *hi_excl = 0x1p32, true;
+    case SAL_FIELD_LONGLONG:
+        return *lo = -0x1p63, *hi_excl = 0x1p63, true;
+    case SAL_FIELD_ULONGLONG:
+        return *lo = 0, *hi_excl = 0x1p64, true;
+    default:
+        return false;
+    }
+}
+
+int64_t sal_double_to_i64(double v)
+{
+    if (isnan(v)) {
+        return 0;
+    }
+    if (v >= 0x1p63) {
+        return INT64_MAX;
+    }
+    if (v < -0x1p63) {
+        return INT64_MIN;
+    }
+    return (int64_t)v;
+}
+
+/* Store an integer already known to be in the range of f's type. */
+static void store_integer(const sal_field_info *f, void *at, int64_t s, uint64_t u)
+{
+    switch (f->type) {
+    case SAL_FIELD_OCTET:
+        *(uint8_t *)at = (uint8_t)u;
+        break;
+    case SAL_FIELD_SHORT:
+        *(int16_t *)at = (int16_t)s;
+        break;
+    case SAL_FIELD_USHORT:
+        *(uint16_t *)at = (uint16_t)u;
+        break;
+    case SAL_FIELD_LONG:
+        *(int32_t *)at = (int32_t)s;
+        break;
+    case SAL_FIELD_ULONG:
+        *(uint32_t *)at = (uint32_t)u;
+        break;
+    case SAL_FIELD_LONGLONG:
+        *(int64_t *)at = s;
+        break;
+    case SAL_FIELD_ULONGLONG:
+        *(uint64_t *)at = u;
+        break;
+    default:
+        break;
+    }
+}
+
+static bool type_is_unsigned(sal_field_type t)
+{
+    return t == SAL_FIELD_OCTET || t == SAL_FIELD_USHORT || t == SAL_FIELD_ULONG || t == SAL_FIELD_ULONGLONG;
+}
+
 static int store_number(const sal_field_info *f, void *at, double v, char *err, size_t errlen)
 {
-    double lo = 0;
-    double hi = 0;
+    double lo;
+    double hi_excl;
     switch (f->type) {
     case SAL_FIELD_BOOLEAN:
         *(uint8_t *)at = v != 0;
@@ -262,59 +339,22 @@ static int store_number(const sal_field_info *f, void *at, double v, char *err, 
     case SAL_FIELD_DOUBLE:
         *(double *)at = v;
         return 0;
-    case SAL_FIELD_OCTET:
-        lo = 0, hi = 255;
-        break;
-    case SAL_FIELD_SHORT:
-        lo = -32768, hi = 32767;
-        break;
-    case SAL_FIELD_USHORT:
-        lo = 0, hi = 65535;
-        break;
-    case SAL_FIELD_LONG:
-        lo = -2147483648.0, hi = 2147483647.0;
-        break;
-    case SAL_FIELD_ULONG:
-        lo = 0, hi = 4294967295.0;
-        break;
-    case SAL_FIELD_LONGLONG:
-        lo = -9223372036854775808.0, hi = 9223372036854775807.0;
-        break;
-    case SAL_FIELD_ULONGLONG:
-        lo = 0, hi = 18446744073709551615.0;
-        break;
     case SAL_FIELD_STRING:
         snprintf(err, errlen, "%s is a string field", f->name);
         return -EINVAL;
+    default:
+        break;
     }
-    if (isnan(v) || v < lo || v > hi || v != floor(v)) {
+    int_range(f->type, &lo, &hi_excl);
+    /* written so that NaN fails too */
+    if (!(v >= lo && v < hi_excl) || v != floor(v)) {
         snprintf(err, errlen, "%s: %g is not a valid %s", f->name, v, sal_field_type_name(f->type));
         return -ERANGE;
     }
-    switch (f->type) {
-    case SAL_FIELD_OCTET:
-        *(uint8_t *)at = (uint8_t)v;
-        break;
-    case SAL_FIELD_SHORT:
-        *(int16_t *)at = (int16_t)v;
-        break;
-    case SAL_FIELD_USHORT:
-        *(uint16_t *)at = (uint16_t)v;
-        break;
-    case SAL_FIELD_LONG:
-        *(int32_t *)at = (int32_t)v;
-        break;
-    case SAL_FIELD_ULONG:
-        *(uint32_t *)at = (uint32_t)v;
-        break;
-    case SAL_FIELD_LONGLONG:
-        *(int64_t *)at = (int64_t)v;
-        break;
-    case SAL_FIELD_ULONGLONG:
-        *(uint64_t *)at = (uint64_t)v;
-        break;
-    default:
-        break;
+    if (type_is_unsigned(f->type)) {
+        store_integer(f, at, 0, (uint64_t)v);
+    } else {
+        store_integer(f, at, (int64_t)v, 0);
     }
     return 0;
 }
@@ -429,6 +469,58 @@ static int parse_number(const sal_field_info *f, const char *text, double *out, 
     return 0;
 }
 
+/* A decimal integer literal for an integer field, parsed exactly (a
+ * double holds only 53 bits: 9223372036854775807 would become 2^63). 1 if
+ * `text` is not one (or f is not an integer field), 0 when set, < 0 with
+ * why when out of range. */
+static int set_integer_text(const sal_topic_info *topic, const sal_field_info *f, void *sample, size_t i,
+                            const char *text, char *err, size_t errlen)
+{
+    double lo;
+    double hi_excl;
+    if (!int_range(f->type, &lo, &hi_excl) || i >= f->count) {
+        return 1;
+    }
+    const char *p = text + (text[0] == '-' || text[0] == '+');
+    if (*p < '0' || *p > '9') {
+        return 1;
+    }
+    char *end;
+    errno = 0;
+    int64_t s = 0;
+    uint64_t u = 0;
+    bool negative = text[0] == '-';
+    if (negative) {
+        s = strtoll(text, &end, 10);
+    } else {
+        u = strtoull(text, &end, 10);
+    }
+    while (*end == ' ') {
+        end++;
+    }
+    if (*end != '\0') {
+        return 1;
+    }
+    bool ok = errno != ERANGE;
+    if (ok && negative) {
+        ok = type_is_unsigned(f->type) ? s == 0 : (double)s >= lo;
+        u = 0;
+    } else if (ok) {
+        /* hi_excl - 1 is exact below 2^53; above, compare as integers */
+        ok = f->type == SAL_FIELD_ULONGLONG  ? true
+             : f->type == SAL_FIELD_LONGLONG ? u <= (uint64_t)INT64_MAX
+                                             : (double)u < hi_excl;
+        s = ok ? (int64_t)u : 0;
+    }
+    if (!ok) {
+        snprintf(err, errlen, "%s.%s: %s is not a valid %s", topic->sal_name, f->name, text,
+                 sal_field_type_name(f->type));
+        return -ERANGE;
+    }
+    store_integer(f, (char *)sample + f->offset + i * scalar_size(f->type), s, u);
+    return 0;
+}
+
 int sal_sample_set_from_text(const sal_topic_info *topic, void *sample, const char *field, const char *text,
                              char *err, size_t errlen)
 {
@@ -452,10 +544,13 @@ int sal_sample_set_from_text(const sal_topic_info *topic, void *sample, const ch
         while (*tok == ' ') {
             tok++;
         }
-        double v;
-        int rc = parse_number(f, tok, &v, err, errlen);
-        if (rc == 0) {
-            rc = sal_sample_set_number(topic, sample, field, i, v, err, errlen);
+        int rc = set_integer_text(topic, f, sample, i, tok, err, errlen);
+        if (rc == 1) { /* not an integer literal: as a number */
+            double v;
+            rc = parse_number(f, tok, &v, err, errlen);
+            if (rc == 0) {
+                rc = sal_sample_set_number(topic, sample, field, i, v, err, errlen);
+            }
         }
         if (rc != 0) {
             return rc;

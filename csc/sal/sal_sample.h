@@ -81,6 +81,10 @@ int sal_field_set_number(const sal_topic_info *topic, const sal_field_info *f, v
 /* Element i of numeric field f as a double; 0 for strings or i out of range. */
 double sal_field_get_number(const sal_field_info *f, const void *sample, size_t i);
 
+/* v as an int64_t without undefined behaviour: truncated toward zero,
+ * NaN gives 0, values beyond the range give INT64_MIN / INT64_MAX. */
+int64_t sal_double_to_i64(double v);
+
 /* --- Private fields, at the offsets the generator wrote (no lookups). */
 
 #define SAL_REVCODE_SIZE 9    /* private_revCode: string<8> */

@@ -24,6 +24,7 @@
 #include "sal_protocol.h"
 #include "sal_json.h"
 #include "sal_remote.h"
+#include "sal_time.h"
 
 #include "ocps_cmd.h"
 #include "ocps_cmd_repl.h"
@@ -131,7 +132,7 @@ static int setup(cmdr *c, int argc, char **argv, const char *transport_name, con
         }
         double limit = c->mode == MODE_SHOW ? c->timeout : c->duration;
         if (limit > 0) {
-            uv_timer_start(&c->deadline, on_deadline, (uint64_t)(limit * 1000), 0);
+            uv_timer_start(&c->deadline, on_deadline, sal_seconds_to_ms(limit), 0);
         }
         return -1;
     }

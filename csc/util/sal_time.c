@@ -57,6 +57,15 @@ static const sal_leap_entry builtin_leaps[] = {
 /* Expiry of that table: 28 Jun 2026 (NTP 3991593600). */
 #define BUILTIN_EXPIRES 1782604800.0
 
+uint64_t sal_seconds_to_ms(double seconds)
+{
+    double ms = seconds * 1000;
+    if (!(ms > 0)) {
+        return 0;
+    }
+    return ms < 0x1p64 ? (uint64_t)ms : UINT64_MAX;
+}
+
 double sal_time_utc(void)
 {
     struct timespec ts;

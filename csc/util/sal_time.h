@@ -25,6 +25,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The system leap-second file (NTP format, as distributed by tzdata). */
 #define SAL_LEAP_FILE_DEFAULT "/usr/share/zoneinfo/leap-seconds.list"
@@ -70,6 +71,12 @@ typedef struct sal_clock {
 
 /* Current UTC as unix seconds (CLOCK_REALTIME). */
 double sal_time_utc(void);
+
+/* A duration in seconds as whole milliseconds for a timer, without
+ * undefined behaviour whatever it is (a timeout read from the wire): NaN
+ * and negative give 0, huge values and +inf saturate at UINT64_MAX (a
+ * libuv timer that never fires). */
+uint64_t sal_seconds_to_ms(double seconds);
 
 /* TAI-UTC in seconds at UTC unix time `utc`, from the built-in table (the
  * last offset is kept past its expiry). Returns 0, or -1 if offset is NULL

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Build every tests/fuzz/fuzz_*.c with clang's libFuzzer (+ASan/UBSan)
-# against the project's parsers and run each for a bounded time.
+# against the project's parsers and the SAL number conversions, and run
+# each for a bounded time.
 #   tests/fuzz/run.sh [SECONDS_PER_TARGET]   (default 20)
 # Exits non-zero if a target crashes or finds a sanitizer error; the
 # crashing input is left in build-fuzz/.
@@ -12,7 +13,8 @@ mkdir -p "$out"
 cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE"
 incs="-I$top/csc/config -I$top/csc/sal -I$top/csc/util $(pkg-config --cflags jansson yaml-0.1 libpcre2-8)"
 libs="$(pkg-config --libs jansson yaml-0.1 libpcre2-8) -lm"
-srcs="$(ls "$top"/csc/config/yaml_json*.c "$top"/csc/config/json_schema*.c)"
+srcs="$(ls "$top"/csc/config/yaml_json*.c "$top"/csc/config/json_schema*.c)
+$top/csc/sal/sal_sample.c $top/csc/sal/sal_interface.c $top/csc/sal/sal_json.c $top/csc/util/sal_time.c"
 for f in "$top"/tests/fuzz/fuzz_*.c; do
     [ -e "$f" ] || continue
     name=$(basename "$f" .c)

@@ -261,11 +261,11 @@ static void field_get(const sal_field_info *f, const void *sample, size_t i, int
         break;
     case SAL_FIELD_FLOAT:
         *dv = ((const float *)p)[i];
-        *iv = (int64_t)*dv;
+        *iv = sal_double_to_i64(*dv); /* NaN, inf and 1e300 are valid floats */
         return;
     case SAL_FIELD_DOUBLE:
         *dv = ((const double *)p)[i];
-        *iv = (int64_t)*dv;
+        *iv = sal_double_to_i64(*dv);
         return;
     case SAL_FIELD_STRING:
         *iv = 0;
@@ -494,7 +494,7 @@ static void field_set(const sal_field_info *f, void *sample, size_t i, bool is_i
 {
     char *p = (char *)sample + f->offset;
     if (!is_int) {
-        iv = (int64_t)dv;
+        iv = sal_double_to_i64(dv); /* a writer's double for our integer field */
     } else {
         dv = (double)iv;
     }
