@@ -42,9 +42,10 @@ echo "== build and test with ASan + UBSan"
 echo "== build with ThreadSanitizer and run the in-process tests"
 # The CSC, its Remotes, libuv's thread pool and the inproc transport share
 # one process in those tests, so TSan sees all their threads; three rounds,
-# as races depend on timing. Only their targets are built (about 20 s; the
-# rounds about 15 s). TSan wants the address layout of a kernel with low
-# mmap randomisation: run without ASLR where the kernel allows it.
+# as races depend on timing. Only their targets are built: on 2 cores about
+# 15 s to configure and build, 10 s for the rounds. TSan wants the address
+# layout of a kernel with low mmap randomisation: run without ASLR where
+# the kernel allows it.
 cmake -S "$top" -B "$top/build-tsan" -DOCPS_WERROR=ON -DOCPS_TSAN=ON -DCMAKE_BUILD_TYPE=Debug
 cmake --build "$top/build-tsan" -j "$jobs" --target inproc_tests
 norandom=""
