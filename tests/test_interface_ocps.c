@@ -19,6 +19,7 @@
 #include <dds/dds.h>
 
 #include "ocps_interface.h"
+#include "ocps_topics.h"
 
 #if __has_include("OCPS_v20_3_0_sal.h")
 #include "OCPS_v20_3_0_sal.h"
@@ -265,6 +266,52 @@ static void indices_are_the_deployed_ones(void **state)
     assert_int_equal(all[3].value, 101);
 }
 
+static void check_app_topics(const sal_component_info *comp)
+{
+    ocps_topics tp;
+    char err[256];
+    if (ocps_topics_resolve(comp, &tp, err, sizeof err) != 0) {
+        fail_msg("ts_xml %s: %s", comp->xml_version, err);
+    }
+    assert_string_equal(comp->topics[tp.execute].sal_name, "command_execute");
+    assert_string_equal(tp.ex_data_query->name, "data_query");
+    assert_string_equal(tp.result_result->name, "result");
+    /* 12.0.0's execute has no prerequisites or output types */
+    assert_int_equal(tp.ex_prereq_jobs == NULL, strcmp(comp->xml_version, "12.0.0") == 0);
+}
+
+/* What the application uses resolves in every release, and a release
+ * lacking a topic or a required field fails naming it. */
+static void app_topics_resolve(void **state)
+{
+    (void)state;
+    each_release(check_app_topics);
+    const sal_component_info *c = ocps_interfaces()->releases[0];
+    sal_component_info copy = *c;
+    sal_topic_info topics[64];
+    sal_field_info fields[64];
+    assert_true(c->ntopics <= 64);
+    memcpy(topics, c->topics, c->ntopics * sizeof topics[0]);
+    copy.topics = topics;
+    int jr = sal_component_find_topic(c, "logevent_job_result");
+    size_t n = 0;
+    for (size_t f = 0; f < topics[jr].nfields; f++) {
+        if (strcmp(topics[jr].fields[f].name, "exit_code") != 0) {
+            fields[n++] = topics[jr].fields[f];
+        }
+    }
+    topics[jr].fields = fields;
+    topics[jr].nfields = n;
+    ocps_topics tp;
+    char err[256];
+    assert_int_not_equal(ocps_topics_resolve(&copy, &tp, err, sizeof err), 0);
+    assert_non_null(strstr(err, "logevent_job_result.exit_code"));
+    memmove(&topics[jr], &topics[jr + 1], (c->ntopics - (size_t)jr - 1) * sizeof topics[0]);
+    copy.ntopics--;
+    assert_int_not_equal(ocps_topics_resolve(&copy, &tp, err, sizeof err), 0);
+    assert_non_null(strstr(err, "logevent_job_result"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +322,7 @@ int main(void)
         cmocka_unit_test(avro_schema_carries_every_dds_field),
         cmocka_unit_test(each_transport_gets_its_release),
         cmocka_unit_test(indices_are_the_deployed_ones),
+        cmocka_unit_test(app_topics_resolve),
     };
     return cmocka_run_group_tests_name("interface_ocps", tests, NULL, NULL);
 }

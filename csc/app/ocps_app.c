@@ -9,6 +9,8 @@
 #include "engine.h"
 #include "ocps_config.h"
 #include "ocps_job.h"
+#include "ocps_topics.h"
+#include "sal_sample.h"
 
 #define SIM_FAULT_CODE 2
 
@@ -60,18 +62,16 @@ struct ocps_app {
     uv_timer_t publish;  /* publishes finished jobs */
     uv_timer_t late;     /* repeats final acks of adopted jobs */
     late_ack *late_acks;
-    int t_execute; /* topics, resolved at open */
-    int t_job_result;
-    int t_job_id;
+    ocps_topics tp; /* topics and fields, resolved at open */
     bool closing;
 };
 
 /* --- helpers --- */
 
-static const char *field(const ocps_app *a, const void *sample, const char *name)
+/* A string field of a command, "" when the release lacks it (f NULL). */
+static const char *field(const sal_field_info *f, const void *sample)
 {
-    int t = a->t_execute;
-    const char *s = sal_sample_get_string(&a->comp->topics[t], sample, name);
+    const char *s = f != NULL ? sal_field_get_string(f, sample) : NULL;
     return s ? s : "";
 }
 
@@ -118,7 +118,7 @@ static int final_ack_code(const engine_job *job)
  * fixed one, and any failure is logged. */
 static void write_job_result(ocps_app *a, const engine_job *job)
 {
-    const sal_topic_info *ti = &a->comp->topics[a->t_job_result];
+    const sal_topic_info *ti = &a->comp->topics[a->tp.job_result];
     void *s = sal_sample_new(ti);
     char *result = ocps_job_result_json(job, (size_t)a->config.result_max_bytes);
     char fallback[256];
@@ -134,13 +134,14 @@ static void write_job_result(ocps_app *a, const engine_job *job)
     char err[256] = "out of memory";
     int rc = s == NULL ? -1 : 0;
     if (rc == 0) {
-        rc = sal_sample_set_string(ti, s, "job_id", job->id, err, sizeof err);
+        rc = sal_field_set_string(ti, a->tp.result_job_id, s, job->id, err, sizeof err);
     }
     if (rc == 0) {
-        rc = sal_sample_set_number(ti, s, "exit_code", 0, job->exit_code, err, sizeof err);
+        rc = sal_field_set_number(ti, a->tp.result_exit_code, s, 0, job->exit_code, err, sizeof err);
     }
     if (rc == 0) {
-        rc = sal_sample_set_string(ti, s, "result", result != NULL ? result : fallback, err, sizeof err);
+        rc = sal_field_set_string(ti, a->tp.result_result, s, result != NULL ? result : fallback, err,
+                                  sizeof err);
     }
     if (rc == 0 && sal_csc_write(a->csc, "logevent_job_result", s, SAL_WRITE_FORCE) != 0) {
         snprintf(err, sizeof err, "the write failed");
@@ -158,7 +159,8 @@ static void late_cb(uv_timer_t *t)
     ocps_app *a = t->data;
     for (late_ack **pp = &a->late_acks; *pp != NULL;) {
         late_ack *l = *pp;
-        sal_csc_ack_detached(a->csc, a->t_execute, l->seqnum, l->identity, l->origin, l->ack, l->result, 0.0);
+        sal_csc_ack_detached(a->csc, a->tp.execute, l->seqnum, l->identity, l->origin, l->ack, l->result,
+                             0.0);
         if (--l->repeats_left > 0) {
             pp = &l->next;
             continue;
@@ -205,7 +207,7 @@ static void send_final_ack(ocps_app *a, const engine_job *job)
         int32_t seqnum = (int32_t)json_integer_value(json_object_get(m, "seq_num"));
         const char *identity = json_string_value(json_object_get(m, "identity"));
         int32_t origin = (int32_t)json_integer_value(json_object_get(m, "origin"));
-        sal_csc_ack_detached(a->csc, a->t_execute, seqnum, identity, origin, ack, summary ? summary : "",
+        sal_csc_ack_detached(a->csc, a->tp.execute, seqnum, identity, origin, ack, summary ? summary : "",
                              0.0);
         if (sal_acks_exclusive(sal_csc_sal(a->csc))) {
             repeat_later(a, seqnum, identity, origin, ack, summary ? summary : "");
@@ -295,12 +297,12 @@ static void progress_cb(uv_timer_t *t)
 
 static void read_fields(const ocps_app *a, const void *sample, ocps_execute *x)
 {
-    x->pipeline = field(a, sample, "pipeline");
-    x->version = field(a, sample, "version");
-    x->config = field(a, sample, "config");
-    x->data_query = field(a, sample, "data_query");
-    x->prereq_jobs = field(a, sample, "prereq_jobs");
-    x->output_dataset_types = field(a, sample, "output_dataset_types");
+    x->pipeline = field(a->tp.ex_pipeline, sample);
+    x->version = field(a->tp.ex_version, sample);
+    x->config = field(a->tp.ex_config, sample);
+    x->data_query = field(a->tp.ex_data_query, sample);
+    x->prereq_jobs = field(a->tp.ex_prereq_jobs, sample);
+    x->output_dataset_types = field(a->tp.ex_output_dataset_types, sample);
 }
 
 static const char *simulation_exit(const ocps_app *a, const char *pipeline, char *buf, size_t len)
@@ -326,13 +328,13 @@ static json_t *job_meta(const ocps_app *a, sal_cmd *cmd, const ocps_execute *x, 
 
 static void write_job_id(ocps_app *a, sal_cmd *cmd, const char *id)
 {
-    const sal_topic_info *ti = &a->comp->topics[a->t_job_id];
+    const sal_topic_info *ti = &a->comp->topics[a->tp.job_id];
     void *s = sal_sample_new(ti);
     char err[256];
     if (s != NULL) {
-        sal_sample_set_string(ti, s, "event_name", "cmd_execute", err, sizeof err);
-        sal_sample_set_number(ti, s, "seq_num", 0, sal_cmd_seqnum(cmd), err, sizeof err);
-        sal_sample_set_string(ti, s, "job_id", id, err, sizeof err);
+        sal_field_set_string(ti, a->tp.id_event_name, s, "cmd_execute", err, sizeof err);
+        sal_field_set_number(ti, a->tp.id_seq_num, s, 0, sal_cmd_seqnum(cmd), err, sizeof err);
+        sal_field_set_string(ti, a->tp.id_job_id, s, id, err, sizeof err);
         sal_csc_write(a->csc, "logevent_job_id", s, SAL_WRITE_FORCE);
     }
     sal_sample_free(ti, s);
@@ -416,8 +418,7 @@ static void on_abort_job(void *arg, sal_cmd *cmd)
 {
     ocps_app *a = arg;
     char err[1024];
-    int t = sal_cmd_topic(cmd);
-    const char *id = sal_sample_get_string(&a->comp->topics[t], sal_cmd_data(cmd), "job_id");
+    const char *id = sal_field_get_string(a->tp.abort_job_id, sal_cmd_data(cmd));
     if (sal_csc_check_enabled(a->csc, err, sizeof err) != 0) {
         sal_cmd_fail(cmd, "%s", err);
         return;
@@ -440,23 +441,17 @@ static void on_abort_job(void *arg, sal_cmd *cmd)
 int ocps_app_open(ocps_app **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
                   int simulation_mode, const char *runner, char *err, size_t errlen)
 {
-    int t_execute = sal_component_find_topic(comp, "command_execute");
-    int t_job_result = sal_component_find_topic(comp, "logevent_job_result");
-    int t_job_id = sal_component_find_topic(comp, "logevent_job_id");
-    if (t_execute < 0 || t_job_result < 0 || t_job_id < 0 ||
-        sal_component_find_topic(comp, "command_abort_job") < 0) {
-        snprintf(err, errlen, "the %s interface of ts_xml %s lacks execute, abort_job, job_result or job_id",
-                 comp->name, comp->xml_version);
-        return -EINVAL;
+    ocps_topics tp;
+    int rc = ocps_topics_resolve(comp, &tp, err, errlen);
+    if (rc != 0) {
+        return rc;
     }
     ocps_app *a = calloc(1, sizeof *a);
     if (a == NULL) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    a->t_execute = t_execute;
-    a->t_job_result = t_job_result;
-    a->t_job_id = t_job_id;
+    a->tp = tp;
     a->loop = loop;
     a->comp = comp;
     a->index = index;
