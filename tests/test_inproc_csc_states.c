@@ -5,9 +5,10 @@
  * of the summary state machine, every command refused in every state
  * with salobj's message, FAULT from a transport failure and the way out
  * of it, a fault while a start reads its configuration, setLogLevel,
- * execute and abort_job refused unless ENABLED, and a late-joining Remote
- * reading the current state. No sleeps: each step runs the loops until
- * what it waits for has happened.
+ * execute and abort_job refused unless ENABLED, a late-joining Remote
+ * reading the current state, and a second CSC (index 2) in the same
+ * process that neither disturbs nor is disturbed by the first. No sleeps:
+ * each step runs the loops until what it waits for has happened.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -455,6 +456,65 @@ static void late_joiner_reads_the_current_state(void **state)
     assert_true(seen);
 }
 
+/* A summaryState of SAL index *arg, of the state arg[1]. */
+static bool summary_of(fx *f, void *arg)
+{
+    const int32_t *want = arg;
+    for (size_t i = 0; i < f->nrecords; i++) {
+        if (strcmp(topic_name(f, i), "logevent_summaryState") == 0 && fx_i32(f, i, "salIndex") == want[0] &&
+            fx_i32(f, i, "summaryState") == want[1]) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void two_cscs_keep_to_their_index(void **state)
+{
+    ctx *c = *state;
+    /* a second, generic CSC with SAL index 2 in the same process */
+    ct_options o;
+    ct_options_init(&o, ocps());
+    o.csc.index = 2;
+    csc_thread *two = ct_start(&o);
+    assert_non_null(two);
+    fx f2;
+    fx all;
+    assert_int_equal(fx_open_transport(&f2, ocps(), 2, NULL, &sal_inproc_transport), 0);
+    assert_int_equal(fx_open_transport(&all, ocps(), 0, NULL, &sal_inproc_transport), 0);
+    /* index 0 reads both; the first state it reads of each CSC is the
+     * last the CSC writes for these new readers (at start-up, or in the
+     * round re-publishing its events to them) */
+    int32_t one_standby[2] = {1, SAL_STATE_STANDBY};
+    int32_t two_standby[2] = {2, SAL_STATE_STANDBY};
+    assert_true(fx_run_until(&all, summary_of, one_standby, 5));
+    assert_true(fx_run_until(&all, summary_of, two_standby, 5));
+    assert_true(fx_run_until(&f2, summary_of, two_standby, 5));
+    /* the Remotes of index 1 and 2 read those rounds too (duplicates, as
+     * on DDS) before the answers to these */
+    step(&c->f, "enable", SAL_CMD_FAILED, 0);
+    step(&f2, "enable", SAL_CMD_FAILED, 0);
+    size_t mark = c->f.nrecords;
+    step(&f2, "start", SAL_CMD_COMPLETE, SAL_STATE_DISABLED);
+    int32_t two_disabled[2] = {2, SAL_STATE_DISABLED};
+    assert_true(fx_run_until(&all, summary_of, two_disabled, 5));
+    /* OCPS:1 and its Remote saw none of it */
+    step(&c->f, "enable", SAL_CMD_FAILED, 0);
+    int states[4];
+    assert_int_equal(states_since(&c->f, mark, states, 4), 0);
+    assert_int_equal(ct_state(c->csc), SAL_STATE_STANDBY);
+    assert_int_equal(ct_state(two), SAL_STATE_DISABLED);
+    for (size_t i = 0; i < f2.nrecords; i++) {
+        assert_int_equal(fx_i32(&f2, i, "salIndex"), 2);
+    }
+    step(&c->f, "start", SAL_CMD_COMPLETE, SAL_STATE_DISABLED);
+    int32_t one_disabled[2] = {1, SAL_STATE_DISABLED};
+    assert_true(fx_run_until(&all, summary_of, one_disabled, 5));
+    assert_int_equal(ct_stop(two), 0);
+    fx_close(&f2);
+    fx_close(&all);
+}
+
 int main(void)
 {
     setenv("LSST_SITE", "test", 1);
@@ -468,6 +528,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(set_log_level_writes_log_level_once, setup, teardown),
         cmocka_unit_test_setup_teardown(csc_specific_commands_need_enabled, setup, teardown),
         cmocka_unit_test_setup_teardown(late_joiner_reads_the_current_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(two_cscs_keep_to_their_index, setup, teardown),
     };
     return cmocka_run_group_tests_name("inproc_csc_states", tests, NULL, NULL);
 }
