@@ -15,6 +15,9 @@
 #
 # Both set <target>_GEN_DIR in the caller's scope.
 
+# The generator's sources: a change to any regenerates every interface.
+file(GLOB OCPS_SALGEN_SOURCES CONFIGURE_DEPENDS "${CMAKE_SOURCE_DIR}/idl/salgen*.py")
+
 # Run salgen for one release into <gen>; the C table is named <cname>.
 function(_salgen_release gen component version xml_dir cname)
   file(GLOB_RECURSE xml_inputs CONFIGURE_DEPENDS "${xml_dir}/SAL*.xml" "${xml_dir}/${component}/*.xml")
@@ -23,7 +26,7 @@ function(_salgen_release gen component version xml_dir cname)
     COMMAND "${Python3_EXECUTABLE}" "${CMAKE_SOURCE_DIR}/idl/salgen.py"
             --xml-dir "${xml_dir}" --component "${component}"
             --xml-version "${version}" --c-name "${cname}" --out "${gen}"
-    DEPENDS "${CMAKE_SOURCE_DIR}/idl/salgen.py" ${xml_inputs}
+    DEPENDS ${OCPS_SALGEN_SOURCES} ${xml_inputs}
     COMMENT "salgen ${component} ${version} from ${xml_dir}"
     VERBATIM)
 endfunction()
