@@ -7,7 +7,13 @@
 
 void sal_user_at_host(char *out, size_t len)
 {
-    struct passwd *pw = getpwuid(getuid());
+    /* getpwuid_r: Remotes may open on several threads of one process */
+    struct passwd entry;
+    struct passwd *pw = NULL;
+    char buf[2048];
+    if (getpwuid_r(getuid(), &entry, buf, sizeof buf, &pw) != 0) {
+        pw = NULL;
+    }
     char host[65] = "localhost";
     if (gethostname(host, sizeof host) != 0) {
         snprintf(host, sizeof host, "localhost");
