@@ -116,7 +116,12 @@ static void init_seq_ranges(sal_remote *r)
         return;
     }
     int32_t inc = (int32_t)(INT32_MAX / (int64_t)ncmd);
-    unsigned seed = (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
+    /* each Remote of the process starts elsewhere: two of one identity
+     * opened in the same second would otherwise number alike and take
+     * each other's acks */
+    static unsigned opened;
+    unsigned n = __atomic_add_fetch(&opened, 1, __ATOMIC_RELAXED);
+    unsigned seed = (unsigned)time(NULL) ^ ((unsigned)getpid() << 16) ^ (n * 0x9E3779B9u);
     size_t k = 0;
     for (size_t i = 0; i < r->comp->ntopics; i++) {
         if (r->comp->topics[i].kind != SAL_TOPIC_COMMAND) {
