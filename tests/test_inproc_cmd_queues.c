@@ -4,13 +4,16 @@
  * test finishes them: commands of one topic run one at a time in arrival
  * order; a topic registered concurrent runs them all at once and they end
  * in any order; a busy topic holds up no other; 100 wait at most, the
- * next is refused; a command without handler is refused; and stopping the
- * CSC leaves the commands in flight without a final ack, as salobj does.
+ * next is refused; a command without handler is refused; Remotes on three
+ * threads get every answer, and two Remotes of one identity each their
+ * own; and stopping the CSC leaves the commands in flight without a final
+ * ack, as salobj does.
  *
  * The Remote and the CSC share one bus, so what the CSC writes reaches the
  * Remote in the order written: once the ack of a later command is read,
  * the CSC has read (and queued or run) every command sent before it.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,6 +38,7 @@ typedef struct handlers {
     unsigned execute_flags;  /* 0: one at a time; SAL_CMD_CONCURRENT */
     bool execute_handled;    /* false: execute has no handler */
     bool abort_job_at_once;  /* abort_job: complete at once (else hold it) */
+    bool execute_echoes;     /* execute: complete at once with its pipeline as result */
     sal_cmd *held[MAX_CMDS]; /* running, not finished, in dispatch order */
     int nheld;
     char order[MAX_CMDS][16]; /* execute.pipeline of each command run, in order */
@@ -95,11 +99,21 @@ static void abort_job(void *arg, sal_cmd *cmd)
     }
 }
 
+static void echo(void *arg, sal_cmd *cmd)
+{
+    (void)arg;
+    const sal_topic_info *t = &ocps()->topics[sal_cmd_topic(cmd)];
+    sal_cmd_finish(cmd, SAL_CMD_COMPLETE, sal_sample_get_string(t, sal_cmd_data(cmd), "pipeline"));
+}
+
 static void register_handlers(void *arg, sal_csc *csc)
 {
     handlers *h = arg;
     char err[256];
-    if (h->execute_handled) {
+    if (h->execute_echoes) {
+        assert_int_equal(sal_csc_add_command(csc, "execute", echo, h, SAL_CMD_CONCURRENT, err, sizeof err),
+                         0);
+    } else if (h->execute_handled) {
         assert_int_equal(sal_csc_add_command(csc, "execute", hold, h, h->execute_flags, err, sizeof err), 0);
     }
     assert_int_equal(sal_csc_add_command(csc, "abort_job", abort_job, h, 0, err, sizeof err), 0);
@@ -176,13 +190,12 @@ static counts csc_counts(ctx *c)
 
 /* --- set-up --- */
 
-static int start(void **state, unsigned execute_flags, bool execute_handled, bool abort_job_at_once)
+/* A CSC whose handlers are as `how` says. */
+static int start(void **state, handlers how)
 {
     ctx *c = calloc(1, sizeof *c);
     *state = c;
-    c->h.execute_flags = execute_flags;
-    c->h.execute_handled = execute_handled;
-    c->h.abort_job_at_once = abort_job_at_once;
+    c->h = how;
     if (fx_open_transport(&c->f, ocps(), 1, NULL, &sal_inproc_transport) != 0) {
         return -1;
     }
@@ -197,22 +210,29 @@ static int start(void **state, unsigned execute_flags, bool execute_handled, boo
 
 static int setup_serial(void **state)
 {
-    return start(state, 0, true, true);
+    return start(state, (handlers){.execute_handled = true, .abort_job_at_once = true});
 }
 
 static int setup_concurrent(void **state)
 {
-    return start(state, SAL_CMD_CONCURRENT, true, true);
+    return start(
+        state,
+        (handlers){.execute_flags = SAL_CMD_CONCURRENT, .execute_handled = true, .abort_job_at_once = true});
 }
 
 static int setup_unhandled(void **state)
 {
-    return start(state, 0, false, true);
+    return start(state, (handlers){.abort_job_at_once = true});
 }
 
 static int setup_serial_holding_aborts(void **state)
 {
-    return start(state, 0, true, false);
+    return start(state, (handlers){.execute_handled = true});
+}
+
+static int setup_echo(void **state)
+{
+    return start(state, (handlers){.execute_echoes = true, .abort_job_at_once = true});
 }
 
 static int teardown(void **state)
@@ -451,6 +471,138 @@ static void stopping_leaves_commands_in_flight_unanswered(void **state)
     assert_false(running->done || other->done || queued1->done || queued2->done);
 }
 
+typedef struct echo_wait {
+    bool done;
+    char result[64];
+} echo_wait;
+
+static void on_echo(void *arg, int ack, int error, const char *result, double timeout, bool final)
+{
+    (void)ack;
+    (void)error;
+    (void)timeout;
+    echo_wait *w = arg;
+    if (final) {
+        w->done = true;
+        snprintf(w->result, sizeof w->result, "%s", result);
+    }
+}
+
+static bool echoed(fx *f, void *arg)
+{
+    (void)f;
+    return ((echo_wait *)arg)->done;
+}
+
+static void execute_echo(fx *f, const char *tag, echo_wait *w)
+{
+    char err[256];
+    sal_remote_prepare(f->remote, "execute", err, sizeof err);
+    assert_true(fx_run_until(f, ready, "execute", 10));
+    int t = sal_remote_command_topic(f->remote, "execute");
+    void *s = sal_remote_new_command(f->remote, "execute");
+    assert_int_equal(sal_sample_set_string(&ocps()->topics[t], s, "pipeline", tag, err, sizeof err), 0);
+    assert_int_equal(sal_remote_command(f->remote, "execute", s, 10, on_echo, w, NULL, err, sizeof err), 0);
+    sal_sample_free(&ocps()->topics[t], s);
+}
+
+/* Two Remotes of one process and one identity (user@host) match acks by
+ * identity, origin and seqNum: they must not number their commands alike,
+ * or each takes the other's answers. */
+static void remotes_of_one_identity_get_their_own_answers(void **state)
+{
+    ctx *c = *state;
+    fx other;
+    assert_int_equal(fx_open_transport(&other, ocps(), 1, NULL, &sal_inproc_transport), 0);
+    assert_string_equal(sal_identity(sal_remote_sal(other.remote)),
+                        sal_identity(sal_remote_sal(c->f.remote)));
+    echo_wait mine = {0};
+    echo_wait theirs = {0};
+    execute_echo(&c->f, "mine", &mine);
+    execute_echo(&other, "theirs", &theirs);
+    assert_true(fx_run_until(&c->f, echoed, &mine, 10));
+    assert_true(fx_run_until(&other, echoed, &theirs, 10));
+    fx_close(&other);
+    assert_string_equal(mine.result, "mine");
+    assert_string_equal(theirs.result, "theirs");
+}
+
+/* --- Remotes on several threads --- */
+
+#define PER_REMOTE 200
+
+typedef struct remote_run {
+    const char *identity;
+    int finals;
+    int complete;
+    bool ok;
+} remote_run;
+
+static void count_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
+{
+    (void)error;
+    (void)result;
+    (void)timeout;
+    remote_run *r = arg;
+    if (final) {
+        r->finals++;
+        r->complete += ack == SAL_CMD_COMPLETE;
+    }
+}
+
+static bool all_answered(fx *f, void *arg)
+{
+    (void)f;
+    return ((remote_run *)arg)->finals == PER_REMOTE;
+}
+
+/* A Remote on its own thread and loop sends PER_REMOTE abort_jobs at once
+ * and waits for their answers. */
+static void *remote_thread(void *arg)
+{
+    remote_run *r = arg;
+    fx f;
+    char err[256];
+    if (fx_open_transport(&f, ocps(), 1, r->identity, &sal_inproc_transport) != 0) {
+        return NULL;
+    }
+    sal_remote_prepare(f.remote, "abort_job", err, sizeof err);
+    if (fx_run_until(&f, ready, "abort_job", 10)) {
+        int t = sal_remote_command_topic(f.remote, "abort_job");
+        void *s = sal_remote_new_command(f.remote, "abort_job");
+        for (int i = 0; i < PER_REMOTE; i++) {
+            sal_remote_command(f.remote, "abort_job", s, 30, count_ack, r, NULL, err, sizeof err);
+        }
+        sal_sample_free(&ocps()->topics[t], s);
+        r->ok = fx_run_until(&f, all_answered, r, 30);
+    }
+    fx_close(&f);
+    return NULL;
+}
+
+static void remotes_on_several_threads_get_every_answer(void **state)
+{
+    ctx *c = *state;
+    /* of the default identity, found on each thread */
+    remote_run runs[3] = {{.identity = NULL}, {.identity = NULL}, {.identity = NULL}}; /* user@host */
+    pthread_t threads[3];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(pthread_create(&threads[i], NULL, remote_thread, &runs[i]), 0);
+    }
+    /* and this thread's Remote commands meanwhile */
+    sent *a = send_cmd(c, "execute", "a");
+    assert_true(fx_run_until(&c->f, has_ack, a, 10));
+    finish(c, 0);
+    assert_true(fx_run_until(&c->f, is_done, a, 10));
+    for (int i = 0; i < 3; i++) {
+        pthread_join(threads[i], NULL);
+        assert_true(runs[i].ok);
+        assert_int_equal(runs[i].finals, PER_REMOTE);
+        assert_int_equal(runs[i].complete, PER_REMOTE);
+    }
+    assert_int_equal(a->final_ack, SAL_CMD_COMPLETE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -461,6 +613,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_busy_topic_holds_up_no_other, setup_serial, teardown),
         cmocka_unit_test_setup_teardown(a_hundred_wait_and_the_next_is_refused, setup_serial, teardown),
         cmocka_unit_test_setup_teardown(a_command_without_handler_is_refused, setup_unhandled, teardown),
+        cmocka_unit_test_setup_teardown(remotes_on_several_threads_get_every_answer, setup_serial, teardown),
+        cmocka_unit_test_setup_teardown(remotes_of_one_identity_get_their_own_answers, setup_echo, teardown),
         cmocka_unit_test_setup_teardown(stopping_leaves_commands_in_flight_unanswered,
                                         setup_serial_holding_aborts, teardown),
     };
