@@ -345,7 +345,10 @@ static int store_number(const sal_field_info *f, void *at, double v, char *err, 
     default:
         break;
     }
-    int_range(f->type, &lo, &hi_excl);
+    if (!int_range(f->type, &lo, &hi_excl)) {
+        snprintf(err, errlen, "%s: a %s field takes no number", f->name, sal_field_type_name(f->type));
+        return -EINVAL;
+    }
     /* written so that NaN fails too */
     if (!(v >= lo && v < hi_excl) || v != floor(v)) {
         snprintf(err, errlen, "%s: %g is not a valid %s", f->name, v, sal_field_type_name(f->type));
