@@ -790,6 +790,8 @@ typedef struct kafka_env {
     sal_transport *remote;
     received csc_rx;
     received remote_rx;
+    child slow; /* a slow registry, while a test runs one */
+    bool slow_started;
 } kafka_env;
 
 static int fixtures_setup(void **state)
@@ -842,6 +844,9 @@ static int fixtures_teardown(void **state)
     }
     child_stop(&k->broker);
     child_stop(&k->registry);
+    if (k->slow_started) { /* its test failed */
+        child_stop(&k->slow);
+    }
     free(k->registry_url);
     free(k);
     clear_kafka_env();
@@ -1183,6 +1188,162 @@ static void foreign_writer_schema(void **state)
     free(schema);
 }
 
+/* Put a framed message on a topic with a plain librdkafka producer. */
+static void produce_raw(const char *topic, const void *value, size_t len)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(
+        rd_kafka_conf_set(conf, "bootstrap.servers", getenv("LSST_KAFKA_BROKER_ADDR"), err, sizeof err),
+        RD_KAFKA_CONF_OK);
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    assert_non_null(p);
+    assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE((void *)value, len),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                     0);
+    assert_int_equal(rd_kafka_flush(p, 10000), 0);
+    rd_kafka_destroy(p);
+}
+
+/* How many subjects a registry holds. */
+static size_t registry_subjects(const char *url)
+{
+    char u[512];
+    snprintf(u, sizeof u, "%s/subjects", url);
+    char *argv[] = {"curl", "-sf", u, NULL};
+    char *out = NULL;
+    assert_int_equal(tu_run(argv, &out), 0);
+    json_t *list = json_loads(out, 0, NULL);
+    free(out);
+    size_t n = json_array_size(list);
+    json_decref(list);
+    return n;
+}
+
+#define SLOW_FETCH_S 4.0
+
+/* One command -> ackcmd round trip; its duration. */
+static double command_round_trip(sal_transport *csc, received *crx, sal_transport *remote, received *rrx,
+                                 int32_t seq)
+{
+    double t0 = tu_now();
+    write_sample(remote, "command_start", new_sample("command_start", seq, "user@host"));
+    sal_sample_free(topic_of(ocps, "command_start"), expect_sample(crx, "command_start", seq));
+    write_sample(csc, "ackcmd", new_sample("ackcmd", seq, "OCPS:1"));
+    sal_sample_free(topic_of(ocps, "ackcmd"), expect_sample(rrx, "ackcmd", seq));
+    return tu_now() - t0;
+}
+
+/* Every schema is registered at open; a writer schema the registry is
+ * slow to give (SLOW_FETCH_S) holds up only the messages of its topic,
+ * which then arrive in order: commands and acks on other topics keep
+ * their round trip meanwhile. */
+static void slow_schema_fetch_holds_only_its_topic(void **state)
+{
+    kafka_env *k = *state;
+    if (k == NULL) {
+        skip();
+    }
+    const char *registry = fixture_path("OCPS_SCHEMA_REGISTRY",
+#ifdef OCPS_SCHEMA_REGISTRY
+                                        OCPS_SCHEMA_REGISTRY
+#else
+                                        NULL
+#endif
+    );
+    char delay[32];
+    snprintf(delay, sizeof delay, "%g", SLOW_FETCH_S);
+    char *const rargv[] = {(char *)registry, "--fetch-delay", delay, NULL};
+    assert_true(child_start(&k->slow, rargv));
+    k->slow_started = true;
+    char *url = child_announce(&k->slow, "LISTENING ");
+    char sub[80], cmd[300];
+    snprintf(sub, sizeof sub, "%sslow", k->subname);
+    for (size_t i = 0; i < ocps->ntopics; i++) {
+        snprintf(cmd, sizeof cmd, "create lsst.%s.OCPS.%s", sub, ocps->topics[i].sal_name);
+        child_command(&k->broker, cmd);
+    }
+    setenv("LSST_TOPIC_SUBNAME", sub, 1);
+    setenv("LSST_SCHEMA_REGISTRY_URL", url, 1);
+    received crx = {0}, rrx = {0};
+    sal_transport *csc = open_side(&crx);
+    assert_int_equal(registry_subjects(url), ocps->ntopics); /* before any reader or writer */
+    sal_transport *remote = open_side(&rrx);
+    create(csc, "command_start", true);
+    create(csc, "logevent_heartbeat", true);
+    create(csc, "ackcmd", false);
+    create(remote, "command_start", false);
+    create(remote, "ackcmd", true);
+    create(remote, "logevent_heartbeat", false);
+
+    command_round_trip(csc, &crx, remote, &rrx, 1999); /* the first one after an assignment is slow */
+
+    /* a heartbeat from a writer of another schema version, then one of ours */
+    const sal_topic_info *hb = topic_of(ocps, "logevent_heartbeat");
+    char *schema = edited_schema(hb, add_fields);
+    sal_kafka_registry *reg;
+    char err[512], subject[300];
+    assert_int_equal(sal_kafka_registry_new(&reg, url, err, sizeof err), 0);
+    snprintf(subject, sizeof subject, "lsst.%s.OCPS.logevent_heartbeat-value", sub);
+    int32_t id = -1;
+    if (sal_kafka_registry_register(reg, subject, schema, &id, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+    sal_kafka_registry_free(reg);
+    void *s = new_sample("logevent_heartbeat", 50, "OCPS:1");
+    sal_clock clock;
+    init_clock(&clock);
+    char body[4096];
+    size_t n = avro_c_encode(schema, hb, s, &clock, set_extras, body + 5, sizeof body - 5);
+    sal_clock_fini(&clock);
+    sal_sample_free(hb, s);
+    free(schema);
+    body[0] = 0;
+    body[1] = (char)(id >> 24);
+    body[2] = (char)(id >> 16);
+    body[3] = (char)(id >> 8);
+    body[4] = (char)id;
+    char topic[300];
+    snprintf(topic, sizeof topic, "lsst.%s.OCPS.logevent_heartbeat", sub);
+    double sent = tu_now();
+    produce_raw(topic, body, n + 5);
+    write_sample(remote, "logevent_heartbeat", new_sample("logevent_heartbeat", 51, "OCPS:1"));
+
+    /* commands and acks meanwhile */
+    double worst = 0;
+    int trips = 0;
+    while (tu_now() - sent < SLOW_FETCH_S / 2) {
+        double dt = command_round_trip(csc, &crx, remote, &rrx, 2000 + trips);
+        worst = dt > worst ? dt : worst;
+        trips++;
+    }
+    fprintf(stderr, "while a writer schema took %.0f s to fetch: %d command round trips, worst %.3f s\n",
+            SLOW_FETCH_S, trips, worst);
+    assert_true(trips >= 10);
+    assert_true(worst < 0.25);
+
+    /* the held heartbeats arrive once the schema is there, in order */
+    void *first = expect_sample(&crx, "logevent_heartbeat", 50);
+    double arrived = tu_now() - sent;
+    sal_sample_free(hb, first);
+    sal_sample_free(hb, expect_sample(&crx, "logevent_heartbeat", 51));
+    fprintf(stderr, "the held heartbeats arrived after %.2f s\n", arrived);
+    assert_true(arrived >= SLOW_FETCH_S - 0.5);
+
+    double start = tu_now();
+    sal_kafka_transport.close(csc);
+    sal_kafka_transport.close(remote);
+    assert_true(tu_now() - start < 5.0);
+    assert_int_equal(crx.errors + rrx.errors, 0);
+    rx_clear(&crx);
+    rx_clear(&rrx);
+    setenv("LSST_TOPIC_SUBNAME", k->subname, 1);
+    setenv("LSST_SCHEMA_REGISTRY_URL", k->registry_url, 1);
+    child_stop(&k->slow);
+    k->slow_started = false;
+    free(url);
+}
+
 /* The mock broker cannot create topics (CreateTopics times out): open
  * warns and goes on; only an endpoint of a missing topic fails. */
 static void missing_topic_not_created(void **state)
@@ -1246,6 +1407,7 @@ int main(void)
         cmocka_unit_test(broker_outage),
         cmocka_unit_test(indexed_history),
         cmocka_unit_test(foreign_writer_schema),
+        cmocka_unit_test(slow_schema_fetch_holds_only_its_topic),
         cmocka_unit_test(missing_topic_not_created),
         cmocka_unit_test(close_both),
     };

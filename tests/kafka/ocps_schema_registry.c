@@ -2,7 +2,11 @@
  * ocps-schema-registry - a minimal Confluent-compatible schema registry for
  * tests (none is packaged for Debian), over libmicrohttpd and jansson.
  *
- *   ocps-schema-registry [--port N]      (0, the default, picks a free port)
+ *   ocps-schema-registry [--port N] [--fetch-delay S]
+ *
+ * --port: 0, the default, picks a free port. --fetch-delay: every
+ * GET /schemas/ids/{id} is answered after S seconds (a slow registry), the
+ * other requests at once.
  *
  * Listens on 127.0.0.1, writes one line "LISTENING http://127.0.0.1:<port>"
  * to stdout and serves until SIGTERM or SIGINT. State is in memory only.
@@ -23,17 +27,19 @@
  * Path segments are percent-decoded after splitting, so "%2F" may appear in
  * a subject. Errors are {"error_code", "message"} as Confluent sends them.
  *
- * All requests run on MHD's single internal polling thread, so the registry
- * needs no lock.
+ * Each connection has its own thread (so that a delayed answer holds up no
+ * other request); the store is behind one lock.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -54,7 +60,9 @@ typedef struct subject {
 } subject;
 
 typedef struct registry {
-    schema *schemas; /* id = index + 1 */
+    pthread_mutex_t lock;
+    double fetch_delay; /* seconds before answering GET /schemas/ids/{id} */
+    schema *schemas;    /* id = index + 1 */
     int nschemas;
     subject *subjects; /* registration order */
     int nsubjects;
@@ -615,7 +623,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0;
         return MHD_YES;
     }
-    return send_reply(c, dispatch(cls, url, method, req));
+    registry *r = cls;
+    if (r->fetch_delay > 0 && strcmp(method, "GET") == 0 && strncmp(url, "/schemas/ids/", 13) == 0) {
+        usleep((useconds_t)(r->fetch_delay * 1e6));
+    }
+    pthread_mutex_lock(&r->lock);
+    reply rep = dispatch(r, url, method, req);
+    pthread_mutex_unlock(&r->lock);
+    return send_reply(c, rep);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -645,35 +660,48 @@ static struct MHD_Daemon *start_daemon(registry *r, unsigned port)
 {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL,
-                            on_request, r, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
-                            keep_escaped, NULL, MHD_OPTION_END);
+    return MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                                MHD_USE_ERROR_LOG,
+                            (uint16_t)port, NULL, NULL, on_request, r, MHD_OPTION_SOCK_ADDR,
+                            (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                            MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_END);
 }
 
-static int parse_args(int argc, char **argv, unsigned *port)
+static int parse_args(int argc, char **argv, unsigned *port, double *fetch_delay)
 {
     *port = 0;
-    if (argc == 1) {
-        return 0;
-    }
-    char *end;
-    if (argc == 3 && strcmp(argv[1], "--port") == 0) {
+    *fetch_delay = 0;
+    for (int i = 1; i < argc; i += 2) {
+        const char *v = i + 1 < argc ? argv[i + 1] : "";
+        char *end;
         errno = 0;
-        long p = strtol(argv[2], &end, 10);
-        if (errno == 0 && end != argv[2] && *end == '\0' && p >= 0 && p <= 65535) {
+        if (strcmp(argv[i], "--port") == 0) {
+            long p = strtol(v, &end, 10);
+            if (errno != 0 || end == v || *end != '\0' || p < 0 || p > 65535) {
+                goto usage;
+            }
             *port = (unsigned)p;
-            return 0;
+        } else if (strcmp(argv[i], "--fetch-delay") == 0) {
+            double d = strtod(v, &end);
+            if (errno != 0 || end == v || *end != '\0' || !(d >= 0 && d <= 600)) {
+                goto usage;
+            }
+            *fetch_delay = d;
+        } else {
+            goto usage;
         }
     }
-    fprintf(stderr, "usage: ocps-schema-registry [--port N]\n");
+    return 0;
+usage:
+    fprintf(stderr, "usage: ocps-schema-registry [--port N] [--fetch-delay SECONDS]\n");
     return -1;
 }
 
 int main(int argc, char **argv)
 {
     unsigned port;
-    if (parse_args(argc, argv, &port) != 0) {
+    double fetch_delay;
+    if (parse_args(argc, argv, &port, &fetch_delay) != 0) {
         return 2;
     }
     /* Blocked before MHD starts its thread, so that only sigwait sees them. */
@@ -683,7 +711,8 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-    registry r = {.compat = "BACKWARD"};
+    registry r = {.compat = "BACKWARD", .fetch_delay = fetch_delay};
+    pthread_mutex_init(&r.lock, NULL);
     struct MHD_Daemon *d = start_daemon(&r, port);
     if (d == NULL) {
         fprintf(stderr, "ocps-schema-registry: cannot listen on 127.0.0.1:%u\n", port);

@@ -25,12 +25,22 @@
 #define KAFKA_CLOSE_FLUSH_MS 2000  /* close waits this long for deliveries */
 #define KAFKA_DECODE_LOG_EVERY 10  /* undecodable messages: log 1st, then every 10th */
 #define KAFKA_MAX_HISTORY_READ 500 /* salobj's LSST_MAX_HISTORY_READ default */
+#define KAFKA_MAX_HELD 10000       /* messages of one topic waiting for a writer schema */
+#define KAFKA_FETCH_RETRY_S 10.0   /* a failed schema fetch is tried again after this */
 
 /* Newest historical sample of one salIndex (indexed history reads). */
 typedef struct history_item {
     int32_t sal_index;
     void *sample;
 } history_item;
+
+/* A message waiting for its writer schema to be fetched (poll thread). */
+typedef struct held_msg {
+    struct held_msg *next;
+    int64_t offset;
+    size_t len;
+    uint8_t data[];
+} held_msg;
 
 typedef struct kafka_topic {
     char name[256]; /* lsst.<subname>.<Component>.<sal_name> */
@@ -51,6 +61,10 @@ typedef struct kafka_topic {
     size_t nhistory;
     /* poll thread only */
     unsigned decode_failures;
+    held_msg *held_head; /* in arrival order, behind the first unknown schema */
+    held_msg *held_tail;
+    size_t nheld;
+    unsigned held_dropped;
 } kafka_topic;
 
 typedef struct decoder_entry {
@@ -59,6 +73,16 @@ typedef struct decoder_entry {
     int32_t schema_id;
     sal_kafka_decoder *decoder;
 } decoder_entry;
+
+/* A writer schema to fetch for a topic, and the outcome. */
+typedef struct fetch_req {
+    struct fetch_req *next;
+    int topic;
+    int32_t schema_id;
+    sal_kafka_decoder *decoder; /* NULL: failed, see err */
+    char err[512];
+    double failed_at; /* monotonic; kept this long in the failed list */
+} fetch_req;
 
 struct sal_transport {
     const sal_component_info *comp;
@@ -82,10 +106,21 @@ struct sal_transport {
     atomic_uint delivery_failures;
     decoder_entry *decoders;  /* poll thread only */
     double last_client_error; /* poll thread only: rate limit of client errors */
+    /* Writer schemas are fetched on their own thread, so that a slow
+     * registry holds up only the messages of the topic that needs one. */
+    pthread_t fetch_thread;
+    bool fetch_started;
+    pthread_mutex_t fetch_lock;
+    pthread_cond_t fetch_cond;
+    bool fetch_stop;         /* guarded by fetch_lock */
+    fetch_req *fetch_todo;   /* guarded by fetch_lock */
+    fetch_req *fetch_done;   /* guarded by fetch_lock */
+    fetch_req *fetch_asked;  /* poll thread only: asked for, not done */
+    fetch_req *fetch_failed; /* poll thread only: failed recently */
 };
 
 static void kafka_close(sal_transport *t);
-static int kafka_writer_create(sal_transport *t, int topic, char *err, size_t errlen);
+static int topic_register(sal_transport *t, int topic, char *err, size_t errlen);
 
 /* ---- helpers ---- */
 
@@ -396,6 +431,24 @@ static int kafka_open_clients(sal_transport *t, char *err, size_t errlen)
 }
 
 static void *poll_thread(void *arg);
+static void *fetch_thread(void *arg);
+
+/* Every existing topic's schema, registered now: reader_create,
+ * writer_create and write then never wait on the registry. A topic
+ * missing from the cluster is left to its reader_create or writer_create,
+ * which fail with why. */
+static int register_all(sal_transport *t, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < t->comp->ntopics; i++) {
+        if (t->topics[i].npartitions > 0) {
+            int rc = topic_register(t, (int)i, err, errlen);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+    return 0;
+}
 
 static int kafka_open(sal_transport **out, const sal_component_info *comp, int32_t index,
                       const sal_transport_cbs *cbs, char *err, size_t errlen)
@@ -412,12 +465,25 @@ static int kafka_open(sal_transport **out, const sal_component_info *comp, int32
     t->cbs = *cbs;
     t->last_client_error = -1e9;
     pthread_mutex_init(&t->lock, NULL);
+    pthread_mutex_init(&t->fetch_lock, NULL);
+    pthread_cond_init(&t->fetch_cond, NULL);
     char note[256];
     sal_clock_init(&t->clock, NULL, note, sizeof note);
     int rc = kafka_open_clients(t, err, errlen);
     if (rc == 0) {
         init_topic_names(t);
         rc = setup_topics(t, err, errlen);
+    }
+    if (rc == 0) {
+        rc = register_all(t, err, errlen);
+    }
+    if (rc == 0) {
+        if (pthread_create(&t->fetch_thread, NULL, fetch_thread, t) != 0) {
+            snprintf(err, errlen, "cannot start the Kafka schema fetch thread");
+            rc = -EAGAIN;
+        } else {
+            t->fetch_started = true;
+        }
     }
     if (rc == 0 && pthread_create(&t->thread, NULL, poll_thread, t) != 0) {
         snprintf(err, errlen, "cannot start the Kafka poll thread");
@@ -441,6 +507,16 @@ static void free_history(sal_transport *t, int topic)
     free(kt->history);
     kt->history = NULL;
     kt->nhistory = 0;
+}
+
+static void fetch_list_free(fetch_req **list)
+{
+    while (*list != NULL) {
+        fetch_req *f = *list;
+        *list = f->next;
+        sal_kafka_decoder_free(f->decoder);
+        free(f);
+    }
 }
 
 static void close_producer(sal_transport *t)
@@ -470,6 +546,18 @@ static void kafka_close(sal_transport *t)
         atomic_store(&t->stop, true);
         pthread_join(t->thread, NULL);
     }
+    if (t->fetch_started) {
+        pthread_mutex_lock(&t->fetch_lock);
+        t->fetch_stop = true;
+        pthread_cond_signal(&t->fetch_cond);
+        pthread_mutex_unlock(&t->fetch_lock);
+        sal_kafka_registry_cancel(t->registry); /* a fetch in progress ends now */
+        pthread_join(t->fetch_thread, NULL);
+    }
+    fetch_list_free(&t->fetch_todo);
+    fetch_list_free(&t->fetch_done);
+    fetch_list_free(&t->fetch_asked);
+    fetch_list_free(&t->fetch_failed);
     if (t->consumer != NULL) {
         rd_kafka_consumer_close(t->consumer);
         rd_kafka_destroy(t->consumer);
@@ -486,6 +574,11 @@ static void kafka_close(sal_transport *t)
     for (size_t i = 0; t->topics != NULL && i < t->comp->ntopics; i++) {
         sal_kafka_codec_fini(&t->topics[i].codec);
         free_history(t, (int)i);
+        while (t->topics[i].held_head != NULL) {
+            held_msg *h = t->topics[i].held_head;
+            t->topics[i].held_head = h->next;
+            free(h);
+        }
     }
     sal_kafka_registry_free(t->registry);
     if (t->env_read) {
@@ -493,6 +586,8 @@ static void kafka_close(sal_transport *t)
     }
     sal_clock_fini(&t->clock);
     pthread_mutex_destroy(&t->lock);
+    pthread_mutex_destroy(&t->fetch_lock);
+    pthread_cond_destroy(&t->fetch_cond);
     free(t->topics);
     free(t);
 }
@@ -623,6 +718,12 @@ static int kafka_write(sal_transport *t, int topic, const void *sample, char *er
 {
     kafka_topic *kt = &t->topics[topic];
     if (!kt->writing) {
+        /* registered at open, so this does not wait on the registry; a
+         * topic that was missing then is not looked for again here */
+        if (!kt->registered) {
+            snprintf(err, errlen, "Kafka topic %s: not available (it did not exist at open)", kt->name);
+            return -ENOENT;
+        }
         int rc = kafka_writer_create(t, topic, err, errlen);
         if (rc != 0) {
             return rc;
@@ -669,8 +770,32 @@ static sal_kafka_decoder *find_decoder(sal_transport *t, int topic, int32_t id)
     return NULL;
 }
 
-/* The decoder for a writer schema id: our own registered schema, or the
- * registry's (fetched once, cached until close). */
+static void add_decoder(sal_transport *t, int topic, int32_t id, sal_kafka_decoder *d)
+{
+    decoder_entry *e = calloc(1, sizeof *e);
+    if (e == NULL) {
+        sal_kafka_decoder_free(d);
+        return;
+    }
+    e->topic = topic;
+    e->schema_id = id;
+    e->decoder = d;
+    e->next = t->decoders;
+    t->decoders = e;
+}
+
+static fetch_req *find_req(fetch_req *list, int topic, int32_t id)
+{
+    for (fetch_req *f = list; f != NULL; f = f->next) {
+        if (f->topic == topic && f->schema_id == id) {
+            return f;
+        }
+    }
+    return NULL;
+}
+
+/* The decoder for a writer schema id without waiting: a cached one, or one
+ * for our own registered schema. NULL otherwise. */
 static sal_kafka_decoder *get_decoder(sal_transport *t, int topic, int32_t id, char *err, size_t errlen)
 {
     sal_kafka_decoder *d = find_decoder(t, topic, id);
@@ -681,27 +806,84 @@ static sal_kafka_decoder *get_decoder(sal_transport *t, int topic, int32_t id, c
     pthread_mutex_lock(&t->lock);
     bool own = t->topics[topic].registered && t->topics[topic].schema_id == id;
     pthread_mutex_unlock(&t->lock);
-    char *fetched = NULL;
-    if (!own && sal_kafka_registry_fetch(t->registry, id, &fetched, err, errlen) != 0) {
+    if (!own || sal_kafka_decoder_new(&d, ti, ti->avro_schema, strlen(ti->avro_schema), err, errlen) != 0) {
         return NULL;
     }
-    const char *schema = own ? ti->avro_schema : fetched;
-    decoder_entry *e = calloc(1, sizeof *e);
-    int rc = e == NULL ? -ENOMEM : sal_kafka_decoder_new(&d, ti, schema, strlen(schema), err, errlen);
-    free(fetched);
-    if (rc != 0) {
-        if (e == NULL) {
-            snprintf(err, errlen, "out of memory");
-        }
-        free(e);
-        return NULL;
-    }
-    e->topic = topic;
-    e->schema_id = id;
-    e->decoder = d;
-    e->next = t->decoders;
-    t->decoders = e;
+    add_decoder(t, topic, id, d);
     return d;
+}
+
+/* The failure of a recent fetch of writer schema `id` of `topic`; NULL if
+ * none, or if it is old enough to try again. */
+static const fetch_req *failed_recently(sal_transport *t, int topic, int32_t id)
+{
+    for (fetch_req **pp = &t->fetch_failed; *pp != NULL; pp = &(*pp)->next) {
+        fetch_req *f = *pp;
+        if (f->topic == topic && f->schema_id == id) {
+            if (monotonic_now() - f->failed_at < KAFKA_FETCH_RETRY_S) {
+                return f;
+            }
+            *pp = f->next;
+            free(f);
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* Ask the fetch thread for writer schema `id` of `topic` (once); false if
+ * out of memory. */
+static bool ask_fetch(sal_transport *t, int topic, int32_t id)
+{
+    if (find_req(t->fetch_asked, topic, id) != NULL) {
+        return true;
+    }
+    fetch_req *mine = calloc(1, sizeof *mine);
+    fetch_req *theirs = calloc(1, sizeof *theirs);
+    if (mine == NULL || theirs == NULL) {
+        free(mine);
+        free(theirs);
+        return false;
+    }
+    mine->topic = theirs->topic = topic;
+    mine->schema_id = theirs->schema_id = id;
+    mine->next = t->fetch_asked;
+    t->fetch_asked = mine;
+    pthread_mutex_lock(&t->fetch_lock);
+    theirs->next = t->fetch_todo;
+    t->fetch_todo = theirs;
+    pthread_cond_signal(&t->fetch_cond);
+    pthread_mutex_unlock(&t->fetch_lock);
+    return true;
+}
+
+static void *fetch_thread(void *arg)
+{
+    sal_transport *t = arg;
+    pthread_mutex_lock(&t->fetch_lock);
+    for (;;) {
+        while (t->fetch_todo == NULL && !t->fetch_stop) {
+            pthread_cond_wait(&t->fetch_cond, &t->fetch_lock);
+        }
+        if (t->fetch_stop) {
+            break;
+        }
+        fetch_req *f = t->fetch_todo;
+        t->fetch_todo = f->next;
+        pthread_mutex_unlock(&t->fetch_lock);
+        const sal_topic_info *ti = &t->comp->topics[f->topic];
+        char *schema = NULL;
+        if (sal_kafka_registry_fetch(t->registry, f->schema_id, &schema, f->err, sizeof f->err) == 0 &&
+            sal_kafka_decoder_new(&f->decoder, ti, schema, strlen(schema), f->err, sizeof f->err) != 0) {
+            f->decoder = NULL;
+        }
+        free(schema);
+        pthread_mutex_lock(&t->fetch_lock);
+        f->next = t->fetch_done;
+        t->fetch_done = f;
+    }
+    pthread_mutex_unlock(&t->fetch_lock);
+    return NULL;
 }
 
 /* Keep the newest historical sample per salIndex. Called with lock held. */
@@ -759,6 +941,121 @@ static void deliver(sal_transport *t, int topic, int64_t offset, void *sample)
     free(items);
 }
 
+enum { MSG_DONE, MSG_NEEDS_SCHEMA };
+
+/* Decode and deliver one message, or drop it with a log line; or, when its
+ * writer schema must first be fetched, ask for it and say so (*id). */
+static int process(sal_transport *t, int topic, const void *payload, size_t plen, int64_t offset, int32_t *id)
+{
+    char err[512];
+    const uint8_t *body;
+    size_t len;
+    void *sample = NULL;
+    if (sal_kafka_frame_parse(payload, plen, id, &body, &len, err, sizeof err) != 0) {
+        log_decode_failure(t, topic, err);
+        return MSG_DONE;
+    }
+    err[0] = '\0';
+    sal_kafka_decoder *d = get_decoder(t, topic, *id, err, sizeof err);
+    if (d == NULL && err[0] == '\0') {
+        const fetch_req *failed = failed_recently(t, topic, *id);
+        if (failed == NULL && ask_fetch(t, topic, *id)) {
+            return MSG_NEEDS_SCHEMA;
+        }
+        snprintf(err, sizeof err, "writer schema %d: %.400s", (int)*id,
+                 failed ? failed->err : "out of memory");
+    }
+    if (d == NULL || sal_kafka_decode(d, body, len, &sample, err, sizeof err) != 0) {
+        log_decode_failure(t, topic, err);
+        return MSG_DONE;
+    }
+    deliver(t, topic, offset, sample);
+    return MSG_DONE;
+}
+
+/* Keep a message behind the ones waiting for a writer schema. */
+static void hold(sal_transport *t, int topic, const rd_kafka_message_t *m)
+{
+    kafka_topic *kt = &t->topics[topic];
+    held_msg *h = kt->nheld < KAFKA_MAX_HELD ? malloc(sizeof *h + m->len) : NULL;
+    if (h == NULL) {
+        if (kt->held_dropped++ % 1000 == 0) {
+            fprintf(stderr, "sal_kafka: %s: dropped a message waiting for a writer schema (%u so far)\n",
+                    kt->name, kt->held_dropped);
+        }
+        return;
+    }
+    h->next = NULL;
+    h->offset = m->offset;
+    h->len = m->len;
+    memcpy(h->data, m->payload, m->len);
+    if (kt->held_tail != NULL) {
+        kt->held_tail->next = h;
+    } else {
+        kt->held_head = h;
+    }
+    kt->held_tail = h;
+    kt->nheld++;
+}
+
+/* Process a topic's held messages in order, up to the next one whose
+ * schema is still to come. */
+static void release_held(sal_transport *t, int topic)
+{
+    kafka_topic *kt = &t->topics[topic];
+    while (kt->held_head != NULL) {
+        held_msg *h = kt->held_head;
+        int32_t id;
+        if (process(t, topic, h->data, h->len, h->offset, &id) == MSG_NEEDS_SCHEMA) {
+            return;
+        }
+        kt->held_head = h->next;
+        if (kt->held_head == NULL) {
+            kt->held_tail = NULL;
+        }
+        kt->nheld--;
+        free(h);
+    }
+}
+
+/* Take the fetch thread's results: decoders to use, failures to remember
+ * (logged once; messages with that schema are dropped for
+ * KAFKA_FETCH_RETRY_S); then the held messages go on. */
+static void take_fetched(sal_transport *t)
+{
+    pthread_mutex_lock(&t->fetch_lock);
+    fetch_req *done = t->fetch_done;
+    t->fetch_done = NULL;
+    pthread_mutex_unlock(&t->fetch_lock);
+    double now = monotonic_now();
+    while (done != NULL) {
+        fetch_req *f = done;
+        done = f->next;
+        for (fetch_req **pp = &t->fetch_asked; *pp != NULL; pp = &(*pp)->next) {
+            if ((*pp)->topic == f->topic && (*pp)->schema_id == f->schema_id) {
+                fetch_req *asked = *pp;
+                *pp = asked->next;
+                free(asked);
+                break;
+            }
+        }
+        if (f->decoder != NULL) {
+            add_decoder(t, f->topic, f->schema_id, f->decoder);
+            f->decoder = NULL;
+            free(f);
+        } else {
+            fprintf(stderr, "sal_kafka: %s: cannot get writer schema %d: %s\n", t->topics[f->topic].name,
+                    (int)f->schema_id, f->err);
+            f->failed_at = now;
+            f->next = t->fetch_failed;
+            t->fetch_failed = f;
+        }
+    }
+    for (size_t i = 0; i < t->comp->ntopics; i++) {
+        release_held(t, (int)i);
+    }
+}
+
 static void handle_message(sal_transport *t, const rd_kafka_message_t *m)
 {
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -771,19 +1068,11 @@ static void handle_message(sal_transport *t, const rd_kafka_message_t *m)
     if (topic < 0) {
         return;
     }
-    char err[512];
     int32_t id;
-    const uint8_t *body;
-    size_t len;
-    void *sample = NULL;
-    sal_kafka_decoder *d = NULL;
-    if (sal_kafka_frame_parse(m->payload, m->len, &id, &body, &len, err, sizeof err) != 0 ||
-        (d = get_decoder(t, topic, id, err, sizeof err)) == NULL ||
-        sal_kafka_decode(d, body, len, &sample, err, sizeof err) != 0) {
-        log_decode_failure(t, topic, err);
-        return;
+    if (t->topics[topic].held_head != NULL ||
+        process(t, topic, m->payload, m->len, m->offset, &id) == MSG_NEEDS_SCHEMA) {
+        hold(t, topic, m); /* in order, behind the others waiting */
     }
-    deliver(t, topic, m->offset, sample);
 }
 
 static void *poll_thread(void *arg)
@@ -794,6 +1083,9 @@ static void *poll_thread(void *arg)
         if (m != NULL) {
             handle_message(t, m);
             rd_kafka_message_destroy(m);
+        }
+        if (t->fetch_asked != NULL) {
+            take_fetched(t);
         }
         rd_kafka_poll(t->producer, 0);
     }

@@ -2,8 +2,9 @@
 #include "sal_kafka_registry.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ struct sal_kafka_registry {
     CURL *curl;
     struct curl_slist *headers;
     pthread_mutex_t lock;
+    atomic_bool cancelled;
 };
 
 typedef struct reply {
@@ -112,10 +114,30 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
+void sal_kafka_registry_cancel(sal_kafka_registry *r)
+{
+    atomic_store(&r->cancelled, true);
+}
+
+/* curl's progress callback: non-zero aborts the transfer. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    sal_kafka_registry *r = arg;
+    return atomic_load(&r->cancelled) ? 1 : 0;
+}
+
 /* One request; on 2xx the parsed JSON reply is returned in *out. */
 static int request(sal_kafka_registry *r, const char *path, const char *post, const char *what, json_t **out,
                    char *err, size_t errlen)
 {
+    if (atomic_load(&r->cancelled)) {
+        snprintf(err, errlen, "schema registry %s: %s: cancelled (closing)", r->url, what);
+        return -ECANCELED;
+    }
     char *url = malloc(strlen(r->url) + strlen(path) + 1);
     if (url == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -130,6 +152,9 @@ static int request(sal_kafka_registry *r, const char *path, const char *post, co
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->headers);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, REGISTRY_TIMEOUT_MS);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);

@@ -26,4 +26,8 @@ int sal_kafka_registry_register(sal_kafka_registry *r, const char *subject, cons
 /* GET /schemas/ids/<id>: the schema text (malloc'd, caller frees). */
 int sal_kafka_registry_fetch(sal_kafka_registry *r, int32_t id, char **schema, char *err, size_t errlen);
 
+/* Make the request in progress, and every later one, fail at once (from
+ * any thread): for closing while a request may be waiting on the registry. */
+void sal_kafka_registry_cancel(sal_kafka_registry *r);
+
 #endif
