@@ -66,6 +66,8 @@ struct engine {
     uv_timer_t poll_timer;
     int open_handles; /* handles whose close callback has not run */
     bool closed;
+    engine_close_cb close_cb; /* engine_close's, run once freed */
+    void *close_arg;
 };
 
 static double engine_now(void)
@@ -673,7 +675,12 @@ static void engine_free(engine *e)
     engine_store_close(e->store);
     free(e->work_root);
     free(e->runner);
+    engine_close_cb cb = e->close_cb;
+    void *arg = e->close_arg;
     free(e);
+    if (cb != NULL) {
+        cb(arg);
+    }
 }
 
 /* One of the engine's handles is closed; the last one frees the engine. */
@@ -742,7 +749,7 @@ int engine_open(engine **out, uv_loop_t *loop, const engine_options *opts, engin
     e->poll_timer.data = e;
     e->open_handles = 2;
     if (engine_store_load_unpublished(e->store, engine_adopt, e, err, errlen) != 0) {
-        engine_close(e); /* freed once the loop has closed the handles */
+        engine_close(e, NULL, NULL); /* freed once the loop has closed the handles */
         return -1;
     }
     if (engine_resume(e)) {
@@ -754,12 +761,17 @@ int engine_open(engine **out, uv_loop_t *loop, const engine_options *opts, engin
     return 0;
 }
 
-void engine_close(engine *e)
+void engine_close(engine *e, engine_close_cb cb, void *arg)
 {
     if (e == NULL || e->closed) {
+        if (e == NULL && cb != NULL) {
+            cb(arg);
+        }
         return;
     }
     e->closed = true;
+    e->close_cb = cb;
+    e->close_arg = arg;
     for (size_t i = 0; i < e->nrecs; i++) {
         if (e->recs[i]->proc != NULL) {
             engine_proc_close(e->recs[i]->proc); /* the runner keeps running */

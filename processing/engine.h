@@ -142,8 +142,13 @@ const char *engine_reason_name(engine_reason reason);
 /* Is the phase final? */
 bool engine_phase_final(engine_phase phase);
 
+/* Called once a closed engine has been freed. */
+typedef void (*engine_close_cb)(void *arg);
+
 /* Stop watching and close the store; running jobs keep running and are
- * re-adopted by the next engine_open. Handles close asynchronously. */
-void engine_close(engine *e);
+ * re-adopted by the next engine_open. `e` is freed on the loop once its
+ * handles have closed, then cb(arg) runs (cb may be NULL); `e` must not be
+ * used after this call. */
+void engine_close(engine *e, engine_close_cb cb, void *arg);
 
 #endif

@@ -94,7 +94,7 @@ static void fx_open(fixture *fx)
 static void fx_close(fixture *fx)
 {
     if (fx->e != NULL) {
-        engine_close(fx->e);
+        engine_close(fx->e, NULL, NULL);
         fx->e = NULL;
         uv_run(&fx->loop, UV_RUN_DEFAULT);
     }

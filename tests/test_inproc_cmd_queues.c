@@ -449,7 +449,7 @@ static bool ackcmd_writer_gone(fx *f, void *arg)
 /* salobj's CSC closes its command readers, cancelling the command tasks,
  * and its ackcmd writer together: a command running or queued when it
  * stops gets no final ack, and the commander times out (CMD_NOACK). The
- * CSC here does the same: sal_csc_stop releases what the application
+ * CSC here does the same: sal_csc_close releases what the application
  * holds and drops the queues without writing an ack. */
 static void stopping_leaves_commands_in_flight_unanswered(void **state)
 {

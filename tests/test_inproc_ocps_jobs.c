@@ -408,7 +408,7 @@ static void stop_with_execute_in_flight_then_restart(void **state)
     sal_sample_set_i32(&f->comp->topics[t], s, "level", SAL_LOG_INFO);
     assert_int_equal(fx_command(f, "setLogLevel", s, 10, result, sizeof result), SAL_CMD_COMPLETE);
     sal_sample_free(&f->comp->topics[t], s);
-    sal_close(wire);
+    sal_close(wire, NULL, NULL);
     assert_int_equal(fa.n, 1);
 }
 

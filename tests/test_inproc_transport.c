@@ -479,8 +479,8 @@ static void late_joiner_gets_the_last_event_again(void **state)
     assert_int_equal(g.n, 1);
     assert_string_equal(g.message, "said before you came");
     assert_int_equal(sal_matched(w, lm, true), 1);
-    sal_close(r);
-    sal_close(w);
+    sal_close(r, NULL, NULL);
+    sal_close(w, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
 }

@@ -131,7 +131,7 @@ static int setup_simulate(void **state)
 static int teardown(void **state)
 {
     ctx *c = *state;
-    sal_close(c->acks);
+    sal_close(c->acks, NULL, NULL);
     int rc = fx_close(&c->f);
     tu_remove_tree(c->root);
     free(c->root);

@@ -64,6 +64,9 @@ struct ocps_app {
     late_ack *late_acks;
     ocps_topics tp; /* topics and fields, resolved at open */
     bool closing;
+    int closing_parts;          /* handles and engine still closing */
+    ocps_app_close_cb close_cb; /* ocps_app_close's */
+    void *close_arg;
 };
 
 /* --- helpers --- */
@@ -528,34 +531,9 @@ int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
     return 0;
 }
 
-void ocps_app_closing(ocps_app *a)
+/* Free the application once its timers and engine have closed. */
+static void free_app(ocps_app *a)
 {
-    if (a == NULL || a->closing) {
-        return;
-    }
-    a->closing = true;
-    uv_close((uv_handle_t *)&a->progress, NULL);
-    uv_close((uv_handle_t *)&a->publish, NULL);
-    uv_close((uv_handle_t *)&a->late, NULL);
-    while (a->pending != NULL) {
-        pending *p = a->pending;
-        a->pending = p->next;
-        if (p->cmd != NULL) {
-            sal_cmd_release(p->cmd);
-        }
-        free(p);
-    }
-    if (a->engine != NULL) {
-        engine_close(a->engine);
-        a->engine = NULL;
-    }
-}
-
-void ocps_app_free(ocps_app *a)
-{
-    if (a == NULL) {
-        return;
-    }
     while (a->finished_head != NULL) {
         finished *f = a->finished_head;
         a->finished_head = f->next;
@@ -568,5 +546,54 @@ void ocps_app_free(ocps_app *a)
         free(l);
     }
     ocps_config_clear(&a->config);
+    ocps_app_close_cb cb = a->close_cb;
+    void *arg = a->close_arg;
     free(a);
+    if (cb != NULL) {
+        cb(arg);
+    }
+}
+
+static void part_closed(void *arg)
+{
+    ocps_app *a = arg;
+    if (--a->closing_parts == 0) {
+        free_app(a);
+    }
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    part_closed(h->data);
+}
+
+void ocps_app_close(ocps_app *a, ocps_app_close_cb cb, void *arg)
+{
+    if (a == NULL) {
+        if (cb != NULL) {
+            cb(arg);
+        }
+        return;
+    }
+    if (a->closing) {
+        return;
+    }
+    a->closing = true;
+    a->close_cb = cb;
+    a->close_arg = arg;
+    a->closing_parts = 4; /* three timers and the engine */
+    uv_close((uv_handle_t *)&a->progress, timer_closed);
+    uv_close((uv_handle_t *)&a->publish, timer_closed);
+    uv_close((uv_handle_t *)&a->late, timer_closed);
+    while (a->pending != NULL) {
+        pending *p = a->pending;
+        a->pending = p->next;
+        if (p->cmd != NULL) {
+            sal_cmd_release(p->cmd);
+        }
+        free(p);
+    }
+    engine *e = a->engine;
+    a->engine = NULL;
+    engine_close(e, part_closed, a); /* running jobs keep running */
 }

@@ -29,11 +29,14 @@ int ocps_app_attach(ocps_app *a, sal_csc *csc, char *err, size_t errlen);
  * job engine (re-adopting jobs of an earlier run). */
 int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen);
 
-/* The CSC is stopping: stop timers, close the engine (jobs keep running),
- * release commands in flight. */
-void ocps_app_closing(ocps_app *a);
+/* Called once a closed application has been freed. */
+typedef void (*ocps_app_close_cb)(void *arg);
 
-/* Free after the loop has ended. */
-void ocps_app_free(ocps_app *a);
+/* Close (call it from the CSC's closing hook, or after a failed open):
+ * timers stop, the engine closes (running jobs keep running and are
+ * re-adopted by the next CSC), commands in flight are released; `a` is
+ * freed on the loop once all that has closed, then cb(arg) runs (cb may be
+ * NULL). `a` must not be used after this call. */
+void ocps_app_close(ocps_app *a, ocps_app_close_cb cb, void *arg);
 
 #endif

@@ -31,6 +31,7 @@ typedef struct app {
     ocps_app *ocps;
     uv_signal_t sigint;
     uv_signal_t sigterm;
+    int exit_code; /* from the CSC's closed hook */
 } app;
 
 static void usage(FILE *f)
@@ -106,7 +107,7 @@ static void on_signal(uv_signal_t *h, int signum)
     SAL_LOG(a->csc, SAL_LOG_INFO, "Received signal %d; shutting down", signum);
     uv_signal_stop(&a->sigint);
     uv_signal_stop(&a->sigterm);
-    sal_csc_stop(a->csc, 0);
+    sal_csc_close(a->csc, 0);
 }
 
 static int on_configure(void *arg, json_t *config, char *err, size_t errlen)
@@ -137,12 +138,21 @@ static void find_runner(char *out, size_t len)
     }
 }
 
+/* The CSC is closing (every end of the program goes through here). */
 static void on_closing(void *arg)
 {
     app *a = arg;
-    ocps_app_closing(a->ocps);
+    ocps_app_close(a->ocps, NULL, NULL);
+    a->ocps = NULL;
     uv_close((uv_handle_t *)&a->sigint, NULL);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
+}
+
+static void on_closed(void *arg, int exit_code)
+{
+    app *a = arg;
+    a->csc = NULL;
+    a->exit_code = exit_code;
 }
 
 /* Parse the command line into opts and *xml_version; returns -1 to exit
@@ -291,7 +301,7 @@ int main(int argc, char **argv)
     uv_signal_init(&loop, &a.sigint);
     uv_signal_init(&loop, &a.sigterm);
     a.sigint.data = a.sigterm.data = &a;
-    sal_csc_hooks hooks = {.configure = on_configure, .closing = on_closing, .arg = &a};
+    sal_csc_hooks hooks = {.configure = on_configure, .closing = on_closing, .closed = on_closed, .arg = &a};
     char runner[1024];
     find_runner(runner, sizeof runner);
     if (ocps_app_open(&a.ocps, &loop, comp, opts.index, opts.simulation_mode, runner, err, sizeof err) != 0 ||
@@ -299,16 +309,11 @@ int main(int argc, char **argv)
         ocps_app_attach(a.ocps, a.csc, err, sizeof err) != 0) {
         fprintf(stderr, "ocps-csc: %s\n", err);
         if (a.csc != NULL) {
-            sal_csc_stop(a.csc, 1);
-            uv_run(&loop, UV_RUN_DEFAULT);
-            sal_csc_free(a.csc);
+            sal_csc_close(a.csc, 1); /* on_closing closes the rest */
         } else {
-            ocps_app_closing(a.ocps);
-            uv_close((uv_handle_t *)&a.sigint, NULL);
-            uv_close((uv_handle_t *)&a.sigterm, NULL);
-            uv_run(&loop, UV_RUN_DEFAULT);
+            on_closing(&a);
         }
-        ocps_app_free(a.ocps);
+        uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
         return 1;
     }
@@ -316,12 +321,9 @@ int main(int argc, char **argv)
     uv_signal_start(&a.sigterm, on_signal, SIGTERM);
     if (sal_csc_start(a.csc, err, sizeof err) != 0) {
         fprintf(stderr, "ocps-csc: %s\n", err);
-        sal_csc_stop(a.csc, 1);
+        sal_csc_close(a.csc, 1);
     }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    status = sal_csc_exit_code(a.csc);
-    sal_csc_free(a.csc);
-    ocps_app_free(a.ocps);
+    uv_run(&loop, UV_RUN_DEFAULT); /* ends once the CSC has closed (on_closed) */
     uv_loop_close(&loop);
-    return status;
+    return a.exit_code;
 }

@@ -50,12 +50,14 @@ struct sal {
     sal_error_cb error_cb;
     void *error_arg;
     uv_async_t async;
-    uv_idle_t spin;       /* keeps the loop polling briefly after activity */
-    uint64_t spin_until;  /* uv_hrtime() deadline of the current spin */
-    bool republish;       /* re-publish events to new readers (late joiners) */
-    uv_timer_t round;     /* the next re-publication round */
-    uint64_t round_asked; /* uv_now() of the first request of that round */
-    int open_handles;     /* freed when all three handles have closed */
+    uv_idle_t spin;        /* keeps the loop polling briefly after activity */
+    uint64_t spin_until;   /* uv_hrtime() deadline of the current spin */
+    bool republish;        /* re-publish events to new readers (late joiners) */
+    uv_timer_t round;      /* the next re-publication round */
+    uint64_t round_asked;  /* uv_now() of the first request of that round */
+    int open_handles;      /* freed when all three handles have closed */
+    sal_close_cb close_cb; /* then this runs */
+    void *close_arg;
     pthread_mutex_t lock;
     inbox_item *head;
     inbox_item *tail;
@@ -318,7 +320,7 @@ int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t
     rc = transport->open(&s->transport, comp, index, &cbs, err, errlen);
     if (rc != 0) {
         s->transport = NULL;
-        sal_close(s);
+        sal_close(s, NULL, NULL);
         return rc;
     }
     *out = s;
@@ -506,15 +508,25 @@ static void free_sal(uv_handle_t *handle)
     }
     sal_clock_fini(&s->clock);
     pthread_mutex_destroy(&s->lock);
+    sal_close_cb cb = s->close_cb;
+    void *arg = s->close_arg;
     free(s->topics);
     free(s);
+    if (cb != NULL) {
+        cb(arg);
+    }
 }
 
-void sal_close(sal *s)
+void sal_close(sal *s, sal_close_cb cb, void *arg)
 {
     if (s == NULL) {
+        if (cb != NULL) {
+            cb(arg);
+        }
         return;
     }
+    s->close_cb = cb;
+    s->close_arg = arg;
     if (s->transport != NULL) {
         s->ops->close(s->transport); /* no callbacks after this */
         s->transport = NULL;

@@ -85,8 +85,13 @@ uv_loop_t *sal_loop(const sal *s);
 /* Current TAI, unix seconds. */
 double sal_now_tai(sal *s);
 
-/* Close: stop reading, flush, free. Handles on the loop close
- * asynchronously; run the loop until it is empty afterwards. */
-void sal_close(sal *s);
+/* Called once a closed object has been freed. */
+typedef void (*sal_close_cb)(void *arg);
+
+/* Close: stop reading and flush now; `s` is freed once its handles have
+ * closed on the loop, then cb(arg) runs (cb may be NULL). `s` must not be
+ * used after this call. The rule of every closable object here: x_close
+ * starts closing, memory is freed only on the loop, then the callback. */
+void sal_close(sal *s, sal_close_cb cb, void *arg);
 
 #endif

@@ -230,7 +230,7 @@ static const transition *find_transition(const char *name)
 static void shutdown_cb(uv_timer_t *timer)
 {
     sal_csc *c = timer->data;
-    sal_csc_stop(c, 0);
+    sal_csc_close(c, 0);
 }
 
 /* Run a state transition; 0 done, TRANSITION_PENDING (cmd is acked
@@ -345,7 +345,7 @@ static void on_heartbeat(void *arg, int topic, const void *sample)
     if (origin != sal_origin(c->sal) && sent >= c->check_started - 0.5) {
         fprintf(stderr, "ERROR %s: %s with origin=%d quitting: found another instance with origin=%d.\n",
                 c->comp->name, sal_identity(c->sal), sal_origin(c->sal), origin);
-        sal_csc_stop(c, 2);
+        sal_csc_close(c, 2);
     }
 }
 
@@ -542,7 +542,7 @@ int sal_csc_open(sal_csc **out, uv_loop_t *loop, const sal_component_info *comp,
         rc = sal_config_open(&c->config, loop, comp->name, opts->config_schema, opts->config_dir,
                              opts->config_pkg, getenv("LSST_SITE"), err, errlen);
         if (rc != 0) {
-            sal_close(c->sal);
+            sal_close(c->sal, NULL, NULL);
             free(c->slots);
             free(c);
             return rc;
@@ -556,7 +556,7 @@ int sal_csc_open(sal_csc **out, uv_loop_t *loop, const sal_component_info *comp,
     uv_timer_init(loop, &c->config_poll);
     uv_timer_init(loop, &c->start_slow);
     c->heartbeat.data = c->startup.data = c->shutdown.data = c->config_poll.data = c->start_slow.data = c;
-    c->handles_open = 5;
+    c->handles_open = 6; /* five timers and the runtime */
     sal_republish_events(c->sal, !opts->no_republish);
     *out = c;
     return 0;
@@ -625,13 +625,36 @@ sal *sal_csc_sal(sal_csc *c)
     return c->sal;
 }
 
-static void on_handle_closed(uv_handle_t *h)
+/* The last of the CSC's handles (and its runtime) has closed: free it,
+ * then tell the application. */
+static void handle_gone(sal_csc *c)
 {
-    sal_csc *c = h->data;
-    c->handles_open--;
+    if (--c->handles_open > 0) {
+        return;
+    }
+    void (*closed)(void *, int) = c->hooks.closed;
+    void *arg = c->hooks.arg;
+    int exit_code = c->exit_code;
+    sal_csc__drop_queued(c);
+    sal_auth_fini(&c->auth);
+    free(c->slots);
+    free(c);
+    if (closed != NULL) {
+        closed(arg, exit_code);
+    }
 }
 
-void sal_csc_stop(sal_csc *c, int exit_code)
+static void on_handle_closed(uv_handle_t *h)
+{
+    handle_gone(h->data);
+}
+
+static void on_sal_closed(void *arg)
+{
+    handle_gone(arg);
+}
+
+void sal_csc_close(sal_csc *c, int exit_code)
 {
     if (c->stopping) {
         return;
@@ -653,27 +676,7 @@ void sal_csc_stop(sal_csc *c, int exit_code)
     sal_config_close(c->config);
     c->config = NULL;
     sal_csc__drop_queued(c);
-    sal_close(c->sal);
+    sal *s = c->sal;
     c->sal = NULL;
-}
-
-bool sal_csc_stopped(const sal_csc *c)
-{
-    return c->stopping;
-}
-
-int sal_csc_exit_code(const sal_csc *c)
-{
-    return c->exit_code;
-}
-
-void sal_csc_free(sal_csc *c)
-{
-    if (c == NULL) {
-        return;
-    }
-    sal_csc__drop_queued(c);
-    sal_auth_fini(&c->auth);
-    free(c->slots);
-    free(c);
+    sal_close(s, on_sal_closed, c);
 }

@@ -45,6 +45,10 @@ typedef struct sal_csc_hooks {
     void (*state_changed)(void *arg, sal_state old_state, sal_state new_state);
     /* The CSC is shutting down: close the application's handles. */
     void (*closing)(void *arg);
+    /* The CSC has closed and been freed; `exit_code` is the process's
+     * (0 after exitControl, 2 another instance running, as given to
+     * sal_csc_close otherwise). */
+    void (*closed)(void *arg, int exit_code);
     void *arg;
 } sal_csc_hooks;
 
@@ -112,18 +116,13 @@ int sal_csc_write(sal_csc *c, const char *sal_name, void *sample, unsigned flags
 /* The runtime under this CSC. */
 sal *sal_csc_sal(sal_csc *c);
 
-/* Stop: close handles and the transport; uv_run returns once the loop is
- * empty. `exit_code` is what sal_csc_exit_code reports. */
-void sal_csc_stop(sal_csc *c, int exit_code);
-
-/* Has the CSC stopped (exitControl, duplicate found, signal)? */
-bool sal_csc_stopped(const sal_csc *c);
-
-/* Exit status for the process after the loop ended. */
-int sal_csc_exit_code(const sal_csc *c);
-
-/* Free after uv_run has returned. */
-void sal_csc_free(sal_csc *c);
+/* Close: hooks.closing runs now (the application closes its handles), the
+ * CSC's handles and transport close, and once they have, on the loop, the
+ * CSC is freed and hooks.closed(arg, exit_code) runs. The CSC closes
+ * itself this way too (exitControl, another instance found), so the
+ * application learns of every end through hooks.closed. `c` must not be
+ * used after that. A second call does nothing. */
+void sal_csc_close(sal_csc *c, int exit_code);
 
 /* --- commands in progress --- */
 

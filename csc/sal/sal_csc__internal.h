@@ -51,7 +51,7 @@ struct sal_csc {
     uv_timer_t heartbeat;
     uv_timer_t startup;
     uv_timer_t shutdown;
-    int handles_open;
+    int handles_open; /* freed when the last closes (handle_gone) */
     sal_auth auth;
     bool auth_enabled;
     char override[1024];

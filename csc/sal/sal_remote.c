@@ -37,6 +37,8 @@ struct sal_remote {
     int32_t *seq_lo;
     int32_t *seq_hi;
     pending *pending;
+    sal_close_cb close_cb; /* sal_remote_close's */
+    void *close_arg;
 };
 
 static void free_pending(uv_handle_t *h)
@@ -150,7 +152,7 @@ int sal_remote_open(sal_remote **out, uv_loop_t *loop, const sal_component_info 
     r->seq_hi = calloc(comp->ntopics, sizeof *r->seq_hi);
     if (r->readers == NULL || r->next_seq == NULL || r->seq_lo == NULL || r->seq_hi == NULL) {
         snprintf(err, errlen, "out of memory");
-        sal_remote_close(r);
+        sal_remote_close(r, NULL, NULL);
         return -ENOMEM;
     }
     char me[256];
@@ -161,7 +163,7 @@ int sal_remote_open(sal_remote **out, uv_loop_t *loop, const sal_component_info 
     int rc = sal_open(&r->sal, loop, comp, index, ops, identity, err, errlen);
     if (rc != 0) {
         r->sal = NULL;
-        sal_remote_close(r);
+        sal_remote_close(r, NULL, NULL);
         return rc;
     }
     init_seq_ranges(r);
@@ -169,7 +171,7 @@ int sal_remote_open(sal_remote **out, uv_loop_t *loop, const sal_component_info 
     if (r->t_ackcmd >= 0) {
         rc = sal_reader_add(r->sal, r->t_ackcmd, on_ackcmd, r, err, errlen);
         if (rc != 0) {
-            sal_remote_close(r);
+            sal_remote_close(r, NULL, NULL);
             return rc;
         }
     }
@@ -281,11 +283,32 @@ sal *sal_remote_sal(sal_remote *r)
     return r->sal;
 }
 
-void sal_remote_close(sal_remote *r)
+/* The runtime under a closing Remote has closed: free the Remote. */
+static void remote_closed(void *arg)
+{
+    sal_remote *r = arg;
+    sal_close_cb cb = r->close_cb;
+    void *cb_arg = r->close_arg;
+    free(r->readers);
+    free(r->next_seq);
+    free(r->seq_lo);
+    free(r->seq_hi);
+    free(r);
+    if (cb != NULL) {
+        cb(cb_arg);
+    }
+}
+
+void sal_remote_close(sal_remote *r, sal_close_cb cb, void *arg)
 {
     if (r == NULL) {
+        if (cb != NULL) {
+            cb(arg);
+        }
         return;
     }
+    r->close_cb = cb;
+    r->close_arg = arg;
     while (r->pending != NULL) {
         unlink_pending(r, r->pending);
     }
@@ -293,11 +316,7 @@ void sal_remote_close(sal_remote *r)
         for (size_t i = 0; i < r->comp->ntopics; i++) {
             sal_sample_free(&r->comp->topics[i], r->readers[i].last);
         }
+        memset(r->readers, 0, r->comp->ntopics * sizeof *r->readers); /* no callbacks from now on */
     }
-    sal_close(r->sal);
-    free(r->readers);
-    free(r->next_seq);
-    free(r->seq_lo);
-    free(r->seq_hi);
-    free(r);
+    sal_close(r->sal, remote_closed, r);
 }

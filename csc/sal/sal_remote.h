@@ -62,7 +62,9 @@ int sal_remote_command(sal_remote *r, const char *name, void *sample, double tim
 /* The runtime under the Remote. */
 sal *sal_remote_sal(sal_remote *r);
 
-/* Close (pending commands are dropped without callbacks). */
-void sal_remote_close(sal_remote *r);
+/* Close (pending commands are dropped without callbacks): `r` is freed on
+ * the loop once its runtime has closed, then cb(arg) runs (cb may be
+ * NULL). `r` must not be used after this call. */
+void sal_remote_close(sal_remote *r, sal_close_cb cb, void *arg);
 
 #endif

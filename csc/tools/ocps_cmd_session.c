@@ -62,7 +62,7 @@ void cmdr_finish(cmdr *c, int status)
     uv_close((uv_handle_t *)&c->deadline, NULL);
     uv_close((uv_handle_t *)&c->sigint, NULL);
     if (c->remote != NULL) {
-        sal_remote_close(c->remote);
+        sal_remote_close(c->remote, NULL, NULL);
         c->remote = NULL;
     }
 }

@@ -30,6 +30,8 @@ struct csc_thread {
     bool closing;  /* the CSC is stopping: ct_call runs nothing more */
     bool finished; /* the loop has ended */
     int exit_code;
+    int csc_exit; /* from the CSC's closed hook */
+    bool csc_closed;
     void (*req_fn)(void *arg, sal_csc *csc); /* the pending ct_call */
     void *req_arg;
     bool req_running;
@@ -132,7 +134,8 @@ static void on_closing(void *arg)
     if (t->o.closing != NULL) {
         t->o.closing(t->o.arg);
     }
-    ocps_app_closing(t->app);
+    ocps_app_close(t->app, NULL, NULL);
+    t->app = NULL;
     pthread_mutex_lock(&t->lock);
     t->closing = true;
     if (t->req_fn != NULL && !t->req_running) {
@@ -142,10 +145,19 @@ static void on_closing(void *arg)
     uv_close((uv_handle_t *)&t->wake, NULL);
 }
 
+/* The CSC has closed and been freed (on its loop). */
+static void on_closed(void *arg, int exit_code)
+{
+    csc_thread *t = arg;
+    t->csc = NULL;
+    t->csc_exit = exit_code;
+    t->csc_closed = true;
+}
+
 static int open_csc(csc_thread *t, char *err, size_t errlen)
 {
     const ct_options *o = &t->o;
-    sal_csc_hooks hooks = {.configure = on_configure, .closing = on_closing, .arg = t};
+    sal_csc_hooks hooks = {.configure = on_configure, .closing = on_closing, .closed = on_closed, .arg = t};
     int rc = 0;
     if (o->ocps_runner != NULL) {
         rc = ocps_app_open(&t->app, &t->loop, o->comp, o->csc.index, o->csc.simulation_mode, o->ocps_runner,
@@ -174,9 +186,10 @@ static void *thread_main(void *arg)
     if (rc != 0) {
         fprintf(stderr, "ct_start: %s\n", err);
         if (t->csc != NULL) {
-            sal_csc_stop(t->csc, 1); /* runs on_closing */
+            sal_csc_close(t->csc, 1); /* runs on_closing */
         } else {
-            ocps_app_closing(t->app);
+            ocps_app_close(t->app, NULL, NULL);
+            t->app = NULL;
             uv_close((uv_handle_t *)&t->wake, NULL);
         }
     }
@@ -187,9 +200,7 @@ static void *thread_main(void *arg)
     pthread_mutex_unlock(&t->lock);
 
     uv_run(&t->loop, UV_RUN_DEFAULT);
-    int code = t->csc != NULL ? sal_csc_exit_code(t->csc) : 1;
-    sal_csc_free(t->csc);
-    ocps_app_free(t->app);
+    int code = t->csc_closed ? t->csc_exit : 1; /* everything was freed on the loop */
     if (uv_loop_close(&t->loop) != 0) {
         fprintf(stderr, "ct: the CSC's loop still had handles at its end\n");
         code = -1;
@@ -280,7 +291,7 @@ bool ct_finished(csc_thread *t)
 static void stop(void *arg, sal_csc *csc)
 {
     (void)arg;
-    sal_csc_stop(csc, 0);
+    sal_csc_close(csc, 0);
 }
 
 void ct_signal(csc_thread *t)

@@ -63,7 +63,9 @@ int fx_kafka_start(fx *f, const sal_component_info *comp)
     free(argv);
     free(names);
     char line[512];
-    if (f->broker_pid < 0 || tu_read_line(f->broker_out, line, sizeof line, 10) != 0 ||
+    /* 30 s: under ASan, with the other tests running, the broker was once
+     * seen to take more than 10 s to start */
+    if (f->broker_pid < 0 || tu_read_line(f->broker_out, line, sizeof line, 30) != 0 ||
         strncmp(line, "BOOTSTRAP ", 10) != 0) {
         fprintf(stderr, "fx: the mock broker did not start\n");
         return -1;
@@ -74,7 +76,7 @@ int fx_kafka_start(fx *f, const sal_component_info *comp)
     int rin;
     int rout;
     f->registry_pid = tu_spawn_piped(rargv, &rin, &rout);
-    int rc = f->registry_pid > 0 ? tu_read_line(rout, line, sizeof line, 10) : -1;
+    int rc = f->registry_pid > 0 ? tu_read_line(rout, line, sizeof line, 30) : -1;
     if (f->registry_pid > 0) {
         close(rin);
         close(rout);
@@ -351,7 +353,7 @@ int fx_close(fx *f)
         }
         free(log);
     }
-    sal_remote_close(f->remote);
+    sal_remote_close(f->remote, NULL, NULL);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     uv_loop_close(&f->loop);
     fx_kafka_stop(f);
