@@ -18,9 +18,12 @@ Writes into the output directory:
 Build-time only; uses nothing but the Python 3 standard library.
 """
 
+import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+
 import argparse
 import os
-import sys
 import xml.etree.ElementTree as ET
 
 from salgen_model import GenError, SAL_VERSION_DEFAULT, load_component

@@ -111,7 +111,7 @@ def generate_c(comp, xml_version, sal_version, revcodes, avro, cname=None):
         f"#ifndef {cn.upper()}_SAL_H",
         f"#define {cn.upper()}_SAL_H",
         "",
-        '#include "sal_interface.h"',
+        '#include "ocps/sal_interface.h"',
         f'#include "sal_revCoded_{n}.h"',
         "",
         f"/* The {n} component: topics in byte order of their SAL names. */",

@@ -7,7 +7,7 @@
  * so the application's callback never runs inside one of its own calls
  * into the engine (no re-entrancy), and always after the change is stored.
  */
-#include "engine.h"
+#include "ocps/engine.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine_exec.h"
-#include "engine_store.h"
+#include "engine__exec.h"
+#include "engine__store.h"
 
 #define ENGINE_DEFAULT_MAX_RESULTS 1000
 #define ENGINE_DEFAULT_POLL 0.5

@@ -1,7 +1,7 @@
 /*
  * engine_exec.c - runner processes (see engine_exec.h).
  */
-#include "engine_exec.h"
+#include "engine__exec.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 /*
  * engine_store.c - SQLite job store (see engine_store.h).
  */
-#include "engine_store.h"
+#include "engine__store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

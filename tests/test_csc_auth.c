@@ -15,8 +15,8 @@
 #include <cmocka.h>
 
 #include "ocps_test_iface.h"
-#include "sal_auth.h"
-#include "sal_csc.h"
+#include "ocps/sal_auth.h"
+#include "ocps/sal_csc.h"
 #include "sal_fixture.h"
 #include "test_util.h"
 

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "ocps_test_iface.h"
-#include "sal_csc.h"
+#include "ocps/sal_csc.h"
 #include "sal_fixture.h"
 #include "test_util.h"
 

@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "engine.h"
+#include "ocps/engine.h"
 #include "test_util.h"
 
 #define MAX_EVENTS 256

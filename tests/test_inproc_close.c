@@ -18,13 +18,13 @@
 #include <cmocka.h>
 #include <uv.h>
 
-#include "engine.h"
-#include "ocps_app.h"
-#include "ocps_interface.h"
-#include "sal.h"
-#include "sal_csc.h"
-#include "sal_remote.h"
-#include "sal_transport.h"
+#include "ocps/engine.h"
+#include "ocps/ocps_app.h"
+#include "ocps/ocps_interface.h"
+#include "ocps/sal.h"
+#include "ocps/sal_csc.h"
+#include "ocps/sal_remote.h"
+#include "ocps/sal_transport.h"
 #include "test_util.h"
 
 typedef struct closed {

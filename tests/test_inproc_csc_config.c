@@ -22,8 +22,8 @@
 
 #include "inproc/sal_inproc.h"
 #include "inproc_csc.h"
-#include "ocps_interface.h"
-#include "sal_csc.h"
+#include "ocps/ocps_interface.h"
+#include "ocps/sal_csc.h"
 #include "sal_fixture.h"
 #include "test_util.h"
 

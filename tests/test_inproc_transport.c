@@ -19,10 +19,10 @@
 #include <cmocka.h>
 #include <uv.h>
 
-#include "ocps_interface.h"
-#include "sal.h"
+#include "ocps/ocps_interface.h"
+#include "ocps/sal.h"
 #include "inproc/sal_inproc.h"
-#include "sal_sample.h"
+#include "ocps/sal_sample.h"
 
 static const sal_transport_ops *ops = &sal_inproc_transport;
 

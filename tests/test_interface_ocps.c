@@ -18,8 +18,8 @@
 #include <cmocka.h>
 #include <dds/dds.h>
 
-#include "ocps_interface.h"
-#include "ocps_topics.h"
+#include "ocps/ocps_interface.h"
+#include "ocps/ocps_topics.h"
 
 #if __has_include("OCPS_v20_3_0_sal.h")
 #include "OCPS_v20_3_0_sal.h"

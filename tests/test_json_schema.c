@@ -22,7 +22,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "json_schema.h"
+#include "ocps/json_schema.h"
 #include "test_util.h"
 
 /* ------------------------------------------------------------------ */

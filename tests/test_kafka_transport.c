@@ -45,8 +45,8 @@
 #include "kafka/sal_kafka_codec.h"
 #include "kafka/sal_kafka_config.h"
 #include "kafka/sal_kafka_registry.h"
-#include "ocps_interface.h"
-#include "sal_sample.h"
+#include "ocps/ocps_interface.h"
+#include "ocps/sal_sample.h"
 #include "test_util.h"
 
 #define WAIT_TIMEOUT 20.0

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "ocps_job.h"
+#include "ocps/ocps_job.h"
 
 static engine_job *new_job(void)
 {

@@ -19,9 +19,9 @@
 
 #include <cmocka.h>
 
-#include "sal_json.h"
-#include "sal_sample.h"
-#include "sal_time.h"
+#include "ocps/sal_json.h"
+#include "ocps/sal_sample.h"
+#include "ocps/sal_time.h"
 
 typedef struct numbers {
     uint8_t b;

@@ -24,7 +24,7 @@
 
 #include <cmocka.h>
 
-#include "sal_proc.h"
+#include "ocps/sal_proc.h"
 #include "test_util.h"
 
 extern char **environ;

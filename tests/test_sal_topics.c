@@ -16,10 +16,10 @@
 
 #include <cmocka.h>
 
-#include "ocps_interface.h"
-#include "sal_csc.h"
-#include "sal_sample.h"
-#include "sal_transport.h"
+#include "ocps/ocps_interface.h"
+#include "ocps/sal_csc.h"
+#include "ocps/sal_sample.h"
+#include "ocps/sal_transport.h"
 
 static void private_offsets_match_the_field_tables(void **state)
 {

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "sal_time.h"
+#include "ocps/sal_time.h"
 #include "test_util.h"
 
 /* 2017-01-01T00:00:00Z, when TAI-UTC became 37 s. */

@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "test_util.h"
-#include "yaml_json.h"
+#include "ocps/yaml_json.h"
 
 /* yaml must load to the JSON text expected (compared with json_equal, so an
  * integer 1 differs from a float 1.0). */

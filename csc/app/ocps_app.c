@@ -1,16 +1,16 @@
 /* ocps_app.c - see ocps_app.h. */
-#include "ocps_app.h"
+#include "ocps/ocps_app.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
-#include "ocps_config.h"
-#include "ocps_job.h"
-#include "ocps_topics.h"
-#include "sal_sample.h"
+#include "ocps/engine.h"
+#include "ocps/ocps_config.h"
+#include "ocps/ocps_job.h"
+#include "ocps/ocps_topics.h"
+#include "ocps/sal_sample.h"
 
 #define SIM_FAULT_CODE 2
 

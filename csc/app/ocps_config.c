@@ -1,6 +1,6 @@
 /* ocps_config.c - see ocps_config.h. */
-#include "ocps_config.h"
-#include "ocps_interface.h"
+#include "ocps/ocps_config.h"
+#include "ocps/ocps_interface.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -17,10 +17,10 @@
 #include <dds/version.h>
 #include <uv.h>
 
-#include "ocps_app.h"
-#include "ocps_config.h"
-#include "ocps_interface.h"
-#include "sal_csc.h"
+#include "ocps/ocps_app.h"
+#include "ocps/ocps_config.h"
+#include "ocps/ocps_interface.h"
+#include "ocps/sal_csc.h"
 
 #ifndef OCPS_VERSION
 #define OCPS_VERSION "0.0.0"

@@ -1,5 +1,5 @@
 /* ocps_interface.c - embedded OCPS releases and OCPS's SAL indices. */
-#include "ocps_interface.h"
+#include "ocps/ocps_interface.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* ocps_job.c - see ocps_job.h. */
-#include "ocps_job.h"
+#include "ocps/ocps_job.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -9,8 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "ocps_words.h"
-#include "sal_sample.h"
+#include "ocps/ocps_words.h"
+#include "ocps/sal_sample.h"
 
 /* --- validation --- */
 

@@ -1,11 +1,11 @@
 /* ocps_topics.c - resolving the OCPS topics and fields; see ocps_topics.h. */
-#include "ocps_topics.h"
+#include "ocps/ocps_topics.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "sal_sample.h"
+#include "ocps/sal_sample.h"
 
 typedef struct field_spec {
     const char *topic;

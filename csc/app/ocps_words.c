@@ -1,5 +1,5 @@
 /* ocps_words.c - see ocps_words.h. */
-#include "ocps_words.h"
+#include "ocps/ocps_words.h"
 
 #include <errno.h>
 #include <stdbool.h>

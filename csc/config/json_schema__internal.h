@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "json_schema.h"
+#include "ocps/json_schema.h"
 
 /* Levels of subschema nesting accepted at compile time. */
 #define MAX_SCHEMA_DEPTH 64

@@ -1,5 +1,5 @@
 /* sal_config.c - see sal_config.h. */
-#include "sal_config.h"
+#include "ocps/sal_config.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -10,9 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "json_schema.h"
-#include "sal_proc.h"
-#include "yaml_json.h"
+#include "ocps/json_schema.h"
+#include "ocps/sal_proc.h"
+#include "ocps/yaml_json.h"
 
 #define GIT_TIMEOUT 20.0
 

@@ -11,7 +11,7 @@
 #include <jansson.h>
 #include <yaml.h>
 
-#include "yaml_json.h"
+#include "ocps/yaml_json.h"
 
 #define YJ_TAG_PREFIX "tag:yaml.org,2002:"
 #define YJ_DIGITS "0123456789"

@@ -1,5 +1,5 @@
 /* sal.c - the SAL runtime; see sal.h. */
-#include "sal.h"
+#include "ocps/sal.h"
 
 #include <errno.h>
 #include <pthread.h>

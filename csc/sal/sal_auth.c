@@ -1,5 +1,5 @@
 /* sal_auth.c - see sal_auth.h. */
-#include "sal_auth.h"
+#include "ocps/sal_auth.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sal_sample.h"
-#include "sal_user.h"
+#include "ocps/sal_sample.h"
+#include "ocps/sal_user.h"
 
 bool sal_auth_wanted(const sal_component_info *comp)
 {

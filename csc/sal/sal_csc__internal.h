@@ -8,9 +8,9 @@
 #ifndef SAL_CSC__INTERNAL_H
 #define SAL_CSC__INTERNAL_H
 
-#include "sal_auth.h"
-#include "sal_config.h"
-#include "sal_csc.h"
+#include "ocps/sal_auth.h"
+#include "ocps/sal_config.h"
+#include "ocps/sal_csc.h"
 
 #define QUEUE_MAX 100
 

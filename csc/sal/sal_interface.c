@@ -1,5 +1,5 @@
 /* sal_interface.c - lookups over a generated sal_component_info. */
-#include "sal_interface.h"
+#include "ocps/sal_interface.h"
 
 #include <stdio.h>
 #include <string.h>

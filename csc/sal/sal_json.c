@@ -1,10 +1,10 @@
 /* sal_json.c - see sal_json.h. */
-#include "sal_json.h"
+#include "ocps/sal_json.h"
 
 #include <stdint.h>
 #include <string.h>
 
-#include "sal_sample.h"
+#include "ocps/sal_sample.h"
 
 static json_t *element(const sal_topic_info *topic, const sal_field_info *f, const void *sample, size_t i)
 {

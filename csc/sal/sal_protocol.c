@@ -1,5 +1,5 @@
 /* sal_protocol.c - names of SAL states and ack codes; see sal_protocol.h. */
-#include "sal_protocol.h"
+#include "ocps/sal_protocol.h"
 
 #include <stddef.h>
 

@@ -1,5 +1,5 @@
 /* sal_remote.c - see sal_remote.h. */
-#include "sal_remote.h"
+#include "ocps/sal_remote.h"
 
 #include <errno.h>
 #include <pwd.h>
@@ -9,9 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sal_csc.h"
-#include "sal_time.h"
-#include "sal_user.h"
+#include "ocps/sal_csc.h"
+#include "ocps/sal_time.h"
+#include "ocps/sal_user.h"
 
 typedef struct pending {
     struct pending *next;

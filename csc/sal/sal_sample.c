@@ -1,5 +1,5 @@
 /* sal_sample.c - see sal_sample.h. */
-#include "sal_sample.h"
+#include "ocps/sal_sample.h"
 
 #include <errno.h>
 #include <math.h>

@@ -21,14 +21,14 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "sal_protocol.h"
-#include "sal_json.h"
-#include "sal_remote.h"
-#include "sal_time.h"
+#include "ocps/sal_protocol.h"
+#include "ocps/sal_json.h"
+#include "ocps/sal_remote.h"
+#include "ocps/sal_time.h"
 
 #include "ocps_cmd.h"
 #include "ocps_cmd_repl.h"
-#include "ocps_interface.h"
+#include "ocps/ocps_interface.h"
 
 static void usage(FILE *f)
 {

@@ -10,7 +10,7 @@
 
 #include <uv.h>
 
-#include "sal_remote.h"
+#include "ocps/sal_remote.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_NOPERM = 2, EXIT_TIMEOUT = 3, EXIT_USAGE = 64 };
 

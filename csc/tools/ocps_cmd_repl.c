@@ -18,7 +18,7 @@
 #include <editline/readline.h>
 
 #include "ocps_cmd_repl.h"
-#include "sal_sample.h"
+#include "ocps/sal_sample.h"
 
 #define MAX_TOKENS 64
 

@@ -12,9 +12,9 @@
 
 #include <jansson.h>
 
-#include "sal_json.h"
-#include "sal_protocol.h"
-#include "sal_remote.h"
+#include "ocps/sal_json.h"
+#include "ocps/sal_protocol.h"
+#include "ocps/sal_remote.h"
 
 static double now_s(void)
 {

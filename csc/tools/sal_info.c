@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ocps_interface.h"
-#include "sal_transport.h"
+#include "ocps/ocps_interface.h"
+#include "ocps/sal_transport.h"
 
 static void print_summary(const char *transport, const sal_component_info *c)
 {

@@ -2,7 +2,7 @@
  * table comes from the build options (OCPS_TRANSPORT_DDS, ..._KAFKA). */
 #include <string.h>
 
-#include "sal_transport.h"
+#include "ocps/sal_transport.h"
 #include "sal_transport_table.h"
 
 static const sal_transport_ops *const transports[] = {SAL_TRANSPORT_TABLE};

@@ -1,5 +1,5 @@
 /* sal_env.c - see sal_env.h. */
-#include "sal_env.h"
+#include "ocps/sal_env.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* sal_proc.c - see sal_proc.h. */
 #define _GNU_SOURCE /* pipe2 */
-#include "sal_proc.h"
+#include "ocps/sal_proc.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 /*
  * sal_time.c - UTC and TAI clocks for SAL timestamps (see sal_time.h).
  */
-#include "sal_time.h"
+#include "ocps/sal_time.h"
 
 #include <errno.h>
 #include <stdarg.h>

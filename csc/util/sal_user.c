@@ -1,5 +1,5 @@
 /* sal_user.c - see sal_user.h. */
-#include "sal_user.h"
+#include "ocps/sal_user.h"
 
 #include <pwd.h>
 #include <stdio.h>

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "ocps_test_iface.h"
-#include "sal_csc.h"
+#include "ocps/sal_csc.h"
 #include "bench_util.h"
 #include "sal_fixture.h"
 #include "test_util.h"

@@ -14,7 +14,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "ocps_test_iface.h"
-#include "sal_csc.h"
+#include "ocps/sal_csc.h"
 #include "bench_util.h"
 #include "sal_fixture.h"
 #include "test_util.h"

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "sal_csc.h"
+#include "ocps/sal_csc.h"
 #include "test_util.h"
 
 typedef struct rtt_state {

@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-#include "json_schema.h"
+#include "ocps/json_schema.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

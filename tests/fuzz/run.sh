@@ -11,7 +11,7 @@ secs=${1:-20}
 out="$top/build-fuzz"
 mkdir -p "$out"
 cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE"
-incs="-I$top/csc/config -I$top/csc/sal -I$top/csc/util $(pkg-config --cflags jansson yaml-0.1 libpcre2-8)"
+incs="-I$top/csc/config/include -I$top/csc/sal/include -I$top/csc/util/include $(pkg-config --cflags jansson yaml-0.1 libpcre2-8)"
 libs="$(pkg-config --libs jansson yaml-0.1 libpcre2-8) -lm"
 srcs="$(ls "$top"/csc/config/yaml_json*.c "$top"/csc/config/json_schema*.c)
 $top/csc/sal/sal_sample.c $top/csc/sal/sal_interface.c $top/csc/sal/sal_json.c $top/csc/util/sal_time.c"

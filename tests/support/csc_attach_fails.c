@@ -3,8 +3,8 @@
  * an interface lacking a command would make it fail: the start-up error
  * path once the CSC is open (test_csc_config).
  */
-#include "ocps_app.h"
-#include "sal_csc.h"
+#include "ocps/ocps_app.h"
+#include "ocps/sal_csc.h"
 
 static int attach_then_fail(ocps_app *a, sal_csc *csc, char *err, size_t errlen)
 {

@@ -9,9 +9,9 @@
 
 #include <uv.h>
 
-#include "ocps_app.h"
-#include "ocps_config.h"
-#include "ocps_interface.h"
+#include "ocps/ocps_app.h"
+#include "ocps/ocps_config.h"
+#include "ocps/ocps_interface.h"
 #include "inproc/sal_inproc.h"
 #include "test_util.h"
 

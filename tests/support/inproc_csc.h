@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "sal_csc.h"
+#include "ocps/sal_csc.h"
 
 typedef struct ct_options {
     const sal_component_info *comp;

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "ocps_interface.h"
+#include "ocps/ocps_interface.h"
 #include "sal_fixture.h"
 
 static inline const sal_component_info *ocps_test_component(void)

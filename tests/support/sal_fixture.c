@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sal_csc.h"
+#include "ocps/sal_csc.h"
 #include "test_util.h"
 
 void fx_env(const char *cyclone_config)

@@ -12,7 +12,7 @@
 
 #include <uv.h>
 
-#include "sal_remote.h"
+#include "ocps/sal_remote.h"
 
 typedef struct fx_record {
     int topic;

@@ -9,8 +9,8 @@
 
 #include <dds/dds.h>
 
-#include "sal_env.h"
-#include "sal_sample.h"
+#include "ocps/sal_env.h"
+#include "ocps/sal_sample.h"
 
 typedef struct endpoint_arg {
     struct sal_transport *t;

@@ -11,7 +11,7 @@
 #ifndef SAL_DDS_H
 #define SAL_DDS_H
 
-#include "sal_transport.h"
+#include "ocps/sal_transport.h"
 
 /* The operations of the DDS transport. */
 extern const sal_transport_ops sal_dds_transport;

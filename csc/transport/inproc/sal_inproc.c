@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sal_sample.h"
+#include "ocps/sal_sample.h"
 
 /* A reader or writer of one transport on a bus topic. */
 typedef struct endpoint {

@@ -30,7 +30,7 @@
 
 #include <stdint.h>
 
-#include "sal_transport.h"
+#include "ocps/sal_transport.h"
 
 /* The operations of the in-process transport ("inproc"). */
 extern const sal_transport_ops sal_inproc_transport;

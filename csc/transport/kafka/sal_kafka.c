@@ -1,6 +1,6 @@
 /* sal_kafka.c - the Kafka transport (ts_salobj 8 wire); see sal_kafka.h. */
 #include "sal_kafka.h"
-#include "sal_env.h"
+#include "ocps/sal_env.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -17,8 +17,8 @@
 #include "sal_kafka_codec.h"
 #include "sal_kafka_config.h"
 #include "sal_kafka_registry.h"
-#include "sal_sample.h"
-#include "sal_time.h"
+#include "ocps/sal_sample.h"
+#include "ocps/sal_time.h"
 
 #define KAFKA_TIMEOUT_MS 10000     /* metadata, watermarks, topic creation */
 #define KAFKA_POLL_MS 20           /* background thread's consumer poll */

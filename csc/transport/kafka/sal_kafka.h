@@ -26,7 +26,7 @@
 #ifndef SAL_KAFKA_H
 #define SAL_KAFKA_H
 
-#include "sal_transport.h"
+#include "ocps/sal_transport.h"
 
 extern const sal_transport_ops sal_kafka_transport;
 

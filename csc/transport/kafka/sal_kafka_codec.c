@@ -9,7 +9,7 @@
 #include <avro.h>
 #include <jansson.h>
 
-#include "sal_sample.h"
+#include "ocps/sal_sample.h"
 
 /* ---- buffer ---- */
 

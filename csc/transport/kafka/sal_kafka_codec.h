@@ -22,8 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sal_interface.h"
-#include "sal_time.h"
+#include "ocps/sal_interface.h"
+#include "ocps/sal_time.h"
 
 /* Confluent wire format v0: magic byte 0 + big-endian int32 schema id. */
 #define SAL_KAFKA_MAGIC 0

@@ -1,6 +1,6 @@
 /* sal_kafka_config.c - environment and librdkafka settings; see sal_kafka_config.h. */
 #include "sal_kafka_config.h"
-#include "sal_env.h"
+#include "ocps/sal_env.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "yaml_json.h"
+#include "ocps/yaml_json.h"
 
 /* A copy of getenv(name), or of def when unset or empty (def may be NULL). */
 static char *env_dup(const char *name, const char *def, bool *oom)

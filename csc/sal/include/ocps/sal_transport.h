@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sal_interface.h"
+#include "ocps/sal_interface.h"
 
 typedef struct sal_transport sal_transport;
 

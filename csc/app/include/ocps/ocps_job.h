@@ -12,8 +12,8 @@
 
 #include <jansson.h>
 
-#include "engine.h"
-#include "ocps_config.h"
+#include "ocps/engine.h"
+#include "ocps/ocps_config.h"
 
 /* The execute fields (pointers into the command sample; absent fields of
  * an older interface are ""). */

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sal_interface.h"
+#include "ocps/sal_interface.h"
 
 /* Environment variable choosing the release when no option does. */
 #define OCPS_XML_VERSION_ENV "OCPS_XML_VERSION"

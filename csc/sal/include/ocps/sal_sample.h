@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sal_interface.h"
+#include "ocps/sal_interface.h"
 
 /* Allocate a zeroed sample of `topic` with every unbounded string set to "".
  * Returns NULL on allocation failure. Free with sal_sample_free. */

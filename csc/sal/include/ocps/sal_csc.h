@@ -20,8 +20,8 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "sal.h"
-#include "sal_protocol.h"
+#include "ocps/sal.h"
+#include "ocps/sal_protocol.h"
 
 typedef struct sal_csc sal_csc;
 typedef struct sal_cmd sal_cmd;

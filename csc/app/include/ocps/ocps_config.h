@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "sal_interface.h"
+#include "ocps/sal_interface.h"
 
 /* The schema text (YAML), embedded at build time. */
 extern const char ocps_config_schema[];

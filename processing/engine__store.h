@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "engine.h"
+#include "ocps/engine.h"
 
 /* A job as stored. job.meta, job.argv, job.results and spec are owned
  * references (released with engine_store_record_clear). */

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "sal_interface.h"
+#include "ocps/sal_interface.h"
 
 #define SAL_AUTH_MAX 64
 

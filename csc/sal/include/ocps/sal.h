@@ -15,10 +15,10 @@
 
 #include <uv.h>
 
-#include "sal_interface.h"
-#include "sal_sample.h"
-#include "sal_time.h"
-#include "sal_transport.h"
+#include "ocps/sal_interface.h"
+#include "ocps/sal_sample.h"
+#include "ocps/sal_time.h"
+#include "ocps/sal_transport.h"
 
 typedef struct sal sal;
 

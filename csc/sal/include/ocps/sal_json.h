@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "sal_interface.h"
+#include "ocps/sal_interface.h"
 
 /* A new JSON object with the sample's fields (private ones too if
  * with_private); arrays become JSON arrays. NULL on allocation failure. */

@@ -14,8 +14,8 @@
 
 #include <uv.h>
 
-#include "sal.h"
-#include "sal_protocol.h"
+#include "ocps/sal.h"
+#include "ocps/sal_protocol.h"
 
 typedef struct sal_remote sal_remote;
 

@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "sal_csc.h"
+#include "ocps/sal_csc.h"
 
 typedef struct ocps_app ocps_app;
 

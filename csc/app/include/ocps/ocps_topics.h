@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "sal_interface.h"
+#include "ocps/sal_interface.h"
 
 typedef struct ocps_topics {
     int execute; /* topic indices */
