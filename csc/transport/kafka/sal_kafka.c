@@ -20,118 +20,20 @@
 #include "ocps/sal_sample.h"
 #include "ocps/sal_time.h"
 
-#define KAFKA_TIMEOUT_MS 10000     /* metadata, watermarks, topic creation */
-#define KAFKA_POLL_MS 20           /* background thread's consumer poll */
-#define KAFKA_CLOSE_FLUSH_MS 2000  /* close waits this long for deliveries */
-#define KAFKA_DECODE_LOG_EVERY 10  /* undecodable messages: log 1st, then every 10th */
-#define KAFKA_MAX_HISTORY_READ 500 /* salobj's LSST_MAX_HISTORY_READ default */
-#define KAFKA_MAX_HELD 10000       /* messages of one topic waiting for a writer schema */
-#define KAFKA_FETCH_RETRY_S 10.0   /* a failed schema fetch is tried again after this */
-
-/* Newest historical sample of one salIndex (indexed history reads). */
-typedef struct history_item {
-    int32_t sal_index;
-    void *sample;
-} history_item;
-
-/* A message waiting for its writer schema to be fetched (poll thread). */
-typedef struct held_msg {
-    struct held_msg *next;
-    int64_t offset;
-    size_t len;
-    uint8_t data[];
-} held_msg;
-
-typedef struct kafka_topic {
-    char name[256]; /* lsst.<subname>.<Component>.<sal_name> */
-    char key[256];
-    int keylen; /* 0: no key (telemetry) */
-    int npartitions;
-    bool codec_ready;
-    sal_kafka_codec codec;
-    bool registered; /* schema_id is valid (guarded by lock) */
-    int32_t schema_id;
-    bool reading;
-    bool writing;
-    rd_kafka_topic_t *rkt; /* producer topic handle, once writing */
-    /* history read (guarded by lock): until offset history_end is seen,
-     * keep the newest sample per salIndex instead of delivering. */
-    int64_t history_end; /* -1: not reading history */
-    history_item *history;
-    size_t nhistory;
-    /* poll thread only */
-    unsigned decode_failures;
-    held_msg *held_head; /* in arrival order, behind the first unknown schema */
-    held_msg *held_tail;
-    size_t nheld;
-    unsigned held_dropped;
-} kafka_topic;
-
-typedef struct decoder_entry {
-    struct decoder_entry *next;
-    int topic;
-    int32_t schema_id;
-    sal_kafka_decoder *decoder;
-} decoder_entry;
-
-/* A writer schema to fetch for a topic, and the outcome. */
-typedef struct fetch_req {
-    struct fetch_req *next;
-    int topic;
-    int32_t schema_id;
-    sal_kafka_decoder *decoder; /* NULL: failed, see err */
-    char err[512];
-    double failed_at; /* monotonic; kept this long in the failed list */
-} fetch_req;
-
-struct sal_transport {
-    const sal_component_info *comp;
-    int32_t index;
-    sal_transport_cbs cbs;
-    sal_kafka_env env;
-    bool env_read;
-    int max_history; /* indexed components' event history depth */
-    sal_clock clock;
-    sal_kafka_registry *registry;
-    rd_kafka_t *producer;
-    rd_kafka_t *consumer;
-    kafka_topic *topics;
-    char create_error[512]; /* why missing topics could not be created */
-    pthread_mutex_t lock;
-    pthread_t thread;
-    bool thread_started;
-    atomic_bool stop;
-    atomic_bool closing;
-    atomic_bool delivery_error_reported;
-    atomic_uint delivery_failures;
-    decoder_entry *decoders;  /* poll thread only */
-    double last_client_error; /* poll thread only: rate limit of client errors */
-    /* Writer schemas are fetched on their own thread, so that a slow
-     * registry holds up only the messages of the topic that needs one. */
-    pthread_t fetch_thread;
-    bool fetch_started;
-    pthread_mutex_t fetch_lock;
-    pthread_cond_t fetch_cond;
-    bool fetch_stop;         /* guarded by fetch_lock */
-    fetch_req *fetch_todo;   /* guarded by fetch_lock */
-    fetch_req *fetch_done;   /* guarded by fetch_lock */
-    fetch_req *fetch_asked;  /* poll thread only: asked for, not done */
-    fetch_req *fetch_failed; /* poll thread only: failed recently */
-};
-
+#include "sal_kafka__internal.h"
 static void kafka_close(sal_transport *t);
 static int topic_register(sal_transport *t, int topic, char *err, size_t errlen);
 
 /* ---- helpers ---- */
 
-static double monotonic_now(void)
+double kafka__monotonic_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int topic_by_name(const sal_transport *t, const char *name)
+int kafka__topic_by_name(const sal_transport *t, const char *name)
 {
     for (size_t i = 0; i < t->comp->ntopics; i++) {
         if (strcmp(t->topics[i].name, name) == 0) {
@@ -179,7 +81,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 /* Client errors (broker down, ...) are usually transient and librdkafka
  * recovers by itself: log them at most every 10 s; fatal ones are reported. */
-static void on_client_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+void kafka__on_client_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
 {
     sal_transport *t = opaque;
     if (code == RD_KAFKA_RESP_ERR__FATAL) {
@@ -189,7 +91,7 @@ static void on_client_error(rd_kafka_t *rk, int code, const char *reason, void *
         t->cbs.on_error(t->cbs.arg, msg);
         return;
     }
-    double now = monotonic_now();
+    double now = kafka__monotonic_now();
     if (now - t->last_client_error >= 10.0) {
         t->last_client_error = now;
         fprintf(stderr, "sal_kafka: %s: %s: %s\n", rd_kafka_name(rk),
@@ -246,7 +148,7 @@ static int new_client(sal_transport *t, sal_kafka_role role, char *err, size_t e
         return -EINVAL;
     }
     rd_kafka_conf_set_opaque(conf, t);
-    rd_kafka_conf_set_error_cb(conf, on_client_error);
+    rd_kafka_conf_set_error_cb(conf, kafka__on_client_error);
     if (role == SAL_KAFKA_PRODUCER) {
         rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     }
@@ -292,7 +194,7 @@ static int load_metadata(sal_transport *t, char *err, size_t errlen)
         return -EIO;
     }
     for (int i = 0; i < md->topic_cnt; i++) {
-        int k = topic_by_name(t, md->topics[i].topic);
+        int k = kafka__topic_by_name(t, md->topics[i].topic);
         if (k >= 0 && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             t->topics[k].npartitions = md->topics[i].partition_cnt;
         }
@@ -430,9 +332,6 @@ static int kafka_open_clients(sal_transport *t, char *err, size_t errlen)
     return rc;
 }
 
-static void *poll_thread(void *arg);
-static void *fetch_thread(void *arg);
-
 /* Every existing topic's schema, registered now: reader_create,
  * writer_create and write then never wait on the registry. A topic
  * missing from the cluster is left to its reader_create or writer_create,
@@ -478,14 +377,14 @@ static int kafka_open(sal_transport **out, const sal_component_info *comp, int32
         rc = register_all(t, err, errlen);
     }
     if (rc == 0) {
-        if (pthread_create(&t->fetch_thread, NULL, fetch_thread, t) != 0) {
+        if (pthread_create(&t->fetch_thread, NULL, kafka__fetch_thread, t) != 0) {
             snprintf(err, errlen, "cannot start the Kafka schema fetch thread");
             rc = -EAGAIN;
         } else {
             t->fetch_started = true;
         }
     }
-    if (rc == 0 && pthread_create(&t->thread, NULL, poll_thread, t) != 0) {
+    if (rc == 0 && pthread_create(&t->thread, NULL, kafka__poll_thread, t) != 0) {
         snprintf(err, errlen, "cannot start the Kafka poll thread");
         rc = -EAGAIN;
     }
@@ -746,350 +645,6 @@ static int kafka_write(sal_transport *t, int topic, const void *sample, char *er
         return e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? -EAGAIN : -EIO;
     }
     return 0;
-}
-
-/* ---- the poll thread ---- */
-
-static void log_decode_failure(sal_transport *t, int topic, const char *why)
-{
-    kafka_topic *kt = &t->topics[topic];
-    kt->decode_failures++;
-    if (kt->decode_failures == 1 || kt->decode_failures % KAFKA_DECODE_LOG_EVERY == 0) {
-        fprintf(stderr, "sal_kafka: %s: dropped an undecodable message (%u so far): %s\n", kt->name,
-                kt->decode_failures, why);
-    }
-}
-
-static sal_kafka_decoder *find_decoder(sal_transport *t, int topic, int32_t id)
-{
-    for (decoder_entry *e = t->decoders; e != NULL; e = e->next) {
-        if (e->topic == topic && e->schema_id == id) {
-            return e->decoder;
-        }
-    }
-    return NULL;
-}
-
-static void add_decoder(sal_transport *t, int topic, int32_t id, sal_kafka_decoder *d)
-{
-    decoder_entry *e = calloc(1, sizeof *e);
-    if (e == NULL) {
-        sal_kafka_decoder_free(d);
-        return;
-    }
-    e->topic = topic;
-    e->schema_id = id;
-    e->decoder = d;
-    e->next = t->decoders;
-    t->decoders = e;
-}
-
-static fetch_req *find_req(fetch_req *list, int topic, int32_t id)
-{
-    for (fetch_req *f = list; f != NULL; f = f->next) {
-        if (f->topic == topic && f->schema_id == id) {
-            return f;
-        }
-    }
-    return NULL;
-}
-
-/* The decoder for a writer schema id without waiting: a cached one, or one
- * for our own registered schema. NULL otherwise. */
-static sal_kafka_decoder *get_decoder(sal_transport *t, int topic, int32_t id, char *err, size_t errlen)
-{
-    sal_kafka_decoder *d = find_decoder(t, topic, id);
-    if (d != NULL) {
-        return d;
-    }
-    const sal_topic_info *ti = &t->comp->topics[topic];
-    pthread_mutex_lock(&t->lock);
-    bool own = t->topics[topic].registered && t->topics[topic].schema_id == id;
-    pthread_mutex_unlock(&t->lock);
-    if (!own || sal_kafka_decoder_new(&d, ti, ti->avro_schema, strlen(ti->avro_schema), err, errlen) != 0) {
-        return NULL;
-    }
-    add_decoder(t, topic, id, d);
-    return d;
-}
-
-/* The failure of a recent fetch of writer schema `id` of `topic`; NULL if
- * none, or if it is old enough to try again. */
-static const fetch_req *failed_recently(sal_transport *t, int topic, int32_t id)
-{
-    for (fetch_req **pp = &t->fetch_failed; *pp != NULL; pp = &(*pp)->next) {
-        fetch_req *f = *pp;
-        if (f->topic == topic && f->schema_id == id) {
-            if (monotonic_now() - f->failed_at < KAFKA_FETCH_RETRY_S) {
-                return f;
-            }
-            *pp = f->next;
-            free(f);
-            return NULL;
-        }
-    }
-    return NULL;
-}
-
-/* Ask the fetch thread for writer schema `id` of `topic` (once); false if
- * out of memory. */
-static bool ask_fetch(sal_transport *t, int topic, int32_t id)
-{
-    if (find_req(t->fetch_asked, topic, id) != NULL) {
-        return true;
-    }
-    fetch_req *mine = calloc(1, sizeof *mine);
-    fetch_req *theirs = calloc(1, sizeof *theirs);
-    if (mine == NULL || theirs == NULL) {
-        free(mine);
-        free(theirs);
-        return false;
-    }
-    mine->topic = theirs->topic = topic;
-    mine->schema_id = theirs->schema_id = id;
-    mine->next = t->fetch_asked;
-    t->fetch_asked = mine;
-    pthread_mutex_lock(&t->fetch_lock);
-    theirs->next = t->fetch_todo;
-    t->fetch_todo = theirs;
-    pthread_cond_signal(&t->fetch_cond);
-    pthread_mutex_unlock(&t->fetch_lock);
-    return true;
-}
-
-static void *fetch_thread(void *arg)
-{
-    sal_transport *t = arg;
-    pthread_mutex_lock(&t->fetch_lock);
-    for (;;) {
-        while (t->fetch_todo == NULL && !t->fetch_stop) {
-            pthread_cond_wait(&t->fetch_cond, &t->fetch_lock);
-        }
-        if (t->fetch_stop) {
-            break;
-        }
-        fetch_req *f = t->fetch_todo;
-        t->fetch_todo = f->next;
-        pthread_mutex_unlock(&t->fetch_lock);
-        const sal_topic_info *ti = &t->comp->topics[f->topic];
-        char *schema = NULL;
-        if (sal_kafka_registry_fetch(t->registry, f->schema_id, &schema, f->err, sizeof f->err) == 0 &&
-            sal_kafka_decoder_new(&f->decoder, ti, schema, strlen(schema), f->err, sizeof f->err) != 0) {
-            f->decoder = NULL;
-        }
-        free(schema);
-        pthread_mutex_lock(&t->fetch_lock);
-        f->next = t->fetch_done;
-        t->fetch_done = f;
-    }
-    pthread_mutex_unlock(&t->fetch_lock);
-    return NULL;
-}
-
-/* Keep the newest historical sample per salIndex. Called with lock held. */
-static void history_keep(sal_transport *t, int topic, void *sample)
-{
-    kafka_topic *kt = &t->topics[topic];
-    const sal_topic_info *ti = &t->comp->topics[topic];
-    int32_t idx = t->comp->indexed ? sal_sample_index(ti, sample) : 0;
-    if (t->index != 0 && t->comp->indexed && idx != t->index) {
-        sal_sample_free(ti, sample);
-        return;
-    }
-    for (size_t i = 0; i < kt->nhistory; i++) {
-        if (kt->history[i].sal_index == idx) {
-            sal_sample_free(ti, kt->history[i].sample);
-            memmove(&kt->history[i], &kt->history[i + 1], (kt->nhistory - i - 1) * sizeof *kt->history);
-            kt->nhistory--;
-            break;
-        }
-    }
-    history_item *h = realloc(kt->history, (kt->nhistory + 1) * sizeof *h);
-    if (h == NULL) {
-        sal_sample_free(ti, sample);
-        return;
-    }
-    kt->history = h;
-    kt->history[kt->nhistory++] = (history_item){idx, sample};
-}
-
-/* Hand a decoded sample on, going through the history read if one is
- * in progress. */
-static void deliver(sal_transport *t, int topic, int64_t offset, void *sample)
-{
-    kafka_topic *kt = &t->topics[topic];
-    pthread_mutex_lock(&t->lock);
-    if (kt->history_end < 0) {
-        pthread_mutex_unlock(&t->lock);
-        t->cbs.on_sample(t->cbs.arg, topic, sample);
-        return;
-    }
-    history_keep(t, topic, sample);
-    if (offset < kt->history_end) {
-        pthread_mutex_unlock(&t->lock);
-        return;
-    }
-    history_item *items = kt->history;
-    size_t n = kt->nhistory;
-    kt->history = NULL;
-    kt->nhistory = 0;
-    kt->history_end = -1;
-    pthread_mutex_unlock(&t->lock);
-    for (size_t i = 0; i < n; i++) {
-        t->cbs.on_sample(t->cbs.arg, topic, items[i].sample);
-    }
-    free(items);
-}
-
-enum { MSG_DONE, MSG_NEEDS_SCHEMA };
-
-/* Decode and deliver one message, or drop it with a log line; or, when its
- * writer schema must first be fetched, ask for it and say so (*id). */
-static int process(sal_transport *t, int topic, const void *payload, size_t plen, int64_t offset, int32_t *id)
-{
-    char err[512];
-    const uint8_t *body;
-    size_t len;
-    void *sample = NULL;
-    if (sal_kafka_frame_parse(payload, plen, id, &body, &len, err, sizeof err) != 0) {
-        log_decode_failure(t, topic, err);
-        return MSG_DONE;
-    }
-    err[0] = '\0';
-    sal_kafka_decoder *d = get_decoder(t, topic, *id, err, sizeof err);
-    if (d == NULL && err[0] == '\0') {
-        const fetch_req *failed = failed_recently(t, topic, *id);
-        if (failed == NULL && ask_fetch(t, topic, *id)) {
-            return MSG_NEEDS_SCHEMA;
-        }
-        snprintf(err, sizeof err, "writer schema %d: %.400s", (int)*id,
-                 failed ? failed->err : "out of memory");
-    }
-    if (d == NULL || sal_kafka_decode(d, body, len, &sample, err, sizeof err) != 0) {
-        log_decode_failure(t, topic, err);
-        return MSG_DONE;
-    }
-    deliver(t, topic, offset, sample);
-    return MSG_DONE;
-}
-
-/* Keep a message behind the ones waiting for a writer schema. */
-static void hold(sal_transport *t, int topic, const rd_kafka_message_t *m)
-{
-    kafka_topic *kt = &t->topics[topic];
-    held_msg *h = kt->nheld < KAFKA_MAX_HELD ? malloc(sizeof *h + m->len) : NULL;
-    if (h == NULL) {
-        if (kt->held_dropped++ % 1000 == 0) {
-            fprintf(stderr, "sal_kafka: %s: dropped a message waiting for a writer schema (%u so far)\n",
-                    kt->name, kt->held_dropped);
-        }
-        return;
-    }
-    h->next = NULL;
-    h->offset = m->offset;
-    h->len = m->len;
-    memcpy(h->data, m->payload, m->len);
-    if (kt->held_tail != NULL) {
-        kt->held_tail->next = h;
-    } else {
-        kt->held_head = h;
-    }
-    kt->held_tail = h;
-    kt->nheld++;
-}
-
-/* Process a topic's held messages in order, up to the next one whose
- * schema is still to come. */
-static void release_held(sal_transport *t, int topic)
-{
-    kafka_topic *kt = &t->topics[topic];
-    while (kt->held_head != NULL) {
-        held_msg *h = kt->held_head;
-        int32_t id;
-        if (process(t, topic, h->data, h->len, h->offset, &id) == MSG_NEEDS_SCHEMA) {
-            return;
-        }
-        kt->held_head = h->next;
-        if (kt->held_head == NULL) {
-            kt->held_tail = NULL;
-        }
-        kt->nheld--;
-        free(h);
-    }
-}
-
-/* Take the fetch thread's results: decoders to use, failures to remember
- * (logged once; messages with that schema are dropped for
- * KAFKA_FETCH_RETRY_S); then the held messages go on. */
-static void take_fetched(sal_transport *t)
-{
-    pthread_mutex_lock(&t->fetch_lock);
-    fetch_req *done = t->fetch_done;
-    t->fetch_done = NULL;
-    pthread_mutex_unlock(&t->fetch_lock);
-    double now = monotonic_now();
-    while (done != NULL) {
-        fetch_req *f = done;
-        done = f->next;
-        for (fetch_req **pp = &t->fetch_asked; *pp != NULL; pp = &(*pp)->next) {
-            if ((*pp)->topic == f->topic && (*pp)->schema_id == f->schema_id) {
-                fetch_req *asked = *pp;
-                *pp = asked->next;
-                free(asked);
-                break;
-            }
-        }
-        if (f->decoder != NULL) {
-            add_decoder(t, f->topic, f->schema_id, f->decoder);
-            f->decoder = NULL;
-            free(f);
-        } else {
-            fprintf(stderr, "sal_kafka: %s: cannot get writer schema %d: %s\n", t->topics[f->topic].name,
-                    (int)f->schema_id, f->err);
-            f->failed_at = now;
-            f->next = t->fetch_failed;
-            t->fetch_failed = f;
-        }
-    }
-    for (size_t i = 0; i < t->comp->ntopics; i++) {
-        release_held(t, (int)i);
-    }
-}
-
-static void handle_message(sal_transport *t, const rd_kafka_message_t *m)
-{
-    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            on_client_error(t->consumer, m->err, rd_kafka_message_errstr(m), t);
-        }
-        return;
-    }
-    int topic = m->rkt ? topic_by_name(t, rd_kafka_topic_name(m->rkt)) : -1;
-    if (topic < 0) {
-        return;
-    }
-    int32_t id;
-    if (t->topics[topic].held_head != NULL ||
-        process(t, topic, m->payload, m->len, m->offset, &id) == MSG_NEEDS_SCHEMA) {
-        hold(t, topic, m); /* in order, behind the others waiting */
-    }
-}
-
-static void *poll_thread(void *arg)
-{
-    sal_transport *t = arg;
-    while (!atomic_load(&t->stop)) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(t->consumer, KAFKA_POLL_MS);
-        if (m != NULL) {
-            handle_message(t, m);
-            rd_kafka_message_destroy(m);
-        }
-        if (t->fetch_asked != NULL) {
-            take_fetched(t);
-        }
-        rd_kafka_poll(t->producer, 0);
-    }
-    return NULL;
 }
 
 const sal_transport_ops sal_kafka_transport = {
