@@ -19,58 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine__exec.h"
-#include "engine__store.h"
+#include "engine__internal.h"
 
-#define ENGINE_DEFAULT_MAX_RESULTS 1000
-#define ENGINE_DEFAULT_POLL 0.5
-
-/* A job and what the engine knows about its runner. */
-typedef struct engine_rec {
-    engine_store_record st;
-    struct engine_proc *proc; /* runner started by this engine, or NULL */
-    bool adopted;             /* runner of a previous engine, watched by polling */
-    bool abort_requested;
-} engine_rec;
-
-/* A runner started by this engine (the handle is closed asynchronously). */
-typedef struct engine_proc {
-    uv_process_t handle;
-    engine *e;
-    engine_rec *rec; /* NULL once detached from its job */
-} engine_proc;
-
-/* A phase change waiting to be delivered (snapshot with own references). */
-typedef struct engine_note {
-    struct engine_note *next;
-    engine_job job;
-} engine_note;
-
-struct engine {
-    uv_loop_t *loop;
-    char *work_root;
-    char *runner;
-    int max_concurrent;
-    double abort_grace;
-    size_t max_results;
-    double poll_interval;
-    engine_job_cb cb;
-    void *arg;
-    engine_store *store;
-    engine_rec **recs; /* in creation order */
-    size_t nrecs;
-    size_t caprecs;
-    engine_note *notes;
-    engine_note *notes_tail;
-    uv_timer_t notify_timer;
-    uv_timer_t poll_timer;
-    int open_handles; /* handles whose close callback has not run */
-    bool closed;
-    engine_close_cb close_cb; /* engine_close's, run once freed */
-    void *close_arg;
-};
-
-static double engine_now(void)
+double engine__now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -204,7 +155,7 @@ static void engine_persist(engine *e, engine_rec *r)
 }
 
 /* A non-final phase change: stored, then reported. */
-static void engine_change(engine *e, engine_rec *r, engine_phase phase)
+void engine__change(engine *e, engine_rec *r, engine_phase phase)
 {
     r->st.job.phase = phase;
     engine_persist(e, r);
@@ -231,8 +182,8 @@ static void engine_copy_message(char *dst, size_t dstlen, const char *src)
 }
 
 /* The job ends at `ended` (0: now), once: later calls do nothing. */
-static void engine_finish_at(engine *e, engine_rec *r, engine_phase phase, engine_reason reason,
-                             int exit_code, const char *message, double ended)
+void engine__finish_at(engine *e, engine_rec *r, engine_phase phase, engine_reason reason, int exit_code,
+                       const char *message, double ended)
 {
     engine_job *j = &r->st.job;
     if (engine_phase_final(j->phase)) {
@@ -241,7 +192,7 @@ static void engine_finish_at(engine *e, engine_rec *r, engine_phase phase, engin
     j->phase = phase;
     j->reason = reason;
     j->exit_code = exit_code;
-    j->ended = ended > 0 ? ended : engine_now();
+    j->ended = ended > 0 ? ended : engine__now();
     if (j->started > 0 && j->ended < j->started) { /* another clock, or a clock step */
         j->ended = j->started;
     }
@@ -251,248 +202,10 @@ static void engine_finish_at(engine *e, engine_rec *r, engine_phase phase, engin
     engine_notify(e, r);
 }
 
-static void engine_finish(engine *e, engine_rec *r, engine_phase phase, engine_reason reason, int exit_code,
-                          const char *message)
+void engine__finish(engine *e, engine_rec *r, engine_phase phase, engine_reason reason, int exit_code,
+                    const char *message)
 {
-    engine_finish_at(e, r, phase, reason, exit_code, message, 0);
-}
-
-/* ---- outcome of a runner ----------------------------------------------- */
-
-static void engine_status_path(const engine_rec *r, char *out, size_t outlen)
-{
-    snprintf(out, outlen, "%s/status.json", r->st.job.workdir);
-}
-
-static void engine_take_results(engine_rec *r, engine_status *st)
-{
-    json_decref(r->st.job.results);
-    r->st.job.results = st->results;
-    st->results = NULL;
-    r->st.job.results_total = st->results_total;
-    r->st.job.results_truncated = st->results_truncated;
-}
-
-/* The phase, reason and message of a runner's outcome. */
-static void engine_classify(const engine_rec *r, const engine_status *st, engine_phase *phase,
-                            engine_reason *reason, int *exit_code, char *msg, size_t msglen)
-{
-    *phase = ENGINE_ERROR;
-    *exit_code = st->exit_code;
-    msg[0] = '\0';
-    if (st->spawn_error[0] != '\0') {
-        *reason = ENGINE_REASON_INFRASTRUCTURE;
-        snprintf(msg, msglen, "%s", st->spawn_error);
-    } else if (st->aborted) {
-        *phase = ENGINE_ABORTED;
-        *reason = ENGINE_REASON_ABORTED;
-        *exit_code = ENGINE_EXIT_ABORTED;
-        snprintf(msg, msglen, "aborted");
-    } else if (st->timed_out) {
-        *reason = ENGINE_REASON_TIMEOUT;
-        snprintf(msg, msglen, "exceeded its maximum duration of %g s",
-                 json_number_value(json_object_get(r->st.spec, "max_duration")));
-    } else if (st->exit_code == 0) {
-        *phase = ENGINE_COMPLETED;
-        *reason = ENGINE_REASON_SUCCESS;
-    } else if (st->signal != 0) {
-        *reason = ENGINE_REASON_PIPELINE_FAILED;
-        snprintf(msg, msglen, "killed by signal %d", st->signal);
-    } else {
-        *reason = ENGINE_REASON_PIPELINE_FAILED;
-        snprintf(msg, msglen, "exited with code %d", st->exit_code);
-    }
-}
-
-/* Finish the job from a status file that was read. */
-static void engine_finish_status(engine *e, engine_rec *r, engine_status *st)
-{
-    char msg[600];
-    engine_phase phase;
-    engine_reason reason;
-    int exit_code;
-    engine_classify(r, st, &phase, &reason, &exit_code, msg, sizeof msg);
-    engine_take_results(r, st);
-    engine_finish_at(e, r, phase, reason, exit_code, msg, st->ended);
-}
-
-/* The runner is gone: finish from its status file. `adopted`: nobody saw
- * it end, so a missing status means the job was lost. `why` describes how
- * the runner itself ended (our child) or is NULL. */
-static void engine_runner_gone(engine *e, engine_rec *r, bool adopted, const char *why)
-{
-    char path[1200];
-    char err[1400];
-    engine_status st;
-    engine_status_path(r, path, sizeof path);
-    int rc = engine_exec_read_status(path, &st, err, sizeof err);
-    if (rc == 0) {
-        engine_finish_status(e, r, &st);
-        engine_status_clear(&st);
-    } else if (r->abort_requested) {
-        engine_finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
-                      "aborted while the runner started");
-    } else if (adopted && rc == -ENOENT) {
-        engine_finish(e, r, ENGINE_UNKNOWN, ENGINE_REASON_LOST, -1,
-                      "the runner vanished without recording an outcome");
-    } else {
-        char msg[1600];
-        snprintf(msg, sizeof msg, "%s%s%s", err, why ? "; runner " : "", why ? why : "");
-        engine_finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
-    }
-}
-
-/* ---- starting runners -------------------------------------------------- */
-
-static void engine_handle_closed(engine *e);
-
-static void engine_on_proc_closed(uv_handle_t *h)
-{
-    engine_proc *p = h->data;
-    engine *e = p->e;
-    free(p);
-    engine_handle_closed(e);
-}
-
-static void engine_proc_close(engine_proc *p)
-{
-    if (p->rec != NULL) {
-        p->rec->proc = NULL;
-        p->rec = NULL;
-    }
-    uv_close((uv_handle_t *)&p->handle, engine_on_proc_closed);
-}
-
-static void engine_schedule(engine *e);
-
-static void engine_on_exit(uv_process_t *h, int64_t exit_status, int term_signal)
-{
-    engine_proc *p = h->data;
-    engine *e = p->e;
-    engine_rec *r = p->rec;
-    engine_proc_close(p);
-    if (r == NULL) {
-        return;
-    }
-    char why[96];
-    if (term_signal != 0) {
-        snprintf(why, sizeof why, "killed by signal %d", term_signal);
-    } else {
-        snprintf(why, sizeof why, "exited with status %lld", (long long)exit_status);
-    }
-    engine_runner_gone(e, r, false, why);
-    engine_schedule(e);
-}
-
-/* The runner's environment: ours, the spec's env, JOB_ID, JOB_OUTPUT_DIR. */
-static char **engine_job_env(const engine_rec *r)
-{
-    json_t *env = json_object_get(r->st.spec, "env");
-    size_t n = json_is_array(env) ? json_array_size(env) : 0;
-    char **extra = calloc(n + 3, sizeof *extra);
-    if (extra == NULL) {
-        return NULL;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        extra[k++] = strdup(json_string_value(json_array_get(env, i)));
-    }
-    size_t len = strlen(r->st.job.workdir) + 32;
-    extra[k] = malloc(len);
-    if (extra[k] != NULL) {
-        snprintf(extra[k++], len, "JOB_ID=%s", r->st.job.id);
-    }
-    extra[k] = malloc(len);
-    if (extra[k] != NULL) {
-        snprintf(extra[k++], len, "JOB_OUTPUT_DIR=%s", r->st.job.workdir);
-    }
-    char **all = engine_exec_env(extra);
-    engine_exec_free_strv(extra);
-    return all;
-}
-
-/* The job's working directory, mode 0755, and no stale status file. */
-static int engine_prepare_workdir(const engine_rec *r, char *err, size_t errlen)
-{
-    const char *dir = r->st.job.workdir;
-    if ((mkdir(dir, 0755) != 0 && errno != EEXIST) || chmod(dir, 0755) != 0) {
-        snprintf(err, errlen, "cannot create working directory %s: %s", dir, strerror(errno));
-        return -1;
-    }
-    char path[1200];
-    engine_status_path(r, path, sizeof path);
-    unlink(path);
-    return 0;
-}
-
-static int engine_spawn_runner(engine *e, engine_rec *r, engine_proc *p, bool *handle_init, char *err,
-                               size_t errlen)
-{
-    char status[1200];
-    engine_status_path(r, status, sizeof status);
-    char **env = engine_job_env(r);
-    if (env == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    engine_exec_request req = {
-        .runner = e->runner,
-        .workdir = r->st.job.workdir,
-        .status_path = status,
-        .log_path = r->st.job.log_path,
-        .timeout = json_number_value(json_object_get(r->st.spec, "max_duration")),
-        .grace = e->abort_grace,
-        .globs = json_object_get(r->st.spec, "globs"),
-        .max_results = e->max_results,
-        .simulate = json_string_value(json_object_get(r->st.spec, "simulate")),
-        .argv = json_object_get(r->st.spec, "argv"),
-        .env = env,
-    };
-    p->handle.data = p;
-    p->e = e;
-    int rc = engine_exec_spawn(e->loop, &p->handle, &req, engine_on_exit, handle_init, err, errlen);
-    engine_exec_free_strv(env);
-    return rc;
-}
-
-/* Start a QUEUED job; 0 if it now executes (else it has ended). */
-static int engine_start(engine *e, engine_rec *r)
-{
-    char err[1400];
-    if (engine_prepare_workdir(r, err, sizeof err) != 0) {
-        engine_finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
-        return -1;
-    }
-    engine_proc *p = calloc(1, sizeof *p);
-    if (p == NULL) {
-        engine_finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, "out of memory");
-        return -1;
-    }
-    r->st.job.started = engine_now(); /* before the runner can record its end */
-    bool handle_init = false;
-    int rc = engine_spawn_runner(e, r, p, &handle_init, err, sizeof err);
-    if (handle_init) {
-        e->open_handles++;
-    }
-    if (rc != 0) {
-        if (handle_init) {
-            engine_proc_close(p); /* a failed uv_spawn still needs uv_close */
-        } else {
-            free(p);
-        }
-        r->st.job.started = 0;
-        engine_finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
-        return -1;
-    }
-    p->rec = r;
-    r->proc = p;
-    r->st.runner_pid = p->handle.pid;
-    char state;
-    if (engine_exec_start_time(p->handle.pid, &r->st.runner_start_time, &state) != 0) {
-        r->st.runner_start_time = 0;
-    }
-    engine_change(e, r, ENGINE_EXECUTING);
-    return 0;
+    engine__finish_at(e, r, phase, reason, exit_code, message, 0);
 }
 
 /* ---- scheduling -------------------------------------------------------- */
@@ -547,15 +260,15 @@ static void engine_release_pending(engine *e)
         }
         int rc = engine_check_prereqs(e, r, msg, sizeof msg);
         if (rc > 0) {
-            engine_change(e, r, ENGINE_QUEUED);
+            engine__change(e, r, ENGINE_QUEUED);
         } else if (rc < 0) {
-            engine_finish(e, r, ENGINE_ERROR, ENGINE_REASON_PREREQUISITE, -1, msg);
+            engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PREREQUISITE, -1, msg);
         }
     }
 }
 
 /* Release pending jobs, then start queued ones in creation order. */
-static void engine_schedule(engine *e)
+void engine__schedule(engine *e)
 {
     if (e->closed) {
         return;
@@ -563,7 +276,7 @@ static void engine_schedule(engine *e)
     engine_release_pending(e);
     size_t running = engine_count_executing(e);
     for (size_t i = 0; i < e->nrecs && running < (size_t)e->max_concurrent; i++) {
-        if (e->recs[i]->st.job.phase == ENGINE_QUEUED && engine_start(e, e->recs[i]) == 0) {
+        if (e->recs[i]->st.job.phase == ENGINE_QUEUED && engine__start(e, e->recs[i]) == 0) {
             running++;
         }
     }
@@ -585,7 +298,7 @@ static void engine_on_poll(uv_timer_t *t)
             watching++;
         } else {
             r->adopted = false;
-            engine_runner_gone(e, r, true, NULL);
+            engine__runner_gone(e, r, true, NULL);
             ended = true;
         }
     }
@@ -593,7 +306,7 @@ static void engine_on_poll(uv_timer_t *t)
         uv_timer_stop(t);
     }
     if (ended) {
-        engine_schedule(e);
+        engine__schedule(e);
     }
 }
 
@@ -628,7 +341,7 @@ static bool engine_resume(engine *e)
                 r->adopted = true;
                 watching = true;
             } else {
-                engine_runner_gone(e, r, true, NULL);
+                engine__runner_gone(e, r, true, NULL);
             }
         }
     }
@@ -684,7 +397,7 @@ static void engine_free(engine *e)
 }
 
 /* One of the engine's handles is closed; the last one frees the engine. */
-static void engine_handle_closed(engine *e)
+void engine__handle_closed(engine *e)
 {
     if (--e->open_handles == 0) {
         engine_free(e);
@@ -693,7 +406,7 @@ static void engine_handle_closed(engine *e)
 
 static void engine_on_timer_closed(uv_handle_t *h)
 {
-    engine_handle_closed(h->data);
+    engine__handle_closed(h->data);
 }
 
 static void engine_apply_options(engine *e, const engine_options *o)
@@ -756,7 +469,7 @@ int engine_open(engine **out, uv_loop_t *loop, const engine_options *opts, engin
         uint64_t ms = (uint64_t)(e->poll_interval * 1000);
         uv_timer_start(&e->poll_timer, engine_on_poll, ms > 0 ? ms : 1, ms > 0 ? ms : 1);
     }
-    engine_schedule(e);
+    engine__schedule(e);
     *out = e;
     return 0;
 }
@@ -774,7 +487,7 @@ void engine_close(engine *e, engine_close_cb cb, void *arg)
     e->close_arg = arg;
     for (size_t i = 0; i < e->nrecs; i++) {
         if (e->recs[i]->proc != NULL) {
-            engine_proc_close(e->recs[i]->proc); /* the runner keeps running */
+            engine__proc_close(e->recs[i]->proc); /* the runner keeps running */
         }
     }
     engine_store_close(e->store);
@@ -929,7 +642,7 @@ static engine_rec *engine_new_rec(engine *e, const char *id, const engine_job_sp
     bool has_prereqs = spec->prereqs != NULL && spec->prereqs[0] != NULL;
     j->phase = has_prereqs ? ENGINE_PENDING : ENGINE_QUEUED;
     j->reason = ENGINE_REASON_NONE;
-    j->created = engine_now();
+    j->created = engine__now();
     j->exit_code = -1;
     j->meta = json_incref(spec->meta);
     j->argv = json_incref(json_object_get(r->st.spec, "argv"));
@@ -972,7 +685,7 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
         return -EIO;
     }
     engine_notify(e, r);
-    engine_schedule(e);
+    engine__schedule(e);
     return 0;
 }
 
@@ -993,9 +706,9 @@ int engine_job_abort(engine *e, const char *id, char *err, size_t errlen)
     }
     engine_phase now = r->st.job.phase;
     if (now == ENGINE_PENDING || now == ENGINE_QUEUED) {
-        engine_finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
-                      "aborted before it started");
-        engine_schedule(e);
+        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
+                       "aborted before it started");
+        engine__schedule(e);
     } else if (now == ENGINE_EXECUTING && !r->abort_requested) {
         r->abort_requested = true;
         int rc = r->proc != NULL ? uv_process_kill(&r->proc->handle, SIGTERM)
@@ -1054,5 +767,5 @@ void engine_set_max_concurrent(engine *e, int max_concurrent)
         return;
     }
     e->max_concurrent = max_concurrent >= 1 ? max_concurrent : 1;
-    engine_schedule(e);
+    engine__schedule(e);
 }

@@ -1,0 +1,246 @@
+/* engine_run.c - starting a job's runner and reading its outcome; see
+ * engine__internal.h. */
+#include "engine__internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- outcome of a runner ----------------------------------------------- */
+
+static void engine_status_path(const engine_rec *r, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/status.json", r->st.job.workdir);
+}
+
+static void engine_take_results(engine_rec *r, engine_status *st)
+{
+    json_decref(r->st.job.results);
+    r->st.job.results = st->results;
+    st->results = NULL;
+    r->st.job.results_total = st->results_total;
+    r->st.job.results_truncated = st->results_truncated;
+}
+
+/* The phase, reason and message of a runner's outcome. */
+static void engine_classify(const engine_rec *r, const engine_status *st, engine_phase *phase,
+                            engine_reason *reason, int *exit_code, char *msg, size_t msglen)
+{
+    *phase = ENGINE_ERROR;
+    *exit_code = st->exit_code;
+    msg[0] = '\0';
+    if (st->spawn_error[0] != '\0') {
+        *reason = ENGINE_REASON_INFRASTRUCTURE;
+        snprintf(msg, msglen, "%s", st->spawn_error);
+    } else if (st->aborted) {
+        *phase = ENGINE_ABORTED;
+        *reason = ENGINE_REASON_ABORTED;
+        *exit_code = ENGINE_EXIT_ABORTED;
+        snprintf(msg, msglen, "aborted");
+    } else if (st->timed_out) {
+        *reason = ENGINE_REASON_TIMEOUT;
+        snprintf(msg, msglen, "exceeded its maximum duration of %g s",
+                 json_number_value(json_object_get(r->st.spec, "max_duration")));
+    } else if (st->exit_code == 0) {
+        *phase = ENGINE_COMPLETED;
+        *reason = ENGINE_REASON_SUCCESS;
+    } else if (st->signal != 0) {
+        *reason = ENGINE_REASON_PIPELINE_FAILED;
+        snprintf(msg, msglen, "killed by signal %d", st->signal);
+    } else {
+        *reason = ENGINE_REASON_PIPELINE_FAILED;
+        snprintf(msg, msglen, "exited with code %d", st->exit_code);
+    }
+}
+
+/* Finish the job from a status file that was read. */
+static void engine_finish_status(engine *e, engine_rec *r, engine_status *st)
+{
+    char msg[600];
+    engine_phase phase;
+    engine_reason reason;
+    int exit_code;
+    engine_classify(r, st, &phase, &reason, &exit_code, msg, sizeof msg);
+    engine_take_results(r, st);
+    engine__finish_at(e, r, phase, reason, exit_code, msg, st->ended);
+}
+
+/* The runner is gone: finish from its status file. `adopted`: nobody saw
+ * it end, so a missing status means the job was lost. `why` describes how
+ * the runner itself ended (our child) or is NULL. */
+void engine__runner_gone(engine *e, engine_rec *r, bool adopted, const char *why)
+{
+    char path[1200];
+    char err[1400];
+    engine_status st;
+    engine_status_path(r, path, sizeof path);
+    int rc = engine_exec_read_status(path, &st, err, sizeof err);
+    if (rc == 0) {
+        engine_finish_status(e, r, &st);
+        engine_status_clear(&st);
+    } else if (r->abort_requested) {
+        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
+                       "aborted while the runner started");
+    } else if (adopted && rc == -ENOENT) {
+        engine__finish(e, r, ENGINE_UNKNOWN, ENGINE_REASON_LOST, -1,
+                       "the runner vanished without recording an outcome");
+    } else {
+        char msg[1600];
+        snprintf(msg, sizeof msg, "%s%s%s", err, why ? "; runner " : "", why ? why : "");
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
+    }
+}
+
+/* ---- starting runners -------------------------------------------------- */
+
+static void engine_on_proc_closed(uv_handle_t *h)
+{
+    engine_proc *p = h->data;
+    engine *e = p->e;
+    free(p);
+    engine__handle_closed(e);
+}
+
+void engine__proc_close(engine_proc *p)
+{
+    if (p->rec != NULL) {
+        p->rec->proc = NULL;
+        p->rec = NULL;
+    }
+    uv_close((uv_handle_t *)&p->handle, engine_on_proc_closed);
+}
+
+static void engine_on_exit(uv_process_t *h, int64_t exit_status, int term_signal)
+{
+    engine_proc *p = h->data;
+    engine *e = p->e;
+    engine_rec *r = p->rec;
+    engine__proc_close(p);
+    if (r == NULL) {
+        return;
+    }
+    char why[96];
+    if (term_signal != 0) {
+        snprintf(why, sizeof why, "killed by signal %d", term_signal);
+    } else {
+        snprintf(why, sizeof why, "exited with status %lld", (long long)exit_status);
+    }
+    engine__runner_gone(e, r, false, why);
+    engine__schedule(e);
+}
+
+/* The runner's environment: ours, the spec's env, JOB_ID, JOB_OUTPUT_DIR. */
+static char **engine_job_env(const engine_rec *r)
+{
+    json_t *env = json_object_get(r->st.spec, "env");
+    size_t n = json_is_array(env) ? json_array_size(env) : 0;
+    char **extra = calloc(n + 3, sizeof *extra);
+    if (extra == NULL) {
+        return NULL;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        extra[k++] = strdup(json_string_value(json_array_get(env, i)));
+    }
+    size_t len = strlen(r->st.job.workdir) + 32;
+    extra[k] = malloc(len);
+    if (extra[k] != NULL) {
+        snprintf(extra[k++], len, "JOB_ID=%s", r->st.job.id);
+    }
+    extra[k] = malloc(len);
+    if (extra[k] != NULL) {
+        snprintf(extra[k++], len, "JOB_OUTPUT_DIR=%s", r->st.job.workdir);
+    }
+    char **all = engine_exec_env(extra);
+    engine_exec_free_strv(extra);
+    return all;
+}
+
+/* The job's working directory, mode 0755, and no stale status file. */
+static int engine_prepare_workdir(const engine_rec *r, char *err, size_t errlen)
+{
+    const char *dir = r->st.job.workdir;
+    if ((mkdir(dir, 0755) != 0 && errno != EEXIST) || chmod(dir, 0755) != 0) {
+        snprintf(err, errlen, "cannot create working directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    char path[1200];
+    engine_status_path(r, path, sizeof path);
+    unlink(path);
+    return 0;
+}
+
+static int engine_spawn_runner(engine *e, engine_rec *r, engine_proc *p, bool *handle_init, char *err,
+                               size_t errlen)
+{
+    char status[1200];
+    engine_status_path(r, status, sizeof status);
+    char **env = engine_job_env(r);
+    if (env == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    engine_exec_request req = {
+        .runner = e->runner,
+        .workdir = r->st.job.workdir,
+        .status_path = status,
+        .log_path = r->st.job.log_path,
+        .timeout = json_number_value(json_object_get(r->st.spec, "max_duration")),
+        .grace = e->abort_grace,
+        .globs = json_object_get(r->st.spec, "globs"),
+        .max_results = e->max_results,
+        .simulate = json_string_value(json_object_get(r->st.spec, "simulate")),
+        .argv = json_object_get(r->st.spec, "argv"),
+        .env = env,
+    };
+    p->handle.data = p;
+    p->e = e;
+    int rc = engine_exec_spawn(e->loop, &p->handle, &req, engine_on_exit, handle_init, err, errlen);
+    engine_exec_free_strv(env);
+    return rc;
+}
+
+/* Start a QUEUED job; 0 if it now executes (else it has ended). */
+int engine__start(engine *e, engine_rec *r)
+{
+    char err[1400];
+    if (engine_prepare_workdir(r, err, sizeof err) != 0) {
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
+        return -1;
+    }
+    engine_proc *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, "out of memory");
+        return -1;
+    }
+    r->st.job.started = engine__now(); /* before the runner can record its end */
+    bool handle_init = false;
+    int rc = engine_spawn_runner(e, r, p, &handle_init, err, sizeof err);
+    if (handle_init) {
+        e->open_handles++;
+    }
+    if (rc != 0) {
+        if (handle_init) {
+            engine__proc_close(p); /* a failed uv_spawn still needs uv_close */
+        } else {
+            free(p);
+        }
+        r->st.job.started = 0;
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
+        return -1;
+    }
+    p->rec = r;
+    r->proc = p;
+    r->st.runner_pid = p->handle.pid;
+    char state;
+    if (engine_exec_start_time(p->handle.pid, &r->st.runner_start_time, &state) != 0) {
+        r->st.runner_start_time = 0;
+    }
+    engine__change(e, r, ENGINE_EXECUTING);
+    return 0;
+}
