@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "ocps_test_iface.h"
 #include "inproc/sal_inproc.h"
 #include "inproc_csc.h"
 #include "ocps/ocps_interface.h"
@@ -65,22 +66,12 @@ typedef struct ctx {
     int finals; /* final acks read so far */
 } ctx;
 
-static const sal_component_info *ocps(void)
-{
-    char err[256];
-    const sal_component_info *c = ocps_interface_select("dds", NULL, err, sizeof err);
-    if (c == NULL) {
-        fail_msg("%s", err);
-    }
-    return c;
-}
-
 /* --- the CSC's handlers --- */
 
 static void hold(void *arg, sal_cmd *cmd)
 {
     handlers *h = arg;
-    const sal_topic_info *t = &ocps()->topics[sal_cmd_topic(cmd)];
+    const sal_topic_info *t = &ocps_test_component()->topics[sal_cmd_topic(cmd)];
     const char *pipeline = sal_sample_get_string(t, sal_cmd_data(cmd), "pipeline");
     if (pipeline != NULL && h->nrun < MAX_CMDS) {
         snprintf(h->order[h->nrun++], sizeof h->order[0], "%s", pipeline);
@@ -102,7 +93,7 @@ static void abort_job(void *arg, sal_cmd *cmd)
 static void echo(void *arg, sal_cmd *cmd)
 {
     (void)arg;
-    const sal_topic_info *t = &ocps()->topics[sal_cmd_topic(cmd)];
+    const sal_topic_info *t = &ocps_test_component()->topics[sal_cmd_topic(cmd)];
     sal_cmd_finish(cmd, SAL_CMD_COMPLETE, sal_sample_get_string(t, sal_cmd_data(cmd), "pipeline"));
 }
 
@@ -196,11 +187,11 @@ static int start(void **state, handlers how)
     ctx *c = calloc(1, sizeof *c);
     *state = c;
     c->h = how;
-    if (fx_open_transport(&c->f, ocps(), 1, NULL, &sal_inproc_transport) != 0) {
+    if (fx_open_transport(&c->f, ocps_test_component(), 1, NULL, &sal_inproc_transport) != 0) {
         return -1;
     }
     ct_options o;
-    ct_options_init(&o, ocps());
+    ct_options_init(&o, ocps_test_component());
     o.setup = register_handlers;
     o.closing = release_held;
     o.arg = &c->h;
@@ -501,9 +492,10 @@ static void execute_echo(fx *f, const char *tag, echo_wait *w)
     assert_true(fx_run_until(f, ready, "execute", 10));
     int t = sal_remote_command_topic(f->remote, "execute");
     void *s = sal_remote_new_command(f->remote, "execute");
-    assert_int_equal(sal_sample_set_string(&ocps()->topics[t], s, "pipeline", tag, err, sizeof err), 0);
+    assert_int_equal(
+        sal_sample_set_string(&ocps_test_component()->topics[t], s, "pipeline", tag, err, sizeof err), 0);
     assert_int_equal(sal_remote_command(f->remote, "execute", s, 10, on_echo, w, NULL, err, sizeof err), 0);
-    sal_sample_free(&ocps()->topics[t], s);
+    sal_sample_free(&ocps_test_component()->topics[t], s);
 }
 
 /* Two Remotes of one process and one identity (user@host) match acks by
@@ -513,7 +505,7 @@ static void remotes_of_one_identity_get_their_own_answers(void **state)
 {
     ctx *c = *state;
     fx other;
-    assert_int_equal(fx_open_transport(&other, ocps(), 1, NULL, &sal_inproc_transport), 0);
+    assert_int_equal(fx_open_transport(&other, ocps_test_component(), 1, NULL, &sal_inproc_transport), 0);
     assert_string_equal(sal_identity(sal_remote_sal(other.remote)),
                         sal_identity(sal_remote_sal(c->f.remote)));
     echo_wait mine = {0};
@@ -563,7 +555,7 @@ static void *remote_thread(void *arg)
     remote_run *r = arg;
     fx f;
     char err[256];
-    if (fx_open_transport(&f, ocps(), 1, r->identity, &sal_inproc_transport) != 0) {
+    if (fx_open_transport(&f, ocps_test_component(), 1, r->identity, &sal_inproc_transport) != 0) {
         return NULL;
     }
     sal_remote_prepare(f.remote, "abort_job", err, sizeof err);
@@ -573,7 +565,7 @@ static void *remote_thread(void *arg)
         for (int i = 0; i < PER_REMOTE; i++) {
             sal_remote_command(f.remote, "abort_job", s, 30, count_ack, r, NULL, err, sizeof err);
         }
-        sal_sample_free(&ocps()->topics[t], s);
+        sal_sample_free(&ocps_test_component()->topics[t], s);
         r->ok = fx_run_until(&f, all_answered, r, 30);
     }
     fx_close(&f);

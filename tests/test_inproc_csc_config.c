@@ -20,6 +20,7 @@
 #include <cmocka.h>
 #include <uv.h>
 
+#include "ocps_test_iface.h"
 #include "inproc/sal_inproc.h"
 #include "inproc_csc.h"
 #include "ocps/ocps_interface.h"
@@ -34,16 +35,6 @@ typedef struct ctx {
     char dir[1024];  /* root/OCPS/v4 */
     char real[1024]; /* its real path, as messages give it */
 } ctx;
-
-static const sal_component_info *ocps(void)
-{
-    char err[256];
-    const sal_component_info *c = ocps_interface_select("dds", NULL, err, sizeof err);
-    if (c == NULL) {
-        fail_msg("%s", err);
-    }
-    return c;
-}
 
 static void write_config(ctx *c, const char *name, const char *text)
 {
@@ -71,11 +62,11 @@ static int setup(void **state)
                  "    poll_interval: 1\n    butler: LSSTComCam\n    output_glob: '*'\n");
     write_config(c, "slurm.yaml", "executor: slurm\n");
     write_config(c, "fast.yaml", "max_concurrent_jobs: 2\n");
-    if (fx_open_transport(&c->f, ocps(), 1, NULL, &sal_inproc_transport) != 0) {
+    if (fx_open_transport(&c->f, ocps_test_component(), 1, NULL, &sal_inproc_transport) != 0) {
         return -1;
     }
     ct_options o;
-    ct_options_ocps(&o, ocps(), OCPS_JOB_RUNNER, c->dir);
+    ct_options_ocps(&o, ocps_test_component(), OCPS_JOB_RUNNER, c->dir);
     c->csc = ct_start(&o);
     return c->csc != NULL && fx_wait_event(&c->f, "logevent_summaryState", 0, 10) >= 0 ? 0 : -1;
 }
@@ -192,41 +183,6 @@ static void configuration_the_application_refuses(void **state)
 
 /* --- stopped while a start reads its configuration --- */
 
-#define POOL_SIZE 4 /* UV_THREADPOOL_SIZE, set in main */
-
-typedef struct pool_hold {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int running;
-    int finished;
-    bool release;
-    uv_work_t work[POOL_SIZE];
-} pool_hold;
-
-static void hold_work(uv_work_t *w)
-{
-    pool_hold *h = w->data;
-    pthread_mutex_lock(&h->lock);
-    h->running++;
-    pthread_cond_broadcast(&h->cond);
-    while (!h->release) {
-        pthread_cond_wait(&h->cond, &h->lock);
-    }
-    pthread_mutex_unlock(&h->lock);
-}
-
-static void hold_done(uv_work_t *w, int status)
-{
-    (void)status;
-    ((pool_hold *)w->data)->finished++;
-}
-
-static bool pool_empty(fx *f, void *arg)
-{
-    (void)f;
-    return ((pool_hold *)arg)->finished == POOL_SIZE;
-}
-
 typedef struct start_acks {
     int n;
     int last;
@@ -261,19 +217,8 @@ static void stop_while_start_reads_configuration(void **state)
 {
     ctx *c = *state;
     fx *f = &c->f;
-    pool_hold h;
-    memset(&h, 0, sizeof h);
-    pthread_mutex_init(&h.lock, NULL);
-    pthread_cond_init(&h.cond, NULL);
-    for (int i = 0; i < POOL_SIZE; i++) {
-        h.work[i].data = &h;
-        assert_int_equal(uv_queue_work(&f->loop, &h.work[i], hold_work, hold_done), 0);
-    }
-    pthread_mutex_lock(&h.lock);
-    while (h.running < POOL_SIZE) {
-        pthread_cond_wait(&h.cond, &h.lock);
-    }
-    pthread_mutex_unlock(&h.lock);
+    ct_pool_hold h;
+    ct_pool_fill(&h, &f->loop);
     start_acks acks = {0};
     char err[256];
     void *s = sal_remote_new_command(f->remote, "start");
@@ -285,24 +230,20 @@ static void stop_while_start_reads_configuration(void **state)
     /* SIGTERM now: the read is abandoned, the start never answered (the
      * CSC's loop ends once the read, let go, has come back) */
     ct_signal(c->csc);
-    pthread_mutex_lock(&h.lock);
-    h.release = true;
-    pthread_cond_broadcast(&h.cond);
-    pthread_mutex_unlock(&h.lock);
+    ct_pool_release(&h);
     assert_int_equal(ct_stop(c->csc), 0);
     c->csc = NULL;
     assert_true(fx_run_until(f, ackcmd_writer_gone, NULL, 10));
-    assert_true(fx_run_until(f, pool_empty, &h, 10));
+    assert_true(fx_run_until(f, ct_pool_empty, &h, 10));
     assert_int_equal(acks.n, 1);
     assert_false(acks.done);
-    pthread_mutex_destroy(&h.lock);
-    pthread_cond_destroy(&h.cond);
+    ct_pool_fini(&h);
 }
 
 int main(void)
 {
     setenv("LSST_SITE", "test", 1);
-    setenv("UV_THREADPOOL_SIZE", "4", 1); /* POOL_SIZE */
+    setenv("UV_THREADPOOL_SIZE", "4", 1); /* CT_POOL_SIZE */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(missing_file_or_reserved_name, setup, teardown),
         cmocka_unit_test_setup_teardown(yaml_that_is_not_a_mapping, setup, teardown),

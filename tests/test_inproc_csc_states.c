@@ -23,6 +23,7 @@
 #include <cmocka.h>
 #include <uv.h>
 
+#include "ocps_test_iface.h"
 #include "inproc/sal_inproc.h"
 #include "inproc_csc.h"
 #include "ocps/ocps_interface.h"
@@ -36,16 +37,6 @@ typedef struct ctx {
     char *root;
 } ctx;
 
-static const sal_component_info *ocps(void)
-{
-    char err[256];
-    const sal_component_info *c = ocps_interface_select("dds", NULL, err, sizeof err);
-    if (c == NULL) {
-        fail_msg("%s", err);
-    }
-    return c;
-}
-
 static int setup(void **state)
 {
     ctx *c = calloc(1, sizeof *c);
@@ -53,11 +44,11 @@ static int setup(void **state)
     c->root = ct_ocps_config(FAKE_PIPETASK, NULL);
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/OCPS/v4", c->root);
-    if (fx_open_transport(&c->f, ocps(), 1, NULL, &sal_inproc_transport) != 0) {
+    if (fx_open_transport(&c->f, ocps_test_component(), 1, NULL, &sal_inproc_transport) != 0) {
         return -1;
     }
     ct_options o;
-    ct_options_ocps(&o, ocps(), OCPS_JOB_RUNNER, dir);
+    ct_options_ocps(&o, ocps_test_component(), OCPS_JOB_RUNNER, dir);
     c->csc = ct_start(&o);
     return c->csc != NULL && fx_wait_event(&c->f, "logevent_summaryState", 0, 10) >= 0 ? 0 : -1;
 }
@@ -267,67 +258,6 @@ static void transport_failure_faults_and_standby_recovers(void **state)
 
 /* --- a fault while start reads the configuration --- */
 
-/* Occupies every thread of libuv's pool (UV_THREADPOOL_SIZE, set in main)
- * so that work queued by the CSC, the configuration read, waits. */
-#define POOL_SIZE 4
-
-typedef struct pool_hold {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int running;
-    int finished;
-    bool release;
-    uv_work_t work[POOL_SIZE];
-} pool_hold;
-
-static void hold_work(uv_work_t *w)
-{
-    pool_hold *h = w->data;
-    pthread_mutex_lock(&h->lock);
-    h->running++;
-    pthread_cond_broadcast(&h->cond);
-    while (!h->release) {
-        pthread_cond_wait(&h->cond, &h->lock);
-    }
-    pthread_mutex_unlock(&h->lock);
-}
-
-static void hold_done(uv_work_t *w, int status)
-{
-    (void)status;
-    ((pool_hold *)w->data)->finished++;
-}
-
-static void pool_fill(pool_hold *h, uv_loop_t *loop)
-{
-    memset(h, 0, sizeof *h);
-    pthread_mutex_init(&h->lock, NULL);
-    pthread_cond_init(&h->cond, NULL);
-    for (int i = 0; i < POOL_SIZE; i++) {
-        h->work[i].data = h;
-        assert_int_equal(uv_queue_work(loop, &h->work[i], hold_work, hold_done), 0);
-    }
-    pthread_mutex_lock(&h->lock);
-    while (h->running < POOL_SIZE) {
-        pthread_cond_wait(&h->cond, &h->lock);
-    }
-    pthread_mutex_unlock(&h->lock);
-}
-
-static void pool_release(pool_hold *h)
-{
-    pthread_mutex_lock(&h->lock);
-    h->release = true;
-    pthread_cond_broadcast(&h->cond);
-    pthread_mutex_unlock(&h->lock);
-}
-
-static bool pool_empty(fx *f, void *arg)
-{
-    (void)f;
-    return ((pool_hold *)arg)->finished == POOL_SIZE;
-}
-
 /* A command whose acks are collected as they come. */
 typedef struct pending_cmd {
     int acks[8];
@@ -365,8 +295,8 @@ static void fault_while_start_reads_configuration(void **state)
 {
     ctx *c = *state;
     fx *f = &c->f;
-    pool_hold hold;
-    pool_fill(&hold, &f->loop);
+    ct_pool_hold hold;
+    ct_pool_fill(&hold, &f->loop);
     /* start: the configuration read is queued behind the held pool; after
      * 200 ms the CSC says it is reading it */
     pending_cmd start = {0};
@@ -381,12 +311,13 @@ static void fault_while_start_reads_configuration(void **state)
     size_t mark = f->nrecords;
     fault(c, "test: link lost during start");
     /* the read completes: too late, the state is no longer STANDBY */
-    pool_release(&hold);
+    ct_pool_release(&hold);
     assert_true(fx_run_until(f, cmd_done, &start, 10));
     assert_int_equal(start.acks[start.n - 1], SAL_CMD_FAILED);
     assert_string_equal(start.results[start.n - 1],
                         "Failed: the summary state changed while the configuration was read");
-    assert_true(fx_run_until(f, pool_empty, &hold, 10));
+    assert_true(fx_run_until(f, ct_pool_empty, &hold, 10));
+    ct_pool_fini(&hold);
     int states[8];
     assert_int_equal(states_since(f, mark, states, 8), 1); /* FAULT only, never DISABLED */
     assert_int_equal(states[0], SAL_STATE_FAULT);
@@ -450,7 +381,7 @@ static void late_joiner_reads_the_current_state(void **state)
     /* no history on the bus: the CSC writes its events again for the
      * newcomer once its readers match */
     fx late;
-    assert_int_equal(fx_open_transport(&late, ocps(), 1, NULL, &sal_inproc_transport), 0);
+    assert_int_equal(fx_open_transport(&late, ocps_test_component(), 1, NULL, &sal_inproc_transport), 0);
     bool seen = fx_run_until(&late, late_sees_enabled, NULL, 5); /* and what start applied */
     fx_close(&late);
     assert_true(seen);
@@ -474,14 +405,14 @@ static void two_cscs_keep_to_their_index(void **state)
     ctx *c = *state;
     /* a second, generic CSC with SAL index 2 in the same process */
     ct_options o;
-    ct_options_init(&o, ocps());
+    ct_options_init(&o, ocps_test_component());
     o.csc.index = 2;
     csc_thread *two = ct_start(&o);
     assert_non_null(two);
     fx f2;
     fx all;
-    assert_int_equal(fx_open_transport(&f2, ocps(), 2, NULL, &sal_inproc_transport), 0);
-    assert_int_equal(fx_open_transport(&all, ocps(), 0, NULL, &sal_inproc_transport), 0);
+    assert_int_equal(fx_open_transport(&f2, ocps_test_component(), 2, NULL, &sal_inproc_transport), 0);
+    assert_int_equal(fx_open_transport(&all, ocps_test_component(), 0, NULL, &sal_inproc_transport), 0);
     /* index 0 reads both; the first state it reads of each CSC is the
      * last the CSC writes for these new readers (at start-up, or in the
      * round re-publishing its events to them) */
@@ -518,7 +449,7 @@ static void two_cscs_keep_to_their_index(void **state)
 int main(void)
 {
     setenv("LSST_SITE", "test", 1);
-    setenv("UV_THREADPOOL_SIZE", "4", 1); /* POOL_SIZE */
+    setenv("UV_THREADPOOL_SIZE", "4", 1); /* CT_POOL_SIZE */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(startup_events_in_salobj_order, setup, teardown),
         cmocka_unit_test_setup_teardown(every_transition_then_exit, setup, teardown),

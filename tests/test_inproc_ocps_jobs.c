@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "ocps_test_iface.h"
 #include "inproc/sal_inproc.h"
 #include "inproc_csc.h"
 #include "ocps/ocps_interface.h"
@@ -53,16 +54,6 @@ typedef struct run_arg {
     run *r;
 } run_arg;
 
-static const sal_component_info *ocps(void)
-{
-    char err[256];
-    const sal_component_info *c = ocps_interface_select("dds", NULL, err, sizeof err);
-    if (c == NULL) {
-        fail_msg("%s", err);
-    }
-    return c;
-}
-
 static bool enabled(fx *f, void *arg)
 {
     (void)arg;
@@ -75,7 +66,7 @@ static bool enabled(fx *f, void *arg)
 static int start_csc(ctx *c)
 {
     ct_options o;
-    ct_options_ocps(&o, ocps(), OCPS_JOB_RUNNER, c->dir);
+    ct_options_ocps(&o, ocps_test_component(), OCPS_JOB_RUNNER, c->dir);
     o.csc.initial_state = SAL_STATE_ENABLED;
     o.csc.simulation_mode = c->simulation_mode;
     c->csc = ct_start(&o);
@@ -89,7 +80,7 @@ static int setup_mode(void **state, int simulation_mode)
     c->simulation_mode = simulation_mode;
     c->root = ct_ocps_config(FAKE_PIPETASK, NULL);
     snprintf(c->dir, sizeof c->dir, "%s/OCPS/v4", c->root);
-    if (fx_open_transport(&c->f, ocps(), 1, NULL, &sal_inproc_transport) != 0) {
+    if (fx_open_transport(&c->f, ocps_test_component(), 1, NULL, &sal_inproc_transport) != 0) {
         return -1;
     }
     return start_csc(c);
@@ -357,7 +348,7 @@ typedef struct final_acks {
 static void count_final_ack(void *arg, int topic, const void *sample)
 {
     final_acks *fa = arg;
-    const sal_topic_info *t = &ocps()->topics[topic];
+    const sal_topic_info *t = &ocps_test_component()->topics[topic];
     int ack = sal_sample_get_i32(t, sample, "ack");
     if (ack != SAL_CMD_INPROGRESS && ack != SAL_CMD_ACK &&
         sal_sample_get_i32(t, sample, "private_seqNum") == fa->seqnum) {
@@ -380,9 +371,11 @@ static void stop_with_execute_in_flight_then_restart(void **state)
     final_acks fa = {r.seqnum, 0};
     sal *wire = NULL;
     char err[256];
-    assert_int_equal(sal_open(&wire, &f->loop, ocps(), 1, &sal_inproc_transport, "wire", err, sizeof err), 0);
-    assert_int_equal(sal_reader_add(wire, sal_component_find_topic(ocps(), "ackcmd"), count_final_ack, &fa,
-                                    err, sizeof err),
+    assert_int_equal(
+        sal_open(&wire, &f->loop, ocps_test_component(), 1, &sal_inproc_transport, "wire", err, sizeof err),
+        0);
+    assert_int_equal(sal_reader_add(wire, sal_component_find_topic(ocps_test_component(), "ackcmd"),
+                                    count_final_ack, &fa, err, sizeof err),
                      0);
     assert_int_equal(ct_stop(c->csc), 0);
     c->csc = NULL;

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include <uv.h>
 
+#include "ocps_test_iface.h"
 #include "ocps/ocps_interface.h"
 #include "ocps/sal.h"
 #include "inproc/sal_inproc.h"
@@ -26,19 +27,9 @@
 
 static const sal_transport_ops *ops = &sal_inproc_transport;
 
-static const sal_component_info *ocps(void)
-{
-    char err[256];
-    const sal_component_info *c = ocps_interface_select("dds", NULL, err, sizeof err);
-    if (c == NULL) {
-        fail_msg("%s", err);
-    }
-    return c;
-}
-
 static int topic(const char *sal_name)
 {
-    int t = sal_component_find_topic(ocps(), sal_name);
+    int t = sal_component_find_topic(ocps_test_component(), sal_name);
     assert_true(t >= 0);
     return t;
 }
@@ -148,7 +139,7 @@ static void assert_match(const probe *p, size_t i, int tp, bool is_writer, int32
 /* A logMessage sample with salIndex and message set. */
 static void *log_sample(int32_t index, const char *message)
 {
-    const sal_topic_info *ti = &ocps()->topics[topic("logevent_logMessage")];
+    const sal_topic_info *ti = &ocps_test_component()->topics[topic("logevent_logMessage")];
     void *s = sal_sample_new(ti);
     char err[256];
     sal_sample_set_i32(ti, s, "salIndex", index);
@@ -178,9 +169,9 @@ static void readers_and_writers_match_both_ways(void **state)
     probe a;
     probe b;
     probe c;
-    sal_transport *ta = open_on(&a, ocps(), 0);
-    sal_transport *tb = open_on(&b, ocps(), 0);
-    sal_transport *tc = open_on(&c, ocps(), 0);
+    sal_transport *ta = open_on(&a, ocps_test_component(), 0);
+    sal_transport *tb = open_on(&b, ocps_test_component(), 0);
+    sal_transport *tc = open_on(&c, ocps_test_component(), 0);
     add(ta, hb, false);
     assert_int_equal(a.nmatches, 0); /* nobody writes yet */
     add(tb, hb, true);
@@ -210,9 +201,9 @@ static void write_gives_each_reader_its_own_copy_at_once(void **state)
     probe r1;
     probe r2;
     probe w;
-    sal_transport *t1 = open_on(&r1, ocps(), 0);
-    sal_transport *t2 = open_on(&r2, ocps(), 0);
-    sal_transport *tw = open_on(&w, ocps(), 0);
+    sal_transport *t1 = open_on(&r1, ocps_test_component(), 0);
+    sal_transport *t2 = open_on(&r2, ocps_test_component(), 0);
+    sal_transport *tw = open_on(&w, ocps_test_component(), 0);
     add(t1, lm, false);
     add(t2, lm, false);
     void *s = log_sample(1, "first");
@@ -222,10 +213,10 @@ static void write_gives_each_reader_its_own_copy_at_once(void **state)
     assert_ptr_not_equal(r1.samples[0], s);
     assert_ptr_not_equal(r1.samples[0], r2.samples[0]);
     assert_ptr_not_equal(message_of(&r1, 0), message_of(&r2, 0)); /* deep copies */
-    sal_sample_free(&ocps()->topics[lm], s);
+    sal_sample_free(&ocps_test_component()->topics[lm], s);
     s = log_sample(1, "second");
     write_sample(tw, s);
-    sal_sample_free(&ocps()->topics[lm], s);
+    sal_sample_free(&ocps_test_component()->topics[lm], s);
     assert_string_equal(message_of(&r1, 0), "first"); /* survives the writer's sample */
     assert_string_equal(message_of(&r1, 1), "second");
     assert_string_equal(message_of(&r2, 1), "second");
@@ -243,7 +234,7 @@ static void own_reader_gets_own_samples(void **state)
     (void)state;
     int lm = topic("logevent_logMessage");
     probe p;
-    sal_transport *t = open_on(&p, ocps(), 1);
+    sal_transport *t = open_on(&p, ocps_test_component(), 1);
     add(t, lm, false);
     add(t, lm, true);
     /* as endpoints of one DDS participant: matched with each other */
@@ -252,7 +243,7 @@ static void own_reader_gets_own_samples(void **state)
     assert_match(&p, 1, lm, true, 1, 1);
     void *s = log_sample(1, "to myself");
     write_sample(t, s);
-    sal_sample_free(&ocps()->topics[lm], s);
+    sal_sample_free(&ocps_test_component()->topics[lm], s);
     assert_int_equal(p.nsamples, 1);
     assert_string_equal(message_of(&p, 0), "to myself");
     ops->close(t);
@@ -266,17 +257,17 @@ static void readers_get_only_their_sal_index(void **state)
     probe one;
     probe all;
     probe w;
-    sal_transport *t1 = open_on(&one, ocps(), 1);
-    sal_transport *t0 = open_on(&all, ocps(), 0);
-    sal_transport *tw = open_on(&w, ocps(), 0);
+    sal_transport *t1 = open_on(&one, ocps_test_component(), 1);
+    sal_transport *t0 = open_on(&all, ocps_test_component(), 0);
+    sal_transport *tw = open_on(&w, ocps_test_component(), 0);
     add(t1, lm, false);
     add(t0, lm, false);
     void *s = log_sample(2, "for 2");
     write_sample(tw, s);
-    sal_sample_free(&ocps()->topics[lm], s);
+    sal_sample_free(&ocps_test_component()->topics[lm], s);
     s = log_sample(1, "for 1");
     write_sample(tw, s);
-    sal_sample_free(&ocps()->topics[lm], s);
+    sal_sample_free(&ocps_test_component()->topics[lm], s);
     assert_int_equal(one.nsamples, 1);
     assert_string_equal(message_of(&one, 0), "for 1");
     assert_int_equal(all.nsamples, 2); /* index 0 reads every index */
@@ -297,21 +288,21 @@ static void other_components_and_types_never_meet(void **state)
     (void)state;
     int hb = topic("logevent_heartbeat");
     /* OCPS with another component's name: a different bus topic */
-    sal_component_info other = *ocps();
+    sal_component_info other = *ocps_test_component();
     other.name = "NotOCPS";
     probe a;
     probe b;
-    sal_transport *ta = open_on(&a, ocps(), 0);
+    sal_transport *ta = open_on(&a, ocps_test_component(), 0);
     sal_transport *tb = open_on(&b, &other, 0);
     add(ta, hb, false);
     add(tb, hb, true);
     assert_int_equal(a.nmatches, 0);
     assert_int_equal(b.nmatches, 0);
     /* the same topic name with another layout is refused, not mixed */
-    sal_topic_info *topics = malloc(ocps()->ntopics * sizeof *topics);
-    memcpy(topics, ocps()->topics, ocps()->ntopics * sizeof *topics);
+    sal_topic_info *topics = malloc(ocps_test_component()->ntopics * sizeof *topics);
+    memcpy(topics, ocps_test_component()->topics, ocps_test_component()->ntopics * sizeof *topics);
     topics[hb].sample_size += 8;
-    sal_component_info changed = *ocps();
+    sal_component_info changed = *ocps_test_component();
     changed.topics = topics;
     probe c;
     sal_transport *tc = open_on(&c, &changed, 0);
@@ -335,8 +326,8 @@ static void closed_transport_gets_nothing_more(void **state)
     int lm = topic("logevent_logMessage");
     probe r;
     probe w;
-    sal_transport *tr = open_on(&r, ocps(), 0);
-    sal_transport *tw = open_on(&w, ocps(), 0);
+    sal_transport *tr = open_on(&r, ocps_test_component(), 0);
+    sal_transport *tw = open_on(&w, ocps_test_component(), 0);
     add(tr, lm, false);
     add(tw, lm, true);
     ops->close(tr);
@@ -344,7 +335,7 @@ static void closed_transport_gets_nothing_more(void **state)
     size_t matches = r.nmatches;
     void *s = log_sample(1, "nobody");
     write_sample(tw, s); /* no reader left: nothing to do */
-    sal_sample_free(&ocps()->topics[lm], s);
+    sal_sample_free(&ocps_test_component()->topics[lm], s);
     ops->close(tw);
     assert_int_equal(r.nsamples, 0);
     assert_int_equal(r.nmatches, matches); /* not told of the writer's end */
@@ -357,8 +348,8 @@ static void errors_reach_the_component_transports(void **state)
     (void)state;
     probe one;
     probe two;
-    sal_transport *t1 = open_on(&one, ocps(), 1);
-    sal_transport *t2 = open_on(&two, ocps(), 2);
+    sal_transport *t1 = open_on(&one, ocps_test_component(), 1);
+    sal_transport *t2 = open_on(&two, ocps_test_component(), 2);
     assert_int_equal(sal_inproc_report_error("OCPS", 1, "link down"), 1);
     assert_int_equal(one.errors, 1);
     assert_string_equal(one.error, "link down");
@@ -382,17 +373,17 @@ static void *writer_thread(void *arg)
 {
     (void)arg;
     probe p;
-    sal_transport *t = open_on(&p, ocps(), 0);
+    sal_transport *t = open_on(&p, ocps_test_component(), 0);
     int lm = topic("logevent_logMessage");
     void *s = log_sample(1, "load");
     char err[256];
     for (int i = 0; i < PER_WRITER; i++) {
-        sal_sample_set_i32(&ocps()->topics[lm], s, "private_seqNum", i);
+        sal_sample_set_i32(&ocps_test_component()->topics[lm], s, "private_seqNum", i);
         if (ops->write(t, lm, s, err, sizeof err) != 0) {
             break;
         }
     }
-    sal_sample_free(&ocps()->topics[lm], s);
+    sal_sample_free(&ocps_test_component()->topics[lm], s);
     ops->close(t);
     probe_fini(&p);
     return NULL;
@@ -404,7 +395,7 @@ static void *churn_thread(void *arg)
     int lm = topic("logevent_logMessage");
     while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
         probe p;
-        sal_transport *t = open_on(&p, ocps(), 0);
+        sal_transport *t = open_on(&p, ocps_test_component(), 0);
         add(t, lm, false);
         ops->close(t);
         probe_fini(&p);
@@ -417,7 +408,7 @@ static void writers_on_several_threads_lose_nothing(void **state)
     (void)state;
     int lm = topic("logevent_logMessage");
     probe r;
-    sal_transport *tr = open_on(&r, ocps(), 0);
+    sal_transport *tr = open_on(&r, ocps_test_component(), 0);
     add(tr, lm, false);
     int stop = 0;
     pthread_t churn;
@@ -451,7 +442,7 @@ static void on_read(void *arg, int t, const void *sample)
     got *g = arg;
     g->n++;
     snprintf(g->message, sizeof g->message, "%s",
-             sal_sample_get_string(&ocps()->topics[t], sample, "message"));
+             sal_sample_get_string(&ocps_test_component()->topics[t], sample, "message"));
 }
 
 static void late_joiner_gets_the_last_event_again(void **state)
@@ -462,14 +453,14 @@ static void late_joiner_gets_the_last_event_again(void **state)
     char err[256];
     int lm = topic("logevent_logMessage");
     sal *w = NULL;
-    assert_int_equal(sal_open(&w, &loop, ocps(), 1, ops, NULL, err, sizeof err), 0);
+    assert_int_equal(sal_open(&w, &loop, ocps_test_component(), 1, ops, NULL, err, sizeof err), 0);
     sal_republish_events(w, true);
     void *s = log_sample(1, "said before you came");
     assert_int_equal(sal_write(w, lm, s, 0, err, sizeof err), 0);
-    sal_sample_free(&ocps()->topics[lm], s);
+    sal_sample_free(&ocps_test_component()->topics[lm], s);
     sal *r = NULL;
     got g = {0};
-    assert_int_equal(sal_open(&r, &loop, ocps(), 1, ops, "late@joiner", err, sizeof err), 0);
+    assert_int_equal(sal_open(&r, &loop, ocps_test_component(), 1, ops, "late@joiner", err, sizeof err), 0);
     assert_int_equal(sal_reader_add(r, lm, on_read, &g, err, sizeof err), 0);
     /* the writer's runtime learns of the reader and writes the event again */
     uint64_t end = uv_hrtime() + 5000000000u;

@@ -312,3 +312,59 @@ int ct_stop(csc_thread *t)
     free(t);
     return code;
 }
+
+/* --- holding libuv's thread pool --- */
+
+static void hold_work(uv_work_t *w)
+{
+    ct_pool_hold *h = w->data;
+    pthread_mutex_lock(&h->lock);
+    h->running++;
+    pthread_cond_broadcast(&h->cond);
+    while (!h->release) {
+        pthread_cond_wait(&h->cond, &h->lock);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void hold_done(uv_work_t *w, int status)
+{
+    (void)status;
+    ((ct_pool_hold *)w->data)->finished++;
+}
+
+void ct_pool_fill(ct_pool_hold *h, uv_loop_t *loop)
+{
+    memset(h, 0, sizeof *h);
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->cond, NULL);
+    for (int i = 0; i < CT_POOL_SIZE; i++) {
+        h->work[i].data = h;
+        uv_queue_work(loop, &h->work[i], hold_work, hold_done);
+    }
+    pthread_mutex_lock(&h->lock);
+    while (h->running < CT_POOL_SIZE) {
+        pthread_cond_wait(&h->cond, &h->lock);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+void ct_pool_release(ct_pool_hold *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->release = true;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+}
+
+bool ct_pool_empty(fx *f, void *arg)
+{
+    (void)f;
+    return ((ct_pool_hold *)arg)->finished == CT_POOL_SIZE;
+}
+
+void ct_pool_fini(ct_pool_hold *h)
+{
+    pthread_mutex_destroy(&h->lock);
+    pthread_cond_destroy(&h->cond);
+}

@@ -9,12 +9,15 @@
 #ifndef INPROC_CSC_H
 #define INPROC_CSC_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
+#include <uv.h>
 
 #include "ocps/sal_csc.h"
+#include "sal_fixture.h"
 
 typedef struct ct_options {
     const sal_component_info *comp;
@@ -74,5 +77,32 @@ void ct_signal(csc_thread *t);
 /* ct_signal, then wait for the CSC's thread and free everything. Returns
  * its exit code (-1 for NULL). */
 int ct_stop(csc_thread *t);
+
+/* Occupies every thread of libuv's pool (UV_THREADPOOL_SIZE must be
+ * CT_POOL_SIZE, set before the first loop runs), so that work a CSC queues
+ * (its configuration read) waits until ct_pool_release. */
+#define CT_POOL_SIZE 4
+
+typedef struct ct_pool_hold {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int running;
+    int finished;
+    bool release;
+    uv_work_t work[CT_POOL_SIZE];
+} ct_pool_hold;
+
+/* Queue the holding work on `loop` and wait until all of it runs. */
+void ct_pool_fill(ct_pool_hold *h, uv_loop_t *loop);
+
+/* Let the holding work end. */
+void ct_pool_release(ct_pool_hold *h);
+
+/* fx_run_until predicate: every holding work item has finished (arg is the
+ * ct_pool_hold); then ct_pool_fini. */
+bool ct_pool_empty(fx *f, void *arg);
+
+/* Release the hold's lock and condition. */
+void ct_pool_fini(ct_pool_hold *h);
 
 #endif
