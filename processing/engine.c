@@ -310,6 +310,15 @@ static void engine_on_poll(uv_timer_t *t)
     }
 }
 
+/* Make sure adopted runners are polled. */
+void engine__watch(engine *e)
+{
+    if (!e->closed && !uv_is_active((uv_handle_t *)&e->poll_timer)) {
+        uint64_t ms = (uint64_t)(e->poll_interval * 1000);
+        uv_timer_start(&e->poll_timer, engine_on_poll, ms > 0 ? ms : 1, ms > 0 ? ms : 1);
+    }
+}
+
 /* A job found in the store at open: kept (handled by engine_resume once the
  * query is done). Returns 0 to go on. */
 static int engine_adopt(void *arg, engine_store_record *st)
@@ -326,26 +335,31 @@ static int engine_adopt(void *arg, engine_store_record *st)
     return 0;
 }
 
-/* After loading: report ended jobs, watch live runners, finish the others.
- * Returns whether any runner is watched. */
-static bool engine_resume(engine *e)
+/* After loading, every job is reported as found: ended ones, live runners
+ * (watched again), waiting ones; jobs whose runner is gone end from its
+ * outcome. A job whose start was stored without a runner pid (the last
+ * engine stopped while starting it) follows its runner's claim, or gets a
+ * runner now: if the one started before claims the job first, the new one
+ * refuses and the engine follows the claim (engine_on_exit). */
+static void engine_resume(engine *e)
 {
-    bool watching = false;
     for (size_t i = 0; i < e->nrecs; i++) {
         engine_rec *r = e->recs[i];
         engine_job *j = &r->st.job;
-        if (engine_phase_final(j->phase)) {
+        if (j->phase != ENGINE_EXECUTING) {
             engine_notify(e, r);
-        } else if (j->phase == ENGINE_EXECUTING) {
-            if (engine_exec_alive(r->st.runner_pid, r->st.runner_start_time)) {
-                r->adopted = true;
-                watching = true;
-            } else {
-                engine__runner_gone(e, r, true, NULL);
+        } else if (r->st.runner_pid == 0) {
+            if (engine__follow_claim(e, r) == 0) {
+                engine__spawn(e, r);
             }
+        } else if (engine_exec_alive(r->st.runner_pid, r->st.runner_start_time)) {
+            r->adopted = true;
+            engine__watch(e);
+            engine_notify(e, r);
+        } else {
+            engine__runner_gone(e, r, true, NULL);
         }
     }
-    return watching;
 }
 
 /* ---- open and close ---------------------------------------------------- */
@@ -465,10 +479,7 @@ int engine_open(engine **out, uv_loop_t *loop, const engine_options *opts, engin
         engine_close(e, NULL, NULL); /* freed once the loop has closed the handles */
         return -1;
     }
-    if (engine_resume(e)) {
-        uint64_t ms = (uint64_t)(e->poll_interval * 1000);
-        uv_timer_start(&e->poll_timer, engine_on_poll, ms > 0 ? ms : 1, ms > 0 ? ms : 1);
-    }
+    engine_resume(e);
     engine__schedule(e);
     *out = e;
     return 0;

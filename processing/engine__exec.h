@@ -55,6 +55,26 @@ bool engine_exec_alive(int pid, uint64_t start);
  * 0 or -errno. */
 int engine_exec_signal(int pid, uint64_t start, int sig);
 
+/* The claim a runner makes on its job before running it: the file
+ * <workdir>/runner.claim, created exclusively (complete when it appears),
+ * "runner PID STARTTIME SID\n" then "job PID STARTTIME\n" once the job
+ * runs (processing/runner/ocps_job_runner.c). A runner that finds the job
+ * claimed exits with ENGINE_RUNNER_EXIT_CLAIMED without touching it. */
+#define ENGINE_CLAIM_FILE "runner.claim"
+#define ENGINE_RUNNER_EXIT_CLAIMED 3
+
+typedef struct engine_claim {
+    int runner_pid;
+    uint64_t runner_start;
+    int runner_sid;
+    int job_pid; /* 0 until the job was started; also its process group */
+    uint64_t job_start;
+} engine_claim;
+
+/* Read <workdir>/runner.claim: 0, -ENOENT when there is none, -EINVAL when
+ * it cannot be read (message in err). */
+int engine_exec_read_claim(const char *workdir, engine_claim *c, char *err, size_t errlen);
+
 /* The runner's status.json. */
 typedef struct engine_status {
     int exit_code;

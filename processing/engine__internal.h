@@ -86,8 +86,20 @@ void engine__runner_gone(engine *e, engine_rec *r, bool adopted, const char *why
 /* Stop watching a runner (it keeps running); the handle closes on the loop. */
 void engine__proc_close(engine_proc *p);
 
-/* Start a QUEUED job; 0 if it now executes (else it has ended). */
+/* Start a QUEUED job; 0 if it now executes (else it has ended). Its start
+ * is stored before the runner is spawned. */
 int engine__start(engine *e, engine_rec *r);
+
+/* Spawn the runner of a job whose start is stored (EXECUTING, runner pid
+ * 0); 0 if it now executes (else it has ended). */
+int engine__spawn(engine *e, engine_rec *r);
+
+/* Follow the job's runner claim (engine__exec.h): watch its runner, or end
+ * the job from its outcome. 1 if there was a claim, 0 if none. */
+int engine__follow_claim(engine *e, engine_rec *r);
+
+/* Make sure adopted runners are polled. */
+void engine__watch(engine *e);
 
 /* Release pending jobs, then start queued ones in creation order. */
 void engine__schedule(engine *e);

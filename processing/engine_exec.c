@@ -231,6 +231,38 @@ int engine_exec_signal(int pid, uint64_t start, int sig)
     return kill(pid, sig) == 0 ? 0 : -errno;
 }
 
+int engine_exec_read_claim(const char *workdir, engine_claim *c, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", workdir, ENGINE_CLAIM_FILE);
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        int rc = errno == ENOENT ? -ENOENT : -EINVAL;
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return rc;
+    }
+    char line[256];
+    long pid;
+    long sid;
+    unsigned long long start;
+    int ret = -EINVAL;
+    snprintf(err, errlen, "bad claim file %s", path);
+    while (fgets(line, sizeof line, f) != NULL && strchr(line, '\n') != NULL) { /* whole lines only */
+        if (sscanf(line, "runner %ld %llu %ld", &pid, &start, &sid) == 3 && pid > 0) {
+            c->runner_pid = (int)pid;
+            c->runner_start = start;
+            c->runner_sid = (int)sid;
+            ret = 0;
+        } else if (sscanf(line, "job %ld %llu", &pid, &start) == 2 && pid > 0) {
+            c->job_pid = (int)pid;
+            c->job_start = start;
+        }
+    }
+    fclose(f);
+    return ret;
+}
+
 static bool engine_exec_get_bool(const json_t *o, const char *key)
 {
     return json_is_true(json_object_get(o, key));

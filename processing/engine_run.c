@@ -124,6 +124,17 @@ static void engine_on_exit(uv_process_t *h, int64_t exit_status, int term_signal
     if (r == NULL) {
         return;
     }
+    r->st.runner_pid = 0; /* whatever follows, not this one */
+    r->st.runner_start_time = 0;
+    if (term_signal == 0 && exit_status == ENGINE_RUNNER_EXIT_CLAIMED) {
+        /* another runner (of a CSC that died while starting it) has the job */
+        if (engine__follow_claim(e, r) == 0) {
+            engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1,
+                           "the runner found the job claimed, but there is no claim to follow");
+        }
+        engine__schedule(e);
+        return;
+    }
     char why[96];
     if (term_signal != 0) {
         snprintf(why, sizeof why, "killed by signal %d", term_signal);
@@ -161,7 +172,9 @@ static char **engine_job_env(const engine_rec *r)
     return all;
 }
 
-/* The job's working directory, mode 0755, and no stale status file. */
+/* The job's working directory, mode 0755. A stale status file there is
+ * removed by the runner that claims the job, never by the engine: it may
+ * be the outcome of a runner the engine lost track of. */
 static int engine_prepare_workdir(const engine_rec *r, char *err, size_t errlen)
 {
     const char *dir = r->st.job.workdir;
@@ -169,10 +182,40 @@ static int engine_prepare_workdir(const engine_rec *r, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create working directory %s: %s", dir, strerror(errno));
         return -1;
     }
-    char path[1200];
-    engine_status_path(r, path, sizeof path);
-    unlink(path);
     return 0;
+}
+
+/* The job's runner claim (engine__exec.h), if any: its runner is watched
+ * when alive, else the job ends from its status. 1 if there was a claim
+ * (the job executes or has ended), 0 if there is none. */
+int engine__follow_claim(engine *e, engine_rec *r)
+{
+    char err[1300];
+    engine_claim c;
+    int rc = engine_exec_read_claim(r->st.job.workdir, &c, err, sizeof err);
+    if (rc == -ENOENT) {
+        return 0;
+    }
+    if (rc != 0) {
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
+        return 1;
+    }
+    if (r->st.job.started <= 0) {
+        r->st.job.started = engine__now();
+    }
+    r->st.runner_pid = c.runner_pid;
+    r->st.runner_start_time = c.runner_start;
+    if (!engine_exec_alive(c.runner_pid, c.runner_start)) {
+        engine__runner_gone(e, r, true, NULL);
+        return 1;
+    }
+    r->adopted = true;
+    engine__change(e, r, ENGINE_EXECUTING); /* stores the runner, then reports */
+    engine__watch(e);
+    if (r->abort_requested) {
+        engine_exec_signal(c.runner_pid, c.runner_start, SIGTERM);
+    }
+    return 1;
 }
 
 static int engine_spawn_runner(engine *e, engine_rec *r, engine_proc *p, bool *handle_init, char *err,
@@ -205,20 +248,28 @@ static int engine_spawn_runner(engine *e, engine_rec *r, engine_proc *p, bool *h
     return rc;
 }
 
-/* Start a QUEUED job; 0 if it now executes (else it has ended). */
-int engine__start(engine *e, engine_rec *r)
+/* Test hook: with OCPS_ENGINE_TEST_EXIT_AFTER_SPAWN=<code> in its
+ * environment, the process exits with that code right after a runner was
+ * spawned and before anything more is stored: the crash that must not make
+ * a job run twice (tests/test_engine.c). */
+static void engine_test_exit_after_spawn(void)
+{
+    const char *code = getenv("OCPS_ENGINE_TEST_EXIT_AFTER_SPAWN");
+    if (code != NULL && code[0] != '\0') {
+        _exit(atoi(code));
+    }
+}
+
+/* Start the runner of a job whose start is stored (EXECUTING, no runner
+ * pid); 0 if it now executes (else it has ended). */
+int engine__spawn(engine *e, engine_rec *r)
 {
     char err[1400];
-    if (engine_prepare_workdir(r, err, sizeof err) != 0) {
-        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
-        return -1;
-    }
     engine_proc *p = calloc(1, sizeof *p);
     if (p == NULL) {
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, "out of memory");
         return -1;
     }
-    r->st.job.started = engine__now(); /* before the runner can record its end */
     bool handle_init = false;
     int rc = engine_spawn_runner(e, r, p, &handle_init, err, sizeof err);
     if (handle_init) {
@@ -234,6 +285,7 @@ int engine__start(engine *e, engine_rec *r)
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
         return -1;
     }
+    engine_test_exit_after_spawn(); /* the start is stored: a new engine follows the claim */
     p->rec = r;
     r->proc = p;
     r->st.runner_pid = p->handle.pid;
@@ -243,4 +295,35 @@ int engine__start(engine *e, engine_rec *r)
     }
     engine__change(e, r, ENGINE_EXECUTING);
     return 0;
+}
+
+/* Start a QUEUED job; 0 if it now executes (else it has ended). The start
+ * is stored before the runner is spawned (EXECUTING with no runner pid),
+ * so that an engine opened after a crash in between knows the job may have
+ * a runner: it follows the runner's claim, or starts one whose claim
+ * settles which runner runs the job (engine_resume). */
+int engine__start(engine *e, engine_rec *r)
+{
+    char err[1400];
+    if (engine_prepare_workdir(r, err, sizeof err) != 0) {
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
+        return -1;
+    }
+    if (engine__follow_claim(e, r) != 0) { /* a runner already has it */
+        return engine_phase_final(r->st.job.phase) ? -1 : 0;
+    }
+    r->st.job.phase = ENGINE_EXECUTING;
+    r->st.job.started = engine__now(); /* before the runner can record its end */
+    r->st.runner_pid = 0;
+    r->st.runner_start_time = 0;
+    char serr[512];
+    if (e->store != NULL && engine_store_update(e->store, &r->st, serr, sizeof serr) != 0) {
+        r->st.job.phase = ENGINE_QUEUED;
+        r->st.job.started = 0;
+        char msg[600];
+        snprintf(msg, sizeof msg, "its start could not be stored: %s", serr);
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
+        return -1;
+    }
+    return engine__spawn(e, r);
 }

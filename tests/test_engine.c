@@ -679,8 +679,9 @@ static void test_restart_readopts(void **state)
         assert_int_equal(ev->exit_code, 0);
     }
     fx_run_for(fx, 0.3);
-    assert_int_equal(fx->nevents, 3);
+    assert_int_equal(fx->nevents, 6); /* each reported as found (executing), then its end */
     for (int i = 0; i < 3; i++) {
+        assert_true(fx_find(fx, ids[i], ENGINE_EXECUTING) >= 0);
         assert_int_equal(fx_count_final(fx, ids[i]), 1);
     }
     /* Not published: a second restart reports them again, once. */
@@ -706,7 +707,7 @@ static void test_abort_adopted(void **state)
     assert_int_equal(ev->phase, ENGINE_ABORTED);
     assert_int_equal(ev->exit_code, ENGINE_EXIT_ABORTED);
     assert_true(wait_pid_gone(job, 2.0));
-    assert_int_equal(fx->nevents, 1);
+    assert_int_equal(fx->nevents, 2); /* executing, as found at open; aborted */
 }
 
 static void test_restart_lost(void **state)
@@ -728,6 +729,74 @@ static void test_restart_lost(void **state)
     assert_int_equal(ev->reason, ENGINE_REASON_LOST);
     assert_int_equal(ev->exit_code, -1);
     assert_int_equal(fx->nevents, 1);
+}
+
+/* The CSC dies right after spawning a job's runner, before the engine has
+ * stored anything more (a child process runs the engine with the test
+ * hook OCPS_ENGINE_TEST_EXIT_AFTER_SPAWN); `runner_env` is given to the job
+ * (and so to its runner). A new engine on the same store re-adopts the job
+ * instead of running it a second time: the job appends one line to `runs`
+ * each time it runs. */
+static void crash_after_spawn(fixture *fx, const char *runner_env)
+{
+    char runs[600];
+    char script[800];
+    snprintf(runs, sizeof runs, "%s/runs", fx->dir);
+    snprintf(script, sizeof script, "echo run >> '%s'; sleep 0.5; echo x > out.fits", runs);
+    char id[ENGINE_JOB_ID_LEN + 1];
+    engine_new_job_id(NULL, id);
+    fx_close(fx);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("OCPS_ENGINE_TEST_EXIT_AFTER_SPAWN", "77", 1);
+        uv_loop_t loop;
+        engine *e = NULL;
+        char err[512];
+        engine_job_spec spec = {.argv = (const char *[]){"sh", "-c", script, NULL},
+                                .env = (const char *[]){runner_env, NULL},
+                                .output_globs = (const char *[]){"*.fits", NULL}};
+        if (uv_loop_init(&loop) == 0 && engine_open(&e, &loop, &fx->opts, NULL, NULL, err, sizeof err) == 0) {
+            engine_job_submit(e, id, &spec, err, sizeof err); /* exits in the hook */
+        }
+        _exit(1);
+    }
+    assert_int_equal(tu_wait_exit(pid, 5), 77);
+    fx_clear_events(fx);
+    fx_open(fx);
+    const event *ev = fx_wait_final(fx, id, 10);
+    assert_int_equal(ev->phase, ENGINE_COMPLETED);
+    assert_int_equal(ev->results_total, 1);
+    fx_run_for(fx, 0.8); /* a second run would have started by now */
+    assert_int_equal(fx_count_final(fx, id), 1);
+    char *text = tu_read_file(runs, NULL);
+    assert_non_null(text);
+    assert_string_equal(text, "run\n");
+    free(text);
+}
+
+static void test_crash_after_spawn_runs_once(void **state)
+{
+    crash_after_spawn(*state, "OCPS_TEST_NOTHING=1");
+}
+
+/* The same, but the first runner claims the job only 0.3 s after it was
+ * spawned: the new engine finds no claim and starts a second runner; the
+ * one that claims first runs the job, the other says so in the log and
+ * leaves, and the engine follows the winner. */
+static void test_crash_before_claim_runs_once(void **state)
+{
+    fixture *fx = *state;
+    crash_after_spawn(fx, "OCPS_RUNNER_TEST_CLAIM_DELAY=0.3");
+    const engine_job *j = engine_job_get(fx->e, fx->events[fx->nevents - 1].id);
+    assert_non_null(j);
+    char *log = tu_read_file(j->log_path, NULL);
+    assert_non_null(log);
+    const char *refused = strstr(log, "it is already claimed by runner");
+    assert_non_null(refused);
+    assert_null(strstr(refused + 1, "it is already claimed by runner"));
+    free(log);
 }
 
 static void test_restart_published_not_reported(void **state)
@@ -836,6 +905,8 @@ int main(void)
         T(test_abort_adopted),
         T(test_restart_lost),
         T(test_restart_published_not_reported),
+        T(test_crash_after_spawn_runs_once),
+        T(test_crash_before_claim_runs_once),
         cmocka_unit_test(test_names),
         T(test_job_ids_and_validation),
     };

@@ -13,6 +13,15 @@
  * ended it lists the files matching the globs (relative to DIR) and writes
  * FILE atomically (FILE.tmp, fsync, rename) as JSON, then exits 0.
  *
+ * Exactly one runner runs a job: before anything else the runner claims
+ * the job by creating DIR/runner.claim exclusively (a complete file, linked
+ * into place, so it never appears half written), with the line
+ * "runner PID STARTTIME SID" (STARTTIME: /proc/<pid>/stat field 22), and
+ * later "job PID STARTTIME" once the job runs. A runner that finds the job
+ * already claimed says so on stderr (the job's log), leaves status.json
+ * alone and exits with status 3; the engine then follows the claim's
+ * runner instead (processing/engine_run.c).
+ *
  * The runner ignores SIGHUP, SIGINT and SIGPIPE so that it outlives the
  * CSC. SIGTERM and SIGCHLD are blocked and taken synchronously with
  * sigtimedwait(), so there is no signal handler and no global state.
@@ -36,6 +45,11 @@
 #include <unistd.h>
 
 extern char **environ;
+
+/* The claim file in the job's directory, and the exit status of a runner
+ * that found the job claimed by another (both known to engine__exec.h). */
+#define RUNNER_CLAIM_FILE "runner.claim"
+#define RUNNER_EXIT_CLAIMED 3
 
 /* Command line. Strings point into argv. */
 typedef struct runner_args {
@@ -486,6 +500,93 @@ static int runner_write_status(const char *path, const runner_outcome *o)
     return rc;
 }
 
+/* The start time of pid (/proc/<pid>/stat field 22, clock ticks after
+ * boot), or 0. */
+static unsigned long long runner_start_time(pid_t pid)
+{
+    char path[64];
+    char buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        return 0;
+    }
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* fields after the command name: 3 state ... 22 starttime */
+    for (int field = 2; p != NULL && field < 22; field++) {
+        p = strchr(p + 1, ' ');
+    }
+    return p != NULL ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+/* Test hook: OCPS_RUNNER_TEST_CLAIM_DELAY=<seconds> waits before claiming,
+ * so that a test can start a second runner for the same job meanwhile. */
+static void runner_test_claim_delay(void)
+{
+    const char *d = getenv("OCPS_RUNNER_TEST_CLAIM_DELAY");
+    double secs = d != NULL ? strtod(d, NULL) : 0;
+    if (secs > 0) {
+        struct timespec ts = {.tv_sec = (time_t)secs, .tv_nsec = (long)((secs - floor(secs)) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Claim the job (see the top of this file). Returns the claim's descriptor
+ * (kept open to add the job's line), -RUNNER_EXIT_CLAIMED if another runner
+ * holds it, or -1 on an error (both explained on stderr). */
+static int runner_claim(const char *workdir)
+{
+    char claim[4096];
+    char tmp[4200];
+    pid_t self = getpid();
+    if (snprintf(claim, sizeof claim, "%s/%s", workdir, RUNNER_CLAIM_FILE) >= (int)sizeof claim) {
+        fprintf(stderr, "ocps-job-runner: working directory path too long\n");
+        return -1;
+    }
+    snprintf(tmp, sizeof tmp, "%s.%ld", claim, (long)self);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "ocps-job-runner: cannot create %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    dprintf(fd, "runner %ld %llu %ld\n", (long)self, runner_start_time(self), (long)getsid(0));
+    int rc = link(tmp, claim);
+    int err = errno;
+    unlink(tmp);
+    if (rc == 0) {
+        return fd;
+    }
+    close(fd);
+    if (err != EEXIST) {
+        fprintf(stderr, "ocps-job-runner: cannot create %s: %s\n", claim, strerror(err));
+        return -1;
+    }
+    long holder = 0;
+    FILE *f = fopen(claim, "re");
+    if (f != NULL) {
+        if (fscanf(f, "runner %ld", &holder) != 1) {
+            holder = 0;
+        }
+        fclose(f);
+    }
+    fprintf(stderr,
+            "ocps-job-runner[%ld]: not running the job of %s: it is already claimed by runner %ld (%s); "
+            "its status file is left alone\n",
+            (long)self, workdir, holder, claim);
+    return -RUNNER_EXIT_CLAIMED;
+}
+
+/* Add the job's line to the claim: its pid, start time and process group
+ * (its pid), so that a group left behind by a killed runner can be found. */
+static void runner_claim_job(int claimfd, pid_t job)
+{
+    if (claimfd >= 0 && job > 0) {
+        dprintf(claimfd, "job %ld %llu\n", (long)job, runner_start_time(job));
+    }
+}
+
 static void runner_outcome_free(runner_outcome *o)
 {
     for (size_t i = 0; i < o->nresults; i++) {
@@ -504,10 +605,18 @@ int main(int argc, char **argv)
     }
     sigset_t waitset;
     runner_setup_signals(&waitset);
+    runner_test_claim_delay();
+    int claimfd = runner_claim(a.workdir);
+    if (claimfd < 0) {
+        free(a.globs);
+        return claimfd == -RUNNER_EXIT_CLAIMED ? RUNNER_EXIT_CLAIMED : 1;
+    }
+    unlink(a.status); /* the job is ours: a status file there is stale */
     runner_outcome out = {.started = runner_wall()};
     if (a.simulate) {
         runner_supervise(&a, &waitset, &out);
     } else if (runner_start_job(&a, &out) == 0) {
+        runner_claim_job(claimfd, out.job_pid);
         runner_supervise(&a, &waitset, &out);
     } else {
         out.exit_code = 127;
@@ -516,6 +625,7 @@ int main(int argc, char **argv)
     out.ended = runner_wall();
     runner_collect(&a, &out);
     int rc = runner_write_status(a.status, &out);
+    close(claimfd);
     runner_outcome_free(&out);
     free(a.globs);
     return rc == 0 ? 0 : 1;

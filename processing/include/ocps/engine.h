@@ -102,8 +102,11 @@ typedef struct engine engine;
 /* Open the engine: create work_root and the store, then re-adopt the jobs
  * of a previous run whose results were not published: running ones are
  * watched again, queued ones re-queued, ended ones reported (a vanished
- * process ends as ENGINE_UNKNOWN / lost). cb runs on the loop for every
- * phase change, including those found at open (after engine_open returns). */
+ * process ends as ENGINE_UNKNOWN / lost). A job is never run twice: a job
+ * whose start was stored but whose runner was not (the previous engine
+ * died in between) follows the runner that claimed it. cb runs on the loop
+ * for every phase change, and once for every re-adopted job in the phase
+ * it was found in (after engine_open returns). */
 int engine_open(engine **out, uv_loop_t *loop, const engine_options *opts, engine_job_cb cb, void *arg,
                 char *err, size_t errlen);
 
