@@ -5,3 +5,9 @@ target_compile_definitions(test_engine PRIVATE OCPS_JOB_RUNNER="$<TARGET_FILE:oc
 add_dependencies(test_engine ocps-job-runner)
 add_test(NAME engine COMMAND test_engine)
 set_tests_properties(engine PROPERTIES TIMEOUT 120)
+
+# ocps-job-runner run directly: output capture stays inside the job's directory.
+ocps_test_exe(test_job_runner PkgConfig::JANSSON)
+target_compile_definitions(test_job_runner PRIVATE OCPS_JOB_RUNNER="$<TARGET_FILE:ocps-job-runner>")
+add_dependencies(test_job_runner ocps-job-runner)
+add_test(NAME job_runner COMMAND test_job_runner)

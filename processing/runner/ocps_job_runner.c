@@ -10,7 +10,8 @@
  * appended to the log file and the inherited environment. On SIGTERM, or
  * when --timeout seconds (0: no limit) have passed, it sends SIGTERM to the
  * job's process group and SIGKILL --grace seconds later. When the job has
- * ended it lists the files matching the globs (relative to DIR) and writes
+ * ended it lists the files matching the globs (relative to DIR; only those
+ * whose real path is inside DIR, see runner_collect) and writes
  * FILE atomically (FILE.tmp, fsync, rename) as JSON, then exits 0.
  *
  * Exactly one runner runs a job: before anything else the runner claims
@@ -415,14 +416,30 @@ static int runner_add_result(runner_outcome *out, const char *workdir, const cha
     return 0;
 }
 
-/* Match the globs relative to the workdir (the runner chdirs there). */
+/* Is the resolved path `real` strictly inside the resolved directory `root`? */
+static bool runner_inside(const char *root, const char *real)
+{
+    size_t n = strlen(root);
+    if (n > 0 && root[n - 1] == '/') { /* root is "/" */
+        n--;
+    }
+    return strncmp(real, root, n) == 0 && real[n] == '/' && real[n + 1] != '\0';
+}
+
+/* Match the globs relative to the workdir (the runner chdirs there). Only
+ * matches whose real path (every symlink and ".." resolved) is inside the
+ * workdir are listed or counted: a pattern with "..", ".*" or an absolute
+ * path, or a symlink to a file or directory outside, captures nothing
+ * outside. */
 static void runner_collect(const runner_args *a, runner_outcome *out)
 {
     if (a->nglobs == 0 || chdir(a->workdir) != 0) {
         return;
     }
+    char *root = realpath(".", NULL);
     out->results = calloc(a->max_results + 1, sizeof *out->results);
-    if (out->results == NULL) {
+    if (root == NULL || out->results == NULL) {
+        free(root);
         return;
     }
     for (size_t i = 0; i < a->nglobs; i++) {
@@ -430,11 +447,16 @@ static void runner_collect(const runner_args *a, runner_outcome *out)
         memset(&g, 0, sizeof g);
         if (glob(a->globs[i], 0, NULL, &g) == 0) {
             for (size_t j = 0; j < g.gl_pathc; j++) {
-                runner_add_result(out, a->workdir, g.gl_pathv[j], a->max_results);
+                char *real = realpath(g.gl_pathv[j], NULL);
+                if (real != NULL && runner_inside(root, real)) {
+                    runner_add_result(out, a->workdir, g.gl_pathv[j], a->max_results);
+                }
+                free(real);
             }
         }
         globfree(&g);
     }
+    free(root);
 }
 
 /* A JSON string: quotes, backslashes and control characters escaped. */

@@ -1,0 +1,254 @@
+/*
+ * test_job_runner: ocps-job-runner's output capture stays inside the job's
+ * directory. The runner is run directly (no CSC or engine check in front)
+ * with a corpus of patterns that try to reach out - "..", "../x",
+ * absolute paths, ".*" and escaped dots that match "..", symlinks to files
+ * and directories outside - in a job directory that also holds ordinary
+ * outputs and symlinks that stay inside. Every listed result must resolve
+ * inside the job directory, nothing outside may be counted, and the
+ * ordinary outputs must still be listed.
+ */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "test_util.h"
+
+typedef struct fixture {
+    char *dir;      /* temp root: outside.fits, jobs/ */
+    char *jobs;     /* <dir>/jobs: A (this job) and B (another job) */
+    char *workdir;  /* <dir>/jobs/A */
+    char *real_dir; /* realpath of workdir */
+} fixture;
+
+static void path_printf(char *out, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, len, fmt, ap);
+    va_end(ap);
+    assert_true(n > 0 && (size_t)n < len);
+}
+
+static void make_file(const fixture *fx, const char *rel)
+{
+    char p[PATH_MAX];
+    path_printf(p, sizeof p, "%s/%s", fx->dir, rel);
+    assert_int_equal(tu_write_file(p, "x\n", 2), 0);
+}
+
+static void make_dir(const fixture *fx, const char *rel)
+{
+    char p[PATH_MAX];
+    path_printf(p, sizeof p, "%s/%s", fx->dir, rel);
+    assert_int_equal(mkdir(p, 0755), 0);
+}
+
+static void make_link(const fixture *fx, const char *target, const char *rel)
+{
+    char p[PATH_MAX];
+    path_printf(p, sizeof p, "%s/%s", fx->dir, rel);
+    assert_int_equal(symlink(target, p), 0);
+}
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fx->dir = tu_make_temp_dir();
+    assert_non_null(fx->dir);
+    fx->jobs = tu_path_join(fx->dir, "jobs");
+    fx->workdir = tu_path_join(fx->jobs, "A");
+    make_dir(fx, "jobs");
+    make_dir(fx, "jobs/A");
+    make_dir(fx, "jobs/A/sub");
+    make_dir(fx, "jobs/B");
+    make_file(fx, "outside.fits");
+    make_file(fx, "jobs/B/secret.fits");
+    make_file(fx, "jobs/A/a.fits");
+    make_file(fx, "jobs/A/.hidden.fits");
+    make_file(fx, "jobs/A/sub/b.fits");
+    /* symlinks that stay inside: listed */
+    make_link(fx, "a.fits", "jobs/A/link_in.fits");
+    make_link(fx, "sub", "jobs/A/dir_in");
+    /* symlinks that point out: never listed */
+    make_link(fx, "/etc/passwd", "jobs/A/link_out.fits");
+    make_link(fx, "../../outside.fits", "jobs/A/link_rel_out.fits");
+    make_link(fx, "/etc", "jobs/A/dir_out");
+    make_link(fx, "../B", "jobs/A/dir_sib");
+    make_link(fx, "..", "jobs/A/up");
+    make_link(fx, "/nonexistent/ocps/x.fits", "jobs/A/dangling.fits");
+    fx->real_dir = realpath(fx->workdir, NULL);
+    assert_non_null(fx->real_dir);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    tu_remove_tree(fx->dir);
+    free(fx->dir);
+    free(fx->jobs);
+    free(fx->workdir);
+    free(fx->real_dir);
+    free(fx);
+    return 0;
+}
+
+/* Run the runner on `true` with these globs; returns status.json parsed. */
+static json_t *run_runner(const fixture *fx, const char *const *globs)
+{
+    char status[PATH_MAX];
+    char log[PATH_MAX];
+    path_printf(status, sizeof status, "%s/status.json", fx->dir);
+    path_printf(log, sizeof log, "%s/runner.log", fx->dir);
+    const char *argv[128];
+    size_t n = 0;
+    const char *head[] = {OCPS_JOB_RUNNER, "--workdir", fx->workdir, "--status", status, "--log", log,
+                          "--timeout",     "10",        "--grace",   "1"};
+    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++) {
+        argv[n++] = head[i];
+    }
+    for (size_t i = 0; globs[i] != NULL; i++) {
+        assert_true(n + 5 < sizeof argv / sizeof argv[0]);
+        argv[n++] = "--glob";
+        argv[n++] = globs[i];
+    }
+    argv[n++] = "--";
+    argv[n++] = "true";
+    argv[n] = NULL;
+    char *out = NULL;
+    int rc = tu_run((char *const *)argv, &out);
+    if (rc != 0) {
+        fail_msg("ocps-job-runner exited %d: %s", rc, out ? out : "");
+    }
+    free(out);
+    json_error_t e;
+    json_t *j = json_load_file(status, 0, &e);
+    if (j == NULL) {
+        fail_msg("status.json: %s", e.text);
+    }
+    return j;
+}
+
+/* Every result resolves strictly inside the job directory; returns the
+ * number of results. */
+static size_t check_all_inside(const fixture *fx, json_t *status)
+{
+    json_t *results = json_object_get(status, "results");
+    assert_true(json_is_array(results));
+    size_t n = json_array_size(results);
+    size_t root = strlen(fx->real_dir);
+    for (size_t i = 0; i < n; i++) {
+        const char *p = json_string_value(json_array_get(results, i));
+        assert_non_null(p);
+        char *real = realpath(p, NULL);
+        if (real == NULL || strncmp(real, fx->real_dir, root) != 0 || real[root] != '/') {
+            fail_msg("captured %s (real path %s), outside %s", p, real ? real : "(none)", fx->real_dir);
+        }
+        free(real);
+        print_message("  captured %s\n", p + strlen(fx->workdir));
+    }
+    /* the count covers what is listed and nothing else */
+    assert_int_equal(json_integer_value(json_object_get(status, "results_total")), (json_int_t)n);
+    return n;
+}
+
+static bool listed(const fixture *fx, json_t *status, const char *rel)
+{
+    char want[PATH_MAX];
+    path_printf(want, sizeof want, "%s/%s", fx->workdir, rel);
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(status, "results"), i, v)
+    {
+        if (strcmp(json_string_value(v), want) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Patterns that try to reach outside the job directory capture nothing
+ * outside it. */
+static void escapes_capture_nothing(void **state)
+{
+    fixture *fx = *state;
+    static const char *const escapes[] = {
+        "../../../../etc/passwd",
+        "../*",
+        "../B/*",
+        "../../*",
+        "a/../../x",
+        "sub/../../B/secret.fits",
+        "sub/../../*",
+        "*/../../*",
+        "/etc/passwd",
+        "/etc/host*",
+        "../../etc/host*",
+        "..",
+        ".",
+        ".*",
+        ".*/*",
+        ".?/*",
+        "\\.\\./*",
+        ".[.]/*",
+        "link_out.fits",
+        "link_rel_out.fits",
+        "dir_out/*",
+        "dir_out/passwd",
+        "dir_sib/*",
+        "up/*",
+        "up/B/*",
+        "dir_*/*",
+        "dangling.fits",
+        NULL,
+    };
+    json_t *status = run_runner(fx, escapes);
+    /* ".*" and "dir_*" patterns also match files inside: those may be listed */
+    check_all_inside(fx, status);
+    json_decref(status);
+}
+
+/* Ordinary patterns still capture the job's outputs, symlinks that stay
+ * inside included; links that point out are left out. */
+static void outputs_inside_are_captured(void **state)
+{
+    fixture *fx = *state;
+    static const char *const globs[] = {"*", "*/*", ".h*", NULL};
+    json_t *status = run_runner(fx, globs);
+    check_all_inside(fx, status);
+    assert_true(listed(fx, status, "a.fits"));
+    assert_true(listed(fx, status, "sub"));
+    assert_true(listed(fx, status, "sub/b.fits"));
+    assert_true(listed(fx, status, "link_in.fits"));
+    assert_true(listed(fx, status, "dir_in/b.fits"));
+    assert_true(listed(fx, status, ".hidden.fits"));
+    assert_false(listed(fx, status, "link_out.fits"));
+    assert_false(listed(fx, status, "link_rel_out.fits"));
+    assert_false(listed(fx, status, "dir_out"));
+    assert_false(listed(fx, status, "dir_sib/secret.fits"));
+    assert_false(listed(fx, status, "up"));
+    json_decref(status);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(escapes_capture_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(outputs_inside_are_captured, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("job_runner", tests, NULL, NULL);
+}
