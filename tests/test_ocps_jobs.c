@@ -5,8 +5,8 @@
  * documented fields before the final ack, the last job_result and job_id
  * read by a late-joining Remote, failures, 20 concurrent jobs,
  * abort_job, prerequisites, injection attempts that stay literal, refused
- * control characters, kill -9 and re-adoption, heartbeats under load, and
- * simulation mode.
+ * control characters and output patterns outside the job, kill -9 and
+ * re-adoption, heartbeats under load, and simulation mode.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -172,9 +172,9 @@ static bool execute_ready(fx *f, void *arg)
     return sal_remote_ready(f->remote, "execute") && sal_remote_ready(f->remote, "abort_job");
 }
 
-/* Send execute; returns once sent. */
-static void execute(fx *f, run *r, const char *pipeline, const char *config, const char *query,
-                    const char *prereqs)
+/* Send execute with output_dataset_types; returns once sent. */
+static void execute_outputs(fx *f, run *r, const char *pipeline, const char *config, const char *query,
+                            const char *prereqs, const char *outputs)
 {
     memset(r, 0, sizeof *r);
     char err[256];
@@ -188,9 +188,17 @@ static void execute(fx *f, run *r, const char *pipeline, const char *config, con
     assert_int_equal(sal_sample_set_string(ti, s, "config", config, err, sizeof err), 0);
     assert_int_equal(sal_sample_set_string(ti, s, "data_query", query, err, sizeof err), 0);
     assert_int_equal(sal_sample_set_string(ti, s, "prereq_jobs", prereqs ? prereqs : "", err, sizeof err), 0);
+    assert_int_equal(sal_sample_set_string(ti, s, "output_dataset_types", outputs, err, sizeof err), 0);
     assert_int_equal(sal_remote_command(f->remote, "execute", s, 120, on_ack, r, &r->seqnum, err, sizeof err),
                      0);
     sal_sample_free(ti, s);
+}
+
+/* Send execute; returns once sent. */
+static void execute(fx *f, run *r, const char *pipeline, const char *config, const char *query,
+                    const char *prereqs)
+{
+    execute_outputs(f, r, pipeline, config, query, prereqs, "");
 }
 
 static bool run_done(fx *f, void *arg)
@@ -616,6 +624,45 @@ static void control_characters_are_refused(void **state)
     assert_true(fx_wait_event(f, "logevent_job_id", 0, 0.3) < 0);
 }
 
+/* Output patterns that would reach outside the job's directory are
+ * refused before any job exists (the runner also never captures outside
+ * it: test_job_runner). */
+static void output_patterns_outside_the_job_are_refused(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    static const struct {
+        const char *outputs;
+        const char *message;
+    } cases[] = {
+        {"../../../../etc/passwd", "'../../../../etc/passwd' has a '..' component"},
+        {"x,../../etc/host*", "'../../etc/host*' has a '..' component"},
+        {"../*", "'../*' has a '..' component"},
+        {"a/../../x", "'a/../../x' has a '..' component"},
+        {"/etc/passwd", "'/etc/passwd' is an absolute path"},
+        {".*/*", "'.*/*' has a component ('.*') that matches '..'"},
+        {"\\.\\./*", "'\\.\\./*' has a component ('\\.\\.') that matches '..'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run r;
+        execute_outputs(f, &r, "cpBias.yaml", "", "", NULL, cases[i].outputs);
+        wait_done(f, &r, 10);
+        assert_int_equal(r.ack, SAL_CMD_FAILED);
+        char expected[512];
+        snprintf(expected, sizeof expected, "Failed: execute.output_dataset_types: %s", cases[i].message);
+        if (strncmp(r.result, expected, strlen(expected)) != 0) {
+            fail_msg("output_dataset_types '%s': got \"%s\", expected \"%s...\"", cases[i].outputs, r.result,
+                     expected);
+        }
+    }
+    assert_true(fx_wait_event(f, "logevent_job_id", 0, 0.3) < 0); /* no job for any of them */
+    /* an ordinary pattern still runs */
+    run ok;
+    execute_outputs(f, &ok, "cpBias.yaml", "", "", NULL, "*.json");
+    wait_done(f, &ok, 30);
+    assert_int_equal(ok.ack, SAL_CMD_COMPLETE);
+}
+
 static bool all_results(fx *f, void *arg)
 {
     run *runs = arg;
@@ -840,6 +887,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(prerequisites_wait_or_fail_fast, setup, teardown),
         cmocka_unit_test_setup_teardown(injection_stays_literal, setup, teardown),
         cmocka_unit_test_setup_teardown(control_characters_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(output_patterns_outside_the_job_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(kill_9_and_restart_reports_each_job_once, setup, teardown),
         cmocka_unit_test_setup_teardown(heartbeats_keep_time_while_jobs_run, setup, teardown),
         cmocka_unit_test_setup_teardown(broker_outage_loses_nothing, setup, teardown),

@@ -1,6 +1,7 @@
 /* ocps_config.c - see ocps_config.h. */
 #include "ocps/ocps_config.h"
 #include "ocps/ocps_interface.h"
+#include "ocps/ocps_job.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -52,6 +53,9 @@ static int read_instance(int32_t index, json_t *block, ocps_config *out, char *e
     copy_string(block, "butler", out->butler, sizeof out->butler);
     copy_string(block, "input_collection", out->input_collection, sizeof out->input_collection);
     copy_string(block, "output_glob", out->output_glob, sizeof out->output_glob);
+    if (ocps_output_globs_check("output_glob", out->output_glob, err, errlen) != 0) {
+        return -1;
+    }
     out->poll_interval = json_number_value(json_object_get(block, "poll_interval"));
     out->has_instance = true;
     return 0;

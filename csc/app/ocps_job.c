@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,61 @@ static int check_id(const char *item, size_t len, void *arg)
     return 0;
 }
 
+typedef struct glob_check {
+    const char *name;
+    char *err;
+    size_t errlen;
+} glob_check;
+
+/* One output pattern: relative, and no component that can match "..". */
+static int check_glob(const char *item, size_t len, void *arg)
+{
+    glob_check *c = arg;
+    int shown = (int)(len > 200 ? 200 : len);
+    if (item[0] == '/' || (item[0] == '\\' && len > 1 && item[1] == '/')) {
+        snprintf(c->err, c->errlen,
+                 "%s: '%.*s' is an absolute path; output patterns are relative to the job's directory",
+                 c->name, shown, item);
+        return -1;
+    }
+    const char *end = item + len;
+    for (const char *p = item; p < end;) {
+        const char *slash = memchr(p, '/', (size_t)(end - p));
+        size_t clen = slash ? (size_t)(slash - p) : (size_t)(end - p);
+        char *comp = strndup(p, clen);
+        if (comp == NULL) {
+            snprintf(c->err, c->errlen, "out of memory");
+            return -1;
+        }
+        /* glob matches a component as fnmatch does, a leading '.' only
+         * explicitly: "..", ".*", ".?" and "\\.\\." all reach the parent */
+        int reaches_parent = fnmatch(comp, "..", FNM_PERIOD) == 0;
+        if (reaches_parent && strcmp(comp, "..") == 0) {
+            snprintf(c->err, c->errlen,
+                     "%s: '%.*s' has a '..' component; output patterns must stay inside the job's directory",
+                     c->name, shown, item);
+        } else if (reaches_parent) {
+            snprintf(
+                c->err, c->errlen,
+                "%s: '%.*s' has a component ('%.*s') that matches '..'; output patterns must stay inside "
+                "the job's directory",
+                c->name, shown, item, (int)(clen > 200 ? 200 : clen), comp);
+        }
+        free(comp);
+        if (reaches_parent) {
+            return -1;
+        }
+        p = slash ? slash + 1 : end;
+    }
+    return 0;
+}
+
+int ocps_output_globs_check(const char *name, const char *list, char *err, size_t errlen)
+{
+    glob_check c = {name, err, errlen};
+    return for_each_item(list, check_glob, &c);
+}
+
 int ocps_execute_validate(const ocps_execute *x, char *err, size_t errlen)
 {
     const struct {
@@ -116,7 +172,10 @@ int ocps_execute_validate(const ocps_execute *x, char *err, size_t errlen)
         return -1;
     }
     id_check c = {err, errlen};
-    return for_each_item(x->prereq_jobs, check_id, &c);
+    if (for_each_item(x->prereq_jobs, check_id, &c) != 0) {
+        return -1;
+    }
+    return ocps_output_globs_check("execute.output_dataset_types", x->output_dataset_types, err, errlen);
 }
 
 /* --- growing NULL-terminated string lists --- */

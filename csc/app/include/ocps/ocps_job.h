@@ -28,8 +28,17 @@ typedef struct ocps_execute {
 
 /* Check every field: valid UTF-8, within its length limit, no control
  * characters; pipeline not empty; prereq_jobs a comma-separated list of
- * job ids. The message names the field. */
+ * job ids; output_dataset_types confined (ocps_output_globs_check). The
+ * message names the field. */
 int ocps_execute_validate(const ocps_execute *x, char *err, size_t errlen);
+
+/* Check a comma-separated list of output glob patterns, which must stay
+ * inside the job's directory: none may be an absolute path, and no
+ * '/'-separated component may match ".." as glob matches it (so "..",
+ * ".*", ".?" and "\.\." are refused; "*" and "[.]." never match ".."
+ * because glob matches a leading '.' only explicitly). 0, or -1 with the
+ * reason in err, prefixed by `name`. */
+int ocps_output_globs_check(const char *name, const char *list, char *err, size_t errlen);
 
 /* A job ready to submit; free with ocps_job_plan_free. */
 typedef struct ocps_job_plan {

@@ -1,0 +1,107 @@
+/*
+ * test_ocps_execute: the execute fields are checked before any job exists
+ * (csc/app/ocps_job.h). Output patterns (output_dataset_types, and the
+ * configured output_glob) must stay inside the job's directory: a corpus
+ * of escapes is refused with a message naming the field, the pattern and
+ * the rule; ordinary patterns pass.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ocps/ocps_job.h"
+
+static int validate_outputs(const char *outputs, char *err, size_t errlen)
+{
+    ocps_execute x = {.pipeline = "cpBias.yaml",
+                      .version = "",
+                      .config = "",
+                      .data_query = "",
+                      .prereq_jobs = "",
+                      .output_dataset_types = outputs};
+    err[0] = '\0';
+    return ocps_execute_validate(&x, err, errlen);
+}
+
+static void refused(const char *outputs, const char *expected)
+{
+    char err[512];
+    if (validate_outputs(outputs, err, sizeof err) == 0) {
+        fail_msg("output_dataset_types '%s' was accepted", outputs);
+    }
+    print_message("  %-28s -> %s\n", outputs, err);
+    assert_string_equal(err, expected);
+}
+
+#define INSIDE "; output patterns must stay inside the job's directory"
+#define ABSOLUTE "; output patterns are relative to the job's directory"
+
+static void escapes_are_refused(void **state)
+{
+    (void)state;
+    refused("../../../../etc/passwd",
+            "execute.output_dataset_types: '../../../../etc/passwd' has a '..' component" INSIDE);
+    refused("../*", "execute.output_dataset_types: '../*' has a '..' component" INSIDE);
+    refused("..", "execute.output_dataset_types: '..' has a '..' component" INSIDE);
+    refused("a/../../x", "execute.output_dataset_types: 'a/../../x' has a '..' component" INSIDE);
+    refused("sub/..", "execute.output_dataset_types: 'sub/..' has a '..' component" INSIDE);
+    refused("x,../../etc/host*",
+            "execute.output_dataset_types: '../../etc/host*' has a '..' component" INSIDE);
+    refused("*.fits, ../B/*", "execute.output_dataset_types: '../B/*' has a '..' component" INSIDE);
+    refused("/etc/passwd", "execute.output_dataset_types: '/etc/passwd' is an absolute path" ABSOLUTE);
+    refused("x, /etc/host*", "execute.output_dataset_types: '/etc/host*' is an absolute path" ABSOLUTE);
+    refused("\\/etc/passwd", "execute.output_dataset_types: '\\/etc/passwd' is an absolute path" ABSOLUTE);
+    /* glob characters that match ".." (glob matches a leading '.' only
+     * explicitly, so "*" and "?*" never do) */
+    refused(".*", "execute.output_dataset_types: '.*' has a component ('.*') that matches '..'" INSIDE);
+    refused(".*/*", "execute.output_dataset_types: '.*/*' has a component ('.*') that matches '..'" INSIDE);
+    refused("x/.?/y",
+            "execute.output_dataset_types: 'x/.?/y' has a component ('.?') that matches '..'" INSIDE);
+    refused("\\.\\./*",
+            "execute.output_dataset_types: '\\.\\./*' has a component ('\\.\\.') that matches '..'" INSIDE);
+    refused(".[.]/*",
+            "execute.output_dataset_types: '.[.]/*' has a component ('.[.]') that matches '..'" INSIDE);
+    refused("..*", "execute.output_dataset_types: '..*' has a component ('..*') that matches '..'" INSIDE);
+}
+
+static void ordinary_patterns_pass(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {
+        "",    "*.fits", "*.fits, *.json", "sub/*.fits", "./a.fits", "*/*", "?*",     "[.].",
+        "*..", "a..b",   ".hidden.fits",   ".h*",        "x/./y",    "..a", "sub//x", " *.fits , ",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char err[512];
+        if (validate_outputs(ok[i], err, sizeof err) != 0) {
+            fail_msg("'%s' refused: %s", ok[i], err);
+        }
+    }
+}
+
+/* The configured output_glob follows the same rule, named as such. */
+static void configured_output_glob(void **state)
+{
+    (void)state;
+    char err[512];
+    assert_int_equal(ocps_output_globs_check("output_glob", "*.fits", err, sizeof err), 0);
+    assert_int_equal(ocps_output_globs_check("output_glob", "../*", err, sizeof err), -1);
+    assert_string_equal(err, "output_glob: '../*' has a '..' component" INSIDE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(escapes_are_refused),
+        cmocka_unit_test(ordinary_patterns_pass),
+        cmocka_unit_test(configured_output_glob),
+    };
+    return cmocka_run_group_tests_name("ocps_execute", tests, NULL, NULL);
+}
