@@ -7,6 +7,7 @@
  * - Decoding maps by name with the writer's schema: missing fields keep
  *   defaults, extra fields are skipped, int -> long promotion works, bad
  *   input is refused.
+ * - Lengths in a message are checked before avro-c reads it.
  * - Keys are byte-identical to salobj's f-strings.
  * - The environment and YAML settings reach librdkafka as salobj merges them.
  */
@@ -472,6 +473,69 @@ static void bad_input_is_refused(void **state)
     assert_int_not_equal(sal_kafka_decoder_new(&d, t, "{not json", 9, err, sizeof err), 0);
 }
 
+/* Avro's zig-zag varint of v into p; returns its length. */
+static size_t zigzag(uint8_t *p, int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    size_t n = 0;
+    do {
+        p[n] = (uint8_t)(z & 0x7f);
+        z >>= 7;
+        p[n] |= z ? 0x80 : 0;
+        n++;
+    } while (z);
+    return n;
+}
+
+static int decode_raw(const sal_topic_info *t, const char *schema, const uint8_t *body, size_t len)
+{
+    char err[256] = "";
+    sal_kafka_decoder *d;
+    assert_int_equal(sal_kafka_decoder_new(&d, t, schema, strlen(schema), err, sizeof err), 0);
+    void *back = NULL;
+    int rc = sal_kafka_decode(d, body, len, &back, err, sizeof err);
+    if (rc == 0) {
+        sal_sample_free(t, back);
+    } else {
+        assert_null(back);
+        assert_true(err[0] != '\0');
+    }
+    sal_kafka_decoder_free(d);
+    return rc;
+}
+
+/* Found by tests/fuzz/fuzz_kafka_codec: avro-c allocates a string's length
+ * before reading it, so a negative or huge length from the network asked
+ * for up to 2^63 bytes and a message cut short leaked the allocation (the
+ * sanitizer build sees both); an array of nulls could claim 2^40 items.
+ * Such messages are refused before avro-c reads them. */
+static void lengths_are_checked(void **state)
+{
+    (void)state;
+    const sal_topic_info *t = topic_of(ocps, "logevent_summaryState");
+    const char *str = "{\"type\":\"record\",\"name\":\"x\",\"fields\":[{\"name\":\"private_identity\","
+                      "\"type\":\"string\"}]}";
+    const char *nulls = "{\"type\":\"record\",\"name\":\"x\",\"fields\":[{\"name\":\"a\","
+                        "\"type\":{\"type\":\"array\",\"items\":\"null\"}}]}";
+    uint8_t b[32];
+    size_t n = zigzag(b, 2);
+    memcpy(b + n, "ab", 2);
+    assert_int_equal(decode_raw(t, str, b, n + 2), 0);        /* a good one */
+    assert_int_equal(decode_raw(t, str, b, n + 1), -EBADMSG); /* cut short: leaked */
+    n = zigzag(b, -1);
+    assert_int_equal(decode_raw(t, str, b, n), -EBADMSG);
+    n = zigzag(b, -342);
+    assert_int_equal(decode_raw(t, str, b, n + 8), -EBADMSG);
+    n = zigzag(b, INT64_C(1) << 41); /* beyond ASan's largest allocation */
+    assert_int_equal(decode_raw(t, str, b, n + 4), -EBADMSG);
+    n = zigzag(b, INT64_C(1) << 40);
+    b[n++] = 0;
+    assert_int_equal(decode_raw(t, nulls, b, n), -EBADMSG);
+    n = zigzag(b, 3); /* three nulls are fine */
+    b[n++] = 0;
+    assert_int_equal(decode_raw(t, nulls, b, n), 0);
+}
+
 /* ---- (d) keys ---- */
 
 static void keys_match_salobj(void **state)
@@ -636,10 +700,15 @@ static void environment(void **state)
 const struct CMUnitTest *kafka_codec_tests(size_t *n)
 {
     static const struct CMUnitTest tests[] = {
-        cmocka_unit_test(worked_example),          cmocka_unit_test(round_trip_ocps),
-        cmocka_unit_test(round_trip_widget),       cmocka_unit_test(writer_lacks_fields),
-        cmocka_unit_test(writer_has_extra_fields), cmocka_unit_test(bad_input_is_refused),
-        cmocka_unit_test(keys_match_salobj),       cmocka_unit_test(environment),
+        cmocka_unit_test(worked_example),
+        cmocka_unit_test(round_trip_ocps),
+        cmocka_unit_test(round_trip_widget),
+        cmocka_unit_test(writer_lacks_fields),
+        cmocka_unit_test(writer_has_extra_fields),
+        cmocka_unit_test(bad_input_is_refused),
+        cmocka_unit_test(lengths_are_checked),
+        cmocka_unit_test(keys_match_salobj),
+        cmocka_unit_test(environment),
     };
     *n = sizeof tests / sizeof tests[0];
     return tests;

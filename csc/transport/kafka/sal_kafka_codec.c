@@ -489,6 +489,144 @@ int sal_kafka_decoder_new(sal_kafka_decoder **out, const sal_topic_info *topic, 
     return 0;
 }
 
+/* ---- checking a body before avro-c reads it ----
+ *
+ * avro-c 1.11 trusts the lengths in a message: a string or bytes length is
+ * allocated before the bytes are read (a negative or huge length from the
+ * network asks for up to 2^63 bytes), the allocation leaks when the message
+ * ends early, and an array of zero-size items (null, an empty record) may
+ * claim 2^62 of them. So every message is first walked against the
+ * writer's schema here: lengths must fit what is left of the message,
+ * union and enum indices must exist, array and map items are limited to
+ * what the message could hold, nesting to BODY_MAX_DEPTH. A message that
+ * passes can be read by avro-c without a short read. */
+
+#define BODY_MAX_DEPTH 32
+#define BODY_ZERO_SIZE_ITEMS 4096 /* items of zero bytes a message may hold */
+
+typedef struct body_cursor {
+    const uint8_t *p;
+    const uint8_t *end;
+    size_t budget; /* array and map items left */
+} body_cursor;
+
+static int body_varint(body_cursor *c, int64_t *v)
+{
+    uint64_t z = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+        if (c->p == c->end) {
+            return -1;
+        }
+        uint8_t byte = *c->p++;
+        z |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80)) {
+            *v = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+            return 0;
+        }
+    }
+    return -1; /* more than 10 bytes */
+}
+
+static int body_skip(body_cursor *c, int64_t n)
+{
+    if (n < 0 || (uint64_t)n > (uint64_t)(c->end - c->p)) {
+        return -1;
+    }
+    c->p += n;
+    return 0;
+}
+
+static int body_check(avro_schema_t s, body_cursor *c, int depth);
+
+/* The blocks of an array (items) or a map (values, each after a key). */
+static int body_blocks(avro_schema_t items, bool map, body_cursor *c, int depth)
+{
+    for (;;) {
+        int64_t count;
+        if (body_varint(c, &count) != 0) {
+            return -1;
+        }
+        if (count == 0) {
+            return 0;
+        }
+        if (count < 0) {
+            int64_t bytes;
+            if (count == INT64_MIN || body_varint(c, &bytes) != 0 || bytes < 0) {
+                return -1;
+            }
+            count = -count;
+        }
+        if ((uint64_t)count > c->budget) {
+            return -1;
+        }
+        c->budget -= (size_t)count;
+        for (int64_t i = 0; i < count; i++) {
+            int64_t keylen;
+            if (map && (body_varint(c, &keylen) != 0 || body_skip(c, keylen) != 0)) {
+                return -1;
+            }
+            if (body_check(items, c, depth + 1) != 0) {
+                return -1;
+            }
+        }
+    }
+}
+
+static int body_check(avro_schema_t s, body_cursor *c, int depth)
+{
+    int64_t v;
+    if (s == NULL || depth > BODY_MAX_DEPTH) {
+        return -1;
+    }
+    switch (avro_typeof(s)) {
+    case AVRO_NULL:
+        return 0;
+    case AVRO_BOOLEAN:
+        return body_skip(c, 1);
+    case AVRO_INT32:
+    case AVRO_INT64:
+        return body_varint(c, &v);
+    case AVRO_FLOAT:
+        return body_skip(c, 4);
+    case AVRO_DOUBLE:
+        return body_skip(c, 8);
+    case AVRO_STRING:
+    case AVRO_BYTES:
+        return body_varint(c, &v) != 0 ? -1 : body_skip(c, v);
+    case AVRO_FIXED:
+        return body_skip(c, avro_schema_fixed_size(s));
+    case AVRO_ENUM:
+        return body_varint(c, &v) != 0 || v < 0 || v >= avro_schema_enum_number_of_symbols(s) ? -1 : 0;
+    case AVRO_RECORD:
+        for (size_t i = 0; i < avro_schema_record_size(s); i++) {
+            if (body_check(avro_schema_record_field_get_by_index(s, (int)i), c, depth + 1) != 0) {
+                return -1;
+            }
+        }
+        return 0;
+    case AVRO_ARRAY:
+        return body_blocks(avro_schema_array_items(s), false, c, depth);
+    case AVRO_MAP:
+        return body_blocks(avro_schema_map_values(s), true, c, depth);
+    case AVRO_UNION:
+        if (body_varint(c, &v) != 0 || v < 0 || (uint64_t)v >= avro_schema_union_size(s)) {
+            return -1;
+        }
+        return body_check(avro_schema_union_branch(s, (int)v), c, depth + 1);
+    case AVRO_LINK:
+        return body_check(avro_schema_link_target(s), c, depth + 1);
+    }
+    return -1;
+}
+
+/* 0 when avro-c can read body with the writer's schema without running
+ * out of bytes or allocating more than the message could hold. */
+static int body_valid(avro_schema_t schema, const uint8_t *body, size_t len)
+{
+    body_cursor c = {body, body + len, len + BODY_ZERO_SIZE_ITEMS};
+    return body_check(schema, &c, 0);
+}
+
 /* Element i of a numeric field from an int64 or a double. */
 static void field_set(const sal_field_info *f, void *sample, size_t i, bool is_int, int64_t iv, double dv)
 {
@@ -653,6 +791,11 @@ int sal_kafka_decode(sal_kafka_decoder *d, const uint8_t *body, size_t len, void
                      size_t errlen)
 {
     *sample = NULL;
+    if (body_valid(d->schema, body, len) != 0) {
+        snprintf(err, errlen, "%s: cannot decode %zu bytes: not an Avro record of the writer's schema",
+                 d->topic->sal_name, len);
+        return -EBADMSG;
+    }
     avro_value_reset(&d->value);
     avro_reader_memory_set_source(d->reader, (const char *)body, (int64_t)len);
     if (avro_value_read(d->reader, &d->value) != 0) {
