@@ -146,6 +146,15 @@ static void usage_errors(void **state)
     free(out);
     assert_int_equal(cmd(&out, "OCPS:1", "setLogLevel", "--level", "ten", NULL), 64);
     free(out);
+    /* a control character is named as such, with where it is */
+    assert_int_equal(cmd(&out, "OCPS:1", "execute", "--pipeline", "cp\001Bias.yaml", NULL), 64);
+    assert_non_null(
+        strstr(out, "ocps-cmd: command_execute.pipeline: contains control character 0x01 at byte 2\n"));
+    assert_null(strstr(out, "UTF-8"));
+    free(out);
+    assert_int_equal(cmd(&out, "OCPS:1", "execute", "--pipeline", "cp\xc3(.yaml", NULL), 64);
+    assert_non_null(strstr(out, "ocps-cmd: command_execute.pipeline: is not valid UTF-8 at byte 2\n"));
+    free(out);
     assert_int_equal(cmd(&out, "Other:1", "start", NULL, NULL, NULL), 64);
     free(out);
     assert_int_equal(cmd(&out, "OCPS:1", "topics", NULL, NULL, NULL), 0);

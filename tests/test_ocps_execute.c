@@ -96,12 +96,28 @@ static void configured_output_glob(void **state)
     assert_string_equal(err, "output_glob: '../*' has a '..' component" INSIDE);
 }
 
+/* A field that is not UTF-8 says where. */
+static void bad_utf8_says_where(void **state)
+{
+    (void)state;
+    ocps_execute x = {.pipeline = "cp\xc3(.yaml",
+                      .version = "",
+                      .config = "",
+                      .data_query = "",
+                      .prereq_jobs = "",
+                      .output_dataset_types = ""};
+    char err[256];
+    assert_int_equal(ocps_execute_validate(&x, err, sizeof err), -1);
+    assert_string_equal(err, "execute.pipeline: is not valid UTF-8 at byte 2");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(escapes_are_refused),
         cmocka_unit_test(ordinary_patterns_pass),
         cmocka_unit_test(configured_output_glob),
+        cmocka_unit_test(bad_utf8_says_where),
     };
     return cmocka_run_group_tests_name("ocps_execute", tests, NULL, NULL);
 }

@@ -3,11 +3,14 @@
  * name on every access. The generated private-field offsets agree with the
  * field tables for every topic of every embedded release; a sample stamped
  * through them reads back by name; fields resolved once read and write as
- * the name-based calls do; and a CSC whose interface lacks a generic topic
- * it needs fails at open, naming the topic (no topics[-1] later).
+ * the name-based calls do; refused text says which rule failed and where;
+ * and a CSC whose interface lacks a generic topic it needs fails at open,
+ * naming the topic (no topics[-1] later).
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -82,6 +85,53 @@ static void stamp_reads_back_by_name(void **state)
     sal_sample_free(t, s);
 }
 
+/* A string that is refused says which rule failed and where; what is
+ * accepted is what sal_text_valid accepts. */
+static void text_checks_say_which_rule_failed(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        size_t max;
+        const char *allowed;
+        const char *why; /* NULL: accepted */
+    } cases[] = {
+        {"cpBias.yaml", 64, NULL, NULL},
+        {"caf\xc3\xa9 \xf0\x9f\x94\xad", 64, NULL, NULL},
+        {"two\nlines\tand\r", 64, "\n\t\r", NULL},
+        {"ab\001c", 64, NULL, "contains control character 0x01 at byte 2"},
+        {"ab\001c", 64, "\n\t\r", "contains control character 0x01 at byte 2"},
+        {"a\nb", 64, NULL, "contains control character 0x0a at byte 1"},
+        {"del\x7f", 64, "\n", "contains control character 0x7f at byte 3"},
+        {"\x1b[31m", 64, "\n\t\r", "contains control character 0x1b at byte 0"},
+        {"ab\xc3(", 64, NULL, "is not valid UTF-8 at byte 2"},
+        {"\xed\xa0\x80", 64, NULL, "is not valid UTF-8 at byte 0"}, /* a surrogate */
+        {"\xc0\xaf", 64, NULL, "is not valid UTF-8 at byte 0"},     /* overlong */
+        {"abcdef", 4, NULL, "is longer than 4 bytes"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char why[96] = "";
+        bool ok = sal_text_check(cases[i].text, cases[i].max, cases[i].allowed, why, sizeof why);
+        assert_int_equal(ok, sal_text_valid(cases[i].text, cases[i].max, cases[i].allowed));
+        assert_int_equal(ok, cases[i].why == NULL);
+        if (!ok) {
+            assert_string_equal(why, cases[i].why);
+        }
+        assert_int_equal(sal_text_check(cases[i].text, cases[i].max, cases[i].allowed, NULL, 0), ok);
+    }
+    /* a string field (what the commander fills from its command line) */
+    char err[256];
+    const sal_component_info *c = ocps_interface_select("dds", NULL, err, sizeof err);
+    const sal_topic_info *t = &c->topics[sal_component_find_topic(c, "command_execute")];
+    void *s = sal_sample_new(t);
+    assert_int_equal(sal_sample_set_string(t, s, "pipeline", "ab\001c", err, sizeof err), -EINVAL);
+    assert_string_equal(err, "command_execute.pipeline: contains control character 0x01 at byte 2");
+    assert_int_equal(sal_sample_set_string(t, s, "pipeline", "ab\xff", err, sizeof err), -EINVAL);
+    assert_string_equal(err, "command_execute.pipeline: is not valid UTF-8 at byte 2");
+    assert_int_equal(sal_sample_set_string(t, s, "data_query", "a\n\tb\r", err, sizeof err), 0);
+    sal_sample_free(t, s);
+}
+
 /* A copy of an interface without one topic. */
 static const sal_component_info *without(const sal_component_info *c, const char *name,
                                          sal_component_info *copy, sal_topic_info *topics)
@@ -129,6 +179,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(private_offsets_match_the_field_tables),
         cmocka_unit_test(stamp_reads_back_by_name),
+        cmocka_unit_test(text_checks_say_which_rule_failed),
         cmocka_unit_test(csc_without_a_generic_topic_fails_at_open),
     };
     return cmocka_run_group_tests_name("sal_topics", tests, NULL, NULL);

@@ -35,8 +35,9 @@ static int check_text(const char *name, const char *value, size_t max, char *err
             return -1;
         }
     }
-    if (!sal_text_valid(value, max, NULL)) {
-        snprintf(err, errlen, "execute.%s: not valid UTF-8", name);
+    char why[96];
+    if (!sal_text_check(value, max, NULL, why, sizeof why)) {
+        snprintf(err, errlen, "execute.%s: %s", name, why);
         return -1;
     }
     return 0;

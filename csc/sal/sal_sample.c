@@ -171,16 +171,22 @@ static size_t utf8_seq(const unsigned char *s)
     return n;
 }
 
-bool sal_text_valid(const char *s, size_t max, const char *allowed)
+bool sal_text_check(const char *s, size_t max, const char *allowed, char *why, size_t whylen)
 {
     size_t i = 0;
     const unsigned char *u = (const unsigned char *)s;
     while (u[i] != '\0') {
         if (i >= max) {
+            if (why != NULL) {
+                snprintf(why, whylen, "is longer than %zu bytes", max);
+            }
             return false;
         }
         if (u[i] < 0x20 || u[i] == 0x7F) {
             if (allowed == NULL || strchr(allowed, u[i]) == NULL) {
+                if (why != NULL) {
+                    snprintf(why, whylen, "contains control character 0x%02x at byte %zu", u[i], i);
+                }
                 return false;
             }
             i++;
@@ -188,11 +194,19 @@ bool sal_text_valid(const char *s, size_t max, const char *allowed)
         }
         size_t n = utf8_seq(u + i);
         if (n == 0) {
+            if (why != NULL) {
+                snprintf(why, whylen, "is not valid UTF-8 at byte %zu", i);
+            }
             return false;
         }
         i += n;
     }
     return true;
+}
+
+bool sal_text_valid(const char *s, size_t max, const char *allowed)
+{
+    return sal_text_check(s, max, allowed, NULL, 0);
 }
 
 int sal_sample_set_string(const sal_topic_info *topic, void *sample, const char *field, const char *value,
@@ -215,8 +229,9 @@ int sal_field_set_string(const sal_topic_info *topic, const sal_field_info *f, v
         return -EINVAL;
     }
     size_t len = strlen(value);
-    if (!sal_text_valid(value, SIZE_MAX, "\n\t\r")) {
-        snprintf(err, errlen, "%s.%s: not valid UTF-8 text", topic->sal_name, field);
+    char why[96];
+    if (!sal_text_check(value, SIZE_MAX, "\n\t\r", why, sizeof why)) {
+        snprintf(err, errlen, "%s.%s: %s", topic->sal_name, field, why);
         return -EINVAL;
     }
     if (f->bound > 0) {

@@ -62,6 +62,12 @@ int sal_sample_set_from_text(const sal_topic_info *topic, void *sample, const ch
  * other than those in `allowed` (e.g. "\n\t")? */
 bool sal_text_valid(const char *s, size_t max, const char *allowed);
 
+/* The same check; when it fails and `why` is not NULL, `why` says which
+ * rule failed and where (byte offsets from 0): "contains control character
+ * 0x01 at byte 3", "is not valid UTF-8 at byte 5" or "is longer than N
+ * bytes". */
+bool sal_text_check(const char *s, size_t max, const char *allowed, char *why, size_t whylen);
+
 /* --- Fields resolved once (sal_topic_field), then used without lookups.
  * A program resolves the fields it uses when it opens and fails there when
  * a release lacks one, instead of reading 0 or writing nothing later. */
