@@ -4,8 +4,9 @@
 # and a build with AddressSanitizer and UndefinedBehaviorSanitizer; also
 # builds (without testing) a GCC Release (-O3) build, whose optimiser finds
 # warnings the others do not. Every build treats warnings as errors
-# (OCPS_WERROR). Fuzzes the YAML and JSON-schema parsers for a bounded time,
-# runs the in-process tests (ctest -R inproc) under ThreadSanitizer, and
+# (OCPS_WERROR). Fuzzes the parsers of untrusted input (YAML, JSON Schema,
+# SAL numbers, the Kafka decoder, the execute fields; docs/fuzzing.md) for a
+# bounded time, runs the in-process tests (ctest -R inproc) under ThreadSanitizer, and
 # checks the formatting of the C sources.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
