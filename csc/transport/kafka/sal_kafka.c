@@ -586,7 +586,16 @@ static int kafka_reader_create(sal_transport *t, int topic, char *err, size_t er
     rd_kafka_topic_partition_list_destroy(list);
     if (rc == 0) {
         kt->reading = true;
-        t->cbs.on_matched(t->cbs.arg, topic, false, 1, 1);
+        /* a reader is "matched" once it has what a late joiner reads: at
+         * once, or when its history read has been delivered (the
+         * duplicate-instance check waits for that) */
+        pthread_mutex_lock(&t->lock);
+        bool later = kt->history_end >= 0;
+        kt->match_after_history = later;
+        pthread_mutex_unlock(&t->lock);
+        if (!later) {
+            t->cbs.on_matched(t->cbs.arg, topic, false, 1, 1);
+        }
     }
     return rc;
 }

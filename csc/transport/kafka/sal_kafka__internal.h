@@ -61,6 +61,7 @@ typedef struct kafka_topic {
     int64_t history_end; /* -1: not reading history */
     history_item *history;
     size_t nhistory;
+    bool match_after_history; /* report the reader's match once the history is delivered */
     /* poll thread only */
     unsigned decode_failures;
     held_msg *held_head; /* in arrival order, behind the first unknown schema */

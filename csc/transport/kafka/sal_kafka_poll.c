@@ -199,11 +199,16 @@ static void deliver(sal_transport *t, int topic, int64_t offset, void *sample)
     kt->history = NULL;
     kt->nhistory = 0;
     kt->history_end = -1;
+    bool matched = kt->match_after_history;
+    kt->match_after_history = false;
     pthread_mutex_unlock(&t->lock);
     for (size_t i = 0; i < n; i++) {
         t->cbs.on_sample(t->cbs.arg, topic, items[i].sample);
     }
     free(items);
+    if (matched) {
+        t->cbs.on_matched(t->cbs.arg, topic, false, 1, 1);
+    }
 }
 
 enum { MSG_DONE, MSG_NEEDS_SCHEMA };

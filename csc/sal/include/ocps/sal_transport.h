@@ -23,7 +23,10 @@ typedef struct sal_transport_cbs {
      * `sample` (allocated as by sal_sample_new) passes to the runtime. */
     void (*on_sample)(void *arg, int topic, void *sample);
     /* The number of remote endpoints matched with our writer (is_writer)
-     * or reader of `topic` changed: current count and the change. */
+     * or reader of `topic` changed: current count and the change. A
+     * transport without discovery (Kafka) reports 1 once the endpoint is
+     * usable; for a reader with a history read, once that history has
+     * been delivered (after its samples). */
     void (*on_matched)(void *arg, int topic, bool is_writer, int32_t current, int32_t change);
     /* The transport failed in a way the CSC must report (FAULT). */
     void (*on_error)(void *arg, const char *message);
