@@ -437,6 +437,11 @@ bool sal_acks_exclusive(const sal *s)
     return s->ops->exclusive_acks;
 }
 
+bool sal_keeps_history(const sal *s)
+{
+    return s->ops->keeps_history;
+}
+
 int32_t sal_matched(const sal *s, int topic, bool writer)
 {
     if (topic < 0 || (size_t)topic >= s->comp->ntopics) {

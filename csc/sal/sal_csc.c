@@ -331,21 +331,43 @@ static void heartbeat_cb(uv_timer_t *timer)
     sal_csc__write_and_free(c, "logevent_heartbeat", t, s, SAL_WRITE_FORCE);
 }
 
+/* The duplicate-instance check (salobj 7.4's, which reads heartbeats for
+ * a fixed time) ends as soon as the transport shows that no other
+ * instance can exist:
+ * - DDS (and inproc): the heartbeat reader matches every heartbeat writer
+ *   of the component, this process's own included. If after
+ *   SAL_CSC_DISCOVERY_MS only that one is matched, there is no other.
+ * - Kafka (no discovery): the reader counts as matched once the history
+ *   read of the heartbeat topic has been delivered. If it held no
+ *   heartbeat of this index from another process written in the last
+ *   three heartbeat intervals, there is no other.
+ * Otherwise the check waits, as before, for another process's heartbeat
+ * up to --duplicate-check seconds. A heartbeat of another process that
+ * comes after start-up but within those seconds (discovery slower than
+ * the window) still ends this one with status 2. */
+#define SAL_CSC_DISCOVERY_MS 150u
+#define SAL_CSC_CHECK_POLL_MS 5u
+
 static void on_heartbeat(void *arg, int topic, const void *sample)
 {
     sal_csc *c = arg;
-    if (c->started || c->stopping) {
-        return; /* the check only runs at start-up */
+    if (c->stopping || (c->started && uv_now(c->loop) >= c->check_until)) {
+        return; /* the check runs for --duplicate-check seconds from start-up */
     }
     const sal_topic_info *t = &c->comp->topics[topic];
     int32_t origin = sal_sample_origin(t, sample);
+    if (origin == sal_origin(c->sal)) {
+        return;
+    }
     /* only a heartbeat written since this check began counts: history (a
      * Kafka topic's last record, a dead instance's) is not another CSC */
     double sent = sal_sample_snd_stamp(t, sample);
-    if (origin != sal_origin(c->sal) && sent >= c->check_started - 0.5) {
+    if (sent >= c->check_started - 0.5) {
         fprintf(stderr, "ERROR %s: %s with origin=%d quitting: found another instance with origin=%d.\n",
                 c->comp->name, sal_identity(c->sal), sal_origin(c->sal), origin);
         sal_csc_close(c, 2);
+    } else if (sent >= c->check_started - 3 * c->opts.heartbeat_interval - 0.5) {
+        c->heard_other_live = true; /* maybe alive: wait for its next heartbeat */
     }
 }
 
@@ -419,12 +441,27 @@ static void go_to_initial_state(sal_csc *c)
     sal_csc__run_chain(c);
 }
 
+/* Can another instance be ruled out already? */
+static bool no_other_instance(sal_csc *c, uint64_t now)
+{
+    int32_t writers = sal_matched(c->sal, c->t_heartbeat, false);
+    if (sal_keeps_history(c->sal)) {
+        return writers > 0 && !c->heard_other_live;
+    }
+    return now - c->check_begun >= SAL_CSC_DISCOVERY_MS && writers <= 1; /* our own */
+}
+
 static void startup_done_cb(uv_timer_t *timer)
 {
     sal_csc *c = timer->data;
     if (c->stopping) {
         return;
     }
+    uint64_t now = uv_now(c->loop);
+    if (now < c->check_until && !no_other_instance(c, now)) {
+        return; /* polled again */
+    }
+    uv_timer_stop(timer);
     c->started = true;
     write_startup_events(c);
     go_to_initial_state(c);
@@ -574,10 +611,20 @@ int sal_csc_start(sal_csc *c, char *err, size_t errlen)
         write_auth_list(c, SAL_WRITE_FORCE);
     }
     c->check_started = sal_now_tai(c->sal);
+    /* the first heartbeat now, as salobj's heartbeat loop: an instance
+     * starting next reads it from the history (Kafka) */
+    heartbeat_cb(&c->heartbeat);
     uint64_t hb = (uint64_t)(c->opts.heartbeat_interval * 1000);
     uv_timer_start(&c->heartbeat, heartbeat_cb, hb, hb);
     double wait = c->opts.duplicate_check > 0 ? c->opts.duplicate_check : 0;
-    uv_timer_start(&c->startup, startup_done_cb, (uint64_t)(wait * 1000), 0);
+    uv_update_time(c->loop);
+    c->check_begun = uv_now(c->loop);
+    c->check_until = c->check_begun + (uint64_t)(wait * 1000);
+    if (wait == 0) {
+        uv_timer_start(&c->startup, startup_done_cb, 0, 0);
+    } else {
+        uv_timer_start(&c->startup, startup_done_cb, SAL_CSC_CHECK_POLL_MS, SAL_CSC_CHECK_POLL_MS);
+    }
     return 0;
 }
 

@@ -67,7 +67,10 @@ struct sal_csc {
     bool warned_not_git;
     /* the --state chain run at start-up */
     const char *const *chain;
-    double check_started; /* TAI when the duplicate check began */
+    double check_started;  /* TAI when the duplicate check began */
+    uint64_t check_begun;  /* uv_now() then */
+    uint64_t check_until;  /* uv_now() when the check ends at the latest (--duplicate-check) */
+    bool heard_other_live; /* Kafka history: another writer's heartbeat too recent to rule it out */
 };
 
 /* do_transition: the transition continues asynchronously */

@@ -66,6 +66,11 @@ void sal_republish_events(sal *s, bool on);
  * transport's exclusive_acks)? */
 bool sal_acks_exclusive(const sal *s);
 
+/* Does the transport keep history (Kafka)? Then a reader's match count
+ * (sal_matched with writer=false) becomes 1 once the history read of an
+ * event topic has been delivered, not when a writer is discovered. */
+bool sal_keeps_history(const sal *s);
+
 /* How many remote readers (writer=true) or writers (writer=false) are
  * matched with our endpoint of `topic`, as last reported on the loop. */
 int32_t sal_matched(const sal *s, int topic, bool writer);
