@@ -4,7 +4,9 @@
  * late-joining Remote that still learns the current summaryState at once,
  * a burst of late joiners causing one re-publication round (DDS),
  * commands for another SAL index or with private_seqNum <= 0 ignored
- * without harm, and a second instance with the same index refusing to run.
+ * without harm, and a second instance with the same index refusing to run
+ * (every time, before it reports a state), while a lone CSC reports its
+ * first summaryState quickly despite the duplicate check.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -296,6 +299,108 @@ static void second_instance_refuses_to_start(void **state)
     assert_int_equal(fx_command(f, "start", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
 }
 
+/* The second instance is refused every time, before it reports a state. */
+static void second_instance_refused_every_time(void **state)
+{
+    fx *f = *state;
+    assert_true(fx_wait_event(f, "logevent_summaryState", 0, 15) >= 0);
+    const sal_topic_info *ss = &f->comp->topics[sal_component_find_topic(f->comp, "logevent_summaryState")];
+    char log[300];
+    snprintf(log, sizeof log, "%s.again", f->log_path);
+    double took[10];
+    for (int run = 0; run < 10; run++) {
+        unlink(log);
+        char *argv[] = {OCPS_CSC, "1", NULL}; /* the default check (3 s) */
+        double t0 = tu_now();
+        int pid = tu_spawn(argv, log);
+        int status = -1;
+        double end = t0 + 10;
+        while ((status = tu_wait_exit(pid, 0)) < 0 && tu_now() < end) {
+            fx_run_for(f, 0.01);
+        }
+        took[run] = tu_now() - t0;
+        if (status < 0) {
+            tu_kill(pid);
+        }
+        char *text = tu_read_file(log, NULL);
+        if (status != 2 && text != NULL) {
+            fprintf(stderr, "--- run %d ---\n%s\n", run, text);
+        }
+        assert_int_equal(status, 2);
+        assert_non_null(text);
+        assert_non_null(strstr(text, "quitting: found another instance with origin="));
+        free(text);
+        /* it never reported a state */
+        for (size_t k = 0; k < f->nrecords; k++) {
+            if (f->records[k].topic == ss - f->comp->topics) {
+                assert_int_not_equal(sal_sample_origin(ss, f->records[k].sample), pid);
+            }
+        }
+    }
+    unlink(log);
+    double lo = took[0], hi = took[0], sum = 0;
+    for (int run = 0; run < 10; run++) {
+        lo = took[run] < lo ? took[run] : lo;
+        hi = took[run] > hi ? took[run] : hi;
+        sum += took[run];
+    }
+    printf("second instance refused 10/10 (%s): process start to exit min %.3f s, mean %.3f s, max %.3f s\n",
+           fx_transport(), lo, sum / 10, hi);
+    char result[1024];
+    assert_int_equal(fx_command(f, "start", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+}
+
+static int setup_no_csc(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    fx_env(CYCLONE_CONFIG);
+    if (f == NULL || fx_open(f, ocps_test_component(), 1, NULL) != 0) {
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Alone, with the default --duplicate-check (3 s, the upper bound), the
+ * CSC reports its first summaryState soon: the check ends as soon as the
+ * transport shows that no other instance exists. */
+static void alone_first_summary_state_is_quick(void **state)
+{
+    fx *f = *state;
+    enum { RUNS = 7 };
+    double took[RUNS];
+    for (int run = 0; run < RUNS; run++) {
+        if (run > 0 && strcmp(fx_transport(), "kafka") == 0) {
+            /* the last heartbeat of the instance just stopped is in the
+             * topic's history: until it is old, it might be a live one */
+            fx_run_for(f, 3.6);
+        }
+        size_t from = f->nrecords;
+        char *argv[] = {OCPS_CSC, "1", NULL};
+        double t0 = tu_now();
+        assert_int_equal(fx_start_csc(f, argv), 0);
+        long i = fx_wait_event(f, "logevent_summaryState", from, 15);
+        assert_true(i >= 0);
+        took[run] = f->records[i].at - t0;
+        assert_int_equal(fx_i32(f, (size_t)i, "summaryState"), SAL_STATE_STANDBY);
+        kill(f->csc_pid, SIGTERM);
+        assert_true(tu_wait_exit(f->csc_pid, 5) == 0);
+        f->csc_pid = 0;
+    }
+    qsort(took, RUNS, sizeof took[0], cmp_double);
+    printf("first summaryState after process start (%s, %d runs): min %.3f s, median %.3f s, max %.3f s\n",
+           fx_transport(), RUNS, took[0], took[RUNS / 2], took[RUNS - 1]);
+    /* well inside the 3 s of the bound (the goal, 0.3 s, is what
+     * docs/performance.md reports; a loaded CI machine may take longer) */
+    assert_true(took[RUNS / 2] < 1.5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +410,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(burst_of_late_joiners_causes_one_round, setup_enabled, teardown),
         cmocka_unit_test_setup_teardown(wrong_index_and_bad_seqnum_are_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(second_instance_refuses_to_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(second_instance_refused_every_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(alone_first_summary_state_is_quick, setup_no_csc, teardown),
     };
     return cmocka_run_group_tests_name("csc_liveness", tests, NULL, NULL);
 }
