@@ -62,6 +62,11 @@ struct sal {
     inbox_item *head;
     inbox_item *tail;
     bool closing;
+
+    /* when to poll (see spin()) */
+    uint64_t last_activity; /* uv_hrtime() of the last sample handled, command or ack written */
+    uint64_t batch_arrival; /* uv_hrtime() when the inbox's first item came (guarded by lock) */
+    bool quick;             /* the last batch came soon after this side's activity */
 };
 
 static void inbox_item_free(sal *s, inbox_item *item)
@@ -85,6 +90,7 @@ static void inbox_push(sal *s, inbox_item *item)
         s->tail->next = item;
     } else {
         s->head = item;
+        s->batch_arrival = uv_hrtime(); /* when the transport had it, not when the loop woke */
     }
     s->tail = item;
     pthread_mutex_unlock(&s->lock);
@@ -205,10 +211,16 @@ static void ask_republish(sal *s, int topic)
     uv_timer_start(&s->round, on_round, due > now ? due - now : 0, 0);
 }
 
-/* After traffic the loop polls for a short while instead of sleeping: on a
- * VM, waking a thread blocked in epoll costs tens of microseconds, which
- * would dominate a command round trip. An idle loop sleeps as before. */
-#define SAL_SPIN_NS 1000000u
+/* After a quick exchange the loop polls for a short while instead of
+ * sleeping: on a VM, waking a thread blocked in epoll costs tens of
+ * microseconds, which would dominate a command round trip. An exchange is
+ * quick when a batch of samples came within SAL_SPIN_GAP_NS of this side's
+ * previous activity (a sample handled, a command or an ack written), as a
+ * command's ack or the next of a series of sequential commands do. Steady
+ * streams spaced further apart (an event every millisecond) and an idle
+ * loop sleep: polling after every sample kept a core busy. */
+#define SAL_SPIN_NS 300000u     /* polling after activity in a quick exchange */
+#define SAL_SPIN_GAP_NS 200000u /* a batch this soon after activity is quick */
 
 static void on_spin(uv_idle_t *handle)
 {
@@ -220,9 +232,15 @@ static void on_spin(uv_idle_t *handle)
     sched_yield(); /* let the transport's receive threads run on a busy machine */
 }
 
+/* Activity now: poll for SAL_SPIN_NS if the exchange is quick. */
 static void spin(sal *s)
 {
-    s->spin_until = uv_hrtime() + SAL_SPIN_NS;
+    uint64_t now = uv_hrtime();
+    s->last_activity = now;
+    if (!s->quick) {
+        return;
+    }
+    s->spin_until = now + SAL_SPIN_NS;
     if (!s->closing && !uv_is_active((uv_handle_t *)&s->spin)) {
         uv_idle_start(&s->spin, on_spin);
     }
@@ -234,7 +252,11 @@ static void on_async(uv_async_t *handle)
     pthread_mutex_lock(&s->lock);
     inbox_item *item = s->head;
     s->head = s->tail = NULL;
+    uint64_t arrival = s->batch_arrival;
     pthread_mutex_unlock(&s->lock);
+    if (item != NULL) { /* came while busy (arrival <= last activity) counts as quick too */
+        s->quick = s->last_activity != 0 && arrival < s->last_activity + SAL_SPIN_GAP_NS;
+    }
     while (item != NULL) {
         inbox_item *next = item->next;
         if (s->closing) { /* a callback closed the runtime: drop the rest */
