@@ -385,9 +385,20 @@ static void stop_with_execute_in_flight_then_restart(void **state)
         assert_int_equal(r.acks[i], SAL_CMD_INPROGRESS);
     }
     assert_int_equal(fa.n, 0);
+    int acks_before = r.nacks;
+    size_t mark = f->nrecords;
     assert_int_equal(start_csc(c), 0);
     wait_done(f, &r);
     assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    /* the new CSC announced the adopted job again: INPROGRESS for the
+     * original execute, and the job_id event with its seqNum */
+    assert_true(r.nacks >= acks_before + 2);
+    assert_int_equal(r.acks[acks_before], SAL_CMD_INPROGRESS);
+    long jid = fx_wait_event(f, "logevent_job_id", mark, 5);
+    assert_true(jid >= 0);
+    const sal_topic_info *jt = &f->comp->topics[f->records[jid].topic];
+    assert_string_equal(sal_sample_get_string(jt, f->records[jid].sample, "job_id"), r.job_id);
+    assert_int_equal(sal_sample_get_i32(jt, f->records[jid].sample, "seq_num"), r.seqnum);
     json_t *summary = json_loads(r.result, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(summary, "job_id")), r.job_id);
     json_decref(summary);

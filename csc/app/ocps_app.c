@@ -18,7 +18,10 @@
 typedef struct pending {
     struct pending *next;
     char id[ENGINE_JOB_ID_LEN + 1];
-    sal_cmd *cmd; /* NULL for a job re-adopted after a restart */
+    sal_cmd *cmd;   /* NULL for a job re-adopted after a restart: then */
+    int32_t seqnum; /* its execute, from the job's meta, answered detached */
+    int32_t origin;
+    char identity[129];
 } pending;
 
 /* A final ack for the execute of a job adopted after a restart, sent again
@@ -257,6 +260,52 @@ static void publish_cb(uv_timer_t *t)
     }
 }
 
+static void write_job_id(ocps_app *a, int32_t seqnum, const char *id)
+{
+    const sal_topic_info *ti = &a->comp->topics[a->tp.job_id];
+    void *s = sal_sample_new(ti);
+    char err[256];
+    if (s != NULL) {
+        sal_field_set_string(ti, a->tp.id_event_name, s, "cmd_execute", err, sizeof err);
+        sal_field_set_number(ti, a->tp.id_seq_num, s, 0, seqnum, err, sizeof err);
+        sal_field_set_string(ti, a->tp.id_job_id, s, id, err, sizeof err);
+        sal_csc_write(a->csc, "logevent_job_id", s, SAL_WRITE_FORCE);
+    }
+    sal_sample_free(ti, s);
+}
+
+/* A running or waiting job of an earlier run of the CSC (the engine reports
+ * each once at open): its execute is answered as if this process had
+ * received it, since the CSC may have died before it did: CMD_INPROGRESS
+ * with the job id (then every inprogress_interval, see progress_cb) and
+ * the job_id event (again, with the same content, if it was written
+ * before). Its final ack is sent by send_final_ack. */
+static void announce_adopted(ocps_app *a, const engine_job *job)
+{
+    const json_t *m = job->meta;
+    if (!json_is_integer(json_object_get(m, "seq_num"))) {
+        return; /* not an execute's job */
+    }
+    pending *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        return;
+    }
+    snprintf(p->id, sizeof p->id, "%s", job->id);
+    p->seqnum = (int32_t)json_integer_value(json_object_get(m, "seq_num"));
+    p->origin = (int32_t)json_integer_value(json_object_get(m, "origin"));
+    const char *identity = json_string_value(json_object_get(m, "identity"));
+    snprintf(p->identity, sizeof p->identity, "%s", identity != NULL ? identity : "");
+    p->next = a->pending;
+    a->pending = p;
+    char text[256];
+    in_progress_text(job, text, sizeof text);
+    sal_csc_ack_detached(a->csc, a->tp.execute, p->seqnum, p->identity, p->origin, SAL_CMD_INPROGRESS, text,
+                         ack_timeout(a));
+    write_job_id(a, p->seqnum, p->id);
+    SAL_LOG(a->csc, SAL_LOG_INFO, "Job %s of %s (seqNum %d) re-adopted: %s", p->id, p->identity, p->seqnum,
+            engine_phase_name(job->phase));
+}
+
 /* Engine callback: phase changes. Final ones are published from a timer,
  * after the engine call that caused them has returned. */
 static void on_job(void *arg, const engine_job *job)
@@ -264,6 +313,9 @@ static void on_job(void *arg, const engine_job *job)
     ocps_app *a = arg;
     if (a->csc != NULL && !engine_phase_final(job->phase)) {
         SAL_LOG(a->csc, SAL_LOG_DEBUG, "Job %s is %s", job->id, engine_phase_name(job->phase));
+        if (find_pending(a, job->id, false) == NULL) {
+            announce_adopted(a, job);
+        }
         return;
     }
     finished *f = calloc(1, sizeof *f);
@@ -287,12 +339,17 @@ static void progress_cb(uv_timer_t *t)
     ocps_app *a = t->data;
     for (pending *p = a->pending; p != NULL; p = p->next) {
         const engine_job *job = engine_job_get(a->engine, p->id);
-        if (p->cmd == NULL || job == NULL || engine_phase_final(job->phase)) {
+        if (job == NULL || engine_phase_final(job->phase)) {
             continue;
         }
         char text[256];
         in_progress_text(job, text, sizeof text);
-        sal_cmd_in_progress(p->cmd, ack_timeout(a), text);
+        if (p->cmd != NULL) {
+            sal_cmd_in_progress(p->cmd, ack_timeout(a), text);
+        } else {
+            sal_csc_ack_detached(a->csc, a->tp.execute, p->seqnum, p->identity, p->origin, SAL_CMD_INPROGRESS,
+                                 text, ack_timeout(a));
+        }
     }
 }
 
@@ -327,20 +384,6 @@ static json_t *job_meta(const ocps_app *a, sal_cmd *cmd, const ocps_execute *x, 
                      "sal_index", a->index, "pipeline", x->pipeline, "version", x->version, "config",
                      x->config, "data_query", x->data_query, "prereq_jobs", x->prereq_jobs,
                      "output_dataset_types", x->output_dataset_types, "environment", environment);
-}
-
-static void write_job_id(ocps_app *a, sal_cmd *cmd, const char *id)
-{
-    const sal_topic_info *ti = &a->comp->topics[a->tp.job_id];
-    void *s = sal_sample_new(ti);
-    char err[256];
-    if (s != NULL) {
-        sal_field_set_string(ti, a->tp.id_event_name, s, "cmd_execute", err, sizeof err);
-        sal_field_set_number(ti, a->tp.id_seq_num, s, 0, sal_cmd_seqnum(cmd), err, sizeof err);
-        sal_field_set_string(ti, a->tp.id_job_id, s, id, err, sizeof err);
-        sal_csc_write(a->csc, "logevent_job_id", s, SAL_WRITE_FORCE);
-    }
-    sal_sample_free(ti, s);
 }
 
 /* Submit the job; 0, or -1 with the failure text. */
@@ -410,7 +453,7 @@ static void on_execute(void *arg, sal_cmd *cmd)
     char text[256];
     snprintf(text, sizeof text, "{\"job_id\": \"%s\"}", p->id);
     sal_cmd_in_progress(cmd, ack_timeout(a), text);
-    write_job_id(a, cmd, p->id);
+    write_job_id(a, sal_cmd_seqnum(cmd), p->id);
     SAL_LOG(a->csc, SAL_LOG_INFO, "Job %s created for %s (seqNum %d): pipeline=%s", p->id,
             sal_cmd_identity(cmd), sal_cmd_seqnum(cmd), x.pipeline);
 }
