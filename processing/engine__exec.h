@@ -75,6 +75,12 @@ typedef struct engine_claim {
  * it cannot be read (message in err). */
 int engine_exec_read_claim(const char *workdir, engine_claim *c, char *err, size_t errlen);
 
+/* SIGKILL what is left of the job's process group after its runner died
+ * (the processes of group c->job_pid in session c->runner_sid started no
+ * earlier than the job, so that a reused number is left alone). Returns
+ * how many processes were signalled. */
+int engine_exec_kill_job_group(const engine_claim *c);
+
 /* The runner's status.json. */
 typedef struct engine_status {
     int exit_code;

@@ -3,6 +3,7 @@
  */
 #include "engine__exec.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -261,6 +262,71 @@ int engine_exec_read_claim(const char *workdir, engine_claim *c, char *err, size
     }
     fclose(f);
     return ret;
+}
+
+/* Process group, session and start time of a live (not zombie) process
+ * from /proc; 0 or -1. */
+static int engine_exec_group_of(const char *pid, long *pgrp, long *sid, unsigned long long *start)
+{
+    char path[64];
+    char buf[1024];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        return -1;
+    }
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* then: 3 state, 4 ppid, 5 pgrp, 6 session ... 22 starttime */
+    char state;
+    long ppid;
+    if (p == NULL || sscanf(p + 1, " %c %ld %ld %ld", &state, &ppid, pgrp, sid) != 4 || state == 'Z' ||
+        state == 'X') {
+        return -1;
+    }
+    for (int field = 2; p != NULL && field < 22; field++) {
+        p = strchr(p + 1, ' ');
+    }
+    if (p == NULL) {
+        return -1;
+    }
+    *start = strtoull(p + 1, NULL, 10);
+    return 0;
+}
+
+int engine_exec_kill_job_group(const engine_claim *c)
+{
+    int killed = 0;
+    if (c->job_pid <= 0) {
+        return 0;
+    }
+    for (int round = 0; round < 5; round++) { /* again, for what forked meanwhile */
+        int found = 0;
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        while (d != NULL && (de = readdir(d)) != NULL) {
+            long pgrp;
+            long sid;
+            unsigned long long start;
+            if (de->d_name[0] < '1' || de->d_name[0] > '9' ||
+                engine_exec_group_of(de->d_name, &pgrp, &sid, &start) != 0) {
+                continue;
+            }
+            if (pgrp == c->job_pid && sid == c->runner_sid && start >= c->job_start &&
+                kill((pid_t)strtol(de->d_name, NULL, 10), SIGKILL) == 0) {
+                found++;
+            }
+        }
+        if (d != NULL) {
+            closedir(d);
+        }
+        killed += found;
+        if (found == 0) {
+            break;
+        }
+    }
+    return killed;
 }
 
 static bool engine_exec_get_bool(const json_t *o, const char *key)

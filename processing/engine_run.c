@@ -70,9 +70,31 @@ static void engine_finish_status(engine *e, engine_rec *r, engine_status *st)
     engine__finish_at(e, r, phase, reason, exit_code, msg, st->ended);
 }
 
+/* After a runner died without an outcome: kill what is left of its job's
+ * process group (the job's leader died with the runner, PR_SET_PDEATHSIG,
+ * but not its children) and say so in out. Whether the job had started. */
+static bool engine_kill_orphans(const engine_rec *r, char *out, size_t outlen)
+{
+    char err[1300];
+    engine_claim c;
+    out[0] = '\0';
+    if (engine_exec_read_claim(r->st.job.workdir, &c, err, sizeof err) != 0 || c.job_pid <= 0) {
+        return false;
+    }
+    int n = engine_exec_kill_job_group(&c);
+    if (n > 0) {
+        snprintf(out, outlen, "; %d process%s left in the job's process group %d killed", n,
+                 n == 1 ? "" : "es", c.job_pid);
+    } else {
+        snprintf(out, outlen, "; no process left in the job's process group %d", c.job_pid);
+    }
+    return true;
+}
+
 /* The runner is gone: finish from its status file. `adopted`: nobody saw
- * it end, so a missing status means the job was lost. `why` describes how
- * the runner itself ended (our child) or is NULL. */
+ * it end. `why` describes how the runner itself ended (our child) or is
+ * NULL. Without a status file, what is left of the job is killed, and a
+ * job that had started is lost (its outcome is unknown). */
 void engine__runner_gone(engine *e, engine_rec *r, bool adopted, const char *why)
 {
     char path[1200];
@@ -83,15 +105,21 @@ void engine__runner_gone(engine *e, engine_rec *r, bool adopted, const char *why
     if (rc == 0) {
         engine_finish_status(e, r, &st);
         engine_status_clear(&st);
-    } else if (r->abort_requested) {
-        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
-                       "aborted while the runner started");
-    } else if (adopted && rc == -ENOENT) {
-        engine__finish(e, r, ENGINE_UNKNOWN, ENGINE_REASON_LOST, -1,
-                       "the runner vanished without recording an outcome");
+        return;
+    }
+    char killed[160];
+    bool started = engine_kill_orphans(r, killed, sizeof killed);
+    char msg[1800];
+    if (r->abort_requested) {
+        snprintf(msg, sizeof msg, "aborted; the runner ended without recording an outcome%s", killed);
+        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED, msg);
+    } else if (rc == -ENOENT && (adopted || started)) {
+        snprintf(msg, sizeof msg, "the runner (pid %d) %s%s%s without recording an outcome%s",
+                 r->st.runner_pid, why != NULL ? "ended (" : "vanished", why != NULL ? why : "",
+                 why != NULL ? ")" : "", killed);
+        engine__finish(e, r, ENGINE_UNKNOWN, ENGINE_REASON_LOST, -1, msg);
     } else {
-        char msg[1600];
-        snprintf(msg, sizeof msg, "%s%s%s", err, why ? "; runner " : "", why ? why : "");
+        snprintf(msg, sizeof msg, "%s%s%s%s", err, why ? "; runner " : "", why ? why : "", killed);
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
     }
 }
@@ -124,10 +152,10 @@ static void engine_on_exit(uv_process_t *h, int64_t exit_status, int term_signal
     if (r == NULL) {
         return;
     }
-    r->st.runner_pid = 0; /* whatever follows, not this one */
-    r->st.runner_start_time = 0;
     if (term_signal == 0 && exit_status == ENGINE_RUNNER_EXIT_CLAIMED) {
         /* another runner (of a CSC that died while starting it) has the job */
+        r->st.runner_pid = 0;
+        r->st.runner_start_time = 0;
         if (engine__follow_claim(e, r) == 0) {
             engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1,
                            "the runner found the job claimed, but there is no claim to follow");

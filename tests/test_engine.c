@@ -799,6 +799,60 @@ static void test_crash_before_claim_runs_once(void **state)
     free(log);
 }
 
+/* A job whose leader forks a child that outlives it: the job's pid and
+ * the child's are written to job.pid and child.pid. */
+static const char *const job_with_child[] = {"sh", "-c",
+                                             "echo $$ > job.pid; sleep 30 & echo $! > child.pid; wait", NULL};
+
+/* Its runner is SIGKILLed while the engine watches: the job's whole process
+ * group dies too, and the job ends as lost, saying why. */
+static void test_killed_runner_kills_its_job(void **state)
+{
+    fixture *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, job_with_child);
+    long child = fx_wait_pid_file(fx, id, "child.pid");
+    long job = fx_wait_pid_file(fx, id, "job.pid");
+    long runner = parent_of(job);
+    assert_true(runner > 1 && runner != getpid());
+    kill((pid_t)runner, SIGKILL);
+    const event *ev = fx_wait_final(fx, id, 5);
+    assert_int_equal(ev->phase, ENGINE_UNKNOWN);
+    assert_int_equal(ev->reason, ENGINE_REASON_LOST);
+    assert_int_equal(ev->exit_code, -1);
+    assert_non_null(strstr(ev->message, "killed by signal 9"));
+    assert_non_null(strstr(ev->message, "without recording an outcome"));
+    assert_non_null(strstr(ev->message, "process group"));
+    assert_true(wait_pid_gone(job, 2.0));
+    assert_true(wait_pid_gone(child, 2.0));
+}
+
+/* The same while no engine watches: the job's leader dies with its runner
+ * (PR_SET_PDEATHSIG); the next engine kills the rest of its group and
+ * reports the job lost. */
+static void test_killed_runner_unwatched(void **state)
+{
+    fixture *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, job_with_child);
+    long child = fx_wait_pid_file(fx, id, "child.pid");
+    long job = fx_wait_pid_file(fx, id, "job.pid");
+    long runner = parent_of(job);
+    fx_close(fx);
+    kill((pid_t)runner, SIGKILL);
+    assert_true(wait_pid_gone(runner, 2.0));
+    assert_true(wait_pid_gone(job, 2.0)); /* with its runner */
+    assert_false(pid_gone(child));        /* not yet */
+    fx_clear_events(fx);
+    fx_open(fx);
+    const event *ev = fx_wait_final(fx, id, 5);
+    assert_int_equal(ev->phase, ENGINE_UNKNOWN);
+    assert_int_equal(ev->reason, ENGINE_REASON_LOST);
+    assert_non_null(strstr(ev->message, "vanished without recording an outcome"));
+    assert_non_null(strstr(ev->message, "1 process left in the job's process group"));
+    assert_true(wait_pid_gone(child, 2.0));
+}
+
 static void test_restart_published_not_reported(void **state)
 {
     fixture *fx = *state;
@@ -907,6 +961,8 @@ int main(void)
         T(test_restart_published_not_reported),
         T(test_crash_after_spawn_runs_once),
         T(test_crash_before_claim_runs_once),
+        T(test_killed_runner_kills_its_job),
+        T(test_killed_runner_unwatched),
         cmocka_unit_test(test_names),
         T(test_job_ids_and_validation),
     };

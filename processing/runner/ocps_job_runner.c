@@ -5,9 +5,10 @@
  *                   --grace SECONDS [--glob PATTERN]... [--max-results N]
  *                   [--simulate SECONDS:CODE] -- ARGV...
  *
- * Starts ARGV (PATH lookup, never a shell) with posix_spawn in its own
- * process group, working directory DIR, stdin /dev/null, stdout and stderr
- * appended to the log file and the inherited environment. On SIGTERM, or
+ * Starts ARGV (PATH lookup, never a shell) in its own process group,
+ * working directory DIR, stdin /dev/null, stdout and stderr appended to the
+ * log file and the inherited environment; the job's process is killed
+ * (PR_SET_PDEATHSIG) if the runner dies. On SIGTERM, or
  * when --timeout seconds (0: no limit) have passed, it sends SIGTERM to the
  * job's process group and SIGKILL --grace seconds later. When the job has
  * ended it lists the files matching the globs (relative to DIR; only those
@@ -27,18 +28,18 @@
  * CSC. SIGTERM and SIGCHLD are blocked and taken synchronously with
  * sigtimedwait(), so there is no signal handler and no global state.
  */
-#define _GNU_SOURCE /* posix_spawn_file_actions_addchdir_np, _addclosefrom_np */
+#define _GNU_SOURCE /* close_range, pipe2 */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
 #include <math.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -223,45 +224,67 @@ static void runner_setup_signals(sigset_t *waitset)
     signal(SIGPIPE, SIG_IGN);
 }
 
-/* Spawn attributes: own process group, default signal mask and dispositions. */
-static int runner_spawn_attr(posix_spawnattr_t *attr)
+/* In the job's process, between fork and exec: its own process group,
+ * death with the runner, default signal mask and dispositions, cwd, stdin
+ * /dev/null, stdout and stderr to logfd, no other descriptor kept. Writes
+ * errno to errfd (close-on-exec) if it cannot exec. Never returns. */
+static void runner_exec_job(const runner_args *a, int logfd, int errfd, pid_t runner)
 {
-    sigset_t none, defaults;
+    int err = 0;
+    setpgid(0, 0);
+    /* A SIGKILLed runner cannot stop its job: the job's leader gets SIGKILL
+     * when the runner dies (the engine kills the rest of the group). */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != runner) {
+        _exit(127); /* the runner is already gone */
+    }
+    static const int defaults[] = {SIGHUP, SIGINT, SIGPIPE, SIGTERM, SIGCHLD};
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
+        signal(defaults[i], SIG_DFL);
+    }
+    sigset_t none;
     sigemptyset(&none);
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGHUP);
-    sigaddset(&defaults, SIGINT);
-    sigaddset(&defaults, SIGPIPE);
-    sigaddset(&defaults, SIGTERM);
-    sigaddset(&defaults, SIGCHLD);
-    int rc = posix_spawnattr_init(attr);
-    if (rc != 0) {
-        return rc;
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    int nullfd = -1;
+    if (chdir(a->workdir) != 0 || (nullfd = open("/dev/null", O_RDONLY)) < 0 ||
+        (nullfd != 0 && dup2(nullfd, 0) < 0) || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0) {
+        err = errno;
+    } else {
+        close_range(3, ~0U, CLOSE_RANGE_CLOEXEC); /* errfd stays open until exec */
+        execvp(a->job_argv[0], a->job_argv);
+        err = errno;
     }
-    short flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-    if ((rc = posix_spawnattr_setflags(attr, flags)) != 0 || (rc = posix_spawnattr_setpgroup(attr, 0)) != 0 ||
-        (rc = posix_spawnattr_setsigmask(attr, &none)) != 0 ||
-        (rc = posix_spawnattr_setsigdefault(attr, &defaults)) != 0) {
-        posix_spawnattr_destroy(attr);
+    while (write(errfd, &err, sizeof err) < 0 && errno == EINTR) {
     }
-    return rc;
+    _exit(127);
 }
 
-/* File actions: cwd, stdin /dev/null, stdout and stderr to logfd, no other
- * descriptor inherited. */
-static int runner_spawn_actions(posix_spawn_file_actions_t *fa, const char *workdir, int logfd)
+/* fork the job (runner_exec_job); 0, or an errno value. */
+static int runner_fork_job(const runner_args *a, int logfd, pid_t *pid)
 {
-    int rc = posix_spawn_file_actions_init(fa);
-    if (rc != 0) {
-        return rc;
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0) {
+        return errno;
     }
-    if ((rc = posix_spawn_file_actions_addchdir_np(fa, workdir)) != 0 ||
-        (rc = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0)) != 0 ||
-        (rc = posix_spawn_file_actions_adddup2(fa, logfd, 1)) != 0 ||
-        (rc = posix_spawn_file_actions_adddup2(fa, logfd, 2)) != 0 ||
-        (rc = posix_spawn_file_actions_addclosefrom_np(fa, 3)) != 0) {
-        posix_spawn_file_actions_destroy(fa);
+    pid_t runner = getpid();
+    *pid = fork();
+    if (*pid == 0) {
+        close(pipefd[0]);
+        runner_exec_job(a, logfd, pipefd[1], runner);
     }
+    int rc = *pid < 0 ? errno : 0;
+    close(pipefd[1]);
+    if (*pid > 0) {
+        setpgid(*pid, *pid); /* also here, so that it holds before killpg (EACCES once it ran exec) */
+        int err = 0;
+        ssize_t n;
+        while ((n = read(pipefd[0], &err, sizeof err)) < 0 && errno == EINTR) {
+        }
+        if (n == (ssize_t)sizeof err) { /* it could not exec */
+            waitpid(*pid, NULL, 0);
+            rc = err != 0 ? err : EIO;
+        }
+    }
+    close(pipefd[0]);
     return rc;
 }
 
@@ -274,17 +297,7 @@ static int runner_start_job(const runner_args *a, runner_outcome *out)
         snprintf(out->spawn_error, sizeof out->spawn_error, "cannot open log %s: %s", a->log, strerror(rc));
         return rc;
     }
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_t fa;
-    int rc = runner_spawn_attr(&attr);
-    if (rc == 0) {
-        rc = runner_spawn_actions(&fa, a->workdir, logfd);
-        if (rc == 0) {
-            rc = posix_spawnp(&out->job_pid, a->job_argv[0], &fa, &attr, a->job_argv, environ);
-            posix_spawn_file_actions_destroy(&fa);
-        }
-        posix_spawnattr_destroy(&attr);
-    }
+    int rc = runner_fork_job(a, logfd, &out->job_pid);
     close(logfd);
     if (rc != 0) {
         out->job_pid = 0;
