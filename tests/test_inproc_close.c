@@ -24,6 +24,7 @@
 #include "ocps/sal.h"
 #include "ocps/sal_csc.h"
 #include "ocps/sal_remote.h"
+#include "ocps/sal_sample.h"
 #include "ocps/sal_transport.h"
 #include "test_util.h"
 
@@ -180,6 +181,8 @@ static void csc_closing_itself(void **state)
     void *cmd = sal_remote_new_command(r, "exitControl");
     assert_non_null(cmd);
     assert_int_equal(sal_remote_command(r, "exitControl", cmd, 10, on_ack, NULL, NULL, err, sizeof err), 0);
+    sal_sample_free(&comp()->topics[sal_remote_command_topic(r, "exitControl")],
+                    cmd); /* the Remote copied it */
     end = tu_now() + 10;
     while (c.calls == 0 && tu_now() < end) {
         uv_run(&loop, UV_RUN_NOWAIT);
