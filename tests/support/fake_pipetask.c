@@ -61,6 +61,13 @@ int main(int argc, char **argv)
                             (int)getpgrp(), "started", (double)now.tv_sec + now.tv_nsec / 1e9);
     char *text = json_dumps(doc, JSON_INDENT(1));
     write_file(dir, "invocation.json", text ? text : "{}");
+    char runs[2048]; /* one line per run: a job must run once (test_ocps_kill9) */
+    snprintf(runs, sizeof runs, "%s/runs.log", dir);
+    FILE *rf = fopen(runs, "a");
+    if (rf != NULL) {
+        fprintf(rf, "run %d\n", (int)getpid());
+        fclose(rf);
+    }
     free(text);
     json_decref(doc);
     printf("fake-pipetask: %d arguments, query %s\n", argc - 1, query ? query : "");
