@@ -7,7 +7,8 @@
  * - Decoding maps by name with the writer's schema: missing fields keep
  *   defaults, extra fields are skipped, int -> long promotion works, bad
  *   input is refused.
- * - Lengths in a message are checked before avro-c reads it.
+ * - Lengths in a message are checked before avro-c reads it; recursive
+ *   writer schemas are refused.
  * - Keys are byte-identical to salobj's f-strings.
  * - The environment and YAML settings reach librdkafka as salobj merges them.
  */
@@ -536,6 +537,39 @@ static void lengths_are_checked(void **state)
     assert_int_equal(decode_raw(t, nulls, b, n), 0);
 }
 
+/* Found by tests/fuzz/fuzz_kafka_codec: a writer schema whose record
+ * contains itself made avro-c recurse until the stack overflowed when the
+ * decoder was made. Recursive (and very deep) writer schemas are refused. */
+static void recursive_writer_schema_is_refused(void **state)
+{
+    (void)state;
+    const sal_topic_info *t = topic_of(ocps, "logevent_summaryState");
+    const char *schemas[] = {
+        "{\"type\":\"record\",\"name\":\"OCPS\",\"fields\":[{\"name\":\"ll\",\"type\":{\"type\":\"OCPS\"}}]}",
+        "{\"type\":\"record\",\"name\":\"n\",\"fields\":[{\"name\":\"next\",\"type\":[\"null\",\"n\"]}]}",
+    };
+    char err[256];
+    sal_kafka_decoder *d = NULL;
+    for (size_t i = 0; i < sizeof schemas / sizeof schemas[0]; i++) {
+        err[0] = '\0';
+        assert_int_equal(sal_kafka_decoder_new(&d, t, schemas[i], strlen(schemas[i]), err, sizeof err),
+                         -EINVAL);
+        assert_null(d);
+        assert_non_null(strstr(err, "recursive"));
+    }
+    /* 40 nested arrays */
+    char deep[2048] = "{\"type\":\"record\",\"name\":\"x\",\"fields\":[{\"name\":\"a\",\"type\":";
+    for (int i = 0; i < 40; i++) {
+        strcat(deep, "{\"type\":\"array\",\"items\":");
+    }
+    strcat(deep, "\"int\"");
+    for (int i = 0; i < 40; i++) {
+        strcat(deep, "}");
+    }
+    strcat(deep, "}]}");
+    assert_int_equal(sal_kafka_decoder_new(&d, t, deep, strlen(deep), err, sizeof err), -EINVAL);
+}
+
 /* ---- (d) keys ---- */
 
 static void keys_match_salobj(void **state)
@@ -700,15 +734,11 @@ static void environment(void **state)
 const struct CMUnitTest *kafka_codec_tests(size_t *n)
 {
     static const struct CMUnitTest tests[] = {
-        cmocka_unit_test(worked_example),
-        cmocka_unit_test(round_trip_ocps),
-        cmocka_unit_test(round_trip_widget),
-        cmocka_unit_test(writer_lacks_fields),
-        cmocka_unit_test(writer_has_extra_fields),
-        cmocka_unit_test(bad_input_is_refused),
-        cmocka_unit_test(lengths_are_checked),
-        cmocka_unit_test(keys_match_salobj),
-        cmocka_unit_test(environment),
+        cmocka_unit_test(worked_example),          cmocka_unit_test(round_trip_ocps),
+        cmocka_unit_test(round_trip_widget),       cmocka_unit_test(writer_lacks_fields),
+        cmocka_unit_test(writer_has_extra_fields), cmocka_unit_test(bad_input_is_refused),
+        cmocka_unit_test(lengths_are_checked),     cmocka_unit_test(recursive_writer_schema_is_refused),
+        cmocka_unit_test(keys_match_salobj),       cmocka_unit_test(environment),
     };
     *n = sizeof tests / sizeof tests[0];
     return tests;

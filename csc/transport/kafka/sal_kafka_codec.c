@@ -399,96 +399,6 @@ int sal_kafka_frame_parse(const void *msg, size_t len, int32_t *schema_id, const
     return 0;
 }
 
-/* ---- decoding ---- */
-
-struct sal_kafka_decoder {
-    const sal_topic_info *topic;
-    avro_schema_t schema;
-    avro_value_iface_t *iface;
-    avro_value_t value;
-    avro_reader_t reader;
-    const sal_field_info **map; /* by writer field index; NULL = skip */
-    size_t nfields;
-};
-
-void sal_kafka_decoder_free(sal_kafka_decoder *d)
-{
-    if (d == NULL) {
-        return;
-    }
-    if (d->iface != NULL) {
-        avro_value_decref(&d->value);
-        avro_value_iface_decref(d->iface);
-    }
-    if (d->reader != NULL) {
-        avro_reader_free(d->reader);
-    }
-    if (d->schema != NULL) {
-        avro_schema_decref(d->schema);
-    }
-    free(d->map);
-    free(d);
-}
-
-static int decoder_map_fields(sal_kafka_decoder *d, char *err, size_t errlen)
-{
-    d->nfields = avro_schema_record_size(d->schema);
-    d->map = calloc(d->nfields ? d->nfields : 1, sizeof *d->map);
-    if (d->map == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < d->nfields; i++) {
-        const char *name = avro_schema_record_field_name(d->schema, (int)i);
-        d->map[i] = name ? sal_topic_field(d->topic, name) : NULL;
-    }
-    return 0;
-}
-
-int sal_kafka_decoder_new(sal_kafka_decoder **out, const sal_topic_info *topic, const char *writer_schema,
-                          size_t len, char *err, size_t errlen)
-{
-    *out = NULL;
-    sal_kafka_decoder *d = calloc(1, sizeof *d);
-    if (d == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    d->topic = topic;
-    if (avro_schema_from_json_length(writer_schema, len, &d->schema) != 0) {
-        snprintf(err, errlen, "%s: writer schema rejected by avro-c: %s", topic->sal_name, avro_strerror());
-        d->schema = NULL;
-        sal_kafka_decoder_free(d);
-        return -EINVAL;
-    }
-    if (!is_avro_record(d->schema)) {
-        snprintf(err, errlen, "%s: writer schema is not a record", topic->sal_name);
-        sal_kafka_decoder_free(d);
-        return -EINVAL;
-    }
-    d->iface = avro_generic_class_from_schema(d->schema);
-    if (d->iface == NULL || avro_generic_value_new(d->iface, &d->value) != 0) {
-        snprintf(err, errlen, "%s: avro-c: %s", topic->sal_name, avro_strerror());
-        if (d->iface != NULL) {
-            avro_value_iface_decref(d->iface);
-            d->iface = NULL;
-        }
-        sal_kafka_decoder_free(d);
-        return -EINVAL;
-    }
-    d->reader = avro_reader_memory(NULL, 0);
-    int rc = d->reader == NULL ? -ENOMEM : decoder_map_fields(d, err, errlen);
-    if (rc != 0) {
-        if (d->reader == NULL) {
-            snprintf(err, errlen, "out of memory");
-        }
-        sal_kafka_decoder_free(d);
-        return rc;
-    }
-    *out = d;
-    return 0;
-}
-
 /* ---- checking a body before avro-c reads it ----
  *
  * avro-c 1.11 trusts the lengths in a message: a string or bytes length is
@@ -625,6 +535,139 @@ static int body_valid(avro_schema_t schema, const uint8_t *body, size_t len)
 {
     body_cursor c = {body, body + len, len + BODY_ZERO_SIZE_ITEMS};
     return body_check(schema, &c, 0);
+}
+
+/* avro-c builds a value of a writer's schema recursively, so a record that
+ * contains itself (a named type used inside its own definition) overflows
+ * the stack even before a message is read, and deep nesting costs stack
+ * too. salobj's schemas are flat records: a writer schema that refers to a
+ * named type by name (avro-c's links) or nests more than BODY_MAX_DEPTH
+ * levels is refused. */
+static bool schema_acceptable(avro_schema_t s, int depth)
+{
+    if (s == NULL || depth > BODY_MAX_DEPTH) {
+        return false;
+    }
+    switch (avro_typeof(s)) {
+    case AVRO_LINK:
+        return false;
+    case AVRO_RECORD:
+        for (size_t i = 0; i < avro_schema_record_size(s); i++) {
+            if (!schema_acceptable(avro_schema_record_field_get_by_index(s, (int)i), depth + 1)) {
+                return false;
+            }
+        }
+        return true;
+    case AVRO_ARRAY:
+        return schema_acceptable(avro_schema_array_items(s), depth + 1);
+    case AVRO_MAP:
+        return schema_acceptable(avro_schema_map_values(s), depth + 1);
+    case AVRO_UNION:
+        for (size_t i = 0; i < avro_schema_union_size(s); i++) {
+            if (!schema_acceptable(avro_schema_union_branch(s, (int)i), depth + 1)) {
+                return false;
+            }
+        }
+        return true;
+    default:
+        return true;
+    }
+}
+
+/* ---- decoding ---- */
+
+struct sal_kafka_decoder {
+    const sal_topic_info *topic;
+    avro_schema_t schema;
+    avro_value_iface_t *iface;
+    avro_value_t value;
+    avro_reader_t reader;
+    const sal_field_info **map; /* by writer field index; NULL = skip */
+    size_t nfields;
+};
+
+void sal_kafka_decoder_free(sal_kafka_decoder *d)
+{
+    if (d == NULL) {
+        return;
+    }
+    if (d->iface != NULL) {
+        avro_value_decref(&d->value);
+        avro_value_iface_decref(d->iface);
+    }
+    if (d->reader != NULL) {
+        avro_reader_free(d->reader);
+    }
+    if (d->schema != NULL) {
+        avro_schema_decref(d->schema);
+    }
+    free(d->map);
+    free(d);
+}
+
+static int decoder_map_fields(sal_kafka_decoder *d, char *err, size_t errlen)
+{
+    d->nfields = avro_schema_record_size(d->schema);
+    d->map = calloc(d->nfields ? d->nfields : 1, sizeof *d->map);
+    if (d->map == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < d->nfields; i++) {
+        const char *name = avro_schema_record_field_name(d->schema, (int)i);
+        d->map[i] = name ? sal_topic_field(d->topic, name) : NULL;
+    }
+    return 0;
+}
+
+int sal_kafka_decoder_new(sal_kafka_decoder **out, const sal_topic_info *topic, const char *writer_schema,
+                          size_t len, char *err, size_t errlen)
+{
+    *out = NULL;
+    sal_kafka_decoder *d = calloc(1, sizeof *d);
+    if (d == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    d->topic = topic;
+    if (avro_schema_from_json_length(writer_schema, len, &d->schema) != 0) {
+        snprintf(err, errlen, "%s: writer schema rejected by avro-c: %s", topic->sal_name, avro_strerror());
+        d->schema = NULL;
+        sal_kafka_decoder_free(d);
+        return -EINVAL;
+    }
+    if (!is_avro_record(d->schema)) {
+        snprintf(err, errlen, "%s: writer schema is not a record", topic->sal_name);
+        sal_kafka_decoder_free(d);
+        return -EINVAL;
+    }
+    if (!schema_acceptable(d->schema, 0)) {
+        snprintf(err, errlen, "%s: writer schema is recursive or nested more than %d levels", topic->sal_name,
+                 BODY_MAX_DEPTH);
+        sal_kafka_decoder_free(d);
+        return -EINVAL;
+    }
+    d->iface = avro_generic_class_from_schema(d->schema);
+    if (d->iface == NULL || avro_generic_value_new(d->iface, &d->value) != 0) {
+        snprintf(err, errlen, "%s: avro-c: %s", topic->sal_name, avro_strerror());
+        if (d->iface != NULL) {
+            avro_value_iface_decref(d->iface);
+            d->iface = NULL;
+        }
+        sal_kafka_decoder_free(d);
+        return -EINVAL;
+    }
+    d->reader = avro_reader_memory(NULL, 0);
+    int rc = d->reader == NULL ? -ENOMEM : decoder_map_fields(d, err, errlen);
+    if (rc != 0) {
+        if (d->reader == NULL) {
+            snprintf(err, errlen, "out of memory");
+        }
+        sal_kafka_decoder_free(d);
+        return rc;
+    }
+    *out = d;
+    return 0;
 }
 
 /* Element i of a numeric field from an int64 or a double. */
