@@ -69,7 +69,8 @@ typedef struct sal_csc_options {
     const char *csc_version;            /* softwareVersions.cscVersion */
     const char *subsystem_versions;     /* softwareVersions.subsystemVersions */
     double heartbeat_interval;          /* seconds (default 1) */
-    double duplicate_check;             /* seconds to watch for another instance (default 3; <0 off) */
+    double duplicate_check;             /* at most this many seconds to watch for another instance
+                                           (default 3; <0 off; ends early when none can exist) */
     double shutdown_delay;              /* seconds between exitControl's ack and exit (default 1) */
     bool no_republish;                  /* do not re-publish events to late joiners (DDS) */
     /* Configurable CSCs (the interface has configurationApplied): */
