@@ -61,6 +61,7 @@ typedef struct ctx {
     run *runs;
     int nruns;
     int trials;
+    unsigned first_seed; /* repeats the campaign's moments */
     unsigned seed;
 } ctx;
 
@@ -311,7 +312,7 @@ static void one_trial(ctx *c, int trial, totals *tot)
     assert_int_equal(start_csc(c), 0);
     settle s = {c, runs, tu_now()};
     if (!fx_run_until(f, settled, &s, 60)) {
-        fail_msg("trial %d (seed %u): the executes did not settle in 60 s", trial, c->seed);
+        fail_msg("trial %d (seed %u): the executes did not settle in 60 s", trial, c->first_seed);
     }
     fx_run_for(f, 0.5);
     for (int i = 0; i < PER_TRIAL; i++) {
@@ -325,8 +326,9 @@ static void one_trial(ctx *c, int trial, totals *tot)
         }
         tot->created++;
         if (dirs != 1 || !r->done || strcmp(id, r->job_id) != 0) {
-            fail_msg("trial %d %s (killed after %.3f s): %d job directories, answered %d, job %s vs %s",
-                     trial, r->tag, killed_after, dirs, r->done, id, r->job_id);
+            fail_msg(
+                "seed %u trial %d %s (killed after %.3f s): %d job directories, answered %d, job %s vs %s",
+                c->first_seed, trial, r->tag, killed_after, dirs, r->done, id, r->job_id);
         }
         int nruns = count_lines(c, id, "runs.log");
         int nresults = job_results(f, id);
@@ -335,9 +337,9 @@ static void one_trial(ctx *c, int trial, totals *tot)
         tot->final_acks += r->final_acks;
         if (nruns != 1 || nresults != 1 || r->ack != SAL_CMD_COMPLETE ||
             (strcmp(fx_transport(), "kafka") == 0 && r->final_acks != 1) || r->final_acks < 1) {
-            fail_msg(
-                "trial %d %s job %s (killed after %.3f s): %d runs, %d job_result, final ack %d (%d read)",
-                trial, r->tag, id, killed_after, nruns, nresults, r->ack, r->final_acks);
+            fail_msg("seed %u trial %d %s job %s (killed after %.3f s): %d runs, %d job_result, final ack %d "
+                     "(%d read)",
+                     c->first_seed, trial, r->tag, id, killed_after, nruns, nresults, r->ack, r->final_acks);
         }
     }
 }
@@ -350,6 +352,7 @@ static int setup(void **state)
     c->trials = t != NULL && atoi(t) > 0 ? atoi(t) : 3;
     const char *seed = getenv("OCPS_KILL9_SEED");
     c->seed = seed != NULL ? (unsigned)strtoul(seed, NULL, 10) : (unsigned)time(NULL);
+    c->first_seed = c->seed;
     c->runs = calloc((size_t)c->trials * PER_TRIAL, sizeof *c->runs);
     make_config(c);
     fx_env(CYCLONE_CONFIG);
@@ -382,7 +385,6 @@ static int teardown(void **state)
 static void kill_9_at_random_moments(void **state)
 {
     ctx *c = *state;
-    unsigned first_seed = c->seed;
     totals tot = {0};
     for (int trial = 0; trial < c->trials; trial++) {
         one_trial(c, trial, &tot);
@@ -390,7 +392,7 @@ static void kill_9_at_random_moments(void **state)
     print_message(
         "kill -9 campaign (%s, seed %u): %d trials (%d killed within 300 ms of an execute), "
         "%d executes: %d jobs created, %d never stored; %d runs, %d job_result, %d final acks read\n",
-        fx_transport(), first_seed, c->trials, tot.early_kills, tot.executes, tot.created, tot.not_created,
+        fx_transport(), c->first_seed, c->trials, tot.early_kills, tot.executes, tot.created, tot.not_created,
         tot.runs, tot.results, tot.final_acks);
     assert_int_equal(tot.runs, tot.created);
     assert_int_equal(tot.results, tot.created);
