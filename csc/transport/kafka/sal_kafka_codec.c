@@ -574,6 +574,56 @@ static bool schema_acceptable(avro_schema_t s, int depth)
     }
 }
 
+/* avro-c 1.11 leaks the part of a schema it has built when a named type is
+ * defined again inside itself ({"name":"a", ... {"type":"record","name":"a"}}),
+ * once per schema. Such a schema is refused before avro-c parses it: no
+ * record, enum or fixed name may be defined twice. */
+static bool names_defined_once(json_t *j, json_t *seen)
+{
+    if (json_is_array(j)) {
+        size_t i;
+        json_t *item;
+        json_array_foreach(j, i, item)
+        {
+            if (!names_defined_once(item, seen)) {
+                return false;
+            }
+        }
+        return true;
+    }
+    if (!json_is_object(j)) {
+        return true;
+    }
+    const char *type = json_string_value(json_object_get(j, "type"));
+    const char *name = json_string_value(json_object_get(j, "name"));
+    if (type != NULL && name != NULL &&
+        (strcmp(type, "record") == 0 || strcmp(type, "enum") == 0 || strcmp(type, "fixed") == 0)) {
+        if (json_object_get(seen, name) != NULL) {
+            return false;
+        }
+        json_object_set_new(seen, name, json_true());
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach(j, key, value)
+    {
+        if (!names_defined_once(value, seen)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool schema_names_ok(const char *text, size_t len)
+{
+    json_t *root = json_loadb(text, len, 0, NULL);
+    json_t *seen = json_object();
+    bool ok = root == NULL || (seen != NULL && names_defined_once(root, seen)); /* avro-c reports bad JSON */
+    json_decref(seen);
+    json_decref(root);
+    return ok;
+}
+
 /* ---- decoding ---- */
 
 struct sal_kafka_decoder {
@@ -630,6 +680,11 @@ int sal_kafka_decoder_new(sal_kafka_decoder **out, const sal_topic_info *topic, 
         return -ENOMEM;
     }
     d->topic = topic;
+    if (!schema_names_ok(writer_schema, len)) {
+        snprintf(err, errlen, "%s: writer schema defines a named type twice", topic->sal_name);
+        sal_kafka_decoder_free(d);
+        return -EINVAL;
+    }
     if (avro_schema_from_json_length(writer_schema, len, &d->schema) != 0) {
         snprintf(err, errlen, "%s: writer schema rejected by avro-c: %s", topic->sal_name, avro_strerror());
         d->schema = NULL;
