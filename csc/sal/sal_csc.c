@@ -344,7 +344,8 @@ static void heartbeat_cb(uv_timer_t *timer)
  * Otherwise the check waits, as before, for another process's heartbeat
  * up to --duplicate-check seconds. A heartbeat of another process that
  * comes after start-up but within those seconds (discovery slower than
- * the window) still ends this one with status 2. */
+ * the window) still ends this one with status 2 if that process has
+ * written more heartbeats (it is the older one). */
 #define SAL_CSC_DISCOVERY_MS 150u
 #define SAL_CSC_CHECK_POLL_MS 5u
 
@@ -362,6 +363,16 @@ static void on_heartbeat(void *arg, int topic, const void *sample)
     /* only a heartbeat written since this check began counts: history (a
      * Kafka topic's last record, a dead instance's) is not another CSC */
     double sent = sal_sample_snd_stamp(t, sample);
+    /* of two instances, the newer quits: a heartbeat's seqNum counts the
+     * writer's heartbeats, so the one with more has run longer (ties: the
+     * lower origin stays). That matters when both watch at once, or when
+     * this one started early (no other seen) and hears one later. */
+    const void *own = sal_last_written(c->sal, topic);
+    int32_t own_seq = own != NULL ? sal_sample_seqnum(t, own) : 0;
+    int32_t other_seq = sal_sample_seqnum(t, sample);
+    if (other_seq < own_seq || (other_seq == own_seq && origin > sal_origin(c->sal))) {
+        return;
+    }
     if (sent >= c->check_started - 0.5) {
         fprintf(stderr, "ERROR %s: %s with origin=%d quitting: found another instance with origin=%d.\n",
                 c->comp->name, sal_identity(c->sal), sal_origin(c->sal), origin);
