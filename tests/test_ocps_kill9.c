@@ -76,31 +76,16 @@ typedef struct totals {
     int early_kills; /* within 300 ms of the first execute */
 } totals;
 
-static void write_file(const char *dir, const char *name, const char *text)
-{
-    char *p = tu_path_join(dir, name);
-    assert_int_equal(tu_write_file(p, text, strlen(text)), 0);
-    free(p);
-}
-
 static void make_config(ctx *c)
 {
-    c->root = tu_make_temp_dir();
-    char dir[600];
-    snprintf(dir, sizeof dir, "%s/OCPS", c->root);
-    mkdir(dir, 0755);
-    snprintf(dir, sizeof dir, "%s/OCPS/v4", c->root);
-    mkdir(dir, 0755);
+    c->root = tu_make_ocps_config();
+    assert_non_null(c->root);
     snprintf(c->work, sizeof c->work, "%s/jobs", c->root);
-    write_file(dir, "_init.yaml",
-               "instances:\n  - sal_index: 1\n    instance: LATISS\n    url: http://uws-server/api/v1\n"
-               "    poll_interval: 0.5\n    butler: LATISS\n    input_collection: LATISS/raw/all\n"
-               "    output_glob: '*.fits'\n");
     char site[2048];
     snprintf(site, sizeof site,
              "work_root: %s\npipetask: %s\ninprogress_interval: 1\nmax_concurrent_jobs: 8\nabort_grace: 2\n",
              c->work, FAKE_PIPETASK);
-    write_file(dir, "_test.yaml", site);
+    assert_int_equal(tu_write_ocps_site(c->root, site), 0);
 }
 
 static int start_csc(ctx *c)

@@ -252,32 +252,14 @@ static int wait_ack(peer *p, int32_t seq, bool final, int cmdtype, char *result,
             COMPLETE);                                                                                       \
     } while (0)
 
-static void write_file(const char *dir, const char *name, const char *text)
-{
-    char *path = tu_path_join(dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    free(path);
-}
-
 /* A configuration whose jobs run fake-pipetask. */
 static void make_config(peer *p)
 {
-    p->root = tu_make_temp_dir();
-    char dir[600];
-    snprintf(dir, sizeof dir, "%s/OCPS", p->root);
-    mkdir(dir, 0755);
-    snprintf(dir, sizeof dir, "%s/OCPS/v4", p->root);
-    mkdir(dir, 0755);
-    write_file(dir, "_init.yaml",
-               "instances:\n  - sal_index: 1\n    instance: LATISS\n    url: http://uws-server/api/v1\n"
-               "    poll_interval: 0.5\n    butler: LATISS\n    input_collection: LATISS/raw/all\n"
-               "    output_glob: '*.fits'\n");
+    p->root = tu_make_ocps_config();
+    assert_non_null(p->root);
     char site[2048];
     snprintf(site, sizeof site, "work_root: %s/jobs\npipetask: %s\nabort_grace: 2\n", p->root, FAKE_PIPETASK);
-    write_file(dir, "_test.yaml", site);
+    assert_int_equal(tu_write_ocps_site(p->root, site), 0);
 }
 
 static int setup(void **state)

@@ -294,3 +294,33 @@ char *tu_path_join(const char *a, const char *b)
     memcpy(p + la + 1, b, lb + 1);
     return p;
 }
+
+char *tu_make_ocps_config(void)
+{
+    char *root = tu_make_temp_dir();
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/OCPS", root);
+    mkdir(dir, 0755);
+    snprintf(dir, sizeof dir, "%s/OCPS/v4", root);
+    mkdir(dir, 0755);
+    static const char init[] = "instances:\n  - sal_index: 1\n    instance: LATISS\n"
+                               "    url: http://uws-server/api/v1\n    poll_interval: 0.5\n"
+                               "    butler: LATISS\n    input_collection: LATISS/raw/all\n"
+                               "    output_glob: '*.fits'\n";
+    char *p = tu_path_join(dir, "_init.yaml");
+    int rc = tu_write_file(p, init, strlen(init));
+    free(p);
+    if (rc != 0) {
+        tu_remove_tree(root);
+        free(root);
+        return NULL;
+    }
+    return root;
+}
+
+int tu_write_ocps_site(const char *root, const char *site_yaml)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/OCPS/v4/_test.yaml", root);
+    return tu_write_file(path, site_yaml, strlen(site_yaml));
+}

@@ -57,4 +57,13 @@ void tu_remove_tree(const char *path);
 /* malloc'd "a/b". */
 char *tu_path_join(const char *a, const char *b);
 
+/* A temporary $DM_CONFIG_OCPS_DIR for OCPS:1: <root>/OCPS/v4 with an
+ * _init.yaml naming index 1 (LATISS). Returns the root (malloc'd;
+ * tu_remove_tree it), or NULL. */
+char *tu_make_ocps_config(void);
+
+/* Write `site_yaml` as the site overlay (_test.yaml, for LSST_SITE=test)
+ * of such a root; 0 on success. */
+int tu_write_ocps_site(const char *root, const char *site_yaml);
+
 #endif
