@@ -849,7 +849,8 @@ static void test_killed_runner_unwatched(void **state)
     assert_int_equal(ev->phase, ENGINE_UNKNOWN);
     assert_int_equal(ev->reason, ENGINE_REASON_LOST);
     assert_non_null(strstr(ev->message, "vanished without recording an outcome"));
-    assert_non_null(strstr(ev->message, "1 process left in the job's process group"));
+    /* the group's leftover (the child) is killed by the new engine; how the
+     * message counts it depends on timing, its being gone does not */
     assert_true(wait_pid_gone(child, 2.0));
 }
 
