@@ -32,8 +32,9 @@ echo "== Clang Release (-O3) build and test"
     -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O3 -DNDEBUG"
 (cd "$top/build-clang-release" && ctest --output-on-failure -j "$jobs")
 
-echo "== fuzz the parsers (libFuzzer, bounded time)"
-sh "$top/tests/fuzz/run.sh" "${OCPS_FUZZ_SECONDS:-30}"
+echo "== fuzz the parsers (libFuzzer, a fixed seed and a bounded number of runs)"
+OCPS_FUZZ_SEED=${OCPS_FUZZ_SEED:-1} OCPS_FUZZ_RUNS=${OCPS_FUZZ_RUNS:-200000} \
+    sh "$top/tests/fuzz/run.sh" "${OCPS_FUZZ_SECONDS:-30}"
 
 echo "== build and test with ASan + UBSan"
 "$here/build.sh" "$top/build-sanitize" -DOCPS_WERROR=ON -DOCPS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug

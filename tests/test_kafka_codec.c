@@ -574,6 +574,19 @@ static void recursive_writer_schema_is_refused(void **state)
                             "{\"type\":\"record\",\"name\":\"a\",\"fields\":[]}}]}";
     assert_int_equal(sal_kafka_decoder_new(&d, t, redefined, strlen(redefined), err, sizeof err), -EINVAL);
     assert_non_null(strstr(err, "twice"));
+    /* the same name spelled with a namespace (found by the fuzzer: ".a" is "a") */
+    const char *respelled[] = {
+        "{\"type\":\"record\",\"name\":\".a\",\"fields\":[{\"name\":\"x\",\"type\":"
+        "{\"type\":\"record\",\"name\":\"a\",\"fields\":[]}}]}",
+        "{\"type\":\"record\",\"name\":\"a\",\"namespace\":\"n\",\"fields\":[{\"name\":\"x\",\"type\":"
+        "{\"type\":\"record\",\"name\":\"n.a\",\"fields\":[]}}]}",
+    };
+    for (size_t i = 0; i < sizeof respelled / sizeof respelled[0]; i++) {
+        assert_int_equal(sal_kafka_decoder_new(&d, t, respelled[i], strlen(respelled[i]), err, sizeof err),
+                         -EINVAL);
+        assert_null(d);
+        assert_non_null(strstr(err, "twice"));
+    }
 }
 
 /* ---- (d) keys ---- */

@@ -7,6 +7,10 @@
 # target needs the generated OCPS interface tables, which only the CMake
 # build makes. Exits non-zero if a target crashes, leaks or finds a
 # sanitizer error; the crashing input is left in build-fuzz/.
+# OCPS_FUZZ_SEED=N fixes libFuzzer's seed and OCPS_FUZZ_RUNS=N bounds each
+# target by executions instead of time: with both, a run is repeatable (the
+# test script uses them so that CI checks the same inputs every time and a
+# new finding comes from a long campaign, not from a CI run's luck).
 # A long campaign: docs/fuzzing.md.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,8 +35,11 @@ for name in "$@"; do
     dirs="$out/$name.corpus"
     [ -d "$corpus" ] && dirs="$dirs $corpus"
     status=0
+    bound="-max_total_time=$secs"
+    [ -n "${OCPS_FUZZ_RUNS:-}" ] && bound="-runs=$OCPS_FUZZ_RUNS"
+    [ -n "${OCPS_FUZZ_SEED:-}" ] && bound="$bound -seed=$OCPS_FUZZ_SEED"
     # shellcheck disable=SC2086
-    (cd "$out" && "$out/cmake/fuzz/$name" -max_total_time="$secs" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+    (cd "$out" && "$out/cmake/fuzz/$name" $bound -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 $dirs > "$out/$name.log" 2>&1) || status=$?
     tail -n 12 "$out/$name.log"
     if [ "$status" -ne 0 ]; then

@@ -577,7 +577,16 @@ static bool schema_acceptable(avro_schema_t s, int depth)
 /* avro-c 1.11 leaks the part of a schema it has built when a named type is
  * defined again inside itself ({"name":"a", ... {"type":"record","name":"a"}}),
  * once per schema. Such a schema is refused before avro-c parses it: no
- * record, enum or fixed name may be defined twice. */
+ * record, enum or fixed name may be defined twice. Names are compared by
+ * their last dotted component, because avro-c resolves ".a", "ns.a" and "a"
+ * in namespace "ns" in ways this check must not guess; SAL schemas define
+ * one record and no other named type, so nothing real is refused. */
+static const char *short_name(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot != NULL ? dot + 1 : name;
+}
+
 static bool names_defined_once(json_t *j, json_t *seen)
 {
     if (json_is_array(j)) {
@@ -598,6 +607,7 @@ static bool names_defined_once(json_t *j, json_t *seen)
     const char *name = json_string_value(json_object_get(j, "name"));
     if (type != NULL && name != NULL &&
         (strcmp(type, "record") == 0 || strcmp(type, "enum") == 0 || strcmp(type, "fixed") == 0)) {
+        name = short_name(name);
         if (json_object_get(seen, name) != NULL) {
             return false;
         }
