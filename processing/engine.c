@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,20 @@ static void engine_report(const char *id, const char *msg)
     fprintf(stderr, "ocps engine: job %s: %s\n", id, msg);
 }
 
+void engine__log(engine *e, int level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (e->log != NULL) {
+        e->log(e->log_arg, level, msg);
+    } else {
+        fprintf(stderr, "ocps engine: %s\n", msg);
+    }
+}
+
 bool engine_phase_final(engine_phase phase)
 {
     return phase == ENGINE_COMPLETED || phase == ENGINE_ERROR || phase == ENGINE_ABORTED ||
@@ -42,28 +57,61 @@ bool engine_phase_final(engine_phase phase)
 
 /* ---- jobs in memory ---------------------------------------------------- */
 
+/* Only live jobs are in memory: indexed by id, and on the list of their
+ * phase (PENDING and QUEUED in creation order), so that no call costs
+ * more with a longer history. An ended job leaves memory once its result
+ * is published and its notifications are delivered; the store keeps it. */
+
 static engine_rec *engine_find(const engine *e, const char *id)
 {
-    for (size_t i = 0; id != NULL && i < e->nrecs; i++) {
-        if (strcmp(e->recs[i]->st.job.id, id) == 0) {
-            return e->recs[i];
-        }
+    return engine_index_get(&e->index, id);
+}
+
+static void engine_list_unlink(engine *e, engine_rec *r)
+{
+    if (r->listed < 0) {
+        return;
     }
-    return NULL;
+    engine_list *l = &e->lists[r->listed];
+    *(r->prev != NULL ? &r->prev->next : &l->head) = r->next;
+    *(r->next != NULL ? &r->next->prev : &l->tail) = r->prev;
+    r->prev = r->next = NULL;
+    r->listed = -1;
+    l->n--;
+}
+
+/* Onto the list of its phase, after the last job created before it. */
+static void engine_list_insert(engine *e, engine_rec *r)
+{
+    engine_list *l = &e->lists[r->st.job.phase];
+    engine_rec *after = l->tail;
+    while (after != NULL && after->st.seq > r->st.seq) {
+        after = after->prev;
+    }
+    r->prev = after;
+    r->next = after != NULL ? after->next : l->head;
+    *(r->next != NULL ? &r->next->prev : &l->tail) = r;
+    *(after != NULL ? &after->next : &l->head) = r;
+    r->listed = (int)r->st.job.phase;
+    l->n++;
+}
+
+/* Keep the job on the list of its (possibly changed) phase. */
+static void engine_sync(engine *e, engine_rec *r)
+{
+    if (r->listed != (int)r->st.job.phase) {
+        engine_list_unlink(e, r);
+        engine_list_insert(e, r);
+    }
 }
 
 static int engine_add(engine *e, engine_rec *r)
 {
-    if (e->nrecs == e->caprecs) {
-        size_t cap = e->caprecs ? 2 * e->caprecs : 16;
-        engine_rec **v = realloc(e->recs, cap * sizeof *v);
-        if (v == NULL) {
-            return -1;
-        }
-        e->recs = v;
-        e->caprecs = cap;
+    if (engine_index_put(&e->index, r) != 0) {
+        return -1;
     }
-    e->recs[e->nrecs++] = r;
+    r->listed = -1;
+    engine_list_insert(e, r);
     return 0;
 }
 
@@ -73,20 +121,33 @@ static void engine_rec_free(engine_rec *r)
     free(r);
 }
 
+/* Forget a job that is no longer live (the store keeps it). */
+static void engine_evict(engine *e, engine_rec *r)
+{
+    engine_list_unlink(e, r);
+    engine_index_del(&e->index, r);
+    if (r->proc != NULL) {
+        r->proc->rec = NULL;
+    }
+    engine_rec_free(r);
+}
+
+static void engine_maybe_evict(engine *e, engine_rec *r)
+{
+    if (r->notes == 0 && r->st.job.result_published && engine_phase_final(r->st.job.phase)) {
+        engine_evict(e, r);
+    }
+}
+
 /* 1-based position among QUEUED jobs, 0 if not queued. */
 static int engine_queue_position(const engine *e, const engine_rec *r)
 {
-    if (r->st.job.phase != ENGINE_QUEUED) {
+    if (r->st.job.phase != ENGINE_QUEUED || r->listed != ENGINE_QUEUED) {
         return 0;
     }
-    int pos = 0;
-    for (size_t i = 0; i < e->nrecs; i++) {
-        if (e->recs[i]->st.job.phase == ENGINE_QUEUED) {
-            pos++;
-        }
-        if (e->recs[i] == r) {
-            break;
-        }
+    int pos = 1;
+    for (const engine_rec *q = e->lists[ENGINE_QUEUED].head; q != NULL && q != r; q = q->next) {
+        pos++;
     }
     return pos;
 }
@@ -118,7 +179,10 @@ static void engine_on_notify(uv_timer_t *t)
         if (e->cb != NULL) {
             e->cb(e->arg, &n->job);
         }
+        engine_rec *r = n->rec;
         engine_note_free(n);
+        r->notes--;
+        engine_maybe_evict(e, r);
     }
 }
 
@@ -132,6 +196,8 @@ static void engine_notify(engine *e, engine_rec *r)
     }
     n->job = r->st.job;
     n->job.queue_position = engine_queue_position(e, r);
+    n->rec = r;
+    r->notes++;
     json_incref(n->job.meta);
     json_incref(n->job.argv);
     json_incref(n->job.results);
@@ -158,6 +224,7 @@ static void engine_persist(engine *e, engine_rec *r)
 void engine__change(engine *e, engine_rec *r, engine_phase phase)
 {
     r->st.job.phase = phase;
+    engine_sync(e, r);
     engine_persist(e, r);
     engine_notify(e, r);
 }
@@ -198,6 +265,7 @@ void engine__finish_at(engine *e, engine_rec *r, engine_phase phase, engine_reas
     }
     engine_copy_message(j->message, sizeof j->message, message != NULL ? message : "");
     r->adopted = false;
+    engine_sync(e, r);
     engine_persist(e, r);
     engine_notify(e, r);
 }
@@ -253,11 +321,9 @@ static int engine_check_prereqs(engine *e, engine_rec *r, char *msg, size_t msgl
 static void engine_release_pending(engine *e)
 {
     char msg[256];
-    for (size_t i = 0; i < e->nrecs; i++) {
-        engine_rec *r = e->recs[i];
-        if (r->st.job.phase != ENGINE_PENDING) {
-            continue;
-        }
+    engine_rec *next;
+    for (engine_rec *r = e->lists[ENGINE_PENDING].head; r != NULL; r = next) {
+        next = r->next;
         int rc = engine_check_prereqs(e, r, msg, sizeof msg);
         if (rc > 0) {
             engine__change(e, r, ENGINE_QUEUED);
@@ -274,11 +340,14 @@ void engine__schedule(engine *e)
         return;
     }
     engine_release_pending(e);
-    size_t running = engine_count_executing(e);
-    for (size_t i = 0; i < e->nrecs && running < (size_t)e->max_concurrent; i++) {
-        if (e->recs[i]->st.job.phase == ENGINE_QUEUED && engine__start(e, e->recs[i]) == 0) {
-            running++;
+    engine_rec *r;
+    while (engine_count_executing(e) < (size_t)e->max_concurrent &&
+           (r = e->lists[ENGINE_QUEUED].head) != NULL) {
+        engine__start(e, r);
+        if (r->st.job.phase == ENGINE_QUEUED) { /* cannot happen: never loop on it */
+            engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, "could not be started");
         }
+        engine_sync(e, r);
     }
 }
 
@@ -289,9 +358,10 @@ static void engine_on_poll(uv_timer_t *t)
     engine *e = t->data;
     size_t watching = 0;
     bool ended = false;
-    for (size_t i = 0; i < e->nrecs; i++) {
-        engine_rec *r = e->recs[i];
-        if (!r->adopted || r->st.job.phase != ENGINE_EXECUTING) {
+    engine_rec *next;
+    for (engine_rec *r = e->lists[ENGINE_EXECUTING].head; r != NULL; r = next) {
+        next = r->next;
+        if (!r->adopted) {
             continue;
         }
         if (engine_exec_alive(r->st.runner_pid, r->st.runner_start_time)) {
@@ -319,19 +389,44 @@ void engine__watch(engine *e)
     }
 }
 
+/* The unpublished jobs found in the store at open, in creation order. */
+typedef struct engine_found {
+    engine *e;
+    engine_rec **recs;
+    size_t n;
+    size_t cap;
+} engine_found;
+
 /* A job found in the store at open: kept (handled by engine_resume once the
  * query is done). Returns 0 to go on. */
 static int engine_adopt(void *arg, engine_store_record *st)
 {
-    engine *e = arg;
+    engine_found *f = arg;
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? 2 * f->cap : 16;
+        engine_rec **v = realloc(f->recs, cap * sizeof *v);
+        if (v == NULL) {
+            engine_report(st->job.id, "out of memory: job not re-adopted");
+            engine_store_record_clear(st);
+            return 0;
+        }
+        f->recs = v;
+        f->cap = cap;
+    }
     engine_rec *r = calloc(1, sizeof *r);
-    if (r == NULL || engine_add(e, r) != 0) {
+    if (r != NULL) {
+        r->st = *st;
+    }
+    if (r == NULL || engine_add(f->e, r) != 0) {
         engine_report(st->job.id, "out of memory: job not re-adopted");
-        engine_store_record_clear(st);
-        free(r);
+        if (r != NULL) {
+            engine_rec_free(r);
+        } else {
+            engine_store_record_clear(st);
+        }
         return 0;
     }
-    r->st = *st;
+    f->recs[f->n++] = r;
     return 0;
 }
 
@@ -341,10 +436,10 @@ static int engine_adopt(void *arg, engine_store_record *st)
  * engine stopped while starting it) follows its runner's claim, or gets a
  * runner now: if the one started before claims the job first, the new one
  * refuses and the engine follows the claim (engine_on_exit). */
-static void engine_resume(engine *e)
+static void engine_resume(engine *e, engine_rec *const *recs, size_t n)
 {
-    for (size_t i = 0; i < e->nrecs; i++) {
-        engine_rec *r = e->recs[i];
+    for (size_t i = 0; i < n; i++) {
+        engine_rec *r = recs[i];
         engine_job *j = &r->st.job;
         if (j->phase != ENGINE_EXECUTING) {
             engine_notify(e, r);
@@ -359,6 +454,7 @@ static void engine_resume(engine *e)
         } else {
             engine__runner_gone(e, r, true, NULL);
         }
+        engine_sync(e, r);
     }
 }
 
@@ -390,10 +486,15 @@ static int engine_mkdirs(const char *path, char *err, size_t errlen)
 
 static void engine_free(engine *e)
 {
-    for (size_t i = 0; i < e->nrecs; i++) {
-        engine_rec_free(e->recs[i]);
+    for (int p = 0; p < ENGINE_NPHASES; p++) {
+        while (e->lists[p].head != NULL) {
+            engine_rec *r = e->lists[p].head;
+            engine_list_unlink(e, r);
+            engine_rec_free(r);
+        }
     }
-    free(e->recs);
+    engine_index_free(&e->index);
+    engine_store_record_clear(&e->scratch);
     while (e->notes != NULL) {
         engine_note *n = e->notes;
         e->notes = n->next;
@@ -423,12 +524,24 @@ static void engine_on_timer_closed(uv_handle_t *h)
     engine__handle_closed(h->data);
 }
 
+static void engine_apply_retention(engine *e, const engine_options *o)
+{
+    e->retention_max_age = o->retention_max_age > 0 ? o->retention_max_age : 0;
+    e->retention_max_jobs = o->retention_max_jobs;
+    e->retention_max_bytes = o->retention_max_bytes;
+    e->retention_interval =
+        o->retention_interval > 0 ? o->retention_interval : ENGINE_DEFAULT_RETENTION_INTERVAL;
+}
+
 static void engine_apply_options(engine *e, const engine_options *o)
 {
     e->max_concurrent = o->max_concurrent >= 1 ? o->max_concurrent : 1;
     e->abort_grace = o->abort_grace > 0 ? o->abort_grace : 0;
     e->max_results = o->max_results > 0 ? o->max_results : ENGINE_DEFAULT_MAX_RESULTS;
     e->poll_interval = o->poll_interval > 0 ? o->poll_interval : ENGINE_DEFAULT_POLL;
+    engine_apply_retention(e, o);
+    e->log = o->log;
+    e->log_arg = o->log_arg;
 }
 
 /* Allocate the engine and open its store (no handles yet). */
@@ -472,15 +585,21 @@ int engine_open(engine **out, uv_loop_t *loop, const engine_options *opts, engin
     e->arg = arg;
     uv_timer_init(loop, &e->notify_timer);
     uv_timer_init(loop, &e->poll_timer);
+    uv_timer_init(loop, &e->retention_timer);
     e->notify_timer.data = e;
     e->poll_timer.data = e;
-    e->open_handles = 2;
-    if (engine_store_load_unpublished(e->store, engine_adopt, e, err, errlen) != 0) {
+    e->retention_timer.data = e;
+    e->open_handles = 3;
+    engine_found found = {.e = e};
+    if (engine_store_load_unpublished(e->store, engine_adopt, &found, err, errlen) != 0) {
+        free(found.recs);
         engine_close(e, NULL, NULL); /* freed once the loop has closed the handles */
         return -1;
     }
-    engine_resume(e);
+    engine_resume(e, found.recs, found.n);
+    free(found.recs);
     engine__schedule(e);
+    engine__retention_start(e);
     *out = e;
     return 0;
 }
@@ -496,15 +615,18 @@ void engine_close(engine *e, engine_close_cb cb, void *arg)
     e->closed = true;
     e->close_cb = cb;
     e->close_arg = arg;
-    for (size_t i = 0; i < e->nrecs; i++) {
-        if (e->recs[i]->proc != NULL) {
-            engine__proc_close(e->recs[i]->proc); /* the runner keeps running */
+    for (int p = 0; p < ENGINE_NPHASES; p++) {
+        for (engine_rec *r = e->lists[p].head; r != NULL; r = r->next) {
+            if (r->proc != NULL) {
+                engine__proc_close(r->proc); /* the runner keeps running */
+            }
         }
     }
     engine_store_close(e->store);
     e->store = NULL;
     uv_close((uv_handle_t *)&e->notify_timer, engine_on_timer_closed);
     uv_close((uv_handle_t *)&e->poll_timer, engine_on_timer_closed);
+    uv_close((uv_handle_t *)&e->retention_timer, engine_on_timer_closed);
 }
 
 /* ---- API --------------------------------------------------------------- */
@@ -732,25 +854,65 @@ int engine_job_abort(engine *e, const char *id, char *err, size_t errlen)
     return 0;
 }
 
+/* A job no longer in memory, read from the store into e->scratch. */
+static const engine_job *engine_job_stored(engine *e, const char *id)
+{
+    char err[512];
+    engine_store_record_clear(&e->scratch);
+    if (e->store == NULL || !engine_valid_id(id)) {
+        return NULL;
+    }
+    int rc = engine_store_get(e->store, id, &e->scratch, err, sizeof err);
+    if (rc < 0) {
+        engine_report(id, err);
+    }
+    return rc > 0 ? &e->scratch.job : NULL;
+}
+
 const engine_job *engine_job_get(engine *e, const char *id)
 {
-    engine_rec *r = e != NULL ? engine_find(e, id) : NULL;
-    if (r == NULL) {
+    if (e == NULL) {
         return NULL;
+    }
+    engine_rec *r = engine_find(e, id);
+    if (r == NULL) {
+        return engine_job_stored(e, id);
     }
     r->st.job.queue_position = engine_queue_position(e, r);
     return &r->st.job;
 }
 
+/* mark_published of a job no longer in memory (published before). */
+static int engine_mark_stored(engine *e, const char *id)
+{
+    char err[512];
+    engine_phase phase;
+    int rc = engine_store_find_phase(e->store, id, &phase, err, sizeof err);
+    if (rc <= 0) {
+        if (rc < 0) {
+            engine_report(id, err);
+        }
+        return rc < 0 ? -EIO : -ENOENT;
+    }
+    if (!engine_phase_final(phase)) {
+        return -EBUSY;
+    }
+    if (engine_store_mark_published(e->store, id, err, sizeof err) != 0) {
+        engine_report(id, err);
+        return -EIO;
+    }
+    return 0;
+}
+
 int engine_job_mark_published(engine *e, const char *id)
 {
     char err[512];
-    if (e == NULL || e->closed) {
+    if (e == NULL || e->closed || id == NULL) {
         return -EINVAL;
     }
     engine_rec *r = engine_find(e, id);
     if (r == NULL) {
-        return -ENOENT;
+        return engine_mark_stored(e, id);
     }
     if (!engine_phase_final(r->st.job.phase)) {
         return -EBUSY;
@@ -760,16 +922,16 @@ int engine_job_mark_published(engine *e, const char *id)
         return -EIO;
     }
     r->st.job.result_published = true;
+    engine_maybe_evict(e, r);
     return 0;
 }
 
 size_t engine_count(const engine *e, engine_phase phase)
 {
-    size_t n = 0;
-    for (size_t i = 0; e != NULL && i < e->nrecs; i++) {
-        n += e->recs[i]->st.job.phase == phase;
+    if (e == NULL || (unsigned)phase >= ENGINE_NPHASES) {
+        return 0;
     }
-    return n;
+    return e->lists[phase].n;
 }
 
 void engine_set_max_concurrent(engine *e, int max_concurrent)
@@ -779,4 +941,14 @@ void engine_set_max_concurrent(engine *e, int max_concurrent)
     }
     e->max_concurrent = max_concurrent >= 1 ? max_concurrent : 1;
     engine__schedule(e);
+}
+
+void engine_set_retention(engine *e, const engine_options *o)
+{
+    if (e == NULL || e->closed || o == NULL) {
+        return;
+    }
+    engine_apply_retention(e, o);
+    uv_timer_stop(&e->retention_timer);
+    engine__retention_start(e);
 }

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <uv.h>
 
@@ -19,13 +20,46 @@
 #define ENGINE_DEFAULT_MAX_RESULTS 1000
 #define ENGINE_DEFAULT_POLL 0.5
 
-/* A job and what the engine knows about its runner. */
+#define ENGINE_NPHASES (ENGINE_UNKNOWN + 1)
+#define ENGINE_DEFAULT_RETENTION_INTERVAL 600.0
+
+/* A live job (engine.c keeps only these in memory: not ended, or ended
+ * and not yet published and delivered) and what the engine knows about
+ * its runner. */
 typedef struct engine_rec {
     engine_store_record st;
     struct engine_proc *proc; /* runner started by this engine, or NULL */
     bool adopted;             /* runner of a previous engine, watched by polling */
     bool abort_requested;
+    struct engine_rec *prev; /* in e->lists[listed] */
+    struct engine_rec *next;
+    int listed; /* the phase whose list holds it, -1 none */
+    int notes;  /* its notifications not yet delivered */
 } engine_rec;
+
+/* Live jobs of one phase, in creation order for PENDING and QUEUED. */
+typedef struct engine_list {
+    engine_rec *head;
+    engine_rec *tail;
+    size_t n;
+} engine_list;
+
+/* Live jobs by id: open addressing, linear probing (engine_index.c). */
+typedef struct engine_index {
+    engine_rec **slots; /* NULL empty, engine_index_tomb removed */
+    size_t cap;         /* a power of two, or 0 */
+    size_t used;        /* live + removed slots */
+    size_t n;           /* live */
+} engine_index;
+
+/* 0, or -1 out of memory. r's id must not be in the index. */
+int engine_index_put(engine_index *x, engine_rec *r);
+engine_rec *engine_index_get(const engine_index *x, const char *id);
+void engine_index_del(engine_index *x, const engine_rec *r);
+void engine_index_free(engine_index *x);
+
+/* One retention pass in flight (engine_retention.c). */
+struct engine_retention_pass;
 
 /* A runner started by this engine (the handle is closed asynchronously). */
 typedef struct engine_proc {
@@ -38,6 +72,7 @@ typedef struct engine_proc {
 typedef struct engine_note {
     struct engine_note *next;
     engine_job job;
+    engine_rec *rec; /* its job, kept in memory until this is delivered */
 } engine_note;
 
 struct engine {
@@ -51,9 +86,17 @@ struct engine {
     engine_job_cb cb;
     void *arg;
     engine_store *store;
-    engine_rec **recs; /* in creation order */
-    size_t nrecs;
-    size_t caprecs;
+    engine_index index;                /* live jobs by id */
+    engine_list lists[ENGINE_NPHASES]; /* live jobs by phase */
+    engine_store_record scratch;       /* engine_job_get of an evicted job */
+    double retention_max_age;          /* seconds, 0 off */
+    size_t retention_max_jobs;         /* 0 off */
+    uint64_t retention_max_bytes;      /* 0 off */
+    double retention_interval;         /* seconds */
+    engine_log_cb log;
+    void *log_arg;
+    uv_timer_t retention_timer;
+    struct engine_retention_pass *retention_pass; /* NULL when none runs */
     engine_note *notes;
     engine_note *notes_tail;
     uv_timer_t notify_timer;
@@ -63,6 +106,12 @@ struct engine {
     engine_close_cb close_cb; /* engine_close's, run once freed */
     void *close_arg;
 };
+
+/* Start the periodic retention pass if a policy is set (engine_retention.c). */
+void engine__retention_start(engine *e);
+
+/* Report to the application's log hook (or stderr). */
+void engine__log(engine *e, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* CLOCK_REALTIME in seconds. */
 double engine__now(void);

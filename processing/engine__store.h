@@ -46,6 +46,41 @@ int engine_store_load_unpublished(engine_store *s, engine_store_row_cb cb, void 
 /* The phase of job `id`: 1 found, 0 unknown, -1 error. */
 int engine_store_find_phase(engine_store *s, const char *id, engine_phase *phase, char *err, size_t errlen);
 
+/* Job `id` into rec (owned references): 1 found, 0 unknown, -1 error. */
+int engine_store_get(engine_store *s, const char *id, engine_store_record *rec, char *err, size_t errlen);
+
+/* ---- history: ended jobs whose result was published (retention) ---- */
+
+typedef struct engine_store_history {
+    int64_t seq;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    char workdir[1024];
+    double ended;
+    int64_t disk_bytes; /* disk use of its work directory, -1 not measured yet */
+} engine_store_history;
+
+/* cb's non-zero return stops. */
+typedef int (*engine_store_history_cb)(void *arg, const engine_store_history *h);
+
+/* The oldest `limit` history jobs whose disk use is not measured. */
+int engine_store_history_unsized(engine_store *s, size_t limit, engine_store_history_cb cb, void *arg,
+                                 char *err, size_t errlen);
+int engine_store_set_disk_bytes(engine_store *s, const char *id, int64_t bytes, char *err, size_t errlen);
+
+/* The creation order (seq) at and below which history jobs must go so that
+ * at most max_jobs of them are left and their measured disk use is at most
+ * max_bytes (each 0 = no limit); 0 if none must. */
+int engine_store_history_cut(engine_store *s, size_t max_jobs, uint64_t max_bytes, int64_t *cut, char *err,
+                             size_t errlen);
+
+/* The oldest `limit` history jobs that ended before ended_before or have
+ * seq <= cut, oldest first. */
+int engine_store_history_expired(engine_store *s, double ended_before, int64_t cut, size_t limit,
+                                 engine_store_history_cb cb, void *arg, char *err, size_t errlen);
+
+/* Delete the rows of these history jobs (one transaction). */
+int engine_store_delete(engine_store *s, const char *const *ids, size_t n, char *err, size_t errlen);
+
 /* Release the record's references. */
 void engine_store_record_clear(engine_store_record *rec);
 

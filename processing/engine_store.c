@@ -16,6 +16,7 @@ struct engine_store {
     sqlite3_stmt *publish;
     sqlite3_stmt *unpublished;
     sqlite3_stmt *find;
+    sqlite3_stmt *get;
 };
 
 static const char engine_store_schema[] = "PRAGMA journal_mode=WAL;"
@@ -42,6 +43,12 @@ static const char engine_store_schema[] = "PRAGMA journal_mode=WAL;"
                                           "CREATE INDEX IF NOT EXISTS jobs_unpublished"
                                           " ON jobs(result_published, seq);";
 
+/* Added after the first release: run on its own, "duplicate column" ignored. */
+static const char engine_store_add_disk_bytes[] =
+    "ALTER TABLE jobs ADD COLUMN disk_bytes INTEGER NOT NULL DEFAULT -1";
+static const char engine_store_unsized_index[] = "CREATE INDEX IF NOT EXISTS jobs_unsized ON jobs(seq)"
+                                                 " WHERE result_published = 1 AND disk_bytes < 0";
+
 #define ENGINE_STORE_COLUMNS                                                                                 \
     "seq, id, phase, reason, created, started, ended, exit_code, workdir, message, spec, meta, results, "    \
     "results_total, results_truncated, runner_pid, runner_start_time, result_published"
@@ -58,6 +65,7 @@ static const char engine_store_sql_publish[] = "UPDATE jobs SET result_published
 static const char engine_store_sql_unpublished[] =
     "SELECT " ENGINE_STORE_COLUMNS " FROM jobs WHERE result_published = 0 ORDER BY seq";
 static const char engine_store_sql_find[] = "SELECT phase FROM jobs WHERE id = ?1";
+static const char engine_store_sql_get[] = "SELECT " ENGINE_STORE_COLUMNS " FROM jobs WHERE id = ?1";
 
 static const char *const engine_phase_names[] = {"pending", "queued",  "executing", "completed",
                                                  "error",   "aborted", "unknown"};
@@ -116,7 +124,7 @@ static int engine_store_prepare(engine_store *s, char *err, size_t errlen)
     } list[] = {
         {engine_store_sql_insert, &s->insert},   {engine_store_sql_update, &s->update},
         {engine_store_sql_publish, &s->publish}, {engine_store_sql_unpublished, &s->unpublished},
-        {engine_store_sql_find, &s->find},
+        {engine_store_sql_find, &s->find},       {engine_store_sql_get, &s->get},
     };
     for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
         if (sqlite3_prepare_v3(s->db, list[i].sql, -1, SQLITE_PREPARE_PERSISTENT, list[i].stmt, NULL) !=
@@ -150,6 +158,17 @@ int engine_store_open(engine_store **out, const char *path, char *err, size_t er
         engine_store_close(s);
         return -1;
     }
+    if (sqlite3_exec(s->db, engine_store_add_disk_bytes, NULL, NULL, NULL) != SQLITE_OK &&
+        strstr(sqlite3_errmsg(s->db), "duplicate column") == NULL) {
+        engine_store_fail(s->db, "add column disk_bytes", err, errlen);
+        engine_store_close(s);
+        return -1;
+    }
+    if (sqlite3_exec(s->db, engine_store_unsized_index, NULL, NULL, NULL) != SQLITE_OK) {
+        engine_store_fail(s->db, "create index", err, errlen);
+        engine_store_close(s);
+        return -1;
+    }
     if (engine_store_prepare(s, err, errlen) != 0) {
         engine_store_close(s);
         return -1;
@@ -168,6 +187,7 @@ void engine_store_close(engine_store *s)
     sqlite3_finalize(s->publish);
     sqlite3_finalize(s->unpublished);
     sqlite3_finalize(s->find);
+    sqlite3_finalize(s->get);
     sqlite3_close(s->db);
     free(s);
 }
@@ -342,6 +362,201 @@ int engine_store_find_phase(engine_store *s, const char *id, engine_phase *phase
     }
     sqlite3_reset(s->find);
     sqlite3_clear_bindings(s->find);
+    return ret;
+}
+
+int engine_store_get(engine_store *s, const char *id, engine_store_record *rec, char *err, size_t errlen)
+{
+    sqlite3_bind_text(s->get, 1, id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s->get);
+    int ret = 0;
+    if (rc == SQLITE_ROW) {
+        engine_store_read_row(s->get, rec);
+        ret = 1;
+    } else if (rc != SQLITE_DONE) {
+        ret = engine_store_fail(s->db, "get", err, errlen);
+    }
+    sqlite3_reset(s->get);
+    sqlite3_clear_bindings(s->get);
+    return ret;
+}
+
+/* ---- history (retention) ----------------------------------------------- */
+
+/* Run `sql` with parameters ?1 (a double, if `ended`) then integers, and
+ * pass each row (seq, id, workdir, ended, disk_bytes) to cb. */
+typedef struct engine_store_params {
+    const double *ended;
+    int64_t ints[2];
+    int nints;
+} engine_store_params;
+
+static int engine_store_history_query(engine_store *s, const char *sql, const engine_store_params *p,
+                                      engine_store_history_cb cb, void *arg, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        return engine_store_fail(s->db, "prepare", err, errlen);
+    }
+    int k = 1;
+    if (p->ended != NULL) {
+        sqlite3_bind_double(st, k++, *p->ended);
+    }
+    for (int i = 0; i < p->nints; i++) {
+        sqlite3_bind_int64(st, k++, p->ints[i]);
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        engine_store_history h;
+        memset(&h, 0, sizeof h);
+        h.seq = sqlite3_column_int64(st, 0);
+        engine_store_column_str(st, 1, h.id, sizeof h.id);
+        engine_store_column_str(st, 2, h.workdir, sizeof h.workdir);
+        h.ended = sqlite3_column_double(st, 3);
+        h.disk_bytes = sqlite3_column_int64(st, 4);
+        if (cb(arg, &h) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    int ret = rc == SQLITE_DONE ? 0 : engine_store_fail(s->db, "history", err, errlen);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+#define ENGINE_STORE_HISTORY_COLUMNS "seq, id, workdir, ended, disk_bytes"
+
+int engine_store_history_unsized(engine_store *s, size_t limit, engine_store_history_cb cb, void *arg,
+                                 char *err, size_t errlen)
+{
+    engine_store_params p = {.ints = {(int64_t)limit}, .nints = 1};
+    return engine_store_history_query(s,
+                                      "SELECT " ENGINE_STORE_HISTORY_COLUMNS " FROM jobs"
+                                      " WHERE result_published = 1 AND disk_bytes < 0 ORDER BY seq LIMIT ?1",
+                                      &p, cb, arg, err, errlen);
+}
+
+int engine_store_set_disk_bytes(engine_store *s, const char *id, int64_t bytes, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "UPDATE jobs SET disk_bytes = ?2 WHERE id = ?1", -1, &st, NULL) !=
+        SQLITE_OK) {
+        return engine_store_fail(s->db, "prepare", err, errlen);
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, bytes);
+    int ret = sqlite3_step(st) == SQLITE_DONE ? 0 : engine_store_fail(s->db, "set disk_bytes", err, errlen);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* One integer from a query with int64 parameters; 0 if no row. */
+static int engine_store_scalar(engine_store *s, const char *sql, const int64_t *params, int nparams,
+                               int64_t *out, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        return engine_store_fail(s->db, "prepare", err, errlen);
+    }
+    for (int i = 0; i < nparams; i++) {
+        sqlite3_bind_int64(st, i + 1, params[i]);
+    }
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : engine_store_fail(s->db, "query", err, errlen);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* Size cut: walk the history oldest first until what is left fits. */
+typedef struct engine_store_size_walk {
+    int64_t left;
+    int64_t max;
+    int64_t cut;
+} engine_store_size_walk;
+
+static int engine_store_size_step(void *arg, const engine_store_history *h)
+{
+    engine_store_size_walk *w = arg;
+    if (w->left <= w->max) {
+        return 1;
+    }
+    w->left -= h->disk_bytes > 0 ? h->disk_bytes : 0;
+    w->cut = h->seq;
+    return 0;
+}
+
+int engine_store_history_cut(engine_store *s, size_t max_jobs, uint64_t max_bytes, int64_t *cut, char *err,
+                             size_t errlen)
+{
+    *cut = 0;
+    int64_t n = 0;
+    if (max_jobs > 0) {
+        if (engine_store_scalar(s, "SELECT COUNT(*) FROM jobs WHERE result_published = 1", NULL, 0, &n, err,
+                                errlen) != 0) {
+            return -1;
+        }
+        int64_t excess[] = {n - (int64_t)max_jobs - 1};
+        if (excess[0] >= 0 &&
+            engine_store_scalar(
+                s, "SELECT seq FROM jobs WHERE result_published = 1 ORDER BY seq LIMIT 1 OFFSET ?1", excess,
+                1, cut, err, errlen) != 0) {
+            return -1;
+        }
+    }
+    if (max_bytes > 0) {
+        engine_store_size_walk w = {.max = (int64_t)max_bytes};
+        if (engine_store_scalar(s,
+                                "SELECT COALESCE(SUM(disk_bytes), 0) FROM jobs WHERE result_published = 1"
+                                " AND disk_bytes > 0",
+                                NULL, 0, &w.left, err, errlen) != 0) {
+            return -1;
+        }
+        engine_store_params none = {.nints = 0};
+        if (w.left > w.max &&
+            engine_store_history_query(s,
+                                       "SELECT " ENGINE_STORE_HISTORY_COLUMNS
+                                       " FROM jobs WHERE result_published = 1 ORDER BY seq",
+                                       &none, engine_store_size_step, &w, err, errlen) != 0) {
+            return -1;
+        }
+        *cut = w.cut > *cut ? w.cut : *cut;
+    }
+    return 0;
+}
+
+int engine_store_history_expired(engine_store *s, double ended_before, int64_t cut, size_t limit,
+                                 engine_store_history_cb cb, void *arg, char *err, size_t errlen)
+{
+    engine_store_params p = {.ended = &ended_before, .ints = {cut, (int64_t)limit}, .nints = 2};
+    return engine_store_history_query(s,
+                                      "SELECT " ENGINE_STORE_HISTORY_COLUMNS " FROM jobs"
+                                      " WHERE result_published = 1 AND (ended < ?1 OR seq <= ?2)"
+                                      " ORDER BY seq LIMIT ?3",
+                                      &p, cb, arg, err, errlen);
+}
+
+int engine_store_delete(engine_store *s, const char *const *ids, size_t n, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM jobs WHERE id = ?1 AND result_published = 1", -1, &st, NULL) !=
+        SQLITE_OK) {
+        return engine_store_fail(s->db, "prepare", err, errlen);
+    }
+    int ret = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    for (size_t i = 0; ret == 0 && i < n; i++) {
+        sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_TRANSIENT);
+        ret = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+        sqlite3_reset(st);
+    }
+    if (ret == 0 && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        ret = -1;
+    }
+    if (ret != 0) {
+        engine_store_fail(s->db, "delete", err, errlen);
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    sqlite3_finalize(st);
     return ret;
 }
 

@@ -87,6 +87,13 @@ typedef struct engine_job {
 /* Phase changes. `job` is valid only during the call. */
 typedef void (*engine_job_cb)(void *arg, const engine_job *job);
 
+/* Levels of engine_log_cb, as Python logging (and SAL logMessage) has them. */
+enum { ENGINE_LOG_DEBUG = 10, ENGINE_LOG_INFO = 20, ENGINE_LOG_WARNING = 30, ENGINE_LOG_ERROR = 40 };
+
+/* What the engine has to say that is not a phase change (e.g. what the
+ * retention policy removed); runs on the loop. */
+typedef void (*engine_log_cb)(void *arg, int level, const char *message);
+
 typedef struct engine_options {
     const char *work_root;  /* one directory per job: <work_root>/<job_id> (created) */
     const char *store_path; /* SQLite file (created) */
@@ -95,6 +102,18 @@ typedef struct engine_options {
     double abort_grace;     /* seconds between SIGTERM and SIGKILL on abort */
     size_t max_results;     /* captured outputs listed at most */
     double poll_interval;   /* seconds between checks of adopted jobs (default 0.5) */
+    /* Retention of the history (ended jobs whose result was published),
+     * each 0 = off, all off by default: a periodic pass removes the work
+     * directory and the stored row of the oldest such jobs (by creation)
+     * while one limit is exceeded. Live and unpublished jobs are never
+     * touched, nor anything outside work_root. A removed job is unknown
+     * afterwards (engine_job_get NULL, a prerequisite on it fails). */
+    double retention_max_age;     /* seconds since the job ended */
+    size_t retention_max_jobs;    /* ended, published jobs kept */
+    uint64_t retention_max_bytes; /* disk use (as du) of their work directories */
+    double retention_interval;    /* seconds between passes (default 600) */
+    engine_log_cb log;            /* NULL: stderr */
+    void *log_arg;
 } engine_options;
 
 typedef struct engine engine;
@@ -125,18 +144,26 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
  * Unknown id: -ENOENT with a message. */
 int engine_job_abort(engine *e, const char *id, char *err, size_t errlen);
 
-/* The job with this id, or NULL. Valid until the next engine call. */
+/* The job with this id, or NULL. Valid until the next engine call. Only
+ * live jobs are kept in memory (not ended, or ended and not published);
+ * an ended, published job is read back from the store. */
 const engine_job *engine_job_get(engine *e, const char *id);
 
 /* Record that the application published the job's final result (so a
- * restart does not report it again). */
+ * restart does not report it again); the job then leaves memory once its
+ * notifications are delivered. 0 (again) for a job already published. */
 int engine_job_mark_published(engine *e, const char *id);
 
-/* Number of jobs currently in `phase`. */
+/* Number of jobs in memory in `phase` (for a final phase: ended jobs not
+ * yet published). */
 size_t engine_count(const engine *e, engine_phase phase);
 
 /* Change the concurrency limit (a new configuration). */
 void engine_set_max_concurrent(engine *e, int max_concurrent);
+
+/* Change the retention policy (a new configuration): the fields
+ * retention_* of `o`, the others are ignored. */
+void engine_set_retention(engine *e, const engine_options *o);
 
 /* Lower-case UWS phase name ("completed"...) and reason name ("success"...). */
 const char *engine_phase_name(engine_phase phase);

@@ -1,0 +1,471 @@
+/*
+ * test_engine_history: the engine keeps only live jobs in memory (issue
+ * 11). An ended job whose result is published leaves memory and is read
+ * back from the store (get, abort, prerequisites, restart), and the
+ * retention policy removes only ended, published jobs, never anything
+ * outside work_root, and says what it removed; it is off by default.
+ * Every test has its own work root and store in a fresh temp dir.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ocps/engine.h"
+#include "test_util.h"
+
+#define MAX_FINAL 64
+
+typedef struct fixture {
+    char *dir;
+    char work_root[512];
+    char store[512];
+    uv_loop_t loop;
+    engine *e;
+    engine_options opts;
+    bool publish_in_cb; /* mark_published from the callback, as the application does */
+    char final_ids[MAX_FINAL][ENGINE_JOB_ID_LEN + 1];
+    engine_phase final_phase[MAX_FINAL];
+    int nfinal;
+    int nevents;
+    char log[4096]; /* the log hook's messages, one a line */
+} fixture;
+
+static void on_job(void *arg, const engine_job *job)
+{
+    fixture *fx = arg;
+    fx->nevents++;
+    if (!engine_phase_final(job->phase)) {
+        return;
+    }
+    assert_true(fx->nfinal < MAX_FINAL);
+    snprintf(fx->final_ids[fx->nfinal], sizeof fx->final_ids[0], "%s", job->id);
+    fx->final_phase[fx->nfinal++] = job->phase;
+    if (fx->publish_in_cb) {
+        assert_int_equal(engine_job_mark_published(fx->e, job->id), 0);
+        /* still readable during the callback */
+        const engine_job *j = engine_job_get(fx->e, job->id);
+        assert_non_null(j);
+        assert_true(j->result_published);
+    }
+}
+
+static void on_log(void *arg, int level, const char *message)
+{
+    fixture *fx = arg;
+    (void)level;
+    size_t n = strlen(fx->log);
+    snprintf(fx->log + n, sizeof fx->log - n, "%s\n", message);
+}
+
+static void fx_open(fixture *fx)
+{
+    char err[512];
+    if (engine_open(&fx->e, &fx->loop, &fx->opts, on_job, fx, err, sizeof err) != 0) {
+        fail_msg("engine_open: %s", err);
+    }
+}
+
+static void fx_close(fixture *fx)
+{
+    if (fx->e != NULL) {
+        engine_close(fx->e, NULL, NULL);
+        fx->e = NULL;
+        uv_run(&fx->loop, UV_RUN_DEFAULT);
+    }
+}
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fx->dir = tu_make_temp_dir();
+    assert_non_null(fx->dir);
+    snprintf(fx->work_root, sizeof fx->work_root, "%s/work", fx->dir);
+    snprintf(fx->store, sizeof fx->store, "%s/jobs.sqlite", fx->dir);
+    assert_int_equal(uv_loop_init(&fx->loop), 0);
+    fx->opts.work_root = fx->work_root;
+    fx->opts.store_path = fx->store;
+    fx->opts.runner = OCPS_JOB_RUNNER;
+    fx->opts.max_concurrent = 4;
+    fx->opts.abort_grace = 1.0;
+    fx->opts.poll_interval = 0.05;
+    fx->opts.log = on_log;
+    fx->opts.log_arg = fx;
+    fx_open(fx);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    fx_close(fx);
+    assert_int_equal(uv_loop_close(&fx->loop), 0);
+    tu_remove_tree(fx->dir);
+    free(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static void fx_spin(fixture *fx)
+{
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+    struct timespec ts = {0, 2 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static void fx_run_for(fixture *fx, double seconds)
+{
+    double end = tu_now() + seconds;
+    while (tu_now() < end) {
+        fx_spin(fx);
+    }
+}
+
+static int fx_final_index(const fixture *fx, const char *id)
+{
+    for (int i = 0; i < fx->nfinal; i++) {
+        if (strcmp(fx->final_ids[i], id) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Wait for the job's final notification; returns its phase. */
+static engine_phase fx_wait_final(fixture *fx, const char *id, double timeout)
+{
+    double end = tu_now() + timeout;
+    int i;
+    while ((i = fx_final_index(fx, id)) < 0) {
+        if (tu_now() > end) {
+            fail_msg("job %s did not end within %.1f s", id, timeout);
+        }
+        fx_spin(fx);
+    }
+    return fx->final_phase[i];
+}
+
+static void fx_submit_spec(fixture *fx, char id[ENGINE_JOB_ID_LEN + 1], engine_job_spec spec)
+{
+    char err[512];
+    engine_new_job_id(fx->e, id);
+    int rc = engine_job_submit(fx->e, id, &spec, err, sizeof err);
+    if (rc != 0) {
+        fail_msg("engine_job_submit: %d %s", rc, err);
+    }
+}
+
+static void fx_submit_sh(fixture *fx, char id[ENGINE_JOB_ID_LEN + 1], const char *script)
+{
+    fx_submit_spec(fx, id, (engine_job_spec){.argv = (const char *[]){"sh", "-c", script, NULL}});
+}
+
+/* Run a shell script as a job to its end and publish its result. */
+static void fx_run_published(fixture *fx, char id[ENGINE_JOB_ID_LEN + 1], const char *script)
+{
+    fx_submit_sh(fx, id, script);
+    fx_wait_final(fx, id, 10);
+    if (!fx->publish_in_cb) {
+        assert_int_equal(engine_job_mark_published(fx->e, id), 0);
+    }
+}
+
+static size_t fx_live_ended(const fixture *fx)
+{
+    return engine_count(fx->e, ENGINE_COMPLETED) + engine_count(fx->e, ENGINE_ERROR) +
+           engine_count(fx->e, ENGINE_ABORTED) + engine_count(fx->e, ENGINE_UNKNOWN);
+}
+
+static bool path_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+static bool job_dir_exists(const fixture *fx, const char *id)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", fx->work_root, id);
+    return path_exists(path);
+}
+
+/* Reopen the engine with retention options (a pass every 50 ms). */
+static void fx_reopen_retention(fixture *fx, double max_age, size_t max_jobs, uint64_t max_bytes)
+{
+    fx_close(fx);
+    fx->opts.retention_max_age = max_age;
+    fx->opts.retention_max_jobs = max_jobs;
+    fx->opts.retention_max_bytes = max_bytes;
+    fx->opts.retention_interval = 0.05;
+    fx_open(fx);
+}
+
+/* Wait until the job's directory is gone (or timeout); whether it went. */
+static bool fx_wait_removed(fixture *fx, const char *id, double timeout)
+{
+    double end = tu_now() + timeout;
+    while (job_dir_exists(fx, id) || engine_job_get(fx->e, id) != NULL) {
+        if (tu_now() > end) {
+            return false;
+        }
+        fx_spin(fx);
+    }
+    return true;
+}
+
+/* ---- jobs leave memory, the store answers ------------------------------ */
+
+static void test_evicted_get_reads_store(void **state)
+{
+    fixture *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit_spec(fx, id,
+                   (engine_job_spec){.argv = (const char *[]){"sh", "-c", "echo x > out.txt; exit 3", NULL},
+                                     .output_globs = (const char *[]){"*.txt", NULL}});
+    assert_int_equal(fx_wait_final(fx, id, 10), ENGINE_ERROR);
+    assert_int_equal(engine_count(fx->e, ENGINE_ERROR), 1);
+    assert_int_equal(engine_job_mark_published(fx->e, id), 0);
+    assert_int_equal(fx_live_ended(fx), 0); /* evicted */
+    const engine_job *j = engine_job_get(fx->e, id);
+    assert_non_null(j);
+    assert_string_equal(j->id, id);
+    assert_int_equal(j->phase, ENGINE_ERROR);
+    assert_int_equal(j->reason, ENGINE_REASON_PIPELINE_FAILED);
+    assert_int_equal(j->exit_code, 3);
+    assert_true(j->result_published);
+    assert_int_equal(json_array_size(j->results), 1);
+    assert_non_null(strstr(json_string_value(json_array_get(j->results, 0)), "out.txt"));
+    assert_true(j->ended >= j->started && j->started > 0);
+    /* publishing again is harmless */
+    assert_int_equal(engine_job_mark_published(fx->e, id), 0);
+}
+
+static void test_published_in_callback_evicted_after_delivery(void **state)
+{
+    fixture *fx = *state;
+    fx->publish_in_cb = true;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit_sh(fx, id, "exit 0");
+    assert_int_equal(fx_wait_final(fx, id, 10), ENGINE_COMPLETED);
+    assert_int_equal(fx_live_ended(fx), 0);
+    const engine_job *j = engine_job_get(fx->e, id);
+    assert_non_null(j);
+    assert_int_equal(j->phase, ENGINE_COMPLETED);
+    assert_int_equal(j->exit_code, 0);
+}
+
+static void test_abort_evicted_is_noop(void **state)
+{
+    fixture *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_run_published(fx, id, "exit 0");
+    char err[256];
+    assert_int_equal(engine_job_abort(fx->e, id, err, sizeof err), 0);
+    assert_int_equal(engine_job_get(fx->e, id)->phase, ENGINE_COMPLETED);
+    char unknown[ENGINE_JOB_ID_LEN + 1];
+    engine_new_job_id(fx->e, unknown);
+    assert_int_equal(engine_job_abort(fx->e, unknown, err, sizeof err), -ENOENT);
+}
+
+static void test_prereq_on_evicted_completed_runs(void **state)
+{
+    fixture *fx = *state;
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    fx_run_published(fx, a, "exit 0");
+    assert_int_equal(fx_live_ended(fx), 0);
+    fx_submit_spec(fx, b,
+                   (engine_job_spec){.argv = (const char *[]){"true", NULL},
+                                     .prereqs = (const char *[]){a, NULL},
+                                     .prereq_must_succeed = true});
+    assert_int_equal(fx_wait_final(fx, b, 10), ENGINE_COMPLETED);
+}
+
+static void test_prereq_on_evicted_failed_fails(void **state)
+{
+    fixture *fx = *state;
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    fx_run_published(fx, a, "exit 1");
+    assert_int_equal(fx_live_ended(fx), 0);
+    fx_submit_spec(fx, b,
+                   (engine_job_spec){.argv = (const char *[]){"true", NULL},
+                                     .prereqs = (const char *[]){a, NULL},
+                                     .prereq_must_succeed = true});
+    assert_int_equal(fx_wait_final(fx, b, 10), ENGINE_ERROR);
+    const engine_job *j = engine_job_get(fx->e, b);
+    assert_int_equal(j->reason, ENGINE_REASON_PREREQUISITE);
+    assert_non_null(strstr(j->message, "ended error"));
+    assert_false(job_dir_exists(fx, b)); /* never ran */
+}
+
+static void test_restart_loads_only_unpublished(void **state)
+{
+    fixture *fx = *state;
+    char ids[5][ENGINE_JOB_ID_LEN + 1];
+    for (int i = 0; i < 4; i++) {
+        fx_run_published(fx, ids[i], "exit 0");
+    }
+    fx_submit_sh(fx, ids[4], "exit 2");
+    fx_wait_final(fx, ids[4], 10);
+    fx_close(fx);
+    fx->nevents = 0;
+    fx->nfinal = 0;
+    fx_open(fx);
+    fx_run_for(fx, 0.2);
+    assert_int_equal(fx->nevents, 1); /* only the unpublished job is reported */
+    assert_string_equal(fx->final_ids[0], ids[4]);
+    assert_int_equal(fx_live_ended(fx), 1);
+    assert_int_equal(engine_count(fx->e, ENGINE_ERROR), 1);
+    /* the others are history, still answered from the store */
+    for (int i = 0; i < 4; i++) {
+        const engine_job *j = engine_job_get(fx->e, ids[i]);
+        assert_non_null(j);
+        assert_int_equal(j->phase, ENGINE_COMPLETED);
+    }
+}
+
+/* ---- retention --------------------------------------------------------- */
+
+static void test_retention_off_by_default(void **state)
+{
+    fixture *fx = *state;
+    char ids[3][ENGINE_JOB_ID_LEN + 1];
+    for (int i = 0; i < 3; i++) {
+        fx_run_published(fx, ids[i], "head -c 100000 /dev/zero > big");
+    }
+    fx_close(fx);
+    fx->opts.retention_interval = 0.05; /* passes would be frequent, but no limit is set */
+    fx_open(fx);
+    fx_run_for(fx, 0.5);
+    for (int i = 0; i < 3; i++) {
+        assert_true(job_dir_exists(fx, ids[i]));
+        assert_non_null(engine_job_get(fx->e, ids[i]));
+    }
+    assert_string_equal(fx->log, "");
+}
+
+static void test_retention_by_count(void **state)
+{
+    fixture *fx = *state;
+    char old1[ENGINE_JOB_ID_LEN + 1];
+    char old2[ENGINE_JOB_ID_LEN + 1];
+    char kept[ENGINE_JOB_ID_LEN + 1];
+    char unpub[ENGINE_JOB_ID_LEN + 1];
+    char live[ENGINE_JOB_ID_LEN + 1];
+    fx_run_published(fx, old1, "echo 1 > f");
+    fx_run_published(fx, old2, "echo 2 > f");
+    fx_submit_sh(fx, unpub, "echo 3 > f");
+    fx_wait_final(fx, unpub, 10);
+    fx_run_published(fx, kept, "echo 4 > f");
+    fx_reopen_retention(fx, 0, 1, 0);
+    fx_submit_sh(fx, live, "echo 5 > f; sleep 30");
+    assert_true(fx_wait_removed(fx, old1, 5));
+    assert_true(fx_wait_removed(fx, old2, 5));
+    fx_run_for(fx, 0.3);
+    assert_true(job_dir_exists(fx, kept)); /* the newest published job is kept */
+    assert_true(job_dir_exists(fx, unpub));
+    assert_true(job_dir_exists(fx, live));
+    assert_non_null(engine_job_get(fx->e, kept));
+    assert_non_null(engine_job_get(fx->e, unpub));
+    assert_non_null(strstr(fx->log, "retention: removed 2 jobs"));
+    char err[256];
+    assert_int_equal(engine_job_abort(fx->e, live, err, sizeof err), 0);
+    fx_wait_final(fx, live, 10);
+}
+
+static void test_retention_by_age(void **state)
+{
+    fixture *fx = *state;
+    char old[ENGINE_JOB_ID_LEN + 1];
+    char young[ENGINE_JOB_ID_LEN + 1];
+    fx_run_published(fx, old, "exit 0");
+    fx_run_for(fx, 1.2);
+    fx_run_published(fx, young, "exit 0");
+    fx_reopen_retention(fx, 1.0, 0, 0);
+    assert_true(fx_wait_removed(fx, old, 5));
+    assert_true(job_dir_exists(fx, young));
+    assert_non_null(engine_job_get(fx->e, young));
+    assert_non_null(strstr(fx->log, "retention: removed 1 job ("));
+}
+
+static void test_retention_by_size(void **state)
+{
+    fixture *fx = *state;
+    char ids[3][ENGINE_JOB_ID_LEN + 1];
+    for (int i = 0; i < 3; i++) {
+        fx_run_published(fx, ids[i], "head -c 200000 /dev/urandom > big");
+    }
+    char unpub[ENGINE_JOB_ID_LEN + 1];
+    fx_submit_sh(fx, unpub, "head -c 1000000 /dev/urandom > big");
+    fx_wait_final(fx, unpub, 10);
+    /* three of ~208 kB each (with the runner's files) over a 450 kB limit:
+     * the oldest goes; the unpublished 1 MB job is not counted nor touched */
+    fx_reopen_retention(fx, 0, 0, 450000);
+    assert_true(fx_wait_removed(fx, ids[0], 5));
+    fx_run_for(fx, 0.3);
+    assert_true(job_dir_exists(fx, ids[1]));
+    assert_true(job_dir_exists(fx, ids[2]));
+    assert_true(job_dir_exists(fx, unpub));
+    assert_non_null(strstr(fx->log, "retention: removed 1 job (0.2 MB)"));
+}
+
+static void test_retention_never_follows_symlinks(void **state)
+{
+    fixture *fx = *state;
+    char outside[1024];
+    char outdir[1024];
+    char outfile[1100];
+    snprintf(outside, sizeof outside, "%s/outside.txt", fx->dir);
+    snprintf(outdir, sizeof outdir, "%s/outdir", fx->dir);
+    snprintf(outfile, sizeof outfile, "%s/keep.txt", outdir);
+    assert_int_equal(tu_write_file(outside, "precious\n", 9), 0);
+    assert_int_equal(mkdir(outdir, 0755), 0);
+    assert_int_equal(tu_write_file(outfile, "precious\n", 9), 0);
+    char script[4096];
+    snprintf(script, sizeof script, "ln -s %s link && ln -s %s linkdir && mkdir sub && ln -s %s sub/up",
+             outside, outdir, fx->dir);
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_run_published(fx, id, script);
+    char keep[ENGINE_JOB_ID_LEN + 1];
+    fx_run_published(fx, keep, "exit 0");
+    fx_reopen_retention(fx, 0, 1, 0);
+    assert_true(fx_wait_removed(fx, id, 5));
+    assert_true(path_exists(outside));
+    assert_true(path_exists(outfile));
+    assert_true(path_exists(fx->store));
+    assert_true(job_dir_exists(fx, keep));
+    assert_non_null(strstr(fx->log, "retention: removed 1 job"));
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_evicted_get_reads_store),
+        T(test_published_in_callback_evicted_after_delivery),
+        T(test_abort_evicted_is_noop),
+        T(test_prereq_on_evicted_completed_runs),
+        T(test_prereq_on_evicted_failed_fails),
+        T(test_restart_loads_only_unpublished),
+        T(test_retention_off_by_default),
+        T(test_retention_by_count),
+        T(test_retention_by_age),
+        T(test_retention_by_size),
+        T(test_retention_never_follows_symlinks),
+    };
+    return cmocka_run_group_tests_name("engine_history", tests, NULL, NULL);
+}
