@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -94,6 +95,20 @@ static int setup(void **state)
 static int setup_simulate(void **state)
 {
     return setup_mode(state, 1);
+}
+
+/* A CSC configured with a retention policy: keep 1 published job, a pass
+ * every second. */
+static int setup_retention(void **state)
+{
+    ctx *c = calloc(1, sizeof *c);
+    *state = c;
+    c->root = ct_ocps_config(FAKE_PIPETASK, "retention:\n  max_jobs: 1\n  interval: 1\n");
+    snprintf(c->dir, sizeof c->dir, "%s/OCPS/v4", c->root);
+    if (fx_open_transport(&c->f, ocps_test_component(), 1, NULL, &sal_inproc_transport) != 0) {
+        return -1;
+    }
+    return start_csc(c);
 }
 
 static int teardown(void **state)
@@ -416,6 +431,50 @@ static void stop_with_execute_in_flight_then_restart(void **state)
     assert_int_equal(fa.n, 1);
 }
 
+/* A logMessage whose message contains `text` (arg), read after the mark. */
+typedef struct log_wait {
+    const char *text;
+    size_t from;
+} log_wait;
+
+static bool has_log(fx *f, void *arg)
+{
+    const log_wait *w = arg;
+    int t = sal_component_find_topic(f->comp, "logevent_logMessage");
+    for (size_t i = w->from; i < f->nrecords; i++) {
+        if (f->records[i].topic == t && strstr(str_field(f, i, "message"), w->text) != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool job_dir_exists(const ctx *c, const char *id)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/jobs/%s", c->root, id);
+    return access(path, F_OK) == 0;
+}
+
+/* retention (configuration) reaches the engine: of three published jobs
+ * the two oldest are removed, and the CSC says so in a logMessage. */
+static void retention_from_configuration(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r[3];
+    log_wait w = {"retention: removed 2 jobs", f->nrecords};
+    for (int i = 0; i < 3; i++) {
+        execute(f, &r[i], i, "cpBias.yaml", "instrument='LATISS'");
+        wait_done(f, &r[i]);
+        assert_int_equal(r[i].ack, SAL_CMD_COMPLETE);
+    }
+    assert_true(fx_run_until(f, has_log, &w, 10));
+    assert_false(job_dir_exists(c, r[0].job_id));
+    assert_false(job_dir_exists(c, r[1].job_id));
+    assert_true(job_dir_exists(c, r[2].job_id));
+}
+
 int main(void)
 {
     setenv("LSST_SITE", "test", 1);
@@ -425,6 +484,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(executes_do_not_wait_for_each_other, setup, teardown),
         cmocka_unit_test_setup_teardown(simulation_mode_and_its_fault, setup_simulate, teardown),
         cmocka_unit_test_setup_teardown(stop_with_execute_in_flight_then_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(retention_from_configuration, setup_retention, teardown),
     };
     return cmocka_run_group_tests_name("inproc_ocps_jobs", tests, NULL, NULL);
 }

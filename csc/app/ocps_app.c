@@ -521,6 +521,22 @@ int ocps_app_attach(ocps_app *a, sal_csc *csc, char *err, size_t errlen)
     return rc;
 }
 
+/* The engine's own messages (e.g. what retention removed) as logMessage. */
+static void on_engine_log(void *arg, int level, const char *message)
+{
+    ocps_app *a = arg;
+    SAL_LOG(a->csc, level, "%s", message);
+}
+
+/* The configuration's retention of the job history (days, GB) for the engine. */
+static void retention_options(const ocps_app *a, engine_options *o)
+{
+    o->retention_max_age = a->config.retention_max_age_days * 86400.0;
+    o->retention_max_jobs = a->config.retention_max_jobs > 0 ? (size_t)a->config.retention_max_jobs : 0;
+    o->retention_max_bytes = (uint64_t)(a->config.retention_max_gb * 1e9);
+    o->retention_interval = a->config.retention_interval;
+}
+
 static int open_engine(ocps_app *a, char *err, size_t errlen)
 {
     char store[1200];
@@ -537,7 +553,10 @@ static int open_engine(ocps_app *a, char *err, size_t errlen)
         .abort_grace = a->config.abort_grace,
         .max_results = (size_t)a->config.max_results,
         .poll_interval = 0.5,
+        .log = on_engine_log,
+        .log_arg = a,
     };
+    retention_options(a, &o);
     return engine_open(&a->engine, a->loop, &o, on_job, a, err, errlen);
 }
 
@@ -565,6 +584,9 @@ int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
         return -1;
     }
     engine_set_max_concurrent(a->engine, a->config.max_concurrent_jobs);
+    engine_options retention = {0};
+    retention_options(a, &retention);
+    engine_set_retention(a->engine, &retention);
     uint64_t every = (uint64_t)(a->config.inprogress_interval * 1000);
     uv_timer_start(&a->progress, progress_cb, every, every);
     static const char *const executors[] = {"local", "slurm", "uws"};

@@ -121,6 +121,11 @@ int ocps_config_from_json(int32_t index, json_t *config, ocps_config *out, char 
     out->prereq_must_succeed = json_is_true(json_object_get(config, "prereq_must_succeed"));
     out->abort_grace = json_number_value(json_object_get(config, "abort_grace"));
     out->simulation_duration = json_number_value(json_object_get(config, "simulation_duration"));
+    json_t *retention = json_object_get(config, "retention");
+    out->retention_max_age_days = json_number_value(json_object_get(retention, "max_age_days"));
+    out->retention_max_jobs = (long long)json_integer_value(json_object_get(retention, "max_jobs"));
+    out->retention_max_gb = json_number_value(json_object_get(retention, "max_gb"));
+    out->retention_interval = json_number_value(json_object_get(retention, "interval"));
     out->command = json_incref(json_object_get(config, "command"));
     out->allowed_options = json_incref(json_object_get(config, "allowed_options"));
     if (check_template(out->command, err, errlen) != 0) {

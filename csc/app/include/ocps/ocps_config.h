@@ -46,8 +46,12 @@ typedef struct ocps_config {
     bool prereq_must_succeed;
     double abort_grace;
     double simulation_duration;
-    json_t *command;         /* argv template (array of strings), owned reference */
-    json_t *allowed_options; /* options allowed in execute.config (array), owned reference */
+    double retention_max_age_days; /* retention of ended, published jobs; 0 off */
+    long long retention_max_jobs;
+    double retention_max_gb;
+    double retention_interval; /* seconds */
+    json_t *command;           /* argv template (array of strings), owned reference */
+    json_t *allowed_options;   /* options allowed in execute.config (array), owned reference */
 } ocps_config;
 
 /* Read the settings for SAL index `index` from a configuration validated
