@@ -62,9 +62,10 @@ typedef struct engine_store_history {
 /* cb's non-zero return stops. */
 typedef int (*engine_store_history_cb)(void *arg, const engine_store_history *h);
 
-/* The oldest `limit` history jobs whose disk use is not measured. */
-int engine_store_history_unsized(engine_store *s, size_t limit, engine_store_history_cb cb, void *arg,
-                                 char *err, size_t errlen);
+/* The history jobs whose disk use is not measured, oldest first (until cb
+ * stops). */
+int engine_store_history_unsized(engine_store *s, engine_store_history_cb cb, void *arg, char *err,
+                                 size_t errlen);
 int engine_store_set_disk_bytes(engine_store *s, const char *id, int64_t bytes, char *err, size_t errlen);
 
 /* The creation order (seq) at and below which history jobs must go so that
@@ -73,9 +74,9 @@ int engine_store_set_disk_bytes(engine_store *s, const char *id, int64_t bytes, 
 int engine_store_history_cut(engine_store *s, size_t max_jobs, uint64_t max_bytes, int64_t *cut, char *err,
                              size_t errlen);
 
-/* The oldest `limit` history jobs that ended before ended_before or have
- * seq <= cut, oldest first. */
-int engine_store_history_expired(engine_store *s, double ended_before, int64_t cut, size_t limit,
+/* The history jobs that ended before ended_before or have seq <= cut,
+ * oldest first (until cb stops). */
+int engine_store_history_expired(engine_store *s, double ended_before, int64_t cut,
                                  engine_store_history_cb cb, void *arg, char *err, size_t errlen);
 
 /* Delete the rows of these history jobs (one transaction). */

@@ -30,6 +30,9 @@
 #include <unistd.h>
 
 #define ENGINE_RETENTION_BATCH 1000
+/* The first pass, soon after open (or a new policy), so that a CSC
+ * restarted more often than the interval still applies it. */
+#define ENGINE_RETENTION_FIRST_MS 5000
 
 typedef struct engine_retention_item {
     char id[ENGINE_JOB_ID_LEN + 1];
@@ -46,6 +49,7 @@ struct engine_retention_pass {
     engine_retention_item *items;
     size_t n;
     size_t cap;
+    size_t skipped; /* history jobs whose directory is not <work_root>/<id> */
 };
 
 /* ---- on the thread pool ------------------------------------------------ */
@@ -141,19 +145,19 @@ static bool engine_retention_id_ok(const char *id)
 }
 
 /* A history job from the store: kept for the worker unless it is still in
- * memory or its directory is not <work_root>/<id>. */
+ * memory or its directory is not <work_root>/<id> (counted, left alone).
+ * Stops (1) once a batch is collected. */
 static int engine_retention_collect(void *arg, const engine_store_history *h)
 {
     struct engine_retention_pass *p = arg;
     engine *e = p->e;
     size_t rootlen = strlen(e->work_root);
-    if (engine_index_get(&e->index, h->id) != NULL || !engine_retention_id_ok(h->id) ||
-        strncmp(h->workdir, e->work_root, rootlen) != 0 || h->workdir[rootlen] != '/' ||
-        strcmp(h->workdir + rootlen + 1, h->id) != 0) {
-        if (engine_index_get(&e->index, h->id) == NULL) {
-            engine__log(e, ENGINE_LOG_WARNING, "retention: job %s kept: its directory %s is not in %s", h->id,
-                        h->workdir, e->work_root);
-        }
+    if (engine_index_get(&e->index, h->id) != NULL) {
+        return 0;
+    }
+    if (!engine_retention_id_ok(h->id) || strncmp(h->workdir, e->work_root, rootlen) != 0 ||
+        h->workdir[rootlen] != '/' || strcmp(h->workdir + rootlen + 1, h->id) != 0) {
+        p->skipped++;
         return 0;
     }
     if (p->n == p->cap) {
@@ -169,7 +173,7 @@ static int engine_retention_collect(void *arg, const engine_store_history *h)
     memset(it, 0, sizeof *it);
     snprintf(it->id, sizeof it->id, "%s", h->id);
     it->ended = h->ended;
-    return 0;
+    return p->n >= ENGINE_RETENTION_BATCH ? 1 : 0;
 }
 
 static void engine_retention_after(uv_work_t *req, int status);
@@ -204,13 +208,19 @@ static void engine_retention_remove(struct engine_retention_pass *p)
     int64_t cut = 0;
     double before = e->retention_max_age > 0 ? engine__now() - e->retention_max_age : 0;
     p->n = 0;
+    p->skipped = 0;
     p->removing = true;
     if (engine_store_history_cut(e->store, e->retention_max_jobs, e->retention_max_bytes, &cut, err,
                                  sizeof err) != 0 ||
-        engine_store_history_expired(e->store, before, cut, ENGINE_RETENTION_BATCH, engine_retention_collect,
-                                     p, err, sizeof err) != 0) {
+        engine_store_history_expired(e->store, before, cut, engine_retention_collect, p, err, sizeof err) !=
+            0) {
         engine__log(e, ENGINE_LOG_WARNING, "retention: %s", err);
         p->n = 0;
+    }
+    if (p->skipped > 0) {
+        engine__log(e, ENGINE_LOG_WARNING,
+                    "retention: %zu job%s kept: %s directory is not %s/<job id> (another work_root?)",
+                    p->skipped, p->skipped == 1 ? "" : "s", p->skipped == 1 ? "its" : "their", e->work_root);
     }
     if (!engine_retention_queue(p)) {
         engine_retention_done(p);
@@ -301,8 +311,7 @@ static void engine_retention_on_timer(uv_timer_t *t)
     p->e = e;
     e->retention_pass = p;
     if (e->retention_max_bytes > 0) { /* step 1: measure what is not yet */
-        if (engine_store_history_unsized(e->store, ENGINE_RETENTION_BATCH, engine_retention_collect, p, err,
-                                         sizeof err) != 0) {
+        if (engine_store_history_unsized(e->store, engine_retention_collect, p, err, sizeof err) != 0) {
             engine__log(e, ENGINE_LOG_WARNING, "retention: %s", err);
             p->n = 0;
         }
@@ -320,5 +329,6 @@ void engine__retention_start(engine *e)
     }
     uint64_t ms = (uint64_t)(e->retention_interval * 1000);
     ms = ms > 0 ? ms : 1;
-    uv_timer_start(&e->retention_timer, engine_retention_on_timer, ms, ms);
+    uint64_t first = ms < ENGINE_RETENTION_FIRST_MS ? ms : ENGINE_RETENTION_FIRST_MS;
+    uv_timer_start(&e->retention_timer, engine_retention_on_timer, first, ms);
 }

@@ -426,13 +426,13 @@ static int engine_store_history_query(engine_store *s, const char *sql, const en
 
 #define ENGINE_STORE_HISTORY_COLUMNS "seq, id, workdir, ended, disk_bytes"
 
-int engine_store_history_unsized(engine_store *s, size_t limit, engine_store_history_cb cb, void *arg,
-                                 char *err, size_t errlen)
+int engine_store_history_unsized(engine_store *s, engine_store_history_cb cb, void *arg, char *err,
+                                 size_t errlen)
 {
-    engine_store_params p = {.ints = {(int64_t)limit}, .nints = 1};
+    engine_store_params p = {.nints = 0};
     return engine_store_history_query(s,
                                       "SELECT " ENGINE_STORE_HISTORY_COLUMNS " FROM jobs"
-                                      " WHERE result_published = 1 AND disk_bytes < 0 ORDER BY seq LIMIT ?1",
+                                      " WHERE result_published = 1 AND disk_bytes < 0 ORDER BY seq",
                                       &p, cb, arg, err, errlen);
 }
 
@@ -525,14 +525,14 @@ int engine_store_history_cut(engine_store *s, size_t max_jobs, uint64_t max_byte
     return 0;
 }
 
-int engine_store_history_expired(engine_store *s, double ended_before, int64_t cut, size_t limit,
+int engine_store_history_expired(engine_store *s, double ended_before, int64_t cut,
                                  engine_store_history_cb cb, void *arg, char *err, size_t errlen)
 {
-    engine_store_params p = {.ended = &ended_before, .ints = {cut, (int64_t)limit}, .nints = 2};
+    engine_store_params p = {.ended = &ended_before, .ints = {cut}, .nints = 1};
     return engine_store_history_query(s,
                                       "SELECT " ENGINE_STORE_HISTORY_COLUMNS " FROM jobs"
                                       " WHERE result_published = 1 AND (ended < ?1 OR seq <= ?2)"
-                                      " ORDER BY seq LIMIT ?3",
+                                      " ORDER BY seq",
                                       &p, cb, arg, err, errlen);
 }
 

@@ -450,6 +450,26 @@ static void test_retention_never_follows_symlinks(void **state)
     assert_non_null(strstr(fx->log, "retention: removed 1 job"));
 }
 
+static void test_retention_keeps_jobs_of_another_work_root(void **state)
+{
+    fixture *fx = *state;
+    char other[ENGINE_JOB_ID_LEN + 1];
+    fx_run_published(fx, other, "echo 1 > f");
+    char old_dir[1100];
+    snprintf(old_dir, sizeof old_dir, "%s/%s", fx->work_root, other);
+    /* the next engine's work_root is elsewhere: the stored job's directory
+     * is not under it, and is left alone (reported) */
+    snprintf(fx->work_root, sizeof fx->work_root, "%s/work2", fx->dir);
+    fx_reopen_retention(fx, 0.01, 0, 0);
+    char here[ENGINE_JOB_ID_LEN + 1];
+    fx_run_published(fx, here, "echo 2 > f");
+    fx_run_for(fx, 0.1);
+    assert_true(fx_wait_removed(fx, here, 5));
+    assert_true(path_exists(old_dir));
+    assert_non_null(engine_job_get(fx->e, other));
+    assert_non_null(strstr(fx->log, "retention: 1 job kept: its directory is not"));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -466,6 +486,7 @@ int main(void)
         T(test_retention_by_age),
         T(test_retention_by_size),
         T(test_retention_never_follows_symlinks),
+        T(test_retention_keeps_jobs_of_another_work_root),
     };
     return cmocka_run_group_tests_name("engine_history", tests, NULL, NULL);
 }
