@@ -46,8 +46,12 @@ static const char engine_store_schema[] = "PRAGMA journal_mode=WAL;"
 /* Added after the first release: run on its own, "duplicate column" ignored. */
 static const char engine_store_add_disk_bytes[] =
     "ALTER TABLE jobs ADD COLUMN disk_bytes INTEGER NOT NULL DEFAULT -1";
-static const char engine_store_unsized_index[] = "CREATE INDEX IF NOT EXISTS jobs_unsized ON jobs(seq)"
-                                                 " WHERE result_published = 1 AND disk_bytes < 0";
+/* The retention pass's queries seek instead of scanning the history: jobs
+ * not measured yet (partial index), ended before a time, and the sum of
+ * their disk use (covering). */
+static const char engine_store_history_indexes[] =
+    "CREATE INDEX IF NOT EXISTS jobs_unsized ON jobs(seq) WHERE result_published = 1 AND disk_bytes < 0;"
+    "CREATE INDEX IF NOT EXISTS jobs_history ON jobs(result_published, ended, disk_bytes, seq);";
 
 #define ENGINE_STORE_COLUMNS                                                                                 \
     "seq, id, phase, reason, created, started, ended, exit_code, workdir, message, spec, meta, results, "    \
@@ -164,7 +168,7 @@ int engine_store_open(engine_store **out, const char *path, char *err, size_t er
         engine_store_close(s);
         return -1;
     }
-    if (sqlite3_exec(s->db, engine_store_unsized_index, NULL, NULL, NULL) != SQLITE_OK) {
+    if (sqlite3_exec(s->db, engine_store_history_indexes, NULL, NULL, NULL) != SQLITE_OK) {
         engine_store_fail(s->db, "create index", err, errlen);
         engine_store_close(s);
         return -1;
@@ -431,7 +435,8 @@ int engine_store_history_unsized(engine_store *s, engine_store_history_cb cb, vo
 {
     engine_store_params p = {.nints = 0};
     return engine_store_history_query(s,
-                                      "SELECT " ENGINE_STORE_HISTORY_COLUMNS " FROM jobs"
+                                      "SELECT " ENGINE_STORE_HISTORY_COLUMNS
+                                      " FROM jobs INDEXED BY jobs_unsized"
                                       " WHERE result_published = 1 AND disk_bytes < 0 ORDER BY seq",
                                       &p, cb, arg, err, errlen);
 }
@@ -530,9 +535,10 @@ int engine_store_history_expired(engine_store *s, double ended_before, int64_t c
 {
     engine_store_params p = {.ended = &ended_before, .ints = {cut}, .nints = 1};
     return engine_store_history_query(s,
-                                      "SELECT " ENGINE_STORE_HISTORY_COLUMNS " FROM jobs"
-                                      " WHERE result_published = 1 AND (ended < ?1 OR seq <= ?2)"
-                                      " ORDER BY seq",
+                                      "SELECT " ENGINE_STORE_HISTORY_COLUMNS
+                                      " FROM jobs WHERE result_published = 1 AND ended < ?1"
+                                      " UNION SELECT " ENGINE_STORE_HISTORY_COLUMNS
+                                      " FROM jobs WHERE result_published = 1 AND seq <= ?2 ORDER BY seq",
                                       &p, cb, arg, err, errlen);
 }
 
