@@ -14,10 +14,11 @@
  * execute that the killed CSC never stored has no job, no run and no
  * answer (counted as "not created").
  *
- * OCPS_KILL9_TRIALS (default 3, about 15 s each on DDS: the new CSC's acks
- * are read once the killed one's lease has expired) and OCPS_KILL9_SEED
- * choose the campaign; tests/bench/run.sh runs a long one. Counts are
- * printed at the end.
+ * OCPS_KILL9_TRIALS (default 3, a few seconds each) and OCPS_KILL9_SEED
+ * (default 1796128632, the campaign that found acks dropped after two quick
+ * restarts; "random" for a new one) choose the campaign; OCPS_KILL9_VERBOSE
+ * prints every ackcmd sample. tests/bench/run.sh runs a long one. Counts
+ * are printed at the end.
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -130,6 +131,11 @@ static void count_final_ack(void *arg, int topic, const void *sample)
     int ack = sal_sample_get_i32(t, sample, "ack");
     const char *identity = sal_sample_get_string(t, sample, "identity");
     sal *me = sal_remote_sal(c->f.remote);
+    if (getenv("OCPS_KILL9_VERBOSE") != NULL) {
+        print_message("%.3f ackcmd seqNum %d ack %d origin %d identity %s\n", tu_now(),
+                      sal_sample_get_i32(t, sample, "private_seqNum"), ack,
+                      sal_sample_get_i32(t, sample, "origin"), identity ? identity : "(null)");
+    }
     if (ack == SAL_CMD_INPROGRESS || ack == SAL_CMD_ACK ||
         sal_sample_get_i32(t, sample, "origin") != sal_origin(me) || identity == NULL ||
         strcmp(identity, sal_identity(me)) != 0) {
@@ -294,10 +300,39 @@ static void one_trial(ctx *c, int trial, totals *tot)
     assert_true(tu_wait_exit(f->csc_pid, 5) >= 0);
     f->csc_pid = -1;
     double killed_after = tu_now() - t0;
+    if (getenv("OCPS_KILL9_VERBOSE") != NULL) {
+        print_message("%.3f trial %d: killed %.3f s after the first execute\n", tu_now(), trial,
+                      killed_after);
+    }
     assert_int_equal(start_csc(c), 0);
     settle s = {c, runs, tu_now()};
     if (!fx_run_until(f, settled, &s, 60)) {
-        fail_msg("trial %d (seed %u): the executes did not settle in 60 s", trial, c->first_seed);
+        for (int i = 0; i < PER_TRIAL; i++) {
+            char id[64] = "";
+            int dirs = job_of_tag(c, runs[i].tag, id, sizeof id);
+            print_message(
+                "%s: seqNum %d, answered %d (ack %d), %d final acks read, job %s, %d job directories "
+                "(%s), %d job_result\n",
+                runs[i].tag, runs[i].seqnum, runs[i].done, runs[i].ack, runs[i].final_acks, runs[i].job_id,
+                dirs, id, job_results(f, id));
+            char dir[1200];
+            snprintf(dir, sizeof dir, "%s/%s", c->work, id);
+            DIR *d = dirs > 0 ? opendir(dir) : NULL;
+            struct dirent *de;
+            while (d != NULL && (de = readdir(d)) != NULL) {
+                print_message("  %s\n", de->d_name);
+            }
+            if (d != NULL) {
+                closedir(d);
+            }
+        }
+        char *log = tu_read_file(f->log_path, NULL);
+        size_t len = log != NULL ? strlen(log) : 0;
+        print_message("the restarted CSC's log (end):\n%s\n",
+                      log != NULL ? log + (len > 4000 ? len - 4000 : 0) : "");
+        free(log);
+        fail_msg("trial %d (seed %u, killed after %.3f s): the executes did not settle in 60 s", trial,
+                 c->first_seed, killed_after);
     }
     fx_run_for(f, 0.5);
     for (int i = 0; i < PER_TRIAL; i++) {
@@ -336,7 +371,11 @@ static int setup(void **state)
     const char *t = getenv("OCPS_KILL9_TRIALS");
     c->trials = t != NULL && atoi(t) > 0 ? atoi(t) : 3;
     const char *seed = getenv("OCPS_KILL9_SEED");
-    c->seed = seed != NULL ? (unsigned)strtoul(seed, NULL, 10) : (unsigned)time(NULL);
+    /* the default: the campaign that found dropped acks after two quick
+     * restarts on DDS (docs/sal-runtime.md); "random" for a new one */
+    c->seed = seed == NULL                  ? 1796128632u
+              : strcmp(seed, "random") == 0 ? (unsigned)time(NULL)
+                                            : (unsigned)strtoul(seed, NULL, 10);
     c->first_seed = c->seed;
     c->runs = calloc((size_t)c->trials * PER_TRIAL, sizeof *c->runs);
     make_config(c);

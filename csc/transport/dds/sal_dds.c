@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <dds/dds.h>
 
@@ -147,6 +148,22 @@ static int transport_open(sal_transport **out, const sal_component_info *comp, i
 
 /* QoS shared by topics, readers and writers of a topic kind (ts_ddsconfig
  * QoS.xml profiles as salobj 7 uses them). */
+/* The ackcmd writer's ownership strength: seconds since 2020-01-01 when it
+ * is created, so that a restarted CSC outranks the one it replaces. ackcmd
+ * readers are EXCLUSIVE (ts_ddsconfig): of several writers of one instance
+ * they accept the strongest, and among equals the one the reader's tie-break
+ * prefers, even if it is dead until its lease expires; Cyclone 0.10 readers
+ * were seen never to accept the new writer after two CSCs were killed within
+ * one lease (test_ocps_kill9). Strength is not a request/offered policy, so
+ * salobj's readers match it as before; it only matters when two writers of
+ * one SAL index exist, where the newest CSC is the one to hear. */
+static int32_t ack_strength(void)
+{
+    const time_t epoch_2020 = 1577836800;
+    time_t now = time(NULL);
+    return now > epoch_2020 ? (int32_t)(now - epoch_2020) : 0;
+}
+
 static dds_qos_t *kind_qos(sal_topic_kind kind)
 {
     dds_qos_t *q = dds_create_qos();
@@ -300,7 +317,7 @@ static int transport_writer_create(sal_transport *t, int topic, char *err, size_
     dds_qos_t *q = kind_qos(ti->kind);
     dds_qset_writer_data_lifecycle(q, true);
     if (ti->kind == SAL_TOPIC_ACKCMD) {
-        dds_qset_ownership_strength(q, 0);
+        dds_qset_ownership_strength(q, ack_strength());
     }
     dds_listener_t *l = dds_create_listener(&t->args[topic]);
     dds_lset_publication_matched(l, on_publication_matched);
