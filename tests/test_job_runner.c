@@ -8,6 +8,7 @@
  * inside the job directory, nothing outside may be counted, and the
  * ordinary outputs must still be listed.
  */
+#include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -107,8 +108,9 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Run the runner on `true` with these globs; returns status.json parsed. */
-static json_t *run_runner(const fixture *fx, const char *const *globs)
+/* Run the runner on `job` (NULL-terminated argv) with these globs; returns
+ * status.json parsed. */
+static json_t *run_runner_job(const fixture *fx, const char *const *globs, const char *const *job)
 {
     char status[PATH_MAX];
     char log[PATH_MAX];
@@ -127,7 +129,10 @@ static json_t *run_runner(const fixture *fx, const char *const *globs)
         argv[n++] = globs[i];
     }
     argv[n++] = "--";
-    argv[n++] = "true";
+    for (size_t i = 0; job[i] != NULL; i++) {
+        assert_true(n + 2 < sizeof argv / sizeof argv[0]);
+        argv[n++] = job[i];
+    }
     argv[n] = NULL;
     char *out = NULL;
     int rc = tu_run((char *const *)argv, &out);
@@ -141,6 +146,13 @@ static json_t *run_runner(const fixture *fx, const char *const *globs)
         fail_msg("status.json: %s", e.text);
     }
     return j;
+}
+
+/* Run the runner on `true` with these globs. */
+static json_t *run_runner(const fixture *fx, const char *const *globs)
+{
+    const char *job[] = {"true", NULL};
+    return run_runner_job(fx, globs, job);
 }
 
 /* Every result resolves strictly inside the job directory; returns the
@@ -244,11 +256,49 @@ static void outputs_inside_are_captured(void **state)
     json_decref(status);
 }
 
+/* A descriptor the runner's parent left open without CLOEXEC (as Cyclone's
+ * sockets are in the CSC) is closed in the runner, which outlives the CSC:
+ * while the runner supervises a job, /proc/<runner>/fd has no such entry,
+ * though the same path names an open descriptor of this process. */
+static void inherited_descriptors_are_closed(void **state)
+{
+    fixture *fx = *state;
+    int fd = open("/etc/hostname", O_RDONLY); /* no O_CLOEXEC */
+    assert_true(fd >= 0);
+    assert_int_equal(dup2(fd, 57), 57);
+    close(fd);
+    char status[PATH_MAX];
+    char log[PATH_MAX];
+    char claim[PATH_MAX];
+    path_printf(status, sizeof status, "%s/status.json", fx->dir);
+    path_printf(log, sizeof log, "%s/runner.log", fx->dir);
+    path_printf(claim, sizeof claim, "%s/runner.claim", fx->workdir);
+    char *argv[] = {
+        OCPS_JOB_RUNNER, "--workdir", fx->workdir, "--status", status, "--log", log, "--timeout", "10",
+        "--grace",       "1",         "--",        "sleep",    "1",    NULL};
+    int pid = tu_spawn(argv, "/dev/null");
+    close(57);
+    assert_true(pid > 0);
+    double end = tu_now() + 5;
+    while (access(claim, F_OK) != 0 && tu_now() < end) {
+        usleep(10000);
+    }
+    assert_int_equal(access(claim, F_OK), 0);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd/57", pid);
+    char target[PATH_MAX];
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    tu_kill(pid);
+    assert_int_equal(n, -1);
+    assert_int_equal(readlink("/proc/self/fd/0", target, sizeof target - 1) > 0, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(escapes_capture_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(outputs_inside_are_captured, setup, teardown),
+        cmocka_unit_test_setup_teardown(inherited_descriptors_are_closed, setup, teardown),
     };
     return cmocka_run_group_tests_name("job_runner", tests, NULL, NULL);
 }

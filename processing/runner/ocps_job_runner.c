@@ -630,8 +630,18 @@ static void runner_outcome_free(runner_outcome *o)
     free(o->results);
 }
 
+/* Close every descriptor inherited above stderr: the CSC's (Cyclone's UDP
+ * sockets, the job store, Kafka connections) carry no CLOEXEC flag, and a
+ * runner outlives the CSC, so it would keep the CSC's ports bound and pass
+ * them on to the job. */
+static void runner_close_inherited(void)
+{
+    close_range(3, ~0U, 0);
+}
+
 int main(int argc, char **argv)
 {
+    runner_close_inherited();
     runner_args a;
     if (runner_parse(&a, argc, argv) != 0) {
         runner_usage();
