@@ -89,6 +89,16 @@ static void make_config(ctx *c)
     assert_int_equal(tu_write_ocps_site(c->root, site), 0);
 }
 
+/* The end of the CSC's log, to explain a failure. */
+static void print_csc_log(const ctx *c, const char *why)
+{
+    char *log = tu_read_file(c->f.log_path, NULL);
+    size_t len = log != NULL ? strlen(log) : 0;
+    print_message("the CSC %s; its log (end):\n%s\n", why,
+                  log != NULL ? log + (len > 4000 ? len - 4000 : 0) : "");
+    free(log);
+}
+
 static int start_csc(ctx *c)
 {
     int n = 0;
@@ -110,6 +120,7 @@ static int start_csc(ctx *c)
         }
         from = (size_t)i + 1;
     }
+    print_csc_log(c, "did not reach ENABLED in 15 s");
     return -1;
 }
 
@@ -326,11 +337,7 @@ static void one_trial(ctx *c, int trial, totals *tot)
                 closedir(d);
             }
         }
-        char *log = tu_read_file(f->log_path, NULL);
-        size_t len = log != NULL ? strlen(log) : 0;
-        print_message("the restarted CSC's log (end):\n%s\n",
-                      log != NULL ? log + (len > 4000 ? len - 4000 : 0) : "");
-        free(log);
+        print_csc_log(c, "restarted left executes unanswered");
         fail_msg("trial %d (seed %u, killed after %.3f s): the executes did not settle in 60 s", trial,
                  c->first_seed, killed_after);
     }

@@ -373,12 +373,19 @@ static void on_heartbeat(void *arg, int topic, const void *sample)
     if (other_seq < own_seq || (other_seq == own_seq && origin > sal_origin(c->sal))) {
         return;
     }
-    if (sent >= c->check_started - 0.5) {
+    /* alive: sent after this check began, or a newer heartbeat of a writer
+     * already heard (a CSC killed just before this one started left a
+     * heartbeat a few tenths of a second old: that alone is no proof; a
+     * clock a little behind delays the verdict by one heartbeat) */
+    bool newer = c->heard_other_live && origin == c->heard_origin && other_seq > c->heard_seq;
+    if (sent >= c->check_started || newer) {
         fprintf(stderr, "ERROR %s: %s with origin=%d quitting: found another instance with origin=%d.\n",
                 c->comp->name, sal_identity(c->sal), sal_origin(c->sal), origin);
         sal_csc_close(c, 2);
     } else if (sent >= c->check_started - 3 * c->opts.heartbeat_interval - 0.5) {
         c->heard_other_live = true; /* maybe alive: wait for its next heartbeat */
+        c->heard_origin = origin;
+        c->heard_seq = other_seq;
     }
 }
 

@@ -12,4 +12,6 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 # kill -9 campaign: the CSC killed at random moments (most within 300 ms of
 # an execute); prints the counts of jobs, runs, job_result and final acks
 # (about 5 s a trial on DDS; OCPS_KILL9_SEED repeats a campaign).
-OCPS_KILL9_TRIALS="${OCPS_KILL9_TRIALS:-100}" "$top/build-bench/tests/test_ocps_kill9"
+OCPS_KILL9_SEED="${OCPS_KILL9_SEED:-random}" OCPS_KILL9_TRIALS="${OCPS_KILL9_TRIALS:-100}" "$top/build-bench/tests/test_ocps_kill9"
+OCPS_TEST_TRANSPORT=kafka OCPS_KILL9_SEED="${OCPS_KILL9_SEED:-random}" OCPS_KILL9_TRIALS="${OCPS_KILL9_TRIALS:-100}" \
+    "$top/build-bench/tests/test_ocps_kill9"
