@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,23 +49,16 @@ struct sal {
     sal_error_cb error_cb;
     void *error_arg;
     uv_async_t async;
-    uv_idle_t spin;        /* keeps the loop polling briefly after activity */
-    uint64_t spin_until;   /* uv_hrtime() deadline of the current spin */
     bool republish;        /* re-publish events to new readers (late joiners) */
     uv_timer_t round;      /* the next re-publication round */
     uint64_t round_asked;  /* uv_now() of the first request of that round */
-    int open_handles;      /* freed when all three handles have closed */
+    int open_handles;      /* freed when both handles have closed */
     sal_close_cb close_cb; /* then this runs */
     void *close_arg;
     pthread_mutex_t lock;
     inbox_item *head;
     inbox_item *tail;
     bool closing;
-
-    /* when to poll (see spin()) */
-    uint64_t last_activity; /* uv_hrtime() of the last sample handled, command or ack written */
-    uint64_t batch_arrival; /* uv_hrtime() when the inbox's first item came (guarded by lock) */
-    bool quick;             /* the last batch came soon after this side's activity */
 };
 
 static void inbox_item_free(sal *s, inbox_item *item)
@@ -90,7 +82,6 @@ static void inbox_push(sal *s, inbox_item *item)
         s->tail->next = item;
     } else {
         s->head = item;
-        s->batch_arrival = uv_hrtime(); /* when the transport had it, not when the loop woke */
     }
     s->tail = item;
     pthread_mutex_unlock(&s->lock);
@@ -211,52 +202,13 @@ static void ask_republish(sal *s, int topic)
     uv_timer_start(&s->round, on_round, due > now ? due - now : 0, 0);
 }
 
-/* After a quick exchange the loop polls for a short while instead of
- * sleeping: on a VM, waking a thread blocked in epoll costs tens of
- * microseconds, which would dominate a command round trip. An exchange is
- * quick when a batch of samples came within SAL_SPIN_GAP_NS of this side's
- * previous activity (a sample handled, a command or an ack written), as a
- * command's ack or the next of a series of sequential commands do. Steady
- * streams spaced further apart (an event every millisecond) and an idle
- * loop sleep: polling after every sample kept a core busy. */
-#define SAL_SPIN_NS 300000u     /* polling after activity in a quick exchange */
-#define SAL_SPIN_GAP_NS 200000u /* a batch this soon after activity is quick */
-
-static void on_spin(uv_idle_t *handle)
-{
-    sal *s = handle->data;
-    if (uv_hrtime() >= s->spin_until) {
-        uv_idle_stop(handle);
-        return;
-    }
-    sched_yield(); /* let the transport's receive threads run on a busy machine */
-}
-
-/* Activity now: poll for SAL_SPIN_NS if the exchange is quick. */
-static void spin(sal *s)
-{
-    uint64_t now = uv_hrtime();
-    s->last_activity = now;
-    if (!s->quick) {
-        return;
-    }
-    s->spin_until = now + SAL_SPIN_NS;
-    if (!s->closing && !uv_is_active((uv_handle_t *)&s->spin)) {
-        uv_idle_start(&s->spin, on_spin);
-    }
-}
-
 static void on_async(uv_async_t *handle)
 {
     sal *s = handle->data;
     pthread_mutex_lock(&s->lock);
     inbox_item *item = s->head;
     s->head = s->tail = NULL;
-    uint64_t arrival = s->batch_arrival;
     pthread_mutex_unlock(&s->lock);
-    if (item != NULL) { /* came while busy (arrival <= last activity) counts as quick too */
-        s->quick = s->last_activity != 0 && arrival < s->last_activity + SAL_SPIN_GAP_NS;
-    }
     while (item != NULL) {
         inbox_item *next = item->next;
         if (s->closing) { /* a callback closed the runtime: drop the rest */
@@ -288,7 +240,6 @@ static void on_async(uv_async_t *handle)
         free(item);
         item = next;
     }
-    spin(s);
 }
 
 int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
@@ -333,11 +284,9 @@ int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t
         return rc;
     }
     s->async.data = s;
-    uv_idle_init(loop, &s->spin);
-    s->spin.data = s;
     uv_timer_init(loop, &s->round);
     s->round.data = s;
-    s->open_handles = 3;
+    s->open_handles = 2;
     sal_transport_cbs cbs = {on_transport_sample, on_transport_matched, on_transport_error, s};
     rc = transport->open(&s->transport, comp, index, &cbs, err, errlen);
     if (rc != 0) {
@@ -426,9 +375,6 @@ int sal_write(sal *s, int topic, void *sample, unsigned flags, char *err, size_t
     rc = s->ops->write(s->transport, topic, sample, err, errlen);
     if (rc != 0) {
         return rc;
-    }
-    if (t->kind == SAL_TOPIC_COMMAND || t->kind == SAL_TOPIC_ACKCMD) {
-        spin(s); /* a reply or the next command is likely to follow soon */
     }
     if (t->kind == SAL_TOPIC_EVENT) { /* kept for change detection and late joiners */
         void *copy = sal_sample_dup(t, sample);
@@ -561,7 +507,6 @@ void sal_close(sal *s, sal_close_cb cb, void *arg)
     pthread_mutex_lock(&s->lock);
     s->closing = true;
     pthread_mutex_unlock(&s->lock);
-    uv_close((uv_handle_t *)&s->spin, free_sal);
     uv_close((uv_handle_t *)&s->round, free_sal);
     uv_close((uv_handle_t *)&s->async, free_sal);
 }

@@ -1,34 +1,41 @@
 /*
  * bench_command_rtt: sequential SAL command round trip over DDS (command
- * write -> final ack read) against an ocps-csc process, next to Cyclone's
- * own ddsperf ping-pong round trip measured in the same run on the same
- * loopback configuration. Prints both and their ratio; never fails on
- * timing.
+ * write -> final ack read, setLogLevel) against an ocps-csc process, side
+ * by side with Cyclone's own ddsperf ping-pong in the same run, on the same
+ * loopback configuration. Rounds alternate ddsperf (listener mode, then
+ * waitset mode) and a batch of commands; each round gives a ratio of the
+ * command's median round trip to ddsperf's FULL median round trip (ddsperf
+ * prints half of it: (tnow - tsend) / 2). Prints min/median/max of the
+ * ratios over the rounds; never fails on timing.
  *
- *   bench_command_rtt [N]     (default 1000 commands)
+ *   bench_command_rtt [COMMANDS_PER_ROUND [ROUNDS [LOAD_PROCESSES]]]
+ *     defaults 300, 5, 0; LOAD_PROCESSES busy-looping children load the
+ *     machine during the whole run.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#include "ocps_test_iface.h"
-#include "ocps/sal_csc.h"
 #include "bench_util.h"
+#include "ocps/sal_csc.h"
+#include "ocps_test_iface.h"
 #include "sal_fixture.h"
 #include "test_util.h"
 
-/* Mean ping-pong round trip (microseconds) reported by ddsperf, skipping
- * its first report; -1 if ddsperf could not be run. mode is "listener"
- * (answer on Cyclone's receive thread) or "waitset" (on a thread of its
- * own, as an application with an event loop does). */
-static double ddsperf_rtt(double seconds, char *mode)
+/* ddsperf's median round trip (microseconds, the full one: twice what it
+ * prints) over `seconds`, skipping its first report; -1 if it could not
+ * be run. mode "listener" answers on Cyclone's receive thread, "waitset"
+ * on a thread of its own, as an application with an event loop does. */
+static double ddsperf_rtt(int seconds, char *mode)
 {
     char dur[16];
-    snprintf(dur, sizeof dur, "%d", (int)seconds + 2);
+    snprintf(dur, sizeof dur, "%d", seconds + 2);
     char *pong[] = {"ddsperf", "-D", dur, "pong", mode, NULL};
     int pong_pid = tu_spawn(pong, "/dev/null");
-    snprintf(dur, sizeof dur, "%d", (int)seconds);
+    snprintf(dur, sizeof dur, "%d", seconds);
     char *ping[] = {"ddsperf", "-D", dur, "ping", mode, NULL};
     char *out = NULL;
     int rc = tu_run(ping, &out);
@@ -41,54 +48,88 @@ static double ddsperf_rtt(double seconds, char *mode)
     int n = 0;
     int seen = 0;
     for (char *line = strtok(out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
-        char *m = strstr(line, " mean ");
+        char *m = strstr(line, " 50% ");
         if (m != NULL && strstr(line, " size ") != NULL && seen++ > 0) {
-            sum += atof(m + 6);
+            sum += atof(m + 5);
             n++;
         }
     }
     free(out);
-    return n > 0 ? sum / n : -1;
+    return n > 0 ? 2 * sum / n : -1;
+}
+
+static void busy(void)
+{
+    volatile unsigned long x = 0;
+    for (;;) {
+        x++;
+    }
+}
+
+static void print_ratios(const char *what, double *r, int n)
+{
+    bench_sort(r, n);
+    printf("  ratio command / ddsperf %s: min %.2f, median %.2f, max %.2f\n", what, r[0], r[n / 2], r[n - 1]);
 }
 
 int main(int argc, char **argv)
 {
-    int n = argc > 1 ? atoi(argv[1]) : 1000;
-    if (n < 10) {
-        n = 10;
-    }
+    int per_round = argc > 1 && atoi(argv[1]) >= 10 ? atoi(argv[1]) : 300;
+    int rounds = argc > 2 && atoi(argv[2]) >= 1 ? atoi(argv[2]) : 5;
+    int load = argc > 3 ? atoi(argv[3]) : 0;
     fx_env(CYCLONE_CONFIG);
+    pid_t loaders[16];
+    for (int i = 0; i < load && i < 16; i++) {
+        if ((loaders[i] = fork()) == 0) {
+            busy();
+        }
+    }
     fx f;
     if (fx_open(&f, ocps_test_component(), 1, NULL) != 0) {
         return 1;
     }
     char *csc[] = {OCPS_CSC, "--duplicate-check", "0", "1", NULL};
     fx_start_csc(&f, csc);
-    double *rtt = calloc((size_t)n, sizeof *rtt);
+    double *rtt = calloc((size_t)per_round, sizeof *rtt);
+    double *r_listener = calloc((size_t)rounds, sizeof *r_listener);
+    double *r_waitset = calloc((size_t)rounds, sizeof *r_waitset);
     int failures = 0;
-    if (bench_command_loop(&f, n, 50, rtt, &failures) != 0) {
-        fx_close(&f);
-        return 1;
+    int ok = 1;
+    printf(
+        "SAL command round trip over DDS vs ddsperf ping-pong (full round trips, medians, us), %d rounds of "
+        "%d setLogLevel commands, %d busy processes:\n",
+        rounds, per_round, load);
+    for (int r = 0; r < rounds && ok; r++) {
+        double listener = ddsperf_rtt(3, "listener");
+        double waitset = ddsperf_rtt(3, "waitset");
+        if (listener <= 0 || waitset <= 0) {
+            printf("ddsperf could not be run (apt-get install cyclonedds-tools)\n");
+            ok = 0;
+            break;
+        }
+        if (bench_command_loop(&f, per_round, r == 0 ? 50 : 5, rtt, &failures) != 0) {
+            ok = 0;
+            break;
+        }
+        bench_sort(rtt, per_round);
+        double median = rtt[per_round / 2] * 1e6;
+        r_listener[r] = median / listener;
+        r_waitset[r] = median / waitset;
+        printf("  round %d: command %.1f (p90 %.1f), ddsperf listener %.1f, waitset %.1f\n", r + 1, median,
+               rtt[per_round * 9 / 10] * 1e6, listener, waitset);
     }
     fx_close(&f);
-    double mean = bench_sort(rtt, n) * 1e6;
-    for (int i = 0; i < n; i++) {
-        rtt[i] *= 1e6; /* microseconds */
+    for (int i = 0; i < load && i < 16; i++) {
+        kill(loaders[i], SIGKILL);
+        waitpid(loaders[i], NULL, 0);
     }
-    double ping = ddsperf_rtt(5, "listener");
-    double ping_ws = ddsperf_rtt(5, "waitset");
-    printf("SAL command round trip over DDS, %d sequential setLogLevel commands (%d failed):\n", n, failures);
-    printf("  mean %.1f us, median %.1f us, p90 %.1f us, p99 %.1f us, max %.1f us\n", mean, rtt[n / 2],
-           rtt[n * 9 / 10], rtt[n * 99 / 100], rtt[n - 1]);
-    if (ping > 0 && ping_ws > 0) {
-        printf("ddsperf ping-pong round trip (same machine, same Cyclone configuration):\n");
-        printf("  listener mode %.1f us, waitset mode %.1f us\n", ping, ping_ws);
-        printf("ratio command/ddsperf listener: mean %.2f, median %.2f\n", mean / ping, rtt[n / 2] / ping);
-        printf("ratio command/ddsperf waitset:  mean %.2f, median %.2f\n", mean / ping_ws,
-               rtt[n / 2] / ping_ws);
-    } else {
-        printf("ddsperf could not be run (apt-get install cyclonedds-tools)\n");
+    if (ok) {
+        printf("  %d commands failed\n", failures);
+        print_ratios("listener", r_listener, rounds);
+        print_ratios("waitset", r_waitset, rounds);
     }
     free(rtt);
-    return 0;
+    free(r_listener);
+    free(r_waitset);
+    return ok ? 0 : 1;
 }
