@@ -1,0 +1,541 @@
+/*
+ * test_butler_repo: the butler-lite repository (processing/butler): raw
+ * header rules, ingest all-or-nothing with bad files and duplicates,
+ * queries, chained collections and find-first, removal of runs, label
+ * resolution and concurrent writers from several processes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "butler_fakeraw.h"
+#include "ocps/butler.h"
+#include "test_util.h"
+
+typedef struct fixture {
+    char *dir;  /* temporary directory */
+    char *root; /* dir/repo */
+    butler_repo *repo;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    f->dir = tu_make_temp_dir();
+    f->root = tu_path_join(f->dir, "repo");
+    char err[512];
+    if (butler_create(f->root, &f->repo, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    butler_close(f->repo);
+    tu_remove_tree(f->dir);
+    free(f->root);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Write a raw named name in the fixture's directory; returns its path. */
+static char *make_raw(fixture *f, const char *name, const bf_raw *r)
+{
+    char *path = tu_path_join(f->dir, name);
+    assert_int_equal(bf_write_raw(path, r), 0);
+    return path;
+}
+
+static size_t count(fixture *f, const char *type, const char *collection, const char *where)
+{
+    butler_dataset *rows = NULL;
+    size_t n = 0;
+    char err[512];
+    const char *cols[] = {collection};
+    if (butler_query_datasets(f->repo, type, cols, 1, where, false, &rows, &n, err, sizeof err) != 0) {
+        if (strncmp(err, "unknown collection", 18) == 0) {
+            return 0; /* nothing was ever registered in it */
+        }
+        fail_msg("query %s: %s", where ? where : "", err);
+    }
+    free(rows);
+    return n;
+}
+
+static int count_files(const char *dir)
+{
+    char **names;
+    int n = tu_list_files(dir, ".fits", &names);
+    if (n > 0) {
+        tu_free_names(names, n);
+    }
+    return n;
+}
+
+static void test_header_rules(void **state)
+{
+    fixture *f = *state;
+    bf_raw r = bf_raw_default("20240101", 7, "OBJECT");
+    r.date_obs = "2024-01-02T03:00:00.000"; /* after midnight: day_obs stays DAYOBS */
+    char *path = make_raw(f, "science.fits", &r);
+    butler_dataset ds;
+    char err[512];
+    assert_int_equal(butler_read_raw_header(path, &ds, err, sizeof err), 0);
+    assert_string_equal(ds.instrument, "LATISS");
+    assert_string_equal(ds.dataset_type, "raw");
+    assert_string_equal(ds.observation_type, "science");
+    assert_int_equal(ds.exposure, 2024010100007LL);
+    assert_int_equal(ds.day_obs, 20240101);
+    assert_int_equal(ds.seq_num, 7);
+    assert_int_equal(ds.detector, 0);
+    assert_string_equal(ds.physical_filter, "SDSSr_65mm~empty");
+    assert_string_equal(ds.obs_id, "AT_O_20240101_000007");
+    assert_string_equal(ds.date_obs, "2024-01-02T03:00:00.000");
+    assert_true(ds.exposure_time == 30.0);
+    free(path);
+}
+
+static void test_imgtype_mapping(void **state)
+{
+    fixture *f = *state;
+    const char *in[] = {"BIAS", "DARK", "FLAT", "OBJECT", "ENGTEST", "CWFS"};
+    const char *out[] = {"bias", "dark", "flat", "science", "engtest", "cwfs"};
+    for (size_t i = 0; i < 6; i++) {
+        bf_raw r = bf_raw_default("20240101", (int)i + 1, in[i]);
+        r.instrume = i == 0 ? "LSST_ATISS" : "LATISS"; /* the 2018 name */
+        r.grating = i == 1 ? "holo4_003" : "empty_1";
+        char *path = make_raw(f, "t.fits", &r);
+        butler_dataset ds;
+        char err[512];
+        assert_int_equal(butler_read_raw_header(path, &ds, err, sizeof err), 0);
+        assert_string_equal(ds.observation_type, out[i]);
+        assert_string_equal(ds.instrument, "LATISS");
+        assert_string_equal(ds.physical_filter, i == 1 ? "SDSSr_65mm~holo4_003" : "SDSSr_65mm~empty");
+        free(path);
+    }
+}
+
+static void test_missing_key_is_named(void **state)
+{
+    fixture *f = *state;
+    bf_raw r = bf_raw_default("20240101", 1, "BIAS");
+    r.dayobs = NULL;
+    char *path = make_raw(f, "nodayobs.fits", &r);
+    butler_dataset ds;
+    char err[512];
+    assert_int_equal(butler_read_raw_header(path, &ds, err, sizeof err), -1);
+    assert_non_null(strstr(err, "nodayobs.fits: the primary header has no DAYOBS"));
+    free(path);
+}
+
+static void test_ingest_and_query(void **state)
+{
+    fixture *f = *state;
+    const char *types[] = {"BIAS", "BIAS", "FLAT", "OBJECT"};
+    const char *days[] = {"20240101", "20240101", "20240102", "20240102"};
+    char *files[4];
+    for (int i = 0; i < 4; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "raw%d.fits", i);
+        bf_raw r = bf_raw_default(days[i], i + 1, types[i]);
+        files[i] = make_raw(f, name, &r);
+    }
+    char err[1024];
+    assert_int_equal(butler_ingest_raws(f->repo, NULL, (const char *const *)files, 4, err, sizeof err), 0);
+    assert_int_equal(count(f, "raw", "LATISS/raw/all", NULL), 4);
+    assert_int_equal(count(f, "raw", "LATISS/raw/all", "exposure.observation_type = 'bias'"), 2);
+    assert_int_equal(
+        count(f, "raw", "LATISS/raw/all", "exposure.day_obs = 20240102 AND instrument = 'LATISS'"), 2);
+    assert_int_equal(
+        count(f, "raw", "LATISS/raw/all", "exposure IN (2024010100001, 2024010200003..2024010200004)"), 3);
+    assert_int_equal(count(f, "raw", "LATISS/raw/all", "exposure.exposure_time > 0"), 2);
+    assert_int_equal(count(f, "raw", "LATISS/raw/all", "seq_num IN (1..4:2)"), 2);
+    assert_int_equal(count(f, "bias", "LATISS/raw/all", NULL), 0);
+
+    butler_dataset *rows = NULL;
+    size_t n = 0;
+    const char *cols[] = {"LATISS/raw/all"};
+    assert_int_equal(butler_query_datasets(f->repo, "raw", cols, 1, "exposure = 2024010200004", false, &rows,
+                                           &n, err, sizeof err),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].path, "LATISS/raw/20240102/2024010200004/raw3.fits");
+    assert_string_equal(rows[0].run, "LATISS/raw/all");
+    assert_int_equal(strncmp(rows[0].checksum, "fnv1a64:", 8), 0);
+    char sum[40];
+    assert_int_equal(butler_checksum_file(files[3], sum, sizeof sum, err, sizeof err), 0);
+    assert_string_equal(rows[0].checksum, sum);
+    char *stored = tu_path_join(f->root, rows[0].path);
+    struct stat st;
+    assert_int_equal(stat(stored, &st), 0);
+    free(stored);
+    free(rows);
+    for (int i = 0; i < 4; i++) {
+        free(files[i]);
+    }
+}
+
+/* A batch with a bad file: refused, the file named, nothing registered or left in the repository. */
+static void check_bad_batch(fixture *f, const char *bad_name, const char *want)
+{
+    bf_raw r = bf_raw_default("20240103", 1, "BIAS");
+    char *good = make_raw(f, "good.fits", &r);
+    char *bad = tu_path_join(f->dir, bad_name);
+    const char *files[] = {good, bad};
+    char err[1024];
+    assert_int_equal(butler_ingest_raws(f->repo, NULL, files, 2, err, sizeof err), -1);
+    assert_non_null(strstr(err, bad));
+    assert_non_null(strstr(err, want));
+    assert_int_equal(count(f, "raw", "LATISS/raw/all", NULL), 0);
+    char *dir = tu_path_join(f->root, "LATISS/raw/20240103/2024010300001");
+    assert_true(count_files(dir) <= 0);
+    free(dir);
+    free(good);
+    free(bad);
+}
+
+static void test_truncated_file_refused(void **state)
+{
+    fixture *f = *state;
+    /* A collection must exist to query: make the default run with one raw elsewhere. */
+    bf_raw r = bf_raw_default("20240104", 2, "BIAS");
+    char *path = make_raw(f, "trunc.fits", &r);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(bf_truncate(path, (long)st.st_size - 2880 - 100), 0);
+    check_bad_batch(f, "trunc.fits", "");
+    free(path);
+}
+
+static void test_non_fits_file_refused(void **state)
+{
+    fixture *f = *state;
+    char *path = tu_path_join(f->dir, "notes.fits");
+    assert_int_equal(tu_write_file(path, "hello, not a FITS file\n", 23), 0);
+    check_bad_batch(f, "notes.fits", "not a readable FITS file");
+    free(path);
+}
+
+static void test_duplicate_ingest_refused(void **state)
+{
+    fixture *f = *state;
+    bf_raw r = bf_raw_default("20240105", 9, "DARK");
+    char *path = make_raw(f, "dark.fits", &r);
+    const char *files[] = {path};
+    char err[1024];
+    assert_int_equal(butler_ingest_raws(f->repo, NULL, files, 1, err, sizeof err), 0);
+    assert_int_equal(butler_ingest_raws(f->repo, NULL, files, 1, err, sizeof err), -1);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "already"));
+    /* the same exposure under another file name: the data ID conflicts */
+    char *copy = make_raw(f, "dark-again.fits", &r);
+    files[0] = copy;
+    assert_int_equal(butler_ingest_raws(f->repo, NULL, files, 1, err, sizeof err), -1);
+    assert_non_null(
+        strstr(err, "dark-again.fits: dataset raw {instrument=LATISS,exposure=2024010500009,detector=0} "
+                    "already in run 'LATISS/raw/all'"));
+    assert_int_equal(count(f, "raw", "LATISS/raw/all", NULL), 1);
+    char *dir = tu_path_join(f->root, "LATISS/raw/20240105/2024010500009");
+    assert_int_equal(count_files(dir), 1);
+    free(dir);
+    free(copy);
+    free(path);
+}
+
+static void test_injection_stays_literal(void **state)
+{
+    fixture *f = *state;
+    bf_raw r = bf_raw_default("20240101", 1, "BIAS");
+    char *path = make_raw(f, "b.fits", &r);
+    const char *files[] = {path};
+    char err[1024];
+    assert_int_equal(butler_ingest_raws(f->repo, NULL, files, 1, err, sizeof err), 0);
+    assert_int_equal(count(f, "raw", "LATISS/raw/all", "instrument = \"LATISS' OR '1'='1\""), 0);
+    assert_int_equal(count(f, "raw", "LATISS/raw/all", "instrument = 'x; DROP TABLE dataset; --'"), 0);
+    assert_int_equal(count(f, "raw", "LATISS/raw/all", NULL), 1);
+    free(path);
+}
+
+/* A calibration product (no exposure in its data ID) written into the repo. */
+static void register_calib(fixture *f, const char *run, const char *name)
+{
+    char *dir = tu_path_join(f->root, "calib");
+    mkdir(dir, 0775);
+    char rel[256];
+    snprintf(rel, sizeof rel, "calib/%s", name);
+    char *file = tu_path_join(f->root, rel);
+    assert_int_equal(tu_write_file(file, name, strlen(name)), 0);
+    butler_dataset ds = {0};
+    snprintf(ds.dataset_type, sizeof ds.dataset_type, "bias");
+    snprintf(ds.instrument, sizeof ds.instrument, "LATISS");
+    ds.exposure = ds.day_obs = ds.seq_num = BUTLER_NONE;
+    ds.detector = 0;
+    ds.exposure_time = -1;
+    snprintf(ds.path, sizeof ds.path, "%s", rel);
+    char err[512];
+    if (butler_register(f->repo, run, &ds, 1, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+    free(file);
+    free(dir);
+}
+
+static void test_chains_and_find_first(void **state)
+{
+    fixture *f = *state;
+    register_calib(f, "u/ocps/a/run", "bias-a.fits");
+    register_calib(f, "u/ocps/b/run", "bias-b.fits");
+    char err[512];
+    const char *a[] = {"u/ocps/a/run"};
+    const char *b[] = {"u/ocps/b/run", "u/ocps/a"};
+    assert_int_equal(butler_define_chain(f->repo, "u/ocps/a", a, 1, err, sizeof err), 0);
+    assert_int_equal(butler_define_chain(f->repo, "u/ocps/b", b, 2, err, sizeof err), 0);
+
+    butler_dataset *rows = NULL;
+    size_t n = 0;
+    const char *search[] = {"u/ocps/b"};
+    assert_int_equal(
+        butler_query_datasets(f->repo, "bias", search, 1, NULL, true, &rows, &n, err, sizeof err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].run, "u/ocps/b/run");
+    free(rows);
+    assert_int_equal(
+        butler_query_datasets(f->repo, "bias", search, 1, NULL, false, &rows, &n, err, sizeof err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].run, "u/ocps/b/run");
+    assert_string_equal(rows[1].run, "u/ocps/a/run");
+    free(rows);
+    const char *reversed[] = {"u/ocps/a", "u/ocps/b"};
+    assert_int_equal(
+        butler_query_datasets(f->repo, "bias", reversed, 2, NULL, true, &rows, &n, err, sizeof err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].run, "u/ocps/a/run");
+    free(rows);
+
+    /* a cycle, an unknown child and a RUN redefined as a chain are refused */
+    const char *cycle[] = {"u/ocps/b"};
+    assert_int_equal(butler_define_chain(f->repo, "u/ocps/a", cycle, 1, err, sizeof err), -1);
+    assert_non_null(strstr(err, "cycle"));
+    const char *unknown[] = {"nope"};
+    assert_int_equal(butler_define_chain(f->repo, "u/ocps/c", unknown, 1, err, sizeof err), -1);
+    assert_non_null(strstr(err, "unknown collection 'nope'"));
+    assert_int_equal(butler_define_chain(f->repo, "u/ocps/a/run", a, 0, err, sizeof err), -1);
+
+    butler_collection *c = NULL;
+    assert_int_equal(butler_list_collections(f->repo, &c, &n, err, sizeof err), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(c[2].name, "u/ocps/b");
+    assert_string_equal(c[2].type, "CHAINED");
+    assert_string_equal(c[2].children, "u/ocps/b/run,u/ocps/a");
+    assert_string_equal(c[3].type, "RUN");
+    butler_collections_free(c, n);
+}
+
+static void test_remove_runs(void **state)
+{
+    fixture *f = *state;
+    register_calib(f, "r1", "one.fits");
+    register_calib(f, "r2", "two.fits");
+    char err[512];
+    const char *children[] = {"r1", "r2"};
+    assert_int_equal(butler_define_chain(f->repo, "chain", children, 2, err, sizeof err), 0);
+    const char *bad[] = {"r1", "chain"};
+    assert_int_equal(butler_remove_runs(f->repo, bad, 2, err, sizeof err), -1);
+    assert_non_null(strstr(err, "'chain' is CHAINED"));
+    assert_int_equal(count(f, "bias", "r1", NULL), 1); /* nothing removed */
+
+    const char *runs[] = {"r1"};
+    assert_int_equal(butler_remove_runs(f->repo, runs, 1, err, sizeof err), 0);
+    char *gone = tu_path_join(f->root, "calib/one.fits");
+    struct stat st;
+    assert_int_equal(stat(gone, &st), -1);
+    free(gone);
+    butler_collection *c = NULL;
+    size_t n = 0;
+    assert_int_equal(butler_list_collections(f->repo, &c, &n, err, sizeof err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(c[0].children, "r2");
+    butler_collections_free(c, n);
+    assert_int_equal(count(f, "bias", "chain", NULL), 1);
+    assert_int_equal(butler_remove_runs(f->repo, runs, 1, err, sizeof err), -1);
+    assert_non_null(strstr(err, "unknown collection 'r1'"));
+}
+
+static void test_unknown_collection_and_type(void **state)
+{
+    fixture *f = *state;
+    butler_dataset *rows = NULL;
+    size_t n = 0;
+    char err[512];
+    const char *cols[] = {"nowhere"};
+    assert_int_equal(butler_query_datasets(f->repo, "raw", cols, 1, NULL, false, &rows, &n, err, sizeof err),
+                     -1);
+    assert_string_equal(err, "unknown collection 'nowhere'");
+    butler_dataset ds = {0};
+    snprintf(ds.dataset_type, sizeof ds.dataset_type, "calexp");
+    snprintf(ds.instrument, sizeof ds.instrument, "LATISS");
+    snprintf(ds.path, sizeof ds.path, "x.fits");
+    char *file = tu_path_join(f->root, "x.fits");
+    tu_write_file(file, "x", 1);
+    assert_int_equal(butler_register(f->repo, "run", &ds, 1, err, sizeof err), -1);
+    assert_non_null(strstr(err, "unknown dataset type 'calexp'"));
+    assert_int_equal(butler_register_dataset_type(f->repo, "calexp", err, sizeof err), 0);
+    assert_int_equal(butler_register(f->repo, "run", &ds, 1, err, sizeof err), 0);
+    snprintf(ds.path, sizeof ds.path, "../outside.fits");
+    assert_int_equal(butler_register(f->repo, "run", &ds, 1, err, sizeof err), -1);
+    free(file);
+}
+
+static void test_label_resolution(void **state)
+{
+    fixture *f = *state;
+    char *index = tu_path_join(f->dir, "repos.yaml");
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml, "LATISS: %s\nembargo: file://%s/butler.yaml\nremote: s3://bucket/repo\n",
+             f->root, f->root);
+    assert_int_equal(tu_write_file(index, yaml, strlen(yaml)), 0);
+    setenv("DAF_BUTLER_REPOSITORY_INDEX", index, 1);
+    char out[1024], err[512];
+    assert_int_equal(butler_resolve_label("LATISS", out, sizeof out, err, sizeof err), 0);
+    assert_string_equal(out, f->root);
+    assert_int_equal(butler_resolve_label("embargo", out, sizeof out, err, sizeof err), 0);
+    assert_string_equal(out, f->root);
+    assert_int_equal(butler_resolve_label("/some/path", out, sizeof out, err, sizeof err), 0);
+    assert_string_equal(out, "/some/path");
+    assert_int_equal(butler_resolve_label("remote", out, sizeof out, err, sizeof err), -1);
+    assert_non_null(strstr(err, "only local repositories"));
+    butler_repo *repo = NULL;
+    assert_int_equal(butler_resolve_label("LATISS", out, sizeof out, err, sizeof err), 0);
+    assert_int_equal(butler_open(out, &repo, err, sizeof err), 0);
+    butler_close(repo);
+    unsetenv("DAF_BUTLER_REPOSITORY_INDEX");
+    assert_int_equal(butler_resolve_label("LATISS", out, sizeof out, err, sizeof err), 0);
+    assert_string_equal(out, "LATISS");
+    free(index);
+}
+
+static void test_open_and_create_errors(void **state)
+{
+    fixture *f = *state;
+    butler_repo *repo = NULL;
+    char err[512];
+    assert_int_equal(butler_create(f->root, &repo, err, sizeof err), -1);
+    assert_non_null(strstr(err, "already a repository"));
+    assert_int_equal(butler_open(f->dir, &repo, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a repository"));
+}
+
+enum { WRITERS = 8, PER_WRITER = 50 };
+
+/* Child k: its own connection, 50 registrations, each its own transaction. */
+static int writer(const char *root, int k)
+{
+    butler_repo *repo;
+    char err[512];
+    if (butler_open(root, &repo, err, sizeof err) != 0) {
+        fprintf(stderr, "writer %d: %s\n", k, err);
+        return 1;
+    }
+    char run[64];
+    snprintf(run, sizeof run, "u/ocps/w%d/run", k);
+    for (int i = 0; i < PER_WRITER; i++) {
+        butler_dataset ds = {0};
+        snprintf(ds.dataset_type, sizeof ds.dataset_type, "postISRCCD");
+        snprintf(ds.instrument, sizeof ds.instrument, "LATISS");
+        ds.exposure = 2024010100000LL + i;
+        ds.detector = 0;
+        ds.day_obs = 20240101;
+        ds.seq_num = i;
+        ds.exposure_time = 1;
+        snprintf(ds.path, sizeof ds.path, "w%d-%d.fits", k, i);
+        char file[2200];
+        snprintf(file, sizeof file, "%s/%s", root, ds.path);
+        FILE *fp = fopen(file, "w");
+        if (fp == NULL) {
+            return 1;
+        }
+        fprintf(fp, "%d %d\n", k, i);
+        fclose(fp);
+        if (butler_register(repo, run, &ds, 1, err, sizeof err) != 0) {
+            fprintf(stderr, "writer %d: %s\n", k, err);
+            butler_close(repo);
+            return 1;
+        }
+    }
+    butler_close(repo);
+    return 0;
+}
+
+static void test_concurrent_writers(void **state)
+{
+    fixture *f = *state;
+    pid_t pids[WRITERS];
+    for (int k = 0; k < WRITERS; k++) {
+        pids[k] = fork();
+        assert_true(pids[k] >= 0);
+        if (pids[k] == 0) {
+            _exit(writer(f->root, k));
+        }
+    }
+    for (int k = 0; k < WRITERS; k++) {
+        int status;
+        assert_int_equal(waitpid(pids[k], &status, 0), pids[k]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    for (int k = 0; k < WRITERS; k++) {
+        char run[64];
+        snprintf(run, sizeof run, "u/ocps/w%d/run", k);
+        assert_int_equal(count(f, "postISRCCD", run, NULL), PER_WRITER);
+    }
+    char *db_path = tu_path_join(f->root, "butler.sqlite3");
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM dataset", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), WRITERS * PER_WRITER);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    free(db_path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_header_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_imgtype_mapping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_key_is_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_and_query, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_file_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_non_fits_file_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_ingest_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_injection_stays_literal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chains_and_find_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_collection_and_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_label_resolution, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_and_create_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
