@@ -1,0 +1,379 @@
+/*
+ * fp_combine.c - master bias, dark and flat from raws, read in row
+ * stripes so memory stays bounded however many inputs there are.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fp__internal.h"
+
+void fp_combine_config_default(fp_combine_config *cfg, fp_calib_type type)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->type = type;
+    cfg->method = FP_COMBINE_MEDIAN;
+    cfg->clip_sigma = 3.0;
+    cfg->clip_iter = 3;
+    cfg->overscan = FP_OVERSCAN_MEDIAN;
+    cfg->stripe_rows = 64;
+    cfg->threads = 1;
+}
+
+typedef struct fp_combine_job {
+    const char *const *inputs;
+    size_t n;
+    const fp_combine_config *cfg;
+    fp_geometry geom;
+    double *exptime; /* per input */
+    double *scale;   /* per input multiplier (flats: 1 / median) */
+    float *bias, *dark;
+    float *out; /* det_nx x det_ny */
+} fp_combine_job;
+
+/* One raw row of input k, amp a, data row j: overscan, bias, dark, scale. */
+static void fp_correct_row(const fp_combine_job *job, size_t k, int a, int j, const float *row,
+                           float *scratch, float *out_row)
+{
+    const fp_amp *amp = &job->geom.amps[a];
+    fp_overscan_row(row, amp, job->cfg->overscan, scratch, out_row);
+    int nx = fp_section_nx(&amp->datasec);
+    double per_s = job->cfg->type == FP_CALIB_DARK ? 1.0 / job->exptime[k] : 1.0;
+    for (int i = 0; i < nx; i++) {
+        int x, y;
+        fp_amp_to_detector(amp, i, j, &x, &y);
+        size_t p = (size_t)y * job->geom.det_nx + x;
+        double v = out_row[i];
+        if (job->bias)
+            v -= job->bias[p];
+        if (job->dark)
+            v -= job->dark[p] * job->exptime[k];
+        out_row[i] = (float)(v * per_s * job->scale[k]);
+    }
+}
+
+/* Per-thread buffers of one amplifier's combine. */
+typedef struct fp_stripe {
+    fitsfile **f;
+    float *rows; /* n x stripe x raw_nx (raw rows) */
+    float *data; /* n x stripe x data_nx (corrected) */
+    float *vals; /* n */
+    float *scratch;
+} fp_stripe;
+
+static void fp_stripe_free(fp_stripe *s, size_t n)
+{
+    for (size_t k = 0; s->f && k < n; k++) {
+        int st = 0;
+        if (s->f[k])
+            fits_close_file(s->f[k], &st);
+    }
+    free(s->f);
+    free(s->rows);
+    free(s->data);
+    free(s->vals);
+    free(s->scratch);
+}
+
+static int fp_stripe_open(fp_stripe *s, const fp_combine_job *job, char *err, size_t errlen)
+{
+    const fp_geometry *g = &job->geom;
+    size_t rows = (size_t)job->cfg->stripe_rows;
+    memset(s, 0, sizeof *s);
+    s->f = calloc(job->n, sizeof *s->f);
+    s->rows = malloc(sizeof(float) * job->n * rows * (size_t)g->raw_nx);
+    s->data = malloc(sizeof(float) * job->n * rows * (size_t)g->raw_nx);
+    s->vals = malloc(sizeof(float) * job->n);
+    s->scratch = malloc(sizeof(float) * (size_t)g->raw_nx);
+    if (!s->f || !s->rows || !s->data || !s->vals || !s->scratch)
+        return fp_fail(err, errlen, "out of memory");
+    for (size_t k = 0; k < job->n; k++) {
+        int status = 0;
+        if (fits_open_file(&s->f[k], job->inputs[k], READONLY, &status))
+            return fp_fail_fits(err, errlen, status, "opening", job->inputs[k]);
+    }
+    return 0;
+}
+
+/* Combine data rows [j0, j0+nrows) of amplifier a. */
+static int fp_combine_stripe(fp_combine_job *job, fp_stripe *s, int a, int j0, int nrows, char *err,
+                             size_t errlen)
+{
+    const fp_geometry *g = &job->geom;
+    const fp_amp *amp = &g->amps[a];
+    int nx = fp_section_nx(&amp->datasec), status = 0;
+    size_t n = job->n;
+    for (size_t k = 0; k < n; k++) {
+        float *rows = s->rows + k * (size_t)nrows * g->raw_nx;
+        if (fp_read_rows(s->f[k], a + 2, g->raw_nx, amp->datasec.y1 - 1 + j0, nrows, rows, &status))
+            return fp_fail_fits(err, errlen, status, "reading", job->inputs[k]);
+        for (int r = 0; r < nrows; r++)
+            fp_correct_row(job, k, a, j0 + r, rows + (size_t)r * g->raw_nx, s->scratch,
+                           s->data + (k * nrows + r) * (size_t)nx);
+    }
+    for (int r = 0; r < nrows; r++) {
+        for (int i = 0; i < nx; i++) {
+            for (size_t k = 0; k < n; k++)
+                s->vals[k] = s->data[(k * nrows + r) * (size_t)nx + i];
+            int x, y;
+            fp_amp_to_detector(amp, i, j0 + r, &x, &y);
+            job->out[(size_t)y * g->det_nx + x] = fp_combine_values(
+                s->vals, (int)n, job->cfg->method, job->cfg->clip_sigma, job->cfg->clip_iter);
+        }
+    }
+    return 0;
+}
+
+static int fp_combine_amp(void *ctx, size_t a, char *err, size_t errlen)
+{
+    fp_combine_job *job = ctx;
+    fp_stripe s;
+    int rc = fp_stripe_open(&s, job, err, errlen);
+    int ny = fp_section_ny(&job->geom.amps[a].datasec);
+    for (int j0 = 0; rc == 0 && j0 < ny; j0 += job->cfg->stripe_rows) {
+        int nrows = ny - j0 < job->cfg->stripe_rows ? ny - j0 : job->cfg->stripe_rows;
+        rc = fp_combine_stripe(job, &s, (int)a, j0, nrows, err, errlen);
+    }
+    fp_stripe_free(&s, job->n);
+    return rc;
+}
+
+/* A flat's level: the median of a sample of its corrected rows. */
+static int fp_flat_level(fp_combine_job *job, size_t k, double *level, char *err, size_t errlen)
+{
+    const fp_geometry *g = &job->geom;
+    fitsfile *f = NULL;
+    int status = 0, step = g->data_ny / 16 > 0 ? g->data_ny / 16 : 1;
+    size_t cap = (size_t)g->n_amps * (g->data_ny / step + 1) * g->raw_nx, m = 0;
+    float *vals = malloc(sizeof(float) * cap), *row = malloc(sizeof(float) * 3 * (size_t)g->raw_nx);
+    if (!vals || !row) {
+        free(vals);
+        free(row);
+        return fp_fail(err, errlen, "out of memory");
+    }
+    if (fits_open_file(&f, job->inputs[k], READONLY, &status) == 0) {
+        for (int a = 0; a < g->n_amps && status == 0; a++) {
+            const fp_amp *amp = &g->amps[a];
+            int nx = fp_section_nx(&amp->datasec);
+            for (int j = step / 2; j < fp_section_ny(&amp->datasec) && status == 0; j += step) {
+                if (fp_read_rows(f, a + 2, g->raw_nx, amp->datasec.y1 - 1 + j, 1, row, &status))
+                    break;
+                fp_correct_row(job, k, a, j, row, row + g->raw_nx, vals + m);
+                m += (size_t)nx;
+            }
+        }
+        int st = 0;
+        fits_close_file(f, &st);
+    }
+    *level = fp_median_inplace(vals, m);
+    free(vals);
+    free(row);
+    if (status)
+        return fp_fail_fits(err, errlen, status, "reading", job->inputs[k]);
+    if (!(*level > 0))
+        return fp_fail(err, errlen, "flat %s has no positive level", job->inputs[k]);
+    return 0;
+}
+
+/* Geometry of every input (the same), exposure times, flat scales. */
+static int fp_combine_prepare(fp_combine_job *job, char *err, size_t errlen)
+{
+    if (fp_geometry_read(job->inputs[0], &job->geom, err, errlen) != 0)
+        return -1;
+    for (size_t k = 0; k < job->n; k++) {
+        fp_geometry g;
+        fitsfile *f = NULL;
+        int status = 0;
+        if (fp_geometry_read(job->inputs[k], &g, err, errlen) != 0)
+            return -1;
+        if (memcmp(&g, &job->geom, sizeof g) != 0)
+            return fp_fail(err, errlen, "%s: amplifier layout differs from %s", job->inputs[k],
+                           job->inputs[0]);
+        if (fits_open_file(&f, job->inputs[k], READONLY, &status))
+            return fp_fail_fits(err, errlen, status, "opening", job->inputs[k]);
+        job->exptime[k] = fp_read_exptime(f);
+        fits_close_file(f, &status);
+        job->scale[k] = 1.0;
+        if (job->cfg->type == FP_CALIB_DARK && !(job->exptime[k] > 0))
+            return fp_fail(err, errlen, "dark %s has EXPTIME %g", job->inputs[k], job->exptime[k]);
+    }
+    return 0;
+}
+
+static int fp_load_calib(const char *path, const fp_geometry *g, float **pix, char *err, size_t errlen)
+{
+    int nx = 0, ny = 0;
+    if (!path)
+        return 0;
+    if (fp_image_read(path, pix, &nx, &ny, err, errlen) != 0)
+        return -1;
+    if (nx != g->det_nx || ny != g->det_ny)
+        return fp_fail(err, errlen, "calibration %s is %dx%d, the detector %dx%d", path, nx, ny, g->det_nx,
+                       g->det_ny);
+    return 0;
+}
+
+/* Median and robust sigma of amplifier a's region of the output. */
+static void fp_amp_stats(const fp_combine_job *job, int a, float *buf, double *med, double *sigma)
+{
+    const fp_amp *amp = &job->geom.amps[a];
+    int nx = fp_section_nx(&amp->datasec), ny = fp_section_ny(&amp->datasec);
+    size_t m = 0;
+    for (int j = 0; j < ny; j++)
+        for (int i = 0; i < nx; i++) {
+            int x, y;
+            fp_amp_to_detector(amp, i, j, &x, &y);
+            buf[m++] = job->out[(size_t)y * job->geom.det_nx + x];
+        }
+    *med = fp_median_inplace(buf, m);
+    *sigma = fp_robust_sigma_inplace(buf, m, (float)*med);
+}
+
+/* Flats: divide by the median of the covered pixels. */
+static int fp_normalise_flat(fp_combine_job *job, char *err, size_t errlen)
+{
+    const fp_geometry *g = &job->geom;
+    size_t n = (size_t)g->det_nx * g->det_ny;
+    float *tmp = malloc(sizeof(float) * n);
+    if (!tmp)
+        return fp_fail(err, errlen, "out of memory");
+    memcpy(tmp, job->out, sizeof(float) * n);
+    float med = fp_median_inplace(tmp, n);
+    free(tmp);
+    if (!(med > 0))
+        return fp_fail(err, errlen, "combined flat has median %g", med);
+    for (size_t p = 0; p < n; p++)
+        job->out[p] /= med;
+    return 0;
+}
+
+static const char *fp_calib_name(fp_calib_type t)
+{
+    return t == FP_CALIB_DARK ? "dark" : t == FP_CALIB_FLAT ? "flat" : "bias";
+}
+
+/* Per-amplifier statistics into IMAGE header keys and a JSON array. */
+static json_t *fp_combine_stats(fp_combine_job *job, fitsfile *out, int *status)
+{
+    const fp_geometry *g = &job->geom;
+    json_t *amps = json_array();
+    float *buf = malloc(sizeof(float) * (size_t)g->raw_nx * g->raw_ny);
+    for (int a = 0; buf && a < g->n_amps; a++) {
+        double med, sig;
+        char key[32], comment[80];
+        fp_amp_stats(job, a, buf, &med, &sig);
+        snprintf(key, sizeof key, "AMPMED%02d", a + 1);
+        snprintf(comment, sizeof comment, "median of %s", g->amps[a].name);
+        fits_update_key_dbl(out, key, med, -8, comment, status);
+        snprintf(key, sizeof key, "AMPSIG%02d", a + 1);
+        snprintf(comment, sizeof comment, "robust sigma of %s", g->amps[a].name);
+        fits_update_key_dbl(out, key, sig, -8, comment, status);
+        json_array_append_new(
+            amps, json_pack("{s:s,s:f,s:f}", "name", g->amps[a].name, "median", med, "sigma", sig));
+    }
+    free(buf);
+    return amps;
+}
+
+static int fp_combine_write(fp_combine_job *job, const char *out_path, const fp_provenance *prov,
+                            json_t **amps, char *err, size_t errlen)
+{
+    const fp_combine_config *cfg = job->cfg;
+    fitsfile *out = NULL, *first = NULL;
+    int status = 0;
+    if (fp_output_create(out_path, prov, NULL, &out, err, errlen) != 0)
+        return -1;
+    if (fits_open_file(&first, job->inputs[0], READONLY, &status) == 0) {
+        static const char *const keys[] = {"INSTRUME", "FILTER", "GRATING", "DETSIZE"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            char card[FLEN_CARD];
+            int st = 0;
+            if (fits_read_card(first, keys[i], card, &st) == 0)
+                fits_write_record(out, card, &status);
+        }
+        int st = 0;
+        fits_close_file(first, &st);
+    }
+    fits_update_key_str(out, "CALIBTYP", (char *)fp_calib_name(cfg->type), "calibration type", &status);
+    fits_update_key_str(out, "CMBMETH", cfg->method == FP_COMBINE_MEDIAN ? "median" : "sigclip_mean",
+                        "combine method", &status);
+    fits_update_key_lng(out, "NCOMBINE", (long)job->n, "number of inputs combined", &status);
+    fp_output_add_float(out, "IMAGE", job->out, job->geom.det_nx, job->geom.det_ny, &cfg->output, &status);
+    fits_update_key_str(out, "BUNIT",
+                        cfg->type == FP_CALIB_DARK   ? "adu/s"
+                        : cfg->type == FP_CALIB_FLAT ? ""
+                                                     : "adu",
+                        "", &status);
+    *amps = fp_combine_stats(job, out, &status);
+    fits_close_file(out, &status);
+    if (status)
+        return fp_fail_fits(err, errlen, status, "writing", out_path);
+    return 0;
+}
+
+static int fp_combine_scales(fp_combine_job *job, char *err, size_t errlen)
+{
+    for (size_t k = 0; job->cfg->type == FP_CALIB_FLAT && k < job->n; k++) {
+        double level = 0.0;
+        if (fp_flat_level(job, k, &level, err, errlen) != 0)
+            return -1;
+        job->scale[k] = 1.0 / level;
+    }
+    return 0;
+}
+
+int fp_combine_run(const char *const *inputs, size_t n_inputs, const char *out_path,
+                   const fp_combine_config *cfg, const fp_provenance *prov, json_t **metrics, char *err,
+                   size_t errlen)
+{
+    if (n_inputs == 0)
+        return fp_fail(err, errlen, "nothing to combine");
+    if (cfg->stripe_rows < 1)
+        return fp_fail(err, errlen, "stripe_rows must be at least 1");
+    double t0 = fp_now();
+    fp_combine_job job = {.inputs = inputs, .n = n_inputs, .cfg = cfg};
+    json_t *amps = NULL;
+    int rc = -1;
+    job.exptime = calloc(n_inputs, sizeof(double));
+    job.scale = calloc(n_inputs, sizeof(double));
+    if (!job.exptime || !job.scale) {
+        fp_fail(err, errlen, "out of memory");
+        goto out;
+    }
+    if (fp_combine_prepare(&job, err, errlen) != 0 ||
+        fp_load_calib(cfg->bias_path, &job.geom, &job.bias, err, errlen) != 0 ||
+        fp_load_calib(cfg->dark_path, &job.geom, &job.dark, err, errlen) != 0 ||
+        fp_combine_scales(&job, err, errlen) != 0)
+        goto out;
+    job.out = calloc((size_t)job.geom.det_nx * job.geom.det_ny, sizeof(float));
+    if (!job.out) {
+        fp_fail(err, errlen, "out of memory");
+        goto out;
+    }
+    if (fp_parallel_run((size_t)job.geom.n_amps, cfg->threads, fp_combine_amp, &job, err, errlen) != 0)
+        goto out;
+    if (cfg->type == FP_CALIB_FLAT && fp_normalise_flat(&job, err, errlen) != 0)
+        goto out;
+    if (fp_combine_write(&job, out_path, prov, &amps, err, errlen) != 0)
+        goto out;
+    if (metrics) {
+        double med = 0.0;
+        json_t *a;
+        size_t i;
+        json_array_foreach(amps, i, a) med += json_real_value(json_object_get(a, "median"));
+        *metrics =
+            json_pack("{s:s,s:s,s:s,s:I,s:f,s:O,s:f}", "task", "combine", "type", fp_calib_name(cfg->type),
+                      "output", out_path, "n_inputs", (json_int_t)n_inputs, "mean_amp_median",
+                      med / (double)json_array_size(amps), "amps", amps, "seconds", fp_now() - t0);
+    }
+    rc = 0;
+out:
+    json_decref(amps);
+    free(job.exptime);
+    free(job.scale);
+    free(job.bias);
+    free(job.dark);
+    free(job.out);
+    return rc;
+}

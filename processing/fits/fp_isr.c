@@ -1,0 +1,204 @@
+/*
+ * fp_isr.c - instrument signature removal of one raw: overscan by row,
+ * trim, assembly by DETSEC, bias, dark, flat, saturation and mask.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fp__internal.h"
+
+void fp_isr_config_default(fp_isr_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->overscan = FP_OVERSCAN_MEDIAN;
+    cfg->saturation = 100000.0;
+    cfg->flat_min = 0.1;
+}
+
+typedef struct fp_isr_state {
+    fp_geometry geom;
+    float *image;
+    short *mask;
+    float *bias, *dark, *flat;
+    double exptime;
+    long n_sat, n_bad;
+} fp_isr_state;
+
+static void fp_isr_free(fp_isr_state *s)
+{
+    free(s->image);
+    free(s->mask);
+    free(s->bias);
+    free(s->dark);
+    free(s->flat);
+}
+
+/* Read a calibration image of the detector's size (NULL path: none). */
+static int fp_isr_load_calib(const char *path, const fp_geometry *g, float **pix, char *err, size_t errlen)
+{
+    int nx = 0, ny = 0;
+    if (!path)
+        return 0;
+    if (fp_image_read(path, pix, &nx, &ny, err, errlen) != 0)
+        return -1;
+    if (nx != g->det_nx || ny != g->det_ny)
+        return fp_fail(err, errlen, "calibration %s is %dx%d, the detector %dx%d", path, nx, ny, g->det_nx,
+                       g->det_ny);
+    return 0;
+}
+
+/* Overscan-correct, trim and place one amplifier. */
+static int fp_isr_amp(fp_isr_state *s, fitsfile *f, int a, const fp_isr_config *cfg, float *row,
+                      float *scratch, float *out_row)
+{
+    const fp_geometry *g = &s->geom;
+    const fp_amp *amp = &g->amps[a];
+    int status = 0, nx = fp_section_nx(&amp->datasec), ny = fp_section_ny(&amp->datasec);
+    for (int j = 0; j < ny; j++) {
+        if (fp_read_rows(f, a + 2, g->raw_nx, amp->datasec.y1 - 1 + j, 1, row, &status))
+            return status;
+        fp_overscan_row(row, amp, cfg->overscan, scratch, out_row);
+        for (int i = 0; i < nx; i++) {
+            int x, y;
+            fp_amp_to_detector(amp, i, j, &x, &y);
+            size_t p = (size_t)y * g->det_nx + x;
+            s->image[p] = out_row[i];
+            s->mask[p] = 0;
+            if (cfg->saturation > 0 && row[amp->datasec.x1 - 1 + i] >= cfg->saturation) {
+                s->mask[p] |= FP_MASK_SAT;
+                s->n_sat++;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Bias, dark x EXPTIME and flat, pixel by pixel. */
+static void fp_isr_calibrate(fp_isr_state *s, const fp_isr_config *cfg)
+{
+    size_t n = (size_t)s->geom.det_nx * s->geom.det_ny;
+    for (size_t p = 0; p < n; p++) {
+        if (s->mask[p] & FP_MASK_NODATA)
+            continue;
+        float v = s->image[p];
+        if (s->bias)
+            v -= s->bias[p];
+        if (s->dark)
+            v -= (float)(s->dark[p] * s->exptime);
+        if (s->flat) {
+            float fl = s->flat[p];
+            if (!isfinite(fl) || fl < cfg->flat_min) {
+                s->mask[p] |= FP_MASK_BAD;
+                s->n_bad++;
+            } else {
+                v /= fl;
+            }
+        }
+        s->image[p] = v;
+    }
+}
+
+/* Median of the covered pixels (a strided sample of at most ~1e6). */
+static double fp_isr_median(const fp_isr_state *s)
+{
+    size_t n = (size_t)s->geom.det_nx * s->geom.det_ny, stride = n / 1000000 + 1, m = 0;
+    float *tmp = malloc(sizeof(float) * (n / stride + 1));
+    if (!tmp)
+        return NAN;
+    for (size_t p = 0; p < n; p += stride)
+        if (!(s->mask[p] & FP_MASK_NODATA))
+            tmp[m++] = s->image[p];
+    double med = fp_median_inplace(tmp, m);
+    free(tmp);
+    return med;
+}
+
+static const char *fp_overscan_name(fp_overscan_method m)
+{
+    return m == FP_OVERSCAN_MEAN ? "mean" : m == FP_OVERSCAN_NONE ? "none" : "median";
+}
+
+static int fp_isr_write(fp_isr_state *s, fitsfile *raw, const char *out_path, const fp_isr_config *cfg,
+                        const fp_provenance *prov, char *err, size_t errlen)
+{
+    fitsfile *out = NULL;
+    int status = 0;
+    if (fp_output_create(out_path, prov, raw, &out, err, errlen) != 0)
+        return -1;
+    fits_update_key_str(out, "ISROVSC", (char *)fp_overscan_name(cfg->overscan), "overscan by row", &status);
+    fits_update_key_log(out, "ISRBIAS", cfg->bias_path != NULL, "bias subtracted", &status);
+    fits_update_key_log(out, "ISRDARK", cfg->dark_path != NULL, "dark subtracted", &status);
+    fits_update_key_log(out, "ISRFLAT", cfg->flat_path != NULL, "flat divided", &status);
+    fp_output_add_float(out, "IMAGE", s->image, s->geom.det_nx, s->geom.det_ny, &cfg->output, &status);
+    fits_update_key_str(out, "BUNIT", "adu", "", &status);
+    fp_output_add_short(out, "MASK", s->mask, s->geom.det_nx, s->geom.det_ny, &cfg->output, &status);
+    fits_update_key_lng(out, "MP_BAD", 0, "mask bit: flat too low or not finite", &status);
+    fits_update_key_lng(out, "MP_SAT", 1, "mask bit: raw value at or above saturation", &status);
+    fits_update_key_lng(out, "MP_NO_DATA", 2, "mask bit: no amplifier covers the pixel", &status);
+    fits_close_file(out, &status);
+    if (status)
+        return fp_fail_fits(err, errlen, status, "writing", out_path);
+    return 0;
+}
+
+static int fp_isr_process(fp_isr_state *s, fitsfile *f, const char *raw_path, const fp_isr_config *cfg,
+                          char *err, size_t errlen)
+{
+    const fp_geometry *g = &s->geom;
+    size_t n = (size_t)g->det_nx * g->det_ny;
+    s->image = calloc(n, sizeof(float));
+    s->mask = malloc(n * sizeof(short));
+    float *buf = malloc(sizeof(float) * 3 * (size_t)g->raw_nx);
+    if (!s->image || !s->mask || !buf) {
+        free(buf);
+        return fp_fail(err, errlen, "out of memory");
+    }
+    for (size_t p = 0; p < n; p++)
+        s->mask[p] = FP_MASK_NODATA;
+    int status = 0;
+    for (int a = 0; a < g->n_amps && status == 0; a++)
+        status = fp_isr_amp(s, f, a, cfg, buf, buf + g->raw_nx, buf + 2 * g->raw_nx);
+    free(buf);
+    if (status)
+        return fp_fail_fits(err, errlen, status, "reading", raw_path);
+    fp_isr_calibrate(s, cfg);
+    return 0;
+}
+
+int fp_isr_run(const char *raw_path, const char *out_path, const fp_isr_config *cfg,
+               const fp_provenance *prov, json_t **metrics, char *err, size_t errlen)
+{
+    fp_isr_state s = {0};
+    fitsfile *f = NULL;
+    int status = 0, rc = -1;
+    double t0 = fp_now();
+    if (fp_geometry_read(raw_path, &s.geom, err, errlen) != 0)
+        return -1;
+    if (fp_isr_load_calib(cfg->bias_path, &s.geom, &s.bias, err, errlen) != 0 ||
+        fp_isr_load_calib(cfg->dark_path, &s.geom, &s.dark, err, errlen) != 0 ||
+        fp_isr_load_calib(cfg->flat_path, &s.geom, &s.flat, err, errlen) != 0)
+        goto out;
+    if (fits_open_file(&f, raw_path, READONLY, &status)) {
+        fp_fail_fits(err, errlen, status, "opening", raw_path);
+        goto out;
+    }
+    s.exptime = fp_read_exptime(f);
+    if (fp_isr_process(&s, f, raw_path, cfg, err, errlen) != 0 ||
+        fp_isr_write(&s, f, out_path, cfg, prov, err, errlen) != 0)
+        goto out;
+    if (metrics)
+        *metrics =
+            json_pack("{s:s,s:s,s:f,s:I,s:I,s:i,s:i,s:f}", "task", "isr", "output", out_path, "median",
+                      fp_isr_median(&s), "n_saturated", (json_int_t)s.n_sat, "n_bad", (json_int_t)s.n_bad,
+                      "width", s.geom.det_nx, "height", s.geom.det_ny, "seconds", fp_now() - t0);
+    rc = 0;
+out:
+    if (f) {
+        status = 0;
+        fits_close_file(f, &status);
+    }
+    fp_isr_free(&s);
+    return rc;
+}
