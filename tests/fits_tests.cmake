@@ -10,3 +10,14 @@ add_test(NAME fits_combine COMMAND test_fits_combine)
 
 ocps_test_exe(test_fits_isr fitsproc)
 add_test(NAME fits_isr COMMAND test_fits_isr)
+
+ocps_test_exe(test_fits_quicklook fitsproc)
+add_test(NAME fits_quicklook COMMAND test_fits_quicklook)
+
+# Independent readers: astropy + numpy (tests/fits_check.py) and fitsverify;
+# skipped (exit 77) where Debian's python3-astropy or fitsverify is missing.
+ocps_test_exe(test_fits_independent fitsproc)
+target_compile_definitions(test_fits_independent PRIVATE
+  OCPS_FITS_CHECK="${CMAKE_CURRENT_SOURCE_DIR}/fits_check.py")
+add_test(NAME fits_independent COMMAND test_fits_independent)
+set_tests_properties(fits_independent PROPERTIES SKIP_RETURN_CODE 77)

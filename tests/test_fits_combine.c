@@ -235,26 +235,27 @@ static void test_provenance_headers(void **state)
 static void test_refuses_bad_inputs(void **state)
 {
     fx *f = *state;
-    char **raws = tf_fake(f->dir, "bias", FP_FRAME_BIAS, 1, 18, 1);
-    fp_fake_config cfg;
-    fp_fake_config_default(&cfg);
-    cfg.count = 1;
-    cfg.small = false;
-    char out[1024], err[512] = "", **big = NULL;
-    assert_int_equal(fp_fake_write(&cfg, tf_path(out, sizeof out, f->dir, "big"), &big, err, sizeof err), 0);
-    const char *mixed[] = {raws[0], big[0]};
+    char **raws = tf_fake(f->dir, "bias", FP_FRAME_BIAS, 2, 18, 1);
+    fitsfile *ff = NULL;
+    int status = 0;
+    /* the second raw's Segment10 is not flipped in x */
+    fits_open_file(&ff, raws[1], READWRITE, &status);
+    fits_movabs_hdu(ff, 2, NULL, &status);
+    fits_update_key_str(ff, "DETSEC", "[1:63,1:250]", NULL, &status);
+    fits_close_file(ff, &status);
+    assert_int_equal(status, 0);
+    char out[1024], err[512] = "";
     fp_combine_config cc;
     fp_combine_config_default(&cc, FP_CALIB_BIAS);
-    assert_int_equal(fp_combine_run(mixed, 2, tf_path(out, sizeof out, f->dir, "x.fits"), &cc, NULL, NULL,
-                                    err, sizeof err),
+    assert_int_equal(fp_combine_run((const char *const *)raws, 2, tf_path(out, sizeof out, f->dir, "x.fits"),
+                                    &cc, NULL, NULL, err, sizeof err),
                      -1);
     assert_non_null(strstr(err, "differs"));
-    assert_int_equal(fp_combine_run(mixed, 0, out, &cc, NULL, NULL, err, sizeof err), -1);
+    assert_int_equal(fp_combine_run((const char *const *)raws, 0, out, &cc, NULL, NULL, err, sizeof err), -1);
     fp_combine_config_default(&cc, FP_CALIB_DARK);
-    assert_int_equal(fp_combine_run(mixed, 1, out, &cc, NULL, NULL, err, sizeof err), -1);
+    assert_int_equal(fp_combine_run((const char *const *)raws, 1, out, &cc, NULL, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "EXPTIME"));
-    fp_free_paths(raws, 1);
-    fp_free_paths(big, 1);
+    fp_free_paths(raws, 2);
 }
 
 int main(void)
