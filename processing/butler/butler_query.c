@@ -579,8 +579,13 @@ static int bq_parse_item(bq_parser *p, bq_node *n)
 /* [NOT] IN '(' in_item {',' in_item} ')' after the left operand. */
 static int bq_parse_in(bq_parser *p, bq_node *n)
 {
-    if (n->negated && (bq_next(p) != 0 || (p->tok.kind != BQ_IN && bq_expected(p, "IN") != 0))) {
-        return -1;
+    if (n->negated) {
+        if (bq_next(p) != 0) {
+            return -1;
+        }
+        if (p->tok.kind != BQ_IN) {
+            return bq_expected(p, "IN");
+        }
     }
     if (bq_next(p) != 0) {
         return -1;

@@ -94,28 +94,31 @@ static bool ob_is_option(const char *arg, const char *name)
 
 static int ob_parse_option(ob_args *a, int argc, char **argv, int *i)
 {
+    static const char *const valued[] = {"--collections", "--where", "--run"};
     const char *arg = argv[*i];
     if (strcmp(arg, "--json") == 0) {
         a->json = true;
-    } else if (strcmp(arg, "--find-first") == 0) {
+        return 0;
+    }
+    if (strcmp(arg, "--find-first") == 0) {
         a->find_first = true;
-    } else if (ob_is_option(arg, "--collections") || ob_is_option(arg, "--where") ||
-               ob_is_option(arg, "--run")) {
-        const char *name = ob_is_option(arg, "--where") ? "--where"
-                           : ob_is_option(arg, "--run") ? "--run"
-                                                        : "--collections";
-        const char *value = ob_option_value(argc, argv, i, name);
-        if (value == NULL) {
-            return ob_usage_error("%s needs a value", name);
+        return 0;
+    }
+    for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) {
+        if (!ob_is_option(arg, valued[k])) {
+            continue;
         }
-        if (strcmp(name, "--collections") == 0) {
+        const char *value = ob_option_value(argc, argv, i, valued[k]);
+        if (value == NULL) {
+            return ob_usage_error("%s needs a value", valued[k]);
+        }
+        if (k == 0) {
             return ob_add_collections(a, value);
         }
-        *(strcmp(name, "--where") == 0 ? &a->where : &a->run) = value;
-    } else {
-        return ob_usage_error("unknown option %s", arg);
+        *(k == 1 ? &a->where : &a->run) = value;
+        return 0;
     }
-    return 0;
+    return ob_usage_error("unknown option %s", arg);
 }
 
 static int ob_parse(ob_args *a, int argc, char **argv)
