@@ -222,6 +222,38 @@ static void test_truncated_file_refused(void **state)
     free(path);
 }
 
+static void test_file_cut_in_its_data_refused(void **state)
+{
+    fixture *f = *state;
+    bf_raw r = bf_raw_default("20240104", 3, "BIAS");
+    char *path = make_raw(f, "cut.fits", &r);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(bf_truncate(path, (long)st.st_size - 100), 0);
+    check_bad_batch(f, "cut.fits", "truncated");
+    free(path);
+}
+
+static void test_checksum_mismatch_refused(void **state)
+{
+    fixture *f = *state;
+    bf_raw r = bf_raw_default("20240104", 4, "BIAS");
+    r.checksums = 1;
+    char *path = make_raw(f, "sum.fits", &r);
+    butler_dataset ds;
+    char err[1024];
+    assert_int_equal(butler_read_raw_header(path, &ds, err, sizeof err), 0);
+    /* flip one pixel byte of the first (uncompressed) amplifier: HDU 2's data starts at 2 * 2880 */
+    size_t len = 0;
+    char *bytes = tu_read_file(path, &len);
+    assert_true(len > 2 * 2880 + 10);
+    bytes[2 * 2880 + 10] ^= 0x01;
+    assert_int_equal(tu_write_file(path, bytes, len), 0);
+    free(bytes);
+    check_bad_batch(f, "sum.fits", "HDU 2 fails its checksum");
+    free(path);
+}
+
 static void test_non_fits_file_refused(void **state)
 {
     fixture *f = *state;
@@ -527,6 +559,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_key_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_and_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_file_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_cut_in_its_data_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checksum_mismatch_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_non_fits_file_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_ingest_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_injection_stays_literal, setup, teardown),

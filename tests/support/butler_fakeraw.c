@@ -12,7 +12,7 @@
 bf_raw bf_raw_default(const char *dayobs, int seqnum, const char *imgtype)
 {
     bf_raw r = {"LATISS", dayobs, seqnum, imgtype, 30.0, "SDSSr_65mm", "empty_1", "2024-01-01T20:00:00.000",
-                NULL};
+                NULL,     0};
     if (strcmp(imgtype, "BIAS") == 0) {
         r.exptime = 0.0;
     }
@@ -50,7 +50,7 @@ static void bf_write_primary(fitsfile *f, const bf_raw *r, int *status)
     bf_key(f, "TIMESYS", "TAI", status);
 }
 
-static void bf_write_amp(fitsfile *f, int compressed, int base, int *status)
+static void bf_write_amp(fitsfile *f, int compressed, int base, int checksums, int *status)
 {
     long naxes[2] = {16, 8};
     int pixels[16 * 8];
@@ -65,6 +65,9 @@ static void bf_write_amp(fitsfile *f, int compressed, int base, int *status)
     if (compressed) {
         fits_set_compression_type(f, NOCOMPRESS, status);
     }
+    if (checksums) {
+        fits_write_chksum(f, status);
+    }
 }
 
 int bf_write_raw(const char *path, const bf_raw *r)
@@ -76,8 +79,11 @@ int bf_write_raw(const char *path, const bf_raw *r)
         return -1;
     }
     bf_write_primary(f, r, &status);
-    bf_write_amp(f, 0, 1000 + r->seqnum, &status);
-    bf_write_amp(f, 1, 2000 + r->seqnum, &status);
+    if (r->checksums) {
+        fits_write_chksum(f, &status);
+    }
+    bf_write_amp(f, 0, 1000 + r->seqnum, r->checksums, &status);
+    bf_write_amp(f, 1, 2000 + r->seqnum, r->checksums, &status);
     int close_status = 0;
     fits_close_file(f, &close_status);
     return status == 0 && close_status == 0 ? 0 : -1;

@@ -17,6 +17,7 @@ typedef struct bf_raw {
     const char *grating;  /* "empty_1" */
     const char *date_obs; /* TAI */
     const char *obsid;
+    int checksums; /* write CHECKSUM and DATASUM in every HDU */
 } bf_raw;
 
 /* A default raw: LATISS, dayobs, seqnum, imgtype, EXPTIME 0 for biases
