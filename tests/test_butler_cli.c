@@ -157,6 +157,10 @@ static void test_collections_chain_and_remove(void **state)
     assert_non_null(strstr(out, "LATISS/defaults  CHAINED  LATISS/raw/all"));
     assert_non_null(strstr(out, "LATISS/raw/all   RUN      -"));
     free(out);
+    assert_int_equal(butler(&out, "query-collections", f->repo, "--json", NULL), 0);
+    assert_non_null(
+        strstr(out, "{\"name\":\"LATISS/defaults\",\"type\":\"CHAINED\",\"children\":[\"LATISS/raw/all\"]}"));
+    free(out);
     assert_int_equal(butler(&out, "query-datasets", f->repo, "raw", "--collections", "LATISS/defaults", NULL),
                      0);
     assert_non_null(strstr(out, "2024010100002"));
