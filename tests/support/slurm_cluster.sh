@@ -1,0 +1,142 @@
+#!/bin/sh
+# slurm_cluster.sh - a private single-node Slurm cluster for the tests:
+# munged, slurmctld and slurmd (run as root, no systemd) with everything
+# (key, config, state, spool, logs, pid files) under one directory.
+#
+#   slurm_cluster.sh start DIR   prints SLURM_CONF=DIR/etc/slurm.conf once
+#                                the node is idle (exit 0), else exits 1
+#   slurm_cluster.sh stop DIR    stops the daemons by pid file
+#   slurm_cluster.sh ctld-stop DIR / ctld-start DIR   only slurmctld
+#
+# Ports are picked free at start. munged must listen on the default socket
+# (/run/munge/munge.socket.2): Slurm 22.05 clients ignore AuthInfo=socket
+# for some connections, so a munged already running there is reused when it
+# answers; otherwise one is started with the cluster's own key.
+set -eu
+
+cmd=${1:-}
+dir=${2:-}
+if [ -z "$cmd" ] || [ -z "$dir" ]; then
+    echo "usage: $0 start|stop|ctld-stop|ctld-start DIR" >&2
+    exit 2
+fi
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+stop_pidfile() {
+    [ -f "$1" ] || return 0
+    pid=$(cat "$1")
+    kill "$pid" 2>/dev/null || true
+    i=0
+    while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$1"
+}
+
+start_munge() {
+    if munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
+        return 0 # a munged already answers on the default socket
+    fi
+    mkdir -p "$dir/munge" /run/munge
+    chmod 755 "$dir" # munged (user munge) must reach its key and log
+    if [ ! -f "$dir/munge/munge.key" ]; then
+        dd if=/dev/urandom bs=1024 count=1 of="$dir/munge/munge.key" status=none
+    fi
+    chown -R munge:munge "$dir/munge" /run/munge
+    chmod 700 "$dir/munge"
+    chmod 400 "$dir/munge/munge.key"
+    runuser -u munge -- /usr/sbin/munged --key-file="$dir/munge/munge.key" \
+        --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" \
+        --seed-file="$dir/munge/munged.seed"
+    munge -n | unmunge >/dev/null
+}
+
+write_conf() {
+    host=$(hostname -s)
+    mem=$(($(awk '/MemTotal/{print $2}' /proc/meminfo) / 1024 / 2))
+    slots=${OCPS_SLURM_SLOTS:-8}
+    cat >"$dir/etc/slurm.conf" <<CONF
+ClusterName=ocpstest
+SlurmctldHost=$host(127.0.0.1)
+SlurmctldPort=$(free_port)
+SlurmdPort=$(free_port)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool
+SlurmctldPidFile=$dir/slurmctld.pid
+SlurmdPidFile=$dir/slurmd.pid
+SlurmctldLogFile=$dir/log/slurmctld.log
+SlurmdLogFile=$dir/log/slurmd.log
+ProctrackType=proctrack/pgid
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=$dir/log/jobcomp.txt
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
+SlurmdParameters=config_overrides
+MpiDefault=none
+MailProg=/bin/true
+ReturnToService=2
+SlurmctldTimeout=30
+SlurmdTimeout=30
+InactiveLimit=0
+MinJobAge=120
+KillWait=2
+Waittime=0
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$slots RealMemory=$mem State=UNKNOWN
+PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP
+CONF
+}
+
+wait_idle() {
+    i=0
+    while [ $i -lt 300 ]; do
+        st=$(sinfo -h -N -o %t 2>/dev/null || true)
+        [ "$st" = "idle" ] && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    echo "slurm_cluster: node not idle (state '${st:-}'); see $dir/log" >&2
+    return 1
+}
+
+case "$cmd" in
+start)
+    mkdir -p "$dir/etc" "$dir/state" "$dir/spool" "$dir/log"
+    dir=$(cd "$dir" && pwd)
+    start_munge
+    write_conf
+    export SLURM_CONF="$dir/etc/slurm.conf"
+    /usr/sbin/slurmctld
+    /usr/sbin/slurmd
+    wait_idle
+    echo "SLURM_CONF=$SLURM_CONF"
+    ;;
+stop)
+    stop_pidfile "$dir/slurmd.pid"
+    stop_pidfile "$dir/slurmctld.pid"
+    stop_pidfile "$dir/munge/munged.pid"
+    ;;
+ctld-stop)
+    stop_pidfile "$dir/slurmctld.pid"
+    ;;
+ctld-start)
+    SLURM_CONF="$dir/etc/slurm.conf" /usr/sbin/slurmctld
+    ;;
+*)
+    echo "slurm_cluster: unknown command $cmd" >&2
+    exit 2
+    ;;
+esac
