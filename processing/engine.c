@@ -67,6 +67,11 @@ static engine_rec *engine_find(const engine *e, const char *id)
     return engine_index_get(&e->index, id);
 }
 
+engine_rec *engine__find(const engine *e, const char *id)
+{
+    return engine_find(e, id);
+}
+
 static void engine_list_unlink(engine *e, engine_rec *r)
 {
     if (r->listed < 0) {
@@ -152,9 +157,27 @@ static int engine_queue_position(const engine *e, const engine_rec *r)
     return pos;
 }
 
+/* Jobs holding a slot: executing, and queued in Slurm (linear in the
+ * queued jobs, only with the Slurm executor). */
 static size_t engine_count_executing(const engine *e)
 {
-    return engine_count(e, ENGINE_EXECUTING);
+    size_t n = engine_count(e, ENGINE_EXECUTING);
+    if (e->executor == ENGINE_EXECUTOR_SLURM) {
+        for (const engine_rec *q = e->lists[ENGINE_QUEUED].head; q != NULL; q = q->next) {
+            n += q->slurm_active ? 1 : 0;
+        }
+    }
+    return n;
+}
+
+/* The oldest queued job not yet handed to an executor, or NULL. */
+static engine_rec *engine_next_queued(const engine *e)
+{
+    engine_rec *q = e->lists[ENGINE_QUEUED].head;
+    while (q != NULL && q->slurm_active) {
+        q = q->next;
+    }
+    return q;
 }
 
 /* ---- notifications ----------------------------------------------------- */
@@ -341,10 +364,9 @@ void engine__schedule(engine *e)
     }
     engine_release_pending(e);
     engine_rec *r;
-    while (engine_count_executing(e) < (size_t)e->max_concurrent &&
-           (r = e->lists[ENGINE_QUEUED].head) != NULL) {
+    while (engine_count_executing(e) < (size_t)e->max_concurrent && (r = engine_next_queued(e)) != NULL) {
         engine__start(e, r);
-        if (r->st.job.phase == ENGINE_QUEUED) { /* cannot happen: never loop on it */
+        if (r->st.job.phase == ENGINE_QUEUED && !r->slurm_active) { /* cannot happen: never loop on it */
             engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, "could not be started");
         }
         engine_sync(e, r);
@@ -441,7 +463,13 @@ static void engine_resume(engine *e, engine_rec *const *recs, size_t n)
     for (size_t i = 0; i < n; i++) {
         engine_rec *r = recs[i];
         engine_job *j = &r->st.job;
-        if (j->phase != ENGINE_EXECUTING) {
+        if (!engine_phase_final(j->phase) && j->slurm_job_id[0] != '\0') {
+            engine__slurm_adopt(e, r);
+            engine_notify(e, r);
+        } else if (j->phase == ENGINE_QUEUED && e->executor == ENGINE_EXECUTOR_SLURM) {
+            r->slurm_resumed = true; /* it may have been submitted before the store knew */
+            engine_notify(e, r);
+        } else if (j->phase != ENGINE_EXECUTING) {
             engine_notify(e, r);
         } else if (r->st.runner_pid == 0) {
             if (engine__follow_claim(e, r) == 0) {
@@ -501,6 +529,7 @@ static void engine_free(engine *e)
         engine_note_free(n);
     }
     engine_store_close(e->store);
+    engine__slurm_free(e);
     free(e->work_root);
     free(e->runner);
     engine_close_cb cb = e->close_cb;
@@ -590,6 +619,10 @@ int engine_open(engine **out, uv_loop_t *loop, const engine_options *opts, engin
     e->poll_timer.data = e;
     e->retention_timer.data = e;
     e->open_handles = 3;
+    if (engine__slurm_init(e, opts, err, errlen) != 0) {
+        engine_close(e, NULL, NULL);
+        return -1;
+    }
     engine_found found = {.e = e};
     if (engine_store_load_unpublished(e->store, engine_adopt, &found, err, errlen) != 0) {
         free(found.recs);
@@ -627,6 +660,7 @@ void engine_close(engine *e, engine_close_cb cb, void *arg)
     uv_close((uv_handle_t *)&e->notify_timer, engine_on_timer_closed);
     uv_close((uv_handle_t *)&e->poll_timer, engine_on_timer_closed);
     uv_close((uv_handle_t *)&e->retention_timer, engine_on_timer_closed);
+    engine__slurm_close(e);
 }
 
 /* ---- API --------------------------------------------------------------- */
@@ -838,6 +872,9 @@ int engine_job_abort(engine *e, const char *id, char *err, size_t errlen)
         return -ENOENT;
     }
     engine_phase now = r->st.job.phase;
+    if ((r->slurm_active || r->st.job.slurm_job_id[0] != '\0') && !engine_phase_final(now)) {
+        return engine__slurm_abort(e, r, err, errlen);
+    }
     if (now == ENGINE_PENDING || now == ENGINE_QUEUED) {
         engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
                        "aborted before it started");

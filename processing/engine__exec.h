@@ -29,6 +29,17 @@ typedef struct engine_exec_request {
     char *const *env;     /* complete environment, NULL-terminated */
 } engine_exec_request;
 
+/* Numbers formatted for the runner's command line. */
+typedef struct engine_exec_numbers {
+    char timeout[32];
+    char grace[32];
+    char max_results[32];
+} engine_exec_numbers;
+
+/* The runner's argv (pointers into req and nums), NULL-terminated; free()
+ * the array only. NULL if out of memory. */
+char **engine_exec_runner_argv(const engine_exec_request *req, engine_exec_numbers *nums);
+
 /* Start the runner detached (own session), stdin /dev/null, stdout and
  * stderr appended to the log. *handle_init tells whether uv_spawn was
  * called: then proc must be uv_close'd (even when it failed) and stay

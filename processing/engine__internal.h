@@ -31,6 +31,10 @@ typedef struct engine_rec {
     struct engine_proc *proc; /* runner started by this engine, or NULL */
     bool adopted;             /* runner of a previous engine, watched by polling */
     bool abort_requested;
+    bool slurm_active;       /* handed to Slurm (submitting or submitted): holds a slot */
+    bool slurm_resumed;      /* found in the store: look for an earlier submission first */
+    bool slurm_killed;       /* the final scancel (KILL) of an abort was sent */
+    double abort_time;       /* when engine_job_abort asked (engine__now) */
     struct engine_rec *prev; /* in e->lists[listed] */
     struct engine_rec *next;
     int listed; /* the phase whose list holds it, -1 none */
@@ -75,8 +79,26 @@ typedef struct engine_note {
     engine_rec *rec; /* its job, kept in memory until this is delivered */
 } engine_note;
 
+/* The Slurm executor's state (engine_slurm.c). */
+typedef struct engine_slurm {
+    char *partition;
+    char *account;
+    char *qos;
+    int cpus_per_job;
+    char *memory;
+    double time_limit;
+    char **extra_options; /* NULL-terminated, owned */
+    char *slurm_conf;
+    uv_timer_t timer; /* polling of submitted jobs */
+    bool polling;     /* a squeue is running */
+    bool unreachable; /* the last poll failed (warned once) */
+    int running_cmds; /* commands in flight */
+} engine_slurm;
+
 struct engine {
     uv_loop_t *loop;
+    engine_executor executor;
+    engine_slurm slurm;
     char *work_root;
     char *runner;
     int max_concurrent;
@@ -146,6 +168,35 @@ int engine__spawn(engine *e, engine_rec *r);
 /* Follow the job's runner claim (engine__exec.h): watch its runner, or end
  * the job from its outcome. 1 if there was a claim, 0 if none. */
 int engine__follow_claim(engine *e, engine_rec *r);
+
+/* Finish the job from its runner's status file (read by the caller). */
+void engine__finish_status(engine *e, engine_rec *r, engine_status *st);
+
+/* The job's environment: ours, the spec's env, JOB_ID, JOB_OUTPUT_DIR
+ * (engine_exec_free_strv); NULL if out of memory. */
+char **engine__job_env(const engine_rec *r);
+
+/* Create the job's working directory; 0 or -1 (message in err). */
+int engine__prepare_workdir(const engine_rec *r, char *err, size_t errlen);
+
+/* The live job with this id, or NULL. */
+engine_rec *engine__find(const engine *e, const char *id);
+
+/* ---- Slurm executor (engine_slurm.c) ---- */
+
+/* Copy the Slurm settings and set up the poll timer (one more handle). */
+int engine__slurm_init(engine *e, const engine_options *o, char *err, size_t errlen);
+/* Release the settings (after the timer has closed). */
+void engine__slurm_free(engine *e);
+/* Close the timer (engine_close). */
+void engine__slurm_close(engine *e);
+/* Hand a QUEUED job to Slurm (it stays QUEUED until Slurm runs it); 0 if
+ * handed over, else it has ended. */
+int engine__slurm_submit(engine *e, engine_rec *r);
+/* Abort a job handed to Slurm; 0 or -errno. */
+int engine__slurm_abort(engine *e, engine_rec *r, char *err, size_t errlen);
+/* A job found in the store with a Slurm job id: watch it again. */
+void engine__slurm_adopt(engine *e, engine_rec *r);
 
 /* Make sure adopted runners are polled. */
 void engine__watch(engine *e);

@@ -82,6 +82,10 @@ int engine_store_history_expired(engine_store *s, double ended_before, int64_t c
 /* Delete the rows of these history jobs (one transaction). */
 int engine_store_delete(engine_store *s, const char *const *ids, size_t n, char *err, size_t errlen);
 
+/* Record the executor's id of job `id` (the Slurm job id), durably. */
+int engine_store_set_executor_id(engine_store *s, const char *id, const char *executor_id, char *err,
+                                 size_t errlen);
+
 /* Release the record's references. */
 void engine_store_record_clear(engine_store_record *rec);
 

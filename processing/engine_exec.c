@@ -16,20 +16,12 @@
 
 extern char **environ;
 
-/* Numbers formatted for the runner's command line. */
-typedef struct engine_exec_numbers {
-    char timeout[32];
-    char grace[32];
-    char max_results[32];
-} engine_exec_numbers;
-
 static size_t engine_exec_array_size(const json_t *a)
 {
     return json_is_array(a) ? json_array_size(a) : 0;
 }
 
-/* The runner's argv (pointers into req and nums); free() the array only. */
-static char **engine_exec_runner_argv(const engine_exec_request *req, engine_exec_numbers *nums)
+char **engine_exec_runner_argv(const engine_exec_request *req, engine_exec_numbers *nums)
 {
     size_t nglobs = engine_exec_array_size(req->globs);
     size_t nargv = engine_exec_array_size(req->argv);

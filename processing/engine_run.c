@@ -59,7 +59,7 @@ static void engine_classify(const engine_rec *r, const engine_status *st, engine
 }
 
 /* Finish the job from a status file that was read. */
-static void engine_finish_status(engine *e, engine_rec *r, engine_status *st)
+void engine__finish_status(engine *e, engine_rec *r, engine_status *st)
 {
     char msg[600];
     engine_phase phase;
@@ -103,7 +103,7 @@ void engine__runner_gone(engine *e, engine_rec *r, bool adopted, const char *why
     engine_status_path(r, path, sizeof path);
     int rc = engine_exec_read_status(path, &st, err, sizeof err);
     if (rc == 0) {
-        engine_finish_status(e, r, &st);
+        engine__finish_status(e, r, &st);
         engine_status_clear(&st);
         return;
     }
@@ -174,7 +174,7 @@ static void engine_on_exit(uv_process_t *h, int64_t exit_status, int term_signal
 }
 
 /* The runner's environment: ours, the spec's env, JOB_ID, JOB_OUTPUT_DIR. */
-static char **engine_job_env(const engine_rec *r)
+char **engine__job_env(const engine_rec *r)
 {
     json_t *env = json_object_get(r->st.spec, "env");
     size_t n = json_is_array(env) ? json_array_size(env) : 0;
@@ -203,7 +203,7 @@ static char **engine_job_env(const engine_rec *r)
 /* The job's working directory, mode 0755. A stale status file there is
  * removed by the runner that claims the job, never by the engine: it may
  * be the outcome of a runner the engine lost track of. */
-static int engine_prepare_workdir(const engine_rec *r, char *err, size_t errlen)
+int engine__prepare_workdir(const engine_rec *r, char *err, size_t errlen)
 {
     const char *dir = r->st.job.workdir;
     if ((mkdir(dir, 0755) != 0 && errno != EEXIST) || chmod(dir, 0755) != 0) {
@@ -251,7 +251,7 @@ static int engine_spawn_runner(engine *e, engine_rec *r, engine_proc *p, bool *h
 {
     char status[1200];
     engine_status_path(r, status, sizeof status);
-    char **env = engine_job_env(r);
+    char **env = engine__job_env(r);
     if (env == NULL) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
@@ -333,7 +333,10 @@ int engine__spawn(engine *e, engine_rec *r)
 int engine__start(engine *e, engine_rec *r)
 {
     char err[1400];
-    if (engine_prepare_workdir(r, err, sizeof err) != 0) {
+    if (e->executor == ENGINE_EXECUTOR_SLURM) {
+        return engine__slurm_submit(e, r);
+    }
+    if (engine__prepare_workdir(r, err, sizeof err) != 0) {
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
         return -1;
     }

@@ -46,6 +46,9 @@ static const char engine_store_schema[] = "PRAGMA journal_mode=WAL;"
 /* Added after the first release: run on its own, "duplicate column" ignored. */
 static const char engine_store_add_disk_bytes[] =
     "ALTER TABLE jobs ADD COLUMN disk_bytes INTEGER NOT NULL DEFAULT -1";
+/* The executor's job id (Slurm), added for the Slurm executor. */
+static const char engine_store_add_executor_id[] =
+    "ALTER TABLE jobs ADD COLUMN executor_id TEXT NOT NULL DEFAULT ''";
 /* The retention pass's queries seek instead of scanning the history: jobs
  * not measured yet (partial index), ended before a time, and the sum of
  * their disk use (covering). */
@@ -55,7 +58,7 @@ static const char engine_store_history_indexes[] =
 
 #define ENGINE_STORE_COLUMNS                                                                                 \
     "seq, id, phase, reason, created, started, ended, exit_code, workdir, message, spec, meta, results, "    \
-    "results_total, results_truncated, runner_pid, runner_start_time, result_published"
+    "results_total, results_truncated, runner_pid, runner_start_time, result_published, executor_id"
 
 static const char engine_store_sql_insert[] =
     "INSERT INTO jobs (id, phase, reason, created, started, ended, exit_code, workdir, message, spec, meta,"
@@ -165,6 +168,12 @@ int engine_store_open(engine_store **out, const char *path, char *err, size_t er
     if (sqlite3_exec(s->db, engine_store_add_disk_bytes, NULL, NULL, NULL) != SQLITE_OK &&
         strstr(sqlite3_errmsg(s->db), "duplicate column") == NULL) {
         engine_store_fail(s->db, "add column disk_bytes", err, errlen);
+        engine_store_close(s);
+        return -1;
+    }
+    if (sqlite3_exec(s->db, engine_store_add_executor_id, NULL, NULL, NULL) != SQLITE_OK &&
+        strstr(sqlite3_errmsg(s->db), "duplicate column") == NULL) {
+        engine_store_fail(s->db, "add column executor_id", err, errlen);
         engine_store_close(s);
         return -1;
     }
@@ -326,6 +335,7 @@ static void engine_store_read_row(sqlite3_stmt *st, engine_store_record *rec)
     rec->runner_pid = sqlite3_column_int(st, 15);
     rec->runner_start_time = (uint64_t)sqlite3_column_int64(st, 16);
     j->result_published = sqlite3_column_int(st, 17) != 0;
+    engine_store_column_str(st, 18, j->slurm_job_id, sizeof j->slurm_job_id);
     if (!json_is_object(rec->spec)) {
         json_decref(rec->spec);
         rec->spec = json_object();
@@ -576,4 +586,22 @@ void engine_store_record_clear(engine_store_record *rec)
     rec->job.argv = NULL;
     rec->job.results = NULL;
     rec->spec = NULL;
+}
+
+int engine_store_set_executor_id(engine_store *s, const char *id, const char *executor_id, char *err,
+                                 size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "UPDATE jobs SET executor_id = ?2 WHERE id = ?1", -1, &st, NULL) !=
+        SQLITE_OK) {
+        return engine_store_fail(s->db, "prepare executor id", err, errlen);
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, executor_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        return engine_store_fail(s->db, "store executor id", err, errlen);
+    }
+    return 0;
 }

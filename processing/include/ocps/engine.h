@@ -82,6 +82,11 @@ typedef struct engine_job {
     bool results_truncated; /* results lists only the first max_results */
     bool result_published;  /* engine_job_mark_published was called */
     int queue_position;     /* 1-based while QUEUED, else 0 */
+    /* Slurm executor only (empty strings otherwise): */
+    char slurm_job_id[32]; /* Slurm's job id once submitted */
+    char slurm_state[32];  /* last state seen (PENDING, RUNNING, COMPLETED...) */
+    char slurm_reason[64]; /* Slurm's reason while pending (Resources, Dependency...) */
+    char slurm_nodes[256]; /* node list it ran on */
 } engine_job;
 
 /* Phase changes. `job` is valid only during the call. */
@@ -93,6 +98,24 @@ enum { ENGINE_LOG_DEBUG = 10, ENGINE_LOG_INFO = 20, ENGINE_LOG_WARNING = 30, ENG
 /* What the engine has to say that is not a phase change (e.g. what the
  * retention policy removed); runs on the loop. */
 typedef void (*engine_log_cb)(void *arg, int level, const char *message);
+
+/* Where jobs run. */
+typedef enum engine_executor {
+    ENGINE_EXECUTOR_LOCAL, /* a runner process on this host */
+    ENGINE_EXECUTOR_SLURM  /* the same runner, as a Slurm batch job (sbatch) */
+} engine_executor;
+
+/* The Slurm executor's settings (NULL / 0: Slurm's default). */
+typedef struct engine_slurm_options {
+    const char *partition;
+    const char *account;
+    const char *qos;
+    int cpus_per_job;                 /* --cpus-per-task */
+    const char *memory;               /* --mem, e.g. "4G" */
+    double time_limit;                /* seconds; rounded up to whole minutes (--time) */
+    const char *const *extra_options; /* NULL-terminated sbatch options, already validated */
+    const char *slurm_conf;           /* SLURM_CONF for sbatch/squeue/scancel, or NULL (inherited) */
+} engine_slurm_options;
 
 typedef struct engine_options {
     const char *work_root;  /* one directory per job: <work_root>/<job_id> (created) */
@@ -114,6 +137,8 @@ typedef struct engine_options {
     double retention_interval;    /* seconds between passes (default 600) */
     engine_log_cb log;            /* NULL: stderr */
     void *log_arg;
+    engine_executor executor;   /* ENGINE_EXECUTOR_LOCAL by default */
+    engine_slurm_options slurm; /* for ENGINE_EXECUTOR_SLURM (copied) */
 } engine_options;
 
 typedef struct engine engine;

@@ -1,0 +1,876 @@
+/*
+ * engine_slurm.c - the Slurm executor (see engine__internal.h and
+ * docs/slurm.md). A job handed to Slurm runs the same ocps-job-runner as a
+ * local job, as the batch step of a Slurm job: sbatch is given a fixed
+ * two-line script (written into the job's workdir) that execs its
+ * arguments, and the runner's command line follows the script name as
+ * sbatch arguments, so no argument is ever parsed by a shell.
+ *
+ * sbatch, squeue and scancel run as child processes (uv_spawn with pipes):
+ * the loop never waits for the controller. Submitted jobs are polled with
+ * one squeue for all of them on a timer. The Slurm job id is stored as soon
+ * as sbatch returns it; a job found in the store without one (the previous
+ * engine died between sbatch and the store) is looked up by its Slurm job
+ * name (ocps-<job id>) before it is submitted again, and the runner's claim
+ * file refuses a second run in any case.
+ */
+#include "engine__internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ENGINE_SLURM_SCRIPT "ocps-slurm.sh"
+#define ENGINE_SLURM_OUT_MAX (1024 * 1024)
+#define ENGINE_SLURM_POLL_MIN 0.2
+
+/* ---- child processes with captured output ------------------------------- */
+
+typedef struct engine_cmd engine_cmd;
+
+/* A command's end: status is its exit status (or 128+signal, or -1 when it
+ * could not start); out and errout are NUL-terminated captures. */
+typedef void (*engine_cmd_done)(engine *e, engine_cmd *c, int status, const char *out, const char *errout);
+
+typedef struct engine_cmd_buf {
+    char *data;
+    size_t len;
+} engine_cmd_buf;
+
+struct engine_cmd {
+    engine *e;
+    uv_process_t proc;
+    uv_pipe_t out_pipe;
+    uv_pipe_t err_pipe;
+    engine_cmd_buf out;
+    engine_cmd_buf err;
+    int open;    /* handles not yet closed */
+    int waiting; /* exit + 2 EOFs still to come */
+    int status;
+    engine_cmd_done done;
+    char job_id[ENGINE_JOB_ID_LEN + 1]; /* the job it is about (a Slurm id for scancel, "" for a poll) */
+};
+
+static void engine_cmd_free(engine_cmd *c)
+{
+    free(c->out.data);
+    free(c->err.data);
+    free(c);
+}
+
+static void engine_cmd_on_closed(uv_handle_t *h)
+{
+    engine_cmd *c = h->data;
+    if (--c->open > 0) {
+        return;
+    }
+    engine *e = c->e;
+    e->slurm.running_cmds--;
+    if (!e->closed && c->done != NULL) {
+        c->done(e, c, c->status, c->out.data != NULL ? c->out.data : "",
+                c->err.data != NULL ? c->err.data : "");
+    }
+    engine_cmd_free(c);
+    engine__handle_closed(e);
+}
+
+static void engine_cmd_close_all(engine_cmd *c)
+{
+    uv_close((uv_handle_t *)&c->proc, engine_cmd_on_closed);
+    uv_close((uv_handle_t *)&c->out_pipe, engine_cmd_on_closed);
+    uv_close((uv_handle_t *)&c->err_pipe, engine_cmd_on_closed);
+}
+
+static void engine_cmd_step(engine_cmd *c)
+{
+    if (--c->waiting == 0) {
+        engine_cmd_close_all(c);
+    }
+}
+
+static void engine_cmd_on_exit(uv_process_t *p, int64_t exit_status, int term_signal)
+{
+    engine_cmd *c = p->data;
+    c->status = term_signal != 0 ? 128 + term_signal : (int)exit_status;
+    engine_cmd_step(c);
+}
+
+static void engine_cmd_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    buf->base = malloc(suggested);
+    buf->len = buf->base != NULL ? suggested : 0;
+}
+
+static void engine_cmd_append(engine_cmd_buf *b, const char *data, size_t n)
+{
+    if (b->len + n > ENGINE_SLURM_OUT_MAX) {
+        return; /* more than any answer we parse: the rest is dropped */
+    }
+    char *d = realloc(b->data, b->len + n + 1);
+    if (d == NULL) {
+        return;
+    }
+    memcpy(d + b->len, data, n);
+    b->len += n;
+    d[b->len] = '\0';
+    b->data = d;
+}
+
+static void engine_cmd_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    engine_cmd *c = s->data;
+    if (n > 0) {
+        engine_cmd_append(s == (uv_stream_t *)&c->out_pipe ? &c->out : &c->err, buf->base, (size_t)n);
+    }
+    free(buf->base);
+    if (n < 0) {
+        uv_read_stop(s);
+        engine_cmd_step(c);
+    }
+}
+
+/* The environment of a Slurm command: `base` (or ours) with SLURM_CONF set
+ * when configured. engine_exec_free_strv. */
+static char **engine_cmd_env(const engine *e, char *const *base)
+{
+    char conf[1200];
+    char *extra[] = {conf, NULL};
+    if (e->slurm.slurm_conf == NULL) {
+        extra[0] = NULL;
+    } else {
+        snprintf(conf, sizeof conf, "SLURM_CONF=%s", e->slurm.slurm_conf);
+    }
+    if (base == NULL) {
+        return engine_exec_env(extra);
+    }
+    /* base already is a complete environment: add SLURM_CONF to it */
+    size_t n = 0;
+    while (base[n] != NULL) {
+        n++;
+    }
+    char **v = calloc(n + 2, sizeof *v);
+    if (v == NULL) {
+        return NULL;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (extra[0] == NULL || strncmp(base[i], "SLURM_CONF=", 11) != 0) {
+            v[k++] = strdup(base[i]);
+        }
+    }
+    if (extra[0] != NULL) {
+        v[k++] = strdup(conf);
+    }
+    return v;
+}
+
+/* Run argv (argv[0] looked up in PATH); done runs on the loop when it has
+ * ended and its output is read. 0, or -1 when it could not start (done is
+ * not called then; message in err). */
+static int engine_cmd_run(engine *e, char *const *argv, char *const *env, engine_cmd_done done,
+                          const char *job_id, char *err, size_t errlen)
+{
+    engine_cmd *c = calloc(1, sizeof *c);
+    char **cenv = engine_cmd_env(e, env);
+    if (c == NULL || cenv == NULL) {
+        free(c);
+        engine_exec_free_strv(cenv);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    c->e = e;
+    c->done = done;
+    snprintf(c->job_id, sizeof c->job_id, "%s", job_id != NULL ? job_id : "");
+    uv_pipe_init(e->loop, &c->out_pipe, 0);
+    uv_pipe_init(e->loop, &c->err_pipe, 0);
+    c->proc.data = c->out_pipe.data = c->err_pipe.data = c;
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_IGNORE},
+        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->out_pipe},
+        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->err_pipe},
+    };
+    uv_process_options_t o = {
+        .file = argv[0],
+        .args = (char **)argv,
+        .env = cenv,
+        .stdio = stdio,
+        .stdio_count = 3,
+        .exit_cb = engine_cmd_on_exit,
+    };
+    int rc = uv_spawn(e->loop, &c->proc, &o);
+    engine_exec_free_strv(cenv);
+    c->open = 3;
+    e->open_handles++;
+    e->slurm.running_cmds++;
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot run %s: %s", argv[0], uv_strerror(rc));
+        c->done = NULL; /* the caller handles the failure */
+        engine_cmd_close_all(c);
+        return -1;
+    }
+    c->waiting = 3;
+    uv_read_start((uv_stream_t *)&c->out_pipe, engine_cmd_alloc, engine_cmd_on_read);
+    uv_read_start((uv_stream_t *)&c->err_pipe, engine_cmd_alloc, engine_cmd_on_read);
+    return 0;
+}
+
+/* ---- settings ---------------------------------------------------------- */
+
+static int engine_slurm_dup(char **dst, const char *src)
+{
+    *dst = NULL;
+    if (src == NULL || src[0] == '\0') {
+        return 0;
+    }
+    *dst = strdup(src);
+    return *dst != NULL ? 0 : -1;
+}
+
+int engine__slurm_init(engine *e, const engine_options *o, char *err, size_t errlen)
+{
+    engine_slurm *s = &e->slurm;
+    uv_timer_init(e->loop, &s->timer);
+    s->timer.data = e;
+    e->open_handles++;
+    e->executor = o->executor;
+    const engine_slurm_options *so = &o->slurm;
+    s->cpus_per_job = so->cpus_per_job;
+    s->time_limit = so->time_limit;
+    int rc = engine_slurm_dup(&s->partition, so->partition) | engine_slurm_dup(&s->account, so->account) |
+             engine_slurm_dup(&s->qos, so->qos) | engine_slurm_dup(&s->memory, so->memory) |
+             engine_slurm_dup(&s->slurm_conf, so->slurm_conf);
+    size_t n = 0;
+    while (so->extra_options != NULL && so->extra_options[n] != NULL) {
+        n++;
+    }
+    s->extra_options = calloc(n + 1, sizeof *s->extra_options);
+    for (size_t i = 0; s->extra_options != NULL && i < n; i++) {
+        rc |= engine_slurm_dup(&s->extra_options[i], so->extra_options[i]);
+    }
+    if (rc != 0 || s->extra_options == NULL) {
+        snprintf(err, errlen, "engine: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+void engine__slurm_free(engine *e)
+{
+    engine_slurm *s = &e->slurm;
+    free(s->partition);
+    free(s->account);
+    free(s->qos);
+    free(s->memory);
+    free(s->slurm_conf);
+    engine_exec_free_strv(s->extra_options);
+    memset(s, 0, sizeof *s);
+}
+
+static void engine_slurm_on_timer_closed(uv_handle_t *h)
+{
+    engine__handle_closed(h->data);
+}
+
+void engine__slurm_close(engine *e)
+{
+    uv_close((uv_handle_t *)&e->slurm.timer, engine_slurm_on_timer_closed);
+}
+
+/* ---- polling ----------------------------------------------------------- */
+
+static void engine_slurm_on_timer(uv_timer_t *t);
+
+static void engine_slurm_watch(engine *e)
+{
+    if (!e->closed && !uv_is_active((uv_handle_t *)&e->slurm.timer)) {
+        double iv = e->poll_interval > ENGINE_SLURM_POLL_MIN ? e->poll_interval : ENGINE_SLURM_POLL_MIN;
+        uint64_t ms = (uint64_t)(iv * 1000);
+        uv_timer_start(&e->slurm.timer, engine_slurm_on_timer, ms, ms);
+    }
+}
+
+/* One squeue line: "ID|STATE|REASON|NODES". */
+typedef struct engine_slurm_line {
+    char id[32];
+    char state[32];
+    char reason[64];
+    char nodes[256];
+} engine_slurm_line;
+
+static void engine_slurm_field(const char **p, char *dst, size_t dstlen)
+{
+    const char *end = strpbrk(*p, "|\n");
+    size_t n = end != NULL ? (size_t)(end - *p) : strlen(*p);
+    snprintf(dst, dstlen, "%.*s", (int)n, *p);
+    *p = end != NULL && *end == '|' ? end + 1 : *p + n;
+}
+
+/* Find the line of Slurm job `id` in squeue's output: 1 found, 0 not. */
+static int engine_slurm_find_line(const char *out, const char *id, engine_slurm_line *l)
+{
+    size_t idlen = strlen(id);
+    for (const char *p = out; p != NULL && *p != '\0';) {
+        if (strncmp(p, id, idlen) == 0 && p[idlen] == '|') {
+            engine_slurm_field(&p, l->id, sizeof l->id);
+            engine_slurm_field(&p, l->state, sizeof l->state);
+            engine_slurm_field(&p, l->reason, sizeof l->reason);
+            engine_slurm_field(&p, l->nodes, sizeof l->nodes);
+            return 1;
+        }
+        p = strchr(p, '\n');
+        p = p != NULL ? p + 1 : NULL;
+    }
+    return 0;
+}
+
+static bool engine_slurm_state_is(const char *state, const char *const *names)
+{
+    for (size_t i = 0; names[i] != NULL; i++) {
+        if (strcmp(state, names[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static const char *const engine_slurm_waiting[] = {
+    "PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SUSPENDED", NULL};
+static const char *const engine_slurm_running[] = {"RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT",
+                                                   "STOPPED", "RESIZING",   NULL};
+
+static void engine_slurm_status_path(const engine_rec *r, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/status.json", r->st.job.workdir);
+}
+
+/* The job ended in Slurm in `state` (NULL: it left squeue). The runner's
+ * status file is the truth for the exit code and outputs when Slurm did
+ * not end the job itself (time limit, scancel, node failure...). */
+static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
+{
+    char path[1200];
+    char err[1400];
+    char msg[600];
+    engine_status st;
+    engine_slurm_status_path(r, path, sizeof path);
+    int rc = engine_exec_read_status(path, &st, err, sizeof err);
+    const char *s = state != NULL ? state : "";
+    r->slurm_active = false;
+    if (rc == 0 && st.ended > 0 && r->st.job.started <= 0) {
+        r->st.job.started = st.started;
+    }
+    if (r->st.job.started <= 0) {
+        r->st.job.started = engine__now();
+    }
+    if (strcmp(s, "TIMEOUT") == 0) {
+        snprintf(msg, sizeof msg, "Slurm ended it at its time limit (TIMEOUT)");
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_TIMEOUT, rc == 0 ? st.exit_code : -1, msg);
+    } else if (r->abort_requested) {
+        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED, "aborted (scancel)");
+    } else if (strcmp(s, "CANCELLED") == 0 && (rc != 0 || st.aborted)) {
+        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
+                       "cancelled in Slurm, not by OCPS (scancel from outside)");
+    } else if (rc == 0) {
+        engine__finish_status(e, r, &st);
+    } else if (engine_slurm_state_is(s, (const char *const[]){"NODE_FAIL", "BOOT_FAIL", "PREEMPTED",
+                                                              "DEADLINE", "FAILED", NULL})) {
+        snprintf(msg, sizeof msg, "Slurm ended it (%s) before the runner recorded an outcome", s);
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
+    } else if (strcmp(s, "OUT_OF_MEMORY") == 0) {
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PIPELINE_FAILED, -1,
+                       "Slurm ended it: out of memory (OUT_OF_MEMORY)");
+    } else {
+        snprintf(msg, sizeof msg, "Slurm job %s %s%s without an outcome from its runner (%.300s)",
+                 r->st.job.slurm_job_id, state != NULL ? "ended " : "left Slurm's queue", s, err);
+        engine__finish(e, r, ENGINE_UNKNOWN, ENGINE_REASON_LOST, -1, msg);
+    }
+    if (rc == 0) {
+        engine_status_clear(&st);
+    }
+}
+
+static void engine_slurm_set(char *dst, size_t dstlen, const char *src, bool *changed)
+{
+    if (strncmp(dst, src, dstlen) != 0) {
+        snprintf(dst, dstlen, "%s", src);
+        *changed = true;
+    }
+}
+
+/* Apply one squeue line to a job handed to Slurm. */
+static void engine_slurm_apply(engine *e, engine_rec *r, const engine_slurm_line *l)
+{
+    engine_job *j = &r->st.job;
+    bool changed = false;
+    engine_slurm_set(j->slurm_state, sizeof j->slurm_state, l->state, &changed);
+    if (strcmp(l->nodes, "(null)") != 0 && l->nodes[0] != '\0') {
+        engine_slurm_set(j->slurm_nodes, sizeof j->slurm_nodes, l->nodes, &changed);
+    }
+    if (engine_slurm_state_is(l->state, engine_slurm_waiting)) {
+        engine_slurm_set(j->slurm_reason, sizeof j->slurm_reason, l->reason, &changed);
+        if (changed && j->phase == ENGINE_QUEUED) {
+            snprintf(j->message, sizeof j->message, "Slurm job %s %s (%s)", j->slurm_job_id, l->state,
+                     l->reason);
+            engine__change(e, r, ENGINE_QUEUED);
+        }
+    } else if (engine_slurm_state_is(l->state, engine_slurm_running)) {
+        if (j->phase == ENGINE_QUEUED) {
+            j->slurm_reason[0] = '\0';
+            j->message[0] = '\0';
+            j->started = engine__now();
+            r->slurm_active = false; /* now counted as executing */
+            engine__change(e, r, ENGINE_EXECUTING);
+        }
+    } else {
+        engine_slurm_finish(e, r, l->state);
+    }
+}
+
+/* The second step of an abort: scancel (SIGKILL after Slurm's KillWait)
+ * once the grace period has passed. */
+static void engine_slurm_kill_late(engine *e, engine_rec *r);
+
+static void engine_slurm_poll_done(engine *e, engine_cmd *c, int status, const char *out, const char *errout)
+{
+    (void)c;
+    e->slurm.polling = false;
+    bool all_gone = status != 0 && strstr(errout, "Invalid job id") != NULL;
+    if (status != 0 && !all_gone) {
+        if (!e->slurm.unreachable) {
+            e->slurm.unreachable = true;
+            engine__log(e, ENGINE_LOG_WARNING,
+                        "Slurm is not answering (squeue exited with %d: %.300s); jobs stay as they are "
+                        "and polling goes on",
+                        status, errout);
+        }
+        return;
+    }
+    if (e->slurm.unreachable) {
+        e->slurm.unreachable = false;
+        engine__log(e, ENGINE_LOG_INFO, "Slurm answers again; polling resumed");
+    }
+    bool ended = false;
+    for (int p = ENGINE_QUEUED; p <= ENGINE_EXECUTING; p++) {
+        engine_rec *next;
+        for (engine_rec *r = e->lists[p].head; r != NULL; r = next) {
+            next = r->next;
+            if (r->st.job.slurm_job_id[0] == '\0' || engine_phase_final(r->st.job.phase)) {
+                continue;
+            }
+            engine_slurm_line l;
+            if (engine_slurm_find_line(out, r->st.job.slurm_job_id, &l)) {
+                engine_slurm_apply(e, r, &l);
+            } else {
+                engine_slurm_finish(e, r, NULL);
+            }
+            if (engine_phase_final(r->st.job.phase)) {
+                ended = true;
+            } else {
+                engine_slurm_kill_late(e, r);
+            }
+        }
+    }
+    if (ended) {
+        engine__schedule(e);
+    }
+}
+
+/* The Slurm job ids being watched, comma-separated; NULL if none. */
+static char *engine_slurm_ids(const engine *e)
+{
+    size_t cap = 64;
+    size_t len = 0;
+    char *ids = malloc(cap);
+    if (ids == NULL) {
+        return NULL;
+    }
+    ids[0] = '\0';
+    for (int p = ENGINE_QUEUED; p <= ENGINE_EXECUTING; p++) {
+        for (const engine_rec *r = e->lists[p].head; r != NULL; r = r->next) {
+            const char *id = r->st.job.slurm_job_id;
+            size_t n = strlen(id);
+            if (n == 0) {
+                continue;
+            }
+            if (len + n + 2 > cap) {
+                cap = 2 * (len + n + 2);
+                char *v = realloc(ids, cap);
+                if (v == NULL) {
+                    free(ids);
+                    return NULL;
+                }
+                ids = v;
+            }
+            len += (size_t)sprintf(ids + len, "%s%s", len > 0 ? "," : "", id);
+        }
+    }
+    if (len == 0) {
+        free(ids);
+        return NULL;
+    }
+    return ids;
+}
+
+static void engine_slurm_on_timer(uv_timer_t *t)
+{
+    engine *e = t->data;
+    if (e->slurm.polling) {
+        return;
+    }
+    char *ids = engine_slurm_ids(e);
+    if (ids == NULL) {
+        uv_timer_stop(t);
+        return;
+    }
+    char *argv[] = {"squeue", "-h", "-t", "all", "-j", ids, "-o", "%i|%T|%r|%N", NULL};
+    char err[256];
+    if (engine_cmd_run(e, argv, NULL, engine_slurm_poll_done, NULL, err, sizeof err) == 0) {
+        e->slurm.polling = true;
+    } else if (!e->slurm.unreachable) {
+        e->slurm.unreachable = true;
+        engine__log(e, ENGINE_LOG_WARNING, "Slurm polling: %s", err);
+    }
+    free(ids);
+}
+
+/* ---- submission -------------------------------------------------------- */
+
+/* The fixed batch script: it execs its arguments (the runner's command
+ * line, given to sbatch after the script), so nothing is parsed by a shell. */
+static int engine_slurm_write_script(const engine_rec *r, char *path, size_t pathlen, char *err,
+                                     size_t errlen)
+{
+    static const char script[] = "#!/bin/sh\n"
+                                 "# ocps: run the job's runner with the arguments given to sbatch\n"
+                                 "exec \"$@\"\n";
+    snprintf(path, pathlen, "%s/%s", r->st.job.workdir, ENGINE_SLURM_SCRIPT);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    if (fd < 0 || write(fd, script, sizeof script - 1) != (ssize_t)(sizeof script - 1) || close(fd) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* sbatch's argv (strings owned by the returned vector; engine_exec_free_strv). */
+typedef struct engine_slurm_argv {
+    char **v;
+    size_t n;
+    size_t cap;
+    bool failed;
+} engine_slurm_argv;
+
+static void engine_slurm_push(engine_slurm_argv *a, const char *s)
+{
+    if (a->failed || s == NULL) {
+        return;
+    }
+    if (a->n + 2 > a->cap) {
+        size_t cap = a->cap ? 2 * a->cap : 64;
+        char **v = realloc(a->v, cap * sizeof *v);
+        if (v == NULL) {
+            a->failed = true;
+            return;
+        }
+        a->v = v;
+        a->cap = cap;
+    }
+    if ((a->v[a->n] = strdup(s)) == NULL) {
+        a->failed = true;
+        return;
+    }
+    a->v[++a->n] = NULL;
+}
+
+static void engine_slurm_push_opt(engine_slurm_argv *a, const char *opt, const char *val)
+{
+    if (val != NULL && val[0] != '\0') {
+        engine_slurm_push(a, opt);
+        engine_slurm_push(a, val);
+    }
+}
+
+/* Slurm's time limit in minutes (rounded up, at least 1) for a job. */
+static long engine_slurm_minutes(const engine *e, const engine_rec *r)
+{
+    double secs = e->slurm.time_limit;
+    double max = json_number_value(json_object_get(r->st.spec, "max_duration"));
+    if (secs <= 0 && max > 0) {
+        secs = max + 2 * e->abort_grace + 60; /* the runner enforces max_duration itself */
+    }
+    return secs > 0 ? (long)((secs + 59.999) / 60.0) : 0;
+}
+
+static void engine_slurm_push_options(engine_slurm_argv *a, const engine *e, const engine_rec *r)
+{
+    char buf[1200];
+    snprintf(buf, sizeof buf, "ocps-%s", r->st.job.id);
+    engine_slurm_push_opt(a, "--job-name", buf);
+    engine_slurm_push_opt(a, "--comment", r->st.job.id);
+    engine_slurm_push_opt(a, "--chdir", r->st.job.workdir);
+    engine_slurm_push_opt(a, "--output", r->st.job.log_path);
+    engine_slurm_push(a, "--open-mode=append");
+    engine_slurm_push_opt(a, "--partition", e->slurm.partition);
+    engine_slurm_push_opt(a, "--account", e->slurm.account);
+    engine_slurm_push_opt(a, "--qos", e->slurm.qos);
+    engine_slurm_push_opt(a, "--mem", e->slurm.memory);
+    if (e->slurm.cpus_per_job > 0) {
+        snprintf(buf, sizeof buf, "%d", e->slurm.cpus_per_job);
+        engine_slurm_push_opt(a, "--cpus-per-task", buf);
+    }
+    long minutes = engine_slurm_minutes(e, r);
+    if (minutes > 0) {
+        snprintf(buf, sizeof buf, "%ld", minutes);
+        engine_slurm_push_opt(a, "--time", buf);
+    }
+    for (size_t i = 0; e->slurm.extra_options[i] != NULL; i++) {
+        engine_slurm_push(a, e->slurm.extra_options[i]);
+    }
+}
+
+/* sbatch --parsable [options] SCRIPT RUNNER-ARGV... */
+static char **engine_slurm_sbatch_argv(const engine *e, const engine_rec *r, const char *script)
+{
+    char status[1200];
+    engine_slurm_status_path(r, status, sizeof status);
+    engine_exec_request req = {
+        .runner = e->runner,
+        .workdir = r->st.job.workdir,
+        .status_path = status,
+        .log_path = r->st.job.log_path,
+        .timeout = json_number_value(json_object_get(r->st.spec, "max_duration")),
+        .grace = e->abort_grace,
+        .globs = json_object_get(r->st.spec, "globs"),
+        .max_results = e->max_results,
+        .simulate = json_string_value(json_object_get(r->st.spec, "simulate")),
+        .argv = json_object_get(r->st.spec, "argv"),
+    };
+    engine_exec_numbers nums;
+    char **runner = engine_exec_runner_argv(&req, &nums);
+    engine_slurm_argv a = {0};
+    engine_slurm_push(&a, "sbatch");
+    engine_slurm_push(&a, "--parsable");
+    engine_slurm_push_options(&a, e, r);
+    engine_slurm_push(&a, script);
+    for (size_t i = 0; runner != NULL && runner[i] != NULL; i++) {
+        engine_slurm_push(&a, runner[i]);
+    }
+    if (runner == NULL || a.failed) {
+        free(runner);
+        engine_exec_free_strv(a.v);
+        return NULL;
+    }
+    free(runner);
+    return a.v;
+}
+
+/* The job of a finished command, if it is still handed to Slurm. */
+static engine_rec *engine_slurm_rec_of(engine *e, const engine_cmd *c)
+{
+    engine_rec *r = engine__find(e, c->job_id);
+    return r != NULL && !engine_phase_final(r->st.job.phase) ? r : NULL;
+}
+
+static void engine_slurm_fail(engine *e, engine_rec *r, const char *what, int status, const char *errout)
+{
+    char msg[600];
+    size_t n = strlen(errout);
+    while (n > 0 && (errout[n - 1] == '\n' || errout[n - 1] == ' ')) {
+        n--;
+    }
+    snprintf(msg, sizeof msg, "%s failed (exit status %d): %.*s", what, status, (int)(n < 400 ? n : 400),
+             errout);
+    r->slurm_active = false;
+    engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
+    engine__schedule(e);
+}
+
+static void engine_slurm_cancel(engine *e, const char *slurm_id, bool term_batch);
+
+/* A Slurm job id is known for the job: store it first, then watch it. */
+static void engine_slurm_submitted(engine *e, engine_rec *r, const char *slurm_id)
+{
+    char err[512];
+    snprintf(r->st.job.slurm_job_id, sizeof r->st.job.slurm_job_id, "%s", slurm_id);
+    snprintf(r->st.job.slurm_state, sizeof r->st.job.slurm_state, "PENDING");
+    if (e->store != NULL &&
+        engine_store_set_executor_id(e->store, r->st.job.id, slurm_id, err, sizeof err) != 0) {
+        engine__log(e, ENGINE_LOG_ERROR, "job %s: Slurm job %s: %s; cancelled", r->st.job.id, slurm_id, err);
+        engine_slurm_cancel(e, slurm_id, false);
+        engine_slurm_fail(e, r, "storing the Slurm job id", -1, err);
+        return;
+    }
+    if (r->abort_requested) {
+        engine_slurm_cancel(e, slurm_id, false);
+        r->slurm_active = false;
+        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
+                       "aborted while it was being submitted");
+        engine__schedule(e);
+        return;
+    }
+    snprintf(r->st.job.message, sizeof r->st.job.message, "Slurm job %s submitted", slurm_id);
+    engine__change(e, r, ENGINE_QUEUED);
+    engine_slurm_watch(e);
+}
+
+static void engine_slurm_sbatch_done(engine *e, engine_cmd *c, int status, const char *out,
+                                     const char *errout)
+{
+    engine_rec *r = engine_slurm_rec_of(e, c);
+    char id[32] = "";
+    sscanf(out, "%31[0-9]", id); /* "ID" or "ID;CLUSTER" */
+    if (r == NULL) {
+        if (status == 0 && id[0] != '\0') {
+            engine_slurm_cancel(e, id, false); /* its job is gone meanwhile */
+        }
+        return;
+    }
+    if (status != 0 || id[0] == '\0') {
+        engine_slurm_fail(e, r, "sbatch", status, errout[0] != '\0' ? errout : out);
+        return;
+    }
+    engine_slurm_submitted(e, r, id);
+}
+
+static int engine_slurm_sbatch(engine *e, engine_rec *r, char *err, size_t errlen)
+{
+    char script[1200];
+    if (engine_slurm_write_script(r, script, sizeof script, err, errlen) != 0) {
+        return -1;
+    }
+    char **argv = engine_slurm_sbatch_argv(e, r, script);
+    char **env = engine__job_env(r);
+    int rc = -1;
+    if (argv == NULL || env == NULL) {
+        snprintf(err, errlen, "out of memory");
+    } else {
+        rc = engine_cmd_run(e, argv, env, engine_slurm_sbatch_done, r->st.job.id, err, errlen);
+    }
+    engine_exec_free_strv(argv);
+    engine_exec_free_strv(env);
+    return rc;
+}
+
+/* The lookup of an earlier submission (squeue --name) has answered. */
+static void engine_slurm_lookup_done(engine *e, engine_cmd *c, int status, const char *out,
+                                     const char *errout)
+{
+    engine_rec *r = engine_slurm_rec_of(e, c);
+    if (r == NULL) {
+        return;
+    }
+    if (status != 0) {
+        engine_slurm_fail(e, r, "looking for an earlier submission (squeue)", status, errout);
+        return;
+    }
+    char id[32] = "";
+    if (sscanf(out, "%31[0-9]", id) == 1) {
+        engine__log(e, ENGINE_LOG_WARNING,
+                    "job %s: found already submitted as Slurm job %s; not submitted again", r->st.job.id, id);
+        engine_slurm_submitted(e, r, id);
+        return;
+    }
+    char err[600];
+    if (engine_slurm_sbatch(e, r, err, sizeof err) != 0) {
+        engine_slurm_fail(e, r, "sbatch", -1, err);
+    }
+}
+
+/* Look for a Slurm job named after this job (a submission whose id was
+ * never stored). */
+static int engine_slurm_lookup(engine *e, engine_rec *r, char *err, size_t errlen)
+{
+    char name[64];
+    snprintf(name, sizeof name, "ocps-%s", r->st.job.id);
+    char *argv[] = {"squeue", "-h", "-t", "all", "--name", name, "-o", "%i", NULL};
+    return engine_cmd_run(e, argv, NULL, engine_slurm_lookup_done, r->st.job.id, err, errlen);
+}
+
+int engine__slurm_submit(engine *e, engine_rec *r)
+{
+    char err[1400];
+    if (engine__prepare_workdir(r, err, sizeof err) != 0) {
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
+        return -1;
+    }
+    int rc = r->slurm_resumed ? engine_slurm_lookup(e, r, err, sizeof err)
+                              : engine_slurm_sbatch(e, r, err, sizeof err);
+    if (rc != 0) {
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
+        return -1;
+    }
+    r->slurm_active = true;
+    return 0;
+}
+
+void engine__slurm_adopt(engine *e, engine_rec *r)
+{
+    r->slurm_active = r->st.job.phase == ENGINE_QUEUED;
+    engine_slurm_watch(e);
+}
+
+/* ---- abort ------------------------------------------------------------- */
+
+static void engine_slurm_cancel_done(engine *e, engine_cmd *c, int status, const char *out,
+                                     const char *errout)
+{
+    (void)out;
+    if (status != 0 && strstr(errout, "already completing or completed") == NULL &&
+        strstr(errout, "Invalid job id") == NULL) {
+        engine__log(e, ENGINE_LOG_WARNING, "scancel %s exited with %d: %.300s", c->job_id, status, errout);
+    }
+}
+
+/* scancel: SIGTERM to the batch step only (the runner, which stops the job
+ * and records it as aborted), or the whole job (Slurm's TERM, KILL). */
+static void engine_slurm_cancel(engine *e, const char *slurm_id, bool term_batch)
+{
+    char *term[] = {"scancel", "--batch", "--signal=TERM", (char *)slurm_id, NULL};
+    char *all[] = {"scancel", (char *)slurm_id, NULL};
+    char err[256];
+    if (engine_cmd_run(e, term_batch ? term : all, NULL, engine_slurm_cancel_done, slurm_id, err,
+                       sizeof err) != 0) {
+        engine__log(e, ENGINE_LOG_WARNING, "scancel %s: %s", slurm_id, err);
+    }
+}
+
+static void engine_slurm_kill_late(engine *e, engine_rec *r)
+{
+    if (r->abort_requested && !r->slurm_killed && engine__now() - r->abort_time > e->abort_grace + 1.0) {
+        r->slurm_killed = true;
+        engine_slurm_cancel(e, r->st.job.slurm_job_id, false);
+    }
+}
+
+int engine__slurm_abort(engine *e, engine_rec *r, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    if (r->abort_requested) {
+        return 0;
+    }
+    r->abort_requested = true;
+    r->abort_time = engine__now();
+    const char *id = r->st.job.slurm_job_id;
+    if (id[0] == '\0') {
+        return 0; /* being submitted: cancelled once sbatch answers */
+    }
+    if (r->st.job.phase == ENGINE_QUEUED) {
+        engine_slurm_cancel(e, id, false);
+        r->slurm_active = false;
+        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
+                       "aborted before it started (scancel)");
+        engine__schedule(e);
+        return 0;
+    }
+    engine_slurm_cancel(e, id, true);
+    return 0;
+}

@@ -1,0 +1,473 @@
+/*
+ * test_engine_slurm: the job engine with the Slurm executor on a real
+ * single-node cluster (tests/support/slurm_cluster.sh) started once for the
+ * group: success and the job's record, exit codes, abort, prerequisites,
+ * re-adoption after a restart, no second submission after a crash between
+ * sbatch and the store, scancel from outside, the controller down and
+ * back. Skipped (printed) when Slurm is not installed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ocps/engine.h"
+#include "slurm_cluster.h"
+#include "test_util.h"
+
+#define MAX_EVENTS 256
+
+static slurm_cluster cluster;
+static bool have_slurm;
+static char skip_why[256];
+
+typedef struct event {
+    char id[ENGINE_JOB_ID_LEN + 1];
+    engine_phase phase;
+    engine_reason reason;
+    int exit_code;
+    char message[512];
+    char slurm_job_id[32];
+    char slurm_nodes[256];
+    size_t nresults;
+} event;
+
+typedef struct fixture {
+    char *dir;
+    char work_root[512];
+    char store[512];
+    uv_loop_t loop;
+    engine *e;
+    engine_options opts;
+    event events[MAX_EVENTS];
+    int nevents;
+    int warnings;
+} fixture;
+
+static void on_job(void *arg, const engine_job *job)
+{
+    fixture *fx = arg;
+    assert_true(fx->nevents < MAX_EVENTS);
+    event *ev = &fx->events[fx->nevents++];
+    snprintf(ev->id, sizeof ev->id, "%s", job->id);
+    ev->phase = job->phase;
+    ev->reason = job->reason;
+    ev->exit_code = job->exit_code;
+    snprintf(ev->message, sizeof ev->message, "%s", job->message);
+    snprintf(ev->slurm_job_id, sizeof ev->slurm_job_id, "%s", job->slurm_job_id);
+    snprintf(ev->slurm_nodes, sizeof ev->slurm_nodes, "%s", job->slurm_nodes);
+    ev->nresults = json_array_size(job->results);
+}
+
+static void on_log(void *arg, int level, const char *message)
+{
+    fixture *fx = arg;
+    fprintf(stderr, "engine log %d: %s\n", level, message);
+    fx->warnings += level >= ENGINE_LOG_WARNING;
+}
+
+static void fx_open(fixture *fx)
+{
+    char err[512];
+    if (engine_open(&fx->e, &fx->loop, &fx->opts, on_job, fx, err, sizeof err) != 0) {
+        fail_msg("engine_open: %s", err);
+    }
+}
+
+static void fx_close(fixture *fx)
+{
+    if (fx->e != NULL) {
+        engine_close(fx->e, NULL, NULL);
+        fx->e = NULL;
+        uv_run(&fx->loop, UV_RUN_DEFAULT);
+    }
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    have_slurm = slurm_cluster_available(skip_why, sizeof skip_why);
+    if (!have_slurm) {
+        return 0;
+    }
+    char err[4096];
+    if (slurm_cluster_start(&cluster, err, sizeof err) != 0) {
+        fprintf(stderr, "cannot start the test cluster: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (have_slurm) {
+        slurm_cluster_stop(&cluster);
+    }
+    return 0;
+}
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    *state = fx;
+    if (!have_slurm) {
+        return 0;
+    }
+    fx->dir = tu_make_temp_dir();
+    assert_non_null(fx->dir);
+    snprintf(fx->work_root, sizeof fx->work_root, "%s/work/jobs", fx->dir);
+    snprintf(fx->store, sizeof fx->store, "%s/jobs.sqlite", fx->dir);
+    assert_int_equal(uv_loop_init(&fx->loop), 0);
+    fx->opts.work_root = fx->work_root;
+    fx->opts.store_path = fx->store;
+    fx->opts.runner = OCPS_JOB_RUNNER;
+    fx->opts.max_concurrent = 8;
+    fx->opts.abort_grace = 1.0;
+    fx->opts.max_results = 100;
+    fx->opts.poll_interval = 0.2;
+    fx->opts.log = on_log;
+    fx->opts.log_arg = fx;
+    fx->opts.executor = ENGINE_EXECUTOR_SLURM;
+    fx->opts.slurm.slurm_conf = cluster.slurm_conf;
+    fx->opts.slurm.cpus_per_job = 1;
+    fx_open(fx);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    if (fx->dir != NULL) {
+        fx_close(fx);
+        assert_int_equal(uv_loop_close(&fx->loop), 0);
+        tu_remove_tree(fx->dir);
+        free(fx->dir);
+    }
+    free(fx);
+    return 0;
+}
+
+#define NEED_SLURM()                                                                                         \
+    do {                                                                                                     \
+        if (!have_slurm) {                                                                                   \
+            fprintf(stderr, "SKIPPED: %s\n", skip_why);                                                      \
+            skip();                                                                                          \
+        }                                                                                                    \
+    } while (0)
+
+static void fx_spin(fixture *fx)
+{
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static int fx_find(const fixture *fx, const char *id, engine_phase phase)
+{
+    for (int i = 0; i < fx->nevents; i++) {
+        if (strcmp(fx->events[i].id, id) == 0 && fx->events[i].phase == phase) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static int fx_count_final(const fixture *fx, const char *id)
+{
+    int n = 0;
+    for (int i = 0; i < fx->nevents; i++) {
+        n += strcmp(fx->events[i].id, id) == 0 && engine_phase_final(fx->events[i].phase);
+    }
+    return n;
+}
+
+static const event *fx_wait_final(fixture *fx, const char *id, double timeout)
+{
+    double end = tu_now() + timeout;
+    for (;;) {
+        for (int i = 0; i < fx->nevents; i++) {
+            if (strcmp(fx->events[i].id, id) == 0 && engine_phase_final(fx->events[i].phase)) {
+                return &fx->events[i];
+            }
+        }
+        if (tu_now() > end) {
+            fail_msg("job %s did not end within %.1f s", id, timeout);
+        }
+        fx_spin(fx);
+    }
+}
+
+static const event *fx_wait_phase(fixture *fx, const char *id, engine_phase phase, double timeout)
+{
+    double end = tu_now() + timeout;
+    int i;
+    while ((i = fx_find(fx, id, phase)) < 0) {
+        if (tu_now() > end) {
+            fail_msg("job %s never reached %s", id, engine_phase_name(phase));
+        }
+        fx_spin(fx);
+    }
+    return &fx->events[i];
+}
+
+static void fx_run_for(fixture *fx, double seconds)
+{
+    double end = tu_now() + seconds;
+    while (tu_now() < end) {
+        fx_spin(fx);
+    }
+}
+
+static void fx_submit_spec(fixture *fx, char id[ENGINE_JOB_ID_LEN + 1], engine_job_spec spec)
+{
+    char err[512];
+    engine_new_job_id(fx->e, id);
+    if (engine_job_submit(fx->e, id, &spec, err, sizeof err) != 0) {
+        fail_msg("engine_job_submit: %s", err);
+    }
+}
+
+static void fx_submit(fixture *fx, char id[ENGINE_JOB_ID_LEN + 1], const char *const *argv)
+{
+    fx_submit_spec(fx, id, (engine_job_spec){.argv = argv});
+}
+
+static char *fx_job_file(fixture *fx, const char *id, const char *name)
+{
+    const engine_job *j = engine_job_get(fx->e, id);
+    assert_non_null(j);
+    char *path = tu_path_join(j->workdir, name);
+    char *text = tu_read_file(path, NULL);
+    free(path);
+    return text;
+}
+
+/* How many Slurm jobs carry this job's name (squeue -t all). */
+static int slurm_jobs_named(const char *id)
+{
+    char name[64];
+    snprintf(name, sizeof name, "ocps-%s", id);
+    char *argv[] = {"squeue", "-h", "-t", "all", "--name", name, "-o", "%i", NULL};
+    char *out = NULL;
+    assert_int_equal(tu_run(argv, &out), 0);
+    int n = 0;
+    for (const char *p = out; p != NULL && *p != '\0'; p++) {
+        n += *p == '\n';
+    }
+    free(out);
+    return n;
+}
+
+/* A job succeeds on Slurm; its record looks like a local job's (log,
+ * status.json, captured outputs), with the Slurm job id and node. */
+static void test_success_and_record(void **state)
+{
+    NEED_SLURM();
+    fixture *fx = *state;
+    static const char *const argv[] = {"sh", "-c", "echo hello from slurm; echo data > out.txt", NULL};
+    static const char *const globs[] = {"*.txt", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    double t0 = tu_now();
+    fx_submit_spec(fx, id, (engine_job_spec){.argv = argv, .output_globs = globs});
+    const event *ev = fx_wait_final(fx, id, 30);
+    fprintf(stderr, "submit -> completed: %.2f s\n", tu_now() - t0);
+    assert_int_equal(ev->phase, ENGINE_COMPLETED);
+    assert_int_equal(ev->exit_code, 0);
+    assert_int_equal(ev->nresults, 1);
+    assert_true(ev->slurm_job_id[0] != '\0');
+    assert_true(ev->slurm_nodes[0] != '\0');
+    char *log = fx_job_file(fx, id, "ocps.log");
+    assert_non_null(log);
+    assert_non_null(strstr(log, "hello from slurm"));
+    free(log);
+    char *status = fx_job_file(fx, id, "status.json");
+    assert_non_null(status);
+    free(status);
+    assert_int_equal(slurm_jobs_named(id), 1);
+}
+
+/* Non-zero exit codes come back exactly, from the runner's status. */
+static void test_exit_code(void **state)
+{
+    NEED_SLURM();
+    fixture *fx = *state;
+    static const char *const argv[] = {"sh", "-c", "exit 7", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, argv);
+    const event *ev = fx_wait_final(fx, id, 30);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->reason, ENGINE_REASON_PIPELINE_FAILED);
+    assert_int_equal(ev->exit_code, 7);
+}
+
+/* Arguments reach the job verbatim: nothing passes through a shell. */
+static void test_arguments_verbatim(void **state)
+{
+    NEED_SLURM();
+    fixture *fx = *state;
+    static const char *const argv[] = {
+        "sh", "-c", "printf '%s|' \"$@\" > args.out", "x", "a b", "$(touch injected)", "'\"`;", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, argv);
+    assert_int_equal(fx_wait_final(fx, id, 30)->phase, ENGINE_COMPLETED);
+    char *out = fx_job_file(fx, id, "args.out");
+    assert_non_null(out);
+    assert_string_equal(out, "a b|$(touch injected)|'\"`;|");
+    free(out);
+    char *inj = fx_job_file(fx, id, "injected");
+    assert_null(inj);
+}
+
+/* Abort of a running job: ABORTED, exit code 255, its log kept. */
+static void test_abort_running(void **state)
+{
+    NEED_SLURM();
+    fixture *fx = *state;
+    static const char *const argv[] = {"sh", "-c", "echo started; sleep 60", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, argv);
+    fx_wait_phase(fx, id, ENGINE_EXECUTING, 30);
+    fx_run_for(fx, 0.5);
+    char err[256];
+    double t0 = tu_now();
+    assert_int_equal(engine_job_abort(fx->e, id, err, sizeof err), 0);
+    const event *ev = fx_wait_final(fx, id, 20);
+    fprintf(stderr, "abort -> aborted: %.2f s\n", tu_now() - t0);
+    assert_int_equal(ev->phase, ENGINE_ABORTED);
+    assert_int_equal(ev->exit_code, ENGINE_EXIT_ABORTED);
+    char *log = fx_job_file(fx, id, "ocps.log");
+    assert_non_null(log);
+    assert_non_null(strstr(log, "started"));
+    free(log);
+}
+
+/* A prerequisite: the second job starts only after the first has ended. */
+static void test_prerequisite(void **state)
+{
+    NEED_SLURM();
+    fixture *fx = *state;
+    static const char *const first[] = {"sh", "-c", "sleep 1; date +%s.%N > \"$JOB_OUTPUT_DIR/../first\"",
+                                        NULL};
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, a, first);
+    const char *const prereqs[] = {a, NULL};
+    static const char *const second[] = {"sh", "-c", "test -f \"$JOB_OUTPUT_DIR/../first\"", NULL};
+    fx_submit_spec(fx, b, (engine_job_spec){.argv = second, .prereqs = prereqs, .prereq_must_succeed = true});
+    assert_int_equal(fx_wait_final(fx, a, 30)->phase, ENGINE_COMPLETED);
+    assert_int_equal(fx_wait_final(fx, b, 30)->phase, ENGINE_COMPLETED);
+}
+
+/* The engine closes while the job runs in Slurm; a new engine re-adopts it
+ * by its stored Slurm job id and reports its end once. */
+static void test_restart_readopts(void **state)
+{
+    NEED_SLURM();
+    fixture *fx = *state;
+    static const char *const argv[] = {"sh", "-c", "sleep 3; exit 4", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, argv);
+    fx_wait_phase(fx, id, ENGINE_EXECUTING, 30);
+    fx_close(fx);
+    assert_int_equal(fx_count_final(fx, id), 0);
+    fx_open(fx);
+    const event *ev = fx_wait_final(fx, id, 30);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->exit_code, 4);
+    fx_run_for(fx, 1.0);
+    assert_int_equal(fx_count_final(fx, id), 1);
+    assert_int_equal(slurm_jobs_named(id), 1);
+}
+
+/* The engine closes after sbatch was started but before its answer was
+ * stored (as a crash would): the new engine finds the submission by name
+ * and follows it instead of submitting again. The job runs once. */
+static void test_no_second_submission(void **state)
+{
+    NEED_SLURM();
+    fixture *fx = *state;
+    static const char *const argv[] = {"sh", "-c", "echo run >> runs.txt; sleep 1", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, argv);
+    fx_close(fx); /* sbatch finishes, its answer is never stored */
+    assert_int_equal(slurm_jobs_named(id), 1);
+    fx_open(fx);
+    const event *ev = fx_wait_final(fx, id, 30);
+    assert_int_equal(ev->phase, ENGINE_COMPLETED);
+    assert_true(fx->warnings >= 1); /* "found already submitted" */
+    assert_int_equal(slurm_jobs_named(id), 1);
+    char *runs = fx_job_file(fx, id, "runs.txt");
+    assert_non_null(runs);
+    assert_string_equal(runs, "run\n");
+    free(runs);
+}
+
+/* scancel from outside OCPS: the job ends ABORTED and says why. */
+static void test_scancel_outside(void **state)
+{
+    NEED_SLURM();
+    fixture *fx = *state;
+    static const char *const argv[] = {"sleep", "60", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, argv);
+    const event *run = fx_wait_phase(fx, id, ENGINE_EXECUTING, 30);
+    char slurm_id[32];
+    snprintf(slurm_id, sizeof slurm_id, "%s", run->slurm_job_id);
+    assert_true(slurm_id[0] != '\0');
+    char *scancel[] = {"scancel", slurm_id, NULL};
+    assert_int_equal(tu_run(scancel, NULL), 0);
+    const event *ev = fx_wait_final(fx, id, 20);
+    assert_int_equal(ev->phase, ENGINE_ABORTED);
+    assert_non_null(strstr(ev->message, "outside"));
+}
+
+/* slurmctld down while a job runs: the job stays, one warning, and its
+ * true outcome once the controller is back. */
+static void test_controller_down(void **state)
+{
+    NEED_SLURM();
+    fixture *fx = *state;
+    static const char *const argv[] = {"sh", "-c", "sleep 3; exit 5", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, argv);
+    fx_wait_phase(fx, id, ENGINE_EXECUTING, 30);
+    assert_int_equal(slurm_cluster_ctld_stop(&cluster), 0);
+    double end = tu_now() + 20;
+    while (fx->warnings == 0 && tu_now() < end) {
+        fx_spin(fx);
+    }
+    assert_int_equal(fx->warnings, 1);
+    fx_run_for(fx, 3.0);
+    assert_int_equal(fx->warnings, 1); /* once */
+    assert_int_equal(fx_count_final(fx, id), 0);
+    assert_int_equal(slurm_cluster_ctld_start(&cluster), 0);
+    const event *ev = fx_wait_final(fx, id, 40);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->exit_code, 5);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_success_and_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exit_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_arguments_verbatim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prerequisite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_readopts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_second_submission, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scancel_outside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_controller_down, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
