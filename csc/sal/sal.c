@@ -34,6 +34,10 @@ typedef struct topic_state {
     int32_t writer_matches; /* remote readers matched with our writer */
     int32_t reader_matches; /* remote writers matched with our reader */
     void *last;             /* last sample written */
+    /* writers of other SAL indices heard (sal_count_other_indices) */
+    bool count_others;
+    int nothers;
+    int32_t others[SAL_OTHER_WRITERS_MAX][2]; /* origin, index */
 } topic_state;
 
 struct sal {
@@ -137,11 +141,32 @@ static bool index_accepted(const sal *s, const sal_topic_info *t, const void *sa
     return sal_sample_index(t, sample) == s->index;
 }
 
+/* A sample of another SAL index: remember its writer if asked to. */
+static void note_other_index(topic_state *ts, const sal_topic_info *t, const void *sample)
+{
+    int32_t origin = sal_sample_origin(t, sample);
+    int32_t index = sal_sample_index(t, sample);
+    for (int i = 0; i < ts->nothers; i++) {
+        if (ts->others[i][0] == origin && ts->others[i][1] == index) {
+            return;
+        }
+    }
+    if (ts->nothers < SAL_OTHER_WRITERS_MAX) {
+        ts->others[ts->nothers][0] = origin;
+        ts->others[ts->nothers][1] = index;
+        ts->nothers++;
+    }
+}
+
 static void handle_sample(sal *s, inbox_item *item)
 {
     const sal_topic_info *t = &s->comp->topics[item->topic];
     topic_state *ts = &s->topics[item->topic];
-    if (ts->cb != NULL && index_accepted(s, t, item->sample)) {
+    if (!index_accepted(s, t, item->sample)) {
+        if (ts->count_others) {
+            note_other_index(ts, t, item->sample);
+        }
+    } else if (ts->cb != NULL) {
         /* private_rcvStamp is reader-local: the TAI time of reading */
         double now = sal_clock_tai(&s->clock);
         sal_sample_set_rcv_stamp(t, item->sample, now);
@@ -427,6 +452,18 @@ void sal_set_error_cb(sal *s, sal_error_cb cb, void *arg)
 const sal_component_info *sal_component(const sal *s)
 {
     return s->comp;
+}
+
+void sal_count_other_indices(sal *s, int topic)
+{
+    if (topic >= 0 && (size_t)topic < s->comp->ntopics) {
+        s->topics[topic].count_others = true;
+    }
+}
+
+int sal_other_index_writers(const sal *s, int topic)
+{
+    return topic >= 0 && (size_t)topic < s->comp->ntopics ? s->topics[topic].nothers : 0;
 }
 
 int32_t sal_index(const sal *s)

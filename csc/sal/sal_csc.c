@@ -335,8 +335,10 @@ static void heartbeat_cb(uv_timer_t *timer)
  * a fixed time) ends as soon as the transport shows that no other
  * instance can exist:
  * - DDS (and inproc): the heartbeat reader matches every heartbeat writer
- *   of the component, this process's own included. If after
- *   SAL_CSC_DISCOVERY_MS only that one is matched, there is no other.
+ *   of the component, this process's own and those of CSCs of other SAL
+ *   indices included. If after SAL_CSC_DISCOVERY_MS the matched writers
+ *   are only this one and those whose heartbeats carried another index,
+ *   there is no other.
  * - Kafka (no discovery): the reader counts as matched once the history
  *   read of the heartbeat topic has been delivered. If it held no
  *   heartbeat of this index from another process written in the last
@@ -466,7 +468,11 @@ static bool no_other_instance(sal_csc *c, uint64_t now)
     if (sal_keeps_history(c->sal)) {
         return writers > 0 && !c->heard_other_live;
     }
-    return now - c->check_begun >= SAL_CSC_DISCOVERY_MS && writers <= 1; /* our own */
+    /* our own, and CSCs of other SAL indices on the same topic (each one's
+     * heartbeat reaches us within a second, or at once when it re-publishes
+     * its events to a new reader) */
+    return now - c->check_begun >= SAL_CSC_DISCOVERY_MS &&
+           writers <= 1 + sal_other_index_writers(c->sal, c->t_heartbeat);
 }
 
 static void startup_done_cb(uv_timer_t *timer)
@@ -500,6 +506,7 @@ static int open_endpoints(sal_csc *c, char *err, size_t errlen)
         }
     }
     if (c->opts.duplicate_check >= 0 && c->t_heartbeat >= 0) {
+        sal_count_other_indices(c->sal, c->t_heartbeat);
         return sal_reader_add(c->sal, c->t_heartbeat, on_heartbeat, c, err, errlen);
     }
     return 0;

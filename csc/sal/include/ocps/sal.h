@@ -62,6 +62,8 @@ const void *sal_last_written(const sal *s, int topic);
  * never on a transport that keeps_history. */
 void sal_republish_events(sal *s, bool on);
 
+#define SAL_OTHER_WRITERS_MAX 32
+
 /* Do ackcmd readers drop a restarted writer's acks for a while (the
  * transport's exclusive_acks)? */
 bool sal_acks_exclusive(const sal *s);
@@ -74,6 +76,14 @@ bool sal_keeps_history(const sal *s);
 /* How many remote readers (writer=true) or writers (writer=false) are
  * matched with our endpoint of `topic`, as last reported on the loop. */
 int32_t sal_matched(const sal *s, int topic, bool writer);
+
+/* From now on, count the distinct writers (origin and SAL index) whose
+ * samples of `topic` this reader dropped for carrying another SAL index
+ * (at most SAL_OTHER_WRITERS_MAX are told apart). */
+void sal_count_other_indices(sal *s, int topic);
+
+/* How many such writers of `topic` were heard (sal_count_other_indices). */
+int sal_other_index_writers(const sal *s, int topic);
 
 /* Report fatal transport problems to cb (on the loop). */
 void sal_set_error_cb(sal *s, sal_error_cb cb, void *arg);
