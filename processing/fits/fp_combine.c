@@ -40,16 +40,28 @@ static void fp_correct_row(const fp_combine_job *job, size_t k, int a, int j, co
     fp_overscan_row(row, amp, job->cfg->overscan, scratch, out_row);
     int nx = fp_section_nx(&amp->datasec);
     double per_s = job->cfg->type == FP_CALIB_DARK ? 1.0 / job->exptime[k] : 1.0;
+    float mult = (float)(per_s * job->scale[k]);
+    if (!job->bias && !job->dark) {
+        if (mult != 1.0f)
+            for (int i = 0; i < nx; i++)
+                out_row[i] *= mult;
+        return;
+    }
+    /* the detector row of data row j, walked in the direction DETSEC gives */
+    int x0, y, x1, y1;
+    fp_amp_to_detector(amp, 0, j, &x0, &y);
+    fp_amp_to_detector(amp, 1, j, &x1, &y1);
+    const size_t base = (size_t)y * job->geom.det_nx;
+    const int step = x1 - x0;
+    const float dark_t = (float)job->exptime[k];
     for (int i = 0; i < nx; i++) {
-        int x, y;
-        fp_amp_to_detector(amp, i, j, &x, &y);
-        size_t p = (size_t)y * job->geom.det_nx + x;
-        double v = out_row[i];
+        size_t p = base + (size_t)(x0 + step * i);
+        float v = out_row[i];
         if (job->bias)
             v -= job->bias[p];
         if (job->dark)
-            v -= job->dark[p] * job->exptime[k];
-        out_row[i] = (float)(v * per_s * job->scale[k]);
+            v -= job->dark[p] * dark_t;
+        out_row[i] = v * mult;
     }
 }
 
@@ -96,6 +108,27 @@ static int fp_stripe_open(fp_stripe *s, const fp_combine_job *job, char *err, si
     return 0;
 }
 
+/* Stacks up to this deep are sorted pixel-wise by a sorting network over
+ * whole rows (min/max on arrays, which the compiler vectorises); deeper
+ * ones pixel by pixel with a selection. */
+#define FP_NETWORK_MAX 32
+
+/* Sort n rows of nx floats (row k at base + k * stride) pixel-wise,
+ * ascending: odd-even transposition, n rounds of compare-exchanges. */
+static void fp_sort_rows(float *base, size_t stride, size_t n, int nx)
+{
+    for (size_t round = 0; round < n; round++) {
+        for (size_t k = round % 2; k + 1 < n; k += 2) {
+            float *restrict a = base + k * stride, *restrict b = base + (k + 1) * stride;
+            for (int i = 0; i < nx; i++) {
+                float lo = a[i] < b[i] ? a[i] : b[i], hi = a[i] < b[i] ? b[i] : a[i];
+                a[i] = lo;
+                b[i] = hi;
+            }
+        }
+    }
+}
+
 /* Combine data rows [j0, j0+nrows) of amplifier a. */
 static int fp_combine_stripe(fp_combine_job *job, fp_stripe *s, int a, int j0, int nrows, char *err,
                              size_t errlen)
@@ -113,13 +146,23 @@ static int fp_combine_stripe(fp_combine_job *job, fp_stripe *s, int a, int j0, i
                            s->data + (k * nrows + r) * (size_t)nx);
     }
     for (int r = 0; r < nrows; r++) {
+        float *row = s->data + (size_t)r * nx; /* input k's row: row + k * nrows * nx */
+        size_t stride = (size_t)nrows * nx;
+        if (n <= FP_NETWORK_MAX)
+            fp_sort_rows(row, stride, n, nx);
         for (int i = 0; i < nx; i++) {
-            for (size_t k = 0; k < n; k++)
-                s->vals[k] = s->data[(k * nrows + r) * (size_t)nx + i];
             int x, y;
             fp_amp_to_detector(amp, i, j0 + r, &x, &y);
-            job->out[(size_t)y * g->det_nx + x] = fp_combine_values(
-                s->vals, (int)n, job->cfg->method, job->cfg->clip_sigma, job->cfg->clip_iter);
+            float *dst = &job->out[(size_t)y * g->det_nx + x];
+            if (n <= FP_NETWORK_MAX && job->cfg->method == FP_COMBINE_MEDIAN) {
+                *dst = n % 2 ? row[(n / 2) * stride + i]
+                             : 0.5f * (row[(n / 2 - 1) * stride + i] + row[(n / 2) * stride + i]);
+                continue;
+            }
+            for (size_t k = 0; k < n; k++)
+                s->vals[k] = row[k * stride + i];
+            *dst = fp_combine_values(s->vals, (int)n, job->cfg->method, job->cfg->clip_sigma,
+                                     job->cfg->clip_iter);
         }
     }
     return 0;
@@ -214,14 +257,17 @@ static int fp_load_calib(const char *path, const fp_geometry *g, float **pix, ch
     return 0;
 }
 
-/* Median and robust sigma of amplifier a's region of the output. */
+/* Median and robust sigma of amplifier a's region of the output (every
+ * pixel of small amplifiers, a regular sample of about 2e5 otherwise). */
 static void fp_amp_stats(const fp_combine_job *job, int a, float *buf, double *med, double *sigma)
 {
     const fp_amp *amp = &job->geom.amps[a];
     int nx = fp_section_nx(&amp->datasec), ny = fp_section_ny(&amp->datasec);
+    int step = (int)sqrt((double)nx * ny / 2e5);
+    step = step < 1 ? 1 : step;
     size_t m = 0;
-    for (int j = 0; j < ny; j++)
-        for (int i = 0; i < nx; i++) {
+    for (int j = 0; j < ny; j += step)
+        for (int i = 0; i < nx; i += step) {
             int x, y;
             fp_amp_to_detector(amp, i, j, &x, &y);
             buf[m++] = job->out[(size_t)y * job->geom.det_nx + x];
