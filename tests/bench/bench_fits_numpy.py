@@ -1,0 +1,34 @@
+#!/usr/bin/python3
+"""numpy's reference for bench_fits_combine: read the raws' amplifier images
+with astropy into one stack and time numpy.median(axis=0) over it.
+
+usage: bench_fits_numpy.py RAW...   prints {"read_s": .., "median_s": ..}
+"""
+import gc
+import json
+import sys
+import time
+
+import numpy as np
+from astropy.io import fits
+
+# astropy 5.2 runs a full garbage collection per compressed HDU it closes
+gc.collect = lambda *args, **kwargs: 0
+
+
+def main():
+    t0 = time.perf_counter()
+    planes = []
+    for path in sys.argv[1:]:
+        with fits.open(path) as hdul:
+            planes.append(np.stack([np.asarray(h.data) for h in hdul[1:]]))
+    stack = np.stack(planes)
+    t1 = time.perf_counter()
+    med = np.median(stack, axis=0)
+    t2 = time.perf_counter()
+    print(json.dumps({"read_s": t1 - t0, "median_s": t2 - t1, "shape": list(stack.shape),
+                      "checksum": float(med[0, 0, 0])}))
+
+
+if __name__ == "__main__":
+    main()
