@@ -46,6 +46,10 @@ void fp_overscan_row(const float *row, const fp_amp *amp, fp_overscan_method met
 int fp_output_create(const char *path, const fp_provenance *prov, fitsfile *src, fitsfile **out, char *err,
                      size_t errlen);
 
+/* Close an output written with the given cfitsio status; on any error
+ * the file is removed (no partial output) and -1 returned. */
+int fp_output_finish(fitsfile *out, const char *path, int status, char *err, size_t errlen);
+
 /* Append an image extension named extname (FLOAT_IMG float data, or
  * SHORT_IMG for mask data) honouring opts. */
 int fp_output_add_float(fitsfile *out, const char *extname, const float *data, int nx, int ny,

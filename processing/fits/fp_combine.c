@@ -352,10 +352,7 @@ static int fp_combine_write(fp_combine_job *job, const char *out_path, const fp_
                                                      : "adu",
                         "", &status);
     *amps = fp_combine_stats(job, out, &status);
-    fits_close_file(out, &status);
-    if (status)
-        return fp_fail_fits(err, errlen, status, "writing", out_path);
-    return 0;
+    return fp_output_finish(out, out_path, status, err, errlen);
 }
 
 static int fp_combine_scales(fp_combine_job *job, char *err, size_t errlen)

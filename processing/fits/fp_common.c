@@ -306,6 +306,22 @@ fail:
     return -1;
 }
 
+int fp_output_finish(fitsfile *out, const char *path, int status, char *err, size_t errlen)
+{
+    int st = 0;
+    if (status != 0) {
+        fp_fail_fits(err, errlen, status, "writing", path);
+        fits_delete_file(out, &st); /* closes and removes it */
+        return -1;
+    }
+    if (fits_close_file(out, &status) != 0) {
+        fp_fail_fits(err, errlen, status, "writing", path);
+        remove(path);
+        return -1;
+    }
+    return 0;
+}
+
 /* Set up (or turn off) tile compression for the next image. */
 static void fp_output_compression(fitsfile *out, const fp_output_opts *opts, int nx, int *status)
 {

@@ -137,10 +137,7 @@ static int fp_isr_write(fp_isr_state *s, fitsfile *raw, const char *out_path, co
     fits_update_key_lng(out, "MP_BAD", 0, "mask bit: flat too low or not finite", &status);
     fits_update_key_lng(out, "MP_SAT", 1, "mask bit: raw value at or above saturation", &status);
     fits_update_key_lng(out, "MP_NO_DATA", 2, "mask bit: no amplifier covers the pixel", &status);
-    fits_close_file(out, &status);
-    if (status)
-        return fp_fail_fits(err, errlen, status, "writing", out_path);
-    return 0;
+    return fp_output_finish(out, out_path, status, err, errlen);
 }
 
 static int fp_isr_process(fp_isr_state *s, fitsfile *f, const char *raw_path, const fp_isr_config *cfg,

@@ -184,7 +184,7 @@ typedef struct fp_isr_config {
     fp_output_opts output;
 } fp_isr_config;
 
-/* Defaults: median overscan, no calibrations, saturation 120000 ADU,
+/* Defaults: median overscan, no calibrations, saturation 100000 ADU,
  * flat_min 0.1, uncompressed. */
 void fp_isr_config_default(fp_isr_config *cfg);
 
