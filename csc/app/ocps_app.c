@@ -537,6 +537,36 @@ static void retention_options(const ocps_app *a, engine_options *o)
     o->retention_interval = a->config.retention_interval;
 }
 
+static const char *empty_null(const char *s)
+{
+    return s[0] != '\0' ? s : NULL;
+}
+
+/* The configuration's slurm block for the engine; `extra` receives the
+ * extra sbatch options (NULL-terminated, pointing into a->config). */
+static void slurm_options(const ocps_app *a, engine_options *o, const char **extra)
+{
+    const ocps_slurm_config *s = &a->config.slurm;
+    o->executor = ENGINE_EXECUTOR_SLURM;
+    o->poll_interval = 1.0;
+    if (s->work_root[0] != '\0') {
+        o->work_root = s->work_root;
+    }
+    for (size_t i = 0; i < s->n_extra; i++) {
+        extra[i] = s->extra_options[i];
+    }
+    o->slurm = (engine_slurm_options){
+        .partition = empty_null(s->partition),
+        .account = empty_null(s->account),
+        .qos = empty_null(s->qos),
+        .cpus_per_job = s->cpus_per_job,
+        .memory = empty_null(s->memory),
+        .time_limit = s->time_limit,
+        .extra_options = extra,
+        .slurm_conf = empty_null(s->slurm_conf),
+    };
+}
+
 static int open_engine(ocps_app *a, char *err, size_t errlen)
 {
     char store[1200];
@@ -557,6 +587,10 @@ static int open_engine(ocps_app *a, char *err, size_t errlen)
         .log_arg = a,
     };
     retention_options(a, &o);
+    const char *extra[OCPS_SLURM_MAX_EXTRA + 1] = {NULL};
+    if (a->config.executor == OCPS_EXECUTOR_SLURM) {
+        slurm_options(a, &o, extra);
+    }
     return engine_open(&a->engine, a->loop, &o, on_job, a, err, errlen);
 }
 
@@ -566,9 +600,8 @@ int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
     if (ocps_config_from_json(a->index, config, &parsed, err, errlen) != 0) {
         return -1;
     }
-    if (parsed.executor != OCPS_EXECUTOR_LOCAL) {
-        snprintf(err, errlen, "executor %s is not available in this build; use executor: local",
-                 parsed.executor == OCPS_EXECUTOR_SLURM ? "slurm" : "uws");
+    if (parsed.executor == OCPS_EXECUTOR_UWS) {
+        snprintf(err, errlen, "executor uws is not available in this build; use executor: local or slurm");
         ocps_config_clear(&parsed);
         return -1;
     }
@@ -577,6 +610,12 @@ int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
         SAL_LOG(a->csc, SAL_LOG_WARNING, "work_root and job_store changes apply after a restart of the CSC");
         snprintf(parsed.work_root, sizeof parsed.work_root, "%s", a->config.work_root);
         snprintf(parsed.job_store, sizeof parsed.job_store, "%s", a->config.job_store);
+    }
+    if (a->engine != NULL && (parsed.executor != a->config.executor ||
+                              memcmp(&parsed.slurm, &a->config.slurm, sizeof parsed.slurm) != 0)) {
+        SAL_LOG(a->csc, SAL_LOG_WARNING, "executor and slurm changes apply after a restart of the CSC");
+        parsed.executor = a->config.executor;
+        parsed.slurm = a->config.slurm;
     }
     ocps_config_clear(&a->config);
     a->config = parsed;

@@ -72,6 +72,63 @@ static ocps_executor_kind executor_of(const char *s)
     return OCPS_EXECUTOR_LOCAL;
 }
 
+/* Is the sbatch option of "--option=value" on the allow-list? */
+static bool slurm_option_allowed(const char *word)
+{
+    static const char *const allowed[] = {"--constraint",
+                                          "--exclude",
+                                          "--nodelist",
+                                          "--gres",
+                                          "--licenses",
+                                          "--reservation",
+                                          "--nice",
+                                          "--mem-per-cpu",
+                                          "--tmp",
+                                          "--exclusive",
+                                          "--hint",
+                                          "--wckey",
+                                          NULL};
+    size_t n = strcspn(word, "=");
+    for (size_t i = 0; allowed[i] != NULL; i++) {
+        if (strlen(allowed[i]) == n && strncmp(word, allowed[i], n) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int read_slurm(json_t *slurm, ocps_slurm_config *out, char *err, size_t errlen)
+{
+    copy_string(slurm, "partition", out->partition, sizeof out->partition);
+    copy_string(slurm, "account", out->account, sizeof out->account);
+    copy_string(slurm, "qos", out->qos, sizeof out->qos);
+    copy_string(slurm, "memory", out->memory, sizeof out->memory);
+    copy_string(slurm, "work_root", out->work_root, sizeof out->work_root);
+    copy_string(slurm, "slurm_conf", out->slurm_conf, sizeof out->slurm_conf);
+    out->cpus_per_job = (int)json_integer_value(json_object_get(slurm, "cpus_per_job"));
+    out->time_limit = json_number_value(json_object_get(slurm, "time_limit"));
+    json_t *extra = json_object_get(slurm, "extra_options");
+    size_t i;
+    json_t *item;
+    json_array_foreach(extra, i, item)
+    {
+        const char *word = json_string_value(item);
+        if (i >= OCPS_SLURM_MAX_EXTRA || word == NULL || strlen(word) >= sizeof out->extra_options[0]) {
+            snprintf(err, errlen, "slurm.extra_options: at most %d words of fewer than %zu characters",
+                     OCPS_SLURM_MAX_EXTRA, sizeof out->extra_options[0]);
+            return -1;
+        }
+        if (!slurm_option_allowed(word)) {
+            snprintf(err, errlen, "slurm.extra_options[%zu]: sbatch option '%.*s' is not allowed", i,
+                     (int)strcspn(word, "="), word);
+            return -1;
+        }
+        snprintf(out->extra_options[i], sizeof out->extra_options[i], "%s", word);
+        out->n_extra = i + 1;
+    }
+    return 0;
+}
+
 /* Every {placeholder} in the command template must be one we fill. */
 static int check_template(json_t *command, char *err, size_t errlen)
 {
@@ -110,6 +167,9 @@ int ocps_config_from_json(int32_t index, json_t *config, ocps_config *out, char 
         }
     }
     out->executor = executor_of(json_string_value(json_object_get(config, "executor")));
+    if (read_slurm(json_object_get(config, "slurm"), &out->slurm, err, errlen) != 0) {
+        return -1;
+    }
     out->max_concurrent_jobs = (int)json_integer_value(json_object_get(config, "max_concurrent_jobs"));
     out->max_job_duration = json_number_value(json_object_get(config, "max_job_duration"));
     out->inprogress_interval = json_number_value(json_object_get(config, "inprogress_interval"));

@@ -563,6 +563,14 @@ typedef enum trim {
     TRIM_ALL,        /* also ownerId and log null, message "": only bounded fields remain */
 } trim;
 
+/* What Slurm adds to a job run by the Slurm executor: its job id, node
+ * list, last state, elapsed seconds; max_rss is null (no accounting). */
+static json_t *slurm_json(const engine_job *job, double elapsed)
+{
+    return json_pack("{s:s, s:s, s:s, s:f, s:n}", "job_id", job->slurm_job_id, "nodes", job->slurm_nodes,
+                     "state", job->slurm_state, "elapsed", elapsed, "max_rss");
+}
+
 static json_t *result_object(const engine_job *job, size_t keep, trim level)
 {
     char coll[128];
@@ -610,6 +618,9 @@ static json_t *result_object(const engine_job *job, size_t keep, trim level)
     put(o, "log", level >= TRIM_ALL ? json_null() : text_json(log, text_max));
     put(error, "message", level >= TRIM_ALL ? json_string("") : text_json(job->message, text_max));
     put(o, "errorSummary", error);
+    if (job->slurm_job_id[0] != '\0') {
+        put(o, "slurm", slurm_json(job, duration));
+    }
     put(o, "truncated", json_boolean(!full));
     return o;
 }

@@ -25,6 +25,23 @@ typedef enum ocps_executor_kind {
     OCPS_EXECUTOR_UWS
 } ocps_executor_kind;
 
+/* The sbatch options allowed in slurm.extra_options. */
+#define OCPS_SLURM_MAX_EXTRA 16
+
+/* Settings of executor slurm (empty / 0: Slurm's default). */
+typedef struct ocps_slurm_config {
+    char partition[128];
+    char account[128];
+    char qos[128];
+    int cpus_per_job;
+    char memory[32];
+    double time_limit; /* seconds, 0 from max_job_duration */
+    char extra_options[OCPS_SLURM_MAX_EXTRA][256];
+    size_t n_extra;
+    char work_root[1024]; /* empty: work_root */
+    char slurm_conf[1024];
+} ocps_slurm_config;
+
 /* Settings for one SAL index. Strings are copies owned by the struct. */
 typedef struct ocps_config {
     bool has_instance; /* an instances[] block applies (not for RA, 101) */
@@ -35,6 +52,7 @@ typedef struct ocps_config {
     char input_collection[1024];
     char output_glob[1024];
     ocps_executor_kind executor;
+    ocps_slurm_config slurm;
     int max_concurrent_jobs;
     double max_job_duration;
     double inprogress_interval;
