@@ -5,8 +5,10 @@
  *     (decompressing the RICE tiles), on 1 thread and on 2;
  *   - numpy: median(axis=0) of the same stack of raw amplifier images
  *     (read with astropy first, not timed in the median).
+ * and ISR (overscan, trim, assembly, the master bias) of every raw, as
+ * throughput of raw pixel data against the floor's.
  * Prints times and ratios; never fails on timing. Each of `rounds` rounds
- * measures floor, combine -j1, combine -j2 and numpy again.
+ * measures floor, combine -j1, combine -j2, numpy and ISR again.
  *
  *   bench_fits_combine [N_RAWS [ROUNDS]]
  */
@@ -70,6 +72,33 @@ static double time_combine(char **paths, int n, int threads, const char *out)
     return tu_now() - t0;
 }
 
+typedef struct isr_ctx {
+    char **paths;
+    const char *dir, *bias;
+} isr_ctx;
+
+static int isr_unit(void *ctx, size_t i, char *err, size_t errlen)
+{
+    isr_ctx *c = ctx;
+    fp_isr_config cfg;
+    char out[1024];
+    fp_isr_config_default(&cfg);
+    cfg.bias_path = c->bias;
+    snprintf(out, sizeof out, "%s/isr_%zu.fits", c->dir, i);
+    return fp_isr_run(c->paths[i], out, &cfg, NULL, NULL, err, errlen);
+}
+
+static double time_isr(isr_ctx *c, int n, int threads)
+{
+    char err[512];
+    double t0 = tu_now();
+    if (fp_parallel_run((size_t)n, threads, isr_unit, c, err, sizeof err) != 0) {
+        fprintf(stderr, "isr: %s\n", err);
+        exit(1);
+    }
+    return tu_now() - t0;
+}
+
 /* numpy's median time (and astropy's read time), or -1 if unavailable. */
 static double time_numpy(char **paths, int n, double *read_s)
 {
@@ -123,6 +152,11 @@ int main(int argc, char **argv)
         printf("round %d: combine/floor -j1 %.2f, -j2 %.2f; numpy/combine -j1 %.2f, -j2 %.2f; -j2 speed-up "
                "%.2f\n",
                r + 1, c1 / floor1, c2 / floor2, npm / c1, npm / c2, c1 / c2);
+        isr_ctx ic = {paths, dir, out};
+        double mb = n * 16.0 * 576 * 2048 * 4 / 1e6, i1 = time_isr(&ic, n, 1), i2 = time_isr(&ic, n, 2);
+        printf("round %d: ISR -j1 %.3f s (%.0f MB/s), -j2 %.3f s (%.0f MB/s); read floor %.0f MB/s; "
+               "ISR/floor -j1 %.2f\n",
+               r + 1, i1, mb / i1, i2, mb / i2, mb / floor1, i1 / floor1);
         fflush(stdout);
     }
     fp_free_paths(paths, n);
