@@ -60,14 +60,19 @@ static int fp_isr_amp(fp_isr_state *s, fitsfile *f, int a, const fp_isr_config *
         if (fp_read_rows(f, a + 2, g->raw_nx, amp->datasec.y1 - 1 + j, 1, row, &status))
             return status;
         fp_overscan_row(row, amp, cfg->overscan, scratch, out_row);
+        /* the detector row of data row j, walked in the direction DETSEC gives */
+        int x0, y, x1, y1;
+        fp_amp_to_detector(amp, 0, j, &x0, &y);
+        fp_amp_to_detector(amp, 1, j, &x1, &y1);
+        const size_t base = (size_t)y * g->det_nx;
+        const int step = x1 - x0;
+        const float *raw = row + amp->datasec.x1 - 1;
         for (int i = 0; i < nx; i++) {
-            int x, y;
-            fp_amp_to_detector(amp, i, j, &x, &y);
-            size_t p = (size_t)y * g->det_nx + x;
+            size_t p = base + (size_t)(x0 + step * i);
             s->image[p] = out_row[i];
             s->mask[p] = 0;
-            if (cfg->saturation > 0 && row[amp->datasec.x1 - 1 + i] >= cfg->saturation) {
-                s->mask[p] |= FP_MASK_SAT;
+            if (cfg->saturation > 0 && raw[i] >= cfg->saturation) {
+                s->mask[p] = FP_MASK_SAT;
                 s->n_sat++;
             }
         }
