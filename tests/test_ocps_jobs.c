@@ -7,6 +7,10 @@
  * abort_job, prerequisites, injection attempts that stay literal, refused
  * control characters and output patterns outside the job, kill -9 and
  * re-adoption, heartbeats under load, and simulation mode.
+ *
+ * With OCPS_TEST_EXECUTOR=slurm (ctest test_ocps_jobs_slurm) the same tests
+ * run with executor: slurm on a private Slurm cluster started once for the
+ * group (tests/support/slurm_cluster.sh); without Slurm they are skipped.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -25,6 +29,7 @@
 #include "ocps_test_iface.h"
 #include "ocps/sal_csc.h"
 #include "sal_fixture.h"
+#include "slurm_cluster.h"
 #include "test_util.h"
 
 #define MAX_ACKS 64
@@ -49,16 +54,48 @@ typedef struct run {
     double done_at;
 } run;
 
+/* The Slurm cluster of the group (OCPS_TEST_EXECUTOR=slurm), else unused. */
+static slurm_cluster cluster;
+
+static bool slurm_wanted(void)
+{
+    const char *x = getenv("OCPS_TEST_EXECUTOR");
+    return x != NULL && strcmp(x, "slurm") == 0;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    char err[4096];
+    if (slurm_wanted() && slurm_cluster_start(&cluster, err, sizeof err) != 0) {
+        fprintf(stderr, "cannot start the test cluster: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    slurm_cluster_stop(&cluster);
+    return 0;
+}
+
 static void make_config(ctx *c, const char *extra)
 {
     c->root = tu_make_ocps_config();
     assert_non_null(c->root);
     snprintf(c->work, sizeof c->work, "%s/jobs", c->root);
-    char site[2048];
+    char executor[1024] = "";
+    if (slurm_wanted()) {
+        snprintf(executor, sizeof executor, "executor: slurm\nslurm:\n  slurm_conf: %s\n  cpus_per_job: 1\n",
+                 cluster.slurm_conf);
+    }
+    char site[4096];
     snprintf(site, sizeof site,
              "work_root: %s\npipetask: %s\ninprogress_interval: 1\nmax_concurrent_jobs: 8\nabort_grace: 2\n"
-             "simulation_duration: 0.5\n%s",
-             c->work, FAKE_PIPETASK, extra ? extra : "");
+             "simulation_duration: 0.5\n%s%s",
+             c->work, FAKE_PIPETASK, executor, extra ? extra : "");
     assert_int_equal(tu_write_ocps_site(c->root, site), 0);
 }
 
@@ -307,6 +344,14 @@ static void execute_runs_a_job_and_reports_it(void **state)
     assert_string_equal(json_string_value(json_object_get(res, "job_id")), r.job_id);
     assert_string_equal(json_string_value(json_object_get(res, "phase")), "completed");
     assert_string_equal(json_string_value(json_object_get(res, "reason")), "success");
+    json_t *slurm = json_object_get(res, "slurm"); /* only for jobs run by Slurm */
+    if (slurm_wanted()) {
+        assert_true(strlen(json_string_value(json_object_get(slurm, "job_id"))) > 0);
+        assert_true(strlen(json_string_value(json_object_get(slurm, "nodes"))) > 0);
+        assert_true(json_is_number(json_object_get(slurm, "elapsed")));
+    } else {
+        assert_null(slurm);
+    }
     char coll[80];
     snprintf(coll, sizeof coll, "u/ocps/%s", r.job_id);
     assert_string_equal(json_string_value(json_object_get(res, "output_collection")), coll);
@@ -463,6 +508,28 @@ static void twenty_concurrent_executes(void **state)
     free(runs);
 }
 
+/* Is pid gone within `timeout` seconds? A zombie counts as gone: it runs
+ * nothing, and its reaper (init, or slurmstepd on Slurm) may be slower. */
+static bool process_gone(fx *f, int pid, double timeout)
+{
+    double end = tu_now() + timeout;
+    for (;;) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        char *stat = tu_read_file(path, NULL);
+        const char *p = stat != NULL ? strrchr(stat, ')') : NULL;
+        bool gone = stat == NULL || (p != NULL && (p[2] == 'Z' || p[2] == 'X'));
+        if (!gone && tu_now() > end) {
+            fprintf(stderr, "process %d still there: %s\n", pid, stat);
+        }
+        free(stat);
+        if (gone || tu_now() > end) {
+            return gone;
+        }
+        fx_run_for(f, 0.05);
+    }
+}
+
 static void abort_job_stops_a_running_job(void **state)
 {
     ctx *c = *state;
@@ -492,7 +559,7 @@ static void abort_job_stops_a_running_job(void **state)
     char *log = read_job_file(c, r.job_id, "ocps.log");
     assert_non_null(log);
     free(log);
-    assert_true(kill(child, 0) != 0);
+    assert_true(process_gone(f, child, 5.0));
     /* idempotent, and a second abort writes no second job_result */
     assert_int_equal(abort_job(f, r.job_id, result, sizeof result), SAL_CMD_COMPLETE);
     fx_run_for(f, 0.5);
@@ -764,23 +831,16 @@ static void heartbeats_keep_time_while_jobs_run(void **state)
     }
     assert_true(refreshed >= 2);
     assert_true(saw_queued);
-    int t = sal_component_find_topic(f->comp, "logevent_heartbeat");
-    double prev = 0;
-    double worst = 0;
-    int n = 0;
-    for (size_t i = mark; i < f->nrecords; i++) {
-        if (f->records[i].topic != t) {
-            continue;
-        }
-        if (prev > 0 && f->records[i].at - prev > worst) {
-            worst = f->records[i].at - prev;
-        }
-        prev = f->records[i].at;
-        n++;
-    }
-    print_message("%d heartbeats while 20 jobs ran; largest gap %.3f s\n", n, worst);
+    double sent_gap;
+    double arrival_gap;
+    int n = fx_heartbeat_gaps(f, mark, &sent_gap, &arrival_gap);
+    print_message("%d heartbeats while 20 jobs ran; largest gap %.3f s as sent, %.3f s as read\n", n,
+                  sent_gap, arrival_gap);
     assert_true(n >= 3);
-    assert_true(worst < 1.5);
+    /* the CSC's cadence; what a loaded machine adds on the way is bounded
+     * more loosely (a CI run with load 5 on 2 cores read a 1.6 s gap) */
+    assert_true(sent_gap < 1.5);
+    assert_true(arrival_gap < 2.5);
     free(runs);
 }
 
@@ -861,6 +921,13 @@ static void simulation_mode_pipelines(void **state)
                 sal_sample_get_number(&f->comp->topics[rs->topic], rs->sample, "private_sndStamp", 0));
 }
 
+/* Stands for every test when Slurm is not installed. */
+static void slurm_not_installed(void **state)
+{
+    (void)state;
+    skip();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -878,5 +945,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(broker_outage_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(simulation_mode_pipelines, setup_simulate, teardown),
     };
-    return cmocka_run_group_tests_name("ocps_jobs", tests, NULL, NULL);
+    char why[256];
+    if (slurm_wanted() && !slurm_cluster_available(why, sizeof why)) {
+        const struct CMUnitTest skipped[] = {cmocka_unit_test(slurm_not_installed)};
+        fprintf(stderr, "SKIPPED (executor slurm): %s\n", why);
+        return cmocka_run_group_tests_name("ocps_jobs_slurm", skipped, NULL, NULL);
+    }
+    return cmocka_run_group_tests_name(slurm_wanted() ? "ocps_jobs_slurm" : "ocps_jobs", tests, group_setup,
+                                       group_teardown);
 }

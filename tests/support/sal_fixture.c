@@ -402,3 +402,29 @@ int fx_teardown(fx *f)
     free(f);
     return rc;
 }
+
+int fx_heartbeat_gaps(const fx *f, size_t from, double *sent_gap, double *arrival_gap)
+{
+    int t = sal_component_find_topic(f->comp, "logevent_heartbeat");
+    double prev_sent = 0;
+    double prev_at = 0;
+    int n = 0;
+    *sent_gap = *arrival_gap = 0;
+    for (size_t i = from; i < f->nrecords; i++) {
+        if (f->records[i].topic != t) {
+            continue;
+        }
+        double sent = sal_sample_snd_stamp(&f->comp->topics[t], f->records[i].sample);
+        double at = f->records[i].at;
+        if (n > 0 && sent - prev_sent > *sent_gap) {
+            *sent_gap = sent - prev_sent;
+        }
+        if (n > 0 && at - prev_at > *arrival_gap) {
+            *arrival_gap = at - prev_at;
+        }
+        prev_sent = sent;
+        prev_at = at;
+        n++;
+    }
+    return n;
+}

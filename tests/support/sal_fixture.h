@@ -112,6 +112,12 @@ int fx_teardown(fx *f);
 /* int32 field of a record's sample. */
 int32_t fx_i32(const fx *f, size_t record, const char *field);
 
+/* The heartbeats recorded from record `from` on: their number, the largest
+ * gap between two consecutive ones as the CSC sent them (private_sndStamp:
+ * its loop's cadence) and as they arrived here (adds the transport's and
+ * this process's delays). */
+int fx_heartbeat_gaps(const fx *f, size_t from, double *sent_gap, double *arrival_gap);
+
 /* Stop the CSC (SIGTERM; SIGKILL if it has not exited in 5 s), close the
  * Remote, free. Returns -1 (and prints the CSC's log) if the CSC had to be
  * killed or its log holds a sanitizer report, else 0. */

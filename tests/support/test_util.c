@@ -298,6 +298,9 @@ char *tu_path_join(const char *a, const char *b)
 char *tu_make_ocps_config(void)
 {
     char *root = tu_make_temp_dir();
+    if (root == NULL) {
+        return NULL;
+    }
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/OCPS", root);
     mkdir(dir, 0755);
