@@ -26,6 +26,7 @@ typedef struct engine_exec_request {
     size_t max_results;
     const char *simulate; /* "SECONDS:CODE" or NULL */
     const json_t *argv;   /* array of strings */
+    bool exit_with_job;   /* the runner exits with the job's code (--exit-status job), for Slurm */
     char *const *env;     /* complete environment, NULL-terminated */
 } engine_exec_request;
 

@@ -25,8 +25,8 @@ char **engine_exec_runner_argv(const engine_exec_request *req, engine_exec_numbe
 {
     size_t nglobs = engine_exec_array_size(req->globs);
     size_t nargv = engine_exec_array_size(req->argv);
-    /* 16 fixed slots at most (with --simulate), the globs, argv, NULL */
-    char **v = calloc(16 + 2 * nglobs + nargv + 1, sizeof *v);
+    /* 18 fixed slots at most (with --simulate and --exit-status), the globs, argv, NULL */
+    char **v = calloc(18 + 2 * nglobs + nargv + 1, sizeof *v);
     if (v == NULL) {
         return NULL;
     }
@@ -54,6 +54,10 @@ char **engine_exec_runner_argv(const engine_exec_request *req, engine_exec_numbe
     if (req->simulate != NULL) {
         v[n++] = "--simulate";
         v[n++] = (char *)req->simulate;
+    }
+    if (req->exit_with_job) {
+        v[n++] = "--exit-status";
+        v[n++] = "job";
     }
     v[n++] = "--";
     for (size_t i = 0; i < nargv; i++) {

@@ -293,12 +293,53 @@ static void inherited_descriptors_are_closed(void **state)
     assert_int_equal(readlink("/proc/self/fd/0", target, sizeof target - 1) > 0, 1);
 }
 
+/* The runner's own exit status: 0 once the outcome is recorded, or with
+ * --exit-status job the job's code (for Slurm's state and dependencies). */
+static void exit_status_job_is_the_jobs_code(void **state)
+{
+    fixture *fx = *state;
+    char status[PATH_MAX];
+    char log[PATH_MAX];
+    path_printf(status, sizeof status, "%s/status.json", fx->dir);
+    path_printf(log, sizeof log, "%s/runner.log", fx->dir);
+    for (int with = 0; with < 2; with++) {
+        char claim[PATH_MAX];
+        path_printf(claim, sizeof claim, "%s/runner.claim", fx->workdir);
+        unlink(claim);
+        char *argv[] = {OCPS_JOB_RUNNER,
+                        "--workdir",
+                        fx->workdir,
+                        "--status",
+                        status,
+                        "--log",
+                        log,
+                        "--timeout",
+                        "10",
+                        "--grace",
+                        "1",
+                        "--exit-status",
+                        with ? "job" : "status",
+                        "--",
+                        "sh",
+                        "-c",
+                        "exit 6",
+                        NULL};
+        assert_int_equal(tu_run(argv, NULL), with ? 6 : 0);
+        json_error_t e;
+        json_t *j = json_load_file(status, 0, &e);
+        assert_non_null(j);
+        assert_int_equal(json_integer_value(json_object_get(j, "exit_code")), 6);
+        json_decref(j);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(escapes_capture_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(outputs_inside_are_captured, setup, teardown),
         cmocka_unit_test_setup_teardown(inherited_descriptors_are_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(exit_status_job_is_the_jobs_code, setup, teardown),
     };
     return cmocka_run_group_tests_name("job_runner", tests, NULL, NULL);
 }

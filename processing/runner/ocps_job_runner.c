@@ -13,7 +13,9 @@
  * job's process group and SIGKILL --grace seconds later. When the job has
  * ended it lists the files matching the globs (relative to DIR; only those
  * whose real path is inside DIR, see runner_collect) and writes
- * FILE atomically (FILE.tmp, rename) as JSON, then exits 0.
+ * FILE atomically (FILE.tmp, rename) as JSON, then exits 0 (with
+ * --exit-status job: with the job's exit code, 128+signal if killed, so a
+ * batch system such as Slurm sees the job's outcome).
  *
  * Exactly one runner runs a job: before anything else the runner claims
  * the job by creating DIR/runner.claim exclusively (a complete file, linked
@@ -66,6 +68,7 @@ typedef struct runner_args {
     bool simulate;
     double sim_seconds;
     int sim_code;
+    bool exit_with_job; /* --exit-status job: exit with the job's code (batch systems) */
     char **job_argv;
 } runner_args;
 
@@ -115,7 +118,7 @@ static void runner_usage(void)
 {
     fprintf(stderr, "usage: ocps-job-runner --workdir DIR --status FILE --log FILE --timeout SECONDS "
                     "--grace SECONDS [--glob PATTERN]... [--max-results N] [--simulate SECONDS:CODE] "
-                    "-- ARGV...\n");
+                    "[--exit-status status|job] -- ARGV...\n");
 }
 
 static int runner_parse_double(const char *s, double *out)
@@ -172,6 +175,11 @@ static int runner_parse_option(runner_args *a, const char *opt, const char *val)
         a->max_results = (size_t)n;
     } else if (strcmp(opt, "--simulate") == 0) {
         return runner_parse_simulate(a, val);
+    } else if (strcmp(opt, "--exit-status") == 0) {
+        if (strcmp(val, "job") != 0 && strcmp(val, "status") != 0) {
+            return -1;
+        }
+        a->exit_with_job = strcmp(val, "job") == 0;
     } else {
         return -1;
     }
@@ -674,8 +682,12 @@ int main(int argc, char **argv)
     out.ended = runner_wall();
     runner_collect(&a, &out);
     int rc = runner_write_status(a.status, &out);
+    int job_code = out.exit_code >= 0 && out.exit_code <= 255 ? out.exit_code : 1;
     close(claimfd);
     runner_outcome_free(&out);
     free(a.globs);
-    return rc == 0 ? 0 : 1;
+    if (rc != 0) {
+        return 1;
+    }
+    return a.exit_with_job ? job_code : 0;
 }
