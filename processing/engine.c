@@ -317,7 +317,18 @@ static int engine_prereq_phase(engine *e, const char *id, engine_phase *phase)
     return rc;
 }
 
-/* Prerequisites of a PENDING job: 1 all done, 0 waiting, -1 failed (msg). */
+/* Can a job wait for this live prerequisite as a Slurm dependency? With
+ * the Slurm executor, once the prerequisite has a Slurm job id: then the
+ * dependent job is submitted at once with --dependency, so a queued chain
+ * goes on while the CSC is down. */
+static bool engine_slurm_dependency(const engine *e, const char *id)
+{
+    const engine_rec *p = engine_find(e, id);
+    return e->executor == ENGINE_EXECUTOR_SLURM && p != NULL && p->st.job.slurm_job_id[0] != '\0';
+}
+
+/* Prerequisites of a PENDING job: 1 all done (or left to Slurm), 0
+ * waiting, -1 failed (msg). */
 static int engine_check_prereqs(engine *e, engine_rec *r, char *msg, size_t msglen)
 {
     const json_t *prereqs = json_object_get(r->st.spec, "prereqs");
@@ -331,8 +342,10 @@ static int engine_check_prereqs(engine *e, engine_rec *r, char *msg, size_t msgl
             snprintf(msg, msglen, "prerequisite %s is unknown", id);
             return -1;
         }
-        if (rc < 0 || !engine_phase_final(phase)) {
+        if (rc < 0 || (!engine_phase_final(phase) && !engine_slurm_dependency(e, id))) {
             ready = 0;
+        } else if (!engine_phase_final(phase)) {
+            continue; /* a Slurm dependency (engine_slurm.c) waits for it */
         } else if (must && phase != ENGINE_COMPLETED) {
             snprintf(msg, msglen, "prerequisite %s ended %s", id, engine_phase_name(phase));
             return -1;

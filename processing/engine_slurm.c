@@ -402,6 +402,8 @@ static void engine_slurm_set(char *dst, size_t dstlen, const char *src, bool *ch
     }
 }
 
+static void engine_slurm_cancel(engine *e, const char *slurm_id, bool term_batch);
+
 /* Apply one squeue line to a job handed to Slurm. */
 static void engine_slurm_apply(engine *e, engine_rec *r, const engine_slurm_line *l)
 {
@@ -411,7 +413,13 @@ static void engine_slurm_apply(engine *e, engine_rec *r, const engine_slurm_line
     if (strcmp(l->nodes, "(null)") != 0 && l->nodes[0] != '\0') {
         engine_slurm_set(j->slurm_nodes, sizeof j->slurm_nodes, l->nodes, &changed);
     }
-    if (engine_slurm_state_is(l->state, engine_slurm_waiting)) {
+    if (engine_slurm_state_is(l->state, engine_slurm_waiting) &&
+        strcmp(l->reason, "DependencyNeverSatisfied") == 0) {
+        engine_slurm_cancel(e, j->slurm_job_id, false);
+        r->slurm_active = false;
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PREREQUISITE, -1,
+                       "a prerequisite did not succeed (Slurm: DependencyNeverSatisfied); cancelled");
+    } else if (engine_slurm_state_is(l->state, engine_slurm_waiting)) {
         engine_slurm_set(j->slurm_reason, sizeof j->slurm_reason, l->reason, &changed);
         if (changed && j->phase == ENGINE_QUEUED) {
             snprintf(j->message, sizeof j->message, "Slurm job %s %s (%s)", j->slurm_job_id, l->state,
@@ -609,6 +617,29 @@ static long engine_slurm_minutes(const engine *e, const engine_rec *r)
     return secs > 0 ? (long)((secs + 59.999) / 60.0) : 0;
 }
 
+/* --dependency=afterok:ID:ID (afterany without prereq_must_succeed) for
+ * the prerequisites that Slurm still has: live jobs with a Slurm job id.
+ * Ended prerequisites were checked by the engine. */
+static void engine_slurm_push_dependency(engine_slurm_argv *a, const engine *e, const engine_rec *r)
+{
+    const json_t *prereqs = json_object_get(r->st.spec, "prereqs");
+    bool must = json_is_true(json_object_get(r->st.spec, "must_succeed"));
+    char dep[2048];
+    size_t len = (size_t)snprintf(dep, sizeof dep, "--dependency=%s", must ? "afterok" : "afterany");
+    size_t base = len;
+    for (size_t i = 0; i < json_array_size(prereqs); i++) {
+        const engine_rec *p = engine__find(e, json_string_value(json_array_get(prereqs, i)));
+        if (p == NULL || engine_phase_final(p->st.job.phase) || p->st.job.slurm_job_id[0] == '\0' ||
+            len + strlen(p->st.job.slurm_job_id) + 2 >= sizeof dep) {
+            continue;
+        }
+        len += (size_t)snprintf(dep + len, sizeof dep - len, ":%s", p->st.job.slurm_job_id);
+    }
+    if (len > base) {
+        engine_slurm_push(a, dep);
+    }
+}
+
 static void engine_slurm_push_options(engine_slurm_argv *a, const engine *e, const engine_rec *r)
 {
     char buf[1200];
@@ -634,6 +665,7 @@ static void engine_slurm_push_options(engine_slurm_argv *a, const engine *e, con
     for (size_t i = 0; e->slurm.extra_options[i] != NULL; i++) {
         engine_slurm_push(a, e->slurm.extra_options[i]);
     }
+    engine_slurm_push_dependency(a, e, r);
 }
 
 /* sbatch --parsable [options] SCRIPT RUNNER-ARGV... */
@@ -652,6 +684,7 @@ static char **engine_slurm_sbatch_argv(const engine *e, const engine_rec *r, con
         .max_results = e->max_results,
         .simulate = json_string_value(json_object_get(r->st.spec, "simulate")),
         .argv = json_object_get(r->st.spec, "argv"),
+        .exit_with_job = true, /* Slurm's state and afterok dependencies follow the job's exit code */
     };
     engine_exec_numbers nums;
     char **runner = engine_exec_runner_argv(&req, &nums);
@@ -719,6 +752,7 @@ static void engine_slurm_submitted(engine *e, engine_rec *r, const char *slurm_i
     snprintf(r->st.job.message, sizeof r->st.job.message, "Slurm job %s submitted", slurm_id);
     engine__change(e, r, ENGINE_QUEUED);
     engine_slurm_watch(e);
+    engine__schedule(e); /* jobs that wait for this one can now be submitted with a dependency */
 }
 
 static void engine_slurm_sbatch_done(engine *e, engine_cmd *c, int status, const char *out,
@@ -794,9 +828,32 @@ static int engine_slurm_lookup(engine *e, engine_rec *r, char *err, size_t errle
     return engine_cmd_run(e, argv, NULL, engine_slurm_lookup_done, r->st.job.id, err, errlen);
 }
 
+/* A prerequisite that ended badly since the job was released (then
+ * Slurm would not know it any more): 1 and the message, else 0. */
+static int engine_slurm_prereq_failed(engine *e, const engine_rec *r, char *msg, size_t msglen)
+{
+    const json_t *prereqs = json_object_get(r->st.spec, "prereqs");
+    if (!json_is_true(json_object_get(r->st.spec, "must_succeed"))) {
+        return 0;
+    }
+    for (size_t i = 0; i < json_array_size(prereqs); i++) {
+        const char *id = json_string_value(json_array_get(prereqs, i));
+        const engine_job *p = engine_job_get(e, id);
+        if (p != NULL && engine_phase_final(p->phase) && p->phase != ENGINE_COMPLETED) {
+            snprintf(msg, msglen, "prerequisite %s ended %s", id, engine_phase_name(p->phase));
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int engine__slurm_submit(engine *e, engine_rec *r)
 {
     char err[1400];
+    if (engine_slurm_prereq_failed(e, r, err, sizeof err)) {
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PREREQUISITE, -1, err);
+        return -1;
+    }
     if (engine__prepare_workdir(r, err, sizeof err) != 0) {
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
         return -1;

@@ -3,7 +3,7 @@
  * single-node cluster (tests/support/slurm_cluster.sh) started once for the
  * group: success and the job's record, exit codes, abort, prerequisites,
  * re-adoption after a restart, no second submission after a crash between
- * sbatch and the store, scancel from outside, the controller down and
+ * sbatch and the store, prerequisites as Slurm dependencies, scancel from outside, the controller down and
  * back. Skipped (printed) when Slurm is not installed.
  */
 #include <setjmp.h>
@@ -351,12 +351,25 @@ static void test_abort_running(void **state)
     free(log);
 }
 
-/* A prerequisite: the second job starts only after the first has ended. */
+/* The first event of job id with a Slurm job id (-1 if none). */
+static int fx_find_submitted(const fixture *fx, const char *id)
+{
+    for (int i = 0; i < fx->nevents; i++) {
+        if (strcmp(fx->events[i].id, id) == 0 && fx->events[i].slurm_job_id[0] != '\0') {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* A prerequisite: the second job is submitted at once with a Slurm
+ * dependency (its message shows Slurm's reason Dependency) and runs only
+ * after the first has ended. */
 static void test_prerequisite(void **state)
 {
     NEED_SLURM();
     fixture *fx = *state;
-    static const char *const first[] = {"sh", "-c", "sleep 1; date +%s.%N > \"$JOB_OUTPUT_DIR/../first\"",
+    static const char *const first[] = {"sh", "-c", "sleep 3; date +%s.%N > \"$JOB_OUTPUT_DIR/../first\"",
                                         NULL};
     char a[ENGINE_JOB_ID_LEN + 1];
     char b[ENGINE_JOB_ID_LEN + 1];
@@ -364,8 +377,41 @@ static void test_prerequisite(void **state)
     const char *const prereqs[] = {a, NULL};
     static const char *const second[] = {"sh", "-c", "test -f \"$JOB_OUTPUT_DIR/../first\"", NULL};
     fx_submit_spec(fx, b, (engine_job_spec){.argv = second, .prereqs = prereqs, .prereq_must_succeed = true});
+    double end = tu_now() + 20;
+    bool dependency_seen = false;
+    while (!dependency_seen && fx_count_final(fx, a) == 0 && tu_now() < end) {
+        for (int i = 0; i < fx->nevents; i++) {
+            dependency_seen = dependency_seen || (strcmp(fx->events[i].id, b) == 0 &&
+                                                  strstr(fx->events[i].message, "(Dependency)") != NULL);
+        }
+        fx_spin(fx);
+    }
+    assert_true(dependency_seen);
+    assert_int_equal(fx_count_final(fx, a), 0); /* b was in Slurm while a ran */
     assert_int_equal(fx_wait_final(fx, a, 30)->phase, ENGINE_COMPLETED);
     assert_int_equal(fx_wait_final(fx, b, 30)->phase, ENGINE_COMPLETED);
+}
+
+/* A prerequisite that fails: the dependent job, already in Slurm, is
+ * cancelled and ends ERROR / prerequisite without running. */
+static void test_prerequisite_fails(void **state)
+{
+    NEED_SLURM();
+    fixture *fx = *state;
+    static const char *const first[] = {"sh", "-c", "sleep 2; exit 1", NULL};
+    static const char *const second[] = {"sh", "-c", "echo ran > ran.txt", NULL};
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, a, first);
+    const char *const prereqs[] = {a, NULL};
+    fx_submit_spec(fx, b, (engine_job_spec){.argv = second, .prereqs = prereqs, .prereq_must_succeed = true});
+    const event *ev = fx_wait_final(fx, b, 30);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->reason, ENGINE_REASON_PREREQUISITE);
+    assert_true(fx_find_submitted(fx, b) >= 0); /* it had been handed to Slurm */
+    assert_int_equal(fx_find(fx, b, ENGINE_EXECUTING), -1);
+    char *ran = fx_job_file(fx, b, "ran.txt");
+    assert_null(ran);
 }
 
 /* The engine closes while the job runs in Slurm; a new engine re-adopts it
@@ -464,6 +510,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_arguments_verbatim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prerequisite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prerequisite_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_readopts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_second_submission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scancel_outside, setup, teardown),
