@@ -12,3 +12,14 @@ target_compile_definitions(test_engine_slurm PRIVATE OCPS_JOB_RUNNER="$<TARGET_F
 add_dependencies(test_engine_slurm ocps-job-runner)
 add_test(NAME engine_slurm COMMAND test_engine_slurm)
 set_tests_properties(engine_slurm PROPERTIES TIMEOUT 240 LABELS slurm)
+
+# The DDS job tests (test_ocps_jobs) again with executor: slurm.
+target_link_libraries(test_ocps_jobs PRIVATE slurm_cluster)
+add_test(NAME test_ocps_jobs_slurm COMMAND test_ocps_jobs)
+if(OCPS_TRANSPORT_DDS)
+  set_tests_properties(test_ocps_jobs_slurm PROPERTIES ENVIRONMENT OCPS_TEST_EXECUTOR=slurm)
+else()
+  set_tests_properties(test_ocps_jobs_slurm PROPERTIES
+    ENVIRONMENT "OCPS_TEST_EXECUTOR=slurm;OCPS_TEST_TRANSPORT=kafka")
+endif()
+set_tests_properties(test_ocps_jobs_slurm PROPERTIES TIMEOUT 400 LABELS slurm)
