@@ -3,8 +3,9 @@
  * single-node cluster (tests/support/slurm_cluster.sh) started once for the
  * group: success and the job's record, exit codes, abort, prerequisites,
  * re-adoption after a restart, no second submission after a crash between
- * sbatch and the store, prerequisites as Slurm dependencies, scancel from outside, the controller down and
- * back. Skipped (printed) when Slurm is not installed.
+ * sbatch and the store, prerequisites as Slurm dependencies, scancel from
+ * outside, the controller down and back, a drained node. Skipped (printed)
+ * when Slurm is not installed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -502,6 +503,45 @@ static void test_controller_down(void **state)
     assert_int_equal(ev->exit_code, 5);
 }
 
+/* The node drained: the job stays QUEUED with Slurm's reason in its
+ * message, and runs once the node is back. */
+static void test_drained_node_keeps_job_queued(void **state)
+{
+    NEED_SLURM();
+    fixture *fx = *state;
+    char host[256];
+    char *hostname[] = {"hostname", "-s", NULL};
+    char *out = NULL;
+    assert_int_equal(tu_run(hostname, &out), 0);
+    snprintf(host, sizeof host, "NodeName=%.*s", (int)strcspn(out, "\n"), out);
+    free(out);
+    char *drain[] = {"scontrol", "update", host, "State=DRAIN", "Reason=ocps-test", NULL};
+    char *resume[] = {"scontrol", "update", host, "State=RESUME", NULL};
+    assert_int_equal(tu_run(drain, NULL), 0);
+    static const char *const argv[] = {"true", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, argv);
+    double end = tu_now() + 15;
+    const char *why = NULL;
+    while (why == NULL && tu_now() < end) {
+        for (int i = 0; i < fx->nevents && why == NULL; i++) {
+            if (strcmp(fx->events[i].id, id) == 0 && fx->events[i].phase == ENGINE_QUEUED &&
+                strstr(fx->events[i].message, "PENDING (") != NULL &&
+                strstr(fx->events[i].message, "PENDING (None)") == NULL) {
+                why = fx->events[i].message;
+            }
+        }
+        fx_spin(fx);
+    }
+    fx_run_for(fx, 1.0);
+    int ran = fx_find(fx, id, ENGINE_EXECUTING);
+    assert_int_equal(tu_run(resume, NULL), 0);
+    assert_non_null(why);
+    fprintf(stderr, "drained node: %s\n", why);
+    assert_int_equal(ran, -1);
+    assert_int_equal(fx_wait_final(fx, id, 30)->phase, ENGINE_COMPLETED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -515,6 +555,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_second_submission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scancel_outside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_controller_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drained_node_keeps_job_queued, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
