@@ -89,10 +89,11 @@ typedef struct engine_slurm {
     double time_limit;
     char **extra_options; /* NULL-terminated, owned */
     char *slurm_conf;
-    uv_timer_t timer; /* polling of submitted jobs */
-    bool polling;     /* a squeue is running */
-    bool unreachable; /* the last poll failed (warned once) */
-    int running_cmds; /* commands in flight */
+    uv_timer_t timer;            /* polling of submitted jobs */
+    bool polling;                /* a squeue is running */
+    struct engine_cmd *poll_cmd; /* that squeue (engine_slurm.c), stopped by engine_close */
+    bool unreachable;            /* the last poll failed (warned once) */
+    int running_cmds;            /* commands in flight */
 } engine_slurm;
 
 struct engine {

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ struct engine_cmd {
     int open;    /* handles not yet closed */
     int waiting; /* exit + 2 EOFs still to come */
     int status;
+    bool exited;
     engine_cmd_done done;
     char job_id[ENGINE_JOB_ID_LEN + 1]; /* the job it is about (a Slurm id for scancel, "" for a poll) */
 };
@@ -70,6 +72,9 @@ static void engine_cmd_on_closed(uv_handle_t *h)
     }
     engine *e = c->e;
     e->slurm.running_cmds--;
+    if (e->slurm.poll_cmd == c) {
+        e->slurm.poll_cmd = NULL;
+    }
     if (!e->closed && c->done != NULL) {
         c->done(e, c, c->status, c->out.data != NULL ? c->out.data : "",
                 c->err.data != NULL ? c->err.data : "");
@@ -95,6 +100,7 @@ static void engine_cmd_step(engine_cmd *c)
 static void engine_cmd_on_exit(uv_process_t *p, int64_t exit_status, int term_signal)
 {
     engine_cmd *c = p->data;
+    c->exited = true;
     c->status = term_signal != 0 ? 128 + term_signal : (int)exit_status;
     engine_cmd_step(c);
 }
@@ -170,10 +176,10 @@ static char **engine_cmd_env(const engine *e, char *const *base)
 }
 
 /* Run argv (argv[0] looked up in PATH); done runs on the loop when it has
- * ended and its output is read. 0, or -1 when it could not start (done is
- * not called then; message in err). */
-static int engine_cmd_run(engine *e, char *const *argv, char *const *env, engine_cmd_done done,
-                          const char *job_id, char *err, size_t errlen)
+ * ended and its output is read. The command, or NULL when it could not
+ * start (done is not called then; message in err). */
+static engine_cmd *engine_cmd_start(engine *e, char *const *argv, char *const *env, engine_cmd_done done,
+                                    const char *job_id, char *err, size_t errlen)
 {
     engine_cmd *c = calloc(1, sizeof *c);
     char **cenv = engine_cmd_env(e, env);
@@ -181,7 +187,7 @@ static int engine_cmd_run(engine *e, char *const *argv, char *const *env, engine
         free(c);
         engine_exec_free_strv(cenv);
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return NULL;
     }
     c->e = e;
     c->done = done;
@@ -211,12 +217,19 @@ static int engine_cmd_run(engine *e, char *const *argv, char *const *env, engine
         snprintf(err, errlen, "cannot run %s: %s", argv[0], uv_strerror(rc));
         c->done = NULL; /* the caller handles the failure */
         engine_cmd_close_all(c);
-        return -1;
+        return NULL;
     }
     c->waiting = 3;
     uv_read_start((uv_stream_t *)&c->out_pipe, engine_cmd_alloc, engine_cmd_on_read);
     uv_read_start((uv_stream_t *)&c->err_pipe, engine_cmd_alloc, engine_cmd_on_read);
-    return 0;
+    return c;
+}
+
+/* engine_cmd_start: 0 or -1. */
+static int engine_cmd_run(engine *e, char *const *argv, char *const *env, engine_cmd_done done,
+                          const char *job_id, char *err, size_t errlen)
+{
+    return engine_cmd_start(e, argv, env, done, job_id, err, errlen) != NULL ? 0 : -1;
 }
 
 /* ---- settings ---------------------------------------------------------- */
@@ -278,6 +291,10 @@ static void engine_slurm_on_timer_closed(uv_handle_t *h)
 
 void engine__slurm_close(engine *e)
 {
+    engine_cmd *poll = e->slurm.poll_cmd;
+    if (poll != NULL && !poll->exited) {
+        uv_process_kill(&poll->proc, SIGTERM); /* a squeue waiting for a slow controller */
+    }
     uv_close((uv_handle_t *)&e->slurm.timer, engine_slurm_on_timer_closed);
 }
 
@@ -537,7 +554,8 @@ static void engine_slurm_on_timer(uv_timer_t *t)
     }
     char *argv[] = {"squeue", "-h", "-t", "all", "-j", ids, "-o", "%i|%T|%r|%N", NULL};
     char err[256];
-    if (engine_cmd_run(e, argv, NULL, engine_slurm_poll_done, NULL, err, sizeof err) == 0) {
+    if ((e->slurm.poll_cmd =
+             engine_cmd_start(e, argv, NULL, engine_slurm_poll_done, NULL, err, sizeof err)) != NULL) {
         e->slurm.polling = true;
     } else if (!e->slurm.unreachable) {
         e->slurm.unreachable = true;
