@@ -1,7 +1,8 @@
 /*
  * engine.h - the OCPS job engine: jobs with UWS phases, a FIFO scheduler
  * with a concurrency limit and prerequisites, a durable job store (SQLite,
- * WAL) and executors (local processes now). It knows nothing about SAL:
+ * WAL) and executors (local processes, or Slurm batch jobs: see
+ * docs/slurm.md). It knows nothing about SAL:
  * the application gives it argv, environment and opaque metadata, and is
  * told about every phase change.
  *
@@ -164,9 +165,9 @@ void engine_new_job_id(engine *e, char out[ENGINE_JOB_ID_LEN + 1]);
 int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, char *err, size_t errlen);
 
 /* Abort a job: a queued or pending one ends at once; a running one gets
- * SIGTERM (its process group), SIGKILL after abort_grace; logs and outputs
- * stay. Idempotent: aborting an ended job does nothing and returns 0.
- * Unknown id: -ENOENT with a message. */
+ * SIGTERM (its process group), SIGKILL after abort_grace (with Slurm:
+ * scancel --batch --signal=TERM, then scancel); logs and outputs stay. Idempotent: aborting an ended job does
+ * nothing and returns 0. Unknown id: -ENOENT with a message. */
 int engine_job_abort(engine *e, const char *id, char *err, size_t errlen);
 
 /* The job with this id, or NULL. Valid until the next engine call. Only

@@ -25,7 +25,7 @@ typedef enum ocps_executor_kind {
     OCPS_EXECUTOR_UWS
 } ocps_executor_kind;
 
-/* The sbatch options allowed in slurm.extra_options. */
+/* At most this many words in slurm.extra_options. */
 #define OCPS_SLURM_MAX_EXTRA 16
 
 /* Settings of executor slurm (empty / 0: Slurm's default). */
