@@ -38,6 +38,31 @@ stop_pidfile() {
     rm -f "$1"
 }
 
+# slurmstepd processes of this cluster (their environment names its
+# slurm.conf) that outlived slurmd: they would retry forever to report to it.
+stop_stepds() {
+    for env in /proc/[0-9]*/environ; do
+        pid=${env#/proc/}
+        pid=${pid%/environ}
+        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = slurmstepd ] || continue
+        if tr '\0' '\n' <"$env" 2>/dev/null | grep -qx "SLURM_CONF=$dir/etc/slurm.conf"; then
+            kill -9 "$pid" 2>/dev/null || true
+        fi
+    done
+}
+
+# Cancel what still runs, so that no job outlives the cluster.
+cancel_jobs() {
+    [ -f "$dir/slurmctld.pid" ] || return 0
+    export SLURM_CONF="$dir/etc/slurm.conf"
+    scancel --user="$(id -un)" 2>/dev/null || true
+    i=0
+    while [ -n "$(squeue -h -o %i 2>/dev/null)" ] && [ $i -lt 50 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+}
+
 start_munge() {
     if munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
         return 0 # a munged already answers on the default socket
@@ -125,8 +150,11 @@ start)
     echo "SLURM_CONF=$SLURM_CONF"
     ;;
 stop)
+    dir=$(cd "$dir" && pwd)
+    cancel_jobs
     stop_pidfile "$dir/slurmd.pid"
     stop_pidfile "$dir/slurmctld.pid"
+    stop_stepds
     stop_pidfile "$dir/munge/munged.pid"
     ;;
 ctld-stop)
