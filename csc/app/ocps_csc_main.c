@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,8 @@ typedef struct app {
     ocps_app *ocps;
     uv_signal_t sigint;
     uv_signal_t sigterm;
-    int exit_code; /* from the CSC's closed hook */
+    uv_timer_t trim; /* gives freed heap back to the system (glibc) */
+    int exit_code;   /* from the CSC's closed hook */
 } app;
 
 static void usage(FILE *f)
@@ -111,6 +113,28 @@ static void on_signal(uv_signal_t *h, int signum)
     sal_csc_close(a->csc, 0);
 }
 
+/* glibc keeps memory freed by other threads in per-thread arenas (Cyclone's
+ * and libuv's thread pool threads): a CSC running a job a second for 30
+ * minutes grew from 16 to 22 MB RSS while its live heap stayed under 4 MB
+ * (massif). At most two arenas, and what is free at their ends returned
+ * every minute. */
+#define TRIM_PERIOD_MS 60000
+
+static void limit_arenas(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_ARENA_MAX, 2);
+#endif
+}
+
+static void on_trim(uv_timer_t *t)
+{
+    (void)t;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static int on_configure(void *arg, json_t *config, char *err, size_t errlen)
 {
     app *a = arg;
@@ -147,6 +171,7 @@ static void on_closing(void *arg)
     a->ocps = NULL;
     uv_close((uv_handle_t *)&a->sigint, NULL);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
+    uv_close((uv_handle_t *)&a->trim, NULL);
 }
 
 static void on_closed(void *arg, int exit_code)
@@ -293,6 +318,7 @@ int main(int argc, char **argv)
         return 64;
     }
     signal(SIGPIPE, SIG_IGN);
+    limit_arenas(); /* before any thread starts */
 
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -301,6 +327,7 @@ int main(int argc, char **argv)
      * path that stops the CSC, including a failure right after its open */
     uv_signal_init(&loop, &a.sigint);
     uv_signal_init(&loop, &a.sigterm);
+    uv_timer_init(&loop, &a.trim);
     a.sigint.data = a.sigterm.data = &a;
     sal_csc_hooks hooks = {.configure = on_configure, .closing = on_closing, .closed = on_closed, .arg = &a};
     char runner[1024];
@@ -320,6 +347,8 @@ int main(int argc, char **argv)
     }
     uv_signal_start(&a.sigint, on_signal, SIGINT);
     uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+    uv_timer_start(&a.trim, on_trim, TRIM_PERIOD_MS, TRIM_PERIOD_MS);
+    uv_unref((uv_handle_t *)&a.trim);
     if (sal_csc_start(a.csc, err, sizeof err) != 0) {
         fprintf(stderr, "ocps-csc: %s\n", err);
         sal_csc_close(a.csc, 1);

@@ -9,7 +9,8 @@
  * warm-up and at the end, and the counts. Never fails on timing; exits 1
  * when a job ran or was reported other than once.
  *
- *   soak_csc [SECONDS [COMMANDS_PER_SECOND]]   (defaults 1800, 1000)
+ *   soak_csc [SECONDS [COMMANDS_PER_SECOND [JOBS]]]   (defaults 1800, 1000, 1;
+ *                                                       JOBS 0: no jobs)
  *
  * OCPS_TEST_TRANSPORT=kafka soaks the Kafka transport instead of DDS.
  */
@@ -51,6 +52,7 @@ typedef struct soak {
     long tick_sent;
     double next_job;
     bool sending;
+    bool jobs_on;
     double next_rss;
     long rss[128]; /* the CSC's RSS (kB) every RSS_PERIOD seconds */
     int nrss;
@@ -151,7 +153,7 @@ static void on_tick(uv_timer_t *t)
         send_command(s);
         s->tick_sent++;
     }
-    if (now >= s->next_job) {
+    if (s->jobs_on && now >= s->next_job) {
         send_execute(s);
         s->next_job += 1.0;
     }
@@ -241,7 +243,7 @@ static int open_soak(soak *s)
 int main(int argc, char **argv)
 {
     double seconds = argc > 1 ? atof(argv[1]) : 1800;
-    soak s = {.rate = argc > 2 ? atoi(argv[2]) : 1000};
+    soak s = {.rate = argc > 2 ? atoi(argv[2]) : 1000, .jobs_on = argc > 3 ? atoi(argv[3]) != 0 : true};
     s.maxjobs = (int)seconds + 2;
     s.jobs = calloc((size_t)s.maxjobs, sizeof *s.jobs);
     if (open_soak(&s) != 0) {

@@ -183,8 +183,24 @@ static int open_remote(fx *f, const sal_component_info *comp, int32_t index, con
 
 int fx_start_csc(fx *f, char *const argv_in[])
 {
-    /* the transport reaches the CSC through OCPS_TRANSPORT (fx_open) */
-    char *const *argv = argv_in;
+    /* the transport reaches the CSC through OCPS_TRANSPORT (fx_open);
+     * OCPS_TEST_CSC_PREFIX (words split at spaces, e.g. "valgrind
+     * --tool=massif") runs the CSC under another program */
+    char *words[32];
+    char prefix[512];
+    const char *pre = getenv("OCPS_TEST_CSC_PREFIX");
+    size_t n = 0;
+    if (pre != NULL && *pre != '\0') {
+        snprintf(prefix, sizeof prefix, "%s", pre);
+        for (char *w = strtok(prefix, " "); w != NULL && n < 16; w = strtok(NULL, " ")) {
+            words[n++] = w;
+        }
+        for (size_t i = 0; argv_in[i] != NULL && n < 31; i++) {
+            words[n++] = argv_in[i];
+        }
+        words[n] = NULL;
+    }
+    char *const *argv = n > 0 ? words : argv_in;
     snprintf(f->log_path, sizeof f->log_path, "/tmp/ocps-csc-test-%d-%s.log", (int)getpid(),
              getenv("LSST_DDS_PARTITION_PREFIX"));
     unlink(f->log_path);
