@@ -121,8 +121,12 @@ static int fp_read_amp(fitsfile *f, const char *path, fp_geometry *geom, int ind
     if (naxis != 2 || naxes[0] != geom->raw_nx || naxes[1] != geom->raw_ny)
         return fp_fail(err, errlen, "%s: HDU %d is %ldx%ld, expected %dx%d", path, index + 2, naxes[0],
                        naxes[1], geom->raw_nx, geom->raw_ny);
-    if (fits_read_key(f, TSTRING, "EXTNAME", extname, NULL, &status) == 0)
-        snprintf(a->name, sizeof a->name, "%s", extname);
+    if (fits_read_key(f, TSTRING, "EXTNAME", extname, NULL, &status) == 0) {
+        if (strlen(extname) >= sizeof a->name)
+            return fp_fail(err, errlen, "%s: HDU %d: EXTNAME '%s' is longer than %zu characters", path,
+                           index + 2, extname, sizeof a->name - 1);
+        memcpy(a->name, extname, strlen(extname) + 1);
+    }
     status = 0;
     if (fp_read_section_key(f, "DATASEC", &a->datasec) < 0 ||
         fp_read_section_key(f, "DETSEC", &a->detsec) < 0)
