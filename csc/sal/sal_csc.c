@@ -709,6 +709,7 @@ static void handle_gone(sal_csc *c)
     int exit_code = c->exit_code;
     sal_csc__drop_queued(c);
     sal_auth_fini(&c->auth);
+    free(c->pending);
     free(c->slots);
     free(c);
     if (closed != NULL) {

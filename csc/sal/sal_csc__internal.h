@@ -60,10 +60,12 @@ struct sal_csc {
     int t_error_code;
     /* configuration (configurable CSCs) */
     sal_config *config;
-    uv_timer_t config_poll; /* scans the config dir while in STANDBY */
-    uv_timer_t start_slow;  /* INPROGRESS for a start that takes a while */
-    bool start_busy;        /* a start is loading its configuration */
-    sal_cmd *start_cmd;     /* the start command waiting for it (NULL: the --state chain) */
+    uv_timer_t config_poll;            /* scans the config dir while in STANDBY */
+    uv_timer_t start_slow;             /* INPROGRESS for a start that takes a while */
+    bool start_busy;                   /* a start is loading its configuration */
+    sal_cmd *start_cmd;                /* the start command waiting for it (NULL: the --state chain) */
+    bool configure_pending;            /* hooks.configure answered SAL_CONFIGURE_PENDING */
+    struct sal_config_result *pending; /* its files and version, for configurationApplied (owned) */
     bool warned_not_git;
     /* the --state chain run at start-up */
     const char *const *chain;

@@ -79,13 +79,32 @@ void sal_csc__start_done(sal_csc *c, const char *failure)
     }
 }
 
-/* Apply a configuration (the application's hook), then go to DISABLED. */
+/* Apply a configuration (the application's hook): 0 applied,
+ * SAL_CONFIGURE_PENDING (sal_csc_configure_done follows), -1 failed. */
 static int apply_configuration(sal_csc *c, json_t *config, char *err, size_t errlen)
 {
-    if (c->hooks.configure != NULL && c->hooks.configure(c->hooks.arg, config, err, errlen) != 0) {
-        return -1;
+    if (c->hooks.configure == NULL) {
+        return 0;
     }
-    return 0;
+    int rc = c->hooks.configure(c->hooks.arg, config, err, errlen);
+    return rc == SAL_CONFIGURE_PENDING ? rc : rc != 0 ? -1 : 0;
+}
+
+static void clear_pending(sal_csc *c)
+{
+    c->configure_pending = false;
+    free(c->pending);
+    c->pending = NULL;
+}
+
+/* The configuration is applied: configurationApplied, DISABLED, ack. */
+static void finish_start(sal_csc *c, const sal_config_result *r)
+{
+    if (r != NULL) {
+        write_configuration_applied(c, r);
+    }
+    sal_csc__set_state(c, SAL_STATE_DISABLED);
+    sal_csc__start_done(c, NULL);
 }
 
 static void on_config_loaded(void *arg, sal_config_result *r)
@@ -97,15 +116,53 @@ static void on_config_loaded(void *arg, sal_config_result *r)
     char err[2048];
     if (c->state != SAL_STATE_STANDBY) {
         sal_csc__start_done(c, "the summary state changed while the configuration was read");
-    } else if (!r->ok) {
+        return;
+    }
+    if (!r->ok) {
         sal_csc__start_done(c, r->message);
-    } else if (apply_configuration(c, r->config, err, sizeof err) != 0) {
+        return;
+    }
+    int rc = apply_configuration(c, r->config, err, sizeof err);
+    if (rc == SAL_CONFIGURE_PENDING) {
+        c->configure_pending = true;
+        c->pending = calloc(1, sizeof *c->pending);
+        if (c->pending != NULL) {
+            c->pending->ok = true;
+            memcpy(c->pending->files, r->files, sizeof r->files);
+            memcpy(c->pending->version, r->version, sizeof r->version);
+        }
+        if (c->start_cmd != NULL) {
+            sal_cmd_in_progress(c->start_cmd, 60.0, "Applying the configuration");
+        }
+    } else if (rc != 0) {
         sal_csc__start_done(c, err);
     } else {
-        write_configuration_applied(c, r);
-        sal_csc__set_state(c, SAL_STATE_DISABLED);
-        sal_csc__start_done(c, NULL);
+        finish_start(c, r);
     }
+}
+
+void sal_csc_configure_done(sal_csc *c, const char *failure)
+{
+    if (c == NULL || !c->configure_pending) {
+        return;
+    }
+    if (c->stopping) {
+        clear_pending(c);
+        return;
+    }
+    if (failure == NULL && c->state != SAL_STATE_STANDBY) {
+        failure = "the summary state changed while the configuration was applied";
+    }
+    if (failure != NULL) {
+        clear_pending(c);
+        sal_csc__start_done(c, failure);
+        return;
+    }
+    if (c->pending != NULL && c->config != NULL) {
+        write_configuration_applied(c, c->pending);
+    }
+    clear_pending(c);
+    finish_start(c, NULL);
 }
 
 static void start_slow_cb(uv_timer_t *timer)
@@ -122,10 +179,21 @@ static void start_slow_cb(uv_timer_t *timer)
 int sal_csc__begin_start(sal_csc *c, const char *override, sal_cmd *cmd, char *err, size_t errlen)
 {
     if (c->config == NULL) {
+        if (c->start_busy) {
+            snprintf(err, errlen, "Failed: a start is already in progress");
+            return -1;
+        }
         json_t *empty = json_object();
         char msg[1800] = "";
         int rc = apply_configuration(c, empty, msg, sizeof msg);
         json_decref(empty);
+        if (rc == SAL_CONFIGURE_PENDING) {
+            c->configure_pending = true;
+            c->start_busy = true;
+            c->start_cmd = cmd;
+            uv_timer_start(&c->start_slow, start_slow_cb, 200, 0);
+            return TRANSITION_PENDING;
+        }
         if (rc != 0) {
             SAL_LOG(c, SAL_LOG_ERROR, "begin_start failed; remaining in state %s: %s",
                     sal_state_repr(c->state), msg);

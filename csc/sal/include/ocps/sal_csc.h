@@ -39,7 +39,10 @@ typedef struct sal_csc_hooks {
     /* During start (STANDBY -> DISABLED): apply the validated configuration
      * (borrowed; json_incref to keep it). For a CSC without a schema it is
      * an empty object. Fail with a message to stay in STANDBY (ack
-     * "Failed: <message>"). */
+     * "Failed: <message>"). An application that must ask something slow
+     * first (a batch controller, a server) returns SAL_CONFIGURE_PENDING
+     * and later calls sal_csc_configure_done on the loop; the start
+     * command is acked then (INPROGRESS meanwhile). */
     int (*configure)(void *arg, json_t *config, char *err, size_t errlen);
     /* After each summary state change (old is 0 for the initial state). */
     void (*state_changed)(void *arg, sal_state old_state, sal_state new_state);
@@ -51,6 +54,16 @@ typedef struct sal_csc_hooks {
     void (*closed)(void *arg, int exit_code);
     void *arg;
 } sal_csc_hooks;
+
+/* hooks.configure's answer: the configuration is being applied; the
+ * application calls sal_csc_configure_done once it is. */
+#define SAL_CONFIGURE_PENDING 1
+
+/* End a configuration the hook left pending: `failure` NULL goes on to
+ * DISABLED (configurationApplied, the start acked COMPLETE), otherwise the
+ * CSC stays in STANDBY and the start fails with "Failed: <failure>".
+ * Does nothing when no configuration is pending. */
+void sal_csc_configure_done(sal_csc *c, const char *failure);
 
 /* Start-up options (salobj's command line). */
 typedef struct sal_csc_options {
