@@ -121,6 +121,10 @@ static int start_csc(ctx *c)
         from = (size_t)i + 1;
     }
     print_csc_log(c, "did not reach ENABLED in 15 s");
+    /* a CSC that never got there must not outlive the test (a failed
+     * setup has no teardown) */
+    tu_kill(c->f.csc_pid);
+    c->f.csc_pid = -1;
     return -1;
 }
 

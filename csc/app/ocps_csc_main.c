@@ -33,6 +33,7 @@ typedef struct app {
     uv_signal_t sigint;
     uv_signal_t sigterm;
     uv_timer_t trim; /* gives freed heap back to the system (glibc) */
+    sal_gate *gate;  /* DDS's threads run commands while the loop sleeps (NULL: off) */
     int exit_code;   /* from the CSC's closed hook */
 } app;
 
@@ -179,6 +180,7 @@ static void on_closed(void *arg, int exit_code)
     app *a = arg;
     a->csc = NULL;
     a->exit_code = exit_code;
+    sal_gate_close(a->gate); /* the CSC's runtime is gone */
 }
 
 /* Parse the command line into opts and *xml_version; returns -1 to exit
@@ -345,6 +347,12 @@ int main(int argc, char **argv)
         uv_loop_close(&loop);
         return 1;
     }
+    /* OCPS_SAL_INLINE=0: every sample crosses to the loop's thread (to
+     * compare; see docs/sal-runtime.md) */
+    const char *inl = getenv("OCPS_SAL_INLINE");
+    if ((inl == NULL || strcmp(inl, "0") != 0) && sal_gate_open(&a.gate, &loop, err, sizeof err) == 0) {
+        sal_set_gate(sal_csc_sal(a.csc), a.gate);
+    }
     uv_signal_start(&a.sigint, on_signal, SIGINT);
     uv_signal_start(&a.sigterm, on_signal, SIGTERM);
     uv_timer_start(&a.trim, on_trim, TRIM_PERIOD_MS, TRIM_PERIOD_MS);
@@ -353,7 +361,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "ocps-csc: %s\n", err);
         sal_csc_close(a.csc, 1);
     }
-    uv_run(&loop, UV_RUN_DEFAULT); /* ends once the CSC has closed (on_closed) */
+    /* ends once the CSC has closed (on_closed) */
+    if (a.gate != NULL) {
+        sal_gate_run(a.gate, UV_RUN_DEFAULT);
+    } else {
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
     uv_loop_close(&loop);
     return a.exit_code;
 }

@@ -1,5 +1,6 @@
 /* sal.c - the SAL runtime; see sal.h. */
 #include "ocps/sal.h"
+#include "ocps/sal_gate.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -63,6 +64,7 @@ struct sal {
     inbox_item *head;
     inbox_item *tail;
     bool closing;
+    sal_gate *gate; /* set under lock (sal_set_gate) */
 };
 
 static void inbox_item_free(sal *s, inbox_item *item)
@@ -73,6 +75,8 @@ static void inbox_item_free(sal *s, inbox_item *item)
     free(item->message);
     free(item);
 }
+
+static void sal_deliver(sal *s);
 
 static void inbox_push(sal *s, inbox_item *item)
 {
@@ -88,7 +92,13 @@ static void inbox_push(sal *s, inbox_item *item)
         s->head = item;
     }
     s->tail = item;
+    sal_gate *gate = s->gate;
     pthread_mutex_unlock(&s->lock);
+    if (gate != NULL && sal_gate_try_enter(gate)) {
+        sal_deliver(s); /* the loop sleeps: run its callbacks here */
+        sal_gate_leave(gate);
+        return;
+    }
     uv_async_send(&s->async);
 }
 
@@ -227,9 +237,10 @@ static void ask_republish(sal *s, int topic)
     uv_timer_start(&s->round, on_round, due > now ? due - now : 0, 0);
 }
 
-static void on_async(uv_async_t *handle)
+/* Run the callbacks of everything in the inbox, in order (on the loop, or
+ * inside its gate). */
+static void sal_deliver(sal *s)
 {
-    sal *s = handle->data;
     pthread_mutex_lock(&s->lock);
     inbox_item *item = s->head;
     s->head = s->tail = NULL;
@@ -265,6 +276,11 @@ static void on_async(uv_async_t *handle)
         free(item);
         item = next;
     }
+}
+
+static void on_async(uv_async_t *handle)
+{
+    sal_deliver(handle->data);
 }
 
 int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
@@ -527,6 +543,24 @@ static void free_sal(uv_handle_t *handle)
     }
 }
 
+static void close_now(sal *s)
+{
+    if (s->transport != NULL) {
+        s->ops->close(s->transport); /* no callbacks after this */
+        s->transport = NULL;
+    }
+    pthread_mutex_lock(&s->lock);
+    s->closing = true;
+    pthread_mutex_unlock(&s->lock);
+    uv_close((uv_handle_t *)&s->round, free_sal);
+    uv_close((uv_handle_t *)&s->async, free_sal);
+}
+
+static void on_deferred_close(uv_timer_t *timer)
+{
+    close_now(timer->data);
+}
+
 void sal_close(sal *s, sal_close_cb cb, void *arg)
 {
     if (s == NULL) {
@@ -537,13 +571,21 @@ void sal_close(sal *s, sal_close_cb cb, void *arg)
     }
     s->close_cb = cb;
     s->close_arg = arg;
-    if (s->transport != NULL) {
-        s->ops->close(s->transport); /* no callbacks after this */
-        s->transport = NULL;
+    if (sal_gate_inline(s->gate)) {
+        /* inside the transport's own delivery, which its close waits for:
+         * close from the loop, right after */
+        pthread_mutex_lock(&s->lock);
+        s->closing = true;
+        pthread_mutex_unlock(&s->lock);
+        uv_timer_start(&s->round, on_deferred_close, 0, 0);
+        return;
     }
+    close_now(s);
+}
+
+void sal_set_gate(sal *s, sal_gate *gate)
+{
     pthread_mutex_lock(&s->lock);
-    s->closing = true;
+    s->gate = s->ops->inline_delivery ? gate : NULL;
     pthread_mutex_unlock(&s->lock);
-    uv_close((uv_handle_t *)&s->round, free_sal);
-    uv_close((uv_handle_t *)&s->async, free_sal);
 }

@@ -10,6 +10,7 @@
 typedef struct rtt_state {
     bool done;
     int ack;
+    double read_at; /* tu_now() when the final ack was read (in its callback) */
 } rtt_state;
 
 static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
@@ -19,6 +20,7 @@ static void on_ack(void *arg, int ack, int error, const char *result, double tim
     (void)timeout;
     rtt_state *s = arg;
     if (final) {
+        s->read_at = tu_now();
         s->done = true;
         s->ack = ack;
     }
@@ -54,7 +56,7 @@ int bench_command_loop(fx *f, int n, int warmup, double *rtt, int *failures)
         sal_remote_command(f->remote, "setLogLevel", cmd, 10, on_ack, &s, NULL, err, sizeof err);
         fx_run_until(f, done, &s, 11);
         if (i >= 0) {
-            rtt[i] = tu_now() - t0;
+            rtt[i] = (s.done ? s.read_at : tu_now()) - t0;
             *failures += s.ack != SAL_CMD_COMPLETE;
         }
     }

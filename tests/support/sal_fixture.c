@@ -171,6 +171,11 @@ static int open_remote(fx *f, const sal_component_info *comp, int32_t index, con
         fprintf(stderr, "fx_open: %s\n", err);
         return -1;
     }
+    /* as ocps-csc does (OCPS_SAL_INLINE=0: off) */
+    const char *inl = getenv("OCPS_SAL_INLINE");
+    if ((inl == NULL || strcmp(inl, "0") != 0) && sal_gate_open(&f->gate, &f->loop, err, sizeof err) == 0) {
+        sal_set_gate(sal_remote_sal(f->remote), f->gate);
+    }
     for (size_t i = 0; i < comp->ntopics; i++) {
         if (comp->topics[i].kind == SAL_TOPIC_EVENT &&
             sal_remote_subscribe(f->remote, comp->topics[i].sal_name, record, f, err, sizeof err) != 0) {
@@ -208,6 +213,15 @@ int fx_start_csc(fx *f, char *const argv_in[])
     return f->csc_pid > 0 ? 0 : -1;
 }
 
+static void fx_run_once(fx *f, uv_run_mode mode)
+{
+    if (f->gate != NULL) {
+        sal_gate_run(f->gate, mode);
+    } else {
+        uv_run(&f->loop, mode);
+    }
+}
+
 static void wake(uv_timer_t *t)
 {
     (void)t;
@@ -221,10 +235,10 @@ bool fx_run_until(fx *f, bool (*pred)(fx *f, void *arg), void *arg, double timeo
     double end = tu_now() + timeout;
     bool ok = false;
     while (!(ok = pred != NULL && pred(f, arg)) && tu_now() < end) {
-        uv_run(&f->loop, UV_RUN_ONCE);
+        fx_run_once(f, UV_RUN_ONCE);
     }
     uv_close((uv_handle_t *)&tick, NULL);
-    uv_run(&f->loop, UV_RUN_NOWAIT);
+    fx_run_once(f, UV_RUN_NOWAIT);
     return ok;
 }
 
@@ -370,6 +384,8 @@ int fx_close(fx *f)
         free(log);
     }
     sal_remote_close(f->remote, NULL, NULL);
+    sal_gate_close(f->gate);
+    f->gate = NULL;
     uv_run(&f->loop, UV_RUN_DEFAULT);
     uv_loop_close(&f->loop);
     fx_kafka_stop(f);

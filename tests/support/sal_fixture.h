@@ -22,6 +22,7 @@ typedef struct fx_record {
 
 typedef struct fx {
     uv_loop_t loop;
+    sal_gate *gate; /* the Remote's transport threads run its callbacks while fx_run_* sleeps */
     const sal_component_info *comp;
     sal_remote *remote;
     int csc_pid;

@@ -365,6 +365,7 @@ const sal_transport_ops sal_dds_transport = {
     .name = "dds",
     .revcode = SAL_REVCODE_DDS,
     .exclusive_acks = true,
+    .inline_delivery = true, /* listeners run outside the reader's lock; writing from them is allowed */
     .open = transport_open,
     .reader_create = transport_reader_create,
     .writer_create = transport_writer_create,

@@ -15,6 +15,8 @@
 
 #include <uv.h>
 
+#include "ocps/sal_gate.h"
+
 #include "ocps/sal_interface.h"
 #include "ocps/sal_sample.h"
 #include "ocps/sal_time.h"
@@ -108,5 +110,11 @@ typedef void (*sal_close_cb)(void *arg);
  * used after this call. The rule of every closable object here: x_close
  * starts closing, memory is freed only on the loop, then the callback. */
 void sal_close(sal *s, sal_close_cb cb, void *arg);
+
+/* Let the transport's threads run this runtime's callbacks through `gate`
+ * while its loop sleeps in sal_gate_run (see sal_gate.h); ignored for a
+ * transport without inline_delivery. NULL: always through the loop. The
+ * gate must outlive the runtime. */
+void sal_set_gate(sal *s, sal_gate *gate);
 
 #endif

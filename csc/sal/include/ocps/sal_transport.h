@@ -50,6 +50,10 @@ typedef struct sal_transport_ops {
      * expires), they drop the acks of its restarted successor, so an ack
      * for a command of the earlier run must be repeated to be seen. */
     bool exclusive_acks;
+    /* The runtime may run its callbacks on the thread that delivers a
+     * sample (see sal_gate.h): delivery happens outside the transport's
+     * locks, and writing from there is allowed. */
+    bool inline_delivery;
     /* Connect for `comp` with SAL index `index` (0: all indices). */
     int (*open)(sal_transport **out, const sal_component_info *comp, int32_t index,
                 const sal_transport_cbs *cbs, char *err, size_t errlen);
