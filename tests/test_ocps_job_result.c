@@ -169,16 +169,15 @@ static void result_stays_within_its_cap(void **state)
 }
 
 /* A job of the embedded ocps-pipetask: its metrics.json in the work
- * directory gives the metrics summary, the outputs (filtered by the job's
- * OUTPUT_GLOB) and, for a failed job, the reason. */
+ * directory gives the metrics summary, the outputs (filtered by the
+ * execute's output_dataset_types) and, for a failed job, the reason. */
 static void pipetask_metrics_give_summary_outputs_and_reason(void **state)
 {
     (void)state;
     char *dir = tu_make_temp_dir();
     engine_job *j = new_job();
     snprintf(j->workdir, sizeof j->workdir, "%s", dir);
-    json_array_append_new(json_object_get(j->meta, "environment"),
-                          json_pack("{s:s, s:s}", "name", "OUTPUT_GLOB", "value", "postISR*, bias"));
+    json_object_set_new(j->meta, "output_dataset_types", json_string("postISR*, bias"));
     const char *metrics =
         "{\"status\":\"succeeded\",\"summary\":{\"status\":\"succeeded\",\"outputs\":3,\"raws\":2},"
         "\"outputs\":[{\"dataset_type\":\"postISRCCD\",\"data_id\":{\"instrument\":\"LATISS\",\"exposure\":5}"

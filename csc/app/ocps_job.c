@@ -592,19 +592,11 @@ static bool type_wanted(const char *type, const char *globs)
     return false;
 }
 
-/* The job's OUTPUT_GLOB as recorded in its environment metadata. */
+/* The execute's output_dataset_types (kept in the job's metadata); NULL
+ * or "" reports every output. */
 static const char *output_globs(const engine_job *job)
 {
-    size_t i;
-    json_t *item;
-    json_array_foreach(json_object_get(job->meta, "environment"), i, item)
-    {
-        const char *name = json_string_value(json_object_get(item, "name"));
-        if (name != NULL && strcmp(name, "OUTPUT_GLOB") == 0) {
-            return json_string_value(json_object_get(item, "value"));
-        }
-    }
-    return NULL;
+    return json_string_value(json_object_get(job->meta, "output_dataset_types"));
 }
 
 /* metrics.json of an ended job, or NULL (a real pipetask writes none). */
@@ -623,7 +615,8 @@ static json_t *load_metrics(const engine_job *job)
     return m;
 }
 
-/* The outputs of metrics.json whose type is wanted, at most keep:
+/* The outputs of metrics.json whose type the execute's output_dataset_types
+ * match (all when it is empty), at most keep:
  * [{"type","dataId","collection","path"}]; *total counts all wanted. */
 static json_t *output_list(const engine_job *job, const json_t *metrics, size_t keep, size_t *total)
 {
