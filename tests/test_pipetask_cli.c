@@ -23,6 +23,8 @@
 
 #include "test_util.h"
 
+#define FITSVERIFY "/usr/bin/fitsverify"
+
 typedef struct fixture {
     char *dir;  /* the test's cwd (metrics.json lands here) */
     char *repo; /* a repository with 3 biases and 2 science raws */
@@ -331,6 +333,31 @@ static void a_run_registers_as_butler_does_and_a_failure_leaves_nothing(void **s
     assert_non_null(strstr(out, "2024062400010"));
     assert_non_null(strstr(out, "2024062400011"));
     free(out);
+    /* every output is valid FITS (fitsverify, when installed) with provenance naming the pipeline */
+    m = metrics();
+    size_t i;
+    json_array_foreach(json_object_get(m, "outputs"), i, o)
+    {
+        const char *path = json_string_value(json_object_get(o, "path"));
+        size_t len = 0;
+        char *bytes = tu_read_file(path, &len);
+        assert_non_null(bytes);
+        assert_true(len > 2880);
+        bytes[2880] = '\0'; /* the primary header */
+        assert_non_null(strstr(bytes, "OCPSPIPE= 'isr.yaml'"));
+        assert_non_null(strstr(bytes, "OCPSTASK= 'isr     '"));              /* FITS pads strings to 8 */
+        assert_non_null(strstr(bytes, "OCPSIN2 = 'bias_LATISS_det0.fits'")); /* the bias used */
+        free(bytes);
+        if (access(FITSVERIFY, X_OK) == 0) {
+            char *argv[] = {FITSVERIFY, "-q", (char *)path, NULL}, *output = NULL;
+            int rc = tu_run(argv, &output);
+            if (rc != 0 || strstr(output, "verification OK") == NULL) {
+                fail_msg("fitsverify %s: %d\n%s", path, rc, output ? output : "");
+            }
+            free(output);
+        }
+    }
+    json_decref(m);
     /* the same output run again: refused before anything is written; the first run's files stay */
     assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "isr.yaml", "-i",
                               "LATISS/raw/all,u/ocps/bias1", "-o", "u/ocps/isr1", "-d",
