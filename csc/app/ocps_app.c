@@ -625,8 +625,8 @@ static void choose_pipetask(ocps_app *a, ocps_config *c)
     if (strchr(c->pipetask, '/') != NULL || in_path(c->pipetask) || a->embedded_pipetask[0] == '\0') {
         return;
     }
-    SAL_LOG(a->csc, SAL_LOG_INFO, "pipetask %s not found: jobs run the embedded ocps-pipetask (%s)",
-            c->pipetask, a->embedded_pipetask);
+    SAL_LOG(a->csc, SAL_LOG_INFO, "no %s in PATH: jobs run the embedded ocps-pipetask (%s)", c->pipetask,
+            a->embedded_pipetask);
     snprintf(c->pipetask, sizeof c->pipetask, "%s", a->embedded_pipetask);
 }
 
