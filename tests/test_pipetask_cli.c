@@ -398,6 +398,71 @@ static void a_run_registers_as_butler_does_and_a_failure_leaves_nothing(void **s
     assert_int_equal(access(cpath, F_OK), -1);
 }
 
+/* The robust sigma quick-look measured on science frame 10 with these overrides. */
+static double quicklook_sigma(const fixture *f, const char *inputs, const char *output, const char *dark,
+                              const char *flat)
+{
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "quickLook.yaml", "-i", inputs, "-o", output,
+                              "-d", "exposure = 2024062400010", "-c", dark, "-c", flat, NULL),
+                     0);
+    json_t *m = metrics();
+    json_t *ql = json_object_get(json_object_get(json_object_get(m, "summary"), "tasks"), "quickLook");
+    double sigma = json_number_value(json_object_get(ql, "robust_sigma"));
+    json_decref(m);
+    assert_true(sigma > 0);
+    return sigma;
+}
+
+/* cpDark and cpFlat (each finding the bias), then ISR with dark and flat:
+ * the flat removes the amplifiers' gain differences from the image. Runs
+ * after the test that makes u/ocps/bias1. */
+static void dark_and_flat_calibrate_and_flatten(void **state)
+{
+    fixture *f = *state;
+    char *argv1[] = {OCPS_FAKERAWS, "--instrument", "LATISS", "--type", "dark",  "--count", "3",
+                     "--small",     "--start-seq",  "20",     "--out",  "raws3", NULL};
+    char *argv2[] = {OCPS_FAKERAWS, "--instrument", "LATISS", "--type", "flat",  "--count", "3",
+                     "--small",     "--start-seq",  "30",     "--out",  "raws3", NULL};
+    assert_int_equal(tu_run(argv1, NULL), 0);
+    assert_int_equal(tu_run(argv2, NULL), 0);
+    char *ingest[] = {OCPS_BUTLER,
+                      "ingest-raws",
+                      f->repo,
+                      "raws3/AT_O_20240624_000020.fits",
+                      "raws3/AT_O_20240624_000021.fits",
+                      "raws3/AT_O_20240624_000022.fits",
+                      "raws3/AT_O_20240624_000030.fits",
+                      "raws3/AT_O_20240624_000031.fits",
+                      "raws3/AT_O_20240624_000032.fits",
+                      NULL};
+    assert_int_equal(tu_run(ingest, NULL), 0);
+    /* the flat needs the bias; without it: the reason */
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "cpFlat.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/flat0", "-d", "exposure.observation_type='flat'", NULL),
+                     1);
+    assert_failed_with("no bias calibration");
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "cpDark.yaml", "-i",
+                              "LATISS/raw/all,u/ocps/bias1", "-o", "u/dark1", "-d",
+                              "exposure.observation_type='dark'", "-j", "2", NULL),
+                     0);
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "cpFlat.yaml", "-i",
+                              "LATISS/raw/all,u/ocps/bias1", "-o", "u/flat1", "-d",
+                              "exposure.observation_type='flat'", "-j", "2", NULL),
+                     0);
+    json_t *m = metrics();
+    json_t *o = json_array_get(json_object_get(m, "outputs"), 0);
+    assert_string_equal(json_string_value(json_object_get(o, "dataset_type")), "flat");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "data_id"), "physical_filter")),
+                        "SDSSr_65mm~empty");
+    json_decref(m);
+    const char *all = "LATISS/raw/all,u/ocps/bias1,u/dark1,u/flat1";
+    double plain = quicklook_sigma(f, all, "u/ql-plain", "isr:doDark=False", "isr:doFlat=False");
+    double flat = quicklook_sigma(f, all, "u/ql-flat", "isr:doDark=True", "isr:doFlat=True");
+    if (!(flat * 2 < plain)) {
+        fail_msg("robust sigma %g with dark and flat, %g without: the flat did not flatten", flat, plain);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -405,6 +470,7 @@ int main(void)
         cmocka_unit_test(overrides_are_checked_against_the_task_fields),
         cmocka_unit_test(pipelines_are_found_by_name_path_and_search_path),
         cmocka_unit_test(a_run_registers_as_butler_does_and_a_failure_leaves_nothing),
+        cmocka_unit_test(dark_and_flat_calibrate_and_flatten),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
