@@ -597,22 +597,10 @@ static int register_outputs(run *r, char *err, size_t errlen)
 static int execute(run *r, char *err, size_t errlen)
 {
     const pt_pipeline *p = r->o->pipeline;
+    /* tasks reading raws: a missing calibration fails before any work */
     for (size_t i = 0; i < p->n_tasks; i++) {
-        const pt_task *t = &p->tasks[i];
-        item *in = NULL;
-        size_t n = 0;
-        if (strcmp(t->input_type, "raw") == 0) {
-            in = r->raw_items;
-            n = r->n_raws;
-        } else {
-            for (size_t j = 0; j < i; j++) {
-                if (strcmp(p->tasks[j].output_type, t->input_type) == 0) {
-                    in = r->stages[j].items;
-                    n = r->stages[j].n;
-                }
-            }
-        }
-        if (attach_calibrations(r, t, in, n, err, errlen) != 0) {
+        if (strcmp(p->tasks[i].input_type, "raw") == 0 &&
+            attach_calibrations(r, &p->tasks[i], r->raw_items, r->n_raws, err, errlen) != 0) {
             return -1;
         }
     }
@@ -627,6 +615,10 @@ static int execute(run *r, char *err, size_t errlen)
                 in = r->stages[j].items;
                 n = r->stages[j].n;
             }
+        }
+        /* tasks reading another task's outputs get their calibrations now */
+        if (in != r->raw_items && attach_calibrations(r, t, in, n, err, errlen) != 0) {
+            return -1;
         }
         double t0 = now();
         int rc = t->kind == PT_TASK_COMBINE ? run_combine(r, t, in, n, st, err, errlen)
