@@ -571,24 +571,19 @@ static int register_outputs(run *r, char *err, size_t errlen)
             ds[n++] = r->stages[i].items[k].ds;
         }
     }
+    const char *children[PT_MAX_INPUTS + 1];
+    children[0] = r->run_name;
+    for (size_t k = 0; k < r->o->n_inputs; k++) {
+        children[k + 1] = r->o->inputs[k];
+    }
     if (rc == 0) {
-        rc = butler_register(r->repo, r->run_name, ds, n, msg, sizeof msg);
+        rc = butler_register_chained(r->repo, r->run_name, ds, n, r->o->output, children, r->o->n_inputs + 1,
+                                     msg, sizeof msg);
     }
     free(ds);
     if (rc != 0) {
-        snprintf(err, errlen, "registering the outputs: %s", msg);
-        return -1;
-    }
-    const char *children[PT_MAX_INPUTS + 1];
-    children[0] = r->run_name;
-    for (size_t i = 0; i < r->o->n_inputs; i++) {
-        children[i + 1] = r->o->inputs[i];
-    }
-    if (butler_define_chain(r->repo, r->o->output, children, r->o->n_inputs + 1, msg, sizeof msg) != 0) {
-        snprintf(err, errlen, "defining the output collection %s: %s", r->o->output, msg);
-        const char *runs[1] = {r->run_name};
-        char ignored[256];
-        butler_remove_runs(r->repo, runs, 1, ignored, sizeof ignored);
+        snprintf(err, errlen, "registering the outputs in %s and the output collection %s: %s", r->run_name,
+                 r->o->output, msg);
         return -1;
     }
     return 0;
