@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "ocps/ocps_words.h"
@@ -599,6 +600,9 @@ static const char *output_globs(const engine_job *job)
     return json_string_value(json_object_get(job->meta, "output_dataset_types"));
 }
 
+/* Largest metrics.json read (a run of thousands of data units stays well below). */
+#define OCPS_METRICS_MAX_BYTES (16 * 1024 * 1024)
+
 /* metrics.json of an ended job, or NULL (a real pipetask writes none). */
 static json_t *load_metrics(const engine_job *job)
 {
@@ -607,6 +611,10 @@ static json_t *load_metrics(const engine_job *job)
     }
     char path[1200];
     snprintf(path, sizeof path, "%s/metrics.json", job->workdir);
+    struct stat st;
+    if (stat(path, &st) != 0 || st.st_size > OCPS_METRICS_MAX_BYTES) {
+        return NULL; /* none, or too big to parse on the loop */
+    }
     json_t *m = json_load_file(path, 0, NULL);
     if (!json_is_object(m)) {
         json_decref(m);
