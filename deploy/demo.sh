@@ -37,7 +37,7 @@ echo "== ocps-csc 1 (DDS, partition prefix $LSST_DDS_PARTITION_PREFIX)"
 csc=$!
 "$bin/ocps-cmd" OCPS:1 watch logevent_summaryState logevent_job_result logevent_logMessage --duration 60 &
 watch=$!
-trap 'kill $csc $watch 2>/dev/null || true' EXIT INT TERM
+trap 'kill $csc $watch 2>/dev/null || true' EXIT HUP INT PIPE TERM
 sleep 4
 for cmd in start enable; do
     echo "== ocps-cmd OCPS:1 $cmd"
@@ -78,4 +78,4 @@ wait $csc || status=$?
 echo "== ocps-csc exited with status $status"
 kill $watch 2>/dev/null || true
 wait $watch 2>/dev/null || true
-trap - EXIT INT TERM
+trap - EXIT HUP INT PIPE TERM
