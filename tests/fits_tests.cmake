@@ -21,3 +21,12 @@ target_compile_definitions(test_fits_independent PRIVATE
   OCPS_FITS_CHECK="${CMAKE_CURRENT_SOURCE_DIR}/fits_check.py")
 add_test(NAME fits_independent COMMAND test_fits_independent)
 set_tests_properties(fits_independent PROPERTIES SKIP_RETURN_CODE 77)
+
+# ocps-pipetask (processing/pipetask) as a separate process on a repository
+# of --small raws: arguments, -c overrides, pipeline lookup, registration.
+ocps_test_exe(test_pipetask_cli PkgConfig::JANSSON)
+target_compile_definitions(test_pipetask_cli PRIVATE OCPS_PIPETASK="$<TARGET_FILE:ocps-pipetask>"
+  OCPS_BUTLER="$<TARGET_FILE:ocps-butler>" OCPS_FAKERAWS="$<TARGET_FILE:ocps-fakeraws>")
+add_dependencies(test_pipetask_cli ocps-pipetask ocps-butler ocps-fakeraws)
+add_test(NAME pipetask_cli COMMAND test_pipetask_cli)
+set_tests_properties(pipetask_cli PROPERTIES TIMEOUT 120)

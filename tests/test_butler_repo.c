@@ -378,6 +378,45 @@ static void test_chains_and_find_first(void **state)
     butler_collections_free(c, n);
 }
 
+/* Outputs and their output chain in one transaction: a chain that cannot
+ * be defined leaves neither the run nor its datasets. */
+static void test_register_chained_is_all_or_nothing(void **state)
+{
+    fixture *f = *state;
+    char *dir = tu_path_join(f->root, "calib");
+    mkdir(dir, 0775);
+    char *file = tu_path_join(f->root, "calib/out.fits");
+    assert_int_equal(tu_write_file(file, "x", 1), 0);
+    butler_dataset ds = {0};
+    snprintf(ds.dataset_type, sizeof ds.dataset_type, "bias");
+    snprintf(ds.instrument, sizeof ds.instrument, "LATISS");
+    ds.exposure = ds.day_obs = ds.seq_num = BUTLER_NONE;
+    ds.exposure_time = -1;
+    snprintf(ds.path, sizeof ds.path, "calib/out.fits");
+    char err[512];
+    const char *bad[] = {"u/ocps/j1/run", "no/such/input"};
+    assert_int_equal(
+        butler_register_chained(f->repo, "u/ocps/j1/run", &ds, 1, "u/ocps/j1", bad, 2, err, sizeof err), -1);
+    assert_non_null(strstr(err, "unknown collection 'no/such/input'"));
+    butler_collection *c = NULL;
+    size_t n = 0;
+    assert_int_equal(butler_list_collections(f->repo, &c, &n, err, sizeof err), 0);
+    assert_int_equal(n, 0);
+    butler_collections_free(c, n);
+    const char *good[] = {"u/ocps/j1/run"};
+    assert_int_equal(
+        butler_register_chained(f->repo, "u/ocps/j1/run", &ds, 1, "u/ocps/j1", good, 1, err, sizeof err), 0);
+    const char *search[] = {"u/ocps/j1"};
+    butler_dataset *rows = NULL;
+    assert_int_equal(
+        butler_query_datasets(f->repo, "bias", search, 1, NULL, true, &rows, &n, err, sizeof err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].run, "u/ocps/j1/run");
+    free(rows);
+    free(file);
+    free(dir);
+}
+
 static void test_remove_runs(void **state)
 {
     fixture *f = *state;
@@ -567,6 +606,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_chains_and_find_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_collection_and_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_chained_is_all_or_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_label_resolution, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_and_create_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),

@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "ocps/ocps_job.h"
+#include "test_util.h"
 
 static engine_job *new_job(void)
 {
@@ -166,6 +168,64 @@ static void result_stays_within_its_cap(void **state)
     free_job(j);
 }
 
+/* A job of the embedded ocps-pipetask: its metrics.json in the work
+ * directory gives the metrics summary, the outputs (filtered by the
+ * execute's output_dataset_types) and, for a failed job, the reason. */
+static void pipetask_metrics_give_summary_outputs_and_reason(void **state)
+{
+    (void)state;
+    char *dir = tu_make_temp_dir();
+    engine_job *j = new_job();
+    snprintf(j->workdir, sizeof j->workdir, "%s", dir);
+    json_object_set_new(j->meta, "output_dataset_types", json_string("postISR*, bias"));
+    const char *metrics =
+        "{\"status\":\"succeeded\",\"summary\":{\"status\":\"succeeded\",\"outputs\":3,\"raws\":2},"
+        "\"outputs\":[{\"dataset_type\":\"postISRCCD\",\"data_id\":{\"instrument\":\"LATISS\",\"exposure\":5}"
+        ","
+        "\"collection\":\"u/ocps/x/run\",\"path\":\"/repo/a.fits\"},"
+        "{\"dataset_type\":\"quickLookPreview\",\"data_id\":{},\"collection\":\"u/ocps/x/run\",\"path\":\"/"
+        "repo/a.png\"},"
+        "{\"dataset_type\":\"postISRCCD\",\"data_id\":{\"exposure\":6},\"collection\":\"u/ocps/x/run\","
+        "\"path\":\"/repo/b.fits\"}]}";
+    char path[1200];
+    snprintf(path, sizeof path, "%s/metrics.json", dir);
+    assert_int_equal(tu_write_file(path, metrics, strlen(metrics)), 0);
+    json_t *o = result_of(j, 65536);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "metrics"), "raws")), 2);
+    json_t *outs = json_object_get(o, "outputs");
+    assert_int_equal(json_array_size(outs), 2); /* the preview is filtered out */
+    json_t *first = json_array_get(outs, 0);
+    assert_string_equal(json_string_value(json_object_get(first, "type")), "postISRCCD");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(first, "dataId"), "exposure")), 5);
+    assert_string_equal(json_string_value(json_object_get(first, "collection")), "u/ocps/x/run");
+    assert_string_equal(json_string_value(json_object_get(first, "path")), "/repo/a.fits");
+    assert_int_equal(json_integer_value(json_object_get(o, "outputs_count")), 2);
+    json_decref(o);
+    /* a failed job: the pipetask's error after the engine's message */
+    const char *failed = "{\"status\":\"failed\",\"error\":\"the data query selected no raw datasets\","
+                         "\"summary\":{\"status\":\"failed\"},\"outputs\":[]}";
+    assert_int_equal(tu_write_file(path, failed, strlen(failed)), 0);
+    j->phase = ENGINE_ERROR;
+    j->reason = ENGINE_REASON_PIPELINE_FAILED;
+    j->exit_code = 1;
+    snprintf(j->message, sizeof j->message, "exited with code 1");
+    o = result_of(j, 65536);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "errorSummary"), "message")),
+                        "exited with code 1: the data query selected no raw datasets");
+    assert_int_equal(json_array_size(json_object_get(o, "outputs")), 0);
+    json_decref(o);
+    /* without metrics.json (a real pipetask) the shape is as before */
+    unlink(path);
+    o = result_of(j, 65536);
+    assert_null(json_object_get(o, "metrics"));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "errorSummary"), "message")),
+                        "exited with code 1");
+    json_decref(o);
+    free_job(j);
+    tu_remove_tree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -173,6 +233,7 @@ int main(void)
         cmocka_unit_test(missing_metadata_gives_nulls),
         cmocka_unit_test(text_that_is_not_utf8_is_replaced),
         cmocka_unit_test(result_stays_within_its_cap),
+        cmocka_unit_test(pipetask_metrics_give_summary_outputs_and_reason),
     };
     return cmocka_run_group_tests_name("ocps_job_result", tests, NULL, NULL);
 }

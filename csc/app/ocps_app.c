@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ocps/engine.h"
 #include "ocps/ocps_config.h"
@@ -54,6 +55,7 @@ struct ocps_app {
     int32_t index;
     int simulation_mode;
     char runner[1024];
+    char embedded_pipetask[1024]; /* ocps-pipetask, used when no pipetask is found */
     sal_csc *csc;
     engine *engine;
     ocps_config config;
@@ -594,6 +596,40 @@ static int open_engine(ocps_app *a, char *err, size_t errlen)
     return engine_open(&a->engine, a->loop, &o, on_job, a, err, errlen);
 }
 
+void ocps_app_set_embedded_pipetask(ocps_app *a, const char *path)
+{
+    snprintf(a->embedded_pipetask, sizeof a->embedded_pipetask, "%s", path != NULL ? path : "");
+}
+
+/* Is `name` (no '/') an executable in one of $PATH's directories? */
+static bool in_path(const char *name)
+{
+    const char *path = getenv("PATH");
+    char dirs[4096];
+    snprintf(dirs, sizeof dirs, "%s", path != NULL ? path : "/usr/bin:/bin");
+    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d != NULL; d = strtok_r(NULL, ":", &save)) {
+        char file[4200];
+        snprintf(file, sizeof file, "%s/%s", d, name);
+        if (access(file, X_OK) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Without a real pipetask (the configured name, not a path, is not in
+ * $PATH), jobs run the embedded ocps-pipetask, which speaks the same
+ * command line. A configured path is always used as it is. */
+static void choose_pipetask(ocps_app *a, ocps_config *c)
+{
+    if (strchr(c->pipetask, '/') != NULL || in_path(c->pipetask) || a->embedded_pipetask[0] == '\0') {
+        return;
+    }
+    SAL_LOG(a->csc, SAL_LOG_INFO, "no %s in PATH: jobs run the embedded ocps-pipetask (%s)", c->pipetask,
+            a->embedded_pipetask);
+    snprintf(c->pipetask, sizeof c->pipetask, "%s", a->embedded_pipetask);
+}
+
 int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
 {
     ocps_config parsed;
@@ -617,6 +653,7 @@ int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
         parsed.executor = a->config.executor;
         parsed.slurm = a->config.slurm;
     }
+    choose_pipetask(a, &parsed);
     ocps_config_clear(&a->config);
     a->config = parsed;
     if (a->engine == NULL && open_engine(a, err, errlen) != 0) {

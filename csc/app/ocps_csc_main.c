@@ -164,6 +164,31 @@ static void find_runner(char *out, size_t len)
     }
 }
 
+/* ocps-pipetask: $OCPS_PIPETASK, else next to this program, else in the
+ * build tree's processing/pipetask/ directory; "" if none is there. */
+static void find_pipetask(char *out, size_t len)
+{
+    const char *env = getenv("OCPS_PIPETASK");
+    if (env != NULL && *env != '\0') {
+        snprintf(out, len, "%s", env);
+        return;
+    }
+    char self[900];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+    }
+    snprintf(out, len, "%s/ocps-pipetask", self);
+    if (access(out, X_OK) != 0) {
+        snprintf(out, len, "%s/../processing/pipetask/ocps-pipetask", self);
+    }
+    if (access(out, X_OK) != 0) {
+        out[0] = '\0';
+    }
+}
+
 /* The CSC is closing (every end of the program goes through here). */
 static void on_closing(void *arg)
 {
@@ -353,6 +378,9 @@ int main(int argc, char **argv)
     if ((inl == NULL || strcmp(inl, "0") != 0) && sal_gate_open(&a.gate, &loop, err, sizeof err) == 0) {
         sal_set_gate(sal_csc_sal(a.csc), a.gate);
     }
+    char pipetask[1024];
+    find_pipetask(pipetask, sizeof pipetask);
+    ocps_app_set_embedded_pipetask(a.ocps, pipetask);
     uv_signal_start(&a.sigint, on_signal, SIGINT);
     uv_signal_start(&a.sigterm, on_signal, SIGTERM);
     uv_timer_start(&a.trim, on_trim, TRIM_PERIOD_MS, TRIM_PERIOD_MS);

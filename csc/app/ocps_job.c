@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "ocps/ocps_words.h"
@@ -571,7 +572,106 @@ static json_t *slurm_json(const engine_job *job, double elapsed)
                      "state", job->slurm_state, "elapsed", elapsed, "max_rss");
 }
 
-static json_t *result_object(const engine_job *job, size_t keep, trim level)
+/* --- what the embedded ocps-pipetask reports (<workdir>/metrics.json) --- */
+
+/* Does dataset type `type` match one of the comma-separated globs? */
+static bool type_wanted(const char *type, const char *globs)
+{
+    if (globs == NULL || *globs == '\0') {
+        return true;
+    }
+    char buf[2100];
+    snprintf(buf, sizeof buf, "%s", globs);
+    for (char *save = NULL, *g = strtok_r(buf, ",", &save); g != NULL; g = strtok_r(NULL, ",", &save)) {
+        while (*g == ' ') {
+            g++;
+        }
+        if (fnmatch(g, type, 0) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The execute's output_dataset_types (kept in the job's metadata); NULL
+ * or "" reports every output. */
+static const char *output_globs(const engine_job *job)
+{
+    return json_string_value(json_object_get(job->meta, "output_dataset_types"));
+}
+
+/* Largest metrics.json read (a run of thousands of data units stays well below). */
+#define OCPS_METRICS_MAX_BYTES (16 * 1024 * 1024)
+
+/* metrics.json of an ended job, or NULL (a real pipetask writes none). */
+static json_t *load_metrics(const engine_job *job)
+{
+    if (!engine_phase_final(job->phase) || job->workdir[0] == '\0') {
+        return NULL;
+    }
+    char path[1200];
+    snprintf(path, sizeof path, "%s/metrics.json", job->workdir);
+    struct stat st;
+    if (stat(path, &st) != 0 || st.st_size > OCPS_METRICS_MAX_BYTES) {
+        return NULL; /* none, or too big to parse on the loop */
+    }
+    json_t *m = json_load_file(path, 0, NULL);
+    if (!json_is_object(m)) {
+        json_decref(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* The outputs of metrics.json whose type the execute's output_dataset_types
+ * match (all when it is empty), at most keep:
+ * [{"type","dataId","collection","path"}]; *total counts all wanted. */
+static json_t *output_list(const engine_job *job, const json_t *metrics, size_t keep, size_t *total)
+{
+    json_t *out = json_array();
+    const char *globs = output_globs(job);
+    size_t i;
+    json_t *item;
+    *total = 0;
+    json_array_foreach(json_object_get(metrics, "outputs"), i, item)
+    {
+        const char *type = json_string_value(json_object_get(item, "dataset_type"));
+        if (type == NULL || !type_wanted(type, globs)) {
+            continue;
+        }
+        if ((*total)++ < keep) {
+            json_t *e = json_object();
+            put(e, "type", text_json(type, 64));
+            put(e, "dataId", json_deep_copy(json_object_get(item, "data_id")));
+            put(e, "collection", text_json(json_string_value(json_object_get(item, "collection")), 256));
+            put(e, "path", text_json(json_string_value(json_object_get(item, "path")), 1024));
+            json_array_append_new(out, e);
+        }
+    }
+    return out;
+}
+
+/* The compact summary: metrics.json's "summary" when it is small. */
+static json_t *metrics_summary(const json_t *metrics, bool full)
+{
+    json_t *s = json_object_get(metrics, "summary");
+    if (!json_is_object(s)) {
+        return json_null();
+    }
+    char *text = json_dumps(s, JSON_COMPACT);
+    size_t len = text ? strlen(text) : SIZE_MAX;
+    free(text);
+    if (full && len <= 4096) {
+        return json_deep_copy(s);
+    }
+    json_t *small = json_object();
+    put(small, "status", json_deep_copy(json_object_get(s, "status")));
+    put(small, "seconds", json_deep_copy(json_object_get(s, "seconds")));
+    put(small, "outputs", json_deep_copy(json_object_get(s, "outputs")));
+    return small;
+}
+
+static json_t *result_object(const engine_job *job, const json_t *metrics, size_t keep, trim level)
 {
     char coll[128];
     char run[160];
@@ -616,7 +716,21 @@ static json_t *result_object(const engine_job *job, size_t keep, trim level)
     put(o, "results_truncated",
         json_boolean(job->results_truncated || !full || listed < json_array_size(job->results)));
     put(o, "log", level >= TRIM_ALL ? json_null() : text_json(log, text_max));
-    put(error, "message", level >= TRIM_ALL ? json_string("") : text_json(job->message, text_max));
+    if (metrics != NULL) {
+        size_t total = 0;
+        put(o, "metrics", level >= TRIM_ALL ? json_null() : metrics_summary(metrics, full));
+        put(o, "outputs", output_list(job, metrics, full ? keep : 0, &total));
+        put(o, "outputs_count", json_integer((json_int_t)total));
+        put(o, "outputs_truncated", json_boolean(json_array_size(json_object_get(o, "outputs")) < total));
+    }
+    const char *why = json_string_value(json_object_get(metrics, "error"));
+    char message[2048];
+    if (why != NULL && job->phase != ENGINE_COMPLETED) {
+        snprintf(message, sizeof message, "%s%s%s", job->message, job->message[0] ? ": " : "", why);
+    } else {
+        snprintf(message, sizeof message, "%s", job->message);
+    }
+    put(error, "message", level >= TRIM_ALL ? json_string("") : text_json(message, text_max));
     put(o, "errorSummary", error);
     if (job->slurm_job_id[0] != '\0') {
         put(o, "slurm", slurm_json(job, duration));
@@ -627,13 +741,16 @@ static json_t *result_object(const engine_job *job, size_t keep, trim level)
 
 char *ocps_job_result_json(const engine_job *job, size_t max_bytes)
 {
-    size_t keep = json_array_size(job->results);
+    json_t *metrics = load_metrics(job);
+    size_t n_outputs = json_array_size(json_object_get(metrics, "outputs"));
+    size_t keep = json_array_size(job->results) > n_outputs ? json_array_size(job->results) : n_outputs;
     trim level = TRIM_NONE;
     for (;;) {
-        json_t *o = result_object(job, keep, level);
+        json_t *o = result_object(job, metrics, keep, level);
         char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         if (text == NULL || strlen(text) <= max_bytes || level == TRIM_ALL) {
+            json_decref(metrics);
             return text;
         }
         free(text);

@@ -22,6 +22,11 @@ typedef struct ocps_app ocps_app;
 int ocps_app_open(ocps_app **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
                   int simulation_mode, const char *runner, char *err, size_t errlen);
 
+/* The embedded ocps-pipetask's path: jobs run it instead of the
+ * configured `pipetask` when that is a bare name not found in $PATH (a
+ * configured path is always used as it is). Empty or NULL: never. */
+void ocps_app_set_embedded_pipetask(ocps_app *a, const char *path);
+
 /* Register execute and abort_job with the CSC. */
 int ocps_app_attach(ocps_app *a, sal_csc *csc, char *err, size_t errlen);
 

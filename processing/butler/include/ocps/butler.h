@@ -107,6 +107,13 @@ int butler_register(butler_repo *repo, const char *run, const butler_dataset *ds
 int butler_define_chain(butler_repo *repo, const char *name, const char *const *children, size_t nchildren,
                         char *err, size_t errlen);
 
+/* butler_register into run and butler_define_chain(chain, children) in one
+ * transaction (as a pipetask run's outputs and its output collection):
+ * both happen, or neither. */
+int butler_register_chained(butler_repo *repo, const char *run, const butler_dataset *ds, size_t n,
+                            const char *chain, const char *const *children, size_t nchildren, char *err,
+                            size_t errlen);
+
 /* Query the datasets of dataset_type in collections (chains flattened in
  * order, depth first, each run once), optionally restricted by a --where
  * expression (NULL or "" for none). With find_first, each data ID gives

@@ -1,0 +1,476 @@
+/*
+ * test_pipetask_cli: ocps-pipetask as a separate process on a butler-lite
+ * repository of small synthetic LATISS raws (ocps-fakeraws --small):
+ * argument errors (exit 2, metrics.json says why), -c overrides checked
+ * against the task's fields and changing what runs, pipeline lookup (bare
+ * name, path, $OCPS_PIPELINE_PATH, unknown), a successful run registered as
+ * Butler does (RUN + CHAINED, found by ocps-butler), and a failed run that
+ * registers and leaves nothing.
+ */
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "test_util.h"
+
+#define FITSVERIFY "/usr/bin/fitsverify"
+
+typedef struct fixture {
+    char *dir;  /* the test's cwd (metrics.json lands here) */
+    char *repo; /* a repository with 3 biases and 2 science raws */
+    char old_cwd[1024];
+} fixture;
+
+/* Run a program with a NULL-terminated argument list; exit status, output in *out. */
+static int runv(char **out, const char *prog, va_list ap)
+{
+    char *argv[40];
+    int n = 0;
+    argv[n++] = (char *)prog;
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 39) {
+        argv[n++] = (char *)a;
+    }
+    argv[n] = NULL;
+    char *output = NULL;
+    int rc = tu_run(argv, &output);
+    if (out != NULL) {
+        *out = output;
+    } else {
+        free(output);
+    }
+    return rc;
+}
+
+static int pipetask(char **out, ...)
+{
+    va_list ap;
+    va_start(ap, out);
+    int rc = runv(out, OCPS_PIPETASK, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int butler(char **out, ...)
+{
+    va_list ap;
+    va_start(ap, out);
+    int rc = runv(out, OCPS_BUTLER, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    *state = f;
+    f->dir = tu_make_temp_dir();
+    f->repo = tu_path_join(f->dir, "repo");
+    if (getcwd(f->old_cwd, sizeof f->old_cwd) == NULL || chdir(f->dir) != 0) {
+        return -1;
+    }
+    char *argv1[] = {OCPS_FAKERAWS, "--instrument", "LATISS", "--type", "bias", "--count",
+                     "3",           "--small",      "--out",  "raws",   NULL};
+    char *argv2[] = {OCPS_FAKERAWS, "--instrument", "LATISS", "--type", "science", "--count", "2",
+                     "--small",     "--start-seq",  "10",     "--out",  "raws",    NULL};
+    if (tu_run(argv1, NULL) != 0 || tu_run(argv2, NULL) != 0) {
+        return -1;
+    }
+    char **names = NULL;
+    int n = tu_list_files("raws", ".fits", &names);
+    if (n != 5 || butler(NULL, "create", f->repo, NULL) != 0) {
+        return -1;
+    }
+    char *argv[12] = {OCPS_BUTLER, "ingest-raws", f->repo};
+    char paths[5][64];
+    for (int i = 0; i < n; i++) {
+        snprintf(paths[i], sizeof paths[i], "raws/%s", names[i]);
+        argv[3 + i] = paths[i];
+    }
+    argv[3 + n] = NULL;
+    tu_free_names(names, n);
+    return tu_run(argv, NULL);
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    if (chdir(f->old_cwd) != 0) {
+        return -1;
+    }
+    tu_remove_tree(f->dir);
+    free(f->repo);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static json_t *metrics(void)
+{
+    json_error_t e;
+    json_t *m = json_load_file("metrics.json", 0, &e);
+    assert_non_null(m);
+    return m;
+}
+
+/* metrics.json says failed, with an error containing `what`. */
+static void assert_failed_with(const char *what)
+{
+    json_t *m = metrics();
+    assert_string_equal(json_string_value(json_object_get(m, "status")), "failed");
+    const char *err = json_string_value(json_object_get(m, "error"));
+    assert_non_null(err);
+    if (strstr(err, what) == NULL) {
+        fail_msg("error '%s' does not contain '%s'", err, what);
+    }
+    json_decref(m);
+}
+
+static bool collection_exists(const fixture *f, const char *name)
+{
+    char *out = NULL;
+    assert_int_equal(butler(&out, "query-collections", f->repo, NULL), 0);
+    bool found = false;
+    for (char *line = strtok(out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        found |= strncmp(line, name, strlen(name)) == 0 && line[strlen(name)] == ' ';
+    }
+    free(out);
+    return found;
+}
+
+static void argument_errors_exit_2_and_say_why(void **state)
+{
+    fixture *f = *state;
+    char *out = NULL;
+    assert_int_equal(pipetask(&out, "list", NULL), 2);
+    assert_non_null(strstr(out, "expected the subcommand 'run'"));
+    free(out);
+    assert_int_equal(pipetask(&out, "run", "-p", "cpBias.yaml", "-i", "LATISS/raw/all", "-o", "u/x", NULL),
+                     2);
+    assert_non_null(strstr(out, "missing -b"));
+    free(out);
+    assert_failed_with("missing -b");
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "cpBias.yaml", "-o", "u/x", NULL), 2);
+    assert_failed_with("missing -i");
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "cpBias.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/x", "-j", "0", NULL),
+                     2);
+    assert_failed_with("-j: '0'");
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "cpBias.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/x", "--frobnicate", NULL),
+                     2);
+    assert_failed_with("unknown option or argument '--frobnicate'");
+    assert_int_equal(
+        pipetask(NULL, "run", "-b", f->repo, "-p", "cpBias.yaml", "-i", "LATISS/raw/all", "-o", NULL), 2);
+    assert_failed_with("-o needs a value");
+    /* pipetask's flags and --name=value forms are understood */
+    assert_int_equal(pipetask(NULL, "--long-log", "run", "--butler-config=/nonexistent/repo", "-p",
+                              "cpBias.yaml", "--input=LATISS/raw/all", "-o", "u/x",
+                              "--register-dataset-types", NULL),
+                     1);
+    assert_failed_with("/nonexistent/repo");
+    assert_false(collection_exists(f, "u/x"));
+}
+
+static void overrides_are_checked_against_the_task_fields(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "isr.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/ovr", "-c", "isr:doFoo=True", NULL),
+                     2);
+    assert_failed_with("unknown config field 'doFoo'");
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "isr.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/ovr", "-c", "isr:saturation=lots", NULL),
+                     2);
+    assert_failed_with("saturation: 'lots' is not a number");
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "isr.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/ovr", "-c", "isr:doBias=maybe", NULL),
+                     2);
+    assert_failed_with("doBias: 'maybe' is not a boolean");
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "isr.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/ovr", "-c", "calibrate:doBias=False", NULL),
+                     2);
+    assert_failed_with("no task labelled 'calibrate' in the pipeline (tasks: isr)");
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "isr.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/ovr", "-c", "isr-doBias", NULL),
+                     2);
+    assert_failed_with("expected label:field=value");
+    /* without a bias in the inputs ISR fails; the override lets it run */
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "isr.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/ovr", "-d", "exposure.observation_type='science'", NULL),
+                     1);
+    assert_failed_with("no bias calibration");
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "isr.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/ovr", "-d", "exposure.observation_type='science'", "-c", "isr:doBias=False",
+                              NULL),
+                     0);
+    json_t *m = metrics();
+    assert_string_equal(json_string_value(json_object_get(m, "status")), "succeeded");
+    assert_int_equal(json_array_size(json_object_get(m, "outputs")), 2);
+    json_decref(m);
+    /* the preview's binning follows -c quickLook:binSize (PNG width = 504 / bin) */
+    const int bins[] = {4, 8};
+    for (int b = 0; b < 2; b++) {
+        char out_coll[32], ov1[32];
+        snprintf(out_coll, sizeof out_coll, "u/bin%d", bins[b]);
+        snprintf(ov1, sizeof ov1, "quickLook:binSize=%d", bins[b]);
+        assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "quickLook.yaml", "-i", "LATISS/raw/all",
+                                  "-o", out_coll, "-d", "exposure = 2024062400010", "-c", "isr:doBias=False",
+                                  "-c", ov1, "-j", "2", NULL),
+                         0);
+        m = metrics();
+        const char *png = NULL;
+        size_t i;
+        json_t *o;
+        json_array_foreach(json_object_get(m, "outputs"), i, o)
+        {
+            if (strcmp(json_string_value(json_object_get(o, "dataset_type")), "quickLookPreview") == 0) {
+                png = json_string_value(json_object_get(o, "path"));
+            }
+        }
+        assert_non_null(png);
+        size_t len = 0;
+        char *bytes = tu_read_file(png, &len);
+        assert_true(len > 24 && memcmp(bytes + 1, "PNG", 3) == 0);
+        const unsigned char *w = (const unsigned char *)bytes + 16;
+        long width = (long)w[0] << 24 | (long)w[1] << 16 | (long)w[2] << 8 | w[3];
+        assert_int_equal(width, 504 / bins[b]);
+        free(bytes);
+        json_decref(m);
+    }
+}
+
+static void pipelines_are_found_by_name_path_and_search_path(void **state)
+{
+    fixture *f = *state;
+    /* unknown: exit 2, naming it and the shipped ones */
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "cpNothing.yaml", "-i", "LATISS/raw/all",
+                              "-o", "u/p0", NULL),
+                     2);
+    assert_failed_with("unknown pipeline 'cpNothing.yaml'");
+    /* a path: our own pipeline with a different output type */
+    const char *yaml = "description: test\ninstrument: lsst.obs.lsst.Latiss\ntasks:\n  combine:\n"
+                       "    class: lsst.cp.pipe.CalibCombineTask\n    config:\n      calibrationType: bias\n"
+                       "      connections.outputData: myBias\n";
+    mkdir("pipes", 0755);
+    assert_int_equal(tu_write_file("pipes/mine.yaml", yaml, strlen(yaml)), 0);
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "pipes/mine.yaml", "-i", "LATISS/raw/all",
+                              "-o", "u/p1", "-d", "exposure.observation_type='bias'", NULL),
+                     0);
+    char *out = NULL;
+    assert_int_equal(butler(&out, "query-datasets", f->repo, "myBias", "--collections", "u/p1", NULL), 0);
+    assert_non_null(strstr(out, "u/p1/run"));
+    free(out);
+    /* by bare name through $OCPS_PIPELINE_PATH */
+    setenv("OCPS_PIPELINE_PATH", "/nonexistent:pipes", 1);
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "mine.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/p2", "-d", "exposure.observation_type='bias'", NULL),
+                     0);
+    unsetenv("OCPS_PIPELINE_PATH");
+    /* a shipped one by bare name, and by a path whose directory is elsewhere */
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p",
+                              "/opt/lsst/cp_pipe/pipelines/Latiss/cpBias.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/p3", "-d", "exposure.observation_type='bias'", NULL),
+                     0);
+    json_t *m = metrics();
+    assert_non_null(strstr(json_string_value(json_object_get(m, "pipeline_path")), "/cpBias.yaml"));
+    json_decref(m);
+    /* a bad pipeline file names the problem */
+    const char *bad =
+        "tasks:\n  isr:\n    class: lsst.ip.isr.IsrTask\n    config:\n      doFlat: sometimes\n";
+    assert_int_equal(tu_write_file("pipes/bad.yaml", bad, strlen(bad)), 0);
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "pipes/bad.yaml", "-i", "LATISS/raw/all",
+                              "-o", "u/p4", NULL),
+                     2);
+    assert_failed_with("doFlat: expected a boolean");
+}
+
+static void a_run_registers_as_butler_does_and_a_failure_leaves_nothing(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "cpBias.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/ocps/bias1", "-d", "exposure.observation_type='bias'", "-j", "2", NULL),
+                     0);
+    json_t *m = metrics();
+    assert_string_equal(json_string_value(json_object_get(m, "status")), "succeeded");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "summary"), "raws")), 3);
+    json_t *o = json_array_get(json_object_get(m, "outputs"), 0);
+    assert_string_equal(json_string_value(json_object_get(o, "dataset_type")), "bias");
+    assert_string_equal(json_string_value(json_object_get(o, "collection")), "u/ocps/bias1/run");
+    assert_int_equal(access(json_string_value(json_object_get(o, "path")), R_OK), 0);
+    json_decref(m);
+    char *out = NULL;
+    assert_int_equal(butler(&out, "query-collections", f->repo, NULL), 0);
+    char *line = strstr(out, "\nu/ocps/bias1 ");
+    assert_non_null(line);
+    line[strcspn(line + 1, "\n") + 1] = '\0';
+    assert_non_null(strstr(line, " CHAINED "));
+    assert_non_null(strstr(line, " u/ocps/bias1/run,LATISS/raw/all"));
+    free(out);
+    /* the combine refuses science frames among its inputs */
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "cpBias.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/ocps/bias2", NULL),
+                     1);
+    assert_failed_with("is a 'science' exposure, not bias");
+    assert_false(collection_exists(f, "u/ocps/bias2"));
+    /* ISR finds the bias through the chain */
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "isr.yaml", "-i",
+                              "LATISS/raw/all,u/ocps/bias1", "-o", "u/ocps/isr1", "-d",
+                              "exposure.observation_type='science'", "-j", "2", NULL),
+                     0);
+    assert_int_equal(
+        butler(&out, "query-datasets", f->repo, "postISRCCD", "--collections", "u/ocps/isr1", NULL), 0);
+    assert_non_null(strstr(out, "2024062400010"));
+    assert_non_null(strstr(out, "2024062400011"));
+    free(out);
+    /* every output is valid FITS (fitsverify, when installed) with provenance naming the pipeline */
+    m = metrics();
+    size_t i;
+    json_array_foreach(json_object_get(m, "outputs"), i, o)
+    {
+        const char *path = json_string_value(json_object_get(o, "path"));
+        size_t len = 0;
+        char *bytes = tu_read_file(path, &len);
+        assert_non_null(bytes);
+        assert_true(len > 2880);
+        bytes[2880] = '\0'; /* the primary header */
+        assert_non_null(strstr(bytes, "OCPSPIPE= 'isr.yaml'"));
+        assert_non_null(strstr(bytes, "OCPSTASK= 'isr     '"));              /* FITS pads strings to 8 */
+        assert_non_null(strstr(bytes, "OCPSIN2 = 'bias_LATISS_det0.fits'")); /* the bias used */
+        free(bytes);
+        if (access(FITSVERIFY, X_OK) == 0) {
+            char *argv[] = {FITSVERIFY, "-q", (char *)path, NULL}, *output = NULL;
+            int rc = tu_run(argv, &output);
+            if (rc != 0 || strstr(output, "verification OK") == NULL) {
+                fail_msg("fitsverify %s: %d\n%s", path, rc, output ? output : "");
+            }
+            free(output);
+        }
+    }
+    json_decref(m);
+    /* the same output run again: refused before anything is written; the first run's files stay */
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "isr.yaml", "-i",
+                              "LATISS/raw/all,u/ocps/bias1", "-o", "u/ocps/isr1", "-d",
+                              "exposure.observation_type='science'", NULL),
+                     1);
+    assert_failed_with("output run u/ocps/isr1/run exists already");
+    assert_int_equal(
+        butler(&out, "query-datasets", f->repo, "postISRCCD", "--collections", "u/ocps/isr1", NULL), 0);
+    assert_non_null(strstr(out, "2024062400011"));
+    free(out);
+    /* a failure in the second task removes the first task's files and registers nothing */
+    char cpath[2048];
+    snprintf(cpath, sizeof cpath, "%s/u/ocps/ql1", f->repo);
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "quickLook.yaml", "-i",
+                              "LATISS/raw/all,u/ocps/bias1", "-o", "u/ocps/ql1", "-d",
+                              "exposure.observation_type='science'", "-c", "quickLook:minPixels=5", "-c",
+                              "quickLook:lowPercent=101", NULL),
+                     2);
+    assert_failed_with("lowPercent: must be 0..100");
+    /* a corrupt raw (ingested whole, damaged afterwards): the failing data
+     * unit is named, the other unit's output is removed, nothing registered */
+    char *argv[] = {OCPS_FAKERAWS, "--instrument", "LATISS",   "--type", "science", "--count", "1",
+                    "--small",     "--day-obs",    "20240625", "--out",  "raws2",   NULL};
+    assert_int_equal(tu_run(argv, NULL), 0);
+    assert_int_equal(butler(NULL, "ingest-raws", f->repo, "raws2/AT_O_20240625_000001.fits", NULL), 0);
+    char raw[2048];
+    snprintf(raw, sizeof raw, "%s/LATISS/raw/20240625/2024062500001/AT_O_20240625_000001.fits", f->repo);
+    struct stat st;
+    assert_int_equal(stat(raw, &st), 0);
+    assert_int_equal(truncate(raw, st.st_size / 2), 0);
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "quickLook.yaml", "-i",
+                              "LATISS/raw/all,u/ocps/bias1", "-o", "u/ocps/ql1", "-d",
+                              "exposure IN (2024062400010, 2024062500001)", NULL),
+                     1);
+    assert_failed_with("task isr, exposure 2024062500001");
+    assert_false(collection_exists(f, "u/ocps/ql1"));
+    assert_false(collection_exists(f, "u/ocps/ql1/run"));
+    assert_int_equal(access(cpath, F_OK), -1);
+}
+
+/* The robust sigma quick-look measured on science frame 10 with these overrides. */
+static double quicklook_sigma(const fixture *f, const char *inputs, const char *output, const char *dark,
+                              const char *flat)
+{
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "quickLook.yaml", "-i", inputs, "-o", output,
+                              "-d", "exposure = 2024062400010", "-c", dark, "-c", flat, NULL),
+                     0);
+    json_t *m = metrics();
+    json_t *ql = json_object_get(json_object_get(json_object_get(m, "summary"), "tasks"), "quickLook");
+    double sigma = json_number_value(json_object_get(ql, "robust_sigma"));
+    json_decref(m);
+    assert_true(sigma > 0);
+    return sigma;
+}
+
+/* cpDark and cpFlat (each finding the bias), then ISR with dark and flat:
+ * the flat removes the amplifiers' gain differences from the image. Runs
+ * after the test that makes u/ocps/bias1. */
+static void dark_and_flat_calibrate_and_flatten(void **state)
+{
+    fixture *f = *state;
+    char *argv1[] = {OCPS_FAKERAWS, "--instrument", "LATISS", "--type", "dark",  "--count", "3",
+                     "--small",     "--start-seq",  "20",     "--out",  "raws3", NULL};
+    char *argv2[] = {OCPS_FAKERAWS, "--instrument", "LATISS", "--type", "flat",  "--count", "3",
+                     "--small",     "--start-seq",  "30",     "--out",  "raws3", NULL};
+    assert_int_equal(tu_run(argv1, NULL), 0);
+    assert_int_equal(tu_run(argv2, NULL), 0);
+    char *ingest[] = {OCPS_BUTLER,
+                      "ingest-raws",
+                      f->repo,
+                      "raws3/AT_O_20240624_000020.fits",
+                      "raws3/AT_O_20240624_000021.fits",
+                      "raws3/AT_O_20240624_000022.fits",
+                      "raws3/AT_O_20240624_000030.fits",
+                      "raws3/AT_O_20240624_000031.fits",
+                      "raws3/AT_O_20240624_000032.fits",
+                      NULL};
+    assert_int_equal(tu_run(ingest, NULL), 0);
+    /* the flat needs the bias; without it: the reason */
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "cpFlat.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/flat0", "-d", "exposure.observation_type='flat'", NULL),
+                     1);
+    assert_failed_with("no bias calibration");
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "cpDark.yaml", "-i",
+                              "LATISS/raw/all,u/ocps/bias1", "-o", "u/dark1", "-d",
+                              "exposure.observation_type='dark'", "-j", "2", NULL),
+                     0);
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "cpFlat.yaml", "-i",
+                              "LATISS/raw/all,u/ocps/bias1", "-o", "u/flat1", "-d",
+                              "exposure.observation_type='flat'", "-j", "2", NULL),
+                     0);
+    json_t *m = metrics();
+    json_t *o = json_array_get(json_object_get(m, "outputs"), 0);
+    assert_string_equal(json_string_value(json_object_get(o, "dataset_type")), "flat");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "data_id"), "physical_filter")),
+                        "SDSSr_65mm~empty");
+    json_decref(m);
+    const char *all = "LATISS/raw/all,u/ocps/bias1,u/dark1,u/flat1";
+    double plain = quicklook_sigma(f, all, "u/ql-plain", "isr:doDark=False", "isr:doFlat=False");
+    double flat = quicklook_sigma(f, all, "u/ql-flat", "isr:doDark=True", "isr:doFlat=True");
+    if (!(flat * 2 < plain)) {
+        fail_msg("robust sigma %g with dark and flat, %g without: the flat did not flatten", flat, plain);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(argument_errors_exit_2_and_say_why),
+        cmocka_unit_test(overrides_are_checked_against_the_task_fields),
+        cmocka_unit_test(pipelines_are_found_by_name_path_and_search_path),
+        cmocka_unit_test(a_run_registers_as_butler_does_and_a_failure_leaves_nothing),
+        cmocka_unit_test(dark_and_flat_calibrate_and_flatten),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
