@@ -568,11 +568,14 @@ static void redis_killed_and_restarted_while_enabled(void **state)
     char got[2][512];
     assert_int_equal(lrange(c, CWFS, got, 2), 1); /* the server lost its data: no persistence */
     assert_string_equal(got[0], "3");
+    fx_run_for(f, 1.5); /* the last heartbeats arrive */
+    double span = tu_now() - f->records[mark].at;
     double sent_gap;
     double arrival_gap;
     int n = fx_heartbeat_gaps(f, mark, &sent_gap, &arrival_gap);
-    print_message("%d heartbeats, largest gap %.3f s sent, %.3f s received\n", n, sent_gap, arrival_gap);
-    assert_true(n >= 5);
+    print_message("%d heartbeats in %.1f s, largest gap %.3f s sent, %.3f s received\n", n, span, sent_gap,
+                  arrival_gap);
+    assert_true(n >= (int)span - 2);
     assert_true(sent_gap <= 1.5);
     assert_int_equal(summary_changes(f, mark), 0);
 }
