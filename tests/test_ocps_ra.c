@@ -411,6 +411,45 @@ static void malformed_config_fails_and_pushes_nothing(void **state)
     assert_int_equal(dbsize(c), 0);
 }
 
+/* ackcmd.result is a string<256> on DDS: acks about long keys stay within
+ * it (cut with "..."), the whole story is in job_result. */
+static void long_keys_keep_acks_within_256_bytes(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    char key[257];
+    memset(key, 'k', 256);
+    key[256] = '\0';
+    char config[8192];
+    snprintf(config, sizeof config, "{\"%s\": true}", key);
+    run r;
+    execute(f, &r, config, 10);
+    print_message("%zu bytes: %s\n", strlen(r.result), r.result);
+    assert_int_equal(r.ack, SAL_CMD_FAILED);
+    assert_true(strlen(r.result) <= 255);
+    assert_non_null(strstr(r.result, "Failed: execute.config: the value of kkkk"));
+    assert_string_equal(r.result + strlen(r.result) - 3, "...");
+    /* ten 60-byte keys pushed: the final ack is still JSON with the count */
+    size_t used = (size_t)snprintf(config, sizeof config, "{");
+    for (int i = 0; i < 10; i++) {
+        used += (size_t)snprintf(config + used, sizeof config - used, "%s\"LSSTCam-FROM-OCS_%042d\": \"%d\"",
+                                 i ? ", " : "", i, i);
+    }
+    snprintf(config + used, sizeof config - used, "}");
+    execute(f, &r, config, 10);
+    print_message("%zu bytes: %s\n", strlen(r.result), r.result);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    assert_true(strlen(r.result) <= 255);
+    json_t *summary = json_loads(r.result, 0, NULL);
+    assert_non_null(summary);
+    assert_int_equal(json_integer_value(json_object_get(summary, "pushed_count")), 10);
+    json_decref(summary);
+    int exit_code;
+    json_t *res = job_result(f, r.job_id, &exit_code);
+    assert_int_equal(json_array_size(json_object_get(res, "pushed")), 10);
+    json_decref(res);
+}
+
 /* One push refused by Redis (the key holds a string): the others are
  * pushed, and the failure names both. */
 static void partial_failure_names_pushed_keys(void **state)
@@ -423,8 +462,9 @@ static void partial_failure_names_pushed_keys(void **state)
     execute(f, &r, "{\"a-list\": \"1\", \"b-string\": \"2\", \"c-list\": \"3\"}", 10);
     print_message("%s\n", r.result);
     assert_int_equal(r.ack, SAL_CMD_FAILED);
-    assert_non_null(strstr(r.result, "pushed 2 of 3 keys: a-list (list length 1), c-list (list length 1)"));
-    assert_non_null(strstr(r.result, "not pushed: b-string: Redis refused it: WRONGTYPE"));
+    assert_non_null(
+        strstr(r.result, "pushed 2 of 3 keys; not pushed: b-string: Redis refused it: WRONGTYPE"));
+    assert_non_null(strstr(r.result, "; pushed: a-list (list length 1), c-list (list length 1)"));
     char got[2][512];
     assert_int_equal(lrange(c, "a-list", got, 2), 1);
     assert_int_equal(lrange(c, "c-list", got, 2), 1);
@@ -621,7 +661,8 @@ static void push_not_acknowledged_in_time_fails(void **state)
     execute(f, &r, "{\"" DONUT "\": \"12,13\"}", 15);
     print_message("%s after %.2f s\n", r.result, r.done_at - r.sent_at);
     assert_int_equal(r.ack, SAL_CMD_FAILED);
-    assert_non_null(strstr(r.result, "pushed 0 of 1 keys: none"));
+    assert_non_null(strstr(r.result, "pushed 0 of 1 keys; not pushed: " DONUT ": no reply from Redis"));
+    assert_non_null(strstr(r.result, "; pushed: none"));
     assert_non_null(strstr(r.result, "within 1.0 s"));
     assert_true(r.done_at - r.sent_at < 2.5);
     assert_true(tu_wait_exit(cli, 5) >= 0);
@@ -693,6 +734,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(pushes_deployed_key_shapes_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(values_keep_quotes_commas_utf8_and_numbers, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_config_fails_and_pushes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(long_keys_keep_acks_within_256_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(partial_failure_names_pushed_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(abort_job_fails_clearly, setup, teardown),
         cmocka_unit_test_setup_teardown(start_fails_without_host_or_password, setup_standby, teardown),

@@ -2,6 +2,7 @@
 #include "ocps/ocps_ra.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,38 @@ static void number_text(const json_t *v, char *out, size_t len)
         size_t n = strlen(out);
         snprintf(out + n, len - n, ".0");
     }
+}
+
+/* ackcmd.result is a string<256> on DDS (a longer one is refused): what
+ * an ack says is cut to this many bytes, at a character boundary, with
+ * "..." (job_result and logMessage keep the whole text). */
+#define RA_ACK_MAX 255
+
+static void cap_text(char *s, size_t max)
+{
+    size_t len = strlen(s);
+    if (len <= max) {
+        return;
+    }
+    size_t cut = max - 3;
+    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80) {
+        cut--; /* not inside a UTF-8 sequence */
+    }
+    memcpy(s + cut, "...", 4);
+}
+
+/* CMD_FAILED with "Failed: <text>", the whole ack within RA_ACK_MAX. */
+static void ra_fail(sal_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void ra_fail(sal_cmd *cmd, const char *fmt, ...)
+{
+    char text[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    cap_text(text, RA_ACK_MAX - strlen("Failed: "));
+    sal_cmd_fail(cmd, "%s", text);
 }
 
 /* --- job records --- */
@@ -472,8 +505,9 @@ static void finish(ra_job *j)
         phase = "error";
         reason = "redis";
         exit_code = 1;
-        snprintf(message, sizeof message, "pushed %zu of %zu keys: %s; not pushed: %s", done, j->n, pushed,
-                 first_error);
+        /* the counts and the first failure first: an ack keeps only the start */
+        snprintf(message, sizeof message, "pushed %zu of %zu keys; not pushed: %s; pushed: %s", done, j->n,
+                 first_error, pushed);
     } else if (j->timed_out) {
         phase = "error";
         reason = "timeout";
@@ -507,14 +541,22 @@ static void finish(ra_job *j)
                 json_array_append_new(keys, json_string(j->keys[i]));
                 json_array_append_new(lengths, json_integer(j->length[i]));
             }
-            json_t *summary = json_pack("{s:s, s:s, s:o, s:o}", "job_id", j->id, "phase", phase, "pushed",
-                                        keys, "list_lengths", lengths);
+            /* the keys and lengths when they fit in an ack, else fewer details */
+            json_t *summary =
+                json_pack("{s:s, s:s, s:I, s:o, s:o}", "job_id", j->id, "phase", phase, "pushed_count",
+                          (json_int_t)j->n, "pushed", keys, "list_lengths", lengths);
             char *st = summary != NULL ? json_dumps(summary, JSON_COMPACT) : NULL;
+            for (const char *drop = "pushed"; st != NULL && strlen(st) > RA_ACK_MAX && drop != NULL;
+                 drop = strcmp(drop, "pushed") == 0 ? "list_lengths" : NULL) {
+                json_object_del(summary, drop);
+                free(st);
+                st = json_dumps(summary, JSON_COMPACT);
+            }
             sal_cmd_finish(j->cmd, SAL_CMD_COMPLETE, st != NULL ? st : "Done");
             free(st);
             json_decref(summary);
         } else {
-            sal_cmd_fail(j->cmd, "job %s: %s", j->id, message);
+            ra_fail(j->cmd, "%s", message);
         }
         j->cmd = NULL;
     }
@@ -650,20 +692,19 @@ void ocps_ra_execute(ocps_ra *ra, sal_cmd *cmd, const char *config)
 {
     char err[2048];
     if (sal_csc_check_enabled(ra->csc, err, sizeof err) != 0) {
-        sal_cmd_fail(cmd, "%s", err);
+        ra_fail(cmd, "%s", err);
         return;
     }
     ra_job *j = parse_config(ra, config, err, sizeof err);
     if (j == NULL) {
-        sal_cmd_fail(cmd, "%s", err);
+        ra_fail(cmd, "%s", err);
         return;
     }
     if (!ocps_redis_up(ra->redis)) {
-        sal_cmd_fail(
-            cmd,
-            "Redis at %s is not reachable (%s); nothing was pushed. The CSC stays ENABLED and reconnects",
-            ra->redis != NULL ? ocps_redis_address(ra->redis) : "?",
-            ra->redis != NULL ? ocps_redis_down_reason(ra->redis) : "not configured");
+        ra_fail(cmd,
+                "Redis at %s is not reachable (%s); nothing was pushed. The CSC stays ENABLED and reconnects",
+                ra->redis != NULL ? ocps_redis_address(ra->redis) : "?",
+                ra->redis != NULL ? ocps_redis_down_reason(ra->redis) : "not configured");
         job_discard(j);
         return;
     }
@@ -717,12 +758,11 @@ void ocps_ra_abort_job(ocps_ra *ra, sal_cmd *cmd, const char *job_id)
 {
     char err[1024];
     if (sal_csc_check_enabled(ra->csc, err, sizeof err) != 0) {
-        sal_cmd_fail(cmd, "%s", err);
+        ra_fail(cmd, "%s", err);
         return;
     }
     (void)job_id;
-    sal_cmd_fail(cmd,
-                 "abort_job is not supported by index 101 (Rapid Analysis): an execute ends as soon as "
+    ra_fail(cmd, "abort_job is not supported by index 101 (Rapid Analysis): an execute ends as soon as "
                  "Redis has acknowledged its pushes, and Rapid Analysis's processing cannot be stopped from "
                  "here; there is nothing to abort");
 }
@@ -743,6 +783,7 @@ static void on_redis_state(void *arg, bool up, const char *reason)
             char failure[800];
             snprintf(failure, sizeof failure, "Redis at %s (REDIS_HOST, REDIS_PORT) did not answer PING: %s",
                      ocps_redis_address(ra->redis), reason);
+            cap_text(failure, RA_ACK_MAX - strlen("Failed: "));
             ocps_redis *r = ra->redis;
             ra->redis = NULL;
             ocps_redis_close(r, NULL, NULL);
