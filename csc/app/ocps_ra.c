@@ -859,7 +859,7 @@ int ocps_ra_configure(ocps_ra *ra, json_t *config, char *err, size_t errlen)
         .connect_timeout = ra->s.connect_timeout,
         .command_timeout = ra->s.command_timeout,
         .backoff_min = 0.2,
-        .backoff_max = 5,
+        .backoff_max = 2, /* back within 2 s of Redis coming back */
     };
     ra->configuring = true;
     if (ocps_redis_open(&ra->redis, ra->loop, &o, on_redis_state, ra, err, errlen) != 0) {
