@@ -563,6 +563,34 @@ static void start_fails_when_redis_is_unreachable(void **state)
     assert_int_equal(ack, SAL_CMD_COMPLETE);
 }
 
+/* Redis asleep (DEBUG SLEEP 3) during start: the PING is answered late,
+ * the start completes then, and the heartbeat never stops meanwhile (the
+ * configure hook answers SAL_CONFIGURE_PENDING). */
+static void start_waits_for_a_slow_redis_without_blocking(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    size_t mark = f->nrecords;
+    int cli = rfx_pause(&c->redis, 3);
+    assert_true(cli > 0);
+    fx_run_for(f, 0.3);
+    char result[2048];
+    double t0 = tu_now();
+    int ack = start_command(c, result, sizeof result);
+    double took = tu_now() - t0;
+    print_message("start during DEBUG SLEEP 3: %s after %.2f s\n", result, took);
+    assert_int_equal(ack, SAL_CMD_COMPLETE);
+    assert_true(took > 2.0);
+    fx_run_for(f, 1.5);
+    double sent_gap;
+    double arrival_gap;
+    int n = fx_heartbeat_gaps(f, mark, &sent_gap, &arrival_gap);
+    print_message("%d heartbeats, largest gap %.3f s sent, %.3f s received\n", n, sent_gap, arrival_gap);
+    assert_true(n >= 3);
+    assert_true(sent_gap <= 1.5);
+    assert_true(tu_wait_exit(cli, 5) >= 0);
+}
+
 static bool log_seen(fx *f, void *arg)
 {
     const char **what = arg;
@@ -742,6 +770,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(start_fails_without_host_or_password, setup_standby, teardown),
         cmocka_unit_test_setup_teardown(start_fails_with_wrong_password, setup_standby, teardown),
         cmocka_unit_test_setup_teardown(start_fails_when_redis_is_unreachable, setup_standby, teardown),
+        cmocka_unit_test_setup_teardown(start_waits_for_a_slow_redis_without_blocking, setup_standby,
+                                        teardown),
         cmocka_unit_test_setup_teardown(redis_killed_and_restarted_while_enabled, setup, teardown),
         cmocka_unit_test_setup_teardown(redis_paused_during_push, setup, teardown),
         cmocka_unit_test_setup_teardown(push_not_acknowledged_in_time_fails, setup_command_timeout, teardown),
