@@ -11,7 +11,6 @@
 
 #include "ocps/ocps_redis.h"
 #include "ocps/sal_sample.h"
-#include "ocps/sal_time.h"
 
 #define RA_CONFIG_MAX 8192  /* execute.config, as for the other indices */
 #define RA_MAX_KEYS 64      /* key/value pairs in one execute */
@@ -57,7 +56,6 @@ struct ra_job {
     int32_t seqnum;
     char identity[129];
     double created; /* UTC seconds */
-    uint64_t started_ns;
     size_t n;
     char **keys;
     char **values;
@@ -716,7 +714,6 @@ void ocps_ra_execute(ocps_ra *ra, sal_cmd *cmd, const char *config)
     j->seqnum = sal_cmd_seqnum(cmd);
     snprintf(j->identity, sizeof j->identity, "%s", sal_cmd_identity(cmd));
     j->created = now_utc();
-    j->started_ns = uv_hrtime();
     j->next = ra->jobs;
     ra->jobs = j;
     find_waits(j);
