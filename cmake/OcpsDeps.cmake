@@ -34,6 +34,8 @@ ocps_require_pkg(YAML yaml-0.1 libyaml-dev)
 ocps_require_pkg(PCRE2 libpcre2-8 libpcre2-dev)
 ocps_require_pkg(SQLITE sqlite3 libsqlite3-dev)
 ocps_require_pkg(EDIT libedit libedit-dev)
+# index 101 (Rapid Analysis): Redis through hiredis's async API and its libuv adapter
+ocps_require_pkg(HIREDIS hiredis libhiredis-dev)
 if(OCPS_BUILD_TESTS)
   ocps_require_pkg(CMOCKA cmocka libcmocka-dev)
 endif()

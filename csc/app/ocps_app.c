@@ -10,6 +10,7 @@
 #include "ocps/engine.h"
 #include "ocps/ocps_config.h"
 #include "ocps/ocps_job.h"
+#include "ocps/ocps_ra.h"
 #include "ocps/ocps_topics.h"
 #include "ocps/sal_sample.h"
 
@@ -58,6 +59,7 @@ struct ocps_app {
     char embedded_pipetask[1024]; /* ocps-pipetask, used when no pipetask is found */
     sal_csc *csc;
     engine *engine;
+    ocps_ra *ra; /* index 101: the Rapid Analysis backend, no engine */
     ocps_config config;
     bool configured;
     pending *pending;
@@ -428,6 +430,10 @@ static void on_execute(void *arg, sal_cmd *cmd)
     char err[1024];
     ocps_execute x;
     read_fields(a, sal_cmd_data(cmd), &x);
+    if (a->ra != NULL) {
+        ocps_ra_execute(a->ra, cmd, x.config);
+        return;
+    }
     if (sal_csc_check_enabled(a->csc, err, sizeof err) != 0 ||
         ocps_execute_validate(&x, err, sizeof err) != 0) {
         sal_cmd_fail(cmd, "%s", err);
@@ -467,6 +473,10 @@ static void on_abort_job(void *arg, sal_cmd *cmd)
     ocps_app *a = arg;
     char err[1024];
     const char *id = sal_field_get_string(a->tp.abort_job_id, sal_cmd_data(cmd));
+    if (a->ra != NULL) {
+        ocps_ra_abort_job(a->ra, cmd, id);
+        return;
+    }
     if (sal_csc_check_enabled(a->csc, err, sizeof err) != 0) {
         sal_cmd_fail(cmd, "%s", err);
         return;
@@ -516,6 +526,9 @@ int ocps_app_open(ocps_app **out, uv_loop_t *loop, const sal_component_info *com
 int ocps_app_attach(ocps_app *a, sal_csc *csc, char *err, size_t errlen)
 {
     a->csc = csc;
+    if (a->index == OCPS_RA_INDEX && ocps_ra_open(&a->ra, a->loop, csc, a->comp, &a->tp, err, errlen) != 0) {
+        return -1;
+    }
     int rc = sal_csc_add_command(csc, "execute", on_execute, a, SAL_CMD_CONCURRENT, err, errlen);
     if (rc == 0) {
         rc = sal_csc_add_command(csc, "abort_job", on_abort_job, a, SAL_CMD_CONCURRENT, err, errlen);
@@ -632,6 +645,9 @@ static void choose_pipetask(ocps_app *a, ocps_config *c)
 
 int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
 {
+    if (a->ra != NULL) {
+        return ocps_ra_configure(a->ra, config, err, errlen); /* SAL_CONFIGURE_PENDING */
+    }
     ocps_config parsed;
     if (ocps_config_from_json(a->index, config, &parsed, err, errlen) != 0) {
         return -1;
@@ -722,7 +738,7 @@ void ocps_app_close(ocps_app *a, ocps_app_close_cb cb, void *arg)
     a->closing = true;
     a->close_cb = cb;
     a->close_arg = arg;
-    a->closing_parts = 4; /* three timers and the engine */
+    a->closing_parts = 5; /* three timers, the engine and the RA backend */
     uv_close((uv_handle_t *)&a->progress, timer_closed);
     uv_close((uv_handle_t *)&a->publish, timer_closed);
     uv_close((uv_handle_t *)&a->late, timer_closed);
@@ -736,5 +752,8 @@ void ocps_app_close(ocps_app *a, ocps_app_close_cb cb, void *arg)
     }
     engine *e = a->engine;
     a->engine = NULL;
+    ocps_ra *ra = a->ra;
+    a->ra = NULL;
+    ocps_ra_close(ra, part_closed, a);
     engine_close(e, part_closed, a); /* running jobs keep running */
 }

@@ -70,7 +70,8 @@ static void usage(FILE *f)
             "  --version             print the version and exit\n"
             "  -h, --help            this help\n"
             "\nenvironment: LSST_SITE (required), DM_CONFIG_OCPS_DIR, OCPS_TRANSPORT (default transport),\n"
-            "OCPS_XML_VERSION (default release);\n"
+            "OCPS_XML_VERSION (default release); index 101 (Rapid Analysis): REDIS_HOST and REDIS_PASSWORD\n"
+            "(required), REDIS_PORT (default 6379);\n"
             "dds: LSST_DDS_PARTITION_PREFIX (required), LSST_DDS_DOMAIN_ID, LSST_DDS_INTERFACE,\n"
             "LSST_DDS_ENABLE_AUTHLIST, OSPL_RELEASE; kafka: LSST_TOPIC_SUBNAME (required),\n"
             "LSST_KAFKA_BROKER_ADDR, LSST_SCHEMA_REGISTRY_URL, LSST_KAFKA_* as salobj 8\n",

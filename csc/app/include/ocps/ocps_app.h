@@ -31,7 +31,8 @@ void ocps_app_set_embedded_pipetask(ocps_app *a, const char *path);
 int ocps_app_attach(ocps_app *a, sal_csc *csc, char *err, size_t errlen);
 
 /* The CSC's configure hook: read the settings for our index and open the
- * job engine (re-adopting jobs of an earlier run). */
+ * job engine (re-adopting jobs of an earlier run). Index 101 (RA) instead
+ * connects to Redis (ocps_ra_configure) and returns SAL_CONFIGURE_PENDING. */
 int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen);
 
 /* Called once a closed application has been freed. */
