@@ -20,6 +20,7 @@ struct engine_store {
 };
 
 static const char engine_store_schema[] = "PRAGMA journal_mode=WAL;"
+                                          "PRAGMA cache_size=-1024;" /* 1 MiB: RSS bounded (issue 11) */
                                           "PRAGMA synchronous=NORMAL;"
                                           "CREATE TABLE IF NOT EXISTS jobs ("
                                           " seq INTEGER PRIMARY KEY AUTOINCREMENT,"

@@ -175,7 +175,7 @@ static int bench_memory(const char *dir, int n)
            n, secs, n / secs, live);
     printf(
         "    VmRSS idle %.1f MB, after %.1f MB, difference %+.2f MB (goal: within 2 MB); SQLite heap %.2f MB "
-        "(its page cache: 2 MB at most)\n",
+        "(its page cache: 1 MiB at most, PRAGMA cache_size)\n",
         idle / 1024.0, after / 1024.0, (after - idle) / 1024.0, sqlite3_memory_used() / 1048576.0);
     bench_close(&b);
     uv_loop_close(&b.loop);
