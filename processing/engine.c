@@ -544,6 +544,7 @@ static void engine_free(engine *e)
     engine_store_close(e->store);
     engine__slurm_free(e);
     free(e->work_root);
+    free(e->store_path);
     free(e->runner);
     engine_close_cb cb = e->close_cb;
     void *arg = e->close_arg;
@@ -599,7 +600,7 @@ static engine *engine_create(uv_loop_t *loop, const engine_options *opts, char *
     }
     engine *e = calloc(1, sizeof *e);
     if (e == NULL || (e->work_root = strdup(opts->work_root)) == NULL ||
-        (e->runner = strdup(opts->runner)) == NULL) {
+        (e->store_path = strdup(opts->store_path)) == NULL || (e->runner = strdup(opts->runner)) == NULL) {
         snprintf(err, errlen, "engine: out of memory");
         if (e != NULL) {
             engine_free(e);

@@ -101,6 +101,7 @@ struct engine {
     engine_executor executor;
     engine_slurm slurm;
     char *work_root;
+    char *store_path; /* for the retention pass's own read connection */
     char *runner;
     int max_concurrent;
     double abort_grace;

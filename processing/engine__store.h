@@ -66,7 +66,14 @@ typedef int (*engine_store_history_cb)(void *arg, const engine_store_history *h)
  * stops). */
 int engine_store_history_unsized(engine_store *s, engine_store_history_cb cb, void *arg, char *err,
                                  size_t errlen);
-int engine_store_set_disk_bytes(engine_store *s, const char *id, int64_t bytes, char *err, size_t errlen);
+/* Record the measured disk use of these jobs (one transaction). */
+int engine_store_set_disk_bytes(engine_store *s, const char *const *ids, const int64_t *bytes, size_t n,
+                                char *err, size_t errlen);
+
+/* A read-only connection to the store at `path`, for queries run away
+ * from the loop (WAL: they never wait for the loop's writes, nor it for
+ * them). Close with engine_store_close. */
+int engine_store_open_reader(engine_store **out, const char *path, char *err, size_t errlen);
 
 /* The creation order (seq) at and below which history jobs must go so that
  * at most max_jobs of them are left and their measured disk use is at most

@@ -454,18 +454,53 @@ int engine_store_history_unsized(engine_store *s, engine_store_history_cb cb, vo
                                       &p, cb, arg, err, errlen);
 }
 
-int engine_store_set_disk_bytes(engine_store *s, const char *id, int64_t bytes, char *err, size_t errlen)
+int engine_store_set_disk_bytes(engine_store *s, const char *const *ids, const int64_t *bytes, size_t n,
+                                char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, "UPDATE jobs SET disk_bytes = ?2 WHERE id = ?1", -1, &st, NULL) !=
         SQLITE_OK) {
         return engine_store_fail(s->db, "prepare", err, errlen);
     }
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, bytes);
-    int ret = sqlite3_step(st) == SQLITE_DONE ? 0 : engine_store_fail(s->db, "set disk_bytes", err, errlen);
+    int ret = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK
+                  ? 0
+                  : engine_store_fail(s->db, "begin", err, errlen);
+    for (size_t i = 0; ret == 0 && i < n; i++) {
+        sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, bytes[i]);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            ret = engine_store_fail(s->db, "set disk_bytes", err, errlen);
+        }
+        sqlite3_reset(st);
+    }
+    if (ret == 0 && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        ret = engine_store_fail(s->db, "commit", err, errlen);
+    }
+    if (ret != 0) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
     sqlite3_finalize(st);
     return ret;
+}
+
+int engine_store_open_reader(engine_store **out, const char *path, char *err, size_t errlen)
+{
+    *out = NULL;
+    engine_store *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(err, errlen, "job store: out of memory");
+        return -1;
+    }
+    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "job store %s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        engine_store_close(s);
+        return -1;
+    }
+    sqlite3_busy_timeout(s->db, 2000);
+    sqlite3_exec(s->db, "PRAGMA cache_size=-256", NULL, NULL, NULL);
+    *out = s;
+    return 0;
 }
 
 /* One integer from a query with int64 parameters; 0 if no row. */
