@@ -367,12 +367,18 @@ static void fp_output_compression(fitsfile *out, const fp_output_opts *opts, int
     }
 }
 
+/* Header keys reserved in every image extension written. */
+#define FP_OUTPUT_SPARE_KEYS 64
+
 static int fp_output_add(fitsfile *out, const char *extname, int bitpix, int datatype, const void *data,
                          int nx, int ny, const fp_output_opts *opts, int *status)
 {
     long naxes[2] = {nx, ny};
     fp_output_compression(out, opts, nx, status);
     fits_create_img(out, bitpix, 2, naxes, status);
+    /* room for the keys callers add after the data (BUNIT, statistics):
+     * a key added to a full header would move all the data behind it */
+    fits_set_hdrsize(out, FP_OUTPUT_SPARE_KEYS, status);
     fits_update_key_str(out, "EXTNAME", extname, "", status);
     fits_write_img(out, datatype, 1, (LONGLONG)nx * ny, (void *)data, status);
     return *status;
