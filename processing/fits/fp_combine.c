@@ -3,6 +3,7 @@
  * stripes so memory stays bounded however many inputs there are.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -23,6 +24,45 @@ void fp_combine_config_default(fp_combine_config *cfg, fp_calib_type type)
     cfg->threads = 1;
 }
 
+/* One handle on every input. */
+typedef struct fp_handles {
+    fitsfile **f; /* n */
+    struct fp_handles *next;
+} fp_handles;
+
+static void fp_handles_close(fp_handles *h, size_t n)
+{
+    for (size_t k = 0; h && k < n; k++) {
+        int st = 0;
+        if (h->f[k])
+            fits_close_file(h->f[k], &st);
+    }
+    if (h)
+        free(h->f);
+    free(h);
+}
+
+static fp_handles *fp_handles_open(const char *const *inputs, size_t n, char *err, size_t errlen)
+{
+    fp_handles *h = calloc(1, sizeof *h);
+    if (h)
+        h->f = calloc(n, sizeof *h->f);
+    if (!h || !h->f) {
+        free(h);
+        fp_fail(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (size_t k = 0; k < n; k++) {
+        int status = 0;
+        if (fits_open_file(&h->f[k], inputs[k], READONLY, &status)) {
+            fp_fail_fits(err, errlen, status, "opening", inputs[k]);
+            fp_handles_close(h, n);
+            return NULL;
+        }
+    }
+    return h;
+}
+
 typedef struct fp_combine_job {
     const char *const *inputs;
     size_t n;
@@ -32,6 +72,10 @@ typedef struct fp_combine_job {
     double *scale;   /* per input multiplier (flats: 1 / median) */
     float *bias, *dark;
     float *out; /* det_nx x det_ny */
+    /* open handles of every input, passed from one amplifier to the next
+     * (a thread takes a set, or opens one when none is free) */
+    pthread_mutex_t lock;
+    fp_handles *free_handles;
 } fp_combine_job;
 
 /* Where data row j of amp lands in the detector: the offset of its first
@@ -84,7 +128,8 @@ static void fp_correct_row(const fp_combine_job *job, size_t k, int a, int j, co
 
 /* Per-thread buffers of one amplifier's combine. */
 typedef struct fp_stripe {
-    fitsfile **f;
+    fp_handles *handles;
+    fitsfile **f;            /* handles->f */
     float *rows;             /* stripe x raw_nx raw rows of one input */
     float *data;             /* n x stripe x data_nx (corrected) */
     float *vals;             /* n */
@@ -95,14 +140,14 @@ typedef struct fp_stripe {
     bool has_overscan_net, has_stack_net;
 } fp_stripe;
 
-static void fp_stripe_free(fp_stripe *s, size_t n)
+static void fp_stripe_free(fp_stripe *s, fp_combine_job *job)
 {
-    for (size_t k = 0; s->f && k < n; k++) {
-        int st = 0;
-        if (s->f[k])
-            fits_close_file(s->f[k], &st);
+    if (s->handles) {
+        pthread_mutex_lock(&job->lock);
+        s->handles->next = job->free_handles;
+        job->free_handles = s->handles;
+        pthread_mutex_unlock(&job->lock);
     }
-    free(s->f);
     free(s->rows);
     free(s->data);
     free(s->vals);
@@ -110,31 +155,40 @@ static void fp_stripe_free(fp_stripe *s, size_t n)
     free(s->level);
 }
 
+/* A free set of input handles, or a new one. */
+static fp_handles *fp_handles_take(fp_combine_job *job, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&job->lock);
+    fp_handles *h = job->free_handles;
+    if (h)
+        job->free_handles = h->next;
+    pthread_mutex_unlock(&job->lock);
+    return h ? h : fp_handles_open(job->inputs, job->n, err, errlen);
+}
+
 /* Buffers, networks and the inputs' handles for amplifier a. */
-static int fp_stripe_open(fp_stripe *s, const fp_combine_job *job, int a, char *err, size_t errlen)
+static int fp_stripe_open(fp_stripe *s, fp_combine_job *job, int a, char *err, size_t errlen)
 {
     const fp_geometry *g = &job->geom;
     const fp_amp *amp = &g->amps[a];
     size_t rows = (size_t)job->cfg->stripe_rows, width = (size_t)(amp->biassec.x2 - amp->biassec.x1 + 1);
     size_t scratch = (width + 1) * rows > (size_t)g->raw_nx ? (width + 1) * rows : (size_t)g->raw_nx;
     memset(s, 0, sizeof *s);
-    s->f = calloc(job->n, sizeof *s->f);
     s->rows = malloc(sizeof(float) * rows * (size_t)g->raw_nx);
     s->data = malloc(sizeof(float) * job->n * rows * (size_t)g->raw_nx);
     s->vals = malloc(sizeof(float) * job->n);
     s->scratch = malloc(sizeof(float) * scratch);
     s->level = malloc(sizeof(double) * rows);
-    if (!s->f || !s->rows || !s->data || !s->vals || !s->scratch || !s->level)
+    if (!s->rows || !s->data || !s->vals || !s->scratch || !s->level)
         return fp_fail(err, errlen, "out of memory");
     s->has_overscan_net = fp_network_median(&s->overscan_net, (int)width) == 0;
     s->has_stack_net = job->cfg->method == FP_COMBINE_MEDIAN
                            ? fp_network_median(&s->stack_net, (int)job->n) == 0
                            : fp_network_sort(&s->stack_net, (int)job->n) == 0;
-    for (size_t k = 0; k < job->n; k++) {
-        int status = 0;
-        if (fits_open_file(&s->f[k], job->inputs[k], READONLY, &status))
-            return fp_fail_fits(err, errlen, status, "opening", job->inputs[k]);
-    }
+    s->handles = fp_handles_take(job, err, errlen);
+    if (!s->handles)
+        return -1;
+    s->f = s->handles->f;
     return 0;
 }
 
@@ -225,7 +279,7 @@ static int fp_combine_amp(void *ctx, size_t a, char *err, size_t errlen)
         int nrows = ny - j0 < job->cfg->stripe_rows ? ny - j0 : job->cfg->stripe_rows;
         rc = fp_combine_stripe(job, &s, (int)a, j0, nrows, err, errlen);
     }
-    fp_stripe_free(&s, job->n);
+    fp_stripe_free(&s, job);
     return rc;
 }
 
@@ -425,6 +479,7 @@ int fp_combine_run(const char *const *inputs, size_t n_inputs, const char *out_p
     fp_combine_job job = {.inputs = inputs, .n = n_inputs, .cfg = cfg};
     json_t *amps = NULL;
     int rc = -1;
+    pthread_mutex_init(&job.lock, NULL);
     job.exptime = calloc(n_inputs, sizeof(double));
     job.scale = calloc(n_inputs, sizeof(double));
     if (!job.exptime || !job.scale) {
@@ -459,6 +514,12 @@ int fp_combine_run(const char *const *inputs, size_t n_inputs, const char *out_p
     }
     rc = 0;
 out:
+    while (job.free_handles) {
+        fp_handles *h = job.free_handles;
+        job.free_handles = h->next;
+        fp_handles_close(h, n_inputs);
+    }
+    pthread_mutex_destroy(&job.lock);
     json_decref(amps);
     free(job.exptime);
     free(job.scale);
