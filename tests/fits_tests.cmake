@@ -8,6 +8,11 @@ add_test(NAME fits_fakeraws COMMAND test_fits_fakeraws)
 ocps_test_exe(test_fits_combine fitsproc)
 add_test(NAME fits_combine COMMAND test_fits_combine)
 
+# The comparator networks (an internal header of processing/fits).
+ocps_test_exe(test_fits_network fitsproc)
+target_include_directories(test_fits_network PRIVATE "${PROJECT_SOURCE_DIR}/processing/fits")
+add_test(NAME fits_network COMMAND test_fits_network)
+
 ocps_test_exe(test_fits_isr fitsproc)
 add_test(NAME fits_isr COMMAND test_fits_isr)
 

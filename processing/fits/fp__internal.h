@@ -40,6 +40,43 @@ int fp_read_rows(fitsfile *f, int hdu, int raw_nx, int row0, int nrows, float *b
 void fp_overscan_row(const float *row, const fp_amp *amp, fp_overscan_method method, float *scratch,
                      float *out_row);
 
+/* A comparator network on up to FP_NETWORK_MAX_WIRES wires: comparator p
+ * leaves the smaller value on wire a[p] and the larger on b[p]. */
+#define FP_NETWORK_MAX_WIRES 64
+#define FP_NETWORK_MAX_PAIRS 1024 /* Batcher's network on 64 wires has 543 */
+typedef struct fp_network {
+    int n_wires, n_pairs;
+    unsigned char a[FP_NETWORK_MAX_PAIRS], b[FP_NETWORK_MAX_PAIRS];
+} fp_network;
+
+/* A sorting network on n wires (Batcher's merge-exchange); -1 if n is 0
+ * or more than FP_NETWORK_MAX_WIRES. */
+int fp_network_sort(fp_network *net, int n);
+
+/* The same, pruned to the comparators the median wires ((n-1)/2 and n/2)
+ * depend on. */
+int fp_network_median(fp_network *net, int n);
+
+/* Apply net pixel-wise to n_wires arrays of len floats, wire k at
+ * base + k * stride. */
+void fp_network_apply(const fp_network *net, float *base, size_t stride, size_t len);
+
+/* After fp_network_apply of a median (or sorting) network: the median of
+ * every pixel into out[0..len) (the mean of the two middle wires for an
+ * even count, as fp_median_inplace). */
+void fp_network_median_of(const fp_network *net, const float *base, size_t stride, size_t len, float *out);
+
+/* Overscan level of each of nrows raw rows (raw_nx floats each) into
+ * level[0..nrows): the median (by net, a median network on the overscan
+ * width, when given; else row by row) or mean of the row's serial
+ * overscan, 0 for FP_OVERSCAN_NONE. scratch holds overscan width x nrows
+ * floats plus nrows. Same values as fp_overscan_row. */
+void fp_overscan_levels(const float *rows, int nrows, int raw_nx, const fp_amp *amp,
+                        fp_overscan_method method, const fp_network *net, float *scratch, double *level);
+
+/* The data section of one raw row less its overscan level, into out_row. */
+void fp_trim_row(const float *row, const fp_amp *amp, double level, float *out_row);
+
 /* Open a new output file (overwritten if present) with a header-only
  * primary HDU carrying provenance and, when src (may be NULL) is given,
  * its primary observation keys (INSTRUME, OBSID, DAYOBS, ...). */

@@ -3,6 +3,9 @@
  * stripes so memory stays bounded however many inputs there are.
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,45 @@ void fp_combine_config_default(fp_combine_config *cfg, fp_calib_type type)
     cfg->threads = 1;
 }
 
+/* One handle on every input. */
+typedef struct fp_handles {
+    fitsfile **f; /* n */
+    struct fp_handles *next;
+} fp_handles;
+
+static void fp_handles_close(fp_handles *h, size_t n)
+{
+    for (size_t k = 0; h && k < n; k++) {
+        int st = 0;
+        if (h->f[k])
+            fits_close_file(h->f[k], &st);
+    }
+    if (h)
+        free(h->f);
+    free(h);
+}
+
+static fp_handles *fp_handles_open(const char *const *inputs, size_t n, char *err, size_t errlen)
+{
+    fp_handles *h = calloc(1, sizeof *h);
+    if (h)
+        h->f = calloc(n, sizeof *h->f);
+    if (!h || !h->f) {
+        free(h);
+        fp_fail(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (size_t k = 0; k < n; k++) {
+        int status = 0;
+        if (fits_open_file(&h->f[k], inputs[k], READONLY, &status)) {
+            fp_fail_fits(err, errlen, status, "opening", inputs[k]);
+            fp_handles_close(h, n);
+            return NULL;
+        }
+    }
+    return h;
+}
+
 typedef struct fp_combine_job {
     const char *const *inputs;
     size_t n;
@@ -30,14 +72,28 @@ typedef struct fp_combine_job {
     double *scale;   /* per input multiplier (flats: 1 / median) */
     float *bias, *dark;
     float *out; /* det_nx x det_ny */
+    /* open handles of every input, passed from one amplifier to the next
+     * (a thread takes a set, or opens one when none is free) */
+    pthread_mutex_t lock;
+    fp_handles *free_handles;
 } fp_combine_job;
 
-/* One raw row of input k, amp a, data row j: overscan, bias, dark, scale. */
-static void fp_correct_row(const fp_combine_job *job, size_t k, int a, int j, const float *row,
-                           float *scratch, float *out_row)
+/* Where data row j of amp lands in the detector: the offset of its first
+ * pixel and the step to the next (+1 or -1, as DETSEC gives). */
+static void fp_row_placement(const fp_geometry *g, const fp_amp *amp, int j, size_t *first, ptrdiff_t *step)
+{
+    int x0, y, x1, y1;
+    fp_amp_to_detector(amp, 0, j, &x0, &y);
+    fp_amp_to_detector(amp, 1, j, &x1, &y1);
+    *first = (size_t)y * g->det_nx + (size_t)x0;
+    *step = x1 - x0;
+}
+
+/* A trimmed, overscan-corrected data row j of input k, amp a: bias, dark
+ * x EXPTIME, then the input's scale (and 1 / EXPTIME for darks). */
+static void fp_calibrate_row(const fp_combine_job *job, size_t k, int a, int j, float *out_row)
 {
     const fp_amp *amp = &job->geom.amps[a];
-    fp_overscan_row(row, amp, job->cfg->overscan, scratch, out_row);
     int nx = fp_section_nx(&amp->datasec);
     double per_s = job->cfg->type == FP_CALIB_DARK ? 1.0 / job->exptime[k] : 1.0;
     float mult = (float)(per_s * job->scale[k]);
@@ -47,15 +103,12 @@ static void fp_correct_row(const fp_combine_job *job, size_t k, int a, int j, co
                 out_row[i] *= mult;
         return;
     }
-    /* the detector row of data row j, walked in the direction DETSEC gives */
-    int x0, y, x1, y1;
-    fp_amp_to_detector(amp, 0, j, &x0, &y);
-    fp_amp_to_detector(amp, 1, j, &x1, &y1);
-    const size_t base = (size_t)y * job->geom.det_nx;
-    const int step = x1 - x0;
+    size_t first;
+    ptrdiff_t step;
+    fp_row_placement(&job->geom, amp, j, &first, &step);
     const float dark_t = (float)job->exptime[k];
     for (int i = 0; i < nx; i++) {
-        size_t p = base + (size_t)(x0 + step * i);
+        size_t p = first + (size_t)(step * i);
         float v = out_row[i];
         if (job->bias)
             v -= job->bias[p];
@@ -65,67 +118,127 @@ static void fp_correct_row(const fp_combine_job *job, size_t k, int a, int j, co
     }
 }
 
+/* One raw row of input k, amp a, data row j: overscan, bias, dark, scale. */
+static void fp_correct_row(const fp_combine_job *job, size_t k, int a, int j, const float *row,
+                           float *scratch, float *out_row)
+{
+    fp_overscan_row(row, &job->geom.amps[a], job->cfg->overscan, scratch, out_row);
+    fp_calibrate_row(job, k, a, j, out_row);
+}
+
 /* Per-thread buffers of one amplifier's combine. */
 typedef struct fp_stripe {
-    fitsfile **f;
-    float *rows; /* n x stripe x raw_nx (raw rows) */
-    float *data; /* n x stripe x data_nx (corrected) */
-    float *vals; /* n */
-    float *scratch;
+    fp_handles *handles;
+    fitsfile **f;            /* handles->f */
+    float *rows;             /* stripe x raw_nx raw rows of one input */
+    float *data;             /* n x stripe x data_nx (corrected) */
+    float *vals;             /* n */
+    float *scratch;          /* overscan width x stripe + stripe, or raw_nx */
+    double *level;           /* stripe: overscan levels */
+    fp_network overscan_net; /* median network on the overscan width */
+    fp_network stack_net;    /* median (or, sigma-clipping, sorting) network on n */
+    bool has_overscan_net, has_stack_net;
 } fp_stripe;
 
-static void fp_stripe_free(fp_stripe *s, size_t n)
+static void fp_stripe_free(fp_stripe *s, fp_combine_job *job)
 {
-    for (size_t k = 0; s->f && k < n; k++) {
-        int st = 0;
-        if (s->f[k])
-            fits_close_file(s->f[k], &st);
+    if (s->handles) {
+        pthread_mutex_lock(&job->lock);
+        s->handles->next = job->free_handles;
+        job->free_handles = s->handles;
+        pthread_mutex_unlock(&job->lock);
     }
-    free(s->f);
     free(s->rows);
     free(s->data);
     free(s->vals);
     free(s->scratch);
+    free(s->level);
 }
 
-static int fp_stripe_open(fp_stripe *s, const fp_combine_job *job, char *err, size_t errlen)
+/* A free set of input handles, or a new one. */
+static fp_handles *fp_handles_take(fp_combine_job *job, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&job->lock);
+    fp_handles *h = job->free_handles;
+    if (h)
+        job->free_handles = h->next;
+    pthread_mutex_unlock(&job->lock);
+    return h ? h : fp_handles_open(job->inputs, job->n, err, errlen);
+}
+
+/* Buffers, networks and the inputs' handles for amplifier a. */
+static int fp_stripe_open(fp_stripe *s, fp_combine_job *job, int a, char *err, size_t errlen)
 {
     const fp_geometry *g = &job->geom;
-    size_t rows = (size_t)job->cfg->stripe_rows;
+    const fp_amp *amp = &g->amps[a];
+    size_t rows = (size_t)job->cfg->stripe_rows, width = (size_t)(amp->biassec.x2 - amp->biassec.x1 + 1);
+    size_t scratch = (width + 1) * rows > (size_t)g->raw_nx ? (width + 1) * rows : (size_t)g->raw_nx;
     memset(s, 0, sizeof *s);
-    s->f = calloc(job->n, sizeof *s->f);
-    s->rows = malloc(sizeof(float) * job->n * rows * (size_t)g->raw_nx);
+    s->rows = malloc(sizeof(float) * rows * (size_t)g->raw_nx);
     s->data = malloc(sizeof(float) * job->n * rows * (size_t)g->raw_nx);
     s->vals = malloc(sizeof(float) * job->n);
-    s->scratch = malloc(sizeof(float) * (size_t)g->raw_nx);
-    if (!s->f || !s->rows || !s->data || !s->vals || !s->scratch)
+    s->scratch = malloc(sizeof(float) * scratch);
+    s->level = malloc(sizeof(double) * rows);
+    if (!s->rows || !s->data || !s->vals || !s->scratch || !s->level)
         return fp_fail(err, errlen, "out of memory");
-    for (size_t k = 0; k < job->n; k++) {
-        int status = 0;
-        if (fits_open_file(&s->f[k], job->inputs[k], READONLY, &status))
-            return fp_fail_fits(err, errlen, status, "opening", job->inputs[k]);
+    s->has_overscan_net = fp_network_median(&s->overscan_net, (int)width) == 0;
+    s->has_stack_net = job->cfg->method == FP_COMBINE_MEDIAN
+                           ? fp_network_median(&s->stack_net, (int)job->n) == 0
+                           : fp_network_sort(&s->stack_net, (int)job->n) == 0;
+    s->handles = fp_handles_take(job, err, errlen);
+    if (!s->handles)
+        return -1;
+    s->f = s->handles->f;
+    return 0;
+}
+
+/* Read rows [j0, j0+nrows) of amp a of input k and correct them into
+ * s->data (input k's rows at k * nrows * data_nx). */
+static int fp_stripe_read(fp_combine_job *job, fp_stripe *s, size_t k, int a, int j0, int nrows, char *err,
+                          size_t errlen)
+{
+    const fp_geometry *g = &job->geom;
+    const fp_amp *amp = &g->amps[a];
+    int nx = fp_section_nx(&amp->datasec), status = 0;
+    if (fp_read_rows(s->f[k], a + 2, g->raw_nx, amp->datasec.y1 - 1 + j0, nrows, s->rows, &status))
+        return fp_fail_fits(err, errlen, status, "reading", job->inputs[k]);
+    fp_overscan_levels(s->rows, nrows, g->raw_nx, amp, job->cfg->overscan,
+                       s->has_overscan_net ? &s->overscan_net : NULL, s->scratch, s->level);
+    for (int r = 0; r < nrows; r++) {
+        float *out_row = s->data + (k * nrows + r) * (size_t)nx;
+        fp_trim_row(s->rows + (size_t)r * g->raw_nx, amp, s->level[r], out_row);
+        fp_calibrate_row(job, k, a, j0 + r, out_row);
     }
     return 0;
 }
 
-/* Stacks up to this deep are sorted pixel-wise by a sorting network over
- * whole rows (min/max on arrays, which the compiler vectorises); deeper
- * ones pixel by pixel with a selection. */
-#define FP_NETWORK_MAX 32
-
-/* Sort n rows of nx floats (row k at base + k * stride) pixel-wise,
- * ascending: odd-even transposition, n rounds of compare-exchanges. */
-static void fp_sort_rows(float *base, size_t stride, size_t n, int nx)
+/* The median of the stack's row (wires sorted by the median network) into
+ * its detector row. */
+static void fp_place_median(const fp_network *net, const float *row, size_t stride, int nx, float *dst,
+                            ptrdiff_t step)
 {
-    for (size_t round = 0; round < n; round++) {
-        for (size_t k = round % 2; k + 1 < n; k += 2) {
-            float *restrict a = base + k * stride, *restrict b = base + (k + 1) * stride;
-            for (int i = 0; i < nx; i++) {
-                float lo = a[i] < b[i] ? a[i] : b[i], hi = a[i] < b[i] ? b[i] : a[i];
-                a[i] = lo;
-                b[i] = hi;
-            }
-        }
+    int n = net->n_wires;
+    const float *lo = row + (size_t)((n - 1) / 2) * stride, *hi = row + (size_t)(n / 2) * stride;
+    if (n % 2) {
+        for (int i = 0; i < nx; i++)
+            dst[step * i] = hi[i];
+        return;
+    }
+    for (int i = 0; i < nx; i++)
+        dst[step * i] = 0.5f * (lo[i] + hi[i]);
+}
+
+/* Combine one row of the stack (input k's pixels at row + k * stride)
+ * into its detector row, pixel by pixel (sigma clipping, deep stacks). */
+static void fp_place_combined(fp_combine_job *job, fp_stripe *s, const float *row, size_t stride, int nx,
+                              float *dst, ptrdiff_t step)
+{
+    size_t n = job->n;
+    for (int i = 0; i < nx; i++) {
+        for (size_t k = 0; k < n; k++)
+            s->vals[k] = row[k * stride + i];
+        dst[step * i] =
+            fp_combine_values(s->vals, (int)n, job->cfg->method, job->cfg->clip_sigma, job->cfg->clip_iter);
     }
 }
 
@@ -135,35 +248,23 @@ static int fp_combine_stripe(fp_combine_job *job, fp_stripe *s, int a, int j0, i
 {
     const fp_geometry *g = &job->geom;
     const fp_amp *amp = &g->amps[a];
-    int nx = fp_section_nx(&amp->datasec), status = 0;
-    size_t n = job->n;
-    for (size_t k = 0; k < n; k++) {
-        float *rows = s->rows + k * (size_t)nrows * g->raw_nx;
-        if (fp_read_rows(s->f[k], a + 2, g->raw_nx, amp->datasec.y1 - 1 + j0, nrows, rows, &status))
-            return fp_fail_fits(err, errlen, status, "reading", job->inputs[k]);
-        for (int r = 0; r < nrows; r++)
-            fp_correct_row(job, k, a, j0 + r, rows + (size_t)r * g->raw_nx, s->scratch,
-                           s->data + (k * nrows + r) * (size_t)nx);
-    }
+    int nx = fp_section_nx(&amp->datasec);
+    for (size_t k = 0; k < job->n; k++)
+        if (fp_stripe_read(job, s, k, a, j0, nrows, err, errlen) != 0)
+            return -1;
+    size_t stride = (size_t)nrows * nx;
+    bool median = job->cfg->method == FP_COMBINE_MEDIAN && s->has_stack_net;
     for (int r = 0; r < nrows; r++) {
-        float *row = s->data + (size_t)r * nx; /* input k's row: row + k * nrows * nx */
-        size_t stride = (size_t)nrows * nx;
-        if (n <= FP_NETWORK_MAX)
-            fp_sort_rows(row, stride, n, nx);
-        for (int i = 0; i < nx; i++) {
-            int x, y;
-            fp_amp_to_detector(amp, i, j0 + r, &x, &y);
-            float *dst = &job->out[(size_t)y * g->det_nx + x];
-            if (n <= FP_NETWORK_MAX && job->cfg->method == FP_COMBINE_MEDIAN) {
-                *dst = n % 2 ? row[(n / 2) * stride + i]
-                             : 0.5f * (row[(n / 2 - 1) * stride + i] + row[(n / 2) * stride + i]);
-                continue;
-            }
-            for (size_t k = 0; k < n; k++)
-                s->vals[k] = row[k * stride + i];
-            *dst = fp_combine_values(s->vals, (int)n, job->cfg->method, job->cfg->clip_sigma,
-                                     job->cfg->clip_iter);
-        }
+        float *row = s->data + (size_t)r * nx; /* input k's row: row + k * stride */
+        size_t first;
+        ptrdiff_t step;
+        fp_row_placement(g, amp, j0 + r, &first, &step);
+        if (s->has_stack_net)
+            fp_network_apply(&s->stack_net, row, stride, (size_t)nx);
+        if (median)
+            fp_place_median(&s->stack_net, row, stride, nx, job->out + first, step);
+        else
+            fp_place_combined(job, s, row, stride, nx, job->out + first, step);
     }
     return 0;
 }
@@ -172,13 +273,13 @@ static int fp_combine_amp(void *ctx, size_t a, char *err, size_t errlen)
 {
     fp_combine_job *job = ctx;
     fp_stripe s;
-    int rc = fp_stripe_open(&s, job, err, errlen);
+    int rc = fp_stripe_open(&s, job, (int)a, err, errlen);
     int ny = fp_section_ny(&job->geom.amps[a].datasec);
     for (int j0 = 0; rc == 0 && j0 < ny; j0 += job->cfg->stripe_rows) {
         int nrows = ny - j0 < job->cfg->stripe_rows ? ny - j0 : job->cfg->stripe_rows;
         rc = fp_combine_stripe(job, &s, (int)a, j0, nrows, err, errlen);
     }
-    fp_stripe_free(&s, job->n);
+    fp_stripe_free(&s, job);
     return rc;
 }
 
@@ -378,6 +479,7 @@ int fp_combine_run(const char *const *inputs, size_t n_inputs, const char *out_p
     fp_combine_job job = {.inputs = inputs, .n = n_inputs, .cfg = cfg};
     json_t *amps = NULL;
     int rc = -1;
+    pthread_mutex_init(&job.lock, NULL);
     job.exptime = calloc(n_inputs, sizeof(double));
     job.scale = calloc(n_inputs, sizeof(double));
     if (!job.exptime || !job.scale) {
@@ -412,6 +514,12 @@ int fp_combine_run(const char *const *inputs, size_t n_inputs, const char *out_p
     }
     rc = 0;
 out:
+    while (job.free_handles) {
+        fp_handles *h = job.free_handles;
+        job.free_handles = h->next;
+        fp_handles_close(h, n_inputs);
+    }
+    pthread_mutex_destroy(&job.lock);
     json_decref(amps);
     free(job.exptime);
     free(job.scale);

@@ -176,27 +176,57 @@ int fp_read_rows(fitsfile *f, int hdu, int raw_nx, int row0, int nrows, float *b
     return fits_read_subset(f, TFLOAT, fpixel, lpixel, inc, NULL, buf, &anynul, status);
 }
 
-void fp_overscan_row(const float *row, const fp_amp *amp, fp_overscan_method method, float *scratch,
-                     float *out_row)
+/* Overscan level of one raw row (the original, row-by-row way). */
+static double fp_overscan_level(const float *row, const fp_amp *amp, fp_overscan_method method,
+                                float *scratch)
 {
-    double level = 0.0;
-    if (method != FP_OVERSCAN_NONE) {
-        int n = 0;
-        for (int x = amp->biassec.x1 - 1; x < amp->biassec.x2; x++)
-            scratch[n++] = row[x];
-        if (method == FP_OVERSCAN_MEAN) {
-            double sum = 0.0;
-            for (int i = 0; i < n; i++)
-                sum += scratch[i];
-            level = n ? sum / n : 0.0;
-        } else {
-            level = fp_median_inplace(scratch, (size_t)n);
-        }
+    if (method == FP_OVERSCAN_NONE)
+        return 0.0;
+    int n = 0;
+    for (int x = amp->biassec.x1 - 1; x < amp->biassec.x2; x++)
+        scratch[n++] = row[x];
+    if (method == FP_OVERSCAN_MEAN) {
+        double sum = 0.0;
+        for (int i = 0; i < n; i++)
+            sum += scratch[i];
+        return n ? sum / n : 0.0;
     }
+    return fp_median_inplace(scratch, (size_t)n);
+}
+
+void fp_trim_row(const float *row, const fp_amp *amp, double level, float *out_row)
+{
     int nx = fp_section_nx(&amp->datasec);
     const float *src = row + amp->datasec.x1 - 1;
     for (int i = 0; i < nx; i++)
         out_row[i] = (float)(src[i] - level);
+}
+
+void fp_overscan_row(const float *row, const fp_amp *amp, fp_overscan_method method, float *scratch,
+                     float *out_row)
+{
+    fp_trim_row(row, amp, fp_overscan_level(row, amp, method, scratch), out_row);
+}
+
+void fp_overscan_levels(const float *rows, int nrows, int raw_nx, const fp_amp *amp,
+                        fp_overscan_method method, const fp_network *net, float *scratch, double *level)
+{
+    int width = amp->biassec.x2 - amp->biassec.x1 + 1;
+    if (method != FP_OVERSCAN_MEDIAN || !net || net->n_wires != width) {
+        for (int r = 0; r < nrows; r++)
+            level[r] = fp_overscan_level(rows + (size_t)r * raw_nx, amp, method, scratch);
+        return;
+    }
+    /* column c of the overscan as wire c, rows side by side */
+    const float *src = rows + amp->biassec.x1 - 1;
+    for (int r = 0; r < nrows; r++)
+        for (int c = 0; c < width; c++)
+            scratch[(size_t)c * nrows + r] = src[(size_t)r * raw_nx + c];
+    fp_network_apply(net, scratch, (size_t)nrows, (size_t)nrows);
+    float *med = scratch + (size_t)width * nrows;
+    fp_network_median_of(net, scratch, (size_t)nrows, (size_t)nrows, med);
+    for (int r = 0; r < nrows; r++)
+        level[r] = med[r];
 }
 
 /* ---- headers ---- */
@@ -337,12 +367,18 @@ static void fp_output_compression(fitsfile *out, const fp_output_opts *opts, int
     }
 }
 
+/* Header keys reserved in every image extension written. */
+#define FP_OUTPUT_SPARE_KEYS 64
+
 static int fp_output_add(fitsfile *out, const char *extname, int bitpix, int datatype, const void *data,
                          int nx, int ny, const fp_output_opts *opts, int *status)
 {
     long naxes[2] = {nx, ny};
     fp_output_compression(out, opts, nx, status);
     fits_create_img(out, bitpix, 2, naxes, status);
+    /* room for the keys callers add after the data (BUNIT, statistics):
+     * a key added to a full header would move all the data behind it */
+    fits_set_hdrsize(out, FP_OUTPUT_SPARE_KEYS, status);
     fits_update_key_str(out, "EXTNAME", extname, "", status);
     fits_write_img(out, datatype, 1, (LONGLONG)nx * ny, (void *)data, status);
     return *status;

@@ -3,6 +3,7 @@
  * trim, assembly by DETSEC, bias, dark, flat, saturation and mask.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,32 +50,57 @@ static int fp_isr_load_calib(const char *path, const fp_geometry *g, float **pix
     return 0;
 }
 
-/* Overscan-correct, trim and place one amplifier. */
-static int fp_isr_amp(fp_isr_state *s, fitsfile *f, int a, const fp_isr_config *cfg, float *row,
-                      float *scratch, float *out_row)
+/* Rows of a raw read at a time. */
+#define FP_ISR_BLOCK_ROWS 64
+
+/* Buffers of one amplifier's rows: raw rows, overscan levels, a trimmed
+ * row, and the overscan's median network. */
+typedef struct fp_isr_rows {
+    float *rows, *scratch, *out_row;
+    double *level;
+    fp_network net;
+} fp_isr_rows;
+
+/* Place trimmed data row j of amp (raw row values in raw) into the
+ * detector image, walking the detector row in the direction DETSEC gives;
+ * flag saturated pixels. */
+static void fp_isr_place_row(fp_isr_state *s, const fp_amp *amp, int j, const float *out_row,
+                             const float *raw, const fp_isr_config *cfg)
+{
+    int nx = fp_section_nx(&amp->datasec), x0, y, x1, y1;
+    fp_amp_to_detector(amp, 0, j, &x0, &y);
+    fp_amp_to_detector(amp, 1, j, &x1, &y1);
+    const size_t base = (size_t)y * s->geom.det_nx;
+    const int step = x1 - x0;
+    for (int i = 0; i < nx; i++) {
+        size_t p = base + (size_t)(x0 + step * i);
+        s->image[p] = out_row[i];
+        s->mask[p] = 0;
+        if (cfg->saturation > 0 && raw[i] >= cfg->saturation) {
+            s->mask[p] = FP_MASK_SAT;
+            s->n_sat++;
+        }
+    }
+}
+
+/* Overscan-correct, trim and place one amplifier, FP_ISR_BLOCK_ROWS raw
+ * rows at a time. */
+static int fp_isr_amp(fp_isr_state *s, fitsfile *f, int a, const fp_isr_config *cfg, fp_isr_rows *b)
 {
     const fp_geometry *g = &s->geom;
     const fp_amp *amp = &g->amps[a];
-    int status = 0, nx = fp_section_nx(&amp->datasec), ny = fp_section_ny(&amp->datasec);
-    for (int j = 0; j < ny; j++) {
-        if (fp_read_rows(f, a + 2, g->raw_nx, amp->datasec.y1 - 1 + j, 1, row, &status))
+    int status = 0, ny = fp_section_ny(&amp->datasec);
+    bool has_net = fp_network_median(&b->net, amp->biassec.x2 - amp->biassec.x1 + 1) == 0;
+    for (int j0 = 0; j0 < ny; j0 += FP_ISR_BLOCK_ROWS) {
+        int nrows = ny - j0 < FP_ISR_BLOCK_ROWS ? ny - j0 : FP_ISR_BLOCK_ROWS;
+        if (fp_read_rows(f, a + 2, g->raw_nx, amp->datasec.y1 - 1 + j0, nrows, b->rows, &status))
             return status;
-        fp_overscan_row(row, amp, cfg->overscan, scratch, out_row);
-        /* the detector row of data row j, walked in the direction DETSEC gives */
-        int x0, y, x1, y1;
-        fp_amp_to_detector(amp, 0, j, &x0, &y);
-        fp_amp_to_detector(amp, 1, j, &x1, &y1);
-        const size_t base = (size_t)y * g->det_nx;
-        const int step = x1 - x0;
-        const float *raw = row + amp->datasec.x1 - 1;
-        for (int i = 0; i < nx; i++) {
-            size_t p = base + (size_t)(x0 + step * i);
-            s->image[p] = out_row[i];
-            s->mask[p] = 0;
-            if (cfg->saturation > 0 && raw[i] >= cfg->saturation) {
-                s->mask[p] = FP_MASK_SAT;
-                s->n_sat++;
-            }
+        fp_overscan_levels(b->rows, nrows, g->raw_nx, amp, cfg->overscan, has_net ? &b->net : NULL,
+                           b->scratch, b->level);
+        for (int r = 0; r < nrows; r++) {
+            const float *row = b->rows + (size_t)r * g->raw_nx;
+            fp_trim_row(row, amp, b->level[r], b->out_row);
+            fp_isr_place_row(s, amp, j0 + r, b->out_row, row + amp->datasec.x1 - 1, cfg);
         }
     }
     return 0;
@@ -152,17 +178,27 @@ static int fp_isr_process(fp_isr_state *s, fitsfile *f, const char *raw_path, co
     size_t n = (size_t)g->det_nx * g->det_ny;
     s->image = calloc(n, sizeof(float));
     s->mask = malloc(n * sizeof(short));
-    float *buf = malloc(sizeof(float) * 3 * (size_t)g->raw_nx);
-    if (!s->image || !s->mask || !buf) {
+    size_t block = FP_ISR_BLOCK_ROWS, raw_nx = (size_t)g->raw_nx;
+    fp_isr_rows *b = malloc(sizeof *b);
+    float *buf = malloc(sizeof(float) * (block * raw_nx + (raw_nx + 1) * block + raw_nx));
+    double *level = malloc(sizeof(double) * block);
+    if (!s->image || !s->mask || !b || !buf || !level) {
+        free(b);
         free(buf);
+        free(level);
         return fp_fail(err, errlen, "out of memory");
     }
+    /* scratch: the overscan (at most raw_nx columns) of a block, plus one row */
+    *b = (fp_isr_rows){.rows = buf, .scratch = buf + block * raw_nx, .level = level};
+    b->out_row = b->scratch + (raw_nx + 1) * block;
     for (size_t p = 0; p < n; p++)
         s->mask[p] = FP_MASK_NODATA;
     int status = 0;
     for (int a = 0; a < g->n_amps && status == 0; a++)
-        status = fp_isr_amp(s, f, a, cfg, buf, buf + g->raw_nx, buf + 2 * g->raw_nx);
+        status = fp_isr_amp(s, f, a, cfg, b);
+    free(b);
     free(buf);
+    free(level);
     if (status)
         return fp_fail_fits(err, errlen, status, "reading", raw_path);
     fp_isr_calibrate(s, cfg);

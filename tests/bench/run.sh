@@ -9,6 +9,8 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 "$top/build-bench/tests/bench/bench_kafka_rtt" 300
 # the engine's memory and per-call cost against a history of up to 100000 jobs
 "$top/build-bench/tests/bench/bench_engine_history" 2000
+# FITS master bias against the cfitsio read floor and numpy, ISR MB/s, -j1/-j2 (issue 12)
+"$top/build-bench/tests/bench/bench_fits_combine" 10 4
 # kill -9 campaign: the CSC killed at random moments (most within 300 ms of
 # an execute); prints the counts of jobs, runs, job_result and final acks
 # (about 5 s a trial on DDS; OCPS_KILL9_SEED repeats a campaign).
