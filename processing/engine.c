@@ -895,7 +895,7 @@ int engine_job_abort(engine *e, const char *id, char *err, size_t errlen)
         engine__schedule(e);
     } else if (now == ENGINE_EXECUTING && !r->abort_requested) {
         r->abort_requested = true;
-        int rc = r->proc != NULL ? uv_process_kill(&r->proc->handle, SIGTERM)
+        int rc = r->proc != NULL ? (kill(r->proc->pid, SIGTERM) == 0 ? 0 : -errno)
                                  : engine_exec_signal(r->st.runner_pid, r->st.runner_start_time, SIGTERM);
         if (rc != 0 && rc != UV_ESRCH && rc != -ESRCH) {
             snprintf(err, errlen, "cannot signal the runner of job %s: %s", id, strerror(-rc));

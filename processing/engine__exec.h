@@ -41,12 +41,17 @@ typedef struct engine_exec_numbers {
  * the array only. NULL if out of memory. */
 char **engine_exec_runner_argv(const engine_exec_request *req, engine_exec_numbers *nums);
 
-/* Start the runner detached (own session), stdin /dev/null, stdout and
- * stderr appended to the log. *handle_init tells whether uv_spawn was
- * called: then proc must be uv_close'd (even when it failed) and stay
- * valid until its close callback. 0 or a negative errno (message in err). */
-int engine_exec_spawn(uv_loop_t *loop, uv_process_t *proc, const engine_exec_request *req, uv_exit_cb cb,
-                      bool *handle_init, char *err, size_t errlen);
+/* Start the runner detached (own session, default signal mask and
+ * dispositions, in the workdir), stdin /dev/null, stdout and stderr
+ * appended to the log, with posix_spawn (no copy of the caller's memory
+ * map, whatever its size). *pid is the runner's, *pidfd a descriptor that
+ * becomes readable when it exits (close it; reap with engine_exec_reap).
+ * 0 or a negative errno (message in err). */
+int engine_exec_spawn(const engine_exec_request *req, int *pid, int *pidfd, char *err, size_t errlen);
+
+/* Reap child pid if it has exited: 0 with its exit status (or the signal
+ * that killed it, else 0), -1 if it is still running. */
+int engine_exec_reap(int pid, int64_t *exit_status, int *term_signal);
 
 /* The environment for a runner: `environ` plus `extra` (NAME=VALUE, NULL
  * terminated, later names override earlier ones and the inherited ones).

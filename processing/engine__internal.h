@@ -67,7 +67,9 @@ struct engine_retention_pass;
 
 /* A runner started by this engine (the handle is closed asynchronously). */
 typedef struct engine_proc {
-    uv_process_t handle;
+    uv_poll_t poll; /* on pidfd: readable when the runner exits */
+    int pid;
+    int pidfd;
     engine *e;
     engine_rec *rec; /* NULL once detached from its job */
 } engine_proc;

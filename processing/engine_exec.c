@@ -1,15 +1,18 @@
 /*
  * engine_exec.c - runner processes (see engine_exec.h).
  */
+#define _GNU_SOURCE /* POSIX_SPAWN_SETSID, posix_spawn_file_actions_addchdir_np */
 #include "engine__exec.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,10 +69,31 @@ char **engine_exec_runner_argv(const engine_exec_request *req, engine_exec_numbe
     return v;
 }
 
-int engine_exec_spawn(uv_loop_t *loop, uv_process_t *proc, const engine_exec_request *req, uv_exit_cb cb,
-                      bool *handle_init, char *err, size_t errlen)
+/* The runner's start: its own session, every signal unblocked and at its
+ * default (the caller may be any thread, with signals blocked), stdin
+ * /dev/null, stdout and stderr to logfd, in the workdir. */
+static int engine_exec_attrs(posix_spawnattr_t *attr, posix_spawn_file_actions_t *fa, int logfd,
+                             const char *workdir)
 {
-    *handle_init = false;
+    sigset_t none;
+    sigset_t all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    int rc =
+        posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    rc = rc ? rc : posix_spawnattr_setsigmask(attr, &none);
+    rc = rc ? rc : posix_spawnattr_setsigdefault(attr, &all);
+    rc = rc ? rc : posix_spawn_file_actions_addopen(fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    rc = rc ? rc : posix_spawn_file_actions_adddup2(fa, logfd, STDOUT_FILENO);
+    rc = rc ? rc : posix_spawn_file_actions_adddup2(fa, logfd, STDERR_FILENO);
+    rc = rc ? rc : posix_spawn_file_actions_addchdir_np(fa, workdir);
+    return rc;
+}
+
+int engine_exec_spawn(const engine_exec_request *req, int *pid, int *pidfd, char *err, size_t errlen)
+{
+    *pid = 0;
+    *pidfd = -1;
     int logfd = open(req->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (logfd < 0) {
         int rc = -errno;
@@ -83,30 +107,55 @@ int engine_exec_spawn(uv_loop_t *loop, uv_process_t *proc, const engine_exec_req
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    uv_stdio_container_t stdio[3];
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_INHERIT_FD;
-    stdio[1].data.fd = logfd;
-    stdio[2].flags = UV_INHERIT_FD;
-    stdio[2].data.fd = logfd;
-    uv_process_options_t o;
-    memset(&o, 0, sizeof o);
-    o.file = req->runner;
-    o.args = argv;
-    o.env = (char **)req->env;
-    o.cwd = req->workdir;
-    o.stdio = stdio;
-    o.stdio_count = 3;
-    o.exit_cb = cb;
-    o.flags = UV_PROCESS_DETACHED;
-    int rc = uv_spawn(loop, proc, &o);
-    *handle_init = true;
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot start runner %s: %s", req->runner, uv_strerror(rc));
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_init(&fa);
+    pid_t child = 0;
+    int rc = engine_exec_attrs(&attr, &fa, logfd, req->workdir);
+    if (rc == 0) {
+        rc = posix_spawn(&child, req->runner, &fa, &attr, argv, (char *const *)req->env);
     }
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
     free(argv);
     close(logfd);
-    return rc;
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start runner %s: %s", req->runner, strerror(rc));
+        return -rc;
+    }
+    int fd = (int)syscall(SYS_pidfd_open, child, 0);
+    if (fd < 0) { /* cannot happen for our own unreaped child, but never lose it */
+        rc = -errno;
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        snprintf(err, errlen, "cannot watch runner %d: %s", (int)child, strerror(-rc));
+        return rc;
+    }
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    *pid = child;
+    *pidfd = fd;
+    return 0;
+}
+
+int engine_exec_reap(int pid, int64_t *exit_status, int *term_signal)
+{
+    int status = 0;
+    pid_t r;
+    do {
+        r = waitpid(pid, &status, WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0) {
+        return -1;
+    }
+    if (r < 0) { /* reaped by someone else: nothing to say about it */
+        *exit_status = -1;
+        *term_signal = 0;
+        return 0;
+    }
+    *exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+    *term_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    return 0;
 }
 
 /* Length of NAME in "NAME=VALUE" (whole string if no '='). */

@@ -130,6 +130,7 @@ static void engine_on_proc_closed(uv_handle_t *h)
 {
     engine_proc *p = h->data;
     engine *e = p->e;
+    close(p->pidfd);
     free(p);
     engine__handle_closed(e);
 }
@@ -140,14 +141,22 @@ void engine__proc_close(engine_proc *p)
         p->rec->proc = NULL;
         p->rec = NULL;
     }
-    uv_close((uv_handle_t *)&p->handle, engine_on_proc_closed);
+    uv_close((uv_handle_t *)&p->poll, engine_on_proc_closed);
 }
 
-static void engine_on_exit(uv_process_t *h, int64_t exit_status, int term_signal)
+/* The runner's pidfd is readable: it has exited. */
+static void engine_on_exit(uv_poll_t *h, int status, int events)
 {
+    (void)status;
+    (void)events;
     engine_proc *p = h->data;
     engine *e = p->e;
     engine_rec *r = p->rec;
+    int64_t exit_status = 0;
+    int term_signal = 0;
+    if (engine_exec_reap(p->pid, &exit_status, &term_signal) != 0) {
+        return; /* not yet */
+    }
     engine__proc_close(p);
     if (r == NULL) {
         return;
@@ -246,8 +255,7 @@ int engine__follow_claim(engine *e, engine_rec *r)
     return 1;
 }
 
-static int engine_spawn_runner(engine *e, engine_rec *r, engine_proc *p, bool *handle_init, char *err,
-                               size_t errlen)
+static int engine_spawn_runner(engine *e, engine_rec *r, engine_proc *p, char *err, size_t errlen)
 {
     char status[1200];
     engine_status_path(r, status, sizeof status);
@@ -269,9 +277,8 @@ static int engine_spawn_runner(engine *e, engine_rec *r, engine_proc *p, bool *h
         .argv = json_object_get(r->st.spec, "argv"),
         .env = env,
     };
-    p->handle.data = p;
     p->e = e;
-    int rc = engine_exec_spawn(e->loop, &p->handle, &req, engine_on_exit, handle_init, err, errlen);
+    int rc = engine_exec_spawn(&req, &p->pid, &p->pidfd, err, errlen);
     engine_exec_free_strv(env);
     return rc;
 }
@@ -298,27 +305,33 @@ int engine__spawn(engine *e, engine_rec *r)
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, "out of memory");
         return -1;
     }
-    bool handle_init = false;
-    int rc = engine_spawn_runner(e, r, p, &handle_init, err, sizeof err);
-    if (handle_init) {
-        e->open_handles++;
+    int rc = engine_spawn_runner(e, r, p, err, sizeof err);
+    if (rc == 0 && (rc = uv_poll_init(e->loop, &p->poll, p->pidfd)) != 0) {
+        /* not watchable: stop it now rather than lose it */
+        kill(p->pid, SIGKILL);
+        int64_t code;
+        int sig;
+        while (engine_exec_reap(p->pid, &code, &sig) != 0) {
+            usleep(1000);
+        }
+        close(p->pidfd);
+        snprintf(err, sizeof err, "cannot watch the runner: %s", uv_strerror(rc));
     }
     if (rc != 0) {
-        if (handle_init) {
-            engine__proc_close(p); /* a failed uv_spawn still needs uv_close */
-        } else {
-            free(p);
-        }
+        free(p);
         r->st.job.started = 0;
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
         return -1;
     }
+    e->open_handles++;
+    p->poll.data = p;
+    uv_poll_start(&p->poll, UV_READABLE, engine_on_exit);
     engine_test_exit_after_spawn(); /* the start is stored: a new engine follows the claim */
     p->rec = r;
     r->proc = p;
-    r->st.runner_pid = p->handle.pid;
+    r->st.runner_pid = p->pid;
     char state;
-    if (engine_exec_start_time(p->handle.pid, &r->st.runner_start_time, &state) != 0) {
+    if (engine_exec_start_time(p->pid, &r->st.runner_start_time, &state) != 0) {
         r->st.runner_start_time = 0;
     }
     engine__change(e, r, ENGINE_EXECUTING);
