@@ -381,6 +381,9 @@ static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
     if (rc == 0 && st.ended > 0 && r->st.job.started <= 0) {
         r->st.job.started = st.started;
     }
+    if (rc == 0) {
+        r->st.job.max_rss_kb = st.max_rss_kb; /* also when Slurm ended the job (TIMEOUT, scancel) */
+    }
     if (r->st.job.started <= 0) {
         r->st.job.started = engine__now();
     }
@@ -671,8 +674,12 @@ static void engine_slurm_push_options(engine_slurm_argv *a, const engine *e, con
     engine_slurm_push_opt(a, "--account", e->slurm.account);
     engine_slurm_push_opt(a, "--qos", e->slurm.qos);
     engine_slurm_push_opt(a, "--mem", e->slurm.memory);
-    if (e->slurm.cpus_per_job > 0) {
-        snprintf(buf, sizeof buf, "%d", e->slurm.cpus_per_job);
+    int cpus = (int)json_integer_value(json_object_get(r->st.spec, "cpus")); /* the job's own, e.g. -j N */
+    if (cpus <= 0) {
+        cpus = e->slurm.cpus_per_job;
+    }
+    if (cpus > 0) {
+        snprintf(buf, sizeof buf, "%d", cpus);
         engine_slurm_push_opt(a, "--cpus-per-task", buf);
     }
     long minutes = engine_slurm_minutes(e, r);

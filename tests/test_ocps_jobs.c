@@ -423,6 +423,37 @@ static void execute_runs_a_job_and_reports_it(void **state)
     json_decref(j);
 }
 
+/* The job's largest resident set comes back in job_result (measured by
+ * its runner, whichever executor ran it); on Slurm, -j N in config asks
+ * for N CPUs and the Slurm part carries the same max RSS. */
+static void max_rss_and_cpus_are_reported(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, "cpBias.yaml", "-j 2", "MEM=64", NULL);
+    wait_done(f, &r, 30);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    json_t *res = result_of(f, one_result(f, r.job_id));
+    json_int_t rss = json_integer_value(json_object_get(res, "max_rss_kb"));
+    print_message("max_rss_kb of a job that touched 64 MiB: %lld\n", (long long)rss);
+    assert_true(rss >= 64 * 1024);
+    assert_true(rss < 4 * 64 * 1024);
+    json_t *slurm = json_object_get(res, "slurm");
+    if (slurm_wanted()) {
+        assert_int_equal(json_integer_value(json_object_get(slurm, "max_rss_kb")), rss);
+        char *squeue[] = {"squeue", "-h", "-t",
+                          "all",    "-j", (char *)json_string_value(json_object_get(slurm, "job_id")),
+                          "-o",     "%C", NULL};
+        char *out = NULL;
+        assert_int_equal(tu_run(squeue, &out), 0);
+        assert_non_null(out);
+        assert_int_equal(atoi(out), 2); /* CPUs of the Slurm job */
+        free(out);
+    }
+    json_decref(res);
+}
+
 static bool late_has_job_events(fx *late, void *arg)
 {
     (void)arg;
@@ -932,6 +963,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(execute_runs_a_job_and_reports_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(max_rss_and_cpus_are_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(late_joiner_reads_last_job_result, setup, teardown),
         cmocka_unit_test_setup_teardown(failing_job_reports_exit_code, setup, teardown),
         cmocka_unit_test_setup_teardown(twenty_concurrent_executes, setup, teardown),

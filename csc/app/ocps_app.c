@@ -408,6 +408,7 @@ static int submit(ocps_app *a, sal_cmd *cmd, const ocps_execute *x, const char *
         .prereq_must_succeed = a->config.prereq_must_succeed,
         .meta = job_meta(a, cmd, x, plan.environment),
         .simulate = simulate,
+        .cpus = plan.processes, /* Slurm: -j N asks for N CPUs; else slurm.cpus_per_job */
     };
     char eerr[512];
     int rc = engine_job_submit(a->engine, id, &spec, eerr, sizeof eerr);
