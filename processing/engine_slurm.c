@@ -311,11 +311,13 @@ static void engine_slurm_watch(engine *e)
     }
 }
 
-/* One squeue line: "ID|STATE|REASON|NODES". */
+/* One squeue line: "ID|STATE|REASON|NAME|NODES" (the node list last: it
+ * is the only field that may be long). */
 typedef struct engine_slurm_line {
     char id[32];
     char state[32];
     char reason[64];
+    char name[64];
     char nodes[256];
 } engine_slurm_line;
 
@@ -336,6 +338,7 @@ static int engine_slurm_find_line(const char *out, const char *id, engine_slurm_
             engine_slurm_field(&p, l->id, sizeof l->id);
             engine_slurm_field(&p, l->state, sizeof l->state);
             engine_slurm_field(&p, l->reason, sizeof l->reason);
+            engine_slurm_field(&p, l->name, sizeof l->name);
             engine_slurm_field(&p, l->nodes, sizeof l->nodes);
             return 1;
         }
@@ -491,7 +494,11 @@ static void engine_slurm_poll_done(engine *e, engine_cmd *c, int status, const c
                 continue;
             }
             engine_slurm_line l;
-            if (engine_slurm_find_line(out, r->st.job.slurm_job_id, &l)) {
+            char name[64];
+            snprintf(name, sizeof name, "ocps-%s", r->st.job.id);
+            /* a Slurm job id with another name is not ours: a slurmctld that
+             * crashed before saving its state forgets jobs and reuses ids */
+            if (engine_slurm_find_line(out, r->st.job.slurm_job_id, &l) && strcmp(l.name, name) == 0) {
                 engine_slurm_apply(e, r, &l);
             } else {
                 engine_slurm_finish(e, r, NULL);
@@ -555,7 +562,7 @@ static void engine_slurm_on_timer(uv_timer_t *t)
         uv_timer_stop(t);
         return;
     }
-    char *argv[] = {"squeue", "-h", "-t", "all", "-j", ids, "-o", "%i|%T|%r|%N", NULL};
+    char *argv[] = {"squeue", "-h", "-t", "all", "-j", ids, "-o", "%i|%T|%r|%j|%N", NULL};
     char err[256];
     if ((e->slurm.poll_cmd =
              engine_cmd_start(e, argv, NULL, engine_slurm_poll_done, NULL, err, sizeof err)) != NULL) {
