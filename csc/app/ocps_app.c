@@ -11,8 +11,11 @@
 #include "ocps/ocps_job.h"
 #include "ocps/ocps_topics.h"
 #include "ocps/sal_sample.h"
+#include "ocps/slurm_ping.h"
 
 #define SIM_FAULT_CODE 2
+/* Seconds a start waits for the Slurm controller's answer (scontrol ping). */
+#define SLURM_PING_TIMEOUT 10.0
 
 /* A job whose execute command waits for its final ack. */
 typedef struct pending {
@@ -58,6 +61,8 @@ struct ocps_app {
     engine *engine;
     ocps_config config;
     bool configured;
+    slurm_ping *ping;      /* the Slurm controller is being asked during a start */
+    ocps_config candidate; /* the configuration that start applies once it answers */
     pending *pending;
     finished *finished_head;
     finished *finished_tail;
@@ -595,6 +600,50 @@ static int open_engine(ocps_app *a, char *err, size_t errlen)
     return engine_open(&a->engine, a->loop, &o, on_job, a, err, errlen);
 }
 
+/* Make `parsed` (owned) the configuration: open the engine (first start)
+ * or change what can change without a restart. */
+static int apply_config(ocps_app *a, ocps_config *parsed, char *err, size_t errlen)
+{
+    ocps_config_clear(&a->config);
+    a->config = *parsed;
+    memset(parsed, 0, sizeof *parsed);
+    if (a->engine == NULL && open_engine(a, err, errlen) != 0) {
+        return -1;
+    }
+    engine_set_max_concurrent(a->engine, a->config.max_concurrent_jobs);
+    engine_options retention = {0};
+    retention_options(a, &retention);
+    engine_set_retention(a->engine, &retention);
+    uint64_t every = (uint64_t)(a->config.inprogress_interval * 1000);
+    uv_timer_start(&a->progress, progress_cb, every, every);
+    static const char *const executors[] = {"local", "slurm", "uws"};
+    SAL_LOG(a->csc, SAL_LOG_INFO, "Configured: executor=%s, max_concurrent_jobs=%d, work_root=%s%s%s",
+            executors[a->config.executor], a->config.max_concurrent_jobs, a->config.work_root,
+            a->config.has_instance ? ", butler=" : "", a->config.has_instance ? a->config.butler : "");
+    return 0;
+}
+
+/* The Slurm controller's answer to the ping of a start. */
+static void on_slurm_ping(void *arg, int ok, const char *message)
+{
+    ocps_app *a = arg;
+    a->ping = NULL;
+    char err[2048];
+    if (!ok) {
+        ocps_config_clear(&a->candidate);
+        snprintf(err, sizeof err, "the Slurm controller is not reachable (executor slurm): %.1900s", message);
+        sal_csc_configure_done(a->csc, err);
+        return;
+    }
+    SAL_LOG(a->csc, SAL_LOG_DEBUG, "Slurm: %s", message);
+    if (apply_config(a, &a->candidate, err, sizeof err) != 0) {
+        ocps_config_clear(&a->candidate);
+        sal_csc_configure_done(a->csc, err);
+        return;
+    }
+    sal_csc_configure_done(a->csc, NULL);
+}
+
 int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
 {
     ocps_config parsed;
@@ -618,22 +667,24 @@ int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
         parsed.executor = a->config.executor;
         parsed.slurm = a->config.slurm;
     }
-    ocps_config_clear(&a->config);
-    a->config = parsed;
-    if (a->engine == NULL && open_engine(a, err, errlen) != 0) {
+    if (a->ping != NULL) {
+        ocps_config_clear(&parsed);
+        snprintf(err, errlen, "a start is already waiting for the Slurm controller");
         return -1;
     }
-    engine_set_max_concurrent(a->engine, a->config.max_concurrent_jobs);
-    engine_options retention = {0};
-    retention_options(a, &retention);
-    engine_set_retention(a->engine, &retention);
-    uint64_t every = (uint64_t)(a->config.inprogress_interval * 1000);
-    uv_timer_start(&a->progress, progress_cb, every, every);
-    static const char *const executors[] = {"local", "slurm", "uws"};
-    SAL_LOG(a->csc, SAL_LOG_INFO, "Configured: executor=%s, max_concurrent_jobs=%d, work_root=%s%s%s",
-            executors[a->config.executor], a->config.max_concurrent_jobs, a->config.work_root,
-            a->config.has_instance ? ", butler=" : "", a->config.has_instance ? a->config.butler : "");
-    return 0;
+    if (parsed.executor != OCPS_EXECUTOR_SLURM || a->csc == NULL) {
+        return apply_config(a, &parsed, err, errlen);
+    }
+    /* executor slurm: the start goes on once the controller has answered
+     * (scontrol ping on the loop; the heartbeat keeps its pace) */
+    if (slurm_ping_start(&a->ping, a->loop, parsed.slurm.slurm_conf, SLURM_PING_TIMEOUT, on_slurm_ping, a,
+                         err, errlen) != 0) {
+        ocps_config_clear(&parsed);
+        return -1;
+    }
+    ocps_config_clear(&a->candidate);
+    a->candidate = parsed;
+    return SAL_CONFIGURE_PENDING;
 }
 
 /* Free the application once its timers and engine have closed. */
@@ -651,6 +702,7 @@ static void free_app(ocps_app *a)
         free(l);
     }
     ocps_config_clear(&a->config);
+    ocps_config_clear(&a->candidate);
     ocps_app_close_cb cb = a->close_cb;
     void *arg = a->close_arg;
     free(a);
@@ -684,6 +736,8 @@ void ocps_app_close(ocps_app *a, ocps_app_close_cb cb, void *arg)
         return;
     }
     a->closing = true;
+    slurm_ping_cancel(a->ping); /* a start in progress: its answer is not wanted */
+    a->ping = NULL;
     a->close_cb = cb;
     a->close_arg = arg;
     a->closing_parts = 4; /* three timers and the engine */
