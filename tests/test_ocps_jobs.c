@@ -784,6 +784,40 @@ static void count_final_ack(void *arg, int topic, const void *sample)
     }
 }
 
+/* Three runs, and when Slurm may be asked next (at most 5 squeue a second). */
+typedef struct slurm_watch {
+    const run *runs;
+    double next;
+} slurm_watch;
+
+/* Slurm has exactly these three jobs RUNNING (by their job names). */
+static bool three_running_in_slurm(fx *f, void *arg)
+{
+    (void)f;
+    slurm_watch *w = arg;
+    if (tu_now() < w->next) {
+        return false;
+    }
+    w->next = tu_now() + 0.2;
+    const run *runs = w->runs;
+    char *argv[] = {"squeue", "-h", "-t", "running", "-o", "%j", NULL};
+    char *out = NULL;
+    int mine = 0;
+    int lines = 0;
+    if (tu_run(argv, &out) == 0 && out != NULL) {
+        for (const char *p = out; *p != '\0'; p++) {
+            lines += *p == '\n';
+        }
+        for (int i = 0; i < 3; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "ocps-%s", runs[i].job_id);
+            mine += runs[i].job_id[0] != '\0' && strstr(out, name) != NULL;
+        }
+    }
+    free(out);
+    return mine == 3 && lines == 3;
+}
+
 static void kill_9_and_restart_reports_each_job_once(void **state)
 {
     ctx *c = *state;
@@ -801,11 +835,16 @@ static void kill_9_and_restart_reports_each_job_once(void **state)
                      0);
     for (int i = 0; i < 3; i++) {
         char query[64];
-        snprintf(query, sizeof query, "visit=%d SLEEP=%d", i, 3 + i);
+        snprintf(query, sizeof query, "visit=%d SLEEP=%d", i, (slurm_wanted() ? 6 : 3) + i);
         execute(f, &runs[i], "cpBias.yaml", "", query, NULL);
         assert_true(fx_run_until(f, has_job_id, &runs[i], 10));
     }
-    fx_run_for(f, 1.0); /* all three are executing */
+    if (slurm_wanted()) {
+        slurm_watch w = {runs, 0};
+        assert_true(fx_run_until(f, three_running_in_slurm, &w, 30)); /* exactly these 3 run in Slurm */
+    } else {
+        fx_run_for(f, 1.0); /* all three are executing */
+    }
     kill(f->csc_pid, SIGKILL);
     assert_true(tu_wait_exit(f->csc_pid, 5) >= 0);
     f->csc_pid = -1;
@@ -817,6 +856,11 @@ static void kill_9_and_restart_reports_each_job_once(void **state)
         long first;
         assert_int_equal(job_results(f, runs[i].job_id, &first), 1);
         assert_int_equal(fx_i32(f, (size_t)first, "exit_code"), 0);
+        char *runs_log = read_job_file(c, runs[i].job_id, "runs.log"); /* fake-pipetask: a line per run */
+        assert_non_null(runs_log);
+        assert_non_null(strstr(runs_log, "run "));
+        assert_null(strstr(strstr(runs_log, "run ") + 4, "run ")); /* it ran once */
+        free(runs_log);
         /* the restarted CSC still answers the original execute: on DDS
          * ackcmd readers are EXCLUSIVE, so its acks count once the killed
          * CSC's participant lease (10 s) has expired; it repeats them */
