@@ -12,8 +12,9 @@
  *     are COMPLETED. Rounds alternate; min/median/max of the ratio.
  * (3) the CSC's CPU use while it tracks 1,000 Slurm jobs: the node is
  *     drained, 1,000 executes are sent, and once all 1,000 are pending in
- *     Slurm the CSC's CPU time (/proc/<pid>/stat: its own, and its reaped
- *     children's, i.e. the squeue polls) is read over a window.
+ *     Slurm (and 5 s more) the CSC's CPU time (/proc/<pid>/stat: its own,
+ *     and its reaped children's, i.e. the squeue polls) and slurmctld's are
+ *     read over a window.
  *
  *   bench_slurm [N [ROUNDS [TRACKED [WINDOW]]]]   (default 50 jobs, 3 rounds,
  *                                                  1000 tracked, 30 s)
@@ -213,6 +214,17 @@ static void cpu_of(int pid, double *self, double *children)
     *children = (double)(cut + cst) / hz;
 }
 
+/* slurmctld's pid (its pid file in the cluster's directory), or 0. */
+static int slurmctld_pid(const slurm_cluster *c)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/slurmctld.pid", c->dir);
+    char *text = tu_read_file(path, NULL);
+    int pid = text != NULL ? atoi(text) : 0;
+    free(text);
+    return pid;
+}
+
 static void node_state(const char *state)
 {
     char host[256];
@@ -359,19 +371,26 @@ int main(int argc, char **argv)
         fx_run_for(&f, 0.5);
     }
     printf("%d executes -> %d jobs pending in Slurm after %.1f s\n", tracked, pending, tu_now() - t0);
+    fx_run_for(&f, 5.0); /* the last sbatch processes are reaped: their CPU is not the tracking's */
+    int ctld = slurmctld_pid(&cluster);
     double self0;
     double child0;
+    double ctld0;
+    double unused;
     cpu_of(f.csc_pid, &self0, &child0);
+    cpu_of(ctld, &ctld0, &unused);
     double w0 = tu_now();
     fx_run_for(&f, window);
     double self1;
     double child1;
+    double ctld1;
     cpu_of(f.csc_pid, &self1, &child1);
+    cpu_of(ctld, &ctld1, &unused);
     double dw = tu_now() - w0;
     printf("CSC CPU while tracking %d Slurm jobs, over %.1f s: own %.1f%% of a core, squeue polls %.1f%%, "
-           "together %.1f%%\n",
+           "together %.1f%%; slurmctld answering them %.1f%%\n",
            pending, dw, 100 * (self1 - self0) / dw, 100 * (child1 - child0) / dw,
-           100 * ((self1 - self0) + (child1 - child0)) / dw);
+           100 * ((self1 - self0) + (child1 - child0)) / dw, 100 * (ctld1 - ctld0) / dw);
     char *cancel[] = {"scancel", "--state=PENDING", NULL};
     tu_run(cancel, NULL);
     fx_run_until(&f, all_done, runs, 300);
