@@ -786,9 +786,10 @@ static json_t *engine_spec_json(const engine_job_spec *s, char *err, size_t errl
     json_t *prereqs = engine_json_strv(s->prereqs, "prereqs", err, errlen);
     json_t *o = NULL;
     if (argv != NULL && env != NULL && globs != NULL && prereqs != NULL) {
-        o = json_pack("{s:O, s:O, s:O, s:f, s:O, s:b, s:s?}", "argv", argv, "env", env, "globs", globs,
+        o = json_pack("{s:O, s:O, s:O, s:f, s:O, s:b, s:s?, s:i}", "argv", argv, "env", env, "globs", globs,
                       "max_duration", s->max_duration > 0 ? s->max_duration : 0.0, "prereqs", prereqs,
-                      "must_succeed", s->prereq_must_succeed, "simulate", s->simulate);
+                      "must_succeed", s->prereq_must_succeed, "simulate", s->simulate, "cpus",
+                      s->cpus > 0 ? s->cpus : 0);
         if (o == NULL) {
             snprintf(err, errlen, "bad job spec (simulate must be UTF-8)");
         }
@@ -825,6 +826,7 @@ static engine_rec *engine_new_rec(engine *e, const char *id, const engine_job_sp
     j->reason = ENGINE_REASON_NONE;
     j->created = engine__now();
     j->exit_code = -1;
+    j->max_rss_kb = -1;
     j->meta = json_incref(spec->meta);
     j->argv = json_incref(json_object_get(r->st.spec, "argv"));
     j->results = json_array();

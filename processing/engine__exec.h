@@ -108,7 +108,8 @@ typedef struct engine_status {
     double started;
     double ended;
     int job_pid;
-    json_t *results; /* owned array of strings */
+    long long max_rss_kb; /* the job's ru_maxrss from wait4 (kB); -1 absent */
+    json_t *results;      /* owned array of strings */
     size_t results_total;
     bool results_truncated;
 } engine_status;

@@ -32,7 +32,7 @@ void engine_store_close(engine_store *s);
 int engine_store_insert(engine_store *s, engine_store_record *rec, char *err, size_t errlen);
 
 /* Write the mutable fields (phase, reason, times, exit code, message,
- * results, runner) of rec->job.id. */
+ * results, runner, max RSS, Slurm node list) of rec->job.id. */
 int engine_store_update(engine_store *s, const engine_store_record *rec, char *err, size_t errlen);
 
 int engine_store_mark_published(engine_store *s, const char *id, char *err, size_t errlen);

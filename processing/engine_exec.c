@@ -402,6 +402,8 @@ int engine_exec_read_status(const char *path, engine_status *st, char *err, size
     st->started = json_number_value(json_object_get(o, "started"));
     st->ended = json_number_value(json_object_get(o, "ended"));
     st->job_pid = (int)json_integer_value(json_object_get(o, "job_pid"));
+    json_t *rss = json_object_get(o, "max_rss_kb");
+    st->max_rss_kb = json_is_integer(rss) ? (long long)json_integer_value(rss) : -1;
     json_t *results = json_object_get(o, "results");
     st->results = json_is_array(results) ? json_incref(results) : json_array();
     st->results_total = (size_t)json_integer_value(json_object_get(o, "results_total"));

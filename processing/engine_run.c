@@ -25,6 +25,7 @@ static void engine_take_results(engine_rec *r, engine_status *st)
     st->results = NULL;
     r->st.job.results_total = st->results_total;
     r->st.job.results_truncated = st->results_truncated;
+    r->st.job.max_rss_kb = st->max_rss_kb;
 }
 
 /* The phase, reason and message of a runner's outcome. */

@@ -311,11 +311,13 @@ static void engine_slurm_watch(engine *e)
     }
 }
 
-/* One squeue line: "ID|STATE|REASON|NODES". */
+/* One squeue line: "ID|STATE|REASON|NAME|NODES" (the node list last: it
+ * is the only field that may be long). */
 typedef struct engine_slurm_line {
     char id[32];
     char state[32];
     char reason[64];
+    char name[64];
     char nodes[256];
 } engine_slurm_line;
 
@@ -336,6 +338,7 @@ static int engine_slurm_find_line(const char *out, const char *id, engine_slurm_
             engine_slurm_field(&p, l->id, sizeof l->id);
             engine_slurm_field(&p, l->state, sizeof l->state);
             engine_slurm_field(&p, l->reason, sizeof l->reason);
+            engine_slurm_field(&p, l->name, sizeof l->name);
             engine_slurm_field(&p, l->nodes, sizeof l->nodes);
             return 1;
         }
@@ -380,6 +383,9 @@ static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
     r->slurm_active = false;
     if (rc == 0 && st.ended > 0 && r->st.job.started <= 0) {
         r->st.job.started = st.started;
+    }
+    if (rc == 0) {
+        r->st.job.max_rss_kb = st.max_rss_kb; /* also when Slurm ended the job (TIMEOUT, scancel) */
     }
     if (r->st.job.started <= 0) {
         r->st.job.started = engine__now();
@@ -488,7 +494,11 @@ static void engine_slurm_poll_done(engine *e, engine_cmd *c, int status, const c
                 continue;
             }
             engine_slurm_line l;
-            if (engine_slurm_find_line(out, r->st.job.slurm_job_id, &l)) {
+            char name[64];
+            snprintf(name, sizeof name, "ocps-%s", r->st.job.id);
+            /* a Slurm job id with another name is not ours: a slurmctld that
+             * crashed before saving its state forgets jobs and reuses ids */
+            if (engine_slurm_find_line(out, r->st.job.slurm_job_id, &l) && strcmp(l.name, name) == 0) {
                 engine_slurm_apply(e, r, &l);
             } else {
                 engine_slurm_finish(e, r, NULL);
@@ -552,7 +562,7 @@ static void engine_slurm_on_timer(uv_timer_t *t)
         uv_timer_stop(t);
         return;
     }
-    char *argv[] = {"squeue", "-h", "-t", "all", "-j", ids, "-o", "%i|%T|%r|%N", NULL};
+    char *argv[] = {"squeue", "-h", "-t", "all", "-j", ids, "-o", "%i|%T|%r|%j|%N", NULL};
     char err[256];
     if ((e->slurm.poll_cmd =
              engine_cmd_start(e, argv, NULL, engine_slurm_poll_done, NULL, err, sizeof err)) != NULL) {
@@ -671,8 +681,12 @@ static void engine_slurm_push_options(engine_slurm_argv *a, const engine *e, con
     engine_slurm_push_opt(a, "--account", e->slurm.account);
     engine_slurm_push_opt(a, "--qos", e->slurm.qos);
     engine_slurm_push_opt(a, "--mem", e->slurm.memory);
-    if (e->slurm.cpus_per_job > 0) {
-        snprintf(buf, sizeof buf, "%d", e->slurm.cpus_per_job);
+    int cpus = (int)json_integer_value(json_object_get(r->st.spec, "cpus")); /* the job's own, e.g. -j N */
+    if (cpus <= 0) {
+        cpus = e->slurm.cpus_per_job;
+    }
+    if (cpus > 0) {
+        snprintf(buf, sizeof buf, "%d", cpus);
         engine_slurm_push_opt(a, "--cpus-per-task", buf);
     }
     long minutes = engine_slurm_minutes(e, r);

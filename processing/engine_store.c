@@ -50,6 +50,12 @@ static const char engine_store_add_disk_bytes[] =
 /* The executor's job id (Slurm), added for the Slurm executor. */
 static const char engine_store_add_executor_id[] =
     "ALTER TABLE jobs ADD COLUMN executor_id TEXT NOT NULL DEFAULT ''";
+/* What the runner measured (max RSS) and where Slurm ran the job, added
+ * with them. */
+static const char engine_store_add_max_rss[] =
+    "ALTER TABLE jobs ADD COLUMN max_rss_kb INTEGER NOT NULL DEFAULT -1";
+static const char engine_store_add_executor_nodes[] =
+    "ALTER TABLE jobs ADD COLUMN executor_nodes TEXT NOT NULL DEFAULT ''";
 /* The retention pass's queries seek instead of scanning the history: jobs
  * not measured yet (partial index), ended before a time, and the sum of
  * their disk use (covering). */
@@ -61,7 +67,8 @@ static const char engine_store_history_indexes[] =
 
 #define ENGINE_STORE_COLUMNS                                                                                 \
     "seq, id, phase, reason, created, started, ended, exit_code, workdir, message, spec, meta, results, "    \
-    "results_total, results_truncated, runner_pid, runner_start_time, result_published, executor_id"
+    "results_total, results_truncated, runner_pid, runner_start_time, result_published, executor_id, "       \
+    "max_rss_kb, executor_nodes"
 
 static const char engine_store_sql_insert[] =
     "INSERT INTO jobs (id, phase, reason, created, started, ended, exit_code, workdir, message, spec, meta,"
@@ -70,7 +77,7 @@ static const char engine_store_sql_insert[] =
 static const char engine_store_sql_update[] =
     "UPDATE jobs SET phase = ?2, reason = ?3, started = ?5, ended = ?6, exit_code = ?7, message = ?9,"
     " results = ?12, results_total = ?13, results_truncated = ?14, runner_pid = ?15,"
-    " runner_start_time = ?16 WHERE id = ?1";
+    " runner_start_time = ?16, max_rss_kb = ?17, executor_nodes = ?18 WHERE id = ?1";
 static const char engine_store_sql_publish[] = "UPDATE jobs SET result_published = 1 WHERE id = ?1";
 static const char engine_store_sql_unpublished[] =
     "SELECT " ENGINE_STORE_COLUMNS " FROM jobs WHERE result_published = 0 ORDER BY seq";
@@ -174,11 +181,21 @@ int engine_store_open(engine_store **out, const char *path, char *err, size_t er
         engine_store_close(s);
         return -1;
     }
-    if (sqlite3_exec(s->db, engine_store_add_executor_id, NULL, NULL, NULL) != SQLITE_OK &&
-        strstr(sqlite3_errmsg(s->db), "duplicate column") == NULL) {
-        engine_store_fail(s->db, "add column executor_id", err, errlen);
-        engine_store_close(s);
-        return -1;
+    static const struct {
+        const char *sql;
+        const char *what;
+    } added[] = {
+        {engine_store_add_executor_id, "add column executor_id"},
+        {engine_store_add_max_rss, "add column max_rss_kb"},
+        {engine_store_add_executor_nodes, "add column executor_nodes"},
+    };
+    for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
+        if (sqlite3_exec(s->db, added[i].sql, NULL, NULL, NULL) != SQLITE_OK &&
+            strstr(sqlite3_errmsg(s->db), "duplicate column") == NULL) {
+            engine_store_fail(s->db, added[i].what, err, errlen);
+            engine_store_close(s);
+            return -1;
+        }
     }
     if (sqlite3_exec(s->db, engine_store_history_indexes, NULL, NULL, NULL) != SQLITE_OK) {
         engine_store_fail(s->db, "create index", err, errlen);
@@ -278,7 +295,8 @@ int engine_store_insert(engine_store *s, engine_store_record *rec, char *err, si
 
 int engine_store_update(engine_store *s, const engine_store_record *rec, char *err, size_t errlen)
 {
-    if (engine_store_bind(s->update, rec) != SQLITE_OK) {
+    if ((engine_store_bind(s->update, rec) | sqlite3_bind_int64(s->update, 17, rec->job.max_rss_kb) |
+         sqlite3_bind_text(s->update, 18, rec->job.slurm_nodes, -1, SQLITE_TRANSIENT)) != SQLITE_OK) {
         sqlite3_reset(s->update);
         sqlite3_clear_bindings(s->update);
         return engine_store_fail(s->db, "bind", err, errlen);
@@ -339,6 +357,8 @@ static void engine_store_read_row(sqlite3_stmt *st, engine_store_record *rec)
     rec->runner_start_time = (uint64_t)sqlite3_column_int64(st, 16);
     j->result_published = sqlite3_column_int(st, 17) != 0;
     engine_store_column_str(st, 18, j->slurm_job_id, sizeof j->slurm_job_id);
+    j->max_rss_kb = sqlite3_column_int64(st, 19);
+    engine_store_column_str(st, 20, j->slurm_nodes, sizeof j->slurm_nodes);
     if (!json_is_object(rec->spec)) {
         json_decref(rec->spec);
         rec->spec = json_object();

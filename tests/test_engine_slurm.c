@@ -4,7 +4,8 @@
  * group: success and the job's record, exit codes, abort, prerequisites,
  * re-adoption after a restart, no second submission after a crash between
  * sbatch and the store, prerequisites as Slurm dependencies, scancel from
- * outside, the controller down and back, a drained node. Skipped (printed)
+ * outside, the controller down and back, a drained node, Slurm's own time
+ * limit (TIMEOUT). Skipped (printed)
  * when Slurm is not installed.
  */
 #include <setjmp.h>
@@ -542,6 +543,29 @@ static void test_drained_node_keeps_job_queued(void **state)
     assert_int_equal(fx_wait_final(fx, id, 30)->phase, ENGINE_COMPLETED);
 }
 
+/* A job that runs past Slurm's own time limit (1 minute, the smallest:
+ * Slurm checks limits about every 30 s, so this takes 60-100 s) ends
+ * ERROR / timeout, and says that Slurm stopped it. */
+static void test_slurm_time_limit(void **state)
+{
+    NEED_SLURM();
+    fixture *fx = *state;
+    fx_close(fx);
+    fx->opts.slurm.time_limit = 1; /* seconds: rounded up to --time=1 (minute) */
+    fx_open(fx);
+    static const char *const argv[] = {"sleep", "300", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, argv);
+    fx_wait_phase(fx, id, ENGINE_EXECUTING, 30);
+    double t0 = tu_now();
+    const event *ev = fx_wait_final(fx, id, 150);
+    fprintf(stderr, "Slurm time limit: ended %.1f s after it started: %s\n", tu_now() - t0, ev->message);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->reason, ENGINE_REASON_TIMEOUT);
+    assert_non_null(strstr(ev->message, "TIMEOUT"));
+    assert_true(tu_now() - t0 >= 50); /* not before the minute */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -556,6 +580,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scancel_outside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_controller_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drained_node_keeps_job_queued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slurm_time_limit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

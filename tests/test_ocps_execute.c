@@ -3,7 +3,9 @@
  * (csc/app/ocps_job.h). Output patterns (output_dataset_types, and the
  * configured output_glob) must stay inside the job's directory: a corpus
  * of escapes is refused with a message naming the field, the pattern and
- * the rule; ordinary patterns pass.
+ * the rule; ordinary patterns pass. The number of processes that
+ * execute.config asks pipetask for (-j N, -jN, --processes N,
+ * --processes=N) is what a Slurm job asks CPUs for.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -111,13 +113,50 @@ static void bad_utf8_says_where(void **state)
     assert_string_equal(err, "execute.pipeline: is not valid UTF-8 at byte 2");
 }
 
+/* plan.processes for an execute whose config is `config`. */
+static int processes_of(const char *config)
+{
+    ocps_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    snprintf(cfg.pipetask, sizeof cfg.pipetask, "pipetask");
+    cfg.command = json_pack("[s, s]", "{pipetask}", "{config_words}");
+    ocps_execute x = {.pipeline = "cpBias.yaml",
+                      .version = "",
+                      .config = config,
+                      .data_query = "",
+                      .prereq_jobs = "",
+                      .output_dataset_types = ""};
+    ocps_job_plan plan;
+    char err[256];
+    int rc = ocps_job_plan_build(&cfg, &x, "0123456789abcdef0123456789abcdef", &plan, err, sizeof err);
+    assert_int_equal(rc, 0);
+    int n = plan.processes;
+    ocps_job_plan_free(&plan);
+    json_decref(cfg.command);
+    return n;
+}
+
+static void processes_from_config(void **state)
+{
+    (void)state;
+    assert_int_equal(processes_of(""), 0);
+    assert_int_equal(processes_of("-j 8 --register-dataset-types"), 8);
+    assert_int_equal(processes_of("-j4"), 4);
+    assert_int_equal(processes_of("--processes 3"), 3);
+    assert_int_equal(processes_of("--processes=6"), 6);
+    assert_int_equal(processes_of("-j 2 -j 5"), 5); /* the last one, as pipetask reads it */
+    assert_int_equal(processes_of("-j x"), 0);
+    assert_int_equal(processes_of("-j 0"), 0);
+    assert_int_equal(processes_of("-j"), 0);
+    assert_int_equal(processes_of("--jobs 9"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(escapes_are_refused),
-        cmocka_unit_test(ordinary_patterns_pass),
-        cmocka_unit_test(configured_output_glob),
-        cmocka_unit_test(bad_utf8_says_where),
+        cmocka_unit_test(escapes_are_refused),    cmocka_unit_test(ordinary_patterns_pass),
+        cmocka_unit_test(configured_output_glob), cmocka_unit_test(bad_utf8_says_where),
+        cmocka_unit_test(processes_from_config),
     };
     return cmocka_run_group_tests_name("ocps_execute", tests, NULL, NULL);
 }

@@ -423,6 +423,37 @@ static void execute_runs_a_job_and_reports_it(void **state)
     json_decref(j);
 }
 
+/* The job's largest resident set comes back in job_result (measured by
+ * its runner, whichever executor ran it); on Slurm, -j N in config asks
+ * for N CPUs and the Slurm part carries the same max RSS. */
+static void max_rss_and_cpus_are_reported(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, "cpBias.yaml", "-j 2", "MEM=64", NULL);
+    wait_done(f, &r, 30);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    json_t *res = result_of(f, one_result(f, r.job_id));
+    json_int_t rss = json_integer_value(json_object_get(res, "max_rss_kb"));
+    print_message("max_rss_kb of a job that touched 64 MiB: %lld\n", (long long)rss);
+    assert_true(rss >= 64 * 1024);
+    assert_true(rss < 4 * 64 * 1024);
+    json_t *slurm = json_object_get(res, "slurm");
+    if (slurm_wanted()) {
+        assert_int_equal(json_integer_value(json_object_get(slurm, "max_rss_kb")), rss);
+        char *squeue[] = {"squeue", "-h", "-t",
+                          "all",    "-j", (char *)json_string_value(json_object_get(slurm, "job_id")),
+                          "-o",     "%C", NULL};
+        char *out = NULL;
+        assert_int_equal(tu_run(squeue, &out), 0);
+        assert_non_null(out);
+        assert_int_equal(atoi(out), 2); /* CPUs of the Slurm job */
+        free(out);
+    }
+    json_decref(res);
+}
+
 static bool late_has_job_events(fx *late, void *arg)
 {
     (void)arg;
@@ -753,6 +784,40 @@ static void count_final_ack(void *arg, int topic, const void *sample)
     }
 }
 
+/* Three runs, and when Slurm may be asked next (at most 5 squeue a second). */
+typedef struct slurm_watch {
+    const run *runs;
+    double next;
+} slurm_watch;
+
+/* Slurm has exactly these three jobs RUNNING (by their job names). */
+static bool three_running_in_slurm(fx *f, void *arg)
+{
+    (void)f;
+    slurm_watch *w = arg;
+    if (tu_now() < w->next) {
+        return false;
+    }
+    w->next = tu_now() + 0.2;
+    const run *runs = w->runs;
+    char *argv[] = {"squeue", "-h", "-t", "running", "-o", "%j", NULL};
+    char *out = NULL;
+    int mine = 0;
+    int lines = 0;
+    if (tu_run(argv, &out) == 0 && out != NULL) {
+        for (const char *p = out; *p != '\0'; p++) {
+            lines += *p == '\n';
+        }
+        for (int i = 0; i < 3; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "ocps-%s", runs[i].job_id);
+            mine += runs[i].job_id[0] != '\0' && strstr(out, name) != NULL;
+        }
+    }
+    free(out);
+    return mine == 3 && lines == 3;
+}
+
 static void kill_9_and_restart_reports_each_job_once(void **state)
 {
     ctx *c = *state;
@@ -770,11 +835,16 @@ static void kill_9_and_restart_reports_each_job_once(void **state)
                      0);
     for (int i = 0; i < 3; i++) {
         char query[64];
-        snprintf(query, sizeof query, "visit=%d SLEEP=%d", i, 3 + i);
+        snprintf(query, sizeof query, "visit=%d SLEEP=%d", i, (slurm_wanted() ? 6 : 3) + i);
         execute(f, &runs[i], "cpBias.yaml", "", query, NULL);
         assert_true(fx_run_until(f, has_job_id, &runs[i], 10));
     }
-    fx_run_for(f, 1.0); /* all three are executing */
+    if (slurm_wanted()) {
+        slurm_watch w = {runs, 0};
+        assert_true(fx_run_until(f, three_running_in_slurm, &w, 30)); /* exactly these 3 run in Slurm */
+    } else {
+        fx_run_for(f, 1.0); /* all three are executing */
+    }
     kill(f->csc_pid, SIGKILL);
     assert_true(tu_wait_exit(f->csc_pid, 5) >= 0);
     f->csc_pid = -1;
@@ -786,6 +856,11 @@ static void kill_9_and_restart_reports_each_job_once(void **state)
         long first;
         assert_int_equal(job_results(f, runs[i].job_id, &first), 1);
         assert_int_equal(fx_i32(f, (size_t)first, "exit_code"), 0);
+        char *runs_log = read_job_file(c, runs[i].job_id, "runs.log"); /* fake-pipetask: a line per run */
+        assert_non_null(runs_log);
+        assert_non_null(strstr(runs_log, "run "));
+        assert_null(strstr(strstr(runs_log, "run ") + 4, "run ")); /* it ran once */
+        free(runs_log);
         /* the restarted CSC still answers the original execute: on DDS
          * ackcmd readers are EXCLUSIVE, so its acks count once the killed
          * CSC's participant lease (10 s) has expired; it repeats them */
@@ -932,6 +1007,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(execute_runs_a_job_and_reports_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(max_rss_and_cpus_are_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(late_joiner_reads_last_job_result, setup, teardown),
         cmocka_unit_test_setup_teardown(failing_job_reports_exit_code, setup, teardown),
         cmocka_unit_test_setup_teardown(twenty_concurrent_executes, setup, teardown),

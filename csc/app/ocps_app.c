@@ -13,8 +13,11 @@
 #include "ocps/ocps_ra.h"
 #include "ocps/ocps_topics.h"
 #include "ocps/sal_sample.h"
+#include "ocps/slurm_ping.h"
 
 #define SIM_FAULT_CODE 2
+/* Seconds a start waits for the Slurm controller's answer (scontrol ping). */
+#define SLURM_PING_TIMEOUT 10.0
 
 /* A job whose execute command waits for its final ack. */
 typedef struct pending {
@@ -62,6 +65,8 @@ struct ocps_app {
     ocps_ra *ra; /* index 101: the Rapid Analysis backend, no engine */
     ocps_config config;
     bool configured;
+    slurm_ping *ping;      /* the Slurm controller is being asked during a start */
+    ocps_config candidate; /* the configuration that start applies once it answers */
     pending *pending;
     finished *finished_head;
     finished *finished_tail;
@@ -412,6 +417,7 @@ static int submit(ocps_app *a, sal_cmd *cmd, const ocps_execute *x, const char *
         .prereq_must_succeed = a->config.prereq_must_succeed,
         .meta = job_meta(a, cmd, x, plan.environment),
         .simulate = simulate,
+        .cpus = plan.processes, /* Slurm: -j N asks for N CPUs; else slurm.cpus_per_job */
     };
     char eerr[512];
     int rc = engine_job_submit(a->engine, id, &spec, eerr, sizeof eerr);
@@ -643,6 +649,50 @@ static void choose_pipetask(ocps_app *a, ocps_config *c)
     snprintf(c->pipetask, sizeof c->pipetask, "%s", a->embedded_pipetask);
 }
 
+/* Make `parsed` (owned) the configuration: open the engine (first start)
+ * or change what can change without a restart. */
+static int apply_config(ocps_app *a, ocps_config *parsed, char *err, size_t errlen)
+{
+    ocps_config_clear(&a->config);
+    a->config = *parsed;
+    memset(parsed, 0, sizeof *parsed);
+    if (a->engine == NULL && open_engine(a, err, errlen) != 0) {
+        return -1;
+    }
+    engine_set_max_concurrent(a->engine, a->config.max_concurrent_jobs);
+    engine_options retention = {0};
+    retention_options(a, &retention);
+    engine_set_retention(a->engine, &retention);
+    uint64_t every = (uint64_t)(a->config.inprogress_interval * 1000);
+    uv_timer_start(&a->progress, progress_cb, every, every);
+    static const char *const executors[] = {"local", "slurm", "uws"};
+    SAL_LOG(a->csc, SAL_LOG_INFO, "Configured: executor=%s, max_concurrent_jobs=%d, work_root=%s%s%s",
+            executors[a->config.executor], a->config.max_concurrent_jobs, a->config.work_root,
+            a->config.has_instance ? ", butler=" : "", a->config.has_instance ? a->config.butler : "");
+    return 0;
+}
+
+/* The Slurm controller's answer to the ping of a start. */
+static void on_slurm_ping(void *arg, int ok, const char *message)
+{
+    ocps_app *a = arg;
+    a->ping = NULL;
+    char err[2048];
+    if (!ok) {
+        ocps_config_clear(&a->candidate);
+        snprintf(err, sizeof err, "the Slurm controller is not reachable (executor slurm): %.1900s", message);
+        sal_csc_configure_done(a->csc, err);
+        return;
+    }
+    SAL_LOG(a->csc, SAL_LOG_DEBUG, "Slurm: %s", message);
+    if (apply_config(a, &a->candidate, err, sizeof err) != 0) {
+        ocps_config_clear(&a->candidate);
+        sal_csc_configure_done(a->csc, err);
+        return;
+    }
+    sal_csc_configure_done(a->csc, NULL);
+}
+
 int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
 {
     if (a->ra != NULL) {
@@ -670,22 +720,24 @@ int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
         parsed.slurm = a->config.slurm;
     }
     choose_pipetask(a, &parsed);
-    ocps_config_clear(&a->config);
-    a->config = parsed;
-    if (a->engine == NULL && open_engine(a, err, errlen) != 0) {
+    if (a->ping != NULL) {
+        ocps_config_clear(&parsed);
+        snprintf(err, errlen, "a start is already waiting for the Slurm controller");
         return -1;
     }
-    engine_set_max_concurrent(a->engine, a->config.max_concurrent_jobs);
-    engine_options retention = {0};
-    retention_options(a, &retention);
-    engine_set_retention(a->engine, &retention);
-    uint64_t every = (uint64_t)(a->config.inprogress_interval * 1000);
-    uv_timer_start(&a->progress, progress_cb, every, every);
-    static const char *const executors[] = {"local", "slurm", "uws"};
-    SAL_LOG(a->csc, SAL_LOG_INFO, "Configured: executor=%s, max_concurrent_jobs=%d, work_root=%s%s%s",
-            executors[a->config.executor], a->config.max_concurrent_jobs, a->config.work_root,
-            a->config.has_instance ? ", butler=" : "", a->config.has_instance ? a->config.butler : "");
-    return 0;
+    if (parsed.executor != OCPS_EXECUTOR_SLURM || a->csc == NULL) {
+        return apply_config(a, &parsed, err, errlen);
+    }
+    /* executor slurm: the start goes on once the controller has answered
+     * (scontrol ping on the loop; the heartbeat keeps its pace) */
+    if (slurm_ping_start(&a->ping, a->loop, parsed.slurm.slurm_conf, SLURM_PING_TIMEOUT, on_slurm_ping, a,
+                         err, errlen) != 0) {
+        ocps_config_clear(&parsed);
+        return -1;
+    }
+    ocps_config_clear(&a->candidate);
+    a->candidate = parsed;
+    return SAL_CONFIGURE_PENDING;
 }
 
 /* Free the application once its timers and engine have closed. */
@@ -703,6 +755,7 @@ static void free_app(ocps_app *a)
         free(l);
     }
     ocps_config_clear(&a->config);
+    ocps_config_clear(&a->candidate);
     ocps_app_close_cb cb = a->close_cb;
     void *arg = a->close_arg;
     free(a);
@@ -736,6 +789,8 @@ void ocps_app_close(ocps_app *a, ocps_app_close_cb cb, void *arg)
         return;
     }
     a->closing = true;
+    slurm_ping_cancel(a->ping); /* a start in progress: its answer is not wanted */
+    a->ping = NULL;
     a->close_cb = cb;
     a->close_arg = arg;
     a->closing_parts = 5; /* three timers, the engine and the RA backend */

@@ -398,6 +398,31 @@ static int check_options(const plan_ctx *p, char *err, size_t errlen)
     return 0;
 }
 
+/* N of pipetask's -j N / -jN / --processes N / --processes=N among the
+ * config words (the last one wins), or 0. */
+static int processes_option(const ocps_words *w)
+{
+    int n = 0;
+    for (size_t k = 0; k < w->n; k++) {
+        const char *word = w->word[k];
+        const char *value = NULL;
+        if (strcmp(word, "-j") == 0 || strcmp(word, "--processes") == 0) {
+            value = k + 1 < w->n ? w->word[k + 1] : NULL;
+        } else if (strncmp(word, "--processes=", 12) == 0) {
+            value = word + 12;
+        } else if (strncmp(word, "-j", 2) == 0 && word[2] >= '0' && word[2] <= '9') {
+            value = word + 2;
+        }
+        char *end;
+        errno = 0;
+        long v = value != NULL ? strtol(value, &end, 10) : 0;
+        if (value != NULL && end != value && *end == '\0' && errno == 0 && v > 0 && v <= 4096) {
+            n = (int)v;
+        }
+    }
+    return n;
+}
+
 int ocps_job_plan_build(const ocps_config *cfg, const ocps_execute *x, const char *job_id,
                         ocps_job_plan *plan, char *err, size_t errlen)
 {
@@ -415,6 +440,7 @@ int ocps_job_plan_build(const ocps_config *cfg, const ocps_execute *x, const cha
     strv globs = {0};
     strv prereqs = {0};
     plan->environment = json_array();
+    plan->processes = processes_option(&p.words);
     int rc = check_options(&p, err, errlen);
     if (rc == 0) {
         rc = build_argv(&p, &argv, err, errlen);
@@ -564,12 +590,19 @@ typedef enum trim {
     TRIM_ALL,        /* also ownerId and log null, message "": only bounded fields remain */
 } trim;
 
+/* The job's largest resident set (kB) as its runner measured it, or null. */
+static json_t *max_rss_json(const engine_job *job)
+{
+    return job->max_rss_kb >= 0 ? json_integer((json_int_t)job->max_rss_kb) : json_null();
+}
+
 /* What Slurm adds to a job run by the Slurm executor: its job id, node
- * list, last state, elapsed seconds; max_rss is null (no accounting). */
+ * list, last state, elapsed seconds and max RSS (kB, measured by the
+ * runner on the node; Slurm's accounting is not needed). */
 static json_t *slurm_json(const engine_job *job, double elapsed)
 {
-    return json_pack("{s:s, s:s, s:s, s:f, s:n}", "job_id", job->slurm_job_id, "nodes", job->slurm_nodes,
-                     "state", job->slurm_state, "elapsed", elapsed, "max_rss");
+    return json_pack("{s:s, s:s, s:s, s:f, s:o}", "job_id", job->slurm_job_id, "nodes", job->slurm_nodes,
+                     "state", job->slurm_state, "elapsed", elapsed, "max_rss_kb", max_rss_json(job));
 }
 
 /* --- what the embedded ocps-pipetask reports (<workdir>/metrics.json) --- */
@@ -705,6 +738,7 @@ static json_t *result_object(const engine_job *job, const json_t *metrics, size_
     put(o, "startTime", iso_time(job->started));
     put(o, "endTime", iso_time(job->ended));
     put(o, "executionDuration", json_real(duration));
+    put(o, "max_rss_kb", max_rss_json(job));
     put(o, "output_collection", json_string(coll));
     put(o, "output_run", json_string(run));
     bool full = level == TRIM_NONE;

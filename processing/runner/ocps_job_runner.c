@@ -13,7 +13,8 @@
  * job's process group and SIGKILL --grace seconds later. When the job has
  * ended it lists the files matching the globs (relative to DIR; only those
  * whose real path is inside DIR, see runner_collect) and writes
- * FILE atomically (FILE.tmp, rename) as JSON, then exits 0 (with
+ * FILE atomically (FILE.tmp, rename) as JSON (with max_rss_kb: wait4's
+ * ru_maxrss of the job, see runner_supervise), then exits 0 (with
  * --exit-status job: with the job's exit code, 128+signal if killed, so a
  * batch system such as Slurm sees the job's outcome).
  *
@@ -42,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -82,6 +84,7 @@ typedef struct runner_outcome {
     double started;
     double ended;
     pid_t job_pid;
+    long max_rss_kb; /* wait4's ru_maxrss of the job (kB), -1 unknown */
     char **results;
     size_t nresults;
     size_t results_total;
@@ -98,6 +101,7 @@ typedef struct runner_watch {
     double kill_at;
     bool done;
     int wstatus;
+    struct rusage usage; /* the job's, from wait4 */
 } runner_watch;
 
 static double runner_mono(void)
@@ -360,7 +364,7 @@ static int runner_wait_signal(const sigset_t *set, const runner_watch *w)
 /* After any wake-up: reap the job, apply the deadlines. */
 static void runner_check(runner_watch *w, runner_outcome *out, double grace)
 {
-    if (w->pid > 0 && !w->done && waitpid(w->pid, &w->wstatus, WNOHANG) == w->pid) {
+    if (w->pid > 0 && !w->done && wait4(w->pid, &w->wstatus, WNOHANG, &w->usage) == w->pid) {
         w->done = true;
         return;
     }
@@ -409,6 +413,10 @@ static void runner_supervise(const runner_args *a, const sigset_t *set, runner_o
         runner_check(&w, out, a->grace);
     }
     runner_sweep_group(&w);
+    /* wait4's usage of a child is getrusage(RUSAGE_BOTH) of it: ru_maxrss
+     * is the largest resident set of one process, the job's or one of its
+     * descendants that were waited for inside the job (not a sum) */
+    out->max_rss_kb = w.pid > 0 ? w.usage.ru_maxrss : -1;
     if (w.pid == 0) { /* simulation: wstatus is the signal that ended it, if any */
         out->signal = w.wstatus;
         out->exit_code = w.wstatus != 0 ? 128 + w.wstatus : a->sim_code;
@@ -501,8 +509,8 @@ static void runner_json_body(FILE *f, const runner_outcome *o)
     fprintf(f, "{\"exit_code\": %d, \"signal\": %d, \"aborted\": %s, \"timed_out\": %s, \"spawn_error\": ",
             o->exit_code, o->signal, o->aborted ? "true" : "false", o->timed_out ? "true" : "false");
     runner_json_string(f, o->spawn_error);
-    fprintf(f, ", \"started\": %.6f, \"ended\": %.6f, \"job_pid\": %ld, \"results\": [", o->started, o->ended,
-            (long)o->job_pid);
+    fprintf(f, ", \"started\": %.6f, \"ended\": %.6f, \"job_pid\": %ld, \"max_rss_kb\": %ld, \"results\": [",
+            o->started, o->ended, (long)o->job_pid, o->max_rss_kb);
     for (size_t i = 0; i < o->nresults; i++) {
         fputs(i > 0 ? ", " : "", f);
         runner_json_string(f, o->results[i]);
@@ -669,7 +677,7 @@ int main(int argc, char **argv)
         return claimfd == -RUNNER_EXIT_CLAIMED ? RUNNER_EXIT_CLAIMED : 1;
     }
     unlink(a.status); /* the job is ours: a status file there is stale */
-    runner_outcome out = {.started = runner_wall()};
+    runner_outcome out = {.started = runner_wall(), .max_rss_kb = -1};
     if (a.simulate) {
         runner_supervise(&a, &waitset, &out);
     } else if (runner_start_job(&a, &out) == 0) {

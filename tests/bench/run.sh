@@ -7,6 +7,9 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 "$top/build-bench/tests/bench/bench_csc_cpu" 10
 "$top/build-bench/tests/bench/bench_jobs" 200
 "$top/build-bench/tests/bench/bench_kafka_rtt" 300
+# the CSC on the Slurm executor vs raw sbatch on a private cluster (needs
+# Slurm and root); 50 jobs a round, 5 rounds, 1,000 jobs tracked for 30 s
+"$top/build-bench/tests/bench/bench_slurm" 50 5 1000 30
 # the engine's memory and per-call cost against a history of up to 100000 jobs
 "$top/build-bench/tests/bench/bench_engine_history" 2000
 # FITS master bias against the cfitsio read floor and numpy, ISR MB/s, -j1/-j2 (issue 12)

@@ -3,7 +3,8 @@
  * records exactly what it was given (argv and the job environment) as
  * JSON in $JOB_OUTPUT_DIR/invocation.json, writes two outputs
  * (calexp.fits, summary.txt) there, and behaves as DATA_QUERY asks:
- * "SLEEP=<s>" sleeps, "FAIL=<n>" exits with n, "KILL=<sig>" kills itself.
+ * "SLEEP=<s>" sleeps, "FAIL=<n>" exits with n, "KILL=<sig>" kills itself,
+ * "MEM=<MiB>" touches that much memory first (its resident set).
  * A child "sleep" (SLEEP with CHILD=1) shows that aborts stop the group.
  */
 #include <signal.h>
@@ -75,6 +76,12 @@ int main(int argc, char **argv)
     write_file(dir, "calexp.fits", "SIMPLE  =                    T\n");
     write_file(dir, "summary.txt", "ok\n");
 
+    size_t mem = (size_t)number_after(query, "MEM=") * 1024 * 1024;
+    char *block = mem > 0 ? malloc(mem) : NULL;
+    if (block != NULL) {
+        memset(block, 1, mem); /* resident, not just reserved */
+        printf("fake-pipetask: %zu bytes touched (%d)\n", mem, block[mem - 1]);
+    }
     double secs = number_after(query, "SLEEP=");
     if (secs > 0) {
         if (number_after(query, "CHILD=") > 0 && fork() == 0) {
@@ -91,5 +98,6 @@ int main(int argc, char **argv)
     if (sig > 0) {
         kill(getpid(), sig);
     }
+    free(block);
     return (int)number_after(query, "FAIL=");
 }

@@ -6,13 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "test_util.h"
 
-static const char *const slurm_cluster_binaries[] = {"/usr/sbin/slurmctld", "/usr/sbin/slurmd",
-                                                     "/usr/sbin/munged",    "/usr/bin/sbatch",
-                                                     "/usr/bin/squeue",     "/usr/bin/scancel"};
+static const char *const slurm_cluster_binaries[] = {
+    "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/munged", "/usr/bin/sbatch",
+    "/usr/bin/squeue",     "/usr/bin/scancel", "/usr/bin/scontrol"};
 
 bool slurm_cluster_available(char *why, size_t whylen)
 {
@@ -61,9 +62,25 @@ int slurm_cluster_ctld_stop(const slurm_cluster *c)
     return slurm_cluster_script(c, "ctld-stop", NULL);
 }
 
+int slurm_cluster_ctld_kill(const slurm_cluster *c)
+{
+    return slurm_cluster_script(c, "ctld-kill", NULL);
+}
+
 int slurm_cluster_ctld_start(const slurm_cluster *c)
 {
     return slurm_cluster_script(c, "ctld-start", NULL);
+}
+
+double slurm_cluster_state_saved(const slurm_cluster *c)
+{
+    char path[1024];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/state/job_state", c->dir);
+    if (stat(path, &st) != 0) {
+        return 0;
+    }
+    return (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
 }
 
 void slurm_cluster_stop(slurm_cluster *c)

@@ -24,7 +24,14 @@ int slurm_cluster_start(slurm_cluster *c, char *err, size_t errlen);
 
 /* Stop only slurmctld / start it again (the controller unreachable). */
 int slurm_cluster_ctld_stop(const slurm_cluster *c);
+/* SIGKILL slurmctld (a crash: no state saved on the way out). */
+int slurm_cluster_ctld_kill(const slurm_cluster *c);
 int slurm_cluster_ctld_start(const slurm_cluster *c);
+
+/* When slurmctld last saved its job state (the modification time of
+ * state/job_state, UTC seconds), 0 if never. A slurmctld that crashes
+ * forgets what happened since then. */
+double slurm_cluster_state_saved(const slurm_cluster *c);
 
 /* Stop the daemons by pid and remove the directory. */
 void slurm_cluster_stop(slurm_cluster *c);

@@ -7,6 +7,7 @@
 #                                the node is idle (exit 0), else exits 1
 #   slurm_cluster.sh stop DIR    stops the daemons by pid file
 #   slurm_cluster.sh ctld-stop DIR / ctld-start DIR   only slurmctld
+#   slurm_cluster.sh ctld-kill DIR   SIGKILL to slurmctld (a crash)
 #
 # Ports are picked free at start. munged must listen on the default socket
 # (/run/munge/munge.socket.2): Slurm 22.05 clients ignore AuthInfo=socket
@@ -17,7 +18,7 @@ set -eu
 cmd=${1:-}
 dir=${2:-}
 if [ -z "$cmd" ] || [ -z "$dir" ]; then
-    echo "usage: $0 start|stop|ctld-stop|ctld-start DIR" >&2
+    echo "usage: $0 start|stop|ctld-stop|ctld-kill|ctld-start DIR" >&2
     exit 2
 fi
 
@@ -159,6 +160,18 @@ stop)
     ;;
 ctld-stop)
     stop_pidfile "$dir/slurmctld.pid"
+    ;;
+ctld-kill)
+    if [ -f "$dir/slurmctld.pid" ]; then
+        pid=$(cat "$dir/slurmctld.pid")
+        kill -9 "$pid" 2>/dev/null || true
+        i=0
+        while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
+            sleep 0.05
+            i=$((i + 1))
+        done
+        rm -f "$dir/slurmctld.pid"
+    fi
     ;;
 ctld-start)
     SLURM_CONF="$dir/etc/slurm.conf" /usr/sbin/slurmctld

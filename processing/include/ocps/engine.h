@@ -62,6 +62,8 @@ typedef struct engine_job_spec {
     json_t *meta;                    /* application data kept with the job (incref'd; may be NULL) */
     const char *simulate;            /* NULL, or "SECONDS:EXITCODE": the runner sleeps and exits
                                       * with that code instead of running argv (simulation mode) */
+    int cpus;                        /* Slurm executor: --cpus-per-task of this job; 0: the
+                                      * executor's cpus_per_job */
 } engine_job_spec;
 
 /* A job as the engine knows it (read-only for the application). */
@@ -83,6 +85,9 @@ typedef struct engine_job {
     bool results_truncated; /* results lists only the first max_results */
     bool result_published;  /* engine_job_mark_published was called */
     int queue_position;     /* 1-based while QUEUED, else 0 */
+    long long max_rss_kb;   /* largest resident set of one of the job's processes (kB, from the
+                             * runner's wait4: the job and its descendants that were waited
+                             * for); -1 unknown (not ended, or no status file) */
     /* Slurm executor only (empty strings otherwise): */
     char slurm_job_id[32]; /* Slurm's job id once submitted */
     char slurm_state[32];  /* last state seen (PENDING, RUNNING, COMPLETED...) */

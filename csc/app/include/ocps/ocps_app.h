@@ -32,7 +32,10 @@ int ocps_app_attach(ocps_app *a, sal_csc *csc, char *err, size_t errlen);
 
 /* The CSC's configure hook: read the settings for our index and open the
  * job engine (re-adopting jobs of an earlier run). Index 101 (RA) instead
- * connects to Redis (ocps_ra_configure) and returns SAL_CONFIGURE_PENDING. */
+ * connects to Redis (ocps_ra_configure) and returns SAL_CONFIGURE_PENDING.
+ * With executor slurm it first asks the Slurm controller (scontrol ping,
+ * on the loop) and returns SAL_CONFIGURE_PENDING; the start then ends with sal_csc_configure_done:
+ * failed, naming the problem, when the controller does not answer. */
 int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen);
 
 /* Called once a closed application has been freed. */

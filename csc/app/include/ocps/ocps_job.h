@@ -47,6 +47,7 @@ typedef struct ocps_job_plan {
     char **globs; /* NULL-terminated */
     char **prereqs;
     json_t *environment; /* [{"name":..., "value":...}] for the result */
+    int processes;       /* N of -j N / --processes N in execute.config, else 0 (CPUs per Slurm job) */
 } ocps_job_plan;
 
 /* Build the argv and environment of job `job_id`: config words split by
