@@ -142,6 +142,14 @@ void engine__log(engine *e, int level, const char *fmt, ...) __attribute__((form
 /* CLOCK_REALTIME in seconds. */
 double engine__now(void);
 
+/* <workdir>/status.json of the job, where its runner records the outcome. */
+void engine__status_path(const engine_rec *r, char *out, size_t outlen);
+
+/* The runner's request for job r (everything but env and exit_with_job),
+ * the same for every executor; status from engine__status_path. */
+void engine__runner_request(const engine *e, const engine_rec *r, const char *status,
+                            engine_exec_request *req);
+
 /* A non-final phase change: stored, then reported. */
 void engine__change(engine *e, engine_rec *r, engine_phase phase);
 

@@ -13,9 +13,26 @@
 
 /* ---- outcome of a runner ----------------------------------------------- */
 
-static void engine_status_path(const engine_rec *r, char *out, size_t outlen)
+void engine__status_path(const engine_rec *r, char *out, size_t outlen)
 {
     snprintf(out, outlen, "%s/status.json", r->st.job.workdir);
+}
+
+void engine__runner_request(const engine *e, const engine_rec *r, const char *status,
+                            engine_exec_request *req)
+{
+    *req = (engine_exec_request){
+        .runner = e->runner,
+        .workdir = r->st.job.workdir,
+        .status_path = status,
+        .log_path = r->st.job.log_path,
+        .timeout = json_number_value(json_object_get(r->st.spec, "max_duration")),
+        .grace = e->abort_grace,
+        .globs = json_object_get(r->st.spec, "globs"),
+        .max_results = e->max_results,
+        .simulate = json_string_value(json_object_get(r->st.spec, "simulate")),
+        .argv = json_object_get(r->st.spec, "argv"),
+    };
 }
 
 static void engine_take_results(engine_rec *r, engine_status *st)
@@ -101,7 +118,7 @@ void engine__runner_gone(engine *e, engine_rec *r, bool adopted, const char *why
     char path[1200];
     char err[1400];
     engine_status st;
-    engine_status_path(r, path, sizeof path);
+    engine__status_path(r, path, sizeof path);
     int rc = engine_exec_read_status(path, &st, err, sizeof err);
     if (rc == 0) {
         engine__finish_status(e, r, &st);
@@ -259,25 +276,15 @@ int engine__follow_claim(engine *e, engine_rec *r)
 static int engine_spawn_runner(engine *e, engine_rec *r, engine_proc *p, char *err, size_t errlen)
 {
     char status[1200];
-    engine_status_path(r, status, sizeof status);
+    engine__status_path(r, status, sizeof status);
     char **env = engine__job_env(r);
     if (env == NULL) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    engine_exec_request req = {
-        .runner = e->runner,
-        .workdir = r->st.job.workdir,
-        .status_path = status,
-        .log_path = r->st.job.log_path,
-        .timeout = json_number_value(json_object_get(r->st.spec, "max_duration")),
-        .grace = e->abort_grace,
-        .globs = json_object_get(r->st.spec, "globs"),
-        .max_results = e->max_results,
-        .simulate = json_string_value(json_object_get(r->st.spec, "simulate")),
-        .argv = json_object_get(r->st.spec, "argv"),
-        .env = env,
-    };
+    engine_exec_request req;
+    engine__runner_request(e, r, status, &req);
+    req.env = env;
     p->e = e;
     int rc = engine_exec_spawn(&req, &p->pid, &p->pidfd, err, errlen);
     engine_exec_free_strv(env);

@@ -363,11 +363,6 @@ static const char *const engine_slurm_waiting[] = {
 static const char *const engine_slurm_running[] = {"RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT",
                                                    "STOPPED", "RESIZING",   NULL};
 
-static void engine_slurm_status_path(const engine_rec *r, char *out, size_t outlen)
-{
-    snprintf(out, outlen, "%s/status.json", r->st.job.workdir);
-}
-
 /* The job ended in Slurm in `state` (NULL: it left squeue). The runner's
  * status file is the truth for the exit code and outputs when Slurm did
  * not end the job itself (time limit, scancel, node failure...). */
@@ -377,7 +372,7 @@ static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
     char err[1400];
     char msg[600];
     engine_status st;
-    engine_slurm_status_path(r, path, sizeof path);
+    engine__status_path(r, path, sizeof path);
     int rc = engine_exec_read_status(path, &st, err, sizeof err);
     const char *s = state != NULL ? state : "";
     r->slurm_active = false;
@@ -704,20 +699,10 @@ static void engine_slurm_push_options(engine_slurm_argv *a, const engine *e, con
 static char **engine_slurm_sbatch_argv(const engine *e, const engine_rec *r, const char *script)
 {
     char status[1200];
-    engine_slurm_status_path(r, status, sizeof status);
-    engine_exec_request req = {
-        .runner = e->runner,
-        .workdir = r->st.job.workdir,
-        .status_path = status,
-        .log_path = r->st.job.log_path,
-        .timeout = json_number_value(json_object_get(r->st.spec, "max_duration")),
-        .grace = e->abort_grace,
-        .globs = json_object_get(r->st.spec, "globs"),
-        .max_results = e->max_results,
-        .simulate = json_string_value(json_object_get(r->st.spec, "simulate")),
-        .argv = json_object_get(r->st.spec, "argv"),
-        .exit_with_job = true, /* Slurm's state and afterok dependencies follow the job's exit code */
-    };
+    engine__status_path(r, status, sizeof status);
+    engine_exec_request req;
+    engine__runner_request(e, r, status, &req);
+    req.exit_with_job = true; /* Slurm's state and afterok dependencies follow the job's exit code */
     engine_exec_numbers nums;
     char **runner = engine_exec_runner_argv(&req, &nums);
     engine_slurm_argv a = {0};
