@@ -460,30 +460,7 @@ int bl_register_in_txn(butler_repo *repo, const char *run, const butler_dataset 
 int butler_register(butler_repo *repo, const char *run, const butler_dataset *ds, size_t n, char *err,
                     size_t errlen)
 {
-    butler_dataset *copy = malloc((n ? n : 1) * sizeof *copy);
-    if (copy == NULL) {
-        return bl_fail(err, errlen, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++) {
-        copy[i] = ds[i];
-        char file[PATH_MAX + 1100];
-        snprintf(file, sizeof file, "%s/%s", repo->root, ds[i].path);
-        if (butler_checksum_file(file, copy[i].checksum, sizeof copy[i].checksum, err, errlen) != 0) {
-            free(copy);
-            return -1;
-        }
-    }
-    int rc = -1;
-    if (bl_begin(repo, err, errlen) == 0) {
-        rc = bl_register_in_txn(repo, run, copy, n, err, errlen);
-        if (rc == 0) {
-            rc = bl_commit(repo, err, errlen);
-        } else {
-            bl_rollback(repo);
-        }
-    }
-    free(copy);
-    return rc;
+    return butler_register_chained(repo, run, ds, n, NULL, NULL, 0, err, errlen);
 }
 
 /* ---- chains ------------------------------------------------------------- */
@@ -592,7 +569,7 @@ int butler_register_chained(butler_repo *repo, const char *run, const butler_dat
     int rc = -1;
     if (bl_begin(repo, err, errlen) == 0) {
         rc = bl_register_in_txn(repo, run, copy, n, err, errlen);
-        if (rc == 0) {
+        if (rc == 0 && chain != NULL) {
             rc = bl_define_chain_in_txn(repo, chain, children, nchildren, err, errlen);
         }
         if (rc == 0) {

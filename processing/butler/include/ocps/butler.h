@@ -109,7 +109,7 @@ int butler_define_chain(butler_repo *repo, const char *name, const char *const *
 
 /* butler_register into run and butler_define_chain(chain, children) in one
  * transaction (as a pipetask run's outputs and its output collection):
- * both happen, or neither. */
+ * both happen, or neither. chain NULL: the registration alone. */
 int butler_register_chained(butler_repo *repo, const char *run, const butler_dataset *ds, size_t n,
                             const char *chain, const char *const *children, size_t nchildren, char *err,
                             size_t errlen);
