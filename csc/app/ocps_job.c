@@ -482,7 +482,7 @@ void ocps_output_collection(const char *job_id, char *out, size_t len)
     snprintf(out, len, "u/ocps/%s", job_id);
 }
 
-static json_t *iso_time(double t)
+json_t *ocps_job_iso_time(double t)
 {
     if (t <= 0) {
         return json_null();
@@ -734,9 +734,9 @@ static json_t *result_object(const engine_job *job, const json_t *metrics, size_
     put(o, "phase", json_string(engine_phase_name(job->phase)));
     put(o, "reason", json_string(engine_reason_name(job->reason)));
     put(o, "exit_code", json_integer(job->exit_code));
-    put(o, "creationTime", iso_time(job->created));
-    put(o, "startTime", iso_time(job->started));
-    put(o, "endTime", iso_time(job->ended));
+    put(o, "creationTime", ocps_job_iso_time(job->created));
+    put(o, "startTime", ocps_job_iso_time(job->started));
+    put(o, "endTime", ocps_job_iso_time(job->ended));
     put(o, "executionDuration", json_real(duration));
     put(o, "max_rss_kb", max_rss_json(job));
     put(o, "output_collection", json_string(coll));

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ocps/ocps_job.h"
 #include "ocps/ocps_redis.h"
 #include "ocps/sal_sample.h"
 
@@ -100,17 +101,6 @@ static double now_utc(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static json_t *iso_time(double t)
-{
-    time_t secs = (time_t)t;
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char buf[64];
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((t - (double)secs) * 1000));
-    return json_string(buf);
 }
 
 /* 32 lower-case hex digits from the system's random source. */
@@ -423,8 +413,8 @@ static json_t *job_result_json(const ra_job *j, const char *phase, const char *r
                      "s:{s:s}}",
                      "jobId", j->id, "job_id", j->id, "runId", j->seqnum, "ownerId", j->identity, "phase",
                      phase, "reason", reason, "exit_code", exit_code, "backend", "rapid_analysis", "redis",
-                     ocps_redis_address(ra->redis), "creationTime", iso_time(j->created), "endTime",
-                     iso_time(ended), "executionDuration", ended - j->created, "pushed", pushed, "not_pushed",
+                     ocps_redis_address(ra->redis), "creationTime", ocps_job_iso_time(j->created), "endTime",
+                     ocps_job_iso_time(ended), "executionDuration", ended - j->created, "pushed", pushed, "not_pushed",
                      not_pushed, "completion", completion, "completion_wait_time",
                      j->waiting ? json_real(j->waited) : json_null(), "errorSummary", "message", message);
 }

@@ -56,6 +56,10 @@ typedef struct ocps_job_plan {
 int ocps_job_plan_build(const ocps_config *cfg, const ocps_execute *x, const char *job_id,
                         ocps_job_plan *plan, char *err, size_t errlen);
 
+/* A UTC time as job_result gives it ("2026-12-01T16:58:54.988Z"); JSON
+ * null for t <= 0 (never happened). */
+json_t *ocps_job_iso_time(double t);
+
 /* Release a plan. */
 void ocps_job_plan_free(ocps_job_plan *plan);
 
