@@ -28,11 +28,10 @@
 
 #include "ocps_test_iface.h"
 #include "ocps/sal_csc.h"
+#include "ocps_run.h"
 #include "sal_fixture.h"
 #include "slurm_cluster.h"
 #include "test_util.h"
-
-#define MAX_ACKS 64
 
 typedef struct ctx {
     fx f;
@@ -43,16 +42,7 @@ typedef struct ctx {
 } ctx;
 
 /* One execute in flight. */
-typedef struct run {
-    bool done;
-    int ack;
-    char job_id[64];
-    char result[4096];
-    int32_t seqnum;
-    fx_ack acks[MAX_ACKS];
-    size_t nacks;
-    double done_at;
-} run;
+typedef or_run run;
 
 /* The Slurm cluster of the group (OCPS_TEST_EXECUTOR=slurm), else unused. */
 static slurm_cluster cluster;
@@ -163,31 +153,6 @@ static int teardown(void **state)
 
 /* --- commanding --- */
 
-static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
-{
-    (void)error;
-    run *r = arg;
-    if (r->nacks < MAX_ACKS) {
-        fx_ack *a = &r->acks[r->nacks++];
-        a->ack = ack;
-        snprintf(a->result, sizeof a->result, "%s", result);
-        a->timeout = timeout;
-        a->at = tu_now();
-    }
-    if (ack == SAL_CMD_INPROGRESS && r->job_id[0] == '\0') {
-        json_t *j = json_loads(result, 0, NULL);
-        const char *id = json_string_value(json_object_get(j, "job_id"));
-        snprintf(r->job_id, sizeof r->job_id, "%s", id ? id : "");
-        json_decref(j);
-    }
-    if (final) {
-        r->done = true;
-        r->ack = ack;
-        r->done_at = tu_now();
-        snprintf(r->result, sizeof r->result, "%s", result);
-    }
-}
-
 static bool execute_ready(fx *f, void *arg)
 {
     (void)arg;
@@ -198,22 +163,12 @@ static bool execute_ready(fx *f, void *arg)
 static void execute_outputs(fx *f, run *r, const char *pipeline, const char *config, const char *query,
                             const char *prereqs, const char *outputs)
 {
-    memset(r, 0, sizeof *r);
     char err[256];
     sal_remote_prepare(f->remote, "execute", err, sizeof err);
     sal_remote_prepare(f->remote, "abort_job", err, sizeof err);
     assert_true(fx_run_until(f, execute_ready, NULL, 10));
-    int t = sal_remote_command_topic(f->remote, "execute");
-    const sal_topic_info *ti = &f->comp->topics[t];
-    void *s = sal_remote_new_command(f->remote, "execute");
-    assert_int_equal(sal_sample_set_string(ti, s, "pipeline", pipeline, err, sizeof err), 0);
-    assert_int_equal(sal_sample_set_string(ti, s, "config", config, err, sizeof err), 0);
-    assert_int_equal(sal_sample_set_string(ti, s, "data_query", query, err, sizeof err), 0);
-    assert_int_equal(sal_sample_set_string(ti, s, "prereq_jobs", prereqs ? prereqs : "", err, sizeof err), 0);
-    assert_int_equal(sal_sample_set_string(ti, s, "output_dataset_types", outputs, err, sizeof err), 0);
-    assert_int_equal(sal_remote_command(f->remote, "execute", s, 120, on_ack, r, &r->seqnum, err, sizeof err),
-                     0);
-    sal_sample_free(ti, s);
+    or_fields x = {pipeline, config, query, prereqs ? prereqs : "", outputs};
+    assert_int_equal(or_execute(f, r, &x, 120), 0);
 }
 
 /* Send execute; returns once sent. */
@@ -223,21 +178,9 @@ static void execute(fx *f, run *r, const char *pipeline, const char *config, con
     execute_outputs(f, r, pipeline, config, query, prereqs, "");
 }
 
-static bool run_done(fx *f, void *arg)
-{
-    (void)f;
-    return ((run *)arg)->done;
-}
-
-static bool has_job_id(fx *f, void *arg)
-{
-    (void)f;
-    return ((run *)arg)->job_id[0] != '\0' || ((run *)arg)->done;
-}
-
 static void wait_done(fx *f, run *r, double timeout)
 {
-    if (!fx_run_until(f, run_done, r, timeout)) {
+    if (!fx_run_until(f, or_done, r, timeout)) {
         fail_msg("execute did not end in %.0f s (job %s)", timeout, r->job_id);
     }
 }
@@ -567,7 +510,7 @@ static void abort_job_stops_a_running_job(void **state)
     fx *f = &c->f;
     run r;
     execute(f, &r, "cpBias.yaml", "", "SLEEP=60 CHILD=1", NULL);
-    assert_true(fx_run_until(f, has_job_id, &r, 10));
+    assert_true(fx_run_until(f, or_has_job_id, &r, 10));
     /* let it start and fork its child */
     char *pidtext = NULL;
     for (int i = 0; i < 200 && (pidtext = read_job_file(c, r.job_id, "child.pid")) == NULL; i++) {
@@ -607,10 +550,10 @@ static void prerequisites_wait_or_fail_fast(void **state)
     run a;
     run b;
     execute(f, &a, "cpBias.yaml", "", "SLEEP=1", NULL);
-    assert_true(fx_run_until(f, has_job_id, &a, 10));
+    assert_true(fx_run_until(f, or_has_job_id, &a, 10));
     execute(f, &b, "cpDark.yaml", "", "visit=2", a.job_id);
     /* B answers at once with its id, before A ends */
-    assert_true(fx_run_until(f, has_job_id, &b, 5));
+    assert_true(fx_run_until(f, or_has_job_id, &b, 5));
     assert_false(a.done);
     wait_done(f, &a, 30);
     wait_done(f, &b, 30);
@@ -626,7 +569,7 @@ static void prerequisites_wait_or_fail_fast(void **state)
 
     /* A fails: B ends at once without running */
     execute(f, &a, "cpBias.yaml", "", "FAIL=1", NULL);
-    assert_true(fx_run_until(f, has_job_id, &a, 10));
+    assert_true(fx_run_until(f, or_has_job_id, &a, 10));
     execute(f, &b, "cpDark.yaml", "", "visit=3", a.job_id);
     wait_done(f, &a, 30);
     wait_done(f, &b, 30);
@@ -837,7 +780,7 @@ static void kill_9_and_restart_reports_each_job_once(void **state)
         char query[64];
         snprintf(query, sizeof query, "visit=%d SLEEP=%d", i, (slurm_wanted() ? 6 : 3) + i);
         execute(f, &runs[i], "cpBias.yaml", "", query, NULL);
-        assert_true(fx_run_until(f, has_job_id, &runs[i], 10));
+        assert_true(fx_run_until(f, or_has_job_id, &runs[i], 10));
     }
     if (slurm_wanted()) {
         slurm_watch w = {runs, 0};
@@ -928,7 +871,7 @@ static void broker_outage_loses_nothing(void **state)
     }
     run r;
     execute(f, &r, "cpBias.yaml", "", "SLEEP=4", NULL);
-    assert_true(fx_run_until(f, has_job_id, &r, 10));
+    assert_true(fx_run_until(f, or_has_job_id, &r, 10));
     fx_run_for(f, 0.5);
     size_t mark = f->nrecords;
     assert_int_equal(fx_broker_command(f, "down 1"), 0);

@@ -27,6 +27,7 @@
 
 #include "ocps_test_iface.h"
 #include "ocps/sal_csc.h"
+#include "ocps_run.h"
 #include "sal_fixture.h"
 #include "test_util.h"
 
@@ -42,14 +43,7 @@ typedef struct ctx {
     bool csc_started;
 } ctx;
 
-typedef struct run {
-    bool done;
-    int ack;
-    char job_id[64];
-    char result[4096];
-    int32_t seqnum;
-    size_t nacks;
-} run;
+typedef or_run run;
 
 static int run_prog(char **out, const char *prog, ...)
 {
@@ -194,72 +188,16 @@ static int group_teardown(void **state)
 
 /* --- commanding --- */
 
-static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
-{
-    (void)error;
-    (void)timeout;
-    run *r = arg;
-    r->nacks++;
-    if (ack == SAL_CMD_INPROGRESS && r->job_id[0] == '\0') {
-        json_t *j = json_loads(result, 0, NULL);
-        const char *id = json_string_value(json_object_get(j, "job_id"));
-        snprintf(r->job_id, sizeof r->job_id, "%s", id ? id : "");
-        json_decref(j);
-    }
-    if (final) {
-        r->done = true;
-        r->ack = ack;
-        snprintf(r->result, sizeof r->result, "%s", result);
-    }
-}
-
-static bool execute_ready(fx *f, void *arg)
-{
-    (void)arg;
-    return sal_remote_ready(f->remote, "execute");
-}
-
 static void execute(fx *f, run *r, const char *pipeline, const char *config, const char *query,
                     const char *prereqs, const char *outputs)
 {
-    memset(r, 0, sizeof *r);
-    char err[256];
-    sal_remote_prepare(f->remote, "execute", err, sizeof err);
-    assert_true(fx_run_until(f, execute_ready, NULL, 10));
-    int t = sal_remote_command_topic(f->remote, "execute");
-    const sal_topic_info *ti = &f->comp->topics[t];
-    void *s = sal_remote_new_command(f->remote, "execute");
-    assert_int_equal(sal_sample_set_string(ti, s, "pipeline", pipeline, err, sizeof err), 0);
-    assert_int_equal(sal_sample_set_string(ti, s, "config", config, err, sizeof err), 0);
-    assert_int_equal(sal_sample_set_string(ti, s, "data_query", query, err, sizeof err), 0);
-    assert_int_equal(sal_sample_set_string(ti, s, "prereq_jobs", prereqs, err, sizeof err), 0);
-    assert_int_equal(sal_sample_set_string(ti, s, "output_dataset_types", outputs, err, sizeof err), 0);
-    assert_int_equal(sal_remote_command(f->remote, "execute", s, 120, on_ack, r, &r->seqnum, err, sizeof err),
-                     0);
-    sal_sample_free(ti, s);
-}
-
-static bool has_job_id(fx *f, void *arg)
-{
-    (void)f;
-    return ((run *)arg)->job_id[0] != '\0' || ((run *)arg)->done;
-}
-
-static bool all_done(fx *f, void *arg)
-{
-    (void)f;
-    run **runs = arg;
-    for (size_t i = 0; runs[i] != NULL; i++) {
-        if (!runs[i]->done) {
-            return false;
-        }
-    }
-    return true;
+    or_fields x = {pipeline, config, query, prereqs, outputs};
+    assert_int_equal(or_execute(f, r, &x, 120), 0);
 }
 
 static void wait_all(fx *f, run **runs, double timeout)
 {
-    if (!fx_run_until(f, all_done, runs, timeout)) {
+    if (!fx_run_until(f, or_all_done, runs, timeout)) {
         fail_msg("the jobs did not end in %.0f s", timeout);
     }
 }
@@ -338,14 +276,14 @@ static void calibrate_then_isr_and_quicklook_through_the_csc(void **state)
     fx *f = &c->f;
     run bias, isr, ql;
     execute(f, &bias, "cpBias.yaml", "-j 2", "exposure.observation_type='bias'", "", "");
-    assert_true(fx_run_until(f, has_job_id, &bias, 20));
+    assert_true(fx_run_until(f, or_has_job_id, &bias, 20));
     assert_int_equal(strlen(bias.job_id), 32);
     snprintf(c->bias_id, sizeof c->bias_id, "%s", bias.job_id);
     char with_bias[128];
     snprintf(with_bias, sizeof with_bias, "-i u/ocps/%s -j 2", bias.job_id);
     execute(f, &isr, "isr.yaml", with_bias,
             "exposure.observation_type='science' AND exposure.day_obs=20240624", bias.job_id, "postISRCCD");
-    assert_true(fx_run_until(f, has_job_id, &isr, 20));
+    assert_true(fx_run_until(f, or_has_job_id, &isr, 20));
     execute(f, &ql, "quickLook.yaml", with_bias, "exposure = 2024062400010", bias.job_id, "quickLookPreview");
     run *runs[] = {&bias, &isr, &ql, NULL};
     wait_all(f, runs, 120);

@@ -29,6 +29,7 @@
 #include "ocps/sal_csc.h"
 #include "ocps_test_iface.h"
 #include "redis_fixture.h"
+#include "ocps_run.h"
 #include "sal_fixture.h"
 #include "test_util.h"
 
@@ -39,17 +40,7 @@ typedef struct ctx {
     redisContext *rc;
 } ctx;
 
-typedef struct run {
-    bool done;
-    int ack;
-    int nacks;
-    int first_ack;
-    char first_result[512];
-    char job_id[64];
-    char result[2048];
-    double sent_at;
-    double done_at;
-} run;
+typedef or_run run;
 
 /* --- set-up --- */
 
@@ -142,61 +133,17 @@ static int teardown(void **state)
 
 /* --- commanding --- */
 
-static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
-{
-    (void)error;
-    (void)timeout;
-    run *r = arg;
-    if (r->nacks++ == 0) {
-        r->first_ack = ack;
-        snprintf(r->first_result, sizeof r->first_result, "%s", result);
-    }
-    if (ack == SAL_CMD_INPROGRESS && r->job_id[0] == '\0') {
-        json_t *j = json_loads(result, 0, NULL);
-        const char *id = json_string_value(json_object_get(j, "job_id"));
-        snprintf(r->job_id, sizeof r->job_id, "%s", id ? id : "");
-        json_decref(j);
-    }
-    if (final) {
-        r->done = true;
-        r->ack = ack;
-        r->done_at = tu_now();
-        snprintf(r->result, sizeof r->result, "%s", result);
-    }
-}
-
-static bool execute_ready(fx *f, void *arg)
-{
-    (void)arg;
-    return sal_remote_ready(f->remote, "execute");
-}
-
-static bool run_done(fx *f, void *arg)
-{
-    (void)f;
-    return ((run *)arg)->done;
-}
-
 static void execute_send(fx *f, run *r, const char *config)
 {
-    memset(r, 0, sizeof *r);
-    char err[256];
-    sal_remote_prepare(f->remote, "execute", err, sizeof err);
-    assert_true(fx_run_until(f, execute_ready, NULL, 10));
-    int t = sal_remote_command_topic(f->remote, "execute");
-    const sal_topic_info *ti = &f->comp->topics[t];
-    void *s = sal_remote_new_command(f->remote, "execute");
-    assert_int_equal(sal_sample_set_string(ti, s, "config", config, err, sizeof err), 0);
-    r->sent_at = tu_now();
-    assert_int_equal(sal_remote_command(f->remote, "execute", s, 60, on_ack, r, NULL, err, sizeof err), 0);
-    sal_sample_free(ti, s);
+    or_fields x = {.config = config};
+    assert_int_equal(or_execute(f, r, &x, 60), 0);
 }
 
 /* execute(config) and wait for its final ack. */
 static void execute(fx *f, run *r, const char *config, double timeout)
 {
     execute_send(f, r, config);
-    if (!fx_run_until(f, run_done, r, timeout)) {
+    if (!fx_run_until(f, or_done, r, timeout)) {
         fail_msg("execute did not end in %.0f s", timeout);
     }
 }
@@ -303,7 +250,7 @@ static void pushes_deployed_key_shapes_in_order(void **state)
     assert_int_equal(r.ack, SAL_CMD_COMPLETE);
     print_message("execute acknowledged in %.1f ms\n", (r.done_at - r.sent_at) * 1e3);
     /* INPROGRESS with the job id, then the job_id event */
-    assert_int_equal(r.first_ack, SAL_CMD_INPROGRESS);
+    assert_int_equal(r.acks[0].ack, SAL_CMD_INPROGRESS);
     assert_int_equal(strlen(r.job_id), 32);
     long jid = fx_wait_event(f, "logevent_job_id", mark, 5);
     assert_true(jid >= 0);
@@ -666,7 +613,7 @@ static void redis_paused_during_push(void **state)
     print_message("execute during DEBUG SLEEP 3 ended after %.2f s\n", took);
     assert_int_equal(r.ack, SAL_CMD_COMPLETE);
     assert_true(took > 2.0);
-    assert_int_equal(r.first_ack, SAL_CMD_INPROGRESS);
+    assert_int_equal(r.acks[0].ack, SAL_CMD_INPROGRESS);
     fx_run_for(f, 1.5);
     double sent_gap;
     double arrival_gap;
@@ -716,7 +663,7 @@ static void completion_wait_reports_the_record(void **state)
     assert_int_equal(lrange(c, "LSSTCam-FROM-OCS_DONUTPAIR", got, 2), 1);
     redisReply *rep = redisCommand(c->rc, "HSET LSSTCAM_WEP_PROCESSING_RESULT 2025111500227 19");
     freeReplyObject(rep);
-    assert_true(fx_run_until(f, run_done, &r, 10));
+    assert_true(fx_run_until(f, or_done, &r, 10));
     assert_int_equal(r.ack, SAL_CMD_COMPLETE);
     int exit_code;
     json_t *res = job_result(f, r.job_id, &exit_code);

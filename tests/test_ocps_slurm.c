@@ -32,6 +32,7 @@
 #include "ocps/sal_csc.h"
 #include "ocps/sal_sample.h"
 #include "ocps_test_iface.h"
+#include "ocps_run.h"
 #include "sal_fixture.h"
 #include "slurm_cluster.h"
 #include "test_util.h"
@@ -47,12 +48,7 @@ typedef struct ctx {
 } ctx;
 
 /* One execute in flight. */
-typedef struct run {
-    bool done;
-    int ack;
-    char job_id[64];
-    char result[2048];
-} run;
+typedef or_run run;
 
 static int group_setup(void **state)
 {
@@ -207,43 +203,10 @@ static void start_fails_while_the_controller_is_down(void **state)
     assert_true(wait_state(f, mark, SAL_STATE_DISABLED, 5) >= 0);
 }
 
-static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
-{
-    (void)error;
-    (void)timeout;
-    run *r = arg;
-    if (ack == SAL_CMD_INPROGRESS && r->job_id[0] == '\0') {
-        json_t *j = json_loads(result, 0, NULL);
-        const char *id = json_string_value(json_object_get(j, "job_id"));
-        snprintf(r->job_id, sizeof r->job_id, "%s", id ? id : "");
-        json_decref(j);
-    }
-    if (final) {
-        r->done = true;
-        r->ack = ack;
-        snprintf(r->result, sizeof r->result, "%s", result);
-    }
-}
-
-static bool execute_ready(fx *f, void *arg)
-{
-    (void)arg;
-    return sal_remote_ready(f->remote, "execute");
-}
-
 static void execute(fx *f, run *r, const char *query)
 {
-    memset(r, 0, sizeof *r);
-    char err[256];
-    sal_remote_prepare(f->remote, "execute", err, sizeof err);
-    assert_true(fx_run_until(f, execute_ready, NULL, 10));
-    int t = sal_remote_command_topic(f->remote, "execute");
-    const sal_topic_info *ti = &f->comp->topics[t];
-    void *s = sal_remote_new_command(f->remote, "execute");
-    assert_int_equal(sal_sample_set_string(ti, s, "pipeline", "cpBias.yaml", err, sizeof err), 0);
-    assert_int_equal(sal_sample_set_string(ti, s, "data_query", query, err, sizeof err), 0);
-    assert_int_equal(sal_remote_command(f->remote, "execute", s, 120, on_ack, r, NULL, err, sizeof err), 0);
-    sal_sample_free(ti, s);
+    or_fields x = {.pipeline = "cpBias.yaml", .data_query = query};
+    assert_int_equal(or_execute(f, r, &x, 120), 0);
 }
 
 static bool all_done(fx *f, void *arg)

@@ -22,41 +22,19 @@
 
 #include "ocps_test_iface.h"
 #include "ocps/sal_csc.h"
+#include "ocps_run.h"
 #include "sal_fixture.h"
 #include "test_util.h"
 
 extern char **environ;
 
-typedef struct run {
-    bool done;
-    int ack;
-    char job_id[40];
-} run;
+typedef or_run run;
 
 static double wall(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
-{
-    (void)error;
-    (void)timeout;
-    run *r = arg;
-    if (ack == SAL_CMD_INPROGRESS && r->job_id[0] == '\0') {
-        json_t *j = json_loads(result, 0, NULL);
-        snprintf(r->job_id, sizeof r->job_id, "%s",
-                 json_string_value(json_object_get(j, "job_id"))
-                     ? json_string_value(json_object_get(j, "job_id"))
-                     : "");
-        json_decref(j);
-    }
-    if (final) {
-        r->done = true;
-        r->ack = ack;
-    }
 }
 
 static bool ready(fx *f, void *arg)
@@ -82,13 +60,8 @@ static bool all_done(fx *f, void *arg)
 
 static void send_execute(fx *f, run *r, const char *query)
 {
-    char err[256];
-    int t = sal_remote_command_topic(f->remote, "execute");
-    void *s = sal_remote_new_command(f->remote, "execute");
-    sal_sample_set_string(&f->comp->topics[t], s, "pipeline", "bench.yaml", err, sizeof err);
-    sal_sample_set_string(&f->comp->topics[t], s, "data_query", query, err, sizeof err);
-    sal_remote_command(f->remote, "execute", s, 600, on_ack, r, NULL, err, sizeof err);
-    sal_sample_free(&f->comp->topics[t], s);
+    or_fields x = {.pipeline = "bench.yaml", .data_query = query};
+    or_execute(f, r, &x, 600);
 }
 
 static int cmp_double(const void *a, const void *b)

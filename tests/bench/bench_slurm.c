@@ -32,38 +32,18 @@
 
 #include "ocps/sal_csc.h"
 #include "ocps_test_iface.h"
+#include "ocps_run.h"
 #include "sal_fixture.h"
 #include "slurm_cluster.h"
 #include "test_util.h"
 
-typedef struct run {
-    bool done;
-    int ack;
-    char job_id[40];
-} run;
+typedef or_run run;
 
 static double wall(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
-{
-    (void)error;
-    (void)timeout;
-    run *r = arg;
-    if (ack == SAL_CMD_INPROGRESS && r->job_id[0] == '\0') {
-        json_t *j = json_loads(result, 0, NULL);
-        const char *id = json_string_value(json_object_get(j, "job_id"));
-        snprintf(r->job_id, sizeof r->job_id, "%s", id != NULL ? id : "");
-        json_decref(j);
-    }
-    if (final) {
-        r->done = true;
-        r->ack = ack;
-    }
 }
 
 static bool ready(fx *f, void *arg)
@@ -102,13 +82,8 @@ static bool all_have_ids(fx *f, void *arg)
 
 static void send_execute(fx *f, run *r, const char *query)
 {
-    char err[256];
-    int t = sal_remote_command_topic(f->remote, "execute");
-    void *s = sal_remote_new_command(f->remote, "execute");
-    sal_sample_set_string(&f->comp->topics[t], s, "pipeline", "bench.yaml", err, sizeof err);
-    sal_sample_set_string(&f->comp->topics[t], s, "data_query", query, err, sizeof err);
-    sal_remote_command(f->remote, "execute", s, 3600, on_ack, r, NULL, err, sizeof err);
-    sal_sample_free(&f->comp->topics[t], s);
+    or_fields x = {.pipeline = "bench.yaml", .data_query = query};
+    or_execute(f, r, &x, 3600);
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -1,0 +1,116 @@
+/* ocps_run.c - see ocps_run.h. */
+#include "ocps_run.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "test_util.h"
+
+void or_on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
+{
+    (void)error;
+    or_run *r = arg;
+    if (r->nacks < OR_MAX_ACKS) {
+        fx_ack *a = &r->acks[r->nacks];
+        a->ack = ack;
+        snprintf(a->result, sizeof a->result, "%s", result);
+        a->timeout = timeout;
+        a->at = tu_now();
+    }
+    r->nacks++;
+    if (ack == SAL_CMD_INPROGRESS && r->job_id[0] == '\0' && result != NULL) {
+        json_t *j = json_loads(result, 0, NULL);
+        const char *id = json_string_value(json_object_get(j, "job_id"));
+        snprintf(r->job_id, sizeof r->job_id, "%s", id ? id : "");
+        json_decref(j);
+    }
+    if (final) {
+        r->done = true;
+        r->ack = ack;
+        r->done_at = tu_now();
+        snprintf(r->result, sizeof r->result, "%s", result);
+    }
+}
+
+static bool execute_ready(fx *f, void *arg)
+{
+    (void)arg;
+    return sal_remote_ready(f->remote, "execute");
+}
+
+/* Everything but acks[] (large; written as acks come). */
+static void or_reset(or_run *r)
+{
+    r->done = false;
+    r->ack = 0;
+    r->result[0] = '\0';
+    r->job_id[0] = '\0';
+    r->seqnum = 0;
+    r->nacks = 0;
+    r->sent_at = r->done_at = 0;
+}
+
+int or_execute(fx *f, or_run *r, const or_fields *x, double timeout)
+{
+    or_reset(r);
+    char err[256];
+    if (sal_remote_prepare(f->remote, "execute", err, sizeof err) != 0 ||
+        !fx_run_until(f, execute_ready, NULL, 10)) {
+        fprintf(stderr, "or_execute: the Remote cannot send execute\n");
+        return -1;
+    }
+    int t = sal_remote_command_topic(f->remote, "execute");
+    const sal_topic_info *ti = &f->comp->topics[t];
+    void *s = sal_remote_new_command(f->remote, "execute");
+    const struct {
+        const char *name;
+        const char *value;
+    } fields[] = {{"pipeline", x->pipeline},
+                  {"config", x->config},
+                  {"data_query", x->data_query},
+                  {"prereq_jobs", x->prereq_jobs},
+                  {"output_dataset_types", x->output_dataset_types}};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0] && rc == 0; i++) {
+        if (fields[i].value != NULL && sal_topic_field(ti, fields[i].name) != NULL) {
+            rc = sal_sample_set_string(ti, s, fields[i].name, fields[i].value, err, sizeof err);
+        }
+    }
+    r->sent_at = tu_now();
+    if (rc == 0) {
+        rc = sal_remote_command(f->remote, "execute", s, timeout, or_on_ack, r, &r->seqnum, err, sizeof err);
+    }
+    sal_sample_free(ti, s);
+    if (rc != 0) {
+        fprintf(stderr, "or_execute: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+bool or_done(fx *f, void *arg)
+{
+    (void)f;
+    return ((const or_run *)arg)->done;
+}
+
+bool or_has_job_id(fx *f, void *arg)
+{
+    (void)f;
+    const or_run *r = arg;
+    return r->job_id[0] != '\0' || r->done;
+}
+
+bool or_all_done(fx *f, void *arg)
+{
+    (void)f;
+    or_run *const *runs = arg;
+    for (size_t i = 0; runs[i] != NULL; i++) {
+        if (!runs[i]->done) {
+            return false;
+        }
+    }
+    return true;
+}

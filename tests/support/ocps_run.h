@@ -1,0 +1,53 @@
+/*
+ * ocps_run.h - an execute command sent to the OCPS from a test's Remote
+ * (sal_fixture.h) and every answer it got: the job id of its INPROGRESS
+ * ack, each ack, the final one. Shared by the process tests and benches.
+ */
+#ifndef OCPS_RUN_H
+#define OCPS_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sal_fixture.h"
+
+#define OR_MAX_ACKS 64
+
+typedef struct or_run {
+    bool done;         /* the final ack has been read */
+    int ack;           /* its code */
+    char result[4096]; /* its result */
+    char job_id[64];   /* from the first INPROGRESS ack ({"job_id": ...}) */
+    int32_t seqnum;    /* the command's private_seqNum */
+    fx_ack acks[OR_MAX_ACKS];
+    size_t nacks; /* acks read (acks[] keeps the first OR_MAX_ACKS) */
+    double sent_at;
+    double done_at;
+} or_run;
+
+/* The fields of an execute; NULL ones are sent empty (and fields the
+ * interface does not have are left out). */
+typedef struct or_fields {
+    const char *pipeline;
+    const char *config;
+    const char *data_query;
+    const char *prereq_jobs;
+    const char *output_dataset_types;
+} or_fields;
+
+/* sal_ack_cb for an or_run (arg). */
+void or_on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final);
+
+/* Reset r and send execute with `x`, waiting first (at most 10 s) until
+ * the Remote can; returns once written: 0, or -1 with the reason on
+ * stderr. timeout: the command's, in seconds. */
+int or_execute(fx *f, or_run *r, const or_fields *x, double timeout);
+
+/* fx_run_until predicates: the final ack of one run (arg), a job id or the
+ * final ack of one run, the final acks of a NULL-terminated or_run *[]. */
+bool or_done(fx *f, void *arg);
+bool or_has_job_id(fx *f, void *arg);
+bool or_all_done(fx *f, void *arg);
+
+#endif
