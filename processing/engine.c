@@ -928,6 +928,9 @@ const engine_job *engine_job_get(engine *e, const char *id)
     if (r == NULL) {
         return engine_job_stored(e, id);
     }
+    if (r->forgotten) {
+        return NULL;
+    }
     r->st.job.queue_position = engine_queue_position(e, r);
     return &r->st.job;
 }
@@ -974,6 +977,73 @@ int engine_job_mark_published(engine *e, const char *id)
     r->st.job.result_published = true;
     engine_maybe_evict(e, r);
     return 0;
+}
+
+int engine_job_forget(engine *e, const char *id, char *err, size_t errlen)
+{
+    if (e == NULL || e->closed || id == NULL) {
+        snprintf(err, errlen, "engine closed");
+        return -EINVAL;
+    }
+    engine_rec *r = engine_find(e, id);
+    if (r != NULL && r->forgotten) {
+        snprintf(err, errlen, "unknown job %s", id);
+        return -ENOENT;
+    }
+    int rc = engine_job_mark_published(e, id);
+    if (rc == -ENOENT) {
+        snprintf(err, errlen, "unknown job %s", id);
+        return rc;
+    }
+    if (rc == -EBUSY) {
+        snprintf(err, errlen, "job %s has not ended", id);
+        return rc;
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "job store: cannot mark job %s", id);
+        return rc;
+    }
+    const char *ids[1] = {id};
+    if (engine_store_delete(e->store, ids, 1, err, errlen) != 0) {
+        return -EIO;
+    }
+    r = engine_find(e, id); /* still in memory while its notifications wait */
+    if (r != NULL) {
+        r->forgotten = true;
+    }
+    return 0;
+}
+
+/* engine_job_list's walk over the store. */
+typedef struct engine_list_walk {
+    engine *e;
+    engine_job_list_cb cb;
+    void *arg;
+} engine_list_walk;
+
+static int engine_list_row(void *arg, engine_store_record *rec)
+{
+    engine_list_walk *w = arg;
+    engine_rec *r = engine_find(w->e, rec->job.id);
+    int stop = 0;
+    if (r == NULL) {
+        stop = w->cb(w->arg, &rec->job);
+    } else if (!r->forgotten) {
+        r->st.job.queue_position = engine_queue_position(w->e, r);
+        stop = w->cb(w->arg, &r->st.job);
+    }
+    engine_store_record_clear(rec);
+    return stop;
+}
+
+int engine_job_list(engine *e, engine_job_list_cb cb, void *arg, char *err, size_t errlen)
+{
+    if (e == NULL || e->closed || cb == NULL) {
+        snprintf(err, errlen, "engine closed");
+        return -EINVAL;
+    }
+    engine_list_walk w = {e, cb, arg};
+    return engine_store_load_all(e->store, engine_list_row, &w, err, errlen) == 0 ? 0 : -EIO;
 }
 
 size_t engine_count(const engine *e, engine_phase phase)

@@ -31,6 +31,7 @@ typedef struct engine_rec {
     struct engine_proc *proc; /* runner started by this engine, or NULL */
     bool adopted;             /* runner of a previous engine, watched by polling */
     bool abort_requested;
+    bool forgotten;          /* engine_job_forget: gone for the API, freed once its notes are delivered */
     bool slurm_active;       /* handed to Slurm (submitting or submitted): holds a slot */
     bool slurm_resumed;      /* found in the store: look for an earlier submission first */
     bool slurm_killed;       /* the final scancel (KILL) of an abort was sent */

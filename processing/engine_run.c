@@ -173,7 +173,8 @@ static void engine_on_exit(uv_process_t *h, int64_t exit_status, int term_signal
     engine__schedule(e);
 }
 
-/* The runner's environment: ours, the spec's env, JOB_ID, JOB_OUTPUT_DIR. */
+/* The runner's environment: ours, the spec's env, JOB_ID, JOB_OUTPUT_DIR
+ * (unless the spec's env sets it). */
 char **engine__job_env(const engine_rec *r)
 {
     json_t *env = json_object_get(r->st.spec, "env");
@@ -191,7 +192,12 @@ char **engine__job_env(const engine_rec *r)
     if (extra[k] != NULL) {
         snprintf(extra[k++], len, "JOB_ID=%s", r->st.job.id);
     }
-    extra[k] = malloc(len);
+    bool own_output_dir = false;
+    for (size_t i = 0; i < n; i++) {
+        const char *v = json_string_value(json_array_get(env, i));
+        own_output_dir = own_output_dir || (v != NULL && strncmp(v, "JOB_OUTPUT_DIR=", 15) == 0);
+    }
+    extra[k] = own_output_dir ? NULL : malloc(len);
     if (extra[k] != NULL) {
         snprintf(extra[k++], len, "JOB_OUTPUT_DIR=%s", r->st.job.workdir);
     }

@@ -54,7 +54,8 @@ typedef enum engine_reason {
 /* What to run. The engine copies everything it is given. */
 typedef struct engine_job_spec {
     const char *const *argv;         /* NULL-terminated; argv[0] is looked up in PATH; never a shell */
-    const char *const *env;          /* NULL-terminated NAME=VALUE added to the CSC's environment */
+    const char *const *env;          /* NULL-terminated NAME=VALUE added to the CSC's environment;
+                                      * JOB_OUTPUT_DIR here replaces the default (the workdir) */
     const char *const *output_globs; /* NULL-terminated glob patterns, relative to the workdir */
     double max_duration;             /* seconds; <= 0: no limit */
     const char *const *prereqs;      /* NULL-terminated job ids that must end first (may be NULL) */
@@ -179,6 +180,20 @@ const engine_job *engine_job_get(engine *e, const char *id);
  * restart does not report it again); the job then leaves memory once its
  * notifications are delivered. 0 (again) for a job already published. */
 int engine_job_mark_published(engine *e, const char *id);
+
+/* Forget an ended job: its stored row goes and it is unknown afterwards
+ * (engine_job_get NULL, not listed); a phase change already queued may
+ * still be delivered. Its work directory is left to the caller. -EBUSY
+ * (with a message) if it has not ended, -ENOENT if unknown. */
+int engine_job_forget(engine *e, const char *id, char *err, size_t errlen);
+
+/* engine_job_list's callback: `job` is valid only during the call; a
+ * non-zero return stops the walk. It must not call into the engine. */
+typedef int (*engine_job_list_cb)(void *arg, const engine_job *job);
+
+/* Every job the engine knows (live and history), in creation order: one
+ * read of the store (the live ones as in memory). */
+int engine_job_list(engine *e, engine_job_list_cb cb, void *arg, char *err, size_t errlen);
 
 /* Number of jobs in memory in `phase` (for a final phase: ended jobs not
  * yet published). */
