@@ -1,0 +1,15 @@
+# ocps-engine (processing/uws): the real daemon, spoken to with curl.
+# Included by tests/CMakeLists.txt.
+add_library(uws_fixture STATIC support/uws_fixture.c)
+target_include_directories(uws_fixture PUBLIC support)
+target_link_libraries(uws_fixture PUBLIC test_util PkgConfig::JANSSON)
+target_compile_definitions(uws_fixture PRIVATE OCPS_ENGINE="$<TARGET_FILE:ocps-engine>")
+add_dependencies(uws_fixture ocps-engine ocps-job-runner)
+
+foreach(t uws_api uws_hostile uws_restart)
+  if(EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/test_${t}.c")
+    ocps_test_exe(test_${t} uws_fixture uws)
+    add_test(NAME ${t} COMMAND test_${t})
+    set_tests_properties(${t} PROPERTIES TIMEOUT 300)
+  endif()
+endforeach()
