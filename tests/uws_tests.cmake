@@ -3,7 +3,7 @@
 add_library(uws_fixture STATIC support/uws_fixture.c)
 target_include_directories(uws_fixture PUBLIC support)
 target_link_libraries(uws_fixture PUBLIC test_util PkgConfig::JANSSON)
-target_compile_definitions(uws_fixture PRIVATE OCPS_ENGINE="$<TARGET_FILE:ocps-engine>")
+target_compile_definitions(uws_fixture PUBLIC OCPS_ENGINE="$<TARGET_FILE:ocps-engine>")
 add_dependencies(uws_fixture ocps-engine ocps-job-runner)
 
 foreach(t uws_api uws_hostile uws_restart)

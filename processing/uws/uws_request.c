@@ -153,6 +153,23 @@ static int uws_form_decode(const char *s, size_t n, char *out, size_t outlen)
     return 0;
 }
 
+size_t uws_unescape(char *s)
+{
+    size_t k = 0;
+    for (size_t i = 0; s[i] != '\0'; i++) {
+        int hi = s[i] == '%' ? uws_hex((unsigned char)s[i + 1]) : -1;
+        int lo = hi >= 0 ? uws_hex((unsigned char)s[i + 2]) : -1;
+        if (lo >= 0 && hi * 16 + lo != 0) {
+            s[k++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            s[k++] = s[i];
+        }
+    }
+    s[k] = '\0';
+    return k;
+}
+
 int uws_form_get(const char *form, size_t len, const char *name, char *out, size_t outlen)
 {
     size_t nlen = strlen(name);

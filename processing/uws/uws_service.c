@@ -627,6 +627,13 @@ static enum MHD_Result uws_send(struct MHD_Connection *conn, uws_request *rq, uw
     return rc;
 }
 
+static size_t uws_on_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    return uws_unescape(s);
+}
+
 static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                       const char *method, const char *version, const char *upload_data,
                                       size_t *upload_data_size, void **con_cls)
@@ -640,6 +647,19 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
             return MHD_NO;
         }
         rq->t0 = uws_now();
+        const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (clen != NULL && strtoull(clen, NULL, 10) > s->max_body) {
+            /* refused before the body is sent (no 100 Continue) */
+            uws_reply r = {.fd = -1};
+            char msg[128];
+            snprintf(msg, sizeof msg, "the request body is larger than %zu bytes", s->max_body);
+            uws_reply_text(&r, 400, msg);
+            rq->overflow = true;
+            snprintf(rq->method, sizeof rq->method, "%s", method);
+            snprintf(rq->path, sizeof rq->path, "%s", url);
+            *con_cls = rq;
+            return uws_send(conn, rq, &r);
+        }
         snprintf(rq->method, sizeof rq->method, "%s", method);
         snprintf(rq->path, sizeof rq->path, "%s", url);
         *con_cls = rq;
@@ -828,7 +848,8 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
                                  uws_on_completed, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                                  MHD_OPTION_CONNECTION_LIMIT, o->max_connections ? o->max_connections : 256u,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+                                 MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_UNESCAPE_CALLBACK,
+                                 uws_on_unescape, s, MHD_OPTION_END);
     const union MHD_DaemonInfo *fdi =
         s->daemon != NULL ? MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
     if (fdi == NULL) {

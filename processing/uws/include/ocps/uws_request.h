@@ -83,6 +83,11 @@ int uws_phase_filter_parse(const char *value, const char **phase, char *err, siz
  * 1 and the decoded value in out, 0 absent, -1 malformed or too long. */
 int uws_form_get(const char *form, size_t len, const char *name, char *out, size_t outlen);
 
+/* Percent-decode `s` in place (a URL path or query value) and return its
+ * new length; "%00" and malformed escapes are kept as they are, so that a
+ * decoded string never holds a NUL. */
+size_t uws_unescape(char *s);
+
 /* The body of `POST /job/{id}/phase` (UWS 1.1): 0 if it asks PHASE=ABORT,
  * 400 with a message otherwise (PHASE=RUN included: jobs run at once). */
 int uws_phase_action_parse(const char *body, size_t len, char *err, size_t errlen);
