@@ -308,10 +308,12 @@ static int uws_submit_fill(uws_submit *out, const char *command, json_t *argv, c
         snprintf(err, errlen, "%s",
                  command == NULL ? "missing argument: 'command' (or the extension 'argv')"
                                  : "give either 'command' or 'argv', not both");
+        uws_submit_clear(out);
         return 400;
     }
     if (run_id != NULL && run_id[0] != '\0' && !uws_run_id_valid(run_id)) {
         snprintf(err, errlen, "%s", uws_run_id_message);
+        uws_submit_clear(out);
         return 400;
     }
     if (command != NULL) {
