@@ -34,6 +34,16 @@
 
 #define UWS_DEFAULT_MAX_BODY (1024 * 1024)
 #define UWS_DELETED_MARK ".uws-deleted"
+#define UWS_CACHE_SLOTS 256
+
+/* The JSON of an ended job (it no longer changes), by the first two hex
+ * digits of its id (direct-mapped), so that polling an ended job costs no
+ * store read, directory walk nor encoding. */
+typedef struct uws_cached {
+    char id[ENGINE_JOB_ID_LEN + 1];
+    char *body;
+    size_t len;
+} uws_cached;
 
 struct uws_service {
     uv_loop_t *loop;
@@ -52,6 +62,7 @@ struct uws_service {
     char (*deleting)[ENGINE_JOB_ID_LEN + 1];
     size_t ndeleting;
     size_t capdeleting;
+    uws_cached cache[UWS_CACHE_SLOTS];
 };
 
 /* One request (MHD's per-connection request context). */
@@ -121,6 +132,11 @@ static bool uws_id_syntax(const char *id)
         }
     }
     return true;
+}
+
+static int uws_hex_digit(char c)
+{
+    return c >= 'a' ? c - 'a' + 10 : c - '0';
 }
 
 static bool uws_deleting(const uws_service *s, const char *id)
@@ -229,8 +245,23 @@ static bool uws_marked_deleted(const char *workdir)
     return stat(path, &st) == 0;
 }
 
+static uws_cached *uws_cache_slot(uws_service *s, const char *id)
+{
+    return &s->cache[(unsigned)(uws_hex_digit(id[0]) * 16 + uws_hex_digit(id[1])) % UWS_CACHE_SLOTS];
+}
+
+static void uws_cache_drop(uws_service *s, const char *id)
+{
+    uws_cached *c = uws_cache_slot(s, id);
+    if (strcmp(c->id, id) == 0) {
+        free(c->body);
+        memset(c, 0, sizeof *c);
+    }
+}
+
 static void uws_forget(uws_service *s, const char *id)
 {
+    uws_cache_drop(s, id);
     char err[256];
     if (engine_job_forget(s->e, id, err, sizeof err) != 0) {
         fprintf(stderr, "ocps-engine: job %s: %s\n", id, err);
@@ -395,18 +426,42 @@ static void uws_not_found(uws_reply *r, const char *id)
 /* GET {base}/job/{id} and {base}/job/{id}/{property} */
 static void uws_get_job(const uws_call *c, uws_reply *r)
 {
+    bool whole = c->route->kind == UWS_ROUTE_JOB;
+    uws_cached *cached = uws_id_syntax(c->route->id) ? uws_cache_slot(c->s, c->route->id) : NULL;
+    if (whole && cached != NULL && strcmp(cached->id, c->route->id) == 0 &&
+        !uws_deleting(c->s, c->route->id)) {
+        r->body = malloc(cached->len + 1);
+        if (r->body != NULL) {
+            memcpy(r->body, cached->body, cached->len + 1);
+            r->len = cached->len;
+            r->status = 200;
+            r->content_type = "application/json";
+            return;
+        }
+    }
     const engine_job *job = uws_find(c->s, c->route->id);
     if (job == NULL) {
         uws_not_found(r, c->route->id);
         return;
     }
+    bool ended = engine_phase_final(job->phase);
     json_t *obj = uws_object(job);
-    if (obj != NULL && c->route->kind == UWS_ROUTE_PROPERTY) {
+    if (obj != NULL && !whole) {
         json_t *prop = json_incref(json_object_get(obj, c->route->property));
         json_decref(obj);
         obj = prop;
     }
     uws_reply_json(r, 200, obj);
+    if (whole && ended && r->status == 200 && cached != NULL) {
+        char *copy = malloc(r->len + 1);
+        if (copy != NULL) {
+            memcpy(copy, r->body, r->len + 1);
+            free(cached->body);
+            memcpy(cached->id, c->route->id, ENGINE_JOB_ID_LEN + 1); /* checked: 32 hex digits */
+            cached->body = copy;
+            cached->len = r->len;
+        }
+    }
 }
 
 /* DELETE {base}/job/{id}: the job and its files are gone (a running job is
@@ -891,6 +946,9 @@ static void uws_on_closed(uv_handle_t *h)
     uws_service *s = h->data;
     if (--s->handles == 0) {
         MHD_stop_daemon(s->daemon); /* its epoll descriptor is no longer watched */
+        for (size_t i = 0; i < UWS_CACHE_SLOTS; i++) {
+            free(s->cache[i].body);
+        }
         free(s->deleting);
         free(s->token);
         free(s);
