@@ -206,8 +206,8 @@ static void test_garbage_on_the_socket(void **state)
     (void)state;
     static const char *const junk[] = {
         "GARBAGE\r\n\r\n",
-        "PUT /api/v1/job HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
-        "100\r\n\r\n{\"co",
+        ("PUT /api/v1/job HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+         "100\r\n\r\n{\"co"),
         "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
         "GET /api/v1/job HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     };
