@@ -26,9 +26,18 @@ static int uws_fx_launch(uws_fx *fx, const char *const *extra)
     snprintf(port_file, sizeof port_file, "%s/port", fx->root);
     snprintf(log, sizeof log, "%s/engine.log", fx->root);
     unlink(port_file);
-    const char *argv[64] = {OCPS_ENGINE,   "--listen",    "127.0.0.1:0", "--state-dir", fx->state_dir,
-                            "--work-root", fx->work_root, "--port-file", port_file};
-    size_t n = 9;
+    /* OCPS_UWS_WRAP: a program that runs ocps-engine (e.g. under valgrind) */
+    const char *wrap = getenv("OCPS_UWS_WRAP");
+    const char *argv[64];
+    size_t n = 0;
+    if (wrap != NULL && wrap[0] != '\0') {
+        argv[n++] = wrap;
+    }
+    const char *base[] = {OCPS_ENGINE,   "--listen",    "127.0.0.1:0", "--state-dir", fx->state_dir,
+                          "--work-root", fx->work_root, "--port-file", port_file};
+    for (size_t i = 0; i < sizeof base / sizeof base[0]; i++) {
+        argv[n++] = base[i];
+    }
     for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 62; i++) {
         argv[n++] = extra[i];
     }

@@ -31,7 +31,8 @@ typedef struct uws_resp {
 
 /* Make the directories (root NULL: a new temporary one) and start
  * ocps-engine on a free loopback port with `extra` options (NULL-terminated,
- * may be NULL); 0 once it listens. */
+ * may be NULL); 0 once it listens. $OCPS_UWS_WRAP, if set, is a program
+ * that runs it (its first argument is ocps-engine), e.g. valgrind. */
 int uws_fx_start(uws_fx *fx, const char *root, const char *const *extra);
 
 /* Start it again on the same directories (after uws_fx_kill). */
