@@ -264,6 +264,29 @@ static void test_bearer_token(void **state)
     free(dir);
 }
 
+/* IPv6 loopback, and routes right under the root (--base-path ""). */
+static void test_ipv6_and_empty_base_path(void **state)
+{
+    (void)state;
+    uws_fx t;
+    const char *const extra[] = {"--listen", "[::1]:0", "--base-path", "", NULL};
+    assert_int_equal(uws_fx_start(&t, NULL, extra), 0);
+    snprintf(t.base, sizeof t.base, "http://[::1]:%u", t.port);
+    uws_resp r;
+    assert_int_equal(uws_fx_request(&t, "PUT", "/job", "application/json",
+                                    "{\"command\": \"true\", \"replicas\": null}",
+                                    strlen("{\"command\": \"true\", \"replicas\": null}"), NULL, &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_count(&t), 1);
+    snprintf(t.base_path, sizeof t.base_path, "/api/v1");
+    assert_int_equal(uws_fx_request(&t, "GET", "/job", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    uws_resp_clear(&r);
+    uws_fx_stop(&t);
+}
+
 /* Not on a loopback address without a token: refused at start. */
 static void test_non_loopback_needs_token(void **state)
 {
@@ -297,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_huge_headers),
         cmocka_unit_test(test_garbage_on_the_socket),
         cmocka_unit_test(test_bearer_token),
+        cmocka_unit_test(test_ipv6_and_empty_base_path),
         cmocka_unit_test(test_non_loopback_needs_token),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -340,7 +340,7 @@ static int uws_submit_fill(uws_submit *out, const char *command, json_t *argv, c
 
 static int uws_replicas_ok(json_t *v)
 {
-    return v == NULL || (json_is_integer(v) && json_integer_value(v) == 1);
+    return v == NULL || json_is_null(v) || (json_is_integer(v) && json_integer_value(v) == 1);
 }
 
 static int uws_submit_json(const char *body, size_t len, uws_submit *out, char *err, size_t errlen)
