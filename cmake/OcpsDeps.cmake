@@ -35,6 +35,7 @@ ocps_require_pkg(PCRE2 libpcre2-8 libpcre2-dev)
 ocps_require_pkg(SQLITE sqlite3 libsqlite3-dev)
 ocps_require_pkg(EDIT libedit libedit-dev)
 ocps_require_pkg(MHD libmicrohttpd libmicrohttpd-dev) # ocps-engine's HTTP server
+ocps_require_pkg(CURL libcurl libcurl4-openssl-dev)   # the engine's UWS executor
 if(OCPS_BUILD_TESTS)
   ocps_require_pkg(CMOCKA cmocka libcmocka-dev)
 endif()
@@ -43,5 +44,4 @@ if(OCPS_TRANSPORT_KAFKA OR OCPS_BUILD_TESTS) # tests parse every generated schem
 endif()
 if(OCPS_TRANSPORT_KAFKA)
   ocps_require_pkg(RDKAFKA rdkafka librdkafka-dev)
-  ocps_require_pkg(CURL libcurl libcurl4-openssl-dev)
 endif()

@@ -162,7 +162,7 @@ static int engine_queue_position(const engine *e, const engine_rec *r)
 static size_t engine_count_executing(const engine *e)
 {
     size_t n = engine_count(e, ENGINE_EXECUTING);
-    if (e->executor == ENGINE_EXECUTOR_SLURM) {
+    if (e->executor != ENGINE_EXECUTOR_LOCAL) {
         for (const engine_rec *q = e->lists[ENGINE_QUEUED].head; q != NULL; q = q->next) {
             n += q->slurm_active ? 1 : 0;
         }
@@ -434,9 +434,20 @@ typedef struct engine_found {
 
 /* A job found in the store at open: kept (handled by engine_resume once the
  * query is done). Returns 0 to go on. */
+/* The store keeps one executor id: Slurm's job id or the UWS server's. */
+static void engine_executor_ids(const engine *e, engine_job *j)
+{
+    if (e->executor == ENGINE_EXECUTOR_UWS) {
+        j->slurm_job_id[0] = '\0';
+    } else {
+        j->executor_id[0] = '\0';
+    }
+}
+
 static int engine_adopt(void *arg, engine_store_record *st)
 {
     engine_found *f = arg;
+    engine_executor_ids(f->e, &st->job);
     if (f->n == f->cap) {
         size_t cap = f->cap ? 2 * f->cap : 16;
         engine_rec **v = realloc(f->recs, cap * sizeof *v);
@@ -476,7 +487,10 @@ static void engine_resume(engine *e, engine_rec *const *recs, size_t n)
     for (size_t i = 0; i < n; i++) {
         engine_rec *r = recs[i];
         engine_job *j = &r->st.job;
-        if (!engine_phase_final(j->phase) && j->slurm_job_id[0] != '\0') {
+        if (e->executor == ENGINE_EXECUTOR_UWS && !engine_phase_final(j->phase)) {
+            engine__uws_adopt(e, r); /* polled again by its UWS id, or submitted (after a lookup) */
+            engine_notify(e, r);
+        } else if (!engine_phase_final(j->phase) && j->slurm_job_id[0] != '\0') {
             engine__slurm_adopt(e, r);
             engine_notify(e, r);
         } else if (j->phase == ENGINE_QUEUED && e->executor == ENGINE_EXECUTOR_SLURM) {
@@ -543,6 +557,7 @@ static void engine_free(engine *e)
     }
     engine_store_close(e->store);
     engine__slurm_free(e);
+    engine__uws_free(e);
     free(e->work_root);
     free(e->runner);
     engine_close_cb cb = e->close_cb;
@@ -632,7 +647,7 @@ int engine_open(engine **out, uv_loop_t *loop, const engine_options *opts, engin
     e->poll_timer.data = e;
     e->retention_timer.data = e;
     e->open_handles = 3;
-    if (engine__slurm_init(e, opts, err, errlen) != 0) {
+    if (engine__slurm_init(e, opts, err, errlen) != 0 || engine__uws_init(e, opts, err, errlen) != 0) {
         engine_close(e, NULL, NULL);
         return -1;
     }
@@ -674,6 +689,7 @@ void engine_close(engine *e, engine_close_cb cb, void *arg)
     uv_close((uv_handle_t *)&e->poll_timer, engine_on_timer_closed);
     uv_close((uv_handle_t *)&e->retention_timer, engine_on_timer_closed);
     engine__slurm_close(e);
+    engine__uws_close(e);
 }
 
 /* ---- API --------------------------------------------------------------- */
@@ -790,6 +806,10 @@ static json_t *engine_spec_json(const engine_job_spec *s, char *err, size_t errl
                       "must_succeed", s->prereq_must_succeed, "simulate", s->simulate);
         if (o == NULL) {
             snprintf(err, errlen, "bad job spec (simulate must be UTF-8)");
+        } else if (s->uws_body != NULL && json_object_set(o, "uws_body", s->uws_body) != 0) {
+            json_decref(o);
+            o = NULL;
+            snprintf(err, errlen, "out of memory");
         }
     }
     json_decref(argv);
@@ -885,6 +905,10 @@ int engine_job_abort(engine *e, const char *id, char *err, size_t errlen)
         return -ENOENT;
     }
     engine_phase now = r->st.job.phase;
+    if (e->executor == ENGINE_EXECUTOR_UWS && (r->slurm_active || r->st.job.executor_id[0] != '\0') &&
+        !engine_phase_final(now)) {
+        return engine__uws_abort(e, r, err, errlen);
+    }
     if ((r->slurm_active || r->st.job.slurm_job_id[0] != '\0') && !engine_phase_final(now)) {
         return engine__slurm_abort(e, r, err, errlen);
     }
@@ -916,6 +940,7 @@ static const engine_job *engine_job_stored(engine *e, const char *id)
     if (rc < 0) {
         engine_report(id, err);
     }
+    engine_executor_ids(e, &e->scratch.job);
     return rc > 0 ? &e->scratch.job : NULL;
 }
 
@@ -1025,6 +1050,7 @@ static int engine_list_row(void *arg, engine_store_record *rec)
 {
     engine_list_walk *w = arg;
     engine_rec *r = engine_find(w->e, rec->job.id);
+    engine_executor_ids(w->e, &rec->job);
     int stop = 0;
     if (r == NULL) {
         stop = w->cb(w->arg, &rec->job);

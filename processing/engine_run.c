@@ -342,6 +342,9 @@ int engine__start(engine *e, engine_rec *r)
     if (e->executor == ENGINE_EXECUTOR_SLURM) {
         return engine__slurm_submit(e, r);
     }
+    if (e->executor == ENGINE_EXECUTOR_UWS) {
+        return engine__uws_submit(e, r);
+    }
     if (engine__prepare_workdir(r, err, sizeof err) != 0) {
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
         return -1;

@@ -336,6 +336,7 @@ static void engine_store_read_row(sqlite3_stmt *st, engine_store_record *rec)
     rec->runner_start_time = (uint64_t)sqlite3_column_int64(st, 16);
     j->result_published = sqlite3_column_int(st, 17) != 0;
     engine_store_column_str(st, 18, j->slurm_job_id, sizeof j->slurm_job_id);
+    engine_store_column_str(st, 18, j->executor_id, sizeof j->executor_id);
     if (!json_is_object(rec->spec)) {
         json_decref(rec->spec);
         rec->spec = json_object();

@@ -63,6 +63,9 @@ typedef struct engine_job_spec {
     json_t *meta;                    /* application data kept with the job (incref'd; may be NULL) */
     const char *simulate;            /* NULL, or "SECONDS:EXITCODE": the runner sleeps and exits
                                       * with that code instead of running argv (simulation mode) */
+    json_t *uws_body;                /* executor uws: the body of PUT /job (e.g. the reference
+                                      * server's command + environment; incref'd); NULL: the argv
+                                      * extension {"argv", "environment"} from argv and env */
 } engine_job_spec;
 
 /* A job as the engine knows it (read-only for the application). */
@@ -89,6 +92,8 @@ typedef struct engine_job {
     char slurm_state[32];  /* last state seen (PENDING, RUNNING, COMPLETED...) */
     char slurm_reason[64]; /* Slurm's reason while pending (Resources, Dependency...) */
     char slurm_nodes[256]; /* node list it ran on */
+    /* UWS executor only: */
+    char executor_id[64]; /* the UWS server's jobId once submitted ("" before) */
 } engine_job;
 
 /* Phase changes. `job` is valid only during the call. */
@@ -104,8 +109,25 @@ typedef void (*engine_log_cb)(void *arg, int level, const char *message);
 /* Where jobs run. */
 typedef enum engine_executor {
     ENGINE_EXECUTOR_LOCAL, /* a runner process on this host */
-    ENGINE_EXECUTOR_SLURM  /* the same runner, as a Slurm batch job (sbatch) */
+    ENGINE_EXECUTOR_SLURM, /* the same runner, as a Slurm batch job (sbatch) */
+    ENGINE_EXECUTOR_UWS    /* a job of a UWS server (uws-api-server API; ocps-engine): docs/uws.md */
 } engine_executor;
+
+/* The UWS executor's settings. Jobs are submitted with PUT {url}/job
+ * (run_id = the engine's job id, so that a submission whose answer was
+ * lost is found again), polled with GET {url}/job/{jobId} every
+ * poll_interval, aborted with POST {url}/job/{jobId}/phase PHASE=ABORT
+ * (abort_extension) or DELETE {url}/job/{jobId}. Unreachable server or
+ * 5xx: retried with backoff (a warning once, then one when it is back);
+ * a 4xx answer to PUT ends the job (ERROR, infrastructure, the server's
+ * message). All requests are asynchronous (libcurl multi on the loop). */
+typedef struct engine_uws_options {
+    const char *url;      /* base URL, e.g. http://uws-server/api/v1 */
+    const char *token;    /* bearer token, or NULL */
+    bool abort_extension; /* the server has POST .../phase PHASE=ABORT (ocps-engine) */
+    double timeout;       /* seconds per request (default 10) */
+    double max_backoff;   /* seconds between retries at most (default 30) */
+} engine_uws_options;
 
 /* The Slurm executor's settings (NULL / 0: Slurm's default). */
 typedef struct engine_slurm_options {
@@ -141,6 +163,7 @@ typedef struct engine_options {
     void *log_arg;
     engine_executor executor;   /* ENGINE_EXECUTOR_LOCAL by default */
     engine_slurm_options slurm; /* for ENGINE_EXECUTOR_SLURM (copied) */
+    engine_uws_options uws;     /* for ENGINE_EXECUTOR_UWS (copied) */
 } engine_options;
 
 typedef struct engine engine;
