@@ -174,7 +174,7 @@ static void engine_on_exit(uv_process_t *h, int64_t exit_status, int term_signal
 }
 
 /* The runner's environment: ours, the spec's env, JOB_ID, JOB_OUTPUT_DIR
- * (unless the spec's env sets it). */
+ * (each unless the spec's env sets it). */
 char **engine__job_env(const engine_rec *r)
 {
     json_t *env = json_object_get(r->st.spec, "env");
@@ -187,15 +187,17 @@ char **engine__job_env(const engine_rec *r)
     for (size_t i = 0; i < n; i++) {
         extra[k++] = strdup(json_string_value(json_array_get(env, i)));
     }
-    size_t len = strlen(r->st.job.workdir) + 32;
-    extra[k] = malloc(len);
-    if (extra[k] != NULL) {
-        snprintf(extra[k++], len, "JOB_ID=%s", r->st.job.id);
-    }
+    bool own_id = false;
     bool own_output_dir = false;
     for (size_t i = 0; i < n; i++) {
         const char *v = json_string_value(json_array_get(env, i));
+        own_id = own_id || (v != NULL && strncmp(v, "JOB_ID=", 7) == 0);
         own_output_dir = own_output_dir || (v != NULL && strncmp(v, "JOB_OUTPUT_DIR=", 15) == 0);
+    }
+    size_t len = strlen(r->st.job.workdir) + 32;
+    extra[k] = own_id ? NULL : malloc(len);
+    if (extra[k] != NULL) {
+        snprintf(extra[k++], len, "JOB_ID=%s", r->st.job.id);
     }
     extra[k] = own_output_dir ? NULL : malloc(len);
     if (extra[k] != NULL) {

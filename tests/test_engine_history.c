@@ -560,17 +560,21 @@ static void test_forget(void **state)
     assert_int_equal(fx_list(fx).n, 2);
 }
 
-/* A spec's env may set JOB_OUTPUT_DIR (default: the job's directory). */
-static void test_env_sets_job_output_dir(void **state)
+/* A spec's env may set JOB_OUTPUT_DIR and JOB_ID (defaults: the job's
+ * directory and id). */
+static void test_env_sets_job_id_and_output_dir(void **state)
 {
     fixture *fx = *state;
     char own[ENGINE_JOB_ID_LEN + 1];
     char dflt[ENGINE_JOB_ID_LEN + 1];
     fx_submit_spec(
         fx, own,
-        (engine_job_spec){.argv = (const char *[]){"sh", "-c", "test \"$JOB_OUTPUT_DIR\" = /x/y", NULL},
-                          .env = (const char *[]){"JOB_OUTPUT_DIR=/x/y", NULL}});
-    fx_submit_sh(fx, dflt, "test \"$JOB_OUTPUT_DIR\" = \"$PWD\"");
+        (engine_job_spec){
+            .argv = (const char *[]){"sh", "-c",
+                                     "test \"$JOB_OUTPUT_DIR\" = /x/y && test \"$JOB_ID\" = other", NULL},
+            .env = (const char *[]){"JOB_OUTPUT_DIR=/x/y", "JOB_ID=other", NULL}});
+    fx_submit_sh(fx, dflt,
+                 "test \"$JOB_OUTPUT_DIR\" = \"$PWD\" && test \"$JOB_ID\" = \"$(basename \"$PWD\")\"");
     assert_int_equal(fx_wait_final(fx, own, 10), ENGINE_COMPLETED);
     assert_int_equal(fx_wait_final(fx, dflt, 10), ENGINE_COMPLETED);
 }
@@ -594,7 +598,7 @@ int main(void)
         T(test_retention_keeps_jobs_of_another_work_root),
         T(test_list_every_job_in_order),
         T(test_forget),
-        T(test_env_sets_job_output_dir),
+        T(test_env_sets_job_id_and_output_dir),
     };
     return cmocka_run_group_tests_name("engine_history", tests, NULL, NULL);
 }

@@ -55,7 +55,8 @@ typedef enum engine_reason {
 typedef struct engine_job_spec {
     const char *const *argv;         /* NULL-terminated; argv[0] is looked up in PATH; never a shell */
     const char *const *env;          /* NULL-terminated NAME=VALUE added to the CSC's environment;
-                                      * JOB_OUTPUT_DIR here replaces the default (the workdir) */
+                                      * JOB_ID and JOB_OUTPUT_DIR here replace the defaults (the
+                                      * job id, the workdir) */
     const char *const *output_globs; /* NULL-terminated glob patterns, relative to the workdir */
     double max_duration;             /* seconds; <= 0: no limit */
     const char *const *prereqs;      /* NULL-terminated job ids that must end first (may be NULL) */
