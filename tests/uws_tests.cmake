@@ -19,3 +19,10 @@ endforeach()
 ocps_test_exe(test_engine_uws uws_fixture engine)
 add_test(NAME engine_uws COMMAND test_engine_uws)
 set_tests_properties(engine_uws PROPERTIES TIMEOUT 300 LABELS uws)
+
+# The CSC with executor uws end to end over DDS: ocps-csc -> ocps-engine.
+ocps_csc_test(test_ocps_uws ocps-csc ocpsiface)
+target_link_libraries(test_ocps_uws PRIVATE uws_fixture PkgConfig::JANSSON)
+target_compile_definitions(test_ocps_uws PRIVATE FAKE_PIPETASK="$<TARGET_FILE:fake-pipetask>")
+add_dependencies(test_ocps_uws fake-pipetask)
+set_tests_properties(test_ocps_uws PROPERTIES TIMEOUT 400 LABELS uws)
