@@ -175,7 +175,17 @@ static char *engine_uws_put_body(const engine_rec *r)
                     env, json_pack("{s:s%, s:s}", "name", kv, (size_t)(eq - kv), "value", eq + 1));
             }
         }
-        json_object_set(body, "argv", json_object_get(spec, "argv"));
+        const char *sim = json_string_value(json_object_get(spec, "simulate"));
+        char secs[32] = "0";
+        char code[32] = "0";
+        if (sim != NULL && sscanf(sim, "%31[0-9.]:%31[0-9]", secs, code) >= 1) {
+            /* simulation mode: the server sleeps and exits as the runner would */
+            json_object_set_new(body, "argv",
+                                json_pack("[s,s,s,s,s,s]", "sh", "-c", "sleep \"$1\"; exit \"$2\"",
+                                          "ocps-simulate", secs, code));
+        } else {
+            json_object_set(body, "argv", json_object_get(spec, "argv"));
+        }
         json_object_set_new(body, "environment", env);
     }
     json_object_set_new(body, "run_id", json_string(r->st.job.id));

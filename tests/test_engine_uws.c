@@ -273,6 +273,17 @@ static void test_exit_status(void **state)
     assert_int_equal(engine_job_get(fx->e, id)->reason, ENGINE_REASON_PIPELINE_FAILED);
 }
 
+/* Simulation mode: the server sleeps and exits with the asked code. */
+static void test_simulate(void **state)
+{
+    fixture *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, (engine_job_spec){.simulate = "0.2:3"});
+    int i = fx_wait_final(fx, id, 30);
+    assert_int_equal(fx->phases[i], ENGINE_ERROR);
+    assert_int_equal(fx->exit_codes[i], 3);
+}
+
 static void test_abort(void **state)
 {
     fixture *fx = *state;
@@ -466,6 +477,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_completes_with_results_and_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exit_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_simulate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort, setup_delete, teardown),
         cmocka_unit_test_setup_teardown(test_prerequisites, setup, teardown),
