@@ -26,3 +26,8 @@ target_link_libraries(test_ocps_uws PRIVATE uws_fixture PkgConfig::JANSSON)
 target_compile_definitions(test_ocps_uws PRIVATE FAKE_PIPETASK="$<TARGET_FILE:fake-pipetask>")
 add_dependencies(test_ocps_uws fake-pipetask)
 set_tests_properties(test_ocps_uws PROPERTIES TIMEOUT 400 LABELS uws)
+
+# The CSC's body for the reference server (uws_api: uws-api-server).
+ocps_test_exe(test_ocps_uws_body ocpsapp)
+add_test(NAME ocps_uws_body COMMAND test_ocps_uws_body)
+set_tests_properties(ocps_uws_body PROPERTIES LABELS uws)
