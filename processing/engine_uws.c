@@ -9,8 +9,9 @@
  * stored and the job is EXECUTING until a poll sees it end. run_id is the
  * engine's job id, so that a submission whose answer was lost (server
  * down, 5xx, the CSC killed) is looked up by run_id before it is sent
- * again (slurm_resumed). A tick (every poll_interval, only while jobs are
- * handed over) polls and retries; a failing server is retried with
+ * again (slurm_resumed). A tick (four per poll_interval, only while jobs
+ * are handed over) polls each job one poll_interval after it was last
+ * asked, and retries; a failing server is retried with
  * per-job exponential backoff, with one warning until it answers again.
  */
 #include <errno.h>
@@ -27,6 +28,11 @@
 #define ENGINE_UWS_TICK_MIN 0.05
 #define ENGINE_UWS_DEFAULT_TIMEOUT 10.0
 #define ENGINE_UWS_DEFAULT_BACKOFF 30.0
+/* Requests in flight at most: more wait for the next tick, so that a burst
+ * of jobs neither exceeds the server's connections nor queues requests
+ * there until they time out (a PUT that timed out is looked up, and one
+ * still queued at the server would not be found: sent twice). */
+#define ENGINE_UWS_MAX_INFLIGHT 16
 
 typedef enum engine_uws_kind { UWS_PUT, UWS_LOOKUP, UWS_POLL, UWS_ABORT } engine_uws_kind;
 
@@ -107,6 +113,7 @@ void engine__uws_close(engine *e)
 /* ---- requests ----------------------------------------------------------- */
 
 static void engine_uws_done(void *arg, long status, const char *body, size_t len, const char *curl_error);
+static bool engine_uws_pump(engine *e);
 
 /* Send a request about job r; false if it could not even be started. */
 static bool engine_uws_send(engine *e, engine_rec *r, engine_uws_kind kind, const char *method,
@@ -121,6 +128,7 @@ static bool engine_uws_send(engine *e, engine_rec *r, engine_uws_kind kind, cons
         return false;
     }
     r->uws_busy = true;
+    r->uws_next = engine__now() + engine_uws_interval(e); /* asked again one interval after this */
     return true;
 }
 
@@ -405,8 +413,8 @@ static void engine_uws_done(void *arg, long status, const char *body, size_t len
         return;
     }
     engine_uws_answered(e, r);
-    r->uws_next = engine__now() + engine_uws_interval(e);
     if (engine_phase_final(r->st.job.phase)) {
+        engine_uws_pump(e);
         return;
     }
     switch (a->kind) {
@@ -423,13 +431,17 @@ static void engine_uws_done(void *arg, long status, const char *body, size_t len
         engine_uws_on_abort(e, r, status);
         break;
     }
+    if (!e->closed) {
+        engine_uws_pump(e); /* a slot for the next request that is due */
+    }
 }
 
 /* ---- the tick ----------------------------------------------------------- */
 
 static void engine_uws_one(engine *e, engine_rec *r, double now)
 {
-    if (r->uws_busy || now < r->uws_next || engine_phase_final(r->st.job.phase)) {
+    if (r->uws_busy || now < r->uws_next || engine_phase_final(r->st.job.phase) ||
+        engine_http_pending(e->uws.http) >= ENGINE_UWS_MAX_INFLIGHT) {
         return;
     }
     if (r->st.job.executor_id[0] == '\0') {
@@ -449,35 +461,31 @@ static void engine_uws_one(engine *e, engine_rec *r, double now)
     }
 }
 
-static void engine_uws_on_timer(uv_timer_t *t)
+/* Send what is due, up to the in-flight limit; whether any job is still
+ * handed over. Sending never changes a job's phase (answers come later;
+ * a request that cannot start is retried later), so the lists can be
+ * walked as they are. */
+static bool engine_uws_pump(engine *e)
 {
-    engine *e = t->data;
-    if (e->closed) {
-        return;
-    }
-    /* ids first: answers never come from inside this loop, but ending a
-     * job moves it between lists */
-    size_t n = e->lists[ENGINE_QUEUED].n + e->lists[ENGINE_EXECUTING].n;
-    char(*ids)[ENGINE_JOB_ID_LEN + 1] = n > 0 ? malloc(n * sizeof *ids) : NULL;
-    size_t k = 0;
     bool handed = false;
-    for (int p = ENGINE_QUEUED; ids != NULL && p <= ENGINE_EXECUTING; p++) {
-        for (engine_rec *r = e->lists[p].head; r != NULL && k < n; r = r->next) {
+    double now = engine__now();
+    for (int p = ENGINE_QUEUED; p <= ENGINE_EXECUTING; p++) {
+        for (engine_rec *r = e->lists[p].head; r != NULL; r = r->next) {
             if (r->slurm_active || r->st.job.executor_id[0] != '\0') {
-                memcpy(ids[k++], r->st.job.id, sizeof ids[0]);
+                handed = true;
+                if (engine_http_pending(e->uws.http) < ENGINE_UWS_MAX_INFLIGHT) {
+                    engine_uws_one(e, r, now);
+                }
             }
         }
     }
-    double now = engine__now();
-    for (size_t i = 0; i < k; i++) {
-        engine_rec *r = engine__find(e, ids[i]);
-        if (r != NULL) {
-            engine_uws_one(e, r, now);
-            handed = handed || !engine_phase_final(r->st.job.phase);
-        }
-    }
-    free(ids);
-    if (!handed && engine_http_pending(e->uws.http) == 0) {
+    return handed;
+}
+
+static void engine_uws_on_timer(uv_timer_t *t)
+{
+    engine *e = t->data;
+    if (!e->closed && !engine_uws_pump(e) && engine_http_pending(e->uws.http) == 0) {
         uv_timer_stop(&e->uws.timer);
     }
 }
@@ -485,7 +493,8 @@ static void engine_uws_on_timer(uv_timer_t *t)
 static void engine_uws_watch(engine *e)
 {
     if (!e->closed && e->uws.active && !uv_is_active((uv_handle_t *)&e->uws.timer)) {
-        uint64_t ms = (uint64_t)ceil(engine_uws_interval(e) * 1000);
+        /* four ticks an interval: each job is asked every 1 to 1.25 intervals */
+        uint64_t ms = (uint64_t)ceil(engine_uws_interval(e) * 250);
         uv_timer_start(&e->uws.timer, engine_uws_on_timer, ms, ms);
     }
 }
@@ -497,7 +506,9 @@ int engine__uws_submit(engine *e, engine_rec *r)
     r->slurm_active = true;
     r->uws_next = 0;
     r->uws_backoff = 0;
-    engine_uws_send_submit(e, r);
+    if (engine_http_pending(e->uws.http) < ENGINE_UWS_MAX_INFLIGHT) {
+        engine_uws_send_submit(e, r);
+    } /* else the tick sends it */
     engine_uws_watch(e);
     return 0;
 }
