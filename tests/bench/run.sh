@@ -11,6 +11,8 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 "$top/build-bench/tests/bench/bench_engine_history" 2000
 # ocps-engine's HTTP API under wrk, next to a static libmicrohttpd responder
 "$top/build-bench/tests/bench/bench_uws" 3 3 32
+# the CSC's CPU while it polls 1000 jobs on ocps-engine (executor uws)
+"$top/build-bench/tests/bench/bench_uws_csc" 1000 1 10
 # kill -9 campaign: the CSC killed at random moments (most within 300 ms of
 # an execute); prints the counts of jobs, runs, job_result and final acks
 # (about 5 s a trial on DDS; OCPS_KILL9_SEED repeats a campaign).
