@@ -456,6 +456,19 @@ static void server_killed_and_restarted(void **state)
     assert_true(sent_gap <= 1.5);
     /* no state change */
     assert_true(fx_wait_event(f, "logevent_summaryState", mark, 0.1) < 0);
+    /* one warning for the outage (logMessage), and one when the server is back */
+    int warned = 0;
+    int back = 0;
+    int t = sal_component_find_topic(f->comp, "logevent_logMessage");
+    for (size_t k = mark; k < f->nrecords; k++) {
+        if (f->records[k].topic == t) {
+            const char *m = str_field(f, k, "message");
+            warned += strstr(m, "retrying with backoff") != NULL && fx_i32(f, k, "level") == SAL_LOG_WARNING;
+            back += strstr(m, "answers again") != NULL;
+        }
+    }
+    assert_int_equal(warned, 1);
+    assert_int_equal(back, 1);
 }
 
 /* The CSC SIGKILLed and restarted: its jobs are found again on the
