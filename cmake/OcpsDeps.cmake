@@ -36,6 +36,8 @@ ocps_require_pkg(SQLITE sqlite3 libsqlite3-dev)
 ocps_require_pkg(EDIT libedit libedit-dev)
 # index 101 (Rapid Analysis): Redis through hiredis's async API and its libuv adapter
 ocps_require_pkg(HIREDIS hiredis libhiredis-dev)
+ocps_require_pkg(MHD libmicrohttpd libmicrohttpd-dev) # ocps-engine's HTTP server
+ocps_require_pkg(CURL libcurl libcurl4-openssl-dev)   # the engine's UWS executor
 if(OCPS_BUILD_TESTS)
   ocps_require_pkg(CMOCKA cmocka libcmocka-dev)
 endif()
@@ -44,8 +46,4 @@ if(OCPS_TRANSPORT_KAFKA OR OCPS_BUILD_TESTS) # tests parse every generated schem
 endif()
 if(OCPS_TRANSPORT_KAFKA)
   ocps_require_pkg(RDKAFKA rdkafka librdkafka-dev)
-  ocps_require_pkg(CURL libcurl libcurl4-openssl-dev)
-  if(OCPS_BUILD_TESTS) # the schema-registry test fixture
-    ocps_require_pkg(MHD libmicrohttpd libmicrohttpd-dev)
-  endif()
 endif()

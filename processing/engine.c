@@ -162,7 +162,7 @@ static int engine_queue_position(const engine *e, const engine_rec *r)
 static size_t engine_count_executing(const engine *e)
 {
     size_t n = engine_count(e, ENGINE_EXECUTING);
-    if (e->executor == ENGINE_EXECUTOR_SLURM) {
+    if (e->executor != ENGINE_EXECUTOR_LOCAL) {
         for (const engine_rec *q = e->lists[ENGINE_QUEUED].head; q != NULL; q = q->next) {
             n += q->slurm_active ? 1 : 0;
         }
@@ -434,9 +434,20 @@ typedef struct engine_found {
 
 /* A job found in the store at open: kept (handled by engine_resume once the
  * query is done). Returns 0 to go on. */
+/* The store keeps one executor id: Slurm's job id or the UWS server's. */
+static void engine_executor_ids(const engine *e, engine_job *j)
+{
+    if (e->executor == ENGINE_EXECUTOR_UWS) {
+        j->slurm_job_id[0] = '\0';
+    } else {
+        j->executor_id[0] = '\0';
+    }
+}
+
 static int engine_adopt(void *arg, engine_store_record *st)
 {
     engine_found *f = arg;
+    engine_executor_ids(f->e, &st->job);
     if (f->n == f->cap) {
         size_t cap = f->cap ? 2 * f->cap : 16;
         engine_rec **v = realloc(f->recs, cap * sizeof *v);
@@ -476,7 +487,10 @@ static void engine_resume(engine *e, engine_rec *const *recs, size_t n)
     for (size_t i = 0; i < n; i++) {
         engine_rec *r = recs[i];
         engine_job *j = &r->st.job;
-        if (!engine_phase_final(j->phase) && j->slurm_job_id[0] != '\0') {
+        if (e->executor == ENGINE_EXECUTOR_UWS && !engine_phase_final(j->phase)) {
+            engine__uws_adopt(e, r); /* polled again by its UWS id, or submitted (after a lookup) */
+            engine_notify(e, r);
+        } else if (!engine_phase_final(j->phase) && j->slurm_job_id[0] != '\0') {
             engine__slurm_adopt(e, r);
             engine_notify(e, r);
         } else if (j->phase == ENGINE_QUEUED && e->executor == ENGINE_EXECUTOR_SLURM) {
@@ -543,6 +557,7 @@ static void engine_free(engine *e)
     }
     engine_store_close(e->store);
     engine__slurm_free(e);
+    engine__uws_free(e);
     free(e->work_root);
     free(e->store_path);
     free(e->runner);
@@ -633,7 +648,7 @@ int engine_open(engine **out, uv_loop_t *loop, const engine_options *opts, engin
     e->poll_timer.data = e;
     e->retention_timer.data = e;
     e->open_handles = 3;
-    if (engine__slurm_init(e, opts, err, errlen) != 0) {
+    if (engine__slurm_init(e, opts, err, errlen) != 0 || engine__uws_init(e, opts, err, errlen) != 0) {
         engine_close(e, NULL, NULL);
         return -1;
     }
@@ -675,6 +690,7 @@ void engine_close(engine *e, engine_close_cb cb, void *arg)
     uv_close((uv_handle_t *)&e->poll_timer, engine_on_timer_closed);
     uv_close((uv_handle_t *)&e->retention_timer, engine_on_timer_closed);
     engine__slurm_close(e);
+    engine__uws_close(e);
 }
 
 /* ---- API --------------------------------------------------------------- */
@@ -792,6 +808,10 @@ static json_t *engine_spec_json(const engine_job_spec *s, char *err, size_t errl
                       s->cpus > 0 ? s->cpus : 0);
         if (o == NULL) {
             snprintf(err, errlen, "bad job spec (simulate must be UTF-8)");
+        } else if (s->uws_body != NULL && json_object_set(o, "uws_body", s->uws_body) != 0) {
+            json_decref(o);
+            o = NULL;
+            snprintf(err, errlen, "out of memory");
         }
     }
     json_decref(argv);
@@ -888,6 +908,10 @@ int engine_job_abort(engine *e, const char *id, char *err, size_t errlen)
         return -ENOENT;
     }
     engine_phase now = r->st.job.phase;
+    if (e->executor == ENGINE_EXECUTOR_UWS && (r->slurm_active || r->st.job.executor_id[0] != '\0') &&
+        !engine_phase_final(now)) {
+        return engine__uws_abort(e, r, err, errlen);
+    }
     if ((r->slurm_active || r->st.job.slurm_job_id[0] != '\0') && !engine_phase_final(now)) {
         return engine__slurm_abort(e, r, err, errlen);
     }
@@ -919,6 +943,7 @@ static const engine_job *engine_job_stored(engine *e, const char *id)
     if (rc < 0) {
         engine_report(id, err);
     }
+    engine_executor_ids(e, &e->scratch.job);
     return rc > 0 ? &e->scratch.job : NULL;
 }
 
@@ -930,6 +955,9 @@ const engine_job *engine_job_get(engine *e, const char *id)
     engine_rec *r = engine_find(e, id);
     if (r == NULL) {
         return engine_job_stored(e, id);
+    }
+    if (r->forgotten) {
+        return NULL;
     }
     r->st.job.queue_position = engine_queue_position(e, r);
     return &r->st.job;
@@ -977,6 +1005,74 @@ int engine_job_mark_published(engine *e, const char *id)
     r->st.job.result_published = true;
     engine_maybe_evict(e, r);
     return 0;
+}
+
+int engine_job_forget(engine *e, const char *id, char *err, size_t errlen)
+{
+    if (e == NULL || e->closed || id == NULL) {
+        snprintf(err, errlen, "engine closed");
+        return -EINVAL;
+    }
+    engine_rec *r = engine_find(e, id);
+    if (r != NULL && r->forgotten) {
+        snprintf(err, errlen, "unknown job %s", id);
+        return -ENOENT;
+    }
+    int rc = engine_job_mark_published(e, id);
+    if (rc == -ENOENT) {
+        snprintf(err, errlen, "unknown job %s", id);
+        return rc;
+    }
+    if (rc == -EBUSY) {
+        snprintf(err, errlen, "job %s has not ended", id);
+        return rc;
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "job store: cannot mark job %s", id);
+        return rc;
+    }
+    const char *ids[1] = {id};
+    if (engine_store_delete(e->store, ids, 1, err, errlen) != 0) {
+        return -EIO;
+    }
+    r = engine_find(e, id); /* still in memory while its notifications wait */
+    if (r != NULL) {
+        r->forgotten = true;
+    }
+    return 0;
+}
+
+/* engine_job_list's walk over the store. */
+typedef struct engine_list_walk {
+    engine *e;
+    engine_job_list_cb cb;
+    void *arg;
+} engine_list_walk;
+
+static int engine_list_row(void *arg, engine_store_record *rec)
+{
+    engine_list_walk *w = arg;
+    engine_rec *r = engine_find(w->e, rec->job.id);
+    engine_executor_ids(w->e, &rec->job);
+    int stop = 0;
+    if (r == NULL) {
+        stop = w->cb(w->arg, &rec->job);
+    } else if (!r->forgotten) {
+        r->st.job.queue_position = engine_queue_position(w->e, r);
+        stop = w->cb(w->arg, &r->st.job);
+    }
+    engine_store_record_clear(rec);
+    return stop;
+}
+
+int engine_job_list(engine *e, engine_job_list_cb cb, void *arg, char *err, size_t errlen)
+{
+    if (e == NULL || e->closed || cb == NULL) {
+        snprintf(err, errlen, "engine closed");
+        return -EINVAL;
+    }
+    engine_list_walk w = {e, cb, arg};
+    return engine_store_load_all(e->store, engine_list_row, &w, err, errlen) == 0 ? 0 : -EIO;
 }
 
 size_t engine_count(const engine *e, engine_phase phase)

@@ -31,6 +31,13 @@ typedef struct engine_rec {
     struct engine_proc *proc; /* runner started by this engine, or NULL */
     bool adopted;             /* runner of a previous engine, watched by polling */
     bool abort_requested;
+    bool forgotten; /* engine_job_forget: gone for the API, freed once its notes are delivered */
+    /* UWS executor (engine_uws.c); slurm_active and slurm_resumed serve it too: handed over (holds a
+     * slot), and found in the store (looked up by run_id before it is sent again) */
+    bool uws_busy;           /* a request about it is in flight */
+    bool uws_abort_sent;     /* the server accepted the abort */
+    double uws_next;         /* engine__now() before which it is not asked again */
+    double uws_backoff;      /* seconds, doubling while the server fails */
     bool slurm_active;       /* handed to Slurm (submitting or submitted): holds a slot */
     bool slurm_resumed;      /* found in the store: look for an earlier submission first */
     bool slurm_killed;       /* the final scancel (KILL) of an abort was sent */
@@ -98,10 +105,24 @@ typedef struct engine_slurm {
     int running_cmds;            /* commands in flight */
 } engine_slurm;
 
+/* The UWS executor's state (engine_uws.c). */
+typedef struct engine_uws {
+    char *url; /* without a trailing '/' */
+    char *token;
+    bool abort_extension;
+    double timeout;
+    double max_backoff;
+    struct engine_http *http;
+    uv_timer_t timer; /* the tick: polls and retries */
+    bool unreachable; /* warned once */
+    bool active;      /* executor uws: the timer and the client exist */
+} engine_uws;
+
 struct engine {
     uv_loop_t *loop;
     engine_executor executor;
     engine_slurm slurm;
+    engine_uws uws;
     char *work_root;
     char *store_path; /* for the retention pass's own read connection */
     char *runner;
@@ -209,6 +230,23 @@ int engine__slurm_submit(engine *e, engine_rec *r);
 int engine__slurm_abort(engine *e, engine_rec *r, char *err, size_t errlen);
 /* A job found in the store with a Slurm job id: watch it again. */
 void engine__slurm_adopt(engine *e, engine_rec *r);
+
+/* ---- UWS executor (engine_uws.c) ---- */
+
+/* With executor uws: copy the settings, start the HTTP client and the
+ * tick (two more handles); otherwise nothing. */
+int engine__uws_init(engine *e, const engine_options *o, char *err, size_t errlen);
+/* Release the settings. */
+void engine__uws_free(engine *e);
+/* Drop requests in flight, close the tick and the client (engine_close). */
+void engine__uws_close(engine *e);
+/* Submit a QUEUED job (it holds a slot meanwhile); 0 if handed over (or
+ * retrying), else it has ended. */
+int engine__uws_submit(engine *e, engine_rec *r);
+/* Abort a job handed to the server; 0 or -errno. */
+int engine__uws_abort(engine *e, engine_rec *r, char *err, size_t errlen);
+/* A live job found in the store: polled again by its id, or looked up. */
+void engine__uws_adopt(engine *e, engine_rec *r);
 
 /* Make sure adopted runners are polled. */
 void engine__watch(engine *e);

@@ -43,6 +43,9 @@ typedef int (*engine_store_row_cb)(void *arg, engine_store_record *rec);
 int engine_store_load_unpublished(engine_store *s, engine_store_row_cb cb, void *arg, char *err,
                                   size_t errlen);
 
+/* Every job, in creation order (cb as for engine_store_load_unpublished). */
+int engine_store_load_all(engine_store *s, engine_store_row_cb cb, void *arg, char *err, size_t errlen);
+
 /* The phase of job `id`: 1 found, 0 unknown, -1 error. */
 int engine_store_find_phase(engine_store *s, const char *id, engine_phase *phase, char *err, size_t errlen);
 

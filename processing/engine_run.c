@@ -200,7 +200,8 @@ static void engine_on_exit(uv_poll_t *h, int status, int events)
     engine__schedule(e);
 }
 
-/* The runner's environment: ours, the spec's env, JOB_ID, JOB_OUTPUT_DIR. */
+/* The runner's environment: ours, the spec's env, JOB_ID, JOB_OUTPUT_DIR
+ * (each unless the spec's env sets it). */
 char **engine__job_env(const engine_rec *r)
 {
     json_t *env = json_object_get(r->st.spec, "env");
@@ -213,12 +214,19 @@ char **engine__job_env(const engine_rec *r)
     for (size_t i = 0; i < n; i++) {
         extra[k++] = strdup(json_string_value(json_array_get(env, i)));
     }
+    bool own_id = false;
+    bool own_output_dir = false;
+    for (size_t i = 0; i < n; i++) {
+        const char *v = json_string_value(json_array_get(env, i));
+        own_id = own_id || (v != NULL && strncmp(v, "JOB_ID=", 7) == 0);
+        own_output_dir = own_output_dir || (v != NULL && strncmp(v, "JOB_OUTPUT_DIR=", 15) == 0);
+    }
     size_t len = strlen(r->st.job.workdir) + 32;
-    extra[k] = malloc(len);
+    extra[k] = own_id ? NULL : malloc(len);
     if (extra[k] != NULL) {
         snprintf(extra[k++], len, "JOB_ID=%s", r->st.job.id);
     }
-    extra[k] = malloc(len);
+    extra[k] = own_output_dir ? NULL : malloc(len);
     if (extra[k] != NULL) {
         snprintf(extra[k++], len, "JOB_OUTPUT_DIR=%s", r->st.job.workdir);
     }
@@ -356,6 +364,9 @@ int engine__start(engine *e, engine_rec *r)
     char err[1400];
     if (e->executor == ENGINE_EXECUTOR_SLURM) {
         return engine__slurm_submit(e, r);
+    }
+    if (e->executor == ENGINE_EXECUTOR_UWS) {
+        return engine__uws_submit(e, r);
     }
     if (engine__prepare_workdir(r, err, sizeof err) != 0) {
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);

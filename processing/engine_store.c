@@ -359,6 +359,7 @@ static void engine_store_read_row(sqlite3_stmt *st, engine_store_record *rec)
     engine_store_column_str(st, 18, j->slurm_job_id, sizeof j->slurm_job_id);
     j->max_rss_kb = sqlite3_column_int64(st, 19);
     engine_store_column_str(st, 20, j->slurm_nodes, sizeof j->slurm_nodes);
+    engine_store_column_str(st, 18, j->executor_id, sizeof j->executor_id);
     if (!json_is_object(rec->spec)) {
         json_decref(rec->spec);
         rec->spec = json_object();
@@ -382,6 +383,29 @@ int engine_store_load_unpublished(engine_store *s, engine_store_row_cb cb, void 
         ret = engine_store_fail(s->db, "load", err, errlen);
     }
     sqlite3_reset(s->unpublished);
+    return ret;
+}
+
+int engine_store_load_all(engine_store *s, engine_store_row_cb cb, void *arg, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT " ENGINE_STORE_COLUMNS " FROM jobs ORDER BY seq", -1, &st, NULL) !=
+        SQLITE_OK) {
+        return engine_store_fail(s->db, "prepare", err, errlen);
+    }
+    int rc;
+    int ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        engine_store_record rec;
+        engine_store_read_row(st, &rec);
+        if (cb(arg, &rec) != 0) {
+            break;
+        }
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        ret = engine_store_fail(s->db, "list", err, errlen);
+    }
+    sqlite3_finalize(st);
     return ret;
 }
 

@@ -470,6 +470,115 @@ static void test_retention_keeps_jobs_of_another_work_root(void **state)
     assert_non_null(strstr(fx->log, "retention: 1 job kept: its directory is not"));
 }
 
+/* ---- engine_job_list and engine_job_forget (ocps-engine, issue 14) ---- */
+
+typedef struct listed {
+    char ids[8][ENGINE_JOB_ID_LEN + 1];
+    engine_phase phases[8];
+    int n;
+} listed;
+
+static int on_listed(void *arg, const engine_job *job)
+{
+    listed *l = arg;
+    assert_true(l->n < 8);
+    snprintf(l->ids[l->n], sizeof l->ids[0], "%s", job->id);
+    l->phases[l->n++] = job->phase;
+    return 0;
+}
+
+static listed fx_list(fixture *fx)
+{
+    listed l = {.n = 0};
+    char err[256];
+    assert_int_equal(engine_job_list(fx->e, on_listed, &l, err, sizeof err), 0);
+    return l;
+}
+
+/* Every job, live or in the history, in creation order, in its phase. */
+static void test_list_every_job_in_order(void **state)
+{
+    fixture *fx = *state;
+    char published[ENGINE_JOB_ID_LEN + 1];
+    char ended[ENGINE_JOB_ID_LEN + 1];
+    char running[ENGINE_JOB_ID_LEN + 1];
+    fx_run_published(fx, published, "exit 0");
+    fx_submit_sh(fx, ended, "exit 3");
+    fx_wait_final(fx, ended, 10);
+    fx_submit_sh(fx, running, "sleep 30");
+    fx_run_for(fx, 0.2);
+    listed l = fx_list(fx);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.ids[0], published);
+    assert_string_equal(l.ids[1], ended);
+    assert_string_equal(l.ids[2], running);
+    assert_int_equal(l.phases[0], ENGINE_COMPLETED);
+    assert_int_equal(l.phases[1], ENGINE_ERROR);
+    assert_int_equal(l.phases[2], ENGINE_EXECUTING);
+    char err[256];
+    assert_int_equal(engine_job_abort(fx->e, running, err, sizeof err), 0);
+    fx_wait_final(fx, running, 10);
+}
+
+/* An ended job can be forgotten (published or not): unknown afterwards,
+ * also after a restart; a live one cannot. */
+static void test_forget(void **state)
+{
+    fixture *fx = *state;
+    char published[ENGINE_JOB_ID_LEN + 1];
+    char ended[ENGINE_JOB_ID_LEN + 1];
+    char running[ENGINE_JOB_ID_LEN + 1];
+    char kept[ENGINE_JOB_ID_LEN + 1];
+    char err[256];
+    fx_run_published(fx, published, "exit 0");
+    fx_run_published(fx, kept, "exit 0");
+    fx_submit_sh(fx, ended, "exit 0");
+    fx_wait_final(fx, ended, 10);
+    fx_submit_sh(fx, running, "sleep 30");
+    fx_run_for(fx, 0.2);
+    assert_int_equal(engine_job_forget(fx->e, running, err, sizeof err), -EBUSY);
+    assert_non_null(strstr(err, "not ended"));
+    assert_int_equal(engine_job_forget(fx->e, "0123456789abcdef0123456789abcdef", err, sizeof err), -ENOENT);
+    assert_int_equal(engine_job_forget(fx->e, published, err, sizeof err), 0);
+    assert_int_equal(engine_job_forget(fx->e, ended, err, sizeof err), 0);
+    assert_null(engine_job_get(fx->e, published));
+    assert_null(engine_job_get(fx->e, ended));
+    assert_int_equal(engine_job_forget(fx->e, ended, err, sizeof err), -ENOENT);
+    assert_int_equal(engine_job_abort(fx->e, published, err, sizeof err), -ENOENT);
+    listed l = fx_list(fx);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.ids[0], kept);
+    assert_string_equal(l.ids[1], running);
+    assert_int_equal(engine_job_abort(fx->e, running, err, sizeof err), 0);
+    fx_wait_final(fx, running, 10);
+    fx_close(fx);
+    fx_open(fx);
+    fx_run_for(fx, 0.2);
+    assert_null(engine_job_get(fx->e, published));
+    assert_null(engine_job_get(fx->e, ended));
+    assert_non_null(engine_job_get(fx->e, kept));
+    assert_int_equal(fx_list(fx).n, 2);
+}
+
+/* A spec's env may set JOB_OUTPUT_DIR and JOB_ID (defaults: the job's
+ * directory and id). */
+static void test_env_sets_job_id_and_output_dir(void **state)
+{
+    fixture *fx = *state;
+    char own[ENGINE_JOB_ID_LEN + 1];
+    char dflt[ENGINE_JOB_ID_LEN + 1];
+    fx_submit_spec(
+        fx, own,
+        (engine_job_spec){
+            .argv = (const char *[]){"sh", "-c",
+                                     "test \"$JOB_OUTPUT_DIR\" = /x/y && test \"$JOB_ID\" = other", NULL},
+            .env = (const char *[]){"JOB_OUTPUT_DIR=/x/y", "JOB_ID=other", NULL}});
+    fx_submit_sh(fx, dflt,
+                 "test \"$JOB_OUTPUT_DIR\" = \"$PWD\" && test \"$JOB_ID\" = \"$(basename \"$PWD\")\"");
+    assert_int_equal(fx_wait_final(fx, own, 10), ENGINE_COMPLETED);
+    assert_int_equal(fx_wait_final(fx, dflt, 10), ENGINE_COMPLETED);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -487,6 +596,9 @@ int main(void)
         T(test_retention_by_size),
         T(test_retention_never_follows_symlinks),
         T(test_retention_keeps_jobs_of_another_work_root),
+        T(test_list_every_job_in_order),
+        T(test_forget),
+        T(test_env_sets_job_id_and_output_dir),
     };
     return cmocka_run_group_tests_name("engine_history", tests, NULL, NULL);
 }

@@ -60,7 +60,9 @@ static int setup(void **state)
     write_config(c, "other.yaml",
                  "instances:\n  - sal_index: 2\n    instance: LSSTComCam\n    url: http://x/\n"
                  "    poll_interval: 1\n    butler: LSSTComCam\n    output_glob: '*'\n");
-    write_config(c, "uws.yaml", "executor: uws\n");
+    write_config(c, "uws.yaml",
+                 "executor: uws\ninstances:\n  - sal_index: 1\n    instance: LATISS\n    url: file:///etc\n"
+                 "    poll_interval: 1\n    butler: LATISS\n    output_glob: '*'\n");
     write_config(c, "slurm.yaml", "executor: slurm\nslurm:\n  extra_options: ['--uid=0']\n");
     write_config(c, "fast.yaml", "max_concurrent_jobs: 2\n");
     if (fx_open_transport(&c->f, ocps_test_component(), 1, NULL, &sal_inproc_transport) != 0) {
@@ -178,7 +180,7 @@ static void configuration_the_application_refuses(void **state)
     ctx *c = *state;
     start_fails(c, "other.yaml", "Failed: No configuration found for sal_index=1", false);
     start_fails(c, "uws.yaml",
-                "Failed: executor uws is not available in this build; use executor: local or slurm", false);
+                "Failed: executor uws: url must be an http:// or https:// URL, not \"file:///etc\"", false);
     start_fails(c, "slurm.yaml", "Failed: slurm.extra_options[0]: sbatch option '--uid' is not allowed",
                 false);
     start_works(c);

@@ -419,9 +419,16 @@ static int submit(ocps_app *a, sal_cmd *cmd, const ocps_execute *x, const char *
         .simulate = simulate,
         .cpus = plan.processes, /* Slurm: -j N asks for N CPUs; else slurm.cpus_per_job */
     };
+    if (a->config.executor == OCPS_EXECUTOR_UWS && a->config.uws_reference &&
+        (spec.uws_body = ocps_job_uws_reference_body(plan.environment, err, errlen)) == NULL) {
+        json_decref(spec.meta);
+        ocps_job_plan_free(&plan);
+        return -1;
+    }
     char eerr[512];
     int rc = engine_job_submit(a->engine, id, &spec, eerr, sizeof eerr);
     json_decref(spec.meta);
+    json_decref(spec.uws_body);
     ocps_job_plan_free(&plan);
     if (rc != 0) {
         snprintf(err, errlen, "could not create the job (infrastructure): %s", eerr);
@@ -612,6 +619,11 @@ static int open_engine(ocps_app *a, char *err, size_t errlen)
     if (a->config.executor == OCPS_EXECUTOR_SLURM) {
         slurm_options(a, &o, extra);
     }
+    if (a->config.executor == OCPS_EXECUTOR_UWS) { /* the instance's server (docs/uws.md) */
+        o.executor = ENGINE_EXECUTOR_UWS;
+        o.poll_interval = a->config.poll_interval;
+        o.uws = (engine_uws_options){.url = a->config.url, .abort_extension = !a->config.uws_reference};
+    }
     return engine_open(&a->engine, a->loop, &o, on_job, a, err, errlen);
 }
 
@@ -702,21 +714,21 @@ int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
     if (ocps_config_from_json(a->index, config, &parsed, err, errlen) != 0) {
         return -1;
     }
-    if (parsed.executor == OCPS_EXECUTOR_UWS) {
-        snprintf(err, errlen, "executor uws is not available in this build; use executor: local or slurm");
-        ocps_config_clear(&parsed);
-        return -1;
-    }
     if (a->engine != NULL && (strcmp(parsed.work_root, a->config.work_root) != 0 ||
                               strcmp(parsed.job_store, a->config.job_store) != 0)) {
         SAL_LOG(a->csc, SAL_LOG_WARNING, "work_root and job_store changes apply after a restart of the CSC");
         snprintf(parsed.work_root, sizeof parsed.work_root, "%s", a->config.work_root);
         snprintf(parsed.job_store, sizeof parsed.job_store, "%s", a->config.job_store);
     }
-    if (a->engine != NULL && (parsed.executor != a->config.executor ||
+    bool uws_changed =
+        parsed.executor == OCPS_EXECUTOR_UWS &&
+        (parsed.uws_reference != a->config.uws_reference || strcmp(parsed.url, a->config.url) != 0);
+    if (a->engine != NULL && (parsed.executor != a->config.executor || uws_changed ||
                               memcmp(&parsed.slurm, &a->config.slurm, sizeof parsed.slurm) != 0)) {
         SAL_LOG(a->csc, SAL_LOG_WARNING, "executor and slurm changes apply after a restart of the CSC");
         parsed.executor = a->config.executor;
+        parsed.uws_reference = a->config.uws_reference;
+        snprintf(parsed.url, sizeof parsed.url, "%s", a->config.url);
         parsed.slurm = a->config.slurm;
     }
     choose_pipetask(a, &parsed);

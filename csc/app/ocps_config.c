@@ -167,6 +167,13 @@ int ocps_config_from_json(int32_t index, json_t *config, ocps_config *out, char 
         }
     }
     out->executor = executor_of(json_string_value(json_object_get(config, "executor")));
+    const char *api = json_string_value(json_object_get(config, "uws_api"));
+    out->uws_reference = api != NULL && strcmp(api, "uws-api-server") == 0;
+    if (out->executor == OCPS_EXECUTOR_UWS && !out->has_instance) {
+        snprintf(err, errlen, "executor uws needs an instances[] block with the server's url for index %d",
+                 (int)index);
+        return -1;
+    }
     if (read_slurm(json_object_get(config, "slurm"), &out->slurm, err, errlen) != 0) {
         return -1;
     }

@@ -378,6 +378,43 @@ static void build_env(const plan_ctx *p, strv *env, json_t *environment)
     free(run_options);
 }
 
+json_t *ocps_job_uws_reference_body(json_t *environment, char *err, size_t errlen)
+{
+    static const char *const names[] = {"IMAGE_TAG",   "PIPELINE_URL", "BUTLER_REPO",
+                                        "RUN_OPTIONS", "OUTPUT_GLOB",  "DATA_QUERY"};
+    json_t *env = json_array();
+    for (size_t k = 0; env != NULL && k < sizeof names / sizeof names[0]; k++) {
+        const char *value = "";
+        size_t i;
+        json_t *item;
+        json_array_foreach(environment, i, item)
+        {
+            if (strcmp(json_string_value(json_object_get(item, "name")), names[k]) == 0) {
+                value = json_string_value(json_object_get(item, "value"));
+            }
+        }
+        if (strpbrk(value, "\"\\\n\r") != NULL || strstr(value, "{{") != NULL ||
+            strstr(value, "{%") != NULL) {
+            snprintf(err, errlen,
+                     "%s cannot be sent to uws-api-server: its job template does not escape \", \\, line "
+                     "breaks, {{ or {%%}",
+                     names[k]);
+            json_decref(env);
+            return NULL;
+        }
+        json_array_append_new(env, json_pack("{s:s, s:s}", "name", names[k], "value", value));
+    }
+    json_t *body = env != NULL ? json_pack("{s:s, s:s, s:s, s:o}", "command",
+                                           "cd $JOB_SOURCE_DIR && bash bin/pipetask.sh", "url",
+                                           "https://github.com/lsst-dm/uws_scripts", "commit_ref", "main",
+                                           "environment", env)
+                               : NULL;
+    if (body == NULL) {
+        snprintf(err, errlen, "out of memory");
+    }
+    return body;
+}
+
 static int add_item(const char *item, size_t len, void *arg)
 {
     char buf[2100];

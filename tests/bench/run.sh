@@ -14,6 +14,10 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 "$top/build-bench/tests/bench/bench_engine_history" 2000
 # FITS master bias against the cfitsio read floor and numpy, ISR MB/s, -j1/-j2 (issue 12)
 "$top/build-bench/tests/bench/bench_fits_combine" 10 4
+# ocps-engine's HTTP API under wrk, next to a static libmicrohttpd responder
+"$top/build-bench/tests/bench/bench_uws" 3 3 32
+# the CSC's CPU while it polls 1000 jobs on ocps-engine (executor uws)
+"$top/build-bench/tests/bench/bench_uws_csc" 1000 1 10
 # kill -9 campaign: the CSC killed at random moments (most within 300 ms of
 # an execute); prints the counts of jobs, runs, job_result and final acks
 # (about 5 s a trial on DDS; OCPS_KILL9_SEED repeats a campaign).

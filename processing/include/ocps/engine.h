@@ -54,7 +54,9 @@ typedef enum engine_reason {
 /* What to run. The engine copies everything it is given. */
 typedef struct engine_job_spec {
     const char *const *argv;         /* NULL-terminated; argv[0] is looked up in PATH; never a shell */
-    const char *const *env;          /* NULL-terminated NAME=VALUE added to the CSC's environment */
+    const char *const *env;          /* NULL-terminated NAME=VALUE added to the CSC's environment;
+                                      * JOB_ID and JOB_OUTPUT_DIR here replace the defaults (the
+                                      * job id, the workdir) */
     const char *const *output_globs; /* NULL-terminated glob patterns, relative to the workdir */
     double max_duration;             /* seconds; <= 0: no limit */
     const char *const *prereqs;      /* NULL-terminated job ids that must end first (may be NULL) */
@@ -64,6 +66,9 @@ typedef struct engine_job_spec {
                                       * with that code instead of running argv (simulation mode) */
     int cpus;                        /* Slurm executor: --cpus-per-task of this job; 0: the
                                       * executor's cpus_per_job */
+    json_t *uws_body;                /* executor uws: the body of PUT /job (e.g. the reference
+                                      * server's command + environment; incref'd); NULL: the argv
+                                      * extension {"argv", "environment"} from argv and env */
 } engine_job_spec;
 
 /* A job as the engine knows it (read-only for the application). */
@@ -93,6 +98,8 @@ typedef struct engine_job {
     char slurm_state[32];  /* last state seen (PENDING, RUNNING, COMPLETED...) */
     char slurm_reason[64]; /* Slurm's reason while pending (Resources, Dependency...) */
     char slurm_nodes[256]; /* node list it ran on */
+    /* UWS executor only: */
+    char executor_id[64]; /* the UWS server's jobId once submitted ("" before) */
 } engine_job;
 
 /* Phase changes. `job` is valid only during the call. */
@@ -108,8 +115,25 @@ typedef void (*engine_log_cb)(void *arg, int level, const char *message);
 /* Where jobs run. */
 typedef enum engine_executor {
     ENGINE_EXECUTOR_LOCAL, /* a runner process on this host */
-    ENGINE_EXECUTOR_SLURM  /* the same runner, as a Slurm batch job (sbatch) */
+    ENGINE_EXECUTOR_SLURM, /* the same runner, as a Slurm batch job (sbatch) */
+    ENGINE_EXECUTOR_UWS    /* a job of a UWS server (uws-api-server API; ocps-engine): docs/uws.md */
 } engine_executor;
+
+/* The UWS executor's settings. Jobs are submitted with PUT {url}/job
+ * (run_id = the engine's job id, so that a submission whose answer was
+ * lost is found again), polled with GET {url}/job/{jobId} every
+ * poll_interval, aborted with POST {url}/job/{jobId}/phase PHASE=ABORT
+ * (abort_extension) or DELETE {url}/job/{jobId}. Unreachable server or
+ * 5xx: retried with backoff (a warning once, then one when it is back);
+ * a 4xx answer to PUT ends the job (ERROR, infrastructure, the server's
+ * message). All requests are asynchronous (libcurl multi on the loop). */
+typedef struct engine_uws_options {
+    const char *url;      /* base URL, e.g. http://uws-server/api/v1 */
+    const char *token;    /* bearer token, or NULL */
+    bool abort_extension; /* the server has POST .../phase PHASE=ABORT (ocps-engine) */
+    double timeout;       /* seconds per request (default 10) */
+    double max_backoff;   /* seconds between retries at most (default 30) */
+} engine_uws_options;
 
 /* The Slurm executor's settings (NULL / 0: Slurm's default). */
 typedef struct engine_slurm_options {
@@ -145,6 +169,7 @@ typedef struct engine_options {
     void *log_arg;
     engine_executor executor;   /* ENGINE_EXECUTOR_LOCAL by default */
     engine_slurm_options slurm; /* for ENGINE_EXECUTOR_SLURM (copied) */
+    engine_uws_options uws;     /* for ENGINE_EXECUTOR_UWS (copied) */
 } engine_options;
 
 typedef struct engine engine;
@@ -184,6 +209,20 @@ const engine_job *engine_job_get(engine *e, const char *id);
  * restart does not report it again); the job then leaves memory once its
  * notifications are delivered. 0 (again) for a job already published. */
 int engine_job_mark_published(engine *e, const char *id);
+
+/* Forget an ended job: its stored row goes and it is unknown afterwards
+ * (engine_job_get NULL, not listed); a phase change already queued may
+ * still be delivered. Its work directory is left to the caller. -EBUSY
+ * (with a message) if it has not ended, -ENOENT if unknown. */
+int engine_job_forget(engine *e, const char *id, char *err, size_t errlen);
+
+/* engine_job_list's callback: `job` is valid only during the call; a
+ * non-zero return stops the walk. It must not call into the engine. */
+typedef int (*engine_job_list_cb)(void *arg, const engine_job *job);
+
+/* Every job the engine knows (live and history), in creation order: one
+ * read of the store (the live ones as in memory). */
+int engine_job_list(engine *e, engine_job_list_cb cb, void *arg, char *err, size_t errlen);
 
 /* Number of jobs in memory in `phase` (for a final phase: ended jobs not
  * yet published). */

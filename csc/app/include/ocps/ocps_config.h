@@ -52,6 +52,7 @@ typedef struct ocps_config {
     char input_collection[1024];
     char output_glob[1024];
     ocps_executor_kind executor;
+    bool uws_reference; /* uws_api: uws-api-server (else ocps-engine) */
     ocps_slurm_config slurm;
     int max_concurrent_jobs;
     double max_job_duration;

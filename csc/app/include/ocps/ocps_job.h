@@ -60,6 +60,14 @@ int ocps_job_plan_build(const ocps_config *cfg, const ocps_execute *x, const cha
  * null for t <= 0 (never happened). */
 json_t *ocps_job_iso_time(double t);
 
+/* The body of PUT /job for the reference UWS server (uws-api-server, as
+ * the Python OCPS sends it): the uws_scripts command, its git url and ref,
+ * and the IMAGE_TAG, PIPELINE_URL, BUTLER_REPO, RUN_OPTIONS, OUTPUT_GLOB
+ * and DATA_QUERY values of the plan's environment. NULL with a message if
+ * a value holds what that server's job template does not escape (", \,
+ * a line break, {{ or {%). */
+json_t *ocps_job_uws_reference_body(json_t *environment, char *err, size_t errlen);
+
 /* Release a plan. */
 void ocps_job_plan_free(ocps_job_plan *plan);
 

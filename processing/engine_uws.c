@@ -1,0 +1,548 @@
+/*
+ * engine_uws.c - the UWS executor: jobs of a server with the
+ * uws-api-server API (lsst-dm/uws-api-server, or ocps-engine), over the
+ * asynchronous HTTP client of engine_http.c (see engine.h,
+ * engine_uws_options).
+ *
+ * A QUEUED job handed to the server holds a slot (slurm_active) while its
+ * PUT is in flight; once the server has answered with its jobId, the id is
+ * stored and the job is EXECUTING until a poll sees it end. run_id is the
+ * engine's job id, so that a submission whose answer was lost (server
+ * down, 5xx, the CSC killed) is looked up by run_id before it is sent
+ * again (slurm_resumed). A tick (four per poll_interval, only while jobs
+ * are handed over) polls each job one poll_interval after it was last
+ * asked, and retries; a failing server is retried with
+ * per-job exponential backoff, with one warning until it answers again.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "engine__http.h"
+#include "engine__internal.h"
+
+#define ENGINE_UWS_TICK_MIN 0.05
+#define ENGINE_UWS_DEFAULT_TIMEOUT 10.0
+#define ENGINE_UWS_DEFAULT_BACKOFF 30.0
+/* Requests in flight at most: more wait for the next tick, so that a burst
+ * of jobs neither exceeds the server's connections nor queues requests
+ * there until they time out (a PUT that timed out is looked up, and one
+ * still queued at the server would not be found: sent twice). */
+#define ENGINE_UWS_MAX_INFLIGHT 16
+
+typedef enum engine_uws_kind { UWS_PUT, UWS_LOOKUP, UWS_POLL, UWS_ABORT } engine_uws_kind;
+
+/* What a request's callback needs (copied by the HTTP client). */
+typedef struct engine_uws_arg {
+    engine *e;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    engine_uws_kind kind;
+} engine_uws_arg;
+
+static double engine_uws_interval(const engine *e)
+{
+    return e->poll_interval > ENGINE_UWS_TICK_MIN ? e->poll_interval : ENGINE_UWS_TICK_MIN;
+}
+
+/* ---- set-up ------------------------------------------------------------- */
+
+static void engine_uws_on_timer_closed(uv_handle_t *h)
+{
+    engine__handle_closed(h->data);
+}
+
+static void engine_uws_on_http_closed(void *arg)
+{
+    engine__handle_closed(arg);
+}
+
+int engine__uws_init(engine *e, const engine_options *o, char *err, size_t errlen)
+{
+    engine_uws *u = &e->uws;
+    if (o->executor != ENGINE_EXECUTOR_UWS) {
+        return 0;
+    }
+    const char *url = o->uws.url;
+    if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
+        snprintf(err, errlen, "executor uws: url must be an http:// or https:// URL, not \"%s\"",
+                 url ? url : "");
+        return -1;
+    }
+    if ((u->url = strdup(url)) == NULL ||
+        (o->uws.token != NULL && (u->token = strdup(o->uws.token)) == NULL) ||
+        engine_http_open(&u->http, e->loop) != 0) {
+        snprintf(err, errlen, "executor uws: out of memory");
+        return -1;
+    }
+    size_t n = strlen(u->url);
+    while (n > 0 && u->url[n - 1] == '/') {
+        u->url[--n] = '\0';
+    }
+    u->abort_extension = o->uws.abort_extension;
+    u->timeout = o->uws.timeout > 0 ? o->uws.timeout : ENGINE_UWS_DEFAULT_TIMEOUT;
+    u->max_backoff = o->uws.max_backoff > 0 ? o->uws.max_backoff : ENGINE_UWS_DEFAULT_BACKOFF;
+    uv_timer_init(e->loop, &u->timer);
+    u->timer.data = e;
+    e->open_handles += 2; /* the timer and the client */
+    u->active = true;
+    return 0;
+}
+
+void engine__uws_free(engine *e)
+{
+    free(e->uws.url);
+    free(e->uws.token);
+    memset(&e->uws, 0, sizeof e->uws);
+}
+
+void engine__uws_close(engine *e)
+{
+    engine_uws *u = &e->uws;
+    if (!u->active) {
+        return;
+    }
+    uv_close((uv_handle_t *)&u->timer, engine_uws_on_timer_closed);
+    engine_http_close(u->http, engine_uws_on_http_closed, e);
+    u->http = NULL;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static void engine_uws_done(void *arg, long status, const char *body, size_t len, const char *curl_error);
+static bool engine_uws_pump(engine *e);
+
+/* Send a request about job r; false if it could not even be started. */
+static bool engine_uws_send(engine *e, engine_rec *r, engine_uws_kind kind, const char *method,
+                            const char *path, const char *ctype, const char *body)
+{
+    char url[2048];
+    snprintf(url, sizeof url, "%s%s", e->uws.url, path);
+    engine_uws_arg a = {.e = e, .kind = kind};
+    snprintf(a.id, sizeof a.id, "%s", r->st.job.id);
+    if (engine_http_request(e->uws.http, method, url, ctype, body, e->uws.token, e->uws.timeout,
+                            engine_uws_done, &a, sizeof a) != 0) {
+        return false;
+    }
+    r->uws_busy = true;
+    r->uws_next = engine__now() + engine_uws_interval(e); /* asked again one interval after this */
+    return true;
+}
+
+/* The server failed (no answer, 5xx, nonsense): try again later. */
+static void engine_uws_retry_later(engine *e, engine_rec *r, const char *what, long status, const char *body,
+                                   const char *curl_error)
+{
+    if (!e->uws.unreachable) {
+        e->uws.unreachable = true;
+        if (status > 0) {
+            engine__log(e, ENGINE_LOG_WARNING,
+                        "UWS server %s: %s answered HTTP %ld: %.200s; retrying with backoff", e->uws.url,
+                        what, status, body);
+        } else {
+            engine__log(e, ENGINE_LOG_WARNING, "UWS server %s: %s: %s; retrying with backoff", e->uws.url,
+                        what, curl_error != NULL ? curl_error : "no answer");
+        }
+    }
+    double b = r->uws_backoff > 0 ? r->uws_backoff * 2 : engine_uws_interval(e);
+    r->uws_backoff = b < e->uws.max_backoff ? b : e->uws.max_backoff;
+    r->uws_next = engine__now() + r->uws_backoff;
+}
+
+static void engine_uws_answered(engine *e, engine_rec *r)
+{
+    r->uws_backoff = 0;
+    if (e->uws.unreachable) {
+        e->uws.unreachable = false;
+        engine__log(e, ENGINE_LOG_INFO, "UWS server %s answers again", e->uws.url);
+    }
+}
+
+/* PUT /job: the spec's uws_body, or {"argv", "environment"}; run_id is our id. */
+static char *engine_uws_put_body(const engine_rec *r)
+{
+    json_t *spec = r->st.spec;
+    json_t *custom = json_object_get(spec, "uws_body");
+    json_t *body = json_is_object(custom) ? json_deep_copy(custom) : json_object();
+    if (body == NULL) {
+        return NULL;
+    }
+    if (!json_is_object(custom)) {
+        json_t *env = json_array();
+        json_t *item;
+        size_t i;
+        json_array_foreach(json_object_get(spec, "env"), i, item)
+        {
+            const char *kv = json_string_value(item);
+            const char *eq = kv != NULL ? strchr(kv, '=') : NULL;
+            if (eq != NULL) {
+                json_array_append_new(
+                    env, json_pack("{s:s%, s:s}", "name", kv, (size_t)(eq - kv), "value", eq + 1));
+            }
+        }
+        const char *sim = json_string_value(json_object_get(spec, "simulate"));
+        char secs[32] = "0";
+        char code[32] = "0";
+        if (sim != NULL && sscanf(sim, "%31[0-9.]:%31[0-9]", secs, code) >= 1) {
+            /* simulation mode: the server sleeps and exits as the runner would */
+            json_object_set_new(body, "argv",
+                                json_pack("[s,s,s,s,s,s]", "sh", "-c", "sleep \"$1\"; exit \"$2\"",
+                                          "ocps-simulate", secs, code));
+        } else {
+            json_object_set(body, "argv", json_object_get(spec, "argv"));
+        }
+        json_object_set_new(body, "environment", env);
+    }
+    json_object_set_new(body, "run_id", json_string(r->st.job.id));
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    return text;
+}
+
+static void engine_uws_send_submit(engine *e, engine_rec *r)
+{
+    if (r->slurm_resumed) {
+        if (!engine_uws_send(e, r, UWS_LOOKUP, "GET", "/job", NULL, NULL)) {
+            engine_uws_retry_later(e, r, "GET /job", 0, "", "cannot start a request");
+        }
+        return;
+    }
+    char *body = engine_uws_put_body(r);
+    if (body == NULL || !engine_uws_send(e, r, UWS_PUT, "PUT", "/job", "application/json", body)) {
+        engine_uws_retry_later(e, r, "PUT /job", 0, "", "cannot start a request");
+    }
+    free(body);
+}
+
+static void engine_uws_send_abort(engine *e, engine_rec *r)
+{
+    char path[128];
+    bool ok;
+    if (e->uws.abort_extension) {
+        snprintf(path, sizeof path, "/job/%s/phase", r->st.job.executor_id);
+        ok = engine_uws_send(e, r, UWS_ABORT, "POST", path, "application/x-www-form-urlencoded",
+                             "PHASE=ABORT");
+    } else {
+        snprintf(path, sizeof path, "/job/%s", r->st.job.executor_id);
+        ok = engine_uws_send(e, r, UWS_ABORT, "DELETE", path, NULL, NULL);
+    }
+    if (!ok) {
+        engine_uws_retry_later(e, r, "abort", 0, "", "cannot start a request");
+    }
+}
+
+/* ---- answers ------------------------------------------------------------ */
+
+static void engine_uws_watch(engine *e);
+
+/* The server took the job: store its id, then the job executes. */
+static void engine_uws_submitted(engine *e, engine_rec *r, const char *uws_id)
+{
+    char err[512];
+    snprintf(r->st.job.executor_id, sizeof r->st.job.executor_id, "%s", uws_id);
+    if (e->store != NULL &&
+        engine_store_set_executor_id(e->store, r->st.job.id, uws_id, err, sizeof err) != 0) {
+        engine__log(e, ENGINE_LOG_ERROR, "job %s: UWS job %s: %s", r->st.job.id, uws_id, err);
+    }
+    r->slurm_active = false;
+    r->slurm_resumed = false;
+    r->uws_next = engine__now() + engine_uws_interval(e);
+    r->st.job.started = engine__now();
+    snprintf(r->st.job.message, sizeof r->st.job.message, "UWS job %s", uws_id);
+    engine__change(e, r, ENGINE_EXECUTING);
+    if (r->abort_requested) {
+        engine_uws_send_abort(e, r);
+    }
+    engine_uws_watch(e);
+}
+
+static bool engine_uws_id_ok(const char *id)
+{
+    size_t n = id != NULL ? strlen(id) : 0;
+    if (n == 0 || n >= sizeof(((engine_job *)0)->executor_id)) {
+        return false;
+    }
+    return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") == n;
+}
+
+static void engine_uws_end(engine *e, engine_rec *r, engine_phase phase, engine_reason reason, int code,
+                           const char *message)
+{
+    r->slurm_active = false;
+    engine__finish(e, r, phase, reason, code, message);
+    engine__schedule(e);
+}
+
+static void engine_uws_on_put(engine *e, engine_rec *r, long status, const char *body)
+{
+    char msg[600];
+    if (status == 200) {
+        json_t *obj = json_loads(body, 0, NULL);
+        const char *id = json_string_value(json_object_get(obj, "jobId"));
+        if (engine_uws_id_ok(id)) {
+            engine_uws_submitted(e, r, id);
+        } else {
+            snprintf(msg, sizeof msg, "the UWS server answered PUT /job without a usable jobId: %.300s",
+                     body);
+            engine_uws_end(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
+        }
+        json_decref(obj);
+    } else if (status >= 400 && status < 500) {
+        snprintf(msg, sizeof msg, "the UWS server refused the job (HTTP %ld): %.400s", status, body);
+        engine_uws_end(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
+    } else {
+        r->slurm_resumed = true; /* it may have been created: look it up before sending it again */
+    }
+}
+
+static void engine_uws_on_lookup(engine *e, engine_rec *r, const char *body)
+{
+    json_t *list = json_loads(body, 0, NULL);
+    const char *found = NULL;
+    size_t i;
+    json_t *job;
+    json_array_foreach(list, i, job)
+    {
+        const char *run_id = json_string_value(json_object_get(job, "runId"));
+        if (run_id != NULL && strcmp(run_id, r->st.job.id) == 0) {
+            found = json_string_value(json_object_get(job, "jobId"));
+        }
+    }
+    if (engine_uws_id_ok(found)) {
+        engine_uws_submitted(e, r, found);
+    } else if (r->abort_requested) {
+        engine_uws_end(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
+                       "aborted before it was submitted");
+    } else {
+        r->slurm_resumed = false;
+        engine_uws_send_submit(e, r);
+    }
+    json_decref(list);
+}
+
+/* The server's job object: its results, and its end. */
+static void engine_uws_apply(engine *e, engine_rec *r, json_t *obj)
+{
+    const char *phase = json_string_value(json_object_get(obj, "phase"));
+    json_t *results = json_object_get(obj, "results");
+    if (json_is_array(results)) {
+        json_t *paths = json_array();
+        size_t i;
+        json_t *item;
+        json_array_foreach(results, i, item)
+        {
+            json_t *uri = json_object_get(item, "uri");
+            if (json_is_string(uri) && i < (e->max_results ? e->max_results : ENGINE_DEFAULT_MAX_RESULTS)) {
+                json_array_append(paths, uri);
+            }
+        }
+        json_decref(r->st.job.results);
+        r->st.job.results = paths;
+        r->st.job.results_total = json_array_size(results);
+        r->st.job.results_truncated = json_array_size(paths) < json_array_size(results);
+    }
+    json_t *code = json_object_get(json_object_get(obj, "jobInfo"), "exitCode");
+    const char *why = json_string_value(json_object_get(json_object_get(obj, "errorSummary"), "message"));
+    char msg[512];
+    if (phase == NULL) {
+        return;
+    }
+    if (strcmp(phase, "completed") == 0) {
+        engine_uws_end(e, r, ENGINE_COMPLETED, ENGINE_REASON_SUCCESS, 0, "");
+    } else if (strcmp(phase, "error") == 0) {
+        snprintf(msg, sizeof msg, "%s", why != NULL && why[0] != '\0' ? why : "the UWS job failed");
+        engine_uws_end(e, r, ENGINE_ERROR, ENGINE_REASON_PIPELINE_FAILED,
+                       json_is_integer(code) ? (int)json_integer_value(code) : 1, msg);
+    } else if (strcmp(phase, "aborted") == 0) {
+        engine_uws_end(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED, "aborted");
+    } else if (strcmp(phase, "unknown") == 0) {
+        snprintf(msg, sizeof msg, "the UWS server lost track of job %s", r->st.job.executor_id);
+        engine_uws_end(e, r, ENGINE_UNKNOWN, ENGINE_REASON_LOST, -1, msg);
+    }
+}
+
+static void engine_uws_on_poll(engine *e, engine_rec *r, long status, const char *body)
+{
+    char msg[256];
+    if (status == 200) {
+        json_t *obj = json_loads(body, 0, NULL);
+        engine_uws_apply(e, r, obj);
+        json_decref(obj);
+    } else if (status == 404) {
+        if (r->abort_requested) {
+            engine_uws_end(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
+                           "aborted (deleted from the UWS server)");
+        } else {
+            snprintf(msg, sizeof msg, "the UWS server no longer knows job %s", r->st.job.executor_id);
+            engine_uws_end(e, r, ENGINE_UNKNOWN, ENGINE_REASON_LOST, -1, msg);
+        }
+    }
+}
+
+static void engine_uws_on_abort(engine *e, engine_rec *r, long status)
+{
+    if (e->uws.abort_extension && (status == 200 || status == 303)) {
+        r->uws_abort_sent = true; /* a poll sees it aborted */
+        r->uws_next = 0;
+    } else if (status == 200 || status == 404) {
+        engine_uws_end(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
+                       "aborted (deleted from the UWS server)");
+    }
+}
+
+static void engine_uws_done(void *arg, long status, const char *body, size_t len, const char *curl_error)
+{
+    (void)len;
+    engine_uws_arg *a = arg;
+    engine *e = a->e;
+    engine_rec *r = e->closed ? NULL : engine__find(e, a->id);
+    if (r == NULL) {
+        return;
+    }
+    r->uws_busy = false;
+    static const char *const what[] = {"PUT /job", "GET /job", "GET /job/{id}", "abort"};
+    bool transient = status == 0 || status >= 500 || (status >= 400 && status != 404 && a->kind != UWS_PUT);
+    if (transient || (a->kind == UWS_LOOKUP && status != 200)) {
+        engine_uws_retry_later(e, r, what[a->kind], status, body, curl_error);
+        if (a->kind == UWS_PUT) {
+            r->slurm_resumed = true;
+        }
+        return;
+    }
+    engine_uws_answered(e, r);
+    if (engine_phase_final(r->st.job.phase)) {
+        engine_uws_pump(e);
+        return;
+    }
+    switch (a->kind) {
+    case UWS_PUT:
+        engine_uws_on_put(e, r, status, body);
+        break;
+    case UWS_LOOKUP:
+        engine_uws_on_lookup(e, r, body);
+        break;
+    case UWS_POLL:
+        engine_uws_on_poll(e, r, status, body);
+        break;
+    case UWS_ABORT:
+        engine_uws_on_abort(e, r, status);
+        break;
+    }
+    if (!e->closed) {
+        engine_uws_pump(e); /* a slot for the next request that is due */
+    }
+}
+
+/* ---- the tick ----------------------------------------------------------- */
+
+static void engine_uws_one(engine *e, engine_rec *r, double now)
+{
+    if (r->uws_busy || now < r->uws_next || engine_phase_final(r->st.job.phase) ||
+        engine_http_pending(e->uws.http) >= ENGINE_UWS_MAX_INFLIGHT) {
+        return;
+    }
+    if (r->st.job.executor_id[0] == '\0') {
+        if (r->slurm_active) {
+            engine_uws_send_submit(e, r);
+        }
+        return;
+    }
+    if (r->abort_requested && !r->uws_abort_sent) {
+        engine_uws_send_abort(e, r);
+        return;
+    }
+    char path[128];
+    snprintf(path, sizeof path, "/job/%s", r->st.job.executor_id);
+    if (!engine_uws_send(e, r, UWS_POLL, "GET", path, NULL, NULL)) {
+        engine_uws_retry_later(e, r, "GET /job/{id}", 0, "", "cannot start a request");
+    }
+}
+
+/* Send what is due, up to the in-flight limit; whether any job is still
+ * handed over. Sending never changes a job's phase (answers come later;
+ * a request that cannot start is retried later), so the lists can be
+ * walked as they are. */
+static bool engine_uws_pump(engine *e)
+{
+    bool handed = false;
+    double now = engine__now();
+    for (int p = ENGINE_QUEUED; p <= ENGINE_EXECUTING; p++) {
+        for (engine_rec *r = e->lists[p].head; r != NULL; r = r->next) {
+            if (r->slurm_active || r->st.job.executor_id[0] != '\0') {
+                handed = true;
+                if (engine_http_pending(e->uws.http) < ENGINE_UWS_MAX_INFLIGHT) {
+                    engine_uws_one(e, r, now);
+                }
+            }
+        }
+    }
+    return handed;
+}
+
+static void engine_uws_on_timer(uv_timer_t *t)
+{
+    engine *e = t->data;
+    if (!e->closed && !engine_uws_pump(e) && engine_http_pending(e->uws.http) == 0) {
+        uv_timer_stop(&e->uws.timer);
+    }
+}
+
+static void engine_uws_watch(engine *e)
+{
+    if (!e->closed && e->uws.active && !uv_is_active((uv_handle_t *)&e->uws.timer)) {
+        /* four ticks an interval: each job is asked every 1 to 1.25 intervals */
+        uint64_t ms = (uint64_t)ceil(engine_uws_interval(e) * 250);
+        uv_timer_start(&e->uws.timer, engine_uws_on_timer, ms, ms);
+    }
+}
+
+/* ---- the engine's calls ------------------------------------------------- */
+
+int engine__uws_submit(engine *e, engine_rec *r)
+{
+    r->slurm_active = true;
+    r->uws_next = 0;
+    r->uws_backoff = 0;
+    if (engine_http_pending(e->uws.http) < ENGINE_UWS_MAX_INFLIGHT) {
+        engine_uws_send_submit(e, r);
+    } /* else the tick sends it */
+    engine_uws_watch(e);
+    return 0;
+}
+
+int engine__uws_abort(engine *e, engine_rec *r, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    if (r->abort_requested) {
+        return 0;
+    }
+    r->abort_requested = true;
+    r->abort_time = engine__now();
+    if (r->st.job.executor_id[0] == '\0') {
+        if (!r->uws_busy && !r->slurm_resumed) {
+            engine_uws_end(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
+                           "aborted before it was submitted");
+        }
+        return 0; /* the answer to its PUT (or lookup) decides */
+    }
+    if (!r->uws_busy) {
+        engine_uws_send_abort(e, r);
+    }
+    engine_uws_watch(e);
+    return 0;
+}
+
+void engine__uws_adopt(engine *e, engine_rec *r)
+{
+    if (r->st.job.executor_id[0] != '\0') {
+        r->uws_next = 0;
+        engine_uws_watch(e);
+    } else if (r->st.job.phase == ENGINE_QUEUED || r->st.job.phase == ENGINE_EXECUTING) {
+        r->st.job.phase = ENGINE_QUEUED; /* it may have been submitted: looked up first */
+        r->slurm_resumed = true;
+    }
+}

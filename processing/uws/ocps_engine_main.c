@@ -1,0 +1,286 @@
+/*
+ * ocps-engine: the job service. Serves the uws-api-server API
+ * (docs/uws.md) with the project's job engine and its SQLite store; jobs
+ * survive a restart of the service (running ones are re-adopted).
+ *
+ *   ocps-engine --listen ADDR:PORT --state-dir DIR --work-root DIR
+ *               [--base-path /api/v1] [--token-file F] [--max-concurrent N]
+ *               [--abort-grace SECONDS] [--max-body BYTES] [--port-file F]
+ */
+#define _XOPEN_SOURCE 700
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "ocps/engine.h"
+#include "ocps/uws_service.h"
+
+typedef struct cli {
+    const char *listen;
+    const char *state_dir;
+    const char *work_root;
+    const char *base_path;
+    const char *token_file;
+    const char *port_file;
+    int max_concurrent;
+    double abort_grace;
+    size_t max_body;
+} cli;
+
+typedef struct app {
+    uv_loop_t *loop;
+    engine *e;
+    uws_service *svc;
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+    bool stopping;
+} app;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ocps-engine --state-dir DIR --work-root DIR [--listen ADDR:PORT (127.0.0.1:8080)]\n"
+            "                   [--base-path PATH (/api/v1)] [--token-file FILE] [--max-concurrent N (2)]\n"
+            "                   [--abort-grace SECONDS (1)] [--max-body BYTES (1048576)] [--port-file FILE]\n"
+            "Serves the uws-api-server API (see docs/uws.md). A non-loopback --listen needs --token-file.\n");
+}
+
+static int parse_cli(int argc, char **argv, cli *c)
+{
+    *c = (cli){.listen = "127.0.0.1:8080", .base_path = "/api/v1", .max_concurrent = 2, .abort_grace = 1.0};
+    for (int i = 1; i < argc; i++) {
+        const char *opt = argv[i];
+        if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "ocps-engine: %s needs a value\n", opt);
+            return -1;
+        }
+        const char *val = argv[++i];
+        char *end = NULL;
+        if (strcmp(opt, "--listen") == 0) {
+            c->listen = val;
+        } else if (strcmp(opt, "--state-dir") == 0) {
+            c->state_dir = val;
+        } else if (strcmp(opt, "--work-root") == 0) {
+            c->work_root = val;
+        } else if (strcmp(opt, "--base-path") == 0) {
+            c->base_path = val;
+        } else if (strcmp(opt, "--token-file") == 0) {
+            c->token_file = val;
+        } else if (strcmp(opt, "--port-file") == 0) {
+            c->port_file = val;
+        } else if (strcmp(opt, "--max-concurrent") == 0) {
+            long n = strtol(val, &end, 10);
+            if (*end != '\0' || n < 1 || n > 100000) {
+                fprintf(stderr, "ocps-engine: --max-concurrent %s: expected an integer >= 1\n", val);
+                return -1;
+            }
+            c->max_concurrent = (int)n;
+        } else if (strcmp(opt, "--abort-grace") == 0) {
+            c->abort_grace = strtod(val, &end);
+            if (*end != '\0' || c->abort_grace < 0) {
+                fprintf(stderr, "ocps-engine: --abort-grace %s: expected seconds >= 0\n", val);
+                return -1;
+            }
+        } else if (strcmp(opt, "--max-body") == 0) {
+            long long n = strtoll(val, &end, 10);
+            if (*end != '\0' || n < 1024) {
+                fprintf(stderr, "ocps-engine: --max-body %s: expected bytes >= 1024\n", val);
+                return -1;
+            }
+            c->max_body = (size_t)n;
+        } else {
+            fprintf(stderr, "ocps-engine: unknown option %s\n", opt);
+            return -1;
+        }
+    }
+    if (c->state_dir == NULL || c->work_root == NULL) {
+        fprintf(stderr, "ocps-engine: --state-dir and --work-root are required\n");
+        return -1;
+    }
+    if (c->base_path[0] != '\0' && c->base_path[0] != '/') {
+        fprintf(stderr, "ocps-engine: --base-path must start with '/'\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* The token: the file's first line, without surrounding blanks. */
+static int read_token(const char *path, char *out, size_t outlen)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        fprintf(stderr, "ocps-engine: --token-file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char *ok = fgets(out, (int)outlen, f);
+    fclose(f);
+    char *p = ok != NULL ? out : NULL;
+    while (p != NULL && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+    size_t n = p != NULL ? strcspn(p, "\r\n") : 0;
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t')) {
+        n--;
+    }
+    if (n == 0) {
+        fprintf(stderr, "ocps-engine: --token-file %s: no token in its first line\n", path);
+        return -1;
+    }
+    memmove(out, p, n);
+    out[n] = '\0';
+    return 0;
+}
+
+/* ocps-job-runner: $OCPS_JOB_RUNNER, else next to this program, else one
+ * directory up (the build tree). */
+static void find_runner(char *out, size_t len)
+{
+    const char *env = getenv("OCPS_JOB_RUNNER");
+    if (env != NULL && *env != '\0') {
+        snprintf(out, len, "%s", env);
+        return;
+    }
+    char self[900];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+    }
+    snprintf(out, len, "%s/ocps-job-runner", self);
+    if (access(out, X_OK) != 0) {
+        snprintf(out, len, "%s/../ocps-job-runner", self);
+    }
+}
+
+static void on_job(void *arg, const engine_job *job)
+{
+    app *a = arg;
+    uws_service_job_changed(a->svc, job);
+}
+
+static void on_engine_log(void *arg, int level, const char *message)
+{
+    (void)arg;
+    fprintf(stderr, "ocps-engine: %s%s\n", level >= ENGINE_LOG_WARNING ? "warning: " : "", message);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    app *a = h->data;
+    (void)signum;
+    if (a->stopping) {
+        return;
+    }
+    a->stopping = true;
+    fprintf(stderr, "ocps-engine: stopping (running jobs go on and are re-adopted at the next start)\n");
+    uws_service_close(a->svc);
+    a->svc = NULL;
+    engine_close(a->e, NULL, NULL);
+    a->e = NULL;
+    uv_close((uv_handle_t *)&a->sigint, NULL);
+    uv_close((uv_handle_t *)&a->sigterm, NULL);
+}
+
+static int mkdir_p(const char *path)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+                return -1;
+            }
+            *p = '/';
+        }
+    }
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    cli c;
+    if (parse_cli(argc, argv, &c) != 0) {
+        usage(stderr);
+        return 2;
+    }
+    char token[4096];
+    if (c.token_file != NULL && read_token(c.token_file, token, sizeof token) != 0) {
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    char store[PATH_MAX + 32];
+    char runner[1024];
+    char err[1024];
+    if (mkdir_p(c.state_dir) != 0) {
+        fprintf(stderr, "ocps-engine: --state-dir %s: %s\n", c.state_dir, strerror(errno));
+        return 1;
+    }
+    /* Jobs see absolute paths (their working directory is their own). */
+    char state_dir[PATH_MAX];
+    char work_root[PATH_MAX];
+    if (mkdir_p(c.work_root) != 0 || realpath(c.work_root, work_root) == NULL ||
+        realpath(c.state_dir, state_dir) == NULL) {
+        fprintf(stderr, "ocps-engine: --work-root %s: %s\n", c.work_root, strerror(errno));
+        return 1;
+    }
+    c.work_root = work_root;
+    snprintf(store, sizeof store, "%s/ocps-engine.sqlite", state_dir);
+    find_runner(runner, sizeof runner);
+    app a = {.loop = uv_default_loop()};
+    engine_options eo = {.work_root = c.work_root,
+                         .store_path = store,
+                         .runner = runner,
+                         .max_concurrent = c.max_concurrent,
+                         .abort_grace = c.abort_grace,
+                         .log = on_engine_log,
+                         .log_arg = &a};
+    if (engine_open(&a.e, a.loop, &eo, on_job, &a, err, sizeof err) != 0) {
+        fprintf(stderr, "ocps-engine: %s\n", err);
+        return 1;
+    }
+    uws_service_options so = {.listen = c.listen,
+                              .base_path = c.base_path,
+                              .token = c.token_file != NULL ? token : NULL,
+                              .work_root = c.work_root,
+                              .max_body = c.max_body};
+    if (uws_service_open(&a.svc, a.loop, a.e, &so, err, sizeof err) != 0) {
+        fprintf(stderr, "ocps-engine: %s\n", err);
+        engine_close(a.e, NULL, NULL);
+        uv_run(a.loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    memset(token, 0, sizeof token);
+    unsigned port = uws_service_port(a.svc);
+    if (c.port_file != NULL) {
+        char tmp[1100];
+        snprintf(tmp, sizeof tmp, "%s.tmp", c.port_file);
+        FILE *f = fopen(tmp, "we");
+        if (f == NULL || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0 || rename(tmp, c.port_file) != 0) {
+            fprintf(stderr, "ocps-engine: --port-file %s: %s\n", c.port_file, strerror(errno));
+        }
+    }
+    fprintf(stderr, "ocps-engine: listening on port %u, base path \"%s\", runner %s\n", port, c.base_path,
+            runner);
+    uv_signal_init(a.loop, &a.sigint);
+    uv_signal_init(a.loop, &a.sigterm);
+    a.sigint.data = &a;
+    a.sigterm.data = &a;
+    uv_signal_start(&a.sigint, on_signal, SIGINT);
+    uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+    uv_run(a.loop, UV_RUN_DEFAULT);
+    uv_loop_close(a.loop);
+    return 0;
+}

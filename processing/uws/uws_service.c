@@ -1,0 +1,968 @@
+/*
+ * uws_service.c - the uws-api-server API over libmicrohttpd on a libuv
+ * loop (see uws_service.h and docs/uws.md).
+ *
+ * libmicrohttpd runs without threads, in epoll mode: the loop watches its
+ * epoll descriptor and a timer for its timeouts, and calls MHD_run. Every
+ * request is answered in the call that completes it (engine calls are
+ * short store statements), on the MHD call after the headers (answering on
+ * the first call would make MHD 0.9.75 close keep-alive connections).
+ */
+#define _XOPEN_SOURCE 700
+#include "ocps/uws_service.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "ocps/uws_job.h"
+#include "ocps/uws_request.h"
+
+#define UWS_DEFAULT_MAX_BODY (1024 * 1024)
+#define UWS_DELETED_MARK ".uws-deleted"
+#define UWS_CACHE_SLOTS 256
+
+/* The JSON of an ended job (it no longer changes), by the first two hex
+ * digits of its id (direct-mapped), so that polling an ended job costs no
+ * store read, directory walk nor encoding. */
+typedef struct uws_cached {
+    char id[ENGINE_JOB_ID_LEN + 1];
+    char *body;
+    size_t len;
+} uws_cached;
+
+struct uws_service {
+    uv_loop_t *loop;
+    engine *e;
+    struct MHD_Daemon *daemon;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    int handles; /* loop handles not yet closed */
+    unsigned port;
+    char base_path[256];
+    char work_root[1024];
+    char *token;
+    size_t max_body;
+    /* Jobs whose deletion was asked while they ran: gone for the API,
+     * deleted once ended. */
+    char (*deleting)[ENGINE_JOB_ID_LEN + 1];
+    size_t ndeleting;
+    size_t capdeleting;
+    uws_cached cache[UWS_CACHE_SLOTS];
+};
+
+/* One request (MHD's per-connection request context). */
+typedef struct uws_request {
+    char *body;
+    size_t len;
+    bool overflow;
+    bool started; /* the first call (headers) is over */
+    double t0;
+    char method[12];
+    char path[200];
+    unsigned status;
+    size_t bytes;
+} uws_request;
+
+/* What a handler answers. */
+typedef struct uws_reply {
+    unsigned status;
+    const char *content_type;
+    char *body; /* malloc'd (or NULL) */
+    size_t len;
+    int fd; /* >= 0: send this file of `len` bytes instead of body */
+    char location[512];
+    const char *allow;
+} uws_reply;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static double uws_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void uws_reply_text(uws_reply *r, unsigned status, const char *text)
+{
+    r->status = status;
+    r->content_type = "text/plain; charset=utf-8";
+    r->body = strdup(text);
+    r->len = r->body != NULL ? strlen(r->body) : 0;
+}
+
+/* A JSON reply (steals v), indented as the reference's job replies. */
+static void uws_reply_json(uws_reply *r, unsigned status, json_t *v)
+{
+    r->body = v != NULL ? json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY) : NULL;
+    json_decref(v);
+    if (r->body == NULL) {
+        uws_reply_text(r, 500, "out of memory");
+        return;
+    }
+    r->status = status;
+    r->content_type = "application/json";
+    r->len = strlen(r->body);
+}
+
+static bool uws_id_syntax(const char *id)
+{
+    size_t n = strlen(id);
+    if (n != ENGINE_JOB_ID_LEN) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int uws_hex_digit(char c)
+{
+    return c >= 'a' ? c - 'a' + 10 : c - '0';
+}
+
+static bool uws_deleting(const uws_service *s, const char *id)
+{
+    for (size_t i = 0; i < s->ndeleting; i++) {
+        if (strcmp(s->deleting[i], id) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int uws_deleting_add(uws_service *s, const char *id)
+{
+    if (uws_deleting(s, id)) {
+        return 0;
+    }
+    if (s->ndeleting == s->capdeleting) {
+        size_t cap = s->capdeleting ? s->capdeleting * 2 : 16;
+        void *p = realloc(s->deleting, cap * sizeof *s->deleting);
+        if (p == NULL) {
+            return -1;
+        }
+        s->deleting = p;
+        s->capdeleting = cap;
+    }
+    snprintf(s->deleting[s->ndeleting++], ENGINE_JOB_ID_LEN + 1, "%s", id);
+    return 0;
+}
+
+static void uws_deleting_remove(uws_service *s, const char *id)
+{
+    for (size_t i = 0; i < s->ndeleting; i++) {
+        if (strcmp(s->deleting[i], id) == 0) {
+            memmove(s->deleting[i], s->deleting[s->ndeleting - 1], sizeof s->deleting[i]);
+            s->ndeleting--;
+            return;
+        }
+    }
+}
+
+/* The job as the API sees it: NULL if unknown or being deleted. */
+static const engine_job *uws_find(uws_service *s, const char *id)
+{
+    if (!uws_id_syntax(id) || uws_deleting(s, id)) {
+        return NULL;
+    }
+    return engine_job_get(s->e, id);
+}
+
+static json_t *uws_object(const engine_job *job)
+{
+    json_t *results = uws_job_results(job->workdir);
+    json_t *obj = uws_job_object(job, results);
+    json_decref(results);
+    return obj;
+}
+
+/* ---- deletion of job directories (off the loop) ------------------------- */
+
+typedef struct uws_rm {
+    uv_work_t req;
+    char path[1100];
+} uws_rm;
+
+static int uws_rm_one(const char *path, const struct stat *sb, int type, struct FTW *f)
+{
+    (void)sb;
+    (void)f;
+    (void)(type == FTW_DP ? rmdir(path) : unlink(path));
+    return 0;
+}
+
+static void uws_rm_work(uv_work_t *req)
+{
+    uws_rm *rm = req->data;
+    nftw(rm->path, uws_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void uws_rm_after(uv_work_t *req, int status)
+{
+    (void)status;
+    free(req->data);
+}
+
+/* Remove <work_root>/<id> in the thread pool. */
+static void uws_remove_dir(uws_service *s, const char *id)
+{
+    uws_rm *rm = calloc(1, sizeof *rm);
+    if (rm == NULL || !uws_id_syntax(id)) {
+        free(rm);
+        return;
+    }
+    snprintf(rm->path, sizeof rm->path, "%s/%s", s->work_root, id);
+    rm->req.data = rm;
+    if (uv_queue_work(s->loop, &rm->req, uws_rm_work, uws_rm_after) != 0) {
+        free(rm);
+    }
+}
+
+static bool uws_marked_deleted(const char *workdir)
+{
+    char path[1200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", workdir, UWS_DELETED_MARK);
+    return stat(path, &st) == 0;
+}
+
+static uws_cached *uws_cache_slot(uws_service *s, const char *id)
+{
+    return &s->cache[(unsigned)(uws_hex_digit(id[0]) * 16 + uws_hex_digit(id[1])) % UWS_CACHE_SLOTS];
+}
+
+static void uws_cache_drop(uws_service *s, const char *id)
+{
+    uws_cached *c = uws_cache_slot(s, id);
+    if (strcmp(c->id, id) == 0) {
+        free(c->body);
+        memset(c, 0, sizeof *c);
+    }
+}
+
+static void uws_forget(uws_service *s, const char *id)
+{
+    uws_cache_drop(s, id);
+    char err[256];
+    if (engine_job_forget(s->e, id, err, sizeof err) != 0) {
+        fprintf(stderr, "ocps-engine: job %s: %s\n", id, err);
+    }
+    uws_deleting_remove(s, id);
+    uws_remove_dir(s, id);
+}
+
+void uws_service_job_changed(uws_service *s, const engine_job *job)
+{
+    if (s == NULL || !engine_phase_final(job->phase)) {
+        return;
+    }
+    char id[ENGINE_JOB_ID_LEN + 1];
+    snprintf(id, sizeof id, "%s", job->id);
+    if (uws_deleting(s, id) || uws_marked_deleted(job->workdir)) {
+        uws_forget(s, id);
+    } else {
+        engine_job_mark_published(s->e, id);
+    }
+}
+
+/* ---- handlers ----------------------------------------------------------- */
+
+/* What a handler sees of its request. */
+typedef struct uws_call {
+    uws_service *s;
+    struct MHD_Connection *conn;
+    const uws_route *route;
+    const char *body;
+    size_t len;
+} uws_call;
+
+/* GET {base}/job[?phase=] */
+typedef struct uws_list_walk {
+    uws_service *s;
+    const char *phase;
+    json_t *list;
+} uws_list_walk;
+
+static int uws_list_one(void *arg, const engine_job *job)
+{
+    uws_list_walk *w = arg;
+    if (uws_deleting(w->s, job->id) ||
+        (w->phase != NULL && strcmp(w->phase, engine_phase_name(job->phase)))) {
+        return 0;
+    }
+    json_t *obj = uws_object(job);
+    return obj != NULL && json_array_append_new(w->list, obj) == 0 ? 0 : -1;
+}
+
+static void uws_get_jobs(const uws_call *c, uws_reply *r)
+{
+    char err[512];
+    const char *phase;
+    const char *value = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "phase");
+    if (uws_phase_filter_parse(value, &phase, err, sizeof err) != 0) {
+        uws_reply_text(r, 400, err);
+        return;
+    }
+    uws_list_walk w = {c->s, phase, json_array()};
+    if (w.list == NULL || engine_job_list(c->s->e, uws_list_one, &w, err, sizeof err) != 0) {
+        json_decref(w.list);
+        uws_reply_text(r, 500, w.list != NULL ? err : "out of memory");
+        return;
+    }
+    uws_reply_json(r, 200, w.list);
+}
+
+static int uws_mkdir(const char *path)
+{
+    return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* NAME=VALUE strings of the meta's environment (NULL-terminated). */
+static char **uws_env_strv(json_t *env)
+{
+    size_t n = json_array_size(env);
+    char **v = calloc(n + 1, sizeof *v);
+    for (size_t i = 0; v != NULL && i < n; i++) {
+        json_t *item = json_array_get(env, i);
+        const char *name = json_string_value(json_object_get(item, "name"));
+        const char *value = json_string_value(json_object_get(item, "value"));
+        size_t len = strlen(name) + strlen(value) + 2;
+        if ((v[i] = malloc(len)) == NULL) {
+            break;
+        }
+        snprintf(v[i], len, "%s=%s", name, value);
+    }
+    return v;
+}
+
+static char **uws_argv_strv(json_t *argv)
+{
+    size_t n = json_array_size(argv);
+    char **v = calloc(n + 1, sizeof *v);
+    for (size_t i = 0; v != NULL && i < n; i++) {
+        v[i] = (char *)json_string_value(json_array_get(argv, i));
+    }
+    return v;
+}
+
+static void uws_free_strv(char **v)
+{
+    for (size_t i = 0; v != NULL && v[i] != NULL; i++) {
+        free(v[i]);
+    }
+    free(v);
+}
+
+/* PUT {base}/job */
+static void uws_put_job(const uws_call *c, uws_reply *r)
+{
+    char err[1024];
+    uws_submit sub;
+    const char *ctype = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (uws_submit_parse(ctype, c->body, c->len, &sub, err, sizeof err) != 0) {
+        uws_reply_text(r, 400, err);
+        return;
+    }
+    char id[ENGINE_JOB_ID_LEN + 1];
+    char workdir[1100];
+    char outdir[1200];
+    engine_new_job_id(c->s->e, id);
+    snprintf(workdir, sizeof workdir, "%s/%s", c->s->work_root, id);
+    uws_job_output_dir(workdir, outdir, sizeof outdir);
+    json_t *meta = uws_job_meta(&sub, id, workdir);
+    json_t *run = uws_job_run_argv(&sub);
+    json_t *env = json_object_get(json_object_get(meta, "uws"), "environment");
+    char **envv = uws_env_strv(env);
+    char **argv = uws_argv_strv(run);
+    int rc = -1;
+    if (meta == NULL || run == NULL || envv == NULL || argv == NULL) {
+        snprintf(err, sizeof err, "out of memory");
+    } else if (uws_mkdir(workdir) != 0 || uws_mkdir(outdir) != 0) {
+        snprintf(err, sizeof err, "cannot create the output directory of job %s: %s", id, strerror(errno));
+    } else {
+        engine_job_spec spec = {
+            .argv = (const char *const *)argv, .env = (const char *const *)envv, .meta = meta};
+        rc = engine_job_submit(c->s->e, id, &spec, err, sizeof err);
+    }
+    free(argv);
+    uws_free_strv(envv);
+    json_decref(run);
+    json_decref(meta);
+    uws_submit_clear(&sub);
+    const engine_job *job = rc == 0 ? engine_job_get(c->s->e, id) : NULL;
+    if (job == NULL) {
+        uws_reply_text(r, 500, rc == 0 ? "job created but not found" : err);
+        return;
+    }
+    uws_reply_json(r, 200, uws_object(job));
+}
+
+static void uws_not_found(uws_reply *r, const char *id)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "job %.64s not found", id);
+    uws_reply_json(r, 404, json_string(msg));
+}
+
+/* GET {base}/job/{id} and {base}/job/{id}/{property} */
+static void uws_get_job(const uws_call *c, uws_reply *r)
+{
+    bool whole = c->route->kind == UWS_ROUTE_JOB;
+    uws_cached *cached = uws_id_syntax(c->route->id) ? uws_cache_slot(c->s, c->route->id) : NULL;
+    if (whole && cached != NULL && strcmp(cached->id, c->route->id) == 0 &&
+        !uws_deleting(c->s, c->route->id)) {
+        r->body = malloc(cached->len + 1);
+        if (r->body != NULL) {
+            memcpy(r->body, cached->body, cached->len + 1);
+            r->len = cached->len;
+            r->status = 200;
+            r->content_type = "application/json";
+            return;
+        }
+    }
+    const engine_job *job = uws_find(c->s, c->route->id);
+    if (job == NULL) {
+        uws_not_found(r, c->route->id);
+        return;
+    }
+    bool ended = engine_phase_final(job->phase);
+    json_t *obj = uws_object(job);
+    if (obj != NULL && !whole) {
+        json_t *prop = json_incref(json_object_get(obj, c->route->property));
+        json_decref(obj);
+        obj = prop;
+    }
+    uws_reply_json(r, 200, obj);
+    if (whole && ended && r->status == 200 && cached != NULL) {
+        char *copy = malloc(r->len + 1);
+        if (copy != NULL) {
+            memcpy(copy, r->body, r->len + 1);
+            free(cached->body);
+            memcpy(cached->id, c->route->id, ENGINE_JOB_ID_LEN + 1); /* checked: 32 hex digits */
+            cached->body = copy;
+            cached->len = r->len;
+        }
+    }
+}
+
+/* DELETE {base}/job/{id}: the job and its files are gone (a running job is
+ * killed, then deleted once it has ended). */
+static void uws_delete_job(const uws_call *c, uws_reply *r)
+{
+    char err[512];
+    const engine_job *job = uws_find(c->s, c->route->id);
+    if (job == NULL) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "job %.64s not found", c->route->id);
+        uws_reply_text(r, 404, msg);
+        return;
+    }
+    char id[ENGINE_JOB_ID_LEN + 1];
+    snprintf(id, sizeof id, "%s", job->id);
+    if (engine_phase_final(job->phase)) {
+        uws_forget(c->s, id);
+    } else {
+        char mark[1200];
+        snprintf(mark, sizeof mark, "%s/%s", job->workdir, UWS_DELETED_MARK);
+        int fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (uws_deleting_add(c->s, id) != 0) {
+            uws_reply_text(r, 500, "out of memory");
+            return;
+        }
+        if (engine_job_abort(c->s->e, id, err, sizeof err) != 0) {
+            fprintf(stderr, "ocps-engine: delete %s: %s\n", id, err);
+        }
+    }
+    uws_reply_json(r, 200, json_pack("{sssssi}", "status", "ok", "message", "", "code", 200));
+}
+
+/* POST {base}/job/{id}/phase with PHASE=ABORT (UWS 1.1): the job ends as
+ * aborted and stays, with its files; 303 to the job. */
+static void uws_post_phase(const uws_call *c, uws_reply *r)
+{
+    char err[512];
+    const engine_job *job = uws_find(c->s, c->route->id);
+    if (job == NULL) {
+        uws_not_found(r, c->route->id);
+        return;
+    }
+    if (uws_phase_action_parse(c->body, c->len, err, sizeof err) != 0) {
+        uws_reply_text(r, 400, err);
+        return;
+    }
+    if (engine_job_abort(c->s->e, c->route->id, err, sizeof err) != 0) {
+        uws_reply_text(r, 500, err);
+        return;
+    }
+    job = engine_job_get(c->s->e, c->route->id);
+    snprintf(r->location, sizeof r->location, "%s/job/%s", c->s->base_path, c->route->id);
+    uws_reply_json(r, 303, job != NULL ? uws_object(job) : json_null());
+}
+
+static const char *uws_mime(const char *path)
+{
+    static const char *const types[][2] = {
+        {".txt", "text/plain"},          {".log", "text/plain"}, {".json", "application/json"},
+        {".yaml", "application/x-yaml"}, {".html", "text/html"}, {".csv", "text/csv"},
+        {".png", "image/png"},           {".jpg", "image/jpeg"}, {".fits", "application/fits"},
+        {".gz", "application/gzip"},
+    };
+    size_t n = strlen(path);
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        size_t k = strlen(types[i][0]);
+        if (n > k && strcasecmp(path + n - k, types[i][0]) == 0) {
+            return types[i][1];
+        }
+    }
+    return "application/octet-stream";
+}
+
+/* GET {base}/job/result/{id}/{index}: a file of the job's listing only. */
+static void uws_get_result(const uws_call *c, uws_reply *r)
+{
+    const engine_job *job = uws_find(c->s, c->route->id);
+    json_t *results = job != NULL ? uws_job_results(job->workdir) : NULL;
+    const char *path = json_string_value(json_array_get(results, (size_t)c->route->index));
+    int fd = path != NULL ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK) : -1;
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -1;
+    }
+    if (fd < 0) {
+        json_decref(results);
+        uws_reply_text(r, 404, "Result file not found.");
+        return;
+    }
+    r->status = 200;
+    r->content_type = uws_mime(path);
+    r->fd = fd;
+    r->len = (size_t)st.st_size;
+    json_decref(results);
+}
+
+static void uws_options(const uws_call *c, uws_reply *r)
+{
+    (void)c;
+    r->status = 204;
+}
+
+/* ---- routing: every route of the service, in one place ------------------ */
+
+typedef void (*uws_handler)(const uws_call *c, uws_reply *r);
+
+typedef struct uws_route_entry {
+    uws_route_kind kind;
+    const char *property; /* NULL: any (or none) */
+    const char *method;
+    uws_handler handler;
+} uws_route_entry;
+
+static const uws_route_entry uws_routes[] = {
+    {UWS_ROUTE_JOBS, NULL, "GET", uws_get_jobs},     {UWS_ROUTE_JOBS, NULL, "PUT", uws_put_job},
+    {UWS_ROUTE_JOB, NULL, "GET", uws_get_job},       {UWS_ROUTE_JOB, NULL, "DELETE", uws_delete_job},
+    {UWS_ROUTE_PROPERTY, NULL, "GET", uws_get_job},  {UWS_ROUTE_PROPERTY, "phase", "POST", uws_post_phase},
+    {UWS_ROUTE_RESULT, NULL, "GET", uws_get_result},
+};
+
+static const char *const uws_allow[] = {
+    [UWS_ROUTE_JOBS] = "GET, PUT, OPTIONS",
+    [UWS_ROUTE_JOB] = "GET, DELETE, OPTIONS",
+    [UWS_ROUTE_PROPERTY] = "GET, POST, OPTIONS",
+    [UWS_ROUTE_RESULT] = "GET, OPTIONS",
+};
+
+static void uws_dispatch(uws_service *s, struct MHD_Connection *conn, const char *method, const char *url,
+                         uws_request *rq, uws_reply *r)
+{
+    char err[512];
+    uws_route route;
+    int rc = uws_route_parse(s->base_path, url, &route, err, sizeof err);
+    if (rc != 0) {
+        uws_reply_text(r, (unsigned)rc, err);
+        return;
+    }
+    uws_call call = {s, conn, &route, rq->body, rq->len};
+    if (strcmp(method, "OPTIONS") == 0) {
+        uws_options(&call, r);
+        return;
+    }
+    for (size_t i = 0; i < sizeof uws_routes / sizeof uws_routes[0]; i++) {
+        const uws_route_entry *e = &uws_routes[i];
+        if (e->kind == route.kind && strcmp(e->method, method) == 0 &&
+            (e->property == NULL || strcmp(e->property, route.property) == 0)) {
+            e->handler(&call, r);
+            return;
+        }
+    }
+    r->allow = uws_allow[route.kind];
+    uws_reply_text(r, 405, "Method Not Allowed");
+}
+
+/* ---- libmicrohttpd ------------------------------------------------------ */
+
+static bool uws_authorized(const uws_service *s, struct MHD_Connection *conn, const char *method)
+{
+    if (s->token == NULL || strcmp(method, "OPTIONS") == 0) {
+        return true;
+    }
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+        return false;
+    }
+    h += 7;
+    size_t n = strlen(h);
+    size_t m = strlen(s->token);
+    unsigned diff = (unsigned)(n ^ m);
+    for (size_t i = 0; i < m; i++) {
+        diff |= (unsigned)(unsigned char)s->token[i] ^ (unsigned)(unsigned char)(i < n ? h[i] : 0);
+    }
+    return diff == 0;
+}
+
+static enum MHD_Result uws_send(struct MHD_Connection *conn, uws_request *rq, uws_reply *r)
+{
+    struct MHD_Response *resp;
+    if (r->fd >= 0) {
+        resp = MHD_create_response_from_fd((uint64_t)r->len, r->fd);
+    } else {
+        resp =
+            MHD_create_response_from_buffer(r->len, r->body != NULL ? r->body : (char *)"",
+                                            r->body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    }
+    if (resp == NULL) {
+        if (r->fd >= 0) {
+            close(r->fd);
+        }
+        free(r->body);
+        return MHD_NO;
+    }
+    if (r->content_type != NULL) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    }
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                            "Origin, X-Requested-With, Content-Type, Accept, Authorization");
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods", "POST, PUT, DELETE, OPTIONS, GET");
+    if (r->location[0] != '\0') {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+    }
+    if (r->allow != NULL) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    }
+    if (r->status == 401) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    }
+    rq->status = r->status;
+    rq->bytes = r->len;
+    enum MHD_Result rc = MHD_queue_response(conn, r->status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static size_t uws_on_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    return uws_unescape(s);
+}
+
+static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                      const char *method, const char *version, const char *upload_data,
+                                      size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    uws_service *s = cls;
+    uws_request *rq = *con_cls;
+    if (rq == NULL) {
+        rq = calloc(1, sizeof *rq);
+        if (rq == NULL) {
+            return MHD_NO;
+        }
+        rq->t0 = uws_now();
+        const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (clen != NULL && strtoull(clen, NULL, 10) > s->max_body) {
+            /* refused before the body is sent (no 100 Continue) */
+            uws_reply r = {.fd = -1};
+            char msg[128];
+            snprintf(msg, sizeof msg, "the request body is larger than %zu bytes", s->max_body);
+            uws_reply_text(&r, 400, msg);
+            rq->overflow = true;
+            snprintf(rq->method, sizeof rq->method, "%s", method);
+            snprintf(rq->path, sizeof rq->path, "%s", url);
+            *con_cls = rq;
+            return uws_send(conn, rq, &r);
+        }
+        snprintf(rq->method, sizeof rq->method, "%s", method);
+        snprintf(rq->path, sizeof rq->path, "%s", url);
+        *con_cls = rq;
+        return MHD_YES;
+    }
+    uws_reply r = {.fd = -1};
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (rq->overflow) {
+            return MHD_YES;
+        }
+        if (rq->len + n > s->max_body) {
+            rq->overflow = true;
+            char msg[128];
+            snprintf(msg, sizeof msg, "the request body is larger than %zu bytes", s->max_body);
+            uws_reply_text(&r, 400, msg);
+            return uws_send(conn, rq, &r);
+        }
+        char *p = realloc(rq->body, rq->len + n + 1);
+        if (p == NULL) {
+            return MHD_NO;
+        }
+        memcpy(p + rq->len, upload_data, n);
+        rq->body = p;
+        rq->len += n;
+        rq->body[rq->len] = '\0';
+        return MHD_YES;
+    }
+    if (rq->overflow) {
+        return MHD_YES; /* answered already */
+    }
+    if (!uws_authorized(s, conn, method)) {
+        uws_reply_text(&r, 401, "a valid bearer token is required (Authorization: Bearer ...)");
+    } else {
+        uws_dispatch(s, conn, method, url, rq, &r);
+    }
+    return uws_send(conn, rq, &r);
+}
+
+/* One line per request: time, client, method, path, status, bytes, ms. */
+static void uws_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                             enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    uws_request *rq = *con_cls;
+    if (rq == NULL) {
+        return;
+    }
+    char addr[INET6_ADDRSTRLEN] = "-";
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci != NULL && ci->client_addr != NULL) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET) {
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr, sizeof addr);
+        } else if (sa->sa_family == AF_INET6) {
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, addr,
+                      sizeof addr);
+        }
+    }
+    time_t now = time(NULL);
+    struct tm tm;
+    char when[32];
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(stderr, "%s %s %s %s %u %zu %.3fms%s\n", when, addr, rq->method, rq->path, rq->status, rq->bytes,
+            (uws_now() - rq->t0) * 1e3, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (incomplete)");
+    free(rq->body);
+    free(rq);
+    *con_cls = NULL;
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static void uws_on_timer(uv_timer_t *t);
+
+/* Let MHD work, then arm the timer for its next timeout. */
+static void uws_run(uws_service *s)
+{
+    MHD_run(s->daemon);
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(s->daemon, &ms) == MHD_YES) {
+        uv_timer_start(&s->timer, uws_on_timer, ms, 0);
+    } else {
+        uv_timer_stop(&s->timer);
+    }
+}
+
+static void uws_on_timer(uv_timer_t *t)
+{
+    uws_run(t->data);
+}
+
+static void uws_on_poll(uv_poll_t *p, int status, int events)
+{
+    (void)status;
+    (void)events;
+    uws_run(p->data);
+}
+
+/* ADDR:PORT or [ADDR]:PORT into a socket address; is it a loopback one? */
+static int uws_parse_listen(const char *listen, struct sockaddr_storage *ss, bool *loopback, char *err,
+                            size_t errlen)
+{
+    char host[128];
+    const char *colon = strrchr(listen, ':');
+    size_t hlen = colon != NULL ? (size_t)(colon - listen) : 0;
+    char *end = NULL;
+    long port = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
+    if (colon == NULL || hlen == 0 || hlen >= sizeof host || end == colon + 1 || *end != '\0' || port < 0 ||
+        port > 65535) {
+        snprintf(err, errlen, "--listen %s: expected ADDR:PORT", listen);
+        return -1;
+    }
+    memcpy(host, listen, hlen);
+    host[hlen] = '\0';
+    memset(ss, 0, sizeof *ss);
+    if (host[0] == '[' && host[hlen - 1] == ']') {
+        host[hlen - 1] = '\0';
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1) {
+            snprintf(err, errlen, "--listen %s: bad IPv6 address", listen);
+            return -1;
+        }
+        *loopback = IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
+        return 0;
+    }
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    if (strcmp(host, "localhost") == 0) {
+        snprintf(host, sizeof host, "127.0.0.1");
+    }
+    if (inet_pton(AF_INET, host, &a4->sin_addr) != 1) {
+        snprintf(err, errlen, "--listen %s: bad IPv4 address", listen);
+        return -1;
+    }
+    *loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+    return 0;
+}
+
+/* Jobs whose deletion a previous run accepted: gone for the API; abort
+ * them again (idempotent), they are deleted once ended. */
+static int uws_resume_one(void *arg, const engine_job *job)
+{
+    uws_service *s = arg;
+    if (!engine_phase_final(job->phase) && uws_marked_deleted(job->workdir)) {
+        uws_deleting_add(s, job->id);
+    }
+    return 0;
+}
+
+int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_service_options *o, char *err,
+                     size_t errlen)
+{
+    *out = NULL;
+    struct sockaddr_storage ss;
+    bool loopback = false;
+    if (uws_parse_listen(o->listen, &ss, &loopback, err, errlen) != 0) {
+        return -1;
+    }
+    if (!loopback && (o->token == NULL || o->token[0] == '\0')) {
+        snprintf(err, errlen,
+                 "--listen %s is not a loopback address: a bearer token (--token-file) is required",
+                 o->listen);
+        return -1;
+    }
+    uws_service *s = calloc(1, sizeof *s);
+    if (s == NULL || (o->token != NULL && (s->token = strdup(o->token)) == NULL)) {
+        free(s);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->loop = loop;
+    s->e = e;
+    s->max_body = o->max_body ? o->max_body : UWS_DEFAULT_MAX_BODY;
+    snprintf(s->base_path, sizeof s->base_path, "%s", o->base_path != NULL ? o->base_path : "/api/v1");
+    size_t bl = strlen(s->base_path);
+    while (bl > 0 && s->base_path[bl - 1] == '/') {
+        s->base_path[--bl] = '\0';
+    }
+    snprintf(s->work_root, sizeof s->work_root, "%s", o->work_root);
+    s->daemon = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL,
+        uws_on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
+        uws_on_completed, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_CONNECTION_LIMIT, o->max_connections ? o->max_connections : 256u,
+        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_UNESCAPE_CALLBACK, uws_on_unescape, s, MHD_OPTION_END);
+    const union MHD_DaemonInfo *fdi =
+        s->daemon != NULL ? MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+    if (fdi == NULL) {
+        snprintf(err, errlen, "cannot listen on %s (in use, or not an address of this host)", o->listen);
+        if (s->daemon != NULL) {
+            MHD_stop_daemon(s->daemon);
+        }
+        free(s->token);
+        free(s);
+        return -1;
+    }
+    const union MHD_DaemonInfo *pi = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = pi != NULL ? pi->port : 0;
+    uv_poll_init(loop, &s->poll, fdi->epoll_fd);
+    uv_timer_init(loop, &s->timer);
+    s->poll.data = s;
+    s->timer.data = s;
+    s->handles = 2;
+    uv_poll_start(&s->poll, UV_READABLE, uws_on_poll);
+    char lerr[256];
+    if (engine_job_list(e, uws_resume_one, s, lerr, sizeof lerr) != 0) {
+        fprintf(stderr, "ocps-engine: %s\n", lerr);
+    }
+    for (size_t i = 0; i < s->ndeleting; i++) {
+        engine_job_abort(e, s->deleting[i], lerr, sizeof lerr);
+    }
+    uws_run(s);
+    *out = s;
+    return 0;
+}
+
+unsigned uws_service_port(const uws_service *s)
+{
+    return s->port;
+}
+
+static void uws_on_closed(uv_handle_t *h)
+{
+    uws_service *s = h->data;
+    if (--s->handles == 0) {
+        MHD_stop_daemon(s->daemon); /* its epoll descriptor is no longer watched */
+        for (size_t i = 0; i < UWS_CACHE_SLOTS; i++) {
+            free(s->cache[i].body);
+        }
+        free(s->deleting);
+        free(s->token);
+        free(s);
+    }
+}
+
+void uws_service_close(uws_service *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    uv_poll_stop(&s->poll);
+    uv_timer_stop(&s->timer);
+    MHD_quiesce_daemon(s->daemon);
+    uv_close((uv_handle_t *)&s->poll, uws_on_closed);
+    uv_close((uv_handle_t *)&s->timer, uws_on_closed);
+}

@@ -1,0 +1,65 @@
+/*
+ * uws_fixture.h - a real ocps-engine process in temporary directories,
+ * and requests to it with curl (an independent HTTP client).
+ */
+#ifndef UWS_FIXTURE_H
+#define UWS_FIXTURE_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+typedef struct uws_fx {
+    char *root; /* temporary directory (state/, work/, engine.log, port) */
+    char *state_dir;
+    char *work_root;
+    char base[128]; /* http://127.0.0.1:PORT */
+    char base_path[64];
+    char token_file[512]; /* "" for none */
+    int pid;
+    unsigned port;
+} uws_fx;
+
+/* A reply as curl got it. */
+typedef struct uws_resp {
+    int status; /* HTTP status, 0 if none */
+    char *body; /* NUL-terminated (malloc'd) */
+    size_t len;
+    char *headers; /* raw header block (malloc'd) */
+    json_t *json;  /* body parsed (any JSON value), or NULL */
+} uws_resp;
+
+/* Make the directories (root NULL: a new temporary one) and start
+ * ocps-engine on a free loopback port with `extra` options (NULL-terminated,
+ * may be NULL); 0 once it listens. $OCPS_UWS_WRAP, if set, is a program
+ * that runs it (its first argument is ocps-engine), e.g. valgrind. */
+int uws_fx_start(uws_fx *fx, const char *root, const char *const *extra);
+
+/* Start it again on the same directories (after uws_fx_kill). */
+int uws_fx_restart(uws_fx *fx, const char *const *extra);
+
+/* SIGKILL the engine (jobs go on). */
+void uws_fx_kill(uws_fx *fx);
+
+/* Stop it (SIGTERM, then SIGKILL) and remove the directories. */
+void uws_fx_stop(uws_fx *fx);
+
+/* curl -X method base+base_path+path, with `body` (NULL: none) of
+ * content type `ctype` (NULL: none) and extra curl arguments (NULL-
+ * terminated, may be NULL). 0 if curl ran. */
+int uws_fx_request(const uws_fx *fx, const char *method, const char *path, const char *ctype,
+                   const char *body, size_t len, const char *const *extra, uws_resp *out);
+
+/* PUT /job with a JSON body; the job id (static-free: copied to id) on 200. */
+int uws_fx_submit(const uws_fx *fx, const char *json_body, char id[33]);
+
+/* Poll GET /job/{id} until its phase is `phase` (or any final phase if
+ * phase is NULL) within timeout seconds; the last job object (owned), or NULL. */
+json_t *uws_fx_wait(const uws_fx *fx, const char *id, const char *phase, double timeout);
+
+/* Number of jobs listed by GET /job, -1 on failure. */
+int uws_fx_count(const uws_fx *fx);
+
+void uws_resp_clear(uws_resp *r);
+
+#endif

@@ -1,0 +1,515 @@
+/*
+ * test_ocps_uws: the CSC with executor uws, end to end over real DDS:
+ * ocps-csc (a process) sends its jobs with the argv extension to a real
+ * ocps-engine (a process, local executor) running fake-pipetask.
+ * INPROGRESS with the job id, the job_id event, one job_result with the
+ * exit status, failures, abort (the job kept as aborted on the server),
+ * prerequisites, an injection canary, ocps-engine SIGKILLed and restarted
+ * while the CSC polls (each result once, heartbeats on time, the CSC stays
+ * ENABLED), and the CSC SIGKILLed and restarted (jobs re-adopted).
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "ocps/sal_csc.h"
+#include "ocps_test_iface.h"
+#include "sal_fixture.h"
+#include "test_util.h"
+#include "uws_fixture.h"
+
+typedef struct ctx {
+    fx f;
+    uws_fx server;
+    char *root; /* DM_CONFIG_OCPS_DIR */
+    char work[600];
+    char *csc_argv[10];
+} ctx;
+
+/* One execute in flight. */
+typedef struct run {
+    bool done;
+    int ack;
+    char job_id[64];
+    char result[4096];
+    int32_t seqnum;
+    int nacks;
+    int first_ack;
+    char first_result[512];
+    double done_at;
+} run;
+
+static void make_config(ctx *c)
+{
+    c->root = tu_make_ocps_config();
+    assert_non_null(c->root);
+    snprintf(c->work, sizeof c->work, "%s/jobs", c->root);
+    char site[4096];
+    snprintf(
+        site, sizeof site,
+        "work_root: %s\npipetask: %s\ninprogress_interval: 1\nmax_concurrent_jobs: 8\n"
+        "executor: uws\nuws_api: ocps-engine\n"
+        "instances:\n  - sal_index: 1\n    instance: LATISS\n    url: %s/api/v1\n    poll_interval: 0.2\n"
+        "    butler: LATISS\n    input_collection: LATISS/raw/all\n    output_glob: '*.fits'\n",
+        c->work, FAKE_PIPETASK, c->server.base);
+    assert_int_equal(tu_write_ocps_site(c->root, site), 0);
+}
+
+static int start_csc(ctx *c)
+{
+    int n = 0;
+    c->csc_argv[n++] = OCPS_CSC;
+    c->csc_argv[n++] = "--duplicate-check";
+    c->csc_argv[n++] = "0.2";
+    c->csc_argv[n++] = "--state";
+    c->csc_argv[n++] = "enabled";
+    c->csc_argv[n++] = "1";
+    c->csc_argv[n] = NULL;
+    if (fx_start_csc(&c->f, c->csc_argv) != 0) {
+        return -1;
+    }
+    size_t from = 0;
+    long i;
+    while ((i = fx_wait_event(&c->f, "logevent_summaryState", from, 15)) >= 0) {
+        if (fx_i32(&c->f, (size_t)i, "summaryState") == SAL_STATE_ENABLED) {
+            return 0;
+        }
+        from = (size_t)i + 1;
+    }
+    return -1;
+}
+
+static int setup(void **state)
+{
+    ctx *c = calloc(1, sizeof *c);
+    *state = c;
+    if (uws_fx_start(&c->server, NULL, NULL) != 0) {
+        return -1;
+    }
+    make_config(c);
+    fx_env(CYCLONE_CONFIG);
+    setenv("DM_CONFIG_OCPS_DIR", c->root, 1);
+    if (fx_open(&c->f, ocps_test_component(), 1, NULL) != 0) {
+        return -1;
+    }
+    return start_csc(c);
+}
+
+static int teardown(void **state)
+{
+    ctx *c = *state;
+    int rc = fx_close(&c->f);
+    uws_fx_stop(&c->server);
+    tu_remove_tree(c->root);
+    free(c->root);
+    free(c);
+    return rc;
+}
+
+/* --- commanding (as test_ocps_jobs) --- */
+
+static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
+{
+    (void)error;
+    (void)timeout;
+    run *r = arg;
+    if (r->nacks++ == 0) {
+        r->first_ack = ack;
+        snprintf(r->first_result, sizeof r->first_result, "%s", result);
+    }
+    if (ack == SAL_CMD_INPROGRESS && r->job_id[0] == '\0') {
+        json_t *j = json_loads(result, 0, NULL);
+        const char *id = json_string_value(json_object_get(j, "job_id"));
+        snprintf(r->job_id, sizeof r->job_id, "%s", id ? id : "");
+        json_decref(j);
+    }
+    if (final) {
+        r->done = true;
+        r->ack = ack;
+        r->done_at = tu_now();
+        snprintf(r->result, sizeof r->result, "%s", result);
+    }
+}
+
+static bool execute_ready(fx *f, void *arg)
+{
+    (void)arg;
+    return sal_remote_ready(f->remote, "execute") && sal_remote_ready(f->remote, "abort_job");
+}
+
+static void execute(fx *f, run *r, const char *pipeline, const char *config, const char *query,
+                    const char *prereqs)
+{
+    memset(r, 0, sizeof *r);
+    char err[256];
+    sal_remote_prepare(f->remote, "execute", err, sizeof err);
+    sal_remote_prepare(f->remote, "abort_job", err, sizeof err);
+    assert_true(fx_run_until(f, execute_ready, NULL, 10));
+    int t = sal_remote_command_topic(f->remote, "execute");
+    const sal_topic_info *ti = &f->comp->topics[t];
+    void *s = sal_remote_new_command(f->remote, "execute");
+    assert_int_equal(sal_sample_set_string(ti, s, "pipeline", pipeline, err, sizeof err), 0);
+    assert_int_equal(sal_sample_set_string(ti, s, "config", config, err, sizeof err), 0);
+    assert_int_equal(sal_sample_set_string(ti, s, "data_query", query, err, sizeof err), 0);
+    assert_int_equal(sal_sample_set_string(ti, s, "prereq_jobs", prereqs ? prereqs : "", err, sizeof err), 0);
+    assert_int_equal(sal_sample_set_string(ti, s, "output_dataset_types", "", err, sizeof err), 0);
+    assert_int_equal(sal_remote_command(f->remote, "execute", s, 120, on_ack, r, &r->seqnum, err, sizeof err),
+                     0);
+    sal_sample_free(ti, s);
+}
+
+static bool run_done(fx *f, void *arg)
+{
+    (void)f;
+    return ((run *)arg)->done;
+}
+
+static bool has_job_id(fx *f, void *arg)
+{
+    (void)f;
+    return ((run *)arg)->job_id[0] != '\0' || ((run *)arg)->done;
+}
+
+static void wait_done(fx *f, run *r, double timeout)
+{
+    if (!fx_run_until(f, run_done, r, timeout)) {
+        fail_msg("execute did not end in %.0f s (job %s)", timeout, r->job_id);
+    }
+}
+
+static const char *str_field(fx *f, size_t i, const char *name)
+{
+    return sal_sample_get_string(&f->comp->topics[f->records[i].topic], f->records[i].sample, name);
+}
+
+static int job_results(fx *f, const char *id, long *first)
+{
+    int n = 0;
+    *first = -1;
+    int t = sal_component_find_topic(f->comp, "logevent_job_result");
+    for (size_t i = 0; i < f->nrecords; i++) {
+        if (f->records[i].topic == t && strcmp(str_field(f, i, "job_id"), id) == 0) {
+            if (n++ == 0) {
+                *first = (long)i;
+            }
+        }
+    }
+    return n;
+}
+
+typedef struct result_wait {
+    const char *id;
+    long index;
+} result_wait;
+
+static bool result_seen(fx *f, void *arg)
+{
+    result_wait *w = arg;
+    return job_results(f, w->id, &w->index) > 0;
+}
+
+static long one_result(fx *f, const char *id)
+{
+    result_wait w = {id, -1};
+    assert_true(fx_run_until(f, result_seen, &w, 30));
+    fx_run_for(f, 0.3);
+    long first;
+    assert_int_equal(job_results(f, id, &first), 1);
+    return first;
+}
+
+static json_t *result_of(fx *f, long i)
+{
+    json_t *j = json_loads(str_field(f, (size_t)i, "result"), 0, NULL);
+    assert_non_null(j);
+    return j;
+}
+
+/* The server's job whose runId is the CSC's job id (owned), or NULL. */
+static json_t *server_job_of(ctx *c, const char *csc_id)
+{
+    uws_resp r;
+    json_t *found = NULL;
+    if (uws_fx_request(&c->server, "GET", "/job", NULL, NULL, 0, NULL, &r) == 0) {
+        size_t i;
+        json_t *j;
+        json_array_foreach(r.json, i, j)
+        {
+            if (strcmp(json_string_value(json_object_get(j, "runId")), csc_id) == 0) {
+                found = json_incref(j);
+            }
+        }
+    }
+    uws_resp_clear(&r);
+    return found;
+}
+
+/* A file the job wrote in its output directory on the server. */
+static char *server_file(ctx *c, const char *csc_id, const char *name)
+{
+    json_t *job = server_job_of(c, csc_id);
+    json_t *env = json_object_get(json_object_get(job, "parameters"), "environment");
+    const char *out = NULL;
+    size_t i;
+    json_t *e;
+    json_array_foreach(env, i, e)
+    {
+        if (out == NULL && strcmp(json_string_value(json_object_get(e, "name")), "JOB_OUTPUT_DIR") == 0) {
+            out = json_string_value(json_object_get(e, "value"));
+        }
+    }
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", out != NULL ? out : "/nonexistent", name);
+    json_decref(job);
+    return tu_read_file(path, NULL);
+}
+
+/* --- tests --- */
+
+static void execute_runs_on_ocps_engine(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    size_t mark = f->nrecords;
+    execute(f, &r, "cpBias.yaml", "-j 2", "instrument='LATISS'", NULL);
+    wait_done(f, &r, 60);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    assert_int_equal(r.first_ack, SAL_CMD_INPROGRESS);
+    assert_int_equal(strlen(r.job_id), 32);
+    char expect[128];
+    snprintf(expect, sizeof expect, "{\"job_id\": \"%s\"}", r.job_id);
+    assert_string_equal(r.first_result, expect);
+    long jid = fx_wait_event(f, "logevent_job_id", mark, 5);
+    assert_true(jid >= 0);
+    assert_string_equal(str_field(f, (size_t)jid, "job_id"), r.job_id);
+    long i = one_result(f, r.job_id);
+    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 0);
+    json_t *res = result_of(f, i);
+    assert_string_equal(json_string_value(json_object_get(res, "phase")), "completed");
+    /* the outputs are the server's: calexp.fits and summary.txt (and invocation.json) */
+    json_t *results = json_object_get(res, "results");
+    assert_true(json_array_size(results) >= 2);
+    json_decref(res);
+    /* the server ran it without a shell, with the CSC's argv and environment */
+    json_t *job = server_job_of(c, r.job_id);
+    assert_non_null(job);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
+    assert_false(json_is_true(json_object_get(json_object_get(job, "jobInfo"), "shell")));
+    json_decref(job);
+    char *inv = server_file(c, r.job_id, "invocation.json");
+    assert_non_null(inv);
+    json_t *j = json_loads(inv, 0, NULL);
+    free(inv);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "argv"), 0)), FAKE_PIPETASK);
+    json_t *jenv = json_object_get(j, "env");
+    assert_string_equal(json_string_value(json_object_get(jenv, "DATA_QUERY")), "instrument='LATISS'");
+    assert_string_equal(json_string_value(json_object_get(jenv, "JOB_ID")), r.job_id);
+    json_decref(j);
+}
+
+static void failing_job_reports_exit_code(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, "cpBias.yaml", "", "FAIL=3", NULL);
+    wait_done(f, &r, 60);
+    assert_int_equal(r.ack, SAL_CMD_FAILED);
+    long i = one_result(f, r.job_id);
+    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 3);
+}
+
+static void abort_job_keeps_the_server_job(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, "cpBias.yaml", "", "SLEEP=60 CHILD=1", NULL);
+    assert_true(fx_run_until(f, has_job_id, &r, 10));
+    char *pidtext = NULL;
+    for (int k = 0; k < 400 && (pidtext = server_file(c, r.job_id, "child.pid")) == NULL; k++) {
+        fx_run_for(f, 0.05);
+    }
+    assert_non_null(pidtext);
+    int child = atoi(pidtext);
+    free(pidtext);
+    char result[1024];
+    assert_int_equal(fx_command_str(f, "abort_job", "job_id", r.job_id, 10, result, sizeof result),
+                     SAL_CMD_COMPLETE);
+    wait_done(f, &r, 30);
+    assert_int_equal(r.ack, SAL_CMD_ABORTED);
+    long i = one_result(f, r.job_id);
+    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 255);
+    json_t *job = server_job_of(c, r.job_id);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "aborted");
+    json_decref(job);
+    double end = tu_now() + 5;
+    while (kill(child, 0) == 0 && tu_now() < end) {
+        fx_run_for(f, 0.05);
+    }
+    assert_int_not_equal(kill(child, 0), 0);
+}
+
+static void prerequisites_wait_or_fail_fast(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run a;
+    run b;
+    execute(f, &a, "cpBias.yaml", "", "SLEEP=1", NULL);
+    assert_true(fx_run_until(f, has_job_id, &a, 10));
+    execute(f, &b, "cpDark.yaml", "", "visit=2", a.job_id);
+    assert_true(fx_run_until(f, has_job_id, &b, 5));
+    assert_false(a.done);
+    wait_done(f, &a, 60);
+    wait_done(f, &b, 60);
+    assert_int_equal(b.ack, SAL_CMD_COMPLETE);
+    execute(f, &a, "cpBias.yaml", "", "FAIL=1", NULL);
+    assert_true(fx_run_until(f, has_job_id, &a, 10));
+    execute(f, &b, "cpDark.yaml", "", "visit=3", a.job_id);
+    wait_done(f, &a, 60);
+    wait_done(f, &b, 60);
+    assert_int_equal(b.ack, SAL_CMD_FAILED);
+    assert_non_null(strstr(b.result, "prerequisite"));
+    json_t *never = server_job_of(c, b.job_id);
+    assert_null(never); /* never sent */
+}
+
+static void injection_stays_literal(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    char canary[200];
+    snprintf(canary, sizeof canary, "%s/CANARY", c->root);
+    char query[800];
+    snprintf(query, sizeof query, "x='$(touch %s)' AND y='`touch %s`'; touch %s", canary, canary, canary);
+    run r;
+    execute(f, &r, "cpBias.yaml", "", query, NULL);
+    wait_done(f, &r, 60);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    char *inv = server_file(c, r.job_id, "invocation.json");
+    json_t *j = json_loads(inv, 0, NULL);
+    free(inv);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "env"), "DATA_QUERY")), query);
+    json_decref(j);
+    assert_int_not_equal(access(canary, F_OK), 0);
+}
+
+static bool all_done(fx *f, void *arg)
+{
+    (void)f;
+    run *runs = arg;
+    for (int i = 0; i < 3; i++) {
+        if (!runs[i].done) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ocps-engine SIGKILLed and restarted while the CSC polls: every job's
+ * result arrives exactly once, heartbeats keep time, the CSC stays ENABLED. */
+static void server_killed_and_restarted(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    size_t mark = f->nrecords;
+    run runs[3];
+    for (int i = 0; i < 3; i++) {
+        char query[64];
+        snprintf(query, sizeof query, "visit=%d SLEEP=%d", i, 2 + i);
+        execute(f, &runs[i], "cpBias.yaml", "", query, NULL);
+        assert_true(fx_run_until(f, has_job_id, &runs[i], 10));
+    }
+    fx_run_for(f, 1.0);
+    uws_fx_kill(&c->server);
+    fx_run_for(f, 3.0); /* down for 3 s: the jobs go on on the server's host */
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", c->server.port);
+    const char *const extra[] = {"--listen", listen, NULL};
+    assert_int_equal(uws_fx_restart(&c->server, extra), 0);
+    assert_true(fx_run_until(f, all_done, runs, 60));
+    fx_run_for(f, 1.0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(runs[i].ack, SAL_CMD_COMPLETE);
+        long first;
+        assert_int_equal(job_results(f, runs[i].job_id, &first), 1);
+        assert_int_equal(fx_i32(f, (size_t)first, "exit_code"), 0);
+    }
+    double sent_gap;
+    double arrival_gap;
+    int n = fx_heartbeat_gaps(f, mark, &sent_gap, &arrival_gap);
+    print_message("%d heartbeats across the outage; largest gap %.3f s as sent, %.3f s as read\n", n,
+                  sent_gap, arrival_gap);
+    assert_true(n >= 5);
+    assert_true(sent_gap <= 1.5);
+    /* no state change */
+    assert_true(fx_wait_event(f, "logevent_summaryState", mark, 0.1) < 0);
+    /* one warning for the outage (logMessage), and one when the server is back */
+    int warned = 0;
+    int back = 0;
+    int t = sal_component_find_topic(f->comp, "logevent_logMessage");
+    for (size_t k = mark; k < f->nrecords; k++) {
+        if (f->records[k].topic == t) {
+            const char *m = str_field(f, k, "message");
+            warned += strstr(m, "retrying with backoff") != NULL && fx_i32(f, k, "level") == SAL_LOG_WARNING;
+            back += strstr(m, "answers again") != NULL;
+        }
+    }
+    assert_int_equal(warned, 1);
+    assert_int_equal(back, 1);
+}
+
+/* The CSC SIGKILLed and restarted: its jobs are found again on the
+ * server by their stored ids, each result once. */
+static void csc_killed_and_restarted(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run runs[3];
+    for (int i = 0; i < 3; i++) {
+        char query[64];
+        snprintf(query, sizeof query, "visit=%d SLEEP=%d", i, 3 + i);
+        execute(f, &runs[i], "cpBias.yaml", "", query, NULL);
+        assert_true(fx_run_until(f, has_job_id, &runs[i], 10));
+    }
+    fx_run_for(f, 1.0);
+    kill(f->csc_pid, SIGKILL);
+    assert_true(tu_wait_exit(f->csc_pid, 5) >= 0);
+    f->csc_pid = -1;
+    assert_int_equal(start_csc(c), 0);
+    for (int i = 0; i < 3; i++) {
+        long first;
+        result_wait w = {runs[i].job_id, -1};
+        assert_true(fx_run_until(f, result_seen, &w, 60));
+        fx_run_for(f, 0.5);
+        assert_int_equal(job_results(f, runs[i].job_id, &first), 1);
+        assert_int_equal(fx_i32(f, (size_t)first, "exit_code"), 0);
+    }
+    assert_int_equal(uws_fx_count(&c->server), 3); /* none sent twice */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(execute_runs_on_ocps_engine, setup, teardown),
+        cmocka_unit_test_setup_teardown(failing_job_reports_exit_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(abort_job_keeps_the_server_job, setup, teardown),
+        cmocka_unit_test_setup_teardown(prerequisites_wait_or_fail_fast, setup, teardown),
+        cmocka_unit_test_setup_teardown(injection_stays_literal, setup, teardown),
+        cmocka_unit_test_setup_teardown(server_killed_and_restarted, setup, teardown),
+        cmocka_unit_test_setup_teardown(csc_killed_and_restarted, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

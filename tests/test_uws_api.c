@@ -1,0 +1,516 @@
+/*
+ * test_uws_api.c - API conformance of ocps-engine (the uws-api-server
+ * API, docs/uws.md): the real daemon, spoken to with curl. Every route,
+ * status code, JSON shape and phase, errors included.
+ */
+#define _XOPEN_SOURCE 700
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "test_util.h"
+#include "uws_fixture.h"
+
+static uws_fx fx;
+
+static int setup(void **state)
+{
+    (void)state;
+    return uws_fx_start(&fx, NULL, NULL);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    uws_fx_stop(&fx);
+    return 0;
+}
+
+static void job_path(char *out, size_t outlen, const char *id, const char *rest)
+{
+    snprintf(out, outlen, "/job/%s%s", id, rest);
+}
+
+static bool is_time_string(json_t *v)
+{
+    const char *s = json_string_value(v);
+    /* "2021-04-29 15:39:06+00:00" */
+    return s != NULL && strlen(s) == 25 && s[4] == '-' && s[10] == ' ' && s[13] == ':' &&
+           strcmp(s + 19, "+00:00") == 0;
+}
+
+/* The job object has exactly the reference's keys (jobInfo may carry ours). */
+static void check_shape(json_t *job)
+{
+    static const char *const keys[] = {"jobId",        "runId",      "ownerId", "phase",
+                                       "creationTime", "startTime",  "endTime", "executionDuration",
+                                       "destruction",  "parameters", "results", "errorSummary",
+                                       "jobInfo"};
+    assert_true(json_is_object(job));
+    assert_int_equal(json_object_size(job), sizeof keys / sizeof keys[0]);
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        assert_non_null(json_object_get(job, keys[i]));
+    }
+    assert_int_equal(strlen(json_string_value(json_object_get(job, "jobId"))), 32);
+    assert_string_equal(json_string_value(json_object_get(job, "ownerId")), "");
+    assert_true(is_time_string(json_object_get(job, "creationTime")));
+    assert_true(json_is_null(json_object_get(job, "destruction")));
+    json_t *params = json_object_get(job, "parameters");
+    assert_true(json_is_array(json_object_get(params, "command")));
+    assert_true(json_is_array(json_object_get(params, "environment")));
+    assert_true(json_is_array(json_object_get(job, "results")));
+    assert_true(json_is_string(json_object_get(json_object_get(job, "errorSummary"), "message")));
+    assert_true(json_is_object(json_object_get(job, "jobInfo")));
+}
+
+static const char *env_value(json_t *job, const char *name)
+{
+    json_t *env = json_object_get(json_object_get(job, "parameters"), "environment");
+    size_t i;
+    json_t *item;
+    const char *found = NULL;
+    json_array_foreach(env, i, item)
+    {
+        if (strcmp(json_string_value(json_object_get(item, "name")), name) == 0) {
+            found = json_string_value(json_object_get(item, "value"));
+        }
+    }
+    return found;
+}
+
+/* PUT /job with `command`: 200 and the job object; it runs with bash -c,
+ * sees JOB_ID, JOB_OUTPUT_DIR (created), JOB_SOURCE_DIR and the caller's
+ * environment byte for byte; completed; its files are its results. */
+static void test_put_command_runs(void **state)
+{
+    (void)state;
+    const char *body =
+        "{\"command\": \"printf '%s' \\\"$WEIRD\\\" > $JOB_OUTPUT_DIR/env.txt; "
+        "printf '%s' \\\"$JOB_ID\\\" > $JOB_OUTPUT_DIR/id.txt; mkdir -p $JOB_OUTPUT_DIR/sub; "
+        "echo nested > $JOB_OUTPUT_DIR/sub/n.txt; echo hidden > $JOB_OUTPUT_DIR/.h; "
+        "ln -s /etc/passwd $JOB_OUTPUT_DIR/link\","
+        " \"run_id\": \"run-42.a_b\","
+        " \"environment\": [{\"name\": \"WEIRD\", \"value\": \"${CP_PIPE_DIR} 'q' \\\"d\\\" \\\\ $(x)\"}]}";
+    uws_resp r;
+    assert_int_equal(uws_fx_request(&fx, "PUT", "/job", "application/json", body, strlen(body), NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.headers, "Content-Type: application/json"));
+    assert_non_null(strstr(r.headers, "Access-Control-Allow-Origin: *"));
+    check_shape(r.json);
+    char id[33];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r.json, "jobId")));
+    assert_string_equal(json_string_value(json_object_get(r.json, "runId")), "run-42.a_b");
+    json_t *cmd = json_object_get(json_object_get(r.json, "parameters"), "command");
+    assert_int_equal(json_array_size(cmd), 3);
+    assert_string_equal(json_string_value(json_array_get(cmd, 0)), "/bin/bash");
+    assert_string_equal(json_string_value(json_array_get(cmd, 1)), "-c");
+    assert_string_equal(env_value(r.json, "WEIRD"), "${CP_PIPE_DIR} 'q' \"d\" \\ $(x)");
+    assert_string_equal(env_value(r.json, "JOB_ID"), id);
+    assert_non_null(env_value(r.json, "JOB_OUTPUT_DIR"));
+    assert_non_null(env_value(r.json, "JOB_SOURCE_DIR"));
+    const char *phase = json_string_value(json_object_get(r.json, "phase"));
+    assert_true(strcmp(phase, "pending") == 0 || strcmp(phase, "queued") == 0 ||
+                strcmp(phase, "executing") == 0 || strcmp(phase, "completed") == 0);
+    uws_resp_clear(&r);
+
+    json_t *job = uws_fx_wait(&fx, id, NULL, 30);
+    assert_non_null(job);
+    check_shape(job);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
+    assert_true(is_time_string(json_object_get(job, "startTime")));
+    assert_true(is_time_string(json_object_get(job, "endTime")));
+    assert_true(json_is_real(json_object_get(job, "executionDuration")));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(job, "jobInfo"), "exitCode")), 0);
+    /* results: env.txt, id.txt, sub/n.txt sorted; no hidden file, no link */
+    json_t *results = json_object_get(job, "results");
+    assert_int_equal(json_array_size(results), 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(results, i), "id")),
+                         (json_int_t)i);
+    }
+    const char *uri0 = json_string_value(json_object_get(json_array_get(results, 0), "uri"));
+    assert_non_null(strstr(uri0, "/out/env.txt"));
+    assert_true(uri0[0] == '/');
+    json_decref(job);
+
+    char path[256];
+    snprintf(path, sizeof path, "/job/result/%s/0", id);
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "${CP_PIPE_DIR} 'q' \"d\" \\ $(x)");
+    assert_non_null(strstr(r.headers, "Content-Type: text/plain"));
+    uws_resp_clear(&r);
+    snprintf(path, sizeof path, "/job/result/%s/1", id);
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, id);
+    uws_resp_clear(&r);
+    snprintf(path, sizeof path, "/job/result/%s/3", id);
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    assert_string_equal(r.body, "Result file not found.");
+    uws_resp_clear(&r);
+    snprintf(path, sizeof path, "/job/result/%s/x", id);
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 400);
+    uws_resp_clear(&r);
+
+    /* properties */
+    job_path(path, sizeof path, id, "/phase");
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(r.json), "completed");
+    uws_resp_clear(&r);
+    job_path(path, sizeof path, id, "/results");
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(r.json), 3);
+    uws_resp_clear(&r);
+    job_path(path, sizeof path, id, "/parameters");
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_array(json_object_get(r.json, "command")));
+    uws_resp_clear(&r);
+    job_path(path, sizeof path, id, "/owner");
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "Supported properties are phase, results, parameters"));
+    uws_resp_clear(&r);
+}
+
+/* The argv extension runs without any shell: nothing in it is expanded. */
+static void test_argv_no_shell(void **state)
+{
+    (void)state;
+    const char *body = "{\"argv\": [\"touch\", \"out/$(touch canary)\", \"out/;touch canary\", "
+                       "\"out/`touch canary`\"], \"run_id\": \"7\"}";
+    char id[33];
+    assert_int_equal(uws_fx_submit(&fx, body, id), 0);
+    json_t *job = uws_fx_wait(&fx, id, NULL, 30);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
+    assert_int_equal(json_array_size(json_object_get(job, "results")), 3);
+    json_t *cmd = json_object_get(json_object_get(job, "parameters"), "command");
+    assert_string_equal(json_string_value(json_array_get(cmd, 0)), "touch");
+    assert_false(json_is_true(json_object_get(json_object_get(job, "jobInfo"), "shell")));
+    json_decref(job);
+    char canary[1200];
+    snprintf(canary, sizeof canary, "%s/%s/canary", fx.work_root, id);
+    assert_int_not_equal(access(canary, F_OK), 0);
+    snprintf(canary, sizeof canary, "%s/%s/out/canary", fx.work_root, id);
+    assert_int_not_equal(access(canary, F_OK), 0);
+}
+
+/* `completed` only for exit 0; run_id defaults to the job id. */
+static void test_failure_is_error(void **state)
+{
+    (void)state;
+    char id[33];
+    assert_int_equal(uws_fx_submit(&fx, "{\"command\": \"exit 3\"}", id), 0);
+    json_t *job = uws_fx_wait(&fx, id, NULL, 30);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "error");
+    assert_string_equal(json_string_value(json_object_get(job, "runId")), id);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(job, "jobInfo"), "exitCode")), 3);
+    json_decref(job);
+}
+
+/* GET /job[?phase=] */
+static void test_list_and_filter(void **state)
+{
+    (void)state;
+    char ok[33];
+    char bad[33];
+    assert_int_equal(uws_fx_submit(&fx, "{\"command\": \"true\"}", ok), 0);
+    assert_int_equal(uws_fx_submit(&fx, "{\"command\": \"false\"}", bad), 0);
+    json_decref(uws_fx_wait(&fx, ok, NULL, 30));
+    json_decref(uws_fx_wait(&fx, bad, NULL, 30));
+    uws_resp r;
+    assert_int_equal(uws_fx_request(&fx, "GET", "/job?phase=completed", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_array(r.json));
+    size_t i;
+    json_t *j;
+    bool seen = false;
+    json_array_foreach(r.json, i, j)
+    {
+        check_shape(j);
+        assert_string_equal(json_string_value(json_object_get(j, "phase")), "completed");
+        seen = seen || strcmp(json_string_value(json_object_get(j, "jobId")), ok) == 0;
+    }
+    assert_true(seen);
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_request(&fx, "GET", "/job?phase=error", NULL, NULL, 0, NULL, &r), 0);
+    seen = false;
+    json_array_foreach(r.json, i, j)
+    {
+        seen = seen || strcmp(json_string_value(json_object_get(j, "jobId")), bad) == 0;
+    }
+    assert_true(seen);
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_request(&fx, "GET", "/job?phase=held", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(r.json), 0);
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_request(&fx, "GET", "/job?phase=COMPLETED", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "Valid job categories are: ['pending'"));
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_request(&fx, "GET", "/job/", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_array(r.json));
+    uws_resp_clear(&r);
+}
+
+/* Start a job that records its pid and its child's pid, and wait until
+ * both are running; returns the job id in id, pids in pids. */
+static void start_sleeper(char id[33], int pids[2], const char *tag)
+{
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"command\": \"sleep 300 & echo $$ $! > %s/%s.pids.tmp; mv %s/%s.pids.tmp %s/%s.pids; wait\"}",
+             fx.root, tag, fx.root, tag, fx.root, tag);
+    assert_int_equal(uws_fx_submit(&fx, body, id), 0);
+    char file[1200];
+    snprintf(file, sizeof file, "%s/%s.pids", fx.root, tag);
+    double until = tu_now() + 30;
+    char *text = NULL;
+    while ((text = tu_read_file(file, NULL)) == NULL && tu_now() < until) {
+        usleep(50 * 1000);
+    }
+    assert_non_null(text);
+    assert_int_equal(sscanf(text, "%d %d", &pids[0], &pids[1]), 2);
+    free(text);
+}
+
+static bool gone_within(int pid, double seconds)
+{
+    double until = tu_now() + seconds;
+    while (tu_now() < until) {
+        if (kill(pid, 0) != 0) {
+            return true;
+        }
+        usleep(20 * 1000);
+    }
+    return false;
+}
+
+/* DELETE kills the process group promptly; the job is gone (404) at once. */
+static void test_delete_kills_and_forgets(void **state)
+{
+    (void)state;
+    char id[33];
+    int pids[2];
+    start_sleeper(id, pids, "del");
+    char path[128];
+    job_path(path, sizeof path, id, "");
+    uws_resp r;
+    double t0 = tu_now();
+    assert_int_equal(uws_fx_request(&fx, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "status")), "ok");
+    assert_string_equal(json_string_value(json_object_get(r.json, "message")), "");
+    assert_int_equal(json_integer_value(json_object_get(r.json, "code")), 200);
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    uws_resp_clear(&r);
+    assert_true(gone_within(pids[0], 5));
+    assert_true(gone_within(pids[1], 5));
+    print_message("delete: process group gone after %.2f s\n", tu_now() - t0);
+    /* and its files go */
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/%s", fx.work_root, id);
+    double until = tu_now() + 10;
+    while (access(dir, F_OK) == 0 && tu_now() < until) {
+        usleep(50 * 1000);
+    }
+    assert_int_not_equal(access(dir, F_OK), 0);
+    assert_int_equal(uws_fx_request(&fx, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    uws_resp_clear(&r);
+    /* not listed */
+    assert_int_equal(uws_fx_request(&fx, "GET", "/job", NULL, NULL, 0, NULL, &r), 0);
+    assert_null(strstr(r.body, id));
+    uws_resp_clear(&r);
+
+    /* an ended job is deleted at once */
+    char done[33];
+    assert_int_equal(uws_fx_submit(&fx, "{\"command\": \"true\"}", done), 0);
+    json_decref(uws_fx_wait(&fx, done, NULL, 30));
+    job_path(path, sizeof path, done, "");
+    assert_int_equal(uws_fx_request(&fx, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    uws_resp_clear(&r);
+}
+
+/* UWS 1.1 abort: POST /job/{id}/phase PHASE=ABORT; the job stays, aborted. */
+static void test_abort_extension(void **state)
+{
+    (void)state;
+    char id[33];
+    int pids[2];
+    start_sleeper(id, pids, "abort");
+    char path[128];
+    job_path(path, sizeof path, id, "/phase");
+    uws_resp r;
+    assert_int_equal(
+        uws_fx_request(&fx, "POST", path, "application/x-www-form-urlencoded", "PHASE=RUN", 9, NULL, &r), 0);
+    assert_int_equal(r.status, 400);
+    uws_resp_clear(&r);
+    assert_int_equal(
+        uws_fx_request(&fx, "POST", path, "application/x-www-form-urlencoded", "PHASE=ABORT", 11, NULL, &r),
+        0);
+    assert_int_equal(r.status, 303);
+    char loc[128];
+    snprintf(loc, sizeof loc, "Location: /api/v1/job/%s", id);
+    assert_non_null(strstr(r.headers, loc));
+    uws_resp_clear(&r);
+    assert_true(gone_within(pids[0], 5));
+    assert_true(gone_within(pids[1], 5));
+    json_t *job = uws_fx_wait(&fx, id, "aborted", 10);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "aborted");
+    json_decref(job);
+    /* idempotent */
+    assert_int_equal(
+        uws_fx_request(&fx, "POST", path, "application/x-www-form-urlencoded", "PHASE=ABORT", 11, NULL, &r),
+        0);
+    assert_int_equal(r.status, 303);
+    uws_resp_clear(&r);
+    job_path(path, sizeof path, "0123456789abcdef0123456789abcdef", "/phase");
+    assert_int_equal(
+        uws_fx_request(&fx, "POST", path, "application/x-www-form-urlencoded", "PHASE=ABORT", 11, NULL, &r),
+        0);
+    assert_int_equal(r.status, 404);
+    uws_resp_clear(&r);
+}
+
+/* OPTIONS, CORS, 404 and 405. */
+static void test_options_cors_and_unknown(void **state)
+{
+    (void)state;
+    uws_resp r;
+    assert_int_equal(uws_fx_request(&fx, "OPTIONS", "/job", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 204);
+    assert_non_null(strstr(r.headers, "Access-Control-Allow-Origin: *"));
+    assert_non_null(strstr(r.headers, "Access-Control-Allow-Methods:"));
+    assert_non_null(strstr(r.headers, "Access-Control-Allow-Headers:"));
+    uws_resp_clear(&r);
+    assert_int_equal(
+        uws_fx_request(&fx, "OPTIONS", "/job/0123456789abcdef0123456789abcdef", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 204);
+    uws_resp_clear(&r);
+    assert_int_equal(
+        uws_fx_request(&fx, "GET", "/job/0123456789abcdef0123456789abcdef", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    assert_true(json_is_string(r.json));
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_request(&fx, "GET", "/job/not-a-job", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_request(&fx, "POST", "/job", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 405);
+    assert_non_null(strstr(r.headers, "Allow: GET, PUT, OPTIONS"));
+    uws_resp_clear(&r);
+    assert_int_equal(
+        uws_fx_request(&fx, "PUT", "/job/0123456789abcdef0123456789abcdef", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 405);
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_request(&fx, "GET", "/jobs", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    uws_resp_clear(&r);
+    uws_fx other = fx;
+    snprintf(other.base_path, sizeof other.base_path, "%s", "");
+    assert_int_equal(uws_fx_request(&other, "GET", "/job", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    uws_resp_clear(&r);
+}
+
+/* A form body works as on the reference (Tornado's get_argument). */
+static void test_form_submission(void **state)
+{
+    (void)state;
+    uws_resp r;
+    const char *form = "command=echo+form+%26+done&run_id=form1";
+    assert_int_equal(
+        uws_fx_request(&fx, "PUT", "/job", "application/x-www-form-urlencoded", form, strlen(form), NULL, &r),
+        0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "runId")), "form1");
+    json_t *cmd = json_object_get(json_object_get(r.json, "parameters"), "command");
+    assert_string_equal(json_string_value(json_array_get(cmd, 2)), "echo form & done");
+    uws_resp_clear(&r);
+}
+
+/* `url` + `commit_ref`: cloned into JOB_SOURCE_DIR before the command; a
+ * failed clone is tolerated as the reference tolerates it. */
+static void test_git_clone(void **state)
+{
+    (void)state;
+    char *repo = tu_path_join(fx.root, "repo");
+    char *script = tu_path_join(repo, "run.sh");
+    assert_int_equal(mkdir(repo, 0755), 0);
+    assert_int_equal(tu_write_file(script, "echo from-repo > \"$JOB_OUTPUT_DIR/repo.txt\"\n", 44), 0);
+    char *const init[] = {"git", "-C", repo, "init", "-q", "-b", "main", NULL};
+    char *const add[] = {"git", "-C", repo, "add", "run.sh", NULL};
+    char *const commit[] = {"git",    "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t",
+                            "commit", "-q", "-m", "x",  NULL};
+    assert_int_equal(tu_run(init, NULL), 0);
+    assert_int_equal(tu_run(add, NULL), 0);
+    assert_int_equal(tu_run(commit, NULL), 0);
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"command\": \"cd $JOB_SOURCE_DIR && bash run.sh\", \"url\": \"file://%s\", \"commit_ref\": "
+             "\"main\"}",
+             repo);
+    char id[33];
+    assert_int_equal(uws_fx_submit(&fx, body, id), 0);
+    json_t *job = uws_fx_wait(&fx, id, NULL, 60);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
+    assert_non_null(strstr(json_dumps(json_object_get(job, "results"), 0), "repo.txt") != NULL ? "y" : NULL);
+    char expect[1200];
+    snprintf(expect, sizeof expect, "file://%s", repo);
+    assert_string_equal(env_value(job, "SRC_GIT_URL"), expect);
+    assert_string_equal(env_value(job, "GIT_COMMIT_REF"), "main");
+    json_decref(job);
+    /* a clone that fails: the command runs anyway */
+    assert_int_equal(
+        uws_fx_submit(
+            &fx, "{\"command\": \"echo ran > $JOB_OUTPUT_DIR/ran\", \"url\": \"file:///nonexistent/repo\"}",
+            id),
+        0);
+    job = uws_fx_wait(&fx, id, NULL, 60);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
+    assert_int_equal(json_array_size(json_object_get(job, "results")), 1);
+    json_decref(job);
+    free(script);
+    free(repo);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_put_command_runs),
+        cmocka_unit_test(test_argv_no_shell),
+        cmocka_unit_test(test_failure_is_error),
+        cmocka_unit_test(test_list_and_filter),
+        cmocka_unit_test(test_delete_kills_and_forgets),
+        cmocka_unit_test(test_abort_extension),
+        cmocka_unit_test(test_options_cors_and_unknown),
+        cmocka_unit_test(test_form_submission),
+        cmocka_unit_test(test_git_clone),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,327 @@
+/*
+ * test_uws_hostile.c - malformed and hostile requests to the real
+ * ocps-engine: every one gets 400 (or 404/405/431 where the path or the
+ * headers are the problem) with a message, nothing is created, the
+ * daemon stays up. Also the bearer token and the loopback default.
+ */
+#define _XOPEN_SOURCE 700
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "test_util.h"
+#include "uws_fixture.h"
+
+static uws_fx fx;
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *const extra[] = {"--max-body", "65536", NULL};
+    return uws_fx_start(&fx, NULL, extra);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    uws_fx_stop(&fx);
+    return 0;
+}
+
+typedef struct bad_body {
+    const char *ctype;
+    const char *body;
+    const char *expect; /* a part of the message */
+} bad_body;
+
+static const bad_body corpus[] = {
+    {"application/json", "{", "malformed JSON"},
+    {"application/json", "", "malformed JSON"},
+    {"application/json", "[\"command\"]", "JSON object"},
+    {"application/json", "\"echo\"", "malformed JSON"},
+    {"application/json", "{\"command\": 42}", "'command'"},
+    {"application/json", "{\"command\": null}", "missing argument"},
+    {"application/json", "{}", "missing argument"},
+    {"application/json", "{\"command\": [\"echo\"]}", "'command'"},
+    {"application/json", "{\"command\": \"true\", \"command\": \"false\"}", "malformed JSON"},
+    {"application/json", "{\"command\": \"a\\u0000b\"}", "malformed JSON"},
+    {"application/json", "{\"command\": \"\xff\xfe\"}", "malformed JSON"},
+    {"application/json", "{\"command\": \"true\", \"argv\": [\"true\"]}", "not both"},
+    {"application/json", "{\"argv\": []}", "'argv'"},
+    {"application/json", "{\"argv\": \"true\"}", "'argv'"},
+    {"application/json", "{\"argv\": [\"true\", 1]}", "'argv'"},
+    {"application/json", "{\"argv\": [\"\"]}", "'argv'"},
+    {"application/json", "{\"command\": \"true\", \"environment\": {\"A\": \"1\"}}", "'environment'"},
+    {"application/json", "{\"command\": \"true\", \"environment\": [[\"A\", \"1\"]]}", "'environment'"},
+    {"application/json", "{\"command\": \"true\", \"environment\": [{\"name\": \"A\"}]}", "'environment'"},
+    {"application/json", "{\"command\": \"true\", \"environment\": [{\"name\": \"A\", \"value\": 1}]}",
+     "'environment'"},
+    {"application/json", "{\"command\": \"true\", \"environment\": [{\"name\": \"A=B\", \"value\": \"1\"}]}",
+     "without '='"},
+    {"application/json", "{\"command\": \"true\", \"environment\": [{\"name\": \"\", \"value\": \"1\"}]}",
+     "without '='"},
+    {"application/json", "{\"command\": \"true\", \"replicas\": 2}", "'replicas'"},
+    {"application/json", "{\"command\": \"true\", \"replicas\": \"1\"}", "'replicas'"},
+    {"application/json", "{\"command\": \"true\", \"run_id\": \"\"}", "Invalid run_id"},
+    {"application/json", "{\"command\": \"true\", \"run_id\": \"has space\"}", "Invalid run_id"},
+    {"application/json", "{\"command\": \"true\", \"run_id\": \"-leading\"}", "Invalid run_id"},
+    {"application/json", "{\"command\": \"true\", \"run_id\": \"a/../b\"}", "Invalid run_id"},
+    {"application/json",
+     "{\"command\": \"true\", \"run_id\": "
+     "\"a123456789012345678901234567890123456789012345678901234567890123\"}",
+     "Invalid run_id"},
+    {"application/json", "{\"command\": \"true\", \"run_id\": 17}", "'run_id'"},
+    {"application/json", "{\"command\": \"true\", \"url\": 1}", "'url'"},
+    {"application/json; charset=utf-8", "{\"command\": ", "malformed JSON"},
+    {"application/x-www-form-urlencoded", "", "missing argument"},
+    {"application/x-www-form-urlencoded", "run_id=x", "missing argument"},
+    {"application/x-www-form-urlencoded", "command=%zz", "malformed form"},
+    {"application/x-www-form-urlencoded", "command=a%00b", "malformed form"},
+    {"application/x-www-form-urlencoded", "command=true&run_id=bad%20id", "Invalid run_id"},
+    {"application/x-www-form-urlencoded", "command=true&environment=A%3D1", "JSON body"},
+    {"application/x-www-form-urlencoded", "command=true&replicas=3", "'replicas'"},
+    {"text/plain", "echo hi", "missing argument"},
+};
+
+/* Every malformed body: 400 with the expected message, no job created. */
+static void test_malformed_bodies(void **state)
+{
+    (void)state;
+    int before = uws_fx_count(&fx);
+    assert_true(before >= 0);
+    for (size_t i = 0; i < sizeof corpus / sizeof corpus[0]; i++) {
+        uws_resp r;
+        assert_int_equal(uws_fx_request(&fx, "PUT", "/job", corpus[i].ctype, corpus[i].body,
+                                        strlen(corpus[i].body), NULL, &r),
+                         0);
+        if (r.status != 400 || strstr(r.body, corpus[i].expect) == NULL) {
+            print_error("case %zu (%s): %d %s\n", i, corpus[i].body, r.status, r.body);
+        }
+        assert_int_equal(r.status, 400);
+        assert_non_null(strstr(r.body, corpus[i].expect));
+        uws_resp_clear(&r);
+    }
+    assert_int_equal(uws_fx_count(&fx), before);
+}
+
+/* A body over --max-body: 400, nothing created. */
+static void test_oversized_body(void **state)
+{
+    (void)state;
+    size_t n = 200 * 1024;
+    char *big = malloc(n + 64);
+    assert_non_null(big);
+    strcpy(big, "{\"command\": \"");
+    memset(big + 13, 'a', n);
+    strcpy(big + 13 + n, "\"}");
+    uws_resp r;
+    assert_int_equal(uws_fx_request(&fx, "PUT", "/job", "application/json", big, strlen(big), NULL, &r), 0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "larger than 65536 bytes"));
+    uws_resp_clear(&r);
+    free(big);
+    assert_int_equal(uws_fx_count(&fx), 0);
+}
+
+/* Paths: traversal, odd ids, long paths, encoded slashes. */
+static void test_hostile_paths(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *method;
+        const char *path;
+        int status;
+    } cases[] = {
+        {"GET", "/job/result/../../../../etc/passwd", 404},
+        {"GET", "/job/result/0123456789abcdef0123456789abcdef/0", 404},
+        {"GET", "/job/result/0123456789abcdef0123456789abcdef/-1", 400},
+        {"GET", "/job/result/0123456789abcdef0123456789abcdef/99999999999", 400},
+        {"GET", "/job/..%2f..%2fetc", 404},
+        {"GET", "/job/%00", 404},
+        {"DELETE", "/job/..", 404},
+        {"DELETE", "/job/0123456789ABCDEF0123456789ABCDEF", 404},
+        {"GET", "/job/a/b/c", 404},
+        {"GET", "/job//", 404},
+        {"GET", "/job?phase=%00", 400},
+        {"GET", "/job?phase=pending&phase=bogus", 200},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uws_resp r;
+        const char *const raw[] = {"--path-as-is", NULL};
+        assert_int_equal(uws_fx_request(&fx, cases[i].method, cases[i].path, NULL, NULL, 0, raw, &r), 0);
+        if (r.status != cases[i].status) {
+            print_error("%s %s: %d %s\n", cases[i].method, cases[i].path, r.status, r.body);
+        }
+        assert_int_equal(r.status, cases[i].status);
+        uws_resp_clear(&r);
+    }
+    char *longpath = malloc(20000);
+    assert_non_null(longpath);
+    strcpy(longpath, "/job/");
+    memset(longpath + 5, 'a', 19000);
+    longpath[19005] = '\0';
+    uws_resp r;
+    assert_int_equal(uws_fx_request(&fx, "GET", longpath, NULL, NULL, 0, NULL, &r), 0);
+    assert_true(r.status == 404 || r.status == 414 || r.status == 431);
+    uws_resp_clear(&r);
+    free(longpath);
+    assert_int_equal(uws_fx_count(&fx), 0);
+}
+
+/* Headers beyond the connection's memory: refused, the daemon lives on. */
+static void test_huge_headers(void **state)
+{
+    (void)state;
+    size_t n = 100 * 1024;
+    char *h = malloc(n + 16);
+    assert_non_null(h);
+    strcpy(h, "X-Big: ");
+    memset(h + 7, 'x', n);
+    h[7 + n] = '\0';
+    const char *const extra[] = {"-H", h, NULL};
+    uws_resp r;
+    assert_int_equal(uws_fx_request(&fx, "GET", "/job", NULL, NULL, 0, extra, &r), 0);
+    assert_int_not_equal(r.status, 200);
+    uws_resp_clear(&r);
+    free(h);
+    assert_int_equal(uws_fx_count(&fx), 0);
+}
+
+/* Bytes that are not HTTP, and a connection closed mid-body. */
+static void test_garbage_on_the_socket(void **state)
+{
+    (void)state;
+    static const char *const junk[] = {
+        "GARBAGE\r\n\r\n",
+        ("PUT /api/v1/job HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+         "100\r\n\r\n{\"co"),
+        "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        "GET /api/v1/job HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    };
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(s >= 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fx.port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(connect(s, (struct sockaddr *)&a, sizeof a), 0);
+        struct timeval tv = {.tv_sec = 2};
+        setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        assert_true(write(s, junk[i], strlen(junk[i])) > 0);
+        shutdown(s, SHUT_WR);
+        char buf[512];
+        (void)!read(s, buf, sizeof buf);
+        close(s);
+    }
+    assert_int_equal(uws_fx_count(&fx), 0);
+}
+
+/* A bearer token from a file: required for everything but OPTIONS. */
+static void test_bearer_token(void **state)
+{
+    (void)state;
+    uws_fx t;
+    char *dir = tu_make_temp_dir();
+    char *tok = tu_path_join(dir, "token");
+    assert_int_equal(tu_write_file(tok, "s3cret-token\n", 13), 0);
+    const char *const extra[] = {"--token-file", tok, "--base-path", "/uws", NULL};
+    assert_int_equal(uws_fx_start(&t, dir, extra), 0);
+    uws_resp r;
+    assert_int_equal(uws_fx_request(&t, "GET", "/job", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(r.headers, "WWW-Authenticate: Bearer"));
+    uws_resp_clear(&r);
+    const char *const wrong[] = {"-H", "Authorization: Bearer s3cret-tokeN", NULL};
+    assert_int_equal(
+        uws_fx_request(&t, "PUT", "/job", "application/json", "{\"command\": \"true\"}", 19, wrong, &r), 0);
+    assert_int_equal(r.status, 401);
+    uws_resp_clear(&r);
+    const char *const prefix[] = {"-H", "Authorization: Bearer s3cret", NULL};
+    assert_int_equal(uws_fx_request(&t, "GET", "/job", NULL, NULL, 0, prefix, &r), 0);
+    assert_int_equal(r.status, 401);
+    uws_resp_clear(&r);
+    const char *const right[] = {"-H", "Authorization: Bearer s3cret-token", NULL};
+    assert_int_equal(uws_fx_request(&t, "GET", "/job", NULL, NULL, 0, right, &r), 0);
+    assert_int_equal(r.status, 200);
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_request(&t, "OPTIONS", "/job", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 204);
+    uws_resp_clear(&r);
+    uws_fx_stop(&t);
+    free(tok);
+    free(dir);
+}
+
+/* IPv6 loopback, and routes right under the root (--base-path ""). */
+static void test_ipv6_and_empty_base_path(void **state)
+{
+    (void)state;
+    uws_fx t;
+    const char *const extra[] = {"--listen", "[::1]:0", "--base-path", "", NULL};
+    assert_int_equal(uws_fx_start(&t, NULL, extra), 0);
+    snprintf(t.base, sizeof t.base, "http://[::1]:%u", t.port);
+    uws_resp r;
+    assert_int_equal(uws_fx_request(&t, "PUT", "/job", "application/json",
+                                    "{\"command\": \"true\", \"replicas\": null}",
+                                    strlen("{\"command\": \"true\", \"replicas\": null}"), NULL, &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_count(&t), 1);
+    snprintf(t.base_path, sizeof t.base_path, "/api/v1");
+    assert_int_equal(uws_fx_request(&t, "GET", "/job", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    uws_resp_clear(&r);
+    uws_fx_stop(&t);
+}
+
+/* Not on a loopback address without a token: refused at start. */
+static void test_non_loopback_needs_token(void **state)
+{
+    (void)state;
+    char *dir = tu_make_temp_dir();
+    char *st = tu_path_join(dir, "state");
+    char *wr = tu_path_join(dir, "work");
+    char *const argv[] = {OCPS_ENGINE, "--listen", "0.0.0.0:0", "--state-dir", st, "--work-root", wr, NULL};
+    char *out = NULL;
+    assert_int_equal(tu_run(argv, &out), 1);
+    assert_non_null(strstr(out, "bearer token"));
+    free(out);
+    char *const bad[] = {OCPS_ENGINE, "--listen", "nonsense", "--state-dir", st, "--work-root", wr, NULL};
+    assert_int_equal(tu_run(bad, &out), 1);
+    free(out);
+    char *const usage[] = {OCPS_ENGINE, "--bogus", "1", NULL};
+    assert_int_equal(tu_run(usage, &out), 2);
+    free(out);
+    tu_remove_tree(dir);
+    free(st);
+    free(wr);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_malformed_bodies),
+        cmocka_unit_test(test_oversized_body),
+        cmocka_unit_test(test_hostile_paths),
+        cmocka_unit_test(test_huge_headers),
+        cmocka_unit_test(test_garbage_on_the_socket),
+        cmocka_unit_test(test_bearer_token),
+        cmocka_unit_test(test_ipv6_and_empty_base_path),
+        cmocka_unit_test(test_non_loopback_needs_token),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,148 @@
+/*
+ * test_uws_restart.c - ocps-engine killed with SIGKILL and started again
+ * on the same state: every job survives (ended ones as they were, running
+ * ones re-adopted and finished), and a deletion accepted before the kill
+ * is carried out after it.
+ */
+#define _XOPEN_SOURCE 700
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "test_util.h"
+#include "uws_fixture.h"
+
+static uws_fx fx;
+
+static int setup(void **state)
+{
+    (void)state;
+    return uws_fx_start(&fx, NULL, NULL);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    uws_fx_stop(&fx);
+    return 0;
+}
+
+static const char *phase_of(json_t *job)
+{
+    return json_string_value(json_object_get(job, "phase"));
+}
+
+static int read_pids(const char *tag, int pids[2])
+{
+    char file[1200];
+    snprintf(file, sizeof file, "%s/%s.pids", fx.root, tag);
+    double until = tu_now() + 30;
+    char *text = NULL;
+    while ((text = tu_read_file(file, NULL)) == NULL && tu_now() < until) {
+        usleep(50 * 1000);
+    }
+    int n = text != NULL ? sscanf(text, "%d %d", &pids[0], &pids[1]) : 0;
+    free(text);
+    return n == 2 ? 0 : -1;
+}
+
+static bool gone_within(int pid, double seconds)
+{
+    double until = tu_now() + seconds;
+    while (tu_now() < until) {
+        if (kill(pid, 0) != 0) {
+            return true;
+        }
+        usleep(50 * 1000);
+    }
+    return false;
+}
+
+static void test_jobs_survive_sigkill(void **state)
+{
+    (void)state;
+    char done[33];
+    char running[33];
+    char deleted[33];
+    assert_int_equal(
+        uws_fx_submit(&fx, "{\"command\": \"echo a > $JOB_OUTPUT_DIR/a\", \"run_id\": \"A\"}", done), 0);
+    json_t *job = uws_fx_wait(&fx, done, NULL, 30);
+    assert_string_equal(phase_of(job), "completed");
+    json_decref(job);
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"command\": \"sleep 2 & echo $$ $! > %s/run.pids.tmp; mv %s/run.pids.tmp %s/run.pids; wait; "
+             "echo b > $JOB_OUTPUT_DIR/b\", \"run_id\": \"B\"}",
+             fx.root, fx.root, fx.root);
+    assert_int_equal(uws_fx_submit(&fx, body, running), 0);
+    /* a job that ignores SIGTERM, deleted just before the kill */
+    snprintf(body, sizeof body,
+             "{\"command\": \"trap '' TERM; sleep 300 & echo $$ $! > %s/del.pids.tmp; mv %s/del.pids.tmp "
+             "%s/del.pids; wait\"}",
+             fx.root, fx.root, fx.root);
+    assert_int_equal(uws_fx_submit(&fx, body, deleted), 0);
+    int run_pids[2];
+    int del_pids[2];
+    assert_int_equal(read_pids("run", run_pids), 0);
+    assert_int_equal(read_pids("del", del_pids), 0);
+    char path[128];
+    snprintf(path, sizeof path, "/job/%s", deleted);
+    uws_resp r;
+    assert_int_equal(uws_fx_request(&fx, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    uws_resp_clear(&r);
+
+    uws_fx_kill(&fx);
+    assert_int_equal(kill(run_pids[0], 0), 0); /* the job outlives the service */
+    assert_int_equal(uws_fx_restart(&fx, NULL), 0);
+
+    job = uws_fx_wait(&fx, done, NULL, 10);
+    assert_non_null(job);
+    assert_string_equal(phase_of(job), "completed");
+    assert_string_equal(json_string_value(json_object_get(job, "runId")), "A");
+    assert_int_equal(json_array_size(json_object_get(job, "results")), 1);
+    json_decref(job);
+    job = uws_fx_wait(&fx, running, NULL, 30);
+    assert_non_null(job);
+    assert_string_equal(phase_of(job), "completed");
+    assert_string_equal(json_string_value(json_object_get(job, "runId")), "B");
+    assert_int_equal(json_array_size(json_object_get(job, "results")), 1);
+    json_decref(job);
+
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    uws_resp_clear(&r);
+    assert_true(gone_within(del_pids[0], 15));
+    assert_true(gone_within(del_pids[1], 15));
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/%s", fx.work_root, deleted);
+    double until = tu_now() + 10;
+    while (access(dir, F_OK) == 0 && tu_now() < until) {
+        usleep(50 * 1000);
+    }
+    assert_int_not_equal(access(dir, F_OK), 0);
+    assert_int_equal(uws_fx_count(&fx), 2);
+
+    /* a second kill and start: the same two jobs */
+    uws_fx_kill(&fx);
+    assert_int_equal(uws_fx_restart(&fx, NULL), 0);
+    assert_int_equal(uws_fx_count(&fx), 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_jobs_survive_sigkill),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

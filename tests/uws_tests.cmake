@@ -1,0 +1,33 @@
+# ocps-engine (processing/uws): the real daemon, spoken to with curl.
+# Included by tests/CMakeLists.txt.
+add_library(uws_fixture STATIC support/uws_fixture.c)
+target_include_directories(uws_fixture PUBLIC support)
+target_link_libraries(uws_fixture PUBLIC test_util PkgConfig::JANSSON)
+target_compile_definitions(uws_fixture PUBLIC OCPS_ENGINE="$<TARGET_FILE:ocps-engine>")
+add_dependencies(uws_fixture ocps-engine ocps-job-runner)
+
+# uws_api: every route, status code, JSON shape and phase.
+# uws_hostile: malformed and hostile requests; the bearer token.
+# uws_restart: SIGKILL and restart, jobs survive.
+foreach(t uws_api uws_hostile uws_restart)
+  ocps_test_exe(test_${t} uws_fixture)
+  add_test(NAME ${t} COMMAND test_${t})
+  set_tests_properties(${t} PROPERTIES TIMEOUT 300 LABELS uws)
+endforeach()
+
+# engine_uws: the engine's UWS executor against a real ocps-engine.
+ocps_test_exe(test_engine_uws uws_fixture engine)
+add_test(NAME engine_uws COMMAND test_engine_uws)
+set_tests_properties(engine_uws PROPERTIES TIMEOUT 300 LABELS uws)
+
+# The CSC with executor uws end to end over DDS: ocps-csc -> ocps-engine.
+ocps_csc_test(test_ocps_uws ocps-csc ocpsiface)
+target_link_libraries(test_ocps_uws PRIVATE uws_fixture PkgConfig::JANSSON)
+target_compile_definitions(test_ocps_uws PRIVATE FAKE_PIPETASK="$<TARGET_FILE:fake-pipetask>")
+add_dependencies(test_ocps_uws fake-pipetask)
+set_tests_properties(test_ocps_uws PROPERTIES TIMEOUT 400 LABELS uws)
+
+# The CSC's body for the reference server (uws_api: uws-api-server).
+ocps_test_exe(test_ocps_uws_body ocpsapp)
+add_test(NAME ocps_uws_body COMMAND test_ocps_uws_body)
+set_tests_properties(ocps_uws_body PROPERTIES LABELS uws)
