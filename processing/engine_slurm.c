@@ -15,6 +15,7 @@
  * file refuses a second run in any case.
  */
 #include "engine__internal.h"
+#include "ocps/child_cmd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,107 +38,28 @@ typedef struct engine_cmd engine_cmd;
  * could not start); out and errout are NUL-terminated captures. */
 typedef void (*engine_cmd_done)(engine *e, engine_cmd *c, int status, const char *out, const char *errout);
 
-typedef struct engine_cmd_buf {
-    char *data;
-    size_t len;
-} engine_cmd_buf;
-
 struct engine_cmd {
     engine *e;
-    uv_process_t proc;
-    uv_pipe_t out_pipe;
-    uv_pipe_t err_pipe;
-    engine_cmd_buf out;
-    engine_cmd_buf err;
-    int open;    /* handles not yet closed */
-    int waiting; /* exit + 2 EOFs still to come */
-    int status;
-    bool exited;
+    child_cmd *cmd;
     engine_cmd_done done;
     char job_id[ENGINE_JOB_ID_LEN + 1]; /* the job it is about (a Slurm id for scancel, "" for a poll) */
 };
 
-static void engine_cmd_free(engine_cmd *c)
+/* The command has ended and its output is read. */
+static void engine_cmd_ended(void *arg, int status, bool timed_out, const char *out, const char *errout)
 {
-    free(c->out.data);
-    free(c->err.data);
-    free(c);
-}
-
-static void engine_cmd_on_closed(uv_handle_t *h)
-{
-    engine_cmd *c = h->data;
-    if (--c->open > 0) {
-        return;
-    }
+    (void)timed_out; /* no time limit: Slurm's commands have their own */
+    engine_cmd *c = arg;
     engine *e = c->e;
     e->slurm.running_cmds--;
     if (e->slurm.poll_cmd == c) {
         e->slurm.poll_cmd = NULL;
     }
     if (!e->closed && c->done != NULL) {
-        c->done(e, c, c->status, c->out.data != NULL ? c->out.data : "",
-                c->err.data != NULL ? c->err.data : "");
+        c->done(e, c, status, out, errout);
     }
-    engine_cmd_free(c);
+    free(c);
     engine__handle_closed(e);
-}
-
-static void engine_cmd_close_all(engine_cmd *c)
-{
-    uv_close((uv_handle_t *)&c->proc, engine_cmd_on_closed);
-    uv_close((uv_handle_t *)&c->out_pipe, engine_cmd_on_closed);
-    uv_close((uv_handle_t *)&c->err_pipe, engine_cmd_on_closed);
-}
-
-static void engine_cmd_step(engine_cmd *c)
-{
-    if (--c->waiting == 0) {
-        engine_cmd_close_all(c);
-    }
-}
-
-static void engine_cmd_on_exit(uv_process_t *p, int64_t exit_status, int term_signal)
-{
-    engine_cmd *c = p->data;
-    c->exited = true;
-    c->status = term_signal != 0 ? 128 + term_signal : (int)exit_status;
-    engine_cmd_step(c);
-}
-
-static void engine_cmd_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    (void)h;
-    buf->base = malloc(suggested);
-    buf->len = buf->base != NULL ? suggested : 0;
-}
-
-static void engine_cmd_append(engine_cmd_buf *b, const char *data, size_t n)
-{
-    if (b->len + n > ENGINE_SLURM_OUT_MAX) {
-        return; /* more than any answer we parse: the rest is dropped */
-    }
-    char *d = realloc(b->data, b->len + n + 1);
-    if (d == NULL) {
-        return;
-    }
-    memcpy(d + b->len, data, n);
-    b->len += n;
-    d[b->len] = '\0';
-    b->data = d;
-}
-
-static void engine_cmd_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-    engine_cmd *c = s->data;
-    if (n > 0) {
-        engine_cmd_append(s == (uv_stream_t *)&c->out_pipe ? &c->out : &c->err, buf->base, (size_t)n);
-    }
-    free(buf->base);
-    if (n < 0) {
-        uv_read_stop(s);
-        engine_cmd_step(c);
-    }
 }
 
 /* The environment of a Slurm command: `base` (or ours) with SLURM_CONF set
@@ -192,36 +114,15 @@ static engine_cmd *engine_cmd_start(engine *e, char *const *argv, char *const *e
     c->e = e;
     c->done = done;
     snprintf(c->job_id, sizeof c->job_id, "%s", job_id != NULL ? job_id : "");
-    uv_pipe_init(e->loop, &c->out_pipe, 0);
-    uv_pipe_init(e->loop, &c->err_pipe, 0);
-    c->proc.data = c->out_pipe.data = c->err_pipe.data = c;
-    uv_stdio_container_t stdio[3] = {
-        {.flags = UV_IGNORE},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->out_pipe},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->err_pipe},
-    };
-    uv_process_options_t o = {
-        .file = argv[0],
-        .args = (char **)argv,
-        .env = cenv,
-        .stdio = stdio,
-        .stdio_count = 3,
-        .exit_cb = engine_cmd_on_exit,
-    };
-    int rc = uv_spawn(e->loop, &c->proc, &o);
+    int rc = child_cmd_start(&c->cmd, e->loop, argv, cenv, 0, ENGINE_SLURM_OUT_MAX, engine_cmd_ended, c, err,
+                             errlen);
     engine_exec_free_strv(cenv);
-    c->open = 3;
-    e->open_handles++;
-    e->slurm.running_cmds++;
     if (rc != 0) {
-        snprintf(err, errlen, "cannot run %s: %s", argv[0], uv_strerror(rc));
-        c->done = NULL; /* the caller handles the failure */
-        engine_cmd_close_all(c);
+        free(c); /* the caller handles the failure */
         return NULL;
     }
-    c->waiting = 3;
-    uv_read_start((uv_stream_t *)&c->out_pipe, engine_cmd_alloc, engine_cmd_on_read);
-    uv_read_start((uv_stream_t *)&c->err_pipe, engine_cmd_alloc, engine_cmd_on_read);
+    e->open_handles++;
+    e->slurm.running_cmds++;
     return c;
 }
 
@@ -292,8 +193,8 @@ static void engine_slurm_on_timer_closed(uv_handle_t *h)
 void engine__slurm_close(engine *e)
 {
     engine_cmd *poll = e->slurm.poll_cmd;
-    if (poll != NULL && !poll->exited) {
-        uv_process_kill(&poll->proc, SIGTERM); /* a squeue waiting for a slow controller */
+    if (poll != NULL) {
+        child_cmd_signal(poll->cmd, SIGTERM); /* a squeue waiting for a slow controller */
     }
     uv_close((uv_handle_t *)&e->slurm.timer, engine_slurm_on_timer_closed);
 }
