@@ -22,6 +22,7 @@
 #include "ocps/ocps_config.h"
 #include "ocps/ocps_interface.h"
 #include "ocps/sal_csc.h"
+#include "ocps/sal_logline.h"
 
 #ifndef OCPS_VERSION
 #define OCPS_VERSION "0.0.0"
@@ -66,10 +67,11 @@ static void usage(FILE *f)
             "  --duplicate-check S   at most S seconds to watch for another instance at start\n"
             "                        (default 3; -1 off; ends as soon as none can exist)\n"
             "  --no-republish        do not re-publish events to late-joining readers (DDS)\n"
+            "  --log-format FORMAT   log lines on stderr: text (default) or json, one object a line\n"
             "  --version             print the version and exit\n"
             "  -h, --help            this help\n"
             "\nenvironment: LSST_SITE (required), DM_CONFIG_OCPS_DIR, OCPS_TRANSPORT (default transport),\n"
-            "OCPS_XML_VERSION (default release);\n"
+            "OCPS_XML_VERSION (default release), OCPS_LOG_FORMAT (default log format);\n"
             "dds: LSST_DDS_PARTITION_PREFIX (required), LSST_DDS_DOMAIN_ID, LSST_DDS_INTERFACE,\n"
             "LSST_DDS_ENABLE_AUTHLIST, OSPL_RELEASE; kafka: LSST_TOPIC_SUBNAME (required),\n"
             "LSST_KAFKA_BROKER_ADDR, LSST_SCHEMA_REGISTRY_URL, LSST_KAFKA_* as salobj 8\n",
@@ -163,6 +165,16 @@ static void find_runner(char *out, size_t len)
     }
 }
 
+/* An error that stops the program, as a log line (text: "ocps-csc: ..."). */
+static void report_error(const char *message)
+{
+    if (sal_log_format_get() == SAL_LOG_FORMAT_JSON) {
+        sal_log_line(SAL_LOG_ERROR, "ocps-csc", NULL, NULL, 0, message);
+    } else {
+        fprintf(stderr, "ocps-csc: %s\n", message);
+    }
+}
+
 /* The CSC is closing (every end of the program goes through here). */
 static void on_closing(void *arg)
 {
@@ -195,7 +207,8 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, const char *
         OPT_DUP,
         OPT_NOREP,
         OPT_VERSION,
-        OPT_XMLVER
+        OPT_XMLVER,
+        OPT_LOGFMT
     };
     static const struct option longopts[] = {
         {"state", required_argument, NULL, OPT_STATE},
@@ -208,6 +221,7 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, const char *
         {"no-republish", no_argument, NULL, OPT_NOREP},
         {"version", no_argument, NULL, OPT_VERSION},
         {"xml-version", required_argument, NULL, OPT_XMLVER},
+        {"log-format", required_argument, NULL, OPT_LOGFMT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -257,6 +271,15 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, const char *
         case OPT_XMLVER:
             *xml_version = optarg;
             break;
+        case OPT_LOGFMT: {
+            sal_log_format format;
+            if (sal_log_format_parse(optarg, &format) != 0) {
+                fprintf(stderr, "ocps-csc: --log-format must be text or json\n");
+                return *status = 64, -1;
+            }
+            sal_log_format_set(format);
+            break;
+        }
         case OPT_VERSION:
             printf("%s\n", OCPS_VERSION);
             return *status = 0, -1;
@@ -301,9 +324,19 @@ int main(int argc, char **argv)
     opts.indices = ocps_indices(&opts.nindices);
     int status = 0;
     const char *xml_version = NULL;
+    /* the log format: --log-format, else $OCPS_LOG_FORMAT */
+    sal_log_format log_format;
+    const char *env_format = getenv(SAL_LOG_FORMAT_ENV);
+    if (sal_log_format_parse(env_format, &log_format) != 0) {
+        fprintf(stderr, "ocps-csc: %s=%s is not text or json\n", SAL_LOG_FORMAT_ENV, env_format);
+        return 64;
+    }
+    sal_log_format_set(log_format);
     if (parse_args(argc, argv, &opts, &xml_version, &status) != 0) {
         return status;
     }
+    /* job runners inherit the environment: they log as the CSC does */
+    setenv(SAL_LOG_FORMAT_ENV, sal_log_format_get() == SAL_LOG_FORMAT_JSON ? "json" : "text", 1);
     if (opts.transport == NULL) {
         fprintf(stderr, "ocps-csc: transport %s%s is not built in (have: %s); choose one with --transport\n",
                 default_transport, env_transport != NULL && *env_transport ? " (OCPS_TRANSPORT)" : "",
@@ -314,7 +347,7 @@ int main(int argc, char **argv)
     const sal_component_info *comp =
         ocps_interface_select(opts.transport->name, xml_version, err, sizeof err);
     if (comp == NULL) {
-        fprintf(stderr, "ocps-csc: %s\n", err);
+        report_error(err);
         return 64;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -335,7 +368,7 @@ int main(int argc, char **argv)
     if (ocps_app_open(&a.ocps, &loop, comp, opts.index, opts.simulation_mode, runner, err, sizeof err) != 0 ||
         sal_csc_open(&a.csc, &loop, comp, &opts, &hooks, err, sizeof err) != 0 ||
         ocps_app_attach(a.ocps, a.csc, err, sizeof err) != 0) {
-        fprintf(stderr, "ocps-csc: %s\n", err);
+        report_error(err);
         if (a.csc != NULL) {
             sal_csc_close(a.csc, 1); /* on_closing closes the rest */
         } else {
@@ -350,7 +383,7 @@ int main(int argc, char **argv)
     uv_timer_start(&a.trim, on_trim, TRIM_PERIOD_MS, TRIM_PERIOD_MS);
     uv_unref((uv_handle_t *)&a.trim);
     if (sal_csc_start(a.csc, err, sizeof err) != 0) {
-        fprintf(stderr, "ocps-csc: %s\n", err);
+        report_error(err);
         sal_csc_close(a.csc, 1);
     }
     uv_run(&loop, UV_RUN_DEFAULT); /* ends once the CSC has closed (on_closed) */
