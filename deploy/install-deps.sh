@@ -11,6 +11,7 @@ libuv1-dev libyaml-dev libsqlite3-dev libmicrohttpd-dev libedit-dev libpcre2-dev
 libcmocka-dev valgrind json-schema-test-suite clang libclang-rt-14-dev kcat tmux
 libpng-dev python3-astropy python3-numpy fitsverify
 slurmctld slurmd slurm-client munge slurm-wlm-basic-plugins
+dpkg-dev file man-db groff-base iproute2 passwd systemd python3-yaml
 "
 
 missing=""

@@ -10,3 +10,26 @@ add_test(NAME deploy_log_json
           "$<TARGET_FILE:ocps-csc>" "$<TARGET_FILE:ocps-job-runner>" "${CMAKE_SOURCE_DIR}")
 set_tests_properties(deploy_log_json PROPERTIES TIMEOUT 180 LABELS deploy)
 
+# Manual pages: every installed program has one, and groff and man-db
+# format each without a warning.
+set(ocps_man_programs "")
+foreach(prog ocps-csc ocps-cmd ocps-butler ocps-fakeraws ocps-engine ocps-pipetask)
+  if(TARGET ${prog})
+    list(APPEND ocps_man_programs ${prog})
+  endif()
+endforeach()
+add_test(NAME deploy_man_pages
+  COMMAND sh "${CMAKE_CURRENT_SOURCE_DIR}/deploy/man_pages.sh" "${CMAKE_SOURCE_DIR}" ${ocps_man_programs})
+set_tests_properties(deploy_man_pages PROPERTIES LABELS deploy)
+
+# The package: built with cpack, installed with dpkg in a clean root made
+# from this system's packages, the CSC run there through a state cycle by
+# the installed ocps-cmd (root only: namespaces and chroot; skipped
+# otherwise). Not in the sanitizer builds, whose programs need their
+# runtimes (and whose cycle the other tests cover).
+if(NOT OCPS_SANITIZE AND NOT OCPS_TSAN AND NOT OCPS_FUZZ)
+  add_test(NAME deploy_deb_install
+    COMMAND "${Python3_EXECUTABLE}" "${CMAKE_CURRENT_SOURCE_DIR}/deploy/deb_install.py" "${CMAKE_BINARY_DIR}")
+  set_tests_properties(deploy_deb_install PROPERTIES TIMEOUT 400 LABELS deploy SKIP_RETURN_CODE 77
+    RESOURCE_LOCK ocps_cpack)
+endif()

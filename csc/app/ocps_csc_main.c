@@ -24,8 +24,12 @@
 #include "ocps/sal_csc.h"
 #include "ocps/sal_logline.h"
 
-#ifndef OCPS_VERSION
-#define OCPS_VERSION "0.0.0"
+#include "ocps_version.h" /* OCPS_VERSION, from git describe at build time */
+
+/* The directory of ocps-job-runner relative to this program's, as
+ * installed (GNUInstallDirs' bin and libexec directories). */
+#ifndef OCPS_LIBEXEC_FROM_BIN
+#define OCPS_LIBEXEC_FROM_BIN "../libexec/ocps-c"
 #endif
 
 typedef struct app {
@@ -144,7 +148,9 @@ static int on_configure(void *arg, json_t *config, char *err, size_t errlen)
 }
 
 /* ocps-job-runner: $OCPS_JOB_RUNNER, else next to this program, else in
- * the build tree's processing/ directory. */
+ * the installed libexec directory (OCPS_LIBEXEC_FROM_BIN, relative to this
+ * program's directory, resolved through /proc/self/exe so a moved install
+ * tree works), else in the build tree's processing/ directory. */
 static void find_runner(char *out, size_t len)
 {
     const char *env = getenv("OCPS_JOB_RUNNER");
@@ -160,6 +166,9 @@ static void find_runner(char *out, size_t len)
         *slash = '\0';
     }
     snprintf(out, len, "%s/ocps-job-runner", self);
+    if (access(out, X_OK) != 0) {
+        snprintf(out, len, "%s/%s/ocps-job-runner", self, OCPS_LIBEXEC_FROM_BIN);
+    }
     if (access(out, X_OK) != 0) {
         snprintf(out, len, "%s/../processing/ocps-job-runner", self);
     }
