@@ -33,3 +33,14 @@ if(NOT OCPS_SANITIZE AND NOT OCPS_TSAN AND NOT OCPS_FUZZ)
   set_tests_properties(deploy_deb_install PROPERTIES TIMEOUT 400 LABELS deploy SKIP_RETURN_CODE 77
     RESOURCE_LOCK ocps_cpack)
 endif()
+
+# The systemd units: systemd-analyze verify and security (offline, no
+# systemd running), the sandbox settings, the sysusers.d entry.
+find_program(OCPS_SYSTEMD_ANALYZE systemd-analyze)
+if(OCPS_SYSTEMD_ANALYZE)
+  add_test(NAME deploy_systemd_units
+    COMMAND sh "${CMAKE_CURRENT_SOURCE_DIR}/deploy/systemd_units.sh" "${CMAKE_BINARY_DIR}" "${CMAKE_SOURCE_DIR}")
+  set_tests_properties(deploy_systemd_units PROPERTIES TIMEOUT 120 LABELS deploy)
+else()
+  message(STATUS "ocps-c: systemd-analyze not found (apt-get install systemd); deploy_systemd_units skipped")
+endif()
