@@ -10,7 +10,9 @@
 # only when it changed, so an unchanged tree rebuilds nothing.
 set(version "${BASE}")
 find_program(GIT_EXECUTABLE git)
-if(GIT_EXECUTABLE)
+if(DEFINED ENV{OCPS_VERSION} AND NOT "$ENV{OCPS_VERSION}" STREQUAL "")
+  set(version "$ENV{OCPS_VERSION}")
+elseif(GIT_EXECUTABLE)
   execute_process(
     COMMAND "${GIT_EXECUTABLE}" -C "${SOURCE_DIR}" describe --tags --match "v[0-9]*" --always --dirty=.dirty
     OUTPUT_VARIABLE described OUTPUT_STRIP_TRAILING_WHITESPACE

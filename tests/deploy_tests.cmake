@@ -44,3 +44,9 @@ if(OCPS_SYSTEMD_ANALYZE)
 else()
   message(STATUS "ocps-c: systemd-analyze not found (apt-get install systemd); deploy_systemd_units skipped")
 endif()
+
+# The Containerfile, its entrypoint (salobj's RUN_ARG) and the Kubernetes
+# manifests (parsed with PyYAML: python3-yaml).
+add_test(NAME deploy_manifests
+  COMMAND "${Python3_EXECUTABLE}" "${CMAKE_CURRENT_SOURCE_DIR}/deploy/manifests.py" "${CMAKE_SOURCE_DIR}")
+set_tests_properties(deploy_manifests PROPERTIES TIMEOUT 60 LABELS deploy)
