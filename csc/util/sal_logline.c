@@ -150,7 +150,7 @@ void sal_log_line(int level, const char *name, const char *file, const char *fun
         gettimeofday(&tv, NULL);
         struct tm tm;
         gmtime_r(&tv.tv_sec, &tm);
-        char when[64];
+        char when[96];
         snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000));
         put_str(&b, "{\"time\": ");
