@@ -41,14 +41,13 @@ def json_lines(text, what):
 
 def run_csc(csc, src, args, env_format):
     env = dict(os.environ)
-    env.update(LSST_SITE="test", LSST_DDS_PARTITION_PREFIX=f"logjson{os.getpid()}",
-               DM_CONFIG_OCPS_DIR=os.path.join(src, "deploy/config"),
-               CYCLONEDDS_URI="file://" + os.path.join(src, "deploy/cyclonedds-loopback.xml"))
+    env.update(LSST_SITE="test", DM_CONFIG_OCPS_DIR=os.path.join(src, "deploy/config"))
     env.pop("OCPS_LOG_FORMAT", None)
     if env_format:
         env["OCPS_LOG_FORMAT"] = env_format
-    p = subprocess.Popen([csc, "--duplicate-check", "-1", *args, "1"], env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
+    # the in-process transport: the CSC alone, no network needed
+    p = subprocess.Popen([csc, "--transport", "inproc", "--duplicate-check", "-1", *args, "1"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(2)
     p.send_signal(signal.SIGTERM)
     try:
