@@ -50,3 +50,13 @@ endif()
 add_test(NAME deploy_manifests
   COMMAND "${Python3_EXECUTABLE}" "${CMAKE_CURRENT_SOURCE_DIR}/deploy/manifests.py" "${CMAKE_SOURCE_DIR}")
 set_tests_properties(deploy_manifests PROPERTIES TIMEOUT 60 LABELS deploy)
+
+# cmake --install: the FHS layout, and the installed programs run.
+set(ocps_embedded_releases "")
+foreach(entry IN LISTS ocps_interface_RELEASE_DIRS)
+  string(REGEX REPLACE "=.*" "" ver "${entry}")
+  list(APPEND ocps_embedded_releases "${ver}")
+endforeach()
+add_test(NAME deploy_install_layout
+  COMMAND sh "${CMAKE_CURRENT_SOURCE_DIR}/deploy/install_layout.sh" "${CMAKE_BINARY_DIR}" ${ocps_embedded_releases})
+set_tests_properties(deploy_install_layout PROPERTIES TIMEOUT 120 LABELS deploy)
