@@ -13,7 +13,8 @@ that its dependencies are satisfied and runs its postinst (system user).
 In new network, mount and PID namespaces (loopback only) the root is
 entered with chroot, and as the package's system user:
 
-  * `ocps-csc --version` and `ocps-cmd --help` run from PATH;
+  * `ocps-csc --version` and `ocps-cmd --help` run from PATH, and the
+    CSC's softwareVersions.cscVersion is the build's version;
   * the installed CSC (no build tree, no OCPS_JOB_RUNNER) goes through
     start, enable, an execute run by the installed ocps-job-runner,
     disable, standby and exitControl, driven by the installed ocps-cmd
@@ -177,6 +178,12 @@ until ocps-cmd --discovery 5 OCPS:1 show summaryState --timeout 5 > /dev/null 2>
     tries=$((tries + 1))
     if [ "$tries" -ge 12 ]; then echo "the CSC never started; log:"; cat csc.log; exit 1; fi
 done
+# softwareVersions.cscVersion is the build's version
+ocps-cmd OCPS:1 show softwareVersions --json --timeout 10 > sv.json
+if ! grep -q "\"cscVersion\":\"$EXPECT_VERSION\"" sv.json; then
+    echo "softwareVersions: $(cat sv.json), expected cscVersion $EXPECT_VERSION"; kill "$csc"; exit 1
+fi
+echo "== softwareVersions.cscVersion $EXPECT_VERSION"
 for cmd in "start --configurationOverride debtest.yaml" enable \
            "execute --pipeline bias.yaml --data_query exposure=1" \
            disable standby exitControl; do
