@@ -156,6 +156,47 @@ static void test_text_format(void **state)
     free(text);
 }
 
+/* sal_log_say: printf-style, "NAME: message" in text (the transports'
+ * messages as they always were), an object without a place in JSON. */
+static char *capture_say(const char *name, const char *fmt, const char *arg)
+{
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(dup2(fileno(tmp), STDERR_FILENO) >= 0);
+    sal_log_say(SAL_LOGLINE_WARNING, name, fmt, arg);
+    fflush(stderr);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    fseek(tmp, 0, SEEK_END);
+    long size = ftell(tmp);
+    rewind(tmp);
+    char *text = calloc(1, (size_t)size + 1);
+    assert_non_null(text);
+    assert_int_equal(fread(text, 1, (size_t)size, tmp), (size_t)size);
+    fclose(tmp);
+    return text;
+}
+
+static void test_say(void **state)
+{
+    (void)state;
+    sal_log_format_set(SAL_LOG_FORMAT_TEXT);
+    char *text = capture_say("sal_kafka", "closing with %s messages not delivered", "3");
+    assert_string_equal(text, "sal_kafka: closing with 3 messages not delivered\n");
+    free(text);
+    sal_log_format_set(SAL_LOG_FORMAT_JSON);
+    text = capture_say("sal_kafka", "%s: dropped an undecodable message", "lsst.sal.OCPS.ackcmd \"x\"");
+    json_t *obj = parse_line(text);
+    assert_string_equal(str(obj, "name"), "sal_kafka");
+    assert_string_equal(str(obj, "level"), "WARNING");
+    assert_string_equal(str(obj, "message"), "lsst.sal.OCPS.ackcmd \"x\": dropped an undecodable message");
+    assert_null(json_object_get(obj, "file"));
+    json_decref(obj);
+    free(text);
+}
+
 static void test_format_names(void **state)
 {
     (void)state;
@@ -175,7 +216,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_fields),           cmocka_unit_test(test_json_message_round_trip),
         cmocka_unit_test(test_json_long_message_cut), cmocka_unit_test(test_text_format),
-        cmocka_unit_test(test_format_names),
+        cmocka_unit_test(test_format_names),          cmocka_unit_test(test_say),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

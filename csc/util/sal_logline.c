@@ -3,6 +3,7 @@
  */
 #include "ocps/sal_logline.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -169,4 +170,18 @@ void sal_log_line(int level, const char *name, const char *file, const char *fun
         put_str(&b, "}\n");
     }
     fwrite(b.text, 1, b.len, stderr);
+}
+
+void sal_log_say(int level, const char *name, const char *fmt, ...)
+{
+    char message[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    if (log_format == SAL_LOG_FORMAT_JSON) {
+        sal_log_line(level, name, NULL, NULL, 0, message);
+    } else {
+        fprintf(stderr, "%s: %s\n", name, message);
+    }
 }

@@ -15,6 +15,16 @@ typedef enum sal_log_format {
     SAL_LOG_FORMAT_JSON = 1  /* {"time": ..., "level": ..., "name": ..., "message": ...} */
 } sal_log_format;
 
+/* Python logging levels (the SAL_LOG_* of sal_protocol.h, for modules
+ * below the SAL runtime). */
+enum {
+    SAL_LOGLINE_DEBUG = 10,
+    SAL_LOGLINE_INFO = 20,
+    SAL_LOGLINE_WARNING = 30,
+    SAL_LOGLINE_ERROR = 40,
+    SAL_LOGLINE_CRITICAL = 50
+};
+
 /* The environment variable naming the format ("text" or "json"). */
 #define SAL_LOG_FORMAT_ENV "OCPS_LOG_FORMAT"
 
@@ -31,6 +41,11 @@ sal_log_format sal_log_format_get(void);
  * "function", "line". A message is one line: JSON escapes newlines. */
 void sal_log_line(int level, const char *name, const char *file, const char *func, int line,
                   const char *message);
+
+/* A message of a module without a component (a transport): in text
+ * "NAME: message", as such messages always were; in JSON as sal_log_line
+ * (no file, function or line). printf-style. */
+void sal_log_say(int level, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* The name of a Python logging level: DEBUG, INFO, WARNING, ERROR, CRITICAL. */
 const char *sal_log_level_name(int level);
