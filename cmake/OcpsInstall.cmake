@@ -12,6 +12,11 @@
 #   lib/systemd/system/, lib/sysusers.d/   service units and the system user
 #   <sysconf>/ocps-c/site.env         the site's settings (a conffile)
 
+# Installing (and cpack) never builds: it takes what the last build made,
+# so a package holds exactly the tested programs, and making one while
+# tests run cannot relink the programs under them. Build first.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
+
 set(ocps_programs ocps-csc ocps-cmd sal-info ocps-butler ocps-fakeraws ocps-engine ocps-pipetask)
 foreach(prog IN LISTS ocps_programs)
   if(TARGET ${prog})
