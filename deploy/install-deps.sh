@@ -12,6 +12,7 @@ libcmocka-dev valgrind json-schema-test-suite clang libclang-rt-14-dev kcat tmux
 libpng-dev python3-astropy python3-numpy fitsverify
 slurmctld slurmd slurm-client munge slurm-wlm-basic-plugins
 libhiredis-dev redis-server redis-tools
+dpkg-dev file man-db groff-base iproute2 passwd systemd python3-yaml
 "
 
 missing=""

@@ -22,9 +22,14 @@
 #include "ocps/ocps_config.h"
 #include "ocps/ocps_interface.h"
 #include "ocps/sal_csc.h"
+#include "ocps/sal_logline.h"
 
-#ifndef OCPS_VERSION
-#define OCPS_VERSION "0.0.0"
+#include "ocps_version.h" /* OCPS_VERSION, from git describe at build time */
+
+/* The directory of ocps-job-runner relative to this program's, as
+ * installed (GNUInstallDirs' bin and libexec directories). */
+#ifndef OCPS_LIBEXEC_FROM_BIN
+#define OCPS_LIBEXEC_FROM_BIN "../libexec/ocps-c"
 #endif
 
 typedef struct app {
@@ -67,11 +72,12 @@ static void usage(FILE *f)
             "  --duplicate-check S   at most S seconds to watch for another instance at start\n"
             "                        (default 3; -1 off; ends as soon as none can exist)\n"
             "  --no-republish        do not re-publish events to late-joining readers (DDS)\n"
+            "  --log-format FORMAT   log lines on stderr: text (default) or json, one object a line\n"
             "  --version             print the version and exit\n"
             "  -h, --help            this help\n"
             "\nenvironment: LSST_SITE (required), DM_CONFIG_OCPS_DIR, OCPS_TRANSPORT (default transport),\n"
-            "OCPS_XML_VERSION (default release); index 101 (Rapid Analysis): REDIS_HOST and REDIS_PASSWORD\n"
-            "(required), REDIS_PORT (default 6379);\n"
+            "OCPS_XML_VERSION (default release), OCPS_LOG_FORMAT (default log format); index 101 (Rapid\n"
+            "Analysis): REDIS_HOST and REDIS_PASSWORD (required), REDIS_PORT (default 6379);\n"
             "dds: LSST_DDS_PARTITION_PREFIX (required), LSST_DDS_DOMAIN_ID, LSST_DDS_INTERFACE,\n"
             "LSST_DDS_ENABLE_AUTHLIST, OSPL_RELEASE; kafka: LSST_TOPIC_SUBNAME (required),\n"
             "LSST_KAFKA_BROKER_ADDR, LSST_SCHEMA_REGISTRY_URL, LSST_KAFKA_* as salobj 8\n",
@@ -143,13 +149,14 @@ static int on_configure(void *arg, json_t *config, char *err, size_t errlen)
     return ocps_app_configure(a->ocps, config, err, errlen);
 }
 
-/* ocps-job-runner: $OCPS_JOB_RUNNER, else next to this program, else in
- * the build tree's processing/ directory. */
-static void find_runner(char *out, size_t len)
+/* A helper program: $<env> when set, else the first of `places` (paths
+ * relative to this program's directory, found through /proc/self/exe so
+ * that a moved install tree works) that is executable; else "". */
+static void find_program(const char *env, const char *const *places, char *out, size_t len)
 {
-    const char *env = getenv("OCPS_JOB_RUNNER");
-    if (env != NULL && *env != '\0') {
-        snprintf(out, len, "%s", env);
+    const char *value = getenv(env);
+    if (value != NULL && *value != '\0') {
+        snprintf(out, len, "%s", value);
         return;
     }
     char self[900];
@@ -159,34 +166,43 @@ static void find_runner(char *out, size_t len)
     if (slash != NULL) {
         *slash = '\0';
     }
-    snprintf(out, len, "%s/ocps-job-runner", self);
-    if (access(out, X_OK) != 0) {
-        snprintf(out, len, "%s/../processing/ocps-job-runner", self);
+    for (size_t i = 0; places[i] != NULL; i++) {
+        snprintf(out, len, "%s/%s", self, places[i]);
+        if (access(out, X_OK) == 0) {
+            return;
+        }
+    }
+    out[0] = '\0';
+}
+
+/* ocps-job-runner: $OCPS_JOB_RUNNER, next to this program, in the
+ * installed libexec directory (OCPS_LIBEXEC_FROM_BIN) or in the build
+ * tree's processing/ directory. */
+static void find_runner(char *out, size_t len)
+{
+    static const char *const places[] = {"ocps-job-runner", OCPS_LIBEXEC_FROM_BIN "/ocps-job-runner",
+                                         "../processing/ocps-job-runner", NULL};
+    find_program("OCPS_JOB_RUNNER", places, out, len);
+    if (out[0] == '\0') {
+        snprintf(out, len, "ocps-job-runner"); /* named in the error when a job starts */
     }
 }
 
-/* ocps-pipetask: $OCPS_PIPETASK, else next to this program, else in the
- * build tree's processing/pipetask/ directory; "" if none is there. */
+/* ocps-pipetask: $OCPS_PIPETASK, next to this program or in the build
+ * tree's processing/pipetask/ directory; "" if none is there. */
 static void find_pipetask(char *out, size_t len)
 {
-    const char *env = getenv("OCPS_PIPETASK");
-    if (env != NULL && *env != '\0') {
-        snprintf(out, len, "%s", env);
-        return;
-    }
-    char self[900];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[n > 0 ? n : 0] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash != NULL) {
-        *slash = '\0';
-    }
-    snprintf(out, len, "%s/ocps-pipetask", self);
-    if (access(out, X_OK) != 0) {
-        snprintf(out, len, "%s/../processing/pipetask/ocps-pipetask", self);
-    }
-    if (access(out, X_OK) != 0) {
-        out[0] = '\0';
+    static const char *const places[] = {"ocps-pipetask", "../processing/pipetask/ocps-pipetask", NULL};
+    find_program("OCPS_PIPETASK", places, out, len);
+}
+
+/* An error that stops the program, as a log line (text: "ocps-csc: ..."). */
+static void report_error(const char *message)
+{
+    if (sal_log_format_get() == SAL_LOG_FORMAT_JSON) {
+        sal_log_line(SAL_LOG_ERROR, "ocps-csc", NULL, NULL, 0, message);
+    } else {
+        fprintf(stderr, "ocps-csc: %s\n", message);
     }
 }
 
@@ -223,7 +239,8 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, const char *
         OPT_DUP,
         OPT_NOREP,
         OPT_VERSION,
-        OPT_XMLVER
+        OPT_XMLVER,
+        OPT_LOGFMT
     };
     static const struct option longopts[] = {
         {"state", required_argument, NULL, OPT_STATE},
@@ -236,6 +253,7 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, const char *
         {"no-republish", no_argument, NULL, OPT_NOREP},
         {"version", no_argument, NULL, OPT_VERSION},
         {"xml-version", required_argument, NULL, OPT_XMLVER},
+        {"log-format", required_argument, NULL, OPT_LOGFMT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -285,6 +303,15 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, const char *
         case OPT_XMLVER:
             *xml_version = optarg;
             break;
+        case OPT_LOGFMT: {
+            sal_log_format format;
+            if (sal_log_format_parse(optarg, &format) != 0) {
+                fprintf(stderr, "ocps-csc: --log-format must be text or json\n");
+                return *status = 64, -1;
+            }
+            sal_log_format_set(format);
+            break;
+        }
         case OPT_VERSION:
             printf("%s\n", OCPS_VERSION);
             return *status = 0, -1;
@@ -329,9 +356,19 @@ int main(int argc, char **argv)
     opts.indices = ocps_indices(&opts.nindices);
     int status = 0;
     const char *xml_version = NULL;
+    /* the log format: --log-format, else $OCPS_LOG_FORMAT */
+    sal_log_format log_format;
+    const char *env_format = getenv(SAL_LOG_FORMAT_ENV);
+    if (sal_log_format_parse(env_format, &log_format) != 0) {
+        fprintf(stderr, "ocps-csc: %s=%s is not text or json\n", SAL_LOG_FORMAT_ENV, env_format);
+        return 64;
+    }
+    sal_log_format_set(log_format);
     if (parse_args(argc, argv, &opts, &xml_version, &status) != 0) {
         return status;
     }
+    /* job runners inherit the environment: they log as the CSC does */
+    setenv(SAL_LOG_FORMAT_ENV, sal_log_format_get() == SAL_LOG_FORMAT_JSON ? "json" : "text", 1);
     if (opts.transport == NULL) {
         fprintf(stderr, "ocps-csc: transport %s%s is not built in (have: %s); choose one with --transport\n",
                 default_transport, env_transport != NULL && *env_transport ? " (OCPS_TRANSPORT)" : "",
@@ -342,7 +379,7 @@ int main(int argc, char **argv)
     const sal_component_info *comp =
         ocps_interface_select(opts.transport->name, xml_version, err, sizeof err);
     if (comp == NULL) {
-        fprintf(stderr, "ocps-csc: %s\n", err);
+        report_error(err);
         return 64;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -363,7 +400,7 @@ int main(int argc, char **argv)
     if (ocps_app_open(&a.ocps, &loop, comp, opts.index, opts.simulation_mode, runner, err, sizeof err) != 0 ||
         sal_csc_open(&a.csc, &loop, comp, &opts, &hooks, err, sizeof err) != 0 ||
         ocps_app_attach(a.ocps, a.csc, err, sizeof err) != 0) {
-        fprintf(stderr, "ocps-csc: %s\n", err);
+        report_error(err);
         if (a.csc != NULL) {
             sal_csc_close(a.csc, 1); /* on_closing closes the rest */
         } else {
@@ -387,7 +424,7 @@ int main(int argc, char **argv)
     uv_timer_start(&a.trim, on_trim, TRIM_PERIOD_MS, TRIM_PERIOD_MS);
     uv_unref((uv_handle_t *)&a.trim);
     if (sal_csc_start(a.csc, err, sizeof err) != 0) {
-        fprintf(stderr, "ocps-csc: %s\n", err);
+        report_error(err);
         sal_csc_close(a.csc, 1);
     }
     /* ends once the CSC has closed (on_closed) */

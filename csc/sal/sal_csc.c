@@ -1,5 +1,6 @@
 /* sal_csc.c - generic CSC behaviour; see sal_csc.h. */
 #include "sal_csc__internal.h"
+#include "ocps/sal_logline.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -36,7 +37,13 @@ int sal_csc_write(sal_csc *c, const char *sal_name, void *sample, unsigned flags
     char err[256];
     int rc = sal_write(c->sal, t, sample, flags, err, sizeof err);
     if (rc != 0) {
-        fprintf(stderr, "%s: write %s failed: %s\n", sal_identity(c->sal), sal_name, err);
+        if (sal_log_format_get() == SAL_LOG_FORMAT_JSON) {
+            char msg[1400];
+            snprintf(msg, sizeof msg, "write %s failed: %s", sal_name, err);
+            sal_log_line(SAL_LOG_ERROR, sal_identity(c->sal), __FILE__, __func__, __LINE__, msg);
+        } else {
+            fprintf(stderr, "%s: write %s failed: %s\n", sal_identity(c->sal), sal_name, err);
+        }
     }
     return rc;
 }
@@ -127,23 +134,6 @@ static void write_auth_list(sal_csc *c, unsigned flags)
     sal_csc__write_and_free(c, "logevent_authList", t, s, flags);
 }
 
-static const char *level_name(int level)
-{
-    if (level >= SAL_LOG_CRITICAL) {
-        return "CRITICAL";
-    }
-    if (level >= SAL_LOG_ERROR) {
-        return "ERROR";
-    }
-    if (level >= SAL_LOG_WARNING) {
-        return "WARNING";
-    }
-    if (level >= SAL_LOG_INFO) {
-        return "INFO";
-    }
-    return "DEBUG";
-}
-
 void sal_csc_log(sal_csc *c, int level, const char *file, const char *func, int line, const char *fmt, ...)
 {
     char message[2048];
@@ -154,7 +144,7 @@ void sal_csc_log(sal_csc *c, int level, const char *file, const char *func, int 
     if (level < c->log_level) {
         return;
     }
-    fprintf(stderr, "%s %s: %s\n", level_name(level), c->comp->name, message);
+    sal_log_line(level, c->comp->name, file, func, line, message); /* text or JSON (sal_logline.h) */
     if (!c->started || c->stopping) {
         return;
     }
@@ -381,8 +371,10 @@ static void on_heartbeat(void *arg, int topic, const void *sample)
      * clock a little behind delays the verdict by one heartbeat) */
     bool newer = c->heard_other_live && origin == c->heard_origin && other_seq > c->heard_seq;
     if (sent >= c->check_started || newer) {
-        fprintf(stderr, "ERROR %s: %s with origin=%d quitting: found another instance with origin=%d.\n",
-                c->comp->name, sal_identity(c->sal), sal_origin(c->sal), origin);
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s with origin=%d quitting: found another instance with origin=%d.",
+                 sal_identity(c->sal), sal_origin(c->sal), origin);
+        sal_log_line(SAL_LOG_ERROR, c->comp->name, __FILE__, __func__, __LINE__, msg);
         sal_csc_close(c, 2);
     } else if (sent >= c->check_started - 3 * c->opts.heartbeat_interval - 0.5) {
         c->heard_other_live = true; /* maybe alive: wait for its next heartbeat */

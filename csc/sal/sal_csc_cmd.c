@@ -1,5 +1,6 @@
 /* sal_csc_cmd.c - CSC commands: objects, per-topic queues, acks; see sal_csc.h. */
 #include "sal_csc__internal.h"
+#include "ocps/sal_logline.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -32,7 +33,13 @@ static void write_ack(sal_cmd *cmd, int ack, int error, const char *result, doub
     sal_sample_set_i32(t, s, "cmdtype", cmd->topic);
     sal_sample_set_number(t, s, "timeout", 0, timeout, err, sizeof err);
     if (sal_write(c->sal, c->t_ackcmd, s, SAL_WRITE_KEEP_SEQNUM, err, sizeof err) != 0) {
-        fprintf(stderr, "%s: ackcmd write failed: %s\n", c->comp->name, err);
+        if (sal_log_format_get() == SAL_LOG_FORMAT_JSON) {
+            char msg[1400];
+            snprintf(msg, sizeof msg, "ackcmd write failed: %s", err);
+            sal_log_line(SAL_LOG_ERROR, c->comp->name, __FILE__, __func__, __LINE__, msg);
+        } else {
+            fprintf(stderr, "%s: ackcmd write failed: %s\n", c->comp->name, err);
+        }
     }
     sal_sample_free(t, s);
 }

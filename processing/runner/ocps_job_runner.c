@@ -34,6 +34,7 @@
 #define _GNU_SOURCE /* close_range, pipe2 */
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <glob.h>
 #include <math.h>
@@ -45,6 +46,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -504,6 +506,48 @@ static void runner_json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* One message of the runner on stderr (the job's log): "ocps-job-runner:
+ * message" (with_pid: "ocps-job-runner[PID]: message"), or with
+ * OCPS_LOG_FORMAT=json (set by the CSC that started it) one JSON object a
+ * line, as the CSC's (csc/util/sal_logline.h): time, level, levelno, name,
+ * pid, message. Written in one write. */
+static void runner_say(int levelno, bool with_pid, const char *fmt, ...)
+{
+    char msg[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *format = getenv("OCPS_LOG_FORMAT");
+    char *line = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&line, &len);
+    if (f == NULL) {
+        return;
+    }
+    if (format != NULL && strcmp(format, "json") == 0) {
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        struct tm tm;
+        gmtime_r(&tv.tv_sec, &tm);
+        const char *level = levelno >= 40 ? "ERROR" : (levelno >= 30 ? "WARNING" : "INFO");
+        fprintf(f, "{\"time\": \"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\", ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000));
+        fprintf(f, "\"level\": \"%s\", \"levelno\": %d, ", level, levelno);
+        fprintf(f, "\"name\": \"ocps-job-runner\", \"pid\": %ld, \"message\": ", (long)getpid());
+        runner_json_string(f, msg);
+        fputs("}\n", f);
+    } else if (with_pid) {
+        fprintf(f, "ocps-job-runner[%ld]: %s\n", (long)getpid(), msg);
+    } else {
+        fprintf(f, "ocps-job-runner: %s\n", msg);
+    }
+    if (fclose(f) == 0) {
+        fwrite(line, 1, len, stderr);
+    }
+    free(line);
+}
+
 static void runner_json_body(FILE *f, const runner_outcome *o)
 {
     fprintf(f, "{\"exit_code\": %d, \"signal\": %d, \"aborted\": %s, \"timed_out\": %s, \"spawn_error\": ",
@@ -532,7 +576,7 @@ static int runner_write_status(const char *path, const runner_outcome *o)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (f == NULL) {
-        fprintf(stderr, "ocps-job-runner: cannot write %s: %s\n", tmp, strerror(errno));
+        runner_say(40, false, "cannot write %s: %s", tmp, strerror(errno));
         if (fd >= 0) {
             close(fd);
         }
@@ -547,7 +591,7 @@ static int runner_write_status(const char *path, const runner_outcome *o)
         if (ok && rename(tmp, path) == 0) {
             rc = 0;
         } else {
-            fprintf(stderr, "ocps-job-runner: cannot write %s: %s\n", path, strerror(errno));
+            runner_say(40, false, "cannot write %s: %s", path, strerror(errno));
             unlink(tmp);
         }
     }
@@ -597,13 +641,13 @@ static int runner_claim(const char *workdir)
     char tmp[4200];
     pid_t self = getpid();
     if (snprintf(claim, sizeof claim, "%s/%s", workdir, RUNNER_CLAIM_FILE) >= (int)sizeof claim) {
-        fprintf(stderr, "ocps-job-runner: working directory path too long\n");
+        runner_say(40, false, "working directory path too long");
         return -1;
     }
     snprintf(tmp, sizeof tmp, "%s.%ld", claim, (long)self);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
-        fprintf(stderr, "ocps-job-runner: cannot create %s: %s\n", tmp, strerror(errno));
+        runner_say(40, false, "cannot create %s: %s", tmp, strerror(errno));
         return -1;
     }
     dprintf(fd, "runner %ld %llu %ld\n", (long)self, runner_start_time(self), (long)getsid(0));
@@ -615,7 +659,7 @@ static int runner_claim(const char *workdir)
     }
     close(fd);
     if (err != EEXIST) {
-        fprintf(stderr, "ocps-job-runner: cannot create %s: %s\n", claim, strerror(err));
+        runner_say(40, false, "cannot create %s: %s", claim, strerror(err));
         return -1;
     }
     long holder = 0;
@@ -626,10 +670,10 @@ static int runner_claim(const char *workdir)
         }
         fclose(f);
     }
-    fprintf(stderr,
-            "ocps-job-runner[%ld]: not running the job of %s: it is already claimed by runner %ld (%s); "
-            "its status file is left alone\n",
-            (long)self, workdir, holder, claim);
+    runner_say(30, true,
+               "not running the job of %s: it is already claimed by runner %ld (%s); "
+               "its status file is left alone",
+               workdir, holder, claim);
     return -RUNNER_EXIT_CLAIMED;
 }
 
@@ -685,7 +729,7 @@ int main(int argc, char **argv)
         runner_supervise(&a, &waitset, &out);
     } else {
         out.exit_code = 127;
-        fprintf(stderr, "ocps-job-runner: %s\n", out.spawn_error);
+        runner_say(40, false, "%s", out.spawn_error);
     }
     out.ended = runner_wall();
     runner_collect(&a, &out);

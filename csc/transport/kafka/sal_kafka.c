@@ -1,6 +1,7 @@
 /* sal_kafka.c - the Kafka transport (ts_salobj 8 wire); see sal_kafka.h. */
 #include "sal_kafka.h"
 #include "ocps/sal_env.h"
+#include "ocps/sal_logline.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -94,8 +95,8 @@ void kafka__on_client_error(rd_kafka_t *rk, int code, const char *reason, void *
     double now = kafka__monotonic_now();
     if (now - t->last_client_error >= 10.0) {
         t->last_client_error = now;
-        fprintf(stderr, "sal_kafka: %s: %s: %s\n", rd_kafka_name(rk),
-                rd_kafka_err2name((rd_kafka_resp_err_t)code), reason);
+        sal_log_say(SAL_LOGLINE_WARNING, "sal_kafka", "%s: %s: %s", rd_kafka_name(rk),
+                    rd_kafka_err2name((rd_kafka_resp_err_t)code), reason);
     }
 }
 
@@ -272,8 +273,8 @@ static void create_missing_topics(sal_transport *t)
     free(specs);
     if (msg[0] != '\0' && n > 0) {
         snprintf(t->create_error, sizeof t->create_error, "%s", msg);
-        fprintf(stderr, "sal_kafka: could not create the %s topics (%s); using the existing ones\n",
-                t->comp->name, msg);
+        sal_log_say(SAL_LOGLINE_WARNING, "sal_kafka",
+                    "could not create the %s topics (%s); using the existing ones", t->comp->name, msg);
     }
 }
 
@@ -424,7 +425,8 @@ static void close_producer(sal_transport *t)
     rd_kafka_flush(t->producer, KAFKA_CLOSE_FLUSH_MS);
     int left = rd_kafka_outq_len(t->producer);
     if (left > 0) {
-        fprintf(stderr, "sal_kafka: closing with %d Kafka messages or requests not delivered\n", left);
+        sal_log_say(SAL_LOGLINE_WARNING, "sal_kafka",
+                    "closing with %d Kafka messages or requests not delivered", left);
         rd_kafka_purge(t->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_poll(t->producer, 0);
     }

@@ -2,6 +2,7 @@
  * writer's schema (fetched once, on its own thread), hand samples to the
  * runtime; see sal_kafka__internal.h. */
 #include "sal_kafka__internal.h"
+#include "ocps/sal_logline.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -20,8 +21,8 @@ static void log_decode_failure(sal_transport *t, int topic, const char *why)
     kafka_topic *kt = &t->topics[topic];
     kt->decode_failures++;
     if (kt->decode_failures == 1 || kt->decode_failures % KAFKA_DECODE_LOG_EVERY == 0) {
-        fprintf(stderr, "sal_kafka: %s: dropped an undecodable message (%u so far): %s\n", kt->name,
-                kt->decode_failures, why);
+        sal_log_say(SAL_LOGLINE_WARNING, "sal_kafka", "%s: dropped an undecodable message (%u so far): %s",
+                    kt->name, kt->decode_failures, why);
     }
 }
 
@@ -250,8 +251,9 @@ static void hold(sal_transport *t, int topic, const rd_kafka_message_t *m)
     held_msg *h = kt->nheld < KAFKA_MAX_HELD ? malloc(sizeof *h + m->len) : NULL;
     if (h == NULL) {
         if (kt->held_dropped++ % 1000 == 0) {
-            fprintf(stderr, "sal_kafka: %s: dropped a message waiting for a writer schema (%u so far)\n",
-                    kt->name, kt->held_dropped);
+            sal_log_say(SAL_LOGLINE_WARNING, "sal_kafka",
+                        "%s: dropped a message waiting for a writer schema (%u so far)", kt->name,
+                        kt->held_dropped);
         }
         return;
     }
@@ -314,8 +316,8 @@ static void take_fetched(sal_transport *t)
             f->decoder = NULL;
             free(f);
         } else {
-            fprintf(stderr, "sal_kafka: %s: cannot get writer schema %d: %s\n", t->topics[f->topic].name,
-                    (int)f->schema_id, f->err);
+            sal_log_say(SAL_LOGLINE_WARNING, "sal_kafka", "%s: cannot get writer schema %d: %s",
+                        t->topics[f->topic].name, (int)f->schema_id, f->err);
             f->failed_at = now;
             f->next = t->fetch_failed;
             t->fetch_failed = f;

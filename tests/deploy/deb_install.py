@@ -1,0 +1,289 @@
+#!/usr/bin/python3
+"""The Debian package installs in a clean root and works there.
+
+    deb_install.py BUILD_DIR
+
+Builds ocps-c_<version>_<arch>.deb with cpack in BUILD_DIR, checks its name,
+version (the build's, from git describe) and dependencies (dpkg-shlibdeps),
+then makes a clean Debian root without network: the essential packages of
+this Debian system, passwd, and what the package depends on (the closure
+of their Depends/Pre-Depends), copied from this system with their dpkg
+records. `dpkg --root` installs the package there, so dpkg itself checks
+that its dependencies are satisfied and runs its postinst (system user).
+In new network, mount and PID namespaces (loopback only) the root is
+entered with chroot, and as the package's system user:
+
+  * `ocps-csc --version` and `ocps-cmd --help` run from PATH, and the
+    CSC's softwareVersions.cscVersion is the build's version;
+  * the installed CSC (no build tree, no OCPS_JOB_RUNNER) goes through
+    start, enable, an execute run by the installed ocps-job-runner,
+    disable, standby and exitControl, driven by the installed ocps-cmd
+    over DDS on loopback, and exits 0.
+
+Needs root (namespaces, chroot, dpkg --root); exits 77 (skipped) without.
+"""
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+SKIP = 77
+ROOT_PACKAGES = ["passwd"]  # useradd for the postinst; plus the essential set
+
+
+def fail(msg):
+    print(f"FAIL: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def run(cmd, **kw):
+    print("+", " ".join(cmd), flush=True)
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def dpkg_status():
+    """Installed packages of this system: name -> paragraph (text, fields)."""
+    with open("/var/lib/dpkg/status", encoding="utf-8") as f:
+        text = f.read()
+    pkgs = {}
+    for para in text.split("\n\n"):
+        if not para.strip():
+            continue
+        fields = {}
+        key = None
+        for line in para.splitlines():
+            if line[:1] in (" ", "\t") and key:
+                fields[key] += "\n" + line
+            elif ":" in line:
+                key, value = line.split(":", 1)
+                fields[key] = value.strip()
+        if "install ok installed" not in fields.get("Status", ""):
+            continue
+        pkgs[fields["Package"]] = (para.strip(), fields)
+    return pkgs
+
+
+def dep_names(value):
+    """Alternatives groups of a Depends value: [[name, ...], ...]."""
+    groups = []
+    for group in value.split(","):
+        if group.strip():
+            groups.append([re.sub(r"[\s(:].*", "", alt.strip()) for alt in group.split("|")])
+    return groups
+
+
+def closure(start, pkgs):
+    provides = {}
+    for name, (_, fields) in pkgs.items():
+        for g in dep_names(fields.get("Provides", "")):
+            provides.setdefault(g[0], name)
+    chosen = set()
+    todo = list(start)
+    while todo:
+        name = todo.pop()
+        if name in chosen:
+            continue
+        chosen.add(name)
+        fields = pkgs[name][1]
+        for key in ("Depends", "Pre-Depends"):
+            for alts in dep_names(fields.get(key, "")):
+                pick = next((a for a in alts if a in pkgs), None)
+                if pick is None:
+                    pick = next((provides[a] for a in alts if a in provides), None)
+                if pick is None:
+                    fail(f"{name} depends on {' | '.join(alts)}, not installed here")
+                todo.append(pick)
+    return chosen
+
+
+def package_files(name):
+    for pattern in (f"/var/lib/dpkg/info/{name}.list", f"/var/lib/dpkg/info/{name}:*.list"):
+        for path in glob.glob(pattern):
+            with open(path, encoding="utf-8") as f:
+                return [line.rstrip("\n") for line in f if line.strip()]
+    return []
+
+
+def make_root(root, names, pkgs):
+    for d in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):  # merged /usr as here
+        if os.path.islink("/" + d):
+            target = os.readlink("/" + d)
+            os.makedirs(os.path.join(root, target.lstrip("/")), exist_ok=True)
+            os.symlink(target, os.path.join(root, d))
+    for name in sorted(names):
+        for path in package_files(name):
+            if path == "/." or not os.path.lexists(path):
+                continue
+            dest = root + path
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.makedirs(dest, exist_ok=True)
+                continue
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            if os.path.lexists(dest):
+                continue
+            if os.path.islink(path):
+                os.symlink(os.readlink(path), dest)
+            else:
+                shutil.copy2(path, dest)
+    admin = os.path.join(root, "var/lib/dpkg")
+    for d in ("info", "updates", "triggers", "alternatives"):
+        os.makedirs(os.path.join(admin, d), exist_ok=True)
+    for name in names:
+        for path in glob.glob(f"/var/lib/dpkg/info/{name}.*") + glob.glob(f"/var/lib/dpkg/info/{name}:*"):
+            shutil.copy2(path, os.path.join(admin, "info"))
+    with open(os.path.join(admin, "status"), "w", encoding="utf-8") as f:
+        for name in sorted(names):
+            f.write(pkgs[name][0] + "\n\n")
+    open(os.path.join(admin, "available"), "w").close()
+    # base-passwd's postinst would make these from its masters
+    etc = os.path.join(root, "etc")
+    os.makedirs(etc, exist_ok=True)
+    for kind in ("passwd", "group"):
+        shutil.copy(f"/usr/share/base-passwd/{kind}.master", os.path.join(etc, kind))
+    with open(os.path.join(etc, "passwd"), encoding="utf-8") as f:
+        users = [line.split(":")[0] for line in f if line.strip()]
+    with open(os.path.join(etc, "group"), encoding="utf-8") as f:
+        groups = [line.split(":")[0] for line in f if line.strip()]
+    with open(os.path.join(etc, "shadow"), "w", encoding="utf-8") as f:
+        f.writelines(f"{u}:*:19000:0:99999:7:::\n" for u in users)
+    with open(os.path.join(etc, "gshadow"), "w", encoding="utf-8") as f:
+        f.writelines(f"{g}:*::\n" for g in groups)
+    for d in ("proc", "dev", "tmp", "run"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+
+
+# Run inside the chroot as the package's system user: the installed
+# programs only, from PATH.
+INSIDE = r"""#!/bin/sh
+set -eu
+cd /tmp
+echo "== ocps-csc --version"; ocps-csc --version > version.txt; cat version.txt
+test "$(cat version.txt)" = "$EXPECT_VERSION"
+echo "== ocps-cmd --help"; ocps-cmd --help > help.txt; grep -q "usage: ocps-cmd" help.txt
+export LSST_SITE=test LSST_DDS_PARTITION_PREFIX=debtest OCPS_LOG_FORMAT=json
+export CYCLONEDDS_URI=file:///usr/share/ocps-c/cyclonedds-loopback.xml
+# the installed default configuration, with an override whose pipetask is
+# /bin/true: the job is run by the installed ocps-job-runner
+cp -r /usr/share/ocps-c/config /tmp/config
+printf 'pipetask: /bin/true\nwork_root: /tmp/work\n' > /tmp/config/OCPS/v4/debtest.yaml
+export DM_CONFIG_OCPS_DIR=/tmp/config
+ocps-csc 1 2> csc.log &
+csc=$!
+# ready once its summaryState is seen (commands before its start are ignored)
+tries=0
+until ocps-cmd --discovery 5 OCPS:1 show summaryState --timeout 5 > /dev/null 2>&1; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 12 ]; then echo "the CSC never started; log:"; cat csc.log; exit 1; fi
+done
+# softwareVersions.cscVersion is the build's version
+ocps-cmd OCPS:1 show softwareVersions --json --timeout 10 > sv.json
+if ! grep -q "\"cscVersion\":\"$EXPECT_VERSION\"" sv.json; then
+    echo "softwareVersions: $(cat sv.json), expected cscVersion $EXPECT_VERSION"; kill "$csc"; exit 1
+fi
+echo "== softwareVersions.cscVersion $EXPECT_VERSION"
+for cmd in "start --configurationOverride debtest.yaml" enable \
+           "execute --pipeline bias.yaml --data_query exposure=1" \
+           disable standby exitControl; do
+    echo "== ocps-cmd OCPS:1 $cmd"
+    # shellcheck disable=SC2086
+    if ! ocps-cmd --timeout 60 --discovery 30 OCPS:1 $cmd; then
+        echo "ocps-cmd $cmd failed; CSC log:"; cat csc.log; kill "$csc"; exit 1
+    fi
+done
+status=0
+wait "$csc" || status=$?
+echo "== CSC exit status $status"; cat csc.log
+test "$status" -eq 0
+# the CSC logged JSON lines, one object each
+grep -q '^{"time": ' csc.log
+echo "== inside: OK"
+"""
+
+
+def main():
+    build = os.path.abspath(sys.argv[1])
+    if os.geteuid() != 0:
+        print("not root: cannot chroot or make namespaces; skipped")
+        return SKIP
+    if subprocess.run(["unshare", "--net", "--mount", "--pid", "--fork", "true"]).returncode != 0:
+        print("unshare not permitted here; skipped")
+        return SKIP
+    tmp = tempfile.mkdtemp(prefix="ocps-deb-")
+    try:
+        out = os.path.join(tmp, "pkg")
+        run(["cpack", "-G", "DEB", "-B", out], cwd=build, stdout=subprocess.DEVNULL)
+        # the build's version (git describe at build time), as cpack found it
+        with open(os.path.join(build, "version/ocps_version.txt"), encoding="utf-8") as f:
+            version = f.read().strip()
+        arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        deb = os.path.join(out, f"ocps-c_{version}_{arch}.deb")
+        if not os.path.exists(deb):
+            fail(f"no {os.path.basename(deb)} in {os.listdir(out)}")
+        info = {k: subprocess.run(["dpkg-deb", "-f", deb, k], capture_output=True, text=True,
+                                  check=True).stdout.strip() for k in ("Package", "Version", "Depends")}
+        print(info)
+        if info["Package"] != "ocps-c" or info["Version"] != version:
+            fail(f"control fields {info}, expected ocps-c {version}")
+        depends = [g[0] for g in dep_names(info["Depends"])]
+        if "libc6" not in depends:
+            fail(f"Depends lacks libc6: {info['Depends']}")
+        # dpkg-shlibdeps found the shared libraries the programs link
+        for prefix in ("libddsc", "librdkafka", "libuv1", "libsqlite3", "libjansson", "libedit"):
+            if not any(d.startswith(prefix) for d in depends):
+                fail(f"Depends has no {prefix}*: {info['Depends']}")
+        listing = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True, check=True).stdout
+        for path in ("./usr/bin/ocps-csc", "./usr/bin/ocps-cmd", "./usr/libexec/ocps-c/ocps-job-runner",
+                     "./usr/share/man/man1/ocps-csc.1", "./lib/systemd/system/ocps-csc@.service",
+                     "./usr/share/ocps-c/config/OCPS/v4/_init.yaml", "./etc/ocps-c/site.env"):
+            alt = path.replace("./lib/", "./usr/lib/")
+            if f" {path}" not in listing and f" {alt}" not in listing:
+                fail(f"{path} not in the package")
+
+        pkgs = dpkg_status()
+        root = os.path.join(tmp, "root")
+        os.makedirs(root)
+        essential = [n for n, (_, f) in pkgs.items() if f.get("Essential") == "yes"]
+        names = closure(essential + ROOT_PACKAGES + depends, pkgs)
+        print(f"clean root: {len(names)} packages", flush=True)
+        make_root(root, names, pkgs)
+        run(["dpkg", f"--root={root}", "--no-triggers", "--install", deb])
+        status = subprocess.run(["dpkg", f"--root={root}", "-s", "ocps-c"], capture_output=True, text=True)
+        if "install ok installed" not in status.stdout:
+            fail(f"ocps-c not installed in the root: {status.stdout}{status.stderr}")
+        with open(os.path.join(root, "etc/passwd"), encoding="utf-8") as f:
+            if not any(line.startswith("ocps:") for line in f):
+                fail("the postinst made no ocps user")
+        with open(os.path.join(root, "inside.sh"), "w", encoding="utf-8") as f:
+            f.write(INSIDE)
+        os.makedirs(os.path.join(root, "tmp"), exist_ok=True)
+        # loopback up, /proc, /dev and a fresh /tmp, then chroot as user ocps
+        outer = f"""set -eu
+ip link set lo up
+mount -t proc proc {root}/proc
+mount --rbind /dev {root}/dev
+mount -t tmpfs -o mode=1777 tmpfs {root}/tmp
+exec chroot --userspec=ocps:ocps {root} /usr/bin/env -i PATH=/usr/bin:/bin HOME=/tmp \
+    EXPECT_VERSION={version} /bin/sh /inside.sh
+"""
+        rc = subprocess.run(["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child",
+                             "sh", "-c", outer], timeout=240).returncode
+        if rc != 0:
+            fail(f"inside the root: exit status {rc}")
+        print("OK")
+        return 0
+    finally:
+        # the mounts were made in the namespaces, gone with them; never
+        # remove a tree that still has one
+        dev = os.path.join(tmp, "root", "dev")
+        if os.path.ismount(dev) or os.path.ismount(os.path.join(tmp, "root", "proc")):
+            print(f"warning: {tmp} still has mounts; left in place", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
