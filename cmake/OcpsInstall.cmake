@@ -2,11 +2,12 @@
 # package (`cpack -G DEB` in the build directory). docs/deployment.md.
 #
 #   bin/          ocps-csc ocps-cmd sal-info ocps-butler ocps-fakeraws
-#                 (ocps-engine ocps-pipetask once they are built)
+#                 ocps-engine ocps-pipetask
 #   libexec/ocps-c/ocps-job-runner    found by ocps-csc relative to itself
 #   share/ocps-c/config/OCPS/v4/      default configuration (DM_CONFIG_OCPS_DIR)
 #   share/ocps-c/interfaces/v<ver>/   the generator's IDL and Avro schemas
 #   share/ocps-c/cyclonedds-loopback.xml
+#   share/ocps-c/pipelines/           ocps-pipetask's shipped pipelines
 #   share/man/man1/                   manual pages
 #   share/doc/ocps-c/                 README and docs
 #   lib/systemd/system/, lib/sysusers.d/   service units and the system user

@@ -661,7 +661,7 @@ int pt_pipeline_find(const char *name, const char *exe_dir, char *out, size_t ou
     }
     if (exe_dir != NULL && *exe_dir != '\0') {
         size_t used = strlen(dirs);
-        snprintf(dirs + used, sizeof dirs - used, "%s%s/pipelines:%s/../share/ocps/pipelines",
+        snprintf(dirs + used, sizeof dirs - used, "%s%s/pipelines:%s/../share/ocps-c/pipelines",
                  used ? ":" : "", exe_dir, exe_dir);
     }
     for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d != NULL; d = strtok_r(NULL, ":", &save)) {
