@@ -1,5 +1,6 @@
 # The Slurm executor on a real single-node cluster that the tests start
-# themselves (tests/support/slurm_cluster.sh). ctest -L slurm runs them.
+# themselves (tests/support/slurm_cluster.sh). ctest -L slurm runs them,
+# one at a time (RESOURCE_LOCK): their clusters share munged's socket.
 # Included by tests/CMakeLists.txt.
 add_library(slurm_cluster STATIC support/slurm_cluster.c)
 target_include_directories(slurm_cluster PUBLIC support)
@@ -11,7 +12,7 @@ ocps_test_exe(test_engine_slurm engine slurm_cluster)
 target_compile_definitions(test_engine_slurm PRIVATE OCPS_JOB_RUNNER="$<TARGET_FILE:ocps-job-runner>")
 add_dependencies(test_engine_slurm ocps-job-runner)
 add_test(NAME engine_slurm COMMAND test_engine_slurm)
-set_tests_properties(engine_slurm PROPERTIES TIMEOUT 400 LABELS slurm)
+set_tests_properties(engine_slurm PROPERTIES TIMEOUT 400 LABELS slurm RESOURCE_LOCK slurm_cluster)
 
 # The DDS job tests (test_ocps_jobs) again with executor: slurm.
 target_link_libraries(test_ocps_jobs PRIVATE slurm_cluster)
@@ -22,7 +23,7 @@ else()
   set_tests_properties(test_ocps_jobs_slurm PROPERTIES
     ENVIRONMENT "OCPS_TEST_EXECUTOR=slurm;OCPS_TEST_TRANSPORT=kafka")
 endif()
-set_tests_properties(test_ocps_jobs_slurm PROPERTIES TIMEOUT 400 LABELS slurm)
+set_tests_properties(test_ocps_jobs_slurm PROPERTIES TIMEOUT 400 LABELS slurm RESOURCE_LOCK slurm_cluster)
 
 # The CSC when the controller fails: start refused while slurmctld is down,
 # slurmctld killed and restarted while jobs run.
@@ -30,4 +31,4 @@ ocps_csc_test(test_ocps_slurm ocps-csc ocpsiface)
 target_link_libraries(test_ocps_slurm PRIVATE slurm_cluster PkgConfig::JANSSON)
 target_compile_definitions(test_ocps_slurm PRIVATE FAKE_PIPETASK="$<TARGET_FILE:fake-pipetask>")
 add_dependencies(test_ocps_slurm fake-pipetask)
-set_tests_properties(test_ocps_slurm PROPERTIES TIMEOUT 300 LABELS slurm)
+set_tests_properties(test_ocps_slurm PROPERTIES TIMEOUT 300 LABELS slurm RESOURCE_LOCK slurm_cluster)
