@@ -260,6 +260,8 @@ static void uws_head(uws_html *h, const char *title)
                 ".phase-unknown{background:#7722aa}\n"
                 "pre{background:#f6f6f6;border:1px solid #ccc;padding:6px;overflow:auto;max-height:40em}\n"
                 "img.preview{max-width:100%%;border:1px solid #ccc}\n"
+                "h1 .badge{font-size:60%%;vertical-align:middle}\n"
+                ".wide{overflow-x:auto}\n"
                 "</style></head><body>\n");
 }
 
@@ -296,16 +298,17 @@ static void uws_row_html(uws_html *h, const uws_row *r)
     }
     uws_puts(h, "</td><td class=\"reason\">");
     uws_put_str(h, engine_phase_final(r->phase) ? engine_reason_name(r->reason) : "");
-    if (r->message[0] != '\0') {
+    if (r->message[0] != '\0' && strcmp(r->message, engine_reason_name(r->reason)) != 0) {
         uws_puts(h, ": ");
         uws_put_str(h, r->message);
     }
     uws_puts(h, "</td></tr>\n");
 }
 
-static const char uws_table_head[] = "<table><tr><th>job</th><th>phase</th><th>run id</th><th>pipeline or "
-                                     "command</th><th>query</th><th>created</th><th>started</th><th>ended</"
-                                     "th><th>duration</th><th>exit code</th><th>reason</th></tr>\n";
+static const char uws_table_head[] =
+    "<div class=\"wide\"><table><tr><th>job</th><th>phase</th><th>run id</th><th>pipeline or "
+    "command</th><th>query</th><th>created</th><th>started</th><th>ended</"
+    "th><th>duration</th><th>exit code</th><th>reason</th></tr>\n";
 
 /* The list walk: live rows, and the latest ended ones in a ring. */
 typedef struct uws_page_walk {
@@ -361,14 +364,14 @@ char *uws_page_jobs(engine *e, const char *base_path, uws_page_hidden_cb hidden,
     for (size_t i = w.nlive; i-- > 0;) {
         uws_row_html(&h, &w.live[i]);
     }
-    uws_puts(&h, "</table>\n");
+    uws_puts(&h, "</table></div>\n");
     size_t shown = w.nended < UWS_PAGE_MAX_ENDED ? w.nended : UWS_PAGE_MAX_ENDED;
     uws_putf(&h, "<h2>Ended (latest %zu of %zu)</h2>\n", shown, w.nended);
     uws_put(&h, uws_table_head, sizeof uws_table_head - 1);
     for (size_t k = 0; k < shown; k++) {
         uws_row_html(&h, &w.ended[(w.nended - 1 - k) % UWS_PAGE_MAX_ENDED]);
     }
-    uws_puts(&h, "</table>\n</body></html>\n");
+    uws_puts(&h, "</table></div>\n</body></html>\n");
     free(w.live);
     free(w.ended);
     if (h.failed) {
@@ -418,7 +421,7 @@ char *uws_page_job(const engine_job *job, const char *base_path, size_t *len)
     uws_puts(&h, "</h1>\n");
     uws_put(&h, uws_table_head, sizeof uws_table_head - 1);
     uws_row_html(&h, &r);
-    uws_puts(&h, "</table>\n<h2>Outputs</h2>\n<ul>\n");
+    uws_puts(&h, "</table></div>\n<h2>Outputs</h2>\n<ul>\n");
     json_t *results = uws_job_results(job->workdir);
     size_t i;
     json_t *item;
