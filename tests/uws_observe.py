@@ -424,6 +424,14 @@ def test_page(program):
                   "the img is the job's PNG")
         links = [a.get("href") for t, a in job.tags if t == "a" and "/job/result/" in (a.get("href") or "")]
         check(len(links) == 1, f"job page links its output ({links})")
+        # The preview is drawn: the job page's screenshot shows the PNG's colour.
+        jshot = os.path.join(tmp, "job.png")
+        chromium([f"--screenshot={jshot}", "--window-size=900,700", f"{eng.root}/status/job/{jobs['completed']}"])
+        if os.path.exists(jshot):
+            with open(jshot, "rb") as f:
+                check(bytes((0x12, 0x34, 0x56)) in read_png(f.read())[2], "job page screenshot shows the preview")
+        else:
+            check(False, "job page screenshot taken")
         fjob = dump_dom(f"{eng.root}/status/job/{jobs['error']}")
         check("failing now" in fjob.log and not fjob.imgs, "failed job: its log, no img")
 
@@ -440,7 +448,10 @@ def test_page(program):
                 check(near, f"screenshot shows the {phase} badge colour #{bytes(rgb).hex()}")
     finally:
         eng.stop()
-    shutil.rmtree(tmp, ignore_errors=True)
+    if os.environ.get("UWS_OBSERVE_KEEP") is None:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"kept {tmp}")
     return 1 if failures else 0
 
 
