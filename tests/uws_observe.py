@@ -173,8 +173,8 @@ class Engine:
         for job_id in self.jobs:  # jobs outlive the engine: end ours
             self.abort(job_id)
         for job_id in self.jobs:
-            try:
-                self.wait_phase(job_id, ("completed", "error", "aborted", "unknown"), 20)
+            try:  # None: deleted
+                self.wait_phase(job_id, ("completed", "error", "aborted", "unknown", None), 20)
             except Exception:
                 pass
         self.proc.send_signal(signal.SIGTERM)
