@@ -31,3 +31,19 @@ set_tests_properties(test_ocps_uws PROPERTIES TIMEOUT 400 LABELS uws)
 ocps_test_exe(test_ocps_uws_body ocpsapp)
 add_test(NAME ocps_uws_body COMMAND test_ocps_uws_body)
 set_tests_properties(ocps_uws_body PROPERTIES LABELS uws)
+
+# uws_metrics: GET /metrics of a real ocps-engine read by an independent
+# parser (prometheus_client, Debian's python3-prometheus-client).
+# uws_status_page: the job status page in headless Chromium (Debian's
+# chromium): the DOM of the list and of a job page, and a screenshot.
+# Both run Debian's python3 (the packages are Debian ones); skipped (77)
+# when the parser or chromium is missing.
+find_program(OCPS_DEBIAN_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(NOT OCPS_DEBIAN_PYTHON3)
+  set(OCPS_DEBIAN_PYTHON3 "${Python3_EXECUTABLE}")
+endif()
+add_test(NAME uws_metrics COMMAND "${OCPS_DEBIAN_PYTHON3}" "${CMAKE_CURRENT_SOURCE_DIR}/uws_observe.py"
+  metrics "$<TARGET_FILE:ocps-engine>")
+add_test(NAME uws_status_page COMMAND "${OCPS_DEBIAN_PYTHON3}" "${CMAKE_CURRENT_SOURCE_DIR}/uws_observe.py"
+  page "$<TARGET_FILE:ocps-engine>")
+set_tests_properties(uws_metrics uws_status_page PROPERTIES TIMEOUT 300 LABELS "uws;deploy" SKIP_RETURN_CODE 77)

@@ -49,7 +49,8 @@ static void usage(FILE *f)
             "usage: ocps-engine --state-dir DIR --work-root DIR [--listen ADDR:PORT (127.0.0.1:8080)]\n"
             "                   [--base-path PATH (/api/v1)] [--token-file FILE] [--max-concurrent N (2)]\n"
             "                   [--abort-grace SECONDS (1)] [--max-body BYTES (1048576)] [--port-file FILE]\n"
-            "Serves the uws-api-server API (see docs/uws.md). A non-loopback --listen needs --token-file.\n");
+            "Serves the uws-api-server API, /metrics and the /status page (see docs/uws.md).\n"
+            "A non-loopback --listen needs --token-file.\n");
 }
 
 static int parse_cli(int argc, char **argv, cli *c)

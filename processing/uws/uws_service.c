@@ -30,7 +30,9 @@
 #include <microhttpd.h>
 
 #include "ocps/uws_job.h"
+#include "ocps/uws_metrics.h"
 #include "ocps/uws_request.h"
+#include "ocps/uws_status_page.h"
 
 #define UWS_DEFAULT_MAX_BODY (1024 * 1024)
 #define UWS_DELETED_MARK ".uws-deleted"
@@ -63,6 +65,7 @@ struct uws_service {
     size_t ndeleting;
     size_t capdeleting;
     uws_cached cache[UWS_CACHE_SLOTS];
+    uws_metrics *metrics;
 };
 
 /* One request (MHD's per-connection request context). */
@@ -76,6 +79,7 @@ typedef struct uws_request {
     char path[200];
     unsigned status;
     size_t bytes;
+    const char *route; /* the route's name for the metrics (static) */
 } uws_request;
 
 /* What a handler answers. */
@@ -259,8 +263,9 @@ static void uws_cache_drop(uws_service *s, const char *id)
     }
 }
 
-static void uws_forget(uws_service *s, const char *id)
+static void uws_forget(uws_service *s, const char *id, engine_phase phase)
 {
+    uws_metrics_job_forgotten(s->metrics, phase);
     uws_cache_drop(s, id);
     char err[256];
     if (engine_job_forget(s->e, id, err, sizeof err) != 0) {
@@ -275,10 +280,11 @@ void uws_service_job_changed(uws_service *s, const engine_job *job)
     if (s == NULL || !engine_phase_final(job->phase)) {
         return;
     }
+    uws_metrics_job_ended(s->metrics, job);
     char id[ENGINE_JOB_ID_LEN + 1];
     snprintf(id, sizeof id, "%s", job->id);
     if (uws_deleting(s, id) || uws_marked_deleted(job->workdir)) {
-        uws_forget(s, id);
+        uws_forget(s, id, job->phase);
     } else {
         engine_job_mark_published(s->e, id);
     }
@@ -323,7 +329,11 @@ static void uws_get_jobs(const uws_call *c, uws_reply *r)
         return;
     }
     uws_list_walk w = {c->s, phase, json_array()};
-    if (w.list == NULL || engine_job_list(c->s->e, uws_list_one, &w, err, sizeof err) != 0) {
+    int rc = w.list != NULL ? engine_job_list(c->s->e, uws_list_one, &w, err, sizeof err) : -1;
+    if (w.list != NULL) {
+        uws_metrics_store(c->s->metrics, rc == 0);
+    }
+    if (rc != 0) {
         json_decref(w.list);
         uws_reply_text(r, 500, w.list != NULL ? err : "out of memory");
         return;
@@ -409,6 +419,9 @@ static void uws_put_job(const uws_call *c, uws_reply *r)
     json_decref(meta);
     uws_submit_clear(&sub);
     const engine_job *job = rc == 0 ? engine_job_get(c->s->e, id) : NULL;
+    if (rc == 0) {
+        uws_metrics_job_submitted(c->s->metrics);
+    }
     if (job == NULL) {
         uws_reply_text(r, 500, rc == 0 ? "job created but not found" : err);
         return;
@@ -479,7 +492,7 @@ static void uws_delete_job(const uws_call *c, uws_reply *r)
     char id[ENGINE_JOB_ID_LEN + 1];
     snprintf(id, sizeof id, "%s", job->id);
     if (engine_phase_final(job->phase)) {
-        uws_forget(c->s, id);
+        uws_forget(c->s, id, job->phase);
     } else {
         char mark[1200];
         snprintf(mark, sizeof mark, "%s/%s", job->workdir, UWS_DELETED_MARK);
@@ -569,6 +582,64 @@ static void uws_options(const uws_call *c, uws_reply *r)
     r->status = 204;
 }
 
+/* GET /metrics and {base}/metrics: the Prometheus text format. */
+static void uws_get_metrics(const uws_call *c, uws_reply *r)
+{
+    r->body = uws_metrics_render(c->s->metrics, c->s->e, &r->len);
+    if (r->body == NULL) {
+        uws_reply_text(r, 500, "out of memory");
+        return;
+    }
+    r->status = 200;
+    r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+static void uws_reply_html(uws_reply *r, char *html, size_t len)
+{
+    r->status = 200;
+    r->content_type = "text/html; charset=utf-8";
+    r->body = html;
+    r->len = len;
+}
+
+static bool uws_page_hidden(void *arg, const char *id)
+{
+    return uws_deleting(arg, id);
+}
+
+/* GET /status: the job list page. */
+static void uws_get_status(const uws_call *c, uws_reply *r)
+{
+    char err[512];
+    size_t len = 0;
+    char *html = uws_page_jobs(c->s->e, c->s->base_path, uws_page_hidden, c->s, &len, err, sizeof err);
+    uws_metrics_store(c->s->metrics, html != NULL);
+    if (html == NULL) {
+        uws_reply_text(r, 500, err);
+        return;
+    }
+    uws_reply_html(r, html, len);
+}
+
+/* GET /status/job/{id}: the page of one job. */
+static void uws_get_status_job(const uws_call *c, uws_reply *r)
+{
+    const engine_job *job = uws_find(c->s, c->route->id);
+    if (job == NULL) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "job %.64s not found", c->route->id);
+        uws_reply_text(r, 404, msg);
+        return;
+    }
+    size_t len = 0;
+    char *html = uws_page_job(job, c->s->base_path, &len);
+    if (html == NULL) {
+        uws_reply_text(r, 500, "out of memory");
+        return;
+    }
+    uws_reply_html(r, html, len);
+}
+
 /* ---- routing: every route of the service, in one place ------------------ */
 
 typedef void (*uws_handler)(const uws_call *c, uws_reply *r);
@@ -587,6 +658,52 @@ static const uws_route_entry uws_routes[] = {
     {UWS_ROUTE_RESULT, NULL, "GET", uws_get_result},
 };
 
+/* The routes outside the API (GET only), at the root and under the base
+ * path: {suffix of the path, its name, handler}; a name ending in "_job"
+ * takes a job id after the suffix. */
+typedef struct uws_page_entry {
+    const char *path;
+    const char *name;
+    uws_handler handler;
+} uws_page_entry;
+
+static const uws_page_entry uws_pages[] = {
+    {"/metrics", "metrics", uws_get_metrics},
+    {"/status", "status", uws_get_status},
+    {"/status/", "status", uws_get_status},
+    {"/status/job/", "status_job", uws_get_status_job},
+};
+
+static const char *const uws_route_names[] = {
+    [UWS_ROUTE_JOBS] = "jobs",
+    [UWS_ROUTE_JOB] = "job",
+    [UWS_ROUTE_PROPERTY] = "property",
+    [UWS_ROUTE_RESULT] = "result",
+};
+
+/* The page `url` names (root or under the base path), its job id into
+ * route->id; NULL if none. */
+static const uws_page_entry *uws_page_match(const uws_service *s, const char *url, uws_route *route)
+{
+    size_t bl = strlen(s->base_path);
+    const char *rest[2] = {url, strncmp(url, s->base_path, bl) == 0 && bl > 0 ? url + bl : NULL};
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t i = 0; rest[k] != NULL && i < sizeof uws_pages / sizeof uws_pages[0]; i++) {
+            const uws_page_entry *p = &uws_pages[i];
+            size_t n = strlen(p->path);
+            bool with_id = strcmp(p->name, "status_job") == 0;
+            if (with_id ? strncmp(rest[k], p->path, n) == 0 && strlen(rest[k] + n) <= UWS_MAX_ID &&
+                              strchr(rest[k] + n, '/') == NULL
+                        : strcmp(rest[k], p->path) == 0) {
+                memset(route, 0, sizeof *route);
+                snprintf(route->id, sizeof route->id, "%s", with_id ? rest[k] + n : "");
+                return p;
+            }
+        }
+    }
+    return NULL;
+}
+
 static const char *const uws_allow[] = {
     [UWS_ROUTE_JOBS] = "GET, PUT, OPTIONS",
     [UWS_ROUTE_JOB] = "GET, DELETE, OPTIONS",
@@ -599,7 +716,24 @@ static void uws_dispatch(uws_service *s, struct MHD_Connection *conn, const char
 {
     char err[512];
     uws_route route;
+    const uws_page_entry *page = uws_page_match(s, url, &route);
+    if (page != NULL) {
+        rq->route = page->name;
+        uws_call call = {s, conn, &route, rq->body, rq->len};
+        if (strcmp(method, "GET") == 0) {
+            page->handler(&call, r);
+        } else if (strcmp(method, "OPTIONS") == 0) {
+            uws_options(&call, r);
+        } else {
+            r->allow = "GET, OPTIONS";
+            uws_reply_text(r, 405, "Method Not Allowed");
+        }
+        return;
+    }
     int rc = uws_route_parse(s->base_path, url, &route, err, sizeof err);
+    if (rc == 0) {
+        rq->route = uws_route_names[route.kind];
+    }
     if (rc != 0) {
         uws_reply_text(r, (unsigned)rc, err);
         return;
@@ -642,7 +776,7 @@ static bool uws_authorized(const uws_service *s, struct MHD_Connection *conn, co
     return diff == 0;
 }
 
-static enum MHD_Result uws_send(struct MHD_Connection *conn, uws_request *rq, uws_reply *r)
+static enum MHD_Result uws_send(uws_service *s, struct MHD_Connection *conn, uws_request *rq, uws_reply *r)
 {
     struct MHD_Response *resp;
     if (r->fd >= 0) {
@@ -677,6 +811,7 @@ static enum MHD_Result uws_send(struct MHD_Connection *conn, uws_request *rq, uw
     }
     rq->status = r->status;
     rq->bytes = r->len;
+    uws_metrics_request(s->metrics, rq->route != NULL ? rq->route : "unknown", rq->method, r->status);
     enum MHD_Result rc = MHD_queue_response(conn, r->status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -713,7 +848,7 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
             snprintf(rq->method, sizeof rq->method, "%s", method);
             snprintf(rq->path, sizeof rq->path, "%s", url);
             *con_cls = rq;
-            return uws_send(conn, rq, &r);
+            return uws_send(s, conn, rq, &r);
         }
         snprintf(rq->method, sizeof rq->method, "%s", method);
         snprintf(rq->path, sizeof rq->path, "%s", url);
@@ -732,7 +867,7 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
             char msg[128];
             snprintf(msg, sizeof msg, "the request body is larger than %zu bytes", s->max_body);
             uws_reply_text(&r, 400, msg);
-            return uws_send(conn, rq, &r);
+            return uws_send(s, conn, rq, &r);
         }
         char *p = realloc(rq->body, rq->len + n + 1);
         if (p == NULL) {
@@ -748,11 +883,12 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
         return MHD_YES; /* answered already */
     }
     if (!uws_authorized(s, conn, method)) {
+        rq->route = "unauthorized";
         uws_reply_text(&r, 401, "a valid bearer token is required (Authorization: Bearer ...)");
     } else {
         uws_dispatch(s, conn, method, url, rq, &r);
     }
-    return uws_send(conn, rq, &r);
+    return uws_send(s, conn, rq, &r);
 }
 
 /* One line per request: time, client, method, path, status, bytes, ms. */
@@ -863,6 +999,7 @@ static int uws_parse_listen(const char *listen, struct sockaddr_storage *ss, boo
 static int uws_resume_one(void *arg, const engine_job *job)
 {
     uws_service *s = arg;
+    uws_metrics_job_seed(s->metrics, job);
     if (!engine_phase_final(job->phase) && uws_marked_deleted(job->workdir)) {
         uws_deleting_add(s, job->id);
     }
@@ -885,7 +1022,11 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
         return -1;
     }
     uws_service *s = calloc(1, sizeof *s);
-    if (s == NULL || (o->token != NULL && (s->token = strdup(o->token)) == NULL)) {
+    if (s == NULL || (s->metrics = uws_metrics_new()) == NULL ||
+        (o->token != NULL && (s->token = strdup(o->token)) == NULL)) {
+        if (s != NULL) {
+            uws_metrics_free(s->metrics);
+        }
         free(s);
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -912,6 +1053,7 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
         if (s->daemon != NULL) {
             MHD_stop_daemon(s->daemon);
         }
+        uws_metrics_free(s->metrics);
         free(s->token);
         free(s);
         return -1;
@@ -950,6 +1092,7 @@ static void uws_on_closed(uv_handle_t *h)
             free(s->cache[i].body);
         }
         free(s->deleting);
+        uws_metrics_free(s->metrics);
         free(s->token);
         free(s);
     }

@@ -4,8 +4,9 @@
  * libuv loop (its epoll descriptor is watched by the loop: one thread, no
  * call blocks on a client), backed by the job engine.
  *
- * All routes are dispatched in one place (uws_service.c, uws_routes), so
- * that other routes (status, metrics) can be added there.
+ * All routes are dispatched in one place (uws_service.c: uws_routes, and
+ * uws_pages for GET /metrics, /status and /status/job/{id}, at the root
+ * and under the base path; docs/uws.md).
  */
 #ifndef UWS_SERVICE_H
 #define UWS_SERVICE_H

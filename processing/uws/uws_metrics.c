@@ -1,0 +1,223 @@
+/*
+ * uws_metrics.c - ocps-engine's Prometheus metrics (see uws_metrics.h).
+ */
+#define _XOPEN_SOURCE 700
+#include "ocps/uws_metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define UWS_PHASES (ENGINE_UNKNOWN + 1)
+#define UWS_REQUEST_SERIES 256
+
+/* Upper bounds (seconds) of the job duration histogram's buckets (+Inf added). */
+static const double uws_duration_buckets[] = {1, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200};
+#define UWS_BUCKETS (sizeof uws_duration_buckets / sizeof uws_duration_buckets[0])
+
+static const char *const uws_methods[] = {"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD"};
+
+typedef struct uws_request_series {
+    const char *route;  /* static */
+    const char *method; /* static */
+    unsigned status;
+    unsigned long long count;
+} uws_request_series;
+
+struct uws_metrics {
+    double start_time;
+    unsigned long long ended_count[UWS_PHASES]; /* final phases: jobs there now */
+    unsigned long long submitted_total;
+    unsigned long long ended_total[UWS_PHASES];
+    unsigned long long buckets[UWS_BUCKETS];
+    unsigned long long duration_count;
+    double duration_sum;
+    uws_request_series requests[UWS_REQUEST_SERIES];
+    size_t nrequests;
+    unsigned long long requests_dropped;
+    bool store_ok;
+};
+
+uws_metrics *uws_metrics_new(void)
+{
+    uws_metrics *m = calloc(1, sizeof *m);
+    if (m != NULL) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        m->start_time = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        m->store_ok = true;
+    }
+    return m;
+}
+
+void uws_metrics_free(uws_metrics *m)
+{
+    free(m);
+}
+
+void uws_metrics_job_seed(uws_metrics *m, const engine_job *job)
+{
+    if (engine_phase_final(job->phase) && job->result_published && (int)job->phase < UWS_PHASES) {
+        m->ended_count[job->phase]++;
+    }
+}
+
+void uws_metrics_job_submitted(uws_metrics *m)
+{
+    m->submitted_total++;
+}
+
+void uws_metrics_job_ended(uws_metrics *m, const engine_job *job)
+{
+    if (!engine_phase_final(job->phase) || (int)job->phase >= UWS_PHASES) {
+        return;
+    }
+    m->ended_count[job->phase]++;
+    m->ended_total[job->phase]++;
+    double d = job->started > 0 && job->ended >= job->started ? job->ended - job->started : 0;
+    for (size_t i = 0; i < UWS_BUCKETS; i++) {
+        if (d <= uws_duration_buckets[i]) {
+            m->buckets[i]++;
+        }
+    }
+    m->duration_count++;
+    m->duration_sum += d;
+}
+
+void uws_metrics_job_forgotten(uws_metrics *m, engine_phase phase)
+{
+    if (engine_phase_final(phase) && (int)phase < UWS_PHASES && m->ended_count[phase] > 0) {
+        m->ended_count[phase]--;
+    }
+}
+
+void uws_metrics_request(uws_metrics *m, const char *route, const char *method, unsigned status)
+{
+    const char *meth = "other";
+    for (size_t i = 0; i < sizeof uws_methods / sizeof uws_methods[0]; i++) {
+        if (strcmp(method, uws_methods[i]) == 0) {
+            meth = uws_methods[i];
+        }
+    }
+    for (size_t i = 0; i < m->nrequests; i++) {
+        uws_request_series *r = &m->requests[i];
+        if (r->status == status && r->method == meth && strcmp(r->route, route) == 0) {
+            r->count++;
+            return;
+        }
+    }
+    if (m->nrequests == UWS_REQUEST_SERIES) {
+        m->requests_dropped++;
+        return;
+    }
+    m->requests[m->nrequests++] = (uws_request_series){route, meth, status, 1};
+}
+
+void uws_metrics_store(uws_metrics *m, bool ok)
+{
+    m->store_ok = ok;
+}
+
+/* A growing text buffer. */
+typedef struct uws_text {
+    char *p;
+    size_t len;
+    size_t cap;
+    bool failed;
+} uws_text;
+
+static void uws_textf(uws_text *t, const char *fmt, ...)
+{
+    if (t->failed) {
+        return;
+    }
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->failed = true;
+            return;
+        }
+        if ((size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = t->cap * 2 + (size_t)n + 1;
+        char *q = realloc(t->p, cap);
+        if (q == NULL) {
+            t->failed = true;
+            return;
+        }
+        t->p = q;
+        t->cap = cap;
+    }
+}
+
+static void uws_help(uws_text *t, const char *name, const char *type, const char *help)
+{
+    uws_textf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+char *uws_metrics_render(const uws_metrics *m, const engine *e, size_t *len)
+{
+    uws_text t = {.p = malloc(4096), .cap = 4096};
+    if (t.p == NULL) {
+        return NULL;
+    }
+    t.p[0] = '\0';
+    uws_help(&t, "ocps_engine_up", "gauge", "1 while the engine serves its API and runs jobs.");
+    uws_textf(&t, "ocps_engine_up 1\n");
+    uws_help(&t, "ocps_engine_store_ok", "gauge", "1 if the latest access to the job store succeeded.");
+    uws_textf(&t, "ocps_engine_store_ok %d\n", m->store_ok ? 1 : 0);
+    uws_help(&t, "process_start_time_seconds", "gauge",
+             "Start time of the process since the epoch, in seconds.");
+    uws_textf(&t, "process_start_time_seconds %.3f\n", m->start_time);
+    uws_help(&t, "ocps_engine_jobs", "gauge", "Jobs by UWS phase (ended ones: kept in the history).");
+    for (int p = 0; p < UWS_PHASES; p++) {
+        unsigned long long n = engine_phase_final((engine_phase)p)
+                                   ? m->ended_count[p]
+                                   : (unsigned long long)engine_count(e, (engine_phase)p);
+        uws_textf(&t, "ocps_engine_jobs{phase=\"%s\"} %llu\n", engine_phase_name((engine_phase)p), n);
+    }
+    uws_help(&t, "ocps_engine_queue_length", "gauge", "Jobs waiting for a free slot (queued).");
+    uws_textf(&t, "ocps_engine_queue_length %zu\n", engine_count(e, ENGINE_QUEUED));
+    uws_help(&t, "ocps_engine_jobs_submitted_total", "counter", "Jobs submitted since the start.");
+    uws_textf(&t, "ocps_engine_jobs_submitted_total %llu\n", m->submitted_total);
+    uws_help(&t, "ocps_engine_jobs_ended_total", "counter",
+             "Jobs that ended since the start, by final phase.");
+    for (int p = 0; p < UWS_PHASES; p++) {
+        if (engine_phase_final((engine_phase)p)) {
+            uws_textf(&t, "ocps_engine_jobs_ended_total{phase=\"%s\"} %llu\n",
+                      engine_phase_name((engine_phase)p), m->ended_total[p]);
+        }
+    }
+    uws_help(&t, "ocps_engine_job_duration_seconds", "histogram",
+             "Run time of the jobs that ended since the start (0 for a job that never ran).");
+    for (size_t i = 0; i < UWS_BUCKETS; i++) {
+        uws_textf(&t, "ocps_engine_job_duration_seconds_bucket{le=\"%g\"} %llu\n", uws_duration_buckets[i],
+                  m->buckets[i]);
+    }
+    uws_textf(&t, "ocps_engine_job_duration_seconds_bucket{le=\"+Inf\"} %llu\n", m->duration_count);
+    uws_textf(&t, "ocps_engine_job_duration_seconds_sum %.6f\n", m->duration_sum);
+    uws_textf(&t, "ocps_engine_job_duration_seconds_count %llu\n", m->duration_count);
+    uws_help(&t, "ocps_engine_http_requests_total", "counter",
+             "HTTP requests answered, by route, method and status.");
+    for (size_t i = 0; i < m->nrequests; i++) {
+        const uws_request_series *r = &m->requests[i];
+        uws_textf(&t, "ocps_engine_http_requests_total{route=\"%s\",method=\"%s\",code=\"%u\"} %llu\n",
+                  r->route, r->method, r->status, r->count);
+    }
+    uws_help(&t, "ocps_engine_http_requests_unrecorded_total", "counter",
+             "HTTP requests not counted by route (too many distinct series).");
+    uws_textf(&t, "ocps_engine_http_requests_unrecorded_total %llu\n", m->requests_dropped);
+    if (t.failed) {
+        free(t.p);
+        return NULL;
+    }
+    *len = t.len;
+    return t.p;
+}
