@@ -61,9 +61,7 @@ static const char engine_store_add_executor_nodes[] =
  * their disk use (covering). */
 static const char engine_store_history_indexes[] =
     "CREATE INDEX IF NOT EXISTS jobs_unsized ON jobs(seq) WHERE result_published = 1 AND disk_bytes < 0;"
-    "CREATE INDEX IF NOT EXISTS jobs_history ON jobs(result_published, ended, disk_bytes, seq);"
-    /* abort_job of an old job reads its phase from this index alone */
-    "CREATE INDEX IF NOT EXISTS jobs_id_phase ON jobs(id, phase);";
+    "CREATE INDEX IF NOT EXISTS jobs_history ON jobs(result_published, ended, disk_bytes, seq);";
 
 #define ENGINE_STORE_COLUMNS                                                                                 \
     "seq, id, phase, reason, created, started, ended, exit_code, workdir, message, spec, meta, results, "    \
