@@ -414,8 +414,8 @@ static json_t *job_result_json(const ra_job *j, const char *phase, const char *r
                      "jobId", j->id, "job_id", j->id, "runId", j->seqnum, "ownerId", j->identity, "phase",
                      phase, "reason", reason, "exit_code", exit_code, "backend", "rapid_analysis", "redis",
                      ocps_redis_address(ra->redis), "creationTime", ocps_job_iso_time(j->created), "endTime",
-                     ocps_job_iso_time(ended), "executionDuration", ended - j->created, "pushed", pushed, "not_pushed",
-                     not_pushed, "completion", completion, "completion_wait_time",
+                     ocps_job_iso_time(ended), "executionDuration", ended - j->created, "pushed", pushed,
+                     "not_pushed", not_pushed, "completion", completion, "completion_wait_time",
                      j->waiting ? json_real(j->waited) : json_null(), "errorSummary", "message", message);
 }
 
