@@ -156,8 +156,10 @@ static double raw_round(const char *dir, const char *script, int n)
 /* "started" of fake-pipetask's invocation.json in dir, or 0. */
 static double started_in(const char *dir)
 {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/invocation.json", dir);
+    char path[1300];
+    if (snprintf(path, sizeof path, "%s/invocation.json", dir) >= (int)sizeof path) {
+        return 0;
+    }
     json_t *j = json_load_file(path, 0, NULL);
     double t = json_number_value(json_object_get(j, "started"));
     json_decref(j);
