@@ -272,23 +272,59 @@ static void runner_exec_job(const runner_args *a, int logfd, int errfd, pid_t ru
     _exit(127);
 }
 
-/* fork the job (runner_exec_job); 0, or an errno value. */
-static int runner_fork_job(const runner_args *a, int logfd, pid_t *pid)
+static unsigned long long runner_start_time(pid_t pid);
+
+/* Add the job's line to the claim: its pid, start time and process group
+ * (its pid), so that a group left behind by a killed runner can be found. */
+static void runner_claim_job(int claimfd, pid_t job)
+{
+    if (claimfd >= 0 && job > 0) {
+        dprintf(claimfd, "job %ld %llu\n", (long)job, runner_start_time(job));
+    }
+}
+
+/* fork the job (runner_exec_job); 0, or an errno value. The job's line
+ * is in the claim before the job may run (it waits on `go`), so an engine
+ * that finds this runner dead knows the job started and which process
+ * group to stop, however soon the runner died. */
+static int runner_fork_job(const runner_args *a, int logfd, int claimfd, pid_t *pid)
 {
     int pipefd[2];
+    int go[2];
     if (pipe2(pipefd, O_CLOEXEC) != 0) {
         return errno;
+    }
+    if (pipe2(go, O_CLOEXEC) != 0) {
+        int err = errno;
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return err;
     }
     pid_t runner = getpid();
     *pid = fork();
     if (*pid == 0) {
         close(pipefd[0]);
+        close(go[1]);
+        char c;
+        ssize_t n;
+        while ((n = read(go[0], &c, 1)) < 0 && errno == EINTR) {
+        }
+        if (n != 1) {
+            _exit(127); /* the runner died before it let the job go */
+        }
         runner_exec_job(a, logfd, pipefd[1], runner);
     }
     int rc = *pid < 0 ? errno : 0;
     close(pipefd[1]);
+    close(go[0]);
     if (*pid > 0) {
         setpgid(*pid, *pid); /* also here, so that it holds before killpg (EACCES once it ran exec) */
+        runner_claim_job(claimfd, *pid);
+        while (write(go[1], "g", 1) < 0 && errno == EINTR) {
+        }
+    }
+    close(go[1]);
+    if (*pid > 0) {
         int err = 0;
         ssize_t n;
         while ((n = read(pipefd[0], &err, sizeof err)) < 0 && errno == EINTR) {
@@ -303,7 +339,7 @@ static int runner_fork_job(const runner_args *a, int logfd, pid_t *pid)
 }
 
 /* Start the job; returns 0, or an errno value with a message in out. */
-static int runner_start_job(const runner_args *a, runner_outcome *out)
+static int runner_start_job(const runner_args *a, int claimfd, runner_outcome *out)
 {
     int logfd = open(a->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (logfd < 0) {
@@ -311,7 +347,7 @@ static int runner_start_job(const runner_args *a, runner_outcome *out)
         snprintf(out->spawn_error, sizeof out->spawn_error, "cannot open log %s: %s", a->log, strerror(rc));
         return rc;
     }
-    int rc = runner_fork_job(a, logfd, &out->job_pid);
+    int rc = runner_fork_job(a, logfd, claimfd, &out->job_pid);
     close(logfd);
     if (rc != 0) {
         out->job_pid = 0;
@@ -677,15 +713,6 @@ static int runner_claim(const char *workdir)
     return -RUNNER_EXIT_CLAIMED;
 }
 
-/* Add the job's line to the claim: its pid, start time and process group
- * (its pid), so that a group left behind by a killed runner can be found. */
-static void runner_claim_job(int claimfd, pid_t job)
-{
-    if (claimfd >= 0 && job > 0) {
-        dprintf(claimfd, "job %ld %llu\n", (long)job, runner_start_time(job));
-    }
-}
-
 static void runner_outcome_free(runner_outcome *o)
 {
     for (size_t i = 0; i < o->nresults; i++) {
@@ -724,8 +751,7 @@ int main(int argc, char **argv)
     runner_outcome out = {.started = runner_wall(), .max_rss_kb = -1};
     if (a.simulate) {
         runner_supervise(&a, &waitset, &out);
-    } else if (runner_start_job(&a, &out) == 0) {
-        runner_claim_job(claimfd, out.job_pid);
+    } else if (runner_start_job(&a, claimfd, &out) == 0) {
         runner_supervise(&a, &waitset, &out);
     } else {
         out.exit_code = 127;
