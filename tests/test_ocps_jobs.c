@@ -752,7 +752,7 @@ static bool three_running_in_slurm(fx *f, void *arg)
             lines += *p == '\n';
         }
         for (int i = 0; i < 3; i++) {
-            char name[64];
+            char name[80];
             snprintf(name, sizeof name, "ocps-%s", runs[i].job_id);
             mine += runs[i].job_id[0] != '\0' && strstr(out, name) != NULL;
         }
