@@ -171,9 +171,12 @@ static int open_remote(fx *f, const sal_component_info *comp, int32_t index, con
         fprintf(stderr, "fx_open: %s\n", err);
         return -1;
     }
-    /* as ocps-csc does (OCPS_SAL_INLINE=0: off) */
+    /* as ocps-csc does (OCPS_SAL_INLINE=0: off); only for a transport that
+     * delivers inline (not the in-process one: two fixtures on one thread
+     * would hold each other's gates in both orders) */
     const char *inl = getenv("OCPS_SAL_INLINE");
-    if ((inl == NULL || strcmp(inl, "0") != 0) && sal_gate_open(&f->gate, &f->loop, err, sizeof err) == 0) {
+    if (ops->inline_delivery && (inl == NULL || strcmp(inl, "0") != 0) &&
+        sal_gate_open(&f->gate, &f->loop, err, sizeof err) == 0) {
         sal_set_gate(sal_remote_sal(f->remote), f->gate);
     }
     for (size_t i = 0; i < comp->ntopics; i++) {
