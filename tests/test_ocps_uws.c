@@ -24,6 +24,7 @@
 
 #include "ocps/sal_csc.h"
 #include "ocps_test_iface.h"
+#include "ocps_run.h"
 #include "sal_fixture.h"
 #include "test_util.h"
 #include "uws_fixture.h"
@@ -37,17 +38,7 @@ typedef struct ctx {
 } ctx;
 
 /* One execute in flight. */
-typedef struct run {
-    bool done;
-    int ack;
-    char job_id[64];
-    char result[4096];
-    int32_t seqnum;
-    int nacks;
-    int first_ack;
-    char first_result[512];
-    double done_at;
-} run;
+typedef or_run run;
 
 static void make_config(ctx *c)
 {
@@ -118,29 +109,6 @@ static int teardown(void **state)
 
 /* --- commanding (as test_ocps_jobs) --- */
 
-static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
-{
-    (void)error;
-    (void)timeout;
-    run *r = arg;
-    if (r->nacks++ == 0) {
-        r->first_ack = ack;
-        snprintf(r->first_result, sizeof r->first_result, "%s", result);
-    }
-    if (ack == SAL_CMD_INPROGRESS && r->job_id[0] == '\0') {
-        json_t *j = json_loads(result, 0, NULL);
-        const char *id = json_string_value(json_object_get(j, "job_id"));
-        snprintf(r->job_id, sizeof r->job_id, "%s", id ? id : "");
-        json_decref(j);
-    }
-    if (final) {
-        r->done = true;
-        r->ack = ack;
-        r->done_at = tu_now();
-        snprintf(r->result, sizeof r->result, "%s", result);
-    }
-}
-
 static bool execute_ready(fx *f, void *arg)
 {
     (void)arg;
@@ -150,39 +118,17 @@ static bool execute_ready(fx *f, void *arg)
 static void execute(fx *f, run *r, const char *pipeline, const char *config, const char *query,
                     const char *prereqs)
 {
-    memset(r, 0, sizeof *r);
     char err[256];
     sal_remote_prepare(f->remote, "execute", err, sizeof err);
     sal_remote_prepare(f->remote, "abort_job", err, sizeof err);
     assert_true(fx_run_until(f, execute_ready, NULL, 10));
-    int t = sal_remote_command_topic(f->remote, "execute");
-    const sal_topic_info *ti = &f->comp->topics[t];
-    void *s = sal_remote_new_command(f->remote, "execute");
-    assert_int_equal(sal_sample_set_string(ti, s, "pipeline", pipeline, err, sizeof err), 0);
-    assert_int_equal(sal_sample_set_string(ti, s, "config", config, err, sizeof err), 0);
-    assert_int_equal(sal_sample_set_string(ti, s, "data_query", query, err, sizeof err), 0);
-    assert_int_equal(sal_sample_set_string(ti, s, "prereq_jobs", prereqs ? prereqs : "", err, sizeof err), 0);
-    assert_int_equal(sal_sample_set_string(ti, s, "output_dataset_types", "", err, sizeof err), 0);
-    assert_int_equal(sal_remote_command(f->remote, "execute", s, 120, on_ack, r, &r->seqnum, err, sizeof err),
-                     0);
-    sal_sample_free(ti, s);
-}
-
-static bool run_done(fx *f, void *arg)
-{
-    (void)f;
-    return ((run *)arg)->done;
-}
-
-static bool has_job_id(fx *f, void *arg)
-{
-    (void)f;
-    return ((run *)arg)->job_id[0] != '\0' || ((run *)arg)->done;
+    or_fields x = {pipeline, config, query, prereqs ? prereqs : "", ""};
+    assert_int_equal(or_execute(f, r, &x, 120), 0);
 }
 
 static void wait_done(fx *f, run *r, double timeout)
 {
-    if (!fx_run_until(f, run_done, r, timeout)) {
+    if (!fx_run_until(f, or_done, r, timeout)) {
         fail_msg("execute did not end in %.0f s (job %s)", timeout, r->job_id);
     }
 }
@@ -285,11 +231,11 @@ static void execute_runs_on_ocps_engine(void **state)
     execute(f, &r, "cpBias.yaml", "-j 2", "instrument='LATISS'", NULL);
     wait_done(f, &r, 60);
     assert_int_equal(r.ack, SAL_CMD_COMPLETE);
-    assert_int_equal(r.first_ack, SAL_CMD_INPROGRESS);
+    assert_int_equal(r.acks[0].ack, SAL_CMD_INPROGRESS);
     assert_int_equal(strlen(r.job_id), 32);
     char expect[128];
     snprintf(expect, sizeof expect, "{\"job_id\": \"%s\"}", r.job_id);
-    assert_string_equal(r.first_result, expect);
+    assert_string_equal(r.acks[0].result, expect);
     long jid = fx_wait_event(f, "logevent_job_id", mark, 5);
     assert_true(jid >= 0);
     assert_string_equal(str_field(f, (size_t)jid, "job_id"), r.job_id);
@@ -336,7 +282,7 @@ static void abort_job_keeps_the_server_job(void **state)
     fx *f = &c->f;
     run r;
     execute(f, &r, "cpBias.yaml", "", "SLEEP=60 CHILD=1", NULL);
-    assert_true(fx_run_until(f, has_job_id, &r, 10));
+    assert_true(fx_run_until(f, or_has_job_id, &r, 10));
     char *pidtext = NULL;
     for (int k = 0; k < 400 && (pidtext = server_file(c, r.job_id, "child.pid")) == NULL; k++) {
         fx_run_for(f, 0.05);
@@ -368,15 +314,15 @@ static void prerequisites_wait_or_fail_fast(void **state)
     run a;
     run b;
     execute(f, &a, "cpBias.yaml", "", "SLEEP=1", NULL);
-    assert_true(fx_run_until(f, has_job_id, &a, 10));
+    assert_true(fx_run_until(f, or_has_job_id, &a, 10));
     execute(f, &b, "cpDark.yaml", "", "visit=2", a.job_id);
-    assert_true(fx_run_until(f, has_job_id, &b, 5));
+    assert_true(fx_run_until(f, or_has_job_id, &b, 5));
     assert_false(a.done);
     wait_done(f, &a, 60);
     wait_done(f, &b, 60);
     assert_int_equal(b.ack, SAL_CMD_COMPLETE);
     execute(f, &a, "cpBias.yaml", "", "FAIL=1", NULL);
-    assert_true(fx_run_until(f, has_job_id, &a, 10));
+    assert_true(fx_run_until(f, or_has_job_id, &a, 10));
     execute(f, &b, "cpDark.yaml", "", "visit=3", a.job_id);
     wait_done(f, &a, 60);
     wait_done(f, &b, 60);
@@ -430,7 +376,7 @@ static void server_killed_and_restarted(void **state)
         char query[64];
         snprintf(query, sizeof query, "visit=%d SLEEP=%d", i, 2 + i);
         execute(f, &runs[i], "cpBias.yaml", "", query, NULL);
-        assert_true(fx_run_until(f, has_job_id, &runs[i], 10));
+        assert_true(fx_run_until(f, or_has_job_id, &runs[i], 10));
     }
     fx_run_for(f, 1.0);
     uws_fx_kill(&c->server);
@@ -482,7 +428,7 @@ static void csc_killed_and_restarted(void **state)
         char query[64];
         snprintf(query, sizeof query, "visit=%d SLEEP=%d", i, 3 + i);
         execute(f, &runs[i], "cpBias.yaml", "", query, NULL);
-        assert_true(fx_run_until(f, has_job_id, &runs[i], 10));
+        assert_true(fx_run_until(f, or_has_job_id, &runs[i], 10));
     }
     fx_run_for(f, 1.0);
     kill(f->csc_pid, SIGKILL);
