@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+extern char **environ;
+
 typedef struct child_cmd_buf {
     char *data;
     size_t len;
@@ -177,4 +179,65 @@ void child_cmd_cancel(child_cmd *c)
         c->cancelled = true;
         child_cmd_signal(c, SIGKILL);
     }
+}
+
+/* Length of NAME in "NAME=VALUE" (the whole string if there is no '='). */
+static size_t child_cmd_name_len(const char *s)
+{
+    const char *eq = strchr(s, '=');
+    return eq != NULL ? (size_t)(eq - s) : strlen(s);
+}
+
+/* Is `s` replaced by an entry of extra at index >= from? */
+static bool child_cmd_overridden(const char *s, char *const *extra, size_t from)
+{
+    size_t ls = child_cmd_name_len(s);
+    for (size_t i = from; extra != NULL && extra[i] != NULL; i++) {
+        if (child_cmd_name_len(extra[i]) == ls && strncmp(s, extra[i], ls) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static size_t child_cmd_strv_len(char *const *v)
+{
+    size_t n = 0;
+    while (v != NULL && v[n] != NULL) {
+        n++;
+    }
+    return n;
+}
+
+char **child_cmd_env(char *const *base, char *const *extra)
+{
+    if (base == NULL) {
+        base = environ;
+    }
+    size_t nbase = child_cmd_strv_len(base);
+    size_t nextra = child_cmd_strv_len(extra);
+    char **v = calloc(nbase + nextra + 1, sizeof *v);
+    if (v == NULL) {
+        return NULL;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < nbase + nextra; i++) {
+        const char *s = i < nbase ? base[i] : extra[i - nbase];
+        bool replaced =
+            i < nbase ? child_cmd_overridden(s, extra, 0) : child_cmd_overridden(s, extra, i - nbase + 1);
+        if (!replaced && (v[n] = strdup(s)) == NULL) {
+            child_cmd_env_free(v);
+            return NULL;
+        }
+        n += replaced ? 0 : 1;
+    }
+    return v;
+}
+
+void child_cmd_env_free(char **v)
+{
+    for (size_t i = 0; v != NULL && v[i] != NULL; i++) {
+        free(v[i]);
+    }
+    free(v);
 }

@@ -53,10 +53,7 @@ int engine_exec_spawn(const engine_exec_request *req, int *pid, int *pidfd, char
  * that killed it, else 0), -1 if it is still running. */
 int engine_exec_reap(int pid, int64_t *exit_status, int *term_signal);
 
-/* The environment for a runner: `environ` plus `extra` (NAME=VALUE, NULL
- * terminated, later names override earlier ones and the inherited ones).
- * Free with engine_exec_free_strv. NULL if out of memory. */
-char **engine_exec_env(char *const *extra);
+/* Free a NULL-terminated vector of strings it owns (NULL is fine). */
 void engine_exec_free_strv(char **v);
 
 /* The start time of process pid (clock ticks after boot) and its state

@@ -158,61 +158,6 @@ int engine_exec_reap(int pid, int64_t *exit_status, int *term_signal)
     return 0;
 }
 
-/* Length of NAME in "NAME=VALUE" (whole string if no '='). */
-static size_t engine_exec_name_len(const char *s)
-{
-    const char *eq = strchr(s, '=');
-    return eq != NULL ? (size_t)(eq - s) : strlen(s);
-}
-
-static bool engine_exec_same_name(const char *a, const char *b)
-{
-    size_t la = engine_exec_name_len(a);
-    return la == engine_exec_name_len(b) && strncmp(a, b, la) == 0;
-}
-
-/* Is `s` overridden by an entry of extra at index >= from? */
-static bool engine_exec_overridden(const char *s, char *const *extra, size_t from)
-{
-    for (size_t i = from; extra != NULL && extra[i] != NULL; i++) {
-        if (engine_exec_same_name(s, extra[i])) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static size_t engine_exec_strv_len(char *const *v)
-{
-    size_t n = 0;
-    while (v != NULL && v[n] != NULL) {
-        n++;
-    }
-    return n;
-}
-
-char **engine_exec_env(char *const *extra)
-{
-    size_t ninh = engine_exec_strv_len(environ);
-    size_t nextra = engine_exec_strv_len(extra);
-    char **v = calloc(ninh + nextra + 1, sizeof *v);
-    if (v == NULL) {
-        return NULL;
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < ninh; i++) {
-        if (!engine_exec_overridden(environ[i], extra, 0) && (v[n] = strdup(environ[i])) != NULL) {
-            n++;
-        }
-    }
-    for (size_t i = 0; i < nextra; i++) {
-        if (!engine_exec_overridden(extra[i], extra, i + 1) && (v[n] = strdup(extra[i])) != NULL) {
-            n++;
-        }
-    }
-    return v;
-}
-
 void engine_exec_free_strv(char **v)
 {
     for (size_t i = 0; v != NULL && v[i] != NULL; i++) {

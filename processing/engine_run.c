@@ -1,6 +1,7 @@
 /* engine_run.c - starting a job's runner and reading its outcome; see
  * engine__internal.h. */
 #include "engine__internal.h"
+#include "ocps/child_cmd.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -230,7 +231,7 @@ char **engine__job_env(const engine_rec *r)
     if (extra[k] != NULL) {
         snprintf(extra[k++], len, "JOB_OUTPUT_DIR=%s", r->st.job.workdir);
     }
-    char **all = engine_exec_env(extra);
+    char **all = child_cmd_env(NULL, extra);
     engine_exec_free_strv(extra);
     return all;
 }
@@ -295,7 +296,7 @@ static int engine_spawn_runner(engine *e, engine_rec *r, engine_proc *p, char *e
     req.env = env;
     p->e = e;
     int rc = engine_exec_spawn(&req, &p->pid, &p->pidfd, err, errlen);
-    engine_exec_free_strv(env);
+    child_cmd_env_free(env);
     return rc;
 }
 

@@ -63,7 +63,7 @@ static void engine_cmd_ended(void *arg, int status, bool timed_out, const char *
 }
 
 /* The environment of a Slurm command: `base` (or ours) with SLURM_CONF set
- * when configured. engine_exec_free_strv. */
+ * when configured. child_cmd_env_free. */
 static char **engine_cmd_env(const engine *e, char *const *base)
 {
     char conf[1200];
@@ -73,28 +73,7 @@ static char **engine_cmd_env(const engine *e, char *const *base)
     } else {
         snprintf(conf, sizeof conf, "SLURM_CONF=%s", e->slurm.slurm_conf);
     }
-    if (base == NULL) {
-        return engine_exec_env(extra);
-    }
-    /* base already is a complete environment: add SLURM_CONF to it */
-    size_t n = 0;
-    while (base[n] != NULL) {
-        n++;
-    }
-    char **v = calloc(n + 2, sizeof *v);
-    if (v == NULL) {
-        return NULL;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (extra[0] == NULL || strncmp(base[i], "SLURM_CONF=", 11) != 0) {
-            v[k++] = strdup(base[i]);
-        }
-    }
-    if (extra[0] != NULL) {
-        v[k++] = strdup(conf);
-    }
-    return v;
+    return child_cmd_env(base, extra);
 }
 
 /* Run argv (argv[0] looked up in PATH); done runs on the loop when it has
@@ -107,7 +86,7 @@ static engine_cmd *engine_cmd_start(engine *e, char *const *argv, char *const *e
     char **cenv = engine_cmd_env(e, env);
     if (c == NULL || cenv == NULL) {
         free(c);
-        engine_exec_free_strv(cenv);
+        child_cmd_env_free(cenv);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
@@ -116,7 +95,7 @@ static engine_cmd *engine_cmd_start(engine *e, char *const *argv, char *const *e
     snprintf(c->job_id, sizeof c->job_id, "%s", job_id != NULL ? job_id : "");
     int rc = child_cmd_start(&c->cmd, e->loop, argv, cenv, 0, ENGINE_SLURM_OUT_MAX, engine_cmd_ended, c, err,
                              errlen);
-    engine_exec_free_strv(cenv);
+    child_cmd_env_free(cenv);
     if (rc != 0) {
         free(c); /* the caller handles the failure */
         return NULL;

@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern char **environ;
-
 #define SLURM_PING_OUT_MAX 4096
 
 struct slurm_ping {
@@ -43,43 +41,27 @@ static void slurm_ping_ended(void *arg, int status, bool timed_out, const char *
     free(p);
 }
 
-/* environ with SLURM_CONF replaced: a NULL-terminated array that borrows
- * environ's strings, and *conf_entry (both freed by the caller). */
-static char **slurm_ping_env(const char *slurm_conf, char **conf_entry)
-{
-    size_t n = 0;
-    while (environ[n] != NULL) {
-        n++;
-    }
-    char **v = calloc(n + 2, sizeof *v);
-    size_t len = strlen(slurm_conf) + sizeof "SLURM_CONF=";
-    *conf_entry = malloc(len);
-    if (v == NULL || *conf_entry == NULL) {
-        free(v);
-        free(*conf_entry);
-        return NULL;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (strncmp(environ[i], "SLURM_CONF=", 11) != 0) {
-            v[k++] = environ[i];
-        }
-    }
-    snprintf(*conf_entry, len, "SLURM_CONF=%s", slurm_conf);
-    v[k] = *conf_entry;
-    return v;
-}
-
 int slurm_ping_start(slurm_ping **out, uv_loop_t *loop, const char *slurm_conf, double timeout,
                      slurm_ping_cb cb, void *arg, char *err, size_t errlen)
 {
     *out = NULL;
     slurm_ping *p = calloc(1, sizeof *p);
-    char *conf_entry = NULL;
     char **env = NULL;
-    if (p == NULL || (slurm_conf != NULL && slurm_conf[0] != '\0' &&
-                      (env = slurm_ping_env(slurm_conf, &conf_entry)) == NULL)) {
-        free(p);
+    if (p != NULL && slurm_conf != NULL && slurm_conf[0] != '\0') {
+        size_t len = strlen(slurm_conf) + sizeof "SLURM_CONF=";
+        char *conf = malloc(len);
+        if (conf != NULL) {
+            snprintf(conf, len, "SLURM_CONF=%s", slurm_conf);
+            char *extra[] = {conf, NULL};
+            env = child_cmd_env(NULL, extra);
+            free(conf);
+        }
+        if (env == NULL) {
+            free(p);
+            p = NULL;
+        }
+    }
+    if (p == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -88,8 +70,7 @@ int slurm_ping_start(slurm_ping **out, uv_loop_t *loop, const char *slurm_conf, 
     char *argv[] = {"scontrol", "ping", NULL};
     int rc = child_cmd_start(&p->cmd, loop, argv, env, timeout > 0 ? timeout : 10, SLURM_PING_OUT_MAX / 2,
                              slurm_ping_ended, p, err, errlen);
-    free(env);
-    free(conf_entry);
+    child_cmd_env_free(env);
     if (rc != 0) {
         free(p);
         return -1;

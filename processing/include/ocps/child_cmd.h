@@ -29,6 +29,16 @@ typedef void (*child_cmd_cb)(void *arg, int status, bool timed_out, const char *
 int child_cmd_start(child_cmd **out, uv_loop_t *loop, char *const argv[], char *const env[], double timeout,
                     size_t max_output, child_cmd_cb cb, void *arg, char *err, size_t errlen);
 
+/* An environment for a child: `base` (NULL: this process's environ) with
+ * the NAME=VALUE entries of `extra` (NULL-terminated; may be NULL) added;
+ * an entry of extra replaces every entry of the same NAME in base and any
+ * earlier one in extra. The strings are copies, owned by the vector: free
+ * with child_cmd_env_free. NULL if out of memory. */
+char **child_cmd_env(char *const *base, char *const *extra);
+
+/* Free a vector from child_cmd_env (NULL is fine). */
+void child_cmd_env_free(char **v);
+
 /* Send the command a signal (if it still runs). */
 void child_cmd_signal(child_cmd *c, int signum);
 
