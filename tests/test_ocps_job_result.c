@@ -46,7 +46,10 @@ static void free_job(engine_job *j)
 /* The result parsed; fails the test if there is none or it is not JSON. */
 static json_t *result_of(const engine_job *j, size_t cap)
 {
-    char *text = ocps_job_result_json(j, cap);
+    char path[1200];
+    json_t *metrics = ocps_job_metrics_path(j, path, sizeof path) ? ocps_job_metrics_load(path) : NULL;
+    char *text = ocps_job_result_json(j, metrics, cap);
+    json_decref(metrics);
     if (text == NULL) {
         fail_msg("no result built");
     }

@@ -53,6 +53,15 @@ typedef struct finished {
     char id[ENGINE_JOB_ID_LEN + 1];
 } finished;
 
+/* The metrics.json of the job at the head of the queue, being read and
+ * parsed on the thread pool. */
+typedef struct metrics_read {
+    uv_work_t req;
+    struct ocps_app *app;
+    char path[1200];
+    json_t *metrics; /* the thread's result, handed over in its after-callback */
+} metrics_read;
+
 struct ocps_app {
     uv_loop_t *loop;
     const sal_component_info *comp;
@@ -70,9 +79,10 @@ struct ocps_app {
     pending *pending;
     finished *finished_head;
     finished *finished_tail;
-    uv_timer_t progress; /* re-sends CMD_INPROGRESS */
-    uv_timer_t publish;  /* publishes finished jobs */
-    uv_timer_t late;     /* repeats final acks of adopted jobs */
+    uv_timer_t progress;   /* re-sends CMD_INPROGRESS */
+    uv_timer_t publish;    /* publishes finished jobs */
+    uv_timer_t late;       /* repeats final acks of adopted jobs */
+    metrics_read *reading; /* the head's metrics.json is being read: publishing waits */
     late_ack *late_acks;
     ocps_topics tp; /* topics and fields, resolved at open */
     bool closing;
@@ -131,11 +141,11 @@ static int final_ack_code(const engine_job *job)
 
 /* Never silently dropped: a result that cannot be built becomes a short
  * fixed one, and any failure is logged. */
-static void write_job_result(ocps_app *a, const engine_job *job)
+static void write_job_result(ocps_app *a, const engine_job *job, const json_t *metrics)
 {
     const sal_topic_info *ti = &a->comp->topics[a->tp.job_result];
     void *s = sal_sample_new(ti);
-    char *result = ocps_job_result_json(job, (size_t)a->config.result_max_bytes);
+    char *result = ocps_job_result_json(job, metrics, (size_t)a->config.result_max_bytes);
     char fallback[256];
     if (result == NULL) {
         SAL_LOG(a->csc, SAL_LOG_ERROR, "Job %s: could not build its full result; writing a short one",
@@ -232,7 +242,7 @@ static void send_final_ack(ocps_app *a, const engine_job *job)
     free(p);
 }
 
-static void publish(ocps_app *a, const char *id)
+static void publish(ocps_app *a, const char *id, const json_t *metrics)
 {
     const engine_job *job = engine_job_get(a->engine, id);
     if (job == NULL || job->result_published) {
@@ -241,7 +251,7 @@ static void publish(ocps_app *a, const char *id)
     SAL_LOG(a->csc, job->phase == ENGINE_COMPLETED ? SAL_LOG_INFO : SAL_LOG_WARNING,
             "Job %s ended: phase=%s reason=%s exit_code=%d%s%s", job->id, engine_phase_name(job->phase),
             engine_reason_name(job->reason), job->exit_code, job->message[0] ? ": " : "", job->message);
-    write_job_result(a, job);
+    write_job_result(a, job, metrics);
     engine_job_mark_published(a->engine, id);
     job = engine_job_get(a->engine, id);
     if (job == NULL) {
@@ -255,18 +265,83 @@ static void publish(ocps_app *a, const char *id)
     }
 }
 
-static void publish_cb(uv_timer_t *t)
+static void metrics_read_work(uv_work_t *req)
 {
-    ocps_app *a = t->data;
-    while (a->finished_head != NULL && !a->closing) {
+    metrics_read *r = req->data;
+    r->metrics = ocps_job_metrics_load(r->path);
+}
+
+static void publish_queued(ocps_app *a);
+static void part_closed(void *arg);
+
+/* The head's metrics.json is read: publish it and go on with the queue
+ * (or, closing, count this part as closed). */
+static void metrics_read_done(uv_work_t *req, int status)
+{
+    (void)status;
+    metrics_read *r = req->data;
+    ocps_app *a = r->app;
+    a->reading = NULL;
+    if (a->closing) {
+        json_decref(r->metrics);
+        free(r);
+        part_closed(a);
+        return;
+    }
+    finished *f = a->finished_head;
+    a->finished_head = f->next;
+    if (a->finished_head == NULL) {
+        a->finished_tail = NULL;
+    }
+    publish(a, f->id, r->metrics);
+    json_decref(r->metrics);
+    free(r);
+    free(f);
+    publish_queued(a);
+}
+
+/* Start reading the metrics.json of the job at the head of the queue on
+ * the thread pool, if it has one: true if publishing must wait for it. */
+static bool metrics_read_start(ocps_app *a, const char *id)
+{
+    const engine_job *job = engine_job_get(a->engine, id);
+    metrics_read *r = NULL;
+    if (job == NULL || job->result_published || (r = calloc(1, sizeof *r)) == NULL ||
+        !ocps_job_metrics_path(job, r->path, sizeof r->path)) {
+        free(r);
+        return false;
+    }
+    r->app = a;
+    r->req.data = r;
+    if (uv_queue_work(a->loop, &r->req, metrics_read_work, metrics_read_done) != 0) {
+        free(r);
+        return false; /* published without its metrics */
+    }
+    a->reading = r;
+    return true;
+}
+
+/* Publish the finished jobs in the order they ended; a job's metrics.json
+ * is read off the loop first (it may be large), the rest waits for it. */
+static void publish_queued(ocps_app *a)
+{
+    while (a->finished_head != NULL && !a->closing && a->reading == NULL) {
         finished *f = a->finished_head;
+        if (metrics_read_start(a, f->id)) {
+            return;
+        }
         a->finished_head = f->next;
         if (a->finished_head == NULL) {
             a->finished_tail = NULL;
         }
-        publish(a, f->id);
+        publish(a, f->id, NULL);
         free(f);
     }
+}
+
+static void publish_cb(uv_timer_t *t)
+{
+    publish_queued(t->data);
 }
 
 static void write_job_id(ocps_app *a, int32_t seqnum, const char *id)
@@ -805,7 +880,11 @@ void ocps_app_close(ocps_app *a, ocps_app_close_cb cb, void *arg)
     a->ping = NULL;
     a->close_cb = cb;
     a->close_arg = arg;
-    a->closing_parts = 5; /* three timers, the engine and the RA backend */
+    /* three timers, the engine, the RA backend and a metrics.json being read */
+    a->closing_parts = a->reading != NULL ? 6 : 5;
+    if (a->reading != NULL) {
+        uv_cancel((uv_req_t *)&a->reading->req); /* its after-callback still runs */
+    }
     uv_close((uv_handle_t *)&a->progress, timer_closed);
     uv_close((uv_handle_t *)&a->publish, timer_closed);
     uv_close((uv_handle_t *)&a->late, timer_closed);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ocps/ocps_words.h"
 #include "ocps/sal_sample.h"
@@ -673,17 +674,20 @@ static const char *output_globs(const engine_job *job)
 /* Largest metrics.json read (a run of thousands of data units stays well below). */
 #define OCPS_METRICS_MAX_BYTES (16 * 1024 * 1024)
 
-/* metrics.json of an ended job, or NULL (a real pipetask writes none). */
-static json_t *load_metrics(const engine_job *job)
+bool ocps_job_metrics_path(const engine_job *job, char *path, size_t len)
 {
     if (!engine_phase_final(job->phase) || job->workdir[0] == '\0') {
-        return NULL;
+        return false;
     }
-    char path[1200];
-    snprintf(path, sizeof path, "%s/metrics.json", job->workdir);
+    int n = snprintf(path, len, "%s/metrics.json", job->workdir);
+    return n > 0 && (size_t)n < len && access(path, F_OK) == 0;
+}
+
+json_t *ocps_job_metrics_load(const char *path)
+{
     struct stat st;
     if (stat(path, &st) != 0 || st.st_size > OCPS_METRICS_MAX_BYTES) {
-        return NULL; /* none, or too big to parse on the loop */
+        return NULL; /* none, or too big to be a summary */
     }
     json_t *m = json_load_file(path, 0, NULL);
     if (!json_is_object(m)) {
@@ -810,9 +814,8 @@ static json_t *result_object(const engine_job *job, const json_t *metrics, size_
     return o;
 }
 
-char *ocps_job_result_json(const engine_job *job, size_t max_bytes)
+char *ocps_job_result_json(const engine_job *job, const json_t *metrics, size_t max_bytes)
 {
-    json_t *metrics = load_metrics(job);
     size_t n_outputs = json_array_size(json_object_get(metrics, "outputs"));
     size_t keep = json_array_size(job->results) > n_outputs ? json_array_size(job->results) : n_outputs;
     trim level = TRIM_NONE;
@@ -821,7 +824,6 @@ char *ocps_job_result_json(const engine_job *job, size_t max_bytes)
         char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         if (text == NULL || strlen(text) <= max_bytes || level == TRIM_ALL) {
-            json_decref(metrics);
             return text;
         }
         free(text);

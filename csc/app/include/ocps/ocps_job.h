@@ -71,15 +71,26 @@ json_t *ocps_job_uws_reference_body(json_t *environment, char *err, size_t errle
 /* Release a plan. */
 void ocps_job_plan_free(ocps_job_plan *plan);
 
+/* The path of a finished job's metrics.json (what the embedded
+ * ocps-pipetask writes in the work directory) into path: true if the file
+ * exists. */
+bool ocps_job_metrics_path(const engine_job *job, char *path, size_t len);
+
+/* metrics.json parsed (a new reference), or NULL if it is missing, larger
+ * than 16 MiB or not a JSON object. Reads and parses the file: call it off
+ * the loop (it touches nothing shared). */
+json_t *ocps_job_metrics_load(const char *path);
+
 /* The job_result `result` JSON text of a finished job (malloc'd; NULL only
- * when out of memory), always built: what the job lacks (its metadata,
+ * when out of memory), with what `metrics` (ocps_job_metrics_load's, or
+ * NULL: a real pipetask writes none) tells, always built: what the job lacks (its metadata,
  * argv, times) is null, text that is not UTF-8 has U+FFFD in its place.
  * At most max_bytes long (any max_bytes of 1024 or more): listed outputs
  * are halved until it fits (results_truncated), then parameters.command
  * and .environment become null, then ownerId, log and errorSummary.message
  * are cut to 128 bytes, then ownerId and log are null and the message
  * empty (truncated: true from the second step); what remains is bounded. */
-char *ocps_job_result_json(const engine_job *job, size_t max_bytes);
+char *ocps_job_result_json(const engine_job *job, const json_t *metrics, size_t max_bytes);
 
 /* The compact summary for the final ack (malloc'd JSON): job id, phase,
  * reason, exit code, output collection. */
