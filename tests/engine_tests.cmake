@@ -1,6 +1,11 @@
 # The job engine (processing/): real runner processes, a temporary store.
 # Included by tests/CMakeLists.txt.
-ocps_test_exe(test_engine engine)
+# The engine on a test's own loop, in a temporary directory (tests/support).
+add_library(engine_fixture STATIC support/engine_fixture.c)
+target_include_directories(engine_fixture PUBLIC support)
+target_link_libraries(engine_fixture PUBLIC engine test_util PkgConfig::CMOCKA)
+
+ocps_test_exe(test_engine engine_fixture)
 target_compile_definitions(test_engine PRIVATE OCPS_JOB_RUNNER="$<TARGET_FILE:ocps-job-runner>")
 add_dependencies(test_engine ocps-job-runner)
 add_test(NAME engine COMMAND test_engine)
@@ -13,7 +18,7 @@ add_dependencies(test_job_runner ocps-job-runner)
 add_test(NAME job_runner COMMAND test_job_runner)
 
 # Only live jobs in memory; history from the store; the retention policy.
-ocps_test_exe(test_engine_history engine)
+ocps_test_exe(test_engine_history engine_fixture)
 target_compile_definitions(test_engine_history PRIVATE OCPS_JOB_RUNNER="$<TARGET_FILE:ocps-job-runner>")
 add_dependencies(test_engine_history ocps-job-runner)
 add_test(NAME engine_history COMMAND test_engine_history)

@@ -8,7 +8,7 @@ target_link_libraries(slurm_cluster PUBLIC test_util)
 target_compile_definitions(slurm_cluster PRIVATE
   OCPS_SLURM_CLUSTER_SCRIPT="${CMAKE_CURRENT_SOURCE_DIR}/support/slurm_cluster.sh")
 
-ocps_test_exe(test_engine_slurm engine slurm_cluster)
+ocps_test_exe(test_engine_slurm engine_fixture slurm_cluster)
 target_compile_definitions(test_engine_slurm PRIVATE OCPS_JOB_RUNNER="$<TARGET_FILE:ocps-job-runner>")
 add_dependencies(test_engine_slurm ocps-job-runner)
 add_test(NAME engine_slurm COMMAND test_engine_slurm)

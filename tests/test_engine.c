@@ -22,204 +22,33 @@
 #include <cmocka.h>
 
 #include "ocps/engine.h"
+#include "engine_fixture.h"
 #include "test_util.h"
-
-#define MAX_EVENTS 256
-
-/* One callback, copied. */
-typedef struct event {
-    char id[ENGINE_JOB_ID_LEN + 1];
-    engine_phase phase;
-    engine_reason reason;
-    int exit_code;
-    double started;
-    double ended;
-    char message[512];
-    size_t nresults;
-    size_t results_total;
-    bool results_truncated;
-    int queue_position;
-    char *meta; /* JSON text or NULL */
-} event;
-
-typedef struct fixture {
-    char *dir;
-    char work_root[512];
-    char store[512];
-    uv_loop_t loop;
-    engine *e;
-    engine_options opts;
-    event events[MAX_EVENTS];
-    int nevents;
-    size_t max_executing; /* most EXECUTING at once, sampled */
-} fixture;
-
-static void on_job(void *arg, const engine_job *job)
-{
-    fixture *fx = arg;
-    assert_true(fx->nevents < MAX_EVENTS);
-    event *ev = &fx->events[fx->nevents++];
-    snprintf(ev->id, sizeof ev->id, "%s", job->id);
-    ev->phase = job->phase;
-    ev->reason = job->reason;
-    ev->exit_code = job->exit_code;
-    ev->started = job->started;
-    ev->ended = job->ended;
-    snprintf(ev->message, sizeof ev->message, "%s", job->message);
-    ev->nresults = json_array_size(job->results);
-    ev->results_total = job->results_total;
-    ev->results_truncated = job->results_truncated;
-    ev->queue_position = job->queue_position;
-    ev->meta = job->meta != NULL ? json_dumps(job->meta, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-}
-
-static void fx_clear_events(fixture *fx)
-{
-    for (int i = 0; i < fx->nevents; i++) {
-        free(fx->events[i].meta);
-    }
-    fx->nevents = 0;
-}
-
-static void fx_open(fixture *fx)
-{
-    char err[512];
-    int rc = engine_open(&fx->e, &fx->loop, &fx->opts, on_job, fx, err, sizeof err);
-    if (rc != 0) {
-        fail_msg("engine_open: %s", err);
-    }
-}
-
-/* Close the engine and let the loop finish closing its handles. */
-static void fx_close(fixture *fx)
-{
-    if (fx->e != NULL) {
-        engine_close(fx->e, NULL, NULL);
-        fx->e = NULL;
-        uv_run(&fx->loop, UV_RUN_DEFAULT);
-    }
-}
 
 static int setup(void **state)
 {
-    fixture *fx = calloc(1, sizeof *fx);
+    efx *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    fx->dir = tu_make_temp_dir();
-    assert_non_null(fx->dir);
-    snprintf(fx->work_root, sizeof fx->work_root, "%s/work/jobs", fx->dir);
-    snprintf(fx->store, sizeof fx->store, "%s/jobs.sqlite", fx->dir);
-    assert_int_equal(uv_loop_init(&fx->loop), 0);
-    fx->opts.work_root = fx->work_root;
-    fx->opts.store_path = fx->store;
-    fx->opts.runner = OCPS_JOB_RUNNER;
-    fx->opts.max_concurrent = 4;
-    fx->opts.abort_grace = 1.0;
-    fx->opts.max_results = 100;
-    fx->opts.poll_interval = 0.05;
-    fx_open(fx);
+    efx_init(fx, "work/jobs", OCPS_JOB_RUNNER);
+    efx_open(fx);
     *state = fx;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *fx = *state;
-    fx_close(fx);
-    assert_int_equal(uv_loop_close(&fx->loop), 0);
-    fx_clear_events(fx);
-    tu_remove_tree(fx->dir);
-    free(fx->dir);
+    efx *fx = *state;
+    efx_free(fx);
     free(fx);
     return 0;
 }
 
-/* Run the loop a little, sampling the number of executing jobs. */
-static void fx_spin(fixture *fx)
+static void fx_submit(efx *fx, char id[ENGINE_JOB_ID_LEN + 1], const char *const *argv)
 {
-    uv_run(&fx->loop, UV_RUN_NOWAIT);
-    if (fx->e != NULL) {
-        size_t n = engine_count(fx->e, ENGINE_EXECUTING);
-        if (n > fx->max_executing) {
-            fx->max_executing = n;
-        }
-    }
-    struct timespec ts = {0, 2 * 1000 * 1000};
-    nanosleep(&ts, NULL);
+    efx_submit(fx, id, (engine_job_spec){.argv = argv});
 }
 
-static void fx_run_for(fixture *fx, double seconds)
-{
-    double end = tu_now() + seconds;
-    while (tu_now() < end) {
-        fx_spin(fx);
-    }
-}
-
-/* The index of the n-th (0-based) event of job id in `phase`, or -1. */
-static int fx_find(const fixture *fx, const char *id, engine_phase phase)
-{
-    for (int i = 0; i < fx->nevents; i++) {
-        if (strcmp(fx->events[i].id, id) == 0 && fx->events[i].phase == phase) {
-            return i;
-        }
-    }
-    return -1;
-}
-
-static int fx_count_final(const fixture *fx, const char *id)
-{
-    int n = 0;
-    for (int i = 0; i < fx->nevents; i++) {
-        n += strcmp(fx->events[i].id, id) == 0 && engine_phase_final(fx->events[i].phase);
-    }
-    return n;
-}
-
-/* The final event of job id, waiting up to `timeout` seconds for it. */
-static const event *fx_wait_final(fixture *fx, const char *id, double timeout)
-{
-    double end = tu_now() + timeout;
-    for (;;) {
-        for (int i = 0; i < fx->nevents; i++) {
-            if (strcmp(fx->events[i].id, id) == 0 && engine_phase_final(fx->events[i].phase)) {
-                return &fx->events[i];
-            }
-        }
-        if (tu_now() > end) {
-            fail_msg("job %s did not end within %.1f s", id, timeout);
-        }
-        fx_spin(fx);
-    }
-}
-
-static void fx_wait_phase(fixture *fx, const char *id, engine_phase phase, double timeout)
-{
-    double end = tu_now() + timeout;
-    while (fx_find(fx, id, phase) < 0) {
-        if (tu_now() > end) {
-            fail_msg("job %s never reached %s", id, engine_phase_name(phase));
-        }
-        fx_spin(fx);
-    }
-}
-
-/* Submit argv (NULL-terminated) with optional spec fields in `base`. */
-static void fx_submit_spec(fixture *fx, char id[ENGINE_JOB_ID_LEN + 1], engine_job_spec spec)
-{
-    char err[512];
-    engine_new_job_id(fx->e, id);
-    int rc = engine_job_submit(fx->e, id, &spec, err, sizeof err);
-    if (rc != 0) {
-        fail_msg("engine_job_submit: %d %s", rc, err);
-    }
-}
-
-static void fx_submit(fixture *fx, char id[ENGINE_JOB_ID_LEN + 1], const char *const *argv)
-{
-    fx_submit_spec(fx, id, (engine_job_spec){.argv = argv});
-}
-
-static char *fx_job_file(const fixture *fx, const char *id, const char *name)
+static char *fx_job_file(const efx *fx, const char *id, const char *name)
 {
     const engine_job *j = engine_job_get(fx->e, id);
     assert_non_null(j);
@@ -227,7 +56,7 @@ static char *fx_job_file(const fixture *fx, const char *id, const char *name)
 }
 
 /* Wait for a file a job writes; returns its integer content. */
-static long fx_wait_pid_file(fixture *fx, const char *id, const char *name)
+static long fx_wait_pid_file(efx *fx, const char *id, const char *name)
 {
     char *path = fx_job_file(fx, id, name);
     double end = tu_now() + 5;
@@ -238,7 +67,7 @@ static long fx_wait_pid_file(fixture *fx, const char *id, const char *name)
         if (tu_now() > end) {
             fail_msg("%s never written", path);
         }
-        fx_spin(fx);
+        efx_spin(fx);
     }
     long pid = strtol(text, NULL, 10);
     free(text);
@@ -300,43 +129,43 @@ static bool file_exists(const char *path)
 
 static void test_success(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, (const char *[]){"true", NULL});
-    const event *ev = fx_wait_final(fx, id, 5);
+    const efx_event *ev = efx_wait_final(fx, id, 5);
     assert_int_equal(ev->phase, ENGINE_COMPLETED);
     assert_int_equal(ev->reason, ENGINE_REASON_SUCCESS);
     assert_int_equal(ev->exit_code, 0);
     assert_true(ev->started > 0 && ev->ended >= ev->started);
     /* Every phase was reported, in order. */
-    int q = fx_find(fx, id, ENGINE_QUEUED);
-    int x = fx_find(fx, id, ENGINE_EXECUTING);
-    int c = fx_find(fx, id, ENGINE_COMPLETED);
+    int q = efx_find(fx, id, ENGINE_QUEUED);
+    int x = efx_find(fx, id, ENGINE_EXECUTING);
+    int c = efx_find(fx, id, ENGINE_COMPLETED);
     assert_true(q >= 0 && q < x && x < c);
     const engine_job *j = engine_job_get(fx->e, id);
     assert_non_null(j);
     assert_int_equal(j->phase, ENGINE_COMPLETED);
     assert_true(file_exists(j->log_path));
     assert_non_null(strstr(j->log_path, id));
-    assert_int_equal(fx_count_final(fx, id), 1);
+    assert_int_equal(efx_count_final(fx, id), 1);
 }
 
 static void test_env_workdir_meta(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
     json_t *meta = json_pack("{s:s, s:i}", "salIndex", "x", "seq", 7);
-    fx_submit_spec(fx, id,
-                   (engine_job_spec){
-                       .argv = (const char *[]){"sh", "-c",
-                                                "echo \"cwd=$(pwd)\"; echo \"id=$JOB_ID\"; "
-                                                "echo \"out=$JOB_OUTPUT_DIR\"; echo \"foo=$FOO\"",
-                                                NULL},
-                       .env = (const char *[]){"FOO=bar baz", NULL},
-                       .meta = meta,
-                   });
+    efx_submit(fx, id,
+               (engine_job_spec){
+                   .argv = (const char *[]){"sh", "-c",
+                                            "echo \"cwd=$(pwd)\"; echo \"id=$JOB_ID\"; "
+                                            "echo \"out=$JOB_OUTPUT_DIR\"; echo \"foo=$FOO\"",
+                                            NULL},
+                   .env = (const char *[]){"FOO=bar baz", NULL},
+                   .meta = meta,
+               });
     json_decref(meta);
-    const event *ev = fx_wait_final(fx, id, 5);
+    const efx_event *ev = efx_wait_final(fx, id, 5);
     assert_int_equal(ev->phase, ENGINE_COMPLETED);
     assert_string_equal(ev->meta, "{\"salIndex\":\"x\",\"seq\":7}");
     const engine_job *j = engine_job_get(fx->e, id);
@@ -359,10 +188,10 @@ static void test_env_workdir_meta(void **state)
 
 static void test_failure_exit_code(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, (const char *[]){"sh", "-c", "exit 3", NULL});
-    const event *ev = fx_wait_final(fx, id, 5);
+    const efx_event *ev = efx_wait_final(fx, id, 5);
     assert_int_equal(ev->phase, ENGINE_ERROR);
     assert_int_equal(ev->reason, ENGINE_REASON_PIPELINE_FAILED);
     assert_int_equal(ev->exit_code, 3);
@@ -371,10 +200,10 @@ static void test_failure_exit_code(void **state)
 
 static void test_signal_exit(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, (const char *[]){"sh", "-c", "kill -9 $$", NULL});
-    const event *ev = fx_wait_final(fx, id, 5);
+    const efx_event *ev = efx_wait_final(fx, id, 5);
     assert_int_equal(ev->phase, ENGINE_ERROR);
     assert_int_equal(ev->reason, ENGINE_REASON_PIPELINE_FAILED);
     assert_int_equal(ev->exit_code, 128 + 9);
@@ -383,12 +212,11 @@ static void test_signal_exit(void **state)
 
 static void test_timeout(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
     double t0 = tu_now();
-    fx_submit_spec(fx, id,
-                   (engine_job_spec){.argv = (const char *[]){"sleep", "30", NULL}, .max_duration = 0.5});
-    const event *ev = fx_wait_final(fx, id, 5);
+    efx_submit(fx, id, (engine_job_spec){.argv = (const char *[]){"sleep", "30", NULL}, .max_duration = 0.5});
+    const efx_event *ev = efx_wait_final(fx, id, 5);
     double took = tu_now() - t0;
     assert_int_equal(ev->phase, ENGINE_ERROR);
     assert_int_equal(ev->reason, ENGINE_REASON_TIMEOUT);
@@ -398,10 +226,10 @@ static void test_timeout(void **state)
 
 static void test_spawn_failure(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, (const char *[]){"/nonexistent/ocps-pipeline", "x", NULL});
-    const event *ev = fx_wait_final(fx, id, 5);
+    const efx_event *ev = efx_wait_final(fx, id, 5);
     assert_int_equal(ev->phase, ENGINE_ERROR);
     assert_int_equal(ev->reason, ENGINE_REASON_INFRASTRUCTURE);
     assert_int_equal(ev->exit_code, 127);
@@ -413,17 +241,17 @@ static void test_spawn_failure(void **state)
  * ends in "...": here the runner cannot start from a long non-ASCII path. */
 static void test_long_message_cut(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char runner[1000] = "/nonexistent/";
     for (size_t n = strlen(runner); n + 2 < sizeof runner; n += 2) {
         strcat(runner, "\xc3\xa9"); /* U+00E9, two bytes */
     }
-    fx_close(fx);
+    efx_close(fx);
     fx->opts.runner = runner;
-    fx_open(fx);
+    efx_open(fx);
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, (const char *[]){"true", NULL});
-    const event *ev = fx_wait_final(fx, id, 5);
+    const efx_event *ev = efx_wait_final(fx, id, 5);
     assert_int_equal(ev->phase, ENGINE_ERROR);
     assert_int_equal(ev->reason, ENGINE_REASON_INFRASTRUCTURE);
     assert_non_null(strstr(ev->message, "cannot start runner /nonexistent/"));
@@ -437,17 +265,17 @@ static void test_long_message_cut(void **state)
 
 static void test_simulate(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char ok[ENGINE_JOB_ID_LEN + 1];
     char bad[ENGINE_JOB_ID_LEN + 1];
     const char *const argv[] = {"/nonexistent/never-run", NULL};
     double t0 = tu_now();
-    fx_submit_spec(fx, ok, (engine_job_spec){.argv = argv, .simulate = "0.2:0"});
-    fx_submit_spec(fx, bad, (engine_job_spec){.argv = argv, .simulate = "0.2:1"});
-    const event *a = fx_wait_final(fx, ok, 5);
+    efx_submit(fx, ok, (engine_job_spec){.argv = argv, .simulate = "0.2:0"});
+    efx_submit(fx, bad, (engine_job_spec){.argv = argv, .simulate = "0.2:1"});
+    const efx_event *a = efx_wait_final(fx, ok, 5);
     assert_int_equal(a->phase, ENGINE_COMPLETED);
     assert_int_equal(a->exit_code, 0);
-    const event *b = fx_wait_final(fx, bad, 5);
+    const efx_event *b = efx_wait_final(fx, bad, 5);
     assert_int_equal(b->phase, ENGINE_ERROR);
     assert_int_equal(b->reason, ENGINE_REASON_PIPELINE_FAILED);
     assert_int_equal(b->exit_code, 1);
@@ -465,7 +293,7 @@ static void test_simulate(void **state)
 
 static void test_abort_running(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id,
               (const char *[]){"sh", "-c", "echo started; sleep 30 & echo $! > child.pid; wait", NULL});
@@ -475,7 +303,7 @@ static void test_abort_running(void **state)
     char err[256];
     double t0 = tu_now();
     assert_int_equal(engine_job_abort(fx->e, id, err, sizeof err), 0);
-    const event *ev = fx_wait_final(fx, id, 5);
+    const efx_event *ev = efx_wait_final(fx, id, 5);
     assert_true(tu_now() - t0 < 2.0);
     assert_int_equal(ev->phase, ENGINE_ABORTED);
     assert_int_equal(ev->reason, ENGINE_REASON_ABORTED);
@@ -490,7 +318,7 @@ static void test_abort_running(void **state)
 
 static void test_abort_queued(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     engine_set_max_concurrent(fx->e, 1);
     char a[ENGINE_JOB_ID_LEN + 1];
     char b[ENGINE_JOB_ID_LEN + 1];
@@ -504,26 +332,26 @@ static void test_abort_queued(void **state)
     jb = engine_job_get(fx->e, b);
     assert_int_equal(jb->phase, ENGINE_ABORTED); /* at once */
     assert_int_equal(jb->exit_code, ENGINE_EXIT_ABORTED);
-    const event *ev = fx_wait_final(fx, b, 2);
+    const efx_event *ev = efx_wait_final(fx, b, 2);
     assert_int_equal(ev->reason, ENGINE_REASON_ABORTED);
-    assert_int_equal(fx_find(fx, b, ENGINE_EXECUTING), -1);
+    assert_int_equal(efx_find(fx, b, ENGINE_EXECUTING), -1);
     assert_int_equal(engine_job_abort(fx->e, a, err, sizeof err), 0);
-    assert_int_equal(fx_wait_final(fx, a, 5)->phase, ENGINE_ABORTED);
+    assert_int_equal(efx_wait_final(fx, a, 5)->phase, ENGINE_ABORTED);
 }
 
 static void test_abort_idempotent_and_unknown(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
     char err[256];
     fx_submit(fx, id, (const char *[]){"sleep", "30", NULL});
-    fx_wait_phase(fx, id, ENGINE_EXECUTING, 5);
+    efx_wait_phase(fx, id, ENGINE_EXECUTING, 5);
     assert_int_equal(engine_job_abort(fx->e, id, err, sizeof err), 0);
     assert_int_equal(engine_job_abort(fx->e, id, err, sizeof err), 0);
-    fx_wait_final(fx, id, 5);
+    efx_wait_final(fx, id, 5);
     assert_int_equal(engine_job_abort(fx->e, id, err, sizeof err), 0);
-    fx_run_for(fx, 0.2);
-    assert_int_equal(fx_count_final(fx, id), 1);
+    efx_run_for(fx, 0.2);
+    assert_int_equal(efx_count_final(fx, id), 1);
     char unknown[ENGINE_JOB_ID_LEN + 1];
     engine_new_job_id(fx->e, unknown);
     err[0] = '\0';
@@ -536,7 +364,7 @@ static void test_abort_idempotent_and_unknown(void **state)
 
 static void test_fifo_concurrency(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     engine_set_max_concurrent(fx->e, 2);
     char ids[5][ENGINE_JOB_ID_LEN + 1];
     for (int i = 0; i < 5; i++) {
@@ -548,61 +376,61 @@ static void test_fifo_concurrency(void **state)
         assert_int_equal(engine_job_get(fx->e, ids[i])->queue_position, i < 2 ? 0 : i - 1);
     }
     for (int i = 0; i < 5; i++) {
-        assert_int_equal(fx_wait_final(fx, ids[i], 10)->phase, ENGINE_COMPLETED);
+        assert_int_equal(efx_wait_final(fx, ids[i], 10)->phase, ENGINE_COMPLETED);
     }
     assert_int_equal(fx->max_executing, 2);
     /* Started in submission order. */
     for (int i = 1; i < 5; i++) {
-        assert_true(fx_find(fx, ids[i - 1], ENGINE_EXECUTING) < fx_find(fx, ids[i], ENGINE_EXECUTING));
+        assert_true(efx_find(fx, ids[i - 1], ENGINE_EXECUTING) < efx_find(fx, ids[i], ENGINE_EXECUTING));
     }
     /* The QUEUED events carried the position. */
-    assert_int_equal(fx->events[fx_find(fx, ids[4], ENGINE_QUEUED)].queue_position, 3);
+    assert_int_equal(fx->events[efx_find(fx, ids[4], ENGINE_QUEUED)].queue_position, 3);
 }
 
 static void test_prereq_success(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char a[ENGINE_JOB_ID_LEN + 1];
     char b[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, a, (const char *[]){"sleep", "0.3", NULL});
-    fx_submit_spec(fx, b,
-                   (engine_job_spec){.argv = (const char *[]){"true", NULL},
-                                     .prereqs = (const char *[]){a, NULL},
-                                     .prereq_must_succeed = true});
+    efx_submit(fx, b,
+               (engine_job_spec){.argv = (const char *[]){"true", NULL},
+                                 .prereqs = (const char *[]){a, NULL},
+                                 .prereq_must_succeed = true});
     assert_int_equal(engine_job_get(fx->e, b)->phase, ENGINE_PENDING);
-    const event *eb = fx_wait_final(fx, b, 5);
+    const efx_event *eb = efx_wait_final(fx, b, 5);
     assert_int_equal(eb->phase, ENGINE_COMPLETED);
-    int a_done = fx_find(fx, a, ENGINE_COMPLETED);
-    int b_exec = fx_find(fx, b, ENGINE_EXECUTING);
-    assert_true(fx_find(fx, b, ENGINE_PENDING) >= 0);
+    int a_done = efx_find(fx, a, ENGINE_COMPLETED);
+    int b_exec = efx_find(fx, b, ENGINE_EXECUTING);
+    assert_true(efx_find(fx, b, ENGINE_PENDING) >= 0);
     assert_true(a_done >= 0 && a_done < b_exec);
     assert_true(fx->events[b_exec].started >= fx->events[a_done].ended);
 }
 
 static void test_prereq_failure(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char a[ENGINE_JOB_ID_LEN + 1];
     char b[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, a, (const char *[]){"sh", "-c", "sleep 0.1; exit 1", NULL});
-    fx_submit_spec(fx, b,
-                   (engine_job_spec){.argv = (const char *[]){"true", NULL},
-                                     .prereqs = (const char *[]){a, NULL},
-                                     .prereq_must_succeed = true});
-    const event *eb = fx_wait_final(fx, b, 5);
+    efx_submit(fx, b,
+               (engine_job_spec){.argv = (const char *[]){"true", NULL},
+                                 .prereqs = (const char *[]){a, NULL},
+                                 .prereq_must_succeed = true});
+    const efx_event *eb = efx_wait_final(fx, b, 5);
     assert_int_equal(eb->phase, ENGINE_ERROR);
     assert_int_equal(eb->reason, ENGINE_REASON_PREREQUISITE);
     assert_non_null(strstr(eb->message, a));
-    assert_int_equal(fx_find(fx, b, ENGINE_EXECUTING), -1);
+    assert_int_equal(efx_find(fx, b, ENGINE_EXECUTING), -1);
 }
 
 static void test_prereq_unknown(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char ghost[ENGINE_JOB_ID_LEN + 1];
     char b[ENGINE_JOB_ID_LEN + 1];
     engine_new_job_id(fx->e, ghost);
-    fx_submit_spec(
+    efx_submit(
         fx, b,
         (engine_job_spec){.argv = (const char *[]){"true", NULL}, .prereqs = (const char *[]){ghost, NULL}});
     const engine_job *j = engine_job_get(fx->e, b);
@@ -610,7 +438,7 @@ static void test_prereq_unknown(void **state)
     assert_int_equal(j->reason, ENGINE_REASON_PREREQUISITE);
     assert_non_null(strstr(j->message, ghost));
     assert_non_null(strstr(j->message, "unknown"));
-    assert_int_equal(fx_wait_final(fx, b, 2)->reason, ENGINE_REASON_PREREQUISITE);
+    assert_int_equal(efx_wait_final(fx, b, 2)->reason, ENGINE_REASON_PREREQUISITE);
 }
 
 /* ---- outputs ----------------------------------------------------------- */
@@ -620,11 +448,11 @@ static const char *const write_outputs[] = {"sh", "-c", "echo x > a.fits; echo y
 
 static void test_output_globs(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
-    fx_submit_spec(
-        fx, id, (engine_job_spec){.argv = write_outputs, .output_globs = (const char *[]){"*.fits", NULL}});
-    const event *ev = fx_wait_final(fx, id, 5);
+    efx_submit(fx, id,
+               (engine_job_spec){.argv = write_outputs, .output_globs = (const char *[]){"*.fits", NULL}});
+    const efx_event *ev = efx_wait_final(fx, id, 5);
     assert_int_equal(ev->phase, ENGINE_COMPLETED);
     const engine_job *j = engine_job_get(fx->e, id);
     assert_int_equal(json_array_size(j->results), 2);
@@ -641,14 +469,14 @@ static void test_output_globs(void **state)
 
 static void test_output_globs_truncated(void **state)
 {
-    fixture *fx = *state;
-    fx_close(fx);
+    efx *fx = *state;
+    efx_close(fx);
     fx->opts.max_results = 1;
-    fx_open(fx);
+    efx_open(fx);
     char id[ENGINE_JOB_ID_LEN + 1];
-    fx_submit_spec(
-        fx, id, (engine_job_spec){.argv = write_outputs, .output_globs = (const char *[]){"*.fits", NULL}});
-    const event *ev = fx_wait_final(fx, id, 5);
+    efx_submit(fx, id,
+               (engine_job_spec){.argv = write_outputs, .output_globs = (const char *[]){"*.fits", NULL}});
+    const efx_event *ev = efx_wait_final(fx, id, 5);
     assert_int_equal(ev->phase, ENGINE_COMPLETED);
     assert_int_equal(ev->nresults, 1);
     assert_int_equal(ev->results_total, 2);
@@ -659,51 +487,51 @@ static void test_output_globs_truncated(void **state)
 
 static void test_restart_readopts(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char ids[3][ENGINE_JOB_ID_LEN + 1];
     for (int i = 0; i < 3; i++) {
         fx_submit(fx, ids[i], (const char *[]){"sleep", "0.8", NULL});
     }
     for (int i = 0; i < 3; i++) {
-        fx_wait_phase(fx, ids[i], ENGINE_EXECUTING, 5);
+        efx_wait_phase(fx, ids[i], ENGINE_EXECUTING, 5);
     }
-    fx_close(fx); /* the runners keep going */
-    fx_clear_events(fx);
-    fx_open(fx);
+    efx_close(fx); /* the runners keep going */
+    efx_clear_events(fx);
+    efx_open(fx);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(engine_job_get(fx->e, ids[i])->phase, ENGINE_EXECUTING);
     }
     for (int i = 0; i < 3; i++) {
-        const event *ev = fx_wait_final(fx, ids[i], 5);
+        const efx_event *ev = efx_wait_final(fx, ids[i], 5);
         assert_int_equal(ev->phase, ENGINE_COMPLETED);
         assert_int_equal(ev->exit_code, 0);
     }
-    fx_run_for(fx, 0.3);
+    efx_run_for(fx, 0.3);
     assert_int_equal(fx->nevents, 6); /* each reported as found (executing), then its end */
     for (int i = 0; i < 3; i++) {
-        assert_true(fx_find(fx, ids[i], ENGINE_EXECUTING) >= 0);
-        assert_int_equal(fx_count_final(fx, ids[i]), 1);
+        assert_true(efx_find(fx, ids[i], ENGINE_EXECUTING) >= 0);
+        assert_int_equal(efx_count_final(fx, ids[i]), 1);
     }
     /* Not published: a second restart reports them again, once. */
-    fx_close(fx);
-    fx_clear_events(fx);
-    fx_open(fx);
-    fx_run_for(fx, 0.1);
+    efx_close(fx);
+    efx_clear_events(fx);
+    efx_open(fx);
+    efx_run_for(fx, 0.1);
     assert_int_equal(fx->nevents, 3);
 }
 
 static void test_abort_adopted(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, (const char *[]){"sh", "-c", "echo $$ > job.pid; exec sleep 30", NULL});
     long job = fx_wait_pid_file(fx, id, "job.pid");
-    fx_close(fx);
-    fx_clear_events(fx);
-    fx_open(fx);
+    efx_close(fx);
+    efx_clear_events(fx);
+    efx_open(fx);
     char err[256];
     assert_int_equal(engine_job_abort(fx->e, id, err, sizeof err), 0);
-    const event *ev = fx_wait_final(fx, id, 5);
+    const efx_event *ev = efx_wait_final(fx, id, 5);
     assert_int_equal(ev->phase, ENGINE_ABORTED);
     assert_int_equal(ev->exit_code, ENGINE_EXIT_ABORTED);
     assert_true(wait_pid_gone(job, 2.0));
@@ -712,19 +540,19 @@ static void test_abort_adopted(void **state)
 
 static void test_restart_lost(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, (const char *[]){"sh", "-c", "echo $$ > job.pid; exec sleep 30", NULL});
     long job = fx_wait_pid_file(fx, id, "job.pid");
     long runner = parent_of(job);
     assert_true(runner > 1);
-    fx_close(fx);
+    efx_close(fx);
     kill((pid_t)-job, SIGKILL); /* the job's group, then its runner */
     kill((pid_t)runner, SIGKILL);
     assert_true(wait_pid_gone(runner, 2.0));
-    fx_clear_events(fx);
-    fx_open(fx);
-    const event *ev = fx_wait_final(fx, id, 2);
+    efx_clear_events(fx);
+    efx_open(fx);
+    const efx_event *ev = efx_wait_final(fx, id, 2);
     assert_int_equal(ev->phase, ENGINE_UNKNOWN);
     assert_int_equal(ev->reason, ENGINE_REASON_LOST);
     assert_int_equal(ev->exit_code, -1);
@@ -737,7 +565,7 @@ static void test_restart_lost(void **state)
  * (and so to its runner). A new engine on the same store re-adopts the job
  * instead of running it a second time: the job appends one line to `runs`
  * each time it runs. */
-static void crash_after_spawn(fixture *fx, const char *runner_env)
+static void crash_after_spawn(efx *fx, const char *runner_env)
 {
     char runs[600];
     char script[800];
@@ -745,7 +573,7 @@ static void crash_after_spawn(fixture *fx, const char *runner_env)
     snprintf(script, sizeof script, "echo run >> '%s'; sleep 0.5; echo x > out.fits", runs);
     char id[ENGINE_JOB_ID_LEN + 1];
     engine_new_job_id(NULL, id);
-    fx_close(fx);
+    efx_close(fx);
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -763,13 +591,13 @@ static void crash_after_spawn(fixture *fx, const char *runner_env)
         _exit(1);
     }
     assert_int_equal(tu_wait_exit(pid, 5), 77);
-    fx_clear_events(fx);
-    fx_open(fx);
-    const event *ev = fx_wait_final(fx, id, 10);
+    efx_clear_events(fx);
+    efx_open(fx);
+    const efx_event *ev = efx_wait_final(fx, id, 10);
     assert_int_equal(ev->phase, ENGINE_COMPLETED);
     assert_int_equal(ev->results_total, 1);
-    fx_run_for(fx, 0.8); /* a second run would have started by now */
-    assert_int_equal(fx_count_final(fx, id), 1);
+    efx_run_for(fx, 0.8); /* a second run would have started by now */
+    assert_int_equal(efx_count_final(fx, id), 1);
     char *text = tu_read_file(runs, NULL);
     assert_non_null(text);
     assert_string_equal(text, "run\n");
@@ -787,7 +615,7 @@ static void test_crash_after_spawn_runs_once(void **state)
  * leaves, and the engine follows the winner. */
 static void test_crash_before_claim_runs_once(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     crash_after_spawn(fx, "OCPS_RUNNER_TEST_CLAIM_DELAY=0.3");
     const engine_job *j = engine_job_get(fx->e, fx->events[fx->nevents - 1].id);
     assert_non_null(j);
@@ -808,7 +636,7 @@ static const char *const job_with_child[] = {"sh", "-c",
  * group dies too, and the job ends as lost, saying why. */
 static void test_killed_runner_kills_its_job(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, job_with_child);
     long child = fx_wait_pid_file(fx, id, "child.pid");
@@ -816,7 +644,7 @@ static void test_killed_runner_kills_its_job(void **state)
     long runner = parent_of(job);
     assert_true(runner > 1 && runner != getpid());
     kill((pid_t)runner, SIGKILL);
-    const event *ev = fx_wait_final(fx, id, 5);
+    const efx_event *ev = efx_wait_final(fx, id, 5);
     assert_int_equal(ev->phase, ENGINE_UNKNOWN);
     assert_int_equal(ev->reason, ENGINE_REASON_LOST);
     assert_int_equal(ev->exit_code, -1);
@@ -832,20 +660,20 @@ static void test_killed_runner_kills_its_job(void **state)
  * reports the job lost. */
 static void test_killed_runner_unwatched(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, job_with_child);
     long child = fx_wait_pid_file(fx, id, "child.pid");
     long job = fx_wait_pid_file(fx, id, "job.pid");
     long runner = parent_of(job);
-    fx_close(fx);
+    efx_close(fx);
     kill((pid_t)runner, SIGKILL);
     assert_true(wait_pid_gone(runner, 2.0));
     assert_true(wait_pid_gone(job, 2.0)); /* with its runner */
     assert_false(pid_gone(child));        /* not yet */
-    fx_clear_events(fx);
-    fx_open(fx);
-    const event *ev = fx_wait_final(fx, id, 5);
+    efx_clear_events(fx);
+    efx_open(fx);
+    const efx_event *ev = efx_wait_final(fx, id, 5);
     assert_int_equal(ev->phase, ENGINE_UNKNOWN);
     assert_int_equal(ev->reason, ENGINE_REASON_LOST);
     assert_non_null(strstr(ev->message, "vanished without recording an outcome"));
@@ -856,19 +684,19 @@ static void test_killed_runner_unwatched(void **state)
 
 static void test_restart_published_not_reported(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char pub[ENGINE_JOB_ID_LEN + 1];
     char unpub[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, pub, (const char *[]){"true", NULL});
     fx_submit(fx, unpub, (const char *[]){"false", NULL});
-    fx_wait_final(fx, pub, 5);
-    fx_wait_final(fx, unpub, 5);
+    efx_wait_final(fx, pub, 5);
+    efx_wait_final(fx, unpub, 5);
     assert_int_equal(engine_job_mark_published(fx->e, pub), 0);
     assert_true(engine_job_get(fx->e, pub)->result_published);
-    fx_close(fx);
-    fx_clear_events(fx);
-    fx_open(fx);
-    fx_run_for(fx, 0.2);
+    efx_close(fx);
+    efx_clear_events(fx);
+    efx_open(fx);
+    efx_run_for(fx, 0.2);
     assert_int_equal(fx->nevents, 1);
     assert_string_equal(fx->events[0].id, unpub);
     assert_int_equal(fx->events[0].phase, ENGINE_ERROR);
@@ -886,11 +714,11 @@ static void test_restart_published_not_reported(void **state)
     engine_job_spec spec = {.argv = (const char *[]){"true", NULL}};
     assert_int_equal(engine_job_submit(fx->e, pub, &spec, err, sizeof err), -EEXIST);
     char b[ENGINE_JOB_ID_LEN + 1];
-    fx_submit_spec(fx, b,
-                   (engine_job_spec){.argv = (const char *[]){"true", NULL},
-                                     .prereqs = (const char *[]){pub, NULL},
-                                     .prereq_must_succeed = true});
-    assert_int_equal(fx_wait_final(fx, b, 5)->phase, ENGINE_COMPLETED);
+    efx_submit(fx, b,
+               (engine_job_spec){.argv = (const char *[]){"true", NULL},
+                                 .prereqs = (const char *[]){pub, NULL},
+                                 .prereq_must_succeed = true});
+    assert_int_equal(efx_wait_final(fx, b, 5)->phase, ENGINE_COMPLETED);
 }
 
 /* ---- names and validation ---------------------------------------------- */
@@ -919,7 +747,7 @@ static void test_names(void **state)
 
 static void test_job_ids_and_validation(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char a[ENGINE_JOB_ID_LEN + 1];
     char b[ENGINE_JOB_ID_LEN + 1];
     engine_new_job_id(fx->e, a);
@@ -936,7 +764,7 @@ static void test_job_ids_and_validation(void **state)
     assert_int_equal(engine_job_submit(fx->e, a, &abs_glob, err, sizeof err), -EINVAL);
     assert_int_equal(engine_job_submit(fx->e, a, &ok, err, sizeof err), 0);
     assert_int_equal(engine_job_submit(fx->e, a, &ok, err, sizeof err), -EEXIST);
-    fx_wait_final(fx, a, 5);
+    efx_wait_final(fx, a, 5);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)

@@ -22,167 +22,57 @@
 #include <cmocka.h>
 
 #include "ocps/engine.h"
+#include "engine_fixture.h"
 #include "test_util.h"
 
-#define MAX_FINAL 64
-
-typedef struct fixture {
-    char *dir;
-    char work_root[512];
-    char store[512];
-    uv_loop_t loop;
-    engine *e;
-    engine_options opts;
-    bool publish_in_cb; /* mark_published from the callback, as the application does */
-    char final_ids[MAX_FINAL][ENGINE_JOB_ID_LEN + 1];
-    engine_phase final_phase[MAX_FINAL];
-    int nfinal;
-    int nevents;
-    char log[4096]; /* the log hook's messages, one a line */
-} fixture;
-
-static void on_job(void *arg, const engine_job *job)
+/* With publish_final (as the application does): the job is still
+ * readable, and published, during the callback. */
+static void still_readable(efx *fx, const engine_job *job)
 {
-    fixture *fx = arg;
-    fx->nevents++;
-    if (!engine_phase_final(job->phase)) {
-        return;
-    }
-    assert_true(fx->nfinal < MAX_FINAL);
-    snprintf(fx->final_ids[fx->nfinal], sizeof fx->final_ids[0], "%s", job->id);
-    fx->final_phase[fx->nfinal++] = job->phase;
-    if (fx->publish_in_cb) {
-        assert_int_equal(engine_job_mark_published(fx->e, job->id), 0);
-        /* still readable during the callback */
+    if (fx->publish_final && engine_phase_final(job->phase)) {
         const engine_job *j = engine_job_get(fx->e, job->id);
         assert_non_null(j);
         assert_true(j->result_published);
     }
 }
 
-static void on_log(void *arg, int level, const char *message)
-{
-    fixture *fx = arg;
-    (void)level;
-    size_t n = strlen(fx->log);
-    snprintf(fx->log + n, sizeof fx->log - n, "%s\n", message);
-}
-
-static void fx_open(fixture *fx)
-{
-    char err[512];
-    if (engine_open(&fx->e, &fx->loop, &fx->opts, on_job, fx, err, sizeof err) != 0) {
-        fail_msg("engine_open: %s", err);
-    }
-}
-
-static void fx_close(fixture *fx)
-{
-    if (fx->e != NULL) {
-        engine_close(fx->e, NULL, NULL);
-        fx->e = NULL;
-        uv_run(&fx->loop, UV_RUN_DEFAULT);
-    }
-}
-
 static int setup(void **state)
 {
-    fixture *fx = calloc(1, sizeof *fx);
+    efx *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    fx->dir = tu_make_temp_dir();
-    assert_non_null(fx->dir);
-    snprintf(fx->work_root, sizeof fx->work_root, "%s/work", fx->dir);
-    snprintf(fx->store, sizeof fx->store, "%s/jobs.sqlite", fx->dir);
-    assert_int_equal(uv_loop_init(&fx->loop), 0);
-    fx->opts.work_root = fx->work_root;
-    fx->opts.store_path = fx->store;
-    fx->opts.runner = OCPS_JOB_RUNNER;
-    fx->opts.max_concurrent = 4;
-    fx->opts.abort_grace = 1.0;
-    fx->opts.poll_interval = 0.05;
-    fx->opts.log = on_log;
-    fx->opts.log_arg = fx;
-    fx_open(fx);
+    efx_init(fx, "work", OCPS_JOB_RUNNER);
+    fx->opts.max_results = 0; /* the engine's default */
+    fx->on_job = still_readable;
+    efx_open(fx);
     *state = fx;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *fx = *state;
-    fx_close(fx);
-    assert_int_equal(uv_loop_close(&fx->loop), 0);
-    tu_remove_tree(fx->dir);
-    free(fx->dir);
+    efx *fx = *state;
+    efx_free(fx);
     free(fx);
     return 0;
 }
 
-static void fx_spin(fixture *fx)
-{
-    uv_run(&fx->loop, UV_RUN_NOWAIT);
-    struct timespec ts = {0, 2 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-}
-
-static void fx_run_for(fixture *fx, double seconds)
-{
-    double end = tu_now() + seconds;
-    while (tu_now() < end) {
-        fx_spin(fx);
-    }
-}
-
-static int fx_final_index(const fixture *fx, const char *id)
-{
-    for (int i = 0; i < fx->nfinal; i++) {
-        if (strcmp(fx->final_ids[i], id) == 0) {
-            return i;
-        }
-    }
-    return -1;
-}
-
 /* Wait for the job's final notification; returns its phase. */
-static engine_phase fx_wait_final(fixture *fx, const char *id, double timeout)
+static engine_phase fx_wait_final_phase(efx *fx, const char *id, double timeout)
 {
-    double end = tu_now() + timeout;
-    int i;
-    while ((i = fx_final_index(fx, id)) < 0) {
-        if (tu_now() > end) {
-            fail_msg("job %s did not end within %.1f s", id, timeout);
-        }
-        fx_spin(fx);
-    }
-    return fx->final_phase[i];
-}
-
-static void fx_submit_spec(fixture *fx, char id[ENGINE_JOB_ID_LEN + 1], engine_job_spec spec)
-{
-    char err[512];
-    engine_new_job_id(fx->e, id);
-    int rc = engine_job_submit(fx->e, id, &spec, err, sizeof err);
-    if (rc != 0) {
-        fail_msg("engine_job_submit: %d %s", rc, err);
-    }
-}
-
-static void fx_submit_sh(fixture *fx, char id[ENGINE_JOB_ID_LEN + 1], const char *script)
-{
-    fx_submit_spec(fx, id, (engine_job_spec){.argv = (const char *[]){"sh", "-c", script, NULL}});
+    return efx_wait_final(fx, id, timeout)->phase;
 }
 
 /* Run a shell script as a job to its end and publish its result. */
-static void fx_run_published(fixture *fx, char id[ENGINE_JOB_ID_LEN + 1], const char *script)
+static void fx_run_published(efx *fx, char id[ENGINE_JOB_ID_LEN + 1], const char *script)
 {
-    fx_submit_sh(fx, id, script);
-    fx_wait_final(fx, id, 10);
-    if (!fx->publish_in_cb) {
+    efx_submit_sh(fx, id, script);
+    fx_wait_final_phase(fx, id, 10);
+    if (!fx->publish_final) {
         assert_int_equal(engine_job_mark_published(fx->e, id), 0);
     }
 }
 
-static size_t fx_live_ended(const fixture *fx)
+static size_t fx_live_ended(const efx *fx)
 {
     return engine_count(fx->e, ENGINE_COMPLETED) + engine_count(fx->e, ENGINE_ERROR) +
            engine_count(fx->e, ENGINE_ABORTED) + engine_count(fx->e, ENGINE_UNKNOWN);
@@ -194,7 +84,7 @@ static bool path_exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
-static bool job_dir_exists(const fixture *fx, const char *id)
+static bool job_dir_exists(const efx *fx, const char *id)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", fx->work_root, id);
@@ -202,25 +92,25 @@ static bool job_dir_exists(const fixture *fx, const char *id)
 }
 
 /* Reopen the engine with retention options (a pass every 50 ms). */
-static void fx_reopen_retention(fixture *fx, double max_age, size_t max_jobs, uint64_t max_bytes)
+static void fx_reopen_retention(efx *fx, double max_age, size_t max_jobs, uint64_t max_bytes)
 {
-    fx_close(fx);
+    efx_close(fx);
     fx->opts.retention_max_age = max_age;
     fx->opts.retention_max_jobs = max_jobs;
     fx->opts.retention_max_bytes = max_bytes;
     fx->opts.retention_interval = 0.05;
-    fx_open(fx);
+    efx_open(fx);
 }
 
 /* Wait until the job's directory is gone (or timeout); whether it went. */
-static bool fx_wait_removed(fixture *fx, const char *id, double timeout)
+static bool fx_wait_removed(efx *fx, const char *id, double timeout)
 {
     double end = tu_now() + timeout;
     while (job_dir_exists(fx, id) || engine_job_get(fx->e, id) != NULL) {
         if (tu_now() > end) {
             return false;
         }
-        fx_spin(fx);
+        efx_spin(fx);
     }
     return true;
 }
@@ -229,12 +119,12 @@ static bool fx_wait_removed(fixture *fx, const char *id, double timeout)
 
 static void test_evicted_get_reads_store(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
-    fx_submit_spec(fx, id,
-                   (engine_job_spec){.argv = (const char *[]){"sh", "-c", "echo x > out.txt; exit 3", NULL},
-                                     .output_globs = (const char *[]){"*.txt", NULL}});
-    assert_int_equal(fx_wait_final(fx, id, 10), ENGINE_ERROR);
+    efx_submit(fx, id,
+               (engine_job_spec){.argv = (const char *[]){"sh", "-c", "echo x > out.txt; exit 3", NULL},
+                                 .output_globs = (const char *[]){"*.txt", NULL}});
+    assert_int_equal(fx_wait_final_phase(fx, id, 10), ENGINE_ERROR);
     assert_int_equal(engine_count(fx->e, ENGINE_ERROR), 1);
     assert_int_equal(engine_job_mark_published(fx->e, id), 0);
     assert_int_equal(fx_live_ended(fx), 0); /* evicted */
@@ -254,11 +144,11 @@ static void test_evicted_get_reads_store(void **state)
 
 static void test_published_in_callback_evicted_after_delivery(void **state)
 {
-    fixture *fx = *state;
-    fx->publish_in_cb = true;
+    efx *fx = *state;
+    fx->publish_final = true;
     char id[ENGINE_JOB_ID_LEN + 1];
-    fx_submit_sh(fx, id, "exit 0");
-    assert_int_equal(fx_wait_final(fx, id, 10), ENGINE_COMPLETED);
+    efx_submit_sh(fx, id, "exit 0");
+    assert_int_equal(fx_wait_final_phase(fx, id, 10), ENGINE_COMPLETED);
     assert_int_equal(fx_live_ended(fx), 0);
     const engine_job *j = engine_job_get(fx->e, id);
     assert_non_null(j);
@@ -268,7 +158,7 @@ static void test_published_in_callback_evicted_after_delivery(void **state)
 
 static void test_abort_evicted_is_noop(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_run_published(fx, id, "exit 0");
     char err[256];
@@ -281,30 +171,30 @@ static void test_abort_evicted_is_noop(void **state)
 
 static void test_prereq_on_evicted_completed_runs(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char a[ENGINE_JOB_ID_LEN + 1];
     char b[ENGINE_JOB_ID_LEN + 1];
     fx_run_published(fx, a, "exit 0");
     assert_int_equal(fx_live_ended(fx), 0);
-    fx_submit_spec(fx, b,
-                   (engine_job_spec){.argv = (const char *[]){"true", NULL},
-                                     .prereqs = (const char *[]){a, NULL},
-                                     .prereq_must_succeed = true});
-    assert_int_equal(fx_wait_final(fx, b, 10), ENGINE_COMPLETED);
+    efx_submit(fx, b,
+               (engine_job_spec){.argv = (const char *[]){"true", NULL},
+                                 .prereqs = (const char *[]){a, NULL},
+                                 .prereq_must_succeed = true});
+    assert_int_equal(fx_wait_final_phase(fx, b, 10), ENGINE_COMPLETED);
 }
 
 static void test_prereq_on_evicted_failed_fails(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char a[ENGINE_JOB_ID_LEN + 1];
     char b[ENGINE_JOB_ID_LEN + 1];
     fx_run_published(fx, a, "exit 1");
     assert_int_equal(fx_live_ended(fx), 0);
-    fx_submit_spec(fx, b,
-                   (engine_job_spec){.argv = (const char *[]){"true", NULL},
-                                     .prereqs = (const char *[]){a, NULL},
-                                     .prereq_must_succeed = true});
-    assert_int_equal(fx_wait_final(fx, b, 10), ENGINE_ERROR);
+    efx_submit(fx, b,
+               (engine_job_spec){.argv = (const char *[]){"true", NULL},
+                                 .prereqs = (const char *[]){a, NULL},
+                                 .prereq_must_succeed = true});
+    assert_int_equal(fx_wait_final_phase(fx, b, 10), ENGINE_ERROR);
     const engine_job *j = engine_job_get(fx->e, b);
     assert_int_equal(j->reason, ENGINE_REASON_PREREQUISITE);
     assert_non_null(strstr(j->message, "ended error"));
@@ -313,20 +203,19 @@ static void test_prereq_on_evicted_failed_fails(void **state)
 
 static void test_restart_loads_only_unpublished(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char ids[5][ENGINE_JOB_ID_LEN + 1];
     for (int i = 0; i < 4; i++) {
         fx_run_published(fx, ids[i], "exit 0");
     }
-    fx_submit_sh(fx, ids[4], "exit 2");
-    fx_wait_final(fx, ids[4], 10);
-    fx_close(fx);
-    fx->nevents = 0;
-    fx->nfinal = 0;
-    fx_open(fx);
-    fx_run_for(fx, 0.2);
+    efx_submit_sh(fx, ids[4], "exit 2");
+    fx_wait_final_phase(fx, ids[4], 10);
+    efx_close(fx);
+    efx_clear_events(fx);
+    efx_open(fx);
+    efx_run_for(fx, 0.2);
     assert_int_equal(fx->nevents, 1); /* only the unpublished job is reported */
-    assert_string_equal(fx->final_ids[0], ids[4]);
+    assert_string_equal(fx->events[0].id, ids[4]);
     assert_int_equal(fx_live_ended(fx), 1);
     assert_int_equal(engine_count(fx->e, ENGINE_ERROR), 1);
     /* the others are history, still answered from the store */
@@ -341,15 +230,15 @@ static void test_restart_loads_only_unpublished(void **state)
 
 static void test_retention_off_by_default(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char ids[3][ENGINE_JOB_ID_LEN + 1];
     for (int i = 0; i < 3; i++) {
         fx_run_published(fx, ids[i], "head -c 100000 /dev/zero > big");
     }
-    fx_close(fx);
+    efx_close(fx);
     fx->opts.retention_interval = 0.05; /* passes would be frequent, but no limit is set */
-    fx_open(fx);
-    fx_run_for(fx, 0.5);
+    efx_open(fx);
+    efx_run_for(fx, 0.5);
     for (int i = 0; i < 3; i++) {
         assert_true(job_dir_exists(fx, ids[i]));
         assert_non_null(engine_job_get(fx->e, ids[i]));
@@ -359,7 +248,7 @@ static void test_retention_off_by_default(void **state)
 
 static void test_retention_by_count(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char old1[ENGINE_JOB_ID_LEN + 1];
     char old2[ENGINE_JOB_ID_LEN + 1];
     char kept[ENGINE_JOB_ID_LEN + 1];
@@ -367,14 +256,14 @@ static void test_retention_by_count(void **state)
     char live[ENGINE_JOB_ID_LEN + 1];
     fx_run_published(fx, old1, "echo 1 > f");
     fx_run_published(fx, old2, "echo 2 > f");
-    fx_submit_sh(fx, unpub, "echo 3 > f");
-    fx_wait_final(fx, unpub, 10);
+    efx_submit_sh(fx, unpub, "echo 3 > f");
+    fx_wait_final_phase(fx, unpub, 10);
     fx_run_published(fx, kept, "echo 4 > f");
     fx_reopen_retention(fx, 0, 1, 0);
-    fx_submit_sh(fx, live, "echo 5 > f; sleep 30");
+    efx_submit_sh(fx, live, "echo 5 > f; sleep 30");
     assert_true(fx_wait_removed(fx, old1, 5));
     assert_true(fx_wait_removed(fx, old2, 5));
-    fx_run_for(fx, 0.3);
+    efx_run_for(fx, 0.3);
     assert_true(job_dir_exists(fx, kept)); /* the newest published job is kept */
     assert_true(job_dir_exists(fx, unpub));
     assert_true(job_dir_exists(fx, live));
@@ -383,16 +272,16 @@ static void test_retention_by_count(void **state)
     assert_non_null(strstr(fx->log, "retention: removed 2 jobs"));
     char err[256];
     assert_int_equal(engine_job_abort(fx->e, live, err, sizeof err), 0);
-    fx_wait_final(fx, live, 10);
+    fx_wait_final_phase(fx, live, 10);
 }
 
 static void test_retention_by_age(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char old[ENGINE_JOB_ID_LEN + 1];
     char young[ENGINE_JOB_ID_LEN + 1];
     fx_run_published(fx, old, "exit 0");
-    fx_run_for(fx, 1.2);
+    efx_run_for(fx, 1.2);
     fx_run_published(fx, young, "exit 0");
     fx_reopen_retention(fx, 1.0, 0, 0);
     assert_true(fx_wait_removed(fx, old, 5));
@@ -403,19 +292,19 @@ static void test_retention_by_age(void **state)
 
 static void test_retention_by_size(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char ids[3][ENGINE_JOB_ID_LEN + 1];
     for (int i = 0; i < 3; i++) {
         fx_run_published(fx, ids[i], "head -c 200000 /dev/urandom > big");
     }
     char unpub[ENGINE_JOB_ID_LEN + 1];
-    fx_submit_sh(fx, unpub, "head -c 1000000 /dev/urandom > big");
-    fx_wait_final(fx, unpub, 10);
+    efx_submit_sh(fx, unpub, "head -c 1000000 /dev/urandom > big");
+    fx_wait_final_phase(fx, unpub, 10);
     /* three of ~208 kB each (with the runner's files) over a 450 kB limit:
      * the oldest goes; the unpublished 1 MB job is not counted nor touched */
     fx_reopen_retention(fx, 0, 0, 450000);
     assert_true(fx_wait_removed(fx, ids[0], 5));
-    fx_run_for(fx, 0.3);
+    efx_run_for(fx, 0.3);
     assert_true(job_dir_exists(fx, ids[1]));
     assert_true(job_dir_exists(fx, ids[2]));
     assert_true(job_dir_exists(fx, unpub));
@@ -424,7 +313,7 @@ static void test_retention_by_size(void **state)
 
 static void test_retention_never_follows_symlinks(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char outside[1024];
     char outdir[1024];
     char outfile[1100];
@@ -452,7 +341,7 @@ static void test_retention_never_follows_symlinks(void **state)
 
 static void test_retention_keeps_jobs_of_another_work_root(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char other[ENGINE_JOB_ID_LEN + 1];
     fx_run_published(fx, other, "echo 1 > f");
     char old_dir[1100];
@@ -463,7 +352,7 @@ static void test_retention_keeps_jobs_of_another_work_root(void **state)
     fx_reopen_retention(fx, 0.01, 0, 0);
     char here[ENGINE_JOB_ID_LEN + 1];
     fx_run_published(fx, here, "echo 2 > f");
-    fx_run_for(fx, 0.1);
+    efx_run_for(fx, 0.1);
     assert_true(fx_wait_removed(fx, here, 5));
     assert_true(path_exists(old_dir));
     assert_non_null(engine_job_get(fx->e, other));
@@ -487,7 +376,7 @@ static int on_listed(void *arg, const engine_job *job)
     return 0;
 }
 
-static listed fx_list(fixture *fx)
+static listed fx_list(efx *fx)
 {
     listed l = {.n = 0};
     char err[256];
@@ -498,15 +387,15 @@ static listed fx_list(fixture *fx)
 /* Every job, live or in the history, in creation order, in its phase. */
 static void test_list_every_job_in_order(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char published[ENGINE_JOB_ID_LEN + 1];
     char ended[ENGINE_JOB_ID_LEN + 1];
     char running[ENGINE_JOB_ID_LEN + 1];
     fx_run_published(fx, published, "exit 0");
-    fx_submit_sh(fx, ended, "exit 3");
-    fx_wait_final(fx, ended, 10);
-    fx_submit_sh(fx, running, "sleep 30");
-    fx_run_for(fx, 0.2);
+    efx_submit_sh(fx, ended, "exit 3");
+    fx_wait_final_phase(fx, ended, 10);
+    efx_submit_sh(fx, running, "sleep 30");
+    efx_run_for(fx, 0.2);
     listed l = fx_list(fx);
     assert_int_equal(l.n, 3);
     assert_string_equal(l.ids[0], published);
@@ -517,14 +406,14 @@ static void test_list_every_job_in_order(void **state)
     assert_int_equal(l.phases[2], ENGINE_EXECUTING);
     char err[256];
     assert_int_equal(engine_job_abort(fx->e, running, err, sizeof err), 0);
-    fx_wait_final(fx, running, 10);
+    fx_wait_final_phase(fx, running, 10);
 }
 
 /* An ended job can be forgotten (published or not): unknown afterwards,
  * also after a restart; a live one cannot. */
 static void test_forget(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char published[ENGINE_JOB_ID_LEN + 1];
     char ended[ENGINE_JOB_ID_LEN + 1];
     char running[ENGINE_JOB_ID_LEN + 1];
@@ -532,10 +421,10 @@ static void test_forget(void **state)
     char err[256];
     fx_run_published(fx, published, "exit 0");
     fx_run_published(fx, kept, "exit 0");
-    fx_submit_sh(fx, ended, "exit 0");
-    fx_wait_final(fx, ended, 10);
-    fx_submit_sh(fx, running, "sleep 30");
-    fx_run_for(fx, 0.2);
+    efx_submit_sh(fx, ended, "exit 0");
+    fx_wait_final_phase(fx, ended, 10);
+    efx_submit_sh(fx, running, "sleep 30");
+    efx_run_for(fx, 0.2);
     assert_int_equal(engine_job_forget(fx->e, running, err, sizeof err), -EBUSY);
     assert_non_null(strstr(err, "not ended"));
     assert_int_equal(engine_job_forget(fx->e, "0123456789abcdef0123456789abcdef", err, sizeof err), -ENOENT);
@@ -550,10 +439,10 @@ static void test_forget(void **state)
     assert_string_equal(l.ids[0], kept);
     assert_string_equal(l.ids[1], running);
     assert_int_equal(engine_job_abort(fx->e, running, err, sizeof err), 0);
-    fx_wait_final(fx, running, 10);
-    fx_close(fx);
-    fx_open(fx);
-    fx_run_for(fx, 0.2);
+    fx_wait_final_phase(fx, running, 10);
+    efx_close(fx);
+    efx_open(fx);
+    efx_run_for(fx, 0.2);
     assert_null(engine_job_get(fx->e, published));
     assert_null(engine_job_get(fx->e, ended));
     assert_non_null(engine_job_get(fx->e, kept));
@@ -564,19 +453,19 @@ static void test_forget(void **state)
  * directory and id). */
 static void test_env_sets_job_id_and_output_dir(void **state)
 {
-    fixture *fx = *state;
+    efx *fx = *state;
     char own[ENGINE_JOB_ID_LEN + 1];
     char dflt[ENGINE_JOB_ID_LEN + 1];
-    fx_submit_spec(
+    efx_submit(
         fx, own,
         (engine_job_spec){
             .argv = (const char *[]){"sh", "-c",
                                      "test \"$JOB_OUTPUT_DIR\" = /x/y && test \"$JOB_ID\" = other", NULL},
             .env = (const char *[]){"JOB_OUTPUT_DIR=/x/y", "JOB_ID=other", NULL}});
-    fx_submit_sh(fx, dflt,
-                 "test \"$JOB_OUTPUT_DIR\" = \"$PWD\" && test \"$JOB_ID\" = \"$(basename \"$PWD\")\"");
-    assert_int_equal(fx_wait_final(fx, own, 10), ENGINE_COMPLETED);
-    assert_int_equal(fx_wait_final(fx, dflt, 10), ENGINE_COMPLETED);
+    efx_submit_sh(fx, dflt,
+                  "test \"$JOB_OUTPUT_DIR\" = \"$PWD\" && test \"$JOB_ID\" = \"$(basename \"$PWD\")\"");
+    assert_int_equal(fx_wait_final_phase(fx, own, 10), ENGINE_COMPLETED);
+    assert_int_equal(fx_wait_final_phase(fx, dflt, 10), ENGINE_COMPLETED);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)

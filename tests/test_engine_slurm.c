@@ -23,75 +23,12 @@
 
 #include "ocps/engine.h"
 #include "slurm_cluster.h"
+#include "engine_fixture.h"
 #include "test_util.h"
-
-#define MAX_EVENTS 256
 
 static slurm_cluster cluster;
 static bool have_slurm;
 static char skip_why[256];
-
-typedef struct event {
-    char id[ENGINE_JOB_ID_LEN + 1];
-    engine_phase phase;
-    engine_reason reason;
-    int exit_code;
-    char message[512];
-    char slurm_job_id[32];
-    char slurm_nodes[256];
-    size_t nresults;
-} event;
-
-typedef struct fixture {
-    char *dir;
-    char work_root[512];
-    char store[512];
-    uv_loop_t loop;
-    engine *e;
-    engine_options opts;
-    event events[MAX_EVENTS];
-    int nevents;
-    int warnings;
-} fixture;
-
-static void on_job(void *arg, const engine_job *job)
-{
-    fixture *fx = arg;
-    assert_true(fx->nevents < MAX_EVENTS);
-    event *ev = &fx->events[fx->nevents++];
-    snprintf(ev->id, sizeof ev->id, "%s", job->id);
-    ev->phase = job->phase;
-    ev->reason = job->reason;
-    ev->exit_code = job->exit_code;
-    snprintf(ev->message, sizeof ev->message, "%s", job->message);
-    snprintf(ev->slurm_job_id, sizeof ev->slurm_job_id, "%s", job->slurm_job_id);
-    snprintf(ev->slurm_nodes, sizeof ev->slurm_nodes, "%s", job->slurm_nodes);
-    ev->nresults = json_array_size(job->results);
-}
-
-static void on_log(void *arg, int level, const char *message)
-{
-    fixture *fx = arg;
-    fprintf(stderr, "engine log %d: %s\n", level, message);
-    fx->warnings += level >= ENGINE_LOG_WARNING;
-}
-
-static void fx_open(fixture *fx)
-{
-    char err[512];
-    if (engine_open(&fx->e, &fx->loop, &fx->opts, on_job, fx, err, sizeof err) != 0) {
-        fail_msg("engine_open: %s", err);
-    }
-}
-
-static void fx_close(fixture *fx)
-{
-    if (fx->e != NULL) {
-        engine_close(fx->e, NULL, NULL);
-        fx->e = NULL;
-        uv_run(&fx->loop, UV_RUN_DEFAULT);
-    }
-}
 
 static int group_setup(void **state)
 {
@@ -119,42 +56,27 @@ static int group_teardown(void **state)
 
 static int setup(void **state)
 {
-    fixture *fx = calloc(1, sizeof *fx);
+    efx *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
     *state = fx;
     if (!have_slurm) {
         return 0;
     }
-    fx->dir = tu_make_temp_dir();
-    assert_non_null(fx->dir);
-    snprintf(fx->work_root, sizeof fx->work_root, "%s/work/jobs", fx->dir);
-    snprintf(fx->store, sizeof fx->store, "%s/jobs.sqlite", fx->dir);
-    assert_int_equal(uv_loop_init(&fx->loop), 0);
-    fx->opts.work_root = fx->work_root;
-    fx->opts.store_path = fx->store;
-    fx->opts.runner = OCPS_JOB_RUNNER;
+    efx_init(fx, "work/jobs", OCPS_JOB_RUNNER);
+    fx->log_to_stderr = true;
     fx->opts.max_concurrent = 8;
-    fx->opts.abort_grace = 1.0;
-    fx->opts.max_results = 100;
     fx->opts.poll_interval = 0.2;
-    fx->opts.log = on_log;
-    fx->opts.log_arg = fx;
     fx->opts.executor = ENGINE_EXECUTOR_SLURM;
     fx->opts.slurm.slurm_conf = cluster.slurm_conf;
     fx->opts.slurm.cpus_per_job = 1;
-    fx_open(fx);
+    efx_open(fx);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *fx = *state;
-    if (fx->dir != NULL) {
-        fx_close(fx);
-        assert_int_equal(uv_loop_close(&fx->loop), 0);
-        tu_remove_tree(fx->dir);
-        free(fx->dir);
-    }
+    efx *fx = *state;
+    efx_free(fx);
     free(fx);
     return 0;
 }
@@ -167,84 +89,12 @@ static int teardown(void **state)
         }                                                                                                    \
     } while (0)
 
-static void fx_spin(fixture *fx)
+static void fx_submit(efx *fx, char id[ENGINE_JOB_ID_LEN + 1], const char *const *argv)
 {
-    uv_run(&fx->loop, UV_RUN_NOWAIT);
-    struct timespec ts = {0, 5 * 1000 * 1000};
-    nanosleep(&ts, NULL);
+    efx_submit(fx, id, (engine_job_spec){.argv = argv});
 }
 
-static int fx_find(const fixture *fx, const char *id, engine_phase phase)
-{
-    for (int i = 0; i < fx->nevents; i++) {
-        if (strcmp(fx->events[i].id, id) == 0 && fx->events[i].phase == phase) {
-            return i;
-        }
-    }
-    return -1;
-}
-
-static int fx_count_final(const fixture *fx, const char *id)
-{
-    int n = 0;
-    for (int i = 0; i < fx->nevents; i++) {
-        n += strcmp(fx->events[i].id, id) == 0 && engine_phase_final(fx->events[i].phase);
-    }
-    return n;
-}
-
-static const event *fx_wait_final(fixture *fx, const char *id, double timeout)
-{
-    double end = tu_now() + timeout;
-    for (;;) {
-        for (int i = 0; i < fx->nevents; i++) {
-            if (strcmp(fx->events[i].id, id) == 0 && engine_phase_final(fx->events[i].phase)) {
-                return &fx->events[i];
-            }
-        }
-        if (tu_now() > end) {
-            fail_msg("job %s did not end within %.1f s", id, timeout);
-        }
-        fx_spin(fx);
-    }
-}
-
-static const event *fx_wait_phase(fixture *fx, const char *id, engine_phase phase, double timeout)
-{
-    double end = tu_now() + timeout;
-    int i;
-    while ((i = fx_find(fx, id, phase)) < 0) {
-        if (tu_now() > end) {
-            fail_msg("job %s never reached %s", id, engine_phase_name(phase));
-        }
-        fx_spin(fx);
-    }
-    return &fx->events[i];
-}
-
-static void fx_run_for(fixture *fx, double seconds)
-{
-    double end = tu_now() + seconds;
-    while (tu_now() < end) {
-        fx_spin(fx);
-    }
-}
-
-static void fx_submit_spec(fixture *fx, char id[ENGINE_JOB_ID_LEN + 1], engine_job_spec spec)
-{
-    char err[512];
-    engine_new_job_id(fx->e, id);
-    if (engine_job_submit(fx->e, id, &spec, err, sizeof err) != 0) {
-        fail_msg("engine_job_submit: %s", err);
-    }
-}
-
-static void fx_submit(fixture *fx, char id[ENGINE_JOB_ID_LEN + 1], const char *const *argv)
-{
-    fx_submit_spec(fx, id, (engine_job_spec){.argv = argv});
-}
-
-static char *fx_job_file(fixture *fx, const char *id, const char *name)
+static char *fx_job_file(efx *fx, const char *id, const char *name)
 {
     const engine_job *j = engine_job_get(fx->e, id);
     assert_non_null(j);
@@ -275,13 +125,13 @@ static int slurm_jobs_named(const char *id)
 static void test_success_and_record(void **state)
 {
     NEED_SLURM();
-    fixture *fx = *state;
+    efx *fx = *state;
     static const char *const argv[] = {"sh", "-c", "echo hello from slurm; echo data > out.txt", NULL};
     static const char *const globs[] = {"*.txt", NULL};
     char id[ENGINE_JOB_ID_LEN + 1];
     double t0 = tu_now();
-    fx_submit_spec(fx, id, (engine_job_spec){.argv = argv, .output_globs = globs});
-    const event *ev = fx_wait_final(fx, id, 30);
+    efx_submit(fx, id, (engine_job_spec){.argv = argv, .output_globs = globs});
+    const efx_event *ev = efx_wait_final(fx, id, 30);
     fprintf(stderr, "submit -> completed: %.2f s\n", tu_now() - t0);
     assert_int_equal(ev->phase, ENGINE_COMPLETED);
     assert_int_equal(ev->exit_code, 0);
@@ -302,11 +152,11 @@ static void test_success_and_record(void **state)
 static void test_exit_code(void **state)
 {
     NEED_SLURM();
-    fixture *fx = *state;
+    efx *fx = *state;
     static const char *const argv[] = {"sh", "-c", "exit 7", NULL};
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, argv);
-    const event *ev = fx_wait_final(fx, id, 30);
+    const efx_event *ev = efx_wait_final(fx, id, 30);
     assert_int_equal(ev->phase, ENGINE_ERROR);
     assert_int_equal(ev->reason, ENGINE_REASON_PIPELINE_FAILED);
     assert_int_equal(ev->exit_code, 7);
@@ -316,12 +166,12 @@ static void test_exit_code(void **state)
 static void test_arguments_verbatim(void **state)
 {
     NEED_SLURM();
-    fixture *fx = *state;
+    efx *fx = *state;
     static const char *const argv[] = {
         "sh", "-c", "printf '%s|' \"$@\" > args.out", "x", "a b", "$(touch injected)", "'\"`;", NULL};
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, argv);
-    assert_int_equal(fx_wait_final(fx, id, 30)->phase, ENGINE_COMPLETED);
+    assert_int_equal(efx_wait_final(fx, id, 30)->phase, ENGINE_COMPLETED);
     char *out = fx_job_file(fx, id, "args.out");
     assert_non_null(out);
     assert_string_equal(out, "a b|$(touch injected)|'\"`;|");
@@ -334,16 +184,16 @@ static void test_arguments_verbatim(void **state)
 static void test_abort_running(void **state)
 {
     NEED_SLURM();
-    fixture *fx = *state;
+    efx *fx = *state;
     static const char *const argv[] = {"sh", "-c", "echo started; sleep 60", NULL};
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, argv);
-    fx_wait_phase(fx, id, ENGINE_EXECUTING, 30);
-    fx_run_for(fx, 0.5);
+    efx_wait_phase(fx, id, ENGINE_EXECUTING, 30);
+    efx_run_for(fx, 0.5);
     char err[256];
     double t0 = tu_now();
     assert_int_equal(engine_job_abort(fx->e, id, err, sizeof err), 0);
-    const event *ev = fx_wait_final(fx, id, 20);
+    const efx_event *ev = efx_wait_final(fx, id, 20);
     fprintf(stderr, "abort -> aborted: %.2f s\n", tu_now() - t0);
     assert_int_equal(ev->phase, ENGINE_ABORTED);
     assert_int_equal(ev->exit_code, ENGINE_EXIT_ABORTED);
@@ -354,7 +204,7 @@ static void test_abort_running(void **state)
 }
 
 /* The first event of job id with a Slurm job id (-1 if none). */
-static int fx_find_submitted(const fixture *fx, const char *id)
+static int fx_find_submitted(const efx *fx, const char *id)
 {
     for (int i = 0; i < fx->nevents; i++) {
         if (strcmp(fx->events[i].id, id) == 0 && fx->events[i].slurm_job_id[0] != '\0') {
@@ -370,7 +220,7 @@ static int fx_find_submitted(const fixture *fx, const char *id)
 static void test_prerequisite(void **state)
 {
     NEED_SLURM();
-    fixture *fx = *state;
+    efx *fx = *state;
     static const char *const first[] = {"sh", "-c", "sleep 3; date +%s.%N > \"$JOB_OUTPUT_DIR/../first\"",
                                         NULL};
     char a[ENGINE_JOB_ID_LEN + 1];
@@ -378,20 +228,20 @@ static void test_prerequisite(void **state)
     fx_submit(fx, a, first);
     const char *const prereqs[] = {a, NULL};
     static const char *const second[] = {"sh", "-c", "test -f \"$JOB_OUTPUT_DIR/../first\"", NULL};
-    fx_submit_spec(fx, b, (engine_job_spec){.argv = second, .prereqs = prereqs, .prereq_must_succeed = true});
+    efx_submit(fx, b, (engine_job_spec){.argv = second, .prereqs = prereqs, .prereq_must_succeed = true});
     double end = tu_now() + 20;
     bool dependency_seen = false;
-    while (!dependency_seen && fx_count_final(fx, a) == 0 && tu_now() < end) {
+    while (!dependency_seen && efx_count_final(fx, a) == 0 && tu_now() < end) {
         for (int i = 0; i < fx->nevents; i++) {
             dependency_seen = dependency_seen || (strcmp(fx->events[i].id, b) == 0 &&
                                                   strstr(fx->events[i].message, "(Dependency)") != NULL);
         }
-        fx_spin(fx);
+        efx_spin(fx);
     }
     assert_true(dependency_seen);
-    assert_int_equal(fx_count_final(fx, a), 0); /* b was in Slurm while a ran */
-    assert_int_equal(fx_wait_final(fx, a, 30)->phase, ENGINE_COMPLETED);
-    assert_int_equal(fx_wait_final(fx, b, 30)->phase, ENGINE_COMPLETED);
+    assert_int_equal(efx_count_final(fx, a), 0); /* b was in Slurm while a ran */
+    assert_int_equal(efx_wait_final(fx, a, 30)->phase, ENGINE_COMPLETED);
+    assert_int_equal(efx_wait_final(fx, b, 30)->phase, ENGINE_COMPLETED);
 }
 
 /* A prerequisite that fails: the dependent job, already in Slurm, is
@@ -399,19 +249,19 @@ static void test_prerequisite(void **state)
 static void test_prerequisite_fails(void **state)
 {
     NEED_SLURM();
-    fixture *fx = *state;
+    efx *fx = *state;
     static const char *const first[] = {"sh", "-c", "sleep 2; exit 1", NULL};
     static const char *const second[] = {"sh", "-c", "echo ran > ran.txt", NULL};
     char a[ENGINE_JOB_ID_LEN + 1];
     char b[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, a, first);
     const char *const prereqs[] = {a, NULL};
-    fx_submit_spec(fx, b, (engine_job_spec){.argv = second, .prereqs = prereqs, .prereq_must_succeed = true});
-    const event *ev = fx_wait_final(fx, b, 30);
+    efx_submit(fx, b, (engine_job_spec){.argv = second, .prereqs = prereqs, .prereq_must_succeed = true});
+    const efx_event *ev = efx_wait_final(fx, b, 30);
     assert_int_equal(ev->phase, ENGINE_ERROR);
     assert_int_equal(ev->reason, ENGINE_REASON_PREREQUISITE);
     assert_true(fx_find_submitted(fx, b) >= 0); /* it had been handed to Slurm */
-    assert_int_equal(fx_find(fx, b, ENGINE_EXECUTING), -1);
+    assert_int_equal(efx_find(fx, b, ENGINE_EXECUTING), -1);
     char *ran = fx_job_file(fx, b, "ran.txt");
     assert_null(ran);
 }
@@ -421,19 +271,19 @@ static void test_prerequisite_fails(void **state)
 static void test_restart_readopts(void **state)
 {
     NEED_SLURM();
-    fixture *fx = *state;
+    efx *fx = *state;
     static const char *const argv[] = {"sh", "-c", "sleep 3; exit 4", NULL};
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, argv);
-    fx_wait_phase(fx, id, ENGINE_EXECUTING, 30);
-    fx_close(fx);
-    assert_int_equal(fx_count_final(fx, id), 0);
-    fx_open(fx);
-    const event *ev = fx_wait_final(fx, id, 30);
+    efx_wait_phase(fx, id, ENGINE_EXECUTING, 30);
+    efx_close(fx);
+    assert_int_equal(efx_count_final(fx, id), 0);
+    efx_open(fx);
+    const efx_event *ev = efx_wait_final(fx, id, 30);
     assert_int_equal(ev->phase, ENGINE_ERROR);
     assert_int_equal(ev->exit_code, 4);
-    fx_run_for(fx, 1.0);
-    assert_int_equal(fx_count_final(fx, id), 1);
+    efx_run_for(fx, 1.0);
+    assert_int_equal(efx_count_final(fx, id), 1);
     assert_int_equal(slurm_jobs_named(id), 1);
 }
 
@@ -443,14 +293,14 @@ static void test_restart_readopts(void **state)
 static void test_no_second_submission(void **state)
 {
     NEED_SLURM();
-    fixture *fx = *state;
+    efx *fx = *state;
     static const char *const argv[] = {"sh", "-c", "echo run >> runs.txt; sleep 1", NULL};
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, argv);
-    fx_close(fx); /* sbatch finishes, its answer is never stored */
+    efx_close(fx); /* sbatch finishes, its answer is never stored */
     assert_int_equal(slurm_jobs_named(id), 1);
-    fx_open(fx);
-    const event *ev = fx_wait_final(fx, id, 30);
+    efx_open(fx);
+    const efx_event *ev = efx_wait_final(fx, id, 30);
     assert_int_equal(ev->phase, ENGINE_COMPLETED);
     assert_true(fx->warnings >= 1); /* "found already submitted" */
     assert_int_equal(slurm_jobs_named(id), 1);
@@ -464,17 +314,17 @@ static void test_no_second_submission(void **state)
 static void test_scancel_outside(void **state)
 {
     NEED_SLURM();
-    fixture *fx = *state;
+    efx *fx = *state;
     static const char *const argv[] = {"sleep", "60", NULL};
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, argv);
-    const event *run = fx_wait_phase(fx, id, ENGINE_EXECUTING, 30);
+    const efx_event *run = efx_wait_phase(fx, id, ENGINE_EXECUTING, 30);
     char slurm_id[32];
     snprintf(slurm_id, sizeof slurm_id, "%s", run->slurm_job_id);
     assert_true(slurm_id[0] != '\0');
     char *scancel[] = {"scancel", slurm_id, NULL};
     assert_int_equal(tu_run(scancel, NULL), 0);
-    const event *ev = fx_wait_final(fx, id, 20);
+    const efx_event *ev = efx_wait_final(fx, id, 20);
     assert_int_equal(ev->phase, ENGINE_ABORTED);
     assert_non_null(strstr(ev->message, "outside"));
 }
@@ -484,22 +334,22 @@ static void test_scancel_outside(void **state)
 static void test_controller_down(void **state)
 {
     NEED_SLURM();
-    fixture *fx = *state;
+    efx *fx = *state;
     static const char *const argv[] = {"sh", "-c", "sleep 3; exit 5", NULL};
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, argv);
-    fx_wait_phase(fx, id, ENGINE_EXECUTING, 30);
+    efx_wait_phase(fx, id, ENGINE_EXECUTING, 30);
     assert_int_equal(slurm_cluster_ctld_stop(&cluster), 0);
     double end = tu_now() + 20;
     while (fx->warnings == 0 && tu_now() < end) {
-        fx_spin(fx);
+        efx_spin(fx);
     }
     assert_int_equal(fx->warnings, 1);
-    fx_run_for(fx, 3.0);
+    efx_run_for(fx, 3.0);
     assert_int_equal(fx->warnings, 1); /* once */
-    assert_int_equal(fx_count_final(fx, id), 0);
+    assert_int_equal(efx_count_final(fx, id), 0);
     assert_int_equal(slurm_cluster_ctld_start(&cluster), 0);
-    const event *ev = fx_wait_final(fx, id, 40);
+    const efx_event *ev = efx_wait_final(fx, id, 40);
     assert_int_equal(ev->phase, ENGINE_ERROR);
     assert_int_equal(ev->exit_code, 5);
 }
@@ -509,7 +359,7 @@ static void test_controller_down(void **state)
 static void test_drained_node_keeps_job_queued(void **state)
 {
     NEED_SLURM();
-    fixture *fx = *state;
+    efx *fx = *state;
     char host[256];
     char *hostname[] = {"hostname", "-s", NULL};
     char *out = NULL;
@@ -532,15 +382,15 @@ static void test_drained_node_keeps_job_queued(void **state)
                 why = fx->events[i].message;
             }
         }
-        fx_spin(fx);
+        efx_spin(fx);
     }
-    fx_run_for(fx, 1.0);
-    int ran = fx_find(fx, id, ENGINE_EXECUTING);
+    efx_run_for(fx, 1.0);
+    int ran = efx_find(fx, id, ENGINE_EXECUTING);
     assert_int_equal(tu_run(resume, NULL), 0);
     assert_non_null(why);
     fprintf(stderr, "drained node: %s\n", why);
     assert_int_equal(ran, -1);
-    assert_int_equal(fx_wait_final(fx, id, 30)->phase, ENGINE_COMPLETED);
+    assert_int_equal(efx_wait_final(fx, id, 30)->phase, ENGINE_COMPLETED);
 }
 
 /* A job that runs past Slurm's own time limit (1 minute, the smallest:
@@ -549,16 +399,16 @@ static void test_drained_node_keeps_job_queued(void **state)
 static void test_slurm_time_limit(void **state)
 {
     NEED_SLURM();
-    fixture *fx = *state;
-    fx_close(fx);
+    efx *fx = *state;
+    efx_close(fx);
     fx->opts.slurm.time_limit = 1; /* seconds: rounded up to --time=1 (minute) */
-    fx_open(fx);
+    efx_open(fx);
     static const char *const argv[] = {"sleep", "300", NULL};
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, argv);
-    fx_wait_phase(fx, id, ENGINE_EXECUTING, 30);
+    efx_wait_phase(fx, id, ENGINE_EXECUTING, 30);
     double t0 = tu_now();
-    const event *ev = fx_wait_final(fx, id, 150);
+    const efx_event *ev = efx_wait_final(fx, id, 150);
     fprintf(stderr, "Slurm time limit: ended %.1f s after it started: %s\n", tu_now() - t0, ev->message);
     assert_int_equal(ev->phase, ENGINE_ERROR);
     assert_int_equal(ev->reason, ENGINE_REASON_TIMEOUT);

@@ -16,7 +16,7 @@ foreach(t uws_api uws_hostile uws_restart)
 endforeach()
 
 # engine_uws: the engine's UWS executor against a real ocps-engine.
-ocps_test_exe(test_engine_uws uws_fixture engine)
+ocps_test_exe(test_engine_uws uws_fixture engine_fixture)
 add_test(NAME engine_uws COMMAND test_engine_uws)
 set_tests_properties(engine_uws PROPERTIES TIMEOUT 300 LABELS uws)
 
