@@ -6,10 +6,11 @@
  * pixel as 4 big-endian bytes, then blocks of nblock pixels, each a 5-bit
  * code (0: every difference 0; 26: differences as 32 raw bits; 1..25:
  * Rice codes with fs = code - 1, a unary count of zeros, a one, fs low
- * bits) of the zigzag-mapped differences of successive pixels. Bits are
- * read through a 64-bit buffer refilled 8 bytes at a time while 8 bytes
- * of the tile remain, byte by byte after that; every read is bounded by
- * the tile's end, and a code that needs bits past it is an error.
+ * bits) of the zigzag-mapped differences of successive pixels. Each
+ * code is read from the 8 bytes at its bit position (57 bits or more
+ * from its first bit); a code must end within the tile, so the 8-byte
+ * reads stay within the tile and FP_RICE_PAD bytes after it, and a code
+ * that needs bits past the tile's end is an error.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -313,15 +314,16 @@ static int fp_rice_qualifies(fitsfile *f, int raw_nx, fp_rice_hdu *h)
     for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++) {
         int col = 0;
         st = 0;
-        if (fp_has_key(f, absent[i]) || fits_get_colnum(f, CASEINSEN, (char *)absent[i], &col, &st) == 0)
+        if (fp_has_key(f, absent[i]) ||
+            fits_get_colnum(f, CASEINSEN, (char *)absent[i], &col, &st) != COL_NOT_FOUND)
             return 0;
     }
     st = 0;
     int col = 0;
-    if (fits_get_colnum(f, CASEINSEN, "UNCOMPRESSED_DATA", &col, &st) == 0)
+    if (fits_get_colnum(f, CASEINSEN, "UNCOMPRESSED_DATA", &col, &st) != COL_NOT_FOUND)
         return 0;
     st = 0;
-    if (fits_get_colnum(f, CASEINSEN, "GZIP_COMPRESSED_DATA", &col, &st) == 0)
+    if (fits_get_colnum(f, CASEINSEN, "GZIP_COMPRESSED_DATA", &col, &st) != COL_NOT_FOUND)
         return 0;
     char value[FLEN_VALUE];
     st = 0;
