@@ -60,9 +60,9 @@ static inline int rice_bits(const unsigned char *base, uint64_t *pos, uint64_t l
     return 0;
 }
 
-/* One Rice code (zeros, a one, fs bits) at pos, bit by bit where needed:
- * the new position, or 0 (never a valid one: codes start past bit 32) if
- * the code runs past limit. */
+/* One Rice code (zeros, a one, fs bits) at pos, its zeros counted up to
+ * 57 bits at a time and never past limit: the new position, or 0 (never
+ * a valid one: codes start past bit 32) if the code runs past limit. */
 static __attribute__((noinline)) uint64_t rice_code_slow(const unsigned char *base, uint64_t pos,
                                                          uint64_t limit, unsigned fs, uint32_t *diff)
 {
