@@ -13,6 +13,11 @@ ocps_test_exe(test_fits_network fitsproc)
 target_include_directories(test_fits_network PRIVATE "${PROJECT_SOURCE_DIR}/processing/fits")
 add_test(NAME fits_network COMMAND test_fits_network)
 
+# The RICE_1 fast path against cfitsio's reading (an internal header).
+ocps_test_exe(test_fits_rice fitsproc)
+target_include_directories(test_fits_rice PRIVATE "${PROJECT_SOURCE_DIR}/processing/fits")
+add_test(NAME fits_rice COMMAND test_fits_rice)
+
 ocps_test_exe(test_fits_isr fitsproc)
 add_test(NAME fits_isr COMMAND test_fits_isr)
 

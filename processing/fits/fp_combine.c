@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fp__internal.h"
+#include "fp__rice.h"
 
 void fp_combine_config_default(fp_combine_config *cfg, fp_calib_type type)
 {
@@ -137,6 +138,8 @@ typedef struct fp_stripe {
     double *level;           /* stripe: overscan levels */
     fp_network overscan_net; /* median network on the overscan width */
     fp_network stack_net;    /* median (or, sigma-clipping, sorting) network on n */
+    fp_rice_hdu *tiles;      /* n: how each input's HDU of this amplifier is read */
+    fp_rice_buf rice;        /* buffers of the RICE fast path */
     bool has_overscan_net, has_stack_net;
 } fp_stripe;
 
@@ -153,6 +156,8 @@ static void fp_stripe_free(fp_stripe *s, fp_combine_job *job)
     free(s->vals);
     free(s->scratch);
     free(s->level);
+    free(s->tiles);
+    fp_rice_buf_free(&s->rice);
 }
 
 /* A free set of input handles, or a new one. */
@@ -179,7 +184,8 @@ static int fp_stripe_open(fp_stripe *s, fp_combine_job *job, int a, char *err, s
     s->vals = malloc(sizeof(float) * job->n);
     s->scratch = malloc(sizeof(float) * scratch);
     s->level = malloc(sizeof(double) * rows);
-    if (!s->rows || !s->data || !s->vals || !s->scratch || !s->level)
+    s->tiles = calloc(job->n, sizeof *s->tiles);
+    if (!s->rows || !s->data || !s->vals || !s->scratch || !s->level || !s->tiles)
         return fp_fail(err, errlen, "out of memory");
     s->has_overscan_net = fp_network_median(&s->overscan_net, (int)width) == 0;
     s->has_stack_net = job->cfg->method == FP_COMBINE_MEDIAN
@@ -199,9 +205,11 @@ static int fp_stripe_read(fp_combine_job *job, fp_stripe *s, size_t k, int a, in
 {
     const fp_geometry *g = &job->geom;
     const fp_amp *amp = &g->amps[a];
-    int nx = fp_section_nx(&amp->datasec), status = 0;
-    if (fp_read_rows(s->f[k], a + 2, g->raw_nx, amp->datasec.y1 - 1 + j0, nrows, s->rows, &status))
-        return fp_fail_fits(err, errlen, status, "reading", job->inputs[k]);
+    int nx = fp_section_nx(&amp->datasec);
+    char msg[512];
+    if (fp_rice_read_rows(s->f[k], a + 2, &s->tiles[k], &s->rice, g->raw_nx, amp->datasec.y1 - 1 + j0, nrows,
+                          s->rows, msg, sizeof msg))
+        return fp_fail(err, errlen, "reading %s: %s", job->inputs[k], msg);
     fp_overscan_levels(s->rows, nrows, g->raw_nx, amp, job->cfg->overscan,
                        s->has_overscan_net ? &s->overscan_net : NULL, s->scratch, s->level);
     for (int r = 0; r < nrows; r++) {
