@@ -25,6 +25,7 @@
 #include "inproc_csc.h"
 #include "ocps/ocps_interface.h"
 #include "ocps/sal_csc.h"
+#include "ocps_run.h"
 #include "sal_fixture.h"
 #include "test_util.h"
 
@@ -197,37 +198,18 @@ static void wait_done(fx *f, run *r)
     }
 }
 
-static const char *str_field(const fx *f, size_t i, const char *name)
-{
-    return sal_sample_get_string(&f->comp->topics[f->records[i].topic], f->records[i].sample, name);
-}
-
-/* The job_result records of a job: how many, and the first. */
-static int job_results(const fx *f, const char *id, long *first)
-{
-    int n = 0;
-    *first = -1;
-    int t = sal_component_find_topic(f->comp, "logevent_job_result");
-    for (size_t i = 0; i < f->nrecords; i++) {
-        if (f->records[i].topic == t && strcmp(str_field(f, i, "job_id"), id) == 0 && n++ == 0) {
-            *first = (long)i;
-        }
-    }
-    return n;
-}
-
 /* The job's one job_result, which was read before its final ack. */
 static long result_before_ack(const fx *f, const run *r)
 {
     long first;
-    assert_int_equal(job_results(f, r->job_id, &first), 1);
+    assert_int_equal(or_job_results(f, r->job_id, &first), 1);
     assert_true(first >= 0 && (size_t)first < r->records_at_end);
     return first;
 }
 
 static json_t *json_field(const fx *f, long i, const char *name)
 {
-    json_t *j = json_loads(str_field(f, (size_t)i, name), 0, NULL);
+    json_t *j = json_loads(or_record_string(f, (size_t)i, name), 0, NULL);
     assert_non_null(j);
     return j;
 }
@@ -252,8 +234,8 @@ static void execute_runs_a_job_and_reports_it(void **state)
     assert_true(r.first_timeout == 3.0);
     long jid = fx_wait_event(f, "logevent_job_id", mark, 5);
     assert_true(jid >= 0);
-    assert_string_equal(str_field(f, (size_t)jid, "event_name"), "cmd_execute");
-    assert_string_equal(str_field(f, (size_t)jid, "job_id"), r.job_id);
+    assert_string_equal(or_record_string(f, (size_t)jid, "event_name"), "cmd_execute");
+    assert_string_equal(or_record_string(f, (size_t)jid, "job_id"), r.job_id);
     assert_int_equal(fx_i32(f, (size_t)jid, "seq_num"), r.seqnum);
     long i = result_before_ack(f, &r);
     assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 0);
@@ -342,7 +324,7 @@ static void simulation_mode_and_its_fault(void **state)
     long st = fx_wait_event(f, "logevent_summaryState", mark, 5);
     assert_true(err >= 0 && st > err);
     assert_int_equal(fx_i32(f, (size_t)err, "errorCode"), 2);
-    assert_string_equal(str_field(f, (size_t)err, "errorReport"), "Simulated fault: fault.yaml ran");
+    assert_string_equal(or_record_string(f, (size_t)err, "errorReport"), "Simulated fault: fault.yaml ran");
     assert_int_equal(fx_i32(f, (size_t)st, "summaryState"), SAL_STATE_FAULT);
     assert_int_equal(ct_state(c->csc), SAL_STATE_FAULT);
 }
@@ -442,7 +424,7 @@ static bool has_log(fx *f, void *arg)
     const log_wait *w = arg;
     int t = sal_component_find_topic(f->comp, "logevent_logMessage");
     for (size_t i = w->from; i < f->nrecords; i++) {
-        if (f->records[i].topic == t && strstr(str_field(f, i, "message"), w->text) != NULL) {
+        if (f->records[i].topic == t && strstr(or_record_string(f, i, "message"), w->text) != NULL) {
             return true;
         }
     }

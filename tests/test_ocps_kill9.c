@@ -38,6 +38,7 @@
 
 #include "ocps/sal_csc.h"
 #include "ocps_test_iface.h"
+#include "ocps_run.h"
 #include "sal_fixture.h"
 #include "test_util.h"
 
@@ -244,19 +245,10 @@ static int count_lines(const ctx *c, const char *id, const char *name)
     return n;
 }
 
-static const char *str_field(fx *f, size_t i, const char *name)
-{
-    return sal_sample_get_string(&f->comp->topics[f->records[i].topic], f->records[i].sample, name);
-}
-
 static int job_results(fx *f, const char *id)
 {
-    int n = 0;
-    int t = sal_component_find_topic(f->comp, "logevent_job_result");
-    for (size_t i = 0; i < f->nrecords; i++) {
-        n += f->records[i].topic == t && strcmp(str_field(f, i, "job_id"), id) == 0;
-    }
-    return n;
+    long first;
+    return or_job_results(f, id, &first);
 }
 
 typedef struct settle {

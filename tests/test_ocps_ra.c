@@ -150,11 +150,6 @@ static void execute(fx *f, run *r, const char *config, double timeout)
 
 /* --- reading back --- */
 
-static const char *str_field(fx *f, size_t i, const char *name)
-{
-    return sal_sample_get_string(&f->comp->topics[f->records[i].topic], f->records[i].sample, name);
-}
-
 /* The list at key, newest first (LRANGE 0 -1); n elements in out. */
 static size_t lrange(ctx *c, const char *key, char out[][512], size_t max)
 {
@@ -188,7 +183,7 @@ static bool result_seen(fx *f, void *arg)
     result_wait *w = arg;
     int t = sal_component_find_topic(f->comp, "logevent_job_result");
     for (size_t i = 0; i < f->nrecords; i++) {
-        if (f->records[i].topic == t && strcmp(str_field(f, i, "job_id"), w->id) == 0) {
+        if (f->records[i].topic == t && strcmp(or_record_string(f, i, "job_id"), w->id) == 0) {
             w->index = (long)i;
             return true;
         }
@@ -202,7 +197,7 @@ static json_t *job_result(fx *f, const char *id, int *exit_code)
     result_wait w = {id, -1};
     assert_true(fx_run_until(f, result_seen, &w, 5));
     *exit_code = fx_i32(f, (size_t)w.index, "exit_code");
-    json_t *j = json_loads(str_field(f, (size_t)w.index, "result"), 0, NULL);
+    json_t *j = json_loads(or_record_string(f, (size_t)w.index, "result"), 0, NULL);
     assert_non_null(j);
     return j;
 }
@@ -213,7 +208,7 @@ static int log_count(fx *f, size_t from, const char *text)
     int t = sal_component_find_topic(f->comp, "logevent_logMessage");
     int n = 0;
     for (size_t i = from; i < f->nrecords; i++) {
-        if (f->records[i].topic == t && strstr(str_field(f, i, "message"), text) != NULL) {
+        if (f->records[i].topic == t && strstr(or_record_string(f, i, "message"), text) != NULL) {
             n++;
         }
     }
@@ -254,8 +249,8 @@ static void pushes_deployed_key_shapes_in_order(void **state)
     assert_int_equal(strlen(r.job_id), 32);
     long jid = fx_wait_event(f, "logevent_job_id", mark, 5);
     assert_true(jid >= 0);
-    assert_string_equal(str_field(f, (size_t)jid, "job_id"), r.job_id);
-    assert_string_equal(str_field(f, (size_t)jid, "event_name"), "cmd_execute");
+    assert_string_equal(or_record_string(f, (size_t)jid, "job_id"), r.job_id);
+    assert_string_equal(or_record_string(f, (size_t)jid, "event_name"), "cmd_execute");
     /* what Rapid Analysis reads */
     char got[4][512];
     assert_int_equal(lrange(c, DONUT, got, 4), 1);

@@ -249,22 +249,6 @@ static bool state_saved_since(fx *f, void *arg)
     return slurm_cluster_state_saved(&cluster) > *(double *)arg;
 }
 
-/* job_result records of a job: their number; *first the index of the first. */
-static int job_results(fx *f, const char *id, long *first)
-{
-    int n = 0;
-    *first = -1;
-    int t = sal_component_find_topic(f->comp, "logevent_job_result");
-    for (size_t i = 0; i < f->nrecords; i++) {
-        const fx_record *r = &f->records[i];
-        if (r->topic == t &&
-            strcmp(sal_sample_get_string(&f->comp->topics[t], r->sample, "job_id"), id) == 0 && n++ == 0) {
-            *first = (long)i;
-        }
-    }
-    return n;
-}
-
 /* slurmctld crashes (SIGKILL) while three jobs run (after it saved its
  * state with them running) and comes back 5 s later; the job that ended meanwhile and the two that end
  * afterwards each report their true exit code once; the heartbeat keeps its pace. */
@@ -298,7 +282,7 @@ static void controller_killed_and_restarted_while_jobs_run(void **state)
     fx_run_for(f, 1.0);
     long first[3];
     for (int i = 0; i < 3; i++) {
-        int n = job_results(f, runs[i].job_id, &first[i]);
+        int n = or_job_results(f, runs[i].job_id, &first[i]);
         const fx_record *rec = first[i] >= 0 ? &f->records[first[i]] : NULL;
         json_t *res =
             rec != NULL

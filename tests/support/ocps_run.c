@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "ocps/sal_sample.h"
 #include "test_util.h"
 
 void or_on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
@@ -113,4 +114,55 @@ bool or_all_done(fx *f, void *arg)
         }
     }
     return true;
+}
+
+bool or_wait_done(fx *f, or_run *r, double timeout)
+{
+    return fx_run_until(f, or_done, r, timeout);
+}
+
+const char *or_record_string(const fx *f, size_t i, const char *name)
+{
+    const char *s = sal_sample_get_string(&f->comp->topics[f->records[i].topic], f->records[i].sample, name);
+    return s != NULL ? s : "";
+}
+
+int or_job_results(const fx *f, const char *id, long *first)
+{
+    int n = 0;
+    *first = -1;
+    int t = sal_component_find_topic(f->comp, "logevent_job_result");
+    for (size_t i = 0; i < f->nrecords; i++) {
+        if (f->records[i].topic == t && strcmp(or_record_string(f, i, "job_id"), id) == 0 && n++ == 0) {
+            *first = (long)i;
+        }
+    }
+    return n;
+}
+
+typedef struct or_result_wait {
+    const char *id;
+    long index;
+} or_result_wait;
+
+static bool or_result_seen(fx *f, void *arg)
+{
+    or_result_wait *w = arg;
+    return or_job_results(f, w->id, &w->index) > 0;
+}
+
+long or_one_result(fx *f, const char *id, double timeout, double settle)
+{
+    or_result_wait w = {id, -1};
+    if (!fx_run_until(f, or_result_seen, &w, timeout)) {
+        return -1;
+    }
+    fx_run_for(f, settle);
+    long first;
+    return or_job_results(f, id, &first) == 1 ? first : -2;
+}
+
+json_t *or_result_json(const fx *f, long i)
+{
+    return json_loads(or_record_string(f, (size_t)i, "result"), 0, NULL);
 }

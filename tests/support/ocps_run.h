@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "sal_fixture.h"
 
 #define OR_MAX_ACKS 64
@@ -49,5 +51,25 @@ int or_execute(fx *f, or_run *r, const or_fields *x, double timeout);
 bool or_done(fx *f, void *arg);
 bool or_has_job_id(fx *f, void *arg);
 bool or_all_done(fx *f, void *arg);
+
+/* Run the loop until r's final ack has been read, up to timeout s: true
+ * if it came. */
+bool or_wait_done(fx *f, or_run *r, double timeout);
+
+/* The string field `name` of f's i-th record ("" if it has none). */
+const char *or_record_string(const fx *f, size_t i, const char *name);
+
+/* How many job_result events read so far name job id; *first is the
+ * record index of the first (-1: none). */
+int or_job_results(const fx *f, const char *id, long *first);
+
+/* Wait up to timeout s for job id's job_result, then read `settle` s
+ * more (on Kafka a duplicate may come later, on another topic): the
+ * record index of the only one, -1 if none came, -2 if more than one. */
+long or_one_result(fx *f, const char *id, double timeout, double settle);
+
+/* The result JSON of the job_result at record i (a new reference; NULL if
+ * it is not JSON). */
+json_t *or_result_json(const fx *f, long i);
 
 #endif
