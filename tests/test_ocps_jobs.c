@@ -106,15 +106,7 @@ static int start_csc(ctx *c, bool simulate)
         return -1;
     }
     /* wait for ENABLED */
-    size_t from = 0;
-    long i;
-    while ((i = fx_wait_event(&c->f, "logevent_summaryState", from, 15)) >= 0) {
-        if (fx_i32(&c->f, (size_t)i, "summaryState") == SAL_STATE_ENABLED) {
-            return 0;
-        }
-        from = (size_t)i + 1;
-    }
-    return -1;
+    return or_wait_enabled(&c->f, 0, 15);
 }
 
 static int setup_with(void **state, const char *extra, bool simulate)
@@ -153,20 +145,11 @@ static int teardown(void **state)
 
 /* --- commanding --- */
 
-static bool execute_ready(fx *f, void *arg)
-{
-    (void)arg;
-    return sal_remote_ready(f->remote, "execute") && sal_remote_ready(f->remote, "abort_job");
-}
-
 /* Send execute with output_dataset_types; returns once sent. */
 static void execute_outputs(fx *f, run *r, const char *pipeline, const char *config, const char *query,
                             const char *prereqs, const char *outputs)
 {
-    char err[256];
-    sal_remote_prepare(f->remote, "execute", err, sizeof err);
-    sal_remote_prepare(f->remote, "abort_job", err, sizeof err);
-    assert_true(fx_run_until(f, execute_ready, NULL, 10));
+    assert_true(or_commands_ready(f, 10));
     or_fields x = {pipeline, config, query, prereqs ? prereqs : "", outputs};
     assert_int_equal(or_execute(f, r, &x, 120), 0);
 }
@@ -191,16 +174,6 @@ static int abort_job(fx *f, const char *id, char *result, size_t len)
 }
 
 /* --- reading events --- */
-
-static const char *str_field(fx *f, size_t i, const char *name)
-{
-    return or_record_string(f, i, name);
-}
-
-static int job_results(fx *f, const char *id, long *first)
-{
-    return or_job_results(f, id, first);
-}
 
 /* The job's only job_result (on Kafka it may be read after the final
  * ack: different topics): its record index. */
@@ -249,8 +222,8 @@ static void execute_runs_a_job_and_reports_it(void **state)
     /* the job_id event links the command to the job */
     long jid = fx_wait_event(f, "logevent_job_id", mark, 5);
     assert_true(jid >= 0);
-    assert_string_equal(str_field(f, (size_t)jid, "event_name"), "cmd_execute");
-    assert_string_equal(str_field(f, (size_t)jid, "job_id"), r.job_id);
+    assert_string_equal(or_record_string(f, (size_t)jid, "event_name"), "cmd_execute");
+    assert_string_equal(or_record_string(f, (size_t)jid, "job_id"), r.job_id);
     assert_int_equal(fx_i32(f, (size_t)jid, "seq_num"), r.seqnum);
     /* exactly one job_result, written before the final ack (read before it
      * on DDS; Kafka keeps order only within a topic) */
@@ -514,7 +487,7 @@ static void abort_job_stops_a_running_job(void **state)
     /* idempotent, and a second abort writes no second job_result */
     assert_int_equal(abort_job(f, r.job_id, result, sizeof result), SAL_CMD_COMPLETE);
     fx_run_for(f, 0.5);
-    assert_int_equal(job_results(f, r.job_id, &i), 1);
+    assert_int_equal(or_job_results(f, r.job_id, &i), 1);
     /* unknown ids are refused */
     assert_int_equal(abort_job(f, "0123456789abcdef0123456789abcdef", result, sizeof result), SAL_CMD_FAILED);
     assert_string_equal(result, "Failed: No such job id: 0123456789abcdef0123456789abcdef");
@@ -671,7 +644,7 @@ static bool all_results(fx *f, void *arg)
     run *runs = arg;
     for (int i = 0; i < 3; i++) {
         long first;
-        if (job_results(f, runs[i].job_id, &first) < 1) {
+        if (or_job_results(f, runs[i].job_id, &first) < 1) {
             return false;
         }
     }
@@ -774,7 +747,7 @@ static void kill_9_and_restart_reports_each_job_once(void **state)
     fx_run_for(f, 2.0);
     for (int i = 0; i < 3; i++) {
         long first;
-        assert_int_equal(job_results(f, runs[i].job_id, &first), 1);
+        assert_int_equal(or_job_results(f, runs[i].job_id, &first), 1);
         assert_int_equal(fx_i32(f, (size_t)first, "exit_code"), 0);
         char *runs_log = read_job_file(c, runs[i].job_id, "runs.log"); /* fake-pipetask: a line per run */
         assert_non_null(runs_log);

@@ -114,12 +114,8 @@ static int start_csc(ctx *c)
     if (fx_start_csc(&c->f, c->csc_argv) != 0) {
         return -1;
     }
-    long i;
-    while ((i = fx_wait_event(&c->f, "logevent_summaryState", from, 15)) >= 0) {
-        if (fx_i32(&c->f, (size_t)i, "summaryState") == SAL_STATE_ENABLED) {
-            return 0;
-        }
-        from = (size_t)i + 1;
+    if (or_wait_enabled(&c->f, from, 15) == 0) {
+        return 0;
     }
     print_csc_log(c, "did not reach ENABLED in 15 s");
     /* a CSC that never got there must not outlive the test (a failed

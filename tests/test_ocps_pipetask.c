@@ -158,15 +158,7 @@ static int group_setup(void **state)
         return -1;
     }
     c->csc_started = true;
-    size_t from = 0;
-    long i;
-    while ((i = fx_wait_event(&c->f, "logevent_summaryState", from, 20)) >= 0) {
-        if (fx_i32(&c->f, (size_t)i, "summaryState") == SAL_STATE_ENABLED) {
-            return 0;
-        }
-        from = (size_t)i + 1;
-    }
-    return -1;
+    return or_wait_enabled(&c->f, 0, 20);
 }
 
 static int group_teardown(void **state)

@@ -69,15 +69,7 @@ static int start_csc(ctx *c)
     if (fx_start_csc(&c->f, c->csc_argv) != 0) {
         return -1;
     }
-    size_t from = 0;
-    long i;
-    while ((i = fx_wait_event(&c->f, "logevent_summaryState", from, 15)) >= 0) {
-        if (fx_i32(&c->f, (size_t)i, "summaryState") == SAL_STATE_ENABLED) {
-            return 0;
-        }
-        from = (size_t)i + 1;
-    }
-    return -1;
+    return or_wait_enabled(&c->f, 0, 15);
 }
 
 static int setup(void **state)
@@ -109,19 +101,10 @@ static int teardown(void **state)
 
 /* --- commanding (as test_ocps_jobs) --- */
 
-static bool execute_ready(fx *f, void *arg)
-{
-    (void)arg;
-    return sal_remote_ready(f->remote, "execute") && sal_remote_ready(f->remote, "abort_job");
-}
-
 static void execute(fx *f, run *r, const char *pipeline, const char *config, const char *query,
                     const char *prereqs)
 {
-    char err[256];
-    sal_remote_prepare(f->remote, "execute", err, sizeof err);
-    sal_remote_prepare(f->remote, "abort_job", err, sizeof err);
-    assert_true(fx_run_until(f, execute_ready, NULL, 10));
+    assert_true(or_commands_ready(f, 10));
     or_fields x = {pipeline, config, query, prereqs ? prereqs : "", ""};
     assert_int_equal(or_execute(f, r, &x, 120), 0);
 }
@@ -131,16 +114,6 @@ static void wait_done(fx *f, run *r, double timeout)
     if (!or_wait_done(f, r, timeout)) {
         fail_msg("execute did not end in %.0f s (job %s)", timeout, r->job_id);
     }
-}
-
-static const char *str_field(fx *f, size_t i, const char *name)
-{
-    return or_record_string(f, i, name);
-}
-
-static int job_results(fx *f, const char *id, long *first)
-{
-    return or_job_results(f, id, first);
 }
 
 /* The job's only job_result (on Kafka it may be read after the final
@@ -218,7 +191,7 @@ static void execute_runs_on_ocps_engine(void **state)
     assert_string_equal(r.acks[0].result, expect);
     long jid = fx_wait_event(f, "logevent_job_id", mark, 5);
     assert_true(jid >= 0);
-    assert_string_equal(str_field(f, (size_t)jid, "job_id"), r.job_id);
+    assert_string_equal(or_record_string(f, (size_t)jid, "job_id"), r.job_id);
     long i = one_result(f, r.job_id);
     assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 0);
     json_t *res = result_of(f, i);
@@ -370,7 +343,7 @@ static void server_killed_and_restarted(void **state)
     for (int i = 0; i < 3; i++) {
         assert_int_equal(runs[i].ack, SAL_CMD_COMPLETE);
         long first;
-        assert_int_equal(job_results(f, runs[i].job_id, &first), 1);
+        assert_int_equal(or_job_results(f, runs[i].job_id, &first), 1);
         assert_int_equal(fx_i32(f, (size_t)first, "exit_code"), 0);
     }
     double sent_gap;
@@ -388,7 +361,7 @@ static void server_killed_and_restarted(void **state)
     int t = sal_component_find_topic(f->comp, "logevent_logMessage");
     for (size_t k = mark; k < f->nrecords; k++) {
         if (f->records[k].topic == t) {
-            const char *m = str_field(f, k, "message");
+            const char *m = or_record_string(f, k, "message");
             warned += strstr(m, "retrying with backoff") != NULL && fx_i32(f, k, "level") == SAL_LOG_WARNING;
             back += strstr(m, "answers again") != NULL;
         }

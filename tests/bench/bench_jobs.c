@@ -22,6 +22,7 @@
 
 #include "ocps_test_iface.h"
 #include "ocps/sal_csc.h"
+#include "bench_util.h"
 #include "ocps_run.h"
 #include "sal_fixture.h"
 #include "test_util.h"
@@ -29,34 +30,6 @@
 extern char **environ;
 
 typedef or_run run;
-
-static double wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static bool ready(fx *f, void *arg)
-{
-    (void)arg;
-    const void *s = sal_remote_last(f->remote, "logevent_summaryState");
-    int t = sal_component_find_topic(f->comp, "logevent_summaryState");
-    return sal_remote_ready(f->remote, "execute") && s != NULL &&
-           sal_sample_get_i32(&f->comp->topics[t], s, "summaryState") == SAL_STATE_ENABLED;
-}
-
-static bool all_done(fx *f, void *arg)
-{
-    (void)f;
-    run *runs = arg;
-    for (int i = 0; runs[i].ack != -1; i++) {
-        if (!runs[i].done) {
-            return false;
-        }
-    }
-    return true;
-}
 
 static void send_execute(fx *f, run *r, const char *query)
 {
@@ -121,7 +94,7 @@ int main(int argc, char **argv)
     fx_start_csc(&f, csc);
     char err[256];
     sal_remote_prepare(f.remote, "execute", err, sizeof err);
-    if (!fx_run_until(&f, ready, NULL, 30)) {
+    if (!fx_run_until(&f, or_enabled_ready, NULL, 30)) {
         fprintf(stderr, "bench: CSC not ready\n");
         return 1;
     }
@@ -131,9 +104,9 @@ int main(int argc, char **argv)
     double lat_sum = 0;
     for (int i = 0; i < nlat; i++) {
         run r[2] = {{0}, {.ack = -1}};
-        double sent = wall();
+        double sent = bench_wall_time();
         send_execute(&f, &r[0], "");
-        fx_run_until(&f, all_done, r, 60);
+        fx_run_until(&f, or_runs_done, r, 60);
         char inv[1200];
         snprintf(inv, sizeof inv, "%s/jobs/%s/invocation.json", root, r[0].job_id);
         json_t *j = json_load_file(inv, 0, NULL);
@@ -154,7 +127,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++) {
             send_execute(&f, &runs[i], "");
         }
-        fx_run_until(&f, all_done, runs, 600);
+        fx_run_until(&f, or_runs_done, runs, 600);
         double dt = tu_now() - t0;
         for (int i = 0; i < n; i++) {
             failed += runs[i].ack != SAL_CMD_COMPLETE;

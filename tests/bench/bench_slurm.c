@@ -32,41 +32,13 @@
 
 #include "ocps/sal_csc.h"
 #include "ocps_test_iface.h"
+#include "bench_util.h"
 #include "ocps_run.h"
 #include "sal_fixture.h"
 #include "slurm_cluster.h"
 #include "test_util.h"
 
 typedef or_run run;
-
-static double wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static bool ready(fx *f, void *arg)
-{
-    (void)arg;
-    const void *s = sal_remote_last(f->remote, "logevent_summaryState");
-    int t = sal_component_find_topic(f->comp, "logevent_summaryState");
-    return sal_remote_ready(f->remote, "execute") && s != NULL &&
-           sal_sample_get_i32(&f->comp->topics[t], s, "summaryState") == SAL_STATE_ENABLED;
-}
-
-/* runs ends with an entry whose ack is -1. */
-static bool all_done(fx *f, void *arg)
-{
-    (void)f;
-    run *runs = arg;
-    for (int i = 0; runs[i].ack != -1; i++) {
-        if (!runs[i].done) {
-            return false;
-        }
-    }
-    return true;
-}
 
 static bool all_have_ids(fx *f, void *arg)
 {
@@ -267,7 +239,7 @@ int main(int argc, char **argv)
     char *csc[] = {OCPS_CSC, "--duplicate-check", "0", "--state", "enabled", "1", NULL};
     fx_start_csc(&f, csc);
     sal_remote_prepare(f.remote, "execute", err, sizeof err);
-    if (!fx_run_until(&f, ready, NULL, 60)) {
+    if (!fx_run_until(&f, or_enabled_ready, NULL, 60)) {
         fprintf(stderr, "bench_slurm: CSC not ready\n");
         return 1;
     }
@@ -278,13 +250,13 @@ int main(int argc, char **argv)
     double rawlat[64];
     for (int i = 0; i < nlat; i++) {
         run r[2] = {{0}, {.ack = -1}};
-        double sent = wall();
+        double sent = bench_wall_time();
         send_execute(&f, &r[0], "");
-        fx_run_until(&f, all_done, r, 120);
+        fx_run_until(&f, or_runs_done, r, 120);
         char jobdir[1200];
         snprintf(jobdir, sizeof jobdir, "%s/jobs/%s", root, r[0].job_id);
         lat[i] = started_in(jobdir) - sent;
-        double t0 = wall();
+        double t0 = bench_wall_time();
         long id = raw_sbatch(rawdir, script, "");
         snprintf(jobdir, sizeof jobdir, "%s/raw-%ld", rawdir, id);
         double st = 0;
@@ -317,7 +289,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++) {
             send_execute(&f, &runs[i], "");
         }
-        fx_run_until(&f, all_done, runs, 900);
+        fx_run_until(&f, or_runs_done, runs, 900);
         double dt = tu_now() - t0;
         for (int i = 0; i < n; i++) {
             failed += runs[i].ack != SAL_CMD_COMPLETE;
@@ -370,7 +342,7 @@ int main(int argc, char **argv)
            100 * ((self1 - self0) + (child1 - child0)) / dw, 100 * (ctld1 - ctld0) / dw);
     char *cancel[] = {"scancel", "--state=PENDING", NULL};
     tu_run(cancel, NULL);
-    fx_run_until(&f, all_done, runs, 300);
+    fx_run_until(&f, or_runs_done, runs, 300);
     node_state("RESUME");
     free(runs);
     fx_close(&f);

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "ocps/sal_csc.h"
 #include "test_util.h"
@@ -80,4 +81,11 @@ double bench_sort(double *v, int n)
         sum += v[i];
     }
     return n > 0 ? sum / n : 0;
+}
+
+double bench_wall_time(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

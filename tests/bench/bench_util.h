@@ -13,6 +13,10 @@
  * acks other than CMD_COMPLETE. -1 if the CSC could not be reached. */
 int bench_command_loop(fx *f, int n, int warmup, double *rtt, int *failures);
 
+/* The wall clock (CLOCK_REALTIME) in seconds: comparable with the times
+ * other processes write (a job's invocation.json). */
+double bench_wall_time(void);
+
 /* Sort v ascending; its mean. */
 double bench_sort(double *v, int n);
 

@@ -23,6 +23,7 @@
 
 #include "ocps/sal_csc.h"
 #include "ocps_test_iface.h"
+#include "ocps_run.h"
 #include "sal_fixture.h"
 #include "test_util.h"
 
@@ -204,11 +205,7 @@ static bool all_answered(fx *f, void *arg)
 static bool enabled(fx *f, void *arg)
 {
     (void)arg;
-    const void *st = sal_remote_last(f->remote, "logevent_summaryState");
-    int t = sal_component_find_topic(f->comp, "logevent_summaryState");
-    return st != NULL && sal_remote_ready(f->remote, "execute") &&
-           sal_remote_ready(f->remote, "setLogLevel") &&
-           sal_sample_get_i32(&f->comp->topics[t], st, "summaryState") == SAL_STATE_ENABLED;
+    return or_enabled_ready(f, arg) && sal_remote_ready(f->remote, "setLogLevel");
 }
 
 static int open_soak(soak *s)

@@ -166,3 +166,51 @@ json_t *or_result_json(const fx *f, long i)
 {
     return json_loads(or_record_string(f, (size_t)i, "result"), 0, NULL);
 }
+
+bool or_runs_done(fx *f, void *arg)
+{
+    (void)f;
+    const or_run *runs = arg;
+    for (size_t i = 0; runs[i].ack != -1; i++) {
+        if (!runs[i].done) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool or_enabled_ready(fx *f, void *arg)
+{
+    (void)arg;
+    const void *s = sal_remote_last(f->remote, "logevent_summaryState");
+    int t = sal_component_find_topic(f->comp, "logevent_summaryState");
+    return sal_remote_ready(f->remote, "execute") && s != NULL &&
+           sal_sample_get_i32(&f->comp->topics[t], s, "summaryState") == SAL_STATE_ENABLED;
+}
+
+int or_wait_enabled(fx *f, size_t from, double timeout)
+{
+    double end = tu_now() + timeout;
+    long i;
+    while ((i = fx_wait_event(f, "logevent_summaryState", from, end - tu_now())) >= 0) {
+        if (fx_i32(f, (size_t)i, "summaryState") == SAL_STATE_ENABLED) {
+            return 0;
+        }
+        from = (size_t)i + 1;
+    }
+    return -1;
+}
+
+static bool or_commands_can_be_sent(fx *f, void *arg)
+{
+    (void)arg;
+    return sal_remote_ready(f->remote, "execute") && sal_remote_ready(f->remote, "abort_job");
+}
+
+bool or_commands_ready(fx *f, double timeout)
+{
+    char err[256];
+    sal_remote_prepare(f->remote, "execute", err, sizeof err);
+    sal_remote_prepare(f->remote, "abort_job", err, sizeof err);
+    return fx_run_until(f, or_commands_can_be_sent, NULL, timeout);
+}

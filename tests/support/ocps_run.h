@@ -52,6 +52,22 @@ bool or_done(fx *f, void *arg);
 bool or_has_job_id(fx *f, void *arg);
 bool or_all_done(fx *f, void *arg);
 
+/* fx_run_until predicate: every run of the array arg (ended by an entry
+ * whose ack is -1) has its final ack. */
+bool or_runs_done(fx *f, void *arg);
+
+/* fx_run_until predicate: the CSC's last summaryState is ENABLED and
+ * execute can be sent (sal_remote_prepare'd by the caller). */
+bool or_enabled_ready(fx *f, void *arg);
+
+/* Wait up to timeout s for a summaryState ENABLED event at record index
+ * from or later: 0, or -1. */
+int or_wait_enabled(fx *f, size_t from, double timeout);
+
+/* Prepare execute and abort_job on f's Remote and wait up to timeout s
+ * until both can be sent: true if they can. */
+bool or_commands_ready(fx *f, double timeout);
+
 /* Run the loop until r's final ack has been read, up to timeout s: true
  * if it came. */
 bool or_wait_done(fx *f, or_run *r, double timeout);
