@@ -18,28 +18,17 @@
 #include "test_fits_util.h"
 #include "test_util.h"
 
-typedef struct fx {
-    char *dir;
-    fp_geometry geom;
-    fp_fake_truth truth;
-} fx;
+typedef tf_fx fx;
 
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    f->dir = tu_make_temp_dir();
-    fp_geometry_init(&f->geom, "LATISS", true, NULL, 0);
-    fp_fake_truth_get(&f->geom, &f->truth);
-    *state = f;
-    return 0;
+    *state = tf_fx_new();
+    return *state != NULL ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    fx *f = *state;
-    tu_remove_tree(f->dir);
-    free(f->dir);
-    free(f);
+    tf_fx_free(*state);
     return 0;
 }
 

@@ -12,6 +12,36 @@
 #include <string.h>
 
 #include "ocps/fitsproc.h"
+#include "test_util.h"
+
+/* A test's temporary directory and the small LATISS geometry with the
+ * generator's truth. */
+typedef struct tf_fx {
+    char *dir;
+    fp_geometry geom;
+    fp_fake_truth truth;
+} tf_fx;
+
+/* A new fixture (a fresh temporary directory), or NULL. */
+static inline tf_fx *tf_fx_new(void)
+{
+    tf_fx *f = calloc(1, sizeof *f);
+    if (f == NULL || (f->dir = tu_make_temp_dir()) == NULL) {
+        free(f);
+        return NULL;
+    }
+    fp_geometry_init(&f->geom, "LATISS", true, NULL, 0);
+    fp_fake_truth_get(&f->geom, &f->truth);
+    return f;
+}
+
+/* Remove the directory and free the fixture. */
+static inline void tf_fx_free(tf_fx *f)
+{
+    tu_remove_tree(f->dir);
+    free(f->dir);
+    free(f);
+}
 
 /* Write `count` small synthetic raws of `type` into dir/sub; the paths
  * (fp_free_paths them) or NULL on failure (message printed). */
