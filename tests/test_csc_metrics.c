@@ -7,7 +7,8 @@
  * the heartbeat keeps its 1 s cadence while /metrics is scraped hard;
  * without --metrics-listen nothing listens; a bad address, or a port in
  * use, stops the start with a clear message; the command line wins over
- * OCPS_METRICS_LISTEN.
+ * OCPS_METRICS_LISTEN; index 101's Redis backend gauge follows a real
+ * redis-server going away and coming back.
  */
 #include <dirent.h>
 #include <netinet/in.h>
@@ -31,6 +32,9 @@
 #include "ocps_test_iface.h"
 #include "sal_fixture.h"
 #include "test_util.h"
+#ifdef OCPS_TEST_REDIS
+#include "redis_fixture.h"
+#endif
 
 typedef struct ctx {
     fx f;
@@ -421,6 +425,84 @@ static void test_bad_address(void **state)
     close(s);
 }
 
+#ifdef OCPS_TEST_REDIS
+/* Scrape until `key` has `want` (at most `seconds`); its last value. */
+static double wait_value(ctx *c, const char *key, double want, double seconds)
+{
+    double v = -1;
+    for (double end = tu_now() + seconds; tu_now() < end;) {
+        json_t *m = scrape(c->port);
+        v = json_object_get(m, key) != NULL ? val(m, "%s", key) : -1;
+        json_decref(m);
+        if (v == want) {
+            break;
+        }
+        fx_run_for(&c->f, 0.2);
+    }
+    return v;
+}
+
+/* Index 101 (Rapid Analysis): only the Redis backend, up while
+ * redis-server runs, down once it is killed, up again after it restarts. */
+static void test_redis_backend(void **state)
+{
+    (void)state;
+    ctx c = {0};
+    redis_fx r = {.pid = -1};
+    assert_int_equal(rfx_start(&r), 0);
+    c.root = tu_make_ocps_config();
+    assert_non_null(c.root);
+    assert_int_equal(tu_write_ocps_site(c.root, ""), 0);
+    fx_env(CYCLONE_CONFIG);
+    setenv("DM_CONFIG_OCPS_DIR", c.root, 1);
+    char port[16];
+    snprintf(port, sizeof port, "%d", r.port);
+    setenv("REDIS_HOST", "127.0.0.1", 1);
+    setenv("REDIS_PORT", port, 1);
+    setenv("REDIS_PASSWORD", r.password, 1);
+    assert_int_equal(fx_open(&c.f, ocps_test_component(), 101, NULL), 0);
+    c.port = free_port();
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", c.port);
+    char *argv[] = {
+        OCPS_CSC, "--duplicate-check", "0.2", "--state", "enabled", "--metrics-listen", listen, "101", NULL};
+    assert_int_equal(fx_start_csc(&c.f, argv), 0);
+    size_t from = 0;
+    long i;
+    while ((i = fx_wait_event(&c.f, "logevent_summaryState", from, 20)) >= 0 &&
+           fx_i32(&c.f, (size_t)i, "summaryState") != SAL_STATE_ENABLED) {
+        from = (size_t)i + 1;
+    }
+    assert_true(i >= 0);
+    const char *up = "ocps_csc_backend_up{backend=redis}";
+    assert_true(wait_value(&c, up, 1, 10) == 1);
+    json_t *m = scrape(c.port);
+    assert_null(json_object_get(m, "ocps_csc_backend_up{backend=uws}"));
+    assert_null(json_object_get(m, "ocps_csc_backend_up{backend=slurm}"));
+    assert_null(json_object_get(m, "ocps_csc_queue_length{}")); /* no engine for index 101 */
+    const char *key;
+    json_t *v;
+    bool info = false;
+    json_object_foreach(m, key, v)
+    {
+        info |= strncmp(key, "ocps_csc_info{index=101,", 24) == 0;
+    }
+    assert_true(info);
+    json_decref(m);
+    rfx_kill(&r);
+    assert_true(wait_value(&c, up, 0, 15) == 0);
+    assert_int_equal(rfx_start(&r), 0);
+    assert_true(wait_value(&c, up, 1, 30) == 1);
+    assert_int_equal(fx_close(&c.f), 0);
+    rfx_stop(&r);
+    tu_remove_tree(c.root);
+    free(c.root);
+    unsetenv("REDIS_HOST");
+    unsetenv("REDIS_PORT");
+    unsetenv("REDIS_PASSWORD");
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +510,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_heartbeat_under_scrapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_off, setup_off, teardown),
         cmocka_unit_test(test_bad_address),
+#ifdef OCPS_TEST_REDIS
+        cmocka_unit_test(test_redis_backend),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
