@@ -7,8 +7,9 @@
  * the heartbeat keeps its 1 s cadence while /metrics is scraped hard;
  * without --metrics-listen nothing listens; a bad address, or a port in
  * use, stops the start with a clear message; the command line wins over
- * OCPS_METRICS_LISTEN; index 101's Redis backend gauge follows a real
- * redis-server going away and coming back.
+ * OCPS_METRICS_LISTEN; the backend gauges follow a real ocps-engine
+ * (executor uws) and, for index 101, a real redis-server going away and
+ * coming back.
  */
 #include <dirent.h>
 #include <netinet/in.h>
@@ -32,6 +33,7 @@
 #include "ocps_test_iface.h"
 #include "sal_fixture.h"
 #include "test_util.h"
+#include "uws_fixture.h"
 #ifdef OCPS_TEST_REDIS
 #include "redis_fixture.h"
 #endif
@@ -425,7 +427,6 @@ static void test_bad_address(void **state)
     close(s);
 }
 
-#ifdef OCPS_TEST_REDIS
 /* Scrape until `key` has `want` (at most `seconds`); its last value. */
 static double wait_value(ctx *c, const char *key, double want, double seconds)
 {
@@ -442,6 +443,7 @@ static double wait_value(ctx *c, const char *key, double want, double seconds)
     return v;
 }
 
+#ifdef OCPS_TEST_REDIS
 /* Index 101 (Rapid Analysis): only the Redis backend, up while
  * redis-server runs, down once it is killed, up again after it restarts. */
 static void test_redis_backend(void **state)
@@ -503,6 +505,72 @@ static void test_redis_backend(void **state)
 }
 #endif
 
+/* Executor uws against a real ocps-engine: the uws backend gauge only,
+ * down once a request to the killed server fails, up once one is
+ * answered again after its restart. */
+static void test_uws_backend(void **state)
+{
+    (void)state;
+    ctx c = {0};
+    uws_fx server = {0};
+    assert_int_equal(uws_fx_start(&server, NULL, NULL), 0);
+    c.root = tu_make_ocps_config();
+    assert_non_null(c.root);
+    snprintf(c.work, sizeof c.work, "%s/jobs", c.root);
+    char site[4096];
+    snprintf(
+        site, sizeof site,
+        "work_root: %s\npipetask: %s\ninprogress_interval: 1\nmax_concurrent_jobs: 2\n"
+        "executor: uws\nuws_api: ocps-engine\n"
+        "instances:\n  - sal_index: 1\n    instance: LATISS\n    url: %s/api/v1\n    poll_interval: 0.2\n"
+        "    butler: LATISS\n    input_collection: LATISS/raw/all\n    output_glob: '*.fits'\n",
+        c.work, FAKE_PIPETASK, server.base);
+    assert_int_equal(tu_write_ocps_site(c.root, site), 0);
+    fx_env(CYCLONE_CONFIG);
+    setenv("DM_CONFIG_OCPS_DIR", c.root, 1);
+    assert_int_equal(fx_open(&c.f, ocps_test_component(), 1, NULL), 0);
+    c.port = free_port();
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", c.port);
+    char *argv[] = {
+        OCPS_CSC, "--duplicate-check", "0.2", "--state", "enabled", "--metrics-listen", listen, "1", NULL};
+    assert_int_equal(fx_start_csc(&c.f, argv), 0);
+    size_t from = 0;
+    long i;
+    while ((i = fx_wait_event(&c.f, "logevent_summaryState", from, 20)) >= 0 &&
+           fx_i32(&c.f, (size_t)i, "summaryState") != SAL_STATE_ENABLED) {
+        from = (size_t)i + 1;
+    }
+    assert_true(i >= 0);
+    const char *up = "ocps_csc_backend_up{backend=uws}";
+    char err[256];
+    sal_remote_prepare(c.f.remote, "execute", err, sizeof err);
+    or_run r1, r2;
+    or_fields x = {"cpBias.yaml", "", "visit=7", "", ""};
+    assert_int_equal(or_execute(&c.f, &r1, &x, 60), 0);
+    assert_true(fx_run_until(&c.f, or_done, &r1, 60));
+    assert_int_equal(r1.ack, SAL_CMD_COMPLETE);
+    json_t *m = scrape(c.port);
+    assert_true(val(m, "%s", up) == 1);
+    assert_null(json_object_get(m, "ocps_csc_backend_up{backend=redis}"));
+    assert_null(json_object_get(m, "ocps_csc_backend_up{backend=slurm}"));
+    assert_true(val(m, "ocps_csc_jobs_ended_total{phase=completed}") == 1);
+    json_decref(m);
+    uws_fx_kill(&server);
+    assert_int_equal(or_execute(&c.f, &r2, &x, 120), 0); /* its submission fails and is retried */
+    assert_true(wait_value(&c, up, 0, 20) == 0);
+    char same[64]; /* the port the CSC is configured with (the fixture picks a new one otherwise) */
+    snprintf(same, sizeof same, "127.0.0.1:%u", server.port);
+    const char *extra[] = {"--listen", same, NULL};
+    assert_int_equal(uws_fx_restart(&server, extra), 0);
+    assert_true(wait_value(&c, up, 1, 30) == 1);
+    assert_true(fx_run_until(&c.f, or_done, &r2, 60));
+    assert_int_equal(fx_close(&c.f), 0);
+    uws_fx_stop(&server);
+    tu_remove_tree(c.root);
+    free(c.root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -510,6 +578,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_heartbeat_under_scrapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_off, setup_off, teardown),
         cmocka_unit_test(test_bad_address),
+        cmocka_unit_test(test_uws_backend),
 #ifdef OCPS_TEST_REDIS
         cmocka_unit_test(test_redis_backend),
 #endif
