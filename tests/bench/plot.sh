@@ -8,6 +8,7 @@
 #   DIR/bench_command_rtt-*.txt     -> DIR/command_rtt.svg
 #   DIR/bench_jobs-*.txt            -> DIR/jobs.svg
 #   DIR/bench_engine_history-*.txt  -> DIR/engine_history.svg
+#   DIR/soak_csc-*.txt              -> DIR/soak_rss.svg
 # The numbers are taken from the lines the benches print (round lines,
 # the history table); nothing is computed but what is plotted.
 set -eu
@@ -122,4 +123,30 @@ plot for [i=1:$n] sprintf("$tmp/hist%d.dat", i) using 1:8 with linespoints lc 1 
 unset multiplot
 GP
     echo "plot.sh: $dir/engine_history.svg ($n runs)"
+fi
+
+# --- soak_csc: the CSC's RSS sampled every RSS_PERIOD s (the first at the start)
+if have soak_csc; then
+    n=0
+    for f in $(runs soak_csc); do
+        n=$((n + 1))
+        # "  CSC RSS every 60 s (MB): 10.1 10.2 ..."
+        sed -n 's/^  CSC RSS every \([0-9]*\) s (MB):\(.*\)$/\1\2/p' "$f" |
+            awk '{ for (i = 2; i <= NF; i++) print (i - 2) * $1 / 60.0, $i }' >"$tmp/soak$n.dat"
+        # the run's title: transport, length, rates (its "soak over" line)
+        sed -n 's/^soak over \(.*\)$/\1/p' "$f" | head -1 >"$tmp/soak$n.title"
+    done
+    gnuplot <<GP
+$term
+set output "$dir/soak_rss.svg"
+set title "soak\\\_csc: the CSC's resident memory under a steady load"
+set xlabel "minutes since the start"
+set ylabel "RSS (MB)"
+set yrange [0:*]
+set grid
+set key outside bottom center horizontal
+plot for [i=1:$n] sprintf("$tmp/soak%d.dat", i) using 1:2 with linespoints pt 7 \\
+     title sprintf("run %d: %s", i, system(sprintf("cat $tmp/soak%d.title", i)))
+GP
+    echo "plot.sh: $dir/soak_rss.svg ($n runs)"
 fi
