@@ -1083,6 +1083,24 @@ size_t engine_count(const engine *e, engine_phase phase)
     return e->lists[phase].n;
 }
 
+int engine_backend_up(const engine *e)
+{
+    switch (e->executor) {
+    case ENGINE_EXECUTOR_SLURM:
+        return e->slurm.unreachable ? 0 : 1;
+    case ENGINE_EXECUTOR_UWS:
+        return e->uws.unreachable ? 0 : 1;
+    case ENGINE_EXECUTOR_LOCAL:
+        break;
+    }
+    return -1;
+}
+
+engine_executor engine_get_executor(const engine *e)
+{
+    return e->executor;
+}
+
 void engine_set_max_concurrent(engine *e, int max_concurrent)
 {
     if (e == NULL) {

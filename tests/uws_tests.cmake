@@ -27,6 +27,9 @@ target_compile_definitions(test_ocps_uws PRIVATE FAKE_PIPETASK="$<TARGET_FILE:fa
 add_dependencies(test_ocps_uws fake-pipetask)
 set_tests_properties(test_ocps_uws PROPERTIES TIMEOUT 400 LABELS uws)
 
+# test_csc_metrics (tests/CMakeLists.txt): the uws backend gauge against ocps-engine.
+target_link_libraries(test_csc_metrics PRIVATE uws_fixture)
+
 # The CSC's body for the reference server (uws_api: uws-api-server).
 ocps_test_exe(test_ocps_uws_body ocpsapp)
 add_test(NAME ocps_uws_body COMMAND test_ocps_uws_body)

@@ -89,7 +89,30 @@ struct ocps_app {
     int closing_parts;          /* handles and engine still closing */
     ocps_app_close_cb close_cb; /* ocps_app_close's */
     void *close_arg;
+    ocps_app_job_stats job_stats;
+    int slurm_ping; /* the latest start's scontrol ping: -1 none, 0 failed, 1 answered */
 };
+
+const double ocps_app_duration_buckets[OCPS_APP_DURATION_BUCKETS] = {1,   5,    10,   30,   60,    300,
+                                                                     900, 1800, 3600, 7200, 14400, 43200};
+
+/* A job ended: into the counters and the histogram. */
+static void count_ended(ocps_app *a, const engine_job *job)
+{
+    ocps_app_job_stats *st = &a->job_stats;
+    if ((int)job->phase < 0 || job->phase > ENGINE_UNKNOWN) {
+        return;
+    }
+    st->ended[job->phase]++;
+    double d = job->started > 0 && job->ended >= job->started ? job->ended - job->started : 0;
+    for (size_t i = 0; i < OCPS_APP_DURATION_BUCKETS; i++) {
+        if (d <= ocps_app_duration_buckets[i]) {
+            st->buckets[i]++;
+        }
+    }
+    st->count++;
+    st->sum += d;
+}
 
 /* --- helpers --- */
 
@@ -402,6 +425,7 @@ static void on_job(void *arg, const engine_job *job)
         }
         return;
     }
+    count_ended(a, job);
     finished *f = calloc(1, sizeof *f);
     if (f == NULL) {
         return;
@@ -599,6 +623,7 @@ int ocps_app_open(ocps_app **out, uv_loop_t *loop, const sal_component_info *com
     }
     a->tp = tp;
     a->loop = loop;
+    a->slurm_ping = -1;
     a->comp = comp;
     a->index = index;
     a->simulation_mode = simulation_mode;
@@ -764,6 +789,7 @@ static void on_slurm_ping(void *arg, int ok, const char *message)
 {
     ocps_app *a = arg;
     a->ping = NULL;
+    a->slurm_ping = ok ? 1 : 0;
     char err[2048];
     if (!ok) {
         ocps_config_clear(&a->candidate);
@@ -902,4 +928,33 @@ void ocps_app_close(ocps_app *a, ocps_app_close_cb cb, void *arg)
     a->ra = NULL;
     ocps_ra_close(ra, part_closed, a);
     engine_close(e, part_closed, a); /* running jobs keep running */
+}
+
+const ocps_app_job_stats *ocps_app_get_job_stats(const ocps_app *a)
+{
+    return &a->job_stats;
+}
+
+const engine *ocps_app_engine(const ocps_app *a)
+{
+    return a->engine;
+}
+
+size_t ocps_app_backends(const ocps_app *a, ocps_app_backend out[3])
+{
+    size_t n = 0;
+    int redis = a->ra != NULL ? ocps_ra_redis_up(a->ra) : -1;
+    if (redis >= 0) {
+        out[n++] = (ocps_app_backend){"redis", redis};
+    }
+    if (a->engine != NULL && engine_get_executor(a->engine) == ENGINE_EXECUTOR_UWS) {
+        out[n++] = (ocps_app_backend){"uws", engine_backend_up(a->engine)};
+    }
+    bool slurm = a->engine != NULL && engine_get_executor(a->engine) == ENGINE_EXECUTOR_SLURM;
+    if (slurm || a->slurm_ping == 0) {
+        /* a failed ping at the latest start says more than the engine's
+         * last squeue (the engine may be absent or of another executor) */
+        out[n++] = (ocps_app_backend){"slurm", a->slurm_ping == 0 ? 0 : engine_backend_up(a->engine)};
+    }
+    return n;
 }

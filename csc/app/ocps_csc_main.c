@@ -21,8 +21,10 @@
 #include "ocps/ocps_app.h"
 #include "ocps/ocps_config.h"
 #include "ocps/ocps_interface.h"
+#include "ocps/ocps_metrics.h"
 #include "ocps/sal_csc.h"
 #include "ocps/sal_logline.h"
+#include "ocps/uv_mhd.h"
 
 #include "ocps_version.h" /* OCPS_VERSION, from git describe at build time */
 
@@ -37,9 +39,10 @@ typedef struct app {
     ocps_app *ocps;
     uv_signal_t sigint;
     uv_signal_t sigterm;
-    uv_timer_t trim; /* gives freed heap back to the system (glibc) */
-    sal_gate *gate;  /* DDS's threads run commands while the loop sleeps (NULL: off) */
-    int exit_code;   /* from the CSC's closed hook */
+    uv_timer_t trim;       /* gives freed heap back to the system (glibc) */
+    sal_gate *gate;        /* DDS's threads run commands while the loop sleeps (NULL: off) */
+    ocps_metrics *metrics; /* --metrics-listen (NULL: off) */
+    int exit_code;         /* from the CSC's closed hook */
 } app;
 
 static void usage(FILE *f)
@@ -73,11 +76,15 @@ static void usage(FILE *f)
             "                        (default 3; -1 off; ends as soon as none can exist)\n"
             "  --no-republish        do not re-publish events to late-joining readers (DDS)\n"
             "  --log-format FORMAT   log lines on stderr: text (default) or json, one object a line\n"
+            "  --metrics-listen ADDR:PORT\n"
+            "                        serve Prometheus /metrics there (default: off); any address, e.g.\n"
+            "                        127.0.0.1:9100, [::1]:9100, 0.0.0.0:9100 for a scraper in the cluster\n"
             "  --version             print the version and exit\n"
             "  -h, --help            this help\n"
             "\nenvironment: LSST_SITE (required), DM_CONFIG_OCPS_DIR, OCPS_TRANSPORT (default transport),\n"
-            "OCPS_XML_VERSION (default release), OCPS_LOG_FORMAT (default log format); index 101 (Rapid\n"
-            "Analysis): REDIS_HOST and REDIS_PASSWORD (required), REDIS_PORT (default 6379);\n"
+            "OCPS_XML_VERSION (default release), OCPS_LOG_FORMAT (default log format), OCPS_METRICS_LISTEN\n"
+            "(--metrics-listen when not given); index 101 (Rapid Analysis): REDIS_HOST and REDIS_PASSWORD\n"
+            "(required), REDIS_PORT (default 6379);\n"
             "dds: LSST_DDS_PARTITION_PREFIX (required), LSST_DDS_DOMAIN_ID, LSST_DDS_INTERFACE,\n"
             "LSST_DDS_ENABLE_AUTHLIST, OSPL_RELEASE; kafka: LSST_TOPIC_SUBNAME (required),\n"
             "LSST_KAFKA_BROKER_ADDR, LSST_SCHEMA_REGISTRY_URL, LSST_KAFKA_* as salobj 8\n",
@@ -210,6 +217,8 @@ static void report_error(const char *message)
 static void on_closing(void *arg)
 {
     app *a = arg;
+    ocps_metrics_close(a->metrics); /* before the CSC and the application go */
+    a->metrics = NULL;
     ocps_app_close(a->ocps, NULL, NULL);
     a->ocps = NULL;
     uv_close((uv_handle_t *)&a->sigint, NULL);
@@ -227,7 +236,8 @@ static void on_closed(void *arg, int exit_code)
 
 /* Parse the command line into opts and *xml_version; returns -1 to exit
  * with *status. */
-static int parse_args(int argc, char **argv, sal_csc_options *opts, const char **xml_version, int *status)
+static int parse_args(int argc, char **argv, sal_csc_options *opts, const char **xml_version,
+                      const char **metrics_listen, int *status)
 {
     enum {
         OPT_STATE = 1000,
@@ -240,7 +250,8 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, const char *
         OPT_NOREP,
         OPT_VERSION,
         OPT_XMLVER,
-        OPT_LOGFMT
+        OPT_LOGFMT,
+        OPT_METRICS
     };
     static const struct option longopts[] = {
         {"state", required_argument, NULL, OPT_STATE},
@@ -254,6 +265,7 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, const char *
         {"version", no_argument, NULL, OPT_VERSION},
         {"xml-version", required_argument, NULL, OPT_XMLVER},
         {"log-format", required_argument, NULL, OPT_LOGFMT},
+        {"metrics-listen", required_argument, NULL, OPT_METRICS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -302,6 +314,9 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, const char *
             break;
         case OPT_XMLVER:
             *xml_version = optarg;
+            break;
+        case OPT_METRICS:
+            *metrics_listen = optarg;
             break;
         case OPT_LOGFMT: {
             sal_log_format format;
@@ -356,6 +371,8 @@ int main(int argc, char **argv)
     opts.indices = ocps_indices(&opts.nindices);
     int status = 0;
     const char *xml_version = NULL;
+    /* /metrics: --metrics-listen, else $OCPS_METRICS_LISTEN, else off */
+    const char *metrics_listen = NULL;
     /* the log format: --log-format, else $OCPS_LOG_FORMAT */
     sal_log_format log_format;
     const char *env_format = getenv(SAL_LOG_FORMAT_ENV);
@@ -364,8 +381,25 @@ int main(int argc, char **argv)
         return 64;
     }
     sal_log_format_set(log_format);
-    if (parse_args(argc, argv, &opts, &xml_version, &status) != 0) {
+    if (parse_args(argc, argv, &opts, &xml_version, &metrics_listen, &status) != 0) {
         return status;
+    }
+    const char *metrics_option = "--metrics-listen";
+    if (metrics_listen == NULL) {
+        metrics_listen = getenv("OCPS_METRICS_LISTEN");
+        metrics_option = "OCPS_METRICS_LISTEN";
+        if (metrics_listen != NULL && *metrics_listen == '\0') {
+            metrics_listen = NULL;
+        }
+    }
+    if (metrics_listen != NULL) {
+        struct sockaddr_storage ss;
+        bool loopback;
+        char perr[512];
+        if (uv_mhd_parse_listen(metrics_listen, metrics_option, &ss, &loopback, perr, sizeof perr) != 0) {
+            fprintf(stderr, "ocps-csc: %s\n", perr);
+            return 64;
+        }
     }
     /* job runners inherit the environment: they log as the CSC does */
     setenv(SAL_LOG_FORMAT_ENV, sal_log_format_get() == SAL_LOG_FORMAT_JSON ? "json" : "text", 1);
@@ -397,6 +431,14 @@ int main(int argc, char **argv)
     sal_csc_hooks hooks = {.configure = on_configure, .closing = on_closing, .closed = on_closed, .arg = &a};
     char runner[1024];
     find_runner(runner, sizeof runner);
+    if (metrics_listen != NULL &&
+        ocps_metrics_open(&a.metrics, &loop, metrics_listen, metrics_option, err, sizeof err) != 0) {
+        report_error(err);
+        on_closing(&a);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        return 1;
+    }
     if (ocps_app_open(&a.ocps, &loop, comp, opts.index, opts.simulation_mode, runner, err, sizeof err) != 0 ||
         sal_csc_open(&a.csc, &loop, comp, &opts, &hooks, err, sizeof err) != 0 ||
         ocps_app_attach(a.ocps, a.csc, err, sizeof err) != 0) {
@@ -415,6 +457,11 @@ int main(int argc, char **argv)
     const char *inl = getenv("OCPS_SAL_INLINE");
     if ((inl == NULL || strcmp(inl, "0") != 0) && sal_gate_open(&a.gate, &loop, err, sizeof err) == 0) {
         sal_set_gate(sal_csc_sal(a.csc), a.gate);
+    }
+    if (a.metrics != NULL) {
+        ocps_metrics_set_sources(a.metrics, a.csc, a.ocps, OCPS_VERSION);
+        SAL_LOG(a.csc, SAL_LOG_INFO, "Serving Prometheus metrics at http://%s/metrics (port %u)",
+                metrics_listen, ocps_metrics_port(a.metrics));
     }
     char pipetask[1024];
     find_pipetask(pipetask, sizeof pipetask);

@@ -930,3 +930,8 @@ void ocps_ra_close(ocps_ra *ra, ocps_ra_close_cb cb, void *arg)
     ra->redis = NULL;
     ocps_redis_close(r, redis_closed, ra);
 }
+
+int ocps_ra_redis_up(const ocps_ra *ra)
+{
+    return ra->redis == NULL ? -1 : ocps_redis_up(ra->redis) ? 1 : 0;
+}

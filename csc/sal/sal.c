@@ -65,6 +65,7 @@ struct sal {
     inbox_item *tail;
     bool closing;
     sal_gate *gate; /* set under lock (sal_set_gate) */
+    sal_stats stats;
 };
 
 static void inbox_item_free(sal *s, inbox_item *item)
@@ -328,7 +329,8 @@ int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t
     uv_timer_init(loop, &s->round);
     s->round.data = s;
     s->open_handles = 2;
-    sal_transport_cbs cbs = {on_transport_sample, on_transport_matched, on_transport_error, s};
+    sal_transport_cbs cbs = {on_transport_sample, on_transport_matched, on_transport_error, s,
+                             &s->stats.transport};
     rc = transport->open(&s->transport, comp, index, &cbs, err, errlen);
     if (rc != 0) {
         s->transport = NULL;
@@ -417,6 +419,9 @@ int sal_write(sal *s, int topic, void *sample, unsigned flags, char *err, size_t
     if (rc != 0) {
         return rc;
     }
+    if ((int)t->kind >= 0 && t->kind <= SAL_TOPIC_ACKCMD) {
+        s->stats.written[t->kind]++;
+    }
     if (t->kind == SAL_TOPIC_EVENT) { /* kept for change detection and late joiners */
         void *copy = sal_sample_dup(t, sample);
         if (copy != NULL) {
@@ -426,6 +431,11 @@ int sal_write(sal *s, int topic, void *sample, unsigned flags, char *err, size_t
         ts->writes++;
     }
     return 0;
+}
+
+const sal_stats *sal_get_stats(const sal *s)
+{
+    return &s->stats;
 }
 
 const void *sal_last_written(const sal *s, int topic)

@@ -318,7 +318,12 @@ static void heartbeat_cb(uv_timer_t *timer)
     sal_csc *c = timer->data;
     int t;
     void *s = sal_csc__new_sample(c, "logevent_heartbeat", &t);
-    sal_csc__write_and_free(c, "logevent_heartbeat", t, s, SAL_WRITE_FORCE);
+    if (s != NULL) {
+        if (sal_csc_write(c, "logevent_heartbeat", s, SAL_WRITE_FORCE) == 0) {
+            c->stats.heartbeats++;
+        }
+        sal_sample_free(&c->comp->topics[t], s);
+    }
 }
 
 /* The duplicate-instance check (salobj 7.4's, which reads heartbeats for

@@ -33,6 +33,7 @@ typedef struct command_slot {
     sal_cmd *queue_tail;
     size_t queued;
     bool busy;
+    sal_csc_cmd_stats stats;
 } command_slot;
 
 struct sal_csc {
@@ -75,6 +76,7 @@ struct sal_csc {
     bool heard_other_live; /* Kafka history: another writer's heartbeat too recent to rule it out */
     int32_t heard_origin;  /* that writer's origin and the seqNum of its last heartbeat seen */
     int32_t heard_seq;
+    sal_csc_stats stats;
 };
 
 /* do_transition: the transition continues asynchronously */

@@ -32,7 +32,16 @@ static void write_ack(sal_cmd *cmd, int ack, int error, const char *result, doub
     sal_sample_set_i32(t, s, "origin", cmd->origin);
     sal_sample_set_i32(t, s, "cmdtype", cmd->topic);
     sal_sample_set_number(t, s, "timeout", 0, timeout, err, sizeof err);
-    if (sal_write(c->sal, c->t_ackcmd, s, SAL_WRITE_KEEP_SEQNUM, err, sizeof err) != 0) {
+    int rc = sal_write(c->sal, c->t_ackcmd, s, SAL_WRITE_KEEP_SEQNUM, err, sizeof err);
+    int slot = sal_ack_slot(ack);
+    if (rc == 0 && slot >= 0) {
+        c->stats.acks[slot]++;
+        bool final = ack != SAL_CMD_ACK && ack != SAL_CMD_INPROGRESS && ack != SAL_CMD_STALLED;
+        if (final && cmd->topic >= 0 && (size_t)cmd->topic < c->comp->ntopics) {
+            c->slots[cmd->topic].stats.final[slot]++;
+        }
+    }
+    if (rc != 0) {
         if (sal_log_format_get() == SAL_LOG_FORMAT_JSON) {
             char msg[1400];
             snprintf(msg, sizeof msg, "ackcmd write failed: %s", err);
@@ -160,6 +169,7 @@ void sal_csc__on_command(void *arg, int topic, const void *sample)
     if (c->stopping) {
         return;
     }
+    c->slots[topic].stats.received++;
     const sal_topic_info *t = &c->comp->topics[topic];
     int32_t seqnum = sal_sample_seqnum(t, sample);
     const char *identity = sal_sample_identity(t, sample);
@@ -246,4 +256,27 @@ void sal_csc__drop_queued(sal_csc *c)
         c->slots[i].queue_head = c->slots[i].queue_tail = NULL;
         c->slots[i].queued = 0;
     }
+}
+
+const sal_csc_stats *sal_csc_get_stats(const sal_csc *c)
+{
+    return &c->stats;
+}
+
+const sal_csc_cmd_stats *sal_csc_command_stats(const sal_csc *c, int topic)
+{
+    if (topic < 0 || (size_t)topic >= c->comp->ntopics || c->comp->topics[topic].kind != SAL_TOPIC_COMMAND) {
+        return NULL;
+    }
+    return &c->slots[topic].stats;
+}
+
+const sal_component_info *sal_csc_component(const sal_csc *c)
+{
+    return c->comp;
+}
+
+int32_t sal_csc_index(const sal_csc *c)
+{
+    return c->opts.index;
 }

@@ -16,6 +16,22 @@ const char *sal_state_repr(int state)
     return state_reprs[state];
 }
 
+int sal_ack_slot(int ack)
+{
+    if (ack >= SAL_CMD_ACK && ack <= SAL_CMD_COMPLETE) {
+        return ack - SAL_CMD_ACK;
+    }
+    if (ack <= SAL_CMD_NOPERM && ack >= SAL_CMD_TIMEOUT) {
+        return 4 + (SAL_CMD_NOPERM - ack);
+    }
+    return -1;
+}
+
+int sal_ack_of_slot(int slot)
+{
+    return slot < 4 ? SAL_CMD_ACK + slot : SAL_CMD_NOPERM - (slot - 4);
+}
+
 const char *sal_ack_name(int ack)
 {
     switch (ack) {

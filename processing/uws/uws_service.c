@@ -2,8 +2,8 @@
  * uws_service.c - the uws-api-server API over libmicrohttpd on a libuv
  * loop (see uws_service.h and docs/uws.md).
  *
- * libmicrohttpd runs without threads, in epoll mode: the loop watches its
- * epoll descriptor and a timer for its timeouts, and calls MHD_run. Every
+ * libmicrohttpd runs without threads, in epoll mode, driven by the loop
+ * (processing/uvmhd, shared with the CSC's /metrics). Every
  * request is answered in the call that completes it (engine calls are
  * short store statements), on the MHD call after the headers (answering on
  * the first call would make MHD 0.9.75 close keep-alive connections).
@@ -33,6 +33,7 @@
 #include "ocps/uws_metrics.h"
 #include "ocps/uws_request.h"
 #include "ocps/uws_status_page.h"
+#include "ocps/uv_mhd.h"
 
 #define UWS_DEFAULT_MAX_BODY (1024 * 1024)
 #define UWS_DELETED_MARK ".uws-deleted"
@@ -50,11 +51,7 @@ typedef struct uws_cached {
 struct uws_service {
     uv_loop_t *loop;
     engine *e;
-    struct MHD_Daemon *daemon;
-    uv_poll_t poll;
-    uv_timer_t timer;
-    int handles; /* loop handles not yet closed */
-    unsigned port;
+    uv_mhd *http;
     char base_path[256];
     char work_root[1024];
     char *token;
@@ -923,77 +920,6 @@ static void uws_on_completed(void *cls, struct MHD_Connection *conn, void **con_
     *con_cls = NULL;
 }
 
-/* ---- the loop ----------------------------------------------------------- */
-
-static void uws_on_timer(uv_timer_t *t);
-
-/* Let MHD work, then arm the timer for its next timeout. */
-static void uws_run(uws_service *s)
-{
-    MHD_run(s->daemon);
-    MHD_UNSIGNED_LONG_LONG ms;
-    if (MHD_get_timeout(s->daemon, &ms) == MHD_YES) {
-        uv_timer_start(&s->timer, uws_on_timer, ms, 0);
-    } else {
-        uv_timer_stop(&s->timer);
-    }
-}
-
-static void uws_on_timer(uv_timer_t *t)
-{
-    uws_run(t->data);
-}
-
-static void uws_on_poll(uv_poll_t *p, int status, int events)
-{
-    (void)status;
-    (void)events;
-    uws_run(p->data);
-}
-
-/* ADDR:PORT or [ADDR]:PORT into a socket address; is it a loopback one? */
-static int uws_parse_listen(const char *listen, struct sockaddr_storage *ss, bool *loopback, char *err,
-                            size_t errlen)
-{
-    char host[128];
-    const char *colon = strrchr(listen, ':');
-    size_t hlen = colon != NULL ? (size_t)(colon - listen) : 0;
-    char *end = NULL;
-    long port = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
-    if (colon == NULL || hlen == 0 || hlen >= sizeof host || end == colon + 1 || *end != '\0' || port < 0 ||
-        port > 65535) {
-        snprintf(err, errlen, "--listen %s: expected ADDR:PORT", listen);
-        return -1;
-    }
-    memcpy(host, listen, hlen);
-    host[hlen] = '\0';
-    memset(ss, 0, sizeof *ss);
-    if (host[0] == '[' && host[hlen - 1] == ']') {
-        host[hlen - 1] = '\0';
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1) {
-            snprintf(err, errlen, "--listen %s: bad IPv6 address", listen);
-            return -1;
-        }
-        *loopback = IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
-        return 0;
-    }
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons((uint16_t)port);
-    if (strcmp(host, "localhost") == 0) {
-        snprintf(host, sizeof host, "127.0.0.1");
-    }
-    if (inet_pton(AF_INET, host, &a4->sin_addr) != 1) {
-        snprintf(err, errlen, "--listen %s: bad IPv4 address", listen);
-        return -1;
-    }
-    *loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
-    return 0;
-}
-
 /* Jobs whose deletion a previous run accepted: gone for the API; abort
  * them again (idempotent), they are deleted once ended. */
 static int uws_resume_one(void *arg, const engine_job *job)
@@ -1012,7 +938,7 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
     *out = NULL;
     struct sockaddr_storage ss;
     bool loopback = false;
-    if (uws_parse_listen(o->listen, &ss, &loopback, err, errlen) != 0) {
+    if (uv_mhd_parse_listen(o->listen, "--listen", &ss, &loopback, err, errlen) != 0) {
         return -1;
     }
     if (!loopback && (o->token == NULL || o->token[0] == '\0')) {
@@ -1040,32 +966,18 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
         s->base_path[--bl] = '\0';
     }
     snprintf(s->work_root, sizeof s->work_root, "%s", o->work_root);
-    s->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL,
-        uws_on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
-        uws_on_completed, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-        MHD_OPTION_CONNECTION_LIMIT, o->max_connections ? o->max_connections : 256u,
+    struct MHD_Daemon *daemon = MHD_start_daemon(
+        uv_mhd_flags(&ss), 0, NULL, NULL, uws_on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_NOTIFY_COMPLETED, uws_on_completed, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(64 * 1024), MHD_OPTION_CONNECTION_LIMIT, o->max_connections ? o->max_connections : 256u,
         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_UNESCAPE_CALLBACK, uws_on_unescape, s, MHD_OPTION_END);
-    const union MHD_DaemonInfo *fdi =
-        s->daemon != NULL ? MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
-    if (fdi == NULL) {
+    if (uv_mhd_attach(&s->http, loop, daemon) != 0) {
         snprintf(err, errlen, "cannot listen on %s (in use, or not an address of this host)", o->listen);
-        if (s->daemon != NULL) {
-            MHD_stop_daemon(s->daemon);
-        }
         uws_metrics_free(s->metrics);
         free(s->token);
         free(s);
         return -1;
     }
-    const union MHD_DaemonInfo *pi = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = pi != NULL ? pi->port : 0;
-    uv_poll_init(loop, &s->poll, fdi->epoll_fd);
-    uv_timer_init(loop, &s->timer);
-    s->poll.data = s;
-    s->timer.data = s;
-    s->handles = 2;
-    uv_poll_start(&s->poll, UV_READABLE, uws_on_poll);
     char lerr[256];
     if (engine_job_list(e, uws_resume_one, s, lerr, sizeof lerr) != 0) {
         fprintf(stderr, "ocps-engine: %s\n", lerr);
@@ -1073,29 +985,26 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
     for (size_t i = 0; i < s->ndeleting; i++) {
         engine_job_abort(e, s->deleting[i], lerr, sizeof lerr);
     }
-    uws_run(s);
+    uv_mhd_run(s->http);
     *out = s;
     return 0;
 }
 
 unsigned uws_service_port(const uws_service *s)
 {
-    return s->port;
+    return uv_mhd_port(s->http);
 }
 
-static void uws_on_closed(uv_handle_t *h)
+static void uws_on_closed(void *arg)
 {
-    uws_service *s = h->data;
-    if (--s->handles == 0) {
-        MHD_stop_daemon(s->daemon); /* its epoll descriptor is no longer watched */
-        for (size_t i = 0; i < UWS_CACHE_SLOTS; i++) {
-            free(s->cache[i].body);
-        }
-        free(s->deleting);
-        uws_metrics_free(s->metrics);
-        free(s->token);
-        free(s);
+    uws_service *s = arg;
+    for (size_t i = 0; i < UWS_CACHE_SLOTS; i++) {
+        free(s->cache[i].body);
     }
+    free(s->deleting);
+    uws_metrics_free(s->metrics);
+    free(s->token);
+    free(s);
 }
 
 void uws_service_close(uws_service *s)
@@ -1103,9 +1012,5 @@ void uws_service_close(uws_service *s)
     if (s == NULL) {
         return;
     }
-    uv_poll_stop(&s->poll);
-    uv_timer_stop(&s->timer);
-    MHD_quiesce_daemon(s->daemon);
-    uv_close((uv_handle_t *)&s->poll, uws_on_closed);
-    uv_close((uv_handle_t *)&s->timer, uws_on_closed);
+    uv_mhd_close(s->http, uws_on_closed, s);
 }

@@ -18,6 +18,9 @@ Kubernetes (parsed with PyYAML; no cluster needed):
     from csc-env-config: _init.yaml, then _<site>.yaml) is a mounted
     persistent volume, and the instance's butler label resolves through
     the mounted repository index to a mounted repository;
+  * the CSC's prometheus.io annotations: the port is a container port,
+    and scraping is on exactly when OCPS_METRICS_LISTEN listens there on
+    a pod address;
   * the engine Deployment's selector matches its pods, the Service selects
     them and its targetPort is a port of the container.
 Container: the Containerfile is multi-stage on debian:12-slim, its final
@@ -180,6 +183,25 @@ def check_k8s(src):
         repo = repos.get(label)
         check(repo and any(repo == p or repo.startswith(p.rstrip("/") + "/") for p in mounts),
               f"{where}: butler {label} -> {repo} is not on a mounted volume")
+
+    # /metrics: the scrape annotation's port is the container's metrics
+    # port; scraping is on only with OCPS_METRICS_LISTEN on that port, on
+    # an address the pod is reached at (not loopback)
+    notes = get(job, "spec", "template", "metadata", "annotations", default={})
+    cports = {q.get("containerPort") for q in container.get("ports", [])}
+    if "prometheus.io/port" in notes:
+        mport = notes["prometheus.io/port"]
+        check(isinstance(mport, str) and mport.isdigit() and int(mport) in cports,
+              f"{where}: prometheus.io/port {mport!r} is not a container port")
+        listen = str(ocps_env.get("OCPS_METRICS_LISTEN", get(envs.get("OCPS_METRICS_LISTEN", {}), "value",
+                                                                  default="")))
+        scrape = notes.get("prometheus.io/scrape")
+        check(scrape in ("true", "false"), f"{where}: prometheus.io/scrape must be the string true or false")
+        if scrape == "true":
+            check(listen.rsplit(":", 1)[-1] == mport and not listen.startswith(("127.", "localhost", "[::1]")),
+                  f"{where}: scraped on port {mport} but OCPS_METRICS_LISTEN is {listen!r}")
+        else:
+            check(not listen, f"{where}: OCPS_METRICS_LISTEN {listen!r} set but prometheus.io/scrape is not true")
 
     deps = by_kind.get("Deployment", [])
     engine = [d for d in deps if d["metadata"]["name"] == "ocps-engine"]

@@ -246,6 +246,9 @@ static void on_data_available(dds_entity_t reader, void *arg)
         dds_return_t n = dds_take(reader, buf, &info, 1, 1);
         if (n <= 0 || !info.valid_data) {
             sal_sample_free(ti, sample);
+            if (n < 0) {
+                SAL_TRANSPORT_COUNT(ea->t->cbs.stats, read_errors);
+            }
             if (n <= 0) {
                 return;
             }
@@ -336,11 +339,13 @@ static int transport_write(sal_transport *t, int topic, const void *sample, char
     if (t->writers[topic] <= 0) {
         int rc = transport_writer_create(t, topic, err, errlen);
         if (rc != 0) {
+            SAL_TRANSPORT_COUNT(t->cbs.stats, write_failures);
             return rc;
         }
     }
     dds_return_t rc = dds_write(t->writers[topic], sample);
     if (rc != DDS_RETCODE_OK) {
+        SAL_TRANSPORT_COUNT(t->cbs.stats, write_failures);
         return dds_fail(err, errlen, "dds_write", rc);
     }
     return 0;

@@ -256,6 +256,9 @@ static int transport_write(sal_transport *t, int topic, const void *sample, char
         r->t->cbs.on_sample(r->t->cbs.arg, r->topic, copy);
     }
     pthread_mutex_unlock(&bus_lock);
+    if (rc != 0) {
+        SAL_TRANSPORT_COUNT(t->cbs.stats, write_failures);
+    }
     return rc;
 }
 

@@ -69,6 +69,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         return;
     }
     unsigned n = atomic_fetch_add(&t->delivery_failures, 1) + 1;
+    SAL_TRANSPORT_COUNT(t->cbs.stats, delivery_failures);
     if (atomic_load(&t->closing) || atomic_exchange(&t->delivery_error_reported, true)) {
         return;
     }
@@ -85,6 +86,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 void kafka__on_client_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
 {
     sal_transport *t = opaque;
+    SAL_TRANSPORT_COUNT(t->cbs.stats, connection_errors);
     if (code == RD_KAFKA_RESP_ERR__FATAL) {
         char fatal[256], msg[512];
         rd_kafka_fatal_error(rk, fatal, sizeof fatal);
@@ -624,7 +626,7 @@ static int kafka_writer_create(sal_transport *t, int topic, char *err, size_t er
     return 0;
 }
 
-static int kafka_write(sal_transport *t, int topic, const void *sample, char *err, size_t errlen)
+static int kafka_write_one(sal_transport *t, int topic, const void *sample, char *err, size_t errlen)
 {
     kafka_topic *kt = &t->topics[topic];
     if (!kt->writing) {
@@ -656,6 +658,15 @@ static int kafka_write(sal_transport *t, int topic, const void *sample, char *er
         return e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? -EAGAIN : -EIO;
     }
     return 0;
+}
+
+static int kafka_write(sal_transport *t, int topic, const void *sample, char *err, size_t errlen)
+{
+    int rc = kafka_write_one(t, topic, sample, err, errlen);
+    if (rc != 0) {
+        SAL_TRANSPORT_COUNT(t->cbs.stats, write_failures);
+    }
+    return rc;
 }
 
 const sal_transport_ops sal_kafka_transport = {

@@ -20,6 +20,7 @@ static void log_decode_failure(sal_transport *t, int topic, const char *why)
 {
     kafka_topic *kt = &t->topics[topic];
     kt->decode_failures++;
+    SAL_TRANSPORT_COUNT(t->cbs.stats, undecodable);
     if (kt->decode_failures == 1 || kt->decode_failures % KAFKA_DECODE_LOG_EVERY == 0) {
         sal_log_say(SAL_LOGLINE_WARNING, "sal_kafka", "%s: dropped an undecodable message (%u so far): %s",
                     kt->name, kt->decode_failures, why);

@@ -228,6 +228,14 @@ int engine_job_list(engine *e, engine_job_list_cb cb, void *arg, char *err, size
  * yet published). */
 size_t engine_count(const engine *e, engine_phase phase);
 
+/* The executor's backend as last seen: -1 none (the local executor), 1
+ * answering, 0 not (the latest request to the UWS server, or the latest
+ * squeue, failed). */
+int engine_backend_up(const engine *e);
+
+/* The executor the engine was opened with. */
+engine_executor engine_get_executor(const engine *e);
+
 /* Change the concurrency limit (a new configuration). */
 void engine_set_max_concurrent(engine *e, int max_concurrent);
 

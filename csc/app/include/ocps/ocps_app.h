@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "ocps/engine.h"
 #include "ocps/sal_csc.h"
 
 typedef struct ocps_app ocps_app;
@@ -37,6 +38,34 @@ int ocps_app_attach(ocps_app *a, sal_csc *csc, char *err, size_t errlen);
  * on the loop) and returns SAL_CONFIGURE_PENDING; the start then ends with sal_csc_configure_done:
  * failed, naming the problem, when the controller does not answer. */
 int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen);
+
+/* Upper bounds (seconds) of the job duration histogram's buckets (+Inf
+ * is implied). */
+#define OCPS_APP_DURATION_BUCKETS 12
+extern const double ocps_app_duration_buckets[OCPS_APP_DURATION_BUCKETS];
+
+/* The jobs the engine reported ended since the start, counted when it
+ * reports them (for the CSC's /metrics). */
+typedef struct ocps_app_job_stats {
+    unsigned long long ended[ENGINE_UNKNOWN + 1];          /* by final phase */
+    unsigned long long buckets[OCPS_APP_DURATION_BUCKETS]; /* cumulative, run time <= bound */
+    unsigned long long count;
+    double sum; /* seconds */
+} ocps_app_job_stats;
+
+const ocps_app_job_stats *ocps_app_get_job_stats(const ocps_app *a);
+
+/* The job engine (NULL before the first start, and for index 101). */
+const engine *ocps_app_engine(const ocps_app *a);
+
+/* A backend the configuration uses, as last seen: up 1 or 0. */
+typedef struct ocps_app_backend {
+    const char *name; /* "redis", "uws" or "slurm" */
+    int up;
+} ocps_app_backend;
+
+/* The configured backends (at most 3) into out; how many. */
+size_t ocps_app_backends(const ocps_app *a, ocps_app_backend out[3]);
 
 /* Called once a closed application has been freed. */
 typedef void (*ocps_app_close_cb)(void *arg);

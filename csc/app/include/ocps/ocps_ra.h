@@ -46,6 +46,9 @@ void ocps_ra_execute(ocps_ra *ra, sal_cmd *cmd, const char *config);
 void ocps_ra_abort_job(ocps_ra *ra, sal_cmd *cmd, const char *job_id);
 
 /* Called once a closed backend has been freed. */
+/* Redis as last seen: 1 connected, 0 not, -1 not configured yet. */
+int ocps_ra_redis_up(const ocps_ra *ra);
+
 typedef void (*ocps_ra_close_cb)(void *arg);
 
 /* Close: commands in flight are released (the CSC is stopping), the Redis

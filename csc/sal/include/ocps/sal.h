@@ -90,6 +90,17 @@ int sal_other_index_writers(const sal *s, int topic);
 /* Report fatal transport problems to cb (on the loop). */
 void sal_set_error_cb(sal *s, sal_error_cb cb, void *arg);
 
+/* What this runtime did, counted as it happens (read on the loop; the
+ * transport's counters are atomics filled from its threads). */
+typedef struct sal_stats {
+    unsigned long long written[SAL_TOPIC_ACKCMD + 1]; /* samples written, by sal_topic_kind (events
+                                                       * skipped as unchanged are not) */
+    sal_transport_stats transport;
+} sal_stats;
+
+/* This runtime's counters. */
+const sal_stats *sal_get_stats(const sal *s);
+
 /* Accessors. */
 const sal_component_info *sal_component(const sal *s);
 int32_t sal_index(const sal *s);

@@ -127,6 +127,29 @@ void sal_csc_log(sal_csc *c, int level, const char *file, const char *func, int 
  * changed unless SAL_WRITE_FORCE). */
 int sal_csc_write(sal_csc *c, const char *sal_name, void *sample, unsigned flags);
 
+/* What the CSC did, counted as it happens (for the CSC's /metrics). */
+typedef struct sal_csc_stats {
+    unsigned long long heartbeats;          /* heartbeat events written */
+    unsigned long long acks[SAL_ACK_SLOTS]; /* ackcmd written, by sal_ack_slot (INPROGRESS too) */
+} sal_csc_stats;
+
+/* Per command topic: samples received (every one delivered while the CSC
+ * runs, also those ignored before it started) and final acks written, by
+ * sal_ack_slot (a detached ack of a re-adopted job counts as final). */
+typedef struct sal_csc_cmd_stats {
+    unsigned long long received;
+    unsigned long long final[SAL_ACK_SLOTS];
+} sal_csc_cmd_stats;
+
+const sal_csc_stats *sal_csc_get_stats(const sal_csc *c);
+
+/* The counters of command topic `topic` (NULL for another kind of topic). */
+const sal_csc_cmd_stats *sal_csc_command_stats(const sal_csc *c, int topic);
+
+/* The component this CSC speaks and its SAL index. */
+const sal_component_info *sal_csc_component(const sal_csc *c);
+int32_t sal_csc_index(const sal_csc *c);
+
 /* The runtime under this CSC. */
 sal *sal_csc_sal(sal_csc *c);
 

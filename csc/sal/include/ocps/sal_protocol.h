@@ -41,6 +41,13 @@ enum {
 /* salobj's repr of a state, "<State.STANDBY: 5>". */
 const char *sal_state_repr(int state);
 
+/* The ack codes as dense slots 0..SAL_ACK_SLOTS-1 (for counters): ACK,
+ * INPROGRESS, STALLED, COMPLETE, NOPERM, NOACK, FAILED, ABORTED, TIMEOUT;
+ * -1 for another value. sal_ack_of_slot is the inverse. */
+#define SAL_ACK_SLOTS 9
+int sal_ack_slot(int ack);
+int sal_ack_of_slot(int slot);
+
 /* "CMD_COMPLETE" etc. for an ack code. */
 const char *sal_ack_name(int ack);
 

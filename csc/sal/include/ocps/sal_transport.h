@@ -9,6 +9,7 @@
 #ifndef SAL_TRANSPORT_H
 #define SAL_TRANSPORT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +17,25 @@
 #include "ocps/sal_interface.h"
 
 typedef struct sal_transport sal_transport;
+
+/* What went wrong in a transport, counted where it happens (any thread:
+ * atomic, relaxed order is enough). Owned by the runtime, which passes it
+ * in sal_transport_cbs and reads it for the CSC's /metrics. */
+typedef struct sal_transport_stats {
+    atomic_ullong write_failures;    /* write() refused a sample (nothing sent) */
+    atomic_ullong delivery_failures; /* accepted samples the wire lost later (Kafka delivery reports) */
+    atomic_ullong undecodable;       /* received messages dropped as undecodable (Kafka) */
+    atomic_ullong read_errors;       /* failed reads of received samples (DDS take) */
+    atomic_ullong connection_errors; /* client errors: broker down, connection lost (Kafka) */
+} sal_transport_stats;
+
+/* Add one to a counter of `stats` (NULL: nothing). */
+#define SAL_TRANSPORT_COUNT(stats, field)                                                                    \
+    do {                                                                                                     \
+        if ((stats) != NULL) {                                                                               \
+            atomic_fetch_add_explicit(&(stats)->field, 1, memory_order_relaxed);                             \
+        }                                                                                                    \
+    } while (0)
 
 /* Callbacks from a transport into the runtime; callable from any thread. */
 typedef struct sal_transport_cbs {
@@ -31,6 +51,8 @@ typedef struct sal_transport_cbs {
     /* The transport failed in a way the CSC must report (FAULT). */
     void (*on_error)(void *arg, const char *message);
     void *arg;
+    /* Counters the transport fills (NULL: none kept); outlives the transport. */
+    sal_transport_stats *stats;
 } sal_transport_cbs;
 
 /* Which revCode a transport's peers expect in private_revCode. */

@@ -1,0 +1,368 @@
+/*
+ * ocps_metrics.c - the CSC's optional /metrics (see ocps_metrics.h).
+ *
+ * Requests are answered on the MHD call after the headers (answering on
+ * the first call makes MHD 0.9.75 close keep-alive connections), as
+ * ocps-engine's service does.
+ */
+#define _XOPEN_SOURCE 700
+#include "ocps/ocps_metrics.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "ocps/sal.h"
+#include "ocps/sal_protocol.h"
+#include "ocps/uv_mhd.h"
+
+struct ocps_metrics {
+    uv_mhd *http;
+    double start_time; /* unix seconds */
+    sal_csc *csc;
+    ocps_app *app;
+    const char *version;
+};
+
+/* ---- the text --------------------------------------------------------- */
+
+typedef struct text {
+    char *p;
+    size_t len;
+    size_t cap;
+    bool failed;
+} text;
+
+static void textf(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void textf(text *t, const char *fmt, ...)
+{
+    if (t->failed) {
+        return;
+    }
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->failed = true;
+            return;
+        }
+        if ((size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = t->cap * 2 + (size_t)n + 1;
+        char *q = realloc(t->p, cap);
+        if (q == NULL) {
+            t->failed = true;
+            return;
+        }
+        t->p = q;
+        t->cap = cap;
+    }
+}
+
+static void family(text *t, const char *name, const char *type, const char *help)
+{
+    textf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A label value as the format wants it: \\, \" and \n escaped (at most
+ * out's size, cut short otherwise). */
+static const char *label(const char *v, char *out, size_t len)
+{
+    size_t o = 0;
+    for (const char *p = v != NULL ? v : ""; *p != '\0' && o + 3 < len; p++) {
+        if (*p == '\\' || *p == '"') {
+            out[o++] = '\\';
+            out[o++] = *p;
+        } else if (*p == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* "COMPLETE" for CMD_COMPLETE. */
+static const char *ack_label(int slot)
+{
+    const char *name = sal_ack_name(sal_ack_of_slot(slot));
+    return strncmp(name, "CMD_", 4) == 0 ? name + 4 : name;
+}
+
+static unsigned long long load(const atomic_ullong *v)
+{
+    return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+static void render_csc(text *t, const ocps_metrics *m)
+{
+    const sal_csc *c = m->csc;
+    const sal_component_info *comp = sal_csc_component(c);
+    sal *rt = sal_csc_sal(m->csc);
+    char l1[256], l2[256], l3[256], l4[256];
+    family(t, "ocps_csc_info", "gauge",
+           "The CSC: SAL component and index, interface (ts_xml) and program version.");
+    textf(t, "ocps_csc_info{name=\"%s\",index=\"%d\",xml_version=\"%s\",transport=\"%s\",version=\"%s\"} 1\n",
+          label(comp->name, l1, sizeof l1), (int)sal_csc_index(c), label(comp->xml_version, l2, sizeof l2),
+          label(rt != NULL ? sal_transport_name(rt) : "", l3, sizeof l3), label(m->version, l4, sizeof l4));
+
+    static const struct {
+        sal_state state;
+        const char *name;
+    } states[] = {{SAL_STATE_DISABLED, "DISABLED"},
+                  {SAL_STATE_ENABLED, "ENABLED"},
+                  {SAL_STATE_FAULT, "FAULT"},
+                  {SAL_STATE_OFFLINE, "OFFLINE"},
+                  {SAL_STATE_STANDBY, "STANDBY"}};
+    family(t, "ocps_csc_summary_state", "gauge", "1 for the current summary state, 0 for the others.");
+    sal_state now = sal_csc_state(c);
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
+        textf(t, "ocps_csc_summary_state{state=\"%s\"} %d\n", states[i].name, states[i].state == now ? 1 : 0);
+    }
+
+    family(t, "ocps_csc_commands_received_total", "counter",
+           "Command samples received for this CSC, by command (also those ignored before the start).");
+    for (size_t i = 0; i < comp->ntopics; i++) {
+        const sal_csc_cmd_stats *st = sal_csc_command_stats(c, (int)i);
+        if (st != NULL) {
+            const char *name = comp->topics[i].sal_name;
+            name += strncmp(name, "command_", 8) == 0 ? 8 : 0;
+            textf(t, "ocps_csc_commands_received_total{command=\"%s\"} %llu\n", label(name, l1, sizeof l1),
+                  st->received);
+        }
+    }
+    family(t, "ocps_csc_commands_total", "counter",
+           "Commands that ended, by command and final ack (COMPLETE, FAILED, ABORTED, NOPERM, ...).");
+    for (size_t i = 0; i < comp->ntopics; i++) {
+        const sal_csc_cmd_stats *st = sal_csc_command_stats(c, (int)i);
+        if (st == NULL) {
+            continue;
+        }
+        const char *name = comp->topics[i].sal_name;
+        name += strncmp(name, "command_", 8) == 0 ? 8 : 0;
+        for (int k = 0; k < SAL_ACK_SLOTS; k++) {
+            if (st->final[k] > 0) {
+                textf(t, "ocps_csc_commands_total{command=\"%s\",ack=\"%s\"} %llu\n",
+                      label(name, l1, sizeof l1), ack_label(k), st->final[k]);
+            }
+        }
+    }
+    const sal_csc_stats *cs = sal_csc_get_stats(c);
+    family(t, "ocps_csc_acks_sent_total", "counter", "ackcmd samples written, by ack (INPROGRESS included).");
+    for (int k = 0; k < SAL_ACK_SLOTS; k++) {
+        textf(t, "ocps_csc_acks_sent_total{ack=\"%s\"} %llu\n", ack_label(k), cs->acks[k]);
+    }
+    family(t, "ocps_csc_heartbeats_total", "counter", "heartbeat events written.");
+    textf(t, "ocps_csc_heartbeats_total %llu\n", cs->heartbeats);
+    if (rt == NULL) {
+        return;
+    }
+    const sal_stats *ss = sal_get_stats(rt);
+    family(t, "ocps_csc_samples_written_total", "counter",
+           "Samples written, by kind of topic (events left out as unchanged are not counted).");
+    for (int k = SAL_TOPIC_COMMAND; k <= SAL_TOPIC_ACKCMD; k++) {
+        textf(t, "ocps_csc_samples_written_total{kind=\"%s\"} %llu\n", sal_topic_kind_name((sal_topic_kind)k),
+              ss->written[k]);
+    }
+    family(
+        t, "ocps_csc_transport_errors_total", "counter",
+        "Transport errors: write (a sample refused), delivery (lost later), undecodable (a received message "
+        "dropped), read (a failed take), connection (client errors such as a broker down).");
+    const sal_transport_stats *ts = &ss->transport;
+    textf(t, "ocps_csc_transport_errors_total{kind=\"write\"} %llu\n", load(&ts->write_failures));
+    textf(t, "ocps_csc_transport_errors_total{kind=\"delivery\"} %llu\n", load(&ts->delivery_failures));
+    textf(t, "ocps_csc_transport_errors_total{kind=\"undecodable\"} %llu\n", load(&ts->undecodable));
+    textf(t, "ocps_csc_transport_errors_total{kind=\"read\"} %llu\n", load(&ts->read_errors));
+    textf(t, "ocps_csc_transport_errors_total{kind=\"connection\"} %llu\n", load(&ts->connection_errors));
+}
+
+static void render_app(text *t, const ocps_metrics *m)
+{
+    const engine *e = ocps_app_engine(m->app);
+    if (e != NULL) {
+        family(t, "ocps_csc_jobs", "gauge", "Live jobs of the CSC's engine, by phase.");
+        for (int p = ENGINE_PENDING; p <= ENGINE_EXECUTING; p++) {
+            textf(t, "ocps_csc_jobs{phase=\"%s\"} %zu\n", engine_phase_name((engine_phase)p),
+                  engine_count(e, (engine_phase)p));
+        }
+        family(t, "ocps_csc_queue_length", "gauge", "Jobs waiting for a free slot (queued).");
+        textf(t, "ocps_csc_queue_length %zu\n", engine_count(e, ENGINE_QUEUED));
+    }
+    const ocps_app_job_stats *js = ocps_app_get_job_stats(m->app);
+    family(t, "ocps_csc_jobs_ended_total", "counter", "Jobs that ended since the start, by final phase.");
+    for (int p = ENGINE_COMPLETED; p <= ENGINE_UNKNOWN; p++) {
+        textf(t, "ocps_csc_jobs_ended_total{phase=\"%s\"} %llu\n", engine_phase_name((engine_phase)p),
+              js->ended[p]);
+    }
+    family(t, "ocps_csc_job_duration_seconds", "histogram",
+           "Run time of the jobs that ended since the start (0 for a job that never ran).");
+    for (size_t i = 0; i < OCPS_APP_DURATION_BUCKETS; i++) {
+        textf(t, "ocps_csc_job_duration_seconds_bucket{le=\"%g\"} %llu\n", ocps_app_duration_buckets[i],
+              js->buckets[i]);
+    }
+    textf(t, "ocps_csc_job_duration_seconds_bucket{le=\"+Inf\"} %llu\n", js->count);
+    textf(t, "ocps_csc_job_duration_seconds_sum %.6f\n", js->sum);
+    textf(t, "ocps_csc_job_duration_seconds_count %llu\n", js->count);
+    ocps_app_backend b[3];
+    size_t nb = ocps_app_backends(m->app, b);
+    if (nb > 0) {
+        family(t, "ocps_csc_backend_up", "gauge",
+               "1 if the backend answered its latest request (Redis connected, UWS server, Slurm's squeue).");
+        for (size_t i = 0; i < nb; i++) {
+            textf(t, "ocps_csc_backend_up{backend=\"%s\"} %d\n", b[i].name, b[i].up);
+        }
+    }
+}
+
+char *ocps_metrics_render(const ocps_metrics *m, size_t *len)
+{
+    text t = {.p = malloc(8192), .cap = 8192};
+    if (t.p == NULL) {
+        return NULL;
+    }
+    t.p[0] = '\0';
+    family(&t, "process_start_time_seconds", "gauge",
+           "Start time of the process since the epoch, in seconds.");
+    textf(&t, "process_start_time_seconds %.3f\n", m->start_time);
+    if (m->csc != NULL) {
+        render_csc(&t, m);
+    }
+    if (m->app != NULL) {
+        render_app(&t, m);
+    }
+    if (t.failed) {
+        free(t.p);
+        return NULL;
+    }
+    *len = t.len;
+    return t.p;
+}
+
+/* ---- HTTP ------------------------------------------------------------- */
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type, char *body,
+                             size_t len, const char *allow)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (allow != NULL) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    }
+    enum MHD_Result rc = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status, const char *msg,
+                                  const char *allow)
+{
+    char *body = strdup(msg);
+    return reply(conn, status, "text/plain; charset=utf-8", body, body != NULL ? strlen(body) : 0, allow);
+}
+
+static int started_marker;
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    (void)upload_data;
+    ocps_metrics *m = cls;
+    if (*con_cls == NULL) {
+        *con_cls = &started_marker; /* answered on the next call */
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+        *upload_data_size = 0; /* a body is not wanted: dropped */
+        return MHD_YES;
+    }
+    bool head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (strcmp(url, "/metrics") != 0) {
+        return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found: only /metrics is served\n", NULL);
+    }
+    if (!head && strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
+        return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n", "GET, HEAD");
+    }
+    size_t len = 0;
+    char *body = ocps_metrics_render(m, &len);
+    if (body == NULL) {
+        return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", NULL);
+    }
+    return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", body, len, NULL);
+}
+
+int ocps_metrics_open(ocps_metrics **out, uv_loop_t *loop, const char *listen, const char *option, char *err,
+                      size_t errlen)
+{
+    *out = NULL;
+    struct sockaddr_storage ss;
+    bool loopback = false;
+    if (uv_mhd_parse_listen(listen, option, &ss, &loopback, err, errlen) != 0) {
+        return -1;
+    }
+    ocps_metrics *m = calloc(1, sizeof *m);
+    if (m == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    m->start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+    struct MHD_Daemon *daemon = MHD_start_daemon(
+        uv_mhd_flags(&ss), 0, NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_CONNECTION_LIMIT, 64u,
+        MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    if (uv_mhd_attach(&m->http, loop, daemon) != 0) {
+        snprintf(err, errlen, "%s %s: cannot listen there (in use, or not an address of this host)", option,
+                 listen);
+        free(m);
+        return -1;
+    }
+    uv_mhd_run(m->http);
+    *out = m;
+    return 0;
+}
+
+void ocps_metrics_set_sources(ocps_metrics *m, sal_csc *csc, ocps_app *app, const char *version)
+{
+    m->csc = csc;
+    m->app = app;
+    m->version = version;
+}
+
+unsigned ocps_metrics_port(const ocps_metrics *m)
+{
+    return uv_mhd_port(m->http);
+}
+
+static void on_closed(void *arg)
+{
+    free(arg);
+}
+
+void ocps_metrics_close(ocps_metrics *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    m->csc = NULL;
+    m->app = NULL;
+    uv_mhd_close(m->http, on_closed, m);
+}
