@@ -133,6 +133,9 @@ if have soak_csc; then
         # "  CSC RSS every 60 s (MB): 10.1 10.2 ..."
         sed -n 's/^  CSC RSS every \([0-9]*\) s (MB):\(.*\)$/\1\2/p' "$f" |
             awk '{ for (i = 2; i <= NF; i++) print (i - 2) * $1 / 60.0, $i }' >"$tmp/soak$n.dat"
+        # "  of which anonymous (heap, stacks; RssAnon) every 60 s (MB): ..." (newer runs)
+        sed -n 's/^  of which anonymous (heap, stacks; RssAnon) every \([0-9]*\) s (MB):\(.*\)$/\1\2/p' "$f" |
+            awk '{ for (i = 2; i <= NF; i++) print (i - 2) * $1 / 60.0, $i }' >"$tmp/anon$n.dat"
         # the run's title: transport, length, rates (its "soak over" line)
         sed -n 's/^soak over \(.*\)$/\1/p' "$f" | head -1 >"$tmp/soak$n.title"
     done
@@ -146,7 +149,9 @@ set yrange [0:*]
 set grid
 set key outside bottom center horizontal
 plot for [i=1:$n] sprintf("$tmp/soak%d.dat", i) using 1:2 with linespoints pt 7 \\
-     title sprintf("run %d: %s", i, system(sprintf("cat $tmp/soak%d.title", i)))
+     title sprintf("run %d: %s", i, system(sprintf("cat $tmp/soak%d.title", i))), \\
+     for [i=1:$n] sprintf("$tmp/anon%d.dat", i) using 1:2 with lines dt 2 \\
+     title sprintf("run %d: anonymous part (heap, stacks)", i)
 GP
     echo "plot.sh: $dir/soak_rss.svg ($n runs)"
 fi

@@ -55,7 +55,8 @@ typedef struct soak {
     bool sending;
     bool jobs_on;
     double next_rss;
-    long rss[128]; /* the CSC's RSS (kB) every RSS_PERIOD seconds */
+    long rss[128];  /* the CSC's RSS (kB) every RSS_PERIOD seconds */
+    long anon[128]; /* its anonymous part (heap, stacks): RssAnon */
     int nrss;
 } soak;
 
@@ -129,15 +130,21 @@ static void send_command(soak *s)
     sal_sample_free(ti, sample);
 }
 
-static long rss_kb(int pid)
+/* A "Name:  N kB" line of /proc/pid/status (VmRSS, RssAnon), or -1. */
+static long status_kb(int pid, const char *name)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/status", pid);
     char *text = tu_read_file(path, NULL);
-    const char *line = text != NULL ? strstr(text, "VmRSS:") : NULL;
-    long kb = line != NULL ? atol(line + 6) : -1;
+    const char *line = text != NULL ? strstr(text, name) : NULL;
+    long kb = line != NULL ? atol(line + strlen(name)) : -1;
     free(text);
     return kb;
+}
+
+static long rss_kb(int pid)
+{
+    return status_kb(pid, "VmRSS:");
 }
 
 /* Every 10 ms: the commands due by now at the rate (bounded by what is
@@ -159,6 +166,7 @@ static void on_tick(uv_timer_t *t)
         s->next_job += 1.0;
     }
     if (now >= s->next_rss && s->nrss < 128) {
+        s->anon[s->nrss] = status_kb(s->f.csc_pid, "RssAnon:");
         s->rss[s->nrss++] = rss_kb(s->f.csc_pid);
         s->next_rss += RSS_PERIOD;
     }
@@ -290,6 +298,12 @@ int main(int argc, char **argv)
     printf("  CSC RSS every %.0f s (MB):", RSS_PERIOD);
     for (int i = 0; i < s.nrss; i++) {
         printf(" %.1f", s.rss[i] / 1024.0);
+    }
+    printf("\n");
+    /* the rest is file-backed: library pages as code paths are first run */
+    printf("  of which anonymous (heap, stacks; RssAnon) every %.0f s (MB):", RSS_PERIOD);
+    for (int i = 0; i < s.nrss; i++) {
+        printf(" %.1f", s.anon[i] / 1024.0);
     }
     printf("\n");
     printf("  jobs exactly once (one run, one job_result, one final CMD_COMPLETE): %d of %d\n", once,
