@@ -1075,6 +1075,85 @@ int engine_job_list(engine *e, engine_job_list_cb cb, void *arg, char *err, size
     return engine_store_load_all(e->store, engine_list_row, &w, err, errlen) == 0 ? 0 : -EIO;
 }
 
+void engine_job_list_live(engine *e, size_t max, engine_job_list_cb cb, void *arg)
+{
+    static const engine_phase order[] = {ENGINE_EXECUTING, ENGINE_QUEUED,  ENGINE_PENDING, ENGINE_COMPLETED,
+                                         ENGINE_ERROR,     ENGINE_ABORTED, ENGINE_UNKNOWN};
+    if (e == NULL || e->closed || cb == NULL) {
+        return;
+    }
+    size_t n = 0;
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        int pos = 0; /* the queue position, counted along the QUEUED list */
+        for (engine_rec *r = e->lists[order[k]].head; r != NULL; r = r->next) {
+            pos++;
+            if (r->forgotten || r->st.job.result_published) {
+                continue; /* gone, or listed with the history */
+            }
+            if (max > 0 && n == max) {
+                return;
+            }
+            n++;
+            r->st.job.queue_position =
+                order[k] == ENGINE_QUEUED && r->st.job.phase == ENGINE_QUEUED ? pos : 0;
+            if (cb(arg, &r->st.job) != 0) {
+                return;
+            }
+        }
+    }
+}
+
+/* engine_job_list_history's walk: the page, and whether there is more. */
+typedef struct engine_history_walk {
+    engine *e;
+    engine_job_list_cb cb;
+    void *arg;
+    size_t max;
+    size_t n;
+    int64_t last; /* seq of the last job passed to cb */
+    bool more;
+    bool stopped;
+} engine_history_walk;
+
+static int engine_history_row(void *arg, engine_store_record *rec)
+{
+    engine_history_walk *w = arg;
+    if (w->n == w->max) {
+        w->more = true; /* one row past the page */
+        engine_store_record_clear(rec);
+        return 1;
+    }
+    w->n++;
+    w->last = rec->seq;
+    engine_rec *r = engine_find(w->e, rec->job.id); /* published, notifications not yet delivered */
+    engine_executor_ids(w->e, &rec->job);
+    int stop = 0;
+    if (r == NULL) {
+        stop = w->cb(w->arg, &rec->job);
+    } else if (!r->forgotten) {
+        stop = w->cb(w->arg, &r->st.job);
+    }
+    engine_store_record_clear(rec);
+    w->stopped = stop != 0;
+    return stop;
+}
+
+int engine_job_list_history(engine *e, int64_t before, size_t max, engine_job_list_cb cb, void *arg,
+                            int64_t *next, char *err, size_t errlen)
+{
+    *next = 0;
+    if (e == NULL || e->closed || cb == NULL || max == 0) {
+        snprintf(err, errlen, e == NULL || e->closed ? "engine closed" : "bad arguments");
+        return -EINVAL;
+    }
+    engine_history_walk w = {e, cb, arg, max, 0, 0, false, false};
+    if (engine_store_history_page(e->store, before, max + 1, engine_history_row, &w, err, errlen) != 0) {
+        return -EIO;
+    }
+    *next = w.more && !w.stopped ? w.last : 0;
+    return 0;
+}
+
 size_t engine_count(const engine *e, engine_phase phase)
 {
     if (e == NULL || (unsigned)phase >= ENGINE_NPHASES) {

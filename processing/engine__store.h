@@ -46,6 +46,12 @@ int engine_store_load_unpublished(engine_store *s, engine_store_row_cb cb, void 
 /* Every job, in creation order (cb as for engine_store_load_unpublished). */
 int engine_store_load_all(engine_store *s, engine_store_row_cb cb, void *arg, char *err, size_t errlen);
 
+/* A page of the history: jobs whose result was published and whose seq is
+ * below `before` (0: any), newest first, at most `max` (an index seek; cb
+ * as for engine_store_load_unpublished, rec->seq set). */
+int engine_store_history_page(engine_store *s, int64_t before, size_t max, engine_store_row_cb cb, void *arg,
+                              char *err, size_t errlen);
+
 /* The phase of job `id`: 1 found, 0 unknown, -1 error. */
 int engine_store_find_phase(engine_store *s, const char *id, engine_phase *phase, char *err, size_t errlen);
 

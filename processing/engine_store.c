@@ -407,6 +407,34 @@ int engine_store_load_all(engine_store *s, engine_store_row_cb cb, void *arg, ch
     return ret;
 }
 
+int engine_store_history_page(engine_store *s, int64_t before, size_t max, engine_store_row_cb cb, void *arg,
+                              char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT " ENGINE_STORE_COLUMNS " FROM jobs INDEXED BY jobs_unpublished"
+                           " WHERE result_published = 1 AND seq < ?1 ORDER BY seq DESC LIMIT ?2",
+                           -1, &st, NULL) != SQLITE_OK) {
+        return engine_store_fail(s->db, "prepare", err, errlen);
+    }
+    sqlite3_bind_int64(st, 1, before > 0 ? before : INT64_MAX);
+    sqlite3_bind_int64(st, 2, max < (size_t)INT64_MAX ? (sqlite3_int64)max : INT64_MAX);
+    int rc;
+    int ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        engine_store_record rec;
+        engine_store_read_row(st, &rec);
+        if (cb(arg, &rec) != 0) {
+            break;
+        }
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        ret = engine_store_fail(s->db, "history page", err, errlen);
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
 int engine_store_find_phase(engine_store *s, const char *id, engine_phase *phase, char *err, size_t errlen)
 {
     sqlite3_bind_text(s->find, 1, id, -1, SQLITE_TRANSIENT);

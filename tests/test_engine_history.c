@@ -560,6 +560,54 @@ static void test_forget(void **state)
     assert_int_equal(fx_list(fx).n, 2);
 }
 
+/* engine_job_list_live: memory only, executing first; engine_job_list_history:
+ * published jobs, newest first, in pages linked by a cursor. */
+static void test_list_live_and_history_pages(void **state)
+{
+    fixture *fx = *state;
+    char hist[5][ENGINE_JOB_ID_LEN + 1];
+    char queued[ENGINE_JOB_ID_LEN + 1];
+    char running[ENGINE_JOB_ID_LEN + 1];
+    char err[256];
+    for (int i = 0; i < 5; i++) {
+        fx_run_published(fx, hist[i], "exit 0");
+    }
+    engine_set_max_concurrent(fx->e, 1);
+    fx_submit_sh(fx, running, "sleep 30");
+    fx_submit_sh(fx, queued, "exit 0");
+    fx_run_for(fx, 0.2);
+    listed l = {.n = 0};
+    engine_job_list_live(fx->e, 0, on_listed, &l);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.ids[0], running);
+    assert_string_equal(l.ids[1], queued);
+    assert_int_equal(l.phases[1], ENGINE_QUEUED);
+    l.n = 0;
+    engine_job_list_live(fx->e, 1, on_listed, &l);
+    assert_int_equal(l.n, 1);
+    /* pages of two: 4 3 | 2 1 | 0 */
+    int64_t cursor = 0;
+    int64_t next = -1;
+    for (int page = 0; page < 3; page++) {
+        l.n = 0;
+        assert_int_equal(engine_job_list_history(fx->e, cursor, 2, on_listed, &l, &next, err, sizeof err), 0);
+        assert_int_equal(l.n, page < 2 ? 2 : 1);
+        for (int k = 0; k < l.n; k++) {
+            assert_string_equal(l.ids[k], hist[4 - 2 * page - k]);
+            assert_int_equal(l.phases[k], ENGINE_COMPLETED);
+        }
+        assert_true(page < 2 ? next > 0 : next == 0);
+        cursor = next;
+    }
+    /* exactly one page left: no cursor past it */
+    l.n = 0;
+    assert_int_equal(engine_job_list_history(fx->e, 0, 5, on_listed, &l, &next, err, sizeof err), 0);
+    assert_int_equal(l.n, 5);
+    assert_int_equal(next, 0);
+    assert_int_equal(engine_job_abort(fx->e, running, err, sizeof err), 0);
+    fx_wait_final(fx, running, 10);
+}
+
 /* A spec's env may set JOB_OUTPUT_DIR and JOB_ID (defaults: the job's
  * directory and id). */
 static void test_env_sets_job_id_and_output_dir(void **state)
@@ -598,6 +646,7 @@ int main(void)
         T(test_retention_keeps_jobs_of_another_work_root),
         T(test_list_every_job_in_order),
         T(test_forget),
+        T(test_list_live_and_history_pages),
         T(test_env_sets_job_id_and_output_dir),
     };
     return cmocka_run_group_tests_name("engine_history", tests, NULL, NULL);

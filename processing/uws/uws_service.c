@@ -3,10 +3,13 @@
  * loop (see uws_service.h and docs/uws.md).
  *
  * libmicrohttpd runs without threads, in epoll mode: the loop watches its
- * epoll descriptor and a timer for its timeouts, and calls MHD_run. Every
+ * epoll descriptor and a timer for its timeouts, and calls MHD_run. A
  * request is answered in the call that completes it (engine calls are
  * short store statements), on the MHD call after the headers (answering on
- * the first call would make MHD 0.9.75 close keep-alive connections).
+ * the first call would make MHD 0.9.75 close keep-alive connections);
+ * a reply that needs file reads (a job's status page: its log tail and
+ * outputs) is built on libuv's thread pool instead, its connection
+ * suspended until then (uws_defer).
  */
 #define _XOPEN_SOURCE 700
 #include "ocps/uws_service.h"
@@ -66,24 +69,19 @@ struct uws_service {
     size_t capdeleting;
     uws_cached cache[UWS_CACHE_SLOTS];
     uws_metrics *metrics;
+    unsigned deferred; /* replies being built on the thread pool (their connections suspended) */
+    bool closing;      /* uws_service_close was called */
 };
 
-/* One request (MHD's per-connection request context). */
-typedef struct uws_request {
-    char *body;
-    size_t len;
-    bool overflow;
-    bool started; /* the first call (headers) is over */
-    double t0;
-    char method[12];
-    char path[200];
-    unsigned status;
-    size_t bytes;
-    const char *route; /* the route's name for the metrics (static) */
-} uws_request;
+/* A reply built on the thread pool: work(arg, reply) runs there (file
+ * I/O; it must touch nothing but arg and reply), then release(arg) on the
+ * loop. */
+typedef struct uws_reply uws_reply;
+typedef void (*uws_defer_work)(void *arg, uws_reply *r);
+typedef void (*uws_defer_release)(void *arg);
 
 /* What a handler answers. */
-typedef struct uws_reply {
+struct uws_reply {
     unsigned status;
     const char *content_type;
     char *body; /* malloc'd (or NULL) */
@@ -91,7 +89,37 @@ typedef struct uws_reply {
     int fd; /* >= 0: send this file of `len` bytes instead of body */
     char location[512];
     const char *allow;
-} uws_reply;
+    /* set instead of the above: the reply is built by work(defer_arg) off the loop */
+    uws_defer_work defer_work;
+    uws_defer_release defer_release;
+    void *defer_arg;
+};
+
+/* A reply in the making on the thread pool, its connection suspended. */
+typedef struct uws_deferred {
+    uv_work_t req;
+    uws_service *s;
+    struct MHD_Connection *conn;
+    struct uws_request *rq;
+    uws_reply reply;
+} uws_deferred;
+
+/* One request (MHD's per-connection request context). */
+typedef struct uws_request {
+    char *body;
+    size_t len;
+    bool overflow;
+    bool started;           /* the first call (headers) is over */
+    uws_deferred *deferred; /* the reply is being built off the loop */
+    bool ready;             /* ... and is ready in `reply` (the connection was resumed) */
+    uws_reply reply;
+    double t0;
+    char method[12];
+    char path[200];
+    unsigned status;
+    size_t bytes;
+    const char *route; /* the route's name for the metrics (static) */
+} uws_request;
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -607,18 +635,47 @@ static bool uws_page_hidden(void *arg, const char *id)
     return uws_deleting(arg, id);
 }
 
-/* GET /status: the job list page. */
+/* GET /status[?before=CURSOR]: the job list page (a page of the history). */
 static void uws_get_status(const uws_call *c, uws_reply *r)
 {
     char err[512];
     size_t len = 0;
-    char *html = uws_page_jobs(c->s->e, c->s->base_path, uws_page_hidden, c->s, &len, err, sizeof err);
+    long long before = 0;
+    const char *value = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "before");
+    if (value != NULL) {
+        char *end = NULL;
+        errno = 0;
+        before = strtoll(value, &end, 10);
+        if (errno != 0 || end == value || *end != '\0' || before <= 0) {
+            uws_reply_text(r, 400, "before must be a positive integer (the cursor of a page)");
+            return;
+        }
+    }
+    char *html = uws_page_jobs(c->s->e, (int64_t)before, uws_page_hidden, c->s, &len, err, sizeof err);
     uws_metrics_store(c->s->metrics, html != NULL);
     if (html == NULL) {
         uws_reply_text(r, 500, err);
         return;
     }
     uws_reply_html(r, html, len);
+}
+
+/* The job page, rendered on the thread pool (it reads the log tail and
+ * lists the output directory). */
+static void uws_status_job_work(void *arg, uws_reply *r)
+{
+    size_t len = 0;
+    char *html = uws_job_page_render(arg, &len);
+    if (html == NULL) {
+        uws_reply_text(r, 500, "out of memory");
+        return;
+    }
+    uws_reply_html(r, html, len);
+}
+
+static void uws_status_job_release(void *arg)
+{
+    uws_job_page_free(arg);
 }
 
 /* GET /status/job/{id}: the page of one job. */
@@ -631,13 +688,14 @@ static void uws_get_status_job(const uws_call *c, uws_reply *r)
         uws_reply_text(r, 404, msg);
         return;
     }
-    size_t len = 0;
-    char *html = uws_page_job(job, c->s->base_path, &len);
-    if (html == NULL) {
+    uws_job_page *page = uws_job_page_new(job, c->s->base_path);
+    if (page == NULL) {
         uws_reply_text(r, 500, "out of memory");
         return;
     }
-    uws_reply_html(r, html, len);
+    r->defer_work = uws_status_job_work;
+    r->defer_release = uws_status_job_release;
+    r->defer_arg = page;
 }
 
 /* ---- routing: every route of the service, in one place ------------------ */
@@ -817,6 +875,69 @@ static enum MHD_Result uws_send(uws_service *s, struct MHD_Connection *conn, uws
     return rc;
 }
 
+/* ---- replies built off the loop (the connection suspended) -------------- */
+
+static void uws_free_if_done(uws_service *s);
+static void uws_run(uws_service *s);
+
+static void uws_defer_run(uv_work_t *req)
+{
+    uws_deferred *d = req->data;
+    d->reply.defer_work(d->reply.defer_arg, &d->reply);
+}
+
+/* Back on the loop: the reply waits in the request, the connection
+ * resumes and MHD calls uws_on_request again, which sends it. */
+static void uws_defer_done(uv_work_t *req, int status)
+{
+    uws_deferred *d = req->data;
+    uws_service *s = d->s;
+    uws_request *rq = d->rq;
+    if (status != 0 && d->reply.status == 0) {
+        uws_reply_text(&d->reply, 500, "the reply could not be built");
+    }
+    d->reply.defer_release(d->reply.defer_arg);
+    d->reply.defer_work = NULL;
+    d->reply.defer_release = NULL;
+    d->reply.defer_arg = NULL;
+    rq->reply = d->reply;
+    rq->ready = true;
+    rq->deferred = NULL;
+    MHD_resume_connection(d->conn);
+    free(d);
+    s->deferred--;
+    if (s->closing) {
+        uws_free_if_done(s);
+    } else {
+        uws_run(s);
+    }
+}
+
+/* Suspend the connection and build r (r->defer_work) on the thread pool;
+ * if that cannot be, build it here. */
+static enum MHD_Result uws_defer(uws_service *s, struct MHD_Connection *conn, uws_request *rq, uws_reply *r)
+{
+    uws_deferred *d = calloc(1, sizeof *d);
+    if (d != NULL) {
+        d->s = s;
+        d->conn = conn;
+        d->rq = rq;
+        d->reply = *r;
+        d->req.data = d;
+        MHD_suspend_connection(conn);
+        if (uv_queue_work(s->loop, &d->req, uws_defer_run, uws_defer_done) == 0) {
+            rq->deferred = d;
+            s->deferred++;
+            return MHD_YES;
+        }
+        MHD_resume_connection(conn);
+        free(d);
+    }
+    r->defer_work(r->defer_arg, r);
+    r->defer_release(r->defer_arg);
+    return uws_send(s, conn, rq, r);
+}
+
 static size_t uws_on_unescape(void *cls, struct MHD_Connection *conn, char *s)
 {
     (void)cls;
@@ -879,14 +1000,24 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
         rq->body[rq->len] = '\0';
         return MHD_YES;
     }
-    if (rq->overflow) {
-        return MHD_YES; /* answered already */
+    if (rq->overflow || rq->deferred != NULL) {
+        return MHD_YES; /* answered already, or being answered off the loop */
+    }
+    if (rq->ready) { /* built off the loop, the connection resumed */
+        rq->ready = false;
+        r = rq->reply;
+        memset(&rq->reply, 0, sizeof rq->reply);
+        rq->reply.fd = -1;
+        return uws_send(s, conn, rq, &r);
     }
     if (!uws_authorized(s, conn, method)) {
         rq->route = "unauthorized";
         uws_reply_text(&r, 401, "a valid bearer token is required (Authorization: Bearer ...)");
     } else {
         uws_dispatch(s, conn, method, url, rq, &r);
+    }
+    if (r.defer_work != NULL) {
+        return uws_defer(s, conn, rq, &r);
     }
     return uws_send(s, conn, rq, &r);
 }
@@ -918,6 +1049,12 @@ static void uws_on_completed(void *cls, struct MHD_Connection *conn, void **con_
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     fprintf(stderr, "%s %s %s %s %u %zu %.3fms%s\n", when, addr, rq->method, rq->path, rq->status, rq->bytes,
             (uws_now() - rq->t0) * 1e3, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (incomplete)");
+    if (rq->ready) { /* built, never sent (the daemon stopped) */
+        free(rq->reply.body);
+        if (rq->reply.fd >= 0) {
+            close(rq->reply.fd);
+        }
+    }
     free(rq->body);
     free(rq);
     *con_cls = NULL;
@@ -1041,10 +1178,11 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
     }
     snprintf(s->work_root, sizeof s->work_root, "%s", o->work_root);
     s->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL,
-        uws_on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
-        uws_on_completed, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-        MHD_OPTION_CONNECTION_LIMIT, o->max_connections ? o->max_connections : 256u,
+        MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+            (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+        0, NULL, NULL, uws_on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_NOTIFY_COMPLETED, uws_on_completed, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(64 * 1024), MHD_OPTION_CONNECTION_LIMIT, o->max_connections ? o->max_connections : 256u,
         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_UNESCAPE_CALLBACK, uws_on_unescape, s, MHD_OPTION_END);
     const union MHD_DaemonInfo *fdi =
         s->daemon != NULL ? MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
@@ -1083,10 +1221,11 @@ unsigned uws_service_port(const uws_service *s)
     return s->port;
 }
 
-static void uws_on_closed(uv_handle_t *h)
+/* Once its handles have closed and no reply is being built off the loop
+ * (no connection is suspended): stop the daemon, free the service. */
+static void uws_free_if_done(uws_service *s)
 {
-    uws_service *s = h->data;
-    if (--s->handles == 0) {
+    if (s->handles == 0 && s->deferred == 0) {
         MHD_stop_daemon(s->daemon); /* its epoll descriptor is no longer watched */
         for (size_t i = 0; i < UWS_CACHE_SLOTS; i++) {
             free(s->cache[i].body);
@@ -1098,11 +1237,19 @@ static void uws_on_closed(uv_handle_t *h)
     }
 }
 
+static void uws_on_closed(uv_handle_t *h)
+{
+    uws_service *s = h->data;
+    s->handles--;
+    uws_free_if_done(s);
+}
+
 void uws_service_close(uws_service *s)
 {
     if (s == NULL) {
         return;
     }
+    s->closing = true;
     uv_poll_stop(&s->poll);
     uv_timer_stop(&s->timer);
     MHD_quiesce_daemon(s->daemon);

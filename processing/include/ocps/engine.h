@@ -224,6 +224,21 @@ typedef int (*engine_job_list_cb)(void *arg, const engine_job *job);
  * read of the store (the live ones as in memory). */
 int engine_job_list(engine *e, engine_job_list_cb cb, void *arg, char *err, size_t errlen);
 
+/* The live jobs (those in memory: not ended, or ended and not yet
+ * published), executing ones first, then queued, pending and ended ones,
+ * each in creation order, at most `max` of them (0: all). No store read.
+ * cb as for engine_job_list. */
+void engine_job_list_live(engine *e, size_t max, engine_job_list_cb cb, void *arg);
+
+/* One page of the history (ended jobs whose result was published), newest
+ * first: at most `max` jobs created before the cursor `before` (0: from
+ * the newest; else a *next of an earlier call). One bounded read of the
+ * store (an index seek, whatever the length of the history). *next is the
+ * cursor of the following page, 0 if there is none. cb as for
+ * engine_job_list. */
+int engine_job_list_history(engine *e, int64_t before, size_t max, engine_job_list_cb cb, void *arg,
+                            int64_t *next, char *err, size_t errlen);
+
 /* Number of jobs in memory in `phase` (for a final phase: ended jobs not
  * yet published). */
 size_t engine_count(const engine *e, engine_phase phase);
