@@ -144,17 +144,26 @@ static void engine_maybe_evict(engine *e, engine_rec *r)
     }
 }
 
-/* 1-based position among QUEUED jobs, 0 if not queued. */
+/* 1-based position among QUEUED jobs, 0 if not queued: walked from both
+ * ends at once, so that a job just queued (the tail) or about to start
+ * (the head) costs nothing whatever the length of the queue. */
 static int engine_queue_position(const engine *e, const engine_rec *r)
 {
     if (r->st.job.phase != ENGINE_QUEUED || r->listed != ENGINE_QUEUED) {
         return 0;
     }
-    int pos = 1;
-    for (const engine_rec *q = e->lists[ENGINE_QUEUED].head; q != NULL && q != r; q = q->next) {
-        pos++;
+    const engine_list *l = &e->lists[ENGINE_QUEUED];
+    const engine_rec *front = l->head;
+    const engine_rec *back = l->tail;
+    for (size_t k = 0; front != NULL && back != NULL; k++, front = front->next, back = back->prev) {
+        if (front == r) {
+            return (int)(k + 1);
+        }
+        if (back == r) {
+            return (int)(l->n - k);
+        }
     }
-    return pos;
+    return 0;
 }
 
 /* Jobs holding a slot: executing, and queued in Slurm (linear in the
@@ -784,6 +793,15 @@ static int engine_check_spec(const engine_job_spec *s, char *err, size_t errlen)
             return -1;
         }
     }
+    for (size_t i = 0; s->dirs != NULL && s->dirs[i] != NULL; i++) {
+        const char *d = s->dirs[i];
+        size_t n = strlen(d);
+        if (n == 0 || d[0] == '/' || strcmp(d, "..") == 0 || strncmp(d, "../", 3) == 0 ||
+            strstr(d, "/../") != NULL || (n >= 3 && strcmp(d + n - 3, "/..") == 0)) {
+            snprintf(err, errlen, "directory \"%s\" must be relative to the job's directory, without ..", d);
+            return -1;
+        }
+    }
     for (size_t i = 0; s->prereqs != NULL && s->prereqs[i] != NULL; i++) {
         if (!engine_valid_id(s->prereqs[i])) {
             snprintf(err, errlen, "prerequisite \"%s\" is not a job id", s->prereqs[i]);
@@ -812,6 +830,12 @@ static json_t *engine_spec_json(const engine_job_spec *s, char *err, size_t errl
             json_decref(o);
             o = NULL;
             snprintf(err, errlen, "out of memory");
+        } else if (s->dirs != NULL && s->dirs[0] != NULL) {
+            json_t *dirs = engine_json_strv(s->dirs, "dirs", err, errlen);
+            if (dirs == NULL || json_object_set_new(o, "dirs", dirs) != 0) {
+                json_decref(o);
+                o = NULL;
+            }
         }
     }
     json_decref(argv);

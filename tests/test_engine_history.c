@@ -627,6 +627,37 @@ static void test_env_sets_job_id_and_output_dir(void **state)
     assert_int_equal(fx_wait_final(fx, dflt, 10), ENGINE_COMPLETED);
 }
 
+/* A spec's dirs are made (parents first) when the job starts, not at
+ * submission; a dir outside the job's directory is refused. */
+static void test_spec_dirs_made_at_start(void **state)
+{
+    fixture *fx = *state;
+    char running[ENGINE_JOB_ID_LEN + 1];
+    char waiting[ENGINE_JOB_ID_LEN + 1];
+    char err[512];
+    engine_set_max_concurrent(fx->e, 1);
+    fx_submit_sh(fx, running, "sleep 30");
+    fx_submit_spec(
+        fx, waiting,
+        (engine_job_spec){.argv = (const char *[]){"sh", "-c", "test -d out && test -d a/b/c", NULL},
+                          .dirs = (const char *[]){"out", "a/b/c", NULL}});
+    fx_run_for(fx, 0.2);
+    const engine_job *job = engine_job_get(fx->e, waiting);
+    assert_non_null(job);
+    assert_int_equal(job->phase, ENGINE_QUEUED);
+    assert_false(path_exists(job->workdir)); /* nothing made while it waits */
+    assert_int_equal(engine_job_abort(fx->e, running, err, sizeof err), 0);
+    assert_int_equal(fx_wait_final(fx, waiting, 10), ENGINE_COMPLETED);
+    static const char *const bad[] = {"/abs", "..", "../x", "a/../../x", "a/..", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char id[ENGINE_JOB_ID_LEN + 1];
+        engine_new_job_id(fx->e, id);
+        engine_job_spec spec = {.argv = (const char *[]){"true", NULL},
+                                .dirs = (const char *[]){bad[i], NULL}};
+        assert_int_equal(engine_job_submit(fx->e, id, &spec, err, sizeof err), -EINVAL);
+    }
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -647,6 +678,7 @@ int main(void)
         T(test_list_every_job_in_order),
         T(test_forget),
         T(test_list_live_and_history_pages),
+        T(test_spec_dirs_made_at_start),
         T(test_env_sets_job_id_and_output_dir),
     };
     return cmocka_run_group_tests_name("engine_history", tests, NULL, NULL);

@@ -17,7 +17,7 @@
 
 void uws_job_output_dir(const char *workdir, char *out, size_t outlen)
 {
-    snprintf(out, outlen, "%s/out", workdir);
+    snprintf(out, outlen, "%s/" UWS_JOB_OUTPUT_SUBDIR, workdir);
 }
 
 void uws_job_source_dir(const char *workdir, char *out, size_t outlen)

@@ -69,6 +69,10 @@ typedef struct engine_job_spec {
     json_t *uws_body;                /* executor uws: the body of PUT /job (e.g. the reference
                                       * server's command + environment; incref'd); NULL: the argv
                                       * extension {"argv", "environment"} from argv and env */
+    const char *const *dirs;         /* NULL-terminated directories relative to the workdir
+                                      * ("out", "a/b"; no "..", not absolute) created with the
+                                      * workdir when the job starts, before it runs (may be NULL;
+                                      * not with executor uws) */
 } engine_job_spec;
 
 /* A job as the engine knows it (read-only for the application). */

@@ -18,6 +18,10 @@
 /* Result files listed at most per job. */
 #define UWS_MAX_RESULTS 1000
 
+/* The output directory relative to the job's workdir: made by the engine
+ * when the job starts (engine_job_spec.dirs), not at submission. */
+#define UWS_JOB_OUTPUT_SUBDIR "out"
+
 /* The job's output directory (JOB_OUTPUT_DIR) and source directory
  * (JOB_SOURCE_DIR): <workdir>/out and <workdir>/src. */
 void uws_job_output_dir(const char *workdir, char *out, size_t outlen);
