@@ -41,13 +41,26 @@
 #define UWS_DELETED_MARK ".uws-deleted"
 #define UWS_CACHE_SLOTS 256
 
-/* The JSON of an ended job (it no longer changes), by the first two hex
- * digits of its id (direct-mapped), so that polling an ended job costs no
- * store read, directory walk nor encoding. */
+/* Seconds a live job's kept answer is used at most before the output
+ * directory is walked again (bounds what a filesystem whose directory
+ * times cannot be trusted could hide). */
+#define UWS_LIVE_CACHE_MAX_AGE 1.0
+
+/* The JSON of a job, by the first two hex digits of its id (direct-
+ * mapped), so that polling costs no store read, directory walk nor
+ * encoding. An ended job's answer no longer changes. A live job's holds
+ * while its phase and times are the same, its output directories have the
+ * same modification times (stamp) and it is younger than
+ * UWS_LIVE_CACHE_MAX_AGE. */
 typedef struct uws_cached {
     char id[ENGINE_JOB_ID_LEN + 1];
     char *body;
     size_t len;
+    bool live;
+    engine_phase phase;
+    double started;
+    double made; /* uws_now() */
+    uws_results_stamp *stamp;
 } uws_cached;
 
 struct uws_service {
@@ -282,13 +295,61 @@ static uws_cached *uws_cache_slot(uws_service *s, const char *id)
     return &s->cache[(unsigned)(uws_hex_digit(id[0]) * 16 + uws_hex_digit(id[1])) % UWS_CACHE_SLOTS];
 }
 
+static void uws_cache_clear(uws_cached *c)
+{
+    free(c->body);
+    uws_results_stamp_free(c->stamp);
+    memset(c, 0, sizeof *c);
+}
+
 static void uws_cache_drop(uws_service *s, const char *id)
 {
     uws_cached *c = uws_cache_slot(s, id);
     if (strcmp(c->id, id) == 0) {
-        free(c->body);
-        memset(c, 0, sizeof *c);
+        uws_cache_clear(c);
     }
+}
+
+/* Does the kept answer of live job `job` still hold? */
+static bool uws_cache_live_holds(const uws_cached *c, const engine_job *job)
+{
+    return c->live && strcmp(c->id, job->id) == 0 && job->phase == c->phase && job->started == c->started &&
+           !engine_phase_final(job->phase) && uws_now() - c->made < UWS_LIVE_CACHE_MAX_AGE &&
+           uws_results_unchanged(c->stamp);
+}
+
+/* A copy of the kept answer into r; false if out of memory. */
+static bool uws_cache_reply(const uws_cached *c, uws_reply *r)
+{
+    r->body = malloc(c->len + 1);
+    if (r->body == NULL) {
+        return false;
+    }
+    memcpy(r->body, c->body, c->len + 1);
+    r->len = c->len;
+    r->status = 200;
+    r->content_type = "application/json";
+    return true;
+}
+
+/* Keep r's answer for job `job` (ended, or live with its stamp, taken). */
+static void uws_cache_keep(uws_cached *c, const engine_job *job, const uws_reply *r, uws_results_stamp *stamp)
+{
+    char *copy = malloc(r->len + 1);
+    if (copy == NULL) {
+        uws_results_stamp_free(stamp);
+        return;
+    }
+    memcpy(copy, r->body, r->len + 1);
+    uws_cache_clear(c);
+    memcpy(c->id, job->id, ENGINE_JOB_ID_LEN + 1);
+    c->body = copy;
+    c->len = r->len;
+    c->live = !engine_phase_final(job->phase);
+    c->phase = job->phase;
+    c->started = job->started;
+    c->made = uws_now();
+    c->stamp = stamp;
 }
 
 static void uws_forget(uws_service *s, const char *id, engine_phase phase)
@@ -467,40 +528,34 @@ static void uws_not_found(uws_reply *r, const char *id)
 static void uws_get_job(const uws_call *c, uws_reply *r)
 {
     bool whole = c->route->kind == UWS_ROUTE_JOB;
-    uws_cached *cached = uws_id_syntax(c->route->id) ? uws_cache_slot(c->s, c->route->id) : NULL;
-    if (whole && cached != NULL && strcmp(cached->id, c->route->id) == 0 &&
-        !uws_deleting(c->s, c->route->id)) {
-        r->body = malloc(cached->len + 1);
-        if (r->body != NULL) {
-            memcpy(r->body, cached->body, cached->len + 1);
-            r->len = cached->len;
-            r->status = 200;
-            r->content_type = "application/json";
-            return;
-        }
+    uws_cached *cached = whole && uws_id_syntax(c->route->id) ? uws_cache_slot(c->s, c->route->id) : NULL;
+    if (cached != NULL && !cached->live && strcmp(cached->id, c->route->id) == 0 &&
+        !uws_deleting(c->s, c->route->id) && uws_cache_reply(cached, r)) {
+        return; /* an ended job: no engine call */
     }
     const engine_job *job = uws_find(c->s, c->route->id);
     if (job == NULL) {
         uws_not_found(r, c->route->id);
         return;
     }
+    if (cached != NULL && uws_cache_live_holds(cached, job) && uws_cache_reply(cached, r)) {
+        return;
+    }
     bool ended = engine_phase_final(job->phase);
-    json_t *obj = uws_object(job);
+    uws_results_stamp *stamp = NULL;
+    json_t *results = uws_job_results_stamped(job->workdir, cached != NULL && !ended ? &stamp : NULL);
+    json_t *obj = uws_job_object(job, results);
+    json_decref(results);
     if (obj != NULL && !whole) {
         json_t *prop = json_incref(json_object_get(obj, c->route->property));
         json_decref(obj);
         obj = prop;
     }
     uws_reply_json(r, 200, obj);
-    if (whole && ended && r->status == 200 && cached != NULL) {
-        char *copy = malloc(r->len + 1);
-        if (copy != NULL) {
-            memcpy(copy, r->body, r->len + 1);
-            free(cached->body);
-            memcpy(cached->id, c->route->id, ENGINE_JOB_ID_LEN + 1); /* checked: 32 hex digits */
-            cached->body = copy;
-            cached->len = r->len;
-        }
+    if (cached != NULL && r->status == 200 && (ended || stamp != NULL)) {
+        uws_cache_keep(cached, job, r, stamp);
+    } else {
+        uws_results_stamp_free(stamp);
     }
 }
 
@@ -1228,7 +1283,7 @@ static void uws_free_if_done(uws_service *s)
     if (s->handles == 0 && s->deferred == 0) {
         MHD_stop_daemon(s->daemon); /* its epoll descriptor is no longer watched */
         for (size_t i = 0; i < UWS_CACHE_SLOTS; i++) {
-            free(s->cache[i].body);
+            uws_cache_clear(&s->cache[i]);
         }
         free(s->deleting);
         uws_metrics_free(s->metrics);
