@@ -84,6 +84,12 @@ struct uws_service {
     uws_metrics *metrics;
     unsigned deferred; /* replies being built on the thread pool (their connections suspended) */
     bool closing;      /* uws_service_close was called */
+    /* The request log, written once per MHD_run (one write for all the
+     * requests it answered, not one each). */
+    char log[16384];
+    size_t loglen;
+    time_t log_second; /* the second log_when shows */
+    char log_when[32];
 };
 
 /* A reply built on the thread pool: work(arg, reply) runs there (file
@@ -1077,11 +1083,29 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
     return uws_send(s, conn, rq, &r);
 }
 
-/* One line per request: time, client, method, path, status, bytes, ms. */
+/* Write out the request log (stderr). */
+static void uws_log_flush(uws_service *s)
+{
+    size_t done = 0;
+    while (done < s->loglen) {
+        ssize_t n = write(STDERR_FILENO, s->log + done, s->loglen - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break; /* nowhere to log: dropped */
+        }
+        done += (size_t)n;
+    }
+    s->loglen = 0;
+}
+
+/* One line per request: time, client, method, path, status, bytes, ms
+ * (buffered until the end of the MHD_run that answered it). */
 static void uws_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                              enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    uws_service *s = cls;
     uws_request *rq = *con_cls;
     if (rq == NULL) {
         return;
@@ -1098,12 +1122,22 @@ static void uws_on_completed(void *cls, struct MHD_Connection *conn, void **con_
         }
     }
     time_t now = time(NULL);
-    struct tm tm;
-    char when[32];
-    gmtime_r(&now, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(stderr, "%s %s %s %s %u %zu %.3fms%s\n", when, addr, rq->method, rq->path, rq->status, rq->bytes,
-            (uws_now() - rq->t0) * 1e3, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (incomplete)");
+    if (now != s->log_second || s->log_when[0] == '\0') {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(s->log_when, sizeof s->log_when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        s->log_second = now;
+    }
+    char line[512];
+    int n = snprintf(line, sizeof line, "%s %s %s %s %u %zu %.3fms%s\n", s->log_when, addr, rq->method,
+                     rq->path, rq->status, rq->bytes, (uws_now() - rq->t0) * 1e3,
+                     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (incomplete)");
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    if (s->loglen + len > sizeof s->log) {
+        uws_log_flush(s);
+    }
+    memcpy(s->log + s->loglen, line, len);
+    s->loglen += len;
     if (rq->ready) { /* built, never sent (the daemon stopped) */
         free(rq->reply.body);
         if (rq->reply.fd >= 0) {
@@ -1123,6 +1157,7 @@ static void uws_on_timer(uv_timer_t *t);
 static void uws_run(uws_service *s)
 {
     MHD_run(s->daemon);
+    uws_log_flush(s);
     MHD_UNSIGNED_LONG_LONG ms;
     if (MHD_get_timeout(s->daemon, &ms) == MHD_YES) {
         uv_timer_start(&s->timer, uws_on_timer, ms, 0);
@@ -1237,7 +1272,7 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
             (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
         0, NULL, NULL, uws_on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_NOTIFY_COMPLETED, uws_on_completed, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(64 * 1024), MHD_OPTION_CONNECTION_LIMIT, o->max_connections ? o->max_connections : 256u,
+        (size_t)(32 * 1024), MHD_OPTION_CONNECTION_LIMIT, o->max_connections ? o->max_connections : 256u,
         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_UNESCAPE_CALLBACK, uws_on_unescape, s, MHD_OPTION_END);
     const union MHD_DaemonInfo *fdi =
         s->daemon != NULL ? MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
@@ -1282,6 +1317,7 @@ static void uws_free_if_done(uws_service *s)
 {
     if (s->handles == 0 && s->deferred == 0) {
         MHD_stop_daemon(s->daemon); /* its epoll descriptor is no longer watched */
+        uws_log_flush(s);
         for (size_t i = 0; i < UWS_CACHE_SLOTS; i++) {
             uws_cache_clear(&s->cache[i]);
         }
