@@ -880,7 +880,6 @@ static engine_rec *engine_new_rec(engine *e, const char *id, const engine_job_sp
 int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, char *err, size_t errlen)
 {
     err[0] = '\0';
-    engine_phase phase;
     if (e == NULL || e->closed || spec == NULL) {
         snprintf(err, errlen, "engine closed");
         return -EINVAL;
@@ -890,12 +889,9 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
                  ENGINE_JOB_ID_LEN);
         return -EINVAL;
     }
-    int found = engine_find(e, id) != NULL ? 1 : engine_store_find_phase(e->store, id, &phase, err, errlen);
-    if (found != 0) {
-        if (found > 0) {
-            snprintf(err, errlen, "job %s already exists", id);
-        }
-        return found > 0 ? -EEXIST : -EIO;
+    if (engine_find(e, id) != NULL) {
+        snprintf(err, errlen, "job %s already exists", id);
+        return -EEXIST;
     }
     if (engine_check_spec(spec, err, errlen) != 0) {
         return -EINVAL;
@@ -904,12 +900,15 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
     if (r == NULL) {
         return -EINVAL;
     }
-    if (engine_store_insert(e->store, &r->st, err, errlen) != 0 || engine_add(e, r) != 0) {
+    /* an id stored already (an ended job of the history) fails the insert:
+     * the id is UNIQUE, no lookup needed first */
+    int rc = engine_store_insert(e->store, &r->st, err, errlen);
+    if (rc != 0 || engine_add(e, r) != 0) {
         if (err[0] == '\0') {
             snprintf(err, errlen, "out of memory");
         }
         engine_rec_free(r);
-        return -EIO;
+        return rc == -EEXIST ? -EEXIST : -EIO;
     }
     engine_notify(e, r);
     engine__schedule(e);

@@ -28,7 +28,8 @@ typedef struct engine_store engine_store;
 int engine_store_open(engine_store **out, const char *path, char *err, size_t errlen);
 void engine_store_close(engine_store *s);
 
-/* Insert a new job (sets rec->seq). */
+/* Insert a new job (sets rec->seq): 0, -EEXIST if its id is stored
+ * already, -1 on another error (each with a message). */
 int engine_store_insert(engine_store *s, engine_store_record *rec, char *err, size_t errlen);
 
 /* Write the mutable fields (phase, reason, times, exit code, message,

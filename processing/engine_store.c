@@ -3,6 +3,8 @@
  */
 #include "engine__store.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,9 +286,18 @@ int engine_store_insert(engine_store *s, engine_store_record *rec, char *err, si
         sqlite3_clear_bindings(s->insert);
         return engine_store_fail(s->db, "bind", err, errlen);
     }
-    if (engine_store_exec(s, s->insert, "insert", err, errlen) != 0) {
-        return -1;
+    if (sqlite3_step(s->insert) != SQLITE_DONE) {
+        bool exists = sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE;
+        int ret = exists ? -EEXIST : engine_store_fail(s->db, "insert", err, errlen);
+        if (exists) {
+            snprintf(err, errlen, "job %s already exists", rec->job.id);
+        }
+        sqlite3_reset(s->insert);
+        sqlite3_clear_bindings(s->insert);
+        return ret;
     }
+    sqlite3_reset(s->insert);
+    sqlite3_clear_bindings(s->insert);
     rec->seq = sqlite3_last_insert_rowid(s->db);
     return 0;
 }
