@@ -54,7 +54,7 @@
  * UWS_LIVE_CACHE_MAX_AGE. */
 typedef struct uws_cached {
     char id[ENGINE_JOB_ID_LEN + 1];
-    char *body;
+    struct MHD_Response *resp; /* headers set: queued as it is (MHD counts its users) */
     size_t len;
     bool live;
     engine_phase phase;
@@ -108,6 +108,7 @@ struct uws_reply {
     int fd; /* >= 0: send this file of `len` bytes instead of body */
     char location[512];
     const char *allow;
+    struct MHD_Response *kept; /* a kept response (headers set; borrowed) sent instead of body */
     /* set instead of the above: the reply is built by work(defer_arg) off the loop */
     uws_defer_work defer_work;
     uws_defer_release defer_release;
@@ -296,6 +297,46 @@ static bool uws_marked_deleted(const char *workdir)
     return stat(path, &st) == 0;
 }
 
+/* The MHD response of r with its headers (r's body or fd handed over), or
+ * NULL (r's body freed, fd closed). */
+static struct MHD_Response *uws_response(uws_reply *r)
+{
+    struct MHD_Response *resp;
+    if (r->fd >= 0) {
+        resp = MHD_create_response_from_fd((uint64_t)r->len, r->fd);
+    } else {
+        resp =
+            MHD_create_response_from_buffer(r->len, r->body != NULL ? r->body : (char *)"",
+                                            r->body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    }
+    if (resp == NULL) {
+        if (r->fd >= 0) {
+            close(r->fd);
+        }
+        free(r->body);
+        return NULL;
+    }
+    r->body = NULL;
+    r->fd = -1;
+    if (r->content_type != NULL) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    }
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                            "Origin, X-Requested-With, Content-Type, Accept, Authorization");
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods", "POST, PUT, DELETE, OPTIONS, GET");
+    if (r->location[0] != '\0') {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+    }
+    if (r->allow != NULL) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    }
+    if (r->status == 401) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    }
+    return resp;
+}
+
 static uws_cached *uws_cache_slot(uws_service *s, const char *id)
 {
     return &s->cache[(unsigned)(uws_hex_digit(id[0]) * 16 + uws_hex_digit(id[1])) % UWS_CACHE_SLOTS];
@@ -303,7 +344,9 @@ static uws_cached *uws_cache_slot(uws_service *s, const char *id)
 
 static void uws_cache_clear(uws_cached *c)
 {
-    free(c->body);
+    if (c->resp != NULL) {
+        MHD_destroy_response(c->resp);
+    }
     uws_results_stamp_free(c->stamp);
     memset(c, 0, sizeof *c);
 }
@@ -324,32 +367,34 @@ static bool uws_cache_live_holds(const uws_cached *c, const engine_job *job)
            uws_results_unchanged(c->stamp);
 }
 
-/* A copy of the kept answer into r; false if out of memory. */
+/* The kept answer into r. */
 static bool uws_cache_reply(const uws_cached *c, uws_reply *r)
 {
-    r->body = malloc(c->len + 1);
-    if (r->body == NULL) {
-        return false;
-    }
-    memcpy(r->body, c->body, c->len + 1);
+    r->kept = c->resp;
     r->len = c->len;
     r->status = 200;
-    r->content_type = "application/json";
     return true;
 }
 
-/* Keep r's answer for job `job` (ended, or live with its stamp, taken). */
+/* Keep r's answer for job `job` (ended, or live with its stamp, taken):
+ * the same response is sent again, headers and all. */
 static void uws_cache_keep(uws_cached *c, const engine_job *job, const uws_reply *r, uws_results_stamp *stamp)
 {
-    char *copy = malloc(r->len + 1);
-    if (copy == NULL) {
+    uws_reply copy = *r;
+    copy.body = malloc(r->len + 1);
+    copy.fd = -1;
+    struct MHD_Response *resp = NULL;
+    if (copy.body != NULL) {
+        memcpy(copy.body, r->body, r->len + 1);
+        resp = uws_response(&copy);
+    }
+    if (resp == NULL) {
         uws_results_stamp_free(stamp);
         return;
     }
-    memcpy(copy, r->body, r->len + 1);
     uws_cache_clear(c);
     memcpy(c->id, job->id, ENGINE_JOB_ID_LEN + 1);
-    c->body = copy;
+    c->resp = resp;
     c->len = r->len;
     c->live = !engine_phase_final(job->phase);
     c->phase = job->phase;
@@ -897,42 +942,17 @@ static bool uws_authorized(const uws_service *s, struct MHD_Connection *conn, co
 
 static enum MHD_Result uws_send(uws_service *s, struct MHD_Connection *conn, uws_request *rq, uws_reply *r)
 {
-    struct MHD_Response *resp;
-    if (r->fd >= 0) {
-        resp = MHD_create_response_from_fd((uint64_t)r->len, r->fd);
-    } else {
-        resp =
-            MHD_create_response_from_buffer(r->len, r->body != NULL ? r->body : (char *)"",
-                                            r->body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    }
+    struct MHD_Response *resp = r->kept != NULL ? r->kept : uws_response(r);
     if (resp == NULL) {
-        if (r->fd >= 0) {
-            close(r->fd);
-        }
-        free(r->body);
         return MHD_NO;
-    }
-    if (r->content_type != NULL) {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
-    }
-    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
-    MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                            "Origin, X-Requested-With, Content-Type, Accept, Authorization");
-    MHD_add_response_header(resp, "Access-Control-Allow-Methods", "POST, PUT, DELETE, OPTIONS, GET");
-    if (r->location[0] != '\0') {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
-    }
-    if (r->allow != NULL) {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
-    }
-    if (r->status == 401) {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     }
     rq->status = r->status;
     rq->bytes = r->len;
     uws_metrics_request(s->metrics, rq->route != NULL ? rq->route : "unknown", rq->method, r->status);
     enum MHD_Result rc = MHD_queue_response(conn, r->status, resp);
-    MHD_destroy_response(resp);
+    if (r->kept == NULL) {
+        MHD_destroy_response(resp);
+    }
     return rc;
 }
 
