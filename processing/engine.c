@@ -565,6 +565,7 @@ static void engine_free(engine *e)
         engine_note_free(n);
     }
     engine_store_close(e->store);
+    free(e->batch);
     engine__slurm_free(e);
     engine__uws_free(e);
     free(e->work_root);
@@ -900,6 +901,17 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
     if (r == NULL) {
         return -EINVAL;
     }
+    if (e->batching && e->nbatch == e->capbatch) {
+        size_t cap = e->capbatch ? 2 * e->capbatch : 64;
+        engine_rec **v = realloc(e->batch, cap * sizeof *v);
+        if (v == NULL) {
+            snprintf(err, errlen, "out of memory");
+            engine_rec_free(r);
+            return -EIO;
+        }
+        e->batch = v;
+        e->capbatch = cap;
+    }
     /* an id stored already (an ended job of the history) fails the insert:
      * the id is UNIQUE, no lookup needed first */
     int rc = engine_store_insert(e->store, &r->st, err, errlen);
@@ -907,10 +919,63 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
         if (err[0] == '\0') {
             snprintf(err, errlen, "out of memory");
         }
-        engine_rec_free(r);
+        engine_rec_free(r); /* (a row inserted in a batch is rolled back by its end) */
+        if (rc == 0 && e->batching) {
+            e->batch[e->nbatch++] = NULL; /* makes the batch fail */
+        }
         return rc == -EEXIST ? -EEXIST : -EIO;
     }
+    if (e->batching) {
+        e->batch[e->nbatch++] = r; /* reported and scheduled once committed */
+        return 0;
+    }
     engine_notify(e, r);
+    engine__schedule(e);
+    return 0;
+}
+
+int engine_batch_begin(engine *e, char *err, size_t errlen)
+{
+    if (e == NULL || e->closed || e->batching) {
+        snprintf(err, errlen, e != NULL && e->batching ? "a batch is open already" : "engine closed");
+        return -EINVAL;
+    }
+    if (engine_store_begin(e->store, err, errlen) != 0) {
+        return -EIO;
+    }
+    e->batching = true;
+    e->nbatch = 0;
+    return 0;
+}
+
+int engine_batch_end(engine *e, char *err, size_t errlen)
+{
+    if (e == NULL || !e->batching) {
+        snprintf(err, errlen, "no batch is open");
+        return -EINVAL;
+    }
+    e->batching = false;
+    bool complete = true;
+    for (size_t i = 0; i < e->nbatch; i++) {
+        complete = complete && e->batch[i] != NULL;
+    }
+    if (!complete) {
+        snprintf(err, errlen, "out of memory");
+    }
+    if (!complete || engine_store_commit(e->store, err, errlen) != 0) {
+        engine_store_rollback(e->store);
+        for (size_t i = 0; i < e->nbatch; i++) {
+            if (e->batch[i] != NULL) {
+                engine_evict(e, e->batch[i]); /* never reported, never started */
+            }
+        }
+        e->nbatch = 0;
+        return -EIO;
+    }
+    for (size_t i = 0; i < e->nbatch; i++) {
+        engine_notify(e, e->batch[i]);
+    }
+    e->nbatch = 0;
     engine__schedule(e);
     return 0;
 }

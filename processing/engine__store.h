@@ -32,6 +32,12 @@ void engine_store_close(engine_store *s);
  * already, -1 on another error (each with a message). */
 int engine_store_insert(engine_store *s, engine_store_record *rec, char *err, size_t errlen);
 
+/* A write transaction around the next inserts (BEGIN IMMEDIATE), its
+ * commit, its rollback; 0 or -1 with a message. */
+int engine_store_begin(engine_store *s, char *err, size_t errlen);
+int engine_store_commit(engine_store *s, char *err, size_t errlen);
+void engine_store_rollback(engine_store *s);
+
 /* Write the mutable fields (phase, reason, times, exit code, message,
  * results, runner, max RSS, Slurm node list) of rec->job.id. */
 int engine_store_update(engine_store *s, const engine_store_record *rec, char *err, size_t errlen);

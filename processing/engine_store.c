@@ -302,6 +302,27 @@ int engine_store_insert(engine_store *s, engine_store_record *rec, char *err, si
     return 0;
 }
 
+int engine_store_begin(engine_store *s, char *err, size_t errlen)
+{
+    return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : engine_store_fail(s->db, "begin", err, errlen);
+}
+
+int engine_store_commit(engine_store *s, char *err, size_t errlen)
+{
+    return sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : engine_store_fail(s->db, "commit", err, errlen);
+}
+
+void engine_store_rollback(engine_store *s)
+{
+    if (!sqlite3_get_autocommit(s->db)) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+}
+
 int engine_store_update(engine_store *s, const engine_store_record *rec, char *err, size_t errlen)
 {
     if ((engine_store_bind(s->update, rec) | sqlite3_bind_int64(s->update, 17, rec->job.max_rss_kb) |

@@ -658,6 +658,39 @@ static void test_spec_dirs_made_at_start(void **state)
     }
 }
 
+/* Group commit: jobs submitted in a batch are stored by its end, then
+ * reported and run; a stored id is refused inside a batch without failing
+ * the others; they survive a reopen. */
+static void test_batch_submit(void **state)
+{
+    fixture *fx = *state;
+    char err[512];
+    char ids[3][ENGINE_JOB_ID_LEN + 1];
+    char old[ENGINE_JOB_ID_LEN + 1];
+    fx_run_published(fx, old, "exit 0");
+    assert_int_equal(engine_batch_end(fx->e, err, sizeof err), -EINVAL);
+    assert_int_equal(engine_batch_begin(fx->e, err, sizeof err), 0);
+    assert_int_equal(engine_batch_begin(fx->e, err, sizeof err), -EINVAL);
+    engine_job_spec spec = {.argv = (const char *[]){"true", NULL}};
+    for (int i = 0; i < 3; i++) {
+        engine_new_job_id(fx->e, ids[i]);
+        assert_int_equal(engine_job_submit(fx->e, ids[i], &spec, err, sizeof err), 0);
+    }
+    assert_int_equal(engine_job_submit(fx->e, old, &spec, err, sizeof err), -EEXIST);
+    assert_int_equal(engine_batch_end(fx->e, err, sizeof err), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fx_wait_final(fx, ids[i], 10), ENGINE_COMPLETED);
+    }
+    fx_close(fx);
+    fx_open(fx);
+    fx_run_for(fx, 0.2);
+    for (int i = 0; i < 3; i++) {
+        const engine_job *j = engine_job_get(fx->e, ids[i]);
+        assert_non_null(j);
+        assert_int_equal(j->phase, ENGINE_COMPLETED);
+    }
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -679,6 +712,7 @@ int main(void)
         T(test_forget),
         T(test_list_live_and_history_pages),
         T(test_spec_dirs_made_at_start),
+        T(test_batch_submit),
         T(test_env_sets_job_id_and_output_dir),
     };
     return cmocka_run_group_tests_name("engine_history", tests, NULL, NULL);

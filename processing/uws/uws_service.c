@@ -84,6 +84,12 @@ struct uws_service {
     uws_metrics *metrics;
     unsigned deferred; /* replies being built on the thread pool (their connections suspended) */
     bool closing;      /* uws_service_close was called */
+    /* PUT /job requests of this loop turn, submitted in one transaction by
+     * the check handle (uws_flush_puts) */
+    uv_check_t check;
+    uv_idle_t idle; /* active while PUTs wait: the loop polls without blocking, so the check phase comes */
+    struct uws_put *puts;
+    struct uws_put *puts_tail;
     /* The request log, written once per MHD_run (one write for all the
      * requests it answered, not one each). */
     char log[16384];
@@ -91,6 +97,21 @@ struct uws_service {
     time_t log_second; /* the second log_when shows */
     char log_when[32];
 };
+
+/* A PUT /job waiting for the group commit of its loop turn (its
+ * connection suspended): the job to submit, then the outcome. */
+typedef struct uws_put {
+    struct uws_put *next;
+    struct MHD_Connection *conn;
+    struct uws_request *rq;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    json_t *meta;
+    json_t *run;
+    char **envv;
+    char **argv;
+    int rc;
+    char err[1024];
+} uws_put;
 
 /* A reply built on the thread pool: work(arg, reply) runs there (file
  * I/O; it must touch nothing but arg and reply), then release(arg) on the
@@ -109,6 +130,7 @@ struct uws_reply {
     char location[512];
     const char *allow;
     struct MHD_Response *kept; /* a kept response (headers set; borrowed) sent instead of body */
+    uws_put *put;              /* set instead: the submission waits for its turn's group commit */
     /* set instead of the above: the reply is built by work(defer_arg) off the loop */
     uws_defer_work defer_work;
     uws_defer_release defer_release;
@@ -130,6 +152,7 @@ typedef struct uws_request {
     size_t len;
     bool overflow;
     bool started;           /* the first call (headers) is over */
+    bool parked;            /* a PUT waiting for its group commit */
     uws_deferred *deferred; /* the reply is being built off the loop */
     bool ready;             /* ... and is ready in `reply` (the connection was resumed) */
     uws_reply reply;
@@ -523,6 +546,17 @@ static void uws_free_strv(char **v)
 }
 
 /* PUT {base}/job */
+static void uws_put_free(uws_put *p)
+{
+    free(p->argv);
+    uws_free_strv(p->envv);
+    json_decref(p->run);
+    json_decref(p->meta);
+    free(p);
+}
+
+/* PUT {base}/job: parsed here, submitted with the other PUTs of the loop
+ * turn in one store transaction (uws_flush_puts), answered then. */
 static void uws_put_job(const uws_call *c, uws_reply *r)
 {
     char err[1024];
@@ -532,40 +566,110 @@ static void uws_put_job(const uws_call *c, uws_reply *r)
         uws_reply_text(r, 400, err);
         return;
     }
-    char id[ENGINE_JOB_ID_LEN + 1];
-    char workdir[1100];
-    engine_new_job_id(c->s->e, id);
-    snprintf(workdir, sizeof workdir, "%s/%s", c->s->work_root, id);
-    json_t *meta = uws_job_meta(&sub, id, workdir);
-    json_t *run = uws_job_run_argv(&sub);
-    json_t *env = json_object_get(json_object_get(meta, "uws"), "environment");
-    char **envv = uws_env_strv(env);
-    char **argv = uws_argv_strv(run);
-    int rc = -1;
-    if (meta == NULL || run == NULL || envv == NULL || argv == NULL) {
-        snprintf(err, sizeof err, "out of memory");
-    } else {
-        /* the engine makes the job's directory and out/ when it starts the
-         * job: no mkdir in the request (the cost of most of it) */
-        static const char *const dirs[] = {UWS_JOB_OUTPUT_SUBDIR, NULL};
-        engine_job_spec spec = {
-            .argv = (const char *const *)argv, .env = (const char *const *)envv, .meta = meta, .dirs = dirs};
-        rc = engine_job_submit(c->s->e, id, &spec, err, sizeof err);
+    uws_put *p = calloc(1, sizeof *p);
+    if (p != NULL) {
+        char workdir[1100];
+        engine_new_job_id(c->s->e, p->id);
+        snprintf(workdir, sizeof workdir, "%s/%s", c->s->work_root, p->id);
+        p->meta = uws_job_meta(&sub, p->id, workdir);
+        p->run = uws_job_run_argv(&sub);
+        p->envv = uws_env_strv(json_object_get(json_object_get(p->meta, "uws"), "environment"));
+        p->argv = uws_argv_strv(p->run);
     }
-    free(argv);
-    uws_free_strv(envv);
-    json_decref(run);
-    json_decref(meta);
     uws_submit_clear(&sub);
-    const engine_job *job = rc == 0 ? engine_job_get(c->s->e, id) : NULL;
-    if (rc == 0) {
-        uws_metrics_job_submitted(c->s->metrics);
-    }
-    if (job == NULL) {
-        uws_reply_text(r, 500, rc == 0 ? "job created but not found" : err);
+    if (p == NULL || p->meta == NULL || p->run == NULL || p->envv == NULL || p->argv == NULL) {
+        if (p != NULL) {
+            uws_put_free(p);
+        }
+        uws_reply_text(r, 500, "out of memory");
         return;
     }
-    uws_reply_json(r, 200, uws_object(job));
+    r->put = p;
+}
+
+/* Submit the waiting PUTs in one transaction (the engine's batch), then
+ * answer each: 200 and the job once committed, 500 otherwise. */
+static void uws_flush_puts(uws_service *s)
+{
+    uws_put *list = s->puts;
+    s->puts = s->puts_tail = NULL;
+    uv_check_stop(&s->check);
+    uv_idle_stop(&s->idle);
+    if (list == NULL) {
+        return;
+    }
+    char err[1024];
+    bool batch = engine_batch_begin(s->e, err, sizeof err) == 0; /* else one transaction each */
+    /* the engine makes the job's directory and out/ when it starts the job:
+     * no mkdir in the request (the cost of most of it) */
+    static const char *const dirs[] = {UWS_JOB_OUTPUT_SUBDIR, NULL};
+    for (uws_put *p = list; p != NULL; p = p->next) {
+        engine_job_spec spec = {.argv = (const char *const *)p->argv,
+                                .env = (const char *const *)p->envv,
+                                .meta = p->meta,
+                                .dirs = dirs};
+        p->rc = engine_job_submit(s->e, p->id, &spec, p->err, sizeof p->err);
+    }
+    if (batch && engine_batch_end(s->e, err, sizeof err) != 0) {
+        for (uws_put *p = list; p != NULL; p = p->next) {
+            if (p->rc == 0) {
+                p->rc = -EIO;
+                snprintf(p->err, sizeof p->err, "%s", err);
+            }
+        }
+    }
+    uws_put *next;
+    for (uws_put *p = list; p != NULL; p = next) {
+        next = p->next;
+        uws_reply r = {.fd = -1};
+        const engine_job *job = p->rc == 0 ? engine_job_get(s->e, p->id) : NULL;
+        if (p->rc == 0) {
+            uws_metrics_job_submitted(s->metrics);
+        }
+        if (job == NULL) {
+            uws_reply_text(&r, 500, p->rc == 0 ? "job created but not found" : p->err);
+        } else {
+            uws_reply_json(&r, 200, uws_object(job));
+        }
+        p->rq->reply = r;
+        p->rq->ready = true;
+        p->rq->parked = false;
+        MHD_resume_connection(p->conn);
+        uws_put_free(p);
+    }
+}
+
+static void uws_run(uws_service *s);
+
+static void uws_on_idle(uv_idle_t *h)
+{
+    (void)h;
+}
+
+static void uws_on_check(uv_check_t *h)
+{
+    uws_service *s = h->data;
+    uws_flush_puts(s);
+    uws_run(s); /* answer them */
+}
+
+/* Suspend the connection of PUT p until the end of the loop turn. */
+static enum MHD_Result uws_park(uws_service *s, struct MHD_Connection *conn, struct uws_request *rq,
+                                uws_put *p)
+{
+    p->conn = conn;
+    p->rq = rq;
+    rq->parked = true;
+    MHD_suspend_connection(conn);
+    if (s->puts_tail != NULL) {
+        s->puts_tail->next = p;
+    } else {
+        s->puts = p;
+        uv_check_start(&s->check, uws_on_check);
+        uv_idle_start(&s->idle, uws_on_idle);
+    }
+    s->puts_tail = p;
+    return MHD_YES;
 }
 
 static void uws_not_found(uws_reply *r, const char *id)
@@ -1081,8 +1185,8 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
         rq->body[rq->len] = '\0';
         return MHD_YES;
     }
-    if (rq->overflow || rq->deferred != NULL) {
-        return MHD_YES; /* answered already, or being answered off the loop */
+    if (rq->overflow || rq->deferred != NULL || rq->parked) {
+        return MHD_YES; /* answered already, or being answered off the loop or in a batch */
     }
     if (rq->ready) { /* built off the loop, the connection resumed */
         rq->ready = false;
@@ -1099,6 +1203,9 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
     }
     if (r.defer_work != NULL) {
         return uws_defer(s, conn, rq, &r);
+    }
+    if (r.put != NULL) {
+        return uws_park(s, conn, rq, r.put);
     }
     return uws_send(s, conn, rq, &r);
 }
@@ -1310,9 +1417,13 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
     s->port = pi != NULL ? pi->port : 0;
     uv_poll_init(loop, &s->poll, fdi->epoll_fd);
     uv_timer_init(loop, &s->timer);
+    uv_check_init(loop, &s->check);
+    uv_idle_init(loop, &s->idle);
     s->poll.data = s;
     s->timer.data = s;
-    s->handles = 2;
+    s->check.data = s;
+    s->idle.data = s;
+    s->handles = 4;
     uv_poll_start(&s->poll, UV_READABLE, uws_on_poll);
     char lerr[256];
     if (engine_job_list(e, uws_resume_one, s, lerr, sizeof lerr) != 0) {
@@ -1361,9 +1472,12 @@ void uws_service_close(uws_service *s)
         return;
     }
     s->closing = true;
+    uws_flush_puts(s); /* answered (their connections resumed) before the daemon stops */
     uv_poll_stop(&s->poll);
     uv_timer_stop(&s->timer);
     MHD_quiesce_daemon(s->daemon);
     uv_close((uv_handle_t *)&s->poll, uws_on_closed);
     uv_close((uv_handle_t *)&s->timer, uws_on_closed);
+    uv_close((uv_handle_t *)&s->check, uws_on_closed);
+    uv_close((uv_handle_t *)&s->idle, uws_on_closed);
 }

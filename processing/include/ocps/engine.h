@@ -198,6 +198,17 @@ void engine_new_job_id(engine *e, char out[ENGINE_JOB_ID_LEN + 1]);
  * once (ERROR, reason prerequisite). */
 int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, char *err, size_t errlen);
 
+/* Group commit: the jobs engine_job_submit accepts between
+ * engine_batch_begin and engine_batch_end are stored in one transaction,
+ * and exist (are reported, scheduled, and found again after a restart)
+ * only once engine_batch_end has committed it. Nothing but
+ * engine_new_job_id and engine_job_submit may be called in between, so
+ * that no other write joins the transaction. Both return 0, or -EIO with a
+ * message: begin, no batch is open; end, the batch's jobs are not stored
+ * and the engine forgets them. */
+int engine_batch_begin(engine *e, char *err, size_t errlen);
+int engine_batch_end(engine *e, char *err, size_t errlen);
+
 /* Abort a job: a queued or pending one ends at once; a running one gets
  * SIGTERM (its process group), SIGKILL after abort_grace (with Slurm:
  * scancel --batch --signal=TERM, then scancel); logs and outputs stay. Idempotent: aborting an ended job does
