@@ -144,17 +144,26 @@ static void engine_maybe_evict(engine *e, engine_rec *r)
     }
 }
 
-/* 1-based position among QUEUED jobs, 0 if not queued. */
+/* 1-based position among QUEUED jobs, 0 if not queued: walked from both
+ * ends at once, so that a job just queued (the tail) or about to start
+ * (the head) costs nothing whatever the length of the queue. */
 static int engine_queue_position(const engine *e, const engine_rec *r)
 {
     if (r->st.job.phase != ENGINE_QUEUED || r->listed != ENGINE_QUEUED) {
         return 0;
     }
-    int pos = 1;
-    for (const engine_rec *q = e->lists[ENGINE_QUEUED].head; q != NULL && q != r; q = q->next) {
-        pos++;
+    const engine_list *l = &e->lists[ENGINE_QUEUED];
+    const engine_rec *front = l->head;
+    const engine_rec *back = l->tail;
+    for (size_t k = 0; front != NULL && back != NULL; k++, front = front->next, back = back->prev) {
+        if (front == r) {
+            return (int)(k + 1);
+        }
+        if (back == r) {
+            return (int)(l->n - k);
+        }
     }
-    return pos;
+    return 0;
 }
 
 /* Jobs holding a slot: executing, and queued in Slurm (linear in the
@@ -556,6 +565,7 @@ static void engine_free(engine *e)
         engine_note_free(n);
     }
     engine_store_close(e->store);
+    free(e->batch);
     engine__slurm_free(e);
     engine__uws_free(e);
     free(e->work_root);
@@ -784,6 +794,15 @@ static int engine_check_spec(const engine_job_spec *s, char *err, size_t errlen)
             return -1;
         }
     }
+    for (size_t i = 0; s->dirs != NULL && s->dirs[i] != NULL; i++) {
+        const char *d = s->dirs[i];
+        size_t n = strlen(d);
+        if (n == 0 || d[0] == '/' || strcmp(d, "..") == 0 || strncmp(d, "../", 3) == 0 ||
+            strstr(d, "/../") != NULL || (n >= 3 && strcmp(d + n - 3, "/..") == 0)) {
+            snprintf(err, errlen, "directory \"%s\" must be relative to the job's directory, without ..", d);
+            return -1;
+        }
+    }
     for (size_t i = 0; s->prereqs != NULL && s->prereqs[i] != NULL; i++) {
         if (!engine_valid_id(s->prereqs[i])) {
             snprintf(err, errlen, "prerequisite \"%s\" is not a job id", s->prereqs[i]);
@@ -812,6 +831,12 @@ static json_t *engine_spec_json(const engine_job_spec *s, char *err, size_t errl
             json_decref(o);
             o = NULL;
             snprintf(err, errlen, "out of memory");
+        } else if (s->dirs != NULL && s->dirs[0] != NULL) {
+            json_t *dirs = engine_json_strv(s->dirs, "dirs", err, errlen);
+            if (dirs == NULL || json_object_set_new(o, "dirs", dirs) != 0) {
+                json_decref(o);
+                o = NULL;
+            }
         }
     }
     json_decref(argv);
@@ -856,7 +881,6 @@ static engine_rec *engine_new_rec(engine *e, const char *id, const engine_job_sp
 int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, char *err, size_t errlen)
 {
     err[0] = '\0';
-    engine_phase phase;
     if (e == NULL || e->closed || spec == NULL) {
         snprintf(err, errlen, "engine closed");
         return -EINVAL;
@@ -866,12 +890,9 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
                  ENGINE_JOB_ID_LEN);
         return -EINVAL;
     }
-    int found = engine_find(e, id) != NULL ? 1 : engine_store_find_phase(e->store, id, &phase, err, errlen);
-    if (found != 0) {
-        if (found > 0) {
-            snprintf(err, errlen, "job %s already exists", id);
-        }
-        return found > 0 ? -EEXIST : -EIO;
+    if (engine_find(e, id) != NULL) {
+        snprintf(err, errlen, "job %s already exists", id);
+        return -EEXIST;
     }
     if (engine_check_spec(spec, err, errlen) != 0) {
         return -EINVAL;
@@ -880,14 +901,81 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
     if (r == NULL) {
         return -EINVAL;
     }
-    if (engine_store_insert(e->store, &r->st, err, errlen) != 0 || engine_add(e, r) != 0) {
+    if (e->batching && e->nbatch == e->capbatch) {
+        size_t cap = e->capbatch ? 2 * e->capbatch : 64;
+        engine_rec **v = realloc(e->batch, cap * sizeof *v);
+        if (v == NULL) {
+            snprintf(err, errlen, "out of memory");
+            engine_rec_free(r);
+            return -EIO;
+        }
+        e->batch = v;
+        e->capbatch = cap;
+    }
+    /* an id stored already (an ended job of the history) fails the insert:
+     * the id is UNIQUE, no lookup needed first */
+    int rc = engine_store_insert(e->store, &r->st, err, errlen);
+    if (rc != 0 || engine_add(e, r) != 0) {
         if (err[0] == '\0') {
             snprintf(err, errlen, "out of memory");
         }
-        engine_rec_free(r);
-        return -EIO;
+        engine_rec_free(r); /* (a row inserted in a batch is rolled back by its end) */
+        if (rc == 0 && e->batching) {
+            e->batch[e->nbatch++] = NULL; /* makes the batch fail */
+        }
+        return rc == -EEXIST ? -EEXIST : -EIO;
+    }
+    if (e->batching) {
+        e->batch[e->nbatch++] = r; /* reported and scheduled once committed */
+        return 0;
     }
     engine_notify(e, r);
+    engine__schedule(e);
+    return 0;
+}
+
+int engine_batch_begin(engine *e, char *err, size_t errlen)
+{
+    if (e == NULL || e->closed || e->batching) {
+        snprintf(err, errlen, e != NULL && e->batching ? "a batch is open already" : "engine closed");
+        return -EINVAL;
+    }
+    if (engine_store_begin(e->store, err, errlen) != 0) {
+        return -EIO;
+    }
+    e->batching = true;
+    e->nbatch = 0;
+    return 0;
+}
+
+int engine_batch_end(engine *e, char *err, size_t errlen)
+{
+    if (e == NULL || !e->batching) {
+        snprintf(err, errlen, "no batch is open");
+        return -EINVAL;
+    }
+    e->batching = false;
+    bool complete = true;
+    for (size_t i = 0; i < e->nbatch; i++) {
+        complete = complete && e->batch[i] != NULL;
+    }
+    if (!complete) {
+        snprintf(err, errlen, "out of memory");
+    }
+    if (!complete || engine_store_commit(e->store, err, errlen) != 0) {
+        engine_store_rollback(e->store);
+        for (size_t i = 0; i < e->nbatch; i++) {
+            if (e->batch[i] != NULL) {
+                engine_evict(e, e->batch[i]); /* never reported, never started */
+            }
+        }
+        e->nbatch = 0;
+        return -EIO;
+    }
+    for (size_t i = 0; i < e->nbatch; i++) {
+        engine_notify(e, e->batch[i]);
+    }
+    e->nbatch = 0;
     engine__schedule(e);
     return 0;
 }
@@ -1073,6 +1161,85 @@ int engine_job_list(engine *e, engine_job_list_cb cb, void *arg, char *err, size
     }
     engine_list_walk w = {e, cb, arg};
     return engine_store_load_all(e->store, engine_list_row, &w, err, errlen) == 0 ? 0 : -EIO;
+}
+
+void engine_job_list_live(engine *e, size_t max, engine_job_list_cb cb, void *arg)
+{
+    static const engine_phase order[] = {ENGINE_EXECUTING, ENGINE_QUEUED,  ENGINE_PENDING, ENGINE_COMPLETED,
+                                         ENGINE_ERROR,     ENGINE_ABORTED, ENGINE_UNKNOWN};
+    if (e == NULL || e->closed || cb == NULL) {
+        return;
+    }
+    size_t n = 0;
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        int pos = 0; /* the queue position, counted along the QUEUED list */
+        for (engine_rec *r = e->lists[order[k]].head; r != NULL; r = r->next) {
+            pos++;
+            if (r->forgotten || r->st.job.result_published) {
+                continue; /* gone, or listed with the history */
+            }
+            if (max > 0 && n == max) {
+                return;
+            }
+            n++;
+            r->st.job.queue_position =
+                order[k] == ENGINE_QUEUED && r->st.job.phase == ENGINE_QUEUED ? pos : 0;
+            if (cb(arg, &r->st.job) != 0) {
+                return;
+            }
+        }
+    }
+}
+
+/* engine_job_list_history's walk: the page, and whether there is more. */
+typedef struct engine_history_walk {
+    engine *e;
+    engine_job_list_cb cb;
+    void *arg;
+    size_t max;
+    size_t n;
+    int64_t last; /* seq of the last job passed to cb */
+    bool more;
+    bool stopped;
+} engine_history_walk;
+
+static int engine_history_row(void *arg, engine_store_record *rec)
+{
+    engine_history_walk *w = arg;
+    if (w->n == w->max) {
+        w->more = true; /* one row past the page */
+        engine_store_record_clear(rec);
+        return 1;
+    }
+    w->n++;
+    w->last = rec->seq;
+    engine_rec *r = engine_find(w->e, rec->job.id); /* published, notifications not yet delivered */
+    engine_executor_ids(w->e, &rec->job);
+    int stop = 0;
+    if (r == NULL) {
+        stop = w->cb(w->arg, &rec->job);
+    } else if (!r->forgotten) {
+        stop = w->cb(w->arg, &r->st.job);
+    }
+    engine_store_record_clear(rec);
+    w->stopped = stop != 0;
+    return stop;
+}
+
+int engine_job_list_history(engine *e, int64_t before, size_t max, engine_job_list_cb cb, void *arg,
+                            int64_t *next, char *err, size_t errlen)
+{
+    *next = 0;
+    if (e == NULL || e->closed || cb == NULL || max == 0) {
+        snprintf(err, errlen, e == NULL || e->closed ? "engine closed" : "bad arguments");
+        return -EINVAL;
+    }
+    engine_history_walk w = {e, cb, arg, max, 0, 0, false, false};
+    if (engine_store_history_page(e->store, before, max + 1, engine_history_row, &w, err, errlen) != 0) {
+        return -EIO;
+    }
+    *next = w.more && !w.stopped ? w.last : 0;
+    return 0;
 }
 
 size_t engine_count(const engine *e, engine_phase phase)

@@ -152,6 +152,12 @@ struct engine {
     bool closed;
     engine_close_cb close_cb; /* engine_close's, run once freed */
     void *close_arg;
+    /* engine_batch_begin..end: the jobs submitted meanwhile (stored in the
+     * open transaction, neither reported nor scheduled yet) */
+    bool batching;
+    engine_rec **batch;
+    size_t nbatch;
+    size_t capbatch;
 };
 
 /* Start the periodic retention pass if a policy is set (engine_retention.c). */

@@ -28,8 +28,15 @@ typedef struct engine_store engine_store;
 int engine_store_open(engine_store **out, const char *path, char *err, size_t errlen);
 void engine_store_close(engine_store *s);
 
-/* Insert a new job (sets rec->seq). */
+/* Insert a new job (sets rec->seq): 0, -EEXIST if its id is stored
+ * already, -1 on another error (each with a message). */
 int engine_store_insert(engine_store *s, engine_store_record *rec, char *err, size_t errlen);
+
+/* A write transaction around the next inserts (BEGIN IMMEDIATE), its
+ * commit, its rollback; 0 or -1 with a message. */
+int engine_store_begin(engine_store *s, char *err, size_t errlen);
+int engine_store_commit(engine_store *s, char *err, size_t errlen);
+void engine_store_rollback(engine_store *s);
 
 /* Write the mutable fields (phase, reason, times, exit code, message,
  * results, runner, max RSS, Slurm node list) of rec->job.id. */
@@ -45,6 +52,12 @@ int engine_store_load_unpublished(engine_store *s, engine_store_row_cb cb, void 
 
 /* Every job, in creation order (cb as for engine_store_load_unpublished). */
 int engine_store_load_all(engine_store *s, engine_store_row_cb cb, void *arg, char *err, size_t errlen);
+
+/* A page of the history: jobs whose result was published and whose seq is
+ * below `before` (0: any), newest first, at most `max` (an index seek; cb
+ * as for engine_store_load_unpublished, rec->seq set). */
+int engine_store_history_page(engine_store *s, int64_t before, size_t max, engine_store_row_cb cb, void *arg,
+                              char *err, size_t errlen);
 
 /* The phase of job `id`: 1 found, 0 unknown, -1 error. */
 int engine_store_find_phase(engine_store *s, const char *id, engine_phase *phase, char *err, size_t errlen);

@@ -246,6 +246,30 @@ int engine__prepare_workdir(const engine_rec *r, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create working directory %s: %s", dir, strerror(errno));
         return -1;
     }
+    /* the spec's directories (checked relative, without ..), parents first */
+    json_t *dirs = json_object_get(r->st.spec, "dirs");
+    for (size_t i = 0; i < json_array_size(dirs); i++) {
+        const char *d = json_string_value(json_array_get(dirs, i));
+        char path[2200];
+        if (d == NULL || snprintf(path, sizeof path, "%s/%s", dir, d) >= (int)sizeof path) {
+            snprintf(err, errlen, "job directory %zu: bad or too long", i);
+            return -1;
+        }
+        for (char *p = path + strlen(dir) + 1;; p++) {
+            bool end = *p == '\0';
+            if (*p == '/' || end) {
+                *p = '\0';
+                if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+                    snprintf(err, errlen, "cannot create directory %s: %s", path, strerror(errno));
+                    return -1;
+                }
+                if (end) {
+                    break;
+                }
+                *p = '/';
+            }
+        }
+    }
     return 0;
 }
 

@@ -3,6 +3,8 @@
  */
 #include "engine__store.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,11 +286,41 @@ int engine_store_insert(engine_store *s, engine_store_record *rec, char *err, si
         sqlite3_clear_bindings(s->insert);
         return engine_store_fail(s->db, "bind", err, errlen);
     }
-    if (engine_store_exec(s, s->insert, "insert", err, errlen) != 0) {
-        return -1;
+    if (sqlite3_step(s->insert) != SQLITE_DONE) {
+        bool exists = sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE;
+        int ret = exists ? -EEXIST : engine_store_fail(s->db, "insert", err, errlen);
+        if (exists) {
+            snprintf(err, errlen, "job %s already exists", rec->job.id);
+        }
+        sqlite3_reset(s->insert);
+        sqlite3_clear_bindings(s->insert);
+        return ret;
     }
+    sqlite3_reset(s->insert);
+    sqlite3_clear_bindings(s->insert);
     rec->seq = sqlite3_last_insert_rowid(s->db);
     return 0;
+}
+
+int engine_store_begin(engine_store *s, char *err, size_t errlen)
+{
+    return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : engine_store_fail(s->db, "begin", err, errlen);
+}
+
+int engine_store_commit(engine_store *s, char *err, size_t errlen)
+{
+    return sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : engine_store_fail(s->db, "commit", err, errlen);
+}
+
+void engine_store_rollback(engine_store *s)
+{
+    if (!sqlite3_get_autocommit(s->db)) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
 }
 
 int engine_store_update(engine_store *s, const engine_store_record *rec, char *err, size_t errlen)
@@ -402,6 +434,34 @@ int engine_store_load_all(engine_store *s, engine_store_row_cb cb, void *arg, ch
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         ret = engine_store_fail(s->db, "list", err, errlen);
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int engine_store_history_page(engine_store *s, int64_t before, size_t max, engine_store_row_cb cb, void *arg,
+                              char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT " ENGINE_STORE_COLUMNS " FROM jobs INDEXED BY jobs_unpublished"
+                           " WHERE result_published = 1 AND seq < ?1 ORDER BY seq DESC LIMIT ?2",
+                           -1, &st, NULL) != SQLITE_OK) {
+        return engine_store_fail(s->db, "prepare", err, errlen);
+    }
+    sqlite3_bind_int64(st, 1, before > 0 ? before : INT64_MAX);
+    sqlite3_bind_int64(st, 2, max < (size_t)INT64_MAX ? (sqlite3_int64)max : INT64_MAX);
+    int rc;
+    int ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        engine_store_record rec;
+        engine_store_read_row(st, &rec);
+        if (cb(arg, &rec) != 0) {
+            break;
+        }
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        ret = engine_store_fail(s->db, "history page", err, errlen);
     }
     sqlite3_finalize(st);
     return ret;

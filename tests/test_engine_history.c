@@ -449,6 +449,54 @@ static void test_forget(void **state)
     assert_int_equal(fx_list(fx).n, 2);
 }
 
+/* engine_job_list_live: memory only, executing first; engine_job_list_history:
+ * published jobs, newest first, in pages linked by a cursor. */
+static void test_list_live_and_history_pages(void **state)
+{
+    efx *fx = *state;
+    char hist[5][ENGINE_JOB_ID_LEN + 1];
+    char queued[ENGINE_JOB_ID_LEN + 1];
+    char running[ENGINE_JOB_ID_LEN + 1];
+    char err[256];
+    for (int i = 0; i < 5; i++) {
+        fx_run_published(fx, hist[i], "exit 0");
+    }
+    engine_set_max_concurrent(fx->e, 1);
+    efx_submit_sh(fx, running, "sleep 30");
+    efx_submit_sh(fx, queued, "exit 0");
+    efx_run_for(fx, 0.2);
+    listed l = {.n = 0};
+    engine_job_list_live(fx->e, 0, on_listed, &l);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.ids[0], running);
+    assert_string_equal(l.ids[1], queued);
+    assert_int_equal(l.phases[1], ENGINE_QUEUED);
+    l.n = 0;
+    engine_job_list_live(fx->e, 1, on_listed, &l);
+    assert_int_equal(l.n, 1);
+    /* pages of two: 4 3 | 2 1 | 0 */
+    int64_t cursor = 0;
+    int64_t next = -1;
+    for (int page = 0; page < 3; page++) {
+        l.n = 0;
+        assert_int_equal(engine_job_list_history(fx->e, cursor, 2, on_listed, &l, &next, err, sizeof err), 0);
+        assert_int_equal(l.n, page < 2 ? 2 : 1);
+        for (int k = 0; k < l.n; k++) {
+            assert_string_equal(l.ids[k], hist[4 - 2 * page - k]);
+            assert_int_equal(l.phases[k], ENGINE_COMPLETED);
+        }
+        assert_true(page < 2 ? next > 0 : next == 0);
+        cursor = next;
+    }
+    /* exactly one page left: no cursor past it */
+    l.n = 0;
+    assert_int_equal(engine_job_list_history(fx->e, 0, 5, on_listed, &l, &next, err, sizeof err), 0);
+    assert_int_equal(l.n, 5);
+    assert_int_equal(next, 0);
+    assert_int_equal(engine_job_abort(fx->e, running, err, sizeof err), 0);
+    efx_wait_final(fx, running, 10);
+}
+
 /* A spec's env may set JOB_OUTPUT_DIR and JOB_ID (defaults: the job's
  * directory and id). */
 static void test_env_sets_job_id_and_output_dir(void **state)
@@ -466,6 +514,69 @@ static void test_env_sets_job_id_and_output_dir(void **state)
                   "test \"$JOB_OUTPUT_DIR\" = \"$PWD\" && test \"$JOB_ID\" = \"$(basename \"$PWD\")\"");
     assert_int_equal(fx_wait_final_phase(fx, own, 10), ENGINE_COMPLETED);
     assert_int_equal(fx_wait_final_phase(fx, dflt, 10), ENGINE_COMPLETED);
+}
+
+/* A spec's dirs are made (parents first) when the job starts, not at
+ * submission; a dir outside the job's directory is refused. */
+static void test_spec_dirs_made_at_start(void **state)
+{
+    efx *fx = *state;
+    char running[ENGINE_JOB_ID_LEN + 1];
+    char waiting[ENGINE_JOB_ID_LEN + 1];
+    char err[512];
+    engine_set_max_concurrent(fx->e, 1);
+    efx_submit_sh(fx, running, "sleep 30");
+    efx_submit(fx, waiting,
+               (engine_job_spec){.argv = (const char *[]){"sh", "-c", "test -d out && test -d a/b/c", NULL},
+                                 .dirs = (const char *[]){"out", "a/b/c", NULL}});
+    efx_run_for(fx, 0.2);
+    const engine_job *job = engine_job_get(fx->e, waiting);
+    assert_non_null(job);
+    assert_int_equal(job->phase, ENGINE_QUEUED);
+    assert_false(path_exists(job->workdir)); /* nothing made while it waits */
+    assert_int_equal(engine_job_abort(fx->e, running, err, sizeof err), 0);
+    assert_int_equal(fx_wait_final_phase(fx, waiting, 10), ENGINE_COMPLETED);
+    static const char *const bad[] = {"/abs", "..", "../x", "a/../../x", "a/..", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char id[ENGINE_JOB_ID_LEN + 1];
+        engine_new_job_id(fx->e, id);
+        engine_job_spec spec = {.argv = (const char *[]){"true", NULL},
+                                .dirs = (const char *[]){bad[i], NULL}};
+        assert_int_equal(engine_job_submit(fx->e, id, &spec, err, sizeof err), -EINVAL);
+    }
+}
+
+/* Group commit: jobs submitted in a batch are stored by its end, then
+ * reported and run; a stored id is refused inside a batch without failing
+ * the others; they survive a reopen. */
+static void test_batch_submit(void **state)
+{
+    efx *fx = *state;
+    char err[512];
+    char ids[3][ENGINE_JOB_ID_LEN + 1];
+    char old[ENGINE_JOB_ID_LEN + 1];
+    fx_run_published(fx, old, "exit 0");
+    assert_int_equal(engine_batch_end(fx->e, err, sizeof err), -EINVAL);
+    assert_int_equal(engine_batch_begin(fx->e, err, sizeof err), 0);
+    assert_int_equal(engine_batch_begin(fx->e, err, sizeof err), -EINVAL);
+    engine_job_spec spec = {.argv = (const char *[]){"true", NULL}};
+    for (int i = 0; i < 3; i++) {
+        engine_new_job_id(fx->e, ids[i]);
+        assert_int_equal(engine_job_submit(fx->e, ids[i], &spec, err, sizeof err), 0);
+    }
+    assert_int_equal(engine_job_submit(fx->e, old, &spec, err, sizeof err), -EEXIST);
+    assert_int_equal(engine_batch_end(fx->e, err, sizeof err), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fx_wait_final_phase(fx, ids[i], 10), ENGINE_COMPLETED);
+    }
+    efx_close(fx);
+    efx_open(fx);
+    efx_run_for(fx, 0.2);
+    for (int i = 0; i < 3; i++) {
+        const engine_job *j = engine_job_get(fx->e, ids[i]);
+        assert_non_null(j);
+        assert_int_equal(j->phase, ENGINE_COMPLETED);
+    }
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -487,6 +598,9 @@ int main(void)
         T(test_retention_keeps_jobs_of_another_work_root),
         T(test_list_every_job_in_order),
         T(test_forget),
+        T(test_list_live_and_history_pages),
+        T(test_spec_dirs_made_at_start),
+        T(test_batch_submit),
         T(test_env_sets_job_id_and_output_dir),
     };
     return cmocka_run_group_tests_name("engine_history", tests, NULL, NULL);

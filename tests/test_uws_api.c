@@ -304,6 +304,81 @@ static bool gone_within(int pid, double seconds)
     return false;
 }
 
+/* The result names of GET /job/{id}, joined by spaces (basenames). */
+static void result_names(const char *id, char *out, size_t outlen)
+{
+    char path[128];
+    uws_resp r;
+    job_path(path, sizeof path, id, "");
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    out[0] = '\0';
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(r.json, "results"), i, item)
+    {
+        const char *uri = json_string_value(json_object_get(item, "uri"));
+        assert_non_null(uri);
+        size_t n = strlen(out);
+        snprintf(out + n, outlen - n, "%s%s", n > 0 ? " " : "", strrchr(uri, '/') + 1);
+    }
+    uws_resp_clear(&r);
+}
+
+/* A running job's answer is kept between polls, but never hides a result
+ * file: added, removed, in a new or an old subdirectory, just after a poll
+ * or long after. */
+static void test_running_results_fresh(void **state)
+{
+    (void)state;
+    char id[33];
+    int pids[2];
+    start_sleeper(id, pids, "fresh");
+    char out[1200];
+    char file[1300];
+    char names[512];
+    snprintf(out, sizeof out, "%s/%s/out", fx.work_root, id);
+    for (double until = tu_now() + 10; access(out, F_OK) != 0 && tu_now() < until; usleep(20000)) {
+    }
+    result_names(id, names, sizeof names);
+    assert_string_equal(names, "");
+    usleep(300 * 1000); /* the directory is old enough for its time to be trusted */
+    result_names(id, names, sizeof names);
+    result_names(id, names, sizeof names); /* kept */
+    assert_string_equal(names, "");
+    snprintf(file, sizeof file, "%s/a.txt", out);
+    assert_int_equal(tu_write_file(file, "a", 1), 0);
+    result_names(id, names, sizeof names); /* right after the change */
+    assert_string_equal(names, "a.txt");
+    snprintf(file, sizeof file, "%s/sub", out);
+    assert_int_equal(mkdir(file, 0755), 0);
+    snprintf(file, sizeof file, "%s/sub/b.txt", out);
+    assert_int_equal(tu_write_file(file, "b", 1), 0);
+    result_names(id, names, sizeof names);
+    assert_string_equal(names, "a.txt b.txt");
+    usleep(300 * 1000);
+    result_names(id, names, sizeof names);
+    result_names(id, names, sizeof names); /* kept, both directories stamped */
+    assert_string_equal(names, "a.txt b.txt");
+    snprintf(file, sizeof file, "%s/sub/c.txt", out);
+    assert_int_equal(tu_write_file(file, "c", 1), 0);
+    result_names(id, names, sizeof names); /* a file in the old subdirectory */
+    assert_string_equal(names, "a.txt b.txt c.txt");
+    usleep(300 * 1000);
+    result_names(id, names, sizeof names);
+    snprintf(file, sizeof file, "%s/a.txt", out);
+    assert_int_equal(unlink(file), 0);
+    result_names(id, names, sizeof names);
+    assert_string_equal(names, "b.txt c.txt");
+    char path[128];
+    uws_resp r;
+    job_path(path, sizeof path, id, "");
+    assert_int_equal(uws_fx_request(&fx, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    uws_resp_clear(&r);
+    assert_true(gone_within(pids[1], 10));
+}
+
 /* DELETE kills the process group promptly; the job is gone (404) at once. */
 static void test_delete_kills_and_forgets(void **state)
 {
@@ -505,15 +580,11 @@ static void test_git_clone(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_put_command_runs),
-        cmocka_unit_test(test_argv_no_shell),
-        cmocka_unit_test(test_failure_is_error),
-        cmocka_unit_test(test_list_and_filter),
-        cmocka_unit_test(test_delete_kills_and_forgets),
-        cmocka_unit_test(test_abort_extension),
-        cmocka_unit_test(test_options_cors_and_unknown),
-        cmocka_unit_test(test_form_submission),
-        cmocka_unit_test(test_git_clone),
+        cmocka_unit_test(test_put_command_runs),         cmocka_unit_test(test_argv_no_shell),
+        cmocka_unit_test(test_failure_is_error),         cmocka_unit_test(test_list_and_filter),
+        cmocka_unit_test(test_delete_kills_and_forgets), cmocka_unit_test(test_running_results_fresh),
+        cmocka_unit_test(test_abort_extension),          cmocka_unit_test(test_options_cors_and_unknown),
+        cmocka_unit_test(test_form_submission),          cmocka_unit_test(test_git_clone),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

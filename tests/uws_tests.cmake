@@ -9,7 +9,9 @@ add_dependencies(uws_fixture ocps-engine ocps-job-runner)
 # uws_api: every route, status code, JSON shape and phase.
 # uws_hostile: malformed and hostile requests; the bearer token.
 # uws_restart: SIGKILL and restart, jobs survive.
-foreach(t uws_api uws_hostile uws_restart)
+# uws_page: the status pages: a bounded page of the history, job pages built
+# off the loop for many clients at once.
+foreach(t uws_api uws_hostile uws_restart uws_page)
   ocps_test_exe(test_${t} uws_fixture)
   add_test(NAME ${t} COMMAND test_${t})
   set_tests_properties(${t} PROPERTIES TIMEOUT 300 LABELS uws)

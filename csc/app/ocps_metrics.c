@@ -329,7 +329,7 @@ int ocps_metrics_open(ocps_metrics **out, uv_loop_t *loop, const char *listen, c
         uv_mhd_flags(&ss), 0, NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_CONNECTION_LIMIT, 64u,
         MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
-    if (uv_mhd_attach(&m->http, loop, daemon) != 0) {
+    if (uv_mhd_attach(&m->http, loop, daemon, NULL, NULL) != 0) {
         snprintf(err, errlen, "%s %s: cannot listen there (in use, or not an address of this host)", option,
                  listen);
         free(m);

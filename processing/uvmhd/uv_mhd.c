@@ -18,6 +18,9 @@ struct uv_mhd {
     uv_timer_t timer;
     int handles; /* loop handles not yet closed */
     unsigned port;
+    bool quiesced;
+    void (*after_run)(void *arg);
+    void *after_arg;
     void (*done)(void *arg);
     void *done_arg;
 };
@@ -74,7 +77,13 @@ static void uv_mhd_on_timer(uv_timer_t *t);
 /* Let MHD work, then arm the timer for its next timeout. */
 void uv_mhd_run(uv_mhd *h)
 {
+    if (h->quiesced) {
+        return;
+    }
     MHD_run(h->daemon);
+    if (h->after_run != NULL) {
+        h->after_run(h->after_arg);
+    }
     MHD_UNSIGNED_LONG_LONG ms;
     if (MHD_get_timeout(h->daemon, &ms) == MHD_YES) {
         uv_timer_start(&h->timer, uv_mhd_on_timer, ms, 0);
@@ -95,7 +104,8 @@ static void uv_mhd_on_poll(uv_poll_t *p, int status, int events)
     uv_mhd_run(p->data);
 }
 
-int uv_mhd_attach(uv_mhd **out, uv_loop_t *loop, struct MHD_Daemon *daemon)
+int uv_mhd_attach(uv_mhd **out, uv_loop_t *loop, struct MHD_Daemon *daemon, void (*after_run)(void *arg),
+                  void *arg)
 {
     *out = NULL;
     const union MHD_DaemonInfo *fdi =
@@ -108,6 +118,8 @@ int uv_mhd_attach(uv_mhd **out, uv_loop_t *loop, struct MHD_Daemon *daemon)
         return -1;
     }
     h->daemon = daemon;
+    h->after_run = after_run;
+    h->after_arg = arg;
     const union MHD_DaemonInfo *pi = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = pi != NULL ? pi->port : 0;
     uv_poll_init(loop, &h->poll, fdi->epoll_fd);
@@ -139,6 +151,17 @@ static void uv_mhd_on_closed(uv_handle_t *handle)
     }
 }
 
+void uv_mhd_quiesce(uv_mhd *h)
+{
+    if (h->quiesced) {
+        return;
+    }
+    h->quiesced = true;
+    uv_poll_stop(&h->poll);
+    uv_timer_stop(&h->timer);
+    MHD_quiesce_daemon(h->daemon);
+}
+
 void uv_mhd_close(uv_mhd *h, void (*done)(void *arg), void *arg)
 {
     if (h == NULL) {
@@ -146,9 +169,7 @@ void uv_mhd_close(uv_mhd *h, void (*done)(void *arg), void *arg)
     }
     h->done = done;
     h->done_arg = arg;
-    uv_poll_stop(&h->poll);
-    uv_timer_stop(&h->timer);
-    MHD_quiesce_daemon(h->daemon);
+    uv_mhd_quiesce(h);
     uv_close((uv_handle_t *)&h->poll, uv_mhd_on_closed);
     uv_close((uv_handle_t *)&h->timer, uv_mhd_on_closed);
 }

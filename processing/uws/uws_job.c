@@ -6,6 +6,7 @@
 #include "ocps/uws_job.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,7 +18,7 @@
 
 void uws_job_output_dir(const char *workdir, char *out, size_t outlen)
 {
-    snprintf(out, outlen, "%s/out", workdir);
+    snprintf(out, outlen, "%s/" UWS_JOB_OUTPUT_SUBDIR, workdir);
 }
 
 void uws_job_source_dir(const char *workdir, char *out, size_t outlen)
@@ -85,14 +86,66 @@ json_t *uws_job_run_argv(const uws_submit *s)
 
 /* ---- result files ------------------------------------------------------- */
 
+/* The directories a walk read, with what a later stat compares. */
+#define UWS_STAMP_MAX_DIRS 16
+
+typedef struct uws_stamp_dir {
+    char *path;
+    dev_t dev;
+    ino_t ino;
+    struct timespec mtime;
+} uws_stamp_dir;
+
+struct uws_results_stamp {
+    bool absent; /* the output directory did not exist */
+    size_t n;
+    uws_stamp_dir dirs[UWS_STAMP_MAX_DIRS];
+    bool usable; /* false: too many directories, or one changed too recently */
+};
+
+/* A directory modified this close to the walk (or later: another clock)
+ * may change again within the same timestamp tick: not trusted. */
+#define UWS_STAMP_RACY_SECONDS 0.1
+
+static double uws_realtime(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Record directory fd `dir` (path `path`) into the stamp, before it is read. */
+static void uws_stamp_add(uws_results_stamp *st, int dir, const char *path, double t0)
+{
+    struct stat sb;
+    if (st == NULL || !st->usable) {
+        return;
+    }
+    if (st->n == UWS_STAMP_MAX_DIRS || fstat(dir, &sb) != 0 ||
+        (double)sb.st_mtim.tv_sec + (double)sb.st_mtim.tv_nsec / 1e9 > t0 - UWS_STAMP_RACY_SECONDS ||
+        (st->dirs[st->n].path = strdup(path)) == NULL) {
+        st->usable = false;
+        return;
+    }
+    st->dirs[st->n].dev = sb.st_dev;
+    st->dirs[st->n].ino = sb.st_ino;
+    st->dirs[st->n].mtime = sb.st_mtim;
+    st->n++;
+}
+
 /* Add the regular, non-hidden files under directory fd `dir` (path
  * `path`) to list, symbolic links not followed, depth bounded; false to
- * stop (enough files). Closes dir. */
-static bool uws_walk(int dir, const char *path, int depth, json_t *list)
+ * stop (enough files). Closes dir. Records the directory in st (may be
+ * NULL) before reading it. */
+static bool uws_walk(int dir, const char *path, int depth, json_t *list, uws_results_stamp *st, double t0)
 {
+    uws_stamp_add(st, dir, path, t0);
     DIR *d = fdopendir(dir);
     if (d == NULL) {
         close(dir);
+        if (st != NULL) {
+            st->usable = false;
+        }
         return true;
     }
     bool more = true;
@@ -101,23 +154,29 @@ static bool uws_walk(int dir, const char *path, int depth, json_t *list)
         if (de->d_name[0] == '.') {
             continue; /* ., .. and hidden files */
         }
-        struct stat st;
-        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        struct stat sb;
+        if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
             continue;
         }
         char child[4096];
         if (snprintf(child, sizeof child, "%s/%s", path, de->d_name) >= (int)sizeof child) {
             continue;
         }
-        if (S_ISREG(st.st_mode)) {
+        if (S_ISREG(sb.st_mode)) {
             more = json_array_size(list) < UWS_MAX_RESULTS * 4 &&
                    json_array_append_new(list, json_string(child)) == 0;
-        } else if (S_ISDIR(st.st_mode) && depth < 32) {
+        } else if (S_ISDIR(sb.st_mode) && depth < 32) {
             int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            more = sub < 0 || uws_walk(sub, child, depth + 1, list);
+            if (sub < 0 && st != NULL) {
+                st->usable = false;
+            }
+            more = sub < 0 || uws_walk(sub, child, depth + 1, list, st, t0);
         }
     }
     closedir(d);
+    if (!more && st != NULL) {
+        st->usable = false; /* stopped early: some directories were not read */
+    }
     return more;
 }
 
@@ -126,20 +185,32 @@ static int uws_cmp_json_string(const void *a, const void *b)
     return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
 }
 
-json_t *uws_job_results(const char *workdir)
+json_t *uws_job_results_stamped(const char *workdir, uws_results_stamp **stamp)
 {
     char out[1100];
     uws_job_output_dir(workdir, out, sizeof out);
+    uws_results_stamp *st = NULL;
+    if (stamp != NULL) {
+        *stamp = NULL;
+        if ((st = calloc(1, sizeof *st)) != NULL) {
+            st->usable = true;
+        }
+    }
     json_t *found = json_array();
     json_t *sorted = json_array();
     if (found == NULL || sorted == NULL) {
         json_decref(found);
         json_decref(sorted);
+        uws_results_stamp_free(st);
         return NULL;
     }
+    double t0 = uws_realtime();
     int dir = open(out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dir >= 0) {
-        uws_walk(dir, out, 0, found);
+        uws_walk(dir, out, 0, found, st, t0);
+    } else if (st != NULL) {
+        st->absent = errno == ENOENT;
+        st->usable = st->absent && (st->dirs[0].path = strdup(out)) != NULL;
     }
     size_t n = json_array_size(found);
     json_t **items = n > 0 ? malloc(n * sizeof *items) : NULL;
@@ -151,10 +222,49 @@ json_t *uws_job_results(const char *workdir)
         for (size_t i = 0; i < n && i < UWS_MAX_RESULTS; i++) {
             json_array_append(sorted, items[i]);
         }
+    } else if (n > 0 && st != NULL) {
+        st->usable = false;
     }
     free(items);
     json_decref(found);
+    if (st != NULL && st->usable) {
+        *stamp = st;
+    } else {
+        uws_results_stamp_free(st);
+    }
     return sorted;
+}
+
+json_t *uws_job_results(const char *workdir)
+{
+    return uws_job_results_stamped(workdir, NULL);
+}
+
+bool uws_results_unchanged(const uws_results_stamp *st)
+{
+    struct stat sb;
+    if (st->absent) {
+        return stat(st->dirs[0].path, &sb) != 0 && errno == ENOENT;
+    }
+    for (size_t i = 0; i < st->n; i++) {
+        const uws_stamp_dir *d = &st->dirs[i];
+        if (lstat(d->path, &sb) != 0 || !S_ISDIR(sb.st_mode) || sb.st_dev != d->dev || sb.st_ino != d->ino ||
+            sb.st_mtim.tv_sec != d->mtime.tv_sec || sb.st_mtim.tv_nsec != d->mtime.tv_nsec) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void uws_results_stamp_free(uws_results_stamp *st)
+{
+    if (st == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < UWS_STAMP_MAX_DIRS; i++) {
+        free(st->dirs[i].path); /* NULL past the last (the absent one's path in dirs[0]) */
+    }
+    free(st);
 }
 
 /* ---- job object --------------------------------------------------------- */

@@ -3,10 +3,13 @@
  * loop (see uws_service.h and docs/uws.md).
  *
  * libmicrohttpd runs without threads, in epoll mode, driven by the loop
- * (processing/uvmhd, shared with the CSC's /metrics). Every
+ * (processing/uvmhd, shared with the CSC's /metrics). A
  * request is answered in the call that completes it (engine calls are
  * short store statements), on the MHD call after the headers (answering on
- * the first call would make MHD 0.9.75 close keep-alive connections).
+ * the first call would make MHD 0.9.75 close keep-alive connections);
+ * a reply that needs file reads (a job's status page: its log tail and
+ * outputs) is built on libuv's thread pool instead, its connection
+ * suspended until then (uws_defer).
  */
 #define _XOPEN_SOURCE 700
 #include "ocps/uws_service.h"
@@ -39,19 +42,33 @@
 #define UWS_DELETED_MARK ".uws-deleted"
 #define UWS_CACHE_SLOTS 256
 
-/* The JSON of an ended job (it no longer changes), by the first two hex
- * digits of its id (direct-mapped), so that polling an ended job costs no
- * store read, directory walk nor encoding. */
+/* Seconds a live job's kept answer is used at most before the output
+ * directory is walked again (bounds what a filesystem whose directory
+ * times cannot be trusted could hide). */
+#define UWS_LIVE_CACHE_MAX_AGE 1.0
+
+/* The JSON of a job, by the first two hex digits of its id (direct-
+ * mapped), so that polling costs no store read, directory walk nor
+ * encoding. An ended job's answer no longer changes. A live job's holds
+ * while its phase and times are the same, its output directories have the
+ * same modification times (stamp) and it is younger than
+ * UWS_LIVE_CACHE_MAX_AGE. */
 typedef struct uws_cached {
     char id[ENGINE_JOB_ID_LEN + 1];
-    char *body;
+    struct MHD_Response *resp; /* headers set: queued as it is (MHD counts its users) */
     size_t len;
+    bool live;
+    engine_phase phase;
+    double started;
+    double made; /* uws_now() */
+    uws_results_stamp *stamp;
 } uws_cached;
 
 struct uws_service {
     uv_loop_t *loop;
     engine *e;
-    uv_mhd *http;
+    uv_mhd *http; /* the daemon on the loop */
+    int handles;  /* check and idle handles not yet closed */
     char base_path[256];
     char work_root[1024];
     char *token;
@@ -63,24 +80,46 @@ struct uws_service {
     size_t capdeleting;
     uws_cached cache[UWS_CACHE_SLOTS];
     uws_metrics *metrics;
+    unsigned deferred; /* replies being built on the thread pool (their connections suspended) */
+    bool closing;      /* uws_service_close was called */
+    /* PUT /job requests of this loop turn, submitted in one transaction by
+     * the check handle (uws_flush_puts) */
+    uv_check_t check;
+    uv_idle_t idle; /* active while PUTs wait: the loop polls without blocking, so the check phase comes */
+    struct uws_put *puts;
+    struct uws_put *puts_tail;
+    /* The request log, written once per MHD_run (one write for all the
+     * requests it answered, not one each). */
+    char log[16384];
+    size_t loglen;
+    time_t log_second; /* the second log_when shows */
+    char log_when[32];
 };
 
-/* One request (MHD's per-connection request context). */
-typedef struct uws_request {
-    char *body;
-    size_t len;
-    bool overflow;
-    bool started; /* the first call (headers) is over */
-    double t0;
-    char method[12];
-    char path[200];
-    unsigned status;
-    size_t bytes;
-    const char *route; /* the route's name for the metrics (static) */
-} uws_request;
+/* A PUT /job waiting for the group commit of its loop turn (its
+ * connection suspended): the job to submit, then the outcome. */
+typedef struct uws_put {
+    struct uws_put *next;
+    struct MHD_Connection *conn;
+    struct uws_request *rq;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    json_t *meta;
+    json_t *run;
+    char **envv;
+    char **argv;
+    int rc;
+    char err[1024];
+} uws_put;
+
+/* A reply built on the thread pool: work(arg, reply) runs there (file
+ * I/O; it must touch nothing but arg and reply), then release(arg) on the
+ * loop. */
+typedef struct uws_reply uws_reply;
+typedef void (*uws_defer_work)(void *arg, uws_reply *r);
+typedef void (*uws_defer_release)(void *arg);
 
 /* What a handler answers. */
-typedef struct uws_reply {
+struct uws_reply {
     unsigned status;
     const char *content_type;
     char *body; /* malloc'd (or NULL) */
@@ -88,7 +127,40 @@ typedef struct uws_reply {
     int fd; /* >= 0: send this file of `len` bytes instead of body */
     char location[512];
     const char *allow;
-} uws_reply;
+    struct MHD_Response *kept; /* a kept response (headers set; borrowed) sent instead of body */
+    uws_put *put;              /* set instead: the submission waits for its turn's group commit */
+    /* set instead of the above: the reply is built by work(defer_arg) off the loop */
+    uws_defer_work defer_work;
+    uws_defer_release defer_release;
+    void *defer_arg;
+};
+
+/* A reply in the making on the thread pool, its connection suspended. */
+typedef struct uws_deferred {
+    uv_work_t req;
+    uws_service *s;
+    struct MHD_Connection *conn;
+    struct uws_request *rq;
+    uws_reply reply;
+} uws_deferred;
+
+/* One request (MHD's per-connection request context). */
+typedef struct uws_request {
+    char *body;
+    size_t len;
+    bool overflow;
+    bool started;           /* the first call (headers) is over */
+    bool parked;            /* a PUT waiting for its group commit */
+    uws_deferred *deferred; /* the reply is being built off the loop */
+    bool ready;             /* ... and is ready in `reply` (the connection was resumed) */
+    uws_reply reply;
+    double t0;
+    char method[12];
+    char path[200];
+    unsigned status;
+    size_t bytes;
+    const char *route; /* the route's name for the metrics (static) */
+} uws_request;
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -246,18 +318,110 @@ static bool uws_marked_deleted(const char *workdir)
     return stat(path, &st) == 0;
 }
 
+/* The MHD response of r with its headers (r's body or fd handed over), or
+ * NULL (r's body freed, fd closed). */
+static struct MHD_Response *uws_response(uws_reply *r)
+{
+    struct MHD_Response *resp;
+    if (r->fd >= 0) {
+        resp = MHD_create_response_from_fd((uint64_t)r->len, r->fd);
+    } else {
+        resp =
+            MHD_create_response_from_buffer(r->len, r->body != NULL ? r->body : (char *)"",
+                                            r->body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    }
+    if (resp == NULL) {
+        if (r->fd >= 0) {
+            close(r->fd);
+        }
+        free(r->body);
+        return NULL;
+    }
+    r->body = NULL;
+    r->fd = -1;
+    if (r->content_type != NULL) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    }
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                            "Origin, X-Requested-With, Content-Type, Accept, Authorization");
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods", "POST, PUT, DELETE, OPTIONS, GET");
+    if (r->location[0] != '\0') {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+    }
+    if (r->allow != NULL) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    }
+    if (r->status == 401) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    }
+    return resp;
+}
+
 static uws_cached *uws_cache_slot(uws_service *s, const char *id)
 {
     return &s->cache[(unsigned)(uws_hex_digit(id[0]) * 16 + uws_hex_digit(id[1])) % UWS_CACHE_SLOTS];
+}
+
+static void uws_cache_clear(uws_cached *c)
+{
+    if (c->resp != NULL) {
+        MHD_destroy_response(c->resp);
+    }
+    uws_results_stamp_free(c->stamp);
+    memset(c, 0, sizeof *c);
 }
 
 static void uws_cache_drop(uws_service *s, const char *id)
 {
     uws_cached *c = uws_cache_slot(s, id);
     if (strcmp(c->id, id) == 0) {
-        free(c->body);
-        memset(c, 0, sizeof *c);
+        uws_cache_clear(c);
     }
+}
+
+/* Does the kept answer of live job `job` still hold? */
+static bool uws_cache_live_holds(const uws_cached *c, const engine_job *job)
+{
+    return c->live && strcmp(c->id, job->id) == 0 && job->phase == c->phase && job->started == c->started &&
+           !engine_phase_final(job->phase) && uws_now() - c->made < UWS_LIVE_CACHE_MAX_AGE &&
+           uws_results_unchanged(c->stamp);
+}
+
+/* The kept answer into r. */
+static bool uws_cache_reply(const uws_cached *c, uws_reply *r)
+{
+    r->kept = c->resp;
+    r->len = c->len;
+    r->status = 200;
+    return true;
+}
+
+/* Keep r's answer for job `job` (ended, or live with its stamp, taken):
+ * the same response is sent again, headers and all. */
+static void uws_cache_keep(uws_cached *c, const engine_job *job, const uws_reply *r, uws_results_stamp *stamp)
+{
+    uws_reply copy = *r;
+    copy.body = malloc(r->len + 1);
+    copy.fd = -1;
+    struct MHD_Response *resp = NULL;
+    if (copy.body != NULL) {
+        memcpy(copy.body, r->body, r->len + 1);
+        resp = uws_response(&copy);
+    }
+    if (resp == NULL) {
+        uws_results_stamp_free(stamp);
+        return;
+    }
+    uws_cache_clear(c);
+    memcpy(c->id, job->id, ENGINE_JOB_ID_LEN + 1);
+    c->resp = resp;
+    c->len = r->len;
+    c->live = !engine_phase_final(job->phase);
+    c->phase = job->phase;
+    c->started = job->started;
+    c->made = uws_now();
+    c->stamp = stamp;
 }
 
 static void uws_forget(uws_service *s, const char *id, engine_phase phase)
@@ -380,6 +544,17 @@ static void uws_free_strv(char **v)
 }
 
 /* PUT {base}/job */
+static void uws_put_free(uws_put *p)
+{
+    free(p->argv);
+    uws_free_strv(p->envv);
+    json_decref(p->run);
+    json_decref(p->meta);
+    free(p);
+}
+
+/* PUT {base}/job: parsed here, submitted with the other PUTs of the loop
+ * turn in one store transaction (uws_flush_puts), answered then. */
 static void uws_put_job(const uws_call *c, uws_reply *r)
 {
     char err[1024];
@@ -389,41 +564,110 @@ static void uws_put_job(const uws_call *c, uws_reply *r)
         uws_reply_text(r, 400, err);
         return;
     }
-    char id[ENGINE_JOB_ID_LEN + 1];
-    char workdir[1100];
-    char outdir[1200];
-    engine_new_job_id(c->s->e, id);
-    snprintf(workdir, sizeof workdir, "%s/%s", c->s->work_root, id);
-    uws_job_output_dir(workdir, outdir, sizeof outdir);
-    json_t *meta = uws_job_meta(&sub, id, workdir);
-    json_t *run = uws_job_run_argv(&sub);
-    json_t *env = json_object_get(json_object_get(meta, "uws"), "environment");
-    char **envv = uws_env_strv(env);
-    char **argv = uws_argv_strv(run);
-    int rc = -1;
-    if (meta == NULL || run == NULL || envv == NULL || argv == NULL) {
-        snprintf(err, sizeof err, "out of memory");
-    } else if (uws_mkdir(workdir) != 0 || uws_mkdir(outdir) != 0) {
-        snprintf(err, sizeof err, "cannot create the output directory of job %s: %s", id, strerror(errno));
-    } else {
-        engine_job_spec spec = {
-            .argv = (const char *const *)argv, .env = (const char *const *)envv, .meta = meta};
-        rc = engine_job_submit(c->s->e, id, &spec, err, sizeof err);
+    uws_put *p = calloc(1, sizeof *p);
+    if (p != NULL) {
+        char workdir[1100];
+        engine_new_job_id(c->s->e, p->id);
+        snprintf(workdir, sizeof workdir, "%s/%s", c->s->work_root, p->id);
+        p->meta = uws_job_meta(&sub, p->id, workdir);
+        p->run = uws_job_run_argv(&sub);
+        p->envv = uws_env_strv(json_object_get(json_object_get(p->meta, "uws"), "environment"));
+        p->argv = uws_argv_strv(p->run);
     }
-    free(argv);
-    uws_free_strv(envv);
-    json_decref(run);
-    json_decref(meta);
     uws_submit_clear(&sub);
-    const engine_job *job = rc == 0 ? engine_job_get(c->s->e, id) : NULL;
-    if (rc == 0) {
-        uws_metrics_job_submitted(c->s->metrics);
-    }
-    if (job == NULL) {
-        uws_reply_text(r, 500, rc == 0 ? "job created but not found" : err);
+    if (p == NULL || p->meta == NULL || p->run == NULL || p->envv == NULL || p->argv == NULL) {
+        if (p != NULL) {
+            uws_put_free(p);
+        }
+        uws_reply_text(r, 500, "out of memory");
         return;
     }
-    uws_reply_json(r, 200, uws_object(job));
+    r->put = p;
+}
+
+/* Submit the waiting PUTs in one transaction (the engine's batch), then
+ * answer each: 200 and the job once committed, 500 otherwise. */
+static void uws_flush_puts(uws_service *s)
+{
+    uws_put *list = s->puts;
+    s->puts = s->puts_tail = NULL;
+    uv_check_stop(&s->check);
+    uv_idle_stop(&s->idle);
+    if (list == NULL) {
+        return;
+    }
+    char err[1024];
+    bool batch = engine_batch_begin(s->e, err, sizeof err) == 0; /* else one transaction each */
+    /* the engine makes the job's directory and out/ when it starts the job:
+     * no mkdir in the request (the cost of most of it) */
+    static const char *const dirs[] = {UWS_JOB_OUTPUT_SUBDIR, NULL};
+    for (uws_put *p = list; p != NULL; p = p->next) {
+        engine_job_spec spec = {.argv = (const char *const *)p->argv,
+                                .env = (const char *const *)p->envv,
+                                .meta = p->meta,
+                                .dirs = dirs};
+        p->rc = engine_job_submit(s->e, p->id, &spec, p->err, sizeof p->err);
+    }
+    if (batch && engine_batch_end(s->e, err, sizeof err) != 0) {
+        for (uws_put *p = list; p != NULL; p = p->next) {
+            if (p->rc == 0) {
+                p->rc = -EIO;
+                snprintf(p->err, sizeof p->err, "%s", err);
+            }
+        }
+    }
+    uws_put *next;
+    for (uws_put *p = list; p != NULL; p = next) {
+        next = p->next;
+        uws_reply r = {.fd = -1};
+        const engine_job *job = p->rc == 0 ? engine_job_get(s->e, p->id) : NULL;
+        if (p->rc == 0) {
+            uws_metrics_job_submitted(s->metrics);
+        }
+        if (job == NULL) {
+            uws_reply_text(&r, 500, p->rc == 0 ? "job created but not found" : p->err);
+        } else {
+            uws_reply_json(&r, 200, uws_object(job));
+        }
+        p->rq->reply = r;
+        p->rq->ready = true;
+        p->rq->parked = false;
+        MHD_resume_connection(p->conn);
+        uws_put_free(p);
+    }
+}
+
+static void uws_run(uws_service *s);
+
+static void uws_on_idle(uv_idle_t *h)
+{
+    (void)h;
+}
+
+static void uws_on_check(uv_check_t *h)
+{
+    uws_service *s = h->data;
+    uws_flush_puts(s);
+    uws_run(s); /* answer them */
+}
+
+/* Suspend the connection of PUT p until the end of the loop turn. */
+static enum MHD_Result uws_park(uws_service *s, struct MHD_Connection *conn, struct uws_request *rq,
+                                uws_put *p)
+{
+    p->conn = conn;
+    p->rq = rq;
+    rq->parked = true;
+    MHD_suspend_connection(conn);
+    if (s->puts_tail != NULL) {
+        s->puts_tail->next = p;
+    } else {
+        s->puts = p;
+        uv_check_start(&s->check, uws_on_check);
+        uv_idle_start(&s->idle, uws_on_idle);
+    }
+    s->puts_tail = p;
+    return MHD_YES;
 }
 
 static void uws_not_found(uws_reply *r, const char *id)
@@ -437,40 +681,34 @@ static void uws_not_found(uws_reply *r, const char *id)
 static void uws_get_job(const uws_call *c, uws_reply *r)
 {
     bool whole = c->route->kind == UWS_ROUTE_JOB;
-    uws_cached *cached = uws_id_syntax(c->route->id) ? uws_cache_slot(c->s, c->route->id) : NULL;
-    if (whole && cached != NULL && strcmp(cached->id, c->route->id) == 0 &&
-        !uws_deleting(c->s, c->route->id)) {
-        r->body = malloc(cached->len + 1);
-        if (r->body != NULL) {
-            memcpy(r->body, cached->body, cached->len + 1);
-            r->len = cached->len;
-            r->status = 200;
-            r->content_type = "application/json";
-            return;
-        }
+    uws_cached *cached = whole && uws_id_syntax(c->route->id) ? uws_cache_slot(c->s, c->route->id) : NULL;
+    if (cached != NULL && !cached->live && strcmp(cached->id, c->route->id) == 0 &&
+        !uws_deleting(c->s, c->route->id) && uws_cache_reply(cached, r)) {
+        return; /* an ended job: no engine call */
     }
     const engine_job *job = uws_find(c->s, c->route->id);
     if (job == NULL) {
         uws_not_found(r, c->route->id);
         return;
     }
+    if (cached != NULL && uws_cache_live_holds(cached, job) && uws_cache_reply(cached, r)) {
+        return;
+    }
     bool ended = engine_phase_final(job->phase);
-    json_t *obj = uws_object(job);
+    uws_results_stamp *stamp = NULL;
+    json_t *results = uws_job_results_stamped(job->workdir, cached != NULL && !ended ? &stamp : NULL);
+    json_t *obj = uws_job_object(job, results);
+    json_decref(results);
     if (obj != NULL && !whole) {
         json_t *prop = json_incref(json_object_get(obj, c->route->property));
         json_decref(obj);
         obj = prop;
     }
     uws_reply_json(r, 200, obj);
-    if (whole && ended && r->status == 200 && cached != NULL) {
-        char *copy = malloc(r->len + 1);
-        if (copy != NULL) {
-            memcpy(copy, r->body, r->len + 1);
-            free(cached->body);
-            memcpy(cached->id, c->route->id, ENGINE_JOB_ID_LEN + 1); /* checked: 32 hex digits */
-            cached->body = copy;
-            cached->len = r->len;
-        }
+    if (cached != NULL && r->status == 200 && (ended || stamp != NULL)) {
+        uws_cache_keep(cached, job, r, stamp);
+    } else {
+        uws_results_stamp_free(stamp);
     }
 }
 
@@ -493,6 +731,7 @@ static void uws_delete_job(const uws_call *c, uws_reply *r)
     } else {
         char mark[1200];
         snprintf(mark, sizeof mark, "%s/%s", job->workdir, UWS_DELETED_MARK);
+        uws_mkdir(job->workdir); /* a queued job has none yet: the mark must survive a restart */
         int fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd >= 0) {
             close(fd);
@@ -604,18 +843,47 @@ static bool uws_page_hidden(void *arg, const char *id)
     return uws_deleting(arg, id);
 }
 
-/* GET /status: the job list page. */
+/* GET /status[?before=CURSOR]: the job list page (a page of the history). */
 static void uws_get_status(const uws_call *c, uws_reply *r)
 {
     char err[512];
     size_t len = 0;
-    char *html = uws_page_jobs(c->s->e, c->s->base_path, uws_page_hidden, c->s, &len, err, sizeof err);
+    long long before = 0;
+    const char *value = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "before");
+    if (value != NULL) {
+        char *end = NULL;
+        errno = 0;
+        before = strtoll(value, &end, 10);
+        if (errno != 0 || end == value || *end != '\0' || before <= 0) {
+            uws_reply_text(r, 400, "before must be a positive integer (the cursor of a page)");
+            return;
+        }
+    }
+    char *html = uws_page_jobs(c->s->e, (int64_t)before, uws_page_hidden, c->s, &len, err, sizeof err);
     uws_metrics_store(c->s->metrics, html != NULL);
     if (html == NULL) {
         uws_reply_text(r, 500, err);
         return;
     }
     uws_reply_html(r, html, len);
+}
+
+/* The job page, rendered on the thread pool (it reads the log tail and
+ * lists the output directory). */
+static void uws_status_job_work(void *arg, uws_reply *r)
+{
+    size_t len = 0;
+    char *html = uws_job_page_render(arg, &len);
+    if (html == NULL) {
+        uws_reply_text(r, 500, "out of memory");
+        return;
+    }
+    uws_reply_html(r, html, len);
+}
+
+static void uws_status_job_release(void *arg)
+{
+    uws_job_page_free(arg);
 }
 
 /* GET /status/job/{id}: the page of one job. */
@@ -628,13 +896,14 @@ static void uws_get_status_job(const uws_call *c, uws_reply *r)
         uws_reply_text(r, 404, msg);
         return;
     }
-    size_t len = 0;
-    char *html = uws_page_job(job, c->s->base_path, &len);
-    if (html == NULL) {
+    uws_job_page *page = uws_job_page_new(job, c->s->base_path);
+    if (page == NULL) {
         uws_reply_text(r, 500, "out of memory");
         return;
     }
-    uws_reply_html(r, html, len);
+    r->defer_work = uws_status_job_work;
+    r->defer_release = uws_status_job_release;
+    r->defer_arg = page;
 }
 
 /* ---- routing: every route of the service, in one place ------------------ */
@@ -775,43 +1044,81 @@ static bool uws_authorized(const uws_service *s, struct MHD_Connection *conn, co
 
 static enum MHD_Result uws_send(uws_service *s, struct MHD_Connection *conn, uws_request *rq, uws_reply *r)
 {
-    struct MHD_Response *resp;
-    if (r->fd >= 0) {
-        resp = MHD_create_response_from_fd((uint64_t)r->len, r->fd);
-    } else {
-        resp =
-            MHD_create_response_from_buffer(r->len, r->body != NULL ? r->body : (char *)"",
-                                            r->body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    }
+    struct MHD_Response *resp = r->kept != NULL ? r->kept : uws_response(r);
     if (resp == NULL) {
-        if (r->fd >= 0) {
-            close(r->fd);
-        }
-        free(r->body);
         return MHD_NO;
-    }
-    if (r->content_type != NULL) {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
-    }
-    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
-    MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                            "Origin, X-Requested-With, Content-Type, Accept, Authorization");
-    MHD_add_response_header(resp, "Access-Control-Allow-Methods", "POST, PUT, DELETE, OPTIONS, GET");
-    if (r->location[0] != '\0') {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
-    }
-    if (r->allow != NULL) {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
-    }
-    if (r->status == 401) {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     }
     rq->status = r->status;
     rq->bytes = r->len;
     uws_metrics_request(s->metrics, rq->route != NULL ? rq->route : "unknown", rq->method, r->status);
     enum MHD_Result rc = MHD_queue_response(conn, r->status, resp);
-    MHD_destroy_response(resp);
+    if (r->kept == NULL) {
+        MHD_destroy_response(resp);
+    }
     return rc;
+}
+
+/* ---- replies built off the loop (the connection suspended) -------------- */
+
+static void uws_free_if_done(uws_service *s);
+static void uws_run(uws_service *s);
+
+static void uws_defer_run(uv_work_t *req)
+{
+    uws_deferred *d = req->data;
+    d->reply.defer_work(d->reply.defer_arg, &d->reply);
+}
+
+/* Back on the loop: the reply waits in the request, the connection
+ * resumes and MHD calls uws_on_request again, which sends it. */
+static void uws_defer_done(uv_work_t *req, int status)
+{
+    uws_deferred *d = req->data;
+    uws_service *s = d->s;
+    uws_request *rq = d->rq;
+    if (status != 0 && d->reply.status == 0) {
+        uws_reply_text(&d->reply, 500, "the reply could not be built");
+    }
+    d->reply.defer_release(d->reply.defer_arg);
+    d->reply.defer_work = NULL;
+    d->reply.defer_release = NULL;
+    d->reply.defer_arg = NULL;
+    rq->reply = d->reply;
+    rq->ready = true;
+    rq->deferred = NULL;
+    MHD_resume_connection(d->conn);
+    free(d);
+    s->deferred--;
+    if (s->closing) {
+        uws_free_if_done(s);
+    } else {
+        uws_run(s);
+    }
+}
+
+/* Suspend the connection and build r (r->defer_work) on the thread pool;
+ * if that cannot be, build it here. */
+static enum MHD_Result uws_defer(uws_service *s, struct MHD_Connection *conn, uws_request *rq, uws_reply *r)
+{
+    uws_deferred *d = calloc(1, sizeof *d);
+    if (d != NULL) {
+        d->s = s;
+        d->conn = conn;
+        d->rq = rq;
+        d->reply = *r;
+        d->req.data = d;
+        MHD_suspend_connection(conn);
+        if (uv_queue_work(s->loop, &d->req, uws_defer_run, uws_defer_done) == 0) {
+            rq->deferred = d;
+            s->deferred++;
+            return MHD_YES;
+        }
+        MHD_resume_connection(conn);
+        free(d);
+    }
+    r->defer_work(r->defer_arg, r);
+    r->defer_release(r->defer_arg);
+    return uws_send(s, conn, rq, r);
 }
 
 static size_t uws_on_unescape(void *cls, struct MHD_Connection *conn, char *s)
@@ -876,8 +1183,15 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
         rq->body[rq->len] = '\0';
         return MHD_YES;
     }
-    if (rq->overflow) {
-        return MHD_YES; /* answered already */
+    if (rq->overflow || rq->deferred != NULL || rq->parked) {
+        return MHD_YES; /* answered already, or being answered off the loop or in a batch */
+    }
+    if (rq->ready) { /* built off the loop, the connection resumed */
+        rq->ready = false;
+        r = rq->reply;
+        memset(&rq->reply, 0, sizeof rq->reply);
+        rq->reply.fd = -1;
+        return uws_send(s, conn, rq, &r);
     }
     if (!uws_authorized(s, conn, method)) {
         rq->route = "unauthorized";
@@ -885,14 +1199,38 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
     } else {
         uws_dispatch(s, conn, method, url, rq, &r);
     }
+    if (r.defer_work != NULL) {
+        return uws_defer(s, conn, rq, &r);
+    }
+    if (r.put != NULL) {
+        return uws_park(s, conn, rq, r.put);
+    }
     return uws_send(s, conn, rq, &r);
 }
 
-/* One line per request: time, client, method, path, status, bytes, ms. */
+/* Write out the request log (stderr). */
+static void uws_log_flush(uws_service *s)
+{
+    size_t done = 0;
+    while (done < s->loglen) {
+        ssize_t n = write(STDERR_FILENO, s->log + done, s->loglen - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break; /* nowhere to log: dropped */
+        }
+        done += (size_t)n;
+    }
+    s->loglen = 0;
+}
+
+/* One line per request: time, client, method, path, status, bytes, ms
+ * (buffered until the end of the MHD_run that answered it). */
 static void uws_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                              enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    uws_service *s = cls;
     uws_request *rq = *con_cls;
     if (rq == NULL) {
         return;
@@ -909,15 +1247,43 @@ static void uws_on_completed(void *cls, struct MHD_Connection *conn, void **con_
         }
     }
     time_t now = time(NULL);
-    struct tm tm;
-    char when[32];
-    gmtime_r(&now, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(stderr, "%s %s %s %s %u %zu %.3fms%s\n", when, addr, rq->method, rq->path, rq->status, rq->bytes,
-            (uws_now() - rq->t0) * 1e3, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (incomplete)");
+    if (now != s->log_second || s->log_when[0] == '\0') {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(s->log_when, sizeof s->log_when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        s->log_second = now;
+    }
+    char line[512];
+    int n = snprintf(line, sizeof line, "%s %s %s %s %u %zu %.3fms%s\n", s->log_when, addr, rq->method,
+                     rq->path, rq->status, rq->bytes, (uws_now() - rq->t0) * 1e3,
+                     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (incomplete)");
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    if (s->loglen + len > sizeof s->log) {
+        uws_log_flush(s);
+    }
+    memcpy(s->log + s->loglen, line, len);
+    s->loglen += len;
+    if (rq->ready) { /* built, never sent (the daemon stopped) */
+        free(rq->reply.body);
+        if (rq->reply.fd >= 0) {
+            close(rq->reply.fd);
+        }
+    }
     free(rq->body);
     free(rq);
     *con_cls = NULL;
+}
+
+/* Let MHD work now (e.g. send what a resumed connection waits for). */
+static void uws_run(uws_service *s)
+{
+    uv_mhd_run(s->http);
+}
+
+/* After every MHD_run: write the request log of what it answered. */
+static void uws_after_run(void *arg)
+{
+    uws_log_flush(arg);
 }
 
 /* Jobs whose deletion a previous run accepted: gone for the API; abort
@@ -967,17 +1333,23 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
     }
     snprintf(s->work_root, sizeof s->work_root, "%s", o->work_root);
     struct MHD_Daemon *daemon = MHD_start_daemon(
-        uv_mhd_flags(&ss), 0, NULL, NULL, uws_on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_NOTIFY_COMPLETED, uws_on_completed, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(64 * 1024), MHD_OPTION_CONNECTION_LIMIT, o->max_connections ? o->max_connections : 256u,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_UNESCAPE_CALLBACK, uws_on_unescape, s, MHD_OPTION_END);
-    if (uv_mhd_attach(&s->http, loop, daemon) != 0) {
+        uv_mhd_flags(&ss) | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, uws_on_request, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, uws_on_completed, s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_CONNECTION_LIMIT,
+        o->max_connections ? o->max_connections : 256u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+        MHD_OPTION_UNESCAPE_CALLBACK, uws_on_unescape, s, MHD_OPTION_END);
+    if (uv_mhd_attach(&s->http, loop, daemon, uws_after_run, s) != 0) {
         snprintf(err, errlen, "cannot listen on %s (in use, or not an address of this host)", o->listen);
         uws_metrics_free(s->metrics);
         free(s->token);
         free(s);
         return -1;
     }
+    uv_check_init(loop, &s->check);
+    uv_idle_init(loop, &s->idle);
+    s->check.data = s;
+    s->idle.data = s;
+    s->handles = 2;
     char lerr[256];
     if (engine_job_list(e, uws_resume_one, s, lerr, sizeof lerr) != 0) {
         fprintf(stderr, "ocps-engine: %s\n", lerr);
@@ -985,7 +1357,7 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
     for (size_t i = 0; i < s->ndeleting; i++) {
         engine_job_abort(e, s->deleting[i], lerr, sizeof lerr);
     }
-    uv_mhd_run(s->http);
+    uws_run(s);
     *out = s;
     return 0;
 }
@@ -995,11 +1367,13 @@ unsigned uws_service_port(const uws_service *s)
     return uv_mhd_port(s->http);
 }
 
-static void uws_on_closed(void *arg)
+/* The daemon has stopped: free the service. */
+static void uws_on_http_closed(void *arg)
 {
     uws_service *s = arg;
+    uws_log_flush(s);
     for (size_t i = 0; i < UWS_CACHE_SLOTS; i++) {
-        free(s->cache[i].body);
+        uws_cache_clear(&s->cache[i]);
     }
     free(s->deleting);
     uws_metrics_free(s->metrics);
@@ -1007,10 +1381,32 @@ static void uws_on_closed(void *arg)
     free(s);
 }
 
+/* Once its handles have closed and no reply is being built off the loop
+ * (no connection is suspended): stop the daemon, then free the service. */
+static void uws_free_if_done(uws_service *s)
+{
+    if (s->handles == 0 && s->deferred == 0 && s->http != NULL) {
+        uv_mhd *http = s->http;
+        s->http = NULL;
+        uv_mhd_close(http, uws_on_http_closed, s);
+    }
+}
+
+static void uws_on_closed(uv_handle_t *h)
+{
+    uws_service *s = h->data;
+    s->handles--;
+    uws_free_if_done(s);
+}
+
 void uws_service_close(uws_service *s)
 {
     if (s == NULL) {
         return;
     }
-    uv_mhd_close(s->http, uws_on_closed, s);
+    s->closing = true;
+    uws_flush_puts(s); /* answered (their connections resumed) before the daemon stops */
+    uv_mhd_quiesce(s->http);
+    uv_close((uv_handle_t *)&s->check, uws_on_closed);
+    uv_close((uv_handle_t *)&s->idle, uws_on_closed);
 }

@@ -310,70 +310,80 @@ static const char uws_table_head[] =
     "command</th><th>query</th><th>created</th><th>started</th><th>ended</"
     "th><th>duration</th><th>exit code</th><th>reason</th></tr>\n";
 
-/* The list walk: live rows, and the latest ended ones in a ring. */
+/* The list walk: the rows of one section. */
 typedef struct uws_page_walk {
     uws_page_hidden_cb hidden;
     void *arg;
-    uws_row *live;
-    size_t nlive;
-    uws_row *ended;
-    size_t nended; /* total seen; the ring holds the last UWS_PAGE_MAX_ENDED */
+    uws_row *rows;
+    size_t n;
+    size_t max;
 } uws_page_walk;
 
 static int uws_page_one(void *arg, const engine_job *job)
 {
     uws_page_walk *w = arg;
-    if (w->hidden != NULL && w->hidden(w->arg, job->id)) {
+    if ((w->hidden != NULL && w->hidden(w->arg, job->id)) || w->n == w->max) {
         return 0;
     }
-    if (!engine_phase_final(job->phase)) {
-        if (w->nlive < UWS_PAGE_MAX_LIVE) {
-            uws_row_of(job, &w->live[w->nlive++]);
-        }
-        return 0;
-    }
-    uws_row_of(job, &w->ended[w->nended++ % UWS_PAGE_MAX_ENDED]);
+    uws_row_of(job, &w->rows[w->n++]);
     return 0;
 }
 
-char *uws_page_jobs(engine *e, const char *base_path, uws_page_hidden_cb hidden, void *arg, size_t *len,
-                    char *err, size_t errlen)
+char *uws_page_jobs(engine *e, int64_t before, uws_page_hidden_cb hidden, void *arg, size_t *len, char *err,
+                    size_t errlen)
 {
-    (void)base_path;
-    uws_page_walk w = {hidden,
-                       arg,
-                       calloc(UWS_PAGE_MAX_LIVE, sizeof(uws_row)),
-                       0,
-                       calloc(UWS_PAGE_MAX_ENDED, sizeof(uws_row)),
-                       0};
-    if (w.live == NULL || w.ended == NULL) {
-        free(w.live);
-        free(w.ended);
+    uws_page_walk live = {hidden, arg, NULL, 0, UWS_PAGE_MAX_LIVE};
+    uws_page_walk ended = {hidden, arg, calloc(UWS_PAGE_MAX_ENDED, sizeof(uws_row)), 0, UWS_PAGE_MAX_ENDED};
+    if (before == 0) {
+        live.rows = calloc(UWS_PAGE_MAX_LIVE, sizeof(uws_row));
+    }
+    if (ended.rows == NULL || (before == 0 && live.rows == NULL)) {
+        free(live.rows);
+        free(ended.rows);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (engine_job_list(e, uws_page_one, &w, err, errlen) != 0) {
-        free(w.live);
-        free(w.ended);
+    size_t nlive = 0;
+    if (before == 0) {
+        engine_job_list_live(e, UWS_PAGE_MAX_LIVE, uws_page_one, &live);
+        for (int p = ENGINE_PENDING; p <= ENGINE_UNKNOWN; p++) {
+            nlive += engine_count(e, (engine_phase)p);
+        }
+    }
+    int64_t next = 0;
+    if (engine_job_list_history(e, before, UWS_PAGE_MAX_ENDED, uws_page_one, &ended, &next, err, errlen) !=
+        0) {
+        free(live.rows);
+        free(ended.rows);
         return NULL;
     }
     uws_html h = {0};
     uws_head(&h, "ocps-engine jobs");
-    uws_putf(&h, "<h1>ocps-engine jobs</h1>\n<h2>Live (%zu)</h2>\n", w.nlive);
+    uws_puts(&h, "<h1>ocps-engine jobs</h1>\n");
+    if (before == 0) {
+        uws_putf(&h, "<h2>Live (%zu of %zu)</h2>\n", live.n, nlive > live.n ? nlive : live.n);
+        uws_put(&h, uws_table_head, sizeof uws_table_head - 1);
+        for (size_t i = 0; i < live.n; i++) {
+            uws_row_html(&h, &live.rows[i]);
+        }
+        uws_puts(&h, "</table></div>\n<h2>Ended (newest first)</h2>\n");
+    } else {
+        uws_puts(&h, "<h2>Ended (older)</h2>\n<p class=\"pages\"><a class=\"newest\" href=\"/status\">newest "
+                     "jobs</a></p>\n");
+    }
     uws_put(&h, uws_table_head, sizeof uws_table_head - 1);
-    for (size_t i = w.nlive; i-- > 0;) {
-        uws_row_html(&h, &w.live[i]);
+    for (size_t i = 0; i < ended.n; i++) {
+        uws_row_html(&h, &ended.rows[i]);
     }
     uws_puts(&h, "</table></div>\n");
-    size_t shown = w.nended < UWS_PAGE_MAX_ENDED ? w.nended : UWS_PAGE_MAX_ENDED;
-    uws_putf(&h, "<h2>Ended (latest %zu of %zu)</h2>\n", shown, w.nended);
-    uws_put(&h, uws_table_head, sizeof uws_table_head - 1);
-    for (size_t k = 0; k < shown; k++) {
-        uws_row_html(&h, &w.ended[(w.nended - 1 - k) % UWS_PAGE_MAX_ENDED]);
+    if (next > 0) {
+        uws_putf(&h,
+                 "<p class=\"pages\"><a class=\"older\" href=\"/status?before=%lld\">older jobs</a></p>\n",
+                 (long long)next);
     }
-    uws_puts(&h, "</table></div>\n</body></html>\n");
-    free(w.live);
-    free(w.ended);
+    uws_puts(&h, "</body></html>\n");
+    free(live.rows);
+    free(ended.rows);
     if (h.failed) {
         free(h.p);
         snprintf(err, errlen, "out of memory");
@@ -408,21 +418,44 @@ static void uws_put_log_tail(uws_html *h, const char *path)
     free(buf);
 }
 
-char *uws_page_job(const engine_job *job, const char *base_path, size_t *len)
+struct uws_job_page {
+    uws_row row;
+    char base_path[256];
+    char workdir[1024];
+    char log_path[1100];
+};
+
+uws_job_page *uws_job_page_new(const engine_job *job, const char *base_path)
 {
-    uws_row r;
-    uws_row_of(job, &r);
+    uws_job_page *p = calloc(1, sizeof *p);
+    if (p != NULL) {
+        uws_row_of(job, &p->row);
+        snprintf(p->base_path, sizeof p->base_path, "%s", base_path);
+        snprintf(p->workdir, sizeof p->workdir, "%s", job->workdir);
+        snprintf(p->log_path, sizeof p->log_path, "%s", job->log_path);
+    }
+    return p;
+}
+
+void uws_job_page_free(uws_job_page *p)
+{
+    free(p);
+}
+
+char *uws_job_page_render(const uws_job_page *p, size_t *len)
+{
+    const uws_row *r = &p->row;
     uws_html h = {0};
     char title[64];
-    snprintf(title, sizeof title, "job %.32s", job->id);
+    snprintf(title, sizeof title, "job %.32s", r->id);
     uws_head(&h, title);
-    uws_putf(&h, "<p><a href=\"/status\">all jobs</a></p>\n<h1>Job %s ", job->id);
-    uws_badge(&h, job->phase);
+    uws_putf(&h, "<p><a href=\"/status\">all jobs</a></p>\n<h1>Job %s ", r->id);
+    uws_badge(&h, r->phase);
     uws_puts(&h, "</h1>\n");
     uws_put(&h, uws_table_head, sizeof uws_table_head - 1);
-    uws_row_html(&h, &r);
+    uws_row_html(&h, r);
     uws_puts(&h, "</table></div>\n<h2>Outputs</h2>\n<ul>\n");
-    json_t *results = uws_job_results(job->workdir);
+    json_t *results = uws_job_results(p->workdir);
     size_t i;
     json_t *item;
     json_array_foreach(results, i, item)
@@ -430,8 +463,8 @@ char *uws_page_job(const engine_job *job, const char *base_path, size_t *len)
         const char *path = json_string_value(item);
         const char *name = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
         uws_putf(&h, "<li><a href=\"");
-        uws_put_str(&h, base_path);
-        uws_putf(&h, "/job/result/%s/%zu\">", job->id, i);
+        uws_put_str(&h, p->base_path);
+        uws_putf(&h, "/job/result/%s/%zu\">", r->id, i);
         uws_put_str(&h, name);
         uws_puts(&h, "</a></li>\n");
     }
@@ -442,13 +475,13 @@ char *uws_page_job(const engine_job *job, const char *base_path, size_t *len)
         size_t n = strlen(path);
         if (n > 4 && strcasecmp(path + n - 4, ".png") == 0) {
             uws_puts(&h, "<h2>Preview</h2>\n<img class=\"preview\" alt=\"preview\" src=\"");
-            uws_put_str(&h, base_path);
-            uws_putf(&h, "/job/result/%s/%zu\">\n", job->id, i);
+            uws_put_str(&h, p->base_path);
+            uws_putf(&h, "/job/result/%s/%zu\">\n", r->id, i);
         }
     }
     json_decref(results);
     uws_putf(&h, "<h2>Log (last %d KiB)</h2>\n<pre class=\"log\">", UWS_PAGE_LOG_TAIL / 1024);
-    uws_put_log_tail(&h, job->log_path);
+    uws_put_log_tail(&h, p->log_path);
     uws_puts(&h, "</pre>\n</body></html>\n");
     if (h.failed) {
         free(h.p);

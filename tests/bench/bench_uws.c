@@ -5,17 +5,17 @@
  * minimal static libmicrohttpd responder, in the same run. Prints each
  * run, then min/median/max over the runs and the ratios of the medians
  * (goal: >= 0.5). GET is measured on an ended job (the answer is kept)
- * and on a running one (the engine's job, the output directory walked and
- * the JSON encoded on every request). Never fails on timing.
+ * and on a running one (the answer is kept while the job's phase and the
+ * modification times of its output directories stay the same, one stat
+ * per directory per request, at most 1 s). Never fails on timing.
  *
  *   bench_uws [RUNS (3)] [SECONDS (3)] [CONNECTIONS (32)]
  *
  * PUT /job creates real jobs: each PUT run uses a fresh ocps-engine whose
  * only slot is held by a sleeping job, so the jobs it creates stay queued
- * (stored, directories made, never run); it is SIGKILLed after the run.
- * OCPS_BENCH_DIR=DIR puts the engines' state and work directories under
- * DIR (e.g. /dev/shm: a PUT makes two directories, and mkdir costs what
- * the filesystem makes it cost).
+ * (stored, never run: their directories are made when they start); it is
+ * SIGKILLed after the run. OCPS_BENCH_DIR=DIR puts the engines' state and
+ * work directories under DIR (e.g. /dev/shm).
  */
 #define _XOPEN_SOURCE 700
 #include <signal.h>

@@ -69,6 +69,10 @@ typedef struct engine_job_spec {
     json_t *uws_body;                /* executor uws: the body of PUT /job (e.g. the reference
                                       * server's command + environment; incref'd); NULL: the argv
                                       * extension {"argv", "environment"} from argv and env */
+    const char *const *dirs;         /* NULL-terminated directories relative to the workdir
+                                      * ("out", "a/b"; no "..", not absolute) created with the
+                                      * workdir when the job starts, before it runs (may be NULL;
+                                      * not with executor uws) */
 } engine_job_spec;
 
 /* A job as the engine knows it (read-only for the application). */
@@ -194,6 +198,17 @@ void engine_new_job_id(engine *e, char out[ENGINE_JOB_ID_LEN + 1]);
  * once (ERROR, reason prerequisite). */
 int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, char *err, size_t errlen);
 
+/* Group commit: the jobs engine_job_submit accepts between
+ * engine_batch_begin and engine_batch_end are stored in one transaction,
+ * and exist (are reported, scheduled, and found again after a restart)
+ * only once engine_batch_end has committed it. Nothing but
+ * engine_new_job_id and engine_job_submit may be called in between, so
+ * that no other write joins the transaction. Both return 0, or -EIO with a
+ * message: begin, no batch is open; end, the batch's jobs are not stored
+ * and the engine forgets them. */
+int engine_batch_begin(engine *e, char *err, size_t errlen);
+int engine_batch_end(engine *e, char *err, size_t errlen);
+
 /* Abort a job: a queued or pending one ends at once; a running one gets
  * SIGTERM (its process group), SIGKILL after abort_grace (with Slurm:
  * scancel --batch --signal=TERM, then scancel); logs and outputs stay. Idempotent: aborting an ended job does
@@ -223,6 +238,21 @@ typedef int (*engine_job_list_cb)(void *arg, const engine_job *job);
 /* Every job the engine knows (live and history), in creation order: one
  * read of the store (the live ones as in memory). */
 int engine_job_list(engine *e, engine_job_list_cb cb, void *arg, char *err, size_t errlen);
+
+/* The live jobs (those in memory: not ended, or ended and not yet
+ * published), executing ones first, then queued, pending and ended ones,
+ * each in creation order, at most `max` of them (0: all). No store read.
+ * cb as for engine_job_list. */
+void engine_job_list_live(engine *e, size_t max, engine_job_list_cb cb, void *arg);
+
+/* One page of the history (ended jobs whose result was published), newest
+ * first: at most `max` jobs created before the cursor `before` (0: from
+ * the newest; else a *next of an earlier call). One bounded read of the
+ * store (an index seek, whatever the length of the history). *next is the
+ * cursor of the following page, 0 if there is none. cb as for
+ * engine_job_list. */
+int engine_job_list_history(engine *e, int64_t before, size_t max, engine_job_list_cb cb, void *arg,
+                            int64_t *next, char *err, size_t errlen);
 
 /* Number of jobs in memory in `phase` (for a final phase: ended jobs not
  * yet published). */

@@ -31,8 +31,11 @@ typedef struct uv_mhd uv_mhd;
 
 /* Drive `daemon` (started with uv_mhd_flags) from `loop`: it is owned
  * from then on, also when this fails (-1: no epoll descriptor or out of
- * memory; the daemon is stopped). Nothing is served before uv_mhd_run. */
-int uv_mhd_attach(uv_mhd **out, uv_loop_t *loop, struct MHD_Daemon *daemon);
+ * memory; the daemon is stopped). after_run (may be NULL) is called with
+ * arg after every MHD_run (e.g. to write what the requests it answered
+ * logged). Nothing is served before uv_mhd_run. */
+int uv_mhd_attach(uv_mhd **out, uv_loop_t *loop, struct MHD_Daemon *daemon, void (*after_run)(void *arg),
+                  void *arg);
 
 /* Let the daemon work now, then whenever its descriptor or timeout says
  * so: call it once after uv_mhd_attach, when ready to answer requests. */
@@ -40,6 +43,11 @@ void uv_mhd_run(uv_mhd *h);
 
 /* The port listened on (0 if unknown). */
 unsigned uv_mhd_port(const uv_mhd *h);
+
+/* Stop accepting and watching: nothing more is served, but the daemon
+ * and its connections (e.g. suspended ones, to be resumed) stay until
+ * uv_mhd_close. */
+void uv_mhd_quiesce(uv_mhd *h);
 
 /* Stop accepting, stop watching, and once the loop handles have closed
  * stop the daemon, free `h` and call done(arg) (done may be NULL). NULL

@@ -8,6 +8,7 @@
 #ifndef UWS_JOB_H
 #define UWS_JOB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -17,6 +18,10 @@
 
 /* Result files listed at most per job. */
 #define UWS_MAX_RESULTS 1000
+
+/* The output directory relative to the job's workdir: made by the engine
+ * when the job starts (engine_job_spec.dirs), not at submission. */
+#define UWS_JOB_OUTPUT_SUBDIR "out"
 
 /* The job's output directory (JOB_OUTPUT_DIR) and source directory
  * (JOB_SOURCE_DIR): <workdir>/out and <workdir>/src. */
@@ -38,6 +43,26 @@ json_t *uws_job_run_argv(const uws_submit *s);
  * UWS_MAX_RESULTS: regular files only, no hidden file or directory, no
  * symbolic link followed. New array (empty if the directory is missing). */
 json_t *uws_job_results(const char *workdir);
+
+/* What a listing of result files depends on: the directories it read,
+ * each with its device, inode and modification time (taken before it was
+ * read), or the absence of the output directory. */
+typedef struct uws_results_stamp uws_results_stamp;
+
+/* uws_job_results, and in *stamp what it depends on (free with
+ * uws_results_stamp_free), or NULL when the listing cannot be revalidated
+ * that way: more than 16 directories, the walk stopped early, or a
+ * directory modified less than 0.1 s before the walk (its time could
+ * stay the same through another change). */
+json_t *uws_job_results_stamped(const char *workdir, uws_results_stamp **stamp);
+
+/* Would a new walk find the same files? One stat per directory read:
+ * each must still be the same directory with the same modification time
+ * (an entry added, removed or renamed changes it). */
+bool uws_results_unchanged(const uws_results_stamp *stamp);
+
+/* Free a stamp (NULL allowed). */
+void uws_results_stamp_free(uws_results_stamp *stamp);
 
 /* The job object of `job` (new reference, or NULL). `results` is
  * uws_job_results' array (borrowed). */

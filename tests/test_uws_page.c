@@ -1,0 +1,204 @@
+/*
+ * test_uws_page.c - ocps-engine's status pages under load of history and
+ * of requests (docs/uws.md): the list shows a bounded page of the ended
+ * jobs, newest first, and links the older ones; a job page (log tail and
+ * output listing read on the thread pool, the connection suspended
+ * meanwhile) is answered to many clients at once, and the API is served
+ * while they wait. The page's look is checked in Chromium by
+ * uws_observe.py (uws_status_page).
+ */
+#define _XOPEN_SOURCE 700
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "test_util.h"
+#include "uws_fixture.h"
+
+/* Must match UWS_PAGE_MAX_ENDED (processing/uws/include/ocps/uws_status_page.h). */
+#define PAGE 50
+#define NJOBS (PAGE + 12)
+
+static uws_fx fx;
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *const extra[] = {"--max-concurrent", "4", NULL};
+    return uws_fx_start(&fx, NULL, extra);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    uws_fx_stop(&fx);
+    return 0;
+}
+
+/* The job ids of the rows (<tr id="job-ID") of `html`, in order, into
+ * ids[max]; their number. */
+static size_t page_rows(const char *html, char (*ids)[33], size_t max)
+{
+    size_t n = 0;
+    for (const char *p = html; (p = strstr(p, "<tr id=\"job-")) != NULL && n < max; p += 12) {
+        snprintf(ids[n++], 33, "%.32s", p + 12);
+    }
+    return n;
+}
+
+/* The cursor of the "older jobs" link of `html`, or NULL (malloc'd path). */
+static char *older_link(const char *html)
+{
+    const char *p = strstr(html, "href=\"/status?before=");
+    if (p == NULL) {
+        return NULL;
+    }
+    p += 6;
+    const char *q = strchr(p, '"');
+    return q != NULL ? strndup(p, (size_t)(q - p)) : NULL;
+}
+
+static void get(const char *path, uws_resp *r)
+{
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, r), 0);
+}
+
+static void test_list_is_one_bounded_page(void **state)
+{
+    (void)state;
+    static char ids[NJOBS][33];
+    for (int i = 0; i < NJOBS; i++) {
+        assert_int_equal(uws_fx_submit(&fx, "{\"argv\": [\"true\"], \"run_id\": \"page\"}", ids[i]), 0);
+    }
+    for (int i = 0; i < NJOBS; i++) {
+        json_t *job = uws_fx_wait(&fx, ids[i], "completed", 60);
+        assert_non_null(job);
+        json_decref(job);
+    }
+    /* An ended job leaves the live list once published (right after its
+     * end is reported): wait until the first page holds no live row. */
+    uws_resp r;
+    static char rows[NJOBS + 8][33];
+    size_t n = 0;
+    for (double until = tu_now() + 10; tu_now() < until; usleep(50000)) {
+        get("/status", &r);
+        assert_int_equal(r.status, 200);
+        n = page_rows(r.body, rows, NJOBS + 8);
+        if (n == PAGE) {
+            break;
+        }
+        uws_resp_clear(&r);
+    }
+    /* the newest PAGE jobs, newest first */
+    assert_int_equal(n, PAGE);
+    for (size_t k = 0; k < PAGE; k++) {
+        assert_string_equal(rows[k], ids[NJOBS - 1 - k]);
+    }
+    assert_non_null(strstr(r.body, "<h2>Live (0 of 0)</h2>"));
+    char *older = older_link(r.body);
+    assert_non_null(older);
+    uws_resp_clear(&r);
+
+    /* the next page: the rest, oldest last, no link further, one back */
+    get(older, &r);
+    assert_int_equal(r.status, 200);
+    n = page_rows(r.body, rows, NJOBS + 8);
+    assert_int_equal(n, NJOBS - PAGE);
+    for (size_t k = 0; k < n; k++) {
+        assert_string_equal(rows[k], ids[NJOBS - PAGE - 1 - k]);
+    }
+    assert_null(older_link(r.body));
+    assert_non_null(strstr(r.body, "href=\"/status\""));
+    assert_null(strstr(r.body, "<h2>Live"));
+    uws_resp_clear(&r);
+    free(older);
+
+    /* a cursor that is not one */
+    const char *bad[] = {"/status?before=", "/status?before=-3", "/status?before=12x", "/status?before=0"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        get(bad[i], &r);
+        assert_int_equal(r.status, 400);
+        uws_resp_clear(&r);
+    }
+    /* past the oldest: an empty page */
+    get("/status?before=1", &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(page_rows(r.body, rows, NJOBS + 8), 0);
+    uws_resp_clear(&r);
+}
+
+static void test_job_page_many_clients(void **state)
+{
+    (void)state;
+    char id[33];
+    assert_int_equal(
+        uws_fx_submit(&fx,
+                      "{\"command\": \"echo the page log line; echo x > $JOB_OUTPUT_DIR/out.txt; "
+                      "exec sleep 300\"}",
+                      id),
+        0);
+    json_t *job = uws_fx_wait(&fx, id, "executing", 30);
+    assert_non_null(job);
+    json_decref(job);
+    /* the log line and the output are there before the pages are asked */
+    char outfile[1200];
+    snprintf(outfile, sizeof outfile, "%s/%s/out/out.txt", fx.work_root, id);
+    for (double until = tu_now() + 20; access(outfile, F_OK) != 0 && tu_now() < until; usleep(20000)) {
+    }
+    enum { CLIENTS = 12 };
+    char url[256];
+    snprintf(url, sizeof url, "%s/status/job/%s", fx.base, id);
+    int pids[CLIENTS];
+    char *files[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "page-%d.html", i);
+        files[i] = tu_path_join(fx.root, name);
+        char *const argv[] = {"curl", "-s", "--max-time", "20", "-o", files[i], url, NULL};
+        pids[i] = tu_spawn(argv, NULL);
+        assert_true(pids[i] > 0);
+    }
+    /* the API answers meanwhile */
+    uws_resp r;
+    char path[128];
+    snprintf(path, sizeof path, "/job/%s", id);
+    get(path, &r);
+    assert_int_equal(r.status, 200);
+    uws_resp_clear(&r);
+    for (int i = 0; i < CLIENTS; i++) {
+        assert_int_equal(tu_wait_exit(pids[i], 30), 0);
+        char *html = tu_read_file(files[i], NULL);
+        assert_non_null(html);
+        assert_non_null(strstr(html, "the page log line"));
+        assert_non_null(strstr(html, "/job/result/"));
+        assert_non_null(strstr(html, "out.txt</a>"));
+        free(html);
+        free(files[i]);
+    }
+    /* an unknown job: 404 on the loop, nothing deferred */
+    get("/status/job/0123456789abcdef0123456789abcdef", &r);
+    assert_int_equal(r.status, 404);
+    uws_resp_clear(&r);
+    snprintf(path, sizeof path, "/job/%s", id);
+    assert_int_equal(uws_fx_request(&fx, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    uws_resp_clear(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_list_is_one_bounded_page),
+        cmocka_unit_test(test_job_page_many_clients),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
