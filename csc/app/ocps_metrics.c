@@ -19,6 +19,7 @@
 
 #include "ocps/sal.h"
 #include "ocps/sal_protocol.h"
+#include "ocps/prom_text.h"
 #include "ocps/uv_mhd.h"
 
 struct ocps_metrics {
@@ -28,71 +29,6 @@ struct ocps_metrics {
     ocps_app *app;
     const char *version;
 };
-
-/* ---- the text --------------------------------------------------------- */
-
-typedef struct text {
-    char *p;
-    size_t len;
-    size_t cap;
-    bool failed;
-} text;
-
-static void textf(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void textf(text *t, const char *fmt, ...)
-{
-    if (t->failed) {
-        return;
-    }
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->failed = true;
-            return;
-        }
-        if ((size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = t->cap * 2 + (size_t)n + 1;
-        char *q = realloc(t->p, cap);
-        if (q == NULL) {
-            t->failed = true;
-            return;
-        }
-        t->p = q;
-        t->cap = cap;
-    }
-}
-
-static void family(text *t, const char *name, const char *type, const char *help)
-{
-    textf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* A label value as the format wants it: \\, \" and \n escaped (at most
- * out's size, cut short otherwise). */
-static const char *label(const char *v, char *out, size_t len)
-{
-    size_t o = 0;
-    for (const char *p = v != NULL ? v : ""; *p != '\0' && o + 3 < len; p++) {
-        if (*p == '\\' || *p == '"') {
-            out[o++] = '\\';
-            out[o++] = *p;
-        } else if (*p == '\n') {
-            out[o++] = '\\';
-            out[o++] = 'n';
-        } else {
-            out[o++] = *p;
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
 
 /* "COMPLETE" for CMD_COMPLETE. */
 static const char *ack_label(int slot)
@@ -106,17 +42,20 @@ static unsigned long long load(const atomic_ullong *v)
     return atomic_load_explicit(v, memory_order_relaxed);
 }
 
-static void render_csc(text *t, const ocps_metrics *m)
+static void render_csc(prom_text *t, const ocps_metrics *m)
 {
     const sal_csc *c = m->csc;
     const sal_component_info *comp = sal_csc_component(c);
     sal *rt = sal_csc_sal(m->csc);
     char l1[256], l2[256], l3[256], l4[256];
-    family(t, "ocps_csc_info", "gauge",
-           "The CSC: SAL component and index, interface (ts_xml) and program version.");
-    textf(t, "ocps_csc_info{name=\"%s\",index=\"%d\",xml_version=\"%s\",transport=\"%s\",version=\"%s\"} 1\n",
-          label(comp->name, l1, sizeof l1), (int)sal_csc_index(c), label(comp->xml_version, l2, sizeof l2),
-          label(rt != NULL ? sal_transport_name(rt) : "", l3, sizeof l3), label(m->version, l4, sizeof l4));
+    prom_text_family(t, "ocps_csc_info", "gauge",
+                     "The CSC: SAL component and index, interface (ts_xml) and program version.");
+    prom_text_printf(
+        t, "ocps_csc_info{name=\"%s\",index=\"%d\",xml_version=\"%s\",transport=\"%s\",version=\"%s\"} 1\n",
+        prom_label(comp->name, l1, sizeof l1), (int)sal_csc_index(c),
+        prom_label(comp->xml_version, l2, sizeof l2),
+        prom_label(rt != NULL ? sal_transport_name(rt) : "", l3, sizeof l3),
+        prom_label(m->version, l4, sizeof l4));
 
     static const struct {
         sal_state state;
@@ -126,25 +65,29 @@ static void render_csc(text *t, const ocps_metrics *m)
                   {SAL_STATE_FAULT, "FAULT"},
                   {SAL_STATE_OFFLINE, "OFFLINE"},
                   {SAL_STATE_STANDBY, "STANDBY"}};
-    family(t, "ocps_csc_summary_state", "gauge", "1 for the current summary state, 0 for the others.");
+    prom_text_family(t, "ocps_csc_summary_state", "gauge",
+                     "1 for the current summary state, 0 for the others.");
     sal_state now = sal_csc_state(c);
     for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
-        textf(t, "ocps_csc_summary_state{state=\"%s\"} %d\n", states[i].name, states[i].state == now ? 1 : 0);
+        prom_text_printf(t, "ocps_csc_summary_state{state=\"%s\"} %d\n", states[i].name,
+                         states[i].state == now ? 1 : 0);
     }
 
-    family(t, "ocps_csc_commands_received_total", "counter",
-           "Command samples received for this CSC, by command (also those ignored before the start).");
+    prom_text_family(
+        t, "ocps_csc_commands_received_total", "counter",
+        "Command samples received for this CSC, by command (also those ignored before the start).");
     for (size_t i = 0; i < comp->ntopics; i++) {
         const sal_csc_cmd_stats *st = sal_csc_command_stats(c, (int)i);
         if (st != NULL) {
             const char *name = comp->topics[i].sal_name;
             name += strncmp(name, "command_", 8) == 0 ? 8 : 0;
-            textf(t, "ocps_csc_commands_received_total{command=\"%s\"} %llu\n", label(name, l1, sizeof l1),
-                  st->received);
+            prom_text_printf(t, "ocps_csc_commands_received_total{command=\"%s\"} %llu\n",
+                             prom_label(name, l1, sizeof l1), st->received);
         }
     }
-    family(t, "ocps_csc_commands_total", "counter",
-           "Commands that ended, by command and final ack (COMPLETE, FAILED, ABORTED, NOPERM, ...).");
+    prom_text_family(
+        t, "ocps_csc_commands_total", "counter",
+        "Commands that ended, by command and final ack (COMPLETE, FAILED, ABORTED, NOPERM, ...).");
     for (size_t i = 0; i < comp->ntopics; i++) {
         const sal_csc_cmd_stats *st = sal_csc_command_stats(c, (int)i);
         if (st == NULL) {
@@ -154,100 +97,100 @@ static void render_csc(text *t, const ocps_metrics *m)
         name += strncmp(name, "command_", 8) == 0 ? 8 : 0;
         for (int k = 0; k < SAL_ACK_SLOTS; k++) {
             if (st->final[k] > 0) {
-                textf(t, "ocps_csc_commands_total{command=\"%s\",ack=\"%s\"} %llu\n",
-                      label(name, l1, sizeof l1), ack_label(k), st->final[k]);
+                prom_text_printf(t, "ocps_csc_commands_total{command=\"%s\",ack=\"%s\"} %llu\n",
+                                 prom_label(name, l1, sizeof l1), ack_label(k), st->final[k]);
             }
         }
     }
     const sal_csc_stats *cs = sal_csc_get_stats(c);
-    family(t, "ocps_csc_acks_sent_total", "counter", "ackcmd samples written, by ack (INPROGRESS included).");
+    prom_text_family(t, "ocps_csc_acks_sent_total", "counter",
+                     "ackcmd samples written, by ack (INPROGRESS included).");
     for (int k = 0; k < SAL_ACK_SLOTS; k++) {
-        textf(t, "ocps_csc_acks_sent_total{ack=\"%s\"} %llu\n", ack_label(k), cs->acks[k]);
+        prom_text_printf(t, "ocps_csc_acks_sent_total{ack=\"%s\"} %llu\n", ack_label(k), cs->acks[k]);
     }
-    family(t, "ocps_csc_heartbeats_total", "counter", "heartbeat events written.");
-    textf(t, "ocps_csc_heartbeats_total %llu\n", cs->heartbeats);
+    prom_text_family(t, "ocps_csc_heartbeats_total", "counter", "heartbeat events written.");
+    prom_text_printf(t, "ocps_csc_heartbeats_total %llu\n", cs->heartbeats);
     if (rt == NULL) {
         return;
     }
     const sal_stats *ss = sal_get_stats(rt);
-    family(t, "ocps_csc_samples_written_total", "counter",
-           "Samples written, by kind of topic (events left out as unchanged are not counted).");
+    prom_text_family(t, "ocps_csc_samples_written_total", "counter",
+                     "Samples written, by kind of topic (events left out as unchanged are not counted).");
     for (int k = SAL_TOPIC_COMMAND; k <= SAL_TOPIC_ACKCMD; k++) {
-        textf(t, "ocps_csc_samples_written_total{kind=\"%s\"} %llu\n", sal_topic_kind_name((sal_topic_kind)k),
-              ss->written[k]);
+        prom_text_printf(t, "ocps_csc_samples_written_total{kind=\"%s\"} %llu\n",
+                         sal_topic_kind_name((sal_topic_kind)k), ss->written[k]);
     }
-    family(
+    prom_text_family(
         t, "ocps_csc_transport_errors_total", "counter",
         "Transport errors: write (a sample refused), delivery (lost later), undecodable (a received message "
         "dropped), read (a failed take), connection (client errors such as a broker down).");
     const sal_transport_stats *ts = &ss->transport;
-    textf(t, "ocps_csc_transport_errors_total{kind=\"write\"} %llu\n", load(&ts->write_failures));
-    textf(t, "ocps_csc_transport_errors_total{kind=\"delivery\"} %llu\n", load(&ts->delivery_failures));
-    textf(t, "ocps_csc_transport_errors_total{kind=\"undecodable\"} %llu\n", load(&ts->undecodable));
-    textf(t, "ocps_csc_transport_errors_total{kind=\"read\"} %llu\n", load(&ts->read_errors));
-    textf(t, "ocps_csc_transport_errors_total{kind=\"connection\"} %llu\n", load(&ts->connection_errors));
+    prom_text_printf(t, "ocps_csc_transport_errors_total{kind=\"write\"} %llu\n", load(&ts->write_failures));
+    prom_text_printf(t, "ocps_csc_transport_errors_total{kind=\"delivery\"} %llu\n",
+                     load(&ts->delivery_failures));
+    prom_text_printf(t, "ocps_csc_transport_errors_total{kind=\"undecodable\"} %llu\n",
+                     load(&ts->undecodable));
+    prom_text_printf(t, "ocps_csc_transport_errors_total{kind=\"read\"} %llu\n", load(&ts->read_errors));
+    prom_text_printf(t, "ocps_csc_transport_errors_total{kind=\"connection\"} %llu\n",
+                     load(&ts->connection_errors));
 }
 
-static void render_app(text *t, const ocps_metrics *m)
+static void render_app(prom_text *t, const ocps_metrics *m)
 {
     const engine *e = ocps_app_engine(m->app);
     if (e != NULL) {
-        family(t, "ocps_csc_jobs", "gauge", "Live jobs of the CSC's engine, by phase.");
+        prom_text_family(t, "ocps_csc_jobs", "gauge", "Live jobs of the CSC's engine, by phase.");
         for (int p = ENGINE_PENDING; p <= ENGINE_EXECUTING; p++) {
-            textf(t, "ocps_csc_jobs{phase=\"%s\"} %zu\n", engine_phase_name((engine_phase)p),
-                  engine_count(e, (engine_phase)p));
+            prom_text_printf(t, "ocps_csc_jobs{phase=\"%s\"} %zu\n", engine_phase_name((engine_phase)p),
+                             engine_count(e, (engine_phase)p));
         }
-        family(t, "ocps_csc_queue_length", "gauge", "Jobs waiting for a free slot (queued).");
-        textf(t, "ocps_csc_queue_length %zu\n", engine_count(e, ENGINE_QUEUED));
+        prom_text_family(t, "ocps_csc_queue_length", "gauge", "Jobs waiting for a free slot (queued).");
+        prom_text_printf(t, "ocps_csc_queue_length %zu\n", engine_count(e, ENGINE_QUEUED));
     }
     const ocps_app_job_stats *js = ocps_app_get_job_stats(m->app);
-    family(t, "ocps_csc_jobs_ended_total", "counter", "Jobs that ended since the start, by final phase.");
+    prom_text_family(t, "ocps_csc_jobs_ended_total", "counter",
+                     "Jobs that ended since the start, by final phase.");
     for (int p = ENGINE_COMPLETED; p <= ENGINE_UNKNOWN; p++) {
-        textf(t, "ocps_csc_jobs_ended_total{phase=\"%s\"} %llu\n", engine_phase_name((engine_phase)p),
-              js->ended[p]);
+        prom_text_printf(t, "ocps_csc_jobs_ended_total{phase=\"%s\"} %llu\n",
+                         engine_phase_name((engine_phase)p), js->ended[p]);
     }
-    family(t, "ocps_csc_job_duration_seconds", "histogram",
-           "Run time of the jobs that ended since the start (0 for a job that never ran).");
+    prom_text_family(t, "ocps_csc_job_duration_seconds", "histogram",
+                     "Run time of the jobs that ended since the start (0 for a job that never ran).");
     for (size_t i = 0; i < OCPS_APP_DURATION_BUCKETS; i++) {
-        textf(t, "ocps_csc_job_duration_seconds_bucket{le=\"%g\"} %llu\n", ocps_app_duration_buckets[i],
-              js->buckets[i]);
+        prom_text_printf(t, "ocps_csc_job_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                         ocps_app_duration_buckets[i], js->buckets[i]);
     }
-    textf(t, "ocps_csc_job_duration_seconds_bucket{le=\"+Inf\"} %llu\n", js->count);
-    textf(t, "ocps_csc_job_duration_seconds_sum %.6f\n", js->sum);
-    textf(t, "ocps_csc_job_duration_seconds_count %llu\n", js->count);
+    prom_text_printf(t, "ocps_csc_job_duration_seconds_bucket{le=\"+Inf\"} %llu\n", js->count);
+    prom_text_printf(t, "ocps_csc_job_duration_seconds_sum %.6f\n", js->sum);
+    prom_text_printf(t, "ocps_csc_job_duration_seconds_count %llu\n", js->count);
     ocps_app_backend b[3];
     size_t nb = ocps_app_backends(m->app, b);
     if (nb > 0) {
-        family(t, "ocps_csc_backend_up", "gauge",
-               "1 if the backend answered its latest request (Redis connected, UWS server, Slurm's squeue).");
+        prom_text_family(
+            t, "ocps_csc_backend_up", "gauge",
+            "1 if the backend answered its latest request (Redis connected, UWS server, Slurm's squeue).");
         for (size_t i = 0; i < nb; i++) {
-            textf(t, "ocps_csc_backend_up{backend=\"%s\"} %d\n", b[i].name, b[i].up);
+            prom_text_printf(t, "ocps_csc_backend_up{backend=\"%s\"} %d\n", b[i].name, b[i].up);
         }
     }
 }
 
 char *ocps_metrics_render(const ocps_metrics *m, size_t *len)
 {
-    text t = {.p = malloc(8192), .cap = 8192};
-    if (t.p == NULL) {
+    prom_text t;
+    if (prom_text_init(&t, 8192) != 0) {
         return NULL;
     }
-    t.p[0] = '\0';
-    family(&t, "process_start_time_seconds", "gauge",
-           "Start time of the process since the epoch, in seconds.");
-    textf(&t, "process_start_time_seconds %.3f\n", m->start_time);
+    prom_text_family(&t, "process_start_time_seconds", "gauge",
+                     "Start time of the process since the epoch, in seconds.");
+    prom_text_printf(&t, "process_start_time_seconds %.3f\n", m->start_time);
     if (m->csc != NULL) {
         render_csc(&t, m);
     }
     if (m->app != NULL) {
         render_app(&t, m);
     }
-    if (t.failed) {
-        free(t.p);
-        return NULL;
-    }
-    *len = t.len;
-    return t.p;
+    return prom_text_finish(&t, len);
 }
 
 /* ---- HTTP ------------------------------------------------------------- */

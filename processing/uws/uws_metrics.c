@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "ocps/prom_text.h"
+
 #define UWS_PHASES (ENGINE_UNKNOWN + 1)
 #define UWS_REQUEST_SERIES 256
 
@@ -120,104 +122,57 @@ void uws_metrics_store(uws_metrics *m, bool ok)
     m->store_ok = ok;
 }
 
-/* A growing text buffer. */
-typedef struct uws_text {
-    char *p;
-    size_t len;
-    size_t cap;
-    bool failed;
-} uws_text;
-
-static void uws_textf(uws_text *t, const char *fmt, ...)
-{
-    if (t->failed) {
-        return;
-    }
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->failed = true;
-            return;
-        }
-        if ((size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = t->cap * 2 + (size_t)n + 1;
-        char *q = realloc(t->p, cap);
-        if (q == NULL) {
-            t->failed = true;
-            return;
-        }
-        t->p = q;
-        t->cap = cap;
-    }
-}
-
-static void uws_help(uws_text *t, const char *name, const char *type, const char *help)
-{
-    uws_textf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 char *uws_metrics_render(const uws_metrics *m, const engine *e, size_t *len)
 {
-    uws_text t = {.p = malloc(4096), .cap = 4096};
-    if (t.p == NULL) {
+    prom_text t;
+    if (prom_text_init(&t, 4096) != 0) {
         return NULL;
     }
-    t.p[0] = '\0';
-    uws_help(&t, "ocps_engine_up", "gauge", "1 while the engine serves its API and runs jobs.");
-    uws_textf(&t, "ocps_engine_up 1\n");
-    uws_help(&t, "ocps_engine_store_ok", "gauge", "1 if the latest access to the job store succeeded.");
-    uws_textf(&t, "ocps_engine_store_ok %d\n", m->store_ok ? 1 : 0);
-    uws_help(&t, "process_start_time_seconds", "gauge",
-             "Start time of the process since the epoch, in seconds.");
-    uws_textf(&t, "process_start_time_seconds %.3f\n", m->start_time);
-    uws_help(&t, "ocps_engine_jobs", "gauge", "Jobs by UWS phase (ended ones: kept in the history).");
+    prom_text_family(&t, "ocps_engine_up", "gauge", "1 while the engine serves its API and runs jobs.");
+    prom_text_printf(&t, "ocps_engine_up 1\n");
+    prom_text_family(&t, "ocps_engine_store_ok", "gauge",
+                     "1 if the latest access to the job store succeeded.");
+    prom_text_printf(&t, "ocps_engine_store_ok %d\n", m->store_ok ? 1 : 0);
+    prom_text_family(&t, "process_start_time_seconds", "gauge",
+                     "Start time of the process since the epoch, in seconds.");
+    prom_text_printf(&t, "process_start_time_seconds %.3f\n", m->start_time);
+    prom_text_family(&t, "ocps_engine_jobs", "gauge", "Jobs by UWS phase (ended ones: kept in the history).");
     for (int p = 0; p < UWS_PHASES; p++) {
         unsigned long long n = engine_phase_final((engine_phase)p)
                                    ? m->ended_count[p]
                                    : (unsigned long long)engine_count(e, (engine_phase)p);
-        uws_textf(&t, "ocps_engine_jobs{phase=\"%s\"} %llu\n", engine_phase_name((engine_phase)p), n);
+        prom_text_printf(&t, "ocps_engine_jobs{phase=\"%s\"} %llu\n", engine_phase_name((engine_phase)p), n);
     }
-    uws_help(&t, "ocps_engine_queue_length", "gauge", "Jobs waiting for a free slot (queued).");
-    uws_textf(&t, "ocps_engine_queue_length %zu\n", engine_count(e, ENGINE_QUEUED));
-    uws_help(&t, "ocps_engine_jobs_submitted_total", "counter", "Jobs submitted since the start.");
-    uws_textf(&t, "ocps_engine_jobs_submitted_total %llu\n", m->submitted_total);
-    uws_help(&t, "ocps_engine_jobs_ended_total", "counter",
-             "Jobs that ended since the start, by final phase.");
+    prom_text_family(&t, "ocps_engine_queue_length", "gauge", "Jobs waiting for a free slot (queued).");
+    prom_text_printf(&t, "ocps_engine_queue_length %zu\n", engine_count(e, ENGINE_QUEUED));
+    prom_text_family(&t, "ocps_engine_jobs_submitted_total", "counter", "Jobs submitted since the start.");
+    prom_text_printf(&t, "ocps_engine_jobs_submitted_total %llu\n", m->submitted_total);
+    prom_text_family(&t, "ocps_engine_jobs_ended_total", "counter",
+                     "Jobs that ended since the start, by final phase.");
     for (int p = 0; p < UWS_PHASES; p++) {
         if (engine_phase_final((engine_phase)p)) {
-            uws_textf(&t, "ocps_engine_jobs_ended_total{phase=\"%s\"} %llu\n",
-                      engine_phase_name((engine_phase)p), m->ended_total[p]);
+            prom_text_printf(&t, "ocps_engine_jobs_ended_total{phase=\"%s\"} %llu\n",
+                             engine_phase_name((engine_phase)p), m->ended_total[p]);
         }
     }
-    uws_help(&t, "ocps_engine_job_duration_seconds", "histogram",
-             "Run time of the jobs that ended since the start (0 for a job that never ran).");
+    prom_text_family(&t, "ocps_engine_job_duration_seconds", "histogram",
+                     "Run time of the jobs that ended since the start (0 for a job that never ran).");
     for (size_t i = 0; i < UWS_BUCKETS; i++) {
-        uws_textf(&t, "ocps_engine_job_duration_seconds_bucket{le=\"%g\"} %llu\n", uws_duration_buckets[i],
-                  m->buckets[i]);
+        prom_text_printf(&t, "ocps_engine_job_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                         uws_duration_buckets[i], m->buckets[i]);
     }
-    uws_textf(&t, "ocps_engine_job_duration_seconds_bucket{le=\"+Inf\"} %llu\n", m->duration_count);
-    uws_textf(&t, "ocps_engine_job_duration_seconds_sum %.6f\n", m->duration_sum);
-    uws_textf(&t, "ocps_engine_job_duration_seconds_count %llu\n", m->duration_count);
-    uws_help(&t, "ocps_engine_http_requests_total", "counter",
-             "HTTP requests answered, by route, method and status.");
+    prom_text_printf(&t, "ocps_engine_job_duration_seconds_bucket{le=\"+Inf\"} %llu\n", m->duration_count);
+    prom_text_printf(&t, "ocps_engine_job_duration_seconds_sum %.6f\n", m->duration_sum);
+    prom_text_printf(&t, "ocps_engine_job_duration_seconds_count %llu\n", m->duration_count);
+    prom_text_family(&t, "ocps_engine_http_requests_total", "counter",
+                     "HTTP requests answered, by route, method and status.");
     for (size_t i = 0; i < m->nrequests; i++) {
         const uws_request_series *r = &m->requests[i];
-        uws_textf(&t, "ocps_engine_http_requests_total{route=\"%s\",method=\"%s\",code=\"%u\"} %llu\n",
-                  r->route, r->method, r->status, r->count);
+        prom_text_printf(&t, "ocps_engine_http_requests_total{route=\"%s\",method=\"%s\",code=\"%u\"} %llu\n",
+                         r->route, r->method, r->status, r->count);
     }
-    uws_help(&t, "ocps_engine_http_requests_unrecorded_total", "counter",
-             "HTTP requests not counted by route (too many distinct series).");
-    uws_textf(&t, "ocps_engine_http_requests_unrecorded_total %llu\n", m->requests_dropped);
-    if (t.failed) {
-        free(t.p);
-        return NULL;
-    }
-    *len = t.len;
-    return t.p;
+    prom_text_family(&t, "ocps_engine_http_requests_unrecorded_total", "counter",
+                     "HTTP requests not counted by route (too many distinct series).");
+    prom_text_printf(&t, "ocps_engine_http_requests_unrecorded_total %llu\n", m->requests_dropped);
+    return prom_text_finish(&t, len);
 }
