@@ -416,13 +416,11 @@ int engine_store_load_unpublished(engine_store *s, engine_store_row_cb cb, void 
     return ret;
 }
 
-int engine_store_load_all(engine_store *s, engine_store_row_cb cb, void *arg, char *err, size_t errlen)
+/* Step st to its end, each row to cb (until it returns non-zero), then
+ * finalize it: 0, or -1 with `what` failed in err. */
+static int engine_store_each_row(engine_store *s, sqlite3_stmt *st, const char *what, engine_store_row_cb cb,
+                                 void *arg, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, "SELECT " ENGINE_STORE_COLUMNS " FROM jobs ORDER BY seq", -1, &st, NULL) !=
-        SQLITE_OK) {
-        return engine_store_fail(s->db, "prepare", err, errlen);
-    }
     int rc;
     int ret = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -433,10 +431,20 @@ int engine_store_load_all(engine_store *s, engine_store_row_cb cb, void *arg, ch
         }
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        ret = engine_store_fail(s->db, "list", err, errlen);
+        ret = engine_store_fail(s->db, what, err, errlen);
     }
     sqlite3_finalize(st);
     return ret;
+}
+
+int engine_store_load_all(engine_store *s, engine_store_row_cb cb, void *arg, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT " ENGINE_STORE_COLUMNS " FROM jobs ORDER BY seq", -1, &st, NULL) !=
+        SQLITE_OK) {
+        return engine_store_fail(s->db, "prepare", err, errlen);
+    }
+    return engine_store_each_row(s, st, "list", cb, arg, err, errlen);
 }
 
 int engine_store_history_page(engine_store *s, int64_t before, size_t max, engine_store_row_cb cb, void *arg,
@@ -451,20 +459,7 @@ int engine_store_history_page(engine_store *s, int64_t before, size_t max, engin
     }
     sqlite3_bind_int64(st, 1, before > 0 ? before : INT64_MAX);
     sqlite3_bind_int64(st, 2, max < (size_t)INT64_MAX ? (sqlite3_int64)max : INT64_MAX);
-    int rc;
-    int ret = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        engine_store_record rec;
-        engine_store_read_row(st, &rec);
-        if (cb(arg, &rec) != 0) {
-            break;
-        }
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        ret = engine_store_fail(s->db, "history page", err, errlen);
-    }
-    sqlite3_finalize(st);
-    return ret;
+    return engine_store_each_row(s, st, "history page", cb, arg, err, errlen);
 }
 
 int engine_store_find_phase(engine_store *s, const char *id, engine_phase *phase, char *err, size_t errlen)
