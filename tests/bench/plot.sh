@@ -9,6 +9,7 @@
 #   DIR/bench_jobs-*.txt            -> DIR/jobs.svg
 #   DIR/bench_engine_history-*.txt  -> DIR/engine_history.svg
 #   DIR/soak_csc-*.txt              -> DIR/soak_rss.svg
+#   DIR/bench_uws-*.txt             -> DIR/uws.svg
 # The numbers are taken from the lines the benches print (round lines,
 # the history table); nothing is computed but what is plotted.
 set -eu
@@ -154,4 +155,45 @@ plot for [i=1:$n] sprintf("$tmp/soak%d.dat", i) using 1:2 with linespoints pt 7 
      title sprintf("run %d: anonymous part (heap, stacks)", i)
 GP
     echo "plot.sh: $dir/soak_rss.svg ($n runs)"
+fi
+
+# --- bench_uws: requests per second of each case, every run of every file
+if have bench_uws; then
+    n=0
+    for f in $(runs bench_uws); do
+        n=$((n + 1))
+        # "run 2:" then "  static GET    68985 req/s  p50 ..." (the summary lines have no "p50 " + digits)
+        awk -v file="$n" '
+            /^run [0-9]+:$/ { run = $2; sub(":", "", run); next }
+            run != "" && / req\/s  p50 / {
+                line = $0; sub(/^  /, "", line)
+                split(line, w, / +[0-9]+ req\/s/); name = w[1]
+                for (i = 1; i <= NF; i++) if ($(i + 1) == "req/s") v = $i
+                if (name == "static GET") sg = v
+                else if (name ~ /ended/) ge = v
+                else if (name ~ /running/) gr = v
+                else if (name == "static PUT") sp = v
+                else if (name ~ /PUT/) { printf "\"%d.%s\" %s %s %s %s %s\n", file, run, sg, ge, gr, sp, v; run = "" }
+            }' "$f"
+    done >"$tmp/uws.dat"
+    gnuplot <<GP
+$term
+set output "$dir/uws.svg"
+set title "bench\\\_uws: ocps-engine vs a static libmicrohttpd responder (wrk -c32, loopback)"
+set ylabel "requests per second"
+set xlabel "file.run"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set key outside bottom center horizontal
+set yrange [0:*]
+set grid ytics
+plot "$tmp/uws.dat" using 2:xtic(1) title "static GET", \\
+     "" using 3 title "GET /job/(id), ended job", \\
+     "" using 4 title "GET /job/(id), running job", \\
+     "" using 5 title "static PUT", \\
+     "" using 6 title "PUT /job"
+GP
+    echo "plot.sh: $dir/uws.svg ($n files)"
 fi
