@@ -10,6 +10,7 @@
 #   DIR/bench_engine_history-*.txt  -> DIR/engine_history.svg
 #   DIR/soak_csc-*.txt              -> DIR/soak_rss.svg
 #   DIR/bench_uws-*.txt             -> DIR/uws.svg
+#   DIR/bench_kafka_rtt-*.txt       -> DIR/kafka_rtt.svg
 # The numbers are taken from the lines the benches print (round lines,
 # the history table); nothing is computed but what is plotted.
 set -eu
@@ -196,4 +197,36 @@ plot "$tmp/uws.dat" using 2:xtic(1) title "static GET", \\
      "" using 6 title "PUT /job"
 GP
     echo "plot.sh: $dir/uws.svg ($n files)"
+fi
+
+# --- bench_kafka_rtt: per run, the command's and the references' round trips (medians, ms)
+if have bench_kafka_rtt; then
+    n=0
+    for f in $(runs bench_kafka_rtt); do
+        n=$((n + 1))
+        # "  mean 15.42 ms, median 11.79 ms" (the command), "raw librdkafka ... median 10.78 ms",
+        # "raw ping-pong ... median 22.10 ms"
+        awk -v run="$n" '
+            /^  mean .* median / { cmd = $5 }
+            /^raw librdkafka produce->consume/ { raw = $(NF - 1) }
+            /^raw ping-pong/ { pp = $(NF - 1) }
+            END { if (cmd != "") printf "\"run %d\" %s %s %s\n", run, cmd, raw, pp }' "$f"
+    done >"$tmp/kafka.dat"
+    gnuplot <<GP
+$term
+set output "$dir/kafka_rtt.svg"
+set title "bench\\\_kafka\\\_rtt: SAL command round trip over Kafka (mock broker) vs raw librdkafka (medians)"
+set ylabel "milliseconds"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set key outside bottom center horizontal
+set yrange [0:*]
+set grid ytics
+plot "$tmp/kafka.dat" using 2:xtic(1) title "command + ack", \\
+     "" using 3 title "raw produce->consume trip", \\
+     "" using 4 title "raw ping-pong (two trips)"
+GP
+    echo "plot.sh: $dir/kafka_rtt.svg ($n runs)"
 fi
