@@ -427,6 +427,19 @@ static void test_bad_address(void **state)
     close(s);
 }
 
+/* Start ocps-csc `index` ENABLED (--state enabled) with /metrics on a free
+ * loopback port (c->port); fails the test unless it reports ENABLED. */
+static void start_enabled(ctx *c, const char *index)
+{
+    c->port = free_port();
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", c->port);
+    char *argv[] = {OCPS_CSC, "--duplicate-check", "0.2", "--state", "enabled", "--metrics-listen",
+                    listen,   (char *)index,       NULL};
+    assert_int_equal(fx_start_csc(&c->f, argv), 0);
+    assert_int_equal(or_wait_enabled(&c->f, 0, 20), 0);
+}
+
 /* Scrape until `key` has `want` (at most `seconds`); its last value. */
 static double wait_value(ctx *c, const char *key, double want, double seconds)
 {
@@ -463,19 +476,7 @@ static void test_redis_backend(void **state)
     setenv("REDIS_PORT", port, 1);
     setenv("REDIS_PASSWORD", r.password, 1);
     assert_int_equal(fx_open(&c.f, ocps_test_component(), 101, NULL), 0);
-    c.port = free_port();
-    char listen[64];
-    snprintf(listen, sizeof listen, "127.0.0.1:%u", c.port);
-    char *argv[] = {
-        OCPS_CSC, "--duplicate-check", "0.2", "--state", "enabled", "--metrics-listen", listen, "101", NULL};
-    assert_int_equal(fx_start_csc(&c.f, argv), 0);
-    size_t from = 0;
-    long i;
-    while ((i = fx_wait_event(&c.f, "logevent_summaryState", from, 20)) >= 0 &&
-           fx_i32(&c.f, (size_t)i, "summaryState") != SAL_STATE_ENABLED) {
-        from = (size_t)i + 1;
-    }
-    assert_true(i >= 0);
+    start_enabled(&c, "101");
     const char *up = "ocps_csc_backend_up{backend=redis}";
     assert_true(wait_value(&c, up, 1, 10) == 1);
     json_t *m = scrape(c.port);
@@ -529,19 +530,7 @@ static void test_uws_backend(void **state)
     fx_env(CYCLONE_CONFIG);
     setenv("DM_CONFIG_OCPS_DIR", c.root, 1);
     assert_int_equal(fx_open(&c.f, ocps_test_component(), 1, NULL), 0);
-    c.port = free_port();
-    char listen[64];
-    snprintf(listen, sizeof listen, "127.0.0.1:%u", c.port);
-    char *argv[] = {
-        OCPS_CSC, "--duplicate-check", "0.2", "--state", "enabled", "--metrics-listen", listen, "1", NULL};
-    assert_int_equal(fx_start_csc(&c.f, argv), 0);
-    size_t from = 0;
-    long i;
-    while ((i = fx_wait_event(&c.f, "logevent_summaryState", from, 20)) >= 0 &&
-           fx_i32(&c.f, (size_t)i, "summaryState") != SAL_STATE_ENABLED) {
-        from = (size_t)i + 1;
-    }
-    assert_true(i >= 0);
+    start_enabled(&c, "1");
     const char *up = "ocps_csc_backend_up{backend=uws}";
     char err[256];
     sal_remote_prepare(c.f.remote, "execute", err, sizeof err);
