@@ -20,6 +20,13 @@ command -v gnuplot >/dev/null || { echo "plot.sh: gnuplot not found (apt-get ins
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 term='set terminal svg size 860,460 dynamic enhanced font "sans,11" background rgb "white"'
+# clustered bars, the key below, y from 0 (the bar charts' common settings)
+histograms='set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set key outside bottom center horizontal
+set yrange [0:*]'
 term_tall='set terminal svg size 900,540 dynamic enhanced font "sans,11" background rgb "white"'
 
 have() { ls "$dir"/"$1"-*.txt >/dev/null 2>&1; }
@@ -42,12 +49,7 @@ set output "$dir/command_rtt.svg"
 set title "bench\\\_command\\\_rtt: SAL command round trip over DDS vs ddsperf (full round trips, medians)"
 set ylabel "microseconds"
 set xlabel "run.round"
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.8 border -1
-set boxwidth 0.9
-set key outside bottom center horizontal
-set yrange [0:*]
+$histograms
 set grid ytics
 plot "$tmp/rtt.dat" using 2:xtic(1) title "command median", \
      "" using 3 title "command p90", \
@@ -73,12 +75,7 @@ set title "bench\\\_jobs: trivial jobs through ocps-csc vs a bare posix\\\_spawn
 set ylabel "jobs per second"
 set y2label "ratio OCPS / bare"
 set xlabel "run.round"
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.8 border -1
-set boxwidth 0.9
-set key outside bottom center horizontal
-set yrange [0:*]
+$histograms
 set y2range [0:*]
 set y2tics 0.2
 set ytics nomirror
@@ -183,12 +180,7 @@ set output "$dir/uws.svg"
 set title "bench\\\_uws: ocps-engine vs a static libmicrohttpd responder (wrk -c32, loopback)"
 set ylabel "requests per second"
 set xlabel "file.run"
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.8 border -1
-set boxwidth 0.9
-set key outside bottom center horizontal
-set yrange [0:*]
+$histograms
 set grid ytics
 plot "$tmp/uws.dat" using 2:xtic(1) title "static GET", \\
      "" using 3 title "GET /job/(id), ended job", \\
@@ -217,12 +209,7 @@ $term
 set output "$dir/kafka_rtt.svg"
 set title "bench\\\_kafka\\\_rtt: SAL command round trip over Kafka (mock broker) vs raw librdkafka (medians)"
 set ylabel "milliseconds"
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.8 border -1
-set boxwidth 0.9
-set key outside bottom center horizontal
-set yrange [0:*]
+$histograms
 set grid ytics
 plot "$tmp/kafka.dat" using 2:xtic(1) title "command + ack", \\
      "" using 3 title "raw produce->consume trip", \\
