@@ -71,27 +71,19 @@ static void gate_sleep(sal_gate *g, int timeout)
     g->sleeping = false;
 }
 
-/* Is there something for the loop to do now: an expired timer, pending or
- * closing handles (uv_backend_timeout 0), or a ready watcher? */
-static bool loop_has_work(sal_gate *g)
-{
-    uv_update_time(g->loop);
-    if (uv_backend_timeout(g->loop) == 0) {
-        return true;
-    }
-    struct pollfd p = {.fd = uv_backend_fd(g->loop), .events = POLLIN};
-    return poll(&p, 1, 0) > 0;
-}
-
 int sal_gate_run(sal_gate *g, uv_run_mode mode)
 {
     g->running = true;
-    /* UV_RUN_ONCE as uv_run has it: sleep only if nothing is ready, then
-     * one pass. (A pass first and a sleep after it slept past what that
-     * pass had run, e.g. a sample queued while the owner was busy, until
-     * the next timer.) */
-    if (mode == UV_RUN_ONCE && !loop_has_work(g)) {
-        gate_sleep(g, uv_backend_timeout(g->loop));
+    /* UV_RUN_ONCE as uv_run has it: wait unless something is ready (the
+     * poll returns at once then), then one pass. (A pass first and a
+     * sleep after it slept past what that pass had run, e.g. a sample
+     * queued while the owner was busy, until the next timer.) */
+    if (mode == UV_RUN_ONCE) {
+        uv_update_time(g->loop);
+        int timeout = uv_backend_timeout(g->loop);
+        if (timeout != 0) {
+            gate_sleep(g, timeout);
+        }
     }
     for (;;) {
         int alive = uv_run(g->loop, UV_RUN_NOWAIT);

@@ -284,11 +284,8 @@ int sal_remote_command(sal_remote *r, const char *name, void *sample, double tim
     int32_t seq = r->next_seq[t];
     r->next_seq[t] = seq >= r->seq_hi[t] ? r->seq_lo[t] : seq + 1;
     sal_sample_set_seqnum(&r->comp->topics[t], sample, seq);
-    int rc = sal_write(r->sal, t, sample, SAL_WRITE_KEEP_SEQNUM, err, errlen);
-    if (rc != 0) {
-        free(p);
-        return rc;
-    }
+    /* waiting before the write: nothing left to do after it (the ack may
+     * come while this thread still finishes the write) */
     p->remote = r;
     p->seqnum = seq;
     p->cb = cb;
@@ -298,6 +295,11 @@ int sal_remote_command(sal_remote *r, const char *name, void *sample, double tim
     uv_timer_start(&p->timer, on_command_timeout, sal_seconds_to_ms(timeout), 0);
     p->next = r->pending;
     r->pending = p;
+    int rc = sal_write(r->sal, t, sample, SAL_WRITE_KEEP_SEQNUM, err, errlen);
+    if (rc != 0) {
+        unlink_pending(r, p);
+        return rc;
+    }
     if (seqnum != NULL) {
         *seqnum = seq;
     }
