@@ -103,6 +103,42 @@ static void visitor_gets_the_gate_only_while_the_loop_sleeps(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A wake-up (uv_async_send, as the runtime's inbox sends when the gate is
+ * busy) that came while the owner was running: one UV_RUN_ONCE runs its
+ * callback and returns, as uv_run does, instead of then sleeping until
+ * the next timer. */
+static void on_async_ran(uv_async_t *a)
+{
+    *(int *)a->data += 1;
+}
+
+static void once_returns_after_running_what_came_while_busy(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char err[128];
+    sal_gate *gate;
+    assert_int_equal(sal_gate_open(&gate, &loop, err, sizeof err), 0);
+    uv_async_t async;
+    int ran = 0;
+    uv_async_init(&loop, &async, on_async_ran);
+    async.data = &ran;
+    uv_timer_t keep; /* the next timer: 5 s away */
+    uv_timer_init(&loop, &keep);
+    uv_timer_start(&keep, on_tick, 5000, 0);
+    uv_async_send(&async); /* while the owner is busy, i.e. holds the gate */
+    double t0 = tu_now();
+    assert_int_not_equal(sal_gate_run(gate, UV_RUN_ONCE), 0);
+    assert_int_equal(ran, 1);
+    assert_true(tu_now() - t0 < 1);
+    uv_close((uv_handle_t *)&keep, NULL);
+    uv_close((uv_handle_t *)&async, NULL);
+    sal_gate_close(gate);
+    assert_int_equal(sal_gate_run(gate, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* --- over DDS: a writer in a child process, the reader here --- */
 
 #define NSAMPLES 300
@@ -264,6 +300,7 @@ int main(int argc, char **argv)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(visitor_gets_the_gate_only_while_the_loop_sleeps),
+        cmocka_unit_test(once_returns_after_running_what_came_while_busy),
         cmocka_unit_test(samples_run_on_the_transport_thread_in_order),
         cmocka_unit_test(without_the_gate_every_callback_is_on_the_loop),
         cmocka_unit_test(closing_from_an_inline_callback_does_not_deadlock),

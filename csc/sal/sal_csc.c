@@ -31,9 +31,15 @@ int sal_csc__topic_of(const sal_csc *c, const char *sal_name)
 int sal_csc_write(sal_csc *c, const char *sal_name, void *sample, unsigned flags)
 {
     int t = sal_csc__topic_of(c, sal_name);
-    if (t < 0 || c->sal == NULL) {
+    return t < 0 ? -EINVAL : sal_csc__write_topic(c, t, sample, flags);
+}
+
+int sal_csc__write_topic(sal_csc *c, int t, void *sample, unsigned flags)
+{
+    if (c->sal == NULL) {
         return -EINVAL;
     }
+    const char *sal_name = c->comp->topics[t].sal_name;
     char err[256];
     int rc = sal_write(c->sal, t, sample, flags, err, sizeof err);
     if (rc != 0) {
@@ -111,11 +117,15 @@ static void write_error_code(sal_csc *c, int code, const char *report, const cha
 
 static void write_log_level(sal_csc *c)
 {
-    int t;
-    void *s = sal_csc__new_sample(c, "logevent_logLevel", &t);
+    const sal_topic_info *t = &c->comp->topics[c->t_log_level];
+    void *s = sal_sample_new(t);
     if (s != NULL) {
-        set_num(c, t, s, "level", c->log_level);
-        sal_csc__write_and_free(c, "logevent_logLevel", t, s, 0);
+        char err[256];
+        if (c->f_level != NULL) {
+            sal_field_set_number(t, c->f_level, s, 0, c->log_level, err, sizeof err);
+        }
+        sal_csc__write_topic(c, c->t_log_level, s, 0);
+        sal_sample_free(t, s);
     }
 }
 
@@ -547,6 +557,16 @@ static int resolve_generics(sal_csc *c, char *err, size_t errlen)
     c->t_ackcmd = sal_csc__topic_of(c, "ackcmd");
     c->t_heartbeat = sal_csc__topic_of(c, "logevent_heartbeat");
     c->t_error_code = sal_csc__topic_of(c, "logevent_errorCode");
+    c->t_log_level = sal_csc__topic_of(c, "logevent_logLevel");
+    const sal_topic_info *ack = &c->comp->topics[c->t_ackcmd];
+    c->ackf.ack = sal_topic_field(ack, "ack");
+    c->ackf.error = sal_topic_field(ack, "error");
+    c->ackf.result = sal_topic_field(ack, "result");
+    c->ackf.identity = sal_topic_field(ack, "identity");
+    c->ackf.origin = sal_topic_field(ack, "origin");
+    c->ackf.cmdtype = sal_topic_field(ack, "cmdtype");
+    c->ackf.timeout = sal_topic_field(ack, "timeout");
+    c->f_level = sal_topic_field(&c->comp->topics[c->t_log_level], "level");
     return 0;
 }
 

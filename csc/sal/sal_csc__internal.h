@@ -59,6 +59,13 @@ struct sal_csc {
     int t_ackcmd;
     int t_heartbeat;
     int t_error_code;
+    int t_log_level;
+    /* fields resolved at open (written for every command; NULL: the
+     * interface lacks it, and it is left out) */
+    struct {
+        const sal_field_info *ack, *error, *result, *identity, *origin, *cmdtype, *timeout;
+    } ackf;
+    const sal_field_info *f_level; /* logevent_logLevel.level */
     /* configuration (configurable CSCs) */
     sal_config *config;
     uv_timer_t config_poll;            /* scans the config dir while in STANDBY */
@@ -84,6 +91,9 @@ struct sal_csc {
 
 /* Index of topic sal_name in the component, or -1. */
 int sal_csc__topic_of(const sal_csc *c, const char *sal_name);
+
+/* sal_csc_write for a topic already resolved (its index). */
+int sal_csc__write_topic(sal_csc *c, int topic, void *sample, unsigned flags);
 
 /* Event helpers (sal_csc.c): a new sample of sal_name (NULL when the
  * interface lacks the topic), a string field set when the topic has it, and

@@ -23,15 +23,25 @@ static void write_ack(sal_cmd *cmd, int ack, int error, const char *result, doub
     }
     char err[256];
     sal_sample_set_seqnum(t, s, cmd->seqnum);
-    sal_sample_set_i32(t, s, "ack", ack);
-    sal_sample_set_i32(t, s, "error", error);
-    if (sal_sample_set_string(t, s, "result", result, err, sizeof err) != 0) {
-        sal_sample_set_string(t, s, "result", "(result not valid text)", err, sizeof err);
+    const struct {
+        const sal_field_info *f;
+        double v;
+    } nums[] = {{c->ackf.ack, ack},
+                {c->ackf.error, error},
+                {c->ackf.origin, cmd->origin},
+                {c->ackf.cmdtype, cmd->topic},
+                {c->ackf.timeout, timeout}};
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        if (nums[i].f != NULL) {
+            sal_field_set_number(t, nums[i].f, s, 0, nums[i].v, err, sizeof err);
+        }
     }
-    sal_sample_set_string(t, s, "identity", cmd->identity, err, sizeof err);
-    sal_sample_set_i32(t, s, "origin", cmd->origin);
-    sal_sample_set_i32(t, s, "cmdtype", cmd->topic);
-    sal_sample_set_number(t, s, "timeout", 0, timeout, err, sizeof err);
+    if (c->ackf.result != NULL && sal_field_set_string(t, c->ackf.result, s, result, err, sizeof err) != 0) {
+        sal_field_set_string(t, c->ackf.result, s, "(result not valid text)", err, sizeof err);
+    }
+    if (c->ackf.identity != NULL) {
+        sal_field_set_string(t, c->ackf.identity, s, cmd->identity, err, sizeof err);
+    }
     int rc = sal_write(c->sal, c->t_ackcmd, s, SAL_WRITE_KEEP_SEQNUM, err, sizeof err);
     int slot = sal_ack_slot(ack);
     if (rc == 0 && slot >= 0) {
@@ -198,7 +208,9 @@ void sal_csc__on_command(void *arg, int topic, const void *sample)
     cmd->data = data;
     cmd->seqnum = seqnum;
     cmd->origin = sal_sample_origin(t, sample);
-    snprintf(cmd->identity, sizeof cmd->identity, "%s", identity ? identity : "");
+    if (identity != NULL) { /* cmd is zeroed: the copy stays terminated */
+        memcpy(cmd->identity, identity, strnlen(identity, sizeof cmd->identity - 1));
+    }
 
     if (c->auth_enabled) {
         char why[1024];

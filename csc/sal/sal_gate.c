@@ -73,8 +73,18 @@ static void gate_sleep(sal_gate *g, int timeout)
 
 int sal_gate_run(sal_gate *g, uv_run_mode mode)
 {
-    bool slept = false;
     g->running = true;
+    /* UV_RUN_ONCE as uv_run has it: wait unless something is ready (the
+     * poll returns at once then), then one pass. (A pass first and a
+     * sleep after it slept past what that pass had run, e.g. a sample
+     * queued while the owner was busy, until the next timer.) */
+    if (mode == UV_RUN_ONCE) {
+        uv_update_time(g->loop);
+        int timeout = uv_backend_timeout(g->loop);
+        if (timeout != 0) {
+            gate_sleep(g, timeout);
+        }
+    }
     for (;;) {
         int alive = uv_run(g->loop, UV_RUN_NOWAIT);
         if (g->closed) { /* closed by a callback just now: the rest without it */
@@ -82,14 +92,13 @@ int sal_gate_run(sal_gate *g, uv_run_mode mode)
             gate_free(g);
             return alive && mode == UV_RUN_DEFAULT ? uv_run(loop, UV_RUN_DEFAULT) : alive;
         }
-        if (!alive || mode == UV_RUN_NOWAIT || (mode == UV_RUN_ONCE && slept)) {
+        if (!alive || mode != UV_RUN_DEFAULT) {
             g->running = false;
             return alive;
         }
         int timeout = uv_backend_timeout(g->loop);
         if (timeout != 0) {
             gate_sleep(g, timeout);
-            slept = true;
         }
     }
 }

@@ -32,6 +32,8 @@ struct sal_remote {
     sal *sal;
     const sal_component_info *comp;
     int t_ackcmd;
+    /* ackcmd's fields, resolved at open (read for every ack) */
+    const sal_field_info *f_identity, *f_origin, *f_ack, *f_error, *f_timeout, *f_result;
     reader_state *readers; /* per topic */
     int32_t *next_seq;     /* per topic, commands only */
     int32_t *seq_lo;
@@ -73,13 +75,23 @@ static bool is_final(int ack)
     return ack != SAL_CMD_INPROGRESS && ack != SAL_CMD_ACK;
 }
 
+/* as sal_sample_get_i32, the field resolved */
+static int32_t field_i32(const sal_field_info *f, const void *sample)
+{
+    int32_t v = 0;
+    if (f != NULL && f->type == SAL_FIELD_LONG) {
+        memcpy(&v, (const char *)sample + f->offset, sizeof v);
+    }
+    return v;
+}
+
 static void on_ackcmd(void *arg, int topic, const void *sample)
 {
     sal_remote *r = arg;
     const sal_topic_info *t = &r->comp->topics[topic];
-    const char *identity = sal_sample_get_string(t, sample, "identity");
+    const char *identity = r->f_identity != NULL ? sal_field_get_string(r->f_identity, sample) : NULL;
     if (identity == NULL || strcmp(identity, sal_identity(r->sal)) != 0 ||
-        sal_sample_get_i32(t, sample, "origin") != sal_origin(r->sal)) {
+        field_i32(r->f_origin, sample) != sal_origin(r->sal)) {
         return; /* someone else's command */
     }
     int32_t seqnum = sal_sample_seqnum(t, sample);
@@ -90,10 +102,10 @@ static void on_ackcmd(void *arg, int topic, const void *sample)
     if (p == NULL) {
         return;
     }
-    int ack = sal_sample_get_i32(t, sample, "ack");
-    int error = sal_sample_get_i32(t, sample, "error");
-    double timeout = sal_sample_get_number(t, sample, "timeout", 0);
-    const char *result = sal_sample_get_string(t, sample, "result");
+    int ack = field_i32(r->f_ack, sample);
+    int error = field_i32(r->f_error, sample);
+    double timeout = r->f_timeout != NULL ? sal_field_get_number(r->f_timeout, sample, 0) : 0;
+    const char *result = r->f_result != NULL ? sal_field_get_string(r->f_result, sample) : NULL;
     bool final = is_final(ack);
     sal_ack_cb cb = p->cb;
     void *cb_arg = p->arg;
@@ -169,6 +181,13 @@ int sal_remote_open(sal_remote **out, uv_loop_t *loop, const sal_component_info 
     init_seq_ranges(r);
     r->t_ackcmd = sal_component_find_topic(comp, "ackcmd");
     if (r->t_ackcmd >= 0) {
+        const sal_topic_info *ack = &comp->topics[r->t_ackcmd];
+        r->f_identity = sal_topic_field(ack, "identity");
+        r->f_origin = sal_topic_field(ack, "origin");
+        r->f_ack = sal_topic_field(ack, "ack");
+        r->f_error = sal_topic_field(ack, "error");
+        r->f_timeout = sal_topic_field(ack, "timeout");
+        r->f_result = sal_topic_field(ack, "result");
         rc = sal_reader_add(r->sal, r->t_ackcmd, on_ackcmd, r, err, errlen);
         if (rc != 0) {
             sal_remote_close(r, NULL, NULL);
@@ -215,8 +234,15 @@ const void *sal_remote_last(const sal_remote *r, const char *sal_name)
 
 int sal_remote_command_topic(const sal_remote *r, const char *name)
 {
+    /* looked up for every command: the name put together without snprintf */
+    static const char prefix[] = "command_";
     char sal_name[128];
-    snprintf(sal_name, sizeof sal_name, "command_%s", name);
+    size_t n = strlen(name);
+    if (n >= sizeof sal_name - (sizeof prefix - 1)) {
+        return -1;
+    }
+    memcpy(sal_name, prefix, sizeof prefix - 1);
+    memcpy(sal_name + sizeof prefix - 1, name, n + 1);
     return sal_component_find_topic(r->comp, sal_name);
 }
 
@@ -258,11 +284,8 @@ int sal_remote_command(sal_remote *r, const char *name, void *sample, double tim
     int32_t seq = r->next_seq[t];
     r->next_seq[t] = seq >= r->seq_hi[t] ? r->seq_lo[t] : seq + 1;
     sal_sample_set_seqnum(&r->comp->topics[t], sample, seq);
-    int rc = sal_write(r->sal, t, sample, SAL_WRITE_KEEP_SEQNUM, err, errlen);
-    if (rc != 0) {
-        free(p);
-        return rc;
-    }
+    /* waiting before the write: nothing left to do after it (the ack may
+     * come while this thread still finishes the write) */
     p->remote = r;
     p->seqnum = seq;
     p->cb = cb;
@@ -272,6 +295,11 @@ int sal_remote_command(sal_remote *r, const char *name, void *sample, double tim
     uv_timer_start(&p->timer, on_command_timeout, sal_seconds_to_ms(timeout), 0);
     p->next = r->pending;
     r->pending = p;
+    int rc = sal_write(r->sal, t, sample, SAL_WRITE_KEEP_SEQNUM, err, errlen);
+    if (rc != 0) {
+        unlink_pending(r, p);
+        return rc;
+    }
     if (seqnum != NULL) {
         *seqnum = seq;
     }

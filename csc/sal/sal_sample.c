@@ -627,11 +627,20 @@ void sal_sample_set_rcv_stamp(const sal_topic_info *topic, void *sample, double 
     memcpy((char *)sample + topic->priv.rcvStamp, &tai, sizeof tai);
 }
 
+/* snprintf(dst, size, "%s", src) without the format machinery (every
+ * write stamps two strings) */
+static void copy_bounded(char *dst, const char *src, size_t size)
+{
+    size_t n = strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 void sal_sample_stamp(const sal_topic_info *topic, void *sample, const sal_stamp *st)
 {
     char *s = sample;
-    snprintf(s + topic->priv.revCode, SAL_REVCODE_SIZE, "%s", st->rev_code);
-    snprintf(s + topic->priv.identity, SAL_IDENTITY_SIZE, "%s", st->identity);
+    copy_bounded(s + topic->priv.revCode, st->rev_code, SAL_REVCODE_SIZE);
+    copy_bounded(s + topic->priv.identity, st->identity, SAL_IDENTITY_SIZE);
     memcpy(s + topic->priv.sndStamp, &st->snd_stamp, sizeof st->snd_stamp);
     double zero = 0.0;
     memcpy(s + topic->priv.rcvStamp, &zero, sizeof zero);
