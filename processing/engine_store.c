@@ -3,6 +3,8 @@
  */
 #include "engine__store.h"
 
+#include "ocps/json_text.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -231,11 +233,12 @@ static int engine_store_bind_json(sqlite3_stmt *st, int idx, const json_t *v)
     if (v == NULL) {
         return sqlite3_bind_null(st, idx);
     }
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t len = 0;
+    char *text = json_text(v, 0, &len);
     if (text == NULL) {
         return SQLITE_NOMEM;
     }
-    return sqlite3_bind_text(st, idx, text, -1, free);
+    return sqlite3_bind_text(st, idx, text, (int)len, free);
 }
 
 /* The parameters shared by insert and update (?1..?16). */
@@ -254,7 +257,7 @@ static int engine_store_bind(sqlite3_stmt *st, const engine_store_record *r)
     rc |= sqlite3_bind_text(st, 9, j->message, -1, SQLITE_TRANSIENT);
     rc |= engine_store_bind_json(st, 10, r->spec);
     rc |= engine_store_bind_json(st, 11, j->meta);
-    if (j->results != NULL) {
+    if (j->results != NULL && json_array_size(j->results) > 0) {
         rc |= engine_store_bind_json(st, 12, j->results);
     } else {
         rc |= sqlite3_bind_text(st, 12, "[]", -1, SQLITE_STATIC);

@@ -32,6 +32,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "ocps/json_text.h"
 #include "ocps/uws_job.h"
 #include "ocps/uws_metrics.h"
 #include "ocps/uws_request.h"
@@ -182,7 +183,8 @@ static void uws_reply_text(uws_reply *r, unsigned status, const char *text)
 /* A JSON reply (steals v), indented as the reference's job replies. */
 static void uws_reply_json(uws_reply *r, unsigned status, json_t *v)
 {
-    r->body = v != NULL ? json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY) : NULL;
+    size_t len = 0;
+    r->body = json_text(v, 2, &len); /* as json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY) */
     json_decref(v);
     if (r->body == NULL) {
         uws_reply_text(r, 500, "out of memory");
@@ -190,7 +192,7 @@ static void uws_reply_json(uws_reply *r, unsigned status, json_t *v)
     }
     r->status = status;
     r->content_type = "application/json";
-    r->len = strlen(r->body);
+    r->len = len;
 }
 
 static bool uws_id_syntax(const char *id)
