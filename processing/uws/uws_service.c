@@ -48,11 +48,10 @@
  * times cannot be trusted could hide). */
 #define UWS_LIVE_CACHE_MAX_AGE 1.0
 
-/* The JSON of a job, by the first two hex digits of its id (direct-
- * mapped), so that polling costs no store read, directory walk nor
- * encoding. An ended job's answer no longer changes. A live job's holds
- * while its phase and times are the same, its output directories have the
- * same modification times (stamp) and it is younger than
+/* The JSON of a job, by the last two hex digits of its id (direct-
+ * mapped: random ones; the first are the creation time), so that polling costs no store read, directory walk
+ * nor encoding. An ended job's answer no longer changes. A live job's holds while its phase and times are the
+ * same, its output directories have the same modification times (stamp) and it is younger than
  * UWS_LIVE_CACHE_MAX_AGE. */
 typedef struct uws_cached {
     char id[ENGINE_JOB_ID_LEN + 1];
@@ -362,7 +361,9 @@ static struct MHD_Response *uws_response(uws_reply *r)
 
 static uws_cached *uws_cache_slot(uws_service *s, const char *id)
 {
-    return &s->cache[(unsigned)(uws_hex_digit(id[0]) * 16 + uws_hex_digit(id[1])) % UWS_CACHE_SLOTS];
+    return &s->cache[(unsigned)(uws_hex_digit(id[ENGINE_JOB_ID_LEN - 2]) * 16 +
+                                uws_hex_digit(id[ENGINE_JOB_ID_LEN - 1])) %
+                     UWS_CACHE_SLOTS];
 }
 
 static void uws_cache_clear(uws_cached *c)
