@@ -269,6 +269,19 @@ static json_t *uws_object(const engine_job *job)
     return obj;
 }
 
+/* The object of a job just stored: one that has not started has no
+ * results, its directory is made when it starts (no walk, no open). */
+static json_t *uws_new_job_object(const engine_job *job)
+{
+    if (job->phase != ENGINE_QUEUED && job->phase != ENGINE_PENDING) {
+        return uws_object(job);
+    }
+    json_t *none = json_array();
+    json_t *obj = none != NULL ? uws_job_object(job, none) : NULL;
+    json_decref(none);
+    return obj;
+}
+
 /* ---- deletion of job directories (off the loop) ------------------------- */
 
 typedef struct uws_rm {
@@ -630,7 +643,7 @@ static void uws_flush_puts(uws_service *s)
         if (job == NULL) {
             uws_reply_text(&r, 500, p->rc == 0 ? "job created but not found" : p->err);
         } else {
-            uws_reply_json(&r, 200, uws_object(job));
+            uws_reply_json(&r, 200, uws_new_job_object(job));
         }
         p->rq->reply = r;
         p->rq->ready = true;
