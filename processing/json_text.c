@@ -14,14 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct json_text_buf {
-    char *p;
-    size_t n;
-    size_t cap;
-    bool failed;
-    int indent;
-} json_text_buf;
-
 static bool json_text_reserve(json_text_buf *b, size_t more)
 {
     if (b->failed) {
@@ -30,7 +22,7 @@ static bool json_text_reserve(json_text_buf *b, size_t more)
     if (b->n + more + 1 <= b->cap) {
         return true;
     }
-    size_t cap = b->cap ? b->cap : 256;
+    size_t cap = b->cap ? b->cap : 1024;
     while (cap < b->n + more + 1) {
         cap *= 2;
     }
@@ -66,55 +58,66 @@ static void json_text_newline(json_text_buf *b, int depth)
     }
 }
 
+/* Bytes a string may hold as they are (not a control character, '"' nor
+ * '\\'): runs of them are copied at once. */
+static bool json_text_plain(unsigned char c)
+{
+    return c >= 0x20 && c != '"' && c != '\\';
+}
+
 static void json_text_string(json_text_buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
-    if (!json_text_reserve(b, len + 2)) {
+    /* room for the quotes and the longest escaped form of every byte */
+    if (!json_text_reserve(b, 6 * len + 2)) {
         return;
     }
-    b->p[b->n++] = '"';
-    size_t run = 0; /* start of the bytes not copied yet */
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            continue;
+    char *o = b->p + b->n;
+    *o++ = '"';
+    size_t i = 0;
+    while (i < len) {
+        size_t run = i;
+        while (run < len && json_text_plain((unsigned char)s[run])) {
+            run++;
         }
-        json_text_put(b, s + run, i - run);
-        run = i + 1;
-        char esc[6] = {'\\', 0};
-        size_t n = 2;
+        memcpy(o, s + i, run - i);
+        o += run - i;
+        if (run == len) {
+            break;
+        }
+        unsigned char c = (unsigned char)s[run];
+        *o++ = '\\';
         switch (c) {
         case '"':
         case '\\':
-            esc[1] = (char)c;
+            *o++ = (char)c;
             break;
         case '\b':
-            esc[1] = 'b';
+            *o++ = 'b';
             break;
         case '\f':
-            esc[1] = 'f';
+            *o++ = 'f';
             break;
         case '\n':
-            esc[1] = 'n';
+            *o++ = 'n';
             break;
         case '\r':
-            esc[1] = 'r';
+            *o++ = 'r';
             break;
         case '\t':
-            esc[1] = 't';
+            *o++ = 't';
             break;
         default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            n = 6;
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
         }
-        json_text_put(b, esc, n);
+        i = run + 1;
     }
-    json_text_put(b, s + run, len - run);
-    json_text_put(b, "\"", 1);
+    *o++ = '"';
+    b->n = (size_t)(o - b->p);
 }
 
 /* jansson's jsonp_dtostr with precision 17 (a 24-byte buffer). */
@@ -241,13 +244,53 @@ static bool json_text_value(json_text_buf *b, const json_t *v, int depth)
 char *json_text(const json_t *v, int indent, size_t *len)
 {
     json_text_buf b = {.indent = indent > 31 ? 31 : indent};
-    if (v == NULL || !json_text_reserve(&b, 0) || !json_text_value(&b, v, 0) || b.failed) {
-        free(b.p);
-        return NULL;
+    if (v == NULL || !json_text_value(&b, v, 0)) {
+        b.failed = true;
     }
-    b.p[b.n] = '\0';
-    if (len != NULL) {
-        *len = b.n;
+    return json_text_finish(&b, len);
+}
+
+void json_text_raw(json_text_buf *b, const char *text, size_t len)
+{
+    json_text_put(b, text, len);
+}
+
+void json_text_str(json_text_buf *b, const char *s, size_t len)
+{
+    json_text_string(b, s, len);
+}
+
+void json_text_real_value(json_text_buf *b, double value)
+{
+    if (!json_text_real(b, value)) {
+        b->failed = true;
     }
-    return b.p;
+}
+
+void json_text_indent(json_text_buf *b, int depth)
+{
+    json_text_newline(b, depth);
+}
+
+void json_text_value_at(json_text_buf *b, const json_t *v, int depth)
+{
+    if (v == NULL || !json_text_value(b, v, depth)) {
+        b->failed = true;
+    }
+}
+
+char *json_text_finish(json_text_buf *b, size_t *len)
+{
+    char *text = NULL;
+    if (json_text_reserve(b, 0)) {
+        b->p[b->n] = '\0';
+        text = b->p;
+        if (len != NULL) {
+            *len = b->n;
+        }
+    } else {
+        free(b->p);
+    }
+    memset(b, 0, sizeof *b);
+    return text;
 }

@@ -269,17 +269,35 @@ static json_t *uws_object(const engine_job *job)
     return obj;
 }
 
-/* The object of a job just stored: one that has not started has no
- * results, its directory is made when it starts (no walk, no open). */
-static json_t *uws_new_job_object(const engine_job *job)
+/* The answer for one job with these results (borrowed): its text
+ * written directly, or through the object where that fails (for the same
+ * outcome). */
+static void uws_reply_job(uws_reply *r, unsigned status, const engine_job *job, json_t *results)
 {
-    if (job->phase != ENGINE_QUEUED && job->phase != ENGINE_PENDING) {
-        return uws_object(job);
+    size_t len = 0;
+    char *text = uws_job_text(job, results, &len);
+    if (text == NULL) {
+        uws_reply_json(r, status, uws_job_object(job, results));
+        return;
     }
-    json_t *none = json_array();
-    json_t *obj = none != NULL ? uws_job_object(job, none) : NULL;
-    json_decref(none);
-    return obj;
+    r->status = status;
+    r->content_type = "application/json";
+    r->body = text;
+    r->len = len;
+}
+
+/* The answer for a job just stored: one that has not started has no
+ * results, its directory is made when it starts (no walk, no open). */
+static void uws_reply_new_job(uws_reply *r, const engine_job *job)
+{
+    bool started = job->phase != ENGINE_QUEUED && job->phase != ENGINE_PENDING;
+    json_t *results = started ? uws_job_results(job->workdir) : json_array();
+    if (results == NULL) {
+        uws_reply_text(r, 500, "out of memory");
+        return;
+    }
+    uws_reply_job(r, 200, job, results);
+    json_decref(results);
 }
 
 /* ---- deletion of job directories (off the loop) ------------------------- */
@@ -643,7 +661,7 @@ static void uws_flush_puts(uws_service *s)
         if (job == NULL) {
             uws_reply_text(&r, 500, p->rc == 0 ? "job created but not found" : p->err);
         } else {
-            uws_reply_json(&r, 200, uws_new_job_object(job));
+            uws_reply_new_job(&r, job);
         }
         p->rq->reply = r;
         p->rq->ready = true;
@@ -713,14 +731,18 @@ static void uws_get_job(const uws_call *c, uws_reply *r)
     bool ended = engine_phase_final(job->phase);
     uws_results_stamp *stamp = NULL;
     json_t *results = uws_job_results_stamped(job->workdir, cached != NULL && !ended ? &stamp : NULL);
-    json_t *obj = uws_job_object(job, results);
-    json_decref(results);
-    if (obj != NULL && !whole) {
-        json_t *prop = json_incref(json_object_get(obj, c->route->property));
-        json_decref(obj);
-        obj = prop;
+    if (whole && results != NULL) {
+        uws_reply_job(r, 200, job, results);
+    } else {
+        json_t *obj = uws_job_object(job, results);
+        if (obj != NULL && !whole) {
+            json_t *prop = json_incref(json_object_get(obj, c->route->property));
+            json_decref(obj);
+            obj = prop;
+        }
+        uws_reply_json(r, 200, obj);
     }
-    uws_reply_json(r, 200, obj);
+    json_decref(results);
     if (cached != NULL && r->status == 200 && (ended || stamp != NULL)) {
         uws_cache_keep(cached, job, r, stamp);
     } else {

@@ -10,6 +10,7 @@
 #ifndef JSON_TEXT_H
 #define JSON_TEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -23,5 +24,31 @@
  * memory, nested deeper than JSON_TEXT_MAX_DEPTH, or a real json_dumps
  * cannot write either (more than 23 characters). */
 char *json_text(const json_t *v, int indent, size_t *len);
+
+/* A text written in parts, for a document whose layout is known (some of
+ * it written as it is): start with {0} and the indent, append, then
+ * json_text_finish. A failure (out of memory, too deep) is remembered
+ * and makes json_text_finish return NULL. */
+typedef struct json_text_buf {
+    char *p;
+    size_t n;
+    size_t cap;
+    bool failed;
+    int indent; /* 0: compact, else spaces a level (at most 31) */
+} json_text_buf;
+
+/* Text as it is. */
+void json_text_raw(json_text_buf *b, const char *text, size_t len);
+/* A JSON string of the bytes s[0..len). */
+void json_text_str(json_text_buf *b, const char *s, size_t len);
+/* A real as json_dumps writes it. */
+void json_text_real_value(json_text_buf *b, double value);
+/* A newline and depth levels of indentation (nothing when compact). */
+void json_text_indent(json_text_buf *b, int depth);
+/* v, nested `depth` levels deep (its inner lines indented from there). */
+void json_text_value_at(json_text_buf *b, const json_t *v, int depth);
+/* The text (NUL-terminated, malloc'd) and its length, or NULL if a part
+ * failed; b is emptied either way. */
+char *json_text_finish(json_text_buf *b, size_t *len);
 
 #endif
