@@ -64,8 +64,8 @@ static void test_every_phase(void **state)
     static const char *const bodies[] = {
         "{\"argv\": [\"true\"]}",
         "{\"argv\": [\"echo\", \"a \\\"b\\\" \\\\ \\n caf\\u00e9\"], \"run_id\": \"bench-1\"}",
-        "{\"command\": \"echo $JOB_ID > $JOB_OUTPUT_DIR/x\", \"environment\": [{\"name\": \"A\", \"value\": "
-        "\"1\\t2\"}]}",
+        ("{\"command\": \"echo $JOB_ID > $JOB_OUTPUT_DIR/x\", \"environment\": [{\"name\": \"A\", \"value\": "
+         "\"1\\t2\"}]}"),
         "{\"argv\": [\"make\"], \"url\": \"https://example.org/r.git\", \"commit_ref\": \"v1\"}",
     };
     json_t *none = json_array();
