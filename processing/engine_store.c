@@ -53,11 +53,12 @@ struct engine_store {
     " max_rss_kb INTEGER NOT NULL DEFAULT -1,"                                                               \
     " executor_nodes TEXT NOT NULL DEFAULT '');"
 
-static const char engine_store_schema[] =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA cache_size=-1024;" /* 1 MiB: RSS bounded (issue 11) */
-    "PRAGMA synchronous=NORMAL;" ENGINE_STORE_TABLE("jobs") "CREATE TABLE IF NOT EXISTS store_meta ("
-                                                            " key TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+static const char engine_store_schema[] = "PRAGMA journal_mode=WAL;"
+                                          "PRAGMA cache_size=-1024;" /* 1 MiB: RSS bounded (issue 11) */
+                                          "PRAGMA synchronous=NORMAL;";
+static const char engine_store_jobs_table[] = ENGINE_STORE_TABLE("jobs");
+static const char engine_store_meta_table[] =
+    "CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)";
 
 /* Added after the first release: run on its own, "duplicate column" ignored
  * (a store made before has them only from these). */
@@ -196,22 +197,24 @@ static int engine_store_migrate(engine_store *s, const char *path, char *err, si
     if (old == 0) {
         return 0;
     }
-    static const char sql[] = "BEGIN IMMEDIATE;" ENGINE_STORE_TABLE(
-        "jobs_new") "INSERT INTO jobs_new (" ENGINE_STORE_COLUMNS ", disk_bytes) SELECT " ENGINE_STORE_COLUMNS
-                    ", disk_bytes FROM jobs ORDER BY seq;"
-                    "INSERT INTO store_meta (key, value) SELECT 'seq_floor', seq FROM sqlite_sequence WHERE "
-                    "name = 'jobs'"
-                    " ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value);"
-                    "DROP TABLE jobs;"
-                    "ALTER TABLE jobs_new RENAME TO jobs;"
-                    "COMMIT;";
-    char *msg = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errlen, "job store %s: cannot convert it to this version's layout: %s", path,
-                 msg != NULL ? msg : sqlite3_errmsg(s->db));
-        sqlite3_free(msg);
-        engine_store_rollback(s);
-        return -1;
+    static const char *const steps[] = {
+        "BEGIN IMMEDIATE",
+        (ENGINE_STORE_TABLE("jobs_new")),
+        ("INSERT INTO jobs_new (" ENGINE_STORE_COLUMNS ", disk_bytes)"
+         " SELECT " ENGINE_STORE_COLUMNS ", disk_bytes FROM jobs ORDER BY seq"),
+        ("INSERT INTO store_meta (key, value) SELECT 'seq_floor', seq FROM sqlite_sequence"
+         " WHERE name = 'jobs' ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)"),
+        "DROP TABLE jobs",
+        "ALTER TABLE jobs_new RENAME TO jobs",
+        "COMMIT",
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        if (sqlite3_exec(s->db, steps[i], NULL, NULL, NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "job store %s: cannot convert it to this version's layout: %s", path,
+                     sqlite3_errmsg(s->db));
+            engine_store_rollback(s);
+            return -1;
+        }
     }
     return 0;
 }
@@ -232,12 +235,15 @@ int engine_store_open(engine_store **out, const char *path, char *err, size_t er
         return -1;
     }
     sqlite3_busy_timeout(s->db, 2000);
-    char *msg = NULL;
-    if (sqlite3_exec(s->db, engine_store_schema, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errlen, "job store %s: %s", path, msg ? msg : "schema failed");
-        sqlite3_free(msg);
-        engine_store_close(s);
-        return -1;
+    const char *const schema[] = {engine_store_schema, engine_store_jobs_table, engine_store_meta_table};
+    for (size_t i = 0; i < sizeof schema / sizeof schema[0]; i++) {
+        char *msg = NULL;
+        if (sqlite3_exec(s->db, schema[i], NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf(err, errlen, "job store %s: %s", path, msg ? msg : "schema failed");
+            sqlite3_free(msg);
+            engine_store_close(s);
+            return -1;
+        }
     }
     static const struct {
         const char *sql;
