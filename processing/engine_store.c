@@ -3,6 +3,8 @@
  */
 #include "engine__store.h"
 
+#include "ocps/json_text.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,34 +21,47 @@ struct engine_store {
     sqlite3_stmt *unpublished;
     sqlite3_stmt *find;
     sqlite3_stmt *get;
+    int64_t last_seq; /* the highest seq ever given (never reused) */
 };
+
+/* The table of jobs under a name (a rebuild makes it as jobs_new). seq is
+ * the rowid, without AUTOINCREMENT: the store gives it (last_seq), so
+ * that an insert writes no sqlite_sequence row; store_meta keeps the
+ * highest seq deleted, so that none is given again after a restart. */
+#define ENGINE_STORE_TABLE(name)                                                                             \
+    "CREATE TABLE IF NOT EXISTS " name " ("                                                                  \
+    " seq INTEGER PRIMARY KEY,"                                                                              \
+    " id TEXT NOT NULL UNIQUE,"                                                                              \
+    " phase TEXT NOT NULL,"                                                                                  \
+    " reason TEXT NOT NULL,"                                                                                 \
+    " created REAL NOT NULL,"                                                                                \
+    " started REAL NOT NULL DEFAULT 0,"                                                                      \
+    " ended REAL NOT NULL DEFAULT 0,"                                                                        \
+    " exit_code INTEGER NOT NULL DEFAULT -1,"                                                                \
+    " workdir TEXT NOT NULL,"                                                                                \
+    " message TEXT NOT NULL DEFAULT '',"                                                                     \
+    " spec TEXT NOT NULL,"                                                                                   \
+    " meta TEXT,"                                                                                            \
+    " results TEXT NOT NULL DEFAULT '[]',"                                                                   \
+    " results_total INTEGER NOT NULL DEFAULT 0,"                                                             \
+    " results_truncated INTEGER NOT NULL DEFAULT 0,"                                                         \
+    " runner_pid INTEGER NOT NULL DEFAULT 0,"                                                                \
+    " runner_start_time INTEGER NOT NULL DEFAULT 0,"                                                         \
+    " result_published INTEGER NOT NULL DEFAULT 0,"                                                          \
+    " disk_bytes INTEGER NOT NULL DEFAULT -1,"                                                               \
+    " executor_id TEXT NOT NULL DEFAULT '',"                                                                 \
+    " max_rss_kb INTEGER NOT NULL DEFAULT -1,"                                                               \
+    " executor_nodes TEXT NOT NULL DEFAULT '');"
 
 static const char engine_store_schema[] = "PRAGMA journal_mode=WAL;"
                                           "PRAGMA cache_size=-1024;" /* 1 MiB: RSS bounded (issue 11) */
-                                          "PRAGMA synchronous=NORMAL;"
-                                          "CREATE TABLE IF NOT EXISTS jobs ("
-                                          " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-                                          " id TEXT NOT NULL UNIQUE,"
-                                          " phase TEXT NOT NULL,"
-                                          " reason TEXT NOT NULL,"
-                                          " created REAL NOT NULL,"
-                                          " started REAL NOT NULL DEFAULT 0,"
-                                          " ended REAL NOT NULL DEFAULT 0,"
-                                          " exit_code INTEGER NOT NULL DEFAULT -1,"
-                                          " workdir TEXT NOT NULL,"
-                                          " message TEXT NOT NULL DEFAULT '',"
-                                          " spec TEXT NOT NULL,"
-                                          " meta TEXT,"
-                                          " results TEXT NOT NULL DEFAULT '[]',"
-                                          " results_total INTEGER NOT NULL DEFAULT 0,"
-                                          " results_truncated INTEGER NOT NULL DEFAULT 0,"
-                                          " runner_pid INTEGER NOT NULL DEFAULT 0,"
-                                          " runner_start_time INTEGER NOT NULL DEFAULT 0,"
-                                          " result_published INTEGER NOT NULL DEFAULT 0);"
-                                          "CREATE INDEX IF NOT EXISTS jobs_unpublished"
-                                          " ON jobs(result_published, seq);";
+                                          "PRAGMA synchronous=NORMAL;";
+static const char engine_store_jobs_table[] = ENGINE_STORE_TABLE("jobs");
+static const char engine_store_meta_table[] =
+    "CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)";
 
-/* Added after the first release: run on its own, "duplicate column" ignored. */
+/* Added after the first release: run on its own, "duplicate column" ignored
+ * (a store made before has them only from these). */
 static const char engine_store_add_disk_bytes[] =
     "ALTER TABLE jobs ADD COLUMN disk_bytes INTEGER NOT NULL DEFAULT -1";
 /* The executor's job id (Slurm), added for the Slurm executor. */
@@ -58,12 +73,21 @@ static const char engine_store_add_max_rss[] =
     "ALTER TABLE jobs ADD COLUMN max_rss_kb INTEGER NOT NULL DEFAULT -1";
 static const char engine_store_add_executor_nodes[] =
     "ALTER TABLE jobs ADD COLUMN executor_nodes TEXT NOT NULL DEFAULT ''";
-/* The retention pass's queries seek instead of scanning the history: jobs
- * not measured yet (partial index), ended before a time, and the sum of
- * their disk use (covering). */
-static const char engine_store_history_indexes[] =
+/* The indexes besides the ids'. Every one is partial, so that a new job
+ * (not published) is written to one of them only, at its end (seq grows):
+ * the live jobs (loaded at start); the history by creation (its pages,
+ * the count cut); the history jobs not measured yet; the history by end
+ * time with the disk use (expiry, the sum). The history ones lead with
+ * result_published, as the indexes of every job did, for the same plans
+ * (seeks). Those indexes of stores made before go. */
+static const char engine_store_indexes[] =
+    "DROP INDEX IF EXISTS jobs_unpublished;"
+    "DROP INDEX IF EXISTS jobs_history;"
+    "CREATE INDEX IF NOT EXISTS jobs_live ON jobs(seq) WHERE result_published = 0;"
+    "CREATE INDEX IF NOT EXISTS jobs_done ON jobs(result_published, seq) WHERE result_published = 1;"
     "CREATE INDEX IF NOT EXISTS jobs_unsized ON jobs(seq) WHERE result_published = 1 AND disk_bytes < 0;"
-    "CREATE INDEX IF NOT EXISTS jobs_history ON jobs(result_published, ended, disk_bytes, seq);";
+    "CREATE INDEX IF NOT EXISTS jobs_ended ON jobs(result_published, ended, disk_bytes)"
+    " WHERE result_published = 1;";
 
 #define ENGINE_STORE_COLUMNS                                                                                 \
     "seq, id, phase, reason, created, started, ended, exit_code, workdir, message, spec, meta, results, "    \
@@ -71,9 +95,10 @@ static const char engine_store_history_indexes[] =
     "max_rss_kb, executor_nodes"
 
 static const char engine_store_sql_insert[] =
-    "INSERT INTO jobs (id, phase, reason, created, started, ended, exit_code, workdir, message, spec, meta,"
+    "INSERT INTO jobs (seq, id, phase, reason, created, started, ended, exit_code, workdir, message, spec, "
+    "meta,"
     " results, results_total, results_truncated, runner_pid, runner_start_time)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+    " VALUES (?19, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 static const char engine_store_sql_update[] =
     "UPDATE jobs SET phase = ?2, reason = ?3, started = ?5, ended = ?6, exit_code = ?7, message = ?9,"
     " results = ?12, results_total = ?13, results_truncated = ?14, runner_pid = ?15,"
@@ -152,6 +177,48 @@ static int engine_store_prepare(engine_store *s, char *err, size_t errlen)
     return 0;
 }
 
+static int engine_store_scalar(engine_store *s, const char *sql, const int64_t *params, int nparams,
+                               int64_t *out, char *err, size_t errlen);
+
+/* A store made when seq was AUTOINCREMENT (every insert wrote its
+ * sqlite_sequence row): the table rebuilt without it (SQLite cannot drop
+ * it in place), rows, ids and seqs unchanged, in one transaction; the last
+ * seq it gave is kept in store_meta. 0, or -1 with a message (the store is
+ * as it was). */
+static int engine_store_migrate(engine_store *s, const char *path, char *err, size_t errlen)
+{
+    int64_t old = 0;
+    if (engine_store_scalar(s,
+                            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'jobs'"
+                            " AND sql LIKE '%AUTOINCREMENT%'",
+                            NULL, 0, &old, err, errlen) != 0) {
+        return -1;
+    }
+    if (old == 0) {
+        return 0;
+    }
+    static const char *const steps[] = {
+        "BEGIN IMMEDIATE",
+        (ENGINE_STORE_TABLE("jobs_new")),
+        ("INSERT INTO jobs_new (" ENGINE_STORE_COLUMNS ", disk_bytes)"
+         " SELECT " ENGINE_STORE_COLUMNS ", disk_bytes FROM jobs ORDER BY seq"),
+        ("INSERT INTO store_meta (key, value) SELECT 'seq_floor', seq FROM sqlite_sequence"
+         " WHERE name = 'jobs' ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)"),
+        "DROP TABLE jobs",
+        "ALTER TABLE jobs_new RENAME TO jobs",
+        "COMMIT",
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        if (sqlite3_exec(s->db, steps[i], NULL, NULL, NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "job store %s: cannot convert it to this version's layout: %s", path,
+                     sqlite3_errmsg(s->db));
+            engine_store_rollback(s);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int engine_store_open(engine_store **out, const char *path, char *err, size_t errlen)
 {
     *out = NULL;
@@ -168,23 +235,21 @@ int engine_store_open(engine_store **out, const char *path, char *err, size_t er
         return -1;
     }
     sqlite3_busy_timeout(s->db, 2000);
-    char *msg = NULL;
-    if (sqlite3_exec(s->db, engine_store_schema, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errlen, "job store %s: %s", path, msg ? msg : "schema failed");
-        sqlite3_free(msg);
-        engine_store_close(s);
-        return -1;
-    }
-    if (sqlite3_exec(s->db, engine_store_add_disk_bytes, NULL, NULL, NULL) != SQLITE_OK &&
-        strstr(sqlite3_errmsg(s->db), "duplicate column") == NULL) {
-        engine_store_fail(s->db, "add column disk_bytes", err, errlen);
-        engine_store_close(s);
-        return -1;
+    const char *const schema[] = {engine_store_schema, engine_store_jobs_table, engine_store_meta_table};
+    for (size_t i = 0; i < sizeof schema / sizeof schema[0]; i++) {
+        char *msg = NULL;
+        if (sqlite3_exec(s->db, schema[i], NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf(err, errlen, "job store %s: %s", path, msg ? msg : "schema failed");
+            sqlite3_free(msg);
+            engine_store_close(s);
+            return -1;
+        }
     }
     static const struct {
         const char *sql;
         const char *what;
     } added[] = {
+        {engine_store_add_disk_bytes, "add column disk_bytes"},
         {engine_store_add_executor_id, "add column executor_id"},
         {engine_store_add_max_rss, "add column max_rss_kb"},
         {engine_store_add_executor_nodes, "add column executor_nodes"},
@@ -197,8 +262,19 @@ int engine_store_open(engine_store **out, const char *path, char *err, size_t er
             return -1;
         }
     }
-    if (sqlite3_exec(s->db, engine_store_history_indexes, NULL, NULL, NULL) != SQLITE_OK) {
+    if (engine_store_migrate(s, path, err, errlen) != 0) {
+        engine_store_close(s);
+        return -1;
+    }
+    if (sqlite3_exec(s->db, engine_store_indexes, NULL, NULL, NULL) != SQLITE_OK) {
         engine_store_fail(s->db, "create index", err, errlen);
+        engine_store_close(s);
+        return -1;
+    }
+    if (engine_store_scalar(s,
+                            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM jobs), 0),"
+                            " COALESCE((SELECT value FROM store_meta WHERE key = 'seq_floor'), 0))",
+                            NULL, 0, &s->last_seq, err, errlen) != 0) {
         engine_store_close(s);
         return -1;
     }
@@ -231,11 +307,12 @@ static int engine_store_bind_json(sqlite3_stmt *st, int idx, const json_t *v)
     if (v == NULL) {
         return sqlite3_bind_null(st, idx);
     }
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t len = 0;
+    char *text = json_text(v, 0, &len);
     if (text == NULL) {
         return SQLITE_NOMEM;
     }
-    return sqlite3_bind_text(st, idx, text, -1, free);
+    return sqlite3_bind_text(st, idx, text, (int)len, free);
 }
 
 /* The parameters shared by insert and update (?1..?16). */
@@ -254,7 +331,7 @@ static int engine_store_bind(sqlite3_stmt *st, const engine_store_record *r)
     rc |= sqlite3_bind_text(st, 9, j->message, -1, SQLITE_TRANSIENT);
     rc |= engine_store_bind_json(st, 10, r->spec);
     rc |= engine_store_bind_json(st, 11, j->meta);
-    if (j->results != NULL) {
+    if (j->results != NULL && json_array_size(j->results) > 0) {
         rc |= engine_store_bind_json(st, 12, j->results);
     } else {
         rc |= sqlite3_bind_text(st, 12, "[]", -1, SQLITE_STATIC);
@@ -281,7 +358,8 @@ static int engine_store_exec(engine_store *s, sqlite3_stmt *st, const char *what
 
 int engine_store_insert(engine_store *s, engine_store_record *rec, char *err, size_t errlen)
 {
-    if (engine_store_bind(s->insert, rec) != SQLITE_OK) {
+    int64_t seq = s->last_seq + 1;
+    if ((engine_store_bind(s->insert, rec) | sqlite3_bind_int64(s->insert, 19, seq)) != SQLITE_OK) {
         sqlite3_reset(s->insert);
         sqlite3_clear_bindings(s->insert);
         return engine_store_fail(s->db, "bind", err, errlen);
@@ -298,7 +376,8 @@ int engine_store_insert(engine_store *s, engine_store_record *rec, char *err, si
     }
     sqlite3_reset(s->insert);
     sqlite3_clear_bindings(s->insert);
-    rec->seq = sqlite3_last_insert_rowid(s->db);
+    s->last_seq = seq;
+    rec->seq = seq;
     return 0;
 }
 
@@ -452,7 +531,7 @@ int engine_store_history_page(engine_store *s, int64_t before, size_t max, engin
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT " ENGINE_STORE_COLUMNS " FROM jobs INDEXED BY jobs_unpublished"
+                           "SELECT " ENGINE_STORE_COLUMNS " FROM jobs INDEXED BY jobs_done"
                            " WHERE result_published = 1 AND seq < ?1 ORDER BY seq DESC LIMIT ?2",
                            -1, &st, NULL) != SQLITE_OK) {
         return engine_store_fail(s->db, "prepare", err, errlen);
@@ -695,6 +774,15 @@ int engine_store_delete(engine_store *s, const char *const *ids, size_t n, char 
         return engine_store_fail(s->db, "prepare", err, errlen);
     }
     int ret = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    if (ret == 0) {
+        /* no seq given so far is given again, even if the newest rows go */
+        int64_t floor[] = {s->last_seq};
+        int64_t none;
+        ret = engine_store_scalar(s,
+                                  "INSERT INTO store_meta (key, value) VALUES ('seq_floor', ?1)"
+                                  " ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+                                  floor, 1, &none, err, errlen);
+    }
     for (size_t i = 0; ret == 0 && i < n; i++) {
         sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_TRANSIENT);
         ret = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;

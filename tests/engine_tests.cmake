@@ -18,8 +18,12 @@ add_dependencies(test_job_runner ocps-job-runner)
 add_test(NAME job_runner COMMAND test_job_runner)
 
 # Only live jobs in memory; history from the store; the retention policy.
-ocps_test_exe(test_engine_history engine_fixture)
+ocps_test_exe(test_engine_history engine_fixture PkgConfig::SQLITE)
 target_compile_definitions(test_engine_history PRIVATE OCPS_JOB_RUNNER="$<TARGET_FILE:ocps-job-runner>")
 add_dependencies(test_engine_history ocps-job-runner)
 add_test(NAME engine_history COMMAND test_engine_history)
 set_tests_properties(engine_history PROPERTIES TIMEOUT 120)
+
+# json_text: the store's and the API's JSON written as json_dumps would.
+ocps_test_exe(test_json_text engine)
+add_test(NAME engine_json_text COMMAND test_json_text)

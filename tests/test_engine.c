@@ -755,6 +755,14 @@ static void test_job_ids_and_validation(void **state)
     assert_int_equal(strlen(a), ENGINE_JOB_ID_LEN);
     assert_int_equal(strspn(a, "0123456789abcdef"), ENGINE_JOB_ID_LEN);
     assert_string_not_equal(a, b);
+    /* the creation time first (the store's index of ids grows at its end),
+     * then random: an id made later sorts after, the random parts differ */
+    char later[ENGINE_JOB_ID_LEN + 1];
+    struct timespec ms2 = {0, 2000000};
+    nanosleep(&ms2, NULL);
+    engine_new_job_id(fx->e, later);
+    assert_true(strcmp(later, a) > 0 && strcmp(later, b) > 0);
+    assert_string_not_equal(a + 12, b + 12);
     char err[256];
     engine_job_spec empty = {.argv = (const char *[]){NULL}};
     assert_int_equal(engine_job_submit(fx->e, a, &empty, err, sizeof err), -EINVAL);

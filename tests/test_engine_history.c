@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "ocps/engine.h"
 #include "engine_fixture.h"
@@ -579,6 +580,112 @@ static void test_batch_submit(void **state)
     }
 }
 
+/* ---- the store's layout -------------------------------------------------- */
+
+/* The layout of stores made before the store gave seq itself: seq
+ * AUTOINCREMENT (its sqlite_sequence row), indexes of every job. */
+static const char old_layout[] =
+    "BEGIN;"
+    "CREATE TABLE old ( seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, phase TEXT NOT NULL,"
+    " reason TEXT NOT NULL, created REAL NOT NULL, started REAL NOT NULL DEFAULT 0, ended REAL NOT NULL"
+    " DEFAULT 0, exit_code INTEGER NOT NULL DEFAULT -1, workdir TEXT NOT NULL, message TEXT NOT NULL DEFAULT"
+    " '', spec TEXT NOT NULL, meta TEXT, results TEXT NOT NULL DEFAULT '[]', results_total INTEGER NOT NULL"
+    " DEFAULT 0, results_truncated INTEGER NOT NULL DEFAULT 0, runner_pid INTEGER NOT NULL DEFAULT 0,"
+    " runner_start_time INTEGER NOT NULL DEFAULT 0, result_published INTEGER NOT NULL DEFAULT 0,"
+    " disk_bytes INTEGER NOT NULL DEFAULT -1, executor_id TEXT NOT NULL DEFAULT '', max_rss_kb INTEGER NOT"
+    " NULL DEFAULT -1, executor_nodes TEXT NOT NULL DEFAULT '');"
+    "INSERT INTO old SELECT * FROM jobs;"
+    "DROP TABLE jobs;"
+    "DROP TABLE store_meta;"
+    "ALTER TABLE old RENAME TO jobs;"
+    "CREATE INDEX jobs_unpublished ON jobs(result_published, seq);"
+    "CREATE INDEX jobs_unsized ON jobs(seq) WHERE result_published = 1 AND disk_bytes < 0;"
+    "CREATE INDEX jobs_history ON jobs(result_published, ended, disk_bytes, seq);"
+    "DELETE FROM sqlite_sequence;"
+    "INSERT INTO sqlite_sequence (name, seq) VALUES ('jobs', 40);" /* the newest rows were deleted */
+    "COMMIT;";
+
+static int64_t store_count(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* The cursor of the history's first page of one job: the newest
+ * published job's seq (with at least two of them). */
+static int64_t newest_seq(efx *fx)
+{
+    listed l = {.n = 0};
+    int64_t next = 0;
+    char err[256];
+    assert_int_equal(engine_job_list_history(fx->e, 0, 1, on_listed, &l, &next, err, sizeof err), 0);
+    assert_true(next > 0);
+    return next;
+}
+
+/* A store of the earlier layout opens: converted in place, every job kept
+ * (history, its order and pages, the job not published yet reported
+ * again), and no seq it gave (40, its newest rows deleted) given again,
+ * also after the newest job is deleted and the engine restarted. */
+static void test_store_of_earlier_layout_converted(void **state)
+{
+    efx *fx = *state;
+    char ids[3][ENGINE_JOB_ID_LEN + 1];
+    char unpublished[ENGINE_JOB_ID_LEN + 1];
+    for (int i = 0; i < 3; i++) {
+        fx_run_published(fx, ids[i], "exit 0");
+    }
+    efx_submit_sh(fx, unpublished, "exit 2");
+    fx_wait_final_phase(fx, unpublished, 10);
+    efx_close(fx);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(fx->store, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, old_layout, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(
+        store_count(fx->store, "SELECT COUNT(*) FROM sqlite_master WHERE sql LIKE '%AUTOINCREMENT%'"), 1);
+
+    efx_clear_events(fx);
+    efx_open(fx);
+    efx_run_for(fx, 0.2);
+    assert_int_equal(
+        store_count(fx->store, "SELECT COUNT(*) FROM sqlite_master WHERE sql LIKE '%AUTOINCREMENT%'"), 0);
+    assert_int_equal(store_count(fx->store, "SELECT COUNT(*) FROM sqlite_master WHERE name IN"
+                                            " ('jobs_unpublished', 'jobs_history')"),
+                     0);
+    assert_int_equal(fx->nevents, 1); /* the job not published, as after any restart */
+    assert_string_equal(fx->events[0].id, unpublished);
+    listed l = fx_list(fx);
+    assert_int_equal(l.n, 4);
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(l.ids[i], ids[i]);
+        assert_int_equal(l.phases[i], ENGINE_COMPLETED);
+        assert_non_null(engine_job_get(fx->e, ids[i]));
+    }
+    assert_int_equal(newest_seq(fx), 3);
+
+    char fresh[ENGINE_JOB_ID_LEN + 1];
+    fx_run_published(fx, fresh, "exit 0");
+    int64_t seq = newest_seq(fx);
+    assert_true(seq > 40);
+    /* the newest job deleted, the engine restarted: its seq stays taken */
+    char err[256];
+    assert_int_equal(engine_job_forget(fx->e, fresh, err, sizeof err), 0);
+    efx_close(fx);
+    efx_open(fx);
+    char next[ENGINE_JOB_ID_LEN + 1];
+    fx_run_published(fx, next, "exit 0");
+    assert_true(newest_seq(fx) > seq);
+    assert_int_equal(fx_list(fx).n, 5);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -598,6 +705,7 @@ int main(void)
         T(test_retention_keeps_jobs_of_another_work_root),
         T(test_list_every_job_in_order),
         T(test_forget),
+        T(test_store_of_earlier_layout_converted),
         T(test_list_live_and_history_pages),
         T(test_spec_dirs_made_at_start),
         T(test_batch_submit),

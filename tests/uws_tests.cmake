@@ -52,3 +52,9 @@ add_test(NAME uws_metrics COMMAND "${OCPS_DEBIAN_PYTHON3}" "${CMAKE_CURRENT_SOUR
 add_test(NAME uws_status_page COMMAND "${OCPS_DEBIAN_PYTHON3}" "${CMAKE_CURRENT_SOURCE_DIR}/uws_observe.py"
   page "$<TARGET_FILE:ocps-engine>")
 set_tests_properties(uws_metrics uws_status_page PROPERTIES TIMEOUT 300 LABELS "uws;deploy" SKIP_RETURN_CODE 77)
+
+# uws_job_text: the answer for one job written directly, as the job object's
+# json_dumps.
+ocps_test_exe(test_uws_job_text uws PkgConfig::JANSSON)
+add_test(NAME uws_job_text COMMAND test_uws_job_text)
+set_tests_properties(uws_job_text PROPERTIES LABELS uws)

@@ -32,6 +32,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "ocps/json_text.h"
 #include "ocps/uws_job.h"
 #include "ocps/uws_metrics.h"
 #include "ocps/uws_request.h"
@@ -47,11 +48,10 @@
  * times cannot be trusted could hide). */
 #define UWS_LIVE_CACHE_MAX_AGE 1.0
 
-/* The JSON of a job, by the first two hex digits of its id (direct-
- * mapped), so that polling costs no store read, directory walk nor
- * encoding. An ended job's answer no longer changes. A live job's holds
- * while its phase and times are the same, its output directories have the
- * same modification times (stamp) and it is younger than
+/* The JSON of a job, by the last two hex digits of its id (direct-
+ * mapped: random ones; the first are the creation time), so that polling costs no store read, directory walk
+ * nor encoding. An ended job's answer no longer changes. A live job's holds while its phase and times are the
+ * same, its output directories have the same modification times (stamp) and it is younger than
  * UWS_LIVE_CACHE_MAX_AGE. */
 typedef struct uws_cached {
     char id[ENGINE_JOB_ID_LEN + 1];
@@ -182,7 +182,8 @@ static void uws_reply_text(uws_reply *r, unsigned status, const char *text)
 /* A JSON reply (steals v), indented as the reference's job replies. */
 static void uws_reply_json(uws_reply *r, unsigned status, json_t *v)
 {
-    r->body = v != NULL ? json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY) : NULL;
+    size_t len = 0;
+    r->body = json_text(v, 2, &len); /* as json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY) */
     json_decref(v);
     if (r->body == NULL) {
         uws_reply_text(r, 500, "out of memory");
@@ -190,7 +191,7 @@ static void uws_reply_json(uws_reply *r, unsigned status, json_t *v)
     }
     r->status = status;
     r->content_type = "application/json";
-    r->len = strlen(r->body);
+    r->len = len;
 }
 
 static bool uws_id_syntax(const char *id)
@@ -266,6 +267,37 @@ static json_t *uws_object(const engine_job *job)
     json_t *obj = uws_job_object(job, results);
     json_decref(results);
     return obj;
+}
+
+/* The answer for one job with these results (borrowed): its text
+ * written directly, or through the object where that fails (for the same
+ * outcome). */
+static void uws_reply_job(uws_reply *r, unsigned status, const engine_job *job, json_t *results)
+{
+    size_t len = 0;
+    char *text = uws_job_text(job, results, &len);
+    if (text == NULL) {
+        uws_reply_json(r, status, uws_job_object(job, results));
+        return;
+    }
+    r->status = status;
+    r->content_type = "application/json";
+    r->body = text;
+    r->len = len;
+}
+
+/* The answer for a job just stored: one that has not started has no
+ * results, its directory is made when it starts (no walk, no open). */
+static void uws_reply_new_job(uws_reply *r, const engine_job *job)
+{
+    bool started = job->phase != ENGINE_QUEUED && job->phase != ENGINE_PENDING;
+    json_t *results = started ? uws_job_results(job->workdir) : json_array();
+    if (results == NULL) {
+        uws_reply_text(r, 500, "out of memory");
+        return;
+    }
+    uws_reply_job(r, 200, job, results);
+    json_decref(results);
 }
 
 /* ---- deletion of job directories (off the loop) ------------------------- */
@@ -360,7 +392,9 @@ static struct MHD_Response *uws_response(uws_reply *r)
 
 static uws_cached *uws_cache_slot(uws_service *s, const char *id)
 {
-    return &s->cache[(unsigned)(uws_hex_digit(id[0]) * 16 + uws_hex_digit(id[1])) % UWS_CACHE_SLOTS];
+    return &s->cache[(unsigned)(uws_hex_digit(id[ENGINE_JOB_ID_LEN - 2]) * 16 +
+                                uws_hex_digit(id[ENGINE_JOB_ID_LEN - 1])) %
+                     UWS_CACHE_SLOTS];
 }
 
 static void uws_cache_clear(uws_cached *c)
@@ -627,7 +661,7 @@ static void uws_flush_puts(uws_service *s)
         if (job == NULL) {
             uws_reply_text(&r, 500, p->rc == 0 ? "job created but not found" : p->err);
         } else {
-            uws_reply_json(&r, 200, uws_object(job));
+            uws_reply_new_job(&r, job);
         }
         p->rq->reply = r;
         p->rq->ready = true;
@@ -697,14 +731,18 @@ static void uws_get_job(const uws_call *c, uws_reply *r)
     bool ended = engine_phase_final(job->phase);
     uws_results_stamp *stamp = NULL;
     json_t *results = uws_job_results_stamped(job->workdir, cached != NULL && !ended ? &stamp : NULL);
-    json_t *obj = uws_job_object(job, results);
-    json_decref(results);
-    if (obj != NULL && !whole) {
-        json_t *prop = json_incref(json_object_get(obj, c->route->property));
-        json_decref(obj);
-        obj = prop;
+    if (whole && results != NULL) {
+        uws_reply_job(r, 200, job, results);
+    } else {
+        json_t *obj = uws_job_object(job, results);
+        if (obj != NULL && !whole) {
+            json_t *prop = json_incref(json_object_get(obj, c->route->property));
+            json_decref(obj);
+            obj = prop;
+        }
+        uws_reply_json(r, 200, obj);
     }
-    uws_reply_json(r, 200, obj);
+    json_decref(results);
     if (cached != NULL && r->status == 200 && (ended || stamp != NULL)) {
         uws_cache_keep(cached, job, r, stamp);
     } else {

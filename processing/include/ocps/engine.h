@@ -189,7 +189,9 @@ typedef struct engine engine;
 int engine_open(engine **out, uv_loop_t *loop, const engine_options *opts, engine_job_cb cb, void *arg,
                 char *err, size_t errlen);
 
-/* A new random job id (32 hex characters + NUL). */
+/* A new job id (32 hex characters + NUL): the creation time in
+ * milliseconds (12 hex digits), then 80 random bits; ids made later sort
+ * after (unless the clock goes back). */
 void engine_new_job_id(engine *e, char out[ENGINE_JOB_ID_LEN + 1]);
 
 /* Create job `id` (from engine_new_job_id) from `spec`; it is stored

@@ -68,4 +68,10 @@ void uws_results_stamp_free(uws_results_stamp *stamp);
  * uws_job_results' array (borrowed). */
 json_t *uws_job_object(const engine_job *job, json_t *results);
 
+/* The text of uws_job_object's object, byte for byte as json_dumps with
+ * JSON_INDENT(2) writes it, without making the object (the API's answer
+ * for one job). NULL where uws_job_object would fail (out of memory, a
+ * message that is not UTF-8, no command). malloc'd, its length in *len. */
+char *uws_job_text(const engine_job *job, json_t *results, size_t *len);
+
 #endif

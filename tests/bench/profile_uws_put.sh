@@ -1,0 +1,87 @@
+#!/bin/sh
+# profile_uws_put.sh - where the CPU of one PUT /job of ocps-engine goes
+# (docs/performance.md, bench_uws): a fresh engine whose only slot is held
+# by a sleeping job (as bench_uws's PUT case), `wrk -t1 -c32 -d4s` of PUT
+# /job with {"argv": ["true"]}; prints the engine's CPU per request (user +
+# system, /proc/<pid>/stat) and, with `perf`, a breakdown of `perf record
+# --call-graph dwarf` of the engine by what each sample was doing (the
+# first of the listed functions found on its stack).
+#
+#   tests/bench/profile_uws_put.sh BUILD_DIR [perf]
+set -eu
+build=$(cd "${1:?usage: profile_uws_put.sh BUILD_DIR [perf]}" && pwd)
+mode=${2:-}
+dir=$(mktemp -d)
+engine_pid=
+cleanup() {
+    [ -n "$engine_pid" ] && kill "$engine_pid" 2>/dev/null && wait "$engine_pid" 2>/dev/null
+    [ -s "$dir/holder.pid" ] && kill -9 -"$(cat "$dir/holder.pid")" 2>/dev/null
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+"$build/processing/ocps-engine" --listen 127.0.0.1:0 --state-dir "$dir/state" --work-root "$dir/work" \
+    --port-file "$dir/port" --max-concurrent 1 2>"$dir/engine.log" &
+engine_pid=$!
+i=0
+while [ ! -s "$dir/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+url="http://127.0.0.1:$(cat "$dir/port")/api/v1/job"
+curl -s -X PUT -H 'Content-Type: application/json' \
+    -d "{\"command\": \"echo \$\$ > $dir/holder.pid; exec sleep 600\"}" "$url" >/dev/null
+sleep 0.5
+cat >"$dir/put.lua" <<'EOF'
+wrk.method = "PUT"
+wrk.body = '{"argv": ["true"], "run_id": "bench"}'
+wrk.headers["Content-Type"] = "application/json"
+EOF
+ticks() { awk '{print $14 + $15}' "/proc/$engine_pid/stat"; }
+t0=$(ticks)
+if [ "$mode" = perf ]; then
+    perf record -q -F 2000 --call-graph dwarf,16384 -o "$dir/perf.data" -p "$engine_pid" -- sleep 4 \
+        >/dev/null 2>&1 &
+    perf_pid=$!
+    sleep 0.3
+fi
+wrk -t1 -c32 -d4s -s "$dir/put.lua" "$url" >"$dir/wrk.txt"
+t1=$(ticks)
+[ "$mode" = perf ] && wait "$perf_pid"
+n=$(awk '/requests in/ {print $1}' "$dir/wrk.txt")
+hz=$(getconf CLK_TCK)
+echo "$n PUTs, $(awk '/Requests\/sec/ {print $2}' "$dir/wrk.txt") req/s;" \
+    "engine CPU $(echo "$t0 $t1 $n $hz" | awk '{printf "%.1f", ($2 - $1) / $4 * 1e6 / $3}') us per PUT"
+[ "$mode" = perf ] || exit 0
+perf script -i "$dir/perf.data" 2>/dev/null | python3 -c '
+import sys
+cats = [
+    ("store: commit (WAL write, checkpoint)", ["engine_store_commit", "engine_batch_begin"]),
+    ("store: insert (SQLite)", ["sqlite3_step"]),
+    ("store: insert (spec, meta as JSON text)", ["engine_store_bind"]),
+    ("engine: spec JSON, job record", ["engine_new_rec", "engine_spec_json"]),
+    ("engine: submit, other", ["engine_job_submit"]),
+    ("engine: notification", ["engine_notify", "engine__schedule"]),
+    ("reply: JSON text", ["uws_reply_new_job", "uws_job_text"]),
+    ("reply: MHD response", ["uws_response", "uws_send", "MHD_queue_response"]),
+    ("request: body, meta, env", ["uws_submit_parse", "uws_job_meta", "uws_env_strv", "uws_argv_strv"]),
+    ("request: job id", ["engine_new_job_id"]),
+    ("request: other", ["uws_put_job", "uws_on_request"]),
+    ("request log", ["uws_on_completed", "uws_log_flush"]),
+    ("kernel: send (sendmsg)", ["sendmsg", "writev"]),
+    ("kernel: receive", ["__libc_recv", "recvfrom"]),
+    ("kernel: epoll (suspend/resume, wait)", ["epoll_ctl", "epoll_wait"]),
+    ("libmicrohttpd, other", ["MHD_run"]),
+    ("loop, other", ["uv_run"]),
+]
+count = {}
+total = 0
+for sample in sys.stdin.read().split("\n\n"):
+    lines = sample.strip().split("\n")
+    if len(lines) < 2 or "ocps-engine" not in lines[0]:
+        continue
+    total += 1
+    stack = " ".join(lines[1:])
+    name = next((c for c, keys in cats if any(k in stack for k in keys)), "other")
+    count[name] = count.get(name, 0) + 1
+for name in [c for c, _ in cats] + ["other"]:
+    if name in count:
+        print("  %-42s %5.1f %%" % (name, 100.0 * count[name] / total))
+print("  (%d samples)" % total)
+'
