@@ -487,7 +487,8 @@ static bool no_other_instance(sal_csc *c, uint64_t now)
          * before one of ours written well after it */
         double gone = c->heard_sent + 3 * c->opts.heartbeat_interval + 0.5;
         double bound = c->check_started + (c->opts.duplicate_check > 0 ? c->opts.duplicate_check : 0);
-        return c->own_read_sent >= (gone < bound ? gone : bound);
+        /* 50 ms: the loop's timers count whole milliseconds */
+        return c->own_read_sent >= (gone < bound ? gone : bound) - 0.05;
     }
     /* our own, and CSCs of other SAL indices on the same topic (each one's
      * heartbeat reaches us within a second, or at once when it re-publishes
@@ -673,10 +674,13 @@ int sal_csc_start(sal_csc *c, char *err, size_t errlen)
     /* the first heartbeat now, as salobj's heartbeat loop: an instance
      * starting next reads it from the history (Kafka) */
     heartbeat_cb(&c->heartbeat);
+    /* the loop's time may be that of before the transport opened: the
+     * heartbeats then follow the first by whole intervals (the Kafka check
+     * waits for the one written at its end) */
+    uv_update_time(c->loop);
     uint64_t hb = (uint64_t)(c->opts.heartbeat_interval * 1000);
     uv_timer_start(&c->heartbeat, heartbeat_cb, hb, hb);
     double wait = c->opts.duplicate_check > 0 ? c->opts.duplicate_check : 0;
-    uv_update_time(c->loop);
     c->check_begun = uv_now(c->loop);
     c->check_until = c->check_begun + (uint64_t)(wait * 1000);
     if (wait == 0) {
