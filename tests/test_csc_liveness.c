@@ -508,5 +508,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(command_right_after_ready_is_answered, setup_no_csc, teardown),
     };
+    /* OCPS_TEST_FILTER=NAME runs only that test (a cmocka pattern) */
+    const char *filter = getenv("OCPS_TEST_FILTER");
+    if (filter != NULL && *filter != '\0') {
+        cmocka_set_test_filter(filter);
+    }
     return cmocka_run_group_tests_name("csc_liveness", tests, NULL, NULL);
 }
