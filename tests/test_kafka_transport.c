@@ -9,7 +9,8 @@
  *   command written before the CSC reads is not; the registry receives the
  *   generated schemas (and ts_xml 28.0.1's vectors when the interface is
  *   built from that release); a broker outage neither blocks writes nor
- *   loses them.
+ *   loses them; what is written right after a new reader is ready is read
+ *   (50 new transports in a row).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -775,6 +776,106 @@ static void missing_topic_not_created(void **state)
     rx_clear(&rx);
 }
 
+/* Take the sample of `topic` with private_seqNum `seq` (others stay);
+ * NULL on timeout. */
+static void *rx_take(received *r, int topic, int32_t seq, double timeout)
+{
+    double end = tu_now() + timeout;
+    do {
+        pthread_mutex_lock(&r->lock);
+        for (int i = 0; i < r->n; i++) {
+            void *s = r->samples[i];
+            if (r->topics[i] == topic &&
+                sal_sample_get_i32(&ocps->topics[topic], s, "private_seqNum") == seq) {
+                memmove(&r->topics[i], &r->topics[i + 1], (size_t)(r->n - i - 1) * sizeof r->topics[0]);
+                memmove(&r->samples[i], &r->samples[i + 1], (size_t)(r->n - i - 1) * sizeof r->samples[0]);
+                r->n--;
+                pthread_mutex_unlock(&r->lock);
+                return s;
+            }
+        }
+        pthread_mutex_unlock(&r->lock);
+        usleep(1000);
+    } while (tu_now() < end);
+    return NULL;
+}
+
+static int matched_count(received *r)
+{
+    pthread_mutex_lock(&r->lock);
+    int n = r->matched;
+    pthread_mutex_unlock(&r->lock);
+    return n;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* A message written as soon as a new transport's readers are ready (all
+ * the command readers, as a CSC has, and the heartbeat reader once its
+ * history is delivered) is read, every time: a command (its reader starts
+ * at the end, of an empty topic or not) and a heartbeat. */
+static void written_after_ready_is_read(void **state)
+{
+    kafka_env *k = *state;
+    if (k == NULL) {
+        skip();
+    }
+    enum { RUNS = 50 };
+    double lat[RUNS];
+    int32_t seq = 5000;
+    create(k->csc, "logevent_heartbeat", false);
+    write_sample(k->csc, "logevent_heartbeat", new_sample("logevent_heartbeat", seq++, "OCPS:1"));
+    for (int run = 0; run < RUNS; run++) {
+        received rx = {0};
+        sal_transport *t = open_side(&rx);
+        int nread = 0;
+        for (size_t i = 0; i < ocps->ntopics; i++) {
+            if (ocps->topics[i].kind == SAL_TOPIC_COMMAND) {
+                create(t, ocps->topics[i].sal_name, true);
+                nread++;
+            }
+        }
+        create(t, "logevent_heartbeat", true);
+        nread++;
+        double end = tu_now() + WAIT_TIMEOUT;
+        while (matched_count(&rx) < nread && tu_now() < end) {
+            usleep(500);
+        }
+        assert_int_equal(matched_count(&rx), nread);
+        void *h = rx_take(&rx, sal_component_find_topic(ocps, "logevent_heartbeat"), seq - 1, 1.0);
+        assert_non_null(h);
+        sal_sample_free(topic_of(ocps, "logevent_heartbeat"), h);
+        double t0 = tu_now();
+        int32_t c = seq++, b = seq++;
+        write_sample(k->remote, "command_start", new_sample("command_start", c, "user@host"));
+        write_sample(k->csc, "logevent_heartbeat", new_sample("logevent_heartbeat", b, "OCPS:1"));
+        void *s = rx_take(&rx, sal_component_find_topic(ocps, "command_start"), c, 5.0);
+        if (s != NULL) {
+            sal_sample_free(topic_of(ocps, "command_start"), s);
+        }
+        void *s2 = rx_take(&rx, sal_component_find_topic(ocps, "logevent_heartbeat"), b, 5.0);
+        if (s2 != NULL) {
+            sal_sample_free(topic_of(ocps, "logevent_heartbeat"), s2);
+        }
+        lat[run] = tu_now() - t0;
+        sal_kafka_transport.close(t);
+        rx_clear(&rx);
+        if (s == NULL || s2 == NULL) {
+            fail_msg("run %d: %s written right after the readers were ready was not read in 5 s", run,
+                     s == NULL ? "a command" : "a heartbeat");
+        }
+    }
+    qsort(lat, RUNS, sizeof *lat, cmp_dbl);
+    fprintf(
+        stderr,
+        "written right after a new reader was ready, %d runs: read after min %.3f, median %.3f, max %.3f s\n",
+        RUNS, lat[0], lat[RUNS / 2], lat[RUNS - 1]);
+}
+
 static void close_both(void **state)
 {
     kafka_env *k = *state;
@@ -808,6 +909,7 @@ int main(void)
         cmocka_unit_test(foreign_writer_schema),
         cmocka_unit_test(slow_schema_fetch_holds_only_its_topic),
         cmocka_unit_test(missing_topic_not_created),
+        cmocka_unit_test(written_after_ready_is_read),
         cmocka_unit_test(close_both),
     };
     int failed = _cmocka_run_group_tests("kafka codec", codec, ncodec, NULL, NULL);

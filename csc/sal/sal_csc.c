@@ -345,9 +345,18 @@ static void heartbeat_cb(uv_timer_t *timer)
  *   are only this one and those whose heartbeats carried another index,
  *   there is no other.
  * - Kafka (no discovery): the reader counts as matched once the history
- *   read of the heartbeat topic has been delivered. If it held no
- *   heartbeat of this index from another process written in the last
- *   three heartbeat intervals, there is no other.
+ *   read of the heartbeat topic has been delivered. This process's first
+ *   heartbeat, written as the check begins (after the reader was
+ *   assigned), must also have come back through the reader: everything
+ *   written to the topic before the check began has then been read. If the
+ *   history held no heartbeat of this index from another process written
+ *   in the last three heartbeat intervals, there is no other. If it held
+ *   one, that writer is gone once a heartbeat of this process written
+ *   three intervals (+0.5 s) after it, or at the end of --duplicate-check,
+ *   has come back with no newer one of that writer before it (one
+ *   partition: read in the order written). Until the reader has shown
+ *   that, the check does not end, even after --duplicate-check seconds: a
+ *   reader that has read nothing cannot rule out another instance.
  * Otherwise the check waits, as before, for another process's heartbeat
  * up to --duplicate-check seconds. A heartbeat of another process that
  * comes after start-up but within those seconds (discovery slower than
@@ -364,12 +373,16 @@ static void on_heartbeat(void *arg, int topic, const void *sample)
     }
     const sal_topic_info *t = &c->comp->topics[topic];
     int32_t origin = sal_sample_origin(t, sample);
-    if (origin == sal_origin(c->sal)) {
-        return;
-    }
     /* only a heartbeat written since this check began counts: history (a
      * Kafka topic's last record, a dead instance's) is not another CSC */
     double sent = sal_sample_snd_stamp(t, sample);
+    if (origin == sal_origin(c->sal)) {
+        if (sent >= c->check_started) { /* not a dead namesake's from the history */
+            c->own_read_back = true;
+            c->own_read_sent = sent > c->own_read_sent ? sent : c->own_read_sent;
+        }
+        return;
+    }
     /* of two instances, the newer quits: a heartbeat's seqNum counts the
      * writer's heartbeats, so the one with more has run longer (ties: the
      * lower origin stays). That matters when both watch at once, or when
@@ -395,6 +408,7 @@ static void on_heartbeat(void *arg, int topic, const void *sample)
         c->heard_other_live = true; /* maybe alive: wait for its next heartbeat */
         c->heard_origin = origin;
         c->heard_seq = other_seq;
+        c->heard_sent = sent;
     }
 }
 
@@ -473,7 +487,18 @@ static bool no_other_instance(sal_csc *c, uint64_t now)
 {
     int32_t writers = sal_matched(c->sal, c->t_heartbeat, false);
     if (sal_keeps_history(c->sal)) {
-        return writers > 0 && !c->heard_other_live;
+        if (writers == 0 || !c->own_read_back) {
+            return false; /* the history, or what was written since, not read yet */
+        }
+        if (!c->heard_other_live) {
+            return true;
+        }
+        /* a recent heartbeat of another writer: gone if none newer came
+         * before one of ours written well after it */
+        double gone = c->heard_sent + 3 * c->opts.heartbeat_interval + 0.5;
+        double bound = c->check_started + (c->opts.duplicate_check > 0 ? c->opts.duplicate_check : 0);
+        /* 50 ms: the loop's timers count whole milliseconds */
+        return c->own_read_sent >= (gone < bound ? gone : bound) - 0.05;
     }
     /* our own, and CSCs of other SAL indices on the same topic (each one's
      * heartbeat reaches us within a second, or at once when it re-publishes
@@ -490,6 +515,19 @@ static void startup_done_cb(uv_timer_t *timer)
     }
     uint64_t now = uv_now(c->loop);
     if (now < c->check_until && !no_other_instance(c, now)) {
+        return; /* polled again */
+    }
+    if (now >= c->check_until && c->check_until > c->check_begun && sal_keeps_history(c->sal) &&
+        !no_other_instance(c, now)) {
+        /* Kafka: the reader has not yet shown what was written during the
+         * check; starting now could miss a running instance */
+        if (!c->warned_unread) {
+            c->warned_unread = true;
+            SAL_LOG(c, SAL_LOG_WARNING,
+                    "duplicate check: the heartbeat reader has not yet read what was written during the "
+                    "%g s check; waiting for it before starting",
+                    c->opts.duplicate_check);
+        }
         return; /* polled again */
     }
     uv_timer_stop(timer);
@@ -656,10 +694,13 @@ int sal_csc_start(sal_csc *c, char *err, size_t errlen)
     /* the first heartbeat now, as salobj's heartbeat loop: an instance
      * starting next reads it from the history (Kafka) */
     heartbeat_cb(&c->heartbeat);
+    /* the loop's time may be that of before the transport opened: the
+     * heartbeats then follow the first by whole intervals (the Kafka check
+     * waits for the one written at its end) */
+    uv_update_time(c->loop);
     uint64_t hb = (uint64_t)(c->opts.heartbeat_interval * 1000);
     uv_timer_start(&c->heartbeat, heartbeat_cb, hb, hb);
     double wait = c->opts.duplicate_check > 0 ? c->opts.duplicate_check : 0;
-    uv_update_time(c->loop);
     c->check_begun = uv_now(c->loop);
     c->check_until = c->check_begun + (uint64_t)(wait * 1000);
     if (wait == 0) {

@@ -83,6 +83,10 @@ struct sal_csc {
     bool heard_other_live; /* Kafka history: another writer's heartbeat too recent to rule it out */
     int32_t heard_origin;  /* that writer's origin and the seqNum of its last heartbeat seen */
     int32_t heard_seq;
+    double heard_sent;    /* and its send time (TAI) */
+    bool own_read_back;   /* Kafka: a heartbeat of this process came back through its reader */
+    double own_read_sent; /* the send time (TAI) of the newest one that came back */
+    bool warned_unread;   /* logged that the check outlasts --duplicate-check */
     sal_csc_stats stats;
 };
 

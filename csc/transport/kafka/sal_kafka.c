@@ -525,21 +525,19 @@ static int topic_register(sal_transport *t, int topic, char *err, size_t errlen)
     return rc;
 }
 
-/* Where a reader starts in one partition (salobj's on_assign). */
+/* Where a reader starts in one partition (salobj's on_assign), always an
+ * absolute offset from the watermarks just read: a logical one
+ * (RD_KAFKA_OFFSET_BEGINNING) is resolved by librdkafka later, with its
+ * own ListOffsets request (retried every 500 ms while the partition has no
+ * leader yet), and the reader would be declared ready before it reads. */
 static int64_t start_offset(const sal_transport *t, const sal_topic_info *ti, int64_t lo, int64_t hi)
 {
-    if (hi <= 0) {
-        return RD_KAFKA_OFFSET_BEGINNING;
-    }
-    if (!topic_wants_history(ti)) {
-        return hi;
+    if (hi <= lo || !topic_wants_history(ti)) {
+        return hi; /* empty, or no history: what is written from now on */
     }
     int64_t depth = t->comp->indexed ? t->max_history : 1;
-    if (depth == 0) {
-        return hi;
-    }
     int64_t off = hi - depth;
-    return off <= lo ? RD_KAFKA_OFFSET_BEGINNING : off;
+    return off <= lo ? lo : off;
 }
 
 static int build_assignment(sal_transport *t, int topic, rd_kafka_topic_partition_list_t *list, char *err,
