@@ -295,12 +295,6 @@ void engine__group_end(engine *e)
     }
 }
 
-void engine__report(engine *e, engine_rec *r)
-{
-    engine_sync(e, r);
-    engine_notify(e, r);
-}
-
 /* A non-final phase change: stored, then reported. */
 void engine__change(engine *e, engine_rec *r, engine_phase phase)
 {

@@ -183,9 +183,6 @@ void engine__runner_request(const engine *e, const engine_rec *r, const char *st
 /* A non-final phase change: stored, then reported. */
 void engine__change(engine *e, engine_rec *r, engine_phase phase);
 
-/* Report r's current phase (already stored) without writing it again. */
-void engine__report(engine *e, engine_rec *r);
-
 /* Group the store writes of one event handled on the loop (a runner
  * ended, a job submitted, adopted runners polled) in one transaction:
  * begin opens it (local executor, no batch or group open; otherwise each

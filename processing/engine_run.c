@@ -387,12 +387,7 @@ int engine__spawn(engine *e, engine_rec *r)
     if (engine_exec_start_time(p->pid, &r->st.runner_start_time, &state) != 0) {
         r->st.runner_start_time = 0;
     }
-    /* Reported, not stored yet: the runner's pid and start time go with
-     * the job's next write (its end). Until then the store has the start
-     * without a runner, and an engine opened after a crash finds the
-     * runner through its claim (engine_resume), as it does when the crash
-     * came between the spawn and this point. */
-    engine__report(e, r);
+    engine__change(e, r, ENGINE_EXECUTING); /* in a group: committed at its end */
     return 0;
 }
 
