@@ -104,6 +104,8 @@ static double spawn_loop(int n)
 
 int main(int argc, char **argv)
 {
+    /* whole lines: the bare loop's children write to the same stdout */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     int n = argc > 1 && atoi(argv[1]) > 0 ? atoi(argv[1]) : 200;
     int rounds = argc > 2 && atoi(argv[2]) > 0 ? atoi(argv[2]) : 5;
     char *root = tu_make_temp_dir();
