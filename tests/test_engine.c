@@ -547,8 +547,10 @@ static void test_restart_lost(void **state)
     long runner = parent_of(job);
     assert_true(runner > 1);
     efx_close(fx);
-    kill((pid_t)-job, SIGKILL); /* the job's group, then its runner */
+    /* the runner first: killed after its job, it could still record the
+     * job's end (killed by signal 9) before its own SIGKILL arrived */
     kill((pid_t)runner, SIGKILL);
+    kill((pid_t)-job, SIGKILL);
     assert_true(wait_pid_gone(runner, 2.0));
     efx_clear_events(fx);
     efx_open(fx);

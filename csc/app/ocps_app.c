@@ -275,14 +275,17 @@ static void publish(ocps_app *a, const char *id, const json_t *metrics)
             "Job %s ended: phase=%s reason=%s exit_code=%d%s%s", job->id, engine_phase_name(job->phase),
             engine_reason_name(job->reason), job->exit_code, job->message[0] ? ": " : "", job->message);
     write_job_result(a, job, metrics);
+    /* what the final ack needs, kept: marking the job published lets the
+     * engine forget it (reading it back would cost a store query) */
+    engine_job ended = *job;
+    ended.argv = NULL;
+    ended.results = NULL;
+    json_incref(ended.meta);
     engine_job_mark_published(a->engine, id);
-    job = engine_job_get(a->engine, id);
-    if (job == NULL) {
-        return;
-    }
-    const char *pipeline = job->meta ? json_string_value(json_object_get(job->meta, "pipeline")) : NULL;
+    const char *pipeline = ended.meta ? json_string_value(json_object_get(ended.meta, "pipeline")) : NULL;
     bool fault = a->simulation_mode != 0 && pipeline != NULL && strcmp(pipeline, "fault.yaml") == 0;
-    send_final_ack(a, job);
+    send_final_ack(a, &ended);
+    json_decref(ended.meta);
     if (fault) {
         sal_csc_fault(a->csc, SIM_FAULT_CODE, "Simulated fault: fault.yaml ran", "");
     }

@@ -5,14 +5,19 @@
  * N concurrent executes of a job that exits at once, until every final ack
  * has arrived. The reference, measured in the same run, in rounds that
  * alternate with the OCPS ones: a bare posix_spawn + waitpid loop of the
- * same program. Prints each round and min/median/max of the ratio.
+ * same program. Prints each round and min/median/max of the ratio, then
+ * the CPU time per job of each part, summed over the rounds: the CSC (all
+ * its threads), its reaped children (each job's runner and the job), this
+ * commander, and the bare loop's job alone (its children's rusage).
  *
  *   bench_jobs [N [ROUNDS]]   (default 200 jobs, 5 rounds)
  */
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -44,6 +49,41 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* CPU seconds (user + system) of process pid itself and of its reaped
+ * children, from /proc/<pid>/stat fields 14-17; false if unreadable. */
+static bool proc_cpu(int pid, double *self, double *children)
+{
+    char path[64];
+    char buf[2048];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        return false;
+    }
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* then field 3 (state) ... 14 utime 15 stime 16 cutime 17 cstime */
+    unsigned long long v[4];
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu", &v[0],
+                            &v[1], &v[2], &v[3]) != 4) {
+        return false;
+    }
+    double tick = (double)sysconf(_SC_CLK_TCK);
+    *self = (double)(v[0] + v[1]) / tick;
+    *children = (double)(v[2] + v[3]) / tick;
+    return true;
+}
+
+/* CPU seconds (user + system) of this process or of its reaped children. */
+static double rusage_cpu(int who)
+{
+    struct rusage ru;
+    getrusage(who, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static double spawn_loop(int n)
 {
     char *argv[] = {FAKE_PIPETASK, NULL};
@@ -64,6 +104,8 @@ static double spawn_loop(int n)
 
 int main(int argc, char **argv)
 {
+    /* whole lines: the bare loop's children write to the same stdout */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     int n = argc > 1 && atoi(argv[1]) > 0 ? atoi(argv[1]) : 200;
     int rounds = argc > 2 && atoi(argv[2]) > 0 ? atoi(argv[2]) : 5;
     char *root = tu_make_temp_dir();
@@ -117,23 +159,40 @@ int main(int argc, char **argv)
     /* (2) throughput, in rounds alternating with the bare loop */
     double *ratio = calloc((size_t)rounds, sizeof *ratio);
     int failed = 0;
+    double cpu_csc = 0;       /* CPU seconds over the OCPS rounds: the CSC itself, */
+    double cpu_children = 0;  /* the runners and jobs it reaped, */
+    double cpu_commander = 0; /* this process (its DDS threads included), */
+    double cpu_bare = 0;      /* and the bare loop's children */
+    bool cpu_known = true;
     printf("trivial jobs, execute to final ack, 8 at a time, vs a bare posix_spawn+waitpid loop of the same "
            "program, %d rounds of %d:\n",
            rounds, n);
     for (int round = 0; round < rounds; round++) {
         run *runs = calloc((size_t)n + 1, sizeof *runs);
         runs[n].ack = -1;
+        double csc0;
+        double children0;
+        double csc1;
+        double children1;
+        cpu_known = proc_cpu(f.csc_pid, &csc0, &children0) && cpu_known;
+        double self0 = rusage_cpu(RUSAGE_SELF);
         double t0 = tu_now();
         for (int i = 0; i < n; i++) {
             send_execute(&f, &runs[i], "");
         }
         fx_run_until(&f, or_runs_done, runs, 600);
         double dt = tu_now() - t0;
+        cpu_commander += rusage_cpu(RUSAGE_SELF) - self0;
+        cpu_known = proc_cpu(f.csc_pid, &csc1, &children1) && cpu_known;
+        cpu_csc += csc1 - csc0;
+        cpu_children += children1 - children0;
         for (int i = 0; i < n; i++) {
             failed += runs[i].ack != SAL_CMD_COMPLETE;
         }
         free(runs);
+        double bare_cpu0 = rusage_cpu(RUSAGE_CHILDREN);
         double bare = spawn_loop(n);
+        cpu_bare += rusage_cpu(RUSAGE_CHILDREN) - bare_cpu0;
         ratio[round] = (n / dt) / (n / bare);
         printf("  round %d: OCPS %.1f jobs/s, bare %.1f/s, ratio OCPS/bare %.2f\n", round + 1, n / dt,
                n / bare, ratio[round]);
@@ -146,5 +205,12 @@ int main(int argc, char **argv)
     printf("ratio OCPS/bare throughput: min %.2f, median %.2f, max %.2f (%d jobs failed)\n", ratio[0],
            ratio[rounds / 2], ratio[rounds - 1], failed);
     free(ratio);
+    double jobs = (double)n * rounds;
+    if (cpu_known) {
+        printf("CPU per job (ms): CSC %.2f, its runner + job %.2f, commander %.2f; "
+               "bare loop: job %.2f; OCPS total / bare job %.2f\n",
+               cpu_csc / jobs * 1e3, cpu_children / jobs * 1e3, cpu_commander / jobs * 1e3,
+               cpu_bare / jobs * 1e3, (cpu_csc + cpu_children) / cpu_bare);
+    }
     return 0;
 }
