@@ -171,6 +171,18 @@ static void json_text_integer(json_text_buf *b, json_int_t v)
     json_text_put(b, p, (size_t)(buf + sizeof buf - p));
 }
 
+/* After an array's or object's item at depth + 1: a comma and the next
+ * item's line, or the closing bracket's line at depth. */
+static void json_text_after_item(json_text_buf *b, bool more, int depth)
+{
+    if (more) {
+        json_text_put(b, ",", 1);
+        json_text_newline(b, depth + 1);
+    } else {
+        json_text_newline(b, depth);
+    }
+}
+
 static bool json_text_value(json_text_buf *b, const json_t *v, int depth)
 {
     if (depth > JSON_TEXT_MAX_DEPTH) {
@@ -204,12 +216,7 @@ static bool json_text_value(json_text_buf *b, const json_t *v, int depth)
             if (!json_text_value(b, json_array_get(v, i), depth + 1)) {
                 return false;
             }
-            if (i + 1 < n) {
-                json_text_put(b, ",", 1);
-                json_text_newline(b, depth + 1);
-            } else {
-                json_text_newline(b, depth);
-            }
+            json_text_after_item(b, i + 1 < n, depth);
         }
         json_text_put(b, "]", 1);
         return true;
@@ -227,12 +234,7 @@ static bool json_text_value(json_text_buf *b, const json_t *v, int depth)
                 return false;
             }
             it = json_object_iter_next((json_t *)v, it);
-            if (it != NULL) {
-                json_text_put(b, ",", 1);
-                json_text_newline(b, depth + 1);
-            } else {
-                json_text_newline(b, depth);
-            }
+            json_text_after_item(b, it != NULL, depth);
         }
         json_text_put(b, "}", 1);
         return true;
