@@ -1052,14 +1052,13 @@ int engine_batch_end(engine *e, char *err, size_t errlen)
 
 int engine_job_abort(engine *e, const char *id, char *err, size_t errlen)
 {
-    engine_phase phase;
     if (e == NULL || e->closed) {
         snprintf(err, errlen, "engine closed");
         return -EINVAL;
     }
     engine_rec *r = engine_find(e, id);
     if (r == NULL) {
-        if (id != NULL && engine_store_find_phase(e->store, id, &phase, err, errlen) == 1) {
+        if (id != NULL && engine_store_find_phase(e->store, id, NULL, err, errlen) == 1) {
             return 0; /* an ended job of an earlier run */
         }
         snprintf(err, errlen, "unknown job %s", id ? id : "(null)");

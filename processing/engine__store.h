@@ -59,7 +59,8 @@ int engine_store_load_all(engine_store *s, engine_store_row_cb cb, void *arg, ch
 int engine_store_history_page(engine_store *s, int64_t before, size_t max, engine_store_row_cb cb, void *arg,
                               char *err, size_t errlen);
 
-/* The phase of job `id`: 1 found, 0 unknown, -1 error. */
+/* The phase of job `id` (phase NULL: only whether it is stored, read from
+ * the ids' index alone): 1 found, 0 unknown, -1 error. */
 int engine_store_find_phase(engine_store *s, const char *id, engine_phase *phase, char *err, size_t errlen);
 
 /* Job `id` into rec (owned references): 1 found, 0 unknown, -1 error. */

@@ -20,6 +20,7 @@ struct engine_store {
     sqlite3_stmt *publish;
     sqlite3_stmt *unpublished;
     sqlite3_stmt *find;
+    sqlite3_stmt *exists;
     sqlite3_stmt *get;
     int64_t last_seq; /* the highest seq ever given (never reused) */
 };
@@ -107,6 +108,8 @@ static const char engine_store_sql_publish[] = "UPDATE jobs SET result_published
 static const char engine_store_sql_unpublished[] =
     "SELECT " ENGINE_STORE_COLUMNS " FROM jobs WHERE result_published = 0 ORDER BY seq";
 static const char engine_store_sql_find[] = "SELECT phase FROM jobs WHERE id = ?1";
+/* whether the id is stored: read from the ids' index alone (covering) */
+static const char engine_store_sql_exists[] = "SELECT 1 FROM jobs WHERE id = ?1";
 static const char engine_store_sql_get[] = "SELECT " ENGINE_STORE_COLUMNS " FROM jobs WHERE id = ?1";
 
 static const char *const engine_phase_names[] = {"pending", "queued",  "executing", "completed",
@@ -167,6 +170,7 @@ static int engine_store_prepare(engine_store *s, char *err, size_t errlen)
         {engine_store_sql_insert, &s->insert},   {engine_store_sql_update, &s->update},
         {engine_store_sql_publish, &s->publish}, {engine_store_sql_unpublished, &s->unpublished},
         {engine_store_sql_find, &s->find},       {engine_store_sql_get, &s->get},
+        {engine_store_sql_exists, &s->exists},
     };
     for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
         if (sqlite3_prepare_v3(s->db, list[i].sql, -1, SQLITE_PREPARE_PERSISTENT, list[i].stmt, NULL) !=
@@ -296,6 +300,7 @@ void engine_store_close(engine_store *s)
     sqlite3_finalize(s->publish);
     sqlite3_finalize(s->unpublished);
     sqlite3_finalize(s->find);
+    sqlite3_finalize(s->exists);
     sqlite3_finalize(s->get);
     sqlite3_close(s->db);
     free(s);
@@ -543,18 +548,21 @@ int engine_store_history_page(engine_store *s, int64_t before, size_t max, engin
 
 int engine_store_find_phase(engine_store *s, const char *id, engine_phase *phase, char *err, size_t errlen)
 {
-    sqlite3_bind_text(s->find, 1, id, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(s->find);
+    sqlite3_stmt *st = phase != NULL ? s->find : s->exists;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
     int ret = 0;
     if (rc == SQLITE_ROW) {
-        int p = engine_phase_from_name((const char *)sqlite3_column_text(s->find, 0));
-        *phase = p < 0 ? ENGINE_UNKNOWN : (engine_phase)p;
+        if (phase != NULL) {
+            int p = engine_phase_from_name((const char *)sqlite3_column_text(st, 0));
+            *phase = p < 0 ? ENGINE_UNKNOWN : (engine_phase)p;
+        }
         ret = 1;
     } else if (rc != SQLITE_DONE) {
         ret = engine_store_fail(s->db, "find", err, errlen);
     }
-    sqlite3_reset(s->find);
-    sqlite3_clear_bindings(s->find);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return ret;
 }
 
