@@ -252,49 +252,6 @@ static void engine_persist(engine *e, engine_rec *r)
     }
 }
 
-void engine__group_begin(engine *e)
-{
-    char err[512];
-    if (e->store == NULL || e->closed || e->batching || e->grouping || e->executor != ENGINE_EXECUTOR_LOCAL) {
-        return;
-    }
-    if (engine_store_begin(e->store, err, sizeof err) != 0) {
-        engine__log(e, ENGINE_LOG_WARNING, "store: %s (each write commits on its own)", err);
-        return;
-    }
-    e->grouping = true;
-}
-
-int engine__group_commit(engine *e, char *err, size_t errlen)
-{
-    if (!e->grouping) {
-        return 0;
-    }
-    if (engine_store_commit(e->store, err, errlen) != 0) {
-        engine_store_rollback(e->store);
-        e->grouping = false;
-        return -1;
-    }
-    if (engine_store_begin(e->store, err, errlen) != 0) {
-        e->grouping = false; /* committed; the next writes commit on their own */
-        engine__log(e, ENGINE_LOG_WARNING, "store: %s (each write commits on its own)", err);
-    }
-    return 0;
-}
-
-void engine__group_end(engine *e)
-{
-    char err[512];
-    if (!e->grouping) {
-        return;
-    }
-    e->grouping = false;
-    if (engine_store_commit(e->store, err, sizeof err) != 0) {
-        engine__log(e, ENGINE_LOG_ERROR, "store: %s: the phase changes of this event were not stored", err);
-        engine_store_rollback(e->store);
-    }
-}
-
 /* A non-final phase change: stored, then reported. */
 void engine__change(engine *e, engine_rec *r, engine_phase phase)
 {
@@ -443,7 +400,6 @@ void engine__schedule(engine *e)
 static void engine_on_poll(uv_timer_t *t)
 {
     engine *e = t->data;
-    engine__group_begin(e);
     size_t watching = 0;
     bool ended = false;
     engine_rec *next;
@@ -466,7 +422,6 @@ static void engine_on_poll(uv_timer_t *t)
     if (ended) {
         engine__schedule(e);
     }
-    engine__group_end(e);
 }
 
 /* Make sure adopted runners are polled. */
@@ -935,7 +890,7 @@ static engine_rec *engine_new_rec(engine *e, const char *id, const engine_job_sp
     return r;
 }
 
-static int engine_submit_one(engine *e, const char *id, const engine_job_spec *spec, char *err, size_t errlen)
+int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, char *err, size_t errlen)
 {
     err[0] = '\0';
     if (e == NULL || e->closed || spec == NULL) {
@@ -989,19 +944,6 @@ static int engine_submit_one(engine *e, const char *id, const engine_job_spec *s
     engine_notify(e, r);
     engine__schedule(e);
     return 0;
-}
-
-/* The job's row and, if it starts at once, its start: one commit. */
-int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, char *err, size_t errlen)
-{
-    if (e != NULL && !e->closed && spec != NULL) {
-        engine__group_begin(e);
-    }
-    int rc = engine_submit_one(e, id, spec, err, errlen);
-    if (e != NULL) {
-        engine__group_end(e);
-    }
-    return rc;
 }
 
 int engine_batch_begin(engine *e, char *err, size_t errlen)

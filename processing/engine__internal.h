@@ -158,9 +158,6 @@ struct engine {
     engine_rec **batch;
     size_t nbatch;
     size_t capbatch;
-    /* engine__group_begin..end: the phase changes of one event (a runner
-     * ended, a job submitted) share one transaction, local executor only */
-    bool grouping;
 };
 
 /* Start the periodic retention pass if a policy is set (engine_retention.c). */
@@ -182,21 +179,6 @@ void engine__runner_request(const engine *e, const engine_rec *r, const char *st
 
 /* A non-final phase change: stored, then reported. */
 void engine__change(engine *e, engine_rec *r, engine_phase phase);
-
-/* Group the store writes of one event handled on the loop (a runner
- * ended, a job submitted, adopted runners polled) in one transaction:
- * begin opens it (local executor, no batch or group open; otherwise each
- * write commits on its own), end commits it. A phase change in the group
- * is reported from the notification timer, so after end has committed
- * it; anything done outside the process before end (a runner spawned)
- * commits first with engine__group_commit. */
-void engine__group_begin(engine *e);
-void engine__group_end(engine *e);
-
-/* Commit the writes of the open group so far (the group stays open for
- * the next ones); 0, or -1 with a message (the group's writes are then
- * rolled back). 0 when no group is open. */
-int engine__group_commit(engine *e, char *err, size_t errlen);
 
 /* The job ends at `ended` (0: now), once: later calls do nothing. */
 void engine__finish_at(engine *e, engine_rec *r, engine_phase phase, engine_reason reason, int exit_code,

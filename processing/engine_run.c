@@ -163,8 +163,6 @@ void engine__proc_close(engine_proc *p)
     uv_close((uv_handle_t *)&p->poll, engine_on_proc_closed);
 }
 
-static void engine_runner_exited(engine *e, engine_rec *r, int64_t exit_status, int term_signal);
-
 /* The runner's pidfd is readable: it has exited. */
 static void engine_on_exit(uv_poll_t *h, int status, int events)
 {
@@ -182,16 +180,6 @@ static void engine_on_exit(uv_poll_t *h, int status, int events)
     if (r == NULL) {
         return;
     }
-    /* the job's end and the start of the next: one commit */
-    engine__group_begin(e);
-    engine_runner_exited(e, r, exit_status, term_signal);
-    engine__group_end(e);
-}
-
-/* The runner of r exited (reaped): follow a claim it found, or finish the
- * job from its outcome; then start what may start. */
-static void engine_runner_exited(engine *e, engine_rec *r, int64_t exit_status, int term_signal)
-{
     if (term_signal == 0 && exit_status == ENGINE_RUNNER_EXIT_CLAIMED) {
         /* another runner (of a CSC that died while starting it) has the job */
         r->st.runner_pid = 0;
@@ -387,7 +375,7 @@ int engine__spawn(engine *e, engine_rec *r)
     if (engine_exec_start_time(p->pid, &r->st.runner_start_time, &state) != 0) {
         r->st.runner_start_time = 0;
     }
-    engine__change(e, r, ENGINE_EXECUTING); /* in a group: committed at its end */
+    engine__change(e, r, ENGINE_EXECUTING);
     return 0;
 }
 
@@ -417,8 +405,7 @@ int engine__start(engine *e, engine_rec *r)
     r->st.runner_pid = 0;
     r->st.runner_start_time = 0;
     char serr[512];
-    if (e->store != NULL && (engine_store_update(e->store, &r->st, serr, sizeof serr) != 0 ||
-                             engine__group_commit(e, serr, sizeof serr) != 0)) {
+    if (e->store != NULL && engine_store_update(e->store, &r->st, serr, sizeof serr) != 0) {
         r->st.job.phase = ENGINE_QUEUED;
         r->st.job.started = 0;
         char msg[600];
