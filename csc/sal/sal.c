@@ -24,7 +24,8 @@ typedef struct inbox_item {
 } inbox_item;
 
 typedef struct topic_state {
-    sal_sample_cb cb; /* reader callback, NULL if not read */
+    sal_sample_cb cb;           /* reader callback, NULL if not read */
+    sal_sample_keep_cb keep_cb; /* or this one, which keeps the sample */
     void *cb_arg;
     bool reading;
     bool writing;
@@ -103,9 +104,28 @@ static void inbox_push(sal *s, inbox_item *item)
     uv_async_send(&s->async);
 }
 
+static void handle_sample(sal *s, inbox_item *item);
+
 static void on_transport_sample(void *arg, int topic, void *sample)
 {
     sal *s = arg;
+    pthread_mutex_lock(&s->lock);
+    sal_gate *gate = s->gate;
+    pthread_mutex_unlock(&s->lock);
+    if (gate != NULL && sal_gate_try_enter(gate)) {
+        /* the loop sleeps: with nothing older in the inbox (nor closing),
+         * run the callback here without queueing the sample */
+        pthread_mutex_lock(&s->lock);
+        bool direct = s->head == NULL && !s->closing;
+        pthread_mutex_unlock(&s->lock);
+        if (direct) {
+            inbox_item item = {.kind = INBOX_SAMPLE, .topic = topic, .sample = sample};
+            handle_sample(s, &item);
+            sal_gate_leave(gate);
+            return;
+        }
+        sal_gate_leave(gate);
+    }
     inbox_item *item = calloc(1, sizeof *item);
     if (item == NULL) {
         sal_sample_free(&s->comp->topics[topic], sample);
@@ -177,13 +197,20 @@ static void handle_sample(sal *s, inbox_item *item)
         if (ts->count_others) {
             note_other_index(ts, t, item->sample);
         }
-    } else if (ts->cb != NULL) {
+    } else if (ts->cb != NULL || ts->keep_cb != NULL) {
         /* private_rcvStamp is reader-local: the TAI time of reading */
         double now = sal_clock_tai(&s->clock);
         sal_sample_set_rcv_stamp(t, item->sample, now);
+        if (ts->keep_cb != NULL) {
+            void *sample = item->sample;
+            item->sample = NULL; /* the callback's now */
+            ts->keep_cb(ts->cb_arg, item->topic, sample);
+            return;
+        }
         ts->cb(ts->cb_arg, item->topic, item->sample);
     }
     sal_sample_free(t, item->sample);
+    item->sample = NULL;
 }
 
 /* Late joiners (DDS): Cyclone serves no history for TRANSIENT writers, so
@@ -350,7 +377,8 @@ static int check_topic(const sal *s, int topic, char *err, size_t errlen)
     return 0;
 }
 
-int sal_reader_add(sal *s, int topic, sal_sample_cb cb, void *arg, char *err, size_t errlen)
+static int reader_add(sal *s, int topic, sal_sample_cb cb, sal_sample_keep_cb keep_cb, void *arg, char *err,
+                      size_t errlen)
 {
     int rc = check_topic(s, topic, err, errlen);
     if (rc != 0) {
@@ -358,6 +386,7 @@ int sal_reader_add(sal *s, int topic, sal_sample_cb cb, void *arg, char *err, si
     }
     topic_state *ts = &s->topics[topic];
     ts->cb = cb;
+    ts->keep_cb = keep_cb;
     ts->cb_arg = arg;
     if (ts->reading) {
         return 0;
@@ -365,6 +394,16 @@ int sal_reader_add(sal *s, int topic, sal_sample_cb cb, void *arg, char *err, si
     rc = s->ops->reader_create(s->transport, topic, err, errlen);
     ts->reading = rc == 0;
     return rc;
+}
+
+int sal_reader_add(sal *s, int topic, sal_sample_cb cb, void *arg, char *err, size_t errlen)
+{
+    return reader_add(s, topic, cb, NULL, arg, err, errlen);
+}
+
+int sal_reader_add_keeping(sal *s, int topic, sal_sample_keep_cb cb, void *arg, char *err, size_t errlen)
+{
+    return reader_add(s, topic, NULL, cb, arg, err, errlen);
 }
 
 int sal_writer_add(sal *s, int topic, char *err, size_t errlen)

@@ -115,9 +115,45 @@ static void write_error_code(sal_csc *c, int code, const char *report, const cha
     }
 }
 
+/* Are the user fields of `sample` other than `level` as sal_sample_new
+ * leaves them (0, "")? */
+static bool only_level_set(const sal_topic_info *t, const sal_field_info *level, const void *sample)
+{
+    for (size_t i = 0; i < t->nfields; i++) {
+        const sal_field_info *f = &t->fields[i];
+        if (f == level || (f->flags & SAL_FIELD_PRIVATE)) {
+            continue;
+        }
+        if (f->type == SAL_FIELD_STRING) {
+            const char *v = sal_field_get_string(f, sample);
+            if (v != NULL && *v != '\0') {
+                return false;
+            }
+            continue;
+        }
+        for (size_t k = 0; k < f->count; k++) {
+            if (sal_field_get_number(f, sample, k) != 0) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 static void write_log_level(sal_csc *c)
 {
+    if (c->sal == NULL) {
+        return;
+    }
     const sal_topic_info *t = &c->comp->topics[c->t_log_level];
+    /* unchanged (every setLogLevel of the same level): the sample built
+     * below would equal the last one written and be dropped by sal_write,
+     * so neither build nor compare it */
+    const void *last = sal_last_written(c->sal, c->t_log_level);
+    if (last != NULL && c->f_level != NULL && sal_field_get_number(c->f_level, last, 0) == c->log_level &&
+        only_level_set(t, c->f_level, last)) {
+        return;
+    }
     void *s = sal_sample_new(t);
     if (s != NULL) {
         char err[256];
@@ -542,7 +578,7 @@ static int open_endpoints(sal_csc *c, char *err, size_t errlen)
         const sal_topic_info *t = &c->comp->topics[i];
         int rc = 0;
         if (t->kind == SAL_TOPIC_COMMAND) {
-            rc = sal_reader_add(c->sal, (int)i, sal_csc__on_command, c, err, errlen);
+            rc = sal_reader_add_keeping(c->sal, (int)i, sal_csc__on_command, c, err, errlen);
         } else if (t->kind == SAL_TOPIC_EVENT || t->kind == SAL_TOPIC_ACKCMD) {
             rc = sal_writer_add(c->sal, (int)i, err, errlen);
         }
@@ -768,6 +804,7 @@ static void handle_gone(sal_csc *c)
     sal_csc__drop_queued(c);
     sal_auth_fini(&c->auth);
     free(c->pending);
+    free(c->ack_sample);
     free(c->slots);
     free(c);
     if (closed != NULL) {

@@ -65,6 +65,7 @@ struct sal_csc {
     struct {
         const sal_field_info *ack, *error, *result, *identity, *origin, *cmdtype, *timeout;
     } ackf;
+    void *ack_sample;              /* every ack is written from it (sal_sample_new_lent; free()) */
     const sal_field_info *f_level; /* logevent_logLevel.level */
     /* configuration (configurable CSCs) */
     sal_config *config;
@@ -118,8 +119,9 @@ void sal_csc__dispatch(sal_csc *c, sal_cmd *cmd);
 /* Release a command without acking it (sal_csc_cmd.c). */
 void sal_csc__free_cmd(sal_cmd *cmd);
 
-/* A command sample arrived: queue it on its topic (sal_csc_cmd.c). */
-void sal_csc__on_command(void *arg, int topic, const void *sample);
+/* A command sample arrived: queue it on its topic, keeping the sample as
+ * the command's data (sal_csc_cmd.c). */
+void sal_csc__on_command(void *arg, int topic, void *sample);
 
 /* Drop every queued command, unacknowledged, at stop (sal_csc_cmd.c). */
 void sal_csc__drop_queued(sal_csc *c);

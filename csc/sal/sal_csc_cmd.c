@@ -4,12 +4,32 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void run_next(sal_csc *c, int topic);
 
+/* Integer field f of the ack (ack, error, origin, cmdtype: int32 in every
+ * release) without the range checks a double needs. */
+static void set_ack_number(const sal_topic_info *t, const sal_field_info *f, void *s, double v)
+{
+    char err[128];
+    if (f == NULL) {
+        return;
+    }
+    if (f->type == SAL_FIELD_LONG && v >= INT32_MIN && v <= INT32_MAX) {
+        int32_t i = (int32_t)v;
+        memcpy((char *)s + f->offset, &i, sizeof i);
+        return;
+    }
+    sal_field_set_number(t, f, s, 0, v, err, sizeof err);
+}
+
+/* Every ack is written from one sample kept by the CSC (it runs on the
+ * loop or in its gate, never two at once), its strings lent for the write:
+ * nothing is allocated or freed per ack. */
 static void write_ack(sal_cmd *cmd, int ack, int error, const char *result, double timeout)
 {
     sal_csc *c = cmd->csc;
@@ -17,30 +37,23 @@ static void write_ack(sal_cmd *cmd, int ack, int error, const char *result, doub
         return;
     }
     const sal_topic_info *t = &c->comp->topics[c->t_ackcmd];
-    void *s = sal_sample_new(t);
-    if (s == NULL) {
+    if (c->ack_sample == NULL && (c->ack_sample = sal_sample_new_lent(t)) == NULL) {
         return;
     }
+    void *s = c->ack_sample;
     char err[256];
     sal_sample_set_seqnum(t, s, cmd->seqnum);
-    const struct {
-        const sal_field_info *f;
-        double v;
-    } nums[] = {{c->ackf.ack, ack},
-                {c->ackf.error, error},
-                {c->ackf.origin, cmd->origin},
-                {c->ackf.cmdtype, cmd->topic},
-                {c->ackf.timeout, timeout}};
-    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
-        if (nums[i].f != NULL) {
-            sal_field_set_number(t, nums[i].f, s, 0, nums[i].v, err, sizeof err);
-        }
+    set_ack_number(t, c->ackf.ack, s, ack);
+    set_ack_number(t, c->ackf.error, s, error);
+    set_ack_number(t, c->ackf.origin, s, cmd->origin);
+    set_ack_number(t, c->ackf.cmdtype, s, cmd->topic);
+    set_ack_number(t, c->ackf.timeout, s, timeout);
+    if (c->ackf.result != NULL && sal_field_lend_string(t, c->ackf.result, s, result, err, sizeof err) != 0) {
+        sal_field_lend_string(t, c->ackf.result, s, "(result not valid text)", err, sizeof err);
     }
-    if (c->ackf.result != NULL && sal_field_set_string(t, c->ackf.result, s, result, err, sizeof err) != 0) {
-        sal_field_set_string(t, c->ackf.result, s, "(result not valid text)", err, sizeof err);
-    }
-    if (c->ackf.identity != NULL) {
-        sal_field_set_string(t, c->ackf.identity, s, cmd->identity, err, sizeof err);
+    if (c->ackf.identity != NULL &&
+        sal_field_lend_string(t, c->ackf.identity, s, cmd->identity, err, sizeof err) != 0) {
+        sal_field_lend_string(t, c->ackf.identity, s, "", err, sizeof err);
     }
     int rc = sal_write(c->sal, c->t_ackcmd, s, SAL_WRITE_KEEP_SEQNUM, err, sizeof err);
     int slot = sal_ack_slot(ack);
@@ -60,7 +73,13 @@ static void write_ack(sal_cmd *cmd, int ack, int error, const char *result, doub
             fprintf(stderr, "%s: ackcmd write failed: %s\n", c->comp->name, err);
         }
     }
-    sal_sample_free(t, s);
+    /* nothing borrowed outlives the write */
+    if (c->ackf.result != NULL) {
+        sal_field_lend_string(t, c->ackf.result, s, "", err, sizeof err);
+    }
+    if (c->ackf.identity != NULL) {
+        sal_field_lend_string(t, c->ackf.identity, s, "", err, sizeof err);
+    }
 }
 
 const void *sal_cmd_data(const sal_cmd *cmd)
@@ -173,14 +192,15 @@ static void run_next(sal_csc *c, int topic)
     sal_csc__dispatch(c, cmd);
 }
 
-void sal_csc__on_command(void *arg, int topic, const void *sample)
+void sal_csc__on_command(void *arg, int topic, void *sample)
 {
     sal_csc *c = arg;
+    const sal_topic_info *t = &c->comp->topics[topic];
     if (c->stopping) {
+        sal_sample_free(t, sample);
         return;
     }
     c->slots[topic].stats.received++;
-    const sal_topic_info *t = &c->comp->topics[topic];
     int32_t seqnum = sal_sample_seqnum(t, sample);
     const char *identity = sal_sample_identity(t, sample);
     if (!c->started) {
@@ -189,23 +209,23 @@ void sal_csc__on_command(void *arg, int topic, const void *sample)
          * by the start-up's summaryState=STANDBY */
         SAL_LOG(c, SAL_LOG_WARNING, "Ignoring %s from %s with private_seqNum=%d: the CSC has not started yet",
                 t->sal_name, identity ? identity : "?", seqnum);
+        sal_sample_free(t, sample);
         return;
     }
     if (seqnum <= 0) {
         SAL_LOG(c, SAL_LOG_WARNING, "Ignoring %s with private_seqNum=%d from %s: must be > 0", t->sal_name,
                 seqnum, identity ? identity : "?");
+        sal_sample_free(t, sample);
         return;
     }
     sal_cmd *cmd = calloc(1, sizeof *cmd);
-    void *data = sal_sample_dup(t, sample);
-    if (cmd == NULL || data == NULL) {
-        free(cmd);
-        sal_sample_free(t, data);
+    if (cmd == NULL) {
+        sal_sample_free(t, sample);
         return;
     }
     cmd->csc = c;
     cmd->topic = topic;
-    cmd->data = data;
+    cmd->data = sample; /* handed over by the runtime: kept without a copy */
     cmd->seqnum = seqnum;
     cmd->origin = sal_sample_origin(t, sample);
     if (identity != NULL) { /* cmd is zeroed: the copy stays terminated */

@@ -220,8 +220,40 @@ int sal_sample_set_string(const sal_topic_info *topic, void *sample, const char 
     return sal_field_set_string(topic, f, sample, value, err, errlen);
 }
 
+static const char empty_string[] = ""; /* only read: lent to samples */
+
+void *sal_sample_new_lent(const sal_topic_info *topic)
+{
+    void *s = calloc(1, topic->sample_size);
+    if (s == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < topic->nfields; i++) {
+        const sal_field_info *f = &topic->fields[i];
+        if (f->type == SAL_FIELD_STRING && f->bound == 0) {
+            *string_slot(f, s) = (char *)empty_string;
+        }
+    }
+    return s;
+}
+
+static int set_string(const sal_topic_info *topic, const sal_field_info *f, void *sample, const char *value,
+                      bool lend, char *err, size_t errlen);
+
+int sal_field_lend_string(const sal_topic_info *topic, const sal_field_info *f, void *sample,
+                          const char *value, char *err, size_t errlen)
+{
+    return set_string(topic, f, sample, value, true, err, errlen);
+}
+
 int sal_field_set_string(const sal_topic_info *topic, const sal_field_info *f, void *sample,
                          const char *value, char *err, size_t errlen)
+{
+    return set_string(topic, f, sample, value, false, err, errlen);
+}
+
+static int set_string(const sal_topic_info *topic, const sal_field_info *f, void *sample, const char *value,
+                      bool lend, char *err, size_t errlen)
 {
     const char *field = f->name;
     if (f->type != SAL_FIELD_STRING) {
@@ -241,6 +273,10 @@ int sal_field_set_string(const sal_topic_info *topic, const sal_field_info *f, v
             return -E2BIG;
         }
         memcpy((char *)sample + f->offset, value, len + 1);
+        return 0;
+    }
+    if (lend) { /* the sample's strings are borrowed (sal_sample_new_lent) */
+        *string_slot(f, sample) = (char *)value;
         return 0;
     }
     char *copy = strdup(value);

@@ -16,6 +16,7 @@
 typedef struct endpoint_arg {
     struct sal_transport *t;
     int topic;
+    void *spare; /* the reader's next sample to take into (its listener's alone) */
 } endpoint_arg;
 
 struct sal_transport {
@@ -236,16 +237,21 @@ static void on_data_available(dds_entity_t reader, void *arg)
 {
     endpoint_arg *ea = arg;
     const sal_topic_info *ti = &ea->t->comp->topics[ea->topic];
+    /* Cyclone runs one listener call of a reader at a time: the spare
+     * sample, kept between calls, is only this one's. The take that finds
+     * the reader empty (every call ends with one) reuses it instead of
+     * allocating and freeing a sample. */
     for (;;) {
-        void *sample = calloc(1, ti->sample_size);
-        if (sample == NULL) {
+        if (ea->spare == NULL && (ea->spare = calloc(1, ti->sample_size)) == NULL) {
             return;
         }
-        void *buf[1] = {sample};
+        void *buf[1] = {ea->spare};
         dds_sample_info_t info;
         dds_return_t n = dds_take(reader, buf, &info, 1, 1);
         if (n <= 0 || !info.valid_data) {
-            sal_sample_free(ti, sample);
+            if (n > 0) {
+                sal_sample_clear(ti, ea->spare); /* what an invalid sample set: zeroed again */
+            }
             if (n < 0) {
                 SAL_TRANSPORT_COUNT(ea->t->cbs.stats, read_errors);
             }
@@ -254,6 +260,8 @@ static void on_data_available(dds_entity_t reader, void *arg)
             }
             continue;
         }
+        void *sample = ea->spare;
+        ea->spare = NULL;
         ea->t->cbs.on_sample(ea->t->cbs.arg, ea->topic, sample);
     }
 }
@@ -362,6 +370,11 @@ static void transport_close(sal_transport *t)
     free(t->topics);
     free(t->readers);
     free(t->writers);
+    if (t->args != NULL) {
+        for (size_t i = 0; i < t->comp->ntopics; i++) {
+            sal_sample_free(&t->comp->topics[i], t->args[i].spare);
+        }
+    }
     free(t->args);
     free(t);
 }

@@ -28,6 +28,10 @@ typedef struct sal sal;
  * the call (copy it with sal_sample_dup to keep it). */
 typedef void (*sal_sample_cb)(void *arg, int topic, const void *sample);
 
+/* As sal_sample_cb, but the callback owns `sample` and frees it with
+ * sal_sample_free when done (for readers that keep what they read). */
+typedef void (*sal_sample_keep_cb)(void *arg, int topic, void *sample);
+
 /* Called on the loop when a transport reports a fatal problem. */
 typedef void (*sal_error_cb)(void *arg, const char *message);
 
@@ -43,6 +47,10 @@ int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t
 
 /* Read `topic`; cb runs for every accepted sample (right salIndex). */
 int sal_reader_add(sal *s, int topic, sal_sample_cb cb, void *arg, char *err, size_t errlen);
+
+/* sal_reader_add whose callback is given each accepted sample to keep (no
+ * copy made for it); samples not accepted are freed as before. */
+int sal_reader_add_keeping(sal *s, int topic, sal_sample_keep_cb cb, void *arg, char *err, size_t errlen);
 
 /* Prepare to write `topic`. */
 int sal_writer_add(sal *s, int topic, char *err, size_t errlen);

@@ -76,6 +76,19 @@ bool sal_text_check(const char *s, size_t max, const char *allowed, char *why, s
 int sal_field_set_string(const sal_topic_info *topic, const sal_field_info *f, void *sample,
                          const char *value, char *err, size_t errlen);
 
+/* A zeroed sample of `topic` whose unbounded strings point at a shared ""
+ * and are only ever lent (sal_field_lend_string), never owned: a sample
+ * filled again for every write without allocating strings. NULL on
+ * allocation failure. Free it with free(), never with sal_sample_free. */
+void *sal_sample_new_lent(const sal_topic_info *topic);
+
+/* As sal_field_set_string, but an unbounded field is pointed at value
+ * instead of a copy (a bounded one is copied as before): only for samples
+ * from sal_sample_new_lent; value must stay alive and unchanged until the
+ * sample has been written, and the field lent "" again afterwards. */
+int sal_field_lend_string(const sal_topic_info *topic, const sal_field_info *f, void *sample,
+                          const char *value, char *err, size_t errlen);
+
 /* String field f ("" for an unset unbounded string); NULL if f is not a
  * string. */
 const char *sal_field_get_string(const sal_field_info *f, const void *sample);
