@@ -13,10 +13,13 @@
 #include "ocps/sal_env.h"
 #include "ocps/sal_sample.h"
 
+/* samples one take may return: fewer means the reader is empty now */
+#define TAKE_MAX 4
+
 typedef struct endpoint_arg {
     struct sal_transport *t;
     int topic;
-    void *spare; /* the reader's next sample to take into (its listener's alone) */
+    void *spare[TAKE_MAX]; /* the reader's next samples to take into (its listener's alone) */
 } endpoint_arg;
 
 struct sal_transport {
@@ -238,31 +241,36 @@ static void on_data_available(dds_entity_t reader, void *arg)
     endpoint_arg *ea = arg;
     const sal_topic_info *ti = &ea->t->comp->topics[ea->topic];
     /* Cyclone runs one listener call of a reader at a time: the spare
-     * sample, kept between calls, is only this one's. The take that finds
-     * the reader empty (every call ends with one) reuses it instead of
-     * allocating and freeing a sample. */
+     * samples, kept between calls, are only this one's. A take that
+     * returns fewer than it could has emptied the reader (what arrives
+     * later calls the listener again), so a single command costs one take,
+     * and a sample is allocated only to replace one handed on. */
     for (;;) {
-        if (ea->spare == NULL && (ea->spare = calloc(1, ti->sample_size)) == NULL) {
-            return;
-        }
-        void *buf[1] = {ea->spare};
-        dds_sample_info_t info;
-        dds_return_t n = dds_take(reader, buf, &info, 1, 1);
-        if (n <= 0 || !info.valid_data) {
-            if (n > 0) {
-                sal_sample_clear(ti, ea->spare); /* what an invalid sample set: zeroed again */
-            }
-            if (n < 0) {
-                SAL_TRANSPORT_COUNT(ea->t->cbs.stats, read_errors);
-            }
-            if (n <= 0) {
+        void *buf[TAKE_MAX];
+        for (int i = 0; i < TAKE_MAX; i++) {
+            if (ea->spare[i] == NULL && (ea->spare[i] = calloc(1, ti->sample_size)) == NULL) {
                 return;
             }
-            continue;
+            buf[i] = ea->spare[i];
         }
-        void *sample = ea->spare;
-        ea->spare = NULL;
-        ea->t->cbs.on_sample(ea->t->cbs.arg, ea->topic, sample);
+        dds_sample_info_t info[TAKE_MAX];
+        dds_return_t n = dds_take(reader, buf, info, TAKE_MAX, TAKE_MAX);
+        if (n < 0) {
+            SAL_TRANSPORT_COUNT(ea->t->cbs.stats, read_errors);
+            return;
+        }
+        for (int i = 0; i < n; i++) {
+            if (!info[i].valid_data) {
+                sal_sample_clear(ti, ea->spare[i]); /* what an invalid sample set: zeroed again */
+                continue;
+            }
+            void *sample = ea->spare[i];
+            ea->spare[i] = NULL;
+            ea->t->cbs.on_sample(ea->t->cbs.arg, ea->topic, sample);
+        }
+        if (n < TAKE_MAX) {
+            return;
+        }
     }
 }
 
@@ -372,7 +380,9 @@ static void transport_close(sal_transport *t)
     free(t->writers);
     if (t->args != NULL) {
         for (size_t i = 0; i < t->comp->ntopics; i++) {
-            sal_sample_free(&t->comp->topics[i], t->args[i].spare);
+            for (int k = 0; k < TAKE_MAX; k++) {
+                sal_sample_free(&t->comp->topics[i], t->args[i].spare[k]);
+            }
         }
     }
     free(t->args);
