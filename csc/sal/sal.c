@@ -119,6 +119,7 @@ static void on_transport_sample(void *arg, int topic, void *sample)
         bool direct = s->head == NULL && !s->closing;
         pthread_mutex_unlock(&s->lock);
         if (direct) {
+            s->stats.read_inline++;
             inbox_item item = {.kind = INBOX_SAMPLE, .topic = topic, .sample = sample};
             handle_sample(s, &item);
             sal_gate_leave(gate);
@@ -282,6 +283,11 @@ static void sal_deliver(sal *s)
         }
         switch (item->kind) {
         case INBOX_SAMPLE:
+            if (sal_gate_inline(s->gate)) {
+                s->stats.read_inline++;
+            } else {
+                s->stats.read_queued++;
+            }
             handle_sample(s, item);
             break;
         case INBOX_MATCHED:

@@ -118,6 +118,9 @@ int main(int argc, char **argv)
         printf("  round %d: command %.1f (p90 %.1f), ddsperf listener %.1f, waitset %.1f\n", r + 1, median,
                rtt[per_round * 9 / 10] * 1e6, listener, waitset);
     }
+    const sal_stats *st = sal_get_stats(sal_remote_sal(f.remote));
+    unsigned long long inline_reads = st->read_inline;
+    unsigned long long queued_reads = st->read_queued;
     fx_close(&f);
     for (int i = 0; i < load && i < 16; i++) {
         kill(loaders[i], SIGKILL);
@@ -125,6 +128,9 @@ int main(int argc, char **argv)
     }
     if (ok) {
         printf("  %d commands failed\n", failures);
+        /* acks (and events) the Remote ran on its receive thread vs. through its loop */
+        printf("  samples read by the Remote: %llu in the gate, %llu through the loop\n", inline_reads,
+               queued_reads);
         print_ratios("listener", r_listener, rounds);
         print_ratios("waitset", r_waitset, rounds);
     }

@@ -103,6 +103,8 @@ void sal_set_error_cb(sal *s, sal_error_cb cb, void *arg);
 typedef struct sal_stats {
     unsigned long long written[SAL_TOPIC_ACKCMD + 1]; /* samples written, by sal_topic_kind (events
                                                        * skipped as unchanged are not) */
+    unsigned long long read_inline; /* samples whose callback ran on the transport's thread (gate) */
+    unsigned long long read_queued; /* samples that went through the inbox to the loop */
     sal_transport_stats transport;
 } sal_stats;
 
