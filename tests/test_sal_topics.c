@@ -3,9 +3,10 @@
  * name on every access. The generated private-field offsets agree with the
  * field tables for every topic of every embedded release; a sample stamped
  * through them reads back by name; fields resolved once read and write as
- * the name-based calls do; refused text says which rule failed and where;
- * and a CSC whose interface lacks a generic topic it needs fails at open,
- * naming the topic (no topics[-1] later).
+ * the name-based calls do; lent strings are used without a copy; refused
+ * text says which rule failed and where; and a CSC whose interface lacks a
+ * generic topic it needs fails at open, naming the topic (no topics[-1]
+ * later).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -83,6 +84,39 @@ static void stamp_reads_back_by_name(void **state)
     assert_non_null(strstr(err, "result"));
     assert_null(sal_field_get_string(code, s));
     sal_sample_free(t, s);
+}
+
+/* A sample whose strings are lent (every ack is written from one): its
+ * unbounded strings read "" until lent, a lent value is used as it is (no
+ * copy, nothing to free), refused text is refused as by
+ * sal_field_set_string and leaves the field as it was, and a bounded
+ * field still gets a copy. */
+static void lent_strings_are_used_without_a_copy(void **state)
+{
+    (void)state;
+    char err[256];
+    const sal_component_info *c = ocps_interface_select("dds", NULL, err, sizeof err);
+    const sal_topic_info *t = &c->topics[sal_component_find_topic(c, "ackcmd")];
+    void *s = sal_sample_new_lent(t);
+    assert_non_null(s);
+    const sal_field_info *result = sal_topic_field(t, "result");
+    const sal_field_info *identity = sal_topic_field(t, "identity");
+    assert_string_equal(sal_field_get_string(result, s), "");
+    assert_string_equal(sal_field_get_string(identity, s), "");
+    char text[] = "Done";
+    assert_int_equal(sal_field_lend_string(t, result, s, text, err, sizeof err), 0);
+    assert_ptr_equal(sal_field_get_string(result, s), text);
+    assert_int_not_equal(sal_field_lend_string(t, result, s, "bad\x01", err, sizeof err), 0);
+    assert_non_null(strstr(err, "control character"));
+    assert_ptr_equal(sal_field_get_string(result, s), text);
+    assert_int_equal(sal_field_lend_string(t, identity, s, "", err, sizeof err), 0);
+    assert_string_equal(sal_field_get_string(identity, s), "");
+    char id[] = "OCPS:1";
+    const sal_field_info *priv = sal_topic_field(t, "private_identity"); /* string<128> */
+    assert_int_equal(sal_field_lend_string(t, priv, s, id, err, sizeof err), 0);
+    id[0] = 'X';
+    assert_string_equal(sal_field_get_string(priv, s), "OCPS:1");
+    free(s); /* nothing of it is owned */
 }
 
 /* A string that is refused says which rule failed and where; what is
@@ -179,6 +213,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(private_offsets_match_the_field_tables),
         cmocka_unit_test(stamp_reads_back_by_name),
+        cmocka_unit_test(lent_strings_are_used_without_a_copy),
         cmocka_unit_test(text_checks_say_which_rule_failed),
         cmocka_unit_test(csc_without_a_generic_topic_fails_at_open),
     };
