@@ -1000,8 +1000,14 @@ int engine_job_abort(engine *e, const char *id, char *err, size_t errlen)
     }
     engine_rec *r = engine_find(e, id);
     if (r == NULL) {
-        if (id != NULL && engine_store_find_phase(e->store, id, NULL, err, errlen) == 1) {
+        /* only in the store: one lookup in the ids' index, no row read */
+        int stored =
+            id != NULL && e->store != NULL ? engine_store_find_phase(e->store, id, NULL, err, errlen) : 0;
+        if (stored == 1) {
             return 0; /* an ended job of an earlier run */
+        }
+        if (stored < 0) {
+            return -EIO;
         }
         snprintf(err, errlen, "unknown job %s", id ? id : "(null)");
         return -ENOENT;

@@ -43,26 +43,26 @@ static void wait_ack(fx *f, rtt_state *s, double end)
 
 static bool ready(fx *f, void *arg)
 {
-    (void)arg;
-    return sal_remote_ready(f->remote, "setLogLevel") && sal_remote_last(f->remote, "logevent_summaryState");
+    return sal_remote_ready(f->remote, arg) && sal_remote_last(f->remote, "logevent_summaryState");
 }
 
-int bench_command_loop(fx *f, int n, int warmup, double *rtt, int *failures)
+int bench_command_loop_with(fx *f, const char *name, bench_fill_fn *fill, void *arg, int n, int warmup,
+                            double *rtt, int *failures)
 {
     char err[256];
-    sal_remote_prepare(f->remote, "setLogLevel", err, sizeof err);
-    if (!fx_run_until(f, ready, NULL, 30)) {
+    sal_remote_prepare(f->remote, name, err, sizeof err);
+    if (!fx_run_until(f, ready, (void *)name, 30)) {
         fprintf(stderr, "bench: CSC not reachable\n");
         return -1;
     }
-    int t = sal_remote_command_topic(f->remote, "setLogLevel");
-    void *cmd = sal_remote_new_command(f->remote, "setLogLevel");
-    sal_sample_set_i32(&f->comp->topics[t], cmd, "level", 20);
+    int t = sal_remote_command_topic(f->remote, name);
+    void *cmd = sal_remote_new_command(f->remote, name);
     *failures = 0;
     for (int i = -warmup; i < n; i++) {
+        fill(f, &f->comp->topics[t], cmd, i, arg);
         rtt_state s = {0};
         double t0 = tu_now();
-        sal_remote_command(f->remote, "setLogLevel", cmd, 10, on_ack, &s, NULL, err, sizeof err);
+        sal_remote_command(f->remote, name, cmd, 10, on_ack, &s, NULL, err, sizeof err);
         wait_ack(f, &s, t0 + 11);
         if (i >= 0) {
             rtt[i] = (s.done ? s.read_at : tu_now()) - t0;
@@ -72,6 +72,19 @@ int bench_command_loop(fx *f, int n, int warmup, double *rtt, int *failures)
     sal_sample_free(&f->comp->topics[t], cmd);
     bench_sort(rtt, n);
     return 0;
+}
+
+static void fill_log_level(fx *f, const sal_topic_info *topic, void *sample, int i, void *arg)
+{
+    (void)f;
+    (void)i;
+    (void)arg;
+    sal_sample_set_i32(topic, sample, "level", 20);
+}
+
+int bench_command_loop(fx *f, int n, int warmup, double *rtt, int *failures)
+{
+    return bench_command_loop_with(f, "setLogLevel", fill_log_level, NULL, n, warmup, rtt, failures);
 }
 
 static int compare(const void *a, const void *b)

@@ -13,6 +13,14 @@
  * acks other than CMD_COMPLETE. -1 if the CSC could not be reached. */
 int bench_command_loop(fx *f, int n, int warmup, double *rtt, int *failures);
 
+/* Fills command `name`'s sample for the i-th command (i < 0: warm-up). */
+typedef void bench_fill_fn(fx *f, const sal_topic_info *topic, void *sample, int i, void *arg);
+
+/* Like bench_command_loop for any command: its ready topic is waited for
+ * (with a summaryState) and fill(arg) sets each command's fields. */
+int bench_command_loop_with(fx *f, const char *name, bench_fill_fn *fill, void *arg, int n, int warmup,
+                            double *rtt, int *failures);
+
 /* The wall clock (CLOCK_REALTIME) in seconds: comparable with the times
  * other processes write (a job's invocation.json). */
 double bench_wall_time(void);

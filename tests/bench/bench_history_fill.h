@@ -1,0 +1,16 @@
+/*
+ * bench_history_fill.h - fill a job store with ended, published jobs, as
+ * a long-running engine leaves its history (the history benches).
+ */
+#ifndef BENCH_HISTORY_FILL_H
+#define BENCH_HISTORY_FILL_H
+
+#include "ocps/engine.h"
+
+/* Insert h ended (COMPLETED), published jobs with ids ids[0..h) into the
+ * store at store_path (created if needed), their directories named under
+ * work_root (not made); 0, or -1 with a message on stderr. */
+int bench_history_fill(const char *store_path, const char *work_root, int h,
+                       char (*ids)[ENGINE_JOB_ID_LEN + 1]);
+
+#endif
