@@ -221,11 +221,12 @@ static void engine_on_notify(uv_timer_t *t)
 /* Queue a snapshot of the job for the callback. */
 static void engine_notify(engine *e, engine_rec *r)
 {
-    engine_note *n = calloc(1, sizeof *n);
+    engine_note *n = malloc(sizeof *n); /* every member set below: not zeroed first (3 KB) */
     if (n == NULL) {
         engine_report(r->st.job.id, "out of memory: phase change not reported");
         return;
     }
+    n->next = NULL;
     n->job = r->st.job;
     n->job.queue_position = engine_queue_position(e, r);
     n->rec = r;
@@ -827,34 +828,56 @@ static int engine_check_spec(const engine_job_spec *s, char *err, size_t errlen)
 /* The stored spec (JSON) of a checked engine_job_spec. */
 static json_t *engine_spec_json(const engine_job_spec *s, char *err, size_t errlen)
 {
+    /* built key by key (constant keys, unchecked), in the order and with
+     * the values json_pack("{s:O, s:O, s:O, s:f, s:O, s:b, s:s?, s:i}")
+     * gave, without parsing a format per job */
     json_t *argv = engine_json_strv(s->argv, "argv", err, errlen);
     json_t *env = engine_json_strv(s->env, "env", err, errlen);
     json_t *globs = engine_json_strv(s->output_globs, "output_globs", err, errlen);
     json_t *prereqs = engine_json_strv(s->prereqs, "prereqs", err, errlen);
-    json_t *o = NULL;
-    if (argv != NULL && env != NULL && globs != NULL && prereqs != NULL) {
-        o = json_pack("{s:O, s:O, s:O, s:f, s:O, s:b, s:s?, s:i}", "argv", argv, "env", env, "globs", globs,
-                      "max_duration", s->max_duration > 0 ? s->max_duration : 0.0, "prereqs", prereqs,
-                      "must_succeed", s->prereq_must_succeed, "simulate", s->simulate, "cpus",
-                      s->cpus > 0 ? s->cpus : 0);
-        if (o == NULL) {
-            snprintf(err, errlen, "bad job spec (simulate must be UTF-8)");
-        } else if (s->uws_body != NULL && json_object_set(o, "uws_body", s->uws_body) != 0) {
-            json_decref(o);
-            o = NULL;
-            snprintf(err, errlen, "out of memory");
-        } else if (s->dirs != NULL && s->dirs[0] != NULL) {
-            json_t *dirs = engine_json_strv(s->dirs, "dirs", err, errlen);
-            if (dirs == NULL || json_object_set_new(o, "dirs", dirs) != 0) {
-                json_decref(o);
-                o = NULL;
-            }
-        }
+    if (argv == NULL || env == NULL || globs == NULL || prereqs == NULL) {
+        json_decref(argv);
+        json_decref(env);
+        json_decref(globs);
+        json_decref(prereqs);
+        return NULL;
     }
-    json_decref(argv);
-    json_decref(env);
-    json_decref(globs);
-    json_decref(prereqs);
+    json_t *simulate = s->simulate != NULL ? json_string(s->simulate) : json_null();
+    if (simulate == NULL) {
+        json_decref(argv);
+        json_decref(env);
+        json_decref(globs);
+        json_decref(prereqs);
+        snprintf(err, errlen, "bad job spec (simulate must be UTF-8)");
+        return NULL;
+    }
+    json_t *o = json_object();
+    /* each set steals its value, also when it fails (then o is dropped) */
+    int rc = json_object_set_new_nocheck(o, "argv", argv);
+    rc |= json_object_set_new_nocheck(o, "env", env);
+    rc |= json_object_set_new_nocheck(o, "globs", globs);
+    rc |= json_object_set_new_nocheck(o, "max_duration",
+                                      json_real(s->max_duration > 0 ? s->max_duration : 0.0));
+    rc |= json_object_set_new_nocheck(o, "prereqs", prereqs);
+    rc |= json_object_set_new_nocheck(o, "must_succeed", json_boolean(s->prereq_must_succeed));
+    rc |= json_object_set_new_nocheck(o, "simulate", simulate);
+    rc |= json_object_set_new_nocheck(o, "cpus", json_integer(s->cpus > 0 ? s->cpus : 0));
+    if (rc == 0 && s->uws_body != NULL) {
+        rc = json_object_set_nocheck(o, "uws_body", s->uws_body);
+    }
+    if (rc == 0 && s->dirs != NULL && s->dirs[0] != NULL) {
+        json_t *dirs = engine_json_strv(s->dirs, "dirs", err, errlen);
+        if (dirs == NULL) {
+            json_decref(o);
+            return NULL;
+        }
+        rc = json_object_set_new_nocheck(o, "dirs", dirs);
+    }
+    if (o == NULL || rc != 0) {
+        json_decref(o);
+        snprintf(err, errlen, "bad job spec (max_duration not finite), or out of memory");
+        return NULL;
+    }
     return o;
 }
 

@@ -22,6 +22,8 @@ struct engine_store {
     sqlite3_stmt *find;
     sqlite3_stmt *exists;
     sqlite3_stmt *get;
+    sqlite3_stmt *begin; /* BEGIN IMMEDIATE and COMMIT, prepared once (a batch of PUTs each) */
+    sqlite3_stmt *commit;
     int64_t last_seq; /* the highest seq ever given (never reused) */
 };
 
@@ -167,10 +169,15 @@ static int engine_store_prepare(engine_store *s, char *err, size_t errlen)
         const char *sql;
         sqlite3_stmt **stmt;
     } list[] = {
-        {engine_store_sql_insert, &s->insert},   {engine_store_sql_update, &s->update},
-        {engine_store_sql_publish, &s->publish}, {engine_store_sql_unpublished, &s->unpublished},
-        {engine_store_sql_find, &s->find},       {engine_store_sql_get, &s->get},
+        {engine_store_sql_insert, &s->insert},
+        {engine_store_sql_update, &s->update},
+        {engine_store_sql_publish, &s->publish},
+        {engine_store_sql_unpublished, &s->unpublished},
+        {engine_store_sql_find, &s->find},
+        {engine_store_sql_get, &s->get},
         {engine_store_sql_exists, &s->exists},
+        {"BEGIN IMMEDIATE", &s->begin},
+        {"COMMIT", &s->commit},
     };
     for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
         if (sqlite3_prepare_v3(s->db, list[i].sql, -1, SQLITE_PREPARE_PERSISTENT, list[i].stmt, NULL) !=
@@ -302,6 +309,8 @@ void engine_store_close(engine_store *s)
     sqlite3_finalize(s->find);
     sqlite3_finalize(s->exists);
     sqlite3_finalize(s->get);
+    sqlite3_finalize(s->begin);
+    sqlite3_finalize(s->commit);
     sqlite3_close(s->db);
     free(s);
 }
@@ -320,20 +329,22 @@ static int engine_store_bind_json(sqlite3_stmt *st, int idx, const json_t *v)
     return sqlite3_bind_text(st, idx, text, (int)len, free);
 }
 
-/* The parameters shared by insert and update (?1..?16). */
+/* The parameters shared by insert and update (?1..?16). The record's
+ * strings are bound without a copy (SQLITE_STATIC): both callers step the
+ * statement and clear its bindings before they return. */
 static int engine_store_bind(sqlite3_stmt *st, const engine_store_record *r)
 {
     const engine_job *j = &r->job;
     int rc = SQLITE_OK;
-    rc |= sqlite3_bind_text(st, 1, j->id, -1, SQLITE_TRANSIENT);
+    rc |= sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
     rc |= sqlite3_bind_text(st, 2, engine_phase_name(j->phase), -1, SQLITE_STATIC);
     rc |= sqlite3_bind_text(st, 3, engine_reason_name(j->reason), -1, SQLITE_STATIC);
     rc |= sqlite3_bind_double(st, 4, j->created);
     rc |= sqlite3_bind_double(st, 5, j->started);
     rc |= sqlite3_bind_double(st, 6, j->ended);
     rc |= sqlite3_bind_int(st, 7, j->exit_code);
-    rc |= sqlite3_bind_text(st, 8, j->workdir, -1, SQLITE_TRANSIENT);
-    rc |= sqlite3_bind_text(st, 9, j->message, -1, SQLITE_TRANSIENT);
+    rc |= sqlite3_bind_text(st, 8, j->workdir, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(st, 9, j->message, -1, SQLITE_STATIC);
     rc |= engine_store_bind_json(st, 10, r->spec);
     rc |= engine_store_bind_json(st, 11, j->meta);
     if (j->results != NULL && json_array_size(j->results) > 0) {
@@ -388,16 +399,17 @@ int engine_store_insert(engine_store *s, engine_store_record *rec, char *err, si
 
 int engine_store_begin(engine_store *s, char *err, size_t errlen)
 {
-    return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
-               ? 0
-               : engine_store_fail(s->db, "begin", err, errlen);
+    int rc = sqlite3_step(s->begin);
+    sqlite3_reset(s->begin);
+    return rc == SQLITE_DONE ? 0 : engine_store_fail(s->db, "begin", err, errlen);
 }
 
 int engine_store_commit(engine_store *s, char *err, size_t errlen)
 {
-    return sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
-               ? 0
-               : engine_store_fail(s->db, "commit", err, errlen);
+    int rc = sqlite3_step(s->commit);
+    int ret = rc == SQLITE_DONE ? 0 : engine_store_fail(s->db, "commit", err, errlen);
+    sqlite3_reset(s->commit); /* after the message: a reset reports the error again */
+    return ret;
 }
 
 void engine_store_rollback(engine_store *s)

@@ -28,9 +28,25 @@ void uws_job_source_dir(const char *workdir, char *out, size_t outlen)
     snprintf(out, outlen, "%s/src", workdir);
 }
 
+/* {"name": name, "value": value} appended to env (name a constant, value
+ * checked as UTF-8 as json_pack("{ssss}") did, without parsing a format
+ * per item): 0, or -1 (also for a value that is not UTF-8). */
 static int uws_env_add(json_t *env, const char *name, const char *value)
 {
-    return json_array_append_new(env, json_pack("{ssss}", "name", name, "value", value));
+    json_t *item = json_object();
+    json_t *v = json_string(value);
+    if (item == NULL || v == NULL) {
+        json_decref(item);
+        json_decref(v);
+        return -1;
+    }
+    int rc = json_object_set_new_nocheck(item, "name", json_string_nocheck(name));
+    rc |= json_object_set_new_nocheck(item, "value", v);
+    if (rc != 0) {
+        json_decref(item);
+        return -1;
+    }
+    return json_array_append_new(env, item);
 }
 
 json_t *uws_job_meta(const uws_submit *s, const char *job_id, const char *workdir)
@@ -51,10 +67,32 @@ json_t *uws_job_meta(const uws_submit *s, const char *job_id, const char *workdi
     rc |= uws_env_add(env, "JOB_OUTPUT_DIR", out);
     rc |= uws_env_add(env, "JOB_ID", job_id);
     rc |= json_array_extend(env, s->environment);
-    json_t *meta = rc == 0 ? json_pack("{s{sssOsOsb}}", "uws", "run_id", s->run_id[0] ? s->run_id : job_id,
-                                       "command", s->argv, "environment", env, "shell", s->shell)
-                           : NULL;
-    json_decref(env);
+    if (rc != 0) {
+        json_decref(env);
+        return NULL;
+    }
+    /* as json_pack("{s{sssOsOsb}}", "uws", "run_id", ..., "command", argv,
+     * "environment", env, "shell", shell), key by key */
+    json_t *uws = json_object();
+    json_t *run_id = json_string(s->run_id[0] ? s->run_id : job_id);
+    json_t *meta = json_object();
+    if (uws == NULL || run_id == NULL || meta == NULL || s->argv == NULL) {
+        json_decref(uws);
+        json_decref(run_id);
+        json_decref(meta);
+        json_decref(env);
+        return NULL;
+    }
+    /* each set steals its value, also when it fails */
+    rc = json_object_set_new_nocheck(uws, "run_id", run_id);
+    rc |= json_object_set_nocheck(uws, "command", s->argv);
+    rc |= json_object_set_new_nocheck(uws, "environment", env);
+    rc |= json_object_set_new_nocheck(uws, "shell", json_boolean(s->shell));
+    rc |= json_object_set_new_nocheck(meta, "uws", uws);
+    if (rc != 0) {
+        json_decref(meta);
+        return NULL;
+    }
     return meta;
 }
 

@@ -5,11 +5,15 @@
 # /job with {"argv": ["true"]}; prints the engine's CPU per request (user +
 # system, /proc/<pid>/stat) and, with `perf`, a breakdown of `perf record
 # --call-graph dwarf` of the engine by what each sample was doing (the
-# first of the listed functions found on its stack).
+# first of the listed functions found on its stack). With `sched`, where
+# the engine's and wrk's time went over 3 s of the run (/proc/<pid>/schedstat:
+# on a CPU, waiting for one on the run queue, neither: asleep, e.g. in
+# epoll_wait) and the engine's context switches per PUT (/proc/<pid>/status):
+# whether the engine is short of CPU or waits for something.
 #
-#   tests/bench/profile_uws_put.sh BUILD_DIR [perf]
+#   tests/bench/profile_uws_put.sh BUILD_DIR [perf|sched]
 set -eu
-build=$(cd "${1:?usage: profile_uws_put.sh BUILD_DIR [perf]}" && pwd)
+build=$(cd "${1:?usage: profile_uws_put.sh BUILD_DIR [perf|sched]}" && pwd)
 mode=${2:-}
 dir=$(mktemp -d)
 engine_pid=
@@ -41,13 +45,36 @@ if [ "$mode" = perf ]; then
     perf_pid=$!
     sleep 0.3
 fi
-wrk -t1 -c32 -d4s -s "$dir/put.lua" "$url" >"$dir/wrk.txt"
+wrk -t1 -c32 -d4s -s "$dir/put.lua" "$url" >"$dir/wrk.txt" &
+wrk_pid=$!
+if [ "$mode" = sched ]; then
+    # ns on a CPU and ns waiting for one (all threads), then the wall clock
+    sched() { cat "/proc/$engine_pid/schedstat" "/proc/$wrk_pid/task"/*/schedstat | awk '
+        NR == 1 {eo = $1; ew = $2} NR > 1 {wo += $1; ww += $2} END {print eo, ew, wo, ww}'; }
+    switches() { awk '/^voluntary_ctxt/ {v = $2} /^nonvoluntary_ctxt/ {n = $2} END {print v, n}' \
+        "/proc/$engine_pid/status"; }
+    sleep 0.5
+    s0="$(sched) $(date +%s%N) $(switches) $(awk '{print $10}' "/proc/$engine_pid/stat")"
+    sleep 3
+    s1="$(sched) $(date +%s%N) $(switches) $(awk '{print $10}' "/proc/$engine_pid/stat")"
+fi
+wait "$wrk_pid"
 t1=$(ticks)
 [ "$mode" = perf ] && wait "$perf_pid"
 n=$(awk '/requests in/ {print $1}' "$dir/wrk.txt")
 hz=$(getconf CLK_TCK)
 echo "$n PUTs, $(awk '/Requests\/sec/ {print $2}' "$dir/wrk.txt") req/s;" \
     "engine CPU $(echo "$t0 $t1 $n $hz" | awk '{printf "%.1f", ($2 - $1) / $4 * 1e6 / $3}') us per PUT"
+if [ "$mode" = sched ]; then
+    rate=$(awk '/Requests\/sec/ {print $2}' "$dir/wrk.txt")
+    echo "$s0 $s1 $rate" | awk '{
+        w = $13 - $5
+        printf "engine: on a CPU %.0f %%, waiting for one %.0f %%, asleep %.0f %% (of one core);", \
+            100 * ($9 - $1) / w, 100 * ($10 - $2) / w, 100 - 100 * ($9 - $1 + $10 - $2) / w
+        printf " per PUT %.2f voluntary, %.2f forced switches, %.2f page faults\n", \
+            ($14 - $6) / ($17 * w / 1e9), ($15 - $7) / ($17 * w / 1e9), ($16 - $8) / ($17 * w / 1e9)
+        printf "wrk:    on a CPU %.0f %%, waiting for one %.0f %%\n", 100 * ($11 - $3) / w, 100 * ($12 - $4) / w }'
+fi
 [ "$mode" = perf ] || exit 0
 perf script -i "$dir/perf.data" 2>/dev/null | python3 -c '
 import sys
