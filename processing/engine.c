@@ -558,22 +558,20 @@ static int engine_mkdirs(const char *path, char *err, size_t errlen)
  * inode freed in the last half minute in the group it allocates from, and
  * the group of a directory such as /tmp is where other programs' temporary
  * files come and go. A hint only: file systems without the flag (ioctl
- * errors) and a work_root the CSC may not change are left alone.
- * Returns 1 if the flag was set now, 0 otherwise. */
-static int engine_mark_topdir(const char *work_root)
+ * errors) and a work_root the CSC may not change are left alone, and
+ * nothing is logged. */
+static void engine_mark_topdir(const char *work_root)
 {
-    int fd = open(work_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = open(work_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
-        return 0;
+        return;
     }
     int flags = 0;
-    int set = 0;
     if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && (flags & FS_TOPDIR_FL) == 0) {
         flags |= FS_TOPDIR_FL;
-        set = ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
+        (void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
     }
     close(fd);
-    return set;
 }
 
 static void engine_free(engine *e)
@@ -662,10 +660,7 @@ static engine *engine_create(uv_loop_t *loop, const engine_options *opts, char *
     }
     e->loop = loop;
     engine_apply_options(e, opts);
-    if (engine_mark_topdir(e->work_root)) {
-        engine__log(e, ENGINE_LOG_INFO,
-                    "marked %s as a top of directory trees (chattr +T) for ext4's allocator", e->work_root);
-    }
+    engine_mark_topdir(e->work_root); /* a hint, silently (see there) */
     if (engine_store_open(&e->store, opts->store_path, err, errlen) != 0) {
         engine_free(e);
         return NULL;
