@@ -6,6 +6,8 @@
  * Every test has its own work root and store in a fresh temp dir.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,6 +129,25 @@ static bool file_exists(const char *path)
 }
 
 /* ---- outcomes ---------------------------------------------------------- */
+
+/* On a file system with inode flags (ext4), the engine marks work_root as
+ * a top of directory trees (FS_TOPDIR_FL), so that the allocator spreads
+ * the jobs' directories over block groups (docs/performance.md). */
+static void test_work_root_topdir(void **state)
+{
+    efx *fx = *state;
+    int fd = open(fx->work_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    int flags = 0;
+    int rc = ioctl(fd, FS_IOC_GETFLAGS, &flags);
+    int err = errno;
+    close(fd);
+    if (rc != 0) {
+        printf("# no inode flags on this file system (%s): nothing to check\n", strerror(err));
+        skip();
+    }
+    assert_true((flags & FS_TOPDIR_FL) != 0);
+}
 
 static void test_success(void **state)
 {
@@ -782,6 +804,7 @@ static void test_job_ids_and_validation(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        T(test_work_root_topdir),
         T(test_success),
         T(test_env_workdir_meta),
         T(test_failure_exit_code),
