@@ -37,7 +37,11 @@ static size_t scalar_size(sal_field_type t)
     return 0;
 }
 
-void *sal_sample_new(const sal_topic_info *topic)
+static const char empty_string[] = ""; /* only read: lent to samples */
+
+/* A zeroed sample whose unbounded strings are "": copies of their own, or
+ * when `lent` the one shared constant. */
+static void *sample_alloc(const sal_topic_info *topic, bool lent)
 {
     void *s = calloc(1, topic->sample_size);
     if (s == NULL) {
@@ -46,15 +50,20 @@ void *sal_sample_new(const sal_topic_info *topic)
     for (size_t i = 0; i < topic->nfields; i++) {
         const sal_field_info *f = &topic->fields[i];
         if (f->type == SAL_FIELD_STRING && f->bound == 0) {
-            char *empty = strdup("");
+            char *empty = lent ? (char *)empty_string : strdup("");
             if (empty == NULL) {
-                sal_sample_free(topic, s);
+                sal_sample_free(topic, s); /* only copies so far (a strdup failed) */
                 return NULL;
             }
             *string_slot(f, s) = empty;
         }
     }
     return s;
+}
+
+void *sal_sample_new(const sal_topic_info *topic)
+{
+    return sample_alloc(topic, false);
 }
 
 void sal_sample_clear(const sal_topic_info *topic, void *sample)
@@ -220,21 +229,9 @@ int sal_sample_set_string(const sal_topic_info *topic, void *sample, const char 
     return sal_field_set_string(topic, f, sample, value, err, errlen);
 }
 
-static const char empty_string[] = ""; /* only read: lent to samples */
-
 void *sal_sample_new_lent(const sal_topic_info *topic)
 {
-    void *s = calloc(1, topic->sample_size);
-    if (s == NULL) {
-        return NULL;
-    }
-    for (size_t i = 0; i < topic->nfields; i++) {
-        const sal_field_info *f = &topic->fields[i];
-        if (f->type == SAL_FIELD_STRING && f->bound == 0) {
-            *string_slot(f, s) = (char *)empty_string;
-        }
-    }
-    return s;
+    return sample_alloc(topic, true);
 }
 
 static int set_string(const sal_topic_info *topic, const sal_field_info *f, void *sample, const char *value,
