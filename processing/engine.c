@@ -559,12 +559,19 @@ static int engine_mkdirs(const char *path, char *err, size_t errlen)
  * inode freed in the last half minute in the group it allocates from, and
  * the group of a directory such as /tmp is where other programs' temporary
  * files come and go. A hint only: file systems without the flag (ioctl
- * errors) and a work_root the CSC may not change are left alone, and
- * nothing is logged. */
+ * errors), a work_root the CSC does not own and a shared one (sticky or
+ * writable by all) are left alone, and nothing is logged. */
 static void engine_mark_topdir(const char *work_root)
 {
     int fd = open(work_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
+        return;
+    }
+    /* only a directory of the CSC's own, not a shared one such as /tmp
+     * (a CSC run as root could change it for every other program) */
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & (S_ISVTX | S_IWOTH)) != 0) {
+        close(fd);
         return;
     }
     int flags = 0;

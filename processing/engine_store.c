@@ -400,8 +400,9 @@ int engine_store_insert(engine_store *s, engine_store_record *rec, char *err, si
 int engine_store_begin(engine_store *s, char *err, size_t errlen)
 {
     int rc = sqlite3_step(s->begin);
-    sqlite3_reset(s->begin);
-    return rc == SQLITE_DONE ? 0 : engine_store_fail(s->db, "begin", err, errlen);
+    int ret = rc == SQLITE_DONE ? 0 : engine_store_fail(s->db, "begin", err, errlen);
+    sqlite3_reset(s->begin); /* after the message, as in engine_store_commit */
+    return ret;
 }
 
 int engine_store_commit(engine_store *s, char *err, size_t errlen)

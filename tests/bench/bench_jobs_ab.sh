@@ -23,10 +23,10 @@ one() { # checkout file
 for i in $(seq "$npairs"); do
     pids=""
     if [ "$cond" = busy ]; then
-        timeout 300 sh -c 'while :; do :; done' & pids="$pids $!"
-        timeout 300 sh -c 'while :; do :; done' & pids="$pids $!"
+        timeout 900 sh -c 'while :; do :; done' & pids="$pids $!"
+        timeout 900 sh -c 'while :; do :; done' & pids="$pids $!"
     elif [ "$cond" = churn ]; then
-        timeout 300 sh -c 'd=/tmp/bench-churn.$$; while :; do mkdir -p $d;
+        timeout 900 sh -c 'd=/tmp/bench-churn.$$; while :; do mkdir -p $d;
             for f in 0 1 2 3 4 5 6 7 8 9; do : > $d/a$f; : > $d/b$f; : > $d/c$f; done; rm -rf $d; done' &
         pids="$pids $!"
     fi

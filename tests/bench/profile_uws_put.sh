@@ -48,9 +48,11 @@ fi
 wrk -t1 -c32 -d4s -s "$dir/put.lua" "$url" >"$dir/wrk.txt" &
 wrk_pid=$!
 if [ "$mode" = sched ]; then
-    # ns on a CPU and ns waiting for one (all threads), then the wall clock
-    sched() { cat "/proc/$engine_pid/schedstat" "/proc/$wrk_pid/task"/*/schedstat | awk '
-        NR == 1 {eo = $1; ew = $2} NR > 1 {wo += $1; ww += $2} END {print eo, ew, wo, ww}'; }
+    # ns on a CPU and ns waiting for one, summed over the threads of the
+    # engine and of wrk, then the wall clock
+    sched() { { cat "/proc/$engine_pid/task"/*/schedstat | awk '{o += $1; w += $2} END {print o, w}';
+        cat "/proc/$wrk_pid/task"/*/schedstat | awk '{o += $1; w += $2} END {print o, w}'; } |
+        awk 'NR == 1 {eo = $1; ew = $2} NR == 2 {wo = $1; ww = $2} END {print eo, ew, wo, ww}'; }
     switches() { awk '/^voluntary_ctxt/ {v = $2} /^nonvoluntary_ctxt/ {n = $2} END {print v, n}' \
         "/proc/$engine_pid/status"; }
     sleep 0.5
