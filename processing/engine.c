@@ -869,20 +869,16 @@ static json_t *engine_spec_json(const engine_job_spec *s, char *err, size_t errl
     json_t *env = engine_json_strv(s->env, "env", err, errlen);
     json_t *globs = engine_json_strv(s->output_globs, "output_globs", err, errlen);
     json_t *prereqs = engine_json_strv(s->prereqs, "prereqs", err, errlen);
-    if (argv == NULL || env == NULL || globs == NULL || prereqs == NULL) {
+    bool lists = argv != NULL && env != NULL && globs != NULL && prereqs != NULL;
+    json_t *simulate = !lists ? NULL : s->simulate != NULL ? json_string(s->simulate) : json_null();
+    if (simulate == NULL) { /* a list's error is in err already */
+        if (lists) {
+            snprintf(err, errlen, "bad job spec (simulate must be UTF-8)");
+        }
         json_decref(argv);
         json_decref(env);
         json_decref(globs);
         json_decref(prereqs);
-        return NULL;
-    }
-    json_t *simulate = s->simulate != NULL ? json_string(s->simulate) : json_null();
-    if (simulate == NULL) {
-        json_decref(argv);
-        json_decref(env);
-        json_decref(globs);
-        json_decref(prereqs);
-        snprintf(err, errlen, "bad job spec (simulate must be UTF-8)");
         return NULL;
     }
     json_t *o = json_object();
