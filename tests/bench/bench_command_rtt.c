@@ -8,10 +8,23 @@
  * prints half of it: (tnow - tsend) / 2). Prints min/median/max of the
  * ratios over the rounds; never fails on timing.
  *
- *   bench_command_rtt [COMMANDS_PER_ROUND [ROUNDS [LOAD_PROCESSES]]]
- *     defaults 300, 5, 0; LOAD_PROCESSES busy-looping children load the
- *     machine during the whole run.
+ *   bench_command_rtt [COMMANDS_PER_ROUND [ROUNDS [LOAD_PROCESSES [PLACEMENT]]]]
+ *     defaults 300, 5, 0, free; LOAD_PROCESSES busy-looping children load
+ *     the machine during the whole run.
+ *
+ * PLACEMENT fixes where the scheduler runs each side, the same for the
+ * command exchange and for ddsperf (on the first two CPUs this process may
+ * use): "free" leaves it to the scheduler; "same" runs everything (both
+ * ends, the busy processes) on one CPU; "cross" runs the commander and
+ * ddsperf's ping on one CPU, the CSC and ddsperf's pong on the other, the
+ * busy processes alternately on both. Left free, a loaded scheduler puts the
+ * two ends of an exchange on one CPU or on two from one second to the next,
+ * and the round trip of either changes about threefold with it
+ * (docs/performance.md): a free ratio compares whichever placements the
+ * two measurements happened to get.
  */
+#define _GNU_SOURCE /* sched_setaffinity */
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,16 +38,67 @@
 #include "sal_fixture.h"
 #include "test_util.h"
 
+enum placement { PLACE_FREE, PLACE_SAME, PLACE_CROSS };
+
+/* the first two CPUs this process may run on, and where each side goes */
+typedef struct placing {
+    enum placement how;
+    int cpu[2];
+} placing;
+
+static int placing_init(placing *p, const char *how)
+{
+    p->how = strcmp(how, "same") == 0 ? PLACE_SAME : strcmp(how, "cross") == 0 ? PLACE_CROSS : PLACE_FREE;
+    if (p->how == PLACE_FREE) {
+        return strcmp(how, "free") == 0 ? 0 : -1;
+    }
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) {
+        return -1;
+    }
+    int n = 0;
+    for (int c = 0; c < CPU_SETSIZE && n < 2; c++) {
+        if (CPU_ISSET(c, &set)) {
+            p->cpu[n++] = c;
+        }
+    }
+    if (n < 2 && p->how == PLACE_CROSS) {
+        return -1;
+    }
+    if (n < 2) {
+        p->cpu[1] = p->cpu[0];
+    }
+    return 0;
+}
+
+/* Move the calling thread (and what it starts from now on) to side `side`
+ * (0 the commander's, 1 the CSC's): one CPU for both with "same". */
+static void place_side(const placing *p, int side)
+{
+    if (p->how == PLACE_FREE) {
+        return;
+    }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(p->how == PLACE_SAME ? p->cpu[1] : p->cpu[side], &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0) {
+        perror("sched_setaffinity");
+    }
+}
+
 /* ddsperf's median round trip (microseconds, the full one: twice what it
  * prints) over `seconds`, skipping its first report; -1 if it could not
  * be run. mode "listener" answers on Cyclone's receive thread, "waitset"
- * on a thread of its own, as an application with an event loop does. */
-static double ddsperf_rtt(int seconds, char *mode)
+ * on a thread of its own, as an application with an event loop does. The
+ * pong runs on the CSC's side, the ping on the commander's. */
+static double ddsperf_rtt(const placing *p, int seconds, char *mode)
 {
     char dur[16];
     snprintf(dur, sizeof dur, "%d", seconds + 2);
     char *pong[] = {"ddsperf", "-D", dur, "pong", mode, NULL};
+    place_side(p, 1);
     int pong_pid = tu_spawn(pong, "/dev/null");
+    place_side(p, 0);
     snprintf(dur, sizeof dur, "%d", seconds);
     char *ping[] = {"ddsperf", "-D", dur, "ping", mode, NULL};
     char *out = NULL;
@@ -77,19 +141,28 @@ int main(int argc, char **argv)
     int per_round = argc > 1 && atoi(argv[1]) >= 10 ? atoi(argv[1]) : 300;
     int rounds = argc > 2 && atoi(argv[2]) >= 1 ? atoi(argv[2]) : 5;
     int load = argc > 3 ? atoi(argv[3]) : 0;
+    placing place;
+    if (placing_init(&place, argc > 4 ? argv[4] : "free") != 0) {
+        fprintf(stderr, "bench: placement is free, same or cross (cross needs two CPUs)\n");
+        return 2;
+    }
     fx_env(CYCLONE_CONFIG);
     pid_t loaders[16];
     for (int i = 0; i < load && i < 16; i++) {
         if ((loaders[i] = fork()) == 0) {
+            place_side(&place, i % 2);
             busy();
         }
     }
+    place_side(&place, 0);
     fx f;
     if (fx_open(&f, ocps_test_component(), 1, NULL) != 0) {
         return 1;
     }
     char *csc[] = {OCPS_CSC, "--duplicate-check", "0", "1", NULL};
+    place_side(&place, 1);
     fx_start_csc(&f, csc);
+    place_side(&place, 0);
     double *rtt = calloc((size_t)per_round, sizeof *rtt);
     double *r_listener = calloc((size_t)rounds, sizeof *r_listener);
     double *r_waitset = calloc((size_t)rounds, sizeof *r_waitset);
@@ -97,11 +170,11 @@ int main(int argc, char **argv)
     int ok = 1;
     printf(
         "SAL command round trip over DDS vs ddsperf ping-pong (full round trips, medians, us), %d rounds of "
-        "%d setLogLevel commands, %d busy processes:\n",
-        rounds, per_round, load);
+        "%d setLogLevel commands, %d busy processes, placement %s:\n",
+        rounds, per_round, load, argc > 4 ? argv[4] : "free");
     for (int r = 0; r < rounds && ok; r++) {
-        double listener = ddsperf_rtt(3, "listener");
-        double waitset = ddsperf_rtt(3, "waitset");
+        double listener = ddsperf_rtt(&place, 3, "listener");
+        double waitset = ddsperf_rtt(&place, 3, "waitset");
         if (listener <= 0 || waitset <= 0) {
             printf("ddsperf could not be run (apt-get install cyclonedds-tools)\n");
             ok = 0;
