@@ -136,19 +136,6 @@ static int history_round(history *hs, int n, double *rtt, double *median_us, dou
     return rc;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a;
-    double y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static void print_ratios(const char *what, double *r, int n)
-{
-    qsort(r, (size_t)n, sizeof *r, cmp_double);
-    printf("ratio %s: min %.2f, median %.2f, max %.2f\n", what, r[0], r[n / 2], r[n - 1]);
-}
-
 int main(int argc, char **argv)
 {
     int n = argc > 1 && atoi(argv[1]) >= 10 ? atoi(argv[1]) : 300;
@@ -187,8 +174,8 @@ int main(int argc, char **argv)
                r + 1, sizes[0], med[0], cpu[0], sizes[1], med[1], cpu[1]);
     }
     if (rc == 0) {
-        print_ratios("round trip (median) large / small", r_rtt, rounds);
-        print_ratios("CSC CPU per command large / small", r_cpu, rounds);
+        bench_print_spread("ratio round trip (median) large / small", r_rtt, rounds);
+        bench_print_spread("ratio CSC CPU per command large / small", r_cpu, rounds);
     }
     for (int k = 0; k < 2; k++) {
         if (hs[k].root != NULL) {

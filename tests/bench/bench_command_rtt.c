@@ -130,12 +130,6 @@ static void busy(void)
     }
 }
 
-static void print_ratios(const char *what, double *r, int n)
-{
-    bench_sort(r, n);
-    printf("  ratio command / ddsperf %s: min %.2f, median %.2f, max %.2f\n", what, r[0], r[n / 2], r[n - 1]);
-}
-
 int main(int argc, char **argv)
 {
     int per_round = argc > 1 && atoi(argv[1]) >= 10 ? atoi(argv[1]) : 300;
@@ -204,8 +198,8 @@ int main(int argc, char **argv)
         /* acks (and events) the Remote ran on its receive thread vs. through its loop */
         printf("  samples read by the Remote: %llu in the gate, %llu through the loop\n", inline_reads,
                queued_reads);
-        print_ratios("listener", r_listener, rounds);
-        print_ratios("waitset", r_waitset, rounds);
+        bench_print_spread("  ratio command / ddsperf listener", r_listener, rounds);
+        bench_print_spread("  ratio command / ddsperf waitset", r_waitset, rounds);
     }
     free(rtt);
     free(r_listener);

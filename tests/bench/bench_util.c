@@ -104,6 +104,12 @@ double bench_sort(double *v, int n)
     return n > 0 ? sum / n : 0;
 }
 
+void bench_print_spread(const char *label, double *v, int n)
+{
+    bench_sort(v, n);
+    printf("%s: min %.2f, median %.2f, max %.2f\n", label, v[0], v[n / 2], v[n - 1]);
+}
+
 double bench_wall_time(void)
 {
     struct timespec ts;

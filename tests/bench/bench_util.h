@@ -28,4 +28,7 @@ double bench_wall_time(void);
 /* Sort v ascending; its mean. */
 double bench_sort(double *v, int n);
 
+/* Sort v ascending and print "<label>: min M, median M, max M" (n >= 1). */
+void bench_print_spread(const char *label, double *v, int n);
+
 #endif
