@@ -2,11 +2,17 @@
  * bench_command_rtt: sequential SAL command round trip over DDS (command
  * write -> final ack read, setLogLevel) against an ocps-csc process, side
  * by side with Cyclone's own ddsperf ping-pong in the same run, on the same
- * loopback configuration. Rounds alternate ddsperf (listener mode, then
- * waitset mode) and a batch of commands; each round gives a ratio of the
- * command's median round trip to ddsperf's FULL median round trip (ddsperf
- * prints half of it: (tnow - tsend) / 2). Prints min/median/max of the
- * ratios over the rounds; never fails on timing.
+ * loopback configuration. Rounds alternate ddsperf (listener mode at both
+ * ends, waitset mode at both ends, then ping in waitset and pong in listener
+ * mode) and a batch of commands; each round gives a ratio of the command's
+ * median round trip to ddsperf's FULL median round trip (ddsperf prints
+ * half of it: (tnow - tsend) / 2). Prints min/median/max of the ratios over
+ * the rounds; never fails on timing.
+ *
+ * The third pairing has the command exchange's shape: the commander sends
+ * from its loop's thread after the ack woke it (ddsperf's ping in waitset
+ * mode: its own thread, woken by the receive thread), the CSC answers on
+ * Cyclone's receive thread (ddsperf's pong in listener mode).
  *
  *   bench_command_rtt [COMMANDS_PER_ROUND [ROUNDS [LOAD_PROCESSES [PLACEMENT]]]]
  *     defaults 300, 5, 0, free; LOAD_PROCESSES busy-looping children load
@@ -72,7 +78,9 @@ static int placing_init(placing *p, const char *how)
 }
 
 /* Move the calling thread (and what it starts from now on) to side `side`
- * (0 the commander's, 1 the CSC's): one CPU for both with "same". */
+ * (0 the commander's, 1 the CSC's): one CPU for both with "same". Exits
+ * if the affinity cannot be set: a run labelled with a placement it did
+ * not have would mislead. */
 static void place_side(const placing *p, int side)
 {
     if (p->how == PLACE_FREE) {
@@ -82,25 +90,26 @@ static void place_side(const placing *p, int side)
     CPU_ZERO(&set);
     CPU_SET(p->how == PLACE_SAME ? p->cpu[1] : p->cpu[side], &set);
     if (sched_setaffinity(0, sizeof set, &set) != 0) {
-        perror("sched_setaffinity");
+        perror("bench: sched_setaffinity");
+        exit(2);
     }
 }
 
 /* ddsperf's median round trip (microseconds, the full one: twice what it
  * prints) over `seconds`, skipping its first report; -1 if it could not
- * be run. mode "listener" answers on Cyclone's receive thread, "waitset"
+ * be run. A mode "listener" works on Cyclone's receive thread, "waitset"
  * on a thread of its own, as an application with an event loop does. The
  * pong runs on the CSC's side, the ping on the commander's. */
-static double ddsperf_rtt(const placing *p, int seconds, char *mode)
+static double ddsperf_rtt(const placing *p, int seconds, char *ping_mode, char *pong_mode)
 {
     char dur[16];
     snprintf(dur, sizeof dur, "%d", seconds + 2);
-    char *pong[] = {"ddsperf", "-D", dur, "pong", mode, NULL};
+    char *pong[] = {"ddsperf", "-D", dur, "pong", pong_mode, NULL};
     place_side(p, 1);
     int pong_pid = tu_spawn(pong, "/dev/null");
     place_side(p, 0);
     snprintf(dur, sizeof dur, "%d", seconds);
-    char *ping[] = {"ddsperf", "-D", dur, "ping", mode, NULL};
+    char *ping[] = {"ddsperf", "-D", dur, "ping", ping_mode, NULL};
     char *out = NULL;
     int rc = tu_run(ping, &out);
     tu_kill(pong_pid);
@@ -160,6 +169,7 @@ int main(int argc, char **argv)
     double *rtt = calloc((size_t)per_round, sizeof *rtt);
     double *r_listener = calloc((size_t)rounds, sizeof *r_listener);
     double *r_waitset = calloc((size_t)rounds, sizeof *r_waitset);
+    double *r_mixed = calloc((size_t)rounds, sizeof *r_mixed);
     int failures = 0;
     int ok = 1;
     printf(
@@ -167,9 +177,10 @@ int main(int argc, char **argv)
         "%d setLogLevel commands, %d busy processes, placement %s:\n",
         rounds, per_round, load, argc > 4 ? argv[4] : "free");
     for (int r = 0; r < rounds && ok; r++) {
-        double listener = ddsperf_rtt(&place, 3, "listener");
-        double waitset = ddsperf_rtt(&place, 3, "waitset");
-        if (listener <= 0 || waitset <= 0) {
+        double listener = ddsperf_rtt(&place, 3, "listener", "listener");
+        double waitset = ddsperf_rtt(&place, 3, "waitset", "waitset");
+        double mixed = ddsperf_rtt(&place, 3, "waitset", "listener");
+        if (listener <= 0 || waitset <= 0 || mixed <= 0) {
             printf("ddsperf could not be run (apt-get install cyclonedds-tools)\n");
             ok = 0;
             break;
@@ -182,8 +193,10 @@ int main(int argc, char **argv)
         double median = rtt[per_round / 2] * 1e6;
         r_listener[r] = median / listener;
         r_waitset[r] = median / waitset;
-        printf("  round %d: command %.1f (p90 %.1f), ddsperf listener %.1f, waitset %.1f\n", r + 1, median,
-               rtt[per_round * 9 / 10] * 1e6, listener, waitset);
+        r_mixed[r] = median / mixed;
+        printf("  round %d: command %.1f (p90 %.1f), ddsperf listener %.1f, waitset %.1f, "
+               "ping waitset + pong listener %.1f\n",
+               r + 1, median, rtt[per_round * 9 / 10] * 1e6, listener, waitset, mixed);
     }
     const sal_stats *st = sal_get_stats(sal_remote_sal(f.remote));
     unsigned long long inline_reads = st->read_inline;
@@ -200,9 +213,11 @@ int main(int argc, char **argv)
                queued_reads);
         bench_print_spread("  ratio command / ddsperf listener", r_listener, rounds);
         bench_print_spread("  ratio command / ddsperf waitset", r_waitset, rounds);
+        bench_print_spread("  ratio command / ddsperf ping waitset + pong listener", r_mixed, rounds);
     }
     free(rtt);
     free(r_listener);
     free(r_waitset);
+    free(r_mixed);
     return ok ? 0 : 1;
 }

@@ -39,8 +39,8 @@ if have bench_command_rtt; then
     n=0
     for f in $(runs bench_command_rtt); do
         n=$((n + 1))
-        # "  round 1: command 123.4 (p90 150.2), ddsperf listener 100.1, waitset 130.0"
-        sed -n 's/^  round \([0-9]*\): command \([0-9.]*\) (p90 \([0-9.]*\)), ddsperf listener \([0-9.]*\), waitset \([0-9.]*\)$/\1 \2 \3 \4 \5/p' "$f" |
+        # "  round 1: command 123.4 (p90 150.2), ddsperf listener 100.1, waitset 130.0[, ...]"
+        sed -n 's/^  round \([0-9]*\): command \([0-9.]*\) (p90 \([0-9.]*\)), ddsperf listener \([0-9.]*\), waitset \([0-9.]*\).*$/\1 \2 \3 \4 \5/p' "$f" |
             awk -v run="$n" '{ printf "\"%d.%d\" %s %s %s %s\n", run, $1, $2, $3, $4, $5 }'
     done >"$tmp/rtt.dat"
     gnuplot <<GP
