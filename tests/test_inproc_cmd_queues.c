@@ -30,6 +30,7 @@
 #include "ocps/ocps_interface.h"
 #include "ocps/sal_csc.h"
 #include "sal_fixture.h"
+#include "test_util.h"
 
 #define MAX_CMDS 128
 
@@ -462,6 +463,46 @@ static void stopping_leaves_commands_in_flight_unanswered(void **state)
     assert_false(running->done || other->done || queued1->done || queued2->done);
 }
 
+/* A Remote keeps an ended command's entry for the next one: after an
+ * answered command and after timed-out ones, a command still gets its own
+ * answer or, with nobody answering, CMD_NOACK at its own timeout. */
+static sent *send_timed(ctx *c, const char *name, double timeout)
+{
+    fx *f = &c->f;
+    char err[256];
+    int t = sal_remote_command_topic(f->remote, name);
+    void *s = sal_remote_new_command(f->remote, name);
+    sent *rec = &c->cmds[c->ncmds];
+    ack_args[c->ncmds] = (ack_arg){c, rec};
+    snprintf(rec->name, sizeof rec->name, "%s", name);
+    assert_int_equal(
+        sal_remote_command(f->remote, name, s, timeout, on_ack, &ack_args[c->ncmds], NULL, err, sizeof err),
+        0);
+    c->ncmds++;
+    sal_sample_free(&f->comp->topics[t], s);
+    return rec;
+}
+
+static void reused_command_entries_still_time_out(void **state)
+{
+    ctx *c = *state;
+    sent *answered = send_cmd(c, "execute", "a"); /* refused at once: a final ack */
+    assert_true(fx_run_until(&c->f, is_done, answered, 10));
+    assert_int_equal(answered->final_ack, SAL_CMD_FAILED);
+    assert_int_equal(ct_stop(c->csc), 0);
+    c->csc = NULL;
+    assert_true(fx_run_until(&c->f, ackcmd_writer_gone, NULL, 10));
+    for (int i = 0; i < 3; i++) {
+        double t0 = tu_now();
+        sent *lost = send_timed(c, "execute", 0.2);
+        assert_true(fx_run_until(&c->f, is_done, lost, 10));
+        assert_int_equal(lost->final_ack, SAL_CMD_NOACK);
+        assert_int_equal(lost->nacks, 1);
+        double took = tu_now() - t0;
+        assert_true(took >= 0.19 && took < 5);
+    }
+}
+
 typedef struct echo_wait {
     bool done;
     char result[64];
@@ -605,6 +646,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_busy_topic_holds_up_no_other, setup_serial, teardown),
         cmocka_unit_test_setup_teardown(a_hundred_wait_and_the_next_is_refused, setup_serial, teardown),
         cmocka_unit_test_setup_teardown(a_command_without_handler_is_refused, setup_unhandled, teardown),
+        cmocka_unit_test_setup_teardown(reused_command_entries_still_time_out, setup_unhandled, teardown),
         cmocka_unit_test_setup_teardown(remotes_on_several_threads_get_every_answer, setup_serial, teardown),
         cmocka_unit_test_setup_teardown(remotes_of_one_identity_get_their_own_answers, setup_echo, teardown),
         cmocka_unit_test_setup_teardown(stopping_leaves_commands_in_flight_unanswered,

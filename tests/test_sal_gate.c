@@ -139,6 +139,86 @@ static void once_returns_after_running_what_came_while_busy(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A visit that moves the loop's next timer later leaves the sleeping
+ * owner asleep (it wakes at the earlier time anyway, finds nothing due
+ * and sleeps on); one that moves it sooner wakes it. */
+typedef struct mover {
+    sal_gate *gate;
+    uv_timer_t *timer;
+    uint64_t due_ms; /* from the visit */
+    bool done;
+} mover;
+
+static void on_moved_fire(uv_timer_t *t)
+{
+    *(bool *)t->data = true;
+}
+
+static void *move_timer(void *arg)
+{
+    mover *m = arg;
+    usleep(50 * 1000);
+    for (int i = 0; i < 2000 && !sal_gate_try_enter(m->gate); i++) {
+        usleep(1000);
+    }
+    if (sal_gate_inline(m->gate)) {
+        uv_update_time(m->timer->loop);
+        uv_timer_start(m->timer, on_moved_fire, m->due_ms, 0); /* a restart: same handles */
+        m->done = true;
+        sal_gate_leave(m->gate);
+    }
+    return NULL;
+}
+
+/* Runs one UV_RUN_ONCE with `timer` first due in first_ms while a visitor
+ * moves it to due_ms after its visit; the seconds the run took. */
+static double once_while_timer_moves(uint64_t first_ms, uint64_t due_ms, bool *fired)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char err[128];
+    sal_gate *gate;
+    assert_int_equal(sal_gate_open(&gate, &loop, err, sizeof err), 0);
+    uv_timer_t timer;
+    uv_timer_init(&loop, &timer);
+    timer.data = fired;
+    uv_timer_start(&timer, on_moved_fire, first_ms, 0);
+    sal_gate_run(gate, UV_RUN_NOWAIT); /* a first pass: the loop's own watchers set up */
+    mover m = {.gate = gate, .timer = &timer, .due_ms = due_ms};
+    pthread_t th;
+    pthread_create(&th, NULL, move_timer, &m);
+    double t0 = tu_now();
+    sal_gate_run(gate, UV_RUN_ONCE);
+    double took = tu_now() - t0;
+    pthread_join(th, NULL);
+    assert_true(m.done);
+    while (!*fired && tu_now() - t0 < 10) {
+        sal_gate_run(gate, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&timer, NULL);
+    sal_gate_close(gate);
+    assert_int_equal(sal_gate_run(gate, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    return took;
+}
+
+static void a_later_timer_leaves_the_loop_asleep_a_sooner_one_wakes_it(void **state)
+{
+    (void)state;
+    bool fired = false;
+    /* due at 400 ms, moved at about 50 ms to 3 s later: no wake-up at the
+     * visit; the run returns when the old time comes */
+    double took = once_while_timer_moves(400, 3000, &fired);
+    assert_true(took >= 0.35);
+    assert_true(fired); /* at its new time */
+    /* due in 5 s, moved at about 50 ms to 100 ms later: woken at the
+     * visit, and the timer runs long before its old time */
+    fired = false;
+    took = once_while_timer_moves(5000, 100, &fired);
+    assert_true(took < 2.5);
+    assert_true(fired);
+}
+
 /* --- over DDS: a writer in a child process, the reader here --- */
 
 #define NSAMPLES 300
@@ -301,6 +381,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(visitor_gets_the_gate_only_while_the_loop_sleeps),
         cmocka_unit_test(once_returns_after_running_what_came_while_busy),
+        cmocka_unit_test(a_later_timer_leaves_the_loop_asleep_a_sooner_one_wakes_it),
         cmocka_unit_test(samples_run_on_the_transport_thread_in_order),
         cmocka_unit_test(without_the_gate_every_callback_is_on_the_loop),
         cmocka_unit_test(closing_from_an_inline_callback_does_not_deadlock),

@@ -121,14 +121,23 @@ bool sal_gate_try_enter(sal_gate *g)
     return true;
 }
 
+/* Is timeout `now` (ms, -1 none) sooner than `before`? A later one needs
+ * no wake-up: the sleeping owner wakes at the earlier time, finds nothing
+ * due and sleeps again until the new one. */
+static bool sooner(int now, int before)
+{
+    return now >= 0 && (before < 0 || now < before);
+}
+
 void sal_gate_leave(sal_gate *g)
 {
     g->inside = false;
-    /* new handles or requests (their watchers join the poll set only when
-     * the loop runs), or a different next timer: wake the loop, before
+    /* new or ended handles or requests (watchers join the poll set only
+     * when the loop runs; a loop left with nothing may end), or a sooner
+     * next timer (or a handle closing: timeout 0): wake the loop, before
      * letting go (the owner may close the gate then) */
     if (g->loop->active_handles != g->before_handles || g->loop->active_reqs.count != g->before_reqs ||
-        uv_backend_timeout(g->loop) != g->before_timeout) {
+        sooner(uv_backend_timeout(g->loop), g->before_timeout)) {
         uv_async_send(&g->wake);
     }
     pthread_mutex_unlock(&g->mutex);

@@ -39,6 +39,12 @@ struct sal_remote {
     int32_t *seq_lo;
     int32_t *seq_hi;
     pending *pending;
+    /* one ended command's entry kept, its timer open and stopped, for the
+     * next command: no handle closed and opened per command, so a command
+     * sent from an ack callback on a transport thread leaves the loop's
+     * next timeout as late as it was and the loop asleep (sal_gate) */
+    pending *spare;
+    bool closing;
     sal_close_cb close_cb; /* sal_remote_close's */
     void *close_arg;
 };
@@ -57,7 +63,11 @@ static void unlink_pending(sal_remote *r, pending *p)
         }
     }
     uv_timer_stop(&p->timer);
-    uv_close((uv_handle_t *)&p->timer, free_pending);
+    if (r->spare == NULL && !r->closing) {
+        r->spare = p;
+    } else {
+        uv_close((uv_handle_t *)&p->timer, free_pending);
+    }
 }
 
 static void on_command_timeout(uv_timer_t *t)
@@ -276,8 +286,13 @@ int sal_remote_command(sal_remote *r, const char *name, void *sample, double tim
         snprintf(err, errlen, "%s has no command %s", r->comp->name, name);
         return -EINVAL;
     }
-    pending *p = calloc(1, sizeof *p);
-    if (p == NULL) {
+    pending *p = r->spare;
+    if (p != NULL) {
+        r->spare = NULL;
+    } else if ((p = calloc(1, sizeof *p)) != NULL) {
+        uv_timer_init(sal_loop(r->sal), &p->timer);
+        p->timer.data = p;
+    } else {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
@@ -290,8 +305,6 @@ int sal_remote_command(sal_remote *r, const char *name, void *sample, double tim
     p->seqnum = seq;
     p->cb = cb;
     p->arg = arg;
-    uv_timer_init(sal_loop(r->sal), &p->timer);
-    p->timer.data = p;
     uv_timer_start(&p->timer, on_command_timeout, sal_seconds_to_ms(timeout), 0);
     p->next = r->pending;
     r->pending = p;
@@ -337,8 +350,13 @@ void sal_remote_close(sal_remote *r, sal_close_cb cb, void *arg)
     }
     r->close_cb = cb;
     r->close_arg = arg;
+    r->closing = true;
     while (r->pending != NULL) {
         unlink_pending(r, r->pending);
+    }
+    if (r->spare != NULL) {
+        uv_close((uv_handle_t *)&r->spare->timer, free_pending);
+        r->spare = NULL;
     }
     if (r->readers != NULL) {
         for (size_t i = 0; i < r->comp->ntopics; i++) {

@@ -14,7 +14,9 @@
  *
  * Everything a callback may do on the loop stays allowed (start timers,
  * spawn processes, write samples); the loop is woken afterwards to
- * re-read its timers and watchers. Closing a runtime from such a callback
+ * re-read its timers and watchers when the visit started or ended a handle
+ * or request or made its next timeout sooner (a later one it finds when
+ * it wakes for the earlier). Closing a runtime from such a callback
  * is deferred to the loop (a transport cannot close from inside its own
  * delivery).
  */
