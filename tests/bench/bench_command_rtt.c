@@ -12,7 +12,11 @@
  * The third pairing has the command exchange's shape: the commander sends
  * from its loop's thread after the ack woke it (ddsperf's ping in waitset
  * mode: its own thread, woken by the receive thread), the CSC answers on
- * Cyclone's receive thread (ddsperf's pong in listener mode).
+ * Cyclone's receive thread (ddsperf's pong in listener mode). Each round
+ * also sends the commands "chained", each written from the previous one's
+ * final-ack callback (on the receive thread, in the gate), as ddsperf's
+ * ping in listener mode writes the next ping from its pong's listener:
+ * that ratio is to ddsperf with both ends in listener mode.
  *
  *   bench_command_rtt [COMMANDS_PER_ROUND [ROUNDS [LOAD_PROCESSES [PLACEMENT]]]]
  *     defaults 300, 5, 0, free; LOAD_PROCESSES busy-looping children load
@@ -39,6 +43,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "ocps/sal_gate.h"
 #include "ocps/sal_csc.h"
 #include "ocps_test_iface.h"
 #include "sal_fixture.h"
@@ -139,6 +144,71 @@ static void busy(void)
     }
 }
 
+/* The commander in ddsperf's listener shape: the next command is written
+ * from the final ack's callback (on the receive thread while the loop
+ * sleeps), not by the loop's thread after the ack woke it. */
+typedef struct chain {
+    fx *f;
+    void *cmd;
+    int n, i, failures;
+    double t0;
+    double *rtt;
+} chain;
+
+static void chain_send(chain *c);
+
+static void on_chain_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
+{
+    (void)error;
+    (void)result;
+    (void)timeout;
+    chain *c = arg;
+    if (!final) {
+        return;
+    }
+    double now = tu_now();
+    if (c->i >= 0) {
+        c->rtt[c->i] = now - c->t0;
+        c->failures += ack != SAL_CMD_COMPLETE;
+    }
+    if (++c->i < c->n) {
+        chain_send(c);
+    }
+}
+
+static void chain_send(chain *c)
+{
+    char err[256];
+    c->t0 = tu_now();
+    if (sal_remote_command(c->f->remote, "setLogLevel", c->cmd, 10, on_chain_ack, c, NULL, err, sizeof err) !=
+        0) {
+        fprintf(stderr, "bench: %s\n", err);
+        c->failures += c->n - c->i;
+        c->i = c->n;
+    }
+}
+
+/* n chained commands after `warmup` untimed ones; rtt sorted */
+static int chain_loop(fx *f, int n, int warmup, double *rtt, int *failures)
+{
+    int t = sal_remote_command_topic(f->remote, "setLogLevel");
+    chain c = {
+        .f = f, .cmd = sal_remote_new_command(f->remote, "setLogLevel"), .n = n, .i = -warmup, .rtt = rtt};
+    if (t < 0 || c.cmd == NULL) {
+        return -1;
+    }
+    sal_sample_set_i32(&f->comp->topics[t], c.cmd, "level", 20);
+    chain_send(&c);
+    double end = tu_now() + 10 + n * 0.01;
+    while (c.i < c.n && tu_now() < end) {
+        sal_gate_run(f->gate, UV_RUN_ONCE);
+    }
+    sal_sample_free(&f->comp->topics[t], c.cmd);
+    *failures += c.failures;
+    bench_sort(rtt, n);
+    return c.i >= c.n ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
     int per_round = argc > 1 && atoi(argv[1]) >= 10 ? atoi(argv[1]) : 300;
@@ -170,6 +240,8 @@ int main(int argc, char **argv)
     double *r_listener = calloc((size_t)rounds, sizeof *r_listener);
     double *r_waitset = calloc((size_t)rounds, sizeof *r_waitset);
     double *r_mixed = calloc((size_t)rounds, sizeof *r_mixed);
+    double *r_chained = calloc((size_t)rounds, sizeof *r_chained);
+    double *rtt_chained = calloc((size_t)per_round, sizeof *rtt_chained);
     int failures = 0;
     int ok = 1;
     printf(
@@ -189,14 +261,21 @@ int main(int argc, char **argv)
             ok = 0;
             break;
         }
+        if (chain_loop(&f, per_round, 5, rtt_chained, &failures) != 0) {
+            ok = 0;
+            break;
+        }
         bench_sort(rtt, per_round);
         double median = rtt[per_round / 2] * 1e6;
+        double chained = rtt_chained[per_round / 2] * 1e6;
+        r_chained[r] = chained / listener;
         r_listener[r] = median / listener;
         r_waitset[r] = median / waitset;
         r_mixed[r] = median / mixed;
         printf("  round %d: command %.1f (p90 %.1f), ddsperf listener %.1f, waitset %.1f, "
-               "ping waitset + pong listener %.1f\n",
-               r + 1, median, rtt[per_round * 9 / 10] * 1e6, listener, waitset, mixed);
+               "ping waitset + pong listener %.1f, command chained %.1f (p90 %.1f)\n",
+               r + 1, median, rtt[per_round * 9 / 10] * 1e6, listener, waitset, mixed, chained,
+               rtt_chained[per_round * 9 / 10] * 1e6);
     }
     const sal_stats *st = sal_get_stats(sal_remote_sal(f.remote));
     unsigned long long inline_reads = st->read_inline;
@@ -214,10 +293,13 @@ int main(int argc, char **argv)
         bench_print_spread("  ratio command / ddsperf listener", r_listener, rounds);
         bench_print_spread("  ratio command / ddsperf waitset", r_waitset, rounds);
         bench_print_spread("  ratio command / ddsperf ping waitset + pong listener", r_mixed, rounds);
+        bench_print_spread("  ratio command chained / ddsperf listener", r_chained, rounds);
     }
     free(rtt);
     free(r_listener);
     free(r_waitset);
     free(r_mixed);
+    free(r_chained);
+    free(rtt_chained);
     return ok ? 0 : 1;
 }
