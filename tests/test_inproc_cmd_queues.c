@@ -499,7 +499,7 @@ static void reused_command_entries_still_time_out(void **state)
         assert_int_equal(lost->final_ack, SAL_CMD_NOACK);
         assert_int_equal(lost->nacks, 1);
         double took = tu_now() - t0;
-        assert_true(took >= 0.19 && took < 5);
+        assert_true(took >= 0.15 && took < 5); /* at its own timeout, not at once */
     }
 }
 

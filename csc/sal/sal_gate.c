@@ -96,6 +96,7 @@ int sal_gate_run(sal_gate *g, uv_run_mode mode)
             g->running = false;
             return alive;
         }
+        uv_update_time(g->loop); /* the pass took time: the timeout from now */
         int timeout = uv_backend_timeout(g->loop);
         if (timeout != 0) {
             gate_sleep(g, timeout);

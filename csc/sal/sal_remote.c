@@ -286,6 +286,10 @@ int sal_remote_command(sal_remote *r, const char *name, void *sample, double tim
         snprintf(err, errlen, "%s has no command %s", r->comp->name, name);
         return -EINVAL;
     }
+    if (r->closing) {
+        snprintf(err, errlen, "the Remote is closing");
+        return -EINVAL;
+    }
     pending *p = r->spare;
     if (p != NULL) {
         r->spare = NULL;

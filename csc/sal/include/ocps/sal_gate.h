@@ -43,7 +43,11 @@ int sal_gate_run(sal_gate *g, uv_run_mode mode);
  * sal_gate_run (true; then sal_gate_leave), or false at once. */
 bool sal_gate_try_enter(sal_gate *g);
 
-/* Give the gate back and wake the loop. */
+/* Give the gate back, waking the loop if the visit started or ended a
+ * handle or request or made the next timeout sooner. A callback that
+ * only sets a flag, or moves a timer later, does not wake it: an owner
+ * waiting for such a flag in sal_gate_run(UV_RUN_ONCE) sees it when the
+ * loop next wakes (its next timer at the latest). */
 void sal_gate_leave(sal_gate *g);
 
 /* Is the calling thread inside the gate through sal_gate_try_enter? */
