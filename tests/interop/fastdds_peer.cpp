@@ -14,6 +14,7 @@
  *   6. start in ENABLED fails: CMD_FAILED, error 1, "Failed: ..." reason;
  *   7. no ack is CMD_ACK (salobj 7 CSCs never send it).
  * Exits 0 when every check passes, 1 otherwise (each failure is printed).
+ * Arguments are passed on to ocps-csc.
  */
 #include <atomic>
 #include <chrono>
@@ -24,6 +25,7 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <signal.h>
 #include <sys/time.h>
@@ -416,7 +418,7 @@ int run(Peer &p)
 
 } // namespace
 
-int main()
+int main(int argc, char **argv_in)
 {
     char uri[1024];
     std::snprintf(uri, sizeof uri, "file://%s", CYCLONE_CONFIG);
@@ -437,18 +439,21 @@ int main()
     tu_write_ocps_site(root, site.c_str());
     setenv("DM_CONFIG_OCPS_DIR", root, 1);
 
-    char *argv[] = {const_cast<char *>(OCPS_CSC),
-                    const_cast<char *>("--xml-version"),
-                    const_cast<char *>("12.0.0"),
-                    const_cast<char *>("--transport"),
-                    const_cast<char *>("dds"),
-                    const_cast<char *>("--state"),
-                    const_cast<char *>("disabled"),
-                    const_cast<char *>("--duplicate-check"),
-                    const_cast<char *>("0.2"),
-                    const_cast<char *>("1"),
-                    nullptr};
-    int pid = tu_spawn(argv, nullptr);
+    /* ocps-csc's options; any arguments of this program are added (for
+     * example --no-republish, to see the late-joiner check fail). */
+    std::vector<std::string> args = {OCPS_CSC, "--xml-version", "12.0.0",   "--transport",
+                                     "dds",    "--state",       "disabled", "--duplicate-check",
+                                     "0.2"};
+    for (int i = 1; i < argc; i++) {
+        args.push_back(argv_in[i]);
+    }
+    args.push_back("1");
+    std::vector<char *> argv;
+    for (std::string &a : args) {
+        argv.push_back(&a[0]);
+    }
+    argv.push_back(nullptr);
+    int pid = tu_spawn(argv.data(), nullptr);
     int rc = 1;
     double t0 = tu_now();
     Peer p;
