@@ -13,8 +13,11 @@
  *   5. enable, disable, enable: each COMPLETE and followed by summaryState;
  *   6. start in ENABLED fails: CMD_FAILED, error 1, "Failed: ..." reason;
  *   7. no ack is CMD_ACK (salobj 7 CSCs never send it).
+ * With --as-csc it runs the other direction instead: Fast DDS is the CSC
+ * (ackcmd for setLogLevel, logLevel and summaryState events) and our own
+ * Remote, ocps-cmd over Cyclone, sends setLogLevel and shows summaryState.
  * Exits 0 when every check passes, 1 otherwise (each failure is printed).
- * Arguments are passed on to ocps-csc.
+ * Other arguments are passed on to ocps-csc.
  */
 #include <atomic>
 #include <chrono>
@@ -23,6 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -100,15 +104,16 @@ class Peer
 {
   public:
     DomainParticipant *participant = nullptr;
-    Publisher *cmd_pub = nullptr;
-    Subscriber *data_sub = nullptr;
+    Publisher *pub = nullptr;  /* cmd partition (Remote) or data (CSC) */
+    Subscriber *sub = nullptr; /* data partition (Remote) or cmd (CSC) */
     std::string identity;
     int origin = static_cast<int>(getpid());
     int seq = 1000;
-    unsigned nreaders = 0;
+    unsigned nendpoints = 0;
     std::string db_path; /* the persistence service's SQLite file */
 
-    bool open(int domain, const std::string &prefix)
+    /* as_csc: publish on the data partition and subscribe to the cmd one. */
+    bool open(int domain, const std::string &prefix, bool as_csc)
     {
         DomainParticipantQos pq;
         pq.name("ocps-interop-fastdds");
@@ -131,17 +136,17 @@ class Peer
             return false;
         }
         PublisherQos pubq;
-        pubq.partition().push_back((prefix + ".OCPS.cmd").c_str());
+        pubq.partition().push_back((prefix + (as_csc ? ".OCPS.data" : ".OCPS.cmd")).c_str());
         pubq.presentation().access_scope = INSTANCE_PRESENTATION_QOS;
-        cmd_pub = participant->create_publisher(pubq);
+        pub = participant->create_publisher(pubq);
         SubscriberQos subq;
-        subq.partition().push_back((prefix + ".OCPS.data").c_str());
+        subq.partition().push_back((prefix + (as_csc ? ".OCPS.cmd" : ".OCPS.data")).c_str());
         subq.presentation().access_scope = INSTANCE_PRESENTATION_QOS;
-        data_sub = participant->create_subscriber(subq);
+        sub = participant->create_subscriber(subq);
         char host[64] = "";
         gethostname(host, sizeof host - 1);
         identity = std::string("fastdds@") + host;
-        return cmd_pub != nullptr && data_sub != nullptr;
+        return pub != nullptr && sub != nullptr;
     }
 
     /* The topic `OCPS_<name>_<rev>` of type `OCPS::<name>_<rev>`. */
@@ -161,35 +166,45 @@ class Peer
         return participant->create_topic(topic_name, type_name, TOPIC_QOS_DEFAULT);
     }
 
-    /* A reader of the salobj profile. Fast DDS creates a TRANSIENT reader
-     * only with a persistence service (the role OpenSplice's durability
-     * service plays for salobj): its SQLite plugin, in memory, with a
-     * persistence GUID of the reader's own. */
-    DataReader *reader(Topic *t, Kind kind)
+    /* Fast DDS creates a TRANSIENT endpoint only with a persistence
+     * service (the role OpenSplice's durability service plays for salobj):
+     * its SQLite plugin, in the test's directory, with a persistence GUID
+     * of the endpoint's own. */
+    template <class Qos> void persistence(Qos &q)
+    {
+        char guid[64];
+        unsigned pid = static_cast<unsigned>(origin);
+        std::snprintf(guid, sizeof guid, "6f.63.70.73.%02x.%02x.%02x.%02x.00.00.00.01|00.00.%02x.07",
+                      (pid >> 24) & 0xff, (pid >> 16) & 0xff, (pid >> 8) & 0xff, pid & 0xff,
+                      ++nendpoints & 0xff);
+        auto &props = q.properties().properties();
+        props.emplace_back("dds.persistence.plugin", "builtin.SQLITE3");
+        props.emplace_back("dds.persistence.sqlite3.filename", db_path);
+        props.emplace_back("dds.persistence.guid", guid);
+    }
+
+    /* A reader of the salobj profile of kind, with an optional listener. */
+    DataReader *reader(Topic *t, Kind kind, DataReaderListener *listener = nullptr)
     {
         DataReaderQos q = DATAREADER_QOS_DEFAULT;
         salobj_qos(q, kind);
         if (kind == EVENT) {
-            char guid[64];
-            unsigned pid = static_cast<unsigned>(origin);
-            std::snprintf(guid, sizeof guid, "6f.63.70.73.%02x.%02x.%02x.%02x.00.00.00.01|00.00.%02x.07",
-                          (pid >> 24) & 0xff, (pid >> 16) & 0xff, (pid >> 8) & 0xff, pid & 0xff,
-                          ++nreaders & 0xff);
-            auto &props = q.properties().properties();
-            props.emplace_back("dds.persistence.plugin", "builtin.SQLITE3");
-            props.emplace_back("dds.persistence.sqlite3.filename", db_path);
-            props.emplace_back("dds.persistence.guid", guid);
+            persistence(q);
         }
-        DataReader *r = data_sub->create_datareader(t, q);
+        DataReader *r = sub->create_datareader(t, q, listener);
         check(r != nullptr, "create the reader of " + t->get_name());
         return r;
     }
 
-    DataWriter *writer(Topic *t)
+    /* A writer of the salobj profile of kind. */
+    DataWriter *writer(Topic *t, Kind kind = COMMAND)
     {
         DataWriterQos q = DATAWRITER_QOS_DEFAULT;
-        salobj_qos(q, COMMAND);
-        DataWriter *w = cmd_pub->create_datawriter(t, q);
+        salobj_qos(q, kind);
+        if (kind == EVENT) {
+            persistence(q);
+        }
+        DataWriter *w = pub->create_datawriter(t, q);
         check(w != nullptr, "create the writer of " + t->get_name());
         return w;
     }
@@ -416,6 +431,123 @@ int run(Peer &p)
     return failures == 0 ? 0 : 1;
 }
 
+/* --as-csc: the other direction. Fast DDS is the CSC (OCPS index 1): it
+ * answers setLogLevel with ackcmd COMPLETE (identity, origin and seqNum of
+ * the command copied back) and a logLevel event, and writes summaryState
+ * DISABLED every 0.5 s; our own Remote, ocps-cmd over Cyclone, commands it
+ * and reads the event. */
+class FakeCsc : public DataReaderListener
+{
+  public:
+    DataWriter *ack = nullptr;
+    DataWriter *log_level = nullptr;
+    std::atomic<int> level{-1};
+    std::atomic<int> seq{0};
+    std::mutex mutex;
+    std::string cmd_identity; /* of the last setLogLevel, under mutex */
+
+    std::string identity()
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        return cmd_identity;
+    }
+
+    void on_data_available(DataReader *r) override
+    {
+        TYPE_command_setLogLevel c;
+        SampleInfo info;
+        while (r->take_next_sample(&c, &info) == ReturnCode_t::RETCODE_OK) {
+            if (!info.valid_data || c.salIndex() != INDEX || c.private_seqNum() <= 0) {
+                continue;
+            }
+            TYPE_logevent_logLevel l;
+            l.salIndex(INDEX);
+            l.private_revCode(REV_logevent_logLevel);
+            l.private_sndStamp(tai_now());
+            l.private_seqNum(++seq);
+            l.private_identity("OCPS:1");
+            l.private_origin(static_cast<int>(getpid()));
+            l.level(c.level());
+            log_level->write(&l);
+            TYPE_ackcmd a;
+            a.salIndex(INDEX);
+            a.private_revCode(REV_ackcmd);
+            a.private_sndStamp(tai_now());
+            a.private_seqNum(c.private_seqNum());
+            a.private_identity("OCPS:1");
+            a.private_origin(static_cast<int>(getpid()));
+            a.ack(CMD_COMPLETE);
+            a.error(0);
+            a.result("Done");
+            a.identity(c.private_identity().to_string());
+            a.origin(c.private_origin());
+            {
+                std::lock_guard<std::mutex> lock(mutex);
+                cmd_identity = c.private_identity().to_string();
+            }
+            level = c.level();
+            ack->write(&a);
+        }
+    }
+};
+
+int run_as_csc(Peer &p)
+{
+    FakeCsc csc;
+    csc.ack = p.writer(p.topic(new PUBSUB_ackcmd(), "ackcmd", REV_ackcmd), ACKCMD);
+    csc.log_level =
+        p.writer(p.topic(new PUBSUB_logevent_logLevel(), "logevent_logLevel", REV_logevent_logLevel), EVENT);
+    DataWriter *ss = p.writer(
+        p.topic(new PUBSUB_logevent_summaryState(), "logevent_summaryState", REV_logevent_summaryState),
+        EVENT);
+    DataReader *cmd =
+        p.reader(p.topic(new PUBSUB_command_setLogLevel(), "command_setLogLevel", REV_command_setLogLevel),
+                 COMMAND, &csc);
+    if (csc.ack == nullptr || csc.log_level == nullptr || ss == nullptr || cmd == nullptr) {
+        return 1;
+    }
+    std::atomic<bool> stop{false};
+    std::thread state([&] {
+        int n = 0;
+        while (!stop) {
+            TYPE_logevent_summaryState s;
+            s.salIndex(INDEX);
+            s.private_revCode(REV_logevent_summaryState);
+            s.private_sndStamp(tai_now());
+            s.private_seqNum(++n);
+            s.private_identity("OCPS:1");
+            s.private_origin(static_cast<int>(getpid()));
+            s.summaryState(DISABLED);
+            ss->write(&s);
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        }
+    });
+    char *out = nullptr;
+    const char *set_argv[] = {
+        OCPS_CMD,     "--xml-version", "12.0.0", "--transport", "dds",     "--timeout", "10",
+        "--identity", "fastdds-test",  "OCPS:1", "setLogLevel", "--level", "10",        nullptr};
+    int st = tu_run(const_cast<char *const *>(set_argv), &out);
+    check(st == 0 && csc.level == 10 && csc.identity() == "fastdds-test",
+          "ocps-cmd setLogLevel --level 10: exit " + std::to_string(st) + ", level " +
+              std::to_string(csc.level) + " from \"" + csc.identity() + "\"");
+    if (st != 0) {
+        std::printf("%s\n", out != nullptr ? out : "");
+    }
+    std::free(out);
+    out = nullptr;
+    const char *show_argv[] = {OCPS_CMD, "--xml-version", "12.0.0", "--transport", "dds", "OCPS:1",
+                               "show",   "summaryState",  "--json", "--timeout",   "10",  nullptr};
+    st = tu_run(const_cast<char *const *>(show_argv), &out);
+    std::string shown = out != nullptr ? out : "";
+    std::free(out);
+    check(st == 0 && shown.find("\"summaryState\":1") != std::string::npos &&
+              shown.find("\"salIndex\":1") != std::string::npos,
+          "ocps-cmd show summaryState: exit " + std::to_string(st) + ": " + shown);
+    stop = true;
+    state.join();
+    return failures == 0 ? 0 : 1;
+}
+
 } // namespace
 
 int main(int argc, char **argv_in)
@@ -439,6 +571,19 @@ int main(int argc, char **argv_in)
     tu_write_ocps_site(root, site.c_str());
     setenv("DM_CONFIG_OCPS_DIR", root, 1);
 
+    bool as_csc = argc > 1 && std::strcmp(argv_in[1], "--as-csc") == 0;
+    if (as_csc) {
+        Peer p;
+        p.db_path = std::string(root) + "/fastdds-persistence.db";
+        double t0 = tu_now();
+        int rc = p.open(domain, prefix, true) ? run_as_csc(p) : 1;
+        std::printf("%s after %.1f s\n", rc == 0 ? "passed" : "FAILED", tu_now() - t0);
+        p.close();
+        tu_remove_tree(root);
+        std::free(root);
+        return rc;
+    }
+
     /* ocps-csc's options; any arguments of this program are added (for
      * example --no-republish, to see the late-joiner check fail). */
     std::vector<std::string> args = {OCPS_CSC, "--xml-version", "12.0.0",   "--transport",
@@ -460,7 +605,7 @@ int main(int argc, char **argv_in)
     p.db_path = std::string(root) + "/fastdds-persistence.db";
     if (pid <= 0) {
         std::fprintf(stderr, "cannot start %s\n", OCPS_CSC);
-    } else if (!p.open(domain, prefix)) {
+    } else if (!p.open(domain, prefix, false)) {
         std::fprintf(stderr, "cannot create the Fast DDS participant\n");
     } else {
         rc = run(p);
