@@ -389,8 +389,25 @@ int run(Peer &p)
         return 1;
     }
 
+    /* Matching is seen by each side on its own: our writer matched the
+     * CSC's reader does not mean the CSC's (VOLATILE) reader has matched
+     * our writer yet, and until it has, Cyclone drops the sample for good
+     * (1 run in 20 on this machine). A salobj Remote has the same race and
+     * sends its first command seconds after start. So wait for the CSC's
+     * side: setLogLevel(20), the current level (no event), once a second
+     * until one is acked; the other command writers, created at the same
+     * time, are discovered with it, seconds before their use. */
     Ack a;
     TYPE_command_setLogLevel lvl;
+    lvl.level(20);
+    int probes = 0;
+    bool settled = false;
+    while (!settled && probes < 15) {
+        probes++;
+        settled = send(p, set_log, acks, "setLogLevel", REV_command_setLogLevel, INDEX, a, 1, lvl);
+    }
+    check(settled && a.ack == CMD_COMPLETE, "setLogLevel(20) acked COMPLETE after " + std::to_string(probes) +
+                                                " send(s) (CSC matched our writer)");
     lvl.level(10);
     bool acked = send(p, set_log, acks, "setLogLevel", REV_command_setLogLevel, INDEX, a, T, lvl);
     check(acked && a.ack == CMD_COMPLETE && a.error == 0 && a.result == "Done",
