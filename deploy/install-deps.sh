@@ -6,6 +6,7 @@ set -eu
 PACKAGES="
 build-essential cmake pkg-config git python3 clang-format
 cyclonedds-dev cyclonedds-tools
+libfastrtps-dev fastddsgen
 librdkafka-dev libavro-dev libjansson-dev libcurl4-openssl-dev libcfitsio-dev
 libuv1-dev libyaml-dev libsqlite3-dev libmicrohttpd-dev libedit-dev libpcre2-dev
 libcmocka-dev valgrind json-schema-test-suite clang libclang-rt-14-dev kcat tmux wrk
