@@ -249,12 +249,12 @@ template <class T> bool wait_for(DataReader *r, double timeout, const std::funct
     return false;
 }
 
-bool wait_matched(DataWriter *w, double timeout)
+/* Poll ok() every 20 ms until it holds (true) or `timeout` seconds pass. */
+template <class F> bool poll_until(double timeout, F ok)
 {
     auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout);
-    PublicationMatchedStatus st;
-    while (w != nullptr && std::chrono::steady_clock::now() < end) {
-        if (w->get_publication_matched_status(st) == ReturnCode_t::RETCODE_OK && st.current_count > 0) {
+    while (std::chrono::steady_clock::now() < end) {
+        if (ok()) {
             return true;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -262,17 +262,22 @@ bool wait_matched(DataWriter *w, double timeout)
     return false;
 }
 
+bool wait_matched(DataWriter *w, double timeout)
+{
+    PublicationMatchedStatus st;
+    return w != nullptr && poll_until(timeout, [&] {
+               return w->get_publication_matched_status(st) == ReturnCode_t::RETCODE_OK &&
+                      st.current_count > 0;
+           });
+}
+
 bool wait_reader_matched(DataReader *r, double timeout)
 {
-    auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout);
     SubscriptionMatchedStatus st;
-    while (r != nullptr && std::chrono::steady_clock::now() < end) {
-        if (r->get_subscription_matched_status(st) == ReturnCode_t::RETCODE_OK && st.current_count > 0) {
-            return true;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
+    return r != nullptr && poll_until(timeout, [&] {
+               return r->get_subscription_matched_status(st) == ReturnCode_t::RETCODE_OK &&
+                      st.current_count > 0;
+           });
 }
 
 /* Fill the private fields the way a salobj 7 Remote's write does. */
