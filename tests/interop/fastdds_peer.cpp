@@ -468,6 +468,17 @@ int run(Peer &p)
  * the command copied back) and a logLevel event, and writes summaryState
  * DISABLED every 0.5 s; our own Remote, ocps-cmd over Cyclone, commands it
  * and reads the event. */
+/* The private fields of a sample the Fast DDS CSC writes (as salobj's). */
+template <class T> void fill_csc_private(T &s, const char *rev, int seq)
+{
+    s.salIndex(INDEX);
+    s.private_revCode(rev);
+    s.private_sndStamp(tai_now());
+    s.private_seqNum(seq);
+    s.private_identity("OCPS:1");
+    s.private_origin(static_cast<int>(getpid()));
+}
+
 class FakeCsc : public DataReaderListener
 {
   public:
@@ -493,21 +504,11 @@ class FakeCsc : public DataReaderListener
                 continue;
             }
             TYPE_logevent_logLevel l;
-            l.salIndex(INDEX);
-            l.private_revCode(REV_logevent_logLevel);
-            l.private_sndStamp(tai_now());
-            l.private_seqNum(++seq);
-            l.private_identity("OCPS:1");
-            l.private_origin(static_cast<int>(getpid()));
+            fill_csc_private(l, REV_logevent_logLevel, ++seq);
             l.level(c.level());
             log_level->write(&l);
             TYPE_ackcmd a;
-            a.salIndex(INDEX);
-            a.private_revCode(REV_ackcmd);
-            a.private_sndStamp(tai_now());
-            a.private_seqNum(c.private_seqNum());
-            a.private_identity("OCPS:1");
-            a.private_origin(static_cast<int>(getpid()));
+            fill_csc_private(a, REV_ackcmd, c.private_seqNum());
             a.ack(CMD_COMPLETE);
             a.error(0);
             a.result("Done");
@@ -543,12 +544,7 @@ int run_as_csc(Peer &p)
         int n = 0;
         while (!stop) {
             TYPE_logevent_summaryState s;
-            s.salIndex(INDEX);
-            s.private_revCode(REV_logevent_summaryState);
-            s.private_sndStamp(tai_now());
-            s.private_seqNum(++n);
-            s.private_identity("OCPS:1");
-            s.private_origin(static_cast<int>(getpid()));
+            fill_csc_private(s, REV_logevent_summaryState, ++n);
             s.summaryState(DISABLED);
             ss->write(&s);
             std::this_thread::sleep_for(std::chrono::milliseconds(500));
