@@ -9,6 +9,7 @@
  */
 #include "ocps/engine.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -81,6 +82,14 @@ static void engine_list_unlink(engine *e, engine_rec *r)
         return;
     }
     engine_list *l = &e->lists[r->listed];
+    if (r->listed == ENGINE_QUEUED && r->slurm_active) {
+        e->queued_active--;
+    }
+    if (r == l->head) {
+        l->base = r->rank; /* the next one's place becomes 1 */
+    } else if (r != l->tail) {
+        l->numbered = false;
+    }
     *(r->prev != NULL ? &r->prev->next : &l->head) = r->next;
     *(r->next != NULL ? &r->next->prev : &l->tail) = r->prev;
     r->prev = r->next = NULL;
@@ -96,12 +105,32 @@ static void engine_list_insert(engine *e, engine_rec *r)
     while (after != NULL && after->st.seq > r->st.seq) {
         after = after->prev;
     }
+    if (after == l->tail) {
+        r->rank = (after != NULL ? after->rank : l->base) + 1;
+    } else {
+        l->numbered = false;
+    }
     r->prev = after;
     r->next = after != NULL ? after->next : l->head;
     *(r->next != NULL ? &r->next->prev : &l->tail) = r;
     *(after != NULL ? &after->next : &l->head) = r;
     r->listed = (int)r->st.job.phase;
     l->n++;
+    if (r->listed == ENGINE_QUEUED && r->slurm_active) {
+        e->queued_active++;
+    }
+}
+
+void engine__set_active(engine *e, engine_rec *r, bool active)
+{
+    if (r->slurm_active != active && r->listed == ENGINE_QUEUED) {
+        if (active) {
+            e->queued_active++;
+        } else {
+            e->queued_active--;
+        }
+    }
+    r->slurm_active = active;
 }
 
 /* Keep the job on the list of its (possibly changed) phase. */
@@ -147,39 +176,38 @@ static void engine_maybe_evict(engine *e, engine_rec *r)
     }
 }
 
-/* 1-based position among QUEUED jobs, 0 if not queued: walked from both
- * ends at once, so that a job just queued (the tail) or about to start
- * (the head) costs nothing whatever the length of the queue. */
-static int engine_queue_position(const engine *e, const engine_rec *r)
+/* 1-based position among QUEUED jobs, 0 if not queued: from the job's rank,
+ * numbering the queue once after a job left from its middle (so that listing
+ * every job costs one walk of the queue, not one per job). */
+static int engine_queue_position(engine *e, const engine_rec *r)
 {
     if (r->st.job.phase != ENGINE_QUEUED || r->listed != ENGINE_QUEUED) {
         return 0;
     }
-    const engine_list *l = &e->lists[ENGINE_QUEUED];
-    const engine_rec *front = l->head;
-    const engine_rec *back = l->tail;
-    for (size_t k = 0; front != NULL && back != NULL; k++, front = front->next, back = back->prev) {
-        if (front == r) {
-            return (int)(k + 1);
+    engine_list *l = &e->lists[ENGINE_QUEUED];
+    if (!l->numbered) {
+        int64_t k = l->base;
+        for (engine_rec *q = l->head; q != NULL; q = q->next) {
+            q->rank = ++k;
         }
-        if (back == r) {
-            return (int)(l->n - k);
-        }
+        l->numbered = true;
     }
-    return 0;
+    return (int)(r->rank - l->base);
 }
 
-/* Jobs holding a slot: executing, and queued in Slurm (linear in the
- * queued jobs, only with the Slurm executor). */
+/* Jobs holding a slot: executing, and queued jobs handed to Slurm or to a
+ * UWS server (counted as they are handed over and taken back, so that a
+ * long queue costs nothing here). */
 static size_t engine_count_executing(const engine *e)
 {
-    size_t n = engine_count(e, ENGINE_EXECUTING);
-    if (e->executor != ENGINE_EXECUTOR_LOCAL) {
-        for (const engine_rec *q = e->lists[ENGINE_QUEUED].head; q != NULL; q = q->next) {
-            n += q->slurm_active ? 1 : 0;
-        }
+#ifndef NDEBUG
+    size_t active = 0;
+    for (const engine_rec *q = e->lists[ENGINE_QUEUED].head; q != NULL; q = q->next) {
+        active += q->slurm_active ? 1 : 0;
     }
-    return n;
+    assert(active == e->queued_active);
+#endif
+    return engine_count(e, ENGINE_EXECUTING) + e->queued_active;
 }
 
 /* The oldest queued job not yet handed to an executor, or NULL. */
@@ -448,9 +476,9 @@ typedef struct engine_found {
 /* A job found in the store at open: kept (handled by engine_resume once the
  * query is done). Returns 0 to go on. */
 /* The store keeps one executor id: Slurm's job id or the UWS server's. */
-static void engine_executor_ids(const engine *e, engine_job *j)
+static void engine_executor_ids(engine_executor executor, engine_job *j)
 {
-    if (e->executor == ENGINE_EXECUTOR_UWS) {
+    if (executor == ENGINE_EXECUTOR_UWS) {
         j->slurm_job_id[0] = '\0';
     } else {
         j->executor_id[0] = '\0';
@@ -460,7 +488,7 @@ static void engine_executor_ids(const engine *e, engine_job *j)
 static int engine_adopt(void *arg, engine_store_record *st)
 {
     engine_found *f = arg;
-    engine_executor_ids(f->e, &st->job);
+    engine_executor_ids(f->e->executor, &st->job);
     if (f->n == f->cap) {
         size_t cap = f->cap ? 2 * f->cap : 16;
         engine_rec **v = realloc(f->recs, cap * sizeof *v);
@@ -1101,7 +1129,7 @@ static const engine_job *engine_job_stored(engine *e, const char *id)
     if (rc < 0) {
         engine_report(id, err);
     }
-    engine_executor_ids(e, &e->scratch.job);
+    engine_executor_ids(e->executor, &e->scratch.job);
     return rc > 0 ? &e->scratch.job : NULL;
 }
 
@@ -1211,7 +1239,7 @@ static int engine_list_row(void *arg, engine_store_record *rec)
 {
     engine_list_walk *w = arg;
     engine_rec *r = engine_find(w->e, rec->job.id);
-    engine_executor_ids(w->e, &rec->job);
+    engine_executor_ids(w->e->executor, &rec->job);
     int stop = 0;
     if (r == NULL) {
         stop = w->cb(w->arg, &rec->job);
@@ -1231,6 +1259,74 @@ int engine_job_list(engine *e, engine_job_list_cb cb, void *arg, char *err, size
     }
     engine_list_walk w = {e, cb, arg};
     return engine_store_load_all(e->store, engine_list_row, &w, err, errlen) == 0 ? 0 : -EIO;
+}
+
+struct engine_job_lister {
+    char *store_path;
+    engine_executor executor;
+};
+
+engine_job_lister *engine_job_lister_new(const engine *e)
+{
+    engine_job_lister *l = calloc(1, sizeof *l);
+    if (l == NULL || e == NULL || (l->store_path = strdup(e->store_path)) == NULL) {
+        free(l);
+        return NULL;
+    }
+    l->executor = e->executor;
+    return l;
+}
+
+typedef struct engine_lister_walk {
+    const engine_job_lister *l;
+    engine_job_list_cb cb;
+    void *arg;
+    int64_t last; /* seq of the last row read */
+    size_t rows;  /* read in this page */
+    bool stopped; /* cb returned non-zero */
+} engine_lister_walk;
+
+static int engine_lister_row(void *arg, engine_store_record *rec)
+{
+    engine_lister_walk *w = arg;
+    w->last = rec->seq;
+    w->rows++;
+    engine_executor_ids(w->l->executor, &rec->job);
+    w->stopped = w->cb(w->arg, &rec->job) != 0;
+    engine_store_record_clear(rec);
+    return w->stopped;
+}
+
+/* Rows a page: each page is one short read transaction, so a long walk
+ * (a directory listing per job in GET /job) never holds the WAL back. */
+#define ENGINE_LISTER_PAGE 256
+
+int engine_job_lister_walk(engine_job_lister *l, engine_job_list_cb cb, void *arg, char *err, size_t errlen)
+{
+    engine_store *s = NULL;
+    if (l == NULL || cb == NULL) {
+        snprintf(err, errlen, "no lister");
+        return -EINVAL;
+    }
+    if (engine_store_open_reader(&s, l->store_path, err, errlen) != 0) {
+        return -EIO;
+    }
+    engine_lister_walk w = {.l = l, .cb = cb, .arg = arg};
+    int rc = 0;
+    do {
+        w.rows = 0;
+        rc = engine_store_page(s, w.last, ENGINE_LISTER_PAGE, engine_lister_row, &w, err, errlen);
+    } while (rc == 0 && !w.stopped && w.rows == ENGINE_LISTER_PAGE);
+    engine_store_close(s);
+    return rc == 0 ? 0 : -EIO;
+}
+
+void engine_job_lister_free(engine_job_lister *l)
+{
+    if (l != NULL) {
+        free(l->store_path);
+        free(l);
+    }
 }
 
 void engine_job_list_live(engine *e, size_t max, engine_job_list_cb cb, void *arg)
@@ -1284,7 +1380,7 @@ static int engine_history_row(void *arg, engine_store_record *rec)
     w->n++;
     w->last = rec->seq;
     engine_rec *r = engine_find(w->e, rec->job.id); /* published, notifications not yet delivered */
-    engine_executor_ids(w->e, &rec->job);
+    engine_executor_ids(w->e->executor, &rec->job);
     int stop = 0;
     if (r == NULL) {
         stop = w->cb(w->arg, &rec->job);

@@ -44,15 +44,21 @@ typedef struct engine_rec {
     double abort_time;       /* when engine_job_abort asked (engine__now) */
     struct engine_rec *prev; /* in e->lists[listed] */
     struct engine_rec *next;
-    int listed; /* the phase whose list holds it, -1 none */
-    int notes;  /* its notifications not yet delivered */
+    int listed;   /* the phase whose list holds it, -1 none */
+    int64_t rank; /* its 1-based place on that list is rank - list.base while the list is numbered */
+    int notes;    /* its notifications not yet delivered */
 } engine_rec;
 
-/* Live jobs of one phase, in creation order for PENDING and QUEUED. */
+/* Live jobs of one phase, in creation order for PENDING and QUEUED. A job's
+ * place on its list (the queue position) is kept as a rank: appending at the
+ * tail and removing the head keep the ranks valid, anything else clears
+ * `numbered` and the next lookup numbers the list again. */
 typedef struct engine_list {
     engine_rec *head;
     engine_rec *tail;
     size_t n;
+    int64_t base;  /* the rank of the last job removed from the head */
+    bool numbered; /* every job's rank is valid */
 } engine_list;
 
 /* Live jobs by id: open addressing, linear probing (engine_index.c). */
@@ -133,7 +139,8 @@ struct engine {
     engine_job_cb cb;
     void *arg;
     engine_store *store;
-    engine_index index;                /* live jobs by id */
+    engine_index index;   /* live jobs by id */
+    size_t queued_active; /* QUEUED jobs with slurm_active: they hold a slot (engine__set_active) */
     engine_list lists[ENGINE_NPHASES]; /* live jobs by phase */
     engine_store_record scratch;       /* engine_job_get of an evicted job */
     double retention_max_age;          /* seconds, 0 off */
@@ -176,6 +183,10 @@ void engine__status_path(const engine_rec *r, char *out, size_t outlen);
  * the same for every executor; status from engine__status_path. */
 void engine__runner_request(const engine *e, const engine_rec *r, const char *status,
                             engine_exec_request *req);
+
+/* Set r->slurm_active (handed to Slurm or to a UWS server: a QUEUED job
+ * holding a slot), keeping e->queued_active the count of such jobs. */
+void engine__set_active(engine *e, engine_rec *r, bool active);
 
 /* A non-final phase change: stored, then reported. */
 void engine__change(engine *e, engine_rec *r, engine_phase phase);

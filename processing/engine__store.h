@@ -53,6 +53,12 @@ int engine_store_load_unpublished(engine_store *s, engine_store_row_cb cb, void 
 /* Every job, in creation order (cb as for engine_store_load_unpublished). */
 int engine_store_load_all(engine_store *s, engine_store_row_cb cb, void *arg, char *err, size_t errlen);
 
+/* At most `max` jobs created after `after` (a seq; 0: from the first),
+ * in creation order, each to cb: one statement, so one short read
+ * transaction. 0, or -1 with a message. */
+int engine_store_page(engine_store *s, int64_t after, size_t max, engine_store_row_cb cb, void *arg,
+                      char *err, size_t errlen);
+
 /* A page of the history: jobs whose result was published and whose seq is
  * below `before` (0: any), newest first, at most `max` (an index seek; cb
  * as for engine_store_load_unpublished, rec->seq set). */

@@ -255,7 +255,7 @@ static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
     engine__status_path(r, path, sizeof path);
     int rc = engine_exec_read_status(path, &st, err, sizeof err);
     const char *s = state != NULL ? state : "";
-    r->slurm_active = false;
+    engine__set_active(e, r, false);
     if (rc == 0 && st.ended > 0 && r->st.job.started <= 0) {
         r->st.job.started = st.started;
     }
@@ -314,7 +314,7 @@ static void engine_slurm_apply(engine *e, engine_rec *r, const engine_slurm_line
     if (engine_slurm_state_is(l->state, engine_slurm_waiting) &&
         strcmp(l->reason, "DependencyNeverSatisfied") == 0) {
         engine_slurm_cancel(e, j->slurm_job_id, false);
-        r->slurm_active = false;
+        engine__set_active(e, r, false);
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PREREQUISITE, -1,
                        "a prerequisite did not succeed (Slurm: DependencyNeverSatisfied); cancelled");
     } else if (engine_slurm_state_is(l->state, engine_slurm_waiting)) {
@@ -329,7 +329,7 @@ static void engine_slurm_apply(engine *e, engine_rec *r, const engine_slurm_line
             j->slurm_reason[0] = '\0';
             j->message[0] = '\0';
             j->started = engine__now();
-            r->slurm_active = false; /* now counted as executing */
+            engine__set_active(e, r, false); /* now counted as executing */
             engine__change(e, r, ENGINE_EXECUTING);
         }
     } else {
@@ -618,7 +618,7 @@ static void engine_slurm_fail(engine *e, engine_rec *r, const char *what, int st
     }
     snprintf(msg, sizeof msg, "%s failed (exit status %d): %.*s", what, status, (int)(n < 400 ? n : 400),
              errout);
-    r->slurm_active = false;
+    engine__set_active(e, r, false);
     engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
     engine__schedule(e);
 }
@@ -640,7 +640,7 @@ static void engine_slurm_submitted(engine *e, engine_rec *r, const char *slurm_i
     }
     if (r->abort_requested) {
         engine_slurm_cancel(e, slurm_id, false);
-        r->slurm_active = false;
+        engine__set_active(e, r, false);
         engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
                        "aborted while it was being submitted");
         engine__schedule(e);
@@ -761,13 +761,13 @@ int engine__slurm_submit(engine *e, engine_rec *r)
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
         return -1;
     }
-    r->slurm_active = true;
+    engine__set_active(e, r, true);
     return 0;
 }
 
 void engine__slurm_adopt(engine *e, engine_rec *r)
 {
-    r->slurm_active = r->st.job.phase == ENGINE_QUEUED;
+    engine__set_active(e, r, r->st.job.phase == ENGINE_QUEUED);
     engine_slurm_watch(e);
 }
 
@@ -819,7 +819,7 @@ int engine__slurm_abort(engine *e, engine_rec *r, char *err, size_t errlen)
     }
     if (r->st.job.phase == ENGINE_QUEUED) {
         engine_slurm_cancel(e, id, false);
-        r->slurm_active = false;
+        engine__set_active(e, r, false);
         engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
                        "aborted before it started (scancel)");
         engine__schedule(e);

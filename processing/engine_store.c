@@ -544,6 +544,20 @@ int engine_store_load_all(engine_store *s, engine_store_row_cb cb, void *arg, ch
     return engine_store_each_row(s, st, "list", cb, arg, err, errlen);
 }
 
+int engine_store_page(engine_store *s, int64_t after, size_t max, engine_store_row_cb cb, void *arg,
+                      char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT " ENGINE_STORE_COLUMNS " FROM jobs WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                           -1, &st, NULL) != SQLITE_OK) {
+        return engine_store_fail(s->db, "prepare", err, errlen);
+    }
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, max < (size_t)INT64_MAX ? (sqlite3_int64)max : INT64_MAX);
+    return engine_store_each_row(s, st, "list", cb, arg, err, errlen);
+}
+
 int engine_store_history_page(engine_store *s, int64_t before, size_t max, engine_store_row_cb cb, void *arg,
                               char *err, size_t errlen)
 {

@@ -247,7 +247,7 @@ static void engine_uws_submitted(engine *e, engine_rec *r, const char *uws_id)
         engine_store_set_executor_id(e->store, r->st.job.id, uws_id, err, sizeof err) != 0) {
         engine__log(e, ENGINE_LOG_ERROR, "job %s: UWS job %s: %s", r->st.job.id, uws_id, err);
     }
-    r->slurm_active = false;
+    engine__set_active(e, r, false);
     r->slurm_resumed = false;
     r->uws_next = engine__now() + engine_uws_interval(e);
     r->st.job.started = engine__now();
@@ -271,7 +271,7 @@ static bool engine_uws_id_ok(const char *id)
 static void engine_uws_end(engine *e, engine_rec *r, engine_phase phase, engine_reason reason, int code,
                            const char *message)
 {
-    r->slurm_active = false;
+    engine__set_active(e, r, false);
     engine__finish(e, r, phase, reason, code, message);
     engine__schedule(e);
 }
@@ -503,7 +503,7 @@ static void engine_uws_watch(engine *e)
 
 int engine__uws_submit(engine *e, engine_rec *r)
 {
-    r->slurm_active = true;
+    engine__set_active(e, r, true);
     r->uws_next = 0;
     r->uws_backoff = 0;
     if (engine_http_pending(e->uws.http) < ENGINE_UWS_MAX_INFLIGHT) {

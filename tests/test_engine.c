@@ -425,6 +425,55 @@ static void test_fifo_concurrency(void **state)
     assert_int_equal(fx->events[efx_find(fx, ids[4], ENGINE_QUEUED)].queue_position, 3);
 }
 
+static int fx_position(efx *fx, const char *id)
+{
+    const engine_job *j = engine_job_get(fx->e, id);
+    assert_non_null(j);
+    return j->queue_position;
+}
+
+/* Queue positions stay right as jobs join at the tail and leave from the
+ * head (started) and from the middle (aborted while queued). */
+static void test_queue_positions_as_jobs_leave(void **state)
+{
+    efx *fx = *state;
+    char err[256];
+    engine_set_max_concurrent(fx->e, 1);
+    char ids[6][ENGINE_JOB_ID_LEN + 1];
+    for (int i = 0; i < 5; i++) {
+        fx_submit(fx, ids[i], (const char *[]){"sleep", "30", NULL});
+    }
+    for (int i = 1; i < 5; i++) {
+        assert_int_equal(fx_position(fx, ids[i]), i);
+    }
+    assert_int_equal(engine_job_abort(fx->e, ids[2], err, sizeof err), 0); /* from the middle */
+    assert_int_equal(fx_position(fx, ids[1]), 1);
+    assert_int_equal(fx_position(fx, ids[2]), 0);
+    assert_int_equal(fx_position(fx, ids[3]), 2);
+    assert_int_equal(fx_position(fx, ids[4]), 3);
+    fx_submit(fx, ids[5], (const char *[]){"sleep", "30", NULL}); /* at the tail */
+    assert_int_equal(fx_position(fx, ids[5]), 4);
+    assert_int_equal(engine_job_abort(fx->e, ids[1], err, sizeof err), 0); /* the head */
+    assert_int_equal(fx_position(fx, ids[3]), 1);
+    assert_int_equal(fx_position(fx, ids[5]), 3);
+    assert_int_equal(engine_job_abort(fx->e, ids[0], err, sizeof err), 0); /* the running one */
+    efx_wait_phase(fx, ids[3], ENGINE_EXECUTING, 10);
+    assert_int_equal(fx_position(fx, ids[3]), 0);
+    assert_int_equal(fx_position(fx, ids[4]), 1);
+    assert_int_equal(fx_position(fx, ids[5]), 2);
+    fx_submit(fx, ids[1], (const char *[]){"sleep", "30", NULL});
+    assert_int_equal(fx_position(fx, ids[1]), 3);
+    /* the QUEUED event of a job queued behind others carried its place */
+    assert_int_equal(fx->events[efx_find(fx, ids[4], ENGINE_QUEUED)].queue_position, 4);
+    const int left[] = {1, 3, 4, 5};
+    for (int i = 0; i < 4; i++) {
+        engine_job_abort(fx->e, ids[left[i]], err, sizeof err);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(efx_wait_final(fx, ids[left[i]], 10)->phase, ENGINE_ABORTED);
+    }
+}
+
 static void test_prereq_success(void **state)
 {
     efx *fx = *state;
@@ -833,6 +882,7 @@ int main(void)
         T(test_abort_queued),
         T(test_abort_idempotent_and_unknown),
         T(test_fifo_concurrency),
+        T(test_queue_positions_as_jobs_leave),
         T(test_prereq_success),
         T(test_prereq_failure),
         T(test_prereq_unknown),

@@ -8,14 +8,19 @@ add_dependencies(uws_fixture ocps-engine ocps-job-runner)
 
 # uws_api: every route, status code, JSON shape and phase.
 # uws_hostile: malformed and hostile requests; the bearer token.
-# uws_restart: SIGKILL and restart, jobs survive.
+# uws_restart: SIGKILL and restart, jobs survive; a long queue taken up at start.
 # uws_page: the status pages: a bounded page of the history, job pages built
-# off the loop for many clients at once.
+# off the loop for many clients at once; GET /job of a long history built
+# off the loop too.
 foreach(t uws_api uws_hostile uws_restart uws_page)
   ocps_test_exe(test_${t} uws_fixture)
   add_test(NAME ${t} COMMAND test_${t})
   set_tests_properties(${t} PROPERTIES TIMEOUT 300 LABELS uws)
 endforeach()
+# uws_page's long history and uws_restart's long queue are written into the
+# store as the history benches do.
+target_link_libraries(test_uws_page PRIVATE bench_history_fill)
+target_link_libraries(test_uws_restart PRIVATE bench_history_fill)
 
 # engine_uws: the engine's UWS executor against a real ocps-engine.
 ocps_test_exe(test_engine_uws uws_fixture engine_fixture)

@@ -1,6 +1,7 @@
 /* bench_history_fill.c - see bench_history_fill.h. */
 #include "bench_history_fill.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -9,8 +10,9 @@
 
 #include "engine__store.h"
 
-int bench_history_fill(const char *store_path, const char *work_root, int h,
-                       char (*ids)[ENGINE_JOB_ID_LEN + 1])
+/* h jobs, ended and published, or queued (not started, not published). */
+static int bench_fill(const char *store_path, const char *work_root, int h,
+                      char (*ids)[ENGINE_JOB_ID_LEN + 1], bool queued)
 {
     char err[512];
     engine_store *s;
@@ -21,6 +23,9 @@ int bench_history_fill(const char *store_path, const char *work_root, int h,
     double t = (double)time(NULL) - 86400.0;
     int rc = 0;
     for (int i = 0; i < h && rc == 0; i++) {
+        if (i % 1000 == 0 && (rc = engine_store_begin(s, err, sizeof err)) != 0) {
+            break;
+        }
         engine_store_record r;
         memset(&r, 0, sizeof r);
         engine_job *j = &r.job;
@@ -30,26 +35,45 @@ int bench_history_fill(const char *store_path, const char *work_root, int h,
             rc = -1;
             break;
         }
-        j->phase = ENGINE_COMPLETED;
-        j->reason = ENGINE_REASON_SUCCESS;
         j->created = t + i;
-        j->started = t + i + 0.1;
-        j->ended = t + i + 0.5;
-        j->exit_code = 0;
+        if (queued) {
+            j->phase = ENGINE_QUEUED;
+            j->exit_code = -1;
+        } else {
+            j->phase = ENGINE_COMPLETED;
+            j->reason = ENGINE_REASON_SUCCESS;
+            j->started = t + i + 0.1;
+            j->ended = t + i + 0.5;
+            j->exit_code = 0;
+        }
         j->results = json_pack("[s]", "file:///repo/out.fits");
         j->results_total = 1;
         j->meta = json_pack("{s:s, s:i}", "pipeline", "cpBias.yaml", "seqNum", i);
         r.spec = json_pack("{s:[s], s:[], s:[], s:f, s:[], s:b}", "argv", "true", "env", "globs",
                            "max_duration", 0.0, "prereqs", "must_succeed", 1);
         rc = engine_store_insert(s, &r, err, sizeof err);
-        if (rc == 0) {
+        if (rc == 0 && !queued) {
             rc = engine_store_mark_published(s, j->id, err, sizeof err);
         }
         engine_store_record_clear(&r);
+        if (rc == 0 && (i % 1000 == 999 || i == h - 1)) {
+            rc = engine_store_commit(s, err, sizeof err);
+        }
     }
     if (rc != 0) {
         fprintf(stderr, "%s\n", err);
     }
     engine_store_close(s);
     return rc;
+}
+
+int bench_history_fill(const char *store_path, const char *work_root, int h,
+                       char (*ids)[ENGINE_JOB_ID_LEN + 1])
+{
+    return bench_fill(store_path, work_root, h, ids, false);
+}
+
+int bench_queue_fill(const char *store_path, const char *work_root, int n, char (*ids)[ENGINE_JOB_ID_LEN + 1])
+{
+    return bench_fill(store_path, work_root, n, ids, true);
 }

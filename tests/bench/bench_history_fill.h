@@ -1,6 +1,7 @@
 /*
  * bench_history_fill.h - fill a job store with ended, published jobs, as
- * a long-running engine leaves its history (the history benches).
+ * a long-running engine leaves its history (the history benches), or
+ * with queued jobs, as a burst of submissions leaves the queue.
  */
 #ifndef BENCH_HISTORY_FILL_H
 #define BENCH_HISTORY_FILL_H
@@ -12,5 +13,9 @@
  * work_root (not made); 0, or -1 with a message on stderr. */
 int bench_history_fill(const char *store_path, const char *work_root, int h,
                        char (*ids)[ENGINE_JOB_ID_LEN + 1]);
+
+/* Insert n QUEUED jobs (not started, not published) likewise, in order. */
+int bench_queue_fill(const char *store_path, const char *work_root, int n,
+                     char (*ids)[ENGINE_JOB_ID_LEN + 1]);
 
 #endif

@@ -60,6 +60,7 @@ static int uws_fx_launch(uws_fx *fx, const char *const *extra)
             return -1;
         }
     }
+    uws_fx_kill(fx); /* not listening in time: left running, it would load the machine */
     return -1;
 }
 

@@ -242,6 +242,22 @@ typedef int (*engine_job_list_cb)(void *arg, const engine_job *job);
  * read of the store (the live ones as in memory). */
 int engine_job_list(engine *e, engine_job_list_cb cb, void *arg, char *err, size_t errlen);
 
+/* A walk of every stored job away from the loop (GET /job of a long
+ * history must not stall it). Made on the loop; engine_job_lister_walk then
+ * runs on any one thread at a time and touches nothing of the engine: it
+ * reads the store through its own read-only connection, in creation order,
+ * a page of jobs at a time (each page one short read transaction: a job
+ * committed or changed during the walk may be seen either way), each as
+ * stored (a live job's queue_position is 0). NULL if out of memory. */
+typedef struct engine_job_lister engine_job_lister;
+engine_job_lister *engine_job_lister_new(const engine *e);
+
+/* The walk (cb as for engine_job_list): 0, or -EIO with a message. */
+int engine_job_lister_walk(engine_job_lister *l, engine_job_list_cb cb, void *arg, char *err, size_t errlen);
+
+/* Free a lister (NULL allowed), on any thread, once its walk is over. */
+void engine_job_lister_free(engine_job_lister *l);
+
 /* The live jobs (those in memory: not ended, or ended and not yet
  * published), executing ones first, then queued, pending and ended ones,
  * each in creation order, at most `max` of them (0: all). No store read.
