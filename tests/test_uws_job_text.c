@@ -3,7 +3,8 @@
  * (uws_job_text) is byte for byte the job object (uws_job_object) as
  * json_dumps with JSON_INDENT(2) wrote it: every phase, with and without
  * results, times, run id, git url, shell, escapes in the message, and
- * what makes the object fail fails the text too.
+ * what makes the object fail fails the text too; and nested in GET /job's
+ * list (uws_job_text_at), byte for byte json_dumps of that list.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +32,24 @@ static void assert_same_text(const engine_job *job, json_t *results)
     assert_int_equal(len, strlen(want));
     free(want);
     free(got);
+    /* as the items of GET /job's list, nested one level deeper */
+    json_t *list = json_pack("[OO]", obj, obj);
+    want = json_dumps(list, JSON_INDENT(2));
+    json_text_buf b = {.indent = 2};
+    json_text_raw(&b, "[", 1);
+    json_text_indent(&b, 1);
+    assert_true(uws_job_text_at(&b, job, results, 1));
+    json_text_raw(&b, ",", 1);
+    json_text_indent(&b, 1);
+    assert_true(uws_job_text_at(&b, job, results, 1));
+    json_text_indent(&b, 0);
+    json_text_raw(&b, "]", 1);
+    got = json_text_finish(&b, NULL);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+    json_decref(list);
     json_decref(obj);
 }
 

@@ -4,7 +4,9 @@
  * jobs, newest first, and links the older ones; a job page (log tail and
  * output listing read on the thread pool, the connection suspended
  * meanwhile) is answered to many clients at once, and the API is served
- * while they wait. The page's look is checked in Chromium by
+ * while they wait. The API's list of every job (GET /job) of a long
+ * history is read and written on the thread pool too: the other requests
+ * are answered meanwhile. The page's look is checked in Chromium by
  * uws_observe.py (uws_status_page).
  */
 #define _XOPEN_SOURCE 700
@@ -16,11 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "bench_history_fill.h"
 #include "test_util.h"
 #include "uws_fixture.h"
 
@@ -194,11 +199,105 @@ static void test_job_page_many_clients(void **state)
     uws_resp_clear(&r);
 }
 
+/* GET /job of a history of HISTORY jobs: every one, in creation order,
+ * each the object GET /job/{id} answers; and while the list is being made
+ * (a second or more), the engine answers other requests at once instead of
+ * after it (it used to build the list on its loop, and number every queued
+ * job by walking the queue). */
+/* An engine of one test's own, killed after it whatever the outcome (a
+ * failed assertion leaves the test at once). */
+static uws_fx extra_fx;
+
+static int kill_extra(void **state)
+{
+    (void)state;
+    if (extra_fx.pid > 0) {
+        uws_fx_kill(&extra_fx);
+    }
+    return 0;
+}
+
+enum { HISTORY = 60000 };
+
+static void test_api_list_of_a_long_history_holds_nothing_up(void **state)
+{
+    (void)state;
+    char *root = tu_make_temp_dir();
+    char *state_dir = tu_path_join(root, "state");
+    char *work = tu_path_join(root, "work");
+    char *store = tu_path_join(state_dir, "ocps-engine.sqlite");
+    assert_int_equal(mkdir(state_dir, 0755), 0);
+    char(*ids)[ENGINE_JOB_ID_LEN + 1] = calloc(HISTORY, sizeof *ids);
+    assert_non_null(ids);
+    for (int i = 0; i < HISTORY; i++) {
+        engine_new_job_id(NULL, ids[i]);
+    }
+    assert_int_equal(bench_history_fill(store, work, HISTORY, ids), 0);
+    assert_int_equal(uws_fx_start(&extra_fx, root, NULL), 0);
+
+    char url[256];
+    char *listed = tu_path_join(root, "list.json");
+    snprintf(url, sizeof url, "%s/api/v1/job", extra_fx.base);
+    double t0 = tu_now();
+    char *const argv[] = {"curl", "-s", "--max-time", "120", "-o", listed, url, NULL};
+    int pid = tu_spawn(argv, NULL);
+    assert_true(pid > 0);
+    /* one job asked again and again while the list is being made */
+    char path[128];
+    snprintf(path, sizeof path, "/job/%s", ids[HISTORY / 2]);
+    uws_resp one = {0};
+    int asked = 0;
+    double worst = 0;
+    int status = 0;
+    pid_t done;
+    while ((done = waitpid(pid, &status, WNOHANG)) == 0) {
+        uws_resp r;
+        double t1 = tu_now();
+        assert_int_equal(uws_fx_request(&extra_fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+        double took = tu_now() - t1;
+        assert_int_equal(r.status, 200);
+        worst = took > worst ? took : worst;
+        if (asked++ == 0) {
+            one = r;
+        } else {
+            uws_resp_clear(&r);
+        }
+    }
+    assert_int_equal(done, pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    double whole = tu_now() - t0;
+    print_message("GET /job of %d jobs: %.2f s; GET /job/{id} meanwhile: %d times, the slowest %.3f s\n",
+                  HISTORY, whole, asked, worst);
+    assert_true(asked >= 3);
+    assert_true(worst < whole / 4);
+
+    json_error_t jerr;
+    json_t *list = json_load_file(listed, 0, &jerr);
+    assert_non_null(list);
+    assert_int_equal(json_array_size(list), HISTORY);
+    for (int i = 0; i < HISTORY; i++) {
+        json_t *job = json_array_get(list, (size_t)i);
+        assert_string_equal(json_string_value(json_object_get(job, "jobId")), ids[i]);
+        assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
+    }
+    assert_true(json_equal(json_array_get(list, HISTORY / 2), one.json));
+    json_decref(list);
+    uws_resp_clear(&one);
+    uws_fx_stop(&extra_fx);
+    free(ids);
+    free(listed);
+    free(store);
+    free(work);
+    free(state_dir);
+    free(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list_is_one_bounded_page),
         cmocka_unit_test(test_job_page_many_clients),
+        cmocka_unit_test_teardown(test_api_list_of_a_long_history_holds_nothing_up, kill_extra),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -385,7 +385,7 @@ static void uws_text_time(json_text_buf *b, double t)
     json_text_str(b, buf, n);
 }
 
-char *uws_job_text(const engine_job *job, json_t *results, size_t *len)
+bool uws_job_text_at(json_text_buf *b, const engine_job *job, json_t *results, int depth)
 {
     json_t *uws = json_object_get(job->meta, "uws");
     json_t *run_id = json_object_get(uws, "run_id");
@@ -398,93 +398,101 @@ char *uws_job_text(const engine_job *job, json_t *results, size_t *len)
     json_t *message = json_string(failed ? job->message : "");
     if (cmd == NULL || message == NULL) {
         json_decref(message);
-        return NULL;
+        return false;
     }
-    json_text_buf b = {.indent = 2};
-    json_text_raw(&b, "{", 1);
-    uws_text_key(&b, "jobId", 1, true);
-    uws_text_cstr(&b, job->id);
-    uws_text_key(&b, "runId", 1, false);
+    json_text_raw(b, "{", 1);
+    uws_text_key(b, "jobId", depth + 1, true);
+    uws_text_cstr(b, job->id);
+    uws_text_key(b, "runId", depth + 1, false);
     if (json_is_string(run_id)) {
-        json_text_value_at(&b, run_id, 1);
+        json_text_value_at(b, run_id, depth + 1);
     } else {
-        uws_text_cstr(&b, job->id);
+        uws_text_cstr(b, job->id);
     }
-    uws_text_key(&b, "ownerId", 1, false);
-    json_text_raw(&b, "\"\"", 2);
-    uws_text_key(&b, "phase", 1, false);
-    uws_text_cstr(&b, engine_phase_name(job->phase));
-    uws_text_key(&b, "creationTime", 1, false);
-    uws_text_time(&b, job->created);
-    uws_text_key(&b, "startTime", 1, false);
-    uws_text_time(&b, job->started);
-    uws_text_key(&b, "endTime", 1, false);
-    uws_text_time(&b, ended ? job->ended : 0);
-    uws_text_key(&b, "executionDuration", 1, false);
+    uws_text_key(b, "ownerId", depth + 1, false);
+    json_text_raw(b, "\"\"", 2);
+    uws_text_key(b, "phase", depth + 1, false);
+    uws_text_cstr(b, engine_phase_name(job->phase));
+    uws_text_key(b, "creationTime", depth + 1, false);
+    uws_text_time(b, job->created);
+    uws_text_key(b, "startTime", depth + 1, false);
+    uws_text_time(b, job->started);
+    uws_text_key(b, "endTime", depth + 1, false);
+    uws_text_time(b, ended ? job->ended : 0);
+    uws_text_key(b, "executionDuration", depth + 1, false);
     if (ended && job->started > 0) {
-        json_text_real_value(&b, floor(job->ended) - floor(job->started));
+        json_text_real_value(b, floor(job->ended) - floor(job->started));
     } else {
-        json_text_raw(&b, "null", 4);
+        json_text_raw(b, "null", 4);
     }
-    uws_text_key(&b, "destruction", 1, false);
-    json_text_raw(&b, "null", 4);
-    uws_text_key(&b, "parameters", 1, false);
-    json_text_raw(&b, "{", 1);
-    uws_text_key(&b, "command", 2, true);
-    json_text_value_at(&b, cmd, 2);
-    uws_text_key(&b, "environment", 2, false);
+    uws_text_key(b, "destruction", depth + 1, false);
+    json_text_raw(b, "null", 4);
+    uws_text_key(b, "parameters", depth + 1, false);
+    json_text_raw(b, "{", 1);
+    uws_text_key(b, "command", depth + 2, true);
+    json_text_value_at(b, cmd, depth + 2);
+    uws_text_key(b, "environment", depth + 2, false);
     if (json_is_array(env)) {
-        json_text_value_at(&b, env, 2);
+        json_text_value_at(b, env, depth + 2);
     } else {
-        json_text_raw(&b, "[]", 2);
+        json_text_raw(b, "[]", 2);
     }
-    json_text_indent(&b, 1);
-    json_text_raw(&b, "}", 1);
-    uws_text_key(&b, "results", 1, false);
+    json_text_indent(b, depth + 1);
+    json_text_raw(b, "}", 1);
+    uws_text_key(b, "results", depth + 1, false);
     size_t n = json_array_size(results);
-    json_text_raw(&b, "[", 1);
+    json_text_raw(b, "[", 1);
     for (size_t i = 0; i < n; i++) {
         char id[32];
-        json_text_indent(&b, 2);
-        json_text_raw(&b, "{", 1);
-        uws_text_key(&b, "id", 3, true);
-        json_text_raw(&b, id, (size_t)snprintf(id, sizeof id, "%zu", i));
-        uws_text_key(&b, "uri", 3, false);
-        json_text_value_at(&b, json_array_get(results, i), 3);
-        json_text_indent(&b, 2);
-        json_text_raw(&b, i + 1 < n ? "}," : "}", i + 1 < n ? 2 : 1);
+        json_text_indent(b, depth + 2);
+        json_text_raw(b, "{", 1);
+        uws_text_key(b, "id", depth + 3, true);
+        json_text_raw(b, id, (size_t)snprintf(id, sizeof id, "%zu", i));
+        uws_text_key(b, "uri", depth + 3, false);
+        json_text_value_at(b, json_array_get(results, i), depth + 3);
+        json_text_indent(b, depth + 2);
+        json_text_raw(b, i + 1 < n ? "}," : "}", i + 1 < n ? 2 : 1);
     }
     if (n > 0) {
-        json_text_indent(&b, 1);
+        json_text_indent(b, depth + 1);
     }
-    json_text_raw(&b, "]", 1);
-    uws_text_key(&b, "errorSummary", 1, false);
-    json_text_raw(&b, "{", 1);
-    uws_text_key(&b, "message", 2, true);
-    json_text_value_at(&b, message, 2);
-    json_text_indent(&b, 1);
-    json_text_raw(&b, "}", 1);
-    uws_text_key(&b, "jobInfo", 1, false);
-    json_text_raw(&b, "{", 1);
-    uws_text_key(&b, "exitCode", 2, true);
+    json_text_raw(b, "]", 1);
+    uws_text_key(b, "errorSummary", depth + 1, false);
+    json_text_raw(b, "{", 1);
+    uws_text_key(b, "message", depth + 2, true);
+    json_text_value_at(b, message, depth + 2);
+    json_text_indent(b, depth + 1);
+    json_text_raw(b, "}", 1);
+    uws_text_key(b, "jobInfo", depth + 1, false);
+    json_text_raw(b, "{", 1);
+    uws_text_key(b, "exitCode", depth + 2, true);
     if (ended) {
         char code[32];
-        json_text_raw(&b, code, (size_t)snprintf(code, sizeof code, "%d", job->exit_code));
+        json_text_raw(b, code, (size_t)snprintf(code, sizeof code, "%d", job->exit_code));
     } else {
-        json_text_raw(&b, "null", 4);
+        json_text_raw(b, "null", 4);
     }
-    uws_text_key(&b, "reason", 2, false);
-    uws_text_cstr(&b, engine_reason_name(job->reason));
-    uws_text_key(&b, "shell", 2, false);
+    uws_text_key(b, "reason", depth + 2, false);
+    uws_text_cstr(b, engine_reason_name(job->reason));
+    uws_text_key(b, "shell", depth + 2, false);
     if (json_is_true(json_object_get(uws, "shell"))) {
-        json_text_raw(&b, "true", 4);
+        json_text_raw(b, "true", 4);
     } else {
-        json_text_raw(&b, "false", 5);
+        json_text_raw(b, "false", 5);
     }
-    json_text_indent(&b, 1);
-    json_text_raw(&b, "}", 1);
-    json_text_indent(&b, 0);
-    json_text_raw(&b, "}", 1);
+    json_text_indent(b, depth + 1);
+    json_text_raw(b, "}", 1);
+    json_text_indent(b, depth);
+    json_text_raw(b, "}", 1);
     json_decref(message);
+    return true;
+}
+
+char *uws_job_text(const engine_job *job, json_t *results, size_t *len)
+{
+    json_text_buf b = {.indent = 2};
+    if (!uws_job_text_at(&b, job, results, 0)) {
+        return NULL;
+    }
     return json_text_finish(&b, len);
 }

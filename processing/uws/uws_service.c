@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,8 +81,9 @@ struct uws_service {
     size_t capdeleting;
     uws_cached cache[UWS_CACHE_SLOTS];
     uws_metrics *metrics;
-    unsigned deferred; /* replies being built on the thread pool (their connections suspended) */
-    bool closing;      /* uws_service_close was called */
+    unsigned deferred;      /* replies being built on the thread pool (their connections suspended) */
+    bool closing;           /* uws_service_close was called */
+    atomic_bool lists_stop; /* ... and the GET /job lists being made stop (read on the thread pool) */
     /* PUT /job requests of this loop turn, submitted in one transaction by
      * the check handle (uws_flush_puts) */
     uv_check_t check;
@@ -496,22 +498,94 @@ typedef struct uws_call {
     size_t len;
 } uws_call;
 
-/* GET {base}/job[?phase=] */
-typedef struct uws_list_walk {
-    uws_service *s;
-    const char *phase;
-    json_t *list;
-} uws_list_walk;
+/* GET {base}/job[?phase=]: the list is read from the store and written on
+ * the thread pool, so that a long history does not stall the loop (every
+ * job's results are a walk of its directory). It holds the jobs committed
+ * when the walk starts, but for those being deleted when it was asked. */
+typedef struct uws_list_work {
+    uws_service *s; /* for the metrics, on the loop */
+    engine_job_lister *lister;
+    const char *phase; /* static, or NULL: every phase */
+    char (*hidden)[ENGINE_JOB_ID_LEN + 1];
+    size_t nhidden;
+    json_text_buf b;
+    size_t n;
+    bool store_ok;
+    bool stopped; /* the service is closing */
+} uws_list_work;
 
-static int uws_list_one(void *arg, const engine_job *job)
+static int uws_list_item(void *arg, const engine_job *job)
 {
-    uws_list_walk *w = arg;
-    if (uws_deleting(w->s, job->id) ||
-        (w->phase != NULL && strcmp(w->phase, engine_phase_name(job->phase)))) {
+    uws_list_work *w = arg;
+    if (atomic_load_explicit(&w->s->lists_stop, memory_order_relaxed)) {
+        w->stopped = true;
+        return -1;
+    }
+    for (size_t i = 0; i < w->nhidden; i++) {
+        if (strcmp(w->hidden[i], job->id) == 0) {
+            return 0;
+        }
+    }
+    if (w->phase != NULL && strcmp(w->phase, engine_phase_name(job->phase)) != 0) {
         return 0;
     }
-    json_t *obj = uws_object(job);
-    return obj != NULL && json_array_append_new(w->list, obj) == 0 ? 0 : -1;
+    /* the bytes of json_dumps(list, JSON_INDENT(2)), one item at a time */
+    json_t *results = uws_job_results(job->workdir);
+    json_text_raw(&w->b, w->n == 0 ? "[" : ",", 1);
+    json_text_indent(&w->b, 1);
+    if (!uws_job_text_at(&w->b, job, results, 1)) {
+        json_t *obj = uws_job_object(job, results);
+        if (obj != NULL) {
+            json_text_value_at(&w->b, obj, 1);
+            json_decref(obj);
+        } else {
+            w->b.failed = true;
+        }
+    }
+    json_decref(results);
+    w->n++;
+    return w->b.failed ? -1 : 0;
+}
+
+static void uws_list_run(void *arg, uws_reply *r)
+{
+    uws_list_work *w = arg;
+    char err[512] = "";
+    w->store_ok = engine_job_lister_walk(w->lister, uws_list_item, w, err, sizeof err) == 0;
+    if (!w->store_ok) {
+        uws_reply_text(r, 500, err);
+        return;
+    }
+    if (w->stopped) {
+        uws_reply_text(r, 503, "the service is shutting down");
+        return;
+    }
+    if (w->n == 0) {
+        json_text_raw(&w->b, "[", 1);
+    } else {
+        json_text_indent(&w->b, 0);
+    }
+    json_text_raw(&w->b, "]", 1);
+    size_t len = 0;
+    char *text = json_text_finish(&w->b, &len);
+    if (text == NULL) {
+        uws_reply_text(r, 500, "out of memory");
+        return;
+    }
+    r->status = 200;
+    r->content_type = "application/json";
+    r->body = text;
+    r->len = len;
+}
+
+static void uws_list_release(void *arg)
+{
+    uws_list_work *w = arg;
+    uws_metrics_store(w->s->metrics, w->store_ok);
+    engine_job_lister_free(w->lister);
+    free(w->hidden);
+    free(json_text_finish(&w->b, NULL));
+    free(w);
 }
 
 static void uws_get_jobs(const uws_call *c, uws_reply *r)
@@ -523,17 +597,27 @@ static void uws_get_jobs(const uws_call *c, uws_reply *r)
         uws_reply_text(r, 400, err);
         return;
     }
-    uws_list_walk w = {c->s, phase, json_array()};
-    int rc = w.list != NULL ? engine_job_list(c->s->e, uws_list_one, &w, err, sizeof err) : -1;
-    if (w.list != NULL) {
-        uws_metrics_store(c->s->metrics, rc == 0);
-    }
-    if (rc != 0) {
-        json_decref(w.list);
-        uws_reply_text(r, 500, w.list != NULL ? err : "out of memory");
+    uws_service *s = c->s;
+    uws_list_work *w = calloc(1, sizeof *w);
+    if (w == NULL || (w->lister = engine_job_lister_new(s->e)) == NULL ||
+        (s->ndeleting > 0 && (w->hidden = malloc(s->ndeleting * sizeof *w->hidden)) == NULL)) {
+        if (w != NULL) {
+            engine_job_lister_free(w->lister);
+        }
+        free(w);
+        uws_reply_text(r, 500, "out of memory");
         return;
     }
-    uws_reply_json(r, 200, w.list);
+    w->s = s;
+    w->phase = phase;
+    w->b.indent = 2;
+    if (s->ndeleting > 0) {
+        memcpy(w->hidden, s->deleting, s->ndeleting * sizeof *w->hidden);
+        w->nhidden = s->ndeleting;
+    }
+    r->defer_work = uws_list_run;
+    r->defer_release = uws_list_release;
+    r->defer_arg = w;
 }
 
 static int uws_mkdir(const char *path)
@@ -1361,6 +1445,7 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    atomic_init(&s->lists_stop, false);
     s->loop = loop;
     s->e = e;
     s->max_body = o->max_body ? o->max_body : UWS_DEFAULT_MAX_BODY;
@@ -1443,6 +1528,7 @@ void uws_service_close(uws_service *s)
         return;
     }
     s->closing = true;
+    atomic_store(&s->lists_stop, true);
     uws_flush_puts(s); /* answered (their connections resumed) before the daemon stops */
     uv_mhd_quiesce(s->http);
     uv_close((uv_handle_t *)&s->check, uws_on_closed);

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "ocps/engine.h"
+#include "ocps/json_text.h"
 #include "ocps/uws_request.h"
 
 /* Result files listed at most per job. */
@@ -73,5 +74,10 @@ json_t *uws_job_object(const engine_job *job, json_t *results);
  * for one job). NULL where uws_job_object would fail (out of memory, a
  * message that is not UTF-8, no command). malloc'd, its length in *len. */
 char *uws_job_text(const engine_job *job, json_t *results, size_t *len);
+
+/* uws_job_text's object appended to b (indent 2) as a value nested
+ * `depth` levels deep, e.g. 1 for an item of the GET /job list. false, b
+ * untouched, where uws_job_text would return NULL before writing. */
+bool uws_job_text_at(json_text_buf *b, const engine_job *job, json_t *results, int depth);
 
 #endif
