@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -204,17 +203,13 @@ static void test_job_page_many_clients(void **state)
  * (a second or more), the engine answers other requests at once instead of
  * after it (it used to build the list on its loop, and number every queued
  * job by walking the queue). */
-/* An engine of one test's own, killed after it whatever the outcome (a
- * failed assertion leaves the test at once). */
+/* An engine of one test's own, killed after it whatever the outcome. */
 static uws_fx extra_fx;
 
 static int kill_extra(void **state)
 {
     (void)state;
-    if (extra_fx.pid > 0) {
-        uws_fx_kill(&extra_fx);
-    }
-    return 0;
+    return uws_fx_kill_if_running(&extra_fx);
 }
 
 enum { HISTORY = 60000 };
@@ -222,17 +217,9 @@ enum { HISTORY = 60000 };
 static void test_api_list_of_a_long_history_holds_nothing_up(void **state)
 {
     (void)state;
-    char *root = tu_make_temp_dir();
-    char *state_dir = tu_path_join(root, "state");
-    char *work = tu_path_join(root, "work");
-    char *store = tu_path_join(state_dir, "ocps-engine.sqlite");
-    assert_int_equal(mkdir(state_dir, 0755), 0);
-    char(*ids)[ENGINE_JOB_ID_LEN + 1] = calloc(HISTORY, sizeof *ids);
-    assert_non_null(ids);
-    for (int i = 0; i < HISTORY; i++) {
-        engine_new_job_id(NULL, ids[i]);
-    }
-    assert_int_equal(bench_history_fill(store, work, HISTORY, ids), 0);
+    char(*ids)[ENGINE_JOB_ID_LEN + 1] = NULL;
+    char *root = bench_fill_engine_dir(HISTORY, false, &ids);
+    assert_non_null(root);
     assert_int_equal(uws_fx_start(&extra_fx, root, NULL), 0);
 
     char url[256];
@@ -286,9 +273,6 @@ static void test_api_list_of_a_long_history_holds_nothing_up(void **state)
     uws_fx_stop(&extra_fx);
     free(ids);
     free(listed);
-    free(store);
-    free(work);
-    free(state_dir);
     free(root);
 }
 

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -143,17 +142,13 @@ static void test_jobs_survive_sigkill(void **state)
     assert_int_equal(uws_fx_count(&fx), 2);
 }
 
-/* An engine of one test's own, killed after it whatever the outcome (a
- * failed assertion leaves the test at once). */
+/* An engine of one test's own, killed after it whatever the outcome. */
 static uws_fx extra_fx;
 
 static int kill_extra(void **state)
 {
     (void)state;
-    if (extra_fx.pid > 0) {
-        uws_fx_kill(&extra_fx);
-    }
-    return 0;
+    return uws_fx_kill_if_running(&extra_fx);
 }
 
 enum { QUEUED = 40000 };
@@ -161,17 +156,9 @@ enum { QUEUED = 40000 };
 static void test_restart_with_a_long_queue(void **state)
 {
     (void)state;
-    char *root = tu_make_temp_dir();
-    char *state_dir = tu_path_join(root, "state");
-    char *work = tu_path_join(root, "work");
-    char *store = tu_path_join(state_dir, "ocps-engine.sqlite");
-    assert_int_equal(mkdir(state_dir, 0755), 0);
-    char(*ids)[ENGINE_JOB_ID_LEN + 1] = calloc(QUEUED, sizeof *ids);
-    assert_non_null(ids);
-    for (int i = 0; i < QUEUED; i++) {
-        engine_new_job_id(NULL, ids[i]);
-    }
-    assert_int_equal(bench_queue_fill(store, work, QUEUED, ids), 0);
+    char(*ids)[ENGINE_JOB_ID_LEN + 1] = NULL;
+    char *root = bench_fill_engine_dir(QUEUED, true, &ids);
+    assert_non_null(root);
     const char *const extra[] = {"--max-concurrent", "1", NULL};
     double t0 = tu_now();
     assert_int_equal(uws_fx_start(&extra_fx, root, extra), 0);
@@ -188,9 +175,6 @@ static void test_restart_with_a_long_queue(void **state)
     uws_resp_clear(&r);
     uws_fx_stop(&extra_fx);
     free(ids);
-    free(store);
-    free(work);
-    free(state_dir);
     free(root);
 }
 

@@ -3,12 +3,16 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <sys/stat.h>
 
 #include <jansson.h>
 
 #include "engine__store.h"
+#include "test_util.h"
 
 /* h jobs, ended and published, or queued (not started, not published). */
 static int bench_fill(const char *store_path, const char *work_root, int h,
@@ -76,4 +80,29 @@ int bench_history_fill(const char *store_path, const char *work_root, int h,
 int bench_queue_fill(const char *store_path, const char *work_root, int n, char (*ids)[ENGINE_JOB_ID_LEN + 1])
 {
     return bench_fill(store_path, work_root, n, ids, true);
+}
+
+char *bench_fill_engine_dir(int n, bool queued, char (**ids)[ENGINE_JOB_ID_LEN + 1])
+{
+    *ids = calloc((size_t)n, sizeof **ids);
+    char *root = tu_make_temp_dir();
+    char *state_dir = root != NULL ? tu_path_join(root, "state") : NULL;
+    char *work = root != NULL ? tu_path_join(root, "work") : NULL;
+    char *store = state_dir != NULL ? tu_path_join(state_dir, "ocps-engine.sqlite") : NULL;
+    int rc = *ids != NULL && store != NULL && work != NULL && mkdir(state_dir, 0755) == 0 ? 0 : -1;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        engine_new_job_id(NULL, (*ids)[i]);
+    }
+    if (rc == 0) {
+        rc = bench_fill(store, work, n, *ids, queued);
+    }
+    if (rc != 0 && root != NULL) {
+        tu_remove_tree(root);
+        free(root);
+        root = NULL;
+    }
+    free(store);
+    free(work);
+    free(state_dir);
+    return root;
 }

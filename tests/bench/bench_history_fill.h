@@ -6,6 +6,8 @@
 #ifndef BENCH_HISTORY_FILL_H
 #define BENCH_HISTORY_FILL_H
 
+#include <stdbool.h>
+
 #include "ocps/engine.h"
 
 /* Insert h ended (COMPLETED), published jobs with ids ids[0..h) into the
@@ -17,5 +19,12 @@ int bench_history_fill(const char *store_path, const char *work_root, int h,
 /* Insert n QUEUED jobs (not started, not published) likewise, in order. */
 int bench_queue_fill(const char *store_path, const char *work_root, int n,
                      char (*ids)[ENGINE_JOB_ID_LEN + 1]);
+
+/* A new temporary directory (malloc'd; NULL on failure) with an engine's
+ * store, state/ocps-engine.sqlite, of n jobs: ended and published
+ * (queued false) or queued, their directories named under work/ (not
+ * made); their ids, in creation order, in *ids (malloc'd). For a test that
+ * starts ocps-engine on a long history or queue (uws_fx_start). */
+char *bench_fill_engine_dir(int n, bool queued, char (**ids)[ENGINE_JOB_ID_LEN + 1]);
 
 #endif

@@ -95,6 +95,14 @@ void uws_fx_kill(uws_fx *fx)
     }
 }
 
+int uws_fx_kill_if_running(uws_fx *fx)
+{
+    if (fx->pid > 0) {
+        uws_fx_kill(fx);
+    }
+    return 0;
+}
+
 void uws_fx_stop(uws_fx *fx)
 {
     if (fx->pid > 0) {

@@ -41,6 +41,10 @@ int uws_fx_restart(uws_fx *fx, const char *const *extra);
 /* SIGKILL the engine (jobs go on). */
 void uws_fx_kill(uws_fx *fx);
 
+/* For a cmocka teardown: SIGKILL the engine if it still runs (a failed
+ * assertion left the test before its uws_fx_stop). Returns 0. */
+int uws_fx_kill_if_running(uws_fx *fx);
+
 /* Stop it (SIGTERM, then SIGKILL) and remove the directories. */
 void uws_fx_stop(uws_fx *fx);
 
