@@ -195,9 +195,9 @@ static int engine_queue_position(engine *e, const engine_rec *r)
     return (int)(r->rank - l->base);
 }
 
-/* Jobs holding a slot: executing, and queued jobs handed to Slurm or to a
- * UWS server (counted as they are handed over and taken back, so that a
- * long queue costs nothing here). */
+/* Jobs holding a slot: executing, and (with the Slurm or UWS executor)
+ * queued jobs handed over to it (counted as they are handed over and taken
+ * back, so that a long queue costs nothing here). */
 static size_t engine_count_executing(const engine *e)
 {
 #ifndef NDEBUG
@@ -207,7 +207,7 @@ static size_t engine_count_executing(const engine *e)
     }
     assert(active == e->queued_active);
 #endif
-    return engine_count(e, ENGINE_EXECUTING) + e->queued_active;
+    return engine_count(e, ENGINE_EXECUTING) + (e->executor != ENGINE_EXECUTOR_LOCAL ? e->queued_active : 0);
 }
 
 /* The oldest queued job not yet handed to an executor, or NULL. */

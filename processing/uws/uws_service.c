@@ -501,7 +501,8 @@ typedef struct uws_call {
 /* GET {base}/job[?phase=]: the list is read from the store and written on
  * the thread pool, so that a long history does not stall the loop (every
  * job's results are a walk of its directory). It holds the jobs committed
- * when the walk starts, but for those being deleted when it was asked. */
+ * as it reads them (a page at a time: one committed meanwhile may or may
+ * not be in it), but for those being deleted when it was asked. */
 typedef struct uws_list_work {
     uws_service *s; /* for the metrics, on the loop */
     engine_job_lister *lister;

@@ -96,10 +96,14 @@ char *bench_fill_engine_dir(int n, bool queued, char (**ids)[ENGINE_JOB_ID_LEN +
     if (rc == 0) {
         rc = bench_fill(store, work, n, *ids, queued);
     }
-    if (rc != 0 && root != NULL) {
-        tu_remove_tree(root);
+    if (rc != 0) {
+        if (root != NULL) {
+            tu_remove_tree(root);
+        }
         free(root);
         root = NULL;
+        free(*ids);
+        *ids = NULL;
     }
     free(store);
     free(work);
