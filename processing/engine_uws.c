@@ -539,6 +539,15 @@ int engine__uws_abort(engine *e, engine_rec *r, char *err, size_t errlen)
 void engine__uws_adopt(engine *e, engine_rec *r)
 {
     if (r->st.job.executor_id[0] != '\0') {
+        /* the server took it: executing (the store may still say QUEUED when
+         * the engine stopped between storing the id and the phase), polled
+         * by its id, never submitted again */
+        if (r->st.job.phase == ENGINE_QUEUED) {
+            r->st.job.phase = ENGINE_EXECUTING;
+            if (r->st.job.started <= 0) {
+                r->st.job.started = engine__now();
+            }
+        }
         r->uws_next = 0;
         engine_uws_watch(e);
     } else if (r->st.job.phase == ENGINE_QUEUED || r->st.job.phase == ENGINE_EXECUTING) {

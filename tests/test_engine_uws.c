@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "ocps/engine.h"
 #include "engine_fixture.h"
@@ -303,6 +304,39 @@ static void test_reopen_readopts(void **state)
     assert_int_equal(uws_fx_count(&fx->server), 1); /* not submitted twice */
 }
 
+/* Killed between storing the server's job id and the EXECUTING phase (the
+ * store holds QUEUED and the id): at the next start the job is the
+ * server's, followed by its id and never submitted again. */
+static void test_reopen_between_id_and_phase(void **state)
+{
+    fixture *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    efx_submit_sh(&fx->x, id, "sleep 1");
+    double end = tu_now() + 20;
+    while (!fx_saw(fx, id, ENGINE_EXECUTING) && tu_now() < end) {
+        efx_spin(&fx->x);
+    }
+    char uws_id[64];
+    snprintf(uws_id, sizeof uws_id, "%s", engine_job_get(fx->x.e, id)->executor_id);
+    assert_true(uws_id[0] != '\0');
+    efx_close(&fx->x);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(fx->x.store, &db), SQLITE_OK);
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE jobs SET phase = 'queued', started = 0 WHERE id = '%s'", id);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+    efx_clear_events(&fx->x);
+    efx_open(&fx->x);
+    int i = fx_wait_final(fx, id, 30);
+    assert_int_equal(fx->x.events[i].phase, ENGINE_COMPLETED);
+    assert_string_equal(engine_job_get(fx->x.e, id)->executor_id, uws_id);
+    efx_run_for(&fx->x, 0.3);
+    assert_int_equal(efx_count_final(&fx->x, id), 1);
+    assert_int_equal(uws_fx_count(&fx->server), 1); /* not submitted twice */
+}
+
 /* A free loopback port (bound, then released). */
 static unsigned free_port(void)
 {
@@ -359,6 +393,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_custom_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_killed_while_polled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_readopts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_between_id_and_phase, setup, teardown),
         cmocka_unit_test(test_server_down_at_submit),
     };
     return cmocka_run_group_tests_name("engine_uws", tests, NULL, NULL);
