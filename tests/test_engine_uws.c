@@ -280,36 +280,12 @@ static void test_server_killed_while_polled(void **state)
     assert_null(strstr(w + 1, "retrying with backoff"));
 }
 
-/* Closed and reopened on the same store while the job runs remotely: the
- * job is polled again by its stored id and ends once. */
-static void test_reopen_readopts(void **state)
+/* Closed and reopened on the same store while the job runs remotely;
+ * `rewind`, if not NULL, changes the stored job in between (the store's
+ * path, the job's id). The job is polled again by its stored id and ends
+ * once, COMPLETED, with one job on the server. */
+static void fx_reopen_while_running(fixture *fx, void (*rewind)(const char *store, const char *id))
 {
-    fixture *fx = *state;
-    char id[ENGINE_JOB_ID_LEN + 1];
-    efx_submit_sh(&fx->x, id, "sleep 1");
-    double end = tu_now() + 20;
-    while (!fx_saw(fx, id, ENGINE_EXECUTING) && tu_now() < end) {
-        efx_spin(&fx->x);
-    }
-    char uws_id[64];
-    snprintf(uws_id, sizeof uws_id, "%s", engine_job_get(fx->x.e, id)->executor_id);
-    efx_close(&fx->x);
-    efx_clear_events(&fx->x);
-    efx_open(&fx->x);
-    int i = fx_wait_final(fx, id, 30);
-    assert_int_equal(fx->x.events[i].phase, ENGINE_COMPLETED);
-    assert_string_equal(engine_job_get(fx->x.e, id)->executor_id, uws_id);
-    efx_run_for(&fx->x, 0.3);
-    assert_int_equal(efx_count_final(&fx->x, id), 1);
-    assert_int_equal(uws_fx_count(&fx->server), 1); /* not submitted twice */
-}
-
-/* Killed between storing the server's job id and the EXECUTING phase (the
- * store holds QUEUED and the id): at the next start the job is the
- * server's, followed by its id and never submitted again. */
-static void test_reopen_between_id_and_phase(void **state)
-{
-    fixture *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
     efx_submit_sh(&fx->x, id, "sleep 1");
     double end = tu_now() + 20;
@@ -320,13 +296,9 @@ static void test_reopen_between_id_and_phase(void **state)
     snprintf(uws_id, sizeof uws_id, "%s", engine_job_get(fx->x.e, id)->executor_id);
     assert_true(uws_id[0] != '\0');
     efx_close(&fx->x);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(fx->x.store, &db), SQLITE_OK);
-    char sql[256];
-    snprintf(sql, sizeof sql, "UPDATE jobs SET phase = 'queued', started = 0 WHERE id = '%s'", id);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_changes(db), 1);
-    sqlite3_close(db);
+    if (rewind != NULL) {
+        rewind(fx->x.store, id);
+    }
     efx_clear_events(&fx->x);
     efx_open(&fx->x);
     int i = fx_wait_final(fx, id, 30);
@@ -335,6 +307,31 @@ static void test_reopen_between_id_and_phase(void **state)
     efx_run_for(&fx->x, 0.3);
     assert_int_equal(efx_count_final(&fx->x, id), 1);
     assert_int_equal(uws_fx_count(&fx->server), 1); /* not submitted twice */
+}
+
+static void test_reopen_readopts(void **state)
+{
+    fx_reopen_while_running(*state, NULL);
+}
+
+/* The store as an engine stopped between storing the server's job id and
+ * the EXECUTING phase leaves it: QUEUED, not started, with the id. */
+static void rewind_to_queued(const char *store, const char *id)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(store, &db), SQLITE_OK);
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE jobs SET phase = 'queued', started = 0 WHERE id = '%s'", id);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+}
+
+/* Killed between the two writes: at the next start the job is the
+ * server's, followed by its id and never submitted again. */
+static void test_reopen_between_id_and_phase(void **state)
+{
+    fx_reopen_while_running(*state, rewind_to_queued);
 }
 
 /* A free loopback port (bound, then released). */
