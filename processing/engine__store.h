@@ -39,7 +39,8 @@ int engine_store_commit(engine_store *s, char *err, size_t errlen);
 void engine_store_rollback(engine_store *s);
 
 /* Write the mutable fields (phase, reason, times, exit code, message,
- * results, runner, max RSS, Slurm node list) of rec->job.id. */
+ * results, runner, max RSS, Slurm node list, and the executor's id when
+ * rec has one) of rec->job.id. */
 int engine_store_update(engine_store *s, const engine_store_record *rec, char *err, size_t errlen);
 
 int engine_store_mark_published(engine_store *s, const char *id, char *err, size_t errlen);

@@ -105,7 +105,8 @@ static const char engine_store_sql_insert[] =
 static const char engine_store_sql_update[] =
     "UPDATE jobs SET phase = ?2, reason = ?3, started = ?5, ended = ?6, exit_code = ?7, message = ?9,"
     " results = ?12, results_total = ?13, results_truncated = ?14, runner_pid = ?15,"
-    " runner_start_time = ?16, max_rss_kb = ?17, executor_nodes = ?18 WHERE id = ?1";
+    " runner_start_time = ?16, max_rss_kb = ?17, executor_nodes = ?18,"
+    " executor_id = COALESCE(NULLIF(?19, ''), executor_id) WHERE id = ?1";
 static const char engine_store_sql_publish[] = "UPDATE jobs SET result_published = 1 WHERE id = ?1";
 static const char engine_store_sql_unpublished[] =
     "SELECT " ENGINE_STORE_COLUMNS " FROM jobs WHERE result_published = 0 ORDER BY seq";
@@ -422,8 +423,12 @@ void engine_store_rollback(engine_store *s)
 
 int engine_store_update(engine_store *s, const engine_store_record *rec, char *err, size_t errlen)
 {
+    /* the executor's id (the UWS server's or Slurm's) goes with the phase
+     * in one statement; an empty one keeps the stored id */
+    const char *executor_id = rec->job.executor_id[0] != '\0' ? rec->job.executor_id : rec->job.slurm_job_id;
     if ((engine_store_bind(s->update, rec) | sqlite3_bind_int64(s->update, 17, rec->job.max_rss_kb) |
-         sqlite3_bind_text(s->update, 18, rec->job.slurm_nodes, -1, SQLITE_TRANSIENT)) != SQLITE_OK) {
+         sqlite3_bind_text(s->update, 18, rec->job.slurm_nodes, -1, SQLITE_TRANSIENT) |
+         sqlite3_bind_text(s->update, 19, executor_id, -1, SQLITE_STATIC)) != SQLITE_OK) {
         sqlite3_reset(s->update);
         sqlite3_clear_bindings(s->update);
         return engine_store_fail(s->db, "bind", err, errlen);

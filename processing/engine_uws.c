@@ -238,15 +238,11 @@ static void engine_uws_send_abort(engine *e, engine_rec *r)
 
 static void engine_uws_watch(engine *e);
 
-/* The server took the job: store its id, then the job executes. */
+/* The server took the job: it executes, its id stored with the phase in
+ * one write (engine_store_update). */
 static void engine_uws_submitted(engine *e, engine_rec *r, const char *uws_id)
 {
-    char err[512];
     snprintf(r->st.job.executor_id, sizeof r->st.job.executor_id, "%s", uws_id);
-    if (e->store != NULL &&
-        engine_store_set_executor_id(e->store, r->st.job.id, uws_id, err, sizeof err) != 0) {
-        engine__log(e, ENGINE_LOG_ERROR, "job %s: UWS job %s: %s", r->st.job.id, uws_id, err);
-    }
     engine__set_active(e, r, false);
     r->slurm_resumed = false;
     r->uws_next = engine__now() + engine_uws_interval(e);
@@ -539,9 +535,9 @@ int engine__uws_abort(engine *e, engine_rec *r, char *err, size_t errlen)
 void engine__uws_adopt(engine *e, engine_rec *r)
 {
     if (r->st.job.executor_id[0] != '\0') {
-        /* the server took it: executing (the store may still say QUEUED when
-         * the engine stopped between storing the id and the phase), polled
-         * by its id, never submitted again */
+        /* the server took it: executing (a store written by an earlier
+         * version, which stored the id and the phase in two writes, may
+         * still say QUEUED), polled by its id, never submitted again */
         if (r->st.job.phase == ENGINE_QUEUED) {
             r->st.job.phase = ENGINE_EXECUTING;
             if (r->st.job.started <= 0) {
