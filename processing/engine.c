@@ -149,11 +149,13 @@ static int engine_add(engine *e, engine_rec *r)
     }
     r->listed = -1;
     engine_list_insert(e, r);
+    engine__prereq_arrived(e, r);
     return 0;
 }
 
 static void engine_rec_free(engine_rec *r)
 {
+    engine__prereq_free(r);
     engine_store_record_clear(&r->st);
     free(r);
 }
@@ -332,6 +334,7 @@ void engine__finish_at(engine *e, engine_rec *r, engine_phase phase, engine_reas
     engine_sync(e, r);
     engine_persist(e, r);
     engine_notify(e, r);
+    engine__prereq_wake(e, r);
 }
 
 void engine__finish(engine *e, engine_rec *r, engine_phase phase, engine_reason reason, int exit_code,
@@ -342,81 +345,13 @@ void engine__finish(engine *e, engine_rec *r, engine_phase phase, engine_reason 
 
 /* ---- scheduling -------------------------------------------------------- */
 
-/* The phase of a prerequisite: 1 known (in *phase), 0 unknown, -1 error. */
-static int engine_prereq_phase(engine *e, const char *id, engine_phase *phase)
-{
-    engine_rec *p = engine_find(e, id);
-    if (p != NULL) {
-        *phase = p->st.job.phase;
-        return 1;
-    }
-    char err[512];
-    int rc = engine_store_find_phase(e->store, id, phase, err, sizeof err);
-    if (rc < 0) {
-        engine_report(id, err);
-    }
-    return rc;
-}
-
-/* Can a job wait for this live prerequisite as a Slurm dependency? With
- * the Slurm executor, once the prerequisite has a Slurm job id: then the
- * dependent job is submitted at once with --dependency, so a queued chain
- * goes on while the CSC is down. */
-static bool engine_slurm_dependency(const engine *e, const char *id)
-{
-    const engine_rec *p = engine_find(e, id);
-    return e->executor == ENGINE_EXECUTOR_SLURM && p != NULL && p->st.job.slurm_job_id[0] != '\0';
-}
-
-/* Prerequisites of a PENDING job: 1 all done (or left to Slurm), 0
- * waiting, -1 failed (msg). */
-static int engine_check_prereqs(engine *e, engine_rec *r, char *msg, size_t msglen)
-{
-    const json_t *prereqs = json_object_get(r->st.spec, "prereqs");
-    bool must = json_is_true(json_object_get(r->st.spec, "must_succeed"));
-    int ready = 1;
-    for (size_t i = 0; i < json_array_size(prereqs); i++) {
-        const char *id = json_string_value(json_array_get(prereqs, i));
-        engine_phase phase = ENGINE_PENDING;
-        int rc = strcmp(id, r->st.job.id) == 0 ? 0 : engine_prereq_phase(e, id, &phase);
-        if (rc == 0) {
-            snprintf(msg, msglen, "prerequisite %s is unknown", id);
-            return -1;
-        }
-        if (rc < 0 || (!engine_phase_final(phase) && !engine_slurm_dependency(e, id))) {
-            ready = 0;
-        } else if (!engine_phase_final(phase)) {
-            continue; /* a Slurm dependency (engine_slurm.c) waits for it */
-        } else if (must && phase != ENGINE_COMPLETED) {
-            snprintf(msg, msglen, "prerequisite %s ended %s", id, engine_phase_name(phase));
-            return -1;
-        }
-    }
-    return ready;
-}
-
-static void engine_release_pending(engine *e)
-{
-    char msg[256];
-    engine_rec *next;
-    for (engine_rec *r = e->lists[ENGINE_PENDING].head; r != NULL; r = next) {
-        next = r->next;
-        int rc = engine_check_prereqs(e, r, msg, sizeof msg);
-        if (rc > 0) {
-            engine__change(e, r, ENGINE_QUEUED);
-        } else if (rc < 0) {
-            engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PREREQUISITE, -1, msg);
-        }
-    }
-}
-
 /* Release pending jobs, then start queued ones in creation order. */
 void engine__schedule(engine *e)
 {
     if (e->closed) {
         return;
     }
-    engine_release_pending(e);
+    engine__release_pending(e);
     engine_rec *r;
     while (engine_count_executing(e) < (size_t)e->max_concurrent && (r = engine_next_queued(e)) != NULL) {
         engine__start(e, r);
@@ -628,6 +563,7 @@ static void engine_free(engine *e)
     }
     engine_store_close(e->store);
     free(e->batch);
+    engine__prereq_close(e);
     engine__slurm_free(e);
     engine__uws_free(e);
     free(e->work_root);

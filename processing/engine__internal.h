@@ -47,6 +47,11 @@ typedef struct engine_rec {
     int listed;   /* the phase whose list holds it, -1 none */
     int64_t rank; /* its 1-based place on that list is rank - list.base while the list is numbered */
     int notes;    /* its notifications not yet delivered */
+    /* ids of PENDING jobs waiting for this one (engine_prereq.c; some may
+     * have ended since) */
+    char (*waiters)[ENGINE_JOB_ID_LEN + 1];
+    size_t nwaiters;
+    size_t capwaiters;
 } engine_rec;
 
 /* Live jobs of one phase, in creation order for PENDING and QUEUED. A job's
@@ -165,6 +170,12 @@ struct engine {
     engine_rec **batch;
     size_t nbatch;
     size_t capbatch;
+    /* ids of PENDING jobs to look at in the next scheduling step
+     * (engine_prereq.c); checks_lost: one could not be added, look at all */
+    char (*checks)[ENGINE_JOB_ID_LEN + 1];
+    size_t nchecks;
+    size_t capchecks;
+    bool checks_lost;
 };
 
 /* Start the periodic retention pass if a policy is set (engine_retention.c). */
@@ -264,6 +275,21 @@ int engine__uws_submit(engine *e, engine_rec *r);
 int engine__uws_abort(engine *e, engine_rec *r, char *err, size_t errlen);
 /* A live job found in the store: polled again by its id, or looked up. */
 void engine__uws_adopt(engine *e, engine_rec *r);
+
+/* ---- prerequisites (engine_prereq.c) ---- */
+
+/* A job entered memory (submitted or found in the store): if it waits
+ * (PENDING), it is looked at in the next scheduling step. */
+void engine__prereq_arrived(engine *e, engine_rec *r);
+/* r ended, or (Slurm) got a Slurm job id: the jobs waiting for it are
+ * looked at in the next scheduling step. */
+void engine__prereq_wake(engine *e, engine_rec *r);
+/* Release or fail the waiting jobs due for a look (engine__schedule). */
+void engine__release_pending(engine *e);
+/* Free r's list of waiting jobs. */
+void engine__prereq_free(engine_rec *r);
+/* Free the engine's jobs to look at (engine_free). */
+void engine__prereq_close(engine *e);
 
 /* Make sure adopted runners are polled. */
 void engine__watch(engine *e);

@@ -648,6 +648,7 @@ static void engine_slurm_submitted(engine *e, engine_rec *r, const char *slurm_i
     }
     snprintf(r->st.job.message, sizeof r->st.job.message, "Slurm job %s submitted", slurm_id);
     engine__change(e, r, ENGINE_QUEUED);
+    engine__prereq_wake(e, r); /* its waiting jobs can be submitted with --dependency */
     engine_slurm_watch(e);
     engine__schedule(e); /* jobs that wait for this one can now be submitted with a dependency */
 }

@@ -511,6 +511,66 @@ static void test_prereq_failure(void **state)
     assert_int_equal(efx_find(fx, b, ENGINE_EXECUTING), -1);
 }
 
+/* A job waits for each of its prerequisites in turn, a chain goes on link
+ * by link, and jobs waiting for the first to end are released without
+ * waiting for the others. */
+static void test_prereq_several_and_a_chain(void **state)
+{
+    efx *fx = *state;
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    char c[ENGINE_JOB_ID_LEN + 1];
+    char d[ENGINE_JOB_ID_LEN + 1];
+    char f[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, a, (const char *[]){"sleep", "0.2", NULL});
+    fx_submit(fx, b, (const char *[]){"sleep", "0.6", NULL});
+    const char *true_argv[] = {"true", NULL};
+    efx_submit(fx, c,
+               (engine_job_spec){
+                   .argv = true_argv, .prereqs = (const char *[]){a, b, NULL}, .prereq_must_succeed = true});
+    efx_submit(fx, d,
+               (engine_job_spec){
+                   .argv = true_argv, .prereqs = (const char *[]){c, NULL}, .prereq_must_succeed = true});
+    efx_submit(fx, f,
+               (engine_job_spec){
+                   .argv = true_argv, .prereqs = (const char *[]){a, NULL}, .prereq_must_succeed = true});
+    const char *ids[] = {a, b, c, d, f};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(efx_wait_final(fx, ids[i], 10)->phase, ENGINE_COMPLETED);
+    }
+    int a_done = efx_find(fx, a, ENGINE_COMPLETED);
+    int b_done = efx_find(fx, b, ENGINE_COMPLETED);
+    int c_exec = efx_find(fx, c, ENGINE_EXECUTING);
+    int c_done = efx_find(fx, c, ENGINE_COMPLETED);
+    int d_exec = efx_find(fx, d, ENGINE_EXECUTING);
+    int f_exec = efx_find(fx, f, ENGINE_EXECUTING);
+    assert_true(a_done < f_exec && f_exec < b_done); /* f did not wait for b */
+    assert_true(a_done < c_exec && b_done < c_exec);
+    assert_true(c_done < d_exec);
+    assert_true(fx->events[c_exec].started >= fx->events[b_done].ended);
+}
+
+/* A job waiting when the engine stops waits again after the restart, and
+ * is released when its prerequisite (re-adopted) ends. */
+static void test_prereq_across_a_restart(void **state)
+{
+    efx *fx = *state;
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, a, (const char *[]){"sleep", "0.8", NULL});
+    efx_submit(fx, b,
+               (engine_job_spec){.argv = (const char *[]){"true", NULL},
+                                 .prereqs = (const char *[]){a, NULL},
+                                 .prereq_must_succeed = true});
+    efx_wait_phase(fx, a, ENGINE_EXECUTING, 5);
+    efx_close(fx); /* a's runner keeps going */
+    efx_clear_events(fx);
+    efx_open(fx);
+    assert_int_equal(engine_job_get(fx->e, b)->phase, ENGINE_PENDING);
+    assert_int_equal(efx_wait_final(fx, b, 5)->phase, ENGINE_COMPLETED);
+    assert_true(efx_find(fx, a, ENGINE_COMPLETED) < efx_find(fx, b, ENGINE_EXECUTING));
+}
+
 static void test_prereq_unknown(void **state)
 {
     efx *fx = *state;
@@ -886,6 +946,8 @@ int main(void)
         T(test_prereq_success),
         T(test_prereq_failure),
         T(test_prereq_unknown),
+        T(test_prereq_several_and_a_chain),
+        T(test_prereq_across_a_restart),
         T(test_output_globs),
         T(test_output_globs_truncated),
         T(test_restart_readopts),

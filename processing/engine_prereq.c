@@ -1,0 +1,177 @@
+/*
+ * engine_prereq.c - jobs that wait for prerequisites (PENDING).
+ *
+ * A waiting job is looked at when it arrives, then only when the job it
+ * waits for ends (or, with Slurm, is given a Slurm job id), never at every
+ * scheduling step: a long line of waiting jobs costs the jobs that run
+ * nothing (bench_engine_pending). Each live job keeps the ids of the jobs
+ * waiting for it; a job checked and still waiting joins the list of the
+ * first prerequisite that holds it back. Ids, not pointers: a waiting job
+ * that ended or left memory meanwhile is simply not found, or not PENDING,
+ * when its turn comes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine__internal.h"
+
+typedef char engine_id[ENGINE_JOB_ID_LEN + 1];
+
+/* Append id to (*v)[0..*n); 0, or -1 out of memory. */
+static int engine_ids_push(engine_id **v, size_t *n, size_t *cap, const char *id)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 8;
+        engine_id *w = realloc(*v, c * sizeof *w);
+        if (w == NULL) {
+            return -1;
+        }
+        *v = w;
+        *cap = c;
+    }
+    snprintf((*v)[(*n)++], sizeof **v, "%s", id);
+    return 0;
+}
+
+/* Look at r at the next scheduling step (engine__release_pending). */
+static void engine_check_later(engine *e, const engine_rec *r)
+{
+    if (engine_ids_push(&e->checks, &e->nchecks, &e->capchecks, r->st.job.id) != 0) {
+        e->checks_lost = true; /* out of memory: every waiting job is looked at */
+    }
+}
+
+void engine__prereq_arrived(engine *e, engine_rec *r)
+{
+    if (r->st.job.phase == ENGINE_PENDING) {
+        engine_check_later(e, r);
+    }
+}
+
+void engine__prereq_wake(engine *e, engine_rec *r)
+{
+    for (size_t i = 0; i < r->nwaiters; i++) {
+        if (engine_ids_push(&e->checks, &e->nchecks, &e->capchecks, r->waiters[i]) != 0) {
+            e->checks_lost = true;
+            break;
+        }
+    }
+    engine__prereq_free(r);
+}
+
+void engine__prereq_free(engine_rec *r)
+{
+    free(r->waiters);
+    r->waiters = NULL;
+    r->nwaiters = 0;
+    r->capwaiters = 0;
+}
+
+/* The phase of a prerequisite: 1 known (in *phase, *live if in memory), 0
+ * unknown, -1 error. */
+static int engine_prereq_phase(engine *e, const char *id, engine_phase *phase, engine_rec **live)
+{
+    engine_rec *p = engine__find(e, id);
+    *live = p;
+    if (p != NULL) {
+        *phase = p->st.job.phase;
+        return 1;
+    }
+    char err[512];
+    int rc = engine_store_find_phase(e->store, id, phase, err, sizeof err);
+    if (rc < 0) {
+        engine__log(e, ENGINE_LOG_ERROR, "job %s: %s", id, err);
+    }
+    return rc;
+}
+
+/* Can a job wait for this live prerequisite as a Slurm dependency? With
+ * the Slurm executor, once the prerequisite has a Slurm job id: then the
+ * dependent job is submitted at once with --dependency, so a queued chain
+ * goes on while the CSC is down. */
+static bool engine_slurm_dependency(const engine *e, const engine_rec *p)
+{
+    return e->executor == ENGINE_EXECUTOR_SLURM && p != NULL && p->st.job.slurm_job_id[0] != '\0';
+}
+
+/* Prerequisites of a PENDING job: 1 all done (or left to Slurm), 0
+ * waiting (*blocker: the live job it waits for, NULL after a store
+ * error), -1 failed (msg). */
+static int engine_check_prereqs(engine *e, engine_rec *r, engine_rec **blocker, char *msg, size_t msglen)
+{
+    const json_t *prereqs = json_object_get(r->st.spec, "prereqs");
+    bool must = json_is_true(json_object_get(r->st.spec, "must_succeed"));
+    int ready = 1;
+    *blocker = NULL;
+    for (size_t i = 0; i < json_array_size(prereqs); i++) {
+        const char *id = json_string_value(json_array_get(prereqs, i));
+        engine_phase phase = ENGINE_PENDING;
+        engine_rec *live = NULL;
+        int rc = strcmp(id, r->st.job.id) == 0 ? 0 : engine_prereq_phase(e, id, &phase, &live);
+        if (rc == 0) {
+            snprintf(msg, msglen, "prerequisite %s is unknown", id);
+            return -1;
+        }
+        if (rc < 0) {
+            ready = 0;
+        } else if (!engine_phase_final(phase) && !engine_slurm_dependency(e, live)) {
+            if (ready == 1) {
+                *blocker = live;
+            }
+            ready = 0;
+        } else if (!engine_phase_final(phase)) {
+            continue; /* a Slurm dependency (engine_slurm.c) waits for it */
+        } else if (must && phase != ENGINE_COMPLETED) {
+            snprintf(msg, msglen, "prerequisite %s ended %s", id, engine_phase_name(phase));
+            return -1;
+        }
+    }
+    return ready;
+}
+
+/* r checked: released, failed, or still waiting (on a job's list of
+ * waiters, or kept for the next step: false). */
+static bool engine_check_one(engine *e, engine_rec *r)
+{
+    char msg[256];
+    engine_rec *blocker = NULL;
+    int rc = engine_check_prereqs(e, r, &blocker, msg, sizeof msg);
+    if (rc > 0) {
+        engine__change(e, r, ENGINE_QUEUED);
+    } else if (rc < 0) {
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PREREQUISITE, -1, msg);
+    } else if (blocker == NULL || engine_ids_push(&blocker->waiters, &blocker->nwaiters, &blocker->capwaiters,
+                                                  r->st.job.id) != 0) {
+        return false;
+    }
+    return true;
+}
+
+void engine__release_pending(engine *e)
+{
+    if (e->checks_lost) {
+        e->checks_lost = false;
+        e->nchecks = 0;
+        for (engine_rec *r = e->lists[ENGINE_PENDING].head; r != NULL; r = r->next) {
+            engine_check_later(e, r);
+        }
+    }
+    /* checks may add more (a failed job's waiters): i goes to the end */
+    size_t kept = 0;
+    for (size_t i = 0; i < e->nchecks; i++) {
+        engine_rec *r = engine__find(e, e->checks[i]);
+        if (r != NULL && r->st.job.phase == ENGINE_PENDING && !engine_check_one(e, r)) {
+            memmove(e->checks[kept++], e->checks[i], sizeof e->checks[i]);
+        }
+    }
+    e->nchecks = kept;
+}
+
+void engine__prereq_close(engine *e)
+{
+    free(e->checks);
+    e->checks = NULL;
+    e->nchecks = 0;
+    e->capchecks = 0;
+}
