@@ -9,7 +9,8 @@
  * the first call would make MHD 0.9.75 close keep-alive connections);
  * a reply that needs file reads (a job's status page: its log tail and
  * outputs) is built on libuv's thread pool instead, its connection
- * suspended until then (uws_defer).
+ * suspended until then (uws_defer); at most UWS_LISTS_MAX of them are
+ * GET /job lists, the others wait their turn.
  */
 #define _XOPEN_SOURCE 700
 #include "ocps/uws_service.h"
@@ -49,6 +50,12 @@
  * times cannot be trusted could hide). */
 #define UWS_LIVE_CACHE_MAX_AGE 1.0
 
+/* GET /job lists made on libuv's thread pool at once (a list of 60,000
+ * jobs holds a thread 0.4-2 s; the pool's 4 threads build every deferred
+ * reply): more wait their turn, in order, their connections suspended, so
+ * that the pool is never theirs alone. */
+#define UWS_LISTS_MAX 2
+
 /* The JSON of a job, by the last two hex digits of its id (direct-
  * mapped: random ones; the first are the creation time), so that polling costs no store read, directory walk
  * nor encoding. An ended job's answer no longer changes. A live job's holds while its phase and times are the
@@ -81,7 +88,10 @@ struct uws_service {
     size_t capdeleting;
     uws_cached cache[UWS_CACHE_SLOTS];
     uws_metrics *metrics;
-    unsigned deferred;      /* replies being built on the thread pool (their connections suspended) */
+    unsigned deferred; /* replies being built on the thread pool or waiting (their connections suspended) */
+    unsigned lists;    /* ... of which GET /job lists on the pool (at most UWS_LISTS_MAX) */
+    struct uws_deferred *lists_wait; /* ... and lists waiting for their turn, oldest first */
+    struct uws_deferred *lists_wait_tail;
     bool closing;           /* uws_service_close was called */
     atomic_bool lists_stop; /* ... and the GET /job lists being made stop (read on the thread pool) */
     /* PUT /job requests of this loop turn, submitted in one transaction by
@@ -144,6 +154,8 @@ typedef struct uws_deferred {
     struct MHD_Connection *conn;
     struct uws_request *rq;
     uws_reply reply;
+    bool list;                 /* a GET /job list (counted in s->lists while on the pool) */
+    struct uws_deferred *next; /* in s->lists_wait */
 } uws_deferred;
 
 /* One request (MHD's per-connection request context). */
@@ -546,7 +558,9 @@ static void uws_list_run(void *arg, uws_reply *r)
 {
     uws_list_work *w = arg;
     char err[512] = "";
-    w->store_ok = engine_job_lister_walk(w->lister, uws_list_item, w, err, sizeof err) == 0;
+    /* a list whose turn came after uws_service_close is not walked */
+    w->stopped = atomic_load_explicit(&w->s->lists_stop, memory_order_relaxed);
+    w->store_ok = w->stopped || engine_job_lister_walk(w->lister, uws_list_item, w, err, sizeof err) == 0;
     if (!w->store_ok) {
         uws_reply_text(r, 500, err);
         return;
@@ -1186,16 +1200,12 @@ static void uws_defer_run(uv_work_t *req)
     d->reply.defer_work(d->reply.defer_arg, &d->reply);
 }
 
-/* Back on the loop: the reply waits in the request, the connection
+/* d's reply (built, or failed) waits in the request, the connection
  * resumes and MHD calls uws_on_request again, which sends it. */
-static void uws_defer_done(uv_work_t *req, int status)
+static void uws_defer_answer(uws_deferred *d)
 {
-    uws_deferred *d = req->data;
     uws_service *s = d->s;
     uws_request *rq = d->rq;
-    if (status != 0 && d->reply.status == 0) {
-        uws_reply_text(&d->reply, 500, "the reply could not be built");
-    }
     d->reply.defer_release(d->reply.defer_arg);
     d->reply.defer_work = NULL;
     d->reply.defer_release = NULL;
@@ -1206,6 +1216,42 @@ static void uws_defer_done(uv_work_t *req, int status)
     MHD_resume_connection(d->conn);
     free(d);
     s->deferred--;
+}
+
+static void uws_defer_done(uv_work_t *req, int status);
+
+/* Start the lists waiting for their turn while fewer than UWS_LISTS_MAX
+ * are on the pool. */
+static void uws_lists_next(uws_service *s)
+{
+    while (s->lists_wait != NULL && s->lists < UWS_LISTS_MAX) {
+        uws_deferred *d = s->lists_wait;
+        s->lists_wait = d->next;
+        if (s->lists_wait == NULL) {
+            s->lists_wait_tail = NULL;
+        }
+        if (uv_queue_work(s->loop, &d->req, uws_defer_run, uws_defer_done) == 0) {
+            s->lists++;
+        } else {
+            uws_reply_text(&d->reply, 500, "the reply could not be built");
+            uws_defer_answer(d);
+        }
+    }
+}
+
+/* Back on the loop: answer, and start the next list if this was one. */
+static void uws_defer_done(uv_work_t *req, int status)
+{
+    uws_deferred *d = req->data;
+    uws_service *s = d->s;
+    if (status != 0 && d->reply.status == 0) {
+        uws_reply_text(&d->reply, 500, "the reply could not be built");
+    }
+    if (d->list) {
+        s->lists--;
+        uws_lists_next(s); /* before the answer: s->deferred stays > 0 while lists wait */
+    }
+    uws_defer_answer(d);
     if (s->closing) {
         uws_free_if_done(s);
     } else {
@@ -1213,8 +1259,9 @@ static void uws_defer_done(uv_work_t *req, int status)
     }
 }
 
-/* Suspend the connection and build r (r->defer_work) on the thread pool;
- * if that cannot be, build it here. */
+/* Suspend the connection and build r (r->defer_work) on the thread pool
+ * (a list once fewer than UWS_LISTS_MAX are there); if that cannot be,
+ * build it here. */
 static enum MHD_Result uws_defer(uws_service *s, struct MHD_Connection *conn, uws_request *rq, uws_reply *r)
 {
     uws_deferred *d = calloc(1, sizeof *d);
@@ -1224,10 +1271,23 @@ static enum MHD_Result uws_defer(uws_service *s, struct MHD_Connection *conn, uw
         d->rq = rq;
         d->reply = *r;
         d->req.data = d;
+        d->list = r->defer_work == uws_list_run;
         MHD_suspend_connection(conn);
+        if (d->list && s->lists >= UWS_LISTS_MAX) { /* its turn comes in uws_lists_next */
+            if (s->lists_wait_tail != NULL) {
+                s->lists_wait_tail->next = d;
+            } else {
+                s->lists_wait = d;
+            }
+            s->lists_wait_tail = d;
+            rq->deferred = d;
+            s->deferred++;
+            return MHD_YES;
+        }
         if (uv_queue_work(s->loop, &d->req, uws_defer_run, uws_defer_done) == 0) {
             rq->deferred = d;
             s->deferred++;
+            s->lists += d->list;
             return MHD_YES;
         }
         MHD_resume_connection(conn);
