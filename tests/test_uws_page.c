@@ -276,12 +276,110 @@ static void test_api_list_of_a_long_history_holds_nothing_up(void **state)
     free(root);
 }
 
+/* LISTS GET /job of a long history at once take at most two of libuv's
+ * four pool threads (UWS_LISTS_MAX), the others waiting their turn: a
+ * reply built on the pool meanwhile (a job page) is answered at once
+ * instead of after three lists (it used to wait for a pool thread), and
+ * every list is whole and the same. */
+enum { LISTS = 6 };
+
+static void test_api_lists_at_once_leave_the_pool_to_others(void **state)
+{
+    (void)state;
+    char(*ids)[ENGINE_JOB_ID_LEN + 1] = NULL;
+    char *root = bench_fill_engine_dir(HISTORY, false, &ids);
+    assert_non_null(root);
+    assert_int_equal(uws_fx_start(&extra_fx, root, NULL), 0);
+
+    char url[256];
+    snprintf(url, sizeof url, "%s/api/v1/job", extra_fx.base);
+    char *files[LISTS];
+    for (int i = 0; i < LISTS; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "list-%d.json", i);
+        files[i] = tu_path_join(root, name);
+    }
+    /* one list alone: the time a list takes */
+    double t0 = tu_now();
+    char *const argv0[] = {"curl", "-s", "-f", "--max-time", "120", "-o", files[0], url, NULL};
+    assert_int_equal(tu_wait_exit(tu_spawn(argv0, NULL), 120), 0);
+    double alone = tu_now() - t0;
+
+    int pids[LISTS];
+    t0 = tu_now();
+    for (int i = 0; i < LISTS; i++) {
+        char *const argv[] = {"curl", "-s", "-f", "--max-time", "120", "-o", files[i], url, NULL};
+        pids[i] = tu_spawn(argv, NULL);
+        assert_true(pids[i] > 0);
+    }
+    usleep(100000); /* every list asked before the page */
+    /* the page of one job asked again and again while the lists are made */
+    char path[128];
+    snprintf(path, sizeof path, "/status/job/%s", ids[HISTORY / 2]);
+    int asked = 0;
+    int running = LISTS;
+    double worst = 0;
+    while (running > 0) {
+        uws_resp r;
+        double t1 = tu_now();
+        assert_int_equal(uws_fx_request(&extra_fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+        double took = tu_now() - t1;
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.body, ids[HISTORY / 2]));
+        uws_resp_clear(&r);
+        worst = took > worst ? took : worst;
+        asked++;
+        for (int i = 0; i < LISTS; i++) {
+            int status = 0;
+            if (pids[i] > 0 && waitpid(pids[i], &status, WNOHANG) == pids[i]) {
+                assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+                pids[i] = 0;
+                running--;
+            }
+        }
+    }
+    double whole = tu_now() - t0;
+    print_message("%d GET /job of %d jobs at once: %.2f s (one alone %.2f s); "
+                  "GET /status/job/{id} meanwhile: %d times, the slowest %.3f s\n",
+                  LISTS, HISTORY, whole, alone, asked, worst);
+    assert_true(asked >= 3);
+    assert_true(worst < alone / 2);
+
+    size_t len0 = 0;
+    char *first = tu_read_file(files[0], &len0);
+    assert_non_null(first);
+    for (int i = 1; i < LISTS; i++) {
+        size_t len = 0;
+        char *other = tu_read_file(files[i], &len);
+        assert_non_null(other);
+        assert_true(len == len0 && memcmp(other, first, len0) == 0);
+        free(other);
+    }
+    json_error_t jerr;
+    json_t *list = json_loadb(first, len0, 0, &jerr);
+    assert_non_null(list);
+    assert_int_equal(json_array_size(list), HISTORY);
+    for (int i = 0; i < HISTORY; i++) {
+        json_t *job = json_array_get(list, (size_t)i);
+        assert_string_equal(json_string_value(json_object_get(job, "jobId")), ids[i]);
+    }
+    json_decref(list);
+    free(first);
+    uws_fx_stop(&extra_fx);
+    for (int i = 0; i < LISTS; i++) {
+        free(files[i]);
+    }
+    free(ids);
+    free(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list_is_one_bounded_page),
         cmocka_unit_test(test_job_page_many_clients),
         cmocka_unit_test_teardown(test_api_list_of_a_long_history_holds_nothing_up, kill_extra),
+        cmocka_unit_test_teardown(test_api_lists_at_once_leave_the_pool_to_others, kill_extra),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
