@@ -11,6 +11,7 @@
  */
 #define _XOPEN_SOURCE 700
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -373,6 +374,59 @@ static void test_api_lists_at_once_leave_the_pool_to_others(void **state)
     free(root);
 }
 
+/* The engine stopped (SIGTERM) while lists are made and others wait their
+ * turn: it exits cleanly at once, and each list ends as one being made at
+ * a stop always did: answered (200, or 503 "the service is shutting
+ * down"), or its connection closed unanswered (the daemon stops once no
+ * reply is in the making). */
+static void test_api_lists_waiting_at_stop(void **state)
+{
+    (void)state;
+    char(*ids)[ENGINE_JOB_ID_LEN + 1] = NULL;
+    char *root = bench_fill_engine_dir(HISTORY, false, &ids);
+    assert_non_null(root);
+    assert_int_equal(uws_fx_start(&extra_fx, root, NULL), 0);
+    char url[256];
+    snprintf(url, sizeof url, "%s/api/v1/job", extra_fx.base);
+    int pids[LISTS];
+    char *codes[LISTS];
+    for (int i = 0; i < LISTS; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "code-%d.txt", i);
+        codes[i] = tu_path_join(root, name);
+        char *const argv[] = {"curl",      "-s", "--max-time",   "60", "-o",
+                              "/dev/null", "-w", "%{http_code}", url,  NULL};
+        pids[i] = tu_spawn(argv, codes[i]);
+        assert_true(pids[i] > 0);
+    }
+    usleep(200000); /* every list asked: two made, four waiting */
+    double t0 = tu_now();
+    kill(extra_fx.pid, SIGTERM);
+    assert_int_equal(tu_wait_exit(extra_fx.pid, 30), 0);
+    double took = tu_now() - t0;
+    extra_fx.pid = -1;
+    int answered = 0;
+    for (int i = 0; i < LISTS; i++) {
+        int rc = tu_wait_exit(pids[i], 30);
+        char *code = tu_read_file(codes[i], NULL);
+        assert_non_null(code);
+        if (rc == 0) {
+            assert_true(strcmp(code, "200") == 0 || strcmp(code, "503") == 0);
+            answered++;
+        } else {
+            assert_int_equal(rc, 52); /* curl: an empty reply */
+        }
+        free(code);
+        free(codes[i]);
+    }
+    print_message("%d GET /job, the engine stopped meanwhile: it exited in %.2f s, %d lists answered\n",
+                  LISTS, took, answered);
+    assert_true(took < 5);
+    uws_fx_stop(&extra_fx);
+    free(ids);
+    free(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_job_page_many_clients),
         cmocka_unit_test_teardown(test_api_list_of_a_long_history_holds_nothing_up, kill_extra),
         cmocka_unit_test_teardown(test_api_lists_at_once_leave_the_pool_to_others, kill_extra),
+        cmocka_unit_test_teardown(test_api_lists_waiting_at_stop, kill_extra),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
