@@ -6,7 +6,8 @@
  * meanwhile) is answered to many clients at once, and the API is served
  * while they wait. The API's list of every job (GET /job) of a long
  * history is read and written on the thread pool too: the other requests
- * are answered meanwhile. The page's look is checked in Chromium by
+ * are answered meanwhile, and many lists at once leave the pool to the
+ * other replies built there. The page's look is checked in Chromium by
  * uws_observe.py (uws_status_page).
  */
 #define _XOPEN_SOURCE 700
