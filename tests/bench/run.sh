@@ -19,6 +19,8 @@ fi
 "$top/build-bench/tests/bench/bench_slurm" 50 5 1000 30
 # the engine's memory and per-call cost against a history of up to 100000 jobs
 "$top/build-bench/tests/bench/bench_engine_history" 2000
+# what up to 30000 waiting (PENDING) jobs cost 300 trivial jobs that run
+"$top/build-bench/tests/bench/bench_engine_pending" 300
 # FITS master bias against the cfitsio read floor and numpy, ISR MB/s, -j1/-j2 (issue 12)
 "$top/build-bench/tests/bench/bench_fits_combine" 10 4
 # ocps-engine's HTTP API under wrk, next to a static libmicrohttpd responder
