@@ -460,12 +460,17 @@ static void engine_uws_one(engine *e, engine_rec *r, double now)
 /* Send what is due, up to the in-flight limit; whether any job is still
  * handed over. Sending never changes a job's phase (answers come later;
  * a request that cannot start is retried later), so the lists can be
- * walked as they are. */
+ * walked as they are. A queued job is handed over only while it holds a
+ * slot (slurm_active, counted in e->queued_active): with none, the queue
+ * (which may be long) is not walked. */
 static bool engine_uws_pump(engine *e)
 {
     bool handed = false;
     double now = engine__now();
     for (int p = ENGINE_QUEUED; p <= ENGINE_EXECUTING; p++) {
+        if (p == ENGINE_QUEUED && e->queued_active == 0) {
+            continue;
+        }
         for (engine_rec *r = e->lists[p].head; r != NULL; r = r->next) {
             if (r->slurm_active || r->st.job.executor_id[0] != '\0') {
                 handed = true;
