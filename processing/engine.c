@@ -351,15 +351,20 @@ void engine__schedule(engine *e)
     if (e->closed) {
         return;
     }
-    engine__release_pending(e);
-    engine_rec *r;
-    while (engine_count_executing(e) < (size_t)e->max_concurrent && (r = engine_next_queued(e)) != NULL) {
-        engine__start(e, r);
-        if (r->st.job.phase == ENGINE_QUEUED && !r->slurm_active) { /* cannot happen: never loop on it */
-            engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, "could not be started");
+    /* a job that ends as it is started (it cannot be) wakes the jobs
+     * waiting for it: they are looked at in another pass */
+    do {
+        e->checks_woken = false;
+        engine__release_pending(e);
+        engine_rec *r;
+        while (engine_count_executing(e) < (size_t)e->max_concurrent && (r = engine_next_queued(e)) != NULL) {
+            engine__start(e, r);
+            if (r->st.job.phase == ENGINE_QUEUED && !r->slurm_active) { /* cannot happen: never loop on it */
+                engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, "could not be started");
+            }
+            engine_sync(e, r);
         }
-        engine_sync(e, r);
-    }
+    } while (e->checks_woken);
 }
 
 /* ---- adopted runners --------------------------------------------------- */

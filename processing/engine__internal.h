@@ -176,6 +176,8 @@ struct engine {
     size_t nchecks;
     size_t capchecks;
     bool checks_lost;
+    bool checks_woken; /* engine__prereq_wake added some (engine__schedule looks again) */
+    bool releasing;    /* in engine__release_pending (not re-entrant) */
 };
 
 /* Start the periodic retention pass if a policy is set (engine_retention.c). */

@@ -10,6 +10,7 @@
  * that ended or left memory meanwhile is simply not found, or not PENDING,
  * when its turn comes.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ void engine__prereq_arrived(engine *e, engine_rec *r)
 
 void engine__prereq_wake(engine *e, engine_rec *r)
 {
+    e->checks_woken = e->checks_woken || r->nwaiters > 0;
     for (size_t i = 0; i < r->nwaiters; i++) {
         if (engine_ids_push(&e->checks, &e->nchecks, &e->capchecks, r->waiters[i]) != 0) {
             e->checks_lost = true;
@@ -150,6 +152,8 @@ static bool engine_check_one(engine *e, engine_rec *r)
 
 void engine__release_pending(engine *e)
 {
+    assert(!e->releasing); /* i and kept below would go stale */
+    e->releasing = true;
     if (e->checks_lost) {
         e->checks_lost = false;
         e->nchecks = 0;
@@ -166,6 +170,7 @@ void engine__release_pending(engine *e)
         }
     }
     e->nchecks = kept;
+    e->releasing = false;
 }
 
 void engine__prereq_close(engine *e)

@@ -550,6 +550,34 @@ static void test_prereq_several_and_a_chain(void **state)
     assert_true(fx->events[c_exec].started >= fx->events[b_done].ended);
 }
 
+/* A prerequisite that fails as it is being started (its directory cannot
+ * be made) fails the job waiting for it at once: that end happens inside a
+ * scheduling step, after the waiting jobs were looked at. */
+static void test_prereq_fails_at_its_start(void **state)
+{
+    efx *fx = *state;
+    engine_set_max_concurrent(fx->e, 1);
+    char x[ENGINE_JOB_ID_LEN + 1];
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, x, (const char *[]){"sleep", "0.3", NULL});
+    engine_new_job_id(fx->e, a);
+    char *path = tu_path_join(fx->work_root, a);
+    assert_int_equal(tu_write_file(path, "", 0), 0); /* a file where a's directory goes */
+    free(path);
+    char err[512];
+    engine_job_spec sa = {.argv = (const char *[]){"true", NULL}, .dirs = (const char *[]){"out", NULL}};
+    assert_int_equal(engine_job_submit(fx->e, a, &sa, err, sizeof err), 0);
+    efx_submit(fx, b,
+               (engine_job_spec){.argv = (const char *[]){"true", NULL},
+                                 .prereqs = (const char *[]){a, NULL},
+                                 .prereq_must_succeed = true});
+    assert_int_equal(efx_wait_final(fx, a, 5)->phase, ENGINE_ERROR);
+    const efx_event *eb = efx_wait_final(fx, b, 1); /* before: PENDING until another job came */
+    assert_int_equal(eb->phase, ENGINE_ERROR);
+    assert_int_equal(eb->reason, ENGINE_REASON_PREREQUISITE);
+}
+
 /* A job waiting when the engine stops waits again after the restart, and
  * is released when its prerequisite (re-adopted) ends. */
 static void test_prereq_across_a_restart(void **state)
@@ -947,6 +975,7 @@ int main(void)
         T(test_prereq_failure),
         T(test_prereq_unknown),
         T(test_prereq_several_and_a_chain),
+        T(test_prereq_fails_at_its_start),
         T(test_prereq_across_a_restart),
         T(test_output_globs),
         T(test_output_globs_truncated),
