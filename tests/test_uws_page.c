@@ -375,6 +375,68 @@ static void test_api_lists_at_once_leave_the_pool_to_others(void **state)
     free(root);
 }
 
+/* More lists at once than are made (2) and may wait (16): the others are
+ * answered 503 at once, with a message, and every list taken is whole. */
+enum { FLOOD = 22 };
+
+static void test_api_lists_beyond_the_waiting_limit_are_refused(void **state)
+{
+    (void)state;
+    char(*ids)[ENGINE_JOB_ID_LEN + 1] = NULL;
+    char *root = bench_fill_engine_dir(HISTORY, false, &ids);
+    assert_non_null(root);
+    assert_int_equal(uws_fx_start(&extra_fx, root, NULL), 0);
+    char url[256];
+    snprintf(url, sizeof url, "%s/api/v1/job", extra_fx.base);
+    int pids[FLOOD];
+    char *codes[FLOOD];
+    char *bodies[FLOOD];
+    for (int i = 0; i < FLOOD; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "code-%d.txt", i);
+        codes[i] = tu_path_join(root, name);
+        snprintf(name, sizeof name, "body-%d.txt", i);
+        bodies[i] = tu_path_join(root, name);
+        char *const argv[] = {"curl",    "-s", "--max-time",   "120", "-o",
+                              bodies[i], "-w", "%{http_code}", url,   NULL};
+        pids[i] = tu_spawn(argv, codes[i]);
+        assert_true(pids[i] > 0);
+    }
+    int taken = 0;
+    int refused = 0;
+    for (int i = 0; i < FLOOD; i++) {
+        assert_int_equal(tu_wait_exit(pids[i], 120), 0);
+        char *code = tu_read_file(codes[i], NULL);
+        size_t len = 0;
+        char *body = tu_read_file(bodies[i], &len);
+        assert_non_null(code);
+        assert_non_null(body);
+        if (strcmp(code, "503") == 0) {
+            assert_non_null(strstr(body, "too many GET /job lists at once"));
+            refused++;
+        } else {
+            assert_string_equal(code, "200");
+            json_error_t jerr;
+            json_t *list = json_loadb(body, len, 0, &jerr);
+            assert_non_null(list);
+            assert_int_equal(json_array_size(list), HISTORY);
+            json_decref(list);
+            taken++;
+        }
+        free(code);
+        free(body);
+        free(codes[i]);
+        free(bodies[i]);
+    }
+    print_message("%d GET /job of %d jobs at once: %d answered, %d refused (503)\n", FLOOD, HISTORY, taken,
+                  refused);
+    assert_true(refused >= 1);
+    assert_true(taken >= 18); /* 2 made + 16 waiting, more if a list ended before all were asked */
+    uws_fx_stop(&extra_fx);
+    free(ids);
+    free(root);
+}
+
 /* The engine stopped (SIGTERM) while lists are made and others wait their
  * turn: it exits cleanly at once, and each list ends as one being made at
  * a stop always did: answered (200, or 503 "the service is shutting
@@ -436,6 +498,7 @@ int main(void)
         cmocka_unit_test_teardown(test_api_list_of_a_long_history_holds_nothing_up, kill_extra),
         cmocka_unit_test_teardown(test_api_lists_at_once_leave_the_pool_to_others, kill_extra),
         cmocka_unit_test_teardown(test_api_lists_waiting_at_stop, kill_extra),
+        cmocka_unit_test_teardown(test_api_lists_beyond_the_waiting_limit_are_refused, kill_extra),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

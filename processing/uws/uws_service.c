@@ -55,6 +55,11 @@
  * reply): more wait their turn, in order, their connections suspended, so
  * that the pool is never theirs alone. */
 #define UWS_LISTS_MAX 2
+/* ... and waiting at most: one more is answered 503 at once, so that
+ * clients that retry lists cannot fill the connection limit with
+ * suspended connections (a client that left is not noticed while its
+ * connection is suspended). */
+#define UWS_LISTS_WAIT_MAX 16
 
 /* The JSON of a job, by the last two hex digits of its id (direct-
  * mapped: random ones; the first are the creation time), so that polling costs no store read, directory walk
@@ -92,6 +97,7 @@ struct uws_service {
     unsigned lists;    /* ... of which GET /job lists on the pool (at most UWS_LISTS_MAX) */
     struct uws_deferred *lists_wait; /* ... and lists waiting for their turn, oldest first */
     struct uws_deferred *lists_wait_tail;
+    unsigned lists_waiting; /* on lists_wait (at most UWS_LISTS_WAIT_MAX) */
     bool closing;           /* uws_service_close was called */
     atomic_bool lists_stop; /* ... and the GET /job lists being made stop (read on the thread pool) */
     /* PUT /job requests of this loop turn, submitted in one transaction by
@@ -524,6 +530,7 @@ typedef struct uws_list_work {
     json_text_buf b;
     size_t n;
     bool store_ok;
+    bool ran;     /* uws_list_run ran (a list refused at once did not read the store) */
     bool stopped; /* the service is closing */
 } uws_list_work;
 
@@ -558,6 +565,7 @@ static void uws_list_run(void *arg, uws_reply *r)
 {
     uws_list_work *w = arg;
     char err[512] = "";
+    w->ran = true;
     /* a list whose turn came after uws_service_close is not walked */
     w->stopped = atomic_load_explicit(&w->s->lists_stop, memory_order_relaxed);
     w->store_ok = w->stopped || engine_job_lister_walk(w->lister, uws_list_item, w, err, sizeof err) == 0;
@@ -590,7 +598,9 @@ static void uws_list_run(void *arg, uws_reply *r)
 static void uws_list_release(void *arg)
 {
     uws_list_work *w = arg;
-    uws_metrics_store(w->s->metrics, w->store_ok);
+    if (w->ran) {
+        uws_metrics_store(w->s->metrics, w->store_ok);
+    }
     engine_job_lister_free(w->lister);
     free(w->hidden);
     free(json_text_finish(&w->b, NULL));
@@ -1227,6 +1237,7 @@ static void uws_lists_next(uws_service *s)
     while (s->lists_wait != NULL && s->lists < UWS_LISTS_MAX) {
         uws_deferred *d = s->lists_wait;
         s->lists_wait = d->next;
+        s->lists_waiting--;
         if (s->lists_wait == NULL) {
             s->lists_wait_tail = NULL;
         }
@@ -1264,6 +1275,19 @@ static void uws_defer_done(uv_work_t *req, int status)
  * build it here. */
 static enum MHD_Result uws_defer(uws_service *s, struct MHD_Connection *conn, uws_request *rq, uws_reply *r)
 {
+    if (r->defer_work == uws_list_run && s->lists >= UWS_LISTS_MAX &&
+        s->lists_waiting >= UWS_LISTS_WAIT_MAX) {
+        char msg[128];
+        snprintf(msg, sizeof msg,
+                 "too many GET /job lists at once (%u being made, %u waiting): try again later", s->lists,
+                 s->lists_waiting);
+        r->defer_release(r->defer_arg);
+        r->defer_work = NULL;
+        r->defer_release = NULL;
+        r->defer_arg = NULL;
+        uws_reply_text(r, 503, msg);
+        return uws_send(s, conn, rq, r);
+    }
     uws_deferred *d = calloc(1, sizeof *d);
     if (d != NULL) {
         d->s = s;
@@ -1280,6 +1304,7 @@ static enum MHD_Result uws_defer(uws_service *s, struct MHD_Connection *conn, uw
                 s->lists_wait = d;
             }
             s->lists_wait_tail = d;
+            s->lists_waiting++;
             rq->deferred = d;
             s->deferred++;
             return MHD_YES;
