@@ -11,6 +11,13 @@ add_dependencies(test_engine ocps-job-runner)
 add_test(NAME engine COMMAND test_engine)
 set_tests_properties(engine PROPERTIES TIMEOUT 120)
 
+# Prerequisites against their rules: random graphs, batches, aborts, restarts, start failures.
+ocps_test_exe(test_engine_prereq engine_fixture)
+target_compile_definitions(test_engine_prereq PRIVATE OCPS_JOB_RUNNER="$<TARGET_FILE:ocps-job-runner>")
+add_dependencies(test_engine_prereq ocps-job-runner)
+add_test(NAME engine_prereq COMMAND test_engine_prereq)
+set_tests_properties(engine_prereq PROPERTIES TIMEOUT 300)
+
 # ocps-job-runner run directly: output capture stays inside the job's directory.
 ocps_test_exe(test_job_runner PkgConfig::JANSSON)
 target_compile_definitions(test_job_runner PRIVATE OCPS_JOB_RUNNER="$<TARGET_FILE:ocps-job-runner>")
