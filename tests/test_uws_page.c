@@ -216,17 +216,60 @@ static int kill_extra(void **state)
 
 enum { HISTORY = 60000 };
 
+/* A store of HISTORY ended jobs and an engine on it (extra_fx): its
+ * directory (to free), the jobs' ids in *ids (to free), the URL of its
+ * GET /job in url. */
+static char *history_start(char (**ids)[ENGINE_JOB_ID_LEN + 1], char url[256])
+{
+    char *root = bench_fill_engine_dir(HISTORY, false, ids);
+    assert_non_null(root);
+    assert_int_equal(uws_fx_start(&extra_fx, root, NULL), 0);
+    snprintf(url, 256, "%s/api/v1/job", extra_fx.base);
+    return root;
+}
+
+/* Stop the engine of history_start and free what it gave. */
+static void history_stop(char (*ids)[ENGINE_JOB_ID_LEN + 1], char *root)
+{
+    uws_fx_stop(&extra_fx);
+    free(ids);
+    free(root);
+}
+
+/* A GET /job by curl in the background: its body and HTTP status code
+ * written to files in root (numbered i). */
+typedef struct list_call {
+    int pid;
+    char *body; /* the file of the body */
+    char *code; /* the file of the status code */
+} list_call;
+
+static void list_call_start(list_call *c, const char *root, const char *url, int i)
+{
+    char name[64];
+    snprintf(name, sizeof name, "body-%d.txt", i);
+    c->body = tu_path_join(root, name);
+    snprintf(name, sizeof name, "code-%d.txt", i);
+    c->code = tu_path_join(root, name);
+    char *const argv[] = {"curl",  "-s", "--max-time",   "120",       "-o",
+                          c->body, "-w", "%{http_code}", (char *)url, NULL};
+    c->pid = tu_spawn(argv, c->code);
+    assert_true(c->pid > 0);
+}
+
+static void list_call_free(list_call *c)
+{
+    free(c->body);
+    free(c->code);
+}
+
 static void test_api_list_of_a_long_history_holds_nothing_up(void **state)
 {
     (void)state;
     char(*ids)[ENGINE_JOB_ID_LEN + 1] = NULL;
-    char *root = bench_fill_engine_dir(HISTORY, false, &ids);
-    assert_non_null(root);
-    assert_int_equal(uws_fx_start(&extra_fx, root, NULL), 0);
-
     char url[256];
+    char *root = history_start(&ids, url);
     char *listed = tu_path_join(root, "list.json");
-    snprintf(url, sizeof url, "%s/api/v1/job", extra_fx.base);
     double t0 = tu_now();
     char *const argv[] = {"curl", "-s", "--max-time", "120", "-o", listed, url, NULL};
     int pid = tu_spawn(argv, NULL);
@@ -272,10 +315,8 @@ static void test_api_list_of_a_long_history_holds_nothing_up(void **state)
     assert_true(json_equal(json_array_get(list, HISTORY / 2), one.json));
     json_decref(list);
     uws_resp_clear(&one);
-    uws_fx_stop(&extra_fx);
-    free(ids);
     free(listed);
-    free(root);
+    history_stop(ids, root);
 }
 
 /* LISTS GET /job of a long history at once take at most two of libuv's
@@ -289,12 +330,8 @@ static void test_api_lists_at_once_leave_the_pool_to_others(void **state)
 {
     (void)state;
     char(*ids)[ENGINE_JOB_ID_LEN + 1] = NULL;
-    char *root = bench_fill_engine_dir(HISTORY, false, &ids);
-    assert_non_null(root);
-    assert_int_equal(uws_fx_start(&extra_fx, root, NULL), 0);
-
     char url[256];
-    snprintf(url, sizeof url, "%s/api/v1/job", extra_fx.base);
+    char *root = history_start(&ids, url);
     char *files[LISTS];
     for (int i = 0; i < LISTS; i++) {
         char name[64];
@@ -367,12 +404,10 @@ static void test_api_lists_at_once_leave_the_pool_to_others(void **state)
     }
     json_decref(list);
     free(first);
-    uws_fx_stop(&extra_fx);
     for (int i = 0; i < LISTS; i++) {
         free(files[i]);
     }
-    free(ids);
-    free(root);
+    history_stop(ids, root);
 }
 
 /* More lists at once than are made (2) and may wait (16): the others are
@@ -383,32 +418,19 @@ static void test_api_lists_beyond_the_waiting_limit_are_refused(void **state)
 {
     (void)state;
     char(*ids)[ENGINE_JOB_ID_LEN + 1] = NULL;
-    char *root = bench_fill_engine_dir(HISTORY, false, &ids);
-    assert_non_null(root);
-    assert_int_equal(uws_fx_start(&extra_fx, root, NULL), 0);
     char url[256];
-    snprintf(url, sizeof url, "%s/api/v1/job", extra_fx.base);
-    int pids[FLOOD];
-    char *codes[FLOOD];
-    char *bodies[FLOOD];
+    char *root = history_start(&ids, url);
+    list_call calls[FLOOD];
     for (int i = 0; i < FLOOD; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "code-%d.txt", i);
-        codes[i] = tu_path_join(root, name);
-        snprintf(name, sizeof name, "body-%d.txt", i);
-        bodies[i] = tu_path_join(root, name);
-        char *const argv[] = {"curl",    "-s", "--max-time",   "120", "-o",
-                              bodies[i], "-w", "%{http_code}", url,   NULL};
-        pids[i] = tu_spawn(argv, codes[i]);
-        assert_true(pids[i] > 0);
+        list_call_start(&calls[i], root, url, i);
     }
     int taken = 0;
     int refused = 0;
     for (int i = 0; i < FLOOD; i++) {
-        assert_int_equal(tu_wait_exit(pids[i], 120), 0);
-        char *code = tu_read_file(codes[i], NULL);
+        assert_int_equal(tu_wait_exit(calls[i].pid, 120), 0);
+        char *code = tu_read_file(calls[i].code, NULL);
         size_t len = 0;
-        char *body = tu_read_file(bodies[i], &len);
+        char *body = tu_read_file(calls[i].body, &len);
         assert_non_null(code);
         assert_non_null(body);
         if (strcmp(code, "503") == 0) {
@@ -425,16 +447,13 @@ static void test_api_lists_beyond_the_waiting_limit_are_refused(void **state)
         }
         free(code);
         free(body);
-        free(codes[i]);
-        free(bodies[i]);
+        list_call_free(&calls[i]);
     }
     print_message("%d GET /job of %d jobs at once: %d answered, %d refused (503)\n", FLOOD, HISTORY, taken,
                   refused);
     assert_true(refused >= 1);
     assert_true(taken >= 18); /* 2 made + 16 waiting, more if a list ended before all were asked */
-    uws_fx_stop(&extra_fx);
-    free(ids);
-    free(root);
+    history_stop(ids, root);
 }
 
 /* The engine stopped (SIGTERM) while lists are made and others wait their
@@ -446,21 +465,11 @@ static void test_api_lists_waiting_at_stop(void **state)
 {
     (void)state;
     char(*ids)[ENGINE_JOB_ID_LEN + 1] = NULL;
-    char *root = bench_fill_engine_dir(HISTORY, false, &ids);
-    assert_non_null(root);
-    assert_int_equal(uws_fx_start(&extra_fx, root, NULL), 0);
     char url[256];
-    snprintf(url, sizeof url, "%s/api/v1/job", extra_fx.base);
-    int pids[LISTS];
-    char *codes[LISTS];
+    char *root = history_start(&ids, url);
+    list_call calls[LISTS];
     for (int i = 0; i < LISTS; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "code-%d.txt", i);
-        codes[i] = tu_path_join(root, name);
-        char *const argv[] = {"curl",      "-s", "--max-time",   "60", "-o",
-                              "/dev/null", "-w", "%{http_code}", url,  NULL};
-        pids[i] = tu_spawn(argv, codes[i]);
-        assert_true(pids[i] > 0);
+        list_call_start(&calls[i], root, url, i);
     }
     usleep(200000); /* every list asked: two made, four waiting */
     double t0 = tu_now();
@@ -470,8 +479,8 @@ static void test_api_lists_waiting_at_stop(void **state)
     extra_fx.pid = -1;
     int answered = 0;
     for (int i = 0; i < LISTS; i++) {
-        int rc = tu_wait_exit(pids[i], 30);
-        char *code = tu_read_file(codes[i], NULL);
+        int rc = tu_wait_exit(calls[i].pid, 30);
+        char *code = tu_read_file(calls[i].code, NULL);
         assert_non_null(code);
         if (rc == 0) {
             assert_true(strcmp(code, "200") == 0 || strcmp(code, "503") == 0);
@@ -480,14 +489,12 @@ static void test_api_lists_waiting_at_stop(void **state)
             assert_int_equal(rc, 52); /* curl: an empty reply */
         }
         free(code);
-        free(codes[i]);
+        list_call_free(&calls[i]);
     }
     print_message("%d GET /job, the engine stopped meanwhile: it exited in %.2f s, %d lists answered\n",
                   LISTS, took, answered);
     assert_true(took < 5);
-    uws_fx_stop(&extra_fx);
-    free(ids);
-    free(root);
+    history_stop(ids, root);
 }
 
 int main(void)
