@@ -150,6 +150,14 @@ static bool engine_check_one(engine *e, engine_rec *r)
     return true;
 }
 
+void engine__prereq_close(engine *e)
+{
+    free(e->checks);
+    e->checks = NULL;
+    e->nchecks = 0;
+    e->capchecks = 0;
+}
+
 void engine__release_pending(engine *e)
 {
     assert(!e->releasing); /* i and kept below would go stale */
@@ -170,13 +178,8 @@ void engine__release_pending(engine *e)
         }
     }
     e->nchecks = kept;
+    if (kept == 0 && e->capchecks > 256) { /* after a burst: give the memory back */
+        engine__prereq_close(e);
+    }
     e->releasing = false;
-}
-
-void engine__prereq_close(engine *e)
-{
-    free(e->checks);
-    e->checks = NULL;
-    e->nchecks = 0;
-    e->capchecks = 0;
 }
