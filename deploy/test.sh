@@ -54,5 +54,6 @@ norandom=""
 if setarch "$(uname -m)" -R true 2>/dev/null; then
     norandom="setarch $(uname -m) -R"
 fi
-(cd "$top/build-tsan" && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+# tests/tsan.supp: a false report of libuv's descriptor reuse (see there).
+(cd "$top/build-tsan" && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$top/tests/tsan.supp" \
     $norandom ctest --output-on-failure -j "$jobs" -R inproc --repeat until-fail:3)
