@@ -35,10 +35,10 @@ static int engine_ids_push(engine_id **v, size_t *n, size_t *cap, const char *id
     return 0;
 }
 
-/* Look at r at the next scheduling step (engine__release_pending). */
-static void engine_check_later(engine *e, const engine_rec *r)
+/* Look at job `id` at the next scheduling step (engine__release_pending). */
+static void engine_check_later(engine *e, const char *id)
 {
-    if (engine_ids_push(&e->checks, &e->nchecks, &e->capchecks, r->st.job.id) != 0) {
+    if (engine_ids_push(&e->checks, &e->nchecks, &e->capchecks, id) != 0) {
         e->checks_lost = true; /* out of memory: every waiting job is looked at */
     }
 }
@@ -46,18 +46,15 @@ static void engine_check_later(engine *e, const engine_rec *r)
 void engine__prereq_arrived(engine *e, engine_rec *r)
 {
     if (r->st.job.phase == ENGINE_PENDING) {
-        engine_check_later(e, r);
+        engine_check_later(e, r->st.job.id);
     }
 }
 
 void engine__prereq_wake(engine *e, engine_rec *r)
 {
     e->checks_woken = e->checks_woken || r->nwaiters > 0;
-    for (size_t i = 0; i < r->nwaiters; i++) {
-        if (engine_ids_push(&e->checks, &e->nchecks, &e->capchecks, r->waiters[i]) != 0) {
-            e->checks_lost = true;
-            break;
-        }
+    for (size_t i = 0; i < r->nwaiters && !e->checks_lost; i++) {
+        engine_check_later(e, r->waiters[i]);
     }
     engine__prereq_free(r);
 }
@@ -166,7 +163,7 @@ void engine__release_pending(engine *e)
         e->checks_lost = false;
         e->nchecks = 0;
         for (engine_rec *r = e->lists[ENGINE_PENDING].head; r != NULL; r = r->next) {
-            engine_check_later(e, r);
+            engine_check_later(e, r->st.job.id);
         }
     }
     /* checks may add more (a failed job's waiters): i goes to the end */

@@ -1275,8 +1275,9 @@ static void uws_defer_done(uv_work_t *req, int status)
  * build it here. */
 static enum MHD_Result uws_defer(uws_service *s, struct MHD_Connection *conn, uws_request *rq, uws_reply *r)
 {
-    if (r->defer_work == uws_list_run && s->lists >= UWS_LISTS_MAX &&
-        s->lists_waiting >= UWS_LISTS_WAIT_MAX) {
+    bool list = r->defer_work == uws_list_run;
+    bool waits = list && s->lists >= UWS_LISTS_MAX; /* its turn comes in uws_lists_next */
+    if (waits && s->lists_waiting >= UWS_LISTS_WAIT_MAX) {
         char msg[128];
         snprintf(msg, sizeof msg,
                  "too many GET /job lists at once (%u being made, %u waiting): try again later", s->lists,
@@ -1295,9 +1296,9 @@ static enum MHD_Result uws_defer(uws_service *s, struct MHD_Connection *conn, uw
         d->rq = rq;
         d->reply = *r;
         d->req.data = d;
-        d->list = r->defer_work == uws_list_run;
+        d->list = list;
         MHD_suspend_connection(conn);
-        if (d->list && s->lists >= UWS_LISTS_MAX) { /* its turn comes in uws_lists_next */
+        if (waits) {
             if (s->lists_wait_tail != NULL) {
                 s->lists_wait_tail->next = d;
             } else {
