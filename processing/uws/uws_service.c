@@ -9,7 +9,7 @@
  * the first call would make MHD 0.9.75 close keep-alive connections);
  * a reply that needs file reads (a job's status page: its log tail and
  * outputs) is built on libuv's thread pool instead, its connection
- * suspended until then (uws_defer); at most UWS_LISTS_MAX of them are
+ * suspended until then (uws_defer); at most lists_max of them are
  * GET /job lists, the others wait their turn.
  */
 #define _XOPEN_SOURCE 700
@@ -50,11 +50,19 @@
  * times cannot be trusted could hide). */
 #define UWS_LIVE_CACHE_MAX_AGE 1.0
 
-/* GET /job lists made on libuv's thread pool at once (a list of 60,000
- * jobs holds a thread 0.4-2 s; the pool's 4 threads build every deferred
- * reply): more wait their turn, in order, their connections suspended, so
- * that the pool is never theirs alone. */
-#define UWS_LISTS_MAX 2
+/* GET /job lists made on libuv's thread pool at once: half its threads
+ * (UV_THREADPOOL_SIZE, 4 by default: 2), at least 1 (a list of 60,000 jobs
+ * holds a thread 0.4-2 s; the pool builds every deferred reply). More wait
+ * their turn, in order, their connections suspended, so that the pool is
+ * never theirs alone. */
+static unsigned uws_lists_max(void)
+{
+    /* the pool's size as libuv reads it (at most 1024, 0 means 1) */
+    const char *v = getenv("UV_THREADPOOL_SIZE");
+    long n = v != NULL ? strtol(v, NULL, 10) : 4;
+    n = n < 1 ? 1 : n > 1024 ? 1024 : n;
+    return n / 2 > 0 ? (unsigned)(n / 2) : 1;
+}
 /* ... and waiting at most: one more is answered 503 at once, so that
  * clients that retry lists cannot fill the connection limit with
  * suspended connections (a client that left is not noticed while its
@@ -93,8 +101,9 @@ struct uws_service {
     size_t capdeleting;
     uws_cached cache[UWS_CACHE_SLOTS];
     uws_metrics *metrics;
-    unsigned deferred; /* replies being built on the thread pool or waiting (their connections suspended) */
-    unsigned lists;    /* ... of which GET /job lists on the pool (at most UWS_LISTS_MAX) */
+    unsigned deferred;  /* replies being built on the thread pool or waiting (their connections suspended) */
+    unsigned lists;     /* ... of which GET /job lists on the pool (at most lists_max) */
+    unsigned lists_max; /* uws_lists_max() */
     struct uws_deferred *lists_wait; /* ... and lists waiting for their turn, oldest first */
     struct uws_deferred *lists_wait_tail;
     unsigned lists_waiting; /* on lists_wait (at most UWS_LISTS_WAIT_MAX) */
@@ -1230,11 +1239,11 @@ static void uws_defer_answer(uws_deferred *d)
 
 static void uws_defer_done(uv_work_t *req, int status);
 
-/* Start the lists waiting for their turn while fewer than UWS_LISTS_MAX
+/* Start the lists waiting for their turn while fewer than lists_max
  * are on the pool. */
 static void uws_lists_next(uws_service *s)
 {
-    while (s->lists_wait != NULL && s->lists < UWS_LISTS_MAX) {
+    while (s->lists_wait != NULL && s->lists < s->lists_max) {
         uws_deferred *d = s->lists_wait;
         s->lists_wait = d->next;
         s->lists_waiting--;
@@ -1271,12 +1280,12 @@ static void uws_defer_done(uv_work_t *req, int status)
 }
 
 /* Suspend the connection and build r (r->defer_work) on the thread pool
- * (a list once fewer than UWS_LISTS_MAX are there); if that cannot be,
+ * (a list once fewer than lists_max are there); if that cannot be,
  * build it here. */
 static enum MHD_Result uws_defer(uws_service *s, struct MHD_Connection *conn, uws_request *rq, uws_reply *r)
 {
     bool list = r->defer_work == uws_list_run;
-    bool waits = list && s->lists >= UWS_LISTS_MAX; /* its turn comes in uws_lists_next */
+    bool waits = list && s->lists >= s->lists_max; /* its turn comes in uws_lists_next */
     if (waits && s->lists_waiting >= UWS_LISTS_WAIT_MAX) {
         char msg[128];
         snprintf(msg, sizeof msg,
@@ -1529,6 +1538,7 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
     atomic_init(&s->lists_stop, false);
     s->loop = loop;
     s->e = e;
+    s->lists_max = uws_lists_max();
     s->max_body = o->max_body ? o->max_body : UWS_DEFAULT_MAX_BODY;
     snprintf(s->base_path, sizeof s->base_path, "%s", o->base_path != NULL ? o->base_path : "/api/v1");
     size_t bl = strlen(s->base_path);
