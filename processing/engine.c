@@ -607,6 +607,7 @@ static void engine_apply_retention(engine *e, const engine_options *o)
 static void engine_apply_options(engine *e, const engine_options *o)
 {
     e->max_concurrent = o->max_concurrent >= 1 ? o->max_concurrent : 1;
+    e->max_waiting = o->max_waiting;
     e->abort_grace = o->abort_grace > 0 ? o->abort_grace : 0;
     e->max_results = o->max_results > 0 ? o->max_results : ENGINE_DEFAULT_MAX_RESULTS;
     e->poll_interval = o->poll_interval > 0 ? o->poll_interval : ENGINE_DEFAULT_POLL;
@@ -930,6 +931,13 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
     }
     if (engine_check_spec(spec, err, errlen) != 0) {
         return -EINVAL;
+    }
+    /* queued jobs handed to Slurm or a UWS server hold a slot: bounded by max_concurrent */
+    size_t waiting = e->lists[ENGINE_PENDING].n + e->lists[ENGINE_QUEUED].n - e->queued_active;
+    if (e->max_waiting > 0 && waiting >= e->max_waiting) {
+        snprintf(err, errlen, "too many jobs wait to run (%zu; the limit is %zu): try again later", waiting,
+                 e->max_waiting);
+        return -EAGAIN;
     }
     engine_rec *r = engine_new_rec(e, id, spec, err, errlen);
     if (r == NULL) {
@@ -1382,6 +1390,13 @@ void engine_set_max_concurrent(engine *e, int max_concurrent)
     }
     e->max_concurrent = max_concurrent >= 1 ? max_concurrent : 1;
     engine__schedule(e);
+}
+
+void engine_set_max_waiting(engine *e, size_t max_waiting)
+{
+    if (e != NULL) {
+        e->max_waiting = max_waiting;
+    }
 }
 
 void engine_set_retention(engine *e, const engine_options *o)

@@ -138,6 +138,7 @@ struct engine {
     char *store_path; /* for the retention pass's own read connection */
     char *runner;
     int max_concurrent;
+    size_t max_waiting; /* PENDING + QUEUED at most for a submission, 0 none */
     double abort_grace;
     size_t max_results;
     double poll_interval;

@@ -398,6 +398,77 @@ static void test_abort_idempotent_and_unknown(void **state)
     assert_null(engine_job_get(fx->e, unknown));
 }
 
+/* max_waiting: a submission beyond the waiting line's limit (PENDING and
+ * QUEUED together) is refused and leaves nothing; a place that frees up
+ * takes the next one; a lowered limit keeps the jobs waiting beyond it. */
+static int count_listed(void *arg, const engine_job *job)
+{
+    (void)job;
+    ++*(int *)arg;
+    return 0;
+}
+
+static int stored_jobs(efx *fx)
+{
+    int n = 0;
+    char err[256];
+    assert_int_equal(engine_job_list(fx->e, count_listed, &n, err, sizeof err), 0);
+    return n;
+}
+
+static void test_max_waiting(void **state)
+{
+    efx *fx = *state;
+    engine_set_max_concurrent(fx->e, 1);
+    engine_set_max_waiting(fx->e, 2);
+    char run[ENGINE_JOB_ID_LEN + 1];
+    char queued[ENGINE_JOB_ID_LEN + 1];
+    char pending[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, run, (const char *[]){"sleep", "30", NULL});
+    efx_wait_phase(fx, run, ENGINE_EXECUTING, 5);
+    fx_submit(fx, queued, (const char *[]){"true", NULL});
+    efx_submit(
+        fx, pending,
+        (engine_job_spec){.argv = (const char *[]){"true", NULL}, .prereqs = (const char *[]){run, NULL}});
+    assert_int_equal(engine_job_get(fx->e, pending)->phase, ENGINE_PENDING);
+    int before = stored_jobs(fx);
+    char extra[ENGINE_JOB_ID_LEN + 1];
+    engine_new_job_id(fx->e, extra);
+    char err[256] = "";
+    engine_job_spec spec = {.argv = (const char *[]){"true", NULL}};
+    assert_int_equal(engine_job_submit(fx->e, extra, &spec, err, sizeof err), -EAGAIN);
+    assert_non_null(strstr(err, "too many jobs wait to run (2; the limit is 2)"));
+    assert_null(engine_job_get(fx->e, extra));
+    assert_int_equal(stored_jobs(fx), before);
+    efx_run_for(fx, 0.1);
+    assert_int_equal(efx_find(fx, extra, ENGINE_QUEUED), -1); /* never reported */
+    /* in a batch, the jobs of the batch count */
+    engine_set_max_waiting(fx->e, 3);
+    assert_int_equal(engine_batch_begin(fx->e, err, sizeof err), 0);
+    char b1[ENGINE_JOB_ID_LEN + 1];
+    char b2[ENGINE_JOB_ID_LEN + 1];
+    engine_new_job_id(fx->e, b1);
+    engine_new_job_id(fx->e, b2);
+    assert_int_equal(engine_job_submit(fx->e, b1, &spec, err, sizeof err), 0);
+    assert_int_equal(engine_job_submit(fx->e, b2, &spec, err, sizeof err), -EAGAIN);
+    assert_int_equal(engine_batch_end(fx->e, err, sizeof err), 0);
+    assert_non_null(engine_job_get(fx->e, b1));
+    assert_null(engine_job_get(fx->e, b2));
+    /* a lowered limit: the three waiting stay, a fourth is refused */
+    engine_set_max_waiting(fx->e, 1);
+    assert_int_equal(engine_job_submit(fx->e, extra, &spec, err, sizeof err), -EAGAIN);
+    assert_int_equal(engine_count(fx->e, ENGINE_PENDING) + engine_count(fx->e, ENGINE_QUEUED), 3);
+    /* the running job ends: the line drains and takes new jobs again */
+    engine_set_max_waiting(fx->e, 2);
+    assert_int_equal(engine_job_abort(fx->e, run, err, sizeof err), 0);
+    efx_wait_final(fx, queued, 5);
+    efx_wait_final(fx, pending, 5);
+    efx_wait_final(fx, b1, 5);
+    assert_int_equal(engine_job_submit(fx->e, extra, &spec, err, sizeof err), 0);
+    assert_int_equal(efx_wait_final(fx, extra, 5)->phase, ENGINE_COMPLETED);
+    engine_set_max_waiting(fx->e, 0); /* no limit */
+}
+
 /* ---- scheduling -------------------------------------------------------- */
 
 static void test_fifo_concurrency(void **state)
@@ -969,6 +1040,7 @@ int main(void)
         T(test_abort_running),
         T(test_abort_queued),
         T(test_abort_idempotent_and_unknown),
+        T(test_max_waiting),
         T(test_fifo_concurrency),
         T(test_queue_positions_as_jobs_leave),
         T(test_prereq_success),

@@ -156,9 +156,15 @@ typedef struct engine_options {
     const char *store_path; /* SQLite file (created) */
     const char *runner;     /* path of ocps-job-runner */
     int max_concurrent;     /* executing at once (>= 1) */
-    double abort_grace;     /* seconds between SIGTERM and SIGKILL on abort */
-    size_t max_results;     /* captured outputs listed at most */
-    double poll_interval;   /* seconds between checks of adopted jobs (default 0.5) */
+    /* Jobs waiting to run (PENDING, and QUEUED ones not handed to Slurm
+     * or a UWS server: those hold a slot) at most; 0: no limit. A
+     * submission beyond it is refused (engine_job_submit: -EAGAIN) and
+     * changes nothing; jobs found in the store at engine_open always come
+     * back, even beyond it. Bounds the memory of the waiting line. */
+    size_t max_waiting;
+    double abort_grace;   /* seconds between SIGTERM and SIGKILL on abort */
+    size_t max_results;   /* captured outputs listed at most */
+    double poll_interval; /* seconds between checks of adopted jobs (default 0.5) */
     /* Retention of the history (ended jobs whose result was published),
      * each 0 = off, all off by default: a periodic pass removes the work
      * directory and the stored row of the oldest such jobs (by creation)
@@ -197,7 +203,8 @@ void engine_new_job_id(engine *e, char out[ENGINE_JOB_ID_LEN + 1]);
 /* Create job `id` (from engine_new_job_id) from `spec`; it is stored
  * before this returns. It waits for its prerequisites (PENDING), then for
  * a slot (QUEUED, FIFO), then runs. An unknown prerequisite id ends it at
- * once (ERROR, reason prerequisite). */
+ * once (ERROR, reason prerequisite). -EAGAIN (with a message, nothing
+ * stored) while max_waiting jobs wait already. */
 int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, char *err, size_t errlen);
 
 /* Group commit: the jobs engine_job_submit accepts between
@@ -287,6 +294,10 @@ engine_executor engine_get_executor(const engine *e);
 
 /* Change the concurrency limit (a new configuration). */
 void engine_set_max_concurrent(engine *e, int max_concurrent);
+
+/* Change max_waiting (engine_options); jobs waiting beyond a lowered limit
+ * stay. */
+void engine_set_max_waiting(engine *e, size_t max_waiting);
 
 /* Change the retention policy (a new configuration): the fields
  * retention_* of `o`, the others are ignored. */
