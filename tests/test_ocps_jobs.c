@@ -81,11 +81,14 @@ static void make_config(ctx *c, const char *extra)
         snprintf(executor, sizeof executor, "executor: slurm\nslurm:\n  slurm_conf: %s\n  cpus_per_job: 1\n",
                  cluster.slurm_conf);
     }
+    /* 8 slots unless extra says otherwise */
+    const char *slots =
+        extra != NULL && strstr(extra, "max_concurrent_jobs:") ? "" : "max_concurrent_jobs: 8\n";
     char site[4096];
     snprintf(site, sizeof site,
-             "work_root: %s\npipetask: %s\ninprogress_interval: 1\nmax_concurrent_jobs: 8\nabort_grace: 2\n"
+             "work_root: %s\npipetask: %s\ninprogress_interval: 1\n%sabort_grace: 2\n"
              "simulation_duration: 0.5\n%s%s",
-             c->work, FAKE_PIPETASK, executor, extra ? extra : "");
+             c->work, FAKE_PIPETASK, slots, executor, extra ? extra : "");
     assert_int_equal(tu_write_ocps_site(c->root, site), 0);
 }
 
@@ -125,6 +128,13 @@ static int setup_with(void **state, const char *extra, bool simulate)
 static int setup(void **state)
 {
     return setup_with(state, NULL, false);
+}
+
+static int setup_waiting_limit(void **state)
+{
+    /* one slot: the jobs after the first wait in the CSC, also with Slurm
+     * (a job handed to Slurm holds a slot and does not count as waiting) */
+    return setup_with(state, "max_concurrent_jobs: 1\nmax_waiting_jobs: 2\n", false);
 }
 
 static int setup_simulate(void **state)
@@ -534,6 +544,40 @@ static void prerequisites_wait_or_fail_fast(void **state)
     assert_non_null(strstr(b.result, "execute.prereq_jobs"));
 }
 
+/* max_waiting_jobs: an execute beyond the waiting line's limit fails at
+ * once with the reason and creates no job; the line drains and takes new
+ * ones again. */
+static void full_waiting_line_fails_the_execute(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run a;
+    run b;
+    run d;
+    run extra;
+    execute(f, &a, "cpBias.yaml", "", "SLEEP=3", NULL);
+    assert_true(fx_run_until(f, or_has_job_id, &a, 10));
+    execute(f, &b, "cpDark.yaml", "", "visit=2", a.job_id);
+    assert_true(fx_run_until(f, or_has_job_id, &b, 5));
+    execute(f, &d, "cpDark.yaml", "", "visit=3", a.job_id);
+    assert_true(fx_run_until(f, or_has_job_id, &d, 5));
+    execute(f, &extra, "cpDark.yaml", "", "visit=4", a.job_id);
+    wait_done(f, &extra, 10);
+    assert_false(a.done); /* refused while the line was full, not after */
+    assert_int_equal(extra.ack, SAL_CMD_FAILED);
+    assert_non_null(strstr(extra.result, "too many jobs wait to run (2; the limit is 2)"));
+    assert_null(strstr(extra.result, "infrastructure"));
+    assert_string_equal(extra.job_id, "");
+    wait_done(f, &a, 30);
+    wait_done(f, &b, 30);
+    wait_done(f, &d, 30);
+    assert_int_equal(b.ack, SAL_CMD_COMPLETE);
+    assert_int_equal(d.ack, SAL_CMD_COMPLETE);
+    execute(f, &extra, "cpDark.yaml", "", "visit=4", NULL);
+    wait_done(f, &extra, 30);
+    assert_int_equal(extra.ack, SAL_CMD_COMPLETE);
+}
+
 static void injection_stays_literal(void **state)
 {
     ctx *c = *state;
@@ -906,6 +950,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(twenty_concurrent_executes, setup, teardown),
         cmocka_unit_test_setup_teardown(abort_job_stops_a_running_job, setup, teardown),
         cmocka_unit_test_setup_teardown(prerequisites_wait_or_fail_fast, setup, teardown),
+        cmocka_unit_test_setup_teardown(full_waiting_line_fails_the_execute, setup_waiting_limit, teardown),
         cmocka_unit_test_setup_teardown(injection_stays_literal, setup, teardown),
         cmocka_unit_test_setup_teardown(control_characters_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(output_patterns_outside_the_job_are_refused, setup, teardown),

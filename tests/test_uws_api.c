@@ -577,6 +577,47 @@ static void test_git_clone(void **state)
     free(repo);
 }
 
+/* --max-waiting: a PUT beyond the waiting line's limit is answered 503
+ * with the reason, and creates no job; a place freed takes the next. */
+static void test_full_line_refused(void **state)
+{
+    (void)state;
+    uws_fx own;
+    const char *const opts[] = {"--max-concurrent", "1", "--max-waiting", "2", NULL};
+    assert_int_equal(uws_fx_start(&own, NULL, opts), 0);
+    char holder[33];
+    char q1[33];
+    char q2[33];
+    assert_int_equal(uws_fx_submit(&own, "{\"command\": \"exec sleep 300\"}", holder), 0);
+    json_decref(uws_fx_wait(&own, holder, "executing", 30));
+    assert_int_equal(uws_fx_submit(&own, "{\"argv\": [\"true\"]}", q1), 0);
+    assert_int_equal(uws_fx_submit(&own, "{\"argv\": [\"true\"]}", q2), 0);
+    const char *body = "{\"argv\": [\"true\"]}";
+    uws_resp r;
+    assert_int_equal(uws_fx_request(&own, "PUT", "/job", "application/json", body, strlen(body), NULL, &r),
+                     0);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "too many jobs wait to run (2; the limit is 2)"));
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_count(&own), 3); /* nothing created */
+    char path[128];
+    snprintf(path, sizeof path, "/job/%s", q2);
+    assert_int_equal(uws_fx_request(&own, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    uws_resp_clear(&r);
+    char q3[33];
+    assert_int_equal(uws_fx_submit(&own, body, q3), 0);
+    assert_int_equal(uws_fx_count(&own), 3);
+    snprintf(path, sizeof path, "/job/%s", holder);
+    assert_int_equal(uws_fx_request(&own, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
+    uws_resp_clear(&r);
+    json_t *job = uws_fx_wait(&own, q3, NULL, 30);
+    assert_non_null(job);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
+    json_decref(job);
+    uws_fx_stop(&own);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -585,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_delete_kills_and_forgets), cmocka_unit_test(test_running_results_fresh),
         cmocka_unit_test(test_abort_extension),          cmocka_unit_test(test_options_cors_and_unknown),
         cmocka_unit_test(test_form_submission),          cmocka_unit_test(test_git_clone),
+        cmocka_unit_test(test_full_line_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

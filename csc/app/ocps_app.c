@@ -533,7 +533,9 @@ static int submit(ocps_app *a, sal_cmd *cmd, const ocps_execute *x, const char *
     json_decref(spec.uws_body);
     ocps_job_plan_free(&plan);
     if (rc != 0) {
-        snprintf(err, errlen, "could not create the job (infrastructure): %s", eerr);
+        /* a full waiting line (max_waiting_jobs) is not a failure of the infrastructure */
+        snprintf(err, errlen, "could not create the job%s: %s", rc == -EAGAIN ? "" : " (infrastructure)",
+                 eerr);
         return -1;
     }
     return 0;
@@ -715,6 +717,7 @@ static int open_engine(ocps_app *a, char *err, size_t errlen)
         .store_path = store,
         .runner = a->runner,
         .max_concurrent = a->config.max_concurrent_jobs,
+        .max_waiting = (size_t)a->config.max_waiting_jobs,
         .abort_grace = a->config.abort_grace,
         .max_results = (size_t)a->config.max_results,
         .poll_interval = 0.5,
@@ -779,15 +782,18 @@ static int apply_config(ocps_app *a, ocps_config *parsed, char *err, size_t errl
         return -1;
     }
     engine_set_max_concurrent(a->engine, a->config.max_concurrent_jobs);
+    engine_set_max_waiting(a->engine, (size_t)a->config.max_waiting_jobs);
     engine_options retention = {0};
     retention_options(a, &retention);
     engine_set_retention(a->engine, &retention);
     uint64_t every = (uint64_t)(a->config.inprogress_interval * 1000);
     uv_timer_start(&a->progress, progress_cb, every, every);
     static const char *const executors[] = {"local", "slurm", "uws"};
-    SAL_LOG(a->csc, SAL_LOG_INFO, "Configured: executor=%s, max_concurrent_jobs=%d, work_root=%s%s%s",
-            executors[a->config.executor], a->config.max_concurrent_jobs, a->config.work_root,
-            a->config.has_instance ? ", butler=" : "", a->config.has_instance ? a->config.butler : "");
+    SAL_LOG(a->csc, SAL_LOG_INFO,
+            "Configured: executor=%s, max_concurrent_jobs=%d, max_waiting_jobs=%d, work_root=%s%s%s",
+            executors[a->config.executor], a->config.max_concurrent_jobs, a->config.max_waiting_jobs,
+            a->config.work_root, a->config.has_instance ? ", butler=" : "",
+            a->config.has_instance ? a->config.butler : "");
     return 0;
 }
 

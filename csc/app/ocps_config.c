@@ -178,6 +178,7 @@ int ocps_config_from_json(int32_t index, json_t *config, ocps_config *out, char 
         return -1;
     }
     out->max_concurrent_jobs = (int)json_integer_value(json_object_get(config, "max_concurrent_jobs"));
+    out->max_waiting_jobs = (int)json_integer_value(json_object_get(config, "max_waiting_jobs"));
     out->max_job_duration = json_number_value(json_object_get(config, "max_job_duration"));
     out->inprogress_interval = json_number_value(json_object_get(config, "inprogress_interval"));
     copy_string(config, "work_root", out->work_root, sizeof out->work_root);

@@ -30,6 +30,7 @@ typedef struct cli {
     const char *token_file;
     const char *port_file;
     int max_concurrent;
+    size_t max_waiting;
     double abort_grace;
     size_t max_body;
 } cli;
@@ -48,14 +49,21 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: ocps-engine --state-dir DIR --work-root DIR [--listen ADDR:PORT (127.0.0.1:8080)]\n"
             "                   [--base-path PATH (/api/v1)] [--token-file FILE] [--max-concurrent N (2)]\n"
-            "                   [--abort-grace SECONDS (1)] [--max-body BYTES (1048576)] [--port-file FILE]\n"
+            "                   [--max-waiting N (10000)] [--abort-grace SECONDS (1)] [--max-body BYTES "
+            "(1048576)]\n"
+            "                   [--port-file FILE]\n"
             "Serves the uws-api-server API, /metrics and the /status page (see docs/uws.md).\n"
+            "--max-waiting: jobs waiting to run at most (0: no limit); PUT /job beyond it is answered 503.\n"
             "A non-loopback --listen needs --token-file.\n");
 }
 
 static int parse_cli(int argc, char **argv, cli *c)
 {
-    *c = (cli){.listen = "127.0.0.1:8080", .base_path = "/api/v1", .max_concurrent = 2, .abort_grace = 1.0};
+    *c = (cli){.listen = "127.0.0.1:8080",
+               .base_path = "/api/v1",
+               .max_concurrent = 2,
+               .max_waiting = 10000,
+               .abort_grace = 1.0};
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
         if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
@@ -87,6 +95,14 @@ static int parse_cli(int argc, char **argv, cli *c)
                 return -1;
             }
             c->max_concurrent = (int)n;
+        } else if (strcmp(opt, "--max-waiting") == 0) {
+            long long n = strtoll(val, &end, 10);
+            if (*end != '\0' || end == val || n < 0) {
+                fprintf(stderr, "ocps-engine: --max-waiting %s: expected an integer >= 0 (0: no limit)\n",
+                        val);
+                return -1;
+            }
+            c->max_waiting = (size_t)n;
         } else if (strcmp(opt, "--abort-grace") == 0) {
             c->abort_grace = strtod(val, &end);
             if (*end != '\0' || c->abort_grace < 0) {
@@ -245,6 +261,7 @@ int main(int argc, char **argv)
                          .store_path = store,
                          .runner = runner,
                          .max_concurrent = c.max_concurrent,
+                         .max_waiting = c.max_waiting,
                          .abort_grace = c.abort_grace,
                          .log = on_engine_log,
                          .log_arg = &a};

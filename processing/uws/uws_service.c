@@ -771,7 +771,9 @@ static void uws_flush_puts(uws_service *s)
             uws_metrics_job_submitted(s->metrics);
         }
         if (job == NULL) {
-            uws_reply_text(&r, 500, p->rc == 0 ? "job created but not found" : p->err);
+            /* a full waiting line (--max-waiting): 503, as a busy server */
+            uws_reply_text(&r, p->rc == -EAGAIN ? 503 : 500,
+                           p->rc == 0 ? "job created but not found" : p->err);
         } else {
             uws_reply_new_job(&r, job);
         }

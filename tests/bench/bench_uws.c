@@ -140,7 +140,8 @@ int main(int argc, char **argv)
         free(t);
     }
     uws_fx get_fx;
-    const char *const one[] = {"--max-concurrent", "1", NULL};
+    /* no limit on waiting jobs: the PUT run stores about 100,000 */
+    const char *const one[] = {"--max-concurrent", "1", "--max-waiting", "0", NULL};
     char id[33];
     if (spid < 0 || sport == 0 || uws_fx_start(&get_fx, NULL, one) != 0 ||
         uws_fx_submit(&get_fx,

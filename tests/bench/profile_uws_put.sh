@@ -24,7 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 "$build/processing/ocps-engine" --listen 127.0.0.1:0 --state-dir "$dir/state" --work-root "$dir/work" \
-    --port-file "$dir/port" --max-concurrent 1 2>"$dir/engine.log" &
+    --port-file "$dir/port" --max-concurrent 1 --max-waiting 0 2>"$dir/engine.log" &
 engine_pid=$!
 i=0
 while [ ! -s "$dir/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done

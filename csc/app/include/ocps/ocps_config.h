@@ -55,6 +55,7 @@ typedef struct ocps_config {
     bool uws_reference; /* uws_api: uws-api-server (else ocps-engine) */
     ocps_slurm_config slurm;
     int max_concurrent_jobs;
+    int max_waiting_jobs; /* 0: no limit */
     double max_job_duration;
     double inprogress_interval;
     char work_root[1024];
