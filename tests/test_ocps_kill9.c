@@ -199,8 +199,8 @@ static void execute(fx *f, run *r)
     sal_sample_free(ti, s);
 }
 
-/* The job directory whose fake-pipetask ran for this tag (its id in out),
- * or 0. */
+/* The job directory whose fake-pipetask ran for this tag (its id in out,
+ * when it fits in len bytes), or 0. */
 static int job_of_tag(const ctx *c, const char *tag, char *out, size_t len)
 {
     DIR *d = opendir(c->work);
@@ -209,7 +209,8 @@ static int job_of_tag(const ctx *c, const char *tag, char *out, size_t len)
     snprintf(want, sizeof want, "TAG=%s", tag);
     int found = 0;
     while (d != NULL && (de = readdir(d)) != NULL) {
-        if (strlen(de->d_name) != 32) {
+        size_t n = strlen(de->d_name);
+        if (n != 32) {
             continue;
         }
         char path[1200];
@@ -217,7 +218,9 @@ static int job_of_tag(const ctx *c, const char *tag, char *out, size_t len)
         json_t *j = json_load_file(path, 0, NULL);
         const char *q = json_string_value(json_object_get(json_object_get(j, "env"), "DATA_QUERY"));
         if (q != NULL && strstr(q, want) != NULL && strstr(q, want)[strlen(want)] == '\0') {
-            snprintf(out, len, "%s", de->d_name);
+            if (n < len) {
+                memcpy(out, de->d_name, n + 1);
+            }
             found++;
         }
         json_decref(j);
