@@ -913,6 +913,13 @@ static engine_rec *engine_new_rec(engine *e, const char *id, const engine_job_sp
     return r;
 }
 
+/* Jobs waiting to run as max_waiting counts them: queued jobs handed to
+ * Slurm or a UWS server hold a slot (bounded by max_concurrent). */
+static size_t engine_waiting(const engine *e)
+{
+    return e->lists[ENGINE_PENDING].n + e->lists[ENGINE_QUEUED].n - e->queued_active;
+}
+
 int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, char *err, size_t errlen)
 {
     err[0] = '\0';
@@ -932,9 +939,9 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
     if (engine_check_spec(spec, err, errlen) != 0) {
         return -EINVAL;
     }
-    /* queued jobs handed to Slurm or a UWS server hold a slot: bounded by max_concurrent */
-    size_t waiting = e->lists[ENGINE_PENDING].n + e->lists[ENGINE_QUEUED].n - e->queued_active;
+    size_t waiting = engine_waiting(e);
     if (e->max_waiting > 0 && waiting >= e->max_waiting) {
+        e->refused++;
         snprintf(err, errlen, "too many jobs wait to run (%zu; the limit is %zu): try again later", waiting,
                  e->max_waiting);
         return -EAGAIN;
@@ -1397,6 +1404,17 @@ void engine_set_max_waiting(engine *e, size_t max_waiting)
     if (e != NULL) {
         e->max_waiting = max_waiting;
     }
+}
+
+engine_waiting_info engine_get_waiting(const engine *e)
+{
+    engine_waiting_info w = {0};
+    if (e != NULL) {
+        w.waiting = engine_waiting(e);
+        w.max_waiting = e->max_waiting;
+        w.refused = e->refused;
+    }
+    return w;
 }
 
 void engine_set_retention(engine *e, const engine_options *o)

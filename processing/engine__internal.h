@@ -138,7 +138,8 @@ struct engine {
     char *store_path; /* for the retention pass's own read connection */
     char *runner;
     int max_concurrent;
-    size_t max_waiting; /* PENDING + QUEUED at most for a submission, 0 none */
+    size_t max_waiting;         /* PENDING + QUEUED at most for a submission, 0 none */
+    unsigned long long refused; /* submissions refused by max_waiting */
     double abort_grace;
     size_t max_results;
     double poll_interval;

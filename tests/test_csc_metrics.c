@@ -289,6 +289,9 @@ static void test_counts(void **state)
     assert_non_null(json_object_get(mid, "ocps_csc_jobs{phase=executing}"));
     assert_true(val(mid, "ocps_csc_jobs{phase=executing}") == 0);
     assert_true(val(mid, "ocps_csc_queue_length{}") == 0);
+    assert_true(val(mid, "ocps_csc_waiting_jobs{}") == 0);
+    assert_true(val(mid, "ocps_csc_max_waiting_jobs{}") == 10000); /* max_waiting_jobs' default */
+    assert_true(val(mid, "ocps_csc_jobs_refused_total{}") == 0);
     json_decref(mid);
     assert_int_equal(command(c, "disable", &inprogress), SAL_CMD_COMPLETE);
     assert_int_equal(command(c, "standby", &inprogress), SAL_CMD_COMPLETE);

@@ -600,6 +600,12 @@ static void test_full_line_refused(void **state)
     assert_non_null(strstr(r.body, "too many jobs wait to run (2; the limit is 2)"));
     uws_resp_clear(&r);
     assert_int_equal(uws_fx_count(&own), 3); /* nothing created */
+    assert_int_equal(uws_fx_request(&own, "GET", "/metrics", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\nocps_engine_waiting_jobs 2\n"));
+    assert_non_null(strstr(r.body, "\nocps_engine_max_waiting_jobs 2\n"));
+    assert_non_null(strstr(r.body, "\nocps_engine_jobs_refused_total 1\n"));
+    uws_resp_clear(&r);
     char path[128];
     snprintf(path, sizeof path, "/job/%s", q2);
     assert_int_equal(uws_fx_request(&own, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);

@@ -250,6 +250,10 @@ def test_metrics(program):
         check(value(s, "ocps_engine_jobs", phase="error") == 1, "1 error")
         check(value(s, "ocps_engine_jobs", phase="aborted") == 0, "0 aborted yet")
         check(value(s, "ocps_engine_queue_length") == 0, "queue empty")
+        check(value(s, "ocps_engine_waiting_jobs") == 0, "no job waiting")
+        check(value(s, "ocps_engine_max_waiting_jobs") == 10000, "--max-waiting 10000 by default")
+        check(value(s, "ocps_engine_jobs_refused_total") == 0, "no PUT refused")
+        check(types.get("ocps_engine_jobs_refused") == "counter", "refused is a counter")
 
         check(eng.abort(jobs["aborted"]) in (200, 303), "abort accepted (303 to the job, followed)")
         eng.wait_phase(jobs["aborted"], ("aborted",))

@@ -146,6 +146,16 @@ static void render_app(prom_text *t, const ocps_metrics *m)
         }
         prom_text_family(t, "ocps_csc_queue_length", "gauge", "Jobs waiting for a free slot (queued).");
         prom_text_printf(t, "ocps_csc_queue_length %zu\n", engine_count(e, ENGINE_QUEUED));
+        engine_waiting_info w = engine_get_waiting(e);
+        prom_text_family(
+            t, "ocps_csc_waiting_jobs", "gauge",
+            "Jobs waiting to run (pending, and queued not handed over), as max_waiting_jobs counts them.");
+        prom_text_printf(t, "ocps_csc_waiting_jobs %zu\n", w.waiting);
+        prom_text_family(t, "ocps_csc_max_waiting_jobs", "gauge", "max_waiting_jobs (0: no limit).");
+        prom_text_printf(t, "ocps_csc_max_waiting_jobs %zu\n", w.max_waiting);
+        prom_text_family(t, "ocps_csc_jobs_refused_total", "counter",
+                         "executes refused since the start because max_waiting_jobs jobs waited.");
+        prom_text_printf(t, "ocps_csc_jobs_refused_total %llu\n", w.refused);
     }
     const ocps_app_job_stats *js = ocps_app_get_job_stats(m->app);
     prom_text_family(t, "ocps_csc_jobs_ended_total", "counter",

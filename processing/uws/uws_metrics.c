@@ -147,6 +147,16 @@ char *uws_metrics_render(const uws_metrics *m, const engine *e, size_t *len)
     prom_text_printf(&t, "ocps_engine_queue_length %zu\n", engine_count(e, ENGINE_QUEUED));
     prom_text_family(&t, "ocps_engine_jobs_submitted_total", "counter", "Jobs submitted since the start.");
     prom_text_printf(&t, "ocps_engine_jobs_submitted_total %llu\n", m->submitted_total);
+    engine_waiting_info w = engine_get_waiting(e);
+    prom_text_family(
+        &t, "ocps_engine_waiting_jobs", "gauge",
+        "Jobs waiting to run (pending, and queued not handed over), as --max-waiting counts them.");
+    prom_text_printf(&t, "ocps_engine_waiting_jobs %zu\n", w.waiting);
+    prom_text_family(&t, "ocps_engine_max_waiting_jobs", "gauge", "--max-waiting (0: no limit).");
+    prom_text_printf(&t, "ocps_engine_max_waiting_jobs %zu\n", w.max_waiting);
+    prom_text_family(&t, "ocps_engine_jobs_refused_total", "counter",
+                     "PUT /job refused since the start because --max-waiting jobs waited (503).");
+    prom_text_printf(&t, "ocps_engine_jobs_refused_total %llu\n", w.refused);
     prom_text_family(&t, "ocps_engine_jobs_ended_total", "counter",
                      "Jobs that ended since the start, by final phase.");
     for (int p = 0; p < UWS_PHASES; p++) {

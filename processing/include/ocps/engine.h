@@ -299,6 +299,14 @@ void engine_set_max_concurrent(engine *e, int max_concurrent);
  * stay. */
 void engine_set_max_waiting(engine *e, size_t max_waiting);
 
+/* The line of waiting jobs against its bound (max_waiting). */
+typedef struct engine_waiting_info {
+    size_t waiting;             /* jobs waiting, as max_waiting counts them */
+    size_t max_waiting;         /* the bound, 0 none */
+    unsigned long long refused; /* submissions refused by it since engine_open */
+} engine_waiting_info;
+engine_waiting_info engine_get_waiting(const engine *e);
+
 /* Change the retention policy (a new configuration): the fields
  * retention_* of `o`, the others are ignored. */
 void engine_set_retention(engine *e, const engine_options *o);
