@@ -913,11 +913,17 @@ static engine_rec *engine_new_rec(engine *e, const char *id, const engine_job_sp
     return r;
 }
 
-/* Jobs waiting to run as max_waiting counts them: queued jobs handed to
- * Slurm or a UWS server hold a slot (bounded by max_concurrent). */
+/* Jobs waiting to run as max_waiting counts them: pending ones, and the
+ * queued ones the free slots will not take at the next scheduling step
+ * (queued jobs handed to Slurm or a UWS server hold a slot: bounded by
+ * max_concurrent; jobs of an open batch are scheduled when it ends). */
 static size_t engine_waiting(const engine *e)
 {
-    return e->lists[ENGINE_PENDING].n + e->lists[ENGINE_QUEUED].n - e->queued_active;
+    size_t busy =
+        e->lists[ENGINE_EXECUTING].n + (e->executor != ENGINE_EXECUTOR_LOCAL ? e->queued_active : 0);
+    size_t free = busy < (size_t)e->max_concurrent ? (size_t)e->max_concurrent - busy : 0;
+    size_t queued = e->lists[ENGINE_QUEUED].n - e->queued_active;
+    return e->lists[ENGINE_PENDING].n + (queued > free ? queued - free : 0);
 }
 
 int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, char *err, size_t errlen)

@@ -126,6 +126,7 @@ typedef struct engine_uws {
     struct engine_http *http;
     uv_timer_t timer; /* the tick: polls and retries */
     bool unreachable; /* warned once */
+    bool full;        /* it refused a PUT (its line is full; warned once), no PUT accepted since */
     bool active;      /* executor uws: the timer and the client exist */
 } engine_uws;
 

@@ -112,6 +112,16 @@ void engine__uws_close(engine *e)
 
 /* ---- requests ----------------------------------------------------------- */
 
+/* A PUT answered 503 by ocps-engine (the server with the abort extension)
+ * was refused whole (its --max-waiting line is full): nothing was created,
+ * so the next try is the PUT again, with backoff, not a lookup of the
+ * server's whole job list; the server is not unreachable (it answers).
+ * Any other failed PUT may have created the job. */
+static bool engine_uws_refused(const engine *e, long status)
+{
+    return e->uws.abort_extension && status == 503;
+}
+
 static void engine_uws_done(void *arg, long status, const char *body, size_t len, const char *curl_error);
 static bool engine_uws_pump(engine *e);
 
@@ -132,6 +142,14 @@ static bool engine_uws_send(engine *e, engine_rec *r, engine_uws_kind kind, cons
     return true;
 }
 
+/* Ask about r again after a backoff that doubles while it fails. */
+static void engine_uws_backoff(engine *e, engine_rec *r)
+{
+    double b = r->uws_backoff > 0 ? r->uws_backoff * 2 : engine_uws_interval(e);
+    r->uws_backoff = b < e->uws.max_backoff ? b : e->uws.max_backoff;
+    r->uws_next = engine__now() + r->uws_backoff;
+}
+
 /* The server failed (no answer, 5xx, nonsense): try again later. */
 static void engine_uws_retry_later(engine *e, engine_rec *r, const char *what, long status, const char *body,
                                    const char *curl_error)
@@ -147,9 +165,20 @@ static void engine_uws_retry_later(engine *e, engine_rec *r, const char *what, l
                         what, curl_error != NULL ? curl_error : "no answer");
         }
     }
-    double b = r->uws_backoff > 0 ? r->uws_backoff * 2 : engine_uws_interval(e);
-    r->uws_backoff = b < e->uws.max_backoff ? b : e->uws.max_backoff;
-    r->uws_next = engine__now() + r->uws_backoff;
+    engine_uws_backoff(e, r);
+}
+
+/* ocps-engine refused r's PUT (engine_uws_refused): it answers, but takes
+ * no job for now; sent again with backoff. */
+static void engine_uws_retry_refused(engine *e, engine_rec *r, const char *body)
+{
+    if (!e->uws.full) {
+        e->uws.full = true;
+        engine__log(e, ENGINE_LOG_WARNING,
+                    "UWS server %s takes no new job for now: %.200s; retrying with backoff", e->uws.url,
+                    body);
+    }
+    engine_uws_backoff(e, r);
 }
 
 static void engine_uws_answered(engine *e, engine_rec *r)
@@ -401,12 +430,20 @@ static void engine_uws_done(void *arg, long status, const char *body, size_t len
     r->uws_busy = false;
     static const char *const what[] = {"PUT /job", "GET /job", "GET /job/{id}", "abort"};
     bool transient = status == 0 || status >= 500 || (status >= 400 && status != 404 && a->kind != UWS_PUT);
+    if (a->kind == UWS_PUT && engine_uws_refused(e, status)) {
+        engine_uws_retry_refused(e, r, body); /* nothing created: the PUT again, no lookup */
+        return;
+    }
     if (transient || (a->kind == UWS_LOOKUP && status != 200)) {
         engine_uws_retry_later(e, r, what[a->kind], status, body, curl_error);
         if (a->kind == UWS_PUT) {
-            r->slurm_resumed = true;
+            r->slurm_resumed = true; /* it may exist: look it up before sending it again */
         }
         return;
+    }
+    if (a->kind == UWS_PUT && e->uws.full) {
+        e->uws.full = false;
+        engine__log(e, ENGINE_LOG_INFO, "UWS server %s takes new jobs again", e->uws.url);
     }
     engine_uws_answered(e, r);
     if (engine_phase_final(r->st.job.phase)) {

@@ -466,6 +466,27 @@ static void test_max_waiting(void **state)
     efx_wait_final(fx, b1, 5);
     assert_int_equal(engine_job_submit(fx->e, extra, &spec, err, sizeof err), 0);
     assert_int_equal(efx_wait_final(fx, extra, 5)->phase, ENGINE_COMPLETED);
+    /* jobs that free slots will take do not wait, also in a batch (not
+     * scheduled before its end): 3 free slots and a limit of 1 take 4 */
+    engine_set_max_concurrent(fx->e, 3);
+    engine_set_max_waiting(fx->e, 1);
+    char burst[5][ENGINE_JOB_ID_LEN + 1];
+    int rcs[5];
+    assert_int_equal(engine_batch_begin(fx->e, err, sizeof err), 0);
+    for (int i = 0; i < 5; i++) {
+        engine_new_job_id(fx->e, burst[i]);
+        rcs[i] = engine_job_submit(fx->e, burst[i], &spec, err, sizeof err);
+    }
+    assert_int_equal(engine_batch_end(fx->e, err, sizeof err), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(rcs[i], 0);
+    }
+    assert_int_equal(rcs[4], -EAGAIN);
+    assert_int_equal(engine_get_waiting(fx->e).waiting, 1); /* 3 started, 1 queued */
+    assert_int_equal(engine_get_waiting(fx->e).refused, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(efx_wait_final(fx, burst[i], 5)->phase, ENGINE_COMPLETED);
+    }
     engine_set_max_waiting(fx->e, 0); /* no limit */
 }
 

@@ -72,11 +72,11 @@ static int start_csc(ctx *c)
     return or_wait_enabled(&c->f, 0, 15);
 }
 
-static int setup(void **state)
+static int setup_server(void **state, const char *const *server_options)
 {
     ctx *c = calloc(1, sizeof *c);
     *state = c;
-    if (uws_fx_start(&c->server, NULL, NULL) != 0) {
+    if (uws_fx_start(&c->server, NULL, server_options) != 0) {
         return -1;
     }
     make_config(c);
@@ -86,6 +86,18 @@ static int setup(void **state)
         return -1;
     }
     return start_csc(c);
+}
+
+static int setup(void **state)
+{
+    return setup_server(state, NULL);
+}
+
+/* a server that runs one job and lets one wait */
+static int setup_small_server(void **state)
+{
+    static const char *const opts[] = {"--max-concurrent", "1", "--max-waiting", "1", NULL};
+    return setup_server(state, opts);
 }
 
 static int teardown(void **state)
@@ -396,6 +408,62 @@ static void csc_killed_and_restarted(void **state)
     assert_int_equal(uws_fx_count(&c->server), 3); /* none sent twice */
 }
 
+/* The value of an unlabelled sample in a /metrics text, -1 if absent. */
+static double metric(const char *text, const char *name)
+{
+    char key[128];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *p = strstr(text, key);
+    return p != NULL ? strtod(p + strlen(key), NULL) : -1;
+}
+
+/* ocps-engine refuses a PUT while its line is full (503, --max-waiting):
+ * the CSC sends it again with backoff, never looking the job up in the
+ * server's whole list (the refusal created nothing), and every job runs
+ * once; one warning, and one message when the server takes jobs again. */
+static void a_full_server_line_is_retried(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    size_t mark = f->nrecords;
+    run runs[3];
+    for (int i = 0; i < 3; i++) {
+        char query[64];
+        snprintf(query, sizeof query, "visit=%d SLEEP=%d", i, i == 0 ? 2 : 0);
+        execute(f, &runs[i], "cpBias.yaml", "", query, NULL);
+        assert_true(fx_run_until(f, or_has_job_id, &runs[i], 10));
+    }
+    assert_true(fx_run_until(f, all_done, runs, 90));
+    uws_resp m;
+    assert_int_equal(uws_fx_request(&c->server, "GET", "/metrics", NULL, NULL, 0, NULL, &m), 0);
+    double refused = metric(m.body, "ocps_engine_jobs_refused_total");
+    print_message("the server refused %.0f PUT(s) while its line was full\n", refused);
+    assert_true(refused >= 1);
+    assert_null(strstr(m.body, "route=\"jobs\",method=\"GET\"")); /* no GET /job lookup */
+    uws_resp_clear(&m);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(runs[i].ack, SAL_CMD_COMPLETE);
+        assert_true(one_result(f, runs[i].job_id) >= 0);
+    }
+    assert_int_equal(uws_fx_count(&c->server), 3); /* none created twice */
+    int warned = 0;
+    int back = 0;
+    int down = 0;
+    int t = sal_component_find_topic(f->comp, "logevent_logMessage");
+    for (size_t k = mark; k < f->nrecords; k++) {
+        if (f->records[k].topic == t) {
+            const char *msg = or_record_string(f, k, "message");
+            warned +=
+                strstr(msg, "too many jobs wait to run") != NULL && fx_i32(f, k, "level") == SAL_LOG_WARNING;
+            back += strstr(msg, "takes new jobs again") != NULL;
+            down += strstr(msg, "retrying with backoff") != NULL && strstr(msg, "takes no new job") == NULL;
+        }
+    }
+    assert_int_equal(warned, 1);
+    assert_int_equal(back, 1);
+    assert_int_equal(down, 0); /* a full server is not an unreachable one */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -406,6 +474,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(injection_stays_literal, setup, teardown),
         cmocka_unit_test_setup_teardown(server_killed_and_restarted, setup, teardown),
         cmocka_unit_test_setup_teardown(csc_killed_and_restarted, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_full_server_line_is_retried, setup_small_server, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

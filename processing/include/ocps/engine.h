@@ -156,8 +156,9 @@ typedef struct engine_options {
     const char *store_path; /* SQLite file (created) */
     const char *runner;     /* path of ocps-job-runner */
     int max_concurrent;     /* executing at once (>= 1) */
-    /* Jobs waiting to run (PENDING, and QUEUED ones not handed to Slurm
-     * or a UWS server: those hold a slot) at most; 0: no limit. A
+    /* Jobs waiting to run (PENDING, and QUEUED ones beyond the free
+     * slots; one handed to Slurm or a UWS server holds a slot) at most;
+     * 0: no limit. A
      * submission beyond it is refused (engine_job_submit: -EAGAIN) and
      * changes nothing; jobs found in the store at engine_open always come
      * back, even beyond it. Bounds the memory of the waiting line. */
