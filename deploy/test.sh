@@ -35,6 +35,7 @@ for cl in gcc:-O1 gcc:-Os gcc:-Og clang:-O0 clang:-O1 clang:-O2 clang:-Os; do
     cc=${cl%%:*}
     level=${cl#*:}
     dir="$top/build-levels-$cc$level"
+    echo "-- $cc $level"
     cmake -S "$top" -B "$dir" -DOCPS_WERROR=ON -DCMAKE_C_COMPILER="$cc" \
         -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="$level -DNDEBUG" >/dev/null
     cmake --build "$dir" -j "$jobs" >/dev/null

@@ -58,7 +58,6 @@ set -uo pipefail
 
 SAL_TAG=v7.4.1 XML_TAG=v20.3.0 XML_DIR= XML_VER= OCPS_REPO=$(cd "$(dirname "$0")/.." && pwd) OCPS_REV=HEAD
 VEC= WORK= QUIET=0
-SAL_MIRROR=${SAL_MIRROR:?set SAL_MIRROR to the git directory of ts_sal}
 while getopts s:x:d:v:o:r:V:w:k opt; do
   case $opt in
   s) SAL_TAG=$OPTARG ;; x) XML_TAG=$OPTARG ;; d) XML_DIR=$OPTARG ;; v) XML_VER=$OPTARG ;;
@@ -68,15 +67,20 @@ while getopts s:x:d:v:o:r:V:w:k opt; do
 done
 shift $((OPTIND - 1))
 [[ $# -ge 1 ]] || { sed -n '2,33p' "$0" >&2; exit 2; }
+[[ -n ${SAL_MIRROR:-} ]] || { echo "set SAL_MIRROR to the git directory of ts_sal" >&2; exit 2; }
 if [[ -n $XML_DIR ]]; then
   [[ -n $XML_VER ]] || { echo "-d needs -v XML_VERSION" >&2; exit 2; }
 else
-  XML_MIRROR=${XML_MIRROR:?set XML_MIRROR to the git directory of ts_xml, or use -d}
+  [[ -n ${XML_MIRROR:-} ]] || { echo "set XML_MIRROR to the git directory of ts_xml, or use -d" >&2; exit 2; }
   XML_VER=${XML_TAG#v}
 fi
 [[ -n $WORK ]] || WORK=$(mktemp -d) || exit 2
 mkdir -p "$WORK" || exit 2
 WORK=$(cd "$WORK" && pwd)
+echo "work directory: $WORK" >&2
+# ts_sal writes fixed files (/tmp/subsys.tmp, /tmp/salgenerics_<C>): one run at a time
+exec 9>"${TMPDIR:-/tmp}/check_ts_sal.lock"
+flock 9 || exit 2
 gitq() { git -c user.name=tssal -c user.email=tssal@localhost -c init.defaultBranch=main "$@"; }
 
 # 1. ts_sal at SAL_TAG, made a git work tree tagged SAL_TAG.

@@ -555,7 +555,7 @@ static void full_waiting_line_fails_the_execute(void **state)
     run b;
     run d;
     run extra;
-    execute(f, &a, "cpBias.yaml", "", "SLEEP=3", NULL);
+    execute(f, &a, "cpBias.yaml", "", "SLEEP=6", NULL);
     assert_true(fx_run_until(f, or_has_job_id, &a, 10));
     execute(f, &b, "cpDark.yaml", "", "visit=2", a.job_id);
     assert_true(fx_run_until(f, or_has_job_id, &b, 5));

@@ -17,4 +17,5 @@ wrk -t1 -c8 -d"${secs}s" -s "$dir/put.lua" "$url" >/dev/null
 sleep 0.5
 r1=$(rss)
 n=$(curl -s "$url?phase=queued" | grep -o '"jobId"' | wc -l)
+[ "$n" -gt 0 ] || { echo "queued_memory.sh: no job was queued" >&2; exit 1; }
 echo "$n jobs queued; resident set $r0 kB -> $r1 kB: $(( (r1 - r0) * 1024 / n )) bytes per queued job"
