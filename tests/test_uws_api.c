@@ -598,6 +598,7 @@ static void test_full_line_refused(void **state)
                      0);
     assert_int_equal(r.status, 503);
     assert_non_null(strstr(r.body, "too many jobs wait to run (2; the limit is 2)"));
+    assert_non_null(strstr(r.headers, "\r\nRetry-After: 1\r\n"));
     uws_resp_clear(&r);
     assert_int_equal(uws_fx_count(&own), 3); /* nothing created */
     assert_int_equal(uws_fx_request(&own, "GET", "/metrics", NULL, NULL, 0, NULL, &r), 0);

@@ -68,6 +68,9 @@ static unsigned uws_lists_max(void)
  * suspended connections (a client that left is not noticed while its
  * connection is suspended). */
 #define UWS_LISTS_WAIT_MAX 16
+/* The Retry-After (seconds) of a 503 that asks to try again later (a full
+ * waiting line, too many lists): a hint for generic HTTP clients. */
+#define UWS_RETRY_AFTER 1
 
 /* The JSON of a job, by the last two hex digits of its id (direct-
  * mapped: random ones; the first are the creation time), so that polling costs no store read, directory walk
@@ -154,6 +157,7 @@ struct uws_reply {
     int fd; /* >= 0: send this file of `len` bytes instead of body */
     char location[512];
     const char *allow;
+    unsigned retry_after;      /* seconds: a Retry-After header (a 503 of a full line); 0 none */
     struct MHD_Response *kept; /* a kept response (headers set; borrowed) sent instead of body */
     uws_put *put;              /* set instead: the submission waits for its turn's group commit */
     /* set instead of the above: the reply is built by work(defer_arg) off the loop */
@@ -402,6 +406,11 @@ static struct MHD_Response *uws_response(uws_reply *r)
     r->fd = -1;
     if (r->content_type != NULL) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    }
+    if (r->retry_after > 0) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%u", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
     }
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
     MHD_add_response_header(resp, "Access-Control-Allow-Headers",
@@ -774,6 +783,7 @@ static void uws_flush_puts(uws_service *s)
             /* a full waiting line (--max-waiting): 503, as a busy server */
             uws_reply_text(&r, p->rc == -EAGAIN ? 503 : 500,
                            p->rc == 0 ? "job created but not found" : p->err);
+            r.retry_after = p->rc == -EAGAIN ? UWS_RETRY_AFTER : 0;
         } else {
             uws_reply_new_job(&r, job);
         }
@@ -1298,6 +1308,7 @@ static enum MHD_Result uws_defer(uws_service *s, struct MHD_Connection *conn, uw
         r->defer_release = NULL;
         r->defer_arg = NULL;
         uws_reply_text(r, 503, msg);
+        r->retry_after = UWS_RETRY_AFTER;
         return uws_send(s, conn, rq, r);
     }
     uws_deferred *d = calloc(1, sizeof *d);
