@@ -254,13 +254,13 @@ static void engine_on_notify(uv_timer_t *t)
 /* Queue a snapshot of the job for the callback. */
 static void engine_notify(engine *e, engine_rec *r)
 {
-    engine_note *n = malloc(sizeof *n); /* every member set below: not zeroed first (3 KB) */
+    engine_note *n = malloc(sizeof *n); /* every member set below: not zeroed first */
     if (n == NULL) {
         engine_report(r->st.job.id, "out of memory: phase change not reported");
         return;
     }
     n->next = NULL;
-    n->job = r->st.job;
+    n->job = r->st.job; /* workdir and log_path: r's, kept until it is delivered */
     n->job.queue_position = engine_queue_position(e, r);
     n->rec = r;
     r->notes++;
@@ -891,16 +891,21 @@ static engine_rec *engine_new_rec(engine *e, const char *id, const engine_job_sp
         return NULL;
     }
     engine_job *j = &r->st.job;
-    if (snprintf(j->workdir, sizeof j->workdir, "%s/%s", e->work_root, id) >= (int)sizeof j->workdir ||
+    char workdir[ENGINE_WORKDIR_MAX + 2];
+    if (snprintf(workdir, sizeof workdir, "%s/%s", e->work_root, id) >= (int)sizeof workdir - 1) {
+        snprintf(err, errlen, "work_root path too long");
+        engine_rec_free(r);
+        return NULL;
+    }
+    if (engine_store_set_workdir(j, workdir) != 0 ||
         (r->st.spec = engine_spec_json(spec, err, errlen)) == NULL) {
-        if (r->st.spec == NULL && err[0] == '\0') {
-            snprintf(err, errlen, "work_root path too long");
+        if (err[0] == '\0') {
+            snprintf(err, errlen, "out of memory");
         }
         engine_rec_free(r);
         return NULL;
     }
     snprintf(j->id, sizeof j->id, "%s", id);
-    snprintf(j->log_path, sizeof j->log_path, "%s/ocps.log", j->workdir);
     bool has_prereqs = spec->prereqs != NULL && spec->prereqs[0] != NULL;
     j->phase = has_prereqs ? ENGINE_PENDING : ENGINE_QUEUED;
     j->reason = ENGINE_REASON_NONE;

@@ -14,7 +14,8 @@
 #include "ocps/engine.h"
 
 /* A job as stored. job.meta, job.argv, job.results and spec are owned
- * references (released with engine_store_record_clear). */
+ * references, job.workdir (with job.log_path) is owned memory (all
+ * released with engine_store_record_clear). */
 typedef struct engine_store_record {
     engine_job job;
     json_t *spec; /* {"argv", "env", "globs", "max_duration", "prereqs", "must_succeed", "simulate"} */
@@ -119,6 +120,11 @@ int engine_store_set_executor_id(engine_store *s, const char *id, const char *ex
 
 /* Release the record's references. */
 void engine_store_record_clear(engine_store_record *rec);
+
+/* Set job's workdir and its log_path (<workdir>/ocps.log) in one
+ * allocation owned by the record: 0, or -1 (too long, or out of memory;
+ * both are "" then). */
+int engine_store_set_workdir(engine_job *job, const char *workdir);
 
 /* Phase and reason from their names (engine_phase_name); -1 if unknown. */
 int engine_phase_from_name(const char *name);

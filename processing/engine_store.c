@@ -473,8 +473,8 @@ static void engine_store_read_row(sqlite3_stmt *st, engine_store_record *rec)
     j->started = sqlite3_column_double(st, 5);
     j->ended = sqlite3_column_double(st, 6);
     j->exit_code = sqlite3_column_int(st, 7);
-    engine_store_column_str(st, 8, j->workdir, sizeof j->workdir);
-    snprintf(j->log_path, sizeof j->log_path, "%s/ocps.log", j->workdir);
+    const char *workdir = (const char *)sqlite3_column_text(st, 8);
+    engine_store_set_workdir(j, workdir != NULL ? workdir : ""); /* "" if out of memory */
     engine_store_column_str(st, 9, j->message, sizeof j->message);
     rec->spec = engine_store_column_json(st, 10);
     j->meta = engine_store_column_json(st, 11);
@@ -839,8 +839,34 @@ int engine_store_delete(engine_store *s, const char *const *ids, size_t n, char 
     return ret;
 }
 
+/* The paths of a job that has none (out of memory, too long). */
+static const char engine_store_no_path[] = "";
+
+int engine_store_set_workdir(engine_job *job, const char *workdir)
+{
+    static const char log[] = "/ocps.log";
+    size_t n = strlen(workdir);
+    char *paths = n <= ENGINE_WORKDIR_MAX ? malloc(2 * n + sizeof log + 1) : NULL;
+    if (paths == NULL) {
+        job->workdir = engine_store_no_path;
+        job->log_path = engine_store_no_path;
+        return -1;
+    }
+    memcpy(paths, workdir, n + 1);
+    memcpy(paths + n + 1, workdir, n);
+    memcpy(paths + 2 * n + 1, log, sizeof log);
+    job->workdir = paths;
+    job->log_path = paths + n + 1;
+    return 0;
+}
+
 void engine_store_record_clear(engine_store_record *rec)
 {
+    if (rec->job.workdir != engine_store_no_path) {
+        free((char *)rec->job.workdir); /* with log_path */
+    }
+    rec->job.workdir = NULL;
+    rec->job.log_path = NULL;
     json_decref(rec->job.meta);
     json_decref(rec->job.argv);
     json_decref(rec->job.results);

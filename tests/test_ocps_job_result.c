@@ -26,8 +26,8 @@ static engine_job *new_job(void)
     j->created = 1.7e9;
     j->started = 1.7e9 + 1;
     j->ended = 1.7e9 + 5;
-    snprintf(j->workdir, sizeof j->workdir, "/var/tmp/ocps/%s", j->id);
-    snprintf(j->log_path, sizeof j->log_path, "%s/ocps.log", j->workdir);
+    j->workdir = "/var/tmp/ocps/0123456789abcdef0123456789abcdef";
+    j->log_path = "/var/tmp/ocps/0123456789abcdef0123456789abcdef/ocps.log";
     j->argv = json_pack("[s, s]", "pipetask", "run");
     j->results = json_array();
     j->meta = json_pack("{s:i, s:s, s:s, s:[{s:s, s:s}]}", "seq_num", 7, "identity", "user@host", "pipeline",
@@ -118,7 +118,7 @@ static void text_that_is_not_utf8_is_replaced(void **state)
     json_array_append_new(j->results, json_string("/var/tmp/ocps/out.fits"));
     j->results_total = 1;
     /* the engine's results are JSON strings, so UTF-8; a log path need not be */
-    snprintf(j->log_path, sizeof j->log_path, "/var/tmp/\xff\xfe/ocps.log");
+    j->log_path = "/var/tmp/\xff\xfe/ocps.log";
     json_t *o = result_of(j, 65536);
     assert_string_equal(json_string_value(json_object_get(json_object_get(o, "errorSummary"), "message")),
                         "cannot run caf\xef\xbf\xbd");
@@ -179,7 +179,7 @@ static void pipetask_metrics_give_summary_outputs_and_reason(void **state)
     (void)state;
     char *dir = tu_make_temp_dir();
     engine_job *j = new_job();
-    snprintf(j->workdir, sizeof j->workdir, "%s", dir);
+    j->workdir = dir;
     json_object_set_new(j->meta, "output_dataset_types", json_string("postISR*, bias"));
     const char *metrics =
         "{\"status\":\"succeeded\",\"summary\":{\"status\":\"succeeded\",\"outputs\":3,\"raws\":2},"

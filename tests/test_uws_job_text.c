@@ -57,7 +57,7 @@ static void job_init(engine_job *job, const char *body)
 {
     memset(job, 0, sizeof *job);
     snprintf(job->id, sizeof job->id, "%s", "019ad3a1b2c3d4e5f60718293a4b5c6d");
-    snprintf(job->workdir, sizeof job->workdir, "/work/%s", job->id);
+    job->workdir = "/work/019ad3a1b2c3d4e5f60718293a4b5c6d";
     uws_submit sub;
     char err[256];
     assert_int_equal(uws_submit_parse("application/json", body, strlen(body), &sub, err, sizeof err), 0);

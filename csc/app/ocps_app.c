@@ -280,6 +280,8 @@ static void publish(ocps_app *a, const char *id, const json_t *metrics)
     engine_job ended = *job;
     ended.argv = NULL;
     ended.results = NULL;
+    ended.workdir = ""; /* the engine's, gone once the job is forgotten */
+    ended.log_path = "";
     json_incref(ended.meta);
     engine_job_mark_published(a->engine, id);
     const char *pipeline = ended.meta ? json_string_value(json_object_get(ended.meta, "pipeline")) : NULL;

@@ -34,8 +34,14 @@ static int bench_fill(const char *store_path, const char *work_root, int h,
         memset(&r, 0, sizeof r);
         engine_job *j = &r.job;
         memcpy(j->id, ids[i], sizeof j->id);
-        if (snprintf(j->workdir, sizeof j->workdir, "%s/%s", work_root, j->id) >= (int)sizeof j->workdir) {
+        char workdir[ENGINE_WORKDIR_MAX + 2];
+        if (snprintf(workdir, sizeof workdir, "%s/%s", work_root, j->id) >= (int)sizeof workdir - 1) {
             snprintf(err, sizeof err, "work_root too long");
+            rc = -1;
+            break;
+        }
+        if (engine_store_set_workdir(j, workdir) != 0) {
+            snprintf(err, sizeof err, "out of memory");
             rc = -1;
             break;
         }

@@ -50,6 +50,8 @@ typedef enum engine_reason {
 #define ENGINE_EXIT_ABORTED 255
 /* Job ids: 32 lower-case hex characters. */
 #define ENGINE_JOB_ID_LEN 32
+/* The longest work directory of a job (work root, '/', id), in bytes. */
+#define ENGINE_WORKDIR_MAX 1023
 
 /* What to run. The engine copies everything it is given. */
 typedef struct engine_job_spec {
@@ -80,12 +82,13 @@ typedef struct engine_job {
     char id[ENGINE_JOB_ID_LEN + 1];
     engine_phase phase;
     engine_reason reason;
-    double created; /* UTC unix seconds */
-    double started; /* 0 if it never ran */
-    double ended;   /* 0 if not ended */
-    int exit_code;  /* 0; the process's code; 128+signal; 255 aborted; -1 unknown */
-    char workdir[1024];
-    char log_path[1100];    /* <workdir>/ocps.log */
+    double created;         /* UTC unix seconds */
+    double started;         /* 0 if it never ran */
+    double ended;           /* 0 if not ended */
+    int exit_code;          /* 0; the process's code; 128+signal; 255 aborted; -1 unknown */
+    const char *workdir;    /* the job's directory (at most ENGINE_WORKDIR_MAX bytes; owned by the engine,
+                             * never changes) */
+    const char *log_path;   /* <workdir>/ocps.log (as workdir) */
     char message[512];      /* detail for humans (e.g. why it could not start) */
     json_t *meta;           /* the spec's meta */
     json_t *argv;           /* JSON array of the argv run */
