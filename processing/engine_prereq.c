@@ -61,6 +61,8 @@ void engine__prereq_wake(engine *e, engine_rec *r)
 
 void engine__prereq_free(engine_rec *r)
 {
+    free(r->prereqs_met); /* its own checks are over: it ended, or it left PENDING */
+    r->prereqs_met = NULL;
     free(r->waiters);
     r->waiters = NULL;
     r->nwaiters = 0;
@@ -101,9 +103,16 @@ static int engine_check_prereqs(engine *e, engine_rec *r, engine_rec **blocker, 
 {
     const json_t *prereqs = json_object_get(r->st.spec, "prereqs");
     bool must = json_is_true(json_object_get(r->st.spec, "must_succeed"));
+    size_t n = json_array_size(prereqs);
+    if (r->prereqs_met == NULL && n > 1) {
+        r->prereqs_met = calloc(n, 1); /* NULL (out of memory): every one is looked up each time */
+    }
     int ready = 1;
     *blocker = NULL;
-    for (size_t i = 0; i < json_array_size(prereqs); i++) {
+    for (size_t i = 0; i < n; i++) {
+        if (r->prereqs_met != NULL && r->prereqs_met[i]) {
+            continue;
+        }
         const char *id = json_string_value(json_array_get(prereqs, i));
         engine_phase phase = ENGINE_PENDING;
         engine_rec *live = NULL;
@@ -124,6 +133,8 @@ static int engine_check_prereqs(engine *e, engine_rec *r, engine_rec **blocker, 
         } else if (must && phase != ENGINE_COMPLETED) {
             snprintf(msg, msglen, "prerequisite %s ended %s", id, engine_phase_name(phase));
             return -1;
+        } else if (r->prereqs_met != NULL) {
+            r->prereqs_met[i] = 1; /* ended as needed: for good */
         }
     }
     return ready;

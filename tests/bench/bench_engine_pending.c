@@ -118,7 +118,56 @@ static double run(const char *dir, int p, int n)
     return per_job;
 }
 
-/* run() in a child process; its result through a pipe. */
+/* K trivial jobs and, if `waiter`, a job waiting for all of them: the K
+ * jobs' wall time per job (seconds), or < 0. */
+static double run_waiter(const char *dir, int k, bool waiter)
+{
+    static const char *const true_argv[] = {"true", NULL};
+    char work_root[1100];
+    char store[1100];
+    char err[512];
+    snprintf(work_root, sizeof work_root, "%s/work", dir);
+    snprintf(store, sizeof store, "%s/jobs.sqlite", dir);
+    engine_options opts = {.work_root = work_root,
+                           .store_path = store,
+                           .runner = OCPS_JOB_RUNNER,
+                           .max_concurrent = WINDOW + 1,
+                           .abort_grace = 1,
+                           .poll_interval = 0.5};
+    bench b = {0};
+    uv_loop_init(&b.loop);
+    if (engine_open(&b.e, &b.loop, &opts, on_job, &b, err, sizeof err) != 0) {
+        fprintf(stderr, "engine_open: %s\n", err);
+        return -1;
+    }
+    char(*ids)[ENGINE_JOB_ID_LEN + 1] = calloc((size_t)k, sizeof *ids);
+    const char **prereqs = calloc((size_t)k + 1, sizeof *prereqs);
+    if (ids == NULL || prereqs == NULL) {
+        return -1;
+    }
+    double t0 = tu_now();
+    for (int i = 0; i < k; i++) {
+        if (submit(&b, true_argv, NULL, ids[i]) != 0) {
+            return -1;
+        }
+        prereqs[i] = ids[i];
+    }
+    char last[ENGINE_JOB_ID_LEN + 1];
+    if (waiter && submit(&b, true_argv, prereqs, last) != 0) {
+        return -1;
+    }
+    wait_ended(&b, k + (waiter ? 1 : 0));
+    double per_job = (tu_now() - t0) / k;
+    engine_close(b.e, NULL, NULL);
+    uv_run(&b.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&b.loop);
+    free(prereqs);
+    free(ids);
+    return per_job;
+}
+
+/* run() (p >= 0) or run_waiter(-p, with a waiter if n) in a child
+ * process; its result through a pipe. */
 static double run_child(const char *dir, int p, int n)
 {
     int fds[2];
@@ -128,7 +177,7 @@ static double run_child(const char *dir, int p, int n)
     pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);
-        double v = run(dir, p, n);
+        double v = p >= 0 ? run(dir, p, n) : run_waiter(dir, -p, n != 0);
         ssize_t w = write(fds[1], &v, sizeof v);
         _exit(w == (ssize_t)sizeof v ? 0 : 1);
     }
@@ -168,6 +217,22 @@ int main(int argc, char **argv)
             base = v;
         }
         printf("    %8d %12.3f %14.2f\n", sizes[i], v * 1e3, v / base);
+        fflush(stdout);
+    }
+    static const int waits[] = {500, 2000, 4000};
+    printf("K jobs (%d at once) and one job waiting for all of them\n", WINDOW + 1);
+    printf("    %8s %12s %14s\n", "K", "ms per job", "ratio to none");
+    for (size_t i = 0; i < sizeof waits / sizeof waits[0]; i++) {
+        double v[2];
+        for (int with = 0; with < 2; with++) {
+            char sub[1024];
+            snprintf(sub, sizeof sub, "%s/k%d-%d", dir, waits[i], with);
+            mkdir(sub, 0755);
+            if ((v[with] = run_child(sub, -waits[i], with)) <= 0) {
+                return 1;
+            }
+        }
+        printf("    %8d %12.3f %14.2f\n", waits[i], v[1] * 1e3, v[1] / v[0]);
         fflush(stdout);
     }
     tu_remove_tree(dir);
