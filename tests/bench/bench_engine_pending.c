@@ -62,11 +62,10 @@ static void wait_ended(bench *b, long ended)
     }
 }
 
-/* The N jobs' wall time per job (seconds) with p jobs waiting, or < 0. */
-static double run(const char *dir, int p, int n)
+/* b's loop and an engine on it with its store and work root in dir
+ * (WINDOW + 1 slots): 0, or -1 with a message. */
+static int bench_open(bench *b, const char *dir)
 {
-    static const char *const sleep_argv[] = {"sleep", "600", NULL};
-    static const char *const true_argv[] = {"true", NULL};
     char work_root[1100];
     char store[1100];
     char err[512];
@@ -78,10 +77,22 @@ static double run(const char *dir, int p, int n)
                            .max_concurrent = WINDOW + 1,
                            .abort_grace = 1,
                            .poll_interval = 0.5};
-    bench b = {0};
-    uv_loop_init(&b.loop);
-    if (engine_open(&b.e, &b.loop, &opts, on_job, &b, err, sizeof err) != 0) {
+    uv_loop_init(&b->loop);
+    if (engine_open(&b->e, &b->loop, &opts, on_job, b, err, sizeof err) != 0) {
         fprintf(stderr, "engine_open: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The N jobs' wall time per job (seconds) with p jobs waiting, or < 0. */
+static double run(const char *dir, int p, int n)
+{
+    static const char *const sleep_argv[] = {"sleep", "600", NULL};
+    static const char *const true_argv[] = {"true", NULL};
+    char err[512];
+    bench b = {0};
+    if (bench_open(&b, dir) != 0) {
         return -1;
     }
     char first[ENGINE_JOB_ID_LEN + 1];
@@ -123,21 +134,8 @@ static double run(const char *dir, int p, int n)
 static double run_waiter(const char *dir, int k, bool waiter)
 {
     static const char *const true_argv[] = {"true", NULL};
-    char work_root[1100];
-    char store[1100];
-    char err[512];
-    snprintf(work_root, sizeof work_root, "%s/work", dir);
-    snprintf(store, sizeof store, "%s/jobs.sqlite", dir);
-    engine_options opts = {.work_root = work_root,
-                           .store_path = store,
-                           .runner = OCPS_JOB_RUNNER,
-                           .max_concurrent = WINDOW + 1,
-                           .abort_grace = 1,
-                           .poll_interval = 0.5};
     bench b = {0};
-    uv_loop_init(&b.loop);
-    if (engine_open(&b.e, &b.loop, &opts, on_job, &b, err, sizeof err) != 0) {
-        fprintf(stderr, "engine_open: %s\n", err);
+    if (bench_open(&b, dir) != 0) {
         return -1;
     }
     char(*ids)[ENGINE_JOB_ID_LEN + 1] = calloc((size_t)k, sizeof *ids);
