@@ -52,9 +52,9 @@ typedef struct engine_rec {
     char (*waiters)[ENGINE_JOB_ID_LEN + 1];
     size_t nwaiters;
     size_t capwaiters;
-    /* while PENDING: per prerequisite, 1 once it is known to have ended as
-     * this job needs (a final phase does not change), so that a wake-up
-     * does not look it up again; NULL until the first check */
+    /* while PENDING, per prerequisite (engine_prereq.c): known to have
+     * ended as this job needs (a final phase does not change: not looked
+     * up again), or this job is on its waiters; NULL until the first check */
     unsigned char *prereqs_met;
 } engine_rec;
 

@@ -1,14 +1,16 @@
 /*
  * engine_prereq.c - jobs that wait for prerequisites (PENDING).
  *
- * A waiting job is looked at when it arrives, then only when the job it
+ * A waiting job is looked at when it arrives, then only when a job it
  * waits for ends (or, with Slurm, is given a Slurm job id), never at every
  * scheduling step: a long line of waiting jobs costs the jobs that run
  * nothing (bench_engine_pending). Each live job keeps the ids of the jobs
- * waiting for it; a job checked and still waiting joins the list of the
- * first prerequisite that holds it back. Ids, not pointers: a waiting job
- * that ended or left memory meanwhile is simply not found, or not PENDING,
- * when its turn comes.
+ * waiting for it; a job checked and still waiting joins the list of every
+ * prerequisite that holds it back (once each), so that a prerequisite that
+ * fails fails it at once, and one that ended as needed is remembered as met
+ * (its record may be removed later, by DELETE or retention). Ids, not
+ * pointers: a waiting job that ended or left memory meanwhile is simply
+ * not found, or not PENDING, when its turn comes.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -96,21 +98,28 @@ static bool engine_slurm_dependency(const engine *e, const engine_rec *p)
     return e->executor == ENGINE_EXECUTOR_SLURM && p != NULL && p->st.job.slurm_job_id[0] != '\0';
 }
 
+/* What a PENDING job knows of each of its prerequisites (prereqs_met). */
+enum { ENGINE_PREREQ_UNSEEN = 0, ENGINE_PREREQ_MET = 1, ENGINE_PREREQ_WAITING = 2 };
+
 /* Prerequisites of a PENDING job: 1 all done (or left to Slurm), 0
- * waiting (*blocker: the live job it waits for, NULL after a store
- * error), -1 failed (msg). */
-static int engine_check_prereqs(engine *e, engine_rec *r, engine_rec **blocker, char *msg, size_t msglen)
+ * waiting (*kept: not on the waiters of every prerequisite it waits for,
+ * so it must be looked at again at the next step), -1 failed (msg). A
+ * prerequisite that ended as needed is not looked up again (its record
+ * may be removed later); one still running gets the job on its waiters
+ * once, so that the job is looked at as each of them ends. */
+static int engine_check_prereqs(engine *e, engine_rec *r, bool *kept, char *msg, size_t msglen)
 {
     const json_t *prereqs = json_object_get(r->st.spec, "prereqs");
     bool must = json_is_true(json_object_get(r->st.spec, "must_succeed"));
     size_t n = json_array_size(prereqs);
-    if (r->prereqs_met == NULL && n > 1) {
-        r->prereqs_met = calloc(n, 1); /* NULL (out of memory): every one is looked up each time */
+    if (r->prereqs_met == NULL && n > 0) {
+        r->prereqs_met = calloc(n, 1);
     }
+    unsigned char *seen = r->prereqs_met;
     int ready = 1;
-    *blocker = NULL;
+    *kept = seen == NULL; /* out of memory: looked at at every step */
     for (size_t i = 0; i < n; i++) {
-        if (r->prereqs_met != NULL && r->prereqs_met[i]) {
+        if (seen != NULL && seen[i] == ENGINE_PREREQ_MET) {
             continue;
         }
         const char *id = json_string_value(json_array_get(prereqs, i));
@@ -123,38 +132,48 @@ static int engine_check_prereqs(engine *e, engine_rec *r, engine_rec **blocker, 
         }
         if (rc < 0) {
             ready = 0;
+            *kept = true;
         } else if (!engine_phase_final(phase) && !engine_slurm_dependency(e, live)) {
-            if (ready == 1) {
-                *blocker = live;
-            }
             ready = 0;
+            /* (a prerequisite woken for its Slurm id is a Slurm dependency
+             * from then on: WAITING is never stale here) */
+            if (seen == NULL || seen[i] == ENGINE_PREREQ_WAITING) {
+                continue;
+            }
+            if (live != NULL &&
+                engine_ids_push(&live->waiters, &live->nwaiters, &live->capwaiters, r->st.job.id) == 0) {
+                seen[i] = ENGINE_PREREQ_WAITING;
+            } else {
+                *kept = true;
+            }
         } else if (!engine_phase_final(phase)) {
             continue; /* a Slurm dependency (engine_slurm.c) waits for it */
         } else if (must && phase != ENGINE_COMPLETED) {
             snprintf(msg, msglen, "prerequisite %s ended %s", id, engine_phase_name(phase));
             return -1;
-        } else if (r->prereqs_met != NULL) {
-            r->prereqs_met[i] = 1; /* ended as needed: for good */
+        } else if (seen != NULL) {
+            seen[i] = ENGINE_PREREQ_MET; /* ended as needed: for good */
         }
     }
     return ready;
 }
 
-/* r checked: released, failed, or still waiting (on a job's list of
- * waiters, or kept for the next step: false). */
+/* r checked: released, failed, or still waiting (on its prerequisites'
+ * lists of waiters, or kept for the next step: false). */
 static bool engine_check_one(engine *e, engine_rec *r)
 {
     char msg[256];
-    engine_rec *blocker = NULL;
-    int rc = engine_check_prereqs(e, r, &blocker, msg, sizeof msg);
+    bool kept = false;
+    int rc = engine_check_prereqs(e, r, &kept, msg, sizeof msg);
     if (rc > 0) {
         engine__change(e, r, ENGINE_QUEUED);
     } else if (rc < 0) {
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PREREQUISITE, -1, msg);
-    } else if (blocker == NULL || engine_ids_push(&blocker->waiters, &blocker->nwaiters, &blocker->capwaiters,
-                                                  r->st.job.id) != 0) {
-        return false;
+    } else {
+        return !kept;
     }
+    free(r->prereqs_met); /* no longer waiting */
+    r->prereqs_met = NULL;
     return true;
 }
 

@@ -642,6 +642,57 @@ static void test_prereq_several_and_a_chain(void **state)
     assert_true(fx->events[c_exec].started >= fx->events[b_done].ended);
 }
 
+/* A prerequisite removed after it ended as needed (DELETE of ocps-engine,
+ * retention) still counts, whatever its place in the list: the job waiting
+ * for it and for a longer one completes. */
+static void test_prereq_removed_after_it_ended(void **state)
+{
+    efx *fx = *state;
+    for (int order = 0; order < 2; order++) {
+        char quick[ENGINE_JOB_ID_LEN + 1];
+        char slow[ENGINE_JOB_ID_LEN + 1];
+        char waiter[ENGINE_JOB_ID_LEN + 1];
+        fx_submit(fx, quick, (const char *[]){"true", NULL});
+        fx_submit(fx, slow, (const char *[]){"sleep", "2", NULL});
+        const char *both[] = {order == 0 ? quick : slow, order == 0 ? slow : quick, NULL};
+        efx_submit(fx, waiter,
+                   (engine_job_spec){
+                       .argv = (const char *[]){"true", NULL}, .prereqs = both, .prereq_must_succeed = true});
+        assert_int_equal(efx_wait_final(fx, quick, 5)->phase, ENGINE_COMPLETED);
+        char err[512];
+        assert_int_equal(engine_job_forget(fx->e, quick, err, sizeof err), 0);
+        assert_int_equal(engine_job_get(fx->e, slow)->phase, ENGINE_EXECUTING); /* still running */
+        const efx_event *ew = efx_wait_final(fx, waiter, 10);
+        assert_int_equal(ew->phase, ENGINE_COMPLETED);
+        assert_true(efx_find(fx, slow, ENGINE_COMPLETED) < efx_find(fx, waiter, ENGINE_EXECUTING));
+    }
+}
+
+/* A prerequisite that fails fails the job waiting for it at once, also
+ * while an earlier one in the list still runs. */
+static void test_prereq_failure_while_another_runs(void **state)
+{
+    efx *fx = *state;
+    char slow[ENGINE_JOB_ID_LEN + 1];
+    char bad[ENGINE_JOB_ID_LEN + 1];
+    char waiter[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, slow, (const char *[]){"sleep", "30", NULL});
+    fx_submit(fx, bad, (const char *[]){"sh", "-c", "sleep 0.2; exit 1", NULL});
+    efx_submit(fx, waiter,
+               (engine_job_spec){.argv = (const char *[]){"true", NULL},
+                                 .prereqs = (const char *[]){slow, bad, NULL},
+                                 .prereq_must_succeed = true});
+    assert_int_equal(efx_wait_final(fx, bad, 5)->phase, ENGINE_ERROR);
+    const efx_event *ew = efx_wait_final(fx, waiter, 2); /* not when slow ends, 30 s later */
+    assert_int_equal(ew->phase, ENGINE_ERROR);
+    assert_int_equal(ew->reason, ENGINE_REASON_PREREQUISITE);
+    assert_non_null(strstr(ew->message, bad));
+    assert_int_equal(engine_job_get(fx->e, slow)->phase, ENGINE_EXECUTING);
+    char err[512];
+    engine_job_abort(fx->e, slow, err, sizeof err);
+    efx_wait_final(fx, slow, 10);
+}
+
 /* A prerequisite that fails as it is being started (its directory cannot
  * be made) fails the job waiting for it at once: that end happens inside a
  * scheduling step, after the waiting jobs were looked at. */
@@ -1066,6 +1117,8 @@ int main(void)
         T(test_queue_positions_as_jobs_leave),
         T(test_prereq_success),
         T(test_prereq_failure),
+        T(test_prereq_removed_after_it_ended),
+        T(test_prereq_failure_while_another_runs),
         T(test_prereq_unknown),
         T(test_prereq_several_and_a_chain),
         T(test_prereq_fails_at_its_start),
