@@ -458,8 +458,10 @@ static void engine_store_column_str(sqlite3_stmt *st, int col, char *out, size_t
     snprintf(out, outlen, "%s", text != NULL ? text : "");
 }
 
-/* Fill rec from the current row of the unpublished query. */
-static void engine_store_read_row(sqlite3_stmt *st, engine_store_record *rec)
+/* Fill rec from the current row of the unpublished query: 0, or -1 out
+ * of memory for its paths (rec is cleared then: a job without its
+ * directory must not be used, its files would resolve under /). */
+static int engine_store_read_row(sqlite3_stmt *st, engine_store_record *rec)
 {
     memset(rec, 0, sizeof *rec);
     engine_job *j = &rec->job;
@@ -474,7 +476,9 @@ static void engine_store_read_row(sqlite3_stmt *st, engine_store_record *rec)
     j->ended = sqlite3_column_double(st, 6);
     j->exit_code = sqlite3_column_int(st, 7);
     const char *workdir = (const char *)sqlite3_column_text(st, 8);
-    engine_store_set_workdir(j, workdir != NULL ? workdir : ""); /* "" if out of memory */
+    if (engine_store_set_workdir(j, workdir != NULL ? workdir : "") != 0) {
+        return -1; /* nothing else is held yet */
+    }
     engine_store_column_str(st, 9, j->message, sizeof j->message);
     rec->spec = engine_store_column_json(st, 10);
     j->meta = engine_store_column_json(st, 11);
@@ -497,6 +501,7 @@ static void engine_store_read_row(sqlite3_stmt *st, engine_store_record *rec)
         rec->spec = json_object();
     }
     j->argv = json_incref(json_object_get(rec->spec, "argv"));
+    return 0;
 }
 
 int engine_store_load_unpublished(engine_store *s, engine_store_row_cb cb, void *arg, char *err,
@@ -506,7 +511,11 @@ int engine_store_load_unpublished(engine_store *s, engine_store_row_cb cb, void 
     int ret = 0;
     while ((rc = sqlite3_step(s->unpublished)) == SQLITE_ROW) {
         engine_store_record rec;
-        engine_store_read_row(s->unpublished, &rec);
+        if (engine_store_read_row(s->unpublished, &rec) != 0) {
+            snprintf(err, errlen, "load: out of memory");
+            sqlite3_reset(s->unpublished);
+            return -1;
+        }
         if (cb(arg, &rec) != 0) {
             break;
         }
@@ -527,7 +536,11 @@ static int engine_store_each_row(engine_store *s, sqlite3_stmt *st, const char *
     int ret = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         engine_store_record rec;
-        engine_store_read_row(st, &rec);
+        if (engine_store_read_row(st, &rec) != 0) {
+            snprintf(err, errlen, "%s: out of memory", what);
+            sqlite3_finalize(st);
+            return -1;
+        }
         if (cb(arg, &rec) != 0) {
             break;
         }
@@ -604,8 +617,10 @@ int engine_store_get(engine_store *s, const char *id, engine_store_record *rec, 
     int rc = sqlite3_step(s->get);
     int ret = 0;
     if (rc == SQLITE_ROW) {
-        engine_store_read_row(s->get, rec);
-        ret = 1;
+        ret = engine_store_read_row(s->get, rec) == 0 ? 1 : -1;
+        if (ret < 0) {
+            snprintf(err, errlen, "get: out of memory");
+        }
     } else if (rc != SQLITE_DONE) {
         ret = engine_store_fail(s->db, "get", err, errlen);
     }
