@@ -504,50 +504,38 @@ static int engine_store_read_row(sqlite3_stmt *st, engine_store_record *rec)
     return 0;
 }
 
-int engine_store_load_unpublished(engine_store *s, engine_store_row_cb cb, void *arg, char *err,
-                                  size_t errlen)
+/* Step st, each row to cb (until it returns non-zero); the caller resets
+ * or finalizes st: 0, or -1 with `what` failed in err. */
+static int engine_store_step_rows(engine_store *s, sqlite3_stmt *st, const char *what, engine_store_row_cb cb,
+                                  void *arg, char *err, size_t errlen)
 {
     int rc;
-    int ret = 0;
-    while ((rc = sqlite3_step(s->unpublished)) == SQLITE_ROW) {
-        engine_store_record rec;
-        if (engine_store_read_row(s->unpublished, &rec) != 0) {
-            snprintf(err, errlen, "load: out of memory");
-            sqlite3_reset(s->unpublished);
-            return -1;
-        }
-        if (cb(arg, &rec) != 0) {
-            break;
-        }
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        ret = engine_store_fail(s->db, "load", err, errlen);
-    }
-    sqlite3_reset(s->unpublished);
-    return ret;
-}
-
-/* Step st to its end, each row to cb (until it returns non-zero), then
- * finalize it: 0, or -1 with `what` failed in err. */
-static int engine_store_each_row(engine_store *s, sqlite3_stmt *st, const char *what, engine_store_row_cb cb,
-                                 void *arg, char *err, size_t errlen)
-{
-    int rc;
-    int ret = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         engine_store_record rec;
         if (engine_store_read_row(st, &rec) != 0) {
             snprintf(err, errlen, "%s: out of memory", what);
-            sqlite3_finalize(st);
             return -1;
         }
         if (cb(arg, &rec) != 0) {
-            break;
+            return 0;
         }
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        ret = engine_store_fail(s->db, what, err, errlen);
-    }
+    return rc == SQLITE_DONE ? 0 : engine_store_fail(s->db, what, err, errlen);
+}
+
+int engine_store_load_unpublished(engine_store *s, engine_store_row_cb cb, void *arg, char *err,
+                                  size_t errlen)
+{
+    int ret = engine_store_step_rows(s, s->unpublished, "load", cb, arg, err, errlen);
+    sqlite3_reset(s->unpublished);
+    return ret;
+}
+
+/* engine_store_step_rows, then finalize st. */
+static int engine_store_each_row(engine_store *s, sqlite3_stmt *st, const char *what, engine_store_row_cb cb,
+                                 void *arg, char *err, size_t errlen)
+{
+    int ret = engine_store_step_rows(s, st, what, cb, arg, err, errlen);
     sqlite3_finalize(st);
     return ret;
 }

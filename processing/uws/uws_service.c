@@ -212,6 +212,13 @@ static void uws_reply_text(uws_reply *r, unsigned status, const char *text)
     r->len = r->body != NULL ? strlen(r->body) : 0;
 }
 
+/* 503 with text and Retry-After: the service is busy, try again later. */
+static void uws_reply_try_later(uws_reply *r, const char *text)
+{
+    uws_reply_text(r, 503, text);
+    r->retry_after = UWS_RETRY_AFTER;
+}
+
 /* A JSON reply (steals v), indented as the reference's job replies. */
 static void uws_reply_json(uws_reply *r, unsigned status, json_t *v)
 {
@@ -781,9 +788,11 @@ static void uws_flush_puts(uws_service *s)
         }
         if (job == NULL) {
             /* a full waiting line (--max-waiting): 503, as a busy server */
-            uws_reply_text(&r, p->rc == -EAGAIN ? 503 : 500,
-                           p->rc == 0 ? "job created but not found" : p->err);
-            r.retry_after = p->rc == -EAGAIN ? UWS_RETRY_AFTER : 0;
+            if (p->rc == -EAGAIN) {
+                uws_reply_try_later(&r, p->err);
+            } else {
+                uws_reply_text(&r, 500, p->rc == 0 ? "job created but not found" : p->err);
+            }
         } else {
             uws_reply_new_job(&r, job);
         }
@@ -1307,8 +1316,7 @@ static enum MHD_Result uws_defer(uws_service *s, struct MHD_Connection *conn, uw
         r->defer_work = NULL;
         r->defer_release = NULL;
         r->defer_arg = NULL;
-        uws_reply_text(r, 503, msg);
-        r->retry_after = UWS_RETRY_AFTER;
+        uws_reply_try_later(r, msg);
         return uws_send(s, conn, rq, r);
     }
     uws_deferred *d = calloc(1, sizeof *d);
