@@ -47,8 +47,6 @@ static long first(const fx *f, const char *sal_name)
     return -1;
 }
 
-static long first(const fx *f, const char *sal_name);
-
 static bool all_startup_events(fx *f, void *arg)
 {
     (void)arg;
@@ -221,10 +219,15 @@ static int setup_slow_start(void **state)
     if (fx_open(f, ocps_test_component(), 1, NULL) != 0) {
         return -1;
     }
+    char err[256];
+    /* the command's writer is made first, so that the time it takes (a
+     * Kafka producer's metadata) is not spent in the window below */
+    if (sal_remote_prepare(f->remote, "start", err, sizeof err) != 0) {
+        return -1;
+    }
     sal *s = sal_remote_sal(f->remote);
     int t = sal_component_find_topic(f->comp, "logevent_heartbeat");
     void *hb = sal_sample_new(&f->comp->topics[t]);
-    char err[256];
     int rc = sal_write(s, t, hb, SAL_WRITE_FORCE, err, sizeof err);
     sal_sample_free(&f->comp->topics[t], hb);
     if (rc != 0) {
@@ -240,11 +243,13 @@ static bool start_ready(fx *f, void *arg)
     return sal_remote_ready(f->remote, "start");
 }
 
-static void commands_before_startup_are_dropped(void **state)
+/* Wait until the CSC's command readers have been open for a second and
+ * the Remote's start is ready. False if the CSC reported a state first:
+ * on a loaded machine the window (about 2.8 s over Kafka, where the
+ * check ends three heartbeat intervals after the fixture's heartbeat) can
+ * pass before that; the caller then tries again with a new CSC. */
+static bool reach_startup_window(fx *f)
 {
-    fx *f = *state;
-    char result[1024];
-    char err[256];
     /* the second heartbeat comes a second after the command readers opened
      * (the first as they open), inside the duplicate check (no summaryState
      * yet); over Kafka a command written within about 0.1 s of the CSC
@@ -256,9 +261,23 @@ static void commands_before_startup_are_dropped(void **state)
         assert_true(hb >= 0);
         n += sal_sample_origin(&f->comp->topics[t_hb], f->records[hb].sample) == f->csc_pid;
     }
-    sal_remote_prepare(f->remote, "start", err, sizeof err);
     assert_true(fx_run_until(f, start_ready, NULL, 10));
-    assert_true(first(f, "logevent_summaryState") < 0);
+    return first(f, "logevent_summaryState") < 0;
+}
+
+static void commands_before_startup_are_dropped(void **state)
+{
+    fx *f = *state;
+    char result[1024];
+    int attempts = 1;
+    while (!reach_startup_window(f)) {
+        assert_true(attempts < 3); /* missed three times: not the load, a slow start-up */
+        print_message("the CSC started before the Remote was ready; again with a new CSC\n");
+        assert_int_equal(teardown(state), 0);
+        assert_int_equal(setup_slow_start(state), 0);
+        f = *state;
+        attempts++;
+    }
     double sent_at = sal_now_tai(sal_remote_sal(f->remote));
     /* salobj drops a command that arrives before the CSC has started: no ack */
     assert_int_equal(fx_command(f, "start", NULL, 1.0, result, sizeof result), SAL_CMD_NOACK);
