@@ -624,6 +624,13 @@ static engine *engine_create(uv_loop_t *loop, const engine_options *opts, char *
         snprintf(err, errlen, "engine: loop, work_root, store_path and runner are required");
         return NULL;
     }
+    /* every job's directory is <work_root>/<id>: refused here, not at each submission */
+    size_t root_max = ENGINE_WORKDIR_MAX - 1 - ENGINE_JOB_ID_LEN;
+    if (strlen(opts->work_root) > root_max) {
+        snprintf(err, errlen, "engine: work_root is too long (%zu bytes; at most %zu)",
+                 strlen(opts->work_root), root_max);
+        return NULL;
+    }
     if (engine_mkdirs(opts->work_root, err, errlen) != 0) {
         return NULL;
     }
@@ -881,29 +888,36 @@ static json_t *engine_spec_json(const engine_job_spec *s, char *err, size_t errl
     return o;
 }
 
-/* A new job record in its first phase (not stored yet). */
-static engine_rec *engine_new_rec(engine *e, const char *id, const engine_job_spec *spec, char *err,
-                                  size_t errlen)
+/* A new job record in its first phase (not stored yet) in *out: 0, or
+ * -ENOMEM, -ENAMETOOLONG (the work root is too long for the job's
+ * directory) or -EINVAL (a spec that cannot be stored), with a message. */
+static int engine_new_rec(engine *e, const char *id, const engine_job_spec *spec, engine_rec **out, char *err,
+                          size_t errlen)
 {
     engine_rec *r = calloc(1, sizeof *r);
     if (r == NULL) {
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        return -ENOMEM;
     }
     engine_job *j = &r->st.job;
     char workdir[ENGINE_WORKDIR_MAX + 2];
     if (snprintf(workdir, sizeof workdir, "%s/%s", e->work_root, id) >= (int)sizeof workdir - 1) {
         snprintf(err, errlen, "work_root path too long");
         engine_rec_free(r);
-        return NULL;
+        return -ENAMETOOLONG;
     }
-    if (engine_store_set_workdir(j, workdir) != 0 ||
-        (r->st.spec = engine_spec_json(spec, err, errlen)) == NULL) {
-        if (err[0] == '\0') {
+    int rc = 0;
+    if (engine_store_set_workdir(j, workdir) != 0) {
+        rc = -ENOMEM;
+    } else if ((r->st.spec = engine_spec_json(spec, err, errlen)) == NULL) {
+        rc = err[0] != '\0' ? -EINVAL : -ENOMEM; /* engine_spec_json says what is wrong, not OOM */
+    }
+    if (rc != 0) {
+        if (rc == -ENOMEM) {
             snprintf(err, errlen, "out of memory");
         }
         engine_rec_free(r);
-        return NULL;
+        return rc;
     }
     snprintf(j->id, sizeof j->id, "%s", id);
     bool has_prereqs = spec->prereqs != NULL && spec->prereqs[0] != NULL;
@@ -915,7 +929,13 @@ static engine_rec *engine_new_rec(engine *e, const char *id, const engine_job_sp
     j->meta = json_incref(spec->meta);
     j->argv = json_incref(json_object_get(r->st.spec, "argv"));
     j->results = json_array();
-    return r;
+    if (j->results == NULL) {
+        snprintf(err, errlen, "out of memory");
+        engine_rec_free(r);
+        return -ENOMEM;
+    }
+    *out = r;
+    return 0;
 }
 
 /* Jobs waiting to run as max_waiting counts them: pending ones, and the
@@ -957,9 +977,10 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
                  e->max_waiting);
         return -EAGAIN;
     }
-    engine_rec *r = engine_new_rec(e, id, spec, err, errlen);
-    if (r == NULL) {
-        return -EINVAL;
+    engine_rec *r = NULL;
+    int rc = engine_new_rec(e, id, spec, &r, err, errlen);
+    if (rc != 0) {
+        return rc;
     }
     if (e->batching && e->nbatch == e->capbatch) {
         size_t cap = e->capbatch ? 2 * e->capbatch : 64;
@@ -967,14 +988,14 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
         if (v == NULL) {
             snprintf(err, errlen, "out of memory");
             engine_rec_free(r);
-            return -EIO;
+            return -ENOMEM;
         }
         e->batch = v;
         e->capbatch = cap;
     }
     /* an id stored already (an ended job of the history) fails the insert:
      * the id is UNIQUE, no lookup needed first */
-    int rc = engine_store_insert(e->store, &r->st, err, errlen);
+    rc = engine_store_insert(e->store, &r->st, err, errlen);
     if (rc != 0 || engine_add(e, r) != 0) {
         if (err[0] == '\0') {
             snprintf(err, errlen, "out of memory");
@@ -983,7 +1004,7 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
         if (rc == 0 && e->batching) {
             e->batch[e->nbatch++] = NULL; /* makes the batch fail */
         }
-        return rc == -EEXIST ? -EEXIST : -EIO;
+        return rc == 0 ? -ENOMEM : rc == -EEXIST ? -EEXIST : -EIO; /* rc == 0: engine_add */
     }
     if (e->batching) {
         e->batch[e->nbatch++] = r; /* reported and scheduled once committed */

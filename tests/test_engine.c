@@ -1095,6 +1095,45 @@ static void test_job_ids_and_validation(void **state)
     efx_wait_final(fx, a, 5);
 }
 
+/* A work root too long for its jobs' directories is refused when the
+ * engine opens (nothing created), not at every submission; the longest
+ * allowed one works. */
+static void test_work_root_too_long(void **state)
+{
+    efx *fx = *state;
+    efx_close(fx);
+    char root[ENGINE_WORKDIR_MAX + 64];
+    size_t max = ENGINE_WORKDIR_MAX - 1 - ENGINE_JOB_ID_LEN;
+    size_t n = (size_t)snprintf(root, sizeof root, "%s/long", fx->dir);
+    while (n < max + 1) {
+        root[n] = n % 100 == 0 ? '/' : 'd'; /* components of at most 99 bytes */
+        n++;
+    }
+    root[n] = '\0';
+    root[max] = 'd'; /* not a trailing slash */
+    assert_int_equal(strlen(root), max + 1);
+    fx->opts.work_root = root;
+    char err[512];
+    engine *e = NULL;
+    assert_int_not_equal(engine_open(&e, &fx->loop, &fx->opts, NULL, NULL, err, sizeof err), 0);
+    assert_non_null(strstr(err, "work_root is too long"));
+    char top[600];
+    snprintf(top, sizeof top, "%s/long", fx->dir);
+    assert_int_equal(access(top, F_OK), -1); /* nothing made */
+    root[max] = '\0';
+    if (root[max - 1] == '/') {
+        root[max - 1] = 'e'; /* not a trailing slash */
+    }
+    efx_open(fx);
+    char id[ENGINE_JOB_ID_LEN + 1];
+    engine_new_job_id(fx->e, id);
+    engine_job_spec spec = {.argv = (const char *[]){"true", NULL}};
+    assert_int_equal(engine_job_submit(fx->e, id, &spec, err, sizeof err), 0);
+    const efx_event *ev = efx_wait_final(fx, id, 5);
+    assert_int_equal(ev->phase, ENGINE_COMPLETED);
+    fx->opts.work_root = fx->work_root;
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1135,6 +1174,7 @@ int main(void)
         T(test_killed_runner_unwatched),
         cmocka_unit_test(test_names),
         T(test_job_ids_and_validation),
+        T(test_work_root_too_long),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }

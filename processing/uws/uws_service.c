@@ -599,7 +599,7 @@ static void uws_list_run(void *arg, uws_reply *r)
         return;
     }
     if (w->stopped) {
-        uws_reply_text(r, 503, "the service is shutting down");
+        uws_reply_try_later(r, "the service is shutting down"); /* a restart may follow */
         return;
     }
     if (w->n == 0) {

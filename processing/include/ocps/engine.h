@@ -207,8 +207,10 @@ void engine_new_job_id(engine *e, char out[ENGINE_JOB_ID_LEN + 1]);
 /* Create job `id` (from engine_new_job_id) from `spec`; it is stored
  * before this returns. It waits for its prerequisites (PENDING), then for
  * a slot (QUEUED, FIFO), then runs. An unknown prerequisite id ends it at
- * once (ERROR, reason prerequisite). -EAGAIN (with a message, nothing
- * stored) while max_waiting jobs wait already. */
+ * once (ERROR, reason prerequisite). Errors, each with a message and
+ * nothing stored: -EAGAIN while max_waiting jobs wait already; -EINVAL a
+ * bad id or spec; -EEXIST the id is taken; -ENOMEM out of memory;
+ * -ENAMETOOLONG the job's directory would be too long; -EIO the store. */
 int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, char *err, size_t errlen);
 
 /* Group commit: the jobs engine_job_submit accepts between
