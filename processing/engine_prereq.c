@@ -13,6 +13,8 @@
  * not found, or not PENDING, when its turn comes.
  */
 #include <assert.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +187,53 @@ void engine__prereq_close(engine *e)
     e->capchecks = 0;
 }
 
+/* A job to check, by creation order. */
+typedef struct engine_check_key {
+    int64_t seq; /* INT64_MAX: no longer in memory (skipped anyway) */
+    size_t at;   /* in e->checks */
+} engine_check_key;
+
+static int engine_check_key_cmp(const void *pa, const void *pb)
+{
+    const engine_check_key *a = pa;
+    const engine_check_key *b = pb;
+    if (a->seq != b->seq) {
+        return a->seq < b->seq ? -1 : 1;
+    }
+    return a->at < b->at ? -1 : a->at > b->at;
+}
+
+/* The jobs to check in creation order, so that jobs released in one step
+ * (several prerequisites ended in it: a poll of adopted runners, of Slurm)
+ * are queued and reported in the order they were created, not in the
+ * order of their prerequisites. Out of memory: left in the order woken. */
+static void engine_sort_checks(engine *e)
+{
+    size_t n = e->nchecks;
+    if (n < 2) {
+        return;
+    }
+    engine_check_key *keys = malloc(n * sizeof *keys);
+    engine_id *sorted = malloc(n * sizeof *sorted);
+    if (keys != NULL && sorted != NULL) {
+        bool in_order = true;
+        for (size_t i = 0; i < n; i++) {
+            const engine_rec *r = engine__find(e, e->checks[i]);
+            keys[i] = (engine_check_key){r != NULL ? r->st.seq : INT64_MAX, i};
+            in_order = in_order && (i == 0 || keys[i - 1].seq <= keys[i].seq);
+        }
+        if (!in_order) {
+            qsort(keys, n, sizeof *keys, engine_check_key_cmp);
+            for (size_t i = 0; i < n; i++) {
+                memcpy(sorted[i], e->checks[keys[i].at], sizeof sorted[i]);
+            }
+            memcpy(e->checks, sorted, n * sizeof *sorted);
+        }
+    }
+    free(sorted);
+    free(keys);
+}
+
 void engine__release_pending(engine *e)
 {
     assert(!e->releasing); /* i and kept below would go stale */
@@ -196,6 +245,7 @@ void engine__release_pending(engine *e)
             engine_check_later(e, r->st.job.id);
         }
     }
+    engine_sort_checks(e);
     /* checks may add more (a failed job's waiters): i goes to the end */
     size_t kept = 0;
     for (size_t i = 0; i < e->nchecks; i++) {

@@ -742,6 +742,45 @@ static void test_prereq_across_a_restart(void **state)
     assert_true(efx_find(fx, a, ENGINE_COMPLETED) < efx_find(fx, b, ENGINE_EXECUTING));
 }
 
+/* Waiting jobs released in one step (their prerequisites, adopted runners,
+ * found ended by one poll) are queued and reported in creation order,
+ * whatever the order in which their prerequisites were created. */
+static void test_prereqs_ending_together_release_in_order(void **state)
+{
+    efx *fx = *state;
+    char *go = tu_path_join(fx->dir, "go");
+    const char *const wait_go[] = {"sh", "-c", "while [ ! -e \"$1\" ]; do sleep 0.01; done", "sh", go, NULL};
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    char x[ENGINE_JOB_ID_LEN + 1];
+    char y[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, a, wait_go);
+    fx_submit(fx, b, wait_go);
+    efx_submit(
+        fx, x,
+        (engine_job_spec){.argv = (const char *[]){"true", NULL}, .prereqs = (const char *[]){b, NULL}});
+    efx_submit(
+        fx, y,
+        (engine_job_spec){.argv = (const char *[]){"true", NULL}, .prereqs = (const char *[]){a, NULL}});
+    efx_wait_phase(fx, a, ENGINE_EXECUTING, 5);
+    efx_wait_phase(fx, b, ENGINE_EXECUTING, 5);
+    efx_close(fx); /* the runners keep going: adopted, then polled */
+    efx_clear_events(fx);
+    fx->opts.poll_interval = 1.0; /* both end (within 10 ms) between two polls */
+    efx_open(fx);
+    assert_int_equal(engine_job_get(fx->e, x)->phase, ENGINE_PENDING);
+    assert_int_equal(engine_job_get(fx->e, y)->phase, ENGINE_PENDING);
+    efx_run_for(fx, 0.2);
+    assert_int_equal(tu_write_file(go, "", 0), 0);
+    assert_int_equal(efx_wait_final(fx, x, 5)->phase, ENGINE_COMPLETED);
+    assert_int_equal(efx_wait_final(fx, y, 5)->phase, ENGINE_COMPLETED);
+    assert_true(efx_find(fx, a, ENGINE_COMPLETED) >= 0 && efx_find(fx, b, ENGINE_COMPLETED) >= 0);
+    assert_true(efx_find(fx, x, ENGINE_QUEUED) >= 0);
+    assert_true(efx_find(fx, x, ENGINE_QUEUED) < efx_find(fx, y, ENGINE_QUEUED));
+    fx->opts.poll_interval = 0.05;
+    free(go);
+}
+
 static void test_prereq_unknown(void **state)
 {
     efx *fx = *state;
@@ -1158,6 +1197,7 @@ int main(void)
         T(test_prereq_failure),
         T(test_prereq_removed_after_it_ended),
         T(test_prereq_failure_while_another_runs),
+        T(test_prereqs_ending_together_release_in_order),
         T(test_prereq_unknown),
         T(test_prereq_several_and_a_chain),
         T(test_prereq_fails_at_its_start),
