@@ -513,6 +513,11 @@ static int engine_mkdirs(const char *path, char *err, size_t errlen)
                 return -1;
             }
             *p = c;
+            struct stat st;
+            if (c == '\0' && (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))) {
+                snprintf(err, errlen, "%s is not a directory", buf);
+                return -1;
+            }
             if (c == '\0') {
                 return 0;
             }

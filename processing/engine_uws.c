@@ -60,6 +60,29 @@ static void engine_uws_on_http_closed(void *arg)
     engine__handle_closed(arg);
 }
 
+int engine_uws_read_token(const char *path, char *out, size_t outlen, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *line = fgets(out, (int)outlen, f);
+    fclose(f);
+    const char *p = line != NULL ? out + strspn(out, " \t") : "";
+    size_t n = strcspn(p, "\r\n");
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t')) {
+        n--;
+    }
+    if (n == 0) {
+        snprintf(err, errlen, "%s: no token in its first line", path);
+        return -1;
+    }
+    memmove(out, p, n);
+    out[n] = '\0';
+    return 0;
+}
+
 int engine__uws_init(engine *e, const engine_options *o, char *err, size_t errlen)
 {
     engine_uws *u = &e->uws;

@@ -1134,9 +1134,9 @@ static void test_job_ids_and_validation(void **state)
     efx_wait_final(fx, a, 5);
 }
 
-/* A work root too long for its jobs' directories is refused when the
- * engine opens (nothing created), not at every submission; the longest
- * allowed one works. */
+/* A work root too long for its jobs' directories, or one that is a file,
+ * is refused when the engine opens (nothing created), not at every
+ * submission; the longest allowed one works. */
 static void test_work_root_too_long(void **state)
 {
     efx *fx = *state;
@@ -1158,7 +1158,14 @@ static void test_work_root_too_long(void **state)
     assert_non_null(strstr(err, "work_root is too long"));
     char top[600];
     snprintf(top, sizeof top, "%s/long", fx->dir);
-    assert_int_equal(access(top, F_OK), -1); /* nothing made */
+    assert_int_equal(access(top, F_OK), -1);     /* nothing made */
+    char *file = tu_path_join(fx->dir, "afile"); /* a work root that is a file */
+    assert_int_equal(tu_write_file(file, "x", 1), 0);
+    fx->opts.work_root = file;
+    assert_int_not_equal(engine_open(&e, &fx->loop, &fx->opts, NULL, NULL, err, sizeof err), 0);
+    assert_non_null(strstr(err, "is not a directory"));
+    free(file);
+    fx->opts.work_root = root;
     root[max] = '\0';
     if (root[max - 1] == '/') {
         root[max - 1] = 'e'; /* not a trailing slash */

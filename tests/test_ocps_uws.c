@@ -35,6 +35,7 @@ typedef struct ctx {
     char *root; /* DM_CONFIG_OCPS_DIR */
     char work[600];
     char *csc_argv[10];
+    char *token_dir; /* setup_token_server: the bearer token's file */
 } ctx;
 
 /* One execute in flight. */
@@ -100,9 +101,34 @@ static int setup_small_server(void **state)
     return setup_server(state, opts);
 }
 
+/* a server that wants a bearer token (as beyond loopback), which the CSC
+ * reads from OCPS_UWS_TOKEN_FILE */
+static int setup_token_server(void **state)
+{
+    static char token_file[600];
+    char *dir = tu_make_temp_dir();
+    if (dir == NULL) {
+        return -1;
+    }
+    snprintf(token_file, sizeof token_file, "%s/token", dir);
+    if (tu_write_file(token_file, "  s3cret-Token.42 \n", 19) != 0) {
+        return -1;
+    }
+    setenv("OCPS_UWS_TOKEN_FILE", token_file, 1);
+    const char *const opts[] = {"--token-file", token_file, NULL};
+    int rc = setup_server(state, opts);
+    ((ctx *)*state)->token_dir = dir;
+    return rc;
+}
+
 static int teardown(void **state)
 {
     ctx *c = *state;
+    unsetenv("OCPS_UWS_TOKEN_FILE");
+    if (c->token_dir != NULL) {
+        tu_remove_tree(c->token_dir);
+        free(c->token_dir);
+    }
     int rc = fx_close(&c->f);
     uws_fx_stop(&c->server);
     tu_remove_tree(c->root);
@@ -458,6 +484,24 @@ static void a_full_server_line_is_retried(void **state)
                      count_messages(f, mark, "takes no new job", -1));
 }
 
+/* With a token on the server, the CSC's requests carry it (read from
+ * OCPS_UWS_TOKEN_FILE, blanks around it dropped): the job runs. */
+static void token_from_a_file_is_sent(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    uws_resp resp;
+    assert_int_equal(uws_fx_request(&c->server, "GET", "/job", NULL, NULL, 0, NULL, &resp), 0);
+    assert_int_equal(resp.status, 401); /* without it, nothing */
+    uws_resp_clear(&resp);
+    run r;
+    execute(f, &r, "cpBias.yaml", "-j 2", "instrument='LATISS'", NULL);
+    wait_done(f, &r, 60);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    long i = one_result(f, r.job_id);
+    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -469,6 +513,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(server_killed_and_restarted, setup, teardown),
         cmocka_unit_test_setup_teardown(csc_killed_and_restarted, setup, teardown),
         cmocka_unit_test_setup_teardown(a_full_server_line_is_retried, setup_small_server, teardown),
+        cmocka_unit_test_setup_teardown(token_from_a_file_is_sent, setup_token_server, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -296,12 +296,13 @@ static void test_non_loopback_needs_token(void **state)
     char *wr = tu_path_join(dir, "work");
     char *const argv[] = {OCPS_ENGINE, "--listen", "0.0.0.0:0", "--state-dir", st, "--work-root", wr, NULL};
     char *out = NULL;
-    assert_int_equal(tu_run(argv, &out), 1);
+    assert_int_equal(tu_run(argv, &out), 2); /* a usage error, */
     assert_non_null(strstr(out, "bearer token"));
     free(out);
     char *const bad[] = {OCPS_ENGINE, "--listen", "nonsense", "--state-dir", st, "--work-root", wr, NULL};
-    assert_int_equal(tu_run(bad, &out), 1);
+    assert_int_equal(tu_run(bad, &out), 2);
     free(out);
+    assert_int_equal(access(st, F_OK), -1); /* found before anything was made */
     char *const usage[] = {OCPS_ENGINE, "--bogus", "1", NULL};
     assert_int_equal(tu_run(usage, &out), 2);
     free(out);

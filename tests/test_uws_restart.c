@@ -178,11 +178,100 @@ static void test_restart_with_a_long_queue(void **state)
     free(root);
 }
 
+/* Run ocps-engine with these options; its exit status and output. */
+static int run_engine(const char *const *opts, char **output)
+{
+    char *argv[32] = {OCPS_ENGINE};
+    size_t n = 1;
+    for (; opts[n - 1] != NULL && n < 31; n++) {
+        argv[n] = (char *)opts[n - 1];
+    }
+    argv[n] = NULL;
+    return tu_run(argv, output);
+}
+
+static const char *job_phase(uws_fx *f, const char *id)
+{
+    static char phase[32];
+    char path[128];
+    snprintf(path, sizeof path, "/job/%s", id);
+    uws_resp r;
+    assert_int_equal(uws_fx_request(f, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    snprintf(phase, sizeof phase, "%s", phase_of(r.json));
+    uws_resp_clear(&r);
+    return phase;
+}
+
+/* One ocps-engine per state directory, and an engine that cannot serve
+ * starts no job: a second one on the same state (locked), one with a bad
+ * --listen, one whose --work-root is a file or too long all exit with a
+ * message, and the first engine's queued job stays queued. */
+static void test_one_engine_per_state_dir(void **state)
+{
+    (void)state;
+    const char *const one[] = {"--max-concurrent", "1", NULL};
+    assert_int_equal(uws_fx_start(&extra_fx, NULL, one), 0);
+    char sleeper[33];
+    char queued[33];
+    assert_int_equal(uws_fx_submit(&extra_fx, "{\"argv\": [\"sleep\", \"30\"]}", sleeper), 0);
+    json_decref(uws_fx_wait(&extra_fx, sleeper, "executing", 10));
+    assert_int_equal(uws_fx_submit(&extra_fx, "{\"argv\": [\"true\"]}", queued), 0);
+    assert_string_equal(job_phase(&extra_fx, queued), "queued");
+    char *out = NULL;
+    const char *const bad_listen[] = {"--listen",    "127.0.0.1:80a",    "--state-dir", extra_fx.state_dir,
+                                      "--work-root", extra_fx.work_root, NULL};
+    assert_int_equal(run_engine(bad_listen, &out), 2);
+    assert_non_null(strstr(out, "--listen 127.0.0.1:80a"));
+    free(out);
+    const char *const second[] = {"--listen",    "127.0.0.1:0",      "--state-dir", extra_fx.state_dir,
+                                  "--work-root", extra_fx.work_root, NULL};
+    assert_int_equal(run_engine(second, &out), 1);
+    char expect[128];
+    snprintf(expect, sizeof expect, "another ocps-engine (pid %d) uses --state-dir", extra_fx.pid);
+    assert_non_null(strstr(out, expect));
+    free(out);
+    usleep(300 * 1000);
+    assert_string_equal(job_phase(&extra_fx, queued), "queued");
+    /* a work root that is a file; one too long (nothing made) */
+    char *file = tu_path_join(extra_fx.root, "afile");
+    char *other = tu_path_join(extra_fx.root, "other-state");
+    assert_int_equal(tu_write_file(file, "x", 1), 0);
+    const char *const file_root[] = {"--listen",    "127.0.0.1:0", "--state-dir", other,
+                                     "--work-root", file,          NULL};
+    assert_int_equal(run_engine(file_root, &out), 1);
+    assert_non_null(strstr(out, "Not a directory"));
+    free(out);
+    char long_root[1200];
+    int n = snprintf(long_root, sizeof long_root, "%s/long", extra_fx.root);
+    while (n < 1000) {
+        n += snprintf(long_root + n, sizeof long_root - (size_t)n, "/%s",
+                      "dddddddddddddddddddddddddddddddddddddddd");
+    }
+    const char *const long_work[] = {"--listen",    "127.0.0.1:0", "--state-dir", other,
+                                     "--work-root", long_root,     NULL};
+    assert_int_equal(run_engine(long_work, &out), 1);
+    assert_non_null(strstr(out, "too long"));
+    free(out);
+    char *top = tu_path_join(extra_fx.root, "long");
+    assert_int_equal(access(top, F_OK), -1);
+    free(top);
+    free(other);
+    free(file);
+    uws_resp r;
+    char path[128];
+    snprintf(path, sizeof path, "/job/%s", sleeper);
+    assert_int_equal(uws_fx_request(&extra_fx, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
+    uws_resp_clear(&r);
+    uws_fx_stop(&extra_fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jobs_survive_sigkill),
         cmocka_unit_test_teardown(test_restart_with_a_long_queue, kill_extra),
+        cmocka_unit_test_teardown(test_one_engine_per_state_dir, kill_extra),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

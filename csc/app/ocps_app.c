@@ -708,6 +708,7 @@ static void slurm_options(const ocps_app *a, engine_options *o, const char **ext
 
 static int open_engine(ocps_app *a, char *err, size_t errlen)
 {
+    char token[4096] = "";
     char store[1200];
     if (a->config.job_store[0] != '\0') {
         snprintf(store, sizeof store, "%s", a->config.job_store);
@@ -735,8 +736,21 @@ static int open_engine(ocps_app *a, char *err, size_t errlen)
         o.executor = ENGINE_EXECUTOR_UWS;
         o.poll_interval = a->config.poll_interval;
         o.uws = (engine_uws_options){.url = a->config.url, .abort_extension = !a->config.uws_reference};
+        /* a bearer token (an ocps-engine beyond loopback needs one) from a
+         * file, e.g. a mounted secret: never in the public configuration */
+        const char *token_file = getenv("OCPS_UWS_TOKEN_FILE");
+        if (token_file != NULL && token_file[0] != '\0') {
+            char terr[1200];
+            if (engine_uws_read_token(token_file, token, sizeof token, terr, sizeof terr) != 0) {
+                snprintf(err, errlen, "OCPS_UWS_TOKEN_FILE %s", terr);
+                return -1;
+            }
+            o.uws.token = token;
+        }
     }
-    return engine_open(&a->engine, a->loop, &o, on_job, a, err, errlen);
+    int rc = engine_open(&a->engine, a->loop, &o, on_job, a, err, errlen);
+    memset(token, 0, sizeof token); /* the engine holds its copy */
+    return rc;
 }
 
 void ocps_app_set_embedded_pipetask(ocps_app *a, const char *path)

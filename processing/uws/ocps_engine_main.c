@@ -9,11 +9,13 @@
  */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -132,33 +134,6 @@ static int parse_cli(int argc, char **argv, cli *c)
     return 0;
 }
 
-/* The token: the file's first line, without surrounding blanks. */
-static int read_token(const char *path, char *out, size_t outlen)
-{
-    FILE *f = fopen(path, "re");
-    if (f == NULL) {
-        fprintf(stderr, "ocps-engine: --token-file %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    char *ok = fgets(out, (int)outlen, f);
-    fclose(f);
-    char *p = ok != NULL ? out : NULL;
-    while (p != NULL && (*p == ' ' || *p == '\t')) {
-        p++;
-    }
-    size_t n = p != NULL ? strcspn(p, "\r\n") : 0;
-    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t')) {
-        n--;
-    }
-    if (n == 0) {
-        fprintf(stderr, "ocps-engine: --token-file %s: no token in its first line\n", path);
-        return -1;
-    }
-    memmove(out, p, n);
-    out[n] = '\0';
-    return 0;
-}
-
 /* ocps-job-runner: $OCPS_JOB_RUNNER, else next to this program, else one
  * directory up (the build tree). */
 static void find_runner(char *out, size_t len)
@@ -210,10 +185,14 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&a->sigterm, NULL);
 }
 
+/* mkdir -p; -1 with errno (ENAMETOOLONG for a path it cannot hold). */
 static int mkdir_p(const char *path)
 {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     for (char *p = buf + 1; *p != '\0'; p++) {
         if (*p == '/') {
             *p = '\0';
@@ -226,6 +205,87 @@ static int mkdir_p(const char *path)
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* The length of path made absolute (as realpath will, but for links). */
+static size_t absolute_length(const char *path)
+{
+    char cwd[PATH_MAX];
+    if (path[0] == '/' || getcwd(cwd, sizeof cwd) == NULL) {
+        return strlen(path);
+    }
+    return strlen(cwd) + 1 + strlen(path);
+}
+
+/* One ocps-engine per state directory: an exclusive lock on its
+ * ocps-engine.lock, held while this process lives (not inherited by the
+ * job runners it starts: they outlive it). 0, or -1 with a message. */
+static int lock_state_dir(const char *state_dir)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/ocps-engine.lock", state_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "ocps-engine: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        fprintf(stderr, "ocps-engine: another ocps-engine%s%s%s uses --state-dir %s (%s)\n",
+                pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", state_dir,
+                errno == EWOULDBLOCK ? "it is locked" : strerror(errno));
+        close(fd);
+        return -1;
+    }
+    char line[32];
+    int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
+        fprintf(stderr, "ocps-engine: warning: %s: %s\n", path, strerror(errno)); /* the lock holds */
+    }
+    return 0; /* fd stays open: the lock */
+}
+
+/* mkdir -p path, then its absolute path in out; -1 with errno (ENOTDIR:
+ * it exists and is not a directory). */
+static int make_dir(const char *path, char out[PATH_MAX])
+{
+    struct stat st;
+    if (mkdir_p(path) != 0 || realpath(path, out) == NULL || stat(out, &st) != 0) {
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+/* The directories: --state-dir (locked) and --work-root, made if needed,
+ * as absolute paths; 0, or -1 with a message (nothing started). */
+static int open_dirs(const cli *c, char state_dir[PATH_MAX], char work_root[PATH_MAX])
+{
+    size_t root_max = ENGINE_WORKDIR_MAX - 1 - ENGINE_JOB_ID_LEN;
+    if (absolute_length(c->work_root) > root_max) {
+        fprintf(stderr,
+                "ocps-engine: --work-root %s: too long (%zu bytes as an absolute path; at most %zu)\n",
+                c->work_root, absolute_length(c->work_root), root_max);
+        return -1;
+    }
+    if (make_dir(c->state_dir, state_dir) != 0) {
+        fprintf(stderr, "ocps-engine: --state-dir %s: %s\n", c->state_dir, strerror(errno));
+        return -1;
+    }
+    if (lock_state_dir(state_dir) != 0) {
+        return -1;
+    }
+    if (make_dir(c->work_root, work_root) != 0) {
+        fprintf(stderr, "ocps-engine: --work-root %s: %s\n", c->work_root, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     cli c;
@@ -234,23 +294,27 @@ int main(int argc, char **argv)
         return 2;
     }
     char token[4096];
-    if (c.token_file != NULL && read_token(c.token_file, token, sizeof token) != 0) {
+    char err[1024];
+    if (c.token_file != NULL &&
+        engine_uws_read_token(c.token_file, token, sizeof token, err, sizeof err) != 0) {
+        fprintf(stderr, "ocps-engine: --token-file %s\n", err);
+        return 2;
+    }
+    uws_service_options so = {.listen = c.listen,
+                              .base_path = c.base_path,
+                              .token = c.token_file != NULL ? token : NULL,
+                              .max_body = c.max_body};
+    if (uws_service_check_options(&so, err, sizeof err) != 0) { /* before any job can start */
+        fprintf(stderr, "ocps-engine: %s\n", err);
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
     char store[PATH_MAX + 32];
     char runner[1024];
-    char err[1024];
-    if (mkdir_p(c.state_dir) != 0) {
-        fprintf(stderr, "ocps-engine: --state-dir %s: %s\n", c.state_dir, strerror(errno));
-        return 1;
-    }
     /* Jobs see absolute paths (their working directory is their own). */
     char state_dir[PATH_MAX];
     char work_root[PATH_MAX];
-    if (mkdir_p(c.work_root) != 0 || realpath(c.work_root, work_root) == NULL ||
-        realpath(c.state_dir, state_dir) == NULL) {
-        fprintf(stderr, "ocps-engine: --work-root %s: %s\n", c.work_root, strerror(errno));
+    if (open_dirs(&c, state_dir, work_root) != 0) {
         return 1;
     }
     c.work_root = work_root;
@@ -269,11 +333,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ocps-engine: %s\n", err);
         return 1;
     }
-    uws_service_options so = {.listen = c.listen,
-                              .base_path = c.base_path,
-                              .token = c.token_file != NULL ? token : NULL,
-                              .work_root = c.work_root,
-                              .max_body = c.max_body};
+    so.work_root = c.work_root;
     if (uws_service_open(&a.svc, a.loop, a.e, &so, err, sizeof err) != 0) {
         fprintf(stderr, "ocps-engine: %s\n", err);
         engine_close(a.e, NULL, NULL);

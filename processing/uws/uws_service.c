@@ -1531,19 +1531,35 @@ static int uws_resume_one(void *arg, const engine_job *job)
     return 0;
 }
 
-int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_service_options *o, char *err,
-                     size_t errlen)
+/* The listen address of o into ss; 0, or -1 with a message. */
+static int uws_listen_address(const uws_service_options *o, struct sockaddr_storage *ss, char *err,
+                              size_t errlen)
 {
-    *out = NULL;
-    struct sockaddr_storage ss;
     bool loopback = false;
-    if (uv_mhd_parse_listen(o->listen, "--listen", &ss, &loopback, err, errlen) != 0) {
+    if (uv_mhd_parse_listen(o->listen, "--listen", ss, &loopback, err, errlen) != 0) {
         return -1;
     }
     if (!loopback && (o->token == NULL || o->token[0] == '\0')) {
         snprintf(err, errlen,
                  "--listen %s is not a loopback address: a bearer token (--token-file) is required",
                  o->listen);
+        return -1;
+    }
+    return 0;
+}
+
+int uws_service_check_options(const uws_service_options *o, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    return uws_listen_address(o, &ss, err, errlen);
+}
+
+int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_service_options *o, char *err,
+                     size_t errlen)
+{
+    *out = NULL;
+    struct sockaddr_storage ss;
+    if (uws_listen_address(o, &ss, err, errlen) != 0) {
         return -1;
     }
     uws_service *s = calloc(1, sizeof *s);

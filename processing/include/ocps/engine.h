@@ -142,6 +142,11 @@ typedef struct engine_uws_options {
     double max_backoff;   /* seconds between retries at most (default 30) */
 } engine_uws_options;
 
+/* A bearer token from a file (a mounted secret): its first line without
+ * surrounding blanks, into out; 0, or -1 with a message (unreadable, no
+ * token). Used for engine_uws_options.token and by ocps-engine. */
+int engine_uws_read_token(const char *path, char *out, size_t outlen, char *err, size_t errlen);
+
 /* The Slurm executor's settings (NULL / 0: Slurm's default). */
 typedef struct engine_slurm_options {
     const char *partition;

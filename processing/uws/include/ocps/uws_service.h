@@ -29,6 +29,11 @@ typedef struct uws_service_options {
 
 typedef struct uws_service uws_service;
 
+/* Check what uws_service_open would refuse in o before anything is
+ * started (the listen address, a token for a non-loopback one); 0, or -1
+ * with a message. */
+int uws_service_check_options(const uws_service_options *o, char *err, size_t errlen);
+
 /* Start serving on `loop` with engine `e` (which the service does not
  * own). Jobs whose deletion was asked before a restart are aborted again
  * and deleted once ended. 0, or -1 with a message. */
