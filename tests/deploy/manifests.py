@@ -216,6 +216,21 @@ def check_k8s(src):
         pod = get(d, "spec", "template", "spec", default={})
         emounts = check_pod(where, pod, by_kind, config_maps)
         check(emounts.get(work_root) == mounts.get(work_root), f"{where}: not on the CSC's work root volume")
+        # it starts: its required options, and beyond loopback a token from a mounted Secret
+        envs = {e["name"]: e for c in pod.get("containers", []) for e in c.get("env", [])}
+        opts = envs.get("OCPS_ENGINE_OPTIONS", {}).get("value", "").split()
+        arg = {o: opts[i + 1] for i, o in enumerate(opts[:-1]) if o.startswith("--")}
+        for o in ("--listen", "--state-dir", "--work-root"):
+            check(o in arg, f"{where}: OCPS_ENGINE_OPTIONS has no {o} (the engine would not start)")
+        listen = arg.get("--listen", "")
+        if listen and not listen.startswith(("127.", "localhost", "[::1]")):
+            token = arg.get("--token-file", "")
+            vol = next((v for m, v in emounts.items() if token.startswith(m.rstrip("/") + "/")), {})
+            check("secret" in vol, f"{where}: --listen {listen} needs --token-file on a mounted Secret ({token!r})")
+        for o in ("--state-dir", "--work-root"):
+            d = arg.get(o, "")
+            check(any(d == m or d.startswith(m.rstrip("/") + "/") for m in emounts),
+                  f"{where}: {o} {d} is on no volume (read-only root)")
         ports = [p for c in pod.get("containers", []) for p in c.get("ports", [])]
         services = [s for s in by_kind.get("Service", []) if s["metadata"]["name"] == "ocps-engine"]
         if check(services, "no ocps-engine Service"):

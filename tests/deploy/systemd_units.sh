@@ -53,6 +53,14 @@ for unit in ocps-csc@1.service ocps-csc@101.service ocps-engine.service; do
     fi
     echo "$unit: verified, exposure $level"
 done
+# the engine starts with the unit's own options (it needs a state
+# directory and a work root), in its state directory, on loopback
+opts=$(sed -n 's/^Environment="OCPS_ENGINE_OPTIONS=\(.*\)"$/\1/p' "$units/ocps-engine.service")
+for want in "--listen 127.0.0.1:" "--state-dir /var/lib/ocps-c/engine" "--work-root /var/lib/ocps-c/engine/"; do
+    case "$opts" in *"$want"*) ;; *) fail "ocps-engine: OCPS_ENGINE_OPTIONS has no $want ($opts)" ;; esac
+done
+grep -qx "StateDirectory=ocps-c/engine ocps-c/engine/work" "$units/ocps-engine.service" \
+    || fail "ocps-engine: its state directory is not made"
 grep -q '^EnvironmentFile=' "$units/ocps-csc@.service" || fail "ocps-csc@: no EnvironmentFile"
 grep -q "^EnvironmentFile=-$prefix/etc/ocps-c/csc-%i.env" "$units/ocps-csc@.service" \
     || fail "ocps-csc@: no per-index environment file"
