@@ -85,6 +85,14 @@ static void no_ack_or_no_csc_means_timeout_status(void **state)
     /* OCPS:1's reader sees a command for OCPS:2 but does not answer it */
     assert_int_equal(cmd(&out, "--timeout", "1.5", "OCPS:2", "start", NULL), 3);
     assert_non_null(strstr(out, "start CMD_NOACK"));
+    assert_non_null(strstr(out, "no ack from OCPS:2 in 1.5 s: no CSC with that SAL index answered"));
+    free(out);
+    /* a misspelt topic is a usage error, not a silent CSC */
+    assert_int_equal(cmd(&out, "OCPS:1", "show", "bogusEvent", NULL, NULL), 64);
+    assert_non_null(strstr(out, "OCPS has no topic bogusEvent"));
+    free(out);
+    assert_int_equal(cmd(&out, "OCPS:1", "watch", "heartbeat", "bogusTopic", NULL), 64);
+    assert_non_null(strstr(out, "OCPS has no topic bogusTopic"));
     free(out);
     /* nobody at all in this partition (or Kafka subname) */
     char *argv[] = {"sh", "-c",
@@ -156,6 +164,10 @@ static void usage_errors(void **state)
     assert_non_null(strstr(out, "ocps-cmd: command_execute.pipeline: is not valid UTF-8 at byte 2\n"));
     free(out);
     assert_int_equal(cmd(&out, "Other:1", "start", NULL, NULL, NULL), 64);
+    free(out);
+    /* a command needs the index of an indexed component (salobj: index 0 reads all, commands none) */
+    assert_int_equal(cmd(&out, "OCPS", "start", NULL, NULL, NULL), 64);
+    assert_non_null(strstr(out, "OCPS is an indexed component: commands need its SAL index: OCPS:1 (LATISS)"));
     free(out);
     assert_int_equal(cmd(&out, "OCPS:1", "topics", NULL, NULL, NULL), 0);
     assert_non_null(strstr(out, "setLogLevel --level:long --subsystem:string"));

@@ -238,6 +238,22 @@ int main(int argc, char **argv)
     }
     int first = optind + 1;
     const char *verb = first < argc ? argv[first] : "";
+    bool looks_only = strcmp(verb, "watch") == 0 || strcmp(verb, "show") == 0 || strcmp(verb, "topics") == 0;
+    if (c.comp->indexed && index == 0 && !looks_only) {
+        /* salobj's Remote with index 0 reads every index but cannot command one */
+        char names[256] = "";
+        size_t n = 0;
+        const sal_enum_value *v = ocps_indices(&n);
+        for (size_t i = 0, len = 0; i < n && len < sizeof names; i++) {
+            len += (size_t)snprintf(names + len, sizeof names - len, "%s%s:%ld (%s)", i ? ", " : "",
+                                    c.comp->name, (long)v[i].value, v[i].name);
+        }
+        fprintf(stderr,
+                "ocps-cmd: %s is an indexed component: commands need its SAL index: %s; watch and show "
+                "without one read every index\n",
+                c.comp->name, names);
+        return EXIT_USAGE;
+    }
     if (strcmp(verb, "topics") == 0) {
         cmdr_list_topics(c.comp, stdout);
         return EXIT_OK;

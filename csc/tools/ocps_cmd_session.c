@@ -166,6 +166,12 @@ static void on_ack(void *arg, int ack, int error, const char *result, double tim
     }
     printf("%s %s error=%d result=%s\n", c->command, sal_ack_name(ack), error, result);
     fflush(stdout);
+    if (ack == SAL_CMD_NOACK) { /* the command's reader is there: the index is the likely cause */
+        fprintf(stderr,
+                "ocps-cmd: no ack from %s:%d in %.1f s: no CSC with that SAL index answered (a CSC ignores "
+                "commands for another index)\n",
+                c->comp->name, sal_index(sal_remote_sal(c->remote)), c->timeout);
+    }
     cmdr_command_done(c, ack_status(ack));
 }
 
@@ -276,17 +282,35 @@ int cmdr_command_begin(cmdr *c, const char *name, int argc, char **argv)
 
 /* Subscribe for watch/show/interactive; `names` empty means every event
  * (and telemetry for watch). */
+/* Is topic t the one `name` means (its SAL name, or an event's name)? */
+static bool topic_named(const sal_topic_info *t, const char *name)
+{
+    const char *evt = "logevent_";
+    return strcmp(t->sal_name, name) == 0 ||
+           (strncmp(t->sal_name, evt, strlen(evt)) == 0 && strcmp(t->sal_name + strlen(evt), name) == 0);
+}
+
 int cmdr_subscribe(cmdr *c, int n, char **names)
 {
     char err[512];
+    for (int k = 0; k < n; k++) { /* a misspelt name is not a silent CSC */
+        bool known = false;
+        for (size_t i = 0; i < c->comp->ntopics && !known; i++) {
+            known = topic_named(&c->comp->topics[i], names[k]);
+        }
+        if (!known) {
+            fprintf(stderr,
+                    "ocps-cmd: %s has no topic %s (`ocps-cmd %s topics` lists its commands and events)\n",
+                    c->comp->name, names[k], c->comp->name);
+            return EXIT_USAGE;
+        }
+    }
     for (size_t i = 0; i < c->comp->ntopics; i++) {
         const sal_topic_info *t = &c->comp->topics[i];
         bool wanted = n == 0 && (t->kind == SAL_TOPIC_EVENT ||
                                  (t->kind == SAL_TOPIC_TELEMETRY && c->mode == MODE_WATCH));
         for (int k = 0; k < n; k++) {
-            char evt[160];
-            snprintf(evt, sizeof evt, "logevent_%s", names[k]);
-            wanted = wanted || strcmp(t->sal_name, names[k]) == 0 || strcmp(t->sal_name, evt) == 0;
+            wanted = wanted || topic_named(t, names[k]);
         }
         if (wanted && sal_remote_subscribe(c->remote, t->sal_name, on_event, c, err, sizeof err) != 0) {
             fprintf(stderr, "ocps-cmd: %s\n", err);
