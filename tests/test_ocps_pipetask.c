@@ -338,6 +338,7 @@ typedef struct bad_case {
     bool with_bias;
     const char *query;
     const char *reason;
+    const char *config; /* instead of the bias input (NULL: none) */
 } bad_case;
 
 static void bad_input_fails_clearly_and_the_csc_stays_enabled(void **state)
@@ -349,12 +350,16 @@ static void bad_input_fails_clearly_and_the_csc_stays_enabled(void **state)
     assert_true(c->bias_id[0] != '\0'); /* from the test before */
     fx *f = &c->f;
     const bad_case cases[] = {
-        {"isr.yaml", true, "exposure.observation_type='flat'", "the data query selected no raw datasets"},
-        {"isr.yaml", true, "exposure.day_obs > AND", "data query: column 20"},
-        {"cpNothing.yaml", true, "", "unknown pipeline 'cpNothing.yaml'"},
-        {"isr.yaml", false, "exposure.observation_type='science'", "no bias calibration for exposure"},
+        {"isr.yaml", true, "exposure.observation_type='flat'", "the data query selected no raw datasets",
+         NULL},
+        {"isr.yaml", true, "exposure.day_obs > AND", "data query: column 20", NULL},
+        {"cpNothing.yaml", true, "", "unknown pipeline 'cpNothing.yaml'", NULL},
+        {"isr.yaml", false, "exposure.observation_type='science'", "no bias calibration for exposure", NULL},
         {"quickLook.yaml", true, "exposure IN (2024062400011, 2024062500001)",
-         "task isr, exposure 2024062500001"},
+         "task isr, exposure 2024062500001", NULL},
+        /* allowed by the default allowed_options (-j8 too), but a config file cannot be honoured here */
+        {"cpBias.yaml", false, "exposure.observation_type='bias'", "-C is not supported by ocps-pipetask",
+         "-j8 -C isr:overrides.py"},
     };
     enum { N = sizeof cases / sizeof cases[0] };
     size_t mark = f->nrecords;
@@ -363,13 +368,17 @@ static void bad_input_fails_clearly_and_the_csc_stays_enabled(void **state)
     char with_bias[128];
     snprintf(with_bias, sizeof with_bias, "-i u/ocps/%s", c->bias_id);
     for (size_t k = 0; k < N; k++) {
-        execute(f, &runs[k], cases[k].pipeline, cases[k].with_bias ? with_bias : "", cases[k].query, "", "");
+        const char *config = cases[k].config ? cases[k].config : cases[k].with_bias ? with_bias : "";
+        execute(f, &runs[k], cases[k].pipeline, config, cases[k].query, "", "");
         pending[k] = &runs[k];
     }
     pending[N] = NULL;
     wait_all(f, pending, 120);
     for (size_t k = 0; k < N; k++) {
         assert_int_equal(runs[k].ack, SAL_CMD_FAILED);
+        if (strstr(runs[k].result, cases[k].reason) == NULL) { /* the commander learns why too */
+            fail_msg("case %zu: final ack '%s' lacks '%s'", k, runs[k].result, cases[k].reason);
+        }
         json_t *res = job_result(f, runs[k].job_id);
         assert_string_equal(json_string_value(json_object_get(res, "phase")), "error");
         assert_string_equal(json_string_value(json_object_get(res, "reason")), "pipeline_failed");

@@ -180,6 +180,25 @@ static void argument_errors_exit_2_and_say_why(void **state)
                      1);
     assert_failed_with("/nonexistent/repo");
     assert_false(collection_exists(f, "u/x"));
+    /* the options the CSC's default allowed_options lets through are
+     * understood: -j8 (attached), flags with nothing to do here, ignored
+     * ones said to be ignored; -C is refused with the reason */
+    assert_int_equal(pipetask(&out, "run", "-b", "/nonexistent/repo", "-p", "cpBias.yaml", "-i",
+                              "LATISS/raw/all", "-o", "u/x", "-j8", "--clobber-outputs", "--extend-run",
+                              "--fail-fast", "--timeout", "60", NULL),
+                     1);
+    assert_failed_with("/nonexistent/repo"); /* got past the options */
+    assert_non_null(strstr(out, "--fail-fast is accepted and ignored here"));
+    assert_non_null(strstr(out, "--timeout is accepted and ignored here"));
+    free(out);
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "cpBias.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/x", "-j0", NULL),
+                     2);
+    assert_failed_with("-j: '0'");
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "cpBias.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/x", "-C", "isr:overrides.py", NULL),
+                     2);
+    assert_failed_with("-C is not supported by ocps-pipetask");
 }
 
 static void overrides_are_checked_against_the_task_fields(void **state)

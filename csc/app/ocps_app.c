@@ -271,13 +271,29 @@ static void publish(ocps_app *a, const char *id, const json_t *metrics)
     if (job == NULL || job->result_published) {
         return;
     }
-    SAL_LOG(a->csc, job->phase == ENGINE_COMPLETED ? SAL_LOG_INFO : SAL_LOG_WARNING,
-            "Job %s ended: phase=%s reason=%s exit_code=%d%s%s", job->id, engine_phase_name(job->phase),
-            engine_reason_name(job->reason), job->exit_code, job->message[0] ? ": " : "", job->message);
     write_job_result(a, job, metrics);
     /* what the final ack needs, kept: marking the job published lets the
      * engine forget it (reading it back would cost a store query) */
     engine_job ended = *job;
+    /* a failed pipeline says why in metrics.json: the log line and the
+     * final ack carry its first line too, not only the exit code */
+    const char *why = json_string_value(json_object_get(metrics, "error"));
+    if (why != NULL && why[0] != '\0' && job->phase != ENGINE_COMPLETED) {
+        char text[sizeof ended.message + 8];
+        int n = snprintf(text, sizeof text, "%s%s%.*s", job->message, job->message[0] ? ": " : "",
+                         (int)strcspn(why, "\n"), why);
+        if (n >= (int)sizeof ended.message) { /* cut where a character begins */
+            size_t cut = sizeof ended.message - 1;
+            while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80) {
+                cut--;
+            }
+            text[cut] = '\0';
+        }
+        memcpy(ended.message, text, sizeof ended.message);
+    }
+    SAL_LOG(a->csc, job->phase == ENGINE_COMPLETED ? SAL_LOG_INFO : SAL_LOG_WARNING,
+            "Job %s ended: phase=%s reason=%s exit_code=%d%s%s", job->id, engine_phase_name(job->phase),
+            engine_reason_name(job->reason), job->exit_code, ended.message[0] ? ": " : "", ended.message);
     ended.argv = NULL;
     ended.results = NULL;
     ended.workdir = ""; /* the engine's, gone once the job is forgotten */

@@ -300,7 +300,9 @@ static bool option_allowed(const ocps_config *cfg, const char *word)
     json_array_foreach(cfg->allowed_options, i, item)
     {
         const char *opt = json_string_value(item);
-        if (strlen(opt) == len && strncmp(opt, word, len) == 0) {
+        /* --name or --name=value; a short option also with its value attached (-j8) */
+        bool short_attached = strlen(opt) == 2 && opt[1] != '-' && strncmp(opt, word, 2) == 0;
+        if ((strlen(opt) == len && strncmp(opt, word, len) == 0) || short_attached) {
             return true;
         }
     }
@@ -842,6 +844,9 @@ char *ocps_job_summary_json(const engine_job *job)
     json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s}", "job_id", job->id, "phase",
                           engine_phase_name(job->phase), "reason", engine_reason_name(job->reason),
                           "exit_code", job->exit_code, "output_collection", coll);
+    if (o != NULL && job->phase != ENGINE_COMPLETED && job->message[0] != '\0') {
+        json_object_set_new(o, "message", json_string(job->message)); /* why, for the commander */
+    }
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return text;

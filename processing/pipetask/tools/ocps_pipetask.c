@@ -83,8 +83,29 @@ static const struct {
     {"-o", "--output", 'o'},        {NULL, "--output-run", 'r'}, {"-d", "--data-query", 'd'},
     {"-j", "--processes", 'j'},     {"-c", "--config", 'c'},     {NULL, "--log-level", 'L'},
 };
-/* Flags accepted for compatibility with pipetask's command line, ignored. */
-static const char *const ignored_flags[] = {"--long-log", "--register-dataset-types", "--no-versions", NULL};
+/* Flags accepted for compatibility with pipetask's command line, ignored:
+ * the first ones change nothing here (dataset types are registered as
+ * needed; every job writes a new run, so there is nothing to extend,
+ * clobber or skip), the others are said to be ignored. */
+static const char *const ignored_flags[] = {
+    "--long-log",        "--register-dataset-types", "--no-versions", "--extend-run",
+    "--clobber-outputs", "--skip-existing",          "--replace-run", NULL};
+static const char *const warned_flags[] = {"--fail-fast", "--debug", NULL};
+/* Options with a value accepted and ignored, with a warning. */
+static const char *const warned_valued[] = {"--skip-existing-in", "--prune-replaced",           "--timeout",
+                                            "--instrument",       "--dataset-query-constraint", NULL};
+/* Options of pipetask this one cannot honour: an error that says so. */
+static const char *const unsupported[] = {"-C", "--config-file", NULL};
+
+static bool listed(const char *const *list, const char *w, size_t len)
+{
+    for (size_t k = 0; list[k] != NULL; k++) {
+        if (strlen(list[k]) == len && strncmp(list[k], w, len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
 
 static int parse(int argc, char **argv, args *a, char *err, size_t errlen)
 {
@@ -99,27 +120,40 @@ static int parse(int argc, char **argv, args *a, char *err, size_t errlen)
     a->jobs = 1;
     for (i++; i < argc; i++) {
         const char *w = argv[i];
-        bool flag = false;
-        for (size_t k = 0; ignored_flags[k] != NULL; k++) {
-            flag |= strcmp(w, ignored_flags[k]) == 0;
-        }
-        if (flag) {
+        if (listed(ignored_flags, w, strlen(w))) {
             continue;
         }
+        if (listed(warned_flags, w, strlen(w))) {
+            fprintf(stderr, "ocps-pipetask: warning: %s is accepted and ignored here\n", w);
+            continue;
+        }
+        /* --name=value, or a short option's value attached (-j8) */
         const char *eq = strncmp(w, "--", 2) == 0 ? strchr(w, '=') : NULL;
-        size_t nlen = eq ? (size_t)(eq - w) : strlen(w);
+        bool attached = w[0] == '-' && w[1] != '-' && w[1] != '\0' && w[2] != '\0';
+        size_t nlen = eq ? (size_t)(eq - w) : attached ? 2 : strlen(w);
+        const char *attached_value = attached ? w + 2 : NULL;
+        if (listed(unsupported, w, nlen)) {
+            snprintf(err, errlen, "%.*s is not supported by ocps-pipetask (use -c label:field=value)",
+                     (int)nlen, w);
+            return -1;
+        }
+        bool warned = listed(warned_valued, w, nlen);
         char key = 0;
-        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) {
+        for (size_t k = 0; k < sizeof valued / sizeof valued[0] && !warned; k++) {
             if ((valued[k].s && strlen(valued[k].s) == nlen && strncmp(valued[k].s, w, nlen) == 0) ||
                 (strlen(valued[k].l) == nlen && strncmp(valued[k].l, w, nlen) == 0)) {
                 key = valued[k].key;
             }
         }
-        if (key == 0) {
+        if (key == 0 && !warned) {
             snprintf(err, errlen, "unknown option or argument '%.100s'", w);
             return -1;
         }
-        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        const char *v = eq ? eq + 1 : attached_value ? attached_value : (i + 1 < argc ? argv[++i] : NULL);
+        if (warned && v != NULL) {
+            fprintf(stderr, "ocps-pipetask: warning: %.*s is accepted and ignored here\n", (int)nlen, w);
+            continue;
+        }
         if (v == NULL) {
             snprintf(err, errlen, "%.*s needs a value", (int)nlen, w);
             return -1;
