@@ -822,6 +822,21 @@ static void test_output_globs(void **state)
     assert_true(file_exists(a));
     free(a);
     free(b);
+    /* "*" lists the job's files and its log, not the runner's own (its
+     * claim and status file) */
+    efx_submit(fx, id, (engine_job_spec){.argv = write_outputs, .output_globs = (const char *[]){"*", NULL}});
+    assert_int_equal(efx_wait_final(fx, id, 5)->phase, ENGINE_COMPLETED);
+    j = engine_job_get(fx->e, id);
+    char *claim = tu_path_join(j->workdir, "runner.claim");
+    assert_true(file_exists(claim)); /* there, and not listed */
+    free(claim);
+    const char *const want[] = {"a.fits", "b.fits", "c.txt", "ocps.log"};
+    assert_int_equal(json_array_size(j->results), 4);
+    for (size_t k = 0; k < 4; k++) {
+        char *path = tu_path_join(j->workdir, want[k]);
+        assert_string_equal(json_string_value(json_array_get(j->results, k)), path);
+        free(path);
+    }
 }
 
 static void test_output_globs_truncated(void **state)

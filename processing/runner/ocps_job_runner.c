@@ -493,6 +493,23 @@ static bool runner_inside(const char *root, const char *real)
     return strncmp(real, root, n) == 0 && real[n] == '/' && real[n + 1] != '\0';
 }
 
+/* Is `real` (resolved, inside root) one of the runner's own files in the
+ * job's directory: its claim (and the claim's temporary link) and its
+ * status file (and its temporary)? Those are not the job's outputs. */
+static bool runner_own_file(const runner_args *a, const char *root, const char *real)
+{
+    size_t n = strlen(root);
+    const char *name = real + n + (root[n - 1] == '/' ? 0 : 1);
+    if (strchr(name, '/') != NULL) {
+        return false; /* not at the top of the job's directory */
+    }
+    const char *status = strrchr(a->status, '/') != NULL ? strrchr(a->status, '/') + 1 : a->status;
+    size_t claim = strlen(RUNNER_CLAIM_FILE);
+    size_t slen = strlen(status);
+    return (strncmp(name, RUNNER_CLAIM_FILE, claim) == 0 && (name[claim] == '\0' || name[claim] == '.')) ||
+           (strncmp(name, status, slen) == 0 && (name[slen] == '\0' || strcmp(name + slen, ".tmp") == 0));
+}
+
 /* Match the globs relative to the workdir (the runner chdirs there). Only
  * matches whose real path (every symlink and ".." resolved) is inside the
  * workdir are listed or counted: a pattern with "..", ".*" or an absolute
@@ -515,7 +532,7 @@ static void runner_collect(const runner_args *a, runner_outcome *out)
         if (glob(a->globs[i], 0, NULL, &g) == 0) {
             for (size_t j = 0; j < g.gl_pathc; j++) {
                 char *real = realpath(g.gl_pathv[j], NULL);
-                if (real != NULL && runner_inside(root, real)) {
+                if (real != NULL && runner_inside(root, real) && !runner_own_file(a, root, real)) {
                     runner_add_result(out, a->workdir, g.gl_pathv[j], a->max_results);
                 }
                 free(real);
