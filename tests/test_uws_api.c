@@ -412,6 +412,8 @@ static void test_delete_kills_and_forgets(void **state)
     assert_int_not_equal(access(dir, F_OK), 0);
     assert_int_equal(uws_fx_request(&fx, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
     assert_int_equal(r.status, 404);
+    assert_true(json_is_string(r.json)); /* as GET's 404: a JSON string naming the job */
+    assert_non_null(strstr(json_string_value(r.json), id));
     uws_resp_clear(&r);
     /* not listed */
     assert_int_equal(uws_fx_request(&fx, "GET", "/job", NULL, NULL, 0, NULL, &r), 0);

@@ -890,9 +890,7 @@ static void uws_delete_job(const uws_call *c, uws_reply *r)
     char err[512];
     const engine_job *job = uws_find(c->s, c->route->id);
     if (job == NULL) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "job %.64s not found", c->route->id);
-        uws_reply_text(r, 404, msg);
+        uws_not_found(r, c->route->id); /* JSON, as GET's */
         return;
     }
     char id[ENGINE_JOB_ID_LEN + 1];
