@@ -529,6 +529,15 @@ static void test_form_submission(void **state)
     json_t *cmd = json_object_get(json_object_get(r.json, "parameters"), "command");
     assert_string_equal(json_string_value(json_array_get(cmd, 2)), "echo form & done");
     uws_resp_clear(&r);
+    /* JSON sent as a form (curl -d without -H): the reference's 400, with a hint */
+    const char *json = "{\"command\": \"echo hi\"}";
+    assert_int_equal(
+        uws_fx_request(&fx, "PUT", "/job", "application/x-www-form-urlencoded", json, strlen(json), NULL, &r),
+        0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "missing argument: 'command' (the body looks like JSON: send it with "
+                                   "Content-Type: application/json)"));
+    uws_resp_clear(&r);
 }
 
 /* `url` + `commit_ref`: cloned into JOB_SOURCE_DIR before the command; a

@@ -411,7 +411,16 @@ static int uws_submit_form(const char *body, size_t len, uws_submit *out, char *
         rc = 400;
     }
     if (rc == 0 && values[0] == NULL) {
-        snprintf(err, errlen, "missing argument: 'command'");
+        /* the reference's message; a JSON body sent as a form (curl -d
+         * without -H) gets a hint */
+        size_t lead = 0;
+        while (lead < len &&
+               (body[lead] == ' ' || body[lead] == '\t' || body[lead] == '\r' || body[lead] == '\n')) {
+            lead++;
+        }
+        bool json_like = lead < len && (body[lead] == '{' || body[lead] == '[');
+        snprintf(err, errlen, "missing argument: 'command'%s",
+                 json_like ? " (the body looks like JSON: send it with Content-Type: application/json)" : "");
         rc = 400;
     }
     if (rc == 0 && values[1] != NULL && !uws_run_id_valid(values[1])) {
