@@ -154,6 +154,9 @@ static void usage_errors(void **state)
     free(out);
     assert_int_equal(cmd(&out, "OCPS:1", "setLogLevel", "--level", "ten", NULL), 64);
     free(out);
+    assert_int_equal(cmd(&out, "OCPS:1", "enable", "--timeout", "5", NULL), 64);
+    assert_non_null(strstr(out, "command enable has no field timeout (ocps-cmd's own options go before"));
+    free(out);
     /* a control character is named as such, with where it is */
     assert_int_equal(cmd(&out, "OCPS:1", "execute", "--pipeline", "cp\001Bias.yaml", NULL), 64);
     assert_non_null(
@@ -167,7 +170,8 @@ static void usage_errors(void **state)
     free(out);
     /* a command needs the index of an indexed component (salobj: index 0 reads all, commands none) */
     assert_int_equal(cmd(&out, "OCPS", "start", NULL, NULL, NULL), 64);
-    assert_non_null(strstr(out, "OCPS is an indexed component: commands need its SAL index: OCPS:1 (LATISS)"));
+    assert_non_null(
+        strstr(out, "OCPS is an indexed component: commands need its SAL index: OCPS:1 (LATISS)"));
     free(out);
     assert_int_equal(cmd(&out, "OCPS:1", "topics", NULL, NULL, NULL), 0);
     assert_non_null(strstr(out, "setLogLevel --level:long --subsystem:string"));
