@@ -413,7 +413,8 @@ static void test_bad_address(void **state)
     assert_int_equal(run_csc("127.0.0.1", NULL, out, sizeof out), 64);
     assert_non_null(strstr(out, "--metrics-listen 127.0.0.1: expected ADDR:PORT"));
     assert_int_equal(run_csc("example.org:9100", NULL, out, sizeof out), 64);
-    assert_non_null(strstr(out, "--metrics-listen example.org:9100: bad IPv4 address"));
+    assert_non_null(strstr(out, "--metrics-listen example.org:9100: not an IPv4 address (ADDR is one, "
+                                "localhost, or [IPv6]; not a host name)"));
     assert_int_equal(run_csc(NULL, "[::1:9100", out, sizeof out), 64);
     assert_non_null(strstr(out, "OCPS_METRICS_LISTEN [::1:9100"));
     /* a port in use: the start fails, before the transport opens */

@@ -306,6 +306,17 @@ static void test_non_loopback_needs_token(void **state)
     char *const usage[] = {OCPS_ENGINE, "--bogus", "1", NULL};
     assert_int_equal(tu_run(usage, &out), 2);
     free(out);
+    char *const nan_grace[] = {OCPS_ENGINE, "--state-dir",   st,    "--work-root",
+                               wr,          "--abort-grace", "nan", NULL};
+    assert_int_equal(tu_run(nan_grace, &out), 2);
+    assert_non_null(strstr(out, "--abort-grace nan"));
+    free(out);
+    /* a port file that cannot be written: it stops (whoever waits for it would wait forever) */
+    char *const port_file[] = {OCPS_ENGINE,   "--listen", "127.0.0.1:0", "--state-dir",           st,
+                               "--work-root", wr,         "--port-file", "/nonexistent-dir/port", NULL};
+    assert_int_equal(tu_run(port_file, &out), 1);
+    assert_non_null(strstr(out, "--port-file /nonexistent-dir/port"));
+    free(out);
     tu_remove_tree(dir);
     free(st);
     free(wr);

@@ -60,7 +60,9 @@ int uv_mhd_parse_listen(const char *listen, const char *option, struct sockaddr_
         snprintf(host, sizeof host, "127.0.0.1");
     }
     if (inet_pton(AF_INET, host, &a4->sin_addr) != 1) {
-        snprintf(err, errlen, "%s %s: bad IPv4 address", option, listen);
+        snprintf(err, errlen,
+                 "%s %s: not an IPv4 address (ADDR is one, localhost, or [IPv6]; not a host name)", option,
+                 listen);
         return -1;
     }
     *loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;

@@ -107,8 +107,9 @@ static int parse_cli(int argc, char **argv, cli *c)
             c->max_waiting = (size_t)n;
         } else if (strcmp(opt, "--abort-grace") == 0) {
             c->abort_grace = strtod(val, &end);
-            if (*end != '\0' || c->abort_grace < 0) {
-                fprintf(stderr, "ocps-engine: --abort-grace %s: expected seconds >= 0\n", val);
+            if (*end != '\0' || end == val ||
+                !(c->abort_grace >= 0 && c->abort_grace <= 3600)) { /* not NaN */
+                fprintf(stderr, "ocps-engine: --abort-grace %s: expected seconds from 0 to 3600\n", val);
                 return -1;
             }
         } else if (strcmp(opt, "--max-body") == 0) {
@@ -347,7 +348,12 @@ int main(int argc, char **argv)
         snprintf(tmp, sizeof tmp, "%s.tmp", c.port_file);
         FILE *f = fopen(tmp, "we");
         if (f == NULL || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0 || rename(tmp, c.port_file) != 0) {
+            /* whoever asked for it waits for it: stop rather than leave it waiting */
             fprintf(stderr, "ocps-engine: --port-file %s: %s\n", c.port_file, strerror(errno));
+            uws_service_close(a.svc);
+            engine_close(a.e, NULL, NULL);
+            uv_run(a.loop, UV_RUN_DEFAULT);
+            return 1;
         }
     }
     fprintf(stderr, "ocps-engine: listening on port %u, base path \"%s\", runner %s\n", port, c.base_path,
