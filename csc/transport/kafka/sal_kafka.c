@@ -97,8 +97,14 @@ void kafka__on_client_error(rd_kafka_t *rk, int code, const char *reason, void *
     double now = kafka__monotonic_now();
     if (now - t->last_client_error >= 10.0) {
         t->last_client_error = now;
-        sal_log_say(SAL_LOGLINE_WARNING, "sal_kafka", "%s: %s: %s", rd_kafka_name(rk),
-                    rd_kafka_err2name((rd_kafka_resp_err_t)code), reason);
+        /* no broker yet: say which address is tried, and that it goes on trying */
+        bool unreachable = code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+                           code == RD_KAFKA_RESP_ERR__RESOLVE || code == RD_KAFKA_RESP_ERR__TRANSPORT;
+        sal_log_say(SAL_LOGLINE_WARNING, "sal_kafka", "%s: %s: %s%s%s%s", rd_kafka_name(rk),
+                    rd_kafka_err2name((rd_kafka_resp_err_t)code), reason,
+                    unreachable ? " (cannot reach the Kafka broker at LSST_KAFKA_BROKER_ADDR=" : "",
+                    unreachable && t->env.broker != NULL ? t->env.broker : "",
+                    unreachable ? "; still trying)" : "");
     }
 }
 
