@@ -255,16 +255,22 @@ static void execute_runs_on_ocps_engine(void **state)
     json_decref(j);
 }
 
+/* execute cpBias.yaml with config and query; its final ack and the exit
+ * code its one job_result reports. */
+static void execute_expect(fx *f, const char *config, const char *query, int ack, int exit_code)
+{
+    run r;
+    execute(f, &r, "cpBias.yaml", config, query, NULL);
+    wait_done(f, &r, 60);
+    assert_int_equal(r.ack, ack);
+    long i = one_result(f, r.job_id);
+    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), exit_code);
+}
+
 static void failing_job_reports_exit_code(void **state)
 {
     ctx *c = *state;
-    fx *f = &c->f;
-    run r;
-    execute(f, &r, "cpBias.yaml", "", "FAIL=3", NULL);
-    wait_done(f, &r, 60);
-    assert_int_equal(r.ack, SAL_CMD_FAILED);
-    long i = one_result(f, r.job_id);
-    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 3);
+    execute_expect(&c->f, "", "FAIL=3", SAL_CMD_FAILED, 3);
 }
 
 static void abort_job_keeps_the_server_job(void **state)
@@ -494,12 +500,7 @@ static void token_from_a_file_is_sent(void **state)
     assert_int_equal(uws_fx_request(&c->server, "GET", "/job", NULL, NULL, 0, NULL, &resp), 0);
     assert_int_equal(resp.status, 401); /* without it, nothing */
     uws_resp_clear(&resp);
-    run r;
-    execute(f, &r, "cpBias.yaml", "-j 2", "instrument='LATISS'", NULL);
-    wait_done(f, &r, 60);
-    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
-    long i = one_result(f, r.job_id);
-    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 0);
+    execute_expect(f, "-j 2", "instrument='LATISS'", SAL_CMD_COMPLETE, 0);
 }
 
 int main(void)

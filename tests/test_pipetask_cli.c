@@ -136,6 +136,17 @@ static void assert_failed_with(const char *what)
     json_decref(m);
 }
 
+/* `pipetask run` of `pipeline` on the repository's raws with one more
+ * option and its value: refused before anything is read (exit 2), with
+ * `why` in metrics.json. */
+static void refused(const fixture *f, const char *pipeline, const char *opt, const char *val, const char *why)
+{
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", pipeline, "-i", "LATISS/raw/all", "-o", "u/x",
+                              opt, val, NULL),
+                     2);
+    assert_failed_with(why);
+}
+
 static bool collection_exists(const fixture *f, const char *name)
 {
     char *out = NULL;
@@ -191,39 +202,19 @@ static void argument_errors_exit_2_and_say_why(void **state)
     assert_non_null(strstr(out, "--fail-fast is accepted and ignored here"));
     assert_non_null(strstr(out, "--timeout is accepted and ignored here"));
     free(out);
-    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "cpBias.yaml", "-i", "LATISS/raw/all", "-o",
-                              "u/x", "-j0", NULL),
-                     2);
-    assert_failed_with("-j: '0'");
-    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "cpBias.yaml", "-i", "LATISS/raw/all", "-o",
-                              "u/x", "-C", "isr:overrides.py", NULL),
-                     2);
-    assert_failed_with("-C is not supported by ocps-pipetask");
+    refused(f, "cpBias.yaml", "-j0", NULL, "-j: '0'");
+    refused(f, "cpBias.yaml", "-C", "isr:overrides.py", "-C is not supported by ocps-pipetask");
 }
 
 static void overrides_are_checked_against_the_task_fields(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "isr.yaml", "-i", "LATISS/raw/all", "-o",
-                              "u/ovr", "-c", "isr:doFoo=True", NULL),
-                     2);
-    assert_failed_with("unknown config field 'doFoo'");
-    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "isr.yaml", "-i", "LATISS/raw/all", "-o",
-                              "u/ovr", "-c", "isr:saturation=lots", NULL),
-                     2);
-    assert_failed_with("saturation: 'lots' is not a number");
-    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "isr.yaml", "-i", "LATISS/raw/all", "-o",
-                              "u/ovr", "-c", "isr:doBias=maybe", NULL),
-                     2);
-    assert_failed_with("doBias: 'maybe' is not a boolean");
-    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "isr.yaml", "-i", "LATISS/raw/all", "-o",
-                              "u/ovr", "-c", "calibrate:doBias=False", NULL),
-                     2);
-    assert_failed_with("no task labelled 'calibrate' in the pipeline (tasks: isr)");
-    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "isr.yaml", "-i", "LATISS/raw/all", "-o",
-                              "u/ovr", "-c", "isr-doBias", NULL),
-                     2);
-    assert_failed_with("expected label:field=value");
+    refused(f, "isr.yaml", "-c", "isr:doFoo=True", "unknown config field 'doFoo'");
+    refused(f, "isr.yaml", "-c", "isr:saturation=lots", "saturation: 'lots' is not a number");
+    refused(f, "isr.yaml", "-c", "isr:doBias=maybe", "doBias: 'maybe' is not a boolean");
+    refused(f, "isr.yaml", "-c", "calibrate:doBias=False",
+            "no task labelled 'calibrate' in the pipeline (tasks: isr)");
+    refused(f, "isr.yaml", "-c", "isr-doBias", "expected label:field=value");
     /* without a bias in the inputs ISR fails; the override lets it run */
     assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "isr.yaml", "-i", "LATISS/raw/all", "-o",
                               "u/ovr", "-d", "exposure.observation_type='science'", NULL),
