@@ -348,7 +348,7 @@ void engine__finish(engine *e, engine_rec *r, engine_phase phase, engine_reason 
 /* Release pending jobs, then start queued ones in creation order. */
 void engine__schedule(engine *e)
 {
-    if (e->closed) {
+    if (e->closed || e->held) {
         return;
     }
     /* a job that ends as it is started (it cannot be) wakes the jobs
@@ -687,10 +687,19 @@ int engine_open(engine **out, uv_loop_t *loop, const engine_options *opts, engin
     }
     engine_resume(e, found.recs, found.n);
     free(found.recs);
+    e->held = opts->start_later;
     engine__schedule(e);
     engine__retention_start(e);
     *out = e;
     return 0;
+}
+
+void engine_start(engine *e)
+{
+    if (e != NULL && e->held) {
+        e->held = false;
+        engine__schedule(e);
+    }
 }
 
 void engine_close(engine *e, engine_close_cb cb, void *arg)

@@ -258,6 +258,21 @@ static void test_one_engine_per_state_dir(void **state)
     free(top);
     free(other);
     free(file);
+    /* an engine that cannot listen (the port is taken) starts no queued
+     * job: the engine makes a job's directory when it starts it */
+    uws_fx_kill(&extra_fx); /* the lock goes with it; the sleeper runs on */
+    char taken[32];
+    snprintf(taken, sizeof taken, "127.0.0.1:%u", fx.port);
+    const char *const no_port[] = {"--listen",         taken,         "--state-dir",
+                                   extra_fx.state_dir, "--work-root", extra_fx.work_root,
+                                   "--max-concurrent", "4",           NULL};
+    assert_int_equal(run_engine(no_port, &out), 1);
+    assert_non_null(strstr(out, "cannot listen on"));
+    free(out);
+    char *queued_dir = tu_path_join(extra_fx.work_root, queued);
+    assert_int_equal(access(queued_dir, F_OK), -1);
+    free(queued_dir);
+    assert_int_equal(uws_fx_restart(&extra_fx, one), 0);
     uws_resp r;
     char path[128];
     snprintf(path, sizeof path, "/job/%s", sleeper);

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,13 +230,14 @@ static int lock_state_dir(const char *state_dir)
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int why = errno;
         char pid[32] = "";
         ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
         pid[n > 0 ? n : 0] = '\0';
         pid[strcspn(pid, "\n")] = '\0';
         fprintf(stderr, "ocps-engine: another ocps-engine%s%s%s uses --state-dir %s (%s)\n",
                 pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", state_dir,
-                errno == EWOULDBLOCK ? "it is locked" : strerror(errno));
+                why == EWOULDBLOCK ? "it is locked" : strerror(why));
         close(fd);
         return -1;
     }
@@ -257,6 +259,27 @@ static int make_dir(const char *path, char out[PATH_MAX])
     }
     if (!S_ISDIR(st.st_mode)) {
         errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+/* Write the port to path (atomically: a temporary, renamed); 0, or -1
+ * with errno (nothing left behind). */
+static int write_port_file(const char *path, unsigned port)
+{
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "we");
+    if (f == NULL) {
+        return -1;
+    }
+    bool written = fprintf(f, "%u\n", port) > 0;
+    int saved = errno;
+    if (fclose(f) != 0 || !written || rename(tmp, path) != 0) {
+        saved = written ? errno : saved;
+        unlink(tmp);
+        errno = saved;
         return -1;
     }
     return 0;
@@ -329,7 +352,8 @@ int main(int argc, char **argv)
                          .max_waiting = c.max_waiting,
                          .abort_grace = c.abort_grace,
                          .log = on_engine_log,
-                         .log_arg = &a};
+                         .log_arg = &a,
+                         .start_later = true}; /* no job starts unless the service listens */
     if (engine_open(&a.e, a.loop, &eo, on_job, &a, err, sizeof err) != 0) {
         fprintf(stderr, "ocps-engine: %s\n", err);
         return 1;
@@ -343,21 +367,17 @@ int main(int argc, char **argv)
     }
     memset(token, 0, sizeof token);
     unsigned port = uws_service_port(a.svc);
-    if (c.port_file != NULL) {
-        char tmp[1100];
-        snprintf(tmp, sizeof tmp, "%s.tmp", c.port_file);
-        FILE *f = fopen(tmp, "we");
-        if (f == NULL || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0 || rename(tmp, c.port_file) != 0) {
-            /* whoever asked for it waits for it: stop rather than leave it waiting */
-            fprintf(stderr, "ocps-engine: --port-file %s: %s\n", c.port_file, strerror(errno));
-            uws_service_close(a.svc);
-            engine_close(a.e, NULL, NULL);
-            uv_run(a.loop, UV_RUN_DEFAULT);
-            return 1;
-        }
+    if (c.port_file != NULL && write_port_file(c.port_file, port) != 0) {
+        /* whoever asked for it waits for it: stop (no job has started) rather than leave it waiting */
+        fprintf(stderr, "ocps-engine: --port-file %s: %s\n", c.port_file, strerror(errno));
+        uws_service_close(a.svc);
+        engine_close(a.e, NULL, NULL);
+        uv_run(a.loop, UV_RUN_DEFAULT);
+        return 1;
     }
     fprintf(stderr, "ocps-engine: listening on port %u, base path \"%s\", runner %s\n", port, c.base_path,
             runner);
+    engine_start(a.e);
     uv_signal_init(a.loop, &a.sigint);
     uv_signal_init(a.loop, &a.sigterm);
     a.sigint.data = &a;

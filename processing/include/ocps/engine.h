@@ -189,6 +189,10 @@ typedef struct engine_options {
     engine_executor executor;   /* ENGINE_EXECUTOR_LOCAL by default */
     engine_slurm_options slurm; /* for ENGINE_EXECUTOR_SLURM (copied) */
     engine_uws_options uws;     /* for ENGINE_EXECUTOR_UWS (copied) */
+    /* Start no queued job at engine_open: only once engine_start is
+     * called (e.g. once a service is listening: a start that fails after
+     * engine_open then runs nothing). */
+    bool start_later;
 } engine_options;
 
 typedef struct engine engine;
@@ -203,6 +207,10 @@ typedef struct engine engine;
  * it was found in (after engine_open returns). */
 int engine_open(engine **out, uv_loop_t *loop, const engine_options *opts, engine_job_cb cb, void *arg,
                 char *err, size_t errlen);
+
+/* Start the queued jobs of an engine opened with start_later (once;
+ * nothing for one opened without). */
+void engine_start(engine *e);
 
 /* A new job id (32 hex characters + NUL): the creation time in
  * milliseconds (12 hex digits), then 80 random bits; ids made later sort
