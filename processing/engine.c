@@ -500,8 +500,9 @@ static void engine_resume(engine *e, engine_rec *const *recs, size_t n)
 static int engine_mkdirs(const char *path, char *err, size_t errlen)
 {
     char buf[1024];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        snprintf(err, errlen, "path too long: %s", path);
+    if (path[0] == '\0' || snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        snprintf(err, errlen, "path %s: %s", path[0] == '\0' ? "\"\"" : path,
+                 path[0] == '\0' ? "empty" : "too long");
         return -1;
     }
     for (char *p = buf + 1;; p++) {
@@ -514,8 +515,10 @@ static int engine_mkdirs(const char *path, char *err, size_t errlen)
             }
             *p = c;
             struct stat st;
+            errno = 0;
             if (c == '\0' && (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))) {
-                snprintf(err, errlen, "%s is not a directory", buf);
+                snprintf(err, errlen, "%s is not a directory%s%s", buf, errno != 0 ? ": " : "",
+                         errno != 0 ? strerror(errno) : "");
                 return -1;
             }
             if (c == '\0') {

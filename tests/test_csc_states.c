@@ -28,7 +28,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    return fx_teardown(*state);
+    return *state != NULL ? fx_teardown(*state) : 0;
 }
 
 static const char *topic_name(const fx *f, size_t i)
@@ -273,8 +273,13 @@ static void commands_before_startup_are_dropped(void **state)
     while (!reach_startup_window(f)) {
         assert_true(attempts < 3); /* missed three times: not the load, a slow start-up */
         print_message("the CSC started before the Remote was ready; again with a new CSC\n");
-        assert_int_equal(teardown(state), 0);
-        assert_int_equal(setup_slow_start(state), 0);
+        int rc = fx_teardown(f);
+        *state = NULL; /* freed: the group's teardown must not see it */
+        assert_int_equal(rc, 0);
+        if (setup_slow_start(state) != 0) {
+            *state = NULL; /* half made: left as it is (the test fails) */
+            fail_msg("a new CSC could not be started");
+        }
         f = *state;
         attempts++;
     }

@@ -200,6 +200,7 @@ static void argument_errors_exit_2_and_say_why(void **state)
                      1);
     assert_failed_with("/nonexistent/repo"); /* got past the options */
     assert_non_null(strstr(out, "--fail-fast is accepted and ignored here"));
+    assert_non_null(strstr(out, "--extend-run is accepted and ignored here"));
     assert_non_null(strstr(out, "--timeout is accepted and ignored here"));
     free(out);
     refused(f, "cpBias.yaml", "-j0", NULL, "-j: '0'");

@@ -34,6 +34,7 @@ typedef struct cmdr {
     int status;
     bool finished; /* cmdr_finish ran */
     bool sent;
+    bool answered; /* a non-final ack came (the CSC is there, the command runs) */
     uv_timer_t poll;
     uv_timer_t deadline;
     uv_signal_t sigint;

@@ -159,6 +159,7 @@ static void on_ack(void *arg, int ack, int error, const char *result, double tim
 {
     cmdr *c = arg;
     if (!final) {
+        c->answered = true;
         printf("%s %s timeout=%.1f%s%s\n", c->command, sal_ack_name(ack), timeout, *result ? " result=" : "",
                result);
         fflush(stdout);
@@ -166,7 +167,7 @@ static void on_ack(void *arg, int ack, int error, const char *result, double tim
     }
     printf("%s %s error=%d result=%s\n", c->command, sal_ack_name(ack), error, result);
     fflush(stdout);
-    if (ack == SAL_CMD_NOACK) { /* the command's reader is there: the index is the likely cause */
+    if (ack == SAL_CMD_NOACK && !c->answered) { /* its reader is there: the index is the likely cause */
         fprintf(stderr,
                 "ocps-cmd: no ack from %s:%d in %.1f s: no CSC with that SAL index answered (a CSC ignores "
                 "commands for another index)\n",
@@ -279,6 +280,7 @@ int cmdr_command_start(cmdr *c)
         return EXIT_FAILED;
     }
     c->sent = false;
+    c->answered = false;
     c->started = now_s();
     uv_timer_start(&c->poll, on_poll, 0, 5);
     return 0;

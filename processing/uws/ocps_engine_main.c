@@ -191,8 +191,8 @@ static void on_signal(uv_signal_t *h, int signum)
 static int mkdir_p(const char *path)
 {
     char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errno = ENAMETOOLONG;
+    if (path[0] == '\0' || snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errno = path[0] == '\0' ? ENOENT : ENAMETOOLONG;
         return -1;
     }
     for (char *p = buf + 1; *p != '\0'; p++) {

@@ -83,14 +83,13 @@ static const struct {
     {"-o", "--output", 'o'},        {NULL, "--output-run", 'r'}, {"-d", "--data-query", 'd'},
     {"-j", "--processes", 'j'},     {"-c", "--config", 'c'},     {NULL, "--log-level", 'L'},
 };
-/* Flags accepted for compatibility with pipetask's command line, ignored:
- * the first ones change nothing here (dataset types are registered as
- * needed; every job writes a new run, so there is nothing to extend,
- * clobber or skip), the others are said to be ignored. */
-static const char *const ignored_flags[] = {
-    "--long-log",        "--register-dataset-types", "--no-versions", "--extend-run",
-    "--clobber-outputs", "--skip-existing",          "--replace-run", NULL};
-static const char *const warned_flags[] = {"--fail-fast", "--debug", NULL};
+/* Flags accepted for compatibility with pipetask's command line and
+ * ignored: the first quietly (dataset types are registered as needed), the
+ * others with a warning (an existing output run is still refused, so
+ * there is nothing they could extend, clobber, skip or replace). */
+static const char *const ignored_flags[] = {"--long-log", "--register-dataset-types", "--no-versions", NULL};
+static const char *const warned_flags[] = {
+    "--fail-fast", "--debug", "--extend-run", "--clobber-outputs", "--skip-existing", "--replace-run", NULL};
 /* Options with a value accepted and ignored, with a warning. */
 static const char *const warned_valued[] = {"--skip-existing-in", "--prune-replaced",           "--timeout",
                                             "--instrument",       "--dataset-query-constraint", NULL};
