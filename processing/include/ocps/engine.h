@@ -222,8 +222,10 @@ void engine_new_job_id(engine *e, char out[ENGINE_JOB_ID_LEN + 1]);
  * a slot (QUEUED, FIFO), then runs. An unknown prerequisite id ends it at
  * once (ERROR, reason prerequisite). Errors, each with a message and
  * nothing stored: -EAGAIN while max_waiting jobs wait already; -EINVAL a
- * bad id or spec; -EEXIST the id is taken; -ENOMEM out of memory;
- * -ENAMETOOLONG the job's directory would be too long; -EIO the store. */
+ * bad id or spec; -EEXIST the id is taken; -ENOMEM out of memory (outside
+ * a batch, a job stored before memory ran out is found at the next
+ * engine_open); -ENAMETOOLONG the job's directory would be too long; -EIO
+ * the store. */
 int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, char *err, size_t errlen);
 
 /* Group commit: the jobs engine_job_submit accepts between
