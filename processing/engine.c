@@ -633,7 +633,7 @@ static engine *engine_create(uv_loop_t *loop, const engine_options *opts, char *
         return NULL;
     }
     /* every job's directory is <work_root>/<id>: refused here, not at each submission */
-    size_t root_max = ENGINE_WORKDIR_MAX - 1 - ENGINE_JOB_ID_LEN;
+    size_t root_max = ENGINE_WORK_ROOT_MAX;
     if (strlen(opts->work_root) > root_max) {
         snprintf(err, errlen, "engine: work_root is too long (%zu bytes; at most %zu)",
                  strlen(opts->work_root), root_max);

@@ -1157,7 +1157,7 @@ static void test_work_root_too_long(void **state)
     efx *fx = *state;
     efx_close(fx);
     char root[ENGINE_WORKDIR_MAX + 64];
-    size_t max = ENGINE_WORKDIR_MAX - 1 - ENGINE_JOB_ID_LEN;
+    size_t max = ENGINE_WORK_ROOT_MAX;
     size_t n = (size_t)snprintf(root, sizeof root, "%s/long", fx->dir);
     while (n < max + 1) {
         root[n] = n % 100 == 0 ? '/' : 'd'; /* components of at most 99 bytes */

@@ -289,7 +289,7 @@ static int write_port_file(const char *path, unsigned port)
  * as absolute paths; 0, or -1 with a message (nothing started). */
 static int open_dirs(const cli *c, char state_dir[PATH_MAX], char work_root[PATH_MAX])
 {
-    size_t root_max = ENGINE_WORKDIR_MAX - 1 - ENGINE_JOB_ID_LEN;
+    size_t root_max = ENGINE_WORK_ROOT_MAX;
     if (absolute_length(c->work_root) > root_max) {
         fprintf(stderr,
                 "ocps-engine: --work-root %s: too long (%zu bytes as an absolute path; at most %zu)\n",

@@ -52,6 +52,8 @@ typedef enum engine_reason {
 #define ENGINE_JOB_ID_LEN 32
 /* The longest work directory of a job (work root, '/', id), in bytes. */
 #define ENGINE_WORKDIR_MAX 1023
+/* The longest work root (engine_open refuses a longer one), in bytes. */
+#define ENGINE_WORK_ROOT_MAX (ENGINE_WORKDIR_MAX - 1 - ENGINE_JOB_ID_LEN)
 
 /* What to run. The engine copies everything it is given. */
 typedef struct engine_job_spec {
