@@ -13,6 +13,7 @@
 #include "ocps/ocps_ra.h"
 #include "ocps/ocps_topics.h"
 #include "ocps/sal_sample.h"
+#include "ocps/sal_utf8.h"
 #include "ocps/slurm_ping.h"
 
 #define SIM_FAULT_CODE 2
@@ -283,11 +284,7 @@ static void publish(ocps_app *a, const char *id, const json_t *metrics)
         int n = snprintf(text, sizeof text, "%s%s%.*s", job->message, job->message[0] ? ": " : "",
                          (int)strcspn(why, "\n"), why);
         if (n >= (int)sizeof ended.message) { /* cut where a character begins */
-            size_t cut = sizeof ended.message - 1;
-            while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80) {
-                cut--;
-            }
-            text[cut] = '\0';
+            text[sal_utf8_cut(text, sizeof ended.message - 1)] = '\0';
         }
         memcpy(ended.message, text, sizeof ended.message);
     }

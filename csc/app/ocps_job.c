@@ -14,6 +14,7 @@
 
 #include "ocps/ocps_words.h"
 #include "ocps/sal_sample.h"
+#include "ocps/sal_utf8.h"
 
 /* --- validation --- */
 
@@ -536,27 +537,6 @@ json_t *ocps_job_iso_time(double t)
     return json_string(buf);
 }
 
-/* Length of the valid UTF-8 character at s, 0 if none starts there. */
-static size_t utf8_char(const unsigned char *s)
-{
-    if (s[0] < 0x80) {
-        return 1;
-    }
-    size_t n = (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
-    if (n == 0) {
-        return 0;
-    }
-    static const unsigned long least[] = {0, 0, 0x80, 0x800, 0x10000};
-    unsigned long cp = s[0] & (0x7Fu >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) { /* also stops at the terminating NUL */
-            return 0;
-        }
-        cp = cp << 6 | (s[i] & 0x3Fu);
-    }
-    return cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ? 0 : n;
-}
-
 /* s as a JSON string, at most `max` bytes of it (cut at a character
  * boundary, then "..."), bytes that are not UTF-8 replaced by U+FFFD (a file
  * name or a message need not be UTF-8; JSON strings must). NULL s: null. */
@@ -573,7 +553,7 @@ static json_t *text_json(const char *s, size_t max)
     size_t o = 0;
     const unsigned char *p = (const unsigned char *)s;
     while (*p != '\0') {
-        size_t n = utf8_char(p);
+        size_t n = sal_utf8_char_len(p);
         const char *c = n ? (const char *)p : "\xEF\xBF\xBD";
         size_t clen = n ? n : 3;
         if (o + clen > max) {

@@ -12,6 +12,7 @@
 #include "ocps/ocps_job.h"
 #include "ocps/ocps_redis.h"
 #include "ocps/sal_sample.h"
+#include "ocps/sal_utf8.h"
 
 #define RA_CONFIG_MAX 8192  /* execute.config, as for the other indices */
 #define RA_MAX_KEYS 64      /* key/value pairs in one execute */
@@ -149,11 +150,7 @@ static void cap_text(char *s, size_t max)
     if (len <= max) {
         return;
     }
-    size_t cut = max - 3;
-    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80) {
-        cut--; /* not inside a UTF-8 sequence */
-    }
-    memcpy(s + cut, "...", 4);
+    memcpy(s + sal_utf8_cut(s, max - 3), "...", 4);
 }
 
 /* CMD_FAILED with "Failed: <text>", the whole ack within RA_ACK_MAX. */

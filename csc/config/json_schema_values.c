@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ocps/sal_utf8.h"
+
 /* ------------------------------------------------------------------ */
 /* Growable strings                                                     */
 
@@ -78,11 +80,7 @@ void js_copy_trunc(char *dst, size_t size, const char *src)
 {
     size_t n = strlen(src);
     if (n >= size) {
-        n = size - 1;
-        /* do not cut a UTF-8 sequence in half */
-        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) {
-            n--;
-        }
+        n = sal_utf8_cut(src, size - 1);
     }
     memcpy(dst, src, n);
     dst[n] = '\0';
@@ -260,10 +258,7 @@ void js_repr(dstr *d, const json_t *v)
     dstr t = {0};
     repr_value(&t, v, 0, REPR_LIMIT);
     if (t.len > REPR_LIMIT) {
-        size_t n = REPR_LIMIT - 3;
-        while (n > 0 && ((unsigned char)t.p[n] & 0xC0) == 0x80) {
-            n--;
-        }
+        size_t n = sal_utf8_cut(t.p, REPR_LIMIT - 3);
         js_ds_putn(d, t.p, n);
         js_ds_puts(d, "...");
     } else {

@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ocps/sal_utf8.h"
+
 /* ---- errors ---------------------------------------------------------- */
 
 static void yj_vfail(yj_ctx *c, const yaml_mark_t *mark, const char *fmt, va_list ap)
@@ -121,10 +123,7 @@ yj_excerpt yj_show(const char *s, size_t n)
     yj_excerpt e;
     size_t len = n, i;
     if (len > 60) {
-        len = 60;
-        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80) {
-            len--;
-        }
+        len = sal_utf8_cut(s, 60);
     }
     for (i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ocps/sal_utf8.h"
+
 static char **string_slot(const sal_field_info *f, void *sample)
 {
     return (char **)((char *)sample + f->offset);
@@ -149,37 +151,6 @@ const sal_field_info *sal_topic_field(const sal_topic_info *topic, const char *n
     return NULL;
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    if (c < 0x80) {
-        return 1;
-    }
-    size_t n;
-    unsigned min;
-    unsigned cp;
-    if ((c & 0xE0) == 0xC0) {
-        n = 2, min = 0x80, cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-        n = 3, min = 0x800, cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-        n = 4, min = 0x10000, cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-        return 0;
-    }
-    return n;
-}
-
 bool sal_text_check(const char *s, size_t max, const char *allowed, char *why, size_t whylen)
 {
     size_t i = 0;
@@ -201,7 +172,7 @@ bool sal_text_check(const char *s, size_t max, const char *allowed, char *why, s
             i++;
             continue;
         }
-        size_t n = utf8_seq(u + i);
+        size_t n = sal_utf8_char_len(u + i);
         if (n == 0) {
             if (why != NULL) {
                 snprintf(why, whylen, "is not valid UTF-8 at byte %zu", i);

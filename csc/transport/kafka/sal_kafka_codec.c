@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "ocps/sal_sample.h"
+#include "ocps/sal_utf8.h"
 
 /* ---- buffer ---- */
 
@@ -787,10 +788,7 @@ static int string_set(const sal_field_info *f, void *sample, const char *s, size
     char *p = (char *)sample + f->offset;
     if (f->bound > 0) {
         if (n > f->bound) {
-            n = f->bound;
-            while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) {
-                n--;
-            }
+            n = sal_utf8_cut(s, f->bound);
         }
         memcpy(p, s, n);
         p[n] = '\0';
