@@ -141,31 +141,36 @@ static int setup(cmdr *c, int argc, char **argv, const char *transport_name, con
     return rc != 0 ? rc : -1;
 }
 
+enum { OPT_TIMEOUT = 1000, OPT_DURATION, OPT_DISCOVERY, OPT_JSON, OPT_TRANSPORT, OPT_IDENTITY, OPT_XMLVER };
+
+/* ocps-cmd's own options (the usage text lists them too) */
+static const struct option longopts[] = {
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"duration", required_argument, NULL, OPT_DURATION},
+    {"discovery", required_argument, NULL, OPT_DISCOVERY},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"transport", required_argument, NULL, OPT_TRANSPORT},
+    {"identity", required_argument, NULL, OPT_IDENTITY},
+    {"xml-version", required_argument, NULL, OPT_XMLVER},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+bool cmdr_is_own_option(const char *name)
+{
+    for (const struct option *o = longopts; o->name != NULL; o++) {
+        if (strcmp(name, o->name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Parse options from argv (getopt_long); stops at the first non-option
  * when `stop_at_operand`. Returns 0, or an exit status. */
 static int parse_options(cmdr *c, int argc, char **argv, bool stop_at_operand, const char **transport,
                          const char **identity)
 {
-    enum {
-        OPT_TIMEOUT = 1000,
-        OPT_DURATION,
-        OPT_DISCOVERY,
-        OPT_JSON,
-        OPT_TRANSPORT,
-        OPT_IDENTITY,
-        OPT_XMLVER
-    };
-    static const struct option longopts[] = {
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"duration", required_argument, NULL, OPT_DURATION},
-        {"discovery", required_argument, NULL, OPT_DISCOVERY},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"transport", required_argument, NULL, OPT_TRANSPORT},
-        {"identity", required_argument, NULL, OPT_IDENTITY},
-        {"xml-version", required_argument, NULL, OPT_XMLVER},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     int ch;
     while ((ch = getopt_long(argc, argv, stop_at_operand ? "+h" : "h", longopts, NULL)) != -1) {
         char *end = NULL;

@@ -73,6 +73,9 @@ void cmdr_command_done(cmdr *c, int status);
 /* Close everything, once (later calls do nothing); uv_run returns afterwards. */
 void cmdr_finish(cmdr *c, int status);
 
+/* Is `name` (without its "--") one of ocps-cmd's own long options? */
+bool cmdr_is_own_option(const char *name);
+
 /* Print the commands (with --fields) and events of the component. */
 void cmdr_list_topics(const sal_component_info *comp, FILE *out);
 

@@ -230,15 +230,10 @@ static int fill_fields(cmdr *c, int argc, char **argv)
         const sal_field_info *f = sal_topic_field(t, argv[i] + 2);
         if (f == NULL || (f->flags & SAL_FIELD_PRIVATE)) {
             /* ocps-cmd's own options go before the target */
-            static const char *const own[] = {"timeout",   "duration", "discovery",   "json",
-                                              "transport", "identity", "xml-version", NULL};
-            const char *hint = "";
-            for (size_t k = 0; own[k] != NULL; k++) {
-                hint = strcmp(argv[i] + 2, own[k]) == 0
-                           ? " (ocps-cmd's own options go before the target, e.g. "
-                             "ocps-cmd --timeout 5 OCPS:1 enable)"
-                           : hint;
-            }
+            const char *hint = cmdr_is_own_option(argv[i] + 2)
+                                   ? " (ocps-cmd's own options go before the target, "
+                                     "e.g. ocps-cmd --timeout 5 OCPS:1 enable)"
+                                   : "";
             fprintf(stderr, "ocps-cmd: command %s has no field %s%s\n", c->command, argv[i] + 2, hint);
             return -1;
         }
