@@ -12,6 +12,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -496,10 +497,9 @@ static void engine_resume(engine *e, engine_rec *const *recs, size_t n)
 
 /* ---- open and close ---------------------------------------------------- */
 
-/* mkdir -p */
-static int engine_mkdirs(const char *path, char *err, size_t errlen)
+int engine_make_dirs(const char *path, char *err, size_t errlen)
 {
-    char buf[1024];
+    char buf[PATH_MAX];
     if (path[0] == '\0' || snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
         snprintf(err, errlen, "path %s: %s", path[0] == '\0' ? "\"\"" : path,
                  path[0] == '\0' ? "empty" : "too long");
@@ -639,7 +639,7 @@ static engine *engine_create(uv_loop_t *loop, const engine_options *opts, char *
                  strlen(opts->work_root), root_max);
         return NULL;
     }
-    if (engine_mkdirs(opts->work_root, err, errlen) != 0) {
+    if (engine_make_dirs(opts->work_root, err, errlen) != 0) {
         return NULL;
     }
     engine *e = calloc(1, sizeof *e);

@@ -240,7 +240,7 @@ static void test_one_engine_per_state_dir(void **state)
     const char *const file_root[] = {"--listen",    "127.0.0.1:0", "--state-dir", other,
                                      "--work-root", file,          NULL};
     assert_int_equal(run_engine(file_root, &out), 1);
-    assert_non_null(strstr(out, "Not a directory"));
+    assert_non_null(strstr(out, "is not a directory"));
     free(out);
     char long_root[1200];
     int n = snprintf(long_root, sizeof long_root, "%s/long", extra_fx.root);

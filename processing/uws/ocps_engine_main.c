@@ -187,26 +187,6 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&a->sigterm, NULL);
 }
 
-/* mkdir -p; -1 with errno (ENAMETOOLONG for a path it cannot hold). */
-static int mkdir_p(const char *path)
-{
-    char buf[PATH_MAX];
-    if (path[0] == '\0' || snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errno = path[0] == '\0' ? ENOENT : ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = buf + 1; *p != '\0'; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-                return -1;
-            }
-            *p = '/';
-        }
-    }
-    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* The length of path made absolute (as realpath will, but for links). */
 static size_t absolute_length(const char *path)
 {
@@ -249,16 +229,17 @@ static int lock_state_dir(const char *state_dir)
     return 0; /* fd stays open: the lock */
 }
 
-/* mkdir -p path, then its absolute path in out; -1 with errno (ENOTDIR:
- * it exists and is not a directory). */
-static int make_dir(const char *path, char out[PATH_MAX])
+/* mkdir -p path, then its absolute path in out; 0, or -1 with a message
+ * naming the option. */
+static int make_dir(const char *option, const char *path, char out[PATH_MAX])
 {
-    struct stat st;
-    if (mkdir_p(path) != 0 || realpath(path, out) == NULL || stat(out, &st) != 0) {
+    char err[PATH_MAX + 64];
+    if (engine_make_dirs(path, err, sizeof err) != 0) {
+        fprintf(stderr, "ocps-engine: %s %s: %s\n", option, path, err);
         return -1;
     }
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
+    if (realpath(path, out) == NULL) {
+        fprintf(stderr, "ocps-engine: %s %s: %s\n", option, path, strerror(errno));
         return -1;
     }
     return 0;
@@ -296,15 +277,13 @@ static int open_dirs(const cli *c, char state_dir[PATH_MAX], char work_root[PATH
                 c->work_root, absolute_length(c->work_root), root_max);
         return -1;
     }
-    if (make_dir(c->state_dir, state_dir) != 0) {
-        fprintf(stderr, "ocps-engine: --state-dir %s: %s\n", c->state_dir, strerror(errno));
+    if (make_dir("--state-dir", c->state_dir, state_dir) != 0) {
         return -1;
     }
     if (lock_state_dir(state_dir) != 0) {
         return -1;
     }
-    if (make_dir(c->work_root, work_root) != 0) {
-        fprintf(stderr, "ocps-engine: --work-root %s: %s\n", c->work_root, strerror(errno));
+    if (make_dir("--work-root", c->work_root, work_root) != 0) {
         return -1;
     }
     return 0;

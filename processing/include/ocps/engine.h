@@ -199,6 +199,11 @@ typedef struct engine_options {
 
 typedef struct engine engine;
 
+/* mkdir -p path (mode 0755); 0 if it is a directory then, else -1 with a
+ * message in err ("... is not a directory", "cannot create ...: ...", an
+ * empty or too long path). engine_open makes its work_root with it. */
+int engine_make_dirs(const char *path, char *err, size_t errlen);
+
 /* Open the engine: create work_root and the store, then re-adopt the jobs
  * of a previous run whose results were not published: running ones are
  * watched again, queued ones re-queued, ended ones reported (a vanished
