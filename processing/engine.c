@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -497,6 +498,34 @@ static void engine_resume(engine *e, engine_rec *const *recs, size_t n)
 
 /* ---- open and close ---------------------------------------------------- */
 
+int engine_lock_file(const char *lock_path, int *fd, char *holder, size_t holderlen)
+{
+    if (holderlen > 0) {
+        holder[0] = '\0';
+    }
+    *fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (*fd < 0) {
+        return errno;
+    }
+    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        int why = errno;
+        ssize_t n = holderlen > 1 ? pread(*fd, holder, holderlen - 1, 0) : 0;
+        if (holderlen > 0) {
+            holder[n > 0 ? n : 0] = '\0';
+            holder[strcspn(holder, "\n")] = '\0';
+        }
+        close(*fd);
+        *fd = -1;
+        return why;
+    }
+    char line[32];
+    int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+    if (ftruncate(*fd, 0) != 0 || pwrite(*fd, line, (size_t)len, 0) != len) {
+        return 0; /* the lock holds; another process's message only lacks the pid */
+    }
+    return 0;
+}
+
 int engine_make_dirs(const char *path, char *err, size_t errlen)
 {
     char buf[PATH_MAX];
@@ -657,6 +686,11 @@ static engine *engine_create(uv_loop_t *loop, const engine_options *opts, char *
     if (engine_store_open(&e->store, opts->store_path, err, errlen) != 0) {
         engine_free(e);
         return NULL;
+    }
+    if (engine_store_unlocked(e->store)) {
+        engine__log(e, ENGINE_LOG_WARNING,
+                    "job store %s: its file system does not lock files; nothing stops a second engine on it",
+                    opts->store_path);
     }
     return e;
 }

@@ -6,6 +6,7 @@
 #ifndef ENGINE_STORE_H
 #define ENGINE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,8 +27,13 @@ typedef struct engine_store_record {
 
 typedef struct engine_store engine_store;
 
+/* Open (create) the store at path, locked for this engine: another engine
+ * on it is refused ("is in use by another engine (pid N)"). */
 int engine_store_open(engine_store **out, const char *path, char *err, size_t errlen);
 void engine_store_close(engine_store *s);
+
+/* Did the store's file system refuse the lock (it was opened without)? */
+bool engine_store_unlocked(const engine_store *s);
 
 /* Insert a new job (sets rec->seq): 0, -EEXIST if its id is stored
  * already, -1 on another error (each with a message). */

@@ -6,10 +6,12 @@
 #include "ocps/json_text.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -25,6 +27,8 @@ struct engine_store {
     sqlite3_stmt *begin; /* BEGIN IMMEDIATE and COMMIT, prepared once (a batch of PUTs each) */
     sqlite3_stmt *commit;
     int64_t last_seq; /* the highest seq ever given (never reused) */
+    int lock_fd;      /* <path>.lock, flock'ed while open; -1: none */
+    bool unlocked;    /* its file system refused the lock: open without it */
 };
 
 /* The table of jobs under a name (a rebuild makes it as jobs_new). seq is
@@ -231,12 +235,53 @@ static int engine_store_migrate(engine_store *s, const char *path, char *err, si
     return 0;
 }
 
-int engine_store_open(engine_store **out, const char *path, char *err, size_t errlen)
+/* An empty store (no database, no lock), or NULL with a message. */
+static engine_store *engine_store_new(char *err, size_t errlen)
 {
-    *out = NULL;
     engine_store *s = calloc(1, sizeof *s);
     if (s == NULL) {
         snprintf(err, errlen, "job store: out of memory");
+        return NULL;
+    }
+    s->lock_fd = -1;
+    return s;
+}
+
+/* One engine per store: an exclusive lock on <path>.lock, released when
+ * the process ends however it ends. Two engines on one store would both
+ * run its queued jobs and give the same seq twice. 0, or -1 with a
+ * message. */
+static int engine_store_lock(engine_store *s, const char *path, char *err, size_t errlen)
+{
+    char lock[PATH_MAX + 8];
+    char holder[32];
+    if (snprintf(lock, sizeof lock, "%s.lock", path) >= (int)sizeof lock) {
+        snprintf(err, errlen, "job store %s: path too long", path);
+        return -1;
+    }
+    int rc = engine_lock_file(lock, &s->lock_fd, holder, sizeof holder);
+    if (rc == ENOLCK || rc == EOPNOTSUPP || rc == ENOTSUP) {
+        s->unlocked = true; /* a file system without locks (an NFS mount without lockd) */
+        return 0;
+    }
+    if (rc == EWOULDBLOCK) {
+        snprintf(err, errlen, "job store %s is in use by another engine%s%s%s", path,
+                 holder[0] ? " (pid " : "", holder, holder[0] ? ")" : "");
+    } else if (rc != 0) {
+        snprintf(err, errlen, "job store %s: %s", lock, strerror(rc));
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+int engine_store_open(engine_store **out, const char *path, char *err, size_t errlen)
+{
+    *out = NULL;
+    engine_store *s = engine_store_new(err, errlen);
+    if (s == NULL) {
+        return -1;
+    }
+    if (engine_store_lock(s, path, err, errlen) != 0) {
+        engine_store_close(s);
         return -1;
     }
     int rc =
@@ -313,6 +358,9 @@ void engine_store_close(engine_store *s)
     sqlite3_finalize(s->begin);
     sqlite3_finalize(s->commit);
     sqlite3_close(s->db);
+    if (s->lock_fd >= 0) {
+        close(s->lock_fd); /* after the database: the next engine finds it closed */
+    }
     free(s);
 }
 
@@ -702,12 +750,16 @@ int engine_store_set_disk_bytes(engine_store *s, const char *const *ids, const i
     return ret;
 }
 
+bool engine_store_unlocked(const engine_store *s)
+{
+    return s->unlocked;
+}
+
 int engine_store_open_reader(engine_store **out, const char *path, char *err, size_t errlen)
 {
     *out = NULL;
-    engine_store *s = calloc(1, sizeof *s);
+    engine_store *s = engine_store_new(err, errlen);
     if (s == NULL) {
-        snprintf(err, errlen, "job store: out of memory");
         return -1;
     }
     int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);

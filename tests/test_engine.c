@@ -1195,6 +1195,33 @@ static void test_work_root_too_long(void **state)
     fx->opts.work_root = fx->work_root;
 }
 
+/* One engine per store: a second engine on an open store (another CSC
+ * index configured with the same job_store, or the same index on the
+ * other transport) is refused with the holder's pid, and runs nothing;
+ * once the first has closed, the store opens again. */
+static void test_one_engine_per_store(void **state)
+{
+    efx *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    engine_new_job_id(fx->e, id);
+    engine_job_spec spec = {.argv = (const char *[]){"sleep", "30", NULL}};
+    char err[512];
+    assert_int_equal(engine_job_submit(fx->e, id, &spec, err, sizeof err), 0);
+    engine *second = NULL;
+    assert_int_not_equal(engine_open(&second, &fx->loop, &fx->opts, NULL, NULL, err, sizeof err), 0);
+    assert_null(second);
+    char expect[64];
+    snprintf(expect, sizeof expect, "is in use by another engine (pid %ld)", (long)getpid());
+    assert_non_null(strstr(err, expect));
+    const engine_job *j = engine_job_get(fx->e, id);
+    assert_non_null(j);
+    assert_int_not_equal(j->phase, ENGINE_ERROR); /* the first engine's job is untouched */
+    assert_int_equal(engine_job_abort(fx->e, id, err, sizeof err), 0);
+    efx_wait_final(fx, id, 10);
+    efx_close(fx);
+    efx_open(fx); /* released */
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1237,6 +1264,7 @@ int main(void)
         cmocka_unit_test(test_names),
         T(test_job_ids_and_validation),
         T(test_work_root_too_long),
+        T(test_one_engine_per_store),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }

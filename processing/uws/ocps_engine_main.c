@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -203,30 +202,17 @@ static size_t absolute_length(const char *path)
 static int lock_state_dir(const char *state_dir)
 {
     char path[PATH_MAX + 32];
+    char holder[32];
+    int fd;
     snprintf(path, sizeof path, "%s/ocps-engine.lock", state_dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        fprintf(stderr, "ocps-engine: %s: %s\n", path, strerror(errno));
-        return -1;
+    int rc = engine_lock_file(path, &fd, holder, sizeof holder);
+    if (rc == EWOULDBLOCK) {
+        fprintf(stderr, "ocps-engine: another ocps-engine%s%s%s uses --state-dir %s (it is locked)\n",
+                holder[0] ? " (pid " : "", holder, holder[0] ? ")" : "", state_dir);
+    } else if (rc != 0) {
+        fprintf(stderr, "ocps-engine: %s: %s\n", path, strerror(rc));
     }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int why = errno;
-        char pid[32] = "";
-        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-        pid[n > 0 ? n : 0] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
-        fprintf(stderr, "ocps-engine: another ocps-engine%s%s%s uses --state-dir %s (%s)\n",
-                pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", state_dir,
-                why == EWOULDBLOCK ? "it is locked" : strerror(why));
-        close(fd);
-        return -1;
-    }
-    char line[32];
-    int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
-        fprintf(stderr, "ocps-engine: warning: %s: %s\n", path, strerror(errno)); /* the lock holds */
-    }
-    return 0; /* fd stays open: the lock */
+    return rc == 0 ? 0 : -1; /* fd stays open: the lock */
 }
 
 /* mkdir -p path, then its absolute path in out; 0, or -1 with a message
