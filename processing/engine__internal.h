@@ -36,11 +36,12 @@ typedef struct engine_rec {
      * slot), and found in the store (looked up by run_id before it is sent again) */
     bool uws_busy;           /* a request about it is in flight */
     bool uws_abort_sent;     /* the server accepted the abort */
-    double uws_next;         /* engine__now() before which it is not asked again */
-    double uws_backoff;      /* seconds, doubling while the server fails */
+    double uws_next;         /* engine__now() before which it is not asked (or sent to Slurm) again */
+    double uws_backoff;      /* seconds, doubling while the server (or Slurm's controller) fails */
     bool slurm_active;       /* handed to Slurm (submitting or submitted): holds a slot */
     bool slurm_resumed;      /* found in the store: look for an earlier submission first */
     bool slurm_killed;       /* the final scancel (KILL) of an abort was sent */
+    bool slurm_retry;        /* sbatch failed for want of the controller: sent again at uws_next */
     double abort_time;       /* when engine_job_abort asked (engine__now) */
     struct engine_rec *prev; /* in e->lists[listed] */
     struct engine_rec *next;
@@ -117,6 +118,7 @@ typedef struct engine_slurm {
     bool polling;                /* a squeue is running */
     struct engine_cmd *poll_cmd; /* that squeue (engine_slurm.c), stopped by engine_close */
     bool unreachable;            /* the last poll failed (warned once) */
+    bool submit_unreachable;     /* a submission found no controller (warned once) */
     int running_cmds;            /* commands in flight */
 } engine_slurm;
 

@@ -29,6 +29,7 @@
 #define ENGINE_SLURM_SCRIPT "ocps-slurm.sh"
 #define ENGINE_SLURM_OUT_MAX (1024 * 1024)
 #define ENGINE_SLURM_POLL_MIN 0.2
+#define ENGINE_SLURM_RETRY_MAX 30.0 /* seconds between submissions while the controller is away */
 
 /* ---- child processes with captured output ------------------------------- */
 
@@ -181,6 +182,7 @@ void engine__slurm_close(engine *e)
 /* ---- polling ----------------------------------------------------------- */
 
 static void engine_slurm_on_timer(uv_timer_t *t);
+static bool engine_slurm_retry_due(engine *e);
 
 static void engine_slurm_watch(engine *e)
 {
@@ -429,12 +431,15 @@ static char *engine_slurm_ids(const engine *e)
 static void engine_slurm_on_timer(uv_timer_t *t)
 {
     engine *e = t->data;
+    bool retries = engine_slurm_retry_due(e);
     if (e->slurm.polling) {
         return;
     }
     char *ids = engine_slurm_ids(e);
     if (ids == NULL) {
-        uv_timer_stop(t);
+        if (!retries) {
+            uv_timer_stop(t);
+        }
         return;
     }
     char *argv[] = {"squeue", "-h", "-t", "all", "-j", ids, "-o", "%i|%T|%r|%j|%N", NULL};
@@ -623,6 +628,84 @@ static void engine_slurm_fail(engine *e, engine_rec *r, const char *what, int st
     engine__schedule(e);
 }
 
+/* Did a Slurm command fail for want of the controller (down, restarting,
+ * overloaded, its authentication daemon away) rather than because of the
+ * job? Such a submission is tried again; any other failure ends the job. */
+static bool engine_slurm_transient(int status, const char *errout)
+{
+    static const char *const signs[] = {"Unable to contact slurm controller",
+                                        "Socket timed out",
+                                        "temporarily unable",
+                                        "Transport endpoint is not connected",
+                                        "Zero Bytes were transmitted or received",
+                                        "Communication connection failure",
+                                        "Connection refused",
+                                        "Protocol authentication error",
+                                        NULL};
+    if (status == 0) {
+        return false;
+    }
+    for (size_t i = 0; signs[i] != NULL; i++) {
+        if (strstr(errout, signs[i]) != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The submission of r found no controller: r keeps its slot and stays
+ * QUEUED with a message saying so, and is sent again after a backoff
+ * (1 s, doubling to ENGINE_SLURM_RETRY_MAX), first looking for the job by
+ * name in case this sbatch did reach the controller. */
+static void engine_slurm_retry_later(engine *e, engine_rec *r, const char *what, int status,
+                                     const char *errout)
+{
+    size_t n = strcspn(errout, "\n");
+    if (!e->slurm.submit_unreachable) {
+        e->slurm.submit_unreachable = true;
+        engine__log(e, ENGINE_LOG_WARNING,
+                    "%s exited with %d: %.*s; jobs stay queued and are submitted once Slurm answers", what,
+                    status, (int)(n < 300 ? n : 300), errout);
+    }
+    double b = r->uws_backoff > 0 ? 2 * r->uws_backoff : 1.0;
+    r->uws_backoff = b < ENGINE_SLURM_RETRY_MAX ? b : ENGINE_SLURM_RETRY_MAX;
+    r->uws_next = engine__now() + r->uws_backoff;
+    r->slurm_retry = true;
+    r->slurm_resumed = true;
+    snprintf(r->st.job.message, sizeof r->st.job.message,
+             "not submitted yet: Slurm's controller does not answer (%.*s); trying again in %.0f s",
+             (int)(n < 200 ? n : 200), errout, r->uws_backoff);
+    engine__change(e, r, ENGINE_QUEUED); /* reported with the message */
+    engine_slurm_watch(e);
+}
+
+static int engine_slurm_lookup(engine *e, engine_rec *r, char *err, size_t errlen);
+
+/* Submit again the jobs whose backoff has passed (engine_slurm_retry_later);
+ * true if any still waits for its turn. */
+static bool engine_slurm_retry_due(engine *e)
+{
+    bool waiting = false;
+    double now = engine__now();
+    engine_rec *next;
+    for (engine_rec *r = e->lists[ENGINE_QUEUED].head; r != NULL; r = next) {
+        next = r->next;
+        if (!r->slurm_retry) {
+            continue;
+        }
+        if (now < r->uws_next) {
+            waiting = true;
+            continue;
+        }
+        r->slurm_retry = false;
+        char err[600];
+        if (engine_slurm_lookup(e, r, err, sizeof err) != 0) {
+            engine_slurm_fail(e, r, "sbatch", -1, err);
+        }
+    }
+    return waiting;
+}
+
 static void engine_slurm_cancel(engine *e, const char *slurm_id, bool term_batch);
 
 /* A Slurm job id is known for the job: store it first, then watch it. */
@@ -646,6 +729,11 @@ static void engine_slurm_submitted(engine *e, engine_rec *r, const char *slurm_i
         engine__schedule(e);
         return;
     }
+    r->uws_backoff = 0;
+    if (e->slurm.submit_unreachable) {
+        e->slurm.submit_unreachable = false;
+        engine__log(e, ENGINE_LOG_INFO, "Slurm takes submissions again");
+    }
     snprintf(r->st.job.message, sizeof r->st.job.message, "Slurm job %s submitted", slurm_id);
     engine__change(e, r, ENGINE_QUEUED);
     engine__prereq_wake(e, r); /* its waiting jobs can be submitted with --dependency */
@@ -663,6 +751,10 @@ static void engine_slurm_sbatch_done(engine *e, engine_cmd *c, int status, const
         if (status == 0 && id[0] != '\0') {
             engine_slurm_cancel(e, id, false); /* its job is gone meanwhile */
         }
+        return;
+    }
+    if (engine_slurm_transient(status, errout) && !r->abort_requested) {
+        engine_slurm_retry_later(e, r, "sbatch", status, errout);
         return;
     }
     if (status != 0 || id[0] == '\0') {
@@ -699,8 +791,19 @@ static void engine_slurm_lookup_done(engine *e, engine_cmd *c, int status, const
     if (r == NULL) {
         return;
     }
+    if (engine_slurm_transient(status, errout) && !r->abort_requested) {
+        engine_slurm_retry_later(e, r, "squeue (looking for an earlier submission)", status, errout);
+        return;
+    }
     if (status != 0) {
         engine_slurm_fail(e, r, "looking for an earlier submission (squeue)", status, errout);
+        return;
+    }
+    if (r->abort_requested) { /* aborted while it waited to be sent again: never submitted */
+        engine__set_active(e, r, false);
+        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
+                       "aborted before it was submitted");
+        engine__schedule(e);
         return;
     }
     char id[32] = "";
@@ -815,6 +918,14 @@ int engine__slurm_abort(engine *e, engine_rec *r, char *err, size_t errlen)
     r->abort_requested = true;
     r->abort_time = engine__now();
     const char *id = r->st.job.slurm_job_id;
+    if (id[0] == '\0' && r->slurm_retry) { /* waiting to be sent again: nothing in Slurm */
+        r->slurm_retry = false;
+        engine__set_active(e, r, false);
+        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
+                       "aborted before it was submitted");
+        engine__schedule(e);
+        return 0;
+    }
     if (id[0] == '\0') {
         return 0; /* being submitted: cancelled once sbatch answers */
     }

@@ -354,6 +354,55 @@ static void test_controller_down(void **state)
     assert_int_equal(ev->exit_code, 5);
 }
 
+/* The first QUEUED message of job id containing `text`, or NULL. */
+static const char *queued_message(efx *fx, const char *id, const char *text)
+{
+    for (int i = 0; i < fx->nevents; i++) {
+        if (strcmp(fx->events[i].id, id) == 0 && fx->events[i].phase == ENGINE_QUEUED &&
+            strstr(fx->events[i].message, text) != NULL) {
+            return fx->events[i].message;
+        }
+    }
+    return NULL;
+}
+
+/* slurmctld down when jobs are submitted: they stay QUEUED, saying why,
+ * with one warning; one is aborted meanwhile (never submitted); the other
+ * is submitted once the controller is back and runs once. */
+static void test_controller_down_at_submission(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    assert_int_equal(slurm_cluster_ctld_stop(&cluster), 0);
+    static const char *const argv[] = {"sh", "-c", "exit 6", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    char gone[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, argv);
+    fx_submit(fx, gone, argv);
+    double end = tu_now() + 40;
+    while ((queued_message(fx, id, "controller does not answer") == NULL ||
+            queued_message(fx, gone, "controller does not answer") == NULL) &&
+           tu_now() < end) {
+        efx_spin(fx);
+    }
+    const char *why = queued_message(fx, id, "controller does not answer");
+    assert_non_null(why);
+    fprintf(stderr, "controller down at submission: %s\n", why);
+    char err[256];
+    assert_int_equal(engine_job_abort(fx->e, gone, err, sizeof err), 0);
+    const efx_event *ab = efx_wait_final(fx, gone, 5);
+    assert_int_equal(ab->phase, ENGINE_ABORTED);
+    efx_run_for(fx, 2.0);
+    assert_int_equal(efx_count_final(fx, id), 0);
+    assert_int_equal(fx->warnings, 1); /* once, not per attempt */
+    assert_int_equal(slurm_cluster_ctld_start(&cluster), 0);
+    const efx_event *ev = efx_wait_final(fx, id, 90);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->exit_code, 6); /* ran: its own exit status */
+    assert_int_equal(slurm_jobs_named(id), 1);
+    assert_int_equal(slurm_jobs_named(gone), 0);
+}
+
 /* The node drained: the job stays QUEUED with Slurm's reason in its
  * message, and runs once the node is back. */
 static void test_drained_node_keeps_job_queued(void **state)
@@ -429,6 +478,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_second_submission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scancel_outside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_controller_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_controller_down_at_submission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drained_node_keeps_job_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slurm_time_limit, setup, teardown),
     };
