@@ -145,11 +145,35 @@ static double ack_timeout(const ocps_app *a)
 
 static void in_progress_text(const engine_job *job, char *out, size_t len)
 {
-    if (job != NULL && job->phase == ENGINE_QUEUED) {
-        snprintf(out, len, "{\"job_id\": \"%s\", \"phase\": \"queued\", \"queue_position\": %d}", job->id,
-                 job->queue_position);
-    } else if (job != NULL) {
-        snprintf(out, len, "{\"job_id\": \"%s\", \"phase\": \"%s\"}", job->id, engine_phase_name(job->phase));
+    out[0] = '\0';
+    if (job == NULL) {
+        return;
+    }
+    /* the engine's message for a job still on its way (e.g. "Slurm job 12
+     * PENDING (Resources)": why it waits), cut so that the whole text stays
+     * within OCPS_ACK_TEXT_MAX */
+    size_t keep = strlen(job->message);
+    for (;;) {
+        json_t *o = json_object();
+        json_object_set_new(o, "job_id", json_string(job->id));
+        json_object_set_new(o, "phase", json_string(engine_phase_name(job->phase)));
+        if (job->phase == ENGINE_QUEUED) {
+            json_object_set_new(o, "queue_position", json_integer(job->queue_position));
+        }
+        if (keep > 0) {
+            json_object_set_new(o, "message", json_stringn(job->message, sal_utf8_cut(job->message, keep)));
+        }
+        char *text = json_dumps(o, JSON_PRESERVE_ORDER); /* one line, as before */
+        json_decref(o);
+        size_t n = text != NULL ? strlen(text) : 0;
+        size_t limit = OCPS_ACK_TEXT_MAX < len - 1 ? OCPS_ACK_TEXT_MAX : len - 1;
+        if (text == NULL || n <= limit || keep == 0) {
+            snprintf(out, len, "%s", text != NULL ? text : "");
+            free(text);
+            return;
+        }
+        free(text);
+        keep = keep > n - limit ? keep - (n - limit) : 0;
     }
 }
 

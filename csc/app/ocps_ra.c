@@ -139,10 +139,9 @@ static void number_text(const json_t *v, char *out, size_t len)
     }
 }
 
-/* ackcmd.result is a string<256> on DDS (a longer one is refused): what
- * an ack says is cut to this many bytes, at a character boundary, with
- * "..." (job_result and logMessage keep the whole text). */
-#define RA_ACK_MAX 255
+/* What an ack says is cut to OCPS_ACK_TEXT_MAX bytes, at a character
+ * boundary, with "..." (job_result and logMessage keep the whole text). */
+#define RA_ACK_MAX OCPS_ACK_TEXT_MAX
 
 static void cap_text(char *s, size_t max)
 {

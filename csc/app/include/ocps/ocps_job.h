@@ -15,6 +15,12 @@
 #include "ocps/engine.h"
 #include "ocps/ocps_config.h"
 
+/* The longest text of an ack's result this application writes, in bytes:
+ * ts_sal's ackcmd IDL (validated/<C>_ackcmd.idl) declares result as
+ * string<256>, though the revCoded IDL salobj 7 registers is unbounded; a
+ * peer built to the former reads these too. */
+#define OCPS_ACK_TEXT_MAX 255
+
 /* The execute fields (pointers into the command sample; absent fields of
  * an older interface are ""). */
 typedef struct ocps_execute {
