@@ -15,6 +15,7 @@
 #include "ocps/sal_json.h"
 #include "ocps/sal_protocol.h"
 #include "ocps/sal_remote.h"
+#include "ocps/sal_time.h"
 
 static double now_s(void)
 {
@@ -99,10 +100,22 @@ void cmdr_print_sample(cmdr *c, int topic, const void *sample)
         fflush(stdout);
         return;
     }
-    time_t secs = time(NULL);
+    /* when the CSC wrote it (its private_sndStamp, TAI, shown in local
+     * time), not when it was read: show and a late joiner read history */
+    double now = sal_time_utc();
+    double offset = 37;
+    sal_time_tai_minus_utc(now, &offset);
+    double sent = sal_sample_snd_stamp(t, sample) - offset;
+    if (!(sent > 0)) {
+        sent = now; /* not stamped */
+    }
+    time_t secs = (time_t)sent;
     struct tm tm;
     localtime_r(&secs, &tm);
     printf("%02d:%02d:%02d %s", tm.tm_hour, tm.tm_min, tm.tm_sec, t->sal_name);
+    if (c->comp->indexed && c->remote != NULL && sal_index(sal_remote_sal(c->remote)) == 0) {
+        printf(" salIndex=%d", (int)sal_sample_index(t, sample)); /* every index is read */
+    }
     const char *key;
     json_t *value;
     json_object_foreach(fields, key, value)
@@ -123,6 +136,9 @@ void cmdr_print_sample(cmdr *c, int topic, const void *sample)
         if (strcmp(key, "summaryState") == 0) {
             printf(" %s", sal_state_repr((int)json_integer_value(value)));
         }
+    }
+    if (c->mode == MODE_SHOW && now - sent >= 2) {
+        printf(" (written %.0f s ago)", now - sent);
     }
     printf("\n");
     fflush(stdout);
