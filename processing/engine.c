@@ -504,6 +504,12 @@ int engine_lock_file(const char *lock_path, int *fd, char *holder, size_t holder
         holder[0] = '\0';
     }
     *fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    bool writable = *fd >= 0;
+    if (*fd < 0 && errno == EACCES) {
+        /* left by another account (an earlier run as root): flock needs
+         * no write access; only the pid is not written */
+        *fd = open(lock_path, O_RDONLY | O_CLOEXEC);
+    }
     if (*fd < 0) {
         return errno;
     }
@@ -520,8 +526,9 @@ int engine_lock_file(const char *lock_path, int *fd, char *holder, size_t holder
     }
     char line[32];
     int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
-    if (ftruncate(*fd, 0) != 0 || pwrite(*fd, line, (size_t)len, 0) != len) {
-        return 0; /* the lock holds; another process's message only lacks the pid */
+    if (writable && ftruncate(*fd, 0) == 0) {
+        ssize_t w = pwrite(*fd, line, (size_t)len, 0);
+        (void)w; /* the lock holds either way; another's message only lacks the pid */
     }
     return 0;
 }

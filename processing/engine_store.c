@@ -261,7 +261,7 @@ static int engine_store_lock(engine_store *s, const char *path, char *err, size_
     }
     int rc = engine_lock_file(lock, &s->lock_fd, holder, sizeof holder);
     if (rc == ENOLCK || rc == EOPNOTSUPP || rc == ENOTSUP) {
-        s->unlocked = true; /* a file system without locks (an NFS mount without lockd) */
+        s->unlocked = true; /* a file system that refuses locks (NFS whose lock daemon is away) */
         return 0;
     }
     if (rc == EWOULDBLOCK) {

@@ -207,8 +207,10 @@ int engine_make_dirs(const char *path, char *err, size_t errlen);
 /* An exclusive lock on the file lock_path (created if missing), held while
  * *fd stays open (close it to release; the process's end releases it too;
  * not inherited across exec), with this process's pid written into the
- * file. 0; or an errno value: EWOULDBLOCK if another process holds it, its
- * pid (if it wrote one) then in holder ("" if not); *fd is -1 on error. */
+ * file (when it may be written). 0; or an errno value: EWOULDBLOCK if it is
+ * held through another open of the file (another process's, or another in
+ * this one), the holder's pid (if it wrote one) then in holder ("" if
+ * not); *fd is -1 on error. */
 int engine_lock_file(const char *lock_path, int *fd, char *holder, size_t holderlen);
 
 /* Open the engine: create work_root and the store, then re-adopt the jobs
