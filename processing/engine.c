@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "engine__internal.h"
+#include "ocps/sal_utf8.h"
 
 double engine__now(void)
 {
@@ -308,10 +309,7 @@ static void engine_copy_message(char *dst, size_t dstlen, const char *src)
         memcpy(dst, src, n + 1);
         return;
     }
-    size_t keep = dstlen - sizeof more;
-    while (keep > 0 && ((unsigned char)src[keep] & 0xC0) == 0x80) { /* src[keep] continues a character */
-        keep--;
-    }
+    size_t keep = sal_utf8_cut(src, dstlen - sizeof more);
     memcpy(dst, src, keep);
     memcpy(dst + keep, more, sizeof more);
 }

@@ -256,6 +256,23 @@ static void outputs_inside_are_captured(void **state)
     json_decref(status);
 }
 
+/* An output whose name is not UTF-8 (a file name need not be) keeps the
+ * job's outcome: status.json stays valid JSON (the engine reads it back),
+ * the name listed with U+FFFD for each bad byte, the exit code the job's. */
+static void non_utf8_names_keep_the_outcome(void **state)
+{
+    fixture *fx = *state;
+    make_file(fx, "jobs/A/bad\xff\xfe name\x01.fits");
+    make_file(fx, "jobs/A/caf\xc3\xa9.fits"); /* valid UTF-8: as it is */
+    static const char *const globs[] = {"*.fits", NULL};
+    const char *job[] = {"sh", "-c", "exit 3", NULL};
+    json_t *status = run_runner_job(fx, globs, job); /* fails if status.json is not JSON */
+    assert_int_equal(json_integer_value(json_object_get(status, "exit_code")), 3);
+    assert_true(listed(fx, status, "bad\xef\xbf\xbd\xef\xbf\xbd name\x01.fits"));
+    assert_true(listed(fx, status, "caf\xc3\xa9.fits"));
+    json_decref(status);
+}
+
 /* A descriptor the runner's parent left open without CLOEXEC (as Cyclone's
  * sockets are in the CSC) is closed in the runner, which outlives the CSC:
  * while the runner supervises a job, /proc/<runner>/fd has no such entry,
@@ -338,6 +355,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(escapes_capture_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(outputs_inside_are_captured, setup, teardown),
+        cmocka_unit_test_setup_teardown(non_utf8_names_keep_the_outcome, setup, teardown),
         cmocka_unit_test_setup_teardown(inherited_descriptors_are_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(exit_status_job_is_the_jobs_code, setup, teardown),
     };

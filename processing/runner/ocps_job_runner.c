@@ -52,6 +52,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ocps/sal_utf8.h"
+
 extern char **environ;
 
 /* The claim file in the job's directory, and the exit status of a runner
@@ -544,17 +546,24 @@ static void runner_collect(const runner_args *a, runner_outcome *out)
 }
 
 /* A JSON string: quotes, backslashes and control characters escaped. */
+/* s as a JSON string: a byte that does not begin a valid UTF-8 character
+ * (a file name need not be UTF-8; JSON must be) becomes U+FFFD. */
 static void runner_json_string(FILE *f, const char *s)
 {
     fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\') {
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0';) {
+        size_t n = sal_utf8_char_len(p);
+        if (n == 0) {
+            fputs("\\ufffd", f);
+            p++;
+        } else if (*p == '"' || *p == '\\') {
             fprintf(f, "\\%c", *p);
         } else if (*p < 0x20) {
             fprintf(f, "\\u%04x", *p);
         } else {
-            fputc(*p, f);
+            fwrite(p, 1, n, f);
         }
+        p += n;
     }
     fputc('"', f);
 }
