@@ -273,6 +273,39 @@ static void non_utf8_names_keep_the_outcome(void **state)
     json_decref(status);
 }
 
+/* A job whose leader ends leaving a background child (one that ignores
+ * SIGTERM, too) leaves nothing running: the runner stops the rest of its
+ * group (SIGTERM, SIGKILL after --grace) before it writes status.json,
+ * and the leader's own exit code is the job's. */
+static void nothing_outlives_the_job(void **state)
+{
+    fixture *fx = *state;
+    char pidfile[PATH_MAX];
+    path_printf(pidfile, sizeof pidfile, "%s/child.pid", fx->dir);
+    char script[PATH_MAX + 128];
+    snprintf(script, sizeof script, "(trap '' TERM; exec sleep 300) & echo $! > %s; exit 4", pidfile);
+    const char *job[] = {"sh", "-c", script, NULL};
+    static const char *const none[] = {NULL};
+    double t0 = tu_now();
+    json_t *status = run_runner_job(fx, none, job);
+    double took = tu_now() - t0;
+    assert_int_equal(json_integer_value(json_object_get(status, "exit_code")), 4);
+    json_decref(status);
+    char *text = tu_read_file(pidfile, NULL);
+    assert_non_null(text);
+    int child = atoi(text);
+    free(text);
+    assert_true(child > 0);
+    /* gone (or a zombie awaiting its new parent's wait: not running) */
+    char stat_path[64];
+    snprintf(stat_path, sizeof stat_path, "/proc/%d/stat", child);
+    char *st = tu_read_file(stat_path, NULL);
+    bool running = st != NULL && strstr(st, ") Z ") == NULL;
+    free(st);
+    assert_false(running);
+    assert_true(took < 5); /* --grace 1, not the child's 300 s */
+}
+
 /* A descriptor the runner's parent left open without CLOEXEC (as Cyclone's
  * sockets are in the CSC) is closed in the runner, which outlives the CSC:
  * while the runner supervises a job, /proc/<runner>/fd has no such entry,
@@ -356,6 +389,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(escapes_capture_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(outputs_inside_are_captured, setup, teardown),
         cmocka_unit_test_setup_teardown(non_utf8_names_keep_the_outcome, setup, teardown),
+        cmocka_unit_test_setup_teardown(nothing_outlives_the_job, setup, teardown),
         cmocka_unit_test_setup_teardown(inherited_descriptors_are_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(exit_status_job_is_the_jobs_code, setup, teardown),
     };

@@ -422,12 +422,28 @@ static void runner_check(runner_watch *w, runner_outcome *out, double grace)
     }
 }
 
-/* Once the leader has ended after a SIGTERM, give the rest of its group
- * until the grace deadline, then SIGKILL what is left. */
-static void runner_sweep_group(runner_watch *w)
+static void runner_say(int levelno, bool with_pid, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Once the leader has ended, nothing of the job may outlive it (as a
+ * Kubernetes Job's pod ends with its main container): after a SIGTERM the
+ * rest of its group has until the grace deadline, then SIGKILL; a leader
+ * that ended by itself leaving processes in its group (a background
+ * child) gets them SIGTERM, and SIGKILL after the grace period. */
+static void runner_sweep_group(runner_watch *w, double grace)
 {
-    if (w->pid <= 0 || !w->term_sent || w->kill_sent) {
+    if (w->pid <= 0 || w->kill_sent) {
         return;
+    }
+    if (!w->term_sent) {
+        if (killpg(w->pid, 0) != 0) {
+            return; /* nothing left */
+        }
+        runner_say(30, false, "the job ended leaving processes in its group: SIGTERM, SIGKILL after %g s",
+                   grace);
+        w->term_sent = true;
+        w->kill_at = runner_mono() + grace;
+        killpg(w->pid, SIGTERM);
     }
     while (killpg(w->pid, 0) == 0 && runner_mono() < w->kill_at) {
         struct timespec ts = {0, 20 * 1000 * 1000};
@@ -452,7 +468,7 @@ static void runner_supervise(const runner_args *a, const sigset_t *set, runner_o
         }
         runner_check(&w, out, a->grace);
     }
-    runner_sweep_group(&w);
+    runner_sweep_group(&w, a->grace);
     /* wait4's usage of a child is getrusage(RUSAGE_BOTH) of it: ru_maxrss
      * is the largest resident set of one process, the job's or one of its
      * descendants that were waited for inside the job (not a sum) */

@@ -26,7 +26,8 @@ Kubernetes (parsed with PyYAML; no cluster needed):
 Container: the Containerfile is multi-stage on debian:12-slim, its final
 stage has no compiler or -dev package, installs only the package built in
 the first stage, runs as a non-root numeric user and has the entrypoint
-script as exec-form ENTRYPOINT; the entrypoint script, run with a stand-in
+script under tini (PID 1: it reaps orphaned job processes) as exec-form
+ENTRYPOINT; the entrypoint script, run with a stand-in
 ocps-csc, passes RUN_ARG as salobj's entrypoints do.
 """
 import json
@@ -284,8 +285,11 @@ def check_containerfile(src):
             argv = json.loads(entry[-1])
         except ValueError:
             argv = None
-        check(isinstance(argv, list) and argv and argv[0].endswith("ocps-entrypoint"),
-              f"Containerfile: ENTRYPOINT not the exec form of ocps-entrypoint: {entry[-1]}")
+        check(isinstance(argv, list) and argv[:2] == ["/usr/bin/tini", "--"] and
+              argv[-1].endswith("ocps-entrypoint"),
+              f"Containerfile: ENTRYPOINT not the exec form of tini -- ocps-entrypoint: {entry[-1]}")
+        check(any("tini" in rest for w, rest in final["lines"] if w == "RUN"),
+              "Containerfile: tini (PID 1, reaps orphaned job processes) is not installed")
     check(any("entrypoint.sh" in c and "ocps-entrypoint" in c for c in copies),
           "Containerfile: entrypoint.sh is not installed as ocps-entrypoint")
 
