@@ -36,12 +36,6 @@ double engine__now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* A store error that cannot be returned to the caller. */
-static void engine_report(const char *id, const char *msg)
-{
-    fprintf(stderr, "ocps engine: job %s: %s\n", id, msg);
-}
-
 void engine__log(engine *e, int level, const char *fmt, ...)
 {
     char msg[1024];
@@ -54,6 +48,13 @@ void engine__log(engine *e, int level, const char *fmt, ...)
     } else {
         fprintf(stderr, "ocps engine: %s\n", msg);
     }
+}
+
+/* An error about job id that cannot be returned to the caller; a failed
+ * store write is ENGINE_LOG_STORE_FAILED. */
+static void engine_report(engine *e, int level, const char *id, const char *msg)
+{
+    engine__log(e, level, "job %s: %s", id, msg);
 }
 
 bool engine_phase_final(engine_phase phase)
@@ -259,7 +260,7 @@ static void engine_notify(engine *e, engine_rec *r)
 {
     engine_note *n = malloc(sizeof *n); /* every member set below: not zeroed first */
     if (n == NULL) {
-        engine_report(r->st.job.id, "out of memory: phase change not reported");
+        engine_report(e, ENGINE_LOG_ERROR, r->st.job.id, "out of memory: phase change not reported");
         return;
     }
     n->next = NULL;
@@ -285,7 +286,7 @@ static void engine_persist(engine *e, engine_rec *r)
 {
     char err[512];
     if (e->store != NULL && engine_store_update(e->store, &r->st, err, sizeof err) != 0) {
-        engine_report(r->st.job.id, err);
+        engine_report(e, ENGINE_LOG_STORE_FAILED, r->st.job.id, err);
     }
 }
 
@@ -433,7 +434,7 @@ static int engine_adopt(void *arg, engine_store_record *st)
         size_t cap = f->cap ? 2 * f->cap : 16;
         engine_rec **v = realloc(f->recs, cap * sizeof *v);
         if (v == NULL) {
-            engine_report(st->job.id, "out of memory: job not re-adopted");
+            engine_report(f->e, ENGINE_LOG_ERROR, st->job.id, "out of memory: job not re-adopted");
             engine_store_record_clear(st);
             return 0;
         }
@@ -445,7 +446,7 @@ static int engine_adopt(void *arg, engine_store_record *st)
         r->st = *st;
     }
     if (r == NULL || engine_add(f->e, r) != 0) {
-        engine_report(st->job.id, "out of memory: job not re-adopted");
+        engine_report(f->e, ENGINE_LOG_ERROR, st->job.id, "out of memory: job not re-adopted");
         if (r != NULL) {
             engine_rec_free(r);
         } else {
@@ -1171,7 +1172,7 @@ static const engine_job *engine_job_stored(engine *e, const char *id)
     }
     int rc = engine_store_get(e->store, id, &e->scratch, err, sizeof err);
     if (rc < 0) {
-        engine_report(id, err);
+        engine_report(e, ENGINE_LOG_ERROR, id, err);
     }
     engine_executor_ids(e->executor, &e->scratch.job);
     return rc > 0 ? &e->scratch.job : NULL;
@@ -1201,7 +1202,7 @@ static int engine_mark_stored(engine *e, const char *id)
     int rc = engine_store_find_phase(e->store, id, &phase, err, sizeof err);
     if (rc <= 0) {
         if (rc < 0) {
-            engine_report(id, err);
+            engine_report(e, ENGINE_LOG_ERROR, id, err);
         }
         return rc < 0 ? -EIO : -ENOENT;
     }
@@ -1209,7 +1210,7 @@ static int engine_mark_stored(engine *e, const char *id)
         return -EBUSY;
     }
     if (engine_store_mark_published(e->store, id, err, sizeof err) != 0) {
-        engine_report(id, err);
+        engine_report(e, ENGINE_LOG_STORE_FAILED, id, err);
         return -EIO;
     }
     return 0;
@@ -1229,7 +1230,7 @@ int engine_job_mark_published(engine *e, const char *id)
         return -EBUSY;
     }
     if (engine_store_mark_published(e->store, id, err, sizeof err) != 0) {
-        engine_report(id, err);
+        engine_report(e, ENGINE_LOG_STORE_FAILED, id, err);
         return -EIO;
     }
     r->st.job.result_published = true;

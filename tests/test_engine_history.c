@@ -618,6 +618,29 @@ static int64_t store_count(const char *path, const char *sql)
     return n;
 }
 
+/* A store write that fails (here the store is held by another connection
+ * past the busy timeout when a job ends) is reported to the application
+ * as ENGINE_LOG_STORE_FAILED (a CSC goes to FAULT), not only on stderr;
+ * the job's end is still reported. */
+static void test_store_write_failure_reported(void **state)
+{
+    efx *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    efx_submit_sh(fx, id, "sleep 0.5");
+    efx_wait_phase(fx, id, ENGINE_EXECUTING, 10);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(fx->store, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    const efx_event *ev = efx_wait_final(fx, id, 20);
+    assert_int_equal(ev->phase, ENGINE_COMPLETED);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    char want[80];
+    snprintf(want, sizeof want, "%d job %s: ", ENGINE_LOG_STORE_FAILED, id);
+    assert_non_null(strstr(fx->log, want));
+    assert_non_null(strstr(fx->log, "locked"));
+}
+
 /* The cursor of the history's first page of one job: the newest
  * published job's seq (with at least two of them). */
 static int64_t newest_seq(efx *fx)
@@ -710,6 +733,7 @@ int main(void)
         T(test_spec_dirs_made_at_start),
         T(test_batch_submit),
         T(test_env_sets_job_id_and_output_dir),
+        T(test_store_write_failure_reported),
     };
     return cmocka_run_group_tests_name("engine_history", tests, NULL, NULL);
 }

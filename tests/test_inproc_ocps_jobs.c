@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "ocps_test_iface.h"
 #include "inproc/sal_inproc.h"
@@ -329,6 +330,38 @@ static void simulation_mode_and_its_fault(void **state)
     assert_int_equal(ct_state(c->csc), SAL_STATE_FAULT);
 }
 
+/* A job store that cannot record a job's end (held by another connection
+ * past its busy timeout) takes the CSC to FAULT with errorCode 3 and the
+ * store's reason; the job's result and final ack still come. */
+static void store_write_failure_faults(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, 0, "cpBias.yaml", "SLEEP=1");
+    assert_true(fx_run_until(f, has_job_id, &r, 10));
+    char path[1200];
+    snprintf(path, sizeof path, "%s/jobs/jobs-1.sqlite", c->root);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    wait_done(f, &r);
+    long err = -1; /* the errorCode 3 (the start-up's 0 comes first) */
+    for (long i = fx_wait_event(f, "logevent_errorCode", 0, 10); i >= 0 && err < 0;
+         i = fx_wait_event(f, "logevent_errorCode", (size_t)i + 1, 10)) {
+        err = fx_i32(f, (size_t)i, "errorCode") == 3 ? i : -1;
+    }
+    long st = err >= 0 ? fx_wait_event(f, "logevent_summaryState", (size_t)err, 10) : -1;
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    assert_true(err >= 0 && st > err);
+    const char *report = or_record_string(f, (size_t)err, "errorReport");
+    assert_non_null(strstr(report, "The job store could not record a change: job "));
+    assert_non_null(strstr(report, "locked"));
+    assert_int_equal(fx_i32(f, (size_t)st, "summaryState"), SAL_STATE_FAULT);
+}
+
 static bool ackcmd_writer_gone(fx *f, void *arg)
 {
     (void)arg;
@@ -465,6 +498,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(failing_job_fails_the_command, setup, teardown),
         cmocka_unit_test_setup_teardown(executes_do_not_wait_for_each_other, setup, teardown),
         cmocka_unit_test_setup_teardown(simulation_mode_and_its_fault, setup_simulate, teardown),
+        cmocka_unit_test_setup_teardown(store_write_failure_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_with_execute_in_flight_then_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(retention_from_configuration, setup_retention, teardown),
     };

@@ -17,6 +17,7 @@
 #include "ocps/slurm_ping.h"
 
 #define SIM_FAULT_CODE 2
+#define STORE_FAULT_CODE 3 /* a write to the job store failed (disk full, I/O error, locked) */
 /* Seconds a start waits for the Slurm controller's answer (scontrol ping). */
 #define SLURM_PING_TIMEOUT 10.0
 
@@ -80,9 +81,11 @@ struct ocps_app {
     pending *pending;
     finished *finished_head;
     finished *finished_tail;
-    uv_timer_t progress;   /* re-sends CMD_INPROGRESS */
-    uv_timer_t publish;    /* publishes finished jobs */
-    uv_timer_t late;       /* repeats final acks of adopted jobs */
+    uv_timer_t progress; /* re-sends CMD_INPROGRESS */
+    uv_timer_t publish;  /* publishes finished jobs */
+    uv_timer_t late;     /* repeats final acks of adopted jobs */
+    uv_timer_t fault;    /* FAULT for a failed store write, outside the engine call */
+    char fault_report[600];
     metrics_read *reading; /* the head's metrics.json is being read: publishing waits */
     late_ack *late_acks;
     ocps_topics tp; /* topics and fields, resolved at open */
@@ -679,7 +682,8 @@ int ocps_app_open(ocps_app **out, uv_loop_t *loop, const sal_component_info *com
     uv_timer_init(loop, &a->progress);
     uv_timer_init(loop, &a->publish);
     uv_timer_init(loop, &a->late);
-    a->progress.data = a->publish.data = a->late.data = a;
+    uv_timer_init(loop, &a->fault);
+    a->progress.data = a->publish.data = a->late.data = a->fault.data = a;
     *out = a;
     return 0;
 }
@@ -697,11 +701,32 @@ int ocps_app_attach(ocps_app *a, sal_csc *csc, char *err, size_t errlen)
     return rc;
 }
 
-/* The engine's own messages (e.g. what retention removed) as logMessage. */
+static void store_fault_cb(uv_timer_t *t)
+{
+    ocps_app *a = t->data;
+    if (a->csc != NULL && sal_csc_state(a->csc) != SAL_STATE_FAULT) {
+        sal_csc_fault(a->csc, STORE_FAULT_CODE, a->fault_report, "");
+    }
+}
+
+/* The engine's own messages (e.g. what retention removed) as logMessage; a
+ * failed store write takes the CSC to FAULT (errorCode STORE_FAULT_CODE):
+ * results may be reported again after a restart, and new work would add
+ * to what is not recorded. Later failures are logged as errors. */
 static void on_engine_log(void *arg, int level, const char *message)
 {
     ocps_app *a = arg;
-    SAL_LOG(a->csc, level, "%s", message);
+    if (level < ENGINE_LOG_STORE_FAILED) {
+        SAL_LOG(a->csc, level, "%s", message);
+        return;
+    }
+    if (a->csc == NULL || sal_csc_state(a->csc) == SAL_STATE_FAULT ||
+        uv_is_active((uv_handle_t *)&a->fault)) {
+        SAL_LOG(a->csc, SAL_LOG_ERROR, "job store: %s", message);
+        return;
+    }
+    snprintf(a->fault_report, sizeof a->fault_report, "The job store could not record a change: %s", message);
+    uv_timer_start(&a->fault, store_fault_cb, 0, 0); /* not inside the engine's call */
 }
 
 /* The configuration's retention of the job history (days, GB) for the engine. */
@@ -972,14 +997,15 @@ void ocps_app_close(ocps_app *a, ocps_app_close_cb cb, void *arg)
     a->ping = NULL;
     a->close_cb = cb;
     a->close_arg = arg;
-    /* three timers, the engine, the RA backend and a metrics.json being read */
-    a->closing_parts = a->reading != NULL ? 6 : 5;
+    /* four timers, the engine, the RA backend and a metrics.json being read */
+    a->closing_parts = a->reading != NULL ? 7 : 6;
     if (a->reading != NULL) {
         uv_cancel((uv_req_t *)&a->reading->req); /* its after-callback still runs */
     }
     uv_close((uv_handle_t *)&a->progress, timer_closed);
     uv_close((uv_handle_t *)&a->publish, timer_closed);
     uv_close((uv_handle_t *)&a->late, timer_closed);
+    uv_close((uv_handle_t *)&a->fault, timer_closed);
     while (a->pending != NULL) {
         pending *p = a->pending;
         a->pending = p->next;

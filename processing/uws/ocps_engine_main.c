@@ -166,7 +166,8 @@ static void on_job(void *arg, const engine_job *job)
 static void on_engine_log(void *arg, int level, const char *message)
 {
     (void)arg;
-    fprintf(stderr, "ocps-engine: %s%s\n", level >= ENGINE_LOG_WARNING ? "warning: " : "", message);
+    fprintf(stderr, "ocps-engine: %s%s\n",
+            level >= ENGINE_LOG_ERROR ? "error: " : level >= ENGINE_LOG_WARNING ? "warning: " : "", message);
 }
 
 static void on_signal(uv_signal_t *h, int signum)

@@ -116,6 +116,11 @@ typedef void (*engine_job_cb)(void *arg, const engine_job *job);
 
 /* Levels of engine_log_cb, as Python logging (and SAL logMessage) has them. */
 enum { ENGINE_LOG_DEBUG = 10, ENGINE_LOG_INFO = 20, ENGINE_LOG_WARNING = 30, ENGINE_LOG_ERROR = 40 };
+/* A store write failed (disk full, I/O error, the store locked or gone):
+ * what the engine reports is then ahead of what it has recorded (a job's
+ * end may be reported again after a restart). An application should stop
+ * taking work until an operator has looked (a CSC goes to FAULT). */
+#define ENGINE_LOG_STORE_FAILED 50
 
 /* What the engine has to say that is not a phase change (e.g. what the
  * retention policy removed); runs on the loop. */
