@@ -179,6 +179,28 @@ static void good_start_writes_configuration_events(void **state)
     free(log);
 }
 
+/* What the engine was opened with cannot change while the CSC runs: a
+ * later start whose configuration changes the executor (or work_root)
+ * fails naming it and the CSC stays in STANDBY; the same start as before
+ * still succeeds. */
+static void restart_only_settings_fail_a_later_start(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    write_config(c, "to_slurm.yaml", "executor: slurm\n");
+    write_config(c, "moved.yaml", "work_root: /nonexistent/ocps-moved\n");
+    char result[1024];
+    assert_int_equal(start_with(f, "fast.yaml", result, sizeof result), SAL_CMD_COMPLETE);
+    assert_int_equal(fx_command(f, "standby", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    size_t mark = f->nrecords;
+    assert_int_equal(start_with(f, "to_slurm.yaml", result, sizeof result), SAL_CMD_FAILED);
+    assert_non_null(strstr(result, "executor local -> slurm: this setting is fixed while the CSC runs"));
+    assert_int_equal(start_with(f, "moved.yaml", result, sizeof result), SAL_CMD_FAILED);
+    assert_non_null(strstr(result, "-> /nonexistent/ocps-moved: this setting is fixed"));
+    assert_still_standby(f, mark);
+    assert_int_equal(start_with(f, "fast.yaml", result, sizeof result), SAL_CMD_COMPLETE);
+}
+
 static void failures_keep_standby_with_salobj_messages(void **state)
 {
     ctx *c = *state;
@@ -409,6 +431,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(good_start_writes_configuration_events, setup, teardown),
         cmocka_unit_test_setup_teardown(failures_keep_standby_with_salobj_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(restart_only_settings_fail_a_later_start, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_init_yaml_fails, setup_no_init, teardown),
         cmocka_unit_test_setup_teardown(override_read_at_a_git_ref, setup, teardown),
         cmocka_unit_test_setup_teardown(configurations_available_follows_the_directory, setup, teardown),

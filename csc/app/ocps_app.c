@@ -897,6 +897,39 @@ static void on_slurm_ping(void *arg, int ok, const char *message)
     sal_csc_configure_done(a->csc, NULL);
 }
 
+/* What the engine was opened with (work_root, job_store, executor, its
+ * server, the slurm block) cannot change while the CSC runs: a start that
+ * would change it fails naming the setting, rather than succeed and report
+ * a configuration that is not the one in effect. */
+static bool restart_only_change(const ocps_app *a, const ocps_config *p, char *err, size_t errlen)
+{
+    static const char *const executors[] = {"local", "slurm", "uws"};
+    const ocps_config *c = &a->config;
+    char what[1100] = "";
+    if (a->engine == NULL) {
+        return false; /* the first start opens the engine with it */
+    }
+    if (strcmp(p->work_root, c->work_root) != 0) {
+        snprintf(what, sizeof what, "work_root %.500s -> %.500s", c->work_root, p->work_root);
+    } else if (strcmp(p->job_store, c->job_store) != 0) {
+        snprintf(what, sizeof what, "job_store \"%.500s\" -> \"%.500s\"", c->job_store, p->job_store);
+    } else if (p->executor != c->executor) {
+        snprintf(what, sizeof what, "executor %s -> %s", executors[c->executor], executors[p->executor]);
+    } else if (p->executor == OCPS_EXECUTOR_UWS &&
+               (p->uws_reference != c->uws_reference || strcmp(p->url, c->url) != 0)) {
+        snprintf(what, sizeof what, "the UWS server (url %.500s -> %.500s)", c->url, p->url);
+    } else if (memcmp(&p->slurm, &c->slurm, sizeof p->slurm) != 0) {
+        snprintf(what, sizeof what, "the slurm block");
+    } else {
+        return false;
+    }
+    snprintf(err, errlen,
+             "%s: this setting is fixed while the CSC runs (its engine and jobs use it); restart the CSC "
+             "to apply it, or start with a configuration that keeps it",
+             what);
+    return true;
+}
+
 int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
 {
     if (a->ra != NULL) {
@@ -906,22 +939,9 @@ int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
     if (ocps_config_from_json(a->index, config, &parsed, err, errlen) != 0) {
         return -1;
     }
-    if (a->engine != NULL && (strcmp(parsed.work_root, a->config.work_root) != 0 ||
-                              strcmp(parsed.job_store, a->config.job_store) != 0)) {
-        SAL_LOG(a->csc, SAL_LOG_WARNING, "work_root and job_store changes apply after a restart of the CSC");
-        snprintf(parsed.work_root, sizeof parsed.work_root, "%s", a->config.work_root);
-        snprintf(parsed.job_store, sizeof parsed.job_store, "%s", a->config.job_store);
-    }
-    bool uws_changed =
-        parsed.executor == OCPS_EXECUTOR_UWS &&
-        (parsed.uws_reference != a->config.uws_reference || strcmp(parsed.url, a->config.url) != 0);
-    if (a->engine != NULL && (parsed.executor != a->config.executor || uws_changed ||
-                              memcmp(&parsed.slurm, &a->config.slurm, sizeof parsed.slurm) != 0)) {
-        SAL_LOG(a->csc, SAL_LOG_WARNING, "executor and slurm changes apply after a restart of the CSC");
-        parsed.executor = a->config.executor;
-        parsed.uws_reference = a->config.uws_reference;
-        snprintf(parsed.url, sizeof parsed.url, "%s", a->config.url);
-        parsed.slurm = a->config.slurm;
+    if (restart_only_change(a, &parsed, err, errlen)) {
+        ocps_config_clear(&parsed);
+        return -1;
     }
     choose_pipetask(a, &parsed);
     if (a->ping != NULL) {
