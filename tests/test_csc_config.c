@@ -227,6 +227,19 @@ static void failures_keep_standby_with_salobj_messages(void **state)
                         "Failed: Configuration failed validation: <ValidationError: \"Additional properties "
                         "are not allowed ('pol_interval' was unexpected)\"> at /instances/0");
 
+    /* a relative work root would depend on the CSC's working directory */
+    write_config(c, "relative.yaml", "work_root: relative/dir\n");
+    assert_int_equal(start_with(f, "relative.yaml", result, sizeof result), SAL_CMD_FAILED);
+    print_message("relative work_root: %s\n", result);
+    assert_non_null(strstr(result, "'relative/dir' does not match '^/'"));
+    assert_non_null(strstr(result, "at /work_root"));
+
+    /* a pipetask that cannot run here fails the start, not every job */
+    write_config(c, "nopipe.yaml", "pipetask: /nonexistent/ocps/pipetask\n");
+    assert_int_equal(start_with(f, "nopipe.yaml", result, sizeof result), SAL_CMD_FAILED);
+    assert_string_equal(
+        result, "Failed: pipetask /nonexistent/ocps/pipetask cannot be run: No such file or directory");
+
     /* valid for the schema, but the application finds no block for index 1 */
     assert_int_equal(start_with(f, "other.yaml", result, sizeof result), SAL_CMD_FAILED);
     assert_string_equal(result, "Failed: No configuration found for sal_index=1");

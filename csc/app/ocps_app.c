@@ -897,6 +897,21 @@ static void on_slurm_ping(void *arg, int ok, const char *message)
     sal_csc_configure_done(a->csc, NULL);
 }
 
+/* Does the job command template run {pipetask}? */
+static bool uses_pipetask(const json_t *command)
+{
+    size_t i;
+    const json_t *word;
+    json_array_foreach(command, i, word)
+    {
+        const char *w = json_string_value(word);
+        if (w != NULL && strstr(w, "{pipetask}") != NULL) {
+            return true;
+        }
+    }
+    return command == NULL;
+}
+
 /* What the engine was opened with (work_root, job_store, executor, its
  * server, the slurm block) cannot change while the CSC runs: a start that
  * would change it fails naming the setting, rather than succeed and report
@@ -944,6 +959,13 @@ int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
         return -1;
     }
     choose_pipetask(a, &parsed);
+    if (parsed.executor == OCPS_EXECUTOR_LOCAL && uses_pipetask(parsed.command) && a->simulation_mode == 0 &&
+        parsed.pipetask[0] == '/' && access(parsed.pipetask, X_OK) != 0) {
+        /* here, unlike Slurm's nodes or a UWS server, what jobs will run is known */
+        snprintf(err, errlen, "pipetask %.1100s cannot be run: %s", parsed.pipetask, strerror(errno));
+        ocps_config_clear(&parsed);
+        return -1;
+    }
     if (a->ping != NULL) {
         ocps_config_clear(&parsed);
         snprintf(err, errlen, "a start is already waiting for the Slurm controller");
