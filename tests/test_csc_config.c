@@ -114,6 +114,14 @@ static int setup_no_init(void **state)
     return start_csc(c, "test");
 }
 
+static int setup_unknown_site(void **state)
+{
+    ctx *c = calloc(1, sizeof *c);
+    make_config_dir(c, true);
+    *state = c;
+    return start_csc(c, "nosuchsite");
+}
+
 static int teardown(void **state)
 {
     ctx *c = *state;
@@ -199,6 +207,29 @@ static void restart_only_settings_fail_a_later_start(void **state)
     assert_non_null(strstr(result, "-> /nonexistent/ocps-moved: this setting is fixed"));
     assert_still_standby(f, mark);
     assert_int_equal(start_with(f, "fast.yaml", result, sizeof result), SAL_CMD_COMPLETE);
+}
+
+/* An LSST_SITE without its _<site>.yaml (a misspelt site) is said at
+ * start-up, as a warning; the CSC still runs on _init.yaml alone. */
+static void unknown_site_is_warned(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    char want[1100];
+    snprintf(want, sizeof want, "LSST_SITE=nosuchsite: no _nosuchsite.yaml in ");
+    char *log = NULL;
+    for (double end = tu_now() + 5; tu_now() < end; fx_run_for(f, 0.1)) {
+        free(log);
+        log = tu_read_file(f->log_path, NULL);
+        if (log != NULL && strstr(log, want) != NULL) {
+            break;
+        }
+    }
+    assert_non_null(log);
+    assert_non_null(strstr(log, want));
+    free(log);
+    char result[1024];
+    assert_int_equal(start_with(f, "", result, sizeof result), SAL_CMD_COMPLETE);
 }
 
 static void failures_keep_standby_with_salobj_messages(void **state)
@@ -445,6 +476,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(good_start_writes_configuration_events, setup, teardown),
         cmocka_unit_test_setup_teardown(failures_keep_standby_with_salobj_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(restart_only_settings_fail_a_later_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(unknown_site_is_warned, setup_unknown_site, teardown),
         cmocka_unit_test_setup_teardown(missing_init_yaml_fails, setup_no_init, teardown),
         cmocka_unit_test_setup_teardown(override_read_at_a_git_ref, setup, teardown),
         cmocka_unit_test_setup_teardown(configurations_available_follows_the_directory, setup, teardown),

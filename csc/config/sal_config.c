@@ -193,6 +193,18 @@ static bool exists(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+const char *sal_config_site(const sal_config *c)
+{
+    return c->site;
+}
+
+bool sal_config_has_site_file(const sal_config *c)
+{
+    char path[PATH_MAX + 256];
+    snprintf(path, sizeof path, "%s/_%s.yaml", c->dir, c->site);
+    return exists(path);
+}
+
 /* Read one file (at `ref` if not empty) as YAML; NULL with r->message. */
 static json_t *read_file(const char *dir, const char *name, const char *ref, sal_config_result *r)
 {

@@ -76,6 +76,7 @@ struct sal_csc {
     bool configure_pending;            /* hooks.configure answered SAL_CONFIGURE_PENDING */
     struct sal_config_result *pending; /* its files and version, for configurationApplied (owned) */
     bool warned_not_git;
+    bool warned_site; /* the site overlay checked (and warned about) once */
     /* the --state chain run at start-up */
     const char *const *chain;
     double check_started;  /* TAI when the duplicate check began */

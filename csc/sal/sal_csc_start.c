@@ -33,6 +33,14 @@ static void on_config_scanned(void *arg, const sal_config_available *a)
         SAL_LOG(c, SAL_LOG_WARNING, "config dir %s is not a git work tree: configuration version unknown",
                 sal_config_dir(c->config));
     }
+    if (!c->warned_site) {
+        c->warned_site = true;
+        if (!sal_config_has_site_file(c->config)) {
+            SAL_LOG(c, SAL_LOG_WARNING,
+                    "LSST_SITE=%s: no _%s.yaml in %s: _init.yaml alone (and overrides) apply",
+                    sal_config_site(c->config), sal_config_site(c->config), sal_config_dir(c->config));
+        }
+    }
     write_configurations_available(c, a);
 }
 

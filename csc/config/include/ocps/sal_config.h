@@ -55,6 +55,11 @@ const char *sal_config_schema_version(const sal_config *c);
 const char *sal_config_url(const sal_config *c);
 const char *sal_config_dir(const sal_config *c);
 
+/* The site (LSST_SITE), and whether its _<site>.yaml overlay exists (a
+ * site without one applies _init.yaml alone: a misspelt LSST_SITE). */
+const char *sal_config_site(const sal_config *c);
+bool sal_config_has_site_file(const sal_config *c);
+
 /* Read and validate the configuration for `override`; cb runs on the loop
  * with the result (freed after cb returns unless cb takes result->config
  * by setting it to NULL). */
