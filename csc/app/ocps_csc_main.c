@@ -15,7 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <dds/version.h>
 #include <uv.h>
 
 #include "ocps/ocps_app.h"
@@ -366,9 +365,6 @@ int main(int argc, char **argv)
     opts.transport = sal_transport_find(default_transport);
     opts.config_schema = ocps_config_schema;
     opts.config_pkg = OCPS_CONFIG_PKG;
-    char subsystems[128];
-    snprintf(subsystems, sizeof subsystems, "cyclonedds=%s", DDS_VERSION);
-    opts.subsystem_versions = subsystems;
     opts.indices = ocps_indices(&opts.nindices);
     int status = 0;
     const char *xml_version = NULL;
@@ -410,6 +406,11 @@ int main(int argc, char **argv)
                 sal_transport_names());
         return 64;
     }
+    char subsystems[128] = "";
+    if (opts.transport->library_version != NULL) {
+        opts.transport->library_version(subsystems, sizeof subsystems);
+    }
+    opts.subsystem_versions = subsystems;
     char err[1024];
     const sal_component_info *comp =
         ocps_interface_select(opts.transport->name, xml_version, err, sizeof err);

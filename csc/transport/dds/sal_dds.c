@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <dds/dds.h>
+#include <dds/version.h>
 
 #include "ocps/sal_env.h"
 #include "ocps/sal_sample.h"
@@ -389,8 +390,14 @@ static void transport_close(sal_transport *t)
     free(t);
 }
 
+static void dds_library_version(char *buf, size_t len)
+{
+    snprintf(buf, len, "cyclonedds=%s", DDS_VERSION);
+}
+
 const sal_transport_ops sal_dds_transport = {
     .name = "dds",
+    .library_version = dds_library_version,
     .revcode = SAL_REVCODE_DDS,
     .exclusive_acks = true,
     .inline_delivery = true, /* listeners run outside the reader's lock; writing from them is allowed */

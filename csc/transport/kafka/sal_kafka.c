@@ -673,8 +673,14 @@ static int kafka_write(sal_transport *t, int topic, const void *sample, char *er
     return rc;
 }
 
+static void kafka_library_version(char *buf, size_t len)
+{
+    snprintf(buf, len, "librdkafka=%s", rd_kafka_version_str());
+}
+
 const sal_transport_ops sal_kafka_transport = {
     .name = "kafka",
+    .library_version = kafka_library_version,
     .revcode = SAL_REVCODE_AVRO,
     .keeps_history = true,
     .open = kafka_open,

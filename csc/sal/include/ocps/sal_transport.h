@@ -76,6 +76,9 @@ typedef struct sal_transport_ops {
      * sample (see sal_gate.h): delivery happens outside the transport's
      * locks, and writing from there is allowed. */
     bool inline_delivery;
+    /* The library under it and its version ("cyclonedds=0.10.2") into buf,
+     * for softwareVersions.subsystemVersions; NULL: none. */
+    void (*library_version)(char *buf, size_t len);
     /* Connect for `comp` with SAL index `index` (0: all indices). */
     int (*open)(sal_transport **out, const sal_component_info *comp, int32_t index,
                 const sal_transport_cbs *cbs, char *err, size_t errlen);
