@@ -113,6 +113,23 @@ static void bad_utf8_says_where(void **state)
     assert_string_equal(err, "execute.pipeline: is not valid UTF-8 at byte 2");
 }
 
+/* A pipeline that starts with '-' would be an option after -p. */
+static void pipeline_option_refused(void **state)
+{
+    (void)state;
+    ocps_execute x = {.pipeline = "--help",
+                      .version = "",
+                      .config = "",
+                      .data_query = "",
+                      .prereq_jobs = "",
+                      .output_dataset_types = ""};
+    char err[256];
+    assert_int_equal(ocps_execute_validate(&x, err, sizeof err), -1);
+    assert_string_equal(err, "execute.pipeline: must not start with '-' (a pipeline file, not an option)");
+    x.pipeline = "pipelines/-odd.yaml"; /* inside a path: a file name */
+    assert_int_equal(ocps_execute_validate(&x, err, sizeof err), 0);
+}
+
 /* plan.processes for an execute whose config is `config`. */
 static int processes_of(const char *config)
 {
@@ -154,9 +171,9 @@ static void processes_from_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(escapes_are_refused),    cmocka_unit_test(ordinary_patterns_pass),
-        cmocka_unit_test(configured_output_glob), cmocka_unit_test(bad_utf8_says_where),
-        cmocka_unit_test(processes_from_config),
+        cmocka_unit_test(escapes_are_refused),     cmocka_unit_test(ordinary_patterns_pass),
+        cmocka_unit_test(configured_output_glob),  cmocka_unit_test(bad_utf8_says_where),
+        cmocka_unit_test(pipeline_option_refused), cmocka_unit_test(processes_from_config),
     };
     return cmocka_run_group_tests_name("ocps_execute", tests, NULL, NULL);
 }

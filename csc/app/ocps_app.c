@@ -2,6 +2,7 @@
 #include "ocps/ocps_app.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -642,11 +643,18 @@ static void on_abort_job(void *arg, sal_cmd *cmd)
     }
     /* engine_job_abort alone: a job only in the store is found by its id
      * (no row read), so the command's cost does not follow the history */
-    int rc = id == NULL || !sal_text_valid(id, ENGINE_JOB_ID_LEN, NULL) || a->engine == NULL
+    char why[160] = "is missing";
+    bool text = id != NULL && sal_text_check(id, SIZE_MAX, NULL, why, sizeof why);
+    int rc = !text || strlen(id) > ENGINE_JOB_ID_LEN || a->engine == NULL
                  ? -ENOENT
                  : engine_job_abort(a->engine, id, err, sizeof err);
+    if (rc == -ENOENT && !text) { /* not echoed: the ack must stay valid text */
+        sal_cmd_fail(cmd, "No such job id: job_id %s", why);
+        return;
+    }
     if (rc == -ENOENT) {
-        sal_cmd_fail(cmd, "No such job id: %.64s", id ? id : "");
+        size_t n = strlen(id);
+        sal_cmd_fail(cmd, "No such job id: %.*s", (int)sal_utf8_cut(id, n < 64 ? n : 64), id);
         return;
     }
     if (rc != 0) {

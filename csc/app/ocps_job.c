@@ -175,6 +175,10 @@ int ocps_execute_validate(const ocps_execute *x, char *err, size_t errlen)
         snprintf(err, errlen, "execute.pipeline: must not be empty");
         return -1;
     }
+    if (x->pipeline[0] == '-') { /* after -p, some parsers would read it as an option */
+        snprintf(err, errlen, "execute.pipeline: must not start with '-' (a pipeline file, not an option)");
+        return -1;
+    }
     id_check c = {err, errlen};
     if (for_each_item(x->prereq_jobs, check_id, &c) != 0) {
         return -1;
