@@ -15,6 +15,8 @@
 
 #include <sqlite3.h>
 
+#define ENGINE_STORE_BUSY_MS 250 /* the writer, on the loop */
+
 struct engine_store {
     sqlite3 *db;
     sqlite3_stmt *insert;
@@ -291,7 +293,10 @@ int engine_store_open(engine_store **out, const char *path, char *err, size_t er
         engine_store_close(s);
         return -1;
     }
-    sqlite3_busy_timeout(s->db, 2000);
+    /* the writer runs on the event loop: another process holding the store
+     * (this engine's own readers never block it in WAL mode) may stall the
+     * loop this long before the write fails (ENGINE_LOG_STORE_FAILED) */
+    sqlite3_busy_timeout(s->db, ENGINE_STORE_BUSY_MS);
     const char *const schema[] = {engine_store_schema, engine_store_jobs_table, engine_store_meta_table};
     for (size_t i = 0; i < sizeof schema / sizeof schema[0]; i++) {
         char *msg = NULL;

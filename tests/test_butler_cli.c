@@ -191,7 +191,14 @@ static void test_label_through_index(void **state)
                      0);
     assert_non_null(strstr(out, "2024010100003"));
     free(out);
+    /* a label the index lacks, then no index: each says why it was not found */
+    assert_int_equal(butler(&out, "query-collections", "LSSTCam", NULL), 1);
+    assert_non_null(strstr(out, "the butler 'LSSTCam' is neither a directory nor a label of "));
+    free(out);
     unsetenv("DAF_BUTLER_REPOSITORY_INDEX");
+    assert_int_equal(butler(&out, "query-collections", "LATISS", NULL), 1);
+    assert_non_null(strstr(out, "DAF_BUTLER_REPOSITORY_INDEX is not set to name it as a label"));
+    free(out);
     assert_int_equal(butler(&out, "query-datasets", f->repo, "raw", "--collections", "LATISS/raw/all", NULL),
                      0);
     assert_non_null(strstr(out, "2024010100003"));

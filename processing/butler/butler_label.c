@@ -92,3 +92,22 @@ int butler_resolve_label(const char *label, char *out, size_t outlen, char *err,
     json_decref(doc);
     return rc;
 }
+
+void butler_label_hint(const char *label, char *msg, size_t msglen)
+{
+    if (label == NULL || label[0] == '\0' || strchr(label, '/') != NULL || bl_is_dir(label)) {
+        return;
+    }
+    const char *index = getenv("DAF_BUTLER_REPOSITORY_INDEX");
+    size_t n = strlen(msg);
+    if (index == NULL || index[0] == '\0') {
+        snprintf(
+            msg + n, msglen - n,
+            " (the butler '%s' is not a directory, and DAF_BUTLER_REPOSITORY_INDEX is not set to name it "
+            "as a label)",
+            label);
+    } else {
+        snprintf(msg + n, msglen - n, " (the butler '%s' is neither a directory nor a label of %s)", label,
+                 index);
+    }
+}

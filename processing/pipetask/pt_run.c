@@ -652,6 +652,7 @@ int pt_run(const pt_run_options *o, json_t **metrics, char *err, size_t errlen)
     }
     if (butler_resolve_label(o->repo, r.root, sizeof r.root, msg, sizeof msg) != 0 ||
         butler_open(r.root, &r.repo, msg, sizeof msg) != 0) {
+        butler_label_hint(o->repo, msg, sizeof msg);
         goto out;
     }
     snprintf(r.root, sizeof r.root, "%s", butler_root(r.repo));

@@ -162,6 +162,9 @@ static int ob_open(const char *label, bool create, butler_repo **repo)
     if (butler_resolve_label(label, path, sizeof path, err, sizeof err) != 0 ||
         (create ? butler_create(path, repo, err, sizeof err) : butler_open(path, repo, err, sizeof err)) !=
             0) {
+        if (!create) {
+            butler_label_hint(label, err, sizeof err);
+        }
         return ob_fail(err);
     }
     return 0;

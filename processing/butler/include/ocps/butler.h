@@ -74,6 +74,12 @@ const char *butler_root(const butler_repo *repo);
  * directory. Writes the path into out[0..outlen). */
 int butler_resolve_label(const char *label, char *out, size_t outlen, char *err, size_t errlen);
 
+/* After a repository named `label` failed to open with message msg: when
+ * the label is a bare name that is not a directory, append why it was not
+ * found ("... is not a directory, and DAF_BUTLER_REPOSITORY_INDEX is not
+ * set to name it"; or "nor a label of <index>"), within msglen. */
+void butler_label_hint(const char *label, char *msg, size_t msglen);
+
 /* Register a dataset type by name (letters, digits and _; no-op if it
  * exists). raw, bias, dark, flat and postISRCCD exist in every new repo. */
 int butler_register_dataset_type(butler_repo *repo, const char *name, char *err, size_t errlen);
