@@ -891,8 +891,17 @@ static void on_slurm_ping(void *arg, int ok, const char *message)
     a->slurm_ping = ok ? 1 : 0;
     char err[2048];
     if (!ok) {
+        /* no slurm.conf anywhere: Slurm looks for the controller in DNS and
+         * says so; say where the file is given */
+        const char *conf = getenv("SLURM_CONF");
+        bool no_conf = a->candidate.slurm.slurm_conf[0] == '\0' && (conf == NULL || conf[0] == '\0') &&
+                       (strstr(message, "resolve_ctls_from_dns_srv") != NULL ||
+                        strstr(message, "configuration source") != NULL);
+        snprintf(
+            err, sizeof err, "the Slurm controller is not reachable (executor slurm): %.1800s%s", message,
+            no_conf ? " (no slurm.conf was found: set slurm.slurm_conf in the configuration, or SLURM_CONF)"
+                    : "");
         ocps_config_clear(&a->candidate);
-        snprintf(err, sizeof err, "the Slurm controller is not reachable (executor slurm): %.1900s", message);
         sal_csc_configure_done(a->csc, err);
         return;
     }
