@@ -87,6 +87,17 @@ static void no_ack_or_no_csc_means_timeout_status(void **state)
     assert_non_null(strstr(out, "start CMD_NOACK"));
     assert_non_null(strstr(out, "no ack from OCPS:2 in 1.5 s: no CSC with that SAL index answered"));
     free(out);
+    /* no heartbeat of OCPS:2 within --discovery: no CSC runs with that
+     * index, said early rather than after the whole --timeout (Kafka has
+     * no discovery of readers: this is how it notices) */
+    double t0 = tu_now();
+    char *no_csc[] = {OCPS_CMD, "--discovery", "2", "--timeout", "30", "OCPS:2", "start", NULL};
+    assert_int_equal(tu_run(no_csc, &out), 3);
+    double took = tu_now() - t0;
+    print_message("no CSC with index 2: ended after %.2f s: %s\n", took, out);
+    assert_non_null(strstr(out, "no heartbeat of OCPS:2 in 2 s: no CSC with that SAL index is running"));
+    assert_true(took < 15);
+    free(out);
     /* a misspelt topic is a usage error, not a silent CSC */
     assert_int_equal(cmd(&out, "OCPS:1", "show", "bogusEvent", NULL, NULL), 64);
     assert_non_null(strstr(out, "OCPS has no topic bogusEvent"));

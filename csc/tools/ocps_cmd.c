@@ -43,7 +43,8 @@ static void usage(FILE *f)
             "  --timeout S      seconds to wait for the final ack (default 60; INPROGRESS acks extend it),\n"
             "                   or for an event with show (default 5)\n"
             "  --duration S     stop watching after S seconds\n"
-            "  --discovery S    seconds to wait for the CSC to be discovered (default 10)\n"
+            "  --discovery S    seconds to wait for the CSC (its reader, a heartbeat) to be discovered "
+            "(default 10)\n"
             "  --json           print samples as JSON lines\n"
             "  --transport T    SAL transport: dds or kafka (default $OCPS_TRANSPORT, else dds)\n"
             "  --xml-version V  ts_xml release to speak (default $OCPS_XML_VERSION, else the transport's)\n"
@@ -137,7 +138,10 @@ static int setup(cmdr *c, int argc, char **argv, const char *transport_name, con
         return -1;
     }
     c->mode = MODE_COMMAND;
-    int rc = cmdr_command_start(c);
+    int rc = cmdr_watch_heartbeat(c);
+    if (rc == 0) {
+        rc = cmdr_command_start(c);
+    }
     return rc != 0 ? rc : -1;
 }
 

@@ -34,7 +34,9 @@ typedef struct cmdr {
     int status;
     bool finished; /* cmdr_finish ran */
     bool sent;
-    bool answered; /* a non-final ack came (the CSC is there, the command runs) */
+    bool answered;  /* a non-final ack came (the CSC is there, the command runs) */
+    int heartbeats; /* heartbeats of the target's index read since start (a command) */
+    bool alive;     /* one of them was recent, or a second one came: the CSC runs */
     uv_timer_t poll;
     uv_timer_t deadline;
     uv_signal_t sigint;
@@ -75,6 +77,10 @@ void cmdr_finish(cmdr *c, int status);
 
 /* Is `name` (without its "--") one of ocps-cmd's own long options? */
 bool cmdr_is_own_option(const char *name);
+
+/* Read the target's heartbeats while a command is in flight: without one
+ * within --discovery seconds the command ends early (no CSC runs). */
+int cmdr_watch_heartbeat(cmdr *c);
 
 /* Print the commands (with --fields) and events of the component. */
 void cmdr_list_topics(const sal_component_info *comp, FILE *out);

@@ -145,9 +145,38 @@ void cmdr_print_sample(cmdr *c, int topic, const void *sample)
     json_decref(fields);
 }
 
+/* A heartbeat of the target: alive if recent (not a dead CSC's last one
+ * from Kafka's history) or if another one follows. */
+static void note_heartbeat(cmdr *c, int topic, const void *sample)
+{
+    const sal_topic_info *t = &c->comp->topics[topic];
+    if (strcmp(t->sal_name, "logevent_heartbeat") != 0) {
+        return;
+    }
+    double age = sal_now_tai(sal_remote_sal(c->remote)) - sal_sample_snd_stamp(t, sample);
+    c->heartbeats++;
+    c->alive = c->alive || age < 5 || c->heartbeats >= 2;
+}
+
+static void on_heartbeat(void *arg, int topic, const void *sample)
+{
+    note_heartbeat(arg, topic, sample);
+}
+
+int cmdr_watch_heartbeat(cmdr *c)
+{
+    char err[512];
+    if (sal_remote_subscribe(c->remote, "logevent_heartbeat", on_heartbeat, c, err, sizeof err) != 0) {
+        fprintf(stderr, "ocps-cmd: %s\n", err);
+        return EXIT_FAILED;
+    }
+    return 0;
+}
+
 static void on_event(void *arg, int topic, const void *sample)
 {
     cmdr *c = arg;
+    note_heartbeat(c, topic, sample);
     if (c->mode == MODE_WATCH || c->mode == MODE_INTERACTIVE) {
         cmdr_print_sample(c, topic, sample);
     } else if (c->mode == MODE_SHOW && !c->finished) {
@@ -186,8 +215,9 @@ static void on_ack(void *arg, int ack, int error, const char *result, double tim
     if (ack == SAL_CMD_NOACK && !c->answered) { /* its reader is there: the index is the likely cause */
         fprintf(stderr,
                 "ocps-cmd: no ack from %s:%d in %.1f s: no CSC with that SAL index answered (a CSC ignores "
-                "commands for another index)\n",
-                c->comp->name, sal_index(sal_remote_sal(c->remote)), c->timeout);
+                "commands for another index)%s\n",
+                c->comp->name, sal_index(sal_remote_sal(c->remote)), c->timeout,
+                c->alive ? "" : "; no heartbeat of it was read either: is it running?");
     }
     cmdr_command_done(c, ack_status(ack));
 }
@@ -195,7 +225,18 @@ static void on_ack(void *arg, int ack, int error, const char *result, double tim
 static void on_poll(uv_timer_t *t)
 {
     cmdr *c = t->data;
-    if (c->command == NULL || c->sent) {
+    if (c->command == NULL) {
+        uv_timer_stop(t);
+        return;
+    }
+    if (c->sent) { /* a command alone: ended early when nothing shows a CSC */
+        if (c->mode == MODE_COMMAND && !c->answered && !c->alive && now_s() - c->started > c->discovery) {
+            fprintf(stderr,
+                    "ocps-cmd: no heartbeat of %s:%d in %.0f s: no CSC with that SAL index is running (or "
+                    "reachable); %s not answered\n",
+                    c->comp->name, sal_index(sal_remote_sal(c->remote)), c->discovery, c->command);
+            cmdr_command_done(c, EXIT_TIMEOUT);
+        }
         return;
     }
     if (!sal_remote_ready(c->remote, c->command)) {
@@ -207,7 +248,7 @@ static void on_poll(uv_timer_t *t)
         return;
     }
     c->sent = true;
-    uv_timer_stop(&c->poll);
+    uv_timer_start(&c->poll, on_poll, 100, 100); /* now only the heartbeat watch above */
     char err[512];
     if (sal_remote_command(c->remote, c->command, c->sample, c->timeout, on_ack, c, NULL, err, sizeof err) !=
         0) {
@@ -292,7 +333,7 @@ int cmdr_command_start(cmdr *c)
     }
     c->sent = false;
     c->answered = false;
-    c->started = now_s();
+    c->started = now_s(); /* heartbeats count from the session's start: not reset here */
     uv_timer_start(&c->poll, on_poll, 0, 5);
     return 0;
 }
