@@ -121,13 +121,15 @@ static int yaml_value_text(json_t *v, char *buf, size_t len)
     }
 }
 
-static int conf_merge_yaml(rd_kafka_conf_t *conf, const char *path, char *err, size_t errlen)
+static int conf_merge_yaml(rd_kafka_conf_t *conf, const char *path, const char *var, char *err, size_t errlen)
 {
     if (path == NULL) {
         return 0;
     }
-    json_t *root = yaml_json_load_file(path, err, errlen);
+    char why[1024];
+    json_t *root = yaml_json_load_file(path, why, sizeof why);
     if (root == NULL) {
+        snprintf(err, errlen, "%s: %s", var, why); /* which setting named the file (why names it) */
         return -EINVAL;
     }
     int rc = 0;
@@ -169,7 +171,9 @@ static int conf_broker_client(rd_kafka_conf_t *conf, const sal_kafka_env *e, cha
             rc = conf_set(conf, sasl[i][0], sasl[i][1], sasl[i][2], err, errlen);
         }
     }
-    return rc == 0 ? conf_merge_yaml(conf, e->broker_yaml, err, errlen) : rc;
+    return rc == 0
+               ? conf_merge_yaml(conf, e->broker_yaml, "LSST_KAFKA_BROKER_CLIENT_CONFIGURATION", err, errlen)
+               : rc;
 }
 
 rd_kafka_conf_t *sal_kafka_conf_new(const sal_kafka_env *e, sal_kafka_role role, const char *const *builtin,
@@ -185,8 +189,11 @@ rd_kafka_conf_t *sal_kafka_conf_new(const sal_kafka_env *e, sal_kafka_role role,
         rc = conf_set(conf, builtin[i], builtin[i + 1], NULL, err, errlen);
     }
     if (rc == 0) {
-        rc = conf_merge_yaml(conf, role == SAL_KAFKA_PRODUCER ? e->producer_yaml : e->consumer_yaml, err,
-                             errlen);
+        bool producer = role == SAL_KAFKA_PRODUCER;
+        rc = conf_merge_yaml(conf, producer ? e->producer_yaml : e->consumer_yaml,
+                             producer ? "LSST_KAFKA_PRODUCER_CONFIGURATION"
+                                      : "LSST_KAFKA_CONSUMER_CONFIGURATION",
+                             err, errlen);
     }
     if (rc == 0) {
         rc = conf_broker_client(conf, e, err, errlen);
