@@ -287,6 +287,10 @@ static void engine_persist(engine *e, engine_rec *r)
     char err[512];
     if (e->store != NULL && engine_store_update(e->store, &r->st, err, sizeof err) != 0) {
         engine_report(e, ENGINE_LOG_STORE_FAILED, r->st.job.id, err);
+    } else if (e->store != NULL && !e->store_moved && engine_store_moved(e->store)) {
+        e->store_moved = true; /* said once: every later change is lost too */
+        engine_report(e, ENGINE_LOG_STORE_FAILED, r->st.job.id,
+                      "the job store's file was removed or replaced while open: changes are no longer kept");
     }
 }
 

@@ -143,6 +143,7 @@ struct engine {
     engine_uws uws;
     char *work_root;
     char *store_path; /* for the retention pass's own read connection */
+    bool store_moved; /* its file was found removed or replaced (reported once) */
     char *runner;
     int max_concurrent;
     size_t max_waiting;         /* PENDING + QUEUED at most for a submission, 0 none */

@@ -32,6 +32,10 @@ typedef struct engine_store engine_store;
 int engine_store_open(engine_store **out, const char *path, char *err, size_t errlen);
 void engine_store_close(engine_store *s);
 
+/* Has the store's file been removed or replaced since it was opened (what
+ * is written now is lost when the engine closes)? */
+bool engine_store_moved(engine_store *s);
+
 /* Did the store's file system refuse the lock (it was opened without)? */
 bool engine_store_unlocked(const engine_store *s);
 

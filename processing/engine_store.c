@@ -755,6 +755,12 @@ int engine_store_set_disk_bytes(engine_store *s, const char *const *ids, const i
     return ret;
 }
 
+bool engine_store_moved(engine_store *s)
+{
+    int moved = 0;
+    return sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved != 0;
+}
+
 bool engine_store_unlocked(const engine_store *s)
 {
     return s->unlocked;

@@ -641,6 +641,28 @@ static void test_store_write_failure_reported(void **state)
     assert_non_null(strstr(fx->log, "locked"));
 }
 
+/* The store's file removed while the engine runs (what it writes then is
+ * lost at close): reported as ENGINE_LOG_STORE_FAILED at the next change,
+ * once. */
+static void test_store_removed_reported(void **state)
+{
+    efx *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    efx_submit_sh(fx, id, "sleep 0.3");
+    efx_wait_phase(fx, id, ENGINE_EXECUTING, 10);
+    assert_int_equal(unlink(fx->store), 0);
+    assert_int_equal(efx_wait_final(fx, id, 10)->phase, ENGINE_COMPLETED);
+    char want[80];
+    snprintf(want, sizeof want, "%d job %s: the job store's file was removed", ENGINE_LOG_STORE_FAILED, id);
+    assert_non_null(strstr(fx->log, want));
+    char second[ENGINE_JOB_ID_LEN + 1];
+    efx_submit_sh(fx, second, "true");
+    efx_wait_final(fx, second, 10);
+    const char *end = strchr(strstr(fx->log, want), '\n');
+    assert_non_null(end);
+    assert_null(strstr(end, "was removed")); /* once */
+}
+
 /* The cursor of the history's first page of one job: the newest
  * published job's seq (with at least two of them). */
 static int64_t newest_seq(efx *fx)
@@ -734,6 +756,7 @@ int main(void)
         T(test_batch_submit),
         T(test_env_sets_job_id_and_output_dir),
         T(test_store_write_failure_reported),
+        T(test_store_removed_reported),
     };
     return cmocka_run_group_tests_name("engine_history", tests, NULL, NULL);
 }
