@@ -20,14 +20,21 @@
 
 #include "ocps/ocps_job.h"
 
+/* The fields of an execute with this pipeline, every other one empty. */
+static ocps_execute fields(const char *pipeline)
+{
+    return (ocps_execute){.pipeline = pipeline,
+                          .version = "",
+                          .config = "",
+                          .data_query = "",
+                          .prereq_jobs = "",
+                          .output_dataset_types = ""};
+}
+
 static int validate_outputs(const char *outputs, char *err, size_t errlen)
 {
-    ocps_execute x = {.pipeline = "cpBias.yaml",
-                      .version = "",
-                      .config = "",
-                      .data_query = "",
-                      .prereq_jobs = "",
-                      .output_dataset_types = outputs};
+    ocps_execute x = fields("cpBias.yaml");
+    x.output_dataset_types = outputs;
     err[0] = '\0';
     return ocps_execute_validate(&x, err, errlen);
 }
@@ -102,12 +109,7 @@ static void configured_output_glob(void **state)
 static void bad_utf8_says_where(void **state)
 {
     (void)state;
-    ocps_execute x = {.pipeline = "cp\xc3(.yaml",
-                      .version = "",
-                      .config = "",
-                      .data_query = "",
-                      .prereq_jobs = "",
-                      .output_dataset_types = ""};
+    ocps_execute x = fields("cp\xc3(.yaml");
     char err[256];
     assert_int_equal(ocps_execute_validate(&x, err, sizeof err), -1);
     assert_string_equal(err, "execute.pipeline: is not valid UTF-8 at byte 2");
@@ -117,12 +119,7 @@ static void bad_utf8_says_where(void **state)
 static void pipeline_option_refused(void **state)
 {
     (void)state;
-    ocps_execute x = {.pipeline = "--help",
-                      .version = "",
-                      .config = "",
-                      .data_query = "",
-                      .prereq_jobs = "",
-                      .output_dataset_types = ""};
+    ocps_execute x = fields("--help");
     char err[256];
     assert_int_equal(ocps_execute_validate(&x, err, sizeof err), -1);
     assert_string_equal(err, "execute.pipeline: must not start with '-' (a pipeline file, not an option)");
@@ -137,12 +134,8 @@ static int processes_of(const char *config)
     memset(&cfg, 0, sizeof cfg);
     snprintf(cfg.pipetask, sizeof cfg.pipetask, "pipetask");
     cfg.command = json_pack("[s, s]", "{pipetask}", "{config_words}");
-    ocps_execute x = {.pipeline = "cpBias.yaml",
-                      .version = "",
-                      .config = config,
-                      .data_query = "",
-                      .prereq_jobs = "",
-                      .output_dataset_types = ""};
+    ocps_execute x = fields("cpBias.yaml");
+    x.config = config;
     ocps_job_plan plan;
     char err[256];
     int rc = ocps_job_plan_build(&cfg, &x, "0123456789abcdef0123456789abcdef", &plan, err, sizeof err);
