@@ -68,7 +68,9 @@ static void make_config_dir(ctx *c, bool with_init)
     if (with_init) {
         write_config(c, "_init.yaml", init_yaml);
     }
-    write_config(c, "_test.yaml", "max_concurrent_jobs: 3\n");
+    char site[1200]; /* its jobs and store in its own directory, not /var/tmp/ocps */
+    snprintf(site, sizeof site, "max_concurrent_jobs: 3\nwork_root: %s/jobs\n", c->root);
+    write_config(c, "_test.yaml", site);
     write_config(c, "fast.yaml", "max_concurrent_jobs: 8\nmetadata:\n  author: test\n");
     write_config(c, "typo.yaml",
                  "instances:\n  - sal_index: 1\n    instance: LATISS\n    url: http://x/\n"

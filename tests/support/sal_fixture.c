@@ -1,14 +1,86 @@
 /* sal_fixture.c - see sal_fixture.h. */
 #include "sal_fixture.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ocps/sal_csc.h"
 #include "test_util.h"
+
+static char *config_root; /* this process's copy of the shipped configuration */
+
+static void remove_config_root(void)
+{
+    tu_remove_tree(config_root);
+    free(config_root);
+    config_root = NULL;
+}
+
+/* Copy one file of the shipped configuration; the test site's work_root
+ * becomes <root>/jobs. 0 or -1. */
+static int copy_config_file(const char *name, const char *to_dir)
+{
+    char from[1024];
+    snprintf(from, sizeof from, "%s/OCPS/v4/%s", DEPLOY_CONFIG_ROOT, name);
+    char *text = tu_read_file(from, NULL);
+    if (text == NULL) {
+        return -1;
+    }
+    size_t cap = strlen(text) + strlen(config_root) + 64;
+    char *out = malloc(cap);
+    size_t n = 0;
+    for (char *line = text, *next; out != NULL && line != NULL && *line != '\0'; line = next) {
+        next = strchr(line, '\n');
+        size_t len = next != NULL ? (size_t)(++next - line) : strlen(line);
+        if (strcmp(name, "_test.yaml") == 0 && strncmp(line, "work_root:", 10) == 0) {
+            n += (size_t)snprintf(out + n, cap - n, "work_root: %s/jobs\n", config_root);
+        } else {
+            memcpy(out + n, line, len);
+            n += len;
+        }
+    }
+    char to[2048];
+    snprintf(to, sizeof to, "%s/%s", to_dir, name);
+    int rc = out != NULL ? tu_write_file(to, out, n) : -1;
+    free(out);
+    free(text);
+    return rc;
+}
+
+/* A copy of the shipped configuration for this process, its test site's
+ * jobs (and job store) in a directory of its own: test programs run in
+ * parallel (ctest -j) and two engines never share a store. NULL on error. */
+static const char *fx_config_root(void)
+{
+    if (config_root != NULL) {
+        return config_root;
+    }
+    config_root = tu_make_temp_dir();
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/OCPS", config_root);
+    mkdir(dir, 0755);
+    snprintf(dir, sizeof dir, "%s/OCPS/v4", config_root);
+    mkdir(dir, 0755);
+    char from[1024];
+    snprintf(from, sizeof from, "%s/OCPS/v4", DEPLOY_CONFIG_ROOT);
+    DIR *d = opendir(from);
+    int rc = d != NULL ? 0 : -1;
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] != '.') {
+            rc |= copy_config_file(e->d_name, dir);
+        }
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    atexit(remove_config_root);
+    return rc == 0 ? config_root : NULL;
+}
 
 void fx_env(const char *cyclone_config)
 {
@@ -20,7 +92,8 @@ void fx_env(const char *cyclone_config)
     snprintf(prefix, sizeof prefix, "test%d_%d", (int)getpid(), calls++);
     setenv("LSST_DDS_PARTITION_PREFIX", prefix, 1);
     setenv("LSST_SITE", "test", 1);
-    setenv("DM_CONFIG_OCPS_DIR", DEPLOY_CONFIG_ROOT, 1);
+    const char *root = fx_config_root();
+    setenv("DM_CONFIG_OCPS_DIR", root != NULL ? root : DEPLOY_CONFIG_ROOT, 1);
 }
 
 static void record(void *arg, int topic, const void *sample)
