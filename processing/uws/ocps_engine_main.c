@@ -167,7 +167,10 @@ static void on_engine_log(void *arg, int level, const char *message)
 {
     (void)arg;
     fprintf(stderr, "ocps-engine: %s%s\n",
-            level >= ENGINE_LOG_ERROR ? "error: " : level >= ENGINE_LOG_WARNING ? "warning: " : "", message);
+            level >= ENGINE_LOG_ERROR     ? "error: "
+            : level >= ENGINE_LOG_WARNING ? "warning: "
+                                          : "",
+            message);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
