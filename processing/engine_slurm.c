@@ -682,14 +682,14 @@ static void engine_slurm_retry_later(engine *e, engine_rec *r, const char *what,
 static int engine_slurm_lookup(engine *e, engine_rec *r, char *err, size_t errlen);
 
 /* Submit again the jobs whose backoff has passed (engine_slurm_retry_later);
- * true if any still waits for its turn. */
+ * true if any still waits for its turn. A lookup that cannot even start
+ * ends its job, which reschedules and changes the queue: the walk stops
+ * there and goes on at the next tick. */
 static bool engine_slurm_retry_due(engine *e)
 {
     bool waiting = false;
     double now = engine__now();
-    engine_rec *next;
-    for (engine_rec *r = e->lists[ENGINE_QUEUED].head; r != NULL; r = next) {
-        next = r->next;
+    for (engine_rec *r = e->lists[ENGINE_QUEUED].head; r != NULL; r = r->next) {
         if (!r->slurm_retry) {
             continue;
         }
@@ -701,6 +701,7 @@ static bool engine_slurm_retry_due(engine *e)
         char err[600];
         if (engine_slurm_lookup(e, r, err, sizeof err) != 0) {
             engine_slurm_fail(e, r, "sbatch", -1, err);
+            return true;
         }
     }
     return waiting;

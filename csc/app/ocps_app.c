@@ -874,10 +874,9 @@ static int apply_config(ocps_app *a, ocps_config *parsed, char *err, size_t errl
     engine_set_retention(a->engine, &retention);
     uint64_t every = (uint64_t)(a->config.inprogress_interval * 1000);
     uv_timer_start(&a->progress, progress_cb, every, every);
-    static const char *const executors[] = {"local", "slurm", "uws"};
     SAL_LOG(a->csc, SAL_LOG_INFO,
             "Configured: executor=%s, max_concurrent_jobs=%d, max_waiting_jobs=%d, work_root=%s%s%s",
-            executors[a->config.executor], a->config.max_concurrent_jobs, a->config.max_waiting_jobs,
+            ocps_executor_name(a->config.executor), a->config.max_concurrent_jobs, a->config.max_waiting_jobs,
             a->config.work_root, a->config.has_instance ? ", butler=" : "",
             a->config.has_instance ? a->config.butler : "");
     return 0;
@@ -935,7 +934,6 @@ static bool uses_pipetask(const json_t *command)
  * a configuration that is not the one in effect. */
 static bool restart_only_change(const ocps_app *a, const ocps_config *p, char *err, size_t errlen)
 {
-    static const char *const executors[] = {"local", "slurm", "uws"};
     const ocps_config *c = &a->config;
     char what[1100] = "";
     if (a->engine == NULL) {
@@ -946,7 +944,8 @@ static bool restart_only_change(const ocps_app *a, const ocps_config *p, char *e
     } else if (strcmp(p->job_store, c->job_store) != 0) {
         snprintf(what, sizeof what, "job_store \"%.500s\" -> \"%.500s\"", c->job_store, p->job_store);
     } else if (p->executor != c->executor) {
-        snprintf(what, sizeof what, "executor %s -> %s", executors[c->executor], executors[p->executor]);
+        snprintf(what, sizeof what, "executor %s -> %s", ocps_executor_name(c->executor),
+                 ocps_executor_name(p->executor));
     } else if (p->executor == OCPS_EXECUTOR_UWS &&
                (p->uws_reference != c->uws_reference || strcmp(p->url, c->url) != 0)) {
         snprintf(what, sizeof what, "the UWS server (url %.500s -> %.500s)", c->url, p->url);

@@ -61,13 +61,19 @@ static int read_instance(int32_t index, json_t *block, ocps_config *out, char *e
     return 0;
 }
 
+static const char *const executor_names[] = {"local", "slurm", "uws"}; /* by ocps_executor_kind */
+
+const char *ocps_executor_name(ocps_executor_kind kind)
+{
+    return (size_t)kind < sizeof executor_names / sizeof executor_names[0] ? executor_names[kind] : "?";
+}
+
 static ocps_executor_kind executor_of(const char *s)
 {
-    if (s != NULL && strcmp(s, "slurm") == 0) {
-        return OCPS_EXECUTOR_SLURM;
-    }
-    if (s != NULL && strcmp(s, "uws") == 0) {
-        return OCPS_EXECUTOR_UWS;
+    for (size_t k = 0; s != NULL && k < sizeof executor_names / sizeof executor_names[0]; k++) {
+        if (strcmp(s, executor_names[k]) == 0) {
+            return (ocps_executor_kind)k;
+        }
     }
     return OCPS_EXECUTOR_LOCAL;
 }

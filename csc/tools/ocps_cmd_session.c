@@ -15,7 +15,6 @@
 #include "ocps/sal_json.h"
 #include "ocps/sal_protocol.h"
 #include "ocps/sal_remote.h"
-#include "ocps/sal_time.h"
 
 static double now_s(void)
 {
@@ -91,6 +90,14 @@ static void print_json_line(cmdr *c, const sal_topic_info *t, const void *sample
     (void)c;
 }
 
+/* Seconds since the sample was written (its private_sndStamp, TAI, against
+ * the runtime's TAI clock); 0 for one not stamped. */
+static double sample_age(const cmdr *c, const sal_topic_info *t, const void *sample)
+{
+    double sent = sal_sample_snd_stamp(t, sample);
+    return sent > 0 ? sal_now_tai(sal_remote_sal(c->remote)) - sent : 0;
+}
+
 void cmdr_print_sample(cmdr *c, int topic, const void *sample)
 {
     const sal_topic_info *t = &c->comp->topics[topic];
@@ -100,16 +107,10 @@ void cmdr_print_sample(cmdr *c, int topic, const void *sample)
         fflush(stdout);
         return;
     }
-    /* when the CSC wrote it (its private_sndStamp, TAI, shown in local
-     * time), not when it was read: show and a late joiner read history */
-    double now = sal_time_utc();
-    double offset = 37;
-    sal_time_tai_minus_utc(now, &offset);
-    double sent = sal_sample_snd_stamp(t, sample) - offset;
-    if (!(sent > 0)) {
-        sent = now; /* not stamped */
-    }
-    time_t secs = (time_t)sent;
+    /* when the CSC wrote it, not when it was read: show and a late joiner
+     * read history */
+    double age = sample_age(c, t, sample);
+    time_t secs = time(NULL) - (time_t)age;
     struct tm tm;
     localtime_r(&secs, &tm);
     printf("%02d:%02d:%02d %s", tm.tm_hour, tm.tm_min, tm.tm_sec, t->sal_name);
@@ -137,8 +138,8 @@ void cmdr_print_sample(cmdr *c, int topic, const void *sample)
             printf(" %s", sal_state_repr((int)json_integer_value(value)));
         }
     }
-    if (c->mode == MODE_SHOW && now - sent >= 2) {
-        printf(" (written %.0f s ago)", now - sent);
+    if (c->mode == MODE_SHOW && age >= 2) {
+        printf(" (written %.0f s ago)", age);
     }
     printf("\n");
     fflush(stdout);
@@ -153,7 +154,7 @@ static void note_heartbeat(cmdr *c, int topic, const void *sample)
     if (strcmp(t->sal_name, "logevent_heartbeat") != 0) {
         return;
     }
-    double age = sal_now_tai(sal_remote_sal(c->remote)) - sal_sample_snd_stamp(t, sample);
+    double age = sample_age(c, t, sample);
     c->heartbeats++;
     c->alive = c->alive || age < 5 || c->heartbeats >= 2;
 }

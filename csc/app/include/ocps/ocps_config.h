@@ -80,6 +80,9 @@ typedef struct ocps_config {
  * does not match it. Index 101 (RA) needs no block. */
 int ocps_config_from_json(int32_t index, json_t *config, ocps_config *out, char *err, size_t errlen);
 
+/* The configuration's name of an executor ("local", "slurm", "uws"). */
+const char *ocps_executor_name(ocps_executor_kind kind);
+
 /* Release the references a configuration holds (and zero it). */
 void ocps_config_clear(ocps_config *c);
 
