@@ -233,10 +233,18 @@ static int setup_slow_start(void **state)
     if (rc != 0) {
         return -1;
     }
-    /* written before the CSC is started, so older than its check; over
-     * Kafka the check ends 3.5 s after this heartbeat, so every tenth of a
-     * second spent here is taken from the window below */
-    fx_run_for(f, 0.1);
+    /* it must be in the topic before the CSC reads the topic: a Kafka
+     * producer's first message waits for the topic's metadata, and a
+     * heartbeat that lands after the CSC's own first one is not history but
+     * news of nothing (the check then ends at once). So wait until this
+     * process has read it back (at most 2 s; DDS need not deliver it to
+     * this reader), but no longer: over Kafka the check ends 3.5 s after it */
+    int32_t own = sal_origin(s);
+    for (long i = -1; (i = fx_wait_event(f, "logevent_heartbeat", (size_t)(i + 1), 2)) >= 0;) {
+        if (sal_sample_origin(&f->comp->topics[t], f->records[i].sample) == own) {
+            break;
+        }
+    }
     return fx_start_csc(f, argv) == 0 ? 0 : -1;
 }
 
