@@ -651,12 +651,18 @@ static void engine_apply_retention(engine *e, const engine_options *o)
         o->retention_interval > 0 ? o->retention_interval : ENGINE_DEFAULT_RETENTION_INTERVAL;
 }
 
+static void engine_apply_job_limits(engine *e, const engine_options *o)
+{
+    e->abort_grace = o->abort_grace > 0 ? o->abort_grace : 0;
+    e->max_results = o->max_results > 0 ? o->max_results : ENGINE_DEFAULT_MAX_RESULTS;
+    e->job_log_max = o->job_log_max;
+}
+
 static void engine_apply_options(engine *e, const engine_options *o)
 {
     e->max_concurrent = o->max_concurrent >= 1 ? o->max_concurrent : 1;
     e->max_waiting = o->max_waiting;
-    e->abort_grace = o->abort_grace > 0 ? o->abort_grace : 0;
-    e->max_results = o->max_results > 0 ? o->max_results : ENGINE_DEFAULT_MAX_RESULTS;
+    engine_apply_job_limits(e, o);
     e->poll_interval = o->poll_interval > 0 ? o->poll_interval : ENGINE_DEFAULT_POLL;
     engine_apply_retention(e, o);
     e->log = o->log;
@@ -1156,7 +1162,7 @@ int engine_job_abort(engine *e, const char *id, char *err, size_t errlen)
         engine__schedule(e);
     } else if (now == ENGINE_EXECUTING && !r->abort_requested) {
         r->abort_requested = true;
-        int rc = r->proc != NULL ? (kill(r->proc->pid, SIGTERM) == 0 ? 0 : -errno)
+        int rc = r->proc != NULL ? engine_exec_kill(r->proc->pid, SIGTERM)
                                  : engine_exec_signal(r->st.runner_pid, r->st.runner_start_time, SIGTERM);
         if (rc != 0 && rc != UV_ESRCH && rc != -ESRCH) {
             snprintf(err, errlen, "cannot signal the runner of job %s: %s", id, strerror(-rc));
@@ -1508,6 +1514,13 @@ engine_waiting_info engine_get_waiting(const engine *e)
         w.refused = e->refused;
     }
     return w;
+}
+
+void engine_set_job_limits(engine *e, const engine_options *o)
+{
+    if (e != NULL && o != NULL) {
+        engine_apply_job_limits(e, o);
+    }
 }
 
 void engine_set_retention(engine *e, const engine_options *o)

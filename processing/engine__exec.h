@@ -24,6 +24,7 @@ typedef struct engine_exec_request {
     double grace;
     const json_t *globs; /* array of strings, or NULL */
     size_t max_results;
+    uint64_t log_max;     /* bytes of the job's output kept in its log; 0: all */
     const char *simulate; /* "SECONDS:CODE" or NULL */
     const json_t *argv;   /* array of strings */
     bool exit_with_job;   /* the runner exits with the job's code (--exit-status job), for Slurm */
@@ -35,6 +36,7 @@ typedef struct engine_exec_numbers {
     char timeout[32];
     char grace[32];
     char max_results[32];
+    char log_max[32];
 } engine_exec_numbers;
 
 /* The runner's argv (pointers into req and nums), NULL-terminated; free()
@@ -65,9 +67,14 @@ int engine_exec_start_time(int pid, uint64_t *start, char *state);
  * and counts as gone. */
 bool engine_exec_alive(int pid, uint64_t start);
 
-/* Send sig to the runner if it is still the same process (never reaps);
+/* Send sig to the runner if it is still the same process (never reaps),
+ * then SIGCONT (a stopped runner would hold a SIGTERM until continued);
  * 0 or -errno. */
 int engine_exec_signal(int pid, uint64_t start, int sig);
+
+/* kill(pid, sig) then SIGCONT, for a runner known to be ours (a child
+ * libuv watches); 0 or -errno. */
+int engine_exec_kill(int pid, int sig);
 
 /* The claim a runner makes on its job before running it: the file
  * <workdir>/runner.claim, created exclusively (complete when it appears),

@@ -150,6 +150,7 @@ struct engine {
     unsigned long long refused; /* submissions refused by max_waiting */
     double abort_grace;
     size_t max_results;
+    uint64_t job_log_max; /* bytes of a job's output kept in its log; 0: all */
     double poll_interval;
     engine_job_cb cb;
     void *arg;

@@ -28,14 +28,15 @@ char **engine_exec_runner_argv(const engine_exec_request *req, engine_exec_numbe
 {
     size_t nglobs = engine_exec_array_size(req->globs);
     size_t nargv = engine_exec_array_size(req->argv);
-    /* 18 fixed slots at most (with --simulate and --exit-status), the globs, argv, NULL */
-    char **v = calloc(18 + 2 * nglobs + nargv + 1, sizeof *v);
+    /* 20 fixed slots at most (with --simulate, --exit-status and --log-max), the globs, argv, NULL */
+    char **v = calloc(20 + 2 * nglobs + nargv + 1, sizeof *v);
     if (v == NULL) {
         return NULL;
     }
     snprintf(nums->timeout, sizeof nums->timeout, "%.3f", req->timeout > 0 ? req->timeout : 0.0);
     snprintf(nums->grace, sizeof nums->grace, "%.3f", req->grace > 0 ? req->grace : 0.0);
     snprintf(nums->max_results, sizeof nums->max_results, "%zu", req->max_results);
+    snprintf(nums->log_max, sizeof nums->log_max, "%llu", (unsigned long long)req->log_max);
     size_t n = 0;
     v[n++] = (char *)req->runner;
     v[n++] = "--workdir";
@@ -61,6 +62,10 @@ char **engine_exec_runner_argv(const engine_exec_request *req, engine_exec_numbe
     if (req->exit_with_job) {
         v[n++] = "--exit-status";
         v[n++] = "job";
+    }
+    if (req->log_max > 0) {
+        v[n++] = "--log-max";
+        v[n++] = nums->log_max;
     }
     v[n++] = "--";
     for (size_t i = 0; i < nargv; i++) {
@@ -219,7 +224,18 @@ int engine_exec_signal(int pid, uint64_t start, int sig)
     if (pid <= 0 || engine_exec_start_time(pid, &now_start, &state) != 0 || now_start != start) {
         return -ESRCH;
     }
-    return kill(pid, sig) == 0 ? 0 : -errno;
+    return engine_exec_kill(pid, sig);
+}
+
+int engine_exec_kill(int pid, int sig)
+{
+    if (kill(pid, sig) != 0) {
+        return -errno;
+    }
+    if (sig != SIGKILL && sig != SIGCONT) {
+        kill(pid, SIGCONT);
+    }
+    return 0;
 }
 
 int engine_exec_read_claim(const char *workdir, engine_claim *c, char *err, size_t errlen)

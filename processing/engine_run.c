@@ -31,6 +31,7 @@ void engine__runner_request(const engine *e, const engine_rec *r, const char *st
         .grace = e->abort_grace,
         .globs = json_object_get(r->st.spec, "globs"),
         .max_results = e->max_results,
+        .log_max = e->job_log_max,
         .simulate = json_string_value(json_object_get(r->st.spec, "simulate")),
         .argv = json_object_get(r->st.spec, "argv"),
     };

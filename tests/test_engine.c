@@ -855,6 +855,63 @@ static void test_output_globs_truncated(void **state)
     assert_true(ev->results_truncated);
 }
 
+/* A job writing far more than job_log_max: its log keeps the beginning
+ * and the end, says how much was left out, and stays within the limit
+ * (plus the runner's two lines); the job runs to its end unhindered. */
+static void test_job_log_limited(void **state)
+{
+    efx *fx = *state;
+    efx_close(fx);
+    fx->opts.job_log_max = 100000;
+    efx_open(fx);
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, (const char *[]){"sh", "-c", "seq 1 300000; echo last line; exit 3", NULL});
+    const efx_event *ev = efx_wait_final(fx, id, 20);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->exit_code, 3);
+    const engine_job *j = engine_job_get(fx->e, id);
+    size_t len = 0;
+    char *log = tu_read_file(j->log_path, &len);
+    assert_non_null(log);
+    assert_true(len > 90000 && len < 100000 + 1000);
+    assert_true(strncmp(log, "1\n2\n3\n", 6) == 0);
+    const char *end = "299999\n300000\nlast line\n";
+    assert_true(len > strlen(end) && strcmp(log + len - strlen(end), end) == 0);
+    assert_non_null(strstr(log, "reached the log's limit of 100000 bytes"));
+    assert_non_null(strstr(log, "bytes of the job's output were left out here"));
+    free(log);
+}
+
+/* An abort reaches a runner that was stopped (SIGSTOP: a debugger, a
+ * mistaken kill): the engine continues it after its SIGTERM, so the job
+ * ends now rather than whenever someone sends SIGCONT; the same for a
+ * runner adopted after a restart. */
+static void test_abort_stopped_runner(void **state)
+{
+    efx *fx = *state;
+    for (int adopted = 0; adopted < 2; adopted++) {
+        char id[ENGINE_JOB_ID_LEN + 1];
+        fx_submit(fx, id, (const char *[]){"sh", "-c", "echo $$ > job.pid; exec sleep 30", NULL});
+        long job = fx_wait_pid_file(fx, id, "job.pid");
+        long runner = parent_of(job);
+        assert_true(runner > 1 && runner != getpid());
+        if (adopted) {
+            efx_close(fx);
+            efx_clear_events(fx);
+            efx_open(fx);
+        }
+        assert_int_equal(kill((pid_t)runner, SIGSTOP), 0);
+        char err[256];
+        double t0 = tu_now();
+        assert_int_equal(engine_job_abort(fx->e, id, err, sizeof err), 0);
+        const efx_event *ev = efx_wait_final(fx, id, 5);
+        kill((pid_t)runner, SIGCONT); /* in case it failed */
+        assert_int_equal(ev->phase, ENGINE_ABORTED);
+        assert_true(tu_now() - t0 < 3.0);
+        assert_true(wait_pid_gone(job, 2.0));
+    }
+}
+
 /* ---- restart ----------------------------------------------------------- */
 
 static void test_restart_readopts(void **state)
@@ -1253,6 +1310,8 @@ int main(void)
         T(test_prereq_across_a_restart),
         T(test_output_globs),
         T(test_output_globs_truncated),
+        T(test_job_log_limited),
+        T(test_abort_stopped_runner),
         T(test_restart_readopts),
         T(test_abort_adopted),
         T(test_restart_lost),

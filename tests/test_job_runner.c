@@ -9,6 +9,8 @@
  * ordinary outputs must still be listed.
  */
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,10 +29,12 @@
 #include "test_util.h"
 
 typedef struct fixture {
-    char *dir;      /* temp root: outside.fits, jobs/ */
-    char *jobs;     /* <dir>/jobs: A (this job) and B (another job) */
-    char *workdir;  /* <dir>/jobs/A */
-    char *real_dir; /* realpath of workdir */
+    char *dir;           /* temp root: outside.fits, jobs/ */
+    char *jobs;          /* <dir>/jobs: A (this job) and B (another job) */
+    char *workdir;       /* <dir>/jobs/A */
+    char *real_dir;      /* realpath of workdir */
+    const char *log_max; /* --log-max for run_runner_job, or NULL */
+    const char *grace;   /* --grace for run_runner_job (default 1) */
 } fixture;
 
 static void path_printf(char *out, size_t len, const char *fmt, ...)
@@ -118,10 +122,23 @@ static json_t *run_runner_job(const fixture *fx, const char *const *globs, const
     path_printf(log, sizeof log, "%s/runner.log", fx->dir);
     const char *argv[128];
     size_t n = 0;
-    const char *head[] = {OCPS_JOB_RUNNER, "--workdir", fx->workdir, "--status", status, "--log", log,
-                          "--timeout",     "10",        "--grace",   "1"};
+    const char *head[] = {OCPS_JOB_RUNNER,
+                          "--workdir",
+                          fx->workdir,
+                          "--status",
+                          status,
+                          "--log",
+                          log,
+                          "--timeout",
+                          "10",
+                          "--grace",
+                          fx->grace != NULL ? fx->grace : "1"};
     for (size_t i = 0; i < sizeof head / sizeof head[0]; i++) {
         argv[n++] = head[i];
+    }
+    if (fx->log_max != NULL) {
+        argv[n++] = "--log-max";
+        argv[n++] = fx->log_max;
     }
     for (size_t i = 0; globs[i] != NULL; i++) {
         assert_true(n + 5 < sizeof argv / sizeof argv[0]);
@@ -306,6 +323,97 @@ static void nothing_outlives_the_job(void **state)
     assert_true(took < 5); /* --grace 1, not the child's 300 s */
 }
 
+/* The job's log through the runner's pipe (--log-max): a process that
+ * left the job's group (setsid) and keeps the job's stdout open does not
+ * hold the runner, which ends with the job and keeps what was written. */
+static void an_escaped_writer_does_not_hold_the_runner(void **state)
+{
+    fixture *fx = *state;
+    fx->log_max = "100000";
+    char pidfile[PATH_MAX];
+    path_printf(pidfile, sizeof pidfile, "%s/escaped.pid", fx->dir);
+    char script[PATH_MAX + 128];
+    snprintf(script, sizeof script,
+             "setsid sh -c 'echo $$ > %s; exec sleep 30' & echo from the job; sleep 0.2", pidfile);
+    const char *job[] = {"sh", "-c", script, NULL};
+    static const char *const none[] = {NULL};
+    double t0 = tu_now();
+    json_t *status = run_runner_job(fx, none, job);
+    double took = tu_now() - t0;
+    assert_int_equal(json_integer_value(json_object_get(status, "exit_code")), 0);
+    json_decref(status);
+    char *text = tu_read_file(pidfile, NULL);
+    assert_non_null(text);
+    kill(atoi(text), SIGKILL);
+    free(text);
+    assert_true(took < 3); /* not the escaped sleep's 30 s */
+    char log[PATH_MAX];
+    path_printf(log, sizeof log, "%s/runner.log", fx->dir);
+    char *out = tu_read_file(log, NULL);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "from the job\n"));
+    free(out);
+}
+
+/* A stopped job that handles SIGTERM gets it when aborted: the runner
+ * continues the group after its SIGTERM, so the job's handler runs at
+ * once instead of a SIGKILL at the end of the grace period. */
+static void a_stopped_job_is_continued_to_end(void **state)
+{
+    fixture *fx = *state;
+    char status[PATH_MAX];
+    char log[PATH_MAX];
+    char claim[PATH_MAX];
+    path_printf(status, sizeof status, "%s/status.json", fx->dir);
+    path_printf(log, sizeof log, "%s/runner.log", fx->dir);
+    path_printf(claim, sizeof claim, "%s/runner.claim", fx->workdir);
+    char *argv[] = {OCPS_JOB_RUNNER,
+                    "--workdir",
+                    fx->workdir,
+                    "--status",
+                    status,
+                    "--log",
+                    log,
+                    "--timeout",
+                    "0",
+                    "--grace",
+                    "20",
+                    "--",
+                    "sh",
+                    "-c",
+                    "trap 'echo cleaned up; exit 7' TERM; while :; do sleep 0.05; done",
+                    NULL};
+    int pid = tu_spawn(argv, "/dev/null");
+    assert_true(pid > 0);
+    long job = 0;
+    double end = tu_now() + 5;
+    while (job <= 0 && tu_now() < end) {
+        char *text = tu_read_file(claim, NULL);
+        const char *line = text != NULL ? strstr(text, "\njob ") : NULL;
+        job = line != NULL ? atol(line + 5) : 0;
+        free(text);
+        usleep(10000);
+    }
+    assert_true(job > 0);
+    usleep(200000); /* the shell has set its trap */
+    assert_int_equal(kill(-(pid_t)job, SIGSTOP), 0);
+    double t0 = tu_now();
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    int wstatus = 0;
+    assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+    assert_true(tu_now() - t0 < 5); /* not the 20 s grace */
+    json_error_t e;
+    json_t *j = json_load_file(status, 0, &e);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "exit_code")), 7);
+    assert_true(json_is_true(json_object_get(j, "aborted")));
+    json_decref(j);
+    char *out = tu_read_file(log, NULL);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "cleaned up"));
+    free(out);
+}
+
 /* A descriptor the runner's parent left open without CLOEXEC (as Cyclone's
  * sockets are in the CSC) is closed in the runner, which outlives the CSC:
  * while the runner supervises a job, /proc/<runner>/fd has no such entry,
@@ -391,6 +499,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(non_utf8_names_keep_the_outcome, setup, teardown),
         cmocka_unit_test_setup_teardown(nothing_outlives_the_job, setup, teardown),
         cmocka_unit_test_setup_teardown(inherited_descriptors_are_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(an_escaped_writer_does_not_hold_the_runner, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_stopped_job_is_continued_to_end, setup, teardown),
         cmocka_unit_test_setup_teardown(exit_status_job_is_the_jobs_code, setup, teardown),
     };
     return cmocka_run_group_tests_name("job_runner", tests, NULL, NULL);

@@ -737,6 +737,15 @@ static void on_engine_log(void *arg, int level, const char *message)
     uv_timer_start(&a->fault, store_fault_cb, 0, 0); /* not inside the engine's call */
 }
 
+/* The configuration's limits of each job (abort grace, results listed,
+ * log kept) for the engine. */
+static void job_limits(const ocps_app *a, engine_options *o)
+{
+    o->abort_grace = a->config.abort_grace;
+    o->max_results = (size_t)a->config.max_results;
+    o->job_log_max = (uint64_t)(a->config.job_log_max_mb * 1e6);
+}
+
 /* The configuration's retention of the job history (days, GB) for the engine. */
 static void retention_options(const ocps_app *a, engine_options *o)
 {
@@ -791,13 +800,12 @@ static int open_engine(ocps_app *a, char *err, size_t errlen)
         .runner = a->runner,
         .max_concurrent = a->config.max_concurrent_jobs,
         .max_waiting = (size_t)a->config.max_waiting_jobs,
-        .abort_grace = a->config.abort_grace,
-        .max_results = (size_t)a->config.max_results,
         .poll_interval = 0.5,
         .log = on_engine_log,
         .log_arg = a,
     };
     retention_options(a, &o);
+    job_limits(a, &o);
     const char *extra[OCPS_SLURM_MAX_EXTRA + 1] = {NULL};
     if (a->config.executor == OCPS_EXECUTOR_SLURM) {
         slurm_options(a, &o, extra);
@@ -872,6 +880,9 @@ static int apply_config(ocps_app *a, ocps_config *parsed, char *err, size_t errl
     engine_options retention = {0};
     retention_options(a, &retention);
     engine_set_retention(a->engine, &retention);
+    engine_options limits = {0};
+    job_limits(a, &limits);
+    engine_set_job_limits(a->engine, &limits);
     uint64_t every = (uint64_t)(a->config.inprogress_interval * 1000);
     uv_timer_start(&a->progress, progress_cb, every, every);
     SAL_LOG(a->csc, SAL_LOG_INFO,

@@ -191,6 +191,7 @@ int ocps_config_from_json(int32_t index, json_t *config, ocps_config *out, char 
     copy_string(config, "job_store", out->job_store, sizeof out->job_store);
     out->result_max_bytes = (int)json_integer_value(json_object_get(config, "result_max_bytes"));
     out->max_results = (int)json_integer_value(json_object_get(config, "max_results"));
+    out->job_log_max_mb = json_number_value(json_object_get(config, "job_log_max_mb"));
     copy_string(config, "pipetask", out->pipetask, sizeof out->pipetask);
     out->prereq_must_succeed = json_is_true(json_object_get(config, "prereq_must_succeed"));
     out->abort_grace = json_number_value(json_object_get(config, "abort_grace"));

@@ -3,11 +3,12 @@
  *
  *   ocps-job-runner --workdir DIR --status FILE --log FILE --timeout SECONDS
  *                   --grace SECONDS [--glob PATTERN]... [--max-results N]
- *                   [--simulate SECONDS:CODE] -- ARGV...
+ *                   [--simulate SECONDS:CODE] [--log-max BYTES] -- ARGV...
  *
  * Starts ARGV (PATH lookup, never a shell) in its own process group,
  * working directory DIR, stdin /dev/null, stdout and stderr appended to the
- * log file and the inherited environment; the job's process is killed
+ * log file (through the runner, bounded, with --log-max: runner_log.h) and
+ * the inherited environment; the job's process is killed
  * (PR_SET_PDEATHSIG) if the runner dies. On SIGTERM, or
  * when --timeout seconds (0: no limit) have passed, it sends SIGTERM to the
  * job's process group and SIGKILL --grace seconds later. When the job has
@@ -44,7 +45,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/types.h>
@@ -52,7 +55,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ocps/sal_utf8.h"
+#include "runner_log.h"
+#include "runner_say.h"
 
 extern char **environ;
 
@@ -74,7 +78,8 @@ typedef struct runner_args {
     bool simulate;
     double sim_seconds;
     int sim_code;
-    bool exit_with_job; /* --exit-status job: exit with the job's code (batch systems) */
+    bool exit_with_job;         /* --exit-status job: exit with the job's code (batch systems) */
+    unsigned long long log_max; /* --log-max: bytes of the job's output kept in its log; 0 all */
     char **job_argv;
 } runner_args;
 
@@ -126,7 +131,7 @@ static void runner_usage(void)
 {
     fprintf(stderr, "usage: ocps-job-runner --workdir DIR --status FILE --log FILE --timeout SECONDS "
                     "--grace SECONDS [--glob PATTERN]... [--max-results N] [--simulate SECONDS:CODE] "
-                    "[--exit-status status|job] -- ARGV...\n");
+                    "[--exit-status status|job] [--log-max BYTES] -- ARGV...\n");
 }
 
 static int runner_parse_double(const char *s, double *out)
@@ -159,6 +164,18 @@ static int runner_parse_simulate(runner_args *a, const char *s)
     return 0;
 }
 
+static int runner_parse_count(const char *s, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-') {
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
 /* One option with a value; returns 0, or -1 on a bad value or option. */
 static int runner_parse_option(runner_args *a, const char *opt, const char *val)
 {
@@ -175,12 +192,13 @@ static int runner_parse_option(runner_args *a, const char *opt, const char *val)
     } else if (strcmp(opt, "--glob") == 0) {
         a->globs[a->nglobs++] = val;
     } else if (strcmp(opt, "--max-results") == 0) {
-        char *end;
-        unsigned long long n = strtoull(val, &end, 10);
-        if (end == val || *end != '\0') {
+        unsigned long long n;
+        if (runner_parse_count(val, &n) != 0) {
             return -1;
         }
         a->max_results = (size_t)n;
+    } else if (strcmp(opt, "--log-max") == 0) {
+        return runner_parse_count(val, &a->log_max);
     } else if (strcmp(opt, "--simulate") == 0) {
         return runner_parse_simulate(a, val);
     } else if (strcmp(opt, "--exit-status") == 0) {
@@ -340,17 +358,16 @@ static int runner_fork_job(const runner_args *a, int logfd, int claimfd, pid_t *
     return rc;
 }
 
-/* Start the job; returns 0, or an errno value with a message in out. */
-static int runner_start_job(const runner_args *a, int claimfd, runner_outcome *out)
+/* Start the job, its output into `log` (opened here); returns 0, or an
+ * errno value with a message in out. */
+static int runner_start_job(const runner_args *a, int claimfd, runner_log *log, runner_outcome *out)
 {
-    int logfd = open(a->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (logfd < 0) {
-        int rc = errno;
-        snprintf(out->spawn_error, sizeof out->spawn_error, "cannot open log %s: %s", a->log, strerror(rc));
+    int rc = runner_log_open(log, a->log, a->log_max, out->spawn_error, sizeof out->spawn_error);
+    if (rc != 0) {
         return rc;
     }
-    int rc = runner_fork_job(a, logfd, claimfd, &out->job_pid);
-    close(logfd);
+    rc = runner_fork_job(a, runner_log_job_fd(log), claimfd, &out->job_pid);
+    runner_log_started(log);
     if (rc != 0) {
         out->job_pid = 0;
         snprintf(out->spawn_error, sizeof out->spawn_error, "cannot start %s in %s: %s", a->job_argv[0],
@@ -369,14 +386,17 @@ static void runner_terminate(runner_watch *w, double grace)
     w->kill_at = runner_mono() + grace;
     if (w->pid > 0) {
         killpg(w->pid, SIGTERM);
+        killpg(w->pid, SIGCONT); /* a stopped job would hold the SIGTERM */
     } else {
         w->done = true; /* a simulation ends at once */
         w->wstatus = SIGTERM;
     }
 }
 
-/* Wait for a signal until the nearest deadline; returns the signal or 0. */
-static int runner_wait_signal(const sigset_t *set, const runner_watch *w)
+/* Wait until the nearest deadline for a signal of `set` (blocked; sigfd
+ * its signalfd, or -1: looked at every 50 ms) or the job's output (log);
+ * takes what came: returns the signal, or 0. */
+static int runner_wait(const sigset_t *set, int sigfd, runner_log *log, const runner_watch *w)
 {
     double next = 0;
     if (w->timeout_at > 0 && !w->term_sent) {
@@ -388,16 +408,24 @@ static int runner_wait_signal(const sigset_t *set, const runner_watch *w)
     if (w->pid == 0 && (next == 0 || w->sim_end_at < next)) {
         next = w->sim_end_at;
     }
-    if (next == 0) {
-        int sig = sigwaitinfo(set, NULL);
-        return sig < 0 ? 0 : sig;
+    int timeout = -1;
+    if (next > 0) {
+        double left = next - runner_mono();
+        if (left <= 0) {
+            return 0;
+        }
+        timeout = left > 86400 ? 86400 * 1000 : (int)ceil(left * 1000);
     }
-    double left = next - runner_mono();
-    if (left <= 0) {
-        return 0;
+    if (sigfd < 0 && (timeout < 0 || timeout > 50)) {
+        timeout = 50;
     }
-    struct timespec ts = {.tv_sec = (time_t)left, .tv_nsec = (long)((left - floor(left)) * 1e9)};
-    int sig = sigtimedwait(set, NULL, &ts);
+    struct pollfd p[2] = {{.fd = sigfd, .events = POLLIN}, {.fd = log->pipe_r, .events = POLLIN}};
+    (void)poll(p, 2, timeout); /* a negative fd is left out */
+    if (p[1].revents != 0) {
+        runner_log_pump(log);
+    }
+    struct timespec now = {0, 0};
+    int sig = sigtimedwait(set, NULL, &now); /* the signal sigfd shows, if any */
     return sig < 0 ? 0 : sig;
 }
 
@@ -422,9 +450,6 @@ static void runner_check(runner_watch *w, runner_outcome *out, double grace)
     }
 }
 
-static void runner_say(int levelno, bool with_pid, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* Once the leader has ended, nothing of the job may outlive it (as a
  * Kubernetes Job's pod ends with its main container): after a SIGTERM the
  * rest of its group has until the grace deadline, then SIGKILL; a leader
@@ -444,6 +469,7 @@ static void runner_sweep_group(runner_watch *w, double grace)
         w->term_sent = true;
         w->kill_at = runner_mono() + grace;
         killpg(w->pid, SIGTERM);
+        killpg(w->pid, SIGCONT);
     }
     while (killpg(w->pid, 0) == 0 && runner_mono() < w->kill_at) {
         struct timespec ts = {0, 20 * 1000 * 1000};
@@ -452,23 +478,28 @@ static void runner_sweep_group(runner_watch *w, double grace)
     killpg(w->pid, SIGKILL);
 }
 
-static void runner_supervise(const runner_args *a, const sigset_t *set, runner_outcome *out)
+static void runner_supervise(const runner_args *a, const sigset_t *set, runner_log *log, runner_outcome *out)
 {
     runner_watch w = {.pid = out->job_pid};
+    int sigfd = signalfd(-1, set, SFD_CLOEXEC);
     double now = runner_mono();
     if (a->timeout > 0) {
         w.timeout_at = now + a->timeout;
     }
     w.sim_end_at = now + a->sim_seconds;
     while (!w.done) {
-        int sig = runner_wait_signal(set, &w);
+        int sig = runner_wait(set, sigfd, log, &w);
         if (sig == SIGTERM && !out->timed_out) {
             out->aborted = true;
             runner_terminate(&w, a->grace);
         }
         runner_check(&w, out, a->grace);
     }
+    if (sigfd >= 0) {
+        close(sigfd);
+    }
     runner_sweep_group(&w, a->grace);
+    runner_log_finish(log); /* the rest of the output, once nothing of the job is left */
     /* wait4's usage of a child is getrusage(RUSAGE_BOTH) of it: ru_maxrss
      * is the largest resident set of one process, the job's or one of its
      * descendants that were waited for inside the job (not a sum) */
@@ -559,71 +590,6 @@ static void runner_collect(const runner_args *a, runner_outcome *out)
         globfree(&g);
     }
     free(root);
-}
-
-/* A JSON string: quotes, backslashes and control characters escaped. */
-/* s as a JSON string: a byte that does not begin a valid UTF-8 character
- * (a file name need not be UTF-8; JSON must be) becomes U+FFFD. */
-static void runner_json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0';) {
-        size_t n = sal_utf8_char_len(p);
-        if (n == 0) {
-            fputs("\\ufffd", f);
-            p++;
-        } else if (*p == '"' || *p == '\\') {
-            fprintf(f, "\\%c", *p);
-        } else if (*p < 0x20) {
-            fprintf(f, "\\u%04x", *p);
-        } else {
-            fwrite(p, 1, n, f);
-        }
-        p += n;
-    }
-    fputc('"', f);
-}
-
-/* One message of the runner on stderr (the job's log): "ocps-job-runner:
- * message" (with_pid: "ocps-job-runner[PID]: message"), or with
- * OCPS_LOG_FORMAT=json (set by the CSC that started it) one JSON object a
- * line, as the CSC's (csc/util/sal_logline.h): time, level, levelno, name,
- * pid, message. Written in one write. */
-static void runner_say(int levelno, bool with_pid, const char *fmt, ...)
-{
-    char msg[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    const char *format = getenv("OCPS_LOG_FORMAT");
-    char *line = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&line, &len);
-    if (f == NULL) {
-        return;
-    }
-    if (format != NULL && strcmp(format, "json") == 0) {
-        struct timeval tv;
-        gettimeofday(&tv, NULL);
-        struct tm tm;
-        gmtime_r(&tv.tv_sec, &tm);
-        const char *level = levelno >= 40 ? "ERROR" : (levelno >= 30 ? "WARNING" : "INFO");
-        fprintf(f, "{\"time\": \"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\", ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000));
-        fprintf(f, "\"level\": \"%s\", \"levelno\": %d, ", level, levelno);
-        fprintf(f, "\"name\": \"ocps-job-runner\", \"pid\": %ld, \"message\": ", (long)getpid());
-        runner_json_string(f, msg);
-        fputs("}\n", f);
-    } else if (with_pid) {
-        fprintf(f, "ocps-job-runner[%ld]: %s\n", (long)getpid(), msg);
-    } else {
-        fprintf(f, "ocps-job-runner: %s\n", msg);
-    }
-    if (fclose(f) == 0) {
-        fwrite(line, 1, len, stderr);
-    }
-    free(line);
 }
 
 static void runner_json_body(FILE *f, const runner_outcome *o)
@@ -791,11 +757,13 @@ int main(int argc, char **argv)
     }
     unlink(a.status); /* the job is ours: a status file there is stale */
     runner_outcome out = {.started = runner_wall(), .max_rss_kb = -1};
+    runner_log log = {.fd = -1, .pipe_r = -1, .pipe_w = -1};
     if (a.simulate) {
-        runner_supervise(&a, &waitset, &out);
-    } else if (runner_start_job(&a, claimfd, &out) == 0) {
-        runner_supervise(&a, &waitset, &out);
+        runner_supervise(&a, &waitset, &log, &out);
+    } else if (runner_start_job(&a, claimfd, &log, &out) == 0) {
+        runner_supervise(&a, &waitset, &log, &out);
     } else {
+        runner_log_finish(&log);
         out.exit_code = 127;
         runner_say(40, false, "%s", out.spawn_error);
     }

@@ -6,6 +6,7 @@
  *   ocps-engine --listen ADDR:PORT --state-dir DIR --work-root DIR
  *               [--base-path /api/v1] [--token-file F] [--max-concurrent N]
  *               [--abort-grace SECONDS] [--max-body BYTES] [--port-file F]
+ *               [--job-log-max MB]
  */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
@@ -34,6 +35,7 @@ typedef struct cli {
     int max_concurrent;
     size_t max_waiting;
     double abort_grace;
+    double job_log_max_mb; /* a job's ocps.log keeps this much of its output; 0 all */
     size_t max_body;
 } cli;
 
@@ -53,9 +55,11 @@ static void usage(FILE *f)
             "                   [--base-path PATH (/api/v1)] [--token-file FILE] [--max-concurrent N (2)]\n"
             "                   [--max-waiting N (10000)] [--abort-grace SECONDS (1)] [--max-body BYTES "
             "(1048576)]\n"
-            "                   [--port-file FILE]\n"
+            "                   [--port-file FILE] [--job-log-max MB (1000)]\n"
             "Serves the uws-api-server API, /metrics and the /status page (see docs/uws.md).\n"
             "--max-waiting: jobs waiting to run at most (0: no limit); PUT /job beyond it is answered 503.\n"
+            "--job-log-max: MB (10^6 bytes) of a job's output kept in its ocps.log, its beginning and its\n"
+            "  last MB (0: all).\n"
             "A non-loopback --listen needs --token-file.\n");
 }
 
@@ -65,7 +69,8 @@ static int parse_cli(int argc, char **argv, cli *c)
                .base_path = "/api/v1",
                .max_concurrent = 2,
                .max_waiting = 10000,
-               .abort_grace = 1.0};
+               .abort_grace = 1.0,
+               .job_log_max_mb = 1000};
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
         if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
@@ -110,6 +115,12 @@ static int parse_cli(int argc, char **argv, cli *c)
             if (*end != '\0' || end == val ||
                 !(c->abort_grace >= 0 && c->abort_grace <= 3600)) { /* not NaN */
                 fprintf(stderr, "ocps-engine: --abort-grace %s: expected seconds from 0 to 3600\n", val);
+                return -1;
+            }
+        } else if (strcmp(opt, "--job-log-max") == 0) {
+            c->job_log_max_mb = strtod(val, &end);
+            if (*end != '\0' || end == val || !(c->job_log_max_mb >= 0 && c->job_log_max_mb <= 1e9)) {
+                fprintf(stderr, "ocps-engine: --job-log-max %s: expected MB from 0 (no limit) to 1e9\n", val);
                 return -1;
             }
         } else if (strcmp(opt, "--max-body") == 0) {
@@ -320,6 +331,7 @@ int main(int argc, char **argv)
                          .max_concurrent = c.max_concurrent,
                          .max_waiting = c.max_waiting,
                          .abort_grace = c.abort_grace,
+                         .job_log_max = (uint64_t)(c.job_log_max_mb * 1e6),
                          .log = on_engine_log,
                          .log_arg = &a,
                          .start_later = true}; /* no job starts unless the service listens */

@@ -178,8 +178,12 @@ typedef struct engine_options {
      * changes nothing; jobs found in the store at engine_open always come
      * back, even beyond it. Bounds the memory of the waiting line. */
     size_t max_waiting;
-    double abort_grace;   /* seconds between SIGTERM and SIGKILL on abort */
-    size_t max_results;   /* captured outputs listed at most */
+    double abort_grace; /* seconds between SIGTERM and SIGKILL on abort */
+    size_t max_results; /* captured outputs listed at most */
+    /* Bytes of a job's output (stdout and stderr) kept in its log: its
+     * beginning and its last MiB at most, with a line on what was left
+     * out (ocps-job-runner --log-max); 0: all of it. */
+    uint64_t job_log_max;
     double poll_interval; /* seconds between checks of adopted jobs (default 0.5) */
     /* Retention of the history (ended jobs whose result was published),
      * each 0 = off, all off by default: a periodic pass removes the work
@@ -340,6 +344,10 @@ void engine_set_max_concurrent(engine *e, int max_concurrent);
 /* Change max_waiting (engine_options); jobs waiting beyond a lowered limit
  * stay. */
 void engine_set_max_waiting(engine *e, size_t max_waiting);
+
+/* Change abort_grace, max_results and job_log_max (engine_options) for the
+ * jobs started from now on (and aborts from now on). */
+void engine_set_job_limits(engine *e, const engine_options *o);
 
 /* The line of waiting jobs against its bound (max_waiting). */
 typedef struct engine_waiting_info {

@@ -62,6 +62,7 @@ typedef struct ocps_config {
     char job_store[1024];
     int result_max_bytes;
     int max_results;
+    double job_log_max_mb; /* a job's ocps.log keeps this much of its output; 0 all */
     char pipetask[1024];
     bool prereq_must_succeed;
     double abort_grace;
