@@ -83,6 +83,11 @@ int engine_exec_kill(int pid, int sig);
  * claimed exits with ENGINE_RUNNER_EXIT_CLAIMED without touching it. */
 #define ENGINE_CLAIM_FILE "runner.claim"
 #define ENGINE_RUNNER_EXIT_CLAIMED 3
+/* A runner that could not make its claim or reserve the status file exits
+ * with one of these, and the job did not run: no space left (or over
+ * quota) in its directory, or another error (said in the job's log). */
+#define ENGINE_RUNNER_EXIT_NO_SPACE 4
+#define ENGINE_RUNNER_EXIT_SETUP 5
 
 typedef struct engine_claim {
     int runner_pid;

@@ -193,6 +193,18 @@ static void engine_on_exit(uv_poll_t *h, int status, int events)
         return;
     }
     char why[96];
+    if (term_signal == 0 &&
+        (exit_status == ENGINE_RUNNER_EXIT_NO_SPACE || exit_status == ENGINE_RUNNER_EXIT_SETUP)) {
+        char msg[1400];
+        snprintf(msg, sizeof msg, "the job did not run: its runner could not %s in %s%s",
+                 exit_status == ENGINE_RUNNER_EXIT_NO_SPACE ? "write its files (no space left on the device)"
+                                                            : "write its files",
+                 r->st.job.workdir,
+                 exit_status == ENGINE_RUNNER_EXIT_NO_SPACE ? "" : " (the reason is in ocps.log)");
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
+        engine__schedule(e);
+        return;
+    }
     if (term_signal != 0) {
         snprintf(why, sizeof why, "killed by signal %d", term_signal);
     } else {

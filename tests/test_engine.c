@@ -275,6 +275,35 @@ static void test_spawn_failure(void **state)
     assert_non_null(strstr(ev->message, "/nonexistent/ocps-pipeline"));
 }
 
+/* A runner that could not prepare the job's files (test_job_runner
+ * a_full_disk_runs_nothing: a full disk) exits 4 or 5 and the job did
+ * not run: the engine says so, not "lost" or "no status file". */
+static void test_runner_setup_failure(void **state)
+{
+    efx *fx = *state;
+    for (int code = 4; code <= 5; code++) {
+        char *runner = tu_path_join(fx->dir, "runner.sh");
+        char text[64];
+        snprintf(text, sizeof text, "#!/bin/sh\nexit %d\n", code);
+        assert_int_equal(tu_write_file(runner, text, strlen(text)), 0);
+        assert_int_equal(chmod(runner, 0755), 0);
+        efx_close(fx);
+        fx->opts.runner = runner;
+        efx_open(fx);
+        char id[ENGINE_JOB_ID_LEN + 1];
+        fx_submit(fx, id, (const char *[]){"true", NULL});
+        const efx_event *ev = efx_wait_final(fx, id, 5);
+        assert_int_equal(ev->phase, ENGINE_ERROR);
+        assert_int_equal(ev->reason, ENGINE_REASON_INFRASTRUCTURE);
+        assert_non_null(strstr(ev->message, "the job did not run"));
+        assert_true((strstr(ev->message, "no space left") != NULL) == (code == 4));
+        efx_close(fx);
+        fx->opts.runner = OCPS_JOB_RUNNER;
+        efx_open(fx);
+        free(runner);
+    }
+}
+
 /* A message longer than the job's is cut at a character boundary and
  * ends in "...": here the runner cannot start from a long non-ASCII path. */
 static void test_long_message_cut(void **state)
@@ -1311,6 +1340,7 @@ int main(void)
         T(test_output_globs),
         T(test_output_globs_truncated),
         T(test_job_log_limited),
+        T(test_runner_setup_failure),
         T(test_abort_stopped_runner),
         T(test_restart_readopts),
         T(test_abort_adopted),

@@ -355,6 +355,78 @@ static void an_escaped_writer_does_not_hold_the_runner(void **state)
     free(out);
 }
 
+/* Run the runner in a private mount namespace on a 256 KiB tmpfs holding
+ * the job's directory: `fill` (shell) runs there first, then the runner
+ * with `job` (shell); its exit status, status.json and runner.claim are
+ * copied out to fx->dir (rc, status.copy, claim.copy). False if this
+ * machine does not allow the namespace (not root, no unshare). */
+static bool run_on_small_disk(const fixture *fx, const char *fill, const char *job)
+{
+    char script[4 * PATH_MAX + 1024];
+    snprintf(script, sizeof script,
+             "set -u; m=%s/mnt; mkdir -p $m; mount -t tmpfs -o size=256k tmpfs $m || exit 99; "
+             "mkdir $m/job; cd $m/job; %s; "
+             "%s --workdir $m/job --status $m/job/status.json --log %s/log --timeout 10 --grace 1 -- "
+             "sh -c '%s'; echo $? > %s/rc; cp status.json %s/status.copy; cp runner.claim %s/claim.copy; "
+             "exit 0",
+             fx->dir, fill, OCPS_JOB_RUNNER, fx->dir, job, fx->dir, fx->dir, fx->dir);
+    char *argv[] = {"unshare", "--mount", "sh", "-c", script, NULL};
+    char *out = NULL;
+    int rc = tu_run(argv, &out);
+    free(out);
+    return rc == 0;
+}
+
+/* A disk already full when the job is to start: the runner cannot make
+ * its claim, so the job does not run, and its exit status says why
+ * (4: no space; the engine reports "the job did not run"). */
+static void a_full_disk_runs_nothing(void **state)
+{
+    fixture *fx = *state;
+    char ran[PATH_MAX + 16];
+    path_printf(ran, sizeof ran, "%s/ran", fx->dir);
+    char job[PATH_MAX + 32];
+    snprintf(job, sizeof job, "touch %s", ran);
+    if (!run_on_small_disk(fx, "head -c 1000000 /dev/zero > ../filler 2>/dev/null || true", job)) {
+        skip();
+    }
+    char rc[PATH_MAX];
+    path_printf(rc, sizeof rc, "%s/rc", fx->dir);
+    char *text = tu_read_file(rc, NULL);
+    assert_non_null(text);
+    assert_int_equal(atoi(text), 4);
+    free(text);
+    assert_int_equal(access(ran, F_OK), -1);
+}
+
+/* A job that fills the disk itself: its outcome is still recorded (the
+ * status file's space was reserved before it ran), and the claim holds
+ * the job's line (so a killed runner's leftovers can be found). */
+static void a_job_filling_the_disk_keeps_its_outcome(void **state)
+{
+    fixture *fx = *state;
+    if (!run_on_small_disk(fx, "true", "head -c 1000000 /dev/zero > filler; exit 3")) {
+        skip();
+    }
+    char path[PATH_MAX];
+    path_printf(path, sizeof path, "%s/rc", fx->dir);
+    char *text = tu_read_file(path, NULL);
+    assert_non_null(text);
+    assert_int_equal(atoi(text), 0);
+    free(text);
+    path_printf(path, sizeof path, "%s/status.copy", fx->dir);
+    json_error_t e;
+    json_t *j = json_load_file(path, 0, &e);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "exit_code")), 3);
+    json_decref(j);
+    path_printf(path, sizeof path, "%s/claim.copy", fx->dir);
+    text = tu_read_file(path, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "\njob "));
+    free(text);
+}
+
 /* A stopped job that handles SIGTERM gets it when aborted: the runner
  * continues the group after its SIGTERM, so the job's handler runs at
  * once instead of a SIGKILL at the end of the grace period. */
@@ -412,6 +484,56 @@ static void a_stopped_job_is_continued_to_end(void **state)
     assert_non_null(out);
     assert_non_null(strstr(out, "cleaned up"));
     free(out);
+}
+
+/* Is pid running (not gone, not a zombie)? */
+static bool running(int pid)
+{
+    char stat_path[64];
+    snprintf(stat_path, sizeof stat_path, "/proc/%d/stat", pid);
+    char *st = tu_read_file(stat_path, NULL);
+    bool r = st != NULL && strstr(st, ") Z ") == NULL;
+    free(st);
+    return r;
+}
+
+/* A job that starts a daemon (a new session, outside the job's process
+ * group, a child of its own) and ends: the daemon and its child end with
+ * the job, found by the runner as their subreaper, as a Kubernetes Job's
+ * pod takes everything with it. */
+static void a_daemon_of_the_job_ends_with_it(void **state)
+{
+    fixture *fx = *state;
+    char a[PATH_MAX];
+    char b[PATH_MAX];
+    path_printf(a, sizeof a, "%s/inner.pid", fx->dir);
+    path_printf(b, sizeof b, "%s/daemon.pid", fx->dir);
+    char script[3 * PATH_MAX + 256];
+    snprintf(script, sizeof script,
+             "setsid sh -c 'sleep 300 & echo $! > %s; exec sleep 301' </dev/null >/dev/null 2>&1 & "
+             "echo $! > %s; while [ ! -s %s ]; do sleep 0.02; done; exit 0",
+             a, b, a);
+    const char *job[] = {"sh", "-c", script, NULL};
+    static const char *const none[] = {NULL};
+    double t0 = tu_now();
+    json_t *status = run_runner_job(fx, none, job);
+    double took = tu_now() - t0;
+    assert_int_equal(json_integer_value(json_object_get(status, "exit_code")), 0);
+    json_decref(status);
+    int pids[2];
+    const char *files[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        char *text = tu_read_file(files[i], NULL);
+        assert_non_null(text);
+        pids[i] = atoi(text);
+        free(text);
+        assert_true(pids[i] > 0);
+    }
+    bool left = running(pids[0]) || running(pids[1]);
+    kill(pids[0], SIGKILL);
+    kill(pids[1], SIGKILL);
+    assert_false(left);
+    assert_true(took < 5);
 }
 
 /* A descriptor the runner's parent left open without CLOEXEC (as Cyclone's
@@ -501,6 +623,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(inherited_descriptors_are_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(an_escaped_writer_does_not_hold_the_runner, setup, teardown),
         cmocka_unit_test_setup_teardown(a_stopped_job_is_continued_to_end, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_full_disk_runs_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_daemon_of_the_job_ends_with_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_job_filling_the_disk_keeps_its_outcome, setup, teardown),
         cmocka_unit_test_setup_teardown(exit_status_job_is_the_jobs_code, setup, teardown),
     };
     return cmocka_run_group_tests_name("job_runner", tests, NULL, NULL);

@@ -56,6 +56,7 @@
 #include <unistd.h>
 
 #include "runner_log.h"
+#include "runner_orphans.h"
 #include "runner_say.h"
 
 extern char **environ;
@@ -64,6 +65,14 @@ extern char **environ;
  * that found the job claimed by another (both known to engine__exec.h). */
 #define RUNNER_CLAIM_FILE "runner.claim"
 #define RUNNER_EXIT_CLAIMED 3
+/* Exit statuses of a runner that could not make the job's claim or
+ * reserve its status file, so the job did not run: no space (ENOSPC,
+ * EDQUOT), or another error (said on stderr, the job's log). */
+#define RUNNER_EXIT_NO_SPACE 4
+#define RUNNER_EXIT_SETUP 5
+/* Bytes reserved for the status file before the job runs: an outcome
+ * without its results list always fits, however full the disk gets. */
+#define RUNNER_STATUS_RESERVE 16384
 
 /* Command line. Strings point into argv. */
 typedef struct runner_args {
@@ -294,13 +303,32 @@ static void runner_exec_job(const runner_args *a, int logfd, int errfd, pid_t ru
 
 static unsigned long long runner_start_time(pid_t pid);
 
-/* Add the job's line to the claim: its pid, start time and process group
- * (its pid), so that a group left behind by a killed runner can be found. */
-static void runner_claim_job(int claimfd, pid_t job)
+/* Write all of line to fd (EINTR retried); 0, or an errno value. */
+static int runner_write_line(int fd, const char *line)
 {
-    if (claimfd >= 0 && job > 0) {
-        dprintf(claimfd, "job %ld %llu\n", (long)job, runner_start_time(job));
+    size_t n = strlen(line);
+    while (n > 0) {
+        ssize_t w = write(fd, line, n);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            return w < 0 ? errno : EIO;
+        }
+        line += w;
+        n -= (size_t)w;
     }
+    return 0;
+}
+
+/* Add the job's line to the claim: its pid, start time and process group
+ * (its pid), so that a group left behind by a killed runner can be found.
+ * 0, or an errno value (the job must not run then). */
+static int runner_claim_job(int claimfd, pid_t job)
+{
+    char line[128];
+    snprintf(line, sizeof line, "job %ld %llu\n", (long)job, runner_start_time(job));
+    return runner_write_line(claimfd, line);
 }
 
 /* fork the job (runner_exec_job); 0, or an errno value. The job's line
@@ -337,14 +365,18 @@ static int runner_fork_job(const runner_args *a, int logfd, int claimfd, pid_t *
     int rc = *pid < 0 ? errno : 0;
     close(pipefd[1]);
     close(go[0]);
+    int claimed = 0;
     if (*pid > 0) {
         setpgid(*pid, *pid); /* also here, so that it holds before killpg (EACCES once it ran exec) */
-        runner_claim_job(claimfd, *pid);
-        while (write(go[1], "g", 1) < 0 && errno == EINTR) {
+        claimed = runner_claim_job(claimfd, *pid);
+        while (claimed == 0 && write(go[1], "g", 1) < 0 && errno == EINTR) {
         }
     }
-    close(go[1]);
-    if (*pid > 0) {
+    close(go[1]); /* without a "g": the child exits 127 without running the job */
+    if (*pid > 0 && claimed != 0) {
+        waitpid(*pid, NULL, 0);
+        rc = claimed;
+    } else if (*pid > 0) {
         int err = 0;
         ssize_t n;
         while ((n = read(pipefd[0], &err, sizeof err)) < 0 && errno == EINTR) {
@@ -432,6 +464,7 @@ static int runner_wait(const sigset_t *set, int sigfd, runner_log *log, const ru
 /* After any wake-up: reap the job, apply the deadlines. */
 static void runner_check(runner_watch *w, runner_outcome *out, double grace)
 {
+    runner_reap_others(w->done ? 0 : w->pid);
     if (w->pid > 0 && !w->done && wait4(w->pid, &w->wstatus, WNOHANG, &w->usage) == w->pid) {
         w->done = true;
         return;
@@ -499,6 +532,7 @@ static void runner_supervise(const runner_args *a, const sigset_t *set, runner_l
         close(sigfd);
     }
     runner_sweep_group(&w, a->grace);
+    runner_sweep_orphans(a->grace);
     runner_log_finish(log); /* the rest of the output, once nothing of the job is left */
     /* wait4's usage of a child is getrusage(RUSAGE_BOTH) of it: ru_maxrss
      * is the largest resident set of one process, the job's or one of its
@@ -607,39 +641,97 @@ static void runner_json_body(FILE *f, const runner_outcome *o)
             o->truncated ? "true" : "false");
 }
 
-/* Write the status file atomically; returns 0 or -1 (reason on stderr). */
-static int runner_write_status(const char *path, const runner_outcome *o)
+/* Reserve the status file's space before the job runs: FILE.tmp with
+ * RUNNER_STATUS_RESERVE bytes allocated, later overwritten in place by
+ * runner_write_status. 0, or an errno value (reason on stderr). */
+static int runner_reserve_status(const char *path)
 {
-    size_t len = strlen(path) + 5;
-    char *tmp = malloc(len);
-    if (tmp == NULL) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int rc = fd < 0 ? errno : posix_fallocate(fd, 0, RUNNER_STATUS_RESERVE);
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (rc != 0) {
+        runner_say(40, false, "cannot reserve %s: %s", tmp, strerror(rc));
+        unlink(tmp);
+    }
+    return rc;
+}
+
+/* The outcome as JSON at the start of fd, cut to its length; with_results
+ * false leaves the list out (counted, marked truncated). 0 or -1 (errno). */
+static int runner_status_body(int fd, const runner_outcome *o, bool with_results)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (m == NULL) {
         return -1;
     }
-    snprintf(tmp, len, "%s.tmp", path);
-    int rc = -1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (f == NULL) {
-        runner_say(40, false, "cannot write %s: %s", tmp, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-        }
-    } else {
-        runner_json_body(f, o);
-        /* no fsync: the file survives the runner and the CSC crashing, as
-         * the job store's commits do (SQLite WAL, synchronous=NORMAL); a
-         * power loss ends the job's processes anyway, and a job without
-         * its status file is then reported lost */
-        bool ok = fflush(f) == 0;
-        ok = (fclose(f) == 0) && ok;
-        if (ok && rename(tmp, path) == 0) {
-            rc = 0;
-        } else {
-            runner_say(40, false, "cannot write %s: %s", path, strerror(errno));
-            unlink(tmp);
-        }
+    runner_outcome shown = *o;
+    if (!with_results) {
+        shown.nresults = 0;
+        shown.truncated = o->results_total > 0;
     }
-    free(tmp);
+    runner_json_body(m, &shown);
+    if (fclose(m) != 0) {
+        free(text);
+        return -1;
+    }
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = pwrite(fd, text + done, len - done, (off_t)done);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            free(text);
+            errno = w < 0 ? errno : EIO;
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    free(text);
+    return ftruncate(fd, (off_t)len);
+}
+
+/* Write the status file atomically (FILE.tmp, reserved before the job ran,
+ * then rename): with its results list, or without it when the disk has no
+ * room for it. Returns 0 or -1 (reason on stderr). */
+static int runner_write_status(const char *path, const runner_outcome *o)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        runner_say(40, false, "cannot write %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    /* no fsync: the file survives the runner and the CSC crashing, as
+     * the job store's commits do (SQLite WAL, synchronous=NORMAL); a
+     * power loss ends the job's processes anyway, and a job without
+     * its status file is then reported lost */
+    int rc = runner_status_body(fd, o, true);
+    if (rc != 0 && (errno == ENOSPC || errno == EDQUOT) && o->nresults > 0) {
+        runner_say(30, false, "no room for the list of the job's %zu results in %s: written without it",
+                   o->results_total, tmp);
+        rc = runner_status_body(fd, o, false);
+    }
+    int err = errno;
+    if (close(fd) != 0 && rc == 0) {
+        rc = -1;
+        err = errno;
+    }
+    if (rc == 0 && rename(tmp, path) != 0) {
+        rc = -1;
+        err = errno;
+    }
+    if (rc != 0) {
+        runner_say(40, false, "cannot write %s: %s", path, strerror(err));
+        unlink(tmp);
+    }
     return rc;
 }
 
@@ -678,31 +770,38 @@ static void runner_test_claim_delay(void)
 
 /* Claim the job (see the top of this file). Returns the claim's descriptor
  * (kept open to add the job's line), -RUNNER_EXIT_CLAIMED if another runner
- * holds it, or -1 on an error (both explained on stderr). */
-static int runner_claim(const char *workdir)
+ * holds it, or -1 on an error with its errno value in *error (both
+ * explained on stderr). */
+static int runner_claim(const char *workdir, int *error)
 {
     char claim[4096];
     char tmp[4200];
     pid_t self = getpid();
     if (snprintf(claim, sizeof claim, "%s/%s", workdir, RUNNER_CLAIM_FILE) >= (int)sizeof claim) {
         runner_say(40, false, "working directory path too long");
+        *error = ENAMETOOLONG;
         return -1;
     }
     snprintf(tmp, sizeof tmp, "%s.%ld", claim, (long)self);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
+        *error = errno;
         runner_say(40, false, "cannot create %s: %s", tmp, strerror(errno));
         return -1;
     }
-    dprintf(fd, "runner %ld %llu %ld\n", (long)self, runner_start_time(self), (long)getsid(0));
-    int rc = link(tmp, claim);
-    int err = errno;
+    char line[128];
+    snprintf(line, sizeof line, "runner %ld %llu %ld\n", (long)self, runner_start_time(self),
+             (long)getsid(0));
+    int err = runner_write_line(fd, line);
+    int rc = err == 0 ? link(tmp, claim) : -1;
+    err = err != 0 ? err : errno;
     unlink(tmp);
     if (rc == 0) {
         return fd;
     }
     close(fd);
     if (err != EEXIST) {
+        *error = err;
         runner_say(40, false, "cannot create %s: %s", claim, strerror(err));
         return -1;
     }
@@ -729,6 +828,13 @@ static void runner_outcome_free(runner_outcome *o)
     free(o->results);
 }
 
+/* The exit status of a runner that could not prepare the job (errno
+ * error), which therefore did not run. */
+static int runner_setup_exit(int error)
+{
+    return error == ENOSPC || error == EDQUOT ? RUNNER_EXIT_NO_SPACE : RUNNER_EXIT_SETUP;
+}
+
 /* Close every descriptor inherited above stderr: the CSC's (Cyclone's UDP
  * sockets, the job store, Kafka connections) carry no CLOEXEC flag, and a
  * runner outlives the CSC, so it would keep the CSC's ports bound and pass
@@ -749,13 +855,22 @@ int main(int argc, char **argv)
     }
     sigset_t waitset;
     runner_setup_signals(&waitset);
+    /* the job's orphans (daemons) become the runner's: runner_sweep_orphans */
+    (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
     runner_test_claim_delay();
-    int claimfd = runner_claim(a.workdir);
+    int error = 0;
+    int claimfd = runner_claim(a.workdir, &error);
     if (claimfd < 0) {
         free(a.globs);
-        return claimfd == -RUNNER_EXIT_CLAIMED ? RUNNER_EXIT_CLAIMED : 1;
+        return claimfd == -RUNNER_EXIT_CLAIMED ? RUNNER_EXIT_CLAIMED : runner_setup_exit(error);
     }
     unlink(a.status); /* the job is ours: a status file there is stale */
+    error = runner_reserve_status(a.status);
+    if (error != 0) {
+        close(claimfd);
+        free(a.globs);
+        return runner_setup_exit(error); /* the claim stays: this runner had the job, which did not run */
+    }
     runner_outcome out = {.started = runner_wall(), .max_rss_kb = -1};
     runner_log log = {.fd = -1, .pipe_r = -1, .pipe_w = -1};
     if (a.simulate) {

@@ -1,0 +1,162 @@
+/* runner_orphans.c - processes a job left outside its process group; see
+ * runner_orphans.h. */
+#define _GNU_SOURCE
+#include "runner_orphans.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runner_say.h"
+
+static double orphans_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Reap the runner's children that are not the job's leader: processes
+ * of the job that left it (a daemon's setsid and double fork) and were
+ * given to the runner as their subreaper, then ended. */
+void runner_reap_others(pid_t leader)
+{
+    siginfo_t si;
+    for (;;) {
+        memset(&si, 0, sizeof si);
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0 ||
+            si.si_pid == leader) {
+            return;
+        }
+        waitpid(si.si_pid, NULL, 0);
+    }
+}
+
+/* The name (comm) of process pid into name, or "?". */
+static void runner_comm(pid_t pid, char *name, size_t namelen)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/comm", (long)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL || fgets(name, (int)namelen, f) == NULL) {
+        snprintf(name, namelen, "?");
+    }
+    name[strcspn(name, "\n")] = '\0';
+    if (f != NULL) {
+        fclose(f);
+    }
+}
+
+/* The runner's children from /proc/self/task/<pid>/children (the runner
+ * has one thread); -1 if the kernel has no such file. */
+static long runner_children_fast(pid_t *pids, size_t max)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)getpid());
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        return -1;
+    }
+    size_t n = 0;
+    long pid;
+    while (n < max && fscanf(f, "%ld", &pid) == 1) {
+        pids[n++] = (pid_t)pid;
+    }
+    fclose(f);
+    return (long)n;
+}
+
+/* The runner's children (processes of the job that left its group and
+ * were orphaned, reparented to the runner, their subreaper; zombies are
+ * reaped before): up to `max` pids into pids, the first one's name into
+ * name; returns how many were found. */
+static size_t runner_children(pid_t *pids, size_t max, char *name, size_t namelen)
+{
+    long fast = runner_children_fast(pids, max);
+    if (fast >= 0) {
+        if (fast > 0) {
+            runner_comm(pids[0], name, namelen);
+        }
+        return (size_t)fast;
+    }
+    size_t n = 0;
+    DIR *d = opendir("/proc");
+    if (d == NULL) {
+        return 0;
+    }
+    long self = (long)getpid();
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL && n < max) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9') {
+            continue;
+        }
+        char path[300];
+        char buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+        FILE *f = fopen(path, "re");
+        if (f == NULL) {
+            continue;
+        }
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        char *open = strchr(buf, '(');
+        char *close = strrchr(buf, ')');
+        char state;
+        long ppid;
+        if (open == NULL || close == NULL || sscanf(close + 1, " %c %ld", &state, &ppid) != 2 ||
+            ppid != self || state == 'Z') {
+            continue;
+        }
+        if (n == 0 && namelen > 0) {
+            snprintf(name, namelen, "%.*s", (int)(close - open - 1), open + 1);
+        }
+        pids[n++] = (pid_t)strtol(de->d_name, NULL, 10);
+    }
+    closedir(d);
+    return n;
+}
+
+/* Processes of the job outside its process group (a daemon: setsid, a
+ * double fork) end with it too: as their subreaper the runner finds them
+ * once they are orphaned, sends SIGTERM (and SIGCONT), SIGKILL after the
+ * grace period, and reaps them. A process whose parent is still alive
+ * outside the job is not the runner's to find. */
+void runner_sweep_orphans(double grace)
+{
+    double kill_at = orphans_mono() + grace;
+    double give_up = kill_at + 5;
+    bool told = false;
+    for (;;) {
+        runner_reap_others(0);
+        pid_t pids[256];
+        char name[64] = "";
+        size_t n = runner_children(pids, sizeof pids / sizeof pids[0], name, sizeof name);
+        double now = orphans_mono();
+        if (n == 0 || now > give_up) {
+            return;
+        }
+        if (!told) {
+            told = true;
+            runner_say(30, false,
+                       "the job left %zu%s process%s running outside its process group (pid %ld, %s): "
+                       "SIGTERM, SIGKILL after %g s",
+                       n, n == sizeof pids / sizeof pids[0] ? " or more" : "", n == 1 ? "" : "es",
+                       (long)pids[0], name, grace);
+        }
+        for (size_t i = 0; i < n; i++) {
+            kill(pids[i], now >= kill_at ? SIGKILL : SIGTERM);
+            if (now < kill_at) {
+                kill(pids[i], SIGCONT);
+            }
+        }
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
