@@ -274,7 +274,7 @@ int engine_exec_read_claim(const char *workdir, engine_claim *c, char *err, size
  * from /proc; 0 or -1. */
 static int engine_exec_group_of(const char *pid, long *pgrp, long *sid, unsigned long long *start)
 {
-    char path[64];
+    char path[300];
     char buf[1024];
     snprintf(path, sizeof path, "/proc/%s/stat", pid);
     FILE *f = fopen(path, "re");
@@ -301,9 +301,25 @@ static int engine_exec_group_of(const char *pid, long *pgrp, long *sid, unsigned
     return 0;
 }
 
+/* Add pid to the set seen[0..*n) (capacity max); true if it was new. */
+static bool engine_exec_first_seen(pid_t *seen, size_t *n, size_t max, pid_t pid)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (seen[i] == pid) {
+            return false;
+        }
+    }
+    if (*n < max) {
+        seen[(*n)++] = pid;
+    }
+    return true;
+}
+
 int engine_exec_kill_job_group(const engine_claim *c)
 {
-    int killed = 0;
+    int killed = 0; /* distinct processes: one SIGKILLed in a round may still be there in the next */
+    pid_t seen[1024];
+    size_t nseen = 0;
     if (c->job_pid <= 0) {
         return 0;
     }
@@ -319,15 +335,16 @@ int engine_exec_kill_job_group(const engine_claim *c)
                 engine_exec_group_of(de->d_name, &pgrp, &sid, &start) != 0) {
                 continue;
             }
+            pid_t pid = (pid_t)strtol(de->d_name, NULL, 10);
             if (pgrp == c->job_pid && sid == c->runner_sid && start >= c->job_start &&
-                kill((pid_t)strtol(de->d_name, NULL, 10), SIGKILL) == 0) {
+                kill(pid, SIGKILL) == 0) {
                 found++;
+                killed += engine_exec_first_seen(seen, &nseen, sizeof seen / sizeof seen[0], pid) ? 1 : 0;
             }
         }
         if (d != NULL) {
             closedir(d);
         }
-        killed += found;
         if (found == 0) {
             break;
         }
