@@ -275,6 +275,25 @@ static void test_spawn_failure(void **state)
     assert_non_null(strstr(ev->message, "/nonexistent/ocps-pipeline"));
 }
 
+/* One job (`true`) on an engine reopened with `runner`, ending as an
+ * infrastructure error; the event (the fixture's, valid until the next
+ * call). The engine is reopened with the real runner afterwards. */
+static const efx_event *run_with_runner(efx *fx, const char *runner)
+{
+    efx_close(fx);
+    fx->opts.runner = runner;
+    efx_open(fx);
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, (const char *[]){"true", NULL});
+    const efx_event *ev = efx_wait_final(fx, id, 5);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->reason, ENGINE_REASON_INFRASTRUCTURE);
+    efx_close(fx);
+    fx->opts.runner = OCPS_JOB_RUNNER;
+    efx_open(fx);
+    return ev;
+}
+
 /* A runner that could not prepare the job's files (test_job_runner
  * a_full_disk_runs_nothing: a full disk) exits 4 or 5 and the job did
  * not run: the engine says so, not "lost" or "no status file". */
@@ -287,19 +306,9 @@ static void test_runner_setup_failure(void **state)
         snprintf(text, sizeof text, "#!/bin/sh\nexit %d\n", code);
         assert_int_equal(tu_write_file(runner, text, strlen(text)), 0);
         assert_int_equal(chmod(runner, 0755), 0);
-        efx_close(fx);
-        fx->opts.runner = runner;
-        efx_open(fx);
-        char id[ENGINE_JOB_ID_LEN + 1];
-        fx_submit(fx, id, (const char *[]){"true", NULL});
-        const efx_event *ev = efx_wait_final(fx, id, 5);
-        assert_int_equal(ev->phase, ENGINE_ERROR);
-        assert_int_equal(ev->reason, ENGINE_REASON_INFRASTRUCTURE);
+        const efx_event *ev = run_with_runner(fx, runner);
         assert_non_null(strstr(ev->message, "the job did not run"));
         assert_true((strstr(ev->message, "no space left") != NULL) == (code == 4));
-        efx_close(fx);
-        fx->opts.runner = OCPS_JOB_RUNNER;
-        efx_open(fx);
         free(runner);
     }
 }
@@ -313,14 +322,7 @@ static void test_long_message_cut(void **state)
     for (size_t n = strlen(runner); n + 2 < sizeof runner; n += 2) {
         strcat(runner, "\xc3\xa9"); /* U+00E9, two bytes */
     }
-    efx_close(fx);
-    fx->opts.runner = runner;
-    efx_open(fx);
-    char id[ENGINE_JOB_ID_LEN + 1];
-    fx_submit(fx, id, (const char *[]){"true", NULL});
-    const efx_event *ev = efx_wait_final(fx, id, 5);
-    assert_int_equal(ev->phase, ENGINE_ERROR);
-    assert_int_equal(ev->reason, ENGINE_REASON_INFRASTRUCTURE);
+    const efx_event *ev = run_with_runner(fx, runner);
     assert_non_null(strstr(ev->message, "cannot start runner /nonexistent/"));
     size_t len = strlen(ev->message);
     assert_in_range(len, 500, 511);

@@ -29,12 +29,15 @@
 #include "test_util.h"
 
 typedef struct fixture {
-    char *dir;           /* temp root: outside.fits, jobs/ */
-    char *jobs;          /* <dir>/jobs: A (this job) and B (another job) */
-    char *workdir;       /* <dir>/jobs/A */
-    char *real_dir;      /* realpath of workdir */
-    const char *log_max; /* --log-max for run_runner_job, or NULL */
-    const char *grace;   /* --grace for run_runner_job (default 1) */
+    char *dir;             /* temp root: outside.fits, jobs/ */
+    char *jobs;            /* <dir>/jobs: A (this job) and B (another job) */
+    char *workdir;         /* <dir>/jobs/A */
+    char *real_dir;        /* realpath of workdir */
+    char status[PATH_MAX]; /* <dir>/status.json: the runner's --status */
+    char log[PATH_MAX];    /* <dir>/runner.log: its --log */
+    char claim[PATH_MAX];  /* <workdir>/runner.claim */
+    const char *log_max;   /* --log-max for run_runner_job, or NULL */
+    const char *grace;     /* --grace for run_runner_job (default 1) */
 } fixture;
 
 static void path_printf(char *out, size_t len, const char *fmt, ...)
@@ -94,6 +97,9 @@ static int setup(void **state)
     make_link(fx, "../B", "jobs/A/dir_sib");
     make_link(fx, "..", "jobs/A/up");
     make_link(fx, "/nonexistent/ocps/x.fits", "jobs/A/dangling.fits");
+    path_printf(fx->status, sizeof fx->status, "%s/status.json", fx->dir);
+    path_printf(fx->log, sizeof fx->log, "%s/runner.log", fx->dir);
+    path_printf(fx->claim, sizeof fx->claim, "%s/runner.claim", fx->workdir);
     fx->real_dir = realpath(fx->workdir, NULL);
     assert_non_null(fx->real_dir);
     *state = fx;
@@ -112,30 +118,23 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The runner's command line up to its options of choice: the fixture's
+ * directory, status file and log, --timeout and --grace; returns how many
+ * entries of argv it filled (11). */
+static size_t runner_head(const fixture *fx, const char **argv, const char *timeout, const char *grace)
+{
+    const char *head[] = {OCPS_JOB_RUNNER, "--workdir", fx->workdir, "--status", fx->status, "--log",
+                          fx->log,         "--timeout", timeout,     "--grace",  grace};
+    memcpy(argv, head, sizeof head);
+    return sizeof head / sizeof head[0];
+}
+
 /* Run the runner on `job` (NULL-terminated argv) with these globs; returns
  * status.json parsed. */
 static json_t *run_runner_job(const fixture *fx, const char *const *globs, const char *const *job)
 {
-    char status[PATH_MAX];
-    char log[PATH_MAX];
-    path_printf(status, sizeof status, "%s/status.json", fx->dir);
-    path_printf(log, sizeof log, "%s/runner.log", fx->dir);
     const char *argv[128];
-    size_t n = 0;
-    const char *head[] = {OCPS_JOB_RUNNER,
-                          "--workdir",
-                          fx->workdir,
-                          "--status",
-                          status,
-                          "--log",
-                          log,
-                          "--timeout",
-                          "10",
-                          "--grace",
-                          fx->grace != NULL ? fx->grace : "1"};
-    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++) {
-        argv[n++] = head[i];
-    }
+    size_t n = runner_head(fx, argv, "10", fx->grace != NULL ? fx->grace : "1");
     if (fx->log_max != NULL) {
         argv[n++] = "--log-max";
         argv[n++] = fx->log_max;
@@ -158,7 +157,7 @@ static json_t *run_runner_job(const fixture *fx, const char *const *globs, const
     }
     free(out);
     json_error_t e;
-    json_t *j = json_load_file(status, 0, &e);
+    json_t *j = json_load_file(fx->status, 0, &e);
     if (j == NULL) {
         fail_msg("status.json: %s", e.text);
     }
@@ -290,6 +289,42 @@ static void non_utf8_names_keep_the_outcome(void **state)
     json_decref(status);
 }
 
+/* Is pid running (not gone, not a zombie)? */
+static bool running(int pid)
+{
+    char stat_path[64];
+    snprintf(stat_path, sizeof stat_path, "/proc/%d/stat", pid);
+    char *st = tu_read_file(stat_path, NULL);
+    bool r = st != NULL && strstr(st, ") Z ") == NULL;
+    free(st);
+    return r;
+}
+
+/* Run `sh -c script` under the runner (no globs), check its exit code;
+ * returns the seconds the runner took. */
+static double run_script(const fixture *fx, const char *script, int exit_code)
+{
+    const char *job[] = {"sh", "-c", script, NULL};
+    static const char *const none[] = {NULL};
+    double t0 = tu_now();
+    json_t *status = run_runner_job(fx, none, job);
+    double took = tu_now() - t0;
+    assert_int_equal(json_integer_value(json_object_get(status, "exit_code")), exit_code);
+    json_decref(status);
+    return took;
+}
+
+/* The pid a job wrote into path. */
+static int read_pid(const char *path)
+{
+    char *text = tu_read_file(path, NULL);
+    assert_non_null(text);
+    int pid = atoi(text);
+    free(text);
+    assert_true(pid > 0);
+    return pid;
+}
+
 /* A job whose leader ends leaving a background child (one that ignores
  * SIGTERM, too) leaves nothing running: the runner stops the rest of its
  * group (SIGTERM, SIGKILL after --grace) before it writes status.json,
@@ -301,26 +336,9 @@ static void nothing_outlives_the_job(void **state)
     path_printf(pidfile, sizeof pidfile, "%s/child.pid", fx->dir);
     char script[PATH_MAX + 128];
     snprintf(script, sizeof script, "(trap '' TERM; exec sleep 300) & echo $! > %s; exit 4", pidfile);
-    const char *job[] = {"sh", "-c", script, NULL};
-    static const char *const none[] = {NULL};
-    double t0 = tu_now();
-    json_t *status = run_runner_job(fx, none, job);
-    double took = tu_now() - t0;
-    assert_int_equal(json_integer_value(json_object_get(status, "exit_code")), 4);
-    json_decref(status);
-    char *text = tu_read_file(pidfile, NULL);
-    assert_non_null(text);
-    int child = atoi(text);
-    free(text);
-    assert_true(child > 0);
-    /* gone (or a zombie awaiting its new parent's wait: not running) */
-    char stat_path[64];
-    snprintf(stat_path, sizeof stat_path, "/proc/%d/stat", child);
-    char *st = tu_read_file(stat_path, NULL);
-    bool running = st != NULL && strstr(st, ") Z ") == NULL;
-    free(st);
-    assert_false(running);
-    assert_true(took < 5); /* --grace 1, not the child's 300 s */
+    double took = run_script(fx, script, 4);
+    assert_false(running(read_pid(pidfile))); /* gone (or a zombie awaiting its new parent's wait) */
+    assert_true(took < 5);                    /* --grace 1, not the child's 300 s */
 }
 
 /* The job's log through the runner's pipe (--log-max): a process that
@@ -335,17 +353,8 @@ static void an_escaped_writer_does_not_hold_the_runner(void **state)
     char script[PATH_MAX + 128];
     snprintf(script, sizeof script,
              "setsid sh -c 'echo $$ > %s; exec sleep 30' & echo from the job; sleep 0.2", pidfile);
-    const char *job[] = {"sh", "-c", script, NULL};
-    static const char *const none[] = {NULL};
-    double t0 = tu_now();
-    json_t *status = run_runner_job(fx, none, job);
-    double took = tu_now() - t0;
-    assert_int_equal(json_integer_value(json_object_get(status, "exit_code")), 0);
-    json_decref(status);
-    char *text = tu_read_file(pidfile, NULL);
-    assert_non_null(text);
-    kill(atoi(text), SIGKILL);
-    free(text);
+    double took = run_script(fx, script, 0);
+    kill(read_pid(pidfile), SIGKILL);
     assert_true(took < 3); /* not the escaped sleep's 30 s */
     char log[PATH_MAX];
     path_printf(log, sizeof log, "%s/runner.log", fx->dir);
@@ -358,9 +367,10 @@ static void an_escaped_writer_does_not_hold_the_runner(void **state)
 /* Run the runner in a private mount namespace on a 256 KiB tmpfs holding
  * the job's directory: `fill` (shell) runs there first, then the runner
  * with `job` (shell); its exit status, status.json and runner.claim are
- * copied out to fx->dir (rc, status.copy, claim.copy). False if this
- * machine does not allow the namespace (not root, no unshare). */
-static bool run_on_small_disk(const fixture *fx, const char *fill, const char *job)
+ * copied out to fx->dir (status.copy, claim.copy). Returns the runner's
+ * exit status, or -1 if this machine does not allow the namespace (not
+ * root, no unshare). */
+static int run_on_small_disk(const fixture *fx, const char *fill, const char *job)
 {
     char script[4 * PATH_MAX + 1024];
     snprintf(script, sizeof script,
@@ -374,7 +384,16 @@ static bool run_on_small_disk(const fixture *fx, const char *fill, const char *j
     char *out = NULL;
     int rc = tu_run(argv, &out);
     free(out);
-    return rc == 0;
+    if (rc != 0) {
+        return -1;
+    }
+    char path[PATH_MAX];
+    path_printf(path, sizeof path, "%s/rc", fx->dir);
+    char *text = tu_read_file(path, NULL);
+    assert_non_null(text);
+    rc = atoi(text);
+    free(text);
+    return rc;
 }
 
 /* A disk already full when the job is to start: the runner cannot make
@@ -387,15 +406,11 @@ static void a_full_disk_runs_nothing(void **state)
     path_printf(ran, sizeof ran, "%s/ran", fx->dir);
     char job[PATH_MAX + 32];
     snprintf(job, sizeof job, "touch %s", ran);
-    if (!run_on_small_disk(fx, "head -c 1000000 /dev/zero > ../filler 2>/dev/null || true", job)) {
+    int rc = run_on_small_disk(fx, "head -c 1000000 /dev/zero > ../filler 2>/dev/null || true", job);
+    if (rc < 0) {
         skip();
     }
-    char rc[PATH_MAX];
-    path_printf(rc, sizeof rc, "%s/rc", fx->dir);
-    char *text = tu_read_file(rc, NULL);
-    assert_non_null(text);
-    assert_int_equal(atoi(text), 4);
-    free(text);
+    assert_int_equal(rc, 4);
     assert_int_equal(access(ran, F_OK), -1);
 }
 
@@ -405,15 +420,12 @@ static void a_full_disk_runs_nothing(void **state)
 static void a_job_filling_the_disk_keeps_its_outcome(void **state)
 {
     fixture *fx = *state;
-    if (!run_on_small_disk(fx, "true", "head -c 1000000 /dev/zero > filler; exit 3")) {
+    int rc = run_on_small_disk(fx, "true", "head -c 1000000 /dev/zero > filler; exit 3");
+    if (rc < 0) {
         skip();
     }
+    assert_int_equal(rc, 0);
     char path[PATH_MAX];
-    path_printf(path, sizeof path, "%s/rc", fx->dir);
-    char *text = tu_read_file(path, NULL);
-    assert_non_null(text);
-    assert_int_equal(atoi(text), 0);
-    free(text);
     path_printf(path, sizeof path, "%s/status.copy", fx->dir);
     json_error_t e;
     json_t *j = json_load_file(path, 0, &e);
@@ -421,7 +433,7 @@ static void a_job_filling_the_disk_keeps_its_outcome(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "exit_code")), 3);
     json_decref(j);
     path_printf(path, sizeof path, "%s/claim.copy", fx->dir);
-    text = tu_read_file(path, NULL);
+    char *text = tu_read_file(path, NULL);
     assert_non_null(text);
     assert_non_null(strstr(text, "\njob "));
     free(text);
@@ -433,34 +445,17 @@ static void a_job_filling_the_disk_keeps_its_outcome(void **state)
 static void a_stopped_job_is_continued_to_end(void **state)
 {
     fixture *fx = *state;
-    char status[PATH_MAX];
-    char log[PATH_MAX];
-    char claim[PATH_MAX];
-    path_printf(status, sizeof status, "%s/status.json", fx->dir);
-    path_printf(log, sizeof log, "%s/runner.log", fx->dir);
-    path_printf(claim, sizeof claim, "%s/runner.claim", fx->workdir);
-    char *argv[] = {OCPS_JOB_RUNNER,
-                    "--workdir",
-                    fx->workdir,
-                    "--status",
-                    status,
-                    "--log",
-                    log,
-                    "--timeout",
-                    "0",
-                    "--grace",
-                    "20",
-                    "--",
-                    "sh",
-                    "-c",
-                    "trap 'echo cleaned up; exit 7' TERM; while :; do sleep 0.05; done",
-                    NULL};
-    int pid = tu_spawn(argv, "/dev/null");
+    const char *argv[16];
+    size_t n = runner_head(fx, argv, "0", "20");
+    const char *tail[] = {"--", "sh", "-c",
+                          "trap 'echo cleaned up; exit 7' TERM; while :; do sleep 0.05; done", NULL};
+    memcpy(argv + n, tail, sizeof tail);
+    int pid = tu_spawn((char *const *)argv, "/dev/null");
     assert_true(pid > 0);
     long job = 0;
     double end = tu_now() + 5;
     while (job <= 0 && tu_now() < end) {
-        char *text = tu_read_file(claim, NULL);
+        char *text = tu_read_file(fx->claim, NULL);
         const char *line = text != NULL ? strstr(text, "\njob ") : NULL;
         job = line != NULL ? atol(line + 5) : 0;
         free(text);
@@ -475,26 +470,15 @@ static void a_stopped_job_is_continued_to_end(void **state)
     assert_int_equal(waitpid(pid, &wstatus, 0), pid);
     assert_true(tu_now() - t0 < 5); /* not the 20 s grace */
     json_error_t e;
-    json_t *j = json_load_file(status, 0, &e);
+    json_t *j = json_load_file(fx->status, 0, &e);
     assert_non_null(j);
     assert_int_equal(json_integer_value(json_object_get(j, "exit_code")), 7);
     assert_true(json_is_true(json_object_get(j, "aborted")));
     json_decref(j);
-    char *out = tu_read_file(log, NULL);
+    char *out = tu_read_file(fx->log, NULL);
     assert_non_null(out);
     assert_non_null(strstr(out, "cleaned up"));
     free(out);
-}
-
-/* Is pid running (not gone, not a zombie)? */
-static bool running(int pid)
-{
-    char stat_path[64];
-    snprintf(stat_path, sizeof stat_path, "/proc/%d/stat", pid);
-    char *st = tu_read_file(stat_path, NULL);
-    bool r = st != NULL && strstr(st, ") Z ") == NULL;
-    free(st);
-    return r;
 }
 
 /* A job that starts a daemon (a new session, outside the job's process
@@ -513,22 +497,8 @@ static void a_daemon_of_the_job_ends_with_it(void **state)
              "setsid sh -c 'sleep 300 & echo $! > %s; exec sleep 301' </dev/null >/dev/null 2>&1 & "
              "echo $! > %s; while [ ! -s %s ]; do sleep 0.02; done; exit 0",
              a, b, a);
-    const char *job[] = {"sh", "-c", script, NULL};
-    static const char *const none[] = {NULL};
-    double t0 = tu_now();
-    json_t *status = run_runner_job(fx, none, job);
-    double took = tu_now() - t0;
-    assert_int_equal(json_integer_value(json_object_get(status, "exit_code")), 0);
-    json_decref(status);
-    int pids[2];
-    const char *files[2] = {a, b};
-    for (int i = 0; i < 2; i++) {
-        char *text = tu_read_file(files[i], NULL);
-        assert_non_null(text);
-        pids[i] = atoi(text);
-        free(text);
-        assert_true(pids[i] > 0);
-    }
+    double took = run_script(fx, script, 0);
+    int pids[2] = {read_pid(a), read_pid(b)};
     bool left = running(pids[0]) || running(pids[1]);
     kill(pids[0], SIGKILL);
     kill(pids[1], SIGKILL);
@@ -547,23 +517,17 @@ static void inherited_descriptors_are_closed(void **state)
     assert_true(fd >= 0);
     assert_int_equal(dup2(fd, 57), 57);
     close(fd);
-    char status[PATH_MAX];
-    char log[PATH_MAX];
-    char claim[PATH_MAX];
-    path_printf(status, sizeof status, "%s/status.json", fx->dir);
-    path_printf(log, sizeof log, "%s/runner.log", fx->dir);
-    path_printf(claim, sizeof claim, "%s/runner.claim", fx->workdir);
-    char *argv[] = {
-        OCPS_JOB_RUNNER, "--workdir", fx->workdir, "--status", status, "--log", log, "--timeout", "10",
-        "--grace",       "1",         "--",        "sleep",    "1",    NULL};
-    int pid = tu_spawn(argv, "/dev/null");
+    const char *argv[16];
+    const char *tail[] = {"--", "sleep", "1", NULL};
+    memcpy(argv + runner_head(fx, argv, "10", "1"), tail, sizeof tail);
+    int pid = tu_spawn((char *const *)argv, "/dev/null");
     close(57);
     assert_true(pid > 0);
     double end = tu_now() + 5;
-    while (access(claim, F_OK) != 0 && tu_now() < end) {
+    while (access(fx->claim, F_OK) != 0 && tu_now() < end) {
         usleep(10000);
     }
-    assert_int_equal(access(claim, F_OK), 0);
+    assert_int_equal(access(fx->claim, F_OK), 0);
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/fd/57", pid);
     char target[PATH_MAX];
@@ -578,35 +542,15 @@ static void inherited_descriptors_are_closed(void **state)
 static void exit_status_job_is_the_jobs_code(void **state)
 {
     fixture *fx = *state;
-    char status[PATH_MAX];
-    char log[PATH_MAX];
-    path_printf(status, sizeof status, "%s/status.json", fx->dir);
-    path_printf(log, sizeof log, "%s/runner.log", fx->dir);
     for (int with = 0; with < 2; with++) {
-        char claim[PATH_MAX];
-        path_printf(claim, sizeof claim, "%s/runner.claim", fx->workdir);
-        unlink(claim);
-        char *argv[] = {OCPS_JOB_RUNNER,
-                        "--workdir",
-                        fx->workdir,
-                        "--status",
-                        status,
-                        "--log",
-                        log,
-                        "--timeout",
-                        "10",
-                        "--grace",
-                        "1",
-                        "--exit-status",
-                        with ? "job" : "status",
-                        "--",
-                        "sh",
-                        "-c",
-                        "exit 6",
-                        NULL};
-        assert_int_equal(tu_run(argv, NULL), with ? 6 : 0);
+        unlink(fx->claim);
+        const char *argv[20];
+        size_t n = runner_head(fx, argv, "10", "1");
+        const char *job[] = {"--exit-status", with ? "job" : "status", "--", "sh", "-c", "exit 6", NULL};
+        memcpy(argv + n, job, sizeof job);
+        assert_int_equal(tu_run((char *const *)argv, NULL), with ? 6 : 0);
         json_error_t e;
-        json_t *j = json_load_file(status, 0, &e);
+        json_t *j = json_load_file(fx->status, 0, &e);
         assert_non_null(j);
         assert_int_equal(json_integer_value(json_object_get(j, "exit_code")), 6);
         json_decref(j);
