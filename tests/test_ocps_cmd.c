@@ -148,6 +148,21 @@ static void script_on_stdin(void **state)
     assert_non_null(strstr(out, "enable CMD_FAILED"));
     assert_non_null(strstr(out, "start CMD_COMPLETE"));
     free(out);
+    /* a line longer than the reader's buffer is refused whole, never run
+     * cut short; the next line runs */
+    size_t long_len = 9000;
+    char *big = malloc(long_len + 64);
+    assert_non_null(big);
+    int head = snprintf(big, 64, "enable --ignored ");
+    memset(big + head, 'a', long_len);
+    snprintf(big + head + long_len, 64 - (size_t)head, "\nstandby\n");
+    tu_write_file(script, big, strlen(big));
+    free(big);
+    assert_int_equal(tu_run(argv, &out), 1);
+    assert_non_null(strstr(out, "is longer than 8191 bytes: not run"));
+    assert_null(strstr(out, "enable CMD_"));
+    assert_non_null(strstr(out, "standby CMD_COMPLETE"));
+    free(out);
     tu_remove_tree(dir);
     free(script);
     free(dir);

@@ -25,6 +25,7 @@
 typedef struct line {
     struct line *next;
     char *text;
+    bool too_long; /* cut at the buffer's size: refused, never run */
 } line;
 
 struct repl {
@@ -34,6 +35,7 @@ struct repl {
     uv_pipe_t pipe; /* script from a pipe */
     char partial[8192];
     size_t plen;
+    bool overlong; /* the line being read no longer fits in partial */
     line *head;
     line *tail;
     bool busy;
@@ -51,6 +53,8 @@ static void push_line(repl *r, const char *text, size_t len)
         free(l);
         return;
     }
+    l->too_long = r->overlong;
+    r->overlong = false;
     if (r->tail != NULL) {
         r->tail->next = l;
     } else {
@@ -166,7 +170,14 @@ static void drain(repl *r)
         if (r->head == NULL) {
             r->tail = NULL;
         }
-        r->busy = run_line(r, l->text);
+        if (l->too_long) {
+            fprintf(stderr,
+                    "ocps-cmd: a line of the script is longer than %zu bytes: not run (\"%.40s...\")\n",
+                    sizeof r->partial - 1, l->text);
+            r->failures++;
+        } else {
+            r->busy = run_line(r, l->text);
+        }
         free(l->text);
         free(l);
     }
@@ -306,6 +317,8 @@ static void take_bytes(repl *r, const char *buf, size_t n)
             r->plen = 0;
         } else if (r->plen < sizeof r->partial - 1) {
             r->partial[r->plen++] = buf[i];
+        } else {
+            r->overlong = true;
         }
     }
 }
