@@ -76,6 +76,16 @@ static void show_reads_current_state_within_a_second(void **state)
     assert_int_equal(cmd(&out, "OCPS:1", "show", "heartbeat", "--json", NULL), 0);
     assert_non_null(strstr(out, "{\"topic\":\"logevent_heartbeat\",\"salIndex\":1,"));
     free(out);
+    /* after several changes in a row a late joiner reads the event's
+     * history (over DDS the writer's, oldest first): show prints the
+     * newest, not the first read */
+    const char *steps[] = {"enable", "disable", "standby", "start", "enable", "disable", "standby"};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        assert_int_equal(fx_command(f, steps[i], NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    }
+    assert_int_equal(cmd(&out, "OCPS:1", "show", "summaryState", NULL, NULL), 0);
+    assert_non_null(strstr(out, "logevent_summaryState summaryState=5 <State.STANDBY: 5>"));
+    free(out);
 }
 
 static void no_ack_or_no_csc_means_timeout_status(void **state)

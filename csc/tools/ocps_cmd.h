@@ -24,12 +24,14 @@ typedef struct cmdr {
     const sal_component_info *comp;
     const char *xml_version; /* --xml-version, or NULL */
     mode mode;
-    char *command;    /* command in flight (malloc'd name) */
-    void *sample;     /* its sample */
-    const char *show; /* event for MODE_SHOW */
-    double timeout;   /* command / show timeout */
-    double duration;  /* watch duration, <= 0: until interrupted */
-    double discovery; /* seconds to wait for the CSC */
+    char *command;     /* command in flight (malloc'd name) */
+    void *sample;      /* its sample */
+    const char *show;  /* event for MODE_SHOW */
+    char *show_text;   /* the newest sample read so far (by its write time), printed */
+    double show_stamp; /* its private_sndStamp */
+    double timeout;    /* command / show timeout */
+    double duration;   /* watch duration, <= 0: until interrupted */
+    double discovery;  /* seconds to wait for the CSC */
     bool json;
     int status;
     bool finished; /* cmdr_finish ran */

@@ -55,6 +55,8 @@ void cmdr_finish(cmdr *c, int status)
         finishing(c);
     }
     free_command(c);
+    free(c->show_text);
+    c->show_text = NULL;
     uv_timer_stop(&c->poll);
     uv_timer_stop(&c->deadline);
     uv_signal_stop(&c->sigint);
@@ -78,16 +80,15 @@ void cmdr_command_done(cmdr *c, int status)
     }
 }
 
-static void print_json_line(cmdr *c, const sal_topic_info *t, const void *sample, json_t *fields)
+static void print_json_line(FILE *out, const sal_topic_info *t, const void *sample, json_t *fields)
 {
     json_t *line =
         json_pack("{s:s, s:i, s:f, s:o}", "topic", t->sal_name, "salIndex", sal_sample_index(t, sample),
                   "sndStamp", sal_sample_snd_stamp(t, sample), "fields", fields);
     char *text = json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII);
-    printf("%s\n", text ? text : "{}");
+    fprintf(out, "%s\n", text ? text : "{}");
     free(text);
     json_decref(line);
-    (void)c;
 }
 
 /* Seconds since the sample was written (its private_sndStamp, TAI, against
@@ -98,13 +99,13 @@ static double sample_age(const cmdr *c, const sal_topic_info *t, const void *sam
     return sent > 0 ? sal_now_tai(sal_remote_sal(c->remote)) - sent : 0;
 }
 
-void cmdr_print_sample(cmdr *c, int topic, const void *sample)
+/* The sample as cmdr_print_sample shows it, on out. */
+static void format_sample(cmdr *c, FILE *out, int topic, const void *sample)
 {
     const sal_topic_info *t = &c->comp->topics[topic];
     json_t *fields = sal_sample_to_json(t, sample, false);
     if (c->json) {
-        print_json_line(c, t, sample, fields);
-        fflush(stdout);
+        print_json_line(out, t, sample, fields);
         return;
     }
     /* when the CSC wrote it, not when it was read: show and a late joiner
@@ -113,9 +114,9 @@ void cmdr_print_sample(cmdr *c, int topic, const void *sample)
     time_t secs = time(NULL) - (time_t)age;
     struct tm tm;
     localtime_r(&secs, &tm);
-    printf("%02d:%02d:%02d %s", tm.tm_hour, tm.tm_min, tm.tm_sec, t->sal_name);
+    fprintf(out, "%02d:%02d:%02d %s", tm.tm_hour, tm.tm_min, tm.tm_sec, t->sal_name);
     if (c->comp->indexed && c->remote != NULL && sal_index(sal_remote_sal(c->remote)) == 0) {
-        printf(" salIndex=%d", (int)sal_sample_index(t, sample)); /* every index is read */
+        fprintf(out, " salIndex=%d", (int)sal_sample_index(t, sample)); /* every index is read */
     }
     const char *key;
     json_t *value;
@@ -126,24 +127,29 @@ void cmdr_print_sample(cmdr *c, int topic, const void *sample)
         /* job results are JSON: show them pretty-printed */
         if (s != NULL && s[0] == '{' && (parsed = json_loads(s, 0, NULL)) != NULL) {
             char *pretty = json_dumps(parsed, JSON_INDENT(2) | JSON_SORT_KEYS);
-            printf("\n  %s=%s", key, pretty ? pretty : s);
+            fprintf(out, "\n  %s=%s", key, pretty ? pretty : s);
             free(pretty);
             json_decref(parsed);
             continue;
         }
         char *text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
-        printf(" %s=%s", key, text ? text : "?");
+        fprintf(out, " %s=%s", key, text ? text : "?");
         free(text);
         if (strcmp(key, "summaryState") == 0) {
-            printf(" %s", sal_state_repr((int)json_integer_value(value)));
+            fprintf(out, " %s", sal_state_repr((int)json_integer_value(value)));
         }
     }
     if (c->mode == MODE_SHOW && age >= 2) {
-        printf(" (written %.0f s ago)", age);
+        fprintf(out, " (written %.0f s ago)", age);
     }
-    printf("\n");
-    fflush(stdout);
+    fprintf(out, "\n");
     json_decref(fields);
+}
+
+void cmdr_print_sample(cmdr *c, int topic, const void *sample)
+{
+    format_sample(c, stdout, topic, sample);
+    fflush(stdout);
 }
 
 /* A heartbeat of the target: alive if recent (not a dead CSC's last one
@@ -174,6 +180,40 @@ int cmdr_watch_heartbeat(cmdr *c)
     return 0;
 }
 
+static void on_show_settled(uv_timer_t *t)
+{
+    cmdr *c = t->data;
+    fputs(c->show_text != NULL ? c->show_text : "", stdout);
+    fflush(stdout);
+    cmdr_finish(c, EXIT_OK);
+}
+
+/* show: a late joiner reads the event's history, oldest first over DDS,
+ * then the CSC's late-joiner round: keep the sample written last and
+ * print it once no more came for SHOW_SETTLE_MS. */
+#define SHOW_SETTLE_MS 200
+static void keep_newest(cmdr *c, int topic, const void *sample)
+{
+    const sal_topic_info *t = &c->comp->topics[topic];
+    double stamp = sal_sample_snd_stamp(t, sample);
+    if (c->show_text == NULL || stamp >= c->show_stamp) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&text, &len);
+        if (m != NULL) {
+            format_sample(c, m, topic, sample);
+            if (fclose(m) == 0) {
+                free(c->show_text);
+                c->show_text = text;
+                c->show_stamp = stamp;
+            } else {
+                free(text);
+            }
+        }
+    }
+    uv_timer_start(&c->poll, on_show_settled, SHOW_SETTLE_MS, 0);
+}
+
 static void on_event(void *arg, int topic, const void *sample)
 {
     cmdr *c = arg;
@@ -181,8 +221,7 @@ static void on_event(void *arg, int topic, const void *sample)
     if (c->mode == MODE_WATCH || c->mode == MODE_INTERACTIVE) {
         cmdr_print_sample(c, topic, sample);
     } else if (c->mode == MODE_SHOW && !c->finished) {
-        cmdr_print_sample(c, topic, sample);
-        cmdr_finish(c, EXIT_OK);
+        keep_newest(c, topic, sample);
     }
 }
 
