@@ -57,12 +57,33 @@ static void cuts_fall_where_characters_begin(void **state)
     assert_int_equal(sal_utf8_cut("\x80\x80", 1), 0);
 }
 
+/* An ack's result made from bad input keeps its reason: what a SAL string
+ * cannot hold becomes '?', cut where a character begins. */
+static void sanitized_text_keeps_what_it_can(void **state)
+{
+    (void)state;
+    char out[16];
+    assert_int_equal(sal_utf8_sanitize("bad\xff.yaml", out, sizeof out), 9);
+    assert_string_equal(out, "bad?.yaml");
+    sal_utf8_sanitize("a\x01\tb\nc\x7f", out, sizeof out);
+    assert_string_equal(out, "a?\tb\nc?");
+    sal_utf8_sanitize("\xe2\x82\xac\xe2\x82", out, sizeof out); /* a cut euro sign: two bad bytes */
+    assert_string_equal(out, "\xe2\x82\xac??");
+    assert_int_equal(sal_utf8_sanitize("0123456789abcd\xe2\x82\xac", out, sizeof out),
+                     14); /* no room: not split */
+    assert_string_equal(out, "0123456789abcd");
+    char one[1];
+    assert_int_equal(sal_utf8_sanitize("x", one, sizeof one), 0);
+    assert_string_equal(one, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(valid_characters_have_their_length),
         cmocka_unit_test(invalid_sequences_have_none),
         cmocka_unit_test(cuts_fall_where_characters_begin),
+        cmocka_unit_test(sanitized_text_keeps_what_it_can),
     };
     return cmocka_run_group_tests_name("sal_utf8", tests, NULL, NULL);
 }

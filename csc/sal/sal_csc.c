@@ -1,6 +1,7 @@
 /* sal_csc.c - generic CSC behaviour; see sal_csc.h. */
 #include "sal_csc__internal.h"
 #include "ocps/sal_logline.h"
+#include "ocps/sal_utf8.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -199,8 +200,10 @@ void sal_csc_log(sal_csc *c, int level, const char *file, const char *func, int 
     if (s == NULL) {
         return;
     }
-    if (!sal_text_valid(message, sizeof message, "\n\t")) {
-        snprintf(message, sizeof message, "(log message with invalid characters dropped)");
+    if (!sal_text_valid(message, sizeof message, "\n\t")) { /* e.g. a command's bad bytes quoted */
+        char clean[sizeof message];
+        sal_utf8_sanitize(message, clean, sizeof clean);
+        memcpy(message, clean, sizeof message);
     }
     sal_csc__set_str(c, t, s, "name", c->comp->name);
     set_num(c, t, s, "level", level);

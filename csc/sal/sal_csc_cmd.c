@@ -1,6 +1,7 @@
 /* sal_csc_cmd.c - CSC commands: objects, per-topic queues, acks; see sal_csc.h. */
 #include "sal_csc__internal.h"
 #include "ocps/sal_logline.h"
+#include "ocps/sal_utf8.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -48,8 +49,13 @@ static void write_ack(sal_cmd *cmd, int ack, int error, const char *result, doub
     set_ack_number(t, c->ackf.origin, s, cmd->origin);
     set_ack_number(t, c->ackf.cmdtype, s, cmd->topic);
     set_ack_number(t, c->ackf.timeout, s, timeout);
+    char clean[256]; /* ackcmd's result is a string<256> */
     if (c->ackf.result != NULL && sal_field_lend_string(t, c->ackf.result, s, result, err, sizeof err) != 0) {
-        sal_field_lend_string(t, c->ackf.result, s, "(result not valid text)", err, sizeof err);
+        /* the reason kept, with what a SAL string cannot hold replaced */
+        sal_utf8_sanitize(result, clean, sizeof clean);
+        if (sal_field_lend_string(t, c->ackf.result, s, clean, err, sizeof err) != 0) {
+            sal_field_lend_string(t, c->ackf.result, s, "(result not valid text)", err, sizeof err);
+        }
     }
     if (c->ackf.identity != NULL &&
         sal_field_lend_string(t, c->ackf.identity, s, cmd->identity, err, sizeof err) != 0) {

@@ -1,6 +1,8 @@
 /* sal_utf8.c - see ocps/sal_utf8.h. */
 #include "ocps/sal_utf8.h"
 
+#include <stdbool.h>
+
 size_t sal_utf8_char_len(const unsigned char *s)
 {
     if (s[0] < 0x80) {
@@ -19,6 +21,29 @@ size_t sal_utf8_char_len(const unsigned char *s)
         cp = cp << 6 | (s[i] & 0x3Fu);
     }
     return cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ? 0 : n;
+}
+
+size_t sal_utf8_sanitize(const char *s, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0';) {
+        size_t n = sal_utf8_char_len(p);
+        bool bad = n == 0 || (*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7F;
+        size_t take = bad ? 1 : n;
+        if (o + (bad ? 1 : n) >= outlen) {
+            break;
+        }
+        if (bad) {
+            out[o++] = '?';
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                out[o++] = (char)p[i];
+            }
+        }
+        p += take;
+    }
+    out[o] = '\0';
+    return o;
 }
 
 size_t sal_utf8_cut(const char *s, size_t n)

@@ -18,4 +18,10 @@ size_t sal_utf8_char_len(const unsigned char *s);
  * (n < the length of s, or s NUL-terminated at n). */
 size_t sal_utf8_cut(const char *s, size_t n);
 
+/* s copied into out (outlen > 0 bytes, always NUL-terminated) as text any
+ * SAL string field takes: each byte that begins no valid character and
+ * each control character but '\n' and '\t' becomes '?', and the copy
+ * ends at a character boundary where out is full. Returns its length. */
+size_t sal_utf8_sanitize(const char *s, char *out, size_t outlen);
+
 #endif
