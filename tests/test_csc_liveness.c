@@ -20,9 +20,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "ocps_test_iface.h"
 #include "ocps/sal_csc.h"
+#include "ocps/sal_json.h"
 #include "sal_fixture.h"
 #include "test_util.h"
 
@@ -355,6 +357,68 @@ static void second_instance_refused_every_time(void **state)
     assert_int_equal(fx_command(f, "start", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
 }
 
+/* A frozen instance and its replacement: the first CSC is stopped
+ * (SIGSTOP) long enough for a second one of the same index to pass its
+ * start-up check, then continued. Two live instances would both run every
+ * execute: one of them (the newer by heartbeats written) goes to FAULT
+ * with errorCode SAL_CSC_ERROR_DUPLICATE within seconds, the other not. */
+static void a_frozen_instance_and_its_replacement(void **state)
+{
+    fx *f = *state;
+    assert_true(fx_wait_event(f, "logevent_summaryState", 0, 15) >= 0);
+    fx_run_for(f, 3); /* the first has written a few heartbeats */
+    assert_int_equal(kill(f->csc_pid, SIGSTOP), 0);
+    char log[300];
+    snprintf(log, sizeof log, "%s.replacement", f->log_path);
+    unlink(log);
+    char *argv[] = {OCPS_CSC, "--duplicate-check", "1", "1", NULL};
+    int pid = tu_spawn(argv, log);
+    assert_true(pid > 0);
+    const sal_topic_info *ss = &f->comp->topics[sal_component_find_topic(f->comp, "logevent_summaryState")];
+    size_t from = f->nrecords;
+    long k = -1;
+    double end = tu_now() + 15; /* the replacement reports its state */
+    while (tu_now() < end) {
+        k = fx_wait_event(f, "logevent_summaryState", from, 1);
+        if (k >= 0 && sal_sample_origin(ss, f->records[k].sample) == pid) {
+            break;
+        }
+        from = k >= 0 ? (size_t)k + 1 : from;
+        k = -1;
+    }
+    fx_run_for(f, 2); /* past its start-up check (1 s), which ended early: the frozen one announces nothing */
+    kill(f->csc_pid, SIGCONT);
+    if (k < 0) {
+        char *text = tu_read_file(log, NULL);
+        tu_kill(pid);
+        fail_msg("the replacement reported no state; its log:\n%s", text ? text : "");
+    }
+    const sal_topic_info *ec = &f->comp->topics[sal_component_find_topic(f->comp, "logevent_errorCode")];
+    from = f->nrecords;
+    long e = fx_wait_event(f, "logevent_errorCode", from, 6);
+    fx_run_for(f, 2); /* the other would have faulted by now too */
+    int faulted = 0;
+    for (size_t i = from; i < f->nrecords; i++) {
+        if (f->records[i].topic == ec - f->comp->topics) {
+            int32_t origin = sal_sample_origin(ec, f->records[i].sample);
+            assert_true(origin == pid || origin == f->csc_pid);
+            faulted |= origin == pid ? 1 : 2;
+        }
+    }
+    tu_kill(pid);
+    char *text = tu_read_file(log, NULL);
+    print_message("replacement's log:\n%s\n", text ? text : "");
+    free(text);
+    unlink(log);
+    assert_true(e >= 0);
+    assert_true(faulted == 1 || faulted == 2); /* one of them, not both */
+    json_t *fields = sal_sample_to_json(ec, f->records[e].sample, false);
+    assert_int_equal(json_integer_value(json_object_get(fields, "errorCode")), SAL_CSC_ERROR_DUPLICATE);
+    assert_non_null(strstr(json_string_value(json_object_get(fields, "errorReport")),
+                           "another live instance of this SAL index"));
+    json_decref(fields);
+}
+
 /* Commands written the moment the other side is ready are answered, every
  * time (Kafka: nothing written after a reader is declared ready is lost):
  * (a) a CSC started anew is sent `start` as soon as its first summaryState
@@ -502,6 +566,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(burst_of_late_joiners_causes_one_round, setup_enabled, teardown),
         cmocka_unit_test_setup_teardown(wrong_index_and_bad_seqnum_are_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(second_instance_refuses_to_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_frozen_instance_and_its_replacement, setup, teardown),
         cmocka_unit_test_setup_teardown(second_instance_refused_every_time, setup, teardown),
         cmocka_unit_test_setup_teardown(alone_first_summary_state_is_quick, setup_no_csc, teardown),
         cmocka_unit_test_setup_teardown(first_summary_state_is_quick_next_to_another_index, setup_no_csc,

@@ -404,11 +404,59 @@ static void heartbeat_cb(uv_timer_t *timer)
 #define SAL_CSC_DISCOVERY_MS 150u
 #define SAL_CSC_CHECK_POLL_MS 5u
 
+/* Of two live instances of one index, does this one yield (quit at
+ * start-up, FAULT later)? The one with more heartbeats written has run
+ * longer and stays (ties: the lower origin stays). */
+static bool sal_csc_yields(sal_csc *c, int topic, const void *other)
+{
+    const sal_topic_info *t = &c->comp->topics[topic];
+    const void *own = sal_last_written(c->sal, topic);
+    int32_t own_seq = own != NULL ? sal_sample_seqnum(t, own) : 0;
+    int32_t other_seq = sal_sample_seqnum(t, other);
+    return !(other_seq < own_seq ||
+             (other_seq == own_seq && sal_sample_origin(t, other) > sal_origin(c->sal)));
+}
+
+/* After start-up: a heartbeat of this index written by another process
+ * since this one started means two live instances (one was frozen or cut
+ * off during the other's start-up check, e.g. SIGSTOP, a network
+ * partition). Both would run every execute. The newer goes to FAULT
+ * (errorCode SAL_CSC_ERROR_DUPLICATE) and so refuses commands but
+ * standby/exitControl; the older logs a warning. Once per other origin. */
+static void note_namesake(sal_csc *c, int topic, const void *sample)
+{
+    const sal_topic_info *t = &c->comp->topics[topic];
+    int32_t origin = sal_sample_origin(t, sample);
+    if (origin == sal_origin(c->sal) || origin == c->namesake ||
+        sal_sample_snd_stamp(t, sample) < c->check_started) {
+        return;
+    }
+    c->namesake = origin;
+    char msg[512];
+    if (sal_csc_yields(c, topic, sample)) {
+        snprintf(msg, sizeof msg,
+                 "another live instance of this SAL index (origin=%d) writes heartbeats: two CSCs would run "
+                 "every command; this one (origin=%d, the newer) stops accepting them",
+                 origin, sal_origin(c->sal));
+        sal_csc_fault(c, SAL_CSC_ERROR_DUPLICATE, msg, "");
+    } else {
+        SAL_LOG(
+            c, SAL_LOG_WARNING,
+            "another live instance of this SAL index (origin=%d, the newer) writes heartbeats: it should go "
+            "to FAULT",
+            origin);
+    }
+}
+
 static void on_heartbeat(void *arg, int topic, const void *sample)
 {
     sal_csc *c = arg;
-    if (c->stopping || (c->started && uv_now(c->loop) >= c->check_until)) {
-        return; /* the check runs for --duplicate-check seconds from start-up */
+    if (c->stopping) {
+        return;
+    }
+    if (c->started && uv_now(c->loop) >= c->check_until) {
+        note_namesake(c, topic, sample); /* the check ran for --duplicate-check seconds from start-up */
+        return;
     }
     const sal_topic_info *t = &c->comp->topics[topic];
     int32_t origin = sal_sample_origin(t, sample);
@@ -423,15 +471,12 @@ static void on_heartbeat(void *arg, int topic, const void *sample)
         return;
     }
     /* of two instances, the newer quits: a heartbeat's seqNum counts the
-     * writer's heartbeats, so the one with more has run longer (ties: the
-     * lower origin stays). That matters when both watch at once, or when
+     * writer's heartbeats. That matters when both watch at once, or when
      * this one started early (no other seen) and hears one later. */
-    const void *own = sal_last_written(c->sal, topic);
-    int32_t own_seq = own != NULL ? sal_sample_seqnum(t, own) : 0;
-    int32_t other_seq = sal_sample_seqnum(t, sample);
-    if (other_seq < own_seq || (other_seq == own_seq && origin > sal_origin(c->sal))) {
+    if (!sal_csc_yields(c, topic, sample)) {
         return;
     }
+    int32_t other_seq = sal_sample_seqnum(t, sample);
     /* alive: sent after this check began, or a newer heartbeat of a writer
      * already heard (a CSC killed just before this one started left a
      * heartbeat a few tenths of a second old: that alone is no proof; a
@@ -600,7 +645,7 @@ static void on_sal_error(void *arg, const char *message)
 {
     sal_csc *c = arg;
     SAL_LOG(c, SAL_LOG_ERROR, "transport: %s", message);
-    sal_csc_fault(c, 1, message, "");
+    sal_csc_fault(c, SAL_CSC_ERROR_TRANSPORT, message, "");
 }
 
 /* The CSC's index: one of the application's indices when it lists them,

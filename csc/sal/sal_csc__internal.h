@@ -83,6 +83,7 @@ struct sal_csc {
     uint64_t check_begun;  /* uv_now() then */
     uint64_t check_until;  /* uv_now() when the check ends at the latest (--duplicate-check) */
     bool heard_other_live; /* Kafka history: another writer's heartbeat too recent to rule it out */
+    int32_t namesake;      /* origin of a live instance of this index heard after start-up, told once */
     int32_t heard_origin;  /* that writer's origin and the seqNum of its last heartbeat seen */
     int32_t heard_seq;
     double heard_sent;    /* and its send time (TAI) */

@@ -118,6 +118,12 @@ int sal_csc_check_enabled(const sal_csc *c, char *err, size_t errlen);
 /* Go to FAULT: errorCode (forced), a CRITICAL log, summaryState=3. */
 void sal_csc_fault(sal_csc *c, int code, const char *report, const char *traceback);
 
+/* The errorCodes the runtime itself faults with (an application uses
+ * others): the transport failed; another live instance of this SAL index
+ * was heard after start-up (a frozen CSC and its replacement). */
+#define SAL_CSC_ERROR_TRANSPORT 1
+#define SAL_CSC_ERROR_DUPLICATE 4
+
 /* Log a record: to stderr and, at or above the log level, as logMessage. */
 void sal_csc_log(sal_csc *c, int level, const char *file, const char *func, int line, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
