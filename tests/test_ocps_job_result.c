@@ -122,8 +122,31 @@ static void text_that_is_not_utf8_is_replaced(void **state)
     json_t *o = result_of(j, 65536);
     assert_string_equal(json_string_value(json_object_get(json_object_get(o, "errorSummary"), "message")),
                         "cannot run caf\xef\xbf\xbd");
-    assert_string_equal(json_string_value(json_object_get(o, "log")),
-                        "file:///var/tmp/\xef\xbf\xbd\xef\xbf\xbd/ocps.log");
+    /* a URI: its bytes percent-encoded, as Path.as_uri gives them */
+    assert_string_equal(json_string_value(json_object_get(o, "log")), "file:///var/tmp/%FF%FE/ocps.log");
+    json_decref(o);
+    free_job(j);
+}
+
+/* Result and log URIs are valid URIs whatever the file names hold: a
+ * space, a newline, '%', '#', '?' and non-ASCII are percent-encoded;
+ * ordinary names (Butler's, with '-', '_', '~', '+', ':') are kept. */
+static void file_names_become_valid_uris(void **state)
+{
+    (void)state;
+    engine_job *j = new_job();
+    json_array_append_new(j->results, json_string("/w/a b\nc%#?.fits"));
+    json_array_append_new(j->results, json_string("/w/postISRCCD_LATISS_empty~SDSSr+x:1.fits"));
+    json_array_append_new(j->results, json_string("/w/caf\xc3\xa9.fits"));
+    j->results_total = 3;
+    json_t *o = result_of(j, 65536);
+    json_t *outs = json_object_get(o, "results");
+    const char *expect[] = {"file:///w/a%20b%0Ac%25%23%3F.fits",
+                            "file:///w/postISRCCD_LATISS_empty~SDSSr+x:1.fits", "file:///w/caf%C3%A9.fits"};
+    assert_int_equal(json_array_size(outs), 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(json_string_value(json_object_get(json_array_get(outs, i), "uri")), expect[i]);
+    }
     json_decref(o);
     free_job(j);
 }
@@ -235,6 +258,7 @@ int main(void)
         cmocka_unit_test(full_result_has_every_field),
         cmocka_unit_test(missing_metadata_gives_nulls),
         cmocka_unit_test(text_that_is_not_utf8_is_replaced),
+        cmocka_unit_test(file_names_become_valid_uris),
         cmocka_unit_test(result_stays_within_its_cap),
         cmocka_unit_test(pipetask_metrics_give_summary_outputs_and_reason),
     };
