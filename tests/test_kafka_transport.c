@@ -114,6 +114,8 @@ typedef struct received {
     int n;
     int matched;
     int errors;
+    int warnings;
+    char warning[1024]; /* the last one */
 } received;
 
 static void rx_sample(void *arg, int topic, void *sample)
@@ -145,6 +147,15 @@ static void rx_error(void *arg, const char *message)
     fprintf(stderr, "transport error: %s\n", message);
     pthread_mutex_lock(&r->lock);
     r->errors++;
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void rx_warning(void *arg, const char *message)
+{
+    received *r = arg;
+    pthread_mutex_lock(&r->lock);
+    r->warnings++;
+    snprintf(r->warning, sizeof r->warning, "%s", message);
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -261,7 +272,7 @@ static sal_transport *open_index(received *rx, int32_t index)
 {
     rx->comp = ocps;
     pthread_mutex_init(&rx->lock, NULL);
-    sal_transport_cbs cbs = {rx_sample, rx_matched, rx_error, rx, NULL};
+    sal_transport_cbs cbs = {rx_sample, rx_matched, rx_error, rx, NULL, rx_warning};
     sal_transport *t = NULL;
     char err[512];
     if (sal_kafka_transport.open(&t, ocps, index, &cbs, err, sizeof err) != 0) {
@@ -776,6 +787,50 @@ static void missing_topic_not_created(void **state)
     rx_clear(&rx);
 }
 
+static void *rx_take(received *r, int topic, int32_t seq, double timeout);
+
+/* A message that cannot be decoded (not Confluent-framed Avro, an unknown
+ * schema id) on a command topic is dropped, and the transport tells the
+ * runtime with a warning (which a CSC turns into a WARNING logMessage, so
+ * that operators learn why a command got no ack), not an error; a good
+ * command after it is read. */
+static void undecodable_messages_are_told(void **state)
+{
+    kafka_env *k = *state;
+    if (k == NULL) {
+        skip();
+    }
+    received rx = {0};
+    sal_transport *t = open_side(&rx);
+    create(t, "command_start", true);
+    int topic = sal_component_find_topic(ocps, "command_start");
+    usleep(300000); /* the reader's assignment */
+    char name[300];
+    snprintf(name, sizeof name, "lsst.%s.OCPS.command_start", k->subname);
+    produce_raw(name, "garbage", 7);
+    const unsigned char unknown_id[] = {0, 0x7f, 0xff, 0xff, 0xf0, 2, 4};
+    produce_raw(name, unknown_id, sizeof unknown_id);
+    sal_transport *w = open_side(&rx);
+    create(w, "command_start", false);
+    write_sample(w, "command_start", new_sample("command_start", 4242, "user@host"));
+    void *s = rx_take(&rx, topic, 4242, 15);
+    assert_non_null(s);
+    sal_sample_free(topic_of(ocps, "command_start"), s);
+    pthread_mutex_lock(&rx.lock);
+    int warnings = rx.warnings;
+    char last[1024];
+    snprintf(last, sizeof last, "%s", rx.warning);
+    pthread_mutex_unlock(&rx.lock);
+    fprintf(stderr, "warnings: %d, the last: %s\n", warnings, last);
+    assert_true(warnings >= 1);
+    assert_non_null(strstr(last, "dropped an undecodable message of"));
+    assert_non_null(strstr(last, "command_start"));
+    assert_int_equal(rx.errors, 0);
+    sal_kafka_transport.close(w);
+    sal_kafka_transport.close(t);
+    rx_clear(&rx);
+}
+
 /* Take the sample of `topic` with private_seqNum `seq` (others stay);
  * NULL on timeout. */
 static void *rx_take(received *r, int topic, int32_t seq, double timeout)
@@ -910,6 +965,7 @@ int main(void)
         cmocka_unit_test(slow_schema_fetch_holds_only_its_topic),
         cmocka_unit_test(missing_topic_not_created),
         cmocka_unit_test(written_after_ready_is_read),
+        cmocka_unit_test(undecodable_messages_are_told),
         cmocka_unit_test(close_both),
     };
     int failed = _cmocka_run_group_tests("kafka codec", codec, ncodec, NULL, NULL);

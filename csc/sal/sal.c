@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 /* What a transport thread hands to the loop. */
-typedef enum inbox_kind { INBOX_SAMPLE, INBOX_MATCHED, INBOX_ERROR } inbox_kind;
+typedef enum inbox_kind { INBOX_SAMPLE, INBOX_MATCHED, INBOX_ERROR, INBOX_WARNING } inbox_kind;
 
 typedef struct inbox_item {
     struct inbox_item *next;
@@ -54,6 +54,8 @@ struct sal {
     topic_state *topics;
     sal_error_cb error_cb;
     void *error_arg;
+    sal_error_cb warning_cb;
+    void *warning_arg;
     uv_async_t async;
     bool republish;        /* re-publish events to new readers (late joiners) */
     uv_timer_t round;      /* the next re-publication round */
@@ -153,16 +155,25 @@ static void on_transport_matched(void *arg, int topic, bool is_writer, int32_t c
     inbox_push(s, item);
 }
 
-static void on_transport_error(void *arg, const char *message)
+static void push_message(sal *s, inbox_kind kind, const char *message)
 {
-    sal *s = arg;
     inbox_item *item = calloc(1, sizeof *item);
     if (item == NULL) {
         return;
     }
-    item->kind = INBOX_ERROR;
+    item->kind = kind;
     item->message = strdup(message);
     inbox_push(s, item);
+}
+
+static void on_transport_error(void *arg, const char *message)
+{
+    push_message(arg, INBOX_ERROR, message);
+}
+
+static void on_transport_warning(void *arg, const char *message)
+{
+    push_message(arg, INBOX_WARNING, message);
 }
 
 static bool index_accepted(const sal *s, const sal_topic_info *t, const void *sample)
@@ -301,11 +312,14 @@ static void sal_deliver(sal *s)
             }
             break;
         case INBOX_ERROR:
-            if (s->error_cb != NULL) {
-                s->error_cb(s->error_arg, item->message);
+        case INBOX_WARNING: {
+            sal_error_cb cb = item->kind == INBOX_ERROR ? s->error_cb : s->warning_cb;
+            if (cb != NULL && item->message != NULL) {
+                cb(item->kind == INBOX_ERROR ? s->error_arg : s->warning_arg, item->message);
             }
             free(item->message);
             break;
+        }
         }
         free(item);
         item = next;
@@ -363,7 +377,7 @@ int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t
     s->round.data = s;
     s->open_handles = 2;
     sal_transport_cbs cbs = {on_transport_sample, on_transport_matched, on_transport_error, s,
-                             &s->stats.transport};
+                             &s->stats.transport, on_transport_warning};
     rc = transport->open(&s->transport, comp, index, &cbs, err, errlen);
     if (rc != 0) {
         s->transport = NULL;
@@ -512,6 +526,12 @@ int32_t sal_matched(const sal *s, int topic, bool writer)
         return 0;
     }
     return writer ? s->topics[topic].writer_matches : s->topics[topic].reader_matches;
+}
+
+void sal_set_warning_cb(sal *s, sal_error_cb cb, void *arg)
+{
+    s->warning_cb = cb;
+    s->warning_arg = arg;
 }
 
 void sal_set_error_cb(sal *s, sal_error_cb cb, void *arg)

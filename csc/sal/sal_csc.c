@@ -641,6 +641,11 @@ static int open_endpoints(sal_csc *c, char *err, size_t errlen)
     return 0;
 }
 
+static void on_sal_warning(void *arg, const char *message)
+{
+    SAL_LOG((sal_csc *)arg, SAL_LOG_WARNING, "transport: %s", message);
+}
+
 static void on_sal_error(void *arg, const char *message)
 {
     sal_csc *c = arg;
@@ -739,6 +744,7 @@ int sal_csc_open(sal_csc **out, uv_loop_t *loop, const sal_component_info *comp,
         return rc;
     }
     sal_set_error_cb(c->sal, on_sal_error, c);
+    sal_set_warning_cb(c->sal, on_sal_warning, c);
     if (opts->config_schema != NULL && sal_csc__topic_of(c, "logevent_configurationApplied") >= 0) {
         rc = sal_config_open(&c->config, loop, comp->name, opts->config_schema, opts->config_dir,
                              opts->config_pkg, getenv("LSST_SITE"), err, errlen);

@@ -24,6 +24,13 @@ static void log_decode_failure(sal_transport *t, int topic, const char *why)
     if (kt->decode_failures == 1 || kt->decode_failures % KAFKA_DECODE_LOG_EVERY == 0) {
         sal_log_say(SAL_LOGLINE_WARNING, "sal_kafka", "%s: dropped an undecodable message (%u so far): %s",
                     kt->name, kt->decode_failures, why);
+        if (t->cbs.on_warning != NULL) { /* e.g. a command nobody will answer: say so where operators look */
+            char msg[1024];
+            snprintf(msg, sizeof msg,
+                     "Kafka: dropped an undecodable message of %s (%u so far; one in %d is told): %s",
+                     kt->name, kt->decode_failures, KAFKA_DECODE_LOG_EVERY, why);
+            t->cbs.on_warning(t->cbs.arg, msg);
+        }
     }
 }
 

@@ -98,6 +98,10 @@ int sal_other_index_writers(const sal *s, int topic);
 /* Report fatal transport problems to cb (on the loop). */
 void sal_set_error_cb(sal *s, sal_error_cb cb, void *arg);
 
+/* Report transport warnings (no FAULT: e.g. an undecodable message
+ * dropped) to cb (on the loop). */
+void sal_set_warning_cb(sal *s, sal_error_cb cb, void *arg);
+
 /* What this runtime did, counted as it happens (read on the loop; the
  * transport's counters are atomics filled from its threads). */
 typedef struct sal_stats {

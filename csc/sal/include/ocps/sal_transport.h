@@ -53,6 +53,10 @@ typedef struct sal_transport_cbs {
     void *arg;
     /* Counters the transport fills (NULL: none kept); outlives the transport. */
     sal_transport_stats *stats;
+    /* Something an operator should know that needs no FAULT, e.g. a
+     * message dropped as undecodable (NULL: not reported); the transport
+     * limits how often. */
+    void (*on_warning)(void *arg, const char *message);
 } sal_transport_cbs;
 
 /* Which revCode a transport's peers expect in private_revCode. */
