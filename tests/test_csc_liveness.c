@@ -16,6 +16,9 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -419,6 +422,78 @@ static void a_frozen_instance_and_its_replacement(void **state)
     json_decref(fields);
 }
 
+/* A free TCP port on loopback (bound, then let go). */
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+/* Kafka: a CSC started while its schema registry cannot be reached (a
+ * rollout) keeps trying (--open-retry, backoff from 1 s) and comes up once
+ * the registry answers, registering its schemas there, instead of exiting
+ * at once. */
+static void csc_waits_for_a_registry_that_comes_up(void **state)
+{
+    fx *f = *state;
+    if (strcmp(fx_transport(), "kafka") != 0 || fx_schema_registry_program() == NULL) {
+        skip();
+    }
+    int port = free_port();
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    char *saved = strdup(getenv("LSST_SCHEMA_REGISTRY_URL"));
+    setenv("LSST_SCHEMA_REGISTRY_URL", url, 1);
+    char log[300];
+    snprintf(log, sizeof log, "%s.retry", f->log_path);
+    unlink(log);
+    char *argv[] = {OCPS_CSC, "--duplicate-check", "0", "2", NULL};
+    int csc = tu_spawn(argv, log);
+    setenv("LSST_SCHEMA_REGISTRY_URL", saved, 1);
+    free(saved);
+    assert_true(csc > 0);
+    fx_run_for(f, 2.5);                         /* nobody answers at that port meanwhile */
+    assert_int_equal(tu_wait_exit(csc, 0), -1); /* still trying, not gone */
+    char portarg[16];
+    snprintf(portarg, sizeof portarg, "%d", port);
+    char *rargv[] = {(char *)fx_schema_registry_program(), "--port", portarg, NULL};
+    int registry = tu_spawn(rargv, "/dev/null");
+    assert_true(registry > 0);
+    /* it registers every schema once the registry answers */
+    char subjects[96];
+    snprintf(subjects, sizeof subjects, "%s/subjects", url);
+    size_t n = 0;
+    double end = tu_now() + 30;
+    while (n < f->comp->ntopics && tu_now() < end) {
+        fx_run_for(f, 0.5);
+        char *out = NULL;
+        char *curl[] = {"curl", "-sf", subjects, NULL};
+        if (tu_run(curl, &out) == 0) {
+            json_t *list = json_loads(out, 0, NULL);
+            n = json_array_size(list);
+            json_decref(list);
+        }
+        free(out);
+    }
+    bool alive = tu_wait_exit(csc, 0) < 0;
+    tu_kill(csc);
+    tu_kill(registry);
+    char *text = tu_read_file(log, NULL);
+    print_message("the CSC's log:\n%s\n", text ? text : "");
+    assert_non_null(text);
+    assert_non_null(strstr(text, "cannot open the transport: "));
+    assert_non_null(strstr(text, "trying again in 1 s"));
+    free(text);
+    unlink(log);
+    assert_true(alive);
+    assert_int_equal(n, f->comp->ntopics);
+}
+
 /* Commands written the moment the other side is ready are answered, every
  * time (Kafka: nothing written after a reader is declared ready is lost):
  * (a) a CSC started anew is sent `start` as soon as its first summaryState
@@ -567,6 +642,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(wrong_index_and_bad_seqnum_are_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(second_instance_refuses_to_start, setup, teardown),
         cmocka_unit_test_setup_teardown(a_frozen_instance_and_its_replacement, setup, teardown),
+        cmocka_unit_test_setup_teardown(csc_waits_for_a_registry_that_comes_up, setup, teardown),
         cmocka_unit_test_setup_teardown(second_instance_refused_every_time, setup, teardown),
         cmocka_unit_test_setup_teardown(alone_first_summary_state_is_quick, setup_no_csc, teardown),
         cmocka_unit_test_setup_teardown(first_summary_state_is_quick_next_to_another_index, setup_no_csc,

@@ -74,6 +74,8 @@ static void usage(FILE *f)
             "  --xml-version VER     ts_xml release to speak (default: the transport's; see above)\n"
             "  --duplicate-check S   at most S seconds to watch for another instance at start\n"
             "                        (default 3; -1 off; ends as soon as none can exist)\n"
+            "  --open-retry S        keep trying for S seconds to reach a transport that cannot be\n"
+            "                        reached at start (Kafka broker or registry down; default 60; 0: no)\n"
             "  --no-republish        do not re-publish events to late-joining readers (DDS)\n"
             "  --log-format FORMAT   log lines on stderr: text (default) or json, one object a line\n"
             "  --metrics-listen ADDR:PORT\n"
@@ -247,6 +249,7 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, const char *
         OPT_SIMULATE,
         OPT_TRANSPORT,
         OPT_DUP,
+        OPT_RETRY,
         OPT_NOREP,
         OPT_VERSION,
         OPT_XMLVER,
@@ -261,6 +264,7 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, const char *
         {"simulate", no_argument, NULL, OPT_SIMULATE},
         {"transport", required_argument, NULL, OPT_TRANSPORT},
         {"duplicate-check", required_argument, NULL, OPT_DUP},
+        {"open-retry", required_argument, NULL, OPT_RETRY},
         {"no-republish", no_argument, NULL, OPT_NOREP},
         {"version", no_argument, NULL, OPT_VERSION},
         {"xml-version", required_argument, NULL, OPT_XMLVER},
@@ -308,6 +312,13 @@ static int parse_args(int argc, char **argv, sal_csc_options *opts, const char *
                 return *status = 64, -1;
             }
             opts->duplicate_check = v;
+            break;
+        case OPT_RETRY:
+            if (parse_number(optarg, &v) != 0 || v < 0 || v > 86400) {
+                fprintf(stderr, "ocps-csc: --open-retry must be seconds from 0 to 86400\n");
+                return *status = 64, -1;
+            }
+            opts->open_retry = v;
             break;
         case OPT_NOREP:
             opts->no_republish = true;

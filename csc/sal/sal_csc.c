@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 void sal_csc_options_init(sal_csc_options *o)
@@ -22,6 +23,36 @@ void sal_csc_options_init(sal_csc_options *o)
     o->heartbeat_interval = 1.0;
     o->duplicate_check = 3.0;
     o->shutdown_delay = 1.0;
+    o->open_retry = 60.0;
+}
+
+/* sal_open, tried again while the transport cannot be reached (-EIO: a
+ * Kafka broker or schema registry down or answering 5xx) for up to
+ * opts->open_retry seconds: a CSC started during a short outage (a
+ * rollout) comes up when it ends instead of exiting. Before the loop runs,
+ * so waiting here delays nothing else; each attempt is logged. */
+static int open_with_retry(sal_csc *c, uv_loop_t *loop, const sal_csc_options *opts, char *err, size_t errlen)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double wait = 1;
+    for (;;) {
+        int rc = sal_open(&c->sal, loop, c->comp, opts->index, opts->transport, NULL, err, errlen);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double spent = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+        if (rc != -EIO || spent + wait > opts->open_retry) {
+            return rc;
+        }
+        char msg[1400];
+        snprintf(msg, sizeof msg, "cannot open the transport: %.1000s; trying again in %g s (for up to %g s)",
+                 err, wait, opts->open_retry);
+        sal_log_line(SAL_LOG_WARNING, c->comp->name, __FILE__, __func__, __LINE__, msg);
+        uv_run(loop, UV_RUN_NOWAIT); /* the failed runtime's handles close */
+        struct timespec ts = {(time_t)wait, 0};
+        nanosleep(&ts, NULL);
+        wait = wait * 2 < 15 ? wait * 2 : 15;
+    }
 }
 
 int sal_csc__topic_of(const sal_csc *c, const char *sal_name)
@@ -737,7 +768,7 @@ int sal_csc_open(sal_csc **out, uv_loop_t *loop, const sal_component_info *comp,
         free(c);
         return rc;
     }
-    rc = sal_open(&c->sal, loop, comp, opts->index, ops, NULL, err, errlen);
+    rc = open_with_retry(c, loop, opts, err, errlen);
     if (rc != 0) {
         free(c->slots);
         free(c);

@@ -115,6 +115,15 @@ const char *fx_transport(void)
     return t != NULL && *t != '\0' ? t : "dds";
 }
 
+const char *fx_schema_registry_program(void)
+{
+#ifdef OCPS_SCHEMA_REGISTRY
+    return OCPS_SCHEMA_REGISTRY;
+#else
+    return NULL;
+#endif
+}
+
 /* Start the mock broker with every topic of comp under the test's subname,
  * and the registry; export their addresses. */
 int fx_kafka_start(fx *f, const sal_component_info *comp)

@@ -44,6 +44,10 @@ typedef struct fx {
  * and ocps-cmd processes the test starts. */
 const char *fx_transport(void);
 
+/* The test schema registry's program (ocps-schema-registry), or NULL in a
+ * build without Kafka. */
+const char *fx_schema_registry_program(void);
+
 /* Start a mock broker with comp's topics and a schema registry now, for
  * this test's partition prefix, so that fx_open uses them rather than
  * starting its own (a test can then prepare the registry first). `f` only
