@@ -16,9 +16,6 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -422,18 +419,6 @@ static void a_frozen_instance_and_its_replacement(void **state)
     json_decref(fields);
 }
 
-/* A free TCP port on loopback (bound, then let go). */
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
 /* Kafka: a CSC started while its schema registry cannot be reached (a
  * rollout) keeps trying (--open-retry, backoff from 1 s) and comes up once
  * the registry answers, registering its schemas there, instead of exiting
@@ -444,9 +429,10 @@ static void csc_waits_for_a_registry_that_comes_up(void **state)
     if (strcmp(fx_transport(), "kafka") != 0 || fx_schema_registry_program() == NULL) {
         skip();
     }
-    int port = free_port();
+    unsigned port = tu_free_port();
+    assert_true(port > 0);
     char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
     char *saved = strdup(getenv("LSST_SCHEMA_REGISTRY_URL"));
     setenv("LSST_SCHEMA_REGISTRY_URL", url, 1);
     char log[300];
@@ -460,7 +446,7 @@ static void csc_waits_for_a_registry_that_comes_up(void **state)
     fx_run_for(f, 2.5);                         /* nobody answers at that port meanwhile */
     assert_int_equal(tu_wait_exit(csc, 0), -1); /* still trying, not gone */
     char portarg[16];
-    snprintf(portarg, sizeof portarg, "%d", port);
+    snprintf(portarg, sizeof portarg, "%u", port);
     char *rargv[] = {(char *)fx_schema_registry_program(), "--port", portarg, NULL};
     int registry = tu_spawn(rargv, "/dev/null");
     assert_true(registry > 0);

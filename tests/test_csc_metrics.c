@@ -45,18 +45,6 @@ typedef struct ctx {
     unsigned port;
 } ctx;
 
-/* A port free now on 127.0.0.1 (bound to 0, read, closed). */
-static unsigned free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
 /* GET /metrics with curl, parsed by prometheus_client: name{labels} -> value. */
 static json_t *scrape(unsigned port)
 {
@@ -190,7 +178,7 @@ static int setup(void **state)
         return -1;
     }
     ctx *c = *state;
-    c->port = free_port();
+    c->port = tu_free_port();
     char listen[64];
     snprintf(listen, sizeof listen, "127.0.0.1:%u", c->port);
     setenv("OCPS_METRICS_LISTEN", "not an address", 1); /* the command line wins */
@@ -435,7 +423,7 @@ static void test_bad_address(void **state)
  * loopback port (c->port); fails the test unless it reports ENABLED. */
 static void start_enabled(ctx *c, const char *index)
 {
-    c->port = free_port();
+    c->port = tu_free_port();
     char listen[64];
     snprintf(listen, sizeof listen, "127.0.0.1:%u", c->port);
     char *argv[] = {OCPS_CSC, "--duplicate-check", "0.2", "--state", "enabled", "--metrics-listen",

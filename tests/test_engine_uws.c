@@ -334,19 +334,6 @@ static void test_reopen_between_id_and_phase(void **state)
     fx_reopen_while_running(*state, rewind_to_queued);
 }
 
-/* A free loopback port (bound, then released). */
-static unsigned free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
 /* No server yet: the job waits (QUEUED, holding its slot) and is sent
  * once the server is up; one warning. */
 static void test_server_down_at_submit(void **state)
@@ -354,7 +341,7 @@ static void test_server_down_at_submit(void **state)
     (void)state;
     fixture *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    unsigned port = free_port();
+    unsigned port = tu_free_port();
     snprintf(fx->url, sizeof fx->url, "http://127.0.0.1:%u/api/v1", port);
     fx_setup_engine(fx, true);
     efx_open(&fx->x);

@@ -13,22 +13,6 @@
 
 #include "test_util.h"
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
-        port = ntohs(a.sin_port);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return port;
-}
-
 redisContext *rfx_connect(const redis_fx *r)
 {
     struct timeval tv = {1, 0};
@@ -51,7 +35,7 @@ int rfx_start(redis_fx *r)
 {
     if (r->dir == NULL) {
         r->dir = tu_make_temp_dir();
-        r->port = free_port();
+        r->port = (int)tu_free_port();
         unsigned seed = (unsigned)getpid() ^ (unsigned)(tu_now() * 1e6);
         snprintf(r->password, sizeof r->password, "pw-%08x-\"quoted\"", (unsigned)rand_r(&seed));
     }

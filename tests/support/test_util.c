@@ -16,6 +16,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 extern char **environ;
 
@@ -326,4 +329,21 @@ int tu_write_ocps_site(const char *root, const char *site_yaml)
     char path[1024];
     snprintf(path, sizeof path, "%s/OCPS/v4/_test.yaml", root);
     return tu_write_file(path, site_yaml, strlen(site_yaml));
+}
+
+unsigned tu_free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    unsigned port = 0;
+    if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(s, (struct sockaddr *)&a, &len) == 0) {
+        port = ntohs(a.sin_port);
+    }
+    if (s >= 0) {
+        close(s);
+    }
+    return port;
 }

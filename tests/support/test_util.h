@@ -54,6 +54,9 @@ char *tu_make_temp_dir(void);
 /* Remove a directory tree (no shell). */
 void tu_remove_tree(const char *path);
 
+/* A TCP port free now on 127.0.0.1 (bound to 0, read, released), or 0. */
+unsigned tu_free_port(void);
+
 /* malloc'd "a/b". */
 char *tu_path_join(const char *a, const char *b);
 
