@@ -26,8 +26,9 @@ void sal_csc_options_init(sal_csc_options *o)
     o->open_retry = 60.0;
 }
 
-/* sal_open, tried again while the transport cannot be reached (-EIO: a
- * Kafka broker or schema registry down or answering 5xx) for up to
+/* sal_open, tried again while the transport cannot be reached
+ * (-EHOSTUNREACH: a Kafka broker or schema registry down or answering 5xx;
+ * no DDS return code is that value) for up to
  * opts->open_retry seconds: a CSC started during a short outage (a
  * rollout) comes up when it ends instead of exiting. Before the loop runs,
  * so waiting here delays nothing else; each attempt is logged. */
@@ -41,7 +42,7 @@ static int open_with_retry(sal_csc *c, uv_loop_t *loop, const sal_csc_options *o
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         double spent = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
-        if (rc != -EIO || spent + wait > opts->open_retry) {
+        if (rc != -EHOSTUNREACH || spent + wait > opts->open_retry) {
             return rc;
         }
         char msg[1400];

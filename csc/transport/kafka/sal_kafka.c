@@ -207,7 +207,7 @@ static int load_metadata(sal_transport *t, char *err, size_t errlen)
     if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
         snprintf(err, errlen, "Kafka broker %s: cannot read metadata: %s", t->env.broker,
                  rd_kafka_err2str(rc));
-        return -EIO;
+        return -EHOSTUNREACH; /* not reached: may come back */
     }
     for (int i = 0; i < md->topic_cnt; i++) {
         int k = kafka__topic_by_name(t, md->topics[i].topic);

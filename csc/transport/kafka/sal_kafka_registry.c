@@ -170,10 +170,10 @@ static int request(sal_kafka_registry *r, const char *path, const char *post, co
     if (cc != CURLE_OK) {
         snprintf(err, errlen, "schema registry %s: %s: %s", r->url, what,
                  body.overflow ? "reply too large" : curl_easy_strerror(cc));
-        rc = -EIO;
+        rc = body.overflow ? -EIO : -EHOSTUNREACH; /* not reached (or no answer): may come back */
     } else if (status < 200 || status > 299) {
         http_error(what, status, &body, err, errlen);
-        rc = status == 409 || status == 422 ? -EINVAL : -EIO;
+        rc = status == 409 || status == 422 ? -EINVAL : status >= 500 ? -EHOSTUNREACH : -EIO;
     } else if ((*out = json_loads(body.data ? body.data : "", 0, NULL)) == NULL) {
         snprintf(err, errlen, "schema registry: %s: the reply is not JSON", what);
         rc = -EPROTO;

@@ -86,7 +86,8 @@ typedef struct sal_csc_options {
                                            (default 3; <0 off; ends early when none can exist) */
     double shutdown_delay;              /* seconds between exitControl's ack and exit (default 1) */
     double open_retry;                  /* seconds to keep trying a transport that cannot be reached
-                                           at start-up (-EIO: broker or registry down, 5xx), backoff
+                                           at start-up (-EHOSTUNREACH: broker or registry down,
+                                           5xx), backoff
                                            1 s doubling to 15 s (default 60; 0: fail at once) */
     bool no_republish;                  /* do not re-publish events to late joiners (DDS) */
     /* Configurable CSCs (the interface has configurationApplied): */

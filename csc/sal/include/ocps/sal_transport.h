@@ -83,7 +83,9 @@ typedef struct sal_transport_ops {
     /* The library under it and its version ("cyclonedds=0.10.2") into buf,
      * for softwareVersions.subsystemVersions; NULL: none. */
     void (*library_version)(char *buf, size_t len);
-    /* Connect for `comp` with SAL index `index` (0: all indices). */
+    /* Connect for `comp` with SAL index `index` (0: all indices);
+     * -EHOSTUNREACH when what it connects to cannot be reached now (it may
+     * come back: a CSC tries again, sal_csc_options.open_retry). */
     int (*open)(sal_transport **out, const sal_component_info *comp, int32_t index,
                 const sal_transport_cbs *cbs, char *err, size_t errlen);
     /* Start delivering samples of `topic` through cbs->on_sample. */
