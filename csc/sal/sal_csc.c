@@ -630,6 +630,9 @@ static void startup_done_cb(uv_timer_t *timer)
         return;
     }
     uint64_t now = uv_now(c->loop);
+    if (now < c->hold_until) {
+        return; /* test hook: the start-up lasts at least this long */
+    }
     if (now < c->check_until && !no_other_instance(c, now)) {
         return; /* polled again */
     }
@@ -825,7 +828,13 @@ int sal_csc_start(sal_csc *c, char *err, size_t errlen)
     double wait = c->opts.duplicate_check > 0 ? c->opts.duplicate_check : 0;
     c->check_begun = uv_now(c->loop);
     c->check_until = c->check_begun + (uint64_t)(wait * 1000);
-    if (wait == 0) {
+    /* test hook (tests only): OCPS_CSC_TEST_STARTUP_HOLD=<seconds> keeps the
+     * start-up going at least that long, so that a test can send a command
+     * while it lasts without racing the duplicate check */
+    const char *hold = getenv("OCPS_CSC_TEST_STARTUP_HOLD");
+    double hold_s = hold != NULL ? strtod(hold, NULL) : 0;
+    c->hold_until = hold_s > 0 && hold_s < 60 ? c->check_begun + (uint64_t)(hold_s * 1000) : 0;
+    if (wait == 0 && c->hold_until == 0) {
         uv_timer_start(&c->startup, startup_done_cb, 0, 0);
     } else {
         uv_timer_start(&c->startup, startup_done_cb, SAL_CSC_CHECK_POLL_MS, SAL_CSC_CHECK_POLL_MS);

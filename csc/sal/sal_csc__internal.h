@@ -82,6 +82,7 @@ struct sal_csc {
     double check_started;  /* TAI when the duplicate check began */
     uint64_t check_begun;  /* uv_now() then */
     uint64_t check_until;  /* uv_now() when the check ends at the latest (--duplicate-check) */
+    uint64_t hold_until;   /* uv_now() before which the start-up does not end (a test hook), or 0 */
     bool heard_other_live; /* Kafka history: another writer's heartbeat too recent to rule it out */
     int32_t namesake;      /* origin of a live instance of this index heard after start-up, told once */
     int32_t heard_origin;  /* that writer's origin and the seqNum of its last heartbeat seen */
