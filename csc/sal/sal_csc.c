@@ -34,14 +34,11 @@ void sal_csc_options_init(sal_csc_options *o)
  * so waiting here delays nothing else; each attempt is logged. */
 static int open_with_retry(sal_csc *c, uv_loop_t *loop, const sal_csc_options *opts, char *err, size_t errlen)
 {
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t t0 = uv_hrtime();
     double wait = 1;
     for (;;) {
         int rc = sal_open(&c->sal, loop, c->comp, opts->index, opts->transport, NULL, err, errlen);
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double spent = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+        double spent = (double)(uv_hrtime() - t0) / 1e9;
         if (rc != -EHOSTUNREACH || spent + wait > opts->open_retry) {
             return rc;
         }

@@ -2,6 +2,7 @@
 #include "ocps/sal_utf8.h"
 
 #include <stdbool.h>
+#include <string.h>
 
 size_t sal_utf8_char_len(const unsigned char *s)
 {
@@ -29,18 +30,13 @@ size_t sal_utf8_sanitize(const char *s, char *out, size_t outlen)
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0';) {
         size_t n = sal_utf8_char_len(p);
         bool bad = n == 0 || (*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7F;
-        size_t take = bad ? 1 : n;
-        if (o + (bad ? 1 : n) >= outlen) {
+        n = bad ? 1 : n; /* a bad byte becomes one '?' */
+        if (o + n >= outlen) {
             break;
         }
-        if (bad) {
-            out[o++] = '?';
-        } else {
-            for (size_t i = 0; i < n; i++) {
-                out[o++] = (char)p[i];
-            }
-        }
-        p += take;
+        memcpy(out + o, bad ? "?" : (const char *)p, n);
+        o += n;
+        p += n;
     }
     out[o] = '\0';
     return o;

@@ -55,6 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runner_clock.h"
 #include "runner_log.h"
 #include "runner_orphans.h"
 #include "runner_say.h"
@@ -121,13 +122,6 @@ typedef struct runner_watch {
     int wstatus;
     struct rusage usage; /* the job's, from wait4 */
 } runner_watch;
-
-static double runner_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double runner_wall(void)
 {
@@ -461,11 +455,15 @@ static int runner_wait(const sigset_t *set, int sigfd, runner_log *log, const ru
     return sig < 0 ? 0 : sig;
 }
 
-/* After any wake-up: reap the job, apply the deadlines. */
-static void runner_check(runner_watch *w, runner_outcome *out, double grace)
+/* After any wake-up: reap the job when a child has ended (chld: a SIGCHLD
+ * was taken; a wake-up for the job's output alone costs no wait), apply
+ * the deadlines. */
+static void runner_check(runner_watch *w, runner_outcome *out, double grace, bool chld)
 {
-    runner_reap_others(w->done ? 0 : w->pid);
-    if (w->pid > 0 && !w->done && wait4(w->pid, &w->wstatus, WNOHANG, &w->usage) == w->pid) {
+    if (chld) {
+        runner_reap_others(w->done ? 0 : w->pid);
+    }
+    if (chld && w->pid > 0 && !w->done && wait4(w->pid, &w->wstatus, WNOHANG, &w->usage) == w->pid) {
         w->done = true;
         return;
     }
@@ -526,7 +524,7 @@ static void runner_supervise(const runner_args *a, const sigset_t *set, runner_l
             out->aborted = true;
             runner_terminate(&w, a->grace);
         }
-        runner_check(&w, out, a->grace);
+        runner_check(&w, out, a->grace, sig == SIGCHLD);
     }
     if (sigfd >= 0) {
         close(sigfd);

@@ -13,14 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runner_clock.h"
 #include "runner_say.h"
-
-static double orphans_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Reap the runner's children that are not the job's leader: processes
  * of the job that left it (a daemon's setsid and double fork) and were
@@ -130,7 +124,7 @@ static size_t runner_children(pid_t *pids, size_t max, char *name, size_t namele
  * outside the job is not the runner's to find. */
 void runner_sweep_orphans(double grace)
 {
-    double kill_at = orphans_mono() + grace;
+    double kill_at = runner_mono() + grace;
     double give_up = kill_at + 5;
     bool told = false;
     for (;;) {
@@ -138,7 +132,7 @@ void runner_sweep_orphans(double grace)
         pid_t pids[256];
         char name[64] = "";
         size_t n = runner_children(pids, sizeof pids / sizeof pids[0], name, sizeof name);
-        double now = orphans_mono();
+        double now = runner_mono();
         if (n == 0 || now > give_up) {
             return;
         }
