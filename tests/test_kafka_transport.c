@@ -625,21 +625,6 @@ static void produce_raw(const char *topic, const void *value, size_t len)
     rd_kafka_destroy(p);
 }
 
-/* How many subjects a registry holds. */
-static size_t registry_subjects(const char *url)
-{
-    char u[512];
-    snprintf(u, sizeof u, "%s/subjects", url);
-    char *argv[] = {"curl", "-sf", u, NULL};
-    char *out = NULL;
-    assert_int_equal(tu_run(argv, &out), 0);
-    json_t *list = json_loads(out, 0, NULL);
-    free(out);
-    size_t n = json_array_size(list);
-    json_decref(list);
-    return n;
-}
-
 #define SLOW_FETCH_S 4.0
 
 /* One command -> ackcmd round trip; its duration. */
@@ -687,7 +672,7 @@ static void slow_schema_fetch_holds_only_its_topic(void **state)
     setenv("LSST_SCHEMA_REGISTRY_URL", url, 1);
     received crx = {0}, rrx = {0};
     sal_transport *csc = open_side(&crx);
-    assert_int_equal(registry_subjects(url), ocps->ntopics); /* before any reader or writer */
+    assert_int_equal(tu_registry_subjects(url), (long)ocps->ntopics); /* before any reader or writer */
     sal_transport *remote = open_side(&rrx);
     create(csc, "command_start", true);
     create(csc, "logevent_heartbeat", true);

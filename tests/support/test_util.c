@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -329,6 +330,22 @@ int tu_write_ocps_site(const char *root, const char *site_yaml)
     char path[1024];
     snprintf(path, sizeof path, "%s/OCPS/v4/_test.yaml", root);
     return tu_write_file(path, site_yaml, strlen(site_yaml));
+}
+
+long tu_registry_subjects(const char *url)
+{
+    char u[512];
+    snprintf(u, sizeof u, "%s/subjects", url);
+    char *argv[] = {"curl", "-sf", u, NULL};
+    char *out = NULL;
+    long n = -1;
+    if (tu_run(argv, &out) == 0) {
+        json_t *list = json_loads(out, 0, NULL);
+        n = json_is_array(list) ? (long)json_array_size(list) : -1;
+        json_decref(list);
+    }
+    free(out);
+    return n;
 }
 
 unsigned tu_free_port(void)

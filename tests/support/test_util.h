@@ -57,6 +57,10 @@ void tu_remove_tree(const char *path);
 /* A TCP port free now on 127.0.0.1 (bound to 0, read, released), or 0. */
 unsigned tu_free_port(void);
 
+/* How many subjects the schema registry at url holds (`curl -sf
+ * URL/subjects`), or -1 if it did not answer with a JSON array. */
+long tu_registry_subjects(const char *url);
+
 /* malloc'd "a/b". */
 char *tu_path_join(const char *a, const char *b);
 
