@@ -1134,13 +1134,18 @@ int engine_job_abort(engine *e, const char *id, char *err, size_t errlen)
         snprintf(err, errlen, "engine closed");
         return -EINVAL;
     }
+    if (errlen > 0) {
+        err[0] = '\0';
+    }
     engine_rec *r = engine_find(e, id);
     if (r == NULL) {
-        /* only in the store: one lookup in the ids' index, no row read */
+        /* only in the store: one lookup by id in the ids' index */
+        engine_phase ended = ENGINE_UNKNOWN;
         int stored =
-            id != NULL && e->store != NULL ? engine_store_find_phase(e->store, id, NULL, err, errlen) : 0;
-        if (stored == 1) {
-            return 0; /* an ended job of an earlier run */
+            id != NULL && e->store != NULL ? engine_store_find_phase(e->store, id, &ended, err, errlen) : 0;
+        if (stored == 1) { /* an ended job of an earlier run */
+            snprintf(err, errlen, "job %s had already ended (%s)", id, engine_phase_name(ended));
+            return 0;
         }
         if (stored < 0) {
             return -EIO;
@@ -1149,6 +1154,14 @@ int engine_job_abort(engine *e, const char *id, char *err, size_t errlen)
         return -ENOENT;
     }
     engine_phase now = r->st.job.phase;
+    if (engine_phase_final(now)) {
+        snprintf(err, errlen, "job %s had already ended (%s)", id, engine_phase_name(now));
+        return 0;
+    }
+    if (r->abort_requested) {
+        snprintf(err, errlen, "job %s is already being aborted", id);
+        return 0;
+    }
     if (e->executor == ENGINE_EXECUTOR_UWS && (r->slurm_active || r->st.job.executor_id[0] != '\0') &&
         !engine_phase_final(now)) {
         return engine__uws_abort(e, r, err, errlen);

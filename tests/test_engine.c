@@ -416,9 +416,12 @@ static void test_abort_idempotent_and_unknown(void **state)
     fx_submit(fx, id, (const char *[]){"sleep", "30", NULL});
     efx_wait_phase(fx, id, ENGINE_EXECUTING, 5);
     assert_int_equal(engine_job_abort(fx->e, id, err, sizeof err), 0);
+    assert_string_equal(err, ""); /* started */
     assert_int_equal(engine_job_abort(fx->e, id, err, sizeof err), 0);
+    assert_non_null(strstr(err, "is already being aborted"));
     efx_wait_final(fx, id, 5);
     assert_int_equal(engine_job_abort(fx->e, id, err, sizeof err), 0);
+    assert_non_null(strstr(err, "had already ended (aborted)"));
     efx_run_for(fx, 0.2);
     assert_int_equal(efx_count_final(fx, id), 1);
     char unknown[ENGINE_JOB_ID_LEN + 1];

@@ -164,6 +164,7 @@ static void test_abort_evicted_is_noop(void **state)
     fx_run_published(fx, id, "exit 0");
     char err[256];
     assert_int_equal(engine_job_abort(fx->e, id, err, sizeof err), 0);
+    assert_non_null(strstr(err, "had already ended (completed)")); /* read from the store */
     assert_int_equal(engine_job_get(fx->e, id)->phase, ENGINE_COMPLETED);
     char unknown[ENGINE_JOB_ID_LEN + 1];
     engine_new_job_id(fx->e, unknown);

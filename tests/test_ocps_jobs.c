@@ -494,8 +494,12 @@ static void abort_job_stops_a_running_job(void **state)
     assert_non_null(log);
     free(log);
     assert_true(process_gone(f, child, 5.0));
-    /* idempotent, and a second abort writes no second job_result */
+    /* idempotent, and a second abort writes no second job_result; its ack
+     * says there was nothing to abort */
     assert_int_equal(abort_job(f, r.job_id, result, sizeof result), SAL_CMD_COMPLETE);
+    char expect[160];
+    snprintf(expect, sizeof expect, "Done: nothing to abort: job %s had already ended (aborted)", r.job_id);
+    assert_string_equal(result, expect);
     fx_run_for(f, 0.5);
     assert_int_equal(or_job_results(f, r.job_id, &i), 1);
     /* unknown ids are refused */

@@ -661,6 +661,14 @@ static void on_abort_job(void *arg, sal_cmd *cmd)
         sal_cmd_fail(cmd, "%s", err);
         return;
     }
+    if (err[0] != '\0') { /* ended, or being aborted: nothing done, and the ack says why */
+        char done[1100];
+        snprintf(done, sizeof done, "Done: nothing to abort: %s", err);
+        SAL_LOG(a->csc, SAL_LOG_INFO, "Abort of job %s requested by %s: nothing to abort: %s", id,
+                sal_cmd_identity(cmd), err);
+        sal_cmd_finish(cmd, SAL_CMD_COMPLETE, done);
+        return;
+    }
     SAL_LOG(a->csc, SAL_LOG_INFO, "Abort of job %s requested by %s", id, sal_cmd_identity(cmd));
     sal_cmd_complete(cmd);
 }

@@ -266,9 +266,11 @@ int engine_batch_end(engine *e, char *err, size_t errlen);
 
 /* Abort a job: a queued or pending one ends at once; a running one gets
  * SIGTERM (its process group), SIGKILL after abort_grace (with Slurm:
- * scancel --batch --signal=TERM, then scancel); logs and outputs stay. Idempotent: aborting an ended job does
- * nothing and returns 0 (a job only in the store is looked up by its id
- * alone). Unknown id: -ENOENT with a message; a store error: -EIO. */
+ * scancel --batch --signal=TERM, then scancel); logs and outputs stay.
+ * Idempotent: aborting an ended job, or one being aborted, does nothing and
+ * returns 0 with err saying so ("job ID had already ended (PHASE)"; err is
+ * "" when the abort was started). Unknown id: -ENOENT with a message; a
+ * store error: -EIO. */
 int engine_job_abort(engine *e, const char *id, char *err, size_t errlen);
 
 /* The job with this id, or NULL. Valid until the next engine call. Only
