@@ -22,6 +22,14 @@ set_tests_properties(engine_prereq PROPERTIES TIMEOUT 300)
 ocps_test_exe(test_job_runner PkgConfig::JANSSON)
 target_compile_definitions(test_job_runner PRIVATE OCPS_JOB_RUNNER="$<TARGET_FILE:ocps-job-runner>")
 add_dependencies(test_job_runner ocps-job-runner)
+# libfaketime (Debian's libfaketime) steps the wall clock of the runner
+# (its dynamically linked build) in a_clock_step_does_not_stretch_the_duration.
+find_library(OCPS_LIBFAKETIME NAMES libfaketime.so.1 faketime PATH_SUFFIXES faketime)
+if(OCPS_LIBFAKETIME)
+  add_dependencies(test_job_runner ocps-job-runner-dynamic)
+  target_compile_definitions(test_job_runner PRIVATE OCPS_LIBFAKETIME="${OCPS_LIBFAKETIME}"
+    OCPS_JOB_RUNNER_DYNAMIC="$<TARGET_FILE:ocps-job-runner-dynamic>")
+endif()
 add_test(NAME job_runner COMMAND test_job_runner)
 
 # Only live jobs in memory; history from the store; the retention policy.

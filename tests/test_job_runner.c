@@ -439,6 +439,87 @@ static void a_job_filling_the_disk_keeps_its_outcome(void **state)
     free(text);
 }
 
+/* The wall clock stepped an hour forward while the job ran (libfaketime
+ * in the dynamically linked runner, its offset read from a file the job
+ * writes halfway): the status still gives the job's real duration. */
+static void a_clock_step_does_not_stretch_the_duration(void **state)
+{
+#ifndef OCPS_LIBFAKETIME
+    (void)state;
+    print_message("libfaketime was not found at configure time (Debian: libfaketime)\n");
+    skip();
+#else
+    fixture *fx = *state;
+    char offset[PATH_MAX];
+    path_printf(offset, sizeof offset, "%s/faketime", fx->dir);
+    assert_int_equal(tu_write_file(offset, "+0\n", 3), 0);
+    char script[PATH_MAX + 128];
+    snprintf(script, sizeof script,
+             "echo clock=$(date +%%s); sleep 0.3; echo +3600 > '%s'; sleep 0.3; echo clock=$(date +%%s)",
+             offset);
+    const char *argv[] = {OCPS_JOB_RUNNER_DYNAMIC,
+                          "--workdir",
+                          fx->workdir,
+                          "--status",
+                          fx->status,
+                          "--log",
+                          fx->log,
+                          "--timeout",
+                          "10",
+                          "--grace",
+                          "1",
+                          "--",
+                          "sh",
+                          "-c",
+                          script,
+                          NULL};
+    const char *asan = getenv("ASAN_OPTIONS");
+    char asan_options[512];
+    snprintf(asan_options, sizeof asan_options, "%s%sverify_asan_link_order=0", asan ? asan : "",
+             asan && asan[0] ? ":" : "");
+    char *saved_asan = asan ? strdup(asan) : NULL;
+    setenv("ASAN_OPTIONS", asan_options, 1); /* libfaketime ahead of a sanitizer's runtime */
+    setenv("LD_PRELOAD", OCPS_LIBFAKETIME, 1);
+    setenv("FAKETIME_TIMESTAMP_FILE", offset, 1);
+    setenv("FAKETIME_NO_CACHE", "1", 1);
+    setenv("DONT_FAKE_MONOTONIC", "1", 1);
+    char *out = NULL;
+    int rc = tu_run((char *const *)argv, &out);
+    unsetenv("LD_PRELOAD");
+    unsetenv("FAKETIME_TIMESTAMP_FILE");
+    unsetenv("FAKETIME_NO_CACHE");
+    unsetenv("DONT_FAKE_MONOTONIC");
+    if (saved_asan != NULL) {
+        setenv("ASAN_OPTIONS", saved_asan, 1);
+    } else {
+        unsetenv("ASAN_OPTIONS");
+    }
+    free(saved_asan);
+    if (rc != 0) {
+        fail_msg("the runner exited %d: %s", rc, out ? out : "");
+    }
+    free(out);
+    /* the step happened: the job's own clock moved by an hour */
+    char *text = tu_read_file(fx->log, NULL);
+    assert_non_null(text);
+    const char *first = strstr(text, "clock=");
+    const char *second = first != NULL ? strstr(first + 6, "clock=") : NULL;
+    assert_non_null(second);
+    long step = atol(second + 6) - atol(first + 6);
+    free(text);
+    print_message("the job's clock moved %ld s\n", step);
+    assert_true(step >= 3600);
+    json_t *st = json_load_file(fx->status, 0, NULL);
+    assert_non_null(st);
+    double started = json_number_value(json_object_get(st, "started"));
+    double ended = json_number_value(json_object_get(st, "ended"));
+    print_message("started %.3f, ended %.3f: %.3f s\n", started, ended, ended - started);
+    assert_true(ended - started >= 0.5);
+    assert_true(ended - started < 30);
+    json_decref(st);
+#endif
+}
+
 /* A stopped job that handles SIGTERM gets it when aborted: the runner
  * continues the group after its SIGTERM, so the job's handler runs at
  * once instead of a SIGKILL at the end of the grace period. */
@@ -567,6 +648,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(inherited_descriptors_are_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(an_escaped_writer_does_not_hold_the_runner, setup, teardown),
         cmocka_unit_test_setup_teardown(a_stopped_job_is_continued_to_end, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_clock_step_does_not_stretch_the_duration, setup, teardown),
         cmocka_unit_test_setup_teardown(a_full_disk_runs_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(a_daemon_of_the_job_ends_with_it, setup, teardown),
         cmocka_unit_test_setup_teardown(a_job_filling_the_disk_keeps_its_outcome, setup, teardown),

@@ -870,6 +870,9 @@ int main(int argc, char **argv)
         return runner_setup_exit(error); /* the claim stays: this runner had the job, which did not run */
     }
     runner_outcome out = {.started = runner_wall(), .max_rss_kb = -1};
+    /* ended is started plus the monotonic clock's duration: a step of the
+     * wall clock while the job runs does not change executionDuration */
+    double mono_started = runner_mono();
     runner_log log = {.fd = -1, .pipe_r = -1, .pipe_w = -1};
     if (a.simulate) {
         runner_supervise(&a, &waitset, &log, &out);
@@ -880,7 +883,7 @@ int main(int argc, char **argv)
         out.exit_code = 127;
         runner_say(40, false, "%s", out.spawn_error);
     }
-    out.ended = runner_wall();
+    out.ended = out.started + (runner_mono() - mono_started);
     runner_collect(&a, &out);
     int rc = runner_write_status(a.status, &out);
     int job_code = out.exit_code >= 0 && out.exit_code <= 255 ? out.exit_code : 1;
