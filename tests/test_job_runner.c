@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -587,6 +588,163 @@ static void a_daemon_of_the_job_ends_with_it(void **state)
     assert_true(took < 5);
 }
 
+/* What a job leaves that ends at once on SIGTERM (a background `sleep`)
+ * does not keep the runner for the grace period (10 s here), whether the
+ * job ended by itself or was aborted: the runner reaps what it inherits
+ * as the job's subreaper, so no zombie keeps the group alive. */
+static void leftovers_that_end_at_once_do_not_wait_the_grace(void **state)
+{
+    fixture *fx = *state;
+    fx->grace = "10";
+    double took = run_script(fx, "sleep 30 & exit 0", 0);
+    print_message("ended by itself, a background sleep left: %.2f s\n", took);
+    assert_true(took < 5);
+    const char *argv[16];
+    size_t n = runner_head(fx, argv, "0", "10");
+    const char *tail[] = {"--", "sh", "-c", "sleep 100 & sleep 100; true", NULL};
+    memcpy(argv + n, tail, sizeof tail);
+    unlink(fx->claim);
+    int pid = tu_spawn((char *const *)argv, "/dev/null");
+    assert_true(pid > 0);
+    double end = tu_now() + 5;
+    char *text = NULL;
+    while ((text == NULL || strstr(text, "\njob ") == NULL) && tu_now() < end) {
+        free(text);
+        usleep(10000);
+        text = tu_read_file(fx->claim, NULL);
+    }
+    assert_non_null(text);
+    free(text);
+    usleep(200000); /* both sleeps run */
+    double t0 = tu_now();
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    int rc = tu_wait_exit(pid, 15);
+    took = tu_now() - t0;
+    print_message("aborted: %.2f s\n", took);
+    assert_true(rc >= 0);
+    assert_true(took < 5);
+}
+
+/* A daemon of the job (outside its group) that traps SIGTERM gets one
+ * SIGTERM, then SIGKILL after the grace period (2 s): not a SIGTERM every
+ * round, which many programs take as "quit at once". */
+static void a_daemon_gets_one_sigterm(void **state)
+{
+    fixture *fx = *state;
+    fx->grace = "2";
+    char terms[PATH_MAX];
+    char ready[PATH_MAX];
+    path_printf(terms, sizeof terms, "%s/terms", fx->dir);
+    path_printf(ready, sizeof ready, "%s/ready", fx->dir);
+    char script[3 * PATH_MAX + 256];
+    snprintf(script, sizeof script,
+             "setsid sh -c 'trap \"echo term >> %s\" TERM; echo > %s; while :; do sleep 0.05; done' "
+             "</dev/null >/dev/null 2>&1 & while [ ! -e %s ]; do sleep 0.02; done; exit 0",
+             terms, ready, ready);
+    double took = run_script(fx, script, 0);
+    char *text = tu_read_file(terms, NULL);
+    assert_non_null(text);
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, "term")) != NULL; p += 4) {
+        n++;
+    }
+    free(text);
+    print_message("SIGTERMs taken: %d, runner %.2f s\n", n, took);
+    assert_int_equal(n, 1);
+    assert_true(took >= 1.5 && took < 6);
+}
+
+/* With a bounded log the runner reads the job's output until nothing of
+ * the job is left: a background process that writes 3 MB while it ends
+ * (its SIGTERM handler) finishes, instead of blocking on a full pipe
+ * until SIGKILL. */
+static void output_written_while_ending_is_kept(void **state)
+{
+    fixture *fx = *state;
+    fx->grace = "5";
+    fx->log_max = "100000000";
+    char done[PATH_MAX];
+    char ready[PATH_MAX];
+    path_printf(done, sizeof done, "%s/done", fx->dir);
+    path_printf(ready, sizeof ready, "%s/ready", fx->dir);
+    char script[3 * PATH_MAX + 256];
+    snprintf(script, sizeof script,
+             "(trap 'head -c 3000000 /dev/zero; echo > %s; exit 0' TERM; echo > %s; "
+             "while :; do sleep 0.05; done) & while [ ! -e %s ]; do sleep 0.02; done; exit 0",
+             done, ready, ready);
+    double took = run_script(fx, script, 0);
+    struct stat st;
+    assert_int_equal(stat(fx->log, &st), 0);
+    print_message("runner %.2f s, log %lld bytes\n", took, (long long)st.st_size);
+    assert_int_equal(access(done, F_OK), 0);
+    assert_true(st.st_size >= 3000000);
+    assert_true(took < 4);
+}
+
+/* Start the runner on `true` (argv from runner_head) with SIGCHLD
+ * ignored (ign) and at most nofile descriptors (0: as it is), as a
+ * launcher might leave them; its wait status. */
+static int run_runner_launched(const fixture *fx, const char *log_max, bool ign, rlim_t nofile)
+{
+    const char *argv[20];
+    size_t n = runner_head(fx, argv, "5", "1");
+    if (log_max != NULL) {
+        argv[n++] = "--log-max";
+        argv[n++] = log_max;
+    }
+    const char *tail[] = {"--", "true", NULL};
+    memcpy(argv + n, tail, sizeof tail);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (ign) {
+            signal(SIGCHLD, SIG_IGN);
+        }
+        if (nofile > 0) {
+            struct rlimit r = {nofile, nofile};
+            setrlimit(RLIMIT_NOFILE, &r);
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(126);
+    }
+    int rc = tu_wait_exit(pid, 20);
+    if (rc < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    return rc;
+}
+
+/* A runner started with SIGCHLD ignored (a launcher's setting inherited
+ * through exec) still sees its job end, instead of waiting for ever. */
+static void an_ignored_sigchld_is_not_inherited(void **state)
+{
+    fixture *fx = *state;
+    assert_int_equal(run_runner_launched(fx, NULL, true, 0), 0);
+    json_t *st = json_load_file(fx->status, 0, NULL);
+    assert_non_null(st);
+    assert_int_equal(json_integer_value(json_object_get(st, "exit_code")), 0);
+    json_decref(st);
+}
+
+/* Out of descriptors for the log's pipe: the job does not run, and the
+ * runner says why in status.json (it crashed on a double free). */
+static void no_descriptor_for_the_log_pipe_is_told(void **state)
+{
+    fixture *fx = *state;
+    int rc = run_runner_launched(fx, "1000000", false, 5);
+    print_message("runner exit %d\n", rc);
+    assert_true(rc >= 0 && rc < 128);
+    json_t *st = json_load_file(fx->status, 0, NULL);
+    assert_non_null(st);
+    const char *why = json_string_value(json_object_get(st, "spawn_error"));
+    print_message("spawn_error: %s\n", why ? why : "(none)");
+    assert_non_null(why);
+    assert_non_null(strstr(why, "pipe"));
+    assert_int_equal(json_integer_value(json_object_get(st, "exit_code")), 127);
+    json_decref(st);
+}
+
 /* A descriptor the runner's parent left open without CLOEXEC (as Cyclone's
  * sockets are in the CSC) is closed in the runner, which outlives the CSC:
  * while the runner supervises a job, /proc/<runner>/fd has no such entry,
@@ -651,6 +809,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_clock_step_does_not_stretch_the_duration, setup, teardown),
         cmocka_unit_test_setup_teardown(a_full_disk_runs_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(a_daemon_of_the_job_ends_with_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(leftovers_that_end_at_once_do_not_wait_the_grace, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_daemon_gets_one_sigterm, setup, teardown),
+        cmocka_unit_test_setup_teardown(output_written_while_ending_is_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(an_ignored_sigchld_is_not_inherited, setup, teardown),
+        cmocka_unit_test_setup_teardown(no_descriptor_for_the_log_pipe_is_told, setup, teardown),
         cmocka_unit_test_setup_teardown(a_job_filling_the_disk_keeps_its_outcome, setup, teardown),
         cmocka_unit_test_setup_teardown(exit_status_job_is_the_jobs_code, setup, teardown),
     };

@@ -256,6 +256,7 @@ static void runner_setup_signals(sigset_t *waitset)
     sigaddset(waitset, SIGTERM);
     sigaddset(waitset, SIGCHLD);
     sigprocmask(SIG_BLOCK, waitset, NULL);
+    signal(SIGCHLD, SIG_DFL); /* an ignored SIGCHLD (inherited) would reap the job unseen */
     signal(SIGHUP, SIG_IGN);
     signal(SIGINT, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
@@ -483,30 +484,26 @@ static void runner_check(runner_watch *w, runner_outcome *out, double grace, boo
 
 /* Once the leader has ended, nothing of the job may outlive it (as a
  * Kubernetes Job's pod ends with its main container): after a SIGTERM the
- * rest of its group has until the grace deadline, then SIGKILL; a leader
- * that ended by itself leaving processes in its group (a background
- * child) gets them SIGTERM, and SIGKILL after the grace period. */
-static void runner_sweep_group(runner_watch *w, double grace)
+ * rest of its group and what left the group have until the grace
+ * deadline, then SIGKILL; a leader that ended by itself leaving processes
+ * (a background child, a daemon) gets them SIGTERM, and SIGKILL after the
+ * grace period. */
+static void runner_end_leftovers(runner_watch *w, double grace, runner_log *log)
 {
-    if (w->pid <= 0 || w->kill_sent) {
+    if (w->pid <= 0) {
         return;
     }
+    double kill_at = w->kill_sent ? 0 : w->kill_at; /* already SIGKILLed: what left the group is due too */
     if (!w->term_sent) {
-        if (killpg(w->pid, 0) != 0) {
-            return; /* nothing left */
+        kill_at = runner_mono() + grace;
+        if (killpg(w->pid, 0) == 0) {
+            runner_say(30, false, "the job ended leaving processes in its group: SIGTERM, SIGKILL after %g s",
+                       grace);
+            killpg(w->pid, SIGTERM);
+            killpg(w->pid, SIGCONT);
         }
-        runner_say(30, false, "the job ended leaving processes in its group: SIGTERM, SIGKILL after %g s",
-                   grace);
-        w->term_sent = true;
-        w->kill_at = runner_mono() + grace;
-        killpg(w->pid, SIGTERM);
-        killpg(w->pid, SIGCONT);
     }
-    while (killpg(w->pid, 0) == 0 && runner_mono() < w->kill_at) {
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    killpg(w->pid, SIGKILL);
+    runner_sweep(w->pid, w->kill_sent, kill_at, log);
 }
 
 static void runner_supervise(const runner_args *a, const sigset_t *set, runner_log *log, runner_outcome *out)
@@ -529,8 +526,7 @@ static void runner_supervise(const runner_args *a, const sigset_t *set, runner_l
     if (sigfd >= 0) {
         close(sigfd);
     }
-    runner_sweep_group(&w, a->grace);
-    runner_sweep_orphans(a->grace);
+    runner_end_leftovers(&w, a->grace, log);
     runner_log_finish(log); /* the rest of the output, once nothing of the job is left */
     /* wait4's usage of a child is getrusage(RUSAGE_BOTH) of it: ru_maxrss
      * is the largest resident set of one process, the job's or one of its
@@ -853,7 +849,7 @@ int main(int argc, char **argv)
     }
     sigset_t waitset;
     runner_setup_signals(&waitset);
-    /* the job's orphans (daemons) become the runner's: runner_sweep_orphans */
+    /* the job's orphans (daemons) become the runner's: runner_sweep */
     (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
     runner_test_claim_delay();
     int error = 0;

@@ -4,9 +4,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runner_say.h"
@@ -56,6 +58,8 @@ int runner_log_open(runner_log *l, const char *path, uint64_t max, char *err, si
         snprintf(err, errlen, "cannot make the pipe of the job's log: %s", strerror(rc));
         free(l->tail);
         close(l->fd);
+        l->tail = NULL; /* runner_log_finish may still be called */
+        l->fd = -1;
         return rc;
     }
     l->pipe_r = fds[0];
@@ -142,6 +146,19 @@ int runner_log_pump(runner_log *l)
     }
     log_take(l, buf, (size_t)n);
     return 1;
+}
+
+void runner_log_wait(runner_log *l, int ms)
+{
+    if (l->pipe_r < 0) {
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        return;
+    }
+    struct pollfd p = {.fd = l->pipe_r, .events = POLLIN};
+    if (poll(&p, 1, ms) > 0) {
+        runner_log_pump(l);
+    }
 }
 
 void runner_log_finish(runner_log *l)

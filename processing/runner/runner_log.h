@@ -46,6 +46,11 @@ void runner_log_started(runner_log *l);
  * 1 read, 0 nothing there now, -1 at its end (pipe_r is -1 then). */
 int runner_log_pump(runner_log *l);
 
+/* Wait up to ms milliseconds for the job's output and take a chunk of it
+ * if some came (so that a writer never stalls on a full pipe while the
+ * runner waits); without a pipe, sleep. */
+void runner_log_wait(runner_log *l, int ms);
+
 /* Take what is left in the pipe without waiting (a process that escaped
  * the job's group may hold it open), append the tail with a line on what
  * was left out, close everything. */

@@ -117,40 +117,90 @@ static size_t runner_children(pid_t *pids, size_t max, char *name, size_t namele
     return n;
 }
 
-/* Processes of the job outside its process group (a daemon: setsid, a
- * double fork) end with it too: as their subreaper the runner finds them
- * once they are orphaned, sends SIGTERM (and SIGCONT), SIGKILL after the
- * grace period, and reaps them. A process whose parent is still alive
- * outside the job is not the runner's to find. */
-void runner_sweep_orphans(double grace)
+#define RUNNER_SWEEP_MAX 256
+
+/* A child of the runner outside the job's group, and what it was sent. */
+typedef struct runner_swept {
+    pid_t pid;
+    bool term;
+    bool kill;
+} runner_swept;
+
+/* The runner's children outside `group` into out (their flags carried
+ * over from `was`, nw entries): how many; the first one's name in name. */
+static size_t runner_outside(pid_t group, const runner_swept *was, size_t nw, runner_swept *out, char *name,
+                             size_t namelen)
 {
-    double kill_at = runner_mono() + grace;
-    double give_up = kill_at + 5;
+    pid_t pids[RUNNER_SWEEP_MAX];
+    char first[64] = "";
+    size_t n = runner_children(pids, RUNNER_SWEEP_MAX, first, sizeof first);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (group > 0 && getpgid(pids[i]) == group) {
+            continue; /* the group's: its leader's killpg reaches it */
+        }
+        out[k] = (runner_swept){.pid = pids[i]};
+        for (size_t j = 0; j < nw; j++) {
+            if (was[j].pid == pids[i]) {
+                out[k] = was[j];
+                break;
+            }
+        }
+        if (k == 0) {
+            snprintf(name, namelen, "%s", i == 0 ? first : "?");
+            if (i != 0) {
+                runner_comm(pids[i], name, namelen);
+            }
+        }
+        k++;
+    }
+    return k;
+}
+
+void runner_sweep(pid_t group, bool group_killed, double kill_at, runner_log *log)
+{
+    double give_up = (kill_at > runner_mono() ? kill_at : runner_mono()) + 5;
     bool told = false;
+    runner_swept a[RUNNER_SWEEP_MAX], b[RUNNER_SWEEP_MAX];
+    runner_swept *was = a, *now_set = b;
+    size_t nw = 0;
     for (;;) {
         runner_reap_others(0);
-        pid_t pids[256];
-        char name[64] = "";
-        size_t n = runner_children(pids, sizeof pids / sizeof pids[0], name, sizeof name);
         double now = runner_mono();
-        if (n == 0 || now > give_up) {
-            return;
+        bool due = now >= kill_at;
+        bool group_left = group > 0 && killpg(group, 0) == 0; /* until its last process is reaped */
+        if (group_left && due && !group_killed) {
+            killpg(group, SIGKILL);
+            group_killed = true;
         }
-        if (!told) {
+        char name[64] = "";
+        size_t n = runner_outside(group, was, nw, now_set, name, sizeof name);
+        if (n > 0 && !told) {
             told = true;
             runner_say(30, false,
                        "the job left %zu%s process%s running outside its process group (pid %ld, %s): "
-                       "SIGTERM, SIGKILL after %g s",
-                       n, n == sizeof pids / sizeof pids[0] ? " or more" : "", n == 1 ? "" : "es",
-                       (long)pids[0], name, grace);
+                       "SIGTERM, SIGKILL in %.3g s",
+                       n, n == RUNNER_SWEEP_MAX ? " or more" : "", n == 1 ? "" : "es", (long)now_set[0].pid,
+                       name, due ? 0.0 : kill_at - now);
         }
         for (size_t i = 0; i < n; i++) {
-            kill(pids[i], now >= kill_at ? SIGKILL : SIGTERM);
-            if (now < kill_at) {
-                kill(pids[i], SIGCONT);
+            runner_swept *c = &now_set[i];
+            if (due && !c->kill) {
+                kill(c->pid, SIGKILL);
+                c->kill = true;
+            } else if (!due && !c->term) {
+                kill(c->pid, SIGTERM);
+                kill(c->pid, SIGCONT);
+                c->term = true;
             }
         }
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        if ((!group_left && n == 0) || now > give_up) {
+            return;
+        }
+        runner_swept *t = was;
+        was = now_set;
+        now_set = t;
+        nw = n;
+        runner_log_wait(log, 20);
     }
 }

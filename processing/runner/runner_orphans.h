@@ -9,15 +9,22 @@
 #ifndef RUNNER_ORPHANS_H
 #define RUNNER_ORPHANS_H
 
+#include <stdbool.h>
 #include <sys/types.h>
+
+#include "runner_log.h"
 
 /* Reap the runner's ended children other than `leader` (0: any). */
 void runner_reap_others(pid_t leader);
 
-/* End the runner's children (orphans of the job, found as their
- * subreaper): SIGTERM and SIGCONT, SIGKILL after `grace` seconds, reaped;
- * one line in the job's log when there were any. Returns when none is
- * left (or 5 s after the SIGKILLs). */
-void runner_sweep_orphans(double grace);
+/* After the job's leader has ended, end what is left of the job by
+ * `kill_at` (runner_mono time): the rest of its process group `group`
+ * (sent SIGTERM by the caller; group_killed: SIGKILL too already), and
+ * the runner's children outside that group (orphans of the job, found as
+ * their subreaper: SIGTERM and SIGCONT once when found, a line in the
+ * job's log). At kill_at whatever is left gets SIGKILL, once. Reaps the
+ * runner's children and keeps reading the job's output from `log`
+ * meanwhile; returns when nothing is left, or 5 s after kill_at. */
+void runner_sweep(pid_t group, bool group_killed, double kill_at, runner_log *log);
 
 #endif
