@@ -587,13 +587,12 @@ static json_t *meta_get(const json_t *meta, const char *key)
     return v != NULL ? json_incref(v) : json_null();
 }
 
-/* "file://" + path as a URI (RFC 3986, as Python's Path.as_uri): every
- * byte that a path may not hold as it is (a space, a control character,
- * '%', '#', '?', non-ASCII bytes, ...) percent-encoded; letters, digits,
- * "-._~", "/" and the characters allowed in a path segment kept. */
+/* "file://" + path as a URI, byte for byte as Python's Path.as_uri()
+ * (urllib's quote with safe "/") and Butler's ResourcePath give it: every
+ * byte but letters, digits, "-._~" and "/" percent-encoded. */
 static void file_uri(const char *path, char *out, size_t outlen)
 {
-    static const char keep[] = "-._~/!$&'()*+,;=:@";
+    static const char keep[] = "-._~/";
     static const char hex[] = "0123456789ABCDEF";
     size_t o = (size_t)snprintf(out, outlen, "file://");
     for (const unsigned char *p = (const unsigned char *)path; *p != '\0' && o + 4 <= outlen; p++) {
