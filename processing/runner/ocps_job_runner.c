@@ -100,6 +100,7 @@ typedef struct runner_outcome {
     bool aborted;
     bool timed_out;
     char spawn_error[512];
+    int claim_error; /* the job's line could not be written to the claim: the job did not run */
     double started;
     double ended;
     pid_t job_pid;
@@ -330,7 +331,7 @@ static int runner_claim_job(int claimfd, pid_t job)
  * is in the claim before the job may run (it waits on `go`), so an engine
  * that finds this runner dead knows the job started and which process
  * group to stop, however soon the runner died. */
-static int runner_fork_job(const runner_args *a, int logfd, int claimfd, pid_t *pid)
+static int runner_fork_job(const runner_args *a, int logfd, int claimfd, pid_t *pid, int *claim_error)
 {
     int pipefd[2];
     int go[2];
@@ -371,6 +372,7 @@ static int runner_fork_job(const runner_args *a, int logfd, int claimfd, pid_t *
     if (*pid > 0 && claimed != 0) {
         waitpid(*pid, NULL, 0);
         rc = claimed;
+        *claim_error = claimed;
     } else if (*pid > 0) {
         int err = 0;
         ssize_t n;
@@ -393,7 +395,7 @@ static int runner_start_job(const runner_args *a, int claimfd, runner_log *log, 
     if (rc != 0) {
         return rc;
     }
-    rc = runner_fork_job(a, runner_log_job_fd(log), claimfd, &out->job_pid);
+    rc = runner_fork_job(a, runner_log_job_fd(log), claimfd, &out->job_pid, &out->claim_error);
     runner_log_started(log);
     if (rc != 0) {
         out->job_pid = 0;
@@ -883,11 +885,15 @@ int main(int argc, char **argv)
     runner_collect(&a, &out);
     int rc = runner_write_status(a.status, &out);
     int job_code = out.exit_code >= 0 && out.exit_code <= 255 ? out.exit_code : 1;
+    int out_claim_error = out.claim_error;
     close(claimfd);
     runner_outcome_free(&out);
     free(a.globs);
     if (rc != 0) {
         return 1;
+    }
+    if (out_claim_error != 0) {
+        return runner_setup_exit(out_claim_error); /* as when the claim itself could not be made */
     }
     return a.exit_with_job ? job_code : 0;
 }
