@@ -438,13 +438,24 @@ static void csc_waits_for_a_registry_that_comes_up(void **state)
     char log[300];
     snprintf(log, sizeof log, "%s.retry", f->log_path);
     unlink(log);
-    char *argv[] = {OCPS_CSC, "--duplicate-check", "0", "2", NULL};
+    unsigned mport = tu_free_port();
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", mport);
+    char *argv[] = {OCPS_CSC, "--duplicate-check", "0", "--metrics-listen", listen, "2", NULL};
     int csc = tu_spawn(argv, log);
     setenv("LSST_SCHEMA_REGISTRY_URL", saved, 1);
     free(saved);
     assert_true(csc > 0);
     fx_run_for(f, 2.5);                         /* nobody answers at that port meanwhile */
     assert_int_equal(tu_wait_exit(csc, 0), -1); /* still trying, not gone */
+    /* its loop runs while it waits: /metrics answers */
+    char metrics[96];
+    snprintf(metrics, sizeof metrics, "http://%s/metrics", listen);
+    char *mcurl[] = {"curl", "-sf", "-m", "2", metrics, NULL};
+    char *mout = NULL;
+    assert_int_equal(tu_run(mcurl, &mout), 0);
+    assert_non_null(strstr(mout, "process_start_time_seconds"));
+    free(mout);
     char portarg[16];
     snprintf(portarg, sizeof portarg, "%u", port);
     char *rargv[] = {(char *)fx_schema_registry_program(), "--port", portarg, NULL};

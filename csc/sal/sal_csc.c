@@ -26,12 +26,42 @@ void sal_csc_options_init(sal_csc_options *o)
     o->open_retry = 60.0;
 }
 
+static void retry_due(uv_timer_t *t)
+{
+    *(bool *)t->data = true;
+}
+
+static void retry_closed(uv_handle_t *h)
+{
+    *(bool *)h->data = true;
+}
+
+/* Run the loop for `seconds` (what is already on it, e.g. the /metrics
+ * server, keeps answering). */
+static void run_loop_for(uv_loop_t *loop, double seconds)
+{
+    bool flag = false;
+    uv_timer_t timer;
+    uv_timer_init(loop, &timer);
+    timer.data = &flag;
+    uv_timer_start(&timer, retry_due, (uint64_t)(seconds * 1000), 0);
+    while (!flag) {
+        uv_run(loop, UV_RUN_ONCE);
+    }
+    flag = false;
+    uv_close((uv_handle_t *)&timer, retry_closed);
+    while (!flag) {
+        uv_run(loop, UV_RUN_ONCE);
+    }
+}
+
 /* sal_open, tried again while the transport cannot be reached
  * (-EHOSTUNREACH: a Kafka broker or schema registry down or answering 5xx;
  * no DDS return code is that value) for up to
  * opts->open_retry seconds: a CSC started during a short outage (a
- * rollout) comes up when it ends instead of exiting. Before the loop runs,
- * so waiting here delays nothing else; each attempt is logged. */
+ * rollout) comes up when it ends instead of exiting. The loop runs while
+ * it waits (the failed runtime's handles close; /metrics answers); each
+ * attempt is logged. */
 static int open_with_retry(sal_csc *c, uv_loop_t *loop, const sal_csc_options *opts, char *err, size_t errlen)
 {
     uint64_t t0 = uv_hrtime();
@@ -46,9 +76,7 @@ static int open_with_retry(sal_csc *c, uv_loop_t *loop, const sal_csc_options *o
         snprintf(msg, sizeof msg, "cannot open the transport: %.1000s; trying again in %g s (for up to %g s)",
                  err, wait, opts->open_retry);
         sal_log_line(SAL_LOG_WARNING, c->comp->name, __FILE__, __func__, __LINE__, msg);
-        uv_run(loop, UV_RUN_NOWAIT); /* the failed runtime's handles close */
-        struct timespec ts = {(time_t)wait, 0};
-        nanosleep(&ts, NULL);
+        run_loop_for(loop, wait);
         wait = wait * 2 < 15 ? wait * 2 : 15;
     }
 }
