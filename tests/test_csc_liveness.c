@@ -304,6 +304,61 @@ static void second_instance_refuses_to_start(void **state)
     assert_int_equal(fx_command(f, "start", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
 }
 
+/* Two instances with the same pid, hence the same origin (each the first
+ * process of its own PID namespace, as a CSC in a container is): the
+ * second is refused all the same, its own heartbeats told from the
+ * other's by their send times. Skipped where PID namespaces are not
+ * allowed (unshare --pid needs root). */
+static void second_instance_with_the_same_pid_is_refused(void **state)
+{
+    fx *f = *state;
+    char *probe[] = {"unshare", "--pid", "--fork", "--kill-child", "true", NULL};
+    if (tu_run(probe, NULL) != 0) {
+        print_message("no PID namespace here (unshare --pid): skipped\n");
+        skip();
+    }
+    char log1[300];
+    char log2[300];
+    snprintf(log1, sizeof log1, "/tmp/ocps-csc-test-%d-ns1.log", (int)getpid());
+    snprintf(log2, sizeof log2, "/tmp/ocps-csc-test-%d-ns2.log", (int)getpid());
+    char *argv[] = {"unshare", "--pid", "--fork", "--kill-child", OCPS_CSC, "--duplicate-check",
+                    "3",       "1",     NULL};
+    int first = tu_spawn(argv, log1);
+    assert_true(first > 0);
+    /* up, its check done: a summaryState of origin 1 (not one of an
+     * earlier test's CSC from the topic's history) */
+    const sal_topic_info *ss = &f->comp->topics[sal_component_find_topic(f->comp, "logevent_summaryState")];
+    bool up = false;
+    double until = tu_now() + 15;
+    for (size_t k = 0; !up && tu_now() < until;) {
+        fx_run_for(f, 0.05);
+        for (; k < f->nrecords && !up; k++) {
+            up = f->records[k].topic == ss - f->comp->topics &&
+                 sal_sample_origin(ss, f->records[k].sample) == 1;
+        }
+    }
+    assert_true(up);
+    int second = tu_spawn(argv, log2);
+    assert_true(second > 0);
+    int status = -1;
+    double end = tu_now() + 10;
+    while ((status = tu_wait_exit(second, 0)) < 0 && tu_now() < end) {
+        fx_run_for(f, 0.1);
+    }
+    bool first_alive = tu_wait_exit(first, 0) < 0;
+    tu_kill(second);
+    tu_kill(first);
+    char *text = tu_read_file(log2, NULL);
+    print_message("the second instance's log:\n%s\n", text ? text : "");
+    assert_int_equal(status, 2);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "with origin=1 quitting: found another instance with origin=1."));
+    free(text);
+    unlink(log1);
+    unlink(log2);
+    assert_true(first_alive);
+}
+
 /* The second instance is refused every time, before it reports a state. */
 static void second_instance_refused_every_time(void **state)
 {
@@ -633,6 +688,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(csc_waits_for_a_registry_that_comes_up, setup, teardown),
         cmocka_unit_test_setup_teardown(second_instance_refused_every_time, setup, teardown),
         cmocka_unit_test_setup_teardown(alone_first_summary_state_is_quick, setup_no_csc, teardown),
+        cmocka_unit_test_setup_teardown(second_instance_with_the_same_pid_is_refused, setup_no_csc, teardown),
         cmocka_unit_test_setup_teardown(first_summary_state_is_quick_next_to_another_index, setup_no_csc,
                                         teardown),
         cmocka_unit_test_setup_teardown(command_right_after_ready_is_answered, setup_no_csc, teardown),

@@ -504,7 +504,10 @@ static void test_api_lists_waiting_at_stop(void **state)
             assert_true(strcmp(code, "200") == 0 || strcmp(code, "503") == 0);
             answered++;
         } else {
-            assert_int_equal(rc, 52); /* curl: an empty reply */
+            /* curl: an empty reply (52), or a reset (56: the daemon exited
+             * before it read the request, whose bytes made the kernel reset
+             * the connection; seen under ASan) */
+            assert_true(rc == 52 || rc == 56);
         }
         free(code);
         list_call_free(&calls[i]);

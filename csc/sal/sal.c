@@ -37,6 +37,9 @@ typedef struct topic_state {
     int32_t reader_matches; /* remote writers matched with our reader */
     void *last;             /* last sample written */
     /* writers of other SAL indices heard (sal_count_other_indices) */
+    double *own_stamps; /* sal_track_own_writes: send times of the last writes (a ring), or NULL */
+    unsigned own_next;
+    unsigned own_count;
     bool count_others;
     int nothers;
     int32_t others[SAL_OTHER_WRITERS_MAX][2]; /* origin, index */
@@ -481,6 +484,11 @@ int sal_write(sal *s, int topic, void *sample, unsigned flags, char *err, size_t
     if ((int)t->kind >= 0 && t->kind <= SAL_TOPIC_ACKCMD) {
         s->stats.written[t->kind]++;
     }
+    if (ts->own_stamps != NULL) {
+        ts->own_stamps[ts->own_next] = sal_sample_snd_stamp(t, sample);
+        ts->own_next = (ts->own_next + 1) % SAL_OWN_WRITES;
+        ts->own_count += ts->own_count < SAL_OWN_WRITES;
+    }
     if (t->kind == SAL_TOPIC_EVENT) { /* kept for change detection and late joiners */
         void *copy = sal_sample_dup(t, sample);
         if (copy != NULL) {
@@ -495,6 +503,44 @@ int sal_write(sal *s, int topic, void *sample, unsigned flags, char *err, size_t
 const sal_stats *sal_get_stats(const sal *s)
 {
     return &s->stats;
+}
+
+int sal_track_own_writes(sal *s, int topic)
+{
+    if (topic < 0 || (size_t)topic >= s->comp->ntopics) {
+        return -EINVAL;
+    }
+    topic_state *ts = &s->topics[topic];
+    if (ts->own_stamps == NULL) {
+        ts->own_stamps = calloc(SAL_OWN_WRITES, sizeof *ts->own_stamps);
+        if (ts->own_stamps == NULL) {
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+bool sal_is_own_sample(const sal *s, int topic, const void *sample)
+{
+    const sal_topic_info *t = &s->comp->topics[topic];
+    if (sal_sample_origin(t, sample) != s->origin) {
+        return false;
+    }
+    const topic_state *ts = &s->topics[topic];
+    if (ts->own_stamps == NULL) {
+        return true; /* not tracked: the origin decides */
+    }
+    double sent = sal_sample_snd_stamp(t, sample);
+    /* older than every write kept, with earlier ones dropped (a late read
+     * of an early write): cannot tell, taken as this process's */
+    bool older = ts->own_count == SAL_OWN_WRITES;
+    for (unsigned i = 0; i < ts->own_count; i++) {
+        if (ts->own_stamps[i] == sent) {
+            return true;
+        }
+        older = older && sent < ts->own_stamps[i];
+    }
+    return older; /* else another process with the same origin (two containers, each CSC pid 1) */
 }
 
 const void *sal_last_written(const sal *s, int topic)
@@ -606,6 +652,7 @@ static void free_sal(uv_handle_t *handle)
     }
     for (size_t i = 0; i < s->comp->ntopics; i++) {
         sal_sample_free(&s->comp->topics[i], s->topics[i].last);
+        free(s->topics[i].own_stamps);
     }
     sal_clock_fini(&s->clock);
     pthread_mutex_destroy(&s->lock);

@@ -463,15 +463,23 @@ static void heartbeat_cb(uv_timer_t *timer)
 
 /* Of two live instances of one index, does this one yield (quit at
  * start-up, FAULT later)? The one with more heartbeats written has run
- * longer and stays (ties: the lower origin stays). */
+ * longer and stays. Ties: the lower origin stays; between equal origins
+ * (two containers, each CSC pid 1), the one that sent that heartbeat
+ * first. */
 static bool sal_csc_yields(sal_csc *c, int topic, const void *other)
 {
     const sal_topic_info *t = &c->comp->topics[topic];
     const void *own = sal_last_written(c->sal, topic);
     int32_t own_seq = own != NULL ? sal_sample_seqnum(t, own) : 0;
     int32_t other_seq = sal_sample_seqnum(t, other);
-    return !(other_seq < own_seq ||
-             (other_seq == own_seq && sal_sample_origin(t, other) > sal_origin(c->sal)));
+    if (other_seq != own_seq || own == NULL) {
+        return other_seq > own_seq;
+    }
+    int32_t other_origin = sal_sample_origin(t, other);
+    if (other_origin != sal_origin(c->sal)) {
+        return other_origin < sal_origin(c->sal);
+    }
+    return sal_sample_snd_stamp(t, other) < sal_sample_snd_stamp(t, own);
 }
 
 /* After start-up: a heartbeat of this index written by another process
@@ -484,7 +492,7 @@ static void note_namesake(sal_csc *c, int topic, const void *sample)
 {
     const sal_topic_info *t = &c->comp->topics[topic];
     int32_t origin = sal_sample_origin(t, sample);
-    if (origin == sal_origin(c->sal) || origin == c->namesake ||
+    if (sal_is_own_sample(c->sal, topic, sample) || origin == c->namesake ||
         sal_sample_snd_stamp(t, sample) < c->check_started) {
         return;
     }
@@ -520,7 +528,7 @@ static void on_heartbeat(void *arg, int topic, const void *sample)
     /* only a heartbeat written since this check began counts: history (a
      * Kafka topic's last record, a dead instance's) is not another CSC */
     double sent = sal_sample_snd_stamp(t, sample);
-    if (origin == sal_origin(c->sal)) {
+    if (sal_is_own_sample(c->sal, topic, sample)) {
         if (sent >= c->check_started) { /* not a dead namesake's from the history */
             c->own_read_back = true;
             c->own_read_sent = sent > c->own_read_sent ? sent : c->own_read_sent;
@@ -696,6 +704,14 @@ static int open_endpoints(sal_csc *c, char *err, size_t errlen)
     }
     if (c->opts.duplicate_check >= 0 && c->t_heartbeat >= 0) {
         sal_count_other_indices(c->sal, c->t_heartbeat);
+        /* another instance may have this one's origin (its pid: each in a
+         * container as pid 1): this one's heartbeats are told by their send
+         * times */
+        int rc = sal_track_own_writes(c->sal, c->t_heartbeat);
+        if (rc != 0) {
+            snprintf(err, errlen, "out of memory");
+            return rc;
+        }
         return sal_reader_add(c->sal, c->t_heartbeat, on_heartbeat, c, err, errlen);
     }
     return 0;

@@ -61,6 +61,21 @@ int sal_writer_add(sal *s, int topic, char *err, size_t errlen);
  * written. The runtime keeps a copy of the last event sample written. */
 int sal_write(sal *s, int topic, void *sample, unsigned flags, char *err, size_t errlen);
 
+/* How many writes of a topic sal_track_own_writes keeps. */
+#define SAL_OWN_WRITES 64
+
+/* Keep the send times of the last SAL_OWN_WRITES samples written to
+ * `topic`, so that sal_is_own_sample tells this process's samples from
+ * another's with the same origin (the pid: two containers each running
+ * their CSC as pid 1). 0, or -EINVAL/-ENOMEM. */
+int sal_track_own_writes(sal *s, int topic);
+
+/* Whether a sample of `topic` that was read was written by this process:
+ * its origin is this process's and, when the topic is tracked, its send
+ * time is one of the kept writes' (or older than all of them, which cannot
+ * be told apart). */
+bool sal_is_own_sample(const sal *s, int topic, const void *sample);
+
 /* The last event sample written to `topic` by this runtime, or NULL (also
  * for commands, ackcmd and telemetry, which are not kept). */
 const void *sal_last_written(const sal *s, int topic);
