@@ -142,7 +142,8 @@ static void file_names_become_valid_uris(void **state)
     json_t *o = result_of(j, 65536);
     json_t *outs = json_object_get(o, "results");
     const char *expect[] = {"file:///w/a%20b%0Ac%25%23%3F.fits",
-                            "file:///w/postISRCCD_LATISS_empty~SDSSr%2Bx%3A1.fits", "file:///w/caf%C3%A9.fits"};
+                            "file:///w/postISRCCD_LATISS_empty~SDSSr%2Bx%3A1.fits",
+                            "file:///w/caf%C3%A9.fits"};
     assert_int_equal(json_array_size(outs), 3);
     for (size_t i = 0; i < 3; i++) {
         assert_string_equal(json_string_value(json_object_get(json_array_get(outs, i), "uri")), expect[i]);
