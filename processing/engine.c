@@ -1162,18 +1162,17 @@ int engine_job_abort(engine *e, const char *id, char *err, size_t errlen)
         snprintf(err, errlen, "job %s is already being aborted", id);
         return 0;
     }
-    if (e->executor == ENGINE_EXECUTOR_UWS && (r->slurm_active || r->st.job.executor_id[0] != '\0') &&
-        !engine_phase_final(now)) {
+    if (e->executor == ENGINE_EXECUTOR_UWS && (r->slurm_active || r->st.job.executor_id[0] != '\0')) {
         return engine__uws_abort(e, r, err, errlen);
     }
-    if ((r->slurm_active || r->st.job.slurm_job_id[0] != '\0') && !engine_phase_final(now)) {
+    if (r->slurm_active || r->st.job.slurm_job_id[0] != '\0') {
         return engine__slurm_abort(e, r, err, errlen);
     }
     if (now == ENGINE_PENDING || now == ENGINE_QUEUED) {
         engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
                        "aborted before it started");
         engine__schedule(e);
-    } else if (now == ENGINE_EXECUTING && !r->abort_requested) {
+    } else if (now == ENGINE_EXECUTING) {
         r->abort_requested = true;
         int rc = r->proc != NULL ? engine_exec_kill(r->proc->pid, SIGTERM)
                                  : engine_exec_signal(r->st.runner_pid, r->st.runner_start_time, SIGTERM);

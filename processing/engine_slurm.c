@@ -913,10 +913,7 @@ int engine__slurm_abort(engine *e, engine_rec *r, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
-    if (r->abort_requested) {
-        return 0;
-    }
-    r->abort_requested = true;
+    r->abort_requested = true; /* engine_job_abort returned before if it was */
     r->abort_time = engine__now();
     const char *id = r->st.job.slurm_job_id;
     if (id[0] == '\0' && r->slurm_retry) { /* waiting to be sent again: nothing in Slurm */

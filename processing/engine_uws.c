@@ -578,10 +578,7 @@ int engine__uws_abort(engine *e, engine_rec *r, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
-    if (r->abort_requested) {
-        return 0;
-    }
-    r->abort_requested = true;
+    r->abort_requested = true; /* engine_job_abort returned before if it was */
     r->abort_time = engine__now();
     if (r->st.job.executor_id[0] == '\0') {
         if (!r->uws_busy && !r->slurm_resumed) {

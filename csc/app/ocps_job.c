@@ -588,8 +588,8 @@ static json_t *meta_get(const json_t *meta, const char *key)
 }
 
 /* "file://" + path as a URI, byte for byte as Python's Path.as_uri()
- * (urllib's quote with safe "/") and Butler's ResourcePath give it: every
- * byte but letters, digits, "-._~" and "/" percent-encoded. */
+ * gives it (urllib's quote with safe "/"): every byte but letters, digits,
+ * "-._~" and "/" percent-encoded. */
 static void file_uri(const char *path, char *out, size_t outlen)
 {
     static const char keep[] = "-._~/";

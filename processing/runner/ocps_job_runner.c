@@ -831,6 +831,24 @@ static int runner_setup_exit(int error)
     return error == ENOSPC || error == EDQUOT ? RUNNER_EXIT_NO_SPACE : RUNNER_EXIT_SETUP;
 }
 
+/* The runner's exit status once the job has ended: 1 if its status could
+ * not be written (`written` non-zero); as runner_setup_exit if the job's
+ * line could not be added to the claim (the job did not run); else 0, or
+ * the job's own with --exit-with-job. */
+static int runner_exit_status(const runner_args *a, const runner_outcome *out, int written)
+{
+    if (written != 0) {
+        return 1;
+    }
+    if (out->claim_error != 0) {
+        return runner_setup_exit(out->claim_error);
+    }
+    if (!a->exit_with_job) {
+        return 0;
+    }
+    return out->exit_code >= 0 && out->exit_code <= 255 ? out->exit_code : 1;
+}
+
 /* Close every descriptor inherited above stderr: the CSC's (Cyclone's UDP
  * sockets, the job store, Kafka connections) carry no CLOEXEC flag, and a
  * runner outlives the CSC, so it would keep the CSC's ports bound and pass
@@ -883,17 +901,9 @@ int main(int argc, char **argv)
     }
     out.ended = out.started + (runner_mono() - mono_started);
     runner_collect(&a, &out);
-    int rc = runner_write_status(a.status, &out);
-    int job_code = out.exit_code >= 0 && out.exit_code <= 255 ? out.exit_code : 1;
-    int out_claim_error = out.claim_error;
+    int exit_status = runner_exit_status(&a, &out, runner_write_status(a.status, &out));
     close(claimfd);
     runner_outcome_free(&out);
     free(a.globs);
-    if (rc != 0) {
-        return 1;
-    }
-    if (out_claim_error != 0) {
-        return runner_setup_exit(out_claim_error); /* as when the claim itself could not be made */
-    }
-    return a.exit_with_job ? job_code : 0;
+    return exit_status;
 }
