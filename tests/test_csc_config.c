@@ -24,7 +24,8 @@
 
 typedef struct ctx {
     fx f;
-    char *root;    /* $DM_CONFIG_OCPS_DIR */
+    char *top;     /* the test's temporary directory */
+    char *root;    /* $DM_CONFIG_OCPS_DIR, in top; its name has a space and a '+' */
     char dir[512]; /* root/OCPS/v4 */
 } ctx;
 
@@ -60,7 +61,9 @@ static void git(ctx *c, const char *a1, const char *a2, const char *a3)
 /* A config dir with _init.yaml, _test.yaml and override files, committed. */
 static void make_config_dir(ctx *c, bool with_init)
 {
-    c->root = tu_make_temp_dir();
+    c->top = tu_make_temp_dir();
+    c->root = tu_path_join(c->top, "dm config+1");
+    mkdir(c->root, 0755);
     snprintf(c->dir, sizeof c->dir, "%s/OCPS", c->root);
     mkdir(c->dir, 0755);
     snprintf(c->dir, sizeof c->dir, "%s/OCPS/v4", c->root);
@@ -128,7 +131,8 @@ static int teardown(void **state)
 {
     ctx *c = *state;
     int rc = fx_close(&c->f);
-    tu_remove_tree(c->root);
+    tu_remove_tree(c->top);
+    free(c->top);
     free(c->root);
     free(c);
     return rc;
@@ -165,10 +169,11 @@ static void good_start_writes_configuration_events(void **state)
                         "broken.yaml,fast.yaml,list.yaml,other.yaml,typo.yaml");
     assert_string_equal(str_field(f, avail, "schemaVersion"), "v4");
     assert_true(strncmp(str_field(f, avail, "version"), "heads/", 6) == 0);
+    /* Path.as_uri() of the directory, as salobj gives it: the root's
+     * space and '+' percent-encoded */
     char url[700];
-    snprintf(url, sizeof url, "file://%s", c->dir);
-    char *real = realpath(c->dir, NULL);
-    snprintf(url, sizeof url, "file://%s", real);
+    char *real = realpath(c->top, NULL);
+    snprintf(url, sizeof url, "file://%s/dm%%20config%%2B1/OCPS/v4", real);
     free(real);
     assert_string_equal(str_field(f, avail, "url"), url);
 
@@ -369,8 +374,8 @@ static int setup_slow_git(void **state)
     const char *path = getenv("PATH");
     char text[4096];
     snprintf(text, sizeof text,
-             "#!/bin/sh\ncase \" $* \" in *\" describe \"*) echo b >> %s/git.log; sleep 1.5; "
-             "echo e >> %s/git.log;; esac\nPATH='%s' exec git \"$@\"\n",
+             "#!/bin/sh\ncase \" $* \" in *\" describe \"*) echo b >> '%s/git.log'; sleep 1.5; "
+             "echo e >> '%s/git.log';; esac\nPATH='%s' exec git \"$@\"\n",
              c->root, c->root, path);
     tu_write_file(script, text, strlen(text));
     chmod(script, 0755);

@@ -14,6 +14,7 @@
 
 #include "ocps/ocps_words.h"
 #include "ocps/sal_sample.h"
+#include "ocps/sal_uri.h"
 #include "ocps/sal_utf8.h"
 
 /* --- validation --- */
@@ -587,27 +588,6 @@ static json_t *meta_get(const json_t *meta, const char *key)
     return v != NULL ? json_incref(v) : json_null();
 }
 
-/* "file://" + path as a URI, byte for byte as Python's Path.as_uri()
- * gives it (urllib's quote with safe "/"): every byte but letters, digits,
- * "-._~" and "/" percent-encoded. */
-static void file_uri(const char *path, char *out, size_t outlen)
-{
-    static const char keep[] = "-._~/";
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = (size_t)snprintf(out, outlen, "file://");
-    for (const unsigned char *p = (const unsigned char *)path; *p != '\0' && o + 4 <= outlen; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            strchr(keep, *p) != NULL) {
-            out[o++] = (char)*p;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[*p >> 4];
-            out[o++] = hex[*p & 0xF];
-        }
-    }
-    out[o < outlen ? o : outlen - 1] = '\0';
-}
-
 static json_t *file_uris(json_t *paths, size_t keep)
 {
     json_t *out = json_array();
@@ -619,7 +599,7 @@ static json_t *file_uris(json_t *paths, size_t keep)
             break;
         }
         char uri[3200];
-        file_uri(json_string_value(item) ? json_string_value(item) : "", uri, sizeof uri);
+        sal_file_uri(json_string_value(item) ? json_string_value(item) : "", uri, sizeof uri);
         json_t *entry = json_object();
         put(entry, "uri", text_json(uri, sizeof uri));
         json_array_append_new(out, entry);
@@ -759,7 +739,7 @@ static json_t *result_object(const engine_job *job, const json_t *metrics, size_
     char log[3200];
     ocps_output_collection(job->id, coll, sizeof coll);
     snprintf(run, sizeof run, "%s/run", coll);
-    file_uri(job->log_path, log, sizeof log);
+    sal_file_uri(job->log_path, log, sizeof log);
     size_t text_max = level >= TRIM_TEXTS ? 128 : SIZE_MAX / 4;
     size_t listed = json_array_size(job->results) < keep ? json_array_size(job->results) : keep;
     double duration = job->started > 0 && job->ended > 0 ? job->ended - job->started : 0;

@@ -12,6 +12,7 @@
 
 #include "ocps/json_schema.h"
 #include "ocps/sal_proc.h"
+#include "ocps/sal_uri.h"
 #include "ocps/yaml_json.h"
 
 #define GIT_TIMEOUT 20.0
@@ -21,7 +22,7 @@ struct sal_config {
     json_schema *schema;
     char schema_version[64];
     char dir[PATH_MAX];
-    char url[PATH_MAX + 8];
+    char url[3 * PATH_MAX + 8]; /* file:// + every byte of dir percent-encoded */
     char site[128];
     int pending;   /* work items in flight */
     bool scanning; /* a scan is in flight: the next waits for it */
@@ -77,7 +78,7 @@ static int resolve_dir(sal_config *c, const char *component, const char *config_
         snprintf(err, errlen, "config_dir=%s does not exist or is not a directory", path);
         return -ENOENT;
     }
-    snprintf(c->url, sizeof c->url, "file://%s", c->dir);
+    sal_file_uri(c->dir, c->url, sizeof c->url);
     return 0;
 }
 
