@@ -197,9 +197,9 @@ static void csc_specific_commands_need_enabled(void **state)
     assert_true(fx_wait_event(f, "logevent_summaryState", 0, 15) >= 0);
     /* salobj's assert_enabled wording */
     assert_int_equal(fx_command(f, "abort_job", NULL, 10, result, sizeof result), SAL_CMD_FAILED);
-    assert_string_equal(result, "Failed: Not allowed in state=<State.STANDBY: 5>");
+    assert_string_equal(result, "Failed: abort_job not allowed in state=<State.STANDBY: 5>");
     assert_int_equal(fx_command(f, "execute", NULL, 10, result, sizeof result), SAL_CMD_FAILED);
-    assert_string_equal(result, "Failed: Not allowed in state=<State.STANDBY: 5>");
+    assert_string_equal(result, "Failed: execute not allowed in state=<State.STANDBY: 5>");
 }
 
 /* A CSC whose start-up lasts 5 s (the test hook

@@ -594,7 +594,7 @@ static void on_execute(void *arg, sal_cmd *cmd)
         ocps_ra_execute(a->ra, cmd, x.config);
         return;
     }
-    if (sal_csc_check_enabled(a->csc, err, sizeof err) != 0 ||
+    if (sal_csc_check_enabled(a->csc, "execute", err, sizeof err) != 0 ||
         ocps_execute_validate(&x, err, sizeof err) != 0) {
         sal_cmd_fail(cmd, "%s", err);
         return;
@@ -637,7 +637,7 @@ static void on_abort_job(void *arg, sal_cmd *cmd)
         ocps_ra_abort_job(a->ra, cmd, id);
         return;
     }
-    if (sal_csc_check_enabled(a->csc, err, sizeof err) != 0) {
+    if (sal_csc_check_enabled(a->csc, "abort_job", err, sizeof err) != 0) {
         sal_cmd_fail(cmd, "%s", err);
         return;
     }

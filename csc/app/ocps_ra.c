@@ -675,7 +675,7 @@ static void on_push_reply(void *arg, const ocps_redis_reply *reply, const char *
 void ocps_ra_execute(ocps_ra *ra, sal_cmd *cmd, const char *config)
 {
     char err[2048];
-    if (sal_csc_check_enabled(ra->csc, err, sizeof err) != 0) {
+    if (sal_csc_check_enabled(ra->csc, "execute", err, sizeof err) != 0) {
         ra_fail(cmd, "%s", err);
         return;
     }
@@ -740,7 +740,7 @@ void ocps_ra_execute(ocps_ra *ra, sal_cmd *cmd, const char *config)
 void ocps_ra_abort_job(ocps_ra *ra, sal_cmd *cmd, const char *job_id)
 {
     char err[1024];
-    if (sal_csc_check_enabled(ra->csc, err, sizeof err) != 0) {
+    if (sal_csc_check_enabled(ra->csc, "abort_job", err, sizeof err) != 0) {
         ra_fail(cmd, "%s", err);
         return;
     }

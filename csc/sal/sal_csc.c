@@ -888,20 +888,61 @@ sal_state sal_csc_state(const sal_csc *c)
     return c->state;
 }
 
-int sal_csc_check_enabled(const sal_csc *c, char *err, size_t errlen)
+/* s as Python's repr() of a str gives it: in single quotes (double ones
+ * if s has a ' and no "), with \\, the quote, \n, \r, \t and other
+ * control characters escaped; other characters as they are. */
+static void py_str_repr(const char *s, char *out, size_t outlen)
+{
+    char q = strchr(s, '\'') != NULL && strchr(s, '"') == NULL ? '"' : '\'';
+    size_t o = 0;
+    out[o++] = q;
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0' && o + 6 < outlen; p++) {
+        const char *esc = *p == '\\'   ? "\\\\"
+                          : *p == '\n' ? "\\n"
+                          : *p == '\r' ? "\\r"
+                          : *p == '\t' ? "\\t"
+                                       : NULL;
+        if (esc != NULL) {
+            o += (size_t)snprintf(out + o, outlen - o, "%s", esc);
+        } else if (*p == (unsigned char)q) {
+            o += (size_t)snprintf(out + o, outlen - o, "\\%c", q);
+        } else if (*p < 0x20 || *p == 0x7f || (*p >= 0x80 && sal_utf8_char_len(p) == 0)) {
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", *p);
+        } else {
+            size_t n = *p < 0x80 ? 1 : sal_utf8_char_len(p); /* whole characters only */
+            if (o + n + 2 > outlen) {
+                break;
+            }
+            memcpy(out + o, p, n);
+            o += n;
+            p += n - 1;
+        }
+    }
+    out[o++] = q;
+    out[o] = '\0';
+}
+
+int sal_csc_check_enabled(const sal_csc *c, const char *action, char *err, size_t errlen)
 {
     if (c->state == SAL_STATE_ENABLED) {
         return 0;
     }
+    char what[128];
+    if (action != NULL && *action != '\0') {
+        snprintf(what, sizeof what, "%.100s not allowed", action);
+    } else {
+        snprintf(what, sizeof what, "Not allowed");
+    }
     if (c->state == SAL_STATE_FAULT) {
         const void *last = sal_last_written(c->sal, c->t_error_code);
         const sal_topic_info *t = &c->comp->topics[c->t_error_code];
-        snprintf(err, errlen, "Not allowed in state=%s in Fault state: errorCode=%d, errorReport=%s",
-                 sal_state_repr(c->state), last ? sal_sample_get_i32(t, last, "errorCode") : 0,
-                 last ? sal_sample_get_string(t, last, "errorReport") : "");
+        char report[1024];
+        py_str_repr(last ? sal_sample_get_string(t, last, "errorReport") : "", report, sizeof report);
+        snprintf(err, errlen, "%s in Fault state: errorCode=%d, errorReport=%s", what,
+                 last ? sal_sample_get_i32(t, last, "errorCode") : 0, report);
         return -1;
     }
-    snprintf(err, errlen, "Not allowed in state=%s", sal_state_repr(c->state));
+    snprintf(err, errlen, "%s in state=%s", what, sal_state_repr(c->state));
     return -1;
 }
 

@@ -116,8 +116,11 @@ int sal_csc_start(sal_csc *c, char *err, size_t errlen);
 /* Current summary state. */
 sal_state sal_csc_state(const sal_csc *c);
 
-/* Fail with `message` unless ENABLED (salobj assert_enabled wording). */
-int sal_csc_check_enabled(const sal_csc *c, char *err, size_t errlen);
+/* 0 if ENABLED; otherwise -1 and why in err, as salobj's
+ * assert_enabled(action) words it: "execute not allowed in
+ * state=<State.DISABLED: 1>", or in FAULT "execute not allowed in Fault
+ * state: errorCode=2, errorReport='...'" (action NULL or "": "Not allowed"). */
+int sal_csc_check_enabled(const sal_csc *c, const char *action, char *err, size_t errlen);
 
 /* Go to FAULT: errorCode (forced), a CRITICAL log, summaryState=3. */
 void sal_csc_fault(sal_csc *c, int code, const char *report, const char *traceback);
