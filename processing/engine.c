@@ -54,7 +54,11 @@ void engine__log(engine *e, int level, const char *fmt, ...)
  * store write is ENGINE_LOG_STORE_FAILED. */
 static void engine_report(engine *e, int level, const char *id, const char *msg)
 {
-    engine__log(e, level, "job %s: %s", id, msg);
+    if (id[0] == '\0') {
+        engine__log(e, level, "%s", msg);
+    } else {
+        engine__log(e, level, "job %s: %s", id, msg);
+    }
 }
 
 bool engine_phase_final(engine_phase phase)
@@ -282,15 +286,35 @@ static void engine_notify(engine *e, engine_rec *r)
     }
 }
 
+/* Has the store's file gone (reported once, with the job `id` or "")? */
+static bool engine_store_gone(engine *e, const char *id)
+{
+    if (e->store != NULL && !e->store_moved && engine_store_moved(e->store)) {
+        e->store_moved = true; /* said once: every later change is lost too */
+        engine_report(e, ENGINE_LOG_STORE_FAILED, id,
+                      "the job store's file was removed or replaced while open: changes are no longer kept");
+    }
+    return e->store_moved;
+}
+
+int engine_store_check(engine *e, char *err, size_t errlen)
+{
+    if (e == NULL || !engine_store_gone(e, "")) {
+        return 0;
+    }
+    snprintf(err, errlen,
+             "the job store's file was removed or replaced while open: no new job is taken until the "
+             "engine is restarted");
+    return -EIO;
+}
+
 static void engine_persist(engine *e, engine_rec *r)
 {
     char err[512];
     if (e->store != NULL && engine_store_update(e->store, &r->st, err, sizeof err) != 0) {
         engine_report(e, ENGINE_LOG_STORE_FAILED, r->st.job.id, err);
-    } else if (e->store != NULL && !e->store_moved && engine_store_moved(e->store)) {
-        e->store_moved = true; /* said once: every later change is lost too */
-        engine_report(e, ENGINE_LOG_STORE_FAILED, r->st.job.id,
-                      "the job store's file was removed or replaced while open: changes are no longer kept");
+    } else {
+        engine_store_gone(e, r->st.job.id);
     }
 }
 
@@ -1037,6 +1061,9 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
     if (engine_check_spec(spec, err, errlen) != 0) {
         return -EINVAL;
     }
+    if (!e->batching && engine_store_check(e, err, errlen) != 0) { /* a batch checked at its begin */
+        return -EIO;
+    }
     size_t waiting = engine_waiting(e);
     if (e->max_waiting > 0 && waiting >= e->max_waiting) {
         e->refused++;
@@ -1088,7 +1115,7 @@ int engine_batch_begin(engine *e, char *err, size_t errlen)
         snprintf(err, errlen, e != NULL && e->batching ? "a batch is open already" : "engine closed");
         return -EINVAL;
     }
-    if (engine_store_begin(e->store, err, errlen) != 0) {
+    if (engine_store_check(e, err, errlen) != 0 || engine_store_begin(e->store, err, errlen) != 0) {
         return -EIO;
     }
     e->batching = true;

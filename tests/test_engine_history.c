@@ -644,7 +644,7 @@ static void test_store_write_failure_reported(void **state)
 
 /* The store's file removed while the engine runs (what it writes then is
  * lost at close): reported as ENGINE_LOG_STORE_FAILED at the next change,
- * once. */
+ * once, and no new job is taken. */
 static void test_store_removed_reported(void **state)
 {
     efx *fx = *state;
@@ -656,9 +656,16 @@ static void test_store_removed_reported(void **state)
     char want[80];
     snprintf(want, sizeof want, "%d job %s: the job store's file was removed", ENGINE_LOG_STORE_FAILED, id);
     assert_non_null(strstr(fx->log, want));
+    /* no new job: the store would not keep it (neither alone nor in a batch) */
     char second[ENGINE_JOB_ID_LEN + 1];
-    efx_submit_sh(fx, second, "true");
-    efx_wait_final(fx, second, 10);
+    engine_new_job_id(fx->e, second);
+    const char *const argv[] = {"/bin/true", NULL};
+    engine_job_spec spec = {.argv = argv};
+    char err[512];
+    assert_int_equal(engine_job_submit(fx->e, second, &spec, err, sizeof err), -EIO);
+    assert_non_null(strstr(err, "the job store's file was removed or replaced while open: no new job"));
+    assert_int_equal(engine_batch_begin(fx->e, err, sizeof err), -EIO);
+    assert_null(engine_job_get(fx->e, second));
     const char *end = strchr(strstr(fx->log, want), '\n');
     assert_non_null(end);
     assert_null(strstr(end, "was removed")); /* once */

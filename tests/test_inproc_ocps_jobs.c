@@ -362,6 +362,41 @@ static void store_write_failure_faults(void **state)
     assert_int_equal(fx_i32(f, (size_t)st, "summaryState"), SAL_STATE_FAULT);
 }
 
+/* The store's file removed under the CSC: the next execute fails saying
+ * so (no job that no store keeps), the CSC goes to FAULT (errorCode 3),
+ * and the usual recovery (standby, start) is refused until a restart opens
+ * a new store, since it would run jobs nothing records. */
+static void removed_store_refuses_jobs_and_start(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, 0, "cpBias.yaml", "");
+    wait_done(f, &r);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    static const char *const parts[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/jobs/jobs-1.sqlite%s", c->root, parts[i]);
+        unlink(path);
+    }
+    size_t mark = f->nrecords;
+    execute(f, &r, 0, "cpBias.yaml", "");
+    wait_done(f, &r);
+    assert_int_equal(r.ack, SAL_CMD_FAILED);
+    assert_non_null(strstr(r.result, "the job store's file was removed or replaced while open"));
+    long err = fx_wait_event(f, "logevent_errorCode", mark, 10);
+    assert_true(err >= 0);
+    assert_int_equal(fx_i32(f, (size_t)err, "errorCode"), 3);
+    assert_true(fx_wait_event(f, "logevent_summaryState", (size_t)err, 10) > err);
+    assert_int_equal(ct_state(c->csc), SAL_STATE_FAULT);
+    char result[1024];
+    assert_int_equal(fx_command(f, "standby", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    assert_int_equal(fx_command(f, "start", NULL, 10, result, sizeof result), SAL_CMD_FAILED);
+    assert_non_null(strstr(result, "restart the CSC to open a new job store"));
+    assert_int_equal(ct_state(c->csc), SAL_STATE_STANDBY);
+}
+
 static bool ackcmd_writer_gone(fx *f, void *arg)
 {
     (void)arg;
@@ -499,6 +534,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(executes_do_not_wait_for_each_other, setup, teardown),
         cmocka_unit_test_setup_teardown(simulation_mode_and_its_fault, setup_simulate, teardown),
         cmocka_unit_test_setup_teardown(store_write_failure_faults, setup, teardown),
+        cmocka_unit_test_setup_teardown(removed_store_refuses_jobs_and_start, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_with_execute_in_flight_then_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(retention_from_configuration, setup_retention, teardown),
     };

@@ -4,9 +4,11 @@
  * ones re-adopted and finished), and a deletion accepted before the kill
  * is carried out after it. A long queue is taken up again in one walk: an
  * engine finding 40,000 queued jobs listens within seconds (it used to
- * number each by walking the queue: about 40 s here).
+ * number each by walking the queue: about 40 s here). A store removed
+ * under a running engine takes no more jobs.
  */
 #define _XOPEN_SOURCE 700
+#include <dirent.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -281,12 +283,48 @@ static void test_one_engine_per_state_dir(void **state)
     uws_fx_stop(&extra_fx);
 }
 
+/* The store's file removed while the engine runs: a PUT is refused (500,
+ * saying why; nothing made) rather than answered 200 for a job no store
+ * keeps, and /metrics says the store is not ok. */
+static void test_a_removed_store_takes_no_job(void **state)
+{
+    (void)state;
+    assert_int_equal(uws_fx_start(&extra_fx, NULL, NULL), 0);
+    char first[33];
+    assert_int_equal(uws_fx_submit(&extra_fx, "{\"argv\": [\"true\"]}", first), 0);
+    json_decref(uws_fx_wait(&extra_fx, first, "completed", 10));
+    tu_remove_tree(extra_fx.state_dir);
+    uws_resp r;
+    const char *body = "{\"argv\": [\"touch\", \"ran\"]}";
+    assert_int_equal(
+        uws_fx_request(&extra_fx, "PUT", "/job", "application/json", body, strlen(body), NULL, &r), 0);
+    assert_int_equal(r.status, 500);
+    assert_non_null(strstr(r.body, "removed or replaced"));
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_request(&extra_fx, "GET", "/metrics", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\nocps_engine_store_ok 0\n"));
+    uws_resp_clear(&r);
+    usleep(300 * 1000);
+    /* only the first job's directory: the refused one was never started */
+    int dirs = 0;
+    DIR *d = opendir(extra_fx.work_root);
+    assert_non_null(d);
+    for (struct dirent *de = readdir(d); de != NULL; de = readdir(d)) {
+        dirs += de->d_name[0] != '.';
+    }
+    closedir(d);
+    assert_int_equal(dirs, 1);
+    uws_fx_stop(&extra_fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jobs_survive_sigkill),
         cmocka_unit_test_teardown(test_restart_with_a_long_queue, kill_extra),
         cmocka_unit_test_teardown(test_one_engine_per_state_dir, kill_extra),
+        cmocka_unit_test_teardown(test_a_removed_store_takes_no_job, kill_extra),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

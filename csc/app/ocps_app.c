@@ -993,6 +993,14 @@ int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
         ocps_config_clear(&parsed);
         return -1;
     }
+    char serr[512];
+    if (a->engine != NULL && engine_store_check(a->engine, serr, sizeof serr) != 0) {
+        /* the recovery from the store's FAULT would run new jobs that no
+         * store records (a restart would neither re-adopt nor find them) */
+        snprintf(err, errlen, "%s; restart the CSC to open a new job store", serr);
+        ocps_config_clear(&parsed);
+        return -1;
+    }
     choose_pipetask(a, &parsed);
     if (parsed.executor == OCPS_EXECUTOR_LOCAL && uses_pipetask(parsed.command) && a->simulation_mode == 0 &&
         parsed.pipetask[0] == '/' && access(parsed.pipetask, X_OK) != 0) {

@@ -990,6 +990,10 @@ static void uws_options(const uws_call *c, uws_reply *r)
 /* GET /metrics and {base}/metrics: the Prometheus text format. */
 static void uws_get_metrics(const uws_call *c, uws_reply *r)
 {
+    char err[512];
+    if (engine_store_check(c->s->e, err, sizeof err) != 0) {
+        uws_metrics_store(c->s->metrics, false); /* gone for good: no job is taken */
+    }
     r->body = uws_metrics_render(c->s->metrics, c->s->e, &r->len);
     if (r->body == NULL) {
         uws_reply_text(r, 500, "out of memory");

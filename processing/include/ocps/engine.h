@@ -250,8 +250,15 @@ void engine_new_job_id(engine *e, char out[ENGINE_JOB_ID_LEN + 1]);
  * bad id or spec; -EEXIST the id is taken; -ENOMEM out of memory (outside
  * a batch, a job stored before memory ran out is found at the next
  * engine_open); -ENAMETOOLONG the job's directory would be too long; -EIO
- * the store. */
+ * the store (a write failed, or its file is gone: engine_store_check). */
 int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, char *err, size_t errlen);
+
+/* 0 while the store's file is the one opened; -EIO with a message (and
+ * ENGINE_LOG_STORE_FAILED reported once) once it was found removed or
+ * replaced: nothing the engine changes is kept any more, so new jobs are
+ * refused (engine_job_submit, engine_batch_begin) until a new engine is
+ * opened. Costs one stat of the store's path. */
+int engine_store_check(engine *e, char *err, size_t errlen);
 
 /* Group commit: the jobs engine_job_submit accepts between
  * engine_batch_begin and engine_batch_end are stored in one transaction,
