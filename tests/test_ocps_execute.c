@@ -115,6 +115,45 @@ static void bad_utf8_says_where(void **state)
     assert_string_equal(err, "execute.pipeline: is not valid UTF-8 at byte 2");
 }
 
+/* Tab, newline and CR pass in config and data_query (and become spaces);
+ * every other control character, and any in the other fields, is refused
+ * naming the field, the character and where it is. */
+static void control_characters(void **state)
+{
+    (void)state;
+    char err[256];
+    ocps_execute x = fields("cpBias.yaml");
+    x.config = "-j 2\t--register-dataset-types\r\n";
+    x.data_query = "instrument='LATISS'\nAND exposure IN (1, 2)\n";
+    assert_int_equal(ocps_execute_validate(&x, err, sizeof err), 0);
+    char config[8193];
+    char query[16385];
+    ocps_execute_flatten(&x, config, query);
+    assert_string_equal(x.config, "-j 2 --register-dataset-types  ");
+    assert_string_equal(x.data_query, "instrument='LATISS' AND exposure IN (1, 2) ");
+    x = fields("cpBias.yaml");
+    x.data_query = "instrument='LATISS'\x1b[2J";
+    assert_int_equal(ocps_execute_validate(&x, err, sizeof err), -1);
+    assert_string_equal(err, "execute.data_query: control character 0x1b at byte 19 is not allowed");
+    x = fields("cpBias.yaml");
+    x.config = "-j 2\x01";
+    assert_int_equal(ocps_execute_validate(&x, err, sizeof err), -1);
+    assert_string_equal(err, "execute.config: control character 0x01 at byte 4 is not allowed");
+    x = fields("cpBias.yaml");
+    x.version = "w_2024_01\n";
+    assert_int_equal(ocps_execute_validate(&x, err, sizeof err), -1);
+    assert_string_equal(err, "execute.version: control character 0x0a at byte 9 is not allowed");
+    x = fields("cpBias.yaml");
+    x.output_dataset_types = "*.fits\t";
+    assert_int_equal(ocps_execute_validate(&x, err, sizeof err), -1);
+    assert_string_equal(err, "execute.output_dataset_types: control character 0x09 at byte 6 is not allowed");
+    const char *plain = "-j 2 --register-dataset-types"; /* without any: left as it is */
+    x = fields("cpBias.yaml");
+    x.config = plain;
+    ocps_execute_flatten(&x, config, query);
+    assert_ptr_equal(x.config, plain);
+}
+
 /* A pipeline that starts with '-' would be an option after -p. */
 static void pipeline_option_refused(void **state)
 {
@@ -164,9 +203,10 @@ static void processes_from_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(escapes_are_refused),     cmocka_unit_test(ordinary_patterns_pass),
-        cmocka_unit_test(configured_output_glob),  cmocka_unit_test(bad_utf8_says_where),
-        cmocka_unit_test(pipeline_option_refused), cmocka_unit_test(processes_from_config),
+        cmocka_unit_test(escapes_are_refused),    cmocka_unit_test(ordinary_patterns_pass),
+        cmocka_unit_test(configured_output_glob), cmocka_unit_test(bad_utf8_says_where),
+        cmocka_unit_test(control_characters),     cmocka_unit_test(pipeline_option_refused),
+        cmocka_unit_test(processes_from_config),
     };
     return cmocka_run_group_tests_name("ocps_execute", tests, NULL, NULL);
 }

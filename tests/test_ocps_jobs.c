@@ -628,24 +628,64 @@ static void injection_stays_literal(void **state)
     json_decref(j);
 }
 
+/* A script's YAML block (`config: >`) leaves tabs and newlines in config
+ * and data_query: as the Python OCPS's job template folds them, they are
+ * spaces (word separators in config), and the job runs. */
+static void tabs_and_newlines_are_spaces(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, "cpBias.yaml", "-j 2\t--register-dataset-types\n-c 'isr:doDark=False'\r\n",
+            "instrument='LATISS'\nAND exposure.observation_type='bias'\n", NULL);
+    wait_done(f, &r, 30);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    char *inv = read_job_file(c, r.job_id, "invocation.json");
+    json_t *j = json_loads(inv, 0, NULL);
+    free(inv);
+    json_t *argv = json_object_get(j, "argv");
+    const char *want[] = {"-j", "2", "--register-dataset-types", "-c", "isr:doDark=False"};
+    size_t at = 0;
+    size_t i;
+    json_t *w;
+    json_array_foreach(argv, i, w)
+    {
+        if (at < 5 && strcmp(json_string_value(w), want[at]) == 0) {
+            at++;
+        }
+        assert_null(strpbrk(json_string_value(w), "\t\r")); /* no word keeps one */
+    }
+    assert_int_equal(at, 5); /* the words, in order */
+    const char *query = "instrument='LATISS' AND exposure.observation_type='bias' ";
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "env"), "DATA_QUERY")), query);
+    json_decref(j);
+}
+
 static void control_characters_are_refused(void **state)
 {
     ctx *c = *state;
     fx *f = &c->f;
     run r;
-    execute(f, &r, "cpBias.yaml", "", "instrument='LATISS'\ntouch /tmp/x", NULL);
+    /* (the runtime sends no control character but tab, newline and CR;
+     * the others are refused too: test_ocps_execute) */
+    execute(f, &r, "cpBias.yaml", "", "", NULL);
+    wait_done(f, &r, 10);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    execute(f, &r, "cpBias.yaml\n", "", "", NULL);
     wait_done(f, &r, 10);
     assert_int_equal(r.ack, SAL_CMD_FAILED);
     assert_string_equal(r.result,
-                        "Failed: execute.data_query: control character 0x0a at byte 19 is not allowed");
+                        "Failed: execute.pipeline: control character 0x0a at byte 11 is not allowed");
     execute(f, &r, "cp\tBias.yaml", "", "", NULL);
     wait_done(f, &r, 10);
     assert_non_null(strstr(r.result, "execute.pipeline: control character 0x09"));
     execute(f, &r, "cpBias.yaml", "'unterminated", "", NULL);
     wait_done(f, &r, 10);
     assert_string_equal(r.result, "Failed: execute.config: unterminated single quote");
-    /* no job was created for any of them */
-    assert_true(fx_wait_event(f, "logevent_job_id", 0, 0.3) < 0);
+    /* no job was created for any of them (but the good one) */
+    long first = fx_wait_event(f, "logevent_job_id", 0, 0.3);
+    assert_true(first >= 0);
+    assert_true(fx_wait_event(f, "logevent_job_id", (size_t)first + 1, 0.3) < 0);
 }
 
 /* Output patterns that would reach outside the job's directory are
@@ -957,6 +997,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(full_waiting_line_fails_the_execute, setup_waiting_limit, teardown),
         cmocka_unit_test_setup_teardown(injection_stays_literal, setup, teardown),
         cmocka_unit_test_setup_teardown(control_characters_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(tabs_and_newlines_are_spaces, setup, teardown),
         cmocka_unit_test_setup_teardown(output_patterns_outside_the_job_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(kill_9_and_restart_reports_each_job_once, setup, teardown),
         cmocka_unit_test_setup_teardown(heartbeats_keep_time_while_jobs_run, setup, teardown),

@@ -599,6 +599,9 @@ static void on_execute(void *arg, sal_cmd *cmd)
         sal_cmd_fail(cmd, "%s", err);
         return;
     }
+    char config[8193];
+    char query[16385];
+    ocps_execute_flatten(&x, config, query);
     if (a->engine == NULL) {
         sal_cmd_fail(cmd, "the job engine is not available (configure with start)");
         return;

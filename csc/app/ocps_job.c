@@ -19,12 +19,17 @@
 
 /* --- validation --- */
 
+/* What config and data_query may hold besides text: bash's word
+ * separators (and CR), taken as spaces */
+#define EXECUTE_BLANKS "\t\n\r"
+
 typedef struct field_rule {
     const char *name;
     size_t max;
 } field_rule;
 
-static int check_text(const char *name, const char *value, size_t max, char *err, size_t errlen)
+static int check_text(const char *name, const char *value, size_t max, const char *blanks, char *err,
+                      size_t errlen)
 {
     size_t len = strlen(value);
     if (len > max) {
@@ -33,14 +38,14 @@ static int check_text(const char *name, const char *value, size_t max, char *err
     }
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)value[i];
-        if (c < 0x20 || c == 0x7f) {
+        if ((c < 0x20 || c == 0x7f) && (blanks == NULL || strchr(blanks, c) == NULL)) {
             snprintf(err, errlen, "execute.%s: control character 0x%02x at byte %zu is not allowed", name, c,
                      i);
             return -1;
         }
     }
     char why[96];
-    if (!sal_text_check(value, max, NULL, why, sizeof why)) {
+    if (!sal_text_check(value, max, blanks, why, sizeof why)) {
         snprintf(err, errlen, "execute.%s: %s", name, why);
         return -1;
     }
@@ -162,13 +167,17 @@ int ocps_execute_validate(const ocps_execute *x, char *err, size_t errlen)
         const char *name;
         const char *value;
         size_t max;
+        const char *blanks; /* control characters taken as spaces (ocps_execute_flatten) */
     } fields[] = {
-        {"pipeline", x->pipeline, 1024},       {"version", x->version, 256},
-        {"config", x->config, 8192},           {"data_query", x->data_query, 16384},
-        {"prereq_jobs", x->prereq_jobs, 4096}, {"output_dataset_types", x->output_dataset_types, 2048},
+        {"pipeline", x->pipeline, 1024, NULL},
+        {"version", x->version, 256, NULL},
+        {"config", x->config, 8192, EXECUTE_BLANKS},
+        {"data_query", x->data_query, 16384, EXECUTE_BLANKS},
+        {"prereq_jobs", x->prereq_jobs, 4096, NULL},
+        {"output_dataset_types", x->output_dataset_types, 2048, NULL},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        if (check_text(fields[i].name, fields[i].value, fields[i].max, err, errlen) != 0) {
+        if (check_text(fields[i].name, fields[i].value, fields[i].max, fields[i].blanks, err, errlen) != 0) {
             return -1;
         }
     }
@@ -185,6 +194,26 @@ int ocps_execute_validate(const ocps_execute *x, char *err, size_t errlen)
         return -1;
     }
     return ocps_output_globs_check("execute.output_dataset_types", x->output_dataset_types, err, errlen);
+}
+
+/* s, or a copy in buf (len bytes) with each of EXECUTE_BLANKS a space. */
+static const char *flatten(const char *s, char *buf, size_t len)
+{
+    if (strpbrk(s, EXECUTE_BLANKS) == NULL || strlen(s) >= len) {
+        return s;
+    }
+    size_t i = 0;
+    for (; s[i] != '\0'; i++) {
+        buf[i] = strchr(EXECUTE_BLANKS, s[i]) != NULL ? ' ' : s[i];
+    }
+    buf[i] = '\0';
+    return buf;
+}
+
+void ocps_execute_flatten(ocps_execute *x, char config_buf[8193], char query_buf[16385])
+{
+    x->config = flatten(x->config, config_buf, 8193);
+    x->data_query = flatten(x->data_query, query_buf, 16385);
 }
 
 /* --- growing NULL-terminated string lists --- */

@@ -33,10 +33,17 @@ typedef struct ocps_execute {
 } ocps_execute;
 
 /* Check every field: valid UTF-8, within its length limit, no control
- * characters; pipeline not empty; prereq_jobs a comma-separated list of
+ * characters (but tab, newline and carriage return in config and
+ * data_query); pipeline not empty; prereq_jobs a comma-separated list of
  * job ids; output_dataset_types confined (ocps_output_globs_check). The
  * message names the field. */
 int ocps_execute_validate(const ocps_execute *x, char *err, size_t errlen);
+
+/* A validated x's config and data_query with each tab, newline and
+ * carriage return made a space, as the Python OCPS's YAML job template
+ * folds them (a script's `config: >` block ends in a newline): copied into
+ * config_buf (8193 bytes) and query_buf (16385 bytes) when they have any. */
+void ocps_execute_flatten(ocps_execute *x, char config_buf[8193], char query_buf[16385]);
 
 /* Check a comma-separated list of output glob patterns, which must stay
  * inside the job's directory: none may be an absolute path, and no
