@@ -71,7 +71,7 @@ static void full_result_has_every_field(void **state)
     engine_job *j = new_job();
     json_t *o = result_of(j, 65536);
     assert_string_equal(json_string_value(json_object_get(o, "jobId")), j->id);
-    assert_int_equal(json_integer_value(json_object_get(o, "runId")), 7);
+    assert_string_equal(json_string_value(json_object_get(o, "runId")), "7"); /* str(seqNum), as Python */
     assert_string_equal(json_string_value(json_object_get(o, "ownerId")), "user@host");
     json_t *params = json_object_get(o, "parameters");
     assert_int_equal(json_array_size(json_object_get(params, "command")), 2);
@@ -147,6 +147,8 @@ static void file_names_become_valid_uris(void **state)
     assert_int_equal(json_array_size(outs), 3);
     for (size_t i = 0; i < 3; i++) {
         assert_string_equal(json_string_value(json_object_get(json_array_get(outs, i), "uri")), expect[i]);
+        /* and its index, as the UWS server numbers results */
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(outs, i), "id")), i);
     }
     json_decref(o);
     free_job(j);

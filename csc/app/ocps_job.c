@@ -630,6 +630,7 @@ static json_t *file_uris(json_t *paths, size_t keep)
         char uri[3200];
         sal_file_uri(json_string_value(item) ? json_string_value(item) : "", uri, sizeof uri);
         json_t *entry = json_object();
+        put(entry, "id", json_integer((json_int_t)i)); /* the UWS server's result index */
         put(entry, "uri", text_json(uri, sizeof uri));
         json_array_append_new(out, entry);
     }
@@ -783,8 +784,11 @@ static json_t *result_object(const engine_job *job, const json_t *metrics, size_
     }
     put(o, "jobId", json_string(job->id));
     put(o, "job_id", json_string(job->id));
+    /* the Python OCPS's run_id: str(the command's private_seqNum) */
     json_t *seq = json_object_get(job->meta, "seq_num");
-    put(o, "runId", json_is_integer(seq) ? json_incref(seq) : json_null());
+    char run_id[24];
+    snprintf(run_id, sizeof run_id, "%" JSON_INTEGER_FORMAT, json_integer_value(seq));
+    put(o, "runId", json_is_integer(seq) ? json_string(run_id) : json_null());
     put(o, "ownerId",
         level >= TRIM_ALL ? json_null()
                           : text_json(json_string_value(json_object_get(job->meta, "identity")), text_max));
