@@ -228,6 +228,40 @@ static void test_garbage_on_the_socket(void **state)
     assert_int_equal(uws_fx_count(&fx), 0);
 }
 
+/* 300 slow clients from one address (each connection sends a partial
+ * request and then nothing, or a header line now and then: never idle
+ * long enough to be closed) hold at most a quarter of the 256
+ * connections: a client from another address is still served at once. */
+static void test_slow_clients_leave_room_for_others(void **state)
+{
+    (void)state;
+    enum { SLOW = 300 };
+    int socks[SLOW];
+    int held = 0;
+    for (int i = 0; i < SLOW; i++) {
+        socks[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(socks[i] >= 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fx.port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (connect(socks[i], (struct sockaddr *)&a, sizeof a) == 0) {
+            const char *part = "GET /api/v1/job HTTP/1.1\r\nHost: x\r\n";
+            held += write(socks[i], part, strlen(part)) > 0;
+        }
+    }
+    assert_true(held > 64);
+    usleep(300 * 1000);
+    uws_resp r;
+    const char *const other[] = {"--interface", "127.0.0.2", "-m", "5", NULL};
+    double t0 = tu_now();
+    assert_int_equal(uws_fx_request(&fx, "GET", "/job", NULL, NULL, 0, other, &r), 0);
+    assert_int_equal(r.status, 200);
+    print_message("  from another address with %d slow connections open: %.3f s\n", held, tu_now() - t0);
+    uws_resp_clear(&r);
+    for (int i = 0; i < SLOW; i++) {
+        close(socks[i]);
+    }
+}
+
 /* A bearer token from a file: required for everything but OPTIONS. */
 static void test_bearer_token(void **state)
 {
@@ -331,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_hostile_paths),
         cmocka_unit_test(test_huge_headers),
         cmocka_unit_test(test_garbage_on_the_socket),
+        cmocka_unit_test(test_slow_clients_leave_room_for_others),
         cmocka_unit_test(test_bearer_token),
         cmocka_unit_test(test_ipv6_and_empty_base_path),
         cmocka_unit_test(test_non_loopback_needs_token),

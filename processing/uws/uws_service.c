@@ -44,6 +44,9 @@
 #define UWS_DEFAULT_MAX_BODY (1024 * 1024)
 #define UWS_DELETED_MARK ".uws-deleted"
 #define UWS_CACHE_SLOTS 256
+/* One client address may hold at most 1/UWS_PER_ADDRESS_SHARE of the
+ * connections. */
+#define UWS_PER_ADDRESS_SHARE 4
 
 /* Seconds a live job's kept answer is used at most before the output
  * directory is walked again (bounds what a filesystem whose directory
@@ -1585,11 +1588,16 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
         s->base_path[--bl] = '\0';
     }
     snprintf(s->work_root, sizeof s->work_root, "%s", o->work_root);
+    unsigned max_conn = o->max_connections ? o->max_connections : 256u;
+    /* one address holds at most a quarter: slow clients there (a client
+     * sending a header line every few seconds is never idle) cannot take
+     * every connection from the others */
+    unsigned per_ip = max_conn / UWS_PER_ADDRESS_SHARE > 0 ? max_conn / UWS_PER_ADDRESS_SHARE : 1;
     struct MHD_Daemon *daemon = MHD_start_daemon(
         uv_mhd_flags(&ss) | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, uws_on_request, s, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, uws_on_completed, s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_CONNECTION_LIMIT,
-        o->max_connections ? o->max_connections : 256u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_CONNECTION_LIMIT, max_conn,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
         MHD_OPTION_UNESCAPE_CALLBACK, uws_on_unescape, s, MHD_OPTION_END);
     if (uv_mhd_attach(&s->http, loop, daemon, uws_after_run, s) != 0) {
         snprintf(err, errlen, "cannot listen on %s (in use, or not an address of this host)", o->listen);

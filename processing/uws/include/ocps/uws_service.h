@@ -24,7 +24,7 @@ typedef struct uws_service_options {
                                * (then only a loopback address is accepted) */
     const char *work_root;    /* the engine's work_root (job directories <work_root>/<id>) */
     size_t max_body;          /* bytes of a request body (0: 1 MiB) */
-    unsigned max_connections; /* 0: 256 */
+    unsigned max_connections; /* 0: 256; one client address at most a quarter */
 } uws_service_options;
 
 typedef struct uws_service uws_service;
