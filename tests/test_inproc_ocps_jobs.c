@@ -307,10 +307,13 @@ static void simulation_mode_and_its_fault(void **state)
     execute(f, &r, 0, "true.yaml", "");
     wait_done(f, &r);
     assert_int_equal(r.ack, SAL_CMD_COMPLETE);
-    execute(f, &r, 0, "false.yaml", "");
+    execute(f, &r, 0, "false.yaml", ""); /* as the Python OCPS: exit 0, result false */
     wait_done(f, &r);
-    assert_int_equal(r.ack, SAL_CMD_FAILED);
-    assert_int_equal(fx_i32(f, (size_t)result_before_ack(f, &r), "exit_code"), 1);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    assert_int_equal(fx_i32(f, (size_t)result_before_ack(f, &r), "exit_code"), 0);
+    json_t *j = json_field(f, result_before_ack(f, &r), "result");
+    assert_true(json_is_false(json_object_get(j, "result")));
+    json_decref(j);
     execute(f, &r, 0, "cpBias.yaml", "");
     wait_done(f, &r);
     assert_int_equal(r.ack, SAL_CMD_FAILED);

@@ -945,20 +945,33 @@ static void simulation_mode_pipelines(void **state)
     ctx *c = *state;
     fx *f = &c->f;
     run r;
-    execute(f, &r, "true.yaml", "", "", NULL);
-    wait_done(f, &r, 30);
-    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
-    long i = one_result(f, r.job_id);
-    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 0);
-    execute(f, &r, "false.yaml", "", "", NULL);
-    wait_done(f, &r, 30);
-    assert_int_equal(r.ack, SAL_CMD_FAILED);
-    i = one_result(f, r.job_id);
-    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 1);
-    execute(f, &r, "cpBias.yaml", "", "", NULL);
+    /* as dm_OCPS's own test_simulation: true.yaml and false.yaml complete
+     * (CMD_COMPLETE, exit_code 0) with a result of true and false, and
+     * their ids begin with the pipeline */
+    static const char *const pipelines[] = {"true.yaml", "false.yaml"};
+    for (int k = 0; k < 2; k++) {
+        execute(f, &r, pipelines[k], "ignored", "", NULL);
+        wait_done(f, &r, 30);
+        assert_int_equal(r.acks[0].ack, SAL_CMD_INPROGRESS);
+        assert_int_equal(strncmp(r.job_id, pipelines[k], strlen(pipelines[k])), 0);
+        assert_int_equal(r.job_id[strlen(pipelines[k])], '-');
+        assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+        long i = one_result(f, r.job_id);
+        assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 0);
+        json_t *j = result_of(f, i);
+        assert_true(json_is_boolean(json_object_get(j, "result")));
+        assert_int_equal(json_is_true(json_object_get(j, "result")), k == 0);
+        assert_string_equal(json_string_value(json_object_get(j, "jobId")), r.job_id);
+        json_decref(j);
+    }
+    /* the shown id is the one abort_job takes */
+    char result[512];
+    assert_int_equal(abort_job(f, r.job_id, result, sizeof result), SAL_CMD_COMPLETE);
+    assert_non_null(strstr(result, "nothing to abort"));
+    execute(f, &r, "unknown$pipeline.yaml", "", "", NULL);
     wait_done(f, &r, 10);
     assert_int_equal(r.ack, SAL_CMD_FAILED);
-    assert_non_null(strstr(r.result, "true.yaml, false.yaml or fault.yaml"));
+    assert_non_null(strstr(r.result, "Unknown (simulated) pipeline: unknown$pipeline.yaml"));
     size_t mark = f->nrecords;
     execute(f, &r, "fault.yaml", "", "", NULL);
     wait_done(f, &r, 30);

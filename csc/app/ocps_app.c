@@ -159,7 +159,7 @@ static void in_progress_text(const engine_job *job, char *out, size_t len)
     size_t keep = strlen(job->message);
     for (;;) {
         json_t *o = json_object();
-        json_object_set_new(o, "job_id", json_string(job->id));
+        json_object_set_new(o, "job_id", json_string(ocps_job_shown_id(job)));
         json_object_set_new(o, "phase", json_string(engine_phase_name(job->phase)));
         if (job->phase == ENGINE_QUEUED) {
             json_object_set_new(o, "queue_position", json_integer(job->queue_position));
@@ -203,15 +203,15 @@ static void write_job_result(ocps_app *a, const engine_job *job, const json_t *m
         SAL_LOG(a->csc, SAL_LOG_ERROR, "Job %s: could not build its full result; writing a short one",
                 job->id);
         snprintf(fallback, sizeof fallback,
-                 "{\"jobId\":\"%s\",\"job_id\":\"%s\",\"phase\":\"%s\",\"reason\":\"%s\","
+                 "{\"jobId\":\"%.64s\",\"job_id\":\"%.64s\",\"phase\":\"%s\",\"reason\":\"%s\","
                  "\"exit_code\":%d,\"truncated\":true}",
-                 job->id, job->id, engine_phase_name(job->phase), engine_reason_name(job->reason),
-                 job->exit_code);
+                 ocps_job_shown_id(job), ocps_job_shown_id(job), engine_phase_name(job->phase),
+                 engine_reason_name(job->reason), job->exit_code);
     }
     char err[256] = "out of memory";
     int rc = s == NULL ? -1 : 0;
     if (rc == 0) {
-        rc = sal_field_set_string(ti, a->tp.result_job_id, s, job->id, err, sizeof err);
+        rc = sal_field_set_string(ti, a->tp.result_job_id, s, ocps_job_shown_id(job), err, sizeof err);
     }
     if (rc == 0) {
         rc = sal_field_set_number(ti, a->tp.result_exit_code, s, 0, job->exit_code, err, sizeof err);
@@ -454,7 +454,7 @@ static void announce_adopted(ocps_app *a, const engine_job *job)
     in_progress_text(job, text, sizeof text);
     sal_csc_ack_detached(a->csc, a->tp.execute, p->seqnum, p->identity, p->origin, SAL_CMD_INPROGRESS, text,
                          ack_timeout(a));
-    write_job_id(a, p->seqnum, p->id);
+    write_job_id(a, p->seqnum, ocps_job_shown_id(job));
     SAL_LOG(a->csc, SAL_LOG_INFO, "Job %s of %s (seqNum %d) re-adopted: %s", p->id, p->identity, p->seqnum,
             engine_phase_name(job->phase));
 }
@@ -519,25 +519,59 @@ static void read_fields(const ocps_app *a, const void *sample, ocps_execute *x)
     x->output_dataset_types = field(a->tp.ex_output_dataset_types, sample);
 }
 
-static const char *simulation_exit(const ocps_app *a, const char *pipeline, char *buf, size_t len)
+/* The simulated pipelines, as the Python OCPS's: true.yaml and false.yaml
+ * end with exit code 0 and a result of true and false; fault.yaml takes
+ * the CSC to FAULT (its job exits 2). */
+static const char *const sim_pipelines[] = {"true.yaml", "false.yaml", "fault.yaml"};
+static const int sim_exit_codes[] = {0, 0, 2};
+
+/* The index in sim_pipelines of pipeline in simulation mode, else -1. */
+static int sim_pipeline(const ocps_app *a, const char *pipeline)
 {
-    static const char *const names[] = {"true.yaml", "false.yaml", "fault.yaml"};
-    for (int code = 0; code < 3; code++) {
-        if (strcmp(pipeline, names[code]) == 0) {
-            snprintf(buf, len, "%g:%d", a->config.simulation_duration, code);
-            return buf;
+    for (int i = 0; a->simulation_mode != 0 && i < 3; i++) {
+        if (strcmp(pipeline, sim_pipelines[i]) == 0) {
+            return i;
         }
     }
-    return NULL;
+    return -1;
 }
 
-static json_t *job_meta(const ocps_app *a, sal_cmd *cmd, const ocps_execute *x, json_t *environment)
+static const char *simulation_exit(const ocps_app *a, const char *pipeline, char *buf, size_t len)
 {
-    return json_pack("{s:s, s:i, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "identity",
-                     sal_cmd_identity(cmd), "origin", sal_cmd_origin(cmd), "seq_num", sal_cmd_seqnum(cmd),
-                     "sal_index", a->index, "pipeline", x->pipeline, "version", x->version, "config",
-                     x->config, "data_query", x->data_query, "prereq_jobs", x->prereq_jobs,
-                     "output_dataset_types", x->output_dataset_types, "environment", environment);
+    int i = sim_pipeline(a, pipeline);
+    if (i < 0) {
+        return NULL;
+    }
+    snprintf(buf, len, "%g:%d", a->config.simulation_duration, sim_exit_codes[i]);
+    return buf;
+}
+
+/* The job id the CSC shows (ocps_job_shown_id): in simulation mode
+ * "<pipeline>-<id>", as the Python OCPS's simulated ids begin. */
+static void shown_id(const ocps_app *a, const char *pipeline, const char *id, char *out, size_t len)
+{
+    int i = sim_pipeline(a, pipeline);
+    snprintf(out, len, "%s%s%s", i >= 0 ? sim_pipelines[i] : "", i >= 0 ? "-" : "", id);
+}
+
+static json_t *job_meta(const ocps_app *a, sal_cmd *cmd, const ocps_execute *x, const char *id,
+                        json_t *environment)
+{
+    json_t *m = json_pack(
+        "{s:s, s:i, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "identity", sal_cmd_identity(cmd),
+        "origin", sal_cmd_origin(cmd), "seq_num", sal_cmd_seqnum(cmd), "sal_index", a->index, "pipeline",
+        x->pipeline, "version", x->version, "config", x->config, "data_query", x->data_query, "prereq_jobs",
+        x->prereq_jobs, "output_dataset_types", x->output_dataset_types, "environment", environment);
+    int sim = sim_pipeline(a, x->pipeline);
+    if (m != NULL && sim >= 0) {
+        char shown[64];
+        shown_id(a, x->pipeline, id, shown, sizeof shown);
+        json_object_set_new(m, "shown_id", json_string(shown));
+        if (sim < 2) {
+            json_object_set_new(m, "simulated_result", json_boolean(sim == 0));
+        }
+    }
+    return m;
 }
 
 /* Submit the job; 0, or -1 with the failure text. */
@@ -546,7 +580,10 @@ static int submit(ocps_app *a, sal_cmd *cmd, const ocps_execute *x, const char *
     char sim[64];
     const char *simulate = NULL;
     if (a->simulation_mode != 0 && (simulate = simulation_exit(a, x->pipeline, sim, sizeof sim)) == NULL) {
-        snprintf(err, errlen, "In simulation mode the pipeline must be true.yaml, false.yaml or fault.yaml");
+        snprintf(err, errlen,
+                 "Unknown (simulated) pipeline: %.200s (simulation mode runs true.yaml, false.yaml "
+                 "or fault.yaml)",
+                 x->pipeline);
         return -1;
     }
     ocps_job_plan plan;
@@ -560,7 +597,7 @@ static int submit(ocps_app *a, sal_cmd *cmd, const ocps_execute *x, const char *
         .max_duration = a->config.max_job_duration,
         .prereqs = (const char *const *)plan.prereqs,
         .prereq_must_succeed = a->config.prereq_must_succeed,
-        .meta = job_meta(a, cmd, x, plan.environment),
+        .meta = job_meta(a, cmd, x, id, plan.environment),
         .simulate = simulate,
         .cpus = plan.processes, /* Slurm: -j N asks for N CPUs; else slurm.cpus_per_job */
     };
@@ -621,15 +658,30 @@ static void on_execute(void *arg, sal_cmd *cmd)
         sal_cmd_fail(cmd, "%s", err);
         return;
     }
+    char shown[64];
+    shown_id(a, x.pipeline, p->id, shown, sizeof shown);
     char text[256];
-    snprintf(text, sizeof text, "{\"job_id\": \"%s\"}", p->id);
+    snprintf(text, sizeof text, "{\"job_id\": \"%s\"}", shown);
     sal_cmd_in_progress(cmd, ack_timeout(a), text);
-    write_job_id(a, sal_cmd_seqnum(cmd), p->id);
+    write_job_id(a, sal_cmd_seqnum(cmd), shown);
     SAL_LOG(a->csc, SAL_LOG_INFO, "Job %s created for %s (seqNum %d): pipeline=%s", p->id,
             sal_cmd_identity(cmd), sal_cmd_seqnum(cmd), x.pipeline);
 }
 
 /* --- abort_job --- */
+
+/* The engine's id of a shown id (shown_id): without its simulated
+ * pipeline's "<name>-". */
+static const char *engine_id_of(const ocps_app *a, const char *id)
+{
+    for (int i = 0; a->simulation_mode != 0 && i < 3; i++) {
+        size_t n = strlen(sim_pipelines[i]);
+        if (strncmp(id, sim_pipelines[i], n) == 0 && id[n] == '-') {
+            return id + n + 1;
+        }
+    }
+    return id;
+}
 
 static void on_abort_job(void *arg, sal_cmd *cmd)
 {
@@ -648,9 +700,10 @@ static void on_abort_job(void *arg, sal_cmd *cmd)
      * (no row read), so the command's cost does not follow the history */
     char why[160] = "is missing";
     bool text = id != NULL && sal_text_check(id, SIZE_MAX, NULL, why, sizeof why);
-    int rc = !text || strlen(id) > ENGINE_JOB_ID_LEN || a->engine == NULL
+    const char *engine_id = text ? engine_id_of(a, id) : id;
+    int rc = !text || strlen(engine_id) > ENGINE_JOB_ID_LEN || a->engine == NULL
                  ? -ENOENT
-                 : engine_job_abort(a->engine, id, err, sizeof err);
+                 : engine_job_abort(a->engine, engine_id, err, sizeof err);
     if (rc == -ENOENT && !text) { /* not echoed: the ack must stay valid text */
         sal_cmd_fail(cmd, "No such job id: job_id %s", why);
         return;

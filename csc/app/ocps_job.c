@@ -782,8 +782,12 @@ static json_t *result_object(const engine_job *job, const json_t *metrics, size_
         json_decref(error);
         return NULL;
     }
-    put(o, "jobId", json_string(job->id));
-    put(o, "job_id", json_string(job->id));
+    put(o, "jobId", json_string(ocps_job_shown_id(job)));
+    put(o, "job_id", json_string(ocps_job_shown_id(job)));
+    json_t *simulated = json_object_get(job->meta, "simulated_result");
+    if (json_is_boolean(simulated)) { /* the Python OCPS's simulated result: {"result": true|false} */
+        put(o, "result", json_incref(simulated));
+    }
     /* the Python OCPS's run_id: str(the command's private_seqNum) */
     json_t *seq = json_object_get(job->meta, "seq_num");
     char run_id[24];
@@ -834,6 +838,12 @@ static json_t *result_object(const engine_job *job, const json_t *metrics, size_
     return o;
 }
 
+const char *ocps_job_shown_id(const engine_job *job)
+{
+    const char *shown = json_string_value(json_object_get(job->meta, "shown_id"));
+    return shown != NULL ? shown : job->id;
+}
+
 char *ocps_job_result_json(const engine_job *job, const json_t *metrics, size_t max_bytes)
 {
     size_t n_outputs = json_array_size(json_object_get(metrics, "outputs"));
@@ -859,7 +869,7 @@ char *ocps_job_summary_json(const engine_job *job)
 {
     char coll[128];
     ocps_output_collection(job->id, coll, sizeof coll);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s}", "job_id", job->id, "phase",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s}", "job_id", ocps_job_shown_id(job), "phase",
                           engine_phase_name(job->phase), "reason", engine_reason_name(job->reason),
                           "exit_code", job->exit_code, "output_collection", coll);
     if (o != NULL && job->phase != ENGINE_COMPLETED && job->message[0] != '\0') {

@@ -109,6 +109,11 @@ char *ocps_job_result_json(const engine_job *job, const json_t *metrics, size_t 
  * reason, exit code, output collection. */
 char *ocps_job_summary_json(const engine_job *job);
 
+/* The id the CSC shows for job (acks, events, results): the engine's id,
+ * or what its metadata's "shown_id" says (simulation mode: "true.yaml-<id>",
+ * as the Python OCPS's simulated job ids begin with the pipeline). */
+const char *ocps_job_shown_id(const engine_job *job);
+
 /* "u/ocps/<id>" into out. */
 void ocps_output_collection(const char *job_id, char *out, size_t len);
 
