@@ -853,7 +853,7 @@ int sal_csc_start(sal_csc *c, char *err, size_t errlen)
     }
     c->log_level = c->opts.log_level;
     write_log_level(c);
-    if (c->auth_enabled) {
+    if (sal_auth_wanted(c->comp)) { /* as salobj 7's Controller.start, whether or not it is enforced */
         write_auth_list(c, SAL_WRITE_FORCE);
     }
     c->check_started = sal_now_tai(c->sal);
