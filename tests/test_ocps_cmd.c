@@ -185,6 +185,12 @@ static void usage_errors(void **state)
     assert_int_equal(cmd(&out, "OCPS:1", "nosuch", NULL, NULL, NULL), 64);
     assert_non_null(strstr(out, "OCPS has no command nosuch"));
     free(out);
+    /* an option after NAME says where options go */
+    assert_int_equal(cmd(&out, "OCPS:1", "--timeout", "15", "disable", NULL), 64);
+    assert_non_null(strstr(out,
+                           "ocps-cmd: --timeout is an option here, where the command belongs: options go "
+                           "before NAME"));
+    free(out);
     assert_int_equal(cmd(&out, "OCPS:1", "setLogLevel", "--nosuch", "1", NULL), 64);
     assert_non_null(strstr(out, "command setLogLevel has no field nosuch"));
     free(out);

@@ -348,6 +348,13 @@ static int fill_fields(cmdr *c, int argc, char **argv)
 int cmdr_command_prepare(cmdr *c, const char *name, int argc, char **argv)
 {
     int t = command_topic(c, name);
+    if (t < 0 && name[0] == '-') { /* "ocps-cmd OCPS:1 --timeout 15 disable" */
+        fprintf(stderr,
+                "ocps-cmd: %s is an option here, where the command belongs: options go before NAME "
+                "(ocps-cmd [OPTIONS] NAME COMMAND [--FIELD VALUE ...])\n",
+                name);
+        return EXIT_USAGE;
+    }
     if (t < 0) {
         fprintf(stderr, "ocps-cmd: %s has no command %s (try: ocps-cmd %s topics)\n", c->comp->name, name,
                 c->comp->name);
