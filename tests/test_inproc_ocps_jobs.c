@@ -36,6 +36,7 @@ typedef struct ctx {
     char *root;
     char dir[1024];
     int simulation_mode;
+    bool failed_ack; /* configured failed_job_ack: failed */
 } ctx;
 
 /* One execute and what came back for it. */
@@ -97,6 +98,20 @@ static int setup(void **state)
 static int setup_simulate(void **state)
 {
     return setup_mode(state, 1);
+}
+
+/* A CSC configured with failed_job_ack: failed. */
+static int setup_failed_ack(void **state)
+{
+    ctx *c = calloc(1, sizeof *c);
+    *state = c;
+    c->failed_ack = true;
+    c->root = ct_ocps_config(FAKE_PIPETASK, "failed_job_ack: failed\n");
+    snprintf(c->dir, sizeof c->dir, "%s/OCPS/v4", c->root);
+    if (fx_open_transport(&c->f, ocps_test_component(), 1, NULL, &sal_inproc_transport) != 0) {
+        return -1;
+    }
+    return start_csc(c);
 }
 
 /* A CSC configured with a retention policy: keep 1 published job, a pass
@@ -258,14 +273,19 @@ static void execute_runs_a_job_and_reports_it(void **state)
     free(inv);
 }
 
-static void failing_job_fails_the_command(void **state)
+/* A job that ended in error: its execute's final ack is CMD_COMPLETE, as
+ * the Python OCPS answers (failed_job_ack complete, the default), or
+ * CMD_FAILED (failed_job_ack failed); the summary says how it ended either
+ * way. */
+static void failing_job_ends_its_command(void **state)
 {
     ctx *c = *state;
     fx *f = &c->f;
     run r;
     execute(f, &r, 0, "cpBias.yaml", "FAIL=3");
     wait_done(f, &r);
-    assert_int_equal(r.ack, SAL_CMD_FAILED);
+    assert_int_equal(r.ack, c->failed_ack ? SAL_CMD_FAILED : SAL_CMD_COMPLETE);
+    assert_non_null(strstr(r.result, "\"phase\":\"error\""));
     assert_non_null(strstr(r.result, "\"reason\":\"pipeline_failed\""));
     assert_non_null(strstr(r.result, "\"exit_code\":3"));
     long i = result_before_ack(f, &r);
@@ -533,7 +553,8 @@ int main(void)
     setenv("LSST_SITE", "test", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(execute_runs_a_job_and_reports_it, setup, teardown),
-        cmocka_unit_test_setup_teardown(failing_job_fails_the_command, setup, teardown),
+        cmocka_unit_test_setup_teardown(failing_job_ends_its_command, setup, teardown),
+        cmocka_unit_test_setup_teardown(failing_job_ends_its_command, setup_failed_ack, teardown),
         cmocka_unit_test_setup_teardown(executes_do_not_wait_for_each_other, setup, teardown),
         cmocka_unit_test_setup_teardown(simulation_mode_and_its_fault, setup_simulate, teardown),
         cmocka_unit_test_setup_teardown(store_write_failure_faults, setup, teardown),

@@ -375,7 +375,8 @@ static void bad_input_fails_clearly_and_the_csc_stays_enabled(void **state)
     pending[N] = NULL;
     wait_all(f, pending, 120);
     for (size_t k = 0; k < N; k++) {
-        assert_int_equal(runs[k].ack, SAL_CMD_FAILED);
+        assert_int_equal(runs[k].ack, SAL_CMD_COMPLETE); /* ended in error (failed_job_ack complete) */
+        assert_non_null(strstr(runs[k].result, "\"phase\":\"error\""));
         if (strstr(runs[k].result, cases[k].reason) == NULL) { /* the commander learns why too */
             fail_msg("case %zu: final ack '%s' lacks '%s'", k, runs[k].result, cases[k].reason);
         }
@@ -402,6 +403,19 @@ static void bad_input_fails_clearly_and_the_csc_stays_enabled(void **state)
     }
     char result[512];
     assert_int_equal(fx_command(f, "setLogLevel", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    /* an operator's ocps-cmd: the final ack is CMD_COMPLETE, yet the job
+     * did not complete, so its exit status is 1 and it says why */
+    const char *transport = getenv("OCPS_TEST_TRANSPORT") != NULL ? getenv("OCPS_TEST_TRANSPORT") : "dds";
+    char *argv[] = {OCPS_CMD,  "--transport", (char *)transport, "OCPS:1",
+                    "execute", "--pipeline",  "cpNothing.yaml",  NULL};
+    char *out = NULL;
+    int status = tu_run(argv, &out);
+    print_message("ocps-cmd -> %d:\n%s", status, out ? out : "");
+    assert_int_equal(status, 1);
+    assert_non_null(strstr(out, "execute CMD_COMPLETE"));
+    assert_non_null(strstr(out, "ended error (pipeline_failed): "));
+    assert_non_null(strstr(out, "unknown pipeline 'cpNothing.yaml'"));
+    free(out);
 }
 
 int main(void)

@@ -183,12 +183,23 @@ static void in_progress_text(const engine_job *job, char *out, size_t len)
 
 /* --- publishing a finished job --- */
 
-static int final_ack_code(const engine_job *job)
+/* The final ack of an execute whose job ended: CMD_COMPLETE when it
+ * completed, and (failed_job_ack complete, the Python OCPS's answer) when it
+ * ended in error; CMD_ABORTED when aborted; CMD_FAILED when lost
+ * (its outcome is not known), for a simulated fault, and (failed_job_ack
+ * failed) for an error. */
+static int final_ack_code(const ocps_app *a, const engine_job *job, bool simulated_fault)
 {
-    if (job->phase == ENGINE_COMPLETED) {
+    switch (job->phase) {
+    case ENGINE_COMPLETED:
         return SAL_CMD_COMPLETE;
+    case ENGINE_ABORTED:
+        return SAL_CMD_ABORTED;
+    case ENGINE_ERROR:
+        return a->config.failed_job_ack_failed || simulated_fault ? SAL_CMD_FAILED : SAL_CMD_COMPLETE;
+    default:
+        return SAL_CMD_FAILED;
     }
-    return job->phase == ENGINE_ABORTED ? SAL_CMD_ABORTED : SAL_CMD_FAILED;
 }
 
 /* Never silently dropped: a result that cannot be built becomes a short
@@ -271,11 +282,11 @@ static void repeat_later(ocps_app *a, int32_t seqnum, const char *identity, int3
     }
 }
 
-static void send_final_ack(ocps_app *a, const engine_job *job)
+static void send_final_ack(ocps_app *a, const engine_job *job, bool simulated_fault)
 {
     pending *p = find_pending(a, job->id, true);
     char *summary = ocps_job_summary_json(job);
-    int ack = final_ack_code(job);
+    int ack = final_ack_code(a, job, simulated_fault);
     if (p != NULL && p->cmd != NULL) {
         sal_cmd_finish(p->cmd, ack, summary ? summary : "");
     } else if (job->meta != NULL) {
@@ -327,7 +338,7 @@ static void publish(ocps_app *a, const char *id, const json_t *metrics)
     engine_job_mark_published(a->engine, id);
     const char *pipeline = ended.meta ? json_string_value(json_object_get(ended.meta, "pipeline")) : NULL;
     bool fault = a->simulation_mode != 0 && pipeline != NULL && strcmp(pipeline, "fault.yaml") == 0;
-    send_final_ack(a, &ended);
+    send_final_ack(a, &ended, fault);
     json_decref(ended.meta);
     if (fault) {
         sal_csc_fault(a->csc, SIM_FAULT_CODE, "Simulated fault: fault.yaml ran", "");

@@ -194,6 +194,8 @@ int ocps_config_from_json(int32_t index, json_t *config, ocps_config *out, char 
     out->job_log_max_mb = json_number_value(json_object_get(config, "job_log_max_mb"));
     copy_string(config, "pipetask", out->pipetask, sizeof out->pipetask);
     out->prereq_must_succeed = json_is_true(json_object_get(config, "prereq_must_succeed"));
+    const char *failed_ack = json_string_value(json_object_get(config, "failed_job_ack"));
+    out->failed_job_ack_failed = failed_ack != NULL && strcmp(failed_ack, "failed") == 0;
     out->abort_grace = json_number_value(json_object_get(config, "abort_grace"));
     out->simulation_duration = json_number_value(json_object_get(config, "simulation_duration"));
     json_t *retention = json_object_get(config, "retention");

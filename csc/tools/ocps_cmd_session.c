@@ -240,6 +240,27 @@ static int ack_status(int ack)
     }
 }
 
+/* An execute's final CMD_COMPLETE means its job ended (failed_job_ack
+ * complete, the Python OCPS's answer): did it complete? Its summary
+ * ({"job_id","phase","reason",...}) says; what has none counts as done. */
+static bool job_completed(const char *result)
+{
+    json_t *o = json_loads(result, 0, NULL);
+    const char *phase = json_string_value(json_object_get(o, "phase"));
+    bool completed = phase == NULL || strcmp(phase, "completed") == 0;
+    if (!completed) {
+        const char *reason = json_string_value(json_object_get(o, "reason"));
+        const char *message = json_string_value(json_object_get(o, "message"));
+        fprintf(stderr, "ocps-cmd: job %s ended %s (%s)%s%s\n",
+                json_string_value(json_object_get(o, "job_id"))
+                    ? json_string_value(json_object_get(o, "job_id"))
+                    : "?",
+                phase, reason ? reason : "?", message ? ": " : "", message ? message : "");
+    }
+    json_decref(o);
+    return completed;
+}
+
 static void on_ack(void *arg, int ack, int error, const char *result, double timeout, bool final)
 {
     cmdr *c = arg;
@@ -252,6 +273,10 @@ static void on_ack(void *arg, int ack, int error, const char *result, double tim
     }
     printf("%s %s error=%d result=%s\n", c->command, sal_ack_name(ack), error, result);
     fflush(stdout);
+    if (ack == SAL_CMD_COMPLETE && strcmp(c->command, "execute") == 0 && !job_completed(result)) {
+        cmdr_command_done(c, EXIT_FAILED); /* said by job_completed */
+        return;
+    }
     if (ack == SAL_CMD_NOACK && !c->answered) { /* its reader is there: the index is the likely cause */
         fprintf(stderr,
                 "ocps-cmd: no ack from %s:%d in %.1f s: no CSC with that SAL index answered (a CSC ignores "

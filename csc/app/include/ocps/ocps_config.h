@@ -65,6 +65,7 @@ typedef struct ocps_config {
     double job_log_max_mb; /* a job's ocps.log keeps this much of its output; 0 all */
     char pipetask[1024];
     bool prereq_must_succeed;
+    bool failed_job_ack_failed; /* failed_job_ack: failed (else complete, the Python OCPS's) */
     double abort_grace;
     double simulation_duration;
     double retention_max_age_days; /* retention of ended, published jobs; 0 off */
