@@ -77,12 +77,15 @@ static int start_csc(ctx *c)
     return c->csc != NULL && fx_run_until(&c->f, enabled, NULL, 10) ? 0 : -1;
 }
 
-static int setup_mode(void **state, int simulation_mode)
+/* A CSC in simulation_mode with `extra` (NULL: none) added to its
+ * configuration. */
+static int setup_with(void **state, int simulation_mode, const char *extra)
 {
     ctx *c = calloc(1, sizeof *c);
     *state = c;
     c->simulation_mode = simulation_mode;
-    c->root = ct_ocps_config(FAKE_PIPETASK, NULL);
+    c->failed_ack = extra != NULL && strstr(extra, "failed_job_ack: failed") != NULL;
+    c->root = ct_ocps_config(FAKE_PIPETASK, extra);
     snprintf(c->dir, sizeof c->dir, "%s/OCPS/v4", c->root);
     if (fx_open_transport(&c->f, ocps_test_component(), 1, NULL, &sal_inproc_transport) != 0) {
         return -1;
@@ -92,40 +95,25 @@ static int setup_mode(void **state, int simulation_mode)
 
 static int setup(void **state)
 {
-    return setup_mode(state, 0);
+    return setup_with(state, 0, NULL);
 }
 
 static int setup_simulate(void **state)
 {
-    return setup_mode(state, 1);
+    return setup_with(state, 1, NULL);
 }
 
 /* A CSC configured with failed_job_ack: failed. */
 static int setup_failed_ack(void **state)
 {
-    ctx *c = calloc(1, sizeof *c);
-    *state = c;
-    c->failed_ack = true;
-    c->root = ct_ocps_config(FAKE_PIPETASK, "failed_job_ack: failed\n");
-    snprintf(c->dir, sizeof c->dir, "%s/OCPS/v4", c->root);
-    if (fx_open_transport(&c->f, ocps_test_component(), 1, NULL, &sal_inproc_transport) != 0) {
-        return -1;
-    }
-    return start_csc(c);
+    return setup_with(state, 0, "failed_job_ack: failed\n");
 }
 
 /* A CSC configured with a retention policy: keep 1 published job, a pass
  * every second. */
 static int setup_retention(void **state)
 {
-    ctx *c = calloc(1, sizeof *c);
-    *state = c;
-    c->root = ct_ocps_config(FAKE_PIPETASK, "retention:\n  max_jobs: 1\n  interval: 1\n");
-    snprintf(c->dir, sizeof c->dir, "%s/OCPS/v4", c->root);
-    if (fx_open_transport(&c->f, ocps_test_component(), 1, NULL, &sal_inproc_transport) != 0) {
-        return -1;
-    }
-    return start_csc(c);
+    return setup_with(state, 0, "retention:\n  max_jobs: 1\n  interval: 1\n");
 }
 
 static int teardown(void **state)

@@ -131,22 +131,24 @@ static void control_characters(void **state)
     ocps_execute_flatten(&x, config, query);
     assert_string_equal(x.config, "-j 2 --register-dataset-types  ");
     assert_string_equal(x.data_query, "instrument='LATISS' AND exposure IN (1, 2) ");
-    x = fields("cpBias.yaml");
-    x.data_query = "instrument='LATISS'\x1b[2J";
-    assert_int_equal(ocps_execute_validate(&x, err, sizeof err), -1);
-    assert_string_equal(err, "execute.data_query: control character 0x1b at byte 19 is not allowed");
-    x = fields("cpBias.yaml");
-    x.config = "-j 2\x01";
-    assert_int_equal(ocps_execute_validate(&x, err, sizeof err), -1);
-    assert_string_equal(err, "execute.config: control character 0x01 at byte 4 is not allowed");
-    x = fields("cpBias.yaml");
-    x.version = "w_2024_01\n";
-    assert_int_equal(ocps_execute_validate(&x, err, sizeof err), -1);
-    assert_string_equal(err, "execute.version: control character 0x0a at byte 9 is not allowed");
-    x = fields("cpBias.yaml");
-    x.output_dataset_types = "*.fits\t";
-    assert_int_equal(ocps_execute_validate(&x, err, sizeof err), -1);
-    assert_string_equal(err, "execute.output_dataset_types: control character 0x09 at byte 6 is not allowed");
+    static const struct {
+        int field; /* 0 config, 1 data_query, 2 version, 3 output_dataset_types */
+        const char *value;
+        const char *message;
+    } refused[] = {
+        {1, "instrument='LATISS'\x1b[2J",
+         "execute.data_query: control character 0x1b at byte 19 is not allowed"},
+        {0, "-j 2\x01", "execute.config: control character 0x01 at byte 4 is not allowed"},
+        {2, "w_2024_01\n", "execute.version: control character 0x0a at byte 9 is not allowed"},
+        {3, "*.fits\t", "execute.output_dataset_types: control character 0x09 at byte 6 is not allowed"},
+    };
+    for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++) {
+        x = fields("cpBias.yaml");
+        const char **slot[] = {&x.config, &x.data_query, &x.version, &x.output_dataset_types};
+        *slot[refused[k].field] = refused[k].value;
+        assert_int_equal(ocps_execute_validate(&x, err, sizeof err), -1);
+        assert_string_equal(err, refused[k].message);
+    }
     const char *plain = "-j 2 --register-dataset-types"; /* without any: left as it is */
     x = fields("cpBias.yaml");
     x.config = plain;
