@@ -373,6 +373,17 @@ static void store_write_failure_faults(void **state)
     assert_int_equal(fx_i32(f, (size_t)st, "summaryState"), SAL_STATE_FAULT);
 }
 
+/* Remove the CSC's job store (its file, WAL and shared memory). */
+static void remove_store(const ctx *c)
+{
+    static const char *const parts[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/jobs/jobs-1.sqlite%s", c->root, parts[i]);
+        unlink(path);
+    }
+}
+
 /* The store's file removed under the CSC: the next execute fails saying
  * so (no job that no store keeps), the CSC goes to FAULT (errorCode 3),
  * and the usual recovery (standby, start) is refused until a restart opens
@@ -385,12 +396,7 @@ static void removed_store_refuses_jobs_and_start(void **state)
     execute(f, &r, 0, "cpBias.yaml", "");
     wait_done(f, &r);
     assert_int_equal(r.ack, SAL_CMD_COMPLETE);
-    static const char *const parts[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char path[1200];
-        snprintf(path, sizeof path, "%s/jobs/jobs-1.sqlite%s", c->root, parts[i]);
-        unlink(path);
-    }
+    remove_store(c);
     size_t mark = f->nrecords;
     execute(f, &r, 0, "cpBias.yaml", "");
     wait_done(f, &r);
@@ -405,6 +411,27 @@ static void removed_store_refuses_jobs_and_start(void **state)
     assert_int_equal(fx_command(f, "standby", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
     assert_int_equal(fx_command(f, "start", NULL, 10, result, sizeof result), SAL_CMD_FAILED);
     assert_non_null(strstr(result, "restart the CSC to open a new job store"));
+    assert_int_equal(ct_state(c->csc), SAL_STATE_STANDBY);
+}
+
+/* The same found first by a start (nothing was written meanwhile): the
+ * start fails saying why, and the CSC stays in STANDBY (no FAULT after it). */
+static void removed_store_found_by_start(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, 0, "cpBias.yaml", "");
+    wait_done(f, &r);
+    remove_store(c);
+    char result[1024];
+    assert_int_equal(fx_command(f, "disable", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    assert_int_equal(fx_command(f, "standby", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    size_t mark = f->nrecords;
+    assert_int_equal(fx_command(f, "start", NULL, 10, result, sizeof result), SAL_CMD_FAILED);
+    assert_non_null(strstr(result, "removed or replaced while open"));
+    fx_run_for(f, 0.5);
+    assert_true(fx_wait_event(f, "logevent_summaryState", mark, 0.1) < 0);
     assert_int_equal(ct_state(c->csc), SAL_STATE_STANDBY);
 }
 
@@ -547,6 +574,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(simulation_mode_and_its_fault, setup_simulate, teardown),
         cmocka_unit_test_setup_teardown(store_write_failure_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(removed_store_refuses_jobs_and_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(removed_store_found_by_start, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_with_execute_in_flight_then_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(retention_from_configuration, setup_retention, teardown),
     };

@@ -149,6 +149,12 @@ static void control_characters(void **state)
         assert_int_equal(ocps_execute_validate(&x, err, sizeof err), -1);
         assert_string_equal(err, refused[k].message);
     }
+    /* a backslash before a line break joins the lines, as a shell and YAML do */
+    x = fields("cpBias.yaml");
+    x.config = "-j 2 \\\n-c isr:doDark=False \\\r\n--register-dataset-types";
+    assert_int_equal(ocps_execute_validate(&x, err, sizeof err), 0);
+    ocps_execute_flatten(&x, config, query);
+    assert_string_equal(x.config, "-j 2 -c isr:doDark=False --register-dataset-types");
     const char *plain = "-j 2 --register-dataset-types"; /* without any: left as it is */
     x = fields("cpBias.yaml");
     x.config = plain;

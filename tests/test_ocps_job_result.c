@@ -255,6 +255,42 @@ static void pipetask_metrics_give_summary_outputs_and_reason(void **state)
     free(dir);
 }
 
+/* The final ack's summary fits an ack's result (OCPS_ACK_TEXT_MAX): a long
+ * message is cut at a character, so the text stays whole JSON saying the
+ * phase (an ack cuts longer text, which broke it); a simulated job shows
+ * its shown id. */
+static void summary_fits_an_ack(void **state)
+{
+    (void)state;
+    engine_job *j = new_job();
+    j->phase = ENGINE_ERROR;
+    j->reason = ENGINE_REASON_PIPELINE_FAILED;
+    j->exit_code = 2;
+    size_t n = 0;
+    while (n + 3 < sizeof j->message - 1) { /* "é" and "x" by turns: cuts fall inside characters too */
+        n += (size_t)snprintf(j->message + n, sizeof j->message - n, "%s", n % 3 ? "x" : "\xc3\xa9");
+    }
+    char *text = ocps_job_summary_json(j);
+    assert_non_null(text);
+    print_message("  %zu bytes: %s\n", strlen(text), text);
+    assert_true(strlen(text) <= OCPS_ACK_TEXT_MAX);
+    json_t *o = json_loads(text, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "phase")), "error");
+    const char *message = json_string_value(json_object_get(o, "message"));
+    assert_non_null(message);
+    assert_true(strlen(message) > 40);
+    assert_int_equal(strncmp(message, j->message, strlen(message)), 0);
+    json_decref(o);
+    free(text);
+    json_object_set_new(j->meta, "shown_id", json_string("false.yaml-0123456789abcdef0123456789abcdef"));
+    text = ocps_job_summary_json(j);
+    assert_true(strlen(text) <= OCPS_ACK_TEXT_MAX);
+    assert_non_null(strstr(text, "\"job_id\":\"false.yaml-0123456789abcdef0123456789abcdef\""));
+    free(text);
+    free_job(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +299,7 @@ int main(void)
         cmocka_unit_test(text_that_is_not_utf8_is_replaced),
         cmocka_unit_test(file_names_become_valid_uris),
         cmocka_unit_test(result_stays_within_its_cap),
+        cmocka_unit_test(summary_fits_an_ack),
         cmocka_unit_test(pipetask_metrics_give_summary_outputs_and_reason),
     };
     return cmocka_run_group_tests_name("ocps_job_result", tests, NULL, NULL);

@@ -969,10 +969,16 @@ static void simulation_mode_pipelines(void **state)
         assert_string_equal(json_string_value(json_object_get(j, "jobId")), r.job_id);
         json_decref(j);
     }
-    /* the shown id is the one abort_job takes */
+    /* the shown id is the one abort_job and prereq_jobs take */
     char result[512];
     assert_int_equal(abort_job(f, r.job_id, result, sizeof result), SAL_CMD_COMPLETE);
     assert_non_null(strstr(result, "nothing to abort"));
+    char first[64];
+    snprintf(first, sizeof first, "%s", r.job_id);
+    execute(f, &r, "true.yaml", "", "", first);
+    wait_done(f, &r, 30);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    assert_non_null(strstr(r.result, "\"phase\":\"completed\""));
     execute(f, &r, "unknown$pipeline.yaml", "", "", NULL);
     wait_done(f, &r, 10);
     assert_int_equal(r.ack, SAL_CMD_FAILED);

@@ -565,6 +565,46 @@ static void shown_id(const ocps_app *a, const char *pipeline, const char *id, ch
     snprintf(out, len, "%s%s%s", i >= 0 ? sim_pipelines[i] : "", i >= 0 ? "-" : "", id);
 }
 
+/* The engine's id of a shown id (shown_id): without its simulated
+ * pipeline's "<name>-" (also after a restart without --simulate: an
+ * engine id is hex, so nothing else begins so). */
+static const char *engine_id_of(const ocps_app *a, const char *id)
+{
+    (void)a;
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(sim_pipelines[i]);
+        if (strncmp(id, sim_pipelines[i], n) == 0 && id[n] == '-') {
+            return id + n + 1;
+        }
+    }
+    return id;
+}
+
+/* prereq_jobs with each item's simulated "<name>-" left out (the ids the
+ * CSC showed), into buf (len bytes) when it has any. */
+static const char *engine_prereqs(const ocps_app *a, const char *list, char *buf, size_t len)
+{
+    if (strchr(list, '-') == NULL || strlen(list) >= len) {
+        return list;
+    }
+    size_t o = 0;
+    bool item_start = true;
+    for (const char *p = list; *p != '\0';) {
+        if (item_start && *p != ' ') {
+            const char *id = engine_id_of(a, p);
+            item_start = false;
+            if (id != p) {
+                p = id;
+                continue;
+            }
+        }
+        item_start = *p == ',' || (item_start && *p == ' ');
+        buf[o++] = *p++;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
 static json_t *job_meta(const ocps_app *a, sal_cmd *cmd, const ocps_execute *x, const char *id,
                         json_t *environment)
 {
@@ -642,6 +682,8 @@ static void on_execute(void *arg, sal_cmd *cmd)
         ocps_ra_execute(a->ra, cmd, x.config);
         return;
     }
+    char prereqs[4097];
+    x.prereq_jobs = engine_prereqs(a, x.prereq_jobs, prereqs, sizeof prereqs);
     if (sal_csc_check_enabled(a->csc, "execute", err, sizeof err) != 0 ||
         ocps_execute_validate(&x, err, sizeof err) != 0) {
         sal_cmd_fail(cmd, "%s", err);
@@ -680,19 +722,6 @@ static void on_execute(void *arg, sal_cmd *cmd)
 }
 
 /* --- abort_job --- */
-
-/* The engine's id of a shown id (shown_id): without its simulated
- * pipeline's "<name>-". */
-static const char *engine_id_of(const ocps_app *a, const char *id)
-{
-    for (int i = 0; a->simulation_mode != 0 && i < 3; i++) {
-        size_t n = strlen(sim_pipelines[i]);
-        if (strncmp(id, sim_pipelines[i], n) == 0 && id[n] == '-') {
-            return id + n + 1;
-        }
-    }
-    return id;
-}
 
 static void on_abort_job(void *arg, sal_cmd *cmd)
 {
@@ -803,8 +832,10 @@ static void on_engine_log(void *arg, int level, const char *message)
         SAL_LOG(a->csc, level, "%s", message);
         return;
     }
+    /* in STANDBY no new work is taken, and a start says why it fails:
+     * no FAULT after a failed start */
     if (a->csc == NULL || sal_csc_state(a->csc) == SAL_STATE_FAULT ||
-        uv_is_active((uv_handle_t *)&a->fault)) {
+        sal_csc_state(a->csc) == SAL_STATE_STANDBY || uv_is_active((uv_handle_t *)&a->fault)) {
         SAL_LOG(a->csc, SAL_LOG_ERROR, "job store: %s", message);
         return;
     }

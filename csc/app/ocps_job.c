@@ -202,11 +202,18 @@ static const char *flatten(const char *s, char *buf, size_t len)
     if (strpbrk(s, EXECUTE_BLANKS) == NULL || strlen(s) >= len) {
         return s;
     }
-    size_t i = 0;
-    for (; s[i] != '\0'; i++) {
-        buf[i] = strchr(EXECUTE_BLANKS, s[i]) != NULL ? ' ' : s[i];
+    size_t o = 0;
+    for (size_t i = 0; s[i] != '\0'; i++) {
+        /* a backslash before a line break joins the lines (a shell's line
+         * continuation, YAML's escaped line break) */
+        size_t brk = s[i] == '\\' ? (s[i + 1] == '\n' ? 1 : s[i + 1] == '\r' && s[i + 2] == '\n' ? 2 : 0) : 0;
+        if (brk > 0) {
+            i += brk;
+            continue;
+        }
+        buf[o++] = strchr(EXECUTE_BLANKS, s[i]) != NULL ? ' ' : s[i];
     }
-    buf[i] = '\0';
+    buf[o] = '\0';
     return buf;
 }
 
@@ -869,13 +876,24 @@ char *ocps_job_summary_json(const engine_job *job)
 {
     char coll[128];
     ocps_output_collection(job->id, coll, sizeof coll);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s}", "job_id", ocps_job_shown_id(job), "phase",
-                          engine_phase_name(job->phase), "reason", engine_reason_name(job->reason),
-                          "exit_code", job->exit_code, "output_collection", coll);
-    if (o != NULL && job->phase != ENGINE_COMPLETED && job->message[0] != '\0') {
-        json_object_set_new(o, "message", json_string(job->message)); /* why, for the commander */
+    /* the message (why, for the commander) is cut so that the whole text
+     * fits an ack's result (OCPS_ACK_TEXT_MAX): a longer one would be cut
+     * by the ack, and its JSON broken */
+    size_t keep = job->phase != ENGINE_COMPLETED ? strlen(job->message) : 0;
+    for (;;) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s}", "job_id", ocps_job_shown_id(job), "phase",
+                              engine_phase_name(job->phase), "reason", engine_reason_name(job->reason),
+                              "exit_code", job->exit_code, "output_collection", coll);
+        if (o != NULL && keep > 0) {
+            json_object_set_new(o, "message", json_stringn(job->message, sal_utf8_cut(job->message, keep)));
+        }
+        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        size_t n = text != NULL ? strlen(text) : 0;
+        if (text == NULL || n <= OCPS_ACK_TEXT_MAX || keep == 0) {
+            return text;
+        }
+        free(text);
+        keep = keep > n - OCPS_ACK_TEXT_MAX ? keep - (n - OCPS_ACK_TEXT_MAX) : 0;
     }
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    return text;
 }

@@ -405,10 +405,12 @@ static json_t *job_result_json(const ra_job *j, const char *phase, const char *r
         }
     }
     double ended = now_utc();
-    return json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:i, s:s, s:s, s:o, s:o, s:f, s:o, s:o, s:o, s:o, "
+    char run_id[16]; /* str(seqNum), as the other indices' and the Python OCPS's run_id */
+    snprintf(run_id, sizeof run_id, "%d", (int)j->seqnum);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:o, s:o, s:f, s:o, s:o, s:o, s:o, "
                      "s:{s:s}}",
-                     "jobId", j->id, "job_id", j->id, "runId", j->seqnum, "ownerId", j->identity, "phase",
-                     phase, "reason", reason, "exit_code", exit_code, "backend", "rapid_analysis", "redis",
+                     "jobId", j->id, "job_id", j->id, "runId", run_id, "ownerId", j->identity, "phase", phase,
+                     "reason", reason, "exit_code", exit_code, "backend", "rapid_analysis", "redis",
                      ocps_redis_address(ra->redis), "creationTime", ocps_job_iso_time(j->created), "endTime",
                      ocps_job_iso_time(ended), "executionDuration", ended - j->created, "pushed", pushed,
                      "not_pushed", not_pushed, "completion", completion, "completion_wait_time",

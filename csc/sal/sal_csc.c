@@ -889,14 +889,17 @@ sal_state sal_csc_state(const sal_csc *c)
 }
 
 /* s as Python's repr() of a str gives it: in single quotes (double ones
- * if s has a ' and no "), with \\, the quote, \n, \r, \t and other
- * control characters escaped; other characters as they are. */
+ * if s has a ' and no "), with \\, the quote, \n, \r, \t, other control
+ * characters (C0, DEL, C1), U+00A0, U+00AD, U+2028 and U+2029 escaped;
+ * other characters as they are (Python also escapes the rarer ones it
+ * deems not printable, e.g. U+200B). */
 static void py_str_repr(const char *s, char *out, size_t outlen)
 {
     char q = strchr(s, '\'') != NULL && strchr(s, '"') == NULL ? '"' : '\'';
     size_t o = 0;
     out[o++] = q;
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0' && o + 6 < outlen; p++) {
+    /* room left for the longest escape (6), the closing quote and the NUL */
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0' && o + 8 < outlen; p++) {
         const char *esc = *p == '\\'   ? "\\\\"
                           : *p == '\n' ? "\\n"
                           : *p == '\r' ? "\\r"
@@ -908,6 +911,12 @@ static void py_str_repr(const char *s, char *out, size_t outlen)
             o += (size_t)snprintf(out + o, outlen - o, "\\%c", q);
         } else if (*p < 0x20 || *p == 0x7f || (*p >= 0x80 && sal_utf8_char_len(p) == 0)) {
             o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", *p);
+        } else if (p[0] == 0xC2 && (p[1] < 0xA1 || p[1] == 0xAD)) { /* U+0080-00A0, U+00AD: \\x.. */
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", p[1]);
+            p++;
+        } else if (p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9)) { /* U+2028, U+2029 */
+            o += (size_t)snprintf(out + o, outlen - o, "\\u%04x", 0x2000 + (p[2] & 0x3F));
+            p += 2;
         } else {
             size_t n = *p < 0x80 ? 1 : sal_utf8_char_len(p); /* whole characters only */
             if (o + n + 2 > outlen) {

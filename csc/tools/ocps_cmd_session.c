@@ -242,12 +242,17 @@ static int ack_status(int ack)
 
 /* An execute's final CMD_COMPLETE means its job ended (failed_job_ack
  * complete, the Python OCPS's answer): did it complete? Its summary
- * ({"job_id","phase","reason",...}) says; what has none counts as done. */
+ * ({"job_id","phase","reason",...}) says; a result with no phase (index
+ * 101's) counts as done, one cut short (not JSON) by the phase it names. */
 static bool job_completed(const char *result)
 {
     json_t *o = json_loads(result, 0, NULL);
     const char *phase = json_string_value(json_object_get(o, "phase"));
     bool completed = phase == NULL || strcmp(phase, "completed") == 0;
+    if (o == NULL && strstr(result, "\"phase\":\"") != NULL) {
+        completed = strstr(result, "\"phase\":\"completed\"") != NULL;
+        phase = completed ? "completed" : "(see the result)";
+    }
     if (!completed) {
         const char *reason = json_string_value(json_object_get(o, "reason"));
         const char *message = json_string_value(json_object_get(o, "message"));

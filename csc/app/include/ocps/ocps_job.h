@@ -41,8 +41,10 @@ int ocps_execute_validate(const ocps_execute *x, char *err, size_t errlen);
 
 /* A validated x's config and data_query with each tab, newline and
  * carriage return made a space, as the Python OCPS's YAML job template
- * folds them (a script's `config: >` block ends in a newline): copied into
- * config_buf (8193 bytes) and query_buf (16385 bytes) when they have any. */
+ * folds them (a script's `config: >` block ends in a newline), and a
+ * backslash before a line break left out with it (the lines joined):
+ * copied into config_buf (8193 bytes) and query_buf (16385 bytes) when they
+ * have any. */
 void ocps_execute_flatten(ocps_execute *x, char config_buf[8193], char query_buf[16385]);
 
 /* Check a comma-separated list of output glob patterns, which must stay
