@@ -187,7 +187,7 @@ int main(int argc, char **argv)
         cpu_csc += csc1 - csc0;
         cpu_children += children1 - children0;
         for (int i = 0; i < n; i++) {
-            failed += runs[i].ack != SAL_CMD_COMPLETE;
+            failed += !or_job_completed(&runs[i]);
         }
         free(runs);
         double bare_cpu0 = rusage_cpu(RUSAGE_CHILDREN);

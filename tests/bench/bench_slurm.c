@@ -292,7 +292,7 @@ int main(int argc, char **argv)
         fx_run_until(&f, or_runs_done, runs, 900);
         double dt = tu_now() - t0;
         for (int i = 0; i < n; i++) {
-            failed += runs[i].ack != SAL_CMD_COMPLETE;
+            failed += !or_job_completed(&runs[i]);
         }
         free(runs);
         double raw = raw_round(rawdir, script, n);

@@ -35,6 +35,7 @@ typedef struct job {
     char job_id[40];
     int final_acks;
     int ack;
+    bool completed; /* its final ack says its job completed */
 } job;
 
 typedef struct soak {
@@ -74,6 +75,8 @@ static void on_job_ack(void *arg, int ack, int error, const char *result, double
     if (final) {
         j->final_acks++;
         j->ack = ack;
+        /* CMD_COMPLETE also ends a job that ended in error (failed_job_ack) */
+        j->completed = ack == SAL_CMD_COMPLETE && result != NULL && strstr(result, "\"phase\":\"completed\"");
     }
 }
 
@@ -280,7 +283,7 @@ int main(int argc, char **argv)
         job *j = &s.jobs[i];
         int runs = j->job_id[0] ? count_runs(&s, j->job_id) : 0;
         int results = j->job_id[0] ? count_results(&s.f, j->job_id) : 0;
-        bool ok = runs == 1 && results == 1 && j->final_acks == 1 && j->ack == SAL_CMD_COMPLETE;
+        bool ok = runs == 1 && results == 1 && j->final_acks == 1 && j->completed;
         once += ok;
         if (!ok && bad++ < 10) {
             printf("  job %d (%s): %d runs, %d job_result, %d final acks (last %d)\n", i, j->job_id, runs,

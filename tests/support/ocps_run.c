@@ -97,6 +97,11 @@ bool or_done(fx *f, void *arg)
     return ((const or_run *)arg)->done;
 }
 
+bool or_job_completed(const or_run *r)
+{
+    return r->done && r->ack == SAL_CMD_COMPLETE && strstr(r->result, "\"phase\":\"completed\"") != NULL;
+}
+
 bool or_has_job_id(fx *f, void *arg)
 {
     (void)f;

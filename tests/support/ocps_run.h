@@ -46,6 +46,11 @@ void or_on_ack(void *arg, int ack, int error, const char *result, double timeout
  * stderr. timeout: the command's, in seconds. */
 int or_execute(fx *f, or_run *r, const or_fields *x, double timeout);
 
+/* Did r's job complete? Its final ack is CMD_COMPLETE and its summary's
+ * phase "completed" (a job that ended in error also ends CMD_COMPLETE,
+ * failed_job_ack's default). */
+bool or_job_completed(const or_run *r);
+
 /* fx_run_until predicates: the final ack of one run (arg), a job id or the
  * final ack of one run, the final acks of a NULL-terminated or_run *[]. */
 bool or_done(fx *f, void *arg);
