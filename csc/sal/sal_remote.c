@@ -28,6 +28,10 @@ typedef struct reader_state {
     void *last;
 } reader_state;
 
+/* Seconds a command's writer stays matched before it is used
+ * (sal_remote_ready). */
+#define SAL_REMOTE_MATCH_GRACE 0.25
+
 struct sal_remote {
     sal *sal;
     const sal_component_info *comp;
@@ -36,6 +40,7 @@ struct sal_remote {
     const sal_field_info *f_identity, *f_origin, *f_ack, *f_error, *f_timeout, *f_result;
     reader_state *readers; /* per topic */
     int32_t *next_seq;     /* per topic, commands only */
+    double *ready_since;   /* per topic: monotonic s when first seen matched, 0 not (sal_remote_ready) */
     int32_t *seq_lo;
     int32_t *seq_hi;
     pending *pending;
@@ -170,9 +175,11 @@ int sal_remote_open(sal_remote **out, uv_loop_t *loop, const sal_component_info 
     r->comp = comp;
     r->readers = calloc(comp->ntopics, sizeof *r->readers);
     r->next_seq = calloc(comp->ntopics, sizeof *r->next_seq);
+    r->ready_since = calloc(comp->ntopics, sizeof *r->ready_since);
     r->seq_lo = calloc(comp->ntopics, sizeof *r->seq_lo);
     r->seq_hi = calloc(comp->ntopics, sizeof *r->seq_hi);
-    if (r->readers == NULL || r->next_seq == NULL || r->seq_lo == NULL || r->seq_hi == NULL) {
+    if (r->readers == NULL || r->next_seq == NULL || r->ready_since == NULL || r->seq_lo == NULL ||
+        r->seq_hi == NULL) {
         snprintf(err, errlen, "out of memory");
         sal_remote_close(r, NULL, NULL);
         return -ENOMEM;
@@ -269,7 +276,24 @@ int sal_remote_prepare(sal_remote *r, const char *name, char *err, size_t errlen
 bool sal_remote_ready(const sal_remote *r, const char *name)
 {
     int t = sal_remote_command_topic(r, name);
-    return t >= 0 && sal_matched(r->sal, t, true) > 0 && sal_matched(r->sal, r->t_ackcmd, false) > 0;
+    if (t < 0 || sal_matched(r->sal, t, true) <= 0 || sal_matched(r->sal, r->t_ackcmd, false) <= 0) {
+        if (t >= 0) {
+            r->ready_since[t] = 0;
+        }
+        return false;
+    }
+    /* matched here is not yet matched there: the CSC learns of this
+     * writer (and of the ackcmd reader) from discovery messages it handles
+     * apart from data, and a volatile reader drops a command from a writer
+     * it does not know yet (a fresh writer of a running commander matches
+     * at once; seen as commands lost under load) */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    if (r->ready_since[t] == 0) {
+        r->ready_since[t] = now;
+    }
+    return now - r->ready_since[t] >= SAL_REMOTE_MATCH_GRACE;
 }
 
 void *sal_remote_new_command(sal_remote *r, const char *name)
@@ -336,6 +360,7 @@ static void remote_closed(void *arg)
     void *cb_arg = r->close_arg;
     free(r->readers);
     free(r->next_seq);
+    free(r->ready_since);
     free(r->seq_lo);
     free(r->seq_hi);
     free(r);
