@@ -42,8 +42,9 @@ const void *sal_remote_last(const sal_remote *r, const char *sal_name);
 int sal_remote_prepare(sal_remote *r, const char *name, char *err, size_t errlen);
 
 /* Has the CSC's reader of command `name` and its ackcmd writer been
- * discovered, 0.25 s ago or more (so that the CSC has also discovered this
- * writer and ackcmd reader)? Commands written before that may be lost. */
+ * discovered (over DDS 0.25 s ago or more, so that the CSC has also
+ * discovered this writer and ackcmd reader)? Commands written before that
+ * may be lost. */
 bool sal_remote_ready(const sal_remote *r, const char *name);
 
 /* A new sample of command `name` with empty fields (caller frees with
