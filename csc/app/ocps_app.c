@@ -153,32 +153,20 @@ static void in_progress_text(const engine_job *job, char *out, size_t len)
     if (job == NULL) {
         return;
     }
+    json_t *o = json_object();
+    json_object_set_new(o, "job_id", json_string(ocps_job_shown_id(job)));
+    json_object_set_new(o, "phase", json_string(engine_phase_name(job->phase)));
+    if (job->phase == ENGINE_QUEUED) {
+        json_object_set_new(o, "queue_position", json_integer(job->queue_position));
+    }
     /* the engine's message for a job still on its way (e.g. "Slurm job 12
      * PENDING (Resources)": why it waits), cut so that the whole text stays
-     * within OCPS_ACK_TEXT_MAX */
-    size_t keep = strlen(job->message);
-    for (;;) {
-        json_t *o = json_object();
-        json_object_set_new(o, "job_id", json_string(ocps_job_shown_id(job)));
-        json_object_set_new(o, "phase", json_string(engine_phase_name(job->phase)));
-        if (job->phase == ENGINE_QUEUED) {
-            json_object_set_new(o, "queue_position", json_integer(job->queue_position));
-        }
-        if (keep > 0) {
-            json_object_set_new(o, "message", json_stringn(job->message, sal_utf8_cut(job->message, keep)));
-        }
-        char *text = json_dumps(o, JSON_PRESERVE_ORDER); /* one line, as before */
-        json_decref(o);
-        size_t n = text != NULL ? strlen(text) : 0;
-        size_t limit = OCPS_ACK_TEXT_MAX < len - 1 ? OCPS_ACK_TEXT_MAX : len - 1;
-        if (text == NULL || n <= limit || keep == 0) {
-            snprintf(out, len, "%s", text != NULL ? text : "");
-            free(text);
-            return;
-        }
-        free(text);
-        keep = keep > n - limit ? keep - (n - limit) : 0;
-    }
+     * within OCPS_ACK_TEXT_MAX; one line, as before */
+    size_t limit = OCPS_ACK_TEXT_MAX < len - 1 ? OCPS_ACK_TEXT_MAX : len - 1;
+    char *text = ocps_json_fit_message(o, job->message, limit, JSON_PRESERVE_ORDER);
+    json_decref(o);
+    snprintf(out, len, "%s", text != NULL ? text : "");
+    free(text);
 }
 
 /* --- publishing a finished job --- */
@@ -305,6 +293,23 @@ static void send_final_ack(ocps_app *a, const engine_job *job, bool simulated_fa
     free(p);
 }
 
+/* The simulated pipelines, as the Python OCPS's: true.yaml and false.yaml
+ * end with exit code 0 and a result of true and false; fault.yaml takes
+ * the CSC to FAULT (its job exits 2). */
+static const char *const sim_pipelines[] = {"true.yaml", "false.yaml", "fault.yaml"};
+static const int sim_exit_codes[] = {0, 0, 2};
+
+/* The index in sim_pipelines of pipeline in simulation mode, else -1. */
+static int sim_pipeline(const ocps_app *a, const char *pipeline)
+{
+    for (int i = 0; a->simulation_mode != 0 && i < 3; i++) {
+        if (strcmp(pipeline, sim_pipelines[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
 static void publish(ocps_app *a, const char *id, const json_t *metrics)
 {
     const engine_job *job = engine_job_get(a->engine, id);
@@ -337,7 +342,7 @@ static void publish(ocps_app *a, const char *id, const json_t *metrics)
     json_incref(ended.meta);
     engine_job_mark_published(a->engine, id);
     const char *pipeline = ended.meta ? json_string_value(json_object_get(ended.meta, "pipeline")) : NULL;
-    bool fault = a->simulation_mode != 0 && pipeline != NULL && strcmp(pipeline, "fault.yaml") == 0;
+    bool fault = pipeline != NULL && sim_pipeline(a, pipeline) == 2;
     send_final_ack(a, &ended, fault);
     json_decref(ended.meta);
     if (fault) {
@@ -530,23 +535,6 @@ static void read_fields(const ocps_app *a, const void *sample, ocps_execute *x)
     x->output_dataset_types = field(a->tp.ex_output_dataset_types, sample);
 }
 
-/* The simulated pipelines, as the Python OCPS's: true.yaml and false.yaml
- * end with exit code 0 and a result of true and false; fault.yaml takes
- * the CSC to FAULT (its job exits 2). */
-static const char *const sim_pipelines[] = {"true.yaml", "false.yaml", "fault.yaml"};
-static const int sim_exit_codes[] = {0, 0, 2};
-
-/* The index in sim_pipelines of pipeline in simulation mode, else -1. */
-static int sim_pipeline(const ocps_app *a, const char *pipeline)
-{
-    for (int i = 0; a->simulation_mode != 0 && i < 3; i++) {
-        if (strcmp(pipeline, sim_pipelines[i]) == 0) {
-            return i;
-        }
-    }
-    return -1;
-}
-
 static const char *simulation_exit(const ocps_app *a, const char *pipeline, char *buf, size_t len)
 {
     int i = sim_pipeline(a, pipeline);
@@ -568,9 +556,8 @@ static void shown_id(const ocps_app *a, const char *pipeline, const char *id, ch
 /* The engine's id of a shown id (shown_id): without its simulated
  * pipeline's "<name>-" (also after a restart without --simulate: an
  * engine id is hex, so nothing else begins so). */
-static const char *engine_id_of(const ocps_app *a, const char *id)
+static const char *engine_id_of(const char *id)
 {
-    (void)a;
     for (int i = 0; i < 3; i++) {
         size_t n = strlen(sim_pipelines[i]);
         if (strncmp(id, sim_pipelines[i], n) == 0 && id[n] == '-') {
@@ -582,7 +569,7 @@ static const char *engine_id_of(const ocps_app *a, const char *id)
 
 /* prereq_jobs with each item's simulated "<name>-" left out (the ids the
  * CSC showed), into buf (len bytes) when it has any. */
-static const char *engine_prereqs(const ocps_app *a, const char *list, char *buf, size_t len)
+static const char *engine_prereqs(const char *list, char *buf, size_t len)
 {
     if (strchr(list, '-') == NULL || strlen(list) >= len) {
         return list;
@@ -591,7 +578,7 @@ static const char *engine_prereqs(const ocps_app *a, const char *list, char *buf
     bool item_start = true;
     for (const char *p = list; *p != '\0';) {
         if (item_start && *p != ' ') {
-            const char *id = engine_id_of(a, p);
+            const char *id = engine_id_of(p);
             item_start = false;
             if (id != p) {
                 p = id;
@@ -683,7 +670,7 @@ static void on_execute(void *arg, sal_cmd *cmd)
         return;
     }
     char prereqs[4097];
-    x.prereq_jobs = engine_prereqs(a, x.prereq_jobs, prereqs, sizeof prereqs);
+    x.prereq_jobs = engine_prereqs(x.prereq_jobs, prereqs, sizeof prereqs);
     if (sal_csc_check_enabled(a->csc, "execute", err, sizeof err) != 0 ||
         ocps_execute_validate(&x, err, sizeof err) != 0) {
         sal_cmd_fail(cmd, "%s", err);
@@ -740,7 +727,7 @@ static void on_abort_job(void *arg, sal_cmd *cmd)
      * (no row read), so the command's cost does not follow the history */
     char why[160] = "is missing";
     bool text = id != NULL && sal_text_check(id, SIZE_MAX, NULL, why, sizeof why);
-    const char *engine_id = text ? engine_id_of(a, id) : id;
+    const char *engine_id = text ? engine_id_of(id) : id;
     int rc = !text || strlen(engine_id) > ENGINE_JOB_ID_LEN || a->engine == NULL
                  ? -ENOENT
                  : engine_job_abort(a->engine, engine_id, err, sizeof err);

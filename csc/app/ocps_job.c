@@ -872,28 +872,40 @@ char *ocps_job_result_json(const engine_job *job, const json_t *metrics, size_t 
     }
 }
 
+char *ocps_json_fit_message(json_t *o, const char *message, size_t limit, size_t flags)
+{
+    size_t keep = message != NULL ? strlen(message) : 0;
+    for (;;) {
+        if (keep > 0) {
+            json_object_set_new(o, "message", json_stringn(message, sal_utf8_cut(message, keep)));
+        } else {
+            json_object_del(o, "message");
+        }
+        char *text = json_dumps(o, flags);
+        size_t n = text != NULL ? strlen(text) : 0;
+        if (text == NULL || n <= limit || keep == 0) {
+            return text;
+        }
+        free(text);
+        keep = keep > n - limit ? keep - (n - limit) : 0;
+    }
+}
+
 char *ocps_job_summary_json(const engine_job *job)
 {
     char coll[128];
     ocps_output_collection(job->id, coll, sizeof coll);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s}", "job_id", ocps_job_shown_id(job), "phase",
+                          engine_phase_name(job->phase), "reason", engine_reason_name(job->reason),
+                          "exit_code", job->exit_code, "output_collection", coll);
+    if (o == NULL) {
+        return NULL;
+    }
     /* the message (why, for the commander) is cut so that the whole text
      * fits an ack's result (OCPS_ACK_TEXT_MAX): a longer one would be cut
      * by the ack, and its JSON broken */
-    size_t keep = job->phase != ENGINE_COMPLETED ? strlen(job->message) : 0;
-    for (;;) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s}", "job_id", ocps_job_shown_id(job), "phase",
-                              engine_phase_name(job->phase), "reason", engine_reason_name(job->reason),
-                              "exit_code", job->exit_code, "output_collection", coll);
-        if (o != NULL && keep > 0) {
-            json_object_set_new(o, "message", json_stringn(job->message, sal_utf8_cut(job->message, keep)));
-        }
-        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        size_t n = text != NULL ? strlen(text) : 0;
-        if (text == NULL || n <= OCPS_ACK_TEXT_MAX || keep == 0) {
-            return text;
-        }
-        free(text);
-        keep = keep > n - OCPS_ACK_TEXT_MAX ? keep - (n - OCPS_ACK_TEXT_MAX) : 0;
-    }
+    char *text = ocps_json_fit_message(o, job->phase != ENGINE_COMPLETED ? job->message : "",
+                                       OCPS_ACK_TEXT_MAX, JSON_COMPACT);
+    json_decref(o);
+    return text;
 }

@@ -566,6 +566,11 @@ bool sal_keeps_history(const sal *s)
     return s->ops->keeps_history;
 }
 
+bool sal_match_needs_grace(const sal *s)
+{
+    return s->ops->match_needs_grace;
+}
+
 int32_t sal_matched(const sal *s, int topic, bool writer)
 {
     if (topic < 0 || (size_t)topic >= s->comp->ntopics) {

@@ -282,12 +282,12 @@ bool sal_remote_ready(const sal_remote *r, const char *name)
         }
         return false;
     }
-    /* matched here is not yet matched there: the CSC learns of this
+    /* matched here is not yet matched there (DDS): the CSC learns of this
      * writer (and of the ackcmd reader) from discovery messages it handles
      * apart from data, and a volatile reader drops a command from a writer
      * it does not know yet (a fresh writer of a running commander matches
      * at once; seen as commands lost under load) */
-    if (strcmp(sal_transport_name(r->sal), "dds") != 0) {
+    if (!sal_match_needs_grace(r->sal)) {
         return true; /* a log (Kafka) or one process (inproc): no such race */
     }
     struct timespec ts;

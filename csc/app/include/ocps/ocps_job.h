@@ -111,6 +111,12 @@ char *ocps_job_result_json(const engine_job *job, const json_t *metrics, size_t 
  * reason, exit code, output collection. */
 char *ocps_job_summary_json(const engine_job *job);
 
+/* o printed by json_dumps(o, flags) with "message": message added last,
+ * the message cut (at a character) so that the text is at most limit bytes
+ * (malloc'd; NULL on failure). With the message empty the text may still
+ * exceed limit. Changes o. */
+char *ocps_json_fit_message(json_t *o, const char *message, size_t limit, size_t flags);
+
 /* The id the CSC shows for job (acks, events, results): the engine's id,
  * or what its metadata's "shown_id" says (simulation mode: "true.yaml-<id>",
  * as the Python OCPS's simulated job ids begin with the pipeline). */

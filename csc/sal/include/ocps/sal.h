@@ -98,6 +98,10 @@ bool sal_acks_exclusive(const sal *s);
  * event topic has been delivered, not when a writer is discovered. */
 bool sal_keeps_history(const sal *s);
 
+/* Is a writer matched here possibly not yet matched at the peer (the
+ * transport's match_needs_grace)? */
+bool sal_match_needs_grace(const sal *s);
+
 /* How many remote readers (writer=true) or writers (writer=false) are
  * matched with our endpoint of `topic`, as last reported on the loop. */
 int32_t sal_matched(const sal *s, int topic, bool writer);

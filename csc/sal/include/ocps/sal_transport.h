@@ -76,6 +76,11 @@ typedef struct sal_transport_ops {
      * expires), they drop the acks of its restarted successor, so an ack
      * for a command of the earlier run must be repeated to be seen. */
     bool exclusive_acks;
+    /* A writer matched here is not yet matched at the peer (DDS: each side
+     * learns of the other from its own discovery messages, and a volatile
+     * reader drops a sample from a writer it does not know yet), so a
+     * Remote waits briefly after the first match before its first write. */
+    bool match_needs_grace;
     /* The runtime may run its callbacks on the thread that delivers a
      * sample (see sal_gate.h): delivery happens outside the transport's
      * locks, and writing from there is allowed. */
