@@ -181,7 +181,7 @@ static void engine_evict(engine *e, engine_rec *r)
 
 static void engine_maybe_evict(engine *e, engine_rec *r)
 {
-    if (r->notes == 0 && r->st.job.result_published && engine_phase_final(r->st.job.phase)) {
+    if (r->notes == 0 && !r->unstored && r->st.job.result_published && engine_phase_final(r->st.job.phase)) {
         engine_evict(e, r);
     }
 }
@@ -308,12 +308,109 @@ int engine_store_check(engine *e, char *err, size_t errlen)
     return -EIO;
 }
 
+#define ENGINE_UNSTORED_RETRY 5.0 /* seconds */
+
+static void engine_on_unstored_timer(uv_timer_t *t);
+
+/* r's latest change could not be written: kept, and written again later
+ * (engine_store_flush). */
+static void engine_keep_unstored(engine *e, engine_rec *r)
+{
+    if (r->unstored) {
+        return;
+    }
+    if (e->nunstored == e->capunstored) {
+        size_t cap = e->capunstored ? 2 * e->capunstored : 16;
+        void *p = realloc(e->unstored, cap * sizeof *e->unstored);
+        if (p == NULL) {
+            return; /* not kept: as before, the store is behind */
+        }
+        e->unstored = p;
+        e->capunstored = cap;
+    }
+    memcpy(e->unstored[e->nunstored++], r->st.job.id, sizeof e->unstored[0]);
+    r->unstored = true;
+    if (!e->closed && !uv_is_active((uv_handle_t *)&e->unstored_timer)) {
+        uint64_t ms = (uint64_t)(ENGINE_UNSTORED_RETRY * 1000);
+        uv_timer_start(&e->unstored_timer, engine_on_unstored_timer, ms, ms);
+    }
+}
+
+/* Write r (its mutable fields, then its publication): 0, or -1 with a
+ * message. */
+static int engine_store_rec(engine *e, const engine_rec *r, char *err, size_t errlen)
+{
+    if (engine_store_update(e->store, &r->st, err, errlen) != 0) {
+        return -1;
+    }
+    if (r->st.job.result_published && engine_store_mark_published(e->store, r->st.job.id, err, errlen) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int engine_store_flush(engine *e, size_t *written, char *err, size_t errlen)
+{
+    size_t done = 0;
+    size_t kept = 0;
+    int rc = 0;
+    if (e != NULL && e->nunstored > 0 && e->store == NULL) {
+        snprintf(err, errlen, "engine closed");
+        return -EIO;
+    }
+    for (size_t i = 0; e != NULL && i < e->nunstored; i++) {
+        engine_rec *r = engine_find(e, e->unstored[i]);
+        if (r == NULL || !r->unstored || r->forgotten) {
+            continue; /* gone (forgotten: its row deleted) */
+        }
+        if (rc == 0 && engine_store_rec(e, r, err, errlen) == 0) {
+            r->unstored = false;
+            done++;
+            engine_maybe_evict(e, r);
+            continue;
+        }
+        rc = -EIO; /* the rest is kept: the cause is likely the same */
+        memmove(e->unstored[kept++], e->unstored[i], sizeof e->unstored[0]);
+    }
+    if (e != NULL) {
+        e->nunstored = kept;
+        if (kept == 0 && !e->closed) {
+            uv_timer_stop(&e->unstored_timer);
+        }
+    }
+    if (written != NULL) {
+        *written = done;
+    }
+    if (rc != 0) {
+        size_t n = strlen(err);
+        snprintf(err + n, errlen > n ? errlen - n : 0, " (%zu job change%s not recorded)", kept,
+                 kept == 1 ? "" : "s");
+    }
+    return rc;
+}
+
+static void engine_on_unstored_timer(uv_timer_t *t)
+{
+    engine *e = t->data;
+    char err[600];
+    size_t written = 0;
+    int rc = engine_store_flush(e, &written, err, sizeof err);
+    if (written > 0) {
+        engine__log(e, ENGINE_LOG_INFO, "the job store recorded %zu job change%s it could not before%s",
+                    written, written == 1 ? "" : "s", rc == 0 ? "" : "; others are still not recorded");
+    }
+}
+
 static void engine_persist(engine *e, engine_rec *r)
 {
     char err[512];
     if (e->store != NULL && engine_store_update(e->store, &r->st, err, sizeof err) != 0) {
+        engine_keep_unstored(e, r);
         engine_report(e, ENGINE_LOG_STORE_FAILED, r->st.job.id, err);
     } else {
+        if (e->store != NULL && !r->st.job.result_published) {
+            r->unstored = false; /* all written now (the id left on the list is passed over) */
+        }
         engine_store_gone(e, r->st.job.id);
     }
 }
@@ -639,6 +736,7 @@ static void engine_free(engine *e)
     }
     engine_store_close(e->store);
     free(e->batch);
+    free(e->unstored);
     engine__prereq_close(e);
     engine__slurm_free(e);
     engine__uws_free(e);
@@ -748,10 +846,12 @@ int engine_open(engine **out, uv_loop_t *loop, const engine_options *opts, engin
     uv_timer_init(loop, &e->notify_timer);
     uv_timer_init(loop, &e->poll_timer);
     uv_timer_init(loop, &e->retention_timer);
+    uv_timer_init(loop, &e->unstored_timer);
     e->notify_timer.data = e;
     e->poll_timer.data = e;
     e->retention_timer.data = e;
-    e->open_handles = 3;
+    e->unstored_timer.data = e;
+    e->open_handles = 4;
     if (engine__slurm_init(e, opts, err, errlen) != 0 || engine__uws_init(e, opts, err, errlen) != 0) {
         engine_close(e, NULL, NULL);
         return -1;
@@ -797,9 +897,16 @@ void engine_close(engine *e, engine_close_cb cb, void *arg)
             }
         }
     }
+    if (e->nunstored > 0) {
+        char err[600];
+        if (engine_store_flush(e, NULL, err, sizeof err) != 0) {
+            engine__log(e, ENGINE_LOG_ERROR, "closing: the job store could not record: %s", err);
+        }
+    }
     engine_store_close(e->store);
     e->store = NULL;
     uv_close((uv_handle_t *)&e->notify_timer, engine_on_timer_closed);
+    uv_close((uv_handle_t *)&e->unstored_timer, engine_on_timer_closed);
     uv_close((uv_handle_t *)&e->poll_timer, engine_on_timer_closed);
     uv_close((uv_handle_t *)&e->retention_timer, engine_on_timer_closed);
     engine__slurm_close(e);
@@ -1278,11 +1385,15 @@ int engine_job_mark_published(engine *e, const char *id)
     if (!engine_phase_final(r->st.job.phase)) {
         return -EBUSY;
     }
+    r->st.job.result_published = true; /* published: not again, even if not stored yet */
+    if (r->unstored) {                 /* written (change and publication) with the others */
+        return -EIO;
+    }
     if (engine_store_mark_published(e->store, id, err, sizeof err) != 0) {
+        engine_keep_unstored(e, r);
         engine_report(e, ENGINE_LOG_STORE_FAILED, id, err);
         return -EIO;
     }
-    r->st.job.result_published = true;
     engine_maybe_evict(e, r);
     return 0;
 }

@@ -43,6 +43,7 @@ typedef struct engine_rec {
     bool slurm_killed;       /* the final scancel (KILL) of an abort was sent */
     bool slurm_retry;        /* sbatch failed for want of the controller: sent again at uws_next */
     double abort_time;       /* when engine_job_abort asked (engine__now) */
+    bool unstored;           /* its latest change (or publication) is not in the store: on e->unstored */
     struct engine_rec *prev; /* in e->lists[listed] */
     struct engine_rec *next;
     int listed;   /* the phase whose list holds it, -1 none */
@@ -171,6 +172,13 @@ struct engine {
     engine_note *notes_tail;
     uv_timer_t notify_timer;
     uv_timer_t poll_timer;
+    /* ids of jobs whose latest change the store could not record (a
+     * failed write), written again every ENGINE_UNSTORED_RETRY seconds, at
+     * engine_store_flush and at engine_close */
+    char (*unstored)[ENGINE_JOB_ID_LEN + 1];
+    size_t nunstored;
+    size_t capunstored;
+    uv_timer_t unstored_timer;
     int open_handles; /* handles whose close callback has not run */
     bool closed;
     bool held;                /* opened with start_later: no job starts until engine_start */

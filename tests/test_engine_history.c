@@ -622,7 +622,9 @@ static int64_t store_count(const char *path, const char *sql)
 /* A store write that fails (here the store is held by another connection
  * past the busy timeout when a job ends) is reported to the application
  * as ENGINE_LOG_STORE_FAILED (a CSC goes to FAULT), not only on stderr;
- * the job's end is still reported. */
+ * the job's end is still reported, and kept: once the store takes writes
+ * again, the engine writes it by itself (every 5 s), so that a restart
+ * does not report the job again (or run it). */
 static void test_store_write_failure_reported(void **state)
 {
     efx *fx = *state;
@@ -640,6 +642,14 @@ static void test_store_write_failure_reported(void **state)
     snprintf(want, sizeof want, "%d job %s: ", ENGINE_LOG_STORE_FAILED, id);
     assert_non_null(strstr(fx->log, want));
     assert_non_null(strstr(fx->log, "locked"));
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM jobs WHERE id = '%s' AND phase = 'completed'", id);
+    assert_int_equal(store_count(fx->store, sql), 0); /* not written yet: it was refused */
+    for (int i = 0; i < 80 && store_count(fx->store, sql) == 0; i++) {
+        efx_run_for(fx, 0.1);
+    }
+    assert_int_equal(store_count(fx->store, sql), 1);
+    assert_non_null(strstr(fx->log, "the job store recorded 1 job change it could not before"));
 }
 
 /* The store's file removed while the engine runs (what it writes then is

@@ -373,6 +373,71 @@ static void store_write_failure_faults(void **state)
     assert_int_equal(fx_i32(f, (size_t)st, "summaryState"), SAL_STATE_FAULT);
 }
 
+/* The phase and result_published of job `id` as its store keeps them (read
+ * by SQLite apart from the CSC, as a restart reads them). */
+static void stored_phase(const ctx *c, const char *id, char *phase, size_t len, int *published)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/jobs/jobs-1.sqlite", c->root);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT phase, result_published FROM jobs WHERE id = ?", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(phase, len, "%s", (const char *)sqlite3_column_text(st, 0));
+    *published = sqlite3_column_int(st, 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* The end of a job that the store could not record (it was held by
+ * another process) is kept: the recovery's start writes it, or fails while
+ * it still cannot (the FAULT is not over), so that a restart afterwards
+ * neither reports the job again nor runs it. */
+static void unrecorded_end_is_written_at_start(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, 0, "cpBias.yaml", "SLEEP=1");
+    assert_true(fx_run_until(f, has_job_id, &r, 10));
+    char path[1200];
+    snprintf(path, sizeof path, "%s/jobs/jobs-1.sqlite", c->root);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    wait_done(f, &r);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    for (int i = 0; i < 100 && ct_state(c->csc) != SAL_STATE_FAULT; i++) {
+        fx_run_for(f, 0.1);
+    }
+    assert_int_equal(ct_state(c->csc), SAL_STATE_FAULT);
+    char result[1024];
+    assert_int_equal(fx_command(f, "standby", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    assert_int_equal(fx_command(f, "start", NULL, 10, result, sizeof result), SAL_CMD_FAILED);
+    assert_non_null(strstr(result, "the job store still cannot record"));
+    assert_int_equal(ct_state(c->csc), SAL_STATE_STANDBY);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(fx_command(f, "start", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    char phase[32];
+    int published = 0;
+    stored_phase(c, r.job_id, phase, sizeof phase, &published);
+    assert_string_equal(phase, "completed");
+    assert_int_equal(published, 1);
+    /* a restart on this store: the job is not reported again */
+    assert_int_equal(ct_stop(c->csc), 0);
+    c->csc = NULL;
+    size_t mark = f->nrecords;
+    assert_int_equal(start_csc(c), 0);
+    assert_true(fx_wait_event(f, "logevent_summaryState", mark, 10) >= 0);
+    fx_run_for(f, 1.5);
+    assert_true(fx_wait_event(f, "logevent_job_result", mark, 0.1) < 0);
+}
+
 /* Remove the CSC's job store (its file, WAL and shared memory). */
 static void remove_store(const ctx *c)
 {
@@ -573,6 +638,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(executes_do_not_wait_for_each_other, setup, teardown),
         cmocka_unit_test_setup_teardown(simulation_mode_and_its_fault, setup_simulate, teardown),
         cmocka_unit_test_setup_teardown(store_write_failure_faults, setup, teardown),
+        cmocka_unit_test_setup_teardown(unrecorded_end_is_written_at_start, setup, teardown),
         cmocka_unit_test_setup_teardown(removed_store_refuses_jobs_and_start, setup, teardown),
         cmocka_unit_test_setup_teardown(removed_store_found_by_start, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_with_execute_in_flight_then_restart, setup, teardown),

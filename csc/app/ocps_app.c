@@ -1086,6 +1086,18 @@ int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
         ocps_config_clear(&parsed);
         return -1;
     }
+    size_t written = 0;
+    if (a->engine != NULL && engine_store_flush(a->engine, &written, serr, sizeof serr) != 0) {
+        /* the store's FAULT is not over: a restart would report those jobs
+         * again (or run one whose start alone was stored) */
+        snprintf(err, errlen, "the job store still cannot record what it could not before: %s", serr);
+        ocps_config_clear(&parsed);
+        return -1;
+    }
+    if (written > 0) {
+        SAL_LOG(a->csc, SAL_LOG_INFO, "job store: recorded %zu job change%s it could not before", written,
+                written == 1 ? "" : "s");
+    }
     choose_pipetask(a, &parsed);
     if (parsed.executor == OCPS_EXECUTOR_LOCAL && uses_pipetask(parsed.command) && a->simulation_mode == 0 &&
         parsed.pipetask[0] == '/' && access(parsed.pipetask, X_OK) != 0) {

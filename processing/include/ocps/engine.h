@@ -260,6 +260,14 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
  * opened. Costs one stat of the store's path. */
 int engine_store_check(engine *e, char *err, size_t errlen);
 
+/* Write what the store could not record: a job's change or publication
+ * whose write failed (disk full, the store locked) is kept in memory and
+ * written again every 5 s, here, and at engine_close, so that a restart
+ * after the cause is gone neither reports the job again nor runs it. 0
+ * when nothing is left (*written: how many were written now), -EIO with
+ * the reason and how many are left otherwise. */
+int engine_store_flush(engine *e, size_t *written, char *err, size_t errlen);
+
 /* Group commit: the jobs engine_job_submit accepts between
  * engine_batch_begin and engine_batch_end are stored in one transaction,
  * and exist (are reported, scheduled, and found again after a restart)
