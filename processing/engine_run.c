@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +48,34 @@ static void engine_take_results(engine_rec *r, engine_status *st)
     r->st.job.max_rss_kb = st->max_rss_kb;
 }
 
+/* A failed job's file system is full when less than this (or an eighth of
+ * a small one) is free to it: most likely why it failed, said with its
+ * exit status. (The runner's reserved status file, 16 KiB, is given back
+ * once the outcome is written, so a full disk has about that much free.) */
+#define ENGINE_DISK_FULL_BYTES (1024 * 1024)
+
+/* "; ..." into out when the file system of dir is full now (space or
+ * inodes), else "". */
+static void engine_disk_full_note(const char *dir, char *out, size_t outlen)
+{
+    struct statvfs v;
+    out[0] = '\0';
+    if (dir == NULL || dir[0] == '\0' || statvfs(dir, &v) != 0) {
+        return;
+    }
+    uint64_t unit = v.f_frsize != 0 ? v.f_frsize : v.f_bsize;
+    uint64_t avail = (uint64_t)v.f_bavail * unit;
+    uint64_t size = (uint64_t)v.f_blocks * unit;
+    bool no_space = avail < ENGINE_DISK_FULL_BYTES && avail < size / 8;
+    bool no_inodes = v.f_files > 0 && v.f_favail == 0;
+    char kib[40];
+    snprintf(kib, sizeof kib, "%llu KiB", (unsigned long long)(avail / 1024));
+    if (no_space || no_inodes) {
+        snprintf(out, outlen, "; the file system of its directory is full (%s%s%s free)", no_space ? kib : "",
+                 no_space && no_inodes ? " and " : "", no_inodes ? "no inode" : "");
+    }
+}
+
 /* The phase, reason and message of a runner's outcome. */
 static void engine_classify(const engine_rec *r, const engine_status *st, engine_phase *phase,
                             engine_reason *reason, int *exit_code, char *msg, size_t msglen)
@@ -69,12 +98,15 @@ static void engine_classify(const engine_rec *r, const engine_status *st, engine
     } else if (st->exit_code == 0) {
         *phase = ENGINE_COMPLETED;
         *reason = ENGINE_REASON_SUCCESS;
-    } else if (st->signal != 0) {
-        *reason = ENGINE_REASON_PIPELINE_FAILED;
-        snprintf(msg, msglen, "killed by signal %d", st->signal);
     } else {
         *reason = ENGINE_REASON_PIPELINE_FAILED;
-        snprintf(msg, msglen, "exited with code %d", st->exit_code);
+        char full[120];
+        engine_disk_full_note(r->st.job.workdir, full, sizeof full);
+        if (st->signal != 0) {
+            snprintf(msg, msglen, "killed by signal %d%s", st->signal, full);
+        } else {
+            snprintf(msg, msglen, "exited with code %d%s", st->exit_code, full);
+        }
     }
 }
 

@@ -5,7 +5,8 @@
  * is carried out after it. A long queue is taken up again in one walk: an
  * engine finding 40,000 queued jobs listens within seconds (it used to
  * number each by walking the queue: about 40 s here). A store removed
- * under a running engine takes no more jobs.
+ * under a running engine takes no more jobs. A job that failed on a full
+ * disk says so.
  */
 #define _XOPEN_SOURCE 700
 #include <dirent.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -318,6 +320,72 @@ static void test_a_removed_store_takes_no_job(void **state)
     uws_fx_stop(&extra_fx);
 }
 
+/* The engine in a private mount namespace with a 512 KiB tmpfs over its
+ * work root (root and unshare needed: else skipped): a job that fails
+ * because it filled the disk ends in error saying the file system is full,
+ * not only its exit code; one that fails with room left does not. */
+static void test_a_full_disk_is_named(void **state)
+{
+    (void)state;
+    char *dir = tu_make_temp_dir();
+    assert_non_null(dir);
+    char *wrap = tu_path_join(dir, "small-disk");
+    static const char script[] =
+        "#!/bin/sh\n"
+        "exec unshare --mount sh -c 'w=; p=; for a; do [ \"$p\" = --work-root ] && w=$a; p=$a; done; "
+        "mkdir -p \"$w\" && mount -t tmpfs -o size=512k tmpfs \"$w\" || exit 99; exec \"$@\"' sh \"$@\"\n";
+    assert_int_equal(tu_write_file(wrap, script, strlen(script)), 0);
+    assert_int_equal(chmod(wrap, 0755), 0);
+    char *probe_argv[] = {"unshare", "--mount", "true", NULL};
+    char *out = NULL;
+    int probe = tu_run(probe_argv, &out);
+    free(out);
+    const char *before = getenv("OCPS_UWS_WRAP");
+    char *saved = before != NULL ? strdup(before) : NULL;
+    setenv("OCPS_UWS_WRAP", wrap, 1);
+    int rc = probe == 0 ? uws_fx_start(&extra_fx, NULL, NULL) : -1;
+    if (saved != NULL) {
+        setenv("OCPS_UWS_WRAP", saved, 1);
+    } else {
+        unsetenv("OCPS_UWS_WRAP");
+    }
+    free(saved);
+    tu_remove_tree(dir);
+    free(wrap);
+    free(dir);
+    if (rc != 0) {
+        print_message("no private mount namespace here (root and unshare are needed)\n");
+        skip();
+    }
+    char full[33];
+    char roomy[33];
+    assert_int_equal(uws_fx_submit(&extra_fx,
+                                   "{\"argv\": [\"sh\", \"-c\", \"head -c 2000000 /dev/zero > fill || "
+                                   "exit 1; exit 0\"]}",
+                                   full),
+                     0);
+    json_t *job = uws_fx_wait(&extra_fx, full, NULL, 20);
+    assert_non_null(job);
+    assert_string_equal(phase_of(job), "error");
+    const char *msg = json_string_value(json_object_get(json_object_get(job, "errorSummary"), "message"));
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "exited with code 1; the file system of its directory is full ("));
+    json_decref(job);
+    /* room again (the filler removed): a failure is only its exit code */
+    char fill[1200];
+    snprintf(fill, sizeof fill, "/job/%s", full);
+    uws_resp r;
+    assert_int_equal(uws_fx_request(&extra_fx, "DELETE", fill, NULL, NULL, 0, NULL, &r), 0);
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_submit(&extra_fx, "{\"argv\": [\"sh\", \"-c\", \"exit 1\"]}", roomy), 0);
+    job = uws_fx_wait(&extra_fx, roomy, NULL, 20);
+    assert_non_null(job);
+    msg = json_string_value(json_object_get(json_object_get(job, "errorSummary"), "message"));
+    assert_string_equal(msg, "exited with code 1");
+    json_decref(job);
+    uws_fx_stop(&extra_fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -325,6 +393,7 @@ int main(void)
         cmocka_unit_test_teardown(test_restart_with_a_long_queue, kill_extra),
         cmocka_unit_test_teardown(test_one_engine_per_state_dir, kill_extra),
         cmocka_unit_test_teardown(test_a_removed_store_takes_no_job, kill_extra),
+        cmocka_unit_test_teardown(test_a_full_disk_is_named, kill_extra),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
