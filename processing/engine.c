@@ -316,20 +316,22 @@ static void engine_on_unstored_timer(uv_timer_t *t);
  * (engine_store_flush). */
 static void engine_keep_unstored(engine *e, engine_rec *r)
 {
-    if (r->unstored) {
+    r->unstored = true;
+    if (r->unstored_listed) {
         return;
     }
     if (e->nunstored == e->capunstored) {
         size_t cap = e->capunstored ? 2 * e->capunstored : 16;
         void *p = realloc(e->unstored, cap * sizeof *e->unstored);
         if (p == NULL) {
-            return; /* not kept: as before, the store is behind */
+            r->unstored = false; /* not kept: as before, the store is behind */
+            return;
         }
         e->unstored = p;
         e->capunstored = cap;
     }
     memcpy(e->unstored[e->nunstored++], r->st.job.id, sizeof e->unstored[0]);
-    r->unstored = true;
+    r->unstored_listed = true;
     if (!e->closed && !uv_is_active((uv_handle_t *)&e->unstored_timer)) {
         uint64_t ms = (uint64_t)(ENGINE_UNSTORED_RETRY * 1000);
         uv_timer_start(&e->unstored_timer, engine_on_unstored_timer, ms, ms);
@@ -353,40 +355,60 @@ int engine_store_flush(engine *e, size_t *written, char *err, size_t errlen)
 {
     size_t done = 0;
     size_t kept = 0;
-    int rc = 0;
-    if (e != NULL && e->nunstored > 0 && e->store == NULL) {
+    if (written != NULL) {
+        *written = 0;
+    }
+    if (e == NULL || e->nunstored == 0) {
+        return 0;
+    }
+    if (e->store == NULL) {
         snprintf(err, errlen, "engine closed");
         return -EIO;
     }
-    for (size_t i = 0; e != NULL && i < e->nunstored; i++) {
+    /* written in order until one fails; that one goes last, so that a job
+     * whose own write keeps failing does not hold back the others */
+    char failed[ENGINE_JOB_ID_LEN + 1] = "";
+    for (size_t i = 0; i < e->nunstored; i++) {
         engine_rec *r = engine_find(e, e->unstored[i]);
-        if (r == NULL || !r->unstored || r->forgotten) {
-            continue; /* gone (forgotten: its row deleted) */
+        if (r == NULL) {
+            continue;
         }
-        if (rc == 0 && engine_store_rec(e, r, err, errlen) == 0) {
+        if (!r->unstored || r->forgotten) { /* written since, or its row deleted */
             r->unstored = false;
+            r->unstored_listed = false;
+            engine_maybe_evict(e, r);
+            continue;
+        }
+        if (failed[0] == '\0' && engine_store_rec(e, r, err, errlen) == 0) {
+            r->unstored = false;
+            r->unstored_listed = false;
             done++;
             engine_maybe_evict(e, r);
             continue;
         }
-        rc = -EIO; /* the rest is kept: the cause is likely the same */
-        memmove(e->unstored[kept++], e->unstored[i], sizeof e->unstored[0]);
-    }
-    if (e != NULL) {
-        e->nunstored = kept;
-        if (kept == 0 && !e->closed) {
-            uv_timer_stop(&e->unstored_timer);
+        if (failed[0] == '\0') {
+            memcpy(failed, e->unstored[i], sizeof failed);
+            continue;
         }
+        memmove(e->unstored[kept++], e->unstored[i], sizeof e->unstored[0]); /* not tried */
+    }
+    if (failed[0] != '\0') {
+        memcpy(e->unstored[kept++], failed, sizeof failed);
+    }
+    e->nunstored = kept;
+    if (kept == 0 && !e->closed) {
+        uv_timer_stop(&e->unstored_timer);
     }
     if (written != NULL) {
         *written = done;
     }
-    if (rc != 0) {
+    if (failed[0] != '\0') {
         size_t n = strlen(err);
         snprintf(err + n, errlen > n ? errlen - n : 0, " (%zu job change%s not recorded)", kept,
                  kept == 1 ? "" : "s");
+        return -EIO;
     }
-    return rc;
+    return 0;
 }
 
 static void engine_on_unstored_timer(uv_timer_t *t)
@@ -1386,8 +1408,13 @@ int engine_job_mark_published(engine *e, const char *id)
         return -EBUSY;
     }
     r->st.job.result_published = true; /* published: not again, even if not stored yet */
-    if (r->unstored) {                 /* written (change and publication) with the others */
-        return -EIO;
+    if (r->unstored) {                 /* its change first, then the publication */
+        if (engine_store_rec(e, r, err, sizeof err) != 0) {
+            return -EIO; /* kept: written again later */
+        }
+        r->unstored = false;
+        engine_maybe_evict(e, r);
+        return 0;
     }
     if (engine_store_mark_published(e->store, id, err, sizeof err) != 0) {
         engine_keep_unstored(e, r);
@@ -1546,7 +1573,7 @@ void engine_job_list_live(engine *e, size_t max, engine_job_list_cb cb, void *ar
         int pos = 0; /* the queue position, counted along the QUEUED list */
         for (engine_rec *r = e->lists[order[k]].head; r != NULL; r = r->next) {
             pos++;
-            if (r->forgotten || r->st.job.result_published) {
+            if (r->forgotten || (r->st.job.result_published && !r->unstored)) { /* else not in the history */
                 continue; /* gone, or listed with the history */
             }
             if (max > 0 && n == max) {

@@ -43,7 +43,8 @@ typedef struct engine_rec {
     bool slurm_killed;       /* the final scancel (KILL) of an abort was sent */
     bool slurm_retry;        /* sbatch failed for want of the controller: sent again at uws_next */
     double abort_time;       /* when engine_job_abort asked (engine__now) */
-    bool unstored;           /* its latest change (or publication) is not in the store: on e->unstored */
+    bool unstored;           /* its latest change (or publication) is not in the store */
+    bool unstored_listed;    /* its id is on e->unstored (it may have been written since) */
     struct engine_rec *prev; /* in e->lists[listed] */
     struct engine_rec *next;
     int listed;   /* the phase whose list holds it, -1 none */

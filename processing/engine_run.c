@@ -60,14 +60,14 @@ static void engine_disk_full_note(const char *dir, char *out, size_t outlen)
 {
     struct statvfs v;
     out[0] = '\0';
-    if (dir == NULL || dir[0] == '\0' || statvfs(dir, &v) != 0) {
-        return;
+    if (dir == NULL || dir[0] == '\0' || statvfs(dir, &v) != 0 || (v.f_flag & ST_RDONLY) != 0) {
+        return; /* a read-only one reports nothing free */
     }
     uint64_t unit = v.f_frsize != 0 ? v.f_frsize : v.f_bsize;
     uint64_t avail = (uint64_t)v.f_bavail * unit;
     uint64_t size = (uint64_t)v.f_blocks * unit;
     bool no_space = avail < ENGINE_DISK_FULL_BYTES && avail < size / 8;
-    bool no_inodes = v.f_files > 0 && v.f_favail == 0;
+    bool no_inodes = v.f_files > 0 && v.f_favail == 0 && v.f_ffree == 0; /* some report no count */
     char kib[40];
     snprintf(kib, sizeof kib, "%llu KiB", (unsigned long long)(avail / 1024));
     if (no_space || no_inodes) {

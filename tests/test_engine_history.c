@@ -652,6 +652,44 @@ static void test_store_write_failure_reported(void **state)
     assert_non_null(strstr(fx->log, "the job store recorded 1 job change it could not before"));
 }
 
+/* A job whose end the store refused, published and then forgotten (a UWS
+ * DELETE) once the store takes writes again, before the engine's own
+ * retry: both succeed at once (the end is written first), the job is gone
+ * from the store and stays gone, and it is listed meanwhile (neither live
+ * nor history would have shown it). */
+static int list_count(void *arg, const engine_job *job)
+{
+    (void)job;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void test_unrecorded_end_then_forget(void **state)
+{
+    efx *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    efx_submit_sh(fx, id, "sleep 0.3");
+    efx_wait_phase(fx, id, ENGINE_EXECUTING, 10);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(fx->store, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(efx_wait_final(fx, id, 20)->phase, ENGINE_COMPLETED);
+    assert_int_equal(engine_job_mark_published(fx->e, id), -EIO); /* still refused */
+    int live = 0;
+    engine_job_list_live(fx->e, 100, list_count, &live);
+    assert_int_equal(live, 1); /* published in memory, not in the store: still listed live */
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(engine_job_mark_published(fx->e, id), 0);
+    char err[256];
+    assert_int_equal(engine_job_forget(fx->e, id, err, sizeof err), 0);
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM jobs WHERE id = '%s'", id);
+    assert_int_equal(store_count(fx->store, sql), 0);
+    efx_run_for(fx, 5.5); /* past the retry */
+    assert_int_equal(store_count(fx->store, sql), 0);
+}
+
 /* The store's file removed while the engine runs (what it writes then is
  * lost at close): reported as ENGINE_LOG_STORE_FAILED at the next change,
  * once, and no new job is taken. */
@@ -774,6 +812,7 @@ int main(void)
         T(test_batch_submit),
         T(test_env_sets_job_id_and_output_dir),
         T(test_store_write_failure_reported),
+        T(test_unrecorded_end_then_forget),
         T(test_store_removed_reported),
     };
     return cmocka_run_group_tests_name("engine_history", tests, NULL, NULL);

@@ -512,7 +512,12 @@ static void uws_forget(uws_service *s, const char *id, engine_phase phase)
     uws_cache_drop(s, id);
     char err[256];
     if (engine_job_forget(s->e, id, err, sizeof err) != 0) {
-        fprintf(stderr, "ocps-engine: job %s: %s\n", id, err);
+        /* the store still has it: its directory (marked deleted) stays, so
+         * that the next start carries the deletion out, rather than a job
+         * listed again without its files */
+        fprintf(stderr, "ocps-engine: job %s: %s; deleted at the next start\n", id, err);
+        uws_deleting_remove(s, id);
+        return;
     }
     uws_deleting_remove(s, id);
     uws_remove_dir(s, id);
