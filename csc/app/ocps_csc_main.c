@@ -17,6 +17,7 @@
 
 #include <uv.h>
 
+#include "ocps/exe_path.h"
 #include "ocps/ocps_app.h"
 #include "ocps/ocps_config.h"
 #include "ocps/ocps_interface.h"
@@ -26,12 +27,6 @@
 #include "ocps/uv_mhd.h"
 
 #include "ocps_version.h" /* OCPS_VERSION, from git describe at build time */
-
-/* The directory of ocps-job-runner relative to this program's, as
- * installed (GNUInstallDirs' bin and libexec directories). */
-#ifndef OCPS_LIBEXEC_FROM_BIN
-#define OCPS_LIBEXEC_FROM_BIN "../libexec/ocps-c"
-#endif
 
 typedef struct app {
     sal_csc *csc;
@@ -158,51 +153,12 @@ static int on_configure(void *arg, json_t *config, char *err, size_t errlen)
     return ocps_app_configure(a->ocps, config, err, errlen);
 }
 
-/* A helper program: $<env> when set, else the first of `places` (paths
- * relative to this program's directory, found through /proc/self/exe so
- * that a moved install tree works) that is executable; else "". */
-static void find_program(const char *env, const char *const *places, char *out, size_t len)
-{
-    const char *value = getenv(env);
-    if (value != NULL && *value != '\0') {
-        snprintf(out, len, "%s", value);
-        return;
-    }
-    char self[900];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[n > 0 ? n : 0] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash != NULL) {
-        *slash = '\0';
-    }
-    for (size_t i = 0; places[i] != NULL; i++) {
-        snprintf(out, len, "%s/%s", self, places[i]);
-        if (access(out, X_OK) == 0) {
-            return;
-        }
-    }
-    out[0] = '\0';
-}
-
-/* ocps-job-runner: $OCPS_JOB_RUNNER, next to this program, in the
- * installed libexec directory (OCPS_LIBEXEC_FROM_BIN) or in the build
- * tree's processing/ directory. */
-static void find_runner(char *out, size_t len)
-{
-    static const char *const places[] = {"ocps-job-runner", OCPS_LIBEXEC_FROM_BIN "/ocps-job-runner",
-                                         "../processing/ocps-job-runner", NULL};
-    find_program("OCPS_JOB_RUNNER", places, out, len);
-    if (out[0] == '\0') {
-        snprintf(out, len, "ocps-job-runner"); /* named in the error when a job starts */
-    }
-}
-
 /* ocps-pipetask: $OCPS_PIPETASK, next to this program or in the build
  * tree's processing/pipetask/ directory; "" if none is there. */
 static void find_pipetask(char *out, size_t len)
 {
     static const char *const places[] = {"ocps-pipetask", "../processing/pipetask/ocps-pipetask", NULL};
-    find_program("OCPS_PIPETASK", places, out, len);
+    exe_path_find("OCPS_PIPETASK", places, out, len);
 }
 
 /* An error that stops the program, as a log line (text: "ocps-csc: ..."). */
@@ -443,7 +399,7 @@ int main(int argc, char **argv)
     a.sigint.data = a.sigterm.data = &a;
     sal_csc_hooks hooks = {.configure = on_configure, .closing = on_closing, .closed = on_closed, .arg = &a};
     char runner[1024];
-    find_runner(runner, sizeof runner);
+    exe_path_runner(runner, sizeof runner);
     if (metrics_listen != NULL &&
         ocps_metrics_open(&a.metrics, &loop, metrics_listen, metrics_option, err, sizeof err) != 0) {
         report_error(err);

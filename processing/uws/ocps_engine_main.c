@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "ocps/engine.h"
+#include "ocps/exe_path.h"
 #include "ocps/uws_service.h"
 
 typedef struct cli {
@@ -144,28 +145,6 @@ static int parse_cli(int argc, char **argv, cli *c)
         return -1;
     }
     return 0;
-}
-
-/* ocps-job-runner: $OCPS_JOB_RUNNER, else next to this program, else one
- * directory up (the build tree). */
-static void find_runner(char *out, size_t len)
-{
-    const char *env = getenv("OCPS_JOB_RUNNER");
-    if (env != NULL && *env != '\0') {
-        snprintf(out, len, "%s", env);
-        return;
-    }
-    char self[900];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[n > 0 ? n : 0] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash != NULL) {
-        *slash = '\0';
-    }
-    snprintf(out, len, "%s/ocps-job-runner", self);
-    if (access(out, X_OK) != 0) {
-        snprintf(out, len, "%s/../ocps-job-runner", self);
-    }
 }
 
 static void on_job(void *arg, const engine_job *job)
@@ -323,7 +302,7 @@ int main(int argc, char **argv)
     }
     c.work_root = work_root;
     snprintf(store, sizeof store, "%s/ocps-engine.sqlite", state_dir);
-    find_runner(runner, sizeof runner);
+    exe_path_runner(runner, sizeof runner);
     app a = {.loop = uv_default_loop()};
     engine_options eo = {.work_root = c.work_root,
                          .store_path = store,

@@ -12,7 +12,7 @@ prefix="$tmp/opt/ocps"
 cmake --install "$build" --prefix "$prefix" > "$tmp/install.log"
 status=0
 fail() { echo "FAIL: $*"; status=1; }
-for f in bin/ocps-csc bin/ocps-cmd bin/sal-info bin/ocps-butler bin/ocps-fakeraws \
+for f in bin/ocps-csc bin/ocps-cmd bin/sal-info bin/ocps-butler bin/ocps-fakeraws bin/ocps-engine \
          libexec/ocps-c/ocps-job-runner; do
     [ -x "$prefix/$f" ] || fail "$f not installed (executable)"
 done
@@ -35,5 +35,30 @@ got=$(env -i "$prefix/bin/ocps-csc" --version)
 case "$version" in [0-9]*) ;; *) fail "version '$version' is not a Debian version" ;; esac
 env -i "$prefix/bin/sal-info" > "$tmp/sal-info" 2>&1 || fail "installed sal-info failed: $(cat "$tmp/sal-info")"
 env -i "$prefix/bin/ocps-cmd" --help | grep -q "usage: ocps-cmd" || fail "installed ocps-cmd --help"
+# the installed ocps-engine finds the installed runner and runs a job
+mkdir -p "$tmp/engine"
+env -i "$prefix/bin/ocps-engine" --listen 127.0.0.1:0 --state-dir "$tmp/engine/state" \
+    --work-root "$tmp/engine/work" --port-file "$tmp/engine/port" > "$tmp/engine/log" 2>&1 &
+engine=$!
+i=0
+while [ ! -s "$tmp/engine/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if [ -s "$tmp/engine/port" ]; then
+    url="http://127.0.0.1:$(cat "$tmp/engine/port")/api/v1/job"
+    id=$(curl -s -X PUT -H 'Content-Type: application/json' -d '{"argv": ["true"]}' "$url" \
+        | sed -n 's/^ *"jobId": "\([0-9a-f]*\)".*/\1/p')
+    phase=
+    i=0
+    while [ -n "$id" ] && [ $i -lt 100 ]; do
+        phase=$(curl -s "$url/$id/phase" | tr -d '"')
+        case "$phase" in completed | error | aborted | unknown) break ;; esac
+        sleep 0.1
+        i=$((i + 1))
+    done
+    [ "$phase" = completed ] || fail "installed ocps-engine: job '$id' ended '$phase': $(curl -s "$url/$id" | grep message)"
+else
+    fail "installed ocps-engine did not listen: $(cat "$tmp/engine/log")"
+fi
+kill "$engine" 2> /dev/null || true
+wait "$engine" 2> /dev/null || true
 [ "$status" -eq 0 ] && echo "OK: version $version"
 exit "$status"
