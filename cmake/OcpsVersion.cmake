@@ -5,29 +5,50 @@
 #
 # A tag vX.Y.Z gives X.Y.Z, N commits after it X.Y.Z+N.g<hash>; with no
 # tag, <project version>+g<hash>; a modified work tree adds .dirty; outside
-# git, the project version. The result is a valid Debian version. It is
+# git, the project version. $OCPS_VERSION, when set, is read the same way
+# (a container build passes `git describe --tags --always`; -dirty too); a
+# Debian version is kept, anything else becomes <project version>+<it>.
+# The result is a valid Debian version. It is
 # written to OUT_H (#define OCPS_VERSION) and OUT_TXT (for CPack), each
 # only when it changed, so an unchanged tree rebuilds nothing.
 set(version "${BASE}")
 find_program(GIT_EXECUTABLE git)
+set(described "")
 if(DEFINED ENV{OCPS_VERSION} AND NOT "$ENV{OCPS_VERSION}" STREQUAL "")
-  set(version "$ENV{OCPS_VERSION}")
+  # given (a container build passes `git describe --tags --always`): read
+  # as git describe's output, so that it too becomes a Debian version
+  set(described "$ENV{OCPS_VERSION}")
 elseif(GIT_EXECUTABLE)
   execute_process(
     COMMAND "${GIT_EXECUTABLE}" -C "${SOURCE_DIR}" describe --tags --match "v[0-9]*" --always --dirty=.dirty
     OUTPUT_VARIABLE described OUTPUT_STRIP_TRAILING_WHITESPACE
     RESULT_VARIABLE rc ERROR_QUIET)
-  if(rc EQUAL 0 AND described)
-    if(described MATCHES "^v([0-9][0-9A-Za-z.~]*)-([0-9]+)-g([0-9a-f]+)(\\.dirty)?$")
-      set(version "${CMAKE_MATCH_1}+${CMAKE_MATCH_2}.g${CMAKE_MATCH_3}${CMAKE_MATCH_4}")
-    elseif(described MATCHES "^v([0-9][0-9A-Za-z.~]*)(\\.dirty)?$")
-      set(version "${CMAKE_MATCH_1}")
-      if(CMAKE_MATCH_2)
-        set(version "${version}+dirty")
-      endif()
-    elseif(described MATCHES "^([0-9a-f]+)(\\.dirty)?$")
-      set(version "${BASE}+g${CMAKE_MATCH_1}${CMAKE_MATCH_2}")
+  if(NOT rc EQUAL 0)
+    set(described "")
+  endif()
+endif()
+if(described)
+  if(described MATCHES "^v?([0-9][0-9A-Za-z.~]*)-([0-9]+)-g([0-9a-f]+)(\\.dirty|-dirty)?$")
+    set(version "${CMAKE_MATCH_1}+${CMAKE_MATCH_2}.g${CMAKE_MATCH_3}")
+    if(CMAKE_MATCH_4)
+      set(version "${version}.dirty")
     endif()
+  elseif(described MATCHES "^([0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]+)(\\.dirty|-dirty)?$")
+    # a commit alone (no tag; at least 7 hex digits, as git abbreviates)
+    set(version "${BASE}+g${CMAKE_MATCH_1}")
+    if(CMAKE_MATCH_2)
+      set(version "${version}.dirty")
+    endif()
+  elseif(described MATCHES "^v?([0-9][0-9A-Za-z.~]*)(\\.dirty|-dirty)?$")
+    set(version "${CMAKE_MATCH_1}")
+    if(CMAKE_MATCH_2)
+      set(version "${version}+dirty")
+    endif()
+  elseif(described MATCHES "^[0-9][0-9A-Za-z.+~-]*$")
+    set(version "${described}") # a Debian version already
+  else()
+    string(REGEX REPLACE "[^0-9A-Za-z.~]" "." tail "${described}")
+    set(version "${BASE}+${tail}")
   endif()
 endif()
 

@@ -60,3 +60,7 @@ endforeach()
 add_test(NAME deploy_install_layout
   COMMAND sh "${CMAKE_CURRENT_SOURCE_DIR}/deploy/install_layout.sh" "${CMAKE_BINARY_DIR}" ${ocps_embedded_releases})
 set_tests_properties(deploy_install_layout PROPERTIES TIMEOUT 120 LABELS deploy)
+
+add_test(NAME deploy_version_rules
+  COMMAND sh "${CMAKE_CURRENT_SOURCE_DIR}/deploy/version_rules.sh" "${PROJECT_SOURCE_DIR}")
+set_tests_properties(deploy_version_rules PROPERTIES TIMEOUT 60 LABELS deploy)

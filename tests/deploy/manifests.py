@@ -265,6 +265,16 @@ def check_containerfile(src):
         return
     for s in stages:
         check(s["image"] == "debian:12-slim", f"Containerfile: stage on {s['image']}, not debian:12-slim")
+    # the build stage installs every Debian package the build requires
+    # (cmake/OcpsDeps.cmake: ocps_require_pkg outside the tests' block)
+    with open(os.path.join(src, "cmake/OcpsDeps.cmake"), encoding="utf-8") as f:
+        deps = f.read()
+    deps = re.sub(r"if\(OCPS_BUILD_TESTS\).*?endif\(\)", "", deps, flags=re.S)
+    required = set(re.findall(r"^\s*ocps_require_pkg\(\w+ \S+ (\S+)\)", deps, re.M))
+    required |= {"cyclonedds-dev", "cyclonedds-tools", "pkg-config", "python3"}
+    build_body = " ".join(rest for _, rest in stages[0]["lines"]).split()
+    for pkg in sorted(required):
+        check(pkg in build_body, f"Containerfile: the build stage does not install {pkg} (cmake/OcpsDeps.cmake needs it)")
     final = stages[-1]
     body = " ".join(rest for _, rest in final["lines"])
     for bad in ("build-essential", "gcc", "cmake", "-dev ", "-dev\n", "clang", "pkg-config"):
