@@ -655,6 +655,9 @@ int engine_lock_file(const char *lock_path, int *fd, char *holder, size_t holder
         /* left by another account (an earlier run as root): flock needs
          * no write access; only the pid is not written */
         *fd = open(lock_path, O_RDONLY | O_CLOEXEC);
+        if (*fd < 0) {
+            return EACCES; /* not there, and its directory not writable: say that */
+        }
     }
     if (*fd < 0) {
         return errno;
