@@ -619,6 +619,20 @@ static int64_t store_count(const char *path, const char *sql)
     return n;
 }
 
+/* A job (shell `cmd`) ends completed while the store is held by another
+ * connection (BEGIN EXCLUSIVE, past the busy timeout): that connection, to
+ * COMMIT and close. */
+static sqlite3 *end_with_store_locked(efx *fx, char id[ENGINE_JOB_ID_LEN + 1], const char *cmd)
+{
+    efx_submit_sh(fx, id, cmd);
+    efx_wait_phase(fx, id, ENGINE_EXECUTING, 10);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(fx->store, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(efx_wait_final(fx, id, 20)->phase, ENGINE_COMPLETED);
+    return db;
+}
+
 /* A store write that fails (here the store is held by another connection
  * past the busy timeout when a job ends) is reported to the application
  * as ENGINE_LOG_STORE_FAILED (a CSC goes to FAULT), not only on stderr;
@@ -629,13 +643,7 @@ static void test_store_write_failure_reported(void **state)
 {
     efx *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
-    efx_submit_sh(fx, id, "sleep 0.5");
-    efx_wait_phase(fx, id, ENGINE_EXECUTING, 10);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(fx->store, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
-    const efx_event *ev = efx_wait_final(fx, id, 20);
-    assert_int_equal(ev->phase, ENGINE_COMPLETED);
+    sqlite3 *db = end_with_store_locked(fx, id, "sleep 0.5");
     assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     char want[80];
@@ -668,12 +676,7 @@ static void test_unrecorded_end_then_forget(void **state)
 {
     efx *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
-    efx_submit_sh(fx, id, "sleep 0.3");
-    efx_wait_phase(fx, id, ENGINE_EXECUTING, 10);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(fx->store, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(efx_wait_final(fx, id, 20)->phase, ENGINE_COMPLETED);
+    sqlite3 *db = end_with_store_locked(fx, id, "sleep 0.3");
     assert_int_equal(engine_job_mark_published(fx->e, id), -EIO); /* still refused */
     int live = 0;
     engine_job_list_live(fx->e, 100, list_count, &live);

@@ -341,6 +341,21 @@ static void simulation_mode_and_its_fault(void **state)
     assert_int_equal(ct_state(c->csc), SAL_STATE_FAULT);
 }
 
+/* A job started (SLEEP=1, its job_id seen), then the CSC's store held by
+ * another connection (BEGIN EXCLUSIVE, past the store's busy timeout):
+ * that connection, to COMMIT and close. */
+static sqlite3 *run_with_store_locked(ctx *c, run *r)
+{
+    execute(&c->f, r, 0, "cpBias.yaml", "SLEEP=1");
+    assert_true(fx_run_until(&c->f, has_job_id, r, 10));
+    char path[1200];
+    snprintf(path, sizeof path, "%s/jobs/jobs-1.sqlite", c->root);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    return db;
+}
+
 /* A job store that cannot record a job's end (held by another connection
  * past its busy timeout) takes the CSC to FAULT with errorCode 3 and the
  * store's reason; the job's result and final ack still come. */
@@ -349,13 +364,7 @@ static void store_write_failure_faults(void **state)
     ctx *c = *state;
     fx *f = &c->f;
     run r;
-    execute(f, &r, 0, "cpBias.yaml", "SLEEP=1");
-    assert_true(fx_run_until(f, has_job_id, &r, 10));
-    char path[1200];
-    snprintf(path, sizeof path, "%s/jobs/jobs-1.sqlite", c->root);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3 *db = run_with_store_locked(c, &r);
     wait_done(f, &r);
     long err = -1; /* the errorCode 3 (the start-up's 0 comes first) */
     for (long i = fx_wait_event(f, "logevent_errorCode", 0, 10); i >= 0 && err < 0;
@@ -402,13 +411,7 @@ static void unrecorded_end_is_written_at_start(void **state)
     ctx *c = *state;
     fx *f = &c->f;
     run r;
-    execute(f, &r, 0, "cpBias.yaml", "SLEEP=1");
-    assert_true(fx_run_until(f, has_job_id, &r, 10));
-    char path[1200];
-    snprintf(path, sizeof path, "%s/jobs/jobs-1.sqlite", c->root);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3 *db = run_with_store_locked(c, &r);
     wait_done(f, &r);
     assert_int_equal(r.ack, SAL_CMD_COMPLETE);
     for (int i = 0; i < 100 && ct_state(c->csc) != SAL_STATE_FAULT; i++) {
