@@ -305,6 +305,15 @@ def test_metrics(program):
         check(eng.request("GET", eng.root + "/metrics", token="")[0] == 401, "token set: /metrics 401 without")
         check(eng.request("GET", eng.root + "/status", token="")[0] == 401, "token set: /status 401 without")
         check(eng.request("GET", eng.root + "/metrics")[0] == 200, "token set: /metrics 200 with it")
+        # the probe (Kubernetes' httpGet sends no token) is open, and tells nothing else
+        got = eng.request("GET", eng.root + "/healthz", token="")
+        check(got[0] == 200 and got[2] == b"ok\n", f"token set: /healthz without it: {got[0]} {got[2][:80]!r}")
+        check(eng.request("POST", eng.root + "/healthz", b"", token="")[0] == 405, "POST /healthz is not 405")
+        check(eng.request("GET", eng.api + "/healthz", token="")[0] == 401,
+              "token set: only the root's /healthz is open, not the API's")
+        _, s, _ = scrape(eng)
+        check(value(s, "ocps_engine_http_requests_total", route="healthz", method="GET", code="200") == 1,
+              "the probe is counted as route healthz")
     finally:
         eng.stop()
     # A restart counts the history found in the store.

@@ -57,7 +57,7 @@ static void usage(FILE *f)
             "                   [--max-waiting N (10000)] [--abort-grace SECONDS (1)] [--max-body BYTES "
             "(1048576)]\n"
             "                   [--port-file FILE] [--job-log-max MB (1000)]\n"
-            "Serves the uws-api-server API, /metrics and the /status page (see docs/uws.md).\n"
+            "Serves the uws-api-server API, /metrics, the /status page and /healthz (see docs/uws.md).\n"
             "--max-waiting: jobs waiting to run at most (0: no limit); PUT /job beyond it is answered 503.\n"
             "--job-log-max: MB (10^6 bytes) of a job's output kept in its ocps.log, its beginning and its\n"
             "  last MB (0: all).\n"

@@ -1371,6 +1371,18 @@ static size_t uws_on_unescape(void *cls, struct MHD_Connection *conn, char *s)
     return uws_unescape(s);
 }
 
+/* GET /healthz (root only, open with or without a token): 200 "ok" while
+ * the service answers, for a liveness or readiness probe. */
+static void uws_get_healthz(const char *method, uws_reply *r)
+{
+    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) {
+        uws_reply_text(r, 200, "ok\n");
+    } else {
+        r->allow = "GET, HEAD";
+        uws_reply_text(r, 405, "Method Not Allowed");
+    }
+}
+
 static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                       const char *method, const char *version, const char *upload_data,
                                       size_t *upload_data_size, void **con_cls)
@@ -1436,7 +1448,10 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
         rq->reply.fd = -1;
         return uws_send(s, conn, rq, &r);
     }
-    if (!uws_authorized(s, conn, method)) {
+    if (strcmp(url, "/healthz") == 0) { /* the probe: no token, no job data */
+        rq->route = "healthz";
+        uws_get_healthz(method, &r);
+    } else if (!uws_authorized(s, conn, method)) {
         rq->route = "unauthorized";
         uws_reply_text(&r, 401, "a valid bearer token is required (Authorization: Bearer ...)");
     } else {
