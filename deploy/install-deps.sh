@@ -14,7 +14,7 @@ libpng-dev python3-astropy python3-numpy fitsverify
 slurmctld slurmd slurm-client munge slurm-wlm-basic-plugins
 libhiredis-dev redis-server redis-tools
 dpkg-dev file man-db groff-base iproute2 passwd systemd python3-yaml
-chromium python3-prometheus-client
+chromium python3-prometheus-client python3-jsonschema
 "
 
 missing=""

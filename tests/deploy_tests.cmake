@@ -46,10 +46,21 @@ else()
 endif()
 
 # The Containerfile, its entrypoint (salobj's RUN_ARG) and the Kubernetes
-# manifests (parsed with PyYAML: python3-yaml).
+# manifests (parsed with PyYAML: python3-yaml; the configuration a pod
+# reads validated against the CSC's schema by python3-jsonschema).
 add_test(NAME deploy_manifests
-  COMMAND "${Python3_EXECUTABLE}" "${CMAKE_CURRENT_SOURCE_DIR}/deploy/manifests.py" "${CMAKE_SOURCE_DIR}")
+  COMMAND "${OCPS_DEBIAN_PYTHON3}" "${CMAKE_CURRENT_SOURCE_DIR}/deploy/manifests.py" "${CMAKE_SOURCE_DIR}")
 set_tests_properties(deploy_manifests PROPERTIES TIMEOUT 60 LABELS deploy)
+
+# The same manifests rehearsed with processes for pods: ocps-engine with
+# the Deployment's options, ocps-csc with the configuration and token its
+# pod gets, a job executed by ocps-cmd running in the engine.
+if(TARGET ocps-engine AND TARGET ocps-csc AND TARGET ocps-cmd)
+  add_test(NAME deploy_k8s_rehearsal
+    COMMAND "${OCPS_DEBIAN_PYTHON3}" "${CMAKE_CURRENT_SOURCE_DIR}/deploy/k8s_rehearsal.py"
+            "${CMAKE_BINARY_DIR}" "${CMAKE_SOURCE_DIR}")
+  set_tests_properties(deploy_k8s_rehearsal PROPERTIES TIMEOUT 240 LABELS deploy SKIP_RETURN_CODE 77)
+endif()
 
 # cmake --install: the FHS layout, and the installed programs run.
 set(ocps_embedded_releases "")

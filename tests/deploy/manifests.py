@@ -14,15 +14,28 @@ Kubernetes (parsed with PyYAML; no cluster needed):
   * every envFrom ConfigMap, volume mount, volume claim and configMap
     volume refers to something defined; a read-only root file system
     has a writable /tmp;
-  * the work root that the configuration gives for the site (LSST_SITE
-    from csc-env-config: _init.yaml, then _<site>.yaml) is a mounted
-    persistent volume, and the instance's butler label resolves through
-    the mounted repository index to a mounted repository;
+  * the configuration the CSC's pod reads (LSST_SITE from csc-env-config:
+    _init.yaml, then _<site>.yaml, or the ConfigMap key mounted over it)
+    validates against the CSC's schema (python3-jsonschema); a mounted
+    site file differs from the shipped one only in where jobs run and
+    where the store is, its instances only in their url;
+  * every SQLite store (the CSC's job store, the engine's --state-dir) is
+    on a ReadWriteOnce claim;
+  * where the jobs run (the CSC's pod, or with executor uws the engine's),
+    the instance's butler label resolves through the mounted repository
+    index to a mounted repository; with executor uws the instance's url
+    names the engine's Service, port and base path, and the CSC's
+    OCPS_UWS_TOKEN_FILE is in the engine's token Secret;
   * the CSC's prometheus.io annotations: the port is a container port,
     and scraping is on exactly when OCPS_METRICS_LISTEN listens there on
     a pod address;
-  * the engine Deployment's selector matches its pods, the Service selects
-    them and its targetPort is a port of the container.
+  * the engine Deployment (one replica, Recreate) starts (its required
+    options, a token beyond loopback, its directories on volumes), its
+    liveness and readiness probes are on /healthz, its selector matches
+    its pods, the Service selects them and its targetPort is a port of
+    the container;
+  * every workload's image is named and tagged by kustomization.yaml's
+    images:, not as the Python OCPS's image.
 Container: the Containerfile is multi-stage on debian:12-slim, its final
 stage has no compiler or -dev package, installs only the package built in
 the first stage, runs as a non-root numeric user and has the entrypoint
@@ -37,6 +50,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 
 import yaml
 
@@ -103,13 +117,160 @@ def check_pod(where, spec, by_kind, config_maps):
             check(name in config_maps, f"{cw}: envFrom ConfigMap {name} is not defined")
         for m in c.get("volumeMounts", []):
             check(m.get("name") in volumes, f"{cw}: mount {m.get('name')} has no volume")
-            mounts[m.get("mountPath")] = volumes.get(m.get("name"), {})
+            vol = volumes.get(m.get("name"), {})
+            mounts[m.get("mountPath")] = dict(vol, subPath=m["subPath"]) if m.get("subPath") else vol
         csc = c.get("securityContext", {})
         check(csc.get("allowPrivilegeEscalation") is False, f"{cw}: allowPrivilegeEscalation not false")
         if csc.get("readOnlyRootFilesystem"):
             check("emptyDir" in mounts.get("/tmp", {}), f"{cw}: read-only root without a writable /tmp")
         check(get(c, "resources", "limits", "memory"), f"{cw}: no memory limit")
     return mounts
+
+
+def read_yaml(path):
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f) or {}
+
+
+def claim_modes(by_kind, vol):
+    """The access modes of the claim a volume names (None if none)."""
+    name = get(vol, "persistentVolumeClaim", "claimName")
+    for d in by_kind.get("PersistentVolumeClaim", []):
+        if d["metadata"]["name"] == name:
+            return get(d, "spec", "accessModes")
+    return None
+
+
+def check_schema(src, what, config):
+    """The configuration a pod reads, validated by an independent JSON-schema
+    implementation against the CSC's own schema."""
+    import jsonschema
+
+    schema = read_yaml(os.path.join(src, "csc/app/ocps_config_schema.yaml"))
+    for e in jsonschema.Draft7Validator(schema).iter_errors(config):
+        check(False, f"{what}: {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}")
+
+
+# What a mounted site file may change of the shipped one: where the jobs
+# run and where the CSC keeps its store; the instances only in their url.
+OVERLAY_MAY_CHANGE = {"executor", "uws_api", "work_root", "job_store", "instances"}
+
+
+def check_site_overlay(where, shipped, over, init):
+    for key in sorted(set(shipped) | set(over)):
+        if key not in OVERLAY_MAY_CHANGE:
+            check(shipped.get(key) == over.get(key),
+                  f"{where}: the mounted site file differs from the shipped one in {key}: "
+                  f"{over.get(key)!r} != {shipped.get(key)!r}")
+    if "instances" in over:
+        def no_url(insts):
+            return [{k: v for k, v in i.items() if k != "url"} for i in insts or []]
+        check(no_url(over["instances"]) == no_url(shipped.get("instances", init.get("instances"))),
+              f"{where}: the mounted site file's instances differ from _init.yaml's in more than the url")
+
+
+def pod_env(pod, config_maps):
+    """The environment of a pod's first container: envFrom, then env values."""
+    c = get(pod, "containers", 0, default={})
+    env = {}
+    for ref in c.get("envFrom", []):
+        env.update(config_maps.get(get(ref, "configMapRef", "name"), {}))
+    env.update({e["name"]: str(e["value"]) for e in c.get("env", []) if "value" in e})
+    return env
+
+
+def check_engine(by_kind, config_maps):
+    """The ocps-engine Deployment and Service; returns what the CSC's checks
+    need (mounts, env, options, Service ports) or None."""
+    engine = [d for d in by_kind.get("Deployment", []) if d["metadata"]["name"] == "ocps-engine"]
+    if not check(engine, "no ocps-engine Deployment"):
+        return None
+    d = engine[0]
+    where = "Deployment ocps-engine"
+    check(d["apiVersion"] == "apps/v1", f"{where}: apiVersion {d['apiVersion']}")
+    sel = get(d, "spec", "selector", "matchLabels", default={})
+    pod_labels = get(d, "spec", "template", "metadata", "labels", default={})
+    check(sel and all(pod_labels.get(k) == v for k, v in sel.items()), f"{where}: selector does not match pods")
+    check(get(d, "spec", "replicas") == 1, f"{where}: one replica (one engine per store)")
+    check(get(d, "spec", "strategy", "type") == "Recreate", f"{where}: not Recreate (two engines on one store)")
+    pod = get(d, "spec", "template", "spec", default={})
+    emounts = check_pod(where, pod, by_kind, config_maps)
+    env = pod_env(pod, config_maps)
+    # it starts: its required options, and beyond loopback a token from a mounted Secret
+    opts = env.get("OCPS_ENGINE_OPTIONS", "").split()
+    arg = {o: opts[i + 1] for i, o in enumerate(opts[:-1]) if o.startswith("--")}
+    for o in ("--listen", "--state-dir", "--work-root"):
+        check(o in arg, f"{where}: OCPS_ENGINE_OPTIONS has no {o} (the engine would not start)")
+    listen = arg.get("--listen", "")
+    token_vol = {}
+    if listen and not listen.startswith(("127.", "localhost", "[::1]")):
+        token = arg.get("--token-file", "")
+        token_vol = next((v for m, v in emounts.items() if token.startswith(m.rstrip("/") + "/")), {})
+        check("secret" in token_vol, f"{where}: --listen {listen} needs --token-file on a mounted Secret ({token!r})")
+    for o in ("--state-dir", "--work-root"):
+        path = arg.get(o, "")
+        vol = next((v for m, v in emounts.items() if path == m or path.startswith(m.rstrip("/") + "/")), {})
+        check("persistentVolumeClaim" in vol, f"{where}: {o} {path} is on no persistent volume")
+        if o == "--state-dir" and vol:
+            check(claim_modes(by_kind, vol) == ["ReadWriteOnce"],
+                  f"{where}: the store's claim is not ReadWriteOnce (SQLite does not belong on NFS)")
+    container = get(pod, "containers", 0, default={})
+    ports = container.get("ports", [])
+    # probes: /healthz is the one path open without the token
+    for probe in ("livenessProbe", "readinessProbe"):
+        hg = get(container, probe, "httpGet", default={})
+        check(hg.get("path") == "/healthz" and any(hg.get("port") in (q.get("name"), q.get("containerPort"))
+                                                   for q in ports),
+              f"{where}: no {probe} on /healthz of a container port: {container.get(probe)}")
+    services = [x for x in by_kind.get("Service", []) if x["metadata"]["name"] == "ocps-engine"]
+    sports = []
+    if check(services, "no ocps-engine Service"):
+        svc = services[0]
+        ssel = get(svc, "spec", "selector", default={})
+        check(ssel and all(pod_labels.get(k) == v for k, v in ssel.items()),
+              "Service ocps-engine does not select the engine's pods")
+        for q in get(svc, "spec", "ports", default=[]):
+            t = q.get("targetPort")
+            check(any(t in (c.get("name"), c.get("containerPort")) for c in ports),
+                  f"Service ocps-engine: targetPort {t} is no container port")
+            sports.append(q.get("port"))
+    return {"mounts": emounts, "env": env, "arg": arg, "token_vol": token_vol, "service_ports": sports,
+            "namespace": d["metadata"].get("namespace")}
+
+
+def check_csc_to_engine(where, container, mounts, inst, engine):
+    """executor uws: the instance's url reaches the engine's Service under
+    its base path, with the engine's token."""
+    url = urllib.parse.urlsplit(inst.get("url", ""))
+    ns = engine["namespace"]
+    hosts = {"ocps-engine", f"ocps-engine.{ns}", f"ocps-engine.{ns}.svc", f"ocps-engine.{ns}.svc.cluster.local"}
+    check(url.scheme == "http" and url.hostname in hosts and (url.port or 80) in engine["service_ports"] and
+          url.path.rstrip("/") == engine["arg"].get("--base-path", "/api/v1").rstrip("/"),
+          f"{where}: url {inst.get('url')} is not the ocps-engine Service "
+          f"(ports {engine['service_ports']}, base path {engine['arg'].get('--base-path', '/api/v1')})")
+    if engine["token_vol"]:
+        envs = {e["name"]: e.get("value") for e in container.get("env", [])}
+        path = envs.get("OCPS_UWS_TOKEN_FILE") or ""
+        vol = next((v for m, v in mounts.items() if path.startswith(m.rstrip("/") + "/")), {})
+        check(get(vol, "secret", "secretName") == get(engine["token_vol"], "secret", "secretName") and
+              os.path.basename(path) == os.path.basename(engine["arg"].get("--token-file", "")),
+              f"{where}: OCPS_UWS_TOKEN_FILE {path!r} is not the engine's token (Secret "
+              f"{get(engine['token_vol'], 'secret', 'secretName')})")
+
+
+def check_images(kust, by_kind):
+    """Every workload's image is set by kustomization.yaml's images: (one
+    place for the tag), under a name of its own."""
+    images = {i.get("name"): i for i in kust.get("images", [])}
+    for kind in ("Job", "Deployment"):
+        for d in by_kind.get(kind, []):
+            for c in get(d, "spec", "template", "spec", "containers", default=[]):
+                where = f"{kind} {d['metadata']['name']} container {c.get('name')}"
+                i = images.get(c.get("image"))
+                if check(i and i.get("newName") and i.get("newTag"),
+                         f"{where}: image {c.get('image')} not named and tagged by kustomization.yaml's images"):
+                    check(i["newName"].rsplit("/", 1)[-1] != "dmocps",
+                          f"{where}: {i['newName']} is the Python OCPS's image name")
 
 
 def check_k8s(src):
@@ -159,31 +320,59 @@ def check_k8s(src):
     if not check(index.isdigit(), f"{where}: RUN_ARG {run_arg!r} does not start with a SAL index"):
         return
 
-    # the configuration the CSC will read at the site
+    # the configuration the CSC will read at the site: the image's files
+    # (deploy/config) with any file a ConfigMap mounts over one of them
     cfg_dir = os.path.join(src, "deploy/config/OCPS/v4")
-    with open(os.path.join(cfg_dir, "_init.yaml"), encoding="utf-8") as f:
-        config = yaml.safe_load(f)
-    site_file = os.path.join(cfg_dir, f"_{env['LSST_SITE']}.yaml")
-    if os.path.exists(site_file):
-        with open(site_file, encoding="utf-8") as f:
-            config = deep_merge(config, yaml.safe_load(f) or {})
-    instance = [i for i in config.get("instances", []) if i.get("sal_index") == int(index)]
-    check(len(instance) == 1, f"{where}: the configuration has {len(instance)} instances for index {index}")
-    work_root = config.get("work_root", "/var/tmp/ocps")
-    check("persistentVolumeClaim" in mounts.get(work_root, {}),
-          f"{where}: the work root {work_root} (site {env['LSST_SITE']}) is not a mounted persistent volume")
     ocps_env = {}
     for ref in container.get("envFrom", []):
         ocps_env.update(config_maps.get(get(ref, "configMapRef", "name"), {}))
-    index_path = ocps_env.get("DAF_BUTLER_REPOSITORY_INDEX")
-    if instance and check(index_path, f"{where}: no DAF_BUTLER_REPOSITORY_INDEX"):
-        vol = mounts.get(os.path.dirname(index_path), {})
+    image_cfg = os.path.join(ocps_env.get("DM_CONFIG_OCPS_DIR", "/usr/share/ocps-c/config"), "OCPS/v4")
+    site = env["LSST_SITE"]
+    config = read_yaml(os.path.join(cfg_dir, "_init.yaml"))
+    shipped_site = read_yaml(os.path.join(cfg_dir, f"_{site}.yaml")) if os.path.exists(
+        os.path.join(cfg_dir, f"_{site}.yaml")) else {}
+    site_cfg = shipped_site
+    over = mounts.get(f"{image_cfg}/_{site}.yaml")
+    if over is not None and check("configMap" in over and over.get("subPath"),
+                                  f"{where}: {image_cfg}/_{site}.yaml is mounted but not as a ConfigMap key"):
+        text = config_maps.get(get(over, "configMap", "name"), {}).get(over["subPath"])
+        if check(text, f"{where}: ConfigMap {get(over, 'configMap', 'name')} has no key {over['subPath']}"):
+            site_cfg = yaml.safe_load(text) or {}
+            check_site_overlay(where, shipped_site, site_cfg, config)
+    config = deep_merge(config, site_cfg)
+    check_schema(src, f"{where}: the configuration of site {site}", config)
+    instance = [i for i in config.get("instances", []) if i.get("sal_index") == int(index)]
+    check(len(instance) == 1, f"{where}: the configuration has {len(instance)} instances for index {index}")
+    work_root = config.get("work_root", "/var/tmp/ocps")
+    store = config.get("job_store") or f"{work_root}/jobs-{index}.sqlite"
+    store_vol = next((v for m, v in mounts.items() if store.startswith(m.rstrip("/") + "/")), {})
+    check("persistentVolumeClaim" in store_vol,
+          f"{where}: the job store {store} (site {site}) is not on a mounted persistent volume")
+    check(claim_modes(by_kind, store_vol) == ["ReadWriteOnce"],
+          f"{where}: the job store's claim is not ReadWriteOnce (SQLite does not belong on a shared file system)")
+    executor = config.get("executor", "local")
+    # where the jobs run: the CSC's pod, or (executor uws) the engine's
+    runs_jobs = (where, mounts, ocps_env)
+    engine = check_engine(by_kind, config_maps)
+    if executor == "uws":
+        check(config.get("uws_api", "ocps-engine") == "ocps-engine" and engine is not None,
+              f"{where}: executor uws, but not with the ocps-engine Deployment of these manifests")
+        if engine is not None and instance:
+            check_csc_to_engine(where, container, mounts, instance[0], engine)
+            runs_jobs = ("Deployment ocps-engine", engine["mounts"], engine["env"])
+    else:
+        check("persistentVolumeClaim" in mounts.get(work_root, {}),
+              f"{where}: the work root {work_root} (site {site}) is not a mounted persistent volume")
+    jwhere, jmounts, jenv = runs_jobs
+    index_path = jenv.get("DAF_BUTLER_REPOSITORY_INDEX")
+    if instance and check(index_path, f"{jwhere}: no DAF_BUTLER_REPOSITORY_INDEX where the jobs run"):
+        vol = jmounts.get(os.path.dirname(index_path), {})
         cm = config_maps.get(get(vol, "configMap", "name"), {})
         repos = yaml.safe_load(cm.get(os.path.basename(index_path), "")) or {}
         label = instance[0].get("butler")
         repo = repos.get(label)
-        check(repo and any(repo == p or repo.startswith(p.rstrip("/") + "/") for p in mounts),
-              f"{where}: butler {label} -> {repo} is not on a mounted volume")
+        check(repo and any(repo == p or repo.startswith(p.rstrip("/") + "/") for p in jmounts),
+              f"{jwhere}: butler {label} -> {repo} is not on a mounted volume where the jobs run")
 
     # /metrics: the scrape annotation's port is the container's metrics
     # port; scraping is on only with OCPS_METRICS_LISTEN on that port, on
@@ -204,45 +393,7 @@ def check_k8s(src):
         else:
             check(not listen, f"{where}: OCPS_METRICS_LISTEN {listen!r} set but prometheus.io/scrape is not true")
 
-    deps = by_kind.get("Deployment", [])
-    engine = [d for d in deps if d["metadata"]["name"] == "ocps-engine"]
-    if check(engine, "no ocps-engine Deployment"):
-        d = engine[0]
-        where = "Deployment ocps-engine"
-        check(d["apiVersion"] == "apps/v1", f"{where}: apiVersion {d['apiVersion']}")
-        sel = get(d, "spec", "selector", "matchLabels", default={})
-        pod_labels = get(d, "spec", "template", "metadata", "labels", default={})
-        check(sel and all(pod_labels.get(k) == v for k, v in sel.items()), f"{where}: selector does not match pods")
-        check(get(d, "spec", "replicas") == 1, f"{where}: one replica (one engine per store)")
-        pod = get(d, "spec", "template", "spec", default={})
-        emounts = check_pod(where, pod, by_kind, config_maps)
-        check(emounts.get(work_root) == mounts.get(work_root), f"{where}: not on the CSC's work root volume")
-        # it starts: its required options, and beyond loopback a token from a mounted Secret
-        envs = {e["name"]: e for c in pod.get("containers", []) for e in c.get("env", [])}
-        opts = envs.get("OCPS_ENGINE_OPTIONS", {}).get("value", "").split()
-        arg = {o: opts[i + 1] for i, o in enumerate(opts[:-1]) if o.startswith("--")}
-        for o in ("--listen", "--state-dir", "--work-root"):
-            check(o in arg, f"{where}: OCPS_ENGINE_OPTIONS has no {o} (the engine would not start)")
-        listen = arg.get("--listen", "")
-        if listen and not listen.startswith(("127.", "localhost", "[::1]")):
-            token = arg.get("--token-file", "")
-            vol = next((v for m, v in emounts.items() if token.startswith(m.rstrip("/") + "/")), {})
-            check("secret" in vol, f"{where}: --listen {listen} needs --token-file on a mounted Secret ({token!r})")
-        for o in ("--state-dir", "--work-root"):
-            d = arg.get(o, "")
-            check(any(d == m or d.startswith(m.rstrip("/") + "/") for m in emounts),
-                  f"{where}: {o} {d} is on no volume (read-only root)")
-        ports = [p for c in pod.get("containers", []) for p in c.get("ports", [])]
-        services = [s for s in by_kind.get("Service", []) if s["metadata"]["name"] == "ocps-engine"]
-        if check(services, "no ocps-engine Service"):
-            s = services[0]
-            ssel = get(s, "spec", "selector", default={})
-            check(ssel and all(pod_labels.get(k) == v for k, v in ssel.items()),
-                  "Service ocps-engine does not select the engine's pods")
-            for p in get(s, "spec", "ports", default=[]):
-                t = p.get("targetPort")
-                check(any(t in (q.get("name"), q.get("containerPort")) for q in ports),
-                      f"Service ocps-engine: targetPort {t} is no container port")
+    check_images(kust, by_kind)
 
 
 def check_containerfile(src):

@@ -1,0 +1,304 @@
+#!/usr/bin/python3
+"""The Kubernetes manifests (deploy/k8s), rehearsed on this host.
+
+    k8s_rehearsal.py BUILD_DIR SOURCE_DIR
+
+No cluster runs here, so the two pods are played by processes, each given
+what its manifest gives it, every absolute path of a pod placed under one
+temporary directory (its "volumes"):
+
+  * ocps-engine with the Deployment's OCPS_ENGINE_OPTIONS (its --listen
+    moved to a free loopback port, with --port-file), the environment of
+    its ConfigMaps, its token Secret and the butler repository index of
+    ocps-butler-index, holding a LATISS repository of synthetic raws;
+  * its probe: GET /healthz without a token, as the kubelet sends it;
+  * ocps-csc with RUN_ARG of the Job, the configuration the pod reads (the
+    image's files with ocps-site-config's _summit.yaml mounted over one),
+    OCPS_UWS_TOKEN_FILE, and the instance's url pointed at the engine's
+    port (deploy_manifests checks that the url names the Service);
+  * an operator's ocps-cmd: start, enable, execute cpBias.yaml, then the
+    engine is asked (with the token) for the job: it ran there, completed,
+    and its bias is in the repository.
+
+The transport is DDS on loopback (the pods' is Kafka: ocps-env-config);
+what is rehearsed is the wiring of the CSC to the engine.
+Exit status 77 (skipped) when a program is missing from the build.
+"""
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from manifests import get, load_docs, pod_env  # noqa: E402
+
+SKIP = 77
+
+
+def fail(msg):
+    print(f"FAIL: {msg}")
+    sys.exit(1)
+
+
+def http(method, url, token=None):
+    req = urllib.request.Request(url, method=method)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+class Rehearsal:
+    def __init__(self, build, src):
+        self.build = build
+        self.src = src
+        self.root = tempfile.mkdtemp(prefix="ocps-k8s-")
+        self.procs = []
+        docs = load_docs(os.path.join(src, "deploy/k8s"))
+        self.kind = {}
+        for _, d in docs:
+            self.kind.setdefault(d["kind"], {})[d["metadata"]["name"]] = d
+        self.config_maps = {n: d.get("data", {}) for n, d in self.kind.get("ConfigMap", {}).items()}
+
+    def path(self, pod_path):
+        """A pod's absolute path, here."""
+        return os.path.join(self.root, pod_path.lstrip("/"))
+
+    def program(self, *rel):
+        p = os.path.join(self.build, *rel)
+        if not os.access(p, os.X_OK):
+            print(f"{p} not built; skipped")
+            sys.exit(SKIP)
+        return p
+
+    def spawn(self, name, argv, env):
+        log = open(os.path.join(self.root, name + ".log"), "wb")
+        p = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append((name, p))
+        return p
+
+    def logs(self):
+        for name, _ in self.procs:
+            with open(os.path.join(self.root, name + ".log"), encoding="utf-8", errors="replace") as f:
+                print(f"---- {name} log (last 40 lines)")
+                print("".join(f.readlines()[-40:]))
+
+    def stop(self):
+        for _, p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for _, p in self.procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def base_env(self):
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": self.root, "LANG": "C.UTF-8"}
+        env["CYCLONEDDS_URI"] = "file://" + os.path.join(self.src, "deploy/cyclonedds-loopback.xml")
+        env["LSST_DDS_PARTITION_PREFIX"] = f"k8s{os.getpid()}"
+        return env
+
+    def secret(self):
+        """The Secret ocps-engine-token, where both pods mount it."""
+        self.token = secrets.token_hex(32)
+        return self.token
+
+    def butler(self, engine_env):
+        """ocps-butler-index as mounted in the engine's pod, and the LATISS
+        repository it names, with synthetic bias raws."""
+        index = engine_env["DAF_BUTLER_REPOSITORY_INDEX"]
+        mounted = self.engine_mounts()
+        vol = mounted.get(os.path.dirname(index))
+        if vol is None or "configMap" not in vol:
+            fail(f"the engine's pod does not mount {os.path.dirname(index)} from a ConfigMap")
+        repos = yaml.safe_load(self.config_maps[vol["configMap"]["name"]][os.path.basename(index)])
+        local = {label: self.path(p) for label, p in repos.items()}
+        os.makedirs(os.path.dirname(self.path(index)), exist_ok=True)
+        with open(self.path(index), "w", encoding="utf-8") as f:
+            yaml.safe_dump(local, f)
+        repo = local["LATISS"]
+        raws = os.path.join(self.root, "raws")
+        fake = self.program("processing/fits/ocps-fakeraws")
+        butler = self.program("processing/butler/ocps-butler")
+        subprocess.run([fake, "--instrument", "LATISS", "--type", "bias", "--count", "3", "--small", "--out", raws],
+                       check=True, stdout=subprocess.DEVNULL)
+        os.makedirs(os.path.dirname(repo), exist_ok=True)
+        subprocess.run([butler, "create", repo], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([butler, "ingest-raws", repo] + sorted(os.path.join(raws, n) for n in os.listdir(raws) if n.endswith(".fits")),
+                       check=True, stdout=subprocess.DEVNULL)
+        self.repo = repo
+
+    def engine_pod(self):
+        return get(self.kind["Deployment"]["ocps-engine"], "spec", "template", "spec")
+
+    def engine_mounts(self):
+        pod = self.engine_pod()
+        vols = {v["name"]: v for v in pod.get("volumes", [])}
+        return {m["mountPath"]: vols[m["name"]] for m in get(pod, "containers", 0, "volumeMounts", default=[])}
+
+    def start_engine(self):
+        pod = self.engine_pod()
+        env = pod_env(pod, self.config_maps)
+        opts = env.pop("OCPS_ENGINE_OPTIONS").split()
+        argv = [self.program("processing/ocps-engine")]
+        port_file = os.path.join(self.root, "engine.port")
+        i = 0
+        while i < len(opts):
+            o = opts[i]
+            if o == "--listen":
+                argv += ["--listen", "127.0.0.1:0", "--port-file", port_file]
+                i += 2
+                continue
+            if o in ("--state-dir", "--work-root", "--token-file"):
+                argv += [o, self.path(opts[i + 1])]
+                i += 2
+                continue
+            argv.append(o)
+            i += 1
+        token_file = argv[argv.index("--token-file") + 1]
+        os.makedirs(os.path.dirname(token_file), exist_ok=True)
+        with open(token_file, "w", encoding="utf-8") as f:
+            f.write(self.secret() + "\n")
+        self.butler(env)
+        run_env = self.base_env()
+        run_env.update(env)
+        run_env["DAF_BUTLER_REPOSITORY_INDEX"] = self.path(env["DAF_BUTLER_REPOSITORY_INDEX"])
+        run_env["OCPS_JOB_RUNNER"] = self.program("processing/ocps-job-runner")
+        self.engine = self.spawn("engine", argv, run_env)
+        for _ in range(200):
+            if os.path.exists(port_file) and open(port_file).read().strip():
+                break
+            if self.engine.poll() is not None:
+                self.logs()
+                fail(f"ocps-engine exited ({self.engine.returncode}) with the Deployment's options")
+            time.sleep(0.05)
+        self.engine_root = f"http://127.0.0.1:{int(open(port_file).read())}"
+        base = opts[opts.index("--base-path") + 1] if "--base-path" in opts else "/api/v1"
+        self.engine_api = self.engine_root + base
+        # the kubelet's probes send no token
+        probe = get(pod, "containers", 0, "readinessProbe", "httpGet", "path")
+        status, body = http("GET", self.engine_root + probe)
+        if status != 200:
+            fail(f"readinessProbe GET {probe} without a token: {status} {body[:200]!r}")
+        print(f"ok   engine up; GET {probe} without a token: 200")
+
+    def start_csc(self):
+        job = next(iter(self.kind["Job"].values()))
+        pod = get(job, "spec", "template", "spec")
+        c = get(pod, "containers", 0)
+        env = pod_env(pod, self.config_maps)
+        vols = {v["name"]: v for v in pod.get("volumes", [])}
+        # the image's configuration, with the files ConfigMaps mount over it
+        image_dir = env["DM_CONFIG_OCPS_DIR"]
+        cfg = self.path(image_dir)
+        shutil.copytree(os.path.join(self.src, "deploy/config"), cfg)
+        mounted_site = False
+        for m in c.get("volumeMounts", []):
+            v = vols[m["name"]]
+            if m["mountPath"].startswith(image_dir.rstrip("/") + "/") and "configMap" in v:
+                text = self.config_maps[v["configMap"]["name"]][m["subPath"]]
+                data = yaml.safe_load(text)
+                mounted_site = True
+                with open(self.path(m["mountPath"]), "w", encoding="utf-8") as f:
+                    f.write(self.localize(data))
+        if not mounted_site:
+            fail("the CSC's pod mounts no site file over the image's configuration")
+        token_file = env["OCPS_UWS_TOKEN_FILE"]
+        if not os.path.exists(self.path(token_file)):
+            fail(f"OCPS_UWS_TOKEN_FILE {token_file} is not where the engine's token Secret is")
+        run_env = self.base_env()
+        run_env.update(env)
+        run_env.update({"OCPS_TRANSPORT": "dds", "OCPS_LOG_FORMAT": "text", "DM_CONFIG_OCPS_DIR": cfg,
+                        "OCPS_UWS_TOKEN_FILE": self.path(token_file)})
+        self.index = env["RUN_ARG"].split()[0]
+        argv = [self.program("csc/ocps-csc")] + env["RUN_ARG"].split()
+        self.csc_env = run_env
+        self.csc = self.spawn("csc", argv, run_env)
+
+    def localize(self, site):
+        """The mounted site file with its paths under the pod's volumes here
+        and its url at the engine's port (its host is the Service's)."""
+        for key in ("work_root", "job_store"):
+            if site.get(key):
+                site[key] = self.path(site[key])
+        for inst in site.get("instances", []):
+            if "url" in inst:
+                inst["url"] = self.engine_api
+        return yaml.safe_dump(site)
+
+    def cmd(self, *args, timeout=120):
+        argv = [self.program("csc/ocps-cmd"), "--discovery", "30", "--timeout", "90", f"OCPS:{self.index}", *args]
+        r = subprocess.run(argv, env=self.csc_env, capture_output=True, text=True, timeout=timeout)
+        return r.returncode, r.stdout + r.stderr
+
+
+def main():
+    build, src = (os.path.abspath(a) for a in sys.argv[1:3])
+    r = Rehearsal(build, src)
+    try:
+        r.start_engine()
+        r.start_csc()
+        for step in (["start"], ["enable"]):
+            code, out = r.cmd(*step)
+            if code != 0:
+                r.logs()
+                fail(f"ocps-cmd {' '.join(step)}: exit {code}\n{out}")
+            print(f"ok   ocps-cmd {step[0]}")
+        code, out = r.cmd("execute", "--pipeline", "cpBias.yaml", "--data_query",
+                          "exposure.observation_type='bias'")
+        if code != 0:
+            r.logs()
+            fail(f"execute: exit {code}\n{out}")
+        ids = [w for w in out.replace('"', " ").split() if len(w) == 32 and all(ch in "0123456789abcdef" for ch in w)]
+        if not ids:
+            fail(f"execute printed no job id:\n{out}")
+        job_id = ids[0]
+        print(f"ok   execute completed: job {job_id}")
+        # the job ran in the engine (it knows it, as its runId, with the token only)
+        status, _ = http("GET", f"{r.engine_api}/job")
+        if status != 401:
+            fail(f"GET /job without the token: {status}, not 401")
+        status, body = http("GET", f"{r.engine_api}/job", r.token)
+        listed = json.loads(body) if status == 200 else []
+        mine = [j for j in listed if j.get("runId") == job_id]
+        if len(mine) != 1:
+            r.logs()
+            fail(f"the engine lists {len(mine)} jobs of run_id {job_id}: {status} {body[:400]!r}")
+        status, body = http("GET", f"{r.engine_api}/job/{mine[0]['jobId']}", r.token)
+        job = json.loads(body) if status == 200 else {}
+        if job.get("phase") != "completed":
+            fail(f"the engine's job {mine[0]['jobId']}: {status} {body[:400]!r}")
+        print(f"ok   the job ran in the engine (its job {job['jobId']}) and completed")
+        listing = subprocess.run([r.program("processing/butler/ocps-butler"), "query-datasets", r.repo, "bias",
+                                  "--collections", f"u/ocps/{job_id}"], capture_output=True, text=True)
+        if listing.returncode != 0 or "bias" not in listing.stdout:
+            fail(f"no bias in u/ocps/{job_id}: {listing.stdout}{listing.stderr}")
+        print(f"ok   bias written to the repository the engine's pod mounts (u/ocps/{job_id})")
+        code, out = r.cmd("disable")
+        code2, out2 = r.cmd("standby")
+        if code or code2:
+            fail(f"disable/standby: {out}{out2}")
+        print("ok   disable, standby")
+    finally:
+        r.stop()
+    shutil.rmtree(r.root, ignore_errors=True)
+    print("OK")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
