@@ -142,6 +142,33 @@ static int setup_simulate(void **state)
     return setup_with(state, NULL, true);
 }
 
+/* A site whose Kafka producers give a message up after 1.5 s (our
+ * default waits without limit): the CSC and the Remote both read it. */
+static int setup_short_message_timeout(void **state)
+{
+    if (strcmp(fx_transport(), "kafka") != 0) {
+        return setup(state);
+    }
+    char *dir = tu_make_temp_dir();
+    if (dir == NULL) {
+        return -1;
+    }
+    char path[1200];
+    snprintf(path, sizeof path, "%s/producer.yaml", dir);
+    FILE *fp = fopen(path, "w");
+    if (fp == NULL) {
+        return -1;
+    }
+    fputs("message.timeout.ms: 1500\n", fp);
+    fclose(fp);
+    setenv("LSST_KAFKA_PRODUCER_CONFIGURATION", path, 1);
+    int rc = setup(state);
+    unsetenv("LSST_KAFKA_PRODUCER_CONFIGURATION");
+    tu_remove_tree(dir); /* read when the clients were made */
+    free(dir);
+    return rc;
+}
+
 static int teardown(void **state)
 {
     ctx *c = *state;
@@ -945,6 +972,47 @@ static void broker_outage_loses_nothing(void **state)
     assert_true(n >= 6);
 }
 
+/* Messages given up to an outage (a site's message.timeout.ms) are lost,
+ * but the CSC is not at fault: it stays ENABLED, says so once, and works
+ * when the broker is back (salobj's CSCs survive it too). */
+static void outage_beyond_message_timeout_is_no_fault(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    if (strcmp(fx_transport(), "kafka") != 0) {
+        skip(); /* a Kafka broker outage */
+    }
+    size_t mark = f->nrecords;
+    assert_int_equal(fx_broker_command(f, "down 1"), 0);
+    fx_run_for(f, 4.0); /* heartbeats written now wait 1.5 s, then are given up */
+    assert_int_equal(fx_broker_command(f, "up 1"), 0);
+    fx_run_for(f, 3.0);
+    int st = sal_component_find_topic(f->comp, "logevent_summaryState");
+    int hb = sal_component_find_topic(f->comp, "logevent_heartbeat");
+    int after = 0;
+    for (size_t k = mark; k < f->nrecords; k++) {
+        assert_int_not_equal(f->records[k].topic, st); /* no FAULT, no state change at all */
+        after += f->records[k].topic == hb;
+    }
+    assert_true(after >= 2); /* heartbeats again once the broker is back */
+    run r;
+    execute(f, &r, "cpBias.yaml", "", "", NULL);
+    wait_done(f, &r, 60);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    one_result(f, r.job_id);
+    /* the loss is in the CSC's log, as a warning */
+    FILE *log = fopen(f->log_path, "r");
+    assert_non_null(log);
+    char line[2048];
+    bool said = false;
+    while (fgets(line, sizeof line, log) != NULL) {
+        said =
+            said || (strstr(line, "was not delivered") != NULL && strstr(line, "message.timeout.ms") != NULL);
+    }
+    fclose(log);
+    assert_true(said);
+}
+
 static void simulation_mode_pipelines(void **state)
 {
     ctx *c = *state;
@@ -1026,6 +1094,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(kill_9_and_restart_reports_each_job_once, setup, teardown),
         cmocka_unit_test_setup_teardown(heartbeats_keep_time_while_jobs_run, setup, teardown),
         cmocka_unit_test_setup_teardown(broker_outage_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(outage_beyond_message_timeout_is_no_fault,
+                                        setup_short_message_timeout, teardown),
         cmocka_unit_test_setup_teardown(simulation_mode_pipelines, setup_simulate, teardown),
     };
     char why[256];

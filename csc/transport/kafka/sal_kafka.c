@@ -73,12 +73,23 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     if (atomic_load(&t->closing) || atomic_exchange(&t->delivery_error_reported, true)) {
         return;
     }
+    /* A message that outlived message.timeout.ms (a broker away longer
+     * than a site's setting; ours waits without limit) is lost to an
+     * outage, which the CSC survives as salobj's do: a warning. Any other
+     * failure (a topic refused, a message too large) is the CSC's to
+     * report: FAULT. */
+    bool timed_out = m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT;
     char msg[512];
     snprintf(msg, sizeof msg,
-             "Kafka: a message to %s was not delivered: %s (%u failed so far; further failures are not "
+             "Kafka: a message to %s was not delivered: %s%s (%u failed so far; further failures are not "
              "reported until a delivery succeeds)",
-             m->rkt ? rd_kafka_topic_name(m->rkt) : "?", rd_kafka_err2str(m->err), n);
-    t->cbs.on_error(t->cbs.arg, msg);
+             m->rkt ? rd_kafka_topic_name(m->rkt) : "?", rd_kafka_err2str(m->err),
+             timed_out ? " (message.timeout.ms passed while the broker was unreachable)" : "", n);
+    if (timed_out && t->cbs.on_warning != NULL) {
+        t->cbs.on_warning(t->cbs.arg, msg);
+    } else {
+        t->cbs.on_error(t->cbs.arg, msg);
+    }
 }
 
 /* Client errors (broker down, ...) are usually transient and librdkafka
@@ -125,15 +136,21 @@ static int new_client(sal_transport *t, sal_kafka_role role, char *err, size_t e
     /* key, value pairs; the YAML files and broker-client settings may override them.
      * reconnect.backoff.max.ms 1000 (librdkafka: 10000): after a broker
      * outage clients are back within about a second, not ten (a 5 s outage
-     * left watchers 16 s without a heartbeat) */
+     * left watchers 16 s without a heartbeat).
+     * message.timeout.ms 0 (librdkafka and salobj: 300000): a message waits
+     * for a broker that is away as long as it takes, not 5 minutes (then
+     * lost), bounded by the queue (100000 messages, 128 MiB; a full queue
+     * fails the write, which is logged). */
     const char *const producer[] = {"acks",
                                     t->env.acks,
                                     "linger.ms",
                                     "0",
                                     "message.timeout.ms",
-                                    "300000",
+                                    "0",
                                     "queue.buffering.max.messages",
                                     "100000",
+                                    "queue.buffering.max.kbytes",
+                                    "131072",
                                     "allow.auto.create.topics",
                                     "false",
                                     "log.connection.close",
