@@ -12,7 +12,6 @@
 
 #include <curl/curl.h>
 
-#define ENGINE_HTTP_MAX_BODY (4 * 1024 * 1024)
 
 typedef struct engine_http_req {
     struct engine_http_req *next;
@@ -133,7 +132,7 @@ static void engine_http_check(engine_http *h)
             result == CURLE_OK ? NULL : (q->error[0] != '\0' ? q->error : curl_easy_strerror(result));
         if (q->too_big) {
             status = 0;
-            why = "answer too large";
+            why = ENGINE_HTTP_TOO_LARGE;
         }
         q->cb(q->arg, status, q->resp != NULL ? q->resp : "", q->len, why);
         engine_http_req_free(q);

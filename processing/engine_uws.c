@@ -13,12 +13,18 @@
  * are handed over) polls each job one poll_interval after it was last
  * asked, and retries; a failing server is retried with
  * per-job exponential backoff, with one warning until it answers again.
+ * When ocps-engine's job has ended, its metrics.json (GET
+ * .../job/{jobId}/metrics, an extension) is copied into the job's own
+ * directory before the end is taken, so that the job_result tells its
+ * outputs as for a job run here.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -34,7 +40,7 @@
  * still queued at the server would not be found: sent twice). */
 #define ENGINE_UWS_MAX_INFLIGHT 16
 
-typedef enum engine_uws_kind { UWS_PUT, UWS_LOOKUP, UWS_POLL, UWS_ABORT } engine_uws_kind;
+typedef enum engine_uws_kind { UWS_PUT, UWS_LOOKUP, UWS_POLL, UWS_ABORT, UWS_METRICS } engine_uws_kind;
 
 /* What a request's callback needs (copied by the HTTP client). */
 typedef struct engine_uws_arg {
@@ -371,10 +377,64 @@ static void engine_uws_on_lookup(engine *e, engine_rec *r, const char *body)
     json_decref(list);
 }
 
+/* ocps-engine's job has ended: ask for its metrics.json first (the end is
+ * taken at the next poll, once it has been read or found missing). */
+static bool engine_uws_metrics_first(engine *e, engine_rec *r, const char *phase)
+{
+    if (!e->uws.abort_extension || r->uws_metrics_read || phase == NULL ||
+        (strcmp(phase, "completed") != 0 && strcmp(phase, "error") != 0 && strcmp(phase, "aborted") != 0)) {
+        return false;
+    }
+    char path[128];
+    snprintf(path, sizeof path, "/job/%s/metrics", r->st.job.executor_id);
+    if (!engine_uws_send(e, r, UWS_METRICS, "GET", path, NULL, NULL)) {
+        return false; /* cannot even ask: end without it */
+    }
+    return true;
+}
+
+/* The metrics.json of ocps-engine's job into the job's directory (written
+ * whole, then renamed); none (404, or a server without the extension: 400)
+ * or too large: the job ends without it. */
+static void engine_uws_on_metrics(engine *e, engine_rec *r, long status, const char *body, size_t len,
+                                  const char *curl_error)
+{
+    r->uws_metrics_read = true;
+    r->uws_next = 0; /* the end, at the next tick */
+    if (status != 200) {
+        if (status == 0 && curl_error != NULL) {
+            engine__log(e, ENGINE_LOG_WARNING, "Job %s: its metrics.json was not read from %s: %s",
+                        r->st.job.id, e->uws.url, curl_error);
+        }
+        return;
+    }
+    char path[ENGINE_WORKDIR_MAX + 64];
+    char tmp[ENGINE_WORKDIR_MAX + 64];
+    snprintf(path, sizeof path, "%s/metrics.json", r->st.job.workdir);
+    snprintf(tmp, sizeof tmp, "%s/.metrics.json.tmp", r->st.job.workdir);
+    /* the job's directory under the work root (made here: the job ran elsewhere) */
+    bool dir = mkdir(r->st.job.workdir, 0755) == 0 || errno == EEXIST;
+    FILE *f = dir ? fopen(tmp, "we") : NULL;
+    bool ok = f != NULL && fwrite(body, 1, len, f) == len;
+    ok = f != NULL && fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        engine__log(e, ENGINE_LOG_WARNING, "Job %s: cannot keep its metrics.json in %s: %s", r->st.job.id,
+                    r->st.job.workdir, strerror(errno));
+        unlink(tmp);
+    }
+}
+
 /* The server's job object: its results, and its end. */
 static void engine_uws_apply(engine *e, engine_rec *r, json_t *obj)
 {
     const char *phase = json_string_value(json_object_get(obj, "phase"));
+    json_t *rss = json_object_get(json_object_get(obj, "jobInfo"), "maxRssKb");
+    if (json_is_integer(rss)) { /* ocps-engine's, measured by its runner */
+        r->st.job.max_rss_kb = (long long)json_integer_value(rss);
+    }
+    if (engine_uws_metrics_first(e, r, phase)) {
+        return;
+    }
     json_t *results = json_object_get(obj, "results");
     if (json_is_array(results)) {
         json_t *paths = json_array();
@@ -443,7 +503,6 @@ static void engine_uws_on_abort(engine *e, engine_rec *r, long status)
 
 static void engine_uws_done(void *arg, long status, const char *body, size_t len, const char *curl_error)
 {
-    (void)len;
     engine_uws_arg *a = arg;
     engine *e = a->e;
     engine_rec *r = e->closed ? NULL : engine__find(e, a->id);
@@ -451,7 +510,17 @@ static void engine_uws_done(void *arg, long status, const char *body, size_t len
         return;
     }
     r->uws_busy = false;
-    static const char *const what[] = {"PUT /job", "GET /job", "GET /job/{id}", "abort"};
+    bool too_large = status == 0 && curl_error != NULL && strcmp(curl_error, ENGINE_HTTP_TOO_LARGE) == 0;
+    if (a->kind == UWS_METRICS && ((status != 0 && status < 500) || too_large)) {
+        engine_uws_answered(e, r);
+        if (!engine_phase_final(r->st.job.phase)) {
+            engine_uws_on_metrics(e, r, status, body, len, curl_error);
+        }
+        engine_uws_pump(e);
+        return;
+    }
+    static const char *const what[] = {"PUT /job", "GET /job", "GET /job/{id}", "abort",
+                                       "GET /job/{id}/metrics"};
     bool transient = status == 0 || status >= 500 || (status >= 400 && status != 404 && a->kind != UWS_PUT);
     if (a->kind == UWS_PUT && engine_uws_refused(e, status)) {
         engine_uws_retry_refused(e, r, body); /* nothing created: the PUT again, no lookup */
@@ -485,6 +554,8 @@ static void engine_uws_done(void *arg, long status, const char *body, size_t len
         break;
     case UWS_ABORT:
         engine_uws_on_abort(e, r, status);
+        break;
+    case UWS_METRICS: /* answered above, or failed (transient) */
         break;
     }
     if (!e->closed) {

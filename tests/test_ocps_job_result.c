@@ -48,7 +48,7 @@ static json_t *result_of(const engine_job *j, size_t cap)
 {
     char path[1200];
     json_t *metrics = ocps_job_metrics_path(j, path, sizeof path) ? ocps_job_metrics_load(path) : NULL;
-    char *text = ocps_job_result_json(j, metrics, cap);
+    char *text = ocps_job_result_json(j, metrics, NULL, cap);
     json_decref(metrics);
     if (text == NULL) {
         fail_msg("no result built");

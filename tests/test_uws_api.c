@@ -211,6 +211,49 @@ static void test_argv_no_shell(void **state)
     assert_int_not_equal(access(canary, F_OK), 0);
 }
 
+/* Extensions a CSC reads for its job_result: GET .../job/{id}/metrics (the
+ * job's metrics.json, as written), .../job/{id}/log (its ocps.log), 404
+ * while there is none; jobInfo.maxRssKb once it ended. */
+static void test_metrics_and_log(void **state)
+{
+    (void)state;
+    const char *body = "{\"argv\": [\"sh\", \"-c\", \"echo hello-from-the-job; "
+                       "printf '{\\\"outputs\\\": [], \\\"summary\\\": {\\\"status\\\": \\\"ok\\\"}}' "
+                       "> metrics.json\"]}";
+    char id[33];
+    assert_int_equal(uws_fx_submit(&fx, body, id), 0);
+    json_t *job = uws_fx_wait(&fx, id, NULL, 30);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
+    assert_true(json_integer_value(json_object_get(json_object_get(job, "jobInfo"), "maxRssKb")) > 0);
+    json_decref(job);
+    char path[128];
+    uws_resp r;
+    job_path(path, sizeof path, id, "/metrics");
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.headers, "Content-Type: application/json"));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r.json, "summary"), "status")),
+                        "ok");
+    uws_resp_clear(&r);
+    job_path(path, sizeof path, id, "/log");
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "hello-from-the-job"));
+    uws_resp_clear(&r);
+    /* a job that wrote none: 404 with a message; an unknown job: 404 */
+    assert_int_equal(uws_fx_submit(&fx, "{\"argv\": [\"true\"]}", id), 0);
+    json_decref(uws_fx_wait(&fx, id, NULL, 30));
+    job_path(path, sizeof path, id, "/metrics");
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    assert_non_null(strstr(r.body, "No metrics for this job."));
+    uws_resp_clear(&r);
+    job_path(path, sizeof path, "00000000000000000000000000000000", "/log");
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    uws_resp_clear(&r);
+}
+
 /* `completed` only for exit 0; run_id defaults to the job id. */
 static void test_failure_is_error(void **state)
 {
@@ -644,7 +687,7 @@ int main(void)
         cmocka_unit_test(test_delete_kills_and_forgets), cmocka_unit_test(test_running_results_fresh),
         cmocka_unit_test(test_abort_extension),          cmocka_unit_test(test_options_cors_and_unknown),
         cmocka_unit_test(test_form_submission),          cmocka_unit_test(test_git_clone),
-        cmocka_unit_test(test_full_line_refused),
+        cmocka_unit_test(test_full_line_refused),        cmocka_unit_test(test_metrics_and_log),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

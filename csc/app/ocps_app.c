@@ -192,11 +192,32 @@ static int final_ack_code(const ocps_app *a, const engine_job *job, bool simulat
 
 /* Never silently dropped: a result that cannot be built becomes a short
  * fixed one, and any failure is logged. */
+/* The log of a job a UWS server ran: ocps-engine serves it at
+ * {url}/job/{jobId}/log; the reference server has none (""). NULL for a
+ * job run here or by Slurm (its ocps.log is ours). */
+static const char *uws_log_uri(const ocps_app *a, const engine_job *job, char *buf, size_t len)
+{
+    if (a->config.executor != OCPS_EXECUTOR_UWS || job->executor_id[0] == '\0') {
+        return NULL;
+    }
+    if (a->config.uws_reference) {
+        return "";
+    }
+    size_t n = strlen(a->config.url);
+    while (n > 0 && a->config.url[n - 1] == '/') {
+        n--;
+    }
+    snprintf(buf, len, "%.*s/job/%s/log", (int)n, a->config.url, job->executor_id);
+    return buf;
+}
+
 static void write_job_result(ocps_app *a, const engine_job *job, const json_t *metrics)
 {
     const sal_topic_info *ti = &a->comp->topics[a->tp.job_result];
     void *s = sal_sample_new(ti);
-    char *result = ocps_job_result_json(job, metrics, (size_t)a->config.result_max_bytes);
+    char log[1200];
+    char *result = ocps_job_result_json(job, metrics, uws_log_uri(a, job, log, sizeof log),
+                                        (size_t)a->config.result_max_bytes);
     char fallback[256];
     if (result == NULL) {
         SAL_LOG(a->csc, SAL_LOG_ERROR, "Job %s: could not build its full result; writing a short one",

@@ -769,14 +769,19 @@ static json_t *metrics_summary(const json_t *metrics, bool full)
     return small;
 }
 
-static json_t *result_object(const engine_job *job, const json_t *metrics, size_t keep, trim level)
+static json_t *result_object(const engine_job *job, const json_t *metrics, const char *log_uri, size_t keep,
+                             trim level)
 {
     char coll[128];
     char run[160];
     char log[3200];
     ocps_output_collection(job->id, coll, sizeof coll);
     snprintf(run, sizeof run, "%s/run", coll);
-    sal_file_uri(job->log_path, log, sizeof log);
+    if (log_uri != NULL) {
+        snprintf(log, sizeof log, "%s", log_uri);
+    } else {
+        sal_file_uri(job->log_path, log, sizeof log);
+    }
     size_t text_max = level >= TRIM_TEXTS ? 128 : SIZE_MAX / 4;
     size_t listed = json_array_size(job->results) < keep ? json_array_size(job->results) : keep;
     double duration = job->started > 0 && job->ended > 0 ? job->ended - job->started : 0;
@@ -821,7 +826,7 @@ static json_t *result_object(const engine_job *job, const json_t *metrics, size_
     put(o, "results_count", json_integer((json_int_t)job->results_total));
     put(o, "results_truncated",
         json_boolean(job->results_truncated || !full || listed < json_array_size(job->results)));
-    put(o, "log", level >= TRIM_ALL ? json_null() : text_json(log, text_max));
+    put(o, "log", level >= TRIM_ALL || log[0] == '\0' ? json_null() : text_json(log, text_max));
     if (metrics != NULL) {
         size_t total = 0;
         put(o, "metrics", level >= TRIM_ALL ? json_null() : metrics_summary(metrics, full));
@@ -851,13 +856,14 @@ const char *ocps_job_shown_id(const engine_job *job)
     return shown != NULL ? shown : job->id;
 }
 
-char *ocps_job_result_json(const engine_job *job, const json_t *metrics, size_t max_bytes)
+char *ocps_job_result_json(const engine_job *job, const json_t *metrics, const char *log_uri,
+                           size_t max_bytes)
 {
     size_t n_outputs = json_array_size(json_object_get(metrics, "outputs"));
     size_t keep = json_array_size(job->results) > n_outputs ? json_array_size(job->results) : n_outputs;
     trim level = TRIM_NONE;
     for (;;) {
-        json_t *o = result_object(job, metrics, keep, level);
+        json_t *o = result_object(job, metrics, log_uri, keep, level);
         char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         if (text == NULL || strlen(text) <= max_bytes || level == TRIM_ALL) {

@@ -342,14 +342,16 @@ json_t *uws_job_object(const engine_job *job, json_t *results)
     bool failed = job->phase == ENGINE_ERROR || job->phase == ENGINE_ABORTED || job->phase == ENGINE_UNKNOWN;
     json_t *run = json_is_string(run_id) ? json_incref(run_id) : json_string(job->id);
     json_t *envs = json_is_array(env) ? json_incref(env) : json_array();
-    return json_pack("{ss so ss ss so so so so sn s{sOso} so s{ss} s{sosssb}}", "jobId", job->id, "runId",
+    json_t *rss = ended && job->max_rss_kb >= 0 ? json_integer((json_int_t)job->max_rss_kb) : json_null();
+    return json_pack("{ss so ss ss so so so so sn s{sOso} so s{ss} s{sosssbso}}", "jobId", job->id, "runId",
                      run, "ownerId", "", "phase", engine_phase_name(job->phase), "creationTime",
                      uws_time(job->created), "startTime", uws_time(job->started), "endTime",
                      uws_time(ended ? job->ended : 0), "executionDuration", duration, "destruction",
                      "parameters", "command", json_is_array(command) ? command : job->argv, "environment",
                      envs, "results", list, "errorSummary", "message", failed ? job->message : "", "jobInfo",
                      "exitCode", ended ? json_integer(job->exit_code) : json_null(), "reason",
-                     engine_reason_name(job->reason), "shell", json_is_true(json_object_get(uws, "shell")));
+                     engine_reason_name(job->reason), "shell", json_is_true(json_object_get(uws, "shell")),
+                     "maxRssKb", rss);
 }
 
 /* ---- job object as text ------------------------------------------------- */
@@ -479,6 +481,13 @@ bool uws_job_text_at(json_text_buf *b, const engine_job *job, json_t *results, i
         json_text_raw(b, "true", 4);
     } else {
         json_text_raw(b, "false", 5);
+    }
+    uws_text_key(b, "maxRssKb", depth + 2, false);
+    if (ended && job->max_rss_kb >= 0) {
+        char kb[32];
+        json_text_raw(b, kb, (size_t)snprintf(kb, sizeof kb, "%lld", job->max_rss_kb));
+    } else {
+        json_text_raw(b, "null", 4);
     }
     json_text_indent(b, depth + 1);
     json_text_raw(b, "}", 1);

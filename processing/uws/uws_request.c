@@ -103,12 +103,18 @@ int uws_route_parse(const char *base_path, const char *path, uws_route *out, cha
     }
     out->kind = UWS_ROUTE_PROPERTY;
     memcpy(out->id, first, sizeof out->id);
-    if (strcmp(second, "phase") != 0 && strcmp(second, "results") != 0 && strcmp(second, "parameters") != 0) {
+    /* the reference's three, and ours: metrics, log (docs/uws.md) */
+    static const char *const properties[] = {"phase", "results", "parameters", "metrics", "log"};
+    size_t k = 0;
+    while (k < sizeof properties / sizeof properties[0] && strcmp(second, properties[k]) != 0) {
+        k++;
+    }
+    if (k == sizeof properties / sizeof properties[0]) {
         return uws_fail(
             err, errlen, 400, "%s",
             "Invalid job property requested. Supported properties are phase, results, parameters");
     }
-    memcpy(out->property, second, strlen(second) + 1); /* one of the three names */
+    memcpy(out->property, second, strlen(second) + 1); /* one of the names above */
     return 0;
 }
 

@@ -989,6 +989,39 @@ static void uws_get_result(const uws_call *c, uws_reply *r)
     json_decref(results);
 }
 
+/* Extension: GET {base}/job/{id}/metrics, the job's metrics.json (what
+ * the embedded ocps-pipetask reports: outputs, summary), and
+ * {base}/job/{id}/log, its ocps.log; 404 while there is none. A CSC that
+ * hands its jobs here reads them for its job_result. */
+static void uws_get_job_file(const uws_call *c, uws_reply *r)
+{
+    const engine_job *job = uws_find(c->s, c->route->id);
+    if (job == NULL) {
+        uws_not_found(r, c->route->id);
+        return;
+    }
+    bool metrics = strcmp(c->route->property, "metrics") == 0;
+    char path[1200];
+    int n = metrics ? snprintf(path, sizeof path, "%s/metrics.json", job->workdir)
+                    : snprintf(path, sizeof path, "%s", job->log_path);
+    int fd = n > 0 && (size_t)n < sizeof path && job->workdir[0] != '\0'
+                 ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+                 : -1;
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -1;
+    }
+    if (fd < 0) {
+        uws_reply_text(r, 404, metrics ? "No metrics for this job." : "No log for this job.");
+        return;
+    }
+    r->status = 200;
+    r->content_type = metrics ? "application/json" : "text/plain; charset=utf-8";
+    r->fd = fd;
+    r->len = (size_t)st.st_size;
+}
+
 static void uws_options(const uws_call *c, uws_reply *r)
 {
     (void)c;
@@ -1099,9 +1132,14 @@ typedef struct uws_route_entry {
 } uws_route_entry;
 
 static const uws_route_entry uws_routes[] = {
-    {UWS_ROUTE_JOBS, NULL, "GET", uws_get_jobs},     {UWS_ROUTE_JOBS, NULL, "PUT", uws_put_job},
-    {UWS_ROUTE_JOB, NULL, "GET", uws_get_job},       {UWS_ROUTE_JOB, NULL, "DELETE", uws_delete_job},
-    {UWS_ROUTE_PROPERTY, NULL, "GET", uws_get_job},  {UWS_ROUTE_PROPERTY, "phase", "POST", uws_post_phase},
+    {UWS_ROUTE_JOBS, NULL, "GET", uws_get_jobs},
+    {UWS_ROUTE_JOBS, NULL, "PUT", uws_put_job},
+    {UWS_ROUTE_JOB, NULL, "GET", uws_get_job},
+    {UWS_ROUTE_JOB, NULL, "DELETE", uws_delete_job},
+    {UWS_ROUTE_PROPERTY, "metrics", "GET", uws_get_job_file},
+    {UWS_ROUTE_PROPERTY, "log", "GET", uws_get_job_file},
+    {UWS_ROUTE_PROPERTY, NULL, "GET", uws_get_job},
+    {UWS_ROUTE_PROPERTY, "phase", "POST", uws_post_phase},
     {UWS_ROUTE_RESULT, NULL, "GET", uws_get_result},
 };
 

@@ -72,9 +72,22 @@ class Rehearsal:
             self.kind.setdefault(d["kind"], {})[d["metadata"]["name"]] = d
         self.config_maps = {n: d.get("data", {}) for n, d in self.kind.get("ConfigMap", {}).items()}
 
-    def path(self, pod_path):
-        """A pod's absolute path, here."""
-        return os.path.join(self.root, pod_path.lstrip("/"))
+    def path(self, pod_path, pod="engine"):
+        """A pod's absolute path, here: each pod has a file system of its
+        own (the CSC cannot read the engine's files, nor the reverse)."""
+        return os.path.join(self.root, pod, pod_path.lstrip("/"))
+
+    def mount_secrets(self, pod, spec, container):
+        """The Secret volumes a container mounts, as files under its mount
+        paths: ocps-engine-token holds the token."""
+        vols = {v["name"]: v for v in spec.get("volumes", [])}
+        for m in container.get("volumeMounts", []):
+            v = vols[m["name"]]
+            if "secret" in v and v["secret"]["secretName"] == "ocps-engine-token":
+                d = self.path(m["mountPath"], pod)
+                os.makedirs(d, exist_ok=True)
+                with open(os.path.join(d, "token"), "w", encoding="utf-8") as f:
+                    f.write(self.token + "\n")
 
     def program(self, *rel):
         p = os.path.join(self.build, *rel)
@@ -169,10 +182,8 @@ class Rehearsal:
                 continue
             argv.append(o)
             i += 1
-        token_file = argv[argv.index("--token-file") + 1]
-        os.makedirs(os.path.dirname(token_file), exist_ok=True)
-        with open(token_file, "w", encoding="utf-8") as f:
-            f.write(self.secret() + "\n")
+        self.secret()
+        self.mount_secrets("engine", pod, get(pod, "containers", 0))
         self.butler(env)
         run_env = self.base_env()
         run_env.update(env)
@@ -204,7 +215,7 @@ class Rehearsal:
         vols = {v["name"]: v for v in pod.get("volumes", [])}
         # the image's configuration, with the files ConfigMaps mount over it
         image_dir = env["DM_CONFIG_OCPS_DIR"]
-        cfg = self.path(image_dir)
+        cfg = self.path(image_dir, "csc")
         shutil.copytree(os.path.join(self.src, "deploy/config"), cfg)
         mounted_site = False
         for m in c.get("volumeMounts", []):
@@ -213,17 +224,18 @@ class Rehearsal:
                 text = self.config_maps[v["configMap"]["name"]][m["subPath"]]
                 data = yaml.safe_load(text)
                 mounted_site = True
-                with open(self.path(m["mountPath"]), "w", encoding="utf-8") as f:
+                with open(self.path(m["mountPath"], "csc"), "w", encoding="utf-8") as f:
                     f.write(self.localize(data))
         if not mounted_site:
             fail("the CSC's pod mounts no site file over the image's configuration")
+        self.mount_secrets("csc", pod, c)
         token_file = env["OCPS_UWS_TOKEN_FILE"]
-        if not os.path.exists(self.path(token_file)):
-            fail(f"OCPS_UWS_TOKEN_FILE {token_file} is not where the engine's token Secret is")
+        if not os.path.exists(self.path(token_file, "csc")):
+            fail(f"OCPS_UWS_TOKEN_FILE {token_file} is not in the CSC's mount of the engine's token Secret")
         run_env = self.base_env()
         run_env.update(env)
         run_env.update({"OCPS_TRANSPORT": "dds", "OCPS_LOG_FORMAT": "text", "DM_CONFIG_OCPS_DIR": cfg,
-                        "OCPS_UWS_TOKEN_FILE": self.path(token_file)})
+                        "OCPS_UWS_TOKEN_FILE": self.path(token_file, "csc")})
         self.index = env["RUN_ARG"].split()[0]
         argv = [self.program("csc/ocps-csc")] + env["RUN_ARG"].split()
         self.csc_env = run_env
@@ -234,7 +246,7 @@ class Rehearsal:
         and its url at the engine's port (its host is the Service's)."""
         for key in ("work_root", "job_store"):
             if site.get(key):
-                site[key] = self.path(site[key])
+                site[key] = self.path(site[key], "csc")
         for inst in site.get("instances", []):
             if "url" in inst:
                 inst["url"] = self.engine_api
@@ -283,6 +295,21 @@ def main():
         if job.get("phase") != "completed":
             fail(f"the engine's job {mine[0]['jobId']}: {status} {body[:400]!r}")
         print(f"ok   the job ran in the engine (its job {job['jobId']}) and completed")
+        # the CSC's job_result tells what the job did there: its outputs
+        # (from the engine's metrics.json), its memory, its log's URL
+        code, out = r.cmd("show", "job_result", "--json", "--timeout", "10")
+        sample = json.loads(out.strip().splitlines()[-1]) if code == 0 and out.strip() else {}
+        result = json.loads(sample.get("fields", {}).get("result", "{}"))
+        print(f"     job_result: {json.dumps(result)[:600]}")
+        if result.get("jobId") != job_id or not result.get("outputs") or result.get("max_rss_kb") is None:
+            fail(f"job_result lacks what the engine's job did (outputs, max_rss_kb): {sample}")
+        log_url = result.get("log") or ""
+        if not log_url.startswith(r.engine_api + "/job/"):
+            fail(f"job_result log {log_url!r} is not the engine's log URL")
+        status, body = http("GET", log_url, r.token)
+        if status != 200 or b"ocps-pipetask" not in body and b"cpBias" not in body:
+            fail(f"GET {log_url}: {status} {body[:300]!r}")
+        print("ok   job_result: the job's outputs, max_rss_kb, and its log at the engine (read with the token)")
         listing = subprocess.run([r.program("processing/butler/ocps-butler"), "query-datasets", r.repo, "bias",
                                   "--collections", f"u/ocps/{job_id}"], capture_output=True, text=True)
         if listing.returncode != 0 or "bias" not in listing.stdout:

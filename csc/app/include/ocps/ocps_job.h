@@ -104,8 +104,11 @@ json_t *ocps_job_metrics_load(const char *path);
  * are halved until it fits (results_truncated), then parameters.command
  * and .environment become null, then ownerId, log and errorSummary.message
  * are cut to 128 bytes, then ownerId and log are null and the message
- * empty (truncated: true from the second step); what remains is bounded. */
-char *ocps_job_result_json(const engine_job *job, const json_t *metrics, size_t max_bytes);
+ * empty (truncated: true from the second step); what remains is bounded.
+ * log_uri: the log's URI (a UWS server's log URL), "" for none (null), or
+ * NULL for the file URI of job->log_path. */
+char *ocps_job_result_json(const engine_job *job, const json_t *metrics, const char *log_uri,
+                           size_t max_bytes);
 
 /* The compact summary for the final ack (malloc'd JSON): job id, phase,
  * reason, exit code, output collection. */

@@ -34,7 +34,7 @@ typedef enum uws_route_kind {
 typedef struct uws_route {
     uws_route_kind kind;
     char id[UWS_MAX_ID + 1]; /* as in the path (not checked against the job id syntax) */
-    char property[16];       /* "phase", "results" or "parameters" (UWS_ROUTE_PROPERTY) */
+    char property[16];       /* "phase", "results", "parameters", "metrics" or "log" (UWS_ROUTE_PROPERTY) */
     long index;              /* UWS_ROUTE_RESULT: >= 0 */
 } uws_route;
 
