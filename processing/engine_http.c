@@ -12,7 +12,6 @@
 
 #include <curl/curl.h>
 
-
 typedef struct engine_http_req {
     struct engine_http_req *next;
     CURL *easy;

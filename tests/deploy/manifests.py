@@ -86,9 +86,17 @@ def load_docs(k8s):
 
 
 def deep_merge(base, over):
+    """As the CSC merges its configuration files (sal_config_merge): dicts
+    key by key, anything else replaced; a dict against a non-dict is an
+    error."""
     out = dict(base)
     for k, v in over.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            check(k not in out or isinstance(v, dict) == isinstance(out[k], dict),
+                  f"configuration: cannot merge {k}: a dict and a non-dict")
+            out[k] = v
     return out
 
 
@@ -216,6 +224,11 @@ def check_engine(by_kind, config_maps):
                   f"{where}: the store's claim is not ReadWriteOnce (SQLite does not belong on NFS)")
     container = get(pod, "containers", 0, default={})
     ports = container.get("ports", [])
+    # a command replaces the image's entrypoint (tini as PID 1, which reaps
+    # what the jobs leave behind): it must start tini itself
+    cmd = container.get("command")
+    check(cmd is None or (cmd[:2] == ["/usr/bin/tini", "--"]),
+          f"{where}: command {cmd} does not run under /usr/bin/tini (the jobs' orphans would not be reaped)")
     # probes: /healthz is the one path open without the token
     for probe in ("livenessProbe", "readinessProbe"):
         hg = get(container, probe, "httpGet", default={})

@@ -65,27 +65,29 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     (void)rk;
     sal_transport *t = opaque;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        atomic_store(&t->delivery_timeout_reported, false);
         atomic_store(&t->delivery_error_reported, false);
         return;
     }
     unsigned n = atomic_fetch_add(&t->delivery_failures, 1) + 1;
     SAL_TRANSPORT_COUNT(t->cbs.stats, delivery_failures);
-    if (atomic_load(&t->closing) || atomic_exchange(&t->delivery_error_reported, true)) {
-        return;
-    }
     /* A message that outlived message.timeout.ms (a broker away longer
      * than a site's setting; ours waits without limit) is lost to an
      * outage, which the CSC survives as salobj's do: a warning. Any other
      * failure (a topic refused, a message too large) is the CSC's to
-     * report: FAULT. */
-    bool timed_out = m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT;
+     * report: FAULT. Each kind is reported once until a delivery succeeds. */
+    bool timed_out = m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT && t->cbs.on_warning != NULL;
+    if (atomic_load(&t->closing) ||
+        atomic_exchange(timed_out ? &t->delivery_timeout_reported : &t->delivery_error_reported, true)) {
+        return;
+    }
     char msg[512];
     snprintf(msg, sizeof msg,
              "Kafka: a message to %s was not delivered: %s%s (%u failed so far; further failures are not "
              "reported until a delivery succeeds)",
              m->rkt ? rd_kafka_topic_name(m->rkt) : "?", rd_kafka_err2str(m->err),
              timed_out ? " (message.timeout.ms passed while the broker was unreachable)" : "", n);
-    if (timed_out && t->cbs.on_warning != NULL) {
+    if (timed_out) {
         t->cbs.on_warning(t->cbs.arg, msg);
     } else {
         t->cbs.on_error(t->cbs.arg, msg);

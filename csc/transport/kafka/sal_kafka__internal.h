@@ -105,7 +105,8 @@ struct sal_transport {
     bool thread_started;
     atomic_bool stop;
     atomic_bool closing;
-    atomic_bool delivery_error_reported;
+    atomic_bool delivery_error_reported;   /* a failure other than a timeout, since the last delivery */
+    atomic_bool delivery_timeout_reported; /* a message timed out, since the last delivery */
     atomic_uint delivery_failures;
     decoder_entry *decoders;  /* poll thread only */
     double last_client_error; /* poll thread only: rate limit of client errors */
