@@ -14,7 +14,7 @@ libpng-dev python3-astropy python3-numpy fitsverify
 slurmctld slurmd slurm-client munge slurm-wlm-basic-plugins
 libhiredis-dev redis-server redis-tools
 dpkg-dev file man-db groff-base iproute2 passwd systemd python3-yaml
-chromium python3-prometheus-client python3-jsonschema
+chromium python3-prometheus-client python3-jsonschema nodejs
 "
 
 missing=""
@@ -23,6 +23,12 @@ for p in $PACKAGES; do
         missing="$missing $p"
     fi
 done
+
+# npm (deploy_k8s_schemas): Debian's package, unless the nodejs installed
+# brings its own (NodeSource's provides npm and conflicts with Debian's)
+if ! command -v npm >/dev/null 2>&1; then
+    missing="$missing npm"
+fi
 
 if [ -z "$missing" ]; then
     echo "install-deps: all packages present"

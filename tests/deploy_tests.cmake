@@ -52,6 +52,12 @@ add_test(NAME deploy_manifests
   COMMAND "${OCPS_DEBIAN_PYTHON3}" "${CMAKE_CURRENT_SOURCE_DIR}/deploy/manifests.py" "${CMAKE_SOURCE_DIR}")
 set_tests_properties(deploy_manifests PROPERTIES TIMEOUT 60 LABELS deploy)
 
+# The manifests against the Kubernetes API's schemas (npm kubernetes-models;
+# node and npm from Debian; skipped without them or the npm registry).
+add_test(NAME deploy_k8s_schemas
+  COMMAND sh "${CMAKE_CURRENT_SOURCE_DIR}/deploy/k8s_schemas.sh" "${CMAKE_SOURCE_DIR}" "${CMAKE_BINARY_DIR}")
+set_tests_properties(deploy_k8s_schemas PROPERTIES TIMEOUT 300 LABELS deploy SKIP_RETURN_CODE 77)
+
 # The same manifests rehearsed with processes for pods: ocps-engine with
 # the Deployment's options, ocps-csc with the configuration and token its
 # pod gets, a job executed by ocps-cmd running in the engine.
