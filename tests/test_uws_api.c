@@ -42,6 +42,15 @@ static void job_path(char *out, size_t outlen, const char *id, const char *rest)
     snprintf(out, outlen, "/job/%s%s", id, rest);
 }
 
+/* GET /job/{id}{rest} into r; its HTTP status. */
+static int get_job(const char *id, const char *rest, uws_resp *r)
+{
+    char path[160];
+    job_path(path, sizeof path, id, rest);
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, r), 0);
+    return r->status;
+}
+
 static bool is_time_string(json_t *v)
 {
     const char *s = json_string_value(v);
@@ -167,24 +176,16 @@ static void test_put_command_runs(void **state)
     uws_resp_clear(&r);
 
     /* properties */
-    job_path(path, sizeof path, id, "/phase");
-    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
-    assert_int_equal(r.status, 200);
+    assert_int_equal(get_job(id, "/phase", &r), 200);
     assert_string_equal(json_string_value(r.json), "completed");
     uws_resp_clear(&r);
-    job_path(path, sizeof path, id, "/results");
-    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
-    assert_int_equal(r.status, 200);
+    assert_int_equal(get_job(id, "/results", &r), 200);
     assert_int_equal(json_array_size(r.json), 3);
     uws_resp_clear(&r);
-    job_path(path, sizeof path, id, "/parameters");
-    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
-    assert_int_equal(r.status, 200);
+    assert_int_equal(get_job(id, "/parameters", &r), 200);
     assert_true(json_is_array(json_object_get(r.json, "command")));
     uws_resp_clear(&r);
-    job_path(path, sizeof path, id, "/owner");
-    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
-    assert_int_equal(r.status, 400);
+    assert_int_equal(get_job(id, "/owner", &r), 400);
     assert_non_null(strstr(r.body, "Supported properties are phase, results, parameters"));
     uws_resp_clear(&r);
 }
@@ -226,31 +227,22 @@ static void test_metrics_and_log(void **state)
     assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
     assert_true(json_integer_value(json_object_get(json_object_get(job, "jobInfo"), "maxRssKb")) > 0);
     json_decref(job);
-    char path[128];
     uws_resp r;
-    job_path(path, sizeof path, id, "/metrics");
-    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
-    assert_int_equal(r.status, 200);
+    assert_int_equal(get_job(id, "/metrics", &r), 200);
     assert_non_null(strstr(r.headers, "Content-Type: application/json"));
     assert_string_equal(json_string_value(json_object_get(json_object_get(r.json, "summary"), "status")),
                         "ok");
     uws_resp_clear(&r);
-    job_path(path, sizeof path, id, "/log");
-    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
-    assert_int_equal(r.status, 200);
+    assert_int_equal(get_job(id, "/log", &r), 200);
     assert_non_null(strstr(r.body, "hello-from-the-job"));
     uws_resp_clear(&r);
     /* a job that wrote none: 404 with a message; an unknown job: 404 */
     assert_int_equal(uws_fx_submit(&fx, "{\"argv\": [\"true\"]}", id), 0);
     json_decref(uws_fx_wait(&fx, id, NULL, 30));
-    job_path(path, sizeof path, id, "/metrics");
-    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
-    assert_int_equal(r.status, 404);
+    assert_int_equal(get_job(id, "/metrics", &r), 404);
     assert_non_null(strstr(r.body, "No metrics for this job."));
     uws_resp_clear(&r);
-    job_path(path, sizeof path, "00000000000000000000000000000000", "/log");
-    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
-    assert_int_equal(r.status, 404);
+    assert_int_equal(get_job("00000000000000000000000000000000", "/log", &r), 404);
     uws_resp_clear(&r);
 }
 
@@ -350,11 +342,8 @@ static bool gone_within(int pid, double seconds)
 /* The result names of GET /job/{id}, joined by spaces (basenames). */
 static void result_names(const char *id, char *out, size_t outlen)
 {
-    char path[128];
     uws_resp r;
-    job_path(path, sizeof path, id, "");
-    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
-    assert_int_equal(r.status, 200);
+    assert_int_equal(get_job(id, "", &r), 200);
     out[0] = '\0';
     size_t i;
     json_t *item;
