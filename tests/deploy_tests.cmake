@@ -60,11 +60,16 @@ set_tests_properties(deploy_k8s_schemas PROPERTIES TIMEOUT 300 LABELS deploy SKI
 
 # The same manifests rehearsed with processes for pods: ocps-engine with
 # the Deployment's options, ocps-csc with the configuration and token its
-# pod gets, a job executed by ocps-cmd running in the engine.
+# pod gets, a job executed by ocps-cmd running in the engine; over Kafka
+# (the pods' transport) with the test broker and registry when built.
 if(TARGET ocps-engine AND TARGET ocps-csc AND TARGET ocps-cmd)
+  set(ocps_rehearsal_kafka "")
+  if(OCPS_TRANSPORT_KAFKA) # tests/kafka's fixtures (added after this file)
+    set(ocps_rehearsal_kafka --kafka "$<TARGET_FILE:ocps-mock-broker>" "$<TARGET_FILE:ocps-schema-registry>")
+  endif()
   add_test(NAME deploy_k8s_rehearsal
     COMMAND "${OCPS_DEBIAN_PYTHON3}" "${CMAKE_CURRENT_SOURCE_DIR}/deploy/k8s_rehearsal.py"
-            "${CMAKE_BINARY_DIR}" "${CMAKE_SOURCE_DIR}")
+            "${CMAKE_BINARY_DIR}" "${CMAKE_SOURCE_DIR}" ${ocps_rehearsal_kafka})
   set_tests_properties(deploy_k8s_rehearsal PROPERTIES TIMEOUT 240 LABELS deploy SKIP_RETURN_CODE 77)
 endif()
 

@@ -92,11 +92,14 @@ static void no_ack_or_no_csc_means_timeout_status(void **state)
 {
     (void)state;
     char *out = NULL;
-    /* OCPS:1's reader sees a command for OCPS:2 but does not answer it */
-    assert_int_equal(cmd(&out, "--timeout", "1.5", "OCPS:2", "start", NULL), 3);
-    assert_non_null(strstr(out, "start CMD_NOACK"));
-    assert_non_null(strstr(out, "no ack from OCPS:2 in 1.5 s: no CSC with that SAL index answered"));
-    free(out);
+    if (strcmp(fx_transport(), "kafka") != 0) {
+        /* OCPS:1's reader sees a command for OCPS:2 but does not answer it
+         * (over Kafka a command waits for a heartbeat of its CSC: below) */
+        assert_int_equal(cmd(&out, "--timeout", "1.5", "OCPS:2", "start", NULL), 3);
+        assert_non_null(strstr(out, "start CMD_NOACK"));
+        assert_non_null(strstr(out, "no ack from OCPS:2 in 1.5 s: no CSC with that SAL index answered"));
+        free(out);
+    }
     /* no heartbeat of OCPS:2 within --discovery: no CSC runs with that
      * index, said early rather than after the whole --timeout (Kafka has
      * no discovery of readers: this is how it notices) */

@@ -36,9 +36,11 @@ typedef struct cmdr {
     int status;
     bool finished; /* cmdr_finish ran */
     bool sent;
-    bool answered;  /* a non-final ack came (the CSC is there, the command runs) */
-    int heartbeats; /* heartbeats of the target's index read since start (a command) */
-    bool alive;     /* one of them was recent, or a second one came: the CSC runs */
+    bool answered;    /* a non-final ack came (the CSC is there, the command runs) */
+    int heartbeats;   /* heartbeats of the target's index read since start (a command) */
+    bool alive;       /* one of them was recent, or a second one came: the CSC runs */
+    bool csc_started; /* alive, and past its start-up: a recent heartbeat after its first
+                       * (private_seqNum 2 on), or a second one came */
     uv_timer_t poll;
     uv_timer_t deadline;
     uv_signal_t sigint;

@@ -163,6 +163,10 @@ static void note_heartbeat(cmdr *c, int topic, const void *sample)
     double age = sample_age(c, t, sample);
     c->heartbeats++;
     c->alive = c->alive || age < 5 || c->heartbeats >= 2;
+    /* a CSC writes its first heartbeat (private_seqNum 1) as its start-up
+     * begins and ignores commands until it has started; the next comes a
+     * second later */
+    c->csc_started = c->csc_started || (age < 5 && sal_sample_seqnum(t, sample) >= 2) || c->heartbeats >= 2;
 }
 
 static void on_heartbeat(void *arg, int topic, const void *sample)
@@ -313,6 +317,22 @@ static void on_poll(uv_timer_t *t)
         if (now_s() - c->started > c->discovery) {
             fprintf(stderr, "ocps-cmd: no %s:%d found (no reader of command_%s discovered in %.0f s)\n",
                     c->comp->name, sal_index(sal_remote_sal(c->remote)), c->command, c->discovery);
+            cmdr_command_done(c, EXIT_TIMEOUT);
+        }
+        return;
+    }
+    /* A transport without discovery (Kafka: it keeps history instead) does
+     * not show the CSC's command reader, and a command written before the
+     * CSC reads its topic is never read (its reader starts at the end of
+     * the log), one read before it has started is ignored: a command alone
+     * waits for a live heartbeat of a started CSC, which a running CSC's
+     * history read gives at once. */
+    if (c->mode == MODE_COMMAND && sal_keeps_history(sal_remote_sal(c->remote)) && !c->csc_started) {
+        if (now_s() - c->started > c->discovery) {
+            fprintf(stderr,
+                    "ocps-cmd: no heartbeat of %s:%d in %.0f s: no CSC with that SAL index is running (or "
+                    "reachable); %s not sent\n",
+                    c->comp->name, sal_index(sal_remote_sal(c->remote)), c->discovery, c->command);
             cmdr_command_done(c, EXIT_TIMEOUT);
         }
         return;

@@ -20,8 +20,13 @@ temporary directory (its "volumes"):
     engine is asked (with the token) for the job: it ran there, completed,
     and its bias is in the repository.
 
-The transport is DDS on loopback (the pods' is Kafka: ocps-env-config);
-what is rehearsed is the wiring of the CSC to the engine.
+    k8s_rehearsal.py BUILD_DIR SOURCE_DIR --kafka MOCK_BROKER SCHEMA_REGISTRY
+
+The transport is the pods' (ocps-env-config: Kafka) when the test broker
+(librdkafka's mock cluster) and schema registry are given, with the
+csc-env-config topic subname and the broker and registry addresses
+replaced by theirs (and no SASL: the test broker has none); otherwise DDS
+on loopback.
 Exit status 77 (skipped) when a program is missing from the build.
 """
 import json
@@ -71,6 +76,7 @@ class Rehearsal:
         for _, d in docs:
             self.kind.setdefault(d["kind"], {})[d["metadata"]["name"]] = d
         self.config_maps = {n: d.get("data", {}) for n, d in self.kind.get("ConfigMap", {}).items()}
+        self.kafka = None
 
     def path(self, pod_path, pod="engine"):
         """A pod's absolute path, here: each pod has a file system of its
@@ -96,20 +102,34 @@ class Rehearsal:
             sys.exit(SKIP)
         return p
 
-    def spawn(self, name, argv, env):
+    def spawn(self, name, argv, env, stdin=None):
         log = open(os.path.join(self.root, name + ".log"), "wb")
-        p = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        p = subprocess.Popen(argv, env=env, stdin=stdin, stdout=log, stderr=subprocess.STDOUT)
         self.procs.append((name, p))
         return p
 
+    def first_line(self, name, prefix, timeout=30):
+        """The line of a process's log that starts with prefix (its address)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with open(os.path.join(self.root, name + ".log"), encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    if line.startswith(prefix):
+                        return line
+            time.sleep(0.05)
+        self.logs()
+        fail(f"{name} did not start (no {prefix.strip()} line)")
+
     def logs(self):
         for name, _ in self.procs:
+            if not os.path.exists(os.path.join(self.root, name + ".log")):
+                continue
             with open(os.path.join(self.root, name + ".log"), encoding="utf-8", errors="replace") as f:
                 print(f"---- {name} log (last 40 lines)")
                 print("".join(f.readlines()[-40:]))
 
     def stop(self):
-        for _, p in self.procs:
+        for _, p in reversed(self.procs):  # the CSC before the broker it writes to
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
         for _, p in self.procs:
@@ -124,6 +144,31 @@ class Rehearsal:
         env["CYCLONEDDS_URI"] = "file://" + os.path.join(self.src, "deploy/cyclonedds-loopback.xml")
         env["LSST_DDS_PARTITION_PREFIX"] = f"k8s{os.getpid()}"
         return env
+
+    def start_kafka(self, broker, registry):
+        """The test broker with every OCPS topic under csc-env-config's
+        subname, and the schema registry; returns the transport's env."""
+        sub = self.config_maps["csc-env-config"]["LSST_TOPIC_SUBNAME"]
+        info = subprocess.run([self.program("csc/sal-info"), "--transport", "kafka"], capture_output=True,
+                              text=True, check=True).stdout.splitlines()
+        names = [f"lsst.{sub}.OCPS.{w[2]}" for w in (line.split() for line in info)
+                 if len(w) > 2 and w[2].startswith(("ackcmd", "command_", "logevent_"))]
+        if not names:
+            fail("sal-info --transport kafka listed no topic")
+        topics = os.path.join(self.root, "topics.txt")
+        with open(topics, "w", encoding="utf-8") as f:
+            f.write("\n".join(names) + "\n")
+        # the broker runs until its stdin closes (at stop); both print their
+        # address as their first line, into their log
+        self.broker_in = subprocess.Popen(["sleep", "infinity"], stdout=subprocess.PIPE)
+        self.procs.append(("broker-stdin", self.broker_in))
+        self.spawn("broker", [broker, "--topics-file", topics], None, stdin=self.broker_in.stdout)
+        self.spawn("registry", [registry, "--port", "0"], None)
+        line = self.first_line("broker", "BOOTSTRAP ")
+        rline = self.first_line("registry", "LISTENING ")
+        print(f"ok   test broker ({len(names)} topics under lsst.{sub}) and schema registry")
+        self.kafka = {"OCPS_TRANSPORT": "kafka", "LSST_TOPIC_SUBNAME": sub,
+                      "LSST_KAFKA_BROKER_ADDR": line.split()[1], "LSST_SCHEMA_REGISTRY_URL": rline.split()[1]}
 
     def secret(self):
         """The Secret ocps-engine-token, where both pods mount it."""
@@ -236,6 +281,10 @@ class Rehearsal:
         run_env.update(env)
         run_env.update({"OCPS_TRANSPORT": "dds", "OCPS_LOG_FORMAT": "text", "DM_CONFIG_OCPS_DIR": cfg,
                         "OCPS_UWS_TOKEN_FILE": self.path(token_file, "csc")})
+        if self.kafka:
+            run_env.update(self.kafka)
+            for k in ("LSST_KAFKA_SECURITY_USERNAME", "LSST_KAFKA_SECURITY_PASSWORD"):
+                run_env.pop(k, None)  # the test broker has no SASL
         self.index = env["RUN_ARG"].split()[0]
         argv = [self.program("csc/ocps-csc")] + env["RUN_ARG"].split()
         self.csc_env = run_env
@@ -262,6 +311,8 @@ def main():
     build, src = (os.path.abspath(a) for a in sys.argv[1:3])
     r = Rehearsal(build, src)
     try:
+        if sys.argv[3:4] == ["--kafka"]:
+            r.start_kafka(*sys.argv[4:6])
         r.start_engine()
         r.start_csc()
         for step in (["start"], ["enable"]):
@@ -298,7 +349,8 @@ def main():
         # the CSC's job_result tells what the job did there: its outputs
         # (from the engine's metrics.json), its memory, its log's URL
         code, out = r.cmd("show", "job_result", "--json", "--timeout", "10")
-        sample = json.loads(out.strip().splitlines()[-1]) if code == 0 and out.strip() else {}
+        lines = [line for line in out.splitlines() if line.startswith("{")]  # not librdkafka's log lines
+        sample = json.loads(lines[-1]) if code == 0 and lines else {}
         result = json.loads(sample.get("fields", {}).get("result", "{}"))
         print(f"     job_result: {json.dumps(result)[:600]}")
         if result.get("jobId") != job_id or not result.get("outputs") or result.get("max_rss_kb") is None:
