@@ -16,7 +16,7 @@ typedef struct engine_http engine_http;
 /* A request's end: HTTP status (0 if none: curl_error says why) and the
  * body (NUL-terminated, valid during the call). An answer larger than
  * ENGINE_HTTP_MAX_BODY ends with status 0 and ENGINE_HTTP_TOO_LARGE. */
-#define ENGINE_HTTP_MAX_BODY (4 * 1024 * 1024)
+#define ENGINE_HTTP_MAX_BODY (16 * 1024 * 1024) /* as a metrics.json the CSC reads */
 #define ENGINE_HTTP_TOO_LARGE "answer too large"
 typedef void (*engine_http_cb)(void *arg, long status, const char *body, size_t len, const char *curl_error);
 

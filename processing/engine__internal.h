@@ -36,7 +36,8 @@ typedef struct engine_rec {
      * slot), and found in the store (looked up by run_id before it is sent again) */
     bool uws_busy;           /* a request about it is in flight */
     bool uws_abort_sent;     /* the server accepted the abort */
-    bool uws_metrics_read;   /* ocps-engine: the ended job's metrics.json was asked for */
+    bool uws_metrics_read;   /* ocps-engine: the ended job's metrics.json was read, or given up */
+    int uws_metrics_tries;   /* its requests that failed (server down, 5xx, 401...) */
     double uws_next;         /* engine__now() before which it is not asked (or sent to Slurm) again */
     double uws_backoff;      /* seconds, doubling while the server (or Slurm's controller) fails */
     bool slurm_active;       /* handed to Slurm (submitting or submitted): holds a slot */

@@ -388,9 +388,22 @@ static bool engine_uws_metrics_first(engine *e, engine_rec *r, const char *phase
     char path[128];
     snprintf(path, sizeof path, "/job/%s/metrics", r->st.job.executor_id);
     if (!engine_uws_send(e, r, UWS_METRICS, "GET", path, NULL, NULL)) {
-        return false; /* cannot even ask: end without it */
+        engine__log(e, ENGINE_LOG_WARNING, "Job %s: cannot ask %s for its metrics.json; ending without it",
+                    r->st.job.id, e->uws.url);
+        return false;
     }
     return true;
+}
+
+/* An answer about the metrics that settles them: read (200), none (404,
+ * 410; 400 from a server without the extension), or too large. Anything
+ * else (no answer, 5xx, 401, 403, 408, 429...) is tried again, at most
+ * ENGINE_UWS_METRICS_TRIES times. */
+#define ENGINE_UWS_METRICS_TRIES 5
+
+static bool engine_uws_metrics_settled(long status, bool too_large)
+{
+    return status == 200 || status == 400 || status == 404 || status == 410 || too_large;
 }
 
 /* The metrics.json of ocps-engine's job into the job's directory (written
@@ -402,9 +415,13 @@ static void engine_uws_on_metrics(engine *e, engine_rec *r, long status, const c
     r->uws_metrics_read = true;
     r->uws_next = 0; /* the end, at the next tick */
     if (status != 200) {
-        if (status == 0 && curl_error != NULL) {
+        if (status > 0 && status != 404) {
+            engine__log(e, ENGINE_LOG_WARNING,
+                        "Job %s: its metrics.json was not read from %s: HTTP %ld %.200s", r->st.job.id,
+                        e->uws.url, status, body);
+        } else if (status <= 0) {
             engine__log(e, ENGINE_LOG_WARNING, "Job %s: its metrics.json was not read from %s: %s",
-                        r->st.job.id, e->uws.url, curl_error);
+                        r->st.job.id, e->uws.url, curl_error != NULL ? curl_error : "no answer");
         }
         return;
     }
@@ -415,8 +432,8 @@ static void engine_uws_on_metrics(engine *e, engine_rec *r, long status, const c
     /* the job's directory under the work root (made here: the job ran elsewhere) */
     bool dir = mkdir(r->st.job.workdir, 0755) == 0 || errno == EEXIST;
     FILE *f = dir ? fopen(tmp, "we") : NULL;
-    bool ok = f != NULL && fwrite(body, 1, len, f) == len;
-    ok = f != NULL && fclose(f) == 0 && ok;
+    bool ok = f != NULL && fwrite(body, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = f != NULL && fclose(f) == 0 && ok; /* on disk before the end is stored */
     if (!ok || rename(tmp, path) != 0) {
         engine__log(e, ENGINE_LOG_WARNING, "Job %s: cannot keep its metrics.json in %s: %s", r->st.job.id,
                     r->st.job.workdir, strerror(errno));
@@ -511,8 +528,11 @@ static void engine_uws_done(void *arg, long status, const char *body, size_t len
     }
     r->uws_busy = false;
     bool too_large = status == 0 && curl_error != NULL && strcmp(curl_error, ENGINE_HTTP_TOO_LARGE) == 0;
-    if (a->kind == UWS_METRICS && ((status != 0 && status < 500) || too_large)) {
-        engine_uws_answered(e, r);
+    if (a->kind == UWS_METRICS && (engine_uws_metrics_settled(status, too_large) ||
+                                   ++r->uws_metrics_tries >= ENGINE_UWS_METRICS_TRIES)) {
+        if (status > 0) {
+            engine_uws_answered(e, r);
+        }
         if (!engine_phase_final(r->st.job.phase)) {
             engine_uws_on_metrics(e, r, status, body, len, curl_error);
         }
@@ -521,7 +541,8 @@ static void engine_uws_done(void *arg, long status, const char *body, size_t len
     }
     static const char *const what[] = {"PUT /job", "GET /job", "GET /job/{id}", "abort",
                                        "GET /job/{id}/metrics"};
-    bool transient = status == 0 || status >= 500 || (status >= 400 && status != 404 && a->kind != UWS_PUT);
+    bool transient = status == 0 || status >= 500 || (status >= 400 && status != 404 && a->kind != UWS_PUT) ||
+                     a->kind == UWS_METRICS; /* not settled: again, after a backoff */
     if (a->kind == UWS_PUT && engine_uws_refused(e, status)) {
         engine_uws_retry_refused(e, r, body); /* nothing created: the PUT again, no lookup */
         return;

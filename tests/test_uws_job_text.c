@@ -106,6 +106,12 @@ static void test_every_phase(void **state)
             }
             assert_same_text(&job, none);
             assert_same_text(&job, some);
+            /* maxRssKb: unknown (null), a large one */
+            job.max_rss_kb = -1;
+            assert_same_text(&job, none);
+            job.max_rss_kb = 123456789012LL;
+            assert_same_text(&job, some);
+            job.max_rss_kb = 0;
             job.started = 0; /* ended before it started */
             assert_same_text(&job, none);
             job_clear(&job);

@@ -154,6 +154,9 @@ void cmdr_print_sample(cmdr *c, int topic, const void *sample)
 
 /* A heartbeat of the target: alive if recent (not a dead CSC's last one
  * from Kafka's history) or if another one follows. */
+/* The heartbeat (private_seqNum) from which a CSC has surely started. */
+#define OCPS_CMD_STARTED_SEQ 5
+
 static void note_heartbeat(cmdr *c, int topic, const void *sample)
 {
     const sal_topic_info *t = &c->comp->topics[topic];
@@ -163,10 +166,12 @@ static void note_heartbeat(cmdr *c, int topic, const void *sample)
     double age = sample_age(c, t, sample);
     c->heartbeats++;
     c->alive = c->alive || age < 5 || c->heartbeats >= 2;
-    /* a CSC writes its first heartbeat (private_seqNum 1) as its start-up
-     * begins and ignores commands until it has started; the next comes a
-     * second later */
-    c->csc_started = c->csc_started || (age < 5 && sal_sample_seqnum(t, sample) >= 2) || c->heartbeats >= 2;
+    /* A CSC writes its first heartbeat (private_seqNum 1) as its start-up
+     * begins, one a second after, and ignores commands until it has
+     * started, after its duplicate check (3 s at most by default): a live
+     * heartbeat from its fifth on shows it started. */
+    c->csc_started =
+        c->csc_started || (age > -1 && age < 5 && sal_sample_seqnum(t, sample) >= OCPS_CMD_STARTED_SEQ);
 }
 
 static void on_heartbeat(void *arg, int topic, const void *sample)

@@ -129,15 +129,26 @@ class Rehearsal:
                 print("".join(f.readlines()[-40:]))
 
     def stop(self):
-        for _, p in reversed(self.procs):  # the CSC before the broker it writes to
+        """The CSC and the engine first (the CSC flushes to the broker), then
+        the broker (its stdin closed) and the registry."""
+        for _, p in reversed(self.procs):
+            if p.stdin is not None:
+                continue
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-        for _, p in self.procs:
             try:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        for _, p in self.procs:
+            if p.stdin is not None:
+                p.stdin.close()
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
 
     def base_env(self):
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": self.root, "LANG": "C.UTF-8"}
@@ -158,11 +169,9 @@ class Rehearsal:
         topics = os.path.join(self.root, "topics.txt")
         with open(topics, "w", encoding="utf-8") as f:
             f.write("\n".join(names) + "\n")
-        # the broker runs until its stdin closes (at stop); both print their
-        # address as their first line, into their log
-        self.broker_in = subprocess.Popen(["sleep", "infinity"], stdout=subprocess.PIPE)
-        self.procs.append(("broker-stdin", self.broker_in))
-        self.spawn("broker", [broker, "--topics-file", topics], None, stdin=self.broker_in.stdout)
+        # the broker runs until its stdin closes (at stop, or when this
+        # process dies); both print their address first, into their log
+        self.spawn("broker", [broker, "--topics-file", topics], None, stdin=subprocess.PIPE)
         self.spawn("registry", [registry, "--port", "0"], None)
         line = self.first_line("broker", "BOOTSTRAP ")
         rline = self.first_line("registry", "LISTENING ")

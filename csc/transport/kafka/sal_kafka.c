@@ -83,8 +83,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
     char msg[512];
     snprintf(msg, sizeof msg,
-             "Kafka: a message to %s was not delivered: %s%s (%u failed so far; further failures are not "
-             "reported until a delivery succeeds)",
+             "Kafka: a message to %s was not delivered: %s%s (%u failed so far; further failures of this "
+             "kind are not reported until a delivery succeeds)",
              m->rkt ? rd_kafka_topic_name(m->rkt) : "?", rd_kafka_err2str(m->err),
              timed_out ? " (message.timeout.ms passed while the broker was unreachable)" : "", n);
     if (timed_out) {
