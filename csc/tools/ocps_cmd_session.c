@@ -301,6 +301,18 @@ static void on_ack(void *arg, int ack, int error, const char *result, double tim
     cmdr_command_done(c, ack_status(ack));
 }
 
+/* No (live) heartbeat of the target within --discovery: the command ends
+ * with EXIT_TIMEOUT, not `what` (answered, sent). */
+static void no_heartbeat(cmdr *c, const char *what)
+{
+    fprintf(
+        stderr,
+        "ocps-cmd: no heartbeat of %s:%d in %.0f s: no CSC with that SAL index is running (or reachable); "
+        "%s not %s\n",
+        c->comp->name, sal_index(sal_remote_sal(c->remote)), c->discovery, c->command, what);
+    cmdr_command_done(c, EXIT_TIMEOUT);
+}
+
 static void on_poll(uv_timer_t *t)
 {
     cmdr *c = t->data;
@@ -310,11 +322,7 @@ static void on_poll(uv_timer_t *t)
     }
     if (c->sent) { /* a command alone: ended early when nothing shows a CSC */
         if (c->mode == MODE_COMMAND && !c->answered && !c->alive && now_s() - c->started > c->discovery) {
-            fprintf(stderr,
-                    "ocps-cmd: no heartbeat of %s:%d in %.0f s: no CSC with that SAL index is running (or "
-                    "reachable); %s not answered\n",
-                    c->comp->name, sal_index(sal_remote_sal(c->remote)), c->discovery, c->command);
-            cmdr_command_done(c, EXIT_TIMEOUT);
+            no_heartbeat(c, "answered");
         }
         return;
     }
@@ -334,11 +342,7 @@ static void on_poll(uv_timer_t *t)
      * history read gives at once. */
     if (c->mode == MODE_COMMAND && sal_keeps_history(sal_remote_sal(c->remote)) && !c->csc_started) {
         if (now_s() - c->started > c->discovery) {
-            fprintf(stderr,
-                    "ocps-cmd: no heartbeat of %s:%d in %.0f s: no CSC with that SAL index is running (or "
-                    "reachable); %s not sent\n",
-                    c->comp->name, sal_index(sal_remote_sal(c->remote)), c->discovery, c->command);
-            cmdr_command_done(c, EXIT_TIMEOUT);
+            no_heartbeat(c, "sent");
         }
         return;
     }
