@@ -537,6 +537,21 @@ static void test_options_cors_and_unknown(void **state)
         uws_fx_request(&fx, "PUT", "/job/0123456789abcdef0123456789abcdef", NULL, NULL, 0, NULL, &r), 0);
     assert_int_equal(r.status, 405);
     uws_resp_clear(&r);
+    /* the extensions metrics and log take GET alone */
+    const char *get_only[] = {"/job/0123456789abcdef0123456789abcdef/metrics",
+                              "/job/0123456789abcdef0123456789abcdef/log"};
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(uws_fx_request(&fx, "POST", get_only[i], NULL, NULL, 0, NULL, &r), 0);
+        assert_int_equal(r.status, 405);
+        assert_non_null(strstr(r.headers, "Allow: GET, OPTIONS\r\n"));
+        uws_resp_clear(&r);
+    }
+    assert_int_equal(
+        uws_fx_request(&fx, "DELETE", "/job/0123456789abcdef0123456789abcdef/phase", NULL, NULL, 0, NULL, &r),
+        0);
+    assert_int_equal(r.status, 405);
+    assert_non_null(strstr(r.headers, "Allow: GET, POST, OPTIONS\r\n"));
+    uws_resp_clear(&r);
     assert_int_equal(uws_fx_request(&fx, "GET", "/jobs", NULL, NULL, 0, NULL, &r), 0);
     assert_int_equal(r.status, 404);
     uws_resp_clear(&r);

@@ -1196,6 +1196,17 @@ static const char *const uws_allow[] = {
     [UWS_ROUTE_RESULT] = "GET, OPTIONS",
 };
 
+/* The Allow header of a 405: the extensions metrics and log take GET
+ * alone; the other properties are the reference's one route. */
+static const char *uws_allow_for(const uws_route *route)
+{
+    if (route->kind == UWS_ROUTE_PROPERTY &&
+        (strcmp(route->property, "metrics") == 0 || strcmp(route->property, "log") == 0)) {
+        return "GET, OPTIONS";
+    }
+    return uws_allow[route->kind];
+}
+
 static void uws_dispatch(uws_service *s, struct MHD_Connection *conn, const char *method, const char *url,
                          uws_request *rq, uws_reply *r)
 {
@@ -1236,7 +1247,7 @@ static void uws_dispatch(uws_service *s, struct MHD_Connection *conn, const char
             return;
         }
     }
-    r->allow = uws_allow[route.kind];
+    r->allow = uws_allow_for(&route);
     uws_reply_text(r, 405, "Method Not Allowed");
 }
 
