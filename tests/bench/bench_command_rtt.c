@@ -22,6 +22,15 @@
  *     defaults 300, 5, 0, free; LOAD_PROCESSES busy-looping children load
  *     the machine during the whole run.
  *
+ * COMMANDS_PER_ROUND given as "Ns" (N >= 3, e.g. 3s) measures both ways as
+ * ddsperf measures itself: each round sends commands (then chained ones)
+ * for N seconds and reports the mean of the per-second medians, the first
+ * second skipped, against ddsperf run for N seconds and reported the same
+ * way (its reports but the first: it prints none for its first second,
+ * spent discovering its pong, so with N = 3 its third second). A round of
+ * 300 commands lasts a few milliseconds and so samples one placement of
+ * the threads (below), where ddsperf's seconds average several.
+ *
  * PLACEMENT fixes where the scheduler runs each side, the same for the
  * command exchange and for ddsperf (on the first two CPUs this process may
  * use): "free" leaves it to the scheduler; "same" runs everything (both
@@ -151,7 +160,8 @@ typedef struct chain {
     fx *f;
     void *cmd;
     int n, i, failures;
-    bool broken; /* a command could not be sent */
+    bool broken;    /* a command could not be sent */
+    double stop_at; /* none written at or after it (0: no limit) */
     double t0;
     double *rtt;
 } chain;
@@ -173,7 +183,14 @@ static void on_chain_ack(void *arg, int ack, int error, const char *result, doub
         c->failures += ack != SAL_CMD_COMPLETE;
     }
     if (++c->i < c->n) {
-        chain_send(c);
+        if (c->stop_at > 0 && now >= c->stop_at) {
+            if (c->i < 0) { /* ended within the warm-up: nothing timed */
+                c->i = 0;
+            }
+            c->n = c->i; /* the series ends here */
+        } else {
+            chain_send(c);
+        }
     }
 }
 
@@ -188,18 +205,27 @@ static void chain_send(chain *c)
     }
 }
 
-/* n chained commands after `warmup` untimed ones; rtt sorted */
-static int chain_loop(fx *f, int n, int warmup, double *rtt, int *failures)
+/* Up to n chained commands after `warmup` untimed ones, none written at
+ * or after stop_at (0: no limit); the number timed (rtt sorted), -1 on
+ * failure. */
+static int chain_loop(fx *f, int n, int warmup, double stop_at, double *rtt, int *failures)
 {
     int t = sal_remote_command_topic(f->remote, "setLogLevel");
-    chain c = {
-        .f = f, .cmd = sal_remote_new_command(f->remote, "setLogLevel"), .n = n, .i = -warmup, .rtt = rtt};
+    chain c = {.f = f,
+               .cmd = sal_remote_new_command(f->remote, "setLogLevel"),
+               .n = n,
+               .i = -warmup,
+               .stop_at = stop_at,
+               .rtt = rtt};
     if (t < 0 || c.cmd == NULL) {
         return -1;
     }
     sal_sample_set_i32(&f->comp->topics[t], c.cmd, "level", 20);
     chain_send(&c);
     double end = tu_now() + 60 + n * 0.05; /* past a few lost acks' 10 s timeouts */
+    if (stop_at > 0) {
+        end = stop_at + 11;
+    }
     while (c.i < c.n && !c.broken && tu_now() < end) {
         if (f->gate != NULL) {
             sal_gate_run(f->gate, UV_RUN_ONCE);
@@ -209,13 +235,51 @@ static int chain_loop(fx *f, int n, int warmup, double *rtt, int *failures)
     }
     sal_sample_free(&f->comp->topics[t], c.cmd);
     *failures += c.failures;
-    bench_sort(rtt, n);
-    return c.i >= c.n && !c.broken ? 0 : -1;
+    bench_sort(rtt, c.n);
+    return c.i >= c.n && !c.broken ? c.n : -1;
+}
+
+/* The commands' round trip over `seconds` as ddsperf reports its own:
+ * the median of each second, the first second skipped, the mean of the
+ * others (microseconds, full round trips); p90 likewise. Chained or sent
+ * from the loop's thread. -1 on failure. */
+static double per_second_median(fx *f, int seconds, bool chained, double *rtt, int cap, double *p90,
+                                int *failures)
+{
+    double sum = 0, sum90 = 0;
+    int used = 0;
+    for (int s = 0; s < seconds; s++) {
+        double stop_at = tu_now() + 1;
+        int fl = 0;
+        int n = chained ? chain_loop(f, cap, s == 0 ? 5 : 0, stop_at, rtt, &fl)
+                        : bench_command_loop_until(f, stop_at, cap, rtt, &fl);
+        *failures += fl;
+        if (n <= 0) {
+            return -1;
+        }
+        if (s > 0) {
+            sum += rtt[n / 2];
+            sum90 += rtt[n * 9 / 10];
+            used++;
+        }
+    }
+    *p90 = sum90 / used * 1e6;
+    return sum / used * 1e6;
 }
 
 int main(int argc, char **argv)
 {
+    /* "Ns": each round sends commands for N seconds and reports them as
+     * ddsperf reports its pings (per_second_median) */
+    int seconds = argc > 1 && strchr(argv[1], 's') != NULL ? atoi(argv[1]) : 0;
     int per_round = argc > 1 && atoi(argv[1]) >= 10 ? atoi(argv[1]) : 300;
+    if (seconds >= 3) {
+        per_round = 400000; /* room for a second of the fastest round trips */
+    } else if (argc > 1 && strchr(argv[1], 's') != NULL) {
+        fprintf(stderr,
+                "bench: a round of Ns lasts N >= 3 seconds (ddsperf reports nothing for its first)\n");
+        return 2;
+    }
     int rounds = argc > 2 && atoi(argv[2]) >= 1 ? atoi(argv[2]) : 5;
     int load = argc > 3 ? atoi(argv[3]) : 0;
     placing place;
@@ -248,40 +312,61 @@ int main(int argc, char **argv)
     double *rtt_chained = calloc((size_t)per_round, sizeof *rtt_chained);
     int failures = 0;
     int ok = 1;
-    printf(
-        "SAL command round trip over DDS vs ddsperf ping-pong (full round trips, medians, us), %d rounds of "
-        "%d setLogLevel commands, %d busy processes, placement %s:\n",
-        rounds, per_round, load, argc > 4 ? argv[4] : "free");
+    if (seconds > 0) {
+        printf(
+            "SAL command round trip over DDS vs ddsperf ping-pong (full round trips, us), %d rounds of "
+            "%d s of setLogLevel commands each way (the mean of the medians of seconds 2..%d; ddsperf -D %d: "
+            "of its reports but the first), %d busy processes, placement %s:\n",
+            rounds, seconds, seconds, seconds, load, argc > 4 ? argv[4] : "free");
+    } else {
+        printf(
+            "SAL command round trip over DDS vs ddsperf ping-pong (full round trips, medians, us), %d rounds "
+            "of %d setLogLevel commands, %d busy processes, placement %s:\n",
+            rounds, per_round, load, argc > 4 ? argv[4] : "free");
+    }
     for (int r = 0; r < rounds && ok; r++) {
-        double listener = ddsperf_rtt(&place, 3, "listener", "listener");
-        double waitset = ddsperf_rtt(&place, 3, "waitset", "waitset");
-        double mixed = ddsperf_rtt(&place, 3, "waitset", "listener");
+        int dds_seconds = seconds > 0 ? seconds : 3;
+        double listener = ddsperf_rtt(&place, dds_seconds, "listener", "listener");
+        double waitset = ddsperf_rtt(&place, dds_seconds, "waitset", "waitset");
+        double mixed = ddsperf_rtt(&place, dds_seconds, "waitset", "listener");
         if (listener <= 0 || waitset <= 0 || mixed <= 0) {
             printf("ddsperf could not be run (apt-get install cyclonedds-tools)\n");
             ok = 0;
             break;
         }
         int round_failures = 0; /* bench_command_loop counts from 0 */
-        if (bench_command_loop(&f, per_round, r == 0 ? 50 : 5, rtt, &round_failures) != 0) {
-            ok = 0;
-            break;
-        }
-        if (chain_loop(&f, per_round, 5, rtt_chained, &round_failures) != 0) {
-            ok = 0;
-            break;
+        double median, p90, chained, chained_p90;
+        if (seconds > 0) {
+            if (bench_command_loop(&f, 5, r == 0 ? 50 : 5, rtt, &round_failures) != 0) { /* warm-up */
+                ok = 0;
+                break;
+            }
+            median = per_second_median(&f, seconds, false, rtt, per_round, &p90, &round_failures);
+            chained =
+                per_second_median(&f, seconds, true, rtt_chained, per_round, &chained_p90, &round_failures);
+            if (median < 0 || chained < 0) {
+                ok = 0;
+                break;
+            }
+        } else {
+            if (bench_command_loop(&f, per_round, r == 0 ? 50 : 5, rtt, &round_failures) != 0 ||
+                chain_loop(&f, per_round, 5, 0, rtt_chained, &round_failures) != per_round) {
+                ok = 0;
+                break;
+            }
+            median = rtt[per_round / 2] * 1e6;
+            p90 = rtt[per_round * 9 / 10] * 1e6;
+            chained = rtt_chained[per_round / 2] * 1e6;
+            chained_p90 = rtt_chained[per_round * 9 / 10] * 1e6;
         }
         failures += round_failures;
-        bench_sort(rtt, per_round);
-        double median = rtt[per_round / 2] * 1e6;
-        double chained = rtt_chained[per_round / 2] * 1e6;
         r_chained[r] = chained / listener;
         r_listener[r] = median / listener;
         r_waitset[r] = median / waitset;
         r_mixed[r] = median / mixed;
         printf("  round %d: command %.1f (p90 %.1f), ddsperf listener %.1f, waitset %.1f, "
                "ping waitset + pong listener %.1f, command chained %.1f (p90 %.1f)\n",
-               r + 1, median, rtt[per_round * 9 / 10] * 1e6, listener, waitset, mixed, chained,
-               rtt_chained[per_round * 9 / 10] * 1e6);
+               r + 1, median, p90, listener, waitset, mixed, chained, chained_p90);
     }
     const sal_stats *st = sal_get_stats(sal_remote_sal(f.remote));
     unsigned long long inline_reads = st->read_inline;

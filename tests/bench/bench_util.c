@@ -46,8 +46,10 @@ static bool ready(fx *f, void *arg)
     return sal_remote_ready(f->remote, arg) && sal_remote_last(f->remote, "logevent_summaryState");
 }
 
-int bench_command_loop_with(fx *f, const char *name, bench_fill_fn *fill, void *arg, int n, int warmup,
-                            double *rtt, int *failures)
+/* Up to n timed commands after `warmup` untimed ones, none written at or
+ * after stop_at (0: no limit); the number timed. */
+static int command_series(fx *f, const char *name, bench_fill_fn *fill, void *arg, int n, int warmup,
+                          double stop_at, double *rtt, int *failures)
 {
     char err[256];
     sal_remote_prepare(f->remote, name, err, sizeof err);
@@ -58,10 +60,14 @@ int bench_command_loop_with(fx *f, const char *name, bench_fill_fn *fill, void *
     int t = sal_remote_command_topic(f->remote, name);
     void *cmd = sal_remote_new_command(f->remote, name);
     *failures = 0;
-    for (int i = -warmup; i < n; i++) {
+    int i = -warmup;
+    for (; i < n; i++) {
         fill(f, &f->comp->topics[t], cmd, i, arg);
         rtt_state s = {0};
         double t0 = tu_now();
+        if (stop_at > 0 && t0 >= stop_at) {
+            break;
+        }
         sal_remote_command(f->remote, name, cmd, 10, on_ack, &s, NULL, err, sizeof err);
         wait_ack(f, &s, t0 + 11);
         if (i >= 0) {
@@ -70,6 +76,15 @@ int bench_command_loop_with(fx *f, const char *name, bench_fill_fn *fill, void *
         }
     }
     sal_sample_free(&f->comp->topics[t], cmd);
+    return i > 0 ? i : 0;
+}
+
+int bench_command_loop_with(fx *f, const char *name, bench_fill_fn *fill, void *arg, int n, int warmup,
+                            double *rtt, int *failures)
+{
+    if (command_series(f, name, fill, arg, n, warmup, 0, rtt, failures) < 0) {
+        return -1;
+    }
     bench_sort(rtt, n);
     return 0;
 }
@@ -85,6 +100,15 @@ static void fill_log_level(fx *f, const sal_topic_info *topic, void *sample, int
 int bench_command_loop(fx *f, int n, int warmup, double *rtt, int *failures)
 {
     return bench_command_loop_with(f, "setLogLevel", fill_log_level, NULL, n, warmup, rtt, failures);
+}
+
+int bench_command_loop_until(fx *f, double stop_at, int cap, double *rtt, int *failures)
+{
+    int n = command_series(f, "setLogLevel", fill_log_level, NULL, cap, 0, stop_at, rtt, failures);
+    if (n >= 0) {
+        bench_sort(rtt, n);
+    }
+    return n;
 }
 
 static int compare(const void *a, const void *b)

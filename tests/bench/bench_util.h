@@ -13,6 +13,12 @@
  * acks other than CMD_COMPLETE. -1 if the CSC could not be reached. */
 int bench_command_loop(fx *f, int n, int warmup, double *rtt, int *failures);
 
+/* Sequential setLogLevel commands as bench_command_loop (no warm-up), as
+ * many as are written before stop_at (tu_now() seconds), at most cap; the
+ * number timed, their times sorted in rtt; -1 if the CSC could not be
+ * reached. */
+int bench_command_loop_until(fx *f, double stop_at, int cap, double *rtt, int *failures);
+
 /* Fills command `name`'s sample for the i-th command (i < 0: warm-up). */
 typedef void bench_fill_fn(fx *f, const sal_topic_info *topic, void *sample, int i, void *arg);
 

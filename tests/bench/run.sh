@@ -4,6 +4,10 @@ set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 "$top/deploy/build.sh" "$top/build-bench" -DCMAKE_BUILD_TYPE=Release
 "$top/build-bench/tests/bench/bench_command_rtt" "${1:-1000}"
+# both measured as ddsperf measures itself (3 s a round, per-second
+# medians), with two busy processes and without
+"$top/build-bench/tests/bench/bench_command_rtt" 3s 5 2 free
+"$top/build-bench/tests/bench/bench_command_rtt" 3s 5 0 free
 # under load, with each end placed the same for the command and ddsperf
 # (placing needs two CPUs)
 if [ "$(nproc)" -ge 2 ]; then
