@@ -537,6 +537,57 @@ static void csc_waits_for_a_registry_that_comes_up(void **state)
     assert_int_equal(n, (long)f->comp->ntopics);
 }
 
+/* Kafka with SASL credentials (LSST_KAFKA_SECURITY_USERNAME/_PASSWORD, as
+ * the summit's pods set them) against a broker that offers no SASL (the
+ * test broker): the CSC keeps trying and says why, and librdkafka's own
+ * lines are the CSC's log lines, one JSON object each with
+ * OCPS_LOG_FORMAT=json (librdkafka wrote them raw, "%3|...|FAIL|...",
+ * between the JSON lines). The mechanism named is salobj's default, so
+ * the credentials reached the client. */
+static void kafka_authentication_failure_is_logged_as_json(void **state)
+{
+    fx *f = *state;
+    if (strcmp(fx_transport(), "kafka") != 0) {
+        skip();
+    }
+    char log[300];
+    snprintf(log, sizeof log, "%s.sasl", f->log_path);
+    unlink(log);
+    setenv("LSST_KAFKA_SECURITY_USERNAME", "ts-salkafka", 1);
+    setenv("LSST_KAFKA_SECURITY_PASSWORD", "not-a-secret", 1);
+    setenv("OCPS_LOG_FORMAT", "json", 1);
+    char *argv[] = {OCPS_CSC, "--duplicate-check", "0", "2", NULL};
+    int csc = tu_spawn(argv, log);
+    unsetenv("LSST_KAFKA_SECURITY_USERNAME");
+    unsetenv("LSST_KAFKA_SECURITY_PASSWORD");
+    unsetenv("OCPS_LOG_FORMAT");
+    assert_true(csc > 0);
+    fx_run_for(f, 3);
+    bool alive = tu_wait_exit(csc, 0) < 0;
+    tu_kill(csc);
+    char *text = tu_read_file(log, NULL);
+    assert_non_null(text);
+    print_message("the CSC's log:\n%s\n", text);
+    int lines = 0, authentication = 0;
+    for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        json_error_t jerr;
+        json_t *obj = json_loads(line, 0, &jerr);
+        if (!json_is_object(obj)) {
+            fail_msg("a log line that is not a JSON object: %s", line);
+        }
+        const char *message = json_string_value(json_object_get(obj, "message"));
+        assert_non_null(message);
+        authentication += strstr(message, "SASL") != NULL && strstr(message, "SCRAM-SHA-512") != NULL;
+        json_decref(obj);
+        lines++;
+    }
+    free(text);
+    unlink(log);
+    assert_true(alive); /* still trying, not gone */
+    assert_true(lines > 0);
+    assert_true(authentication > 0);
+}
+
 /* Commands written the moment the other side is ready are answered, every
  * time (Kafka: nothing written after a reader is declared ready is lost):
  * (a) a CSC started anew is sent `start` as soon as its first summaryState
@@ -686,6 +737,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(second_instance_refuses_to_start, setup, teardown),
         cmocka_unit_test_setup_teardown(a_frozen_instance_and_its_replacement, setup, teardown),
         cmocka_unit_test_setup_teardown(csc_waits_for_a_registry_that_comes_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(kafka_authentication_failure_is_logged_as_json, setup, teardown),
         cmocka_unit_test_setup_teardown(second_instance_refused_every_time, setup, teardown),
         cmocka_unit_test_setup_teardown(alone_first_summary_state_is_quick, setup_no_csc, teardown),
         cmocka_unit_test_setup_teardown(second_instance_with_the_same_pid_is_refused, setup_no_csc, teardown),

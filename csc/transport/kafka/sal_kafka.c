@@ -121,6 +121,21 @@ void kafka__on_client_error(rd_kafka_t *rk, int code, const char *reason, void *
     }
 }
 
+/* librdkafka's own log lines (a failed connection, an authentication
+ * refused, a property the broker ignores) go out as this program's log
+ * lines, so that stderr stays one format (OCPS_LOG_FORMAT=json: one JSON
+ * object a line); librdkafka writes them raw ("%3|...") otherwise. Called
+ * on librdkafka's threads: sal_log_say writes each line in one write.
+ * Levels are syslog's. */
+static void kafka__on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    int py = level <= 3   ? SAL_LOGLINE_ERROR
+             : level == 4 ? SAL_LOGLINE_WARNING
+             : level <= 6 ? SAL_LOGLINE_INFO
+                          : SAL_LOGLINE_DEBUG;
+    sal_log_say(py, "rdkafka", "%s: %s: %s", rk != NULL ? rd_kafka_name(rk) : "rdkafka", fac, buf);
+}
+
 /* ---- open: clients ---- */
 
 static void make_group_id(const sal_transport *t, char *buf, size_t len)
@@ -184,6 +199,7 @@ static int new_client(sal_transport *t, sal_kafka_role role, char *err, size_t e
     }
     rd_kafka_conf_set_opaque(conf, t);
     rd_kafka_conf_set_error_cb(conf, kafka__on_client_error);
+    rd_kafka_conf_set_log_cb(conf, kafka__on_log);
     if (role == SAL_KAFKA_PRODUCER) {
         rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     }
