@@ -248,6 +248,7 @@ static double per_second_median(fx *f, int seconds, bool chained, double *rtt, i
 {
     double sum = 0, sum90 = 0;
     int used = 0;
+    *p90 = 0;
     for (int s = 0; s < seconds; s++) {
         double stop_at = tu_now() + 1;
         int fl = 0;
@@ -335,7 +336,7 @@ int main(int argc, char **argv)
             break;
         }
         int round_failures = 0; /* bench_command_loop counts from 0 */
-        double median, p90, chained, chained_p90;
+        double median = 0, p90 = 0, chained = 0, chained_p90 = 0;
         if (seconds > 0) {
             if (bench_command_loop(&f, 5, r == 0 ? 50 : 5, rtt, &round_failures) != 0) { /* warm-up */
                 ok = 0;
