@@ -9,7 +9,7 @@ cyclonedds-dev cyclonedds-tools
 libfastrtps-dev fastddsgen
 librdkafka-dev libavro-dev libjansson-dev libcurl4-openssl-dev libcfitsio-dev
 libuv1-dev libyaml-dev libsqlite3-dev libmicrohttpd-dev libedit-dev libpcre2-dev
-libcmocka-dev libfaketime valgrind json-schema-test-suite clang libclang-rt-14-dev kcat tmux wrk
+libcmocka-dev libfaketime valgrind json-schema-test-suite clang libclang-rt-14-dev kcat tmux wrk libssl-dev
 libpng-dev python3-astropy python3-numpy fitsverify
 slurmctld slurmd slurm-client munge slurm-wlm-basic-plugins
 libhiredis-dev redis-server redis-tools

@@ -66,6 +66,9 @@ if(TARGET ocps-engine AND TARGET ocps-csc AND TARGET ocps-cmd)
   set(ocps_rehearsal_kafka "")
   if(OCPS_TRANSPORT_KAFKA) # tests/kafka's fixtures (added after this file)
     set(ocps_rehearsal_kafka --kafka "$<TARGET_FILE:ocps-mock-broker>" "$<TARGET_FILE:ocps-schema-registry>")
+    if(OpenSSL_FOUND) # tests/kafka builds ocps-sasl-front
+      list(APPEND ocps_rehearsal_kafka "$<TARGET_FILE:ocps-sasl-front>")
+    endif()
   endif()
   add_test(NAME deploy_k8s_rehearsal
     COMMAND "${OCPS_DEBIAN_PYTHON3}" "${CMAKE_CURRENT_SOURCE_DIR}/deploy/k8s_rehearsal.py"

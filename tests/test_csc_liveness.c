@@ -588,6 +588,95 @@ static void kafka_authentication_failure_is_logged_as_json(void **state)
     assert_true(authentication > 0);
 }
 
+/* Run ocps-cmd on `broker` with these SASL credentials; its exit status,
+ * its output in *out. */
+static int cmd_through(const char *broker, const char *password, char *const argv[], char **out)
+{
+    char *saved = strdup(getenv("LSST_KAFKA_BROKER_ADDR"));
+    setenv("LSST_KAFKA_BROKER_ADDR", broker, 1);
+    setenv("LSST_KAFKA_SECURITY_USERNAME", "ts-salkafka", 1);
+    setenv("LSST_KAFKA_SECURITY_PASSWORD", password, 1);
+    int rc = tu_run(argv, out);
+    setenv("LSST_KAFKA_BROKER_ADDR", saved, 1);
+    unsetenv("LSST_KAFKA_SECURITY_USERNAME");
+    unsetenv("LSST_KAFKA_SECURITY_PASSWORD");
+    free(saved);
+    return rc;
+}
+
+/* Kafka with SASL/SCRAM-SHA-512, as at the summit: a CSC and ocps-cmd given
+ * LSST_KAFKA_SECURITY_USERNAME/_PASSWORD log in to a broker that requires
+ * it (the test broker behind ocps-sasl-front, a SCRAM server) and work;
+ * a wrong password is refused and ocps-cmd says so. */
+static void kafka_sasl_scram_login(void **state)
+{
+    fx *f = *state;
+#ifdef OCPS_SASL_FRONT
+    if (strcmp(fx_transport(), "kafka") != 0) {
+        skip();
+    }
+    char *fargv[] = {OCPS_SASL_FRONT, "--upstream",  getenv("LSST_KAFKA_BROKER_ADDR"),
+                     "--user",        "ts-salkafka", "--password",
+                     "s3cret-pw",     NULL};
+    int to_front, from_front;
+    int front = tu_spawn_piped(fargv, &to_front, &from_front);
+    assert_true(front > 0);
+    char line[128];
+    assert_int_equal(tu_read_line(from_front, line, sizeof line, 10), 0);
+    assert_int_equal(strncmp(line, "BOOTSTRAP ", 10), 0);
+    const char *broker = line + 10;
+
+    char log[300];
+    snprintf(log, sizeof log, "%s.scram", f->log_path);
+    unlink(log);
+    char *saved = strdup(getenv("LSST_KAFKA_BROKER_ADDR"));
+    setenv("LSST_KAFKA_BROKER_ADDR", broker, 1);
+    setenv("LSST_KAFKA_SECURITY_USERNAME", "ts-salkafka", 1);
+    setenv("LSST_KAFKA_SECURITY_PASSWORD", "s3cret-pw", 1);
+    char *argv[] = {OCPS_CSC, "--duplicate-check", "0", "3", NULL};
+    int csc = tu_spawn(argv, log);
+    setenv("LSST_KAFKA_BROKER_ADDR", saved, 1);
+    unsetenv("LSST_KAFKA_SECURITY_USERNAME");
+    unsetenv("LSST_KAFKA_SECURITY_PASSWORD");
+    free(saved);
+    assert_true(csc > 0);
+
+    /* through the front with the right password: the CSC answers */
+    char *out = NULL;
+    char *start[] = {OCPS_CMD, "--discovery", "20", "OCPS:3", "start", NULL};
+    int rc = cmd_through(broker, "s3cret-pw", start, &out);
+    print_message("ocps-cmd start: %s\n", out ? out : "");
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "CMD_COMPLETE"));
+    free(out);
+    out = NULL;
+
+    /* a wrong password: refused, and said */
+    char *standby[] = {OCPS_CMD, "--discovery", "3", "OCPS:3", "standby", NULL};
+    rc = cmd_through(broker, "wrong", standby, &out);
+    print_message("ocps-cmd with a wrong password: %s\n", out ? out : "");
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(out, "invalid credentials with SASL mechanism SCRAM-SHA-512"));
+    free(out);
+
+    bool alive = tu_wait_exit(csc, 0) < 0;
+    tu_kill(csc);
+    close(to_front);
+    close(from_front);
+    tu_kill(front);
+    char *text = tu_read_file(log, NULL);
+    if (text != NULL && !alive) {
+        print_message("the CSC's log:\n%s\n", text);
+    }
+    free(text);
+    unlink(log);
+    assert_true(alive);
+#else
+    (void)f;
+    skip();
+#endif
+}
+
 /* Commands written the moment the other side is ready are answered, every
  * time (Kafka: nothing written after a reader is declared ready is lost):
  * (a) a CSC started anew is sent `start` as soon as its first summaryState
@@ -738,6 +827,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_frozen_instance_and_its_replacement, setup, teardown),
         cmocka_unit_test_setup_teardown(csc_waits_for_a_registry_that_comes_up, setup, teardown),
         cmocka_unit_test_setup_teardown(kafka_authentication_failure_is_logged_as_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(kafka_sasl_scram_login, setup, teardown),
         cmocka_unit_test_setup_teardown(second_instance_refused_every_time, setup, teardown),
         cmocka_unit_test_setup_teardown(alone_first_summary_state_is_quick, setup_no_csc, teardown),
         cmocka_unit_test_setup_teardown(second_instance_with_the_same_pid_is_refused, setup_no_csc, teardown),

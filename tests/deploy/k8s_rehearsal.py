@@ -20,13 +20,16 @@ temporary directory (its "volumes"):
     engine is asked (with the token) for the job: it ran there, completed,
     and its bias is in the repository.
 
-    k8s_rehearsal.py BUILD_DIR SOURCE_DIR --kafka MOCK_BROKER SCHEMA_REGISTRY
+    k8s_rehearsal.py BUILD_DIR SOURCE_DIR --kafka MOCK_BROKER SCHEMA_REGISTRY [SASL_FRONT]
 
 The transport is the pods' (ocps-env-config: Kafka) when the test broker
 (librdkafka's mock cluster) and schema registry are given, with the
 csc-env-config topic subname and the broker and registry addresses
-replaced by theirs (and no SASL: the test broker has none); otherwise DDS
-on loopback.
+replaced by theirs; with SASL_FRONT (ocps-sasl-front) the broker requires
+SASL/SCRAM-SHA-512 as the summit's does, the user the pod's
+LSST_KAFKA_SECURITY_USERNAME and the password the one its Secret gives
+(LSST_KAFKA_SECURITY_PASSWORD from a secretKeyRef), else no SASL (the test
+broker has none); otherwise DDS on loopback.
 Exit status 77 (skipped) when a program is missing from the build.
 """
 import json
@@ -156,7 +159,7 @@ class Rehearsal:
         env["LSST_DDS_PARTITION_PREFIX"] = f"k8s{os.getpid()}"
         return env
 
-    def start_kafka(self, broker, registry):
+    def start_kafka(self, broker, registry, sasl_front=None):
         """The test broker with every OCPS topic under csc-env-config's
         subname, and the schema registry; returns the transport's env."""
         sub = self.config_maps["csc-env-config"]["LSST_TOPIC_SUBNAME"]
@@ -178,6 +181,26 @@ class Rehearsal:
         print(f"ok   test broker ({len(names)} topics under lsst.{sub}) and schema registry")
         self.kafka = {"OCPS_TRANSPORT": "kafka", "LSST_TOPIC_SUBNAME": sub,
                       "LSST_KAFKA_BROKER_ADDR": line.split()[1], "LSST_SCHEMA_REGISTRY_URL": rline.split()[1]}
+        self.sasl_front = sasl_front
+
+    def start_sasl(self, pod, env):
+        """The broker behind ocps-sasl-front with the pod's user and, as its
+        Secret would hold it, a password; returns the env that reaches it."""
+        user = env.get("LSST_KAFKA_SECURITY_USERNAME")
+        if not user:
+            fail("the CSC's pod sets no LSST_KAFKA_SECURITY_USERNAME (the summit's brokers require SASL)")
+        ref = [e for e in get(pod, "containers", 0).get("env", [])
+               if e["name"] == "LSST_KAFKA_SECURITY_PASSWORD" and "secretKeyRef" in e.get("valueFrom", {})]
+        if not ref:
+            fail("the CSC's pod takes LSST_KAFKA_SECURITY_PASSWORD from no Secret")
+        secret = ref[0]["valueFrom"]["secretKeyRef"]
+        password = secrets.token_hex(16)
+        self.spawn("sasl-front", [self.sasl_front, "--upstream", self.kafka["LSST_KAFKA_BROKER_ADDR"],
+                                  "--user", user, "--password", password], None)
+        front = self.first_line("sasl-front", "BOOTSTRAP ").split()[1]
+        print(f"ok   the broker requires SASL/SCRAM-SHA-512: user {user}, the password from Secret "
+              f"{secret['name']} key {secret['key']}")
+        return {"LSST_KAFKA_BROKER_ADDR": front, "LSST_KAFKA_SECURITY_PASSWORD": password}
 
     def secret(self):
         """The Secret ocps-engine-token, where both pods mount it."""
@@ -292,8 +315,11 @@ class Rehearsal:
                         "OCPS_UWS_TOKEN_FILE": self.path(token_file, "csc")})
         if self.kafka:
             run_env.update(self.kafka)
-            for k in ("LSST_KAFKA_SECURITY_USERNAME", "LSST_KAFKA_SECURITY_PASSWORD"):
-                run_env.pop(k, None)  # the test broker has no SASL
+            if self.sasl_front:
+                run_env.update(self.start_sasl(pod, env))
+            else:
+                for k in ("LSST_KAFKA_SECURITY_USERNAME", "LSST_KAFKA_SECURITY_PASSWORD"):
+                    run_env.pop(k, None)  # the test broker has no SASL
         self.index = env["RUN_ARG"].split()[0]
         argv = [self.program("csc/ocps-csc")] + env["RUN_ARG"].split()
         self.csc_env = run_env
@@ -321,7 +347,7 @@ def main():
     r = Rehearsal(build, src)
     try:
         if sys.argv[3:4] == ["--kafka"]:
-            r.start_kafka(*sys.argv[4:6])
+            r.start_kafka(*sys.argv[4:7])
         r.start_engine()
         r.start_csc()
         for step in (["start"], ["enable"]):
