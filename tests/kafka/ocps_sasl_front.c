@@ -181,36 +181,34 @@ static void skip_tags(rd *r)
     }
 }
 
-/* ---- sockets ---- */
-
-static int read_full(int fd, void *p, size_t n)
+/* a string (flex: compact) or a nullable one: skipped */
+static void skip_str(rd *r, bool flex)
 {
-    size_t got = 0;
-    while (got < n) {
-        ssize_t k = read(fd, (char *)p + got, n - got);
-        if (k < 0 && errno == EINTR) {
-            continue;
-        }
-        if (k <= 0) {
-            return -1;
-        }
-        got += (size_t)k;
+    if (flex) {
+        uint32_t len = get_uvarint(r);
+        skip(r, len > 0 ? len - 1 : 0);
+    } else {
+        int len = get_i16(r);
+        skip(r, len > 0 ? (size_t)len : 0);
     }
-    return 0;
 }
 
-static int write_full(int fd, const void *p, size_t n)
+/* ---- sockets ---- */
+
+/* all n bytes read (writing false) or sent; -1 on an error or the end */
+static int io_full(int fd, void *p, size_t n, bool writing)
 {
-    size_t put = 0;
-    while (put < n) {
-        ssize_t k = send(fd, (const char *)p + put, n - put, MSG_NOSIGNAL);
+    size_t done = 0;
+    while (done < n) {
+        ssize_t k = writing ? send(fd, (char *)p + done, n - done, MSG_NOSIGNAL)
+                            : read(fd, (char *)p + done, n - done);
         if (k < 0 && errno == EINTR) {
             continue;
         }
         if (k <= 0) {
             return -1;
         }
-        put += (size_t)k;
+        done += (size_t)k;
     }
     return 0;
 }
@@ -219,7 +217,7 @@ static int write_full(int fd, const void *p, size_t n)
 static int read_frame(int fd, buf *out)
 {
     uint32_t size;
-    if (read_full(fd, &size, 4) != 0) {
+    if (io_full(fd, &size, 4, false) != 0) {
         return -1;
     }
     size = ntohl(size);
@@ -235,7 +233,7 @@ static int read_frame(int fd, buf *out)
         out->p = p;
         out->cap = size;
     }
-    if (read_full(fd, out->p, size) != 0) {
+    if (io_full(fd, out->p, size, false) != 0) {
         return -1;
     }
     out->len = size;
@@ -245,7 +243,7 @@ static int read_frame(int fd, buf *out)
 static int write_frame(int fd, const buf *b)
 {
     uint32_t size = htonl((uint32_t)b->len);
-    return write_full(fd, &size, 4) == 0 && write_full(fd, b->p, b->len) == 0 ? 0 : -1;
+    return io_full(fd, &size, 4, true) == 0 && io_full(fd, b->p, b->len, true) == 0 ? 0 : -1;
 }
 
 /* ---- a client's connection ---- */
@@ -550,14 +548,8 @@ static void edit_metadata(const buf *in, int version, int port, buf *out)
         }
         put_i32(&b, port);
         size_t rest = r.pos;
-        if (version >= 1) { /* rack, nullable */
-            if (flex) {
-                uint32_t len = get_uvarint(&r);
-                skip(&r, len > 0 ? len - 1 : 0);
-            } else {
-                int len = get_i16(&r);
-                skip(&r, len > 0 ? (size_t)len : 0);
-            }
+        if (version >= 1) {
+            skip_str(&r, flex); /* rack, nullable */
         }
         if (flex) {
             skip_tags(&r);
@@ -588,19 +580,13 @@ static void edit_find_coordinator(const buf *in, int version, int port, buf *out
     if (version >= 1) {
         skip(&r, 4); /* throttle time */
     }
-    get_i16(&r);        /* error code */
-    if (version >= 1) { /* error message, nullable */
-        if (flex) {
-            uint32_t len = get_uvarint(&r);
-            skip(&r, len > 0 ? len - 1 : 0);
-        } else {
-            int len = get_i16(&r);
-            skip(&r, len > 0 ? (size_t)len : 0);
-        }
+    get_i16(&r); /* error code */
+    if (version >= 1) {
+        skip_str(&r, flex); /* error message, nullable */
     }
     get_i32(&r); /* node id */
     size_t host_at = r.pos;
-    skip(&r, flex ? get_uvarint(&r) - 1 : (size_t)get_i16(&r));
+    skip_str(&r, flex);
     get_i32(&r); /* port */
     if (!r.ok || version > 3) {
         buf_put(out, in->p, in->len);
