@@ -537,10 +537,11 @@ static void test_options_cors_and_unknown(void **state)
         uws_fx_request(&fx, "PUT", "/job/0123456789abcdef0123456789abcdef", NULL, NULL, 0, NULL, &r), 0);
     assert_int_equal(r.status, 405);
     uws_resp_clear(&r);
-    /* the extensions metrics and log take GET alone */
-    const char *get_only[] = {"/job/0123456789abcdef0123456789abcdef/metrics",
-                              "/job/0123456789abcdef0123456789abcdef/log"};
-    for (size_t i = 0; i < 2; i++) {
+    /* of the properties only phase takes POST */
+    const char *get_only[] = {
+        "/job/0123456789abcdef0123456789abcdef/metrics", "/job/0123456789abcdef0123456789abcdef/log",
+        "/job/0123456789abcdef0123456789abcdef/results", "/job/0123456789abcdef0123456789abcdef/parameters"};
+    for (size_t i = 0; i < 4; i++) {
         assert_int_equal(uws_fx_request(&fx, "POST", get_only[i], NULL, NULL, 0, NULL, &r), 0);
         assert_int_equal(r.status, 405);
         assert_non_null(strstr(r.headers, "Allow: GET, OPTIONS\r\n"));

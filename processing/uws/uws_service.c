@@ -1196,12 +1196,12 @@ static const char *const uws_allow[] = {
     [UWS_ROUTE_RESULT] = "GET, OPTIONS",
 };
 
-/* The Allow header of a 405: the extensions metrics and log take GET
- * alone; the other properties are the reference's one route. */
+/* The Allow header of a 405: of the properties only phase takes POST (the
+ * UWS abort); results, parameters and the extensions metrics and log are
+ * read only. */
 static const char *uws_allow_for(const uws_route *route)
 {
-    if (route->kind == UWS_ROUTE_PROPERTY &&
-        (strcmp(route->property, "metrics") == 0 || strcmp(route->property, "log") == 0)) {
+    if (route->kind == UWS_ROUTE_PROPERTY && strcmp(route->property, "phase") != 0) {
         return "GET, OPTIONS";
     }
     return uws_allow[route->kind];

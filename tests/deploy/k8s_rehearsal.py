@@ -27,9 +27,9 @@ The transport is the pods' (ocps-env-config: Kafka) when the test broker
 csc-env-config topic subname and the broker and registry addresses
 replaced by theirs; with SASL_FRONT (ocps-sasl-front) the broker requires
 SASL/SCRAM-SHA-512 as the summit's does, the user the pod's
-LSST_KAFKA_SECURITY_USERNAME and the password the one its Secret gives
-(LSST_KAFKA_SECURITY_PASSWORD from a secretKeyRef), else no SASL (the test
-broker has none); otherwise DDS on loopback.
+LSST_KAFKA_SECURITY_USERNAME and a password made here for the Secret the
+pod takes LSST_KAFKA_SECURITY_PASSWORD from (a secretKeyRef is required),
+else no SASL (the test broker has none); otherwise DDS on loopback.
 Exit status 77 (skipped) when a program is missing from the build.
 """
 import json
@@ -184,8 +184,9 @@ class Rehearsal:
         self.sasl_front = sasl_front
 
     def start_sasl(self, pod, env):
-        """The broker behind ocps-sasl-front with the pod's user and, as its
-        Secret would hold it, a password; returns the env that reaches it."""
+        """The broker behind ocps-sasl-front with the pod's user and a
+        password made here for the Secret the pod names; returns the env
+        that reaches it."""
         user = env.get("LSST_KAFKA_SECURITY_USERNAME")
         if not user:
             fail("the CSC's pod sets no LSST_KAFKA_SECURITY_USERNAME (the summit's brokers require SASL)")
@@ -195,8 +196,9 @@ class Rehearsal:
             fail("the CSC's pod takes LSST_KAFKA_SECURITY_PASSWORD from no Secret")
         secret = ref[0]["valueFrom"]["secretKeyRef"]
         password = secrets.token_hex(16)
+        # it ends with its stdin, as the broker: at stop, or when this process dies
         self.spawn("sasl-front", [self.sasl_front, "--upstream", self.kafka["LSST_KAFKA_BROKER_ADDR"],
-                                  "--user", user, "--password", password], None)
+                                  "--user", user, "--password", password], None, stdin=subprocess.PIPE)
         front = self.first_line("sasl-front", "BOOTSTRAP ").split()[1]
         print(f"ok   the broker requires SASL/SCRAM-SHA-512: user {user}, the password from Secret "
               f"{secret['name']} key {secret['key']}")

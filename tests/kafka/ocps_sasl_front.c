@@ -11,10 +11,11 @@
  * Metadata and FindCoordinator give the front's address for the broker's,
  * so that the client comes back here.
  *
- *   ocps-sasl-front --upstream HOST:PORT --user NAME --password WORD [--port N]
+ *   ocps-sasl-front --upstream IPV4:PORT --user NAME --password WORD [--port N]
  *
- * Prints "BOOTSTRAP 127.0.0.1:PORT" when it listens; stops on SIGTERM.
- * Tests only: one upstream broker, one user, loopback.
+ * Prints "BOOTSTRAP 127.0.0.1:PORT" when it listens; stops on SIGTERM, or
+ * when its standard input, if a pipe, ends. Tests only: one upstream
+ * broker (an IPv4 address), one user, loopback.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -29,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -213,15 +215,15 @@ static int io_full(int fd, void *p, size_t n, bool writing)
     return 0;
 }
 
-/* one frame (the 4-byte size, then the bytes) into *out */
-static int read_frame(int fd, buf *out)
+/* one frame (the 4-byte size, then at least `min` bytes) into *out */
+static int read_frame(int fd, buf *out, uint32_t min)
 {
     uint32_t size;
     if (io_full(fd, &size, 4, false) != 0) {
         return -1;
     }
     size = ntohl(size);
-    if (size < 8 || size > MAX_FRAME) {
+    if (size < min || size > MAX_FRAME) {
         return -1;
     }
     out->len = 0;
@@ -257,7 +259,8 @@ typedef struct conn {
     const front *fr;
     int client, upstream;
     pthread_mutex_t lock; /* the client's socket's writes and the queue */
-    pthread_cond_t room;  /* the queue has room */
+    pthread_cond_t room;  /* the queue has room, or the broker's side closed */
+    bool closed;          /* the broker's side ended */
     pending queue[INFLIGHT];
     int head, count;
     bool authenticated;
@@ -361,14 +364,15 @@ static int scram_step(conn *c, const char *in, char *out, size_t cap)
     }
     /* client-final: c=...,r=...,p=proof */
     const char *proof_at = strstr(in, ",p=");
-    char nonce[256], proof64[256], expected_nonce[256];
+    char nonce[256] = "", proof64[256] = "", expected_nonce[256] = "";
     unsigned char proof[128];
-    int n = -1;
-    if (proof_at != NULL && scram_attr(in, 'r', nonce, sizeof nonce) == 0 &&
-        scram_attr(proof_at + 1, 'p', proof64, sizeof proof64) == 0 &&
-        scram_attr(c->server_first, 'r', expected_nonce, sizeof expected_nonce) == 0) {
-        n = unb64(proof64, strlen(proof64), proof, sizeof proof);
+    if (proof_at == NULL || scram_attr(in, 'r', nonce, sizeof nonce) != 0 ||
+        scram_attr(proof_at + 1, 'p', proof64, sizeof proof64) != 0 ||
+        scram_attr(c->server_first, 'r', expected_nonce, sizeof expected_nonce) != 0) {
+        snprintf(out, cap, "a malformed SCRAM client-final message");
+        return ERR_SASL_AUTHENTICATION_FAILED;
     }
+    int n = unb64(proof64, strlen(proof64), proof, sizeof proof);
     char auth[1600];
     snprintf(auth, sizeof auth, "%s,%s,%.*s", c->client_first_bare, c->server_first, (int)(proof_at - in),
              in);
@@ -608,7 +612,7 @@ static void *upstream_to_client(void *arg)
 {
     conn *c = arg;
     buf in = {0}, out = {0};
-    while (read_frame(c->upstream, &in) == 0) {
+    while (read_frame(c->upstream, &in, 4) == 0) { /* a response: its correlation id at least */
         int32_t corr = (int32_t)ntohl(*(uint32_t *)in.p);
         pthread_mutex_lock(&c->lock);
         pending p = {-1, -1, -1};
@@ -636,6 +640,10 @@ static void *upstream_to_client(void *arg)
         }
     }
     shutdown(c->client, SHUT_RDWR);
+    pthread_mutex_lock(&c->lock);
+    c->closed = true;
+    pthread_cond_broadcast(&c->room);
+    pthread_mutex_unlock(&c->lock);
     free(in.p);
     free(out.p);
     return NULL;
@@ -665,7 +673,7 @@ static void *serve_client(void *arg)
     pthread_t back;
     bool back_started = c->upstream >= 0 && pthread_create(&back, NULL, upstream_to_client, c) == 0;
     buf in = {0};
-    while (back_started && read_frame(c->client, &in) == 0) {
+    while (back_started && read_frame(c->client, &in, 8) == 0) { /* a request: key, version, id */
         rd r = {in.p, in.len, 0, true};
         int key = get_i16(&r), version = get_i16(&r);
         int32_t corr = get_i32(&r);
@@ -682,13 +690,16 @@ static void *serve_client(void *arg)
             break;
         }
         pthread_mutex_lock(&c->lock);
-        while (c->count == INFLIGHT) {
+        while (c->count == INFLIGHT && !c->closed) {
             pthread_cond_wait(&c->room, &c->lock);
         }
-        c->queue[(c->head + c->count) % INFLIGHT] = (pending){corr, key, version};
-        c->count++;
+        bool closed = c->closed;
+        if (!closed) {
+            c->queue[(c->head + c->count) % INFLIGHT] = (pending){corr, key, version};
+            c->count++;
+        }
         pthread_mutex_unlock(&c->lock);
-        if (write_frame(c->upstream, &in) != 0) {
+        if (closed || write_frame(c->upstream, &in) != 0) {
             break;
         }
     }
@@ -734,7 +745,19 @@ static int parse_args(int argc, char **argv, front *fr)
     memcpy(fr->up_host, up, (size_t)(colon - up));
     fr->up_host[colon - up] = '\0';
     fr->up_port = atoi(colon + 1);
-    return fr->up_port > 0 ? 0 : -1;
+    struct in_addr ip;
+    return fr->up_port > 0 && inet_pton(AF_INET, fr->up_host, &ip) == 1 ? 0 : -1; /* an IPv4 address */
+}
+
+/* A front whose standard input is a pipe ends when the pipe does (the
+ * test that started it is gone), as ocps-mock-broker. */
+static void *watch_stdin(void *arg)
+{
+    (void)arg;
+    char ch;
+    while (read(STDIN_FILENO, &ch, 1) > 0) {
+    }
+    _exit(0);
 }
 
 int main(int argc, char **argv)
@@ -742,7 +765,7 @@ int main(int argc, char **argv)
     front fr = {0};
     if (parse_args(argc, argv, &fr) != 0) {
         fprintf(stderr,
-                "usage: ocps-sasl-front --upstream HOST:PORT --user NAME --password WORD [--port N]\n");
+                "usage: ocps-sasl-front --upstream IPV4:PORT --user NAME --password WORD [--port N]\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -760,6 +783,12 @@ int main(int argc, char **argv)
     fr.port = ntohs(a.sin_port);
     printf("BOOTSTRAP 127.0.0.1:%d\n", fr.port);
     fflush(stdout);
+    struct stat st;
+    pthread_t watcher;
+    if (fstat(STDIN_FILENO, &st) == 0 && S_ISFIFO(st.st_mode) &&
+        pthread_create(&watcher, NULL, watch_stdin, NULL) == 0) {
+        pthread_detach(watcher);
+    }
     for (;;) {
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
