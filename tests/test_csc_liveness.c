@@ -537,6 +537,35 @@ static void csc_waits_for_a_registry_that_comes_up(void **state)
     assert_int_equal(n, (long)f->comp->ntopics);
 }
 
+/* SASL credentials (as the summit's pods set them) in the environment of
+ * the processes started until sasl_env_end, and `broker` (NULL: the test's
+ * own) as their broker; sasl_env_end puts the test's environment back. */
+typedef struct sasl_env {
+    char *broker; /* the test's broker while another is set; NULL if none */
+} sasl_env;
+
+static void sasl_env_begin(sasl_env *e, const char *broker, const char *password)
+{
+    e->broker = NULL;
+    if (broker != NULL) {
+        e->broker = strdup(getenv("LSST_KAFKA_BROKER_ADDR"));
+        setenv("LSST_KAFKA_BROKER_ADDR", broker, 1);
+    }
+    setenv("LSST_KAFKA_SECURITY_USERNAME", "ts-salkafka", 1);
+    setenv("LSST_KAFKA_SECURITY_PASSWORD", password, 1);
+}
+
+static void sasl_env_end(sasl_env *e)
+{
+    if (e->broker != NULL) {
+        setenv("LSST_KAFKA_BROKER_ADDR", e->broker, 1);
+        free(e->broker);
+        e->broker = NULL;
+    }
+    unsetenv("LSST_KAFKA_SECURITY_USERNAME");
+    unsetenv("LSST_KAFKA_SECURITY_PASSWORD");
+}
+
 /* Kafka with SASL credentials (LSST_KAFKA_SECURITY_USERNAME/_PASSWORD, as
  * the summit's pods set them) against a broker that offers no SASL (the
  * test broker): the CSC keeps trying and says why, and librdkafka's own
@@ -553,13 +582,12 @@ static void kafka_authentication_failure_is_logged_as_json(void **state)
     char log[300];
     snprintf(log, sizeof log, "%s.sasl", f->log_path);
     unlink(log);
-    setenv("LSST_KAFKA_SECURITY_USERNAME", "ts-salkafka", 1);
-    setenv("LSST_KAFKA_SECURITY_PASSWORD", "not-a-secret", 1);
+    sasl_env env;
+    sasl_env_begin(&env, NULL, "not-a-secret");
     setenv("OCPS_LOG_FORMAT", "json", 1);
     char *argv[] = {OCPS_CSC, "--duplicate-check", "0", "2", NULL};
     int csc = tu_spawn(argv, log);
-    unsetenv("LSST_KAFKA_SECURITY_USERNAME");
-    unsetenv("LSST_KAFKA_SECURITY_PASSWORD");
+    sasl_env_end(&env);
     unsetenv("OCPS_LOG_FORMAT");
     assert_true(csc > 0);
     /* every line is JSON; wait (up to 15 s) for librdkafka's own line on
@@ -602,21 +630,18 @@ static void kafka_authentication_failure_is_logged_as_json(void **state)
     assert_true(authentication > 0);
 }
 
+#ifdef OCPS_SASL_FRONT
 /* Run ocps-cmd on `broker` with these SASL credentials; its exit status,
  * its output in *out. */
 static int cmd_through(const char *broker, const char *password, char *const argv[], char **out)
 {
-    char *saved = strdup(getenv("LSST_KAFKA_BROKER_ADDR"));
-    setenv("LSST_KAFKA_BROKER_ADDR", broker, 1);
-    setenv("LSST_KAFKA_SECURITY_USERNAME", "ts-salkafka", 1);
-    setenv("LSST_KAFKA_SECURITY_PASSWORD", password, 1);
+    sasl_env env;
+    sasl_env_begin(&env, broker, password);
     int rc = tu_run(argv, out);
-    setenv("LSST_KAFKA_BROKER_ADDR", saved, 1);
-    unsetenv("LSST_KAFKA_SECURITY_USERNAME");
-    unsetenv("LSST_KAFKA_SECURITY_PASSWORD");
-    free(saved);
+    sasl_env_end(&env);
     return rc;
 }
+#endif
 
 /* Kafka with SASL/SCRAM-SHA-512, as at the summit: a CSC and ocps-cmd given
  * LSST_KAFKA_SECURITY_USERNAME/_PASSWORD log in to a broker that requires
@@ -643,16 +668,11 @@ static void kafka_sasl_scram_login(void **state)
     char log[300];
     snprintf(log, sizeof log, "%s.scram", f->log_path);
     unlink(log);
-    char *saved = strdup(getenv("LSST_KAFKA_BROKER_ADDR"));
-    setenv("LSST_KAFKA_BROKER_ADDR", broker, 1);
-    setenv("LSST_KAFKA_SECURITY_USERNAME", "ts-salkafka", 1);
-    setenv("LSST_KAFKA_SECURITY_PASSWORD", "s3cret-pw", 1);
+    sasl_env env;
+    sasl_env_begin(&env, broker, "s3cret-pw");
     char *argv[] = {OCPS_CSC, "--duplicate-check", "0", "3", NULL};
     int csc = tu_spawn(argv, log);
-    setenv("LSST_KAFKA_BROKER_ADDR", saved, 1);
-    unsetenv("LSST_KAFKA_SECURITY_USERNAME");
-    unsetenv("LSST_KAFKA_SECURITY_PASSWORD");
-    free(saved);
+    sasl_env_end(&env);
     assert_true(csc > 0);
 
     /* through the front with the right password: the CSC answers; with a

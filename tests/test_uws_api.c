@@ -536,6 +536,13 @@ static void test_options_cors_and_unknown(void **state)
     assert_int_equal(
         uws_fx_request(&fx, "PUT", "/job/0123456789abcdef0123456789abcdef", NULL, NULL, 0, NULL, &r), 0);
     assert_int_equal(r.status, 405);
+    assert_non_null(strstr(r.headers, "Allow: GET, DELETE, OPTIONS\r\n"));
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_request(&fx, "DELETE", "/job/result/0123456789abcdef0123456789abcdef/0", NULL,
+                                    NULL, 0, NULL, &r),
+                     0);
+    assert_int_equal(r.status, 405);
+    assert_non_null(strstr(r.headers, "Allow: GET, OPTIONS\r\n"));
     uws_resp_clear(&r);
     /* of the properties only phase takes POST */
     const char *get_only[] = {

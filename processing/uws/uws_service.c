@@ -159,7 +159,7 @@ struct uws_reply {
     size_t len;
     int fd; /* >= 0: send this file of `len` bytes instead of body */
     char location[512];
-    const char *allow;
+    char allow[48];            /* the Allow header of a 405; empty: none */
     unsigned retry_after;      /* seconds: a Retry-After header (a 503 of a full line); 0 none */
     struct MHD_Response *kept; /* a kept response (headers set; borrowed) sent instead of body */
     uws_put *put;              /* set instead: the submission waits for its turn's group commit */
@@ -429,7 +429,7 @@ static struct MHD_Response *uws_response(uws_reply *r)
     if (r->location[0] != '\0') {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
     }
-    if (r->allow != NULL) {
+    if (r->allow[0] != '\0') {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     }
     if (r->status == 401) {
@@ -1189,22 +1189,24 @@ static const uws_page_entry *uws_page_match(const uws_service *s, const char *ur
     return NULL;
 }
 
-static const char *const uws_allow[] = {
-    [UWS_ROUTE_JOBS] = "GET, PUT, OPTIONS",
-    [UWS_ROUTE_JOB] = "GET, DELETE, OPTIONS",
-    [UWS_ROUTE_PROPERTY] = "GET, POST, OPTIONS",
-    [UWS_ROUTE_RESULT] = "GET, OPTIONS",
-};
-
-/* The Allow header of a 405: of the properties only phase takes POST (the
- * UWS abort); results, parameters and the extensions metrics and log are
- * read only. */
-static const char *uws_allow_for(const uws_route *route)
+static bool uws_route_takes(const uws_route_entry *e, const uws_route *route)
 {
-    if (route->kind == UWS_ROUTE_PROPERTY && strcmp(route->property, "phase") != 0) {
-        return "GET, OPTIONS";
+    return e->kind == route->kind && (e->property == NULL || strcmp(e->property, route->property) == 0);
+}
+
+/* The Allow header of a 405 on `route`: the methods uws_routes takes there,
+ * in the table's order, then OPTIONS (every API route answers it). */
+static void uws_allow_for(const uws_route *route, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof uws_routes / sizeof uws_routes[0]; i++) {
+        const uws_route_entry *e = &uws_routes[i];
+        if (uws_route_takes(e, route) && strstr(out, e->method) == NULL) {
+            n += (size_t)snprintf(out + n, cap - n, "%s, ", e->method);
+        }
     }
-    return uws_allow[route->kind];
+    snprintf(out + n, cap - n, "OPTIONS");
 }
 
 static void uws_dispatch(uws_service *s, struct MHD_Connection *conn, const char *method, const char *url,
@@ -1221,7 +1223,7 @@ static void uws_dispatch(uws_service *s, struct MHD_Connection *conn, const char
         } else if (strcmp(method, "OPTIONS") == 0) {
             uws_options(&call, r);
         } else {
-            r->allow = "GET, OPTIONS";
+            snprintf(r->allow, sizeof r->allow, "GET, OPTIONS");
             uws_reply_text(r, 405, "Method Not Allowed");
         }
         return;
@@ -1241,13 +1243,12 @@ static void uws_dispatch(uws_service *s, struct MHD_Connection *conn, const char
     }
     for (size_t i = 0; i < sizeof uws_routes / sizeof uws_routes[0]; i++) {
         const uws_route_entry *e = &uws_routes[i];
-        if (e->kind == route.kind && strcmp(e->method, method) == 0 &&
-            (e->property == NULL || strcmp(e->property, route.property) == 0)) {
+        if (uws_route_takes(e, &route) && strcmp(e->method, method) == 0) {
             e->handler(&call, r);
             return;
         }
     }
-    r->allow = uws_allow_for(&route);
+    uws_allow_for(&route, r->allow, sizeof r->allow);
     uws_reply_text(r, 405, "Method Not Allowed");
 }
 
@@ -1427,7 +1428,7 @@ static void uws_get_healthz(const char *method, uws_reply *r)
     if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) {
         uws_reply_text(r, 200, "ok\n");
     } else {
-        r->allow = "GET, HEAD";
+        snprintf(r->allow, sizeof r->allow, "GET, HEAD");
         uws_reply_text(r, 405, "Method Not Allowed");
     }
 }

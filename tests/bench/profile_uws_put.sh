@@ -1,7 +1,7 @@
 #!/bin/sh
 # profile_uws_put.sh - where the CPU of one PUT /job of ocps-engine goes
 # (docs/performance.md, bench_uws): a fresh engine whose only slot is held
-# by a sleeping job (as bench_uws's PUT case), `wrk -t1 -c32 -d4s` of PUT
+# by a sleeping job (as bench_uws's PUT case), `wrk -t1 -cN -d4s` of PUT
 # /job with {"argv": ["true"]}; prints the engine's CPU per request (user +
 # system, /proc/<pid>/stat) and, with `perf`, a breakdown of `perf record
 # --call-graph dwarf` of the engine by what each sample was doing (the
@@ -11,10 +11,16 @@
 # epoll_wait) and the engine's context switches per PUT (/proc/<pid>/status):
 # whether the engine is short of CPU or waits for something.
 #
-#   tests/bench/profile_uws_put.sh BUILD_DIR [perf|sched]
+#   tests/bench/profile_uws_put.sh BUILD_DIR [cpu|perf|sched] [CONNECTIONS]
 set -eu
-build=$(cd "${1:?usage: profile_uws_put.sh BUILD_DIR [perf|sched]}" && pwd)
-mode=${2:-}
+usage="usage: profile_uws_put.sh BUILD_DIR [cpu|perf|sched] [CONNECTIONS]"
+build=$(cd "${1:?$usage}" && pwd)
+mode=${2:-cpu}
+connections=${3:-32}
+case "$mode:$connections" in
+cpu:[1-9]* | perf:[1-9]* | sched:[1-9]*) ;;
+*) echo "$usage" >&2 && exit 2 ;;
+esac
 . "$(dirname "$0")/held_engine.sh"
 held_engine_start "$build"
 ticks() { awk '{print $14 + $15}' "/proc/$engine_pid/stat"; }
@@ -25,7 +31,7 @@ if [ "$mode" = perf ]; then
     perf_pid=$!
     sleep 0.3
 fi
-wrk -t1 -c32 -d4s -s "$dir/put.lua" "$url" >"$dir/wrk.txt" &
+wrk -t1 "-c$connections" -d4s -s "$dir/put.lua" "$url" >"$dir/wrk.txt" &
 wrk_pid=$!
 if [ "$mode" = sched ]; then
     # ns on a CPU and ns waiting for one, summed over the threads of the

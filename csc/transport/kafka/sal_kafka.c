@@ -95,7 +95,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 }
 
 /* Client errors (broker down, ...) are usually transient and librdkafka
- * recovers by itself: log them at most every 10 s; fatal ones are reported. */
+ * recovers by itself: log them at most every 10 s, naming the broker
+ * address tried when none answers; fatal ones are reported. A refused
+ * login is only counted: librdkafka logs it itself (kafka__on_log). */
 void kafka__on_client_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
 {
     sal_transport *t = opaque;
@@ -106,6 +108,9 @@ void kafka__on_client_error(rd_kafka_t *rk, int code, const char *reason, void *
         snprintf(msg, sizeof msg, "Kafka: fatal error: %s", fatal);
         t->cbs.on_error(t->cbs.arg, msg);
         return;
+    }
+    if (code == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+        return; /* librdkafka's own FAIL line (kafka__on_log) says the same, with nothing to add */
     }
     double now = kafka__monotonic_now();
     if (now - t->last_client_error >= 10.0) {
