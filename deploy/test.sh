@@ -7,8 +7,9 @@
 # and Clang (-O0, -O1, -O2, -Os). Every build treats warnings as errors
 # (OCPS_WERROR). Fuzzes the parsers of untrusted input (YAML, JSON Schema,
 # SAL numbers, the Kafka decoder, the execute fields; docs/fuzzing.md) for a
-# bounded time, runs the in-process tests (ctest -R inproc) under ThreadSanitizer, and
-# checks the formatting of the C sources.
+# bounded time, runs the in-process tests (ctest -R inproc) under ThreadSanitizer,
+# checks the formatting of the C sources, and builds the container image
+# (podman) and commands the CSC it holds from this host.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
@@ -72,3 +73,16 @@ fi
 # tests/tsan.supp: a false report of libuv's descriptor reuse (see there).
 (cd "$top/build-tsan" && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$top/tests/tsan.supp" \
     $norandom ctest --output-on-failure -j "$jobs" -R inproc --repeat until-fail:3)
+
+echo "== the container image (podman): built from this tree, its CSC commanded from this host"
+# podman and mmdebstrap only here (the base image is made from Debian's
+# archive where no registry is reachable); with their recommends.
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+if ! command -v podman >/dev/null 2>&1 || ! command -v mmdebstrap >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman mmdebstrap >/dev/null
+fi
+$SUDO sh "$top/tests/deploy/container_image.sh" "$top/build"
