@@ -17,26 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "test_util.h"
-
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 /* DIRS directories of 7 files each, directly in parent (as job
  * directories in work_root), named after the pair; CPU µs per directory. */
 static double make_dirs(const char *parent, int pair, int dirs)
 {
     char path[4096];
-    double c0 = cpu_seconds();
+    double c0 = tu_cpu_seconds();
     for (int i = 0; i < dirs; i++) {
         snprintf(path, sizeof path, "%s/%d-%d", parent, pair, i);
         mkdir(path, 0755);
@@ -48,7 +39,7 @@ static double make_dirs(const char *parent, int pair, int dirs)
             }
         }
     }
-    return (cpu_seconds() - c0) / dirs * 1e6;
+    return (tu_cpu_seconds() - c0) / dirs * 1e6;
 }
 
 int main(int argc, char **argv)

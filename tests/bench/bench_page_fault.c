@@ -14,25 +14,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           (double)ru.ru_stime.tv_usec / 1e6;
-}
+#include "test_util.h"
 
 /* CPU seconds to write one byte of each of n pages at p */
 static double touch(volatile char *p, size_t n, size_t page)
 {
-    double t0 = cpu_seconds();
+    double t0 = tu_cpu_seconds();
     for (size_t i = 0; i < n; i++) {
         p[i * page] = (char)i;
     }
-    return cpu_seconds() - t0;
+    return tu_cpu_seconds() - t0;
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -48,6 +48,9 @@ void tu_kill(int pid);
 /* Monotonic seconds. */
 double tu_now(void);
 
+/* The CPU time (user + system) this process has used, in seconds. */
+double tu_cpu_seconds(void);
+
 /* Create a fresh temporary directory; returns a malloc'd path. */
 char *tu_make_temp_dir(void);
 
