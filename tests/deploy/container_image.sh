@@ -69,7 +69,7 @@ fail() {
 
 echo "-- the base image, debian:12-slim"
 if ! podman image exists debian:12-slim; then
-    if ! timeout 120 podman pull -q docker.io/library/debian:12-slim >/dev/null 2>&1; then
+    if ! timeout 30 podman pull -q docker.io/library/debian:12-slim >/dev/null 2>&1; then
         echo "   (no registry reachable: made from Debian's archive with mmdebstrap)"
         mmdebstrap --quiet --variant=minbase bookworm "$work/rootfs.tar"
         podman import -q "$work/rootfs.tar" localhost/debian:12-slim >/dev/null
