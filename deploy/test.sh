@@ -54,7 +54,7 @@ OCPS_FUZZ_SEED=${OCPS_FUZZ_SEED:-1} OCPS_FUZZ_RUNS=${OCPS_FUZZ_RUNS:-200000} \
 
 echo "== build and test with ASan + UBSan"
 "$here/build.sh" "$top/build-sanitize" -DOCPS_WERROR=ON -DOCPS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
-(cd "$top/build-sanitize" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+(cd "$top/build-sanitize" && ASAN_OPTIONS=detect_leaks=1:handle_abort=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure -j "$jobs")
 
 echo "== build with ThreadSanitizer and run the in-process tests"
@@ -71,7 +71,8 @@ if setarch "$(uname -m)" -R true 2>/dev/null; then
     norandom="setarch $(uname -m) -R"
 fi
 # tests/tsan.supp: a false report of libuv's descriptor reuse (see there).
-(cd "$top/build-tsan" && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$top/tests/tsan.supp" \
+# handle_abort: an abort (libuv aborts without a word) prints its stack.
+(cd "$top/build-tsan" && TSAN_OPTIONS="halt_on_error=1 handle_abort=1 second_deadlock_stack=1 suppressions=$top/tests/tsan.supp" \
     $norandom ctest --output-on-failure -j "$jobs" -R inproc --repeat until-fail:3)
 
 echo "== the container image (podman): built from this tree, its CSC commanded from this host"

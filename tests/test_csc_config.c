@@ -181,7 +181,7 @@ static void good_start_writes_configuration_events(void **state)
     size_t mark = f->nrecords;
     assert_int_equal(start_with(f, "fast.yaml", result, sizeof result), SAL_CMD_COMPLETE);
     long applied = fx_wait_event(f, "logevent_configurationApplied", mark, 5);
-    long summary = fx_wait_event(f, "logevent_summaryState", mark, 5);
+    long summary = fx_wait_change(f, "logevent_summaryState", "summaryState", mark, 5);
     assert_true(applied >= 0 && summary > applied);
     assert_string_equal(str_field(f, applied, "configurations"), "_init.yaml,_test.yaml,fast.yaml");
     assert_string_equal(str_field(f, applied, "schemaVersion"), "v4");

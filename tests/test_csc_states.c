@@ -95,7 +95,8 @@ static void startup_events_in_salobj_order(void **state)
                         f->comp->xml_version);
 }
 
-/* Send `cmd`, expect `ack`, and (if expect_state > 0) a summaryState. */
+/* Send `cmd`, expect `ack`, and (if expect_state > 0) that summaryState
+ * next (after any copies of the state before it: late joiners' rounds). */
 static void step(fx *f, const char *cmd, int ack, int expect_state)
 {
     char result[1024];
@@ -108,7 +109,7 @@ static void step(fx *f, const char *cmd, int ack, int expect_state)
         assert_string_equal(result, "Done");
     }
     if (expect_state > 0) {
-        long i = fx_wait_event(f, "logevent_summaryState", mark, 5);
+        long i = fx_wait_change(f, "logevent_summaryState", "summaryState", mark, 5);
         assert_true(i >= 0);
         assert_int_equal(fx_i32(f, (size_t)i, "summaryState"), expect_state);
     }

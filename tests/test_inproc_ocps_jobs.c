@@ -332,8 +332,8 @@ static void simulation_mode_and_its_fault(void **state)
     wait_done(f, &r);
     assert_int_equal(r.ack, SAL_CMD_FAILED);
     result_before_ack(f, &r);
-    long err = fx_wait_event(f, "logevent_errorCode", mark, 5);
-    long st = fx_wait_event(f, "logevent_summaryState", mark, 5);
+    long err = fx_wait_change(f, "logevent_errorCode", "errorCode", mark, 5);
+    long st = fx_wait_change(f, "logevent_summaryState", "summaryState", mark, 5);
     assert_true(err >= 0 && st > err);
     assert_int_equal(fx_i32(f, (size_t)err, "errorCode"), 2);
     assert_string_equal(or_record_string(f, (size_t)err, "errorReport"), "Simulated fault: fault.yaml ran");
@@ -470,7 +470,7 @@ static void removed_store_refuses_jobs_and_start(void **state)
     wait_done(f, &r);
     assert_int_equal(r.ack, SAL_CMD_FAILED);
     assert_non_null(strstr(r.result, "the job store's file was removed or replaced while open"));
-    long err = fx_wait_event(f, "logevent_errorCode", mark, 10);
+    long err = fx_wait_change(f, "logevent_errorCode", "errorCode", mark, 10);
     assert_true(err >= 0);
     assert_int_equal(fx_i32(f, (size_t)err, "errorCode"), 3);
     assert_true(fx_wait_event(f, "logevent_summaryState", (size_t)err, 10) > err);

@@ -1055,10 +1055,10 @@ static void simulation_mode_pipelines(void **state)
     execute(f, &r, "fault.yaml", "", "", NULL);
     wait_done(f, &r, 30);
     assert_int_equal(r.ack, SAL_CMD_FAILED);
-    long err = fx_wait_event(f, "logevent_errorCode", mark, 5);
+    long err = fx_wait_change(f, "logevent_errorCode", "errorCode", mark, 5);
     assert_true(err >= 0);
     assert_int_equal(fx_i32(f, (size_t)err, "errorCode"), 2);
-    long st = fx_wait_event(f, "logevent_summaryState", mark, 5);
+    long st = fx_wait_change(f, "logevent_summaryState", "summaryState", mark, 5);
     assert_true(st >= 0);
     assert_int_equal(fx_i32(f, (size_t)st, "summaryState"), SAL_STATE_FAULT);
     /* errorCode is written before summaryState (compared by send time:

@@ -332,17 +332,22 @@ void fx_run_for(fx *f, double seconds)
     fx_run_until(f, NULL, NULL, seconds);
 }
 
-typedef struct wait_event {
+/* What fx_wait_event and fx_wait_change look for: a record of `topic`
+ * from `from` on, whose `field` is not `prior` when have_prior is set. */
+typedef struct wait_record {
     int topic;
+    const char *field;
     size_t from;
+    bool have_prior;
+    int32_t prior;
     long found;
-} wait_event;
+} wait_record;
 
-static bool event_seen(fx *f, void *arg)
+static bool record_seen(fx *f, void *arg)
 {
-    wait_event *w = arg;
+    wait_record *w = arg;
     for (size_t i = w->from; i < f->nrecords; i++) {
-        if (f->records[i].topic == w->topic) {
+        if (f->records[i].topic == w->topic && (!w->have_prior || fx_i32(f, i, w->field) != w->prior)) {
             w->found = (long)i;
             return true;
         }
@@ -352,8 +357,22 @@ static bool event_seen(fx *f, void *arg)
 
 long fx_wait_event(fx *f, const char *sal_name, size_t from, double timeout)
 {
-    wait_event w = {sal_component_find_topic(f->comp, sal_name), from, -1};
-    fx_run_until(f, event_seen, &w, timeout);
+    wait_record w = {sal_component_find_topic(f->comp, sal_name), NULL, from, false, 0, -1};
+    fx_run_until(f, record_seen, &w, timeout);
+    return w.found;
+}
+
+long fx_wait_change(fx *f, const char *sal_name, const char *field, size_t from, double timeout)
+{
+    wait_record w = {sal_component_find_topic(f->comp, sal_name), field, from, false, 0, -1};
+    for (size_t i = from < f->nrecords ? from : f->nrecords; i-- > 0;) {
+        if (f->records[i].topic == w.topic) {
+            w.have_prior = true;
+            w.prior = fx_i32(f, i, field);
+            break;
+        }
+    }
+    fx_run_until(f, record_seen, &w, timeout);
     return w.found;
 }
 

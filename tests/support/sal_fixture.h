@@ -86,6 +86,13 @@ void fx_run_for(fx *f, double seconds);
  * its index or -1. */
 long fx_wait_event(fx *f, const char *sal_name, size_t from, double timeout);
 
+/* Wait for the first record of sal_name at or after record `from` whose
+ * int32 `field` differs from that of the last record of sal_name before
+ * `from` (any value if there is none); returns its index or -1. Copies of
+ * that last record are skipped: a CSC writes its events again when a new
+ * reader matches (late joiners), and every reader of the topic reads them. */
+long fx_wait_change(fx *f, const char *sal_name, const char *field, size_t from, double timeout);
+
 /* Send a command (NULL sample: empty fields); waits for the final ack.
  * Returns the ack code (CMD_NOACK on timeout); result copied into result. */
 int fx_command(fx *f, const char *name, void *sample, double timeout, char *result, size_t resultlen);
