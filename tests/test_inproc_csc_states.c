@@ -35,10 +35,10 @@ typedef struct ctx {
     fx f; /* the Remote and what it read */
     csc_thread *csc;
     char *root;
-    /* what a test opens beside them, closed by teardown if the test fails */
+    /* what a test opens beside them, closed by teardown (an opened fx has
+     * comp set) */
     csc_thread *two;
     fx extra[2];
-    bool extra_open[2];
 } ctx;
 
 static int setup(void **state)
@@ -64,7 +64,7 @@ static int teardown(void **state)
         ct_stop(c->two);
     }
     for (int i = 0; i < 2; i++) {
-        if (c->extra_open[i]) {
+        if (c->extra[i].comp != NULL) {
             fx_close(&c->extra[i]);
         }
     }
@@ -430,8 +430,8 @@ static void two_cscs_keep_to_their_index(void **state)
 {
     ctx *c = *state;
     /* a second, generic CSC with SAL index 2 in the same process; what
-     * the test opens is in ctx, so a failed assertion leaves nothing on
-     * the bus that refers to this function's stack */
+     * the test opens is in ctx, closed by teardown, so a failed assertion
+     * leaves nothing on the bus that refers to this function's stack */
     ct_options o;
     ct_options_init(&o, ocps_test_component());
     o.csc.index = 2;
@@ -440,9 +440,7 @@ static void two_cscs_keep_to_their_index(void **state)
     fx *f2 = &c->extra[0];
     fx *all = &c->extra[1];
     assert_int_equal(fx_open_transport(f2, ocps_test_component(), 2, NULL, &sal_inproc_transport), 0);
-    c->extra_open[0] = true;
     assert_int_equal(fx_open_transport(all, ocps_test_component(), 0, NULL, &sal_inproc_transport), 0);
-    c->extra_open[1] = true;
     /* index 0 reads both; the first state it reads of each CSC is the
      * last the CSC writes for these new readers (at start-up, or in the
      * round re-publishing its events to them) */
@@ -479,11 +477,7 @@ static void two_cscs_keep_to_their_index(void **state)
     int32_t one_disabled[2] = {1, SAL_STATE_DISABLED};
     assert_true(fx_run_until(all, summary_of, one_disabled, 5));
     assert_int_equal(ct_stop(c->two), 0);
-    c->two = NULL;
-    for (int i = 0; i < 2; i++) {
-        c->extra_open[i] = false;
-        fx_close(&c->extra[i]);
-    }
+    c->two = NULL; /* teardown closes the two Remotes */
 }
 
 int main(void)
