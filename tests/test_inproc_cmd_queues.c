@@ -58,6 +58,11 @@ typedef struct sent {
     int final_rank; /* 1 for the first command to end, 2 for the next... */
 } sent;
 
+typedef struct echo_wait {
+    bool done;
+    char result[64];
+} echo_wait;
+
 typedef struct ctx {
     fx f;
     csc_thread *csc;
@@ -65,6 +70,12 @@ typedef struct ctx {
     sent cmds[MAX_CMDS + 8];
     int ncmds;
     int finals; /* final acks read so far */
+    /* a second Remote and the answers it and f wait for: here, not on a
+     * test's stack, so that a failed assertion leaves nothing on the bus
+     * that points into it (teardown closes other) */
+    fx other;
+    echo_wait mine;
+    echo_wait theirs;
 } ctx;
 
 /* --- the CSC's handlers --- */
@@ -231,6 +242,9 @@ static int teardown(void **state)
 {
     ctx *c = *state;
     int code = c->csc != NULL ? ct_stop(c->csc) : 0;
+    if (c->other.comp != NULL) {
+        fx_close(&c->other);
+    }
     int rc = fx_close(&c->f);
     free(c);
     return code == 0 && sal_inproc_endpoints() == 0 ? rc : -1;
@@ -503,11 +517,6 @@ static void reused_command_entries_still_time_out(void **state)
     }
 }
 
-typedef struct echo_wait {
-    bool done;
-    char result[64];
-} echo_wait;
-
 static void on_echo(void *arg, int ack, int error, const char *result, double timeout, bool final)
 {
     (void)ack;
@@ -545,19 +554,16 @@ static void execute_echo(fx *f, const char *tag, echo_wait *w)
 static void remotes_of_one_identity_get_their_own_answers(void **state)
 {
     ctx *c = *state;
-    fx other;
-    assert_int_equal(fx_open_transport(&other, ocps_test_component(), 1, NULL, &sal_inproc_transport), 0);
-    assert_string_equal(sal_identity(sal_remote_sal(other.remote)),
+    fx *other = &c->other;
+    assert_int_equal(fx_open_transport(other, ocps_test_component(), 1, NULL, &sal_inproc_transport), 0);
+    assert_string_equal(sal_identity(sal_remote_sal(other->remote)),
                         sal_identity(sal_remote_sal(c->f.remote)));
-    echo_wait mine = {0};
-    echo_wait theirs = {0};
-    execute_echo(&c->f, "mine", &mine);
-    execute_echo(&other, "theirs", &theirs);
-    assert_true(fx_run_until(&c->f, echoed, &mine, 10));
-    assert_true(fx_run_until(&other, echoed, &theirs, 10));
-    fx_close(&other);
-    assert_string_equal(mine.result, "mine");
-    assert_string_equal(theirs.result, "theirs");
+    execute_echo(&c->f, "mine", &c->mine);
+    execute_echo(other, "theirs", &c->theirs);
+    assert_true(fx_run_until(&c->f, echoed, &c->mine, 10));
+    assert_true(fx_run_until(other, echoed, &c->theirs, 10));
+    assert_string_equal(c->mine.result, "mine");
+    assert_string_equal(c->theirs.result, "theirs");
 }
 
 /* --- Remotes on several threads --- */
