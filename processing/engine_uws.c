@@ -263,7 +263,11 @@ static char *engine_uws_put_body(const engine_rec *r)
 static void engine_uws_send_submit(engine *e, engine_rec *r)
 {
     if (r->slurm_resumed) {
-        if (!engine_uws_send(e, r, UWS_LOOKUP, "GET", "/job", NULL, NULL)) {
+        /* only the jobs with our run_id from ocps-engine (its extension);
+         * the reference ignores the filter and lists all, searched alike */
+        char path[128];
+        snprintf(path, sizeof path, "/job?run_id=%s", r->st.job.id);
+        if (!engine_uws_send(e, r, UWS_LOOKUP, "GET", path, NULL, NULL)) {
             engine_uws_retry_later(e, r, "GET /job", 0, "", "cannot start a request");
         }
         return;

@@ -306,6 +306,68 @@ static void test_list_and_filter(void **state)
     uws_resp_clear(&r);
 }
 
+/* GET /job?run_id= (ocps-engine's extension, for a client looking up the
+ * job it may have created): only the jobs with that runId (given, or the
+ * job id when none was), with the phase filter too; a run_id no job can
+ * have is a 400 and no list. */
+static void test_list_by_run_id(void **state)
+{
+    (void)state;
+    char a1[33];
+    char a2[33];
+    char b[33];
+    char plain[33];
+    assert_int_equal(uws_fx_submit(&fx, "{\"command\": \"true\", \"run_id\": \"run-a\"}", a1), 0);
+    assert_int_equal(uws_fx_submit(&fx, "{\"command\": \"false\", \"run_id\": \"run-a\"}", a2), 0);
+    assert_int_equal(uws_fx_submit(&fx, "{\"command\": \"true\", \"run_id\": \"run-b\"}", b), 0);
+    assert_int_equal(uws_fx_submit(&fx, "{\"command\": \"true\"}", plain), 0);
+    json_decref(uws_fx_wait(&fx, a1, NULL, 30));
+    json_decref(uws_fx_wait(&fx, a2, NULL, 30));
+    uws_resp r;
+    assert_int_equal(uws_fx_request(&fx, "GET", "/job?run_id=run-a", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(r.json), 2);
+    size_t i;
+    json_t *j;
+    json_array_foreach(r.json, i, j)
+    {
+        check_shape(j);
+        assert_string_equal(json_string_value(json_object_get(j, "runId")), "run-a");
+        const char *id = json_string_value(json_object_get(j, "jobId"));
+        assert_true(strcmp(id, a1) == 0 || strcmp(id, a2) == 0);
+    }
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_request(&fx, "GET", "/job?run_id=run-a&phase=error", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(r.json), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(r.json, 0), "jobId")), a2);
+    uws_resp_clear(&r);
+    char path[64];
+    snprintf(path, sizeof path, "/job?run_id=%s", plain); /* no run_id given: the job id */
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(json_array_size(r.json), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(r.json, 0), "jobId")), plain);
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_request(&fx, "GET", "/job?run_id=run-none", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_array(r.json));
+    assert_int_equal(json_array_size(r.json), 0);
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_request(&fx, "GET", "/job?run_id=", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200); /* empty: no filter, as an empty phase */
+    assert_true(json_array_size(r.json) >= 4);
+    uws_resp_clear(&r);
+    static const char *const bad[] = {
+        "/job?run_id=-a", "/job?run_id=a%2Fb",
+        "/job?run_id=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        assert_int_equal(uws_fx_request(&fx, "GET", bad[k], NULL, NULL, 0, NULL, &r), 0);
+        assert_int_equal(r.status, 400);
+        assert_non_null(strstr(r.body, "the run_id filter: Invalid run_id"));
+        uws_resp_clear(&r);
+    }
+}
+
 /* Start a job that records its pid and its child's pid, and wait until
  * both are running; returns the job id in id, pids in pids. */
 static void start_sleeper(char id[33], int pids[2], const char *tag)
@@ -694,12 +756,19 @@ static void test_full_line_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_put_command_runs),         cmocka_unit_test(test_argv_no_shell),
-        cmocka_unit_test(test_failure_is_error),         cmocka_unit_test(test_list_and_filter),
-        cmocka_unit_test(test_delete_kills_and_forgets), cmocka_unit_test(test_running_results_fresh),
-        cmocka_unit_test(test_abort_extension),          cmocka_unit_test(test_options_cors_and_unknown),
-        cmocka_unit_test(test_form_submission),          cmocka_unit_test(test_git_clone),
-        cmocka_unit_test(test_full_line_refused),        cmocka_unit_test(test_metrics_and_log),
+        cmocka_unit_test(test_put_command_runs),
+        cmocka_unit_test(test_argv_no_shell),
+        cmocka_unit_test(test_failure_is_error),
+        cmocka_unit_test(test_list_and_filter),
+        cmocka_unit_test(test_list_by_run_id),
+        cmocka_unit_test(test_delete_kills_and_forgets),
+        cmocka_unit_test(test_running_results_fresh),
+        cmocka_unit_test(test_abort_extension),
+        cmocka_unit_test(test_options_cors_and_unknown),
+        cmocka_unit_test(test_form_submission),
+        cmocka_unit_test(test_git_clone),
+        cmocka_unit_test(test_full_line_refused),
+        cmocka_unit_test(test_metrics_and_log),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

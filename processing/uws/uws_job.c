@@ -323,6 +323,12 @@ static json_t *uws_time(double t)
     return json_string(buf);
 }
 
+const char *uws_job_run_id(const engine_job *job)
+{
+    const char *run_id = json_string_value(json_object_get(json_object_get(job->meta, "uws"), "run_id"));
+    return run_id != NULL ? run_id : job->id;
+}
+
 json_t *uws_job_object(const engine_job *job, json_t *results)
 {
     json_t *uws = json_object_get(job->meta, "uws");

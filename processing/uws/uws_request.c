@@ -475,6 +475,20 @@ int uws_phase_filter_parse(const char *value, const char **phase, char *err, siz
     return 400;
 }
 
+int uws_run_id_filter_parse(const char *value, const char **run_id, char *err, size_t errlen)
+{
+    *run_id = NULL;
+    if (value == NULL || value[0] == '\0') {
+        return 0; /* as an empty phase filter: none */
+    }
+    if (!uws_run_id_valid(value)) {
+        snprintf(err, errlen, "the run_id filter: %s", uws_run_id_message);
+        return 400;
+    }
+    *run_id = value;
+    return 0;
+}
+
 int uws_phase_action_parse(const char *body, size_t len, char *err, size_t errlen)
 {
     char value[16];

@@ -557,7 +557,8 @@ typedef struct uws_call {
 typedef struct uws_list_work {
     uws_service *s; /* for the metrics, on the loop */
     engine_job_lister *lister;
-    const char *phase; /* static, or NULL: every phase */
+    const char *phase;               /* static, or NULL: every phase */
+    char run_id[UWS_RUN_ID_MAX + 1]; /* "": every runId */
     char (*hidden)[ENGINE_JOB_ID_LEN + 1];
     size_t nhidden;
     json_text_buf b;
@@ -581,6 +582,9 @@ static int uws_list_item(void *arg, const engine_job *job)
     }
     if (w->phase != NULL && strcmp(w->phase, engine_phase_name(job->phase)) != 0) {
         return 0;
+    }
+    if (w->run_id[0] != '\0' && strcmp(w->run_id, uws_job_run_id(job)) != 0) {
+        return 0; /* before its results are read */
     }
     /* the bytes of json_dumps(list, JSON_INDENT(2)), one item at a time */
     json_t *results = uws_job_results(job->workdir);
@@ -644,8 +648,11 @@ static void uws_get_jobs(const uws_call *c, uws_reply *r)
 {
     char err[512];
     const char *phase;
+    const char *run_id;
     const char *value = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "phase");
-    if (uws_phase_filter_parse(value, &phase, err, sizeof err) != 0) {
+    if (uws_phase_filter_parse(value, &phase, err, sizeof err) != 0 ||
+        uws_run_id_filter_parse(MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "run_id"),
+                                &run_id, err, sizeof err) != 0) {
         uws_reply_text(r, 400, err);
         return;
     }
@@ -662,6 +669,7 @@ static void uws_get_jobs(const uws_call *c, uws_reply *r)
     }
     w->s = s;
     w->phase = phase;
+    snprintf(w->run_id, sizeof w->run_id, "%s", run_id != NULL ? run_id : "");
     w->b.indent = 2;
     if (s->ndeleting > 0) {
         memcpy(w->hidden, s->deleting, s->ndeleting * sizeof *w->hidden);

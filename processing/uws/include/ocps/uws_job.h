@@ -65,6 +65,9 @@ bool uws_results_unchanged(const uws_results_stamp *stamp);
 /* Free a stamp (NULL allowed). */
 void uws_results_stamp_free(uws_results_stamp *stamp);
 
+/* The job's runId: its meta's uws.run_id, or its id (borrowed). */
+const char *uws_job_run_id(const engine_job *job);
+
 /* The job object of `job` (new reference, or NULL). `results` is
  * uws_job_results' array (borrowed). */
 json_t *uws_job_object(const engine_job *job, json_t *results);

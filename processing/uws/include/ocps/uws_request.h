@@ -79,6 +79,12 @@ extern const char *const uws_phase_names[9];
  * 400 with the reference's message. */
 int uws_phase_filter_parse(const char *value, const char **phase, char *err, size_t errlen);
 
+/* The `run_id` query value of GET /job (an ocps-engine extension: only
+ * the jobs with that runId; the reference ignores it and lists all): 0 and
+ * *run_id (NULL: no filter, also for an empty value), or 400 with a message for one that no job
+ * can have (not uws_run_id_valid). */
+int uws_run_id_filter_parse(const char *value, const char **run_id, char *err, size_t errlen);
+
 /* One field of an application/x-www-form-urlencoded body (or query):
  * 1 and the decoded value in out, 0 absent, -1 malformed or too long. */
 int uws_form_get(const char *form, size_t len, const char *name, char *out, size_t outlen);
