@@ -36,6 +36,7 @@ typedef struct engine_rec {
      * slot), and found in the store (looked up by run_id before it is sent again) */
     bool uws_busy;           /* a request about it is in flight */
     bool uws_abort_sent;     /* the server accepted the abort */
+    bool uws_poll_first;     /* the abort failed: a poll before it is sent again */
     bool uws_metrics_read;   /* ocps-engine: the ended job's metrics.json was read, or given up */
     int uws_metrics_tries;   /* its requests that failed (server down, 5xx, 401...) */
     double uws_next;         /* engine__now() before which it is not asked (or sent to Slurm) again */

@@ -290,6 +290,13 @@ int engine_http_request(engine_http *h, const char *method, const char *url, con
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, q->headers);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075700
+    /* a request that ends (timed out) while its name is still being
+     * resolved leaves the resolver's thread to finish alone: without this,
+     * libcurl joins it on the loop, as long as getaddrinfo takes with a
+     * silent DNS server */
+    curl_easy_setopt(c, CURLOPT_QUICK_EXIT, 1L);
+#endif
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout * 1000));
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, engine_http_on_data);

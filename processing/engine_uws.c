@@ -30,6 +30,7 @@
 
 #include "engine__http.h"
 #include "engine__internal.h"
+#include "ocps/sal_utf8.h"
 
 #define ENGINE_UWS_TICK_MIN 0.05
 #define ENGINE_UWS_DEFAULT_TIMEOUT 10.0
@@ -179,6 +180,16 @@ static void engine_uws_backoff(engine *e, engine_rec *r)
     r->uws_next = engine__now() + r->uws_backoff;
 }
 
+/* The start of a server's answer for a message or a log line: at most
+ * outlen - 1 bytes of it as valid UTF-8 text (cut at a character, each
+ * byte that begins none and each control character '?'), so that the job
+ * message it goes into stays a valid JSON string. */
+static const char *engine_uws_excerpt(const char *body, char *out, size_t outlen)
+{
+    sal_utf8_sanitize(body != NULL ? body : "", out, outlen);
+    return out;
+}
+
 /* The server failed (no answer, 5xx, nonsense): try again later. */
 static void engine_uws_retry_later(engine *e, engine_rec *r, const char *what, long status, const char *body,
                                    const char *curl_error)
@@ -186,9 +197,10 @@ static void engine_uws_retry_later(engine *e, engine_rec *r, const char *what, l
     if (!e->uws.unreachable) {
         e->uws.unreachable = true;
         if (status > 0) {
+            char excerpt[201];
             engine__log(e, ENGINE_LOG_WARNING,
-                        "UWS server %s: %s answered HTTP %ld: %.200s; retrying with backoff", e->uws.url,
-                        what, status, body);
+                        "UWS server %s: %s answered HTTP %ld: %s; retrying with backoff", e->uws.url, what,
+                        status, engine_uws_excerpt(body, excerpt, sizeof excerpt));
         } else {
             engine__log(e, ENGINE_LOG_WARNING, "UWS server %s: %s: %s; retrying with backoff", e->uws.url,
                         what, curl_error != NULL ? curl_error : "no answer");
@@ -203,9 +215,10 @@ static void engine_uws_retry_refused(engine *e, engine_rec *r, const char *body)
 {
     if (!e->uws.full) {
         e->uws.full = true;
+        char excerpt[201];
         engine__log(e, ENGINE_LOG_WARNING,
-                    "UWS server %s takes no new job for now: %.200s; retrying with backoff", e->uws.url,
-                    body);
+                    "UWS server %s takes no new job for now: %s; retrying with backoff", e->uws.url,
+                    engine_uws_excerpt(body, excerpt, sizeof excerpt));
     }
     engine_uws_backoff(e, r);
 }
@@ -337,19 +350,21 @@ static void engine_uws_end(engine *e, engine_rec *r, engine_phase phase, engine_
 static void engine_uws_on_put(engine *e, engine_rec *r, long status, const char *body)
 {
     char msg[600];
+    char excerpt[401];
     if (status == 200) {
         json_t *obj = json_loads(body, 0, NULL);
         const char *id = json_string_value(json_object_get(obj, "jobId"));
         if (engine_uws_id_ok(id)) {
             engine_uws_submitted(e, r, id);
         } else {
-            snprintf(msg, sizeof msg, "the UWS server answered PUT /job without a usable jobId: %.300s",
-                     body);
+            snprintf(msg, sizeof msg, "the UWS server answered PUT /job without a usable jobId: %s",
+                     engine_uws_excerpt(body, excerpt, 301));
             engine_uws_end(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
         }
         json_decref(obj);
     } else if (status >= 400 && status < 500) {
-        snprintf(msg, sizeof msg, "the UWS server refused the job (HTTP %ld): %.400s", status, body);
+        snprintf(msg, sizeof msg, "the UWS server refused the job (HTTP %ld): %s", status,
+                 engine_uws_excerpt(body, excerpt, sizeof excerpt));
         engine_uws_end(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
     } else {
         r->slurm_resumed = true; /* it may have been created: look it up before sending it again */
@@ -420,9 +435,9 @@ static void engine_uws_on_metrics(engine *e, engine_rec *r, long status, const c
     r->uws_next = 0; /* the end, at the next tick */
     if (status != 200) {
         if (status > 0 && status != 404) {
-            engine__log(e, ENGINE_LOG_WARNING,
-                        "Job %s: its metrics.json was not read from %s: HTTP %ld %.200s", r->st.job.id,
-                        e->uws.url, status, body);
+            char excerpt[201];
+            engine__log(e, ENGINE_LOG_WARNING, "Job %s: its metrics.json was not read from %s: HTTP %ld %s",
+                        r->st.job.id, e->uws.url, status, engine_uws_excerpt(body, excerpt, sizeof excerpt));
         } else if (status <= 0) {
             engine__log(e, ENGINE_LOG_WARNING, "Job %s: its metrics.json was not read from %s: %s",
                         r->st.job.id, e->uws.url, curl_error != NULL ? curl_error : "no answer");
@@ -548,11 +563,20 @@ static void engine_uws_done(void *arg, long status, const char *body, size_t len
     bool transient = status == 0 || status >= 500 || (status >= 400 && status != 404 && a->kind != UWS_PUT) ||
                      a->kind == UWS_METRICS; /* not settled: again, after a backoff */
     if (a->kind == UWS_PUT && engine_uws_refused(e, status)) {
+        if (r->abort_requested) { /* nothing created: nothing to abort on the server */
+            engine_uws_end(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
+                           "aborted before it was submitted");
+            engine_uws_pump(e);
+            return;
+        }
         engine_uws_retry_refused(e, r, body); /* nothing created: the PUT again, no lookup */
         return;
     }
     if (transient || (a->kind == UWS_LOOKUP && status != 200)) {
         engine_uws_retry_later(e, r, what[a->kind], status, body, curl_error);
+        /* an abort the server keeps failing does not stop the polls: the
+         * next request is a poll, which sees the job end on its own */
+        r->uws_poll_first = a->kind == UWS_ABORT;
         if (a->kind == UWS_PUT) {
             r->slurm_resumed = true; /* it may exist: look it up before sending it again */
         }
@@ -602,10 +626,11 @@ static void engine_uws_one(engine *e, engine_rec *r, double now)
         }
         return;
     }
-    if (r->abort_requested && !r->uws_abort_sent) {
+    if (r->abort_requested && !r->uws_abort_sent && !r->uws_poll_first) {
         engine_uws_send_abort(e, r);
         return;
     }
+    r->uws_poll_first = false; /* the abort again after this poll */
     char path[128];
     snprintf(path, sizeof path, "/job/%s", r->st.job.executor_id);
     if (!engine_uws_send(e, r, UWS_POLL, "GET", path, NULL, NULL)) {

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <microhttpd.h>
 #include <sqlite3.h>
 
 #include "ocps/engine.h"
@@ -235,6 +237,192 @@ static void test_refused(void **state)
     assert_non_null(strstr(job->message, "'command' must be a string"));
 }
 
+/* Has the server logged a request line holding `what`? Waits up to 5 s
+ * (it writes its log in batches). */
+static bool server_logged(fixture *fx, const char *what)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/engine.log", fx->server.root);
+    double end = tu_now() + 5;
+    do {
+        char *log = tu_read_file(path, NULL);
+        bool found = log != NULL && strstr(log, what) != NULL;
+        free(log);
+        if (found) {
+            return true;
+        }
+        efx_spin(&fx->x);
+    } while (tu_now() < end);
+    return false;
+}
+
+/* A server that runs one job and lets one wait (--max-concurrent 1
+ * --max-waiting 1), the extension on. */
+static int setup_full(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    const char *const extra[] = {"--max-concurrent", "1", "--max-waiting", "1", NULL};
+    if (uws_fx_start(&fx->server, NULL, extra) != 0) {
+        return -1;
+    }
+    snprintf(fx->url, sizeof fx->url, "%s/api/v1", fx->server.base);
+    fx_setup_engine(fx, true);
+    efx_open(&fx->x);
+    *state = fx;
+    return 0;
+}
+
+/* A job aborted while the server refuses it for a full line (503) ends
+ * at once, never created there: the abort is not left waiting for the
+ * server to take the job. The abort comes while its first PUT is in
+ * flight (sent by the submit itself). */
+static void test_abort_while_refused(void **state)
+{
+    fixture *fx = *state;
+    char err[256];
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    efx_submit_sh(&fx->x, a, "sleep 60");
+    efx_submit_sh(&fx->x, b, "sleep 60");
+    double end = tu_now() + 20;
+    while (!(fx_saw(fx, a, ENGINE_EXECUTING) && fx_saw(fx, b, ENGINE_EXECUTING)) && tu_now() < end) {
+        efx_spin(&fx->x);
+    }
+    assert_true(fx_saw(fx, b, ENGINE_EXECUTING)); /* the server runs a, b waits there */
+    char c[ENGINE_JOB_ID_LEN + 1];
+    efx_submit_sh(&fx->x, c, "sleep 60");
+    assert_int_equal(engine_job_abort(fx->x.e, c, err, sizeof err), 0);
+    int i = fx_wait_final(fx, c, 10);
+    assert_true(i >= 0);
+    assert_int_equal(fx->x.events[i].phase, ENGINE_ABORTED);
+    assert_string_equal(engine_job_get(fx->x.e, c)->message, "aborted before it was submitted");
+    assert_string_equal(engine_job_get(fx->x.e, c)->executor_id, "");
+    assert_true(server_logged(fx, " PUT /api/v1/job 503 ")); /* it was refused */
+    assert_int_equal(uws_fx_count(&fx->server), 2);
+}
+
+/* A server with the reference's answers where its DELETE keeps failing
+ * (it deletes the Kubernetes Job, then its rm -rf of the job's files fails:
+ * HTTP 500 every time): one job, "executing" until it has refused two
+ * DELETEs, "completed" after. The reference itself needs Kubernetes. */
+typedef struct failing_delete {
+    struct MHD_Daemon *d;
+    bool refuse_put; /* PUT: 400 with a long message in UTF-8 instead */
+    atomic_int deletes;
+    atomic_int polls_after_delete;
+} failing_delete;
+
+static enum MHD_Result failing_delete_answer(void *cls, struct MHD_Connection *c, const char *url,
+                                             const char *method, const char *version, const char *upload,
+                                             size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    (void)upload;
+    failing_delete *f = cls;
+    if (*con_cls == NULL) {
+        *con_cls = f;
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        *upload_size = 0; /* the PUT's body: any */
+        return MHD_YES;
+    }
+    char body[512];
+    unsigned status = 200;
+    if (f->refuse_put && strcmp(method, "PUT") == 0) {
+        /* 399 ASCII bytes, then two-byte characters: byte 400 is inside one */
+        status = 400;
+        memset(body, 'x', 399);
+        for (size_t i = 399; i + 2 < sizeof body; i += 2) {
+            memcpy(body + i, "\xc3\xa9", 2);
+            body[i + 2] = '\0';
+        }
+    } else if (strcmp(method, "DELETE") == 0) {
+        atomic_fetch_add(&f->deletes, 1);
+        status = 500;
+        snprintf(body, sizeof body, "{\"status\": \"error\", \"message\": \"rmtree failed\", \"code\": 500}");
+    } else if (strcmp(method, "GET") == 0 && strcmp(url, "/api/v1/job/fake1") == 0) {
+        int deletes = atomic_load(&f->deletes);
+        if (deletes > 0) {
+            atomic_fetch_add(&f->polls_after_delete, 1);
+        }
+        snprintf(body, sizeof body, "{\"jobId\": \"fake1\", \"phase\": \"%s\", \"results\": []}",
+                 deletes >= 2 ? "completed" : "executing");
+    } else if (strcmp(method, "PUT") == 0 && strcmp(url, "/api/v1/job") == 0) {
+        snprintf(body, sizeof body, "{\"jobId\": \"fake1\", \"phase\": \"pending\"}");
+    } else {
+        status = 404;
+        snprintf(body, sizeof body, "{}");
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result rc = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* An abort the server keeps failing does not stop the polls: the job
+ * still ends when it ends on the server. */
+static void test_abort_failing_keeps_polling(void **state)
+{
+    (void)state;
+    failing_delete f = {0};
+    unsigned port = tu_free_port();
+    f.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, failing_delete_answer,
+                           &f, MHD_OPTION_END);
+    assert_non_null(f.d);
+    fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    snprintf(fx->url, sizeof fx->url, "http://127.0.0.1:%u/api/v1", port);
+    fx_setup_engine(fx, false); /* DELETE, as with the reference */
+    fx->x.opts.uws.max_backoff = 0.2;
+    efx_open(&fx->x);
+    char id[ENGINE_JOB_ID_LEN + 1];
+    char err[256];
+    efx_submit_sh(&fx->x, id, "sleep 60");
+    efx_wait_phase(&fx->x, id, ENGINE_EXECUTING, 20);
+    assert_int_equal(engine_job_abort(fx->x.e, id, err, sizeof err), 0);
+    int i = fx_wait_final(fx, id, 20);
+    assert_int_equal(fx->x.events[i].phase, ENGINE_COMPLETED); /* as the server says */
+    assert_true(atomic_load(&f.deletes) >= 2);
+    assert_true(atomic_load(&f.polls_after_delete) >= 1);
+    efx_free(&fx->x);
+    free(fx);
+    MHD_stop_daemon(f.d);
+}
+
+/* A long 4xx answer ends the job with the start of it as its message,
+ * still valid UTF-8 (a JSON string) where the cut falls inside a
+ * character. */
+static void test_refused_message_stays_utf8(void **state)
+{
+    (void)state;
+    failing_delete f = {.refuse_put = true};
+    unsigned port = tu_free_port();
+    f.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, failing_delete_answer,
+                           &f, MHD_OPTION_END);
+    assert_non_null(f.d);
+    fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    snprintf(fx->url, sizeof fx->url, "http://127.0.0.1:%u/api/v1", port);
+    fx_setup_engine(fx, false);
+    efx_open(&fx->x);
+    char id[ENGINE_JOB_ID_LEN + 1];
+    efx_submit_sh(&fx->x, id, "true");
+    int i = fx_wait_final(fx, id, 20);
+    assert_int_equal(fx->x.events[i].phase, ENGINE_ERROR);
+    const char *message = engine_job_get(fx->x.e, id)->message;
+    assert_non_null(strstr(message, "(HTTP 400): xxxxxxxx"));
+    json_t *as_json = json_string(message); /* NULL if not valid UTF-8 */
+    assert_non_null(as_json);
+    json_decref(as_json);
+    assert_int_equal(message[strlen(message) - 1], 'x'); /* cut before the split character */
+    efx_free(&fx->x);
+    free(fx);
+    MHD_stop_daemon(f.d);
+}
+
 /* A custom body (the reference server's command + environment). */
 static void test_custom_body(void **state)
 {
@@ -374,6 +562,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort, setup_delete, teardown),
         cmocka_unit_test_setup_teardown(test_prerequisites, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_while_refused, setup_full, teardown),
+        cmocka_unit_test(test_abort_failing_keeps_polling),
+        cmocka_unit_test(test_refused_message_stays_utf8),
         cmocka_unit_test_setup_teardown(test_custom_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_killed_while_polled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_readopts, setup, teardown),

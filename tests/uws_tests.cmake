@@ -27,7 +27,8 @@ target_link_libraries(test_uws_restart PRIVATE bench_history_fill)
 
 # engine_uws: the engine's UWS executor against a real ocps-engine.
 ocps_test_exe(test_engine_uws uws_fixture engine_fixture)
-target_link_libraries(test_engine_uws PRIVATE PkgConfig::SQLITE) # to rewind a stored phase
+# SQLite to rewind a stored phase; libmicrohttpd for a server whose DELETE fails
+target_link_libraries(test_engine_uws PRIVATE PkgConfig::SQLITE PkgConfig::MHD)
 add_test(NAME engine_uws COMMAND test_engine_uws)
 set_tests_properties(engine_uws PROPERTIES TIMEOUT 300 LABELS uws)
 
