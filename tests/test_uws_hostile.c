@@ -136,6 +136,67 @@ static void test_oversized_body(void **state)
     assert_int_equal(uws_fx_count(&fx), 0);
 }
 
+/* The same body sent chunked (no Content-Length: it is refused only as it
+ * runs over): the 400 and its message once the body has ended, not a
+ * dropped connection; a body that goes on far beyond the limit (over 4
+ * times) loses its connection. Neither creates a job. */
+static void test_oversized_chunked_body(void **state)
+{
+    (void)state;
+    const char *const chunked[] = {"-H", "Transfer-Encoding: chunked", NULL};
+    size_t sizes[] = {200 * 1024, 1024 * 1024};
+    for (size_t k = 0; k < 2; k++) {
+        size_t n = sizes[k];
+        char *big = malloc(n + 64);
+        assert_non_null(big);
+        strcpy(big, "{\"command\": \"");
+        memset(big + 13, 'a', n);
+        strcpy(big + 13 + n, "\"}");
+        uws_resp r;
+        assert_int_equal(
+            uws_fx_request(&fx, "PUT", "/job", "application/json", big, strlen(big), chunked, &r), 0);
+        if (k == 0) {
+            assert_int_equal(r.status, 400);
+            assert_non_null(strstr(r.body, "larger than 65536 bytes"));
+        } else {
+            assert_true(r.status == 0 || r.status == 100); /* no final answer: the connection closed */
+        }
+        uws_resp_clear(&r);
+        free(big);
+    }
+    assert_int_equal(uws_fx_count(&fx), 0);
+}
+
+/* A path whose escapes decode to a line break writes one line to the
+ * request log, not a forged second one. */
+static void test_log_not_forged(void **state)
+{
+    (void)state;
+    uws_resp r;
+    assert_int_equal(uws_fx_request(&fx, "GET", "/job/x%0d%0aFORGED-LINE%0a", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    uws_resp_clear(&r);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/engine.log", fx.root);
+    char *log = NULL;
+    double end = tu_now() + 5;
+    while (tu_now() < end) { /* the log is written in batches */
+        free(log);
+        log = tu_read_file(path, NULL);
+        if (log != NULL && strstr(log, "FORGED-LINE") != NULL) {
+            break;
+        }
+        usleep(50 * 1000);
+    }
+    assert_non_null(log);
+    const char *at = strstr(log, "FORGED-LINE");
+    assert_non_null(at);
+    assert_true(at - log >= 2);
+    assert_memory_equal(at - 2, "??", 2); /* on the request's own line */
+    assert_non_null(strstr(at, "FORGED-LINE? 404 "));
+    free(log);
+}
+
 /* Paths: traversal, odd ids, long paths, encoded slashes. */
 static void test_hostile_paths(void **state)
 {
@@ -362,6 +423,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_malformed_bodies),
         cmocka_unit_test(test_oversized_body),
+        cmocka_unit_test(test_oversized_chunked_body),
+        cmocka_unit_test(test_log_not_forged),
         cmocka_unit_test(test_hostile_paths),
         cmocka_unit_test(test_huge_headers),
         cmocka_unit_test(test_garbage_on_the_socket),

@@ -62,6 +62,11 @@ add_test(NAME uws_metrics COMMAND "${OCPS_DEBIAN_PYTHON3}" "${CMAKE_CURRENT_SOUR
 add_test(NAME uws_status_page COMMAND "${OCPS_DEBIAN_PYTHON3}" "${CMAKE_CURRENT_SOURCE_DIR}/uws_observe.py"
   page "$<TARGET_FILE:ocps-engine>")
 set_tests_properties(uws_metrics uws_status_page PROPERTIES TIMEOUT 300 LABELS "uws;deploy" SKIP_RETURN_CODE 77)
+# uws_shutdown: SIGTERM under a stream of PUTs: every stored job was
+# answered 200 and every 200 is stored (Debian's python3 only).
+add_test(NAME uws_shutdown COMMAND "${OCPS_DEBIAN_PYTHON3}" "${CMAKE_CURRENT_SOURCE_DIR}/uws_shutdown.py"
+  "$<TARGET_FILE:ocps-engine>" 2)
+set_tests_properties(uws_shutdown PROPERTIES TIMEOUT 300 LABELS uws)
 
 # uws_job_text: the answer for one job written directly, as the job object's
 # json_dumps.

@@ -185,10 +185,11 @@ typedef struct uws_request {
     char *body;
     size_t len;
     bool overflow;
-    bool started;           /* the first call (headers) is over */
-    bool parked;            /* a PUT waiting for its group commit */
-    uws_deferred *deferred; /* the reply is being built off the loop */
-    bool ready;             /* ... and is ready in `reply` (the connection was resumed) */
+    bool overflow_unanswered; /* a body without Content-Length ran over: 400 once it has been read */
+    bool started;             /* the first call (headers) is over */
+    bool parked;              /* a PUT waiting for its group commit */
+    uws_deferred *deferred;   /* the reply is being built off the loop */
+    bool ready;               /* ... and is ready in `reply` (the connection was resumed) */
     uws_reply reply;
     double t0;
     char method[12];
@@ -506,21 +507,19 @@ static void uws_cache_keep(uws_cached *c, const engine_job *job, const uws_reply
     c->stamp = stamp;
 }
 
-static void uws_forget(uws_service *s, const char *id, engine_phase phase)
+/* Job id (ended) and its files are gone: 0, or -1 with a message when
+ * the store could not delete it (it is still listed and served, so that
+ * a DELETE answered 200 is always followed by 404). */
+static int uws_forget(uws_service *s, const char *id, engine_phase phase, char *err, size_t errlen)
 {
-    uws_metrics_job_forgotten(s->metrics, phase);
     uws_cache_drop(s, id);
-    char err[256];
-    if (engine_job_forget(s->e, id, err, sizeof err) != 0) {
-        /* the store still has it: its directory (marked deleted) stays, so
-         * that the next start carries the deletion out, rather than a job
-         * listed again without its files */
-        fprintf(stderr, "ocps-engine: job %s: %s; deleted at the next start\n", id, err);
-        uws_deleting_remove(s, id);
-        return;
-    }
     uws_deleting_remove(s, id);
+    if (engine_job_forget(s->e, id, err, errlen) != 0) {
+        return -1;
+    }
+    uws_metrics_job_forgotten(s->metrics, phase);
     uws_remove_dir(s, id);
+    return 0;
 }
 
 void uws_service_job_changed(uws_service *s, const engine_job *job)
@@ -532,7 +531,11 @@ void uws_service_job_changed(uws_service *s, const engine_job *job)
     char id[ENGINE_JOB_ID_LEN + 1];
     snprintf(id, sizeof id, "%s", job->id);
     if (uws_deleting(s, id) || uws_marked_deleted(job->workdir)) {
-        uws_forget(s, id, job->phase);
+        char err[256];
+        if (uws_forget(s, id, job->phase, err, sizeof err) != 0) {
+            /* listed again, with its files: a DELETE may be sent again */
+            fprintf(stderr, "ocps-engine: job %s ended after its DELETE, but stays: %s\n", id, err);
+        }
     } else {
         engine_job_mark_published(s->e, id);
     }
@@ -912,7 +915,12 @@ static void uws_delete_job(const uws_call *c, uws_reply *r)
     char id[ENGINE_JOB_ID_LEN + 1];
     snprintf(id, sizeof id, "%s", job->id);
     if (engine_phase_final(job->phase)) {
-        uws_forget(c->s, id, job->phase);
+        if (uws_forget(c->s, id, job->phase, err, sizeof err) != 0) {
+            char msg[700];
+            snprintf(msg, sizeof msg, "job %s could not be deleted: %s", id, err);
+            uws_reply_text(r, 500, msg);
+            return;
+        }
     } else {
         char mark[1200];
         snprintf(mark, sizeof mark, "%s/%s", job->workdir, UWS_DELETED_MARK);
@@ -1441,6 +1449,37 @@ static void uws_get_healthz(const char *method, uws_reply *r)
     }
 }
 
+/* src into dst (dstlen > 0, cut to fit), each control character '?'. */
+static void uws_copy_printable(char *dst, size_t dstlen, const char *src)
+{
+    size_t n = 0;
+    for (; src[n] != '\0' && n + 1 < dstlen; n++) {
+        unsigned char c = (unsigned char)src[n];
+        dst[n] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    dst[n] = '\0';
+}
+
+/* Keep the method and path of rq for its log line, printable: a path's
+ * %0a, decoded, must not start a line of its own in the request log. */
+static void uws_request_name(uws_request *rq, const char *method, const char *url)
+{
+    uws_copy_printable(rq->method, sizeof rq->method, method);
+    uws_copy_printable(rq->path, sizeof rq->path, url);
+}
+
+/* A body over --max-body is read (and dropped) up to this many times the
+ * limit for its 400 to be answered; beyond, the connection is closed. */
+#define UWS_OVERFLOW_READ_FACTOR 4
+
+/* The 400 of a body over --max-body. */
+static void uws_reply_too_large(const uws_service *s, uws_reply *r)
+{
+    char msg[128];
+    snprintf(msg, sizeof msg, "the request body is larger than %zu bytes", s->max_body);
+    uws_reply_text(r, 400, msg);
+}
+
 static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                       const char *method, const char *version, const char *upload_data,
                                       size_t *upload_data_size, void **con_cls)
@@ -1458,17 +1497,13 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
         if (clen != NULL && strtoull(clen, NULL, 10) > s->max_body) {
             /* refused before the body is sent (no 100 Continue) */
             uws_reply r = {.fd = -1};
-            char msg[128];
-            snprintf(msg, sizeof msg, "the request body is larger than %zu bytes", s->max_body);
-            uws_reply_text(&r, 400, msg);
+            uws_reply_too_large(s, &r);
             rq->overflow = true;
-            snprintf(rq->method, sizeof rq->method, "%s", method);
-            snprintf(rq->path, sizeof rq->path, "%s", url);
+            uws_request_name(rq, method, url);
             *con_cls = rq;
             return uws_send(s, conn, rq, &r);
         }
-        snprintf(rq->method, sizeof rq->method, "%s", method);
-        snprintf(rq->path, sizeof rq->path, "%s", url);
+        uws_request_name(rq, method, url);
         *con_cls = rq;
         return MHD_YES;
     }
@@ -1477,14 +1512,21 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         if (rq->overflow) {
-            return MHD_YES;
+            /* read and dropped until the body ends; a client that goes on
+             * sending far beyond the limit loses its connection */
+            rq->len += n;
+            return rq->len / UWS_OVERFLOW_READ_FACTOR <= s->max_body ? MHD_YES : MHD_NO;
         }
         if (rq->len + n > s->max_body) {
+            /* a chunked body (no Content-Length): libmicrohttpd queues no
+             * answer during an upload (a queued one would close the
+             * connection unanswered), so the 400 goes when it has ended */
             rq->overflow = true;
-            char msg[128];
-            snprintf(msg, sizeof msg, "the request body is larger than %zu bytes", s->max_body);
-            uws_reply_text(&r, 400, msg);
-            return uws_send(s, conn, rq, &r);
+            rq->overflow_unanswered = true;
+            rq->len += n;
+            free(rq->body);
+            rq->body = NULL;
+            return MHD_YES;
         }
         char *p = realloc(rq->body, rq->len + n + 1);
         if (p == NULL) {
@@ -1495,6 +1537,11 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
         rq->len += n;
         rq->body[rq->len] = '\0';
         return MHD_YES;
+    }
+    if (rq->overflow_unanswered) {
+        rq->overflow_unanswered = false;
+        uws_reply_too_large(s, &r);
+        return uws_send(s, conn, rq, &r);
     }
     if (rq->overflow || rq->deferred != NULL || rq->parked) {
         return MHD_YES; /* answered already, or being answered off the loop or in a batch */
@@ -1517,6 +1564,11 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
     }
     if (r.defer_work != NULL) {
         return uws_defer(s, conn, rq, &r);
+    }
+    if (r.put != NULL && s->closing) { /* no more group commits: nothing created */
+        uws_put_free(r.put);
+        r.put = NULL;
+        uws_reply_try_later(&r, "the service is shutting down");
     }
     if (r.put != NULL) {
         return uws_park(s, conn, rq, r.put);
@@ -1745,7 +1797,8 @@ void uws_service_close(uws_service *s)
     }
     s->closing = true;
     atomic_store(&s->lists_stop, true);
-    uws_flush_puts(s); /* answered (their connections resumed) before the daemon stops */
+    uws_flush_puts(s); /* committed, their connections resumed */
+    uws_run(s);        /* and answered, before the daemon stops (a PUT now is refused: 503) */
     uv_mhd_quiesce(s->http);
     uv_close((uv_handle_t *)&s->check, uws_on_closed);
     uv_close((uv_handle_t *)&s->idle, uws_on_closed);

@@ -180,7 +180,8 @@ int uws_fx_request(const uws_fx *fx, const char *method, const char *path, const
     unlink(body_file);
     unlink(out_file);
     unlink(hdr_file);
-    return rc == 0 || rc == 28 || rc == 52 || rc == 56 ? 0 : -1;
+    return rc == 0 || rc == 28 || rc == 52 || rc == 55 || rc == 56 ? 0
+                                                                   : -1; /* ran; the server may have closed */
 }
 
 int uws_fx_submit(const uws_fx *fx, const char *json_body, char id[33])
