@@ -631,6 +631,31 @@ static void retention_from_configuration(void **state)
     assert_true(job_dir_exists(c, r[2].job_id));
 }
 
+/* A job_result the transport refuses (as Kafka's full queue while the
+ * broker is away) is written again until it is taken: the job's one
+ * job_result, then its final ack, and the CSC says what happened. */
+static void refused_job_result_is_written_again(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    log_wait refused = {"job_result not written", f->nrecords};
+    log_wait written = {"job_result written (2 earlier tries failed)", f->nrecords};
+    sal_inproc_fail_writes("logevent_job_result", 2);
+    execute(f, &r, 0, "cpBias.yaml", "instrument='LATISS'");
+    if (!fx_run_until(f, run_done, &r, 40)) { /* two retries 5 s apart */
+        sal_inproc_fail_writes("logevent_job_result", 0);
+        fail_msg("execute did not end in 40 s (job %s)", r.job_id);
+    }
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    long i = result_before_ack(f, &r); /* exactly one */
+    json_t *res = json_field(f, i, "result");
+    assert_string_equal(json_string_value(json_object_get(res, "phase")), "completed");
+    json_decref(res);
+    assert_true(has_log(f, &refused));
+    assert_true(fx_run_until(f, has_log, &written, 5));
+}
+
 int main(void)
 {
     setenv("LSST_SITE", "test", 1);
@@ -646,6 +671,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(removed_store_found_by_start, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_with_execute_in_flight_then_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(retention_from_configuration, setup_retention, teardown),
+        cmocka_unit_test_setup_teardown(refused_job_result_is_written_again, setup, teardown),
     };
     return cmocka_run_group_tests_name("inproc_ocps_jobs", tests, NULL, NULL);
 }

@@ -54,7 +54,13 @@ typedef struct late_ack {
 typedef struct finished {
     struct finished *next;
     char id[ENGINE_JOB_ID_LEN + 1];
+    int tries; /* writes of its job_result that failed */
 } finished;
+
+/* A job_result the transport refused (e.g. Kafka's queue full while the
+ * broker is away) is written again this often; the job stays unpublished
+ * meanwhile (a restart publishes it too), its execute unanswered. */
+#define RESULT_RETRY_MS 5000
 
 /* The metrics.json of the job at the head of the queue, being read and
  * parsed on the thread pool. */
@@ -82,6 +88,7 @@ struct ocps_app {
     pending *pending;
     finished *finished_head;
     finished *finished_tail;
+    finished *unwritten; /* jobs whose job_result write failed: again at the next retry */
     uv_timer_t progress; /* re-sends CMD_INPROGRESS */
     uv_timer_t publish;  /* publishes finished jobs */
     uv_timer_t late;     /* repeats final acks of adopted jobs */
@@ -211,7 +218,9 @@ static const char *uws_log_uri(const ocps_app *a, const engine_job *job, char *b
     return buf;
 }
 
-static void write_job_result(ocps_app *a, const engine_job *job, const json_t *metrics)
+/* Write job's job_result: 0, or -1 if it was not written (logged on the
+ * first try only; tries is how many failed before). */
+static int write_job_result(ocps_app *a, const engine_job *job, const json_t *metrics, int tries)
 {
     const sal_topic_info *ti = &a->comp->topics[a->tp.job_result];
     void *s = sal_sample_new(ti);
@@ -244,11 +253,16 @@ static void write_job_result(ocps_app *a, const engine_job *job, const json_t *m
         snprintf(err, sizeof err, "the write failed");
         rc = -1;
     }
-    if (rc != 0) {
-        SAL_LOG(a->csc, SAL_LOG_ERROR, "Job %s: job_result not written: %s", job->id, err);
+    if (rc != 0 && tries == 0) {
+        SAL_LOG(a->csc, SAL_LOG_ERROR,
+                "Job %s: job_result not written: %s; written again every %d s until it is", job->id, err,
+                RESULT_RETRY_MS / 1000);
+    } else if (rc == 0 && tries > 0) {
+        SAL_LOG(a->csc, SAL_LOG_INFO, "Job %s: job_result written (%d earlier tries failed)", job->id, tries);
     }
     free(result);
     sal_sample_free(ti, s);
+    return rc == 0 ? 0 : -1;
 }
 
 static void late_cb(uv_timer_t *t)
@@ -331,13 +345,19 @@ static int sim_pipeline(const ocps_app *a, const char *pipeline)
     return -1;
 }
 
-static void publish(ocps_app *a, const char *id, const json_t *metrics)
+/* Publish f's job: its job_result, then its final ack. false if the
+ * job_result was not written (nothing else done: f is tried again). */
+static bool publish(ocps_app *a, finished *f, const json_t *metrics)
 {
-    const engine_job *job = engine_job_get(a->engine, id);
+    const engine_job *job = engine_job_get(a->engine, f->id);
     if (job == NULL || job->result_published) {
-        return;
+        return true;
     }
-    write_job_result(a, job, metrics);
+    if (write_job_result(a, job, metrics, f->tries) != 0) {
+        f->tries++;
+        return false;
+    }
+    const char *id = f->id;
     /* what the final ack needs, kept: marking the job published lets the
      * engine forget it (reading it back would cost a store query) */
     engine_job ended = *job;
@@ -369,6 +389,18 @@ static void publish(ocps_app *a, const char *id, const json_t *metrics)
     if (fault) {
         sal_csc_fault(a->csc, SIM_FAULT_CODE, "Simulated fault: fault.yaml ran", "");
     }
+    return true;
+}
+
+/* f published, or kept on a->unwritten for the retry. */
+static void publish_done(ocps_app *a, finished *f, bool written)
+{
+    if (written) {
+        free(f);
+        return;
+    }
+    f->next = a->unwritten;
+    a->unwritten = f;
 }
 
 static void metrics_read_work(uv_work_t *req)
@@ -378,6 +410,7 @@ static void metrics_read_work(uv_work_t *req)
 }
 
 static void publish_queued(ocps_app *a);
+static void publish_cb(uv_timer_t *t);
 static void part_closed(void *arg);
 
 /* The head's metrics.json is read: publish it and go on with the queue
@@ -399,10 +432,9 @@ static void metrics_read_done(uv_work_t *req, int status)
     if (a->finished_head == NULL) {
         a->finished_tail = NULL;
     }
-    publish(a, f->id, r->metrics);
+    publish_done(a, f, publish(a, f, r->metrics));
     json_decref(r->metrics);
     free(r);
-    free(f);
     publish_queued(a);
 }
 
@@ -440,14 +472,27 @@ static void publish_queued(ocps_app *a)
         if (a->finished_head == NULL) {
             a->finished_tail = NULL;
         }
-        publish(a, f->id, NULL);
-        free(f);
+        publish_done(a, f, publish(a, f, NULL));
+    }
+    if (a->finished_head == NULL && a->reading == NULL && a->unwritten != NULL && !a->closing) {
+        uv_timer_start(&a->publish, publish_cb, RESULT_RETRY_MS, 0);
     }
 }
 
+/* Publish what finished, the unwritten job_results again first. */
 static void publish_cb(uv_timer_t *t)
 {
-    publish_queued(t->data);
+    ocps_app *a = t->data;
+    while (a->unwritten != NULL) {
+        finished *f = a->unwritten;
+        a->unwritten = f->next;
+        f->next = a->finished_head;
+        a->finished_head = f;
+        if (a->finished_tail == NULL) {
+            a->finished_tail = f;
+        }
+    }
+    publish_queued(a);
 }
 
 static void write_job_id(ocps_app *a, int32_t seqnum, const char *id)
@@ -1153,6 +1198,11 @@ static void free_app(ocps_app *a)
     while (a->finished_head != NULL) {
         finished *f = a->finished_head;
         a->finished_head = f->next;
+        free(f);
+    }
+    while (a->unwritten != NULL) {
+        finished *f = a->unwritten;
+        a->unwritten = f->next;
         free(f);
     }
     while (a->late_acks != NULL) {

@@ -44,6 +44,9 @@ struct sal_transport {
 static pthread_mutex_t bus_lock = PTHREAD_MUTEX_INITIALIZER;
 static bus_topic *bus_topics;
 static sal_transport *bus_transports;
+/* sal_inproc_fail_writes: the next fail_count writes of fail_topic fail */
+static char fail_topic[128];
+static int fail_count;
 
 static int oom(char *err, size_t errlen)
 {
@@ -243,6 +246,13 @@ static int transport_write(sal_transport *t, int topic, const void *sample, char
     const sal_topic_info *ti = &t->comp->topics[topic];
     int32_t idx = t->comp->indexed ? sal_sample_index(ti, sample) : 0;
     pthread_mutex_lock(&bus_lock);
+    if (fail_count > 0 && strcmp(ti->sal_name, fail_topic) == 0) {
+        fail_count--;
+        pthread_mutex_unlock(&bus_lock);
+        snprintf(err, errlen, "inproc: %s: a write failure for the test", ti->sal_name);
+        SAL_TRANSPORT_COUNT(t->cbs.stats, write_failures);
+        return -EAGAIN;
+    }
     int rc = add_endpoint(t, topic, true, err, errlen);
     for (endpoint *r = rc == 0 ? t->topics[topic]->readers : NULL; r != NULL; r = r->next) {
         if (!wants(r, idx)) {
@@ -298,6 +308,14 @@ int sal_inproc_report_error(const char *name, int32_t index, const char *message
     }
     pthread_mutex_unlock(&bus_lock);
     return n;
+}
+
+void sal_inproc_fail_writes(const char *sal_name, int count)
+{
+    pthread_mutex_lock(&bus_lock);
+    snprintf(fail_topic, sizeof fail_topic, "%s", sal_name);
+    fail_count = count;
+    pthread_mutex_unlock(&bus_lock);
 }
 
 int sal_inproc_endpoints(void)
