@@ -441,6 +441,56 @@ static void unrecorded_end_is_written_at_start(void **state)
     assert_true(fx_wait_event(f, "logevent_job_result", mark, 0.1) < 0);
 }
 
+/* A job of an earlier run that ended while the CSC was down, and a store
+ * that cannot record that end at the next start (locked): that start
+ * fails saying so and the CSC stays STANDBY (a STORE_FAILED while STANDBY
+ * raises no FAULT); once the store takes it, a start succeeds and the
+ * job's result comes, once. */
+static void unrecordable_end_fails_the_first_start(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, 0, "cpBias.yaml", "SLEEP=0.5");
+    assert_true(fx_run_until(f, has_job_id, &r, 10));
+    assert_int_equal(ct_stop(c->csc), 0);
+    c->csc = NULL;
+    char status[1200];
+    snprintf(status, sizeof status, "%s/jobs/%s/status.json", c->root, r.job_id);
+    for (int i = 0; i < 100 && access(status, F_OK) != 0; i++) {
+        fx_run_for(f, 0.1); /* the runner writes it as the job ends */
+    }
+    assert_int_equal(access(status, F_OK), 0);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/jobs/jobs-1.sqlite", c->root);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    ct_options o;
+    ct_options_ocps(&o, ocps_test_component(), OCPS_JOB_RUNNER, c->dir);
+    o.csc.initial_state = SAL_STATE_STANDBY;
+    size_t mark = f->nrecords;
+    c->csc = ct_start(&o);
+    assert_non_null(c->csc);
+    assert_true(fx_wait_event(f, "logevent_summaryState", mark, 10) >= 0);
+    char result[1024];
+    assert_int_equal(fx_command(f, "start", NULL, 10, result, sizeof result), SAL_CMD_FAILED);
+    assert_non_null(strstr(result, "the job store cannot record what it found at start"));
+    assert_int_equal(ct_state(c->csc), SAL_STATE_STANDBY);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(fx_command(f, "start", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    wait_done(f, &r);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    long first;
+    assert_int_equal(or_job_results(f, r.job_id, &first), 1);
+    char phase[32];
+    int published = 0;
+    stored_phase(c, r.job_id, phase, sizeof phase, &published);
+    assert_string_equal(phase, "completed");
+    assert_int_equal(published, 1);
+}
+
 /* Remove the CSC's job store (its file, WAL and shared memory). */
 static void remove_store(const ctx *c)
 {
@@ -672,6 +722,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(stop_with_execute_in_flight_then_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(retention_from_configuration, setup_retention, teardown),
         cmocka_unit_test_setup_teardown(refused_job_result_is_written_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(unrecordable_end_fails_the_first_start, setup, teardown),
     };
     return cmocka_run_group_tests_name("inproc_ocps_jobs", tests, NULL, NULL);
 }

@@ -1031,8 +1031,20 @@ static int apply_config(ocps_app *a, ocps_config *parsed, char *err, size_t errl
     ocps_config_clear(&a->config);
     a->config = *parsed;
     memset(parsed, 0, sizeof *parsed);
-    if (a->engine == NULL && open_engine(a, err, errlen) != 0) {
-        return -1;
+    if (a->engine == NULL) {
+        if (open_engine(a, err, errlen) != 0) {
+            return -1;
+        }
+        /* what the engine could not record while it took up the jobs of an
+         * earlier run (e.g. the end of one whose runner finished meanwhile):
+         * this start fails as a later one would (its STORE_FAILED came while
+         * STANDBY, where no FAULT is raised); the next start tries again */
+        size_t written = 0;
+        char serr[512];
+        if (engine_store_flush(a->engine, &written, serr, sizeof serr) != 0) {
+            snprintf(err, errlen, "the job store cannot record what it found at start: %s", serr);
+            return -1;
+        }
     }
     engine_set_max_concurrent(a->engine, a->config.max_concurrent_jobs);
     engine_set_max_waiting(a->engine, (size_t)a->config.max_waiting_jobs);
