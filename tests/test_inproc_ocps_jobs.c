@@ -37,6 +37,7 @@ typedef struct ctx {
     char dir[1024];
     int simulation_mode;
     bool failed_ack; /* configured failed_job_ack: failed */
+    fx stranger;     /* a second Remote (here: closed by teardown if a test fails) */
 } ctx;
 
 /* One execute and what came back for it. */
@@ -119,6 +120,9 @@ static int setup_retention(void **state)
 static int teardown(void **state)
 {
     ctx *c = *state;
+    if (c->stranger.comp != NULL) {
+        fx_close(&c->stranger);
+    }
     int code = c->csc != NULL ? ct_stop(c->csc) : 0;
     int rc = fx_close(&c->f);
     tu_remove_tree(c->root);
@@ -491,6 +495,30 @@ static void unrecordable_end_fails_the_first_start(void **state)
     assert_int_equal(published, 1);
 }
 
+/* An execute from a commander whose identity is not UTF-8: no job (it
+ * could not be kept with the job, as JSON takes only UTF-8, and no ack can
+ * name that identity either: the runtime writes acks of such a command
+ * with an empty one). */
+static void identity_not_utf8_runs_nothing(void **state)
+{
+    ctx *c = *state;
+    fx *s = &c->stranger;
+    assert_int_equal(fx_open_transport(s, ocps_test_component(), 1, "bad\xff@host", &sal_inproc_transport),
+                     0);
+    size_t mark = c->f.nrecords;
+    run r;
+    execute(s, &r, 0, "cpBias.yaml", "instrument='LATISS'");
+    fx_run_for(s, 0.5);
+    fx_run_for(&c->f, 1.5);
+    assert_true(fx_wait_event(&c->f, "logevent_job_id", mark, 0.1) < 0);
+    assert_false(r.done);
+    /* the same execute from f is run */
+    run ok;
+    execute(&c->f, &ok, 1, "cpBias.yaml", "instrument='LATISS'");
+    wait_done(&c->f, &ok);
+    assert_int_equal(ok.ack, SAL_CMD_COMPLETE);
+}
+
 /* Remove the CSC's job store (its file, WAL and shared memory). */
 static void remove_store(const ctx *c)
 {
@@ -723,6 +751,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(retention_from_configuration, setup_retention, teardown),
         cmocka_unit_test_setup_teardown(refused_job_result_is_written_again, setup, teardown),
         cmocka_unit_test_setup_teardown(unrecordable_end_fails_the_first_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(identity_not_utf8_runs_nothing, setup, teardown),
     };
     return cmocka_run_group_tests_name("inproc_ocps_jobs", tests, NULL, NULL);
 }

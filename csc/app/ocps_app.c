@@ -21,6 +21,9 @@
 #define STORE_FAULT_CODE 3 /* a write to the job store failed (disk full, I/O error, locked) */
 /* Seconds a start waits for the Slurm controller's answer (scontrol ping). */
 #define SLURM_PING_TIMEOUT 10.0
+/* bytes of a commander's identity an execute may carry (checked: UTF-8, no
+ * control characters) */
+#define OCPS_IDENTITY_MAX 1024
 
 /* A job whose execute command waits for its final ack. */
 typedef struct pending {
@@ -740,6 +743,13 @@ static void on_execute(void *arg, sal_cmd *cmd)
     if (sal_csc_check_enabled(a->csc, "execute", err, sizeof err) != 0 ||
         ocps_execute_validate(&x, err, sizeof err) != 0) {
         sal_cmd_fail(cmd, "%s", err);
+        return;
+    }
+    char why[96];
+    if (!sal_text_check(sal_cmd_identity(cmd), OCPS_IDENTITY_MAX, NULL, why, sizeof why)) {
+        /* kept with the job (its final ack after a restart goes to it), as
+         * JSON, which takes only UTF-8 */
+        sal_cmd_fail(cmd, "execute: the commander's identity (private_identity) %s", why);
         return;
     }
     char config[8193];
