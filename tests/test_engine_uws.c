@@ -63,11 +63,12 @@ static void fx_setup_engine(fixture *fx, bool abort_extension)
     fx->x.opts.uws.max_backoff = 0.5;
 }
 
-static int setup_common(void **state, bool abort_extension)
+/* An engine on a new ocps-engine started with `extra` options (NULL: none). */
+static int setup_common(void **state, bool abort_extension, const char *const *extra)
 {
     fixture *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    if (uws_fx_start(&fx->server, NULL, NULL) != 0) {
+    if (uws_fx_start(&fx->server, NULL, extra) != 0) {
         return -1;
     }
     snprintf(fx->url, sizeof fx->url, "%s/api/v1", fx->server.base);
@@ -79,12 +80,12 @@ static int setup_common(void **state, bool abort_extension)
 
 static int setup(void **state)
 {
-    return setup_common(state, true);
+    return setup_common(state, true, NULL);
 }
 
 static int setup_delete(void **state)
 {
-    return setup_common(state, false);
+    return setup_common(state, false, NULL);
 }
 
 static int teardown(void **state)
@@ -260,17 +261,8 @@ static bool server_logged(fixture *fx, const char *what)
  * --max-waiting 1), the extension on. */
 static int setup_full(void **state)
 {
-    fixture *fx = calloc(1, sizeof *fx);
-    assert_non_null(fx);
     const char *const extra[] = {"--max-concurrent", "1", "--max-waiting", "1", NULL};
-    if (uws_fx_start(&fx->server, NULL, extra) != 0) {
-        return -1;
-    }
-    snprintf(fx->url, sizeof fx->url, "%s/api/v1", fx->server.base);
-    fx_setup_engine(fx, true);
-    efx_open(&fx->x);
-    *state = fx;
-    return 0;
+    return setup_common(state, true, extra);
 }
 
 /* A job aborted while the server refuses it for a full line (503) ends
@@ -362,22 +354,37 @@ static enum MHD_Result failing_delete_answer(void *cls, struct MHD_Connection *c
     return rc;
 }
 
+/* Start f's server on a free port and an engine (DELETE to abort, as with
+ * the reference) that uses it. */
+static fixture *fake_server_engine(failing_delete *f)
+{
+    unsigned port = tu_free_port();
+    f->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL,
+                            failing_delete_answer, f, MHD_OPTION_END);
+    assert_non_null(f->d);
+    fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    snprintf(fx->url, sizeof fx->url, "http://127.0.0.1:%u/api/v1", port);
+    fx_setup_engine(fx, false);
+    fx->x.opts.uws.max_backoff = 0.2;
+    efx_open(&fx->x);
+    return fx;
+}
+
+static void fake_server_engine_free(failing_delete *f, fixture *fx)
+{
+    efx_free(&fx->x);
+    free(fx);
+    MHD_stop_daemon(f->d);
+}
+
 /* An abort the server keeps failing does not stop the polls: the job
  * still ends when it ends on the server. */
 static void test_abort_failing_keeps_polling(void **state)
 {
     (void)state;
     failing_delete f = {0};
-    unsigned port = tu_free_port();
-    f.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, failing_delete_answer,
-                           &f, MHD_OPTION_END);
-    assert_non_null(f.d);
-    fixture *fx = calloc(1, sizeof *fx);
-    assert_non_null(fx);
-    snprintf(fx->url, sizeof fx->url, "http://127.0.0.1:%u/api/v1", port);
-    fx_setup_engine(fx, false); /* DELETE, as with the reference */
-    fx->x.opts.uws.max_backoff = 0.2;
-    efx_open(&fx->x);
+    fixture *fx = fake_server_engine(&f);
     char id[ENGINE_JOB_ID_LEN + 1];
     char err[256];
     efx_submit_sh(&fx->x, id, "sleep 60");
@@ -387,9 +394,7 @@ static void test_abort_failing_keeps_polling(void **state)
     assert_int_equal(fx->x.events[i].phase, ENGINE_COMPLETED); /* as the server says */
     assert_true(atomic_load(&f.deletes) >= 2);
     assert_true(atomic_load(&f.polls_after_delete) >= 1);
-    efx_free(&fx->x);
-    free(fx);
-    MHD_stop_daemon(f.d);
+    fake_server_engine_free(&f, fx);
 }
 
 /* A long 4xx answer ends the job with the start of it as its message,
@@ -399,15 +404,7 @@ static void test_refused_message_stays_utf8(void **state)
 {
     (void)state;
     failing_delete f = {.refuse_put = true};
-    unsigned port = tu_free_port();
-    f.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, failing_delete_answer,
-                           &f, MHD_OPTION_END);
-    assert_non_null(f.d);
-    fixture *fx = calloc(1, sizeof *fx);
-    assert_non_null(fx);
-    snprintf(fx->url, sizeof fx->url, "http://127.0.0.1:%u/api/v1", port);
-    fx_setup_engine(fx, false);
-    efx_open(&fx->x);
+    fixture *fx = fake_server_engine(&f);
     char id[ENGINE_JOB_ID_LEN + 1];
     efx_submit_sh(&fx->x, id, "true");
     int i = fx_wait_final(fx, id, 20);
@@ -418,9 +415,7 @@ static void test_refused_message_stays_utf8(void **state)
     assert_non_null(as_json);
     json_decref(as_json);
     assert_int_equal(message[strlen(message) - 1], 'x'); /* cut before the split character */
-    efx_free(&fx->x);
-    free(fx);
-    MHD_stop_daemon(f.d);
+    fake_server_engine_free(&f, fx);
 }
 
 /* A custom body (the reference server's command + environment). */

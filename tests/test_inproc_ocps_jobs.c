@@ -345,19 +345,24 @@ static void simulation_mode_and_its_fault(void **state)
     assert_int_equal(ct_state(c->csc), SAL_STATE_FAULT);
 }
 
-/* A job started (SLEEP=1, its job_id seen), then the CSC's store held by
- * another connection (BEGIN EXCLUSIVE, past the store's busy timeout):
- * that connection, to COMMIT and close. */
-static sqlite3 *run_with_store_locked(ctx *c, run *r)
+/* The CSC's store held by another connection (BEGIN EXCLUSIVE, past the
+ * store's busy timeout): that connection, to COMMIT and close. */
+static sqlite3 *lock_store(const ctx *c)
 {
-    execute(&c->f, r, 0, "cpBias.yaml", "SLEEP=1");
-    assert_true(fx_run_until(&c->f, has_job_id, r, 10));
     char path[1200];
     snprintf(path, sizeof path, "%s/jobs/jobs-1.sqlite", c->root);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
     return db;
+}
+
+/* A job started (SLEEP=1, its job_id seen), then the store locked. */
+static sqlite3 *run_with_store_locked(ctx *c, run *r)
+{
+    execute(&c->f, r, 0, "cpBias.yaml", "SLEEP=1");
+    assert_true(fx_run_until(&c->f, has_job_id, r, 10));
+    return lock_store(c);
 }
 
 /* A job store that cannot record a job's end (held by another connection
@@ -465,11 +470,7 @@ static void unrecordable_end_fails_the_first_start(void **state)
         fx_run_for(f, 0.1); /* the runner writes it as the job ends */
     }
     assert_int_equal(access(status, F_OK), 0);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/jobs/jobs-1.sqlite", c->root);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3 *db = lock_store(c);
     ct_options o;
     ct_options_ocps(&o, ocps_test_component(), OCPS_JOB_RUNNER, c->dir);
     o.csc.initial_state = SAL_STATE_STANDBY;

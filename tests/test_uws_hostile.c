@@ -117,16 +117,22 @@ static void test_malformed_bodies(void **state)
     assert_int_equal(uws_fx_count(&fx), before);
 }
 
-/* A body over --max-body: 400, nothing created. */
-static void test_oversized_body(void **state)
+/* {"command": "aaa..."} with n a's (malloc'd). */
+static char *big_command_body(size_t n)
 {
-    (void)state;
-    size_t n = 200 * 1024;
     char *big = malloc(n + 64);
     assert_non_null(big);
     strcpy(big, "{\"command\": \"");
     memset(big + 13, 'a', n);
     strcpy(big + 13 + n, "\"}");
+    return big;
+}
+
+/* A body over --max-body: 400, nothing created. */
+static void test_oversized_body(void **state)
+{
+    (void)state;
+    char *big = big_command_body(200 * 1024);
     uws_resp r;
     assert_int_equal(uws_fx_request(&fx, "PUT", "/job", "application/json", big, strlen(big), NULL, &r), 0);
     assert_int_equal(r.status, 400);
@@ -146,12 +152,7 @@ static void test_oversized_chunked_body(void **state)
     const char *const chunked[] = {"-H", "Transfer-Encoding: chunked", NULL};
     size_t sizes[] = {200 * 1024, 1024 * 1024};
     for (size_t k = 0; k < 2; k++) {
-        size_t n = sizes[k];
-        char *big = malloc(n + 64);
-        assert_non_null(big);
-        strcpy(big, "{\"command\": \"");
-        memset(big + 13, 'a', n);
-        strcpy(big + 13 + n, "\"}");
+        char *big = big_command_body(sizes[k]);
         uws_resp r;
         assert_int_equal(
             uws_fx_request(&fx, "PUT", "/job", "application/json", big, strlen(big), chunked, &r), 0);
