@@ -181,12 +181,16 @@ static void engine_uws_backoff(engine *e, engine_rec *r)
 }
 
 /* The start of a server's answer for a message or a log line: at most
- * outlen - 1 bytes of it as valid UTF-8 text (cut at a character, each
- * byte that begins none and each control character '?'), so that the job
- * message it goes into stays a valid JSON string. */
+ * outlen - 1 bytes of it as valid UTF-8 text on one line (cut at a
+ * character; each byte that begins none and each control character '?',
+ * line breaks and tabs ' '), so that the job message it goes into stays a
+ * valid JSON string and a log line stays one line. */
 static const char *engine_uws_excerpt(const char *body, char *out, size_t outlen)
 {
     sal_utf8_sanitize(body != NULL ? body : "", out, outlen);
+    for (char *p = out; *p != '\0'; p++) {
+        *p = *p == '\n' || *p == '\t' ? ' ' : *p;
+    }
     return out;
 }
 

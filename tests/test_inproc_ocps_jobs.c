@@ -8,6 +8,7 @@
  * flight, which leaves it unanswered, while the next CSC on the same job
  * store answers it once (no ownership on this transport).
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -720,10 +721,10 @@ static void refused_job_result_is_written_again(void **state)
     run r;
     log_wait refused = {"job_result not written", f->nrecords};
     log_wait written = {"job_result written (2 earlier tries failed)", f->nrecords};
-    sal_inproc_fail_writes("logevent_job_result", 2);
+    sal_inproc_fail_writes("logevent_job_result", 2, -EAGAIN);
     execute(f, &r, 0, "cpBias.yaml", "instrument='LATISS'");
     if (!fx_run_until(f, run_done, &r, 40)) { /* two retries 5 s apart */
-        sal_inproc_fail_writes("logevent_job_result", 0);
+        sal_inproc_fail_writes("logevent_job_result", 0, 0);
         fail_msg("execute did not end in 40 s (job %s)", r.job_id);
     }
     assert_int_equal(r.ack, SAL_CMD_COMPLETE);
@@ -733,6 +734,26 @@ static void refused_job_result_is_written_again(void **state)
     json_decref(res);
     assert_true(has_log(f, &refused));
     assert_true(fx_run_until(f, has_log, &written, 5));
+}
+
+/* A job_result the transport can never take (an error other than "not
+ * now") is not tried again: logged, and the execute answered as before. */
+static void unwritable_job_result_is_not_retried(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    log_wait refused = {"job_result not written: the write failed", f->nrecords};
+    sal_inproc_fail_writes("logevent_job_result", 1, -EIO);
+    execute(f, &r, 0, "cpBias.yaml", "instrument='LATISS'");
+    wait_done(f, &r); /* within 30 s, no retry after 5 */
+    sal_inproc_fail_writes("logevent_job_result", 0, 0);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    long first;
+    assert_int_equal(or_job_results(f, r.job_id, &first), 0);
+    assert_true(fx_run_until(f, has_log, &refused, 5));
+    log_wait again = {"written again every", refused.from};
+    assert_false(has_log(f, &again));
 }
 
 int main(void)
@@ -751,6 +772,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(stop_with_execute_in_flight_then_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(retention_from_configuration, setup_retention, teardown),
         cmocka_unit_test_setup_teardown(refused_job_result_is_written_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(unwritable_job_result_is_not_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(unrecordable_end_fails_the_first_start, setup, teardown),
         cmocka_unit_test_setup_teardown(identity_not_utf8_runs_nothing, setup, teardown),
     };

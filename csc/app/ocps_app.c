@@ -221,8 +221,10 @@ static const char *uws_log_uri(const ocps_app *a, const engine_job *job, char *b
     return buf;
 }
 
-/* Write job's job_result: 0, or -1 if it was not written (logged on the
- * first try only; tries is how many failed before). */
+/* Write job's job_result: 0; -EAGAIN if it may be taken later (the
+ * transport refused it for now, or memory ran out), logged on the first
+ * try only (tries: how many failed before); -EIO if it never will be
+ * (logged). */
 static int write_job_result(ocps_app *a, const engine_job *job, const json_t *metrics, int tries)
 {
     const sal_topic_info *ti = &a->comp->topics[a->tp.job_result];
@@ -241,7 +243,7 @@ static int write_job_result(ocps_app *a, const engine_job *job, const json_t *me
                  engine_reason_name(job->reason), job->exit_code);
     }
     char err[256] = "out of memory";
-    int rc = s == NULL ? -1 : 0;
+    int rc = s == NULL ? -EAGAIN : 0;
     if (rc == 0) {
         rc = sal_field_set_string(ti, a->tp.result_job_id, s, ocps_job_shown_id(job), err, sizeof err);
     }
@@ -252,20 +254,26 @@ static int write_job_result(ocps_app *a, const engine_job *job, const json_t *me
         rc = sal_field_set_string(ti, a->tp.result_result, s, result != NULL ? result : fallback, err,
                                   sizeof err);
     }
-    if (rc == 0 && sal_csc_write(a->csc, "logevent_job_result", s, SAL_WRITE_FORCE) != 0) {
-        snprintf(err, sizeof err, "the write failed");
-        rc = -1;
+    rc = rc != 0 && rc != -EAGAIN ? -EIO : rc;
+    if (rc == 0) {
+        int w = sal_csc_write(a->csc, "logevent_job_result", s, SAL_WRITE_FORCE);
+        if (w != 0) {
+            snprintf(err, sizeof err, "the write failed (%s)", strerror(-w));
+            rc = w == -EAGAIN || w == -ENOMEM ? -EAGAIN : -EIO;
+        }
     }
-    if (rc != 0 && tries == 0) {
+    if (rc == -EAGAIN && tries == 0) {
         SAL_LOG(a->csc, SAL_LOG_ERROR,
                 "Job %s: job_result not written: %s; written again every %d s until it is", job->id, err,
                 RESULT_RETRY_MS / 1000);
+    } else if (rc == -EIO) {
+        SAL_LOG(a->csc, SAL_LOG_ERROR, "Job %s: job_result not written: %s", job->id, err);
     } else if (rc == 0 && tries > 0) {
         SAL_LOG(a->csc, SAL_LOG_INFO, "Job %s: job_result written (%d earlier tries failed)", job->id, tries);
     }
     free(result);
     sal_sample_free(ti, s);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 static void late_cb(uv_timer_t *t)
@@ -356,10 +364,10 @@ static bool publish(ocps_app *a, finished *f, const json_t *metrics)
     if (job == NULL || job->result_published) {
         return true;
     }
-    if (write_job_result(a, job, metrics, f->tries) != 0) {
+    if (write_job_result(a, job, metrics, f->tries) == -EAGAIN) {
         f->tries++;
         return false;
-    }
+    } /* else written, or never will be (logged): published, answered */
     const char *id = f->id;
     /* what the final ack needs, kept: marking the job published lets the
      * engine forget it (reading it back would cost a store query) */
@@ -486,14 +494,16 @@ static void publish_queued(ocps_app *a)
 static void publish_cb(uv_timer_t *t)
 {
     ocps_app *a = t->data;
-    while (a->unwritten != NULL) {
+    while (a->unwritten != NULL) { /* at the tail: the head's metrics.json may be being read */
         finished *f = a->unwritten;
         a->unwritten = f->next;
-        f->next = a->finished_head;
-        a->finished_head = f;
-        if (a->finished_tail == NULL) {
-            a->finished_tail = f;
+        f->next = NULL;
+        if (a->finished_tail != NULL) {
+            a->finished_tail->next = f;
+        } else {
+            a->finished_head = f;
         }
+        a->finished_tail = f;
     }
     publish_queued(a);
 }
@@ -734,6 +744,13 @@ static void on_execute(void *arg, sal_cmd *cmd)
     char err[1024];
     ocps_execute x;
     read_fields(a, sal_cmd_data(cmd), &x);
+    char why[96];
+    if (!sal_text_check(sal_cmd_identity(cmd), OCPS_IDENTITY_MAX, NULL, why, sizeof why)) {
+        /* kept with the job (its final ack after a restart goes to it), as
+         * JSON, which takes only UTF-8 */
+        sal_cmd_fail(cmd, "execute: the commander's identity (private_identity) %s", why);
+        return;
+    }
     if (a->ra != NULL) {
         ocps_ra_execute(a->ra, cmd, x.config);
         return;
@@ -743,13 +760,6 @@ static void on_execute(void *arg, sal_cmd *cmd)
     if (sal_csc_check_enabled(a->csc, "execute", err, sizeof err) != 0 ||
         ocps_execute_validate(&x, err, sizeof err) != 0) {
         sal_cmd_fail(cmd, "%s", err);
-        return;
-    }
-    char why[96];
-    if (!sal_text_check(sal_cmd_identity(cmd), OCPS_IDENTITY_MAX, NULL, why, sizeof why)) {
-        /* kept with the job (its final ack after a restart goes to it), as
-         * JSON, which takes only UTF-8 */
-        sal_cmd_fail(cmd, "execute: the commander's identity (private_identity) %s", why);
         return;
     }
     char config[8193];

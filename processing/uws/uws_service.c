@@ -1798,7 +1798,12 @@ void uws_service_close(uws_service *s)
     s->closing = true;
     atomic_store(&s->lists_stop, true);
     uws_flush_puts(s); /* committed, their connections resumed */
-    uws_run(s);        /* and answered, before the daemon stops (a PUT now is refused: 503) */
+    /* and answered before the daemon stops: a resumed connection's reply
+     * is queued in one run and may be written only in the next (a PUT now
+     * is refused: 503, nothing created) */
+    for (int i = 0; i < 3; i++) {
+        uws_run(s);
+    }
     uv_mhd_quiesce(s->http);
     uv_close((uv_handle_t *)&s->check, uws_on_closed);
     uv_close((uv_handle_t *)&s->idle, uws_on_closed);

@@ -47,6 +47,7 @@ static sal_transport *bus_transports;
 /* sal_inproc_fail_writes: the next fail_count writes of fail_topic fail */
 static char fail_topic[128];
 static int fail_count;
+static int fail_error;
 
 static int oom(char *err, size_t errlen)
 {
@@ -251,7 +252,7 @@ static int transport_write(sal_transport *t, int topic, const void *sample, char
         pthread_mutex_unlock(&bus_lock);
         snprintf(err, errlen, "inproc: %s: a write failure for the test", ti->sal_name);
         SAL_TRANSPORT_COUNT(t->cbs.stats, write_failures);
-        return -EAGAIN;
+        return fail_error;
     }
     int rc = add_endpoint(t, topic, true, err, errlen);
     for (endpoint *r = rc == 0 ? t->topics[topic]->readers : NULL; r != NULL; r = r->next) {
@@ -310,11 +311,12 @@ int sal_inproc_report_error(const char *name, int32_t index, const char *message
     return n;
 }
 
-void sal_inproc_fail_writes(const char *sal_name, int count)
+void sal_inproc_fail_writes(const char *sal_name, int count, int error)
 {
     pthread_mutex_lock(&bus_lock);
     snprintf(fail_topic, sizeof fail_topic, "%s", sal_name);
     fail_count = count;
+    fail_error = error;
     pthread_mutex_unlock(&bus_lock);
 }
 

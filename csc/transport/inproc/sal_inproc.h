@@ -42,10 +42,11 @@ extern const sal_transport_ops sal_inproc_transport;
 int sal_inproc_report_error(const char *name, int32_t index, const char *message);
 
 /* The next `count` writes of topic `sal_name` (e.g. "logevent_job_result";
- * any component and index) fail with -EAGAIN, as a transport that cannot
- * take them (Kafka's queue full while the broker is away); 0 stops it.
- * For tests. */
-void sal_inproc_fail_writes(const char *sal_name, int count);
+ * any component and index) fail with `error` (< 0): -EAGAIN as a
+ * transport that cannot take them for now (Kafka's queue full while the
+ * broker is away), -EIO as one that never will; count 0 stops it. For
+ * tests. */
+void sal_inproc_fail_writes(const char *sal_name, int count, int error);
 
 /* Endpoints currently on the bus (readers + writers of every topic); 0
  * once every inproc transport is closed. For tests. */
