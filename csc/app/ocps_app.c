@@ -403,6 +403,18 @@ static bool publish(ocps_app *a, finished *f, const json_t *metrics)
     return true;
 }
 
+/* f at the tail of the queue of jobs to publish. */
+static void finished_append(ocps_app *a, finished *f)
+{
+    f->next = NULL;
+    if (a->finished_tail != NULL) {
+        a->finished_tail->next = f;
+    } else {
+        a->finished_head = f;
+    }
+    a->finished_tail = f;
+}
+
 /* f published, or kept on a->unwritten for the retry. */
 static void publish_done(ocps_app *a, finished *f, bool written)
 {
@@ -497,13 +509,7 @@ static void publish_cb(uv_timer_t *t)
     while (a->unwritten != NULL) { /* at the tail: the head's metrics.json may be being read */
         finished *f = a->unwritten;
         a->unwritten = f->next;
-        f->next = NULL;
-        if (a->finished_tail != NULL) {
-            a->finished_tail->next = f;
-        } else {
-            a->finished_head = f;
-        }
-        a->finished_tail = f;
+        finished_append(a, f);
     }
     publish_queued(a);
 }
@@ -572,12 +578,7 @@ static void on_job(void *arg, const engine_job *job)
         return;
     }
     snprintf(f->id, sizeof f->id, "%s", job->id);
-    if (a->finished_tail != NULL) {
-        a->finished_tail->next = f;
-    } else {
-        a->finished_head = f;
-    }
-    a->finished_tail = f;
+    finished_append(a, f);
     uv_timer_start(&a->publish, publish_cb, 0, 0);
 }
 
