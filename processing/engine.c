@@ -605,6 +605,24 @@ static int engine_adopt(void *arg, engine_store_record *st)
     return 0;
 }
 
+static int engine_abort_live(engine *e, engine_rec *r, char *err, size_t errlen);
+
+/* A job found with an abort asked for by the last engine (stored) and not
+ * ended: asked again of its executor (the last engine may have stopped
+ * before its executor took it: a UWS server or Slurm's controller that
+ * did not answer). */
+static void engine_abort_again(engine *e, engine_rec *r)
+{
+    if (!r->st.abort_requested || engine_phase_final(r->st.job.phase)) {
+        return;
+    }
+    r->st.abort_requested = false;
+    char err[512];
+    if (engine_abort_live(e, r, err, sizeof err) != 0) {
+        engine_report(e, ENGINE_LOG_WARNING, r->st.job.id, err);
+    }
+}
+
 /* After loading, every job is reported as found: ended ones, live runners
  * (watched again), waiting ones; jobs whose runner is gone end from its
  * outcome. A job whose start was stored without a runner pid (the last
@@ -639,6 +657,7 @@ static void engine_resume(engine *e, engine_rec *const *recs, size_t n)
             engine__runner_gone(e, r, true, NULL);
         }
         engine_sync(e, r);
+        engine_abort_again(e, r);
     }
 }
 
@@ -1287,6 +1306,34 @@ int engine_batch_end(engine *e, char *err, size_t errlen)
     return 0;
 }
 
+/* Abort r (live, not ended, no abort asked yet) the way its executor
+ * runs it: 0 (asked, or ended already), or a negative errno with a
+ * message (nothing asked). */
+static int engine_abort_live(engine *e, engine_rec *r, char *err, size_t errlen)
+{
+    engine_phase now = r->st.job.phase;
+    if (e->executor == ENGINE_EXECUTOR_UWS && (r->slurm_active || r->st.job.executor_id[0] != '\0')) {
+        return engine__uws_abort(e, r, err, errlen);
+    }
+    if (r->slurm_active || r->st.job.slurm_job_id[0] != '\0') {
+        return engine__slurm_abort(e, r, err, errlen);
+    }
+    if (now == ENGINE_PENDING || now == ENGINE_QUEUED) {
+        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
+                       "aborted before it started");
+        engine__schedule(e);
+    } else if (now == ENGINE_EXECUTING) {
+        int rc = r->proc != NULL ? engine_exec_kill(r->proc->pid, SIGTERM)
+                                 : engine_exec_signal(r->st.runner_pid, r->st.runner_start_time, SIGTERM);
+        if (rc != 0 && rc != UV_ESRCH && rc != -ESRCH) {
+            snprintf(err, errlen, "cannot signal the runner of job %s: %s", r->st.job.id, strerror(-rc));
+            return rc; /* not asked: a later abort tries again */
+        }
+        r->st.abort_requested = true;
+    }
+    return 0;
+}
+
 int engine_job_abort(engine *e, const char *id, char *err, size_t errlen)
 {
     if (e == NULL || e->closed) {
@@ -1317,30 +1364,15 @@ int engine_job_abort(engine *e, const char *id, char *err, size_t errlen)
         snprintf(err, errlen, "job %s had already ended (%s)", id, engine_phase_name(now));
         return 0;
     }
-    if (r->abort_requested) {
+    if (r->st.abort_requested) {
         snprintf(err, errlen, "job %s is already being aborted", id);
         return 0;
     }
-    if (e->executor == ENGINE_EXECUTOR_UWS && (r->slurm_active || r->st.job.executor_id[0] != '\0')) {
-        return engine__uws_abort(e, r, err, errlen);
+    int rc = engine_abort_live(e, r, err, errlen);
+    if (rc == 0 && r->st.abort_requested && !engine_phase_final(r->st.job.phase)) {
+        engine_persist(e, r); /* a restart asks again (engine_resume) */
     }
-    if (r->slurm_active || r->st.job.slurm_job_id[0] != '\0') {
-        return engine__slurm_abort(e, r, err, errlen);
-    }
-    if (now == ENGINE_PENDING || now == ENGINE_QUEUED) {
-        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
-                       "aborted before it started");
-        engine__schedule(e);
-    } else if (now == ENGINE_EXECUTING) {
-        r->abort_requested = true;
-        int rc = r->proc != NULL ? engine_exec_kill(r->proc->pid, SIGTERM)
-                                 : engine_exec_signal(r->st.runner_pid, r->st.runner_start_time, SIGTERM);
-        if (rc != 0 && rc != UV_ESRCH && rc != -ESRCH) {
-            snprintf(err, errlen, "cannot signal the runner of job %s: %s", id, strerror(-rc));
-            return rc;
-        }
-    }
-    return 0;
+    return rc;
 }
 
 /* A job no longer in memory, read from the store into e->scratch. */

@@ -30,8 +30,7 @@ typedef struct engine_rec {
     engine_store_record st;
     struct engine_proc *proc; /* runner started by this engine, or NULL */
     bool adopted;             /* runner of a previous engine, watched by polling */
-    bool abort_requested;
-    bool forgotten; /* engine_job_forget: gone for the API, freed once its notes are delivered */
+    bool forgotten;           /* engine_job_forget: gone for the API, freed once its notes are delivered */
     /* UWS executor (engine_uws.c); slurm_active and slurm_resumed serve it too: handed over (holds a
      * slot), and found in the store (looked up by run_id before it is sent again) */
     bool uws_busy;           /* a request about it is in flight */

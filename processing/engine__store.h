@@ -23,6 +23,7 @@ typedef struct engine_store_record {
     int64_t seq;  /* creation order (assigned by engine_store_insert) */
     int runner_pid;
     uint64_t runner_start_time; /* /proc/<pid>/stat field 22 */
+    bool abort_requested;       /* engine_job_abort asked (kept, so a restart asks again) */
 } engine_store_record;
 
 typedef struct engine_store engine_store;

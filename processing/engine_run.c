@@ -162,7 +162,7 @@ void engine__runner_gone(engine *e, engine_rec *r, bool adopted, const char *why
     char killed[160];
     bool started = engine_kill_orphans(r, killed, sizeof killed);
     char msg[1800];
-    if (r->abort_requested) {
+    if (r->st.abort_requested) {
         snprintf(msg, sizeof msg, "aborted; the runner ended without recording an outcome%s", killed);
         engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED, msg);
     } else if (rc == -ENOENT && (adopted || started)) {
@@ -345,7 +345,7 @@ int engine__follow_claim(engine *e, engine_rec *r)
     r->adopted = true;
     engine__change(e, r, ENGINE_EXECUTING); /* stores the runner, then reports */
     engine__watch(e);
-    if (r->abort_requested) {
+    if (r->st.abort_requested) {
         engine_exec_signal(c.runner_pid, c.runner_start, SIGTERM);
     }
     return 1;

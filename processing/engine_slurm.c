@@ -270,7 +270,7 @@ static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
     if (strcmp(s, "TIMEOUT") == 0) {
         snprintf(msg, sizeof msg, "Slurm ended it at its time limit (TIMEOUT)");
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_TIMEOUT, rc == 0 ? st.exit_code : -1, msg);
-    } else if (r->abort_requested) {
+    } else if (r->st.abort_requested) {
         engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED, "aborted (scancel)");
     } else if (strcmp(s, "CANCELLED") == 0 && (rc != 0 || st.aborted)) {
         engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
@@ -722,7 +722,7 @@ static void engine_slurm_submitted(engine *e, engine_rec *r, const char *slurm_i
         engine_slurm_fail(e, r, "storing the Slurm job id", -1, err);
         return;
     }
-    if (r->abort_requested) {
+    if (r->st.abort_requested) {
         engine_slurm_cancel(e, slurm_id, false);
         engine__set_active(e, r, false);
         engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
@@ -754,7 +754,7 @@ static void engine_slurm_sbatch_done(engine *e, engine_cmd *c, int status, const
         }
         return;
     }
-    if (engine_slurm_transient(status, errout) && !r->abort_requested) {
+    if (engine_slurm_transient(status, errout) && !r->st.abort_requested) {
         engine_slurm_retry_later(e, r, "sbatch", status, errout);
         return;
     }
@@ -792,7 +792,7 @@ static void engine_slurm_lookup_done(engine *e, engine_cmd *c, int status, const
     if (r == NULL) {
         return;
     }
-    if (engine_slurm_transient(status, errout) && !r->abort_requested) {
+    if (engine_slurm_transient(status, errout) && !r->st.abort_requested) {
         engine_slurm_retry_later(e, r, "squeue (looking for an earlier submission)", status, errout);
         return;
     }
@@ -800,7 +800,7 @@ static void engine_slurm_lookup_done(engine *e, engine_cmd *c, int status, const
         engine_slurm_fail(e, r, "looking for an earlier submission (squeue)", status, errout);
         return;
     }
-    if (r->abort_requested) { /* aborted while it waited to be sent again: never submitted */
+    if (r->st.abort_requested) { /* aborted while it waited to be sent again: never submitted */
         engine__set_active(e, r, false);
         engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
                        "aborted before it was submitted");
@@ -903,7 +903,7 @@ static void engine_slurm_cancel(engine *e, const char *slurm_id, bool term_batch
 
 static void engine_slurm_kill_late(engine *e, engine_rec *r)
 {
-    if (r->abort_requested && !r->slurm_killed && engine__now() - r->abort_time > e->abort_grace + 1.0) {
+    if (r->st.abort_requested && !r->slurm_killed && engine__now() - r->abort_time > e->abort_grace + 1.0) {
         r->slurm_killed = true;
         engine_slurm_cancel(e, r->st.job.slurm_job_id, false);
     }
@@ -913,7 +913,7 @@ int engine__slurm_abort(engine *e, engine_rec *r, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
-    r->abort_requested = true; /* engine_job_abort returned before if it was */
+    r->st.abort_requested = true; /* engine_job_abort returned before if it was */
     r->abort_time = engine__now();
     const char *id = r->st.job.slurm_job_id;
     if (id[0] == '\0' && r->slurm_retry) { /* waiting to be sent again: nothing in Slurm */

@@ -60,7 +60,8 @@ struct engine_store {
     " disk_bytes INTEGER NOT NULL DEFAULT -1,"                                                               \
     " executor_id TEXT NOT NULL DEFAULT '',"                                                                 \
     " max_rss_kb INTEGER NOT NULL DEFAULT -1,"                                                               \
-    " executor_nodes TEXT NOT NULL DEFAULT '');"
+    " executor_nodes TEXT NOT NULL DEFAULT '',"                                                              \
+    " abort_requested INTEGER NOT NULL DEFAULT 0);"
 
 static const char engine_store_schema[] = "PRAGMA journal_mode=WAL;"
                                           "PRAGMA cache_size=-1024;" /* 1 MiB: RSS bounded (issue 11) */
@@ -82,6 +83,9 @@ static const char engine_store_add_max_rss[] =
     "ALTER TABLE jobs ADD COLUMN max_rss_kb INTEGER NOT NULL DEFAULT -1";
 static const char engine_store_add_executor_nodes[] =
     "ALTER TABLE jobs ADD COLUMN executor_nodes TEXT NOT NULL DEFAULT ''";
+/* An abort asked for and not yet seen through, kept across a restart. */
+static const char engine_store_add_abort_requested[] =
+    "ALTER TABLE jobs ADD COLUMN abort_requested INTEGER NOT NULL DEFAULT 0";
 /* The indexes besides the ids'. Every one is partial, so that a new job
  * (not published) is written to one of them only, at its end (seq grows):
  * the live jobs (loaded at start); the history by creation (its pages,
@@ -101,7 +105,7 @@ static const char engine_store_indexes[] =
 #define ENGINE_STORE_COLUMNS                                                                                 \
     "seq, id, phase, reason, created, started, ended, exit_code, workdir, message, spec, meta, results, "    \
     "results_total, results_truncated, runner_pid, runner_start_time, result_published, executor_id, "       \
-    "max_rss_kb, executor_nodes"
+    "max_rss_kb, executor_nodes, abort_requested"
 
 static const char engine_store_sql_insert[] =
     "INSERT INTO jobs (seq, id, phase, reason, created, started, ended, exit_code, workdir, message, spec, "
@@ -111,7 +115,7 @@ static const char engine_store_sql_insert[] =
 static const char engine_store_sql_update[] =
     "UPDATE jobs SET phase = ?2, reason = ?3, started = ?5, ended = ?6, exit_code = ?7, message = ?9,"
     " results = ?12, results_total = ?13, results_truncated = ?14, runner_pid = ?15,"
-    " runner_start_time = ?16, max_rss_kb = ?17, executor_nodes = ?18,"
+    " runner_start_time = ?16, max_rss_kb = ?17, executor_nodes = ?18, abort_requested = ?20,"
     " executor_id = COALESCE(NULLIF(?19, ''), executor_id) WHERE id = ?1";
 static const char engine_store_sql_publish[] = "UPDATE jobs SET result_published = 1 WHERE id = ?1";
 static const char engine_store_sql_unpublished[] =
@@ -315,6 +319,7 @@ int engine_store_open(engine_store **out, const char *path, char *err, size_t er
         {engine_store_add_executor_id, "add column executor_id"},
         {engine_store_add_max_rss, "add column max_rss_kb"},
         {engine_store_add_executor_nodes, "add column executor_nodes"},
+        {engine_store_add_abort_requested, "add column abort_requested"},
     };
     for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
         if (sqlite3_exec(s->db, added[i].sql, NULL, NULL, NULL) != SQLITE_OK &&
@@ -481,7 +486,8 @@ int engine_store_update(engine_store *s, const engine_store_record *rec, char *e
     const char *executor_id = rec->job.executor_id[0] != '\0' ? rec->job.executor_id : rec->job.slurm_job_id;
     if ((engine_store_bind(s->update, rec) | sqlite3_bind_int64(s->update, 17, rec->job.max_rss_kb) |
          sqlite3_bind_text(s->update, 18, rec->job.slurm_nodes, -1, SQLITE_TRANSIENT) |
-         sqlite3_bind_text(s->update, 19, executor_id, -1, SQLITE_STATIC)) != SQLITE_OK) {
+         sqlite3_bind_text(s->update, 19, executor_id, -1, SQLITE_STATIC) |
+         sqlite3_bind_int(s->update, 20, rec->abort_requested ? 1 : 0)) != SQLITE_OK) {
         sqlite3_reset(s->update);
         sqlite3_clear_bindings(s->update);
         return engine_store_fail(s->db, "bind", err, errlen);
@@ -548,6 +554,7 @@ static int engine_store_read_row(sqlite3_stmt *st, engine_store_record *rec)
     engine_store_column_str(st, 18, j->slurm_job_id, sizeof j->slurm_job_id);
     j->max_rss_kb = sqlite3_column_int64(st, 19);
     engine_store_column_str(st, 20, j->slurm_nodes, sizeof j->slurm_nodes);
+    rec->abort_requested = sqlite3_column_int(st, 21) != 0;
     engine_store_column_str(st, 18, j->executor_id, sizeof j->executor_id);
     if (!json_is_object(rec->spec)) {
         json_decref(rec->spec);

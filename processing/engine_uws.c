@@ -328,7 +328,7 @@ static void engine_uws_submitted(engine *e, engine_rec *r, const char *uws_id)
     r->st.job.started = engine__now();
     snprintf(r->st.job.message, sizeof r->st.job.message, "UWS job %s", uws_id);
     engine__change(e, r, ENGINE_EXECUTING);
-    if (r->abort_requested) {
+    if (r->st.abort_requested) {
         engine_uws_send_abort(e, r);
     }
     engine_uws_watch(e);
@@ -390,7 +390,7 @@ static void engine_uws_on_lookup(engine *e, engine_rec *r, const char *body)
     }
     if (engine_uws_id_ok(found)) {
         engine_uws_submitted(e, r, found);
-    } else if (r->abort_requested) {
+    } else if (r->st.abort_requested) {
         engine_uws_end(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
                        "aborted before it was submitted");
     } else {
@@ -520,7 +520,7 @@ static void engine_uws_on_poll(engine *e, engine_rec *r, long status, const char
         engine_uws_apply(e, r, obj);
         json_decref(obj);
     } else if (status == 404) {
-        if (r->abort_requested) {
+        if (r->st.abort_requested) {
             engine_uws_end(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
                            "aborted (deleted from the UWS server)");
         } else {
@@ -567,7 +567,7 @@ static void engine_uws_done(void *arg, long status, const char *body, size_t len
     bool transient = status == 0 || status >= 500 || (status >= 400 && status != 404 && a->kind != UWS_PUT) ||
                      a->kind == UWS_METRICS; /* not settled: again, after a backoff */
     if (a->kind == UWS_PUT && engine_uws_refused(e, status)) {
-        if (r->abort_requested) { /* nothing created: nothing to abort on the server */
+        if (r->st.abort_requested) { /* nothing created: nothing to abort on the server */
             engine_uws_end(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
                            "aborted before it was submitted");
             engine_uws_pump(e);
@@ -630,7 +630,7 @@ static void engine_uws_one(engine *e, engine_rec *r, double now)
         }
         return;
     }
-    if (r->abort_requested && !r->uws_abort_sent && !r->uws_poll_first) {
+    if (r->st.abort_requested && !r->uws_abort_sent && !r->uws_poll_first) {
         engine_uws_send_abort(e, r);
         return;
     }
@@ -703,7 +703,7 @@ int engine__uws_abort(engine *e, engine_rec *r, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
-    r->abort_requested = true; /* engine_job_abort returned before if it was */
+    r->st.abort_requested = true; /* engine_job_abort returned before if it was */
     r->abort_time = engine__now();
     if (r->st.job.executor_id[0] == '\0') {
         if (!r->uws_busy && !r->slurm_resumed) {

@@ -492,6 +492,33 @@ static void fx_reopen_while_running(fixture *fx, void (*rewind)(const char *stor
     assert_int_equal(uws_fx_count(&fx->server), 1); /* not submitted twice */
 }
 
+/* An abort asked while the server is down, then the engine closed before
+ * the server came back: the reopened engine (same store) asks it again,
+ * and the job ends ABORTED instead of running on. */
+static void test_abort_kept_across_reopen(void **state)
+{
+    fixture *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    char err[256];
+    efx_submit_sh(&fx->x, id, "sleep 60");
+    efx_wait_phase(&fx->x, id, ENGINE_EXECUTING, 20);
+    uws_fx_kill(&fx->server); /* its job's runner lives on: re-adopted by the next server */
+    assert_int_equal(engine_job_abort(fx->x.e, id, err, sizeof err), 0);
+    efx_run_for(&fx->x, 0.5);
+    assert_int_equal(efx_final(&fx->x, id), -1); /* not taken: the server is down */
+    efx_close(&fx->x);
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", fx->server.port);
+    const char *const extra[] = {"--listen", listen, NULL};
+    assert_int_equal(uws_fx_restart(&fx->server, extra), 0);
+    efx_clear_events(&fx->x);
+    efx_open(&fx->x);
+    int i = fx_wait_final(fx, id, 20); /* well before the job's 60 s */
+    assert_int_equal(fx->x.events[i].phase, ENGINE_ABORTED);
+    efx_run_for(&fx->x, 0.3);
+    assert_int_equal(efx_count_final(&fx->x, id), 1);
+}
+
 static void test_reopen_readopts(void **state)
 {
     fx_reopen_while_running(*state, NULL);
@@ -555,6 +582,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_simulate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort, setup_delete, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_kept_across_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_kept_across_reopen, setup_delete, teardown),
         cmocka_unit_test_setup_teardown(test_prerequisites, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_while_refused, setup_full, teardown),
