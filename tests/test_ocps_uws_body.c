@@ -2,12 +2,17 @@
  * test_ocps_uws_body: the body the CSC sends to the reference UWS server
  * (uws_api: uws-api-server): the uws_scripts command, url and ref, the six
  * variables of the Python OCPS from the job's environment, and values that
- * server's job template would not escape refused with a message.
+ * server's job template would not escape refused with a message. Its job
+ * script passes RUN_OPTIONS unquoted (bash splits it at blanks): the
+ * config's words are joined by one blank, and a word that splitting would
+ * not keep whole (a blank inside, or empty) is refused, so that no option
+ * reaches pipetask unchecked.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -43,7 +48,8 @@ static void reference_body(void **state)
     (void)state;
     char err[256];
     json_t *env = env_of("instrument='LATISS' AND exposure IN (1, 2)");
-    json_t *body = ocps_job_uws_reference_body(env, err, sizeof err);
+    ocps_job_plan plan = {.environment = env};
+    json_t *body = ocps_job_uws_reference_body(&plan, err, sizeof err);
     assert_non_null(body);
     assert_string_equal(json_string_value(json_object_get(body, "command")),
                         "cd $JOB_SOURCE_DIR && bash bin/pipetask.sh");
@@ -70,9 +76,78 @@ static void unescaped_values_refused(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[256] = "";
         json_t *env = env_of(bad[i]);
-        assert_null(ocps_job_uws_reference_body(env, err, sizeof err));
+        ocps_job_plan plan = {.environment = env};
+        assert_null(ocps_job_uws_reference_body(&plan, err, sizeof err));
         assert_non_null(strstr(err, "DATA_QUERY cannot be sent to uws-api-server"));
         json_decref(env);
+    }
+}
+
+/* The plan of an execute with this config (only -c allowed), its
+ * reference body into *body (NULL if refused, err says why). */
+static void plan_of(const char *config, ocps_job_plan *plan, json_t **body, char *err, size_t errlen)
+{
+    ocps_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    snprintf(cfg.pipetask, sizeof cfg.pipetask, "pipetask");
+    snprintf(cfg.butler, sizeof cfg.butler, "LATISS");
+    snprintf(cfg.input_collection, sizeof cfg.input_collection, "LATISS/raw/all");
+    cfg.command = json_pack("[s, s]", "{pipetask}", "{config_words}");
+    cfg.allowed_options = json_pack("[s, s]", "-c", "-j");
+    ocps_execute x = {.pipeline = "cpBias.yaml",
+                      .version = "",
+                      .config = config,
+                      .data_query = "",
+                      .prereq_jobs = "",
+                      .output_dataset_types = ""};
+    assert_int_equal(ocps_job_plan_build(&cfg, &x, "0123456789abcdef0123456789abcdef", plan, err, errlen), 0);
+    *body = ocps_job_uws_reference_body(plan, err, errlen);
+    json_decref(cfg.command);
+    json_decref(cfg.allowed_options);
+}
+
+/* Quotes of the config are the CSC's: RUN_OPTIONS carries the words, which
+ * the script's splitting gives back one by one. */
+static void run_options_are_the_words(void **state)
+{
+    (void)state;
+    ocps_job_plan plan;
+    json_t *body;
+    char err[256];
+    plan_of("-j 8 -c \"isr:doBias=False\" -c 'isr:x=[1,2]'", &plan, &body, err, sizeof err);
+    assert_non_null(body);
+    assert_string_equal(value_of(json_object_get(body, "environment"), "RUN_OPTIONS"),
+                        "-i LATISS/raw/all -j 8 -c isr:doBias=False -c isr:x=[1,2]");
+    json_decref(body);
+    ocps_job_plan_free(&plan);
+}
+
+/* A quoted blank would let an option past allowed_options (bash splits
+ * $RUN_OPTIONS where the CSC saw one value); an empty word would vanish
+ * and take the next argument as the option's value. Both refused, named;
+ * the argv path (ocps-engine, no shell) is not affected. */
+static void words_split_by_the_script_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *config;
+        const char *word;
+    } bad[] = {
+        {"-c 'isr:a=1 --prune-replaced=purge '", "'isr:a=1 --prune-replaced=purge '"},
+        {"-c \"a=1\t--extend-run\"", "'a=1\t--extend-run'"},
+        {"-j 2 -c ''", "''"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ocps_job_plan plan;
+        json_t *body;
+        char err[256];
+        plan_of(bad[i].config, &plan, &body, err, sizeof err);
+        assert_null(body);
+        char want[200];
+        snprintf(want, sizeof want, "execute.config: the word %s cannot be sent to uws-api-server",
+                 bad[i].word);
+        assert_non_null(strstr(err, want));
+        ocps_job_plan_free(&plan);
     }
 }
 
@@ -81,6 +156,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reference_body),
         cmocka_unit_test(unescaped_values_refused),
+        cmocka_unit_test(run_options_are_the_words),
+        cmocka_unit_test(words_split_by_the_script_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -720,7 +720,7 @@ static int submit(ocps_app *a, sal_cmd *cmd, const ocps_execute *x, const char *
         .cpus = plan.processes, /* Slurm: -j N asks for N CPUs; else slurm.cpus_per_job */
     };
     if (a->config.executor == OCPS_EXECUTOR_UWS && a->config.uws_reference &&
-        (spec.uws_body = ocps_job_uws_reference_body(plan.environment, err, errlen)) == NULL) {
+        (spec.uws_body = ocps_job_uws_reference_body(&plan, err, errlen)) == NULL) {
         json_decref(spec.meta);
         ocps_job_plan_free(&plan);
         return -1;

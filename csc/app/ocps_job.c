@@ -393,25 +393,56 @@ static void env_add(strv *env, json_t *environment, const char *name, const char
     json_array_append_new(environment, json_pack("{s:s, s:s}", "name", name, "value", value));
 }
 
-static void build_env(const plan_ctx *p, strv *env, json_t *environment)
+/* RUN_OPTIONS as the Python OCPS makes it ("-i <input_collection> " or
+ * " ", then execute.config), with the config as its words joined by one
+ * blank: what uws_scripts' unquoted $RUN_OPTIONS gives pipetask after
+ * bash's word splitting, for words without blanks. The first word that
+ * splitting would not keep whole (it holds a blank, or is empty and
+ * would vanish) goes to `split` (cut), "" if none. NULL if out of
+ * memory. */
+static char *run_options(const plan_ctx *p, char *split, size_t splitlen)
+{
+    size_t len = strlen(p->cfg->input_collection) + 8;
+    for (size_t k = 0; k < p->words.n; k++) {
+        len += strlen(p->words.word[k]) + 1;
+    }
+    char *out = malloc(len);
+    if (out == NULL) {
+        return NULL;
+    }
+    size_t n = 0;
+    if (p->cfg->input_collection[0] != '\0') {
+        n = (size_t)snprintf(out, len, "-i %s ", p->cfg->input_collection);
+    } else {
+        n = (size_t)snprintf(out, len, " ");
+    }
+    split[0] = '\0';
+    for (size_t k = 0; k < p->words.n; k++) {
+        const char *w = p->words.word[k];
+        if (split[0] == '\0' && (w[0] == '\0' || strpbrk(w, " \t\n") != NULL)) {
+            size_t wlen = strlen(w);
+            int keep =
+                (int)(wlen < splitlen - 3 ? wlen : sal_utf8_cut(w, splitlen - 3)); /* whole characters */
+            snprintf(split, splitlen, "'%.*s'", keep, w);
+        }
+        n += (size_t)snprintf(out + n, len - n, "%s%s", k > 0 ? " " : "", w);
+    }
+    return out;
+}
+
+static void build_env(const plan_ctx *p, strv *env, json_t *environment, char *split, size_t splitlen)
 {
     const ocps_config *cfg = p->cfg;
     const ocps_execute *x = p->x;
-    size_t len = strlen(cfg->input_collection) + strlen(x->config) + 8;
-    char *run_options = malloc(len);
-    if (run_options == NULL) {
+    char *options = run_options(p, split, splitlen);
+    if (options == NULL) {
         env->failed = true;
         return;
-    }
-    if (cfg->input_collection[0] != '\0') {
-        snprintf(run_options, len, "-i %s %s", cfg->input_collection, x->config);
-    } else {
-        snprintf(run_options, len, " %s", x->config);
     }
     env_add(env, environment, "JOB_ID", p->job_id);
     env_add(env, environment, "PIPELINE_URL", x->pipeline);
     env_add(env, environment, "BUTLER_REPO", cfg->butler);
-    env_add(env, environment, "RUN_OPTIONS", run_options);
+    env_add(env, environment, "RUN_OPTIONS", options);
     env_add(env, environment, "OUTPUT_GLOB",
             x->output_dataset_types[0] ? x->output_dataset_types : cfg->output_glob);
     env_add(env, environment, "DATA_QUERY", x->data_query);
@@ -420,13 +451,21 @@ static void build_env(const plan_ctx *p, strv *env, json_t *environment)
         env_add(env, environment, "IMAGE_TAG", x->version);
         env_add(env, environment, "EUPS_TAG", x->version);
     }
-    free(run_options);
+    free(options);
 }
 
-json_t *ocps_job_uws_reference_body(json_t *environment, char *err, size_t errlen)
+json_t *ocps_job_uws_reference_body(const ocps_job_plan *plan, char *err, size_t errlen)
 {
     static const char *const names[] = {"IMAGE_TAG",   "PIPELINE_URL", "BUTLER_REPO",
                                         "RUN_OPTIONS", "OUTPUT_GLOB",  "DATA_QUERY"};
+    if (plan->split_word[0] != '\0') {
+        snprintf(err, errlen,
+                 "execute.config: the word %s cannot be sent to uws-api-server: its job script splits "
+                 "RUN_OPTIONS at blanks without quoting, so pipetask would not get it as one word",
+                 plan->split_word);
+        return NULL;
+    }
+    json_t *environment = plan->environment;
     json_t *env = json_array();
     for (size_t k = 0; env != NULL && k < sizeof names / sizeof names[0]; k++) {
         const char *value = "";
@@ -527,7 +566,7 @@ int ocps_job_plan_build(const ocps_config *cfg, const ocps_execute *x, const cha
     if (rc == 0) {
         rc = build_argv(&p, &argv, err, errlen);
     }
-    build_env(&p, &env, plan->environment);
+    build_env(&p, &env, plan->environment, plan->split_word, sizeof plan->split_word);
     const char *glob_list = x->output_dataset_types[0] ? x->output_dataset_types : cfg->output_glob;
     for_each_item(glob_list, add_item, &globs);
     for_each_item(x->prereq_jobs, add_item, &prereqs);

@@ -63,6 +63,7 @@ typedef struct ocps_job_plan {
     char **prereqs;
     json_t *environment; /* [{"name":..., "value":...}] for the result */
     int processes;       /* N of -j N / --processes N in execute.config, else 0 (CPUs per Slurm job) */
+    char split_word[96]; /* a config word that RUN_OPTIONS cannot carry whole ('...', cut), or "" */
 } ocps_job_plan;
 
 /* Build the argv and environment of job `job_id`: config words split by
@@ -80,8 +81,9 @@ json_t *ocps_job_iso_time(double t);
  * and the IMAGE_TAG, PIPELINE_URL, BUTLER_REPO, RUN_OPTIONS, OUTPUT_GLOB
  * and DATA_QUERY values of the plan's environment. NULL with a message if
  * a value holds what that server's job template does not escape (", \,
- * a line break, {{ or {%). */
-json_t *ocps_job_uws_reference_body(json_t *environment, char *err, size_t errlen);
+ * a line break, {{ or {%), or a config word would not reach pipetask
+ * whole through the script's unquoted $RUN_OPTIONS (plan->split_word). */
+json_t *ocps_job_uws_reference_body(const ocps_job_plan *plan, char *err, size_t errlen);
 
 /* Release a plan. */
 void ocps_job_plan_free(ocps_job_plan *plan);
