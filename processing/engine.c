@@ -997,7 +997,7 @@ void engine_new_job_id(engine *e, char out[ENGINE_JOB_ID_LEN + 1])
     out[ENGINE_JOB_ID_LEN] = '\0';
 }
 
-static bool engine_valid_id(const char *id)
+bool engine_job_id_valid(const char *id)
 {
     if (id == NULL || strlen(id) != ENGINE_JOB_ID_LEN) {
         return false;
@@ -1070,7 +1070,7 @@ static int engine_check_spec(const engine_job_spec *s, char *err, size_t errlen)
         }
     }
     for (size_t i = 0; s->prereqs != NULL && s->prereqs[i] != NULL; i++) {
-        if (!engine_valid_id(s->prereqs[i])) {
+        if (!engine_job_id_valid(s->prereqs[i])) {
             snprintf(err, errlen, "prerequisite \"%s\" is not a job id", s->prereqs[i]);
             return -1;
         }
@@ -1200,7 +1200,7 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
         snprintf(err, errlen, "engine closed");
         return -EINVAL;
     }
-    if (!engine_valid_id(id)) {
+    if (!engine_job_id_valid(id)) {
         snprintf(err, errlen, "job id \"%s\" is not %d lower-case hex characters", id ? id : "",
                  ENGINE_JOB_ID_LEN);
         return -EINVAL;
@@ -1380,7 +1380,7 @@ static const engine_job *engine_job_stored(engine *e, const char *id)
 {
     char err[512];
     engine_store_record_clear(&e->scratch);
-    if (e->store == NULL || !engine_valid_id(id)) {
+    if (e->store == NULL || !engine_job_id_valid(id)) {
         return NULL;
     }
     int rc = engine_store_get(e->store, id, &e->scratch, err, sizeof err);

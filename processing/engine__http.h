@@ -24,12 +24,13 @@ typedef void (*engine_http_cb)(void *arg, long status, const char *body, size_t 
 int engine_http_open(engine_http **out, uv_loop_t *loop);
 
 /* Start a request: method, url, optional body with its content type,
- * optional bearer token, a total timeout in seconds. cb runs on the loop
- * once it ends (never from inside this call) with a copy of the arglen
- * bytes at arg (kept by the client, freed with the request). 0 or -1. */
+ * optional bearer token, optional header line ("Name: value"), a total
+ * timeout in seconds. cb runs on the loop once it ends (never from inside
+ * this call) with a copy of the arglen bytes at arg (kept by the client,
+ * freed with the request). 0 or -1. */
 int engine_http_request(engine_http *h, const char *method, const char *url, const char *content_type,
-                        const char *body, const char *token, double timeout, engine_http_cb cb,
-                        const void *arg, size_t arglen);
+                        const char *body, const char *token, const char *header, double timeout,
+                        engine_http_cb cb, const void *arg, size_t arglen);
 
 /* Requests in flight. */
 size_t engine_http_pending(const engine_http *h);

@@ -252,8 +252,8 @@ static size_t engine_http_on_data(char *data, size_t size, size_t n, void *arg)
 }
 
 int engine_http_request(engine_http *h, const char *method, const char *url, const char *content_type,
-                        const char *body, const char *token, double timeout, engine_http_cb cb,
-                        const void *arg, size_t arglen)
+                        const char *body, const char *token, const char *header, double timeout,
+                        engine_http_cb cb, const void *arg, size_t arglen)
 {
     if (h == NULL || h->closing) {
         return -1;
@@ -277,6 +277,9 @@ int engine_http_request(engine_http *h, const char *method, const char *url, con
     if (token != NULL && token[0] != '\0') {
         snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", token);
         q->headers = curl_slist_append(q->headers, hdr);
+    }
+    if (header != NULL) {
+        q->headers = curl_slist_append(q->headers, header);
     }
     q->headers = curl_slist_append(q->headers, "Expect:");
     if (body != NULL && (q->body = strdup(body)) == NULL) {

@@ -163,8 +163,12 @@ static bool engine_uws_send(engine *e, engine_rec *r, engine_uws_kind kind, cons
     snprintf(url, sizeof url, "%s%s", e->uws.url, path);
     engine_uws_arg a = {.e = e, .kind = kind};
     snprintf(a.id, sizeof a.id, "%s", r->st.job.id);
-    if (engine_http_request(e->uws.http, method, url, ctype, body, e->uws.token, e->uws.timeout,
-                            engine_uws_done, &a, sizeof a) != 0) {
+    /* ocps-engine takes a PUT's key as the job's id: a PUT sent again after
+     * its answer was lost gets that job back, not a second one */
+    char key[64];
+    snprintf(key, sizeof key, "Idempotency-Key: %s", r->st.job.id);
+    if (engine_http_request(e->uws.http, method, url, ctype, body, e->uws.token, kind == UWS_PUT ? key : NULL,
+                            e->uws.timeout, engine_uws_done, &a, sizeof a) != 0) {
         return false;
     }
     r->uws_busy = true;

@@ -705,6 +705,58 @@ static void test_git_clone(void **state)
     free(repo);
 }
 
+/* PUT /job with key `key` (a curl -H) and `body`: the reply. */
+static void put_keyed(const char *key, const char *body, uws_resp *r)
+{
+    char header[128];
+    snprintf(header, sizeof header, "Idempotency-Key: %s", key);
+    const char *const extra[] = {"-H", header, NULL};
+    assert_int_equal(uws_fx_request(&fx, "PUT", "/job", "application/json", body, strlen(body), extra, r), 0);
+}
+
+/* The Idempotency-Key extension: the key becomes the job's id; the same
+ * PUT sent again (a client whose answer was lost) gets that job, 200, also
+ * once it has ended, and no second job; another run_id or command under
+ * the key is 409, a key that is not a job id 400, and neither makes one. */
+static void test_idempotency_key(void **state)
+{
+    (void)state;
+    static const char key[] = "fedcba9876543210fedcba9876543210";
+    static const char body[] = "{\"argv\": [\"true\"], \"run_id\": \"keyed\"}";
+    int before = uws_fx_count(&fx);
+    uws_resp r;
+    put_keyed(key, body, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "jobId")), key);
+    uws_resp_clear(&r);
+    json_t *job = uws_fx_wait(&fx, key, NULL, 30);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
+    json_decref(job);
+    put_keyed(key, body, &r);
+    assert_int_equal(r.status, 200);
+    check_shape(r.json);
+    assert_string_equal(json_string_value(json_object_get(r.json, "jobId")), key);
+    assert_string_equal(json_string_value(json_object_get(r.json, "phase")), "completed");
+    uws_resp_clear(&r);
+    static const char *const other[] = {"{\"argv\": [\"true\"], \"run_id\": \"other\"}",
+                                        "{\"argv\": [\"false\"], \"run_id\": \"keyed\"}",
+                                        "{\"command\": \"true\", \"run_id\": \"keyed\"}"};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        put_keyed(key, other[i], &r);
+        assert_int_equal(r.status, 409);
+        assert_non_null(strstr(r.body, "Idempotency-Key fedcba9876543210fedcba9876543210 names another job"));
+        uws_resp_clear(&r);
+    }
+    static const char *const bad[] = {"0123456789ABCDEF0123456789ABCDEF", "0123", "../../etc/passwd"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        put_keyed(bad[i], body, &r);
+        assert_int_equal(r.status, 400);
+        assert_non_null(strstr(r.body, "Idempotency-Key: must be a job id"));
+        uws_resp_clear(&r);
+    }
+    assert_int_equal(uws_fx_count(&fx), before + 1);
+}
+
 /* --max-waiting: a PUT beyond the waiting line's limit is answered 503
  * with the reason, and creates no job; a place freed takes the next. */
 static void test_full_line_refused(void **state)
@@ -756,19 +808,13 @@ static void test_full_line_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_put_command_runs),
-        cmocka_unit_test(test_argv_no_shell),
-        cmocka_unit_test(test_failure_is_error),
-        cmocka_unit_test(test_list_and_filter),
-        cmocka_unit_test(test_list_by_run_id),
-        cmocka_unit_test(test_delete_kills_and_forgets),
-        cmocka_unit_test(test_running_results_fresh),
-        cmocka_unit_test(test_abort_extension),
-        cmocka_unit_test(test_options_cors_and_unknown),
-        cmocka_unit_test(test_form_submission),
-        cmocka_unit_test(test_git_clone),
-        cmocka_unit_test(test_full_line_refused),
-        cmocka_unit_test(test_metrics_and_log),
+        cmocka_unit_test(test_put_command_runs),         cmocka_unit_test(test_argv_no_shell),
+        cmocka_unit_test(test_failure_is_error),         cmocka_unit_test(test_list_and_filter),
+        cmocka_unit_test(test_list_by_run_id),           cmocka_unit_test(test_idempotency_key),
+        cmocka_unit_test(test_delete_kills_and_forgets), cmocka_unit_test(test_running_results_fresh),
+        cmocka_unit_test(test_abort_extension),          cmocka_unit_test(test_options_cors_and_unknown),
+        cmocka_unit_test(test_form_submission),          cmocka_unit_test(test_git_clone),
+        cmocka_unit_test(test_full_line_refused),        cmocka_unit_test(test_metrics_and_log),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

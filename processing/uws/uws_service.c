@@ -136,6 +136,7 @@ typedef struct uws_put {
     struct MHD_Connection *conn;
     struct uws_request *rq;
     char id[ENGINE_JOB_ID_LEN + 1];
+    bool keyed; /* id is the request's Idempotency-Key */
     json_t *meta;
     json_t *run;
     char **envv;
@@ -745,10 +746,21 @@ static void uws_put_job(const uws_call *c, uws_reply *r)
         uws_reply_text(r, 400, err);
         return;
     }
+    const char *key = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, UWS_IDEMPOTENCY_KEY);
+    if (key != NULL && !engine_job_id_valid(key)) {
+        uws_submit_clear(&sub);
+        uws_reply_text(r, 400, UWS_IDEMPOTENCY_KEY ": must be a job id (32 lower-case hex characters)");
+        return;
+    }
     uws_put *p = calloc(1, sizeof *p);
     if (p != NULL) {
         char workdir[1100];
-        engine_new_job_id(c->s->e, p->id);
+        if (key != NULL) {
+            snprintf(p->id, sizeof p->id, "%s", key); /* a repeated PUT finds its job (uws_flush_puts) */
+            p->keyed = true;
+        } else {
+            engine_new_job_id(c->s->e, p->id);
+        }
         snprintf(workdir, sizeof workdir, "%s/%s", c->s->work_root, p->id);
         p->meta = uws_job_meta(&sub, p->id, workdir);
         p->run = uws_job_run_argv(&sub);
@@ -764,6 +776,25 @@ static void uws_put_job(const uws_call *c, uws_reply *r)
         return;
     }
     r->put = p;
+}
+
+/* A PUT whose Idempotency-Key is a job's id already: that job (200) if it
+ * is the same submission (the same run_id and command: a client sending
+ * again a PUT whose answer it lost), else 409. */
+static void uws_reply_same_job(uws_service *s, const uws_put *p, uws_reply *r)
+{
+    const engine_job *job = engine_job_get(s->e, p->id);
+    const char *run_id = json_string_value(json_object_get(json_object_get(p->meta, "uws"), "run_id"));
+    if (job != NULL && run_id != NULL && strcmp(uws_job_run_id(job), run_id) == 0 &&
+        json_equal(job->argv, p->run)) {
+        uws_reply_new_job(r, job);
+        return;
+    }
+    char text[256];
+    snprintf(text, sizeof text,
+             UWS_IDEMPOTENCY_KEY " %s names another job (a different run_id or command), or a deleted one",
+             p->id);
+    uws_reply_text(r, 409, text);
 }
 
 /* Submit the waiting PUTs in one transaction (the engine's batch), then
@@ -805,7 +836,9 @@ static void uws_flush_puts(uws_service *s)
         if (p->rc == 0) {
             uws_metrics_job_submitted(s->metrics);
         }
-        if (job == NULL) {
+        if (p->rc == -EEXIST && p->keyed) {
+            uws_reply_same_job(s, p, &r);
+        } else if (job == NULL) {
             /* a full waiting line (--max-waiting): 503, as a busy server */
             if (p->rc == -EAGAIN) {
                 uws_reply_try_later(&r, p->err);

@@ -242,6 +242,9 @@ void engine_start(engine *e);
  * after (unless the clock goes back). */
 void engine_new_job_id(engine *e, char out[ENGINE_JOB_ID_LEN + 1]);
 
+/* Is id a job id as engine_job_submit takes it (32 lower-case hex)? */
+bool engine_job_id_valid(const char *id);
+
 /* Create job `id` (from engine_new_job_id) from `spec`; it is stored
  * before this returns. It waits for its prerequisites (PENDING), then for
  * a slot (QUEUED, FIFO), then runs. An unknown prerequisite id ends it at

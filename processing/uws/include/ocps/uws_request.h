@@ -17,9 +17,13 @@
 #include <jansson.h>
 
 /* Bounds of a submission (more is a 400). */
-#define UWS_MAX_ARGS 4096       /* argv entries, environment entries */
-#define UWS_MAX_STRING 65536    /* bytes of one string (command, argv entry, value) */
-#define UWS_MAX_ID 64           /* bytes of a job id in a path */
+#define UWS_MAX_ARGS 4096    /* argv entries, environment entries */
+#define UWS_MAX_STRING 65536 /* bytes of one string (command, argv entry, value) */
+#define UWS_MAX_ID 64        /* bytes of a job id in a path */
+/* PUT /job's header (an ocps-engine extension; the reference ignores it):
+ * the job's id, chosen by the client, so that sending the PUT again (its
+ * answer lost) finds the job instead of making a second one. */
+#define UWS_IDEMPOTENCY_KEY "Idempotency-Key"
 #define UWS_RUN_ID_MAX 63       /* bytes of run_id (a Kubernetes label value) */
 #define UWS_MAX_FORM_FIELDS 256 /* fields of a form body */
 
