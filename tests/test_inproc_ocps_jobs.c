@@ -724,6 +724,36 @@ static bool job_dir_exists(const ctx *c, const char *id)
     return access(path, F_OK) == 0;
 }
 
+/* An execute that reaches the CSC twice (Kafka stores a command again
+ * when its producer retries after a lost ack) runs one job: one job_id
+ * event, one job_result, and a warning that says why the copy was
+ * dropped. */
+static void execute_delivered_twice_runs_once(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    size_t mark = f->nrecords;
+    sal_inproc_repeat_writes("command_execute", 1);
+    execute(f, &r, 0, "cpBias.yaml", "instrument='LATISS'");
+    wait_done(f, &r);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    log_wait w = {.text = "Ignoring command_execute from", .from = mark};
+    assert_true(fx_run_until(f, has_log, &w, 5));
+    fx_run_for(f, 1.0); /* a second job would have been reported by now */
+    sal_inproc_repeat_writes("command_execute", 0);
+    int jobs = 0;
+    for (long i = fx_wait_event(f, "logevent_job_id", mark, 0); i >= 0;
+         i = fx_wait_event(f, "logevent_job_id", (size_t)i + 1, 0)) {
+        jobs++;
+    }
+    assert_int_equal(jobs, 1);
+    long first;
+    assert_int_equal(or_job_results(f, r.job_id, &first), 1);
+    w.text = "delivered again";
+    assert_true(has_log(f, &w));
+}
+
 /* retention (configuration) reaches the engine: of three published jobs
  * the two oldest are removed, and the CSC says so in a logMessage. */
 static void retention_from_configuration(void **state)
@@ -807,6 +837,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(unwritable_job_result_is_not_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(unrecordable_end_fails_the_first_start, setup, teardown),
         cmocka_unit_test_setup_teardown(identity_not_utf8_runs_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(execute_delivered_twice_runs_once, setup, teardown),
     };
     return cmocka_run_group_tests_name("inproc_ocps_jobs", tests, NULL, NULL);
 }

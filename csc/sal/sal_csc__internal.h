@@ -25,6 +25,15 @@ struct sal_cmd {
     bool running;
 };
 
+/* A command taken, as far as telling it from a copy of it goes. */
+#define RECENT_COMMANDS 32
+typedef struct recent_command {
+    double snd_stamp;
+    uint64_t identity_hash;
+    int32_t seqnum;
+    int32_t origin;
+} recent_command;
+
 typedef struct command_slot {
     sal_cmd_handler handler; /* NULL: generic or unsupported */
     void *arg;
@@ -34,6 +43,10 @@ typedef struct command_slot {
     size_t queued;
     bool busy;
     sal_csc_cmd_stats stats;
+    /* the last commands taken (a ring): one delivered again is dropped */
+    recent_command recent[RECENT_COMMANDS];
+    unsigned nrecent;
+    unsigned recent_next;
 } command_slot;
 
 struct sal_csc {

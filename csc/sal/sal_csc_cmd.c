@@ -198,6 +198,34 @@ static void run_next(sal_csc *c, int topic)
     sal_csc__dispatch(c, cmd);
 }
 
+/* Was this command (its seqNum, origin, identity and send time) taken
+ * among the topic's last RECENT_COMMANDS? Kafka delivers a command at
+ * least once: a producer that retries after a lost ack (salobj: acks=1,
+ * no idempotence) stores it twice, byte for byte. A Remote never sends
+ * two commands with one seqNum and send time. Remembers it if not. */
+static bool taken_before(command_slot *slot, int32_t seqnum, int32_t origin, const char *identity,
+                         double snd_stamp)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)(identity ? identity : ""); *p != '\0'; p++) {
+        h = (h ^ *p) * 1099511628211ULL;
+    }
+    for (unsigned i = 0; i < slot->nrecent; i++) {
+        const recent_command *r = &slot->recent[i];
+        if (r->seqnum == seqnum && r->origin == origin && r->identity_hash == h &&
+            memcmp(&r->snd_stamp, &snd_stamp, sizeof snd_stamp) == 0) {
+            return true;
+        }
+    }
+    slot->recent[slot->recent_next] =
+        (recent_command){.snd_stamp = snd_stamp, .identity_hash = h, .seqnum = seqnum, .origin = origin};
+    slot->recent_next = (slot->recent_next + 1) % RECENT_COMMANDS;
+    if (slot->nrecent < RECENT_COMMANDS) {
+        slot->nrecent++;
+    }
+    return false;
+}
+
 void sal_csc__on_command(void *arg, int topic, void *sample)
 {
     sal_csc *c = arg;
@@ -221,6 +249,13 @@ void sal_csc__on_command(void *arg, int topic, void *sample)
     if (seqnum <= 0) {
         SAL_LOG(c, SAL_LOG_WARNING, "Ignoring %s with private_seqNum=%d from %s: must be > 0", t->sal_name,
                 seqnum, identity ? identity : "?");
+        sal_sample_free(t, sample);
+        return;
+    }
+    if (taken_before(&c->slots[topic], seqnum, sal_sample_origin(t, sample), identity,
+                     sal_sample_snd_stamp(t, sample))) {
+        SAL_LOG(c, SAL_LOG_WARNING, "Ignoring %s from %s with private_seqNum=%d: delivered again",
+                t->sal_name, identity ? identity : "?", seqnum);
         sal_sample_free(t, sample);
         return;
     }

@@ -48,6 +48,10 @@ static sal_transport *bus_transports;
 static char fail_topic[128];
 static int fail_count;
 static int fail_error;
+/* sal_inproc_repeat_writes: the next repeat_count writes of repeat_topic
+ * are delivered twice */
+static char repeat_topic[128];
+static int repeat_count;
 
 static int oom(char *err, size_t errlen)
 {
@@ -254,17 +258,21 @@ static int transport_write(sal_transport *t, int topic, const void *sample, char
         SAL_TRANSPORT_COUNT(t->cbs.stats, write_failures);
         return fail_error;
     }
+    int copies = 1;
+    if (repeat_count > 0 && strcmp(ti->sal_name, repeat_topic) == 0) {
+        repeat_count--;
+        copies = 2;
+    }
     int rc = add_endpoint(t, topic, true, err, errlen);
     for (endpoint *r = rc == 0 ? t->topics[topic]->readers : NULL; r != NULL; r = r->next) {
-        if (!wants(r, idx)) {
-            continue;
+        for (int k = 0; k < copies && wants(r, idx); k++) {
+            void *copy = sal_sample_dup(&r->t->comp->topics[r->topic], sample);
+            if (copy == NULL) {
+                rc = oom(err, errlen); /* the other readers still get theirs */
+                continue;
+            }
+            r->t->cbs.on_sample(r->t->cbs.arg, r->topic, copy);
         }
-        void *copy = sal_sample_dup(&r->t->comp->topics[r->topic], sample);
-        if (copy == NULL) {
-            rc = oom(err, errlen); /* the other readers still get theirs */
-            continue;
-        }
-        r->t->cbs.on_sample(r->t->cbs.arg, r->topic, copy);
     }
     pthread_mutex_unlock(&bus_lock);
     if (rc != 0) {
@@ -317,6 +325,14 @@ void sal_inproc_fail_writes(const char *sal_name, int count, int error)
     snprintf(fail_topic, sizeof fail_topic, "%s", sal_name);
     fail_count = count;
     fail_error = error;
+    pthread_mutex_unlock(&bus_lock);
+}
+
+void sal_inproc_repeat_writes(const char *sal_name, int count)
+{
+    pthread_mutex_lock(&bus_lock);
+    snprintf(repeat_topic, sizeof repeat_topic, "%s", sal_name);
+    repeat_count = count;
     pthread_mutex_unlock(&bus_lock);
 }
 

@@ -48,6 +48,11 @@ int sal_inproc_report_error(const char *name, int32_t index, const char *message
  * tests. */
 void sal_inproc_fail_writes(const char *sal_name, int count, int error);
 
+/* The next `count` writes of topic `sal_name` reach every reader twice, as
+ * Kafka delivers a message that a producer sent again after a lost ack;
+ * count 0 stops it. For tests. */
+void sal_inproc_repeat_writes(const char *sal_name, int count);
+
 /* Endpoints currently on the bus (readers + writers of every topic); 0
  * once every inproc transport is closed. For tests. */
 int sal_inproc_endpoints(void);
