@@ -537,6 +537,39 @@ static void csc_waits_for_a_registry_that_comes_up(void **state)
     assert_int_equal(n, (long)f->comp->ntopics);
 }
 
+/* Kafka: a CSC started while its broker is down (a summit power-up, a
+ * Kafka upgrade) keeps trying (--open-retry) and comes up once the broker
+ * is back: its summaryState reaches a Remote, and its log says why it
+ * waited. */
+static void csc_waits_for_a_broker_that_comes_up(void **state)
+{
+    fx *f = *state;
+    if (strcmp(fx_transport(), "kafka") != 0) {
+        skip();
+    }
+    char log[600];
+    snprintf(log, sizeof log, "%s.broker", f->log_path[0] ? f->log_path : "/tmp/ocps-liveness");
+    unlink(log);
+    assert_int_equal(fx_broker_command(f, "down 1"), 0);
+    size_t mark = f->nrecords;
+    char *argv[] = {OCPS_CSC, "--duplicate-check", "0", "1", NULL};
+    int csc = tu_spawn(argv, log);
+    assert_true(csc > 0);
+    fx_run_for(f, 12);                      /* past a first attempt (its metadata request waits 10 s) */
+    bool waited = tu_wait_exit(csc, 0) < 0; /* still trying, not gone */
+    assert_int_equal(fx_broker_command(f, "up 1"), 0);
+    long i = waited ? fx_wait_event(f, "logevent_summaryState", mark, 90) : -1;
+    tu_kill(csc);
+    char *text = tu_read_file(log, NULL);
+    print_message("the CSC's log:\n%s\n", text ? text : "");
+    assert_true(waited);
+    assert_true(i >= 0);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "cannot open the transport: "));
+    free(text);
+    unlink(log);
+}
+
 /* SASL credentials (as the summit's pods set them) in the environment of
  * the processes started until sasl_env_end, and `broker` (NULL: the test's
  * own) as their broker; sasl_env_end puts the test's environment back. */
@@ -858,6 +891,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(second_instance_refuses_to_start, setup, teardown),
         cmocka_unit_test_setup_teardown(a_frozen_instance_and_its_replacement, setup, teardown),
         cmocka_unit_test_setup_teardown(csc_waits_for_a_registry_that_comes_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(csc_waits_for_a_broker_that_comes_up, setup_no_csc, teardown),
         cmocka_unit_test_setup_teardown(kafka_authentication_failure_is_logged_as_json, setup, teardown),
         cmocka_unit_test_setup_teardown(kafka_sasl_scram_login, setup, teardown),
         cmocka_unit_test_setup_teardown(second_instance_refused_every_time, setup, teardown),

@@ -70,7 +70,7 @@ static void usage(FILE *f)
             "  --duplicate-check S   at most S seconds to watch for another instance at start\n"
             "                        (default 3; -1 off; ends as soon as none can exist)\n"
             "  --open-retry S        keep trying for S seconds to reach a transport that cannot be\n"
-            "                        reached at start (Kafka broker or registry down; default 60; 0: no)\n"
+            "                        reached at start (Kafka broker or registry down; default 600; 0: no)\n"
             "  --no-republish        do not re-publish events to late-joining readers (DDS)\n"
             "  --log-format FORMAT   log lines on stderr: text (default) or json, one object a line\n"
             "  --metrics-listen ADDR:PORT\n"

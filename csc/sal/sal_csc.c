@@ -23,7 +23,7 @@ void sal_csc_options_init(sal_csc_options *o)
     o->heartbeat_interval = 1.0;
     o->duplicate_check = 3.0;
     o->shutdown_delay = 1.0;
-    o->open_retry = 60.0;
+    o->open_retry = 600.0;
 }
 
 static void retry_due(uv_timer_t *t)

@@ -88,7 +88,7 @@ typedef struct sal_csc_options {
     double open_retry;                  /* seconds to keep trying a transport that cannot be reached
                                            at start-up (-EHOSTUNREACH: broker or registry down,
                                            5xx), backoff
-                                           1 s doubling to 15 s (default 60; 0: fail at once) */
+                                           1 s doubling to 15 s (default 600; 0: fail at once) */
     bool no_republish;                  /* do not re-publish events to late joiners (DDS) */
     /* Configurable CSCs (the interface has configurationApplied): */
     const char *config_schema;     /* JSON schema (YAML or JSON text); NULL: not configurable */
