@@ -162,9 +162,16 @@ static int new_client(sal_transport *t, sal_kafka_role role, char *err, size_t e
      * message.timeout.ms 0 (librdkafka and salobj: 300000): a message waits
      * for a broker that is away as long as it takes, not 5 minutes (then
      * lost), bounded by the queue (100000 messages, 128 MiB; a full queue
-     * fails the write, which is logged). */
+     * fails the write, which is logged).
+     * max.in.flight.requests.per.connection 1 (librdkafka: 1000000): with
+     * acks=1 and no idempotence (salobj's), a retried request could land
+     * after a newer one, and a topic's last record (what a late joiner
+     * reads: summaryState) would be stale; messages queued meanwhile go in
+     * the next request, so a burst still leaves in few of them. */
     const char *const producer[] = {"acks",
                                     t->env.acks,
+                                    "max.in.flight.requests.per.connection",
+                                    "1",
                                     "linger.ms",
                                     "0",
                                     "message.timeout.ms",
