@@ -700,6 +700,43 @@ static void completion_wait_times_out_with_a_reason(void **state)
     assert_true(r.done_at - r.sent_at < 1.0);
 }
 
+/* An execute waiting for its completion record while the operator goes
+ * to STANDBY and a start fails (Redis down: the CSC is left with no
+ * client): the wait goes on without one, the next start's client takes
+ * over, and the record then ends the execute (the CSC dereferenced the
+ * missing client and died). */
+static void completion_wait_survives_a_failed_start(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute_send(f, &r, "{\"LSSTCam-FROM-OCS_DONUTPAIR\": \"2025111500231,2025111500232\"}");
+    fx_run_for(f, 0.5);
+    assert_false(r.done);
+    char result[2048];
+    assert_int_equal(fx_command(f, "disable", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    assert_int_equal(fx_command(f, "standby", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    rfx_kill(&c->redis);
+    assert_int_equal(start_command(c, result, sizeof result), SAL_CMD_FAILED);
+    fx_run_for(f, 1.0); /* polls due meanwhile (every 0.1 s) */
+    assert_false(r.done);
+    assert_int_equal(rfx_start(&c->redis), 0);
+    redisFree(c->rc);
+    c->rc = rfx_connect(&c->redis);
+    assert_non_null(c->rc);
+    assert_int_equal(start_command(c, result, sizeof result), SAL_CMD_COMPLETE);
+    redisReply *rep = redisCommand(c->rc, "HSET LSSTCAM_WEP_PROCESSING_RESULT 2025111500231 19");
+    freeReplyObject(rep);
+    assert_true(fx_run_until(f, or_done, &r, 10));
+    print_message("%s\n", r.result);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    int exit_code;
+    json_t *res = job_result(f, r.job_id, &exit_code);
+    assert_int_equal(exit_code, 0);
+    assert_true(strchr(json_string_value(json_object_get(res, "redis")), ':') != NULL); /* where it went */
+    json_decref(res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -718,6 +755,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(redis_paused_during_push, setup, teardown),
         cmocka_unit_test_setup_teardown(push_not_acknowledged_in_time_fails, setup_command_timeout, teardown),
         cmocka_unit_test_setup_teardown(completion_wait_reports_the_record, setup_wait, teardown),
+        cmocka_unit_test_setup_teardown(completion_wait_survives_a_failed_start, setup_wait, teardown),
         cmocka_unit_test_setup_teardown(completion_wait_times_out_with_a_reason, setup_wait_short, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,7 +57,8 @@ struct ra_job {
     char id[RA_ID_LEN + 1];
     int32_t seqnum;
     char identity[129];
-    double created; /* UTC seconds */
+    char redis_address[300]; /* where it was pushed (ra->redis may be gone or another by its end) */
+    double created;          /* UTC seconds */
     size_t n;
     char **keys;
     char **values;
@@ -411,7 +412,7 @@ static json_t *job_result_json(const ra_job *j, const char *phase, const char *r
                      "s:{s:s}}",
                      "jobId", j->id, "job_id", j->id, "runId", run_id, "ownerId", j->identity, "phase", phase,
                      "reason", reason, "exit_code", exit_code, "backend", "rapid_analysis", "redis",
-                     ocps_redis_address(ra->redis), "creationTime", ocps_job_iso_time(j->created), "endTime",
+                     j->redis_address, "creationTime", ocps_job_iso_time(j->created), "endTime",
                      ocps_job_iso_time(ended), "executionDuration", ended - j->created, "pushed", pushed,
                      "not_pushed", not_pushed, "completion", completion, "completion_wait_time",
                      j->waiting ? json_real(j->waited) : json_null(), "errorSummary", "message", message);
@@ -606,7 +607,9 @@ static void poll_waits(uv_timer_t *t)
         }
         const char *argv[] = {"HGET", w->hash, w->visit};
         char err[600];
-        if (ocps_redis_command(j->ra->redis, 3, argv, NULL, on_poll_reply, j, err, sizeof err) == 0) {
+        /* no client while a failed start left none: polled again after the next one */
+        if (j->ra->redis != NULL &&
+            ocps_redis_command(j->ra->redis, 3, argv, NULL, on_poll_reply, j, err, sizeof err) == 0) {
             j->outstanding++;
             return;
         }
@@ -701,6 +704,7 @@ void ocps_ra_execute(ocps_ra *ra, sal_cmd *cmd, const char *config)
     j->cmd = cmd;
     j->seqnum = sal_cmd_seqnum(cmd);
     snprintf(j->identity, sizeof j->identity, "%s", sal_cmd_identity(cmd));
+    snprintf(j->redis_address, sizeof j->redis_address, "%s", ocps_redis_address(ra->redis));
     j->created = now_utc();
     j->next = ra->jobs;
     ra->jobs = j;
