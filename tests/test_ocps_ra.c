@@ -300,7 +300,9 @@ static void values_keep_quotes_commas_utf8_and_numbers(void **state)
     execute(
         f, &r,
         "{\"k-quotes\": \"he said \\\"hi\\\", 'twice'\", \"k-utf8\": \"caf\\u00e9 \xe6\x9d\xb1\xe4\xba\xac "
-        "\xf0\x9f\x9a\x80, \\\\ back\", \"k-int\": 2025111500227, \"k-real\": 0.1}",
+        "\xf0\x9f\x9a\x80, \\\\ back\", \"k-int\": 2025111500227, \"k-real\": 0.1, \"k-r1\": 100.0, "
+        "\"k-r2\": 1500.0, \"k-r3\": 1e-05, \"k-r4\": 1e16, \"k-r5\": 123.456, \"k-r6\": 0.0001, "
+        "\"k-r7\": -2.5, \"k-r8\": 1e15}",
         10);
     assert_int_equal(r.ack, SAL_CMD_COMPLETE);
     char got[2][512];
@@ -312,6 +314,14 @@ static void values_keep_quotes_commas_utf8_and_numbers(void **state)
     assert_string_equal(got[0], "2025111500227");
     assert_int_equal(lrange(c, "k-real", got, 2), 1);
     assert_string_equal(got[0], "0.1");
+    /* reals as Python's str() writes them (what the Python OCPS pushed) */
+    static const char *const reals[][2] = {
+        {"k-r1", "100.0"},   {"k-r2", "1500.0"}, {"k-r3", "1e-05"}, {"k-r4", "1e+16"},
+        {"k-r5", "123.456"}, {"k-r6", "0.0001"}, {"k-r7", "-2.5"},  {"k-r8", "1000000000000000.0"}};
+    for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) {
+        assert_int_equal(lrange(c, reals[i][0], got, 2), 1);
+        assert_string_equal(got[0], reals[i][1]);
+    }
 }
 
 static void malformed_config_fails_and_pushes_nothing(void **state)

@@ -118,8 +118,11 @@ static int new_id(char out[RA_ID_LEN + 1])
     return 0;
 }
 
-/* The text pushed for a JSON number: an integer as written, a real as the
- * shortest text that reads back as the same double (Python's repr). */
+/* The text pushed for a JSON number: an integer as written, a real as
+ * Python's repr (str) writes it: the fewest digits that read back as the
+ * same double, in positional notation for 1e-4 <= |x| < 1e16 (100.0,
+ * 1500.0, 0.0001: ".0" when it is whole), else as d.ddde+XX (1e-05,
+ * 1.5e+16). */
 static void number_text(const json_t *v, char *out, size_t len)
 {
     if (json_is_integer(v)) {
@@ -127,14 +130,22 @@ static void number_text(const json_t *v, char *out, size_t len)
         return;
     }
     double d = json_real_value(v);
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(out, len, "%.*g", prec, d);
-        if (strtod(out, NULL) == d) {
+    char sci[40];
+    int prec = 0; /* digits after the first */
+    for (; prec < 17; prec++) {
+        snprintf(sci, sizeof sci, "%.*e", prec, d);
+        if (strtod(sci, NULL) == d) {
             break;
         }
     }
-    if (strchr(out, '.') == NULL && strchr(out, 'e') == NULL && strchr(out, 'n') == NULL &&
-        strchr(out, 'i') == NULL) {
+    int exp10 = atoi(strchr(sci, 'e') + 1);
+    if (exp10 < -4 || exp10 >= 16) {
+        snprintf(out, len, "%s", sci);
+        return;
+    }
+    int decimals = prec - exp10 > 0 ? prec - exp10 : 0;
+    snprintf(out, len, "%.*f", decimals, d);
+    if (decimals == 0) {
         size_t n = strlen(out);
         snprintf(out + n, len - n, ".0");
     }
