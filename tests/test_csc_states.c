@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,24 @@ static void full_state_cycle(void **state)
     int expected[] = {5, 1, 2, 1, 5, 4};
     assert_int_equal(n, 6);
     assert_memory_equal(states, expected, sizeof expected);
+}
+
+/* SIGTERM (Kubernetes, systemd, docker stop) while ENABLED: summaryState
+ * OFFLINE reaches the Remote before the process ends, with status 0, so
+ * LOVE and scripts see the CSC go rather than only its heartbeat stop. */
+static void sigterm_says_offline(void **state)
+{
+    fx *f = *state;
+    assert_true(fx_wait_event(f, "logevent_summaryState", 0, 15) >= 0);
+    step(f, "start", SAL_CMD_COMPLETE, SAL_STATE_DISABLED);
+    step(f, "enable", SAL_CMD_COMPLETE, SAL_STATE_ENABLED);
+    size_t mark = f->nrecords;
+    assert_int_equal(kill(f->csc_pid, SIGTERM), 0);
+    long i = fx_wait_change(f, "logevent_summaryState", "summaryState", mark, 5);
+    assert_true(i >= 0);
+    assert_int_equal(fx_i32(f, (size_t)i, "summaryState"), SAL_STATE_OFFLINE);
+    assert_int_equal(tu_wait_exit(f->csc_pid, 10), 0);
+    f->csc_pid = -1;
 }
 
 static void wrong_state_commands_fail_with_salobj_messages(void **state)
@@ -311,6 +330,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(startup_events_in_salobj_order, setup, teardown),
         cmocka_unit_test_setup_teardown(full_state_cycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(sigterm_says_offline, setup, teardown),
         cmocka_unit_test_setup_teardown(wrong_state_commands_fail_with_salobj_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(set_log_level_changes_log_level, setup, teardown),
         cmocka_unit_test_setup_teardown(csc_specific_commands_need_enabled, setup, teardown),

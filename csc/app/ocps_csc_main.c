@@ -37,6 +37,7 @@ typedef struct app {
     sal_gate *gate;        /* DDS's threads run commands while the loop sleeps (NULL: off) */
     ocps_metrics *metrics; /* --metrics-listen (NULL: off) */
     int exit_code;         /* from the CSC's closed hook */
+    bool signalled;        /* a SIGTERM or SIGINT came: the next one exits at once */
 } app;
 
 static void usage(FILE *f)
@@ -116,13 +117,20 @@ static int parse_number(const char *s, double *out)
     return (end == s || *end != '\0' || errno != 0) ? -1 : 0;
 }
 
+/* The first SIGTERM or SIGINT: summaryState OFFLINE, then exit; a second
+ * one: exit at once. */
 static void on_signal(uv_signal_t *h, int signum)
 {
     app *a = h->data;
     SAL_LOG(a->csc, SAL_LOG_INFO, "Received signal %d; shutting down", signum);
-    uv_signal_stop(&a->sigint);
-    uv_signal_stop(&a->sigterm);
-    sal_csc_close(a->csc, 0);
+    if (a->signalled) {
+        uv_signal_stop(&a->sigint);
+        uv_signal_stop(&a->sigterm);
+        sal_csc_close(a->csc, 0);
+        return;
+    }
+    a->signalled = true;
+    sal_csc_exit(a->csc);
 }
 
 /* glibc keeps memory freed by other threads in per-thread arenas (Cyclone's

@@ -1008,6 +1008,21 @@ static void on_sal_closed(void *arg)
     handle_gone(arg);
 }
 
+void sal_csc_exit(sal_csc *c)
+{
+    if (c->stopping) {
+        return;
+    }
+    if (!c->started || c->start_busy || c->state == SAL_STATE_OFFLINE) {
+        sal_csc_close(c, 0);
+        return;
+    }
+    /* the application's state hook is not run: it is closing anyway */
+    c->state = SAL_STATE_OFFLINE;
+    write_summary_state(c);
+    uv_timer_start(&c->shutdown, shutdown_cb, (uint64_t)(c->opts.shutdown_delay * 1000), 0);
+}
+
 void sal_csc_close(sal_csc *c, int exit_code)
 {
     if (c->stopping) {

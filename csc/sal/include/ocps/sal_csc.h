@@ -174,6 +174,14 @@ sal *sal_csc_sal(sal_csc *c);
  * used after that. A second call does nothing. */
 void sal_csc_close(sal_csc *c, int exit_code);
 
+/* Leave on a signal (SIGTERM from Kubernetes or systemd, ^C): summaryState
+ * OFFLINE is written, so that LOVE and scripts see the CSC go, not only
+ * its heartbeats stop, then the CSC closes (exit code 0) after
+ * opts.shutdown_delay, as after exitControl. Closes at once if it has not
+ * started, a start is loading its configuration, it is OFFLINE already, or
+ * on a second call. */
+void sal_csc_exit(sal_csc *c);
+
 /* --- commands in progress --- */
 
 /* The command's sample (a struct of its topic). */
