@@ -48,7 +48,9 @@ typedef struct ra_wait {
     char count[64];
 } ra_wait;
 
-enum { PUSH_PENDING, PUSH_DONE, PUSH_FAILED };
+/* PUSH_UNKNOWN: sent, but no answer came (timed out, connection lost):
+ * Redis may have run it */
+enum { PUSH_PENDING, PUSH_DONE, PUSH_FAILED, PUSH_UNKNOWN };
 
 struct ra_job {
     ra_job *next;
@@ -401,8 +403,9 @@ static json_t *job_result_json(const ra_job *j, const char *phase, const char *r
             json_array_append_new(pushed, json_pack("{s:s, s:s, s:I}", "key", j->keys[i], "value",
                                                     j->values[i], "list_length", (json_int_t)j->length[i]));
         } else {
-            json_array_append_new(not_pushed, json_pack("{s:s, s:s}", "key", j->keys[i], "error",
-                                                        j->error[i] ? j->error[i] : "not sent"));
+            json_array_append_new(not_pushed, json_pack("{s:s, s:s, s:b}", "key", j->keys[i], "error",
+                                                        j->error[i] ? j->error[i] : "not sent",
+                                                        "may_have_been_pushed", j->state[i] == PUSH_UNKNOWN));
         }
     }
     json_t *completion = json_null();
@@ -488,7 +491,8 @@ static void finish(ra_job *j)
         if (j->state[i] == PUSH_DONE) {
             done++;
         } else if (first_error[0] == '\0') {
-            snprintf(first_error, sizeof first_error, "%s: %s", j->keys[i],
+            snprintf(first_error, sizeof first_error, "%s: %s: %s",
+                     j->state[i] == PUSH_UNKNOWN ? "unknown whether pushed" : "not pushed", j->keys[i],
                      j->error[i] ? j->error[i] : "not sent");
         }
     }
@@ -504,8 +508,8 @@ static void finish(ra_job *j)
         reason = "redis";
         exit_code = 1;
         /* the counts and the first failure first: an ack keeps only the start */
-        snprintf(message, sizeof message, "pushed %zu of %zu keys; not pushed: %s; pushed: %s", done, j->n,
-                 first_error, pushed);
+        snprintf(message, sizeof message, "pushed %zu of %zu keys; %s; pushed: %s", done, j->n, first_error,
+                 pushed);
     } else if (j->timed_out) {
         phase = "error";
         reason = "timeout";
@@ -663,7 +667,9 @@ static void on_push_reply(void *arg, const ocps_redis_reply *reply, const char *
         j->state[i] = PUSH_DONE;
         j->length[i] = reply->integer;
     } else {
-        j->state[i] = PUSH_FAILED;
+        /* no reply at all: sent, and perhaps run (a caller who sends it
+         * again may queue the visit twice) */
+        j->state[i] = reply == NULL ? PUSH_UNKNOWN : PUSH_FAILED;
         char text[400];
         if (reply != NULL && reply->kind == OCPS_REDIS_ERROR) {
             snprintf(text, sizeof text, "Redis refused it: %.*s", (int)(reply->len < 300 ? reply->len : 300),
