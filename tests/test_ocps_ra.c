@@ -111,6 +111,14 @@ static int setup_wait_short(void **state)
                     "enabled");
 }
 
+static int setup_wait_slow_poll(void **state)
+{
+    return open_ctx(state,
+                    "rapid_analysis:\n  completion_wait: true\n  completion_timeout: 1\n"
+                    "  completion_poll_interval: 10\n  command_timeout: 1\n",
+                    "enabled");
+}
+
 static int setup_command_timeout(void **state)
 {
     return open_ctx(state, "rapid_analysis:\n  command_timeout: 1\n", "enabled");
@@ -759,6 +767,25 @@ static void completion_wait_survives_a_failed_start(void **state)
     json_decref(res);
 }
 
+/* A poll interval longer than the completion timeout: the last poll is at
+ * the deadline, so the execute ends then, within the timeout its
+ * INPROGRESS ack gave (it ended a whole poll interval later, after the
+ * Remote had given up). */
+static void completion_timeout_kept_with_a_slow_poll(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, "{\"LSSTCam-FROM-OCS_CWFSIMAGE\": \"2025111500301\"}", 20);
+    assert_int_equal(r.acks[0].ack, SAL_CMD_INPROGRESS);
+    print_message("%s after %.2f s (INPROGRESS timeout %.1f s)\n", r.result, r.done_at - r.sent_at,
+                  r.acks[0].timeout);
+    assert_int_equal(r.ack, SAL_CMD_FAILED);
+    assert_non_null(strstr(r.result, "within 1.0 s (completion_timeout)"));
+    assert_true(r.done_at - r.sent_at < 4.0);
+    assert_true(r.done_at - r.sent_at < r.acks[0].timeout);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -779,6 +806,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(completion_wait_reports_the_record, setup_wait, teardown),
         cmocka_unit_test_setup_teardown(completion_wait_survives_a_failed_start, setup_wait, teardown),
         cmocka_unit_test_setup_teardown(completion_wait_times_out_with_a_reason, setup_wait_short, teardown),
+        cmocka_unit_test_setup_teardown(completion_timeout_kept_with_a_slow_poll, setup_wait_slow_poll,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

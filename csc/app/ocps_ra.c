@@ -569,6 +569,15 @@ static void finish(ra_job *j)
 
 static void poll_waits(uv_timer_t *t);
 
+/* The next poll after completion_poll_interval, or at the deadline if that
+ * comes first (that poll's answer then decides). */
+static void schedule_poll(ra_job *j)
+{
+    double left = j->ra->s.completion_timeout - j->waited;
+    double delay = j->ra->s.completion_poll_interval < left ? j->ra->s.completion_poll_interval : left;
+    uv_timer_start(&j->timer, poll_waits, delay > 0 ? (uint64_t)(delay * 1000) : 0, 0);
+}
+
 /* The reply of HGET for the first record not found yet (arg: the job;
  * poll_waits asks for one record at a time). */
 static void on_poll_reply(void *arg, const ocps_redis_reply *reply, const char *failure)
@@ -607,7 +616,7 @@ static void on_poll_reply(void *arg, const ocps_redis_reply *reply, const char *
         j->timed_out = true;
         finish(j);
     } else {
-        uv_timer_start(&j->timer, poll_waits, (uint64_t)(j->ra->s.completion_poll_interval * 1000), 0);
+        schedule_poll(j);
     }
 }
 
@@ -634,7 +643,7 @@ static void poll_waits(uv_timer_t *t)
             j->timed_out = true;
             finish(j);
         } else {
-            uv_timer_start(&j->timer, poll_waits, (uint64_t)(j->ra->s.completion_poll_interval * 1000), 0);
+            schedule_poll(j);
         }
         return;
     }
@@ -728,7 +737,10 @@ void ocps_ra_execute(ocps_ra *ra, sal_cmd *cmd, const char *config)
     find_waits(j);
     char text[128];
     snprintf(text, sizeof text, "{\"job_id\": \"%s\"}", j->id);
-    double timeout = ra->s.command_timeout + 5 + (ra->s.completion_wait ? ra->s.completion_timeout : 0);
+    /* the pushes' replies, then (waiting) the polls up to the deadline and
+     * the last poll's reply, each reply within command_timeout */
+    double timeout = ra->s.command_timeout + 5 +
+                     (ra->s.completion_wait ? ra->s.completion_timeout + ra->s.command_timeout : 0);
     sal_cmd_in_progress(cmd, timeout, text);
     /* the job_id event */
     const sal_topic_info *ti = &ra->comp->topics[ra->tp.job_id];
