@@ -784,6 +784,11 @@ static void completion_timeout_kept_with_a_slow_poll(void **state)
     assert_non_null(strstr(r.result, "within 1.0 s (completion_timeout)"));
     assert_true(r.done_at - r.sent_at < 4.0);
     assert_true(r.done_at - r.sent_at < r.acks[0].timeout);
+    /* abort_job says how an execute ends in this mode */
+    char result[2048];
+    assert_int_equal(fx_command_str(f, "abort_job", "job_id", r.job_id, 10, result, sizeof result),
+                     SAL_CMD_FAILED);
+    assert_non_null(strstr(result, "ends when the completion record comes or completion_timeout passes"));
 }
 
 int main(void)

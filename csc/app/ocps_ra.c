@@ -780,9 +780,14 @@ void ocps_ra_abort_job(ocps_ra *ra, sal_cmd *cmd, const char *job_id)
         return;
     }
     (void)job_id;
-    ra_fail(cmd, "abort_job is not supported by index 101 (Rapid Analysis): an execute ends as soon as "
-                 "Redis has acknowledged its pushes, and Rapid Analysis's processing cannot be stopped from "
-                 "here; there is nothing to abort");
+    ra_fail(
+        cmd, "%s",
+        ra->s.completion_wait
+            ? "abort_job is not supported by index 101 (Rapid Analysis): its processing cannot be stopped "
+              "from here; an execute ends when the completion record comes or completion_timeout passes"
+            : "abort_job is not supported by index 101 (Rapid Analysis): an execute ends as soon as "
+              "Redis has acknowledged its pushes, and Rapid Analysis's processing cannot be stopped from "
+              "here; there is nothing to abort");
 }
 
 /* --- connection --- */
