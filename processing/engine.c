@@ -657,7 +657,11 @@ static void engine_resume(engine *e, engine_rec *const *recs, size_t n)
             engine__runner_gone(e, r, true, NULL);
         }
         engine_sync(e, r);
-        engine_abort_again(e, r);
+    }
+    /* once every found job is resumed (a slurm_resumed one is looked up
+     * before it is sent again): an abort can end a job and schedule */
+    for (size_t i = 0; i < n; i++) {
+        engine_abort_again(e, recs[i]);
     }
 }
 
@@ -906,6 +910,7 @@ int engine_open(engine **out, uv_loop_t *loop, const engine_options *opts, engin
         engine_close(e, NULL, NULL); /* freed once the loop has closed the handles */
         return -1;
     }
+    e->held = true; /* nothing starts before every found job is resumed */
     engine_resume(e, found.recs, found.n);
     free(found.recs);
     e->held = opts->start_later;
@@ -1312,10 +1317,13 @@ int engine_batch_end(engine *e, char *err, size_t errlen)
 static int engine_abort_live(engine *e, engine_rec *r, char *err, size_t errlen)
 {
     engine_phase now = r->st.job.phase;
-    if (e->executor == ENGINE_EXECUTOR_UWS && (r->slurm_active || r->st.job.executor_id[0] != '\0')) {
+    /* slurm_resumed: found in the store, perhaps sent before the store
+     * knew; the lookup that comes before sending it again decides */
+    bool handed = r->slurm_active || r->slurm_resumed;
+    if (e->executor == ENGINE_EXECUTOR_UWS && (handed || r->st.job.executor_id[0] != '\0')) {
         return engine__uws_abort(e, r, err, errlen);
     }
-    if (r->slurm_active || r->st.job.slurm_job_id[0] != '\0') {
+    if (handed || r->st.job.slurm_job_id[0] != '\0') {
         return engine__slurm_abort(e, r, err, errlen);
     }
     if (now == ENGINE_PENDING || now == ENGINE_QUEUED) {

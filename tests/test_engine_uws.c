@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -519,6 +520,54 @@ static void test_abort_kept_across_reopen(void **state)
     assert_int_equal(efx_count_final(&fx->x, id), 1);
 }
 
+/* An abort while the server holds the PUT (stopped), then the engine
+ * closed: the server takes that PUT when it wakes; the reopened engine
+ * looks the job up (by run_id) before deciding, and aborts it there,
+ * instead of ending it at home and leaving the server's job running. */
+static void test_abort_during_put_kept_across_reopen(void **state)
+{
+    fixture *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    char err[256];
+    assert_int_equal(kill(fx->server.pid, SIGSTOP), 0);
+    efx_submit_sh(&fx->x, id, "sleep 60");
+    efx_run_for(&fx->x, 0.3); /* its PUT waits for the stopped server */
+    assert_int_equal(engine_job_abort(fx->x.e, id, err, sizeof err), 0);
+    efx_run_for(&fx->x, 0.2);
+    assert_int_equal(efx_final(&fx->x, id), -1); /* the PUT's answer decides */
+    efx_close(&fx->x);
+    assert_int_equal(kill(fx->server.pid, SIGCONT), 0);
+    int status = 0;
+    json_t *job = NULL;
+    for (double end = tu_now() + 10; status != 200 && tu_now() < end;) {
+        json_decref(job);
+        job = server_job(fx, id, &status); /* the key made our id the server's */
+        if (status != 200) {
+            usleep(100000);
+        }
+    }
+    assert_int_equal(status, 200); /* the server took the held PUT */
+    json_decref(job);
+    efx_clear_events(&fx->x);
+    efx_open(&fx->x);
+    int i = fx_wait_final(fx, id, 20);
+    assert_int_equal(fx->x.events[i].phase, ENGINE_ABORTED);
+    job = server_job(fx, id, &status);
+    if (status == 200) { /* the abort extension keeps it */
+        const char *phase = json_string_value(json_object_get(job, "phase"));
+        for (double end = tu_now() + 10; strcmp(phase, "aborted") != 0 && tu_now() < end;) {
+            json_decref(job);
+            usleep(100000);
+            job = server_job(fx, id, &status);
+            phase = json_string_value(json_object_get(job, "phase"));
+        }
+        assert_string_equal(phase, "aborted");
+    } else {
+        assert_int_equal(status, 404); /* DELETE */
+    }
+    json_decref(job);
+}
+
 static void test_reopen_readopts(void **state)
 {
     fx_reopen_while_running(*state, NULL);
@@ -584,6 +633,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort, setup_delete, teardown),
         cmocka_unit_test_setup_teardown(test_abort_kept_across_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_kept_across_reopen, setup_delete, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_during_put_kept_across_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_during_put_kept_across_reopen, setup_delete, teardown),
         cmocka_unit_test_setup_teardown(test_prerequisites, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_while_refused, setup_full, teardown),
