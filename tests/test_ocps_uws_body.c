@@ -83,8 +83,9 @@ static void unescaped_values_refused(void **state)
     }
 }
 
-/* The plan of an execute with this config (only -c allowed), its
- * reference body into *body (NULL if refused, err says why). */
+/* The plan of an execute with this config (-c, -j and
+ * --register-dataset-types allowed), its reference body into *body (NULL
+ * if refused, err says why). */
 static void plan_of(const char *config, ocps_job_plan *plan, json_t **body, char *err, size_t errlen)
 {
     ocps_config cfg;
@@ -93,7 +94,7 @@ static void plan_of(const char *config, ocps_job_plan *plan, json_t **body, char
     snprintf(cfg.butler, sizeof cfg.butler, "LATISS");
     snprintf(cfg.input_collection, sizeof cfg.input_collection, "LATISS/raw/all");
     cfg.command = json_pack("[s, s]", "{pipetask}", "{config_words}");
-    cfg.allowed_options = json_pack("[s, s]", "-c", "-j");
+    cfg.allowed_options = json_pack("[s, s, s]", "-c", "-j", "--register-dataset-types");
     ocps_execute x = {.pipeline = "cpBias.yaml",
                       .version = "",
                       .config = config,
@@ -107,13 +108,20 @@ static void plan_of(const char *config, ocps_job_plan *plan, json_t **body, char
 }
 
 /* Quotes of the config are the CSC's: RUN_OPTIONS carries the words, which
- * the script's splitting gives back one by one. */
+ * the script's splitting gives back one by one. A config without quotes
+ * goes byte for byte as the Python OCPS sends it (two blanks stay two). */
 static void run_options_are_the_words(void **state)
 {
     (void)state;
     ocps_job_plan plan;
     json_t *body;
     char err[256];
+    plan_of("-j 8 --register-dataset-types  -c isr:doBias=False ", &plan, &body, err, sizeof err);
+    assert_non_null(body);
+    assert_string_equal(value_of(json_object_get(body, "environment"), "RUN_OPTIONS"),
+                        "-i LATISS/raw/all -j 8 --register-dataset-types  -c isr:doBias=False ");
+    json_decref(body);
+    ocps_job_plan_free(&plan);
     plan_of("-j 8 -c \"isr:doBias=False\" -c 'isr:x=[1,2]'", &plan, &body, err, sizeof err);
     assert_non_null(body);
     assert_string_equal(value_of(json_object_get(body, "environment"), "RUN_OPTIONS"),

@@ -394,15 +394,16 @@ static void env_add(strv *env, json_t *environment, const char *name, const char
 }
 
 /* RUN_OPTIONS as the Python OCPS makes it ("-i <input_collection> " or
- * " ", then execute.config), with the config as its words joined by one
- * blank: what uws_scripts' unquoted $RUN_OPTIONS gives pipetask after
- * bash's word splitting, for words without blanks. The first word that
+ * " ", then execute.config); a config with quotes or backslashes goes as
+ * its words joined by one blank: what uws_scripts' unquoted $RUN_OPTIONS
+ * gives pipetask after bash's word splitting, for words without blanks. The first word that
  * splitting would not keep whole (it holds a blank, or is empty and
  * would vanish) goes to `split` (cut), "" if none. NULL if out of
  * memory. */
 static char *run_options(const plan_ctx *p, char *split, size_t splitlen)
 {
-    size_t len = strlen(p->cfg->input_collection) + 8;
+    const char *config = p->x->config;
+    size_t len = strlen(p->cfg->input_collection) + strlen(config) + 8;
     for (size_t k = 0; k < p->words.n; k++) {
         len += strlen(p->words.word[k]) + 1;
     }
@@ -410,13 +411,23 @@ static char *run_options(const plan_ctx *p, char *split, size_t splitlen)
     if (out == NULL) {
         return NULL;
     }
+    split[0] = '\0';
+    if (strpbrk(config, "'\"\\") == NULL) {
+        /* no quoting: the config as it came (byte for byte what the Python
+         * OCPS sends), which bash splits into the very words checked */
+        if (p->cfg->input_collection[0] != '\0') {
+            snprintf(out, len, "-i %s %s", p->cfg->input_collection, config);
+        } else {
+            snprintf(out, len, " %s", config);
+        }
+        return out;
+    }
     size_t n = 0;
     if (p->cfg->input_collection[0] != '\0') {
         n = (size_t)snprintf(out, len, "-i %s ", p->cfg->input_collection);
     } else {
         n = (size_t)snprintf(out, len, " ");
     }
-    split[0] = '\0';
     for (size_t k = 0; k < p->words.n; k++) {
         const char *w = p->words.word[k];
         if (split[0] == '\0' && (w[0] == '\0' || strpbrk(w, " \t\n") != NULL)) {
