@@ -465,13 +465,7 @@ static void restart_csc(ctx *c, char *argv[])
     assert_true(tu_wait_exit(c->f.csc_pid, 10) >= 0);
     size_t from = c->f.nrecords;
     assert_int_equal(fx_start_csc(&c->f, argv), 0);
-    long i;
-    while ((i = fx_wait_event(&c->f, "logevent_summaryState", from, 20)) >= 0 &&
-           sal_sample_origin(&c->f.comp->topics[c->f.records[i].topic], c->f.records[i].sample) !=
-               c->f.csc_pid) {
-        from = (size_t)i + 1;
-    }
-    assert_true(i >= 0);
+    assert_true(fx_wait_csc_event(&c->f, "logevent_summaryState", from, 20) >= 0);
 }
 
 static void start_fails_without_host_or_password(void **state)

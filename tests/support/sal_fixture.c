@@ -362,6 +362,17 @@ long fx_wait_event(fx *f, const char *sal_name, size_t from, double timeout)
     return w.found;
 }
 
+long fx_wait_csc_event(fx *f, const char *sal_name, size_t from, double timeout)
+{
+    double end = tu_now() + timeout;
+    long i;
+    while ((i = fx_wait_event(f, sal_name, from, end - tu_now())) >= 0 &&
+           sal_sample_origin(&f->comp->topics[f->records[i].topic], f->records[i].sample) != f->csc_pid) {
+        from = (size_t)i + 1;
+    }
+    return i;
+}
+
 long fx_wait_change(fx *f, const char *sal_name, const char *field, size_t from, double timeout)
 {
     wait_record w = {sal_component_find_topic(f->comp, sal_name), field, from, false, 0, -1};

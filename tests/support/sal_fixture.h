@@ -86,6 +86,11 @@ void fx_run_for(fx *f, double seconds);
  * its index or -1. */
 long fx_wait_event(fx *f, const char *sal_name, size_t from, double timeout);
 
+/* fx_wait_event for a record written by the CSC process f->csc_pid (its
+ * origin): a CSC stopped before it (SIGTERM: its OFFLINE summaryState) may
+ * still be heard after `from`. */
+long fx_wait_csc_event(fx *f, const char *sal_name, size_t from, double timeout);
+
 /* Wait for the first record of sal_name at or after record `from` whose
  * int32 `field` differs from that of the last record of sal_name before
  * `from` (any value if there is none); returns its index or -1. Copies of
