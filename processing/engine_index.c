@@ -4,6 +4,7 @@
  * when live plus removed slots pass three quarters.
  */
 #include "engine__internal.h"
+#include "ocps/sal_hash.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +15,7 @@ static engine_rec engine_index_tomb_rec;
 /* FNV-1a of the id. */
 static size_t engine_index_hash(const char *id)
 {
-    uint64_t h = 1469598103934665603u;
-    for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++) {
-        h = (h ^ *p) * 1099511628211u;
-    }
+    uint64_t h = sal_fnv1a64_str(id);
     return (size_t)(h ^ (h >> 32));
 }
 

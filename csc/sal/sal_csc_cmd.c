@@ -1,5 +1,6 @@
 /* sal_csc_cmd.c - CSC commands: objects, per-topic queues, acks; see sal_csc.h. */
 #include "sal_csc__internal.h"
+#include "ocps/sal_hash.h"
 #include "ocps/sal_logline.h"
 #include "ocps/sal_utf8.h"
 
@@ -206,10 +207,7 @@ static void run_next(sal_csc *c, int topic)
 static bool taken_before(command_slot *slot, int32_t seqnum, int32_t origin, const char *identity,
                          double snd_stamp)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)(identity ? identity : ""); *p != '\0'; p++) {
-        h = (h ^ *p) * 1099511628211ULL;
-    }
+    uint64_t h = sal_fnv1a64_str(identity);
     for (unsigned i = 0; i < slot->nrecent; i++) {
         const recent_command *r = &slot->recent[i];
         if (r->seqnum == seqnum && r->origin == origin && r->identity_hash == h &&

@@ -4,6 +4,7 @@
  * the repository, registered in one transaction; file checksums (butler.h).
  */
 #include "butler__internal.h"
+#include "ocps/sal_hash.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -25,7 +26,7 @@ int butler_checksum_file(const char *path, char *out, size_t outlen, char *err, 
     if (fd < 0) {
         return bl_fail(err, errlen, "%s: %s", path, strerror(errno));
     }
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = SAL_FNV1A64_INIT;
     unsigned char buf[65536];
     ssize_t got;
     while ((got = read(fd, buf, sizeof buf)) != 0) {
@@ -37,9 +38,7 @@ int butler_checksum_file(const char *path, char *out, size_t outlen, char *err, 
             close(fd);
             return bl_fail(err, errlen, "%s: %s", path, strerror(e));
         }
-        for (ssize_t i = 0; i < got; i++) {
-            h = (h ^ buf[i]) * 0x100000001b3ULL;
-        }
+        h = sal_fnv1a64_update(h, buf, (size_t)got);
     }
     close(fd);
     snprintf(out, outlen, "fnv1a64:%016llx", (unsigned long long)h);
