@@ -113,21 +113,28 @@ static void plan_of(const char *config, ocps_job_plan *plan, json_t **body, char
 static void run_options_are_the_words(void **state)
 {
     (void)state;
-    ocps_job_plan plan;
-    json_t *body;
-    char err[256];
-    plan_of("-j 8 --register-dataset-types  -c isr:doBias=False ", &plan, &body, err, sizeof err);
-    assert_non_null(body);
-    assert_string_equal(value_of(json_object_get(body, "environment"), "RUN_OPTIONS"),
-                        "-i LATISS/raw/all -j 8 --register-dataset-types  -c isr:doBias=False ");
-    json_decref(body);
-    ocps_job_plan_free(&plan);
-    plan_of("-j 8 -c \"isr:doBias=False\" -c 'isr:x=[1,2]'", &plan, &body, err, sizeof err);
-    assert_non_null(body);
-    assert_string_equal(value_of(json_object_get(body, "environment"), "RUN_OPTIONS"),
-                        "-i LATISS/raw/all -j 8 -c isr:doBias=False -c isr:x=[1,2]");
-    json_decref(body);
-    ocps_job_plan_free(&plan);
+    static const struct {
+        const char *config;
+        const char *run_options;
+    } cases[] = {
+        /* no quotes: byte for byte what the Python OCPS sends */
+        {"-j 8 --register-dataset-types  -c isr:doBias=False ",
+         "-i LATISS/raw/all -j 8 --register-dataset-types  -c isr:doBias=False "},
+        /* quotes: the checked words joined by single blanks */
+        {"-j 8 -c \"isr:doBias=False\" -c 'isr:x=[1,2]'",
+         "-i LATISS/raw/all -j 8 -c isr:doBias=False -c isr:x=[1,2]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ocps_job_plan plan;
+        json_t *body;
+        char err[256];
+        plan_of(cases[i].config, &plan, &body, err, sizeof err);
+        assert_non_null(body);
+        assert_string_equal(value_of(json_object_get(body, "environment"), "RUN_OPTIONS"),
+                            cases[i].run_options);
+        json_decref(body);
+        ocps_job_plan_free(&plan);
+    }
 }
 
 /* A quoted blank would let an option past allowed_options (bash splits
