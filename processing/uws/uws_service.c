@@ -778,6 +778,39 @@ static void uws_put_job(const uws_call *c, uws_reply *r)
     r->put = p;
 }
 
+/* Job `job` (whole, or its `property` when not NULL) as GET /job/{id}
+ * answers it: from the kept answer while it holds, else made (a walk of
+ * its results) and kept. */
+static void uws_reply_found(uws_service *s, const engine_job *job, const char *property, uws_reply *r)
+{
+    bool whole = property == NULL;
+    uws_cached *cached = whole ? uws_cache_slot(s, job->id) : NULL;
+    if (cached != NULL && strcmp(cached->id, job->id) == 0 &&
+        (!cached->live || uws_cache_live_holds(cached, job)) && uws_cache_reply(cached, r)) {
+        return;
+    }
+    bool ended = engine_phase_final(job->phase);
+    uws_results_stamp *stamp = NULL;
+    json_t *results = uws_job_results_stamped(job->workdir, cached != NULL && !ended ? &stamp : NULL);
+    if (whole && results != NULL) {
+        uws_reply_job(r, 200, job, results);
+    } else {
+        json_t *obj = uws_job_object(job, results);
+        if (obj != NULL && !whole) {
+            json_t *prop = json_incref(json_object_get(obj, property));
+            json_decref(obj);
+            obj = prop;
+        }
+        uws_reply_json(r, 200, obj);
+    }
+    json_decref(results);
+    if (cached != NULL && r->status == 200 && (ended || stamp != NULL)) {
+        uws_cache_keep(cached, job, r, stamp);
+    } else {
+        uws_results_stamp_free(stamp);
+    }
+}
+
 /* A PUT whose Idempotency-Key is a job's id already: that job (200) if it
  * is the same submission (the same run_id and command: a client sending
  * again a PUT whose answer it lost), else 409. */
@@ -787,7 +820,7 @@ static void uws_reply_same_job(uws_service *s, const uws_put *p, uws_reply *r)
     const char *run_id = json_string_value(json_object_get(json_object_get(p->meta, "uws"), "run_id"));
     if (job != NULL && run_id != NULL && strcmp(uws_job_run_id(job), run_id) == 0 &&
         json_equal(job->argv, p->run)) {
-        uws_reply_new_job(r, job);
+        uws_reply_found(s, job, NULL, r); /* as GET /job/{id}: an ended job's walk is kept */
         return;
     }
     char text[256];
@@ -910,29 +943,7 @@ static void uws_get_job(const uws_call *c, uws_reply *r)
         uws_not_found(r, c->route->id);
         return;
     }
-    if (cached != NULL && uws_cache_live_holds(cached, job) && uws_cache_reply(cached, r)) {
-        return;
-    }
-    bool ended = engine_phase_final(job->phase);
-    uws_results_stamp *stamp = NULL;
-    json_t *results = uws_job_results_stamped(job->workdir, cached != NULL && !ended ? &stamp : NULL);
-    if (whole && results != NULL) {
-        uws_reply_job(r, 200, job, results);
-    } else {
-        json_t *obj = uws_job_object(job, results);
-        if (obj != NULL && !whole) {
-            json_t *prop = json_incref(json_object_get(obj, c->route->property));
-            json_decref(obj);
-            obj = prop;
-        }
-        uws_reply_json(r, 200, obj);
-    }
-    json_decref(results);
-    if (cached != NULL && r->status == 200 && (ended || stamp != NULL)) {
-        uws_cache_keep(cached, job, r, stamp);
-    } else {
-        uws_results_stamp_free(stamp);
-    }
+    uws_reply_found(c->s, job, whole ? NULL : c->route->property, r);
 }
 
 /* DELETE {base}/job/{id}: the job and its files are gone (a running job is
