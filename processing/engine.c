@@ -1222,6 +1222,11 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
     }
     size_t waiting = engine_waiting(e);
     if (e->max_waiting > 0 && waiting >= e->max_waiting) {
+        engine_phase phase;
+        if (engine_store_find_phase(e->store, id, &phase, err, errlen) > 0) {
+            snprintf(err, errlen, "job %s already exists", id); /* an ended job: not refused for the line */
+            return -EEXIST;
+        }
         e->refused++;
         snprintf(err, errlen, "too many jobs wait to run (%zu; the limit is %zu): try again later", waiting,
                  e->max_waiting);

@@ -706,12 +706,12 @@ static void test_git_clone(void **state)
 }
 
 /* PUT /job with key `key` (a curl -H) and `body`: the reply. */
-static void put_keyed(const char *key, const char *body, uws_resp *r)
+static void put_keyed(uws_fx *f, const char *key, const char *body, uws_resp *r)
 {
     char header[128];
     snprintf(header, sizeof header, "Idempotency-Key: %s", key);
     const char *const extra[] = {"-H", header, NULL};
-    assert_int_equal(uws_fx_request(&fx, "PUT", "/job", "application/json", body, strlen(body), extra, r), 0);
+    assert_int_equal(uws_fx_request(f, "PUT", "/job", "application/json", body, strlen(body), extra, r), 0);
 }
 
 /* The Idempotency-Key extension: the key becomes the job's id; the same
@@ -725,14 +725,14 @@ static void test_idempotency_key(void **state)
     static const char body[] = "{\"argv\": [\"true\"], \"run_id\": \"keyed\"}";
     int before = uws_fx_count(&fx);
     uws_resp r;
-    put_keyed(key, body, &r);
+    put_keyed(&fx, key, body, &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(json_string_value(json_object_get(r.json, "jobId")), key);
     uws_resp_clear(&r);
     json_t *job = uws_fx_wait(&fx, key, NULL, 30);
     assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
     json_decref(job);
-    put_keyed(key, body, &r);
+    put_keyed(&fx, key, body, &r);
     assert_int_equal(r.status, 200);
     check_shape(r.json);
     assert_string_equal(json_string_value(json_object_get(r.json, "jobId")), key);
@@ -742,14 +742,14 @@ static void test_idempotency_key(void **state)
                                         "{\"argv\": [\"false\"], \"run_id\": \"keyed\"}",
                                         "{\"command\": \"true\", \"run_id\": \"keyed\"}"};
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
-        put_keyed(key, other[i], &r);
+        put_keyed(&fx, key, other[i], &r);
         assert_int_equal(r.status, 409);
         assert_non_null(strstr(r.body, "Idempotency-Key fedcba9876543210fedcba9876543210 names another job"));
         uws_resp_clear(&r);
     }
     static const char *const bad[] = {"0123456789ABCDEF0123456789ABCDEF", "0123", "../../etc/passwd"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        put_keyed(bad[i], body, &r);
+        put_keyed(&fx, bad[i], body, &r);
         assert_int_equal(r.status, 400);
         assert_non_null(strstr(r.body, "Idempotency-Key: must be a job id"));
         uws_resp_clear(&r);
@@ -758,13 +758,21 @@ static void test_idempotency_key(void **state)
 }
 
 /* --max-waiting: a PUT beyond the waiting line's limit is answered 503
- * with the reason, and creates no job; a place freed takes the next. */
+ * with the reason, and creates no job; a place freed takes the next. A
+ * keyed PUT of an ended job sent again is answered with that job. */
 static void test_full_line_refused(void **state)
 {
     (void)state;
     uws_fx own;
     const char *const opts[] = {"--max-concurrent", "1", "--max-waiting", "2", NULL};
     assert_int_equal(uws_fx_start(&own, NULL, opts), 0);
+    static const char key[] = "0123456789abcdef0123456789abcdef";
+    static const char keyed_body[] = "{\"argv\": [\"true\"], \"run_id\": \"keyed\"}";
+    uws_resp r;
+    put_keyed(&own, key, keyed_body, &r);
+    assert_int_equal(r.status, 200);
+    uws_resp_clear(&r);
+    json_decref(uws_fx_wait(&own, key, "completed", 30));
     char holder[33];
     char q1[33];
     char q2[33];
@@ -773,14 +781,18 @@ static void test_full_line_refused(void **state)
     assert_int_equal(uws_fx_submit(&own, "{\"argv\": [\"true\"]}", q1), 0);
     assert_int_equal(uws_fx_submit(&own, "{\"argv\": [\"true\"]}", q2), 0);
     const char *body = "{\"argv\": [\"true\"]}";
-    uws_resp r;
     assert_int_equal(uws_fx_request(&own, "PUT", "/job", "application/json", body, strlen(body), NULL, &r),
                      0);
     assert_int_equal(r.status, 503);
     assert_non_null(strstr(r.body, "too many jobs wait to run (2; the limit is 2)"));
     assert_non_null(strstr(r.headers, "\r\nRetry-After: 1\r\n"));
     uws_resp_clear(&r);
-    assert_int_equal(uws_fx_count(&own), 3); /* nothing created */
+    /* a keyed PUT sent again for an ended job is not waiting: its job, 200 */
+    put_keyed(&own, key, keyed_body, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "phase")), "completed");
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_count(&own), 4); /* nothing created */
     assert_int_equal(uws_fx_request(&own, "GET", "/metrics", NULL, NULL, 0, NULL, &r), 0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\nocps_engine_waiting_jobs 2\n"));
@@ -794,7 +806,7 @@ static void test_full_line_refused(void **state)
     uws_resp_clear(&r);
     char q3[33];
     assert_int_equal(uws_fx_submit(&own, body, q3), 0);
-    assert_int_equal(uws_fx_count(&own), 3);
+    assert_int_equal(uws_fx_count(&own), 4);
     snprintf(path, sizeof path, "/job/%s", holder);
     assert_int_equal(uws_fx_request(&own, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
     uws_resp_clear(&r);
