@@ -86,7 +86,9 @@ static void unescaped_values_refused(void **state)
 /* The plan of an execute with this config (-c, -j and
  * --register-dataset-types allowed), its reference body into *body (NULL
  * if refused, err says why). */
-static void plan_of(const char *config, ocps_job_plan *plan, json_t **body, char *err, size_t errlen)
+/* The reference server's body for an execute with this config (NULL and
+ * err when refused). */
+static json_t *body_of(const char *config, char *err, size_t errlen)
 {
     ocps_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -101,10 +103,14 @@ static void plan_of(const char *config, ocps_job_plan *plan, json_t **body, char
                       .data_query = "",
                       .prereq_jobs = "",
                       .output_dataset_types = ""};
-    assert_int_equal(ocps_job_plan_build(&cfg, &x, "0123456789abcdef0123456789abcdef", plan, err, errlen), 0);
-    *body = ocps_job_uws_reference_body(plan, err, errlen);
+    ocps_job_plan plan;
+    assert_int_equal(ocps_job_plan_build(&cfg, &x, "0123456789abcdef0123456789abcdef", &plan, err, errlen),
+                     0);
+    json_t *body = ocps_job_uws_reference_body(&plan, err, errlen);
+    ocps_job_plan_free(&plan);
     json_decref(cfg.command);
     json_decref(cfg.allowed_options);
+    return body;
 }
 
 /* Quotes of the config are the CSC's: RUN_OPTIONS carries the words, which
@@ -125,15 +131,12 @@ static void run_options_are_the_words(void **state)
          "-i LATISS/raw/all -j 8 -c isr:doBias=False -c isr:x=[1,2]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ocps_job_plan plan;
-        json_t *body;
         char err[256];
-        plan_of(cases[i].config, &plan, &body, err, sizeof err);
+        json_t *body = body_of(cases[i].config, err, sizeof err);
         assert_non_null(body);
         assert_string_equal(value_of(json_object_get(body, "environment"), "RUN_OPTIONS"),
                             cases[i].run_options);
         json_decref(body);
-        ocps_job_plan_free(&plan);
     }
 }
 
@@ -153,16 +156,12 @@ static void words_split_by_the_script_refused(void **state)
         {"-j 2 -c ''", "''"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        ocps_job_plan plan;
-        json_t *body;
         char err[256];
-        plan_of(bad[i].config, &plan, &body, err, sizeof err);
-        assert_null(body);
+        assert_null(body_of(bad[i].config, err, sizeof err));
         char want[200];
         snprintf(want, sizeof want, "execute.config: the word %s cannot be sent to uws-api-server",
                  bad[i].word);
         assert_non_null(strstr(err, want));
-        ocps_job_plan_free(&plan);
     }
 }
 
