@@ -108,6 +108,7 @@ static void test_put_command_runs(void **state)
         "{\"command\": \"printf '%s' \\\"$WEIRD\\\" > $JOB_OUTPUT_DIR/env.txt; "
         "printf '%s' \\\"$JOB_ID\\\" > $JOB_OUTPUT_DIR/id.txt; mkdir -p $JOB_OUTPUT_DIR/sub; "
         "echo nested > $JOB_OUTPUT_DIR/sub/n.txt; echo hidden > $JOB_OUTPUT_DIR/.h; "
+        "mkdir $JOB_OUTPUT_DIR/.d && echo in-hidden-dir > $JOB_OUTPUT_DIR/.d/f.txt; "
         "ln -s /etc/passwd $JOB_OUTPUT_DIR/link\","
         " \"run_id\": \"run-42.a_b\","
         " \"environment\": [{\"name\": \"WEIRD\", \"value\": \"${CP_PIPE_DIR} 'q' \\\"d\\\" \\\\ $(x)\"}]}";
@@ -141,38 +142,48 @@ static void test_put_command_runs(void **state)
     assert_true(is_time_string(json_object_get(job, "endTime")));
     assert_true(json_is_real(json_object_get(job, "executionDuration")));
     assert_int_equal(json_integer_value(json_object_get(json_object_get(job, "jobInfo"), "exitCode")), 0);
-    /* results: env.txt, id.txt, sub/n.txt sorted; no hidden file, no link */
+    /* results: .d/f.txt, env.txt, id.txt, sub/n.txt sorted; no hidden
+     * file (a hidden directory is walked, as the reference's os.walk), no
+     * link */
     json_t *results = json_object_get(job, "results");
-    assert_int_equal(json_array_size(results), 3);
-    for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(json_array_size(results), 4);
+    for (size_t i = 0; i < 4; i++) {
         assert_int_equal(json_integer_value(json_object_get(json_array_get(results, i), "id")),
                          (json_int_t)i);
     }
     const char *uri0 = json_string_value(json_object_get(json_array_get(results, 0), "uri"));
-    assert_non_null(strstr(uri0, "/out/env.txt"));
+    assert_non_null(strstr(uri0, "/out/.d/f.txt"));
     assert_true(uri0[0] == '/');
     json_decref(job);
 
+    /* the index as the reference's int(): negative from the end; not an
+     * integer: 404; empty: 400 with a JSON string */
+    static const struct {
+        const char *index;
+        unsigned status;
+        const char *body;
+    } served[] = {
+        {"0", 200, "in-hidden-dir\n"},
+        {"1", 200, "${CP_PIPE_DIR} 'q' \"d\" \\ $(x)"},
+        {"2", 200, NULL}, /* the job id */
+        {"-1", 200, "nested\n"},
+        {"+3", 200, "nested\n"},
+        {"4", 404, "Result file not found."},
+        {"-5", 404, "Result file not found."},
+        {"x", 404, "Result file not found."},
+        {"", 400, "\"Invalid result ID.\""},
+    };
     char path[256];
-    snprintf(path, sizeof path, "/job/result/%s/0", id);
-    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
-    assert_int_equal(r.status, 200);
-    assert_string_equal(r.body, "${CP_PIPE_DIR} 'q' \"d\" \\ $(x)");
-    assert_non_null(strstr(r.headers, "Content-Type: text/plain"));
-    uws_resp_clear(&r);
+    for (size_t i = 0; i < sizeof served / sizeof served[0]; i++) {
+        snprintf(path, sizeof path, "/job/result/%s/%s", id, served[i].index);
+        assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+        assert_int_equal(r.status, served[i].status);
+        assert_string_equal(r.body, served[i].body != NULL ? served[i].body : id);
+        uws_resp_clear(&r);
+    }
     snprintf(path, sizeof path, "/job/result/%s/1", id);
     assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
-    assert_int_equal(r.status, 200);
-    assert_string_equal(r.body, id);
-    uws_resp_clear(&r);
-    snprintf(path, sizeof path, "/job/result/%s/3", id);
-    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
-    assert_int_equal(r.status, 404);
-    assert_string_equal(r.body, "Result file not found.");
-    uws_resp_clear(&r);
-    snprintf(path, sizeof path, "/job/result/%s/x", id);
-    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
-    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.headers, "Content-Type: text/plain"));
     uws_resp_clear(&r);
 
     /* properties */
@@ -180,13 +191,13 @@ static void test_put_command_runs(void **state)
     assert_string_equal(json_string_value(r.json), "completed");
     uws_resp_clear(&r);
     assert_int_equal(get_job(id, "/results", &r), 200);
-    assert_int_equal(json_array_size(r.json), 3);
+    assert_int_equal(json_array_size(r.json), 4);
     uws_resp_clear(&r);
     assert_int_equal(get_job(id, "/parameters", &r), 200);
     assert_true(json_is_array(json_object_get(r.json, "command")));
     uws_resp_clear(&r);
     assert_int_equal(get_job(id, "/owner", &r), 400);
-    assert_non_null(strstr(r.body, "Supported properties are phase, results, parameters"));
+    assert_non_null(strstr(json_string_value(r.json), "Supported properties are phase, results, parameters"));
     uws_resp_clear(&r);
 }
 
@@ -657,6 +668,51 @@ static void test_form_submission(void **state)
     uws_resp_clear(&r);
 }
 
+/* What the reference takes that a strict reading would refuse: an empty
+ * run_id is none (runId is the job id); environment values that are
+ * numbers, booleans or null become Python's str() of them, an absent one
+ * ""; a form's fields may come in the query (the body's win). */
+static void test_reference_leniency(void **state)
+{
+    (void)state;
+    const char *body =
+        "{\"command\": \"printf '%s|' \\\"$I\\\" \\\"$R\\\" \\\"$B\\\" \\\"$N\\\" "
+        "\\\"$A\\\" > $JOB_OUTPUT_DIR/env.txt\", \"run_id\": \"\", "
+        "\"environment\": [{\"name\": \"I\", \"value\": 5}, {\"name\": \"R\", \"value\": 100.0}, "
+        "{\"name\": \"B\", \"value\": true}, {\"name\": \"N\", \"value\": null}, {\"name\": \"A\"}]}";
+    uws_resp r;
+    assert_int_equal(uws_fx_request(&fx, "PUT", "/job", "application/json", body, strlen(body), NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    char id[33];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r.json, "jobId")));
+    assert_string_equal(json_string_value(json_object_get(r.json, "runId")), id);
+    uws_resp_clear(&r);
+    json_decref(uws_fx_wait(&fx, id, "completed", 30));
+    char path[256];
+    snprintf(path, sizeof path, "/job/result/%s/0", id);
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "5|100.0|True|None||");
+    uws_resp_clear(&r);
+
+    const char *form = "run_id=&url=";
+    assert_int_equal(uws_fx_request(&fx, "PUT", "/job?command=echo+q&run_id=from-query",
+                                    "application/x-www-form-urlencoded", form, strlen(form), NULL, &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    json_t *cmd = json_object_get(json_object_get(r.json, "parameters"), "command");
+    assert_string_equal(json_string_value(json_array_get(cmd, 2)), "echo q");
+    assert_string_equal(json_string_value(json_object_get(r.json, "runId")),
+                        json_string_value(json_object_get(r.json, "jobId"))); /* the body's empty run_id */
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_request(&fx, "PUT", "/job?command=echo+q&run_id=bad%20id",
+                                    "application/x-www-form-urlencoded", "", 0, NULL, &r),
+                     0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "Invalid run_id"));
+    uws_resp_clear(&r);
+}
+
 /* `url` + `commit_ref`: cloned into JOB_SOURCE_DIR before the command; a
  * failed clone is tolerated as the reference tolerates it. */
 static void test_git_clone(void **state)
@@ -820,13 +876,21 @@ static void test_full_line_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_put_command_runs),         cmocka_unit_test(test_argv_no_shell),
-        cmocka_unit_test(test_failure_is_error),         cmocka_unit_test(test_list_and_filter),
-        cmocka_unit_test(test_list_by_run_id),           cmocka_unit_test(test_idempotency_key),
-        cmocka_unit_test(test_delete_kills_and_forgets), cmocka_unit_test(test_running_results_fresh),
-        cmocka_unit_test(test_abort_extension),          cmocka_unit_test(test_options_cors_and_unknown),
-        cmocka_unit_test(test_form_submission),          cmocka_unit_test(test_git_clone),
-        cmocka_unit_test(test_full_line_refused),        cmocka_unit_test(test_metrics_and_log),
+        cmocka_unit_test(test_put_command_runs),
+        cmocka_unit_test(test_argv_no_shell),
+        cmocka_unit_test(test_failure_is_error),
+        cmocka_unit_test(test_list_and_filter),
+        cmocka_unit_test(test_list_by_run_id),
+        cmocka_unit_test(test_idempotency_key),
+        cmocka_unit_test(test_delete_kills_and_forgets),
+        cmocka_unit_test(test_running_results_fresh),
+        cmocka_unit_test(test_abort_extension),
+        cmocka_unit_test(test_options_cors_and_unknown),
+        cmocka_unit_test(test_form_submission),
+        cmocka_unit_test(test_reference_leniency),
+        cmocka_unit_test(test_git_clone),
+        cmocka_unit_test(test_full_line_refused),
+        cmocka_unit_test(test_metrics_and_log),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

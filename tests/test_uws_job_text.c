@@ -60,7 +60,8 @@ static void job_init(engine_job *job, const char *body)
     job->workdir = "/work/019ad3a1b2c3d4e5f60718293a4b5c6d";
     uws_submit sub;
     char err[256];
-    assert_int_equal(uws_submit_parse("application/json", body, strlen(body), &sub, err, sizeof err), 0);
+    assert_int_equal(uws_submit_parse("application/json", body, strlen(body), NULL, &sub, err, sizeof err),
+                     0);
     job->meta = uws_job_meta(&sub, job->id, job->workdir);
     job->argv = uws_job_run_argv(&sub);
     uws_submit_clear(&sub);

@@ -12,6 +12,7 @@
 #include "ocps/ocps_job.h"
 #include "ocps/ocps_redis.h"
 #include "ocps/sal_sample.h"
+#include "ocps/sal_pytext.h"
 #include "ocps/sal_utf8.h"
 
 #define RA_CONFIG_MAX 8192  /* execute.config, as for the other indices */
@@ -121,36 +122,15 @@ static int new_id(char out[RA_ID_LEN + 1])
 }
 
 /* The text pushed for a JSON number: an integer as written, a real as
- * Python's repr (str) writes it: the fewest digits that read back as the
- * same double, in positional notation for 1e-4 <= |x| < 1e16 (100.0,
- * 1500.0, 0.0001: ".0" when it is whole), else as d.ddde+XX (1e-05,
- * 1.5e+16). */
+ * Python's repr (str) writes it (100.0, 1500.0, 1e-05), as the Python
+ * OCPS pushes it. */
 static void number_text(const json_t *v, char *out, size_t len)
 {
     if (json_is_integer(v)) {
         snprintf(out, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         return;
     }
-    double d = json_real_value(v);
-    char sci[40];
-    int prec = 0; /* digits after the first */
-    for (; prec < 17; prec++) {
-        snprintf(sci, sizeof sci, "%.*e", prec, d);
-        if (strtod(sci, NULL) == d) {
-            break;
-        }
-    }
-    int exp10 = atoi(strchr(sci, 'e') + 1);
-    if (exp10 < -4 || exp10 >= 16) {
-        snprintf(out, len, "%s", sci);
-        return;
-    }
-    int decimals = prec - exp10 > 0 ? prec - exp10 : 0;
-    snprintf(out, len, "%.*f", decimals, d);
-    if (decimals == 0) {
-        size_t n = strlen(out);
-        snprintf(out + n, len - n, ".0");
-    }
+    sal_py_float_text(json_real_value(v), out, len);
 }
 
 /* What an ack says is cut to OCPS_ACK_TEXT_MAX bytes, at a character

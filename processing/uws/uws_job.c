@@ -174,7 +174,8 @@ static void uws_stamp_add(uws_results_stamp *st, int dir, const char *path, doub
 }
 
 /* Add the regular, non-hidden files under directory fd `dir` (path
- * `path`) to list, symbolic links not followed, depth bounded; false to
+ * `path`) to list, hidden directories too (as the reference's os.walk),
+ * symbolic links not followed, depth bounded; false to
  * stop (enough files). Closes dir. Records the directory in st (may be
  * NULL) before reading it. */
 static bool uws_walk(int dir, const char *path, int depth, json_t *list, uws_results_stamp *st, double t0)
@@ -191,12 +192,13 @@ static bool uws_walk(int dir, const char *path, int depth, json_t *list, uws_res
     bool more = true;
     struct dirent *de;
     while (more && (de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.') {
-            continue; /* ., .. and hidden files */
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+            continue;
         }
         struct stat sb;
-        if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
-            continue;
+        if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+            (de->d_name[0] == '.' && !S_ISDIR(sb.st_mode))) {
+            continue; /* hidden files */
         }
         char child[4096];
         if (snprintf(child, sizeof child, "%s/%s", path, de->d_name) >= (int)sizeof child) {

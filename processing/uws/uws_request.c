@@ -4,6 +4,7 @@
  * anything is returned; a rejected request allocates nothing.
  */
 #include "ocps/uws_request.h"
+#include "ocps/sal_pytext.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -37,12 +38,15 @@ static bool uws_segment(const char **p, char *out, size_t outlen)
     return true;
 }
 
+/* A result index as Python's int() reads the reference's: an optional
+ * sign and decimal digits (a negative one counts from the end). */
 static bool uws_parse_index(const char *s, long *out)
 {
-    if (*s == '\0' || strlen(s) > 9) {
+    const char *d = *s == '-' || *s == '+' ? s + 1 : s;
+    if (*d == '\0' || strlen(d) > 9) {
         return false;
     }
-    for (const char *c = s; *c != '\0'; c++) {
+    for (const char *c = d; *c != '\0'; c++) {
         if (!isdigit((unsigned char)*c)) {
             return false;
         }
@@ -93,8 +97,11 @@ int uws_route_parse(const char *base_path, const char *path, uws_route *out, cha
         }
         out->kind = UWS_ROUTE_RESULT;
         memcpy(out->id, second, sizeof out->id);
-        if (!uws_parse_index(third, &out->index)) {
+        if (third[0] == '\0') {
             return uws_fail(err, errlen, 400, "%s", "Invalid result ID.");
+        }
+        if (!uws_parse_index(third, &out->index)) {
+            return uws_fail(err, errlen, 404, "%s", "Result file not found."); /* int() failed */
         }
         return 0;
     }
@@ -181,6 +188,8 @@ int uws_form_get(const char *form, size_t len, const char *name, char *out, size
     size_t nlen = strlen(name);
     size_t i = 0;
     int fields = 0;
+    size_t value = 0, value_end = 0;
+    bool found = false;
     while (i < len) {
         if (++fields > UWS_MAX_FORM_FIELDS) {
             return -1;
@@ -190,12 +199,16 @@ int uws_form_get(const char *form, size_t len, const char *name, char *out, size
         const char *eq = memchr(form + i, '=', end - i);
         size_t key_end = eq != NULL ? (size_t)(eq - form) : end;
         if (key_end - i == nlen && memcmp(form + i, name, nlen) == 0) {
-            size_t v = eq != NULL ? key_end + 1 : end;
-            return uws_form_decode(form + v, end - v, out, outlen) == 0 ? 1 : -1;
+            value = eq != NULL ? key_end + 1 : end; /* the last one counts, as Tornado's get_argument */
+            value_end = end;
+            found = true;
         }
         i = end + 1;
     }
-    return 0;
+    if (!found) {
+        return 0;
+    }
+    return uws_form_decode(form + value, value_end - value, out, outlen) == 0 ? 1 : -1;
 }
 
 /* ---- PUT /job ----------------------------------------------------------- */
@@ -267,8 +280,11 @@ static int uws_check_environment(json_t *env, char *err, size_t errlen)
     {
         json_t *name = json_object_get(item, "name");
         json_t *value = json_object_get(item, "value");
-        if (!json_is_object(item) || !json_is_string(name) || !json_is_string(value)) {
-            snprintf(err, errlen, "'environment' item %zu must be {\"name\": string, \"value\": string}", i);
+        if (!json_is_object(item) || !json_is_string(name) || json_is_object(value) || json_is_array(value)) {
+            snprintf(err, errlen,
+                     "'environment' item %zu must be {\"name\": string, \"value\": string (or a number, "
+                     "a boolean, null)}",
+                     i);
             return 400;
         }
         const char *n = json_string_value(name);
@@ -277,13 +293,56 @@ static int uws_check_environment(json_t *env, char *err, size_t errlen)
             snprintf(err, errlen, "'environment' item %zu: a name is 1-1024 bytes without '='", i);
             return 400;
         }
-        if (json_string_length(value) > UWS_MAX_STRING) {
+        if (json_is_string(value) && json_string_length(value) > UWS_MAX_STRING) {
             snprintf(err, errlen, "'environment' item %zu: the value is longer than %d bytes", i,
                      UWS_MAX_STRING);
             return 400;
         }
     }
     return 0;
+}
+
+/* The value of a checked environment item as the reference's job
+ * template writes it ("{{ env.value }}": Python's str(), "" when absent). */
+static json_t *uws_env_value_text(json_t *value)
+{
+    char text[64];
+    if (value == NULL) {
+        return json_string("");
+    }
+    if (json_is_string(value)) {
+        return json_incref(value);
+    }
+    if (json_is_integer(value)) {
+        snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
+    } else if (json_is_real(value)) {
+        sal_py_float_text(json_real_value(value), text, sizeof text);
+    } else {
+        snprintf(text, sizeof text, "%s",
+                 json_is_true(value)    ? "True"
+                 : json_is_false(value) ? "False"
+                                        : "None");
+    }
+    return json_string(text);
+}
+
+/* A checked environment as [{"name", "value"}] of strings: NULL if out of
+ * memory. */
+static json_t *uws_env_as_text(json_t *env)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *item;
+    json_array_foreach(env, i, item)
+    {
+        json_t *o = json_pack("{sOso}", "name", json_object_get(item, "name"), "value",
+                              uws_env_value_text(json_object_get(item, "value")));
+        if (out == NULL || o == NULL || json_array_append_new(out, o) != 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
 }
 
 static int uws_check_argv(json_t *argv, char *err, size_t errlen)
@@ -375,26 +434,38 @@ static int uws_submit_json(const char *body, size_t len, uws_submit *out, char *
     } else if (!uws_replicas_ok(json_object_get(root, "replicas"))) {
         snprintf(err, errlen, "'replicas' must be 1 (parallel replicas are not supported)");
         rc = 400;
-    } else if (json_is_string(json_object_get(root, "run_id")) && run_id[0] == '\0') {
-        snprintf(err, errlen, "%s", uws_run_id_message);
-        rc = 400;
     } else {
         memset(out, 0, sizeof *out);
-        out->environment = env != NULL && !json_is_null(env) ? json_deep_copy(env) : json_array();
-        rc = uws_submit_fill(out, command, argv, run_id, url, commit_ref, err, errlen);
+        out->environment = env != NULL && !json_is_null(env) ? uws_env_as_text(env) : json_array();
+        if (out->environment == NULL) {
+            snprintf(err, errlen, "out of memory");
+            rc = 400;
+        } else {
+            rc = uws_submit_fill(out, command, argv, run_id, url, commit_ref, err, errlen);
+        }
     }
     json_decref(root);
     return rc;
 }
 
-static int uws_submit_form(const char *body, size_t len, uws_submit *out, char *err, size_t errlen)
+/* A field of the body's form, else of the query (Tornado's get_argument:
+ * the body's arguments come after the query's, the last one counts). */
+static int uws_arg_get(const char *body, size_t len, const char *query, const char *name, char *out,
+                       size_t outlen)
+{
+    int got = uws_form_get(body, len, name, out, outlen);
+    return got == 0 && query != NULL ? uws_form_get(query, strlen(query), name, out, outlen) : got;
+}
+
+static int uws_submit_form(const char *body, size_t len, const char *query, uws_submit *out, char *err,
+                           size_t errlen)
 {
     static const char *const names[] = {"command", "run_id", "url", "commit_ref", "replicas"};
     char *values[5] = {NULL, NULL, NULL, NULL, NULL};
     int rc = 0;
     for (size_t i = 0; i < 5 && rc == 0; i++) {
         char *v = malloc(UWS_MAX_STRING + 1);
-        int got = v != NULL ? uws_form_get(body, len, names[i], v, UWS_MAX_STRING + 1) : -1;
+        int got = v != NULL ? uws_arg_get(body, len, query, names[i], v, UWS_MAX_STRING + 1) : -1;
         if (got < 0) {
             snprintf(err, errlen, "malformed form field '%s' (or longer than %d bytes)", names[i],
                      UWS_MAX_STRING);
@@ -407,8 +478,8 @@ static int uws_submit_form(const char *body, size_t len, uws_submit *out, char *
         }
     }
     char probe[8];
-    if (rc == 0 && (uws_form_get(body, len, "environment", probe, sizeof probe) != 0 ||
-                    uws_form_get(body, len, "argv", probe, sizeof probe) != 0)) {
+    if (rc == 0 && (uws_arg_get(body, len, query, "environment", probe, sizeof probe) != 0 ||
+                    uws_arg_get(body, len, query, "argv", probe, sizeof probe) != 0)) {
         snprintf(err, errlen, "'environment' and 'argv' need a JSON body (Content-Type: application/json)");
         rc = 400;
     }
@@ -429,7 +500,7 @@ static int uws_submit_form(const char *body, size_t len, uws_submit *out, char *
                  json_like ? " (the body looks like JSON: send it with Content-Type: application/json)" : "");
         rc = 400;
     }
-    if (rc == 0 && values[1] != NULL && !uws_run_id_valid(values[1])) {
+    if (rc == 0 && values[1] != NULL && values[1][0] != '\0' && !uws_run_id_valid(values[1])) {
         snprintf(err, errlen, "%s", uws_run_id_message);
         rc = 400;
     }
@@ -443,8 +514,8 @@ static int uws_submit_form(const char *body, size_t len, uws_submit *out, char *
     return rc;
 }
 
-int uws_submit_parse(const char *content_type, const char *body, size_t len, uws_submit *out, char *err,
-                     size_t errlen)
+int uws_submit_parse(const char *content_type, const char *body, size_t len, const char *query,
+                     uws_submit *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (body == NULL) {
@@ -452,7 +523,7 @@ int uws_submit_parse(const char *content_type, const char *body, size_t len, uws
         len = 0;
     }
     return uws_is_json(content_type) ? uws_submit_json(body, len, out, err, errlen)
-                                     : uws_submit_form(body, len, out, err, errlen);
+                                     : uws_submit_form(body, len, query, out, err, errlen);
 }
 
 /* ---- filters and actions ------------------------------------------------ */

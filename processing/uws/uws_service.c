@@ -16,6 +16,7 @@
 #include "ocps/uws_service.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -735,6 +736,54 @@ static void uws_put_free(uws_put *p)
     free(p);
 }
 
+/* The request's query, written again as a form (libmicrohttpd keeps it
+ * decoded): what Tornado's get_argument reads besides a form body. */
+typedef struct uws_query {
+    char *text;
+    size_t len;
+    size_t cap;
+    bool too_long;
+} uws_query;
+
+#define UWS_QUERY_MAX (3 * UWS_MAX_STRING + 4096) /* every byte of a longest value %-encoded */
+
+static void uws_query_put(uws_query *q, const char *s, size_t n, bool encode)
+{
+    for (size_t i = 0; i < n && !q->too_long; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (q->len + 4 > q->cap) {
+            size_t cap = q->cap ? 2 * q->cap : 256;
+            char *t = cap <= UWS_QUERY_MAX ? realloc(q->text, cap) : NULL;
+            if (t == NULL) {
+                q->too_long = true;
+                return;
+            }
+            q->text = t;
+            q->cap = cap;
+        }
+        if (!encode || isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            q->text[q->len++] = (char)c;
+        } else {
+            q->len += (size_t)snprintf(q->text + q->len, 4, "%%%02X", c);
+        }
+    }
+}
+
+static enum MHD_Result uws_query_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    uws_query *q = cls;
+    if (q->len > 0) {
+        uws_query_put(q, "&", 1, false);
+    }
+    uws_query_put(q, key, strlen(key), true);
+    if (value != NULL) {
+        uws_query_put(q, "=", 1, false);
+        uws_query_put(q, value, strlen(value), true);
+    }
+    return q->too_long ? MHD_NO : MHD_YES;
+}
+
 /* PUT {base}/job: parsed here, submitted with the other PUTs of the loop
  * turn in one store transaction (uws_flush_puts), answered then. */
 static void uws_put_job(const uws_call *c, uws_reply *r)
@@ -742,7 +791,19 @@ static void uws_put_job(const uws_call *c, uws_reply *r)
     char err[1024];
     uws_submit sub;
     const char *ctype = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (uws_submit_parse(ctype, c->body, c->len, &sub, err, sizeof err) != 0) {
+    uws_query query = {0};
+    MHD_get_connection_values(c->conn, MHD_GET_ARGUMENT_KIND, uws_query_arg, &query);
+    if (query.too_long) {
+        free(query.text);
+        uws_reply_text(r, 400, "the query is too long");
+        return;
+    }
+    if (query.text != NULL) {
+        query.text[query.len] = '\0';
+    }
+    int rc = uws_submit_parse(ctype, c->body, c->len, query.text, &sub, err, sizeof err);
+    free(query.text);
+    if (rc != 0) {
         uws_reply_text(r, 400, err);
         return;
     }
@@ -1030,7 +1091,8 @@ static void uws_get_result(const uws_call *c, uws_reply *r)
 {
     const engine_job *job = uws_find(c->s, c->route->id);
     json_t *results = job != NULL ? uws_job_results(job->workdir) : NULL;
-    const char *path = json_string_value(json_array_get(results, (size_t)c->route->index));
+    long index = c->route->index < 0 ? c->route->index + (long)json_array_size(results) : c->route->index;
+    const char *path = index >= 0 ? json_string_value(json_array_get(results, (size_t)index)) : NULL;
     int fd = path != NULL ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK) : -1;
     struct stat st;
     if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
@@ -1291,6 +1353,10 @@ static void uws_dispatch(uws_service *s, struct MHD_Connection *conn, const char
     int rc = uws_route_parse(s->base_path, url, &route, err, sizeof err);
     if (rc == 0) {
         rq->route = uws_route_names[route.kind];
+    }
+    if (rc == 400) {
+        uws_reply_json(r, 400, json_string(err)); /* as the reference: a JSON string */
+        return;
     }
     if (rc != 0) {
         uws_reply_text(r, (unsigned)rc, err);

@@ -39,13 +39,14 @@ typedef struct uws_route {
     uws_route_kind kind;
     char id[UWS_MAX_ID + 1]; /* as in the path (not checked against the job id syntax) */
     char property[16];       /* "phase", "results", "parameters", "metrics" or "log" (UWS_ROUTE_PROPERTY) */
-    long index;              /* UWS_ROUTE_RESULT: >= 0 */
+    long index;              /* UWS_ROUTE_RESULT: < 0 counts from the end */
 } uws_route;
 
 /* Match `path` (the URL path, without query) under `base_path` ("" or
- * "/api/v1"): 0 and *out, 404 when it names nothing, 400 for a known route
- * with a bad part (an unknown property, a result index that is not a
- * non-negative integer), with a message. */
+ * "/api/v1"): 0 and *out, 404 when it names nothing (or a result index
+ * that is not an integer), 400 for a known route with a bad part (an
+ * unknown property, an empty result index), with the reference's message
+ * (its 400 bodies are JSON strings). */
 int uws_route_parse(const char *base_path, const char *path, uws_route *out, char *err, size_t errlen);
 
 /* A parsed `PUT /job` request. */
@@ -53,7 +54,7 @@ typedef struct uws_submit {
     json_t *argv; /* array of strings to run: ["/bin/bash", "-c", command] or the argv extension */
     bool shell;   /* from `command` */
     char run_id[UWS_RUN_ID_MAX + 1]; /* "" when not given */
-    json_t *environment;             /* array of {"name", "value"} strings, as given */
+    json_t *environment;             /* array of {"name", "value"} strings */
     char *url;                       /* NULL or the git repository to clone */
     char *commit_ref;                /* NULL or the reference to check out */
 } uws_submit;
@@ -62,12 +63,15 @@ typedef struct uws_submit {
  * application/javascript, parameters allowed) must be an object with
  * `command` (string, run with bash -c) or `argv` (extension: non-empty
  * array of strings, run without a shell), and optionally `run_id`,
- * `environment` ([{name, value}]), `replicas` (1), `url`, `commit_ref`.
- * Any other body is an application/x-www-form-urlencoded form with the
- * scalar fields. 0 and *out (release with uws_submit_clear), or 400 with
- * a message (nothing allocated). */
-int uws_submit_parse(const char *content_type, const char *body, size_t len, uws_submit *out, char *err,
-                     size_t errlen);
+ * `environment` ([{name, value}]: a value that is a number, a boolean or
+ * null becomes the text Python's str() gives, an absent one ""),
+ * `replicas` (1), `url`, `commit_ref`; an empty run_id is none. Any other
+ * body is an application/x-www-form-urlencoded form with the scalar
+ * fields, a field it lacks taken from `query` (the request's query as a
+ * form; NULL: none). 0 and *out (release with uws_submit_clear), or 400
+ * with a message (nothing allocated). */
+int uws_submit_parse(const char *content_type, const char *body, size_t len, const char *query,
+                     uws_submit *out, char *err, size_t errlen);
 
 /* Release what uws_submit_parse allocated (idempotent). */
 void uws_submit_clear(uws_submit *s);
@@ -89,8 +93,9 @@ int uws_phase_filter_parse(const char *value, const char **phase, char *err, siz
  * can have (not uws_run_id_valid). */
 int uws_run_id_filter_parse(const char *value, const char **run_id, char *err, size_t errlen);
 
-/* One field of an application/x-www-form-urlencoded body (or query):
- * 1 and the decoded value in out, 0 absent, -1 malformed or too long. */
+/* One field of an application/x-www-form-urlencoded body (or query),
+ * the last one when it is repeated: 1 and the decoded value in out, 0
+ * absent, -1 malformed or too long. */
 int uws_form_get(const char *form, size_t len, const char *name, char *out, size_t outlen);
 
 /* Percent-decode `s` in place (a URL path or query value) and return its
