@@ -579,14 +579,18 @@ static void write_startup_events(sal_csc *c)
         sal_csc__set_str(c, t, s, "subsystemVersions", c->opts.subsystem_versions);
         sal_csc__write_and_free(c, "logevent_softwareVersions", t, s, SAL_WRITE_FORCE);
     }
-    c->state = SAL_STATE_STANDBY;
+    /* the state as it is: STANDBY, unless a command taken during the
+     * duplicate check changed it, or a fault came first (kept, with its
+     * errorCode, as salobj reports its current state in start_phase2) */
     write_summary_state(c);
-    write_error_code(c, 0, "", "", 0);
-    if (c->config != NULL) {
+    if (c->state != SAL_STATE_FAULT) {
+        write_error_code(c, 0, "", "", 0);
+    }
+    if (c->config != NULL && c->state == SAL_STATE_STANDBY) {
         uv_timer_start(&c->config_poll, sal_csc__config_poll_cb, 0, 1000); /* configurationsAvailable */
     }
     if (c->hooks.state_changed != NULL) {
-        c->hooks.state_changed(c->hooks.arg, 0, SAL_STATE_STANDBY);
+        c->hooks.state_changed(c->hooks.arg, 0, c->state);
     }
 }
 
@@ -609,9 +613,16 @@ void sal_csc__run_chain(sal_csc *c)
     }
 }
 
-/* Reach opts.initial_state from STANDBY with the standard commands. */
+/* Reach opts.initial_state from STANDBY with the standard commands (not
+ * when a command or a fault during the duplicate check came first). */
 static void go_to_initial_state(sal_csc *c)
 {
+    if (c->opts.initial_state != SAL_STATE_STANDBY && (c->state != SAL_STATE_STANDBY || c->start_busy)) {
+        SAL_LOG(c, SAL_LOG_WARNING, "Not going to initial state %s: already %s%s",
+                sal_state_repr(c->opts.initial_state), sal_state_repr(c->state),
+                c->start_busy ? " with a start in progress" : "");
+        return;
+    }
     static const char *const chain_disabled[] = {"start", NULL};
     static const char *const chain_enabled[] = {"start", "enable", NULL};
     static const char *const chain_offline[] = {"exitControl", NULL};
@@ -963,6 +974,9 @@ void sal_csc_fault(sal_csc *c, int code, const char *report, const char *traceba
     c->faulting = true;
     sal_state old = c->state;
     c->state = SAL_STATE_FAULT;
+    if (c->config != NULL) {
+        uv_timer_stop(&c->config_poll); /* configurationsAvailable is kept current in STANDBY only */
+    }
     write_error_code(c, code, report ? report : "", traceback ? traceback : "", SAL_WRITE_FORCE);
     SAL_LOG(c, SAL_LOG_CRITICAL, "Fault! errorCode=%d, errorReport='%s'", code, report ? report : "");
     write_summary_state(c);

@@ -235,15 +235,9 @@ void sal_csc__on_command(void *arg, int topic, void *sample)
     c->slots[topic].stats.received++;
     int32_t seqnum = sal_sample_seqnum(t, sample);
     const char *identity = sal_sample_identity(t, sample);
-    if (!c->started) {
-        /* salobj assigns command callbacks only once started and flushes
-         * what came before, unanswered: acting on it here would be undone
-         * by the start-up's summaryState=STANDBY */
-        SAL_LOG(c, SAL_LOG_WARNING, "Ignoring %s from %s with private_seqNum=%d: the CSC has not started yet",
-                t->sal_name, identity ? identity : "?", seqnum);
-        sal_sample_free(t, sample);
-        return;
-    }
+    /* taken also during the duplicate check, as salobj assigns its command
+     * callbacks before it (Controller.start, then BaseCsc.start's check):
+     * a Remote that saw this CSC's heartbeat is answered */
     if (seqnum <= 0) {
         SAL_LOG(c, SAL_LOG_WARNING, "Ignoring %s with private_seqNum=%d from %s: must be > 0", t->sal_name,
                 seqnum, identity ? identity : "?");

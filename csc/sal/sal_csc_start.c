@@ -25,8 +25,8 @@ static void write_configurations_available(sal_csc *c, const sal_config_availabl
 static void on_config_scanned(void *arg, const sal_config_available *a)
 {
     sal_csc *c = arg;
-    if (c->stopping) {
-        return;
+    if (c->stopping || c->state != SAL_STATE_STANDBY) {
+        return; /* a scan that ended after the CSC left STANDBY (a fault, a start done) */
     }
     if (a->not_git && !c->warned_not_git) {
         c->warned_not_git = true;
@@ -215,11 +215,13 @@ int sal_csc__begin_start(sal_csc *c, const char *override, sal_cmd *cmd, char *e
         snprintf(err, errlen, "Failed: a start is already in progress");
         return -1;
     }
+    /* salobj refreshes configurationsAvailable in start, before it loads:
+     * queued first, so that it is written before configurationApplied */
+    sal_config_scan(c->config, on_config_scanned, c);
     if (sal_config_load(c->config, override, on_config_loaded, c) != 0) {
         snprintf(err, errlen, "Failed: could not queue the configuration read");
         return -1;
     }
-    sal_config_scan(c->config, on_config_scanned, c); /* salobj refreshes configurationsAvailable in start */
     c->start_busy = true;
     c->start_cmd = cmd;
     uv_timer_start(&c->start_slow, start_slow_cb, 200, 0);
