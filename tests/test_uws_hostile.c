@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -397,6 +398,35 @@ static void test_non_loopback_needs_token(void **state)
     assert_int_equal(tu_run(argv, &out), 2); /* a usage error, */
     assert_non_null(strstr(out, "bearer token"));
     free(out);
+    /* unless asked for (clients of uws-api-server send no token): it serves, warned */
+    char *port_path = tu_path_join(dir, "port");
+    char *const open_argv[] = {
+        OCPS_ENGINE,   "--listen", "0.0.0.0:0",   "--state-dir", st,
+        "--work-root", wr,         "--port-file", port_path,     "--allow-unauthenticated",
+        NULL};
+    char *log_path = tu_path_join(dir, "engine.log");
+    int pid = tu_spawn(open_argv, log_path);
+    assert_true(pid > 0);
+    char *port = NULL;
+    for (int k = 0; k < 100 && (port = tu_read_file(port_path, NULL)) == NULL; k++) {
+        usleep(50000);
+    }
+    assert_non_null(port);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/job", atoi(port));
+    char *const curl[] = {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url, NULL};
+    assert_int_equal(tu_run(curl, &out), 0);
+    assert_string_equal(out, "200");
+    free(out);
+    kill(pid, SIGTERM);
+    assert_int_equal(tu_wait_exit(pid, 10), 0);
+    char *log = tu_read_file(log_path, NULL);
+    assert_non_null(strstr(log, "WARNING: --allow-unauthenticated"));
+    free(log);
+    free(port);
+    free(log_path);
+    free(port_path);
+    tu_remove_tree(st); /* made: the next cases must find it absent */
     char *const bad[] = {OCPS_ENGINE, "--listen", "nonsense", "--state-dir", st, "--work-root", wr, NULL};
     assert_int_equal(tu_run(bad, &out), 2);
     free(out);

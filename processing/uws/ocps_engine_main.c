@@ -6,7 +6,7 @@
  *   ocps-engine --listen ADDR:PORT --state-dir DIR --work-root DIR
  *               [--base-path /api/v1] [--token-file F] [--max-concurrent N]
  *               [--abort-grace SECONDS] [--max-body BYTES] [--port-file F]
- *               [--job-log-max MB]
+ *               [--job-log-max MB] [--allow-unauthenticated]
  */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
@@ -32,6 +32,7 @@ typedef struct cli {
     const char *work_root;
     const char *base_path;
     const char *token_file;
+    bool allow_unauthenticated; /* a non-loopback --listen without a token (a trusted network) */
     const char *port_file;
     int max_concurrent;
     size_t max_waiting;
@@ -51,17 +52,19 @@ typedef struct app {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: ocps-engine --state-dir DIR --work-root DIR [--listen ADDR:PORT (127.0.0.1:8080)]\n"
-            "                   [--base-path PATH (/api/v1)] [--token-file FILE] [--max-concurrent N (2)]\n"
-            "                   [--max-waiting N (10000)] [--abort-grace SECONDS (1)] [--max-body BYTES "
-            "(1048576)]\n"
-            "                   [--port-file FILE] [--job-log-max MB (1000)]\n"
-            "Serves the uws-api-server API, /metrics, the /status page and /healthz (see docs/uws.md).\n"
-            "--max-waiting: jobs waiting to run at most (0: no limit); PUT /job beyond it is answered 503.\n"
-            "--job-log-max: MB (10^6 bytes) of a job's output kept in its ocps.log, its beginning and its\n"
-            "  last MB (0: all).\n"
-            "A non-loopback --listen needs --token-file.\n");
+    fprintf(
+        f,
+        "usage: ocps-engine --state-dir DIR --work-root DIR [--listen ADDR:PORT (127.0.0.1:8080)]\n"
+        "                   [--base-path PATH (/api/v1)] [--token-file FILE] [--max-concurrent N (2)]\n"
+        "                   [--max-waiting N (10000)] [--abort-grace SECONDS (1)] [--max-body BYTES "
+        "(1048576)]\n"
+        "                   [--port-file FILE] [--job-log-max MB (1000)] [--allow-unauthenticated]\n"
+        "Serves the uws-api-server API, /metrics, the /status page and /healthz (see docs/uws.md).\n"
+        "--max-waiting: jobs waiting to run at most (0: no limit); PUT /job beyond it is answered 503.\n"
+        "--job-log-max: MB (10^6 bytes) of a job's output kept in its ocps.log, its beginning and its\n"
+        "  last MB (0: all).\n"
+        "A non-loopback --listen needs --token-file, or --allow-unauthenticated: clients that send no\n"
+        "  token (the Python OCPS, as for uws-api-server) on a network that only trusted clients reach.\n");
 }
 
 static int parse_cli(int argc, char **argv, cli *c)
@@ -77,6 +80,10 @@ static int parse_cli(int argc, char **argv, cli *c)
         if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
             usage(stdout);
             exit(0);
+        }
+        if (strcmp(opt, "--allow-unauthenticated") == 0) {
+            c->allow_unauthenticated = true;
+            continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "ocps-engine: %s needs a value\n", opt);
@@ -286,10 +293,17 @@ int main(int argc, char **argv)
     uws_service_options so = {.listen = c.listen,
                               .base_path = c.base_path,
                               .token = c.token_file != NULL ? token : NULL,
+                              .allow_unauthenticated = c.allow_unauthenticated,
                               .max_body = c.max_body};
     if (uws_service_check_options(&so, err, sizeof err) != 0) { /* before any job can start */
         fprintf(stderr, "ocps-engine: %s\n", err);
         return 2;
+    }
+    if (c.allow_unauthenticated && c.token_file == NULL) {
+        fprintf(stderr,
+                "ocps-engine: WARNING: --allow-unauthenticated: no bearer token is asked for; "
+                "whoever reaches --listen %s can run commands as this account\n",
+                c.listen);
     }
     signal(SIGPIPE, SIG_IGN);
     char store[PATH_MAX + 32];

@@ -1784,9 +1784,10 @@ static int uws_listen_address(const uws_service_options *o, struct sockaddr_stor
     if (uv_mhd_parse_listen(o->listen, "--listen", ss, &loopback, err, errlen) != 0) {
         return -1;
     }
-    if (!loopback && (o->token == NULL || o->token[0] == '\0')) {
+    if (!loopback && (o->token == NULL || o->token[0] == '\0') && !o->allow_unauthenticated) {
         snprintf(err, errlen,
-                 "--listen %s is not a loopback address: a bearer token (--token-file) is required",
+                 "--listen %s is not a loopback address: a bearer token (--token-file) is required "
+                 "(or --allow-unauthenticated, for a network that only trusted clients reach)",
                  o->listen);
         return -1;
     }

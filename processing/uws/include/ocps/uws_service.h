@@ -18,13 +18,15 @@
 #include "ocps/engine.h"
 
 typedef struct uws_service_options {
-    const char *listen;       /* "ADDR:PORT" (IPv4, or [IPv6]:PORT); port 0 picks a free one */
-    const char *base_path;    /* e.g. "/api/v1" ("" allowed) */
-    const char *token;        /* bearer token required on every request but OPTIONS; NULL: none
-                               * (then only a loopback address is accepted) */
-    const char *work_root;    /* the engine's work_root (job directories <work_root>/<id>) */
-    size_t max_body;          /* bytes of a request body (0: 1 MiB) */
-    unsigned max_connections; /* 0: 256; one client address at most a quarter */
+    const char *listen;         /* "ADDR:PORT" (IPv4, or [IPv6]:PORT); port 0 picks a free one */
+    const char *base_path;      /* e.g. "/api/v1" ("" allowed) */
+    const char *token;          /* bearer token required on every request but OPTIONS; NULL: none
+                                 * (then only a loopback address is accepted, unless:) */
+    bool allow_unauthenticated; /* no token on a non-loopback address either (a trusted network:
+                                 * clients of uws-api-server send none); warned at open */
+    const char *work_root;      /* the engine's work_root (job directories <work_root>/<id>) */
+    size_t max_body;            /* bytes of a request body (0: 1 MiB) */
+    unsigned max_connections;   /* 0: 256; one client address at most a quarter */
 } uws_service_options;
 
 typedef struct uws_service uws_service;
