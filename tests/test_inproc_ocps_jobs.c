@@ -333,7 +333,8 @@ static void simulation_mode_and_its_fault(void **state)
     wait_done(f, &r);
     assert_int_equal(r.ack, SAL_CMD_FAILED);
     assert_non_null(strstr(r.result, "true.yaml, false.yaml or fault.yaml"));
-    /* fault.yaml: job_result, the final ack, then FAULT with errorCode 2 */
+    /* fault.yaml: job_result, FAULT with errorCode 2 and the Python OCPS's
+     * report, then the failed final ack */
     size_t mark = f->nrecords;
     execute(f, &r, 0, "fault.yaml", "");
     wait_done(f, &r);
@@ -342,8 +343,10 @@ static void simulation_mode_and_its_fault(void **state)
     long err = fx_wait_change(f, "logevent_errorCode", "errorCode", mark, 5);
     long st = fx_wait_change(f, "logevent_summaryState", "summaryState", mark, 5);
     assert_true(err >= 0 && st > err);
+    assert_true((size_t)st < r.records_at_end);
     assert_int_equal(fx_i32(f, (size_t)err, "errorCode"), 2);
-    assert_string_equal(or_record_string(f, (size_t)err, "errorReport"), "Simulated fault: fault.yaml ran");
+    assert_string_equal(or_record_string(f, (size_t)err, "errorReport"),
+                        "404 Simulation cannot contact execution service");
     assert_int_equal(fx_i32(f, (size_t)st, "summaryState"), SAL_STATE_FAULT);
     assert_int_equal(ct_state(c->csc), SAL_STATE_FAULT);
 }

@@ -18,6 +18,7 @@
 #include "ocps/slurm_ping.h"
 
 #define SIM_FAULT_CODE 2
+#define SIM_FAULT_REPORT "404 Simulation cannot contact execution service" /* the Python OCPS's */
 #define STORE_FAULT_CODE 3 /* a write to the job store failed (disk full, I/O error, locked) */
 /* Seconds a start waits for the Slurm controller's answer (scontrol ping). */
 #define SLURM_PING_TIMEOUT 10.0
@@ -395,11 +396,11 @@ static bool publish(ocps_app *a, finished *f, const json_t *metrics)
     engine_job_mark_published(a->engine, id);
     const char *pipeline = ended.meta ? json_string_value(json_object_get(ended.meta, "pipeline")) : NULL;
     bool fault = pipeline != NULL && sim_pipeline(a, pipeline) == 2;
+    if (fault) { /* as the Python OCPS: FAULT first, then the command fails */
+        sal_csc_fault(a->csc, SIM_FAULT_CODE, SIM_FAULT_REPORT, "");
+    }
     send_final_ack(a, &ended, fault);
     json_decref(ended.meta);
-    if (fault) {
-        sal_csc_fault(a->csc, SIM_FAULT_CODE, "Simulated fault: fault.yaml ran", "");
-    }
     return true;
 }
 
