@@ -33,21 +33,23 @@ typedef struct engine_rec {
     bool forgotten;           /* engine_job_forget: gone for the API, freed once its notes are delivered */
     /* UWS executor (engine_uws.c); slurm_active and slurm_resumed serve it too: handed over (holds a
      * slot), and found in the store (looked up by run_id before it is sent again) */
-    bool uws_busy;           /* a request about it is in flight */
-    bool uws_abort_sent;     /* the server accepted the abort */
-    bool uws_poll_first;     /* the abort failed: a poll before it is sent again */
-    bool uws_metrics_read;   /* ocps-engine: the ended job's metrics.json was read, or given up */
-    int uws_metrics_tries;   /* its requests that failed (server down, 5xx, 401...) */
-    double uws_next;         /* engine__now() before which it is not asked (or sent to Slurm) again */
-    double uws_backoff;      /* seconds, doubling while the server (or Slurm's controller) fails */
-    bool slurm_active;       /* handed to Slurm (submitting or submitted): holds a slot */
-    bool slurm_resumed;      /* found in the store: look for an earlier submission first */
-    bool slurm_killed;       /* the final scancel (KILL) of an abort was sent */
-    bool slurm_retry;        /* sbatch failed for want of the controller: sent again at uws_next */
-    double abort_time;       /* when engine_job_abort asked (engine__now) */
-    bool unstored;           /* its latest change (or publication) is not in the store */
-    bool unstored_listed;    /* its id is on e->unstored (it may have been written since) */
-    struct engine_rec *prev; /* in e->lists[listed] */
+    bool uws_busy;            /* a request about it is in flight */
+    bool uws_abort_sent;      /* the server accepted the abort */
+    bool uws_poll_first;      /* the abort failed: a poll before it is sent again */
+    bool uws_metrics_read;    /* ocps-engine: the ended job's metrics.json was read, or given up */
+    int uws_metrics_tries;    /* its requests that failed (server down, 5xx, 401...) */
+    double uws_next;          /* engine__now() before which it is not asked (or sent to Slurm) again */
+    double uws_backoff;       /* seconds, doubling while the server (or Slurm's controller) fails */
+    bool slurm_active;        /* handed to Slurm (submitting or submitted): holds a slot */
+    bool slurm_resumed;       /* perhaps in Slurm already (found in the store without a Slurm id, or an
+                                 sbatch whose answer was lost): look for it by name before sending it */
+    double slurm_cancel_time; /* when the last scancel of the whole job was sent for an abort (0: none) */
+    bool slurm_in_poll;       /* its Slurm job id is in the squeue being run: that answer may judge it */
+    bool slurm_retry;         /* sbatch failed for want of the controller: sent again at uws_next */
+    double abort_time;        /* when engine_job_abort asked (engine__now) */
+    bool unstored;            /* its latest change (or publication) is not in the store */
+    bool unstored_listed;     /* its id is on e->unstored (it may have been written since) */
+    struct engine_rec *prev;  /* in e->lists[listed] */
     struct engine_rec *next;
     int listed;   /* the phase whose list holds it, -1 none */
     int64_t rank; /* its 1-based place on that list is rank - list.base while the list is numbered */

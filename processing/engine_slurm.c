@@ -245,6 +245,8 @@ static const char *const engine_slurm_waiting[] = {
 static const char *const engine_slurm_running[] = {"RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT",
                                                    "STOPPED", "RESIZING",   NULL};
 
+static int engine_slurm_prereq_failed(engine *e, const engine_rec *r, char *msg, size_t msglen);
+
 /* The job ended in Slurm in `state` (NULL: it left squeue). The runner's
  * status file is the truth for the exit code and outputs when Slurm did
  * not end the job itself (time limit, scancel, node failure...). */
@@ -267,16 +269,27 @@ static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
     if (r->st.job.started <= 0) {
         r->st.job.started = engine__now();
     }
-    if (strcmp(s, "TIMEOUT") == 0) {
+    bool never_started = r->st.job.phase == ENGINE_QUEUED;
+    if (rc == 0 && !st.aborted) {
+        engine__finish_status(e, r, &st); /* it ended on its own: its outcome, whatever came after */
+    } else if (strcmp(s, "TIMEOUT") == 0) {
         snprintf(msg, sizeof msg, "Slurm ended it at its time limit (TIMEOUT)");
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_TIMEOUT, rc == 0 ? st.exit_code : -1, msg);
     } else if (r->st.abort_requested) {
-        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED, "aborted (scancel)");
-    } else if (strcmp(s, "CANCELLED") == 0 && (rc != 0 || st.aborted)) {
+        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
+                       never_started ? "aborted before it started (scancel)" : "aborted (scancel)");
+    } else if (strcmp(s, "CANCELLED") == 0 && engine_slurm_prereq_failed(e, r, msg, sizeof msg)) {
+        /* kill_invalid_depend: Slurm cancels a job whose dependency failed */
+        size_t n = strlen(msg);
+        snprintf(msg + n, sizeof msg - n, "; Slurm cancelled it (CANCELLED)");
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PREREQUISITE, -1, msg);
+    } else if (strcmp(s, "CANCELLED") == 0) {
         engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
                        "cancelled in Slurm, not by OCPS (scancel from outside)");
-    } else if (rc == 0) {
-        engine__finish_status(e, r, &st);
+    } else if (rc == 0) { /* the runner got a SIGTERM nobody here sent: Slurm's (preemption, a node going) */
+        snprintf(msg, sizeof msg, "stopped by a signal from outside OCPS (Slurm: %s)",
+                 s[0] != '\0' ? s : "gone");
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, st.exit_code, msg);
     } else if (engine_slurm_state_is(s, (const char *const[]){"NODE_FAIL", "BOOT_FAIL", "PREEMPTED",
                                                               "DEADLINE", "FAILED", NULL})) {
         snprintf(msg, sizeof msg, "Slurm ended it (%s) before the runner recorded an outcome", s);
@@ -363,13 +376,19 @@ static void engine_slurm_poll_done(engine *e, engine_cmd *c, int status, const c
         engine__log(e, ENGINE_LOG_INFO, "Slurm answers again; polling resumed");
     }
     bool ended = false;
-    for (int p = ENGINE_QUEUED; p <= ENGINE_EXECUTING; p++) {
+    /* running jobs first: a prerequisite's end is known when its waiting
+     * jobs are looked at (engine_slurm_finish) */
+    static const int phases[] = {ENGINE_EXECUTING, ENGINE_QUEUED};
+    for (size_t k = 0; k < sizeof phases / sizeof phases[0]; k++) {
         engine_rec *next;
-        for (engine_rec *r = e->lists[p].head; r != NULL; r = next) {
+        for (engine_rec *r = e->lists[phases[k]].head; r != NULL; r = next) {
             next = r->next;
-            if (r->st.job.slurm_job_id[0] == '\0' || engine_phase_final(r->st.job.phase)) {
+            /* a job submitted while this squeue ran is not in its answer */
+            if (!r->slurm_in_poll || r->st.job.slurm_job_id[0] == '\0' ||
+                engine_phase_final(r->st.job.phase)) {
                 continue;
             }
+            r->slurm_in_poll = false;
             engine_slurm_line l;
             char name[64];
             snprintf(name, sizeof name, "ocps-%s", r->st.job.id);
@@ -392,8 +411,9 @@ static void engine_slurm_poll_done(engine *e, engine_cmd *c, int status, const c
     }
 }
 
-/* The Slurm job ids being watched, comma-separated; NULL if none. */
-static char *engine_slurm_ids(const engine *e)
+/* The Slurm job ids being watched, comma-separated, each job marked as
+ * in this poll; NULL if none. */
+static char *engine_slurm_ids(engine *e)
 {
     size_t cap = 64;
     size_t len = 0;
@@ -403,9 +423,10 @@ static char *engine_slurm_ids(const engine *e)
     }
     ids[0] = '\0';
     for (int p = ENGINE_QUEUED; p <= ENGINE_EXECUTING; p++) {
-        for (const engine_rec *r = e->lists[p].head; r != NULL; r = r->next) {
+        for (engine_rec *r = e->lists[p].head; r != NULL; r = r->next) {
             const char *id = r->st.job.slurm_job_id;
             size_t n = strlen(id);
+            r->slurm_in_poll = n > 0;
             if (n == 0) {
                 continue;
             }
@@ -557,6 +578,9 @@ static void engine_slurm_push_options(engine_slurm_argv *a, const engine *e, con
     engine_slurm_push_opt(a, "--chdir", r->st.job.workdir);
     engine_slurm_push_opt(a, "--output", r->st.job.log_path);
     engine_slurm_push(a, "--open-mode=append");
+    /* a requeued job could not run again (its runner's claim refuses a
+     * second run): Slurm reports NODE_FAIL or PREEMPTED instead */
+    engine_slurm_push(a, "--no-requeue");
     engine_slurm_push_opt(a, "--partition", e->slurm.partition);
     engine_slurm_push_opt(a, "--account", e->slurm.account);
     engine_slurm_push_opt(a, "--qos", e->slurm.qos);
@@ -653,12 +677,20 @@ static bool engine_slurm_transient(int status, const char *errout)
     return false;
 }
 
+/* Did the command fail before its request left (no connection to the
+ * controller)? Then an sbatch certainly made no job; after a time-out or
+ * a broken connection it may have. */
+static bool engine_slurm_not_sent(const char *errout)
+{
+    return strstr(errout, "connect failure") != NULL || strstr(errout, "Connection refused") != NULL;
+}
+
 /* The submission of r found no controller: r keeps its slot and stays
  * QUEUED with a message saying so, and is sent again after a backoff
  * (1 s, doubling to ENGINE_SLURM_RETRY_MAX), first looking for the job by
- * name in case this sbatch did reach the controller. */
+ * name if the failed command may have reached the controller. */
 static void engine_slurm_retry_later(engine *e, engine_rec *r, const char *what, int status,
-                                     const char *errout)
+                                     const char *errout, bool maybe_sent)
 {
     size_t n = strcspn(errout, "\n");
     if (!e->slurm.submit_unreachable) {
@@ -671,7 +703,7 @@ static void engine_slurm_retry_later(engine *e, engine_rec *r, const char *what,
     r->uws_backoff = b < ENGINE_SLURM_RETRY_MAX ? b : ENGINE_SLURM_RETRY_MAX;
     r->uws_next = engine__now() + r->uws_backoff;
     r->slurm_retry = true;
-    r->slurm_resumed = true;
+    r->slurm_resumed = r->slurm_resumed || maybe_sent; /* then looked up by name before it is sent */
     snprintf(r->st.job.message, sizeof r->st.job.message,
              "not submitted yet: Slurm's controller does not answer (%.*s); trying again in %.0f s",
              (int)(n < 200 ? n : 200), errout, r->uws_backoff);
@@ -680,6 +712,7 @@ static void engine_slurm_retry_later(engine *e, engine_rec *r, const char *what,
 }
 
 static int engine_slurm_lookup(engine *e, engine_rec *r, char *err, size_t errlen);
+static int engine_slurm_sbatch(engine *e, engine_rec *r, char *err, size_t errlen);
 
 /* Submit again the jobs whose backoff has passed (engine_slurm_retry_later);
  * true if any still waits for its turn. A lookup that cannot even start
@@ -699,7 +732,9 @@ static bool engine_slurm_retry_due(engine *e)
         }
         r->slurm_retry = false;
         char err[600];
-        if (engine_slurm_lookup(e, r, err, sizeof err) != 0) {
+        int rc = r->slurm_resumed ? engine_slurm_lookup(e, r, err, sizeof err)
+                                  : engine_slurm_sbatch(e, r, err, sizeof err);
+        if (rc != 0) {
             engine_slurm_fail(e, r, "sbatch", -1, err);
             return true;
         }
@@ -722,12 +757,13 @@ static void engine_slurm_submitted(engine *e, engine_rec *r, const char *slurm_i
         engine_slurm_fail(e, r, "storing the Slurm job id", -1, err);
         return;
     }
-    if (r->st.abort_requested) {
+    if (r->st.abort_requested) { /* aborted while it was being submitted: ends once Slurm has cancelled it */
         engine_slurm_cancel(e, slurm_id, false);
-        engine__set_active(e, r, false);
-        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
-                       "aborted while it was being submitted");
-        engine__schedule(e);
+        r->slurm_cancel_time = engine__now();
+        snprintf(r->st.job.message, sizeof r->st.job.message,
+                 "Slurm job %s submitted; being cancelled (abort)", slurm_id);
+        engine__change(e, r, ENGINE_QUEUED);
+        engine_slurm_watch(e);
         return;
     }
     r->uws_backoff = 0;
@@ -742,6 +778,16 @@ static void engine_slurm_submitted(engine *e, engine_rec *r, const char *slurm_i
     engine__schedule(e); /* jobs that wait for this one can now be submitted with a dependency */
 }
 
+/* An aborted job that Slurm certainly never got. */
+static void engine_slurm_aborted_unsent(engine *e, engine_rec *r)
+{
+    r->slurm_retry = false;
+    engine__set_active(e, r, false);
+    engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
+                   "aborted before it was submitted");
+    engine__schedule(e);
+}
+
 static void engine_slurm_sbatch_done(engine *e, engine_cmd *c, int status, const char *out,
                                      const char *errout)
 {
@@ -754,8 +800,14 @@ static void engine_slurm_sbatch_done(engine *e, engine_cmd *c, int status, const
         }
         return;
     }
-    if (engine_slurm_transient(status, errout) && !r->st.abort_requested) {
-        engine_slurm_retry_later(e, r, "sbatch", status, errout);
+    if (engine_slurm_transient(status, errout)) {
+        bool maybe_sent = !engine_slurm_not_sent(errout);
+        if (r->st.abort_requested && !maybe_sent) {
+            engine_slurm_aborted_unsent(e, r);
+            return;
+        }
+        engine_slurm_retry_later(e, r, "sbatch", status, errout,
+                                 maybe_sent); /* an abort: the lookup decides */
         return;
     }
     if (status != 0 || id[0] == '\0') {
@@ -792,26 +844,24 @@ static void engine_slurm_lookup_done(engine *e, engine_cmd *c, int status, const
     if (r == NULL) {
         return;
     }
-    if (engine_slurm_transient(status, errout) && !r->st.abort_requested) {
-        engine_slurm_retry_later(e, r, "squeue (looking for an earlier submission)", status, errout);
+    if (engine_slurm_transient(status, errout)) { /* also when aborted: only the answer tells */
+        engine_slurm_retry_later(e, r, "squeue (looking for an earlier submission)", status, errout, true);
         return;
     }
     if (status != 0) {
         engine_slurm_fail(e, r, "looking for an earlier submission (squeue)", status, errout);
         return;
     }
-    if (r->st.abort_requested) { /* aborted while it waited to be sent again: never submitted */
-        engine__set_active(e, r, false);
-        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
-                       "aborted before it was submitted");
-        engine__schedule(e);
-        return;
-    }
+    r->slurm_resumed = false; /* answered: in Slurm or not */
     char id[32] = "";
     if (sscanf(out, "%31[0-9]", id) == 1) {
         engine__log(e, ENGINE_LOG_WARNING,
                     "job %s: found already submitted as Slurm job %s; not submitted again", r->st.job.id, id);
-        engine_slurm_submitted(e, r, id);
+        engine_slurm_submitted(e, r, id); /* cancelled there if it was aborted meanwhile */
+        return;
+    }
+    if (r->st.abort_requested) { /* aborted while it waited to be sent again: never submitted */
+        engine_slurm_aborted_unsent(e, r);
         return;
     }
     char err[600];
@@ -903,8 +953,9 @@ static void engine_slurm_cancel(engine *e, const char *slurm_id, bool term_batch
 
 static void engine_slurm_kill_late(engine *e, engine_rec *r)
 {
-    if (r->st.abort_requested && !r->slurm_killed && engine__now() - r->abort_time > e->abort_grace + 1.0) {
-        r->slurm_killed = true;
+    double last = r->slurm_cancel_time > 0 ? r->slurm_cancel_time : r->abort_time;
+    if (r->st.abort_requested && engine__now() - last > e->abort_grace + 1.0) {
+        r->slurm_cancel_time = engine__now(); /* again until Slurm has ended it: a scancel may be lost */
         engine_slurm_cancel(e, r->st.job.slurm_job_id, false);
     }
 }
@@ -916,23 +967,26 @@ int engine__slurm_abort(engine *e, engine_rec *r, char *err, size_t errlen)
     r->st.abort_requested = true; /* engine_job_abort returned before if it was */
     r->abort_time = engine__now();
     const char *id = r->st.job.slurm_job_id;
-    if (id[0] == '\0' && r->slurm_retry) { /* waiting to be sent again: nothing in Slurm */
-        r->slurm_retry = false;
-        engine__set_active(e, r, false);
-        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
-                       "aborted before it was submitted");
-        engine__schedule(e);
+    if (id[0] == '\0' && r->slurm_retry) { /* waiting to be sent again */
+        if (!r->slurm_resumed) {
+            engine_slurm_aborted_unsent(e, r); /* nothing in Slurm */
+        } else {
+            r->uws_next = r->abort_time; /* perhaps in Slurm: looked up at once, cancelled if found */
+            engine_slurm_watch(e);
+        }
         return 0;
     }
     if (id[0] == '\0') {
-        return 0; /* being submitted: cancelled once sbatch answers */
+        char why[600];
+        if (!r->slurm_active && r->slurm_resumed && engine_slurm_lookup(e, r, why, sizeof why) == 0) {
+            engine__set_active(e, r, true); /* found in the store, waiting for a slot: looked up now */
+        }
+        return 0; /* being submitted or looked up: cancelled once Slurm answers */
     }
     if (r->st.job.phase == ENGINE_QUEUED) {
+        /* ended once Slurm reports it cancelled: a scancel that fails is sent again */
         engine_slurm_cancel(e, id, false);
-        engine__set_active(e, r, false);
-        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
-                       "aborted before it started (scancel)");
-        engine__schedule(e);
+        r->slurm_cancel_time = r->abort_time;
         return 0;
     }
     engine_slurm_cancel(e, id, true);

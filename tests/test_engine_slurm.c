@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -442,6 +443,100 @@ static void test_drained_node_keeps_job_queued(void **state)
     assert_int_equal(efx_wait_final(fx, id, 30)->phase, ENGINE_COMPLETED);
 }
 
+/* squeue slowed to 1.5 s an answer (a wrapper first in PATH): a job
+ * whose sbatch answers while a poll runs is not in that poll's answer,
+ * and is not taken for a job that left Slurm's queue (it was reported
+ * lost, with its slot freed, while it ran). */
+static void test_submitted_during_a_slow_poll(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    char *which = NULL;
+    char *find[] = {"sh", "-c", "command -v squeue", NULL};
+    assert_int_equal(tu_run(find, &which), 0);
+    which[strcspn(which, "\n")] = '\0';
+    char *bin = tu_path_join(fx->dir, "slowbin");
+    assert_int_equal(mkdir(bin, 0755), 0);
+    char *wrapper = tu_path_join(bin, "squeue");
+    char script[600];
+    int n = snprintf(script, sizeof script, "#!/bin/sh\nsleep 1.5\nexec %s \"$@\"\n", which);
+    assert_int_equal(tu_write_file(wrapper, script, (size_t)n), 0);
+    assert_int_equal(chmod(wrapper, 0755), 0);
+    char *old_path = strdup(getenv("PATH"));
+    char path[4096];
+    snprintf(path, sizeof path, "%s:%s", bin, old_path);
+    setenv("PATH", path, 1);
+    static const char *const first[] = {"sleep", "8", NULL};
+    static const char *const second[] = {"sh", "-c", "sleep 2; exit 4", NULL};
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, a, first);
+    efx_wait_phase(fx, a, ENGINE_EXECUTING, 30); /* a poll has just answered */
+    efx_run_for(fx, 0.5);                        /* the next one (0.2 s later) is under way */
+    fx_submit(fx, b, second);
+    const efx_event *ev = efx_wait_final(fx, b, 60);
+    setenv("PATH", old_path, 1);
+    fprintf(stderr, "submitted during a slow poll: %s (%s)\n", engine_phase_name(ev->phase), ev->message);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->exit_code, 4); /* its own end, not "left Slurm's queue" */
+    assert_int_equal(efx_wait_final(fx, a, 60)->phase, ENGINE_COMPLETED);
+    free(old_path);
+    free(wrapper);
+    free(bin);
+    free(which);
+}
+
+/* A waiting job aborted while slurmctld is down: its scancel fails, so it
+ * is not reported aborted yet; once the controller is back the scancel is
+ * sent again, the job ends aborted and never runs. */
+static void test_abort_waiting_job_while_controller_down(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    char host[256];
+    char *hostname[] = {"hostname", "-s", NULL};
+    char *out = NULL;
+    assert_int_equal(tu_run(hostname, &out), 0);
+    snprintf(host, sizeof host, "NodeName=%.*s", (int)strcspn(out, "\n"), out);
+    free(out);
+    char *drain[] = {"scontrol", "update", host, "State=DRAIN", "Reason=ocps-test", NULL};
+    char *resume[] = {"scontrol", "update", host, "State=RESUME", NULL};
+    assert_int_equal(tu_run(drain, NULL), 0);
+    static const char *const argv[] = {"sh", "-c", "echo ran", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, argv);
+    double end = tu_now() + 15;
+    while (queued_message(fx, id, "PENDING (") == NULL && tu_now() < end) {
+        efx_spin(fx);
+    }
+    assert_non_null(queued_message(fx, id, "PENDING ("));
+    assert_int_equal(slurm_cluster_ctld_stop(&cluster), 0);
+    char *ping[] = {"squeue", "-h", NULL};
+    end = tu_now() + 30;
+    while (tu_run(ping, NULL) == 0 && tu_now() < end) { /* down for the clients too */
+        efx_run_for(fx, 0.2);
+    }
+    assert_int_not_equal(tu_run(ping, NULL), 0);
+    char err[256];
+    assert_int_equal(engine_job_abort(fx->e, id, err, sizeof err), 0);
+    efx_run_for(fx, 3.0);
+    int early = efx_final(fx, id);
+    if (early >= 0) {
+        fail_msg("reported %s (%s) while slurmctld was down", engine_phase_name(fx->events[early].phase),
+                 fx->events[early].message);
+    }
+    assert_int_equal(slurm_cluster_ctld_start(&cluster), 0);
+    const efx_event *ev = efx_wait_final(fx, id, 60);
+    assert_int_equal(ev->phase, ENGINE_ABORTED);
+    assert_non_null(strstr(ev->message, "aborted before it started"));
+    (void)tu_run(resume, NULL); /* (a restarted slurmctld may have taken the node back already) */
+    efx_run_for(fx, 3.0);
+    assert_int_equal(efx_count_final(fx, id), 1);
+    char *log = fx_job_file(fx, id, "ocps.log");
+    assert_true(log == NULL || strstr(log, "ran") == NULL); /* never ran */
+    free(log);
+}
+
 /* A job that runs past Slurm's own time limit (1 minute, the smallest:
  * Slurm checks limits about every 30 s, so this takes 60-100 s) ends
  * ERROR / timeout, and says that Slurm stopped it. */
@@ -478,9 +573,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_second_submission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scancel_outside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_controller_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_submitted_during_a_slow_poll, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_waiting_job_while_controller_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_controller_down_at_submission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drained_node_keeps_job_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slurm_time_limit, setup, teardown),
     };
+    /* OCPS_TEST_FILTER=NAME runs only that test (a cmocka pattern) */
+    const char *filter = getenv("OCPS_TEST_FILTER");
+    if (filter != NULL && *filter != '\0') {
+        cmocka_set_test_filter(filter);
+    }
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
