@@ -4,9 +4,10 @@
  * group: success and the job's record, exit codes, abort, prerequisites,
  * re-adoption after a restart, no second submission after a crash between
  * sbatch and the store, prerequisites as Slurm dependencies, scancel from
- * outside, the controller down and back, a drained node, Slurm's own time
- * limit (TIMEOUT). Skipped (printed)
- * when Slurm is not installed.
+ * outside, the controller down and back, a job submitted during a slow
+ * poll, a waiting job aborted while the controller is down, a drained
+ * node, Slurm's own time limit (TIMEOUT). Skipped (printed) when Slurm is
+ * not installed; OCPS_TEST_FILTER=NAME runs one test.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -404,21 +405,30 @@ static void test_controller_down_at_submission(void **state)
     assert_int_equal(slurm_jobs_named(gone), 0);
 }
 
-/* The node drained: the job stays QUEUED with Slurm's reason in its
- * message, and runs once the node is back. */
-static void test_drained_node_keeps_job_queued(void **state)
+/* scontrol update of the cluster's one node (this host): "State=DRAIN"
+ * (with a reason) or "State=RESUME"; scontrol's exit status. */
+static int node_update(const char *state)
 {
-    NEED_SLURM();
-    efx *fx = *state;
     char host[256];
     char *hostname[] = {"hostname", "-s", NULL};
     char *out = NULL;
     assert_int_equal(tu_run(hostname, &out), 0);
     snprintf(host, sizeof host, "NodeName=%.*s", (int)strcspn(out, "\n"), out);
     free(out);
-    char *drain[] = {"scontrol", "update", host, "State=DRAIN", "Reason=ocps-test", NULL};
-    char *resume[] = {"scontrol", "update", host, "State=RESUME", NULL};
-    assert_int_equal(tu_run(drain, NULL), 0);
+    char *update[] = {"scontrol", "update", host, (char *)state, "Reason=ocps-test", NULL};
+    if (strcmp(state, "State=DRAIN") != 0) {
+        update[4] = NULL; /* a reason only for a drain */
+    }
+    return tu_run(update, NULL);
+}
+
+/* The node drained: the job stays QUEUED with Slurm's reason in its
+ * message, and runs once the node is back. */
+static void test_drained_node_keeps_job_queued(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    assert_int_equal(node_update("State=DRAIN"), 0);
     static const char *const argv[] = {"true", NULL};
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, argv);
@@ -436,7 +446,7 @@ static void test_drained_node_keeps_job_queued(void **state)
     }
     efx_run_for(fx, 1.0);
     int ran = efx_find(fx, id, ENGINE_EXECUTING);
-    assert_int_equal(tu_run(resume, NULL), 0);
+    assert_int_equal(node_update("State=RESUME"), 0);
     assert_non_null(why);
     fprintf(stderr, "drained node: %s\n", why);
     assert_int_equal(ran, -1);
@@ -493,15 +503,7 @@ static void test_abort_waiting_job_while_controller_down(void **state)
 {
     NEED_SLURM();
     efx *fx = *state;
-    char host[256];
-    char *hostname[] = {"hostname", "-s", NULL};
-    char *out = NULL;
-    assert_int_equal(tu_run(hostname, &out), 0);
-    snprintf(host, sizeof host, "NodeName=%.*s", (int)strcspn(out, "\n"), out);
-    free(out);
-    char *drain[] = {"scontrol", "update", host, "State=DRAIN", "Reason=ocps-test", NULL};
-    char *resume[] = {"scontrol", "update", host, "State=RESUME", NULL};
-    assert_int_equal(tu_run(drain, NULL), 0);
+    assert_int_equal(node_update("State=DRAIN"), 0);
     static const char *const argv[] = {"sh", "-c", "echo ran", NULL};
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, argv);
@@ -529,7 +531,7 @@ static void test_abort_waiting_job_while_controller_down(void **state)
     const efx_event *ev = efx_wait_final(fx, id, 60);
     assert_int_equal(ev->phase, ENGINE_ABORTED);
     assert_non_null(strstr(ev->message, "aborted before it started"));
-    (void)tu_run(resume, NULL); /* (a restarted slurmctld may have taken the node back already) */
+    (void)node_update("State=RESUME"); /* (a restarted slurmctld may have taken the node back already) */
     efx_run_for(fx, 3.0);
     assert_int_equal(efx_count_final(fx, id), 1);
     char *log = fx_job_file(fx, id, "ocps.log");
