@@ -813,6 +813,45 @@ static void test_idempotency_key(void **state)
     assert_int_equal(uws_fx_count(&fx), before + 1);
 }
 
+/* A key whose job was deleted makes a new job at once, which runs: the
+ * old job's files (30,000 of them: their removal takes a while) are out
+ * of its way, not taken for its run (it ended at once with the old
+ * outcome). */
+static void test_key_reused_after_delete(void **state)
+{
+    (void)state;
+    static const char key[] = "00112233445566778899aabbccddeeff";
+    static const char first[] = "{\"command\": \"mkdir -p $JOB_OUTPUT_DIR/many && cd $JOB_OUTPUT_DIR/many && "
+                                "seq 30000 | xargs touch && echo first > $JOB_OUTPUT_DIR/which.txt\", "
+                                "\"run_id\": \"r1\"}";
+    static const char second[] = "{\"command\": \"echo second > $JOB_OUTPUT_DIR/which.txt; exit 3\", "
+                                 "\"run_id\": \"r2\"}";
+    uws_resp r;
+    put_keyed(&fx, key, first, &r);
+    assert_int_equal(r.status, 200);
+    uws_resp_clear(&r);
+    json_t *job = uws_fx_wait(&fx, key, NULL, 60);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
+    json_decref(job);
+    char path[128];
+    snprintf(path, sizeof path, "/job/%s", key);
+    assert_int_equal(uws_fx_request(&fx, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    uws_resp_clear(&r);
+    put_keyed(&fx, key, second, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "runId")), "r2");
+    uws_resp_clear(&r);
+    job = uws_fx_wait(&fx, key, NULL, 30);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "error"); /* its own run: exit 3 */
+    assert_int_equal(json_array_size(json_object_get(job, "results")), 1);
+    json_decref(job);
+    snprintf(path, sizeof path, "/job/result/%s/0", key);
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_string_equal(r.body, "second\n");
+    uws_resp_clear(&r);
+}
+
 /* --max-waiting: a PUT beyond the waiting line's limit is answered 503
  * with the reason, and creates no job; a place freed takes the next. A
  * keyed PUT of an ended job sent again is answered with that job. */
@@ -890,6 +929,7 @@ int main(void)
         cmocka_unit_test(test_reference_leniency),
         cmocka_unit_test(test_git_clone),
         cmocka_unit_test(test_full_line_refused),
+        cmocka_unit_test(test_key_reused_after_delete),
         cmocka_unit_test(test_metrics_and_log),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -44,6 +45,7 @@
 
 #define UWS_DEFAULT_MAX_BODY (1024 * 1024)
 #define UWS_DELETED_MARK ".uws-deleted"
+#define UWS_GONE_PREFIX ".gone-" /* <work_root>/.gone-<id>.<ns>: a deleted job's files, being removed */
 #define UWS_CACHE_SLOTS 256
 /* One client address may hold at most 1/UWS_PER_ADDRESS_SHARE of the
  * connections. */
@@ -373,17 +375,68 @@ static void uws_rm_after(uv_work_t *req, int status)
     free(req->data);
 }
 
-/* Remove <work_root>/<id> in the thread pool. */
-static void uws_remove_dir(uws_service *s, const char *id)
+/* Remove directory `path` in the thread pool. */
+static void uws_remove_path(uws_service *s, const char *path)
 {
     uws_rm *rm = calloc(1, sizeof *rm);
-    if (rm == NULL || !uws_id_syntax(id)) {
-        free(rm);
+    if (rm == NULL) {
         return;
     }
-    snprintf(rm->path, sizeof rm->path, "%s/%s", s->work_root, id);
+    snprintf(rm->path, sizeof rm->path, "%s", path);
     rm->req.data = rm;
     if (uv_queue_work(s->loop, &rm->req, uws_rm_work, uws_rm_after) != 0) {
+        free(rm);
+    }
+}
+
+/* Move <work_root>/<id> aside, to a hidden name no job has, so that the
+ * id is free at once (an Idempotency-Key may make a new job with it while
+ * the old files are being removed, or after a crash left them): the path
+ * moved to in `gone`, "" when nothing was moved. */
+static void uws_move_aside(const uws_service *s, const char *id, char *gone, size_t len)
+{
+    char path[1100];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gone[0] = '\0';
+    snprintf(path, sizeof path, "%s/%s", s->work_root, id);
+    char to[1200];
+    snprintf(to, sizeof to, "%s/" UWS_GONE_PREFIX "%s.%lld%09ld", s->work_root, id, (long long)ts.tv_sec,
+             ts.tv_nsec);
+    if (uws_id_syntax(id) && rename(path, to) == 0) {
+        snprintf(gone, len, "%s", to);
+    }
+}
+
+/* Remove what earlier runs moved aside and left (a stop or a crash before
+ * the removal), in the thread pool: the work root is read there. */
+static void uws_sweep_work(uv_work_t *req)
+{
+    uws_rm *rm = req->data;
+    DIR *d = opendir(rm->path);
+    if (d == NULL) {
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, UWS_GONE_PREFIX, strlen(UWS_GONE_PREFIX)) == 0) {
+            char path[sizeof rm->path + sizeof de->d_name + 2];
+            snprintf(path, sizeof path, "%s/%s", rm->path, de->d_name);
+            nftw(path, uws_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        }
+    }
+    closedir(d);
+}
+
+static void uws_sweep_gone(uws_service *s)
+{
+    uws_rm *rm = calloc(1, sizeof *rm);
+    if (rm == NULL) {
+        return;
+    }
+    snprintf(rm->path, sizeof rm->path, "%s", s->work_root);
+    rm->req.data = rm;
+    if (uv_queue_work(s->loop, &rm->req, uws_sweep_work, uws_rm_after) != 0) {
         free(rm);
     }
 }
@@ -516,11 +569,24 @@ static int uws_forget(uws_service *s, const char *id, engine_phase phase, char *
 {
     uws_cache_drop(s, id);
     uws_deleting_remove(s, id);
+    char gone[1200];
+    uws_move_aside(s, id, gone, sizeof gone);
     if (engine_job_forget(s->e, id, err, errlen) != 0) {
+        if (gone[0] != '\0') { /* still listed: its files back where they are served from */
+            char path[1100];
+            snprintf(path, sizeof path, "%s/%s", s->work_root, id);
+            (void)rename(gone, path);
+        }
         return -1;
     }
     uws_metrics_job_forgotten(s->metrics, phase);
-    uws_remove_dir(s, id);
+    if (gone[0] != '\0') {
+        uws_remove_path(s, gone);
+    } else if (uws_id_syntax(id)) {
+        char path[1100];
+        snprintf(path, sizeof path, "%s/%s", s->work_root, id);
+        uws_remove_path(s, path); /* not moved (none, or another file system's mount point) */
+    }
     return 0;
 }
 
@@ -1859,6 +1925,7 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
     for (size_t i = 0; i < s->ndeleting; i++) {
         engine_job_abort(e, s->deleting[i], lerr, sizeof lerr);
     }
+    uws_sweep_gone(s);
     uws_run(s);
     *out = s;
     return 0;
