@@ -1336,13 +1336,19 @@ static int engine_abort_live(engine *e, engine_rec *r, char *err, size_t errlen)
                        "aborted before it started");
         engine__schedule(e);
     } else if (now == ENGINE_EXECUTING) {
+        /* stored before the signal: the runner's "aborted" is then always
+         * known as ours, also by an engine restarted in between (which asks
+         * again); a SIGTERM nobody asked for here is not an abort */
+        r->st.abort_requested = true;
+        engine_persist(e, r);
         int rc = r->proc != NULL ? engine_exec_kill(r->proc->pid, SIGTERM)
                                  : engine_exec_signal(r->st.runner_pid, r->st.runner_start_time, SIGTERM);
         if (rc != 0 && rc != UV_ESRCH && rc != -ESRCH) {
+            r->st.abort_requested = false;
+            engine_persist(e, r);
             snprintf(err, errlen, "cannot signal the runner of job %s: %s", r->st.job.id, strerror(-rc));
             return rc; /* not asked: a later abort tries again */
         }
-        r->st.abort_requested = true;
     }
     return 0;
 }

@@ -86,11 +86,16 @@ static void engine_classify(const engine_rec *r, const engine_status *st, engine
     if (st->spawn_error[0] != '\0') {
         *reason = ENGINE_REASON_INFRASTRUCTURE;
         snprintf(msg, msglen, "%s", st->spawn_error);
-    } else if (st->aborted) {
+    } else if (st->aborted && r->st.abort_requested) {
         *phase = ENGINE_ABORTED;
         *reason = ENGINE_REASON_ABORTED;
         *exit_code = ENGINE_EXIT_ABORTED;
         snprintf(msg, msglen, "aborted");
+    } else if (st->aborted) { /* its runner got a SIGTERM the engine did not send */
+        *reason = ENGINE_REASON_INFRASTRUCTURE;
+        *exit_code = ENGINE_EXIT_ABORTED;
+        snprintf(msg, msglen,
+                 "stopped by a SIGTERM the engine did not send (a shutdown, an operator's kill)");
     } else if (st->timed_out) {
         *reason = ENGINE_REASON_TIMEOUT;
         snprintf(msg, msglen, "exceeded its maximum duration of %g s",

@@ -946,6 +946,26 @@ static void test_abort_stopped_runner(void **state)
     }
 }
 
+/* A SIGTERM the engine did not send (a shutdown, an operator's kill) stops
+ * the job as an abort would, but is not reported as one: ERROR /
+ * infrastructure, saying so (a caller that never aborted is not told it
+ * did). */
+static void test_outside_sigterm_is_not_an_abort(void **state)
+{
+    efx *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, (const char *[]){"sh", "-c", "echo $$ > job.pid; exec sleep 30", NULL});
+    long job = fx_wait_pid_file(fx, id, "job.pid");
+    long runner = parent_of(job);
+    assert_true(runner > 1 && runner != getpid());
+    assert_int_equal(kill((pid_t)runner, SIGTERM), 0);
+    const efx_event *ev = efx_wait_final(fx, id, 10);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->reason, ENGINE_REASON_INFRASTRUCTURE);
+    assert_non_null(strstr(ev->message, "SIGTERM the engine did not send"));
+    assert_true(wait_pid_gone(job, 2.0));
+}
+
 /* ---- restart ----------------------------------------------------------- */
 
 static void test_restart_readopts(void **state)
@@ -1347,6 +1367,7 @@ int main(void)
         T(test_job_log_limited),
         T(test_runner_setup_failure),
         T(test_abort_stopped_runner),
+        T(test_outside_sigterm_is_not_an_abort),
         T(test_restart_readopts),
         T(test_abort_adopted),
         T(test_restart_lost),
