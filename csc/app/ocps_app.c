@@ -393,13 +393,15 @@ static bool publish(ocps_app *a, finished *f, const json_t *metrics)
     ended.workdir = ""; /* the engine's, gone once the job is forgotten */
     ended.log_path = "";
     json_incref(ended.meta);
-    engine_job_mark_published(a->engine, id);
     const char *pipeline = ended.meta ? json_string_value(json_object_get(ended.meta, "pipeline")) : NULL;
     bool fault = pipeline != NULL && sim_pipeline(a, pipeline) == 2;
     if (fault) { /* as the Python OCPS: FAULT first, then the command fails */
         sal_csc_fault(a->csc, SIM_FAULT_CODE, SIM_FAULT_REPORT, "");
     }
     send_final_ack(a, &ended, fault);
+    /* marked last: a CSC killed between the writes and the mark publishes
+     * both again after its restart (twice, never not at all) */
+    engine_job_mark_published(a->engine, id);
     json_decref(ended.meta);
     return true;
 }
