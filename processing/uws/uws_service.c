@@ -906,13 +906,15 @@ static void uws_put_job(const uws_call *c, uws_reply *r)
 }
 
 /* Job `job` (whole, or its `property` when not NULL) as GET /job/{id}
- * answers it: from the kept answer while it holds, else made (a walk of
- * its results) and kept. */
-static void uws_reply_found(uws_service *s, const engine_job *job, const char *property, uws_reply *r)
+ * answers it: from the kept answer while it holds (only if `borrow`: r
+ * then borrows it, so r must be sent before the loop turn ends), else made
+ * (a walk of its results) and kept. */
+static void uws_reply_found(uws_service *s, const engine_job *job, const char *property, bool borrow,
+                            uws_reply *r)
 {
     bool whole = property == NULL;
     uws_cached *cached = whole ? uws_cache_slot(s, job->id) : NULL;
-    if (cached != NULL && strcmp(cached->id, job->id) == 0 &&
+    if (borrow && cached != NULL && strcmp(cached->id, job->id) == 0 &&
         (!cached->live || uws_cache_live_holds(cached, job)) && uws_cache_reply(cached, r)) {
         return;
     }
@@ -947,7 +949,10 @@ static void uws_reply_same_job(uws_service *s, const uws_put *p, uws_reply *r)
     const char *run_id = json_string_value(json_object_get(json_object_get(p->meta, "uws"), "run_id"));
     if (job != NULL && run_id != NULL && strcmp(uws_job_run_id(job), run_id) == 0 &&
         json_equal(job->argv, p->run)) {
-        uws_reply_found(s, job, NULL, r); /* as GET /job/{id}: an ended job's walk is kept */
+        /* as GET /job/{id}, but made afresh: this answer is sent later (once
+         * the group commit is over), and a kept one may be freed meanwhile
+         * (its slot taken by another job, a DELETE) */
+        uws_reply_found(s, job, NULL, false, r);
         return;
     }
     char text[256];
@@ -1070,7 +1075,7 @@ static void uws_get_job(const uws_call *c, uws_reply *r)
         uws_not_found(r, c->route->id);
         return;
     }
-    uws_reply_found(c->s, job, whole ? NULL : c->route->property, r);
+    uws_reply_found(c->s, job, whole ? NULL : c->route->property, true, r);
 }
 
 /* DELETE {base}/job/{id}: the job and its files are gone (a running job is
