@@ -579,9 +579,8 @@ static void write_startup_events(sal_csc *c)
         sal_csc__set_str(c, t, s, "subsystemVersions", c->opts.subsystem_versions);
         sal_csc__write_and_free(c, "logevent_softwareVersions", t, s, SAL_WRITE_FORCE);
     }
-    /* the state as it is: STANDBY, unless a command taken during the
-     * duplicate check changed it, or a fault came first (kept, with its
-     * errorCode, as salobj reports its current state in start_phase2) */
+    /* the state as it is: STANDBY, unless a fault came first (kept, with
+     * its errorCode, as salobj reports its current state in start_phase2) */
     write_summary_state(c);
     if (c->state != SAL_STATE_FAULT) {
         write_error_code(c, 0, "", "", 0);
@@ -589,8 +588,8 @@ static void write_startup_events(sal_csc *c)
     if (c->config != NULL && c->state == SAL_STATE_STANDBY) {
         uv_timer_start(&c->config_poll, sal_csc__config_poll_cb, 0, 1000); /* configurationsAvailable */
     }
-    if (c->hooks.state_changed != NULL) {
-        c->hooks.state_changed(c->hooks.arg, 0, c->state);
+    if (c->hooks.state_changed != NULL && c->state == SAL_STATE_STANDBY) {
+        c->hooks.state_changed(c->hooks.arg, 0, SAL_STATE_STANDBY); /* (a fault has told its own) */
     }
 }
 
@@ -696,6 +695,7 @@ static void startup_done_cb(uv_timer_t *timer)
     uv_timer_stop(timer);
     c->started = true;
     write_startup_events(c);
+    sal_csc__run_early(c); /* before the --state chain, which they may make moot */
     go_to_initial_state(c);
 }
 

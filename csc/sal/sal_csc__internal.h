@@ -27,6 +27,9 @@ struct sal_cmd {
 
 /* A command taken, as far as telling it from a copy of it goes. */
 #define RECENT_COMMANDS 32
+/* commands kept while the start-up's duplicate check runs (as a topic's
+ * queue: more are dropped) */
+#define SAL_CSC_EARLY_MAX 100
 typedef struct recent_command {
     double snd_stamp;
     uint64_t identity_hash;
@@ -85,6 +88,7 @@ struct sal_csc {
     uv_timer_t config_poll;            /* scans the config dir while in STANDBY */
     uv_timer_t start_slow;             /* INPROGRESS for a start that takes a while */
     bool start_busy;                   /* a start is loading its configuration */
+    bool start_scan;                   /* the next scan to end is a start's: written in any state */
     sal_cmd *start_cmd;                /* the start command waiting for it (NULL: the --state chain) */
     bool configure_pending;            /* hooks.configure answered SAL_CONFIGURE_PENDING */
     struct sal_config_result *pending; /* its files and version, for configurationApplied (owned) */
@@ -104,6 +108,13 @@ struct sal_csc {
     bool own_read_back;   /* Kafka: a heartbeat of this process came back through its reader */
     double own_read_sent; /* the send time (TAI) of the newest one that came back */
     bool warned_unread;   /* logged that the check outlasts --duplicate-check */
+    /* commands read before the start-up ended (during the duplicate
+     * check): run once it has, dropped if this instance quits */
+    struct {
+        int topic;
+        void *sample; /* owned */
+    } early[SAL_CSC_EARLY_MAX];
+    size_t nearly;
     sal_csc_stats stats;
 };
 
@@ -141,6 +152,10 @@ void sal_csc__on_command(void *arg, int topic, void *sample);
 
 /* Drop every queued command, unacknowledged, at stop (sal_csc_cmd.c). */
 void sal_csc__drop_queued(sal_csc *c);
+
+/* Run the commands read while the start-up's duplicate check ran, in the
+ * order they came. */
+void sal_csc__run_early(sal_csc *c);
 
 /* The STANDBY scan timer: refresh configurationsAvailable (sal_csc_start.c). */
 void sal_csc__config_poll_cb(uv_timer_t *timer);

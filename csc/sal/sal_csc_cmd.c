@@ -232,12 +232,25 @@ void sal_csc__on_command(void *arg, int topic, void *sample)
         sal_sample_free(t, sample);
         return;
     }
+    if (!c->started && c->nearly < SAL_CSC_EARLY_MAX) {
+        /* read during the duplicate check: run once it has passed (salobj
+         * runs it at once; an instance that then quits as a duplicate
+         * would have acted on a command meant for the live one) */
+        c->early[c->nearly].topic = topic;
+        c->early[c->nearly].sample = sample;
+        c->nearly++;
+        return;
+    }
     c->slots[topic].stats.received++;
     int32_t seqnum = sal_sample_seqnum(t, sample);
     const char *identity = sal_sample_identity(t, sample);
-    /* taken also during the duplicate check, as salobj assigns its command
-     * callbacks before it (Controller.start, then BaseCsc.start's check):
-     * a Remote that saw this CSC's heartbeat is answered */
+    if (!c->started) {
+        SAL_LOG(c, SAL_LOG_WARNING,
+                "Ignoring %s from %s with private_seqNum=%d: %d commands already wait for the start-up",
+                t->sal_name, identity ? identity : "?", seqnum, SAL_CSC_EARLY_MAX);
+        sal_sample_free(t, sample);
+        return;
+    }
     if (seqnum <= 0) {
         SAL_LOG(c, SAL_LOG_WARNING, "Ignoring %s with private_seqNum=%d from %s: must be > 0", t->sal_name,
                 seqnum, identity ? identity : "?");
@@ -309,8 +322,21 @@ int sal_csc_add_command(sal_csc *c, const char *name, sal_cmd_handler handler, v
     return 0;
 }
 
+void sal_csc__run_early(sal_csc *c)
+{
+    size_t n = c->nearly;
+    c->nearly = 0;
+    for (size_t i = 0; i < n; i++) {
+        sal_csc__on_command(c, c->early[i].topic, c->early[i].sample);
+    }
+}
+
 void sal_csc__drop_queued(sal_csc *c)
 {
+    for (size_t i = 0; i < c->nearly; i++) {
+        sal_sample_free(&c->comp->topics[c->early[i].topic], c->early[i].sample);
+    }
+    c->nearly = 0;
     for (size_t i = 0; i < c->comp->ntopics; i++) {
         sal_cmd *cmd = c->slots[i].queue_head;
         while (cmd != NULL) {

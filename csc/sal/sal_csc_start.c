@@ -25,9 +25,10 @@ static void write_configurations_available(sal_csc *c, const sal_config_availabl
 static void on_config_scanned(void *arg, const sal_config_available *a)
 {
     sal_csc *c = arg;
-    if (c->stopping || c->state != SAL_STATE_STANDBY) {
-        return; /* a scan that ended after the CSC left STANDBY (a fault, a start done) */
+    if (c->stopping || (c->state != SAL_STATE_STANDBY && !c->start_scan)) {
+        return; /* a scan of the STANDBY poll that ended after the CSC left STANDBY (a fault) */
     }
+    c->start_scan = false;
     if (a->not_git && !c->warned_not_git) {
         c->warned_not_git = true;
         SAL_LOG(c, SAL_LOG_WARNING, "config dir %s is not a git work tree: configuration version unknown",
@@ -215,8 +216,10 @@ int sal_csc__begin_start(sal_csc *c, const char *override, sal_cmd *cmd, char *e
         snprintf(err, errlen, "Failed: a start is already in progress");
         return -1;
     }
-    /* salobj refreshes configurationsAvailable in start, before it loads:
-     * queued first, so that it is written before configurationApplied */
+    /* salobj refreshes configurationsAvailable in start: written whenever
+     * this scan (or one of the STANDBY poll already under way, which makes
+     * this one wait) ends, also after DISABLED (the two run in parallel) */
+    c->start_scan = true;
     sal_config_scan(c->config, on_config_scanned, c);
     if (sal_config_load(c->config, override, on_config_loaded, c) != 0) {
         snprintf(err, errlen, "Failed: could not queue the configuration read");
