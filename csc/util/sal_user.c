@@ -84,7 +84,11 @@ void sal_user_at_host(char *out, size_t len)
     char host[256];
     user_name(user, sizeof user);
     fqdn(host, sizeof host);
+    /* private_identity is string<128>: the user at most 63 bytes, the
+     * host what is left */
     char id[129];
-    snprintf(id, sizeof id, "%.63s@%.64s", user, host);
+    int n = snprintf(id, sizeof id, "%.63s@", user);
+    int room = (int)sizeof id - 1 - n;
+    snprintf(id + n, sizeof id - (size_t)n, "%.*s", room, host);
     snprintf(out, len, "%s", id);
 }
