@@ -331,13 +331,16 @@ static json_t *uws_env_value_text(json_t *value)
 static json_t *uws_env_as_text(json_t *env)
 {
     json_t *out = json_array();
+    if (out == NULL) {
+        return NULL;
+    }
     size_t i;
     json_t *item;
     json_array_foreach(env, i, item)
     {
         json_t *o = json_pack("{sOso}", "name", json_object_get(item, "name"), "value",
                               uws_env_value_text(json_object_get(item, "value")));
-        if (out == NULL || o == NULL || json_array_append_new(out, o) != 0) {
+        if (o == NULL || json_array_append_new(out, o) != 0) {
             json_decref(out);
             return NULL;
         }
