@@ -699,7 +699,7 @@ static void engine_slurm_retry_later(engine *e, engine_rec *r, const char *what,
                     "%s exited with %d: %.*s; jobs stay queued and are submitted once Slurm answers", what,
                     status, (int)(n < 300 ? n : 300), errout);
     }
-    double b = r->uws_backoff > 0 ? 2 * r->uws_backoff : 1.0;
+    double b = r->uws_backoff > 0 && !r->st.abort_requested ? 2 * r->uws_backoff : 1.0; /* an abort: soon */
     r->uws_backoff = b < ENGINE_SLURM_RETRY_MAX ? b : ENGINE_SLURM_RETRY_MAX;
     r->uws_next = engine__now() + r->uws_backoff;
     r->slurm_retry = true;
