@@ -375,6 +375,12 @@ static void uws_rm_after(uv_work_t *req, int status)
     free(req->data);
 }
 
+/* A job's directory, <work_root>/<id>, into out. */
+static void uws_job_dir(const uws_service *s, const char *id, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s", s->work_root, id);
+}
+
 /* Remove directory `path` in the thread pool. */
 static void uws_remove_path(uws_service *s, const char *path)
 {
@@ -392,18 +398,17 @@ static void uws_remove_path(uws_service *s, const char *path)
 /* Move <work_root>/<id> aside, to a hidden name no job has, so that the
  * id is free at once (an Idempotency-Key may make a new job with it while
  * the old files are being removed, or after a crash left them): the path
- * moved to in `gone`, "" when nothing was moved. */
-static void uws_move_aside(const uws_service *s, const char *id, char *gone, size_t len)
+ * moved to in `gone`, "" when nothing was moved. `dir` is its directory
+ * (uws_job_dir). */
+static void uws_move_aside(const uws_service *s, const char *id, const char *dir, char *gone, size_t len)
 {
-    char path[1100];
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     gone[0] = '\0';
-    snprintf(path, sizeof path, "%s/%s", s->work_root, id);
     char to[1200];
     snprintf(to, sizeof to, "%s/" UWS_GONE_PREFIX "%s.%lld%09ld", s->work_root, id, (long long)ts.tv_sec,
              ts.tv_nsec);
-    if (uws_id_syntax(id) && rename(path, to) == 0) {
+    if (uws_id_syntax(id) && rename(dir, to) == 0) {
         snprintf(gone, len, "%s", to);
     }
 }
@@ -569,23 +574,19 @@ static int uws_forget(uws_service *s, const char *id, engine_phase phase, char *
 {
     uws_cache_drop(s, id);
     uws_deleting_remove(s, id);
+    char dir[1100];
     char gone[1200];
-    uws_move_aside(s, id, gone, sizeof gone);
+    uws_job_dir(s, id, dir, sizeof dir);
+    uws_move_aside(s, id, dir, gone, sizeof gone);
     if (engine_job_forget(s->e, id, err, errlen) != 0) {
         if (gone[0] != '\0') { /* still listed: its files back where they are served from */
-            char path[1100];
-            snprintf(path, sizeof path, "%s/%s", s->work_root, id);
-            (void)rename(gone, path);
+            (void)rename(gone, dir);
         }
         return -1;
     }
     uws_metrics_job_forgotten(s->metrics, phase);
-    if (gone[0] != '\0') {
-        uws_remove_path(s, gone);
-    } else if (uws_id_syntax(id)) {
-        char path[1100];
-        snprintf(path, sizeof path, "%s/%s", s->work_root, id);
-        uws_remove_path(s, path); /* not moved (none, or another file system's mount point) */
+    if (gone[0] != '\0' || uws_id_syntax(id)) {
+        uws_remove_path(s, gone[0] != '\0' ? gone : dir); /* not moved: none, or a mount point */
     }
     return 0;
 }
@@ -888,7 +889,7 @@ static void uws_put_job(const uws_call *c, uws_reply *r)
         } else {
             engine_new_job_id(c->s->e, p->id);
         }
-        snprintf(workdir, sizeof workdir, "%s/%s", c->s->work_root, p->id);
+        uws_job_dir(c->s, p->id, workdir, sizeof workdir);
         p->meta = uws_job_meta(&sub, p->id, workdir);
         p->run = uws_job_run_argv(&sub);
         p->envv = uws_env_strv(json_object_get(json_object_get(p->meta, "uws"), "environment"));
