@@ -377,6 +377,25 @@ static void set_log_level_writes_log_level_once(void **state)
     sal_sample_free(&f->comp->topics[t], s);
 }
 
+/* salobj hands the level to Python's logger.setLevel: 0 (NOTSET) makes
+ * the logger inherit the root logger's WARNING, and logLevel reports that
+ * effective level, not 0; DEBUG messages are then no longer published. */
+static void set_log_level_zero_reports_warning(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    char result[1024];
+    int t = sal_remote_command_topic(f->remote, "setLogLevel");
+    void *s = sal_remote_new_command(f->remote, "setLogLevel");
+    sal_sample_set_i32(&f->comp->topics[t], s, "level", 0);
+    size_t mark = f->nrecords;
+    assert_int_equal(fx_command(f, "setLogLevel", s, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    long i = fx_wait_change(f, "logevent_logLevel", "level", mark, 5);
+    assert_true(i >= 0);
+    assert_int_equal(fx_i32(f, (size_t)i, "level"), SAL_LOG_WARNING);
+    sal_sample_free(&f->comp->topics[t], s);
+}
+
 static void csc_specific_commands_need_enabled(void **state)
 {
     ctx *c = *state;
@@ -491,6 +510,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(transport_failure_faults_and_standby_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(fault_while_start_reads_configuration, setup, teardown),
         cmocka_unit_test_setup_teardown(set_log_level_writes_log_level_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(set_log_level_zero_reports_warning, setup, teardown),
         cmocka_unit_test_setup_teardown(csc_specific_commands_need_enabled, setup, teardown),
         cmocka_unit_test_setup_teardown(late_joiner_reads_the_current_state, setup, teardown),
         cmocka_unit_test_setup_teardown(two_cscs_keep_to_their_index, setup, teardown),

@@ -497,7 +497,7 @@ static void test_delete_kills_and_forgets(void **state)
     double t0 = tu_now();
     assert_int_equal(uws_fx_request(&fx, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
     assert_int_equal(r.status, 200);
-    assert_string_equal(json_string_value(json_object_get(r.json, "status")), "ok");
+    assert_string_equal(json_string_value(json_object_get(r.json, "status")), "Success");
     assert_string_equal(json_string_value(json_object_get(r.json, "message")), "");
     assert_int_equal(json_integer_value(json_object_get(r.json, "code")), 200);
     uws_resp_clear(&r);

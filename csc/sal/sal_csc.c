@@ -378,7 +378,9 @@ static void handle_set_log_level(sal_csc *c, sal_cmd *cmd)
 {
     const sal_topic_info *t = &c->comp->topics[cmd->topic];
     int level = sal_sample_get_i32(t, cmd->data, "level");
-    c->log_level = level;
+    /* salobj passes the level to Python's logger.setLevel and reports the
+     * effective level: 0 (NOTSET) inherits the root logger's, WARNING */
+    c->log_level = level == 0 ? SAL_LOG_WARNING : level;
     write_log_level(c);
     sal_cmd_complete(cmd);
 }

@@ -1114,7 +1114,7 @@ static void uws_delete_job(const uws_call *c, uws_reply *r)
             fprintf(stderr, "ocps-engine: delete %s: %s\n", id, err);
         }
     }
-    uws_reply_json(r, 200, json_pack("{sssssi}", "status", "ok", "message", "", "code", 200));
+    uws_reply_json(r, 200, json_pack("{sssssi}", "status", "Success", "message", "", "code", 200));
 }
 
 /* POST {base}/job/{id}/phase with PHASE=ABORT (UWS 1.1): the job ends as
