@@ -1220,6 +1220,10 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
     if (!e->batching && engine_store_check(e, err, errlen) != 0) { /* a batch checked at its begin */
         return -EIO;
     }
+    if (e->batching && e->batch_broken) {
+        snprintf(err, errlen, "the store failed on an earlier job of this batch");
+        return -EIO;
+    }
     size_t waiting = engine_waiting(e);
     if (e->max_waiting > 0 && waiting >= e->max_waiting) {
         engine_phase phase;
@@ -1256,8 +1260,9 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
             snprintf(err, errlen, "out of memory");
         }
         engine_rec_free(r); /* (a row inserted in a batch is rolled back by its end) */
-        if (rc == 0 && e->batching) {
-            e->batch[e->nbatch++] = NULL; /* makes the batch fail */
+        if (e->batching && rc != -EEXIST) {
+            /* (a UNIQUE refusal ends only its statement) */
+            e->batch_broken = true; /* makes the batch fail */
         }
         return rc == 0 ? -ENOMEM : rc == -EEXIST ? -EEXIST : -EIO; /* rc == 0: engine_add */
     }
@@ -1280,6 +1285,7 @@ int engine_batch_begin(engine *e, char *err, size_t errlen)
         return -EIO;
     }
     e->batching = true;
+    e->batch_broken = false;
     e->nbatch = 0;
     return 0;
 }
@@ -1291,12 +1297,9 @@ int engine_batch_end(engine *e, char *err, size_t errlen)
         return -EINVAL;
     }
     e->batching = false;
-    bool complete = true;
-    for (size_t i = 0; i < e->nbatch; i++) {
-        complete = complete && e->batch[i] != NULL;
-    }
+    bool complete = !e->batch_broken;
     if (!complete) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "the store failed on a job of this batch");
     }
     if (!complete || engine_store_commit(e->store, err, errlen) != 0) {
         engine_store_rollback(e->store);

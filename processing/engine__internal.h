@@ -192,6 +192,10 @@ struct engine {
     /* engine_batch_begin..end: the jobs submitted meanwhile (stored in the
      * open transaction, neither reported nor scheduled yet) */
     bool batching;
+    /* an insert of the batch failed (SQLite may have rolled the whole
+     * transaction back: a later insert would commit on its own): every
+     * later submit of the batch fails, and so does its end */
+    bool batch_broken;
     engine_rec **batch;
     size_t nbatch;
     size_t capbatch;

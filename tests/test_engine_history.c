@@ -621,6 +621,54 @@ static int64_t store_count(const char *path, const char *sql)
     return n;
 }
 
+/* An insert that fails in a batch so that SQLite rolls the whole
+ * transaction back (as SQLITE_FULL or SQLITE_IOERR can; here a trigger's
+ * RAISE(ROLLBACK) on the second job): the later jobs of the batch are
+ * refused too, instead of each committing on its own outside the batch,
+ * the batch's end fails, and none of its jobs is stored or run, before or
+ * after a restart. */
+static void test_batch_broken_by_a_rolled_back_insert(void **state)
+{
+    efx *fx = *state;
+    char err[512];
+    char ids[4][ENGINE_JOB_ID_LEN + 1];
+    for (int i = 0; i < 4; i++) {
+        engine_new_job_id(fx->e, ids[i]);
+    }
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(fx->store, &db), SQLITE_OK);
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "CREATE TRIGGER fail_one BEFORE INSERT ON jobs WHEN NEW.id = '%s'"
+             " BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full (test)'); END",
+             ids[1]);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    engine_job_spec spec = {.argv = (const char *[]){"true", NULL}};
+    assert_int_equal(engine_batch_begin(fx->e, err, sizeof err), 0);
+    assert_int_equal(engine_job_submit(fx->e, ids[0], &spec, err, sizeof err), 0);
+    assert_int_equal(engine_job_submit(fx->e, ids[1], &spec, err, sizeof err), -EIO);
+    assert_non_null(strstr(err, "disk is full"));
+    assert_int_equal(engine_job_submit(fx->e, ids[2], &spec, err, sizeof err), -EIO);
+    assert_int_equal(engine_job_submit(fx->e, ids[3], &spec, err, sizeof err), -EIO);
+    assert_int_equal(engine_batch_end(fx->e, err, sizeof err), -EIO);
+    assert_int_equal(sqlite3_exec(db, "DROP TRIGGER fail_one", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_count(fx->store, "SELECT count(*) FROM jobs"), 0);
+    efx_run_for(fx, 0.2);
+    efx_close(fx);
+    efx_open(fx);
+    efx_run_for(fx, 0.5);
+    for (int i = 0; i < 4; i++) {
+        assert_null(engine_job_get(fx->e, ids[i]));
+        assert_int_equal(efx_find(fx, ids[i], ENGINE_EXECUTING), -1);
+    }
+    /* the store takes a batch again */
+    assert_int_equal(engine_batch_begin(fx->e, err, sizeof err), 0);
+    assert_int_equal(engine_job_submit(fx->e, ids[2], &spec, err, sizeof err), 0);
+    assert_int_equal(engine_batch_end(fx->e, err, sizeof err), 0);
+    assert_int_equal(fx_wait_final_phase(fx, ids[2], 10), ENGINE_COMPLETED);
+}
+
 /* A job (shell `cmd`) ends completed while the store is held by another
  * connection (BEGIN EXCLUSIVE, past the busy timeout): that connection, to
  * COMMIT and close. */
@@ -815,6 +863,7 @@ int main(void)
         T(test_list_live_and_history_pages),
         T(test_spec_dirs_made_at_start),
         T(test_batch_submit),
+        T(test_batch_broken_by_a_rolled_back_insert),
         T(test_env_sets_job_id_and_output_dir),
         T(test_store_write_failure_reported),
         T(test_unrecorded_end_then_forget),
