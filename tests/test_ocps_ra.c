@@ -678,6 +678,38 @@ static void push_not_acknowledged_in_time_fails(void **state)
     assert_int_equal(r.ack, SAL_CMD_COMPLETE);
 }
 
+/* Redis stopped (SIGSTOP: the connection stays open, nothing answers, as
+ * when its node dies or the network splits) while no job is running: the
+ * CSC's PING of the idle connection (every command_timeout, here 1 s)
+ * gets no reply, so the CSC says Redis is down within a few seconds and
+ * an execute fails at once instead of waiting command_timeout; SIGCONT:
+ * back. */
+static void silent_redis_noticed_while_idle(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    size_t mark = f->nrecords;
+    assert_int_equal(kill(c->redis.pid, SIGSTOP), 0);
+    double t0 = tu_now();
+    const char *down[] = {"is down", (const char *)(uintptr_t)mark};
+    bool seen = fx_run_until(f, log_seen, down, 6);
+    double took = tu_now() - t0;
+    run r;
+    if (seen) {
+        execute(f, &r, "{\"" CWFS "\": \"4\"}", 10);
+    }
+    kill(c->redis.pid, SIGCONT);
+    print_message("a silent Redis noticed after %.2f s\n", took);
+    assert_true(seen);
+    assert_true(took < 4.0); /* a PING within 1 s, its reply awaited 1 s */
+    assert_int_equal(r.ack, SAL_CMD_FAILED);
+    assert_true(r.done_at - r.sent_at < 1.0);
+    assert_non_null(strstr(r.result, "is not reachable"));
+    const char *back[] = {"is back; execute works again", (const char *)(uintptr_t)mark};
+    assert_true(fx_run_until(f, log_seen, back, 10));
+    assert_int_equal(summary_changes(f, mark), 0);
+}
+
 /* completion_wait: a stand-in Rapid Analysis worker writes the WEP result
  * for the intra-focal visit 1 s after the push. */
 static void completion_wait_reports_the_record(void **state)
@@ -812,6 +844,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(redis_killed_and_restarted_while_enabled, setup, teardown),
         cmocka_unit_test_setup_teardown(redis_paused_during_push, setup, teardown),
         cmocka_unit_test_setup_teardown(push_not_acknowledged_in_time_fails, setup_command_timeout, teardown),
+        cmocka_unit_test_setup_teardown(silent_redis_noticed_while_idle, setup_command_timeout, teardown),
         cmocka_unit_test_setup_teardown(completion_wait_reports_the_record, setup_wait, teardown),
         cmocka_unit_test_setup_teardown(completion_wait_survives_a_failed_start, setup_wait, teardown),
         cmocka_unit_test_setup_teardown(completion_wait_times_out_with_a_reason, setup_wait_short, teardown),

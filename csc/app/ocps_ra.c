@@ -437,6 +437,18 @@ static void write_job_result(ocps_ra *ra, const ra_job *j, int exit_code, const 
     sal_sample_free(ti, s);
 }
 
+/* s ended before the first byte that begins no whole UTF-8 character:
+ * text that snprintf cut inside a character stays valid JSON and SAL. */
+static void keep_whole_chars(char *s)
+{
+    size_t i = 0;
+    size_t n;
+    while (s[i] != '\0' && (n = sal_utf8_char_len((const unsigned char *)s + i)) > 0) {
+        i += n;
+    }
+    s[i] = '\0';
+}
+
 /* "k1 (length 3), k2 (length 1)" of the pushed keys, bounded. */
 static void pushed_list(const ra_job *j, char *out, size_t len)
 {
@@ -453,6 +465,7 @@ static void pushed_list(const ra_job *j, char *out, size_t len)
     if (out[0] == '\0') {
         snprintf(out, len, "none");
     }
+    keep_whole_chars(out);
 }
 
 /* Write job_result, then the final ack: COMPLETE when every push was
@@ -508,6 +521,7 @@ static void finish(ra_job *j)
                      ra->s.completion_timeout, pushed);
         }
     }
+    keep_whole_chars(message);
     json_t *res = job_result_json(j, phase, reason, exit_code, message);
     char *text = res != NULL ? json_dumps(res, JSON_COMPACT) : NULL;
     write_job_result(ra, j, exit_code, text != NULL ? text : "{}");
@@ -710,6 +724,7 @@ void ocps_ra_execute(ocps_ra *ra, sal_cmd *cmd, const char *config)
     j->cmd = cmd;
     j->seqnum = sal_cmd_seqnum(cmd);
     snprintf(j->identity, sizeof j->identity, "%s", sal_cmd_identity(cmd));
+    keep_whole_chars(j->identity);
     snprintf(j->redis_address, sizeof j->redis_address, "%s", ocps_redis_address(ra->redis));
     j->created = now_utc();
     j->next = ra->jobs;

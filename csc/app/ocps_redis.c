@@ -10,6 +10,11 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+/* The addresses of the host tried in turn at each attempt. */
+#define OCPS_REDIS_MAX_ADDRESSES 8
+/* The longest time between two PINGs of a connection that is up. */
+#define OCPS_REDIS_HEALTH_MAX_S 5.0
+
 struct ocps_redis {
     uv_loop_t *loop;
     char host[256];
@@ -28,9 +33,15 @@ struct ocps_redis {
     bool closing;
     char reason[512];
     uv_getaddrinfo_t gai;
-    uv_timer_t retry;   /* the next attempt */
-    uv_timer_t attempt; /* time limit of the current attempt */
-    int parts;          /* handles and requests still closing */
+    uv_timer_t retry;    /* the next attempt */
+    uv_timer_t attempt;  /* time limit of the current attempt */
+    uv_timer_t health;   /* a PING while up, so that a silent peer is noticed */
+    bool health_waiting; /* that PING has not been answered yet */
+    /* the resolved addresses of the current attempt, tried in turn */
+    char ips[OCPS_REDIS_MAX_ADDRESSES][64];
+    int ip_count;
+    int ip_next;
+    int parts; /* handles and requests still closing */
     ocps_redis_state_cb state_cb;
     void *arg;
     ocps_redis_close_cb close_cb;
@@ -49,6 +60,8 @@ typedef struct pending_cmd {
 } pending_cmd;
 
 static void start_attempt(ocps_redis *r);
+static void on_health(uv_timer_t *t);
+static void connect_next(ocps_redis *r, const char *last_failure);
 
 static void on_retry(uv_timer_t *t)
 {
@@ -180,6 +193,7 @@ static void timer_closed(uv_handle_t *h)
 static void schedule_retry(ocps_redis *r)
 {
     uv_timer_stop(&r->attempt);
+    uv_timer_stop(&r->health);
     if (r->closing) {
         return;
     }
@@ -218,8 +232,10 @@ static void on_connect(const redisAsyncContext *ac, int status)
     }
     r->ac = NULL; /* hiredis frees it after this call */
     char reason[400];
-    snprintf(reason, sizeof reason, "cannot connect: %s", ac->errstr[0] ? ac->errstr : "unknown error");
-    went_down(r, reason);
+    snprintf(reason, sizeof reason, "cannot connect to %s: %s", r->ips[r->ip_next],
+             ac->errstr[0] ? ac->errstr : "unknown error");
+    r->ip_next++;
+    connect_next(r, reason); /* the host's next address, as redis-py does */
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -264,6 +280,13 @@ static void on_ping(redisAsyncContext *ac, void *reply, void *privdata)
         return;
     }
     uv_timer_stop(&r->attempt);
+    /* a peer gone without a FIN (its node died, a partition) is found by
+     * the kernel's keepalive and by the PING of an idle connection */
+    redisEnableKeepAlive(&ac->c);
+    r->health_waiting = false;
+    double every =
+        r->command_timeout < OCPS_REDIS_HEALTH_MAX_S ? r->command_timeout : OCPS_REDIS_HEALTH_MAX_S;
+    uv_timer_start(&r->health, on_health, (uint64_t)(every * 1000), (uint64_t)(every * 1000));
     r->up = true;
     r->reason[0] = '\0';
     r->backoff = r->backoff_min;
@@ -272,23 +295,22 @@ static void on_ping(redisAsyncContext *ac, void *reply, void *privdata)
     }
 }
 
-static void connect_to(ocps_redis *r, const char *ip)
+/* Begin a connection to ip; 0, or -1 with the reason. */
+static int connect_to(ocps_redis *r, const char *ip, char *reason, size_t len)
 {
     redisAsyncContext *ac = redisAsyncConnect(ip, r->port);
     if (ac == NULL || ac->err != 0) {
-        char reason[400];
-        snprintf(reason, sizeof reason, "cannot connect: %s", ac != NULL ? ac->errstr : "out of memory");
+        snprintf(reason, len, "cannot connect to %s: %s", ip, ac != NULL ? ac->errstr : "out of memory");
         if (ac != NULL) {
             redisAsyncFree(ac);
         }
-        went_down(r, reason);
-        return;
+        return -1;
     }
     ac->data = r;
     if (ev_attach(ac, r->loop) != 0) {
         redisAsyncFree(ac);
-        went_down(r, "cannot attach the connection to the event loop");
-        return;
+        snprintf(reason, len, "cannot attach the connection to the event loop");
+        return -1;
     }
     r->ac = ac;
     redisAsyncSetConnectCallback(ac, on_connect);
@@ -299,6 +321,24 @@ static void connect_to(ocps_redis *r, const char *ip)
         redisAsyncCommandArgv(ac, on_auth, r, 2, argv, NULL);
     }
     redisAsyncCommand(ac, on_ping, r, "PING");
+    return 0;
+}
+
+/* Connect to the next resolved address that takes a connection attempt;
+ * when none is left, the attempt has failed with the last reason. */
+static void connect_next(ocps_redis *r, const char *last_failure)
+{
+    char reason[400];
+    snprintf(reason, sizeof reason, "%s", last_failure);
+    if (r->closing) {
+        return;
+    }
+    for (; r->ip_next < r->ip_count; r->ip_next++) {
+        if (connect_to(r, r->ips[r->ip_next], reason, sizeof reason) == 0) {
+            return;
+        }
+    }
+    went_down(r, reason);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -313,23 +353,29 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         }
         return;
     }
-    char ip[64] = "";
-    if (status == 0 && res != NULL) {
-        if (res->ai_family == AF_INET6) {
-            uv_ip6_name((const struct sockaddr_in6 *)res->ai_addr, ip, sizeof ip);
-        } else {
-            uv_ip4_name((const struct sockaddr_in *)res->ai_addr, ip, sizeof ip);
+    r->ip_count = r->ip_next = 0;
+    for (struct addrinfo *a = status == 0 ? res : NULL; a != NULL && r->ip_count < OCPS_REDIS_MAX_ADDRESSES;
+         a = a->ai_next) {
+        char *ip = r->ips[r->ip_count];
+        ip[0] = '\0';
+        if (a->ai_family == AF_INET6) {
+            uv_ip6_name((const struct sockaddr_in6 *)a->ai_addr, ip, sizeof r->ips[0]);
+        } else if (a->ai_family == AF_INET) {
+            uv_ip4_name((const struct sockaddr_in *)a->ai_addr, ip, sizeof r->ips[0]);
+        }
+        if (ip[0] != '\0') {
+            r->ip_count++;
         }
     }
     uv_freeaddrinfo(res);
-    if (status != 0 || ip[0] == '\0') {
+    if (r->ip_count == 0) {
         char reason[400];
         snprintf(reason, sizeof reason, "cannot resolve host %s: %s", r->host,
                  status != 0 ? uv_strerror(status) : "no address");
         went_down(r, reason);
         return;
     }
-    connect_to(r, ip);
+    connect_next(r, "no address");
 }
 
 static void on_attempt_timeout(uv_timer_t *t)
@@ -406,7 +452,8 @@ int ocps_redis_open(ocps_redis **out, uv_loop_t *loop, const ocps_redis_options 
     r->arg = arg;
     uv_timer_init(loop, &r->retry);
     uv_timer_init(loop, &r->attempt);
-    r->retry.data = r->attempt.data = r;
+    uv_timer_init(loop, &r->health);
+    r->retry.data = r->attempt.data = r->health.data = r;
     *out = r;
     /* the first attempt from the loop: state_cb never runs before this returns */
     uv_timer_start(&r->retry, on_retry, 0, 0);
@@ -534,6 +581,32 @@ int ocps_redis_command(ocps_redis *r, int argc, const char *const *argv, const s
     return 0;
 }
 
+static void on_health_reply(void *arg, const ocps_redis_reply *reply, const char *failure)
+{
+    ocps_redis *r = arg;
+    (void)reply;
+    (void)failure; /* no reply in command_timeout: that command dropped the connection */
+    r->health_waiting = false;
+}
+
+/* A PING every interval while up: a server that stops answering (a node
+ * gone, a partition: no FIN, no RST) is dropped after command_timeout as
+ * any command's would be, and reconnected, without waiting for a job's
+ * command to find it; and an idle-client timeout of the server never
+ * closes the connection. */
+static void on_health(uv_timer_t *t)
+{
+    ocps_redis *r = t->data;
+    if (!r->up || r->health_waiting) {
+        return;
+    }
+    const char *argv[] = {"PING"};
+    char err[300];
+    if (ocps_redis_command(r, 1, argv, NULL, on_health_reply, r, err, sizeof err) == 0) {
+        r->health_waiting = true;
+    }
+}
+
 void ocps_redis_close(ocps_redis *r, ocps_redis_close_cb cb, void *arg)
 {
     if (r == NULL) {
@@ -550,7 +623,7 @@ void ocps_redis_close(ocps_redis *r, ocps_redis_close_cb cb, void *arg)
     r->close_arg = arg;
     r->up = false;
     snprintf(r->reason, sizeof r->reason, "the Redis client is closing");
-    r->parts = 2;
+    r->parts = 3;
     if (r->resolving) {
         r->parts++;
         uv_cancel((uv_req_t *)&r->gai);
@@ -562,4 +635,5 @@ void ocps_redis_close(ocps_redis *r, ocps_redis_close_cb cb, void *arg)
     }
     uv_close((uv_handle_t *)&r->retry, timer_closed);
     uv_close((uv_handle_t *)&r->attempt, timer_closed);
+    uv_close((uv_handle_t *)&r->health, timer_closed);
 }

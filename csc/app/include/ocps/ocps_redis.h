@@ -2,8 +2,10 @@
  * ocps_redis.h - a Redis client on a libuv loop that never blocks it:
  * hiredis's asynchronous API with its libuv adapter, the host name
  * resolved on libuv's thread pool, AUTH and PING on every connection, a
- * time limit on the connection and on every command, and reconnection
- * with exponential backoff after the connection is lost.
+ * time limit on the connection and on every command, every address of
+ * the host tried in turn, TCP keepalive and a PING every
+ * min(command_timeout, 5 s) while up (a silent server is dropped), and
+ * reconnection with exponential backoff after the connection is lost.
  *
  * Everything runs on the loop given to ocps_redis_open; no call blocks.
  */
