@@ -165,6 +165,7 @@ static void engine_rec_free(engine_rec *r)
 {
     engine__prereq_free(r);
     engine_store_record_clear(&r->st);
+    free(r->uws_put_failure);
     free(r);
 }
 

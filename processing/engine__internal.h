@@ -38,6 +38,8 @@ typedef struct engine_rec {
     bool uws_poll_first;      /* the abort failed: a poll before it is sent again */
     bool uws_metrics_read;    /* ocps-engine: the ended job's metrics.json was read, or given up */
     int uws_metrics_tries;    /* its requests that failed (server down, 5xx, 401...) */
+    int uws_put_failures;     /* its PUTs answered 500 and then not found by the lookup */
+    char *uws_put_failure;    /* the last such answer (HTTP status and body excerpt), or NULL */
     double uws_next;          /* engine__now() before which it is not asked (or sent to Slurm) again */
     double uws_backoff;       /* seconds, doubling while the server (or Slurm's controller) fails */
     bool slurm_active;        /* handed to Slurm (submitting or submitted): holds a slot */

@@ -240,11 +240,15 @@ static void engine_uws_answered(engine *e, engine_rec *r)
     }
 }
 
-/* PUT /job: the spec's uws_body, or {"argv", "environment"}; run_id is our id. */
-static char *engine_uws_put_body(const engine_rec *r)
+/* PUT /job: the spec's uws_body, or {"argv", "environment"}; run_id is our
+ * id. A simulated job sleeps and exits as the runner would: argv on
+ * ocps-engine, and on the reference (no argv) the command
+ * "sleep N; exit C" (digits only), never the job's real command. */
+static char *engine_uws_put_body(const engine *e, const engine_rec *r)
 {
     json_t *spec = r->st.spec;
-    json_t *custom = json_object_get(spec, "uws_body");
+    const char *sim = json_string_value(json_object_get(spec, "simulate"));
+    json_t *custom = sim == NULL ? json_object_get(spec, "uws_body") : NULL;
     json_t *body = json_is_object(custom) ? json_deep_copy(custom) : json_object();
     if (body == NULL) {
         return NULL;
@@ -262,10 +266,13 @@ static char *engine_uws_put_body(const engine_rec *r)
                     env, json_pack("{s:s%, s:s}", "name", kv, (size_t)(eq - kv), "value", eq + 1));
             }
         }
-        const char *sim = json_string_value(json_object_get(spec, "simulate"));
         char secs[32] = "0";
         char code[32] = "0";
-        if (sim != NULL && sscanf(sim, "%31[0-9.]:%31[0-9]", secs, code) >= 1) {
+        if (sim != NULL && sscanf(sim, "%31[0-9.]:%31[0-9]", secs, code) >= 1 && !e->uws.abort_extension) {
+            char command[80];
+            snprintf(command, sizeof command, "sleep %s; exit %s", secs, code);
+            json_object_set_new(body, "command", json_string(command));
+        } else if (sim != NULL) {
             /* simulation mode: the server sleeps and exits as the runner would */
             json_object_set_new(body, "argv",
                                 json_pack("[s,s,s,s,s,s]", "sh", "-c", "sleep \"$1\"; exit \"$2\"",
@@ -293,7 +300,7 @@ static void engine_uws_send_submit(engine *e, engine_rec *r)
         }
         return;
     }
-    char *body = engine_uws_put_body(r);
+    char *body = engine_uws_put_body(e, r);
     if (body == NULL || !engine_uws_send(e, r, UWS_PUT, "PUT", "/job", "application/json", body)) {
         engine_uws_retry_later(e, r, "PUT /job", 0, "", "cannot start a request");
     }
@@ -379,6 +386,14 @@ static void engine_uws_on_put(engine *e, engine_rec *r, long status, const char 
     }
 }
 
+/* A PUT answered 500 (the server's application failed it: the reference
+ * answers so for a job it cannot make, e.g. a value its job template
+ * cannot carry) and then not found by the lookup is sent again at most
+ * this many times; the job then fails with the server's answer. No
+ * answer, 502, 503 and 504 (the server, or the way to it, is down) are
+ * retried without a limit. */
+#define ENGINE_UWS_PUT_FAILURES_MAX 5
+
 static void engine_uws_on_lookup(engine *e, engine_rec *r, const char *body)
 {
     json_t *list = json_loads(body, 0, NULL);
@@ -393,11 +408,21 @@ static void engine_uws_on_lookup(engine *e, engine_rec *r, const char *body)
         }
     }
     if (engine_uws_id_ok(found)) {
+        engine_uws_answered(e, r);
         engine_uws_submitted(e, r, found);
     } else if (r->st.abort_requested) {
+        engine_uws_answered(e, r);
         engine_uws_end(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
                        "aborted before it was submitted");
+    } else if (r->uws_put_failures >= ENGINE_UWS_PUT_FAILURES_MAX) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "the UWS server failed the job's PUT /job %d times; the last answer: %s",
+                 r->uws_put_failures, r->uws_put_failure != NULL ? r->uws_put_failure : "");
+        engine__log(e, ENGINE_LOG_WARNING, "Job %s: %s", r->st.job.id, msg);
+        engine_uws_end(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
     } else {
+        /* not made: the PUT again now, its backoff and the server's
+         * warning kept (the lookup answering does not mean the PUT will) */
         r->slurm_resumed = false;
         engine_uws_send_submit(e, r);
     }
@@ -545,6 +570,25 @@ static void engine_uws_on_abort(engine *e, engine_rec *r, long status)
     }
 }
 
+/* A PUT answered 500 counts towards ENGINE_UWS_PUT_FAILURES_MAX (the
+ * lookup that follows decides); other failures start the count again. */
+static void engine_uws_note_put_failure(engine_rec *r, long status, const char *body)
+{
+    if (status != 500) {
+        r->uws_put_failures = 0;
+        return;
+    }
+    char excerpt[301];
+    char text[400];
+    snprintf(text, sizeof text, "HTTP 500: %s", engine_uws_excerpt(body, excerpt, sizeof excerpt));
+    char *copy = strdup(text);
+    if (copy != NULL) {
+        free(r->uws_put_failure);
+        r->uws_put_failure = copy;
+    }
+    r->uws_put_failures++;
+}
+
 static void engine_uws_done(void *arg, long status, const char *body, size_t len, const char *curl_error)
 {
     engine_uws_arg *a = arg;
@@ -587,6 +631,7 @@ static void engine_uws_done(void *arg, long status, const char *body, size_t len
         r->uws_poll_first = a->kind == UWS_ABORT;
         if (a->kind == UWS_PUT) {
             r->slurm_resumed = true; /* it may exist: look it up before sending it again */
+            engine_uws_note_put_failure(r, status, body);
         }
         return;
     }
@@ -594,7 +639,9 @@ static void engine_uws_done(void *arg, long status, const char *body, size_t len
         e->uws.full = false;
         engine__log(e, ENGINE_LOG_INFO, "UWS server %s takes new jobs again", e->uws.url);
     }
-    engine_uws_answered(e, r);
+    if (a->kind != UWS_LOOKUP) { /* a lookup's answer is judged by what it found */
+        engine_uws_answered(e, r);
+    }
     if (engine_phase_final(r->st.job.phase)) {
         engine_uws_pump(e);
         return;

@@ -163,6 +163,22 @@ static void test_simulate(void **state)
     assert_int_equal(fx->x.events[i].exit_code, 3);
 }
 
+/* Simulation mode against the reference's API (no argv): the server is
+ * sent "sleep N; exit C", never the job's real body (here a command that
+ * would write a result). */
+static void test_simulate_reference(void **state)
+{
+    fixture *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    json_t *body = json_pack("{s:s}", "command", "echo real > \"$JOB_OUTPUT_DIR/real.txt\"");
+    efx_submit(&fx->x, id, (engine_job_spec){.simulate = "0.2:3", .uws_body = body});
+    json_decref(body);
+    int i = fx_wait_final(fx, id, 30);
+    assert_int_equal(fx->x.events[i].phase, ENGINE_ERROR);
+    assert_int_equal(fx->x.events[i].exit_code, 3);
+    assert_int_equal(fx->x.events[i].results_total, 0);
+}
+
 static void test_abort(void **state)
 {
     fixture *fx = *state;
@@ -302,6 +318,8 @@ static void test_abort_while_refused(void **state)
 typedef struct failing_delete {
     struct MHD_Daemon *d;
     bool refuse_put; /* PUT: 400 with a long message in UTF-8 instead */
+    bool fail_put;   /* PUT: 500 as the reference's when it cannot make the job; GET /job: [] */
+    atomic_int puts;
     atomic_int deletes;
     atomic_int polls_after_delete;
 } failing_delete;
@@ -323,7 +341,15 @@ static enum MHD_Result failing_delete_answer(void *cls, struct MHD_Connection *c
     }
     char body[512];
     unsigned status = 200;
-    if (f->refuse_put && strcmp(method, "PUT") == 0) {
+    if (strcmp(method, "PUT") == 0) {
+        atomic_fetch_add(&f->puts, 1);
+    }
+    if (f->fail_put && strcmp(method, "PUT") == 0) {
+        status = 500;
+        snprintf(body, sizeof body, "while scanning a double-quoted scalar: unacceptable character #x0090");
+    } else if (f->fail_put && strcmp(method, "GET") == 0 && strcmp(url, "/api/v1/job") == 0) {
+        snprintf(body, sizeof body, "[]"); /* the lookup: not made */
+    } else if (f->refuse_put && strcmp(method, "PUT") == 0) {
         /* 399 ASCII bytes, then two-byte characters: byte 400 is inside one */
         status = 400;
         memset(body, 'x', 399);
@@ -395,6 +421,41 @@ static void test_abort_failing_keeps_polling(void **state)
     assert_int_equal(fx->x.events[i].phase, ENGINE_COMPLETED); /* as the server says */
     assert_true(atomic_load(&f.deletes) >= 2);
     assert_true(atomic_load(&f.polls_after_delete) >= 1);
+    fake_server_engine_free(&f, fx);
+}
+
+/* How many times `what` occurs in `text`. */
+static int count_in(const char *text, const char *what)
+{
+    int n = 0;
+    for (const char *p = strstr(text, what); p != NULL; p = strstr(p + 1, what)) {
+        n++;
+    }
+    return n;
+}
+
+/* A PUT the server's application fails (500, and the lookup that
+ * follows finds no job) is sent again with a growing backoff that the
+ * lookup's answer does not reset, with one warning, and at most 5 times:
+ * the job then fails with the server's answer, instead of holding a slot
+ * and sending a PUT and a listing every poll interval for ever. */
+static void test_put_failing_500_gives_up(void **state)
+{
+    (void)state;
+    failing_delete f = {.fail_put = true};
+    fixture *fx = fake_server_engine(&f);
+    char id[ENGINE_JOB_ID_LEN + 1];
+    efx_submit_sh(&fx->x, id, "true");
+    assert_true(fx_wait_final(fx, id, 30) >= 0);
+    const engine_job *job = engine_job_get(fx->x.e, id);
+    print_message("%s\n", job->message);
+    assert_int_equal(job->phase, ENGINE_ERROR);
+    assert_int_equal(job->reason, ENGINE_REASON_INFRASTRUCTURE);
+    assert_non_null(strstr(job->message, "failed the job's PUT /job 5 times"));
+    assert_non_null(strstr(job->message, "HTTP 500: while scanning a double-quoted scalar"));
+    assert_int_equal(atomic_load(&f.puts), 5);
+    assert_int_equal(count_in(fx->x.log, "retrying with backoff"), 1);
+    assert_null(strstr(fx->x.log, "answers again"));
     fake_server_engine_free(&f, fx);
 }
 
@@ -629,6 +690,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_completes_with_results_and_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exit_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_simulate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_simulate_reference, setup_delete, teardown),
         cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort, setup_delete, teardown),
         cmocka_unit_test_setup_teardown(test_abort_kept_across_reopen, setup, teardown),
@@ -640,6 +702,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort_while_refused, setup_full, teardown),
         cmocka_unit_test(test_abort_failing_keeps_polling),
         cmocka_unit_test(test_refused_message_stays_utf8),
+        cmocka_unit_test(test_put_failing_500_gives_up),
         cmocka_unit_test_setup_teardown(test_custom_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_killed_while_polled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_readopts, setup, teardown),

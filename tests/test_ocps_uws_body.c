@@ -83,6 +83,49 @@ static void unescaped_values_refused(void **state)
     }
 }
 
+/* Characters PyYAML refuses in the reference's job template (C0 and C1
+ * controls, DEL, U+FFFE/U+FFFF) or folds into a blank (U+0085, U+2028,
+ * U+2029) are refused, naming the character; tab and other non-ASCII
+ * text pass. */
+static void yaml_unsafe_values_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        const char *code;
+    } bad[] = {{"a\x01"
+                "b",
+                "U+0001"},
+               {"del\x7f", "U+007F"},
+               {"c1\xc2\x90", "U+0090"},
+               {"nel\xc2\x85", "U+0085"},
+               {"ls\xe2\x80\xa8", "U+2028"},
+               {"ps\xe2\x80\xa9", "U+2029"},
+               {"nc\xef\xbf\xbe", "U+FFFE"},
+               {"nc\xef\xbf\xbf", "U+FFFF"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[256] = "";
+        json_t *env = env_of(bad[i].value);
+        ocps_job_plan plan = {.environment = env};
+        assert_null(ocps_job_uws_reference_body(&plan, err, sizeof err));
+        assert_non_null(strstr(err, "DATA_QUERY cannot be sent to uws-api-server"));
+        assert_non_null(strstr(err, bad[i].code));
+        json_decref(env);
+    }
+    static const char *const good[] = {"tab\there", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\xad",
+                                       "nbsp\xc2\xa0"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char err[256] = "";
+        json_t *env = env_of(good[i]);
+        ocps_job_plan plan = {.environment = env};
+        json_t *body = ocps_job_uws_reference_body(&plan, err, sizeof err);
+        assert_non_null(body);
+        assert_string_equal(value_of(json_object_get(body, "environment"), "DATA_QUERY"), good[i]);
+        json_decref(body);
+        json_decref(env);
+    }
+}
+
 /* The plan of an execute with this config (-c, -j and
  * --register-dataset-types allowed), its reference body into *body (NULL
  * if refused, err says why). */
@@ -170,6 +213,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reference_body),
         cmocka_unit_test(unescaped_values_refused),
+        cmocka_unit_test(yaml_unsafe_values_refused),
         cmocka_unit_test(run_options_are_the_words),
         cmocka_unit_test(words_split_by_the_script_refused),
     };

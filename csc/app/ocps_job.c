@@ -393,6 +393,40 @@ static void env_add(strv *env, json_t *environment, const char *name, const char
     json_array_append_new(environment, json_pack("{s:s, s:s}", "name", name, "value", value));
 }
 
+/* The first character of the valid UTF-8 text s that the reference's job
+ * template cannot carry in a YAML double-quoted scalar (PyYAML refuses
+ * the control characters but tab, DEL, C1 controls, U+FFFE and U+FFFF,
+ * and folds the line breaks U+0085, U+2028 and U+2029 into a blank), or
+ * 0 if there is none. */
+static uint32_t yaml_unsafe_char(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p != '\0') {
+        uint32_t c;
+        size_t n;
+        if (*p < 0x80) {
+            c = *p;
+            n = 1;
+        } else if (*p < 0xE0) {
+            c = (uint32_t)(*p & 0x1F) << 6 | (p[1] & 0x3Fu);
+            n = 2;
+        } else if (*p < 0xF0) {
+            c = (uint32_t)(*p & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 | (p[2] & 0x3Fu);
+            n = 3;
+        } else {
+            c = 0x10000; /* above the BMP: all printable */
+            n = 4;
+        }
+        if ((c < 0x20 && c != '\t') || (c >= 0x7F && c <= 0x9F) || c == 0x2028 || c == 0x2029 ||
+            c == 0xFFFE || c == 0xFFFF) {
+            return c;
+        }
+        for (size_t i = 0; i < n && *p != '\0'; i++) {
+            p++;
+        }
+    }
+    return 0;
+}
 /* RUN_OPTIONS as the Python OCPS makes it ("-i <input_collection> " or
  * " ", then execute.config); a config with quotes or backslashes goes as
  * its words joined by one blank: what uws_scripts' unquoted $RUN_OPTIONS
@@ -494,6 +528,15 @@ json_t *ocps_job_uws_reference_body(const ocps_job_plan *plan, char *err, size_t
                      "%s cannot be sent to uws-api-server: its job template does not escape \", \\, line "
                      "breaks, {{ or {%%}",
                      names[k]);
+            json_decref(env);
+            return NULL;
+        }
+        uint32_t bad = yaml_unsafe_char(value);
+        if (bad != 0) {
+            snprintf(err, errlen,
+                     "%s cannot be sent to uws-api-server: its job template is read as YAML, which refuses "
+                     "or folds the character U+%04X",
+                     names[k], (unsigned)bad);
             json_decref(env);
             return NULL;
         }
