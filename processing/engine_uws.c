@@ -493,6 +493,24 @@ static void engine_uws_on_metrics(engine *e, engine_rec *r, long status, const c
     }
 }
 
+/* Why the server's job failed: ocps-engine's jobInfo.reason where it is
+ * one a failed job can have (e.g. infrastructure: its directory or runner
+ * could not be made); the reference gives none: the pipeline failed. */
+static engine_reason engine_uws_error_reason(json_t *obj)
+{
+    const char *name = json_string_value(json_object_get(json_object_get(obj, "jobInfo"), "reason"));
+    int reason = engine_reason_from_name(name);
+    switch (reason) {
+    case ENGINE_REASON_TIMEOUT:
+    case ENGINE_REASON_INFRASTRUCTURE:
+    case ENGINE_REASON_PREREQUISITE:
+    case ENGINE_REASON_LOST:
+        return (engine_reason)reason;
+    default:
+        return ENGINE_REASON_PIPELINE_FAILED;
+    }
+}
+
 /* The server's job object: its results, and its end. */
 static void engine_uws_apply(engine *e, engine_rec *r, json_t *obj)
 {
@@ -531,7 +549,7 @@ static void engine_uws_apply(engine *e, engine_rec *r, json_t *obj)
         engine_uws_end(e, r, ENGINE_COMPLETED, ENGINE_REASON_SUCCESS, 0, "");
     } else if (strcmp(phase, "error") == 0) {
         snprintf(msg, sizeof msg, "%s", why != NULL && why[0] != '\0' ? why : "the UWS job failed");
-        engine_uws_end(e, r, ENGINE_ERROR, ENGINE_REASON_PIPELINE_FAILED,
+        engine_uws_end(e, r, ENGINE_ERROR, engine_uws_error_reason(obj),
                        json_is_integer(code) ? (int)json_integer_value(code) : 1, msg);
     } else if (strcmp(phase, "aborted") == 0) {
         engine_uws_end(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED, "aborted");
@@ -546,9 +564,19 @@ static void engine_uws_on_poll(engine *e, engine_rec *r, long status, const char
     char msg[256];
     if (status == 200) {
         json_t *obj = json_loads(body, 0, NULL);
+        if (!json_is_string(json_object_get(obj, "phase"))) {
+            /* no job object (an HTML page of a proxy, the reference's {}
+             * when it failed to read the job): a failed request, retried
+             * with a warning, not a job still running */
+            json_decref(obj);
+            engine_uws_retry_later(e, r, "GET /job/{id} (no job object)", status, body, NULL);
+            return;
+        }
+        engine_uws_answered(e, r);
         engine_uws_apply(e, r, obj);
         json_decref(obj);
     } else if (status == 404) {
+        engine_uws_answered(e, r);
         if (r->st.abort_requested) {
             engine_uws_end(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
                            "aborted (deleted from the UWS server)");
@@ -612,8 +640,11 @@ static void engine_uws_done(void *arg, long status, const char *body, size_t len
     }
     static const char *const what[] = {"PUT /job", "GET /job", "GET /job/{id}", "abort",
                                        "GET /job/{id}/metrics"};
-    bool transient = status == 0 || status >= 500 || (status >= 400 && status != 404 && a->kind != UWS_PUT) ||
-                     a->kind == UWS_METRICS; /* not settled: again, after a backoff */
+    bool transient =
+        status == 0 || status >= 500 || (status >= 400 && status != 404 && a->kind != UWS_PUT) ||
+        a->kind == UWS_METRICS ||                                  /* not settled: again, after a backoff */
+        (a->kind == UWS_POLL && status != 200 && status != 404) || /* a redirect, 204... */
+        (a->kind == UWS_PUT && status != 200 && status < 400);     /* a redirect, 204...: not taken */
     if (a->kind == UWS_PUT && engine_uws_refused(e, status)) {
         if (r->st.abort_requested) { /* nothing created: nothing to abort on the server */
             engine_uws_end(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
@@ -639,7 +670,7 @@ static void engine_uws_done(void *arg, long status, const char *body, size_t len
         e->uws.full = false;
         engine__log(e, ENGINE_LOG_INFO, "UWS server %s takes new jobs again", e->uws.url);
     }
-    if (a->kind != UWS_LOOKUP) { /* a lookup's answer is judged by what it found */
+    if (a->kind != UWS_LOOKUP && a->kind != UWS_POLL) { /* those are judged by what they hold */
         engine_uws_answered(e, r);
     }
     if (engine_phase_final(r->st.job.phase)) {

@@ -319,6 +319,11 @@ typedef struct failing_delete {
     struct MHD_Daemon *d;
     bool refuse_put; /* PUT: 400 with a long message in UTF-8 instead */
     bool fail_put;   /* PUT: 500 as the reference's when it cannot make the job; GET /job: [] */
+    /* GET of the job: this many answers 200 with an HTML page (a proxy's
+     * login page) first, then the job failed with jobInfo.reason
+     * infrastructure, as ocps-engine reports a job it could not start */
+    atomic_int html_polls;
+    bool html_mode;
     atomic_int puts;
     atomic_int deletes;
     atomic_int polls_after_delete;
@@ -361,6 +366,15 @@ static enum MHD_Result failing_delete_answer(void *cls, struct MHD_Connection *c
         atomic_fetch_add(&f->deletes, 1);
         status = 500;
         snprintf(body, sizeof body, "{\"status\": \"error\", \"message\": \"rmtree failed\", \"code\": 500}");
+    } else if (f->html_mode && strcmp(method, "GET") == 0 && strcmp(url, "/api/v1/job/fake1") == 0) {
+        if (atomic_fetch_sub(&f->html_polls, 1) > 0) {
+            snprintf(body, sizeof body, "<html><body>Sign in</body></html>");
+        } else {
+            snprintf(body, sizeof body,
+                     "{\"jobId\": \"fake1\", \"phase\": \"error\", \"results\": [], \"errorSummary\": "
+                     "{\"message\": \"cannot make the job's directory\"}, \"jobInfo\": {\"exitCode\": -1, "
+                     "\"reason\": \"infrastructure\"}}");
+        }
     } else if (strcmp(method, "GET") == 0 && strcmp(url, "/api/v1/job/fake1") == 0) {
         int deletes = atomic_load(&f->deletes);
         if (deletes > 0) {
@@ -432,6 +446,30 @@ static int count_in(const char *text, const char *what)
         n++;
     }
     return n;
+}
+
+/* A poll answered 200 with no job object (an HTML page of a proxy) is a
+ * failed request: one warning, polled again with backoff, not taken as a
+ * job still running; the job's failure then keeps ocps-engine's reason
+ * (infrastructure), not "pipeline_failed". */
+static void test_poll_without_job_object_warns(void **state)
+{
+    (void)state;
+    failing_delete f = {.html_mode = true};
+    atomic_store(&f.html_polls, 3);
+    fixture *fx = fake_server_engine(&f);
+    char id[ENGINE_JOB_ID_LEN + 1];
+    efx_submit_sh(&fx->x, id, "true");
+    int i = fx_wait_final(fx, id, 30);
+    assert_int_equal(fx->x.events[i].phase, ENGINE_ERROR);
+    const engine_job *job = engine_job_get(fx->x.e, id);
+    assert_int_equal(job->reason, ENGINE_REASON_INFRASTRUCTURE);
+    assert_string_equal(job->message, "cannot make the job's directory");
+    print_message("%s", fx->x.log);
+    assert_non_null(strstr(fx->x.log, "GET /job/{id} (no job object) answered HTTP 200: <html>"));
+    assert_int_equal(count_in(fx->x.log, "retrying with backoff"), 1);
+    assert_int_equal(count_in(fx->x.log, "answers again"), 1);
+    fake_server_engine_free(&f, fx);
 }
 
 /* A PUT the server's application fails (500, and the lookup that
@@ -703,6 +741,7 @@ int main(void)
         cmocka_unit_test(test_abort_failing_keeps_polling),
         cmocka_unit_test(test_refused_message_stays_utf8),
         cmocka_unit_test(test_put_failing_500_gives_up),
+        cmocka_unit_test(test_poll_without_job_object_warns),
         cmocka_unit_test_setup_teardown(test_custom_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_killed_while_polled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_readopts, setup, teardown),
