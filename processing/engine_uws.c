@@ -791,6 +791,13 @@ int engine__uws_abort(engine *e, engine_rec *r, char *err, size_t errlen)
         if (!r->uws_busy && !r->slurm_resumed) {
             engine_uws_end(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
                            "aborted before it was submitted");
+        } else if (!r->uws_busy && !r->slurm_active) {
+            /* adopted at a restart, perhaps sent before it, waiting for a
+             * slot: looked up now (found: aborted there; not: ended), not
+             * once a slot frees */
+            engine__set_active(e, r, true);
+            r->uws_next = 0;
+            engine_uws_watch(e);
         }
         return 0; /* the answer to its PUT (or lookup) decides */
     }

@@ -619,6 +619,34 @@ static void test_abort_kept_across_reopen(void **state)
     assert_int_equal(efx_count_final(&fx->x, id), 1);
 }
 
+/* After a restart, a job still waiting for a slot (max 1, held by a
+ * long job) is aborted: it is looked up at once (it may have been sent
+ * before the restart) and ends, instead of waiting for the slot. */
+static void test_abort_queued_after_reopen(void **state)
+{
+    fixture *fx = *state;
+    char err[256];
+    engine_set_max_concurrent(fx->x.e, 1);
+    char busy[ENGINE_JOB_ID_LEN + 1];
+    char waiting[ENGINE_JOB_ID_LEN + 1];
+    efx_submit_sh(&fx->x, busy, "sleep 60");
+    efx_wait_phase(&fx->x, busy, ENGINE_EXECUTING, 20);
+    efx_submit_sh(&fx->x, waiting, "sleep 60");
+    efx_run_for(&fx->x, 0.3);
+    assert_int_equal(engine_job_get(fx->x.e, waiting)->phase, ENGINE_QUEUED);
+    efx_close(&fx->x);
+    efx_clear_events(&fx->x);
+    fx->x.opts.max_concurrent = 1;
+    efx_open(&fx->x);
+    efx_run_for(&fx->x, 0.3);
+    assert_int_equal(engine_job_abort(fx->x.e, waiting, err, sizeof err), 0);
+    int i = fx_wait_final(fx, waiting, 10); /* well before the busy job's 60 s */
+    assert_int_equal(fx->x.events[i].phase, ENGINE_ABORTED);
+    assert_int_equal(engine_job_get(fx->x.e, busy)->phase, ENGINE_EXECUTING);
+    assert_int_equal(engine_job_abort(fx->x.e, busy, err, sizeof err), 0);
+    fx_wait_final(fx, busy, 20);
+}
+
 /* An abort while the server holds the PUT (stopped), then the engine
  * closed: the server takes that PUT when it wakes; the reopened engine
  * looks the job up (by run_id) before deciding, and aborts it there,
@@ -732,6 +760,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort, setup_delete, teardown),
         cmocka_unit_test_setup_teardown(test_abort_kept_across_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_queued_after_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_kept_across_reopen, setup_delete, teardown),
         cmocka_unit_test_setup_teardown(test_abort_during_put_kept_across_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_during_put_kept_across_reopen, setup_delete, teardown),
