@@ -237,10 +237,13 @@ static void execute_runs_on_ocps_engine(void **state)
     /* the outputs are the server's: calexp.fits and summary.txt (and invocation.json) */
     json_t *results = json_object_get(res, "results");
     assert_true(json_array_size(results) >= 2);
-    json_decref(res);
     /* the server ran it without a shell, with the CSC's argv and environment */
     json_t *job = server_job_of(c, r.job_id);
     assert_non_null(job);
+    /* the server's own id of the job, to find it there */
+    assert_string_equal(json_string_value(json_object_get(json_object_get(res, "uws"), "jobId")),
+                        json_string_value(json_object_get(job, "jobId")));
+    json_decref(res);
     assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
     assert_false(json_is_true(json_object_get(json_object_get(job, "jobInfo"), "shell")));
     json_decref(job);

@@ -938,6 +938,10 @@ static json_t *result_object(const engine_job *job, const json_t *metrics, const
     put(o, "errorSummary", error);
     if (job->slurm_job_id[0] != '\0') {
         put(o, "slurm", slurm_json(job, duration));
+    } else if (job->executor_id[0] != '\0') {
+        /* executor uws: the server's own id of the job (uws-job-<id> in
+         * Kubernetes, {url}/job/<id>), to find it there */
+        put(o, "uws", json_pack("{s:s}", "jobId", job->executor_id));
     }
     put(o, "truncated", json_boolean(!full));
     return o;
