@@ -666,6 +666,56 @@ static void engine_resume(engine *e, engine_rec *const *recs, size_t n)
     }
 }
 
+/* What runs this engine's jobs, as kept in the store: "local", "slurm",
+ * or "uws <url>". */
+static void engine_executor_identity(const engine *e, char *out, size_t outlen)
+{
+    switch (e->executor) {
+    case ENGINE_EXECUTOR_UWS:
+        snprintf(out, outlen, "uws %s", e->uws.url != NULL ? e->uws.url : "");
+        break;
+    case ENGINE_EXECUTOR_SLURM:
+        snprintf(out, outlen, "slurm");
+        break;
+    default:
+        snprintf(out, outlen, "local");
+        break;
+    }
+}
+
+/* The store's unfinished jobs run on the executor that took them: with
+ * another one (local <-> slurm <-> uws, or another UWS server) a running
+ * job would be run again (its process, Slurm job or server job unknown
+ * to the new one) or reported lost while it runs on. So the engine does
+ * not open on a store whose live jobs another executor runs; with none
+ * live, the store is marked with this executor. 0, or -1 with why. */
+static int engine_check_executor(engine *e, engine_rec *const *recs, size_t n, char *err, size_t errlen)
+{
+    char now[1100];
+    char before[1100] = "";
+    engine_executor_identity(e, now, sizeof now);
+    int found = engine_store_get_setting(e->store, "executor", before, sizeof before, err, errlen);
+    if (found < 0) {
+        return -1;
+    }
+    size_t live = 0;
+    for (size_t i = 0; i < n; i++) {
+        live += engine_phase_final(recs[i]->st.job.phase) ? 0 : 1;
+    }
+    if (found == 1 && strcmp(before, now) == 0) {
+        return 0;
+    }
+    if (found == 1 && live > 0) {
+        snprintf(err, errlen,
+                 "the job store holds %zu unfinished job%s of another executor (%.300s; this one is "
+                 "%.300s): they would be run again or lost. Run with that executor until they have "
+                 "ended (or abort them), then change it",
+                 live, live == 1 ? "" : "s", before, now);
+        return -1;
+    }
+    return engine_store_set_setting(e->store, "executor", now, err, errlen);
+}
+
 /* ---- open and close ---------------------------------------------------- */
 
 int engine_lock_file(const char *lock_path, int *fd, char *holder, size_t holderlen)
@@ -909,6 +959,11 @@ int engine_open(engine **out, uv_loop_t *loop, const engine_options *opts, engin
     if (engine_store_load_unpublished(e->store, engine_adopt, &found, err, errlen) != 0) {
         free(found.recs);
         engine_close(e, NULL, NULL); /* freed once the loop has closed the handles */
+        return -1;
+    }
+    if (engine_check_executor(e, found.recs, found.n, err, errlen) != 0) {
+        free(found.recs);
+        engine_close(e, NULL, NULL);
         return -1;
     }
     e->held = true; /* nothing starts before every found job is resumed */

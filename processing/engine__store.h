@@ -125,6 +125,13 @@ int engine_store_history_expired(engine_store *s, double ended_before, int64_t c
 /* Delete the rows of these history jobs (one transaction). */
 int engine_store_delete(engine_store *s, const char *const *ids, size_t n, char *err, size_t errlen);
 
+/* The text setting `key` into out: 1 found, 0 none, -1 with a message. */
+int engine_store_get_setting(engine_store *s, const char *key, char *out, size_t outlen, char *err,
+                             size_t errlen);
+
+/* Set the text setting `key` (written at once, outside any batch). */
+int engine_store_set_setting(engine_store *s, const char *key, const char *value, char *err, size_t errlen);
+
 /* Record the executor's id of job `id` (the Slurm job id), durably. */
 int engine_store_set_executor_id(engine_store *s, const char *id, const char *executor_id, char *err,
                                  size_t errlen);

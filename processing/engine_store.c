@@ -69,6 +69,9 @@ static const char engine_store_schema[] = "PRAGMA journal_mode=WAL;"
 static const char engine_store_jobs_table[] = ENGINE_STORE_TABLE("jobs");
 static const char engine_store_meta_table[] =
     "CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)";
+/* Text settings of the store's user, e.g. the executor its live jobs run on. */
+static const char engine_store_settings_table[] =
+    "CREATE TABLE IF NOT EXISTS store_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)";
 
 /* Added after the first release: run on its own, "duplicate column" ignored
  * (a store made before has them only from these). */
@@ -301,7 +304,8 @@ int engine_store_open(engine_store **out, const char *path, char *err, size_t er
      * (this engine's own readers never block it in WAL mode) may stall the
      * loop this long before the write fails (ENGINE_LOG_STORE_FAILED) */
     sqlite3_busy_timeout(s->db, ENGINE_STORE_BUSY_MS);
-    const char *const schema[] = {engine_store_schema, engine_store_jobs_table, engine_store_meta_table};
+    const char *const schema[] = {engine_store_schema, engine_store_jobs_table, engine_store_meta_table,
+                                  engine_store_settings_table};
     for (size_t i = 0; i < sizeof schema / sizeof schema[0]; i++) {
         char *msg = NULL;
         if (sqlite3_exec(s->db, schema[i], NULL, NULL, &msg) != SQLITE_OK) {
@@ -877,6 +881,41 @@ int engine_store_history_expired(engine_store *s, double ended_before, int64_t c
                                       " UNION SELECT " ENGINE_STORE_HISTORY_COLUMNS
                                       " FROM jobs WHERE result_published = 1 AND seq <= ?2 ORDER BY seq",
                                       &p, cb, arg, err, errlen);
+}
+
+int engine_store_get_setting(engine_store *s, const char *key, char *out, size_t outlen, char *err,
+                             size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM store_settings WHERE key = ?1", -1, &st, NULL) !=
+        SQLITE_OK) {
+        return engine_store_fail(s->db, "prepare", err, errlen);
+    }
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : engine_store_fail(s->db, "query", err, errlen);
+    if (ret == 1) {
+        const unsigned char *v = sqlite3_column_text(st, 0);
+        snprintf(out, outlen, "%s", v != NULL ? (const char *)v : "");
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int engine_store_set_setting(engine_store *s, const char *key, const char *value, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO store_settings (key, value) VALUES (?1, ?2)"
+                           " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                           -1, &st, NULL) != SQLITE_OK) {
+        return engine_store_fail(s->db, "prepare", err, errlen);
+    }
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    int ret = sqlite3_step(st) == SQLITE_DONE ? 0 : engine_store_fail(s->db, "write setting", err, errlen);
+    sqlite3_finalize(st);
+    return ret;
 }
 
 int engine_store_delete(engine_store *s, const char *const *ids, size_t n, char *err, size_t errlen)

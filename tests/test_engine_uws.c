@@ -647,6 +647,43 @@ static void test_abort_queued_after_reopen(void **state)
     fx_wait_final(fx, busy, 20);
 }
 
+/* A store whose unfinished job runs on this UWS server: an engine with
+ * another executor (local) or another server does not open on it (the
+ * job would be run again, or reported lost while it runs on), saying
+ * why; the same executor and server adopt the job again. */
+static void test_other_executor_refused_while_jobs_live(void **state)
+{
+    fixture *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    char err[512];
+    efx_submit_sh(&fx->x, id, "sleep 2");
+    efx_wait_phase(&fx->x, id, ENGINE_EXECUTING, 20);
+    efx_close(&fx->x);
+    engine *e = NULL;
+    engine_options local = fx->x.opts;
+    local.executor = ENGINE_EXECUTOR_LOCAL;
+    assert_int_equal(engine_open(&e, &fx->x.loop, &local, NULL, NULL, err, sizeof err), -1);
+    uv_run(&fx->x.loop, UV_RUN_DEFAULT); /* the refused engine's handles closed */
+    print_message("%s\n", err);
+    assert_non_null(strstr(err, "1 unfinished job of another executor (uws http://"));
+    assert_non_null(strstr(err, "this one is local"));
+    engine_options other = fx->x.opts;
+    other.uws.url = "http://127.0.0.1:9/api/v1";
+    assert_int_equal(engine_open(&e, &fx->x.loop, &other, NULL, NULL, err, sizeof err), -1);
+    uv_run(&fx->x.loop, UV_RUN_DEFAULT);
+    assert_non_null(strstr(err, "this one is uws http://127.0.0.1:9/api/v1"));
+    efx_clear_events(&fx->x);
+    efx_open(&fx->x);
+    int i = fx_wait_final(fx, id, 20);
+    assert_int_equal(fx->x.events[i].phase, ENGINE_COMPLETED);
+    assert_int_equal(efx_count_final(&fx->x, id), 1);
+    /* no job live: another executor may take the store */
+    efx_close(&fx->x);
+    assert_int_equal(engine_open(&e, &fx->x.loop, &local, NULL, NULL, err, sizeof err), 0);
+    engine_close(e, NULL, NULL);
+    uv_run(&fx->x.loop, UV_RUN_DEFAULT);
+}
+
 /* An abort while the server holds the PUT (stopped), then the engine
  * closed: the server takes that PUT when it wakes; the reopened engine
  * looks the job up (by run_id) before deciding, and aborts it there,
@@ -761,6 +798,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort, setup_delete, teardown),
         cmocka_unit_test_setup_teardown(test_abort_kept_across_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_queued_after_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_executor_refused_while_jobs_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_kept_across_reopen, setup_delete, teardown),
         cmocka_unit_test_setup_teardown(test_abort_during_put_kept_across_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_during_put_kept_across_reopen, setup_delete, teardown),
