@@ -932,5 +932,10 @@ int main(void)
         cmocka_unit_test(test_key_reused_after_delete),
         cmocka_unit_test(test_metrics_and_log),
     };
+    /* OCPS_TEST_FILTER=NAME runs only that test (a cmocka pattern) */
+    const char *filter = getenv("OCPS_TEST_FILTER");
+    if (filter != NULL && *filter != '\0') {
+        cmocka_set_test_filter(filter);
+    }
     return cmocka_run_group_tests(tests, setup, teardown);
 }

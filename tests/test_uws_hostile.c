@@ -466,5 +466,10 @@ int main(void)
         cmocka_unit_test(test_ipv6_and_empty_base_path),
         cmocka_unit_test(test_non_loopback_needs_token),
     };
+    /* OCPS_TEST_FILTER=NAME runs only that test (a cmocka pattern) */
+    const char *filter = getenv("OCPS_TEST_FILTER");
+    if (filter != NULL && *filter != '\0') {
+        cmocka_set_test_filter(filter);
+    }
     return cmocka_run_group_tests(tests, setup, teardown);
 }
