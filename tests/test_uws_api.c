@@ -223,6 +223,46 @@ static void test_argv_no_shell(void **state)
     assert_int_not_equal(access(canary, F_OK), 0);
 }
 
+/* A result file whose name is not valid UTF-8 (no JSON string can hold
+ * it) is left out of the listing; every other file is listed, before and
+ * after it in the walk, in its directory and in others. */
+static void test_results_skip_names_not_utf8(void **state)
+{
+    (void)state;
+    /* 100 files beside the bad one (whichever entry readdir gives first,
+     * a walk that stopped there would miss some), one in a subdirectory */
+    const char *body =
+        "{\"command\": \"cd $JOB_OUTPUT_DIR && touch $(seq -f f%03g.txt 100) && "
+        "echo bad > \\\"$(printf 'bad\\\\377')\\\" && mkdir sub && echo c > sub/c.txt && "
+        "mkdir \\\"$(printf 'd\\\\377')\\\" && echo d > \\\"$(printf 'd\\\\377')\\\"/in.txt\", "
+        "\"run_id\": \"not-utf8\"}";
+    char id[33];
+    assert_int_equal(uws_fx_submit(&fx, body, id), 0);
+    json_t *job = uws_fx_wait(&fx, id, NULL, 30);
+    assert_non_null(job);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
+    char bad[1200];
+    snprintf(bad, sizeof bad, "%s/%s/out/bad\377", fx.work_root, id);
+    assert_int_equal(access(bad, F_OK), 0); /* the job did make it */
+    json_t *results = json_object_get(job, "results");
+    assert_int_equal(json_array_size(results), 101);
+    for (size_t i = 0; i < 100; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "/out/f%03zu.txt", i + 1);
+        const char *uri = json_string_value(json_object_get(json_array_get(results, i), "uri"));
+        assert_non_null(uri);
+        assert_non_null(strstr(uri, name));
+    }
+    const char *last = json_string_value(json_object_get(json_array_get(results, 100), "uri"));
+    assert_non_null(strstr(last, "/out/sub/c.txt"));
+    json_decref(job);
+    uws_resp r; /* the list too */
+    assert_int_equal(uws_fx_request(&fx, "GET", "/job?run_id=not-utf8", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(r.json, 0), "results")), 101);
+    uws_resp_clear(&r);
+}
+
 /* Extensions a CSC reads for its job_result: GET .../job/{id}/metrics (the
  * job's metrics.json, as written), .../job/{id}/log (its ocps.log), 404
  * while there is none; jobInfo.maxRssKb once it ended. */
@@ -917,6 +957,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_command_runs),
         cmocka_unit_test(test_argv_no_shell),
+        cmocka_unit_test(test_results_skip_names_not_utf8),
         cmocka_unit_test(test_failure_is_error),
         cmocka_unit_test(test_list_and_filter),
         cmocka_unit_test(test_list_by_run_id),

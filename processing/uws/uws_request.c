@@ -5,6 +5,7 @@
  */
 #include "ocps/uws_request.h"
 #include "ocps/sal_pytext.h"
+#include "ocps/sal_utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -20,6 +21,19 @@ static int uws_fail(char *err, size_t errlen, int status, const char *fmt, const
 {
     snprintf(err, errlen, fmt, arg);
     return status;
+}
+
+bool uws_utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p != '\0') {
+        size_t n = sal_utf8_char_len(p);
+        if (n == 0) {
+            return false;
+        }
+        p += n;
+    }
+    return true;
 }
 
 /* ---- routes ------------------------------------------------------------ */

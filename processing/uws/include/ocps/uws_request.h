@@ -98,6 +98,9 @@ int uws_run_id_filter_parse(const char *value, const char **run_id, char *err, s
  * absent, -1 malformed or too long. */
 int uws_form_get(const char *form, size_t len, const char *name, char *out, size_t outlen);
 
+/* Is `s` (NUL-terminated) valid UTF-8, as a JSON string must be? */
+bool uws_utf8_valid(const char *s);
+
 /* Percent-decode `s` in place (a URL path or query value) and return its
  * new length; "%00" and malformed escapes are kept as they are, so that a
  * decoded string never holds a NUL. */
