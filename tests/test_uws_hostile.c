@@ -95,6 +95,12 @@ static const bad_body corpus[] = {
     {"application/x-www-form-urlencoded", "command=true&run_id=bad%20id", "Invalid run_id"},
     {"application/x-www-form-urlencoded", "command=true&environment=A%3D1", "JSON body"},
     {"application/x-www-form-urlencoded", "command=true&replicas=3", "'replicas'"},
+    {"application/x-www-form-urlencoded", "command=%ff", "form field 'command' is not valid UTF-8"},
+    {"application/x-www-form-urlencoded", "command=%c3%28", "form field 'command' is not valid UTF-8"},
+    {"application/x-www-form-urlencoded", "command=%ed%a0%80", "form field 'command' is not valid UTF-8"},
+    {"application/x-www-form-urlencoded", "command=true&url=%ff", "form field 'url' is not valid UTF-8"},
+    {"application/x-www-form-urlencoded", "command=true&url=x&commit_ref=%ff",
+     "form field 'commit_ref' is not valid UTF-8"},
     {"text/plain", "echo hi", "missing argument"},
 };
 
@@ -243,6 +249,53 @@ static void test_hostile_paths(void **state)
     assert_true(r.status == 404 || r.status == 414 || r.status == 431);
     uws_resp_clear(&r);
     free(longpath);
+    assert_int_equal(uws_fx_count(&fx), 0);
+}
+
+/* Text that is not valid UTF-8 in a path or in the query: 404 for the
+ * job it cannot name, with a message (a JSON string on the API, its bad
+ * bytes as '?'), 400 for a form field; never 500, nothing created. */
+static void test_not_utf8_in_paths_and_queries(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *method;
+        const char *path;
+        bool json; /* the message is a JSON string */
+    } unknown[] = {
+        {"GET", "/job/%ff", true},         {"GET", "/job/a%ffb/phase", true},
+        {"GET", "/job/%ff/results", true}, {"DELETE", "/job/%ff", true},
+        {"GET", "/job/%ff/log", true},     {"GET", "/job/%ff/metrics", true},
+        {"GET", "/status/job/%ff", false},
+    };
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        uws_resp r;
+        assert_int_equal(uws_fx_request(&fx, unknown[i].method, unknown[i].path, NULL, NULL, 0, NULL, &r), 0);
+        if (r.status != 404) {
+            print_error("%s %s: %d %s\n", unknown[i].method, unknown[i].path, r.status, r.body);
+        }
+        assert_int_equal(r.status, 404);
+        const char *msg = unknown[i].json ? json_string_value(r.json) : r.body;
+        assert_non_null(msg);
+        assert_non_null(strstr(msg, "?"));
+        assert_non_null(strstr(msg, " not found"));
+        uws_resp_clear(&r);
+    }
+    uws_resp r;
+    const char *abort = "PHASE=ABORT";
+    assert_int_equal(uws_fx_request(&fx, "POST", "/job/%ff/phase", "application/x-www-form-urlencoded", abort,
+                                    strlen(abort), NULL, &r),
+                     0);
+    assert_int_equal(r.status, 404);
+    assert_string_equal(json_string_value(r.json), "job ? not found");
+    uws_resp_clear(&r);
+    /* a form field in the query */
+    assert_int_equal(uws_fx_request(&fx, "PUT", "/job?command=true&url=%ff",
+                                    "application/x-www-form-urlencoded", "", 0, NULL, &r),
+                     0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "form field 'url' is not valid UTF-8"));
+    uws_resp_clear(&r);
     assert_int_equal(uws_fx_count(&fx), 0);
 }
 
@@ -459,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_oversized_chunked_body),
         cmocka_unit_test(test_log_not_forged),
         cmocka_unit_test(test_hostile_paths),
+        cmocka_unit_test(test_not_utf8_in_paths_and_queries),
         cmocka_unit_test(test_huge_headers),
         cmocka_unit_test(test_garbage_on_the_socket),
         cmocka_unit_test(test_slow_clients_leave_room_for_others),

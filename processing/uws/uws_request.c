@@ -487,6 +487,9 @@ static int uws_submit_form(const char *body, size_t len, const char *query, uws_
             snprintf(err, errlen, "malformed form field '%s' (or longer than %d bytes)", names[i],
                      UWS_MAX_STRING);
             rc = 400;
+        } else if (got == 1 && !uws_utf8_valid(v)) { /* the job object holds it as a JSON string */
+            snprintf(err, errlen, "form field '%s' is not valid UTF-8", names[i]);
+            rc = 400;
         }
         if (got == 1) {
             values[i] = v;

@@ -37,6 +37,7 @@
 #include <microhttpd.h>
 
 #include "ocps/json_text.h"
+#include "ocps/sal_utf8.h"
 #include "ocps/uws_job.h"
 #include "ocps/uws_metrics.h"
 #include "ocps/uws_request.h"
@@ -1055,10 +1056,22 @@ static enum MHD_Result uws_park(uws_service *s, struct MHD_Connection *conn, str
     return MHD_YES;
 }
 
+/* The message that job `id` (as the path names it: any bytes) is not
+ * found, valid UTF-8: a byte that begins no valid character, or a control
+ * character, is shown as '?'. */
+static void uws_not_found_text(const char *id, char *msg, size_t len)
+{
+    char shown[UWS_MAX_ID + 1];
+    sal_utf8_sanitize(id, shown, sizeof shown);
+    snprintf(msg, len, "job %s not found", shown);
+}
+
+/* 404 for job `id`: the message as a JSON string (the reference's 404 is
+ * JSON). */
 static void uws_not_found(uws_reply *r, const char *id)
 {
     char msg[256];
-    snprintf(msg, sizeof msg, "job %.64s not found", id);
+    uws_not_found_text(id, msg, sizeof msg);
     uws_reply_json(r, 404, json_string(msg));
 }
 
@@ -1300,7 +1313,7 @@ static void uws_get_status_job(const uws_call *c, uws_reply *r)
     const engine_job *job = uws_find(c->s, c->route->id);
     if (job == NULL) {
         char msg[256];
-        snprintf(msg, sizeof msg, "job %.64s not found", c->route->id);
+        uws_not_found_text(c->route->id, msg, sizeof msg);
         uws_reply_text(r, 404, msg);
         return;
     }

@@ -67,7 +67,7 @@ typedef struct uws_submit {
  * null becomes the text Python's str() gives, an absent one ""),
  * `replicas` (1), `url`, `commit_ref`; an empty run_id is none. Any other
  * body is an application/x-www-form-urlencoded form with the scalar
- * fields, a field it lacks taken from `query` (the request's query as a
+ * fields (each decoded value valid UTF-8), a field it lacks taken from `query` (the request's query as a
  * form; NULL: none). 0 and *out (release with uws_submit_clear), or 400
  * with a message (nothing allocated). */
 int uws_submit_parse(const char *content_type, const char *body, size_t len, const char *query,
