@@ -944,9 +944,20 @@ static void uws_reply_found(uws_service *s, const engine_job *job, const char *p
 
 /* A PUT whose Idempotency-Key is a job's id already: that job (200) if it
  * is the same submission (the same run_id and command: a client sending
- * again a PUT whose answer it lost), else 409. */
+ * again a PUT whose answer it lost), else 409; 503 while the job is being
+ * deleted (its process still ending): gone for the API, but its id is
+ * not free yet. */
 static void uws_reply_same_job(uws_service *s, const uws_put *p, uws_reply *r)
 {
+    if (uws_deleting(s, p->id)) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 UWS_IDEMPOTENCY_KEY " %s names a job being deleted (its process is ending): try again "
+                                     "in a moment",
+                 p->id);
+        uws_reply_try_later(r, text);
+        return;
+    }
     const engine_job *job = engine_job_get(s->e, p->id);
     const char *run_id = json_string_value(json_object_get(json_object_get(p->meta, "uws"), "run_id"));
     if (job != NULL && run_id != NULL && strcmp(uws_job_run_id(job), run_id) == 0 &&
