@@ -223,6 +223,46 @@ static void test_argv_no_shell(void **state)
     assert_int_not_equal(access(canary, F_OK), 0);
 }
 
+/* A result file whose name is not valid UTF-8 (no JSON string can hold
+ * it) is left out of the listing; every other file is listed, before and
+ * after it in the walk, in its directory and in others. */
+static void test_results_skip_names_not_utf8(void **state)
+{
+    (void)state;
+    /* 100 files beside the bad one (whichever entry readdir gives first,
+     * a walk that stopped there would miss some), one in a subdirectory */
+    const char *body =
+        "{\"command\": \"cd $JOB_OUTPUT_DIR && touch $(seq -f f%03g.txt 100) && "
+        "echo bad > \\\"$(printf 'bad\\\\377')\\\" && mkdir sub && echo c > sub/c.txt && "
+        "mkdir \\\"$(printf 'd\\\\377')\\\" && echo d > \\\"$(printf 'd\\\\377')\\\"/in.txt\", "
+        "\"run_id\": \"not-utf8\"}";
+    char id[33];
+    assert_int_equal(uws_fx_submit(&fx, body, id), 0);
+    json_t *job = uws_fx_wait(&fx, id, NULL, 30);
+    assert_non_null(job);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
+    char bad[1200];
+    snprintf(bad, sizeof bad, "%s/%s/out/bad\377", fx.work_root, id);
+    assert_int_equal(access(bad, F_OK), 0); /* the job did make it */
+    json_t *results = json_object_get(job, "results");
+    assert_int_equal(json_array_size(results), 101);
+    for (size_t i = 0; i < 100; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "/out/f%03zu.txt", i + 1);
+        const char *uri = json_string_value(json_object_get(json_array_get(results, i), "uri"));
+        assert_non_null(uri);
+        assert_non_null(strstr(uri, name));
+    }
+    const char *last = json_string_value(json_object_get(json_array_get(results, 100), "uri"));
+    assert_non_null(strstr(last, "/out/sub/c.txt"));
+    json_decref(job);
+    uws_resp r; /* the list too */
+    assert_int_equal(uws_fx_request(&fx, "GET", "/job?run_id=not-utf8", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(r.json, 0), "results")), 101);
+    uws_resp_clear(&r);
+}
+
 /* Extensions a CSC reads for its job_result: GET .../job/{id}/metrics (the
  * job's metrics.json, as written), .../job/{id}/log (its ocps.log), 404
  * while there is none; jobInfo.maxRssKb once it ended. */
@@ -852,6 +892,79 @@ static void test_key_reused_after_delete(void **state)
     uws_resp_clear(&r);
 }
 
+/* A keyed PUT while the DELETE of its job is still ending it (the job
+ * ignores SIGTERM; --abort-grace 5 s before SIGKILL) is 503 with
+ * Retry-After, the same submission or another: the job is gone for the
+ * API, but its id is not free yet. Once it has ended, the keyed PUT makes
+ * a new job, which runs. */
+static void test_key_while_deleting(void **state)
+{
+    (void)state;
+    uws_fx own;
+    const char *const opts[] = {"--abort-grace", "5", NULL};
+    assert_int_equal(uws_fx_start(&own, NULL, opts), 0);
+    static const char key[] = "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf";
+    char first[1024];
+    snprintf(first, sizeof first,
+             "{\"command\": \"trap '' TERM; sleep 30 & touch %s/trapped; wait\", \"run_id\": \"dying\"}",
+             own.root);
+    static const char second[] = "{\"command\": \"echo second > $JOB_OUTPUT_DIR/which.txt\", "
+                                 "\"run_id\": \"after\"}";
+    uws_resp r;
+    put_keyed(&own, key, first, &r);
+    assert_int_equal(r.status, 200);
+    uws_resp_clear(&r);
+    char trapped[1100];
+    snprintf(trapped, sizeof trapped, "%s/trapped", own.root);
+    for (double until = tu_now() + 30; access(trapped, F_OK) != 0 && tu_now() < until; usleep(20000)) {
+    }
+    assert_int_equal(access(trapped, F_OK), 0);
+    char path[128];
+    snprintf(path, sizeof path, "/job/%s", key);
+    assert_int_equal(uws_fx_request(&own, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    uws_resp_clear(&r);
+    double deleted = tu_now();
+    const char *const bodies[] = {first, second};
+    for (size_t i = 0; i < 2; i++) {
+        put_keyed(&own, key, bodies[i], &r);
+        assert_true(tu_now() - deleted < 4); /* still within the grace: the job is ending */
+        assert_int_equal(r.status, 503);
+        assert_non_null(strstr(r.headers, "\r\nRetry-After: 1\r\n"));
+        assert_non_null(strstr(r.body, "names a job being deleted"));
+        uws_resp_clear(&r);
+    }
+    assert_int_equal(uws_fx_request(&own, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    uws_resp_clear(&r);
+    /* sent again as the Retry-After asks, until the old job has ended */
+    int status = 0;
+    for (double until = tu_now() + 30; status != 200 && tu_now() < until;) {
+        put_keyed(&own, key, second, &r);
+        status = r.status;
+        if (status == 200) {
+            assert_string_equal(json_string_value(json_object_get(r.json, "runId")), "after");
+        } else {
+            assert_int_equal(status, 503);
+            usleep(200 * 1000);
+        }
+        uws_resp_clear(&r);
+    }
+    assert_int_equal(status, 200);
+    assert_true(tu_now() - deleted > 4); /* the old one was killed at the end of its grace */
+    json_t *job = uws_fx_wait(&own, key, NULL, 30);
+    assert_non_null(job);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
+    assert_string_equal(json_string_value(json_object_get(job, "runId")), "after");
+    json_decref(job);
+    snprintf(path, sizeof path, "/job/result/%s/0", key);
+    assert_int_equal(uws_fx_request(&own, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_string_equal(r.body, "second\n");
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_count(&own), 1);
+    uws_fx_stop(&own);
+}
+
 /* --max-waiting: a PUT beyond the waiting line's limit is answered 503
  * with the reason, and creates no job; a place freed takes the next. A
  * keyed PUT of an ended job sent again is answered with that job. */
@@ -917,6 +1030,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_command_runs),
         cmocka_unit_test(test_argv_no_shell),
+        cmocka_unit_test(test_results_skip_names_not_utf8),
         cmocka_unit_test(test_failure_is_error),
         cmocka_unit_test(test_list_and_filter),
         cmocka_unit_test(test_list_by_run_id),
@@ -930,7 +1044,13 @@ int main(void)
         cmocka_unit_test(test_git_clone),
         cmocka_unit_test(test_full_line_refused),
         cmocka_unit_test(test_key_reused_after_delete),
+        cmocka_unit_test(test_key_while_deleting),
         cmocka_unit_test(test_metrics_and_log),
     };
+    /* OCPS_TEST_FILTER=NAME runs only that test (a cmocka pattern) */
+    const char *filter = getenv("OCPS_TEST_FILTER");
+    if (filter != NULL && *filter != '\0') {
+        cmocka_set_test_filter(filter);
+    }
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -95,6 +95,12 @@ static const bad_body corpus[] = {
     {"application/x-www-form-urlencoded", "command=true&run_id=bad%20id", "Invalid run_id"},
     {"application/x-www-form-urlencoded", "command=true&environment=A%3D1", "JSON body"},
     {"application/x-www-form-urlencoded", "command=true&replicas=3", "'replicas'"},
+    {"application/x-www-form-urlencoded", "command=%ff", "form field 'command' is not valid UTF-8"},
+    {"application/x-www-form-urlencoded", "command=%c3%28", "form field 'command' is not valid UTF-8"},
+    {"application/x-www-form-urlencoded", "command=%ed%a0%80", "form field 'command' is not valid UTF-8"},
+    {"application/x-www-form-urlencoded", "command=true&url=%ff", "form field 'url' is not valid UTF-8"},
+    {"application/x-www-form-urlencoded", "command=true&url=x&commit_ref=%ff",
+     "form field 'commit_ref' is not valid UTF-8"},
     {"text/plain", "echo hi", "missing argument"},
 };
 
@@ -246,6 +252,53 @@ static void test_hostile_paths(void **state)
     assert_int_equal(uws_fx_count(&fx), 0);
 }
 
+/* Text that is not valid UTF-8 in a path or in the query: 404 for the
+ * job it cannot name, with a message (a JSON string on the API, its bad
+ * bytes as '?'), 400 for a form field; never 500, nothing created. */
+static void test_not_utf8_in_paths_and_queries(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *method;
+        const char *path;
+        bool json; /* the message is a JSON string */
+    } unknown[] = {
+        {"GET", "/job/%ff", true},         {"GET", "/job/a%ffb/phase", true},
+        {"GET", "/job/%ff/results", true}, {"DELETE", "/job/%ff", true},
+        {"GET", "/job/%ff/log", true},     {"GET", "/job/%ff/metrics", true},
+        {"GET", "/status/job/%ff", false},
+    };
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        uws_resp r;
+        assert_int_equal(uws_fx_request(&fx, unknown[i].method, unknown[i].path, NULL, NULL, 0, NULL, &r), 0);
+        if (r.status != 404) {
+            print_error("%s %s: %d %s\n", unknown[i].method, unknown[i].path, r.status, r.body);
+        }
+        assert_int_equal(r.status, 404);
+        const char *msg = unknown[i].json ? json_string_value(r.json) : r.body;
+        assert_non_null(msg);
+        assert_non_null(strstr(msg, "?"));
+        assert_non_null(strstr(msg, " not found"));
+        uws_resp_clear(&r);
+    }
+    uws_resp r;
+    const char *abort = "PHASE=ABORT";
+    assert_int_equal(uws_fx_request(&fx, "POST", "/job/%ff/phase", "application/x-www-form-urlencoded", abort,
+                                    strlen(abort), NULL, &r),
+                     0);
+    assert_int_equal(r.status, 404);
+    assert_string_equal(json_string_value(r.json), "job ? not found");
+    uws_resp_clear(&r);
+    /* a form field in the query */
+    assert_int_equal(uws_fx_request(&fx, "PUT", "/job?command=true&url=%ff",
+                                    "application/x-www-form-urlencoded", "", 0, NULL, &r),
+                     0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "form field 'url' is not valid UTF-8"));
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_count(&fx), 0);
+}
+
 /* Headers beyond the connection's memory: refused, the daemon lives on. */
 static void test_huge_headers(void **state)
 {
@@ -363,6 +416,97 @@ static void test_bearer_token(void **state)
     free(dir);
 }
 
+/* Send `request` on a new connection to port and read the answer into
+ * out (NUL-terminated) until the server closes or `seconds` pass without
+ * a byte; nothing more is sent (a body the headers announce is held back). */
+static void raw_exchange(unsigned port, const char *request, char *out, size_t outlen, int seconds)
+{
+    int sock = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(sock >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(sock, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {.tv_sec = seconds};
+    setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    assert_int_equal(write(sock, request, strlen(request)), (ssize_t)strlen(request));
+    size_t n = 0;
+    ssize_t got;
+    while (n + 1 < outlen && (got = read(sock, out + n, outlen - 1 - n)) > 0) {
+        n += (size_t)got;
+    }
+    out[n] = '\0';
+    close(sock);
+}
+
+/* With a token, a request whose headers are enough to refuse it is
+ * answered before its body is accepted: no token 401, no route 404, a
+ * method its route does not take 405 (and no 100 Continue to a client
+ * that waits for one), so that no body is read into memory for it. With
+ * the token, a body is read and the job made. */
+static void test_refused_before_the_body(void **state)
+{
+    (void)state;
+    uws_fx t;
+    char *dir = tu_make_temp_dir();
+    char *tok = tu_path_join(dir, "token");
+    assert_int_equal(tu_write_file(tok, "s3cret-token\n", 13), 0);
+    const char *const extra[] = {"--token-file", tok, "--base-path", "/uws", NULL};
+    assert_int_equal(uws_fx_start(&t, dir, extra), 0);
+    static const struct {
+        const char *head; /* the request's line and headers: a body of 60,000 bytes announced, not sent */
+        const char *status;
+    } held[] = {
+        {"PUT /uws/job HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+         "60000\r\n\r\n",
+         "HTTP/1.1 401 "},
+        {"PUT /uws/job HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nTransfer-Encoding: "
+         "chunked\r\n\r\n",
+         "HTTP/1.1 401 "},
+        {"POST /uws/job/0123456789abcdef0123456789abcdef/phase HTTP/1.1\r\nHost: x\r\nContent-Length: "
+         "60000\r\n\r\n",
+         "HTTP/1.1 401 "},
+        {"PUT /uws/nothing HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-token\r\nContent-Length: "
+         "60000\r\n\r\n",
+         "HTTP/1.1 404 "},
+        {"PUT /uws/job/0123456789abcdef0123456789abcdef HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+         "s3cret-token\r\nContent-Length: 60000\r\n\r\n",
+         "HTTP/1.1 405 "},
+    };
+    for (size_t i = 0; i < sizeof held / sizeof held[0]; i++) {
+        char answer[4096];
+        raw_exchange(t.port, held[i].head, answer, sizeof answer, 3);
+        if (strncmp(answer, held[i].status, strlen(held[i].status)) != 0) {
+            print_error("case %zu: answered \"%.40s\"\n", i, answer);
+        }
+        assert_memory_equal(answer, held[i].status, strlen(held[i].status));
+    }
+    /* curl waiting for 100 Continue: none, the 401 at once */
+    char body[8192];
+    memset(body, ' ', sizeof body);
+    memcpy(body, "{\"command\": \"true\"}", 19);
+    const char *const expect[] = {"-H", "Expect: 100-continue", NULL};
+    uws_resp r;
+    assert_int_equal(uws_fx_request(&t, "PUT", "/job", "application/json", body, sizeof body, expect, &r), 0);
+    assert_int_equal(r.status, 401);
+    assert_null(strstr(r.headers, "100 Continue"));
+    uws_resp_clear(&r);
+    /* with the token: 100 Continue, the body read, the job made */
+    const char *const right[] = {"-H", "Expect: 100-continue", "-H", "Authorization: Bearer s3cret-token",
+                                 NULL};
+    assert_int_equal(uws_fx_request(&t, "PUT", "/job", "application/json", body, sizeof body, right, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.headers, "100 Continue"));
+    uws_resp_clear(&r);
+    const char *const token[] = {"-H", "Authorization: Bearer s3cret-token", NULL};
+    assert_int_equal(uws_fx_request(&t, "GET", "/job", NULL, NULL, 0, token, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(r.json), 1);
+    uws_resp_clear(&r);
+    uws_fx_stop(&t);
+    free(tok);
+    free(dir);
+}
+
 /* IPv6 loopback, and routes right under the root (--base-path ""). */
 static void test_ipv6_and_empty_base_path(void **state)
 {
@@ -459,12 +603,19 @@ int main(void)
         cmocka_unit_test(test_oversized_chunked_body),
         cmocka_unit_test(test_log_not_forged),
         cmocka_unit_test(test_hostile_paths),
+        cmocka_unit_test(test_not_utf8_in_paths_and_queries),
         cmocka_unit_test(test_huge_headers),
         cmocka_unit_test(test_garbage_on_the_socket),
         cmocka_unit_test(test_slow_clients_leave_room_for_others),
         cmocka_unit_test(test_bearer_token),
+        cmocka_unit_test(test_refused_before_the_body),
         cmocka_unit_test(test_ipv6_and_empty_base_path),
         cmocka_unit_test(test_non_loopback_needs_token),
     };
+    /* OCPS_TEST_FILTER=NAME runs only that test (a cmocka pattern) */
+    const char *filter = getenv("OCPS_TEST_FILTER");
+    if (filter != NULL && *filter != '\0') {
+        cmocka_set_test_filter(filter);
+    }
     return cmocka_run_group_tests(tests, setup, teardown);
 }

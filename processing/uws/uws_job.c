@@ -173,6 +173,18 @@ static void uws_stamp_add(uws_results_stamp *st, int dir, const char *path, doub
     st->n++;
 }
 
+/* Append result file `path` to list; false to stop the walk (enough files,
+ * or out of memory). A path that is not valid UTF-8 cannot be a JSON
+ * string: it is left out and the walk goes on (one such name must not hide
+ * the others). */
+static bool uws_walk_add(json_t *list, const char *path)
+{
+    if (!uws_utf8_valid(path)) {
+        return true;
+    }
+    return json_array_size(list) < UWS_MAX_RESULTS * 4 && json_array_append_new(list, json_string(path)) == 0;
+}
+
 /* Add the regular, non-hidden files under directory fd `dir` (path
  * `path`) to list, hidden directories too (as the reference's os.walk),
  * symbolic links not followed, depth bounded; false to
@@ -205,8 +217,7 @@ static bool uws_walk(int dir, const char *path, int depth, json_t *list, uws_res
             continue;
         }
         if (S_ISREG(sb.st_mode)) {
-            more = json_array_size(list) < UWS_MAX_RESULTS * 4 &&
-                   json_array_append_new(list, json_string(child)) == 0;
+            more = uws_walk_add(list, child);
         } else if (S_ISDIR(sb.st_mode) && depth < 32) {
             int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (sub < 0 && st != NULL) {

@@ -5,6 +5,7 @@
  */
 #include "ocps/uws_request.h"
 #include "ocps/sal_pytext.h"
+#include "ocps/sal_utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -20,6 +21,19 @@ static int uws_fail(char *err, size_t errlen, int status, const char *fmt, const
 {
     snprintf(err, errlen, fmt, arg);
     return status;
+}
+
+bool uws_utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p != '\0') {
+        size_t n = sal_utf8_char_len(p);
+        if (n == 0) {
+            return false;
+        }
+        p += n;
+    }
+    return true;
 }
 
 /* ---- routes ------------------------------------------------------------ */
@@ -472,6 +486,9 @@ static int uws_submit_form(const char *body, size_t len, const char *query, uws_
         if (got < 0) {
             snprintf(err, errlen, "malformed form field '%s' (or longer than %d bytes)", names[i],
                      UWS_MAX_STRING);
+            rc = 400;
+        } else if (got == 1 && !uws_utf8_valid(v)) { /* the job object holds it as a JSON string */
+            snprintf(err, errlen, "form field '%s' is not valid UTF-8", names[i]);
             rc = 400;
         }
         if (got == 1) {

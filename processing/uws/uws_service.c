@@ -6,7 +6,10 @@
  * (processing/uvmhd, shared with the CSC's /metrics). A
  * request is answered in the call that completes it (engine calls are
  * short store statements), on the MHD call after the headers (answering on
- * the first call would make MHD 0.9.75 close keep-alive connections);
+ * the first call would make MHD 0.9.75 close keep-alive connections), but
+ * for a request with a body that its headers already refuse (no bearer
+ * token, no route for its method, too large): answered on the first call,
+ * before any of the body is accepted (uws_reply_before_body);
  * a reply that needs file reads (a job's status page: its log tail and
  * outputs) is built on libuv's thread pool instead, its connection
  * suspended until then (uws_defer); at most lists_max of them are
@@ -37,6 +40,7 @@
 #include <microhttpd.h>
 
 #include "ocps/json_text.h"
+#include "ocps/sal_utf8.h"
 #include "ocps/uws_job.h"
 #include "ocps/uws_metrics.h"
 #include "ocps/uws_request.h"
@@ -188,6 +192,7 @@ typedef struct uws_deferred {
 typedef struct uws_request {
     char *body;
     size_t len;
+    bool answered; /* on the first call, from the headers (uws_reply_before_body) */
     bool overflow;
     bool overflow_unanswered; /* a body without Content-Length ran over: 400 once it has been read */
     bool started;             /* the first call (headers) is over */
@@ -943,9 +948,20 @@ static void uws_reply_found(uws_service *s, const engine_job *job, const char *p
 
 /* A PUT whose Idempotency-Key is a job's id already: that job (200) if it
  * is the same submission (the same run_id and command: a client sending
- * again a PUT whose answer it lost), else 409. */
+ * again a PUT whose answer it lost), else 409; 503 while the job is being
+ * deleted (its process still ending): gone for the API, but its id is
+ * not free yet. */
 static void uws_reply_same_job(uws_service *s, const uws_put *p, uws_reply *r)
 {
+    if (uws_deleting(s, p->id)) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 UWS_IDEMPOTENCY_KEY " %s names a job being deleted (its process is ending): try again "
+                                     "in a moment",
+                 p->id);
+        uws_reply_try_later(r, text);
+        return;
+    }
     const engine_job *job = engine_job_get(s->e, p->id);
     const char *run_id = json_string_value(json_object_get(json_object_get(p->meta, "uws"), "run_id"));
     if (job != NULL && run_id != NULL && strcmp(uws_job_run_id(job), run_id) == 0 &&
@@ -1055,10 +1071,22 @@ static enum MHD_Result uws_park(uws_service *s, struct MHD_Connection *conn, str
     return MHD_YES;
 }
 
+/* The message that job `id` (as the path names it: any bytes) is not
+ * found, valid UTF-8: a byte that begins no valid character, or a control
+ * character, is shown as '?'. */
+static void uws_not_found_text(const char *id, char *msg, size_t len)
+{
+    char shown[UWS_MAX_ID + 1];
+    sal_utf8_sanitize(id, shown, sizeof shown);
+    snprintf(msg, len, "job %s not found", shown);
+}
+
+/* 404 for job `id`: the message as a JSON string (the reference's 404 is
+ * JSON). */
 static void uws_not_found(uws_reply *r, const char *id)
 {
     char msg[256];
-    snprintf(msg, sizeof msg, "job %.64s not found", id);
+    uws_not_found_text(id, msg, sizeof msg);
     uws_reply_json(r, 404, json_string(msg));
 }
 
@@ -1300,7 +1328,7 @@ static void uws_get_status_job(const uws_call *c, uws_reply *r)
     const engine_job *job = uws_find(c->s, c->route->id);
     if (job == NULL) {
         char msg[256];
-        snprintf(msg, sizeof msg, "job %.64s not found", c->route->id);
+        uws_not_found_text(c->route->id, msg, sizeof msg);
         uws_reply_text(r, 404, msg);
         return;
     }
@@ -1403,51 +1431,62 @@ static void uws_allow_for(const uws_route *route, char *out, size_t cap)
     snprintf(out + n, cap - n, "OPTIONS");
 }
 
-static void uws_dispatch(uws_service *s, struct MHD_Connection *conn, const char *method, const char *url,
-                         uws_request *rq, uws_reply *r)
+/* The handler of `method` on `url` (its route into *route, its name for
+ * the metrics into rq->route), or NULL with r answered: 404 for a path
+ * that names nothing (400 for a known route with a bad part), 405 for a
+ * method its route does not take. Needs neither the body nor the engine,
+ * so that it can be asked as soon as the headers have arrived. */
+static uws_handler uws_resolve(const uws_service *s, const char *method, const char *url, uws_request *rq,
+                               uws_route *route, uws_reply *r)
 {
     char err[512];
-    uws_route route;
-    const uws_page_entry *page = uws_page_match(s, url, &route);
+    const uws_page_entry *page = uws_page_match(s, url, route);
     if (page != NULL) {
         rq->route = page->name;
-        uws_call call = {s, conn, &route, rq->body, rq->len};
         if (strcmp(method, "GET") == 0) {
-            page->handler(&call, r);
-        } else if (strcmp(method, "OPTIONS") == 0) {
-            uws_options(&call, r);
-        } else {
-            snprintf(r->allow, sizeof r->allow, "GET, OPTIONS");
-            uws_reply_text(r, 405, "Method Not Allowed");
+            return page->handler;
         }
-        return;
+        if (strcmp(method, "OPTIONS") == 0) {
+            return uws_options;
+        }
+        snprintf(r->allow, sizeof r->allow, "GET, OPTIONS");
+        uws_reply_text(r, 405, "Method Not Allowed");
+        return NULL;
     }
-    int rc = uws_route_parse(s->base_path, url, &route, err, sizeof err);
-    if (rc == 0) {
-        rq->route = uws_route_names[route.kind];
-    }
+    int rc = uws_route_parse(s->base_path, url, route, err, sizeof err);
     if (rc == 400) {
         uws_reply_json(r, 400, json_string(err)); /* as the reference: a JSON string */
-        return;
+        return NULL;
     }
     if (rc != 0) {
         uws_reply_text(r, (unsigned)rc, err);
-        return;
+        return NULL;
     }
-    uws_call call = {s, conn, &route, rq->body, rq->len};
+    rq->route = uws_route_names[route->kind];
     if (strcmp(method, "OPTIONS") == 0) {
-        uws_options(&call, r);
-        return;
+        return uws_options;
     }
     for (size_t i = 0; i < sizeof uws_routes / sizeof uws_routes[0]; i++) {
         const uws_route_entry *e = &uws_routes[i];
-        if (uws_route_takes(e, &route) && strcmp(e->method, method) == 0) {
-            e->handler(&call, r);
-            return;
+        if (uws_route_takes(e, route) && strcmp(e->method, method) == 0) {
+            return e->handler;
         }
     }
-    uws_allow_for(&route, r->allow, sizeof r->allow);
+    uws_allow_for(route, r->allow, sizeof r->allow);
     uws_reply_text(r, 405, "Method Not Allowed");
+    return NULL;
+}
+
+/* Answer the request (its body, if any, read whole) into r. */
+static void uws_dispatch(uws_service *s, struct MHD_Connection *conn, const char *method, const char *url,
+                         uws_request *rq, uws_reply *r)
+{
+    uws_route route;
+    uws_handler handler = uws_resolve(s, method, url, rq, &route, r);
+    if (handler != NULL) {
+        uws_call call = {s, conn, &route, rq->body, rq->len};
+        handler(&call, r);
+    }
 }
 
 /* ---- libmicrohttpd ------------------------------------------------------ */
@@ -1662,6 +1701,57 @@ static void uws_reply_too_large(const uws_service *s, uws_reply *r)
     uws_reply_text(r, 400, msg);
 }
 
+/* The 401 of a request without the bearer token. */
+static void uws_reply_unauthorized(uws_request *rq, uws_reply *r)
+{
+    rq->route = "unauthorized";
+    uws_reply_text(r, 401, "a valid bearer token is required (Authorization: Bearer ...)");
+}
+
+/* Does the request announce a body (a Content-Length other than 0, or a
+ * Transfer-Encoding)? */
+static bool uws_announces_body(struct MHD_Connection *conn)
+{
+    const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    return te != NULL || (clen != NULL && strtoull(clen, NULL, 10) > 0);
+}
+
+/* On the first call (the headers only), for a request that announces a
+ * body: the answer its headers decide, into r (true), so that it goes
+ * before any of the body is accepted (no 100 Continue; libmicrohttpd
+ * reads none of it and closes the connection after the answer): 401
+ * without the token, 404 or 405 where no route takes the method, 400 for a
+ * Content-Length over --max-body. false: the body is to be read. A request
+ * without a body is answered on the next call, as every other (answering
+ * on the first call would close a keep-alive connection). */
+static bool uws_reply_before_body(uws_service *s, struct MHD_Connection *conn, const char *method,
+                                  const char *url, uws_request *rq, uws_reply *r)
+{
+    if (!uws_announces_body(conn)) {
+        return false;
+    }
+    if (strcmp(url, "/healthz") == 0) { /* reads no body */
+        rq->route = "healthz";
+        uws_get_healthz(method, r);
+        return true;
+    }
+    if (!uws_authorized(s, conn, method)) {
+        uws_reply_unauthorized(rq, r);
+        return true;
+    }
+    uws_route route;
+    if (uws_resolve(s, method, url, rq, &route, r) == NULL) {
+        return true;
+    }
+    const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (clen != NULL && strtoull(clen, NULL, 10) > s->max_body) {
+        uws_reply_too_large(s, r);
+        return true;
+    }
+    return false;
+}
+
 static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                       const char *method, const char *version, const char *upload_data,
                                       size_t *upload_data_size, void **con_cls)
@@ -1669,27 +1759,25 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
     (void)version;
     uws_service *s = cls;
     uws_request *rq = *con_cls;
+    uws_reply r = {.fd = -1};
     if (rq == NULL) {
         rq = calloc(1, sizeof *rq);
         if (rq == NULL) {
             return MHD_NO;
         }
         rq->t0 = uws_now();
-        const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (clen != NULL && strtoull(clen, NULL, 10) > s->max_body) {
-            /* refused before the body is sent (no 100 Continue) */
-            uws_reply r = {.fd = -1};
-            uws_reply_too_large(s, &r);
-            rq->overflow = true;
-            uws_request_name(rq, method, url);
-            *con_cls = rq;
-            return uws_send(s, conn, rq, &r);
-        }
         uws_request_name(rq, method, url);
         *con_cls = rq;
+        if (uws_reply_before_body(s, conn, method, url, rq, &r)) {
+            rq->answered = true;
+            return uws_send(s, conn, rq, &r);
+        }
         return MHD_YES;
     }
-    uws_reply r = {.fd = -1};
+    if (rq->answered) { /* on the first call: none of the body is read */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
@@ -1739,8 +1827,7 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
         rq->route = "healthz";
         uws_get_healthz(method, &r);
     } else if (!uws_authorized(s, conn, method)) {
-        rq->route = "unauthorized";
-        uws_reply_text(&r, 401, "a valid bearer token is required (Authorization: Bearer ...)");
+        uws_reply_unauthorized(rq, &r);
     } else {
         uws_dispatch(s, conn, method, url, rq, &r);
     }

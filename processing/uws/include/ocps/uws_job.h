@@ -42,7 +42,8 @@ json_t *uws_job_run_argv(const uws_submit *s);
 
 /* The job's result files (absolute paths), sorted, at most
  * UWS_MAX_RESULTS: regular files only, no hidden file or directory, no
- * symbolic link followed. New array (empty if the directory is missing). */
+ * symbolic link followed, no path that is not valid UTF-8 (left out, the
+ * others listed). New array (empty if the directory is missing). */
 json_t *uws_job_results(const char *workdir);
 
 /* What a listing of result files depends on: the directories it read,

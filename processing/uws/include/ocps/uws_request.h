@@ -67,7 +67,7 @@ typedef struct uws_submit {
  * null becomes the text Python's str() gives, an absent one ""),
  * `replicas` (1), `url`, `commit_ref`; an empty run_id is none. Any other
  * body is an application/x-www-form-urlencoded form with the scalar
- * fields, a field it lacks taken from `query` (the request's query as a
+ * fields (each decoded value valid UTF-8), a field it lacks taken from `query` (the request's query as a
  * form; NULL: none). 0 and *out (release with uws_submit_clear), or 400
  * with a message (nothing allocated). */
 int uws_submit_parse(const char *content_type, const char *body, size_t len, const char *query,
@@ -97,6 +97,9 @@ int uws_run_id_filter_parse(const char *value, const char **run_id, char *err, s
  * the last one when it is repeated: 1 and the decoded value in out, 0
  * absent, -1 malformed or too long. */
 int uws_form_get(const char *form, size_t len, const char *name, char *out, size_t outlen);
+
+/* Is `s` (NUL-terminated) valid UTF-8, as a JSON string must be? */
+bool uws_utf8_valid(const char *s);
 
 /* Percent-decode `s` in place (a URL path or query value) and return its
  * new length; "%00" and malformed escapes are kept as they are, so that a
