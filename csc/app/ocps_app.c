@@ -1095,6 +1095,13 @@ static void on_slurm_ping(void *arg, int ok, const char *message)
     a->ping = NULL;
     a->slurm_ping = ok ? 1 : 0;
     char err[2048];
+    if (sal_csc_state(a->csc) != SAL_STATE_STANDBY) {
+        /* the start failed meanwhile (a FAULT): nothing of it is applied
+         * (the engine not opened, no configuration kept) */
+        ocps_config_clear(&a->candidate);
+        sal_csc_configure_done(a->csc, "the summary state changed while the Slurm controller was asked");
+        return;
+    }
     if (!ok) {
         /* no slurm.conf anywhere: Slurm looks for the controller in DNS and
          * says so; say where the file is given */
