@@ -529,8 +529,8 @@ static void engine_on_poll(uv_timer_t *t)
         if (!r->adopted) {
             continue;
         }
-        if (engine_exec_alive(r->st.runner_pid, r->st.runner_start_time)) {
-            watching++;
+        if (engine_exec_probe(r->st.runner_pid, r->st.runner_start_time) != 0) {
+            watching++; /* alive, or cannot tell now (out of descriptors): at the next poll */
         } else {
             r->adopted = false;
             engine__runner_gone(e, r, true, NULL);
@@ -650,8 +650,8 @@ static void engine_resume(engine *e, engine_rec *const *recs, size_t n)
             if (engine__follow_claim(e, r) == 0) {
                 engine__spawn(e, r);
             }
-        } else if (engine_exec_alive(r->st.runner_pid, r->st.runner_start_time)) {
-            r->adopted = true;
+        } else if (engine_exec_probe(r->st.runner_pid, r->st.runner_start_time) != 0) {
+            r->adopted = true; /* alive, or cannot tell now: watched */
             engine__watch(e);
             engine_notify(e, r);
         } else {

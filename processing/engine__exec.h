@@ -59,12 +59,18 @@ int engine_exec_reap(int pid, int64_t *exit_status, int *term_signal);
 void engine_exec_free_strv(char **v);
 
 /* The start time of process pid (clock ticks after boot) and its state
- * letter; 0, or -1 if there is no such process. */
+ * letter; 0, -ESRCH if there is no such process, or another -errno when
+ * this process cannot tell now (out of descriptors or memory: EMFILE,
+ * ENFILE, ENOMEM, EINTR, EAGAIN). */
 int engine_exec_start_time(int pid, uint64_t *start, char *state);
 
-/* Is the runner (pid, start time) still running? A zombie that is our own
- * child (a runner started by an engine closed in this process) is reaped
- * and counts as gone. */
+/* Is the runner (pid, start time) still running: 1 yes, 0 no (a zombie
+ * that is our own child, a runner started by an engine closed in this
+ * process, is reaped and counts as gone), or a -errno when this process
+ * cannot tell now (as engine_exec_start_time): ask again later. */
+int engine_exec_probe(int pid, uint64_t start);
+
+/* engine_exec_probe(pid, start) == 1. */
 bool engine_exec_alive(int pid, uint64_t start);
 
 /* Send sig to the runner if it is still the same process (never reaps),
@@ -123,8 +129,10 @@ typedef struct engine_status {
     bool results_truncated;
 } engine_status;
 
-/* Read status.json: 0, -ENOENT when absent, -EINVAL when unreadable
- * (message in err). On 0 release with engine_status_clear. */
+/* Read status.json: 0, -ENOENT when absent, -EAGAIN when this process
+ * cannot open it now (out of descriptors or memory: read it later),
+ * -EINVAL when unreadable (message in err). On 0 release with
+ * engine_status_clear. */
 int engine_exec_read_status(const char *path, engine_status *st, char *err, size_t errlen);
 void engine_status_clear(engine_status *st);
 

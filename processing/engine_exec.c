@@ -171,6 +171,13 @@ void engine_exec_free_strv(char **v)
     free(v);
 }
 
+/* Does errno say nothing about the file or process asked for (this
+ * process is out of descriptors or memory, or was interrupted)? */
+static bool engine_exec_transient(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOMEM || err == EINTR || err == EAGAIN;
+}
+
 int engine_exec_start_time(int pid, uint64_t *start, char *state)
 {
     char path[64];
@@ -178,7 +185,7 @@ int engine_exec_start_time(int pid, uint64_t *start, char *state)
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
     FILE *f = fopen(path, "re");
     if (f == NULL) {
-        return -1;
+        return engine_exec_transient(errno) ? -errno : -ESRCH;
     }
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
@@ -186,14 +193,14 @@ int engine_exec_start_time(int pid, uint64_t *start, char *state)
     /* Fields after the command name "(...)": 3 state ... 22 starttime. */
     char *p = strrchr(buf, ')');
     if (p == NULL || p[1] != ' ') {
-        return -1;
+        return -ESRCH;
     }
     p += 2;
     *state = *p;
     for (int field = 3; field < 22; field++) {
         p = strchr(p, ' ');
         if (p == NULL) {
-            return -1;
+            return -ESRCH;
         }
         p++;
     }
@@ -201,19 +208,31 @@ int engine_exec_start_time(int pid, uint64_t *start, char *state)
     return 0;
 }
 
-bool engine_exec_alive(int pid, uint64_t start)
+int engine_exec_probe(int pid, uint64_t start)
 {
     uint64_t now_start;
     char state;
-    if (pid <= 0 || engine_exec_start_time(pid, &now_start, &state) != 0 || now_start != start) {
-        return false;
+    if (pid <= 0) {
+        return 0;
+    }
+    int rc = engine_exec_start_time(pid, &now_start, &state);
+    if (rc != 0) {
+        return rc == -ESRCH ? 0 : rc;
+    }
+    if (now_start != start) {
+        return 0;
     }
     if (state == 'Z' || state == 'X') {
         int status;
         waitpid(pid, &status, WNOHANG); /* ours (ECHILD otherwise): reap it */
-        return false;
+        return 0;
     }
-    return true;
+    return 1;
+}
+
+bool engine_exec_alive(int pid, uint64_t start)
+{
+    return engine_exec_probe(pid, start) == 1;
 }
 
 int engine_exec_signal(int pid, uint64_t start, int sig)
@@ -221,7 +240,11 @@ int engine_exec_signal(int pid, uint64_t start, int sig)
     uint64_t now_start;
     char state;
     /* No reaping here: the runner may be a child that libuv still watches. */
-    if (pid <= 0 || engine_exec_start_time(pid, &now_start, &state) != 0 || now_start != start) {
+    int rc = pid > 0 ? engine_exec_start_time(pid, &now_start, &state) : -ESRCH;
+    if (rc != 0) {
+        return rc; /* gone (-ESRCH), or cannot tell now: not sent */
+    }
+    if (now_start != start) {
         return -ESRCH;
     }
     return engine_exec_kill(pid, sig);
@@ -360,12 +383,16 @@ static bool engine_exec_get_bool(const json_t *o, const char *key)
 int engine_exec_read_status(const char *path, engine_status *st, char *err, size_t errlen)
 {
     memset(st, 0, sizeof *st);
-    if (access(path, F_OK) != 0 && errno == ENOENT) {
-        snprintf(err, errlen, "no status file %s", path);
-        return -ENOENT;
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        int why = errno;
+        snprintf(err, errlen, "%s status file %s: %s", why == ENOENT ? "no" : "cannot open the", path,
+                 strerror(why));
+        return why == ENOENT ? -ENOENT : engine_exec_transient(why) ? -EAGAIN : -EINVAL;
     }
     json_error_t jerr;
-    json_t *o = json_load_file(path, 0, &jerr);
+    json_t *o = json_loadf(f, 0, &jerr);
+    fclose(f);
     if (!json_is_object(o) || !json_is_integer(json_object_get(o, "exit_code"))) {
         snprintf(err, errlen, "bad status file %s: %s", path, o == NULL ? jerr.text : "no exit_code");
         json_decref(o);

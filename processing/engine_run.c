@@ -164,6 +164,14 @@ void engine__runner_gone(engine *e, engine_rec *r, bool adopted, const char *why
         engine_status_clear(&st);
         return;
     }
+    if (rc == -EAGAIN) {
+        /* this process is out of descriptors or memory: the outcome is
+         * on disk, read at the next poll (the job stays executing) */
+        engine__log(e, ENGINE_LOG_WARNING, "Job %s: %s; reading it again shortly", r->st.job.id, err);
+        r->adopted = true;
+        engine__watch(e);
+        return;
+    }
     char killed[160];
     bool started = engine_kill_orphans(r, killed, sizeof killed);
     char msg[1800];

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -311,6 +312,42 @@ static void test_runner_setup_failure(void **state)
         assert_true((strstr(ev->message, "no space left") != NULL) == (code == 4));
         free(runner);
     }
+}
+
+/* The job's runner ends while this process is out of descriptors (its
+ * status file cannot be opened: EMFILE): the job is not ended as an
+ * infrastructure error ("bad status file"); it stays executing, with a
+ * warning, and its outcome on disk is read at a later poll, once a
+ * descriptor is free: exit 3, the pipeline failed. */
+static void test_outcome_read_after_running_out_of_descriptors(void **state)
+{
+    efx *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    efx_submit_sh(fx, id, "sleep 1; exit 3");
+    efx_wait_phase(fx, id, ENGINE_EXECUTING, 10);
+    struct rlimit was;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &was), 0);
+    struct rlimit low = {.rlim_cur = 512, .rlim_max = was.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int fds[512];
+    int n = 0;
+    errno = 0;
+    while (n < (int)(sizeof fds / sizeof fds[0]) && (fds[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
+        n++;
+    }
+    assert_int_equal(errno, EMFILE); /* every descriptor taken */
+    efx_run_for(fx, 2.5);            /* the runner ends meanwhile */
+    bool warned = strstr(fx->log, "reading it again shortly") != NULL;
+    for (int i = 0; i < n; i++) {
+        close(fds[i]);
+    }
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
+    /* (the runner's descriptor, closed, may let a later poll read it meanwhile) */
+    assert_true(warned);
+    const efx_event *ev = efx_wait_final(fx, id, 10);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->exit_code, 3);
+    assert_int_equal(ev->reason, ENGINE_REASON_PIPELINE_FAILED);
 }
 
 /* A message longer than the job's is cut at a character boundary and
@@ -1366,6 +1403,7 @@ int main(void)
         T(test_output_globs_truncated),
         T(test_job_log_limited),
         T(test_runner_setup_failure),
+        T(test_outcome_read_after_running_out_of_descriptors),
         T(test_abort_stopped_runner),
         T(test_outside_sigterm_is_not_an_abort),
         T(test_restart_readopts),
