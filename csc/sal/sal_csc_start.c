@@ -8,6 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A start still in progress tells the commander how long to wait, 200 ms
+ * after it began and again every SAL_START_RENEW_MS while it lasts (git
+ * may take a while; so may a backend the configuration needs, Slurm's
+ * controller or Redis), each time for SAL_START_WAIT_S more, so that a
+ * start longer than one wait is not timed out by the commander. */
+#define SAL_START_RENEW_MS 20000u
+#define SAL_START_WAIT_S 60.0
+
 static void write_configurations_available(sal_csc *c, const sal_config_available *a)
 {
     int t;
@@ -141,7 +149,7 @@ static void on_config_loaded(void *arg, sal_config_result *r)
             memcpy(c->pending->version, r->version, sizeof r->version);
         }
         if (c->start_cmd != NULL) {
-            sal_cmd_in_progress(c->start_cmd, 60.0, "Applying the configuration");
+            sal_cmd_in_progress(c->start_cmd, SAL_START_WAIT_S, "Applying the configuration");
         }
     } else if (rc != 0) {
         sal_csc__start_done(c, err);
@@ -174,12 +182,16 @@ void sal_csc_configure_done(sal_csc *c, const char *failure)
     finish_start(c, NULL);
 }
 
+/* A start still in progress: the commander is told how long to wait
+ * (start_slow_cb). */
+
 static void start_slow_cb(uv_timer_t *timer)
 {
     sal_csc *c = timer->data;
     if (c->start_busy && c->start_cmd != NULL) {
-        /* git may take a while: tell the commander how long to wait */
-        sal_cmd_in_progress(c->start_cmd, 60.0, "Reading the configuration");
+        sal_cmd_in_progress(c->start_cmd, SAL_START_WAIT_S,
+                            c->configure_pending ? "Applying the configuration"
+                                                 : "Reading the configuration");
     }
 }
 
@@ -200,7 +212,7 @@ int sal_csc__begin_start(sal_csc *c, const char *override, sal_cmd *cmd, char *e
             c->configure_pending = true;
             c->start_busy = true;
             c->start_cmd = cmd;
-            uv_timer_start(&c->start_slow, start_slow_cb, 200, 0);
+            uv_timer_start(&c->start_slow, start_slow_cb, 200, SAL_START_RENEW_MS);
             return TRANSITION_PENDING;
         }
         if (rc != 0) {
@@ -227,6 +239,6 @@ int sal_csc__begin_start(sal_csc *c, const char *override, sal_cmd *cmd, char *e
     }
     c->start_busy = true;
     c->start_cmd = cmd;
-    uv_timer_start(&c->start_slow, start_slow_cb, 200, 0);
+    uv_timer_start(&c->start_slow, start_slow_cb, 200, SAL_START_RENEW_MS);
     return TRANSITION_PENDING;
 }
