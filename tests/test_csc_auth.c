@@ -140,10 +140,38 @@ static void users_must_be_listed_and_cscs_must_not_be(void **state)
     sal_auth_fini(&me);
 }
 
+/* The longest lists (64 entries of 128 characters) are shown whole in
+ * authList's text, not cut in the middle of a name. */
+static void longest_lists_formatted_whole(void **state)
+{
+    (void)state;
+    sal_auth a;
+    sal_auth_init(&a);
+    static char users[SAL_AUTH_LIST_TEXT_MAX];
+    static char cscs[SAL_AUTH_LIST_TEXT_MAX];
+    size_t used = 0;
+    for (int i = 0; i < SAL_AUTH_MAX; i++) {
+        char entry[SAL_AUTH_ENTRY_MAX + 1];
+        int n = snprintf(entry, sizeof entry, "user%02d@", i);
+        memset(entry + n, 'h', SAL_AUTH_ENTRY_MAX - (size_t)n);
+        entry[SAL_AUTH_ENTRY_MAX] = '\0';
+        used += (size_t)snprintf(users + used, sizeof users - used, "%s%s", i ? ", " : "", entry);
+    }
+    char err[256];
+    assert_int_equal(sal_auth_update(&a, users, "", err, sizeof err), 0);
+    memset(users, 0, sizeof users);
+    sal_auth_format(&a, users, sizeof users, cscs, sizeof cscs);
+    assert_int_equal(strlen(users), SAL_AUTH_MAX * SAL_AUTH_ENTRY_MAX + (SAL_AUTH_MAX - 1) * 2);
+    assert_non_null(strstr(users, "user63@hhh"));
+    assert_string_equal(cscs, "");
+    sal_auth_fini(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(users_must_be_listed_and_cscs_must_not_be, setup, teardown),
+        cmocka_unit_test(longest_lists_formatted_whole),
     };
     return cmocka_run_group_tests_name("csc_auth", tests, NULL, NULL);
 }

@@ -67,12 +67,12 @@ static bool contains(char *const *list, size_t n, const char *s)
 }
 
 /* Parse "[+|-] a, b, c" into op and trimmed, de-duplicated items. */
-static int parse_list(const char *text, char *op, char items[][129], size_t *n, bool csc, char *err,
-                      size_t errlen)
+static int parse_list(const char *text, char *op, char items[][SAL_AUTH_ENTRY_MAX + 1], size_t *n, bool csc,
+                      char *err, size_t errlen)
 {
     *n = 0;
     *op = '=';
-    if (!sal_text_valid(text, 8192, NULL)) {
+    if (!sal_text_valid(text, 4 * SAL_AUTH_LIST_TEXT_MAX, NULL)) { /* room for blanks */
         snprintf(err, errlen, "auth list is not valid text");
         return -EINVAL;
     }
@@ -93,7 +93,7 @@ static int parse_list(const char *text, char *op, char items[][129], size_t *n, 
         while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t')) {
             len--;
         }
-        if (len > 128) {
+        if (len > SAL_AUTH_ENTRY_MAX) {
             snprintf(err, errlen, "auth list entry longer than 128 characters");
             return -E2BIG;
         }
@@ -121,8 +121,8 @@ static int parse_list(const char *text, char *op, char items[][129], size_t *n, 
 }
 
 /* Apply op to a list into `out` (new strings); 0 or -E2BIG. */
-static int apply(char *const *cur, size_t ncur, char op, char items[][129], size_t nitems, const char *skip,
-                 char **out, size_t *nout)
+static int apply(char *const *cur, size_t ncur, char op, char items[][SAL_AUTH_ENTRY_MAX + 1], size_t nitems,
+                 const char *skip, char **out, size_t *nout)
 {
     *nout = 0;
     if (op != '=') {
@@ -153,8 +153,8 @@ static int apply(char *const *cur, size_t ncur, char op, char items[][129], size
 
 int sal_auth_update(sal_auth *a, const char *users, const char *cscs, char *err, size_t errlen)
 {
-    char(*ui)[129] = malloc(sizeof(char[SAL_AUTH_MAX][129]));
-    char(*ci)[129] = malloc(sizeof(char[SAL_AUTH_MAX][129]));
+    char(*ui)[SAL_AUTH_ENTRY_MAX + 1] = malloc(sizeof(char[SAL_AUTH_MAX][SAL_AUTH_ENTRY_MAX + 1]));
+    char(*ci)[SAL_AUTH_ENTRY_MAX + 1] = malloc(sizeof(char[SAL_AUTH_MAX][SAL_AUTH_ENTRY_MAX + 1]));
     char uop;
     char cop;
     size_t nu;

@@ -230,8 +230,8 @@ static void write_auth_list(sal_csc *c, unsigned flags)
     if (s == NULL) {
         return;
     }
-    char users[4096];
-    char cscs[4096];
+    char users[SAL_AUTH_LIST_TEXT_MAX];
+    char cscs[SAL_AUTH_LIST_TEXT_MAX];
     sal_auth_format(&c->auth, users, sizeof users, cscs, sizeof cscs);
     sal_csc__set_str(c, t, s, "authorizedUsers", users);
     sal_csc__set_str(c, t, s, "nonAuthorizedCSCs", cscs);

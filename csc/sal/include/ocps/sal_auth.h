@@ -14,6 +14,11 @@
 #include "ocps/sal_interface.h"
 
 #define SAL_AUTH_MAX 64
+/* The longest entry, and the longest list as authList shows it (every
+ * entry joined by ", "): sal_auth_format never cuts a list in buffers of
+ * this size. */
+#define SAL_AUTH_ENTRY_MAX 128
+#define SAL_AUTH_LIST_TEXT_MAX (SAL_AUTH_MAX * (SAL_AUTH_ENTRY_MAX + 2) + 1)
 
 typedef struct sal_auth {
     char self[256];            /* this process's user@host */
