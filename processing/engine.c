@@ -1563,7 +1563,7 @@ int engine_job_forget(engine *e, const char *id, char *err, size_t errlen)
         return rc;
     }
     const char *ids[1] = {id};
-    if (engine_store_delete(e->store, ids, 1, err, errlen) != 0) {
+    if (engine_store_delete(e->store, ids, NULL, 1, err, errlen) != 0) {
         return -EIO;
     }
     r = engine_find(e, id); /* still in memory while its notifications wait */

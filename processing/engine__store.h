@@ -122,8 +122,11 @@ int engine_store_history_cut(engine_store *s, size_t max_jobs, uint64_t max_byte
 int engine_store_history_expired(engine_store *s, double ended_before, int64_t cut,
                                  engine_store_history_cb cb, void *arg, char *err, size_t errlen);
 
-/* Delete the rows of these history jobs (one transaction). */
-int engine_store_delete(engine_store *s, const char *const *ids, size_t n, char *err, size_t errlen);
+/* Delete the rows of these history jobs (one transaction); with seqs (or
+ * NULL), only the row of each id that has that seq (not a later job that
+ * took the id again). */
+int engine_store_delete(engine_store *s, const char *const *ids, const int64_t *seqs, size_t n, char *err,
+                        size_t errlen);
 
 /* The text setting `key` into out: 1 found, 0 none, -1 with a message. */
 int engine_store_get_setting(engine_store *s, const char *key, char *out, size_t outlen, char *err,

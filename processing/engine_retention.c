@@ -42,6 +42,7 @@
 
 typedef struct engine_retention_item {
     char id[ENGINE_JOB_ID_LEN + 1];
+    int64_t seq; /* the store's row: a later job with the same id is not this one */
     double ended;
     int64_t bytes; /* measured, or freed */
     int error;     /* errno of the first failure, 0 done */
@@ -114,20 +115,33 @@ static int engine_retention_entry(int root, const char *id)
     return S_ISDIR(st.st_mode) ? 1 : 0;
 }
 
+/* The name a selected job's directory is moved to before it is removed
+ * (engine_retention_move_aside): no job has it. */
+static void engine_retention_aside_name(const char *id, char *out, size_t outlen)
+{
+    snprintf(out, outlen, ".retention-%s", id);
+}
+
 static void engine_retention_one(const char *work_root, bool removing, int root, engine_retention_item *it)
 {
+    char name[ENGINE_JOB_ID_LEN + 16];
+    if (removing) {
+        engine_retention_aside_name(it->id, name, sizeof name);
+    } else {
+        snprintf(name, sizeof name, "%s", it->id);
+    }
     char path[1200];
-    snprintf(path, sizeof path, "%s/%s", work_root, it->id);
+    snprintf(path, sizeof path, "%s/%s", work_root, name);
     engine_retention_bytes = 0;
     engine_retention_errno = 0;
-    int kind = engine_retention_entry(root, it->id);
+    int kind = engine_retention_entry(root, name);
     if (kind == 1) {
         nftw(path, removing ? engine_retention_rm : engine_retention_du, 16,
              FTW_PHYS | FTW_DEPTH | FTW_MOUNT);
-    } else if (kind == 0 && removing && unlinkat(root, it->id, 0) != 0 && errno != ENOENT) {
+    } else if (kind == 0 && removing && unlinkat(root, name, 0) != 0 && errno != ENOENT) {
         engine_retention_errno = errno;
     }
-    if (removing && engine_retention_errno == 0 && engine_retention_entry(root, it->id) >= 0) {
+    if (removing && engine_retention_errno == 0 && engine_retention_entry(root, name) >= 0) {
         engine_retention_errno = EBUSY; /* still there (another file system mounted in it?) */
     }
     it->bytes = engine_retention_bytes;
@@ -163,6 +177,7 @@ static int engine_retention_collect(void *arg, const engine_store_history *h)
     engine_retention_item *it = &p->items[p->n++];
     memset(it, 0, sizeof *it);
     snprintf(it->id, sizeof it->id, "%s", h->id);
+    it->seq = h->seq;
     it->ended = h->ended;
     p->full = p->n >= ENGINE_RETENTION_BATCH;
     return p->full ? 1 : 0;
@@ -236,6 +251,40 @@ static void engine_retention_drop_live(struct engine_retention_pass *p)
     p->n = k;
 }
 
+/* On the loop, just before the removal is queued: each selected job's
+ * directory is renamed to its aside name, so that the worker removes only
+ * what was selected, never the directory of a job made meanwhile under the
+ * same id (ocps-engine: DELETE, then a PUT with that Idempotency-Key). A
+ * directory already gone is nothing to remove (its aside name, left by a
+ * pass that stopped midway, still is); another failure leaves the job
+ * for a later pass. */
+static void engine_retention_move_aside(struct engine_retention_pass *p)
+{
+    int root = open(p->work_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    for (size_t i = 0; i < p->n; i++) {
+        char aside[ENGINE_JOB_ID_LEN + 16];
+        engine_retention_aside_name(p->items[i].id, aside, sizeof aside);
+        if (root < 0) {
+            p->items[i].error = errno;
+        } else if (renameat(root, p->items[i].id, root, aside) != 0 && errno != ENOENT) {
+            p->items[i].error = errno;
+        }
+    }
+    if (root >= 0) {
+        close(root);
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->items[i].error == 0) {
+            p->items[k++] = p->items[i];
+        } else {
+            engine__log(p->e, ENGINE_LOG_WARNING, "retention: cannot move %s/%s aside: %s", p->work_root,
+                        p->items[i].id, strerror(p->items[i].error));
+        }
+    }
+    p->n = k;
+}
+
 static void engine_retention_after(uv_work_t *req, int status);
 static void engine_retention_on_timer(uv_timer_t *t);
 
@@ -290,24 +339,26 @@ static void engine_retention_removed(struct engine_retention_pass *p)
 {
     engine *e = p->e;
     const char **ids = calloc(p->n ? p->n : 1, sizeof *ids);
+    int64_t *seqs = calloc(p->n ? p->n : 1, sizeof *seqs);
     size_t n = 0;
     int64_t bytes = 0;
     double first = 0;
     double last = 0;
-    for (size_t i = 0; ids != NULL && i < p->n; i++) {
+    for (size_t i = 0; ids != NULL && seqs != NULL && i < p->n; i++) {
         engine_retention_item *it = &p->items[i];
         if (it->error != 0) {
             engine__log(e, ENGINE_LOG_WARNING, "retention: cannot remove %s/%s: %s", e->work_root, it->id,
                         strerror(it->error));
             continue;
         }
+        seqs[n] = it->seq;
         ids[n++] = it->id;
         bytes += it->bytes;
         first = (first == 0 || it->ended < first) ? it->ended : first;
         last = it->ended > last ? it->ended : last;
     }
     char err[512];
-    if (n > 0 && engine_store_delete(e->store, ids, n, err, sizeof err) != 0) {
+    if (n > 0 && engine_store_delete(e->store, ids, seqs, n, err, sizeof err) != 0) {
         engine__log(e, ENGINE_LOG_WARNING, "retention: %s", err);
     } else if (n > 0) {
         char a[32];
@@ -318,6 +369,7 @@ static void engine_retention_removed(struct engine_retention_pass *p)
                     n == 1 ? "" : "s", (double)bytes / 1e6, a, b);
     }
     free(ids);
+    free(seqs);
 }
 
 /* Step 2 on the loop: record the sizes measured. */
@@ -368,6 +420,7 @@ static void engine_retention_after(uv_work_t *req, int status)
     case ENGINE_RETENTION_SELECT_EXPIRED:
         engine_retention_log_skipped(p);
         engine_retention_drop_live(p);
+        engine_retention_move_aside(p);
         queued = p->n > 0 && engine_retention_queue(p, ENGINE_RETENTION_REMOVE);
         break;
     case ENGINE_RETENTION_REMOVE:

@@ -918,11 +918,13 @@ int engine_store_set_setting(engine_store *s, const char *key, const char *value
     return ret;
 }
 
-int engine_store_delete(engine_store *s, const char *const *ids, size_t n, char *err, size_t errlen)
+int engine_store_delete(engine_store *s, const char *const *ids, const int64_t *seqs, size_t n, char *err,
+                        size_t errlen)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, "DELETE FROM jobs WHERE id = ?1 AND result_published = 1", -1, &st, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            s->db, "DELETE FROM jobs WHERE id = ?1 AND result_published = 1 AND (?2 IS NULL OR seq = ?2)", -1,
+            &st, NULL) != SQLITE_OK) {
         return engine_store_fail(s->db, "prepare", err, errlen);
     }
     int ret = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
@@ -937,6 +939,11 @@ int engine_store_delete(engine_store *s, const char *const *ids, size_t n, char 
     }
     for (size_t i = 0; ret == 0 && i < n; i++) {
         sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_TRANSIENT);
+        if (seqs != NULL) {
+            sqlite3_bind_int64(st, 2, seqs[i]);
+        } else {
+            sqlite3_bind_null(st, 2);
+        }
         ret = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
         sqlite3_reset(st);
     }
