@@ -39,9 +39,13 @@ for unit in ocps-csc@1.service ocps-csc@101.service ocps-engine.service; do
         fail "systemd-analyze verify $unit:"; cat "$tmp/verify"
     fi
     for setting in "ProtectSystem=strict" "NoNewPrivileges=yes" "PrivateTmp=yes" "Restart=on-failure" \
-                   "User=ocps" "ReadWritePaths=/var/lib/ocps-c" "StateDirectory=ocps-c ocps-c/work"; do
+                   "User=ocps" "ReadWritePaths=/var/lib/ocps-c"; do
         grep -qx "$setting" "$file" || fail "$unit: no $setting"
     done
+    grep -q '^StateDirectory=ocps-c ocps-c/work' "$file" || fail "$unit: no StateDirectory=ocps-c ocps-c/work"
+    # jobs' temporary files outlive a stop (KillMode=process): not in PrivateTmp
+    grep -q '^Environment=TMPDIR=/var/lib/ocps-c/' "$file" || fail "$unit: no TMPDIR in the state directory"
+    ! grep -q '^RemoveIPC=yes' "$file" || fail "$unit: RemoveIPC would remove running jobs' shared memory"
     # nothing else writable
     rw=$(grep -c '^ReadWritePaths=' "$file")
     [ "$rw" -eq 1 ] || fail "$unit: $rw ReadWritePaths lines"
@@ -59,7 +63,7 @@ opts=$(sed -n 's/^Environment="OCPS_ENGINE_OPTIONS=\(.*\)"$/\1/p' "$units/ocps-e
 for want in "--listen 127.0.0.1:" "--state-dir /var/lib/ocps-c/engine" "--work-root /var/lib/ocps-c/engine/"; do
     case "$opts" in *"$want"*) ;; *) fail "ocps-engine: OCPS_ENGINE_OPTIONS has no $want ($opts)" ;; esac
 done
-grep -qx "StateDirectory=ocps-c/engine ocps-c/engine/work" "$units/ocps-engine.service" \
+grep -qx "StateDirectory=ocps-c/engine ocps-c/engine/work ocps-c/engine/tmp" "$units/ocps-engine.service" \
     || fail "ocps-engine: its state directory is not made"
 grep -q '^EnvironmentFile=' "$units/ocps-csc@.service" || fail "ocps-csc@: no EnvironmentFile"
 grep -q "^EnvironmentFile=-$prefix/etc/ocps-c/csc-%i.env" "$units/ocps-csc@.service" \
