@@ -151,6 +151,9 @@ static void missing_file_or_reserved_name(void **state)
     start_fails(c, "nosuch.yaml", expect, false);
     start_fails(c, "_init.yaml",
                 "Failed: configurationOverride filename='_init.yaml' must not start with '_'", false);
+    /* a git ref is never an option of git show (--output=FILE would write) */
+    start_fails(c, "local.yaml:--output=/tmp/x",
+                "Failed: configurationOverride git ref '--output=/tmp/x' must not start with '-'", false);
     start_works(c);
 }
 

@@ -146,7 +146,10 @@ const char *sal_config_dir(const sal_config *c)
 
 static void git_version(const char *dir, char *out, size_t len, bool *not_git)
 {
-    char *argv[] = {"git", "-C", (char *)dir, "describe", "--all", "--long", "--always", "--dirty", NULL};
+    /* safe.directory: a checkout owned by another account (cloned by root,
+     * read by the service's user) is still read, as the CSC trusts it */
+    char *argv[] = {"git",   "-c",     "safe.directory=*", "-C",      (char *)dir, "describe",
+                    "--all", "--long", "--always",         "--dirty", NULL};
     char text[1024];
     int rc = sal_proc_run(argv, text, sizeof text, GIT_TIMEOUT);
     *not_git = rc != 0;
@@ -216,7 +219,8 @@ static json_t *read_file(const char *dir, const char *name, const char *ref, sal
     if (ref[0] != '\0') {
         char spec[1400];
         snprintf(spec, sizeof spec, "%s:./%s", ref, name);
-        char *argv[] = {"git", "-C", (char *)dir, "show", spec, NULL};
+        char *argv[] = {"git", "-c", "safe.directory=*", "-C", (char *)dir, "show", "--end-of-options",
+                        spec,  NULL};
         static const size_t max = 4 << 20;
         char *text = malloc(max);
         if (text == NULL) {
@@ -285,6 +289,11 @@ static void load_config(const sal_config *c, const char *override, sal_config_re
     if (colon != NULL) {
         *colon = '\0';
         ref = colon + 1;
+    }
+    if (ref[0] == '-') { /* never an option of git show */
+        snprintf(r->message, sizeof r->message,
+                 "configurationOverride git ref '%.200s' must not start with '-'", ref);
+        return;
     }
     if (file[0] == '_') {
         snprintf(r->message, sizeof r->message, "configurationOverride filename='%s' must not start with '_'",
