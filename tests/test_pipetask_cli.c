@@ -409,6 +409,64 @@ static void a_run_registers_as_butler_does_and_a_failure_leaves_nothing(void **s
     assert_int_equal(access(cpath, F_OK), -1);
 }
 
+/* The file of the first output in dir/metrics.json if that run succeeded
+ * (malloc'd), else NULL. */
+static char *succeeded_output(const char *dir)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/metrics.json", dir);
+    json_error_t e;
+    json_t *m = json_load_file(path, 0, &e);
+    assert_non_null(m);
+    char *file = NULL;
+    if (strcmp(json_string_value(json_object_get(m, "status")), "succeeded") == 0) {
+        json_t *o = json_array_get(json_object_get(m, "outputs"), 0);
+        file = strdup(json_string_value(json_object_get(o, "path")));
+    }
+    json_decref(m);
+    return file;
+}
+
+/* Two runs with the same output at once: one wins, the other is refused
+ * and leaves the winner's registered file in place (a few rounds, as the
+ * race is one of timing). */
+static void concurrent_runs_with_one_output_keep_the_winners_file(void **state)
+{
+    fixture *f = *state;
+    for (int round = 0; round < 4; round++) {
+        char output[64];
+        snprintf(output, sizeof output, "u/race%d", round);
+        int pid[2];
+        const char *dirs[2] = {"race_a", "race_b"};
+        for (int k = 0; k < 2; k++) {
+            mkdir(dirs[k], 0775);
+            assert_int_equal(chdir(dirs[k]), 0);
+            char *argv[] = {OCPS_PIPETASK, "run",         "-b", f->repo,
+                            "-p",          "cpBias.yaml", "-i", "LATISS/raw/all",
+                            "-o",          output,        "-d", "exposure.observation_type='bias'",
+                            NULL};
+            pid[k] = tu_spawn(argv, "/dev/null");
+            assert_int_equal(chdir(f->dir), 0);
+        }
+        int wins = 0;
+        for (int k = 0; k < 2; k++) {
+            int rc = tu_wait_exit(pid[k], 60);
+            wins += rc == 0;
+            char *file = succeeded_output(dirs[k]);
+            assert_true((rc == 0) == (file != NULL));
+            if (file != NULL) {
+                assert_int_equal(access(file, R_OK), 0);
+            }
+            free(file);
+        }
+        assert_int_equal(wins, 1);
+        char *out = NULL;
+        assert_int_equal(butler(&out, "query-datasets", f->repo, "bias", "--collections", output, NULL), 0);
+        assert_non_null(strstr(out, "bias"));
+        free(out);
+    }
+}
+
 /* The robust sigma quick-look measured on science frame 10 with these overrides. */
 static double quicklook_sigma(const fixture *f, const char *inputs, const char *output, const char *dark,
                               const char *flat)
@@ -482,6 +540,7 @@ int main(void)
         cmocka_unit_test(pipelines_are_found_by_name_path_and_search_path),
         cmocka_unit_test(a_run_registers_as_butler_does_and_a_failure_leaves_nothing),
         cmocka_unit_test(dark_and_flat_calibrate_and_flatten),
+        cmocka_unit_test(concurrent_runs_with_one_output_keep_the_winners_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -325,6 +325,24 @@ static int bl_ensure_run(butler_repo *repo, const char *name, long long *id, cha
     return 0;
 }
 
+/* Create RUN collection name in a transaction of its own; 1 if a
+ * collection of that name exists already (nothing changed), 0 once
+ * committed, -1 on error. */
+int butler_claim_run(butler_repo *repo, const char *name, char *err, size_t errlen)
+{
+    if (bl_begin(repo, err, errlen) != 0) {
+        return -1;
+    }
+    long long id;
+    char type[8];
+    int found = bl_find_collection(repo, name, &id, type, err, errlen);
+    if (found != 0 || bl_insert_collection(repo, name, "RUN", &id, err, errlen) != 0) {
+        bl_rollback(repo);
+        return found > 0 ? 1 : -1;
+    }
+    return bl_commit(repo, err, errlen);
+}
+
 /* ---- registration ----------------------------------------------------- */
 
 void bl_data_id(const butler_dataset *ds, char *out, size_t outlen)

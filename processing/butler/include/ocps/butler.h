@@ -107,6 +107,13 @@ int butler_ingest_raws(butler_repo *repo, const char *run, const char *const *fi
 int butler_register(butler_repo *repo, const char *run, const butler_dataset *ds, size_t n, char *err,
                     size_t errlen);
 
+/* Claim a new RUN collection for a writer (as pipetask's output run): a
+ * plain insert committed on its own, before the writer does any work, so
+ * that of two writers wanting the same run exactly one gets it. Returns 0
+ * when claimed, 1 if a collection of that name exists already (nothing
+ * changed; err untouched), -1 on error. */
+int butler_claim_run(butler_repo *repo, const char *name, char *err, size_t errlen);
+
 /* Define (or redefine) the CHAINED collection name as the ordered list of
  * existing children. A cycle, an unknown child or a name held by a RUN is
  * refused. */
