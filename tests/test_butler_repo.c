@@ -303,8 +303,10 @@ static void test_injection_stays_literal(void **state)
     free(path);
 }
 
-/* A calibration product (no exposure in its data ID) written into the repo. */
-static void register_calib(fixture *f, const char *run, const char *name)
+/* A calibration product of type (no exposure in its data ID, filter ""
+ * for none) written into the repo. */
+static void register_calib_of(fixture *f, const char *run, const char *name, const char *type,
+                              const char *filter)
 {
     char *dir = tu_path_join(f->root, "calib");
     mkdir(dir, 0775);
@@ -313,8 +315,9 @@ static void register_calib(fixture *f, const char *run, const char *name)
     char *file = tu_path_join(f->root, rel);
     assert_int_equal(tu_write_file(file, name, strlen(name)), 0);
     butler_dataset ds = {0};
-    snprintf(ds.dataset_type, sizeof ds.dataset_type, "bias");
+    snprintf(ds.dataset_type, sizeof ds.dataset_type, "%s", type);
     snprintf(ds.instrument, sizeof ds.instrument, "LATISS");
+    snprintf(ds.physical_filter, sizeof ds.physical_filter, "%s", filter);
     ds.exposure = ds.day_obs = ds.seq_num = BUTLER_NONE;
     ds.detector = 0;
     ds.exposure_time = -1;
@@ -325,6 +328,58 @@ static void register_calib(fixture *f, const char *run, const char *name)
     }
     free(file);
     free(dir);
+}
+
+/* A bias (no filter) written into the repo. */
+static void register_calib(fixture *f, const char *run, const char *name)
+{
+    register_calib_of(f, run, name, "bias", "");
+}
+
+/* The filters of the flats find-first gives in collections, sorted, joined by ','. */
+static void flat_filters(fixture *f, const char *const *collections, size_t n, char *out, size_t len)
+{
+    butler_dataset *rows = NULL;
+    size_t nrows = 0;
+    char err[512];
+    if (butler_query_datasets(f->repo, "flat", collections, n, NULL, true, &rows, &nrows, err, sizeof err) !=
+        0) {
+        fail_msg("%s", err);
+    }
+    out[0] = '\0';
+    for (size_t i = 0; i < nrows; i++) {
+        size_t used = strlen(out);
+        snprintf(out + used, len - used, "%s%s@%s", i ? "," : "", rows[i].physical_filter, rows[i].run);
+    }
+    free(rows);
+}
+
+/* A flat's data ID has its physical filter: flats of two filters share a
+ * run and do not hide each other in a find-first search, also in a
+ * registry written before (data_id without the filter). */
+static void test_flats_of_two_filters(void **state)
+{
+    fixture *f = *state;
+    register_calib_of(f, "u/f1/run", "flat-g.fits", "flat", "SDSSg_65mm~empty");
+    register_calib_of(f, "u/f1/run", "flat-r.fits", "flat", "SDSSr_65mm~empty");
+    register_calib_of(f, "u/f2/run", "flat-r2.fits", "flat", "SDSSr_65mm~empty");
+    const char *search[] = {"u/f2/run", "u/f1/run"};
+    char got[512];
+    flat_filters(f, search, 2, got, sizeof got);
+    assert_string_equal(got, "SDSSg_65mm~empty@u/f1/run,SDSSr_65mm~empty@u/f2/run");
+    /* as an earlier version stored them (which allowed one flat per run) */
+    char *db_path = tu_path_join(f->root, BUTLER_REGISTRY_FILE);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE dataset SET data_id = 'instrument=LATISS,detector=0'"
+                                  " WHERE path != 'calib/flat-r.fits'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    free(db_path);
+    flat_filters(f, search, 2, got, sizeof got);
+    assert_string_equal(got, "SDSSg_65mm~empty@u/f1/run,SDSSr_65mm~empty@u/f2/run");
 }
 
 static void test_chains_and_find_first(void **state)
@@ -604,6 +659,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duplicate_ingest_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_injection_stays_literal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chains_and_find_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flats_of_two_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_collection_and_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_chained_is_all_or_nothing, setup, teardown),

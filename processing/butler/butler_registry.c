@@ -352,7 +352,12 @@ void bl_data_id(const butler_dataset *ds, char *out, size_t outlen)
         n += snprintf(out + n, outlen - (size_t)n, ",exposure=%lld", ds->exposure);
     }
     if (ds->detector != BUTLER_NONE && n >= 0 && (size_t)n < outlen) {
-        snprintf(out + n, outlen - (size_t)n, ",detector=%lld", ds->detector);
+        n += snprintf(out + n, outlen - (size_t)n, ",detector=%lld", ds->detector);
+    }
+    /* a calibration with a filter (a flat) has physical_filter among its
+     * dimensions; a raw's filter follows from its exposure */
+    if (ds->exposure == BUTLER_NONE && ds->physical_filter[0] != '\0' && n >= 0 && (size_t)n < outlen) {
+        snprintf(out + n, outlen - (size_t)n, ",physical_filter=%s", ds->physical_filter);
     }
 }
 

@@ -110,8 +110,8 @@ static void join_collections(const pt_run_options *o, char *out, size_t len)
 }
 
 /* The calibration of type k (0 bias, 1 dark, 2 flat) for a raw: same
- * instrument and detector (and physical filter for flats), the first the
- * find-first search returned. */
+ * instrument and detector, the first the find-first search returned; a
+ * flat of the raw's physical filter, else one without a filter. */
 static const char *calib_for(const run *r, int k, const butler_dataset *raw, size_t *base)
 {
     size_t off = 0;
@@ -119,18 +119,20 @@ static const char *calib_for(const run *r, int k, const butler_dataset *raw, siz
         off += r->n_calibs[t];
     }
     *base = off;
+    const char *unfiltered = NULL;
     for (size_t i = 0; i < r->n_calibs[k]; i++) {
         const butler_dataset *c = &r->calibs[k][i];
         if (strcmp(c->instrument, raw->instrument) != 0 || c->detector != raw->detector) {
             continue;
         }
-        if (k == 2 && c->physical_filter[0] != '\0' &&
-            strcmp(c->physical_filter, raw->physical_filter) != 0) {
-            continue;
+        if (k != 2 || strcmp(c->physical_filter, raw->physical_filter) == 0) {
+            return r->calib_files[off + i];
         }
-        return r->calib_files[off + i];
+        if (c->physical_filter[0] == '\0' && unfiltered == NULL) {
+            unfiltered = r->calib_files[off + i];
+        }
     }
-    return NULL;
+    return unfiltered;
 }
 
 /* Find every calibration type any task needs in the input collections. */
