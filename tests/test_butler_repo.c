@@ -190,6 +190,36 @@ static void test_ingest_and_query(void **state)
     }
 }
 
+/* A raw given as a relative symbolic link: the repository holds the file
+ * itself (a regular file with the raw's bytes), not the link. */
+static void test_symlinked_raw_is_ingested_as_a_file(void **state)
+{
+    fixture *f = *state;
+    bf_raw r = bf_raw_default("20240101", 7, "BIAS");
+    char *file = make_raw(f, "target.fits", &r);
+    char *links = tu_path_join(f->dir, "links");
+    assert_int_equal(mkdir(links, 0775), 0);
+    char *link_path = tu_path_join(links, "linked.fits");
+    assert_int_equal(symlink("../target.fits", link_path), 0);
+    char err[1024];
+    const char *files[] = {link_path};
+    if (butler_ingest_raws(f->repo, NULL, files, 1, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+    char *stored = tu_path_join(f->root, "LATISS/raw/20240101/2024010100007/linked.fits");
+    struct stat st;
+    assert_int_equal(lstat(stored, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    char sum[40], want[40];
+    assert_int_equal(butler_checksum_file(stored, sum, sizeof sum, err, sizeof err), 0);
+    assert_int_equal(butler_checksum_file(file, want, sizeof want, err, sizeof err), 0);
+    assert_string_equal(sum, want);
+    free(stored);
+    free(link_path);
+    free(links);
+    free(file);
+}
+
 /* A batch with a bad file: refused, the file named, nothing registered or left in the repository. */
 static void check_bad_batch(fixture *f, const char *bad_name, const char *want)
 {
@@ -652,6 +682,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_imgtype_mapping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_key_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_and_query, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlinked_raw_is_ingested_as_a_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_file_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_cut_in_its_data_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checksum_mismatch_refused, setup, teardown),
