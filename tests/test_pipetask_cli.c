@@ -409,6 +409,48 @@ static void a_run_registers_as_butler_does_and_a_failure_leaves_nothing(void **s
     assert_int_equal(access(cpath, F_OK), -1);
 }
 
+/* '[' and '(' (cfitsio's extended file name syntax) in the raws' file
+ * names, the repository root and the output run are plain characters: the
+ * raws are made, ingested, combined, calibrated and measured. */
+static void brackets_in_file_names_are_literal(void **state)
+{
+    (void)state; /* works in the fixture's directory, on a repository of its own */
+    char *argv1[] = {OCPS_FAKERAWS, "--instrument", "LATISS", "--type", "bias",       "--count", "2",
+                     "--small",     "--start-seq",  "40",     "--out",  "raws[1](b)", NULL};
+    char *argv2[] = {OCPS_FAKERAWS, "--instrument", "LATISS", "--type", "science",    "--count", "1",
+                     "--small",     "--start-seq",  "50",     "--out",  "raws[1](b)", NULL};
+    assert_int_equal(tu_run(argv1, NULL), 0);
+    assert_int_equal(tu_run(argv2, NULL), 0);
+    const char *names[] = {"AT_O_20240624_000040", "AT_O_20240624_000041", "AT_O_20240624_000050"};
+    char paths[3][128];
+    for (int i = 0; i < 3; i++) {
+        char from[128];
+        snprintf(from, sizeof from, "raws[1](b)/%s.fits", names[i]);
+        snprintf(paths[i], sizeof paths[i], "raws[1](b)/%s[1](2).fits", names[i]);
+        assert_int_equal(rename(from, paths[i]), 0);
+    }
+    const char *repo = "repo[1](b)";
+    assert_int_equal(butler(NULL, "create", repo, NULL), 0);
+    assert_int_equal(butler(NULL, "ingest-raws", repo, paths[0], paths[1], paths[2], NULL), 0);
+    assert_int_equal(pipetask(NULL, "run", "-b", repo, "-p", "cpBias.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/b[1](x)", "-d", "exposure.observation_type='bias'", NULL),
+                     0);
+    assert_int_equal(pipetask(NULL, "run", "-b", repo, "-p", "quickLook.yaml", "-i",
+                              "LATISS/raw/all,u/b[1](x)", "-o", "u/q[1](x)", "-d",
+                              "exposure.observation_type='science'", "-c", "isr:doDark=False", "-c",
+                              "isr:doFlat=False", NULL),
+                     0);
+    json_t *m = metrics();
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(m, "outputs"), i, o)
+    {
+        assert_int_equal(access(json_string_value(json_object_get(o, "path")), R_OK), 0);
+    }
+    assert_int_equal(json_array_size(json_object_get(m, "outputs")), 2);
+    json_decref(m);
+}
+
 /* The file of the first output in dir/metrics.json if that run succeeded
  * (malloc'd), else NULL. */
 static char *succeeded_output(const char *dir)
@@ -541,6 +583,7 @@ int main(void)
         cmocka_unit_test(a_run_registers_as_butler_does_and_a_failure_leaves_nothing),
         cmocka_unit_test(dark_and_flat_calibrate_and_flatten),
         cmocka_unit_test(concurrent_runs_with_one_output_keep_the_winners_file),
+        cmocka_unit_test(brackets_in_file_names_are_literal),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -2,12 +2,14 @@
  * fp_common.c - errors, statistics, row reading with overscan correction,
  * output files with provenance, and the parallel helper.
  */
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fp__internal.h"
 
@@ -314,11 +316,16 @@ static void fp_copy_obs_keys(fitsfile *src, fitsfile *dst, int *status)
 int fp_output_create(const char *path, const fp_provenance *prov, fitsfile *src, fitsfile **out, char *err,
                      size_t errlen)
 {
-    char name[4096];
     int status = 0;
-    snprintf(name, sizeof name, "!%s", path);
     *out = NULL;
-    if (fits_create_file(out, name, &status) || fits_create_img(*out, BYTE_IMG, 0, NULL, &status))
+    /* path is a plain file name (no cfitsio extended syntax, so '[' or '('
+     * in it are literal); a file there (e.g. the empty one ocps-pipetask
+     * created for this output) is replaced */
+    if (unlink(path) != 0 && errno != ENOENT) {
+        fp_fail(err, errlen, "cannot replace %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fits_create_diskfile(out, path, &status) || fits_create_img(*out, BYTE_IMG, 0, NULL, &status))
         goto fail;
     if (src)
         fp_copy_obs_keys(src, *out, &status);
@@ -433,7 +440,7 @@ int fp_image_read(const char *path, float **pixels, int *nx, int *ny, char *err,
 {
     fitsfile *f = NULL;
     int status = 0;
-    if (fits_open_file(&f, path, READONLY, &status))
+    if (fits_open_diskfile(&f, path, READONLY, &status))
         return fp_fail_fits(err, errlen, status, "opening", path);
     fp_read_image_hdu(f, "IMAGE", pixels, nx, ny, &status);
     int st = 0;

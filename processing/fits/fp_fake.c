@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fp__internal.h"
 
@@ -359,9 +360,13 @@ static int fp_write_frame(fp_frame *fr, const char *path, char *err, size_t errl
         fp_fail(err, errlen, "out of memory");
         goto out;
     }
-    char name[4096];
-    snprintf(name, sizeof name, "!%s", path);
-    if (fits_create_file(&f, name, &status) == 0)
+    /* a plain file name (no cfitsio extended syntax); an older raw of that
+     * name is replaced */
+    if (unlink(path) != 0 && errno != ENOENT) {
+        fp_fail(err, errlen, "cannot replace %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (fits_create_diskfile(&f, path, &status) == 0)
         fp_write_primary(f, fr, &status);
     for (int a = 0; a < g->n_amps && status == 0; a++) {
         fp_make_amp(fr, a, pix);
