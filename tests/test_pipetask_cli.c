@@ -451,6 +451,38 @@ static void brackets_in_file_names_are_literal(void **state)
     json_decref(m);
 }
 
+/* The children of collection name as query-collections lists them (malloc'd). */
+static char *chain_of(const fixture *f, const char *name)
+{
+    char *out = NULL;
+    assert_int_equal(butler(&out, "query-collections", f->repo, NULL), 0);
+    char want[256];
+    snprintf(want, sizeof want, "\n%s ", name);
+    char *line = strstr(out, want);
+    assert_non_null(line);
+    line[strcspn(line + 1, "\n") + 1] = '\0';
+    char *children = strdup(strrchr(line, ' ') + 1); /* the last column */
+    free(out);
+    return children;
+}
+
+/* A second run into an existing output chain puts its run in front and
+ * keeps the chain's earlier runs (as pipetask does). */
+static void a_second_run_into_an_output_chain_keeps_the_first(void **state)
+{
+    fixture *f = *state;
+    const char *runs[] = {"u/chain/run1", "u/chain/run2"};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "cpBias.yaml", "-i", "LATISS/raw/all",
+                                  "-o", "u/chain", "--output-run", runs[k], "-d",
+                                  "exposure.observation_type='bias'", NULL),
+                         0);
+    }
+    char *children = chain_of(f, "u/chain");
+    assert_string_equal(children, "u/chain/run2,u/chain/run1,LATISS/raw/all");
+    free(children);
+}
+
 /* The file of the first output in dir/metrics.json if that run succeeded
  * (malloc'd), else NULL. */
 static char *succeeded_output(const char *dir)
@@ -584,6 +616,7 @@ int main(void)
         cmocka_unit_test(dark_and_flat_calibrate_and_flatten),
         cmocka_unit_test(concurrent_runs_with_one_output_keep_the_winners_file),
         cmocka_unit_test(brackets_in_file_names_are_literal),
+        cmocka_unit_test(a_second_run_into_an_output_chain_keeps_the_first),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -572,6 +572,53 @@ int butler_define_chain(butler_repo *repo, const char *name, const char *const *
     return bl_commit(repo, err, errlen);
 }
 
+static char *bl_chain_children(butler_repo *repo, long long id, char *err, size_t errlen);
+
+/* Define chain as children, or, if it exists as a CHAINED collection
+ * already, keep its children: children[0] goes in front, the other
+ * children missing from it are appended (as pipetask puts a new run in
+ * front of an existing output chain). */
+static int bl_extend_chain_in_txn(butler_repo *repo, const char *chain, const char *const *children,
+                                  size_t nchildren, char *err, size_t errlen)
+{
+    long long id;
+    char type[8];
+    int found = bl_find_collection(repo, chain, &id, type, err, errlen);
+    if (found <= 0 || strcmp(type, "CHAINED") != 0 || nchildren == 0) {
+        return found < 0 ? -1 : bl_define_chain_in_txn(repo, chain, children, nchildren, err, errlen);
+    }
+    char *old = bl_chain_children(repo, id, err, errlen);
+    size_t n_old = 1;
+    for (const char *c = old ? old : ""; *c; c++) {
+        n_old += *c == ',';
+    }
+    const char **merged = old ? malloc((n_old + nchildren) * sizeof *merged) : NULL;
+    if (merged == NULL) {
+        free(old);
+        return old ? bl_fail(err, errlen, "out of memory") : -1;
+    }
+    size_t n = 0;
+    merged[n++] = children[0];
+    for (char *save = NULL, *name = strtok_r(old, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+        if (strcmp(name, children[0]) != 0) {
+            merged[n++] = name;
+        }
+    }
+    for (size_t i = 1; i < nchildren; i++) {
+        bool have = false;
+        for (size_t k = 0; k < n && !have; k++) {
+            have = strcmp(merged[k], children[i]) == 0;
+        }
+        if (!have) {
+            merged[n++] = children[i];
+        }
+    }
+    int rc = bl_define_chain_in_txn(repo, chain, merged, n, err, errlen);
+    free(merged);
+    free(old);
+    return rc;
+}
+
 int butler_register_chained(butler_repo *repo, const char *run, const butler_dataset *ds, size_t n,
                             const char *chain, const char *const *children, size_t nchildren, char *err,
                             size_t errlen)
@@ -593,7 +640,7 @@ int butler_register_chained(butler_repo *repo, const char *run, const butler_dat
     if (bl_begin(repo, err, errlen) == 0) {
         rc = bl_register_in_txn(repo, run, copy, n, err, errlen);
         if (rc == 0 && chain != NULL) {
-            rc = bl_define_chain_in_txn(repo, chain, children, nchildren, err, errlen);
+            rc = bl_extend_chain_in_txn(repo, chain, children, nchildren, err, errlen);
         }
         if (rc == 0) {
             rc = bl_commit(repo, err, errlen);

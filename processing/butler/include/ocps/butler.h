@@ -122,7 +122,10 @@ int butler_define_chain(butler_repo *repo, const char *name, const char *const *
 
 /* butler_register into run and butler_define_chain(chain, children) in one
  * transaction (as a pipetask run's outputs and its output collection):
- * both happen, or neither. chain NULL: the registration alone. */
+ * both happen, or neither. chain NULL: the registration alone. A chain
+ * that exists already keeps its children: children[0] (the new run) is put
+ * in front and the other children it lacks are appended, as pipetask does
+ * with an existing output chain. */
 int butler_register_chained(butler_repo *repo, const char *run, const butler_dataset *ds, size_t n,
                             const char *chain, const char *const *children, size_t nchildren, char *err,
                             size_t errlen);
