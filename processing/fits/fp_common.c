@@ -125,11 +125,27 @@ float fp_robust_sigma_inplace(float *v, size_t n, float median)
     return 1.4826f * fp_median_inplace(v, n);
 }
 
-/* Mean of the values of sorted v[lo..hi) within k sigma of the median,
- * iterated. */
+/* Order of two floats for qsort. */
+static int fp_float_order(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sort v in place: insertion sort for short stacks, qsort for deep ones. */
+static void fp_sort(float *v, int n)
+{
+    if (n <= 64)
+        fp_sort_small(v, n);
+    else
+        qsort(v, (size_t)n, sizeof *v, fp_float_order);
+}
+
+/* Mean of the values of v (sorted in place, any n) within k sigma of the
+ * median, iterated. */
 static float fp_sigclip_mean(float *v, int n, double k, int iter)
 {
-    fp_sort_small(v, n);
+    fp_sort(v, n);
     int lo = 0, hi = n;
     double mean = 0.0;
     for (int it = 0; it <= iter; it++) {
@@ -162,7 +178,7 @@ float fp_combine_values(float *v, int n, fp_combine_method method, double clip_s
 {
     if (n <= 0)
         return NAN;
-    if (method == FP_COMBINE_SIGCLIP_MEAN && n <= 64)
+    if (method == FP_COMBINE_SIGCLIP_MEAN)
         return fp_sigclip_mean(v, n, clip_sigma, clip_iter);
     return fp_median_inplace(v, (size_t)n);
 }
