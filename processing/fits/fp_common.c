@@ -309,9 +309,9 @@ void fp_write_provenance(fitsfile *f, const fp_provenance *prov, int *status)
 }
 
 /* Primary keys of raws carried into outputs. */
-static const char *const fp_obs_keys[] = {"INSTRUME", "TELESCOP", "OBSID",   "DAYOBS",
-                                          "SEQNUM",   "IMGTYPE",  "EXPTIME", "FILTER",
-                                          "GRATING",  "DATE-OBS", "MJD-OBS", "DETSIZE"};
+static const char *const fp_obs_keys[] = {"INSTRUME", "TELESCOP", "OBSID",  "DAYOBS",  "SEQNUM",
+                                          "IMGTYPE",  "EXPTIME",  "FILTER", "GRATING", "DATE-OBS",
+                                          "MJD-OBS",  "TIMESYS",  "DETSIZE"};
 
 static void fp_copy_obs_keys(fitsfile *src, fitsfile *dst, int *status)
 {
