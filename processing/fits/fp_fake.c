@@ -420,8 +420,10 @@ static int fp_check_fake_config(const fp_fake_config *cfg, char *err, size_t err
         return fp_fail(err, errlen, "unknown frame type");
     if (strlen(cfg->day_obs) != 8 || strspn(cfg->day_obs, "0123456789") != 8)
         return fp_fail(err, errlen, "day_obs must be YYYYMMDD, not '%s'", cfg->day_obs);
-    if (cfg->start_seq < 0 || cfg->start_seq + cfg->count > 99999)
-        return fp_fail(err, errlen, "sequence numbers must stay within 0..99999");
+    /* ingest takes SEQNUM 1..99999 */
+    if (cfg->start_seq < 1 || cfg->start_seq > 99999 - (cfg->count - 1))
+        return fp_fail(err, errlen, "sequence numbers must stay within 1..99999 (--start-seq %d, --count %d)",
+                       cfg->start_seq, cfg->count);
     return 0;
 }
 
