@@ -190,6 +190,36 @@ static void test_ingest_and_query(void **state)
     }
 }
 
+/* A raw given as a relative symbolic link: the repository holds the file
+ * itself (a regular file with the raw's bytes), not the link. */
+static void test_symlinked_raw_is_ingested_as_a_file(void **state)
+{
+    fixture *f = *state;
+    bf_raw r = bf_raw_default("20240101", 7, "BIAS");
+    char *file = make_raw(f, "target.fits", &r);
+    char *links = tu_path_join(f->dir, "links");
+    assert_int_equal(mkdir(links, 0775), 0);
+    char *link_path = tu_path_join(links, "linked.fits");
+    assert_int_equal(symlink("../target.fits", link_path), 0);
+    char err[1024];
+    const char *files[] = {link_path};
+    if (butler_ingest_raws(f->repo, NULL, files, 1, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+    char *stored = tu_path_join(f->root, "LATISS/raw/20240101/2024010100007/linked.fits");
+    struct stat st;
+    assert_int_equal(lstat(stored, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    char sum[40], want[40];
+    assert_int_equal(butler_checksum_file(stored, sum, sizeof sum, err, sizeof err), 0);
+    assert_int_equal(butler_checksum_file(file, want, sizeof want, err, sizeof err), 0);
+    assert_string_equal(sum, want);
+    free(stored);
+    free(link_path);
+    free(links);
+    free(file);
+}
+
 /* A batch with a bad file: refused, the file named, nothing registered or left in the repository. */
 static void check_bad_batch(fixture *f, const char *bad_name, const char *want)
 {
@@ -303,8 +333,10 @@ static void test_injection_stays_literal(void **state)
     free(path);
 }
 
-/* A calibration product (no exposure in its data ID) written into the repo. */
-static void register_calib(fixture *f, const char *run, const char *name)
+/* A calibration product of type (no exposure in its data ID, filter ""
+ * for none) written into the repo. */
+static void register_calib_of(fixture *f, const char *run, const char *name, const char *type,
+                              const char *filter)
 {
     char *dir = tu_path_join(f->root, "calib");
     mkdir(dir, 0775);
@@ -313,8 +345,9 @@ static void register_calib(fixture *f, const char *run, const char *name)
     char *file = tu_path_join(f->root, rel);
     assert_int_equal(tu_write_file(file, name, strlen(name)), 0);
     butler_dataset ds = {0};
-    snprintf(ds.dataset_type, sizeof ds.dataset_type, "bias");
+    snprintf(ds.dataset_type, sizeof ds.dataset_type, "%s", type);
     snprintf(ds.instrument, sizeof ds.instrument, "LATISS");
+    snprintf(ds.physical_filter, sizeof ds.physical_filter, "%s", filter);
     ds.exposure = ds.day_obs = ds.seq_num = BUTLER_NONE;
     ds.detector = 0;
     ds.exposure_time = -1;
@@ -325,6 +358,58 @@ static void register_calib(fixture *f, const char *run, const char *name)
     }
     free(file);
     free(dir);
+}
+
+/* A bias (no filter) written into the repo. */
+static void register_calib(fixture *f, const char *run, const char *name)
+{
+    register_calib_of(f, run, name, "bias", "");
+}
+
+/* The filters of the flats find-first gives in collections, sorted, joined by ','. */
+static void flat_filters(fixture *f, const char *const *collections, size_t n, char *out, size_t len)
+{
+    butler_dataset *rows = NULL;
+    size_t nrows = 0;
+    char err[512];
+    if (butler_query_datasets(f->repo, "flat", collections, n, NULL, true, &rows, &nrows, err, sizeof err) !=
+        0) {
+        fail_msg("%s", err);
+    }
+    out[0] = '\0';
+    for (size_t i = 0; i < nrows; i++) {
+        size_t used = strlen(out);
+        snprintf(out + used, len - used, "%s%s@%s", i ? "," : "", rows[i].physical_filter, rows[i].run);
+    }
+    free(rows);
+}
+
+/* A flat's data ID has its physical filter: flats of two filters share a
+ * run and do not hide each other in a find-first search, also in a
+ * registry written before (data_id without the filter). */
+static void test_flats_of_two_filters(void **state)
+{
+    fixture *f = *state;
+    register_calib_of(f, "u/f1/run", "flat-g.fits", "flat", "SDSSg_65mm~empty");
+    register_calib_of(f, "u/f1/run", "flat-r.fits", "flat", "SDSSr_65mm~empty");
+    register_calib_of(f, "u/f2/run", "flat-r2.fits", "flat", "SDSSr_65mm~empty");
+    const char *search[] = {"u/f2/run", "u/f1/run"};
+    char got[512];
+    flat_filters(f, search, 2, got, sizeof got);
+    assert_string_equal(got, "SDSSg_65mm~empty@u/f1/run,SDSSr_65mm~empty@u/f2/run");
+    /* as an earlier version stored them (which allowed one flat per run) */
+    char *db_path = tu_path_join(f->root, BUTLER_REGISTRY_FILE);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE dataset SET data_id = 'instrument=LATISS,detector=0'"
+                                  " WHERE path != 'calib/flat-r.fits'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    free(db_path);
+    flat_filters(f, search, 2, got, sizeof got);
+    assert_string_equal(got, "SDSSg_65mm~empty@u/f1/run,SDSSr_65mm~empty@u/f2/run");
 }
 
 static void test_chains_and_find_first(void **state)
@@ -597,6 +682,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_imgtype_mapping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_key_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_and_query, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlinked_raw_is_ingested_as_a_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_file_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_cut_in_its_data_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checksum_mismatch_refused, setup, teardown),
@@ -604,6 +690,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duplicate_ingest_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_injection_stays_literal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chains_and_find_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flats_of_two_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_collection_and_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_chained_is_all_or_nothing, setup, teardown),

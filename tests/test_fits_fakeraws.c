@@ -166,6 +166,22 @@ static void test_cli(void **state)
     char **names = NULL;
     assert_int_equal(tu_list_files(out, ".fits", &names), 3);
     tu_free_names(names, 3);
+    /* sequence numbers are those ingest takes: 1..99999 */
+    char *seq0[] = {OCPS_FAKERAWS, "--instrument", "LATISS", "--type",      "bias", "--count", "1",
+                    "--small",     "--out",        out,      "--start-seq", "0",    NULL};
+    output = NULL;
+    assert_int_not_equal(tu_run(seq0, &output), 0);
+    assert_non_null(strstr(output, "1..99999"));
+    free(output);
+    char *seq_last[] = {OCPS_FAKERAWS, "--instrument", "LATISS", "--type",      "bias",  "--count", "1",
+                        "--small",     "--out",        out,      "--start-seq", "99999", NULL};
+    output = NULL;
+    assert_int_equal(tu_run(seq_last, &output), 0);
+    assert_non_null(strstr(output, "AT_O_"));
+    free(output);
+    char *seq_past[] = {OCPS_FAKERAWS, "--instrument", "LATISS", "--type",      "bias",  "--count", "2",
+                        "--small",     "--out",        out,      "--start-seq", "99999", NULL};
+    assert_int_not_equal(tu_run(seq_past, NULL), 0);
     char *bad_type[] = {OCPS_FAKERAWS, "--instrument", "LATISS", "--type", "sky", "--count",
                         "1",           "--out",        out,      NULL};
     assert_int_equal(tu_run(bad_type, NULL), 2);

@@ -197,6 +197,24 @@ static double flat_median(const fx *f)
 
 /* Master bias, dark and flat from generated frames; the ISR of a science
  * frame is a flat sky (stars aside) at sky x M, the same on every amplifier. */
+/* The output's primary header carries the raw's observation time with
+ * its time scale: DATE-OBS, MJD-OBS and TIMESYS (TAI). */
+static void assert_obs_time_copied(fx *f, const char *name)
+{
+    char out[1024], value[FLEN_VALUE];
+    tf_path(out, sizeof out, f->dir, name);
+    fitsfile *ff = NULL;
+    int status = 0;
+    double mjd = 0;
+    assert_int_equal(fits_open_diskfile(&ff, out, READONLY, &status), 0);
+    assert_int_equal(fits_read_key_str(ff, "TIMESYS", value, NULL, &status), 0);
+    assert_string_equal(value, "TAI");
+    assert_int_equal(fits_read_key_str(ff, "DATE-OBS", value, NULL, &status), 0);
+    assert_int_equal(fits_read_key_dbl(ff, "MJD-OBS", &mjd, NULL, &status), 0);
+    assert_true(mjd > 50000);
+    fits_close_file(ff, &status);
+}
+
 static void test_science_recovers_sky(void **state)
 {
     fx *f = *state;
@@ -224,6 +242,7 @@ static void test_science_recovers_sky(void **state)
     cfg.dark_path = dark;
     cfg.flat_path = flat;
     float *img = isr(f, s[0], &cfg, "sci_isr.fits", NULL);
+    assert_obs_time_copied(f, "sci_isr.fits");
     double sky = f->truth.sky_level * flat_median(f);
     for (int a = 0; a < 16; a++) /* medians: stars cover < 2% of an amplifier */
         assert_float_equal(tf_amp_median(&f->geom, a, img, NULL), sky, 0.01 * sky);

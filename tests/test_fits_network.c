@@ -111,12 +111,31 @@ static void overscan_levels_match_rows(void **state)
     }
 }
 
+/* The sigma-clipped mean stays a mean for deep stacks (above 64 inputs):
+ * 60 ones, 40 twos and an outlier give 1.4 (the median would be 1). */
+static void sigclip_mean_of_a_deep_stack(void **state)
+{
+    (void)state;
+    for (int n = 101; n <= 1001; n += 900) {
+        float *v = calloc((size_t)n, sizeof *v);
+        assert_non_null(v);
+        int ones = (n - 1) * 6 / 10;
+        for (int i = 0; i < n - 1; i++)
+            v[(i * 37) % (n - 1)] = i < ones ? 1.0f : 2.0f; /* not in order */
+        v[n - 1] = 1000.0f;
+        float mean = fp_combine_values(v, n, FP_COMBINE_SIGCLIP_MEAN, 3.0, 3);
+        assert_float_equal(mean, 1.4f, 1e-4);
+        free(v);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(median_network_matches_sorting),
         cmocka_unit_test(sorting_network_sorts),
         cmocka_unit_test(overscan_levels_match_rows),
+        cmocka_unit_test(sigclip_mean_of_a_deep_stack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

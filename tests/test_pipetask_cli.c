@@ -409,6 +409,138 @@ static void a_run_registers_as_butler_does_and_a_failure_leaves_nothing(void **s
     assert_int_equal(access(cpath, F_OK), -1);
 }
 
+/* '[' and '(' (cfitsio's extended file name syntax) in the raws' file
+ * names, the repository root and the output run are plain characters: the
+ * raws are made, ingested, combined, calibrated and measured. */
+static void brackets_in_file_names_are_literal(void **state)
+{
+    (void)state; /* works in the fixture's directory, on a repository of its own */
+    char *argv1[] = {OCPS_FAKERAWS, "--instrument", "LATISS", "--type", "bias",       "--count", "2",
+                     "--small",     "--start-seq",  "40",     "--out",  "raws[1](b)", NULL};
+    char *argv2[] = {OCPS_FAKERAWS, "--instrument", "LATISS", "--type", "science",    "--count", "1",
+                     "--small",     "--start-seq",  "50",     "--out",  "raws[1](b)", NULL};
+    assert_int_equal(tu_run(argv1, NULL), 0);
+    assert_int_equal(tu_run(argv2, NULL), 0);
+    const char *names[] = {"AT_O_20240624_000040", "AT_O_20240624_000041", "AT_O_20240624_000050"};
+    char paths[3][128];
+    for (int i = 0; i < 3; i++) {
+        char from[128];
+        snprintf(from, sizeof from, "raws[1](b)/%s.fits", names[i]);
+        snprintf(paths[i], sizeof paths[i], "raws[1](b)/%s[1](2).fits", names[i]);
+        assert_int_equal(rename(from, paths[i]), 0);
+    }
+    const char *repo = "repo[1](b)";
+    assert_int_equal(butler(NULL, "create", repo, NULL), 0);
+    assert_int_equal(butler(NULL, "ingest-raws", repo, paths[0], paths[1], paths[2], NULL), 0);
+    assert_int_equal(pipetask(NULL, "run", "-b", repo, "-p", "cpBias.yaml", "-i", "LATISS/raw/all", "-o",
+                              "u/b[1](x)", "-d", "exposure.observation_type='bias'", NULL),
+                     0);
+    assert_int_equal(pipetask(NULL, "run", "-b", repo, "-p", "quickLook.yaml", "-i",
+                              "LATISS/raw/all,u/b[1](x)", "-o", "u/q[1](x)", "-d",
+                              "exposure.observation_type='science'", "-c", "isr:doDark=False", "-c",
+                              "isr:doFlat=False", NULL),
+                     0);
+    json_t *m = metrics();
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(m, "outputs"), i, o)
+    {
+        assert_int_equal(access(json_string_value(json_object_get(o, "path")), R_OK), 0);
+    }
+    assert_int_equal(json_array_size(json_object_get(m, "outputs")), 2);
+    json_decref(m);
+}
+
+/* The children of collection name as query-collections lists them (malloc'd). */
+static char *chain_of(const fixture *f, const char *name)
+{
+    char *out = NULL;
+    assert_int_equal(butler(&out, "query-collections", f->repo, NULL), 0);
+    char want[256];
+    snprintf(want, sizeof want, "\n%s ", name);
+    char *line = strstr(out, want);
+    assert_non_null(line);
+    line[strcspn(line + 1, "\n") + 1] = '\0';
+    char *children = strdup(strrchr(line, ' ') + 1); /* the last column */
+    free(out);
+    return children;
+}
+
+/* A second run into an existing output chain puts its run in front and
+ * keeps the chain's earlier runs (as pipetask does). */
+static void a_second_run_into_an_output_chain_keeps_the_first(void **state)
+{
+    fixture *f = *state;
+    const char *runs[] = {"u/chain/run1", "u/chain/run2"};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "cpBias.yaml", "-i", "LATISS/raw/all",
+                                  "-o", "u/chain", "--output-run", runs[k], "-d",
+                                  "exposure.observation_type='bias'", NULL),
+                         0);
+    }
+    char *children = chain_of(f, "u/chain");
+    assert_string_equal(children, "u/chain/run2,u/chain/run1,LATISS/raw/all");
+    free(children);
+}
+
+/* The file of the first output in dir/metrics.json if that run succeeded
+ * (malloc'd), else NULL. */
+static char *succeeded_output(const char *dir)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/metrics.json", dir);
+    json_error_t e;
+    json_t *m = json_load_file(path, 0, &e);
+    assert_non_null(m);
+    char *file = NULL;
+    if (strcmp(json_string_value(json_object_get(m, "status")), "succeeded") == 0) {
+        json_t *o = json_array_get(json_object_get(m, "outputs"), 0);
+        file = strdup(json_string_value(json_object_get(o, "path")));
+    }
+    json_decref(m);
+    return file;
+}
+
+/* Two runs with the same output at once: one wins, the other is refused
+ * and leaves the winner's registered file in place (a few rounds, as the
+ * race is one of timing). */
+static void concurrent_runs_with_one_output_keep_the_winners_file(void **state)
+{
+    fixture *f = *state;
+    for (int round = 0; round < 4; round++) {
+        char output[64];
+        snprintf(output, sizeof output, "u/race%d", round);
+        int pid[2];
+        const char *dirs[2] = {"race_a", "race_b"};
+        for (int k = 0; k < 2; k++) {
+            mkdir(dirs[k], 0775);
+            assert_int_equal(chdir(dirs[k]), 0);
+            char *argv[] = {OCPS_PIPETASK, "run",         "-b", f->repo,
+                            "-p",          "cpBias.yaml", "-i", "LATISS/raw/all",
+                            "-o",          output,        "-d", "exposure.observation_type='bias'",
+                            NULL};
+            pid[k] = tu_spawn(argv, "/dev/null");
+            assert_int_equal(chdir(f->dir), 0);
+        }
+        int wins = 0;
+        for (int k = 0; k < 2; k++) {
+            int rc = tu_wait_exit(pid[k], 60);
+            wins += rc == 0;
+            char *file = succeeded_output(dirs[k]);
+            assert_true((rc == 0) == (file != NULL));
+            if (file != NULL) {
+                assert_int_equal(access(file, R_OK), 0);
+            }
+            free(file);
+        }
+        assert_int_equal(wins, 1);
+        char *out = NULL;
+        assert_int_equal(butler(&out, "query-datasets", f->repo, "bias", "--collections", output, NULL), 0);
+        assert_non_null(strstr(out, "bias"));
+        free(out);
+    }
+}
+
 /* The robust sigma quick-look measured on science frame 10 with these overrides. */
 static double quicklook_sigma(const fixture *f, const char *inputs, const char *output, const char *dark,
                               const char *flat)
@@ -482,6 +614,9 @@ int main(void)
         cmocka_unit_test(pipelines_are_found_by_name_path_and_search_path),
         cmocka_unit_test(a_run_registers_as_butler_does_and_a_failure_leaves_nothing),
         cmocka_unit_test(dark_and_flat_calibrate_and_flatten),
+        cmocka_unit_test(concurrent_runs_with_one_output_keep_the_winners_file),
+        cmocka_unit_test(brackets_in_file_names_are_literal),
+        cmocka_unit_test(a_second_run_into_an_output_chain_keeps_the_first),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -32,7 +32,9 @@ void bl_rollback(butler_repo *repo);
 int bl_register_in_txn(butler_repo *repo, const char *run, const butler_dataset *ds, size_t n, char *err,
                        size_t errlen);
 
-/* The data ID of ds as the registry keys it: "instrument=X[,exposure=N][,detector=N]". */
+/* The data ID of ds as the registry keys it:
+ * "instrument=X[,exposure=N][,detector=N][,physical_filter=F]", the
+ * filter for calibrations (no exposure) that have one, as flats. */
 void bl_data_id(const butler_dataset *ds, char *out, size_t outlen);
 
 /* 1 if path (relative) is registered, 0 if not, -1 on error. */

@@ -145,7 +145,9 @@ static char *bf_sql(size_t nruns, const char *condition)
         bf_append(&t, " AND ");
         bf_append(&t, condition);
     }
-    bf_append(&t, " ORDER BY d.instrument, d.exposure, d.detector, d.data_id, s.rank, d.id");
+    /* grouped by data ID (bl_data_id: a calibration's filter is part of it) */
+    bf_append(&t, " ORDER BY d.instrument, d.exposure, d.detector,"
+                  " CASE WHEN d.exposure IS NULL THEN d.physical_filter END, s.rank, d.id");
     if (t.failed) {
         free(t.s);
         return NULL;
@@ -205,7 +207,10 @@ static void bf_row(sqlite3_stmt *st, butler_dataset *ds)
 }
 
 /* Step through the rows; with find_first keep the first of each data ID
- * (rows come grouped by data ID, in search order). */
+ * (rows come grouped by data ID, in search order). The data ID is made
+ * from the row's columns, not read from the stored data_id, so rows of a
+ * registry written before calibrations' data IDs had a filter group the
+ * same way. */
 static int bf_collect(butler_repo *repo, sqlite3_stmt *st, bool find_first, butler_dataset **rows,
                       size_t *nrows, char *err, size_t errlen)
 {
@@ -214,7 +219,10 @@ static int bf_collect(butler_repo *repo, sqlite3_stmt *st, bool find_first, butl
     bool have_last = false;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *data_id = (const char *)sqlite3_column_text(st, 15);
+        butler_dataset row;
+        bf_row(st, &row);
+        char data_id[256];
+        bl_data_id(&row, data_id, sizeof data_id);
         if (find_first && have_last && strcmp(last, data_id) == 0) {
             continue;
         }
@@ -228,7 +236,7 @@ static int bf_collect(butler_repo *repo, sqlite3_stmt *st, bool find_first, butl
             }
             *rows = grown;
         }
-        bf_row(st, &(*rows)[(*nrows)++]);
+        (*rows)[(*nrows)++] = row;
     }
     if (rc != SQLITE_DONE) {
         return bl_fail(err, errlen, "%s: registry: %s", repo->root, sqlite3_errmsg(repo->db));

@@ -288,7 +288,8 @@ static int bi_copy(const char *src, const char *dst, char *err, size_t errlen)
     return rc;
 }
 
-/* Hard-link src to <root>/<relative> (copy when the link is refused), via
+/* Hard-link src (a symbolic link: its target) to <root>/<relative> (copy
+ * when the link is refused), via
  * a temporary name so that the final name appears whole. */
 static int bi_transfer(const char *root, const char *src, const char *relative, char *err, size_t errlen)
 {
@@ -305,7 +306,8 @@ static int bi_transfer(const char *root, const char *src, const char *relative, 
     snprintf(dst, sizeof dst, "%s/%s", root, relative);
     snprintf(tmp, sizeof tmp, "%s.ingest-%ld", dst, (long)getpid());
     unlink(tmp);
-    if (link(src, tmp) != 0 && bi_copy(src, tmp, err, errlen) != 0) {
+    /* a symbolic link given is followed: the repository holds the raw itself */
+    if (linkat(AT_FDCWD, src, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) != 0 && bi_copy(src, tmp, err, errlen) != 0) {
         unlink(tmp);
         return -1;
     }

@@ -325,6 +325,24 @@ static int bl_ensure_run(butler_repo *repo, const char *name, long long *id, cha
     return 0;
 }
 
+/* Create RUN collection name in a transaction of its own; 1 if a
+ * collection of that name exists already (nothing changed), 0 once
+ * committed, -1 on error. */
+int butler_claim_run(butler_repo *repo, const char *name, char *err, size_t errlen)
+{
+    if (bl_begin(repo, err, errlen) != 0) {
+        return -1;
+    }
+    long long id;
+    char type[8];
+    int found = bl_find_collection(repo, name, &id, type, err, errlen);
+    if (found != 0 || bl_insert_collection(repo, name, "RUN", &id, err, errlen) != 0) {
+        bl_rollback(repo);
+        return found > 0 ? 1 : -1;
+    }
+    return bl_commit(repo, err, errlen);
+}
+
 /* ---- registration ----------------------------------------------------- */
 
 void bl_data_id(const butler_dataset *ds, char *out, size_t outlen)
@@ -334,7 +352,12 @@ void bl_data_id(const butler_dataset *ds, char *out, size_t outlen)
         n += snprintf(out + n, outlen - (size_t)n, ",exposure=%lld", ds->exposure);
     }
     if (ds->detector != BUTLER_NONE && n >= 0 && (size_t)n < outlen) {
-        snprintf(out + n, outlen - (size_t)n, ",detector=%lld", ds->detector);
+        n += snprintf(out + n, outlen - (size_t)n, ",detector=%lld", ds->detector);
+    }
+    /* a calibration with a filter (a flat) has physical_filter among its
+     * dimensions; a raw's filter follows from its exposure */
+    if (ds->exposure == BUTLER_NONE && ds->physical_filter[0] != '\0' && n >= 0 && (size_t)n < outlen) {
+        snprintf(out + n, outlen - (size_t)n, ",physical_filter=%s", ds->physical_filter);
     }
 }
 
@@ -549,6 +572,53 @@ int butler_define_chain(butler_repo *repo, const char *name, const char *const *
     return bl_commit(repo, err, errlen);
 }
 
+static char *bl_chain_children(butler_repo *repo, long long id, char *err, size_t errlen);
+
+/* Define chain as children, or, if it exists as a CHAINED collection
+ * already, keep its children: children[0] goes in front, the other
+ * children missing from it are appended (as pipetask puts a new run in
+ * front of an existing output chain). */
+static int bl_extend_chain_in_txn(butler_repo *repo, const char *chain, const char *const *children,
+                                  size_t nchildren, char *err, size_t errlen)
+{
+    long long id;
+    char type[8];
+    int found = bl_find_collection(repo, chain, &id, type, err, errlen);
+    if (found <= 0 || strcmp(type, "CHAINED") != 0 || nchildren == 0) {
+        return found < 0 ? -1 : bl_define_chain_in_txn(repo, chain, children, nchildren, err, errlen);
+    }
+    char *old = bl_chain_children(repo, id, err, errlen);
+    size_t n_old = 1;
+    for (const char *c = old ? old : ""; *c; c++) {
+        n_old += *c == ',';
+    }
+    const char **merged = old ? malloc((n_old + nchildren) * sizeof *merged) : NULL;
+    if (merged == NULL) {
+        free(old);
+        return old ? bl_fail(err, errlen, "out of memory") : -1;
+    }
+    size_t n = 0;
+    merged[n++] = children[0];
+    for (char *save = NULL, *name = strtok_r(old, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+        if (strcmp(name, children[0]) != 0) {
+            merged[n++] = name;
+        }
+    }
+    for (size_t i = 1; i < nchildren; i++) {
+        bool have = false;
+        for (size_t k = 0; k < n && !have; k++) {
+            have = strcmp(merged[k], children[i]) == 0;
+        }
+        if (!have) {
+            merged[n++] = children[i];
+        }
+    }
+    int rc = bl_define_chain_in_txn(repo, chain, merged, n, err, errlen);
+    free(merged);
+    free(old);
+    return rc;
+}
+
 int butler_register_chained(butler_repo *repo, const char *run, const butler_dataset *ds, size_t n,
                             const char *chain, const char *const *children, size_t nchildren, char *err,
                             size_t errlen)
@@ -570,7 +640,7 @@ int butler_register_chained(butler_repo *repo, const char *run, const butler_dat
     if (bl_begin(repo, err, errlen) == 0) {
         rc = bl_register_in_txn(repo, run, copy, n, err, errlen);
         if (rc == 0 && chain != NULL) {
-            rc = bl_define_chain_in_txn(repo, chain, children, nchildren, err, errlen);
+            rc = bl_extend_chain_in_txn(repo, chain, children, nchildren, err, errlen);
         }
         if (rc == 0) {
             rc = bl_commit(repo, err, errlen);

@@ -55,7 +55,7 @@ static fp_handles *fp_handles_open(const char *const *inputs, size_t n, char *er
     }
     for (size_t k = 0; k < n; k++) {
         int status = 0;
-        if (fits_open_file(&h->f[k], inputs[k], READONLY, &status)) {
+        if (fits_open_diskfile(&h->f[k], inputs[k], READONLY, &status)) {
             fp_fail_fits(err, errlen, status, "opening", inputs[k]);
             fp_handles_close(h, n);
             return NULL;
@@ -304,7 +304,7 @@ static int fp_flat_level(fp_combine_job *job, size_t k, double *level, char *err
         free(row);
         return fp_fail(err, errlen, "out of memory");
     }
-    if (fits_open_file(&f, job->inputs[k], READONLY, &status) == 0) {
+    if (fits_open_diskfile(&f, job->inputs[k], READONLY, &status) == 0) {
         for (int a = 0; a < g->n_amps && status == 0; a++) {
             const fp_amp *amp = &g->amps[a];
             int nx = fp_section_nx(&amp->datasec);
@@ -342,7 +342,7 @@ static int fp_combine_prepare(fp_combine_job *job, char *err, size_t errlen)
         if (memcmp(&g, &job->geom, sizeof g) != 0)
             return fp_fail(err, errlen, "%s: amplifier layout differs from %s", job->inputs[k],
                            job->inputs[0]);
-        if (fits_open_file(&f, job->inputs[k], READONLY, &status))
+        if (fits_open_diskfile(&f, job->inputs[k], READONLY, &status))
             return fp_fail_fits(err, errlen, status, "opening", job->inputs[k]);
         job->exptime[k] = fp_read_exptime(f);
         fits_close_file(f, &status);
@@ -439,7 +439,7 @@ static int fp_combine_write(fp_combine_job *job, const char *out_path, const fp_
     int status = 0;
     if (fp_output_create(out_path, prov, NULL, &out, err, errlen) != 0)
         return -1;
-    if (fits_open_file(&first, job->inputs[0], READONLY, &status) == 0) {
+    if (fits_open_diskfile(&first, job->inputs[0], READONLY, &status) == 0) {
         static const char *const keys[] = {"INSTRUME", "FILTER", "GRATING", "DETSIZE"};
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
             char card[FLEN_CARD];

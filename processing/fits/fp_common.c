@@ -2,12 +2,14 @@
  * fp_common.c - errors, statistics, row reading with overscan correction,
  * output files with provenance, and the parallel helper.
  */
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fp__internal.h"
 
@@ -123,11 +125,27 @@ float fp_robust_sigma_inplace(float *v, size_t n, float median)
     return 1.4826f * fp_median_inplace(v, n);
 }
 
-/* Mean of the values of sorted v[lo..hi) within k sigma of the median,
- * iterated. */
+/* Order of two floats for qsort. */
+static int fp_float_order(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sort v in place: insertion sort for short stacks, qsort for deep ones. */
+static void fp_sort(float *v, int n)
+{
+    if (n <= 64)
+        fp_sort_small(v, n);
+    else
+        qsort(v, (size_t)n, sizeof *v, fp_float_order);
+}
+
+/* Mean of the values of v (sorted in place, any n) within k sigma of the
+ * median, iterated. */
 static float fp_sigclip_mean(float *v, int n, double k, int iter)
 {
-    fp_sort_small(v, n);
+    fp_sort(v, n);
     int lo = 0, hi = n;
     double mean = 0.0;
     for (int it = 0; it <= iter; it++) {
@@ -160,7 +178,7 @@ float fp_combine_values(float *v, int n, fp_combine_method method, double clip_s
 {
     if (n <= 0)
         return NAN;
-    if (method == FP_COMBINE_SIGCLIP_MEAN && n <= 64)
+    if (method == FP_COMBINE_SIGCLIP_MEAN)
         return fp_sigclip_mean(v, n, clip_sigma, clip_iter);
     return fp_median_inplace(v, (size_t)n);
 }
@@ -291,9 +309,9 @@ void fp_write_provenance(fitsfile *f, const fp_provenance *prov, int *status)
 }
 
 /* Primary keys of raws carried into outputs. */
-static const char *const fp_obs_keys[] = {"INSTRUME", "TELESCOP", "OBSID",   "DAYOBS",
-                                          "SEQNUM",   "IMGTYPE",  "EXPTIME", "FILTER",
-                                          "GRATING",  "DATE-OBS", "MJD-OBS", "DETSIZE"};
+static const char *const fp_obs_keys[] = {"INSTRUME", "TELESCOP", "OBSID",  "DAYOBS",  "SEQNUM",
+                                          "IMGTYPE",  "EXPTIME",  "FILTER", "GRATING", "DATE-OBS",
+                                          "MJD-OBS",  "TIMESYS",  "DETSIZE"};
 
 static void fp_copy_obs_keys(fitsfile *src, fitsfile *dst, int *status)
 {
@@ -314,11 +332,16 @@ static void fp_copy_obs_keys(fitsfile *src, fitsfile *dst, int *status)
 int fp_output_create(const char *path, const fp_provenance *prov, fitsfile *src, fitsfile **out, char *err,
                      size_t errlen)
 {
-    char name[4096];
     int status = 0;
-    snprintf(name, sizeof name, "!%s", path);
     *out = NULL;
-    if (fits_create_file(out, name, &status) || fits_create_img(*out, BYTE_IMG, 0, NULL, &status))
+    /* path is a plain file name (no cfitsio extended syntax, so '[' or '('
+     * in it are literal); a file there (e.g. the empty one ocps-pipetask
+     * created for this output) is replaced */
+    if (unlink(path) != 0 && errno != ENOENT) {
+        fp_fail(err, errlen, "cannot replace %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fits_create_diskfile(out, path, &status) || fits_create_img(*out, BYTE_IMG, 0, NULL, &status))
         goto fail;
     if (src)
         fp_copy_obs_keys(src, *out, &status);
@@ -433,7 +456,7 @@ int fp_image_read(const char *path, float **pixels, int *nx, int *ny, char *err,
 {
     fitsfile *f = NULL;
     int status = 0;
-    if (fits_open_file(&f, path, READONLY, &status))
+    if (fits_open_diskfile(&f, path, READONLY, &status))
         return fp_fail_fits(err, errlen, status, "opening", path);
     fp_read_image_hdu(f, "IMAGE", pixels, nx, ny, &status);
     int st = 0;

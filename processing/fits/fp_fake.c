@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fp__internal.h"
 
@@ -359,9 +360,13 @@ static int fp_write_frame(fp_frame *fr, const char *path, char *err, size_t errl
         fp_fail(err, errlen, "out of memory");
         goto out;
     }
-    char name[4096];
-    snprintf(name, sizeof name, "!%s", path);
-    if (fits_create_file(&f, name, &status) == 0)
+    /* a plain file name (no cfitsio extended syntax); an older raw of that
+     * name is replaced */
+    if (unlink(path) != 0 && errno != ENOENT) {
+        fp_fail(err, errlen, "cannot replace %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (fits_create_diskfile(&f, path, &status) == 0)
         fp_write_primary(f, fr, &status);
     for (int a = 0; a < g->n_amps && status == 0; a++) {
         fp_make_amp(fr, a, pix);
@@ -415,8 +420,10 @@ static int fp_check_fake_config(const fp_fake_config *cfg, char *err, size_t err
         return fp_fail(err, errlen, "unknown frame type");
     if (strlen(cfg->day_obs) != 8 || strspn(cfg->day_obs, "0123456789") != 8)
         return fp_fail(err, errlen, "day_obs must be YYYYMMDD, not '%s'", cfg->day_obs);
-    if (cfg->start_seq < 0 || cfg->start_seq + cfg->count > 99999)
-        return fp_fail(err, errlen, "sequence numbers must stay within 0..99999");
+    /* ingest takes SEQNUM 1..99999 */
+    if (cfg->start_seq < 1 || cfg->start_seq > 99999 - (cfg->count - 1))
+        return fp_fail(err, errlen, "sequence numbers must stay within 1..99999 (--start-seq %d, --count %d)",
+                       cfg->start_seq, cfg->count);
     return 0;
 }
 

@@ -147,7 +147,7 @@ int fp_geometry_read(const char *path, fp_geometry *geom, char *err, size_t errl
 {
     fitsfile *f = NULL;
     int status = 0, nhdu = 0;
-    if (fits_open_file(&f, path, READONLY, &status))
+    if (fits_open_diskfile(&f, path, READONLY, &status))
         return fp_fail_fits(err, errlen, status, "opening", path);
     char instrument[FLEN_VALUE] = "";
     fp_read_primary_string(f, "INSTRUME", instrument, sizeof instrument);

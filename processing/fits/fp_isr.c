@@ -218,7 +218,7 @@ int fp_isr_run(const char *raw_path, const char *out_path, const fp_isr_config *
         fp_isr_load_calib(cfg->dark_path, &s.geom, &s.dark, err, errlen) != 0 ||
         fp_isr_load_calib(cfg->flat_path, &s.geom, &s.flat, err, errlen) != 0)
         goto out;
-    if (fits_open_file(&f, raw_path, READONLY, &status)) {
+    if (fits_open_diskfile(&f, raw_path, READONLY, &status)) {
         fp_fail_fits(err, errlen, status, "opening", raw_path);
         goto out;
     }

@@ -249,7 +249,7 @@ int fp_quicklook_run(const char *in_path, const char *png_path, const fp_quicklo
     fitsfile *f = NULL;
     int status = 0, rc = -1, n_src = 0;
     double fwhm = NAN;
-    if (fits_open_file(&f, in_path, READONLY, &status) ||
+    if (fits_open_diskfile(&f, in_path, READONLY, &status) ||
         fp_read_image_hdu(f, "IMAGE", &q.img, &q.nx, &q.ny, &status)) {
         fp_fail_fits(err, errlen, status, "reading", in_path);
         goto out;

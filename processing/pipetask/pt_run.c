@@ -4,6 +4,7 @@
  * register the outputs in one transaction, write metrics.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@ typedef struct run {
     char root[1024];
     char run_name[256];
     char job_id[128];
+    bool claimed; /* run_name was created by this run (removed again on failure) */
     butler_dataset *raws;
     size_t n_raws;
     item *raw_items;
@@ -108,8 +110,8 @@ static void join_collections(const pt_run_options *o, char *out, size_t len)
 }
 
 /* The calibration of type k (0 bias, 1 dark, 2 flat) for a raw: same
- * instrument and detector (and physical filter for flats), the first the
- * find-first search returned. */
+ * instrument and detector, the first the find-first search returned; a
+ * flat of the raw's physical filter, else one without a filter. */
 static const char *calib_for(const run *r, int k, const butler_dataset *raw, size_t *base)
 {
     size_t off = 0;
@@ -117,18 +119,20 @@ static const char *calib_for(const run *r, int k, const butler_dataset *raw, siz
         off += r->n_calibs[t];
     }
     *base = off;
+    const char *unfiltered = NULL;
     for (size_t i = 0; i < r->n_calibs[k]; i++) {
         const butler_dataset *c = &r->calibs[k][i];
         if (strcmp(c->instrument, raw->instrument) != 0 || c->detector != raw->detector) {
             continue;
         }
-        if (k == 2 && c->physical_filter[0] != '\0' &&
-            strcmp(c->physical_filter, raw->physical_filter) != 0) {
-            continue;
+        if (k != 2 || strcmp(c->physical_filter, raw->physical_filter) == 0) {
+            return r->calib_files[off + i];
         }
-        return r->calib_files[off + i];
+        if (c->physical_filter[0] == '\0' && unfiltered == NULL) {
+            unfiltered = r->calib_files[off + i];
+        }
     }
-    return NULL;
+    return unfiltered;
 }
 
 /* Find every calibration type any task needs in the input collections. */
@@ -211,6 +215,23 @@ static int attach_calibrations(const run *r, const pt_task *t, item *items, size
     return 0;
 }
 
+/* Create the empty output file exclusively: an existing file (not this
+ * run's) is an error and is left alone. Only once created does the item
+ * name it, so a failure removes only files this run made. */
+static int create_output_file(const char *file, item *out, char *err, size_t errlen)
+{
+    int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0664);
+    if (fd < 0) {
+        snprintf(err, errlen,
+                 errno == EEXIST ? "output file %.1500s exists already" : "cannot create %.1500s: %s", file,
+                 strerror(errno));
+        return -1;
+    }
+    close(fd);
+    snprintf(out->file, sizeof out->file, "%s", file); /* ours from here: removed on failure */
+    return 0;
+}
+
 /* Plan the output file of an item: <run>/<type>/<exposure>/<type>_<instrument>_<exposure>_det<d>.<ext>. */
 static int plan_output(const run *r, const char *type, const butler_dataset *in, const char *ext, item *out,
                        char *err, size_t errlen)
@@ -241,15 +262,13 @@ static int plan_output(const run *r, const char *type, const butler_dataset *in,
     }
     char file[2100];
     snprintf(file, sizeof file, "%s/%s", r->root, out->ds.path);
-    if (access(file, F_OK) == 0) {
-        snprintf(err, errlen, "output file %.1500s exists already", file);
+    char dir[2100];
+    snprintf(dir, sizeof dir, "%s", file);
+    *strrchr(dir, '/') = '\0';
+    if (mkdirs(dir, err, errlen) != 0) {
         return -1;
     }
-    snprintf(out->file, sizeof out->file, "%s", file); /* ours from here: removed on failure */
-    char dir[2100];
-    snprintf(dir, sizeof dir, "%s", out->file);
-    *strrchr(dir, '/') = '\0';
-    return mkdirs(dir, err, errlen);
+    return create_output_file(file, out, err, errlen);
 }
 
 /* --- per-unit tasks --- */
@@ -497,7 +516,7 @@ static int check_output_names(run *r, char *err, size_t errlen)
             return -1;
         }
     }
-    if (r->run_name[0] == '/') {
+    if (r->run_name[0] == '/' || strcmp(r->run_name, o->output) == 0) {
         snprintf(err, errlen, "output run '%s' is not a valid collection name", r->run_name);
         return -1;
     }
@@ -510,16 +529,49 @@ static int check_output_names(run *r, char *err, size_t errlen)
     }
     int rc = 0;
     for (size_t i = 0; i < nc && rc == 0; i++) {
-        if (strcmp(c[i].name, r->run_name) == 0) {
-            snprintf(err, errlen, "output run %s exists already; choose another output", r->run_name);
-            rc = -1;
-        } else if (strcmp(c[i].name, o->output) == 0 && strcmp(c[i].type, "RUN") == 0) {
+        if (strcmp(c[i].name, o->output) == 0 && strcmp(c[i].type, "RUN") == 0) {
             snprintf(err, errlen, "output collection %s exists and is a RUN collection", o->output);
             rc = -1;
         }
     }
     butler_collections_free(c, nc);
     return rc;
+}
+
+/* Claim the output run before any work: created in a transaction of its
+ * own, so of two runs with the same output exactly one proceeds (as
+ * pipetask without --extend-run, an existing run is refused). */
+static int claim_output_run(run *r, char *err, size_t errlen)
+{
+    char msg[1024] = "";
+    int rc = butler_claim_run(r->repo, r->run_name, msg, sizeof msg);
+    if (rc == 1) {
+        snprintf(err, errlen, "output run %s exists already; choose another output", r->run_name);
+    } else if (rc != 0) {
+        snprintf(err, errlen, "creating the output run %s: %s", r->run_name, msg);
+    }
+    r->claimed = rc == 0;
+    return rc == 0 ? 0 : -1;
+}
+
+/* Undo a failed run: remove the files it created and the run it claimed
+ * (empty: nothing was registered). */
+static void discard_outputs(run *r)
+{
+    for (size_t i = 0; i < PT_MAX_TASKS; i++) {
+        for (size_t k = 0; k < r->stages[i].n; k++) {
+            if (r->stages[i].items[k].file[0] != '\0') {
+                remove_output(r->root, r->stages[i].items[k].file);
+            }
+        }
+    }
+    if (r->claimed) {
+        const char *runs[1] = {r->run_name};
+        char msg[1024];
+        if (butler_remove_runs(r->repo, runs, 1, msg, sizeof msg) != 0) {
+            fprintf(stderr, "ocps-pipetask: removing the empty output run %s: %s\n", r->run_name, msg);
+        }
+    }
 }
 
 static int select_raws(run *r, char *err, size_t errlen)
@@ -663,7 +715,7 @@ int pt_run(const pt_run_options *o, json_t **metrics, char *err, size_t errlen)
         const char *slash = strrchr(o->output ? o->output : "", '/');
         snprintf(r.job_id, sizeof r.job_id, "%s", slash ? slash + 1 : (o->output ? o->output : ""));
     }
-    if (check_output_names(&r, msg, sizeof msg) != 0) {
+    if (check_output_names(&r, msg, sizeof msg) != 0 || claim_output_run(&r, msg, sizeof msg) != 0) {
         goto out;
     }
     json_object_set_new(m, "output_run", json_string(r.run_name));
@@ -675,13 +727,7 @@ int pt_run(const pt_run_options *o, json_t **metrics, char *err, size_t errlen)
     }
 out:
     if (rc != 0) {
-        for (size_t i = 0; i < PT_MAX_TASKS; i++) {
-            for (size_t k = 0; k < r.stages[i].n; k++) {
-                if (r.stages[i].items[k].file[0] != '\0') {
-                    remove_output(r.root, r.stages[i].items[k].file);
-                }
-            }
-        }
+        discard_outputs(&r);
         snprintf(err, errlen, "%s", msg);
         json_object_set_new(m, "error", json_string(msg));
     }

@@ -107,6 +107,13 @@ int butler_ingest_raws(butler_repo *repo, const char *run, const char *const *fi
 int butler_register(butler_repo *repo, const char *run, const butler_dataset *ds, size_t n, char *err,
                     size_t errlen);
 
+/* Claim a new RUN collection for a writer (as pipetask's output run): a
+ * plain insert committed on its own, before the writer does any work, so
+ * that of two writers wanting the same run exactly one gets it. Returns 0
+ * when claimed, 1 if a collection of that name exists already (nothing
+ * changed; err untouched), -1 on error. */
+int butler_claim_run(butler_repo *repo, const char *name, char *err, size_t errlen);
+
 /* Define (or redefine) the CHAINED collection name as the ordered list of
  * existing children. A cycle, an unknown child or a name held by a RUN is
  * refused. */
@@ -115,7 +122,10 @@ int butler_define_chain(butler_repo *repo, const char *name, const char *const *
 
 /* butler_register into run and butler_define_chain(chain, children) in one
  * transaction (as a pipetask run's outputs and its output collection):
- * both happen, or neither. chain NULL: the registration alone. */
+ * both happen, or neither. chain NULL: the registration alone. A chain
+ * that exists already keeps its children: children[0] (the new run) is put
+ * in front and the other children it lacks are appended, as pipetask does
+ * with an existing output chain. */
 int butler_register_chained(butler_repo *repo, const char *run, const butler_dataset *ds, size_t n,
                             const char *chain, const char *const *children, size_t nchildren, char *err,
                             size_t errlen);
