@@ -146,10 +146,7 @@ const char *sal_config_dir(const sal_config *c)
 
 static void git_version(const char *dir, char *out, size_t len, bool *not_git)
 {
-    /* safe.directory: a checkout owned by another account (cloned by root,
-     * read by the service's user) is still read, as the CSC trusts it */
-    char *argv[] = {"git",   "-c",     "safe.directory=*", "-C",      (char *)dir, "describe",
-                    "--all", "--long", "--always",         "--dirty", NULL};
+    char *argv[] = {"git", "-C", (char *)dir, "describe", "--all", "--long", "--always", "--dirty", NULL};
     char text[1024];
     int rc = sal_proc_run(argv, text, sizeof text, GIT_TIMEOUT);
     *not_git = rc != 0;
@@ -219,8 +216,7 @@ static json_t *read_file(const char *dir, const char *name, const char *ref, sal
     if (ref[0] != '\0') {
         char spec[1400];
         snprintf(spec, sizeof spec, "%s:./%s", ref, name);
-        char *argv[] = {"git", "-c", "safe.directory=*", "-C", (char *)dir, "show", "--end-of-options",
-                        spec,  NULL};
+        char *argv[] = {"git", "-C", (char *)dir, "show", "--end-of-options", spec, NULL};
         static const size_t max = 4 << 20;
         char *text = malloc(max);
         if (text == NULL) {
