@@ -65,6 +65,10 @@ static int setup(void **state)
                  "    poll_interval: 1\n    butler: LATISS\n    output_glob: '*'\n");
     write_config(c, "slurm.yaml", "executor: slurm\nslurm:\n  extra_options: ['--uid=0']\n");
     write_config(c, "fast.yaml", "max_concurrent_jobs: 2\n");
+    write_config(c, "floats.yaml",
+                 "max_concurrent_jobs: 3.0\nmax_waiting_jobs: 40.0\ninstances:\n  - sal_index: 1.0\n"
+                 "    instance: LATISS\n    url: http://x/\n    poll_interval: 1\n    butler: LATISS\n"
+                 "    output_glob: '*'\n");
     if (fx_open_transport(&c->f, ocps_test_component(), 1, NULL, &sal_inproc_transport) != 0) {
         return -1;
     }
@@ -151,6 +155,16 @@ static void missing_file_or_reserved_name(void **state)
     start_fails(c, "nosuch.yaml", expect, false);
     start_fails(c, "_init.yaml",
                 "Failed: configurationOverride filename='_init.yaml' must not start with '_'", false);
+    /* nothing outside the configuration directory */
+    start_fails(c, "../../../etc/hostname",
+                "Failed: configurationOverride filename='../../../etc/hostname' must name a file of the "
+                "configuration directory",
+                false);
+    start_fails(
+        c, "/etc/hostname",
+        "Failed: configurationOverride filename='/etc/hostname' must name a file of the configuration "
+        "directory",
+        false);
     /* a git ref is never an option of git show (--output=FILE would write) */
     start_fails(c, "local.yaml:--output=/tmp/x",
                 "Failed: configurationOverride git ref '--output=/tmp/x' must not start with '-'", false);
@@ -187,6 +201,28 @@ static void configuration_the_application_refuses(void **state)
     start_fails(c, "slurm.yaml", "Failed: slurm.extra_options[0]: sbatch option '--uid' is not allowed",
                 false);
     start_works(c);
+}
+
+/* Whole numbers written as floats (3.0) are integers to the schema, as to
+ * salobj's jsonschema, and are used as such, not read as 0 (the index's
+ * block not found, no concurrency, no waiting limit). */
+static void whole_number_floats_are_used(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    char result[2048];
+    size_t mark = f->nrecords;
+    assert_int_equal(
+        fx_command_str(f, "start", "configurationOverride", "floats.yaml", 10, result, sizeof result),
+        SAL_CMD_COMPLETE);
+    bool found = false;
+    for (size_t i = mark; i < f->nrecords; i++) {
+        if (strcmp(name_of(f, i), "logevent_logMessage") == 0 &&
+            strstr(str_field(f, i, "message"), "max_concurrent_jobs=3, max_waiting_jobs=40,") != NULL) {
+            found = true;
+        }
+    }
+    assert_true(found);
 }
 
 /* --- stopped while a start reads its configuration --- */
@@ -257,6 +293,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(yaml_that_is_not_a_mapping, setup, teardown),
         cmocka_unit_test_setup_teardown(schema_violation, setup, teardown),
         cmocka_unit_test_setup_teardown(configuration_the_application_refuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(whole_number_floats_are_used, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_while_start_reads_configuration, setup, teardown),
     };
     return cmocka_run_group_tests_name("inproc_csc_config", tests, NULL, NULL);

@@ -25,7 +25,7 @@ static int find_instance(json_t *instances, int32_t index, json_t **found, char 
     *found = NULL;
     json_array_foreach(instances, i, item)
     {
-        if (json_integer_value(json_object_get(item, "sal_index")) != index) {
+        if (json_number_value(json_object_get(item, "sal_index")) != (double)index) {
             continue;
         }
         if (*found != NULL) {
@@ -111,7 +111,7 @@ static int read_slurm(json_t *slurm, ocps_slurm_config *out, char *err, size_t e
     copy_string(slurm, "memory", out->memory, sizeof out->memory);
     copy_string(slurm, "work_root", out->work_root, sizeof out->work_root);
     copy_string(slurm, "slurm_conf", out->slurm_conf, sizeof out->slurm_conf);
-    out->cpus_per_job = (int)json_integer_value(json_object_get(slurm, "cpus_per_job"));
+    out->cpus_per_job = (int)json_number_value(json_object_get(slurm, "cpus_per_job"));
     out->time_limit = json_number_value(json_object_get(slurm, "time_limit"));
     json_t *extra = json_object_get(slurm, "extra_options");
     size_t i;
@@ -183,14 +183,14 @@ int ocps_config_from_json(int32_t index, json_t *config, ocps_config *out, char 
     if (read_slurm(json_object_get(config, "slurm"), &out->slurm, err, errlen) != 0) {
         return -1;
     }
-    out->max_concurrent_jobs = (int)json_integer_value(json_object_get(config, "max_concurrent_jobs"));
-    out->max_waiting_jobs = (int)json_integer_value(json_object_get(config, "max_waiting_jobs"));
+    out->max_concurrent_jobs = (int)json_number_value(json_object_get(config, "max_concurrent_jobs"));
+    out->max_waiting_jobs = (int)json_number_value(json_object_get(config, "max_waiting_jobs"));
     out->max_job_duration = json_number_value(json_object_get(config, "max_job_duration"));
     out->inprogress_interval = json_number_value(json_object_get(config, "inprogress_interval"));
     copy_string(config, "work_root", out->work_root, sizeof out->work_root);
     copy_string(config, "job_store", out->job_store, sizeof out->job_store);
-    out->result_max_bytes = (int)json_integer_value(json_object_get(config, "result_max_bytes"));
-    out->max_results = (int)json_integer_value(json_object_get(config, "max_results"));
+    out->result_max_bytes = (int)json_number_value(json_object_get(config, "result_max_bytes"));
+    out->max_results = (int)json_number_value(json_object_get(config, "max_results"));
     out->job_log_max_mb = json_number_value(json_object_get(config, "job_log_max_mb"));
     copy_string(config, "pipetask", out->pipetask, sizeof out->pipetask);
     out->prereq_must_succeed = json_is_true(json_object_get(config, "prereq_must_succeed"));
@@ -200,7 +200,7 @@ int ocps_config_from_json(int32_t index, json_t *config, ocps_config *out, char 
     out->simulation_duration = json_number_value(json_object_get(config, "simulation_duration"));
     json_t *retention = json_object_get(config, "retention");
     out->retention_max_age_days = json_number_value(json_object_get(retention, "max_age_days"));
-    out->retention_max_jobs = (long long)json_integer_value(json_object_get(retention, "max_jobs"));
+    out->retention_max_jobs = (long long)json_number_value(json_object_get(retention, "max_jobs"));
     out->retention_max_gb = json_number_value(json_object_get(retention, "max_gb"));
     out->retention_interval = json_number_value(json_object_get(retention, "interval"));
     out->command = json_incref(json_object_get(config, "command"));

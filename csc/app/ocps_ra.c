@@ -827,7 +827,7 @@ static void read_settings(json_t *config, ra_settings *s)
     json_t *b = json_object_get(config, "rapid_analysis");
     s->command_timeout = json_number_value(json_object_get(b, "command_timeout"));
     s->connect_timeout = json_number_value(json_object_get(b, "connect_timeout"));
-    s->max_value_bytes = (int)json_integer_value(json_object_get(b, "max_value_bytes"));
+    s->max_value_bytes = (int)json_number_value(json_object_get(b, "max_value_bytes"));
     s->completion_wait = json_is_true(json_object_get(b, "completion_wait"));
     s->completion_timeout = json_number_value(json_object_get(b, "completion_timeout"));
     s->completion_poll_interval = json_number_value(json_object_get(b, "completion_poll_interval"));

@@ -291,6 +291,13 @@ static void load_config(const sal_config *c, const char *override, sal_config_re
                  "configurationOverride git ref '%.200s' must not start with '-'", ref);
         return;
     }
+    if (file[0] == '/' || strcmp(file, "..") == 0 || strncmp(file, "../", 3) == 0 ||
+        strstr(file, "/../") != NULL || (strlen(file) >= 3 && strcmp(file + strlen(file) - 3, "/..") == 0)) {
+        snprintf(r->message, sizeof r->message,
+                 "configurationOverride filename='%.300s' must name a file of the configuration directory",
+                 file);
+        return;
+    }
     if (file[0] == '_') {
         snprintf(r->message, sizeof r->message, "configurationOverride filename='%s' must not start with '_'",
                  file);
