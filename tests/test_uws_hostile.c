@@ -380,16 +380,25 @@ static void test_slow_clients_leave_room_for_others(void **state)
     }
 }
 
+/* An engine in a new directory, under the base path /uws, whose bearer
+ * token ("s3cret-token") is read from a file there. */
+static void start_with_token(uws_fx *t)
+{
+    char *dir = tu_make_temp_dir();
+    char *tok = tu_path_join(dir, "token");
+    assert_int_equal(tu_write_file(tok, "s3cret-token\n", 13), 0);
+    const char *const extra[] = {"--token-file", tok, "--base-path", "/uws", NULL};
+    assert_int_equal(uws_fx_start(t, dir, extra), 0);
+    free(tok);
+    free(dir);
+}
+
 /* A bearer token from a file: required for everything but OPTIONS. */
 static void test_bearer_token(void **state)
 {
     (void)state;
     uws_fx t;
-    char *dir = tu_make_temp_dir();
-    char *tok = tu_path_join(dir, "token");
-    assert_int_equal(tu_write_file(tok, "s3cret-token\n", 13), 0);
-    const char *const extra[] = {"--token-file", tok, "--base-path", "/uws", NULL};
-    assert_int_equal(uws_fx_start(&t, dir, extra), 0);
+    start_with_token(&t);
     uws_resp r;
     assert_int_equal(uws_fx_request(&t, "GET", "/job", NULL, NULL, 0, NULL, &r), 0);
     assert_int_equal(r.status, 401);
@@ -412,8 +421,6 @@ static void test_bearer_token(void **state)
     assert_int_equal(r.status, 204);
     uws_resp_clear(&r);
     uws_fx_stop(&t);
-    free(tok);
-    free(dir);
 }
 
 /* Send `request` on a new connection to port and read the answer into
@@ -447,11 +454,7 @@ static void test_refused_before_the_body(void **state)
 {
     (void)state;
     uws_fx t;
-    char *dir = tu_make_temp_dir();
-    char *tok = tu_path_join(dir, "token");
-    assert_int_equal(tu_write_file(tok, "s3cret-token\n", 13), 0);
-    const char *const extra[] = {"--token-file", tok, "--base-path", "/uws", NULL};
-    assert_int_equal(uws_fx_start(&t, dir, extra), 0);
+    start_with_token(&t);
     static const struct {
         const char *head; /* the request's line and headers: a body of 60,000 bytes announced, not sent */
         const char *status;
@@ -503,8 +506,6 @@ static void test_refused_before_the_body(void **state)
     assert_int_equal(json_array_size(r.json), 1);
     uws_resp_clear(&r);
     uws_fx_stop(&t);
-    free(tok);
-    free(dir);
 }
 
 /* IPv6 loopback, and routes right under the root (--base-path ""). */
