@@ -777,6 +777,25 @@ static void client_settings(void **state)
     conf_expect(conf, "enable.auto.commit", "false");
     conf_expect(conf, "enable.partition.eof", "false");
     conf_expect(conf, "reconnect.backoff.max.ms", "1000");
+    /* librdkafka's fetch.wait.max.ms (500): an idle consumer does not ask a
+     * real broker for data every 10 ms */
+    rd_kafka_conf_t *defaults = rd_kafka_conf_new();
+    char wait[64];
+    size_t n = sizeof wait;
+    assert_int_equal(rd_kafka_conf_get(defaults, "fetch.wait.max.ms", wait, &n), RD_KAFKA_CONF_OK);
+    rd_kafka_conf_destroy(defaults);
+    conf_expect(conf, "fetch.wait.max.ms", wait);
+    rd_kafka_conf_destroy(conf);
+    sal_kafka_env_fini(&e);
+    /* 10 where the test fixtures give the mock broker's file */
+    setenv("LSST_KAFKA_CONSUMER_CONFIGURATION", OCPS_MOCK_CONSUMER_CONFIG, 1);
+    assert_int_equal(sal_kafka_env_read(&e, err, sizeof err), 0);
+    conf = sal_kafka_client_conf(&e, SAL_KAFKA_CONSUMER, "ocps-c-test", err, sizeof err);
+    if (conf == NULL) {
+        fail_msg("%s", err);
+    }
+    conf_expect(conf, "fetch.wait.max.ms", "10");
+    conf_expect(conf, "group.id", "ocps-c-test");
     rd_kafka_conf_destroy(conf);
     sal_kafka_env_fini(&e);
     clear_kafka_env();

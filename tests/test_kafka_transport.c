@@ -246,6 +246,8 @@ static int fixtures_setup(void **state)
     setenv("LSST_TOPIC_SUBNAME", k->subname, 1);
     setenv("LSST_KAFKA_BROKER_ADDR", bootstrap, 1);
     setenv("LSST_SCHEMA_REGISTRY_URL", k->registry_url, 1);
+    /* fetch.wait.max.ms 10: the mock holds an empty Fetch that long, even when data arrives */
+    setenv("LSST_KAFKA_CONSUMER_CONFIGURATION", OCPS_MOCK_CONSUMER_CONFIG, 1);
     free(bootstrap);
     *state = k;
     return 0;

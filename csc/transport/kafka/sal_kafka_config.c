@@ -220,7 +220,12 @@ rd_kafka_conf_t *sal_kafka_client_conf(const sal_kafka_env *e, sal_kafka_role ro
      * acks=1 and no idempotence (salobj's), a retried request could land
      * after a newer one, and a topic's last record (what a late joiner
      * reads: summaryState) would be stale; messages queued meanwhile go in
-     * the next request, so a burst still leaves in few of them. */
+     * the next request, so a burst still leaves in few of them.
+     * fetch.wait.max.ms is left at librdkafka's 500 (salobj's too): a broker
+     * answers a Fetch as soon as data arrives, so a lower value buys no
+     * latency and costs an idle consumer a Fetch per broker that often. The
+     * tests' mock broker is not woken by new data: their fixtures set 10
+     * through LSST_KAFKA_CONSUMER_CONFIGURATION (tests/kafka/mock_consumer.yaml). */
     const char *const producer[] = {"acks",
                                     e->acks,
                                     "max.in.flight.requests.per.connection",
@@ -248,8 +253,6 @@ rd_kafka_conf_t *sal_kafka_client_conf(const sal_kafka_env *e, sal_kafka_role ro
                                     "earliest",
                                     "allow.auto.create.topics",
                                     "false",
-                                    "fetch.wait.max.ms",
-                                    "10",
                                     "enable.partition.eof",
                                     "false",
                                     "log.connection.close",
