@@ -268,7 +268,9 @@ static void hold(sal_transport *t, int topic, const rd_kafka_message_t *m)
     h->next = NULL;
     h->offset = m->offset;
     h->len = m->len;
-    memcpy(h->data, m->payload, m->len);
+    if (m->len > 0) { /* a tombstone or empty record has no payload (NULL) */
+        memcpy(h->data, m->payload, m->len);
+    }
     if (kt->held_tail != NULL) {
         kt->held_tail->next = h;
     } else {
