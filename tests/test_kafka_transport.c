@@ -791,6 +791,7 @@ static void missing_topic_not_created(void **state)
 }
 
 static void *rx_take(received *r, int topic, int32_t seq, double timeout);
+static int matched_count(received *r);
 
 /* A message that cannot be decoded (not Confluent-framed Avro, an unknown
  * schema id) on a command topic is dropped, and the transport tells the
@@ -867,6 +868,72 @@ static void tombstone_held_behind_unknown_schema(void **state)
     sal_kafka_transport.close(w);
     sal_kafka_transport.close(t);
     rx_clear(&rx);
+}
+
+/* A history read whose last record cannot be decoded ends there: a late
+ * reader of an event gets the newest good record and its match at once,
+ * not when a later record comes. The last record: a wrong magic byte, an
+ * unknown writer schema id (dropped when the fetch fails), a tombstone,
+ * and an unknown id with a tombstone behind it (held, then dropped). */
+static void history_ends_at_undecodable_record(void **state)
+{
+    kafka_env *k = *state;
+    if (k == NULL) {
+        skip();
+    }
+    static const unsigned char unknown_id[] = {0, 0x7f, 0xff, 0xff, 0xf2, 2, 4};
+    const struct {
+        const char *what;
+        const void *values[2];
+        size_t lens[2];
+        size_t n;
+    } last[] = {
+        {"a wrong magic byte", {"garbage"}, {7}, 1},
+        {"an unknown schema id", {unknown_id}, {sizeof unknown_id}, 1},
+        {"a tombstone", {NULL}, {0}, 1},
+        {"an unknown schema id, then a tombstone", {unknown_id, NULL}, {sizeof unknown_id, 0}, 2},
+    };
+    const char *event = "logevent_logLevel";
+    int topic = sal_component_find_topic(ocps, event);
+    char name[300];
+    snprintf(name, sizeof name, "lsst.%s.OCPS.%s", k->subname, event);
+    received wrx = {0};
+    sal_transport *watch = open_side(&wrx); /* sees the good records on the broker */
+    create(watch, event, true);
+    create(k->csc, event, false);
+    int32_t seq = 6000;
+    for (size_t i = 0; i < sizeof last / sizeof last[0]; i++) {
+        for (int j = 0; j < 3; j++) {
+            write_sample(k->csc, event, new_sample(event, ++seq, "OCPS:1"));
+        }
+        void *s = rx_take(&wrx, topic, seq, WAIT_TIMEOUT);
+        assert_non_null(s);
+        sal_sample_free(&ocps->topics[topic], s);
+        produce_raw_batch(name, last[i].values, last[i].lens, last[i].n);
+
+        received rx = {0};
+        sal_transport *late = open_side(&rx);
+        double t0 = tu_now();
+        create(late, event, true);
+        while (matched_count(&rx) < 1 && tu_now() - t0 < 3.0) {
+            usleep(1000);
+        }
+        double matched_after = tu_now() - t0;
+        s = rx_take(&rx, topic, seq, 1.0);
+        fprintf(stderr, "history ending with %s: matched after %.3f s, newest good record %s\n", last[i].what,
+                matched_after, s != NULL ? "read" : "NOT read");
+        if (matched_count(&rx) != 1 || s == NULL) {
+            fail_msg("history ending with %s: %s", last[i].what,
+                     s == NULL ? "the newest good record was not read" : "the reader was not matched");
+        }
+        sal_sample_free(&ocps->topics[topic], s);
+        assert_int_equal(rx.errors, 0);
+        sal_kafka_transport.close(late);
+        rx_clear(&rx);
+    }
+    sal_kafka_transport.close(watch);
+    assert_int_equal(wrx.errors, 0);
+    rx_clear(&wrx);
 }
 
 /* Take the sample of `topic` with private_seqNum `seq` (others stay);
@@ -1005,6 +1072,7 @@ int main(void)
         cmocka_unit_test(written_after_ready_is_read),
         cmocka_unit_test(undecodable_messages_are_told),
         cmocka_unit_test(tombstone_held_behind_unknown_schema),
+        cmocka_unit_test(history_ends_at_undecodable_record),
         cmocka_unit_test(close_both),
     };
     int failed = _cmocka_run_group_tests("kafka codec", codec, ncodec, NULL, NULL);
