@@ -750,6 +750,57 @@ static void environment(void **state)
     free(dir);
 }
 
+/* The transport's own client settings (sal_kafka_client_conf), under the
+ * YAML files. */
+static void client_settings(void **state)
+{
+    (void)state;
+    clear_kafka_env();
+    setenv("LSST_TOPIC_SUBNAME", "sal", 1);
+    char err[512];
+    sal_kafka_env e;
+    assert_int_equal(sal_kafka_env_read(&e, err, sizeof err), 0);
+    rd_kafka_conf_t *conf = sal_kafka_client_conf(&e, SAL_KAFKA_PRODUCER, NULL, err, sizeof err);
+    if (conf == NULL) {
+        fail_msg("%s", err);
+    }
+    conf_expect(conf, "acks", "1");
+    conf_expect(conf, "max.in.flight.requests.per.connection", "1");
+    conf_expect(conf, "message.timeout.ms", "0");
+    conf_expect(conf, "reconnect.backoff.max.ms", "1000");
+    rd_kafka_conf_destroy(conf);
+    conf = sal_kafka_client_conf(&e, SAL_KAFKA_CONSUMER, "ocps-c-test", err, sizeof err);
+    if (conf == NULL) {
+        fail_msg("%s", err);
+    }
+    conf_expect(conf, "group.id", "ocps-c-test");
+    conf_expect(conf, "enable.auto.commit", "false");
+    conf_expect(conf, "enable.partition.eof", "false");
+    conf_expect(conf, "reconnect.backoff.max.ms", "1000");
+    /* librdkafka's fetch.wait.max.ms (500): an idle consumer does not ask a
+     * real broker for data every 10 ms */
+    rd_kafka_conf_t *defaults = rd_kafka_conf_new();
+    char wait[64];
+    size_t n = sizeof wait;
+    assert_int_equal(rd_kafka_conf_get(defaults, "fetch.wait.max.ms", wait, &n), RD_KAFKA_CONF_OK);
+    rd_kafka_conf_destroy(defaults);
+    conf_expect(conf, "fetch.wait.max.ms", wait);
+    rd_kafka_conf_destroy(conf);
+    sal_kafka_env_fini(&e);
+    /* 10 where the test fixtures give the mock broker's file */
+    setenv("LSST_KAFKA_CONSUMER_CONFIGURATION", OCPS_MOCK_CONSUMER_CONFIG, 1);
+    assert_int_equal(sal_kafka_env_read(&e, err, sizeof err), 0);
+    conf = sal_kafka_client_conf(&e, SAL_KAFKA_CONSUMER, "ocps-c-test", err, sizeof err);
+    if (conf == NULL) {
+        fail_msg("%s", err);
+    }
+    conf_expect(conf, "fetch.wait.max.ms", "10");
+    conf_expect(conf, "group.id", "ocps-c-test");
+    rd_kafka_conf_destroy(conf);
+    sal_kafka_env_fini(&e);
+    clear_kafka_env();
+}
+
 const struct CMUnitTest *kafka_codec_tests(size_t *n)
 {
     static const struct CMUnitTest tests[] = {
@@ -758,6 +809,7 @@ const struct CMUnitTest *kafka_codec_tests(size_t *n)
         cmocka_unit_test(writer_has_extra_fields), cmocka_unit_test(bad_input_is_refused),
         cmocka_unit_test(lengths_are_checked),     cmocka_unit_test(recursive_writer_schema_is_refused),
         cmocka_unit_test(keys_match_salobj),       cmocka_unit_test(environment),
+        cmocka_unit_test(client_settings),
     };
     *n = sizeof tests / sizeof tests[0];
     return tests;

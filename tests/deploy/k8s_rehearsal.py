@@ -179,8 +179,10 @@ class Rehearsal:
         line = self.first_line("broker", "BOOTSTRAP ")
         rline = self.first_line("registry", "LISTENING ")
         print(f"ok   test broker ({len(names)} topics under lsst.{sub}) and schema registry")
+        # the consumer settings the test broker needs (fetch.wait.max.ms 10)
         self.kafka = {"OCPS_TRANSPORT": "kafka", "LSST_TOPIC_SUBNAME": sub,
-                      "LSST_KAFKA_BROKER_ADDR": line.split()[1], "LSST_SCHEMA_REGISTRY_URL": rline.split()[1]}
+                      "LSST_KAFKA_BROKER_ADDR": line.split()[1], "LSST_SCHEMA_REGISTRY_URL": rline.split()[1],
+                      "LSST_KAFKA_CONSUMER_CONFIGURATION": os.path.join(self.src, "tests/kafka/mock_consumer.yaml")}
         self.sasl_front = sasl_front
 
     def start_sasl(self, pod, env):

@@ -154,6 +154,8 @@ int fx_kafka_start(fx *f, const sal_component_info *comp)
     }
     setenv("LSST_KAFKA_BROKER_ADDR", line + 10, 1);
     setenv("OCPS_TRANSPORT", "kafka", 1); /* for the ocps-csc and ocps-cmd the tests start */
+    /* fetch.wait.max.ms 10: the mock holds an empty Fetch that long, even when data arrives */
+    setenv("LSST_KAFKA_CONSUMER_CONFIGURATION", OCPS_MOCK_CONSUMER_CONFIG, 1);
     char *rargv[] = {OCPS_SCHEMA_REGISTRY, "--port", "0", NULL};
     int rin;
     int rout;

@@ -155,57 +155,7 @@ static int new_client(sal_transport *t, sal_kafka_role role, char *err, size_t e
 {
     char group[128];
     make_group_id(t, group, sizeof group);
-    /* key, value pairs; the YAML files and broker-client settings may override them.
-     * reconnect.backoff.max.ms 1000 (librdkafka: 10000): after a broker
-     * outage clients are back within about a second, not ten (a 5 s outage
-     * left watchers 16 s without a heartbeat).
-     * message.timeout.ms 0 (librdkafka and salobj: 300000): a message waits
-     * for a broker that is away as long as it takes, not 5 minutes (then
-     * lost), bounded by the queue (100000 messages, 128 MiB; a full queue
-     * fails the write, which is logged).
-     * max.in.flight.requests.per.connection 1 (librdkafka: 1000000): with
-     * acks=1 and no idempotence (salobj's), a retried request could land
-     * after a newer one, and a topic's last record (what a late joiner
-     * reads: summaryState) would be stale; messages queued meanwhile go in
-     * the next request, so a burst still leaves in few of them. */
-    const char *const producer[] = {"acks",
-                                    t->env.acks,
-                                    "max.in.flight.requests.per.connection",
-                                    "1",
-                                    "linger.ms",
-                                    "0",
-                                    "message.timeout.ms",
-                                    "0",
-                                    "queue.buffering.max.messages",
-                                    "100000",
-                                    "queue.buffering.max.kbytes",
-                                    "131072",
-                                    "allow.auto.create.topics",
-                                    "false",
-                                    "log.connection.close",
-                                    "false",
-                                    "reconnect.backoff.max.ms",
-                                    "1000",
-                                    NULL};
-    const char *const consumer[] = {"group.id",
-                                    group,
-                                    "enable.auto.commit",
-                                    "false",
-                                    "auto.offset.reset",
-                                    "earliest",
-                                    "allow.auto.create.topics",
-                                    "false",
-                                    "fetch.wait.max.ms",
-                                    "10",
-                                    "enable.partition.eof",
-                                    "false",
-                                    "log.connection.close",
-                                    "false",
-                                    "reconnect.backoff.max.ms",
-                                    "1000",
-                                    NULL};
-    rd_kafka_conf_t *conf =
-        sal_kafka_conf_new(&t->env, role, role == SAL_KAFKA_PRODUCER ? producer : consumer, err, errlen);
+    rd_kafka_conf_t *conf = sal_kafka_client_conf(&t->env, role, group, err, errlen);
     if (conf == NULL) {
         return -EINVAL;
     }

@@ -204,3 +204,61 @@ rd_kafka_conf_t *sal_kafka_conf_new(const sal_kafka_env *e, sal_kafka_role role,
     }
     return conf;
 }
+
+rd_kafka_conf_t *sal_kafka_client_conf(const sal_kafka_env *e, sal_kafka_role role, const char *group,
+                                       char *err, size_t errlen)
+{
+    /* key, value pairs; the YAML files and broker-client settings may override them.
+     * reconnect.backoff.max.ms 1000 (librdkafka: 10000): after a broker
+     * outage clients are back within about a second, not ten (a 5 s outage
+     * left watchers 16 s without a heartbeat).
+     * message.timeout.ms 0 (librdkafka and salobj: 300000): a message waits
+     * for a broker that is away as long as it takes, not 5 minutes (then
+     * lost), bounded by the queue (100000 messages, 128 MiB; a full queue
+     * fails the write, which is logged).
+     * max.in.flight.requests.per.connection 1 (librdkafka: 1000000): with
+     * acks=1 and no idempotence (salobj's), a retried request could land
+     * after a newer one, and a topic's last record (what a late joiner
+     * reads: summaryState) would be stale; messages queued meanwhile go in
+     * the next request, so a burst still leaves in few of them.
+     * fetch.wait.max.ms is left at librdkafka's 500 (salobj's too): a broker
+     * answers a Fetch as soon as data arrives, so a lower value buys no
+     * latency and costs an idle consumer a Fetch per broker that often. The
+     * tests' mock broker is not woken by new data: their fixtures set 10
+     * through LSST_KAFKA_CONSUMER_CONFIGURATION (tests/kafka/mock_consumer.yaml). */
+    const char *const producer[] = {"acks",
+                                    e->acks,
+                                    "max.in.flight.requests.per.connection",
+                                    "1",
+                                    "linger.ms",
+                                    "0",
+                                    "message.timeout.ms",
+                                    "0",
+                                    "queue.buffering.max.messages",
+                                    "100000",
+                                    "queue.buffering.max.kbytes",
+                                    "131072",
+                                    "allow.auto.create.topics",
+                                    "false",
+                                    "log.connection.close",
+                                    "false",
+                                    "reconnect.backoff.max.ms",
+                                    "1000",
+                                    NULL};
+    const char *const consumer[] = {"group.id",
+                                    group,
+                                    "enable.auto.commit",
+                                    "false",
+                                    "auto.offset.reset",
+                                    "earliest",
+                                    "allow.auto.create.topics",
+                                    "false",
+                                    "enable.partition.eof",
+                                    "false",
+                                    "log.connection.close",
+                                    "false",
+                                    "reconnect.backoff.max.ms",
+                                    "1000",
+                                    NULL};
+    return sal_kafka_conf_new(e, role, role == SAL_KAFKA_PRODUCER ? producer : consumer, err, errlen);
+}

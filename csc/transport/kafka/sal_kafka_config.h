@@ -59,4 +59,11 @@ typedef enum sal_kafka_role { SAL_KAFKA_PRODUCER, SAL_KAFKA_CONSUMER } sal_kafka
 rd_kafka_conf_t *sal_kafka_conf_new(const sal_kafka_env *e, sal_kafka_role role, const char *const *builtin,
                                     char *err, size_t errlen);
 
+/* The configuration of the transport's producer or consumer: its own
+ * settings (acks from the environment, group.id `group` for the consumer;
+ * librdkafka's defaults otherwise, fetch.wait.max.ms included) merged
+ * as sal_kafka_conf_new does. NULL with a message on failure. */
+rd_kafka_conf_t *sal_kafka_client_conf(const sal_kafka_env *e, sal_kafka_role role, const char *group,
+                                       char *err, size_t errlen);
+
 #endif

@@ -187,19 +187,15 @@ static void history_keep(sal_transport *t, int topic, void *sample)
     kt->history[kt->nhistory++] = (history_item){idx, sample};
 }
 
-/* Hand a decoded sample on, going through the history read if one is
- * in progress. */
-static void deliver(sal_transport *t, int topic, int64_t offset, void *sample)
+/* End the history read of `topic` when `offset` is at or past its last
+ * record: hand on the samples kept (the newest per salIndex), then report
+ * the reader's match if it waited for them. Whether the message at
+ * `offset` was delivered or dropped, nothing before the end is to come. */
+static void history_flush(sal_transport *t, int topic, int64_t offset)
 {
     kafka_topic *kt = &t->topics[topic];
     pthread_mutex_lock(&t->lock);
-    if (kt->history_end < 0) {
-        pthread_mutex_unlock(&t->lock);
-        t->cbs.on_sample(t->cbs.arg, topic, sample);
-        return;
-    }
-    history_keep(t, topic, sample);
-    if (offset < kt->history_end) {
+    if (kt->history_end < 0 || offset < kt->history_end) {
         pthread_mutex_unlock(&t->lock);
         return;
     }
@@ -220,6 +216,30 @@ static void deliver(sal_transport *t, int topic, int64_t offset, void *sample)
     }
 }
 
+/* Hand a decoded sample on, going through the history read if one is
+ * in progress. */
+static void deliver(sal_transport *t, int topic, int64_t offset, void *sample)
+{
+    kafka_topic *kt = &t->topics[topic];
+    pthread_mutex_lock(&t->lock);
+    if (kt->history_end < 0) {
+        pthread_mutex_unlock(&t->lock);
+        t->cbs.on_sample(t->cbs.arg, topic, sample);
+        return;
+    }
+    history_keep(t, topic, sample);
+    pthread_mutex_unlock(&t->lock);
+    history_flush(t, topic, offset);
+}
+
+/* Drop the message of `topic` at `offset` as undecodable (logged, counted,
+ * told); if it was the last of a history read, the history goes on now. */
+static void drop_undecodable(sal_transport *t, int topic, int64_t offset, const char *why)
+{
+    log_decode_failure(t, topic, why);
+    history_flush(t, topic, offset);
+}
+
 enum { MSG_DONE, MSG_NEEDS_SCHEMA };
 
 /* Decode and deliver one message, or drop it with a log line; or, when its
@@ -231,7 +251,7 @@ static int process(sal_transport *t, int topic, const void *payload, size_t plen
     size_t len;
     void *sample = NULL;
     if (sal_kafka_frame_parse(payload, plen, id, &body, &len, err, sizeof err) != 0) {
-        log_decode_failure(t, topic, err);
+        drop_undecodable(t, topic, offset, err);
         return MSG_DONE;
     }
     err[0] = '\0';
@@ -245,14 +265,15 @@ static int process(sal_transport *t, int topic, const void *payload, size_t plen
                  failed ? failed->err : "out of memory");
     }
     if (d == NULL || sal_kafka_decode(d, body, len, &sample, err, sizeof err) != 0) {
-        log_decode_failure(t, topic, err);
+        drop_undecodable(t, topic, offset, err);
         return MSG_DONE;
     }
     deliver(t, topic, offset, sample);
     return MSG_DONE;
 }
 
-/* Keep a message behind the ones waiting for a writer schema. */
+/* Keep a message behind the ones waiting for a writer schema (or drop it
+ * when too many wait: a history read it ends goes on). */
 static void hold(sal_transport *t, int topic, const rd_kafka_message_t *m)
 {
     kafka_topic *kt = &t->topics[topic];
@@ -263,12 +284,15 @@ static void hold(sal_transport *t, int topic, const rd_kafka_message_t *m)
                         "%s: dropped a message waiting for a writer schema (%u so far)", kt->name,
                         kt->held_dropped);
         }
+        history_flush(t, topic, m->offset);
         return;
     }
     h->next = NULL;
     h->offset = m->offset;
     h->len = m->len;
-    memcpy(h->data, m->payload, m->len);
+    if (m->len > 0) { /* a tombstone or empty record has no payload (NULL) */
+        memcpy(h->data, m->payload, m->len);
+    }
     if (kt->held_tail != NULL) {
         kt->held_tail->next = h;
     } else {
