@@ -224,12 +224,18 @@ if [ -x "$broker" ] && [ -x "$registry" ]; then
     url=$(sed -n 's/^LISTENING //p' "$work/registry.out")
     [ -n "$addr" ] && [ -n "$url" ] || fail "the test broker or registry did not start"
     kafka_env="LSST_TOPIC_SUBNAME=$sub LSST_KAFKA_BROKER_ADDR=$addr LSST_SCHEMA_REGISTRY_URL=$url"
+    # the mock broker's consumer setting (tests/kafka/mock_consumer.yaml),
+    # for the container's CSC (a copy in its /tmp) and for this host's ocps-cmd
+    cp "$top/tests/kafka/mock_consumer.yaml" "$root/tmp/ocps-mock-consumer.yaml"
+    chmod 0644 "$root/tmp/ocps-mock-consumer.yaml"
     # shellcheck disable=SC2086 # the entrypoint's words; one word per variable
-    run RUN_ARG=1 LSST_SITE=demo $kafka_env TINI_SUBREAPER=1 -- $entrypoint >"$work/csc-kafka.log" 2>&1 &
+    run RUN_ARG=1 LSST_SITE=demo $kafka_env LSST_KAFKA_CONSUMER_CONFIGURATION=/tmp/ocps-mock-consumer.yaml \
+        TINI_SUBREAPER=1 -- $entrypoint >"$work/csc-kafka.log" 2>&1 &
     csc=$!
     for c in start standby exitControl; do
         # shellcheck disable=SC2086 # one word per variable
-        env OCPS_TRANSPORT=kafka $kafka_env "$build/csc/ocps-cmd" --discovery 30 OCPS:1 "$c" >"$work/cmd.log" 2>&1 || {
+        env OCPS_TRANSPORT=kafka $kafka_env LSST_KAFKA_CONSUMER_CONFIGURATION="$top/tests/kafka/mock_consumer.yaml" \
+            "$build/csc/ocps-cmd" --discovery 30 OCPS:1 "$c" >"$work/cmd.log" 2>&1 || {
             cat "$work/cmd.log"
             tail -n 40 "$work/csc-kafka.log"
             fail "ocps-cmd $c over Kafka"
