@@ -601,7 +601,7 @@ static void on_health(uv_timer_t *t)
         return;
     }
     const char *argv[] = {"PING"};
-    char err[300];
+    char err[1024]; /* the longest failure text of ocps_redis_command */
     if (ocps_redis_command(r, 1, argv, NULL, on_health_reply, r, err, sizeof err) == 0) {
         r->health_waiting = true;
     }

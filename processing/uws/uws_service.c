@@ -357,7 +357,7 @@ static void uws_reply_new_job(uws_reply *r, const engine_job *job)
 
 typedef struct uws_rm {
     uv_work_t req;
-    char path[1100];
+    char path[1200]; /* a job directory, or its moved-aside name (uws_move_aside) */
 } uws_rm;
 
 static int uws_rm_one(const char *path, const struct stat *sb, int type, struct FTW *f)
