@@ -158,6 +158,8 @@ typedef struct uws_put {
 typedef struct uws_reply uws_reply;
 typedef void (*uws_defer_work)(void *arg, uws_reply *r);
 typedef void (*uws_defer_release)(void *arg);
+typedef struct uws_call uws_call;
+typedef void (*uws_handler)(const uws_call *c, uws_reply *r);
 
 /* What a handler answers. */
 struct uws_reply {
@@ -206,6 +208,10 @@ typedef struct uws_request {
     unsigned status;
     size_t bytes;
     const char *route; /* the route's name for the metrics (static) */
+    /* a request with a body: the verdict of its headers (token checked,
+     * route resolved on the first call), used once the body has arrived */
+    uws_handler handler;
+    uws_route resolved;
 } uws_request;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -618,13 +624,13 @@ void uws_service_job_changed(uws_service *s, const engine_job *job)
 /* ---- handlers ----------------------------------------------------------- */
 
 /* What a handler sees of its request. */
-typedef struct uws_call {
+struct uws_call {
     uws_service *s;
     struct MHD_Connection *conn;
     const uws_route *route;
     const char *body;
     size_t len;
-} uws_call;
+};
 
 /* GET {base}/job[?phase=]: the list is read from the store and written on
  * the thread pool, so that a long history does not stall the loop (every
@@ -1344,8 +1350,6 @@ static void uws_get_status_job(const uws_call *c, uws_reply *r)
 
 /* ---- routing: every route of the service, in one place ------------------ */
 
-typedef void (*uws_handler)(const uws_call *c, uws_reply *r);
-
 typedef struct uws_route_entry {
     uws_route_kind kind;
     const char *property; /* NULL: any (or none) */
@@ -1740,8 +1744,8 @@ static bool uws_reply_before_body(uws_service *s, struct MHD_Connection *conn, c
         uws_reply_unauthorized(rq, r);
         return true;
     }
-    uws_route route;
-    if (uws_resolve(s, method, url, rq, &route, r) == NULL) {
+    rq->handler = uws_resolve(s, method, url, rq, &rq->resolved, r);
+    if (rq->handler == NULL) {
         return true;
     }
     const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -1823,7 +1827,10 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
         rq->reply.fd = -1;
         return uws_send(s, conn, rq, &r);
     }
-    if (strcmp(url, "/healthz") == 0) { /* the probe: no token, no job data */
+    if (rq->handler != NULL) { /* judged on its headers: the token and the route are known */
+        uws_call call = {s, conn, &rq->resolved, rq->body, rq->len};
+        rq->handler(&call, &r);
+    } else if (strcmp(url, "/healthz") == 0) { /* the probe: no token, no job data */
         rq->route = "healthz";
         uws_get_healthz(method, &r);
     } else if (!uws_authorized(s, conn, method)) {
