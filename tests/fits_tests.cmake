@@ -34,7 +34,7 @@ set_tests_properties(fits_independent PROPERTIES SKIP_RETURN_CODE 77)
 
 # ocps-pipetask (processing/pipetask) as a separate process on a repository
 # of --small raws: arguments, -c overrides, pipeline lookup, registration.
-ocps_test_exe(test_pipetask_cli PkgConfig::JANSSON)
+ocps_test_exe(test_pipetask_cli PkgConfig::JANSSON PkgConfig::SQLITE)
 target_compile_definitions(test_pipetask_cli PRIVATE OCPS_PIPETASK="$<TARGET_FILE:ocps-pipetask>"
   OCPS_BUTLER="$<TARGET_FILE:ocps-butler>" OCPS_FAKERAWS="$<TARGET_FILE:ocps-fakeraws>")
 add_dependencies(test_pipetask_cli ocps-pipetask ocps-butler ocps-fakeraws)

@@ -2,10 +2,14 @@
  * test_butler_repo: the butler-lite repository (processing/butler): raw
  * header rules, ingest all-or-nothing with bad files and duplicates,
  * queries, chained collections and find-first, removal of runs, label
- * resolution and concurrent writers from several processes.
+ * resolution, concurrent writers from several processes, and output run
+ * claims: taken over from a dead owner (by exactly one of several
+ * claimers), refused while the owner lives, and refused in a repository
+ * made before claims had owners.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -596,6 +600,192 @@ static void test_open_and_create_errors(void **state)
     assert_non_null(strstr(err, "not a repository"));
 }
 
+/* Write a file (and its directories) at rel inside the repository. */
+static void write_repo_file(fixture *f, const char *rel)
+{
+    char *path = tu_path_join(f->root, rel);
+    for (char *slash = strchr(path + strlen(f->root) + 1, '/'); slash != NULL;
+         slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        mkdir(path, 0775);
+        *slash = '/';
+    }
+    assert_int_equal(tu_write_file(path, rel, strlen(rel)), 0);
+    free(path);
+}
+
+static bool repo_file_exists(fixture *f, const char *rel)
+{
+    char *path = tu_path_join(f->root, rel);
+    bool exists = access(path, F_OK) == 0;
+    free(path);
+    return exists;
+}
+
+/* A bias registered into run at rel (its file written first). */
+static void register_file(fixture *f, const char *run, const char *rel)
+{
+    write_repo_file(f, rel);
+    butler_dataset ds = {0};
+    snprintf(ds.dataset_type, sizeof ds.dataset_type, "bias");
+    snprintf(ds.instrument, sizeof ds.instrument, "LATISS");
+    ds.exposure = ds.day_obs = ds.seq_num = BUTLER_NONE;
+    ds.exposure_time = -1;
+    snprintf(ds.path, sizeof ds.path, "%s", rel);
+    char err[512];
+    if (butler_register(f->repo, run, &ds, 1, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+}
+
+/* Child: claim run in a connection of its own and write a file into the
+ * run's directory, then exit (leaving the claim). Returns its pid, reaped. */
+static pid_t claim_and_die(fixture *f, const char *run, const char *leftover)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        butler_repo *repo;
+        char err[512];
+        int rc = butler_open(f->root, &repo, err, sizeof err) == 0 &&
+                         butler_claim_run(repo, run, NULL, err, sizeof err) == 0
+                     ? 0
+                     : 1;
+        butler_close(repo);
+        if (rc == 0) {
+            write_repo_file(f, leftover);
+        }
+        _exit(rc);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return pid;
+}
+
+/* A claim whose owner has exited is taken over: its owner is replaced,
+ * the files it left in the run's directory are removed, and registered
+ * files and another collection's directory there are kept. A claim whose
+ * owner is alive (this process) is refused naming it. */
+static void test_claim_of_a_dead_owner_is_taken_over(void **state)
+{
+    fixture *f = *state;
+    pid_t dead = claim_and_die(f, "u/dead/run", "u/dead/run/postISRCCD/1/left.fits");
+    register_file(f, "u/dead/run/sub", "u/dead/run/sub/kept.fits");
+    register_file(f, "elsewhere", "u/dead/run/registered.fits");
+    butler_claim_info info;
+    char err[512];
+    assert_int_equal(butler_claim_run(f->repo, "u/dead/run", &info, err, sizeof err), 0);
+    assert_true(info.taken_over);
+    assert_int_equal(info.owner.pid, dead);
+    assert_non_null(strstr(info.reason, "which is no longer running"));
+    assert_false(repo_file_exists(f, "u/dead/run/postISRCCD/1/left.fits"));
+    assert_false(repo_file_exists(f, "u/dead/run/postISRCCD"));
+    assert_true(repo_file_exists(f, "u/dead/run/sub/kept.fits"));
+    assert_true(repo_file_exists(f, "u/dead/run/registered.fits"));
+    /* now held by this process, alive */
+    assert_int_equal(butler_claim_run(f->repo, "u/dead/run", &info, err, sizeof err), 1);
+    assert_false(info.taken_over);
+    assert_int_equal(info.owner.pid, getpid());
+    char want[512];
+    snprintf(want, sizeof want, "it is claimed by pid %ld on host %s, which is still running", (long)getpid(),
+             info.owner.host);
+    assert_string_equal(info.reason, want);
+    /* a run holding datasets is not taken over, whoever claimed it */
+    claim_and_die(f, "u/full/run", "u/full/run/x.fits");
+    register_file(f, "u/full/run", "u/full/run/y.fits");
+    assert_int_equal(butler_claim_run(f->repo, "u/full/run", &info, err, sizeof err), 1);
+    assert_string_equal(info.reason, "it holds 1 dataset");
+}
+
+enum { TAKERS = 4 };
+
+/* Several processes take over one dead claim at once: exactly one wins
+ * (each stays alive until all have tried). */
+static void test_one_of_racing_takers_wins(void **state)
+{
+    fixture *f = *state;
+    claim_and_die(f, "u/race/run", "u/race/run/left.fits");
+    int results[2], go[2];
+    assert_int_equal(pipe(results), 0);
+    assert_int_equal(pipe(go), 0);
+    pid_t pids[TAKERS];
+    for (int k = 0; k < TAKERS; k++) {
+        pids[k] = fork();
+        assert_true(pids[k] >= 0);
+        if (pids[k] == 0) {
+            close(results[0]);
+            close(go[1]);
+            butler_repo *repo;
+            char err[512];
+            char rc = 'e';
+            if (butler_open(f->root, &repo, err, sizeof err) == 0) {
+                rc = (char)('0' + butler_claim_run(repo, "u/race/run", NULL, err, sizeof err));
+                butler_close(repo);
+            }
+            char c;
+            _exit(write(results[1], &rc, 1) == 1 && read(go[0], &c, 1) >= 0 ? 0 : 1);
+        }
+    }
+    close(results[1]);
+    close(go[0]);
+    int wins = 0, refused = 0;
+    for (int k = 0; k < TAKERS; k++) {
+        char rc;
+        assert_int_equal(read(results[0], &rc, 1), 1);
+        wins += rc == '0';
+        refused += rc == '1';
+    }
+    close(go[1]); /* the takers may exit now */
+    for (int k = 0; k < TAKERS; k++) {
+        assert_int_equal(waitpid(pids[k], NULL, 0), pids[k]);
+    }
+    close(results[0]);
+    assert_int_equal(wins, 1);
+    assert_int_equal(refused, TAKERS - 1);
+}
+
+/* A repository made before claims recorded their owner (schema_version 1,
+ * no run_claim table) opens; its empty runs are refused as before, and a
+ * new claim adds the table. */
+static void test_claims_in_a_repository_without_owners(void **state)
+{
+    fixture *f = *state;
+    butler_close(f->repo);
+    f->repo = NULL;
+    char *db_path = tu_path_join(f->root, "butler.sqlite3");
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE run_claim;"
+                                  "UPDATE butler_meta SET value = '1' WHERE key = 'schema_version';"
+                                  "INSERT INTO collection (name, type) VALUES ('u/old/run', 'RUN');",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    char err[512];
+    assert_int_equal(butler_open(f->root, &f->repo, err, sizeof err), 0);
+    butler_claim_info info;
+    assert_int_equal(butler_claim_run(f->repo, "u/old/run", &info, err, sizeof err), 1);
+    assert_false(info.has_owner);
+    assert_non_null(strstr(info.reason, "no owner recorded"));
+    assert_int_equal(butler_claim_run(f->repo, "u/new/run", &info, err, sizeof err), 0);
+    assert_false(info.taken_over);
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT value, (SELECT count(*) FROM run_claim) FROM butler_meta"
+                                        " WHERE key = 'schema_version'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "2");
+    assert_int_equal(sqlite3_column_int(st, 1), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    free(db_path);
+}
+
 enum { WRITERS = 8, PER_WRITER = 50 };
 
 /* Child k: its own connection, 50 registrations, each its own transaction. */
@@ -697,6 +887,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_label_resolution, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_and_create_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_of_a_dead_owner_is_taken_over, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_of_racing_takers_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claims_in_a_repository_without_owners, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

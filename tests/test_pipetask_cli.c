@@ -5,7 +5,9 @@
  * against the task's fields and changing what runs, pipeline lookup (bare
  * name, path, $OCPS_PIPELINE_PATH, unknown), a successful run registered as
  * Butler does (RUN + CHAINED, found by ocps-butler), and a failed run that
- * registers and leaves nothing.
+ * registers and leaves nothing. The output run's claim: a run killed
+ * while holding it is taken over by the next run with that output; a live
+ * claim, or one from another host, is refused naming its owner.
  */
 #include <setjmp.h>
 #include <stdbool.h>
@@ -15,11 +17,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "test_util.h"
 
@@ -541,6 +547,150 @@ static void concurrent_runs_with_one_output_keep_the_winners_file(void **state)
     }
 }
 
+/* Wait (up to 60 s) until file exists while pid is still running. */
+static void wait_for_file_while_running(const char *file, int pid)
+{
+    for (int i = 0; i < 6000 && access(file, F_OK) != 0; i++) {
+        assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* still running */
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(access(file, F_OK), 0);
+}
+
+/* An ocps-pipetask SIGKILLed while it holds its output run (as the OCPS's
+ * abort kills a job): while it runs a second run with that output is
+ * refused naming it; once it is dead the same command runs, replacing
+ * the files the killed run left, and its outputs are registered. */
+static void a_killed_run_is_taken_over_and_a_live_one_is_refused(void **state)
+{
+    fixture *f = *state;
+    /* full-size raws: the run takes a few seconds */
+    char *make[] = {OCPS_FAKERAWS, "--instrument", "LATISS", "--type", "science", "--count", "2",
+                    "--day-obs",   "20240627",     "-j",     "2",      "--out",   "bigraws", NULL};
+    assert_int_equal(tu_run(make, NULL), 0);
+    assert_int_equal(butler(NULL, "ingest-raws", f->repo, "bigraws/AT_O_20240627_000001.fits",
+                            "bigraws/AT_O_20240627_000002.fits", NULL),
+                     0);
+    char *argv[] = {OCPS_PIPETASK, "run",
+                    "-b",          f->repo,
+                    "-p",          "quickLook.yaml",
+                    "-i",          "LATISS/raw/all",
+                    "-o",          "u/killed",
+                    "-d",          "exposure.day_obs = 20240627",
+                    "-c",          "isr:doBias=False",
+                    "-j",          "1",
+                    NULL};
+    int pid = tu_spawn(argv, "killed.log");
+    assert_true(pid > 0);
+    char left[2048];
+    snprintf(left, sizeof left,
+             "%s/u/killed/run/postISRCCD/2024062700001/postISRCCD_LATISS_2024062700001_det0.fits", f->repo);
+    wait_for_file_while_running(left, pid); /* created after the claim, before the work */
+    /* a live claim: refused, naming the owner and how to free the run */
+    char host[256] = "";
+    assert_int_equal(gethostname(host, sizeof host - 1), 0);
+    char owner[512];
+    snprintf(
+        owner, sizeof owner,
+        "output run u/killed/run exists already: it is claimed by pid %d on host %s, which is still running",
+        pid, host);
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "quickLook.yaml", "-i", "LATISS/raw/all",
+                              "-o", "u/killed", "-d", "exposure.day_obs = 20240627", "-c", "isr:doBias=False",
+                              NULL),
+                     1);
+    assert_failed_with(owner);
+    assert_failed_with("`ocps-butler remove-runs ");
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* the refusal took nothing from the live run */
+    tu_kill(pid);
+    assert_int_equal(access(left, F_OK), 0); /* the killed run left its files */
+    /* the same command again: the dead run's claim and files are taken over */
+    char *out = NULL;
+    assert_int_equal(pipetask(&out, "run", "-b", f->repo, "-p", "quickLook.yaml", "-i", "LATISS/raw/all",
+                              "-o", "u/killed", "-d", "exposure.day_obs = 20240627", "-c", "isr:doBias=False",
+                              NULL),
+                     0);
+    assert_non_null(strstr(out, "taking over the output run u/killed/run"));
+    free(out);
+    json_t *m = metrics();
+    assert_string_equal(json_string_value(json_object_get(m, "status")), "succeeded");
+    assert_int_equal(json_array_size(json_object_get(m, "outputs")), 4);
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(m, "outputs"), i, o)
+    {
+        assert_int_equal(access(json_string_value(json_object_get(o, "path")), R_OK), 0);
+    }
+    json_decref(m);
+    assert_int_equal(butler(&out, "query-datasets", f->repo, "postISRCCD", "--collections", "u/killed", NULL),
+                     0);
+    assert_non_null(strstr(out, "2024062700001"));
+    assert_non_null(strstr(out, "2024062700002"));
+    free(out);
+    /* a finished run is not taken over: it holds datasets */
+    assert_int_equal(pipetask(NULL, "run", "-b", f->repo, "-p", "quickLook.yaml", "-i", "LATISS/raw/all",
+                              "-o", "u/killed", "-d", "exposure.day_obs = 20240627", "-c", "isr:doBias=False",
+                              NULL),
+                     1);
+    assert_failed_with("output run u/killed/run exists already: it holds 4 datasets");
+}
+
+/* Write a RUN collection `run` claimed by pid on host with boot id into
+ * the registry by hand (owner NULL: an empty run with no owner recorded,
+ * as a claim made before owners were). */
+static void write_claim(const fixture *f, const char *run, const char *host, const char *boot_id)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "%s/butler.sqlite3", f->repo);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    char *sql = sqlite3_mprintf("INSERT INTO collection (name, type) VALUES (%Q, 'RUN');", run);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_free(sql);
+    if (host != NULL) {
+        char ns[64] = "";
+        assert_true(readlink("/proc/self/ns/pid", ns, sizeof ns - 1) > 0);
+        sql = sqlite3_mprintf("INSERT INTO run_claim (run, host, boot_id, pid_ns, pid, start_time)"
+                              " VALUES (%lld, %Q, %Q, %Q, 4242, 12345);",
+                              (long long)sqlite3_last_insert_rowid(db), host, boot_id, ns);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_free(sql);
+    }
+    sqlite3_close(db);
+}
+
+/* `pipetask run -o output` of cpBias on the fixture's biases: its exit status. */
+static int bias_run(const fixture *f, const char *output)
+{
+    return pipetask(NULL, "run", "-b", f->repo, "-p", "cpBias.yaml", "-i", "LATISS/raw/all", "-o", output,
+                    "-d", "exposure.observation_type='bias'", NULL);
+}
+
+/* A claim whose owner cannot be checked from here (another host), or that
+ * has no owner (made before owners were recorded), is refused saying so;
+ * one from this host before its last restart is taken over. */
+static void a_claim_from_another_host_is_refused_naming_it(void **state)
+{
+    fixture *f = *state;
+    write_claim(f, "u/elsewhere/run", "other-node.example", "0f2c9a7e-0000-4000-8000-000000000001");
+    assert_int_equal(bias_run(f, "u/elsewhere"), 1);
+    assert_failed_with("output run u/elsewhere/run exists already: it is claimed by pid 4242 on host "
+                       "other-node.example, another host: whether it is still running cannot be checked");
+    assert_failed_with("`ocps-butler remove-runs ");
+    write_claim(f, "u/old/run", NULL, NULL);
+    assert_int_equal(bias_run(f, "u/old"), 1);
+    assert_failed_with("output run u/old/run exists already: it is empty and has no owner recorded");
+    char host[256] = "";
+    assert_int_equal(gethostname(host, sizeof host - 1), 0);
+    write_claim(f, "u/rebooted/run", host, "0f2c9a7e-0000-4000-8000-000000000002");
+    assert_int_equal(bias_run(f, "u/rebooted"), 0);
+    char *out = NULL;
+    assert_int_equal(butler(&out, "query-datasets", f->repo, "bias", "--collections", "u/rebooted", NULL), 0);
+    assert_non_null(strstr(out, "u/rebooted/run"));
+    free(out);
+}
+
 /* The robust sigma quick-look measured on science frame 10 with these overrides. */
 static double quicklook_sigma(const fixture *f, const char *inputs, const char *output, const char *dark,
                               const char *flat)
@@ -615,6 +765,8 @@ int main(void)
         cmocka_unit_test(a_run_registers_as_butler_does_and_a_failure_leaves_nothing),
         cmocka_unit_test(dark_and_flat_calibrate_and_flatten),
         cmocka_unit_test(concurrent_runs_with_one_output_keep_the_winners_file),
+        cmocka_unit_test(a_killed_run_is_taken_over_and_a_live_one_is_refused),
+        cmocka_unit_test(a_claim_from_another_host_is_refused_naming_it),
         cmocka_unit_test(brackets_in_file_names_are_literal),
         cmocka_unit_test(a_second_run_into_an_output_chain_keeps_the_first),
     };

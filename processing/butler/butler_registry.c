@@ -23,7 +23,7 @@ static const char bl_pragmas[] = "PRAGMA foreign_keys=ON;"
 
 static const char bl_schema[] =
     "CREATE TABLE IF NOT EXISTS butler_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    "INSERT OR IGNORE INTO butler_meta VALUES ('schema_version', '1');"
+    "INSERT OR IGNORE INTO butler_meta VALUES ('schema_version', '2');"
     "CREATE TABLE IF NOT EXISTS dataset_type (name TEXT PRIMARY KEY);"
     "INSERT OR IGNORE INTO dataset_type VALUES ('raw'), ('bias'), ('dark'), ('flat'), ('postISRCCD');"
     "CREATE TABLE IF NOT EXISTS collection ("
@@ -55,7 +55,9 @@ static const char bl_schema[] =
     " checksum TEXT NOT NULL,"
     " UNIQUE (dataset_type, run, data_id));"
     "CREATE INDEX IF NOT EXISTS dataset_run ON dataset(run);"
-    "CREATE INDEX IF NOT EXISTS dataset_exposure ON dataset(instrument, exposure, detector);";
+    "CREATE INDEX IF NOT EXISTS dataset_exposure ON dataset(instrument, exposure, detector);"
+    /* the owners of claimed runs (butler_claim_run) */
+    BL_RUN_CLAIM_SCHEMA;
 
 int bl_fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -68,7 +70,7 @@ int bl_fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-static int bl_exec(butler_repo *repo, const char *sql, char *err, size_t errlen)
+int bl_exec(butler_repo *repo, const char *sql, char *err, size_t errlen)
 {
     char *msg = NULL;
     if (sqlite3_exec(repo->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -100,7 +102,7 @@ void bl_rollback(butler_repo *repo)
     }
 }
 
-static int bl_prepare(butler_repo *repo, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
+int bl_prepare(butler_repo *repo, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
 {
     if (sqlite3_prepare_v2(repo->db, sql, -1, st, NULL) != SQLITE_OK) {
         return bl_fail(err, errlen, "%s: registry: %s", repo->root, sqlite3_errmsg(repo->db));
@@ -108,7 +110,7 @@ static int bl_prepare(butler_repo *repo, const char *sql, sqlite3_stmt **st, cha
     return 0;
 }
 
-static int bl_step_error(butler_repo *repo, sqlite3_stmt *st, char *err, size_t errlen)
+int bl_step_error(butler_repo *repo, sqlite3_stmt *st, char *err, size_t errlen)
 {
     bl_fail(err, errlen, "%s: registry: %s", repo->root, sqlite3_errmsg(repo->db));
     sqlite3_finalize(st);
@@ -264,10 +266,8 @@ int butler_register_dataset_type(butler_repo *repo, const char *name, char *err,
     return 0;
 }
 
-/* The id and type ("RUN"/"CHAINED") of a collection; 1 if found, 0 if
- * not, -1 on error. */
-static int bl_find_collection(butler_repo *repo, const char *name, long long *id, char type[8], char *err,
-                              size_t errlen)
+int bl_find_collection(butler_repo *repo, const char *name, long long *id, char type[8], char *err,
+                       size_t errlen)
 {
     sqlite3_stmt *st;
     if (bl_prepare(repo, "SELECT id, type FROM collection WHERE name = ?", &st, err, errlen) != 0) {
@@ -288,8 +288,8 @@ static int bl_find_collection(butler_repo *repo, const char *name, long long *id
     return 0;
 }
 
-static int bl_insert_collection(butler_repo *repo, const char *name, const char *type, long long *id,
-                                char *err, size_t errlen)
+int bl_insert_collection(butler_repo *repo, const char *name, const char *type, long long *id, char *err,
+                         size_t errlen)
 {
     if (name[0] == '\0' || strlen(name) >= sizeof(((butler_collection *)0)->name) || strchr(name, ',')) {
         return bl_fail(err, errlen, "invalid collection name '%s'", name);
@@ -323,24 +323,6 @@ static int bl_ensure_run(butler_repo *repo, const char *name, long long *id, cha
         return bl_fail(err, errlen, "collection '%s' is %s, not a RUN", name, type);
     }
     return 0;
-}
-
-/* Create RUN collection name in a transaction of its own; 1 if a
- * collection of that name exists already (nothing changed), 0 once
- * committed, -1 on error. */
-int butler_claim_run(butler_repo *repo, const char *name, char *err, size_t errlen)
-{
-    if (bl_begin(repo, err, errlen) != 0) {
-        return -1;
-    }
-    long long id;
-    char type[8];
-    int found = bl_find_collection(repo, name, &id, type, err, errlen);
-    if (found != 0 || bl_insert_collection(repo, name, "RUN", &id, err, errlen) != 0) {
-        bl_rollback(repo);
-        return found > 0 ? 1 : -1;
-    }
-    return bl_commit(repo, err, errlen);
 }
 
 /* ---- registration ----------------------------------------------------- */

@@ -540,15 +540,28 @@ static int check_output_names(run *r, char *err, size_t errlen)
 
 /* Claim the output run before any work: created in a transaction of its
  * own, so of two runs with the same output exactly one proceeds (as
- * pipetask without --extend-run, an existing run is refused). */
+ * pipetask without --extend-run, an existing run is refused). An empty
+ * run whose claiming ocps-pipetask is certainly dead (killed, or its node
+ * restarted) is taken over, and the files it left are removed. */
 static int claim_output_run(run *r, char *err, size_t errlen)
 {
     char msg[1024] = "";
-    int rc = butler_claim_run(r->repo, r->run_name, msg, sizeof msg);
-    if (rc == 1) {
-        snprintf(err, errlen, "output run %s exists already; choose another output", r->run_name);
+    butler_claim_info info;
+    int rc = butler_claim_run(r->repo, r->run_name, &info, msg, sizeof msg);
+    if (rc == 1 && info.has_owner) {
+        snprintf(err, errlen,
+                 "output run %s exists already: %.300s; choose another output, or once that process is gone "
+                 "free the run with `ocps-butler remove-runs %.900s %s`",
+                 r->run_name, info.reason, r->root, r->run_name);
+    } else if (rc == 1) {
+        snprintf(err, errlen,
+                 "output run %s exists already: %.300s; choose another output, or remove the run (and what "
+                 "it holds) with `ocps-butler remove-runs %.900s %s`",
+                 r->run_name, info.reason, r->root, r->run_name);
     } else if (rc != 0) {
         snprintf(err, errlen, "creating the output run %s: %s", r->run_name, msg);
+    } else if (info.taken_over) {
+        fprintf(stderr, "ocps-pipetask: taking over the output run %s: %s\n", r->run_name, info.reason);
     }
     r->claimed = rc == 0;
     return rc == 0 ? 0 : -1;

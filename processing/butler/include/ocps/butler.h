@@ -107,12 +107,44 @@ int butler_ingest_raws(butler_repo *repo, const char *run, const char *const *fi
 int butler_register(butler_repo *repo, const char *run, const butler_dataset *ds, size_t n, char *err,
                     size_t errlen);
 
-/* Claim a new RUN collection for a writer (as pipetask's output run): a
- * plain insert committed on its own, before the writer does any work, so
- * that of two writers wanting the same run exactly one gets it. Returns 0
- * when claimed, 1 if a collection of that name exists already (nothing
- * changed; err untouched), -1 on error. */
-int butler_claim_run(butler_repo *repo, const char *name, char *err, size_t errlen);
+/* The process holding a claimed run (butler_claim_run): enough to tell,
+ * on the machine it ran on, whether it is still alive. */
+typedef struct butler_run_owner {
+    char host[256];                /* gethostname() */
+    char boot_id[64];              /* /proc/sys/kernel/random/boot_id: "" if unknown */
+    char pid_ns[64];               /* /proc/self/ns/pid, as "pid:[N]": "" if unknown */
+    long long pid;                 /* its pid */
+    unsigned long long start_time; /* /proc/PID/stat field 22 (clock ticks after boot): 0 if unknown */
+} butler_run_owner;
+
+/* What butler_claim_run found besides its verdict. */
+typedef struct butler_claim_info {
+    bool taken_over;        /* claimed (0) from an owner that is certainly dead */
+    bool has_owner;         /* owner below is set (taken over, or refused because of it) */
+    butler_run_owner owner; /* the dead owner taken over, or the holder that is refused */
+    char reason[512];       /* refused (1): why, naming the owner or the datasets */
+} butler_claim_info;
+
+/* Fill o with this process's identity (host, boot id, pid namespace, pid,
+ * start time); the parts /proc does not give are left empty or 0, and a
+ * claim with them is never taken over. */
+void butler_run_owner_self(butler_run_owner *o);
+
+/* Claim a RUN collection for a writer (as pipetask's output run) before it
+ * does any work, in a transaction of its own, so that of two writers
+ * wanting the same run exactly one gets it. The claim records this process
+ * as the run's owner (table run_claim). A run that exists already is
+ * taken over (the owner replaced in the same transaction, then the files
+ * the registry does not know under <root>/<name>/ removed) only when it
+ * holds no datasets and its recorded owner is certainly dead: on this host
+ * with the same boot id and that pid gone, a zombie or another process,
+ * or on this host with another boot id. Returns 0 when claimed (*info says
+ * whether it was taken over, and from whom), 1 when refused (the run
+ * holds datasets, has no owner recorded, or an owner that is alive or
+ * cannot be checked from here: on another host or in another pid
+ * namespace; info->reason says which, naming the owner's host and pid),
+ * -1 on error. info may be NULL. */
+int butler_claim_run(butler_repo *repo, const char *name, butler_claim_info *info, char *err, size_t errlen);
 
 /* Define (or redefine) the CHAINED collection name as the ordered list of
  * existing children. A cycle, an unknown child or a name held by a RUN is

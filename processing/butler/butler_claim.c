@@ -1,0 +1,383 @@
+/*
+ * butler_claim.c - claiming a RUN collection for one writer
+ * (butler_claim_run): the claim records its owner (host, boot id, pid
+ * namespace, pid and start time), so that a claim left behind by a writer
+ * that was killed can be taken over, and one whose owner is alive, or
+ * cannot be checked from here, is refused naming it (butler.h).
+ */
+#include "butler__internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Directories below a run's directory that a takeover looks into. */
+#define BL_MAX_LEFTOVER_DEPTH 32
+
+/* What can be said of a claim's owner from this process. */
+typedef enum bl_owner_state {
+    BL_OWNER_ALIVE,   /* still running */
+    BL_OWNER_DEAD,    /* certainly not running any more */
+    BL_OWNER_UNKNOWN, /* cannot be checked from here */
+} bl_owner_state;
+
+/* Read the first line of a small file into out (without its newline); ""
+ * if unreadable. */
+static void bl_read_line(const char *path, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        return;
+    }
+    if (fgets(out, (int)outlen, f) == NULL) {
+        out[0] = '\0';
+    }
+    fclose(f);
+    out[strcspn(out, "\n")] = '\0';
+}
+
+/* The state (field 3) and start time (field 22) of pid from
+ * /proc/PID/stat. 0 if read, else -1 with errno set. */
+static int bl_proc_stat(long long pid, char *state, unsigned long long *start)
+{
+    char path[64];
+    char buf[1024];
+    snprintf(path, sizeof path, "/proc/%lld/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        return -1;
+    }
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* fields after the command name: 3 state ... 22 starttime */
+    if (p == NULL || p[1] != ' ' || p[2] == '\0') {
+        errno = EINVAL;
+        return -1;
+    }
+    *state = p[2];
+    for (int field = 2; p != NULL && field < 22; field++) {
+        p = strchr(p + 1, ' ');
+    }
+    if (p == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    *start = strtoull(p + 1, NULL, 10);
+    return 0;
+}
+
+void butler_run_owner_self(butler_run_owner *o)
+{
+    memset(o, 0, sizeof *o);
+    if (gethostname(o->host, sizeof o->host - 1) != 0) {
+        o->host[0] = '\0';
+    }
+    bl_read_line("/proc/sys/kernel/random/boot_id", o->boot_id, sizeof o->boot_id);
+    ssize_t n = readlink("/proc/self/ns/pid", o->pid_ns, sizeof o->pid_ns - 1);
+    o->pid_ns[n > 0 ? n : 0] = '\0';
+    o->pid = (long long)getpid();
+    char state;
+    if (bl_proc_stat(o->pid, &state, &o->start_time) != 0) {
+        o->start_time = 0;
+    }
+}
+
+/* Whether the process on this host, boot and pid namespace that o names
+ * is alive; why[] says what was found. */
+static bl_owner_state bl_local_owner_state(const butler_run_owner *o, char *why, size_t whylen)
+{
+    if (kill((pid_t)o->pid, 0) != 0 && errno == ESRCH) {
+        snprintf(why, whylen, "which is no longer running");
+        return BL_OWNER_DEAD;
+    }
+    char state;
+    unsigned long long start;
+    if (bl_proc_stat(o->pid, &state, &start) != 0) {
+        int e = errno;
+        if (e == ENOENT || e == ESRCH) {
+            snprintf(why, whylen, "which is no longer running");
+            return BL_OWNER_DEAD;
+        }
+        snprintf(why, whylen, "whose /proc entry cannot be read (%s)", strerror(e));
+        return BL_OWNER_UNKNOWN;
+    }
+    if (start != o->start_time) {
+        snprintf(why, whylen, "which is no longer running (pid %lld is now another process)", o->pid);
+        return BL_OWNER_DEAD;
+    }
+    if (state == 'Z' || state == 'X') {
+        snprintf(why, whylen, "which has exited");
+        return BL_OWNER_DEAD;
+    }
+    snprintf(why, whylen, "which is still running");
+    return BL_OWNER_ALIVE;
+}
+
+/* Whether the claim's owner o is alive, judged by this process (self). */
+static bl_owner_state bl_owner_state_of(const butler_run_owner *o, const butler_run_owner *self, char *why,
+                                        size_t whylen)
+{
+    if (o->host[0] == '\0' || strcmp(o->host, self->host) != 0) {
+        snprintf(why, whylen, "another host: whether it is still running cannot be checked from here");
+        return BL_OWNER_UNKNOWN;
+    }
+    if (o->boot_id[0] == '\0' || self->boot_id[0] == '\0') {
+        snprintf(why, whylen, "whose boot id is unknown: whether it is still running cannot be checked");
+        return BL_OWNER_UNKNOWN;
+    }
+    if (strcmp(o->boot_id, self->boot_id) != 0) {
+        snprintf(why, whylen, "which is no longer running (the host has restarted since)");
+        return BL_OWNER_DEAD;
+    }
+    if (o->pid_ns[0] == '\0' || strcmp(o->pid_ns, self->pid_ns) != 0) {
+        snprintf(why, whylen,
+                 "in another pid namespace (container) of this host: whether it is still running cannot be "
+                 "checked from here");
+        return BL_OWNER_UNKNOWN;
+    }
+    if (o->pid <= 0 || o->start_time == 0) {
+        snprintf(why, whylen, "whose start time is unknown: whether it is still running cannot be checked");
+        return BL_OWNER_UNKNOWN;
+    }
+    return bl_local_owner_state(o, why, whylen);
+}
+
+/* The owner recorded for run id: 1 if there is one, 0 if none, -1 on error. */
+static int bl_load_owner(butler_repo *repo, long long id, butler_run_owner *o, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (bl_prepare(repo, "SELECT host, boot_id, pid_ns, pid, start_time FROM run_claim WHERE run = ?", &st,
+                   err, errlen) != 0) {
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return bl_step_error(repo, st, err, errlen);
+    }
+    if (rc == SQLITE_ROW) {
+        memset(o, 0, sizeof *o);
+        snprintf(o->host, sizeof o->host, "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(o->boot_id, sizeof o->boot_id, "%s", (const char *)sqlite3_column_text(st, 1));
+        snprintf(o->pid_ns, sizeof o->pid_ns, "%s", (const char *)sqlite3_column_text(st, 2));
+        o->pid = sqlite3_column_int64(st, 3);
+        o->start_time = (unsigned long long)sqlite3_column_int64(st, 4);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW;
+}
+
+/* Record o as the owner of run id (replacing an earlier owner). */
+static int bl_store_owner(butler_repo *repo, long long id, const butler_run_owner *o, char *err,
+                          size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (bl_prepare(repo,
+                   "INSERT OR REPLACE INTO run_claim (run, host, boot_id, pid_ns, pid, start_time)"
+                   " VALUES (?, ?, ?, ?, ?, ?)",
+                   &st, err, errlen) != 0) {
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, o->host, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, o->boot_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, o->pid_ns, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, o->pid);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)o->start_time);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        return bl_step_error(repo, st, err, errlen);
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/* How many datasets run id holds, or -1 on error. */
+static long long bl_count_datasets(butler_repo *repo, long long id, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (bl_prepare(repo, "SELECT count(*) FROM dataset WHERE run = ?", &st, err, errlen) != 0) {
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        return bl_step_error(repo, st, err, errlen);
+    }
+    long long n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* The existing collection id (of type) named name: taken over (0) when it
+ * is an empty RUN whose recorded owner is certainly dead, else refused (1)
+ * with info->reason; -1 on error. Inside the claim's transaction. */
+static int bl_take_over_in_txn(butler_repo *repo, long long id, const char *type,
+                               const butler_run_owner *self, butler_claim_info *info, char *err,
+                               size_t errlen)
+{
+    if (strcmp(type, "RUN") != 0) {
+        snprintf(info->reason, sizeof info->reason, "it is a %s collection", type);
+        return 1;
+    }
+    long long n = bl_count_datasets(repo, id, err, errlen);
+    if (n != 0) {
+        snprintf(info->reason, sizeof info->reason, "it holds %lld dataset%s", n, n == 1 ? "" : "s");
+        return n < 0 ? -1 : 1;
+    }
+    int has = bl_load_owner(repo, id, &info->owner, err, errlen);
+    if (has <= 0) {
+        snprintf(info->reason, sizeof info->reason,
+                 "it is empty and has no owner recorded (claimed by a writer that did not record one)");
+        return has < 0 ? -1 : 1;
+    }
+    info->has_owner = true;
+    char why[200];
+    bl_owner_state state = bl_owner_state_of(&info->owner, self, why, sizeof why);
+    snprintf(info->reason, sizeof info->reason, "it is claimed by pid %lld on host %s, %s", info->owner.pid,
+             info->owner.host, why);
+    if (state != BL_OWNER_DEAD) {
+        return 1;
+    }
+    info->taken_over = true;
+    return bl_store_owner(repo, id, self, err, errlen);
+}
+
+/* The claim's transaction: 0 claimed, 1 refused, -1 on error. */
+static int bl_claim_in_txn(butler_repo *repo, const char *name, const butler_run_owner *self,
+                           butler_claim_info *info, char *err, size_t errlen)
+{
+    /* a repository made before claims had owners gets the table here */
+    if (bl_exec(repo,
+                BL_RUN_CLAIM_SCHEMA
+                "UPDATE butler_meta SET value = '2' WHERE key = 'schema_version' AND value = '1';",
+                err, errlen) != 0) {
+        return -1;
+    }
+    long long id;
+    char type[8];
+    int found = bl_find_collection(repo, name, &id, type, err, errlen);
+    if (found < 0) {
+        return -1;
+    }
+    if (found > 0) {
+        return bl_take_over_in_txn(repo, id, type, self, info, err, errlen);
+    }
+    if (bl_insert_collection(repo, name, "RUN", &id, err, errlen) != 0) {
+        return -1;
+    }
+    return bl_store_owner(repo, id, self, err, errlen);
+}
+
+/* Is the directory at relative path rel a collection's directory, or above
+ * one (its name, or a prefix of one up to a '/')? Errors count as yes. */
+static bool bl_is_collection_dir(butler_repo *repo, const char *rel)
+{
+    sqlite3_stmt *st;
+    char err[8];
+    if (bl_prepare(repo,
+                   "SELECT 1 FROM collection WHERE name = ?1 OR substr(name, 1, length(?1) + 1) = ?1 || '/'"
+                   " LIMIT 1",
+                   &st, err, sizeof err) != 0) {
+        return true;
+    }
+    sqlite3_bind_text(st, 1, rel, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc != SQLITE_DONE;
+}
+
+/* Remove what the registry does not know under path[0..len) (a directory
+ * inside the root; path has PATH_MAX bytes): files not registered, and
+ * directories that become empty. Another collection's directory below it
+ * is left alone, as are symbolic links to directories (not followed). */
+static void bl_remove_unregistered(butler_repo *repo, char *path, size_t len, int depth)
+{
+    DIR *d = opendir(path);
+    if (d == NULL) {
+        return;
+    }
+    const char *rel = path + strlen(repo->root) + 1;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || len + 1 + n >= PATH_MAX) {
+            continue;
+        }
+        path[len] = '/';
+        memcpy(path + len + 1, de->d_name, n + 1);
+        struct stat st;
+        char err[8];
+        if (lstat(path, &st) != 0) {
+            /* gone meanwhile */
+        } else if (S_ISDIR(st.st_mode)) {
+            if (depth < BL_MAX_LEFTOVER_DEPTH && !bl_is_collection_dir(repo, rel)) {
+                bl_remove_unregistered(repo, path, len + 1 + n, depth + 1);
+                rmdir(path);
+            }
+        } else if (bl_path_registered(repo, rel, err, sizeof err) == 0) {
+            unlink(path);
+        }
+        path[len] = '\0';
+    }
+    closedir(d);
+}
+
+/* After a takeover: remove the files a dead owner left in the run's
+ * directory <root>/<run>/. Nothing is removed for a name with an empty,
+ * "." or ".." component (its directory would not be the run's own). */
+static void bl_remove_leftovers(butler_repo *repo, const char *run)
+{
+    for (const char *c = run; *c != '\0';) {
+        size_t n = strcspn(c, "/");
+        if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.')) {
+            return;
+        }
+        c += n + (c[n] == '/');
+        if (c[-1] == '/' && *c == '\0') {
+            return; /* a trailing '/' */
+        }
+    }
+    char *path = malloc(PATH_MAX);
+    if (path == NULL) {
+        return;
+    }
+    int len = snprintf(path, PATH_MAX, "%s/%s", repo->root, run);
+    if (len > 0 && len < PATH_MAX) {
+        bl_remove_unregistered(repo, path, (size_t)len, 0);
+    }
+    free(path);
+}
+
+int butler_claim_run(butler_repo *repo, const char *name, butler_claim_info *info, char *err, size_t errlen)
+{
+    butler_claim_info local;
+    if (info == NULL) {
+        info = &local;
+    }
+    memset(info, 0, sizeof *info);
+    butler_run_owner self;
+    butler_run_owner_self(&self);
+    if (bl_begin(repo, err, errlen) != 0) {
+        return -1;
+    }
+    int rc = bl_claim_in_txn(repo, name, &self, info, err, errlen);
+    if (rc != 0) {
+        bl_rollback(repo);
+        info->taken_over = false;
+        return rc;
+    }
+    if (bl_commit(repo, err, errlen) != 0) {
+        info->taken_over = false;
+        return -1;
+    }
+    if (info->taken_over) {
+        bl_remove_leftovers(repo, name);
+    }
+    return 0;
+}
