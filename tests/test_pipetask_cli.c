@@ -587,6 +587,9 @@ static void a_killed_run_is_taken_over_and_a_live_one_is_refused(void **state)
     snprintf(left, sizeof left,
              "%s/u/killed/run/postISRCCD/2024062700001/postISRCCD_LATISS_2024062700001_det0.fits", f->repo);
     wait_for_file_while_running(left, pid); /* created after the claim, before the work */
+    /* stopped (alive, holding its claim) so that the refusal below does
+     * not depend on how long the run would take on a loaded machine */
+    assert_int_equal(kill(pid, SIGSTOP), 0);
     /* a live claim: refused, naming the owner and how to free the run */
     char host[256] = "";
     assert_int_equal(gethostname(host, sizeof host - 1), 0);
