@@ -182,9 +182,12 @@ static void on_job(void *arg, const engine_job *job)
     app *a = arg;
     uws_service_job_changed(a->svc, job);
     if (a->draining && engine_phase_final(job->phase)) {
+        size_t running = engine_count(a->e, ENGINE_EXECUTING);
         fprintf(stderr, "ocps-engine: draining: job %s ended (%s); %zu still running\n", job->id,
-                engine_phase_name(job->phase), engine_count(a->e, ENGINE_EXECUTING));
-        drain_check_soon(a);
+                engine_phase_name(job->phase), running);
+        if (running == 0) {
+            drain_check_soon(a);
+        }
     }
 }
 
