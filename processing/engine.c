@@ -984,6 +984,13 @@ void engine_start(engine *e)
     }
 }
 
+void engine_hold(engine *e)
+{
+    if (e != NULL) {
+        e->held = true;
+    }
+}
+
 void engine_close(engine *e, engine_close_cb cb, void *arg)
 {
     if (e == NULL || e->closed) {

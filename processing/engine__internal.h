@@ -188,7 +188,7 @@ struct engine {
     uv_timer_t unstored_timer;
     int open_handles; /* handles whose close callback has not run */
     bool closed;
-    bool held;                /* opened with start_later: no job starts until engine_start */
+    bool held;                /* start_later, or engine_hold: no job starts until engine_start */
     engine_close_cb close_cb; /* engine_close's, run once freed */
     void *close_arg;
     /* engine_batch_begin..end: the jobs submitted meanwhile (stored in the

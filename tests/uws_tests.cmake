@@ -67,6 +67,12 @@ set_tests_properties(uws_metrics uws_status_page PROPERTIES TIMEOUT 300 LABELS "
 add_test(NAME uws_shutdown COMMAND "${OCPS_DEBIAN_PYTHON3}" "${CMAKE_CURRENT_SOURCE_DIR}/uws_shutdown.py"
   "$<TARGET_FILE:ocps-engine>" 2)
 set_tests_properties(uws_shutdown PROPERTIES TIMEOUT 300 LABELS uws)
+# uws_drain: SIGTERM under --drain-timeout (a pod's graceful stop): the
+# running job ends completed, PUT answered 503, the service exits when the
+# job ends; a second signal, or the timeout, exits at once.
+add_test(NAME uws_drain COMMAND "${OCPS_DEBIAN_PYTHON3}" "${CMAKE_CURRENT_SOURCE_DIR}/uws_shutdown.py"
+  "$<TARGET_FILE:ocps-engine>" drain)
+set_tests_properties(uws_drain PROPERTIES TIMEOUT 120 LABELS uws)
 
 # uws_job_text: the answer for one job written directly, as the job object's
 # json_dumps.

@@ -6,7 +6,7 @@
  *   ocps-engine --listen ADDR:PORT --state-dir DIR --work-root DIR
  *               [--base-path /api/v1] [--token-file F] [--max-concurrent N]
  *               [--abort-grace SECONDS] [--max-body BYTES] [--port-file F]
- *               [--job-log-max MB] [--allow-unauthenticated]
+ *               [--job-log-max MB] [--drain-timeout SECONDS] [--allow-unauthenticated]
  */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ typedef struct cli {
     double abort_grace;
     double job_log_max_mb; /* a job's ocps.log keeps this much of its output; 0 all */
     size_t max_body;
+    double drain_timeout; /* a SIGTERM waits this long for running jobs to end; 0 not at all */
 } cli;
 
 typedef struct app {
@@ -48,7 +50,16 @@ typedef struct app {
     uv_signal_t sigint;
     uv_signal_t sigterm;
     bool stopping;
+    double drain_timeout;  /* --drain-timeout */
+    bool draining;         /* a signal came: no new job, waiting for the running ones */
+    uint64_t drain_end;    /* uv_now() at which the drain gives up (ms) */
+    uv_timer_t drain_tick; /* the drain's progress log and its timeout */
 } app;
+
+/* The drain's progress is logged this often (ms) while jobs run. */
+#define DRAIN_LOG_PERIOD_MS 30000
+/* A drain's start names at most this many of the running jobs. */
+#define DRAIN_LOG_IDS 8
 
 static void usage(FILE *f)
 {
@@ -58,11 +69,15 @@ static void usage(FILE *f)
         "                   [--base-path PATH (/api/v1)] [--token-file FILE] [--max-concurrent N (2)]\n"
         "                   [--max-waiting N (10000)] [--abort-grace SECONDS (1)] [--max-body BYTES "
         "(1048576)]\n"
-        "                   [--port-file FILE] [--job-log-max MB (1000)] [--allow-unauthenticated]\n"
+        "                   [--port-file FILE] [--job-log-max MB (1000)] [--drain-timeout SECONDS (0)]\n"
+        "                   [--allow-unauthenticated]\n"
         "Serves the uws-api-server API, /metrics, the /status page and /healthz (see docs/uws.md).\n"
         "--max-waiting: jobs waiting to run at most (0: no limit); PUT /job beyond it is answered 503.\n"
         "--job-log-max: MB (10^6 bytes) of a job's output kept in its ocps.log, its beginning and its\n"
         "  last MB (0: all).\n"
+        "--drain-timeout: on SIGTERM/SIGINT, take no new job (PUT /job: 503) and wait up to SECONDS for\n"
+        "  the running jobs to end before stopping (a second signal stops at once); 0: stop at once,\n"
+        "  running jobs go on (detached) and are re-adopted at the next start.\n"
         "A non-loopback --listen needs --token-file, or --allow-unauthenticated: clients that send no\n"
         "  token (the Python OCPS, as for uws-api-server) on a network that only trusted clients reach.\n");
 }
@@ -125,6 +140,12 @@ static int parse_cli(int argc, char **argv, cli *c)
                 fprintf(stderr, "ocps-engine: --abort-grace %s: expected seconds from 0 to 3600\n", val);
                 return -1;
             }
+        } else if (strcmp(opt, "--drain-timeout") == 0) {
+            c->drain_timeout = strtod(val, &end);
+            if (*end != '\0' || end == val || !(c->drain_timeout >= 0 && c->drain_timeout <= 86400)) {
+                fprintf(stderr, "ocps-engine: --drain-timeout %s: expected seconds from 0 to 86400\n", val);
+                return -1;
+            }
         } else if (strcmp(opt, "--job-log-max") == 0) {
             c->job_log_max_mb = strtod(val, &end);
             if (*end != '\0' || end == val || !(c->job_log_max_mb >= 0 && c->job_log_max_mb <= 1e9)) {
@@ -154,10 +175,20 @@ static int parse_cli(int argc, char **argv, cli *c)
     return 0;
 }
 
+static void drain_check_soon(app *a);
+
 static void on_job(void *arg, const engine_job *job)
 {
     app *a = arg;
     uws_service_job_changed(a->svc, job);
+    if (a->draining && engine_phase_final(job->phase)) {
+        size_t running = engine_count(a->e, ENGINE_EXECUTING);
+        fprintf(stderr, "ocps-engine: draining: job %s ended (%s); %zu still running\n", job->id,
+                engine_phase_name(job->phase), running);
+        if (running == 0) {
+            drain_check_soon(a);
+        }
+    }
 }
 
 static void on_engine_log(void *arg, int level, const char *message)
@@ -170,21 +201,112 @@ static void on_engine_log(void *arg, int level, const char *message)
             message);
 }
 
-static void on_signal(uv_signal_t *h, int signum)
+/* Stop the service and the engine now: jobs still running go on
+ * (detached) and are re-adopted at the next start. */
+static void app_stop(app *a)
 {
-    app *a = h->data;
-    (void)signum;
-    if (a->stopping) {
-        return;
-    }
     a->stopping = true;
-    fprintf(stderr, "ocps-engine: stopping (running jobs go on and are re-adopted at the next start)\n");
+    size_t running = engine_count(a->e, ENGINE_EXECUTING);
+    if (running > 0) {
+        fprintf(
+            stderr,
+            "ocps-engine: stopping (running jobs: %zu; they go on and are re-adopted at the next start)\n",
+            running);
+    } else {
+        fprintf(stderr, "ocps-engine: stopping (no job runs)\n");
+    }
     uws_service_close(a->svc);
     a->svc = NULL;
     engine_close(a->e, NULL, NULL);
     a->e = NULL;
     uv_close((uv_handle_t *)&a->sigint, NULL);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
+    uv_close((uv_handle_t *)&a->drain_tick, NULL);
+}
+
+/* The drain's timer: stop once no job runs or the timeout has come, else
+ * say what is still awaited. */
+static void on_drain_tick(uv_timer_t *t)
+{
+    app *a = t->data;
+    if (a->stopping) {
+        return;
+    }
+    size_t running = engine_count(a->e, ENGINE_EXECUTING);
+    uint64_t now = uv_now(a->loop);
+    if (running == 0) {
+        fprintf(stderr, "ocps-engine: drained: no job runs\n");
+        app_stop(a);
+    } else if (now >= a->drain_end) {
+        fprintf(stderr, "ocps-engine: drain timeout (--drain-timeout %g s): running jobs: %zu\n",
+                a->drain_timeout, running);
+        app_stop(a);
+    } else {
+        uint64_t left = a->drain_end - now;
+        fprintf(stderr, "ocps-engine: draining: running jobs: %zu, %.0f s left\n", running,
+                (double)left / 1000.0);
+        uv_timer_start(&a->drain_tick, on_drain_tick, left < DRAIN_LOG_PERIOD_MS ? left : DRAIN_LOG_PERIOD_MS,
+                       0);
+    }
+}
+
+/* Look at the drain on the next loop turn (not from inside the engine's
+ * callback: stopping closes the engine). */
+static void drain_check_soon(app *a)
+{
+    if (!a->stopping) {
+        uv_timer_start(&a->drain_tick, on_drain_tick, 0, 0);
+    }
+}
+
+/* Name a running job in the drain's first log line. */
+static int drain_log_job(void *arg, const engine_job *job)
+{
+    size_t *named = arg;
+    if (job->phase == ENGINE_EXECUTING && (*named)++ < DRAIN_LOG_IDS) {
+        fprintf(stderr, " %s", job->id);
+    }
+    return 0;
+}
+
+/* The first signal under --drain-timeout with jobs running: take no new
+ * job, start no queued one, wait for the running ones. */
+static void drain_start(app *a, int signum)
+{
+    a->draining = true;
+    uws_service_drain(a->svc);
+    engine_hold(a->e);
+    size_t running = engine_count(a->e, ENGINE_EXECUTING);
+    fprintf(stderr,
+            "ocps-engine: %s: draining: no new job is taken (PUT /job: 503), queued jobs wait for the next "
+            "start; waiting up to %g s for the running jobs (%zu; a second signal stops at once):",
+            signum == SIGTERM ? "SIGTERM" : "SIGINT", a->drain_timeout, running);
+    size_t named = 0;
+    engine_job_list_live(a->e, 0, drain_log_job, &named);
+    fprintf(stderr, "%s\n", named > DRAIN_LOG_IDS ? " ..." : "");
+    a->drain_end = uv_now(a->loop) + (uint64_t)(a->drain_timeout * 1000.0);
+    uint64_t first = (uint64_t)(a->drain_timeout * 1000.0);
+    uv_timer_start(&a->drain_tick, on_drain_tick, first < DRAIN_LOG_PERIOD_MS ? first : DRAIN_LOG_PERIOD_MS,
+                   0);
+}
+
+/* SIGTERM/SIGINT: stop, or with --drain-timeout and jobs running drain
+ * first; a signal during the drain stops at once. */
+static void on_signal(uv_signal_t *h, int signum)
+{
+    app *a = h->data;
+    if (a->stopping) {
+        return;
+    }
+    if (a->draining) {
+        fprintf(stderr, "ocps-engine: %s during the drain: stopping now\n",
+                signum == SIGTERM ? "SIGTERM" : "SIGINT");
+        app_stop(a);
+    } else if (a->drain_timeout > 0 && engine_count(a->e, ENGINE_EXECUTING) > 0) {
+        drain_start(a, signum);
+    } else {
+        app_stop(a);
+    }
 }
 
 /* The length of path made absolute (as realpath will, but for links). */
@@ -317,7 +439,7 @@ int main(int argc, char **argv)
     c.work_root = work_root;
     snprintf(store, sizeof store, "%s/ocps-engine.sqlite", state_dir);
     exe_path_runner(runner, sizeof runner);
-    app a = {.loop = uv_default_loop()};
+    app a = {.loop = uv_default_loop(), .drain_timeout = c.drain_timeout};
     engine_options eo = {.work_root = c.work_root,
                          .store_path = store,
                          .runner = runner,
@@ -352,6 +474,8 @@ int main(int argc, char **argv)
     fprintf(stderr, "ocps-engine: listening on port %u, base path \"%s\", runner %s\n", port, c.base_path,
             runner);
     engine_start(a.e);
+    uv_timer_init(a.loop, &a.drain_tick);
+    a.drain_tick.data = &a;
     uv_signal_init(a.loop, &a.sigint);
     uv_signal_init(a.loop, &a.sigterm);
     a.sigint.data = &a;

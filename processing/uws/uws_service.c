@@ -81,6 +81,9 @@ static unsigned uws_lists_max(void)
 /* The Retry-After (seconds) of a 503 that asks to try again later (a full
  * waiting line, too many lists): a hint for generic HTTP clients. */
 #define UWS_RETRY_AFTER 1
+/* ... and of a PUT refused while the service drains (uws_service_drain):
+ * a new service takes jobs once this one has stopped, not in a second. */
+#define UWS_DRAIN_RETRY_AFTER 10
 
 /* The JSON of a job, by the last two hex digits of its id (direct-
  * mapped: random ones; the first are the creation time), so that polling costs no store read, directory walk
@@ -121,6 +124,7 @@ struct uws_service {
     struct uws_deferred *lists_wait_tail;
     unsigned lists_waiting; /* on lists_wait (at most UWS_LISTS_WAIT_MAX) */
     bool closing;           /* uws_service_close was called */
+    bool draining;          /* uws_service_drain was called: PUT /job is refused */
     atomic_bool lists_stop; /* ... and the GET /job lists being made stop (read on the thread pool) */
     /* PUT /job requests of this loop turn, submitted in one transaction by
      * the check handle (uws_flush_puts) */
@@ -1663,11 +1667,13 @@ static size_t uws_on_unescape(void *cls, struct MHD_Connection *conn, char *s)
 }
 
 /* GET /healthz (root only, open with or without a token): 200 "ok" while
- * the service answers, for a liveness or readiness probe. */
-static void uws_get_healthz(const char *method, uws_reply *r)
+ * the service answers, for a liveness or readiness probe; also while it
+ * drains (its body says so): clients that follow their jobs through a
+ * Kubernetes Service reach a pod only while it is ready. */
+static void uws_get_healthz(const uws_service *s, const char *method, uws_reply *r)
 {
     if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) {
-        uws_reply_text(r, 200, "ok\n");
+        uws_reply_text(r, 200, s->draining ? "ok draining: no new job is taken\n" : "ok\n");
     } else {
         snprintf(r->allow, sizeof r->allow, "GET, HEAD");
         uws_reply_text(r, 405, "Method Not Allowed");
@@ -1737,7 +1743,7 @@ static bool uws_reply_before_body(uws_service *s, struct MHD_Connection *conn, c
     }
     if (strcmp(url, "/healthz") == 0) { /* reads no body */
         rq->route = "healthz";
-        uws_get_healthz(method, r);
+        uws_get_healthz(s, method, r);
         return true;
     }
     if (!uws_authorized(s, conn, method)) {
@@ -1832,7 +1838,7 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
         rq->handler(&call, &r);
     } else if (strcmp(url, "/healthz") == 0) { /* the probe: no token, no job data */
         rq->route = "healthz";
-        uws_get_healthz(method, &r);
+        uws_get_healthz(s, method, &r);
     } else if (!uws_authorized(s, conn, method)) {
         uws_reply_unauthorized(rq, &r);
     } else {
@@ -1845,6 +1851,12 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
         uws_put_free(r.put);
         r.put = NULL;
         uws_reply_try_later(&r, "the service is shutting down");
+    } else if (r.put != NULL && s->draining) {
+        uws_put_free(r.put);
+        r.put = NULL;
+        uws_reply_try_later(&r, "the service is draining (it stops once its running jobs have ended): "
+                                "no new job is taken; try again later");
+        r.retry_after = UWS_DRAIN_RETRY_AFTER;
     }
     if (r.put != NULL) {
         return uws_park(s, conn, rq, r.put);
@@ -2066,6 +2078,11 @@ static void uws_on_closed(uv_handle_t *h)
     uws_service *s = h->data;
     s->handles--;
     uws_free_if_done(s);
+}
+
+void uws_service_drain(uws_service *s)
+{
+    s->draining = true;
 }
 
 void uws_service_close(uws_service *s)

@@ -31,7 +31,10 @@ Kubernetes (parsed with PyYAML; no cluster needed):
     a pod address;
   * the engine Deployment (one replica, Recreate) starts (its required
     options, a token beyond loopback, its directories on volumes), its
-    liveness and readiness probes are on /healthz, its selector matches
+    liveness and readiness probes are on /healthz, it drains on SIGTERM
+    (--drain-timeout, the SIGTERM reaching it through tini, the grace
+    period a little longer) and mounts the repository of every instance
+    it runs jobs for, its selector matches
     its pods, the Service selects them and its targetPort is a port of
     the container;
   * every workload's image is named and tagged by kustomization.yaml's
@@ -229,6 +232,20 @@ def check_engine(by_kind, config_maps):
     cmd = container.get("command")
     check(cmd is None or (cmd[:2] == ["/usr/bin/tini", "--"]),
           f"{where}: command {cmd} does not run under /usr/bin/tini (the jobs' orphans would not be reaped)")
+    # stopping the pod kills every process in it, the jobs' too: the engine
+    # drains first (--drain-timeout), so it must get the SIGTERM itself (tini
+    # sends it to its child: a shell must exec the engine), and the SIGKILL
+    # must come after the drain (terminationGracePeriodSeconds a little
+    # above: the stop itself takes a moment)
+    check(cmd is None or "-c" not in cmd or cmd[-1].lstrip().startswith("exec ocps-engine"),
+          f"{where}: command {cmd}: the shell does not exec ocps-engine (the SIGTERM would not reach it)")
+    drain = arg.get("--drain-timeout", "0")
+    grace = pod.get("terminationGracePeriodSeconds", 30)
+    if check(re.fullmatch(r"\d+(\.\d+)?", drain) and float(drain) > 0,
+             f"{where}: OCPS_ENGINE_OPTIONS has no --drain-timeout (stopping the pod would kill its running jobs)"):
+        check(isinstance(grace, int) and float(drain) + 10 <= grace <= float(drain) + 300,
+              f"{where}: terminationGracePeriodSeconds {grace} is not 10 s to 5 min above --drain-timeout {drain} "
+              f"(the SIGKILL would cut the drain short, or come long after it)")
     # probes: /healthz is the one path open without the token
     for probe in ("livenessProbe", "readinessProbe"):
         hg = get(container, probe, "httpGet", default={})
@@ -378,14 +395,19 @@ def check_k8s(src):
               f"{where}: the work root {work_root} (site {site}) is not a mounted persistent volume")
     jwhere, jmounts, jenv = runs_jobs
     index_path = jenv.get("DAF_BUTLER_REPOSITORY_INDEX")
-    if instance and check(index_path, f"{jwhere}: no DAF_BUTLER_REPOSITORY_INDEX where the jobs run"):
+    # the engine runs the jobs of every instance of the site file (each
+    # OCPS Job reads it), so it mounts every instance's repository
+    served = config.get("instances", []) if jwhere == "Deployment ocps-engine" else instance
+    if served and check(index_path, f"{jwhere}: no DAF_BUTLER_REPOSITORY_INDEX where the jobs run"):
         vol = jmounts.get(os.path.dirname(index_path), {})
         cm = config_maps.get(get(vol, "configMap", "name"), {})
         repos = yaml.safe_load(cm.get(os.path.basename(index_path), "")) or {}
-        label = instance[0].get("butler")
-        repo = repos.get(label)
-        check(repo and any(repo == p or repo.startswith(p.rstrip("/") + "/") for p in jmounts),
-              f"{jwhere}: butler {label} -> {repo} is not on a mounted volume where the jobs run")
+        for inst in served:
+            label = inst.get("butler")
+            repo = repos.get(label)
+            check(repo and any(repo == p or repo.startswith(p.rstrip("/") + "/") for p in jmounts),
+                  f"{jwhere}: butler {label} (OCPS:{inst.get('sal_index')}) -> {repo} is not on a mounted volume "
+                  f"where the jobs run")
 
     # /metrics: the scrape annotation's port is the container's metrics
     # port; scraping is on only with OCPS_METRICS_LISTEN on that port, on

@@ -233,9 +233,14 @@ int engine_lock_file(const char *lock_path, int *fd, char *holder, size_t holder
 int engine_open(engine **out, uv_loop_t *loop, const engine_options *opts, engine_job_cb cb, void *arg,
                 char *err, size_t errlen);
 
-/* Start the queued jobs of an engine opened with start_later (once;
- * nothing for one opened without). */
+/* Start the queued jobs of an engine opened with start_later, or held
+ * by engine_hold (nothing for one that is neither). */
 void engine_start(engine *e);
+
+/* Start no more jobs (a service draining before it stops): queued and
+ * pending ones stay in the store for the next engine_open, running ones
+ * go on and are watched as before. engine_start undoes it. */
+void engine_hold(engine *e);
 
 /* A new job id (32 hex characters + NUL): the creation time in
  * milliseconds (12 hex digits), then 80 random bits; ids made later sort

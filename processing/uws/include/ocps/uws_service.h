@@ -49,6 +49,12 @@ unsigned uws_service_port(const uws_service *s);
  * marked published, or deleted if its deletion was asked). */
 void uws_service_job_changed(uws_service *s, const engine_job *job);
 
+/* Take no new job (a drain before the service stops): from now on PUT
+ * /job is answered 503 with Retry-After and creates nothing (the PUTs of
+ * this loop turn are still committed); every other request is answered as
+ * before, /healthz too (200, its body saying it drains). */
+void uws_service_drain(uws_service *s);
+
 /* Stop listening and free the service (its loop handles close
  * asynchronously; the loop must run until they have). */
 void uws_service_close(uws_service *s);
