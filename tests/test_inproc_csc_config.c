@@ -3,7 +3,8 @@
  * CSC on its own thread, over inproc: a file that does not exist, YAML
  * that does not parse or is not a mapping, a schema violation, a name
  * reserved for the site files, and a configuration the application
- * refuses (no block for its index, an executor not built in). Each time
+ * refuses (no block for its index, an executor not built in, a string
+ * longer than its bound or holding a NUL byte). Each time
  * the command fails with salobj's message, the CSC logs it and stays in
  * STANDBY without configurationApplied, and a good start then works. And
  * a CSC stopped while a start reads its configuration answers it not.
@@ -65,6 +66,13 @@ static int setup(void **state)
                  "    poll_interval: 1\n    butler: LATISS\n    output_glob: '*'\n");
     write_config(c, "slurm.yaml", "executor: slurm\nslurm:\n  extra_options: ['--uid=0']\n");
     write_config(c, "fast.yaml", "max_concurrent_jobs: 2\n");
+    char text[1400];
+    snprintf(text, sizeof text,
+             "instances:\n  - sal_index: 1\n    instance: LATISS\n    url: http://x/\n"
+             "    poll_interval: 1\n    butler: /repo/%01100d\n    output_glob: '*'\n",
+             0);
+    write_config(c, "long.yaml", text);
+    write_config(c, "nul.yaml", "work_root: \"/tmp/a\\0b\"\n");
     write_config(c, "floats.yaml",
                  "max_concurrent_jobs: 3.0\nmax_waiting_jobs: 40.0\ninstances:\n  - sal_index: 1.0\n"
                  "    instance: LATISS\n    url: http://x/\n    poll_interval: 1\n    butler: LATISS\n"
@@ -200,6 +208,10 @@ static void configuration_the_application_refuses(void **state)
                 "Failed: executor uws: url must be an http:// or https:// URL, not \"file:///etc\"", false);
     start_fails(c, "slurm.yaml", "Failed: slurm.extra_options[0]: sbatch option '--uid' is not allowed",
                 false);
+    /* a value is used whole or refused, never cut */
+    start_fails(c, "long.yaml",
+                "Failed: instances[0].butler: 1106 bytes is longer than the limit of 1023 bytes", false);
+    start_fails(c, "nul.yaml", "Failed: work_root: a NUL byte (\\0) at byte 6 is not allowed", false);
     start_works(c);
 }
 
