@@ -2,7 +2,8 @@
  * json_schema_validate.c - validation of an instance against a compiled
  * schema (json_schema.c), keywords checked in a fixed order so the first
  * error is deterministic; probed branches run quiet; defaults inserted
- * with JSON_SCHEMA_APPLY_DEFAULTS.
+ * with JSON_SCHEMA_APPLY_DEFAULTS; "format" asserted only with
+ * JSON_SCHEMA_CHECK_FORMATS.
  */
 #include "json_schema__internal.h"
 
@@ -265,7 +266,8 @@ static int check_string(vctx *v, const node *n, json_t *inst)
             return m < 0 ? -1 : vfail(v, "pattern", "%r does not match %r", inst, pattern);
         }
     }
-    if ((k = json_object_get(sch, "format")) && !js_format_ok(json_string_value(k), inst)) {
+    if ((v->flags & JSON_SCHEMA_CHECK_FORMATS) && (k = json_object_get(sch, "format")) &&
+        !js_format_ok(json_string_value(k), inst)) {
         return vfail(v, "format", "%r is not a %r", inst, k);
     }
     return 0;

@@ -10,11 +10,13 @@
  * not supported: <uri>"). "pattern" and "patternProperties" take ECMA-262
  * regular expressions with Unicode semantics, matched with PCRE2 under
  * match limits: a pattern that is not ECMA-262 is rejected at compile time,
- * one that backtracks without end fails validation. The formats uri,
+ * one that backtracks without end fails validation. "format" is an
+ * annotation, not checked, as in salobj (jsonschema's Draft7Validator without
+ * a format_checker); with JSON_SCHEMA_CHECK_FORMATS the formats uri,
  * uri-reference, date-time, date, time, email, ipv4, ipv6, hostname,
- * json-pointer and regex are checked; other formats are ignored, as draft 7
- * allows. Error messages read like Python jsonschema's. "default" is only
- * used with JSON_SCHEMA_APPLY_DEFAULTS.
+ * json-pointer and regex are checked (other formats are still ignored, as
+ * draft 7 allows). Error messages read like Python jsonschema's. "default"
+ * is only used with JSON_SCHEMA_APPLY_DEFAULTS.
  *
  * Keywords of one schema are checked in a fixed order (type, enum, const,
  * number, string, array, object keywords with additionalProperties before
@@ -29,6 +31,9 @@
 typedef struct json_schema json_schema;
 
 #define JSON_SCHEMA_APPLY_DEFAULTS 1u
+/* Assert "format" (jsonschema's FormatChecker); without it, as in salobj,
+ * "format" is only an annotation. */
+#define JSON_SCHEMA_CHECK_FORMATS 2u
 
 typedef struct json_schema_error {
     char message[512]; /* jsonschema-like text, e.g. "'sal_index' is a required property" */
