@@ -6,8 +6,9 @@
  * refuses (no block for its index, an executor not built in, a string
  * longer than its bound or holding a NUL byte). Each time
  * the command fails with salobj's message, the CSC logs it and stays in
- * STANDBY without configurationApplied, and a good start then works. And
- * a CSC stopped while a start reads its configuration answers it not.
+ * STANDBY without configurationApplied, and a good start then works. A
+ * file read at a git ref is read whole, as from the working tree. And a
+ * CSC stopped while a start reads its configuration answers it not.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -26,6 +27,7 @@
 #include "inproc_csc.h"
 #include "ocps/ocps_interface.h"
 #include "ocps/sal_csc.h"
+#include "ocps/yaml_json.h"
 #include "sal_fixture.h"
 #include "test_util.h"
 
@@ -237,6 +239,71 @@ static void whole_number_floats_are_used(void **state)
     assert_true(found);
 }
 
+/* --- files read at a git ref --- */
+
+static void git(ctx *c, const char *a1, const char *a2, const char *a3)
+{
+    char *argv[] = {
+        "git",      "-C",       c->dir,     "-c", "user.email=test@example.org", "-c", "user.name=test",
+        (char *)a1, (char *)a2, (char *)a3, NULL};
+    char *out = NULL;
+    int rc = tu_run(argv, &out);
+    if (rc != 0) {
+        fail_msg("git %s: %s", a1, out ? out : "");
+    }
+    free(out);
+}
+
+/* start with `override` fails; its result into result. */
+static void start_result(ctx *c, const char *override, char *result, size_t len)
+{
+    int ack = fx_command_str(&c->f, "start", "configurationOverride", override, 30, result, len);
+    if (ack != SAL_CMD_FAILED) {
+        fail_msg("start %s: %s (%s)", override, sal_ack_name(ack), result);
+    }
+    assert_int_equal(ct_state(c->csc), SAL_STATE_STANDBY);
+}
+
+/* A file read at a git ref is read whole, as from the working tree: the
+ * same bytes (a NUL byte, final newlines kept by a |+ block scalar, more
+ * than 4 MiB) give the same verdict and message, never a cut file. */
+static void git_ref_reads_the_file_whole(void **state)
+{
+    ctx *c = *state;
+    static const char nul[] = "max_concurrent_jobs: 2\n\0# after a NUL byte\n";
+    char *p = tu_path_join(c->dir, "nul.yaml");
+    assert_int_equal(tu_write_file(p, nul, sizeof nul - 1), 0);
+    free(p);
+    write_config(c, "keep.yaml",
+                 "instances:\n  - sal_index: 1\n    instance: |+\n      LATISS\n\n    url: http://x/\n"
+                 "    poll_interval: 1\n    butler: LATISS\n    output_glob: '*'\n");
+    size_t big_len = YAML_JSON_MAX_INPUT + 10;
+    char *big = malloc(big_len);
+    memset(big, 'x', big_len);
+    memcpy(big, "max_concurrent_jobs: 2\n# ", 25);
+    big[big_len - 1] = '\n';
+    p = tu_path_join(c->dir, "big.yaml");
+    assert_int_equal(tu_write_file(p, big, big_len), 0);
+    free(p);
+    free(big);
+    git(c, "init", "-q", NULL);
+    git(c, "add", "-A", NULL);
+    git(c, "commit", "-qm", "configuration");
+    static const char *const names[] = {"nul.yaml", "keep.yaml", "big.yaml"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char from_tree[2048], from_git[2048], at_head[64];
+        start_result(c, names[i], from_tree, sizeof from_tree);
+        snprintf(at_head, sizeof at_head, "%s:HEAD", names[i]);
+        start_result(c, at_head, from_git, sizeof from_git);
+        print_message("%s: %s\n", names[i], from_git);
+        assert_string_equal(from_git, from_tree);
+    }
+    char result[2048];
+    assert_int_equal(
+        fx_command_str(&c->f, "start", "configurationOverride", "fast.yaml:HEAD", 30, result, sizeof result),
+        SAL_CMD_COMPLETE);
+}
+
 /* --- stopped while a start reads its configuration --- */
 
 typedef struct start_acks {
@@ -306,6 +373,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(schema_violation, setup, teardown),
         cmocka_unit_test_setup_teardown(configuration_the_application_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(whole_number_floats_are_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(git_ref_reads_the_file_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_while_start_reads_configuration, setup, teardown),
     };
     return cmocka_run_group_tests_name("inproc_csc_config", tests, NULL, NULL);

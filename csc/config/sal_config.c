@@ -206,33 +206,48 @@ bool sal_config_has_site_file(const sal_config *c)
     return exists(path);
 }
 
+/* The file name at git ref `ref` in dir (git show), as YAML: every byte
+ * of it, as the working-tree read takes the file (at most
+ * YAML_JSON_MAX_INPUT bytes; NUL bytes refused by the parser). NULL with
+ * err (YAML or size) or r->message (git) set. */
+static json_t *read_at_ref(const char *dir, const char *name, const char *path, const char *ref,
+                           sal_config_result *r, char *err, size_t errlen)
+{
+    char spec[1400];
+    snprintf(spec, sizeof spec, "%s:./%s", ref, name);
+    char *argv[] = {"git", "-C", (char *)dir, "show", "--end-of-options", spec, NULL};
+    char *text;
+    size_t len;
+    char git_err[1024];
+    int rc = sal_proc_capture(argv, YAML_JSON_MAX_INPUT, GIT_TIMEOUT, &text, &len, git_err, sizeof git_err);
+    if (rc == SAL_PROC_TOO_LONG) {
+        snprintf(err, errlen, "%.900s: larger than the limit of %u bytes", path, YAML_JSON_MAX_INPUT);
+        return NULL;
+    }
+    if (rc != 0) {
+        snprintf(r->message, sizeof r->message,
+                 "Could not read config file %.900s with git hash %.200s: %.800s", path, ref,
+                 rc > 128 ? "git timed out" : git_err);
+        free(text);
+        return NULL;
+    }
+    json_t *data = yaml_json_load_named(text, len, path, err, errlen);
+    free(text);
+    return data;
+}
+
 /* Read one file (at `ref` if not empty) as YAML; NULL with r->message. */
 static json_t *read_file(const char *dir, const char *name, const char *ref, sal_config_result *r)
 {
     char path[PATH_MAX + 256];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     json_t *data;
-    char err[1024];
+    char err[1024] = "";
     if (ref[0] != '\0') {
-        char spec[1400];
-        snprintf(spec, sizeof spec, "%s:./%s", ref, name);
-        char *argv[] = {"git", "-C", (char *)dir, "show", "--end-of-options", spec, NULL};
-        static const size_t max = 4 << 20;
-        char *text = malloc(max);
-        if (text == NULL) {
-            snprintf(r->message, sizeof r->message, "out of memory");
-            return NULL;
+        data = read_at_ref(dir, name, path, ref, r, err, sizeof err);
+        if (data == NULL && err[0] == '\0') {
+            return NULL; /* git failed: r->message says why */
         }
-        int rc = sal_proc_run(argv, text, max, GIT_TIMEOUT);
-        if (rc != 0) {
-            snprintf(r->message, sizeof r->message,
-                     "Could not read config file %.900s with git hash %.200s: %.800s", path, ref,
-                     rc > 128 ? "git timed out" : text);
-            free(text);
-            return NULL;
-        }
-        data = yaml_json_load(text, strlen(text), err, sizeof err);
-        free(text);
     } else {
         if (!exists(path)) {
             snprintf(r->message, sizeof r->message, "Config file '%.1500s' does not exist", path);

@@ -263,6 +263,11 @@ json_t *yaml_json_load(const char *text, size_t len, char *err, size_t errlen)
     return yj_load(text, len, NULL, err, errlen);
 }
 
+json_t *yaml_json_load_named(const char *text, size_t len, const char *name, char *err, size_t errlen)
+{
+    return yj_load(text, len, name, err, errlen);
+}
+
 /* The whole file into a malloc'd buffer; -1 on a read error, -2 if it is
  * larger than YAML_JSON_MAX_INPUT. */
 static int yj_read_all(FILE *f, char **buf, size_t *len)

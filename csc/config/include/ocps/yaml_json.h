@@ -72,6 +72,10 @@
  * (err may be NULL when errlen is 0). */
 json_t *yaml_json_load(const char *text, size_t len, char *err, size_t errlen);
 
+/* Same, the message starting with name as yaml_json_load_file's starts
+ * with the path (for text read from elsewhere, e.g. git show). */
+json_t *yaml_json_load_named(const char *text, size_t len, const char *name, char *err, size_t errlen);
+
 /* Same for the file at path (at most YAML_JSON_MAX_INPUT bytes); the error
  * message starts with the path. */
 json_t *yaml_json_load_file(const char *path, char *err, size_t errlen);
