@@ -75,6 +75,14 @@ static int setup(void **state)
              0);
     write_config(c, "long.yaml", text);
     write_config(c, "nul.yaml", "work_root: \"/tmp/a\\0b\"\n");
+    write_config(c, "date.yaml",
+                 "metadata:\n  date: 2024-01-01\ninstances:\n  - sal_index: 1\n    instance: LATISS\n"
+                 "    url: http://x/\n    poll_interval: 1\n    butler: LATISS\n"
+                 "    input_collection: 2024-01-01\n    output_glob: '*'\n");
+    write_config(c, "quoted_date.yaml",
+                 "metadata:\n  date: 2024-01-01\ninstances:\n  - sal_index: 1\n    instance: LATISS\n"
+                 "    url: http://x/\n    poll_interval: 1\n    butler: LATISS\n"
+                 "    input_collection: '2024-01-01'\n    output_glob: '*'\n");
     write_config(c, "floats.yaml",
                  "max_concurrent_jobs: 3.0\nmax_waiting_jobs: 40.0\ninstances:\n  - sal_index: 1.0\n"
                  "    instance: LATISS\n    url: http://x/\n    poll_interval: 1\n    butler: LATISS\n"
@@ -200,6 +208,24 @@ static void schema_violation(void **state)
                 "allowed ('pol_interval' was unexpected)\"> at /instances/0",
                 false);
     start_works(c);
+}
+
+/* An unquoted date is a date, not a string, as in salobj (PyYAML makes it
+ * a datetime): refused where a string is wanted, with a message saying to
+ * quote it; quoted it is a string, and metadata (dropped) may hold dates. */
+static void unquoted_dates_are_not_strings(void **state)
+{
+    ctx *c = *state;
+    start_fails(
+        c, "date.yaml",
+        "Failed: Configuration failed validation: <ValidationError: \"2024-01-01 is not of type 'string': "
+        "an unquoted YAML date or time is a date, not a string (as for salobj); quote it: "
+        "'2024-01-01'\"> at /instances/0/input_collection",
+        false);
+    char result[2048];
+    assert_int_equal(fx_command_str(&c->f, "start", "configurationOverride", "quoted_date.yaml", 10, result,
+                                    sizeof result),
+                     SAL_CMD_COMPLETE);
 }
 
 static void configuration_the_application_refuses(void **state)
@@ -371,6 +397,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(missing_file_or_reserved_name, setup, teardown),
         cmocka_unit_test_setup_teardown(yaml_that_is_not_a_mapping, setup, teardown),
         cmocka_unit_test_setup_teardown(schema_violation, setup, teardown),
+        cmocka_unit_test_setup_teardown(unquoted_dates_are_not_strings, setup, teardown),
         cmocka_unit_test_setup_teardown(configuration_the_application_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(whole_number_floats_are_used, setup, teardown),
         cmocka_unit_test_setup_teardown(git_ref_reads_the_file_whole, setup, teardown),

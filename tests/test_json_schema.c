@@ -296,6 +296,44 @@ static void test_format_is_an_annotation(void **state)
     expect_valid_flags("{\"format\":\"url\"}", "\"never checked\"", JSON_SCHEMA_CHECK_FORMATS);
 }
 
+/* The values listed as YAML timestamps are dates to the validator, as
+ * PyYAML's datetimes are to salobj's: of no JSON type, equal to nothing;
+ * the same text quoted is a string. */
+static void test_yaml_timestamps_are_not_strings(void **state)
+{
+    (void)state;
+    json_t *config =
+        parse("{\"butler\": \"2024-01-01\", \"quoted\": \"2024-01-01\", \"any\": \"2024-01-01\"}");
+    json_t *stamps = json_array();
+    json_array_append(stamps, json_object_get(config, "butler"));
+    json_array_append(stamps, json_object_get(config, "any"));
+    json_schema *s = compile_text("{\"properties\": {\"butler\": {\"type\": \"string\", \"minLength\": 1},"
+                                  "\"quoted\": {\"type\": \"string\"}, \"any\": {\"maxLength\": 2}}}");
+    json_schema_error err;
+    assert_int_equal(json_schema_validate_timestamps(s, config, 0, stamps, &err), -1);
+    assert_string_equal(err.message, "2024-01-01 is not of type 'string': an unquoted YAML date or time is a "
+                                     "date, not a string (as for salobj); quote it: '2024-01-01'");
+    assert_string_equal(err.path, "/butler");
+    assert_string_equal(err.keyword, "type");
+    /* without the list, every one is a string (and "any" too long) */
+    assert_int_equal(json_schema_validate(s, config, 0, &err), -1);
+    assert_string_equal(err.path, "/any");
+    /* no type wanted: a date is fine, and string keywords skip it */
+    json_object_set_new(config, "butler", json_string("LATISS"));
+    assert_int_equal(json_schema_validate_timestamps(s, config, 0, stamps, &err), 0);
+    json_schema_free(s);
+    s = compile_text("{\"properties\": {\"any\": {\"type\": [\"string\", \"null\"]}}}");
+    assert_int_equal(json_schema_validate_timestamps(s, config, 0, stamps, &err), -1);
+    assert_non_null(strstr(err.message, "2024-01-01 is not of type 'string', 'null': "));
+    json_schema_free(s);
+    s = compile_text("{\"properties\": {\"any\": {\"enum\": [\"2024-01-01\"]}}}");
+    assert_int_equal(json_schema_validate_timestamps(s, config, 0, stamps, &err), -1);
+    assert_string_equal(err.keyword, "enum");
+    json_schema_free(s);
+    json_decref(stamps);
+    json_decref(config);
+}
+
 static void test_ecma_regex_translation(void **state)
 {
     (void)state;
@@ -752,6 +790,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_enum_and_const),
         cmocka_unit_test(test_string_keywords),
         cmocka_unit_test(test_format_is_an_annotation),
+        cmocka_unit_test(test_yaml_timestamps_are_not_strings),
         cmocka_unit_test(test_ecma_regex_translation),
         cmocka_unit_test(test_regex_lookaround_and_backreferences),
         cmocka_unit_test(test_regex_dot_is_one_character),

@@ -54,6 +54,15 @@ json_schema *json_schema_compile(json_t *schema, json_schema_error *err);
  * nested defaults apply too), then validate. err may be NULL. */
 int json_schema_validate(const json_schema *s, json_t *instance, unsigned flags, json_schema_error *err);
 
+/* Validate as json_schema_validate, the string values listed in timestamps
+ * (a JSON array, compared by identity: the YAML timestamps that
+ * yaml_json_load_*_timestamps collected) being dates, not strings, as
+ * salobj's PyYAML reads them: they are of no JSON type (every "type"
+ * fails, with a message saying to quote them), equal to no "enum" or
+ * "const" value, and the string keywords skip them. NULL: none. */
+int json_schema_validate_timestamps(const json_schema *s, json_t *instance, unsigned flags,
+                                    const json_t *timestamps, json_schema_error *err);
+
 /* Release a compiled schema (and its reference to the schema document).
  * NULL is allowed. */
 void json_schema_free(json_schema *s);
