@@ -3,10 +3,12 @@
  * CSC on its own thread, over inproc: a file that does not exist, YAML
  * that does not parse or is not a mapping, a schema violation, a name
  * reserved for the site files, and a configuration the application
- * refuses (no block for its index, an executor not built in). Each time
+ * refuses (no block for its index, an executor not built in, a string
+ * longer than its bound or holding a NUL byte). Each time
  * the command fails with salobj's message, the CSC logs it and stays in
- * STANDBY without configurationApplied, and a good start then works. And
- * a CSC stopped while a start reads its configuration answers it not.
+ * STANDBY without configurationApplied, and a good start then works. A
+ * file read at a git ref is read whole, as from the working tree. And a
+ * CSC stopped while a start reads its configuration answers it not.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -25,6 +27,7 @@
 #include "inproc_csc.h"
 #include "ocps/ocps_interface.h"
 #include "ocps/sal_csc.h"
+#include "ocps/yaml_json.h"
 #include "sal_fixture.h"
 #include "test_util.h"
 
@@ -65,6 +68,21 @@ static int setup(void **state)
                  "    poll_interval: 1\n    butler: LATISS\n    output_glob: '*'\n");
     write_config(c, "slurm.yaml", "executor: slurm\nslurm:\n  extra_options: ['--uid=0']\n");
     write_config(c, "fast.yaml", "max_concurrent_jobs: 2\n");
+    char text[1400];
+    snprintf(text, sizeof text,
+             "instances:\n  - sal_index: 1\n    instance: LATISS\n    url: http://x/\n"
+             "    poll_interval: 1\n    butler: /repo/%01100d\n    output_glob: '*'\n",
+             0);
+    write_config(c, "long.yaml", text);
+    write_config(c, "nul.yaml", "work_root: \"/tmp/a\\0b\"\n");
+    write_config(c, "date.yaml",
+                 "metadata:\n  date: 2024-01-01\ninstances:\n  - sal_index: 1\n    instance: LATISS\n"
+                 "    url: http://x/\n    poll_interval: 1\n    butler: LATISS\n"
+                 "    input_collection: 2024-01-01\n    output_glob: '*'\n");
+    write_config(c, "quoted_date.yaml",
+                 "metadata:\n  date: 2024-01-01\ninstances:\n  - sal_index: 1\n    instance: LATISS\n"
+                 "    url: http://x/\n    poll_interval: 1\n    butler: LATISS\n"
+                 "    input_collection: '2024-01-01'\n    output_glob: '*'\n");
     write_config(c, "floats.yaml",
                  "max_concurrent_jobs: 3.0\nmax_waiting_jobs: 40.0\ninstances:\n  - sal_index: 1.0\n"
                  "    instance: LATISS\n    url: http://x/\n    poll_interval: 1\n    butler: LATISS\n"
@@ -192,6 +210,24 @@ static void schema_violation(void **state)
     start_works(c);
 }
 
+/* An unquoted date is a date, not a string, as in salobj (PyYAML makes it
+ * a datetime): refused where a string is wanted, with a message saying to
+ * quote it; quoted it is a string, and metadata (dropped) may hold dates. */
+static void unquoted_dates_are_not_strings(void **state)
+{
+    ctx *c = *state;
+    start_fails(
+        c, "date.yaml",
+        "Failed: Configuration failed validation: <ValidationError: \"2024-01-01 is not of type 'string': "
+        "an unquoted YAML date or time is a date, not a string (as for salobj); quote it: "
+        "'2024-01-01'\"> at /instances/0/input_collection",
+        false);
+    char result[2048];
+    assert_int_equal(fx_command_str(&c->f, "start", "configurationOverride", "quoted_date.yaml", 10, result,
+                                    sizeof result),
+                     SAL_CMD_COMPLETE);
+}
+
 static void configuration_the_application_refuses(void **state)
 {
     ctx *c = *state;
@@ -200,6 +236,10 @@ static void configuration_the_application_refuses(void **state)
                 "Failed: executor uws: url must be an http:// or https:// URL, not \"file:///etc\"", false);
     start_fails(c, "slurm.yaml", "Failed: slurm.extra_options[0]: sbatch option '--uid' is not allowed",
                 false);
+    /* a value is used whole or refused, never cut */
+    start_fails(c, "long.yaml",
+                "Failed: instances[0].butler: 1106 bytes is longer than the limit of 1023 bytes", false);
+    start_fails(c, "nul.yaml", "Failed: work_root: a NUL byte (\\0) at byte 6 is not allowed", false);
     start_works(c);
 }
 
@@ -223,6 +263,71 @@ static void whole_number_floats_are_used(void **state)
         }
     }
     assert_true(found);
+}
+
+/* --- files read at a git ref --- */
+
+static void git(ctx *c, const char *a1, const char *a2, const char *a3)
+{
+    char *argv[] = {
+        "git",      "-C",       c->dir,     "-c", "user.email=test@example.org", "-c", "user.name=test",
+        (char *)a1, (char *)a2, (char *)a3, NULL};
+    char *out = NULL;
+    int rc = tu_run(argv, &out);
+    if (rc != 0) {
+        fail_msg("git %s: %s", a1, out ? out : "");
+    }
+    free(out);
+}
+
+/* start with `override` fails; its result into result. */
+static void start_result(ctx *c, const char *override, char *result, size_t len)
+{
+    int ack = fx_command_str(&c->f, "start", "configurationOverride", override, 30, result, len);
+    if (ack != SAL_CMD_FAILED) {
+        fail_msg("start %s: %s (%s)", override, sal_ack_name(ack), result);
+    }
+    assert_int_equal(ct_state(c->csc), SAL_STATE_STANDBY);
+}
+
+/* A file read at a git ref is read whole, as from the working tree: the
+ * same bytes (a NUL byte, final newlines kept by a |+ block scalar, more
+ * than 4 MiB) give the same verdict and message, never a cut file. */
+static void git_ref_reads_the_file_whole(void **state)
+{
+    ctx *c = *state;
+    static const char nul[] = "max_concurrent_jobs: 2\n\0# after a NUL byte\n";
+    char *p = tu_path_join(c->dir, "nul.yaml");
+    assert_int_equal(tu_write_file(p, nul, sizeof nul - 1), 0);
+    free(p);
+    write_config(c, "keep.yaml",
+                 "instances:\n  - sal_index: 1\n    instance: |+\n      LATISS\n\n    url: http://x/\n"
+                 "    poll_interval: 1\n    butler: LATISS\n    output_glob: '*'\n");
+    size_t big_len = YAML_JSON_MAX_INPUT + 10;
+    char *big = malloc(big_len);
+    memset(big, 'x', big_len);
+    memcpy(big, "max_concurrent_jobs: 2\n# ", 25);
+    big[big_len - 1] = '\n';
+    p = tu_path_join(c->dir, "big.yaml");
+    assert_int_equal(tu_write_file(p, big, big_len), 0);
+    free(p);
+    free(big);
+    git(c, "init", "-q", NULL);
+    git(c, "add", "-A", NULL);
+    git(c, "commit", "-qm", "configuration");
+    static const char *const names[] = {"nul.yaml", "keep.yaml", "big.yaml"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char from_tree[2048], from_git[2048], at_head[64];
+        start_result(c, names[i], from_tree, sizeof from_tree);
+        snprintf(at_head, sizeof at_head, "%s:HEAD", names[i]);
+        start_result(c, at_head, from_git, sizeof from_git);
+        print_message("%s: %s\n", names[i], from_git);
+        assert_string_equal(from_git, from_tree);
+    }
+    char result[2048];
+    assert_int_equal(
+        fx_command_str(&c->f, "start", "configurationOverride", "fast.yaml:HEAD", 30, result, sizeof result),
+        SAL_CMD_COMPLETE);
 }
 
 /* --- stopped while a start reads its configuration --- */
@@ -292,8 +397,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(missing_file_or_reserved_name, setup, teardown),
         cmocka_unit_test_setup_teardown(yaml_that_is_not_a_mapping, setup, teardown),
         cmocka_unit_test_setup_teardown(schema_violation, setup, teardown),
+        cmocka_unit_test_setup_teardown(unquoted_dates_are_not_strings, setup, teardown),
         cmocka_unit_test_setup_teardown(configuration_the_application_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(whole_number_floats_are_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(git_ref_reads_the_file_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_while_start_reads_configuration, setup, teardown),
     };
     return cmocka_run_group_tests_name("inproc_csc_config", tests, NULL, NULL);

@@ -7,11 +7,16 @@
  *
  * In suite mode every case must pass except those skipped: cases whose
  * schema needs a remote reference (the compiler reports "remote $ref not
- * supported") and files for keywords or formats this validator does not
- * claim. Skips are listed.
+ * supported") and optional files for keywords this validator does not
+ * claim. Skips are listed. Cases are validated as salobj validates a
+ * configuration, "format" being an annotation: every case of an
+ * optional/format file must then be valid; the claimed format files are
+ * also run with the format checker (JSON_SCHEMA_CHECK_FORMATS) against the
+ * suite's verdicts.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,35 +55,52 @@ static json_schema *compile_text(const char *text)
     return s;
 }
 
-/* Validate instance text against schema text; returns the result and fills
- * err. */
-static int check(const char *schema, const char *instance, json_schema_error *err)
+/* Validate instance text against schema text with flags; returns the result
+ * and fills err. */
+static int check_flags(const char *schema, const char *instance, unsigned flags, json_schema_error *err)
 {
     json_schema *s = compile_text(schema);
     json_t *inst = parse(instance);
-    int rc = json_schema_validate(s, inst, 0, err);
+    int rc = json_schema_validate(s, inst, flags, err);
     json_decref(inst);
     json_schema_free(s);
     return rc;
 }
 
-static void expect_error(const char *schema, const char *instance, const char *message, const char *path,
-                         const char *keyword)
+/* The same as salobj validates a configuration (no format checker). */
+static int check(const char *schema, const char *instance, json_schema_error *err)
+{
+    return check_flags(schema, instance, 0, err);
+}
+
+static void expect_error_flags(const char *schema, const char *instance, unsigned flags, const char *message,
+                               const char *path, const char *keyword)
 {
     json_schema_error err;
-    assert_int_equal(check(schema, instance, &err), -1);
+    assert_int_equal(check_flags(schema, instance, flags, &err), -1);
     assert_string_equal(err.message, message);
     assert_string_equal(err.path, path);
     assert_string_equal(err.keyword, keyword);
 }
 
-static void expect_valid(const char *schema, const char *instance)
+static void expect_error(const char *schema, const char *instance, const char *message, const char *path,
+                         const char *keyword)
+{
+    expect_error_flags(schema, instance, 0, message, path, keyword);
+}
+
+static void expect_valid_flags(const char *schema, const char *instance, unsigned flags)
 {
     json_schema_error err;
-    int rc = check(schema, instance, &err);
+    int rc = check_flags(schema, instance, flags, &err);
     if (rc != 0) {
         fail_msg("%s should be valid under %s: %s at %s", instance, schema, err.message, err.path);
     }
+}
+
+static void expect_valid(const char *schema, const char *instance)
+{
+    expect_valid_flags(schema, instance, 0);
 }
 
 static void expect_compile_error(const char *schema, const char *fragment)
@@ -239,9 +261,77 @@ static void test_string_keywords(void **state)
                  "minLength");
     expect_error("{\"pattern\":\"^\\\\d+$\"}", "\"12a\"", "'12a' does not match '^\\\\d+$'", "", "pattern");
     expect_valid("{\"pattern\":\"\\\\w+\\\\s\\\\S\"}", "\"--ab x--\"");
-    expect_error("{\"format\":\"date-time\"}", "\"2024-02-30T00:00:00Z\"",
-                 "'2024-02-30T00:00:00Z' is not a 'date-time'", "", "format");
+}
+
+/* "format" is an annotation, as for salobj's Draft7Validator without a
+ * format checker: a configuration salobj accepts is accepted. The checker
+ * is there on request (JSON_SCHEMA_CHECK_FORMATS). */
+static void test_format_is_an_annotation(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *format, *instance;
+    } cases[] = {
+        {"date-time", "\"2024-02-30T00:00:00Z\""},
+        {"date", "\"yesterday\""},
+        {"uri", "\"not a uri\""},
+        {"ipv4", "\"999.1.1.1\""},
+        {"email", "\"nobody\""},
+        {"regex", "\"(?P<n>x)\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char schema[96], message[128];
+        snprintf(schema, sizeof schema, "{\"properties\":{\"x\":{\"type\":\"string\",\"format\":\"%s\"}}}",
+                 cases[i].format);
+        char instance[96];
+        snprintf(instance, sizeof instance, "{\"x\":%s}", cases[i].instance);
+        expect_valid(schema, instance);
+        snprintf(message, sizeof message, "'%.*s' is not a '%s'", (int)strlen(cases[i].instance) - 2,
+                 cases[i].instance + 1, cases[i].format);
+        expect_error_flags(schema, instance, JSON_SCHEMA_CHECK_FORMATS, message, "/x", "format");
+    }
+    /* the other keywords of the subschema still apply */
+    expect_error("{\"type\":\"string\",\"format\":\"uri\"}", "5", "5 is not of type 'string'", "", "type");
     expect_valid("{\"format\":\"url\"}", "\"not checked\"");
+    expect_valid_flags("{\"format\":\"url\"}", "\"never checked\"", JSON_SCHEMA_CHECK_FORMATS);
+}
+
+/* The values listed as YAML timestamps are dates to the validator, as
+ * PyYAML's datetimes are to salobj's: of no JSON type, equal to nothing;
+ * the same text quoted is a string. */
+static void test_yaml_timestamps_are_not_strings(void **state)
+{
+    (void)state;
+    json_t *config =
+        parse("{\"butler\": \"2024-01-01\", \"quoted\": \"2024-01-01\", \"any\": \"2024-01-01\"}");
+    json_t *stamps = json_array();
+    json_array_append(stamps, json_object_get(config, "butler"));
+    json_array_append(stamps, json_object_get(config, "any"));
+    json_schema *s = compile_text("{\"properties\": {\"butler\": {\"type\": \"string\", \"minLength\": 1},"
+                                  "\"quoted\": {\"type\": \"string\"}, \"any\": {\"maxLength\": 2}}}");
+    json_schema_error err;
+    assert_int_equal(json_schema_validate_timestamps(s, config, 0, stamps, &err), -1);
+    assert_string_equal(err.message, "2024-01-01 is not of type 'string': an unquoted YAML date or time is a "
+                                     "date, not a string (as for salobj); quote it: '2024-01-01'");
+    assert_string_equal(err.path, "/butler");
+    assert_string_equal(err.keyword, "type");
+    /* without the list, every one is a string (and "any" too long) */
+    assert_int_equal(json_schema_validate(s, config, 0, &err), -1);
+    assert_string_equal(err.path, "/any");
+    /* no type wanted: a date is fine, and string keywords skip it */
+    json_object_set_new(config, "butler", json_string("LATISS"));
+    assert_int_equal(json_schema_validate_timestamps(s, config, 0, stamps, &err), 0);
+    json_schema_free(s);
+    s = compile_text("{\"properties\": {\"any\": {\"type\": [\"string\", \"null\"]}}}");
+    assert_int_equal(json_schema_validate_timestamps(s, config, 0, stamps, &err), -1);
+    assert_non_null(strstr(err.message, "2024-01-01 is not of type 'string', 'null': "));
+    json_schema_free(s);
+    s = compile_text("{\"properties\": {\"any\": {\"enum\": [\"2024-01-01\"]}}}");
+    assert_int_equal(json_schema_validate_timestamps(s, config, 0, stamps, &err), -1);
+    assert_string_equal(err.keyword, "enum");
+    json_schema_free(s);
+    json_decref(stamps);
+    json_decref(config);
 }
 
 static void test_ecma_regex_translation(void **state)
@@ -422,8 +512,9 @@ static void test_regex_invalid_pattern_is_schema_error(void **state)
     expect_compile_error("{\"pattern\":\"[\\\\d-z]\"}", "cannot start a range");
     expect_compile_error("{\"pattern\":\"\\\\ud800\"}", "lone surrogate");
     expect_compile_error("{\"pattern\":\"\\\\2(a)\"}", "non-existent");
-    expect_error("{\"format\":\"regex\"}", "\"(?P<n>x)\"", "'(?P<n>x)' is not a 'regex'", "", "format");
-    expect_valid("{\"format\":\"regex\"}", "\"(?<n>a)\\\\k<n>\"");
+    expect_error_flags("{\"format\":\"regex\"}", "\"(?P<n>x)\"", JSON_SCHEMA_CHECK_FORMATS,
+                       "'(?P<n>x)' is not a 'regex'", "", "format");
+    expect_valid_flags("{\"format\":\"regex\"}", "\"(?<n>a)\\\\k<n>\"", JSON_SCHEMA_CHECK_FORMATS);
 }
 
 static void test_array_and_object_keywords(void **state)
@@ -545,7 +636,8 @@ typedef struct tally {
     int passed, failed, skipped;
 } tally;
 
-/* Keywords and formats claimed; other optional files are skipped. */
+/* Optional keywords and formats claimed; other optional files are skipped
+ * (the format files are all run as annotations, see suite_file). */
 static int claimed_optional(const char *name)
 {
     static const char *const claimed[] = {
@@ -561,7 +653,14 @@ static int claimed_optional(const char *name)
     return 0;
 }
 
-static void suite_group(const char *file, json_t *group, tally *t)
+/* How a file's cases are run. */
+enum suite_mode {
+    SUITE_SKIP,       /* counted as skipped */
+    SUITE_ASSERT,     /* validated with `flags`, the case's "valid" expected */
+    SUITE_ANNOTATION, /* validated as salobj does (format not checked): every case valid */
+};
+
+static void suite_group(const char *file, json_t *group, enum suite_mode mode, unsigned flags, tally *t)
 {
     const char *desc = json_string_value(json_object_get(group, "description"));
     json_t *tests = json_object_get(group, "tests");
@@ -574,11 +673,11 @@ static void suite_group(const char *file, json_t *group, tally *t)
     }
     for (size_t i = 0; i < json_array_size(tests); i++) {
         json_t *c = json_array_get(tests, i);
-        int want = json_is_true(json_object_get(c, "valid"));
+        int want = mode == SUITE_ANNOTATION || json_is_true(json_object_get(c, "valid"));
         int got = -1;
         if (s) {
             json_t *data = json_deep_copy(json_object_get(c, "data"));
-            got = json_schema_validate(s, data, 0, &err) == 0;
+            got = json_schema_validate(s, data, flags, &err) == 0;
             json_decref(data);
         }
         if (got == want) {
@@ -586,21 +685,22 @@ static void suite_group(const char *file, json_t *group, tally *t)
             continue;
         }
         t->failed++;
-        printf("  FAILED %s: \"%s\" / \"%s\": %s\n", file, desc,
-               json_string_value(json_object_get(c, "description")),
+        printf("  FAILED %s%s: \"%s\" / \"%s\": %s\n", file, mode == SUITE_ANNOTATION ? " (annotation)" : "",
+               desc, json_string_value(json_object_get(c, "description")),
                s ? (want ? err.message : "accepted, should be invalid") : err.message);
     }
     json_schema_free(s);
 }
 
-static void suite_file(const char *dir, const char *name, int skip, tally *total)
+static void suite_file(const char *dir, const char *name, enum suite_mode mode, unsigned flags, tally *total)
 {
+    static const char *const shown[] = {"(not claimed)", "", " (format as an annotation, as salobj)"};
     char path[1024];
     tally t = {0, 0, 0};
     snprintf(path, sizeof path, "%s/%s", dir, name);
     json_error_t jerr;
     /* an unclaimed file is only counted (bignum.json has integers jansson refuses) */
-    json_t *doc = json_load_file(path, skip ? JSON_DECODE_INT_AS_REAL : 0, &jerr);
+    json_t *doc = json_load_file(path, mode == SUITE_SKIP ? JSON_DECODE_INT_AS_REAL : 0, &jerr);
     if (!doc) {
         printf("%-40s cannot load: %s\n", name, jerr.text);
         total->failed++;
@@ -608,20 +708,27 @@ static void suite_file(const char *dir, const char *name, int skip, tally *total
     }
     for (size_t g = 0; g < json_array_size(doc); g++) {
         json_t *group = json_array_get(doc, g);
-        if (skip) {
+        if (mode == SUITE_SKIP) {
             t.skipped += (int)json_array_size(json_object_get(group, "tests"));
         } else {
-            suite_group(name, group, &t);
+            suite_group(name, group, mode, flags, &t);
         }
     }
     json_decref(doc);
-    printf("%-40s %4d passed, %d failed, %d skipped%s\n", name, t.passed, t.failed, t.skipped,
-           skip ? " (not claimed)" : "");
+    printf("%-40s %4d passed, %d failed, %d skipped%s%s\n", name, t.passed, t.failed, t.skipped,
+           mode == SUITE_SKIP ? " " : "",
+           flags & JSON_SCHEMA_CHECK_FORMATS ? " (format checker)" : shown[mode]);
     total->passed += t.passed;
     total->failed += t.failed;
     total->skipped += t.skipped;
 }
 
+/* Run the files of top/sub. The required files and the claimed optional
+ * ones are run as salobj validates (no format checker). Each format file
+ * (and ecmascript-regex.json, whose schema is a format)
+ * is run that way, where every case is valid since "format" is an
+ * annotation, and, if claimed, once more with JSON_SCHEMA_CHECK_FORMATS
+ * against the suite's verdicts. */
 static void suite_dir(const char *top, const char *sub, int optional, tally *total)
 {
     char dir[1024];
@@ -632,7 +739,18 @@ static void suite_dir(const char *top, const char *sub, int optional, tally *tot
         char rel[512];
         snprintf(rel, sizeof rel, "%s%s%s", sub, sub[0] ? "/" : "", names[i]);
         const char *claim_name = strncmp(rel, "optional/", 9) == 0 ? rel + 9 : rel;
-        suite_file(top, rel, optional && !claimed_optional(claim_name), total);
+        bool claimed = !optional || claimed_optional(claim_name);
+        /* ecmascript-regex.json's one case is a "format": "regex" */
+        bool of_format =
+            strncmp(claim_name, "format/", 7) == 0 || strcmp(claim_name, "ecmascript-regex.json") == 0;
+        if (!of_format) {
+            suite_file(top, rel, claimed ? SUITE_ASSERT : SUITE_SKIP, 0, total);
+            continue;
+        }
+        suite_file(top, rel, SUITE_ANNOTATION, 0, total);
+        if (claimed) {
+            suite_file(top, rel, SUITE_ASSERT, JSON_SCHEMA_CHECK_FORMATS, total);
+        }
     }
     if (n >= 0) {
         tu_free_names(names, n);
@@ -671,6 +789,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_minimum_messages),
         cmocka_unit_test(test_enum_and_const),
         cmocka_unit_test(test_string_keywords),
+        cmocka_unit_test(test_format_is_an_annotation),
+        cmocka_unit_test(test_yaml_timestamps_are_not_strings),
         cmocka_unit_test(test_ecma_regex_translation),
         cmocka_unit_test(test_regex_lookaround_and_backreferences),
         cmocka_unit_test(test_regex_dot_is_one_character),

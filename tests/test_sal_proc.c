@@ -5,6 +5,7 @@
  * The pipe sal_proc_run reads must never leak into those children: a child
  * holding its write end keeps the read from seeing EOF, and the run (and a
  * pool thread) blocks until that child exits or the timeout passes.
+ * And sal_proc_capture keeps a helper's standard output whole.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -153,9 +154,54 @@ static void concurrent_spawns_do_not_inherit_the_helper_pipe(void **state)
     assert_true(r.worst < 1.0);
 }
 
+/* sal_proc_capture keeps a helper's output whole, as git show of a
+ * configuration file needs: NUL bytes and final newlines kept, stderr
+ * apart, output over the bound refused rather than cut. */
+static void capture_keeps_the_output_whole(void **state)
+{
+    (void)state;
+    char *data;
+    size_t len;
+    char err[256];
+    char *both[] = {"sh", "-c", "printf 'a\\000b\\n\\n'; echo warning >&2", NULL};
+    assert_int_equal(sal_proc_capture(both, 100, 10, &data, &len, err, sizeof err), 0);
+    assert_int_equal(len, 5);
+    assert_memory_equal(data, "a\0b\n\n", 5);
+    assert_int_equal(data[len], '\0');
+    assert_string_equal(err, "warning");
+    free(data);
+
+    /* 70000 bytes, over one read and the first buffer, exactly the bound */
+    char *big[] = {"sh", "-c", "head -c 70000 /dev/zero", NULL};
+    assert_int_equal(sal_proc_capture(big, 70000, 10, &data, &len, err, sizeof err), 0);
+    assert_int_equal(len, 70000);
+    assert_int_equal(data[69999], '\0');
+    free(data);
+    assert_int_equal(sal_proc_capture(big, 69999, 10, &data, &len, err, sizeof err), SAL_PROC_TOO_LONG);
+    assert_null(data);
+
+    /* a failure keeps its stderr; a child that cannot be run says so */
+    char *fails[] = {"sh", "-c", "echo bad ref >&2; exit 128", NULL};
+    assert_int_equal(sal_proc_capture(fails, 100, 10, &data, &len, err, sizeof err), 128);
+    assert_string_equal(err, "bad ref");
+    free(data);
+    char *missing[] = {"/nonexistent/helper", NULL};
+    assert_int_equal(sal_proc_capture(missing, 100, 10, &data, &len, err, sizeof err), -1);
+    assert_null(data);
+    assert_non_null(strstr(err, "cannot run /nonexistent/helper"));
+
+    /* killed at the timeout */
+    char *slow[] = {"sleep", "5", NULL};
+    double t0 = tu_now();
+    assert_int_equal(sal_proc_capture(slow, 100, 0.2, &data, &len, err, sizeof err), 128 + SIGKILL);
+    assert_true(tu_now() - t0 < 2.0);
+    assert_null(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(capture_keeps_the_output_whole),
         cmocka_unit_test(concurrent_spawns_do_not_inherit_the_helper_pipe),
     };
     return cmocka_run_group_tests_name("sal_proc", tests, NULL, NULL);

@@ -133,6 +133,36 @@ static void test_timestamps_stay_text(void **state)
     check_error("x: 2001-01-01 1:00:00 +24", "invalid timestamp");
 }
 
+/* The timestamps are listed, so that validation can refuse one where a
+ * string is wanted as salobj does (PyYAML makes it a datetime): plain or
+ * !!timestamp scalars, one entry for an anchored one however often it is
+ * used; quoted and block scalars are strings. */
+static void test_timestamps_are_listed(void **state)
+{
+    (void)state;
+    const char *yaml =
+        "a: 2024-01-01\nb: '2024-01-01'\nc: !!timestamp 2001-1-1\nd: &t 2001-12-14 21:59:43.10 -5\n"
+        "e:\n  - *t\n  - \"2024-01-01\"\n  - 2024-01-01x\n  - |\n    2024-01-01\n";
+    json_t *stamps = json_array();
+    char err[512];
+    json_t *got = yaml_json_load_named(yaml, strlen(yaml), "x.yaml", stamps, err, sizeof err);
+    if (got == NULL) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(json_array_size(stamps), 3);
+    assert_ptr_equal(json_array_get(stamps, 0), json_object_get(got, "a"));
+    assert_ptr_equal(json_array_get(stamps, 1), json_object_get(got, "c"));
+    assert_ptr_equal(json_array_get(stamps, 2), json_object_get(got, "d"));
+    assert_ptr_equal(json_array_get(json_object_get(got, "e"), 0), json_object_get(got, "d"));
+    assert_string_equal(json_string_value(json_object_get(got, "a")), "2024-01-01");
+    json_decref(got);
+    json_decref(stamps);
+    /* messages name the file */
+    assert_null(yaml_json_load_named("x: [", 4, "x.yaml", NULL, err, sizeof err));
+    assert_string_equal(
+        err, "x.yaml: line 2, column 1: while parsing a flow node, did not find expected node content");
+}
+
 static void test_quoted_scalars_are_strings(void **state)
 {
     (void)state;
@@ -511,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_plain_float),
         cmocka_unit_test(test_numbers_vs_strings),
         cmocka_unit_test(test_timestamps_stay_text),
+        cmocka_unit_test(test_timestamps_are_listed),
         cmocka_unit_test(test_quoted_scalars_are_strings),
         cmocka_unit_test(test_block_scalars),
         cmocka_unit_test(test_explicit_tags),

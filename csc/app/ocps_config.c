@@ -12,13 +12,35 @@ static bool needs_instance(int32_t index)
     return index != 101;
 }
 
-static void copy_string(json_t *obj, const char *key, char *out, size_t len)
+/* Copy the string obj[key] (absent: "") into out[0..len), whole: a value
+ * that does not fit, or holds a NUL byte, is refused with a message naming
+ * where.key and the bound rather than cut. */
+static int copy_string(json_t *obj, const char *where, const char *key, char *out, size_t len, char *err,
+                       size_t errlen)
 {
-    const char *s = json_string_value(json_object_get(obj, key));
-    snprintf(out, len, "%s", s ? s : "");
+    json_t *value = json_object_get(obj, key);
+    const char *s = json_string_value(value);
+    size_t n = json_string_length(value);
+    out[0] = '\0';
+    if (s == NULL) {
+        return 0;
+    }
+    if (n >= len) {
+        snprintf(err, errlen, "%s%s: %zu bytes is longer than the limit of %zu bytes", where, key, n,
+                 len - 1);
+        return -1;
+    }
+    if (memchr(s, '\0', n) != NULL) {
+        snprintf(err, errlen, "%s%s: a NUL byte (\\0) at byte %zu is not allowed", where, key,
+                 (size_t)((const char *)memchr(s, '\0', n) - s));
+        return -1;
+    }
+    memcpy(out, s, n + 1);
+    return 0;
 }
 
-static int find_instance(json_t *instances, int32_t index, json_t **found, char *err, size_t errlen)
+static int find_instance(json_t *instances, int32_t index, json_t **found, size_t *position, char *err,
+                         size_t errlen)
 {
     size_t i;
     json_t *item;
@@ -33,6 +55,7 @@ static int find_instance(json_t *instances, int32_t index, json_t **found, char 
             return -1;
         }
         *found = item;
+        *position = i;
     }
     if (*found == NULL) {
         snprintf(err, errlen, "No configuration found for sal_index=%d", index);
@@ -41,18 +64,25 @@ static int find_instance(json_t *instances, int32_t index, json_t **found, char 
     return 0;
 }
 
-static int read_instance(int32_t index, json_t *block, ocps_config *out, char *err, size_t errlen)
+static int read_instance(int32_t index, json_t *block, size_t position, ocps_config *out, char *err,
+                         size_t errlen)
 {
-    copy_string(block, "instance", out->instance, sizeof out->instance);
+    char where[48];
+    snprintf(where, sizeof where, "instances[%zu].", position);
+    if (copy_string(block, where, "instance", out->instance, sizeof out->instance, err, errlen) != 0 ||
+        copy_string(block, where, "url", out->url, sizeof out->url, err, errlen) != 0 ||
+        copy_string(block, where, "butler", out->butler, sizeof out->butler, err, errlen) != 0 ||
+        copy_string(block, where, "input_collection", out->input_collection, sizeof out->input_collection,
+                    err, errlen) != 0 ||
+        copy_string(block, where, "output_glob", out->output_glob, sizeof out->output_glob, err, errlen) !=
+            0) {
+        return -1;
+    }
     const char *expected = ocps_index_name(index);
     if (expected != NULL && strcmp(expected, out->instance) != 0) {
         snprintf(err, errlen, "instance=%s does not match sal_index=%d (%s)", out->instance, index, expected);
         return -1;
     }
-    copy_string(block, "url", out->url, sizeof out->url);
-    copy_string(block, "butler", out->butler, sizeof out->butler);
-    copy_string(block, "input_collection", out->input_collection, sizeof out->input_collection);
-    copy_string(block, "output_glob", out->output_glob, sizeof out->output_glob);
     if (ocps_output_globs_check("output_glob", out->output_glob, err, errlen) != 0) {
         return -1;
     }
@@ -105,12 +135,15 @@ static bool slurm_option_allowed(const char *word)
 
 static int read_slurm(json_t *slurm, ocps_slurm_config *out, char *err, size_t errlen)
 {
-    copy_string(slurm, "partition", out->partition, sizeof out->partition);
-    copy_string(slurm, "account", out->account, sizeof out->account);
-    copy_string(slurm, "qos", out->qos, sizeof out->qos);
-    copy_string(slurm, "memory", out->memory, sizeof out->memory);
-    copy_string(slurm, "work_root", out->work_root, sizeof out->work_root);
-    copy_string(slurm, "slurm_conf", out->slurm_conf, sizeof out->slurm_conf);
+    if (copy_string(slurm, "slurm.", "partition", out->partition, sizeof out->partition, err, errlen) != 0 ||
+        copy_string(slurm, "slurm.", "account", out->account, sizeof out->account, err, errlen) != 0 ||
+        copy_string(slurm, "slurm.", "qos", out->qos, sizeof out->qos, err, errlen) != 0 ||
+        copy_string(slurm, "slurm.", "memory", out->memory, sizeof out->memory, err, errlen) != 0 ||
+        copy_string(slurm, "slurm.", "work_root", out->work_root, sizeof out->work_root, err, errlen) != 0 ||
+        copy_string(slurm, "slurm.", "slurm_conf", out->slurm_conf, sizeof out->slurm_conf, err, errlen) !=
+            0) {
+        return -1;
+    }
     out->cpus_per_job = (int)json_number_value(json_object_get(slurm, "cpus_per_job"));
     out->time_limit = json_number_value(json_object_get(slurm, "time_limit"));
     json_t *extra = json_object_get(slurm, "extra_options");
@@ -119,9 +152,14 @@ static int read_slurm(json_t *slurm, ocps_slurm_config *out, char *err, size_t e
     json_array_foreach(extra, i, item)
     {
         const char *word = json_string_value(item);
-        if (i >= OCPS_SLURM_MAX_EXTRA || word == NULL || strlen(word) >= sizeof out->extra_options[0]) {
+        if (i >= OCPS_SLURM_MAX_EXTRA || word == NULL ||
+            json_string_length(item) >= sizeof out->extra_options[0]) {
             snprintf(err, errlen, "slurm.extra_options: at most %d words of fewer than %zu characters",
                      OCPS_SLURM_MAX_EXTRA, sizeof out->extra_options[0]);
+            return -1;
+        }
+        if (strlen(word) != json_string_length(item)) {
+            snprintf(err, errlen, "slurm.extra_options[%zu]: a NUL byte (\\0) is not allowed", i);
             return -1;
         }
         if (!slurm_option_allowed(word)) {
@@ -131,6 +169,23 @@ static int read_slurm(json_t *slurm, ocps_slurm_config *out, char *err, size_t e
         }
         snprintf(out->extra_options[i], sizeof out->extra_options[i], "%s", word);
         out->n_extra = i + 1;
+    }
+    return 0;
+}
+
+/* The strings of array key are carried whole: none may hold a NUL byte,
+ * which a job's argument (a C string) would cut. */
+static int check_no_nul(json_t *array, const char *key, char *err, size_t errlen)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(array, i, item)
+    {
+        const char *s = json_string_value(item);
+        if (s != NULL && strlen(s) != json_string_length(item)) {
+            snprintf(err, errlen, "%s[%zu]: a NUL byte (\\0) at byte %zu is not allowed", key, i, strlen(s));
+            return -1;
+        }
     }
     return 0;
 }
@@ -167,8 +222,9 @@ int ocps_config_from_json(int32_t index, json_t *config, ocps_config *out, char 
     memset(out, 0, sizeof *out);
     if (needs_instance(index)) {
         json_t *block;
-        if (find_instance(json_object_get(config, "instances"), index, &block, err, errlen) != 0 ||
-            read_instance(index, block, out, err, errlen) != 0) {
+        size_t position = 0;
+        if (find_instance(json_object_get(config, "instances"), index, &block, &position, err, errlen) != 0 ||
+            read_instance(index, block, position, out, err, errlen) != 0) {
             return -1;
         }
     }
@@ -187,12 +243,14 @@ int ocps_config_from_json(int32_t index, json_t *config, ocps_config *out, char 
     out->max_waiting_jobs = (int)json_number_value(json_object_get(config, "max_waiting_jobs"));
     out->max_job_duration = json_number_value(json_object_get(config, "max_job_duration"));
     out->inprogress_interval = json_number_value(json_object_get(config, "inprogress_interval"));
-    copy_string(config, "work_root", out->work_root, sizeof out->work_root);
-    copy_string(config, "job_store", out->job_store, sizeof out->job_store);
+    if (copy_string(config, "", "work_root", out->work_root, sizeof out->work_root, err, errlen) != 0 ||
+        copy_string(config, "", "job_store", out->job_store, sizeof out->job_store, err, errlen) != 0 ||
+        copy_string(config, "", "pipetask", out->pipetask, sizeof out->pipetask, err, errlen) != 0) {
+        return -1;
+    }
     out->result_max_bytes = (int)json_number_value(json_object_get(config, "result_max_bytes"));
     out->max_results = (int)json_number_value(json_object_get(config, "max_results"));
     out->job_log_max_mb = json_number_value(json_object_get(config, "job_log_max_mb"));
-    copy_string(config, "pipetask", out->pipetask, sizeof out->pipetask);
     out->prereq_must_succeed = json_is_true(json_object_get(config, "prereq_must_succeed"));
     const char *failed_ack = json_string_value(json_object_get(config, "failed_job_ack"));
     out->failed_job_ack_failed = failed_ack != NULL && strcmp(failed_ack, "failed") == 0;
@@ -205,7 +263,9 @@ int ocps_config_from_json(int32_t index, json_t *config, ocps_config *out, char 
     out->retention_interval = json_number_value(json_object_get(retention, "interval"));
     out->command = json_incref(json_object_get(config, "command"));
     out->allowed_options = json_incref(json_object_get(config, "allowed_options"));
-    if (check_template(out->command, err, errlen) != 0) {
+    if (check_no_nul(out->command, "command", err, errlen) != 0 ||
+        check_no_nul(out->allowed_options, "allowed_options", err, errlen) != 0 ||
+        check_template(out->command, err, errlen) != 0) {
         ocps_config_clear(out);
         return -1;
     }

@@ -2,7 +2,8 @@
  * json_schema_validate.c - validation of an instance against a compiled
  * schema (json_schema.c), keywords checked in a fixed order so the first
  * error is deterministic; probed branches run quiet; defaults inserted
- * with JSON_SCHEMA_APPLY_DEFAULTS.
+ * with JSON_SCHEMA_APPLY_DEFAULTS; "format" asserted only with
+ * JSON_SCHEMA_CHECK_FORMATS.
  */
 #include "json_schema__internal.h"
 
@@ -18,6 +19,7 @@
 typedef struct vctx {
     const json_schema *s;
     unsigned flags;
+    const json_t *stamps; /* YAML timestamps: of no JSON type (NULL: none) */
     json_schema_error *err;
     int quiet;   /* probing a branch: no messages, no defaults */
     int aborted; /* a limit was hit: everything fails, the message stays */
@@ -161,18 +163,34 @@ static int type_matches(const char *t, const json_t *inst)
     }
 }
 
+/* Is inst one of the YAML timestamps (by identity)? salobj's PyYAML reads
+ * them as datetime objects, which are of no JSON type. */
+static int is_stamp(const vctx *v, const json_t *inst)
+{
+    if (v->stamps == NULL || !json_is_string(inst)) {
+        return 0;
+    }
+    for (size_t i = 0; i < json_array_size(v->stamps); i++) {
+        if (json_array_get(v->stamps, i) == inst) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int check_type(vctx *v, json_t *type, json_t *inst)
 {
-    if (json_is_string(type)) {
-        if (type_matches(json_string_value(type), inst)) {
-            return 0;
-        }
-        return vfail(v, "type", "%r is not of type %S", inst, json_string_value(type));
+    int stamp = is_stamp(v, inst);
+    if (json_is_string(type) && !stamp && type_matches(json_string_value(type), inst)) {
+        return 0;
     }
     dstr names = {0};
+    if (json_is_string(type)) {
+        js_repr_str(&names, json_string_value(type), json_string_length(type));
+    }
     for (size_t i = 0; i < json_array_size(type); i++) {
         const char *t = json_string_value(json_array_get(type, i));
-        if (type_matches(t, inst)) {
+        if (!stamp && type_matches(t, inst)) {
             js_ds_free(&names);
             return 0;
         }
@@ -181,7 +199,11 @@ static int check_type(vctx *v, json_t *type, json_t *inst)
         }
         js_repr_str(&names, t, strlen(t));
     }
-    int rc = vfail(v, "type", "%r is not of type %s", inst, js_ds_str(&names));
+    int rc = stamp ? vfail(v, "type",
+                           "%s is not of type %s: an unquoted YAML date or time is a date, not a string "
+                           "(as for salobj); quote it: '%s'",
+                           json_string_value(inst), js_ds_str(&names), json_string_value(inst))
+                   : vfail(v, "type", "%r is not of type %s", inst, js_ds_str(&names));
     js_ds_free(&names);
     return rc;
 }
@@ -190,13 +212,14 @@ static int check_type(vctx *v, json_t *type, json_t *inst)
 static int check_generic(vctx *v, json_t *sch, json_t *inst)
 {
     json_t *k;
+    int stamp = is_stamp(v, inst); /* equal to no JSON value */
     if ((k = json_object_get(sch, "type")) && check_type(v, k, inst)) {
         return -1;
     }
     if ((k = json_object_get(sch, "enum"))) {
         size_t i;
         for (i = 0; i < json_array_size(k); i++) {
-            if (js_value_equal(json_array_get(k, i), inst, 0)) {
+            if (!stamp && js_value_equal(json_array_get(k, i), inst, 0)) {
                 break;
             }
         }
@@ -204,7 +227,7 @@ static int check_generic(vctx *v, json_t *sch, json_t *inst)
             return vfail(v, "enum", "%r is not one of %r", inst, k);
         }
     }
-    if ((k = json_object_get(sch, "const")) && !js_value_equal(k, inst, 0)) {
+    if ((k = json_object_get(sch, "const")) && (stamp || !js_value_equal(k, inst, 0))) {
         return vfail(v, "const", "%r was expected", k);
     }
     return 0;
@@ -265,7 +288,8 @@ static int check_string(vctx *v, const node *n, json_t *inst)
             return m < 0 ? -1 : vfail(v, "pattern", "%r does not match %r", inst, pattern);
         }
     }
-    if ((k = json_object_get(sch, "format")) && !js_format_ok(json_string_value(k), inst)) {
+    if ((v->flags & JSON_SCHEMA_CHECK_FORMATS) && (k = json_object_get(sch, "format")) &&
+        !js_format_ok(json_string_value(k), inst)) {
         return vfail(v, "format", "%r is not a %r", inst, k);
     }
     return 0;
@@ -657,7 +681,7 @@ static int validate_node(vctx *v, const node *n, json_t *inst)
     if (json_is_number(inst) && check_number(v, n->schema, inst)) {
         return -1;
     }
-    if (json_is_string(inst) && check_string(v, n, inst)) {
+    if (json_is_string(inst) && !is_stamp(v, inst) && check_string(v, n, inst)) {
         return -1;
     }
     if (json_is_array(inst) && check_array(v, n->schema, inst)) {
@@ -704,6 +728,12 @@ static int validate(vctx *v, json_t *sch, json_t *inst)
 
 int json_schema_validate(const json_schema *s, json_t *instance, unsigned flags, json_schema_error *err)
 {
+    return json_schema_validate_timestamps(s, instance, flags, NULL, err);
+}
+
+int json_schema_validate_timestamps(const json_schema *s, json_t *instance, unsigned flags,
+                                    const json_t *timestamps, json_schema_error *err)
+{
     json_schema_error local;
     vctx *v = calloc(1, sizeof *v);
     if (!err) {
@@ -716,6 +746,7 @@ int json_schema_validate(const json_schema *s, json_t *instance, unsigned flags,
     }
     v->s = s;
     v->flags = flags;
+    v->stamps = timestamps;
     v->err = err;
     int rc;
     if (!s || !instance) {

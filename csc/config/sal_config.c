@@ -206,39 +206,56 @@ bool sal_config_has_site_file(const sal_config *c)
     return exists(path);
 }
 
-/* Read one file (at `ref` if not empty) as YAML; NULL with r->message. */
-static json_t *read_file(const char *dir, const char *name, const char *ref, sal_config_result *r)
+/* The file name at git ref `ref` in dir (git show), as YAML: every byte
+ * of it, as the working-tree read takes the file (at most
+ * YAML_JSON_MAX_INPUT bytes; NUL bytes refused by the parser). NULL with
+ * err (YAML or size) or r->message (git) set. */
+static json_t *read_at_ref(const char *dir, const char *name, const char *path, const char *ref,
+                           json_t *stamps, sal_config_result *r, char *err, size_t errlen)
+{
+    char spec[1400];
+    snprintf(spec, sizeof spec, "%s:./%s", ref, name);
+    char *argv[] = {"git", "-C", (char *)dir, "show", "--end-of-options", spec, NULL};
+    char *text;
+    size_t len;
+    char git_err[1024];
+    int rc = sal_proc_capture(argv, YAML_JSON_MAX_INPUT, GIT_TIMEOUT, &text, &len, git_err, sizeof git_err);
+    if (rc == SAL_PROC_TOO_LONG) {
+        snprintf(err, errlen, "%.900s: larger than the limit of %u bytes", path, YAML_JSON_MAX_INPUT);
+        return NULL;
+    }
+    if (rc != 0) {
+        snprintf(r->message, sizeof r->message,
+                 "Could not read config file %.900s with git hash %.200s: %.800s", path, ref,
+                 rc > 128 ? "git timed out" : git_err);
+        free(text);
+        return NULL;
+    }
+    json_t *data = yaml_json_load_named(text, len, path, stamps, err, errlen);
+    free(text);
+    return data;
+}
+
+/* Read one file (at `ref` if not empty) as YAML, its timestamp values
+ * appended to stamps; NULL with r->message. */
+static json_t *read_file(const char *dir, const char *name, const char *ref, json_t *stamps,
+                         sal_config_result *r)
 {
     char path[PATH_MAX + 256];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     json_t *data;
-    char err[1024];
+    char err[1024] = "";
     if (ref[0] != '\0') {
-        char spec[1400];
-        snprintf(spec, sizeof spec, "%s:./%s", ref, name);
-        char *argv[] = {"git", "-C", (char *)dir, "show", "--end-of-options", spec, NULL};
-        static const size_t max = 4 << 20;
-        char *text = malloc(max);
-        if (text == NULL) {
-            snprintf(r->message, sizeof r->message, "out of memory");
-            return NULL;
+        data = read_at_ref(dir, name, path, ref, stamps, r, err, sizeof err);
+        if (data == NULL && err[0] == '\0') {
+            return NULL; /* git failed: r->message says why */
         }
-        int rc = sal_proc_run(argv, text, max, GIT_TIMEOUT);
-        if (rc != 0) {
-            snprintf(r->message, sizeof r->message,
-                     "Could not read config file %.900s with git hash %.200s: %.800s", path, ref,
-                     rc > 128 ? "git timed out" : text);
-            free(text);
-            return NULL;
-        }
-        data = yaml_json_load(text, strlen(text), err, sizeof err);
-        free(text);
     } else {
         if (!exists(path)) {
             snprintf(r->message, sizeof r->message, "Config file '%.1500s' does not exist", path);
             return NULL;
         }
-        data = yaml_json_load_file(path, err, sizeof err);
+        data = yaml_json_load_file_timestamps(path, stamps, err, sizeof err);
     }
     if (data == NULL || !(json_is_object(data) || json_is_null(data))) {
         snprintf(r->message, sizeof r->message, "Could not parse data in %.900s as a dict: %.900s", path,
@@ -276,6 +293,53 @@ static void append_file(sal_config_result *r, const char *name)
     snprintf(r->files + used, sizeof r->files - used, "%s%s", used ? "," : "", name);
 }
 
+/* Read the files names[0..3) (NULL: skipped) and deep-merge them, the
+ * YAML timestamps into stamps; NULL with r->message. */
+static json_t *read_and_merge(const sal_config *c, const char *const names[3], const char *ref,
+                              json_t *stamps, sal_config_result *r)
+{
+    json_t *config = json_object();
+    for (size_t i = 0; i < 3 && config != NULL; i++) {
+        if (names[i] == NULL) {
+            continue;
+        }
+        json_t *data = read_file(c->dir, names[i], ref, stamps, r);
+        if (data == NULL) {
+            json_decref(config);
+            return NULL;
+        }
+        append_file(r, names[i]);
+        char err[512];
+        int rc = json_is_object(data) ? sal_config_merge(config, data, err, sizeof err) : 0;
+        json_decref(data);
+        if (rc != 0) {
+            snprintf(r->message, sizeof r->message, "%s", err);
+            json_decref(config);
+            return NULL;
+        }
+    }
+    if (config == NULL) {
+        snprintf(r->message, sizeof r->message, "out of memory");
+    }
+    return config;
+}
+
+/* Drop metadata and validate with defaults, an unquoted YAML timestamp
+ * being a date, not a string, as salobj's PyYAML reads it; -1 with
+ * r->message. */
+static int validate_config(const sal_config *c, json_t *config, const json_t *stamps, sal_config_result *r)
+{
+    json_object_del(config, "metadata");
+    json_schema_error verr;
+    if (json_schema_validate_timestamps(c->schema, config, JSON_SCHEMA_APPLY_DEFAULTS, stamps, &verr) != 0) {
+        snprintf(r->message, sizeof r->message,
+                 "Configuration failed validation: <ValidationError: \"%s\"> at %s", verr.message,
+                 verr.path[0] ? verr.path : "/");
+        return -1;
+    }
+    return 0;
+}
+
 static void load_config(const sal_config *c, const char *override, sal_config_result *r)
 {
     char file[1024];
@@ -308,39 +372,20 @@ static void load_config(const sal_config *c, const char *override, sal_config_re
     char site_path[PATH_MAX + 256];
     snprintf(site_path, sizeof site_path, "%s/%s", c->dir, site_file);
     const char *names[3] = {"_init.yaml", exists(site_path) ? site_file : NULL, file[0] ? file : NULL};
-    json_t *config = json_object();
-    for (size_t i = 0; i < 3; i++) {
-        if (names[i] == NULL) {
-            continue;
-        }
-        json_t *data = read_file(c->dir, names[i], ref, r);
-        if (data == NULL) {
-            json_decref(config);
-            return;
-        }
-        append_file(r, names[i]);
-        char err[512];
-        int rc = json_is_object(data) ? sal_config_merge(config, data, err, sizeof err) : 0;
-        json_decref(data);
-        if (rc != 0) {
-            snprintf(r->message, sizeof r->message, "%s", err);
-            json_decref(config);
-            return;
-        }
+    json_t *stamps = json_array();
+    json_t *config = stamps != NULL ? read_and_merge(c, names, ref, stamps, r) : NULL;
+    if (stamps == NULL) {
+        snprintf(r->message, sizeof r->message, "out of memory");
     }
-    json_object_del(config, "metadata");
-    json_schema_error verr;
-    if (json_schema_validate(c->schema, config, JSON_SCHEMA_APPLY_DEFAULTS, &verr) != 0) {
-        snprintf(r->message, sizeof r->message,
-                 "Configuration failed validation: <ValidationError: \"%s\"> at %s", verr.message,
-                 verr.path[0] ? verr.path : "/");
+    if (config != NULL && validate_config(c, config, stamps, r) == 0) {
+        bool not_git;
+        git_version(c->dir, r->version, sizeof r->version, &not_git);
+        r->config = config;
+        r->ok = true;
+    } else {
         json_decref(config);
-        return;
     }
-    bool not_git;
-    git_version(c->dir, r->version, sizeof r->version, &not_git);
-    r->config = config;
-    r->ok = true;
+    json_decref(stamps);
 }
 
 static void do_work(uv_work_t *req)

@@ -210,8 +210,10 @@ static void yj_ctx_free(yj_ctx *c)
     yaml_parser_delete(&c->parser);
 }
 
-/* Parse text[0..len) (from path, for messages) in the C locale. */
-static json_t *yj_load(const char *text, size_t len, const char *path, char *err, size_t errlen)
+/* Parse text[0..len) (from path, for messages) in the C locale; the
+ * timestamp values go into stamps too if it is not NULL. */
+static json_t *yj_load(const char *text, size_t len, const char *path, json_t *stamps, char *err,
+                       size_t errlen)
 {
     yj_ctx c;
     json_t *root = NULL;
@@ -220,6 +222,7 @@ static json_t *yj_load(const char *text, size_t len, const char *path, char *err
     c.text = text ? text : "";
     c.len = len;
     c.path = path;
+    c.stamps = stamps;
     c.err = err;
     c.errlen = errlen;
     if (err && errlen > 0) {
@@ -260,7 +263,13 @@ static json_t *yj_load(const char *text, size_t len, const char *path, char *err
 
 json_t *yaml_json_load(const char *text, size_t len, char *err, size_t errlen)
 {
-    return yj_load(text, len, NULL, err, errlen);
+    return yj_load(text, len, NULL, NULL, err, errlen);
+}
+
+json_t *yaml_json_load_named(const char *text, size_t len, const char *name, json_t *timestamps, char *err,
+                             size_t errlen)
+{
+    return yj_load(text, len, name, timestamps, err, errlen);
 }
 
 /* The whole file into a malloc'd buffer; -1 on a read error, -2 if it is
@@ -301,6 +310,11 @@ static int yj_read_all(FILE *f, char **buf, size_t *len)
 
 json_t *yaml_json_load_file(const char *path, char *err, size_t errlen)
 {
+    return yaml_json_load_file_timestamps(path, NULL, err, errlen);
+}
+
+json_t *yaml_json_load_file_timestamps(const char *path, json_t *timestamps, char *err, size_t errlen)
+{
     FILE *f = fopen(path, "rbe"); /* e: close-on-exec, read on worker threads */
     char *buf = NULL;
     size_t len = 0;
@@ -323,7 +337,7 @@ json_t *yaml_json_load_file(const char *path, char *err, size_t errlen)
         return NULL;
     }
     fclose(f);
-    root = yj_load(buf, len, path, err, errlen);
+    root = yj_load(buf, len, path, timestamps, err, errlen);
     free(buf);
     return root;
 }

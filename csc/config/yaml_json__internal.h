@@ -67,6 +67,7 @@ typedef struct yj_ctx {
     size_t anchor_cap;
     size_t nodes;
     int depth;
+    json_t *stamps; /* NULL, or the array collecting timestamp values */
 } yj_ctx;
 
 /* A cursor over text[0..n) for the resolver's regular expressions. */

@@ -78,7 +78,10 @@ static int yj_make_timestamp(yj_ctx *c, const char *s, size_t n, yaml_mark_t mar
     if (!yj_match_timestamp(s, yj_match_len(s, n), 0, &t) || !yj_stamp_valid(&t)) {
         return yj_fail(c, mark, "invalid timestamp '%s'", yj_show(s, n).text);
     }
-    return yj_make_string(c, s, n, mark, out);
+    if (yj_make_string(c, s, n, mark, out) != 0) {
+        return -1;
+    }
+    return c->stamps == NULL || json_array_append(c->stamps, out->value) == 0 ? 0 : yj_oom(c);
 }
 
 static int yj_construct_scalar(yj_ctx *c, enum yj_tag tag, const yaml_event_t *ev, yj_node *out)

@@ -45,6 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *inst = sep ? load(sep + 1, rest) : json_null();
     if (inst) {
         (void)json_schema_validate(s, inst, 0, &err);
+        (void)json_schema_validate(s, inst, JSON_SCHEMA_CHECK_FORMATS, &err);
         json_t *copy = json_deep_copy(inst);
         if (copy) {
             (void)json_schema_validate(s, copy, JSON_SCHEMA_APPLY_DEFAULTS, &err);

@@ -10,11 +10,13 @@
  * not supported: <uri>"). "pattern" and "patternProperties" take ECMA-262
  * regular expressions with Unicode semantics, matched with PCRE2 under
  * match limits: a pattern that is not ECMA-262 is rejected at compile time,
- * one that backtracks without end fails validation. The formats uri,
+ * one that backtracks without end fails validation. "format" is an
+ * annotation, not checked, as in salobj (jsonschema's Draft7Validator without
+ * a format_checker); with JSON_SCHEMA_CHECK_FORMATS the formats uri,
  * uri-reference, date-time, date, time, email, ipv4, ipv6, hostname,
- * json-pointer and regex are checked; other formats are ignored, as draft 7
- * allows. Error messages read like Python jsonschema's. "default" is only
- * used with JSON_SCHEMA_APPLY_DEFAULTS.
+ * json-pointer and regex are checked (other formats are still ignored, as
+ * draft 7 allows). Error messages read like Python jsonschema's. "default"
+ * is only used with JSON_SCHEMA_APPLY_DEFAULTS.
  *
  * Keywords of one schema are checked in a fixed order (type, enum, const,
  * number, string, array, object keywords with additionalProperties before
@@ -29,6 +31,9 @@
 typedef struct json_schema json_schema;
 
 #define JSON_SCHEMA_APPLY_DEFAULTS 1u
+/* Assert "format" (jsonschema's FormatChecker); without it, as in salobj,
+ * "format" is only an annotation. */
+#define JSON_SCHEMA_CHECK_FORMATS 2u
 
 typedef struct json_schema_error {
     char message[512]; /* jsonschema-like text, e.g. "'sal_index' is a required property" */
@@ -48,6 +53,15 @@ json_schema *json_schema_compile(json_t *schema, json_schema_error *err);
  * subschema's "default" for keys missing from the object (recursively, so
  * nested defaults apply too), then validate. err may be NULL. */
 int json_schema_validate(const json_schema *s, json_t *instance, unsigned flags, json_schema_error *err);
+
+/* Validate as json_schema_validate, the string values listed in timestamps
+ * (a JSON array, compared by identity: the YAML timestamps that
+ * yaml_json_load_*_timestamps collected) being dates, not strings, as
+ * salobj's PyYAML reads them: they are of no JSON type (every "type"
+ * fails, with a message saying to quote them), equal to no "enum" or
+ * "const" value, and the string keywords skip them. NULL: none. */
+int json_schema_validate_timestamps(const json_schema *s, json_t *instance, unsigned flags,
+                                    const json_t *timestamps, json_schema_error *err);
 
 /* Release a compiled schema (and its reference to the schema document).
  * NULL is allowed. */

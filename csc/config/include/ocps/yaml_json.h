@@ -23,8 +23,10 @@
  * Known differences from PyYAML (mostly forced by JSON or by safety):
  *
  * - Timestamps become the original text as a JSON string (PyYAML gives a
- *   datetime.date / datetime.datetime). Dates PyYAML cannot construct
- *   (month 13, Feb 30, a +24:00 offset...) are errors in both.
+ *   datetime.date / datetime.datetime); the *_timestamps / _named loaders
+ *   also list them, so that validation can refuse them where a string is
+ *   wanted, as salobj does. Dates PyYAML cannot construct (month 13, Feb
+ *   30, a +24:00 offset...) are errors in both.
  * - Mapping keys must be JSON strings: a non-string scalar key is written
  *   as Python's str() of the value: 1 -> "1", 0x10 -> "16", true -> "True",
  *   null -> "None", 1.5 -> "1.5", 1.0e+16 -> "1e+16"; a timestamp key keeps
@@ -72,8 +74,21 @@
  * (err may be NULL when errlen is 0). */
 json_t *yaml_json_load(const char *text, size_t len, char *err, size_t errlen);
 
+/* Same, the message starting with name as yaml_json_load_file's starts
+ * with the path (for text read from elsewhere, e.g. git show). If
+ * timestamps is not NULL (a JSON array), every timestamp value of the
+ * result is also appended to it (the same json_t, a new reference), so a
+ * validator can tell them from quoted strings as PyYAML's datetimes are
+ * told apart (json_schema_validate_timestamps). */
+json_t *yaml_json_load_named(const char *text, size_t len, const char *name, json_t *timestamps, char *err,
+                             size_t errlen);
+
 /* Same for the file at path (at most YAML_JSON_MAX_INPUT bytes); the error
  * message starts with the path. */
 json_t *yaml_json_load_file(const char *path, char *err, size_t errlen);
+
+/* Same, collecting the timestamp values into timestamps as
+ * yaml_json_load_named does. */
+json_t *yaml_json_load_file_timestamps(const char *path, json_t *timestamps, char *err, size_t errlen);
 
 #endif
