@@ -76,6 +76,7 @@ typedef struct ctx {
     fx other;
     echo_wait mine;
     echo_wait theirs;
+    sal_transport *raw; /* a writer of commands as another program's (teardown closes it) */
 } ctx;
 
 /* --- the CSC's handlers --- */
@@ -244,6 +245,9 @@ static int teardown(void **state)
     int code = c->csc != NULL ? ct_stop(c->csc) : 0;
     if (c->other.comp != NULL) {
         fx_close(&c->other);
+    }
+    if (c->raw != NULL) {
+        sal_inproc_transport.close(c->raw);
     }
     int rc = fx_close(&c->f);
     free(c);
@@ -642,6 +646,145 @@ static void remotes_on_several_threads_get_every_answer(void **state)
     assert_int_equal(a->final_ack, SAL_CMD_COMPLETE);
 }
 
+/* --- a commander's identity, whole or refused --- */
+
+static void raw_sample(void *arg, int topic, void *sample)
+{
+    const sal_component_info *comp = arg;
+    sal_sample_free(&comp->topics[topic], sample);
+}
+
+static void raw_matched(void *arg, int topic, bool is_writer, int32_t current, int32_t change)
+{
+    (void)arg, (void)topic, (void)is_writer, (void)current, (void)change;
+}
+
+static void raw_error(void *arg, const char *message)
+{
+    (void)arg;
+    fprintf(stderr, "raw transport: %s\n", message);
+}
+
+/* setLogLevel as a commander of `identity` (len bytes) sends it: the
+ * private fields set by hand, as a Kafka reader hands them over. */
+static void send_as(ctx *c, int32_t seqnum, const char *identity, size_t len)
+{
+    const sal_component_info *comp = ocps_test_component();
+    char err[256];
+    int t = sal_component_find_topic(comp, "command_setLogLevel");
+    if (c->raw == NULL) {
+        sal_transport_cbs cbs = {raw_sample, raw_matched, raw_error, (void *)comp, NULL, NULL};
+        assert_int_equal(sal_inproc_transport.open(&c->raw, comp, 1, &cbs, err, sizeof err), 0);
+        assert_int_equal(sal_inproc_transport.writer_create(c->raw, t, err, sizeof err), 0);
+    }
+    const sal_topic_info *ti = &comp->topics[t];
+    void *s = sal_sample_new(ti);
+    sal_sample_set_i32(ti, s, "salIndex", 1);
+    sal_sample_set_i32(ti, s, "private_seqNum", seqnum);
+    sal_sample_set_i32(ti, s, "private_origin", 4242);
+    assert_int_equal(sal_sample_set_number(ti, s, "private_sndStamp", 0, tu_now() + 37, err, sizeof err), 0);
+    sal_sample_set_identity(ti, s, identity, len);
+    assert_int_equal(sal_inproc_transport.write(c->raw, t, s, err, sizeof err), 0);
+    sal_sample_free(ti, s);
+}
+
+/* Every ack on the bus, whoever it answers. */
+typedef struct any_acks {
+    const sal_topic_info *topic;
+    int n;
+    int32_t seqnum[8];
+    int ack[8];
+    char result[8][256];
+    char identity[8][SAL_IDENTITY_MAX + 1];
+} any_acks;
+
+static void on_any_ack(void *arg, int topic, const void *sample)
+{
+    (void)topic;
+    any_acks *a = arg;
+    if (a->n < 8) {
+        a->seqnum[a->n] = sal_sample_seqnum(a->topic, sample);
+        a->ack[a->n] = sal_sample_get_i32(a->topic, sample, "ack");
+        snprintf(a->result[a->n], sizeof a->result[0], "%s",
+                 sal_sample_get_string(a->topic, sample, "result"));
+        snprintf(a->identity[a->n], sizeof a->identity[0], "%s",
+                 sal_sample_get_string(a->topic, sample, "identity"));
+        a->n++;
+    }
+}
+
+typedef struct final_of {
+    any_acks *acks;
+    int32_t seqnum;
+    int index; /* of its final ack, once read */
+} final_of;
+
+static bool has_final(fx *f, void *arg)
+{
+    (void)f;
+    final_of *w = arg;
+    for (int i = 0; i < w->acks->n; i++) {
+        if (w->acks->seqnum[i] == w->seqnum && w->acks->ack[i] != SAL_CMD_ACK &&
+            w->acks->ack[i] != SAL_CMD_INPROGRESS) {
+            w->index = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A commander's identity longer than the DDS IDL's 128 bytes, as Kafka
+ * delivers it (salobj 8: an unbounded string), is echoed whole in its
+ * acks, so that its Remote matches them. One longer than the
+ * SAL_IDENTITY_MAX bytes the runtime carries is not cut (its acks would
+ * match nothing): the command is refused with CMD_FAILED and the reason,
+ * echoing the identity's first SAL_IDENTITY_MAX bytes, all that was kept. */
+static void long_identity_is_echoed_whole_or_refused(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    any_acks *acks = calloc(1, sizeof *acks);
+    int ackcmd = sal_component_find_topic(f->comp, "ackcmd");
+    acks->topic = &f->comp->topics[ackcmd];
+    char err[256];
+    assert_int_equal(sal_reader_add(sal_remote_sal(f->remote), ackcmd, on_any_ack, acks, err, sizeof err), 0);
+    char *id = malloc(1101);
+    memset(id, 'h', 1100);
+    memcpy(id, "script@", 7);
+    id[1100] = '\0';
+
+    send_as(c, 7001, id, 200);
+    final_of w = {acks, 7001, -1};
+    assert_true(fx_run_until(f, has_final, &w, 10));
+    assert_int_equal(acks->ack[w.index], SAL_CMD_COMPLETE);
+    assert_int_equal(strlen(acks->identity[w.index]), 200);
+    assert_memory_equal(acks->identity[w.index], id, 200);
+
+    send_as(c, 7002, id, SAL_IDENTITY_MAX);
+    w = (final_of){acks, 7002, -1};
+    assert_true(fx_run_until(f, has_final, &w, 10));
+    assert_int_equal(acks->ack[w.index], SAL_CMD_COMPLETE);
+    assert_int_equal(strlen(acks->identity[w.index]), SAL_IDENTITY_MAX);
+
+    size_t mark = f->nrecords;
+    send_as(c, 7003, id, 1100);
+    w = (final_of){acks, 7003, -1};
+    assert_true(fx_run_until(f, has_final, &w, 10));
+    assert_int_equal(acks->ack[w.index], SAL_CMD_FAILED);
+    assert_string_equal(acks->result[w.index], "Failed: the commander's identity (private_identity) is 1100 "
+                                               "bytes, longer than the 1024 this CSC accepts");
+    assert_int_equal(strlen(acks->identity[w.index]), SAL_IDENTITY_MAX);
+    assert_memory_equal(acks->identity[w.index], id, SAL_IDENTITY_MAX);
+    long log = fx_wait_event(f, "logevent_logMessage", mark, 5);
+    assert_true(log >= 0);
+    const char *message =
+        sal_sample_get_string(&f->comp->topics[f->records[log].topic], f->records[log].sample, "message");
+    assert_non_null(strstr(message, "Refusing command_setLogLevel with private_seqNum=7003: the commander's "
+                                    "identity (private_identity) is 1100 bytes"));
+    free(id);
+    free(acks);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -655,6 +798,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(reused_command_entries_still_time_out, setup_unhandled, teardown),
         cmocka_unit_test_setup_teardown(remotes_on_several_threads_get_every_answer, setup_serial, teardown),
         cmocka_unit_test_setup_teardown(remotes_of_one_identity_get_their_own_answers, setup_echo, teardown),
+        cmocka_unit_test_setup_teardown(long_identity_is_echoed_whole_or_refused, setup_serial, teardown),
         cmocka_unit_test_setup_teardown(stopping_leaves_commands_in_flight_unanswered,
                                         setup_serial_holding_aborts, teardown),
     };

@@ -505,6 +505,92 @@ static int decode_raw(const sal_topic_info *t, const char *schema, const uint8_t
     return rc;
 }
 
+/* Where `needle` (n bytes) first is in `hay` (len bytes), or NULL. */
+static uint8_t *find_bytes(uint8_t *hay, size_t len, const void *needle, size_t n)
+{
+    for (size_t i = 0; i + n <= len; i++) {
+        if (memcmp(hay + i, needle, n) == 0) {
+            return hay + i;
+        }
+    }
+    return NULL;
+}
+
+/* A command_start of a commander whose identity is `len` bytes of id,
+ * encoded with the generated schema. */
+static sal_kafka_buf encode_identity(const sal_topic_info *t, const char *id, size_t len)
+{
+    void *s = sal_sample_new(t);
+    set_num(t, s, "salIndex", 1);
+    set_num(t, s, "private_sndStamp", 1767225637.25);
+    set_num(t, s, "private_seqNum", 7);
+    sal_sample_set_identity(t, s, id, len);
+    sal_clock clock;
+    init_clock(&clock);
+    sal_kafka_codec c;
+    char err[256];
+    sal_kafka_buf buf = {0};
+    assert_int_equal(sal_kafka_codec_init(&c, t, t->avro_schema, err, sizeof err), 0);
+    assert_int_equal(sal_kafka_encode(&c, 9, s, &clock, &buf, err, sizeof err), 0);
+    sal_kafka_codec_fini(&c);
+    sal_clock_fini(&clock);
+    sal_sample_free(t, s);
+    return buf;
+}
+
+/* private_identity is an unbounded string on Kafka (salobj 8), whereas
+ * the sample struct holds the DDS IDL's string<128>: a 200-byte identity
+ * is written and read whole (the struct keeps its first 128 bytes for
+ * DDS); one longer than SAL_IDENTITY_MAX is read as its first
+ * SAL_IDENTITY_MAX bytes with its length, for the CSC to refuse it. */
+static void identity_whole_both_ways(void **state)
+{
+    (void)state;
+    const sal_topic_info *t = topic_of(ocps, "command_start");
+    char *id = malloc(1101);
+    memset(id, 'h', 1100);
+    memcpy(id, "script@", 7);
+    id[1100] = '\0';
+    sal_kafka_buf buf = encode_identity(t, id, 200);
+    uint8_t want[2 + 200] = {0x90, 0x03}; /* zig-zag varint of 200, then the bytes */
+    memcpy(want + 2, id, 200);
+    assert_non_null(find_bytes(buf.data, buf.len, want, sizeof want));
+    void *back = decode_with(t, t->avro_schema, (const char *)buf.data + 5, buf.len - 5);
+    assert_int_equal(strlen(sal_sample_identity(t, back)), 200);
+    assert_memory_equal(sal_sample_identity(t, back), id, 200);
+    assert_int_equal(sal_sample_identity_length(t, back), 200);
+    assert_string_equal(sal_sample_get_string(t, back, "private_identity"), sal_sample_identity(t, back));
+    const char *field = sal_field_get_string(sal_topic_field(t, "private_identity"), back);
+    assert_int_equal(strlen(field), 128);
+    assert_memory_equal(field, id, 128);
+    sal_sample_free(t, back);
+    sal_kafka_buf_fini(&buf);
+
+    /* 1100 bytes (another writer's): the 1024 the codec writes, lengthened */
+    buf = encode_identity(t, id, SAL_IDENTITY_MAX);
+    uint8_t *at = find_bytes(buf.data, buf.len, id, SAL_IDENTITY_MAX);
+    assert_non_null(at);
+    uint8_t len1024[2];
+    assert_int_equal(zigzag(len1024, SAL_IDENTITY_MAX), 2);
+    assert_memory_equal(at - 2, len1024, 2);
+    size_t head = (size_t)(at - 2 - buf.data);
+    size_t tail = buf.len - head - 2 - SAL_IDENTITY_MAX;
+    uint8_t *longer = malloc(buf.len + 100);
+    memcpy(longer, buf.data, head);
+    size_t n = head + zigzag(longer + head, 1100);
+    memcpy(longer + n, id, 1100);
+    memcpy(longer + n + 1100, at + SAL_IDENTITY_MAX, tail);
+    back = decode_with(t, t->avro_schema, (const char *)longer + 5, n + 1100 + tail - 5);
+    assert_int_equal(sal_sample_identity_length(t, back), 1100);
+    assert_int_equal(strlen(sal_sample_identity(t, back)), SAL_IDENTITY_MAX);
+    assert_memory_equal(sal_sample_identity(t, back), id, SAL_IDENTITY_MAX);
+    assert_int_equal(sal_sample_seqnum(t, back), 7);
+    sal_sample_free(t, back);
+    free(longer);
+    sal_kafka_buf_fini(&buf);
+    free(id);
+}
+
 /* Found by tests/fuzz/fuzz_kafka_codec: avro-c allocates a string's length
  * before reading it, so a negative or huge length from the network asked
  * for up to 2^63 bytes and a message cut short leaked the allocation (the
@@ -809,7 +895,7 @@ const struct CMUnitTest *kafka_codec_tests(size_t *n)
         cmocka_unit_test(writer_has_extra_fields), cmocka_unit_test(bad_input_is_refused),
         cmocka_unit_test(lengths_are_checked),     cmocka_unit_test(recursive_writer_schema_is_refused),
         cmocka_unit_test(keys_match_salobj),       cmocka_unit_test(environment),
-        cmocka_unit_test(client_settings),
+        cmocka_unit_test(client_settings),         cmocka_unit_test(identity_whole_both_ways),
     };
     *n = sizeof tests / sizeof tests[0];
     return tests;

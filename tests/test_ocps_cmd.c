@@ -223,6 +223,83 @@ static void usage_errors(void **state)
     free(out);
 }
 
+/* The acks the test's Remote reads, whoever they answer (its own ack
+ * reader replaced). */
+typedef struct seen_acks {
+    const sal_topic_info *topic;
+    int n;
+    int ack[16];
+    char identity[16][1100];
+} seen_acks;
+
+static void record_ack(void *arg, int topic, const void *sample)
+{
+    (void)topic;
+    seen_acks *a = arg;
+    if (a->n < 16) {
+        a->ack[a->n] = sal_sample_get_i32(a->topic, sample, "ack");
+        snprintf(a->identity[a->n], sizeof a->identity[0], "%s",
+                 sal_sample_get_string(a->topic, sample, "identity"));
+        a->n++;
+    }
+}
+
+static bool completed(fx *f, void *arg)
+{
+    (void)f;
+    const seen_acks *a = arg;
+    return a->n > 0 && a->ack[a->n - 1] == SAL_CMD_COMPLETE;
+}
+
+/* A commander whose identity is longer than the DDS IDL's 128 bytes (a
+ * long host name, a script's identity set by hand): on Kafka (salobj 8,
+ * an unbounded string) it is sent and echoed in every ack whole, so a
+ * salobj 8 Remote matches its acks; on DDS it is cut to 128 bytes as
+ * before (the wire type of salobj 7). One longer than the 1024 bytes
+ * carried is refused on Kafka, and cut on DDS as before. */
+static void long_identity_gets_whole_acks(void **state)
+{
+    fx *f = *state;
+    bool kafka = strcmp(fx_transport(), "kafka") == 0;
+    char id[201];
+    memset(id, 'h', sizeof id - 1);
+    memcpy(id, "script-runner@", 14);
+    memcpy(id + sizeof id - 13, ".example.org", 13);
+    assert_int_equal(strlen(id), 200);
+    seen_acks *acks = calloc(1, sizeof *acks);
+    acks->topic = &f->comp->topics[sal_component_find_topic(f->comp, "ackcmd")];
+    char err[256];
+    assert_int_equal(sal_reader_add(sal_remote_sal(f->remote), sal_component_find_topic(f->comp, "ackcmd"),
+                                    record_ack, acks, err, sizeof err),
+                     0);
+    char *out = NULL;
+    assert_int_equal(cmd(&out, "--identity", id, "OCPS:1", "start", NULL), 0);
+    assert_non_null(strstr(out, "start CMD_COMPLETE error=0 result=Done"));
+    free(out);
+    assert_true(fx_run_until(f, completed, acks, 5));
+    size_t echoed = kafka ? 200 : 128;
+    for (int i = 0; i < acks->n; i++) {
+        assert_int_equal(strlen(acks->identity[i]), echoed);
+        assert_memory_equal(acks->identity[i], id, echoed);
+    }
+    free(acks);
+
+    char *over = malloc(1101);
+    memset(over, 'h', 1100);
+    memcpy(over, "user@", 5);
+    over[1100] = '\0';
+    int status = cmd(&out, "--identity", over, "OCPS:1", "standby", NULL);
+    if (kafka) {
+        assert_int_equal(status, 64);
+        assert_non_null(strstr(
+            out, "ocps-cmd: the identity is 1100 bytes, longer than the 1024 the kafka transport carries"));
+    } else {
+        assert_int_equal(status, 0);
+    }
+    free(out);
+    free(over);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +308,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(no_ack_or_no_csc_means_timeout_status, setup, teardown),
         cmocka_unit_test_setup_teardown(script_on_stdin, setup, teardown),
         cmocka_unit_test(usage_errors),
+        cmocka_unit_test_setup_teardown(long_identity_gets_whole_acks, setup, teardown),
     };
     return cmocka_run_group_tests_name("ocps_cmd", tests, NULL, NULL);
 }

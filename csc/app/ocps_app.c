@@ -23,8 +23,8 @@
 /* Seconds a start waits for the Slurm controller's answer (scontrol ping). */
 #define SLURM_PING_TIMEOUT 10.0
 /* bytes of a commander's identity an execute may carry (checked: UTF-8, no
- * control characters) */
-#define OCPS_IDENTITY_MAX 1024
+ * control characters): all the runtime carries (Kafka; DDS carries 128) */
+#define OCPS_IDENTITY_MAX SAL_IDENTITY_MAX
 
 /* A job whose execute command waits for its final ack. */
 typedef struct pending {
@@ -33,7 +33,7 @@ typedef struct pending {
     sal_cmd *cmd;   /* NULL for a job re-adopted after a restart: then */
     int32_t seqnum; /* its execute, from the job's meta, answered detached */
     int32_t origin;
-    char identity[129];
+    char identity[SAL_IDENTITY_MAX + 1];
 } pending;
 
 /* A final ack for the execute of a job adopted after a restart, sent again
@@ -45,7 +45,7 @@ typedef struct late_ack {
     struct late_ack *next;
     int32_t seqnum;
     int32_t origin;
-    char identity[129];
+    char identity[SAL_IDENTITY_MAX + 1];
     int ack;
     char *result;
     int repeats_left;

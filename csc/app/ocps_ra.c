@@ -59,7 +59,7 @@ struct ra_job {
     sal_cmd *cmd; /* NULL once answered or released */
     char id[RA_ID_LEN + 1];
     int32_t seqnum;
-    char identity[129];
+    char identity[SAL_IDENTITY_MAX + 1];
     char redis_address[300]; /* where it was pushed (ra->redis may be gone or another by its end) */
     double created;          /* UTC seconds */
     size_t n;

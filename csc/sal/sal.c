@@ -51,7 +51,7 @@ struct sal {
     int32_t index;
     const sal_transport_ops *ops;
     sal_transport *transport;
-    char identity[129];
+    char identity[SAL_IDENTITY_MAX + 1];
     int32_t origin;
     sal_clock clock;
     topic_state *topics;
@@ -334,6 +334,29 @@ static void on_async(uv_async_t *handle)
     sal_deliver(handle->data);
 }
 
+/* The identity a commander gave, as the transport carries it: whole up to
+ * its identity_max (Kafka), else refused; cut to the 128 bytes of the DDS
+ * IDL (identity_max 0), as salobj 7's wire type holds. */
+static int identity_set(sal *s, const sal_transport_ops *transport, const char *identity, char *err,
+                        size_t errlen)
+{
+    if (identity == NULL) {
+        return 0;
+    }
+    size_t max = transport->identity_max > 0 ? transport->identity_max : SAL_IDENTITY_SIZE - 1;
+    if (max > SAL_IDENTITY_MAX) {
+        max = SAL_IDENTITY_MAX;
+    }
+    size_t len = strlen(identity);
+    if (len > max && transport->identity_max > 0) {
+        snprintf(err, errlen, "the identity is %zu bytes, longer than the %zu the %s transport carries", len,
+                 max, transport->name);
+        return -E2BIG;
+    }
+    snprintf(s->identity, max + 1, "%s", identity);
+    return 0;
+}
+
 int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
              const sal_transport_ops *transport, const char *identity, char *err, size_t errlen)
 {
@@ -353,21 +376,25 @@ int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    int rc = identity_set(s, transport, identity, err, errlen);
+    if (rc != 0) {
+        free(s->topics);
+        free(s);
+        return rc;
+    }
     s->loop = loop;
     s->comp = comp;
     s->index = index;
     s->ops = transport;
     s->origin = (int32_t)getpid();
-    if (identity != NULL) {
-        snprintf(s->identity, sizeof s->identity, "%s", identity);
-    } else if (comp->indexed) {
+    if (identity == NULL && comp->indexed) {
         snprintf(s->identity, sizeof s->identity, "%s:%d", comp->name, index);
-    } else {
+    } else if (identity == NULL) {
         snprintf(s->identity, sizeof s->identity, "%s", comp->name);
     }
     sal_clock_init(&s->clock, NULL, err, errlen);
     pthread_mutex_init(&s->lock, NULL);
-    int rc = uv_async_init(loop, &s->async, on_async);
+    rc = uv_async_init(loop, &s->async, on_async);
     if (rc != 0) {
         snprintf(err, errlen, "uv_async_init: %s", uv_strerror(rc));
         pthread_mutex_destroy(&s->lock);

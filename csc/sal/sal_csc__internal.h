@@ -20,8 +20,8 @@ struct sal_cmd {
     void *data;
     int32_t seqnum;
     int32_t origin;
-    char identity[129];
-    struct sal_cmd *next; /* in its topic's queue */
+    char identity[SAL_IDENTITY_MAX + 1]; /* whole: Kafka carries more than DDS's 128 bytes */
+    struct sal_cmd *next;                /* in its topic's queue */
     bool running;
 };
 

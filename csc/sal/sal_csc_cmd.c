@@ -224,6 +224,30 @@ static bool taken_before(command_slot *slot, int32_t seqnum, int32_t origin, con
     return false;
 }
 
+/* A commander's identity longer than the runtime carries is not cut (its
+ * acks would never match it, the command would time out there): the
+ * command is refused, with its identity's first SAL_IDENTITY_MAX bytes
+ * echoed (all that was kept of it) and a WARNING naming its length. True
+ * (cmd freed) when so. */
+static bool identity_too_long(sal_csc *c, const sal_topic_info *t, sal_cmd *cmd)
+{
+    size_t len = sal_sample_identity_length(t, cmd->data);
+    if (len <= SAL_IDENTITY_MAX) {
+        return false;
+    }
+    char why[128];
+    snprintf(why, sizeof why,
+             "the commander's identity (private_identity) is %zu bytes, longer than the %d "
+             "this CSC accepts",
+             len, SAL_IDENTITY_MAX);
+    SAL_LOG(c, SAL_LOG_WARNING, "Refusing %s with private_seqNum=%d: %s", t->sal_name, cmd->seqnum, why);
+    char result[160];
+    snprintf(result, sizeof result, "Failed: %s", why);
+    write_ack(cmd, SAL_CMD_FAILED, 1, result, 0.0);
+    sal_csc__free_cmd(cmd);
+    return true;
+}
+
 void sal_csc__on_command(void *arg, int topic, void *sample)
 {
     sal_csc *c = arg;
@@ -276,6 +300,9 @@ void sal_csc__on_command(void *arg, int topic, void *sample)
     cmd->origin = sal_sample_origin(t, sample);
     if (identity != NULL) { /* cmd is zeroed: the copy stays terminated */
         memcpy(cmd->identity, identity, strnlen(identity, sizeof cmd->identity - 1));
+    }
+    if (identity_too_long(c, t, cmd)) {
+        return;
     }
 
     if (c->auth_enabled) {

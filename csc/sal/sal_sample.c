@@ -41,11 +41,44 @@ static size_t scalar_size(sal_field_type t)
 
 static const char empty_string[] = ""; /* only read: lent to samples */
 
+/* What a sample carries after its struct (see sal_sample.h). */
+typedef struct sample_tail {
+    size_t identity_len;                 /* as set or read; > SAL_IDENTITY_MAX: cut */
+    char identity[SAL_IDENTITY_MAX + 1]; /* the whole private_identity */
+} sample_tail;
+
+static size_t tail_offset(const sal_topic_info *topic)
+{
+    size_t align = _Alignof(sample_tail);
+    return (topic->sample_size + align - 1) / align * align;
+}
+
+size_t sal_sample_size(const sal_topic_info *topic)
+{
+    return tail_offset(topic) + sizeof(sample_tail);
+}
+
+static sample_tail *tail_of(const sal_topic_info *topic, void *sample)
+{
+    return (sample_tail *)((char *)sample + tail_offset(topic));
+}
+
+static const sample_tail *const_tail_of(const sal_topic_info *topic, const void *sample)
+{
+    return (const sample_tail *)((const char *)sample + tail_offset(topic));
+}
+
+/* Is f the topic's private_identity (whose whole value is in the tail)? */
+static bool is_identity(const sal_topic_info *topic, const sal_field_info *f)
+{
+    return (f->flags & SAL_FIELD_PRIVATE) && f->type == SAL_FIELD_STRING && f->offset == topic->priv.identity;
+}
+
 /* A zeroed sample whose unbounded strings are "": copies of their own, or
  * when `lent` the one shared constant. */
 static void *sample_alloc(const sal_topic_info *topic, bool lent)
 {
-    void *s = calloc(1, topic->sample_size);
+    void *s = calloc(1, sal_sample_size(topic));
     if (s == NULL) {
         return NULL;
     }
@@ -76,7 +109,7 @@ void sal_sample_clear(const sal_topic_info *topic, void *sample)
             free(*string_slot(f, sample));
         }
     }
-    memset(sample, 0, topic->sample_size);
+    memset(sample, 0, sal_sample_size(topic));
 }
 
 void sal_sample_free(const sal_topic_info *topic, void *sample)
@@ -90,11 +123,11 @@ void sal_sample_free(const sal_topic_info *topic, void *sample)
 
 void *sal_sample_dup(const sal_topic_info *topic, const void *sample)
 {
-    void *d = malloc(topic->sample_size);
+    void *d = malloc(sal_sample_size(topic));
     if (d == NULL) {
         return NULL;
     }
-    memcpy(d, sample, topic->sample_size);
+    memcpy(d, sample, sal_sample_size(topic));
     bool ok = true;
     for (size_t i = 0; i < topic->nfields; i++) {
         const sal_field_info *f = &topic->fields[i];
@@ -234,6 +267,15 @@ static int set_string(const sal_topic_info *topic, const sal_field_info *f, void
         snprintf(err, errlen, "%s.%s: %s", topic->sal_name, field, why);
         return -EINVAL;
     }
+    if (is_identity(topic, f)) { /* whole, beside the struct's string<128> */
+        if (len > SAL_IDENTITY_MAX) {
+            snprintf(err, errlen, "%s.%s: %zu bytes exceed the bound of %d", topic->sal_name, field, len,
+                     SAL_IDENTITY_MAX);
+            return -E2BIG;
+        }
+        sal_sample_set_identity(topic, sample, value, len);
+        return 0;
+    }
     if (f->bound > 0) {
         if (len > f->bound) {
             snprintf(err, errlen, "%s.%s: %zu bytes exceed the bound of %u", topic->sal_name, field, len,
@@ -261,6 +303,9 @@ static int set_string(const sal_topic_info *topic, const sal_field_info *f, void
 const char *sal_sample_get_string(const sal_topic_info *topic, const void *sample, const char *field)
 {
     const sal_field_info *f = sal_topic_field(topic, field);
+    if (f != NULL && is_identity(topic, f)) {
+        return sal_sample_identity(topic, sample);
+    }
     return f == NULL ? NULL : sal_field_get_string(f, sample);
 }
 
@@ -616,7 +661,39 @@ int32_t sal_sample_origin(const sal_topic_info *topic, const void *sample)
 
 const char *sal_sample_identity(const sal_topic_info *topic, const void *sample)
 {
-    return (const char *)sample + topic->priv.identity;
+    return const_tail_of(topic, sample)->identity;
+}
+
+size_t sal_sample_identity_length(const sal_topic_info *topic, const void *sample)
+{
+    return const_tail_of(topic, sample)->identity_len;
+}
+
+/* The first `len` bytes of value, cut at a character boundary to at most
+ * `max`, into dst (max + 1 bytes). */
+static void copy_cut(char *dst, const char *value, size_t len, size_t max)
+{
+    size_t n = len > max ? sal_utf8_cut(value, max) : len;
+    memcpy(dst, value, n);
+    dst[n] = '\0';
+}
+
+void sal_sample_set_identity(const sal_topic_info *topic, void *sample, const char *value, size_t len)
+{
+    sample_tail *tail = tail_of(topic, sample);
+    copy_cut(tail->identity, value, len, SAL_IDENTITY_MAX);
+    tail->identity_len = len;
+    copy_cut((char *)sample + topic->priv.identity, value, len, SAL_IDENTITY_SIZE - 1);
+}
+
+void sal_sample_identity_from_struct(const sal_topic_info *topic, void *sample)
+{
+    const char *field = (const char *)sample + topic->priv.identity;
+    size_t n = strnlen(field, SAL_IDENTITY_SIZE - 1);
+    sample_tail *tail = tail_of(topic, sample);
+    memcpy(tail->identity, field, n);
+    tail->identity[n] = '\0';
+    tail->identity_len = n;
 }
 
 double sal_sample_snd_stamp(const sal_topic_info *topic, const void *sample)
@@ -644,7 +721,7 @@ void sal_sample_stamp(const sal_topic_info *topic, void *sample, const sal_stamp
 {
     char *s = sample;
     copy_bounded(s + topic->priv.revCode, st->rev_code, SAL_REVCODE_SIZE);
-    copy_bounded(s + topic->priv.identity, st->identity, SAL_IDENTITY_SIZE);
+    sal_sample_set_identity(topic, sample, st->identity, strlen(st->identity));
     memcpy(s + topic->priv.sndStamp, &st->snd_stamp, sizeof st->snd_stamp);
     double zero = 0.0;
     memcpy(s + topic->priv.rcvStamp, &zero, sizeof zero);

@@ -111,9 +111,10 @@ static int setup(cmdr *c, int argc, char **argv, const char *transport_name, con
             return rc;
         }
     }
-    if (sal_remote_open(&c->remote, &c->loop, c->comp, index, transport, identity, err, sizeof err) != 0) {
+    int orc = sal_remote_open(&c->remote, &c->loop, c->comp, index, transport, identity, err, sizeof err);
+    if (orc != 0) {
         fprintf(stderr, "ocps-cmd: %s\n", err);
-        return EXIT_FAILED;
+        return orc == -E2BIG ? EXIT_USAGE : EXIT_FAILED; /* an --identity longer than the transport carries */
     }
     if (verb == NULL) {
         c->mode = MODE_INTERACTIVE;

@@ -249,7 +249,7 @@ static void on_data_available(dds_entity_t reader, void *arg)
     for (;;) {
         void *buf[TAKE_MAX];
         for (int i = 0; i < TAKE_MAX; i++) {
-            if (ea->spare[i] == NULL && (ea->spare[i] = calloc(1, ti->sample_size)) == NULL) {
+            if (ea->spare[i] == NULL && (ea->spare[i] = calloc(1, sal_sample_size(ti))) == NULL) {
                 return;
             }
             buf[i] = ea->spare[i];
@@ -267,6 +267,7 @@ static void on_data_available(dds_entity_t reader, void *arg)
             }
             void *sample = ea->spare[i];
             ea->spare[i] = NULL;
+            sal_sample_identity_from_struct(ti, sample); /* the wire's string<128> */
             ea->t->cbs.on_sample(ea->t->cbs.arg, ea->topic, sample);
         }
         if (n < TAKE_MAX) {

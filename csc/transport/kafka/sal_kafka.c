@@ -687,6 +687,7 @@ const sal_transport_ops sal_kafka_transport = {
     .library_version = kafka_library_version,
     .revcode = SAL_REVCODE_AVRO,
     .keeps_history = true,
+    .identity_max = SAL_IDENTITY_MAX, /* private_identity is an unbounded Avro string */
     .open = kafka_open,
     .reader_create = kafka_reader_create,
     .writer_create = kafka_writer_create,

@@ -151,7 +151,9 @@ static int field_type_parse(json_t *type, sal_kafka_enc_field *f, bool in_union)
 static void field_source(sal_kafka_enc_field *f, const sal_topic_info *topic, const char *name)
 {
     f->field = sal_topic_field(topic, name);
-    if (f->field != NULL) {
+    if (f->field != NULL && !f->array && strcmp(name, "private_identity") == 0) {
+        f->source = SAL_KAFKA_SRC_IDENTITY;
+    } else if (f->field != NULL) {
         f->source = SAL_KAFKA_SRC_SAMPLE;
     } else if (strcmp(name, "private_efdStamp") == 0) {
         f->source = SAL_KAFKA_SRC_EFD;
@@ -181,7 +183,7 @@ static int plan_fields(sal_kafka_codec *c, json_t *fields, char *err, size_t err
             return -EINVAL;
         }
         field_source(f, c->topic, name);
-        if (f->source == SAL_KAFKA_SRC_SAMPLE &&
+        if ((f->source == SAL_KAFKA_SRC_SAMPLE || f->source == SAL_KAFKA_SRC_IDENTITY) &&
             (f->field->type == SAL_FIELD_STRING) != (f->type == SAL_KAFKA_AVRO_STRING)) {
             snprintf(err, errlen, "%s: field %s is a %s in the sample but %s in the Avro schema",
                      c->topic->sal_name, name, sal_field_type_name(f->field->type),
@@ -357,6 +359,10 @@ static int put_field(sal_kafka_buf *b, const sal_kafka_codec *c, const sal_kafka
     switch (f->source) {
     case SAL_KAFKA_SRC_SAMPLE:
         return put_sample_field(b, f, sample);
+    case SAL_KAFKA_SRC_IDENTITY: {
+        const char *id = sal_sample_identity(c->topic, sample);
+        return put_string(b, id, strlen(id));
+    }
     case SAL_KAFKA_SRC_EFD:
         tai = snd_stamp(c, sample);
         return put_scalar(b, f->type, 0, tai != 0.0 ? sal_clock_utc_from_tai(clock, tai) : 0.0);
@@ -782,10 +788,15 @@ static void field_set(const sal_field_info *f, void *sample, size_t i, bool is_i
 }
 
 /* Copy a string into a field; a bounded field keeps at most `bound`
- * bytes, cut at a UTF-8 character boundary. */
-static int string_set(const sal_field_info *f, void *sample, const char *s, size_t n)
+ * bytes, cut at a UTF-8 character boundary. private_identity is kept
+ * whole (sal_sample_set_identity), beside the struct's string<128>. */
+static int string_set(const sal_topic_info *t, const sal_field_info *f, void *sample, const char *s, size_t n)
 {
     char *p = (char *)sample + f->offset;
+    if ((f->flags & SAL_FIELD_PRIVATE) && f->offset == t->priv.identity) {
+        sal_sample_set_identity(t, sample, s, n);
+        return 0;
+    }
     if (f->bound > 0) {
         if (n > f->bound) {
             n = sal_utf8_cut(s, f->bound);
@@ -805,7 +816,8 @@ static int string_set(const sal_field_info *f, void *sample, const char *s, size
     return 0;
 }
 
-static int store_scalar(avro_value_t *v, const sal_field_info *f, void *sample, size_t i)
+static int store_scalar(const sal_topic_info *t, avro_value_t *v, const sal_field_info *f, void *sample,
+                        size_t i)
 {
     int32_t i32;
     int64_t i64;
@@ -852,7 +864,7 @@ static int store_scalar(avro_value_t *v, const sal_field_info *f, void *sample, 
         if (!is_string || avro_value_get_string(v, &s, &size) != 0) { /* size counts the NUL */
             return -EINVAL;
         }
-        return string_set(f, sample, s, size > 0 ? size - 1 : 0);
+        return string_set(t, f, sample, s, size > 0 ? size - 1 : 0);
     default:
         return -EINVAL;
     }
@@ -863,7 +875,7 @@ static int store_scalar(avro_value_t *v, const sal_field_info *f, void *sample, 
     return 0;
 }
 
-static int store_value(avro_value_t *v, const sal_field_info *f, void *sample)
+static int store_value(const sal_topic_info *t, avro_value_t *v, const sal_field_info *f, void *sample)
 {
     avro_value_t branch;
     if (avro_value_get_type(v) == AVRO_UNION) {
@@ -873,7 +885,7 @@ static int store_value(avro_value_t *v, const sal_field_info *f, void *sample)
         v = &branch;
     }
     if (avro_value_get_type(v) != AVRO_ARRAY) {
-        return store_scalar(v, f, sample, 0);
+        return store_scalar(t, v, f, sample, 0);
     }
     size_t n;
     if (avro_value_get_size(v, &n) != 0) {
@@ -884,7 +896,7 @@ static int store_value(avro_value_t *v, const sal_field_info *f, void *sample)
         avro_value_t elem;
         int rc = avro_value_get_by_index(v, i, &elem, NULL);
         if (rc == 0) {
-            rc = store_scalar(&elem, f, sample, i);
+            rc = store_scalar(t, &elem, f, sample, i);
         }
         if (rc != 0) {
             return rc;
@@ -920,7 +932,7 @@ int sal_kafka_decode(sal_kafka_decoder *d, const uint8_t *body, size_t len, void
         }
         int rc = avro_value_get_by_index(&d->value, i, &fv, NULL);
         if (rc == 0) {
-            rc = store_value(&fv, d->map[i], s);
+            rc = store_value(d->topic, &fv, d->map[i], s);
         }
         if (rc != 0) {
             snprintf(err, errlen, "%s: field %s: the writer's type does not fit the %s field",

@@ -6,7 +6,9 @@
  * salobj registers, sal_topic_info.avro_schema) and takes each value by
  * name from the idlc sample struct through the field table. The two Kafka
  * stamps the struct lacks are computed: private_efdStamp = UTC of
- * private_sndStamp, private_kafkaStamp = private_sndStamp.
+ * private_sndStamp, private_kafkaStamp = private_sndStamp. private_identity
+ * is the sample's whole identity (sal_sample_identity), not the struct's
+ * string<128>, both ways.
  *
  * Decoding uses avro-c generically with the *writer's* schema and maps its
  * fields by name into a new sample: fields the writer lacks keep the
@@ -51,10 +53,11 @@ typedef enum sal_kafka_avro_type {
 
 /* Where the encoder takes a field's value from. */
 typedef enum sal_kafka_source {
-    SAL_KAFKA_SRC_SAMPLE, /* the sample's field of the same name */
-    SAL_KAFKA_SRC_EFD,    /* UTC of private_sndStamp */
-    SAL_KAFKA_SRC_KAFKA,  /* private_sndStamp */
-    SAL_KAFKA_SRC_DEFAULT /* the sample has no such field: zero value */
+    SAL_KAFKA_SRC_SAMPLE,   /* the sample's field of the same name */
+    SAL_KAFKA_SRC_EFD,      /* UTC of private_sndStamp */
+    SAL_KAFKA_SRC_KAFKA,    /* private_sndStamp */
+    SAL_KAFKA_SRC_IDENTITY, /* the sample's whole private_identity (sal_sample_identity) */
+    SAL_KAFKA_SRC_DEFAULT   /* the sample has no such field: zero value */
 } sal_kafka_source;
 
 /* One field of the Avro record, in schema order. */

@@ -41,6 +41,9 @@ typedef void (*sal_error_cb)(void *arg, const char *message);
 
 /* Open a runtime for `comp` with SAL index `index` on `loop`. identity NULL
  * means "<Name>" or "<Name>:<index>" (a CSC); a commander passes user@host.
+ * A longer identity than the transport carries (identity_max) is refused
+ * on Kafka (-E2BIG, over SAL_IDENTITY_MAX bytes) and cut to 128 bytes on
+ * DDS, as before.
  * Returns 0 or a negative code with a message in err. */
 int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
              const sal_transport_ops *transport, const char *identity, char *err, size_t errlen);

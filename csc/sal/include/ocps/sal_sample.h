@@ -2,6 +2,13 @@
  * sal_sample.h - generic operations on topic samples, driven by the field
  * tables salgen writes (sal_interface.h). A sample is the idlc struct of
  * its topic; unbounded strings are malloc'd `char *` owned by the sample.
+ *
+ * A sample from sal_sample_new, sal_sample_dup or sal_sample_new_lent also
+ * carries, after the struct (sal_sample_size), the whole private_identity:
+ * the struct's field is the DDS IDL's string<128> (salobj 7), while Kafka's
+ * is an unbounded Avro string (salobj 8) of which SAL_IDENTITY_MAX bytes are
+ * kept. The runtime writes and reads only such samples (never a struct of
+ * the caller's own).
  */
 #ifndef SAL_SAMPLE_H
 #define SAL_SAMPLE_H
@@ -12,6 +19,10 @@
 
 #include "ocps/sal_interface.h"
 
+/* Bytes a sample of `topic` takes: the struct, then the whole identity
+ * (for a transport that reads into memory of its own: DDS). */
+size_t sal_sample_size(const sal_topic_info *topic);
+
 /* Allocate a zeroed sample of `topic` with every unbounded string set to "".
  * Returns NULL on allocation failure. Free with sal_sample_free. */
 void *sal_sample_new(const sal_topic_info *topic);
@@ -20,7 +31,7 @@ void *sal_sample_new(const sal_topic_info *topic);
 void sal_sample_free(const sal_topic_info *topic, void *sample);
 
 /* Free only the strings a sample owns and zero the sample (for samples in
- * storage the caller owns). */
+ * storage the caller owns, of sal_sample_size bytes). */
 void sal_sample_clear(const sal_topic_info *topic, void *sample);
 
 /* Deep copy of a sample; NULL on allocation failure. */
@@ -37,7 +48,8 @@ const sal_field_info *sal_topic_field(const sal_topic_info *topic, const char *n
 int sal_sample_set_string(const sal_topic_info *topic, void *sample, const char *field, const char *value,
                           char *err, size_t errlen);
 
-/* Read a string field; NULL if `field` is not a string field. */
+/* Read a string field; NULL if `field` is not a string field
+ * (private_identity: the whole one, sal_sample_identity). */
 const char *sal_sample_get_string(const sal_topic_info *topic, const void *sample, const char *field);
 
 /* Set a numeric or boolean field (element `i` of an array) from a double /
@@ -90,7 +102,8 @@ int sal_field_lend_string(const sal_topic_info *topic, const sal_field_info *f, 
                           const char *value, char *err, size_t errlen);
 
 /* String field f ("" for an unset unbounded string); NULL if f is not a
- * string. */
+ * string. For private_identity, the struct's field (at most 128 bytes: use
+ * sal_sample_identity for the whole one). */
 const char *sal_field_get_string(const sal_field_info *f, const void *sample);
 
 /* Set element i of numeric field f, range-checked for its type. */
@@ -107,7 +120,11 @@ int64_t sal_double_to_i64(double v);
 /* --- Private fields, at the offsets the generator wrote (no lookups). */
 
 #define SAL_REVCODE_SIZE 9    /* private_revCode: string<8> */
-#define SAL_IDENTITY_SIZE 129 /* private_identity: string<128> */
+#define SAL_IDENTITY_SIZE 129 /* private_identity in the struct: string<128> (DDS IDL) */
+/* Bytes of a whole private_identity a sample and the runtime carry: on
+ * Kafka (an unbounded string there) a commander's identity up to this long
+ * is sent, read and echoed in acks whole; a CSC refuses a longer one. */
+#define SAL_IDENTITY_MAX 1024
 
 /* What a writer puts in the private fields of each sample. */
 typedef struct sal_stamp {
@@ -132,8 +149,22 @@ void sal_sample_set_seqnum(const sal_topic_info *topic, void *sample, int32_t se
 /* private_origin (the writer's pid). */
 int32_t sal_sample_origin(const sal_topic_info *topic, const void *sample);
 
-/* private_identity. */
+/* private_identity, whole (at most SAL_IDENTITY_MAX bytes: see
+ * sal_sample_identity_length). */
 const char *sal_sample_identity(const sal_topic_info *topic, const void *sample);
+
+/* The length of private_identity as it was set or read, which is more than
+ * SAL_IDENTITY_MAX when sal_sample_identity holds only its first bytes. */
+size_t sal_sample_identity_length(const sal_topic_info *topic, const void *sample);
+
+/* Set private_identity from `len` bytes of `value`: the whole one (cut at
+ * a character boundary to SAL_IDENTITY_MAX bytes, `len` kept as its
+ * length) and the struct's field (cut to 128 bytes, the DDS IDL's bound). */
+void sal_sample_set_identity(const sal_topic_info *topic, void *sample, const char *value, size_t len);
+
+/* Set the whole private_identity from the struct's field: for a transport
+ * whose wire carries only that field (DDS), after reading a sample. */
+void sal_sample_identity_from_struct(const sal_topic_info *topic, void *sample);
 
 /* private_sndStamp (TAI). */
 double sal_sample_snd_stamp(const sal_topic_info *topic, const void *sample);

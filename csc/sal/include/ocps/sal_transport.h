@@ -85,6 +85,10 @@ typedef struct sal_transport_ops {
      * sample (see sal_gate.h): delivery happens outside the transport's
      * locks, and writing from there is allowed. */
     bool inline_delivery;
+    /* Bytes of private_identity the wire carries whole: SAL_IDENTITY_MAX
+     * (Kafka's unbounded string); a longer identity is refused at open. 0:
+     * the DDS IDL's string<128>, a longer identity cut to it at open. */
+    size_t identity_max;
     /* The library under it and its version ("cyclonedds=0.10.2") into buf,
      * for softwareVersions.subsystemVersions; NULL: none. */
     void (*library_version)(char *buf, size_t len);
