@@ -176,6 +176,22 @@ static void script_on_stdin(void **state)
     assert_null(strstr(out, "enable CMD_"));
     assert_non_null(strstr(out, "standby CMD_COMPLETE"));
     free(out);
+    /* exit ends the script: nothing after it is sent */
+    text = "exit\nstart\n";
+    tu_write_file(script, text, strlen(text));
+    assert_int_equal(tu_run(argv, &out), 0);
+    assert_null(strstr(out, "start CMD_"));
+    free(out);
+    /* a show the one-shot form refuses (64) is a failed line of a script */
+    const char *bad_shows[] = {"show bogusEvent\n", "show\n", "show summaryState heartbeat\n"};
+    for (size_t i = 0; i < sizeof bad_shows / sizeof bad_shows[0]; i++) {
+        tu_write_file(script, bad_shows[i], strlen(bad_shows[i]));
+        int status = tu_run(argv, &out);
+        if (status != 1) {
+            fail_msg("script %s exited %d, not 1:\n%s", bad_shows[i], status, out);
+        }
+        free(out);
+    }
     tu_remove_tree(dir);
     free(script);
     free(dir);
