@@ -55,7 +55,13 @@ static void usage(FILE *f)
 static void on_deadline(uv_timer_t *t)
 {
     cmdr *c = t->data;
-    if (c->mode == MODE_SHOW) {
+    if (c->mode == MODE_SHOW && c->show_text != NULL) {
+        /* a sample came, and maybe a newer one would have followed: print
+         * the newest read, not "none received" */
+        fputs(c->show_text, stdout);
+        fflush(stdout);
+        cmdr_finish(c, EXIT_OK);
+    } else if (c->mode == MODE_SHOW) {
         fprintf(stderr, "ocps-cmd: no %s received in %.1f s\n", c->show, c->timeout);
         cmdr_finish(c, EXIT_TIMEOUT);
     } else {
