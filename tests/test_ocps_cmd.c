@@ -73,6 +73,22 @@ static void show_reads_current_state_within_a_second(void **state)
     print_message("ocps-cmd show summaryState took %.3f s (process start included)\n", took);
     assert_non_null(strstr(out, "logevent_summaryState summaryState=1 <State.DISABLED: 1>"));
     free(out);
+    /* a sample read within the last 0.2 s before --timeout (which show
+     * waits for a newer one) is printed, not "none received" (status 3):
+     * with 0.2 s every sample read comes in them (tried again only when
+     * none came in time on a loaded machine) */
+    char *quick[] = {OCPS_CMD, "OCPS:1", "show", "summaryState", "--timeout", "0.2", NULL};
+    int status = -1;
+    out = NULL;
+    for (int attempt = 0; attempt < 5 && status != 0; attempt++) {
+        free(out);
+        double t1 = tu_now();
+        status = tu_run(quick, &out);
+        print_message("show --timeout 0.2 -> %d after %.3f s:\n%s", status, tu_now() - t1, out);
+    }
+    assert_int_equal(status, 0);
+    assert_non_null(strstr(out, "logevent_summaryState summaryState=1 <State.DISABLED: 1>"));
+    free(out);
     assert_int_equal(cmd(&out, "OCPS:1", "show", "heartbeat", "--json", NULL), 0);
     assert_non_null(strstr(out, "{\"topic\":\"logevent_heartbeat\",\"salIndex\":1,"));
     free(out);
@@ -131,6 +147,16 @@ static void no_ack_or_no_csc_means_timeout_status(void **state)
         assert_true(status == 1 || status == 3); /* Kafka: no such topics, or no answer */
     }
     free(out);
+    if (strcmp(fx_transport(), "kafka") == 0) {
+        /* no broker: nothing was sent, as when no CSC is found (3), not a
+         * command the CSC refused (1) */
+        char *nobroker[] = {
+            "env", "LSST_KAFKA_BROKER_ADDR=127.0.0.1:1", OCPS_CMD, "--discovery", "1", "OCPS:1", "start",
+            NULL};
+        assert_int_equal(tu_run(nobroker, &out), 3);
+        assert_non_null(strstr(out, "(nothing was sent)"));
+        free(out);
+    }
 }
 
 static void script_on_stdin(void **state)
@@ -176,6 +202,22 @@ static void script_on_stdin(void **state)
     assert_null(strstr(out, "enable CMD_"));
     assert_non_null(strstr(out, "standby CMD_COMPLETE"));
     free(out);
+    /* exit ends the script: nothing after it is sent */
+    text = "exit\nstart\n";
+    tu_write_file(script, text, strlen(text));
+    assert_int_equal(tu_run(argv, &out), 0);
+    assert_null(strstr(out, "start CMD_"));
+    free(out);
+    /* a show the one-shot form refuses (64) is a failed line of a script */
+    const char *bad_shows[] = {"show bogusEvent\n", "show\n", "show summaryState heartbeat\n"};
+    for (size_t i = 0; i < sizeof bad_shows / sizeof bad_shows[0]; i++) {
+        tu_write_file(script, bad_shows[i], strlen(bad_shows[i]));
+        int status = tu_run(argv, &out);
+        if (status != 1) {
+            fail_msg("script %s exited %d, not 1:\n%s", bad_shows[i], status, out);
+        }
+        free(out);
+    }
     tu_remove_tree(dir);
     free(script);
     free(dir);
@@ -217,6 +259,44 @@ static void usage_errors(void **state)
     assert_int_equal(cmd(&out, "OCPS", "start", NULL, NULL, NULL), 64);
     assert_non_null(
         strstr(out, "OCPS is an indexed component: commands need its SAL index: OCPS:1 (LATISS)"));
+    free(out);
+    /* a number of seconds is a whole number text greater than 0: for show
+     * an empty or 0 --timeout would mean no deadline (`timeout` ends a
+     * hang) */
+    const char *bad_seconds[] = {"", "0", "-1", "1x", "nan", "inf", " "};
+    const char *second_opts[] = {"--timeout", "--discovery", "--duration"};
+    for (size_t i = 0; i < sizeof bad_seconds / sizeof bad_seconds[0]; i++) {
+        for (size_t k = 0; k < sizeof second_opts / sizeof second_opts[0]; k++) {
+            char *argv[] = {"timeout",
+                            "10",
+                            OCPS_CMD,
+                            "OCPS:1",
+                            "show",
+                            "summaryState",
+                            (char *)second_opts[k],
+                            (char *)bad_seconds[i],
+                            NULL};
+            int status = tu_run(argv, &out);
+            if (status != 64 || strstr(out, "bad number of seconds") == NULL) {
+                fail_msg("show %s '%s' exited %d, not 64:\n%s", second_opts[k], bad_seconds[i], status, out);
+            }
+            free(out);
+        }
+    }
+    /* missing transport configuration is said as such (64), not as a
+     * command the CSC refused (1) */
+    char *unset[] = {"env",
+                     "-u",
+                     "LSST_DDS_PARTITION_PREFIX",
+                     "-u",
+                     "LSST_TOPIC_SUBNAME",
+                     OCPS_CMD,
+                     "OCPS:1",
+                     "show",
+                     "summaryState",
+                     NULL};
+    assert_int_equal(tu_run(unset, &out), 64);
+    assert_non_null(strstr(out, " must be set ("));
     free(out);
     assert_int_equal(cmd(&out, "OCPS:1", "topics", NULL, NULL, NULL), 0);
     assert_non_null(strstr(out, "setLogLevel --level:long --subsystem:string"));

@@ -61,16 +61,37 @@ static size_t page_rows(const char *html, char (*ids)[33], size_t max)
     return n;
 }
 
-/* The cursor of the "older jobs" link of `html`, or NULL (malloc'd path). */
+/* The "older jobs" link of `html`, a page served under the base path
+ * (whose links stay under it), as a path below the base path; NULL if
+ * none (malloc'd path). */
 static char *older_link(const char *html)
 {
-    const char *p = strstr(html, "href=\"/status?before=");
+    char href[300];
+    snprintf(href, sizeof href, "href=\"%s/status?before=", fx.base_path);
+    const char *p = strstr(html, href);
     if (p == NULL) {
         return NULL;
     }
-    p += 6;
+    p += 6 + strlen(fx.base_path);
     const char *q = strchr(p, '"');
     return q != NULL ? strndup(p, (size_t)(q - p)) : NULL;
+}
+
+/* The page at `path` from the root of the server (not under the base
+ * path), by curl (malloc'd body). */
+static char *curl_page(const char *path)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", fx.base, path);
+    char *file = tu_path_join(fx.root, "root-page.html");
+    char *const argv[] = {"curl", "-s", "-f", "--max-time", "20", "-o", file, url, NULL};
+    char *out = NULL;
+    assert_int_equal(tu_run(argv, &out), 0);
+    free(out);
+    char *html = tu_read_file(file, NULL);
+    assert_non_null(html);
+    free(file);
+    return html;
 }
 
 static void get(const char *path, uws_resp *r)
@@ -110,6 +131,17 @@ static void test_list_is_one_bounded_page(void **state)
         assert_string_equal(rows[k], ids[NJOBS - 1 - k]);
     }
     assert_non_null(strstr(r.body, "<h2>Live (0 of 0)</h2>"));
+    /* served under the base path (all a proxy may expose), its links stay
+     * under it; served at the root, at the root */
+    char href[300];
+    snprintf(href, sizeof href, "href=\"%s/status/job/%s\"", fx.base_path, ids[NJOBS - 1]);
+    assert_non_null(strstr(r.body, href));
+    assert_null(strstr(r.body, "href=\"/status"));
+    char *root_page = curl_page("/status");
+    snprintf(href, sizeof href, "href=\"/status/job/%s\"", ids[NJOBS - 1]);
+    assert_non_null(strstr(root_page, href));
+    assert_non_null(strstr(root_page, "href=\"/status?before="));
+    free(root_page);
     char *older = older_link(r.body);
     assert_non_null(older);
     uws_resp_clear(&r);
@@ -123,7 +155,8 @@ static void test_list_is_one_bounded_page(void **state)
         assert_string_equal(rows[k], ids[NJOBS - PAGE - 1 - k]);
     }
     assert_null(older_link(r.body));
-    assert_non_null(strstr(r.body, "href=\"/status\""));
+    snprintf(href, sizeof href, "href=\"%s/status\"", fx.base_path);
+    assert_non_null(strstr(r.body, href));
     assert_null(strstr(r.body, "<h2>Live"));
     uws_resp_clear(&r);
     free(older);
@@ -187,9 +220,20 @@ static void test_job_page_many_clients(void **state)
         assert_non_null(strstr(html, "the page log line"));
         assert_non_null(strstr(html, "/job/result/"));
         assert_non_null(strstr(html, "out.txt</a>"));
+        assert_non_null(strstr(html, "<a href=\"/status\">all jobs</a>")); /* served at the root */
         free(html);
         free(files[i]);
     }
+    /* served under the base path, its links stay under it */
+    snprintf(path, sizeof path, "/status/job/%s", id);
+    get(path, &r);
+    assert_int_equal(r.status, 200);
+    char all_jobs[300];
+    snprintf(all_jobs, sizeof all_jobs, "<a href=\"%s/status\">all jobs</a>", fx.base_path);
+    assert_non_null(strstr(r.body, all_jobs));
+    snprintf(all_jobs, sizeof all_jobs, "href=\"%s/status/job/%s\"", fx.base_path, id);
+    assert_non_null(strstr(r.body, all_jobs));
+    uws_resp_clear(&r);
     /* an unknown job: 404 on the loop, nothing deferred */
     get("/status/job/0123456789abcdef0123456789abcdef", &r);
     assert_int_equal(r.status, 404);

@@ -7,7 +7,8 @@
  *   ocps-cmd [options] NAME[:INDEX] topics                        list commands and events
  *
  * Exit status: 0 command complete; 1 failed or aborted; 2 not authorized;
- * 3 no final ack in time (or no CSC found); 64 usage error.
+ * 3 no final ack in time (or no CSC found, or the transport not reached:
+ * nothing was done); 64 usage or configuration error.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -39,7 +40,7 @@ static void usage(FILE *f)
             "       ocps-cmd [options] NAME[:INDEX] show EVENT [--timeout S] [--json]\n"
             "       ocps-cmd [options] NAME[:INDEX] topics\n"
             "       ocps-cmd [options] NAME[:INDEX]            (interactive)\n"
-            "options:\n"
+            "options (S: seconds, a number greater than 0):\n"
             "  --timeout S      seconds to wait for the final ack (default 60; INPROGRESS acks extend it),\n"
             "                   or for an event with show (default 5)\n"
             "  --duration S     stop watching after S seconds\n"
@@ -49,13 +50,20 @@ static void usage(FILE *f)
             "  --transport T    SAL transport: dds or kafka (default $OCPS_TRANSPORT, else dds)\n"
             "  --xml-version V  ts_xml release to speak (default $OCPS_XML_VERSION, else the transport's)\n"
             "  --identity ID    private_identity to command as (default user@host)\n"
-            "exit status: 0 complete, 1 failed/aborted, 2 not authorized, 3 timed out, 64 usage\n");
+            "exit status: 0 complete, 1 failed/aborted, 2 not authorized, 3 timed out or no CSC reached,\n"
+            "             64 usage or configuration\n");
 }
 
 static void on_deadline(uv_timer_t *t)
 {
     cmdr *c = t->data;
-    if (c->mode == MODE_SHOW) {
+    if (c->mode == MODE_SHOW && c->show_text != NULL) {
+        /* a sample came, and maybe a newer one would have followed: print
+         * the newest read, not "none received" */
+        fputs(c->show_text, stdout);
+        fflush(stdout);
+        cmdr_finish(c, EXIT_OK);
+    } else if (c->mode == MODE_SHOW) {
         fprintf(stderr, "ocps-cmd: no %s received in %.1f s\n", c->show, c->timeout);
         cmdr_finish(c, EXIT_TIMEOUT);
     } else {
@@ -111,10 +119,11 @@ static int setup(cmdr *c, int argc, char **argv, const char *transport_name, con
             return rc;
         }
     }
-    int orc = sal_remote_open(&c->remote, &c->loop, c->comp, index, transport, identity, err, sizeof err);
-    if (orc != 0) {
-        fprintf(stderr, "ocps-cmd: %s\n", err);
-        return orc == -E2BIG ? EXIT_USAGE : EXIT_FAILED; /* an --identity longer than the transport carries */
+    int open_rc = sal_remote_open(&c->remote, &c->loop, c->comp, index, transport, identity, err, sizeof err);
+    if (open_rc != 0) {
+        fprintf(stderr, "ocps-cmd: %s%s\n", err,
+                cmdr_setup_status(open_rc) == EXIT_TIMEOUT ? " (nothing was sent)" : "");
+        return cmdr_setup_status(open_rc);
     }
     if (verb == NULL) {
         c->mode = MODE_INTERACTIVE;
@@ -171,6 +180,20 @@ bool cmdr_is_own_option(const char *name)
     return false;
 }
 
+/* A number of seconds: the whole text a finite number greater than 0
+ * (for show, a --timeout of 0 would mean no deadline). 0 or -1. */
+static int parse_seconds(const char *text, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0' || errno != 0 || !isfinite(v) || !(v > 0)) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 /* Parse options from argv (getopt_long); stops at the first non-option
  * when `stop_at_operand`. Returns 0, or an exit status. */
 static int parse_options(cmdr *c, int argc, char **argv, bool stop_at_operand, const char **transport,
@@ -178,14 +201,11 @@ static int parse_options(cmdr *c, int argc, char **argv, bool stop_at_operand, c
 {
     int ch;
     while ((ch = getopt_long(argc, argv, stop_at_operand ? "+h" : "h", longopts, NULL)) != -1) {
-        char *end = NULL;
         double v = 0;
-        if (optarg != NULL && ch != OPT_TRANSPORT && ch != OPT_IDENTITY && ch != OPT_XMLVER) {
-            v = strtod(optarg, &end);
-            if (*end != '\0' || !isfinite(v) || v < 0) {
-                fprintf(stderr, "ocps-cmd: bad number %s\n", optarg);
-                return EXIT_USAGE;
-            }
+        if (optarg != NULL && ch != OPT_TRANSPORT && ch != OPT_IDENTITY && ch != OPT_XMLVER &&
+            parse_seconds(optarg, &v) != 0) {
+            fprintf(stderr, "ocps-cmd: bad number of seconds '%s' (a number greater than 0)\n", optarg);
+            return EXIT_USAGE;
         }
         switch (ch) {
         case OPT_TIMEOUT:

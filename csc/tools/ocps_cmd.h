@@ -53,6 +53,14 @@ typedef struct cmdr {
     void (*on_finish)(struct cmdr *c);
 } cmdr;
 
+/* The exit status for a failure (a negative errno) to set up the Remote,
+ * its readers or writers: a configuration error (-EINVAL) or an identity
+ * longer than the transport carries (-E2BIG) is EXIT_USAGE,
+ * out of memory EXIT_FAILED, anything else (the transport not reached, a
+ * Kafka topic no CSC created) EXIT_TIMEOUT, as when no CSC is found:
+ * nothing was sent. */
+int cmdr_setup_status(int rc);
+
 /* Print one sample (human form or a JSON line). */
 void cmdr_print_sample(cmdr *c, int topic, const void *sample);
 

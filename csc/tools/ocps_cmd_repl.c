@@ -40,6 +40,7 @@ struct repl {
     line *tail;
     bool busy;
     bool eof;
+    bool exited; /* `exit` ran: the lines after it are not run */
     int failures;
     char history[512];
 };
@@ -111,17 +112,25 @@ static void help(cmdr *c)
     printf("also: show EVENT (latest value), topics, help, exit\n");
 }
 
-static void show(cmdr *c, const char *name)
+/* Print the latest sample of event `name`; false (said on stderr) if the
+ * component has no such event. */
+static bool show(cmdr *c, const char *name)
 {
     char full[160];
     snprintf(full, sizeof full, "logevent_%s", name);
     const char *sal_name = sal_component_find_topic(c->comp, full) >= 0 ? full : name;
+    int topic = sal_component_find_topic(c->comp, sal_name);
+    if (topic < 0 || c->comp->topics[topic].kind != SAL_TOPIC_EVENT) {
+        fprintf(stderr, "ocps-cmd: %s has no event %s (`topics` lists them)\n", c->comp->name, name);
+        return false;
+    }
     const void *last = sal_remote_last(c->remote, sal_name);
     if (last == NULL) {
         printf("no %s received yet\n", sal_name);
-        return;
+        return true;
     }
-    cmdr_print_sample(c, sal_component_find_topic(c->comp, sal_name), last);
+    cmdr_print_sample(c, topic, last);
+    return true;
 }
 
 /* Run one line; true if a command is now in flight. */
@@ -139,7 +148,7 @@ static bool run_line(repl *r, char *text)
         return false;
     }
     if (strcmp(argv[0], "exit") == 0 || strcmp(argv[0], "quit") == 0) {
-        r->eof = true;
+        r->exited = true;
         return false;
     }
     if (strcmp(argv[0], "help") == 0 || strcmp(argv[0], "topics") == 0) {
@@ -147,10 +156,11 @@ static bool run_line(repl *r, char *text)
         return false;
     }
     if (strcmp(argv[0], "show") == 0) {
-        if (n == 2) {
-            show(c, argv[1]);
-        } else {
+        if (n != 2) {
             fprintf(stderr, "ocps-cmd: usage: show EVENT\n");
+            r->failures++;
+        } else if (!show(c, argv[1])) {
+            r->failures++;
         }
         return false;
     }
@@ -161,10 +171,11 @@ static bool run_line(repl *r, char *text)
     return true;
 }
 
-/* Run queued lines until one starts a command or none are left. */
+/* Run queued lines until one starts a command, one is `exit`, or none are
+ * left. */
 static void drain(repl *r)
 {
-    while (!r->busy && r->head != NULL) {
+    while (!r->busy && !r->exited && r->head != NULL) {
         line *l = r->head;
         r->head = l->next;
         if (r->head == NULL) {
@@ -181,7 +192,7 @@ static void drain(repl *r)
         free(l->text);
         free(l);
     }
-    if (!r->busy && r->eof && r->head == NULL) {
+    if (!r->busy && (r->exited || (r->eof && r->head == NULL))) {
         cmdr_finish(r->c, r->failures > 0 ? EXIT_FAILED : EXIT_OK);
     }
 }

@@ -4,6 +4,7 @@
 #include "ocps_cmd.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,15 @@
 #include "ocps/sal_json.h"
 #include "ocps/sal_protocol.h"
 #include "ocps/sal_remote.h"
+
+int cmdr_setup_status(int rc)
+{
+    if (rc == -EINVAL ||
+        rc == -E2BIG) { /* missing settings; an --identity longer than the transport carries */
+        return EXIT_USAGE;
+    }
+    return rc == -ENOMEM ? EXIT_FAILED : EXIT_TIMEOUT;
+}
 
 static double now_s(void)
 {
@@ -182,9 +192,10 @@ static void on_heartbeat(void *arg, int topic, const void *sample)
 int cmdr_watch_heartbeat(cmdr *c)
 {
     char err[512];
-    if (sal_remote_subscribe(c->remote, "logevent_heartbeat", on_heartbeat, c, err, sizeof err) != 0) {
+    int rc = sal_remote_subscribe(c->remote, "logevent_heartbeat", on_heartbeat, c, err, sizeof err);
+    if (rc != 0) {
         fprintf(stderr, "ocps-cmd: %s\n", err);
-        return EXIT_FAILED;
+        return cmdr_setup_status(rc);
     }
     return 0;
 }
@@ -432,10 +443,11 @@ int cmdr_command_prepare(cmdr *c, const char *name, int argc, char **argv)
 int cmdr_command_start(cmdr *c)
 {
     char err[512];
-    if (sal_remote_prepare(c->remote, c->command, err, sizeof err) != 0) {
+    int rc = sal_remote_prepare(c->remote, c->command, err, sizeof err);
+    if (rc != 0) {
         fprintf(stderr, "ocps-cmd: %s\n", err);
         free_command(c);
-        return EXIT_FAILED;
+        return cmdr_setup_status(rc);
     }
     c->sent = false;
     c->answered = false;
@@ -482,9 +494,10 @@ int cmdr_subscribe(cmdr *c, int n, char **names)
         for (int k = 0; k < n; k++) {
             wanted = wanted || topic_named(t, names[k]);
         }
-        if (wanted && sal_remote_subscribe(c->remote, t->sal_name, on_event, c, err, sizeof err) != 0) {
+        int rc = wanted ? sal_remote_subscribe(c->remote, t->sal_name, on_event, c, err, sizeof err) : 0;
+        if (rc != 0) {
             fprintf(stderr, "ocps-cmd: %s\n", err);
-            return EXIT_FAILED;
+            return cmdr_setup_status(rc);
         }
     }
     return 0;

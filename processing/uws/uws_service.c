@@ -1289,6 +1289,14 @@ static bool uws_page_hidden(void *arg, const char *id)
     return uws_deleting(arg, id);
 }
 
+/* The path the status pages were asked for under: "" at the root, else
+ * the base path (behind a proxy that shows only the base path, a link to
+ * /status would not be reached). */
+static const char *uws_page_prefix(const uws_call *c)
+{
+    return c->route->under_base ? c->s->base_path : "";
+}
+
 /* GET /status[?before=CURSOR]: the job list page (a page of the history). */
 static void uws_get_status(const uws_call *c, uws_reply *r)
 {
@@ -1305,7 +1313,8 @@ static void uws_get_status(const uws_call *c, uws_reply *r)
             return;
         }
     }
-    char *html = uws_page_jobs(c->s->e, (int64_t)before, uws_page_hidden, c->s, &len, err, sizeof err);
+    char *html = uws_page_jobs(c->s->e, (int64_t)before, uws_page_prefix(c), uws_page_hidden, c->s, &len, err,
+                               sizeof err);
     uws_metrics_store(c->s->metrics, html != NULL);
     if (html == NULL) {
         uws_reply_text(r, 500, err);
@@ -1342,7 +1351,7 @@ static void uws_get_status_job(const uws_call *c, uws_reply *r)
         uws_reply_text(r, 404, msg);
         return;
     }
-    uws_job_page *page = uws_job_page_new(job, c->s->base_path);
+    uws_job_page *page = uws_job_page_new(job, c->s->base_path, uws_page_prefix(c));
     if (page == NULL) {
         uws_reply_text(r, 500, "out of memory");
         return;
@@ -1412,6 +1421,7 @@ static const uws_page_entry *uws_page_match(const uws_service *s, const char *ur
                         : strcmp(rest[k], p->path) == 0) {
                 memset(route, 0, sizeof *route);
                 snprintf(route->id, sizeof route->id, "%s", with_id ? rest[k] + n : "");
+                route->under_base = k == 1;
                 return p;
             }
         }

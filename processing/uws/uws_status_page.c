@@ -271,10 +271,12 @@ static void uws_badge(uws_html *h, engine_phase p)
     uws_putf(h, "<span class=\"badge phase-%s\">%s</span>", name, name);
 }
 
-static void uws_row_html(uws_html *h, const uws_row *r)
+/* One job's row, its link to its page under `prefix` ("" or the base path). */
+static void uws_row_html(uws_html *h, const uws_row *r, const char *prefix)
 {
-    uws_putf(h, "<tr id=\"job-%s\" data-phase=\"%s\"><td><a href=\"/status/job/%s\">%.8s</a></td><td>", r->id,
-             engine_phase_name(r->phase), r->id, r->id);
+    uws_putf(h, "<tr id=\"job-%s\" data-phase=\"%s\"><td><a href=\"", r->id, engine_phase_name(r->phase));
+    uws_put_str(h, prefix);
+    uws_putf(h, "/status/job/%s\">%.8s</a></td><td>", r->id, r->id);
     uws_badge(h, r->phase);
     uws_puts(h, "</td><td>");
     uws_put_str(h, r->run_id);
@@ -329,8 +331,8 @@ static int uws_page_one(void *arg, const engine_job *job)
     return 0;
 }
 
-char *uws_page_jobs(engine *e, int64_t before, uws_page_hidden_cb hidden, void *arg, size_t *len, char *err,
-                    size_t errlen)
+char *uws_page_jobs(engine *e, int64_t before, const char *page_prefix, uws_page_hidden_cb hidden, void *arg,
+                    size_t *len, char *err, size_t errlen)
 {
     uws_page_walk live = {hidden, arg, NULL, 0, UWS_PAGE_MAX_LIVE};
     uws_page_walk ended = {hidden, arg, calloc(UWS_PAGE_MAX_ENDED, sizeof(uws_row)), 0, UWS_PAGE_MAX_ENDED};
@@ -364,22 +366,23 @@ char *uws_page_jobs(engine *e, int64_t before, uws_page_hidden_cb hidden, void *
         uws_putf(&h, "<h2>Live (%zu of %zu)</h2>\n", live.n, nlive > live.n ? nlive : live.n);
         uws_put(&h, uws_table_head, sizeof uws_table_head - 1);
         for (size_t i = 0; i < live.n; i++) {
-            uws_row_html(&h, &live.rows[i]);
+            uws_row_html(&h, &live.rows[i], page_prefix);
         }
         uws_puts(&h, "</table></div>\n<h2>Ended (newest first)</h2>\n");
     } else {
-        uws_puts(&h, "<h2>Ended (older)</h2>\n<p class=\"pages\"><a class=\"newest\" href=\"/status\">newest "
-                     "jobs</a></p>\n");
+        uws_puts(&h, "<h2>Ended (older)</h2>\n<p class=\"pages\"><a class=\"newest\" href=\"");
+        uws_put_str(&h, page_prefix);
+        uws_puts(&h, "/status\">newest jobs</a></p>\n");
     }
     uws_put(&h, uws_table_head, sizeof uws_table_head - 1);
     for (size_t i = 0; i < ended.n; i++) {
-        uws_row_html(&h, &ended.rows[i]);
+        uws_row_html(&h, &ended.rows[i], page_prefix);
     }
     uws_puts(&h, "</table></div>\n");
     if (next > 0) {
-        uws_putf(&h,
-                 "<p class=\"pages\"><a class=\"older\" href=\"/status?before=%lld\">older jobs</a></p>\n",
-                 (long long)next);
+        uws_puts(&h, "<p class=\"pages\"><a class=\"older\" href=\"");
+        uws_put_str(&h, page_prefix);
+        uws_putf(&h, "/status?before=%lld\">older jobs</a></p>\n", (long long)next);
     }
     uws_puts(&h, "</body></html>\n");
     free(live.rows);
@@ -421,16 +424,18 @@ static void uws_put_log_tail(uws_html *h, const char *path)
 struct uws_job_page {
     uws_row row;
     char base_path[256];
+    char page_prefix[256]; /* where the page was asked for: "" or the base path */
     char workdir[1024];
     char log_path[1100];
 };
 
-uws_job_page *uws_job_page_new(const engine_job *job, const char *base_path)
+uws_job_page *uws_job_page_new(const engine_job *job, const char *base_path, const char *page_prefix)
 {
     uws_job_page *p = calloc(1, sizeof *p);
     if (p != NULL) {
         uws_row_of(job, &p->row);
         snprintf(p->base_path, sizeof p->base_path, "%s", base_path);
+        snprintf(p->page_prefix, sizeof p->page_prefix, "%s", page_prefix);
         snprintf(p->workdir, sizeof p->workdir, "%s", job->workdir);
         snprintf(p->log_path, sizeof p->log_path, "%s", job->log_path);
     }
@@ -449,11 +454,13 @@ char *uws_job_page_render(const uws_job_page *p, size_t *len)
     char title[64];
     snprintf(title, sizeof title, "job %.32s", r->id);
     uws_head(&h, title);
-    uws_putf(&h, "<p><a href=\"/status\">all jobs</a></p>\n<h1>Job %s ", r->id);
+    uws_puts(&h, "<p><a href=\"");
+    uws_put_str(&h, p->page_prefix);
+    uws_putf(&h, "/status\">all jobs</a></p>\n<h1>Job %s ", r->id);
     uws_badge(&h, r->phase);
     uws_puts(&h, "</h1>\n");
     uws_put(&h, uws_table_head, sizeof uws_table_head - 1);
-    uws_row_html(&h, r);
+    uws_row_html(&h, r, p->page_prefix);
     uws_puts(&h, "</table></div>\n<h2>Outputs</h2>\n<ul>\n");
     json_t *results = uws_job_results(p->workdir);
     size_t i;

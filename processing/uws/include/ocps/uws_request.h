@@ -40,6 +40,7 @@ typedef struct uws_route {
     char id[UWS_MAX_ID + 1]; /* as in the path (not checked against the job id syntax) */
     char property[16];       /* "phase", "results", "parameters", "metrics" or "log" (UWS_ROUTE_PROPERTY) */
     long index;              /* UWS_ROUTE_RESULT: < 0 counts from the end */
+    bool under_base;         /* a status page asked for under the base path (not at the root) */
 } uws_route;
 
 /* Match `path` (the URL path, without query) under `base_path` ("" or

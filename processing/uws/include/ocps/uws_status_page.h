@@ -34,15 +34,17 @@ typedef bool (*uws_page_hidden_cb)(void *arg, const char *job_id);
  * that cursor. Each page links the next one (/status?before=CURSOR) when
  * there are older jobs. One bounded read of the store, whatever the length
  * of the history. NULL with a message on failure. */
-char *uws_page_jobs(engine *e, int64_t before, uws_page_hidden_cb hidden, void *arg, size_t *len, char *err,
-                    size_t errlen);
+char *uws_page_jobs(engine *e, int64_t before, const char *page_prefix, uws_page_hidden_cb hidden, void *arg,
+                    size_t *len, char *err, size_t errlen);
 
 /* What the page of one job shows but its files, copied out of the engine
  * (which may change or forget the job meanwhile). */
 typedef struct uws_job_page uws_job_page;
 
-/* A snapshot of `job` for its page; NULL if out of memory. */
-uws_job_page *uws_job_page_new(const engine_job *job, const char *base_path);
+/* A snapshot of `job` for its page; NULL if out of memory. Its result
+ * links are under `base_path`, its links to status pages under
+ * `page_prefix` (where the page was asked for: "" at the root). */
+uws_job_page *uws_job_page_new(const engine_job *job, const char *base_path, const char *page_prefix);
 
 /* The page (malloc'd HTML, length in *len): reads the tail of the job's
  * log and lists its result files, blocking file I/O meant for the thread
