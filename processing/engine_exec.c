@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ocps/sal_procstat.h"
+
 extern char **environ;
 
 static size_t engine_exec_array_size(const json_t *a)
@@ -180,31 +182,12 @@ static bool engine_exec_transient(int err)
 
 int engine_exec_start_time(int pid, uint64_t *start, char *state)
 {
-    char path[64];
-    char buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "re");
-    if (f == NULL) {
+    sal_procstat ps;
+    if (sal_procstat_read(pid, &ps) != 0) {
         return engine_exec_transient(errno) ? -errno : -ESRCH;
     }
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* Fields after the command name "(...)": 3 state ... 22 starttime. */
-    char *p = strrchr(buf, ')');
-    if (p == NULL || p[1] != ' ') {
-        return -ESRCH;
-    }
-    p += 2;
-    *state = *p;
-    for (int field = 3; field < 22; field++) {
-        p = strchr(p, ' ');
-        if (p == NULL) {
-            return -ESRCH;
-        }
-        p++;
-    }
-    *start = strtoull(p, NULL, 10);
+    *state = ps.state;
+    *start = ps.start;
     return 0;
 }
 
@@ -297,30 +280,13 @@ int engine_exec_read_claim(const char *workdir, engine_claim *c, char *err, size
  * from /proc; 0 or -1. */
 static int engine_exec_group_of(const char *pid, long *pgrp, long *sid, unsigned long long *start)
 {
-    char path[300];
-    char buf[1024];
-    snprintf(path, sizeof path, "/proc/%s/stat", pid);
-    FILE *f = fopen(path, "re");
-    if (f == NULL) {
+    sal_procstat ps;
+    if (sal_procstat_read(strtoll(pid, NULL, 10), &ps) != 0 || ps.state == 'Z' || ps.state == 'X') {
         return -1;
     }
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* then: 3 state, 4 ppid, 5 pgrp, 6 session ... 22 starttime */
-    char state;
-    long ppid;
-    if (p == NULL || sscanf(p + 1, " %c %ld %ld %ld", &state, &ppid, pgrp, sid) != 4 || state == 'Z' ||
-        state == 'X') {
-        return -1;
-    }
-    for (int field = 2; p != NULL && field < 22; field++) {
-        p = strchr(p + 1, ' ');
-    }
-    if (p == NULL) {
-        return -1;
-    }
-    *start = strtoull(p + 1, NULL, 10);
+    *pgrp = ps.pgrp;
+    *sid = ps.session;
+    *start = ps.start;
     return 0;
 }
 

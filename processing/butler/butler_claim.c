@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ocps/sal_procstat.h"
+
 /* Directories below a run's directory that a takeover looks into. */
 #define BL_MAX_LEFTOVER_DEPTH 32
 
@@ -42,37 +44,6 @@ static void bl_read_line(const char *path, char *out, size_t outlen)
     out[strcspn(out, "\n")] = '\0';
 }
 
-/* The state (field 3) and start time (field 22) of pid from
- * /proc/PID/stat. 0 if read, else -1 with errno set. */
-static int bl_proc_stat(long long pid, char *state, unsigned long long *start)
-{
-    char path[64];
-    char buf[1024];
-    snprintf(path, sizeof path, "/proc/%lld/stat", pid);
-    FILE *f = fopen(path, "re");
-    if (f == NULL) {
-        return -1;
-    }
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')'); /* fields after the command name: 3 state ... 22 starttime */
-    if (p == NULL || p[1] != ' ' || p[2] == '\0') {
-        errno = EINVAL;
-        return -1;
-    }
-    *state = p[2];
-    for (int field = 2; p != NULL && field < 22; field++) {
-        p = strchr(p + 1, ' ');
-    }
-    if (p == NULL) {
-        errno = EINVAL;
-        return -1;
-    }
-    *start = strtoull(p + 1, NULL, 10);
-    return 0;
-}
-
 void butler_run_owner_self(butler_run_owner *o)
 {
     memset(o, 0, sizeof *o);
@@ -83,10 +54,8 @@ void butler_run_owner_self(butler_run_owner *o)
     ssize_t n = readlink("/proc/self/ns/pid", o->pid_ns, sizeof o->pid_ns - 1);
     o->pid_ns[n > 0 ? n : 0] = '\0';
     o->pid = (long long)getpid();
-    char state;
-    if (bl_proc_stat(o->pid, &state, &o->start_time) != 0) {
-        o->start_time = 0;
-    }
+    sal_procstat ps;
+    o->start_time = sal_procstat_read(o->pid, &ps) == 0 ? ps.start : 0;
 }
 
 /* Whether the process on this host, boot and pid namespace that o names
@@ -97,9 +66,8 @@ static bl_owner_state bl_local_owner_state(const butler_run_owner *o, char *why,
         snprintf(why, whylen, "which is no longer running");
         return BL_OWNER_DEAD;
     }
-    char state;
-    unsigned long long start;
-    if (bl_proc_stat(o->pid, &state, &start) != 0) {
+    sal_procstat ps;
+    if (sal_procstat_read(o->pid, &ps) != 0) {
         int e = errno;
         if (e == ENOENT || e == ESRCH) {
             snprintf(why, whylen, "which is no longer running");
@@ -108,11 +76,11 @@ static bl_owner_state bl_local_owner_state(const butler_run_owner *o, char *why,
         snprintf(why, whylen, "whose /proc entry cannot be read (%s)", strerror(e));
         return BL_OWNER_UNKNOWN;
     }
-    if (start != o->start_time) {
+    if (ps.start != o->start_time) {
         snprintf(why, whylen, "which is no longer running (pid %lld is now another process)", o->pid);
         return BL_OWNER_DEAD;
     }
-    if (state == 'Z' || state == 'X') {
+    if (ps.state == 'Z' || ps.state == 'X') {
         snprintf(why, whylen, "which has exited");
         return BL_OWNER_DEAD;
     }

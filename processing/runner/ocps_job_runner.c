@@ -55,6 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ocps/sal_procstat.h"
 #include "runner_clock.h"
 #include "runner_log.h"
 #include "runner_orphans.h"
@@ -735,21 +736,8 @@ static int runner_write_status(const char *path, const runner_outcome *o)
  * boot), or 0. */
 static unsigned long long runner_start_time(pid_t pid)
 {
-    char path[64];
-    char buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-    FILE *f = fopen(path, "re");
-    if (f == NULL) {
-        return 0;
-    }
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')'); /* fields after the command name: 3 state ... 22 starttime */
-    for (int field = 2; p != NULL && field < 22; field++) {
-        p = strchr(p + 1, ' ');
-    }
-    return p != NULL ? strtoull(p + 1, NULL, 10) : 0;
+    sal_procstat ps;
+    return sal_procstat_read(pid, &ps) == 0 ? ps.start : 0;
 }
 
 /* Test hook: OCPS_RUNNER_TEST_CLAIM_DELAY=<seconds> waits before claiming,
