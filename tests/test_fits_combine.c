@@ -1,12 +1,18 @@
 /*
  * test_fits_combine: master bias, dark and flat from small synthetic raws
  * recover the generator's truth; combining in row stripes (and on two
- * threads) gives exactly the whole-image result; outputs carry provenance.
+ * threads) gives exactly the whole-image result; outputs carry provenance;
+ * under a descriptor limit too low for every input on every thread the
+ * result is the same, and a limit leaving nothing fails saying so.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <fitsio.h>
@@ -247,6 +253,108 @@ static void test_refuses_bad_inputs(void **state)
     fp_free_paths(raws, 2);
 }
 
+/* Descriptors open in this process. */
+static long open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    long n = 0;
+    assert_non_null(d);
+    for (struct dirent *e = readdir(d); e; e = readdir(d))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* the directory's own */
+}
+
+/* fp_combine_run in a child process whose RLIMIT_NOFILE (soft and hard)
+ * is `limit`: 0 on success; the metrics (or {"error": message}) in *m. */
+static int combine_limited(fx *f, char **paths, int n, const fp_combine_config *cfg, const char *name,
+                           long limit, json_t **m)
+{
+    char out[1024], mpath[1100];
+    tf_path(out, sizeof out, f->dir, name);
+    snprintf(mpath, sizeof mpath, "%s.json", out);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit rl = {(rlim_t)limit, (rlim_t)limit};
+        char err[512] = "setrlimit failed";
+        json_t *metrics = NULL;
+        int rc =
+            setrlimit(RLIMIT_NOFILE, &rl) != 0 || fp_combine_run((const char *const *)paths, (size_t)n, out,
+                                                                 cfg, NULL, &metrics, err, sizeof err) != 0;
+        if (rc)
+            metrics = json_pack("{s:s}", "error", err);
+        json_dump_file(metrics, mpath, 0);
+        _exit(rc);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    json_error_t je;
+    *m = json_load_file(mpath, 0, &je);
+    assert_non_null(*m);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static long metric(const json_t *m, const char *key)
+{
+    return (long)json_integer_value(json_object_get(m, key));
+}
+
+/* More inputs than the descriptor limit lets every thread hold (then more
+ * than it lets one hold): the combine succeeds on fewer threads (then
+ * opening inputs stripe by stripe), pixel for pixel as without the limit.
+ * A limit leaving no descriptor fails, naming RLIMIT_NOFILE. */
+static void test_combine_within_descriptor_limit(void **state)
+{
+    fx *f = *state;
+    enum { N = 30 };
+    char **raws = tf_fake(f->dir, "bias", FP_FRAME_BIAS, N, 19, 1);
+    assert_non_null(raws);
+    fp_combine_config cfg;
+    fp_combine_config_default(&cfg, FP_CALIB_BIAS);
+    cfg.stripe_rows = 7;
+    cfg.threads = 4;
+    json_t *m = NULL;
+    float *ref = combine(f, raws, N, &cfg, "ref.fits", &m);
+    assert_int_equal(metric(m, "threads"), 4);
+    assert_int_equal(metric(m, "inputs_kept_open"), N);
+    json_decref(m);
+    size_t npix = (size_t)f->geom.det_nx * f->geom.det_ny;
+    long open = open_fds();
+    static const struct {
+        const char *name;
+        long headroom; /* descriptors over those open */
+        bool all_kept; /* every input stays open (on fewer threads) */
+    } cases[] = {{"fewer_threads.fits", 2 * N, true}, {"reopened.fits", N / 2, false}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        assert_int_equal(combine_limited(f, raws, N, &cfg, cases[c].name, open + cases[c].headroom, &m), 0);
+        if (cases[c].all_kept) {
+            assert_in_range(metric(m, "threads"), 1, 3);
+            assert_int_equal(metric(m, "inputs_kept_open"), N);
+        } else {
+            assert_in_range(metric(m, "inputs_kept_open"), 0, N - 1);
+        }
+        json_decref(m);
+        char out[1024], err[512];
+        float *img = NULL;
+        int nx, ny;
+        assert_int_equal(
+            fp_image_read(tf_path(out, sizeof out, f->dir, cases[c].name), &img, &nx, &ny, err, sizeof err),
+            0);
+        assert_memory_equal(ref, img, npix * sizeof(float));
+        free(img);
+    }
+    assert_int_equal(combine_limited(f, raws, N, &cfg, "none.fits", open + 1, &m), 1);
+    const char *err = json_string_value(json_object_get(m, "error"));
+    assert_non_null(err);
+    assert_non_null(strstr(err, "RLIMIT_NOFILE"));
+    json_decref(m);
+    free(ref);
+    fp_free_paths(raws, N);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +365,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stripes_equal_whole_image, setup, teardown),
         cmocka_unit_test_setup_teardown(test_provenance_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_bad_inputs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_combine_within_descriptor_limit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

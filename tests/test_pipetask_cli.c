@@ -7,7 +7,8 @@
  * Butler does (RUN + CHAINED, found by ocps-butler), and a failed run that
  * registers and leaves nothing. The output run's claim: a run killed
  * while holding it is taken over by the next run with that output; a live
- * claim, or one from another host, is refused naming its owner.
+ * claim, or one from another host, is refused naming its owner. A low
+ * soft descriptor limit is raised to the hard one.
  */
 #include <setjmp.h>
 #include <stdbool.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -489,6 +491,43 @@ static void a_second_run_into_an_output_chain_keeps_the_first(void **state)
     free(children);
 }
 
+/* cpBias with -j 4 in a child whose RLIMIT_NOFILE is soft:hard (output
+ * discarded); its exit status. */
+static int pipetask_limited(const fixture *f, rlim_t soft, rlim_t hard, const char *output)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit rl = {soft, hard};
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || freopen("/dev/null", "w", stdout) == NULL ||
+            freopen("/dev/null", "w", stderr) == NULL) {
+            _exit(127);
+        }
+        execl(OCPS_PIPETASK, OCPS_PIPETASK, "run", "-b", f->repo, "-p", "cpBias.yaml", "-i", "LATISS/raw/all",
+              "-o", output, "-d", "exposure.observation_type='bias'", "-j", "4", (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+/* A soft descriptor limit below what -j 4 threads holding every input
+ * need is raised to the hard limit: the combine runs on all 4 threads. */
+static void a_low_soft_descriptor_limit_is_raised(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(pipetask_limited(f, 16, 1024, "u/fd-soft"), 0);
+    json_t *m = metrics();
+    json_t *unit =
+        json_array_get(json_object_get(json_array_get(json_object_get(m, "tasks"), 0), "metrics"), 0);
+    assert_int_equal(json_integer_value(json_object_get(unit, "threads")), 4);
+    assert_int_equal(json_integer_value(json_object_get(unit, "inputs_kept_open")), 3);
+    json_decref(m);
+}
+
 /* The file of the first output in dir/metrics.json if that run succeeded
  * (malloc'd), else NULL. */
 static char *succeeded_output(const char *dir)
@@ -772,6 +811,7 @@ int main(void)
         cmocka_unit_test(a_claim_from_another_host_is_refused_naming_it),
         cmocka_unit_test(brackets_in_file_names_are_literal),
         cmocka_unit_test(a_second_run_into_an_output_chain_keeps_the_first),
+        cmocka_unit_test(a_low_soft_descriptor_limit_is_raised),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -2,6 +2,10 @@
  * fp_combine.c - master bias, dark and flat from raws, read in row
  * stripes so memory stays bounded however many inputs there are.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -9,9 +13,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "fp__internal.h"
 #include "fp__rice.h"
+
+/* cfitsio's limit on files open at once (NMAXFILES in its internal header
+ * fitsio2.h; 300 in cfitsio before 3.45, the lowest it has been). */
+#if defined(__has_include)
+#if __has_include(<fitsio2.h>)
+#include <fitsio2.h>
+#endif
+#endif
+#ifndef NMAXFILES
+#define NMAXFILES 300
+#endif
+
+/* Descriptors (and cfitsio files) a combine leaves to the rest of the
+ * process: the output, a calibration, the registry, logs. */
+#define FP_FD_RESERVE 8
 
 void fp_combine_config_default(fp_combine_config *cfg, fp_calib_type type)
 {
@@ -43,7 +63,26 @@ static void fp_handles_close(fp_handles *h, size_t n)
     free(h);
 }
 
-static fp_handles *fp_handles_open(const char *const *inputs, size_t n, char *err, size_t errlen)
+/* Open input `path` read-only; a failure for want of descriptors says so
+ * and names the limit. */
+static int fp_input_open(fitsfile **f, const char *path, char *err, size_t errlen)
+{
+    int status = 0;
+    errno = 0;
+    if (fits_open_diskfile(f, path, READONLY, &status) == 0)
+        return 0;
+    *f = NULL;
+    struct rlimit rl;
+    if ((errno == EMFILE || errno == ENFILE) && getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        return fp_fail(err, errlen,
+                       "opening %s: too many open files (RLIMIT_NOFILE %llu descriptors%s); raise the limit "
+                       "(ulimit -n) or lower -j",
+                       path, (unsigned long long)rl.rlim_cur, errno == ENFILE ? ", or the system's" : "");
+    return fp_fail_fits(err, errlen, status, "opening", path);
+}
+
+/* Handles on inputs [0, kept) of n (the others NULL: opened per stripe). */
+static fp_handles *fp_handles_open(const char *const *inputs, size_t n, size_t kept, char *err, size_t errlen)
 {
     fp_handles *h = calloc(1, sizeof *h);
     if (h)
@@ -53,15 +92,44 @@ static fp_handles *fp_handles_open(const char *const *inputs, size_t n, char *er
         fp_fail(err, errlen, "out of memory");
         return NULL;
     }
-    for (size_t k = 0; k < n; k++) {
-        int status = 0;
-        if (fits_open_diskfile(&h->f[k], inputs[k], READONLY, &status)) {
-            fp_fail_fits(err, errlen, status, "opening", inputs[k]);
+    for (size_t k = 0; k < kept && k < n; k++) {
+        if (fp_input_open(&h->f[k], inputs[k], err, errlen) != 0) {
             fp_handles_close(h, n);
             return NULL;
         }
     }
     return h;
+}
+
+/* Descriptors open in this process now: /proc/self/fd's entries (less
+ * the directory's own), else a scan of the first `limit`. */
+static long fp_open_fds(long limit)
+{
+    DIR *d = opendir("/proc/self/fd");
+    long n = 0;
+    if (d) {
+        for (struct dirent *e = readdir(d); e; e = readdir(d))
+            n += e->d_name[0] != '.';
+        closedir(d);
+        return n > 0 ? n - 1 : 0;
+    }
+    for (int fd = 0; fd < limit && fd < 65536; fd++)
+        n += fcntl(fd, F_GETFD) != -1;
+    return n;
+}
+
+/* Files a combine may hold open at once: what RLIMIT_NOFILE leaves over
+ * the descriptors open now, and what cfitsio allows, less a reserve.
+ * *limit, *open: the descriptor limit and use (for messages). */
+static long fp_files_budget(long *limit, long *open)
+{
+    struct rlimit rl;
+    *limit = LONG_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)LONG_MAX)
+        *limit = (long)rl.rlim_cur;
+    *open = fp_open_fds(*limit);
+    long fds = *limit - *open - FP_FD_RESERVE, files = NMAXFILES - FP_FD_RESERVE;
+    return fds < files ? fds : files;
 }
 
 typedef struct fp_combine_job {
@@ -73,10 +141,12 @@ typedef struct fp_combine_job {
     double *scale;   /* per input multiplier (flats: 1 / median) */
     float *bias, *dark;
     float *out; /* det_nx x det_ny */
-    /* open handles of every input, passed from one amplifier to the next
+    /* open handles of the inputs, passed from one amplifier to the next
      * (a thread takes a set, or opens one when none is free) */
     pthread_mutex_t lock;
     fp_handles *free_handles;
+    int threads; /* amplifiers combined at once */
+    size_t kept; /* inputs a set keeps open (n, unless over the budget) */
 } fp_combine_job;
 
 /* Where data row j of amp lands in the detector: the offset of its first
@@ -168,7 +238,7 @@ static fp_handles *fp_handles_take(fp_combine_job *job, char *err, size_t errlen
     if (h)
         job->free_handles = h->next;
     pthread_mutex_unlock(&job->lock);
-    return h ? h : fp_handles_open(job->inputs, job->n, err, errlen);
+    return h ? h : fp_handles_open(job->inputs, job->n, job->kept, err, errlen);
 }
 
 /* Buffers, networks and the inputs' handles for amplifier a. */
@@ -207,8 +277,16 @@ static int fp_stripe_read(fp_combine_job *job, fp_stripe *s, size_t k, int a, in
     const fp_amp *amp = &g->amps[a];
     int nx = fp_section_nx(&amp->datasec);
     char msg[512];
-    if (fp_rice_read_rows(s->f[k], a + 2, &s->tiles[k], &s->rice, g->raw_nx, amp->datasec.y1 - 1 + j0, nrows,
-                          s->rows, msg, sizeof msg))
+    fitsfile *f = s->f[k];
+    if (!f && fp_input_open(&f, job->inputs[k], err, errlen) != 0)
+        return -1; /* an input not kept open: opened for this stripe */
+    int rc = fp_rice_read_rows(f, a + 2, &s->tiles[k], &s->rice, g->raw_nx, amp->datasec.y1 - 1 + j0, nrows,
+                               s->rows, msg, sizeof msg);
+    if (f != s->f[k]) {
+        int st = 0;
+        fits_close_file(f, &st);
+    }
+    if (rc)
         return fp_fail(err, errlen, "reading %s: %s", job->inputs[k], msg);
     fp_overscan_levels(s->rows, nrows, g->raw_nx, amp, job->cfg->overscan,
                        s->has_overscan_net ? &s->overscan_net : NULL, s->scratch, s->level);
@@ -464,6 +542,45 @@ static int fp_combine_write(fp_combine_job *job, const char *out_path, const fp_
     return fp_output_finish(out, out_path, status, err, errlen);
 }
 
+/* Close the handle sets the threads left. */
+static void fp_combine_close_handles(fp_combine_job *job)
+{
+    while (job->free_handles) {
+        fp_handles *h = job->free_handles;
+        job->free_handles = h->next;
+        fp_handles_close(h, job->n);
+    }
+}
+
+/* Threads and inputs kept open within the files the process may open
+ * (fp_files_budget): every input open on every thread when they fit (the
+ * common case, fastest); else fewer threads, each with every input open;
+ * else every thread keeps what its share allows open and opens the rest
+ * stripe by stripe (one at a time). Fails, naming the limits, when not
+ * even one input can be opened. */
+static int fp_combine_plan(fp_combine_job *job, int threads, char *err, size_t errlen)
+{
+    long limit, open, budget = fp_files_budget(&limit, &open);
+    long t = threads < 1 ? 1 : threads > job->geom.n_amps ? job->geom.n_amps : threads, n = (long)job->n;
+    if (budget < 1)
+        return fp_fail(
+            err, errlen,
+            "no file descriptor left to read the inputs: %ld of RLIMIT_NOFILE %ld are open, %d kept "
+            "in reserve (cfitsio opens at most %d files); raise the limit (ulimit -n)",
+            open, limit, FP_FD_RESERVE, NMAXFILES);
+    if (budget >= t * n) {
+        job->threads = (int)t;
+        job->kept = job->n;
+    } else if (budget >= n) {
+        job->threads = (int)(budget / n);
+        job->kept = job->n;
+    } else {
+        job->threads = (int)(budget < t ? budget : t);
+        job->kept = (size_t)(budget / job->threads - 1); /* and one opened per stripe */
+    }
+    return 0;
+}
+
 static int fp_combine_scales(fp_combine_job *job, char *err, size_t errlen)
 {
     for (size_t k = 0; job->cfg->type == FP_CALIB_FLAT && k < job->n; k++) {
@@ -504,8 +621,13 @@ int fp_combine_run(const char *const *inputs, size_t n_inputs, const char *out_p
         fp_fail(err, errlen, "out of memory");
         goto out;
     }
-    if (fp_parallel_run((size_t)job.geom.n_amps, cfg->threads, fp_combine_amp, &job, err, errlen) != 0)
+    if (fp_combine_plan(&job, cfg->threads, err, errlen) != 0)
         goto out;
+    rc = fp_parallel_run((size_t)job.geom.n_amps, job.threads, fp_combine_amp, &job, err, errlen);
+    fp_combine_close_handles(&job); /* before the output is written */
+    if (rc != 0)
+        goto out;
+    rc = -1;
     if (cfg->type == FP_CALIB_FLAT && fp_normalise_flat(&job, err, errlen) != 0)
         goto out;
     if (fp_combine_write(&job, out_path, prov, &amps, err, errlen) != 0)
@@ -515,18 +637,15 @@ int fp_combine_run(const char *const *inputs, size_t n_inputs, const char *out_p
         json_t *a;
         size_t i;
         json_array_foreach(amps, i, a) med += json_real_value(json_object_get(a, "median"));
-        *metrics =
-            json_pack("{s:s,s:s,s:s,s:I,s:f,s:O,s:f}", "task", "combine", "type", fp_calib_name(cfg->type),
-                      "output", out_path, "n_inputs", (json_int_t)n_inputs, "mean_amp_median",
-                      med / (double)json_array_size(amps), "amps", amps, "seconds", fp_now() - t0);
+        *metrics = json_pack("{s:s,s:s,s:s,s:I,s:f,s:O,s:I,s:I,s:f}", "task", "combine", "type",
+                             fp_calib_name(cfg->type), "output", out_path, "n_inputs", (json_int_t)n_inputs,
+                             "mean_amp_median", med / (double)json_array_size(amps), "amps", amps, "threads",
+                             (json_int_t)job.threads, "inputs_kept_open", (json_int_t)job.kept, "seconds",
+                             fp_now() - t0);
     }
     rc = 0;
 out:
-    while (job.free_handles) {
-        fp_handles *h = job.free_handles;
-        job.free_handles = h->next;
-        fp_handles_close(h, n_inputs);
-    }
+    fp_combine_close_handles(&job);
     pthread_mutex_destroy(&job.lock);
     json_decref(amps);
     free(job.exptime);

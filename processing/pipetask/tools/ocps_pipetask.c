@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "ocps/pipetask.h"
@@ -239,8 +240,22 @@ static int fail(const args *a, int code, const char *msg)
     return code;
 }
 
+/* Raise the soft descriptor limit to the hard one (as Go and Python's
+ * multiprocessing users do): a combine keeps every input open on each of
+ * its -j threads, and only falls back to fewer threads or to reopening
+ * inputs when the limit is too low for that. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl); /* refused (an infinite hard limit): the combine copes */
+    }
+}
+
 int main(int argc, char **argv)
 {
+    raise_fd_limit();
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
