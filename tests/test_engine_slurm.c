@@ -277,6 +277,34 @@ static void test_prerequisite_fails(void **state)
     assert_null(ran);
 }
 
+/* A prerequisite stopped at its max_duration whose program catches
+ * SIGTERM and exits 0 did not succeed: its runner's exit status says so to
+ * Slurm, so the dependent job (afterok) never runs and ends ERROR /
+ * prerequisite, as with the local executor. */
+static void test_prerequisite_timed_out_exits_zero(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    static const char *const first[] = {"sh", "-c", "trap 'exit 0' TERM; sleep 60 & wait", NULL};
+    static const char *const second[] = {"sh", "-c", "echo ran > ran.txt", NULL};
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    efx_submit(fx, a, (engine_job_spec){.argv = first, .max_duration = 2});
+    const char *const prereqs[] = {a, NULL};
+    efx_submit(fx, b, (engine_job_spec){.argv = second, .prereqs = prereqs, .prereq_must_succeed = true});
+    const efx_event *ea = efx_wait_final(fx, a, 30);
+    assert_int_equal(ea->phase, ENGINE_ERROR);
+    assert_int_equal(ea->reason, ENGINE_REASON_TIMEOUT);
+    const efx_event *ev = efx_wait_final(fx, b, 30);
+    fprintf(stderr, "dependant of a timed-out prerequisite: %s (%s)\n", engine_phase_name(ev->phase),
+            ev->message);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->reason, ENGINE_REASON_PREREQUISITE);
+    assert_int_equal(efx_find(fx, b, ENGINE_EXECUTING), -1);
+    char *ran = fx_job_file(fx, b, "ran.txt");
+    assert_null(ran);
+}
+
 /* The engine closes while the job runs in Slurm; a new engine re-adopts it
  * by its stored Slurm job id and reports its end once. */
 static void test_restart_readopts(void **state)
@@ -582,6 +610,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prerequisite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prerequisite_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prerequisite_timed_out_exits_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_readopts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_second_submission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scancel_outside, setup, teardown),
