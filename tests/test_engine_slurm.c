@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "ocps/engine.h"
 #include "slurm_cluster.h"
@@ -326,6 +327,70 @@ static void test_restart_readopts(void **state)
     assert_int_equal(slurm_jobs_named(id), 1);
 }
 
+/* The store as a controller that purged a job (MinJobAge) leaves it for a
+ * restarted engine: the job's Slurm id is one Slurm does not know. */
+static void forget_slurm_id(const char *store, const char *id)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(store, &db), SQLITE_OK);
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE jobs SET executor_id = '99999' WHERE id = '%s'", id);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+}
+
+/* A prerequisite that failed while the engine was closed and that Slurm
+ * has purged since: after the restart its dependant, waiting in the
+ * engine's own queue for a slot, is not submitted with an afterok on an id
+ * Slurm no longer knows (Slurm takes that as satisfied) before a poll has
+ * judged the prerequisite (from its status.json: failed). The dependant
+ * ends ERROR / prerequisite without running. */
+static void test_purged_failed_prerequisite_after_restart(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    efx_close(fx);
+    fx->opts.max_concurrent = 1; /* the dependant waits for the prerequisite's slot */
+    efx_open(fx);
+    static const char *const first[] = {"sh", "-c", "sleep 2; exit 3", NULL};
+    static const char *const second[] = {"sh", "-c", "echo ran > ran.txt", NULL};
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, a, first);
+    efx_wait_phase(fx, a, ENGINE_EXECUTING, 30);
+    const char *const prereqs[] = {a, NULL};
+    efx_submit(fx, b, (engine_job_spec){.argv = second, .prereqs = prereqs, .prereq_must_succeed = true});
+    efx_wait_phase(fx, b, ENGINE_QUEUED, 10);
+    char *status = tu_path_join(engine_job_get(fx->e, a)->workdir, "status.json");
+    char *bdir = strdup(engine_job_get(fx->e, b)->workdir);
+    efx_close(fx);
+    assert_int_equal(fx_find_submitted(fx, b), -1); /* still in the engine's queue */
+    double end = tu_now() + 30;
+    while (access(status, F_OK) != 0 && tu_now() < end) { /* a fails while the engine is closed */
+        usleep(100000);
+    }
+    assert_int_equal(access(status, F_OK), 0);
+    forget_slurm_id(fx->store, a);
+    fx->opts.max_concurrent = 2; /* a slot for the dependant at once */
+    efx_open(fx);
+    const efx_event *ea = efx_wait_final(fx, a, 30);
+    assert_int_equal(ea->phase, ENGINE_ERROR);
+    assert_int_equal(ea->exit_code, 3);
+    const efx_event *ev = efx_wait_final(fx, b, 30);
+    fprintf(stderr, "dependant of a purged failed prerequisite: %s (%s)\n", engine_phase_name(ev->phase),
+            ev->message);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->reason, ENGINE_REASON_PREREQUISITE);
+    efx_run_for(fx, 2.0);
+    char *ran = tu_path_join(bdir, "ran.txt");
+    assert_int_not_equal(access(ran, F_OK), 0);
+    assert_int_equal(slurm_jobs_named(b), 0); /* never submitted */
+    free(ran);
+    free(bdir);
+    free(status);
+}
+
 /* The engine closes after sbatch was started but before its answer was
  * stored (as a crash would): the new engine finds the submission by name
  * and follows it instead of submitting again. The job runs once. */
@@ -613,6 +678,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prerequisite_timed_out_exits_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_readopts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_second_submission, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_purged_failed_prerequisite_after_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scancel_outside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_controller_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_submitted_during_a_slow_poll, setup, teardown),
