@@ -249,7 +249,9 @@ static int engine_slurm_prereq_failed(engine *e, const engine_rec *r, char *msg,
 
 /* The job ended in Slurm in `state` (NULL: it left squeue). The runner's
  * status file is the truth for the exit code and outputs when Slurm did
- * not end the job itself (time limit, scancel, node failure...). */
+ * not end the job itself (time limit, scancel, node failure...). A status
+ * file that cannot be read for now (no descriptor or memory left) is read
+ * again at the next poll: the job stays live meanwhile. */
 static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
 {
     char path[1200];
@@ -258,6 +260,10 @@ static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
     engine_status st;
     engine__status_path(r, path, sizeof path);
     int rc = engine_exec_read_status(path, &st, err, sizeof err);
+    if (rc == -EAGAIN) { /* as engine__runner_gone does for a local job */
+        engine__log(e, ENGINE_LOG_WARNING, "Job %s: %s; reading it again shortly", r->st.job.id, err);
+        return;
+    }
     const char *s = state != NULL ? state : "";
     engine__set_active(e, r, false);
     if (rc == 0 && st.ended > 0 && r->st.job.started <= 0) {

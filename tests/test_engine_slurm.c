@@ -2,10 +2,12 @@
  * test_engine_slurm: the job engine with the Slurm executor on a real
  * single-node cluster (tests/support/slurm_cluster.sh) started once for the
  * group: success and the job's record, exit codes, abort, prerequisites,
- * re-adoption after a restart, no second submission after a crash between
- * sbatch and the store, prerequisites as Slurm dependencies, scancel from
- * outside, the controller down and back, a job submitted during a slow
- * poll, a waiting job aborted while the controller is down, a drained
+ * a prerequisite that timed out but exited 0, re-adoption after a restart,
+ * a failed prerequisite purged from Slurm before a restart, no second
+ * submission after a crash between sbatch and the store, prerequisites as
+ * Slurm dependencies, scancel from outside, the controller down and back,
+ * a job submitted during a slow poll, a status file read when descriptors
+ * are back, a waiting job aborted while the controller is down, a drained
  * node, Slurm's own time limit (TIMEOUT). Skipped (printed) when Slurm is
  * not installed; OCPS_TEST_FILTER=NAME runs one test.
  */
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -555,6 +558,33 @@ static void test_drained_node_keeps_job_queued(void **state)
     assert_int_equal(efx_wait_final(fx, id, 30)->phase, ENGINE_COMPLETED);
 }
 
+/* Put a wrapper of squeue first in PATH (restored by teardown): the shell
+ * lines `prologue`, the real squeue with the same arguments, `epilogue`,
+ * then squeue's exit status. The real squeue's path (free it). */
+static char *squeue_wrapper(efx *fx, const char *prologue, const char *epilogue)
+{
+    char *which = NULL;
+    char *find[] = {"sh", "-c", "command -v squeue", NULL};
+    assert_int_equal(tu_run(find, &which), 0);
+    which[strcspn(which, "\n")] = '\0';
+    char *bin = tu_path_join(fx->dir, "wrapbin");
+    assert_int_equal(mkdir(bin, 0755), 0);
+    char *wrapper = tu_path_join(bin, "squeue");
+    char script[4096];
+    int n = snprintf(script, sizeof script, "#!/bin/sh\n%s\n%s \"$@\"\nrc=$?\n%s\nexit $rc\n", prologue,
+                     which, epilogue);
+    assert_in_range(n, 1, sizeof script - 1);
+    assert_int_equal(tu_write_file(wrapper, script, (size_t)n), 0);
+    assert_int_equal(chmod(wrapper, 0755), 0);
+    saved_path = strdup(getenv("PATH"));
+    char path[4096];
+    snprintf(path, sizeof path, "%s:%s", bin, saved_path);
+    setenv("PATH", path, 1);
+    free(wrapper);
+    free(bin);
+    return which;
+}
+
 /* squeue slowed to 1.5 s an answer (a wrapper first in PATH): a job
  * whose sbatch answers while a poll runs is not in that poll's answer,
  * and is not taken for a job that left Slurm's queue (it was reported
@@ -563,21 +593,7 @@ static void test_submitted_during_a_slow_poll(void **state)
 {
     NEED_SLURM();
     efx *fx = *state;
-    char *which = NULL;
-    char *find[] = {"sh", "-c", "command -v squeue", NULL};
-    assert_int_equal(tu_run(find, &which), 0);
-    which[strcspn(which, "\n")] = '\0';
-    char *bin = tu_path_join(fx->dir, "slowbin");
-    assert_int_equal(mkdir(bin, 0755), 0);
-    char *wrapper = tu_path_join(bin, "squeue");
-    char script[600];
-    int n = snprintf(script, sizeof script, "#!/bin/sh\nsleep 1.5\nexec %s \"$@\"\n", which);
-    assert_int_equal(tu_write_file(wrapper, script, (size_t)n), 0);
-    assert_int_equal(chmod(wrapper, 0755), 0);
-    saved_path = strdup(getenv("PATH"));
-    char path[4096];
-    snprintf(path, sizeof path, "%s:%s", bin, saved_path);
-    setenv("PATH", path, 1);
+    free(squeue_wrapper(fx, "sleep 1.5", ""));
     static const char *const first[] = {"sleep", "8", NULL};
     static const char *const second[] = {"sh", "-c", "sleep 2; exit 4", NULL};
     char a[ENGINE_JOB_ID_LEN + 1];
@@ -591,9 +607,74 @@ static void test_submitted_during_a_slow_poll(void **state)
     assert_int_equal(ev->phase, ENGINE_ERROR);
     assert_int_equal(ev->exit_code, 4); /* its own end, not "left Slurm's queue" */
     assert_int_equal(efx_wait_final(fx, a, 60)->phase, ENGINE_COMPLETED);
-    free(wrapper);
-    free(bin);
-    free(which);
+}
+
+/* A file of the test's directory (tu_path_join). */
+static char *fx_path(const efx *fx, const char *name)
+{
+    return tu_path_join(fx->dir, name);
+}
+
+/* The status file of a job that Slurm shows ended cannot be read
+ * for want of descriptors (RLIMIT_NOFILE lowered while an squeue, held
+ * by a wrapper, is under way): the job stays EXECUTING and its outcome is
+ * read at a later poll, instead of ending UNKNOWN / lost (as a local job
+ * does: test_outcome_read_after_running_out_of_descriptors). */
+static void test_outcome_read_after_running_out_of_descriptors(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    char *hold = fx_path(fx, "hold");
+    char *answered = fx_path(fx, "answered");
+    char prologue[1400];
+    char epilogue[800];
+    snprintf(prologue, sizeof prologue, "while [ -e '%s' ]; do sleep 0.05; done", hold);
+    snprintf(epilogue, sizeof epilogue, "touch '%s'", answered);
+    char *real_squeue = squeue_wrapper(fx, prologue, epilogue);
+    static const char *const argv[] = {"sh", "-c", "sleep 1; exit 3", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, argv);
+    const efx_event *run = efx_wait_phase(fx, id, ENGINE_EXECUTING, 30);
+    char slurm_id[32];
+    snprintf(slurm_id, sizeof slurm_id, "%s", run->slurm_job_id);
+    assert_int_equal(tu_write_file(hold, "", 0), 0); /* the next squeue waits */
+    char *sq[] = {real_squeue, "-h", "-t", "all", "-j", slurm_id, "-o", "%T", NULL}; /* not held */
+    double end = tu_now() + 30;
+    bool ended = false;
+    while (!ended && tu_now() < end) { /* the engine's squeue meanwhile waits for the hold */
+        efx_run_for(fx, 0.3);
+        char *out = NULL;
+        ended = tu_run(sq, &out) == 0 && out != NULL && strncmp(out, "FAILED", 6) == 0; /* exit 3 */
+        free(out);
+    }
+    assert_true(ended);
+    assert_int_equal(efx_count_final(fx, id), 0);
+    unlink(answered);
+    struct rlimit was;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &was), 0);
+    struct rlimit low = {.rlim_cur = 3, .rlim_max = was.rlim_max}; /* no new descriptor */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    assert_int_equal(unlink(hold), 0); /* the squeue answers: FAILED (the job ended) */
+    end = tu_now() + 10;
+    while (access(answered, F_OK) != 0 && tu_now() < end) {
+        efx_run_for(fx, 0.05);
+    }
+    efx_run_for(fx, 1.0);
+    int early = efx_final(fx, id);
+    bool warned = strstr(fx->log, "reading it again shortly") != NULL;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
+    if (early >= 0) {
+        fail_msg("ended %s (%s) while its status file could not be read",
+                 engine_phase_name(fx->events[early].phase), fx->events[early].message);
+    }
+    assert_true(warned);
+    const efx_event *ev = efx_wait_final(fx, id, 30);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->reason, ENGINE_REASON_PIPELINE_FAILED);
+    assert_int_equal(ev->exit_code, 3);
+    free(real_squeue);
+    free(answered);
+    free(hold);
 }
 
 /* A waiting job aborted while slurmctld is down: its scancel fails, so it
@@ -682,6 +763,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scancel_outside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_controller_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_submitted_during_a_slow_poll, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outcome_read_after_running_out_of_descriptors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_waiting_job_while_controller_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_controller_down_at_submission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drained_node_keeps_job_queued, setup, teardown),
