@@ -48,6 +48,8 @@ typedef struct engine_rec {
     double slurm_cancel_time; /* when the last scancel of the whole job was sent for an abort (0: none) */
     bool slurm_in_poll;       /* its Slurm job id is in the squeue being run: that answer may judge it */
     bool slurm_retry;         /* sbatch failed for want of the controller: sent again at uws_next */
+    bool slurm_seen;          /* Slurm has shown it since this engine opened (sbatch, squeue) */
+    bool slurm_wait_poll;     /* its sbatch waits for a poll to see its prerequisites (has a slot) */
     double abort_time;        /* when engine_job_abort asked (engine__now) */
     bool unstored;            /* its latest change (or publication) is not in the store */
     bool unstored_listed;     /* its id is on e->unstored (it may have been written since) */

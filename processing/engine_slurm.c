@@ -249,7 +249,9 @@ static int engine_slurm_prereq_failed(engine *e, const engine_rec *r, char *msg,
 
 /* The job ended in Slurm in `state` (NULL: it left squeue). The runner's
  * status file is the truth for the exit code and outputs when Slurm did
- * not end the job itself (time limit, scancel, node failure...). */
+ * not end the job itself (time limit, scancel, node failure...). A status
+ * file that cannot be read for now (no descriptor or memory left) is read
+ * again at the next poll: the job stays live meanwhile. */
 static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
 {
     char path[1200];
@@ -258,6 +260,10 @@ static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
     engine_status st;
     engine__status_path(r, path, sizeof path);
     int rc = engine_exec_read_status(path, &st, err, sizeof err);
+    if (rc == -EAGAIN) { /* as engine__runner_gone does for a local job */
+        engine__log(e, ENGINE_LOG_WARNING, "Job %s: %s; reading it again shortly", r->st.job.id, err);
+        return;
+    }
     const char *s = state != NULL ? state : "";
     engine__set_active(e, r, false);
     if (rc == 0 && st.ended > 0 && r->st.job.started <= 0) {
@@ -322,6 +328,7 @@ static void engine_slurm_apply(engine *e, engine_rec *r, const engine_slurm_line
 {
     engine_job *j = &r->st.job;
     bool changed = false;
+    r->slurm_seen = true;
     engine_slurm_set(j->slurm_state, sizeof j->slurm_state, l->state, &changed);
     if (strcmp(l->nodes, "(null)") != 0 && l->nodes[0] != '\0') {
         engine_slurm_set(j->slurm_nodes, sizeof j->slurm_nodes, l->nodes, &changed);
@@ -355,6 +362,8 @@ static void engine_slurm_apply(engine *e, engine_rec *r, const engine_slurm_line
 /* The second step of an abort: scancel (SIGKILL after Slurm's KillWait)
  * once the grace period has passed. */
 static void engine_slurm_kill_late(engine *e, engine_rec *r);
+
+static bool engine_slurm_release_held(engine *e);
 
 static void engine_slurm_poll_done(engine *e, engine_cmd *c, int status, const char *out, const char *errout)
 {
@@ -406,6 +415,7 @@ static void engine_slurm_poll_done(engine *e, engine_cmd *c, int status, const c
             }
         }
     }
+    ended = engine_slurm_release_held(e) || ended;
     if (ended) {
         engine__schedule(e);
     }
@@ -713,6 +723,7 @@ static void engine_slurm_retry_later(engine *e, engine_rec *r, const char *what,
 
 static int engine_slurm_lookup(engine *e, engine_rec *r, char *err, size_t errlen);
 static int engine_slurm_sbatch(engine *e, engine_rec *r, char *err, size_t errlen);
+static bool engine_slurm_end_if_prereq_failed(engine *e, engine_rec *r);
 
 /* Submit again the jobs whose backoff has passed (engine_slurm_retry_later);
  * true if any still waits for its turn. A lookup that cannot even start
@@ -731,6 +742,9 @@ static bool engine_slurm_retry_due(engine *e)
             continue;
         }
         r->slurm_retry = false;
+        if (!r->slurm_resumed && engine_slurm_end_if_prereq_failed(e, r)) {
+            return true;
+        }
         char err[600];
         int rc = r->slurm_resumed ? engine_slurm_lookup(e, r, err, sizeof err)
                                   : engine_slurm_sbatch(e, r, err, sizeof err);
@@ -750,6 +764,7 @@ static void engine_slurm_submitted(engine *e, engine_rec *r, const char *slurm_i
     char err[512];
     snprintf(r->st.job.slurm_job_id, sizeof r->st.job.slurm_job_id, "%s", slurm_id);
     snprintf(r->st.job.slurm_state, sizeof r->st.job.slurm_state, "PENDING");
+    r->slurm_seen = true; /* Slurm has just given (or shown) its id */
     if (e->store != NULL &&
         engine_store_set_executor_id(e->store, r->st.job.id, slurm_id, err, sizeof err) != 0) {
         engine__log(e, ENGINE_LOG_ERROR, "job %s: Slurm job %s: %s; cancelled", r->st.job.id, slurm_id, err);
@@ -817,8 +832,41 @@ static void engine_slurm_sbatch_done(engine *e, engine_cmd *c, int status, const
     engine_slurm_submitted(e, r, id);
 }
 
+/* A live prerequisite of r with a Slurm job id that Slurm has not shown
+ * since this engine opened (one found in the store): its id, else NULL.
+ * Slurm may have purged it (MinJobAge) while the CSC was down, and takes a
+ * dependency on an id it does not know as satisfied. */
+static const char *engine_slurm_unseen_prereq(const engine *e, const engine_rec *r)
+{
+    const json_t *prereqs = json_object_get(r->st.spec, "prereqs");
+    for (size_t i = 0; i < json_array_size(prereqs); i++) {
+        const engine_rec *p = engine__find(e, json_string_value(json_array_get(prereqs, i)));
+        if (p != NULL && !engine_phase_final(p->st.job.phase) && p->st.job.slurm_job_id[0] != '\0' &&
+            !p->slurm_seen) {
+            return p->st.job.id;
+        }
+    }
+    return NULL;
+}
+
+/* Hold r's submission (it keeps its slot) until a poll has judged its
+ * prerequisites: engine_slurm_release_held. */
+static void engine_slurm_hold(engine *e, engine_rec *r, const char *prereq)
+{
+    r->slurm_wait_poll = true;
+    snprintf(r->st.job.message, sizeof r->st.job.message,
+             "not submitted yet: waiting for Slurm to report on prerequisite %s", prereq);
+    engine__change(e, r, ENGINE_QUEUED); /* reported with the message */
+    engine_slurm_watch(e);
+}
+
 static int engine_slurm_sbatch(engine *e, engine_rec *r, char *err, size_t errlen)
 {
+    const char *unseen = engine_slurm_unseen_prereq(e, r);
+    if (unseen != NULL) {
+        engine_slurm_hold(e, r, unseen);
+        return 0;
+    }
     char script[1200];
     if (engine_slurm_write_script(r, script, sizeof script, err, errlen) != 0) {
         return -1;
@@ -834,6 +882,24 @@ static int engine_slurm_sbatch(engine *e, engine_rec *r, char *err, size_t errle
     engine_exec_free_strv(argv);
     engine_exec_free_strv(env);
     return rc;
+}
+
+static int engine_slurm_prereq_failed(engine *e, const engine_rec *r, char *msg, size_t msglen);
+
+/* A job about to be sent from a callback (a lookup's answer, a retry)
+ * whose prerequisite has ended badly meanwhile: ended ERROR / prerequisite
+ * (Slurm, no longer knowing the prerequisite, would run it), true. */
+static bool engine_slurm_end_if_prereq_failed(engine *e, engine_rec *r)
+{
+    char msg[600];
+    if (!engine_slurm_prereq_failed(e, r, msg, sizeof msg)) {
+        return false;
+    }
+    r->slurm_retry = false;
+    engine__set_active(e, r, false);
+    engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PREREQUISITE, -1, msg);
+    engine__schedule(e);
+    return true;
 }
 
 /* The lookup of an earlier submission (squeue --name) has answered. */
@@ -862,6 +928,9 @@ static void engine_slurm_lookup_done(engine *e, engine_cmd *c, int status, const
     }
     if (r->st.abort_requested) { /* aborted while it waited to be sent again: never submitted */
         engine_slurm_aborted_unsent(e, r);
+        return;
+    }
+    if (engine_slurm_end_if_prereq_failed(e, r)) {
         return;
     }
     char err[600];
@@ -920,6 +989,39 @@ int engine__slurm_submit(engine *e, engine_rec *r)
     return 0;
 }
 
+/* The oldest held job whose prerequisites Slurm has all shown (or which
+ * ended meanwhile), or NULL. */
+static engine_rec *engine_slurm_next_releasable(const engine *e)
+{
+    for (engine_rec *r = e->lists[ENGINE_QUEUED].head; r != NULL; r = r->next) {
+        if (r->slurm_wait_poll && engine_slurm_unseen_prereq(e, r) == NULL) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* After a poll: submit the held jobs whose prerequisites it has judged,
+ * or end them if one of those did not succeed. True if a job ended. */
+static bool engine_slurm_release_held(engine *e)
+{
+    bool ended = false;
+    engine_rec *r;
+    while ((r = engine_slurm_next_releasable(e)) != NULL) {
+        r->slurm_wait_poll = false;
+        char err[1400];
+        if (engine_slurm_prereq_failed(e, r, err, sizeof err)) {
+            engine__set_active(e, r, false);
+            engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PREREQUISITE, -1, err);
+            ended = true;
+        } else if (engine_slurm_sbatch(e, r, err, sizeof err) != 0) {
+            engine_slurm_fail(e, r, "sbatch", -1, err);
+            ended = true;
+        }
+    }
+    return ended;
+}
+
 void engine__slurm_adopt(engine *e, engine_rec *r)
 {
     engine__set_active(e, r, r->st.job.phase == ENGINE_QUEUED);
@@ -967,6 +1069,11 @@ int engine__slurm_abort(engine *e, engine_rec *r, char *err, size_t errlen)
     r->st.abort_requested = true; /* engine_job_abort returned before if it was */
     r->abort_time = engine__now();
     const char *id = r->st.job.slurm_job_id;
+    if (id[0] == '\0' && r->slurm_wait_poll) { /* held before its sbatch: never sent */
+        r->slurm_wait_poll = false;
+        engine_slurm_aborted_unsent(e, r);
+        return 0;
+    }
     if (id[0] == '\0' && r->slurm_retry) { /* waiting to be sent again */
         if (!r->slurm_resumed) {
             engine_slurm_aborted_unsent(e, r); /* nothing in Slurm */

@@ -1,8 +1,9 @@
 /*
  * slurm_ping.c - see slurm_ping.h. The controller answers when
- * `scontrol ping` exits 0 and says "is UP"; anything else (exit status,
- * "is DOWN", no answer before the timeout, scontrol missing) is reported
- * with what scontrol printed.
+ * `scontrol ping` exits 0 and one of its lines says "is UP" (the primary,
+ * or a backup while the primary is down); anything else (exit status,
+ * every controller DOWN, no answer before the timeout, scontrol missing)
+ * is reported with what scontrol printed.
  */
 #include "ocps/slurm_ping.h"
 #include "ocps/child_cmd.h"
@@ -21,23 +22,49 @@ struct slurm_ping {
     void *arg;
 };
 
+/* The line of `text` that says " is UP" (the primary's or, while it is
+ * down, a backup controller's), cut at its end in place; NULL if none. */
+static char *slurm_ping_up_line(char *text)
+{
+    for (char *line = text; line != NULL && *line != '\0';) {
+        char *end = strchr(line, '\n');
+        if (end != NULL) {
+            *end = '\0';
+        }
+        if (strstr(line, " is UP") != NULL) {
+            return line + strspn(line, " ");
+        }
+        line = end != NULL ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+int slurm_ping_judge(int status, bool timed_out, const char *out, const char *errout, char *msg,
+                     size_t msglen)
+{
+    char text[SLURM_PING_OUT_MAX];
+    snprintf(text, sizeof text, "%s%s", out, errout);
+    char first[SLURM_PING_OUT_MAX];
+    const char *start = text + strspn(text, "\n ");
+    snprintf(first, sizeof first, "%.*s", (int)strcspn(start, "\n"), start); /* it says what went wrong */
+    char *up = !timed_out && status == 0 ? slurm_ping_up_line(text) : NULL;
+    if (up != NULL) {
+        snprintf(msg, msglen, "%s", up);
+    } else if (timed_out) {
+        snprintf(msg, msglen, "scontrol ping did not answer in time%s%s", first[0] ? ": " : "", first);
+    } else {
+        snprintf(msg, msglen, "scontrol ping exited with %d: %s", status, first[0] ? first : "(no output)");
+    }
+    return up != NULL ? 1 : 0;
+}
+
 /* scontrol has ended: the answer. */
 static void slurm_ping_ended(void *arg, int status, bool timed_out, const char *out, const char *errout)
 {
     slurm_ping *p = arg;
-    char text[SLURM_PING_OUT_MAX];
-    snprintf(text, sizeof text, "%s%s", out, errout);
-    char *first = text + strspn(text, "\n "); /* its first line says it all */
-    first[strcspn(first, "\n")] = '\0';
     char msg[SLURM_PING_OUT_MAX + 200];
-    bool up = status == 0 && strstr(first, " is UP") != NULL;
-    if (timed_out) {
-        snprintf(msg, sizeof msg, "scontrol ping did not answer in time%s%s", first[0] ? ": " : "", first);
-    } else {
-        snprintf(msg, sizeof msg, "scontrol ping exited with %d: %s", status,
-                 first[0] ? first : "(no output)");
-    }
-    p->cb(p->arg, up ? 1 : 0, up ? first : msg);
+    int up = slurm_ping_judge(status, timed_out, out, errout, msg, sizeof msg);
+    p->cb(p->arg, up, msg);
     free(p);
 }
 

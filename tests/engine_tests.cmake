@@ -39,6 +39,10 @@ add_dependencies(test_engine_history ocps-job-runner)
 add_test(NAME engine_history COMMAND test_engine_history)
 set_tests_properties(engine_history PROPERTIES TIMEOUT 120)
 
+# The judgement of `scontrol ping`'s answer (no cluster): a backup controller counts.
+ocps_test_exe(test_slurm_ping engine)
+add_test(NAME slurm_ping COMMAND test_slurm_ping)
+
 # json_text: the store's and the API's JSON written as json_dumps would.
 ocps_test_exe(test_json_text engine)
 add_test(NAME engine_json_text COMMAND test_json_text)

@@ -9,6 +9,7 @@ target_compile_definitions(slurm_cluster PRIVATE
   OCPS_SLURM_CLUSTER_SCRIPT="${CMAKE_CURRENT_SOURCE_DIR}/support/slurm_cluster.sh")
 
 ocps_test_exe(test_engine_slurm engine_fixture slurm_cluster)
+target_link_libraries(test_engine_slurm PRIVATE PkgConfig::SQLITE)
 target_compile_definitions(test_engine_slurm PRIVATE OCPS_JOB_RUNNER="$<TARGET_FILE:ocps-job-runner>")
 add_dependencies(test_engine_slurm ocps-job-runner)
 add_test(NAME engine_slurm COMMAND test_engine_slurm)

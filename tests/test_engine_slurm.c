@@ -2,10 +2,12 @@
  * test_engine_slurm: the job engine with the Slurm executor on a real
  * single-node cluster (tests/support/slurm_cluster.sh) started once for the
  * group: success and the job's record, exit codes, abort, prerequisites,
- * re-adoption after a restart, no second submission after a crash between
- * sbatch and the store, prerequisites as Slurm dependencies, scancel from
- * outside, the controller down and back, a job submitted during a slow
- * poll, a waiting job aborted while the controller is down, a drained
+ * a prerequisite that timed out but exited 0, re-adoption after a restart,
+ * a failed prerequisite purged from Slurm before a restart, no second
+ * submission after a crash between sbatch and the store, prerequisites as
+ * Slurm dependencies, scancel from outside, the controller down and back,
+ * a job submitted during a slow poll, a status file read when descriptors
+ * are back, a waiting job aborted while the controller is down, a drained
  * node, Slurm's own time limit (TIMEOUT). Skipped (printed) when Slurm is
  * not installed; OCPS_TEST_FILTER=NAME runs one test.
  */
@@ -17,11 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "ocps/engine.h"
 #include "slurm_cluster.h"
@@ -277,6 +281,34 @@ static void test_prerequisite_fails(void **state)
     assert_null(ran);
 }
 
+/* A prerequisite stopped at its max_duration whose program catches
+ * SIGTERM and exits 0 did not succeed: its runner's exit status says so to
+ * Slurm, so the dependent job (afterok) never runs and ends ERROR /
+ * prerequisite, as with the local executor. */
+static void test_prerequisite_timed_out_exits_zero(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    static const char *const first[] = {"sh", "-c", "trap 'exit 0' TERM; sleep 60 & wait", NULL};
+    static const char *const second[] = {"sh", "-c", "echo ran > ran.txt", NULL};
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    efx_submit(fx, a, (engine_job_spec){.argv = first, .max_duration = 2});
+    const char *const prereqs[] = {a, NULL};
+    efx_submit(fx, b, (engine_job_spec){.argv = second, .prereqs = prereqs, .prereq_must_succeed = true});
+    const efx_event *ea = efx_wait_final(fx, a, 30);
+    assert_int_equal(ea->phase, ENGINE_ERROR);
+    assert_int_equal(ea->reason, ENGINE_REASON_TIMEOUT);
+    const efx_event *ev = efx_wait_final(fx, b, 30);
+    fprintf(stderr, "dependant of a timed-out prerequisite: %s (%s)\n", engine_phase_name(ev->phase),
+            ev->message);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->reason, ENGINE_REASON_PREREQUISITE);
+    assert_int_equal(efx_find(fx, b, ENGINE_EXECUTING), -1);
+    char *ran = fx_job_file(fx, b, "ran.txt");
+    assert_null(ran);
+}
+
 /* The engine closes while the job runs in Slurm; a new engine re-adopts it
  * by its stored Slurm job id and reports its end once. */
 static void test_restart_readopts(void **state)
@@ -296,6 +328,70 @@ static void test_restart_readopts(void **state)
     efx_run_for(fx, 1.0);
     assert_int_equal(efx_count_final(fx, id), 1);
     assert_int_equal(slurm_jobs_named(id), 1);
+}
+
+/* The store as a controller that purged a job (MinJobAge) leaves it for a
+ * restarted engine: the job's Slurm id is one Slurm does not know. */
+static void forget_slurm_id(const char *store, const char *id)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(store, &db), SQLITE_OK);
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE jobs SET executor_id = '99999' WHERE id = '%s'", id);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+}
+
+/* A prerequisite that failed while the engine was closed and that Slurm
+ * has purged since: after the restart its dependant, waiting in the
+ * engine's own queue for a slot, is not submitted with an afterok on an id
+ * Slurm no longer knows (Slurm takes that as satisfied) before a poll has
+ * judged the prerequisite (from its status.json: failed). The dependant
+ * ends ERROR / prerequisite without running. */
+static void test_purged_failed_prerequisite_after_restart(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    efx_close(fx);
+    fx->opts.max_concurrent = 1; /* the dependant waits for the prerequisite's slot */
+    efx_open(fx);
+    static const char *const first[] = {"sh", "-c", "sleep 2; exit 3", NULL};
+    static const char *const second[] = {"sh", "-c", "echo ran > ran.txt", NULL};
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, a, first);
+    efx_wait_phase(fx, a, ENGINE_EXECUTING, 30);
+    const char *const prereqs[] = {a, NULL};
+    efx_submit(fx, b, (engine_job_spec){.argv = second, .prereqs = prereqs, .prereq_must_succeed = true});
+    efx_wait_phase(fx, b, ENGINE_QUEUED, 10);
+    char *status = tu_path_join(engine_job_get(fx->e, a)->workdir, "status.json");
+    char *bdir = strdup(engine_job_get(fx->e, b)->workdir);
+    efx_close(fx);
+    assert_int_equal(fx_find_submitted(fx, b), -1); /* still in the engine's queue */
+    double end = tu_now() + 30;
+    while (access(status, F_OK) != 0 && tu_now() < end) { /* a fails while the engine is closed */
+        usleep(100000);
+    }
+    assert_int_equal(access(status, F_OK), 0);
+    forget_slurm_id(fx->store, a);
+    fx->opts.max_concurrent = 2; /* a slot for the dependant at once */
+    efx_open(fx);
+    const efx_event *ea = efx_wait_final(fx, a, 30);
+    assert_int_equal(ea->phase, ENGINE_ERROR);
+    assert_int_equal(ea->exit_code, 3);
+    const efx_event *ev = efx_wait_final(fx, b, 30);
+    fprintf(stderr, "dependant of a purged failed prerequisite: %s (%s)\n", engine_phase_name(ev->phase),
+            ev->message);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->reason, ENGINE_REASON_PREREQUISITE);
+    efx_run_for(fx, 2.0);
+    char *ran = tu_path_join(bdir, "ran.txt");
+    assert_int_not_equal(access(ran, F_OK), 0);
+    assert_int_equal(slurm_jobs_named(b), 0); /* never submitted */
+    free(ran);
+    free(bdir);
+    free(status);
 }
 
 /* The engine closes after sbatch was started but before its answer was
@@ -462,6 +558,33 @@ static void test_drained_node_keeps_job_queued(void **state)
     assert_int_equal(efx_wait_final(fx, id, 30)->phase, ENGINE_COMPLETED);
 }
 
+/* Put a wrapper of squeue first in PATH (restored by teardown): the shell
+ * lines `prologue`, the real squeue with the same arguments, `epilogue`,
+ * then squeue's exit status. The real squeue's path (free it). */
+static char *squeue_wrapper(efx *fx, const char *prologue, const char *epilogue)
+{
+    char *which = NULL;
+    char *find[] = {"sh", "-c", "command -v squeue", NULL};
+    assert_int_equal(tu_run(find, &which), 0);
+    which[strcspn(which, "\n")] = '\0';
+    char *bin = tu_path_join(fx->dir, "wrapbin");
+    assert_int_equal(mkdir(bin, 0755), 0);
+    char *wrapper = tu_path_join(bin, "squeue");
+    char script[4096];
+    int n = snprintf(script, sizeof script, "#!/bin/sh\n%s\n%s \"$@\"\nrc=$?\n%s\nexit $rc\n", prologue,
+                     which, epilogue);
+    assert_in_range(n, 1, sizeof script - 1);
+    assert_int_equal(tu_write_file(wrapper, script, (size_t)n), 0);
+    assert_int_equal(chmod(wrapper, 0755), 0);
+    saved_path = strdup(getenv("PATH"));
+    char path[4096];
+    snprintf(path, sizeof path, "%s:%s", bin, saved_path);
+    setenv("PATH", path, 1);
+    free(wrapper);
+    free(bin);
+    return which;
+}
+
 /* squeue slowed to 1.5 s an answer (a wrapper first in PATH): a job
  * whose sbatch answers while a poll runs is not in that poll's answer,
  * and is not taken for a job that left Slurm's queue (it was reported
@@ -470,21 +593,7 @@ static void test_submitted_during_a_slow_poll(void **state)
 {
     NEED_SLURM();
     efx *fx = *state;
-    char *which = NULL;
-    char *find[] = {"sh", "-c", "command -v squeue", NULL};
-    assert_int_equal(tu_run(find, &which), 0);
-    which[strcspn(which, "\n")] = '\0';
-    char *bin = tu_path_join(fx->dir, "slowbin");
-    assert_int_equal(mkdir(bin, 0755), 0);
-    char *wrapper = tu_path_join(bin, "squeue");
-    char script[600];
-    int n = snprintf(script, sizeof script, "#!/bin/sh\nsleep 1.5\nexec %s \"$@\"\n", which);
-    assert_int_equal(tu_write_file(wrapper, script, (size_t)n), 0);
-    assert_int_equal(chmod(wrapper, 0755), 0);
-    saved_path = strdup(getenv("PATH"));
-    char path[4096];
-    snprintf(path, sizeof path, "%s:%s", bin, saved_path);
-    setenv("PATH", path, 1);
+    free(squeue_wrapper(fx, "sleep 1.5", ""));
     static const char *const first[] = {"sleep", "8", NULL};
     static const char *const second[] = {"sh", "-c", "sleep 2; exit 4", NULL};
     char a[ENGINE_JOB_ID_LEN + 1];
@@ -498,9 +607,74 @@ static void test_submitted_during_a_slow_poll(void **state)
     assert_int_equal(ev->phase, ENGINE_ERROR);
     assert_int_equal(ev->exit_code, 4); /* its own end, not "left Slurm's queue" */
     assert_int_equal(efx_wait_final(fx, a, 60)->phase, ENGINE_COMPLETED);
-    free(wrapper);
-    free(bin);
-    free(which);
+}
+
+/* A file of the test's directory (tu_path_join). */
+static char *fx_path(const efx *fx, const char *name)
+{
+    return tu_path_join(fx->dir, name);
+}
+
+/* The status file of a job that Slurm shows ended cannot be read
+ * for want of descriptors (RLIMIT_NOFILE lowered while an squeue, held
+ * by a wrapper, is under way): the job stays EXECUTING and its outcome is
+ * read at a later poll, instead of ending UNKNOWN / lost (as a local job
+ * does: test_outcome_read_after_running_out_of_descriptors). */
+static void test_outcome_read_after_running_out_of_descriptors(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    char *hold = fx_path(fx, "hold");
+    char *answered = fx_path(fx, "answered");
+    char prologue[1400];
+    char epilogue[800];
+    snprintf(prologue, sizeof prologue, "while [ -e '%s' ]; do sleep 0.05; done", hold);
+    snprintf(epilogue, sizeof epilogue, "touch '%s'", answered);
+    char *real_squeue = squeue_wrapper(fx, prologue, epilogue);
+    static const char *const argv[] = {"sh", "-c", "sleep 1; exit 3", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, argv);
+    const efx_event *run = efx_wait_phase(fx, id, ENGINE_EXECUTING, 30);
+    char slurm_id[32];
+    snprintf(slurm_id, sizeof slurm_id, "%s", run->slurm_job_id);
+    assert_int_equal(tu_write_file(hold, "", 0), 0); /* the next squeue waits */
+    char *sq[] = {real_squeue, "-h", "-t", "all", "-j", slurm_id, "-o", "%T", NULL}; /* not held */
+    double end = tu_now() + 30;
+    bool ended = false;
+    while (!ended && tu_now() < end) { /* the engine's squeue meanwhile waits for the hold */
+        efx_run_for(fx, 0.3);
+        char *out = NULL;
+        ended = tu_run(sq, &out) == 0 && out != NULL && strncmp(out, "FAILED", 6) == 0; /* exit 3 */
+        free(out);
+    }
+    assert_true(ended);
+    assert_int_equal(efx_count_final(fx, id), 0);
+    unlink(answered);
+    struct rlimit was;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &was), 0);
+    struct rlimit low = {.rlim_cur = 3, .rlim_max = was.rlim_max}; /* no new descriptor */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    assert_int_equal(unlink(hold), 0); /* the squeue answers: FAILED (the job ended) */
+    end = tu_now() + 10;
+    while (access(answered, F_OK) != 0 && tu_now() < end) {
+        efx_run_for(fx, 0.05);
+    }
+    efx_run_for(fx, 1.0);
+    int early = efx_final(fx, id);
+    bool warned = strstr(fx->log, "reading it again shortly") != NULL;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
+    if (early >= 0) {
+        fail_msg("ended %s (%s) while its status file could not be read",
+                 engine_phase_name(fx->events[early].phase), fx->events[early].message);
+    }
+    assert_true(warned);
+    const efx_event *ev = efx_wait_final(fx, id, 30);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->reason, ENGINE_REASON_PIPELINE_FAILED);
+    assert_int_equal(ev->exit_code, 3);
+    free(real_squeue);
+    free(answered);
+    free(hold);
 }
 
 /* A waiting job aborted while slurmctld is down: its scancel fails, so it
@@ -582,11 +756,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prerequisite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prerequisite_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prerequisite_timed_out_exits_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_readopts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_second_submission, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_purged_failed_prerequisite_after_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scancel_outside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_controller_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_submitted_during_a_slow_poll, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outcome_read_after_running_out_of_descriptors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_waiting_job_while_controller_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_controller_down_at_submission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drained_node_keeps_job_queued, setup, teardown),

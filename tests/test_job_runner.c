@@ -796,6 +796,27 @@ static void exit_status_job_is_the_jobs_code(void **state)
     }
 }
 
+/* With --exit-status job, a job stopped at its --timeout whose program
+ * catches SIGTERM and exits 0 did not succeed: the runner exits 128+SIGTERM
+ * (Slurm then does not run its afterok dependants); status.json keeps the
+ * program's 0 and says timed_out. */
+static void exit_status_job_is_not_zero_when_timed_out(void **state)
+{
+    fixture *fx = *state;
+    const char *argv[20];
+    size_t n = runner_head(fx, argv, "0.5", "2");
+    const char *job[] = {
+        "--exit-status", "job", "--", "sh", "-c", "trap 'exit 0' TERM; sleep 30 & wait", NULL};
+    memcpy(argv + n, job, sizeof job);
+    assert_int_equal(tu_run((char *const *)argv, NULL), 128 + SIGTERM);
+    json_error_t e;
+    json_t *j = json_load_file(fx->status, 0, &e);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "exit_code")), 0);
+    assert_true(json_is_true(json_object_get(j, "timed_out")));
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -816,6 +837,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(no_descriptor_for_the_log_pipe_is_told, setup, teardown),
         cmocka_unit_test_setup_teardown(a_job_filling_the_disk_keeps_its_outcome, setup, teardown),
         cmocka_unit_test_setup_teardown(exit_status_job_is_the_jobs_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(exit_status_job_is_not_zero_when_timed_out, setup, teardown),
     };
     return cmocka_run_group_tests_name("job_runner", tests, NULL, NULL);
 }

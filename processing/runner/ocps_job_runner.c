@@ -16,8 +16,9 @@
  * whose real path is inside DIR, see runner_collect) and writes
  * FILE atomically (FILE.tmp, rename) as JSON (with max_rss_kb: wait4's
  * ru_maxrss of the job, see runner_supervise), then exits 0 (with
- * --exit-status job: with the job's exit code, 128+signal if killed, so a
- * batch system such as Slurm sees the job's outcome).
+ * --exit-status job: with the job's exit code, 128+signal if killed, and
+ * never 0 if it was aborted, timed out or not started, so a batch system
+ * such as Slurm sees the job's outcome: runner_exit_status).
  *
  * Exactly one runner runs a job: before anything else the runner claims
  * the job by creating DIR/runner.claim exclusively (a complete file, linked
@@ -822,7 +823,9 @@ static int runner_setup_exit(int error)
 /* The runner's exit status once the job has ended: 1 if its status could
  * not be written (`written` non-zero); as runner_setup_exit if the job's
  * line could not be added to the claim (the job did not run); else 0, or
- * the job's own with --exit-with-job. */
+ * with --exit-status job the job's own, never 0 for a job that was
+ * aborted, timed out or could not start whatever its program returned
+ * (128+SIGTERM then, or 1): Slurm's afterok must not take it for a success. */
 static int runner_exit_status(const runner_args *a, const runner_outcome *out, int written)
 {
     if (written != 0) {
@@ -834,7 +837,12 @@ static int runner_exit_status(const runner_args *a, const runner_outcome *out, i
     if (!a->exit_with_job) {
         return 0;
     }
-    return out->exit_code >= 0 && out->exit_code <= 255 ? out->exit_code : 1;
+    int code = out->exit_code >= 0 && out->exit_code <= 255 ? out->exit_code : 1;
+    bool failed = out->aborted || out->timed_out || out->spawn_error[0] != '\0';
+    if (failed && code == 0) {
+        code = out->spawn_error[0] != '\0' ? 1 : 128 + SIGTERM; /* it was stopped by the runner's SIGTERM */
+    }
+    return code;
 }
 
 /* Close every descriptor inherited above stderr: the CSC's (Cyclone's UDP

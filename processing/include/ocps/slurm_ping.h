@@ -7,6 +7,7 @@
 #ifndef SLURM_PING_H
 #define SLURM_PING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <uv.h>
@@ -23,6 +24,13 @@ typedef void (*slurm_ping_cb)(void *arg, int ok, const char *message);
  * is not called then). */
 int slurm_ping_start(slurm_ping **out, uv_loop_t *loop, const char *slurm_conf, double timeout,
                      slurm_ping_cb cb, void *arg, char *err, size_t errlen);
+
+/* Judge what `scontrol ping` printed (out, errout) and its exit status:
+ * 1 if a controller is up (exit 0 and a line "Slurmctld(...) at HOST is
+ * UP": the primary, or a backup while the primary is DOWN), with that line
+ * in msg; else 0 with the reason in msg. */
+int slurm_ping_judge(int status, bool timed_out, const char *out, const char *errout, char *msg,
+                     size_t msglen);
 
 /* Give up a ping whose answer is no longer wanted: the command is killed,
  * cb is not called, and `p` is freed on the loop once its handles have
