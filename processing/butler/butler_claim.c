@@ -101,8 +101,12 @@ static bl_owner_state bl_owner_state_of(const butler_run_owner *o, const butler_
         return BL_OWNER_UNKNOWN;
     }
     if (strcmp(o->boot_id, self->boot_id) != 0) {
-        snprintf(why, whylen, "which is no longer running (the host has restarted since)");
-        return BL_OWNER_DEAD;
+        /* this host restarted since, or another machine of the same name
+         * (cloned VMs, containers given one hostname): not certain */
+        snprintf(why, whylen,
+                 "on another boot of a host of this name (this host restarted since, or another machine of "
+                 "the same name): whether it is still running cannot be checked from here");
+        return BL_OWNER_UNKNOWN;
     }
     if (o->pid_ns[0] == '\0' || strcmp(o->pid_ns, self->pid_ns) != 0) {
         snprintf(why, whylen,
@@ -263,7 +267,7 @@ static bool bl_is_collection_dir(butler_repo *repo, const char *rel)
 /* Remove what the registry does not know under path[0..len) (a directory
  * inside the root; path has PATH_MAX bytes): files not registered, and
  * directories that become empty. Another collection's directory below it
- * is left alone, as are symbolic links to directories (not followed). */
+ * is left alone, as are symbolic links (neither followed nor removed). */
 static void bl_remove_unregistered(butler_repo *repo, char *path, size_t len, int depth)
 {
     DIR *d = opendir(path);
@@ -281,8 +285,8 @@ static void bl_remove_unregistered(butler_repo *repo, char *path, size_t len, in
         memcpy(path + len + 1, de->d_name, n + 1);
         struct stat st;
         char err[8];
-        if (lstat(path, &st) != 0) {
-            /* gone meanwhile */
+        if (lstat(path, &st) != 0 || S_ISLNK(st.st_mode)) {
+            /* gone meanwhile; or a link, left alone */
         } else if (S_ISDIR(st.st_mode)) {
             if (depth < BL_MAX_LEFTOVER_DEPTH && !bl_is_collection_dir(repo, rel)) {
                 bl_remove_unregistered(repo, path, len + 1 + n, depth + 1);
