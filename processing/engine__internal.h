@@ -130,6 +130,7 @@ typedef struct engine_slurm {
     bool unreachable;            /* the last poll failed (warned once) */
     bool submit_unreachable;     /* a submission found no controller (warned once) */
     int running_cmds;            /* commands in flight */
+    int held;                    /* jobs with slurm_wait_poll (a poll looks for them only then) */
 } engine_slurm;
 
 /* The UWS executor's state (engine_uws.c). */
