@@ -274,7 +274,7 @@ static sal_transport *open_index(received *rx, int32_t index)
 {
     rx->comp = ocps;
     pthread_mutex_init(&rx->lock, NULL);
-    sal_transport_cbs cbs = {rx_sample, rx_matched, rx_error, rx, NULL, rx_warning};
+    sal_transport_cbs cbs = {rx_sample, rx_matched, rx_error, rx, NULL, rx_warning, 0};
     sal_transport *t = NULL;
     char err[512];
     if (sal_kafka_transport.open(&t, ocps, index, &cbs, err, sizeof err) != 0) {

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -196,11 +197,12 @@ static void init_topic_names(sal_transport *t)
 }
 
 /* Partition counts of our topics from the cluster's metadata (all topics:
- * asking for one topic would make a broker that allows it create it). */
-static int load_metadata(sal_transport *t, char *err, size_t errlen)
+ * asking for one topic would make a broker that allows it create it),
+ * waiting at most timeout_ms for the broker. */
+static int load_metadata(sal_transport *t, int timeout_ms, char *err, size_t errlen)
 {
     const struct rd_kafka_metadata *md;
-    rd_kafka_resp_err_t rc = rd_kafka_metadata(t->producer, 1, NULL, &md, KAFKA_TIMEOUT_MS);
+    rd_kafka_resp_err_t rc = rd_kafka_metadata(t->producer, 1, NULL, &md, timeout_ms);
     if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
         snprintf(err, errlen, "Kafka broker %s: cannot read metadata: %s", t->env.broker,
                  rd_kafka_err2str(rc));
@@ -290,16 +292,28 @@ static void create_missing_topics(sal_transport *t)
     }
 }
 
+/* How long open waits for the broker: the opener's bound
+ * (sal_transport_cbs.open_timeout), else KAFKA_TIMEOUT_MS. */
+static int open_timeout_ms(const sal_transport *t)
+{
+    double s = t->cbs.open_timeout;
+    if (!(s > 0) || s >= INT_MAX / 1000) {
+        return KAFKA_TIMEOUT_MS;
+    }
+    int ms = (int)(s * 1000);
+    return ms > 0 ? ms : 1;
+}
+
 static int setup_topics(sal_transport *t, char *err, size_t errlen)
 {
-    int rc = load_metadata(t, err, errlen);
+    int rc = load_metadata(t, open_timeout_ms(t), err, errlen);
     if (rc != 0) {
         return rc;
     }
     for (size_t i = 0; i < t->comp->ntopics; i++) {
         if (t->topics[i].npartitions == 0) {
             create_missing_topics(t);
-            return load_metadata(t, err, errlen);
+            return load_metadata(t, open_timeout_ms(t), err, errlen);
         }
     }
     return 0;
@@ -310,7 +324,7 @@ static int topic_check_exists(sal_transport *t, int topic, char *err, size_t err
 {
     kafka_topic *kt = &t->topics[topic];
     if (kt->npartitions == 0) {
-        int rc = load_metadata(t, err, errlen);
+        int rc = load_metadata(t, KAFKA_TIMEOUT_MS, err, errlen);
         if (rc != 0) {
             return rc;
         }
