@@ -304,19 +304,46 @@ static int open_timeout_ms(const sal_transport *t)
     return ms > 0 ? ms : 1;
 }
 
+static size_t count_missing_topics(const sal_transport *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->comp->ntopics; i++) {
+        n += t->topics[i].npartitions == 0;
+    }
+    return n;
+}
+
+/* After CreateTopics succeeded, the cluster's metadata may list the new
+ * topics a moment later (another broker answers): read it again, every
+ * KAFKA_TOPIC_POLL_MS, until every topic is listed or open's bound has
+ * passed, as salobj polls list_topics after creating. A creation that
+ * failed is not waited for (its topics are reported missing by their
+ * reader or writer). */
+static int await_created_topics(sal_transport *t, char *err, size_t errlen)
+{
+    double deadline = kafka__monotonic_now() + open_timeout_ms(t) / 1000.0;
+    for (;;) {
+        int rc = load_metadata(t, open_timeout_ms(t), err, errlen);
+        if (rc != 0 || count_missing_topics(t) == 0 || t->create_error[0] != '\0' ||
+            kafka__monotonic_now() + KAFKA_TOPIC_POLL_MS / 1000.0 > deadline) {
+            return rc;
+        }
+        struct timespec pause = {0, KAFKA_TOPIC_POLL_MS * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}
+
 static int setup_topics(sal_transport *t, char *err, size_t errlen)
 {
     int rc = load_metadata(t, open_timeout_ms(t), err, errlen);
     if (rc != 0) {
         return rc;
     }
-    for (size_t i = 0; i < t->comp->ntopics; i++) {
-        if (t->topics[i].npartitions == 0) {
-            create_missing_topics(t);
-            return load_metadata(t, open_timeout_ms(t), err, errlen);
-        }
+    if (count_missing_topics(t) == 0) {
+        return 0;
     }
-    return 0;
+    create_missing_topics(t);
+    return await_created_topics(t, err, errlen);
 }
 
 /* The topic exists (re-reading metadata once if it was missing). */
