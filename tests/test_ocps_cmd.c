@@ -4,6 +4,8 @@
  * failure text, reading late-joiner state with show, a script on stdin in
  * interactive mode, and clear usage errors.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -179,6 +182,54 @@ static void unreachable_broker_ends_within_discovery(void **state)
     assert_int_equal(status, 3);
     assert_non_null(strstr(out, "(nothing was sent)"));
     assert_true(took < 5);
+    free(out);
+}
+
+/* A TCP socket on 127.0.0.1 that takes connections (the kernel's backlog)
+ * and never answers them; its port in *port. */
+static int silent_listener(unsigned *port)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    assert_true(s >= 0);
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(s, 16), 0);
+    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return s;
+}
+
+/* A schema registry that takes the connection and never answers (the
+ * broker up): registering the schemas while opening is given up within
+ * --discovery too, not after the registry's own 10 s per request, with
+ * the same status as an unreachable broker and a message naming the
+ * registry. */
+static void silent_registry_ends_within_discovery(void **state)
+{
+    (void)state;
+    if (strcmp(fx_transport(), "kafka") != 0) {
+        skip(); /* only Kafka has a schema registry */
+    }
+    unsigned port = 0;
+    int listener = silent_listener(&port);
+    char url[64], env[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+    snprintf(env, sizeof env, "LSST_SCHEMA_REGISTRY_URL=%s", url);
+    char *argv[] = {"env", env, OCPS_CMD, "--discovery", "2", "OCPS:1", "start", NULL};
+    char *out = NULL;
+    double t0 = tu_now();
+    int status = tu_run(argv, &out);
+    double took = tu_now() - t0;
+    close(listener);
+    print_message("silent registry: ended %d after %.2f s:\n%s", status, took, out);
+    assert_int_equal(status, 3);
+    char named[96];
+    snprintf(named, sizeof named, "schema registry %s", url);
+    assert_non_null(strstr(out, named));
+    assert_non_null(strstr(out, "(nothing was sent)"));
+    assert_true(took < 6);
     free(out);
 }
 
@@ -412,6 +463,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(script_on_stdin, setup, teardown),
         cmocka_unit_test(usage_errors),
         cmocka_unit_test(unreachable_broker_ends_within_discovery),
+        cmocka_unit_test_setup_teardown(silent_registry_ends_within_discovery, setup, teardown),
         cmocka_unit_test_setup_teardown(long_identity_gets_whole_acks, setup, teardown),
     };
     return cmocka_run_group_tests_name("ocps_cmd", tests, NULL, NULL);

@@ -24,7 +24,7 @@
 
 #include "sal_kafka__internal.h"
 static void kafka_close(sal_transport *t);
-static int topic_register(sal_transport *t, int topic, char *err, size_t errlen);
+static int topic_register(sal_transport *t, int topic, long registry_ms, char *err, size_t errlen);
 
 /* ---- helpers ---- */
 
@@ -292,16 +292,24 @@ static void create_missing_topics(sal_transport *t)
     }
 }
 
-/* How long open waits for the broker: the opener's bound
- * (sal_transport_cbs.open_timeout), else KAFKA_TIMEOUT_MS. */
-static int open_timeout_ms(const sal_transport *t)
+/* The opener's bound (sal_transport_cbs.open_timeout) in ms, 0 when it
+ * gave none. */
+static int opener_bound_ms(const sal_transport *t)
 {
     double s = t->cbs.open_timeout;
     if (!(s > 0) || s >= INT_MAX / 1000) {
-        return KAFKA_TIMEOUT_MS;
+        return 0;
     }
     int ms = (int)(s * 1000);
     return ms > 0 ? ms : 1;
+}
+
+/* How long open waits for the broker: the opener's bound, else
+ * KAFKA_TIMEOUT_MS. */
+static int open_timeout_ms(const sal_transport *t)
+{
+    int ms = opener_bound_ms(t);
+    return ms > 0 ? ms : KAFKA_TIMEOUT_MS;
 }
 
 static size_t count_missing_topics(const sal_transport *t)
@@ -389,12 +397,13 @@ static int kafka_open_clients(sal_transport *t, char *err, size_t errlen)
 /* Every existing topic's schema, registered now: reader_create,
  * writer_create and write then never wait on the registry. A topic
  * missing from the cluster is left to its reader_create or writer_create,
- * which fail with why. */
+ * which fail with why. Each request waits at most the opener's bound
+ * (else the registry's own). */
 static int register_all(sal_transport *t, char *err, size_t errlen)
 {
     for (size_t i = 0; i < t->comp->ntopics; i++) {
         if (t->topics[i].npartitions > 0) {
-            int rc = topic_register(t, (int)i, err, errlen);
+            int rc = topic_register(t, (int)i, opener_bound_ms(t), err, errlen);
             if (rc != 0) {
                 return rc;
             }
@@ -548,8 +557,9 @@ static void kafka_close(sal_transport *t)
 
 /* ---- endpoints ---- */
 
-/* Register the topic's schema (once) and prepare its encoder. */
-static int topic_register(sal_transport *t, int topic, char *err, size_t errlen)
+/* Register the topic's schema (once) and prepare its encoder, waiting at
+ * most registry_ms (0: the registry's own bound) for the registry. */
+static int topic_register(sal_transport *t, int topic, long registry_ms, char *err, size_t errlen)
 {
     kafka_topic *kt = &t->topics[topic];
     const sal_topic_info *ti = &t->comp->topics[topic];
@@ -565,7 +575,8 @@ static int topic_register(sal_transport *t, int topic, char *err, size_t errlen)
     snprintf(subject, sizeof subject, "%s-value", kt->name);
     int32_t id = 0;
     if (rc == 0) {
-        rc = sal_kafka_registry_register(t->registry, subject, ti->avro_schema, &id, err, errlen);
+        rc =
+            sal_kafka_registry_register(t->registry, subject, ti->avro_schema, registry_ms, &id, err, errlen);
     }
     if (rc == 0) {
         pthread_mutex_lock(&t->lock);
@@ -622,7 +633,7 @@ static int kafka_reader_create(sal_transport *t, int topic, char *err, size_t er
     if (kt->reading) {
         return 0;
     }
-    int rc = topic_register(t, topic, err, errlen);
+    int rc = topic_register(t, topic, 0, err, errlen);
     if (rc != 0) {
         return rc;
     }
@@ -659,7 +670,7 @@ static int kafka_writer_create(sal_transport *t, int topic, char *err, size_t er
     if (kt->writing) {
         return 0;
     }
-    int rc = topic_register(t, topic, err, errlen);
+    int rc = topic_register(t, topic, 0, err, errlen);
     if (rc != 0) {
         return rc;
     }

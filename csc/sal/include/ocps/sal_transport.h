@@ -58,8 +58,9 @@ typedef struct sal_transport_cbs {
      * limits how often. */
     void (*on_warning)(void *arg, const char *message);
     /* Seconds open may wait for what it connects to (Kafka: the broker's
-     * metadata) before it gives up with -EHOSTUNREACH; 0: the transport's
-     * own bound (Kafka: 10 s). Not a callback: a setting of this open. */
+     * metadata, each schema-registry request) before it gives up with
+     * -EHOSTUNREACH; 0: the transport's own bound (Kafka: 10 s). Not a
+     * callback: a setting of this open. */
     double open_timeout;
 } sal_transport_cbs;
 
