@@ -172,11 +172,7 @@ static void find_pipetask(char *out, size_t len)
 /* An error that stops the program, as a log line (text: "ocps-csc: ..."). */
 static void report_error(const char *message)
 {
-    if (sal_log_format_get() == SAL_LOG_FORMAT_JSON) {
-        sal_log_line(SAL_LOG_ERROR, "ocps-csc", NULL, NULL, 0, message);
-    } else {
-        fprintf(stderr, "ocps-csc: %s\n", message);
-    }
+    sal_log_say(SAL_LOG_ERROR, "ocps-csc", "%s", message); /* text: "ocps-csc: ..." */
 }
 
 /* The CSC is closing (every end of the program goes through here). */

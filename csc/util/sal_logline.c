@@ -3,14 +3,32 @@
  */
 #include "ocps/sal_logline.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 static sal_log_format log_format = SAL_LOG_FORMAT_TEXT;
+
+/* The lines not written because stderr (a pipe or socket) was full, and
+ * whether the last line written was cut short; under its lock, which also
+ * keeps lines of different threads whole. Process-wide, as stderr is. */
+typedef struct log_out {
+    pthread_mutex_t lock;
+    unsigned long dropped;
+    bool cut;
+} log_out;
+
+static log_out stderr_out = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 int sal_log_format_parse(const char *name, sal_log_format *out)
 {
@@ -133,19 +151,145 @@ static void put_field_int(line_buf *b, const char *key, long value)
     put_str(b, num);
 }
 
+/* How stderr is written: a pipe or socket whose reader may stall is never
+ * waited for; a file, a terminal or a device is written as always. */
+typedef enum out_kind { OUT_BLOCKING, OUT_PIPE, OUT_SOCKET } out_kind;
+
+static out_kind stderr_kind(void)
+{
+    struct stat st;
+    if (fstat(STDERR_FILENO, &st) != 0) {
+        return OUT_BLOCKING;
+    }
+    if (S_ISFIFO(st.st_mode)) {
+        return OUT_PIPE;
+    }
+    return S_ISSOCK(st.st_mode) ? OUT_SOCKET : OUT_BLOCKING;
+}
+
+/* True if stderr has room now (a pipe: at least one free buffer, so that
+ * a write of up to PIPE_BUF bytes does not wait). */
+static bool stderr_writable(void)
+{
+    struct pollfd p = {.fd = STDERR_FILENO, .events = POLLOUT};
+    int rc;
+    do {
+        rc = poll(&p, 1, 0);
+    } while (rc < 0 && errno == EINTR);
+    return rc == 1 && (p.revents & POLLOUT) != 0;
+}
+
+/* Write all of text, waiting if stderr makes us (a file, a terminal);
+ * returns the bytes written. */
+static size_t write_blocking(const char *text, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(STDERR_FILENO, text + done, len - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        done += (size_t)n;
+    }
+    return done;
+}
+
+/* Write what stderr takes now, never waiting: to a pipe in pieces of at
+ * most PIPE_BUF bytes, each once poll says there is room; to a socket
+ * with MSG_DONTWAIT. Returns the bytes written. */
+static size_t write_now(out_kind kind, const char *text, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n;
+        if (kind == OUT_SOCKET) {
+            n = send(STDERR_FILENO, text + done, len - done, MSG_DONTWAIT);
+        } else {
+            size_t piece = len - done < PIPE_BUF ? len - done : PIPE_BUF;
+            n = stderr_writable() ? write(STDERR_FILENO, text + done, piece) : 0;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        done += (size_t)n;
+    }
+    return done;
+}
+
+/* Write one line; true if all of it was written. Called with stderr_out.lock held. */
+static bool put_line(out_kind kind, const char *text, size_t len)
+{
+    size_t n = kind == OUT_BLOCKING ? write_blocking(text, len) : write_now(kind, text, len);
+    if (n > 0) {
+        stderr_out.cut = n < len;
+    }
+    return n == len;
+}
+
+static void format_line(line_buf *b, int level, const char *name, const char *file, const char *func,
+                        int line, const char *message);
+
+/* Write one line, or count it as dropped. Before the first line written
+ * after some were dropped, a line saying how many (after a newline ending
+ * a line cut short). Called with stderr_out.lock held. */
+static void emit_locked(const char *text, size_t len)
+{
+    out_kind kind = stderr_kind();
+    if (stderr_out.dropped > 0) {
+        line_buf note = {.len = 0};
+        if (stderr_out.cut) {
+            note.text[note.len++] = '\n';
+        }
+        char message[128];
+        snprintf(message, sizeof message, "%lu log lines dropped or cut short: stderr was not writable",
+                 stderr_out.dropped);
+        format_line(&note, SAL_LOGLINE_WARNING, "log", NULL, NULL, 0, message);
+        if (!put_line(kind, note.text, note.len)) {
+            stderr_out.dropped++;
+            return;
+        }
+        stderr_out.dropped = 0;
+    }
+    if (!put_line(kind, text, len)) {
+        stderr_out.dropped++;
+    }
+}
+
+/* Write one line to stderr without ever waiting for a pipe or socket. */
+static void emit(const char *text, size_t len)
+{
+    pthread_mutex_lock(&stderr_out.lock);
+    emit_locked(text, len);
+    pthread_mutex_unlock(&stderr_out.lock);
+}
+
 void sal_log_line(int level, const char *name, const char *file, const char *func, int line,
                   const char *message)
 {
     line_buf b = {.len = 0};
-    b.limit = sizeof b.text - 3; /* "}\n" and a terminator */
+    format_line(&b, level, name, file, func, line, message);
+    emit(b.text, b.len);
+}
+
+/* The line of sal_log_line in b (which may already hold some bytes). */
+static void format_line(line_buf *b, int level, const char *name, const char *file, const char *func,
+                        int line, const char *message)
+{
+    b->limit = sizeof b->text - 3; /* "}\n" and a terminator */
     if (log_format == SAL_LOG_FORMAT_TEXT) {
-        put_str(&b, sal_log_level_name(level));
-        put_str(&b, " ");
-        put_str(&b, name);
-        put_str(&b, ": ");
-        put_str(&b, message);
-        b.limit += 1;
-        put_str(&b, "\n");
+        put_str(b, sal_log_level_name(level));
+        put_str(b, " ");
+        put_str(b, name);
+        put_str(b, ": ");
+        put_str(b, message);
+        b->limit += 1;
+        put_str(b, "\n");
     } else {
         struct timeval tv;
         gettimeofday(&tv, NULL);
@@ -154,22 +298,21 @@ void sal_log_line(int level, const char *name, const char *file, const char *fun
         char when[96];
         snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000));
-        put_str(&b, "{\"time\": ");
-        put_json_string(&b, when);
-        put_field_str(&b, "level", sal_log_level_name(level));
-        put_field_int(&b, "levelno", level);
-        put_field_str(&b, "name", name);
-        put_field_int(&b, "pid", (long)getpid());
+        put_str(b, "{\"time\": ");
+        put_json_string(b, when);
+        put_field_str(b, "level", sal_log_level_name(level));
+        put_field_int(b, "levelno", level);
+        put_field_str(b, "name", name);
+        put_field_int(b, "pid", (long)getpid());
         if (file != NULL) {
-            put_field_str(&b, "file", file);
-            put_field_str(&b, "function", func != NULL ? func : "");
-            put_field_int(&b, "line", line);
+            put_field_str(b, "file", file);
+            put_field_str(b, "function", func != NULL ? func : "");
+            put_field_int(b, "line", line);
         }
-        put_field_str(&b, "message", message); /* last: a cut message keeps the rest */
-        b.limit += 2;
-        put_str(&b, "}\n");
+        put_field_str(b, "message", message); /* last: a cut message keeps the rest */
+        b->limit += 2;
+        put_str(b, "}\n");
     }
-    fwrite(b.text, 1, b.len, stderr);
 }
 
 void sal_log_say(int level, const char *name, const char *fmt, ...)
@@ -182,6 +325,12 @@ void sal_log_say(int level, const char *name, const char *fmt, ...)
     if (log_format == SAL_LOG_FORMAT_JSON) {
         sal_log_line(level, name, NULL, NULL, 0, message);
     } else {
-        fprintf(stderr, "%s: %s\n", name, message);
+        line_buf b = {.len = 0, .limit = sizeof b.text - 1};
+        put_str(&b, name);
+        put_str(&b, ": ");
+        put_str(&b, message);
+        b.limit += 1;
+        put_str(&b, "\n");
+        emit(b.text, b.len);
     }
 }
