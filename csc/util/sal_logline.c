@@ -3,32 +3,16 @@
  */
 #include "ocps/sal_logline.h"
 
-#include <errno.h>
-#include <limits.h>
-#include <poll.h>
-#include <pthread.h>
+#include "ocps/sal_errout.h"
+
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 static sal_log_format log_format = SAL_LOG_FORMAT_TEXT;
-
-/* The lines not written because stderr (a pipe or socket) was full, and
- * whether the last line written was cut short; under its lock, which also
- * keeps lines of different threads whole. Process-wide, as stderr is. */
-typedef struct log_out {
-    pthread_mutex_t lock;
-    unsigned long dropped;
-    bool cut;
-} log_out;
-
-static log_out stderr_out = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 int sal_log_format_parse(const char *name, sal_log_format *out)
 {
@@ -151,122 +135,25 @@ static void put_field_int(line_buf *b, const char *key, long value)
     put_str(b, num);
 }
 
-/* How stderr is written: a pipe or socket whose reader may stall is never
- * waited for; a file, a terminal or a device is written as always. */
-typedef enum out_kind { OUT_BLOCKING, OUT_PIPE, OUT_SOCKET } out_kind;
-
-static out_kind stderr_kind(void)
-{
-    struct stat st;
-    if (fstat(STDERR_FILENO, &st) != 0) {
-        return OUT_BLOCKING;
-    }
-    if (S_ISFIFO(st.st_mode)) {
-        return OUT_PIPE;
-    }
-    return S_ISSOCK(st.st_mode) ? OUT_SOCKET : OUT_BLOCKING;
-}
-
-/* True if stderr has room now (a pipe: at least one free buffer, so that
- * a write of up to PIPE_BUF bytes does not wait). */
-static bool stderr_writable(void)
-{
-    struct pollfd p = {.fd = STDERR_FILENO, .events = POLLOUT};
-    int rc;
-    do {
-        rc = poll(&p, 1, 0);
-    } while (rc < 0 && errno == EINTR);
-    return rc == 1 && (p.revents & POLLOUT) != 0;
-}
-
-/* Write all of text, waiting if stderr makes us (a file, a terminal);
- * returns the bytes written. */
-static size_t write_blocking(const char *text, size_t len)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(STDERR_FILENO, text + done, len - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        done += (size_t)n;
-    }
-    return done;
-}
-
-/* Write what stderr takes now, never waiting: to a pipe in pieces of at
- * most PIPE_BUF bytes, each once poll says there is room; to a socket
- * with MSG_DONTWAIT. Returns the bytes written. */
-static size_t write_now(out_kind kind, const char *text, size_t len)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n;
-        if (kind == OUT_SOCKET) {
-            n = send(STDERR_FILENO, text + done, len - done, MSG_DONTWAIT);
-        } else {
-            size_t piece = len - done < PIPE_BUF ? len - done : PIPE_BUF;
-            n = stderr_writable() ? write(STDERR_FILENO, text + done, piece) : 0;
-        }
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        done += (size_t)n;
-    }
-    return done;
-}
-
-/* Write one line; true if all of it was written. Called with stderr_out.lock held. */
-static bool put_line(out_kind kind, const char *text, size_t len)
-{
-    size_t n = kind == OUT_BLOCKING ? write_blocking(text, len) : write_now(kind, text, len);
-    if (n > 0) {
-        stderr_out.cut = n < len;
-    }
-    return n == len;
-}
-
 static void format_line(line_buf *b, int level, const char *name, const char *file, const char *func,
                         int line, const char *message);
 
-/* Write one line, or count it as dropped. Before the first line written
- * after some were dropped, a line saying how many (after a newline ending
- * a line cut short). Called with stderr_out.lock held. */
-static void emit_locked(const char *text, size_t len)
+/* The line saying how many lines were dropped, in the log's format. */
+static size_t dropped_note(char *buf, size_t cap, unsigned long dropped)
 {
-    out_kind kind = stderr_kind();
-    if (stderr_out.dropped > 0) {
-        line_buf note = {.len = 0};
-        if (stderr_out.cut) {
-            note.text[note.len++] = '\n';
-        }
-        char message[128];
-        snprintf(message, sizeof message, "%lu log lines dropped or cut short: stderr was not writable",
-                 stderr_out.dropped);
-        format_line(&note, SAL_LOGLINE_WARNING, "log", NULL, NULL, 0, message);
-        if (!put_line(kind, note.text, note.len)) {
-            stderr_out.dropped++;
-            return;
-        }
-        stderr_out.dropped = 0;
-    }
-    if (!put_line(kind, text, len)) {
-        stderr_out.dropped++;
-    }
+    char message[128];
+    snprintf(message, sizeof message, "%lu log lines dropped or cut short: stderr was not writable", dropped);
+    line_buf note = {.len = 0};
+    format_line(&note, SAL_LOGLINE_WARNING, "log", NULL, NULL, 0, message);
+    size_t n = note.len < cap ? note.len : cap;
+    memcpy(buf, note.text, n);
+    return n;
 }
 
 /* Write one line to stderr without ever waiting for a pipe or socket. */
 static void emit(const char *text, size_t len)
 {
-    pthread_mutex_lock(&stderr_out.lock);
-    emit_locked(text, len);
-    pthread_mutex_unlock(&stderr_out.lock);
+    sal_errout_write_noted(text, len, dropped_note);
 }
 
 void sal_log_line(int level, const char *name, const char *file, const char *func, int line,
