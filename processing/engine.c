@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "engine__internal.h"
+#include "ocps/sal_errout.h"
 #include "ocps/sal_utf8.h"
 
 double engine__now(void)
@@ -46,7 +47,7 @@ void engine__log(engine *e, int level, const char *fmt, ...)
     if (e->log != NULL) {
         e->log(e->log_arg, level, msg);
     } else {
-        fprintf(stderr, "ocps engine: %s\n", msg);
+        sal_errout_say("ocps engine: %s", msg); /* never waits for a stalled reader */
     }
 }
 

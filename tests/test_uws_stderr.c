@@ -3,7 +3,7 @@
  * has stalled (journald, a container log shipper): the request log never
  * blocks the loop, every request is answered; the lines that did not fit
  * are dropped and counted, and the count is written once the reader reads
- * again.
+ * again. A SIGTERM still stops it (its stopping message does not wait).
  */
 #define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include <fcntl.h>
@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -61,6 +62,7 @@ static int teardown(void **state)
     uws_fx_stop(&fx);
     if (log_fd >= 0) {
         close(log_fd);
+        log_fd = -1;
     }
     return 0;
 }
@@ -89,23 +91,37 @@ static void drain(char **all, size_t *len, const char *until, double wait)
     }
 }
 
-static void test_stalled_stderr_never_blocks_requests(void **state)
+/* GET a path of 150 x's (a long request line: the log keeps 199 bytes of
+ * a path) n times; each must be answered (404) within 5 s. */
+static void flood(const char *path, int n)
 {
-    (void)state;
-    char path[300] = "/job/";
-    memset(path + 5, 'x', 150); /* long request lines (the log keeps 199 bytes of a path) */
-    path[155] = '\0';
     const char *const quick[] = {"--max-time", "5", NULL};
-    double t0 = tu_now();
-    for (int i = 0; i < FLOOD; i++) {
+    for (int i = 0; i < n; i++) {
         uws_resp r;
         assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, quick, &r), 0);
         if (r.status != 404) {
-            fail_msg("request %d of %d: status %d (the engine waits for its stderr reader)", i + 1, FLOOD,
+            fail_msg("request %d of %d: status %d (the engine waits for its stderr reader)", i + 1, n,
                      r.status);
         }
         uws_resp_clear(&r);
     }
+}
+
+static void long_path(char path[300])
+{
+    snprintf(path, 300, "/job/");
+    memset(path + 5, 'x', 150);
+    path[155] = '\0';
+}
+
+static void test_stalled_stderr_never_blocks_requests(void **state)
+{
+    (void)state;
+    char path[300];
+    long_path(path);
+    const char *const quick[] = {"--max-time", "5", NULL};
+    double t0 = tu_now();
+    flood(path, FLOOD);
     assert_true(tu_now() - t0 < 120);
 
     /* The reader reads again: the next request's line comes after the count. */
@@ -141,10 +157,36 @@ static void test_stalled_stderr_never_blocks_requests(void **state)
     assert_int_equal(whole + dropped, FLOOD); /* every request line written or counted */
 }
 
+/* The pipe filled to its last byte (here by the test), SIGTERM: the
+ * engine says it stops and exits, not waiting for the reader. */
+static void test_stalled_stderr_sigterm_stops(void **state)
+{
+    (void)state;
+    char fifo[1100];
+    snprintf(fifo, sizeof fifo, "%s/engine.log", fx.root);
+    int w = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    assert_true(w >= 0);
+    char fill[4096];
+    memset(fill, '.', sizeof fill);
+    size_t chunk = sizeof fill;
+    while (chunk > 0) { /* pages, then what room is left byte by byte */
+        if (write(w, fill, chunk) < 0) {
+            chunk /= 2;
+        }
+    }
+    close(w);
+    assert_int_equal(kill(fx.pid, SIGTERM), 0);
+    if (tu_wait_exit(fx.pid, 10) < 0) {
+        fail_msg("SIGTERM: ocps-engine still runs after 10 s (it waits for its stderr reader)");
+    }
+    fx.pid = -1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stalled_stderr_never_blocks_requests),
+        cmocka_unit_test_setup_teardown(test_stalled_stderr_never_blocks_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stalled_stderr_sigterm_stops, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }
