@@ -55,38 +55,29 @@ static bool stderr_writable(void)
     return rc == 1 && (p.revents & POLLOUT) != 0;
 }
 
-/* Write all of text, waiting if stderr makes us (a file, a terminal);
- * returns the bytes written. */
-static size_t write_blocking(const char *text, size_t len)
+/* Write one piece of text now: to a pipe at most PIPE_BUF bytes, and only
+ * once poll says there is room (0: none); to a socket with MSG_DONTWAIT;
+ * to a file, a terminal or a device as always (waiting). */
+static ssize_t write_piece(out_kind kind, const char *text, size_t len)
 {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(STDERR_FILENO, text + done, len - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        done += (size_t)n;
+    switch (kind) {
+    case OUT_SOCKET:
+        return send(STDERR_FILENO, text, len, MSG_DONTWAIT);
+    case OUT_PIPE:
+        return stderr_writable() ? write(STDERR_FILENO, text, len < PIPE_BUF ? len : PIPE_BUF) : 0;
+    case OUT_BLOCKING:
+        break;
     }
-    return done;
+    return write(STDERR_FILENO, text, len);
 }
 
-/* Write what stderr takes now, never waiting: to a pipe in pieces of at
- * most PIPE_BUF bytes, each once poll says there is room; to a socket
- * with MSG_DONTWAIT. Returns the bytes written. */
-static size_t write_now(out_kind kind, const char *text, size_t len)
+/* Write what stderr takes of text (a pipe or socket: what it takes now,
+ * never waiting); returns the bytes written. */
+static size_t write_out(out_kind kind, const char *text, size_t len)
 {
     size_t done = 0;
     while (done < len) {
-        ssize_t n;
-        if (kind == OUT_SOCKET) {
-            n = send(STDERR_FILENO, text + done, len - done, MSG_DONTWAIT);
-        } else {
-            size_t piece = len - done < PIPE_BUF ? len - done : PIPE_BUF;
-            n = stderr_writable() ? write(STDERR_FILENO, text + done, piece) : 0;
-        }
+        ssize_t n = write_piece(kind, text + done, len - done);
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -111,7 +102,7 @@ static unsigned long lines_left(const char *text, size_t len)
 /* Write lines; the bytes written. Called with stderr_out.lock held. */
 static size_t put_lines(out_kind kind, const char *text, size_t len)
 {
-    size_t n = kind == OUT_BLOCKING ? write_blocking(text, len) : write_now(kind, text, len);
+    size_t n = write_out(kind, text, len);
     if (n > 0) {
         stderr_out.cut = n < len && text[n - 1] != '\n';
     }
