@@ -69,14 +69,18 @@ static int spawn_two(char *const argv[], const int out[2], const int errp[2], pi
 }
 
 /* Wait for pid, SIGKILLed first unless it `ended` (its output read to
- * the end): 128 + signal if a signal ended it, else its exit status. */
-static int reap(pid_t pid, bool ended)
+ * the end): 128 + signal if a signal ended it (*signalled set, if not
+ * NULL), else its exit status. */
+static int reap(pid_t pid, bool ended, bool *signalled)
 {
     if (!ended) {
         kill(pid, SIGKILL);
     }
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (signalled != NULL) {
+        *signalled = WIFSIGNALED(status);
     }
     return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }
@@ -112,7 +116,7 @@ int sal_proc_run(char *const argv[], char *out, size_t outlen, double timeout)
     size_t used = 0;
     int eof = drain(fds[0], out, outlen, &used, now() + timeout);
     close(fds[0]);
-    int status = reap(pid, eof);
+    int status = reap(pid, eof, NULL);
     trim_newlines(out, &used);
     return status;
 }
@@ -228,7 +232,8 @@ int sal_proc_capture(char *const argv[], size_t max, double timeout, char **data
     int ended = drain_both(fds, &c, err, errlen, &err_used, now() + timeout);
     close(fds[0]);
     close(fds[1]);
-    int status = reap(pid, ended == 1);
+    bool signalled = false;
+    int status = reap(pid, ended == 1, &signalled);
     trim_newlines(err, &err_used);
     if (ended < 0 || c.too_long) {
         free(c.data);
@@ -237,7 +242,7 @@ int sal_proc_capture(char *const argv[], size_t max, double timeout, char **data
         }
         return ended < 0 ? -1 : SAL_PROC_TOO_LONG;
     }
-    if (status > 128) { /* ended by a signal */
+    if (signalled) {
         free(c.data);
         return status;
     }
