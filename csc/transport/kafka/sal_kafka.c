@@ -230,11 +230,31 @@ static rd_kafka_NewTopic_t *new_topic_spec(const sal_transport *t, int k, char *
     return nt;
 }
 
-/* Wait for a CreateTopics result; "" in msg if every topic was created or
- * already existed. */
-static void create_topics_result(rd_kafka_queue_t *q, char *msg, size_t len)
+/* The opener's bound (sal_transport_cbs.open_timeout) in ms, 0 when it
+ * gave none. */
+static int opener_bound_ms(const sal_transport *t)
 {
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, KAFKA_TIMEOUT_MS + 5000);
+    double s = t->cbs.open_timeout;
+    if (!(s > 0) || s >= INT_MAX / 1000) {
+        return 0;
+    }
+    int ms = (int)(s * 1000);
+    return ms > 0 ? ms : 1;
+}
+
+/* How long open waits for the broker: the opener's bound, else
+ * KAFKA_TIMEOUT_MS. */
+static int open_timeout_ms(const sal_transport *t)
+{
+    int ms = opener_bound_ms(t);
+    return ms > 0 ? ms : KAFKA_TIMEOUT_MS;
+}
+
+/* Wait (at most timeout_ms) for a CreateTopics result; "" in msg if every
+ * topic was created or already existed. */
+static void create_topics_result(rd_kafka_queue_t *q, int timeout_ms, char *msg, size_t len)
+{
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms);
     msg[0] = '\0';
     if (ev == NULL) {
         snprintf(msg, len, "CreateTopics timed out");
@@ -260,9 +280,12 @@ static void create_topics_result(rd_kafka_queue_t *q, char *msg, size_t len)
     rd_kafka_event_destroy(ev);
 }
 
-/* Create the component's topics the cluster lacks, as salobj does. */
+/* Create the component's topics the cluster lacks, as salobj does,
+ * waiting at most open's bound (its request and operation timeouts; the
+ * result a second later at most). */
 static void create_missing_topics(sal_transport *t)
 {
+    int bound_ms = open_timeout_ms(t);
     size_t n = 0;
     rd_kafka_NewTopic_t **specs = calloc(t->comp->ntopics, sizeof *specs);
     char msg[256] = "out of memory";
@@ -275,11 +298,11 @@ static void create_missing_topics(sal_transport *t)
     if (specs != NULL && n > 0) {
         rd_kafka_AdminOptions_t *opts =
             rd_kafka_AdminOptions_new(t->producer, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-        rd_kafka_AdminOptions_set_request_timeout(opts, KAFKA_TIMEOUT_MS, NULL, 0);
-        rd_kafka_AdminOptions_set_operation_timeout(opts, KAFKA_TIMEOUT_MS, NULL, 0);
+        rd_kafka_AdminOptions_set_request_timeout(opts, bound_ms, NULL, 0);
+        rd_kafka_AdminOptions_set_operation_timeout(opts, bound_ms, NULL, 0);
         rd_kafka_queue_t *q = rd_kafka_queue_new(t->producer);
         rd_kafka_CreateTopics(t->producer, specs, n, opts, q);
-        create_topics_result(q, msg, sizeof msg);
+        create_topics_result(q, bound_ms + 1000, msg, sizeof msg);
         rd_kafka_queue_destroy(q);
         rd_kafka_AdminOptions_destroy(opts);
         rd_kafka_NewTopic_destroy_array(specs, n);
@@ -290,26 +313,6 @@ static void create_missing_topics(sal_transport *t)
         sal_log_say(SAL_LOGLINE_WARNING, "sal_kafka",
                     "could not create the %s topics (%s); using the existing ones", t->comp->name, msg);
     }
-}
-
-/* The opener's bound (sal_transport_cbs.open_timeout) in ms, 0 when it
- * gave none. */
-static int opener_bound_ms(const sal_transport *t)
-{
-    double s = t->cbs.open_timeout;
-    if (!(s > 0) || s >= INT_MAX / 1000) {
-        return 0;
-    }
-    int ms = (int)(s * 1000);
-    return ms > 0 ? ms : 1;
-}
-
-/* How long open waits for the broker: the opener's bound, else
- * KAFKA_TIMEOUT_MS. */
-static int open_timeout_ms(const sal_transport *t)
-{
-    int ms = opener_bound_ms(t);
-    return ms > 0 ? ms : KAFKA_TIMEOUT_MS;
 }
 
 static size_t count_missing_topics(const sal_transport *t)
@@ -331,7 +334,8 @@ static int await_created_topics(sal_transport *t, char *err, size_t errlen)
 {
     double deadline = kafka__monotonic_now() + open_timeout_ms(t) / 1000.0;
     for (;;) {
-        int rc = load_metadata(t, open_timeout_ms(t), err, errlen);
+        double left_ms = (deadline - kafka__monotonic_now()) * 1000.0;
+        int rc = load_metadata(t, left_ms > 1 ? (int)left_ms : 1, err, errlen);
         if (rc != 0 || count_missing_topics(t) == 0 || t->create_error[0] != '\0' ||
             kafka__monotonic_now() + KAFKA_TOPIC_POLL_MS / 1000.0 > deadline) {
             return rc;
