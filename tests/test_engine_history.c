@@ -7,6 +7,7 @@
  * Every test has its own work root and store in a fresh temp dir.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -744,31 +745,44 @@ static void test_unrecorded_end_then_forget(void **state)
     assert_int_equal(store_count(fx->store, sql), 0);
 }
 
-/* Another process holds the store's write lock for `ms` milliseconds
- * (BEGIN EXCLUSIVE, then COMMIT): returns once it holds it; its pid. */
-static pid_t hold_store_briefly(const efx *fx, int ms)
+/* Another connection holds the store's write lock for a while (BEGIN
+ * EXCLUSIVE, then COMMIT), on a thread of its own: a thread rather than a
+ * forked child, which could inherit a SQLite mutex held by one of the
+ * engine's threads at the fork. */
+typedef struct store_holder {
+    const char *path;
+    int ms;
+    int fds[2]; /* the holder writes 'y' once it holds the lock, else 'n' */
+    bool ok;    /* it held the lock and committed */
+    pthread_t thread;
+} store_holder;
+
+static void *store_holder_run(void *arg)
 {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        sqlite3 *db = NULL;
-        char ok = sqlite3_open(fx->store, &db) == SQLITE_OK &&
-                          sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL) == SQLITE_OK
-                      ? 'y'
-                      : 'n';
-        (void)!write(fds[1], &ok, 1);
-        sqlite3_sleep(ms);
-        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-        _exit(ok == 'y' ? 0 : 1);
-    }
-    close(fds[1]);
-    char ok = 'n';
-    assert_int_equal(read(fds[0], &ok, 1), 1);
-    close(fds[0]);
-    assert_int_equal(ok, 'y');
-    return pid;
+    store_holder *h = arg;
+    sqlite3 *db = NULL;
+    char held = sqlite3_open(h->path, &db) == SQLITE_OK &&
+                        sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL) == SQLITE_OK
+                    ? 'y'
+                    : 'n';
+    (void)!write(h->fds[1], &held, 1);
+    sqlite3_sleep(h->ms);
+    h->ok = held == 'y' && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+    sqlite3_close(db);
+    return NULL;
+}
+
+/* Start h holding the store for ms milliseconds; returns once it holds it. */
+static void hold_store_briefly(const efx *fx, store_holder *h, int ms)
+{
+    h->path = fx->store;
+    h->ms = ms;
+    h->ok = false;
+    assert_int_equal(pipe(h->fds), 0);
+    assert_int_equal(pthread_create(&h->thread, NULL, store_holder_run, h), 0);
+    char held = 'n';
+    assert_int_equal(read(h->fds[0], &held, 1), 1);
+    assert_int_equal(held, 'y');
 }
 
 /* The store's writer runs on the event loop. A short hold of the store by
@@ -785,11 +799,13 @@ static void test_store_held_burst_waits_once(void **state)
     engine_job_spec spec = {.argv = (const char *[]){"true", NULL}};
     char brief[ENGINE_JOB_ID_LEN + 1];
     engine_new_job_id(fx->e, brief);
-    pid_t pid = hold_store_briefly(fx, 100);
+    store_holder holder;
+    hold_store_briefly(fx, &holder, 100);
     assert_int_equal(engine_job_submit(fx->e, brief, &spec, err, sizeof err), 0);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(pthread_join(holder.thread, NULL), 0);
+    close(holder.fds[0]);
+    close(holder.fds[1]);
+    assert_true(holder.ok);
 
     char id[ENGINE_JOB_ID_LEN + 1];
     efx_submit_sh(fx, id, "sleep 0.5");
