@@ -23,11 +23,13 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "ocps/sal_errout.h"
 #include "ocps/sal_logline.h"
 
 /* Run sal_log_line with stderr sent to a temporary file; returns what was
@@ -413,6 +415,67 @@ static void test_full_socket_drops_lines_json(void **state)
     free(all);
 }
 
+/* A program that stops (sal_errout_linger) waits a while for room for
+ * its last lines: a reader that is slow, not stopped, gets why it stopped
+ * and the count of what was dropped before. */
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void test_last_words_wait_for_a_slow_reader(void **state)
+{
+    (void)state;
+    int log_fds[2], done[2];
+    assert_int_equal(pipe(log_fds), 0);
+    assert_int_equal(pipe(done), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(log_fds[0]);
+        close(done[0]);
+        if (dup2(log_fds[1], STDERR_FILENO) < 0) {
+            _exit(2);
+        }
+        char message[128];
+        for (int i = 0; i < FLOOD_LINES; i++) { /* 200 KB: the pipe fills */
+            flood_message(message, 100, i);
+            sal_log_line(SAL_LOGLINE_INFO, "flood", NULL, NULL, 0, message);
+        }
+        char c = 'd';
+        if (write(done[1], &c, 1) != 1) {
+            _exit(3);
+        }
+        sal_errout_linger(5.0);
+        sal_log_line(SAL_LOGLINE_ERROR, "flood", NULL, NULL, 0, "last words");
+        _exit(0);
+    }
+    close(log_fds[1]);
+    close(done[1]);
+    char c;
+    assert_int_equal(read(done[0], &c, 1), 1);
+    double t0 = mono_now();
+    struct timespec slow = {0, 300 * 1000 * 1000}; /* a slow reader */
+    nanosleep(&slow, NULL);
+    char *all = calloc(1, 1);
+    size_t len = 0;
+    read_into(log_fds[0], &all, &len, false);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(mono_now() - t0 < 4.0);
+    const char *note = strstr(all, "log lines dropped or cut short");
+    const char *last = strstr(all, "last words");
+    assert_non_null(note);
+    assert_non_null(last);
+    assert_true(note < last);
+    free(all);
+    close(log_fds[0]);
+    close(done[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_full_pipe_drops_lines),
         cmocka_unit_test(test_full_pipe_long_lines),
         cmocka_unit_test(test_full_socket_drops_lines_json),
+        cmocka_unit_test(test_last_words_wait_for_a_slow_reader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 #include "ocps/ocps_interface.h"
 #include "ocps/ocps_metrics.h"
 #include "ocps/sal_csc.h"
+#include "ocps/sal_errout.h"
 #include "ocps/sal_logline.h"
 #include "ocps/uv_mhd.h"
 
@@ -172,6 +173,7 @@ static void find_pipetask(char *out, size_t len)
 /* An error that stops the program, as a log line (text: "ocps-csc: ..."). */
 static void report_error(const char *message)
 {
+    sal_errout_linger(2.0); /* the program stops: its reason may wait for a slow reader */
     sal_log_say(SAL_LOG_ERROR, "ocps-csc", "%s", message); /* text: "ocps-csc: ..." */
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The lines not written because stderr (a pipe or socket) was full, and
@@ -23,6 +24,7 @@ typedef struct errout_state {
     pthread_mutex_t lock;
     unsigned long dropped;
     bool cut;
+    struct timespec linger_until; /* CLOCK_MONOTONIC; zero: writes never wait */
 } errout_state;
 
 static errout_state stderr_out = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -43,14 +45,29 @@ static out_kind stderr_kind(void)
     return S_ISSOCK(st.st_mode) ? OUT_SOCKET : OUT_BLOCKING;
 }
 
-/* True if stderr has room now (a pipe: at least one free buffer, so that
- * a write of up to PIPE_BUF bytes does not wait). */
+/* Milliseconds writes may still wait for room (sal_errout_linger): 0
+ * unless the program is ending. Called with stderr_out.lock held. */
+static int linger_ms(void)
+{
+    if (stderr_out.linger_until.tv_sec == 0) {
+        return 0;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double ms = (double)(stderr_out.linger_until.tv_sec - now.tv_sec) * 1e3 +
+                (double)(stderr_out.linger_until.tv_nsec - now.tv_nsec) / 1e6;
+    return ms > 0 ? (int)ms + 1 : 0;
+}
+
+/* True if stderr has room (a pipe: at least one free buffer, so that a
+ * write of up to PIPE_BUF bytes does not wait): now, or within what is
+ * left of a linger. */
 static bool stderr_writable(void)
 {
     struct pollfd p = {.fd = STDERR_FILENO, .events = POLLOUT};
     int rc;
     do {
-        rc = poll(&p, 1, 0);
+        rc = poll(&p, 1, linger_ms());
     } while (rc < 0 && errno == EINTR);
     return rc == 1 && (p.revents & POLLOUT) != 0;
 }
@@ -62,6 +79,9 @@ static ssize_t write_piece(out_kind kind, const char *text, size_t len)
 {
     switch (kind) {
     case OUT_SOCKET:
+        if (linger_ms() > 0 && !stderr_writable()) {
+            return 0;
+        }
         return send(STDERR_FILENO, text, len, MSG_DONTWAIT);
     case OUT_PIPE:
         return stderr_writable() ? write(STDERR_FILENO, text, len < PIPE_BUF ? len : PIPE_BUF) : 0;
@@ -166,4 +186,20 @@ void sal_errout_say(const char *fmt, ...)
     size_t len = n < 0 ? 0 : (size_t)n < sizeof line - 1 ? (size_t)n : sizeof line - 2;
     line[len++] = '\n';
     sal_errout_write(line, len);
+}
+
+void sal_errout_linger(double seconds)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    double whole = seconds > 0 && seconds < 3600 ? seconds : 0;
+    until.tv_sec += (time_t)whole;
+    until.tv_nsec += (long)((whole - (double)(time_t)whole) * 1e9);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&stderr_out.lock);
+    stderr_out.linger_until = until;
+    pthread_mutex_unlock(&stderr_out.lock);
 }

@@ -208,6 +208,7 @@ static void on_engine_log(void *arg, int level, const char *message)
 static void app_stop(app *a)
 {
     a->stopping = true;
+    sal_errout_linger(1.0); /* its last lines may wait (1 s in all) for a slow reader */
     size_t running = engine_count(a->e, ENGINE_EXECUTING);
     if (running > 0) {
         sal_errout_say(

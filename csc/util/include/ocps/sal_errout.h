@@ -30,4 +30,10 @@ void sal_errout_write_noted(const char *text, size_t len, sal_errout_note_fn not
  * cut at 4 KiB. */
 void sal_errout_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The program is ending: from now on, writes to a pipe or socket may wait
+ * for room, until `seconds` from now in all, so that its last lines (why
+ * it stops, and the count of lines dropped before) reach a reader that is
+ * slow rather than stopped. */
+void sal_errout_linger(double seconds);
+
 #endif
