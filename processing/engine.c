@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "engine__internal.h"
+#include "ocps/sal_errout.h"
 #include "ocps/sal_utf8.h"
 
 double engine__now(void)
@@ -46,7 +47,7 @@ void engine__log(engine *e, int level, const char *fmt, ...)
     if (e->log != NULL) {
         e->log(e->log_arg, level, msg);
     } else {
-        fprintf(stderr, "ocps engine: %s\n", msg);
+        sal_errout_say("ocps engine: %s", msg); /* never waits for a stalled reader */
     }
 }
 
@@ -1315,20 +1316,25 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
         e->batch = v;
         e->capbatch = cap;
     }
+    /* the index grows (if it must) before the insert: a job stored is
+     * added in memory too, never left in the store of a refused submission */
+    if (engine_index_reserve(&e->index) != 0) {
+        snprintf(err, errlen, "out of memory");
+        engine_rec_free(r);
+        return -ENOMEM;
+    }
     /* an id stored already (an ended job of the history) fails the insert:
      * the id is UNIQUE, no lookup needed first */
     rc = engine_store_insert(e->store, &r->st, err, errlen);
-    if (rc != 0 || engine_add(e, r) != 0) {
-        if (err[0] == '\0') {
-            snprintf(err, errlen, "out of memory");
-        }
-        engine_rec_free(r); /* (a row inserted in a batch is rolled back by its end) */
+    if (rc != 0) {
+        engine_rec_free(r);
         if (e->batching && rc != -EEXIST) {
             /* (a UNIQUE refusal ends only its statement) */
             e->batch_broken = true; /* makes the batch fail */
         }
-        return rc == 0 ? -ENOMEM : rc == -EEXIST ? -EEXIST : -EIO; /* rc == 0: engine_add */
+        return rc == -EEXIST ? -EEXIST : -EIO;
     }
+    (void)engine_add(e, r); /* cannot fail: the index has room */
     if (e->batching) {
         e->batch[e->nbatch++] = r; /* reported and scheduled once committed */
         return 0;

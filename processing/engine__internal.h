@@ -89,6 +89,9 @@ typedef struct engine_index {
     size_t n;           /* live */
 } engine_index;
 
+/* Room for one more job (the next engine_index_put cannot fail): 0, or
+ * -1 out of memory. */
+int engine_index_reserve(engine_index *x);
 /* 0, or -1 out of memory. r's id must not be in the index. */
 int engine_index_put(engine_index *x, engine_rec *r);
 engine_rec *engine_index_get(const engine_index *x, const char *id);
@@ -130,6 +133,7 @@ typedef struct engine_slurm {
     bool unreachable;            /* the last poll failed (warned once) */
     bool submit_unreachable;     /* a submission found no controller (warned once) */
     int running_cmds;            /* commands in flight */
+    int held;                    /* jobs with slurm_wait_poll (a poll looks for them only then) */
 } engine_slurm;
 
 /* The UWS executor's state (engine_uws.c). */

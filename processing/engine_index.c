@@ -63,13 +63,21 @@ static int engine_index_rebuild(engine_index *x, size_t cap)
     return 0;
 }
 
-int engine_index_put(engine_index *x, engine_rec *r)
+int engine_index_reserve(engine_index *x)
 {
     if ((x->used + 1) * 4 > x->cap * 3) {
         size_t cap = x->cap == 0 ? 64 : ((x->n + 1) * 2 > x->cap ? 2 * x->cap : x->cap);
         if (engine_index_rebuild(x, cap) != 0) {
             return -1;
         }
+    }
+    return 0;
+}
+
+int engine_index_put(engine_index *x, engine_rec *r)
+{
+    if (engine_index_reserve(x) != 0) {
+        return -1;
     }
     bool found;
     size_t i = engine_index_slot(x, r->st.job.id, &found);

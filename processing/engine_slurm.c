@@ -854,6 +854,7 @@ static const char *engine_slurm_unseen_prereq(const engine *e, const engine_rec 
 static void engine_slurm_hold(engine *e, engine_rec *r, const char *prereq)
 {
     r->slurm_wait_poll = true;
+    e->slurm.held++;
     snprintf(r->st.job.message, sizeof r->st.job.message,
              "not submitted yet: waiting for Slurm to report on prerequisite %s", prereq);
     engine__change(e, r, ENGINE_QUEUED); /* reported with the message */
@@ -1007,12 +1008,11 @@ static bool engine_slurm_release_held(engine *e)
 {
     bool ended = false;
     engine_rec *r;
-    while ((r = engine_slurm_next_releasable(e)) != NULL) {
+    while (e->slurm.held > 0 && (r = engine_slurm_next_releasable(e)) != NULL) {
         r->slurm_wait_poll = false;
+        e->slurm.held--;
         char err[1400];
-        if (engine_slurm_prereq_failed(e, r, err, sizeof err)) {
-            engine__set_active(e, r, false);
-            engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PREREQUISITE, -1, err);
+        if (engine_slurm_end_if_prereq_failed(e, r)) {
             ended = true;
         } else if (engine_slurm_sbatch(e, r, err, sizeof err) != 0) {
             engine_slurm_fail(e, r, "sbatch", -1, err);
@@ -1071,6 +1071,7 @@ int engine__slurm_abort(engine *e, engine_rec *r, char *err, size_t errlen)
     const char *id = r->st.job.slurm_job_id;
     if (id[0] == '\0' && r->slurm_wait_poll) { /* held before its sbatch: never sent */
         r->slurm_wait_poll = false;
+        e->slurm.held--;
         engine_slurm_aborted_unsent(e, r);
         return 0;
     }

@@ -11,6 +11,13 @@ add_dependencies(test_engine ocps-job-runner)
 add_test(NAME engine COMMAND test_engine)
 set_tests_properties(engine PROPERTIES TIMEOUT 120)
 
+# A job refused for want of memory (calloc failing, through the linker's
+# --wrap) is not stored.
+ocps_test_exe(test_engine_oom engine_fixture)
+target_compile_definitions(test_engine_oom PRIVATE OCPS_JOB_RUNNER="$<TARGET_FILE:ocps-job-runner>")
+target_link_options(test_engine_oom PRIVATE "LINKER:--wrap=calloc")
+add_test(NAME engine_oom COMMAND test_engine_oom)
+
 # Prerequisites against their rules: random graphs, batches, aborts, restarts, start failures.
 ocps_test_exe(test_engine_prereq engine_fixture)
 target_compile_definitions(test_engine_prereq PRIVATE OCPS_JOB_RUNNER="$<TARGET_FILE:ocps-job-runner>")

@@ -5,7 +5,8 @@
  * resolution, concurrent writers from several processes, and output run
  * claims: taken over from a dead owner (by exactly one of several
  * claimers), refused while the owner lives, and refused in a repository
- * made before claims had owners.
+ * made before claims had owners; a run claimed inside a taken-over run's
+ * directory while the takeover removes leftovers keeps its files.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -745,6 +747,119 @@ static void test_one_of_racing_takers_wins(void **state)
     assert_int_equal(refused, TAKERS - 1);
 }
 
+/* A claim of a nested run that another process attempts while a takeover
+ * sweeps leftovers: the takeover's connection is traced, and when it has
+ * just asked whether the nested run's directory belongs to a collection
+ * (it does not yet), the other process is told to claim the nested run
+ * and write a file in it; the takeover waits up to a second for that. */
+typedef struct nested_race {
+    int go;     /* write end: the other process claims now */
+    int done;   /* read end: it has claimed and written its file */
+    bool fired; /* the takeover asked about the nested directory */
+} nested_race;
+
+/* The race the next connection opened is traced for: the SQLite
+ * auto-extension that installs the trace has no argument of its own. */
+static nested_race *traced_race;
+
+static int on_statement_done(unsigned type, void *ctx, void *stmt, void *x)
+{
+    (void)x;
+    nested_race *r = ctx;
+    if (type != SQLITE_TRACE_PROFILE || r->fired) {
+        return 0;
+    }
+    char *sql = sqlite3_expanded_sql(stmt);
+    if (sql != NULL && strstr(sql, "FROM collection") != NULL && strstr(sql, "'u/x/nested'") != NULL) {
+        r->fired = true;
+        char c = 'g';
+        if (write(r->go, &c, 1) == 1) {
+            struct pollfd pfd = {.fd = r->done, .events = POLLIN};
+            poll(&pfd, 1, 1000);
+        }
+    }
+    sqlite3_free(sql);
+    return 0;
+}
+
+static int trace_new_connection(sqlite3 *db, char **errmsg, const sqlite3_api_routines *api)
+{
+    (void)errmsg;
+    (void)api;
+    sqlite3_trace_v2(db, SQLITE_TRACE_PROFILE, on_statement_done, traced_race);
+    return SQLITE_OK;
+}
+
+/* Child: once told, claim u/x/nested in a connection of its own and write
+ * a file into it (not registered yet, as a pipetask's outputs before it
+ * registers them); reports 'w' when written, 'e' if refused. */
+static void nested_claimer(fixture *f, int go, int done)
+{
+    char c;
+    if (read(go, &c, 1) != 1) {
+        _exit(1);
+    }
+    butler_repo *repo = NULL;
+    char err[512];
+    int rc = butler_open(f->root, &repo, err, sizeof err) == 0 &&
+                     butler_claim_run(repo, "u/x/nested", NULL, err, sizeof err) == 0
+                 ? 0
+                 : 1;
+    butler_close(repo);
+    if (rc == 0) {
+        write_repo_file(f, "u/x/nested/new.fits");
+    }
+    c = rc == 0 ? 'w' : 'e';
+    _exit(write(done, &c, 1) == 1 ? rc : 1);
+}
+
+/* Taking over u/x removes its leftovers but not the file of the run
+ * u/x/nested that another process claims and writes while the takeover
+ * looks through u/x/ (the claim waits for the takeover to finish). */
+static void test_a_run_claimed_during_a_takeover_keeps_its_files(void **state)
+{
+    fixture *f = *state;
+    claim_and_die(f, "u/x", "u/x/left.fits");
+    char *nested_dir = tu_path_join(f->root, "u/x/nested");
+    assert_int_equal(mkdir(nested_dir, 0775), 0);
+    free(nested_dir);
+    int go[2], done[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(done), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(go[1]);
+        close(done[0]);
+        nested_claimer(f, go[0], done[1]);
+    }
+    close(go[0]);
+    close(done[1]);
+    nested_race race = {.go = go[1], .done = done[0]};
+    traced_race = &race;
+    assert_int_equal(sqlite3_auto_extension((void (*)(void))trace_new_connection), SQLITE_OK);
+    butler_repo *taker;
+    char err[512];
+    int opened = butler_open(f->root, &taker, err, sizeof err);
+    sqlite3_cancel_auto_extension((void (*)(void))trace_new_connection);
+    traced_race = NULL;
+    assert_int_equal(opened, 0);
+    butler_claim_info info;
+    assert_int_equal(butler_claim_run(taker, "u/x", &info, err, sizeof err), 0);
+    butler_close(taker);
+    close(go[1]);
+    char c = 0;
+    assert_int_equal(read(done[0], &c, 1), 1);
+    close(done[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(info.taken_over);
+    assert_true(race.fired);
+    assert_int_equal(c, 'w');
+    assert_false(repo_file_exists(f, "u/x/left.fits"));
+    assert_true(repo_file_exists(f, "u/x/nested/new.fits"));
+}
+
 /* A repository made before claims recorded their owner (schema_version 1,
  * no run_claim table) opens; its empty runs are refused as before, and a
  * new claim adds the table. */
@@ -889,6 +1004,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_of_a_dead_owner_is_taken_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_of_racing_takers_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_run_claimed_during_a_takeover_keeps_its_files, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_claims_in_a_repository_without_owners, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "git_repo.h"
 #include "ocps_test_iface.h"
 #include "ocps/sal_csc.h"
 #include "sal_fixture.h"
@@ -45,19 +46,6 @@ static void write_config(ctx *c, const char *name, const char *text)
     assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
 }
 
-static void git(ctx *c, const char *a1, const char *a2, const char *a3)
-{
-    char *argv[] = {
-        "git",      "-C",       c->dir,     "-c", "user.email=test@example.org", "-c", "user.name=test",
-        (char *)a1, (char *)a2, (char *)a3, NULL};
-    char *out = NULL;
-    int rc = tu_run(argv, &out);
-    if (rc != 0) {
-        fail_msg("git %s: %s", a1, out ? out : "");
-    }
-    free(out);
-}
-
 /* A config dir with _init.yaml, _test.yaml and override files, committed. */
 static void make_config_dir(ctx *c, bool with_init)
 {
@@ -83,9 +71,9 @@ static void make_config_dir(ctx *c, bool with_init)
     write_config(c, "other.yaml",
                  "instances:\n  - sal_index: 2\n    instance: LSSTComCam\n    url: http://x/\n"
                  "    poll_interval: 1\n    butler: LSSTComCam\n    output_glob: '*'\n");
-    git(c, "init", "-q", NULL);
-    git(c, "add", "-A", NULL);
-    git(c, "commit", "-qm", "configuration");
+    git_repo_run(c->dir, "init", "-q", NULL);
+    git_repo_run(c->dir, "add", "-A", NULL);
+    git_repo_run(c->dir, "commit", "-qm", "configuration");
 }
 
 static int start_csc(ctx *c, const char *site)

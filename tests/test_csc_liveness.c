@@ -1,6 +1,7 @@
 /*
  * test_csc_liveness: what observers and scripts rely on between commands,
- * over real DDS with ocps-csc as a separate process: a 1 Hz heartbeat, a
+ * over real DDS with ocps-csc as a separate process: a 1 Hz heartbeat (also while
+ * the reader of its stderr stalls), a
  * late-joining Remote that still learns the current summaryState at once,
  * a burst of late joiners causing one re-publication round (DDS),
  * commands for another SAL index or with private_seqNum <= 0 ignored
@@ -8,6 +9,7 @@
  * (every time, before it reports a state), while a lone CSC reports its
  * first summaryState quickly despite the duplicate check.
  */
+#define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +18,8 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -92,6 +96,62 @@ static void heartbeat_at_one_hertz(void **state)
     print_message("%d heartbeats in 10 s, largest gap %.3f s\n", n, worst_gap);
     assert_true(n >= 9);
     assert_true(worst_gap < 1.5);
+}
+
+/* stderr on a FIFO whose reader never reads (journald or a log shipper
+ * stuck), its buffer one page: the CSC, logging at DEBUG through state
+ * cycles, keeps its 1 Hz heartbeat and answers its commands; its log lines
+ * are dropped, not waited for. */
+static void heartbeat_while_stderr_reader_stalls(void **state)
+{
+    (void)state;
+    fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    fx_env(CYCLONE_CONFIG);
+    assert_int_equal(fx_open(f, ocps_test_component(), 1, NULL), 0);
+    char fifo[128];
+    snprintf(fifo, sizeof fifo, "/tmp/ocps-csc-stall-%d.fifo", (int)getpid());
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    int reader = open(fifo, O_RDONLY | O_NONBLOCK); /* open, never read */
+    assert_true(reader >= 0);
+    fcntl(reader, F_SETPIPE_SZ, 4096); /* full sooner; the least Linux gives */
+    char *argv[] = {OCPS_CSC,  "--duplicate-check", "0.2", "--loglevel", "10",
+                    "--state", "standby",           "1",   NULL};
+    f->csc_pid = tu_spawn(argv, fifo); /* stdout and stderr on the FIFO */
+    assert_true(f->csc_pid > 0);
+    long first = fx_wait_event(f, "logevent_heartbeat", 0, 15);
+    assert_true(first >= 0);
+    double t0 = tu_now();
+    int cycles = 0;
+    char failed[1200] = "";
+    while (failed[0] == '\0' && tu_now() - t0 < 8) {
+        static const char *const cmds[] = {"start", "standby"};
+        for (size_t i = 0; i < 2 && failed[0] == '\0'; i++) {
+            char result[1024];
+            int got = fx_command(f, cmds[i], NULL, 5, result, sizeof result);
+            if (got != SAL_CMD_COMPLETE) {
+                snprintf(failed, sizeof failed, "%s %d: got %s (%s)", cmds[i], cycles, sal_ack_name(got),
+                         result);
+            }
+        }
+        cycles++;
+    }
+    fx_run_for(f, 10.0 - (tu_now() - t0));
+    double sent_gap = 0, arrival_gap = 0;
+    int n = fx_heartbeat_gaps(f, (size_t)first, &sent_gap, &arrival_gap);
+    print_message("%d state cycles, %d heartbeats, largest gap %.3f s sent, %.3f s arrived\n", cycles, n,
+                  sent_gap, arrival_gap);
+    int closed = fx_close(f); /* a CSC stuck in write() is killed */
+    free(f);
+    close(reader);
+    unlink(fifo);
+    if (failed[0] != '\0') {
+        fail_msg("%s", failed);
+    }
+    assert_true(n >= 9);
+    assert_true(sent_gap < 1.5);
+    assert_int_equal(closed, 0);
 }
 
 static bool has_summary(fx *f, void *arg)
@@ -880,6 +940,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(heartbeat_at_one_hertz, setup, teardown),
+        cmocka_unit_test(heartbeat_while_stderr_reader_stalls),
         cmocka_unit_test_setup_teardown(late_joiner_reads_summary_state, setup_disabled, teardown),
         cmocka_unit_test_setup_teardown(late_joiner_reads_enabled, setup_enabled, teardown),
         cmocka_unit_test_setup_teardown(burst_of_late_joiners_causes_one_round, setup_enabled, teardown),

@@ -7,6 +7,7 @@
  * Every test has its own work root and store in a fresh temp dir.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -743,6 +745,101 @@ static void test_unrecorded_end_then_forget(void **state)
     assert_int_equal(store_count(fx->store, sql), 0);
 }
 
+/* Another connection holds the store's write lock for a while (BEGIN
+ * EXCLUSIVE, then COMMIT), on a thread of its own: a thread rather than a
+ * forked child, which could inherit a SQLite mutex held by one of the
+ * engine's threads at the fork. */
+typedef struct store_holder {
+    const char *path;
+    int ms;
+    int fds[2]; /* the holder writes 'y' once it holds the lock, else 'n' */
+    bool ok;    /* it held the lock and committed */
+    pthread_t thread;
+} store_holder;
+
+static void *store_holder_run(void *arg)
+{
+    store_holder *h = arg;
+    sqlite3 *db = NULL;
+    char held = sqlite3_open(h->path, &db) == SQLITE_OK &&
+                        sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL) == SQLITE_OK
+                    ? 'y'
+                    : 'n';
+    (void)!write(h->fds[1], &held, 1);
+    sqlite3_sleep(h->ms);
+    h->ok = held == 'y' && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+    sqlite3_close(db);
+    return NULL;
+}
+
+/* Start h holding the store for ms milliseconds; returns once it holds it. */
+static void hold_store_briefly(const efx *fx, store_holder *h, int ms)
+{
+    h->path = fx->store;
+    h->ms = ms;
+    h->ok = false;
+    assert_int_equal(pipe(h->fds), 0);
+    assert_int_equal(pthread_create(&h->thread, NULL, store_holder_run, h), 0);
+    char held = 'n';
+    assert_int_equal(read(h->fds[0], &held, 1), 1);
+    assert_int_equal(held, 'y');
+}
+
+/* The store's writer runs on the event loop. A short hold of the store by
+ * another process is waited out (the job is taken). A longer one refuses
+ * a burst of submissions in one callback (as 8 `execute`s read at once
+ * reach the CSC), each with SQLite's reason, but the loop waits for the
+ * lock once (0.25 s), not once per job (8 x 0.25 s): the heartbeats keep
+ * their cadence. A job's end meanwhile is kept and written once the lock
+ * is gone, and the store takes new jobs again. */
+static void test_store_held_burst_waits_once(void **state)
+{
+    efx *fx = *state;
+    char err[512];
+    engine_job_spec spec = {.argv = (const char *[]){"true", NULL}};
+    char brief[ENGINE_JOB_ID_LEN + 1];
+    engine_new_job_id(fx->e, brief);
+    store_holder holder;
+    hold_store_briefly(fx, &holder, 100);
+    assert_int_equal(engine_job_submit(fx->e, brief, &spec, err, sizeof err), 0);
+    assert_int_equal(pthread_join(holder.thread, NULL), 0);
+    close(holder.fds[0]);
+    close(holder.fds[1]);
+    assert_true(holder.ok);
+
+    char id[ENGINE_JOB_ID_LEN + 1];
+    efx_submit_sh(fx, id, "sleep 0.5");
+    efx_wait_phase(fx, id, ENGINE_EXECUTING, 10);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(fx->store, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    double start = tu_now();
+    for (int i = 0; i < 8; i++) {
+        char refused[ENGINE_JOB_ID_LEN + 1];
+        engine_new_job_id(fx->e, refused);
+        assert_int_equal(engine_job_submit(fx->e, refused, &spec, err, sizeof err), -EIO);
+        assert_string_equal(err, "job store: insert: database is locked");
+        assert_null(engine_job_get(fx->e, refused));
+    }
+    double blocked = tu_now() - start;
+    assert_true(blocked < 0.6);
+    assert_int_equal(efx_wait_final(fx, id, 20)->phase, ENGINE_COMPLETED);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    char again[ENGINE_JOB_ID_LEN + 1];
+    engine_new_job_id(fx->e, again);
+    assert_int_equal(engine_job_submit(fx->e, again, &spec, err, sizeof err), 0);
+    assert_int_equal(fx_wait_final_phase(fx, again, 10), ENGINE_COMPLETED);
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM jobs WHERE id = '%s' AND phase = 'completed'", id);
+    for (int i = 0; i < 80 && store_count(fx->store, sql) == 0; i++) {
+        efx_run_for(fx, 0.1);
+    }
+    assert_int_equal(store_count(fx->store, sql), 1);
+    assert_int_equal(store_count(fx->store, "SELECT count(*) FROM jobs"), 3); /* brief, id, again */
+}
+
 /* The store's file removed while the engine runs (what it writes then is
  * lost at close): reported as ENGINE_LOG_STORE_FAILED at the next change,
  * once, and no new job is taken. */
@@ -867,6 +964,7 @@ int main(void)
         T(test_env_sets_job_id_and_output_dir),
         T(test_store_write_failure_reported),
         T(test_unrecorded_end_then_forget),
+        T(test_store_held_burst_waits_once),
         T(test_store_removed_reported),
     };
     return cmocka_run_group_tests_name("engine_history", tests, NULL, NULL);

@@ -673,7 +673,7 @@ static void send_as(ctx *c, int32_t seqnum, const char *identity, size_t len)
     char err[256];
     int t = sal_component_find_topic(comp, "command_setLogLevel");
     if (c->raw == NULL) {
-        sal_transport_cbs cbs = {raw_sample, raw_matched, raw_error, (void *)comp, NULL, NULL};
+        sal_transport_cbs cbs = {raw_sample, raw_matched, raw_error, (void *)comp, NULL, NULL, 0};
         assert_int_equal(sal_inproc_transport.open(&c->raw, comp, 1, &cbs, err, sizeof err), 0);
         assert_int_equal(sal_inproc_transport.writer_create(c->raw, t, err, sizeof err), 0);
     }

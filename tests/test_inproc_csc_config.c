@@ -24,6 +24,7 @@
 
 #include "ocps_test_iface.h"
 #include "inproc/sal_inproc.h"
+#include "git_repo.h"
 #include "inproc_csc.h"
 #include "ocps/ocps_interface.h"
 #include "ocps/sal_csc.h"
@@ -267,19 +268,6 @@ static void whole_number_floats_are_used(void **state)
 
 /* --- files read at a git ref --- */
 
-static void git(ctx *c, const char *a1, const char *a2, const char *a3)
-{
-    char *argv[] = {
-        "git",      "-C",       c->dir,     "-c", "user.email=test@example.org", "-c", "user.name=test",
-        (char *)a1, (char *)a2, (char *)a3, NULL};
-    char *out = NULL;
-    int rc = tu_run(argv, &out);
-    if (rc != 0) {
-        fail_msg("git %s: %s", a1, out ? out : "");
-    }
-    free(out);
-}
-
 /* start with `override` fails; its result into result. */
 static void start_result(ctx *c, const char *override, char *result, size_t len)
 {
@@ -312,9 +300,9 @@ static void git_ref_reads_the_file_whole(void **state)
     assert_int_equal(tu_write_file(p, big, big_len), 0);
     free(p);
     free(big);
-    git(c, "init", "-q", NULL);
-    git(c, "add", "-A", NULL);
-    git(c, "commit", "-qm", "configuration");
+    git_repo_run(c->dir, "init", "-q", NULL);
+    git_repo_run(c->dir, "add", "-A", NULL);
+    git_repo_run(c->dir, "commit", "-qm", "configuration");
     static const char *const names[] = {"nul.yaml", "keep.yaml", "big.yaml"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char from_tree[2048], from_git[2048], at_head[64];

@@ -109,7 +109,7 @@ static void probe_fini(probe *p)
 static sal_transport *open_on(probe *p, const sal_component_info *comp, int32_t index)
 {
     probe_init(p, comp);
-    sal_transport_cbs cbs = {on_sample, on_matched, on_error, p, NULL, NULL};
+    sal_transport_cbs cbs = {on_sample, on_matched, on_error, p, NULL, NULL, 0};
     sal_transport *t = NULL;
     char err[256];
     if (ops->open(&t, comp, index, &cbs, err, sizeof err) != 0) {

@@ -768,7 +768,7 @@ static void environment(void **state)
     clear_kafka_env();
     char err[512];
     sal_transport *t = NULL;
-    sal_transport_cbs cbs = {no_cb_sample, no_cb_matched, no_cb_error, NULL, NULL, NULL};
+    sal_transport_cbs cbs = {no_cb_sample, no_cb_matched, no_cb_error, NULL, NULL, NULL, 0};
     assert_int_equal(sal_kafka_transport.open(&t, ocps, 1, &cbs, err, sizeof err), -EINVAL);
     assert_non_null(strstr(err, "LSST_TOPIC_SUBNAME"));
     assert_string_equal(sal_kafka_transport.name, "kafka");

@@ -274,7 +274,7 @@ static sal_transport *open_index(received *rx, int32_t index)
 {
     rx->comp = ocps;
     pthread_mutex_init(&rx->lock, NULL);
-    sal_transport_cbs cbs = {rx_sample, rx_matched, rx_error, rx, NULL, rx_warning};
+    sal_transport_cbs cbs = {rx_sample, rx_matched, rx_error, rx, NULL, rx_warning, 0};
     sal_transport *t = NULL;
     char err[512];
     if (sal_kafka_transport.open(&t, ocps, index, &cbs, err, sizeof err) != 0) {
@@ -563,11 +563,11 @@ static void foreign_writer_schema(void **state)
     assert_int_equal(sal_kafka_registry_new(&reg, k->registry_url, err, sizeof err), 0);
     snprintf(subject, sizeof subject, "lsst.%s.OCPS.logevent_summaryState-value", k->subname);
     int32_t id = -1;
-    if (sal_kafka_registry_register(reg, subject, schema, &id, err, sizeof err) != 0) {
+    if (sal_kafka_registry_register(reg, subject, schema, 0, &id, err, sizeof err) != 0) {
         fail_msg("%s", err);
     }
     int32_t own = -1;
-    assert_int_equal(sal_kafka_registry_register(reg, subject, ss->avro_schema, &own, err, sizeof err), 0);
+    assert_int_equal(sal_kafka_registry_register(reg, subject, ss->avro_schema, 0, &own, err, sizeof err), 0);
     assert_int_not_equal(id, own);
     char *fetched = NULL;
     assert_int_equal(sal_kafka_registry_fetch(reg, id, &fetched, err, sizeof err), 0);
@@ -704,7 +704,7 @@ static void slow_schema_fetch_holds_only_its_topic(void **state)
     assert_int_equal(sal_kafka_registry_new(&reg, url, err, sizeof err), 0);
     snprintf(subject, sizeof subject, "lsst.%s.OCPS.logevent_heartbeat-value", sub);
     int32_t id = -1;
-    if (sal_kafka_registry_register(reg, subject, schema, &id, err, sizeof err) != 0) {
+    if (sal_kafka_registry_register(reg, subject, schema, 0, &id, err, sizeof err) != 0) {
         fail_msg("%s", err);
     }
     sal_kafka_registry_free(reg);

@@ -4,20 +4,32 @@
  * message unchanged, whatever it holds (quotes, backslashes, newlines,
  * control characters, UTF-8), and a message too long for a line is cut
  * with the line still valid JSON; in text, the line is as before
- * ("LEVEL NAME: message").
+ * ("LEVEL NAME: message"). On a pipe or socket whose reader does not
+ * read, logging never waits: lines that do not fit are dropped and, once
+ * stderr takes lines again, one line says how many.
  */
+#define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "ocps/sal_errout.h"
 #include "ocps/sal_logline.h"
 
 /* Run sal_log_line with stderr sent to a temporary file; returns what was
@@ -211,12 +223,272 @@ static void test_format_names(void **state)
     assert_int_equal(sal_log_format_parse("yaml", &f), -1);
 }
 
+/* A stderr whose reader stalls: a pipe or a stream socket (journald). */
+typedef enum stall_kind { STALL_PIPE, STALL_SOCKET } stall_kind;
+
+enum { FLOOD_LINES = 2000 };
+
+/* The message of flood line i: "line NNNNN " and x up to size bytes (line
+ * 0 short, so that a pipe holds an odd number of pieces of long lines). */
+static void flood_message(char *out, size_t size, int i)
+{
+    size = i == 0 ? 20 : size;
+    int n = snprintf(out, size + 1, "line %05d ", i);
+    memset(out + n, 'x', size - (size_t)n);
+    out[size] = '\0';
+}
+
+/* The child: FLOOD_LINES lines of `size` bytes to `log_fd` as stderr; says
+ * so on done_fd; once told on go_fd (the parent drained the pipe), one
+ * line more. */
+static void flood_child(int log_fd, int done_fd, int go_fd, size_t size)
+{
+    if (dup2(log_fd, STDERR_FILENO) < 0) {
+        _exit(2);
+    }
+    char message[8192];
+    for (int i = 0; i < FLOOD_LINES; i++) {
+        flood_message(message, size, i);
+        sal_log_line(SAL_LOGLINE_INFO, "flood", NULL, NULL, 0, message);
+    }
+    char c = 'd';
+    if (write(done_fd, &c, 1) != 1 || read(go_fd, &c, 1) != 1) {
+        _exit(3);
+    }
+    sal_log_line(SAL_LOGLINE_INFO, "flood", NULL, NULL, 0, "after");
+    _exit(0);
+}
+
+/* Append what fd has (up to EOF, or until it has nothing now if
+ * nonblocking) to *buf. */
+static void read_into(int fd, char **buf, size_t *len, bool nonblocking)
+{
+    assert_int_equal(fcntl(fd, F_SETFL, nonblocking ? O_NONBLOCK : 0), 0);
+    for (;;) {
+        char chunk[65536];
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n <= 0) {
+            assert_true(n == 0 || (nonblocking && errno == EAGAIN));
+            return;
+        }
+        *buf = realloc(*buf, *len + (size_t)n + 1);
+        assert_non_null(*buf);
+        memcpy(*buf + *len, chunk, (size_t)n);
+        *len += (size_t)n;
+        (*buf)[*len] = '\0';
+    }
+}
+
+/* Run the flood with stderr on a stalled pipe or socket: the child must
+ * finish its lines within 10 s (it never waits for the reader); returns
+ * all it wrote (malloc'd), read after the flood. */
+static char *flood(stall_kind kind, size_t size, bool *sized)
+{
+    *sized = false;
+    int log_fds[2], done[2], go[2];
+    if (kind == STALL_PIPE) {
+        assert_int_equal(pipe(log_fds), 0);
+        *sized = fcntl(log_fds[1], F_SETPIPE_SZ, 65536) == 65536; /* 16 pages */
+    } else {
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, log_fds), 0);
+    }
+    assert_int_equal(pipe(done), 0);
+    assert_int_equal(pipe(go), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(log_fds[0]);
+        close(done[0]);
+        close(go[1]);
+        flood_child(log_fds[1], done[1], go[0], size);
+    }
+    close(log_fds[1]);
+    close(done[1]);
+    close(go[0]);
+    struct pollfd p = {.fd = done[0], .events = POLLIN};
+    if (poll(&p, 1, 10000) != 1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fail_msg("logging waited for a reader that does not read (lines of %zu bytes)", size);
+    }
+    char *all = calloc(1, 1);
+    size_t len = 0;
+    read_into(log_fds[0], &all, &len, true);
+    assert_int_equal(write(go[1], "g", 1), 1);
+    read_into(log_fds[0], &all, &len, false);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(log_fds[0]);
+    close(done[0]);
+    close(go[1]);
+    return all;
+}
+
+/* The message of one line of the given format, in out; false if the line
+ * is not a whole line of that format. */
+static bool line_message(const char *line, char *out, size_t outlen)
+{
+    if (sal_log_format_get() == SAL_LOG_FORMAT_TEXT) {
+        const char *colon = strstr(line, ": ");
+        if (colon == NULL) {
+            return false;
+        }
+        snprintf(out, outlen, "%s", colon + 2);
+        return true;
+    }
+    json_t *obj = json_loads(line, 0, NULL);
+    json_t *m = json_object_get(obj, "message");
+    bool ok = json_is_string(m);
+    if (ok) {
+        snprintf(out, outlen, "%s", json_string_value(m));
+    }
+    json_decref(obj);
+    return ok;
+}
+
+/* What a flood wrote: its first lines whole and in order, perhaps the next
+ * one cut short, a line saying how many were dropped (those cut short
+ * included) so that none is unaccounted for, then the line after. Returns
+ * whether a line was cut short. */
+static bool check_flood(char *all, size_t size)
+{
+    char expected[8192], got[8192];
+    int whole = 0;
+    unsigned long dropped = 0;
+    bool noted = false, cut = false, after = false;
+    size_t len = strlen(all);
+    assert_true(len > 0 && all[len - 1] == '\n');
+    for (char *line = strtok(all, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        assert_false(after); /* the line after is the last */
+        bool parsed = line_message(line, got, sizeof got);
+        flood_message(expected, size, whole);
+        if (parsed && strcmp(got, expected) == 0 && !noted && !cut) {
+            whole++;
+        } else if (parsed && sscanf(got, "%lu log lines dropped or cut short: stderr was not writable",
+                                    &dropped) == 1) {
+            assert_false(noted);
+            noted = true;
+        } else if (parsed && strcmp(got, "after") == 0) {
+            after = true;
+        } else {
+            assert_false(cut || noted); /* at most one line cut, just before the note */
+            cut = true;
+        }
+    }
+    assert_true(noted && after);
+    assert_true(whole > 0 && whole < FLOOD_LINES);
+    assert_int_equal((unsigned long)whole + dropped, FLOOD_LINES);
+    return cut;
+}
+
+static void test_full_pipe_drops_lines(void **state)
+{
+    (void)state;
+    sal_log_format_set(SAL_LOG_FORMAT_TEXT);
+    bool sized;
+    char *all = flood(STALL_PIPE, 100, &sized);
+    assert_false(check_flood(all, 100));
+    free(all);
+}
+
+static void test_full_pipe_long_lines(void **state)
+{
+    (void)state;
+    sal_log_format_set(SAL_LOG_FORMAT_TEXT); /* longer than PIPE_BUF: written in pieces */
+    bool sized;
+    char *all = flood(STALL_PIPE, 6000, &sized);
+    bool cut = check_flood(all, 6000);
+    if (sized) { /* 15 pages taken, the 16th by the first piece of the next line */
+        assert_true(cut);
+    }
+    free(all);
+}
+
+static void test_full_socket_drops_lines_json(void **state)
+{
+    (void)state;
+    sal_log_format_set(SAL_LOG_FORMAT_JSON);
+    bool sized;
+    char *all = flood(STALL_SOCKET, 300, &sized);
+    check_flood(all, 300);
+    free(all);
+}
+
+/* A program that stops (sal_errout_linger) waits a while for room for
+ * its last lines: a reader that is slow, not stopped, gets why it stopped
+ * and the count of what was dropped before. */
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void test_last_words_wait_for_a_slow_reader(void **state)
+{
+    (void)state;
+    int log_fds[2], done[2];
+    assert_int_equal(pipe(log_fds), 0);
+    assert_int_equal(pipe(done), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(log_fds[0]);
+        close(done[0]);
+        if (dup2(log_fds[1], STDERR_FILENO) < 0) {
+            _exit(2);
+        }
+        char message[128];
+        for (int i = 0; i < FLOOD_LINES; i++) { /* 200 KB: the pipe fills */
+            flood_message(message, 100, i);
+            sal_log_line(SAL_LOGLINE_INFO, "flood", NULL, NULL, 0, message);
+        }
+        char c = 'd';
+        if (write(done[1], &c, 1) != 1) {
+            _exit(3);
+        }
+        sal_errout_linger(5.0);
+        sal_log_line(SAL_LOGLINE_ERROR, "flood", NULL, NULL, 0, "last words");
+        _exit(0);
+    }
+    close(log_fds[1]);
+    close(done[1]);
+    char c;
+    assert_int_equal(read(done[0], &c, 1), 1);
+    double t0 = mono_now();
+    struct timespec slow = {0, 300 * 1000 * 1000}; /* a slow reader */
+    nanosleep(&slow, NULL);
+    char *all = calloc(1, 1);
+    size_t len = 0;
+    read_into(log_fds[0], &all, &len, false);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(mono_now() - t0 < 4.0);
+    const char *note = strstr(all, "log lines dropped or cut short");
+    const char *last = strstr(all, "last words");
+    assert_non_null(note);
+    assert_non_null(last);
+    assert_true(note < last);
+    free(all);
+    close(log_fds[0]);
+    close(done[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_fields),           cmocka_unit_test(test_json_message_round_trip),
-        cmocka_unit_test(test_json_long_message_cut), cmocka_unit_test(test_text_format),
-        cmocka_unit_test(test_format_names),          cmocka_unit_test(test_say),
+        cmocka_unit_test(test_json_fields),
+        cmocka_unit_test(test_json_message_round_trip),
+        cmocka_unit_test(test_json_long_message_cut),
+        cmocka_unit_test(test_text_format),
+        cmocka_unit_test(test_format_names),
+        cmocka_unit_test(test_say),
+        cmocka_unit_test(test_full_pipe_drops_lines),
+        cmocka_unit_test(test_full_pipe_long_lines),
+        cmocka_unit_test(test_full_socket_drops_lines_json),
+        cmocka_unit_test(test_last_words_wait_for_a_slow_reader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

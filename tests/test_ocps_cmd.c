@@ -4,6 +4,8 @@
  * failure text, reading late-joiner state with show, a script on stdin in
  * interactive mode, and clear usage errors.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -147,16 +150,87 @@ static void no_ack_or_no_csc_means_timeout_status(void **state)
         assert_true(status == 1 || status == 3); /* Kafka: no such topics, or no answer */
     }
     free(out);
-    if (strcmp(fx_transport(), "kafka") == 0) {
-        /* no broker: nothing was sent, as when no CSC is found (3), not a
-         * command the CSC refused (1) */
-        char *nobroker[] = {
-            "env", "LSST_KAFKA_BROKER_ADDR=127.0.0.1:1", OCPS_CMD, "--discovery", "1", "OCPS:1", "start",
-            NULL};
-        assert_int_equal(tu_run(nobroker, &out), 3);
-        assert_non_null(strstr(out, "(nothing was sent)"));
+}
+
+/* No Kafka broker answering: nothing was sent, as when no CSC is found
+ * (3), not a command the CSC refused (1), and said within --discovery,
+ * not after the transport's own 10 s. Needs no broker: run in every
+ * variant of a build with the Kafka transport. */
+static void unreachable_broker_ends_within_discovery(void **state)
+{
+    (void)state;
+    char *nobroker[] = {"env",
+                        "LSST_KAFKA_BROKER_ADDR=127.0.0.1:1",
+                        "LSST_TOPIC_SUBNAME=ocps_cmd_nobroker",
+                        OCPS_CMD,
+                        "--transport",
+                        "kafka",
+                        "--discovery",
+                        "1",
+                        "OCPS:1",
+                        "start",
+                        NULL};
+    char *out = NULL;
+    double t0 = tu_now();
+    int status = tu_run(nobroker, &out);
+    double took = tu_now() - t0;
+    if (status == 64 && strstr(out, "unknown transport kafka") != NULL) {
         free(out);
+        skip(); /* built without the Kafka transport */
     }
+    print_message("no broker: ended %d after %.2f s:\n%s", status, took, out);
+    assert_int_equal(status, 3);
+    assert_non_null(strstr(out, "(nothing was sent)"));
+    assert_true(took < 5);
+    free(out);
+}
+
+/* A TCP socket on 127.0.0.1 that takes connections (the kernel's backlog)
+ * and never answers them; its port in *port. */
+static int silent_listener(unsigned *port)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    assert_true(s >= 0);
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(s, 16), 0);
+    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return s;
+}
+
+/* A schema registry that takes the connection and never answers (the
+ * broker up): registering the schemas while opening is given up within
+ * --discovery too, not after the registry's own 10 s per request, with
+ * the same status as an unreachable broker and a message naming the
+ * registry. */
+static void silent_registry_ends_within_discovery(void **state)
+{
+    (void)state;
+    if (strcmp(fx_transport(), "kafka") != 0) {
+        skip(); /* only Kafka has a schema registry */
+    }
+    unsigned port = 0;
+    int listener = silent_listener(&port);
+    char url[64], env[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+    snprintf(env, sizeof env, "LSST_SCHEMA_REGISTRY_URL=%s", url);
+    char *argv[] = {"env", env, OCPS_CMD, "--discovery", "2", "OCPS:1", "start", NULL};
+    char *out = NULL;
+    double t0 = tu_now();
+    int status = tu_run(argv, &out);
+    double took = tu_now() - t0;
+    close(listener);
+    print_message("silent registry: ended %d after %.2f s:\n%s", status, took, out);
+    assert_int_equal(status, 3);
+    char named[96];
+    snprintf(named, sizeof named, "schema registry %s", url);
+    assert_non_null(strstr(out, named));
+    assert_non_null(strstr(out, "(nothing was sent)"));
+    assert_true(took < 6);
+    free(out);
 }
 
 static void script_on_stdin(void **state)
@@ -388,6 +462,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(no_ack_or_no_csc_means_timeout_status, setup, teardown),
         cmocka_unit_test_setup_teardown(script_on_stdin, setup, teardown),
         cmocka_unit_test(usage_errors),
+        cmocka_unit_test(unreachable_broker_ends_within_discovery),
+        cmocka_unit_test_setup_teardown(silent_registry_ends_within_discovery, setup, teardown),
         cmocka_unit_test_setup_teardown(long_identity_gets_whole_acks, setup, teardown),
     };
     return cmocka_run_group_tests_name("ocps_cmd", tests, NULL, NULL);

@@ -185,6 +185,13 @@ static void capture_keeps_the_output_whole(void **state)
     assert_int_equal(sal_proc_capture(fails, 100, 10, &data, &len, err, sizeof err), 128);
     assert_string_equal(err, "bad ref");
     free(data);
+    /* an exit status over 128 is not a signal: the output is kept */
+    char *high[] = {"sh", "-c", "printf out; exit 129", NULL};
+    assert_int_equal(sal_proc_capture(high, 100, 10, &data, &len, err, sizeof err), 129);
+    assert_non_null(data);
+    assert_int_equal(len, 3);
+    assert_memory_equal(data, "out", 3);
+    free(data);
     char *missing[] = {"/nonexistent/helper", NULL};
     assert_int_equal(sal_proc_capture(missing, 100, 10, &data, &len, err, sizeof err), -1);
     assert_null(data);

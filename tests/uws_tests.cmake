@@ -9,10 +9,12 @@ add_dependencies(uws_fixture ocps-engine ocps-job-runner)
 # uws_api: every route, status code, JSON shape and phase.
 # uws_hostile: malformed and hostile requests; the bearer token.
 # uws_restart: SIGKILL and restart, jobs survive; a long queue taken up at start.
+# uws_stderr: stderr on a stalled pipe: every request answered, its log
+#   lines dropped and counted.
 # uws_page: the status pages: a bounded page of the history, job pages built
 # off the loop for many clients at once; GET /job of a long history built
 # off the loop too.
-foreach(t uws_api uws_hostile uws_restart uws_page)
+foreach(t uws_api uws_hostile uws_restart uws_page uws_stderr)
   ocps_test_exe(test_${t} uws_fixture)
   add_test(NAME ${t} COMMAND test_${t})
   set_tests_properties(${t} PROPERTIES TIMEOUT 300 LABELS uws)

@@ -23,6 +23,7 @@
 #include "ocps/ocps_interface.h"
 #include "ocps/ocps_metrics.h"
 #include "ocps/sal_csc.h"
+#include "ocps/sal_errout.h"
 #include "ocps/sal_logline.h"
 #include "ocps/uv_mhd.h"
 
@@ -172,11 +173,8 @@ static void find_pipetask(char *out, size_t len)
 /* An error that stops the program, as a log line (text: "ocps-csc: ..."). */
 static void report_error(const char *message)
 {
-    if (sal_log_format_get() == SAL_LOG_FORMAT_JSON) {
-        sal_log_line(SAL_LOG_ERROR, "ocps-csc", NULL, NULL, 0, message);
-    } else {
-        fprintf(stderr, "ocps-csc: %s\n", message);
-    }
+    sal_errout_linger(2.0); /* the program stops: its reason may wait for a slow reader */
+    sal_log_say(SAL_LOG_ERROR, "ocps-csc", "%s", message); /* text: "ocps-csc: ..." */
 }
 
 /* The CSC is closing (every end of the program goes through here). */

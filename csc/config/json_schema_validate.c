@@ -178,9 +178,9 @@ static int is_stamp(const vctx *v, const json_t *inst)
     return 0;
 }
 
-static int check_type(vctx *v, json_t *type, json_t *inst)
+/* stamp: inst is a YAML timestamp (is_stamp). */
+static int check_type(vctx *v, json_t *type, json_t *inst, int stamp)
 {
-    int stamp = is_stamp(v, inst);
     if (json_is_string(type) && !stamp && type_matches(json_string_value(type), inst)) {
         return 0;
     }
@@ -209,11 +209,10 @@ static int check_type(vctx *v, json_t *type, json_t *inst)
 }
 
 /* type, enum and const: the keywords for any instance. */
-static int check_generic(vctx *v, json_t *sch, json_t *inst)
+static int check_generic(vctx *v, json_t *sch, json_t *inst, int stamp)
 {
-    json_t *k;
-    int stamp = is_stamp(v, inst); /* equal to no JSON value */
-    if ((k = json_object_get(sch, "type")) && check_type(v, k, inst)) {
+    json_t *k; /* a timestamp (stamp) is equal to no JSON value */
+    if ((k = json_object_get(sch, "type")) && check_type(v, k, inst, stamp)) {
         return -1;
     }
     if ((k = json_object_get(sch, "enum"))) {
@@ -675,13 +674,14 @@ static int validate_node(vctx *v, const node *n, json_t *inst)
     if (n->ref_target) {
         return validate(v, n->ref_target, inst); /* draft 7: siblings ignored */
     }
-    if (check_generic(v, n->schema, inst)) {
+    int stamp = is_stamp(v, inst);
+    if (check_generic(v, n->schema, inst, stamp)) {
         return -1;
     }
     if (json_is_number(inst) && check_number(v, n->schema, inst)) {
         return -1;
     }
-    if (json_is_string(inst) && !is_stamp(v, inst) && check_string(v, n, inst)) {
+    if (json_is_string(inst) && !stamp && check_string(v, n, inst)) {
         return -1;
     }
     if (json_is_array(inst) && check_array(v, n->schema, inst)) {

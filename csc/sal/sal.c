@@ -360,6 +360,13 @@ static int identity_set(sal *s, const sal_transport_ops *transport, const char *
 int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
              const sal_transport_ops *transport, const char *identity, char *err, size_t errlen)
 {
+    return sal_open_within(out, loop, comp, index, transport, identity, 0, err, errlen);
+}
+
+int sal_open_within(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
+                    const sal_transport_ops *transport, const char *identity, double open_timeout, char *err,
+                    size_t errlen)
+{
     *out = NULL;
     if (comp->indexed ? index < 0 : index != 0) {
         snprintf(err, errlen, "%d is not a valid SAL index for %s", index, comp->name);
@@ -407,7 +414,7 @@ int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t
     s->round.data = s;
     s->open_handles = 2;
     sal_transport_cbs cbs = {on_transport_sample, on_transport_matched, on_transport_error, s,
-                             &s->stats.transport, on_transport_warning};
+                             &s->stats.transport, on_transport_warning, open_timeout};
     rc = transport->open(&s->transport, comp, index, &cbs, err, errlen);
     if (rc != 0) {
         s->transport = NULL;

@@ -106,7 +106,7 @@ int sal_csc__write_topic(sal_csc *c, int t, void *sample, unsigned flags)
             snprintf(msg, sizeof msg, "write %s failed: %s", sal_name, err);
             sal_log_line(SAL_LOG_ERROR, sal_identity(c->sal), __FILE__, __func__, __LINE__, msg);
         } else {
-            fprintf(stderr, "%s: write %s failed: %s\n", sal_identity(c->sal), sal_name, err);
+            sal_log_say(SAL_LOG_ERROR, sal_identity(c->sal), "write %s failed: %s", sal_name, err);
         }
     }
     return rc;

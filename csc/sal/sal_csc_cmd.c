@@ -77,7 +77,7 @@ static void write_ack(sal_cmd *cmd, int ack, int error, const char *result, doub
             snprintf(msg, sizeof msg, "ackcmd write failed: %s", err);
             sal_log_line(SAL_LOG_ERROR, c->comp->name, __FILE__, __func__, __LINE__, msg);
         } else {
-            fprintf(stderr, "%s: ackcmd write failed: %s\n", c->comp->name, err);
+            sal_log_say(SAL_LOG_ERROR, c->comp->name, "ackcmd write failed: %s", err);
         }
     }
     /* nothing borrowed outlives the write */

@@ -166,6 +166,13 @@ static void init_seq_ranges(sal_remote *r)
 int sal_remote_open(sal_remote **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
                     const sal_transport_ops *ops, const char *identity, char *err, size_t errlen)
 {
+    return sal_remote_open_within(out, loop, comp, index, ops, identity, 0, err, errlen);
+}
+
+int sal_remote_open_within(sal_remote **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
+                           const sal_transport_ops *ops, const char *identity, double open_timeout, char *err,
+                           size_t errlen)
+{
     *out = NULL;
     sal_remote *r = calloc(1, sizeof *r);
     if (r == NULL) {
@@ -189,7 +196,7 @@ int sal_remote_open(sal_remote **out, uv_loop_t *loop, const sal_component_info 
         sal_user_at_host(me, sizeof me);
         identity = me;
     }
-    int rc = sal_open(&r->sal, loop, comp, index, ops, identity, err, errlen);
+    int rc = sal_open_within(&r->sal, loop, comp, index, ops, identity, open_timeout, err, errlen);
     if (rc != 0) {
         r->sal = NULL;
         sal_remote_close(r, NULL, NULL);

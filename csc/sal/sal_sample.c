@@ -68,8 +68,7 @@ static const sample_tail *const_tail_of(const sal_topic_info *topic, const void 
     return (const sample_tail *)((const char *)sample + tail_offset(topic));
 }
 
-/* Is f the topic's private_identity (whose whole value is in the tail)? */
-static bool is_identity(const sal_topic_info *topic, const sal_field_info *f)
+bool sal_field_is_identity(const sal_topic_info *topic, const sal_field_info *f)
 {
     return (f->flags & SAL_FIELD_PRIVATE) && f->type == SAL_FIELD_STRING && f->offset == topic->priv.identity;
 }
@@ -267,7 +266,7 @@ static int set_string(const sal_topic_info *topic, const sal_field_info *f, void
         snprintf(err, errlen, "%s.%s: %s", topic->sal_name, field, why);
         return -EINVAL;
     }
-    if (is_identity(topic, f)) { /* whole, beside the struct's string<128> */
+    if (sal_field_is_identity(topic, f)) { /* whole, beside the struct's string<128> */
         if (len > SAL_IDENTITY_MAX) {
             snprintf(err, errlen, "%s.%s: %zu bytes exceed the bound of %d", topic->sal_name, field, len,
                      SAL_IDENTITY_MAX);
@@ -303,7 +302,7 @@ static int set_string(const sal_topic_info *topic, const sal_field_info *f, void
 const char *sal_sample_get_string(const sal_topic_info *topic, const void *sample, const char *field)
 {
     const sal_field_info *f = sal_topic_field(topic, field);
-    if (f != NULL && is_identity(topic, f)) {
+    if (f != NULL && sal_field_is_identity(topic, f)) {
         return sal_sample_identity(topic, sample);
     }
     return f == NULL ? NULL : sal_field_get_string(f, sample);

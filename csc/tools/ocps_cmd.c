@@ -119,7 +119,9 @@ static int setup(cmdr *c, int argc, char **argv, const char *transport_name, con
             return rc;
         }
     }
-    int open_rc = sal_remote_open(&c->remote, &c->loop, c->comp, index, transport, identity, err, sizeof err);
+    /* an unreachable transport (no Kafka broker) is said within --discovery too */
+    int open_rc = sal_remote_open_within(&c->remote, &c->loop, c->comp, index, transport, identity,
+                                         c->discovery, err, sizeof err);
     if (open_rc != 0) {
         fprintf(stderr, "ocps-cmd: %s%s\n", err,
                 cmdr_setup_status(open_rc) == EXIT_TIMEOUT ? " (nothing was sent)" : "");

@@ -3,6 +3,8 @@
  */
 #include "ocps/sal_logline.h"
 
+#include "ocps/sal_errout.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -133,19 +135,48 @@ static void put_field_int(line_buf *b, const char *key, long value)
     put_str(b, num);
 }
 
+static void format_line(line_buf *b, int level, const char *name, const char *file, const char *func,
+                        int line, const char *message);
+
+/* The line saying how many lines were dropped, in the log's format. */
+static size_t dropped_note(char *buf, size_t cap, unsigned long dropped)
+{
+    char message[128];
+    snprintf(message, sizeof message, "%lu log lines dropped or cut short: stderr was not writable", dropped);
+    line_buf note = {.len = 0};
+    format_line(&note, SAL_LOGLINE_WARNING, "log", NULL, NULL, 0, message);
+    size_t n = note.len < cap ? note.len : cap;
+    memcpy(buf, note.text, n);
+    return n;
+}
+
+/* Write one line to stderr without ever waiting for a pipe or socket. */
+static void emit(const char *text, size_t len)
+{
+    sal_errout_write_noted(text, len, dropped_note);
+}
+
 void sal_log_line(int level, const char *name, const char *file, const char *func, int line,
                   const char *message)
 {
     line_buf b = {.len = 0};
-    b.limit = sizeof b.text - 3; /* "}\n" and a terminator */
+    format_line(&b, level, name, file, func, line, message);
+    emit(b.text, b.len);
+}
+
+/* The line of sal_log_line in b (which may already hold some bytes). */
+static void format_line(line_buf *b, int level, const char *name, const char *file, const char *func,
+                        int line, const char *message)
+{
+    b->limit = sizeof b->text - 3; /* "}\n" and a terminator */
     if (log_format == SAL_LOG_FORMAT_TEXT) {
-        put_str(&b, sal_log_level_name(level));
-        put_str(&b, " ");
-        put_str(&b, name);
-        put_str(&b, ": ");
-        put_str(&b, message);
-        b.limit += 1;
-        put_str(&b, "\n");
+        put_str(b, sal_log_level_name(level));
+        put_str(b, " ");
+        put_str(b, name);
+        put_str(b, ": ");
+        put_str(b, message);
+        b->limit += 1;
+        put_str(b, "\n");
     } else {
         struct timeval tv;
         gettimeofday(&tv, NULL);
@@ -154,22 +185,21 @@ void sal_log_line(int level, const char *name, const char *file, const char *fun
         char when[96];
         snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000));
-        put_str(&b, "{\"time\": ");
-        put_json_string(&b, when);
-        put_field_str(&b, "level", sal_log_level_name(level));
-        put_field_int(&b, "levelno", level);
-        put_field_str(&b, "name", name);
-        put_field_int(&b, "pid", (long)getpid());
+        put_str(b, "{\"time\": ");
+        put_json_string(b, when);
+        put_field_str(b, "level", sal_log_level_name(level));
+        put_field_int(b, "levelno", level);
+        put_field_str(b, "name", name);
+        put_field_int(b, "pid", (long)getpid());
         if (file != NULL) {
-            put_field_str(&b, "file", file);
-            put_field_str(&b, "function", func != NULL ? func : "");
-            put_field_int(&b, "line", line);
+            put_field_str(b, "file", file);
+            put_field_str(b, "function", func != NULL ? func : "");
+            put_field_int(b, "line", line);
         }
-        put_field_str(&b, "message", message); /* last: a cut message keeps the rest */
-        b.limit += 2;
-        put_str(&b, "}\n");
+        put_field_str(b, "message", message); /* last: a cut message keeps the rest */
+        b->limit += 2;
+        put_str(b, "}\n");
     }
-    fwrite(b.text, 1, b.len, stderr);
 }
 
 void sal_log_say(int level, const char *name, const char *fmt, ...)
@@ -182,6 +212,12 @@ void sal_log_say(int level, const char *name, const char *fmt, ...)
     if (log_format == SAL_LOG_FORMAT_JSON) {
         sal_log_line(level, name, NULL, NULL, 0, message);
     } else {
-        fprintf(stderr, "%s: %s\n", name, message);
+        line_buf b = {.len = 0, .limit = sizeof b.text - 1};
+        put_str(&b, name);
+        put_str(&b, ": ");
+        put_str(&b, message);
+        b.limit += 1;
+        put_str(&b, "\n");
+        emit(b.text, b.len);
     }
 }

@@ -55,6 +55,45 @@ static int drain(int fd, char *out, size_t outlen, size_t *used, double deadline
     }
 }
 
+/* Spawn argv with stdout on out[1] and stderr on errp[1]; 0 or errno. */
+static int spawn_two(char *const argv[], const int out[2], const int errp[2], pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, errp[1], STDERR_FILENO);
+    int rc = posix_spawnp(pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    return rc;
+}
+
+/* Wait for pid, SIGKILLed first unless it `ended` (its output read to
+ * the end): 128 + signal if a signal ended it (*signalled set, if not
+ * NULL), else its exit status. */
+static int reap(pid_t pid, bool ended, bool *signalled)
+{
+    if (!ended) {
+        kill(pid, SIGKILL);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (signalled != NULL) {
+        *signalled = WIFSIGNALED(status);
+    }
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+/* Drop the final newlines of text[0..*used) and terminate it. */
+static void trim_newlines(char *text, size_t *used)
+{
+    while (*used > 0 && (text[*used - 1] == '\n' || text[*used - 1] == '\r')) {
+        (*used)--;
+    }
+    text[*used] = '\0';
+}
+
 int sal_proc_run(char *const argv[], char *out, size_t outlen, double timeout)
 {
     int fds[2];
@@ -66,14 +105,8 @@ int sal_proc_run(char *const argv[], char *out, size_t outlen, double timeout)
         snprintf(out, outlen, "pipe: %s", strerror(errno));
         return -1;
     }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], STDERR_FILENO);
     pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
+    int rc = spawn_two(argv, fds, fds, &pid); /* stdout and stderr on one pipe */
     close(fds[1]);
     if (rc != 0) {
         close(fds[0]);
@@ -83,20 +116,9 @@ int sal_proc_run(char *const argv[], char *out, size_t outlen, double timeout)
     size_t used = 0;
     int eof = drain(fds[0], out, outlen, &used, now() + timeout);
     close(fds[0]);
-    if (!eof) {
-        kill(pid, SIGKILL);
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    while (used > 0 && (out[used - 1] == '\n' || out[used - 1] == '\r')) {
-        used--;
-    }
-    out[used] = '\0';
-    if (WIFSIGNALED(status)) {
-        return 128 + WTERMSIG(status);
-    }
-    return WEXITSTATUS(status);
+    int status = reap(pid, eof, NULL);
+    trim_newlines(out, &used);
+    return status;
 }
 
 /* --- sal_proc_capture --- */
@@ -176,19 +198,6 @@ static int drain_both(const int fds[2], capture *c, char *err, size_t errlen, si
     return 1;
 }
 
-/* Spawn argv with stdout on out[1] and stderr on errp[1]; 0 or errno. */
-static int spawn_two(char *const argv[], const int out[2], const int errp[2], pid_t *pid)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, errp[1], STDERR_FILENO);
-    int rc = posix_spawnp(pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    return rc;
-}
-
 int sal_proc_capture(char *const argv[], size_t max, double timeout, char **data, size_t *len, char *err,
                      size_t errlen)
 {
@@ -223,16 +232,9 @@ int sal_proc_capture(char *const argv[], size_t max, double timeout, char **data
     int ended = drain_both(fds, &c, err, errlen, &err_used, now() + timeout);
     close(fds[0]);
     close(fds[1]);
-    if (ended != 1) {
-        kill(pid, SIGKILL);
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    while (err_used > 0 && (err[err_used - 1] == '\n' || err[err_used - 1] == '\r')) {
-        err_used--;
-    }
-    err[err_used] = '\0';
+    bool signalled = false;
+    int status = reap(pid, ended == 1, &signalled);
+    trim_newlines(err, &err_used);
     if (ended < 0 || c.too_long) {
         free(c.data);
         if (ended < 0) {
@@ -240,9 +242,9 @@ int sal_proc_capture(char *const argv[], size_t max, double timeout, char **data
         }
         return ended < 0 ? -1 : SAL_PROC_TOO_LONG;
     }
-    if (WIFSIGNALED(status)) {
+    if (signalled) {
         free(c.data);
-        return 128 + WTERMSIG(status);
+        return status;
     }
     if (c.data == NULL && !capture_add(&c, "", 0)) {
         snprintf(err, errlen, "out of memory");
@@ -250,5 +252,5 @@ int sal_proc_capture(char *const argv[], size_t max, double timeout, char **data
     }
     *data = c.data;
     *len = c.len;
-    return WEXITSTATUS(status);
+    return status;
 }

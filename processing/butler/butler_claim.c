@@ -246,35 +246,36 @@ static int bl_claim_in_txn(butler_repo *repo, const char *name, const butler_run
     return bl_store_owner(repo, id, self, err, errlen);
 }
 
-/* Is the directory at relative path rel a collection's directory, or above
- * one (its name, or a prefix of one up to a '/')? Errors count as yes. */
-static bool bl_is_collection_dir(butler_repo *repo, const char *rel)
+/* The registry's questions of one sweep of leftovers, prepared once. */
+typedef struct bl_sweep {
+    butler_repo *repo;
+    sqlite3_stmt *collection_dir; /* ?1 is a collection's directory, or above one */
+    sqlite3_stmt *registered;     /* ?1 is a registered dataset's path */
+} bl_sweep;
+
+/* Ask st (one text parameter) about rel: true if it has a row, or on
+ * error (a sweep removes nothing it is not sure of). */
+static bool bl_sweep_asks(sqlite3_stmt *st, const char *rel)
 {
-    sqlite3_stmt *st;
-    char err[8];
-    if (bl_prepare(repo,
-                   "SELECT 1 FROM collection WHERE name = ?1 OR substr(name, 1, length(?1) + 1) = ?1 || '/'"
-                   " LIMIT 1",
-                   &st, err, sizeof err) != 0) {
-        return true;
-    }
     sqlite3_bind_text(st, 1, rel, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return rc != SQLITE_DONE;
 }
 
 /* Remove what the registry does not know under path[0..len) (a directory
  * inside the root; path has PATH_MAX bytes): files not registered, and
- * directories that become empty. Another collection's directory below it
- * is left alone, as are symbolic links (neither followed nor removed). */
-static void bl_remove_unregistered(butler_repo *repo, char *path, size_t len, int depth)
+ * directories that become empty. The directory of another collection
+ * below it (its name, or a prefix of one up to a '/') is left alone, as
+ * are symbolic links (neither followed nor removed). */
+static void bl_remove_unregistered(bl_sweep *sw, char *path, size_t len, int depth)
 {
     DIR *d = opendir(path);
     if (d == NULL) {
         return;
     }
-    const char *rel = path + strlen(repo->root) + 1;
+    const char *rel = path + strlen(sw->repo->root) + 1;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         size_t n = strlen(de->d_name);
@@ -284,15 +285,14 @@ static void bl_remove_unregistered(butler_repo *repo, char *path, size_t len, in
         path[len] = '/';
         memcpy(path + len + 1, de->d_name, n + 1);
         struct stat st;
-        char err[8];
         if (lstat(path, &st) != 0 || S_ISLNK(st.st_mode)) {
             /* gone meanwhile; or a link, left alone */
         } else if (S_ISDIR(st.st_mode)) {
-            if (depth < BL_MAX_LEFTOVER_DEPTH && !bl_is_collection_dir(repo, rel)) {
-                bl_remove_unregistered(repo, path, len + 1 + n, depth + 1);
+            if (depth < BL_MAX_LEFTOVER_DEPTH && !bl_sweep_asks(sw->collection_dir, rel)) {
+                bl_remove_unregistered(sw, path, len + 1 + n, depth + 1);
                 rmdir(path);
             }
-        } else if (bl_path_registered(repo, rel, err, sizeof err) == 0) {
+        } else if (!bl_sweep_asks(sw->registered, rel)) {
             unlink(path);
         }
         path[len] = '\0';
@@ -300,29 +300,50 @@ static void bl_remove_unregistered(butler_repo *repo, char *path, size_t len, in
     closedir(d);
 }
 
-/* After a takeover: remove the files a dead owner left in the run's
- * directory <root>/<run>/. Nothing is removed for a name with an empty,
- * "." or ".." component (its directory would not be the run's own). */
-static void bl_remove_leftovers(butler_repo *repo, const char *run)
+/* Whether run names its own directory under the root: no empty, "." or
+ * ".." component and no trailing '/'. */
+static bool bl_run_dir_is_its_own(const char *run)
 {
     for (const char *c = run; *c != '\0';) {
         size_t n = strcspn(c, "/");
         if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.')) {
-            return;
+            return false;
         }
         c += n + (c[n] == '/');
         if (c[-1] == '/' && *c == '\0') {
-            return; /* a trailing '/' */
+            return false;
         }
     }
-    char *path = malloc(PATH_MAX);
-    if (path == NULL) {
+    return true;
+}
+
+/* After a takeover, inside the claim's transaction (so that no other
+ * writer can claim a run below this one, or register a file, until the
+ * sweep is over): remove the files a dead owner left in the run's
+ * directory <root>/<run>/. Nothing is removed for a name with an empty,
+ * "." or ".." component (its directory would not be the run's own), nor
+ * if the registry cannot be asked. */
+static void bl_remove_leftovers(butler_repo *repo, const char *run)
+{
+    if (!bl_run_dir_is_its_own(run)) {
         return;
     }
-    int len = snprintf(path, PATH_MAX, "%s/%s", repo->root, run);
-    if (len > 0 && len < PATH_MAX) {
-        bl_remove_unregistered(repo, path, (size_t)len, 0);
+    bl_sweep sw = {.repo = repo};
+    char err[8];
+    char *path = malloc(PATH_MAX);
+    if (path != NULL &&
+        bl_prepare(repo,
+                   "SELECT 1 FROM collection WHERE name = ?1 OR substr(name, 1, length(?1) + 1) = ?1 || '/'"
+                   " LIMIT 1",
+                   &sw.collection_dir, err, sizeof err) == 0 &&
+        bl_prepare(repo, "SELECT 1 FROM dataset WHERE path = ?1", &sw.registered, err, sizeof err) == 0) {
+        int len = snprintf(path, PATH_MAX, "%s/%s", repo->root, run);
+        if (len > 0 && len < PATH_MAX) {
+            bl_remove_unregistered(&sw, path, (size_t)len, 0);
+        }
     }
+    sqlite3_finalize(sw.collection_dir);
+    sqlite3_finalize(sw.registered);
     free(path);
 }
 
@@ -344,12 +365,13 @@ int butler_claim_run(butler_repo *repo, const char *name, butler_claim_info *inf
         info->taken_over = false;
         return rc;
     }
+    if (info->taken_over) {
+        /* before the commit: the write lock keeps other claims out */
+        bl_remove_leftovers(repo, name);
+    }
     if (bl_commit(repo, err, errlen) != 0) {
         info->taken_over = false;
         return -1;
-    }
-    if (info->taken_over) {
-        bl_remove_leftovers(repo, name);
     }
     return 0;
 }

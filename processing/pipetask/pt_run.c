@@ -548,16 +548,14 @@ static int claim_output_run(run *r, char *err, size_t errlen)
     char msg[1024] = "";
     butler_claim_info info;
     int rc = butler_claim_run(r->repo, r->run_name, &info, msg, sizeof msg);
-    if (rc == 1 && info.has_owner) {
+    if (rc == 1) {
         snprintf(err, errlen,
-                 "output run %s exists already: %.300s; choose another output, or once that process is gone "
-                 "free the run with `ocps-butler remove-runs %.900s %s`",
-                 r->run_name, info.reason, r->root, r->run_name);
-    } else if (rc == 1) {
-        snprintf(err, errlen,
-                 "output run %s exists already: %.300s; choose another output, or remove the run (and what "
-                 "it holds) with `ocps-butler remove-runs %.900s %s`",
-                 r->run_name, info.reason, r->root, r->run_name);
+                 "output run %s exists already: %.300s; choose another output, or %s `ocps-butler "
+                 "remove-runs %.900s %s`",
+                 r->run_name, info.reason,
+                 info.has_owner ? "once that process is gone free the run with"
+                                : "remove the run (and what it holds) with",
+                 r->root, r->run_name);
     } else if (rc != 0) {
         snprintf(err, errlen, "creating the output run %s: %s", r->run_name, msg);
     } else if (info.taken_over) {

@@ -25,6 +25,7 @@
 
 #include "ocps/engine.h"
 #include "ocps/exe_path.h"
+#include "ocps/sal_errout.h"
 #include "ocps/uws_service.h"
 
 typedef struct cli {
@@ -183,22 +184,23 @@ static void on_job(void *arg, const engine_job *job)
     uws_service_job_changed(a->svc, job);
     if (a->draining && engine_phase_final(job->phase)) {
         size_t running = engine_count(a->e, ENGINE_EXECUTING);
-        fprintf(stderr, "ocps-engine: draining: job %s ended (%s); %zu still running\n", job->id,
-                engine_phase_name(job->phase), running);
+        sal_errout_say("ocps-engine: draining: job %s ended (%s); %zu still running", job->id,
+                       engine_phase_name(job->phase), running);
         if (running == 0) {
             drain_check_soon(a);
         }
     }
 }
 
+/* The engine's messages on stderr, never waiting for a stalled reader. */
 static void on_engine_log(void *arg, int level, const char *message)
 {
     (void)arg;
-    fprintf(stderr, "ocps-engine: %s%s\n",
-            level >= ENGINE_LOG_ERROR     ? "error: "
-            : level >= ENGINE_LOG_WARNING ? "warning: "
-                                          : "",
-            message);
+    sal_errout_say("ocps-engine: %s%s",
+                   level >= ENGINE_LOG_ERROR     ? "error: "
+                   : level >= ENGINE_LOG_WARNING ? "warning: "
+                                                 : "",
+                   message);
 }
 
 /* Stop the service and the engine now: jobs still running go on
@@ -206,14 +208,14 @@ static void on_engine_log(void *arg, int level, const char *message)
 static void app_stop(app *a)
 {
     a->stopping = true;
+    sal_errout_linger(1.0); /* its last lines may wait (1 s in all) for a slow reader */
     size_t running = engine_count(a->e, ENGINE_EXECUTING);
     if (running > 0) {
-        fprintf(
-            stderr,
-            "ocps-engine: stopping (running jobs: %zu; they go on and are re-adopted at the next start)\n",
+        sal_errout_say(
+            "ocps-engine: stopping (running jobs: %zu; they go on and are re-adopted at the next start)",
             running);
     } else {
-        fprintf(stderr, "ocps-engine: stopping (no job runs)\n");
+        sal_errout_say("ocps-engine: stopping (no job runs)");
     }
     uws_service_close(a->svc);
     a->svc = NULL;
@@ -235,16 +237,16 @@ static void on_drain_tick(uv_timer_t *t)
     size_t running = engine_count(a->e, ENGINE_EXECUTING);
     uint64_t now = uv_now(a->loop);
     if (running == 0) {
-        fprintf(stderr, "ocps-engine: drained: no job runs\n");
+        sal_errout_say("ocps-engine: drained: no job runs");
         app_stop(a);
     } else if (now >= a->drain_end) {
-        fprintf(stderr, "ocps-engine: drain timeout (--drain-timeout %g s): running jobs: %zu\n",
-                a->drain_timeout, running);
+        sal_errout_say("ocps-engine: drain timeout (--drain-timeout %g s): running jobs: %zu",
+                       a->drain_timeout, running);
         app_stop(a);
     } else {
         uint64_t left = a->drain_end - now;
-        fprintf(stderr, "ocps-engine: draining: running jobs: %zu, %.0f s left\n", running,
-                (double)left / 1000.0);
+        sal_errout_say("ocps-engine: draining: running jobs: %zu, %.0f s left", running,
+                       (double)left / 1000.0);
         uv_timer_start(&a->drain_tick, on_drain_tick, left < DRAIN_LOG_PERIOD_MS ? left : DRAIN_LOG_PERIOD_MS,
                        0);
     }
@@ -259,12 +261,22 @@ static void drain_check_soon(app *a)
     }
 }
 
+/* The ids of the running jobs named in the drain's first log line. */
+typedef struct drain_ids {
+    char text[DRAIN_LOG_IDS * 40 + 8];
+    size_t len;
+    size_t named;
+} drain_ids;
+
 /* Name a running job in the drain's first log line. */
 static int drain_log_job(void *arg, const engine_job *job)
 {
-    size_t *named = arg;
-    if (job->phase == ENGINE_EXECUTING && (*named)++ < DRAIN_LOG_IDS) {
-        fprintf(stderr, " %s", job->id);
+    drain_ids *ids = arg;
+    if (job->phase == ENGINE_EXECUTING && ids->named++ < DRAIN_LOG_IDS) {
+        int n = snprintf(ids->text + ids->len, sizeof ids->text - ids->len, " %s", job->id);
+        if (n > 0 && (size_t)n < sizeof ids->text - ids->len) {
+            ids->len += (size_t)n;
+        }
     }
     return 0;
 }
@@ -277,13 +289,13 @@ static void drain_start(app *a, int signum)
     uws_service_drain(a->svc);
     engine_hold(a->e);
     size_t running = engine_count(a->e, ENGINE_EXECUTING);
-    fprintf(stderr,
-            "ocps-engine: %s: draining: no new job is taken (PUT /job: 503), queued jobs wait for the next "
-            "start; waiting up to %g s for the running jobs (%zu; a second signal stops at once):",
-            signum == SIGTERM ? "SIGTERM" : "SIGINT", a->drain_timeout, running);
-    size_t named = 0;
-    engine_job_list_live(a->e, 0, drain_log_job, &named);
-    fprintf(stderr, "%s\n", named > DRAIN_LOG_IDS ? " ..." : "");
+    drain_ids ids = {.len = 0};
+    engine_job_list_live(a->e, 0, drain_log_job, &ids);
+    sal_errout_say(
+        "ocps-engine: %s: draining: no new job is taken (PUT /job: 503), queued jobs wait for the next "
+        "start; waiting up to %g s for the running jobs (%zu; a second signal stops at once):%s%s",
+        signum == SIGTERM ? "SIGTERM" : "SIGINT", a->drain_timeout, running, ids.text,
+        ids.named > DRAIN_LOG_IDS ? " ..." : "");
     a->drain_end = uv_now(a->loop) + (uint64_t)(a->drain_timeout * 1000.0);
     uint64_t first = (uint64_t)(a->drain_timeout * 1000.0);
     uv_timer_start(&a->drain_tick, on_drain_tick, first < DRAIN_LOG_PERIOD_MS ? first : DRAIN_LOG_PERIOD_MS,
@@ -299,8 +311,8 @@ static void on_signal(uv_signal_t *h, int signum)
         return;
     }
     if (a->draining) {
-        fprintf(stderr, "ocps-engine: %s during the drain: stopping now\n",
-                signum == SIGTERM ? "SIGTERM" : "SIGINT");
+        sal_errout_say("ocps-engine: %s during the drain: stopping now",
+                       signum == SIGTERM ? "SIGTERM" : "SIGINT");
         app_stop(a);
     } else if (a->drain_timeout > 0 && engine_count(a->e, ENGINE_EXECUTING) > 0) {
         drain_start(a, signum);

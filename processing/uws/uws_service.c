@@ -40,6 +40,7 @@
 #include <microhttpd.h>
 
 #include "ocps/json_text.h"
+#include "ocps/sal_errout.h"
 #include "ocps/sal_utf8.h"
 #include "ocps/uws_job.h"
 #include "ocps/uws_metrics.h"
@@ -618,7 +619,7 @@ void uws_service_job_changed(uws_service *s, const engine_job *job)
         char err[256];
         if (uws_forget(s, id, job->phase, err, sizeof err) != 0) {
             /* listed again, with its files: a DELETE may be sent again */
-            fprintf(stderr, "ocps-engine: job %s ended after its DELETE, but stays: %s\n", id, err);
+            sal_errout_say("ocps-engine: job %s ended after its DELETE, but stays: %s", id, err);
         }
     } else {
         engine_job_mark_published(s->e, id);
@@ -1149,7 +1150,7 @@ static void uws_delete_job(const uws_call *c, uws_reply *r)
             return;
         }
         if (engine_job_abort(c->s->e, id, err, sizeof err) != 0) {
-            fprintf(stderr, "ocps-engine: delete %s: %s\n", id, err);
+            sal_errout_say("ocps-engine: delete %s: %s", id, err);
         }
     }
     uws_reply_json(r, 200, json_pack("{sssssi}", "status", "Success", "message", "", "code", 200));
@@ -1874,20 +1875,11 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
     return uws_send(s, conn, rq, &r);
 }
 
-/* Write out the request log (stderr). */
+/* Write out the request log (stderr), never waiting for a stalled pipe or
+ * socket reader: the lines that do not fit are dropped and counted. */
 static void uws_log_flush(uws_service *s)
 {
-    size_t done = 0;
-    while (done < s->loglen) {
-        ssize_t n = write(STDERR_FILENO, s->log + done, s->loglen - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break; /* nowhere to log: dropped */
-        }
-        done += (size_t)n;
-    }
+    sal_errout_write(s->log, s->loglen);
     s->loglen = 0;
 }
 
@@ -2042,7 +2034,7 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
     s->handles = 2;
     char lerr[256];
     if (engine_job_list(e, uws_resume_one, s, lerr, sizeof lerr) != 0) {
-        fprintf(stderr, "ocps-engine: %s\n", lerr);
+        sal_errout_say("ocps-engine: %s", lerr);
     }
     for (size_t i = 0; i < s->ndeleting; i++) {
         engine_job_abort(e, s->deleting[i], lerr, sizeof lerr);

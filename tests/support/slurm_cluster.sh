@@ -11,8 +11,12 @@
 #
 # Ports are picked free at start. munged must listen on the default socket
 # (/run/munge/munge.socket.2): Slurm 22.05 clients ignore AuthInfo=socket
-# for some connections, so a munged already running there is reused when it
-# answers; otherwise one is started with the cluster's own key.
+# for some connections, so every cluster on the machine shares one munged:
+# one already answering there is reused, else one is started. Clusters of
+# other test runs may use it at once, so each cluster is counted as a user
+# (a file in $munge_state/users) and stop ends munged only if a cluster
+# started it and no cluster uses it any more; a munged no cluster started
+# (the machine's own) is never stopped.
 set -eu
 
 cmd=${1:-}
@@ -21,6 +25,23 @@ if [ -z "$cmd" ] || [ -z "$dir" ]; then
     echo "usage: $0 start|stop|ctld-stop|ctld-kill|ctld-start DIR" >&2
     exit 2
 fi
+
+munge_state=/run/ocps-test-munge # shared by the clusters of every test run
+
+# This cluster's file among the users of the shared munged.
+munge_user() {
+    printf '%s/users/%s' "$munge_state" "$(printf %s "$dir" | tr / %)"
+}
+
+# Run "$@" holding the lock of the shared munged (start and stop of
+# clusters in other test runs wait).
+with_munge_lock() {
+    mkdir -p "$munge_state/users"
+    (
+        flock 9
+        "$@"
+    ) 9>"$munge_state/lock"
+}
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -64,22 +85,52 @@ cancel_jobs() {
     done
 }
 
+# munged's files (started by a cluster) are in $munge_state/munged, not in
+# the cluster's directory: it may outlive the cluster that started it.
+start_munge_locked() {
+    m="$munge_state/munged"
+    if [ -f "$m/munged.pid" ] && ! kill -0 "$(cat "$m/munged.pid")" 2>/dev/null; then
+        rm -f "$m/munged.pid" # from a munged gone since: not ours to stop
+    fi
+    if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
+        mkdir -p "$m" /run/munge
+        rm -f "$m/munge.key"
+        dd if=/dev/urandom bs=1024 count=1 of="$m/munge.key" status=none
+        chown -R munge:munge "$m" /run/munge
+        chmod 700 "$m"
+        chmod 400 "$m/munge.key"
+        # (without the lock's descriptor: the daemon would hold the lock)
+        runuser -u munge -- /usr/sbin/munged --key-file="$m/munge.key" \
+            --pid-file="$m/munged.pid" --log-file="$m/munged.log" --seed-file="$m/munged.seed" 9>&-
+        munge -n | unmunge >/dev/null
+    fi
+    printf '%s\n' "$dir" >"$(munge_user)"
+}
+
 start_munge() {
-    if munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
-        return 0 # a munged already answers on the default socket
+    with_munge_lock start_munge_locked
+}
+
+# Stop munged if a cluster started it and no other cluster (whose
+# directory is still there) uses it.
+stop_munge_locked() {
+    rm -f "$(munge_user)"
+    for user in "$munge_state"/users/*; do
+        [ -f "$user" ] || continue
+        if [ -d "$(cat "$user")" ]; then
+            return 0 # still in use
+        fi
+        rm -f "$user" # a cluster removed without stop
+    done
+    pidfile="$munge_state/munged/munged.pid"
+    if [ -f "$pidfile" ] && [ "$(cat "/proc/$(cat "$pidfile")/comm" 2>/dev/null)" != munged ]; then
+        rm -f "$pidfile" # gone (its pid perhaps taken since): nothing to stop
     fi
-    mkdir -p "$dir/munge" /run/munge
-    chmod 755 "$dir" # munged (user munge) must reach its key and log
-    if [ ! -f "$dir/munge/munge.key" ]; then
-        dd if=/dev/urandom bs=1024 count=1 of="$dir/munge/munge.key" status=none
-    fi
-    chown -R munge:munge "$dir/munge" /run/munge
-    chmod 700 "$dir/munge"
-    chmod 400 "$dir/munge/munge.key"
-    runuser -u munge -- /usr/sbin/munged --key-file="$dir/munge/munge.key" \
-        --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" \
-        --seed-file="$dir/munge/munged.seed"
-    munge -n | unmunge >/dev/null
+    stop_pidfile "$pidfile"
+}
+
+stop_munge() {
+    with_munge_lock stop_munge_locked
 }
 
 write_conf() {
@@ -156,7 +207,7 @@ stop)
     stop_pidfile "$dir/slurmd.pid"
     stop_pidfile "$dir/slurmctld.pid"
     stop_stepds
-    stop_pidfile "$dir/munge/munged.pid"
+    stop_munge
     ;;
 ctld-stop)
     stop_pidfile "$dir/slurmctld.pid"

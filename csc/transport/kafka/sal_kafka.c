@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -23,7 +24,7 @@
 
 #include "sal_kafka__internal.h"
 static void kafka_close(sal_transport *t);
-static int topic_register(sal_transport *t, int topic, char *err, size_t errlen);
+static int topic_register(sal_transport *t, int topic, long registry_ms, char *err, size_t errlen);
 
 /* ---- helpers ---- */
 
@@ -196,11 +197,12 @@ static void init_topic_names(sal_transport *t)
 }
 
 /* Partition counts of our topics from the cluster's metadata (all topics:
- * asking for one topic would make a broker that allows it create it). */
-static int load_metadata(sal_transport *t, char *err, size_t errlen)
+ * asking for one topic would make a broker that allows it create it),
+ * waiting at most timeout_ms for the broker. */
+static int load_metadata(sal_transport *t, int timeout_ms, char *err, size_t errlen)
 {
     const struct rd_kafka_metadata *md;
-    rd_kafka_resp_err_t rc = rd_kafka_metadata(t->producer, 1, NULL, &md, KAFKA_TIMEOUT_MS);
+    rd_kafka_resp_err_t rc = rd_kafka_metadata(t->producer, 1, NULL, &md, timeout_ms);
     if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
         snprintf(err, errlen, "Kafka broker %s: cannot read metadata: %s", t->env.broker,
                  rd_kafka_err2str(rc));
@@ -228,11 +230,31 @@ static rd_kafka_NewTopic_t *new_topic_spec(const sal_transport *t, int k, char *
     return nt;
 }
 
-/* Wait for a CreateTopics result; "" in msg if every topic was created or
- * already existed. */
-static void create_topics_result(rd_kafka_queue_t *q, char *msg, size_t len)
+/* The opener's bound (sal_transport_cbs.open_timeout) in ms, 0 when it
+ * gave none. */
+static int opener_bound_ms(const sal_transport *t)
 {
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, KAFKA_TIMEOUT_MS + 5000);
+    double s = t->cbs.open_timeout;
+    if (!(s > 0) || s >= INT_MAX / 1000) {
+        return 0;
+    }
+    int ms = (int)(s * 1000);
+    return ms > 0 ? ms : 1;
+}
+
+/* How long open waits for the broker: the opener's bound, else
+ * KAFKA_TIMEOUT_MS. */
+static int open_timeout_ms(const sal_transport *t)
+{
+    int ms = opener_bound_ms(t);
+    return ms > 0 ? ms : KAFKA_TIMEOUT_MS;
+}
+
+/* Wait (at most timeout_ms) for a CreateTopics result; "" in msg if every
+ * topic was created or already existed. */
+static void create_topics_result(rd_kafka_queue_t *q, int timeout_ms, char *msg, size_t len)
+{
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms);
     msg[0] = '\0';
     if (ev == NULL) {
         snprintf(msg, len, "CreateTopics timed out");
@@ -258,9 +280,12 @@ static void create_topics_result(rd_kafka_queue_t *q, char *msg, size_t len)
     rd_kafka_event_destroy(ev);
 }
 
-/* Create the component's topics the cluster lacks, as salobj does. */
+/* Create the component's topics the cluster lacks, as salobj does,
+ * waiting at most open's bound (its request and operation timeouts; the
+ * result a second later at most). */
 static void create_missing_topics(sal_transport *t)
 {
+    int bound_ms = open_timeout_ms(t);
     size_t n = 0;
     rd_kafka_NewTopic_t **specs = calloc(t->comp->ntopics, sizeof *specs);
     char msg[256] = "out of memory";
@@ -273,11 +298,11 @@ static void create_missing_topics(sal_transport *t)
     if (specs != NULL && n > 0) {
         rd_kafka_AdminOptions_t *opts =
             rd_kafka_AdminOptions_new(t->producer, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-        rd_kafka_AdminOptions_set_request_timeout(opts, KAFKA_TIMEOUT_MS, NULL, 0);
-        rd_kafka_AdminOptions_set_operation_timeout(opts, KAFKA_TIMEOUT_MS, NULL, 0);
+        rd_kafka_AdminOptions_set_request_timeout(opts, bound_ms, NULL, 0);
+        rd_kafka_AdminOptions_set_operation_timeout(opts, bound_ms, NULL, 0);
         rd_kafka_queue_t *q = rd_kafka_queue_new(t->producer);
         rd_kafka_CreateTopics(t->producer, specs, n, opts, q);
-        create_topics_result(q, msg, sizeof msg);
+        create_topics_result(q, bound_ms + 1000, msg, sizeof msg);
         rd_kafka_queue_destroy(q);
         rd_kafka_AdminOptions_destroy(opts);
         rd_kafka_NewTopic_destroy_array(specs, n);
@@ -290,19 +315,47 @@ static void create_missing_topics(sal_transport *t)
     }
 }
 
+static size_t count_missing_topics(const sal_transport *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->comp->ntopics; i++) {
+        n += t->topics[i].npartitions == 0;
+    }
+    return n;
+}
+
+/* After CreateTopics succeeded, the cluster's metadata may list the new
+ * topics a moment later (another broker answers): read it again, every
+ * KAFKA_TOPIC_POLL_MS, until every topic is listed or open's bound has
+ * passed, as salobj polls list_topics after creating. A creation that
+ * failed is not waited for (its topics are reported missing by their
+ * reader or writer). */
+static int await_created_topics(sal_transport *t, char *err, size_t errlen)
+{
+    double deadline = kafka__monotonic_now() + open_timeout_ms(t) / 1000.0;
+    for (;;) {
+        double left_ms = (deadline - kafka__monotonic_now()) * 1000.0;
+        int rc = load_metadata(t, left_ms > 1 ? (int)left_ms : 1, err, errlen);
+        if (rc != 0 || count_missing_topics(t) == 0 || t->create_error[0] != '\0' ||
+            kafka__monotonic_now() + KAFKA_TOPIC_POLL_MS / 1000.0 > deadline) {
+            return rc;
+        }
+        struct timespec pause = {0, KAFKA_TOPIC_POLL_MS * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}
+
 static int setup_topics(sal_transport *t, char *err, size_t errlen)
 {
-    int rc = load_metadata(t, err, errlen);
+    int rc = load_metadata(t, open_timeout_ms(t), err, errlen);
     if (rc != 0) {
         return rc;
     }
-    for (size_t i = 0; i < t->comp->ntopics; i++) {
-        if (t->topics[i].npartitions == 0) {
-            create_missing_topics(t);
-            return load_metadata(t, err, errlen);
-        }
+    if (count_missing_topics(t) == 0) {
+        return 0;
     }
-    return 0;
+    create_missing_topics(t);
+    return await_created_topics(t, err, errlen);
 }
 
 /* The topic exists (re-reading metadata once if it was missing). */
@@ -310,7 +363,7 @@ static int topic_check_exists(sal_transport *t, int topic, char *err, size_t err
 {
     kafka_topic *kt = &t->topics[topic];
     if (kt->npartitions == 0) {
-        int rc = load_metadata(t, err, errlen);
+        int rc = load_metadata(t, KAFKA_TIMEOUT_MS, err, errlen);
         if (rc != 0) {
             return rc;
         }
@@ -348,12 +401,13 @@ static int kafka_open_clients(sal_transport *t, char *err, size_t errlen)
 /* Every existing topic's schema, registered now: reader_create,
  * writer_create and write then never wait on the registry. A topic
  * missing from the cluster is left to its reader_create or writer_create,
- * which fail with why. */
+ * which fail with why. Each request waits at most the opener's bound
+ * (else the registry's own). */
 static int register_all(sal_transport *t, char *err, size_t errlen)
 {
     for (size_t i = 0; i < t->comp->ntopics; i++) {
         if (t->topics[i].npartitions > 0) {
-            int rc = topic_register(t, (int)i, err, errlen);
+            int rc = topic_register(t, (int)i, opener_bound_ms(t), err, errlen);
             if (rc != 0) {
                 return rc;
             }
@@ -507,8 +561,9 @@ static void kafka_close(sal_transport *t)
 
 /* ---- endpoints ---- */
 
-/* Register the topic's schema (once) and prepare its encoder. */
-static int topic_register(sal_transport *t, int topic, char *err, size_t errlen)
+/* Register the topic's schema (once) and prepare its encoder, waiting at
+ * most registry_ms (0: the registry's own bound) for the registry. */
+static int topic_register(sal_transport *t, int topic, long registry_ms, char *err, size_t errlen)
 {
     kafka_topic *kt = &t->topics[topic];
     const sal_topic_info *ti = &t->comp->topics[topic];
@@ -524,7 +579,8 @@ static int topic_register(sal_transport *t, int topic, char *err, size_t errlen)
     snprintf(subject, sizeof subject, "%s-value", kt->name);
     int32_t id = 0;
     if (rc == 0) {
-        rc = sal_kafka_registry_register(t->registry, subject, ti->avro_schema, &id, err, errlen);
+        rc =
+            sal_kafka_registry_register(t->registry, subject, ti->avro_schema, registry_ms, &id, err, errlen);
     }
     if (rc == 0) {
         pthread_mutex_lock(&t->lock);
@@ -581,7 +637,7 @@ static int kafka_reader_create(sal_transport *t, int topic, char *err, size_t er
     if (kt->reading) {
         return 0;
     }
-    int rc = topic_register(t, topic, err, errlen);
+    int rc = topic_register(t, topic, 0, err, errlen);
     if (rc != 0) {
         return rc;
     }
@@ -618,7 +674,7 @@ static int kafka_writer_create(sal_transport *t, int topic, char *err, size_t er
     if (kt->writing) {
         return 0;
     }
-    int rc = topic_register(t, topic, err, errlen);
+    int rc = topic_register(t, topic, 0, err, errlen);
     if (rc != 0) {
         return rc;
     }

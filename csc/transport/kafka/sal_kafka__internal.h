@@ -23,6 +23,7 @@
 #include "sal_kafka_registry.h"
 
 #define KAFKA_TIMEOUT_MS 10000     /* metadata, watermarks, topic creation */
+#define KAFKA_TOPIC_POLL_MS 200    /* metadata read again until created topics are listed */
 #define KAFKA_POLL_MS 20           /* background thread's consumer poll */
 #define KAFKA_CLOSE_FLUSH_MS 2000  /* close waits this long for deliveries */
 #define KAFKA_DECODE_LOG_EVERY 10  /* undecodable messages: log 1st, then every 10th */

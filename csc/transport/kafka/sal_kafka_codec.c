@@ -151,7 +151,7 @@ static int field_type_parse(json_t *type, sal_kafka_enc_field *f, bool in_union)
 static void field_source(sal_kafka_enc_field *f, const sal_topic_info *topic, const char *name)
 {
     f->field = sal_topic_field(topic, name);
-    if (f->field != NULL && !f->array && strcmp(name, "private_identity") == 0) {
+    if (f->field != NULL && sal_field_is_identity(topic, f->field)) {
         f->source = SAL_KAFKA_SRC_IDENTITY;
     } else if (f->field != NULL) {
         f->source = SAL_KAFKA_SRC_SAMPLE;
@@ -793,7 +793,7 @@ static void field_set(const sal_field_info *f, void *sample, size_t i, bool is_i
 static int string_set(const sal_topic_info *t, const sal_field_info *f, void *sample, const char *s, size_t n)
 {
     char *p = (char *)sample + f->offset;
-    if ((f->flags & SAL_FIELD_PRIVATE) && f->offset == t->priv.identity) {
+    if (sal_field_is_identity(t, f)) {
         sal_sample_set_identity(t, sample, s, n);
         return 0;
     }

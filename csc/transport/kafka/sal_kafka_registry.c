@@ -130,9 +130,10 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
     return atomic_load(&r->cancelled) ? 1 : 0;
 }
 
-/* One request; on 2xx the parsed JSON reply is returned in *out. */
-static int request(sal_kafka_registry *r, const char *path, const char *post, const char *what, json_t **out,
-                   char *err, size_t errlen)
+/* One request, waiting at most timeout_ms (0: REGISTRY_TIMEOUT_MS); on
+ * 2xx the parsed JSON reply is returned in *out. */
+static int request(sal_kafka_registry *r, const char *path, const char *post, const char *what,
+                   long timeout_ms, json_t **out, char *err, size_t errlen)
 {
     if (atomic_load(&r->cancelled)) {
         snprintf(err, errlen, "schema registry %s: %s: cancelled (closing)", r->url, what);
@@ -155,7 +156,7 @@ static int request(sal_kafka_registry *r, const char *path, const char *post, co
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, REGISTRY_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : REGISTRY_TIMEOUT_MS);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
     if (post != NULL) {
@@ -182,8 +183,8 @@ static int request(sal_kafka_registry *r, const char *path, const char *post, co
     return rc;
 }
 
-int sal_kafka_registry_register(sal_kafka_registry *r, const char *subject, const char *schema, int32_t *id,
-                                char *err, size_t errlen)
+int sal_kafka_registry_register(sal_kafka_registry *r, const char *subject, const char *schema,
+                                long timeout_ms, int32_t *id, char *err, size_t errlen)
 {
     json_t *req = json_pack("{s:s}", "schema", schema);
     char *post = req ? json_dumps(req, JSON_COMPACT) : NULL;
@@ -200,7 +201,7 @@ int sal_kafka_registry_register(sal_kafka_registry *r, const char *subject, cons
     snprintf(what, sizeof what, "POST %s", path);
     curl_free(esc);
     json_t *reply = NULL;
-    int rc = request(r, path, post, what, &reply, err, errlen);
+    int rc = request(r, path, post, what, timeout_ms, &reply, err, errlen);
     free(post);
     if (rc == 0) {
         json_t *jid = json_object_get(reply, "id");
@@ -222,7 +223,7 @@ int sal_kafka_registry_fetch(sal_kafka_registry *r, int32_t id, char **schema, c
     snprintf(path, sizeof path, "/schemas/ids/%d", (int)id);
     snprintf(what, sizeof what, "GET %s", path);
     json_t *reply = NULL;
-    int rc = request(r, path, NULL, what, &reply, err, errlen);
+    int rc = request(r, path, NULL, what, 0, &reply, err, errlen);
     if (rc == 0) {
         const char *s = json_string_value(json_object_get(reply, "schema"));
         if (s == NULL) {

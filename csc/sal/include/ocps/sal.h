@@ -48,6 +48,12 @@ typedef void (*sal_error_cb)(void *arg, const char *message);
 int sal_open(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
              const sal_transport_ops *transport, const char *identity, char *err, size_t errlen);
 
+/* sal_open whose transport waits at most open_timeout seconds for what it
+ * connects to (sal_transport_cbs.open_timeout; 0: the transport's own). */
+int sal_open_within(sal **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
+                    const sal_transport_ops *transport, const char *identity, double open_timeout, char *err,
+                    size_t errlen);
+
 /* Read `topic`; cb runs for every accepted sample (right salIndex). */
 int sal_reader_add(sal *s, int topic, sal_sample_cb cb, void *arg, char *err, size_t errlen);
 

@@ -29,6 +29,13 @@ typedef void (*sal_ack_cb)(void *arg, int ack, int error, const char *result, do
 int sal_remote_open(sal_remote **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
                     const sal_transport_ops *transport, const char *identity, char *err, size_t errlen);
 
+/* sal_remote_open whose transport waits at most open_timeout seconds for
+ * what it connects to (a Kafka broker; 0: the transport's own bound): a
+ * commander bounds it by how long it waits for the CSC. */
+int sal_remote_open_within(sal_remote **out, uv_loop_t *loop, const sal_component_info *comp, int32_t index,
+                           const sal_transport_ops *transport, const char *identity, double open_timeout,
+                           char *err, size_t errlen);
+
 /* Read an event or telemetry topic; cb (may be NULL) runs for each sample
  * and the latest is kept for sal_remote_last. */
 int sal_remote_subscribe(sal_remote *r, const char *sal_name, sal_sample_cb cb, void *arg, char *err,

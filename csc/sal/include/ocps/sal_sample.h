@@ -162,6 +162,10 @@ size_t sal_sample_identity_length(const sal_topic_info *topic, const void *sampl
  * length) and the struct's field (cut to 128 bytes, the DDS IDL's bound). */
 void sal_sample_set_identity(const sal_topic_info *topic, void *sample, const char *value, size_t len);
 
+/* Is f the topic's private_identity (whose whole value the sample carries
+ * beside the struct: sal_sample_identity / sal_sample_set_identity)? */
+bool sal_field_is_identity(const sal_topic_info *topic, const sal_field_info *f);
+
 /* Set the whole private_identity from the struct's field: for a transport
  * whose wire carries only that field (DDS), after reading a sample. */
 void sal_sample_identity_from_struct(const sal_topic_info *topic, void *sample);

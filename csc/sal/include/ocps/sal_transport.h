@@ -57,6 +57,11 @@ typedef struct sal_transport_cbs {
      * message dropped as undecodable (NULL: not reported); the transport
      * limits how often. */
     void (*on_warning)(void *arg, const char *message);
+    /* Seconds open may wait for what it connects to (Kafka: the broker's
+     * metadata, each schema-registry request) before it gives up with
+     * -EHOSTUNREACH; 0: the transport's own bound (Kafka: 10 s). Not a
+     * callback: a setting of this open. */
+    double open_timeout;
 } sal_transport_cbs;
 
 /* Which revCode a transport's peers expect in private_revCode. */

@@ -38,7 +38,12 @@ sal_log_format sal_log_format_get(void);
  * file, func and line where it was logged (file NULL: not given). The JSON
  * object has "time" (UTC, ISO 8601 with milliseconds), "level" (the name),
  * "levelno", "name", "message", "pid" and, when given, "file",
- * "function", "line". A message is one line: JSON escapes newlines. */
+ * "function", "line". A message is one line: JSON escapes newlines.
+ * Never waits for a pipe or socket whose reader stalls: a line that does
+ * not fit is dropped (or cut short) and counted, and the next line written
+ * is preceded by "N log lines dropped or cut short: stderr was not
+ * writable" (name "log"). Files and terminals are written as always.
+ * Safe from any thread. */
 void sal_log_line(int level, const char *name, const char *file, const char *func, int line,
                   const char *message);
 

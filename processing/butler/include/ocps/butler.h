@@ -134,15 +134,18 @@ void butler_run_owner_self(butler_run_owner *o);
  * does any work, in a transaction of its own, so that of two writers
  * wanting the same run exactly one gets it. The claim records this process
  * as the run's owner (table run_claim). A run that exists already is
- * taken over (the owner replaced in the same transaction, then the files
- * the registry does not know under <root>/<name>/ removed) only when it
+ * taken over (in the same transaction, so that no other writer claims a
+ * run below it meanwhile: the owner replaced and the files the registry
+ * does not know under <root>/<name>/, outside another collection's
+ * directory, removed) only when it
  * holds no datasets and its recorded owner is certainly dead: on this host
- * with the same boot id and that pid gone, a zombie or another process,
- * or on this host with another boot id. Returns 0 when claimed (*info says
- * whether it was taken over, and from whom), 1 when refused (the run
- * holds datasets, has no owner recorded, or an owner that is alive or
- * cannot be checked from here: on another host or in another pid
- * namespace; info->reason says which, naming the owner's host and pid),
+ * with the same boot id and pid namespace and that pid gone, a zombie or
+ * another process. Returns 0 when claimed (*info says whether it was taken
+ * over, and from whom), 1 when refused (the run holds datasets, has no
+ * owner recorded, or an owner that is alive or cannot be checked from
+ * here: on another host, another boot of a host of this name, or in
+ * another pid namespace; info->reason says which, naming the owner's host
+ * and pid),
  * -1 on error. info may be NULL. */
 int butler_claim_run(butler_repo *repo, const char *name, butler_claim_info *info, char *err, size_t errlen);
 
