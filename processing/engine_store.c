@@ -4,6 +4,7 @@
 #include "engine__store.h"
 
 #include "ocps/json_text.h"
+#include "ocps/sal_clock.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -266,20 +267,13 @@ static engine_store *engine_store_new(char *err, size_t errlen)
     return s;
 }
 
-static int64_t engine_store_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The writer's busy handler (see ENGINE_STORE_BUSY_MS): 1 to try the lock
  * again after a short sleep, 0 to fail the statement (SQLITE_BUSY). */
 static int engine_store_on_busy(void *arg, int count)
 {
     static const int delays_ms[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50};
     engine_store *s = arg;
-    int64_t now = engine_store_now_ms();
+    int64_t now = (int64_t)(sal_clock_monotonic() * 1e3);
     if (count == 0) {
         if (now < s->busy_quiet_until) {
             return 0;

@@ -4,6 +4,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "ocps/sal_errout.h"
 
+#include "ocps/sal_clock.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -14,7 +16,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* The lines not written because stderr (a pipe or socket) was full, and
@@ -24,7 +25,7 @@ typedef struct errout_state {
     pthread_mutex_t lock;
     unsigned long dropped;
     bool cut;
-    struct timespec linger_until; /* CLOCK_MONOTONIC; zero: writes never wait */
+    double linger_until; /* sal_clock_monotonic(); 0: writes never wait */
 } errout_state;
 
 static errout_state stderr_out = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -49,13 +50,7 @@ static out_kind stderr_kind(void)
  * unless the program is ending. Called with stderr_out.lock held. */
 static int linger_ms(void)
 {
-    if (stderr_out.linger_until.tv_sec == 0) {
-        return 0;
-    }
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double ms = (double)(stderr_out.linger_until.tv_sec - now.tv_sec) * 1e3 +
-                (double)(stderr_out.linger_until.tv_nsec - now.tv_nsec) / 1e6;
+    double ms = (stderr_out.linger_until - sal_clock_monotonic()) * 1e3;
     return ms > 0 ? (int)ms + 1 : 0;
 }
 
@@ -190,15 +185,7 @@ void sal_errout_say(const char *fmt, ...)
 
 void sal_errout_linger(double seconds)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    double whole = seconds > 0 && seconds < 3600 ? seconds : 0;
-    until.tv_sec += (time_t)whole;
-    until.tv_nsec += (long)((whole - (double)(time_t)whole) * 1e9);
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    double until = sal_clock_monotonic() + (seconds > 0 && seconds < 3600 ? seconds : 0);
     pthread_mutex_lock(&stderr_out.lock);
     stderr_out.linger_until = until;
     pthread_mutex_unlock(&stderr_out.lock);

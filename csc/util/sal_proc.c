@@ -2,6 +2,8 @@
 #define _GNU_SOURCE /* pipe2 */
 #include "ocps/sal_proc.h"
 
+#include "ocps/sal_clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -17,18 +19,11 @@
 
 extern char **environ;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Read what the child writes until EOF or the deadline; true on EOF. */
 static int drain(int fd, char *out, size_t outlen, size_t *used, double deadline)
 {
     for (;;) {
-        double left = deadline - now();
+        double left = deadline - sal_clock_monotonic();
         if (left <= 0) {
             return 0;
         }
@@ -114,7 +109,7 @@ int sal_proc_run(char *const argv[], char *out, size_t outlen, double timeout)
         return -1;
     }
     size_t used = 0;
-    int eof = drain(fds[0], out, outlen, &used, now() + timeout);
+    int eof = drain(fds[0], out, outlen, &used, sal_clock_monotonic() + timeout);
     close(fds[0]);
     int status = reap(pid, eof, NULL);
     trim_newlines(out, &used);
@@ -163,7 +158,7 @@ static int drain_both(const int fds[2], capture *c, char *err, size_t errlen, si
 {
     bool open[2] = {true, true};
     while (open[0] || open[1]) {
-        double left = deadline - now();
+        double left = deadline - sal_clock_monotonic();
         if (left <= 0 || c->too_long) {
             return 0;
         }
@@ -229,7 +224,7 @@ int sal_proc_capture(char *const argv[], size_t max, double timeout, char **data
     }
     capture c = {NULL, 0, 0, max, false};
     size_t err_used = 0;
-    int ended = drain_both(fds, &c, err, errlen, &err_used, now() + timeout);
+    int ended = drain_both(fds, &c, err, errlen, &err_used, sal_clock_monotonic() + timeout);
     close(fds[0]);
     close(fds[1]);
     bool signalled = false;

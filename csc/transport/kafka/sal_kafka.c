@@ -28,13 +28,6 @@ static int topic_register(sal_transport *t, int topic, long registry_ms, char *e
 
 /* ---- helpers ---- */
 
-double kafka__monotonic_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int kafka__topic_by_name(const sal_transport *t, const char *name)
 {
     for (size_t i = 0; i < t->comp->ntopics; i++) {
@@ -113,7 +106,7 @@ void kafka__on_client_error(rd_kafka_t *rk, int code, const char *reason, void *
     if (code == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
         return; /* librdkafka's own FAIL line (kafka__on_log) says the same, with nothing to add */
     }
-    double now = kafka__monotonic_now();
+    double now = sal_clock_monotonic();
     if (now - t->last_client_error >= 10.0) {
         t->last_client_error = now;
         /* no broker yet: say which address is tried, and that it goes on trying */
@@ -332,12 +325,12 @@ static size_t count_missing_topics(const sal_transport *t)
  * reader or writer). */
 static int await_created_topics(sal_transport *t, char *err, size_t errlen)
 {
-    double deadline = kafka__monotonic_now() + open_timeout_ms(t) / 1000.0;
+    double deadline = sal_clock_monotonic() + open_timeout_ms(t) / 1000.0;
     for (;;) {
-        double left_ms = (deadline - kafka__monotonic_now()) * 1000.0;
+        double left_ms = (deadline - sal_clock_monotonic()) * 1000.0;
         int rc = load_metadata(t, left_ms > 1 ? (int)left_ms : 1, err, errlen);
         if (rc != 0 || count_missing_topics(t) == 0 || t->create_error[0] != '\0' ||
-            kafka__monotonic_now() + KAFKA_TOPIC_POLL_MS / 1000.0 > deadline) {
+            sal_clock_monotonic() + KAFKA_TOPIC_POLL_MS / 1000.0 > deadline) {
             return rc;
         }
         struct timespec pause = {0, KAFKA_TOPIC_POLL_MS * 1000000L};

@@ -16,6 +16,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "ocps/sal_clock.h"
 #include "ocps/sal_time.h"
 #include "sal_kafka.h"
 #include "sal_kafka_codec.h"
@@ -123,9 +124,6 @@ struct sal_transport {
     fetch_req *fetch_asked;  /* poll thread only: asked for, not done */
     fetch_req *fetch_failed; /* poll thread only: failed recently */
 };
-
-/* CLOCK_MONOTONIC in seconds. */
-double kafka__monotonic_now(void);
 
 /* Index of the topic whose Kafka name is `name`, or -1. */
 int kafka__topic_by_name(const sal_transport *t, const char *name);

@@ -94,7 +94,7 @@ static const fetch_req *failed_recently(sal_transport *t, int topic, int32_t id)
     for (fetch_req **pp = &t->fetch_failed; *pp != NULL; pp = &(*pp)->next) {
         fetch_req *f = *pp;
         if (f->topic == topic && f->schema_id == id) {
-            if (kafka__monotonic_now() - f->failed_at < KAFKA_FETCH_RETRY_S) {
+            if (sal_clock_monotonic() - f->failed_at < KAFKA_FETCH_RETRY_S) {
                 return f;
             }
             *pp = f->next;
@@ -331,7 +331,7 @@ static void take_fetched(sal_transport *t)
     fetch_req *done = t->fetch_done;
     t->fetch_done = NULL;
     pthread_mutex_unlock(&t->fetch_lock);
-    double now = kafka__monotonic_now();
+    double now = sal_clock_monotonic();
     while (done != NULL) {
         fetch_req *f = done;
         done = f->next;
