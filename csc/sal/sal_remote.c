@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ocps/sal_clock.h"
 #include "ocps/sal_csc.h"
 #include "ocps/sal_time.h"
 #include "ocps/sal_user.h"
@@ -297,9 +298,7 @@ bool sal_remote_ready(const sal_remote *r, const char *name)
     if (!sal_match_needs_grace(r->sal)) {
         return true; /* a log (Kafka) or one process (inproc): no such race */
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double now = (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    double now = sal_clock_monotonic();
     if (r->ready_since[t] == 0) {
         r->ready_since[t] = now;
     }

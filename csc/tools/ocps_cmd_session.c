@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "ocps/sal_clock.h"
 #include "ocps/sal_json.h"
 #include "ocps/sal_protocol.h"
 #include "ocps/sal_remote.h"
@@ -24,13 +25,6 @@ int cmdr_setup_status(int rc)
         return EXIT_USAGE;
     }
     return rc == -ENOMEM ? EXIT_FAILED : EXIT_TIMEOUT;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Topic index of command `name` ("start"), or -1; needs no transport. */
@@ -332,13 +326,14 @@ static void on_poll(uv_timer_t *t)
         return;
     }
     if (c->sent) { /* a command alone: ended early when nothing shows a CSC */
-        if (c->mode == MODE_COMMAND && !c->answered && !c->alive && now_s() - c->started > c->discovery) {
+        if (c->mode == MODE_COMMAND && !c->answered && !c->alive &&
+            sal_clock_monotonic() - c->started > c->discovery) {
             no_heartbeat(c, "answered");
         }
         return;
     }
     if (!sal_remote_ready(c->remote, c->command)) {
-        if (now_s() - c->started > c->discovery) {
+        if (sal_clock_monotonic() - c->started > c->discovery) {
             fprintf(stderr, "ocps-cmd: no %s:%d found (no reader of command_%s discovered in %.0f s)\n",
                     c->comp->name, sal_index(sal_remote_sal(c->remote)), c->command, c->discovery);
             cmdr_command_done(c, EXIT_TIMEOUT);
@@ -352,7 +347,7 @@ static void on_poll(uv_timer_t *t)
      * waits for a live heartbeat of a started CSC, which a running CSC's
      * history read gives at once. */
     if (c->mode == MODE_COMMAND && sal_keeps_history(sal_remote_sal(c->remote)) && !c->csc_started) {
-        if (now_s() - c->started > c->discovery) {
+        if (sal_clock_monotonic() - c->started > c->discovery) {
             no_heartbeat(c, "sent");
         }
         return;
@@ -451,7 +446,7 @@ int cmdr_command_start(cmdr *c)
     }
     c->sent = false;
     c->answered = false;
-    c->started = now_s(); /* heartbeats count from the session's start: not reset here */
+    c->started = sal_clock_monotonic(); /* heartbeats count from the session's start: not reset here */
     uv_timer_start(&c->poll, on_poll, 0, 5);
     return 0;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ocps/butler.h"
+#include "ocps/sal_clock.h"
 #include "ocps/pipetask.h"
 
 /* A dataset a task reads or writes: its data ID and its file. */
@@ -47,13 +48,6 @@ typedef struct run {
     char (*calib_files)[2100]; /* absolute paths of all calibration rows */
     stage stages[PT_MAX_TASKS];
 } run;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int mkdirs(const char *path, char *err, size_t errlen)
 {
@@ -678,10 +672,10 @@ static int execute(run *r, char *err, size_t errlen)
         if (in != r->raw_items && attach_calibrations(r, t, in, n, err, errlen) != 0) {
             return -1;
         }
-        double t0 = now();
+        double t0 = sal_clock_monotonic();
         int rc = t->kind == PT_TASK_COMBINE ? run_combine(r, t, in, n, st, err, errlen)
                                             : run_per_unit(r, t, in, n, st, err, errlen);
-        st->seconds = now() - t0;
+        st->seconds = sal_clock_monotonic() - t0;
         if (rc != 0) {
             return -1;
         }
@@ -691,7 +685,7 @@ static int execute(run *r, char *err, size_t errlen)
 
 int pt_run(const pt_run_options *o, json_t **metrics, char *err, size_t errlen)
 {
-    double t0 = now();
+    double t0 = sal_clock_monotonic();
     run r = {.o = o};
     json_t *m = json_object();
     json_t *inputs = json_array();
@@ -746,8 +740,8 @@ out:
     json_object_set_new(m, "status", json_string(rc == 0 ? "succeeded" : "failed"));
     json_t *summary = json_object_get(m, "summary");
     json_object_set_new(summary, "status", json_string(rc == 0 ? "succeeded" : "failed"));
-    json_object_set_new(summary, "seconds", json_real(now() - t0));
-    json_object_set_new(m, "seconds", json_real(now() - t0));
+    json_object_set_new(summary, "seconds", json_real(sal_clock_monotonic() - t0));
+    json_object_set_new(m, "seconds", json_real(sal_clock_monotonic() - t0));
     for (size_t i = 0; i < PT_MAX_TASKS; i++) {
         free(r.stages[i].items);
         json_decref(r.stages[i].unit_metrics);

@@ -57,7 +57,7 @@
 #include <unistd.h>
 
 #include "ocps/sal_procstat.h"
-#include "runner_clock.h"
+#include "ocps/sal_clock.h"
 #include "runner_log.h"
 #include "runner_orphans.h"
 #include "runner_say.h"
@@ -414,7 +414,7 @@ static void runner_terminate(runner_watch *w, double grace)
         return;
     }
     w->term_sent = true;
-    w->kill_at = runner_mono() + grace;
+    w->kill_at = sal_clock_monotonic() + grace;
     if (w->pid > 0) {
         killpg(w->pid, SIGTERM);
         killpg(w->pid, SIGCONT); /* a stopped job would hold the SIGTERM */
@@ -441,7 +441,7 @@ static int runner_wait(const sigset_t *set, int sigfd, runner_log *log, const ru
     }
     int timeout = -1;
     if (next > 0) {
-        double left = next - runner_mono();
+        double left = next - sal_clock_monotonic();
         if (left <= 0) {
             return 0;
         }
@@ -472,7 +472,7 @@ static void runner_check(runner_watch *w, runner_outcome *out, double grace, boo
         w->done = true;
         return;
     }
-    double now = runner_mono();
+    double now = sal_clock_monotonic();
     if (!w->term_sent && w->timeout_at > 0 && now >= w->timeout_at) {
         out->timed_out = true;
         runner_terminate(w, grace);
@@ -499,7 +499,7 @@ static void runner_end_leftovers(runner_watch *w, double grace, runner_log *log)
     }
     double kill_at = w->kill_sent ? 0 : w->kill_at; /* already SIGKILLed: what left the group is due too */
     if (!w->term_sent) {
-        kill_at = runner_mono() + grace;
+        kill_at = sal_clock_monotonic() + grace;
         if (killpg(w->pid, 0) == 0) {
             runner_say(30, false, "the job ended leaving processes in its group: SIGTERM, SIGKILL after %g s",
                        grace);
@@ -514,7 +514,7 @@ static void runner_supervise(const runner_args *a, const sigset_t *set, runner_l
 {
     runner_watch w = {.pid = out->job_pid};
     int sigfd = signalfd(-1, set, SFD_CLOEXEC);
-    double now = runner_mono();
+    double now = sal_clock_monotonic();
     if (a->timeout > 0) {
         w.timeout_at = now + a->timeout;
     }
@@ -884,7 +884,7 @@ int main(int argc, char **argv)
     runner_outcome out = {.started = runner_wall(), .max_rss_kb = -1};
     /* ended is started plus the monotonic clock's duration: a step of the
      * wall clock while the job runs does not change executionDuration */
-    double mono_started = runner_mono();
+    double mono_started = sal_clock_monotonic();
     runner_log log = {.fd = -1, .pipe_r = -1, .pipe_w = -1};
     if (a.simulate) {
         runner_supervise(&a, &waitset, &log, &out);
@@ -895,7 +895,7 @@ int main(int argc, char **argv)
         out.exit_code = 127;
         runner_say(40, false, "%s", out.spawn_error);
     }
-    out.ended = out.started + (runner_mono() - mono_started);
+    out.ended = out.started + (sal_clock_monotonic() - mono_started);
     runner_collect(&a, &out);
     int exit_status = runner_exit_status(&a, &out, runner_write_status(a.status, &out));
     close(claimfd);

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runner_clock.h"
+#include "ocps/sal_clock.h"
 #include "runner_say.h"
 
 /* Reap the runner's children that are not the job's leader: processes
@@ -159,14 +159,14 @@ static size_t runner_outside(pid_t group, const runner_swept *was, size_t nw, ru
 
 void runner_sweep(pid_t group, bool group_killed, double kill_at, runner_log *log)
 {
-    double give_up = (kill_at > runner_mono() ? kill_at : runner_mono()) + 5;
+    double give_up = (kill_at > sal_clock_monotonic() ? kill_at : sal_clock_monotonic()) + 5;
     bool told = false;
     runner_swept a[RUNNER_SWEEP_MAX], b[RUNNER_SWEEP_MAX];
     runner_swept *was = a, *now_set = b;
     size_t nw = 0;
     for (;;) {
         runner_reap_others(0);
-        double now = runner_mono();
+        double now = sal_clock_monotonic();
         bool due = now >= kill_at;
         bool group_left = group > 0 && killpg(group, 0) == 0; /* until its last process is reaped */
         if (group_left && due && !group_killed) {

@@ -18,7 +18,7 @@
 void runner_reap_others(pid_t leader);
 
 /* After the job's leader has ended, end what is left of the job by
- * `kill_at` (runner_mono time): the rest of its process group `group`
+ * `kill_at` (sal_clock_monotonic time): the rest of its process group `group`
  * (sent SIGTERM by the caller; group_killed: SIGKILL too already), and
  * the runner's children outside that group (orphans of the job, found as
  * their subreaper: SIGTERM and SIGCONT once when found, a line in the

@@ -40,6 +40,7 @@
 #include <microhttpd.h>
 
 #include "ocps/json_text.h"
+#include "ocps/sal_clock.h"
 #include "ocps/sal_errout.h"
 #include "ocps/sal_utf8.h"
 #include "ocps/uws_job.h"
@@ -98,7 +99,7 @@ typedef struct uws_cached {
     bool live;
     engine_phase phase;
     double started;
-    double made; /* uws_now() */
+    double made; /* sal_clock_monotonic() */
     uws_results_stamp *stamp;
 } uws_cached;
 
@@ -220,13 +221,6 @@ typedef struct uws_request {
 } uws_request;
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static double uws_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void uws_reply_text(uws_reply *r, unsigned status, const char *text)
 {
@@ -543,7 +537,7 @@ static void uws_cache_drop(uws_service *s, const char *id)
 static bool uws_cache_live_holds(const uws_cached *c, const engine_job *job)
 {
     return c->live && strcmp(c->id, job->id) == 0 && job->phase == c->phase && job->started == c->started &&
-           !engine_phase_final(job->phase) && uws_now() - c->made < UWS_LIVE_CACHE_MAX_AGE &&
+           !engine_phase_final(job->phase) && sal_clock_monotonic() - c->made < UWS_LIVE_CACHE_MAX_AGE &&
            uws_results_unchanged(c->stamp);
 }
 
@@ -579,7 +573,7 @@ static void uws_cache_keep(uws_cached *c, const engine_job *job, const uws_reply
     c->live = !engine_phase_final(job->phase);
     c->phase = job->phase;
     c->started = job->started;
-    c->made = uws_now();
+    c->made = sal_clock_monotonic();
     c->stamp = stamp;
 }
 
@@ -1786,7 +1780,7 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
         if (rq == NULL) {
             return MHD_NO;
         }
-        rq->t0 = uws_now();
+        rq->t0 = sal_clock_monotonic();
         uws_request_name(rq, method, url);
         *con_cls = rq;
         if (uws_reply_before_body(s, conn, method, url, rq, &r)) {
@@ -1913,7 +1907,7 @@ static void uws_on_completed(void *cls, struct MHD_Connection *conn, void **con_
     }
     char line[512];
     int n = snprintf(line, sizeof line, "%s %s %s %s %u %zu %.3fms%s\n", s->log_when, addr, rq->method,
-                     rq->path, rq->status, rq->bytes, (uws_now() - rq->t0) * 1e3,
+                     rq->path, rq->status, rq->bytes, (sal_clock_monotonic() - rq->t0) * 1e3,
                      toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (incomplete)");
     size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
     if (s->loglen + len > sizeof s->log) {
