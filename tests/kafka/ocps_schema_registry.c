@@ -2,11 +2,12 @@
  * ocps-schema-registry - a minimal Confluent-compatible schema registry for
  * tests (none is packaged for Debian), over libmicrohttpd and jansson.
  *
- *   ocps-schema-registry [--port N] [--fetch-delay S]
+ *   ocps-schema-registry [--port N] [--fetch-delay S] [--post-delay S]
  *
  * --port: 0, the default, picks a free port. --fetch-delay: every
  * GET /schemas/ids/{id} is answered after S seconds (a slow registry), the
- * other requests at once.
+ * other requests at once. --post-delay: every POST (a schema registered
+ * or looked up) is answered after S seconds.
  *
  * Listens on 127.0.0.1, writes one line "LISTENING http://127.0.0.1:<port>"
  * to stdout and serves until SIGTERM or SIGINT. State is in memory only.
@@ -62,6 +63,7 @@ typedef struct subject {
 typedef struct registry {
     pthread_mutex_t lock;
     double fetch_delay; /* seconds before answering GET /schemas/ids/{id} */
+    double post_delay;  /* seconds before answering a POST */
     schema *schemas;    /* id = index + 1 */
     int nschemas;
     subject *subjects; /* registration order */
@@ -627,6 +629,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (r->fetch_delay > 0 && strcmp(method, "GET") == 0 && strncmp(url, "/schemas/ids/", 13) == 0) {
         usleep((useconds_t)(r->fetch_delay * 1e6));
     }
+    if (r->post_delay > 0 && strcmp(method, "POST") == 0) {
+        usleep((useconds_t)(r->post_delay * 1e6));
+    }
     pthread_mutex_lock(&r->lock);
     reply rep = dispatch(r, url, method, req);
     pthread_mutex_unlock(&r->lock);
@@ -667,10 +672,11 @@ static struct MHD_Daemon *start_daemon(registry *r, unsigned port)
                             MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_END);
 }
 
-static int parse_args(int argc, char **argv, unsigned *port, double *fetch_delay)
+static int parse_args(int argc, char **argv, unsigned *port, double *fetch_delay, double *post_delay)
 {
     *port = 0;
     *fetch_delay = 0;
+    *post_delay = 0;
     for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : "";
         char *end;
@@ -681,19 +687,20 @@ static int parse_args(int argc, char **argv, unsigned *port, double *fetch_delay
                 goto usage;
             }
             *port = (unsigned)p;
-        } else if (strcmp(argv[i], "--fetch-delay") == 0) {
+        } else if (strcmp(argv[i], "--fetch-delay") == 0 || strcmp(argv[i], "--post-delay") == 0) {
             double d = strtod(v, &end);
             if (errno != 0 || end == v || *end != '\0' || !(d >= 0 && d <= 600)) {
                 goto usage;
             }
-            *fetch_delay = d;
+            *(argv[i][2] == 'f' ? fetch_delay : post_delay) = d;
         } else {
             goto usage;
         }
     }
     return 0;
 usage:
-    fprintf(stderr, "usage: ocps-schema-registry [--port N] [--fetch-delay SECONDS]\n");
+    fprintf(stderr,
+            "usage: ocps-schema-registry [--port N] [--fetch-delay SECONDS] [--post-delay SECONDS]\n");
     return -1;
 }
 
@@ -701,7 +708,8 @@ int main(int argc, char **argv)
 {
     unsigned port;
     double fetch_delay;
-    if (parse_args(argc, argv, &port, &fetch_delay) != 0) {
+    double post_delay;
+    if (parse_args(argc, argv, &port, &fetch_delay, &post_delay) != 0) {
         return 2;
     }
     /* Blocked before MHD starts its thread, so that only sigwait sees them. */
@@ -711,7 +719,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-    registry r = {.compat = "BACKWARD", .fetch_delay = fetch_delay};
+    registry r = {.compat = "BACKWARD", .fetch_delay = fetch_delay, .post_delay = post_delay};
     pthread_mutex_init(&r.lock, NULL);
     struct MHD_Daemon *d = start_daemon(&r, port);
     if (d == NULL) {

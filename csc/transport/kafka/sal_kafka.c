@@ -223,20 +223,31 @@ static rd_kafka_NewTopic_t *new_topic_spec(const sal_transport *t, int k, char *
     return nt;
 }
 
-/* The opener's bound (sal_transport_cbs.open_timeout) in ms, 0 when it
- * gave none. */
-static int opener_bound_ms(const sal_transport *t)
+/* The opener's bound (sal_transport_cbs.open_timeout) on the whole open:
+ * its end on sal_clock_monotonic, 0 when it gave none. */
+static double opener_deadline(const sal_transport_cbs *cbs)
 {
-    double s = t->cbs.open_timeout;
+    double s = cbs->open_timeout;
     if (!(s > 0) || s >= INT_MAX / 1000) {
         return 0;
     }
-    int ms = (int)(s * 1000);
-    return ms > 0 ? ms : 1;
+    return sal_clock_monotonic() + s;
 }
 
-/* How long open waits for the broker: the opener's bound, else
- * KAFKA_TIMEOUT_MS. */
+/* What is left of the opener's bound in ms (1 once it has passed: a
+ * request then fails at once, saying what it waited for), 0 when it gave
+ * none. */
+static int opener_bound_ms(const sal_transport *t)
+{
+    if (t->open_deadline <= 0) {
+        return 0;
+    }
+    double ms = (t->open_deadline - sal_clock_monotonic()) * 1000.0;
+    return ms >= 1 ? (int)ms : 1;
+}
+
+/* How long a step of open waits for the broker: what is left of the
+ * opener's bound, else KAFKA_TIMEOUT_MS. */
 static int open_timeout_ms(const sal_transport *t)
 {
     int ms = opener_bound_ms(t);
@@ -394,8 +405,8 @@ static int kafka_open_clients(sal_transport *t, char *err, size_t errlen)
 /* Every existing topic's schema, registered now: reader_create,
  * writer_create and write then never wait on the registry. A topic
  * missing from the cluster is left to its reader_create or writer_create,
- * which fail with why. Each request waits at most the opener's bound
- * (else the registry's own). */
+ * which fail with why. The requests wait at most what is left of the
+ * opener's bound (else each the registry's own). */
 static int register_all(sal_transport *t, char *err, size_t errlen)
 {
     for (size_t i = 0; i < t->comp->ntopics; i++) {
@@ -422,6 +433,7 @@ static int kafka_open(sal_transport **out, const sal_component_info *comp, int32
     t->comp = comp;
     t->index = index;
     t->cbs = *cbs;
+    t->open_deadline = opener_deadline(cbs);
     t->last_client_error = -1e9;
     pthread_mutex_init(&t->lock, NULL);
     pthread_mutex_init(&t->fetch_lock, NULL);

@@ -102,6 +102,7 @@ struct sal_transport {
     rd_kafka_t *consumer;
     kafka_topic *topics;
     char create_error[512]; /* why missing topics could not be created */
+    double open_deadline;   /* the opener's bound on kafka_open (sal_clock_monotonic), 0 none */
     pthread_mutex_t lock;
     pthread_t thread;
     bool thread_started;
