@@ -105,10 +105,12 @@ static void test_loop_runs_while_work_root_hangs(void **state)
     h->timers = true;
 
     assert_int_equal(sfx_stall_for(&h->sfs, STALL_LIMIT_SECONDS), 0);
+    uv_update_time(&fx->loop); /* the timers count from now, not from the loop's last run */
     h->last_tick_ns = uv_hrtime();
     assert_int_equal(uv_timer_start(&h->meter, on_meter, 100, 100), 0);
     assert_int_equal(uv_timer_start(&h->submitter, on_submit, 200, 0), 0);
     efx_run_for(fx, WATCH_SECONDS);
+    on_meter(&h->meter); /* the gap up to the end of the watch counts too */
     uv_timer_stop(&h->meter);
     bool still_stalled = sfx_stalled(&h->sfs);
     printf("# largest gap between 100 ms ticks while the work root hung: %.0f ms%s\n", h->max_gap_ms,
