@@ -588,6 +588,9 @@ static pid_t release_fifo_later(const efx *fx, const char *id, const char *name,
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        for (int fd = 3; fd < 1024; fd++) {
+            close(fd); /* not the engine's: its store's lock */
+        }
         usleep((useconds_t)(delay * 1e6));
         int fd = open(path, O_RDWR); /* never blocks on a FIFO */
         usleep((useconds_t)(hold * 1e6));
@@ -708,6 +711,46 @@ static void test_close_while_starting(void **state)
     efx_clear_events(fx);
     efx_open(fx);
     assert_int_equal(efx_wait_final(fx, id, 5)->phase, ENGINE_COMPLETED);
+}
+
+/* engine_close while a job's runner is being spawned (the open of its log
+ * hangs): the runner spawned after the close began keeps running (as
+ * close leaves runners), and the next engine follows it to its outcome:
+ * the job runs once. */
+static void test_close_while_spawning(void **state)
+{
+    efx *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fifo_job(fx, id, "ocps.log");
+    pid_t helper = release_fifo_later(fx, id, "ocps.log", 1.0, 10);
+    submit_promptly(fx, id, (const char *[]){"sh", "-c", "echo run >> runs; sleep 0.5", NULL});
+    efx_run_for(fx, 0.3);
+    assert_int_equal(engine_job_get(fx->e, id)->phase, ENGINE_EXECUTING); /* its start is stored */
+    bool closed = false;
+    engine_close(fx->e, on_closed, &closed);
+    fx->e = NULL;
+    double t0 = tu_now();
+    while (!closed && tu_now() - t0 < 5) {
+        uv_run(&fx->loop, UV_RUN_NOWAIT);
+        usleep(2000);
+    }
+    assert_true(closed);
+    assert_true(tu_now() - t0 > 0.3); /* it waited for the spawn */
+    efx_clear_events(fx);
+    efx_open(fx);
+    assert_int_equal(efx_wait_final(fx, id, 10)->phase, ENGINE_COMPLETED);
+    efx_run_for(fx, 0.5);
+    assert_int_equal(efx_count_final(fx, id), 1);
+    char *dir = tu_path_join(fx->work_root, id);
+    char *runs = tu_path_join(dir, "runs");
+    char *text = tu_read_file(runs, NULL);
+    assert_non_null(text);
+    assert_string_equal(text, "run\n");
+    free(text);
+    free(runs);
+    free(dir);
+    kill(helper, SIGKILL);
+    tu_wait_exit(helper, 5);
 }
 
 /* ---- scheduling -------------------------------------------------------- */
@@ -1550,6 +1593,7 @@ int main(void)
         T(test_abort_while_spawning),
         T(test_starting_job_holds_its_slot),
         T(test_close_while_starting),
+        T(test_close_while_spawning),
         T(test_max_waiting),
         T(test_fifo_concurrency),
         T(test_queue_positions_as_jobs_leave),
