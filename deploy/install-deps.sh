@@ -13,6 +13,7 @@ libcmocka-dev libfaketime valgrind json-schema-test-suite clang libclang-rt-14-d
 libpng-dev python3-astropy python3-numpy fitsverify
 slurmctld slurmd slurm-client munge slurm-wlm-basic-plugins
 libhiredis-dev redis-server redis-tools
+libfuse3-dev fuse3
 dpkg-dev file man-db groff-base iproute2 passwd systemd python3-yaml
 chromium python3-prometheus-client python3-jsonschema nodejs
 "

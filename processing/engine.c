@@ -151,6 +151,11 @@ static void engine_sync(engine *e, engine_rec *r)
     }
 }
 
+void engine__sync(engine *e, engine_rec *r)
+{
+    engine_sync(e, r);
+}
+
 static int engine_add(engine *e, engine_rec *r)
 {
     if (engine_index_put(&e->index, r) != 0) {
@@ -207,9 +212,9 @@ static int engine_queue_position(engine *e, const engine_rec *r)
     return (int)(r->rank - l->base);
 }
 
-/* Jobs holding a slot: executing, and (with the Slurm or UWS executor)
- * queued jobs handed over to it (counted as they are handed over and taken
- * back, so that a long queue costs nothing here). */
+/* Jobs holding a slot: executing, and queued jobs handed over to Slurm or
+ * a UWS server, or (local executor) being started (counted as they are
+ * handed over and taken back, so that a long queue costs nothing here). */
 static size_t engine_count_executing(const engine *e)
 {
 #ifndef NDEBUG
@@ -219,7 +224,7 @@ static size_t engine_count_executing(const engine *e)
     }
     assert(active == e->queued_active);
 #endif
-    return engine_count(e, ENGINE_EXECUTING) + (e->executor != ENGINE_EXECUTOR_LOCAL ? e->queued_active : 0);
+    return engine_count(e, ENGINE_EXECUTING) + e->queued_active;
 }
 
 /* The oldest queued job not yet handed to an executor, or NULL. */
@@ -507,7 +512,8 @@ void engine__schedule(engine *e)
         e->checks_woken = false;
         engine__release_pending(e);
         engine_rec *r;
-        while (engine_count_executing(e) < (size_t)e->max_concurrent && (r = engine_next_queued(e)) != NULL) {
+        while (engine_count_executing(e) < (size_t)e->max_concurrent && !engine__start_full(e) &&
+               (r = engine_next_queued(e)) != NULL) {
             engine__start(e, r);
             if (r->st.job.phase == ENGINE_QUEUED && !r->slurm_active) { /* cannot happen: never loop on it */
                 engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, "could not be started");
@@ -1251,12 +1257,11 @@ static int engine_new_rec(engine *e, const char *id, const engine_job_spec *spec
 
 /* Jobs waiting to run as max_waiting counts them: pending ones, and the
  * queued ones the free slots will not take at the next scheduling step
- * (queued jobs handed to Slurm or a UWS server hold a slot: bounded by
- * max_concurrent; jobs of an open batch are scheduled when it ends). */
+ * (queued jobs handed to Slurm or a UWS server, or being started, hold a
+ * slot: bounded by max_concurrent; jobs of an open batch are scheduled when it ends). */
 static size_t engine_waiting(const engine *e)
 {
-    size_t busy =
-        e->lists[ENGINE_EXECUTING].n + (e->executor != ENGINE_EXECUTOR_LOCAL ? e->queued_active : 0);
+    size_t busy = e->lists[ENGINE_EXECUTING].n + e->queued_active;
     size_t free = busy < (size_t)e->max_concurrent ? (size_t)e->max_concurrent - busy : 0;
     size_t queued = e->lists[ENGINE_QUEUED].n - e->queued_active;
     return e->lists[ENGINE_PENDING].n + (queued > free ? queued - free : 0);
@@ -1396,7 +1401,7 @@ static int engine_abort_live(engine *e, engine_rec *r, char *err, size_t errlen)
     engine_phase now = r->st.job.phase;
     /* slurm_resumed: found in the store, perhaps sent before the store
      * knew; the lookup that comes before sending it again decides */
-    bool handed = r->slurm_active || r->slurm_resumed;
+    bool handed = e->executor != ENGINE_EXECUTOR_LOCAL && (r->slurm_active || r->slurm_resumed);
     if (e->executor == ENGINE_EXECUTOR_UWS && (handed || r->st.job.executor_id[0] != '\0')) {
         return engine__uws_abort(e, r, err, errlen);
     }

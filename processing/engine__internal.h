@@ -42,7 +42,9 @@ typedef struct engine_rec {
     char *uws_put_failure;    /* the last such answer (HTTP status and body excerpt), or NULL */
     double uws_next;          /* engine__now() before which it is not asked (or sent to Slurm) again */
     double uws_backoff;       /* seconds, doubling while the server (or Slurm's controller) fails */
-    bool slurm_active;        /* handed to Slurm (submitting or submitted): holds a slot */
+    bool slurm_active;        /* handed to Slurm (submitting or submitted), or (local executor) being
+                                 started on libuv's thread pool while QUEUED: holds a slot */
+    bool starting;            /* local executor: a step of its start is on the thread pool (engine_start.c) */
     bool slurm_resumed;       /* perhaps in Slurm already (found in the store without a Slurm id, or an
                                  sbatch whose answer was lost): look for it by name before sending it */
     double slurm_cancel_time; /* when the last scancel of the whole job was sent for an abort (0: none) */
@@ -171,6 +173,7 @@ struct engine {
     engine_store *store;
     engine_index index;   /* live jobs by id */
     size_t queued_active; /* QUEUED jobs with slurm_active: they hold a slot (engine__set_active) */
+    int starts;           /* local starts with a step on the thread pool (bounded: engine__start_full) */
     engine_list lists[ENGINE_NPHASES]; /* live jobs by phase */
     engine_store_record scratch;       /* engine_job_get of an evicted job */
     double retention_max_age;          /* seconds, 0 off */
@@ -238,6 +241,9 @@ void engine__runner_request(const engine *e, const engine_rec *r, const char *st
  * holding a slot), keeping e->queued_active the count of such jobs. */
 void engine__set_active(engine *e, engine_rec *r, bool active);
 
+/* Keep r on the list of its (possibly changed) phase. */
+void engine__sync(engine *e, engine_rec *r);
+
 /* A non-final phase change: stored, then reported. */
 void engine__change(engine *e, engine_rec *r, engine_phase phase);
 
@@ -257,17 +263,39 @@ void engine__runner_gone(engine *e, engine_rec *r, bool adopted, const char *why
 /* Stop watching a runner (it keeps running); the handle closes on the loop. */
 void engine__proc_close(engine_proc *p);
 
-/* Start a QUEUED job; 0 if it now executes (else it has ended). Its start
- * is stored before the runner is spawned. */
+/* Start a QUEUED job (engine_start.c): handed to Slurm or a UWS server,
+ * or (local executor) started off the loop, holding a slot meanwhile:
+ * its directory is made and its claim read on libuv's thread pool, its
+ * start stored (EXECUTING, runner pid 0) on the loop, its runner spawned
+ * on the pool and watched on the loop. 0 if under way (or executing),
+ * else it has ended. */
 int engine__start(engine *e, engine_rec *r);
 
+/* No more local start may be put on the thread pool now (so that a hung
+ * work root cannot take all of libuv's threads): queued jobs wait. */
+bool engine__start_full(const engine *e);
+
 /* Spawn the runner of a job whose start is stored (EXECUTING, runner pid
- * 0); 0 if it now executes (else it has ended). */
+ * 0), on the loop (engine_resume); 0 if it now executes (else it has
+ * ended). */
 int engine__spawn(engine *e, engine_rec *r);
+
+/* Watch a runner just spawned for job r (stored EXECUTING): a uv_poll on
+ * its pidfd, its pid stored and reported. r NULL: watched only to be
+ * reaped. 0, or -1 if it could not be watched (then killed, and r ended). */
+int engine__attach_runner(engine *e, engine_rec *r, int pid, int pidfd);
+
+/* Store r's start (EXECUTING, started now, no runner yet); 0, or -1 when
+ * the store failed (r has then ended). */
+int engine__store_start(engine *e, engine_rec *r);
 
 /* Follow the job's runner claim (engine__exec.h): watch its runner, or end
  * the job from its outcome. 1 if there was a claim, 0 if none. */
 int engine__follow_claim(engine *e, engine_rec *r);
+
+/* engine__follow_claim with the claim read already: rc, c and err as
+ * engine_exec_read_claim left them. */
+int engine__follow_read_claim(engine *e, engine_rec *r, int rc, const engine_claim *c, const char *err);
 
 /* Finish the job from its runner's status file (read by the caller). */
 void engine__finish_status(engine *e, engine_rec *r, engine_status *st);
@@ -278,6 +306,10 @@ char **engine__job_env(const engine_rec *r);
 
 /* Create the job's working directory; 0 or -1 (message in err). */
 int engine__prepare_workdir(const engine_rec *r, char *err, size_t errlen);
+
+/* engine__prepare_workdir of directory dir with the spec's `dirs` (no
+ * engine state: callable on the thread pool). */
+int engine__prepare_dir(const char *dir, const json_t *dirs, char *err, size_t errlen);
 
 /* The live job with this id, or NULL. */
 engine_rec *engine__find(const engine *e, const char *id);

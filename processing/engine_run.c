@@ -294,18 +294,18 @@ char **engine__job_env(const engine_rec *r)
     return all;
 }
 
-/* The job's working directory, mode 0755. A stale status file there is
- * removed by the runner that claims the job, never by the engine: it may
- * be the outcome of a runner the engine lost track of. */
-int engine__prepare_workdir(const engine_rec *r, char *err, size_t errlen)
+/* The job's working directory dir, mode 0755, and its spec's `dirs`
+ * under it (no engine state: callable on libuv's thread pool). A stale
+ * status file there is removed by the runner that claims the job, never
+ * by the engine: it may be the outcome of a runner the engine lost track
+ * of. */
+int engine__prepare_dir(const char *dir, const json_t *dirs, char *err, size_t errlen)
 {
-    const char *dir = r->st.job.workdir;
     if ((mkdir(dir, 0755) != 0 && errno != EEXIST) || chmod(dir, 0755) != 0) {
         snprintf(err, errlen, "cannot create working directory %s: %s", dir, strerror(errno));
         return -1;
     }
     /* the spec's directories (checked relative, without ..), parents first */
-    json_t *dirs = json_object_get(r->st.spec, "dirs");
     for (size_t i = 0; i < json_array_size(dirs); i++) {
         const char *d = json_string_value(json_array_get(dirs, i));
         char path[2200];
@@ -331,6 +331,11 @@ int engine__prepare_workdir(const engine_rec *r, char *err, size_t errlen)
     return 0;
 }
 
+int engine__prepare_workdir(const engine_rec *r, char *err, size_t errlen)
+{
+    return engine__prepare_dir(r->st.job.workdir, json_object_get(r->st.spec, "dirs"), err, errlen);
+}
+
 /* The job's runner claim (engine__exec.h), if any: its runner is watched
  * when alive, else the job ends from its status. 1 if there was a claim
  * (the job executes or has ended), 0 if there is none. */
@@ -339,6 +344,11 @@ int engine__follow_claim(engine *e, engine_rec *r)
     char err[1300];
     engine_claim c;
     int rc = engine_exec_read_claim(r->st.job.workdir, &c, err, sizeof err);
+    return engine__follow_read_claim(e, r, rc, &c, err);
+}
+
+int engine__follow_read_claim(engine *e, engine_rec *r, int rc, const engine_claim *c, const char *err)
+{
     if (rc == -ENOENT) {
         return 0;
     }
@@ -349,9 +359,9 @@ int engine__follow_claim(engine *e, engine_rec *r)
     if (r->st.job.started <= 0) {
         r->st.job.started = engine__now();
     }
-    r->st.runner_pid = c.runner_pid;
-    r->st.runner_start_time = c.runner_start;
-    if (!engine_exec_alive(c.runner_pid, c.runner_start)) {
+    r->st.runner_pid = c->runner_pid;
+    r->st.runner_start_time = c->runner_start;
+    if (!engine_exec_alive(c->runner_pid, c->runner_start)) {
         engine__runner_gone(e, r, true, NULL);
         return 1;
     }
@@ -359,12 +369,12 @@ int engine__follow_claim(engine *e, engine_rec *r)
     engine__change(e, r, ENGINE_EXECUTING); /* stores the runner, then reports */
     engine__watch(e);
     if (r->st.abort_requested) {
-        engine_exec_signal(c.runner_pid, c.runner_start, SIGTERM);
+        engine_exec_signal(c->runner_pid, c->runner_start, SIGTERM);
     }
     return 1;
 }
 
-static int engine_spawn_runner(engine *e, engine_rec *r, engine_proc *p, char *err, size_t errlen)
+static int engine_spawn_runner(engine *e, engine_rec *r, int *pid, int *pidfd, char *err, size_t errlen)
 {
     char status[1200];
     engine__status_path(r, status, sizeof status);
@@ -376,8 +386,7 @@ static int engine_spawn_runner(engine *e, engine_rec *r, engine_proc *p, char *e
     engine_exec_request req;
     engine__runner_request(e, r, status, &req);
     req.env = env;
-    p->e = e;
-    int rc = engine_exec_spawn(&req, &p->pid, &p->pidfd, err, errlen);
+    int rc = engine_exec_spawn(&req, pid, pidfd, err, errlen);
     child_cmd_env_free(env);
     return rc;
 }
@@ -394,70 +403,67 @@ static void engine_test_exit_after_spawn(void)
     }
 }
 
-/* Start the runner of a job whose start is stored (EXECUTING, no runner
- * pid); 0 if it now executes (else it has ended). */
-int engine__spawn(engine *e, engine_rec *r)
+int engine__attach_runner(engine *e, engine_rec *r, int pid, int pidfd)
 {
-    char err[1400];
     engine_proc *p = calloc(1, sizeof *p);
-    if (p == NULL) {
-        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, "out of memory");
-        return -1;
-    }
-    int rc = engine_spawn_runner(e, r, p, err, sizeof err);
-    if (rc == 0 && (rc = uv_poll_init(e->loop, &p->poll, p->pidfd)) != 0) {
+    int rc = p != NULL ? uv_poll_init(e->loop, &p->poll, pidfd) : UV_ENOMEM;
+    if (rc != 0) {
         /* not watchable: stop it now rather than lose it */
-        kill(p->pid, SIGKILL);
+        kill(pid, SIGKILL);
         int64_t code;
         int sig;
-        while (engine_exec_reap(p->pid, &code, &sig) != 0) {
+        while (engine_exec_reap(pid, &code, &sig) != 0) {
             usleep(1000);
         }
-        close(p->pidfd);
-        snprintf(err, sizeof err, "cannot watch the runner: %s", uv_strerror(rc));
-    }
-    if (rc != 0) {
+        close(pidfd);
         free(p);
-        r->st.job.started = 0;
-        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
+        if (r != NULL) {
+            char err[200];
+            snprintf(err, sizeof err, "cannot watch the runner: %s", uv_strerror(rc));
+            r->st.job.started = 0;
+            engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
+        }
         return -1;
     }
     e->open_handles++;
+    p->e = e;
+    p->pid = pid;
+    p->pidfd = pidfd;
     p->poll.data = p;
     uv_poll_start(&p->poll, UV_READABLE, engine_on_exit);
+    if (r == NULL) {
+        return 0; /* watched only to be reaped */
+    }
     engine_test_exit_after_spawn(); /* the start is stored: a new engine follows the claim */
     p->rec = r;
     r->proc = p;
-    r->st.runner_pid = p->pid;
+    r->st.runner_pid = pid;
     char state;
-    if (engine_exec_start_time(p->pid, &r->st.runner_start_time, &state) != 0) {
+    if (engine_exec_start_time(pid, &r->st.runner_start_time, &state) != 0) {
         r->st.runner_start_time = 0;
     }
     engine__change(e, r, ENGINE_EXECUTING);
     return 0;
 }
 
-/* Start a QUEUED job; 0 if it now executes (else it has ended). The start
- * is stored before the runner is spawned (EXECUTING with no runner pid),
- * so that an engine opened after a crash in between knows the job may have
- * a runner: it follows the runner's claim, or starts one whose claim
- * settles which runner runs the job (engine_resume). */
-int engine__start(engine *e, engine_rec *r)
+/* Start the runner of a job whose start is stored (EXECUTING, no runner
+ * pid), on the loop (engine_resume); 0 if it now executes (else it has
+ * ended). */
+int engine__spawn(engine *e, engine_rec *r)
 {
     char err[1400];
-    if (e->executor == ENGINE_EXECUTOR_SLURM) {
-        return engine__slurm_submit(e, r);
-    }
-    if (e->executor == ENGINE_EXECUTOR_UWS) {
-        return engine__uws_submit(e, r);
-    }
-    if (engine__prepare_workdir(r, err, sizeof err) != 0) {
+    int pid = 0;
+    int pidfd = -1;
+    if (engine_spawn_runner(e, r, &pid, &pidfd, err, sizeof err) != 0) {
+        r->st.job.started = 0;
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
         return -1;
     }
-    if (engine__follow_claim(e, r) != 0) { /* a runner already has it */
-        return engine_phase_final(r->st.job.phase) ? -1 : 0;
-    }
+    return engine__attach_runner(e, r, pid, pidfd);
+}
+
+int engine__store_start(engine *e, engine_rec *r)
+{
     r->st.job.phase = ENGINE_EXECUTING;
     r->st.job.started = engine__now(); /* before the runner can record its end */
     r->st.runner_pid = 0;
@@ -471,5 +477,5 @@ int engine__start(engine *e, engine_rec *r)
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
         return -1;
     }
-    return engine__spawn(e, r);
+    return 0;
 }

@@ -458,9 +458,98 @@ static bool engine_uws_metrics_settled(long status, bool too_large)
     return status == 200 || status == 400 || status == 404 || status == 410 || too_large;
 }
 
+/* The write of an ended job's metrics.json on libuv's thread pool (its
+ * directory is under the work root, which may hang like an NFS mount):
+ * the worker has copies only; the job is found again by id and store
+ * sequence when it is back. */
+typedef struct engine_uws_metrics_write {
+    uv_work_t req;
+    engine *e;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    int64_t seq;
+    char *workdir;
+    char *body;
+    size_t len;
+    int error; /* errno of the failed write, 0 written */
+} engine_uws_metrics_write;
+
+/* Written whole to a temporary name, on disk, then renamed. */
+static void engine_uws_metrics_work(uv_work_t *req)
+{
+    engine_uws_metrics_write *w = req->data;
+    char path[ENGINE_WORKDIR_MAX + 64];
+    char tmp[ENGINE_WORKDIR_MAX + 64];
+    snprintf(path, sizeof path, "%s/metrics.json", w->workdir);
+    snprintf(tmp, sizeof tmp, "%s/.metrics.json.tmp", w->workdir);
+    /* the job's directory under the work root (made here: the job ran elsewhere) */
+    bool dir = mkdir(w->workdir, 0755) == 0 || errno == EEXIST;
+    FILE *f = dir ? fopen(tmp, "we") : NULL;
+    bool ok = f != NULL && fwrite(w->body, 1, w->len, f) == w->len && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = f != NULL && fclose(f) == 0 && ok; /* on disk before the end is stored */
+    if (!ok || rename(tmp, path) != 0) {
+        w->error = errno != 0 ? errno : EIO;
+        unlink(tmp);
+    }
+}
+
+static void engine_uws_metrics_free(engine_uws_metrics_write *w)
+{
+    free(w->workdir);
+    free(w->body);
+    free(w);
+}
+
+/* Back on the loop: the job ends at the next tick. */
+static void engine_uws_metrics_written(uv_work_t *req, int status)
+{
+    (void)status; /* never cancelled */
+    engine_uws_metrics_write *w = req->data;
+    engine *e = w->e;
+    if (w->error != 0) {
+        engine__log(e, ENGINE_LOG_WARNING, "Job %s: cannot keep its metrics.json in %s: %s", w->id,
+                    w->workdir, strerror(w->error));
+    }
+    engine_rec *r = e->closed ? NULL : engine__find(e, w->id);
+    if (r != NULL && r->st.seq == w->seq) {
+        r->uws_busy = false;
+        r->uws_next = 0;
+    }
+    engine_uws_metrics_free(w);
+    engine__handle_closed(e); /* nothing of e after this */
+}
+
+/* Queue the write of r's metrics.json (the job busy meanwhile); false if
+ * it could not be queued (out of memory). */
+static bool engine_uws_keep_metrics(engine *e, engine_rec *r, const char *body, size_t len)
+{
+    engine_uws_metrics_write *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        return false;
+    }
+    w->e = e;
+    w->seq = r->st.seq;
+    memcpy(w->id, r->st.job.id, sizeof w->id);
+    w->workdir = strdup(r->st.job.workdir);
+    w->body = malloc(len > 0 ? len : 1);
+    w->len = len;
+    w->req.data = w;
+    if (w->workdir == NULL || w->body == NULL) {
+        engine_uws_metrics_free(w);
+        return false;
+    }
+    memcpy(w->body, body, len);
+    if (uv_queue_work(e->loop, &w->req, engine_uws_metrics_work, engine_uws_metrics_written) != 0) {
+        engine_uws_metrics_free(w);
+        return false;
+    }
+    e->open_handles++;
+    r->uws_busy = true; /* it ends once the file is written */
+    return true;
+}
+
 /* The metrics.json of ocps-engine's job into the job's directory (written
- * whole, then renamed); none (404, or a server without the extension: 400)
- * or too large: the job ends without it. */
+ * whole, then renamed, on the thread pool); none (404, or a server without
+ * the extension: 400) or too large: the job ends without it. */
 static void engine_uws_on_metrics(engine *e, engine_rec *r, long status, const char *body, size_t len,
                                   const char *curl_error)
 {
@@ -477,19 +566,9 @@ static void engine_uws_on_metrics(engine *e, engine_rec *r, long status, const c
         }
         return;
     }
-    char path[ENGINE_WORKDIR_MAX + 64];
-    char tmp[ENGINE_WORKDIR_MAX + 64];
-    snprintf(path, sizeof path, "%s/metrics.json", r->st.job.workdir);
-    snprintf(tmp, sizeof tmp, "%s/.metrics.json.tmp", r->st.job.workdir);
-    /* the job's directory under the work root (made here: the job ran elsewhere) */
-    bool dir = mkdir(r->st.job.workdir, 0755) == 0 || errno == EEXIST;
-    FILE *f = dir ? fopen(tmp, "we") : NULL;
-    bool ok = f != NULL && fwrite(body, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = f != NULL && fclose(f) == 0 && ok; /* on disk before the end is stored */
-    if (!ok || rename(tmp, path) != 0) {
-        engine__log(e, ENGINE_LOG_WARNING, "Job %s: cannot keep its metrics.json in %s: %s", r->st.job.id,
-                    r->st.job.workdir, strerror(errno));
-        unlink(tmp);
+    if (!engine_uws_keep_metrics(e, r, body != NULL ? body : "", body != NULL ? len : 0)) {
+        engine__log(e, ENGINE_LOG_WARNING, "Job %s: cannot keep its metrics.json in %s: out of memory",
+                    r->st.job.id, r->st.job.workdir);
     }
 }
 

@@ -429,6 +429,7 @@ static void test_abort_queued(void **state)
     char a[ENGINE_JOB_ID_LEN + 1];
     char b[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, a, (const char *[]){"sleep", "30", NULL});
+    efx_wait_phase(fx, a, ENGINE_EXECUTING, 5); /* started off the loop */
     fx_submit(fx, b, (const char *[]){"sleep", "30", NULL});
     const engine_job *jb = engine_job_get(fx->e, b);
     assert_int_equal(jb->phase, ENGINE_QUEUED);
@@ -561,6 +562,197 @@ static void test_max_waiting(void **state)
     engine_set_max_waiting(fx->e, 0); /* no limit */
 }
 
+/* ---- a start that blocks on the work root ------------------------------ */
+
+/* A new job id whose directory (under the work root) holds a FIFO named
+ * `name`: the engine's open of that file blocks until release_fifo_later
+ * opens it too, as a file of a hung NFS work root would. */
+static void fifo_job(efx *fx, char id[ENGINE_JOB_ID_LEN + 1], const char *name)
+{
+    engine_new_job_id(fx->e, id);
+    char *dir = tu_path_join(fx->work_root, id);
+    char *fifo = tu_path_join(dir, name);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    free(fifo);
+    free(dir);
+}
+
+/* A child process that, after `delay` s, opens job id's FIFO `name` (so
+ * that the engine's open returns), keeps it `hold` s, and exits. */
+static pid_t release_fifo_later(const efx *fx, const char *id, const char *name, double delay, double hold)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s/%s", fx->work_root, id, name);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        for (int fd = 3; fd < 1024; fd++) {
+            close(fd); /* not the engine's: its store's lock */
+        }
+        usleep((useconds_t)(delay * 1e6));
+        int fd = open(path, O_RDWR); /* never blocks on a FIFO */
+        usleep((useconds_t)(hold * 1e6));
+        _exit(fd >= 0 ? 0 : 1);
+    }
+    return pid;
+}
+
+/* engine_job_submit of job id (argv), which must return at once: the
+ * start's file-system work is not done on the loop. */
+static void submit_promptly(efx *fx, const char *id, const char *const *argv)
+{
+    char err[512];
+    engine_job_spec spec = {.argv = argv};
+    double t0 = tu_now();
+    assert_int_equal(engine_job_submit(fx->e, id, &spec, err, sizeof err), 0);
+    assert_true(tu_now() - t0 < 0.5);
+}
+
+/* Aborted while its directory and claim are looked at (the work root
+ * hangs): the job ends ABORTED at once, and never executes. */
+static void test_abort_while_starting(void **state)
+{
+    efx *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fifo_job(fx, id, "runner.claim");
+    pid_t helper = release_fifo_later(fx, id, "runner.claim", 1.5, 0);
+    submit_promptly(fx, id, (const char *[]){"sleep", "30", NULL});
+    efx_run_for(fx, 0.3); /* the loop runs meanwhile */
+    assert_int_equal(engine_job_get(fx->e, id)->phase, ENGINE_QUEUED);
+    char err[256];
+    assert_int_equal(engine_job_abort(fx->e, id, err, sizeof err), 0);
+    assert_int_equal(engine_job_get(fx->e, id)->phase, ENGINE_ABORTED); /* at once */
+    assert_int_equal(efx_wait_final(fx, id, 1)->reason, ENGINE_REASON_ABORTED);
+    assert_int_equal(tu_wait_exit(helper, 5), 0);
+    efx_run_for(fx, 0.3); /* the start's first step is back: dropped */
+    assert_int_equal(efx_count_final(fx, id), 1);
+    assert_int_equal(efx_find(fx, id, ENGINE_EXECUTING), -1);
+}
+
+/* Aborted while its runner is being spawned (the open of its log hangs):
+ * the runner is stopped as soon as it exists, and the job ends ABORTED. */
+static void test_abort_while_spawning(void **state)
+{
+    efx *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fifo_job(fx, id, "ocps.log");
+    pid_t helper = release_fifo_later(fx, id, "ocps.log", 1.0, 10);
+    submit_promptly(fx, id, (const char *[]){"sleep", "30", NULL});
+    efx_run_for(fx, 0.3);
+    assert_int_equal(engine_job_get(fx->e, id)->phase, ENGINE_EXECUTING); /* its start is stored */
+    char err[256];
+    assert_int_equal(engine_job_abort(fx->e, id, err, sizeof err), 0);
+    double t0 = tu_now();
+    const efx_event *ev = efx_wait_final(fx, id, 5);
+    assert_true(tu_now() - t0 < 3.0);
+    assert_int_equal(ev->phase, ENGINE_ABORTED);
+    assert_int_equal(ev->reason, ENGINE_REASON_ABORTED);
+    kill(helper, SIGKILL);
+    tu_wait_exit(helper, 5);
+}
+
+/* With one slot, a job being started holds it: the next one waits. */
+static void test_starting_job_holds_its_slot(void **state)
+{
+    efx *fx = *state;
+    engine_set_max_concurrent(fx->e, 1);
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    fifo_job(fx, a, "runner.claim");
+    pid_t helper = release_fifo_later(fx, a, "runner.claim", 1.0, 0);
+    submit_promptly(fx, a, (const char *[]){"true", NULL});
+    engine_new_job_id(fx->e, b);
+    submit_promptly(fx, b, (const char *[]){"true", NULL});
+    efx_run_for(fx, 0.5);
+    assert_int_equal(engine_job_get(fx->e, b)->phase, ENGINE_QUEUED);
+    assert_int_equal(engine_job_get(fx->e, b)->queue_position, 2);
+    assert_int_equal(efx_find(fx, b, ENGINE_EXECUTING), -1);
+    /* the empty claim (a FIFO) cannot be read: a ends, then b runs */
+    assert_int_equal(efx_wait_final(fx, a, 5)->phase, ENGINE_ERROR);
+    assert_int_equal(efx_wait_final(fx, b, 5)->phase, ENGINE_COMPLETED);
+    assert_int_equal(fx->max_executing, 1);
+    assert_int_equal(tu_wait_exit(helper, 5), 0);
+}
+
+static void on_closed(void *arg)
+{
+    *(bool *)arg = true;
+}
+
+/* engine_close while a job is being started: the engine is freed once the
+ * start's step is back, the job stays queued in the store, and the next
+ * engine runs it. */
+static void test_close_while_starting(void **state)
+{
+    efx *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fifo_job(fx, id, "runner.claim");
+    pid_t helper = release_fifo_later(fx, id, "runner.claim", 1.0, 0);
+    submit_promptly(fx, id, (const char *[]){"true", NULL});
+    efx_run_for(fx, 0.2);
+    bool closed = false;
+    engine_close(fx->e, on_closed, &closed);
+    fx->e = NULL;
+    double t0 = tu_now();
+    while (!closed && tu_now() - t0 < 5) {
+        uv_run(&fx->loop, UV_RUN_NOWAIT);
+        usleep(2000);
+    }
+    assert_true(closed);
+    assert_true(tu_now() - t0 > 0.3); /* it waited for the start's step */
+    assert_int_equal(tu_wait_exit(helper, 5), 0);
+    char *fifo = tu_path_join(fx->work_root, id);
+    char *claim = tu_path_join(fifo, "runner.claim");
+    assert_int_equal(unlink(claim), 0);
+    free(claim);
+    free(fifo);
+    efx_clear_events(fx);
+    efx_open(fx);
+    assert_int_equal(efx_wait_final(fx, id, 5)->phase, ENGINE_COMPLETED);
+}
+
+/* engine_close while a job's runner is being spawned (the open of its log
+ * hangs): the runner spawned after the close began keeps running (as
+ * close leaves runners), and the next engine follows it to its outcome:
+ * the job runs once. */
+static void test_close_while_spawning(void **state)
+{
+    efx *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fifo_job(fx, id, "ocps.log");
+    pid_t helper = release_fifo_later(fx, id, "ocps.log", 1.0, 10);
+    submit_promptly(fx, id, (const char *[]){"sh", "-c", "echo run >> runs; sleep 0.5", NULL});
+    efx_run_for(fx, 0.3);
+    assert_int_equal(engine_job_get(fx->e, id)->phase, ENGINE_EXECUTING); /* its start is stored */
+    bool closed = false;
+    engine_close(fx->e, on_closed, &closed);
+    fx->e = NULL;
+    double t0 = tu_now();
+    while (!closed && tu_now() - t0 < 5) {
+        uv_run(&fx->loop, UV_RUN_NOWAIT);
+        usleep(2000);
+    }
+    assert_true(closed);
+    assert_true(tu_now() - t0 > 0.3); /* it waited for the spawn */
+    efx_clear_events(fx);
+    efx_open(fx);
+    assert_int_equal(efx_wait_final(fx, id, 10)->phase, ENGINE_COMPLETED);
+    efx_run_for(fx, 0.5);
+    assert_int_equal(efx_count_final(fx, id), 1);
+    char *dir = tu_path_join(fx->work_root, id);
+    char *runs = tu_path_join(dir, "runs");
+    char *text = tu_read_file(runs, NULL);
+    assert_non_null(text);
+    assert_string_equal(text, "run\n");
+    free(text);
+    free(runs);
+    free(dir);
+    kill(helper, SIGKILL);
+    tu_wait_exit(helper, 5);
+}
+
 /* ---- scheduling -------------------------------------------------------- */
 
 static void test_fifo_concurrency(void **state)
@@ -571,6 +763,10 @@ static void test_fifo_concurrency(void **state)
     for (int i = 0; i < 5; i++) {
         fx_submit(fx, ids[i], (const char *[]){"sleep", "0.3", NULL});
     }
+    /* the first two hold the slots while they are started (off the loop) */
+    assert_int_equal(engine_count(fx->e, ENGINE_EXECUTING) + engine_count(fx->e, ENGINE_QUEUED), 5);
+    efx_wait_phase(fx, ids[0], ENGINE_EXECUTING, 5);
+    efx_wait_phase(fx, ids[1], ENGINE_EXECUTING, 5);
     assert_int_equal(engine_count(fx->e, ENGINE_EXECUTING), 2);
     assert_int_equal(engine_count(fx->e, ENGINE_QUEUED), 3);
     for (int i = 0; i < 5; i++) {
@@ -584,8 +780,9 @@ static void test_fifo_concurrency(void **state)
     for (int i = 1; i < 5; i++) {
         assert_true(efx_find(fx, ids[i - 1], ENGINE_EXECUTING) < efx_find(fx, ids[i], ENGINE_EXECUTING));
     }
-    /* The QUEUED events carried the position. */
-    assert_int_equal(fx->events[efx_find(fx, ids[4], ENGINE_QUEUED)].queue_position, 3);
+    /* The QUEUED events carried the position (all five were queued: the
+     * first two were being started when the last was submitted). */
+    assert_int_equal(fx->events[efx_find(fx, ids[4], ENGINE_QUEUED)].queue_position, 5);
 }
 
 static int fx_position(efx *fx, const char *id)
@@ -605,6 +802,9 @@ static void test_queue_positions_as_jobs_leave(void **state)
     char ids[6][ENGINE_JOB_ID_LEN + 1];
     for (int i = 0; i < 5; i++) {
         fx_submit(fx, ids[i], (const char *[]){"sleep", "30", NULL});
+        if (i == 0) {
+            efx_wait_phase(fx, ids[0], ENGINE_EXECUTING, 5); /* started off the loop */
+        }
     }
     for (int i = 1; i < 5; i++) {
         assert_int_equal(fx_position(fx, ids[i]), i);
@@ -732,6 +932,7 @@ static void test_prereq_removed_after_it_ended(void **state)
         assert_int_equal(efx_wait_final(fx, quick, 5)->phase, ENGINE_COMPLETED);
         char err[512];
         assert_int_equal(engine_job_forget(fx->e, quick, err, sizeof err), 0);
+        efx_wait_phase(fx, slow, ENGINE_EXECUTING, 5);                          /* started off the loop */
         assert_int_equal(engine_job_get(fx->e, slow)->phase, ENGINE_EXECUTING); /* still running */
         const efx_event *ew = efx_wait_final(fx, waiter, 10);
         assert_int_equal(ew->phase, ENGINE_COMPLETED);
@@ -1108,7 +1309,8 @@ static void crash_after_spawn(efx *fx, const char *runner_env)
                                 .env = (const char *[]){runner_env, NULL},
                                 .output_globs = (const char *[]){"*.fits", NULL}};
         if (uv_loop_init(&loop) == 0 && engine_open(&e, &loop, &fx->opts, NULL, NULL, err, sizeof err) == 0) {
-            engine_job_submit(e, id, &spec, err, sizeof err); /* exits in the hook */
+            engine_job_submit(e, id, &spec, err, sizeof err);
+            uv_run(&loop, UV_RUN_DEFAULT); /* started off the loop: exits in the hook */
         }
         _exit(1);
     }
@@ -1387,6 +1589,11 @@ int main(void)
         T(test_abort_running),
         T(test_abort_queued),
         T(test_abort_idempotent_and_unknown),
+        T(test_abort_while_starting),
+        T(test_abort_while_spawning),
+        T(test_starting_job_holds_its_slot),
+        T(test_close_while_starting),
+        T(test_close_while_spawning),
         T(test_max_waiting),
         T(test_fifo_concurrency),
         T(test_queue_positions_as_jobs_leave),

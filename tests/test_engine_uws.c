@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -177,6 +179,70 @@ static void test_simulate_reference(void **state)
     assert_int_equal(fx->x.events[i].phase, ENGINE_ERROR);
     assert_int_equal(fx->x.events[i].exit_code, 3);
     assert_int_equal(fx->x.events[i].results_total, 0);
+}
+
+/* The loop's longest gap between ticks of a 100 ms timer. */
+typedef struct gap_meter {
+    uv_timer_t timer;
+    uint64_t last_ns;
+    double max_ms;
+} gap_meter;
+
+static void on_gap_tick(uv_timer_t *t)
+{
+    gap_meter *m = t->data;
+    uint64_t now = uv_hrtime();
+    double gap = (double)(now - m->last_ns) / 1e6;
+    m->max_ms = gap > m->max_ms ? gap : m->max_ms;
+    m->last_ns = now;
+}
+
+/* The ended job's metrics.json is written off the loop: its directory
+ * hangs (the temporary file a FIFO that nobody opens for 2 s, as a file
+ * of a hung NFS mount), the loop keeps its 100 ms timer, and the job ends
+ * once the write is done (here: failed, fsync of a FIFO, said in the log). */
+static void test_metrics_written_off_the_loop(void **state)
+{
+    fixture *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    engine_new_job_id(fx->x.e, id);
+    char dir[700];
+    char fifo[800];
+    snprintf(dir, sizeof dir, "%s/%s", fx->x.work_root, id);
+    snprintf(fifo, sizeof fifo, "%s/.metrics.json.tmp", dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    fflush(NULL);
+    pid_t helper = fork();
+    assert_true(helper >= 0);
+    if (helper == 0) { /* the mount answers after 2 s */
+        for (int fd = 3; fd < 1024; fd++) {
+            close(fd); /* not the engine's: its store's lock */
+        }
+        usleep(2000000);
+        int fd = open(fifo, O_RDWR);
+        usleep(5000000);
+        _exit(fd >= 0 ? 0 : 1);
+    }
+    gap_meter m = {.last_ns = uv_hrtime()};
+    assert_int_equal(uv_timer_init(&fx->x.loop, &m.timer), 0);
+    m.timer.data = &m;
+    uv_update_time(&fx->x.loop);
+    assert_int_equal(uv_timer_start(&m.timer, on_gap_tick, 100, 100), 0);
+    char err[256];
+    engine_job_spec spec = {.argv = (const char *[]){"sh", "-c", "printf '{}' > metrics.json", NULL}};
+    assert_int_equal(engine_job_submit(fx->x.e, id, &spec, err, sizeof err), 0);
+    int i = fx_wait_final(fx, id, 30);
+    on_gap_tick(&m.timer);
+    uv_close((uv_handle_t *)&m.timer, NULL);
+    efx_spin(&fx->x); /* closed before m goes */
+    kill(helper, SIGKILL);
+    tu_wait_exit(helper, 5);
+    assert_int_equal(fx->x.events[i].phase, ENGINE_COMPLETED);
+    assert_non_null(strstr(fx->x.log, "cannot keep its metrics.json"));
+    if (m.max_ms >= 500) {
+        fail_msg("the loop stopped for %.0f ms while the job's directory hung", m.max_ms);
+    }
 }
 
 static void test_abort(void **state)
@@ -794,6 +860,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exit_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_simulate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_simulate_reference, setup_delete, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_written_off_the_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort, setup_delete, teardown),
         cmocka_unit_test_setup_teardown(test_abort_kept_across_reopen, setup, teardown),

@@ -1,0 +1,136 @@
+/*
+ * test_csc_hung_mount: ocps-csc (a separate process, real DDS or Kafka)
+ * with the local executor whose work root is on a mount that hangs like
+ * an NFS mount whose server stopped answering (support/stallfs_fixture.h;
+ * the job store is elsewhere). While the mount hangs, execute is still
+ * acknowledged in time and the 1 Hz heartbeat keeps its cadence; once the
+ * mount answers, the job runs and its result arrives. Exits 77 (skip)
+ * where FUSE cannot be mounted.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ocps/sal_csc.h"
+#include "ocps_run.h"
+#include "ocps_test_iface.h"
+#include "sal_fixture.h"
+#include "stallfs_fixture.h"
+#include "test_util.h"
+
+/* How long the CSC is watched while the work root hangs. */
+#define WATCH_SECONDS 5.0
+/* The stall ends by itself after this long (a CSC that blocks still ends). */
+#define STALL_LIMIT_SECONDS 6.0
+/* execute's own timeout, and the most its first ack may take. */
+#define EXECUTE_TIMEOUT 120.0
+#define FIRST_ACK_SECONDS 2.0
+
+typedef struct ctx {
+    fx f;
+    stallfs_fx sfs;
+    char *root; /* DM_CONFIG_OCPS_DIR, and the job store */
+} ctx;
+
+static int setup(void **state)
+{
+    ctx *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    *state = c;
+    char err[512];
+    if (sfx_start(&c->sfs, OCPS_STALLFS, err, sizeof err) != 0) {
+        fprintf(stderr, "sfx_start: %s\n", err);
+        return -1;
+    }
+    c->root = tu_make_ocps_config();
+    assert_non_null(c->root);
+    char site[4096];
+    snprintf(site, sizeof site,
+             "work_root: %s/jobs\njob_store: %s/jobs.sqlite\npipetask: %s\ninprogress_interval: 1\n"
+             "max_concurrent_jobs: 2\nabort_grace: 2\n",
+             c->sfs.mount, c->root, FAKE_PIPETASK);
+    assert_int_equal(tu_write_ocps_site(c->root, site), 0);
+    fx_env(CYCLONE_CONFIG);
+    setenv("DM_CONFIG_OCPS_DIR", c->root, 1);
+    if (fx_open(&c->f, ocps_test_component(), 1, NULL) != 0) {
+        return -1;
+    }
+    char *argv[] = {OCPS_CSC, "--duplicate-check", "0.2", "--state", "enabled", "1", NULL};
+    if (fx_start_csc(&c->f, argv) != 0) {
+        return -1;
+    }
+    return or_wait_enabled(&c->f, 0, 15);
+}
+
+static int teardown(void **state)
+{
+    ctx *c = *state;
+    sfx_unstall(&c->sfs); /* a CSC blocked on the work root can end */
+    int rc = fx_close(&c->f);
+    sfx_stop(&c->sfs);
+    if (c->root != NULL) {
+        tu_remove_tree(c->root);
+        free(c->root);
+    }
+    free(c);
+    return rc;
+}
+
+/* execute while the work root hangs: its first ack in time, heartbeats at
+ * 1 Hz; the job completes, with its job_result, once the mount answers. */
+static void heartbeat_and_execute_while_work_root_hangs(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    assert_true(or_commands_ready(f, 10));
+    assert_int_equal(sfx_stall_for(&c->sfs, STALL_LIMIT_SECONDS), 0);
+    size_t mark = f->nrecords;
+    double t0 = tu_now();
+    or_run r;
+    or_fields x = {"cpBias.yaml", "", "", "", ""};
+    assert_int_equal(or_execute(f, &r, &x, EXECUTE_TIMEOUT), 0);
+    fx_run_for(f, WATCH_SECONDS - (tu_now() - t0));
+    bool still_stalled = sfx_stalled(&c->sfs);
+    double first_ack = r.nacks > 0 ? r.acks[0].at - r.sent_at : -1;
+    double sent_gap = 0;
+    double arrival_gap = 0;
+    int n = fx_heartbeat_gaps(f, mark, &sent_gap, &arrival_gap);
+    print_message("while the work root hung%s: first ack of execute after %.3f s (-1: none), %d heartbeats, "
+                  "largest gap %.3f s sent, %.3f s arrived\n",
+                  still_stalled ? "" : " (until the stall ended by itself)", first_ack, n, sent_gap,
+                  arrival_gap);
+
+    sfx_unstall(&c->sfs);
+    if (!or_wait_done(f, &r, 30)) {
+        fail_msg("execute did not end within 30 s of the mount answering (job %s)", r.job_id);
+    }
+    assert_true(or_job_completed(&r));
+    assert_true(or_one_result(f, r.job_id, 5, 0.2) >= 0);
+
+    assert_true(first_ack >= 0 && first_ack < FIRST_ACK_SECONDS);
+    assert_true(n >= 3);
+    assert_true(sent_gap < 1.5);
+}
+
+int main(void)
+{
+    stallfs_fx probe;
+    char err[512];
+    int rc = sfx_start(&probe, OCPS_STALLFS, err, sizeof err);
+    sfx_stop(&probe);
+    if (rc == SFX_UNAVAILABLE) {
+        printf("# skipped: %s\n", err);
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(heartbeat_and_execute_while_work_root_hangs, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

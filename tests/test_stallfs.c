@@ -1,0 +1,123 @@
+/*
+ * test_stallfs: the hung-mount fixture (support/stallfs_fixture.h) does
+ * what the tests that use it rely on: files pass through to the backing
+ * directory; while stalled, a call under the mount blocks until the stall
+ * is released, then completes; stopping leaves no mount. Exits 77 (skip)
+ * where FUSE cannot be mounted.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "stallfs_fixture.h"
+#include "test_util.h"
+
+static int setup(void **state)
+{
+    stallfs_fx *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    char err[512];
+    int rc = sfx_start(s, OCPS_STALLFS, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "sfx_start: %s\n", err);
+        sfx_stop(s);
+        free(s);
+        return -1;
+    }
+    *state = s;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    stallfs_fx *s = *state;
+    sfx_stop(s);
+    free(s);
+    return 0;
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* A file written through the mount is in the backing directory. */
+static void test_passes_through(void **state)
+{
+    stallfs_fx *s = *state;
+    char path[700];
+    snprintf(path, sizeof path, "%s/f", s->mount);
+    assert_int_equal(tu_write_file(path, "hello\n", 6), 0);
+    snprintf(path, sizeof path, "%s/f", s->backing);
+    char *text = tu_read_file(path, NULL);
+    assert_non_null(text);
+    assert_string_equal(text, "hello\n");
+    free(text);
+}
+
+/* mkdir under a stalled mount returns only when the stall ends. */
+static void test_mkdir_blocks_while_stalled(void **state)
+{
+    stallfs_fx *s = *state;
+    char path[700];
+    snprintf(path, sizeof path, "%s/d", s->mount);
+    assert_int_equal(sfx_stall_for(s, 1.0), 0);
+    assert_true(sfx_stalled(s));
+    double t0 = tu_now();
+    assert_int_equal(mkdir(path, 0755), 0);
+    double took = tu_now() - t0;
+    printf("# mkdir under the stalled mount took %.3f s\n", took);
+    assert_true(took > 0.8);
+    assert_false(sfx_stalled(s));
+    snprintf(path, sizeof path, "%s/d", s->backing);
+    assert_true(is_dir(path));
+    sfx_unstall(s);
+    t0 = tu_now();
+    snprintf(path, sizeof path, "%s/e", s->mount);
+    assert_int_equal(mkdir(path, 0755), 0);
+    assert_true(tu_now() - t0 < 0.5);
+}
+
+/* sfx_stop unmounts: the mount point is gone from /proc/self/mounts. */
+static void test_stop_unmounts(void **state)
+{
+    stallfs_fx *s = *state;
+    char mount[600];
+    snprintf(mount, sizeof mount, "%s", s->mount);
+    char needle[700];
+    snprintf(needle, sizeof needle, " %s ", mount);
+    assert_int_equal(sfx_stall(s), 0);
+    sfx_stop(s);
+    char *mounts = tu_read_file("/proc/self/mounts", NULL);
+    assert_non_null(mounts);
+    assert_null(strstr(mounts, needle));
+    free(mounts);
+}
+
+int main(void)
+{
+    stallfs_fx probe;
+    char err[512];
+    int rc = sfx_start(&probe, OCPS_STALLFS, err, sizeof err);
+    sfx_stop(&probe);
+    if (rc == SFX_UNAVAILABLE) {
+        printf("# skipped: %s\n", err);
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_passes_through, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mkdir_blocks_while_stalled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_unmounts, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
