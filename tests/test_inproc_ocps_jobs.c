@@ -364,10 +364,32 @@ static sqlite3 *lock_store(const ctx *c)
 }
 
 /* A job started (SLEEP=1, its job_id seen), then the store locked. */
+static void stored_job(const ctx *c, const char *id, char *phase, size_t len, int *published,
+                       int *runner_pid);
+
+/* Runs until job r's runner is in the store (its start is stored after
+ * the job_id event's loop turn: its directory is made on the thread pool
+ * first, its runner spawned there next); its pid. */
+static int wait_runner_stored(ctx *c, const run *r)
+{
+    char phase[32] = "";
+    int published = 0;
+    int runner_pid = 0;
+    for (int i = 0; i < 200 && runner_pid <= 0; i++) {
+        fx_run_for(&c->f, 0.05);
+        stored_job(c, r->job_id, phase, sizeof phase, &published, &runner_pid);
+    }
+    assert_string_equal(phase, "executing");
+    assert_true(runner_pid > 0);
+    return runner_pid;
+}
+
+/* A job running, the store then locked: what it misses is the job's end. */
 static sqlite3 *run_with_store_locked(ctx *c, run *r)
 {
     execute(&c->f, r, 0, "cpBias.yaml", "SLEEP=1");
     assert_true(fx_run_until(&c->f, has_job_id, r, 10));
+    wait_runner_stored(c, r);
     return lock_store(c);
 }
 
@@ -494,6 +516,7 @@ static void unrecordable_end_fails_the_first_start(void **state)
     run r;
     execute(f, &r, 0, "cpBias.yaml", "SLEEP=0.5");
     assert_true(fx_run_until(f, has_job_id, &r, 10));
+    wait_runner_stored(c, &r);
     assert_int_equal(ct_stop(c->csc), 0);
     c->csc = NULL;
     char status[1200];
