@@ -42,9 +42,10 @@ typedef struct engine_rec {
     char *uws_put_failure;    /* the last such answer (HTTP status and body excerpt), or NULL */
     double uws_next;          /* engine__now() before which it is not asked (or sent to Slurm) again */
     double uws_backoff;       /* seconds, doubling while the server (or Slurm's controller) fails */
-    bool slurm_active;        /* handed to Slurm (submitting or submitted), or (local executor) being
-                                 started on libuv's thread pool while QUEUED: holds a slot */
-    bool starting;            /* local executor: a step of its start is on the thread pool (engine_start.c) */
+    bool slurm_active;        /* handed to Slurm (submitting or submitted), or (local and Slurm executors)
+                                 being started on libuv's thread pool while QUEUED: holds a slot */
+    bool starting;            /* local and Slurm executors: a step of its start is on the thread pool
+                                 (engine_start.c) */
     bool slurm_resumed;       /* perhaps in Slurm already (found in the store without a Slurm id, or an
                                  sbatch whose answer was lost): look for it by name before sending it */
     double slurm_cancel_time; /* when the last scancel of the whole job was sent for an abort (0: none) */
@@ -173,7 +174,7 @@ struct engine {
     engine_store *store;
     engine_index index;   /* live jobs by id */
     size_t queued_active; /* QUEUED jobs with slurm_active: they hold a slot (engine__set_active) */
-    int starts;           /* local starts with a step on the thread pool (bounded: engine__start_full) */
+    int starts;           /* local and Slurm starts with a step on the thread pool (engine__start_full) */
     engine_list lists[ENGINE_NPHASES]; /* live jobs by phase */
     engine_store_record scratch;       /* engine_job_get of an evicted job */
     double retention_max_age;          /* seconds, 0 off */
@@ -263,16 +264,24 @@ void engine__runner_gone(engine *e, engine_rec *r, bool adopted, const char *why
 /* Stop watching a runner (it keeps running); the handle closes on the loop. */
 void engine__proc_close(engine_proc *p);
 
-/* Start a QUEUED job (engine_start.c): handed to Slurm or a UWS server,
- * or (local executor) started off the loop, holding a slot meanwhile:
- * its directory is made and its claim read on libuv's thread pool, its
- * start stored (EXECUTING, runner pid 0) on the loop, its runner spawned
- * on the pool and watched on the loop. 0 if under way (or executing),
- * else it has ended. */
+/* Start a QUEUED job (engine_start.c): handed to a UWS server, or
+ * (local executor) started off the loop, holding a slot meanwhile: its
+ * directory is made and its claim read on libuv's thread pool, its start
+ * stored (EXECUTING, runner pid 0) on the loop, its runner spawned on the
+ * pool and watched on the loop; or (Slurm) its directory made and its
+ * batch script written on the pool, then sbatch run from the loop
+ * (engine__slurm_submit). 0 if under way (or executing), else it has
+ * ended. */
 int engine__start(engine *e, engine_rec *r);
 
-/* No more local start may be put on the thread pool now (so that a hung
- * work root cannot take all of libuv's threads): queued jobs wait. */
+/* Queue step 1 of r's start on the thread pool (local: directory and
+ * claim; Slurm: directory and batch script, then engine__slurm_send),
+ * r holding a slot (starting, slurm_active) meanwhile. 0, or -1 when it
+ * could not be queued (r has then ended). */
+int engine__start_prepare(engine *e, engine_rec *r);
+
+/* No more local or Slurm start may be put on the thread pool now (so that
+ * a hung work root cannot take all of libuv's threads): queued jobs wait. */
 bool engine__start_full(const engine *e);
 
 /* Spawn the runner of a job whose start is stored (EXECUTING, runner pid
@@ -304,11 +313,8 @@ void engine__finish_status(engine *e, engine_rec *r, engine_status *st);
  * (engine_exec_free_strv); NULL if out of memory. */
 char **engine__job_env(const engine_rec *r);
 
-/* Create the job's working directory; 0 or -1 (message in err). */
-int engine__prepare_workdir(const engine_rec *r, char *err, size_t errlen);
-
-/* engine__prepare_workdir of directory dir with the spec's `dirs` (no
- * engine state: callable on the thread pool). */
+/* Create a job's working directory dir with the spec's `dirs` (no engine
+ * state: callable on the thread pool); 0 or -1 (message in err). */
 int engine__prepare_dir(const char *dir, const json_t *dirs, char *err, size_t errlen);
 
 /* The live job with this id, or NULL. */
@@ -322,9 +328,18 @@ int engine__slurm_init(engine *e, const engine_options *o, char *err, size_t err
 void engine__slurm_free(engine *e);
 /* Close the timer (engine_close). */
 void engine__slurm_close(engine *e);
-/* Hand a QUEUED job to Slurm (it stays QUEUED until Slurm runs it); 0 if
- * handed over, else it has ended. */
+/* Hand a QUEUED job to Slurm (it stays QUEUED until Slurm runs it): its
+ * directory and batch script are written on the thread pool
+ * (engine__start_prepare), then engine__slurm_send. 0 if under way, else
+ * it has ended. */
 int engine__slurm_submit(engine *e, engine_rec *r);
+/* Write the fixed batch script into directory workdir (no engine state:
+ * callable on the thread pool); 0 or -1 (message in err). */
+int engine__slurm_write_script(const char *workdir, char *err, size_t errlen);
+/* r's directory and script are written: run sbatch (or first look for an
+ * earlier submission, slurm_resumed), r keeping its slot; if that cannot
+ * start, r ends. */
+void engine__slurm_send(engine *e, engine_rec *r);
 /* Abort a job handed to Slurm; 0 or -errno. */
 int engine__slurm_abort(engine *e, engine_rec *r, char *err, size_t errlen);
 /* A job found in the store with a Slurm job id: watch it again. */

@@ -331,11 +331,6 @@ int engine__prepare_dir(const char *dir, const json_t *dirs, char *err, size_t e
     return 0;
 }
 
-int engine__prepare_workdir(const engine_rec *r, char *err, size_t errlen)
-{
-    return engine__prepare_dir(r->st.job.workdir, json_object_get(r->st.spec, "dirs"), err, errlen);
-}
-
 /* The job's runner claim (engine__exec.h), if any: its runner is watched
  * when alive, else the job ends from its status. 1 if there was a claim
  * (the job executes or has ended), 0 if there is none. */

@@ -488,14 +488,15 @@ static void engine_slurm_on_timer(uv_timer_t *t)
 /* ---- submission -------------------------------------------------------- */
 
 /* The fixed batch script: it execs its arguments (the runner's command
- * line, given to sbatch after the script), so nothing is parsed by a shell. */
-static int engine_slurm_write_script(const engine_rec *r, char *path, size_t pathlen, char *err,
-                                     size_t errlen)
+ * line, given to sbatch after the script), so nothing is parsed by a shell.
+ * Written on the thread pool (engine_start.c) before sbatch runs. */
+int engine__slurm_write_script(const char *workdir, char *err, size_t errlen)
 {
     static const char script[] = "#!/bin/sh\n"
                                  "# ocps: run the job's runner with the arguments given to sbatch\n"
                                  "exec \"$@\"\n";
-    snprintf(path, pathlen, "%s/%s", r->st.job.workdir, ENGINE_SLURM_SCRIPT);
+    char path[ENGINE_WORKDIR_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", workdir, ENGINE_SLURM_SCRIPT);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
     if (fd < 0 || write(fd, script, sizeof script - 1) != (ssize_t)(sizeof script - 1) || close(fd) != 0) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
@@ -868,10 +869,8 @@ static int engine_slurm_sbatch(engine *e, engine_rec *r, char *err, size_t errle
         engine_slurm_hold(e, r, unseen);
         return 0;
     }
-    char script[1200];
-    if (engine_slurm_write_script(r, script, sizeof script, err, errlen) != 0) {
-        return -1;
-    }
+    char script[ENGINE_WORKDIR_MAX + 64]; /* written by engine__slurm_submit's step on the pool */
+    snprintf(script, sizeof script, "%s/%s", r->st.job.workdir, ENGINE_SLURM_SCRIPT);
     char **argv = engine_slurm_sbatch_argv(e, r, script);
     char **env = engine__job_env(r);
     int rc = -1;
@@ -976,18 +975,21 @@ int engine__slurm_submit(engine *e, engine_rec *r)
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PREREQUISITE, -1, err);
         return -1;
     }
-    if (engine__prepare_workdir(r, err, sizeof err) != 0) {
-        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
-        return -1;
+    return engine__start_prepare(e, r); /* then engine__slurm_send */
+}
+
+void engine__slurm_send(engine *e, engine_rec *r)
+{
+    if (!r->slurm_resumed && engine_slurm_end_if_prereq_failed(e, r)) {
+        return; /* a prerequisite ended badly while its directory was written */
     }
+    char err[1400];
     int rc = r->slurm_resumed ? engine_slurm_lookup(e, r, err, sizeof err)
                               : engine_slurm_sbatch(e, r, err, sizeof err);
     if (rc != 0) {
+        engine__set_active(e, r, false);
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, err);
-        return -1;
     }
-    engine__set_active(e, r, true);
-    return 0;
 }
 
 /* The oldest held job whose prerequisites Slurm has all shown (or which
@@ -1072,6 +1074,10 @@ int engine__slurm_abort(engine *e, engine_rec *r, char *err, size_t errlen)
     if (id[0] == '\0' && r->slurm_wait_poll) { /* held before its sbatch: never sent */
         r->slurm_wait_poll = false;
         e->slurm.held--;
+        engine_slurm_aborted_unsent(e, r);
+        return 0;
+    }
+    if (id[0] == '\0' && r->starting && !r->slurm_resumed) { /* its script being written: never sent */
         engine_slurm_aborted_unsent(e, r);
         return 0;
     }

@@ -1,6 +1,6 @@
-/* engine_start.c - starting a QUEUED job; the local executor's start runs
- * its file-system work on libuv's thread pool, so that a hung work root
- * (NFS) never blocks the loop; see engine__internal.h. */
+/* engine_start.c - starting a QUEUED job; the local and Slurm executors'
+ * starts run their file-system work on libuv's thread pool, so that a
+ * hung work root (NFS) never blocks the loop; see engine__internal.h. */
 #include "engine__internal.h"
 #include "ocps/child_cmd.h"
 
@@ -11,14 +11,15 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Local starts with a step on the thread pool at once, at most: one, so
- * that a hung work root holds one of libuv's threads (4 by default, shared
- * with the rest of the process), and jobs start (and are reported
- * EXECUTING) in the order they were picked. A start is a mkdir, a read and
- * a posix_spawn: one at a time is fast enough. */
+/* Starts with a step on the thread pool at once, at most: one, so that a
+ * hung work root holds one of libuv's threads (4 by default, shared with
+ * the rest of the process), and jobs start (and are reported EXECUTING,
+ * or handed to sbatch) in the order they were picked. A start is a mkdir,
+ * a read and a posix_spawn (Slurm: a mkdir and a small write): one at a
+ * time is fast enough. */
 #define ENGINE_STARTS_MAX 1
 
-/* One local start's step on the thread pool: everything the worker reads
+/* One start's step on the thread pool: everything the worker reads
  * is copied here (it never touches the engine or the job's record); the
  * job is found again by id and store sequence when the step is back. */
 typedef struct engine_start_work {
@@ -26,7 +27,8 @@ typedef struct engine_start_work {
     engine *e;
     char id[ENGINE_JOB_ID_LEN + 1];
     int64_t seq;
-    int step; /* 1: make the directory, read the claim; 2: spawn the runner */
+    int step;   /* 1: make the directory, read the claim; 2: spawn the runner */
+    bool slurm; /* step 1 of a Slurm submission: make the directory, write the batch script */
     char *workdir;
     json_t *spec; /* a deep copy of the job's spec */
     /* step 2 */
@@ -36,7 +38,7 @@ typedef struct engine_start_work {
     char **env;
     engine_exec_request request; /* pointing into the copies above */
     /* results */
-    int rc; /* step 1: 0 or -1 (directory); step 2: engine_exec_spawn's */
+    int rc; /* step 1: 0 or -1 (directory, script); step 2: engine_exec_spawn's */
     int claim_rc;
     engine_claim claim;
     int pid;
@@ -46,7 +48,7 @@ typedef struct engine_start_work {
 
 bool engine__start_full(const engine *e)
 {
-    return e->executor == ENGINE_EXECUTOR_LOCAL && e->starts >= ENGINE_STARTS_MAX;
+    return e->executor != ENGINE_EXECUTOR_UWS && e->starts >= ENGINE_STARTS_MAX;
 }
 
 static void engine_start_work_free(engine_start_work *w)
@@ -90,7 +92,9 @@ static void engine_start_step(uv_work_t *req)
     engine_start_work *w = req->data;
     if (w->step == 1) {
         w->rc = engine__prepare_dir(w->workdir, json_object_get(w->spec, "dirs"), w->err, sizeof w->err);
-        if (w->rc == 0) {
+        if (w->rc == 0 && w->slurm) {
+            w->rc = engine__slurm_write_script(w->workdir, w->err, sizeof w->err);
+        } else if (w->rc == 0) {
             w->claim_rc = engine_exec_read_claim(w->workdir, &w->claim, w->err, sizeof w->err);
         }
     } else {
@@ -176,6 +180,24 @@ static void engine_start_prepared(engine *e, engine_rec *r, engine_start_work *w
     r->starting = true;
 }
 
+/* A Slurm submission's step 1 is back for job r (still QUEUED, holding
+ * its slot): sbatch (or the lookup of an earlier submission) on the loop,
+ * still holding the slot. */
+static void engine_start_prepared_slurm(engine *e, engine_rec *r, const engine_start_work *w)
+{
+    r->starting = false;
+    if (e->held) {
+        engine__set_active(e, r, false); /* engine_hold meanwhile: it stays queued, nothing was sent */
+        return;
+    }
+    if (w->rc != 0) {
+        engine__set_active(e, r, false);
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, w->err);
+        return;
+    }
+    engine__slurm_send(e, r);
+}
+
 /* Step 2 is back: watch the runner (an abort asked meanwhile is sent to
  * it now), or end the job if it could not be spawned. */
 static void engine_start_spawned(engine *e, engine_start_work *w)
@@ -212,7 +234,9 @@ static void engine_start_after(uv_work_t *req, int status)
     engine *e = w->e;
     if (w->step == 1) {
         engine_rec *r = engine_start_rec(w);
-        if (r != NULL && r->st.job.phase == ENGINE_QUEUED) {
+        if (r != NULL && r->st.job.phase == ENGINE_QUEUED && w->slurm) {
+            engine_start_prepared_slurm(e, r, w);
+        } else if (r != NULL && r->st.job.phase == ENGINE_QUEUED) {
             engine_start_prepared(e, r, w);
         } else if (r != NULL) { /* aborted meanwhile: it has ended */
             r->starting = false;
@@ -224,12 +248,12 @@ static void engine_start_after(uv_work_t *req, int status)
     engine_start_work_done(w);
 }
 
-/* The local executor's start: step 1 queued, the job holding a slot. */
-static int engine_start_local(engine *e, engine_rec *r)
+int engine__start_prepare(engine *e, engine_rec *r)
 {
     engine_start_work *w = calloc(1, sizeof *w);
     if (w != NULL) {
-        *w = (engine_start_work){.e = e, .seq = r->st.seq, .step = 1, .pidfd = -1};
+        *w = (engine_start_work){
+            .e = e, .seq = r->st.seq, .step = 1, .slurm = e->executor == ENGINE_EXECUTOR_SLURM, .pidfd = -1};
         memcpy(w->id, r->st.job.id, sizeof w->id);
         w->workdir = strdup(r->st.job.workdir);
         w->spec = json_deep_copy(r->st.spec);
@@ -255,5 +279,5 @@ int engine__start(engine *e, engine_rec *r)
     if (e->executor == ENGINE_EXECUTOR_UWS) {
         return engine__uws_submit(e, r);
     }
-    return engine_start_local(e, r);
+    return engine__start_prepare(e, r);
 }

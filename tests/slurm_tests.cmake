@@ -33,3 +33,17 @@ target_link_libraries(test_ocps_slurm PRIVATE slurm_cluster PkgConfig::JANSSON)
 target_compile_definitions(test_ocps_slurm PRIVATE FAKE_PIPETASK="$<TARGET_FILE:fake-pipetask>")
 add_dependencies(test_ocps_slurm fake-pipetask)
 set_tests_properties(test_ocps_slurm PROPERTIES TIMEOUT 300 LABELS slurm RESOURCE_LOCK slurm_cluster)
+
+# The Slurm executor with its work root on a mount that hangs like an
+# unanswering NFS server (stallfs): the loop keeps running while a job is
+# submitted, and the job completes once the mount answers; skipped (77)
+# without Slurm, root or FUSE.
+if(TARGET stallfs_fixture)
+  ocps_test_exe(test_engine_slurm_hung_mount engine_fixture slurm_cluster stallfs_fixture)
+  target_compile_definitions(test_engine_slurm_hung_mount PRIVATE
+    OCPS_JOB_RUNNER="$<TARGET_FILE:ocps-job-runner>")
+  add_dependencies(test_engine_slurm_hung_mount ocps-job-runner)
+  add_test(NAME engine_slurm_hung_mount COMMAND test_engine_slurm_hung_mount)
+  set_tests_properties(engine_slurm_hung_mount PROPERTIES
+    TIMEOUT 120 SKIP_RETURN_CODE 77 LABELS slurm RESOURCE_LOCK slurm_cluster)
+endif()

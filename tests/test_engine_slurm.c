@@ -135,6 +135,36 @@ static int slurm_jobs_named(const char *id)
     return n;
 }
 
+/* Put a wrapper of Slurm's command `name` first in PATH (restored by
+ * teardown; one wrapper per test): the shell lines `prologue`, the real
+ * command with the same arguments, `epilogue`, then the command's exit
+ * status. The real command's path (free it). */
+static char *slurm_wrapper(efx *fx, const char *name, const char *prologue, const char *epilogue)
+{
+    char *which = NULL;
+    char find_cmd[64];
+    snprintf(find_cmd, sizeof find_cmd, "command -v %s", name);
+    char *find[] = {"sh", "-c", find_cmd, NULL};
+    assert_int_equal(tu_run(find, &which), 0);
+    which[strcspn(which, "\n")] = '\0';
+    char *bin = tu_path_join(fx->dir, "wrapbin");
+    assert_int_equal(mkdir(bin, 0755), 0);
+    char *wrapper = tu_path_join(bin, name);
+    char script[4096];
+    int n = snprintf(script, sizeof script, "#!/bin/sh\n%s\n%s \"$@\"\nrc=$?\n%s\nexit $rc\n", prologue,
+                     which, epilogue);
+    assert_in_range(n, 1, sizeof script - 1);
+    assert_int_equal(tu_write_file(wrapper, script, (size_t)n), 0);
+    assert_int_equal(chmod(wrapper, 0755), 0);
+    saved_path = strdup(getenv("PATH"));
+    char path[4096];
+    snprintf(path, sizeof path, "%s:%s", bin, saved_path);
+    setenv("PATH", path, 1);
+    free(wrapper);
+    free(bin);
+    return which;
+}
+
 /* A job succeeds on Slurm; its record looks like a local job's (log,
  * status.json, captured outputs), with the Slurm job id and node. */
 static void test_success_and_record(void **state)
@@ -401,9 +431,20 @@ static void test_no_second_submission(void **state)
 {
     NEED_SLURM();
     efx *fx = *state;
+    /* the wrapper marks that sbatch runs (its job's directory and script
+     * are written off the loop first), then gives the close time to come */
+    char *marker = tu_path_join(fx->dir, "sbatch-started");
+    char prologue[1200];
+    snprintf(prologue, sizeof prologue, "touch '%s'; sleep 0.3", marker);
+    free(slurm_wrapper(fx, "sbatch", prologue, ""));
     static const char *const argv[] = {"sh", "-c", "echo run >> runs.txt; sleep 1", NULL};
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, argv);
+    double t0 = tu_now();
+    while (access(marker, F_OK) != 0 && tu_now() - t0 < 30) {
+        efx_spin(fx);
+    }
+    free(marker);
     efx_close(fx); /* sbatch finishes, its answer is never stored */
     assert_int_equal(slurm_jobs_named(id), 1);
     efx_open(fx);
@@ -558,33 +599,6 @@ static void test_drained_node_keeps_job_queued(void **state)
     assert_int_equal(efx_wait_final(fx, id, 30)->phase, ENGINE_COMPLETED);
 }
 
-/* Put a wrapper of squeue first in PATH (restored by teardown): the shell
- * lines `prologue`, the real squeue with the same arguments, `epilogue`,
- * then squeue's exit status. The real squeue's path (free it). */
-static char *squeue_wrapper(efx *fx, const char *prologue, const char *epilogue)
-{
-    char *which = NULL;
-    char *find[] = {"sh", "-c", "command -v squeue", NULL};
-    assert_int_equal(tu_run(find, &which), 0);
-    which[strcspn(which, "\n")] = '\0';
-    char *bin = tu_path_join(fx->dir, "wrapbin");
-    assert_int_equal(mkdir(bin, 0755), 0);
-    char *wrapper = tu_path_join(bin, "squeue");
-    char script[4096];
-    int n = snprintf(script, sizeof script, "#!/bin/sh\n%s\n%s \"$@\"\nrc=$?\n%s\nexit $rc\n", prologue,
-                     which, epilogue);
-    assert_in_range(n, 1, sizeof script - 1);
-    assert_int_equal(tu_write_file(wrapper, script, (size_t)n), 0);
-    assert_int_equal(chmod(wrapper, 0755), 0);
-    saved_path = strdup(getenv("PATH"));
-    char path[4096];
-    snprintf(path, sizeof path, "%s:%s", bin, saved_path);
-    setenv("PATH", path, 1);
-    free(wrapper);
-    free(bin);
-    return which;
-}
-
 /* squeue slowed to 1.5 s an answer (a wrapper first in PATH): a job
  * whose sbatch answers while a poll runs is not in that poll's answer,
  * and is not taken for a job that left Slurm's queue (it was reported
@@ -593,7 +607,7 @@ static void test_submitted_during_a_slow_poll(void **state)
 {
     NEED_SLURM();
     efx *fx = *state;
-    free(squeue_wrapper(fx, "sleep 1.5", ""));
+    free(slurm_wrapper(fx, "squeue", "sleep 1.5", ""));
     static const char *const first[] = {"sleep", "8", NULL};
     static const char *const second[] = {"sh", "-c", "sleep 2; exit 4", NULL};
     char a[ENGINE_JOB_ID_LEN + 1];
@@ -630,7 +644,7 @@ static void test_outcome_read_after_running_out_of_descriptors(void **state)
     char epilogue[800];
     snprintf(prologue, sizeof prologue, "while [ -e '%s' ]; do sleep 0.05; done", hold);
     snprintf(epilogue, sizeof epilogue, "touch '%s'", answered);
-    char *real_squeue = squeue_wrapper(fx, prologue, epilogue);
+    char *real_squeue = slurm_wrapper(fx, "squeue", prologue, epilogue);
     static const char *const argv[] = {"sh", "-c", "sleep 1; exit 3", NULL};
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, argv);
