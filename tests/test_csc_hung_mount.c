@@ -121,13 +121,8 @@ static void heartbeat_and_execute_while_work_root_hangs(void **state)
 
 int main(void)
 {
-    stallfs_fx probe;
-    char err[512];
-    int rc = sfx_start(&probe, OCPS_STALLFS, err, sizeof err);
-    sfx_stop(&probe);
-    if (rc == SFX_UNAVAILABLE) {
-        printf("# skipped: %s\n", err);
-        return 77;
+    if (sfx_unavailable(OCPS_STALLFS)) {
+        return SFX_UNAVAILABLE;
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(heartbeat_and_execute_while_work_root_hangs, setup, teardown),

@@ -197,3 +197,38 @@ void efx_submit_sh(efx *fx, char id[ENGINE_JOB_ID_LEN + 1], const char *script)
 {
     efx_submit(fx, id, (engine_job_spec){.argv = (const char *[]){"sh", "-c", script, NULL}});
 }
+
+static void efx_meter_tick(uv_timer_t *t)
+{
+    efx_meter *m = t->data;
+    uint64_t now = uv_hrtime();
+    double gap = (double)(now - m->last_ns) / 1e6;
+    m->max_gap_ms = gap > m->max_gap_ms ? gap : m->max_gap_ms;
+    m->last_ns = now;
+}
+
+void efx_meter_start(efx *fx, efx_meter *m)
+{
+    *m = (efx_meter){.max_gap_ms = 0};
+    assert_int_equal(uv_timer_init(&fx->loop, &m->timer), 0);
+    m->timer.data = m;
+    m->started = true;
+    uv_update_time(&fx->loop); /* it counts from now, not from the loop's last run */
+    m->last_ns = uv_hrtime();
+    assert_int_equal(uv_timer_start(&m->timer, efx_meter_tick, 100, 100), 0);
+}
+
+double efx_meter_stop(efx_meter *m)
+{
+    efx_meter_tick(&m->timer); /* the gap up to now counts too */
+    uv_timer_stop(&m->timer);
+    return m->max_gap_ms;
+}
+
+void efx_meter_close(efx_meter *m)
+{
+    if (m->started) {
+        uv_close((uv_handle_t *)&m->timer, NULL);
+        m->started = false;
+    }
+}

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ocps/engine.h"
 
@@ -52,6 +53,24 @@ struct efx {
     size_t max_executing; /* most EXECUTING at once, sampled by efx_spin */
     void (*on_job)(efx *fx, const engine_job *job); /* a test's own extra hook, or NULL */
 };
+
+/* A 100 ms timer on a fixture's loop that records the loop's largest
+ * stall: the longest gap between its ticks. */
+typedef struct efx_meter {
+    uv_timer_t timer;
+    uint64_t last_ns;  /* uv_hrtime of its last tick (or its start) */
+    double max_gap_ms; /* the largest gap so far */
+    bool started;
+} efx_meter;
+
+/* Start m on fx's loop: it ticks every 100 ms from now. */
+void efx_meter_start(efx *fx, efx_meter *m);
+
+/* Stop m, counting the gap up to now too; the largest gap in ms. */
+double efx_meter_stop(efx_meter *m);
+
+/* Close m's timer if it was started (before efx_free). */
+void efx_meter_close(efx_meter *m);
 
 /* Make the temporary directory and the loop, and set opts: work_root
  * dir/work_sub, the store, `runner`, 4 at once, abort grace 1 s, 100

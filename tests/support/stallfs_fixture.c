@@ -258,3 +258,15 @@ void sfx_stop(stallfs_fx *s)
     free(s->dir);
     s->dir = NULL;
 }
+
+bool sfx_unavailable(const char *stallfs)
+{
+    stallfs_fx probe;
+    char err[512];
+    int rc = sfx_start(&probe, stallfs, err, sizeof err);
+    sfx_stop(&probe);
+    if (rc == SFX_UNAVAILABLE) {
+        printf("# skipped: %s\n", err);
+    }
+    return rc == SFX_UNAVAILABLE;
+}

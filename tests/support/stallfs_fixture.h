@@ -34,6 +34,11 @@ typedef struct stallfs_fx {
  * here; call sfx_stop whatever the answer. */
 int sfx_start(stallfs_fx *s, const char *stallfs, char *err, size_t errlen);
 
+/* Whether this host cannot mount stallfs (a test's main then exits
+ * SFX_UNAVAILABLE, the skip): tried once, the reason printed as
+ * "# skipped: ..." when it cannot. */
+bool sfx_unavailable(const char *stallfs);
+
 /* Stall the mount: calls under it block from now until sfx_unstall. */
 int sfx_stall(stallfs_fx *s);
 
