@@ -181,22 +181,6 @@ static void test_simulate_reference(void **state)
     assert_int_equal(fx->x.events[i].results_total, 0);
 }
 
-/* The loop's longest gap between ticks of a 100 ms timer. */
-typedef struct gap_meter {
-    uv_timer_t timer;
-    uint64_t last_ns;
-    double max_ms;
-} gap_meter;
-
-static void on_gap_tick(uv_timer_t *t)
-{
-    gap_meter *m = t->data;
-    uint64_t now = uv_hrtime();
-    double gap = (double)(now - m->last_ns) / 1e6;
-    m->max_ms = gap > m->max_ms ? gap : m->max_ms;
-    m->last_ns = now;
-}
-
 /* The ended job's metrics.json is written off the loop: its directory
  * hangs (the temporary file a FIFO that nobody opens for 2 s, as a file
  * of a hung NFS mount), the loop keeps its 100 ms timer, and the job ends
@@ -224,24 +208,21 @@ static void test_metrics_written_off_the_loop(void **state)
         usleep(5000000);
         _exit(fd >= 0 ? 0 : 1);
     }
-    gap_meter m = {.last_ns = uv_hrtime()};
-    assert_int_equal(uv_timer_init(&fx->x.loop, &m.timer), 0);
-    m.timer.data = &m;
-    uv_update_time(&fx->x.loop);
-    assert_int_equal(uv_timer_start(&m.timer, on_gap_tick, 100, 100), 0);
+    efx_meter m;
+    efx_meter_start(&fx->x, &m);
     char err[256];
     engine_job_spec spec = {.argv = (const char *[]){"sh", "-c", "printf '{}' > metrics.json", NULL}};
     assert_int_equal(engine_job_submit(fx->x.e, id, &spec, err, sizeof err), 0);
     int i = fx_wait_final(fx, id, 30);
-    on_gap_tick(&m.timer);
-    uv_close((uv_handle_t *)&m.timer, NULL);
+    double max_gap_ms = efx_meter_stop(&m);
+    efx_meter_close(&m);
     efx_spin(&fx->x); /* closed before m goes */
     kill(helper, SIGKILL);
     tu_wait_exit(helper, 5);
     assert_int_equal(fx->x.events[i].phase, ENGINE_COMPLETED);
     assert_non_null(strstr(fx->x.log, "cannot keep its metrics.json"));
-    if (m.max_ms >= 500) {
-        fail_msg("the loop stopped for %.0f ms while the job's directory hung", m.max_ms);
+    if (max_gap_ms >= 500) {
+        fail_msg("the loop stopped for %.0f ms while the job's directory hung", max_gap_ms);
     }
 }
 
