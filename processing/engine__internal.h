@@ -151,6 +151,10 @@ typedef struct engine_uws {
     bool unreachable; /* warned once */
     bool full;        /* it refused a PUT (its line is full; warned once), no PUT accepted since */
     bool active;      /* executor uws: the timer and the client exist */
+    /* writes of ended jobs' metrics.json, in order, one at a time on the thread pool */
+    struct engine_uws_metrics_write *writes_head; /* waiting for the pool */
+    struct engine_uws_metrics_write *writes_tail;
+    bool writing; /* one is on the pool (an open handle) */
 } engine_uws;
 
 struct engine {
@@ -352,7 +356,8 @@ void engine__slurm_adopt(engine *e, engine_rec *r);
 int engine__uws_init(engine *e, const engine_options *o, char *err, size_t errlen);
 /* Release the settings. */
 void engine__uws_free(engine *e);
-/* Drop requests in flight, close the tick and the client (engine_close). */
+/* Drop requests in flight and the metrics.json writes not yet on the
+ * thread pool, close the tick and the client (engine_close). */
 void engine__uws_close(engine *e);
 /* Submit a QUEUED job (it holds a slot meanwhile); 0 if handed over (or
  * retrying), else it has ended. */

@@ -129,9 +129,12 @@ void engine__uws_free(engine *e)
     memset(&e->uws, 0, sizeof e->uws);
 }
 
+static void engine_uws_metrics_drop(engine *e);
+
 void engine__uws_close(engine *e)
 {
     engine_uws *u = &e->uws;
+    engine_uws_metrics_drop(e);
     if (!u->active) {
         return;
     }
@@ -461,9 +464,14 @@ static bool engine_uws_metrics_settled(long status, bool too_large)
 /* The write of an ended job's metrics.json on libuv's thread pool (its
  * directory is under the work root, which may hang like an NFS mount):
  * the worker has copies only; the job is found again by id and store
- * sequence when it is back. */
+ * sequence when it is back. One write is on the pool at a time, the
+ * others wait in order (e->uws.writes_head): a hung work root holds one
+ * of libuv's threads (4 by default, shared with the rest of the process:
+ * configuration loads, DNS lookups, retention), as the starts do
+ * (engine_start.c). */
 typedef struct engine_uws_metrics_write {
     uv_work_t req;
+    struct engine_uws_metrics_write *next; /* waiting after this one */
     engine *e;
     char id[ENGINE_JOB_ID_LEN + 1];
     int64_t seq;
@@ -499,7 +507,44 @@ static void engine_uws_metrics_free(engine_uws_metrics_write *w)
     free(w);
 }
 
-/* Back on the loop: the job ends at the next tick. */
+static void engine_uws_metrics_written(uv_work_t *req, int status);
+
+/* The job of write w, still busy with it, is free again: it ends at the
+ * next tick (with its metrics.json, or without if w failed). */
+static void engine_uws_metrics_release(engine *e, const engine_uws_metrics_write *w)
+{
+    engine_rec *r = e->closed ? NULL : engine__find(e, w->id);
+    if (r != NULL && r->st.seq == w->seq) {
+        r->uws_busy = false;
+        r->uws_next = 0;
+    }
+}
+
+/* Put the next waiting write on the pool, unless one is there already. */
+static void engine_uws_metrics_next(engine *e)
+{
+    engine_uws *u = &e->uws;
+    while (!u->writing && u->writes_head != NULL) {
+        engine_uws_metrics_write *w = u->writes_head;
+        u->writes_head = w->next;
+        if (u->writes_head == NULL) {
+            u->writes_tail = NULL;
+        }
+        w->next = NULL;
+        if (uv_queue_work(e->loop, &w->req, engine_uws_metrics_work, engine_uws_metrics_written) != 0) {
+            engine__log(e, ENGINE_LOG_WARNING, "Job %s: cannot keep its metrics.json in %s: no thread for it",
+                        w->id, w->workdir);
+            engine_uws_metrics_release(e, w);
+            engine_uws_metrics_free(w);
+            continue;
+        }
+        e->open_handles++;
+        u->writing = true;
+    }
+}
+
+/* Back on the loop: the job ends at the next tick, the next write goes
+ * to the pool. */
 static void engine_uws_metrics_written(uv_work_t *req, int status)
 {
     (void)status; /* never cancelled */
@@ -509,17 +554,30 @@ static void engine_uws_metrics_written(uv_work_t *req, int status)
         engine__log(e, ENGINE_LOG_WARNING, "Job %s: cannot keep its metrics.json in %s: %s", w->id,
                     w->workdir, strerror(w->error));
     }
-    engine_rec *r = e->closed ? NULL : engine__find(e, w->id);
-    if (r != NULL && r->st.seq == w->seq) {
-        r->uws_busy = false;
-        r->uws_next = 0;
-    }
+    engine_uws_metrics_release(e, w);
     engine_uws_metrics_free(w);
+    e->uws.writing = false;
+    if (!e->closed) {
+        engine_uws_metrics_next(e);
+    }
     engine__handle_closed(e); /* nothing of e after this */
 }
 
-/* Queue the write of r's metrics.json (the job busy meanwhile); false if
- * it could not be queued (out of memory). */
+/* Drop the writes still waiting for the pool (engine_close): their jobs
+ * stay in the store as they are, and are polled again by the next engine. */
+static void engine_uws_metrics_drop(engine *e)
+{
+    engine_uws *u = &e->uws;
+    while (u->writes_head != NULL) {
+        engine_uws_metrics_write *w = u->writes_head;
+        u->writes_head = w->next;
+        engine_uws_metrics_free(w);
+    }
+    u->writes_tail = NULL;
+}
+
+/* Queue the write of r's metrics.json after those waiting (the job busy
+ * meanwhile); false if it could not be queued (out of memory). */
 static bool engine_uws_keep_metrics(engine *e, engine_rec *r, const char *body, size_t len)
 {
     engine_uws_metrics_write *w = calloc(1, sizeof *w);
@@ -538,12 +596,15 @@ static bool engine_uws_keep_metrics(engine *e, engine_rec *r, const char *body, 
         return false;
     }
     memcpy(w->body, body, len);
-    if (uv_queue_work(e->loop, &w->req, engine_uws_metrics_work, engine_uws_metrics_written) != 0) {
-        engine_uws_metrics_free(w);
-        return false;
+    engine_uws *u = &e->uws;
+    if (u->writes_tail != NULL) {
+        u->writes_tail->next = w;
+    } else {
+        u->writes_head = w;
     }
-    e->open_handles++;
+    u->writes_tail = w;
     r->uws_busy = true; /* it ends once the file is written */
+    engine_uws_metrics_next(e);
     return true;
 }
 

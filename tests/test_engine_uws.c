@@ -226,6 +226,155 @@ static void test_metrics_written_off_the_loop(void **state)
     }
 }
 
+/* libuv's thread pool, as this test sets it (UV_THREADPOOL_SIZE, read once
+ * per process: main sets it before the first use), and more jobs than that
+ * whose metrics.json writes hang. */
+#define POOL_THREADS 4
+#define HUNG_WRITES (POOL_THREADS + 2)
+
+/* A trivial job of the test's own on libuv's thread pool. */
+typedef struct pool_probe {
+    uv_work_t req;
+    double queued;
+    double done; /* tu_now() when back on the loop, 0 before */
+} pool_probe;
+
+static void pool_probe_work(uv_work_t *req)
+{
+    (void)req;
+}
+
+static void pool_probe_done(uv_work_t *req, int status)
+{
+    (void)status;
+    pool_probe *p = req->data;
+    p->done = tu_now();
+}
+
+/* Job id's directory with its metrics.json's temporary file a FIFO that
+ * nobody opens: the write of its metrics.json hangs, as on a hung mount. */
+#define FIFO_PATH_MAX 800
+
+static void hang_metrics_write(fixture *fx, const char *id, char fifo[FIFO_PATH_MAX])
+{
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/%.*s", fx->x.work_root, ENGINE_JOB_ID_LEN, id);
+    snprintf(fifo, FIFO_PATH_MAX, "%s/.metrics.json.tmp", dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+}
+
+/* Ended jobs' metrics.json writes go to the thread pool one at a time:
+ * with more of them hung than libuv has threads, the pool still runs the
+ * rest of the process's work (here a probe of the test's own, within 1 s),
+ * and every job completes once the mount answers. */
+static void test_metrics_writes_leave_the_pool_free(void **state)
+{
+    fixture *fx = *state;
+    efx_close(&fx->x);
+    fx->x.opts.max_concurrent = HUNG_WRITES; /* all of them ending at once */
+    efx_open(&fx->x);
+    char ids[HUNG_WRITES][ENGINE_JOB_ID_LEN + 1];
+    char fifos[HUNG_WRITES][FIFO_PATH_MAX];
+    for (int k = 0; k < HUNG_WRITES; k++) {
+        engine_new_job_id(fx->x.e, ids[k]);
+        hang_metrics_write(fx, ids[k], fifos[k]);
+        engine_job_spec spec = {.argv = (const char *[]){"sh", "-c", "printf '{}' > metrics.json", NULL}};
+        char err[256];
+        assert_int_equal(engine_job_submit(fx->x.e, ids[k], &spec, err, sizeof err), 0);
+    }
+    for (int k = 0; k < HUNG_WRITES; k++) {
+        efx_wait_phase(&fx->x, ids[k], ENGINE_EXECUTING, 20);
+    }
+    efx_run_for(&fx->x, 2.0); /* the server's jobs end, their metrics are read: every write hangs */
+    for (int k = 0; k < HUNG_WRITES; k++) {
+        assert_int_equal(efx_final(&fx->x, ids[k]), -1);
+    }
+    pool_probe probe = {.queued = tu_now()};
+    probe.req.data = &probe;
+    assert_int_equal(uv_queue_work(&fx->x.loop, &probe.req, pool_probe_work, pool_probe_done), 0);
+    while (probe.done == 0 && tu_now() < probe.queued + 1.5) {
+        efx_spin(&fx->x);
+    }
+    int fds[HUNG_WRITES];
+    for (int k = 0; k < HUNG_WRITES; k++) { /* the mount answers (O_RDWR: this open never waits) */
+        fds[k] = open(fifos[k], O_RDWR | O_CLOEXEC);
+        assert_true(fds[k] >= 0);
+    }
+    for (int k = 0; k < HUNG_WRITES; k++) {
+        int i = fx_wait_final(fx, ids[k], 30);
+        assert_int_equal(fx->x.events[i].phase, ENGINE_COMPLETED);
+    }
+    efx_run_for(&fx->x, 0.1); /* the probe is back (it waited for the writes at worst) */
+    for (int k = 0; k < HUNG_WRITES; k++) {
+        close(fds[k]);
+    }
+    assert_true(probe.done > 0);
+    if (probe.done - probe.queued >= 1.0) {
+        fail_msg("a job of the thread pool waited %.1f s behind %d hung metrics.json writes",
+                 probe.done - probe.queued, HUNG_WRITES);
+    }
+}
+
+static void on_engine_closed(void *arg)
+{
+    *(bool *)arg = true;
+}
+
+/* engine_close while one metrics.json write hangs on the pool and others
+ * wait for it: the close waits for that one (the engine is freed once it
+ * is back), drops the others without writing, and the jobs stay as they
+ * were in the store: the next engine reads their metrics again, and they
+ * complete. */
+static void test_close_with_metrics_writes_waiting(void **state)
+{
+    fixture *fx = *state;
+    enum { N = 3 };
+    efx_close(&fx->x);
+    fx->x.opts.max_concurrent = N;
+    efx_open(&fx->x);
+    char ids[N][ENGINE_JOB_ID_LEN + 1];
+    char fifos[N][FIFO_PATH_MAX];
+    for (int k = 0; k < N; k++) {
+        engine_new_job_id(fx->x.e, ids[k]);
+        hang_metrics_write(fx, ids[k], fifos[k]);
+        engine_job_spec spec = {.argv = (const char *[]){"sh", "-c", "printf '{}' > metrics.json", NULL}};
+        char err[256];
+        assert_int_equal(engine_job_submit(fx->x.e, ids[k], &spec, err, sizeof err), 0);
+    }
+    for (int k = 0; k < N; k++) {
+        efx_wait_phase(&fx->x, ids[k], ENGINE_EXECUTING, 20);
+    }
+    efx_run_for(&fx->x, 2.0); /* one write hangs on the pool, the others wait */
+    bool closed = false;
+    engine_close(fx->x.e, on_engine_closed, &closed);
+    fx->x.e = NULL;
+    efx_run_for(&fx->x, 0.3);
+    bool closed_while_hung = closed;
+    int fds[N];
+    for (int k = 0; k < N; k++) { /* the mount answers */
+        fds[k] = open(fifos[k], O_RDWR | O_CLOEXEC);
+        assert_true(fds[k] >= 0);
+    }
+    double end = tu_now() + 10;
+    while (!closed && tu_now() < end) {
+        efx_spin(&fx->x);
+    }
+    assert_false(closed_while_hung);
+    assert_true(closed);
+    for (int k = 0; k < N; k++) {
+        assert_int_equal(efx_final(&fx->x, ids[k]), -1);
+    }
+    efx_open(&fx->x);
+    for (int k = 0; k < N; k++) {
+        int i = fx_wait_final(fx, ids[k], 30);
+        assert_int_equal(fx->x.events[i].phase, ENGINE_COMPLETED);
+    }
+    for (int k = 0; k < N; k++) {
+        close(fds[k]);
+    }
+}
+
 static void test_abort(void **state)
 {
     fixture *fx = *state;
@@ -836,12 +985,17 @@ static void test_server_down_at_submit(void **state)
 
 int main(void)
 {
+    char threads[16];
+    snprintf(threads, sizeof threads, "%d", POOL_THREADS);
+    setenv("UV_THREADPOOL_SIZE", threads, 1); /* before libuv's pool starts */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_completes_with_results_and_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exit_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_simulate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_simulate_reference, setup_delete, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_written_off_the_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_writes_leave_the_pool_free, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_with_metrics_writes_waiting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort, setup_delete, teardown),
         cmocka_unit_test_setup_teardown(test_abort_kept_across_reopen, setup, teardown),
