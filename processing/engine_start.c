@@ -198,6 +198,20 @@ static void engine_start_prepared_slurm(engine *e, engine_rec *r, const engine_s
     engine__slurm_send(e, r);
 }
 
+/* Job r's runner could not be spawned (w->err says why): it has ended,
+ * ABORTED if an abort was asked meanwhile (nothing ran), else ERROR. */
+static void engine_start_failed(engine *e, engine_rec *r, const engine_start_work *w)
+{
+    r->st.job.started = 0;
+    if (!r->st.abort_requested) {
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, w->err);
+        return;
+    }
+    char msg[sizeof w->err + 64];
+    snprintf(msg, sizeof msg, "aborted while its runner was being started, which failed: %s", w->err);
+    engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED, msg);
+}
+
 /* Step 2 is back: watch the runner (an abort asked meanwhile is sent to
  * it now), or end the job if it could not be spawned. */
 static void engine_start_spawned(engine *e, engine_start_work *w)
@@ -208,8 +222,7 @@ static void engine_start_spawned(engine *e, engine_start_work *w)
     }
     if (w->rc != 0) {
         if (r != NULL) {
-            r->st.job.started = 0;
-            engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, w->err);
+            engine_start_failed(e, r, w);
         }
         return;
     }

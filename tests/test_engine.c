@@ -653,6 +653,37 @@ static void test_abort_while_spawning(void **state)
     tu_wait_exit(helper, 5);
 }
 
+/* Aborted while its runner is being spawned (the open of its log hangs),
+ * and the spawn then fails (its directory is gone meanwhile): the job
+ * ends ABORTED, as asked, saying why its runner could not be started. */
+static void test_abort_while_spawning_that_fails(void **state)
+{
+    efx *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fifo_job(fx, id, "ocps.log");
+    char gone[ENGINE_JOB_ID_LEN + 8];
+    snprintf(gone, sizeof gone, "%s.gone", id);
+    pid_t helper = release_fifo_later(fx, gone, "ocps.log", 1.0, 10);
+    submit_promptly(fx, id, (const char *[]){"sleep", "30", NULL});
+    efx_run_for(fx, 0.3);
+    assert_int_equal(engine_job_get(fx->e, id)->phase, ENGINE_EXECUTING); /* its start is stored */
+    char err[256];
+    assert_int_equal(engine_job_abort(fx->e, id, err, sizeof err), 0);
+    char *dir = tu_path_join(fx->work_root, id);
+    char *moved = tu_path_join(fx->work_root, gone);
+    assert_int_equal(rename(dir, moved), 0); /* the runner's chdir fails */
+    const efx_event *ev = efx_wait_final(fx, id, 5);
+    assert_int_equal(ev->phase, ENGINE_ABORTED);
+    assert_int_equal(ev->reason, ENGINE_REASON_ABORTED);
+    assert_int_equal(ev->exit_code, ENGINE_EXIT_ABORTED);
+    assert_non_null(strstr(ev->message, "aborted"));
+    assert_non_null(strstr(ev->message, "cannot start runner"));
+    kill(helper, SIGKILL);
+    tu_wait_exit(helper, 5);
+    free(moved);
+    free(dir);
+}
+
 /* With one slot, a job being started holds it: the next one waits. */
 static void test_starting_job_holds_its_slot(void **state)
 {
@@ -1591,6 +1622,7 @@ int main(void)
         T(test_abort_idempotent_and_unknown),
         T(test_abort_while_starting),
         T(test_abort_while_spawning),
+        T(test_abort_while_spawning_that_fails),
         T(test_starting_job_holds_its_slot),
         T(test_close_while_starting),
         T(test_close_while_spawning),
