@@ -1016,6 +1016,7 @@ void engine_close(engine *e, engine_close_cb cb, void *arg)
             }
         }
     }
+    engine__outcome_close(e); /* the one being read is an open handle */
     if (e->nunstored > 0) {
         char err[600];
         if (engine_store_flush(e, NULL, err, sizeof err) != 0) {

@@ -120,6 +120,22 @@ typedef struct engine_note {
     engine_rec *rec; /* its job, kept in memory until this is delivered */
 } engine_note;
 
+/* Room for a disk-full note (engine__disk_full_note). */
+#define ENGINE_FULL_NOTE_MAX 120
+
+/* What was read of an ended runner's outcome (engine__outcome_read). */
+typedef struct engine_outcome {
+    int rc;                          /* engine_exec_read_status's */
+    engine_status st;                /* rc 0: the outcome (engine_status_clear) */
+    char err[1400];                  /* rc not 0: why */
+    char full[ENGINE_FULL_NOTE_MAX]; /* rc 0, a failed job: its disk-full note, or "" */
+    bool started;                    /* no status: a claim says the job had started */
+    char killed[160];                /* no status: what was left of its process group */
+} engine_outcome;
+
+/* One ended runner's outcome to read on the thread pool (engine_outcome.c). */
+struct engine_outcome_work;
+
 /* The Slurm executor's state (engine_slurm.c). */
 typedef struct engine_slurm {
     char *partition;
@@ -179,6 +195,11 @@ struct engine {
     engine_index index;   /* live jobs by id */
     size_t queued_active; /* QUEUED jobs with slurm_active: they hold a slot (engine__set_active) */
     int starts;           /* local and Slurm starts with a step on the thread pool (engine__start_full) */
+    /* ended runners' outcomes to read (engine_outcome.c), in the order they
+     * ended; the head is on the thread pool while outcome_reading */
+    struct engine_outcome_work *outcomes_head;
+    struct engine_outcome_work *outcomes_tail;
+    bool outcome_reading;
     engine_list lists[ENGINE_NPHASES]; /* live jobs by phase */
     engine_store_record scratch;       /* engine_job_get of an evicted job */
     double retention_max_age;          /* seconds, 0 off */
@@ -264,6 +285,34 @@ void engine__finish(engine *e, engine_rec *r, engine_phase phase, engine_reason 
  * it end, so a missing status means the job was lost. `why` describes how
  * the runner itself ended (our child) or is NULL. */
 void engine__runner_gone(engine *e, engine_rec *r, bool adopted, const char *why);
+
+/* Read the outcome of a runner that ended from the job's directory
+ * workdir: its status file; with it, for a failed job, whether the file
+ * system is full; without it, the claim, and what is left of the job's
+ * process group is killed. No engine state: callable on the thread pool. */
+void engine__outcome_read(const char *workdir, engine_outcome *o);
+
+/* Finish job r from an outcome read (engine__outcome_read), as
+ * engine__runner_gone does; o's status is released. */
+void engine__outcome_finish(engine *e, engine_rec *r, engine_outcome *o, bool adopted, const char *why);
+
+/* Our runner of job r ended (`why`: how; p its watch, detached and
+ * stopped, closed once the outcome is read): its outcome is read on the
+ * thread pool, one at a time and in the order the runners ended, and the
+ * job finished on the loop; meanwhile it stays EXECUTING (holding its
+ * slot). 0, or -1 out of memory (nothing queued, p not closed). */
+int engine__outcome_queue(engine *e, engine_rec *r, const char *why, struct engine_proc *p);
+
+/* engine_close: drop the outcomes not yet on the thread pool (their jobs
+ * stay EXECUTING in the store; the next engine follows their claims). */
+void engine__outcome_close(engine *e);
+
+/* "; ..." into out when the file system of dir is full now (space or
+ * inodes), else "" (no engine state: callable on the thread pool). */
+void engine__disk_full_note(const char *dir, char *out, size_t outlen);
+
+/* Whether a runner's outcome is its job's own failure. */
+bool engine__status_failed(const engine_status *st);
 
 /* Stop watching a runner (it keeps running); the handle closes on the loop. */
 void engine__proc_close(engine_proc *p);

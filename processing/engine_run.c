@@ -54,9 +54,7 @@ static void engine_take_results(engine_rec *r, engine_status *st)
  * once the outcome is written, so a full disk has about that much free.) */
 #define ENGINE_DISK_FULL_BYTES (1024 * 1024)
 
-/* "; ..." into out when the file system of dir is full now (space or
- * inodes), else "". */
-static void engine_disk_full_note(const char *dir, char *out, size_t outlen)
+void engine__disk_full_note(const char *dir, char *out, size_t outlen)
 {
     struct statvfs v;
     out[0] = '\0';
@@ -76,9 +74,18 @@ static void engine_disk_full_note(const char *dir, char *out, size_t outlen)
     }
 }
 
-/* The phase, reason and message of a runner's outcome. */
-static void engine_classify(const engine_rec *r, const engine_status *st, engine_phase *phase,
-                            engine_reason *reason, int *exit_code, char *msg, size_t msglen)
+/* Whether a runner's outcome is its job's own failure (the case where a
+ * full file system is named as the likely cause). */
+bool engine__status_failed(const engine_status *st)
+{
+    return st->spawn_error[0] == '\0' && !st->aborted && !st->timed_out && st->exit_code != 0;
+}
+
+/* The phase, reason and message of a runner's outcome; full: the disk-full
+ * note of a failed job (engine__disk_full_note). */
+static void engine_classify(const engine_rec *r, const engine_status *st, const char *full,
+                            engine_phase *phase, engine_reason *reason, int *exit_code, char *msg,
+                            size_t msglen)
 {
     *phase = ENGINE_ERROR;
     *exit_code = st->exit_code;
@@ -105,8 +112,6 @@ static void engine_classify(const engine_rec *r, const engine_status *st, engine
         *reason = ENGINE_REASON_SUCCESS;
     } else {
         *reason = ENGINE_REASON_PIPELINE_FAILED;
-        char full[120];
-        engine_disk_full_note(r->st.job.workdir, full, sizeof full);
         if (st->signal != 0) {
             snprintf(msg, msglen, "killed by signal %d%s", st->signal, full);
         } else {
@@ -115,27 +120,40 @@ static void engine_classify(const engine_rec *r, const engine_status *st, engine
     }
 }
 
-/* Finish the job from a status file that was read. */
-void engine__finish_status(engine *e, engine_rec *r, engine_status *st)
+/* Finish the job from a status file that was read, with the disk-full
+ * note read already. */
+static void engine_finish_noted(engine *e, engine_rec *r, engine_status *st, const char *full)
 {
     char msg[600];
     engine_phase phase;
     engine_reason reason;
     int exit_code;
-    engine_classify(r, st, &phase, &reason, &exit_code, msg, sizeof msg);
+    engine_classify(r, st, full, &phase, &reason, &exit_code, msg, sizeof msg);
     engine_take_results(r, st);
     engine__finish_at(e, r, phase, reason, exit_code, msg, st->ended);
 }
 
+/* Finish the job from a status file that was read. */
+void engine__finish_status(engine *e, engine_rec *r, engine_status *st)
+{
+    char full[ENGINE_FULL_NOTE_MAX];
+    full[0] = '\0';
+    if (engine__status_failed(st)) {
+        engine__disk_full_note(r->st.job.workdir, full, sizeof full);
+    }
+    engine_finish_noted(e, r, st, full);
+}
+
 /* After a runner died without an outcome: kill what is left of its job's
  * process group (the job's leader died with the runner, PR_SET_PDEATHSIG,
- * but not its children) and say so in out. Whether the job had started. */
-static bool engine_kill_orphans(const engine_rec *r, char *out, size_t outlen)
+ * but not its children) and say so in out. Whether the job had started.
+ * No engine state: callable on the thread pool. */
+static bool engine_kill_orphans(const char *workdir, char *out, size_t outlen)
 {
     char err[1300];
     engine_claim c;
     out[0] = '\0';
-    if (engine_exec_read_claim(r->st.job.workdir, &c, err, sizeof err) != 0 || c.job_pid <= 0) {
+    if (engine_exec_read_claim(workdir, &c, err, sizeof err) != 0 || c.job_pid <= 0) {
         return false;
     }
     int n = engine_exec_kill_job_group(&c);
@@ -148,45 +166,55 @@ static bool engine_kill_orphans(const engine_rec *r, char *out, size_t outlen)
     return true;
 }
 
-/* The runner is gone: finish from its status file. `adopted`: nobody saw
- * it end. `why` describes how the runner itself ended (our child) or is
- * NULL. Without a status file, what is left of the job is killed, and a
- * job that had started is lost (its outcome is unknown). */
-void engine__runner_gone(engine *e, engine_rec *r, bool adopted, const char *why)
+void engine__outcome_read(const char *workdir, engine_outcome *o)
 {
-    char path[1200];
-    char err[1400];
-    engine_status st;
-    engine__status_path(r, path, sizeof path);
-    int rc = engine_exec_read_status(path, &st, err, sizeof err);
-    if (rc == 0) {
-        engine__finish_status(e, r, &st);
-        engine_status_clear(&st);
+    char path[ENGINE_WORKDIR_MAX + 64];
+    memset(o, 0, sizeof *o);
+    snprintf(path, sizeof path, "%s/status.json", workdir);
+    o->rc = engine_exec_read_status(path, &o->st, o->err, sizeof o->err);
+    if (o->rc == 0 && engine__status_failed(&o->st)) {
+        engine__disk_full_note(workdir, o->full, sizeof o->full);
+    } else if (o->rc != 0 && o->rc != -EAGAIN) {
+        o->started = engine_kill_orphans(workdir, o->killed, sizeof o->killed);
+    }
+}
+
+void engine__outcome_finish(engine *e, engine_rec *r, engine_outcome *o, bool adopted, const char *why)
+{
+    if (o->rc == 0) {
+        engine_finish_noted(e, r, &o->st, o->full);
+        engine_status_clear(&o->st);
         return;
     }
-    if (rc == -EAGAIN) {
+    if (o->rc == -EAGAIN) {
         /* this process is out of descriptors or memory: the outcome is
          * on disk, read at the next poll (the job stays executing) */
-        engine__log(e, ENGINE_LOG_WARNING, "Job %s: %s; reading it again shortly", r->st.job.id, err);
+        engine__log(e, ENGINE_LOG_WARNING, "Job %s: %s; reading it again shortly", r->st.job.id, o->err);
         r->adopted = true;
         engine__watch(e);
         return;
     }
-    char killed[160];
-    bool started = engine_kill_orphans(r, killed, sizeof killed);
     char msg[1800];
     if (r->st.abort_requested) {
-        snprintf(msg, sizeof msg, "aborted; the runner ended without recording an outcome%s", killed);
+        snprintf(msg, sizeof msg, "aborted; the runner ended without recording an outcome%s", o->killed);
         engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED, msg);
-    } else if (rc == -ENOENT && (adopted || started)) {
+    } else if (o->rc == -ENOENT && (adopted || o->started)) {
         snprintf(msg, sizeof msg, "the runner (pid %d) %s%s%s without recording an outcome%s",
                  r->st.runner_pid, why != NULL ? "ended (" : "vanished", why != NULL ? why : "",
-                 why != NULL ? ")" : "", killed);
+                 why != NULL ? ")" : "", o->killed);
         engine__finish(e, r, ENGINE_UNKNOWN, ENGINE_REASON_LOST, -1, msg);
     } else {
-        snprintf(msg, sizeof msg, "%s%s%s%s", err, why ? "; runner " : "", why ? why : "", killed);
+        snprintf(msg, sizeof msg, "%s%s%s%s", o->err, why ? "; runner " : "", why ? why : "", o->killed);
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
     }
+}
+
+/* The runner is gone: finish from its status file, read on the loop. */
+void engine__runner_gone(engine *e, engine_rec *r, bool adopted, const char *why)
+{
+    engine_outcome o;
+    engine__outcome_read(r->st.job.workdir, &o);
+    engine__outcome_finish(e, r, &o, adopted, why);
 }
 
 /* ---- starting runners -------------------------------------------------- */
@@ -222,11 +250,16 @@ static void engine_on_exit(uv_poll_t *h, int status, int events)
     if (engine_exec_reap(p->pid, &exit_status, &term_signal) != 0) {
         return; /* not yet */
     }
-    engine__proc_close(p);
     if (r == NULL) {
+        engine__proc_close(p);
         return;
     }
+    /* detached from the job; its descriptor is kept until the outcome is read */
+    uv_poll_stop(&p->poll);
+    p->rec = NULL;
+    r->proc = NULL;
     if (term_signal == 0 && exit_status == ENGINE_RUNNER_EXIT_CLAIMED) {
+        engine__proc_close(p);
         /* another runner (of a CSC that died while starting it) has the job */
         r->st.runner_pid = 0;
         r->st.runner_start_time = 0;
@@ -240,6 +273,7 @@ static void engine_on_exit(uv_poll_t *h, int status, int events)
     char why[96];
     if (term_signal == 0 &&
         (exit_status == ENGINE_RUNNER_EXIT_NO_SPACE || exit_status == ENGINE_RUNNER_EXIT_SETUP)) {
+        engine__proc_close(p);
         char msg[1400];
         snprintf(msg, sizeof msg, "the job did not run: its runner could not %s in %s%s",
                  exit_status == ENGINE_RUNNER_EXIT_NO_SPACE ? "write its files (no space left on the device)"
@@ -255,7 +289,10 @@ static void engine_on_exit(uv_poll_t *h, int status, int events)
     } else {
         snprintf(why, sizeof why, "exited with status %lld", (long long)exit_status);
     }
-    engine__runner_gone(e, r, false, why);
+    if (engine__outcome_queue(e, r, why, p) != 0) {
+        engine__runner_gone(e, r, false, why); /* out of memory: read here */
+        engine__proc_close(p);
+    }
     engine__schedule(e);
 }
 

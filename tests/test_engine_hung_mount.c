@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -112,6 +113,105 @@ static void test_loop_runs_while_work_root_hangs(void **state)
     }
 }
 
+/* The state letter of process pid in /proc (R, S, Z...), or 0 if gone. */
+static char proc_state(long pid)
+{
+    char path[64];
+    char text[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "re");
+    size_t n = f != NULL ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f != NULL) {
+        fclose(f);
+    }
+    text[n] = '\0';
+    const char *end = strrchr(text, ')');
+    return end != NULL && end[1] == ' ' ? end[2] : 0;
+}
+
+/* The runner pid of job id's claim, read from the backing directory
+ * (not through the mount), or 0. */
+static long runner_pid(const hung *h, const char *id)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/work/jobs/%s/runner.claim", h->sfs.backing, id);
+    FILE *f = fopen(path, "re");
+    long pid = 0;
+    unsigned long long start;
+    long sid;
+    if (f != NULL) {
+        if (fscanf(f, "runner %ld %llu %ld", &pid, &start, &sid) != 3) {
+            pid = 0;
+        }
+        fclose(f);
+    }
+    return pid;
+}
+
+/* On the loop (so that the engine cannot see it meanwhile): wait until
+ * the job's runner has exited (a zombie: the engine has not reaped it),
+ * its status file written, then stall the mount before the engine reads
+ * that file, and start the meter. */
+static void on_runner_ended(uv_timer_t *t)
+{
+    hung *h = t->data;
+    long pid = 0;
+    char state = 0;
+    for (int i = 0; i < 1000 && state != 'Z'; i++) { /* 10 s at most */
+        pid = pid != 0 ? pid : runner_pid(h, h->id);
+        state = pid != 0 ? proc_state(pid) : 0;
+        if (state != 'Z') {
+            usleep(10000);
+        }
+    }
+    char status[1200];
+    snprintf(status, sizeof status, "%s/work/jobs/%s/status.json", h->sfs.backing, h->id);
+    if (state != 'Z' || access(status, F_OK) != 0) {
+        h->id[0] = '\0'; /* the test fails: its runner was not seen ending */
+        return;
+    }
+    if (sfx_stall_for(&h->sfs, STALL_LIMIT_SECONDS) == 0) {
+        efx_meter_start(&h->fx, &h->meter);
+    }
+}
+
+/* A job whose runner ends while the work root hangs (after its runner
+ * recorded the outcome, before the engine read it): the loop keeps its
+ * 100 ms timer within MAX_GAP_MS (the status file is read off the loop),
+ * the job stays EXECUTING meanwhile, and completes once the mount
+ * answers. */
+static void test_loop_runs_while_outcome_waits_for_hung_root(void **state)
+{
+    hung *h = *state;
+    efx *fx = &h->fx;
+    efx_submit(fx, h->id, (engine_job_spec){.argv = (const char *[]){"sleep", "1", NULL}});
+    efx_wait_phase(fx, h->id, ENGINE_EXECUTING, 10);
+    assert_int_equal(uv_timer_init(&fx->loop, &h->submitter), 0);
+    h->submitter.data = h;
+    h->timers = true;
+    assert_int_equal(uv_timer_start(&h->submitter, on_runner_ended, 0, 0), 0);
+    efx_run_for(fx, WATCH_SECONDS);
+    assert_true(h->id[0] != '\0'); /* the runner was seen ending */
+    assert_true(h->meter.started); /* the mount was stalled */
+    double max_gap_ms = efx_meter_stop(&h->meter);
+    bool still_stalled = sfx_stalled(&h->sfs);
+    printf("# largest gap between 100 ms ticks while the outcome waited: %.0f ms%s\n", max_gap_ms,
+           still_stalled ? "" : " (the stall had ended by itself: the loop was blocked)");
+    const engine_job *j = engine_job_get(fx->e, h->id);
+    assert_non_null(j);
+    assert_string_equal(engine_phase_name(j->phase), engine_phase_name(ENGINE_EXECUTING));
+
+    sfx_unstall(&h->sfs);
+    const efx_event *ev = efx_wait_final(fx, h->id, 10);
+    assert_string_equal(engine_phase_name(ev->phase), engine_phase_name(ENGINE_COMPLETED));
+    assert_int_equal(ev->exit_code, 0);
+    if (max_gap_ms >= MAX_GAP_MS) {
+        fail_msg("the loop stopped for %.0f ms while the outcome waited for the work root (at most %.0f "
+                 "expected)",
+                 max_gap_ms, MAX_GAP_MS);
+    }
+}
+
 int main(void)
 {
     if (sfx_unavailable(OCPS_STALLFS)) {
@@ -119,6 +219,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_loop_runs_while_work_root_hangs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_loop_runs_while_outcome_waits_for_hung_root, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
