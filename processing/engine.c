@@ -142,18 +142,12 @@ void engine__set_active(engine *e, engine_rec *r, bool active)
     r->slurm_active = active;
 }
 
-/* Keep the job on the list of its (possibly changed) phase. */
-static void engine_sync(engine *e, engine_rec *r)
+void engine__sync(engine *e, engine_rec *r)
 {
     if (r->listed != (int)r->st.job.phase) {
         engine_list_unlink(e, r);
         engine_list_insert(e, r);
     }
-}
-
-void engine__sync(engine *e, engine_rec *r)
-{
-    engine_sync(e, r);
 }
 
 static int engine_add(engine *e, engine_rec *r)
@@ -448,7 +442,7 @@ static void engine_persist(engine *e, engine_rec *r)
 void engine__change(engine *e, engine_rec *r, engine_phase phase)
 {
     r->st.job.phase = phase;
-    engine_sync(e, r);
+    engine__sync(e, r);
     engine_persist(e, r);
     engine_notify(e, r);
 }
@@ -486,7 +480,7 @@ void engine__finish_at(engine *e, engine_rec *r, engine_phase phase, engine_reas
     }
     engine_copy_message(j->message, sizeof j->message, message != NULL ? message : "");
     r->adopted = false;
-    engine_sync(e, r);
+    engine__sync(e, r);
     engine_persist(e, r);
     engine_notify(e, r);
     engine__prereq_wake(e, r);
@@ -518,7 +512,7 @@ void engine__schedule(engine *e)
             if (r->st.job.phase == ENGINE_QUEUED && !r->slurm_active) { /* cannot happen: never loop on it */
                 engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, "could not be started");
             }
-            engine_sync(e, r);
+            engine__sync(e, r);
         }
     } while (e->checks_woken);
 }
@@ -664,7 +658,7 @@ static void engine_resume(engine *e, engine_rec *const *recs, size_t n)
         } else {
             engine__runner_gone(e, r, true, NULL);
         }
-        engine_sync(e, r);
+        engine__sync(e, r);
     }
     /* once every found job is resumed (a slurm_resumed one is looked up
      * before it is sent again): an abort can end a job and schedule */

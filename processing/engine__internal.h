@@ -133,8 +133,33 @@ typedef struct engine_outcome {
     char killed[160];                /* no status: what was left of its process group */
 } engine_outcome;
 
-/* One ended runner's outcome to read on the thread pool (engine_outcome.c). */
-struct engine_outcome_work;
+/* Work for libuv's thread pool done one item at a time, in order
+ * (engine_serial.c): a hung work root holds one thread of the pool per
+ * queue at most. An item embeds engine_serial_work first. */
+typedef struct engine_serial_work engine_serial_work;
+struct engine_serial_work {
+    uv_work_t req;
+    struct engine *e;
+    struct engine_serial *queue;
+    engine_serial_work *next;
+    void (*run)(engine_serial_work *w);  /* on the pool: the item's own copies only */
+    void (*done)(engine_serial_work *w); /* back on the loop (e may be closed): frees w */
+    void (*drop)(engine_serial_work *w); /* engine_close, never run: frees w */
+};
+
+typedef struct engine_serial {
+    engine_serial_work *head; /* waiting for the pool */
+    engine_serial_work *tail;
+    engine_serial_work *running; /* on the pool (an open handle), or NULL */
+} engine_serial;
+
+/* Queue w (run, done and drop set) after the items waiting in q; it goes
+ * to the pool when none of q is there (not once the engine closes). */
+void engine__serial_push(struct engine *e, engine_serial *q, engine_serial_work *w);
+
+/* engine_close: drop the items of q not yet on the pool (the one there
+ * comes back and is done). */
+void engine__serial_drop(engine_serial *q);
 
 /* The Slurm executor's state (engine_slurm.c). */
 typedef struct engine_slurm {
@@ -168,9 +193,7 @@ typedef struct engine_uws {
     bool full;        /* it refused a PUT (its line is full; warned once), no PUT accepted since */
     bool active;      /* executor uws: the timer and the client exist */
     /* writes of ended jobs' metrics.json, in order, one at a time on the thread pool */
-    struct engine_uws_metrics_write *writes_head; /* waiting for the pool */
-    struct engine_uws_metrics_write *writes_tail;
-    bool writing; /* one is on the pool (an open handle) */
+    engine_serial writes;
 } engine_uws;
 
 struct engine {
@@ -192,14 +215,10 @@ struct engine {
     engine_job_cb cb;
     void *arg;
     engine_store *store;
-    engine_index index;   /* live jobs by id */
-    size_t queued_active; /* QUEUED jobs with slurm_active: they hold a slot (engine__set_active) */
-    int starts;           /* local and Slurm starts with a step on the thread pool (engine__start_full) */
-    /* ended runners' outcomes to read (engine_outcome.c), in the order they
-     * ended; the head is on the thread pool while outcome_reading */
-    struct engine_outcome_work *outcomes_head;
-    struct engine_outcome_work *outcomes_tail;
-    bool outcome_reading;
+    engine_index index;     /* live jobs by id */
+    size_t queued_active;   /* QUEUED jobs with slurm_active: they hold a slot (engine__set_active) */
+    int starts;             /* local and Slurm starts with a step on the thread pool (engine__start_full) */
+    engine_serial outcomes; /* ended runners' outcomes to read (engine_outcome.c), in the order they ended */
     engine_list lists[ENGINE_NPHASES]; /* live jobs by phase */
     engine_store_record scratch;       /* engine_job_get of an evicted job */
     double retention_max_age;          /* seconds, 0 off */

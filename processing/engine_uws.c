@@ -129,12 +129,10 @@ void engine__uws_free(engine *e)
     memset(&e->uws, 0, sizeof e->uws);
 }
 
-static void engine_uws_metrics_drop(engine *e);
-
 void engine__uws_close(engine *e)
 {
     engine_uws *u = &e->uws;
-    engine_uws_metrics_drop(e);
+    engine__serial_drop(&u->writes);
     if (!u->active) {
         return;
     }
@@ -465,14 +463,11 @@ static bool engine_uws_metrics_settled(long status, bool too_large)
  * directory is under the work root, which may hang like an NFS mount):
  * the worker has copies only; the job is found again by id and store
  * sequence when it is back. One write is on the pool at a time, the
- * others wait in order (e->uws.writes_head): a hung work root holds one
- * of libuv's threads (4 by default, shared with the rest of the process:
- * configuration loads, DNS lookups, retention), as the starts do
- * (engine_start.c). */
+ * others wait in order (e->uws.writes, engine_serial.c): a hung work root
+ * holds one of libuv's threads (4 by default, shared with the rest of the
+ * process: configuration loads, DNS lookups, retention). */
 typedef struct engine_uws_metrics_write {
-    uv_work_t req;
-    struct engine_uws_metrics_write *next; /* waiting after this one */
-    engine *e;
+    engine_serial_work serial; /* first: the queue's item */
     char id[ENGINE_JOB_ID_LEN + 1];
     int64_t seq;
     char *workdir;
@@ -482,9 +477,9 @@ typedef struct engine_uws_metrics_write {
 } engine_uws_metrics_write;
 
 /* Written whole to a temporary name, on disk, then renamed. */
-static void engine_uws_metrics_work(uv_work_t *req)
+static void engine_uws_metrics_work(engine_serial_work *sw)
 {
-    engine_uws_metrics_write *w = req->data;
+    engine_uws_metrics_write *w = (engine_uws_metrics_write *)sw;
     char path[ENGINE_WORKDIR_MAX + 64];
     char tmp[ENGINE_WORKDIR_MAX + 64];
     snprintf(path, sizeof path, "%s/metrics.json", w->workdir);
@@ -500,80 +495,32 @@ static void engine_uws_metrics_work(uv_work_t *req)
     }
 }
 
-static void engine_uws_metrics_free(engine_uws_metrics_write *w)
+/* Dropped at engine_close (never written): its job stays in the store as
+ * it is, and is polled again by the next engine. */
+static void engine_uws_metrics_free(engine_serial_work *sw)
 {
+    engine_uws_metrics_write *w = (engine_uws_metrics_write *)sw;
     free(w->workdir);
     free(w->body);
     free(w);
 }
 
-static void engine_uws_metrics_written(uv_work_t *req, int status);
-
-/* The job of write w, still busy with it, is free again: it ends at the
- * next tick (with its metrics.json, or without if w failed). */
-static void engine_uws_metrics_release(engine *e, const engine_uws_metrics_write *w)
+/* Back on the loop: the job, busy with the write, is free again and ends
+ * at the next tick (with its metrics.json, or without if the write failed). */
+static void engine_uws_metrics_written(engine_serial_work *sw)
 {
+    engine_uws_metrics_write *w = (engine_uws_metrics_write *)sw;
+    engine *e = sw->e;
+    if (w->error != 0) {
+        engine__log(e, ENGINE_LOG_WARNING, "Job %s: cannot keep its metrics.json in %s: %s", w->id,
+                    w->workdir, strerror(w->error));
+    }
     engine_rec *r = e->closed ? NULL : engine__find(e, w->id);
     if (r != NULL && r->st.seq == w->seq) {
         r->uws_busy = false;
         r->uws_next = 0;
     }
-}
-
-/* Put the next waiting write on the pool, unless one is there already. */
-static void engine_uws_metrics_next(engine *e)
-{
-    engine_uws *u = &e->uws;
-    while (!u->writing && u->writes_head != NULL) {
-        engine_uws_metrics_write *w = u->writes_head;
-        u->writes_head = w->next;
-        if (u->writes_head == NULL) {
-            u->writes_tail = NULL;
-        }
-        w->next = NULL;
-        if (uv_queue_work(e->loop, &w->req, engine_uws_metrics_work, engine_uws_metrics_written) != 0) {
-            engine__log(e, ENGINE_LOG_WARNING, "Job %s: cannot keep its metrics.json in %s: no thread for it",
-                        w->id, w->workdir);
-            engine_uws_metrics_release(e, w);
-            engine_uws_metrics_free(w);
-            continue;
-        }
-        e->open_handles++;
-        u->writing = true;
-    }
-}
-
-/* Back on the loop: the job ends at the next tick, the next write goes
- * to the pool. */
-static void engine_uws_metrics_written(uv_work_t *req, int status)
-{
-    (void)status; /* never cancelled */
-    engine_uws_metrics_write *w = req->data;
-    engine *e = w->e;
-    if (w->error != 0) {
-        engine__log(e, ENGINE_LOG_WARNING, "Job %s: cannot keep its metrics.json in %s: %s", w->id,
-                    w->workdir, strerror(w->error));
-    }
-    engine_uws_metrics_release(e, w);
-    engine_uws_metrics_free(w);
-    e->uws.writing = false;
-    if (!e->closed) {
-        engine_uws_metrics_next(e);
-    }
-    engine__handle_closed(e); /* nothing of e after this */
-}
-
-/* Drop the writes still waiting for the pool (engine_close): their jobs
- * stay in the store as they are, and are polled again by the next engine. */
-static void engine_uws_metrics_drop(engine *e)
-{
-    engine_uws *u = &e->uws;
-    while (u->writes_head != NULL) {
-        engine_uws_metrics_write *w = u->writes_head;
-        u->writes_head = w->next;
-        engine_uws_metrics_free(w);
-    }
-    u->writes_tail = NULL;
+    engine_uws_metrics_free(sw);
 }
 
 /* Queue the write of r's metrics.json after those waiting (the job busy
@@ -584,27 +531,21 @@ static bool engine_uws_keep_metrics(engine *e, engine_rec *r, const char *body, 
     if (w == NULL) {
         return false;
     }
-    w->e = e;
     w->seq = r->st.seq;
     memcpy(w->id, r->st.job.id, sizeof w->id);
     w->workdir = strdup(r->st.job.workdir);
     w->body = malloc(len > 0 ? len : 1);
     w->len = len;
-    w->req.data = w;
+    w->serial.run = engine_uws_metrics_work;
+    w->serial.done = engine_uws_metrics_written;
+    w->serial.drop = engine_uws_metrics_free;
     if (w->workdir == NULL || w->body == NULL) {
-        engine_uws_metrics_free(w);
+        engine_uws_metrics_free(&w->serial);
         return false;
     }
     memcpy(w->body, body, len);
-    engine_uws *u = &e->uws;
-    if (u->writes_tail != NULL) {
-        u->writes_tail->next = w;
-    } else {
-        u->writes_head = w;
-    }
-    u->writes_tail = w;
     r->uws_busy = true; /* it ends once the file is written */
-    engine_uws_metrics_next(e);
+    engine__serial_push(e, &e->uws.writes, &w->serial);
     return true;
 }
 
