@@ -2,10 +2,12 @@
  * test_stallfs: the hung-mount fixture (support/stallfs_fixture.h) does
  * what the tests that use it rely on: files pass through to the backing
  * directory; while stalled, a call under the mount blocks until the stall
- * is released, then completes; stopping leaves no mount. Exits 77 (skip)
+ * is released, then completes, and, as on a hard NFS mount, only a fatal
+ * signal ends the wait; stopping leaves no mount. Exits 77 (skip)
  * where FUSE cannot be mounted.
  */
 #include <errno.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -88,6 +92,43 @@ static void test_mkdir_blocks_while_stalled(void **state)
     assert_true(tu_now() - t0 < 0.5);
 }
 
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+/* A process blocked on the stalled mount: a signal it handles does not
+ * end its wait (it is still there after it); SIGKILL does, at once,
+ * while the mount still hangs (the process's exit is not held up). */
+static void test_only_a_fatal_signal_ends_a_wait(void **state)
+{
+    stallfs_fx *s = *state;
+    char path[700];
+    snprintf(path, sizeof path, "%s/k", s->mount);
+    assert_int_equal(sfx_stall_for(s, 20.0), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct sigaction sa = {.sa_handler = on_usr1}; /* no SA_RESTART */
+        sigaction(SIGUSR1, &sa, NULL);
+        _exit(mkdir(path, 0755) == 0 ? 0 : errno == EINTR ? 3 : 4);
+    }
+    struct timespec pause = {0, 300 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    assert_int_equal(kill(pid, SIGUSR1), 0);
+    nanosleep(&pause, NULL);
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* still blocked */
+    double t0 = tu_now();
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    int status = tu_wait_exit(pid, 5.0);
+    double took = tu_now() - t0;
+    printf("# SIGKILL of a process blocked on the stalled mount: status %d after %.3f s\n", status, took);
+    assert_true(sfx_stalled(s));
+    assert_int_equal(status, 128 + SIGKILL);
+    assert_true(took < 2.0);
+    sfx_unstall(s);
+}
+
 /* sfx_stop unmounts: the mount point is gone from /proc/self/mounts. */
 static void test_stop_unmounts(void **state)
 {
@@ -112,6 +153,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_passes_through, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mkdir_blocks_while_stalled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_only_a_fatal_signal_ends_a_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_unmounts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,7 +7,9 @@
  * Every operation on MOUNTPOINT is done on BACKING_DIR; but while
  * CONTROL_FILE (a path outside the mount) exists, each operation waits,
  * looking again every 20 ms, until it is removed: the caller stays blocked
- * in the kernel, as it does on a hung NFS mount. Runs in the foreground,
+ * in the kernel, as it does on a hung NFS mount. As on a hard NFS mount,
+ * only a fatal signal (SIGKILL, or the process's exit) ends the wait of a
+ * caller (the call fails with EINTR); other signals do not. Runs in the foreground,
  * multi-threaded (an operation that waits does not hold up the others'
  * threads); SIGTERM or SIGINT unmounts and ends it. The kernel caches no
  * names or attributes (timeouts 0), so that every call reaches us.
@@ -20,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,20 +44,52 @@ static stallfs *sfs(void)
     return fuse_get_context()->private_data;
 }
 
-/* Wait while the control file exists (the "server" does not answer). */
-static void wait_while_stalled(void)
+/* Whether thread `tid` has SIGKILL pending (it is being killed, or its
+ * process is exiting: exit_group sends it to every other thread). */
+static int sfs_caller_killed(pid_t tid)
+{
+    char path[64];
+    char line[256];
+    int killed = 0;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return 1; /* gone */
+    }
+    while (fgets(line, sizeof line, f) != NULL) {
+        unsigned long long mask;
+        if ((sscanf(line, "SigPnd: %llx", &mask) == 1 || sscanf(line, "ShdPnd: %llx", &mask) == 1) &&
+            (mask & (1ULL << (SIGKILL - 1))) != 0) {
+            killed = 1;
+        }
+    }
+    fclose(f);
+    return killed;
+}
+
+/* Wait while the control file exists (the "server" does not answer);
+ * 0, or -EINTR once the caller was interrupted by a fatal signal (the
+ * kernel sent an interrupt and is waiting for this answer). */
+static int wait_while_stalled(void)
 {
     const struct timespec step = {0, 20 * 1000 * 1000};
     while (access(sfs()->control, F_OK) == 0) {
+        if (fuse_interrupted() && sfs_caller_killed(fuse_get_context()->pid)) {
+            return -EINTR;
+        }
         nanosleep(&step, NULL);
     }
+    return 0;
 }
 
 /* The backing path of `path` (which starts with '/'), after any stall;
  * 0 or -ENAMETOOLONG. */
 static int backing_path(const char *path, char out[PATH_MAX])
 {
-    wait_while_stalled();
+    int rc = wait_while_stalled();
+    if (rc != 0) {
+        return rc;
+    }
     int n = snprintf(out, PATH_MAX, "%s%s", sfs()->backing, path);
     return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
 }
@@ -274,7 +309,10 @@ static int sfs_open(const char *path, struct fuse_file_info *fi)
 static int sfs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
     (void)path;
-    wait_while_stalled();
+    int rc = wait_while_stalled();
+    if (rc != 0) {
+        return rc;
+    }
     ssize_t n = pread((int)fi->fh, buf, size, off);
     return n == -1 ? -errno : (int)n;
 }
@@ -282,7 +320,10 @@ static int sfs_read(const char *path, char *buf, size_t size, off_t off, struct 
 static int sfs_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
     (void)path;
-    wait_while_stalled();
+    int rc = wait_while_stalled();
+    if (rc != 0) {
+        return rc;
+    }
     ssize_t n = pwrite((int)fi->fh, buf, size, off);
     return n == -1 ? -errno : (int)n;
 }
@@ -298,14 +339,17 @@ static int sfs_flush(const char *path, struct fuse_file_info *fi)
 {
     (void)path;
     (void)fi;
-    wait_while_stalled();
+    int rc = wait_while_stalled();
+    if (rc != 0) {
+        return rc;
+    }
     return 0;
 }
 
 static int sfs_release(const char *path, struct fuse_file_info *fi)
 {
     (void)path;
-    wait_while_stalled();
+    (void)wait_while_stalled(); /* nobody waits for a release */
     close((int)fi->fh);
     return 0;
 }
@@ -313,7 +357,10 @@ static int sfs_release(const char *path, struct fuse_file_info *fi)
 static int sfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
     (void)path;
-    wait_while_stalled();
+    int rc = wait_while_stalled();
+    if (rc != 0) {
+        return rc;
+    }
     return result(datasync != 0 ? fdatasync((int)fi->fh) : fsync((int)fi->fh));
 }
 
