@@ -4,10 +4,13 @@
  * an NFS mount whose server stopped answering (support/stallfs_fixture.h;
  * the job store is elsewhere). While the mount hangs, execute is still
  * acknowledged in time and the 1 Hz heartbeat keeps its cadence; once the
- * mount answers, the job runs and its result arrives. Exits 77 (skip)
- * where FUSE cannot be mounted.
+ * mount answers, the job runs and its result arrives. A CSC told to stop
+ * while a job's start hangs on the work root exits within its close grace
+ * all the same, and the next CSC runs that job once the mount answers.
+ * Exits 77 (skip) where FUSE cannot be mounted.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,12 +35,26 @@
 /* execute's own timeout, and the most its first ack may take. */
 #define EXECUTE_TIMEOUT 120.0
 #define FIRST_ACK_SECONDS 2.0
+/* A stop while the work root hangs: the stall ends by itself after this
+ * long, and the CSC must have exited well before (its close grace is 10 s). */
+#define EXIT_STALL_SECONDS 40.0
+#define EXIT_WITHIN_SECONDS 20.0
 
 typedef struct ctx {
     fx f;
     stallfs_fx sfs;
     char *root; /* DM_CONFIG_OCPS_DIR, and the job store */
 } ctx;
+
+static int start_csc(ctx *c)
+{
+    size_t from = c->f.nrecords;
+    char *argv[] = {OCPS_CSC, "--duplicate-check", "0.2", "--state", "enabled", "1", NULL};
+    if (fx_start_csc(&c->f, argv) != 0) {
+        return -1;
+    }
+    return or_wait_enabled(&c->f, from, 15);
+}
 
 static int setup(void **state)
 {
@@ -62,11 +79,7 @@ static int setup(void **state)
     if (fx_open(&c->f, ocps_test_component(), 1, NULL) != 0) {
         return -1;
     }
-    char *argv[] = {OCPS_CSC, "--duplicate-check", "0.2", "--state", "enabled", "1", NULL};
-    if (fx_start_csc(&c->f, argv) != 0) {
-        return -1;
-    }
-    return or_wait_enabled(&c->f, 0, 15);
+    return start_csc(c);
 }
 
 static int teardown(void **state)
@@ -119,6 +132,41 @@ static void heartbeat_and_execute_while_work_root_hangs(void **state)
     assert_true(sent_gap < 1.5);
 }
 
+/* SIGTERM while a job's start hangs on the work root: the CSC says
+ * OFFLINE and exits within its close grace instead of waiting for the
+ * mount (a pod that never ends is never restarted); the job, stored but
+ * not started, runs once under the next CSC once the mount answers. */
+static void stop_while_work_root_hangs(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    assert_true(or_commands_ready(f, 10));
+    assert_int_equal(sfx_stall_for(&c->sfs, EXIT_STALL_SECONDS), 0);
+    or_run r;
+    or_fields x = {"cpBias.yaml", "", "", "", ""};
+    assert_int_equal(or_execute(f, &r, &x, EXECUTE_TIMEOUT), 0);
+    assert_true(fx_run_until(f, or_has_job_id, &r, 5));
+    fx_run_for(f, 0.5); /* its start is on the thread pool, blocked */
+
+    double t0 = tu_now();
+    assert_int_equal(kill(f->csc_pid, SIGTERM), 0);
+    int status = tu_wait_exit(f->csc_pid, EXIT_WITHIN_SECONDS);
+    double took = tu_now() - t0;
+    bool still_stalled = sfx_stalled(&c->sfs);
+    print_message("SIGTERM while the work root hung: exit status %d after %.2f s%s\n", status, took,
+                  still_stalled ? "" : " (the stall had ended by itself)");
+    if (status < 0) {
+        sfx_unstall(&c->sfs);
+        assert_true(tu_wait_exit(f->csc_pid, 30) >= 0);
+    }
+    f->csc_pid = -1;
+    assert_true(status >= 0 && still_stalled);
+
+    sfx_unstall(&c->sfs);
+    assert_int_equal(start_csc(c), 0);
+    assert_true(or_one_result(f, r.job_id, 30, 1.0) >= 0);
+}
+
 int main(void)
 {
     if (sfx_unavailable(OCPS_STALLFS)) {
@@ -126,6 +174,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(heartbeat_and_execute_while_work_root_hangs, setup, teardown),
+        cmocka_unit_test_setup_teardown(stop_while_work_root_hangs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,13 @@ endforeach()
 # uws_page writes and lists long histories: 61-77 s optimised, over 300 s in
 # the ASan + UBSan Debug build (ci16a: 282 s, ci16b: the 300 s timeout).
 set_tests_properties(uws_page PROPERTIES TIMEOUT 900)
+# uws_hung_mount: stopped while its work root hangs (stallfs), ocps-engine
+# exits within its close grace; the next one runs the job.
+if(TARGET stallfs_fixture)
+  ocps_test_exe(test_uws_hung_mount uws_fixture stallfs_fixture)
+  add_test(NAME uws_hung_mount COMMAND test_uws_hung_mount)
+  set_tests_properties(uws_hung_mount PROPERTIES TIMEOUT 300 LABELS uws SKIP_RETURN_CODE 77)
+endif()
 # uws_page's long history and uws_restart's long queue are written into the
 # store as the history benches do.
 target_link_libraries(test_uws_page PRIVATE bench_history_fill)

@@ -24,6 +24,7 @@
 #include "ocps/ocps_metrics.h"
 #include "ocps/sal_csc.h"
 #include "ocps/sal_errout.h"
+#include "ocps/sal_exit_grace.h"
 #include "ocps/sal_logline.h"
 #include "ocps/uv_mhd.h"
 
@@ -39,7 +40,15 @@ typedef struct app {
     ocps_metrics *metrics; /* --metrics-listen (NULL: off) */
     int exit_code;         /* from the CSC's closed hook */
     bool signalled;        /* a SIGTERM or SIGINT came: the next one exits at once */
+    uv_loop_t *loop;
+    sal_exit_grace grace; /* once the CSC has closed: how long the rest may take */
 } app;
+
+/* Once the CSC has closed (its last summaryState written), how long the
+ * application may take to close before the process ends all the same: a
+ * job's start or outcome read blocked on a work root that hangs (NFS)
+ * cannot be cancelled; the next CSC takes those jobs up from the store. */
+#define CLOSE_GRACE_SECONDS 10.0
 
 static void usage(FILE *f)
 {
@@ -196,6 +205,7 @@ static void on_closed(void *arg, int exit_code)
     a->csc = NULL;
     a->exit_code = exit_code;
     sal_gate_close(a->gate); /* the CSC's runtime is gone */
+    sal_exit_grace_start(&a->grace, a->loop, CLOSE_GRACE_SECONDS, "ocps-csc", &a->exit_code);
 }
 
 /* Parse the command line into opts and *xml_version; returns -1 to exit
@@ -396,7 +406,7 @@ int main(int argc, char **argv)
 
     uv_loop_t loop;
     uv_loop_init(&loop);
-    app a = {0};
+    app a = {.loop = &loop};
     /* initialised before anything can fail: on_closing closes them on every
      * path that stops the CSC, including a failure right after its open */
     uv_signal_init(&loop, &a.sigint);
@@ -424,6 +434,7 @@ int main(int argc, char **argv)
             on_closing(&a);
         }
         uv_run(&loop, UV_RUN_DEFAULT);
+        sal_exit_grace_close(&a.grace, &loop);
         uv_loop_close(&loop);
         return 1;
     }
@@ -455,6 +466,7 @@ int main(int argc, char **argv)
     } else {
         uv_run(&loop, UV_RUN_DEFAULT);
     }
+    sal_exit_grace_close(&a.grace, &loop);
     uv_loop_close(&loop);
     return a.exit_code;
 }

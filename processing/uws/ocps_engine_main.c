@@ -26,6 +26,7 @@
 #include "ocps/engine.h"
 #include "ocps/exe_path.h"
 #include "ocps/sal_errout.h"
+#include "ocps/sal_exit_grace.h"
 #include "ocps/uws_service.h"
 
 typedef struct cli {
@@ -55,7 +56,15 @@ typedef struct app {
     bool draining;         /* a signal came: no new job, waiting for the running ones */
     uint64_t drain_end;    /* uv_now() at which the drain gives up (ms) */
     uv_timer_t drain_tick; /* the drain's progress log and its timeout */
+    sal_exit_grace grace;  /* once stopping: how long closing may take */
+    int exit_code;
 } app;
+
+/* Once stopping, how long the engine may take to close before the process
+ * ends all the same: a job's start or outcome read blocked on a work root
+ * that hangs (NFS) cannot be cancelled; the next start takes those jobs up
+ * from the store. */
+#define CLOSE_GRACE_SECONDS 10.0
 
 /* The drain's progress is logged this often (ms) while jobs run. */
 #define DRAIN_LOG_PERIOD_MS 30000
@@ -224,6 +233,7 @@ static void app_stop(app *a)
     uv_close((uv_handle_t *)&a->sigint, NULL);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)&a->drain_tick, NULL);
+    sal_exit_grace_start(&a->grace, a->loop, CLOSE_GRACE_SECONDS, "ocps-engine", &a->exit_code);
 }
 
 /* The drain's timer: stop once no job runs or the timeout has come, else
@@ -495,6 +505,7 @@ int main(int argc, char **argv)
     uv_signal_start(&a.sigint, on_signal, SIGINT);
     uv_signal_start(&a.sigterm, on_signal, SIGTERM);
     uv_run(a.loop, UV_RUN_DEFAULT);
+    sal_exit_grace_close(&a.grace, a.loop);
     uv_loop_close(a.loop);
-    return 0;
+    return a.exit_code;
 }
