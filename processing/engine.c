@@ -525,16 +525,16 @@ static void engine_on_poll(uv_timer_t *t)
     size_t watching = 0;
     bool ended = false;
     engine_rec *next;
+    engine__outcome_batch(e); /* the runners found gone now end together */
     for (engine_rec *r = e->lists[ENGINE_EXECUTING].head; r != NULL; r = next) {
         next = r->next;
-        if (!r->adopted) {
+        if (!r->adopted || r->reading) {
             continue;
         }
         if (engine_exec_probe(r->st.runner_pid, r->st.runner_start_time) != 0) {
             watching++; /* alive, or cannot tell now (out of descriptors): at the next poll */
         } else {
-            r->adopted = false;
-            engine__runner_gone(e, r, true, NULL);
+            engine__adopted_gone(e, r); /* its outcome is read off the loop, then it ends */
             ended = true;
         }
     }

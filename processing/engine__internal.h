@@ -30,6 +30,8 @@ typedef struct engine_rec {
     engine_store_record st;
     struct engine_proc *proc; /* runner started by this engine, or NULL */
     bool adopted;             /* runner of a previous engine, watched by polling */
+    bool reading;             /* its outcome (or claim) is being read on the thread pool (engine_outcome.c):
+                                 not polled meanwhile */
     bool forgotten;           /* engine_job_forget: gone for the API, freed once its notes are delivered */
     /* UWS executor (engine_uws.c); slurm_active and slurm_resumed serve it too: handed over (holds a
      * slot), and found in the store (looked up by run_id before it is sent again) */
@@ -218,7 +220,8 @@ struct engine {
     engine_index index;     /* live jobs by id */
     size_t queued_active;   /* QUEUED jobs with slurm_active: they hold a slot (engine__set_active) */
     int starts;             /* local and Slurm starts with a step on the thread pool (engine__start_full) */
-    engine_serial outcomes; /* ended runners' outcomes to read (engine_outcome.c), in the order they ended */
+    engine_serial outcomes; /* jobs' outcomes to read (engine_outcome.c), in the order their ends were seen */
+    uint64_t outcome_batch; /* the batch of the outcomes queued now (engine__outcome_batch) */
     engine_list lists[ENGINE_NPHASES]; /* live jobs by phase */
     engine_store_record scratch;       /* engine_job_get of an evicted job */
     double retention_max_age;          /* seconds, 0 off */
@@ -300,30 +303,63 @@ void engine__finish_at(engine *e, engine_rec *r, engine_phase phase, engine_reas
 void engine__finish(engine *e, engine_rec *r, engine_phase phase, engine_reason reason, int exit_code,
                     const char *message);
 
-/* The runner is gone: finish from its status file. `adopted`: nobody saw
- * it end, so a missing status means the job was lost. `why` describes how
- * the runner itself ended (our child) or is NULL. */
+/* The runner is gone: finish from its status file, read on the loop
+ * (engine_resume, or out of memory). `adopted`: nobody saw it end, so a
+ * missing status means the job was lost. `why` describes how the runner
+ * itself ended (our child) or is NULL. */
 void engine__runner_gone(engine *e, engine_rec *r, bool adopted, const char *why);
 
+/* An adopted runner of job r (EXECUTING) is gone: its outcome is read on
+ * the thread pool (engine__outcome_queue, ENGINE_OUTCOME_ADOPTED), or on
+ * the loop when out of memory. */
+void engine__adopted_gone(engine *e, engine_rec *r);
+
+/* Read the status file of a job from its directory workdir and, for a
+ * failed job, whether the file system is full (o->full). No engine state:
+ * callable on the thread pool. */
+void engine__status_read(const char *workdir, engine_outcome *o);
+
 /* Read the outcome of a runner that ended from the job's directory
- * workdir: its status file; with it, for a failed job, whether the file
- * system is full; without it, the claim, and what is left of the job's
- * process group is killed. No engine state: callable on the thread pool. */
+ * workdir: engine__status_read; without a status, the claim, and what is
+ * left of the job's process group is killed. No engine state: callable on
+ * the thread pool. */
 void engine__outcome_read(const char *workdir, engine_outcome *o);
 
 /* Finish job r from an outcome read (engine__outcome_read), as
  * engine__runner_gone does; o's status is released. */
 void engine__outcome_finish(engine *e, engine_rec *r, engine_outcome *o, bool adopted, const char *why);
 
-/* Our runner of job r ended (`why`: how; p its watch, detached and
- * stopped, closed once the outcome is read): its outcome is read on the
- * thread pool, one at a time and in the order the runners ended, and the
- * job finished on the loop; meanwhile it stays EXECUTING (holding its
- * slot). 0, or -1 out of memory (nothing queued, p not closed). */
-int engine__outcome_queue(engine *e, engine_rec *r, const char *why, struct engine_proc *p);
+/* Finish job r from a status file read, with its disk-full note (o->full
+ * of engine__status_read). */
+void engine__finish_noted(engine *e, engine_rec *r, engine_status *st, const char *full);
+
+/* What ended, so what is read (engine__outcome_queue). */
+typedef enum engine_outcome_kind {
+    ENGINE_OUTCOME_OWN,     /* our runner ended: engine__outcome_read */
+    ENGINE_OUTCOME_ADOPTED, /* an adopted runner was found gone: engine__outcome_read */
+    ENGINE_OUTCOME_SLURM,   /* Slurm ended the job: engine__status_read (engine__slurm_outcome) */
+    ENGINE_OUTCOME_CLAIM,   /* our runner found the job claimed: the claim (engine__claimed_outcome) */
+} engine_outcome_kind;
+
+/* Read job r's outcome on the thread pool, one job at a time and in the
+ * order their ends were seen, and finish it on the loop; meanwhile it
+ * stays as it is (r->reading set, holding its slot). `why`: how our runner
+ * ended (OWN), Slurm's state or NULL when the job left squeue (SLURM),
+ * else NULL; p: our runner's watch (OWN, detached and stopped, closed once
+ * the outcome is read) or NULL. 0, or -1 out of memory (nothing queued,
+ * p not closed). */
+int engine__outcome_queue(engine *e, engine_rec *r, engine_outcome_kind kind, const char *why,
+                          struct engine_proc *p);
+
+/* The outcomes queued from now on are a new batch: jobs whose ends were
+ * seen together (one poll) are finished, and the waiting jobs released
+ * and queued ones started, in one scheduling step once the batch's last
+ * outcome is back. */
+void engine__outcome_batch(engine *e);
 
 /* engine_close: drop the outcomes not yet on the thread pool (their jobs
- * stay EXECUTING in the store; the next engine follows their claims). */
+ * stay as they are in the store: the next engine follows their claims or
+ * polls Slurm for them). */
 void engine__outcome_close(engine *e);
 
 /* "; ..." into out when the file system of dir is full now (space or
@@ -375,11 +411,15 @@ int engine__store_start(engine *e, engine_rec *r);
 int engine__follow_claim(engine *e, engine_rec *r);
 
 /* engine__follow_claim with the claim read already: rc, c and err as
- * engine_exec_read_claim left them. */
+ * engine_exec_read_claim left them. The outcome of an EXECUTING job whose
+ * claiming runner is gone is read on the thread pool (engine__adopted_gone),
+ * of a QUEUED one on the loop. */
 int engine__follow_read_claim(engine *e, engine_rec *r, int rc, const engine_claim *c, const char *err);
 
-/* Finish the job from its runner's status file (read by the caller). */
-void engine__finish_status(engine *e, engine_rec *r, engine_status *st);
+/* Our runner of job r found it claimed by another (read on the thread
+ * pool: rc, c, err of engine_exec_read_claim): follow that claim, or end
+ * the job when there is none. */
+void engine__claimed_outcome(engine *e, engine_rec *r, int rc, const engine_claim *c, const char *err);
 
 /* The job's environment: ours, the spec's env, JOB_ID, JOB_OUTPUT_DIR
  * (engine_exec_free_strv); NULL if out of memory. */
@@ -416,6 +456,11 @@ void engine__slurm_send(engine *e, engine_rec *r);
 int engine__slurm_abort(engine *e, engine_rec *r, char *err, size_t errlen);
 /* A job found in the store with a Slurm job id: watch it again. */
 void engine__slurm_adopt(engine *e, engine_rec *r);
+/* Finish job r, which Slurm ended in `state` (NULL: it left squeue),
+ * from its status file read on the thread pool (engine__status_read);
+ * o's status is released. A status that could not be read for now is
+ * read again after the next poll. */
+void engine__slurm_outcome(engine *e, engine_rec *r, const char *state, engine_outcome *o);
 
 /* ---- UWS executor (engine_uws.c) ---- */
 

@@ -120,9 +120,7 @@ static void engine_classify(const engine_rec *r, const engine_status *st, const 
     }
 }
 
-/* Finish the job from a status file that was read, with the disk-full
- * note read already. */
-static void engine_finish_noted(engine *e, engine_rec *r, engine_status *st, const char *full)
+void engine__finish_noted(engine *e, engine_rec *r, engine_status *st, const char *full)
 {
     char msg[600];
     engine_phase phase;
@@ -131,17 +129,6 @@ static void engine_finish_noted(engine *e, engine_rec *r, engine_status *st, con
     engine_classify(r, st, full, &phase, &reason, &exit_code, msg, sizeof msg);
     engine_take_results(r, st);
     engine__finish_at(e, r, phase, reason, exit_code, msg, st->ended);
-}
-
-/* Finish the job from a status file that was read. */
-void engine__finish_status(engine *e, engine_rec *r, engine_status *st)
-{
-    char full[ENGINE_FULL_NOTE_MAX];
-    full[0] = '\0';
-    if (engine__status_failed(st)) {
-        engine__disk_full_note(r->st.job.workdir, full, sizeof full);
-    }
-    engine_finish_noted(e, r, st, full);
 }
 
 /* After a runner died without an outcome: kill what is left of its job's
@@ -166,7 +153,7 @@ static bool engine_kill_orphans(const char *workdir, char *out, size_t outlen)
     return true;
 }
 
-void engine__outcome_read(const char *workdir, engine_outcome *o)
+void engine__status_read(const char *workdir, engine_outcome *o)
 {
     char path[ENGINE_WORKDIR_MAX + 64];
     memset(o, 0, sizeof *o);
@@ -174,7 +161,13 @@ void engine__outcome_read(const char *workdir, engine_outcome *o)
     o->rc = engine_exec_read_status(path, &o->st, o->err, sizeof o->err);
     if (o->rc == 0 && engine__status_failed(&o->st)) {
         engine__disk_full_note(workdir, o->full, sizeof o->full);
-    } else if (o->rc != 0 && o->rc != -EAGAIN) {
+    }
+}
+
+void engine__outcome_read(const char *workdir, engine_outcome *o)
+{
+    engine__status_read(workdir, o);
+    if (o->rc != 0 && o->rc != -EAGAIN) {
         o->started = engine_kill_orphans(workdir, o->killed, sizeof o->killed);
     }
 }
@@ -182,7 +175,7 @@ void engine__outcome_read(const char *workdir, engine_outcome *o)
 void engine__outcome_finish(engine *e, engine_rec *r, engine_outcome *o, bool adopted, const char *why)
 {
     if (o->rc == 0) {
-        engine_finish_noted(e, r, &o->st, o->full);
+        engine__finish_noted(e, r, &o->st, o->full);
         engine_status_clear(&o->st);
         return;
     }
@@ -215,6 +208,14 @@ void engine__runner_gone(engine *e, engine_rec *r, bool adopted, const char *why
     engine_outcome o;
     engine__outcome_read(r->st.job.workdir, &o);
     engine__outcome_finish(e, r, &o, adopted, why);
+}
+
+void engine__adopted_gone(engine *e, engine_rec *r)
+{
+    r->adopted = false; /* not polled while its outcome is read */
+    if (engine__outcome_queue(e, r, ENGINE_OUTCOME_ADOPTED, NULL, NULL) != 0) {
+        engine__runner_gone(e, r, true, NULL); /* out of memory: read here */
+    }
 }
 
 /* ---- starting runners -------------------------------------------------- */
@@ -254,18 +255,22 @@ static void engine_on_exit(uv_poll_t *h, int status, int events)
         engine__proc_close(p);
         return;
     }
+    engine__outcome_batch(e);
     /* detached from the job; its descriptor is kept until the outcome is read */
     uv_poll_stop(&p->poll);
     p->rec = NULL;
     r->proc = NULL;
     if (term_signal == 0 && exit_status == ENGINE_RUNNER_EXIT_CLAIMED) {
         engine__proc_close(p);
-        /* another runner (of a CSC that died while starting it) has the job */
+        /* another runner (of a CSC that died while starting it) has the job:
+         * its claim is read on the thread pool (engine__claimed_outcome) */
         r->st.runner_pid = 0;
         r->st.runner_start_time = 0;
-        if (engine__follow_claim(e, r) == 0) {
-            engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1,
-                           "the runner found the job claimed, but there is no claim to follow");
+        if (engine__outcome_queue(e, r, ENGINE_OUTCOME_CLAIM, NULL, NULL) != 0) {
+            char err[1300];
+            engine_claim c;
+            int rc = engine_exec_read_claim(r->st.job.workdir, &c, err, sizeof err); /* out of memory */
+            engine__claimed_outcome(e, r, rc, &c, err);
         }
         engine__schedule(e);
         return;
@@ -289,7 +294,7 @@ static void engine_on_exit(uv_poll_t *h, int status, int events)
     } else {
         snprintf(why, sizeof why, "exited with status %lld", (long long)exit_status);
     }
-    if (engine__outcome_queue(e, r, why, p) != 0) {
+    if (engine__outcome_queue(e, r, ENGINE_OUTCOME_OWN, why, p) != 0) {
         engine__runner_gone(e, r, false, why); /* out of memory: read here */
         engine__proc_close(p);
     }
@@ -368,18 +373,12 @@ int engine__prepare_dir(const char *dir, const json_t *dirs, char *err, size_t e
     return 0;
 }
 
-/* The job's runner claim (engine__exec.h), if any: its runner is watched
- * when alive, else the job ends from its status. 1 if there was a claim
- * (the job executes or has ended), 0 if there is none. */
-int engine__follow_claim(engine *e, engine_rec *r)
-{
-    char err[1300];
-    engine_claim c;
-    int rc = engine_exec_read_claim(r->st.job.workdir, &c, err, sizeof err);
-    return engine__follow_read_claim(e, r, rc, &c, err);
-}
-
-int engine__follow_read_claim(engine *e, engine_rec *r, int rc, const engine_claim *c, const char *err)
+/* Follow the claim read (rc, c, err of engine_exec_read_claim): watch its
+ * runner when alive, else end the job from its outcome, read on the
+ * thread pool when `later` and the job is EXECUTING (else on the loop).
+ * 1 if there was a claim (the job executes or has ended, or its outcome
+ * is being read), 0 if there is none. */
+static int engine_follow(engine *e, engine_rec *r, int rc, const engine_claim *c, const char *err, bool later)
 {
     if (rc == -ENOENT) {
         return 0;
@@ -394,7 +393,11 @@ int engine__follow_read_claim(engine *e, engine_rec *r, int rc, const engine_cla
     r->st.runner_pid = c->runner_pid;
     r->st.runner_start_time = c->runner_start;
     if (!engine_exec_alive(c->runner_pid, c->runner_start)) {
-        engine__runner_gone(e, r, true, NULL);
+        if (later && r->st.job.phase == ENGINE_EXECUTING) {
+            engine__adopted_gone(e, r);
+        } else {
+            engine__runner_gone(e, r, true, NULL);
+        }
         return 1;
     }
     r->adopted = true;
@@ -404,6 +407,31 @@ int engine__follow_read_claim(engine *e, engine_rec *r, int rc, const engine_cla
         engine_exec_signal(c->runner_pid, c->runner_start, SIGTERM);
     }
     return 1;
+}
+
+/* The job's runner claim (engine__exec.h), if any: its runner is watched
+ * when alive, else the job ends from its status (both read on the loop:
+ * engine_resume). 1 if there was a claim (the job executes or has ended),
+ * 0 if there is none. */
+int engine__follow_claim(engine *e, engine_rec *r)
+{
+    char err[1300];
+    engine_claim c;
+    int rc = engine_exec_read_claim(r->st.job.workdir, &c, err, sizeof err);
+    return engine_follow(e, r, rc, &c, err, false);
+}
+
+int engine__follow_read_claim(engine *e, engine_rec *r, int rc, const engine_claim *c, const char *err)
+{
+    return engine_follow(e, r, rc, c, err, true);
+}
+
+void engine__claimed_outcome(engine *e, engine_rec *r, int rc, const engine_claim *c, const char *err)
+{
+    if (engine_follow(e, r, rc, c, err, true) == 0) {
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1,
+                       "the runner found the job claimed, but there is no claim to follow");
+    }
 }
 
 static int engine_spawn_runner(engine *e, engine_rec *r, int *pid, int *pidfd, char *err, size_t errlen)

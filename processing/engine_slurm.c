@@ -247,40 +247,51 @@ static const char *const engine_slurm_running[] = {"RUNNING", "COMPLETING", "SIG
 
 static int engine_slurm_prereq_failed(engine *e, const engine_rec *r, char *msg, size_t msglen);
 
-/* The job ended in Slurm in `state` (NULL: it left squeue). The runner's
- * status file is the truth for the exit code and outputs when Slurm did
- * not end the job itself (time limit, scancel, node failure...). A status
- * file that cannot be read for now (no descriptor or memory left) is read
- * again at the next poll: the job stays live meanwhile. */
+/* The job ended in Slurm in `state` (NULL: it left squeue): its runner's
+ * status file is read on the thread pool (engine__slurm_outcome finishes
+ * it), the job holding its slot and left out of the polls meanwhile. */
 static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
 {
-    char path[1200];
-    char err[1400];
+    if (engine__outcome_queue(e, r, ENGINE_OUTCOME_SLURM, state, NULL) != 0) {
+        engine_outcome o; /* out of memory: read here */
+        engine__status_read(r->st.job.workdir, &o);
+        engine__slurm_outcome(e, r, state, &o);
+    }
+}
+
+/* The runner's status file is the truth for the exit code and outputs
+ * when Slurm did not end the job itself (time limit, scancel, node
+ * failure...). A status file that cannot be read for now (no descriptor
+ * or memory left) is read again after the next poll: the job stays live
+ * meanwhile. */
+void engine__slurm_outcome(engine *e, engine_rec *r, const char *state, engine_outcome *o)
+{
     char msg[600];
-    engine_status st;
-    engine__status_path(r, path, sizeof path);
-    int rc = engine_exec_read_status(path, &st, err, sizeof err);
-    if (rc == -EAGAIN) { /* as engine__runner_gone does for a local job */
-        engine__log(e, ENGINE_LOG_WARNING, "Job %s: %s; reading it again shortly", r->st.job.id, err);
+    int rc = o->rc;
+    engine_status *st = &o->st;
+    if (rc == -EAGAIN) { /* as engine__outcome_finish does for a local job */
+        engine__log(e, ENGINE_LOG_WARNING, "Job %s: %s; reading it again shortly", r->st.job.id, o->err);
+        engine_slurm_watch(e);
         return;
     }
     const char *s = state != NULL ? state : "";
     engine__set_active(e, r, false);
-    if (rc == 0 && st.ended > 0 && r->st.job.started <= 0) {
-        r->st.job.started = st.started;
+    if (rc == 0 && st->ended > 0 && r->st.job.started <= 0) {
+        r->st.job.started = st->started;
     }
     if (rc == 0) {
-        r->st.job.max_rss_kb = st.max_rss_kb; /* also when Slurm ended the job (TIMEOUT, scancel) */
+        r->st.job.max_rss_kb = st->max_rss_kb; /* also when Slurm ended the job (TIMEOUT, scancel) */
     }
     if (r->st.job.started <= 0) {
         r->st.job.started = engine__now();
     }
     bool never_started = r->st.job.phase == ENGINE_QUEUED;
-    if (rc == 0 && !st.aborted) {
-        engine__finish_status(e, r, &st); /* it ended on its own: its outcome, whatever came after */
+    if (rc == 0 && !st->aborted) {
+        /* it ended on its own: its outcome, whatever came after */
+        engine__finish_noted(e, r, st, o->full);
     } else if (strcmp(s, "TIMEOUT") == 0) {
         snprintf(msg, sizeof msg, "Slurm ended it at its time limit (TIMEOUT)");
-        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_TIMEOUT, rc == 0 ? st.exit_code : -1, msg);
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_TIMEOUT, rc == 0 ? st->exit_code : -1, msg);
     } else if (r->st.abort_requested) {
         engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
                        never_started ? "aborted before it started (scancel)" : "aborted (scancel)");
@@ -295,7 +306,7 @@ static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
     } else if (rc == 0) { /* the runner got a SIGTERM nobody here sent: Slurm's (preemption, a node going) */
         snprintf(msg, sizeof msg, "stopped by a signal from outside OCPS (Slurm: %s)",
                  s[0] != '\0' ? s : "gone");
-        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, st.exit_code, msg);
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, st->exit_code, msg);
     } else if (engine_slurm_state_is(s, (const char *const[]){"NODE_FAIL", "BOOT_FAIL", "PREEMPTED",
                                                               "DEADLINE", "FAILED", NULL})) {
         snprintf(msg, sizeof msg, "Slurm ended it (%s) before the runner recorded an outcome", s);
@@ -305,11 +316,12 @@ static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
                        "Slurm ended it: out of memory (OUT_OF_MEMORY)");
     } else {
         snprintf(msg, sizeof msg, "Slurm job %s %s%s without an outcome from its runner (%.300s)",
-                 r->st.job.slurm_job_id, state != NULL ? "ended " : "left Slurm's queue", s, err);
+                 r->st.job.slurm_job_id, state != NULL ? "ended " : "left Slurm's queue", s, o->err);
         engine__finish(e, r, ENGINE_UNKNOWN, ENGINE_REASON_LOST, -1, msg);
     }
     if (rc == 0) {
-        engine_status_clear(&st);
+        engine_status_clear(st);
+        o->rc = -1;
     }
 }
 
@@ -385,8 +397,9 @@ static void engine_slurm_poll_done(engine *e, engine_cmd *c, int status, const c
         engine__log(e, ENGINE_LOG_INFO, "Slurm answers again; polling resumed");
     }
     bool ended = false;
+    engine__outcome_batch(e); /* the jobs seen ended now end together */
     /* running jobs first: a prerequisite's end is known when its waiting
-     * jobs are looked at (engine_slurm_finish) */
+     * jobs are looked at (engine_slurm_finish, in this order) */
     static const int phases[] = {ENGINE_EXECUTING, ENGINE_QUEUED};
     for (size_t k = 0; k < sizeof phases / sizeof phases[0]; k++) {
         engine_rec *next;
@@ -435,7 +448,7 @@ static char *engine_slurm_ids(engine *e)
     for (int p = ENGINE_QUEUED; p <= ENGINE_EXECUTING; p++) {
         for (engine_rec *r = e->lists[p].head; r != NULL; r = r->next) {
             const char *id = r->st.job.slurm_job_id;
-            size_t n = strlen(id);
+            size_t n = r->reading ? 0 : strlen(id); /* ended: its outcome is being read */
             r->slurm_in_poll = n > 0;
             if (n == 0) {
                 continue;

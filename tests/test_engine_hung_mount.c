@@ -14,7 +14,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -212,6 +214,172 @@ static void test_loop_runs_while_outcome_waits_for_hung_root(void **state)
     }
 }
 
+/* A job adopted by a second engine (its runner is not that engine's
+ * child: found alive in the store, polled) whose runner ends while the
+ * work root hangs: the loop keeps its 100 ms timer within MAX_GAP_MS (the
+ * poll that finds the runner gone reads its status file off the loop),
+ * the job stays EXECUTING meanwhile, and completes once the mount
+ * answers. */
+static void test_loop_runs_while_adopted_outcome_waits_for_hung_root(void **state)
+{
+    hung *h = *state;
+    efx *fx = &h->fx;
+    efx_submit(fx, h->id, (engine_job_spec){.argv = (const char *[]){"sleep", "2", NULL}});
+    efx_wait_phase(fx, h->id, ENGINE_EXECUTING, 10);
+    efx_close(fx); /* its runner keeps going */
+    efx_clear_events(fx);
+    efx_open(fx); /* adopts it */
+    const engine_job *j = engine_job_get(fx->e, h->id);
+    assert_non_null(j);
+    assert_string_equal(engine_phase_name(j->phase), engine_phase_name(ENGINE_EXECUTING));
+    assert_int_equal(uv_timer_init(&fx->loop, &h->submitter), 0);
+    h->submitter.data = h;
+    h->timers = true;
+    assert_int_equal(uv_timer_start(&h->submitter, on_runner_ended, 0, 0), 0);
+    efx_run_for(fx, 0.01); /* until the end was seen and the mount stalled */
+    efx_run_for(fx, WATCH_SECONDS);
+    assert_true(h->id[0] != '\0'); /* the runner was seen ending */
+    assert_true(h->meter.started); /* the mount was stalled */
+    double max_gap_ms = efx_meter_stop(&h->meter);
+    bool still_stalled = sfx_stalled(&h->sfs);
+    printf("# largest gap between 100 ms ticks while the adopted job's outcome waited: %.0f ms%s\n",
+           max_gap_ms, still_stalled ? "" : " (the stall had ended by itself: the loop was blocked)");
+    j = engine_job_get(fx->e, h->id);
+    assert_non_null(j);
+    assert_string_equal(engine_phase_name(j->phase), engine_phase_name(ENGINE_EXECUTING));
+
+    sfx_unstall(&h->sfs);
+    const efx_event *ev = efx_wait_final(fx, h->id, 10);
+    assert_string_equal(engine_phase_name(ev->phase), engine_phase_name(ENGINE_COMPLETED));
+    assert_int_equal(ev->exit_code, 0);
+    efx_run_for(fx, 0.3);
+    assert_int_equal(efx_count_final(fx, h->id), 1); /* the poll queued its read once */
+    if (max_gap_ms >= MAX_GAP_MS) {
+        fail_msg("the loop stopped for %.0f ms while the adopted job's outcome waited for the work root (at "
+                 "most %.0f expected)",
+                 max_gap_ms, MAX_GAP_MS);
+    }
+}
+
+/* A child of this process that is a runner and has exited (a zombie),
+ * found in /proc, or 0. */
+static long exited_runner_child(void)
+{
+    DIR *d = opendir("/proc");
+    long found = 0;
+    struct dirent *de;
+    while (d != NULL && found == 0 && (de = readdir(d)) != NULL) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        char path[300];
+        char text[512];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        FILE *f = pid > 0 && *end == '\0' ? fopen(path, "re") : NULL;
+        size_t n = f != NULL ? fread(text, 1, sizeof text - 1, f) : 0;
+        if (f != NULL) {
+            fclose(f);
+        }
+        text[n] = '\0';
+        const char *open = strchr(text, '(');
+        const char *close = strrchr(text, ')');
+        char state;
+        long ppid;
+        if (open != NULL && close != NULL && strncmp(open + 1, "ocps-job-runner", 15) == 0 &&
+            sscanf(close + 1, " %c %ld", &state, &ppid) == 2 && state == 'Z' && ppid == (long)getpid()) {
+            found = pid;
+        }
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return found;
+}
+
+/* On the loop (so that the engine cannot see it meanwhile): wait until
+ * the second runner has left (a zombie: it found the job claimed), then
+ * stall the mount before the engine reads the claim, and start the
+ * meter. */
+static void on_second_runner_left(uv_timer_t *t)
+{
+    hung *h = t->data;
+    long pid = 0;
+    for (int i = 0; i < 1000 && pid == 0; i++) { /* 10 s at most */
+        pid = exited_runner_child();
+        if (pid == 0) {
+            usleep(10000);
+        }
+    }
+    if (pid == 0) {
+        h->id[0] = '\0'; /* the test fails: no runner was seen refusing the job */
+        return;
+    }
+    if (sfx_stall_for(&h->sfs, STALL_LIMIT_SECONDS) == 0) {
+        efx_meter_start(&h->fx, &h->meter);
+    }
+}
+
+/* The CSC dies right after spawning a job's runner (a child process runs
+ * an engine with the test hook OCPS_ENGINE_TEST_EXIT_AFTER_SPAWN), and
+ * that runner claims the job only 0.3 s later: a new engine finds no claim
+ * and starts a second runner, which finds the job claimed and leaves
+ * while the work root hangs. The loop keeps its 100 ms timer within
+ * MAX_GAP_MS (the claim is read off the loop), the job stays EXECUTING
+ * meanwhile, and the engine follows the first runner, which completes
+ * the job once the mount answers. */
+static void test_loop_runs_while_claim_waits_for_hung_root(void **state)
+{
+    hung *h = *state;
+    efx *fx = &h->fx;
+    engine_new_job_id(NULL, h->id);
+    efx_close(fx);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("OCPS_ENGINE_TEST_EXIT_AFTER_SPAWN", "77", 1);
+        uv_loop_t loop;
+        engine *e = NULL;
+        char err[512];
+        engine_job_spec spec = {.argv = (const char *[]){"sleep", "1", NULL},
+                                .env = (const char *[]){"OCPS_RUNNER_TEST_CLAIM_DELAY=0.3", NULL}};
+        if (uv_loop_init(&loop) == 0 && engine_open(&e, &loop, &fx->opts, NULL, NULL, err, sizeof err) == 0) {
+            engine_job_submit(e, h->id, &spec, err, sizeof err);
+            uv_run(&loop, UV_RUN_DEFAULT); /* started off the loop: exits in the hook */
+        }
+        _exit(1);
+    }
+    assert_int_equal(tu_wait_exit(pid, 5), 77);
+    efx_clear_events(fx);
+    efx_open(fx); /* no claim yet: a second runner is started */
+    assert_int_equal(uv_timer_init(&fx->loop, &h->submitter), 0);
+    h->submitter.data = h;
+    h->timers = true;
+    assert_int_equal(uv_timer_start(&h->submitter, on_second_runner_left, 0, 0), 0);
+    efx_run_for(fx, 0.01); /* until the second runner left and the mount stalled */
+    efx_run_for(fx, WATCH_SECONDS);
+    assert_true(h->id[0] != '\0'); /* the second runner was seen leaving */
+    assert_true(h->meter.started); /* the mount was stalled */
+    double max_gap_ms = efx_meter_stop(&h->meter);
+    bool still_stalled = sfx_stalled(&h->sfs);
+    printf("# largest gap between 100 ms ticks while the claim waited: %.0f ms%s\n", max_gap_ms,
+           still_stalled ? "" : " (the stall had ended by itself: the loop was blocked)");
+    const engine_job *j = engine_job_get(fx->e, h->id);
+    assert_non_null(j);
+    assert_string_equal(engine_phase_name(j->phase), engine_phase_name(ENGINE_EXECUTING));
+
+    sfx_unstall(&h->sfs);
+    const efx_event *ev = efx_wait_final(fx, h->id, 10);
+    assert_string_equal(engine_phase_name(ev->phase), engine_phase_name(ENGINE_COMPLETED));
+    assert_int_equal(ev->exit_code, 0);
+    efx_run_for(fx, 0.3);
+    assert_int_equal(efx_count_final(fx, h->id), 1);
+    if (max_gap_ms >= MAX_GAP_MS) {
+        fail_msg(
+            "the loop stopped for %.0f ms while the claim waited for the work root (at most %.0f expected)",
+            max_gap_ms, MAX_GAP_MS);
+    }
+}
+
 int main(void)
 {
     if (sfx_unavailable(OCPS_STALLFS)) {
@@ -220,6 +388,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_loop_runs_while_work_root_hangs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_loop_runs_while_outcome_waits_for_hung_root, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_loop_runs_while_adopted_outcome_waits_for_hung_root, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_loop_runs_while_claim_waits_for_hung_root, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

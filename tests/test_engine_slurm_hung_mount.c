@@ -217,6 +217,84 @@ static void test_hold_while_work_root_hangs(void **state)
     assert_int_equal(slurm_jobs_named(h->id), 1);
 }
 
+/* Slurm's state of its job slurm_id (squeue -t all), "" if unknown. */
+static void slurm_state(const char *slurm_id, char *state, size_t statelen)
+{
+    char *argv[] = {"squeue", "-h", "-t", "all", "-j", (char *)slurm_id, "-o", "%T", NULL};
+    char *out = NULL;
+    int rc = tu_run(argv, &out);
+    snprintf(state, statelen, "%s", rc == 0 && out != NULL ? out : "");
+    state[strcspn(state, "\n")] = '\0';
+    free(out);
+}
+
+/* On the loop (so that the engine's poll cannot see it meanwhile): wait
+ * until Slurm has ended the job (COMPLETED) and its runner's status file
+ * is written, then stall the mount before the engine reads that file,
+ * and start the meter. */
+static void on_slurm_job_ended(uv_timer_t *t)
+{
+    hung *h = t->data;
+    const efx_event *ev = &h->fx.events[efx_find(&h->fx, h->id, ENGINE_EXECUTING)];
+    char state[64] = "";
+    for (int i = 0; i < 300 && strcmp(state, "COMPLETED") != 0; i++) { /* 30 s at most */
+        slurm_state(ev->slurm_job_id, state, sizeof state);
+        if (strcmp(state, "COMPLETED") != 0) {
+            usleep(100000);
+        }
+    }
+    char status[1200];
+    snprintf(status, sizeof status, "%s/work/jobs/%s/status.json", h->sfs.backing, h->id);
+    if (strcmp(state, "COMPLETED") != 0 || access(status, F_OK) != 0) {
+        h->id[0] = '\0'; /* the test fails: its end was not seen */
+        return;
+    }
+    if (sfx_stall_for(&h->sfs, STALL_LIMIT_SECONDS) == 0) {
+        efx_meter_start(&h->fx, &h->meter);
+    }
+}
+
+/* A Slurm job that ends while the work root hangs (its runner recorded
+ * the outcome, then Slurm ended the job, before the engine's poll saw
+ * it): the loop keeps its 100 ms timer within MAX_GAP_MS (the status file
+ * is read off the loop), the job stays EXECUTING meanwhile and is not
+ * finished twice by the polls that follow, and it completes once the
+ * mount answers. */
+static void test_loop_runs_while_slurm_outcome_waits_for_hung_root(void **state)
+{
+    hung *h = *state;
+    efx *fx = &h->fx;
+    efx_submit(fx, h->id, (engine_job_spec){.argv = (const char *[]){"sleep", "1", NULL}});
+    efx_wait_phase(fx, h->id, ENGINE_EXECUTING, 60);
+    assert_int_equal(uv_timer_init(&fx->loop, &h->submitter), 0);
+    h->submitter.data = h;
+    h->timers = true;
+    assert_int_equal(uv_timer_start(&h->submitter, on_slurm_job_ended, 0, 0), 0);
+    efx_run_for(fx, 0.01); /* until the end was seen and the mount stalled */
+    efx_run_for(fx, WATCH_SECONDS);
+    assert_true(h->id[0] != '\0'); /* Slurm was seen ending the job */
+    assert_true(h->meter.started); /* the mount was stalled */
+    double max_gap_ms = efx_meter_stop(&h->meter);
+    bool still_stalled = sfx_stalled(&h->sfs);
+    printf("# largest gap between 100 ms ticks while the Slurm job's outcome waited: %.0f ms%s\n", max_gap_ms,
+           still_stalled ? "" : " (the stall had ended by itself: the loop was blocked)");
+    const engine_job *j = engine_job_get(fx->e, h->id);
+    assert_non_null(j);
+    assert_string_equal(engine_phase_name(j->phase), engine_phase_name(ENGINE_EXECUTING));
+
+    sfx_unstall(&h->sfs);
+    const efx_event *ev = efx_wait_final(fx, h->id, 30);
+    assert_string_equal(engine_phase_name(ev->phase), engine_phase_name(ENGINE_COMPLETED));
+    assert_int_equal(ev->exit_code, 0);
+    efx_run_for(fx, 1.0);
+    assert_int_equal(efx_count_final(fx, h->id), 1);
+    if (max_gap_ms >= MAX_GAP_MS) {
+        fail_msg("the loop stopped for %.0f ms while the Slurm job's outcome waited for the work root (at "
+                 "most %.0f expected)",
+                 max_gap_ms, MAX_GAP_MS);
+    }
+}
+
 int main(void)
 {
     char why[256];
@@ -235,6 +313,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_loop_runs_while_slurm_work_root_hangs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_while_work_root_hangs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hold_while_work_root_hangs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_loop_runs_while_slurm_outcome_waits_for_hung_root, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
