@@ -6,12 +6,15 @@
  * acknowledged in time and the 1 Hz heartbeat keeps its cadence; once the
  * mount answers, the job runs and its result arrives. A CSC told to stop
  * while a job's start hangs on the work root exits within its close grace
- * all the same, and the next CSC runs that job once the mount answers.
+ * all the same, and the next CSC runs that job once the mount answers. A
+ * first start while the work root hangs fails within its timeout, the
+ * heartbeat keeping its cadence, and succeeds once the mount answers.
  * Exits 77 (skip) where FUSE cannot be mounted.
  */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,7 +59,17 @@ static int start_csc(ctx *c)
     return or_wait_enabled(&c->f, from, 15);
 }
 
-static int setup(void **state)
+/* The CSC in STANDBY (nothing opened yet); with ctx c's configuration. */
+static int start_csc_standby(ctx *c)
+{
+    char *argv[] = {OCPS_CSC, "--duplicate-check", "0.2", "1", NULL};
+    if (fx_start_csc(&c->f, argv) != 0) {
+        return -1;
+    }
+    return fx_wait_event(&c->f, "logevent_summaryState", 0, 15) >= 0 ? 0 : -1;
+}
+
+static int setup_csc(void **state, bool standby)
 {
     ctx *c = calloc(1, sizeof *c);
     assert_non_null(c);
@@ -79,7 +92,17 @@ static int setup(void **state)
     if (fx_open(&c->f, ocps_test_component(), 1, NULL) != 0) {
         return -1;
     }
-    return start_csc(c);
+    return standby ? start_csc_standby(c) : start_csc(c);
+}
+
+static int setup(void **state)
+{
+    return setup_csc(state, false);
+}
+
+static int setup_standby(void **state)
+{
+    return setup_csc(state, true);
 }
 
 static int teardown(void **state)
@@ -167,6 +190,49 @@ static void stop_while_work_root_hangs(void **state)
     assert_true(or_one_result(f, r.job_id, 30, 1.0) >= 0);
 }
 
+/* The first start (it opens the job engine on work_root) while work_root
+ * hangs: it fails naming work_root after the probe's 10 s, the heartbeat
+ * keeping its cadence, the CSC in STANDBY; so does the next (it waits for
+ * the same stat); once the mount answers, start succeeds. */
+static void start_while_work_root_hangs(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    assert_int_equal(sfx_stall_for(&c->sfs, EXIT_STALL_SECONDS), 0);
+    size_t mark = f->nrecords;
+    char result[1024];
+    double t0 = tu_now();
+    int ack = fx_command(f, "start", NULL, 30, result, sizeof result);
+    double took = tu_now() - t0;
+    double t1 = tu_now();
+    int again = fx_command(f, "start", NULL, 30, result + 512, sizeof result - 512);
+    double took_again = tu_now() - t1;
+    double sent_gap = 0;
+    double arrival_gap = 0;
+    int n = fx_heartbeat_gaps(f, mark, &sent_gap, &arrival_gap);
+    print_message("start while the work root hung: %s after %.2f s (%s); again: %s after %.2f s (%s); %d "
+                  "heartbeats, largest gap %.3f s sent\n",
+                  sal_ack_name(ack), took, result, sal_ack_name(again), took_again, result + 512, n,
+                  sent_gap);
+    assert_true(sfx_stalled(&c->sfs));
+    assert_int_equal(ack, SAL_CMD_FAILED);
+    assert_non_null(strstr(result, c->sfs.mount));
+    assert_non_null(strstr(result, "has not answered"));
+    assert_true(took < 15);
+    assert_int_equal(again, SAL_CMD_FAILED);
+    assert_non_null(strstr(result + 512, "has not answered"));
+    assert_true(took_again < 15);
+    assert_true(n >= 16);
+    assert_true(sent_gap < 1.5);
+
+    sfx_unstall(&c->sfs);
+    mark = f->nrecords;
+    assert_int_equal(fx_command(f, "start", NULL, 30, result, sizeof result), SAL_CMD_COMPLETE);
+    long i = fx_wait_change(f, "logevent_summaryState", "summaryState", mark, 5);
+    assert_true(i >= 0);
+    assert_int_equal(fx_i32(f, (size_t)i, "summaryState"), SAL_STATE_DISABLED);
+}
+
 int main(void)
 {
     if (sfx_unavailable(OCPS_STALLFS)) {
@@ -175,6 +241,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(heartbeat_and_execute_while_work_root_hangs, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_while_work_root_hangs, setup, teardown),
+        cmocka_unit_test_setup_teardown(start_while_work_root_hangs, setup_standby, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include "ocps/ocps_topics.h"
 #include "ocps/sal_sample.h"
 #include "ocps/sal_utf8.h"
+#include "ocps/ocps_root_probe.h"
 #include "ocps/slurm_ping.h"
 
 #define SIM_FAULT_CODE 2
@@ -22,6 +23,9 @@
 #define STORE_FAULT_CODE 3 /* a write to the job store failed (disk full, I/O error, locked) */
 /* Seconds a start waits for the Slurm controller's answer (scontrol ping). */
 #define SLURM_PING_TIMEOUT 10.0
+/* Seconds the first start waits for work_root and the job store's
+ * directory to answer before it opens the engine on them. */
+#define ROOT_PROBE_TIMEOUT 10.0
 /* bytes of a commander's identity an execute may carry (checked: UTF-8, no
  * control characters): all the runtime carries (Kafka; DDS carries 128) */
 #define OCPS_IDENTITY_MAX SAL_IDENTITY_MAX
@@ -87,8 +91,10 @@ struct ocps_app {
     ocps_ra *ra; /* index 101: the Rapid Analysis backend, no engine */
     ocps_config config;
     bool configured;
-    slurm_ping *ping;      /* the Slurm controller is being asked during a start */
-    ocps_config candidate; /* the configuration that start applies once it answers */
+    slurm_ping *ping;       /* the Slurm controller is being asked during a start */
+    ocps_config candidate;  /* the configuration that start applies once it answers */
+    ocps_root_probe *probe; /* the first start asks whether the engine's directories answer; kept
+                               while their stat hangs past the timeout */
     pending *pending;
     finished *finished_head;
     finished *finished_tail;
@@ -968,15 +974,21 @@ static void slurm_options(const ocps_app *a, engine_options *o, const char **ext
     };
 }
 
+/* The job store the engine opens with configuration c. */
+static void store_path(const ocps_app *a, const ocps_config *c, char *store, size_t len)
+{
+    if (c->job_store[0] != '\0') {
+        snprintf(store, len, "%s", c->job_store);
+    } else {
+        snprintf(store, len, "%s/jobs-%d.sqlite", c->work_root, a->index);
+    }
+}
+
 static int open_engine(ocps_app *a, char *err, size_t errlen)
 {
     char token[4096] = "";
     char store[1200];
-    if (a->config.job_store[0] != '\0') {
-        snprintf(store, sizeof store, "%s", a->config.job_store);
-    } else {
-        snprintf(store, sizeof store, "%s/jobs-%d.sqlite", a->config.work_root, a->index);
-    }
+    store_path(a, &a->config, store, sizeof store);
     engine_options o = {
         .work_root = a->config.work_root,
         .store_path = store,
@@ -1174,6 +1186,58 @@ static bool restart_only_change(const ocps_app *a, const ocps_config *p, char *e
     return true;
 }
 
+/* The rest of a start once its configuration passed the checks:
+ * executor slurm asks the controller first (scontrol ping on the loop;
+ * SAL_CONFIGURE_PENDING), else it is applied now. parsed is taken. */
+static int configure_go_on(ocps_app *a, ocps_config *parsed, char *err, size_t errlen)
+{
+    if (parsed->executor != OCPS_EXECUTOR_SLURM || a->csc == NULL) {
+        return apply_config(a, parsed, err, errlen);
+    }
+    if (slurm_ping_start(&a->ping, a->loop, parsed->slurm.slurm_conf, SLURM_PING_TIMEOUT, on_slurm_ping, a,
+                         err, errlen) != 0) {
+        ocps_config_clear(parsed);
+        return -1;
+    }
+    ocps_config_clear(&a->candidate);
+    a->candidate = *parsed;
+    memset(parsed, 0, sizeof *parsed);
+    return SAL_CONFIGURE_PENDING;
+}
+
+/* The first start's directories answered, or did not within the timeout
+ * (the probe is kept then: the next start waits for the same stat). */
+static void on_root_probe(void *arg, bool answered, const char *path)
+{
+    ocps_app *a = arg;
+    char err[2048];
+    if (answered) {
+        ocps_root_probe_close(a->probe);
+        a->probe = NULL;
+    }
+    if (sal_csc_state(a->csc) != SAL_STATE_STANDBY) {
+        ocps_config_clear(&a->candidate);
+        sal_csc_configure_done(a->csc, "the summary state changed while the work root was asked");
+        return;
+    }
+    if (!answered) {
+        snprintf(err, sizeof err,
+                 "%.1200s has not answered for %.0f s (a hung mount?): the engine is not opened on it; start "
+                 "again once it answers",
+                 path, ocps_root_probe_age(a->probe));
+        ocps_config_clear(&a->candidate);
+        sal_csc_configure_done(a->csc, err);
+        return;
+    }
+    ocps_config parsed = a->candidate;
+    memset(&a->candidate, 0, sizeof a->candidate);
+    int rc = configure_go_on(a, &parsed, err, sizeof err);
+    if (rc != SAL_CONFIGURE_PENDING) {
+        ocps_config_clear(&parsed);
+        sal_csc_configure_done(a->csc, rc == 0 ? NULL : err);
+    }
+}
+
 int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
 {
     if (a->ra != NULL) {
@@ -1220,19 +1284,39 @@ int ocps_app_configure(ocps_app *a, json_t *config, char *err, size_t errlen)
         snprintf(err, errlen, "a start is already waiting for the Slurm controller");
         return -1;
     }
-    if (parsed.executor != OCPS_EXECUTOR_SLURM || a->csc == NULL) {
-        return apply_config(a, &parsed, err, errlen);
-    }
-    /* executor slurm: the start goes on once the controller has answered
-     * (scontrol ping on the loop; the heartbeat keeps its pace) */
-    if (slurm_ping_start(&a->ping, a->loop, parsed.slurm.slurm_conf, SLURM_PING_TIMEOUT, on_slurm_ping, a,
-                         err, errlen) != 0) {
+    if (ocps_root_probe_waiting(a->probe)) {
         ocps_config_clear(&parsed);
+        snprintf(err, errlen, "a start is already waiting for work_root and the job store to answer");
         return -1;
     }
-    ocps_config_clear(&a->candidate);
-    a->candidate = parsed;
-    return SAL_CONFIGURE_PENDING;
+    if (ocps_root_probe_busy(a->probe)) {
+        /* an earlier start's stat still hangs: wait for that one again */
+        ocps_root_probe_rearm(a->probe, ROOT_PROBE_TIMEOUT, on_root_probe, a);
+        ocps_config_clear(&a->candidate);
+        a->candidate = parsed;
+        return SAL_CONFIGURE_PENDING;
+    }
+    ocps_root_probe_close(a->probe); /* the last one answered */
+    a->probe = NULL;
+    if (a->engine == NULL && a->csc != NULL) {
+        /* the first start: the engine opens on work_root and the job store
+         * on the loop; ask first, on the thread pool, whether they answer */
+        char store[1200];
+        store_path(a, &parsed, store, sizeof store);
+        const char *root = parsed.executor == OCPS_EXECUTOR_SLURM && parsed.slurm.work_root[0] != '\0'
+                               ? parsed.slurm.work_root
+                               : parsed.work_root;
+        const char *paths[] = {root, store};
+        if (ocps_root_probe_start(&a->probe, a->loop, paths, 2, ROOT_PROBE_TIMEOUT, on_root_probe, a, err,
+                                  errlen) != 0) {
+            ocps_config_clear(&parsed);
+            return -1;
+        }
+        ocps_config_clear(&a->candidate);
+        a->candidate = parsed;
+        return SAL_CONFIGURE_PENDING;
+    }
+    return configure_go_on(a, &parsed, err, errlen);
 }
 
 /* Free the application once its timers and engine have closed. */
@@ -1291,6 +1375,8 @@ void ocps_app_close(ocps_app *a, ocps_app_close_cb cb, void *arg)
     a->closing = true;
     slurm_ping_cancel(a->ping); /* a start in progress: its answer is not wanted */
     a->ping = NULL;
+    ocps_root_probe_close(a->probe); /* likewise (a stat that hangs is not waited for) */
+    a->probe = NULL;
     a->close_cb = cb;
     a->close_arg = arg;
     /* four timers, the engine, the RA backend and a metrics.json being read */
