@@ -14,9 +14,9 @@
  * walk, its files, its status page; every GET /job list) is built on
  * libuv's thread pool instead, its connection suspended until then
  * (uws_defer): at most walks_max of them are on the pool at once (of
- * which lists_max GET /job lists), the others wait their turn, so that a hung work root (an NFS mount whose
- * server stopped answering) stalls those requests alone, never the loop
- * nor the whole pool. A job that has not started has no files: its
+ * which lists_max GET /job lists), the others wait their turn, so that a
+ * hung work root (an NFS mount whose server stopped answering) stalls
+ * those requests alone, never the loop nor the whole pool. A job that has not started has no files: its
  * answers touch no file.
  */
 #define _XOPEN_SOURCE 700
@@ -1315,35 +1315,96 @@ static const char *uws_mime(const char *path)
     return "application/octet-stream";
 }
 
-/* GET {base}/job/result/{id}/{index}: a file of the job's listing only. */
-static void uws_get_result(const uws_call *c, uws_reply *r)
+/* GET {base}/job/result/{id}/{index}, {base}/job/{id}/metrics and
+ * {base}/job/{id}/log of a job with files: the file found and opened on
+ * the thread pool (a hung work root stalls this request alone). */
+typedef struct uws_file_work {
+    char workdir[ENGINE_WORKDIR_MAX + 1];
+    char path[1200]; /* the file; "": the result at `index` of the job's listing */
+    long index;
+    const char *content_type; /* static; NULL: by the file's name */
+    const char *missing;      /* static: the text of the 404 */
+} uws_file_work;
+
+/* A regular file at path, opened (no link followed): its fd and size,
+ * or -1. */
+static int uws_open_regular(const char *path, size_t *len)
 {
-    const engine_job *job = uws_find(c->s, c->route->id);
-    json_t *results = job != NULL && uws_job_has_files(job) ? uws_job_results(job->workdir) : NULL;
-    long index = c->route->index < 0 ? c->route->index + (long)json_array_size(results) : c->route->index;
-    const char *path = index >= 0 ? json_string_value(json_array_get(results, (size_t)index)) : NULL;
     int fd = path != NULL ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK) : -1;
     struct stat st;
     if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
         close(fd);
         fd = -1;
     }
+    *len = fd >= 0 ? (size_t)st.st_size : 0;
+    return fd;
+}
+
+static void uws_file_run(void *arg, uws_reply *r)
+{
+    uws_file_work *w = arg;
+    json_t *results = NULL;
+    const char *path = w->path;
+    if (path[0] == '\0') {
+        results = uws_job_results(w->workdir);
+        long index = w->index < 0 ? w->index + (long)json_array_size(results) : w->index;
+        path = index >= 0 ? json_string_value(json_array_get(results, (size_t)index)) : NULL;
+    }
+    size_t len = 0;
+    int fd = uws_open_regular(path, &len);
     if (fd < 0) {
-        json_decref(results);
-        uws_reply_text(r, 404, "Result file not found.");
+        uws_reply_text(r, 404, w->missing);
+    } else {
+        r->status = 200;
+        r->content_type = w->content_type != NULL ? w->content_type : uws_mime(path);
+        r->fd = fd;
+        r->len = len;
+    }
+    json_decref(results);
+}
+
+static void uws_file_release(void *arg, const uws_reply *r)
+{
+    (void)r;
+    free(arg);
+}
+
+/* r: w's file made on the thread pool (w taken), or a 500. */
+static void uws_reply_file(uws_reply *r, uws_file_work *w)
+{
+    if (w == NULL) {
+        uws_reply_text(r, 500, "out of memory");
         return;
     }
-    r->status = 200;
-    r->content_type = uws_mime(path);
-    r->fd = fd;
-    r->len = (size_t)st.st_size;
-    json_decref(results);
+    r->defer_work = uws_file_run;
+    r->defer_release = uws_file_release;
+    r->defer_arg = w;
+}
+
+/* GET {base}/job/result/{id}/{index}: a file of the job's listing only
+ * (none for a job that has not started: nothing touched). */
+static void uws_get_result(const uws_call *c, uws_reply *r)
+{
+    static const char missing[] = "Result file not found.";
+    const engine_job *job = uws_find(c->s, c->route->id);
+    if (job == NULL || !uws_job_has_files(job)) {
+        uws_reply_text(r, 404, missing);
+        return;
+    }
+    uws_file_work *w = calloc(1, sizeof *w);
+    if (w != NULL) {
+        snprintf(w->workdir, sizeof w->workdir, "%s", job->workdir);
+        w->index = c->route->index;
+        w->missing = missing;
+    }
+    uws_reply_file(r, w);
 }
 
 /* Extension: GET {base}/job/{id}/metrics, the job's metrics.json (what
  * the embedded ocps-pipetask reports: outputs, summary), and
- * {base}/job/{id}/log, its ocps.log; 404 while there is none. A CSC that
- * hands its jobs here reads them for its job_result. */
+ * {base}/job/{id}/log, its ocps.log; 404 while there is none (a job that
+ * has not started: nothing touched). A CSC that hands its jobs here reads
+ * them for its job_result. */
 static void uws_get_job_file(const uws_call *c, uws_reply *r)
 {
     const engine_job *job = uws_find(c->s, c->route->id);
@@ -1352,25 +1413,22 @@ static void uws_get_job_file(const uws_call *c, uws_reply *r)
         return;
     }
     bool metrics = strcmp(c->route->property, "metrics") == 0;
-    char path[1200];
-    int n = metrics ? snprintf(path, sizeof path, "%s/metrics.json", job->workdir)
-                    : snprintf(path, sizeof path, "%s", job->log_path);
-    int fd = n > 0 && (size_t)n < sizeof path && job->workdir[0] != '\0' && uws_job_has_files(job)
-                 ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-                 : -1;
-    struct stat st;
-    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
-        close(fd);
-        fd = -1;
-    }
-    if (fd < 0) {
-        uws_reply_text(r, 404, metrics ? "No metrics for this job." : "No log for this job.");
+    const char *missing = metrics ? "No metrics for this job." : "No log for this job.";
+    uws_file_work *w = calloc(1, sizeof *w);
+    int n = w == NULL ? 0
+            : metrics ? snprintf(w->path, sizeof w->path, "%s/metrics.json", job->workdir)
+                      : snprintf(w->path, sizeof w->path, "%s", job->log_path);
+    if (w != NULL &&
+        (n <= 0 || (size_t)n >= sizeof w->path || job->workdir[0] == '\0' || !uws_job_has_files(job))) {
+        free(w);
+        uws_reply_text(r, 404, missing);
         return;
     }
-    r->status = 200;
-    r->content_type = metrics ? "application/json" : "text/plain; charset=utf-8";
-    r->fd = fd;
-    r->len = (size_t)st.st_size;
+    if (w != NULL) {
+        w->content_type = metrics ? "application/json" : "text/plain; charset=utf-8";
+        w->missing = missing;
+    }
+    uws_reply_file(r, w);
 }
 
 static void uws_options(const uws_call *c, uws_reply *r)
@@ -1754,7 +1812,7 @@ static void uws_defer_done(uv_work_t *req, int status)
 /* Does r's work read under the work root? */
 static bool uws_defer_walks(const uws_reply *r)
 {
-    return r->defer_work == uws_list_run || r->defer_work == uws_found_run ||
+    return r->defer_work == uws_list_run || r->defer_work == uws_found_run || r->defer_work == uws_file_run ||
            r->defer_work == uws_status_job_work;
 }
 
