@@ -23,7 +23,8 @@ endforeach()
 # the ASan + UBSan Debug build (ci16a: 282 s, ci16b: the 300 s timeout).
 set_tests_properties(uws_page PROPERTIES TIMEOUT 900)
 # uws_hung_mount: stopped while its work root hangs (stallfs), ocps-engine
-# exits within its close grace; the next one runs the job.
+# exits within its close grace; the next one runs the job. GETs that read
+# the hung root wait alone: PUT, /healthz, a queued job answered at once.
 if(TARGET stallfs_fixture)
   ocps_test_exe(test_uws_hung_mount uws_fixture stallfs_fixture)
   add_test(NAME uws_hung_mount COMMAND test_uws_hung_mount)

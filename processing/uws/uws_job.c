@@ -293,6 +293,19 @@ json_t *uws_job_results(const char *workdir)
     return uws_job_results_stamped(workdir, NULL);
 }
 
+bool uws_job_has_files(const engine_job *job)
+{
+    if (job->phase == ENGINE_QUEUED || job->phase == ENGINE_PENDING) {
+        return false;
+    }
+    return !engine_phase_final(job->phase) || job->started > 0;
+}
+
+json_t *uws_job_results_of(const engine_job *job)
+{
+    return uws_job_has_files(job) ? uws_job_results(job->workdir) : json_array();
+}
+
 bool uws_results_unchanged(const uws_results_stamp *st)
 {
     struct stat sb;

@@ -10,10 +10,14 @@
  * for a request with a body that its headers already refuse (no bearer
  * token, no route for its method, too large): answered on the first call,
  * before any of the body is accepted (uws_reply_before_body);
- * a reply that needs file reads (a job's status page: its log tail and
- * outputs) is built on libuv's thread pool instead, its connection
- * suspended until then (uws_defer); at most lists_max of them are
- * GET /job lists, the others wait their turn.
+ * a reply that needs file reads under the work root (a job's results
+ * walk, its files, its status page; every GET /job list) is built on
+ * libuv's thread pool instead, its connection suspended until then
+ * (uws_defer): at most walks_max of them are on the pool at once (of
+ * which lists_max GET /job lists), the others wait their turn, so that a
+ * hung work root (an NFS mount whose server stopped answering) stalls
+ * those requests alone, never the loop nor the whole pool. A job that has not started has no files: its
+ * answers touch no file.
  */
 #define _XOPEN_SOURCE 700
 #include "ocps/uws_service.h"
@@ -62,20 +66,37 @@
  * times cannot be trusted could hide). */
 #define UWS_LIVE_CACHE_MAX_AGE 1.0
 
-/* GET /job lists made on libuv's thread pool at once: half its threads
- * (UV_THREADPOOL_SIZE, 4 by default: 2), at least 1 (a list of 60,000 jobs
- * holds a thread 0.4-2 s; the pool builds every deferred reply). More wait
- * their turn, in order, their connections suspended, so that the pool is
- * never theirs alone. */
-static unsigned uws_lists_max(void)
+/* The size of libuv's thread pool as libuv reads it (UV_THREADPOOL_SIZE,
+ * 4 by default, at most 1024, 0 means 1). */
+static unsigned uws_pool_size(void)
 {
-    /* the pool's size as libuv reads it (at most 1024, 0 means 1) */
     const char *v = getenv("UV_THREADPOOL_SIZE");
     long n = v != NULL ? strtol(v, NULL, 10) : 4;
-    n = n < 1 ? 1 : n > 1024 ? 1024 : n;
-    return n / 2 > 0 ? (unsigned)(n / 2) : 1;
+    return n < 1 ? 1 : n > 1024 ? 1024 : (unsigned)n;
 }
-/* ... and waiting at most: one more is answered 503 at once, so that
+
+/* Replies that read under the work root (GET /job lists, results walks,
+ * job pages) made on the pool at once: all but a quarter of its threads
+ * (3 of 4), at least 1, so that a hung work root, which holds each of
+ * them until it answers, leaves threads to the engine's job starts and
+ * outcome reads. More wait their turn, in order, their connections
+ * suspended. */
+static unsigned uws_walks_max(void)
+{
+    unsigned n = uws_pool_size();
+    unsigned rest = n / 4 > 0 ? n / 4 : 1;
+    return n > rest ? n - rest : 1;
+}
+
+/* ... of which GET /job lists: half the pool's threads (2 of 4), at least
+ * 1 (a list of 60,000 jobs holds a thread 0.4-2 s), so that the pool is
+ * never theirs alone and a job's walk is not held up by long lists. */
+static unsigned uws_lists_max(void)
+{
+    unsigned n = uws_pool_size() / 2;
+    return n > 0 ? n : 1;
+}
+/* GET /job lists waiting at most: one more is answered 503 at once, so that
  * clients that retry lists cannot fill the connection limit with
  * suspended connections (a client that left is not noticed while its
  * connection is suspended). */
@@ -120,11 +141,13 @@ struct uws_service {
     uws_cached cache[UWS_CACHE_SLOTS];
     uws_metrics *metrics;
     unsigned deferred;  /* replies being built on the thread pool or waiting (their connections suspended) */
-    unsigned lists;     /* ... of which GET /job lists on the pool (at most lists_max) */
+    unsigned walks;     /* ... of which reading under the work root, on the pool (at most walks_max) */
+    unsigned walks_max; /* uws_walks_max() */
+    unsigned lists;     /* ... of which GET /job lists (at most lists_max) */
     unsigned lists_max; /* uws_lists_max() */
-    struct uws_deferred *lists_wait; /* ... and lists waiting for their turn, oldest first */
-    struct uws_deferred *lists_wait_tail;
-    unsigned lists_waiting; /* on lists_wait (at most UWS_LISTS_WAIT_MAX) */
+    struct uws_deferred *walks_wait; /* ... and those waiting for their turn, oldest first */
+    struct uws_deferred *walks_wait_tail;
+    unsigned lists_waiting; /* GET /job lists on walks_wait (at most UWS_LISTS_WAIT_MAX) */
     bool closing;           /* uws_service_close was called */
     bool draining;          /* uws_service_drain was called: PUT /job is refused */
     atomic_bool lists_stop; /* ... and the GET /job lists being made stop (read on the thread pool) */
@@ -159,11 +182,11 @@ typedef struct uws_put {
 } uws_put;
 
 /* A reply built on the thread pool: work(arg, reply) runs there (file
- * I/O; it must touch nothing but arg and reply), then release(arg) on the
- * loop. */
+ * I/O; it must touch nothing but arg and reply), then release(arg, reply)
+ * on the loop (reply: as work left it, or a refusal if work never ran). */
 typedef struct uws_reply uws_reply;
 typedef void (*uws_defer_work)(void *arg, uws_reply *r);
-typedef void (*uws_defer_release)(void *arg);
+typedef void (*uws_defer_release)(void *arg, const uws_reply *r);
 typedef struct uws_call uws_call;
 typedef void (*uws_handler)(const uws_call *c, uws_reply *r);
 
@@ -192,8 +215,9 @@ typedef struct uws_deferred {
     struct MHD_Connection *conn;
     struct uws_request *rq;
     uws_reply reply;
-    bool list;                 /* a GET /job list (counted in s->lists while on the pool) */
-    struct uws_deferred *next; /* in s->lists_wait */
+    bool walk;                 /* reads under the work root (counted in s->walks while on the pool) */
+    bool list;                 /* ... a GET /job list */
+    struct uws_deferred *next; /* in s->walks_wait */
 } uws_deferred;
 
 /* One request (MHD's per-connection request context). */
@@ -321,7 +345,7 @@ static const engine_job *uws_find(uws_service *s, const char *id)
 
 static json_t *uws_object(const engine_job *job)
 {
-    json_t *results = uws_job_results(job->workdir);
+    json_t *results = uws_job_results_of(job);
     json_t *obj = uws_job_object(job, results);
     json_decref(results);
     return obj;
@@ -348,8 +372,7 @@ static void uws_reply_job(uws_reply *r, unsigned status, const engine_job *job, 
  * results, its directory is made when it starts (no walk, no open). */
 static void uws_reply_new_job(uws_reply *r, const engine_job *job)
 {
-    bool started = job->phase != ENGINE_QUEUED && job->phase != ENGINE_PENDING;
-    json_t *results = started ? uws_job_results(job->workdir) : json_array();
+    json_t *results = uws_job_results_of(job);
     if (results == NULL) {
         uws_reply_text(r, 500, "out of memory");
         return;
@@ -668,8 +691,9 @@ static int uws_list_item(void *arg, const engine_job *job)
     if (w->run_id[0] != '\0' && strcmp(w->run_id, uws_job_run_id(job)) != 0) {
         return 0; /* before its results are read */
     }
-    /* the bytes of json_dumps(list, JSON_INDENT(2)), one item at a time */
-    json_t *results = uws_job_results(job->workdir);
+    /* the bytes of json_dumps(list, JSON_INDENT(2)), one item at a time
+     * (a job that has not started: [], its directory not touched) */
+    json_t *results = uws_job_results_of(job);
     json_text_raw(&w->b, w->n == 0 ? "[" : ",", 1);
     json_text_indent(&w->b, 1);
     if (!uws_job_text_at(&w->b, job, results, 1)) {
@@ -714,8 +738,9 @@ static void uws_list_run(void *arg, uws_reply *r)
     r->len = len;
 }
 
-static void uws_list_release(void *arg)
+static void uws_list_release(void *arg, const uws_reply *r)
 {
+    (void)r;
     uws_list_work *w = arg;
     if (w->ran) {
         uws_metrics_store(w->s->metrics, w->store_ok);
@@ -916,10 +941,114 @@ static void uws_put_job(const uws_call *c, uws_reply *r)
     r->put = p;
 }
 
+/* The answer for `job` with these results (borrowed): the whole job
+ * (property NULL) or one of its properties. */
+static void uws_reply_results(uws_reply *r, const engine_job *job, const char *property, json_t *results)
+{
+    bool whole = property == NULL;
+    if (whole && results != NULL) {
+        uws_reply_job(r, 200, job, results);
+        return;
+    }
+    json_t *obj = uws_job_object(job, results);
+    if (obj != NULL && !whole) {
+        json_t *prop = json_incref(json_object_get(obj, property));
+        json_decref(obj);
+        obj = prop;
+    }
+    uws_reply_json(r, 200, obj);
+}
+
+/* GET /job/{id}[/{property}] of a job with files, made on the thread pool
+ * (a walk of its results: a hung work root stalls this request alone)
+ * from a copy of the job as it was asked for; kept back on the loop while
+ * the job is still the same. */
+typedef struct uws_found_work {
+    uws_service *s;
+    engine_job job; /* a copy: workdir, log_path, meta, argv and results owned */
+    char *workdir;
+    char *log_path;
+    char property[sizeof((uws_route *)NULL)->property]; /* "": the whole job */
+    bool stamped;                                       /* a live job's whole answer: kept with its stamp */
+    bool ran;
+    uws_results_stamp *stamp;
+} uws_found_work;
+
+static void uws_found_free(uws_found_work *w)
+{
+    free(w->workdir);
+    free(w->log_path);
+    json_decref(w->job.meta);
+    json_decref(w->job.argv);
+    json_decref(w->job.results);
+    uws_results_stamp_free(w->stamp);
+    free(w);
+}
+
+static json_t *uws_json_copy(const json_t *v, bool *failed)
+{
+    json_t *copy = v != NULL ? json_deep_copy(v) : NULL;
+    *failed |= v != NULL && copy == NULL;
+    return copy;
+}
+
+/* A copy of job for uws_found_run (NULL: out of memory). */
+static uws_found_work *uws_found_new(uws_service *s, const engine_job *job, const char *property)
+{
+    uws_found_work *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        return NULL;
+    }
+    w->s = s;
+    w->job = *job;
+    w->workdir = strdup(job->workdir);
+    w->log_path = strdup(job->log_path != NULL ? job->log_path : "");
+    w->job.workdir = w->workdir;
+    w->job.log_path = w->log_path;
+    bool failed = w->workdir == NULL || w->log_path == NULL;
+    w->job.meta = uws_json_copy(job->meta, &failed);
+    w->job.argv = uws_json_copy(job->argv, &failed);
+    w->job.results = uws_json_copy(job->results, &failed);
+    snprintf(w->property, sizeof w->property, "%s", property != NULL ? property : "");
+    if (failed) {
+        uws_found_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+static void uws_found_run(void *arg, uws_reply *r)
+{
+    uws_found_work *w = arg;
+    w->ran = true;
+    json_t *results = uws_job_results_stamped(w->job.workdir, w->stamped ? &w->stamp : NULL);
+    uws_reply_results(r, &w->job, w->property[0] != '\0' ? w->property : NULL, results);
+    json_decref(results);
+}
+
+/* Back on the loop: keep the whole answer (an ended job's, or a live
+ * one's with its stamp) if the job is still the one it was made of. */
+static void uws_found_release(void *arg, const uws_reply *r)
+{
+    uws_found_work *w = arg;
+    uws_service *s = w->s;
+    bool ended = engine_phase_final(w->job.phase);
+    bool keep = w->ran && !s->closing && w->property[0] == '\0' && r->status == 200 && r->body != NULL &&
+                (ended || w->stamp != NULL);
+    const engine_job *now = keep ? uws_find(s, w->job.id) : NULL;
+    if (now != NULL && now->phase == w->job.phase && now->started == w->job.started) {
+        uws_cache_keep(uws_cache_slot(s, w->job.id), &w->job, r, w->stamp);
+        w->stamp = NULL; /* the kept answer's */
+    }
+    uws_found_free(w);
+}
+
 /* Job `job` (whole, or its `property` when not NULL) as GET /job/{id}
  * answers it: from the kept answer while it holds (only if `borrow`: r
- * then borrows it, so r must be sent before the loop turn ends), else made
- * (a walk of its results) and kept. */
+ * then borrows it, so r must be sent before the loop turn ends); for a
+ * job that has not started, made here (no results, nothing touched);
+ * else made on the thread pool (r->defer_work: a walk of its results)
+ * and kept. */
 static void uws_reply_found(uws_service *s, const engine_job *job, const char *property, bool borrow,
                             uws_reply *r)
 {
@@ -929,26 +1058,21 @@ static void uws_reply_found(uws_service *s, const engine_job *job, const char *p
         (!cached->live || uws_cache_live_holds(cached, job)) && uws_cache_reply(cached, r)) {
         return;
     }
-    bool ended = engine_phase_final(job->phase);
-    uws_results_stamp *stamp = NULL;
-    json_t *results = uws_job_results_stamped(job->workdir, cached != NULL && !ended ? &stamp : NULL);
-    if (whole && results != NULL) {
-        uws_reply_job(r, 200, job, results);
-    } else {
-        json_t *obj = uws_job_object(job, results);
-        if (obj != NULL && !whole) {
-            json_t *prop = json_incref(json_object_get(obj, property));
-            json_decref(obj);
-            obj = prop;
-        }
-        uws_reply_json(r, 200, obj);
+    if (!uws_job_has_files(job)) { /* nothing to walk: answered here, not kept */
+        json_t *results = json_array();
+        uws_reply_results(r, job, property, results);
+        json_decref(results);
+        return;
     }
-    json_decref(results);
-    if (cached != NULL && r->status == 200 && (ended || stamp != NULL)) {
-        uws_cache_keep(cached, job, r, stamp);
-    } else {
-        uws_results_stamp_free(stamp);
+    uws_found_work *w = uws_found_new(s, job, property);
+    if (w == NULL) {
+        uws_reply_text(r, 500, "out of memory");
+        return;
     }
+    w->stamped = whole && !engine_phase_final(job->phase);
+    r->defer_work = uws_found_run;
+    r->defer_release = uws_found_release;
+    r->defer_arg = w;
 }
 
 /* A PUT whose Idempotency-Key is a job's id already: that job (200) if it
@@ -1191,35 +1315,96 @@ static const char *uws_mime(const char *path)
     return "application/octet-stream";
 }
 
-/* GET {base}/job/result/{id}/{index}: a file of the job's listing only. */
-static void uws_get_result(const uws_call *c, uws_reply *r)
+/* GET {base}/job/result/{id}/{index}, {base}/job/{id}/metrics and
+ * {base}/job/{id}/log of a job with files: the file found and opened on
+ * the thread pool (a hung work root stalls this request alone). */
+typedef struct uws_file_work {
+    char workdir[ENGINE_WORKDIR_MAX + 1];
+    char path[1200]; /* the file; "": the result at `index` of the job's listing */
+    long index;
+    const char *content_type; /* static; NULL: by the file's name */
+    const char *missing;      /* static: the text of the 404 */
+} uws_file_work;
+
+/* A regular file at path, opened (no link followed): its fd and size,
+ * or -1. */
+static int uws_open_regular(const char *path, size_t *len)
 {
-    const engine_job *job = uws_find(c->s, c->route->id);
-    json_t *results = job != NULL ? uws_job_results(job->workdir) : NULL;
-    long index = c->route->index < 0 ? c->route->index + (long)json_array_size(results) : c->route->index;
-    const char *path = index >= 0 ? json_string_value(json_array_get(results, (size_t)index)) : NULL;
     int fd = path != NULL ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK) : -1;
     struct stat st;
     if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
         close(fd);
         fd = -1;
     }
+    *len = fd >= 0 ? (size_t)st.st_size : 0;
+    return fd;
+}
+
+static void uws_file_run(void *arg, uws_reply *r)
+{
+    uws_file_work *w = arg;
+    json_t *results = NULL;
+    const char *path = w->path;
+    if (path[0] == '\0') {
+        results = uws_job_results(w->workdir);
+        long index = w->index < 0 ? w->index + (long)json_array_size(results) : w->index;
+        path = index >= 0 ? json_string_value(json_array_get(results, (size_t)index)) : NULL;
+    }
+    size_t len = 0;
+    int fd = uws_open_regular(path, &len);
     if (fd < 0) {
-        json_decref(results);
-        uws_reply_text(r, 404, "Result file not found.");
+        uws_reply_text(r, 404, w->missing);
+    } else {
+        r->status = 200;
+        r->content_type = w->content_type != NULL ? w->content_type : uws_mime(path);
+        r->fd = fd;
+        r->len = len;
+    }
+    json_decref(results);
+}
+
+static void uws_file_release(void *arg, const uws_reply *r)
+{
+    (void)r;
+    free(arg);
+}
+
+/* r: w's file made on the thread pool (w taken), or a 500. */
+static void uws_reply_file(uws_reply *r, uws_file_work *w)
+{
+    if (w == NULL) {
+        uws_reply_text(r, 500, "out of memory");
         return;
     }
-    r->status = 200;
-    r->content_type = uws_mime(path);
-    r->fd = fd;
-    r->len = (size_t)st.st_size;
-    json_decref(results);
+    r->defer_work = uws_file_run;
+    r->defer_release = uws_file_release;
+    r->defer_arg = w;
+}
+
+/* GET {base}/job/result/{id}/{index}: a file of the job's listing only
+ * (none for a job that has not started: nothing touched). */
+static void uws_get_result(const uws_call *c, uws_reply *r)
+{
+    static const char missing[] = "Result file not found.";
+    const engine_job *job = uws_find(c->s, c->route->id);
+    if (job == NULL || !uws_job_has_files(job)) {
+        uws_reply_text(r, 404, missing);
+        return;
+    }
+    uws_file_work *w = calloc(1, sizeof *w);
+    if (w != NULL) {
+        snprintf(w->workdir, sizeof w->workdir, "%s", job->workdir);
+        w->index = c->route->index;
+        w->missing = missing;
+    }
+    uws_reply_file(r, w);
 }
 
 /* Extension: GET {base}/job/{id}/metrics, the job's metrics.json (what
  * the embedded ocps-pipetask reports: outputs, summary), and
- * {base}/job/{id}/log, its ocps.log; 404 while there is none. A CSC that
- * hands its jobs here reads them for its job_result. */
+ * {base}/job/{id}/log, its ocps.log; 404 while there is none (a job that
+ * has not started: nothing touched). A CSC that hands its jobs here reads
+ * them for its job_result. */
 static void uws_get_job_file(const uws_call *c, uws_reply *r)
 {
     const engine_job *job = uws_find(c->s, c->route->id);
@@ -1228,25 +1413,22 @@ static void uws_get_job_file(const uws_call *c, uws_reply *r)
         return;
     }
     bool metrics = strcmp(c->route->property, "metrics") == 0;
-    char path[1200];
-    int n = metrics ? snprintf(path, sizeof path, "%s/metrics.json", job->workdir)
-                    : snprintf(path, sizeof path, "%s", job->log_path);
-    int fd = n > 0 && (size_t)n < sizeof path && job->workdir[0] != '\0'
-                 ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-                 : -1;
-    struct stat st;
-    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
-        close(fd);
-        fd = -1;
-    }
-    if (fd < 0) {
-        uws_reply_text(r, 404, metrics ? "No metrics for this job." : "No log for this job.");
+    const char *missing = metrics ? "No metrics for this job." : "No log for this job.";
+    uws_file_work *w = calloc(1, sizeof *w);
+    int n = w == NULL ? 0
+            : metrics ? snprintf(w->path, sizeof w->path, "%s/metrics.json", job->workdir)
+                      : snprintf(w->path, sizeof w->path, "%s", job->log_path);
+    if (w != NULL &&
+        (n <= 0 || (size_t)n >= sizeof w->path || job->workdir[0] == '\0' || !uws_job_has_files(job))) {
+        free(w);
+        uws_reply_text(r, 404, missing);
         return;
     }
-    r->status = 200;
-    r->content_type = metrics ? "application/json" : "text/plain; charset=utf-8";
-    r->fd = fd;
-    r->len = (size_t)st.st_size;
+    if (w != NULL) {
+        w->content_type = metrics ? "application/json" : "text/plain; charset=utf-8";
+        w->missing = missing;
+    }
+    uws_reply_file(r, w);
 }
 
 static void uws_options(const uws_call *c, uws_reply *r)
@@ -1331,8 +1513,9 @@ static void uws_status_job_work(void *arg, uws_reply *r)
     uws_reply_html(r, html, len);
 }
 
-static void uws_status_job_release(void *arg)
+static void uws_status_job_release(void *arg, const uws_reply *r)
 {
+    (void)r;
     uws_job_page_free(arg);
 }
 
@@ -1556,7 +1739,7 @@ static void uws_defer_answer(uws_deferred *d)
 {
     uws_service *s = d->s;
     uws_request *rq = d->rq;
-    d->reply.defer_release(d->reply.defer_arg);
+    d->reply.defer_release(d->reply.defer_arg, &d->reply);
     d->reply.defer_work = NULL;
     d->reply.defer_release = NULL;
     d->reply.defer_arg = NULL;
@@ -1570,19 +1753,34 @@ static void uws_defer_answer(uws_deferred *d)
 
 static void uws_defer_done(uv_work_t *req, int status);
 
-/* Start the lists waiting for their turn while fewer than lists_max
- * are on the pool. */
-static void uws_lists_next(uws_service *s)
+/* Can d go on the pool now? */
+static bool uws_walk_fits(const uws_service *s, const uws_deferred *d)
 {
-    while (s->lists_wait != NULL && s->lists < s->lists_max) {
-        uws_deferred *d = s->lists_wait;
-        s->lists_wait = d->next;
-        s->lists_waiting--;
-        if (s->lists_wait == NULL) {
-            s->lists_wait_tail = NULL;
+    return s->walks < s->walks_max && (!d->list || s->lists < s->lists_max);
+}
+
+/* Start the walks waiting for their turn that fit, oldest first (a list
+ * waiting for another list to end holds up no job walk behind it). */
+static void uws_walks_next(uws_service *s)
+{
+    uws_deferred **at = &s->walks_wait;
+    uws_deferred *prev = NULL;
+    while (*at != NULL && s->walks < s->walks_max) {
+        uws_deferred *d = *at;
+        if (!uws_walk_fits(s, d)) {
+            prev = d;
+            at = &d->next;
+            continue;
         }
+        *at = d->next;
+        if (s->walks_wait_tail == d) {
+            s->walks_wait_tail = prev;
+        }
+        d->next = NULL;
+        s->lists_waiting -= d->list;
         if (uv_queue_work(s->loop, &d->req, uws_defer_run, uws_defer_done) == 0) {
-            s->lists++;
+            s->walks++;
+            s->lists += d->list;
         } else {
             uws_reply_text(&d->reply, 500, "the reply could not be built");
             uws_defer_answer(d);
@@ -1590,7 +1788,7 @@ static void uws_lists_next(uws_service *s)
     }
 }
 
-/* Back on the loop: answer, and start the next list if this was one. */
+/* Back on the loop: answer, and start the next walk if this was one. */
 static void uws_defer_done(uv_work_t *req, int status)
 {
     uws_deferred *d = req->data;
@@ -1598,9 +1796,10 @@ static void uws_defer_done(uv_work_t *req, int status)
     if (status != 0 && d->reply.status == 0) {
         uws_reply_text(&d->reply, 500, "the reply could not be built");
     }
-    if (d->list) {
-        s->lists--;
-        uws_lists_next(s); /* before the answer: s->deferred stays > 0 while lists wait */
+    if (d->walk) {
+        s->walks--;
+        s->lists -= d->list;
+        uws_walks_next(s); /* before the answer: s->deferred stays > 0 while walks wait */
     }
     uws_defer_answer(d);
     if (s->closing) {
@@ -1610,19 +1809,29 @@ static void uws_defer_done(uv_work_t *req, int status)
     }
 }
 
+/* Does r's work read under the work root? */
+static bool uws_defer_walks(const uws_reply *r)
+{
+    return r->defer_work == uws_list_run || r->defer_work == uws_found_run || r->defer_work == uws_file_run ||
+           r->defer_work == uws_status_job_work;
+}
+
 /* Suspend the connection and build r (r->defer_work) on the thread pool
- * (a list once fewer than lists_max are there); if that cannot be,
- * build it here. */
+ * (a walk under the work root once fewer than walks_max are there); if
+ * that cannot be, build it here. */
 static enum MHD_Result uws_defer(uws_service *s, struct MHD_Connection *conn, uws_request *rq, uws_reply *r)
 {
     bool list = r->defer_work == uws_list_run;
-    bool waits = list && s->lists >= s->lists_max; /* its turn comes in uws_lists_next */
-    if (waits && s->lists_waiting >= UWS_LISTS_WAIT_MAX) {
+    bool walk = uws_defer_walks(r);
+    /* those waiting cannot fit (uws_walks_next ran when the counts went
+     * down): waiting behind them keeps the order */
+    bool waits = walk && (s->walks >= s->walks_max || (list && s->lists >= s->lists_max));
+    if (waits && list && s->lists_waiting >= UWS_LISTS_WAIT_MAX) {
         char msg[128];
         snprintf(msg, sizeof msg,
                  "too many GET /job lists at once (%u being made, %u waiting): try again later", s->lists,
                  s->lists_waiting);
-        r->defer_release(r->defer_arg);
+        r->defer_release(r->defer_arg, r);
         r->defer_work = NULL;
         r->defer_release = NULL;
         r->defer_arg = NULL;
@@ -1636,16 +1845,17 @@ static enum MHD_Result uws_defer(uws_service *s, struct MHD_Connection *conn, uw
         d->rq = rq;
         d->reply = *r;
         d->req.data = d;
+        d->walk = walk;
         d->list = list;
         MHD_suspend_connection(conn);
         if (waits) {
-            if (s->lists_wait_tail != NULL) {
-                s->lists_wait_tail->next = d;
+            if (s->walks_wait_tail != NULL) {
+                s->walks_wait_tail->next = d;
             } else {
-                s->lists_wait = d;
+                s->walks_wait = d;
             }
-            s->lists_wait_tail = d;
-            s->lists_waiting++;
+            s->walks_wait_tail = d;
+            s->lists_waiting += list;
             rq->deferred = d;
             s->deferred++;
             return MHD_YES;
@@ -1653,6 +1863,7 @@ static enum MHD_Result uws_defer(uws_service *s, struct MHD_Connection *conn, uw
         if (uv_queue_work(s->loop, &d->req, uws_defer_run, uws_defer_done) == 0) {
             rq->deferred = d;
             s->deferred++;
+            s->walks += d->walk;
             s->lists += d->list;
             return MHD_YES;
         }
@@ -1660,7 +1871,7 @@ static enum MHD_Result uws_defer(uws_service *s, struct MHD_Connection *conn, uw
         free(d);
     }
     r->defer_work(r->defer_arg, r);
-    r->defer_release(r->defer_arg);
+    r->defer_release(r->defer_arg, r);
     return uws_send(s, conn, rq, r);
 }
 
@@ -1831,11 +2042,14 @@ static enum MHD_Result uws_on_request(void *cls, struct MHD_Connection *conn, co
     if (rq->overflow || rq->deferred != NULL || rq->parked) {
         return MHD_YES; /* answered already, or being answered off the loop or in a batch */
     }
-    if (rq->ready) { /* built off the loop, the connection resumed */
+    if (rq->ready) { /* built off the loop or in a batch, the connection resumed */
         rq->ready = false;
         r = rq->reply;
         memset(&rq->reply, 0, sizeof rq->reply);
         rq->reply.fd = -1;
+        if (r.defer_work != NULL) { /* a PUT answered with its job as it is: walked off the loop */
+            return uws_defer(s, conn, rq, &r);
+        }
         return uws_send(s, conn, rq, &r);
     }
     if (rq->handler != NULL) { /* judged on its headers: the token and the route are known */
@@ -1995,6 +2209,7 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
     atomic_init(&s->lists_stop, false);
     s->loop = loop;
     s->e = e;
+    s->walks_max = uws_walks_max();
     s->lists_max = uws_lists_max();
     s->max_body = o->max_body ? o->max_body : UWS_DEFAULT_MAX_BODY;
     snprintf(s->base_path, sizeof s->base_path, "%s", o->base_path != NULL ? o->base_path : "/api/v1");

@@ -427,6 +427,7 @@ struct uws_job_page {
     char page_prefix[256]; /* where the page was asked for: "" or the base path */
     char workdir[1024];
     char log_path[1100];
+    bool has_files; /* uws_job_has_files: else neither is touched */
 };
 
 uws_job_page *uws_job_page_new(const engine_job *job, const char *base_path, const char *page_prefix)
@@ -438,6 +439,7 @@ uws_job_page *uws_job_page_new(const engine_job *job, const char *base_path, con
         snprintf(p->page_prefix, sizeof p->page_prefix, "%s", page_prefix);
         snprintf(p->workdir, sizeof p->workdir, "%s", job->workdir);
         snprintf(p->log_path, sizeof p->log_path, "%s", job->log_path);
+        p->has_files = uws_job_has_files(job);
     }
     return p;
 }
@@ -462,7 +464,7 @@ char *uws_job_page_render(const uws_job_page *p, size_t *len)
     uws_put(&h, uws_table_head, sizeof uws_table_head - 1);
     uws_row_html(&h, r, p->page_prefix);
     uws_puts(&h, "</table></div>\n<h2>Outputs</h2>\n<ul>\n");
-    json_t *results = uws_job_results(p->workdir);
+    json_t *results = p->has_files ? uws_job_results(p->workdir) : json_array();
     size_t i;
     json_t *item;
     json_array_foreach(results, i, item)
@@ -488,7 +490,9 @@ char *uws_job_page_render(const uws_job_page *p, size_t *len)
     }
     json_decref(results);
     uws_putf(&h, "<h2>Log (last %d KiB)</h2>\n<pre class=\"log\">", UWS_PAGE_LOG_TAIL / 1024);
-    uws_put_log_tail(&h, p->log_path);
+    if (p->has_files) {
+        uws_put_log_tail(&h, p->log_path);
+    }
     uws_puts(&h, "</pre>\n</body></html>\n");
     if (h.failed) {
         free(h.p);

@@ -46,6 +46,15 @@ json_t *uws_job_run_argv(const uws_submit *s);
  * others listed). New array (empty if the directory is missing). */
 json_t *uws_job_results(const char *workdir);
 
+/* Whether the job may have files: false for one that waits to start
+ * (queued, pending) or ended without having run (its directory is made
+ * when it starts), so that its answers never touch the work root. */
+bool uws_job_has_files(const engine_job *job);
+
+/* uws_job_results of the job's directory, or an empty array, without
+ * touching it, where uws_job_has_files is false. */
+json_t *uws_job_results_of(const engine_job *job);
+
 /* What a listing of result files depends on: the directories it read,
  * each with its device, inode and modification time (taken before it was
  * read), or the absence of the output directory. */
