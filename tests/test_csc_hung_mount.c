@@ -171,17 +171,8 @@ static void stop_while_work_root_hangs(void **state)
     assert_true(fx_run_until(f, or_has_job_id, &r, 5));
     fx_run_for(f, 0.5); /* its start is on the thread pool, blocked */
 
-    double t0 = tu_now();
-    assert_int_equal(kill(f->csc_pid, SIGTERM), 0);
-    int status = tu_wait_exit(f->csc_pid, EXIT_WITHIN_SECONDS);
-    double took = tu_now() - t0;
-    bool still_stalled = sfx_stalled(&c->sfs);
-    print_message("SIGTERM while the work root hung: exit status %d after %.2f s%s\n", status, took,
-                  still_stalled ? "" : " (the stall had ended by itself)");
-    if (status < 0) {
-        sfx_unstall(&c->sfs);
-        assert_true(tu_wait_exit(f->csc_pid, 30) >= 0);
-    }
+    bool still_stalled = false;
+    int status = sfx_sigterm_wait(&c->sfs, f->csc_pid, EXIT_WITHIN_SECONDS, &still_stalled);
     f->csc_pid = -1;
     assert_true(status >= 0 && still_stalled);
 

@@ -1046,7 +1046,8 @@ static void uws_found_release(void *arg, const uws_reply *r)
 /* Job `job` (whole, or its `property` when not NULL) as GET /job/{id}
  * answers it: from the kept answer while it holds (only if `borrow`: r
  * then borrows it, so r must be sent before the loop turn ends); for a
- * job that has not started, made here (no results, nothing touched);
+ * job that has not started, or a property other than its results (its
+ * phase, parameters), made here (nothing touched);
  * else made on the thread pool (r->defer_work: a walk of its results)
  * and kept. */
 static void uws_reply_found(uws_service *s, const engine_job *job, const char *property, bool borrow,
@@ -1058,7 +1059,8 @@ static void uws_reply_found(uws_service *s, const engine_job *job, const char *p
         (!cached->live || uws_cache_live_holds(cached, job)) && uws_cache_reply(cached, r)) {
         return;
     }
-    if (!uws_job_has_files(job)) { /* nothing to walk: answered here, not kept */
+    bool needs_results = whole || strcmp(property, "results") == 0;
+    if (!needs_results || !uws_job_has_files(job)) { /* nothing to walk: answered here, not kept */
         json_t *results = json_array();
         uws_reply_results(r, job, property, results);
         json_decref(results);

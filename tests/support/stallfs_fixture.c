@@ -270,3 +270,22 @@ bool sfx_unavailable(const char *stallfs)
     }
     return rc == SFX_UNAVAILABLE;
 }
+
+int sfx_sigterm_wait(stallfs_fx *s, int pid, double within, bool *stalled)
+{
+    double t0 = tu_now();
+    if (kill(pid, SIGTERM) != 0) {
+        *stalled = false;
+        return -1;
+    }
+    int status = tu_wait_exit(pid, within);
+    double took = tu_now() - t0;
+    *stalled = sfx_stalled(s);
+    printf("# SIGTERM while the mount hung: exit status %d after %.2f s%s\n", status, took,
+           *stalled ? "" : " (the stall had ended by itself)");
+    if (status < 0) {
+        sfx_unstall(s);
+        tu_wait_exit(pid, 30);
+    }
+    return status;
+}

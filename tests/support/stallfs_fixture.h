@@ -58,4 +58,11 @@ bool sfx_stalled(const stallfs_fx *s);
  * sfx_start failed, and twice. */
 void sfx_stop(stallfs_fx *s);
 
+/* SIGTERM process pid (a child of this one), which may be waiting for the
+ * stalled mount, and wait up to `within` s for it to exit; says how it
+ * went on stdout. Its exit status, or -1 if it did not exit in time (then
+ * the stall is ended and it is reaped). *stalled: whether the mount was
+ * still stalled when it had exited. */
+int sfx_sigterm_wait(stallfs_fx *s, int pid, double within, bool *stalled);
+
 #endif
