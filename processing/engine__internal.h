@@ -454,6 +454,11 @@ int engine__slurm_write_script(const char *workdir, char *err, size_t errlen);
 void engine__slurm_send(engine *e, engine_rec *r);
 /* Abort a job handed to Slurm; 0 or -errno. */
 int engine__slurm_abort(engine *e, engine_rec *r, char *err, size_t errlen);
+/* The outcomes of a batch are all read (engine_outcome.c): the jobs held
+ * until a poll judged their prerequisites are judged again now (one of
+ * those may have just ended, and no poll may follow: nothing else to
+ * watch), before the engine schedules. */
+void engine__slurm_outcomes_done(engine *e);
 /* A job found in the store with a Slurm job id: watch it again. */
 void engine__slurm_adopt(engine *e, engine_rec *r);
 /* Finish job r, which Slurm ended in `state` (NULL: it left squeue),

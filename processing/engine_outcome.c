@@ -100,6 +100,7 @@ static void engine_outcome_done(engine_serial_work *sw)
     uint64_t batch = w->batch;
     engine_outcome_work_free(sw);
     if (!e->closed && !engine_outcome_batch_goes_on(e, batch)) {
+        engine__slurm_outcomes_done(e);
         engine__schedule(e);
     }
 }

@@ -1037,6 +1037,11 @@ static bool engine_slurm_release_held(engine *e)
     return ended;
 }
 
+void engine__slurm_outcomes_done(engine *e)
+{
+    (void)engine_slurm_release_held(e); /* engine__schedule follows */
+}
+
 void engine__slurm_adopt(engine *e, engine_rec *r)
 {
     engine__set_active(e, r, r->st.job.phase == ENGINE_QUEUED);
