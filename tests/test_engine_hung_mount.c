@@ -150,6 +150,15 @@ static long runner_pid(const hung *h, const char *id)
     return pid;
 }
 
+/* Stall the mount (it ends by itself after STALL_LIMIT_SECONDS) and start
+ * measuring the loop's gaps. */
+static void stall_and_meter(hung *h)
+{
+    if (sfx_stall_for(&h->sfs, STALL_LIMIT_SECONDS) == 0) {
+        efx_meter_start(&h->fx, &h->meter);
+    }
+}
+
 /* On the loop (so that the engine cannot see it meanwhile): wait until
  * the job's runner has exited (a zombie: the engine has not reaped it),
  * its status file written, then stall the mount before the engine reads
@@ -172,9 +181,7 @@ static void on_runner_ended(uv_timer_t *t)
         h->id[0] = '\0'; /* the test fails: its runner was not seen ending */
         return;
     }
-    if (sfx_stall_for(&h->sfs, STALL_LIMIT_SECONDS) == 0) {
-        efx_meter_start(&h->fx, &h->meter);
-    }
+    stall_and_meter(h);
 }
 
 /* A job whose runner ends while the work root hangs (after its runner
@@ -313,9 +320,7 @@ static void on_second_runner_left(uv_timer_t *t)
         h->id[0] = '\0'; /* the test fails: no runner was seen refusing the job */
         return;
     }
-    if (sfx_stall_for(&h->sfs, STALL_LIMIT_SECONDS) == 0) {
-        efx_meter_start(&h->fx, &h->meter);
-    }
+    stall_and_meter(h);
 }
 
 /* The CSC dies right after spawning a job's runner (a child process runs
