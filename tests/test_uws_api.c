@@ -471,8 +471,10 @@ static void result_names(const char *id, char *out, size_t outlen)
 }
 
 /* A running job's answer is kept between polls, but never hides a result
- * file: added, removed, in a new or an old subdirectory, just after a poll
- * or long after. */
+ * file for longer than UWS_LIVE_TRUSTED_FOR (0.3 s; its directories are
+ * checked again off the loop): added, removed, in a new or an old
+ * subdirectory, just after a poll or long after. */
+#define CHANGE_SEEN_WITHIN_US (350 * 1000)
 static void test_running_results_fresh(void **state)
 {
     (void)state;
@@ -493,12 +495,14 @@ static void test_running_results_fresh(void **state)
     assert_string_equal(names, "");
     snprintf(file, sizeof file, "%s/a.txt", out);
     assert_int_equal(tu_write_file(file, "a", 1), 0);
-    result_names(id, names, sizeof names); /* right after the change */
+    usleep(CHANGE_SEEN_WITHIN_US);
+    result_names(id, names, sizeof names); /* soon after the change */
     assert_string_equal(names, "a.txt");
     snprintf(file, sizeof file, "%s/sub", out);
     assert_int_equal(mkdir(file, 0755), 0);
     snprintf(file, sizeof file, "%s/sub/b.txt", out);
     assert_int_equal(tu_write_file(file, "b", 1), 0);
+    usleep(CHANGE_SEEN_WITHIN_US);
     result_names(id, names, sizeof names);
     assert_string_equal(names, "a.txt b.txt");
     usleep(300 * 1000);
@@ -507,12 +511,14 @@ static void test_running_results_fresh(void **state)
     assert_string_equal(names, "a.txt b.txt");
     snprintf(file, sizeof file, "%s/sub/c.txt", out);
     assert_int_equal(tu_write_file(file, "c", 1), 0);
+    usleep(CHANGE_SEEN_WITHIN_US);
     result_names(id, names, sizeof names); /* a file in the old subdirectory */
     assert_string_equal(names, "a.txt b.txt c.txt");
     usleep(300 * 1000);
     result_names(id, names, sizeof names);
     snprintf(file, sizeof file, "%s/a.txt", out);
     assert_int_equal(unlink(file), 0);
+    usleep(CHANGE_SEEN_WITHIN_US);
     result_names(id, names, sizeof names);
     assert_string_equal(names, "b.txt c.txt");
     char path[128];

@@ -7,7 +7,8 @@
  * runs that job once the mount answers. While GET /job/{id} of a started
  * job and GET /job wait for the mount, every other request is answered
  * (the results walks are off the loop; a queued job has no files to
- * walk). Exits 77 (skip) where FUSE cannot be mounted.
+ * walk), and a poll of a running job whose answer is kept checks it
+ * again off the loop. Exits 77 (skip) where FUSE cannot be mounted.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -315,6 +316,55 @@ static void test_gets_wait_for_the_mount_alone(void **state)
     uws_resp_clear(&r);
 }
 
+/* A client polling a running job: its answer, kept between polls, is
+ * checked again on the thread pool, never on the loop, so that a poll
+ * just after the work root hangs does not stall every request. After the
+ * mount answers, the poll that waited gets the job with its result. */
+static void test_kept_answer_checked_off_the_loop(void **state)
+{
+    ctx *c = *state;
+    char running[33];
+    assert_int_equal(
+        uws_fx_submit(
+            &c->fx, "{\"argv\": [\"sh\", \"-c\", \"echo x > \\\"$JOB_OUTPUT_DIR/a.txt\\\"; exec sleep 30\"]}",
+            running),
+        0);
+    json_t *job = uws_fx_wait(&c->fx, running, "executing", 20);
+    assert_non_null(job);
+    json_decref(job);
+    struct timespec settle = {1, 200 * 1000 * 1000}; /* a.txt written long enough ago to be trusted */
+    nanosleep(&settle, NULL);
+    char path[64];
+    snprintf(path, sizeof path, "/job/%s", running);
+    uws_resp r = {0};
+    assert_int_equal(uws_fx_request(&c->fx, "GET", path, NULL, NULL, 0, NULL, &r), 0); /* walked, kept */
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "results")), 1);
+    uws_resp_clear(&r);
+
+    assert_int_equal(sfx_stall_for(&c->sfs, STALL_SECONDS), 0);
+    bg_get polls[3];
+    for (size_t i = 0; i < 3; i++) { /* within the kept answer's second, then after */
+        bg_start(&polls[i], &c->fx, path);
+        struct timespec gap = {0, 300 * 1000 * 1000};
+        nanosleep(&gap, NULL);
+    }
+    assert_prompt(&c->fx, "GET", "/healthz", NULL);
+    snprintf(path, sizeof path, "/job/%s/phase", running);
+    assert_prompt(&c->fx, "GET", path, NULL);
+    assert_true(sfx_stalled(&c->sfs));
+
+    sfx_unstall(&c->sfs);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *got = NULL;
+        assert_int_equal(bg_finish(&polls[i], &got), 200);
+        assert_non_null(got);
+        assert_string_equal(job_phase(got), "executing");
+        assert_int_equal(json_array_size(json_object_get(got, "results")), 1);
+        json_decref(got);
+    }
+}
+
 int main(void)
 {
     if (sfx_unavailable(OCPS_STALLFS)) {
@@ -323,6 +373,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_stop_while_work_root_hangs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gets_wait_for_the_mount_alone, setup_one_at_a_time, teardown),
+        cmocka_unit_test_setup_teardown(test_kept_answer_checked_off_the_loop, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,8 +16,9 @@
  * (uws_defer): at most walks_max of them are on the pool at once (of
  * which lists_max GET /job lists), the others wait their turn, so that a
  * hung work root (an NFS mount whose server stopped answering) stalls
- * those requests alone, never the loop nor the whole pool. A job that has not started has no files: its
- * answers touch no file.
+ * those requests alone, never the loop nor the whole pool; the kept
+ * answers of running jobs are checked there too (uws_recheck_tick). A job that has not started has no files:
+ * its answers touch no file.
  */
 #define _XOPEN_SOURCE 700
 #include "ocps/uws_service.h"
@@ -65,6 +66,13 @@
  * directory is walked again (bounds what a filesystem whose directory
  * times cannot be trusted could hide). */
 #define UWS_LIVE_CACHE_MAX_AGE 1.0
+/* A live job's kept answer is trusted for this long after its output
+ * directories were last found unchanged; they are checked again on the
+ * thread pool every UWS_LIVE_RECHECK_EVERY, never on the loop (a stat on
+ * a hung work root would stall every request). So a GET /job/{id} of a
+ * running job lists its results as they were at most this long ago. */
+#define UWS_LIVE_TRUSTED_FOR 0.3
+#define UWS_LIVE_RECHECK_EVERY_MS 200
 
 /* The size of libuv's thread pool as libuv reads it (UV_THREADPOOL_SIZE,
  * 4 by default, at most 1024, 0 means 1). */
@@ -111,8 +119,8 @@ static unsigned uws_lists_max(void)
 /* The JSON of a job, by the last two hex digits of its id (direct-
  * mapped: random ones; the first are the creation time), so that polling costs no store read, directory walk
  * nor encoding. An ended job's answer no longer changes. A live job's holds while its phase and times are the
- * same, its output directories have the same modification times (stamp) and it is younger than
- * UWS_LIVE_CACHE_MAX_AGE. */
+ * same, its output directories have the same modification times (stamp, checked on the thread pool:
+ * uws_recheck_tick) and it is younger than UWS_LIVE_CACHE_MAX_AGE. */
 typedef struct uws_cached {
     char id[ENGINE_JOB_ID_LEN + 1];
     struct MHD_Response *resp; /* headers set: queued as it is (MHD counts its users) */
@@ -120,15 +128,17 @@ typedef struct uws_cached {
     bool live;
     engine_phase phase;
     double started;
-    double made; /* sal_clock_monotonic() */
-    uws_results_stamp *stamp;
+    double made;              /* sal_clock_monotonic() */
+    double checked;           /* ... when the stamp was last found to hold (before its stats) */
+    unsigned long gen;        /* which keep this is (0: none), matched when a check comes back */
+    uws_results_stamp *stamp; /* NULL while being checked (lent to the check) */
 } uws_cached;
 
 struct uws_service {
     uv_loop_t *loop;
     engine *e;
     uv_mhd *http; /* the daemon on the loop */
-    int handles;  /* check and idle handles not yet closed */
+    int handles;  /* check, idle and recheck handles not yet closed */
     char base_path[256];
     char work_root[1024];
     char *token;
@@ -139,6 +149,9 @@ struct uws_service {
     size_t ndeleting;
     size_t capdeleting;
     uws_cached cache[UWS_CACHE_SLOTS];
+    unsigned long cache_gen;        /* the last uws_cached.gen given */
+    uv_timer_t recheck;             /* live kept answers checked again (uws_recheck_start) */
+    struct uws_recheck *rechecking; /* that check, on the thread pool (counted in walks) */
     uws_metrics *metrics;
     unsigned deferred;  /* replies being built on the thread pool or waiting (their connections suspended) */
     unsigned walks;     /* ... of which reading under the work root, on the pool (at most walks_max) */
@@ -548,6 +561,122 @@ static void uws_cache_clear(uws_cached *c)
     memset(c, 0, sizeof *c);
 }
 
+/* ---- live kept answers, checked again off the loop --------------------- */
+
+static void uws_walks_next(uws_service *s);
+static void uws_free_if_done(uws_service *s);
+
+/* One check of the live kept answers: their stamps, lent by the cache
+ * (uws_cached.stamp NULL meanwhile), compared on the thread pool. */
+typedef struct uws_recheck_item {
+    unsigned slot;
+    unsigned long gen;
+    uws_results_stamp *stamp;
+    double at; /* when its stats began */
+    bool holds;
+} uws_recheck_item;
+
+typedef struct uws_recheck {
+    uv_work_t req;
+    uws_service *s;
+    size_t n;
+    uws_recheck_item items[UWS_CACHE_SLOTS];
+} uws_recheck;
+
+static void uws_recheck_run(uv_work_t *req)
+{
+    uws_recheck *k = req->data;
+    for (size_t i = 0; i < k->n; i++) {
+        k->items[i].at = sal_clock_monotonic();
+        k->items[i].holds = uws_results_unchanged(k->items[i].stamp);
+    }
+}
+
+/* Back on the loop: an answer that still holds is trusted from when it
+ * was checked; one that changed is dropped (the next GET walks). */
+static void uws_recheck_done(uv_work_t *req, int status)
+{
+    uws_recheck *k = req->data;
+    uws_service *s = k->s;
+    s->rechecking = NULL;
+    s->walks--;
+    for (size_t i = 0; i < k->n; i++) {
+        const uws_recheck_item *it = &k->items[i];
+        uws_cached *c = &s->cache[it->slot];
+        if (c->gen != it->gen) { /* dropped or replaced meanwhile */
+            uws_results_stamp_free(it->stamp);
+            continue;
+        }
+        c->stamp = it->stamp;
+        if (status == 0 && it->holds) {
+            c->checked = it->at;
+        } else {
+            uws_cache_clear(c);
+        }
+    }
+    free(k);
+    uws_walks_next(s);
+    if (s->closing) {
+        uws_free_if_done(s);
+    }
+}
+
+/* Lend the stamps of the live kept answers still young enough to be used
+ * to a check on the pool: NULL if there are none (or no memory). */
+static uws_recheck *uws_recheck_collect(uws_service *s)
+{
+    double now = sal_clock_monotonic();
+    uws_recheck *k = NULL;
+    for (unsigned i = 0; i < UWS_CACHE_SLOTS; i++) {
+        uws_cached *c = &s->cache[i];
+        if (!c->live || c->stamp == NULL || now - c->made >= UWS_LIVE_CACHE_MAX_AGE) {
+            continue;
+        }
+        if (k == NULL && (k = calloc(1, sizeof *k)) == NULL) {
+            return NULL;
+        }
+        k->items[k->n] = (uws_recheck_item){.slot = i, .gen = c->gen, .stamp = c->stamp};
+        c->stamp = NULL;
+        k->n++;
+    }
+    return k;
+}
+
+/* Every UWS_LIVE_RECHECK_EVERY_MS: check the live kept answers on the pool
+ * (as one of the walks: with the pool's share taken, not now, and the
+ * answers age until GETs walk again); with none, the timer stops. */
+static void uws_recheck_tick(uv_timer_t *t)
+{
+    uws_service *s = t->data;
+    if (s->rechecking != NULL || s->closing || s->walks >= s->walks_max) {
+        return;
+    }
+    uws_recheck *k = uws_recheck_collect(s);
+    if (k == NULL) {
+        uv_timer_stop(t);
+        return;
+    }
+    k->s = s;
+    k->req.data = k;
+    if (uv_queue_work(s->loop, &k->req, uws_recheck_run, uws_recheck_done) != 0) {
+        for (size_t i = 0; i < k->n; i++) {
+            s->cache[k->items[i].slot].stamp = k->items[i].stamp;
+        }
+        free(k);
+        return;
+    }
+    s->rechecking = k;
+    s->walks++;
+}
+
+/* A live answer was kept: check the kept answers from now on. */
+static void uws_recheck_start(uws_service *s)
+{
+    if (!s->closing && !uv_is_active((uv_handle_t *)&s->recheck)) {
+        uv_timer_start(&s->recheck, uws_recheck_tick, UWS_LIVE_RECHECK_EVERY_MS, UWS_LIVE_RECHECK_EVERY_MS);
+    }
+}
+
 static void uws_cache_drop(uws_service *s, const char *id)
 {
     uws_cached *c = uws_cache_slot(s, id);
@@ -556,12 +685,15 @@ static void uws_cache_drop(uws_service *s, const char *id)
     }
 }
 
-/* Does the kept answer of live job `job` still hold? */
+/* Does the kept answer of live job `job` still hold? Its job is the same
+ * and its directories were found unchanged recently (uws_recheck_start):
+ * nothing is read here. */
 static bool uws_cache_live_holds(const uws_cached *c, const engine_job *job)
 {
+    double now = sal_clock_monotonic();
     return c->live && strcmp(c->id, job->id) == 0 && job->phase == c->phase && job->started == c->started &&
-           !engine_phase_final(job->phase) && sal_clock_monotonic() - c->made < UWS_LIVE_CACHE_MAX_AGE &&
-           uws_results_unchanged(c->stamp);
+           !engine_phase_final(job->phase) && now - c->made < UWS_LIVE_CACHE_MAX_AGE &&
+           now - c->checked < UWS_LIVE_TRUSTED_FOR;
 }
 
 /* The kept answer into r. */
@@ -573,9 +705,11 @@ static bool uws_cache_reply(const uws_cached *c, uws_reply *r)
     return true;
 }
 
-/* Keep r's answer for job `job` (ended, or live with its stamp, taken):
- * the same response is sent again, headers and all. */
-static void uws_cache_keep(uws_cached *c, const engine_job *job, const uws_reply *r, uws_results_stamp *stamp)
+/* Keep r's answer for job `job` (ended, or live with its stamp, taken,
+ * made by a walk that began at `walked`): the same response is sent
+ * again, headers and all. */
+static void uws_cache_keep(uws_service *s, uws_cached *c, const engine_job *job, const uws_reply *r,
+                           uws_results_stamp *stamp, double walked)
 {
     uws_reply copy = *r;
     copy.body = malloc(r->len + 1);
@@ -597,7 +731,12 @@ static void uws_cache_keep(uws_cached *c, const engine_job *job, const uws_reply
     c->phase = job->phase;
     c->started = job->started;
     c->made = sal_clock_monotonic();
+    c->checked = walked;
+    c->gen = ++s->cache_gen;
     c->stamp = stamp;
+    if (c->live) {
+        uws_recheck_start(s);
+    }
 }
 
 /* Job id (ended) and its files are gone: 0, or -1 with a message when
@@ -971,6 +1110,7 @@ typedef struct uws_found_work {
     char property[sizeof((uws_route *)NULL)->property]; /* "": the whole job */
     bool stamped;                                       /* a live job's whole answer: kept with its stamp */
     bool ran;
+    double walked; /* sal_clock_monotonic() when the walk began */
     uws_results_stamp *stamp;
 } uws_found_work;
 
@@ -1021,6 +1161,7 @@ static void uws_found_run(void *arg, uws_reply *r)
 {
     uws_found_work *w = arg;
     w->ran = true;
+    w->walked = sal_clock_monotonic();
     json_t *results = uws_job_results_stamped(w->job.workdir, w->stamped ? &w->stamp : NULL);
     uws_reply_results(r, &w->job, w->property[0] != '\0' ? w->property : NULL, results);
     json_decref(results);
@@ -1037,7 +1178,7 @@ static void uws_found_release(void *arg, const uws_reply *r)
                 (ended || w->stamp != NULL);
     const engine_job *now = keep ? uws_find(s, w->job.id) : NULL;
     if (now != NULL && now->phase == w->job.phase && now->started == w->job.started) {
-        uws_cache_keep(uws_cache_slot(s, w->job.id), &w->job, r, w->stamp);
+        uws_cache_keep(s, uws_cache_slot(s, w->job.id), &w->job, r, w->stamp, w->walked);
         w->stamp = NULL; /* the kept answer's */
     }
     uws_found_free(w);
@@ -1726,7 +1867,6 @@ static enum MHD_Result uws_send(uws_service *s, struct MHD_Connection *conn, uws
 
 /* ---- replies built off the loop (the connection suspended) -------------- */
 
-static void uws_free_if_done(uws_service *s);
 static void uws_run(uws_service *s);
 
 static void uws_defer_run(uv_work_t *req)
@@ -2240,9 +2380,11 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
     }
     uv_check_init(loop, &s->check);
     uv_idle_init(loop, &s->idle);
+    uv_timer_init(loop, &s->recheck);
     s->check.data = s;
     s->idle.data = s;
-    s->handles = 2;
+    s->recheck.data = s;
+    s->handles = 3;
     char lerr[256];
     if (engine_job_list(e, uws_resume_one, s, lerr, sizeof lerr) != 0) {
         sal_errout_say("ocps-engine: %s", lerr);
@@ -2279,7 +2421,7 @@ static void uws_on_http_closed(void *arg)
  * (no connection is suspended): stop the daemon, then free the service. */
 static void uws_free_if_done(uws_service *s)
 {
-    if (s->handles == 0 && s->deferred == 0 && s->http != NULL) {
+    if (s->handles == 0 && s->deferred == 0 && s->rechecking == NULL && s->http != NULL) {
         uv_mhd *http = s->http;
         s->http = NULL;
         uv_mhd_close(http, uws_on_http_closed, s);
@@ -2315,4 +2457,5 @@ void uws_service_close(uws_service *s)
     uv_mhd_quiesce(s->http);
     uv_close((uv_handle_t *)&s->check, uws_on_closed);
     uv_close((uv_handle_t *)&s->idle, uws_on_closed);
+    uv_close((uv_handle_t *)&s->recheck, uws_on_closed);
 }
