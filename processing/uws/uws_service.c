@@ -148,6 +148,13 @@ struct uws_service {
     char (*deleting)[ENGINE_JOB_ID_LEN + 1];
     size_t ndeleting;
     size_t capdeleting;
+    /* Job directories with work-root operations in flight (a DELETE's
+     * mark, a forgotten job's move aside): their ids are not taken by a
+     * new job meanwhile. */
+    struct uws_busy_dir *busy;
+    size_t nbusy;
+    size_t capbusy;
+    unsigned moving; /* directories being moved aside on the pool (uws_move_run): freed after them */
     uws_cached cache[UWS_CACHE_SLOTS];
     unsigned long cache_gen;        /* the last uws_cached.gen given */
     uv_timer_t recheck;             /* live kept answers checked again (uws_recheck_start) */
@@ -186,6 +193,7 @@ typedef struct uws_put {
     struct uws_request *rq;
     char id[ENGINE_JOB_ID_LEN + 1];
     bool keyed; /* id is the request's Idempotency-Key */
+    bool busy;  /* ... of a deleted job whose files are being removed: not submitted (503) */
     json_t *meta;
     json_t *run;
     char **envv;
@@ -356,14 +364,6 @@ static const engine_job *uws_find(uws_service *s, const char *id)
     return engine_job_get(s->e, id);
 }
 
-static json_t *uws_object(const engine_job *job)
-{
-    json_t *results = uws_job_results_of(job);
-    json_t *obj = uws_job_object(job, results);
-    json_decref(results);
-    return obj;
-}
-
 /* The answer for one job with these results (borrowed): its text
  * written directly, or through the object where that fails (for the same
  * outcome). */
@@ -442,17 +442,17 @@ static void uws_remove_path(uws_service *s, const char *path)
 }
 
 /* Move <work_root>/<id> aside, to a hidden name no job has, so that the
- * id is free at once (an Idempotency-Key may make a new job with it while
- * the old files are being removed, or after a crash left them): the path
- * moved to in `gone`, "" when nothing was moved. `dir` is its directory
- * (uws_job_dir). */
-static void uws_move_aside(const uws_service *s, const char *id, const char *dir, char *gone, size_t len)
+ * id is free once it is done (an Idempotency-Key may make a new job with
+ * it while the old files are being removed, or after a crash left them):
+ * the path moved to in `gone`, "" when nothing was moved. `dir` is its
+ * directory (uws_job_dir). On the thread pool: it waits for the work root. */
+static void uws_move_aside(const char *work_root, const char *id, const char *dir, char *gone, size_t len)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     gone[0] = '\0';
     char to[1200];
-    snprintf(to, sizeof to, "%s/" UWS_GONE_PREFIX "%s.%lld%09ld", s->work_root, id, (long long)ts.tv_sec,
+    snprintf(to, sizeof to, "%s/" UWS_GONE_PREFIX "%s.%lld%09ld", work_root, id, (long long)ts.tv_sec,
              ts.tv_nsec);
     if (uws_id_syntax(id) && rename(dir, to) == 0) {
         snprintf(gone, len, "%s", to);
@@ -490,6 +490,148 @@ static void uws_sweep_gone(uws_service *s)
     if (uv_queue_work(s->loop, &rm->req, uws_sweep_work, uws_rm_after) != 0) {
         free(rm);
     }
+}
+
+/* ---- deletion under the work root, off the loop -------------------------- */
+
+/* A job directory with work-root operations in flight: the .uws-deleted
+ * mark of a DELETE being written, then (the job forgotten) its move aside,
+ * in that order (a mark written after the move would make the directory
+ * again). */
+typedef struct uws_busy_dir {
+    char id[ENGINE_JOB_ID_LEN + 1];
+    bool marking; /* its mark is being written (uws_mark_run) */
+    bool discard; /* forgotten meanwhile: moved aside once the mark is written */
+    bool moving;  /* being moved aside (uws_move_run) */
+} uws_busy_dir;
+
+static uws_busy_dir *uws_busy_find(const uws_service *s, const char *id)
+{
+    for (size_t i = 0; i < s->nbusy; i++) {
+        if (strcmp(s->busy[i].id, id) == 0) {
+            return &s->busy[i];
+        }
+    }
+    return NULL;
+}
+
+/* The entry of `id`, added if it has none (NULL: out of memory). Valid
+ * until the next uws_busy_get or uws_busy_settle. */
+static uws_busy_dir *uws_busy_get(uws_service *s, const char *id)
+{
+    uws_busy_dir *b = uws_busy_find(s, id);
+    if (b != NULL) {
+        return b;
+    }
+    if (s->nbusy == s->capbusy) {
+        size_t cap = s->capbusy ? s->capbusy * 2 : 16;
+        void *p = realloc(s->busy, cap * sizeof *s->busy);
+        if (p == NULL) {
+            return NULL;
+        }
+        s->busy = p;
+        s->capbusy = cap;
+    }
+    b = &s->busy[s->nbusy++];
+    memset(b, 0, sizeof *b);
+    snprintf(b->id, sizeof b->id, "%s", id);
+    return b;
+}
+
+/* b's id is free again once nothing is in flight for it. */
+static void uws_busy_settle(uws_service *s, uws_busy_dir *b)
+{
+    if (!b->marking && !b->discard && !b->moving) {
+        *b = s->busy[--s->nbusy];
+    }
+}
+
+/* A forgotten job's directory moved aside (or, where that cannot be,
+ * removed in place) on the thread pool; its id stays busy meanwhile. */
+typedef struct uws_move {
+    uv_work_t req;
+    uws_service *s;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    char work_root[1024];
+    char gone[1200]; /* where it went; "": not moved */
+} uws_move;
+
+static void uws_move_run(uv_work_t *req)
+{
+    uws_move *m = req->data;
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/%s", m->work_root, m->id);
+    uws_move_aside(m->work_root, m->id, dir, m->gone, sizeof m->gone);
+    if (m->gone[0] == '\0') { /* none, or a mount point: emptied where it is, before its id is free */
+        nftw(dir, uws_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
+
+static void uws_free_if_done(uws_service *s);
+
+/* Back on the loop: the id is free; what was moved aside is removed. */
+static void uws_move_after(uv_work_t *req, int status)
+{
+    (void)status;
+    uws_move *m = req->data;
+    uws_service *s = m->s;
+    uws_busy_dir *b = uws_busy_find(s, m->id);
+    if (b != NULL) {
+        b->moving = false;
+        uws_busy_settle(s, b);
+    }
+    if (m->gone[0] != '\0') {
+        uws_remove_path(s, m->gone);
+    }
+    free(m);
+    s->moving--;
+    if (s->closing) {
+        uws_free_if_done(s);
+    }
+}
+
+/* Start moving the directory of forgotten job `id` aside (b: its busy
+ * entry, or NULL when none could be made). */
+static void uws_move_start(uws_service *s, const char *id, uws_busy_dir *b)
+{
+    uws_move *m = calloc(1, sizeof *m);
+    if (m != NULL) {
+        m->s = s;
+        m->req.data = m;
+        snprintf(m->id, sizeof m->id, "%s", id);
+        snprintf(m->work_root, sizeof m->work_root, "%s", s->work_root);
+        if (uv_queue_work(s->loop, &m->req, uws_move_run, uws_move_after) == 0) {
+            s->moving++;
+            if (b != NULL) {
+                b->moving = true;
+            }
+            return;
+        }
+        free(m);
+    }
+    if (b != NULL) { /* its files stay (out of memory): the id is free */
+        uws_busy_settle(s, b);
+    }
+}
+
+/* The directory of job `id`, just forgotten, is removed off the loop (a
+ * hung work root holds up no request): after its mark, if one is being
+ * written. */
+static void uws_discard_dir(uws_service *s, const char *id)
+{
+    uws_busy_dir *b = uws_busy_get(s, id);
+    if (b != NULL && b->marking) {
+        b->discard = true;
+        return;
+    }
+    uws_move_start(s, id, b);
+}
+
+/* Is the directory of job `id` being written or removed (a new job with
+ * its id must wait)? */
+static bool uws_dir_busy(const uws_service *s, const char *id)
+{
+    return uws_busy_find(s, id) != NULL;
 }
 
 static bool uws_marked_deleted(const char *workdir)
@@ -739,26 +881,23 @@ static void uws_cache_keep(uws_service *s, uws_cached *c, const engine_job *job,
     }
 }
 
-/* Job id (ended) and its files are gone: 0, or -1 with a message when
- * the store could not delete it (it is still listed and served, so that
- * a DELETE answered 200 is always followed by 404). */
+/* Job id (ended) is gone: deleted from the store here (durable, and
+ * nothing under the work root is touched on the loop), its files removed
+ * on the thread pool (uws_discard_dir: its id is not taken meanwhile).
+ * 0, or -1 with a message when the store could not delete it (it is still
+ * listed and served, with its files, so that a DELETE answered 200 is
+ * always followed by 404). `phase`: as the metrics counted it (a phase
+ * not final: not counted as ended yet). */
 static int uws_forget(uws_service *s, const char *id, engine_phase phase, char *err, size_t errlen)
 {
     uws_cache_drop(s, id);
     uws_deleting_remove(s, id);
-    char dir[1100];
-    char gone[1200];
-    uws_job_dir(s, id, dir, sizeof dir);
-    uws_move_aside(s, id, dir, gone, sizeof gone);
     if (engine_job_forget(s->e, id, err, errlen) != 0) {
-        if (gone[0] != '\0') { /* still listed: its files back where they are served from */
-            (void)rename(gone, dir);
-        }
         return -1;
     }
     uws_metrics_job_forgotten(s->metrics, phase);
-    if (gone[0] != '\0' || uws_id_syntax(id)) {
-        uws_remove_path(s, gone[0] != '\0' ? gone : dir); /* not moved: none, or a mount point */
+    if (uws_id_syntax(id)) {
+        uws_discard_dir(s, id);
     }
     return 0;
 }
@@ -771,9 +910,16 @@ void uws_service_job_changed(uws_service *s, const engine_job *job)
     uws_metrics_job_ended(s->metrics, job);
     char id[ENGINE_JOB_ID_LEN + 1];
     snprintf(id, sizeof id, "%s", job->id);
-    if (uws_deleting(s, id) || uws_marked_deleted(job->workdir)) {
+    engine_phase phase = job->phase;
+    if (engine_job_get(s->e, id) == NULL) { /* forgotten by its DELETE as it ended (it had not started) */
+        uws_metrics_job_forgotten(s->metrics, phase);
+        return;
+    }
+    /* no file is looked at here: a mark left by an earlier run was found
+     * at the start (uws_resume_one) */
+    if (uws_deleting(s, id)) {
         char err[256];
-        if (uws_forget(s, id, job->phase, err, sizeof err) != 0) {
+        if (uws_forget(s, id, phase, err, sizeof err) != 0) {
             /* listed again, with its files: a DELETE may be sent again */
             sal_errout_say("ocps-engine: job %s ended after its DELETE, but stays: %s", id, err);
         }
@@ -1109,6 +1255,7 @@ typedef struct uws_found_work {
     char *log_path;
     char property[sizeof((uws_route *)NULL)->property]; /* "": the whole job */
     bool stamped;                                       /* a live job's whole answer: kept with its stamp */
+    unsigned status;                                    /* 0: 200; else this status (then never kept) */
     bool ran;
     double walked; /* sal_clock_monotonic() when the walk began */
     uws_results_stamp *stamp;
@@ -1165,6 +1312,9 @@ static void uws_found_run(void *arg, uws_reply *r)
     json_t *results = uws_job_results_stamped(w->job.workdir, w->stamped ? &w->stamp : NULL);
     uws_reply_results(r, &w->job, w->property[0] != '\0' ? w->property : NULL, results);
     json_decref(results);
+    if (w->status != 0 && r->status == 200) {
+        r->status = w->status;
+    }
 }
 
 /* Back on the loop: keep the whole answer (an ended job's, or a live
@@ -1268,6 +1418,15 @@ static void uws_flush_puts(uws_service *s)
      * no mkdir in the request (the cost of most of it) */
     static const char *const dirs[] = {UWS_JOB_OUTPUT_SUBDIR, NULL};
     for (uws_put *p = list; p != NULL; p = p->next) {
+        if (p->keyed && uws_dir_busy(s, p->id)) { /* a deleted job's files are being removed */
+            p->busy = true;
+            p->rc = -EBUSY;
+            snprintf(p->err, sizeof p->err,
+                     UWS_IDEMPOTENCY_KEY " %s names a job being deleted (its files are being removed): try "
+                                         "again in a moment",
+                     p->id);
+            continue;
+        }
         engine_job_spec spec = {.argv = (const char *const *)p->argv,
                                 .env = (const char *const *)p->envv,
                                 .meta = p->meta,
@@ -1290,7 +1449,9 @@ static void uws_flush_puts(uws_service *s)
         if (p->rc == 0) {
             uws_metrics_job_submitted(s->metrics);
         }
-        if (p->rc == -EEXIST && p->keyed) {
+        if (p->busy) {
+            uws_reply_try_later(&r, p->err);
+        } else if (p->rc == -EEXIST && p->keyed) {
             uws_reply_same_job(s, p, &r);
         } else if (job == NULL) {
             /* a full waiting line (--max-waiting): 503, as a busy server */
@@ -1379,8 +1540,135 @@ static void uws_get_job(const uws_call *c, uws_reply *r)
     uws_reply_found(c->s, job, whole ? NULL : c->route->property, true, r);
 }
 
+/* The answer of a DELETE that succeeded. */
+static void uws_reply_deleted(uws_reply *r)
+{
+    uws_reply_json(r, 200, json_pack("{sssssi}", "status", "Success", "message", "", "code", 200));
+}
+
+/* The .uws-deleted mark of a running job being deleted, written on the
+ * thread pool (the work root may hang); the DELETE is answered once it is
+ * written, so that its 200 means the deletion survives a restart. */
+typedef struct uws_mark_work {
+    uws_service *s;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    char workdir[ENGINE_WORKDIR_MAX + 1];
+} uws_mark_work;
+
+/* Create the mark in workdir and make it durable (the file and its
+ * directory entry); 0, or an errno. */
+static int uws_mark_write(const char *workdir)
+{
+    char mark[ENGINE_WORKDIR_MAX + sizeof UWS_DELETED_MARK + 2];
+    snprintf(mark, sizeof mark, "%s/%s", workdir, UWS_DELETED_MARK);
+    if (uws_mkdir(workdir) != 0) { /* made when the job started: gone only if removed by hand */
+        return errno;
+    }
+    int fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 || fsync(fd) != 0) {
+        int rc = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
+        return rc;
+    }
+    if (close(fd) != 0) {
+        return errno;
+    }
+    int dir = open(workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) {
+        return errno;
+    }
+    int rc = fsync(dir) == 0 || errno == EINVAL ? 0 : errno; /* EINVAL: a directory it cannot sync */
+    close(dir);
+    return rc;
+}
+
+static void uws_mark_run(void *arg, uws_reply *r)
+{
+    uws_mark_work *w = arg;
+    int rc = uws_mark_write(w->workdir);
+    if (rc == 0) {
+        uws_reply_deleted(r);
+        return;
+    }
+    char msg[ENGINE_WORKDIR_MAX + 512];
+    snprintf(msg, sizeof msg,
+             "job %s is aborted and is deleted once it has ended, but its deletion could not be recorded "
+             "(%s/%s: %s): after a restart of the service it would be listed again",
+             w->id, w->workdir, UWS_DELETED_MARK, strerror(rc));
+    uws_reply_text(r, 500, msg);
+}
+
+/* Back on the loop: the directory is free for its removal (the job may
+ * have ended and been forgotten meanwhile). */
+static void uws_mark_release(void *arg, const uws_reply *r)
+{
+    (void)r;
+    uws_mark_work *w = arg;
+    uws_service *s = w->s;
+    uws_busy_dir *b = uws_busy_find(s, w->id);
+    if (b != NULL) {
+        b->marking = false;
+        if (b->discard) {
+            b->discard = false;
+            uws_move_start(s, w->id, b);
+        } else {
+            uws_busy_settle(s, b);
+        }
+    }
+    free(w);
+}
+
+/* DELETE {base}/job/{id} of live job `job` (id: its id): aborted at once
+ * (a running job's process group gets SIGTERM now, whatever the work root
+ * does) and gone for the API; a job that ends as it is aborted (it had not
+ * started) is forgotten here, in the store; a running one's mark is
+ * written off the loop, the answer with it (while the work root hangs,
+ * this DELETE alone waits). */
+static void uws_delete_live(const uws_call *c, const engine_job *job, const char *id, uws_reply *r)
+{
+    char err[512];
+    engine_phase was = job->phase;
+    uws_mark_work *w = calloc(1, sizeof *w);
+    if (w == NULL || uws_deleting_add(c->s, id) != 0) {
+        free(w);
+        uws_reply_text(r, 500, "out of memory");
+        return;
+    }
+    w->s = c->s;
+    snprintf(w->id, sizeof w->id, "%s", id);
+    snprintf(w->workdir, sizeof w->workdir, "%s", job->workdir);
+    if (engine_job_abort(c->s->e, id, err, sizeof err) != 0) {
+        sal_errout_say("ocps-engine: delete %s: %s", id, err);
+    }
+    job = engine_job_get(c->s->e, id);
+    if (job != NULL && engine_phase_final(job->phase)) {
+        free(w);
+        if (uws_forget(c->s, id, was, err, sizeof err) != 0) {
+            char msg[700];
+            snprintf(msg, sizeof msg, "job %s is aborted but could not be deleted: %s", id, err);
+            uws_reply_text(r, 500, msg);
+            return;
+        }
+        uws_reply_deleted(r);
+        return;
+    }
+    uws_busy_dir *b = uws_busy_get(c->s, id);
+    if (b == NULL) {
+        free(w);
+        uws_reply_text(r, 500, "out of memory: the job is aborted, and deleted once it has ended");
+        return;
+    }
+    b->marking = true;
+    r->defer_work = uws_mark_run;
+    r->defer_release = uws_mark_release;
+    r->defer_arg = w;
+}
+
 /* DELETE {base}/job/{id}: the job and its files are gone (a running job is
- * killed, then deleted once it has ended). */
+ * killed, then deleted once it has ended). An ended job is deleted from
+ * the store and answered at once; its directory is removed off the loop. */
 static void uws_delete_job(const uws_call *c, uws_reply *r)
 {
     char err[512];
@@ -1391,34 +1679,22 @@ static void uws_delete_job(const uws_call *c, uws_reply *r)
     }
     char id[ENGINE_JOB_ID_LEN + 1];
     snprintf(id, sizeof id, "%s", job->id);
-    if (engine_phase_final(job->phase)) {
-        if (uws_forget(c->s, id, job->phase, err, sizeof err) != 0) {
-            char msg[700];
-            snprintf(msg, sizeof msg, "job %s could not be deleted: %s", id, err);
-            uws_reply_text(r, 500, msg);
-            return;
-        }
-    } else {
-        char mark[1200];
-        snprintf(mark, sizeof mark, "%s/%s", job->workdir, UWS_DELETED_MARK);
-        uws_mkdir(job->workdir); /* a queued job has none yet: the mark must survive a restart */
-        int fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd >= 0) {
-            close(fd);
-        }
-        if (uws_deleting_add(c->s, id) != 0) {
-            uws_reply_text(r, 500, "out of memory");
-            return;
-        }
-        if (engine_job_abort(c->s->e, id, err, sizeof err) != 0) {
-            sal_errout_say("ocps-engine: delete %s: %s", id, err);
-        }
+    if (!engine_phase_final(job->phase)) {
+        uws_delete_live(c, job, id, r);
+        return;
     }
-    uws_reply_json(r, 200, json_pack("{sssssi}", "status", "Success", "message", "", "code", 200));
+    if (uws_forget(c->s, id, job->phase, err, sizeof err) != 0) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "job %s could not be deleted: %s", id, err);
+        uws_reply_text(r, 500, msg);
+        return;
+    }
+    uws_reply_deleted(r);
 }
 
 /* POST {base}/job/{id}/phase with PHASE=ABORT (UWS 1.1): the job ends as
- * aborted and stays, with its files; 303 to the job. */
+ * aborted and stays, with its files; 303 to the job, with the job object
+ * as it was once the abort was asked (its results walked off the loop). */
 static void uws_post_phase(const uws_call *c, uws_reply *r)
 {
     char err[512];
@@ -1437,7 +1713,19 @@ static void uws_post_phase(const uws_call *c, uws_reply *r)
     }
     job = engine_job_get(c->s->e, c->route->id);
     snprintf(r->location, sizeof r->location, "%s/job/%s", c->s->base_path, c->route->id);
-    uws_reply_json(r, 303, job != NULL ? uws_object(job) : json_null());
+    if (job == NULL) {
+        uws_reply_json(r, 303, json_null());
+        return;
+    }
+    /* the job as GET /job/{id} makes it (a results walk on the thread
+     * pool: the abort above is done already, this answer alone waits for
+     * a hung work root), never a kept answer (its status is not 200) */
+    uws_reply_found(c->s, job, NULL, false, r);
+    if (r->defer_work == uws_found_run) {
+        ((uws_found_work *)r->defer_arg)->status = 303;
+    } else if (r->status == 200) {
+        r->status = 303;
+    }
 }
 
 static const char *uws_mime(const char *path)
@@ -1951,11 +2239,11 @@ static void uws_defer_done(uv_work_t *req, int status)
     }
 }
 
-/* Does r's work read under the work root? */
+/* Does r's work read (or write) under the work root? */
 static bool uws_defer_walks(const uws_reply *r)
 {
     return r->defer_work == uws_list_run || r->defer_work == uws_found_run || r->defer_work == uws_file_run ||
-           r->defer_work == uws_status_job_work;
+           r->defer_work == uws_status_job_work || r->defer_work == uws_mark_run;
 }
 
 /* Suspend the connection and build r (r->defer_work) on the thread pool
@@ -2295,12 +2583,13 @@ static void uws_after_run(void *arg)
 }
 
 /* Jobs whose deletion a previous run accepted: gone for the API; abort
- * them again (idempotent), they are deleted once ended. */
+ * them again (idempotent), they are deleted once ended (an ended one whose
+ * end was not published: when the engine reports it again). */
 static int uws_resume_one(void *arg, const engine_job *job)
 {
     uws_service *s = arg;
     uws_metrics_job_seed(s->metrics, job);
-    if (!engine_phase_final(job->phase) && uws_marked_deleted(job->workdir)) {
+    if ((!engine_phase_final(job->phase) || !job->result_published) && uws_marked_deleted(job->workdir)) {
         uws_deleting_add(s, job->id);
     }
     return 0;
@@ -2412,16 +2701,18 @@ static void uws_on_http_closed(void *arg)
         uws_cache_clear(&s->cache[i]);
     }
     free(s->deleting);
+    free(s->busy);
     uws_metrics_free(s->metrics);
     free(s->token);
     free(s);
 }
 
-/* Once its handles have closed and no reply is being built off the loop
- * (no connection is suspended): stop the daemon, then free the service. */
+/* Once its handles have closed, no reply is being built off the loop (no
+ * connection is suspended) and no directory is being moved aside: stop
+ * the daemon, then free the service. */
 static void uws_free_if_done(uws_service *s)
 {
-    if (s->handles == 0 && s->deferred == 0 && s->rechecking == NULL && s->http != NULL) {
+    if (s->handles == 0 && s->deferred == 0 && s->moving == 0 && s->rechecking == NULL && s->http != NULL) {
         uv_mhd *http = s->http;
         s->http = NULL;
         uv_mhd_close(http, uws_on_http_closed, s);
