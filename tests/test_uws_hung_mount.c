@@ -326,6 +326,195 @@ static void test_gets_wait_for_the_mount_alone(void **state)
     uws_resp_clear(&r);
 }
 
+/* A job whose process sleeps 30 s (its pid written outside the work root,
+ * no file of the work root held open: it can end while the mount hangs),
+ * executing once this returns; its id and that pid. */
+static void start_sleeper(const ctx *c, const char *tag, char id[33], int *pid)
+{
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"argv\": [\"sh\", \"-c\", \"echo $$ > %s/%s.tmp && mv %s/%s.tmp %s/%s.pid && "
+             "exec sleep 30 </dev/null >/dev/null 2>&1\"]}",
+             c->fx.root, tag, c->fx.root, tag, c->fx.root, tag);
+    assert_int_equal(uws_fx_submit(&c->fx, body, id), 0);
+    char file[1200];
+    snprintf(file, sizeof file, "%s/%s.pid", c->fx.root, tag);
+    double until = tu_now() + 20;
+    char *text = NULL;
+    while ((text = tu_read_file(file, NULL)) == NULL && tu_now() < until) {
+        usleep(50 * 1000);
+    }
+    assert_non_null(text);
+    assert_int_equal(sscanf(text, "%d", pid), 1);
+    free(text);
+    json_t *job = uws_fx_wait(&c->fx, id, "executing", 20);
+    assert_non_null(job);
+    json_decref(job);
+}
+
+/* Has process pid ended (gone, or a zombie its parent has not reaped yet)? */
+static bool process_ended(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    char *text = tu_read_file(path, NULL);
+    if (text == NULL) {
+        return true;
+    }
+    const char *paren = strrchr(text, ')');
+    bool ended = paren != NULL && (paren[2] == 'Z' || paren[2] == 'X');
+    free(text);
+    return ended;
+}
+
+/* ... within `seconds`. */
+static bool process_ended_within(int pid, double seconds)
+{
+    double until = tu_now() + seconds;
+    while (!process_ended(pid)) {
+        if (tu_now() >= until) {
+            return false;
+        }
+        usleep(20 * 1000);
+    }
+    return true;
+}
+
+/* GET /job/{id} answers 404 within `seconds`, and its directory has gone
+ * from the work root (looked at on the backing directory). */
+static void assert_gone_within(const ctx *c, const char *id, double seconds)
+{
+    char path[64];
+    char dir[700];
+    snprintf(path, sizeof path, "/job/%s", id);
+    snprintf(dir, sizeof dir, "%s/%s", c->sfs.backing, id);
+    double until = tu_now() + seconds;
+    int status = 0;
+    bool dir_left = true;
+    while (tu_now() < until) {
+        uws_resp r = {0};
+        assert_int_equal(uws_fx_request(&c->fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+        status = r.status;
+        uws_resp_clear(&r);
+        dir_left = access(dir, F_OK) == 0;
+        if (status == 404 && !dir_left) {
+            return;
+        }
+        usleep(100 * 1000);
+    }
+    print_message("job %s: GET %d, directory %s\n", id, status, dir_left ? "left" : "gone");
+    fail();
+}
+
+/* Is job `id` in GET /job? */
+static bool listed(const uws_fx *fx, const char *id)
+{
+    uws_resp r = {0};
+    assert_int_equal(uws_fx_request(fx, "GET", "/job", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    bool found = false;
+    size_t i;
+    json_t *item;
+    json_array_foreach(r.json, i, item)
+    {
+        found |= strcmp(json_string_value(json_object_get(item, "jobId")), id) == 0;
+    }
+    uws_resp_clear(&r);
+    return found;
+}
+
+/* DELETE of a running job while the work root hangs (as the CSC's
+ * abort_job during an NFS hang): its process ends at once, and the
+ * service goes on answering (/healthz, the job already 404, DELETE of an
+ * ended and of a queued job, which write nothing there); only that DELETE
+ * waits, for its mark (what makes the deletion survive a restart). Once
+ * the mount answers: 200, every job is gone with its directory, and
+ * stays gone after the engine is killed and started again. */
+static void test_delete_while_mount_hangs(void **state)
+{
+    ctx *c = *state;
+    char ended[33];
+    char running[33];
+    char queued[33];
+    int pid = 0;
+    assert_int_equal(uws_fx_submit(&c->fx, "{\"argv\": [\"true\"]}", ended), 0);
+    json_t *job = uws_fx_wait(&c->fx, ended, "completed", 20);
+    assert_non_null(job);
+    json_decref(job);
+    start_sleeper(c, "delete", running, &pid);
+    assert_int_equal(uws_fx_submit(&c->fx, "{\"argv\": [\"true\"]}", queued), 0); /* one at a time */
+    struct timespec settle = {1, 200 * 1000 * 1000};                              /* no kept answer holds */
+    nanosleep(&settle, NULL);
+
+    assert_int_equal(sfx_stall_for(&c->sfs, STALL_SECONDS), 0);
+    char path[64];
+    snprintf(path, sizeof path, "/job/%s", running);
+    bg_get del;
+    bg_request(&del, &c->fx, "DELETE", path, NULL);
+    assert_true(process_ended_within(pid, 2.0)); /* the abort did not wait for the mount */
+    assert_prompt(&c->fx, "GET", "/healthz", NULL);
+    assert_prompt_status(&c->fx, "GET", path, NULL, 404);
+    snprintf(path, sizeof path, "/job/%s", ended);
+    assert_prompt(&c->fx, "DELETE", path, NULL);
+    assert_prompt_status(&c->fx, "GET", path, NULL, 404);
+    snprintf(path, sizeof path, "/job/%s", queued);
+    assert_prompt(&c->fx, "DELETE", path, NULL);
+    assert_prompt_status(&c->fx, "GET", path, NULL, 404);
+    assert_prompt(&c->fx, "GET", "/healthz", NULL);
+    assert_true(sfx_stalled(&c->sfs));
+
+    sfx_unstall(&c->sfs);
+    json_t *got = NULL;
+    assert_int_equal(bg_finish(&del, &got), 200);
+    assert_string_equal(json_string_value(json_object_get(got, "status")), "Success");
+    json_decref(got);
+    /* answered 200: the deletion holds even if the engine dies now */
+    uws_fx_kill(&c->fx);
+    assert_int_equal(uws_fx_restart(&c->fx, c->opts), 0);
+    assert_gone_within(c, running, 20);
+    assert_gone_within(c, ended, 5);
+    assert_gone_within(c, queued, 5);
+    assert_false(listed(&c->fx, running));
+    assert_false(listed(&c->fx, ended));
+    assert_false(listed(&c->fx, queued));
+}
+
+/* POST /job/{id}/phase PHASE=ABORT of a running job while the work root
+ * hangs: its process ends at once and the service goes on answering; the
+ * 303's job object (a results walk) waits for the mount alone. Once it
+ * answers, the job is aborted and kept. */
+static void test_abort_phase_while_mount_hangs(void **state)
+{
+    ctx *c = *state;
+    char id[33];
+    int pid = 0;
+    start_sleeper(c, "abort", id, &pid);
+    struct timespec settle = {1, 200 * 1000 * 1000}; /* no kept answer holds */
+    nanosleep(&settle, NULL);
+
+    assert_int_equal(sfx_stall_for(&c->sfs, STALL_SECONDS), 0);
+    char path[64];
+    snprintf(path, sizeof path, "/job/%s/phase", id);
+    bg_get abort;
+    bg_request(&abort, &c->fx, "POST", path, "PHASE=ABORT");
+    assert_true(process_ended_within(pid, 2.0));
+    assert_prompt(&c->fx, "GET", "/healthz", NULL);
+    assert_prompt(&c->fx, "GET", path, NULL); /* the phase needs no walk */
+    assert_prompt(&c->fx, "GET", "/healthz", NULL);
+    assert_true(sfx_stalled(&c->sfs));
+
+    sfx_unstall(&c->sfs);
+    json_t *got = NULL;
+    assert_int_equal(bg_finish(&abort, &got), 303);
+    assert_non_null(got);
+    assert_string_equal(json_string_value(json_object_get(got, "jobId")), id);
+    json_decref(got);
+    json_t *job = uws_fx_wait(&c->fx, id, "aborted", 20);
+    assert_non_null(job);
+    assert_string_equal(job_phase(job), "aborted");
+    json_decref(job);
+}
+
 /* A client polling a running job: its answer, kept between polls, is
  * checked again on the thread pool, never on the loop, so that a poll
  * just after the work root hangs does not stall every request. After the
@@ -373,208 +562,19 @@ static void test_kept_answer_checked_off_the_loop(void **state)
         assert_int_equal(json_array_size(json_object_get(got, "results")), 1);
         json_decref(got);
     }
+}
 
-    /* A job whose process sleeps 30 s (its pid written outside the work root,
-     * no file of the work root held open: it can end while the mount hangs),
-     * executing once this returns; its id and that pid. */
-    static void start_sleeper(const ctx *c, const char *tag, char id[33], int *pid)
-    {
-        char body[2048];
-        snprintf(body, sizeof body,
-                 "{\"argv\": [\"sh\", \"-c\", \"echo $$ > %s/%s.tmp && mv %s/%s.tmp %s/%s.pid && "
-                 "exec sleep 30 </dev/null >/dev/null 2>&1\"]}",
-                 c->fx.root, tag, c->fx.root, tag, c->fx.root, tag);
-        assert_int_equal(uws_fx_submit(&c->fx, body, id), 0);
-        char file[1200];
-        snprintf(file, sizeof file, "%s/%s.pid", c->fx.root, tag);
-        double until = tu_now() + 20;
-        char *text = NULL;
-        while ((text = tu_read_file(file, NULL)) == NULL && tu_now() < until) {
-            usleep(50 * 1000);
-        }
-        assert_non_null(text);
-        assert_int_equal(sscanf(text, "%d", pid), 1);
-        free(text);
-        json_t *job = uws_fx_wait(&c->fx, id, "executing", 20);
-        assert_non_null(job);
-        json_decref(job);
+int main(void)
+{
+    if (sfx_unavailable(OCPS_STALLFS)) {
+        return SFX_UNAVAILABLE;
     }
-
-    /* Has process pid ended (gone, or a zombie its parent has not reaped yet)? */
-    static bool process_ended(int pid)
-    {
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        char *text = tu_read_file(path, NULL);
-        if (text == NULL) {
-            return true;
-        }
-        const char *paren = strrchr(text, ')');
-        bool ended = paren != NULL && (paren[2] == 'Z' || paren[2] == 'X');
-        free(text);
-        return ended;
-    }
-
-    /* ... within `seconds`. */
-    static bool process_ended_within(int pid, double seconds)
-    {
-        double until = tu_now() + seconds;
-        while (!process_ended(pid)) {
-            if (tu_now() >= until) {
-                return false;
-            }
-            usleep(20 * 1000);
-        }
-        return true;
-    }
-
-    /* GET /job/{id} answers 404 within `seconds`, and its directory has gone
-     * from the work root (looked at on the backing directory). */
-    static void assert_gone_within(const ctx *c, const char *id, double seconds)
-    {
-        char path[64];
-        char dir[700];
-        snprintf(path, sizeof path, "/job/%s", id);
-        snprintf(dir, sizeof dir, "%s/%s", c->sfs.backing, id);
-        double until = tu_now() + seconds;
-        int status = 0;
-        bool dir_left = true;
-        while (tu_now() < until) {
-            uws_resp r = {0};
-            assert_int_equal(uws_fx_request(&c->fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
-            status = r.status;
-            uws_resp_clear(&r);
-            dir_left = access(dir, F_OK) == 0;
-            if (status == 404 && !dir_left) {
-                return;
-            }
-            usleep(100 * 1000);
-        }
-        print_message("job %s: GET %d, directory %s\n", id, status, dir_left ? "left" : "gone");
-        fail();
-    }
-
-    /* Is job `id` in GET /job? */
-    static bool listed(const uws_fx *fx, const char *id)
-    {
-        uws_resp r = {0};
-        assert_int_equal(uws_fx_request(fx, "GET", "/job", NULL, NULL, 0, NULL, &r), 0);
-        assert_int_equal(r.status, 200);
-        bool found = false;
-        size_t i;
-        json_t *item;
-        json_array_foreach(r.json, i, item)
-        {
-            found |= strcmp(json_string_value(json_object_get(item, "jobId")), id) == 0;
-        }
-        uws_resp_clear(&r);
-        return found;
-    }
-
-    /* DELETE of a running job while the work root hangs (as the CSC's
-     * abort_job during an NFS hang): its process ends at once, and the
-     * service goes on answering (/healthz, the job already 404, DELETE of an
-     * ended and of a queued job, which write nothing there); only that DELETE
-     * waits, for its mark (what makes the deletion survive a restart). Once
-     * the mount answers: 200, every job is gone with its directory, and
-     * stays gone after the engine is killed and started again. */
-    static void test_delete_while_mount_hangs(void **state)
-    {
-        ctx *c = *state;
-        char ended[33];
-        char running[33];
-        char queued[33];
-        int pid = 0;
-        assert_int_equal(uws_fx_submit(&c->fx, "{\"argv\": [\"true\"]}", ended), 0);
-        json_t *job = uws_fx_wait(&c->fx, ended, "completed", 20);
-        assert_non_null(job);
-        json_decref(job);
-        start_sleeper(c, "delete", running, &pid);
-        assert_int_equal(uws_fx_submit(&c->fx, "{\"argv\": [\"true\"]}", queued), 0); /* one at a time */
-        struct timespec settle = {1, 200 * 1000 * 1000}; /* no kept answer holds */
-        nanosleep(&settle, NULL);
-
-        assert_int_equal(sfx_stall_for(&c->sfs, STALL_SECONDS), 0);
-        char path[64];
-        snprintf(path, sizeof path, "/job/%s", running);
-        bg_get del;
-        bg_request(&del, &c->fx, "DELETE", path, NULL);
-        assert_true(process_ended_within(pid, 2.0)); /* the abort did not wait for the mount */
-        assert_prompt(&c->fx, "GET", "/healthz", NULL);
-        assert_prompt_status(&c->fx, "GET", path, NULL, 404);
-        snprintf(path, sizeof path, "/job/%s", ended);
-        assert_prompt(&c->fx, "DELETE", path, NULL);
-        assert_prompt_status(&c->fx, "GET", path, NULL, 404);
-        snprintf(path, sizeof path, "/job/%s", queued);
-        assert_prompt(&c->fx, "DELETE", path, NULL);
-        assert_prompt_status(&c->fx, "GET", path, NULL, 404);
-        assert_prompt(&c->fx, "GET", "/healthz", NULL);
-        assert_true(sfx_stalled(&c->sfs));
-
-        sfx_unstall(&c->sfs);
-        json_t *got = NULL;
-        assert_int_equal(bg_finish(&del, &got), 200);
-        assert_string_equal(json_string_value(json_object_get(got, "status")), "Success");
-        json_decref(got);
-        /* answered 200: the deletion holds even if the engine dies now */
-        uws_fx_kill(&c->fx);
-        assert_int_equal(uws_fx_restart(&c->fx, c->opts), 0);
-        assert_gone_within(c, running, 20);
-        assert_gone_within(c, ended, 5);
-        assert_gone_within(c, queued, 5);
-        assert_false(listed(&c->fx, running));
-        assert_false(listed(&c->fx, ended));
-        assert_false(listed(&c->fx, queued));
-    }
-
-    /* POST /job/{id}/phase PHASE=ABORT of a running job while the work root
-     * hangs: its process ends at once and the service goes on answering; the
-     * 303's job object (a results walk) waits for the mount alone. Once it
-     * answers, the job is aborted and kept. */
-    static void test_abort_phase_while_mount_hangs(void **state)
-    {
-        ctx *c = *state;
-        char id[33];
-        int pid = 0;
-        start_sleeper(c, "abort", id, &pid);
-        struct timespec settle = {1, 200 * 1000 * 1000}; /* no kept answer holds */
-        nanosleep(&settle, NULL);
-
-        assert_int_equal(sfx_stall_for(&c->sfs, STALL_SECONDS), 0);
-        char path[64];
-        snprintf(path, sizeof path, "/job/%s/phase", id);
-        bg_get abort;
-        bg_request(&abort, &c->fx, "POST", path, "PHASE=ABORT");
-        assert_true(process_ended_within(pid, 2.0));
-        assert_prompt(&c->fx, "GET", "/healthz", NULL);
-        assert_prompt(&c->fx, "GET", path, NULL); /* the phase needs no walk */
-        assert_prompt(&c->fx, "GET", "/healthz", NULL);
-        assert_true(sfx_stalled(&c->sfs));
-
-        sfx_unstall(&c->sfs);
-        json_t *got = NULL;
-        assert_int_equal(bg_finish(&abort, &got), 303);
-        assert_non_null(got);
-        assert_string_equal(json_string_value(json_object_get(got, "jobId")), id);
-        json_decref(got);
-        json_t *job = uws_fx_wait(&c->fx, id, "aborted", 20);
-        assert_non_null(job);
-        assert_string_equal(job_phase(job), "aborted");
-        json_decref(job);
-    }
-
-    int main(void)
-    {
-        if (sfx_unavailable(OCPS_STALLFS)) {
-            return SFX_UNAVAILABLE;
-        }
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup_teardown(test_stop_while_work_root_hangs, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_gets_wait_for_the_mount_alone, setup_one_at_a_time,
-                                            teardown),
-            cmocka_unit_test_setup_teardown(test_kept_answer_checked_off_the_loop, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_delete_while_mount_hangs, setup_one_at_a_time, teardown),
-            cmocka_unit_test_setup_teardown(test_abort_phase_while_mount_hangs, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_stop_while_work_root_hangs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gets_wait_for_the_mount_alone, setup_one_at_a_time, teardown),
+        cmocka_unit_test_setup_teardown(test_kept_answer_checked_off_the_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_while_mount_hangs, setup_one_at_a_time, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_phase_while_mount_hangs, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
