@@ -24,7 +24,8 @@ endforeach()
 set_tests_properties(uws_page PROPERTIES TIMEOUT 900)
 # uws_hung_mount: stopped while its work root hangs (stallfs), ocps-engine
 # exits within its close grace; the next one runs the job. GETs that read
-# the hung root wait alone: PUT, /healthz, a queued job answered at once.
+# the hung root wait alone: PUT, /healthz, a queued job answered at once;
+# so does a large result's transfer that the mount holds in the middle.
 if(TARGET stallfs_fixture)
   ocps_test_exe(test_uws_hung_mount uws_fixture stallfs_fixture)
   add_test(NAME uws_hung_mount COMMAND test_uws_hung_mount)
