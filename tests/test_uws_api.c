@@ -1031,6 +1031,96 @@ static void test_full_line_refused(void **state)
     uws_fx_stop(&own);
 }
 
+/* The text of `seq 1 n` (malloc'd), its length in *len. */
+static char *seq_text(long n, size_t *len)
+{
+    size_t cap = (size_t)n * 9 + 1;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t k = 0;
+    for (long i = 1; i <= n; i++) {
+        k += (size_t)snprintf(text + k, cap - k, "%ld\n", i);
+    }
+    *len = k;
+    return text;
+}
+
+/* A large result (19 MB, sent a part at a time) arrives byte for byte,
+ * with its Content-Length and type; clients that leave in the middle of
+ * it (or before its first byte) cost nothing afterwards: the next ones
+ * are served, and the service stops cleanly (exit 0; under ASan, no
+ * leak), one transfer still in progress. */
+static void test_large_result_and_clients_that_leave(void **state)
+{
+    (void)state;
+    uws_fx own;
+    assert_int_equal(uws_fx_start(&own, NULL, NULL), 0);
+    char id[33];
+    assert_int_equal(uws_fx_submit(&own,
+                                   "{\"argv\": [\"sh\", \"-c\", \"echo writing-big; seq 1 2500000 > "
+                                   "\\\"$JOB_OUTPUT_DIR/big.fits\\\"\"]}",
+                                   id),
+                     0);
+    json_t *job = uws_fx_wait(&own, id, NULL, 60);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
+    json_decref(job);
+    size_t want_len = 0;
+    char *want = seq_text(2500000, &want_len);
+    char clen[64];
+    snprintf(clen, sizeof clen, "\r\nContent-Length: %zu\r\n", want_len);
+    char path[96];
+    snprintf(path, sizeof path, "/job/result/%s/0", id);
+
+    /* clients that leave: before the reply, within the first part, later */
+    static const size_t leave_after[] = {0, 100, 70000, 300000, 600000, 3000000};
+    for (size_t i = 0; i < sizeof leave_after / sizeof leave_after[0]; i++) {
+        uws_raw raw;
+        assert_int_equal(uws_raw_get(&raw, &own, path, 8192), 0);
+        assert_int_equal(uws_raw_read(&raw, leave_after[i], 20), 0);
+        assert_true(raw.len >= leave_after[i]);
+        uws_raw_close(&raw);
+    }
+    uws_resp r;
+    for (int k = 0; k < 2; k++) { /* curl, then one that reads slowly */
+        if (k == 0) {
+            assert_int_equal(uws_fx_request(&own, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+        } else {
+            uws_raw raw;
+            assert_int_equal(uws_raw_get(&raw, &own, path, 8192), 0);
+            for (size_t got = 0; got < 1000000; got += 250000) {
+                assert_int_equal(uws_raw_read(&raw, got, 20), 0);
+                usleep(20000);
+            }
+            assert_int_equal(uws_raw_read(&raw, SIZE_MAX, 60), 0);
+            assert_true(raw.eof);
+            assert_int_equal(uws_raw_reply(&raw, &r), 0);
+            uws_raw_close(&raw);
+        }
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.headers, clen));
+        assert_non_null(strstr(r.headers, "Content-Type: application/fits\r\n"));
+        assert_int_equal(r.len, want_len);
+        assert_true(memcmp(r.body, want, want_len) == 0);
+        uws_resp_clear(&r);
+    }
+    /* a small file: whole */
+    char log_path[96];
+    job_path(log_path, sizeof log_path, id, "/log");
+    assert_int_equal(uws_fx_request(&own, "GET", log_path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "writing-big\n"));
+    uws_resp_clear(&r);
+    uws_raw open;
+    assert_int_equal(uws_raw_get(&open, &own, path, 8192), 0);
+    assert_int_equal(uws_raw_read(&open, 400000, 20), 0);
+    kill(own.pid, SIGTERM); /* one transfer in progress */
+    assert_int_equal(tu_wait_exit(own.pid, 20), 0);
+    own.pid = -1;
+    uws_raw_close(&open);
+    free(want);
+    uws_fx_stop(&own);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1052,6 +1142,7 @@ int main(void)
         cmocka_unit_test(test_key_reused_after_delete),
         cmocka_unit_test(test_key_while_deleting),
         cmocka_unit_test(test_metrics_and_log),
+        cmocka_unit_test(test_large_result_and_clients_that_leave),
     };
     /* OCPS_TEST_FILTER=NAME runs only that test (a cmocka pattern) */
     const char *filter = getenv("OCPS_TEST_FILTER");

@@ -9,8 +9,9 @@
  * (the results walks are off the loop; a queued job has no files to
  * walk), and a poll of a running job whose answer is kept checks it
  * again off the loop. DELETE and the abort extension of a running job
- * kill it at once and hold up no other request. Exits 77 (skip) where
- * FUSE cannot be mounted.
+ * kill it at once and hold up no other request; so it is while a large
+ * result's transfer waits for the mount in the middle (its parts are read
+ * off the loop). Exits 77 (skip) where FUSE cannot be mounted.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -45,6 +46,7 @@ typedef struct ctx {
     stallfs_fx sfs;
     uws_fx fx;
     const char *opts[5];
+    int child; /* a client process to end at teardown, or 0 */
 } ctx;
 
 static int setup_opts(void **state, const char *const *more)
@@ -80,6 +82,9 @@ static int setup_one_at_a_time(void **state)
 static int teardown(void **state)
 {
     ctx *c = *state;
+    if (c->child > 0) { /* a failed test left it waiting */
+        tu_kill(c->child);
+    }
     sfx_unstall(&c->sfs); /* an engine blocked on the work root can end */
     uws_fx_stop(&c->fx);
     sfx_stop(&c->sfs);
@@ -564,6 +569,137 @@ static void test_kept_answer_checked_off_the_loop(void **state)
     }
 }
 
+/* The text of `seq 1 n` (malloc'd), its length in *len. */
+static char *seq_text(long n, size_t *len)
+{
+    size_t cap = (size_t)n * 9 + 1;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t k = 0;
+    for (long i = 1; i <= n; i++) {
+        k += (size_t)snprintf(text + k, cap - k, "%ld\n", i);
+    }
+    *len = k;
+    return text;
+}
+
+/* A GET of a large file in a child process: it reads the first bytes,
+ * says so, waits for the go, then reads the rest and says whether the
+ * reply was 200 with the Content-Length and the bytes of `want`. */
+typedef struct bg_transfer {
+    int pid;
+    int started; /* the child writes a byte once the first bytes came */
+    int go;      /* the child reads on once a byte comes */
+    int verdict; /* then writes "STATUS LENGTH SAME\n" */
+} bg_transfer;
+
+static void transfer_child(const uws_fx *fx, const char *path, const char *want, size_t want_len,
+                           const bg_transfer *t)
+{
+    uws_raw raw;
+    char line[8];
+    uws_resp r = {0};
+    char clen[64];
+    snprintf(clen, sizeof clen, "\r\nContent-Length: %zu\r\n", want_len);
+    /* a small receive buffer: the server cannot send far ahead */
+    if (uws_raw_get(&raw, fx, path, 8192) != 0 || uws_raw_read(&raw, 65536, 20) != 0 ||
+        write(t->started, "s\n", 2) != 2 || tu_read_line(t->go, line, sizeof line, 60) != 0 ||
+        uws_raw_read(&raw, SIZE_MAX, 60) != 0 || uws_raw_reply(&raw, &r) != 0) {
+        dprintf(t->verdict, "0 0 0\n");
+        _exit(0);
+    }
+    bool same = r.len == want_len && memcmp(r.body, want, want_len) == 0 && strstr(r.headers, clen) != NULL;
+    dprintf(t->verdict, "%d %zu %d\n", r.status, r.len, same ? 1 : 0);
+    _exit(0);
+}
+
+static void bg_transfer_start(bg_transfer *t, const uws_fx *fx, const char *path, const char *want,
+                              size_t want_len)
+{
+    int started[2];
+    int go[2];
+    int verdict[2];
+    assert_int_equal(pipe(started), 0);
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(verdict), 0);
+    t->pid = fork();
+    assert_true(t->pid >= 0);
+    if (t->pid == 0) {
+        bg_transfer mine = {0, started[1], go[0], verdict[1]};
+        transfer_child(fx, path, want, want_len, &mine);
+    }
+    close(started[1]);
+    close(go[0]);
+    close(verdict[1]);
+    t->started = started[0];
+    t->go = go[1];
+    t->verdict = verdict[0];
+}
+
+/* A job's large result (19 MB) is being sent when the work root hangs:
+ * its next bytes wait for the mount on the thread pool, alone; /healthz,
+ * a job's phase and a queued job are answered at once. Once the mount
+ * answers, the whole file arrives, byte for byte. */
+static void test_file_transfer_waits_for_the_mount_alone(void **state)
+{
+    ctx *c = *state;
+    const long lines = 2500000;
+    char done[33];
+    char running[33];
+    char queued[33];
+    char path[96];
+    assert_int_equal(
+        uws_fx_submit(&c->fx,
+                      "{\"argv\": [\"sh\", \"-c\", \"seq 1 2500000 > \\\"$JOB_OUTPUT_DIR/big.fits\\\"\"]}",
+                      done),
+        0);
+    json_t *job = uws_fx_wait(&c->fx, done, NULL, 60);
+    assert_non_null(job);
+    assert_string_equal(job_phase(job), "completed");
+    json_decref(job);
+    assert_int_equal(uws_fx_submit(&c->fx, "{\"argv\": [\"sleep\", \"30\"]}", running), 0);
+    json_decref(uws_fx_wait(&c->fx, running, "executing", 20));
+    assert_int_equal(uws_fx_submit(&c->fx, "{\"argv\": [\"true\"]}", queued), 0);
+
+    size_t want_len = 0;
+    char *want = seq_text(lines, &want_len);
+    bg_transfer t;
+    snprintf(path, sizeof path, "/job/result/%s/0", done);
+    bg_transfer_start(&t, &c->fx, path, want, want_len);
+    c->child = t.pid;
+    char line[128];
+    assert_int_equal(tu_read_line(t.started, line, sizeof line, 20), 0); /* the first bytes came */
+    assert_int_equal(sfx_stall_for(&c->sfs, STALL_SECONDS), 0);
+    assert_int_equal(write(t.go, "g\n", 2), 2); /* the client reads on: the next bytes need the mount */
+    struct timespec pause = {0, 500 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+
+    assert_prompt(&c->fx, "GET", "/healthz", NULL);
+    snprintf(path, sizeof path, "/job/%s/phase", running);
+    assert_prompt(&c->fx, "GET", path, NULL);
+    snprintf(path, sizeof path, "/job/%s", queued);
+    assert_prompt(&c->fx, "GET", path, NULL);
+    assert_prompt(&c->fx, "PUT", "/job", "{\"argv\": [\"true\"]}");
+    assert_prompt(&c->fx, "GET", "/healthz", NULL);
+    assert_true(sfx_stalled(&c->sfs));
+
+    sfx_unstall(&c->sfs);
+    assert_int_equal(tu_read_line(t.verdict, line, sizeof line, 60), 0);
+    int status = 0;
+    size_t got = 0;
+    int same = 0;
+    assert_int_equal(sscanf(line, "%d %zu %d", &status, &got, &same), 3);
+    assert_int_equal(status, 200);
+    assert_int_equal(got, want_len);
+    assert_int_equal(same, 1);
+    assert_true(tu_wait_exit(t.pid, 30) >= 0);
+    c->child = 0;
+    close(t.started);
+    close(t.go);
+    close(t.verdict);
+    free(want);
+}
+
 int main(void)
 {
     if (sfx_unavailable(OCPS_STALLFS)) {
@@ -575,6 +711,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kept_answer_checked_off_the_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_while_mount_hangs, setup_one_at_a_time, teardown),
         cmocka_unit_test_setup_teardown(test_abort_phase_while_mount_hangs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_transfer_waits_for_the_mount_alone, setup_one_at_a_time,
+                                        teardown),
     };
+    /* OCPS_TEST_FILTER=NAME runs only that test (a cmocka pattern) */
+    const char *filter = getenv("OCPS_TEST_FILTER");
+    if (filter != NULL && *filter != '\0') {
+        cmocka_set_test_filter(filter);
+    }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,7 +26,8 @@ set_tests_properties(uws_page PROPERTIES TIMEOUT 900)
 # exits within its close grace; the next one runs the job. GETs that read
 # the hung root wait alone: PUT, /healthz, a queued job answered at once;
 # DELETE and POST .../phase ABORT kill a running job at once, only their
-# own answers waiting for the mount.
+# own answers waiting for the mount; a large result's transfer that the
+# mount holds in the middle waits alone too.
 if(TARGET stallfs_fixture)
   ocps_test_exe(test_uws_hung_mount uws_fixture stallfs_fixture)
   add_test(NAME uws_hung_mount COMMAND test_uws_hung_mount)

@@ -17,8 +17,11 @@
  * which lists_max GET /job lists), the others wait their turn, so that a
  * hung work root (an NFS mount whose server stopped answering) stalls
  * those requests alone, never the loop nor the whole pool; the kept
- * answers of running jobs are checked there too (uws_recheck_tick). A job that has not started has no files:
- * its answers touch no file.
+ * answers of running jobs are checked there too (uws_recheck_tick). A job
+ * that has not started has no files: its answers touch no file. A file's
+ * bytes (a result, a log) are read there too, a part at a time in turn
+ * with the walks (uws_stream): a work root that hangs in the middle of a
+ * transfer stalls that transfer alone.
  */
 #define _XOPEN_SOURCE 700
 #include "ocps/uws_service.h"
@@ -109,6 +112,14 @@ static unsigned uws_lists_max(void)
  * suspended connections (a client that left is not noticed while its
  * connection is suspended). */
 #define UWS_LISTS_WAIT_MAX 16
+/* A file (a result, a log, metrics) up to this size is read whole on the
+ * thread pool with its open; a larger one is sent a part of this size at
+ * a time, each read on the pool in turn with the walks, the next one read
+ * ahead (uws_stream): at most two parts in memory per connection. */
+#define UWS_FILE_PART (256 * 1024)
+/* The block libmicrohttpd asks a streamed file's parts for at most (its
+ * buffer, one per response). */
+#define UWS_FILE_BLOCK (64 * 1024)
 /* The Retry-After (seconds) of a 503 that asks to try again later (a full
  * waiting line, too many lists): a hint for generic HTTP clients. */
 #define UWS_RETRY_AFTER 1
@@ -160,7 +171,8 @@ struct uws_service {
     uv_timer_t recheck;             /* live kept answers checked again (uws_recheck_start) */
     struct uws_recheck *rechecking; /* that check, on the thread pool (counted in walks) */
     uws_metrics *metrics;
-    unsigned deferred;  /* replies being built on the thread pool or waiting (their connections suspended) */
+    unsigned deferred;  /* replies being built on the thread pool or waiting (their connections suspended),
+                           and file parts being read or waiting (uws_stream) */
     unsigned walks;     /* ... of which reading under the work root, on the pool (at most walks_max) */
     unsigned walks_max; /* uws_walks_max() */
     unsigned lists;     /* ... of which GET /job lists (at most lists_max) */
@@ -217,7 +229,7 @@ struct uws_reply {
     const char *content_type;
     char *body; /* malloc'd (or NULL) */
     size_t len;
-    int fd; /* >= 0: send this file of `len` bytes instead of body */
+    int fd; /* >= 0: send this file of `len` bytes instead of body (uws_stream: read off the loop) */
     char location[512];
     char allow[48];            /* the Allow header of a 405; empty: none */
     unsigned retry_after;      /* seconds: a Retry-After header (a 503 of a full line); 0 none */
@@ -236,10 +248,40 @@ typedef struct uws_deferred {
     struct MHD_Connection *conn;
     struct uws_request *rq;
     uws_reply reply;
+    struct uws_stream *stream; /* set instead of reply: a part of this file to read (conn, rq unused) */
     bool walk;                 /* reads under the work root (counted in s->walks while on the pool) */
     bool list;                 /* ... a GET /job list */
     struct uws_deferred *next; /* in s->walks_wait */
 } uws_deferred;
+
+/* A file sent a part at a time (libmicrohttpd's content reader,
+ * uws_stream_reader), each part read on the thread pool, never on the
+ * loop: `part` is handed out while `next` is read (one read ahead); when
+ * the next bytes are not read yet, the connection is suspended until they
+ * are. Freed once libmicrohttpd is done with it (the reply sent, or the
+ * client gone) and no read is in flight. */
+typedef enum uws_next_state {
+    UWS_NEXT_NONE,    /* no read asked */
+    UWS_NEXT_READING, /* on the pool, or waiting its turn */
+    UWS_NEXT_READ,    /* next_len bytes at next_at, or next_errno */
+} uws_next_state;
+
+typedef struct uws_stream {
+    uws_deferred read; /* its read (read.stream: this one; a walk) */
+    struct MHD_Connection *conn;
+    int fd;
+    uint64_t size; /* the file's size at its open: the Content-Length */
+    char *part;    /* bytes [part_at, part_at + part_len) of the file */
+    uint64_t part_at;
+    size_t part_len;
+    char *next; /* bytes [next_at, next_at + next_len) once read */
+    uint64_t next_at;
+    size_t next_len;
+    int next_errno; /* the read failed, or the file ended sooner */
+    uws_next_state next_state;
+    bool suspended; /* the connection waits for next */
+    bool left;      /* libmicrohttpd is done with it: freed once its read is over */
+} uws_stream;
 
 /* One request (MHD's per-connection request context). */
 typedef struct uws_request {
@@ -642,27 +684,9 @@ static bool uws_marked_deleted(const char *workdir)
     return stat(path, &st) == 0;
 }
 
-/* The MHD response of r with its headers (r's body or fd handed over), or
- * NULL (r's body freed, fd closed). */
-static struct MHD_Response *uws_response(uws_reply *r)
+/* The headers of r on resp. */
+static void uws_response_headers(struct MHD_Response *resp, const uws_reply *r)
 {
-    struct MHD_Response *resp;
-    if (r->fd >= 0) {
-        resp = MHD_create_response_from_fd((uint64_t)r->len, r->fd);
-    } else {
-        resp =
-            MHD_create_response_from_buffer(r->len, r->body != NULL ? r->body : (char *)"",
-                                            r->body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    }
-    if (resp == NULL) {
-        if (r->fd >= 0) {
-            close(r->fd);
-        }
-        free(r->body);
-        return NULL;
-    }
-    r->body = NULL;
-    r->fd = -1;
     if (r->content_type != NULL) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
     }
@@ -684,6 +708,21 @@ static struct MHD_Response *uws_response(uws_reply *r)
     if (r->status == 401) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     }
+}
+
+/* The MHD response of r (a body, no fd) with its headers (r's body handed
+ * over), or NULL (r's body freed). */
+static struct MHD_Response *uws_response(uws_reply *r)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(r->len, r->body != NULL ? r->body : (char *)"",
+                                        r->body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        free(r->body);
+        return NULL;
+    }
+    r->body = NULL;
+    uws_response_headers(resp, r);
     return resp;
 }
 
@@ -1771,6 +1810,42 @@ static int uws_open_regular(const char *path, size_t *len)
     return fd;
 }
 
+/* Read up to len bytes at off into buf (on the thread pool): 0 with the
+ * bytes read in *got (fewer at the end of the file), or an errno. */
+static int uws_pread_full(int fd, char *buf, size_t len, uint64_t off, size_t *got)
+{
+    *got = 0;
+    while (*got < len) {
+        ssize_t n = pread(fd, buf + *got, len - *got, (off_t)(off + *got));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return n < 0 ? errno : 0;
+        }
+        *got += (size_t)n;
+    }
+    return 0;
+}
+
+/* The file of fd (len bytes, at most UWS_FILE_PART) read whole into r's
+ * body; fd closed. A file that ended sooner is sent as it is. */
+static void uws_file_read_whole(int fd, size_t len, uws_reply *r)
+{
+    char *body = malloc(len + 1);
+    size_t got = 0;
+    int err = body != NULL ? uws_pread_full(fd, body, len, 0, &got) : ENOMEM;
+    close(fd);
+    if (err != 0) {
+        free(body);
+        uws_reply_text(r, 500, err == ENOMEM ? "out of memory" : "the file could not be read");
+        return;
+    }
+    body[got] = '\0';
+    r->body = body;
+    r->len = got;
+}
+
 static void uws_file_run(void *arg, uws_reply *r)
 {
     uws_file_work *w = arg;
@@ -1788,8 +1863,12 @@ static void uws_file_run(void *arg, uws_reply *r)
     } else {
         r->status = 200;
         r->content_type = w->content_type != NULL ? w->content_type : uws_mime(path);
-        r->fd = fd;
         r->len = len;
+        if (len <= UWS_FILE_PART) {
+            uws_file_read_whole(fd, len, r);
+        } else {
+            r->fd = fd; /* sent a part at a time (uws_stream) */
+        }
     }
     json_decref(results);
 }
@@ -2137,9 +2216,13 @@ static bool uws_authorized(const uws_service *s, struct MHD_Connection *conn, co
     return diff == 0;
 }
 
+static struct MHD_Response *uws_stream_response(uws_service *s, struct MHD_Connection *conn, uws_reply *r);
+
 static enum MHD_Result uws_send(uws_service *s, struct MHD_Connection *conn, uws_request *rq, uws_reply *r)
 {
-    struct MHD_Response *resp = r->kept != NULL ? r->kept : uws_response(r);
+    struct MHD_Response *resp = r->kept != NULL ? r->kept
+                                : r->fd >= 0    ? uws_stream_response(s, conn, r)
+                                                : uws_response(r);
     if (resp == NULL) {
         return MHD_NO;
     }
@@ -2156,11 +2239,18 @@ static enum MHD_Result uws_send(uws_service *s, struct MHD_Connection *conn, uws
 /* ---- replies built off the loop (the connection suspended) -------------- */
 
 static void uws_run(uws_service *s);
+static void uws_stream_read(uws_stream *st);
+static void uws_stream_read_done(uws_stream *st, int status);
+static void uws_stream_free(uws_stream *st);
 
 static void uws_defer_run(uv_work_t *req)
 {
     uws_deferred *d = req->data;
-    d->reply.defer_work(d->reply.defer_arg, &d->reply);
+    if (d->stream != NULL) {
+        uws_stream_read(d->stream);
+    } else {
+        d->reply.defer_work(d->reply.defer_arg, &d->reply);
+    }
 }
 
 /* d's reply (built, or failed) waits in the request, the connection
@@ -2182,6 +2272,17 @@ static void uws_defer_answer(uws_deferred *d)
 }
 
 static void uws_defer_done(uv_work_t *req, int status);
+
+/* d could not go on the pool: a reply answered 500, a file part failed. */
+static void uws_defer_fail(uws_deferred *d)
+{
+    if (d->stream != NULL) {
+        uws_stream_read_done(d->stream, UV_EINVAL);
+        return;
+    }
+    uws_reply_text(&d->reply, 500, "the reply could not be built");
+    uws_defer_answer(d);
+}
 
 /* Can d go on the pool now? */
 static bool uws_walk_fits(const uws_service *s, const uws_deferred *d)
@@ -2208,12 +2309,14 @@ static void uws_walks_next(uws_service *s)
         }
         d->next = NULL;
         s->lists_waiting -= d->list;
-        if (uv_queue_work(s->loop, &d->req, uws_defer_run, uws_defer_done) == 0) {
+        if (d->stream != NULL && d->stream->left) { /* its client is gone: nothing to read */
+            uws_stream_free(d->stream);
+            s->deferred--;
+        } else if (uv_queue_work(s->loop, &d->req, uws_defer_run, uws_defer_done) == 0) {
             s->walks++;
             s->lists += d->list;
         } else {
-            uws_reply_text(&d->reply, 500, "the reply could not be built");
-            uws_defer_answer(d);
+            uws_defer_fail(d);
         }
     }
 }
@@ -2223,20 +2326,46 @@ static void uws_defer_done(uv_work_t *req, int status)
 {
     uws_deferred *d = req->data;
     uws_service *s = d->s;
-    if (status != 0 && d->reply.status == 0) {
-        uws_reply_text(&d->reply, 500, "the reply could not be built");
-    }
     if (d->walk) {
         s->walks--;
         s->lists -= d->list;
         uws_walks_next(s); /* before the answer: s->deferred stays > 0 while walks wait */
     }
-    uws_defer_answer(d);
+    if (d->stream != NULL) {
+        uws_stream_read_done(d->stream, status);
+    } else {
+        if (status != 0 && d->reply.status == 0) {
+            uws_reply_text(&d->reply, 500, "the reply could not be built");
+        }
+        uws_defer_answer(d);
+    }
     if (s->closing) {
         uws_free_if_done(s);
     } else {
         uws_run(s);
     }
+}
+
+/* Put d on the pool now, or (a walk that does not fit) at the end of
+ * the waiting line; 0, or -1 when libuv refused it. */
+static int uws_pool_queue(uws_service *s, uws_deferred *d)
+{
+    if (d->walk && !uws_walk_fits(s, d)) {
+        if (s->walks_wait_tail != NULL) {
+            s->walks_wait_tail->next = d;
+        } else {
+            s->walks_wait = d;
+        }
+        s->walks_wait_tail = d;
+        s->lists_waiting += d->list;
+        return 0;
+    }
+    if (uv_queue_work(s->loop, &d->req, uws_defer_run, uws_defer_done) != 0) {
+        return -1;
+    }
+    s->walks += d->walk;
+    s->lists += d->list;
+    return 0;
 }
 
 /* Does r's work read (or write) under the work root? */
@@ -2278,23 +2407,9 @@ static enum MHD_Result uws_defer(uws_service *s, struct MHD_Connection *conn, uw
         d->walk = walk;
         d->list = list;
         MHD_suspend_connection(conn);
-        if (waits) {
-            if (s->walks_wait_tail != NULL) {
-                s->walks_wait_tail->next = d;
-            } else {
-                s->walks_wait = d;
-            }
-            s->walks_wait_tail = d;
-            s->lists_waiting += list;
+        if (uws_pool_queue(s, d) == 0) {
             rq->deferred = d;
             s->deferred++;
-            return MHD_YES;
-        }
-        if (uv_queue_work(s->loop, &d->req, uws_defer_run, uws_defer_done) == 0) {
-            rq->deferred = d;
-            s->deferred++;
-            s->walks += d->walk;
-            s->lists += d->list;
             return MHD_YES;
         }
         MHD_resume_connection(conn);
@@ -2303,6 +2418,146 @@ static enum MHD_Result uws_defer(uws_service *s, struct MHD_Connection *conn, uw
     r->defer_work(r->defer_arg, r);
     r->defer_release(r->defer_arg, r);
     return uws_send(s, conn, rq, r);
+}
+
+/* ---- file bodies read off the loop, a part at a time -------------------- */
+
+static void uws_stream_free(uws_stream *st)
+{
+    close(st->fd);
+    free(st->part);
+    free(st->next);
+    free(st);
+}
+
+/* On the thread pool: the next part (it touches only st's next_*, fd and
+ * size, which the loop leaves alone while it reads). */
+static void uws_stream_read(uws_stream *st)
+{
+    uint64_t left = st->size - st->next_at;
+    size_t want = left < UWS_FILE_PART ? (size_t)left : UWS_FILE_PART;
+    st->next_errno = uws_pread_full(st->fd, st->next, want, st->next_at, &st->next_len);
+    if (st->next_errno == 0 && st->next_len < want) {
+        st->next_errno = EIO; /* the file is shorter than its Content-Length now */
+    }
+}
+
+/* Ask for the part after st->part, on the pool in turn with the walks
+ * (s->deferred counts it: the service is not freed before it is over).
+ * 0, or -1. */
+static int uws_stream_read_next(uws_stream *st)
+{
+    uws_service *s = st->read.s;
+    if (st->next == NULL && (st->next = malloc(UWS_FILE_PART)) == NULL) {
+        return -1;
+    }
+    st->next_at = st->part_at + st->part_len;
+    st->next_len = 0;
+    st->next_errno = 0;
+    if (uws_pool_queue(s, &st->read) != 0) {
+        return -1;
+    }
+    st->next_state = UWS_NEXT_READING;
+    s->deferred++;
+    return 0;
+}
+
+/* Back on the loop: the part is read (or failed); a connection that waits
+ * for it resumes, a stream libmicrohttpd is done with is freed. */
+static void uws_stream_read_done(uws_stream *st, int status)
+{
+    st->read.s->deferred--;
+    st->next_state = UWS_NEXT_READ;
+    if (status != 0 && st->next_errno == 0) {
+        st->next_errno = EIO;
+    }
+    if (st->left) {
+        uws_stream_free(st);
+        return;
+    }
+    if (st->suspended) {
+        st->suspended = false;
+        MHD_resume_connection(st->conn);
+    }
+}
+
+/* libmicrohttpd's content reader (on the loop): the bytes at pos from the
+ * part read; if it is used up, the next one once read, else the
+ * connection is suspended until it is (uws_stream_read_done), which
+ * libmicrohttpd allows from here (its content reader may return 0 only
+ * so). The part after is read ahead as soon as this one is handed out. */
+static ssize_t uws_stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    uws_stream *st = cls;
+    if (pos >= st->part_at + st->part_len) {
+        if (st->next_state == UWS_NEXT_NONE && uws_stream_read_next(st) != 0) {
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        if (st->next_state == UWS_NEXT_READING) {
+            st->suspended = true;
+            MHD_suspend_connection(st->conn);
+            return 0;
+        }
+        if (st->next_errno != 0 || st->next_at != pos) {
+            return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees fewer bytes than announced */
+        }
+        char *used = st->part;
+        st->part = st->next;
+        st->part_at = st->next_at;
+        st->part_len = st->next_len;
+        st->next = used;
+        st->next_state = UWS_NEXT_NONE;
+    }
+    if (pos < st->part_at) {
+        return MHD_CONTENT_READER_END_WITH_ERROR; /* never: libmicrohttpd asks in order */
+    }
+    size_t at = (size_t)(pos - st->part_at);
+    size_t n = st->part_len - at < max ? st->part_len - at : max;
+    memcpy(buf, st->part + at, n);
+    if (st->next_state == UWS_NEXT_NONE && st->part_at + st->part_len < st->size) {
+        (void)uws_stream_read_next(st); /* failed: asked again when needed */
+    }
+    return (ssize_t)n;
+}
+
+/* libmicrohttpd is done with the stream (the reply sent, the client gone,
+ * the daemon stopped): freed now, or once its read is over. */
+static void uws_stream_end(void *cls)
+{
+    uws_stream *st = cls;
+    if (st->next_state == UWS_NEXT_READING) {
+        st->left = true;
+        return;
+    }
+    uws_stream_free(st);
+}
+
+/* The response of r's file (r->fd, r->len bytes) sent from parts read
+ * on the pool, with r's headers (the fd handed over), or NULL (closed). */
+static struct MHD_Response *uws_stream_response(uws_service *s, struct MHD_Connection *conn, uws_reply *r)
+{
+    uws_stream *st = calloc(1, sizeof *st);
+    struct MHD_Response *resp = NULL;
+    if (st != NULL) {
+        st->read.s = s;
+        st->read.req.data = &st->read;
+        st->read.stream = st;
+        st->read.walk = true;
+        st->conn = conn;
+        st->fd = r->fd;
+        st->size = (uint64_t)r->len;
+        resp = MHD_create_response_from_callback(st->size, UWS_FILE_BLOCK, uws_stream_reader, st,
+                                                 uws_stream_end);
+    }
+    if (resp == NULL) {
+        free(st);
+        close(r->fd);
+        r->fd = -1;
+        return NULL;
+    }
+    r->fd = -1;
+    uws_response_headers(resp, r);
+    return resp;
 }
 
 static size_t uws_on_unescape(void *cls, struct MHD_Connection *conn, char *s)
@@ -2707,9 +2962,10 @@ static void uws_on_http_closed(void *arg)
     free(s);
 }
 
-/* Once its handles have closed, no reply is being built off the loop (no
- * connection is suspended) and no directory is being moved aside: stop
- * the daemon, then free the service. */
+/* Once its handles have closed, no reply is being built off the loop nor
+ * file part read (no connection is suspended), no directory is being
+ * moved aside and no kept answer checked: stop the daemon (which frees
+ * the file streams left), then free the service. */
 static void uws_free_if_done(uws_service *s)
 {
     if (s->handles == 0 && s->deferred == 0 && s->moving == 0 && s->rechecking == NULL && s->http != NULL) {

@@ -5,11 +5,16 @@
 #define _XOPEN_SOURCE 700
 #include "uws_fixture.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -239,4 +244,93 @@ int uws_fx_count(const uws_fx *fx)
     }
     uws_resp_clear(&r);
     return n;
+}
+
+int uws_raw_get(uws_raw *c, const uws_fx *fx, const char *path, int rcvbuf)
+{
+    memset(c, 0, sizeof *c);
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        return -1;
+    }
+    if (rcvbuf > 0) { /* before connect: the window offered follows it */
+        (void)setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    }
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fx->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char req[1024];
+    int n = snprintf(req, sizeof req, "GET %s%s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                     fx->base_path, path);
+    if (connect(c->fd, (struct sockaddr *)&a, sizeof a) != 0 || n <= 0 || (size_t)n >= sizeof req ||
+        write(c->fd, req, (size_t)n) != n) {
+        uws_raw_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+int uws_raw_read(uws_raw *c, size_t upto, double timeout)
+{
+    double until = tu_now() + timeout;
+    while (c->len < upto && !c->eof) {
+        if (c->cap - c->len < 65536) {
+            size_t cap = c->cap > 0 ? 2 * c->cap : 131072;
+            char *p = realloc(c->data, cap);
+            if (p == NULL) {
+                return -1;
+            }
+            c->data = p;
+            c->cap = cap;
+        }
+        double left = until - tu_now();
+        struct pollfd p = {c->fd, POLLIN, 0};
+        if (left <= 0 || poll(&p, 1, (int)(left * 1000) + 1) <= 0) {
+            return -1;
+        }
+        size_t room = c->cap - c->len;
+        ssize_t got = read(c->fd, c->data + c->len, upto - c->len < room ? upto - c->len : room);
+        if (got < 0) {
+            return -1;
+        }
+        c->eof = got == 0;
+        c->len += (size_t)got;
+    }
+    return 0;
+}
+
+int uws_raw_reply(const uws_raw *c, uws_resp *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *end = NULL;
+    for (size_t i = 0; i + 4 <= c->len && end == NULL; i++) {
+        if (memcmp(c->data + i, "\r\n\r\n", 4) == 0) {
+            end = c->data + i + 4;
+        }
+    }
+    if (end == NULL || sscanf(c->data, "HTTP/1.%*d %d", &out->status) != 1) {
+        return -1;
+    }
+    size_t hlen = (size_t)(end - c->data);
+    out->len = c->len - hlen;
+    out->headers = malloc(hlen + 1);
+    out->body = malloc(out->len + 1);
+    if (out->headers == NULL || out->body == NULL) {
+        uws_resp_clear(out);
+        return -1;
+    }
+    memcpy(out->headers, c->data, hlen);
+    out->headers[hlen] = '\0';
+    memcpy(out->body, end, out->len);
+    out->body[out->len] = '\0';
+    return 0;
+}
+
+void uws_raw_close(uws_raw *c)
+{
+    if (c->fd >= 0) {
+        close(c->fd);
+    }
+    free(c->data);
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
 }

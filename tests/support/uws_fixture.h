@@ -5,6 +5,7 @@
 #ifndef UWS_FIXTURE_H
 #define UWS_FIXTURE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -65,5 +66,32 @@ json_t *uws_fx_wait(const uws_fx *fx, const char *id, const char *phase, double 
 int uws_fx_count(const uws_fx *fx);
 
 void uws_resp_clear(uws_resp *r);
+
+/* A GET on a socket of its own, read as the test decides (a client that
+ * reads slowly, or leaves in the middle of a reply). No token is sent. */
+typedef struct uws_raw {
+    int fd;     /* -1 once closed */
+    char *data; /* what came so far: status line, headers, body */
+    size_t len;
+    size_t cap;
+    bool eof; /* the server closed the connection */
+} uws_raw;
+
+/* Connect to fx, with a receive buffer of `rcvbuf` bytes (0: the
+ * system's; small, the server cannot send far ahead of what is read),
+ * and send GET base_path+path with Connection: close. 0, or -1. */
+int uws_raw_get(uws_raw *c, const uws_fx *fx, const char *path, int rcvbuf);
+
+/* Read until `upto` bytes (headers and body) have come, or the server
+ * closes, for at most `timeout` s. 0 when either happened, -1 on a
+ * timeout or an error. */
+int uws_raw_read(uws_raw *c, size_t upto, double timeout);
+
+/* The reply read so far, as uws_fx_request gives it (body and headers
+ * copied; json not parsed). 0, or -1 without a whole header block. */
+int uws_raw_reply(const uws_raw *c, uws_resp *out);
+
+/* Close the socket (the client leaves) and free what was read. */
+void uws_raw_close(uws_raw *c);
 
 #endif
