@@ -430,11 +430,13 @@ static bool listed(const uws_fx *fx, const char *id)
 
 /* DELETE of a running job while the work root hangs (as the CSC's
  * abort_job during an NFS hang): its process ends at once, and the
- * service goes on answering (/healthz, the job already 404, DELETE of an
- * ended and of a queued job, which write nothing there); only that DELETE
- * waits, for its mark (what makes the deletion survive a restart). Once
- * the mount answers: 200, every job is gone with its directory, and
- * stays gone after the engine is killed and started again. */
+ * service goes on answering (/healthz, the job already 404, DELETE of a
+ * queued job, which has no files); that DELETE waits, for its mark (what
+ * makes the deletion survive a restart), and so does the DELETE of an
+ * ended job, whose files are moved aside before it is forgotten (the job
+ * 404 meanwhile). Once the mount answers: 200, every job is gone with its
+ * directory, and stays gone after the engine is killed and started
+ * again. */
 static void test_delete_while_mount_hangs(void **state)
 {
     ctx *c = *state;
@@ -460,8 +462,11 @@ static void test_delete_while_mount_hangs(void **state)
     assert_prompt(&c->fx, "GET", "/healthz", NULL);
     assert_prompt_status(&c->fx, "GET", path, NULL, 404);
     snprintf(path, sizeof path, "/job/%s", ended);
-    assert_prompt(&c->fx, "DELETE", path, NULL);
-    assert_prompt_status(&c->fx, "GET", path, NULL, 404);
+    bg_get del_ended; /* its files are moved aside first: it waits for the mount */
+    bg_request(&del_ended, &c->fx, "DELETE", path, NULL);
+    struct timespec pause = {0, 300 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    assert_prompt_status(&c->fx, "GET", path, NULL, 404); /* gone for the API meanwhile */
     snprintf(path, sizeof path, "/job/%s", queued);
     assert_prompt(&c->fx, "DELETE", path, NULL);
     assert_prompt_status(&c->fx, "GET", path, NULL, 404);
@@ -471,6 +476,9 @@ static void test_delete_while_mount_hangs(void **state)
     sfx_unstall(&c->sfs);
     json_t *got = NULL;
     assert_int_equal(bg_finish(&del, &got), 200);
+    assert_string_equal(json_string_value(json_object_get(got, "status")), "Success");
+    json_decref(got);
+    assert_int_equal(bg_finish(&del_ended, &got), 200);
     assert_string_equal(json_string_value(json_object_get(got, "status")), "Success");
     json_decref(got);
     /* answered 200: the deletion holds even if the engine dies now */
@@ -567,6 +575,49 @@ static void test_kept_answer_checked_off_the_loop(void **state)
         assert_int_equal(json_array_size(json_object_get(got, "results")), 1);
         json_decref(got);
     }
+}
+
+/* An ended job's DELETE killed with the engine while its files wait for
+ * the mount to be moved aside: the job is not forgotten yet, so the next
+ * engine still has it, with its files (never a forgotten job whose
+ * directory a new job with its id would find); a DELETE then ends it. */
+static void test_delete_killed_while_moving_aside(void **state)
+{
+    ctx *c = *state;
+    char ended[33];
+    assert_int_equal(uws_fx_submit(&c->fx,
+                                   "{\"argv\": [\"sh\", \"-c\", \"echo x > \\\"$JOB_OUTPUT_DIR/a.txt\\\"\"]}",
+                                   ended),
+                     0);
+    json_t *job = uws_fx_wait(&c->fx, ended, "completed", 20);
+    assert_non_null(job);
+    json_decref(job);
+
+    assert_int_equal(sfx_stall_for(&c->sfs, STALL_SECONDS), 0);
+    char path[64];
+    snprintf(path, sizeof path, "/job/%s", ended);
+    bg_get del;
+    bg_request(&del, &c->fx, "DELETE", path, NULL);
+    struct timespec pause = {0, 500 * 1000 * 1000};
+    nanosleep(&pause, NULL); /* its move aside waits for the mount */
+    assert_prompt_status(&c->fx, "GET", path, NULL, 404);
+    uws_fx_kill(&c->fx);
+    char *text = NULL;
+    assert_int_not_equal(bg_finish_text(&del, &text), 200); /* never answered */
+    free(text);
+    sfx_unstall(&c->sfs);
+
+    assert_int_equal(uws_fx_restart(&c->fx, c->opts), 0);
+    uws_resp r = {0};
+    assert_int_equal(uws_fx_request(&c->fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(job_phase(r.json), "completed");
+    assert_int_equal(json_array_size(json_object_get(r.json, "results")), 1);
+    uws_resp_clear(&r);
+    assert_int_equal(uws_fx_request(&c->fx, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    uws_resp_clear(&r);
+    assert_gone_within(c, ended, 5);
 }
 
 /* The text of `seq 1 n` (malloc'd), its length in *len. */
@@ -711,6 +762,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kept_answer_checked_off_the_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_while_mount_hangs, setup_one_at_a_time, teardown),
         cmocka_unit_test_setup_teardown(test_abort_phase_while_mount_hangs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_killed_while_moving_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_transfer_waits_for_the_mount_alone, setup_one_at_a_time,
                                         teardown),
     };

@@ -219,7 +219,7 @@ typedef struct uws_put {
  * on the loop (reply: as work left it, or a refusal if work never ran). */
 typedef struct uws_reply uws_reply;
 typedef void (*uws_defer_work)(void *arg, uws_reply *r);
-typedef void (*uws_defer_release)(void *arg, const uws_reply *r);
+typedef void (*uws_defer_release)(void *arg, uws_reply *r);
 typedef struct uws_call uws_call;
 typedef void (*uws_handler)(const uws_call *c, uws_reply *r);
 
@@ -537,14 +537,16 @@ static void uws_sweep_gone(uws_service *s)
 /* ---- deletion under the work root, off the loop -------------------------- */
 
 /* A job directory with work-root operations in flight: the .uws-deleted
- * mark of a DELETE being written, then (the job forgotten) its move aside,
- * in that order (a mark written after the move would make the directory
- * again). */
+ * mark of a DELETE being written, then (the job ended) its forgetting
+ * (uws_forget_begin: moved aside, then forgotten), in that order (a mark
+ * written after the move would make the directory again). */
 typedef struct uws_busy_dir {
     char id[ENGINE_JOB_ID_LEN + 1];
-    bool marking; /* its mark is being written (uws_mark_run) */
-    bool discard; /* forgotten meanwhile: moved aside once the mark is written */
-    bool moving;  /* being moved aside (uws_move_run) */
+    bool marking;                       /* its mark is being written (uws_mark_run) */
+    bool discard;                       /* ended meanwhile: forgotten once the mark is written */
+    engine_phase discard_phase;         /* ... its phase as the metrics counted it */
+    bool moving;                        /* removed in place, or moved back (uws_move_run) */
+    struct uws_forget_work *forgetting; /* being forgotten (uws_forget_begin), or NULL */
 } uws_busy_dir;
 
 static uws_busy_dir *uws_busy_find(const uws_service *s, const char *id)
@@ -583,19 +585,21 @@ static uws_busy_dir *uws_busy_get(uws_service *s, const char *id)
 /* b's id is free again once nothing is in flight for it. */
 static void uws_busy_settle(uws_service *s, uws_busy_dir *b)
 {
-    if (!b->marking && !b->discard && !b->moving) {
+    if (!b->marking && !b->discard && !b->moving && b->forgetting == NULL) {
         *b = s->busy[--s->nbusy];
     }
 }
 
-/* A forgotten job's directory moved aside (or, where that cannot be,
- * removed in place) on the thread pool; its id stays busy meanwhile. */
+/* On the thread pool, the directory of job `id`: a forgotten job's
+ * removed where it is (it could not be moved aside: a mount point), or
+ * the files of a job that could not be forgotten moved back from `back`;
+ * its id stays busy meanwhile. */
 typedef struct uws_move {
     uv_work_t req;
     uws_service *s;
     char id[ENGINE_JOB_ID_LEN + 1];
     char work_root[1024];
-    char gone[1200]; /* where it went; "": not moved */
+    char back[1200]; /* "": remove in place */
 } uws_move;
 
 static void uws_move_run(uv_work_t *req)
@@ -603,15 +607,16 @@ static void uws_move_run(uv_work_t *req)
     uws_move *m = req->data;
     char dir[1100];
     snprintf(dir, sizeof dir, "%s/%s", m->work_root, m->id);
-    uws_move_aside(m->work_root, m->id, dir, m->gone, sizeof m->gone);
-    if (m->gone[0] == '\0') { /* none, or a mount point: emptied where it is, before its id is free */
+    if (m->back[0] != '\0') {
+        (void)rename(m->back, dir);
+    } else {
         nftw(dir, uws_rm_one, 16, FTW_DEPTH | FTW_PHYS);
     }
 }
 
 static void uws_free_if_done(uws_service *s);
 
-/* Back on the loop: the id is free; what was moved aside is removed. */
+/* Back on the loop: the id is free. */
 static void uws_move_after(uv_work_t *req, int status)
 {
     (void)status;
@@ -622,9 +627,6 @@ static void uws_move_after(uv_work_t *req, int status)
         b->moving = false;
         uws_busy_settle(s, b);
     }
-    if (m->gone[0] != '\0') {
-        uws_remove_path(s, m->gone);
-    }
     free(m);
     s->moving--;
     if (s->closing) {
@@ -632,9 +634,9 @@ static void uws_move_after(uv_work_t *req, int status)
     }
 }
 
-/* Start moving the directory of forgotten job `id` aside (b: its busy
- * entry, or NULL when none could be made). */
-static void uws_move_start(uws_service *s, const char *id, uws_busy_dir *b)
+/* Start removing the directory of forgotten job `id` in place, or moving
+ * its files back from `back` (not ""); b: its busy entry, or NULL. */
+static void uws_move_start(uws_service *s, const char *id, uws_busy_dir *b, const char *back)
 {
     uws_move *m = calloc(1, sizeof *m);
     if (m != NULL) {
@@ -642,6 +644,7 @@ static void uws_move_start(uws_service *s, const char *id, uws_busy_dir *b)
         m->req.data = m;
         snprintf(m->id, sizeof m->id, "%s", id);
         snprintf(m->work_root, sizeof m->work_root, "%s", s->work_root);
+        snprintf(m->back, sizeof m->back, "%s", back);
         if (uv_queue_work(s->loop, &m->req, uws_move_run, uws_move_after) == 0) {
             s->moving++;
             if (b != NULL) {
@@ -654,19 +657,6 @@ static void uws_move_start(uws_service *s, const char *id, uws_busy_dir *b)
     if (b != NULL) { /* its files stay (out of memory): the id is free */
         uws_busy_settle(s, b);
     }
-}
-
-/* The directory of job `id`, just forgotten, is removed off the loop (a
- * hung work root holds up no request): after its mark, if one is being
- * written. */
-static void uws_discard_dir(uws_service *s, const char *id)
-{
-    uws_busy_dir *b = uws_busy_get(s, id);
-    if (b != NULL && b->marking) {
-        b->discard = true;
-        return;
-    }
-    uws_move_start(s, id, b);
 }
 
 /* Is the directory of job `id` being written or removed (a new job with
@@ -920,14 +910,12 @@ static void uws_cache_keep(uws_service *s, uws_cached *c, const engine_job *job,
     }
 }
 
-/* Job id (ended) is gone: deleted from the store here (durable, and
- * nothing under the work root is touched on the loop), its files removed
- * on the thread pool (uws_discard_dir: its id is not taken meanwhile).
- * 0, or -1 with a message when the store could not delete it (it is still
- * listed and served, with its files, so that a DELETE answered 200 is
- * always followed by 404). `phase`: as the metrics counted it (a phase
- * not final: not counted as ended yet). */
-static int uws_forget(uws_service *s, const char *id, engine_phase phase, char *err, size_t errlen)
+/* Job id (ended) is gone from the store and the API: 0, or -1 with a
+ * message when the store could not delete it (it is listed again). Its
+ * files are not touched (a job that never started has none; else
+ * uws_forget_begin moved them aside first). `phase`: as the metrics
+ * counted it (a phase not final: not counted as ended yet). */
+static int uws_forget_now(uws_service *s, const char *id, engine_phase phase, char *err, size_t errlen)
 {
     uws_cache_drop(s, id);
     uws_deleting_remove(s, id);
@@ -935,10 +923,132 @@ static int uws_forget(uws_service *s, const char *id, engine_phase phase, char *
         return -1;
     }
     uws_metrics_job_forgotten(s->metrics, phase);
-    if (uws_id_syntax(id)) {
-        uws_discard_dir(s, id);
-    }
     return 0;
+}
+
+static void uws_reply_deleted(uws_reply *r);
+static void uws_not_found(uws_reply *r, const char *id);
+static int uws_defer_detached(uws_service *s, uws_defer_work work, uws_defer_release release, void *arg);
+
+/* Forgetting an ended job with files: its directory moved aside on the
+ * thread pool (in turn with the walks), then the job deleted from the
+ * store on the loop, then what was moved removed. A stop or a crash at
+ * any point leaves the job with its files, or a .gone- name that the next
+ * start sweeps: never a forgotten job's files where a new job with its id
+ * (an Idempotency-Key) would find them. Gone for the API meanwhile
+ * (s->deleting), its id busy. */
+typedef struct uws_forget_work {
+    uws_service *s;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    char work_root[1024];
+    char gone[1200];    /* where its directory went; "": not moved */
+    bool in_place;      /* not moved but there (a mount point): removed where it is once forgotten */
+    bool ran;           /* the move was tried */
+    bool answer;        /* a DELETE waits for the outcome (else it is logged) */
+    engine_phase phase; /* as the metrics counted it (uws_forget_now) */
+} uws_forget_work;
+
+static void uws_forget_run(void *arg, uws_reply *r)
+{
+    uws_forget_work *w = arg;
+    char dir[1100];
+    struct stat st;
+    w->ran = true;
+    snprintf(dir, sizeof dir, "%s/%s", w->work_root, w->id);
+    uws_move_aside(w->work_root, w->id, dir, w->gone, sizeof w->gone);
+    w->in_place = w->gone[0] == '\0' && lstat(dir, &st) == 0;
+    uws_reply_deleted(r);
+}
+
+/* Back on the loop: forgotten, then its files removed; or, the store
+ * failing, listed again with its files moved back. */
+static void uws_forget_release(void *arg, uws_reply *r)
+{
+    uws_forget_work *w = arg;
+    uws_service *s = w->s;
+    uws_busy_dir *b = uws_busy_find(s, w->id);
+    if (b != NULL) {
+        b->forgetting = NULL;
+    }
+    char err[512] = "its directory could not be moved aside";
+    if (!w->ran || uws_forget_now(s, w->id, w->phase, err, sizeof err) != 0) {
+        uws_deleting_remove(s, w->id); /* listed again: a DELETE may be sent again */
+        char msg[700];
+        snprintf(msg, sizeof msg, "job %s could not be deleted: %s", w->id, err);
+        if (w->answer) {
+            free(r->body);
+            r->body = NULL;
+            uws_reply_text(r, 500, msg);
+        } else {
+            sal_errout_say("ocps-engine: %s", msg);
+        }
+        if (w->gone[0] != '\0') {
+            uws_move_start(s, w->id, b, w->gone); /* back where its files are served from */
+        } else if (b != NULL) {
+            uws_busy_settle(s, b);
+        }
+    } else if (w->gone[0] != '\0') {
+        uws_remove_path(s, w->gone);
+        if (b != NULL) {
+            uws_busy_settle(s, b); /* its id is free: the old files are elsewhere */
+        }
+    } else if (w->in_place) {
+        uws_move_start(s, w->id, b, "");
+    } else if (b != NULL) {
+        uws_busy_settle(s, b);
+    }
+    free(w);
+}
+
+/* Start forgetting ended job `id` (with files, or maybe: one that ran):
+ * r the reply of the DELETE that waits for it, or NULL; `phase` as the
+ * metrics counted it. After a mark being written, if there is one. */
+static void uws_forget_begin(uws_service *s, const char *id, engine_phase phase, uws_reply *r)
+{
+    uws_busy_dir *b = uws_busy_get(s, id);
+    if (b != NULL && (b->forgetting != NULL || (r != NULL && b->marking))) { /* gone for the API already */
+        if (r != NULL) {
+            uws_not_found(r, id);
+        }
+        return;
+    }
+    if (b != NULL && b->marking) { /* its mark first (uws_mark_release) */
+        b->discard = true;
+        b->discard_phase = phase;
+        return;
+    }
+    uws_forget_work *w = b != NULL ? calloc(1, sizeof *w) : NULL;
+    if (w == NULL || uws_deleting_add(s, id) != 0) {
+        free(w);
+        if (b != NULL) {
+            uws_busy_settle(s, b);
+        }
+        if (r != NULL) {
+            uws_reply_text(r, 500, "out of memory");
+        } else {
+            sal_errout_say("ocps-engine: job %s ended after its DELETE, but stays: out of memory", id);
+        }
+        return;
+    }
+    w->s = s;
+    snprintf(w->id, sizeof w->id, "%s", id);
+    snprintf(w->work_root, sizeof w->work_root, "%s", s->work_root);
+    w->phase = phase;
+    w->answer = r != NULL;
+    b->forgetting = w;
+    if (r != NULL) {
+        r->defer_work = uws_forget_run;
+        r->defer_release = uws_forget_release;
+        r->defer_arg = w;
+        return;
+    }
+    if (uws_defer_detached(s, uws_forget_run, uws_forget_release, w) != 0) {
+        b->forgetting = NULL;
+        uws_deleting_remove(s, id);
+        uws_busy_settle(s, b);
+        free(w);
+        sal_errout_say("ocps-engine: job %s ended after its DELETE, but stays: out of memory", id);
+    }
 }
 
 void uws_service_job_changed(uws_service *s, const engine_job *job)
@@ -954,14 +1064,15 @@ void uws_service_job_changed(uws_service *s, const engine_job *job)
         uws_metrics_job_forgotten(s->metrics, phase);
         return;
     }
+    uws_busy_dir *b = uws_busy_find(s, id);
+    if (b != NULL && b->forgetting != NULL) { /* its DELETE is forgetting it: counted as ended now */
+        b->forgetting->phase = phase;
+        return;
+    }
     /* no file is looked at here: a mark left by an earlier run was found
      * at the start (uws_resume_one) */
     if (uws_deleting(s, id)) {
-        char err[256];
-        if (uws_forget(s, id, phase, err, sizeof err) != 0) {
-            /* listed again, with its files: a DELETE may be sent again */
-            sal_errout_say("ocps-engine: job %s ended after its DELETE, but stays: %s", id, err);
-        }
+        uws_forget_begin(s, id, phase, NULL);
     } else {
         engine_job_mark_published(s->e, id);
     }
@@ -1062,7 +1173,7 @@ static void uws_list_run(void *arg, uws_reply *r)
     r->len = len;
 }
 
-static void uws_list_release(void *arg, const uws_reply *r)
+static void uws_list_release(void *arg, uws_reply *r)
 {
     (void)r;
     uws_list_work *w = arg;
@@ -1358,7 +1469,7 @@ static void uws_found_run(void *arg, uws_reply *r)
 
 /* Back on the loop: keep the whole answer (an ended job's, or a live
  * one's with its stamp) if the job is still the one it was made of. */
-static void uws_found_release(void *arg, const uws_reply *r)
+static void uws_found_release(void *arg, uws_reply *r)
 {
     uws_found_work *w = arg;
     uws_service *s = w->s;
@@ -1641,7 +1752,7 @@ static void uws_mark_run(void *arg, uws_reply *r)
 
 /* Back on the loop: the directory is free for its removal (the job may
  * have ended and been forgotten meanwhile). */
-static void uws_mark_release(void *arg, const uws_reply *r)
+static void uws_mark_release(void *arg, uws_reply *r)
 {
     (void)r;
     uws_mark_work *w = arg;
@@ -1651,7 +1762,7 @@ static void uws_mark_release(void *arg, const uws_reply *r)
         b->marking = false;
         if (b->discard) {
             b->discard = false;
-            uws_move_start(s, w->id, b);
+            uws_forget_begin(s, w->id, b->discard_phase, NULL);
         } else {
             uws_busy_settle(s, b);
         }
@@ -1682,9 +1793,9 @@ static void uws_delete_live(const uws_call *c, const engine_job *job, const char
         sal_errout_say("ocps-engine: delete %s: %s", id, err);
     }
     job = engine_job_get(c->s->e, id);
-    if (job != NULL && engine_phase_final(job->phase)) {
+    if (job != NULL && engine_phase_final(job->phase)) { /* it had not started: no files */
         free(w);
-        if (uws_forget(c->s, id, was, err, sizeof err) != 0) {
+        if (uws_forget_now(c->s, id, was, err, sizeof err) != 0) {
             char msg[700];
             snprintf(msg, sizeof msg, "job %s is aborted but could not be deleted: %s", id, err);
             uws_reply_text(r, 500, msg);
@@ -1706,8 +1817,10 @@ static void uws_delete_live(const uws_call *c, const engine_job *job, const char
 }
 
 /* DELETE {base}/job/{id}: the job and its files are gone (a running job is
- * killed, then deleted once it has ended). An ended job is deleted from
- * the store and answered at once; its directory is removed off the loop. */
+ * killed, then deleted once it has ended). An ended job's directory is
+ * moved aside off the loop, then the job deleted from the store and the
+ * DELETE answered (while the work root hangs, this DELETE alone waits);
+ * one that never started has none: deleted at once. */
 static void uws_delete_job(const uws_call *c, uws_reply *r)
 {
     char err[512];
@@ -1722,7 +1835,14 @@ static void uws_delete_job(const uws_call *c, uws_reply *r)
         uws_delete_live(c, job, id, r);
         return;
     }
-    if (uws_forget(c->s, id, job->phase, err, sizeof err) != 0) {
+    /* its end not reported yet: counted as ended when it is
+     * (uws_service_job_changed), not before */
+    engine_phase counted = job->result_published ? job->phase : ENGINE_EXECUTING;
+    if (uws_job_has_files(job)) {
+        uws_forget_begin(c->s, id, counted, r);
+        return;
+    }
+    if (uws_forget_now(c->s, id, counted, err, sizeof err) != 0) {
         char msg[700];
         snprintf(msg, sizeof msg, "job %s could not be deleted: %s", id, err);
         uws_reply_text(r, 500, msg);
@@ -1873,7 +1993,7 @@ static void uws_file_run(void *arg, uws_reply *r)
     json_decref(results);
 }
 
-static void uws_file_release(void *arg, const uws_reply *r)
+static void uws_file_release(void *arg, uws_reply *r)
 {
     (void)r;
     free(arg);
@@ -2023,7 +2143,7 @@ static void uws_status_job_work(void *arg, uws_reply *r)
     uws_reply_html(r, html, len);
 }
 
-static void uws_status_job_release(void *arg, const uws_reply *r)
+static void uws_status_job_release(void *arg, uws_reply *r)
 {
     (void)r;
     uws_job_page_free(arg);
@@ -2263,6 +2383,12 @@ static void uws_defer_answer(uws_deferred *d)
     d->reply.defer_work = NULL;
     d->reply.defer_release = NULL;
     d->reply.defer_arg = NULL;
+    if (rq == NULL) { /* uws_defer_detached: nobody waits for the reply */
+        free(d->reply.body);
+        free(d);
+        s->deferred--;
+        return;
+    }
     rq->reply = d->reply;
     rq->ready = true;
     rq->deferred = NULL;
@@ -2368,11 +2494,37 @@ static int uws_pool_queue(uws_service *s, uws_deferred *d)
     return 0;
 }
 
+/* work(arg, reply) on the pool in turn with the walks, then release(arg,
+ * reply) on the loop, with no request waiting for the reply (dropped);
+ * s->deferred counts it (the service is freed after it). 0, or -1:
+ * nothing queued. */
+static int uws_defer_detached(uws_service *s, uws_defer_work work, uws_defer_release release, void *arg)
+{
+    uws_deferred *d = calloc(1, sizeof *d);
+    if (d == NULL) {
+        return -1;
+    }
+    d->s = s;
+    d->req.data = d;
+    d->reply.fd = -1;
+    d->reply.defer_work = work;
+    d->reply.defer_release = release;
+    d->reply.defer_arg = arg;
+    d->walk = true;
+    if (uws_pool_queue(s, d) != 0) {
+        free(d);
+        return -1;
+    }
+    s->deferred++;
+    return 0;
+}
+
 /* Does r's work read (or write) under the work root? */
 static bool uws_defer_walks(const uws_reply *r)
 {
     return r->defer_work == uws_list_run || r->defer_work == uws_found_run || r->defer_work == uws_file_run ||
-           r->defer_work == uws_status_job_work || r->defer_work == uws_mark_run;
+           r->defer_work == uws_status_job_work || r->defer_work == uws_mark_run ||
+           r->defer_work == uws_forget_run;
 }
 
 /* Suspend the connection and build r (r->defer_work) on the thread pool
