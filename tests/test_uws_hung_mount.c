@@ -620,6 +620,46 @@ static void test_delete_killed_while_moving_aside(void **state)
     assert_gone_within(c, ended, 5);
 }
 
+/* SIGTERM while an ended job's DELETE waits for the mount, which answers
+ * within the close grace: the engine, being closed, does not forget the
+ * job (it would use the closed engine), it exits 0, and the next engine
+ * still has the job with its files. */
+static void test_stop_while_delete_waits(void **state)
+{
+    ctx *c = *state;
+    char ended[33];
+    assert_int_equal(uws_fx_submit(&c->fx,
+                                   "{\"argv\": [\"sh\", \"-c\", \"echo x > \\\"$JOB_OUTPUT_DIR/a.txt\\\"\"]}",
+                                   ended),
+                     0);
+    json_t *job = uws_fx_wait(&c->fx, ended, "completed", 20);
+    assert_non_null(job);
+    json_decref(job);
+
+    assert_int_equal(sfx_stall_for(&c->sfs, STALL_SECONDS), 0);
+    char path[64];
+    snprintf(path, sizeof path, "/job/%s", ended);
+    bg_get del;
+    bg_request(&del, &c->fx, "DELETE", path, NULL);
+    struct timespec pause = {0, 500 * 1000 * 1000};
+    nanosleep(&pause, NULL); /* its move aside waits for the mount */
+    assert_int_equal(kill(c->fx.pid, SIGTERM), 0);
+    nanosleep(&pause, NULL);
+    sfx_unstall(&c->sfs);
+    assert_int_equal(tu_wait_exit(c->fx.pid, 15), 0);
+    c->fx.pid = -1;
+    char *text = NULL;
+    assert_int_not_equal(bg_finish_text(&del, &text), 200);
+    free(text);
+
+    assert_int_equal(uws_fx_restart(&c->fx, c->opts), 0);
+    uws_resp r = {0};
+    assert_int_equal(uws_fx_request(&c->fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "results")), 1);
+    uws_resp_clear(&r);
+}
+
 /* The text of `seq 1 n` (malloc'd), its length in *len. */
 static char *seq_text(long n, size_t *len)
 {
@@ -763,6 +803,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delete_while_mount_hangs, setup_one_at_a_time, teardown),
         cmocka_unit_test_setup_teardown(test_abort_phase_while_mount_hangs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_killed_while_moving_aside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_while_delete_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_transfer_waits_for_the_mount_alone, setup_one_at_a_time,
                                         teardown),
     };

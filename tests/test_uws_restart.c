@@ -2,7 +2,8 @@
  * test_uws_restart.c - ocps-engine killed with SIGKILL and started again
  * on the same state: every job survives (ended ones as they were, running
  * ones re-adopted and finished), and a deletion accepted before the kill
- * is carried out after it. A long queue is taken up again in one walk: an
+ * is carried out after it, even when the run before was killed between
+ * moving a deleted job's files aside and forgetting it. A long queue is taken up again in one walk: an
  * engine finding 40,000 queued jobs listens within seconds (it used to
  * number each by walking the queue: about 40 s here). A store removed
  * under a running engine takes no more jobs. A job that failed on a full
@@ -144,6 +145,56 @@ static void test_jobs_survive_sigkill(void **state)
     uws_fx_kill(&fx);
     assert_int_equal(uws_fx_restart(&fx, NULL), 0);
     assert_int_equal(uws_fx_count(&fx), 2);
+}
+
+/* The state a crash leaves between the two steps of a deletion: the
+ * job's directory already moved aside (.gone-<id>.<ns>, its .uws-deleted
+ * mark with it), the job not yet forgotten in the store. The next engine
+ * finishes the deletion: the job is gone (404, not listed) and so is the
+ * directory, instead of the job coming back without its files. */
+static void test_deletion_moved_aside_is_finished(void **state)
+{
+    (void)state;
+    char id[33];
+    char kept[33];
+    assert_int_equal(
+        uws_fx_submit(&fx, "{\"argv\": [\"sh\", \"-c\", \"echo x > \\\"$JOB_OUTPUT_DIR/a.txt\\\"\"]}", id),
+        0);
+    assert_int_equal(uws_fx_submit(&fx, "{\"argv\": [\"true\"]}", kept), 0);
+    json_t *job = uws_fx_wait(&fx, id, "completed", 20);
+    assert_non_null(job);
+    json_decref(job);
+    job = uws_fx_wait(&fx, kept, "completed", 20);
+    assert_non_null(job);
+    json_decref(job);
+    int before = uws_fx_count(&fx);
+    uws_fx_kill(&fx);
+    char dir[1200];
+    char gone[1300];
+    snprintf(dir, sizeof dir, "%s/%s", fx.work_root, id);
+    snprintf(gone, sizeof gone, "%s/.gone-%s.123456789", fx.work_root, id);
+    assert_int_equal(rename(dir, gone), 0);
+
+    assert_int_equal(uws_fx_restart(&fx, NULL), 0);
+    char path[64];
+    snprintf(path, sizeof path, "/job/%s", id);
+    uws_resp r = {0};
+    int status = 0;
+    for (double until = tu_now() + 10; tu_now() < until; usleep(50 * 1000)) {
+        assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+        status = r.status;
+        uws_resp_clear(&r);
+        if (status == 404 && access(gone, F_OK) != 0) {
+            break;
+        }
+    }
+    assert_int_equal(status, 404);
+    assert_int_not_equal(access(gone, F_OK), 0);
+    assert_int_equal(uws_fx_count(&fx), before - 1); /* the other jobs stay */
+    snprintf(path, sizeof path, "/job/%s", kept);
+    assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    uws_resp_clear(&r);
 }
 
 /* An engine of one test's own, killed after it whatever the outcome. */
@@ -406,6 +457,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jobs_survive_sigkill),
+        cmocka_unit_test(test_deletion_moved_aside_is_finished),
         cmocka_unit_test_teardown(test_restart_with_a_long_queue, kill_extra),
         cmocka_unit_test_teardown(test_one_engine_per_state_dir, kill_extra),
         cmocka_unit_test_teardown(test_a_removed_store_takes_no_job, kill_extra),

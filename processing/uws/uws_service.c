@@ -165,7 +165,8 @@ struct uws_service {
     struct uws_busy_dir *busy;
     size_t nbusy;
     size_t capbusy;
-    unsigned moving; /* directories being moved aside on the pool (uws_move_run): freed after them */
+    unsigned moving; /* files being moved back on the pool (uws_move_run), and the start's scan of
+                        moved-aside directories (uws_gone_scan): freed after them */
     uws_cached cache[UWS_CACHE_SLOTS];
     unsigned long cache_gen;        /* the last uws_cached.gen given */
     uv_timer_t recheck;             /* live kept answers checked again (uws_recheck_start) */
@@ -521,6 +522,106 @@ static void uws_sweep_work(uv_work_t *req)
     closedir(d);
 }
 
+static void uws_sweep_gone(uws_service *s);
+static void uws_free_if_done(uws_service *s);
+static int uws_forget_now(uws_service *s, const char *id, engine_phase phase, char *err, size_t errlen);
+
+/* At the start, the jobs whose directories an earlier run moved aside
+ * (.gone-<id>.<ns>) but had not forgotten yet (a stop or a crash between
+ * the two: the mark of a running job's DELETE went with its directory):
+ * listed on the thread pool, forgotten on the loop, then the directories
+ * removed (uws_sweep_gone). */
+typedef struct uws_gone_scan {
+    uv_work_t req;
+    uws_service *s;
+    char path[1024];
+    char (*ids)[ENGINE_JOB_ID_LEN + 1];
+    size_t n;
+    size_t cap;
+} uws_gone_scan;
+
+static void uws_gone_scan_work(uv_work_t *req)
+{
+    uws_gone_scan *g = req->data;
+    DIR *d = opendir(g->path);
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        size_t k = strlen(UWS_GONE_PREFIX);
+        if (strncmp(de->d_name, UWS_GONE_PREFIX, k) != 0 || strlen(de->d_name) <= k + ENGINE_JOB_ID_LEN ||
+            de->d_name[k + ENGINE_JOB_ID_LEN] != '.') {
+            continue;
+        }
+        if (g->n == g->cap) {
+            size_t cap = g->cap ? g->cap * 2 : 16;
+            void *p = realloc(g->ids, cap * sizeof *g->ids);
+            if (p == NULL) {
+                break;
+            }
+            g->ids = p;
+            g->cap = cap;
+        }
+        memcpy(g->ids[g->n], de->d_name + k, ENGINE_JOB_ID_LEN);
+        g->ids[g->n][ENGINE_JOB_ID_LEN] = '\0';
+        g->n++;
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+}
+
+/* Back on the loop: each job still stored is forgotten (an ended one) or
+ * deleted once it ends (a live one, aborted), then the sweep. */
+static void uws_gone_scan_after(uv_work_t *req, int status)
+{
+    (void)status;
+    uws_gone_scan *g = req->data;
+    uws_service *s = g->s;
+    for (size_t i = 0; i < g->n && !s->closing; i++) {
+        const char *id = g->ids[i];
+        const engine_job *job = uws_id_syntax(id) ? engine_job_get(s->e, id) : NULL;
+        char err[512];
+        if (job == NULL) {
+            continue;
+        }
+        if (!engine_phase_final(job->phase)) {
+            if (uws_deleting_add(s, id) == 0 && engine_job_abort(s->e, id, err, sizeof err) != 0) {
+                sal_errout_say("ocps-engine: delete %s: %s", id, err);
+            }
+            continue;
+        }
+        engine_phase counted = job->result_published ? job->phase : ENGINE_EXECUTING;
+        if (uws_forget_now(s, id, counted, err, sizeof err) != 0) {
+            sal_errout_say("ocps-engine: job %s, moved aside by an earlier run, stays: %s", id, err);
+        }
+    }
+    free(g->ids);
+    free(g);
+    s->moving--;
+    if (s->closing) {
+        uws_free_if_done(s);
+    } else {
+        uws_sweep_gone(s);
+    }
+}
+
+static void uws_gone_scan_start(uws_service *s)
+{
+    uws_gone_scan *g = calloc(1, sizeof *g);
+    if (g == NULL) {
+        uws_sweep_gone(s);
+        return;
+    }
+    g->s = s;
+    g->req.data = g;
+    snprintf(g->path, sizeof g->path, "%s", s->work_root);
+    if (uv_queue_work(s->loop, &g->req, uws_gone_scan_work, uws_gone_scan_after) != 0) {
+        free(g);
+        uws_sweep_gone(s);
+        return;
+    }
+    s->moving++;
+}
+
 static void uws_sweep_gone(uws_service *s)
 {
     uws_rm *rm = calloc(1, sizeof *rm);
@@ -545,7 +646,7 @@ typedef struct uws_busy_dir {
     bool marking;                       /* its mark is being written (uws_mark_run) */
     bool discard;                       /* ended meanwhile: forgotten once the mark is written */
     engine_phase discard_phase;         /* ... its phase as the metrics counted it */
-    bool moving;                        /* removed in place, or moved back (uws_move_run) */
+    bool moving;                        /* its files moved back (uws_move_run) */
     struct uws_forget_work *forgetting; /* being forgotten (uws_forget_begin), or NULL */
 } uws_busy_dir;
 
@@ -590,16 +691,14 @@ static void uws_busy_settle(uws_service *s, uws_busy_dir *b)
     }
 }
 
-/* On the thread pool, the directory of job `id`: a forgotten job's
- * removed where it is (it could not be moved aside: a mount point), or
- * the files of a job that could not be forgotten moved back from `back`;
- * its id stays busy meanwhile. */
+/* On the thread pool, the files of job `id`, which could not be
+ * forgotten, moved back from `back`; its id stays busy meanwhile. */
 typedef struct uws_move {
     uv_work_t req;
     uws_service *s;
     char id[ENGINE_JOB_ID_LEN + 1];
     char work_root[1024];
-    char back[1200]; /* "": remove in place */
+    char back[1200];
 } uws_move;
 
 static void uws_move_run(uv_work_t *req)
@@ -607,14 +706,12 @@ static void uws_move_run(uv_work_t *req)
     uws_move *m = req->data;
     char dir[1100];
     snprintf(dir, sizeof dir, "%s/%s", m->work_root, m->id);
-    if (m->back[0] != '\0') {
-        (void)rename(m->back, dir);
-    } else {
-        nftw(dir, uws_rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    }
+    (void)rename(m->back, dir);
 }
 
 static void uws_free_if_done(uws_service *s);
+
+static void uws_busy_done(uws_service *s, uws_busy_dir *b);
 
 /* Back on the loop: the id is free. */
 static void uws_move_after(uv_work_t *req, int status)
@@ -625,7 +722,7 @@ static void uws_move_after(uv_work_t *req, int status)
     uws_busy_dir *b = uws_busy_find(s, m->id);
     if (b != NULL) {
         b->moving = false;
-        uws_busy_settle(s, b);
+        uws_busy_done(s, b);
     }
     free(m);
     s->moving--;
@@ -634,8 +731,8 @@ static void uws_move_after(uv_work_t *req, int status)
     }
 }
 
-/* Start removing the directory of forgotten job `id` in place, or moving
- * its files back from `back` (not ""); b: its busy entry, or NULL. */
+/* Start moving the files of job `id` back from `back`; b: its busy
+ * entry, or NULL. */
 static void uws_move_start(uws_service *s, const char *id, uws_busy_dir *b, const char *back)
 {
     uws_move *m = calloc(1, sizeof *m);
@@ -942,7 +1039,7 @@ typedef struct uws_forget_work {
     char id[ENGINE_JOB_ID_LEN + 1];
     char work_root[1024];
     char gone[1200];    /* where its directory went; "": not moved */
-    bool in_place;      /* not moved but there (a mount point): removed where it is once forgotten */
+    int error;          /* an errno: its directory could not be looked at, or removed */
     bool ran;           /* the move was tried */
     bool answer;        /* a DELETE waits for the outcome (else it is logged) */
     engine_phase phase; /* as the metrics counted it (uws_forget_now) */
@@ -956,7 +1053,11 @@ static void uws_forget_run(void *arg, uws_reply *r)
     w->ran = true;
     snprintf(dir, sizeof dir, "%s/%s", w->work_root, w->id);
     uws_move_aside(w->work_root, w->id, dir, w->gone, sizeof w->gone);
-    w->in_place = w->gone[0] == '\0' && lstat(dir, &st) == 0;
+    if (w->gone[0] == '\0' && lstat(dir, &st) == 0) {    /* there but not movable (a mount point) */
+        nftw(dir, uws_rm_one, 16, FTW_DEPTH | FTW_PHYS); /* emptied before the job is forgotten */
+    } else if (w->gone[0] == '\0' && errno != ENOENT) {
+        w->error = errno; /* a soft mount that timed out, say: not taken for "none" */
+    }
     uws_reply_deleted(r);
 }
 
@@ -971,7 +1072,12 @@ static void uws_forget_release(void *arg, uws_reply *r)
         b->forgetting = NULL;
     }
     char err[512] = "its directory could not be moved aside";
-    if (!w->ran || uws_forget_now(s, w->id, w->phase, err, sizeof err) != 0) {
+    if (w->error != 0) {
+        snprintf(err, sizeof err, "its directory could not be looked at: %s", strerror(w->error));
+    } else if (s->closing) { /* the engine is being closed: the next one has the job, with its files */
+        snprintf(err, sizeof err, "the service is stopping");
+    }
+    if (!w->ran || w->error != 0 || s->closing || uws_forget_now(s, w->id, w->phase, err, sizeof err) != 0) {
         uws_deleting_remove(s, w->id); /* listed again: a DELETE may be sent again */
         char msg[700];
         snprintf(msg, sizeof msg, "job %s could not be deleted: %s", w->id, err);
@@ -985,17 +1091,15 @@ static void uws_forget_release(void *arg, uws_reply *r)
         if (w->gone[0] != '\0') {
             uws_move_start(s, w->id, b, w->gone); /* back where its files are served from */
         } else if (b != NULL) {
-            uws_busy_settle(s, b);
+            uws_busy_done(s, b);
         }
-    } else if (w->gone[0] != '\0') {
-        uws_remove_path(s, w->gone);
+    } else {
+        if (w->gone[0] != '\0') {
+            uws_remove_path(s, w->gone);
+        }
         if (b != NULL) {
-            uws_busy_settle(s, b); /* its id is free: the old files are elsewhere */
+            uws_busy_done(s, b); /* its id is free: the old files are elsewhere, or removed */
         }
-    } else if (w->in_place) {
-        uws_move_start(s, w->id, b, "");
-    } else if (b != NULL) {
-        uws_busy_settle(s, b);
     }
     free(w);
 }
@@ -1005,6 +1109,12 @@ static void uws_forget_release(void *arg, uws_reply *r)
  * metrics counted it. After a mark being written, if there is one. */
 static void uws_forget_begin(uws_service *s, const char *id, engine_phase phase, uws_reply *r)
 {
+    if (s->closing) { /* the next engine deletes it (its mark), or it stays listed */
+        if (r != NULL) {
+            uws_reply_try_later(r, "the service is stopping");
+        }
+        return;
+    }
     uws_busy_dir *b = uws_busy_get(s, id);
     if (b != NULL && (b->forgetting != NULL || (r != NULL && b->marking))) { /* gone for the API already */
         if (r != NULL) {
@@ -1012,7 +1122,14 @@ static void uws_forget_begin(uws_service *s, const char *id, engine_phase phase,
         }
         return;
     }
-    if (b != NULL && b->marking) { /* its mark first (uws_mark_release) */
+    if (b != NULL && r != NULL && b->moving) {
+        char text[256];
+        snprintf(text, sizeof text, "job %s is being restored after a failed deletion: try again in a moment",
+                 id);
+        uws_reply_try_later(r, text);
+        return;
+    }
+    if (b != NULL && (b->marking || b->moving)) { /* its mark first, or its files back (uws_busy_done) */
         b->discard = true;
         b->discard_phase = phase;
         return;
@@ -1048,6 +1165,23 @@ static void uws_forget_begin(uws_service *s, const char *id, engine_phase phase,
         uws_busy_settle(s, b);
         free(w);
         sal_errout_say("ocps-engine: job %s ended after its DELETE, but stays: out of memory", id);
+    }
+}
+
+/* What was in flight for b's id is over: its forgetting, if it ended
+ * meanwhile (uws_forget_begin), else its id is free once nothing else is
+ * (b is not used after). */
+static void uws_busy_done(uws_service *s, uws_busy_dir *b)
+{
+    if (b->discard && !b->marking && !b->moving && b->forgetting == NULL) {
+        char id[ENGINE_JOB_ID_LEN + 1];
+        snprintf(id, sizeof id, "%s", b->id);
+        b->discard = false;
+        uws_forget_begin(s, id, b->discard_phase, NULL);
+        b = uws_busy_find(s, id);
+    }
+    if (b != NULL) {
+        uws_busy_settle(s, b);
     }
 }
 
@@ -1760,12 +1894,7 @@ static void uws_mark_release(void *arg, uws_reply *r)
     uws_busy_dir *b = uws_busy_find(s, w->id);
     if (b != NULL) {
         b->marking = false;
-        if (b->discard) {
-            b->discard = false;
-            uws_forget_begin(s, w->id, b->discard_phase, NULL);
-        } else {
-            uws_busy_settle(s, b);
-        }
+        uws_busy_done(s, b);
     }
     free(w);
 }
@@ -3088,7 +3217,7 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
     for (size_t i = 0; i < s->ndeleting; i++) {
         engine_job_abort(e, s->deleting[i], lerr, sizeof lerr);
     }
-    uws_sweep_gone(s);
+    uws_gone_scan_start(s);
     uws_run(s);
     *out = s;
     return 0;
