@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -151,7 +152,8 @@ static void test_jobs_survive_sigkill(void **state)
  * job's directory already moved aside (.gone-<id>.<ns>, its .uws-deleted
  * mark with it), the job not yet forgotten in the store. The next engine
  * finishes the deletion: the job is gone (404, not listed) and so is the
- * directory, instead of the job coming back without its files. */
+ * directory, instead of the job coming back without its files; a job
+ * made with the same id after such a move stays. */
 static void test_deletion_moved_aside_is_finished(void **state)
 {
     (void)state;
@@ -172,8 +174,14 @@ static void test_deletion_moved_aside_is_finished(void **state)
     char dir[1200];
     char gone[1300];
     snprintf(dir, sizeof dir, "%s/%s", fx.work_root, id);
-    snprintf(gone, sizeof gone, "%s/.gone-%s.123456789", fx.work_root, id);
+    snprintf(gone, sizeof gone, "%s/.gone-%s.%lld000000000", fx.work_root, id, (long long)time(NULL) + 1);
     assert_int_equal(rename(dir, gone), 0);
+    /* and the files of an older job with kept's id (an Idempotency-Key
+     * used again), moved aside before kept was made: kept stays */
+    char older[1300];
+    snprintf(older, sizeof older, "%s/.gone-%s.%lld000000000", fx.work_root, kept,
+             (long long)time(NULL) - 3600);
+    assert_int_equal(mkdir(older, 0755), 0);
 
     assert_int_equal(uws_fx_restart(&fx, NULL), 0);
     char path[64];
@@ -184,12 +192,13 @@ static void test_deletion_moved_aside_is_finished(void **state)
         assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
         status = r.status;
         uws_resp_clear(&r);
-        if (status == 404 && access(gone, F_OK) != 0) {
+        if (status == 404 && access(gone, F_OK) != 0 && access(older, F_OK) != 0) {
             break;
         }
     }
     assert_int_equal(status, 404);
     assert_int_not_equal(access(gone, F_OK), 0);
+    assert_int_not_equal(access(older, F_OK), 0);
     assert_int_equal(uws_fx_count(&fx), before - 1); /* the other jobs stay */
     snprintf(path, sizeof path, "/job/%s", kept);
     assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);

@@ -530,15 +530,35 @@ static int uws_forget_now(uws_service *s, const char *id, engine_phase phase, ch
  * (.gone-<id>.<ns>) but had not forgotten yet (a stop or a crash between
  * the two: the mark of a running job's DELETE went with its directory):
  * listed on the thread pool, forgotten on the loop, then the directories
- * removed (uws_sweep_gone). */
+ * removed (uws_sweep_gone). A job with that id created after the move is
+ * another one (an Idempotency-Key used again): it stays. */
+typedef struct uws_gone_dir {
+    char id[ENGINE_JOB_ID_LEN + 1];
+    double moved; /* UTC unix seconds, from its name */
+} uws_gone_dir;
+
 typedef struct uws_gone_scan {
     uv_work_t req;
     uws_service *s;
     char path[1024];
-    char (*ids)[ENGINE_JOB_ID_LEN + 1];
+    uws_gone_dir *dirs;
     size_t n;
     size_t cap;
 } uws_gone_scan;
+
+/* The time of a moved-aside name's suffix: seconds, then 9 digits of
+ * nanoseconds (uws_move_aside); -1 if it is not that. */
+static double uws_gone_time(const char *digits)
+{
+    size_t n = strlen(digits);
+    if (n <= 9 || n > 30 || strspn(digits, "0123456789") != n) {
+        return -1;
+    }
+    char sec[32];
+    memcpy(sec, digits, n - 9);
+    sec[n - 9] = '\0';
+    return strtod(sec, NULL) + strtod(digits + n - 9, NULL) / 1e9;
+}
 
 static void uws_gone_scan_work(uv_work_t *req)
 {
@@ -551,17 +571,22 @@ static void uws_gone_scan_work(uv_work_t *req)
             de->d_name[k + ENGINE_JOB_ID_LEN] != '.') {
             continue;
         }
+        double moved = uws_gone_time(de->d_name + k + ENGINE_JOB_ID_LEN + 1);
+        if (moved < 0) {
+            continue;
+        }
         if (g->n == g->cap) {
             size_t cap = g->cap ? g->cap * 2 : 16;
-            void *p = realloc(g->ids, cap * sizeof *g->ids);
+            void *p = realloc(g->dirs, cap * sizeof *g->dirs);
             if (p == NULL) {
                 break;
             }
-            g->ids = p;
+            g->dirs = p;
             g->cap = cap;
         }
-        memcpy(g->ids[g->n], de->d_name + k, ENGINE_JOB_ID_LEN);
-        g->ids[g->n][ENGINE_JOB_ID_LEN] = '\0';
+        memcpy(g->dirs[g->n].id, de->d_name + k, ENGINE_JOB_ID_LEN);
+        g->dirs[g->n].id[ENGINE_JOB_ID_LEN] = '\0';
+        g->dirs[g->n].moved = moved;
         g->n++;
     }
     if (d != NULL) {
@@ -577,10 +602,10 @@ static void uws_gone_scan_after(uv_work_t *req, int status)
     uws_gone_scan *g = req->data;
     uws_service *s = g->s;
     for (size_t i = 0; i < g->n && !s->closing; i++) {
-        const char *id = g->ids[i];
+        const char *id = g->dirs[i].id;
         const engine_job *job = uws_id_syntax(id) ? engine_job_get(s->e, id) : NULL;
         char err[512];
-        if (job == NULL) {
+        if (job == NULL || job->created > g->dirs[i].moved) { /* gone, or another job since */
             continue;
         }
         if (!engine_phase_final(job->phase)) {
@@ -594,7 +619,7 @@ static void uws_gone_scan_after(uv_work_t *req, int status)
             sal_errout_say("ocps-engine: job %s, moved aside by an earlier run, stays: %s", id, err);
         }
     }
-    free(g->ids);
+    free(g->dirs);
     free(g);
     s->moving--;
     if (s->closing) {
