@@ -502,39 +502,25 @@ static void uws_move_aside(const char *work_root, const char *id, const char *di
     }
 }
 
-/* Remove what earlier runs moved aside and left (a stop or a crash before
- * the removal), in the thread pool: the work root is read there. */
-static void uws_sweep_work(uv_work_t *req)
-{
-    uws_rm *rm = req->data;
-    DIR *d = opendir(rm->path);
-    if (d == NULL) {
-        return;
-    }
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, UWS_GONE_PREFIX, strlen(UWS_GONE_PREFIX)) == 0) {
-            char path[sizeof rm->path + sizeof de->d_name + 2];
-            snprintf(path, sizeof path, "%s/%s", rm->path, de->d_name);
-            nftw(path, uws_rm_one, 16, FTW_DEPTH | FTW_PHYS);
-        }
-    }
-    closedir(d);
-}
-
-static void uws_sweep_gone(uws_service *s);
 static void uws_free_if_done(uws_service *s);
 static int uws_forget_now(uws_service *s, const char *id, engine_phase phase, char *err, size_t errlen);
+static bool uws_dir_busy(const uws_service *s, const char *id);
 
-/* At the start, the jobs whose directories an earlier run moved aside
- * (.gone-<id>.<ns>) but had not forgotten yet (a stop or a crash between
- * the two: the mark of a running job's DELETE went with its directory):
- * listed on the thread pool, forgotten on the loop, then the directories
- * removed (uws_sweep_gone). A job with that id created after the move is
- * another one (an Idempotency-Key used again): it stays. */
+/* At the start, what earlier runs moved aside (<work_root>/.gone-<id>.<ns>)
+ * and left (a stop or a crash before its removal), listed on the thread
+ * pool. A job still stored whose directory it was (created before the
+ * move: a job made later with the same id, by an Idempotency-Key, is
+ * another one) was being deleted when the run ended (the mark of a
+ * running job's DELETE answered 200 went with its directory): it is
+ * forgotten on the loop, or, still live, aborted and deleted once it
+ * ends (its directory kept until then). Then the directories of jobs
+ * that are gone are removed on the pool. One that this run is deleting
+ * (its id busy) is left to that deletion. */
 typedef struct uws_gone_dir {
-    char id[ENGINE_JOB_ID_LEN + 1];
-    double moved; /* UTC unix seconds, from its name */
+    char name[256];
+    char id[ENGINE_JOB_ID_LEN + 1]; /* "": not a name uws_move_aside makes */
+    double moved;                   /* UTC unix seconds, from its name */
+    bool remove;
 } uws_gone_dir;
 
 typedef struct uws_gone_scan {
@@ -560,19 +546,27 @@ static double uws_gone_time(const char *digits)
     return strtod(sec, NULL) + strtod(digits + n - 9, NULL) / 1e9;
 }
 
+/* d_name, a .gone- name, into d. */
+static void uws_gone_parse(const char *name, uws_gone_dir *d)
+{
+    size_t k = strlen(UWS_GONE_PREFIX);
+    memset(d, 0, sizeof *d);
+    snprintf(d->name, sizeof d->name, "%s", name);
+    if (strlen(name) > k + ENGINE_JOB_ID_LEN && name[k + ENGINE_JOB_ID_LEN] == '.' &&
+        (d->moved = uws_gone_time(name + k + ENGINE_JOB_ID_LEN + 1)) >= 0) {
+        memcpy(d->id, name + k, ENGINE_JOB_ID_LEN);
+        d->id[ENGINE_JOB_ID_LEN] = '\0';
+    }
+    d->remove = d->id[0] == '\0' || !uws_id_syntax(d->id);
+}
+
 static void uws_gone_scan_work(uv_work_t *req)
 {
     uws_gone_scan *g = req->data;
     DIR *d = opendir(g->path);
     struct dirent *de;
     while (d != NULL && (de = readdir(d)) != NULL) {
-        size_t k = strlen(UWS_GONE_PREFIX);
-        if (strncmp(de->d_name, UWS_GONE_PREFIX, k) != 0 || strlen(de->d_name) <= k + ENGINE_JOB_ID_LEN ||
-            de->d_name[k + ENGINE_JOB_ID_LEN] != '.') {
-            continue;
-        }
-        double moved = uws_gone_time(de->d_name + k + ENGINE_JOB_ID_LEN + 1);
-        if (moved < 0) {
+        if (strncmp(de->d_name, UWS_GONE_PREFIX, strlen(UWS_GONE_PREFIX)) != 0) {
             continue;
         }
         if (g->n == g->cap) {
@@ -584,48 +578,78 @@ static void uws_gone_scan_work(uv_work_t *req)
             g->dirs = p;
             g->cap = cap;
         }
-        memcpy(g->dirs[g->n].id, de->d_name + k, ENGINE_JOB_ID_LEN);
-        g->dirs[g->n].id[ENGINE_JOB_ID_LEN] = '\0';
-        g->dirs[g->n].moved = moved;
-        g->n++;
+        uws_gone_parse(de->d_name, &g->dirs[g->n++]);
     }
     if (d != NULL) {
         closedir(d);
     }
 }
 
-/* Back on the loop: each job still stored is forgotten (an ended one) or
- * deleted once it ends (a live one, aborted), then the sweep. */
+/* On the pool: the directories marked for removal. */
+static void uws_gone_remove_work(uv_work_t *req)
+{
+    uws_gone_scan *g = req->data;
+    for (size_t i = 0; i < g->n; i++) {
+        if (g->dirs[i].remove) {
+            char path[sizeof g->path + sizeof g->dirs[i].name + 2];
+            snprintf(path, sizeof path, "%s/%s", g->path, g->dirs[i].name);
+            nftw(path, uws_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        }
+    }
+}
+
+static void uws_gone_free(uv_work_t *req, int status)
+{
+    (void)status;
+    uws_gone_scan *g = req->data;
+    free(g->dirs);
+    free(g);
+}
+
+/* The job of moved-aside directory d: true if d can be removed now. */
+static bool uws_gone_settle(uws_service *s, const uws_gone_dir *d)
+{
+    if (uws_dir_busy(s, d->id) || uws_deleting(s, d->id)) {
+        return false; /* this run is deleting it: its own removal */
+    }
+    const engine_job *job = engine_job_get(s->e, d->id);
+    char err[512];
+    if (job == NULL || job->created > d->moved) { /* gone, or another job since */
+        return true;
+    }
+    if (!engine_phase_final(job->phase)) {
+        if (uws_deleting_add(s, d->id) == 0 && engine_job_abort(s->e, d->id, err, sizeof err) != 0) {
+            sal_errout_say("ocps-engine: delete %s: %s", d->id, err);
+        }
+        return false;
+    }
+    engine_phase counted = job->result_published ? job->phase : ENGINE_EXECUTING;
+    if (uws_forget_now(s, d->id, counted, err, sizeof err) != 0) {
+        sal_errout_say("ocps-engine: job %s, moved aside by an earlier run, stays: %s", d->id, err);
+        return false;
+    }
+    return true;
+}
+
+/* Back on the loop: the jobs settled, then the removal. */
 static void uws_gone_scan_after(uv_work_t *req, int status)
 {
     (void)status;
     uws_gone_scan *g = req->data;
     uws_service *s = g->s;
-    for (size_t i = 0; i < g->n && !s->closing; i++) {
-        const char *id = g->dirs[i].id;
-        const engine_job *job = uws_id_syntax(id) ? engine_job_get(s->e, id) : NULL;
-        char err[512];
-        if (job == NULL || job->created > g->dirs[i].moved) { /* gone, or another job since */
-            continue;
-        }
-        if (!engine_phase_final(job->phase)) {
-            if (uws_deleting_add(s, id) == 0 && engine_job_abort(s->e, id, err, sizeof err) != 0) {
-                sal_errout_say("ocps-engine: delete %s: %s", id, err);
-            }
-            continue;
-        }
-        engine_phase counted = job->result_published ? job->phase : ENGINE_EXECUTING;
-        if (uws_forget_now(s, id, counted, err, sizeof err) != 0) {
-            sal_errout_say("ocps-engine: job %s, moved aside by an earlier run, stays: %s", id, err);
-        }
-    }
-    free(g->dirs);
-    free(g);
     s->moving--;
+    bool any = false;
+    for (size_t i = 0; i < g->n && !s->closing; i++) {
+        if (!g->dirs[i].remove) {
+            g->dirs[i].remove = uws_gone_settle(s, &g->dirs[i]);
+        }
+        any |= g->dirs[i].remove;
+    }
+    if (s->closing || !any || uv_queue_work(s->loop, &g->req, uws_gone_remove_work, uws_gone_free) != 0) {
+        uws_gone_free(&g->req, 0);
+    }
     if (s->closing) {
         uws_free_if_done(s);
-    } else {
-        uws_sweep_gone(s);
     }
 }
 
@@ -633,7 +657,6 @@ static void uws_gone_scan_start(uws_service *s)
 {
     uws_gone_scan *g = calloc(1, sizeof *g);
     if (g == NULL) {
-        uws_sweep_gone(s);
         return;
     }
     g->s = s;
@@ -641,23 +664,9 @@ static void uws_gone_scan_start(uws_service *s)
     snprintf(g->path, sizeof g->path, "%s", s->work_root);
     if (uv_queue_work(s->loop, &g->req, uws_gone_scan_work, uws_gone_scan_after) != 0) {
         free(g);
-        uws_sweep_gone(s);
         return;
     }
     s->moving++;
-}
-
-static void uws_sweep_gone(uws_service *s)
-{
-    uws_rm *rm = calloc(1, sizeof *rm);
-    if (rm == NULL) {
-        return;
-    }
-    snprintf(rm->path, sizeof rm->path, "%s", s->work_root);
-    rm->req.data = rm;
-    if (uv_queue_work(s->loop, &rm->req, uws_sweep_work, uws_rm_after) != 0) {
-        free(rm);
-    }
 }
 
 /* ---- deletion under the work root, off the loop -------------------------- */
