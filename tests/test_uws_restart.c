@@ -174,7 +174,10 @@ static void test_deletion_moved_aside_is_finished(void **state)
     char dir[1200];
     char gone[1300];
     snprintf(dir, sizeof dir, "%s/%s", fx.work_root, id);
-    snprintf(gone, sizeof gone, "%s/.gone-%s.%lld000000000", fx.work_root, id, (long long)time(NULL) + 1);
+    struct timespec moved; /* after the job was made, before the next engine */
+    clock_gettime(CLOCK_REALTIME, &moved);
+    snprintf(gone, sizeof gone, "%s/.gone-%s.%lld%09ld", fx.work_root, id, (long long)moved.tv_sec,
+             moved.tv_nsec);
     assert_int_equal(rename(dir, gone), 0);
     /* and the files of an older job with kept's id (an Idempotency-Key
      * used again), moved aside before kept was made: kept stays */

@@ -183,6 +183,7 @@ struct uws_service {
     unsigned lists_waiting; /* GET /job lists on walks_wait (at most UWS_LISTS_WAIT_MAX) */
     bool closing;           /* uws_service_close was called */
     bool draining;          /* uws_service_drain was called: PUT /job is refused */
+    double opened;          /* UTC unix seconds of uws_service_open (.gone- names older are earlier runs') */
     atomic_bool lists_stop; /* ... and the GET /job lists being made stop (read on the thread pool) */
     /* PUT /job requests of this loop turn, submitted in one transaction by
      * the check handle (uws_flush_puts) */
@@ -609,8 +610,8 @@ static void uws_gone_free(uv_work_t *req, int status)
 /* The job of moved-aside directory d: true if d can be removed now. */
 static bool uws_gone_settle(uws_service *s, const uws_gone_dir *d)
 {
-    if (uws_dir_busy(s, d->id) || uws_deleting(s, d->id)) {
-        return false; /* this run is deleting it: its own removal */
+    if (d->moved >= s->opened || uws_dir_busy(s, d->id) || uws_deleting(s, d->id)) {
+        return false; /* this run's, or this run is deleting it: its own removal */
     }
     const engine_job *job = engine_job_get(s->e, d->id);
     char err[512];
@@ -1089,6 +1090,9 @@ static void uws_forget_run(void *arg, uws_reply *r)
     uws_move_aside(w->work_root, w->id, dir, w->gone, sizeof w->gone);
     if (w->gone[0] == '\0' && lstat(dir, &st) == 0) {    /* there but not movable (a mount point) */
         nftw(dir, uws_rm_one, 16, FTW_DEPTH | FTW_PHYS); /* emptied before the job is forgotten */
+        if (rmdir(dir) != 0 && errno != ENOENT && errno != EBUSY) { /* EBUSY: a mount point, empty */
+            w->error = errno;
+        }
     } else if (w->gone[0] == '\0' && errno != ENOENT) {
         w->error = errno; /* a soft mount that timed out, say: not taken for "none" */
     }
@@ -1112,13 +1116,19 @@ static void uws_forget_release(void *arg, uws_reply *r)
         snprintf(err, sizeof err, "the service is stopping");
     }
     if (!w->ran || w->error != 0 || s->closing || uws_forget_now(s, w->id, w->phase, err, sizeof err) != 0) {
-        uws_deleting_remove(s, w->id); /* listed again: a DELETE may be sent again */
         char msg[700];
         snprintf(msg, sizeof msg, "job %s could not be deleted: %s", w->id, err);
-        if (w->answer) {
+        if (w->answer) { /* listed again: a DELETE may be sent again */
+            uws_deleting_remove(s, w->id);
             free(r->body);
             r->body = NULL;
             uws_reply_text(r, 500, msg);
+        } else if (uws_deleting_add(s, w->id) == 0) {
+            /* its DELETE was answered 200: it stays gone for the API, and
+             * its mark (in its directory, moved back if it was moved)
+             * has the next start delete it */
+            uws_metrics_job_forgotten(s->metrics, w->phase);
+            sal_errout_say("ocps-engine: %s; it is deleted at the next start", msg);
         } else {
             sal_errout_say("ocps-engine: %s", msg);
         }
@@ -2001,7 +2011,10 @@ static void uws_delete_job(const uws_call *c, uws_reply *r)
     /* its end not reported yet: counted as ended when it is
      * (uws_service_job_changed), not before */
     engine_phase counted = job->result_published ? job->phase : ENGINE_EXECUTING;
-    if (uws_job_has_files(job)) {
+    /* a job that never started may have a directory all the same (its
+     * start step made it, or a runner that could not be watched wrote its
+     * claim there): moved aside too, but for one aborted while queued */
+    if (uws_job_has_files(job) || job->phase != ENGINE_ABORTED) {
         uws_forget_begin(c->s, id, counted, r);
         return;
     }
@@ -3209,6 +3222,9 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
     }
     atomic_init(&s->lists_stop, false);
     s->loop = loop;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    s->opened = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
     s->e = e;
     s->walks_max = uws_walks_max();
     s->lists_max = uws_lists_max();
