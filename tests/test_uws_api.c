@@ -1031,20 +1031,6 @@ static void test_full_line_refused(void **state)
     uws_fx_stop(&own);
 }
 
-/* The text of `seq 1 n` (malloc'd), its length in *len. */
-static char *seq_text(long n, size_t *len)
-{
-    size_t cap = (size_t)n * 9 + 1;
-    char *text = malloc(cap);
-    assert_non_null(text);
-    size_t k = 0;
-    for (long i = 1; i <= n; i++) {
-        k += (size_t)snprintf(text + k, cap - k, "%ld\n", i);
-    }
-    *len = k;
-    return text;
-}
-
 /* A large result (19 MB, sent a part at a time) arrives byte for byte,
  * with its Content-Length and type; clients that leave in the middle of
  * it (or before its first byte) cost nothing afterwards: the next ones
@@ -1065,7 +1051,8 @@ static void test_large_result_and_clients_that_leave(void **state)
     assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
     json_decref(job);
     size_t want_len = 0;
-    char *want = seq_text(2500000, &want_len);
+    char *want = uws_seq_text(2500000, &want_len);
+    assert_non_null(want);
     char clen[64];
     snprintf(clen, sizeof clen, "\r\nContent-Length: %zu\r\n", want_len);
     char path[96];

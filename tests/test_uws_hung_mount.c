@@ -577,6 +577,25 @@ static void test_kept_answer_checked_off_the_loop(void **state)
     }
 }
 
+/* A job that wrote one result and completed, then the mount stalled and
+ * its DELETE sent in a child: once this returns, the DELETE waits for
+ * the mount to move the job's directory aside. The job's id and path. */
+static void delete_while_moving_aside(ctx *c, char ended[33], char path[64], bg_get *del)
+{
+    assert_int_equal(uws_fx_submit(&c->fx,
+                                   "{\"argv\": [\"sh\", \"-c\", \"echo x > \\\"$JOB_OUTPUT_DIR/a.txt\\\"\"]}",
+                                   ended),
+                     0);
+    json_t *job = uws_fx_wait(&c->fx, ended, "completed", 20);
+    assert_non_null(job);
+    json_decref(job);
+    assert_int_equal(sfx_stall_for(&c->sfs, STALL_SECONDS), 0);
+    snprintf(path, 64, "/job/%s", ended);
+    bg_request(del, &c->fx, "DELETE", path, NULL);
+    struct timespec pause = {0, 500 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+}
+
 /* An ended job's DELETE killed with the engine while its files wait for
  * the mount to be moved aside: the job is not forgotten yet, so the next
  * engine still has it, with its files (never a forgotten job whose
@@ -585,21 +604,9 @@ static void test_delete_killed_while_moving_aside(void **state)
 {
     ctx *c = *state;
     char ended[33];
-    assert_int_equal(uws_fx_submit(&c->fx,
-                                   "{\"argv\": [\"sh\", \"-c\", \"echo x > \\\"$JOB_OUTPUT_DIR/a.txt\\\"\"]}",
-                                   ended),
-                     0);
-    json_t *job = uws_fx_wait(&c->fx, ended, "completed", 20);
-    assert_non_null(job);
-    json_decref(job);
-
-    assert_int_equal(sfx_stall_for(&c->sfs, STALL_SECONDS), 0);
     char path[64];
-    snprintf(path, sizeof path, "/job/%s", ended);
     bg_get del;
-    bg_request(&del, &c->fx, "DELETE", path, NULL);
-    struct timespec pause = {0, 500 * 1000 * 1000};
-    nanosleep(&pause, NULL); /* its move aside waits for the mount */
+    delete_while_moving_aside(c, ended, path, &del);
     assert_prompt_status(&c->fx, "GET", path, NULL, 404);
     uws_fx_kill(&c->fx);
     char *text = NULL;
@@ -628,22 +635,11 @@ static void test_stop_while_delete_waits(void **state)
 {
     ctx *c = *state;
     char ended[33];
-    assert_int_equal(uws_fx_submit(&c->fx,
-                                   "{\"argv\": [\"sh\", \"-c\", \"echo x > \\\"$JOB_OUTPUT_DIR/a.txt\\\"\"]}",
-                                   ended),
-                     0);
-    json_t *job = uws_fx_wait(&c->fx, ended, "completed", 20);
-    assert_non_null(job);
-    json_decref(job);
-
-    assert_int_equal(sfx_stall_for(&c->sfs, STALL_SECONDS), 0);
     char path[64];
-    snprintf(path, sizeof path, "/job/%s", ended);
     bg_get del;
-    bg_request(&del, &c->fx, "DELETE", path, NULL);
-    struct timespec pause = {0, 500 * 1000 * 1000};
-    nanosleep(&pause, NULL); /* its move aside waits for the mount */
+    delete_while_moving_aside(c, ended, path, &del);
     assert_int_equal(kill(c->fx.pid, SIGTERM), 0);
+    struct timespec pause = {0, 500 * 1000 * 1000}; /* the engine closes, the DELETE still waiting */
     nanosleep(&pause, NULL);
     sfx_unstall(&c->sfs);
     assert_int_equal(tu_wait_exit(c->fx.pid, 15), 0);
@@ -658,20 +654,6 @@ static void test_stop_while_delete_waits(void **state)
     assert_int_equal(r.status, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "results")), 1);
     uws_resp_clear(&r);
-}
-
-/* The text of `seq 1 n` (malloc'd), its length in *len. */
-static char *seq_text(long n, size_t *len)
-{
-    size_t cap = (size_t)n * 9 + 1;
-    char *text = malloc(cap);
-    assert_non_null(text);
-    size_t k = 0;
-    for (long i = 1; i <= n; i++) {
-        k += (size_t)snprintf(text + k, cap - k, "%ld\n", i);
-    }
-    *len = k;
-    return text;
 }
 
 /* A GET of a large file in a child process: it reads the first bytes,
@@ -753,7 +735,8 @@ static void test_file_transfer_waits_for_the_mount_alone(void **state)
     assert_int_equal(uws_fx_submit(&c->fx, "{\"argv\": [\"true\"]}", queued), 0);
 
     size_t want_len = 0;
-    char *want = seq_text(lines, &want_len);
+    char *want = uws_seq_text(lines, &want_len);
+    assert_non_null(want);
     bg_transfer t;
     snprintf(path, sizeof path, "/job/result/%s/0", done);
     bg_transfer_start(&t, &c->fx, path, want, want_len);

@@ -126,6 +126,18 @@ void uws_fx_stop(uws_fx *fx)
     fx->root = fx->state_dir = fx->work_root = NULL;
 }
 
+char *uws_seq_text(long n, size_t *len)
+{
+    size_t cap = (size_t)n * 9 + 1;
+    char *text = malloc(cap);
+    size_t k = 0;
+    for (long i = 1; text != NULL && i <= n; i++) {
+        k += (size_t)snprintf(text + k, cap - k, "%ld\n", i);
+    }
+    *len = k;
+    return text;
+}
+
 void uws_resp_clear(uws_resp *r)
 {
     free(r->body);

@@ -67,6 +67,10 @@ int uws_fx_count(const uws_fx *fx);
 
 void uws_resp_clear(uws_resp *r);
 
+/* The text of `seq 1 n` (malloc'd; NULL if out of memory), its length in
+ * *len: what a job writing a large result writes. */
+char *uws_seq_text(long n, size_t *len);
+
 /* A GET on a socket of its own, read as the test decides (a client that
  * reads slowly, or leaves in the middle of a reply). No token is sent. */
 typedef struct uws_raw {
