@@ -309,6 +309,12 @@ typedef struct uws_request {
     uws_route resolved;
 } uws_request;
 
+/* Defined below, used before. */
+static void uws_run(uws_service *s);
+static void uws_walks_next(uws_service *s);
+static void uws_free_if_done(uws_service *s);
+static int uws_forget_now(uws_service *s, const char *id, engine_phase phase, char *err, size_t errlen);
+
 /* ---- small helpers ------------------------------------------------------ */
 
 static void uws_reply_text(uws_reply *r, unsigned status, const char *text)
@@ -503,8 +509,6 @@ static void uws_move_aside(const char *work_root, const char *id, const char *di
     }
 }
 
-static void uws_free_if_done(uws_service *s);
-static int uws_forget_now(uws_service *s, const char *id, engine_phase phase, char *err, size_t errlen);
 static bool uws_dir_busy(const uws_service *s, const char *id);
 
 /* At the start, what earlier runs moved aside (<work_root>/.gone-<id>.<ns>)
@@ -685,6 +689,8 @@ typedef struct uws_busy_dir {
     struct uws_forget_work *forgetting; /* being forgotten (uws_forget_begin), or NULL */
 } uws_busy_dir;
 
+static void uws_busy_done(uws_service *s, uws_busy_dir *b);
+
 static uws_busy_dir *uws_busy_find(const uws_service *s, const char *id)
 {
     for (size_t i = 0; i < s->nbusy; i++) {
@@ -743,10 +749,6 @@ static void uws_move_run(uv_work_t *req)
     snprintf(dir, sizeof dir, "%s/%s", m->work_root, m->id);
     (void)rename(m->back, dir);
 }
-
-static void uws_free_if_done(uws_service *s);
-
-static void uws_busy_done(uws_service *s, uws_busy_dir *b);
 
 /* Back on the loop: the id is free. */
 static void uws_move_after(uv_work_t *req, int status)
@@ -865,9 +867,6 @@ static void uws_cache_clear(uws_cached *c)
 }
 
 /* ---- live kept answers, checked again off the loop --------------------- */
-
-static void uws_walks_next(uws_service *s);
-static void uws_free_if_done(uws_service *s);
 
 /* One check of the live kept answers: their stamps, lent by the cache
  * (uws_cached.stamp NULL meanwhile), compared on the thread pool. */
@@ -1799,8 +1798,6 @@ static void uws_flush_puts(uws_service *s)
     }
 }
 
-static void uws_run(uws_service *s);
-
 static void uws_on_idle(uv_idle_t *h)
 {
     (void)h;
@@ -2534,7 +2531,6 @@ static enum MHD_Result uws_send(uws_service *s, struct MHD_Connection *conn, uws
 
 /* ---- replies built off the loop (the connection suspended) -------------- */
 
-static void uws_run(uws_service *s);
 static void uws_stream_read(uws_stream *st);
 static void uws_stream_read_done(uws_stream *st, int status);
 static void uws_stream_free(uws_stream *st);
