@@ -140,7 +140,10 @@ static void test_stalled_stderr_never_blocks_requests(void **state)
         int end = 0;
         unsigned long count = 0;
         sscanf(line, "%lu log lines dropped or cut short: stderr was not writable%n", &count, &end);
-        if (strstr(line, path) != NULL && !noted) {
+        if (strstr(line, path) != NULL) {
+            /* a request's line is written once its answer has gone out,
+             * so the last of the flood may come after the drain, after
+             * the note */
             whole++;
         } else if (end > 0 && line[end] == '\0') {
             assert_false(noted || after);
