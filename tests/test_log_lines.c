@@ -5,11 +5,14 @@
  * control characters, UTF-8), and a message too long for a line is cut
  * with the line still valid JSON; in text, the line is as before
  * ("LEVEL NAME: message"). On a pipe or socket whose reader does not
- * read, logging never waits: lines that do not fit are dropped and, once
- * stderr takes lines again, one line says how many.
+ * read, on a terminal whose output is held (flow control, a stalled ssh
+ * connection), and on a pipe another writer keeps full, logging never
+ * waits: lines that do not fit are dropped and, once stderr takes lines
+ * again, one line says how many.
  */
 #define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -20,9 +23,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -223,8 +229,9 @@ static void test_format_names(void **state)
     assert_int_equal(sal_log_format_parse("yaml", &f), -1);
 }
 
-/* A stderr whose reader stalls: a pipe or a stream socket (journald). */
-typedef enum stall_kind { STALL_PIPE, STALL_SOCKET } stall_kind;
+/* A stderr whose reader stalls: a pipe, a stream socket (journald), a
+ * terminal (here a pseudo-terminal in raw mode whose master is not read). */
+typedef enum stall_kind { STALL_PIPE, STALL_SOCKET, STALL_TTY } stall_kind;
 
 enum { FLOOD_LINES = 2000 };
 
@@ -259,8 +266,8 @@ static void flood_child(int log_fd, int done_fd, int go_fd, size_t size)
     _exit(0);
 }
 
-/* Append what fd has (up to EOF, or until it has nothing now if
- * nonblocking) to *buf. */
+/* Append what fd has (up to EOF, or EIO: a pseudo-terminal's master whose
+ * slave is closed; or until it has nothing now if nonblocking) to *buf. */
 static void read_into(int fd, char **buf, size_t *len, bool nonblocking)
 {
     assert_int_equal(fcntl(fd, F_SETFL, nonblocking ? O_NONBLOCK : 0), 0);
@@ -268,7 +275,7 @@ static void read_into(int fd, char **buf, size_t *len, bool nonblocking)
         char chunk[65536];
         ssize_t n = read(fd, chunk, sizeof chunk);
         if (n <= 0) {
-            assert_true(n == 0 || (nonblocking && errno == EAGAIN));
+            assert_true(n == 0 || (nonblocking && errno == EAGAIN) || errno == EIO);
             return;
         }
         *buf = realloc(*buf, *len + (size_t)n + 1);
@@ -289,8 +296,19 @@ static char *flood(stall_kind kind, size_t size, bool *sized)
     if (kind == STALL_PIPE) {
         assert_int_equal(pipe(log_fds), 0);
         *sized = fcntl(log_fds[1], F_SETPIPE_SZ, 65536) == 65536; /* 16 pages */
-    } else {
+    } else if (kind == STALL_SOCKET) {
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, log_fds), 0);
+    } else {
+        log_fds[0] = posix_openpt(O_RDWR | O_NOCTTY);
+        assert_true(log_fds[0] >= 0);
+        assert_int_equal(grantpt(log_fds[0]), 0);
+        assert_int_equal(unlockpt(log_fds[0]), 0);
+        log_fds[1] = open(ptsname(log_fds[0]), O_RDWR | O_NOCTTY);
+        assert_true(log_fds[1] >= 0);
+        struct termios tio;
+        assert_int_equal(tcgetattr(log_fds[1], &tio), 0);
+        cfmakeraw(&tio); /* lines as written, no \r added */
+        assert_int_equal(tcsetattr(log_fds[1], TCSANOW, &tio), 0);
     }
     assert_int_equal(pipe(done), 0);
     assert_int_equal(pipe(go), 0);
@@ -382,6 +400,39 @@ static bool check_flood(char *all, size_t size)
     return cut;
 }
 
+/* What a flood wrote to a terminal, whose room comes back in bits (a
+ * pseudo-terminal's buffer is freed as its data moves on to the master):
+ * runs of whole lines in order, between them pieces of lines cut short and
+ * lines saying how many were dropped; every flood line whole or counted by
+ * a whole note before the next line written; then the line after. */
+static void check_flood_pieces(char *all, size_t size)
+{
+    char expected[8192], got[8192];
+    int whole = 0;
+    unsigned long noted = 0;
+    bool after = false;
+    for (char *line = strtok(all, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        assert_false(after); /* the line after is the last */
+        bool parsed = line_message(line, got, sizeof got);
+        flood_message(expected, size, whole + (int)noted);
+        unsigned long count = 0;
+        int end = 0;
+        if (parsed &&
+            sscanf(got, "%lu log lines dropped or cut short: stderr was not writable%n", &count, &end) == 1 &&
+            end > 0 && got[end] == '\0') {
+            noted += count;
+        } else if (parsed && strcmp(got, "after") == 0) {
+            after = true;
+        } else if (parsed && strlen(got) == strlen(expected) && strncmp(got, "line ", 5) == 0) {
+            assert_string_equal(got, expected); /* whole, and the one due */
+            whole++;
+        } /* else a piece of a line cut short */
+    }
+    assert_true(after);
+    assert_true(whole > 0 && noted > 0);
+    assert_int_equal((unsigned long)whole + noted, FLOOD_LINES);
+}
+
 static void test_full_pipe_drops_lines(void **state)
 {
     (void)state;
@@ -415,9 +466,6 @@ static void test_full_socket_drops_lines_json(void **state)
     free(all);
 }
 
-/* A program that stops (sal_errout_linger) waits a while for room for
- * its last lines: a reader that is slow, not stopped, gets why it stopped
- * and the count of what was dropped before. */
 static double mono_now(void)
 {
     struct timespec ts;
@@ -425,6 +473,145 @@ static double mono_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* A terminal that takes no more (its reader stalled: ^S, a stalled ssh
+ * connection): lines are dropped, not waited for; long lines, so that
+ * the pseudo-terminal's buffer (some 640 KB on Linux) fills. */
+static void test_stalled_terminal_drops_lines(void **state)
+{
+    (void)state;
+    sal_log_format_set(SAL_LOG_FORMAT_TEXT);
+    bool sized;
+    char *all = flood(STALL_TTY, 2000, &sized);
+    check_flood_pieces(all, 2000);
+    free(all);
+}
+
+/* Another process writing to the same pipe (a shell's other commands, a
+ * child sharing the log) takes the room that poll saw: the write must not
+ * then wait for the reader. The racer's blocking writes fill the pipe as
+ * soon as the slow reader frees a page, while the logging child writes
+ * line after line; the child is sampled, and must never be seen asleep in
+ * write(2) (waiting for room). */
+typedef struct pipe_race {
+    int rfd, wfd;
+    atomic_bool stop;
+    atomic_bool racer_done;
+} pipe_race;
+
+static void *race_writer(void *arg)
+{
+    pipe_race *r = arg;
+    char page[4096];
+    memset(page, 'r', sizeof page);
+    page[sizeof page - 1] = '\n';
+    while (!atomic_load(&r->stop)) {
+        if (write(r->wfd, page, sizeof page) < 0 && errno != EINTR) {
+            break;
+        }
+    }
+    atomic_store(&r->racer_done, true);
+    return NULL;
+}
+
+static void *race_reader(void *arg)
+{
+    pipe_race *r = arg;
+    struct timespec slow = {0, 20 * 1000 * 1000};
+    while (!atomic_load(&r->stop)) {
+        nanosleep(&slow, NULL);
+        char page[4096];
+        if (read(r->rfd, page, sizeof page) < 0 && errno != EINTR) {
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* True if pid sleeps interruptibly (waits) inside write(2). */
+static bool asleep_in_write(pid_t pid)
+{
+    char path[64], text[256];
+    snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return false;
+    }
+    long nr = -2;
+    bool got = fgets(text, sizeof text, f) != NULL && sscanf(text, "%ld", &nr) == 1;
+    fclose(f);
+    if (!got || nr != SYS_write) {
+        return false;
+    }
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return false;
+    }
+    got = fgets(text, sizeof text, f) != NULL;
+    fclose(f);
+    const char *paren = got ? strrchr(text, ')') : NULL;
+    return paren != NULL && paren[1] == ' ' && paren[2] == 'S';
+}
+
+static void test_racing_writer_never_makes_a_write_wait(void **state)
+{
+    (void)state;
+    sal_log_format_set(SAL_LOG_FORMAT_TEXT);
+    int log_fds[2], done[2];
+    assert_int_equal(pipe(log_fds), 0);
+    assert_int_equal(pipe(done), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(log_fds[0]);
+        close(done[0]);
+        if (dup2(log_fds[1], STDERR_FILENO) < 0) {
+            _exit(2);
+        }
+        char message[128];
+        double end = mono_now() + 1.5;
+        for (int i = 0; mono_now() < end; i++) {
+            flood_message(message, 100, i % FLOOD_LINES);
+            sal_log_line(SAL_LOGLINE_INFO, "flood", NULL, NULL, 0, message);
+        }
+        _exit(write(done[1], "d", 1) == 1 ? 0 : 3);
+    }
+    close(done[1]);
+    pipe_race race = {.rfd = log_fds[0], .wfd = log_fds[1]};
+    pthread_t writer, reader;
+    assert_int_equal(pthread_create(&writer, NULL, race_writer, &race), 0);
+    assert_int_equal(pthread_create(&reader, NULL, race_reader, &race), 0);
+    int seen = 0, samples = 0;
+    struct pollfd p = {.fd = done[0], .events = POLLIN};
+    double give_up = mono_now() + 20;
+    while (poll(&p, 1, 1) == 0 && mono_now() < give_up) {
+        samples++;
+        seen += asleep_in_write(pid);
+    }
+    atomic_store(&race.stop, true);
+    assert_int_equal(fcntl(log_fds[0], F_SETFL, O_NONBLOCK), 0);
+    while (!atomic_load(&race.racer_done)) { /* let the racer's last write in */
+        char page[4096];
+        if (read(log_fds[0], page, sizeof page) <= 0) {
+            poll(NULL, 0, 1);
+        }
+    }
+    pthread_join(writer, NULL);
+    pthread_join(reader, NULL);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(log_fds[0]);
+    close(log_fds[1]);
+    close(done[0]);
+    if (seen > 0) {
+        fail_msg("the logging child was asleep in write(2) in %d of %d samples", seen, samples);
+    }
+}
+
+/* A program that stops (sal_errout_linger) waits a while for room for
+ * its last lines: a reader that is slow, not stopped, gets why it stopped
+ * and the count of what was dropped before. */
 static void test_last_words_wait_for_a_slow_reader(void **state)
 {
     (void)state;
@@ -488,6 +675,8 @@ int main(void)
         cmocka_unit_test(test_full_pipe_drops_lines),
         cmocka_unit_test(test_full_pipe_long_lines),
         cmocka_unit_test(test_full_socket_drops_lines_json),
+        cmocka_unit_test(test_stalled_terminal_drops_lines),
+        cmocka_unit_test(test_racing_writer_never_makes_a_write_wait),
         cmocka_unit_test(test_last_words_wait_for_a_slow_reader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
 #include "ocps/sal_clock.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -18,32 +19,81 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* How stderr is written. A pipe or a terminal whose reader may stall is
+ * written through a description of its own opened nonblocking (so that
+ * neither another writer taking the room poll saw, nor a terminal's flow
+ * control, can make a write wait); if that cannot be opened, a pipe is
+ * written once poll says there is room, a terminal as always. A socket
+ * is sent to with MSG_DONTWAIT; a file or another device is written as
+ * always (waiting). */
+typedef enum out_kind { OUT_BLOCKING, OUT_POLLED_PIPE, OUT_SOCKET, OUT_NONBLOCKING } out_kind;
+
+typedef struct out_target {
+    out_kind kind;
+    int fd;    /* where to write: STDERR_FILENO or the description of our own */
+    bool pipe; /* pieces of at most PIPE_BUF bytes, so that none is cut */
+} out_target;
+
 /* The lines not written because stderr (a pipe or socket) was full, and
- * whether the last line written was cut short; under its lock, which also
+ * whether the last line written was cut short; what stderr was found to
+ * be (the file it is, how it is written); under its lock, which also
  * keeps lines of different threads whole. Process-wide, as stderr is. */
 typedef struct errout_state {
     pthread_mutex_t lock;
     unsigned long dropped;
     bool cut;
     double linger_until; /* sal_clock_monotonic(); 0: writes never wait */
+    bool known;          /* target, dev, ino, rdev: what stderr was */
+    out_target target;
+    dev_t dev;
+    ino_t ino;
+    dev_t rdev;
 } errout_state;
 
 static errout_state stderr_out = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-/* How stderr is written: a pipe or socket whose reader may stall is never
- * waited for; a file, a terminal or a device is written as always. */
-typedef enum out_kind { OUT_BLOCKING, OUT_PIPE, OUT_SOCKET } out_kind;
+/* A description of stderr's pipe or terminal of our own, nonblocking;
+ * -1 if it cannot be opened (no /proc, no reader on the pipe). */
+static int open_own(void)
+{
+    return open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+}
 
-static out_kind stderr_kind(void)
+/* How to write stderr, the file st: found once per file stderr is (fd 2
+ * may be pointed elsewhere by dup2). Called with stderr_out.lock held. */
+static out_target stderr_target_of(const struct stat *st)
+{
+    if (stderr_out.known && st->st_dev == stderr_out.dev && st->st_ino == stderr_out.ino &&
+        st->st_rdev == stderr_out.rdev) {
+        return stderr_out.target;
+    }
+    if (stderr_out.known && stderr_out.target.fd != STDERR_FILENO) {
+        close(stderr_out.target.fd);
+    }
+    out_target t = {.kind = OUT_BLOCKING, .fd = STDERR_FILENO, .pipe = S_ISFIFO(st->st_mode)};
+    if (S_ISSOCK(st->st_mode)) {
+        t.kind = OUT_SOCKET;
+    } else if (t.pipe || (S_ISCHR(st->st_mode) && isatty(STDERR_FILENO))) {
+        int own = open_own();
+        t.kind = own >= 0 ? OUT_NONBLOCKING : t.pipe ? OUT_POLLED_PIPE : OUT_BLOCKING;
+        t.fd = own >= 0 ? own : STDERR_FILENO;
+    }
+    stderr_out.known = true;
+    stderr_out.target = t;
+    stderr_out.dev = st->st_dev;
+    stderr_out.ino = st->st_ino;
+    stderr_out.rdev = st->st_rdev;
+    return t;
+}
+
+/* How to write stderr now. Called with stderr_out.lock held. */
+static out_target stderr_target(void)
 {
     struct stat st;
     if (fstat(STDERR_FILENO, &st) != 0) {
-        return OUT_BLOCKING;
+        return (out_target){.kind = OUT_BLOCKING, .fd = STDERR_FILENO};
     }
-    if (S_ISFIFO(st.st_mode)) {
-        return OUT_PIPE;
-    }
-    return S_ISSOCK(st.st_mode) ? OUT_SOCKET : OUT_BLOCKING;
+    return stderr_target_of(&st);
 }
 
 /* Milliseconds writes may still wait for room (sal_errout_linger): 0
@@ -54,12 +104,11 @@ static int linger_ms(void)
     return ms > 0 ? (int)ms + 1 : 0;
 }
 
-/* True if stderr has room (a pipe: at least one free buffer, so that a
- * write of up to PIPE_BUF bytes does not wait): now, or within what is
- * left of a linger. */
-static bool stderr_writable(void)
+/* True if fd has room (a pipe: at least one free buffer, so that a write
+ * of up to PIPE_BUF bytes fits): now, or within what is left of a linger. */
+static bool fd_writable(int fd)
 {
-    struct pollfd p = {.fd = STDERR_FILENO, .events = POLLOUT};
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
     int rc;
     do {
         rc = poll(&p, 1, linger_ms());
@@ -67,34 +116,40 @@ static bool stderr_writable(void)
     return rc == 1 && (p.revents & POLLOUT) != 0;
 }
 
-/* Write one piece of text now: to a pipe at most PIPE_BUF bytes, and only
- * once poll says there is room (0: none); to a socket with MSG_DONTWAIT;
- * to a file, a terminal or a device as always (waiting). */
-static ssize_t write_piece(out_kind kind, const char *text, size_t len)
+/* Write one piece of text now (to a pipe at most PIPE_BUF bytes); 0 or
+ * -1 (EAGAIN) if there is no room. While lingering, first wait for room. */
+static ssize_t write_piece(const out_target *t, const char *text, size_t len)
 {
-    switch (kind) {
+    size_t piece = t->pipe && len > PIPE_BUF ? PIPE_BUF : len;
+    switch (t->kind) {
     case OUT_SOCKET:
-        if (linger_ms() > 0 && !stderr_writable()) {
+        if (linger_ms() > 0 && !fd_writable(t->fd)) {
             return 0;
         }
-        return send(STDERR_FILENO, text, len, MSG_DONTWAIT);
-    case OUT_PIPE:
-        return stderr_writable() ? write(STDERR_FILENO, text, len < PIPE_BUF ? len : PIPE_BUF) : 0;
+        return send(t->fd, text, len, MSG_DONTWAIT);
+    case OUT_NONBLOCKING:
+        if (linger_ms() > 0 && !fd_writable(t->fd)) {
+            return 0;
+        }
+        return write(t->fd, text, piece);
+    case OUT_POLLED_PIPE:
+        return fd_writable(t->fd) ? write(t->fd, text, piece) : 0;
     case OUT_BLOCKING:
         break;
     }
-    return write(STDERR_FILENO, text, len);
+    return write(t->fd, text, len);
 }
 
-/* Write what stderr takes of text (a pipe or socket: what it takes now,
- * never waiting); returns the bytes written. */
-static size_t write_out(out_kind kind, const char *text, size_t len)
+/* Write what stderr takes of text (a pipe, a terminal or a socket: what
+ * it takes now, never waiting, unless lingering); returns the bytes
+ * written. */
+static size_t write_out(const out_target *t, const char *text, size_t len)
 {
     size_t done = 0;
     while (done < len) {
-        ssize_t n = write_piece(kind, text + done, len - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
+        ssize_t n = write_piece(t, text + done, len - done);
+        if (n < 0 && (errno == EINTR || (errno == EAGAIN && linger_ms() > 0))) {
+            continue; /* lingering: room poll saw was taken by another writer */
         }
         if (n <= 0) {
             break;
@@ -115,9 +170,9 @@ static unsigned long lines_left(const char *text, size_t len)
 }
 
 /* Write lines; the bytes written. Called with stderr_out.lock held. */
-static size_t put_lines(out_kind kind, const char *text, size_t len)
+static size_t put_lines(const out_target *t, const char *text, size_t len)
 {
-    size_t n = write_out(kind, text, len);
+    size_t n = write_out(t, text, len);
     if (n > 0) {
         stderr_out.cut = n < len && text[n - 1] != '\n';
     }
@@ -133,26 +188,38 @@ static size_t plain_note(char *buf, size_t cap, unsigned long dropped)
 
 /* Write lines, or count those that do not fit. Before the first written
  * after some were dropped, the note saying how many (after a newline
- * ending a line cut short). Called with stderr_out.lock held. */
+ * ending a line cut short), in one buffer with the text if it fits, so
+ * that on a pipe both go or neither: a note is not written into room the
+ * line after it does not fit. Called with stderr_out.lock held. */
 static void write_locked(const char *text, size_t len, sal_errout_note_fn note)
 {
-    out_kind kind = stderr_kind();
+    out_target t = stderr_target();
+    size_t done = 0; /* of text */
     if (stderr_out.dropped > 0) {
-        char line[8192];
+        char buf[8192];
         size_t at = 0;
         if (stderr_out.cut) {
-            line[at++] = '\n';
+            buf[at++] = '\n';
         }
-        at += (note != NULL ? note : plain_note)(line + at, sizeof line - at, stderr_out.dropped);
-        if (put_lines(kind, line, at) < at) {
+        at += (note != NULL ? note : plain_note)(buf + at, sizeof buf - at, stderr_out.dropped);
+        size_t joined = len <= sizeof buf - at ? len : 0;
+        memcpy(buf + at, text, joined);
+        size_t n = put_lines(&t, buf, at + joined);
+        if (n < at) {
             stderr_out.dropped += lines_left(text, len);
             return;
         }
         stderr_out.dropped = 0;
+        if (joined == 0) {
+            done = put_lines(&t, text, len);
+        } else {
+            done = n - at;
+        }
+    } else {
+        done = put_lines(&t, text, len);
     }
-    size_t n = put_lines(kind, text, len);
-    if (n < len) {
-        stderr_out.dropped += lines_left(text + n, len - n);
+    if (done < len) {
+        stderr_out.dropped += lines_left(text + done, len - done);
     }
 }
 

@@ -1,11 +1,15 @@
 /*
  * sal_errout.h - whole lines on stderr that never wait for a stalled
- * reader. When stderr is a pipe or a socket (journald, a container log
- * shipper, 2> fifo) whose reader stops reading, what does not fit now is
- * dropped and counted instead of blocking the caller (an event loop);
- * the next line written is preceded by a line saying how many were
- * dropped. Files, terminals and devices are written as always (waiting).
- * Process-wide, as stderr is; safe from several threads.
+ * reader. When stderr is a pipe, a socket (journald, a container log
+ * shipper, 2> fifo) or a terminal (flow control, a stalled ssh session)
+ * whose reader stops reading, what does not fit now is dropped and
+ * counted instead of blocking the caller (an event loop); the next line
+ * written is preceded by a line saying how many were dropped. A pipe or
+ * a terminal is written through a nonblocking description of its own
+ * (opened through /proc/self/fd/2), so that another writer of the same
+ * pipe cannot make a write wait either. Files and other devices are
+ * written as always (waiting). Process-wide, as stderr is; safe from
+ * several threads.
  */
 #ifndef SAL_ERROUT_H
 #define SAL_ERROUT_H
