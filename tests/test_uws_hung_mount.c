@@ -4,7 +4,8 @@
  * state directory is elsewhere). Stopped while a job's start hangs on the
  * work root, it exits within its close grace instead of waiting for the
  * mount (a pod that never ends is never replaced), and the next engine
- * runs that job once the mount answers. While GET /job/{id} of a started
+ * runs that job once the mount answers. Started while it hangs, it says
+ * so and exits instead of hanging unseen. While GET /job/{id} of a started
  * job and GET /job wait for the mount, every other request is answered
  * (the results walks are off the loop; a queued job has no files to
  * walk), and a poll of a running job whose answer is kept checks it
@@ -112,6 +113,40 @@ static void test_stop_while_work_root_hangs(void **state)
 
     sfx_unstall(&c->sfs);
     assert_int_equal(uws_fx_restart(&c->fx, c->opts), 0);
+    json_t *job = uws_fx_wait(&c->fx, id, NULL, 30);
+    assert_non_null(job);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
+    json_decref(job);
+}
+
+/* Started while the work root hangs: the engine says which directory did
+ * not answer and exits after 10 s, instead of hanging in its start-up,
+ * never listening and saying nothing; once the mount answers it starts. */
+static void test_start_while_work_root_hangs(void **state)
+{
+    ctx *c = *state;
+    uws_fx_kill(&c->fx);
+    assert_int_equal(sfx_stall_for(&c->sfs, STALL_SECONDS), 0);
+    double t0 = tu_now();
+    assert_int_equal(uws_fx_restart(&c->fx, c->opts), -1); /* it exited, or listened not in 20 s */
+    double took = tu_now() - t0;
+    char log[1100];
+    snprintf(log, sizeof log, "%s/engine.log", c->fx.root);
+    char *text = tu_read_file(log, NULL);
+    assert_non_null(text);
+    char want[700];
+    snprintf(want, sizeof want, "--work-root %s has not answered for 10 s (a hung mount?); not starting",
+             c->sfs.mount);
+    if (strstr(text, want) == NULL || took > 16) {
+        fail_msg("after %.1f s, the log says:\n%s", took, text);
+    }
+    free(text);
+    assert_true(sfx_stalled(&c->sfs));
+
+    sfx_unstall(&c->sfs);
+    assert_int_equal(uws_fx_restart(&c->fx, c->opts), 0);
+    char id[33];
+    assert_int_equal(uws_fx_submit(&c->fx, "{\"argv\": [\"true\"]}", id), 0);
     json_t *job = uws_fx_wait(&c->fx, id, NULL, 30);
     assert_non_null(job);
     assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
@@ -781,6 +816,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_stop_while_work_root_hangs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_while_work_root_hangs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gets_wait_for_the_mount_alone, setup_one_at_a_time, teardown),
         cmocka_unit_test_setup_teardown(test_kept_answer_checked_off_the_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_while_mount_hangs, setup_one_at_a_time, teardown),

@@ -12,12 +12,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -360,6 +362,96 @@ static int lock_state_dir(const char *state_dir)
     return rc == 0 ? 0 : -1; /* fd stays open: the lock */
 }
 
+/* How long the state directory and the work root have to answer a stat
+ * at start-up (a hung NFS mount never does), in seconds. */
+#define START_PROBE_SECONDS 10
+
+/* The stats of start_probe, made on a thread of their own; freed by
+ * whichever of it and the waiting thread lets go last (the thread stays
+ * behind if a stat never returns, and the process exits). */
+typedef struct start_probe {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    char *paths[2];
+    size_t answered; /* stats returned (whatever they said), in order */
+    int refs;
+} start_probe;
+
+static void start_probe_unref(start_probe *p)
+{
+    pthread_mutex_lock(&p->lock);
+    bool last = --p->refs == 0;
+    pthread_mutex_unlock(&p->lock);
+    if (last) {
+        pthread_cond_destroy(&p->cond);
+        pthread_mutex_destroy(&p->lock);
+        free(p->paths[0]);
+        free(p->paths[1]);
+        free(p);
+    }
+}
+
+static void *start_probe_run(void *arg)
+{
+    start_probe *p = arg;
+    for (size_t i = 0; i < 2; i++) {
+        struct stat st;
+        (void)stat(p->paths[i], &st); /* ENOENT is an answer too: it is made later */
+        pthread_mutex_lock(&p->lock);
+        p->answered = i + 1;
+        pthread_cond_signal(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+    }
+    start_probe_unref(p);
+    return NULL;
+}
+
+/* Whether --state-dir and --work-root answer a stat within
+ * START_PROBE_SECONDS: 0, or -1 with a message naming the one that did
+ * not (else the engine would hang in its start-up, never listening and
+ * saying nothing, while a pod's probes fail). */
+static int start_probe_dirs(const cli *c)
+{
+    start_probe *p = calloc(1, sizeof *p);
+    pthread_condattr_t attr;
+    if (p == NULL || pthread_condattr_init(&attr) != 0) {
+        free(p);
+        return 0; /* no probe: start as before */
+    }
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&p->lock, NULL);
+    p->paths[0] = strdup(c->state_dir);
+    p->paths[1] = strdup(c->work_root);
+    p->refs = 2;
+    pthread_t thread;
+    if (p->paths[0] == NULL || p->paths[1] == NULL ||
+        pthread_create(&thread, NULL, start_probe_run, p) != 0) {
+        p->refs = 1;
+        start_probe_unref(p);
+        return 0;
+    }
+    pthread_detach(thread);
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += START_PROBE_SECONDS;
+    pthread_mutex_lock(&p->lock);
+    int rc = 0;
+    while (p->answered < 2 && rc != ETIMEDOUT) {
+        rc = pthread_cond_timedwait(&p->cond, &p->lock, &until);
+    }
+    size_t answered = p->answered;
+    pthread_mutex_unlock(&p->lock);
+    if (answered < 2) {
+        fprintf(stderr, "ocps-engine: %s %s has not answered for %d s (a hung mount?); not starting\n",
+                answered == 0 ? "--state-dir" : "--work-root", answered == 0 ? c->state_dir : c->work_root,
+                START_PROBE_SECONDS);
+    }
+    start_probe_unref(p);
+    return answered < 2 ? -1 : 0;
+}
+
 /* mkdir -p path, then its absolute path in out; 0, or -1 with a message
  * naming the option. */
 static int make_dir(const char *option, const char *path, char out[PATH_MAX])
@@ -406,6 +498,9 @@ static int open_dirs(const cli *c, char state_dir[PATH_MAX], char work_root[PATH
         fprintf(stderr,
                 "ocps-engine: --work-root %s: too long (%zu bytes as an absolute path; at most %zu)\n",
                 c->work_root, absolute_length(c->work_root), root_max);
+        return -1;
+    }
+    if (start_probe_dirs(c) != 0) {
         return -1;
     }
     if (make_dir("--state-dir", c->state_dir, state_dir) != 0) {
