@@ -1,7 +1,7 @@
 /*
  * sal_errout.c - lines on stderr that never wait (sal_errout.h).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* pwritev2, RWF_NOWAIT */
 #include "ocps/sal_errout.h"
 
 #include "ocps/sal_clock.h"
@@ -17,16 +17,28 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-/* How stderr is written. A pipe or a terminal whose reader may stall is
- * written through a description of its own opened nonblocking (so that
- * neither another writer taking the room poll saw, nor a terminal's flow
- * control, can make a write wait); if that cannot be opened, a pipe is
- * written once poll says there is room, a terminal as always. A socket
- * is sent to with MSG_DONTWAIT; a file or another device is written as
- * always (waiting). */
-typedef enum out_kind { OUT_BLOCKING, OUT_POLLED_PIPE, OUT_SOCKET, OUT_NONBLOCKING } out_kind;
+/* How stderr is written, so that no write waits for a reader that has
+ * stalled, nor for one whose room another writer of the same pipe has
+ * just taken (poll said there was room, then a blocking write would
+ * wait):
+ * - a pipe with RWF_NOWAIT (pwritev2) where the kernel takes it for
+ *   pipes; else through a nonblocking description of its own, opened
+ *   through /proc/self/fd/2 (which needs the pipe's owner, or a
+ *   privilege); else written once poll says there is room;
+ * - a terminal (flow control, a stalled ssh session) through a
+ *   nonblocking description of its own; else as always (waiting);
+ * - a socket with MSG_DONTWAIT;
+ * - a file or another device as always (waiting). */
+typedef enum out_kind {
+    OUT_BLOCKING,
+    OUT_POLLED_PIPE,
+    OUT_SOCKET,
+    OUT_NONBLOCKING,
+    OUT_NOWAIT_PIPE
+} out_kind;
 
 typedef struct out_target {
     out_kind kind;
@@ -48,15 +60,30 @@ typedef struct errout_state {
     dev_t dev;
     ino_t ino;
     dev_t rdev;
+    bool no_nowait_pipes; /* the kernel refused RWF_NOWAIT on a pipe */
 } errout_state;
 
 static errout_state stderr_out = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-/* A description of stderr's pipe or terminal of our own, nonblocking;
- * -1 if it cannot be opened (no /proc, no reader on the pipe). */
-static int open_own(void)
+/* Forget what stderr was (closing the description of our own): fd 2 was
+ * pointed elsewhere, or closed. Called with stderr_out.lock held. */
+static void forget_target(void)
 {
-    return open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (stderr_out.known && stderr_out.target.fd != STDERR_FILENO) {
+        close(stderr_out.target.fd);
+    }
+    stderr_out.known = false;
+}
+
+/* How to write a pipe or terminal without RWF_NOWAIT: through a
+ * nonblocking description of our own, else the fallback of its kind. */
+static out_target own_or_fallback(bool pipe)
+{
+    int own = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (own >= 0) {
+        return (out_target){.kind = OUT_NONBLOCKING, .fd = own, .pipe = pipe};
+    }
+    return (out_target){.kind = pipe ? OUT_POLLED_PIPE : OUT_BLOCKING, .fd = STDERR_FILENO, .pipe = pipe};
 }
 
 /* How to write stderr, the file st: found once per file stderr is (fd 2
@@ -67,16 +94,15 @@ static out_target stderr_target_of(const struct stat *st)
         st->st_rdev == stderr_out.rdev) {
         return stderr_out.target;
     }
-    if (stderr_out.known && stderr_out.target.fd != STDERR_FILENO) {
-        close(stderr_out.target.fd);
-    }
-    out_target t = {.kind = OUT_BLOCKING, .fd = STDERR_FILENO, .pipe = S_ISFIFO(st->st_mode)};
+    forget_target();
+    bool pipe = S_ISFIFO(st->st_mode);
+    out_target t = {.kind = OUT_BLOCKING, .fd = STDERR_FILENO, .pipe = pipe};
     if (S_ISSOCK(st->st_mode)) {
         t.kind = OUT_SOCKET;
-    } else if (t.pipe || (S_ISCHR(st->st_mode) && isatty(STDERR_FILENO))) {
-        int own = open_own();
-        t.kind = own >= 0 ? OUT_NONBLOCKING : t.pipe ? OUT_POLLED_PIPE : OUT_BLOCKING;
-        t.fd = own >= 0 ? own : STDERR_FILENO;
+    } else if (pipe && !stderr_out.no_nowait_pipes) {
+        t.kind = OUT_NOWAIT_PIPE;
+    } else if (pipe || (S_ISCHR(st->st_mode) && isatty(STDERR_FILENO))) {
+        t = own_or_fallback(pipe);
     }
     stderr_out.known = true;
     stderr_out.target = t;
@@ -91,6 +117,7 @@ static out_target stderr_target(void)
 {
     struct stat st;
     if (fstat(STDERR_FILENO, &st) != 0) {
+        forget_target();
         return (out_target){.kind = OUT_BLOCKING, .fd = STDERR_FILENO};
     }
     return stderr_target_of(&st);
@@ -117,8 +144,10 @@ static bool fd_writable(int fd)
 }
 
 /* Write one piece of text now (to a pipe at most PIPE_BUF bytes); 0 or
- * -1 (EAGAIN) if there is no room. While lingering, first wait for room. */
-static ssize_t write_piece(const out_target *t, const char *text, size_t len)
+ * -1 (EAGAIN) if there is no room. While lingering, first wait for room.
+ * A kernel that refuses RWF_NOWAIT on pipes turns *t (and what is kept
+ * of stderr) to the next way. */
+static ssize_t write_piece(out_target *t, const char *text, size_t len)
 {
     size_t piece = t->pipe && len > PIPE_BUF ? PIPE_BUF : len;
     switch (t->kind) {
@@ -127,6 +156,20 @@ static ssize_t write_piece(const out_target *t, const char *text, size_t len)
             return 0;
         }
         return send(t->fd, text, len, MSG_DONTWAIT);
+    case OUT_NOWAIT_PIPE: {
+        if (linger_ms() > 0 && !fd_writable(t->fd)) {
+            return 0;
+        }
+        struct iovec iov = {.iov_base = (void *)text, .iov_len = piece};
+        ssize_t n = pwritev2(t->fd, &iov, 1, -1, RWF_NOWAIT);
+        if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS)) {
+            stderr_out.no_nowait_pipes = true;
+            *t = own_or_fallback(true);
+            stderr_out.target = *t;
+            return write_piece(t, text, len);
+        }
+        return n;
+    }
     case OUT_NONBLOCKING:
         if (linger_ms() > 0 && !fd_writable(t->fd)) {
             return 0;
@@ -143,7 +186,7 @@ static ssize_t write_piece(const out_target *t, const char *text, size_t len)
 /* Write what stderr takes of text (a pipe, a terminal or a socket: what
  * it takes now, never waiting, unless lingering); returns the bytes
  * written. */
-static size_t write_out(const out_target *t, const char *text, size_t len)
+static size_t write_out(out_target *t, const char *text, size_t len)
 {
     size_t done = 0;
     while (done < len) {
@@ -170,7 +213,7 @@ static unsigned long lines_left(const char *text, size_t len)
 }
 
 /* Write lines; the bytes written. Called with stderr_out.lock held. */
-static size_t put_lines(const out_target *t, const char *text, size_t len)
+static size_t put_lines(out_target *t, const char *text, size_t len)
 {
     size_t n = write_out(t, text, len);
     if (n > 0) {
@@ -202,7 +245,11 @@ static void write_locked(const char *text, size_t len, sal_errout_note_fn note)
             buf[at++] = '\n';
         }
         at += (note != NULL ? note : plain_note)(buf + at, sizeof buf - at, stderr_out.dropped);
-        size_t joined = len <= sizeof buf - at ? len : 0;
+        /* on a pipe, joined only if both go in one write of at most
+         * PIPE_BUF bytes: a line that would go whole or not at all alone
+         * is not cut because the note came before it */
+        size_t room = t.pipe ? (PIPE_BUF > at ? PIPE_BUF - at : 0) : sizeof buf - at;
+        size_t joined = len <= room ? len : 0;
         memcpy(buf + at, text, joined);
         size_t n = put_lines(&t, buf, at + joined);
         if (n < at) {

@@ -4,12 +4,15 @@
  * shipper, 2> fifo) or a terminal (flow control, a stalled ssh session)
  * whose reader stops reading, what does not fit now is dropped and
  * counted instead of blocking the caller (an event loop); the next line
- * written is preceded by a line saying how many were dropped. A pipe or
- * a terminal is written through a nonblocking description of its own
- * (opened through /proc/self/fd/2), so that another writer of the same
- * pipe cannot make a write wait either. Files and other devices are
- * written as always (waiting). Process-wide, as stderr is; safe from
- * several threads.
+ * written is preceded by a line saying how many were dropped. A pipe is
+ * written with RWF_NOWAIT, so that another writer of the same pipe
+ * cannot make a write wait either (a kernel without it for pipes: through
+ * a nonblocking description of its own, opened through /proc/self/fd/2,
+ * which needs the pipe's owner; else once poll says there is room); a
+ * terminal through such a description of its own (else waiting). That
+ * description is closed at the first line written after fd 2 is closed
+ * or pointed elsewhere. Files and other devices are written as always
+ * (waiting). Process-wide, as stderr is; safe from several threads.
  */
 #ifndef SAL_ERROUT_H
 #define SAL_ERROUT_H
