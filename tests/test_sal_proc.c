@@ -151,7 +151,7 @@ static void concurrent_spawns_do_not_inherit_the_helper_pipe(void **state)
     assert_true(r.n > 0);
     assert_int_equal(r.failures, 0);
     assert_int_equal(leaks, 0);
-    assert_true(r.worst < 1.0);
+    assert_true(r.worst < 2.5); /* not the 3 s of the child's sleep */
 }
 
 /* sal_proc_capture keeps a helper's output whole, as git show of a
