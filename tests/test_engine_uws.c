@@ -880,6 +880,28 @@ static void test_other_executor_refused_while_jobs_live(void **state)
     uv_run(&fx->x.loop, UV_RUN_DEFAULT);
 }
 
+/* Whether a connection to the server's port (127.0.0.1) is established
+ * with bytes waiting to be read (a request the stopped server has not
+ * read: it waits in its accept queue). */
+static bool request_waits_at(unsigned port)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    if (f == NULL) {
+        return false;
+    }
+    char line[512];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        unsigned local_port = 0, st = 0;
+        unsigned long tx = 0, rx = 0;
+        if (sscanf(line, " %*d: %*8X:%X %*8X:%*X %X %lX:%lX", &local_port, &st, &tx, &rx) == 4) {
+            found = local_port == port && st == 1 && rx > 0;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
 /* An abort while the server holds the PUT (stopped), then the engine
  * closed: the server takes that PUT when it wakes; the reopened engine
  * looks the job up (by run_id) before deciding, and aborts it there,
@@ -891,7 +913,10 @@ static void test_abort_during_put_kept_across_reopen(void **state)
     char err[256];
     assert_int_equal(kill(fx->server.pid, SIGSTOP), 0);
     efx_submit_sh(&fx->x, id, "sleep 60");
-    efx_run_for(&fx->x, 0.3); /* its PUT waits for the stopped server */
+    for (double end = tu_now() + 10; !request_waits_at(fx->server.port) && tu_now() < end;) {
+        efx_run_for(&fx->x, 0.05); /* until its PUT waits for the stopped server */
+    }
+    assert_true(request_waits_at(fx->server.port));
     assert_int_equal(engine_job_abort(fx->x.e, id, err, sizeof err), 0);
     efx_run_for(&fx->x, 0.2);
     assert_int_equal(efx_final(&fx->x, id), -1); /* the PUT's answer decides */
