@@ -119,29 +119,44 @@ static void test_stop_while_work_root_hangs(void **state)
     json_decref(job);
 }
 
-/* Started while the work root hangs: the engine says which directory did
- * not answer and exits after 10 s, instead of hanging in its start-up,
- * never listening and saying nothing; once the mount answers it starts. */
-static void test_start_while_work_root_hangs(void **state)
+/* Start the engine (with `extra` options after the fixture's) while the
+ * mount hangs: it must exit within 16 s, its log saying `want`. */
+static void assert_start_refused(ctx *c, const char *const *extra, const char *want)
 {
-    ctx *c = *state;
-    uws_fx_kill(&c->fx);
-    assert_int_equal(sfx_stall_for(&c->sfs, STALL_SECONDS), 0);
     double t0 = tu_now();
-    assert_int_equal(uws_fx_restart(&c->fx, c->opts), -1); /* it exited, or listened not in 20 s */
+    assert_int_equal(uws_fx_restart(&c->fx, extra), -1); /* it exited, or listened not in 20 s */
     double took = tu_now() - t0;
     char log[1100];
     snprintf(log, sizeof log, "%s/engine.log", c->fx.root);
     char *text = tu_read_file(log, NULL);
     assert_non_null(text);
-    char want[700];
-    snprintf(want, sizeof want, "--work-root %s has not answered for 10 s (a hung mount?); not starting",
-             c->sfs.mount);
     if (strstr(text, want) == NULL || took > 16) {
         fail_msg("after %.1f s, the log says:\n%s", took, text);
     }
     free(text);
     assert_true(sfx_stalled(&c->sfs));
+}
+
+/* Started while the work root (or the state directory) hangs: the engine
+ * says which directory did not answer and exits after 10 s, instead of
+ * hanging in its start-up, never listening and saying nothing; once the
+ * mount answers it starts. */
+static void test_start_while_work_root_hangs(void **state)
+{
+    ctx *c = *state;
+    uws_fx_kill(&c->fx);
+    assert_int_equal(sfx_stall_for(&c->sfs, STALL_SECONDS), 0);
+    char want[900];
+    snprintf(want, sizeof want, "--work-root %s has not answered for 10 s (a hung mount?); not starting",
+             c->sfs.mount);
+    assert_start_refused(c, c->opts, want);
+
+    char state_dir[700];
+    snprintf(state_dir, sizeof state_dir, "%s/state", c->sfs.mount);
+    const char *const on_mount[] = {"--work-root", c->sfs.mount, "--state-dir", state_dir, NULL};
+    snprintf(want, sizeof want, "--state-dir %s has not answered for 10 s (a hung mount?); not starting",
+             state_dir);
+    assert_start_refused(c, on_mount, want);
 
     sfx_unstall(&c->sfs);
     assert_int_equal(uws_fx_restart(&c->fx, c->opts), 0);

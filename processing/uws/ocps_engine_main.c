@@ -362,96 +362,6 @@ static int lock_state_dir(const char *state_dir)
     return rc == 0 ? 0 : -1; /* fd stays open: the lock */
 }
 
-/* How long the state directory and the work root have to answer a stat
- * at start-up (a hung NFS mount never does), in seconds. */
-#define START_PROBE_SECONDS 10
-
-/* The stats of start_probe, made on a thread of their own; freed by
- * whichever of it and the waiting thread lets go last (the thread stays
- * behind if a stat never returns, and the process exits). */
-typedef struct start_probe {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    char *paths[2];
-    size_t answered; /* stats returned (whatever they said), in order */
-    int refs;
-} start_probe;
-
-static void start_probe_unref(start_probe *p)
-{
-    pthread_mutex_lock(&p->lock);
-    bool last = --p->refs == 0;
-    pthread_mutex_unlock(&p->lock);
-    if (last) {
-        pthread_cond_destroy(&p->cond);
-        pthread_mutex_destroy(&p->lock);
-        free(p->paths[0]);
-        free(p->paths[1]);
-        free(p);
-    }
-}
-
-static void *start_probe_run(void *arg)
-{
-    start_probe *p = arg;
-    for (size_t i = 0; i < 2; i++) {
-        struct stat st;
-        (void)stat(p->paths[i], &st); /* ENOENT is an answer too: it is made later */
-        pthread_mutex_lock(&p->lock);
-        p->answered = i + 1;
-        pthread_cond_signal(&p->cond);
-        pthread_mutex_unlock(&p->lock);
-    }
-    start_probe_unref(p);
-    return NULL;
-}
-
-/* Whether --state-dir and --work-root answer a stat within
- * START_PROBE_SECONDS: 0, or -1 with a message naming the one that did
- * not (else the engine would hang in its start-up, never listening and
- * saying nothing, while a pod's probes fail). */
-static int start_probe_dirs(const cli *c)
-{
-    start_probe *p = calloc(1, sizeof *p);
-    pthread_condattr_t attr;
-    if (p == NULL || pthread_condattr_init(&attr) != 0) {
-        free(p);
-        return 0; /* no probe: start as before */
-    }
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cond, &attr);
-    pthread_condattr_destroy(&attr);
-    pthread_mutex_init(&p->lock, NULL);
-    p->paths[0] = strdup(c->state_dir);
-    p->paths[1] = strdup(c->work_root);
-    p->refs = 2;
-    pthread_t thread;
-    if (p->paths[0] == NULL || p->paths[1] == NULL ||
-        pthread_create(&thread, NULL, start_probe_run, p) != 0) {
-        p->refs = 1;
-        start_probe_unref(p);
-        return 0;
-    }
-    pthread_detach(thread);
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += START_PROBE_SECONDS;
-    pthread_mutex_lock(&p->lock);
-    int rc = 0;
-    while (p->answered < 2 && rc != ETIMEDOUT) {
-        rc = pthread_cond_timedwait(&p->cond, &p->lock, &until);
-    }
-    size_t answered = p->answered;
-    pthread_mutex_unlock(&p->lock);
-    if (answered < 2) {
-        fprintf(stderr, "ocps-engine: %s %s has not answered for %d s (a hung mount?); not starting\n",
-                answered == 0 ? "--state-dir" : "--work-root", answered == 0 ? c->state_dir : c->work_root,
-                START_PROBE_SECONDS);
-    }
-    start_probe_unref(p);
-    return answered < 2 ? -1 : 0;
-}
-
 /* mkdir -p path, then its absolute path in out; 0, or -1 with a message
  * naming the option. */
 static int make_dir(const char *option, const char *path, char out[PATH_MAX])
@@ -489,8 +399,102 @@ static int write_port_file(const char *path, unsigned port)
     return 0;
 }
 
-/* The directories: --state-dir (locked) and --work-root, made if needed,
- * as absolute paths; 0, or -1 with a message (nothing started). */
+/* How long making and locking the state directory and making the work
+ * root may take at start-up, in seconds: a hung NFS mount never answers
+ * (and a stat may still be answered from the client's cache while the
+ * lock file's open waits for the server). */
+#define START_DIRS_SECONDS 10
+
+/* The directories' start-up, done on a thread of its own so that it can
+ * be given up; freed by whichever of it and the waiting thread lets go
+ * last (the thread stays behind if the mount never answers, and the
+ * process exits). */
+typedef struct start_dirs {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    char *state_arg; /* the options' values (copies) */
+    char *work_arg;
+    char state_dir[PATH_MAX]; /* their absolute paths, once made */
+    char work_root[PATH_MAX];
+    int stage; /* 0 making --state-dir, 1 locking it, 2 making --work-root, 3 done */
+    int rc;
+    int refs;
+} start_dirs;
+
+static void start_dirs_unref(start_dirs *d)
+{
+    pthread_mutex_lock(&d->lock);
+    bool last = --d->refs == 0;
+    pthread_mutex_unlock(&d->lock);
+    if (last) {
+        pthread_cond_destroy(&d->cond);
+        pthread_mutex_destroy(&d->lock);
+        free(d->state_arg);
+        free(d->work_arg);
+        free(d);
+    }
+}
+
+static void start_dirs_stage(start_dirs *d, int stage, int rc)
+{
+    pthread_mutex_lock(&d->lock);
+    d->stage = stage;
+    d->rc = rc;
+    pthread_cond_signal(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+}
+
+static void *start_dirs_run(void *arg)
+{
+    start_dirs *d = arg;
+    int rc = make_dir("--state-dir", d->state_arg, d->state_dir);
+    start_dirs_stage(d, 1, rc);
+    if (rc == 0) {
+        rc = lock_state_dir(d->state_dir);
+    }
+    start_dirs_stage(d, 2, rc);
+    if (rc == 0) {
+        rc = make_dir("--work-root", d->work_arg, d->work_root);
+    }
+    start_dirs_stage(d, 3, rc);
+    start_dirs_unref(d);
+    return NULL;
+}
+
+/* A start_dirs for c, its thread not started; NULL if out of memory. */
+static start_dirs *start_dirs_new(const cli *c)
+{
+    start_dirs *d = calloc(1, sizeof *d);
+    pthread_condattr_t attr;
+    if (d == NULL || pthread_condattr_init(&attr) != 0) {
+        free(d);
+        return NULL;
+    }
+    int rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    rc = rc == 0 ? pthread_cond_init(&d->cond, &attr) : rc;
+    pthread_condattr_destroy(&attr);
+    if (rc != 0 || pthread_mutex_init(&d->lock, NULL) != 0) {
+        if (rc == 0) {
+            pthread_cond_destroy(&d->cond);
+        }
+        free(d);
+        return NULL;
+    }
+    d->state_arg = strdup(c->state_dir);
+    d->work_arg = strdup(c->work_root);
+    d->refs = 1;
+    if (d->state_arg == NULL || d->work_arg == NULL) {
+        start_dirs_unref(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* Make --state-dir, lock it, make --work-root (their absolute paths in
+ * state_dir and work_root), on a thread given START_DIRS_SECONDS: 0, or
+ * -1 with a message (naming the directory that has not answered, if it
+ * is that: else the engine would hang in its start-up, never listening
+ * and saying nothing, while a pod's probes fail). */
 static int open_dirs(const cli *c, char state_dir[PATH_MAX], char work_root[PATH_MAX])
 {
     size_t root_max = ENGINE_WORK_ROOT_MAX;
@@ -500,19 +504,43 @@ static int open_dirs(const cli *c, char state_dir[PATH_MAX], char work_root[PATH
                 c->work_root, absolute_length(c->work_root), root_max);
         return -1;
     }
-    if (start_probe_dirs(c) != 0) {
+    start_dirs *d = start_dirs_new(c);
+    pthread_t thread;
+    if (d == NULL) {
+        fprintf(stderr, "ocps-engine: out of memory\n");
         return -1;
     }
-    if (make_dir("--state-dir", c->state_dir, state_dir) != 0) {
+    d->refs = 2;
+    if (pthread_create(&thread, NULL, start_dirs_run, d) != 0) {
+        d->refs = 1;
+        start_dirs_unref(d);
+        fprintf(stderr, "ocps-engine: cannot start a thread: %s\n", strerror(errno));
         return -1;
     }
-    if (lock_state_dir(state_dir) != 0) {
+    pthread_detach(thread);
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += START_DIRS_SECONDS;
+    pthread_mutex_lock(&d->lock);
+    int wait = 0;
+    while (d->stage < 3 && wait != ETIMEDOUT) {
+        wait = pthread_cond_timedwait(&d->cond, &d->lock, &until);
+    }
+    int stage = d->stage;
+    int rc = d->rc;
+    if (stage == 3 && rc == 0) {
+        memcpy(state_dir, d->state_dir, PATH_MAX);
+        memcpy(work_root, d->work_root, PATH_MAX);
+    }
+    pthread_mutex_unlock(&d->lock);
+    start_dirs_unref(d);
+    if (stage < 3) {
+        fprintf(stderr, "ocps-engine: %s %s%s has not answered for %d s (a hung mount?); not starting\n",
+                stage < 2 ? "--state-dir" : "--work-root", stage < 2 ? c->state_dir : c->work_root,
+                stage == 1 ? " (its lock file)" : "", START_DIRS_SECONDS);
         return -1;
     }
-    if (make_dir("--work-root", c->work_root, work_root) != 0) {
-        return -1;
-    }
-    return 0;
+    return rc == 0 ? 0 : -1;
 }
 
 int main(int argc, char **argv)
