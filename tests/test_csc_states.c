@@ -132,15 +132,16 @@ static void full_state_cycle(void **state)
     assert_true(tu_now() - t0 > 0.5);
     f->csc_pid = -1;
     /* one summaryState per transition; a repeat can only be the late-joiner
-     * round's copy for this Remote (DDS: its reader matched after the
-     * first state was written), at most one */
+     * round's copy of the first state for this Remote (DDS: its reader
+     * matched after that state was written), at most one; none on Kafka
+     * (no rounds) */
     int states[8];
     int n = 0;
     int copies = 0;
     for (size_t i = 0; i < f->nrecords && n < 8; i++) {
         if (strcmp(topic_name(f, i), "logevent_summaryState") == 0) {
             int state = fx_i32(f, i, "summaryState");
-            if (n > 0 && states[n - 1] == state) {
+            if (n == 1 && states[0] == state) {
                 copies++;
             } else {
                 states[n++] = state;
@@ -148,7 +149,7 @@ static void full_state_cycle(void **state)
         }
     }
     int expected[] = {5, 1, 2, 1, 5, 4};
-    assert_true(copies <= 1);
+    assert_true(copies <= (strcmp(fx_transport(), "kafka") == 0 ? 0 : 1));
     assert_int_equal(n, 6);
     assert_memory_equal(states, expected, sizeof expected);
 }

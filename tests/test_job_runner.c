@@ -533,7 +533,7 @@ static void a_stopped_job_is_continued_to_end(void **state)
     path_printf(ready, sizeof ready, "%s/ready", fx->dir);
     char script[PATH_MAX + 128];
     snprintf(script, sizeof script,
-             "trap 'echo cleaned up; exit 7' TERM; echo > %s; while :; do sleep 0.05; done", ready);
+             "trap 'echo cleaned up; exit 7' TERM; echo > \"%s\"; while :; do sleep 0.05; done", ready);
     const char *tail[] = {"--", "sh", "-c", script, NULL};
     memcpy(argv + n, tail, sizeof tail);
     int pid = tu_spawn((char *const *)argv, "/dev/null");

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -357,9 +359,54 @@ long tu_registry_subjects(const char *url)
     return n;
 }
 
-unsigned tu_free_port(void)
+/* Whether port is free on 127.0.0.1 now (bound and released). */
+static bool port_free(unsigned port)
 {
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool free_now = s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0;
+    if (s >= 0) {
+        close(s);
+    }
+    return free_now;
+}
+
+/* The kernel's range of ephemeral ports (those connect() picks), or
+ * false. */
+static bool ephemeral_range(unsigned *lo, unsigned *hi)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    bool ok = f != NULL && fscanf(f, "%u %u", lo, hi) == 2 && *lo <= *hi && *hi <= 65535;
+    if (f != NULL) {
+        fclose(f);
+    }
+    return ok;
+}
+
+unsigned tu_free_port(void)
+{
+    /* Below the ephemeral range (outside it, if it starts low): a port
+     * connect() never picks, so that no other test's outgoing connection
+     * takes it between now and the server's bind; random, so that tests
+     * running side by side pick different ones. */
+    unsigned lo = 0, hi = 0;
+    unsigned from = 0, to = 0;
+    if (ephemeral_range(&lo, &hi) && lo > 12000) {
+        from = 10000;
+        to = lo - 1;
+    } else if (hi > 0 && hi < 63000) {
+        from = hi + 1;
+        to = 65000;
+    }
+    unsigned seed = (unsigned)getpid() ^ (unsigned)(tu_now() * 1e6);
+    for (int i = 0; from > 0 && i < 100; i++) {
+        unsigned port = from + (unsigned)rand_r(&seed) % (to - from + 1);
+        if (port_free(port)) {
+            return port;
+        }
+    }
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); /* else any the kernel gives */
     struct sockaddr_in a = {.sin_family = AF_INET};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof a;

@@ -57,7 +57,9 @@ char *tu_make_temp_dir(void);
 /* Remove a directory tree (no shell). */
 void tu_remove_tree(const char *path);
 
-/* A TCP port free now on 127.0.0.1 (bound to 0, read, released), or 0. */
+/* A TCP port free now on 127.0.0.1, outside the kernel's ephemeral range
+ * where it can (so that no outgoing connection takes it before the
+ * server binds it), picked at random; or 0. */
 unsigned tu_free_port(void);
 
 /* How many subjects the schema registry at url holds (`curl -sf
