@@ -286,6 +286,21 @@ static void read_into(int fd, char **buf, size_t *len, bool nonblocking)
     }
 }
 
+/* What the log pipe holds now, then (the child told on go_fd to write its
+ * last line) what it holds up to EOF; the child must exit 0. Malloc'd. */
+static char *read_let_finish(int log_fd, int go_fd, pid_t pid)
+{
+    char *all = calloc(1, 1);
+    size_t len = 0;
+    read_into(log_fd, &all, &len, true);
+    assert_int_equal(write(go_fd, "g", 1), 1);
+    read_into(log_fd, &all, &len, false);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return all;
+}
+
 /* Run the flood with stderr on a stalled pipe or socket: the child must
  * finish its lines within 10 s (it never waits for the reader); returns
  * all it wrote (malloc'd), read after the flood. */
@@ -329,14 +344,7 @@ static char *flood(stall_kind kind, size_t size, bool *sized)
         waitpid(pid, NULL, 0);
         fail_msg("logging waited for a reader that does not read (lines of %zu bytes)", size);
     }
-    char *all = calloc(1, 1);
-    size_t len = 0;
-    read_into(log_fds[0], &all, &len, true);
-    assert_int_equal(write(go[1], "g", 1), 1);
-    read_into(log_fds[0], &all, &len, false);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char *all = read_let_finish(log_fds[0], go[1], pid);
     close(log_fds[0]);
     close(done[0]);
     close(go[1]);
@@ -533,14 +541,7 @@ static void test_note_does_not_cut_the_line_after_it(void **state)
     assert_int_equal(read(log_fds[0], page, sizeof page), (ssize_t)sizeof page); /* one page free */
     assert_int_equal(write(go[1], "g", 1), 1);
     assert_true(await_byte(done[0]));
-    char *all = calloc(1, 1);
-    size_t len = 0;
-    read_into(log_fds[0], &all, &len, true);
-    assert_int_equal(write(go[1], "g", 1), 1);
-    read_into(log_fds[0], &all, &len, false);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char *all = read_let_finish(log_fds[0], go[1], pid);
     int whole = 0;
     unsigned long noted = 0;
     char got[8192];
@@ -653,11 +654,11 @@ static bool asleep_in_write(pid_t pid, bool *readable)
     return paren != NULL && paren[1] == ' ' && paren[2] == 'S';
 }
 
-static void test_racing_writer_never_makes_a_write_wait(void **state)
+/* Fork a child whose stderr is the write end of a new pipe (log_fds), with
+ * a second pipe (done) to say it is done: 0 in the child (the read ends
+ * closed), its pid in the parent. */
+static pid_t fork_logging_child(int log_fds[2], int done[2])
 {
-    (void)state;
-    sal_log_format_set(SAL_LOG_FORMAT_TEXT);
-    int log_fds[2], done[2];
     assert_int_equal(pipe(log_fds), 0);
     assert_int_equal(pipe(done), 0);
     pid_t pid = fork();
@@ -668,6 +669,17 @@ static void test_racing_writer_never_makes_a_write_wait(void **state)
         if (dup2(log_fds[1], STDERR_FILENO) < 0) {
             _exit(2);
         }
+    }
+    return pid;
+}
+
+static void test_racing_writer_never_makes_a_write_wait(void **state)
+{
+    (void)state;
+    sal_log_format_set(SAL_LOG_FORMAT_TEXT);
+    int log_fds[2], done[2];
+    pid_t pid = fork_logging_child(log_fds, done);
+    if (pid == 0) {
         char message[128];
         double end = mono_now() + 1.5;
         for (int i = 0; mono_now() < end; i++) {
@@ -722,16 +734,8 @@ static void test_last_words_wait_for_a_slow_reader(void **state)
 {
     (void)state;
     int log_fds[2], done[2];
-    assert_int_equal(pipe(log_fds), 0);
-    assert_int_equal(pipe(done), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
+    pid_t pid = fork_logging_child(log_fds, done);
     if (pid == 0) {
-        close(log_fds[0]);
-        close(done[0]);
-        if (dup2(log_fds[1], STDERR_FILENO) < 0) {
-            _exit(2);
-        }
         char message[128];
         for (int i = 0; i < FLOOD_LINES; i++) { /* 200 KB: the pipe fills */
             flood_message(message, 100, i);
