@@ -144,43 +144,34 @@ static bool fd_writable(int fd)
 }
 
 /* Write one piece of text now (to a pipe at most PIPE_BUF bytes); 0 or
- * -1 (EAGAIN) if there is no room. While lingering, first wait for room.
+ * -1 (EAGAIN) if there is no room. A polled pipe asks poll first; the
+ * other ways that never wait do while lingering (waiting for room then).
  * A kernel that refuses RWF_NOWAIT on pipes turns *t (and what is kept
  * of stderr) to the next way. */
 static ssize_t write_piece(out_target *t, const char *text, size_t len)
 {
+    if (t->kind == OUT_BLOCKING) {
+        return write(t->fd, text, len);
+    }
+    if ((t->kind == OUT_POLLED_PIPE || linger_ms() > 0) && !fd_writable(t->fd)) {
+        return 0;
+    }
     size_t piece = t->pipe && len > PIPE_BUF ? PIPE_BUF : len;
-    switch (t->kind) {
-    case OUT_SOCKET:
-        if (linger_ms() > 0 && !fd_writable(t->fd)) {
-            return 0;
-        }
+    if (t->kind == OUT_SOCKET) {
         return send(t->fd, text, len, MSG_DONTWAIT);
-    case OUT_NOWAIT_PIPE: {
-        if (linger_ms() > 0 && !fd_writable(t->fd)) {
-            return 0;
-        }
-        struct iovec iov = {.iov_base = (void *)text, .iov_len = piece};
-        ssize_t n = pwritev2(t->fd, &iov, 1, -1, RWF_NOWAIT);
-        if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS)) {
-            stderr_out.no_nowait_pipes = true;
-            *t = own_or_fallback(true);
-            stderr_out.target = *t;
-            return write_piece(t, text, len);
-        }
-        return n;
     }
-    case OUT_NONBLOCKING:
-        if (linger_ms() > 0 && !fd_writable(t->fd)) {
-            return 0;
-        }
+    if (t->kind != OUT_NOWAIT_PIPE) { /* a description of our own, or a polled pipe */
         return write(t->fd, text, piece);
-    case OUT_POLLED_PIPE:
-        return fd_writable(t->fd) ? write(t->fd, text, piece) : 0;
-    case OUT_BLOCKING:
-        break;
     }
-    return write(t->fd, text, len);
+    struct iovec iov = {.iov_base = (void *)text, .iov_len = piece};
+    ssize_t n = pwritev2(t->fd, &iov, 1, -1, RWF_NOWAIT);
+    if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS)) {
+        stderr_out.no_nowait_pipes = true;
+        *t = own_or_fallback(true);
+        stderr_out.target = *t;
+        return write_piece(t, text, len);
+    }
+    return n;
 }
 
 /* Write what stderr takes of text (a pipe, a terminal or a socket: what

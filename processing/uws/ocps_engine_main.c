@@ -406,34 +406,16 @@ static int write_port_file(const char *path, unsigned port)
 #define START_DIRS_SECONDS 10
 
 /* The directories' start-up, done on a thread of its own so that it can
- * be given up; freed by whichever of it and the waiting thread lets go
- * last (the thread stays behind if the mount never answers, and the
- * process exits). */
+ * be given up (the process then exits, the thread in the mount). */
 typedef struct start_dirs {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    char *state_arg; /* the options' values (copies) */
-    char *work_arg;
-    char state_dir[PATH_MAX]; /* their absolute paths, once made */
-    char work_root[PATH_MAX];
+    const cli *c;
+    char *state_dir; /* PATH_MAX each: their absolute paths, once made */
+    char *work_root;
     int stage; /* 0 making --state-dir, 1 locking it, 2 making --work-root, 3 done */
     int rc;
-    int refs;
 } start_dirs;
-
-static void start_dirs_unref(start_dirs *d)
-{
-    pthread_mutex_lock(&d->lock);
-    bool last = --d->refs == 0;
-    pthread_mutex_unlock(&d->lock);
-    if (last) {
-        pthread_cond_destroy(&d->cond);
-        pthread_mutex_destroy(&d->lock);
-        free(d->state_arg);
-        free(d->work_arg);
-        free(d);
-    }
-}
 
 static void start_dirs_stage(start_dirs *d, int stage, int rc)
 {
@@ -447,47 +429,34 @@ static void start_dirs_stage(start_dirs *d, int stage, int rc)
 static void *start_dirs_run(void *arg)
 {
     start_dirs *d = arg;
-    int rc = make_dir("--state-dir", d->state_arg, d->state_dir);
+    int rc = make_dir("--state-dir", d->c->state_dir, d->state_dir);
     start_dirs_stage(d, 1, rc);
     if (rc == 0) {
         rc = lock_state_dir(d->state_dir);
     }
     start_dirs_stage(d, 2, rc);
     if (rc == 0) {
-        rc = make_dir("--work-root", d->work_arg, d->work_root);
+        rc = make_dir("--work-root", d->c->work_root, d->work_root);
     }
     start_dirs_stage(d, 3, rc);
-    start_dirs_unref(d);
     return NULL;
 }
 
-/* A start_dirs for c, its thread not started; NULL if out of memory. */
-static start_dirs *start_dirs_new(const cli *c)
+/* Its lock and its condition on CLOCK_MONOTONIC; 0, or an errno value. */
+static int start_dirs_init(start_dirs *d)
 {
-    start_dirs *d = calloc(1, sizeof *d);
     pthread_condattr_t attr;
-    if (d == NULL || pthread_condattr_init(&attr) != 0) {
-        free(d);
-        return NULL;
+    int rc = pthread_condattr_init(&attr);
+    if (rc != 0) {
+        return rc;
     }
-    int rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     rc = rc == 0 ? pthread_cond_init(&d->cond, &attr) : rc;
     pthread_condattr_destroy(&attr);
-    if (rc != 0 || pthread_mutex_init(&d->lock, NULL) != 0) {
-        if (rc == 0) {
-            pthread_cond_destroy(&d->cond);
-        }
-        free(d);
-        return NULL;
+    if (rc == 0 && (rc = pthread_mutex_init(&d->lock, NULL)) != 0) {
+        pthread_cond_destroy(&d->cond);
     }
-    d->state_arg = strdup(c->state_dir);
-    d->work_arg = strdup(c->work_root);
-    d->refs = 1;
-    if (d->state_arg == NULL || d->work_arg == NULL) {
-        start_dirs_unref(d);
-        return NULL;
-    }
-    return d;
+    return rc;
 }
 
 /* Make --state-dir, lock it, make --work-root (their absolute paths in
@@ -505,45 +474,40 @@ static int open_dirs(const cli *c, char state_dir[PATH_MAX], char work_root[PATH
                 c->work_root, absolute_length(c->work_root), root_max);
         return -1;
     }
-    start_dirs *d = start_dirs_new(c);
+    start_dirs d = {.c = c, .state_dir = state_dir, .work_root = work_root};
+    int rc = start_dirs_init(&d);
     pthread_t thread;
-    if (d == NULL) {
-        fprintf(stderr, "ocps-engine: out of memory\n");
+    if (rc == 0 && (rc = pthread_create(&thread, NULL, start_dirs_run, &d)) != 0) {
+        pthread_cond_destroy(&d.cond);
+        pthread_mutex_destroy(&d.lock);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "ocps-engine: cannot start a thread: %s\n", strerror(rc));
         return -1;
     }
-    d->refs = 2;
-    if (pthread_create(&thread, NULL, start_dirs_run, d) != 0) {
-        d->refs = 1;
-        start_dirs_unref(d);
-        fprintf(stderr, "ocps-engine: cannot start a thread: %s\n", strerror(errno));
-        return -1;
-    }
-    pthread_detach(thread);
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += START_DIRS_SECONDS;
-    pthread_mutex_lock(&d->lock);
+    pthread_mutex_lock(&d.lock);
     int wait = 0;
-    while (d->stage < 3 && wait != ETIMEDOUT) {
-        wait = pthread_cond_timedwait(&d->cond, &d->lock, &until);
+    while (d.stage < 3 && wait != ETIMEDOUT) {
+        wait = pthread_cond_timedwait(&d.cond, &d.lock, &until);
     }
-    int stage = d->stage;
-    int rc = d->rc;
-    if (stage == 3 && rc == 0) {
-        memcpy(state_dir, d->state_dir, PATH_MAX);
-        memcpy(work_root, d->work_root, PATH_MAX);
-    }
-    pthread_mutex_unlock(&d->lock);
-    start_dirs_unref(d);
+    int stage = d.stage;
+    pthread_mutex_unlock(&d.lock);
     if (stage < 3) {
         fprintf(stderr, "ocps-engine: %s %s%s has not answered for %d s (a hung mount?); not starting\n",
                 stage < 2 ? "--state-dir" : "--work-root", stage < 2 ? c->state_dir : c->work_root,
                 stage == 1 ? " (its lock file)" : "", START_DIRS_SECONDS);
         /* at once, without exit handlers: one that stops every thread
-         * (LeakSanitizer's check) would wait for the one in the mount */
+         * (LeakSanitizer's check) would wait for the one in the mount;
+         * and d, on this stack, stays in use by it until then */
         _exit(1);
     }
-    return rc == 0 ? 0 : -1;
+    pthread_join(thread, NULL);
+    pthread_cond_destroy(&d.cond);
+    pthread_mutex_destroy(&d.lock);
+    return d.rc == 0 ? 0 : -1;
 }
 
 int main(int argc, char **argv)

@@ -359,17 +359,23 @@ long tu_registry_subjects(const char *url)
     return n;
 }
 
-/* Whether port is free on 127.0.0.1 now (bound and released). */
-static bool port_free(unsigned port)
+/* Bind 127.0.0.1:port (0: one the kernel picks) and release it: the
+ * port bound, or 0 if it could not be. */
+static unsigned bind_release(unsigned port)
 {
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool free_now = s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0;
+    socklen_t len = sizeof a;
+    unsigned bound = 0;
+    if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(s, (struct sockaddr *)&a, &len) == 0) {
+        bound = ntohs(a.sin_port);
+    }
     if (s >= 0) {
         close(s);
     }
-    return free_now;
+    return bound;
 }
 
 /* The kernel's range of ephemeral ports (those connect() picks), or
@@ -402,21 +408,9 @@ unsigned tu_free_port(void)
     unsigned seed = (unsigned)getpid() ^ (unsigned)(tu_now() * 1e6);
     for (int i = 0; from > 0 && i < 100; i++) {
         unsigned port = from + (unsigned)rand_r(&seed) % (to - from + 1);
-        if (port_free(port)) {
+        if (bind_release(port) == port) {
             return port;
         }
     }
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); /* else any the kernel gives */
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    unsigned port = 0;
-    if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(s, (struct sockaddr *)&a, &len) == 0) {
-        port = ntohs(a.sin_port);
-    }
-    if (s >= 0) {
-        close(s);
-    }
-    return port;
+    return bind_release(0); /* else any the kernel gives */
 }
