@@ -43,8 +43,33 @@ with_munge_lock() {
     ) 9>"$munge_state/lock"
 }
 
+# A free port below the kernel's ephemeral range (above it if the range
+# starts low), picked at random: a port that no outgoing connection can
+# take between this check and the daemon's bind, and that clusters of test
+# runs side by side are unlikely to share. $1: a port not to pick.
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    python3 - "${1:-0}" <<'PY'
+import random, socket, sys
+avoid = int(sys.argv[1])
+lo, hi = (int(v) for v in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+span = (10000, lo - 1) if lo > 12000 else (hi + 1, 65000) if hi < 63000 else None
+for _ in range(100 if span else 0):
+    port = random.randint(*span)
+    if port == avoid:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    sys.exit(0)
+s = socket.socket()
+s.bind(("", 0))
+print(s.getsockname()[1])
+PY
 }
 
 stop_pidfile() {
@@ -137,11 +162,12 @@ write_conf() {
     host=$(hostname -s)
     mem=$(($(awk '/MemTotal/{print $2}' /proc/meminfo) / 1024 / 2))
     slots=${OCPS_SLURM_SLOTS:-8}
+    ctld_port=$(free_port)
     cat >"$dir/etc/slurm.conf" <<CONF
 ClusterName=ocpstest
 SlurmctldHost=$host(127.0.0.1)
-SlurmctldPort=$(free_port)
-SlurmdPort=$(free_port)
+SlurmctldPort=$ctld_port
+SlurmdPort=$(free_port "$ctld_port")
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
