@@ -85,6 +85,55 @@ static void test_literals_become_parameters(void **state)
     butler_sql_free(&sql);
 }
 
+/* The one parameter of text, a number, as parsed. */
+static butler_param only_param(const char *text)
+{
+    butler_sql sql;
+    translate(text, &sql);
+    assert_int_equal(sql.nparams, 1);
+    butler_param p = sql.params[0];
+    butler_sql_free(&sql);
+    return p;
+}
+
+static void test_numbers_as_butler_writes_them(void **state)
+{
+    (void)state;
+    /* Butler's lexer takes "1." and ".5" as numbers, and '+' as a sign */
+    butler_param p = only_param("exposure.exposure_time > .5");
+    assert_int_equal(p.kind, BUTLER_PARAM_FLOAT);
+    assert_true(p.f == 0.5);
+    p = only_param("exposure.exposure_time < 5.");
+    assert_int_equal(p.kind, BUTLER_PARAM_FLOAT);
+    assert_true(p.f == 5.0);
+    p = only_param("exposure.exposure_time = 1.e1");
+    assert_true(p.f == 10.0);
+    p = only_param("exposure.exposure_time >= -.25E1");
+    assert_true(p.f == -2.5);
+    p = only_param("exposure = +7");
+    assert_int_equal(p.kind, BUTLER_PARAM_INT);
+    assert_int_equal(p.i, 7);
+    p = only_param("exposure = - 7");
+    assert_int_equal(p.i, -7);
+    /* the whole range of a 64-bit integer, both ends */
+    p = only_param("exposure = -9223372036854775808");
+    assert_true(p.i == INT64_MIN);
+    p = only_param("exposure = 9223372036854775807");
+    assert_true(p.i == INT64_MAX);
+    expect_error("exposure = 9223372036854775808", "column 12: integer out of range '9223372036854775808'");
+    expect_error("exposure = -9223372036854775809", "column 13: integer out of range '9223372036854775809'");
+    expect_error("exposure = 123456789012345678901234567890123456789",
+                 "column 12: integer out of range '12345678901234567890123456789012...'");
+    /* a long fraction is read whole, not cut */
+    p = only_param(
+        "exposure.exposure_time = 0.000000000000000000000000000000000000000000000000000000000000000001");
+    assert_true(p.f == 1e-66);
+    /* a range's "..": never a fraction */
+    expect_sql("exposure IN (1..3)", "(((exposure BETWEEN ? AND ?)))");
+    expect_sql("exposure IN (1 .. 3)", "(((exposure BETWEEN ? AND ?)))");
+    expect_error("exposure = +'x'", "column 13: expected a number after '+', found ''x''");
+}
+
 static void test_in_list_ranges_and_strides(void **state)
 {
     (void)state;
@@ -231,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_every_comparison_operator),
         cmocka_unit_test(test_dimension_fields_map_to_columns),
         cmocka_unit_test(test_literals_become_parameters),
+        cmocka_unit_test(test_numbers_as_butler_writes_them),
         cmocka_unit_test(test_in_list_ranges_and_strides),
         cmocka_unit_test(test_not_in),
         cmocka_unit_test(test_precedence_not_and_or),

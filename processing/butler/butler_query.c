@@ -76,6 +76,7 @@ typedef enum bq_tok_kind {
     BQ_DOTDOT,
     BQ_COLON,
     BQ_MINUS,
+    BQ_PLUS,
     BQ_AND,
     BQ_OR,
     BQ_NOT,
@@ -138,7 +139,9 @@ static size_t bq_lex_ident(const char *s)
     }
 }
 
-/* A number: digits, then a fraction (not "..") and an exponent. */
+/* A number as Butler's lexer reads one: digits, then a fraction (a '.'
+ * not starting "..", with or without digits: "1." and "1.5"), then an
+ * exponent; or a fraction alone (".5"). */
 static size_t bq_lex_number(const char *s, bq_tok_kind *kind)
 {
     size_t n = 0;
@@ -146,7 +149,7 @@ static size_t bq_lex_number(const char *s, bq_tok_kind *kind)
     while (isdigit((unsigned char)s[n])) {
         n++;
     }
-    if (s[n] == '.' && isdigit((unsigned char)s[n + 1])) {
+    if (s[n] == '.' && s[n + 1] != '.') {
         *kind = BQ_FLOAT;
         n++;
         while (isdigit((unsigned char)s[n])) {
@@ -202,6 +205,8 @@ static bq_tok_kind bq_lex_operator(const char *s, size_t *len)
         return BQ_COLON;
     case '-':
         return BQ_MINUS;
+    case '+':
+        return BQ_PLUS;
     default:
         return BQ_BAD;
     }
@@ -230,7 +235,7 @@ static bq_token bq_lex(const char *text, size_t *cursor)
         } else if (bq_keyword(s, t.len, "IN")) {
             t.kind = BQ_IN;
         }
-    } else if (isdigit((unsigned char)*s)) {
+    } else if (isdigit((unsigned char)*s) || (*s == '.' && isdigit((unsigned char)s[1]))) {
         t.len = bq_lex_number(s, &t.kind);
     } else if (*s == '\'' || *s == '"') {
         const char *end = strchr(s + 1, *s);
@@ -403,23 +408,24 @@ static int bq_add_child(bq_parser *p, bq_node *n, bq_node *child)
 
 static bq_node *bq_parse_or(bq_parser *p);
 
-/* An integer literal (optionally negated) from the current token. */
+/* An integer literal (optionally negated) from the current token: read
+ * with its sign, so that the most negative one is in range. */
 static int bq_parse_int(bq_parser *p, bool negative, long long *out)
 {
-    char buf[32];
-    if (p->tok.len >= sizeof buf) {
-        return bq_fail_at(p, &p->tok, "integer out of range");
+    char buf[32] = "-";
+    size_t at = negative ? 1 : 0;
+    bool fits = p->tok.len < sizeof buf - at;
+    if (fits) {
+        memcpy(buf + at, p->text + p->tok.pos, p->tok.len);
+        buf[at + p->tok.len] = '\0';
+        errno = 0;
+        *out = strtoll(buf, NULL, 10);
     }
-    memcpy(buf, p->text + p->tok.pos, p->tok.len);
-    buf[p->tok.len] = '\0';
-    errno = 0;
-    long long v = strtoll(buf, NULL, 10);
-    if (errno == ERANGE) {
+    if (!fits || errno == ERANGE) {
         char found[48];
         bq_describe(p, &p->tok, found, sizeof found);
         return bq_fail_at(p, &p->tok, "integer out of range %s", found);
     }
-    *out = negative ? -v : v;
     return 0;
 }
 
@@ -431,12 +437,9 @@ static int bq_parse_literal(bq_parser *p, bq_operand *o, bool negative)
         return bq_parse_int(p, negative, &o->i);
     }
     if (p->tok.kind == BQ_FLOAT) {
-        char buf[64];
-        size_t n = p->tok.len < sizeof buf - 1 ? p->tok.len : sizeof buf - 1;
-        memcpy(buf, p->text + p->tok.pos, n);
-        buf[n] = '\0';
+        /* the token ends where strtod would stop (no copy to bound) */
         o->kind = BQ_OPERAND_FLOAT;
-        o->f = strtod(buf, NULL);
+        o->f = strtod(p->text + p->tok.pos, NULL);
         o->f = negative ? -o->f : o->f;
         return 0;
     }
@@ -450,12 +453,11 @@ static int bq_parse_literal(bq_parser *p, bq_operand *o, bool negative)
     return 0;
 }
 
-/* operand := IDENT | STRING | ['-'] (INT | FLOAT) */
+/* operand := IDENT | STRING | ['-' | '+'] (INT | FLOAT) */
 static int bq_parse_operand(bq_parser *p, bq_operand *o, const char *what)
 {
-    bool negative = false;
-    if (p->tok.kind == BQ_MINUS) {
-        negative = true;
+    bool negative = p->tok.kind == BQ_MINUS;
+    if (negative || p->tok.kind == BQ_PLUS) {
         if (bq_next(p) != 0) {
             return -1;
         }
