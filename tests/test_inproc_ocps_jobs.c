@@ -50,6 +50,8 @@ typedef struct run {
     int acks[64];
     char first_result[256];
     double first_timeout;
+    double timeouts[64]; /* of each ack */
+    double at[64];       /* when each ack came, tu_now() */
     int nacks;
     bool done;
     int ack;
@@ -146,6 +148,8 @@ static void on_ack(void *arg, int ack, int error, const char *result, double tim
         r->first_timeout = timeout;
     }
     if (r->nacks < 64) {
+        r->timeouts[r->nacks] = timeout;
+        r->at[r->nacks] = tu_now();
         r->acks[r->nacks++] = ack;
     }
     if (ack == SAL_CMD_INPROGRESS && r->job_id[0] == '\0') {
@@ -641,6 +645,30 @@ static void removed_store_found_by_start(void **state)
     assert_int_equal(ct_state(c->csc), SAL_STATE_STANDBY);
 }
 
+/* salobj's Remote adds each CMD_INPROGRESS ack's timeout to its wait: the
+ * re-sent acks of a long job keep its deadline 3 x inprogress_interval
+ * ahead of the last ack, not further each time (a Remote whose CSC died
+ * would otherwise wait about twice as long as the job had run). */
+static void in_progress_acks_keep_a_steady_deadline(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    execute(f, &r, 0, "cpBias.yaml", "SLEEP=4.5");
+    wait_done(f, &r);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    int n = 0;
+    double deadline = r.at[0]; /* the Remote's, from its first ack */
+    for (int i = 0; i < r.nacks && r.acks[i] == SAL_CMD_INPROGRESS; i++, n++) {
+        deadline += r.timeouts[i];
+        double ahead = deadline - r.at[i];
+        if (ahead < 2.7 || ahead > 3.3) {
+            fail_msg("INPROGRESS ack %d: the Remote's deadline %.2f s after it (want 3)", i, ahead);
+        }
+    }
+    assert_true(n >= 4); /* the first, then one every second of the job */
+}
+
 static bool ackcmd_writer_gone(fx *f, void *arg)
 {
     (void)arg;
@@ -849,6 +877,7 @@ int main(void)
     setenv("LSST_SITE", "test", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(execute_runs_a_job_and_reports_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(in_progress_acks_keep_a_steady_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(failing_job_ends_its_command, setup, teardown),
         cmocka_unit_test_setup_teardown(failing_job_ends_its_command, setup_failed_ack, teardown),
         cmocka_unit_test_setup_teardown(executes_do_not_wait_for_each_other, setup, teardown),

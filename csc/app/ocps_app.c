@@ -13,6 +13,7 @@
 #include "ocps/ocps_job.h"
 #include "ocps/ocps_ra.h"
 #include "ocps/ocps_topics.h"
+#include "ocps/sal_clock.h"
 #include "ocps/sal_sample.h"
 #include "ocps/sal_utf8.h"
 #include "ocps/ocps_root_probe.h"
@@ -38,6 +39,7 @@ typedef struct pending {
     int32_t seqnum; /* its execute, from the job's meta, answered detached */
     int32_t origin;
     char identity[SAL_IDENTITY_MAX + 1];
+    sal_ack_lease lease; /* of its detached CMD_INPROGRESS acks */
 } pending;
 
 /* A final ack for the execute of a job adopted after a restart, sent again
@@ -537,6 +539,21 @@ static void write_job_id(ocps_app *a, int32_t seqnum, const char *id)
     sal_sample_free(ti, s);
 }
 
+/* CMD_INPROGRESS for the execute of p's job: its Remote is to wait
+ * ack_timeout from now (each ack moves its deadline there, no further). */
+static void send_in_progress(ocps_app *a, pending *p, const engine_job *job)
+{
+    char text[256];
+    in_progress_text(job, text, sizeof text);
+    if (p->cmd != NULL) {
+        sal_cmd_in_progress(p->cmd, ack_timeout(a), text);
+    } else {
+        double timeout = sal_ack_lease_extend(&p->lease, sal_clock_monotonic(), ack_timeout(a));
+        sal_csc_ack_detached(a->csc, a->tp.execute, p->seqnum, p->identity, p->origin, SAL_CMD_INPROGRESS,
+                             text, timeout);
+    }
+}
+
 /* A running or waiting job of an earlier run of the CSC (the engine reports
  * each once at open): its execute is answered as if this process had
  * received it, since the CSC may have died before it did: CMD_INPROGRESS
@@ -560,10 +577,7 @@ static void announce_adopted(ocps_app *a, const engine_job *job)
     snprintf(p->identity, sizeof p->identity, "%s", identity != NULL ? identity : "");
     p->next = a->pending;
     a->pending = p;
-    char text[256];
-    in_progress_text(job, text, sizeof text);
-    sal_csc_ack_detached(a->csc, a->tp.execute, p->seqnum, p->identity, p->origin, SAL_CMD_INPROGRESS, text,
-                         ack_timeout(a));
+    send_in_progress(a, p, job);
     write_job_id(a, p->seqnum, ocps_job_shown_id(job));
     SAL_LOG(a->csc, SAL_LOG_INFO, "Job %s of %s (seqNum %d) re-adopted: %s", p->id, p->identity, p->seqnum,
             engine_phase_name(job->phase));
@@ -598,16 +612,8 @@ static void progress_cb(uv_timer_t *t)
     ocps_app *a = t->data;
     for (pending *p = a->pending; p != NULL; p = p->next) {
         const engine_job *job = engine_job_get(a->engine, p->id);
-        if (job == NULL || engine_phase_final(job->phase)) {
-            continue;
-        }
-        char text[256];
-        in_progress_text(job, text, sizeof text);
-        if (p->cmd != NULL) {
-            sal_cmd_in_progress(p->cmd, ack_timeout(a), text);
-        } else {
-            sal_csc_ack_detached(a->csc, a->tp.execute, p->seqnum, p->identity, p->origin, SAL_CMD_INPROGRESS,
-                                 text, ack_timeout(a));
+        if (job != NULL && !engine_phase_final(job->phase)) {
+            send_in_progress(a, p, job);
         }
     }
 }

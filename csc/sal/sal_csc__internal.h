@@ -23,6 +23,7 @@ struct sal_cmd {
     char identity[SAL_IDENTITY_MAX + 1]; /* whole: Kafka carries more than DDS's 128 bytes */
     struct sal_cmd *next;                /* in its topic's queue */
     bool running;
+    sal_ack_lease lease; /* what its CMD_INPROGRESS acks have given */
 };
 
 /* A command taken, as far as telling it from a copy of it goes. */

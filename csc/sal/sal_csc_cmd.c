@@ -1,5 +1,6 @@
 /* sal_csc_cmd.c - CSC commands: objects, per-topic queues, acks; see sal_csc.h. */
 #include "sal_csc__internal.h"
+#include "ocps/sal_clock.h"
 #include "ocps/sal_hash.h"
 #include "ocps/sal_logline.h"
 #include "ocps/sal_utf8.h"
@@ -119,8 +120,24 @@ sal_csc *sal_cmd_csc(const sal_cmd *cmd)
     return cmd->csc;
 }
 
-void sal_cmd_in_progress(sal_cmd *cmd, double timeout, const char *result)
+double sal_ack_lease_extend(sal_ack_lease *lease, double now, double wait)
 {
+    double until = now + wait;
+    if (lease->until == 0) {
+        lease->until = until;
+        return wait;
+    }
+    double more = until - lease->until;
+    if (more <= 0) {
+        return 0;
+    }
+    lease->until = until;
+    return more;
+}
+
+void sal_cmd_in_progress(sal_cmd *cmd, double wait, const char *result)
+{
+    double timeout = sal_ack_lease_extend(&cmd->lease, sal_clock_monotonic(), wait);
     write_ack(cmd, SAL_CMD_INPROGRESS, 0, result ? result : "", timeout);
 }
 

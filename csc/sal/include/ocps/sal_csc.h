@@ -195,8 +195,24 @@ int32_t sal_cmd_origin(const sal_cmd *cmd);
 /* The CSC the command belongs to. */
 sal_csc *sal_cmd_csc(const sal_cmd *cmd);
 
-/* Send CMD_INPROGRESS: `timeout` seconds more until it completes. */
-void sal_cmd_in_progress(sal_cmd *cmd, double timeout, const char *result);
+/* How far a commander's wait for a command has been extended: salobj
+ * (and ocps-cmd) add each CMD_INPROGRESS ack's timeout to their wait, so
+ * an ack repeated with the same timeout would push the deadline further
+ * each time. Zero before the first CMD_INPROGRESS. */
+typedef struct sal_ack_lease {
+    double until; /* sal_clock_monotonic() seconds */
+} sal_ack_lease;
+
+/* The timeout to send in a CMD_INPROGRESS ack that asks the commander to
+ * wait `wait` seconds from `now` (sal_clock_monotonic()): all of it in the
+ * first ack, then only what it adds to the deadline already given (0 when
+ * none). */
+double sal_ack_lease_extend(sal_ack_lease *lease, double now, double wait);
+
+/* Send CMD_INPROGRESS: the commander is to wait `wait` seconds from now
+ * for the answer (repeated, each ack moves the deadline to `wait` from
+ * then, sal_ack_lease_extend). */
+void sal_cmd_in_progress(sal_cmd *cmd, double wait, const char *result);
 
 /* Send the final ack and release the command. error is 0 for COMPLETE and
  * 1 for failure codes, as salobj does. */
