@@ -595,6 +595,11 @@ bool sal_acks_exclusive(const sal *s)
     return s->ops->exclusive_acks;
 }
 
+bool sal_reports_sal_versions(const sal *s)
+{
+    return s->ops->sal_versions;
+}
+
 bool sal_keeps_history(const sal *s)
 {
     return s->ops->keeps_history;

@@ -573,10 +573,12 @@ static void write_startup_events(sal_csc *c)
     }
     s = sal_csc__new_sample(c, "logevent_softwareVersions", &t);
     if (s != NULL) {
-        const char *ospl = getenv("OSPL_RELEASE");
-        sal_csc__set_str(c, t, s, "salVersion", c->comp->sal_version);
+        if (sal_reports_sal_versions(c->sal)) { /* salobj 8 leaves them empty */
+            const char *ospl = getenv("OSPL_RELEASE");
+            sal_csc__set_str(c, t, s, "salVersion", c->comp->sal_version);
+            sal_csc__set_str(c, t, s, "openSpliceVersion", ospl ? ospl : "?");
+        }
         sal_csc__set_str(c, t, s, "xmlVersion", c->comp->xml_version);
-        sal_csc__set_str(c, t, s, "openSpliceVersion", ospl ? ospl : "?");
         sal_csc__set_str(c, t, s, "cscVersion", c->opts.csc_version);
         sal_csc__set_str(c, t, s, "subsystemVersions", c->opts.subsystem_versions);
         sal_csc__write_and_free(c, "logevent_softwareVersions", t, s, SAL_WRITE_FORCE);

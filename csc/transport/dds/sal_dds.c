@@ -401,6 +401,7 @@ const sal_transport_ops sal_dds_transport = {
     .library_version = dds_library_version,
     .revcode = SAL_REVCODE_DDS,
     .exclusive_acks = true,
+    .sal_versions = true,
     .match_needs_grace = true,
     .inline_delivery = true, /* listeners run outside the reader's lock; writing from them is allowed */
     .open = transport_open,

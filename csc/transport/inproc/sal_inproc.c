@@ -352,6 +352,7 @@ const sal_transport_ops sal_inproc_transport = {
     .revcode = SAL_REVCODE_DDS,
     .keeps_history = false,
     .exclusive_acks = false,
+    .sal_versions = true,
     .open = transport_open,
     .reader_create = transport_reader_create,
     .writer_create = transport_writer_create,

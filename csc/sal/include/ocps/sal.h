@@ -102,6 +102,10 @@ void sal_republish_events(sal *s, bool on);
  * transport's exclusive_acks)? */
 bool sal_acks_exclusive(const sal *s);
 
+/* Does a CSC fill softwareVersions' salVersion and openSpliceVersion on
+ * this transport (the transport's sal_versions)? */
+bool sal_reports_sal_versions(const sal *s);
+
 /* Does the transport keep history (Kafka)? Then a reader's match count
  * (sal_matched with writer=false) becomes 1 once the history read of an
  * event topic has been delivered, not when a writer is discovered. */

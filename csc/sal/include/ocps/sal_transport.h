@@ -81,6 +81,9 @@ typedef struct sal_transport_ops {
      * expires), they drop the acks of its restarted successor, so an ack
      * for a command of the earlier run must be repeated to be seen. */
     bool exclusive_acks;
+    /* A CSC fills softwareVersions' salVersion and openSpliceVersion, as
+     * salobj 7 does over DDS; salobj 8 (Kafka) leaves them empty. */
+    bool sal_versions;
     /* A writer matched here is not yet matched at the peer (DDS: each side
      * learns of the other from its own discovery messages, and a volatile
      * reader drops a sample from a writer it does not know yet), so a
