@@ -42,7 +42,7 @@ typedef struct engine_rec {
     int uws_metrics_tries;    /* its requests that failed (server down, 5xx, 401...) */
     int uws_put_failures;     /* its PUTs answered 500 and then not found by the lookup */
     char *uws_put_failure;    /* the last such answer (HTTP status and body excerpt), or NULL */
-    double uws_next;          /* engine__now() before which it is not asked (or sent to Slurm) again */
+    double uws_next;          /* engine__mono() before which it is not asked (or sent to Slurm) again */
     double uws_backoff;       /* seconds, doubling while the server (or Slurm's controller) fails */
     bool slurm_active;        /* handed to Slurm (submitting or submitted), or (local and Slurm executors)
                                  being started on libuv's thread pool while QUEUED: holds a slot */
@@ -50,12 +50,12 @@ typedef struct engine_rec {
                                  (engine_start.c) */
     bool slurm_resumed;       /* perhaps in Slurm already (found in the store without a Slurm id, or an
                                  sbatch whose answer was lost): look for it by name before sending it */
-    double slurm_cancel_time; /* when the last scancel of the whole job was sent for an abort (0: none) */
+    double slurm_cancel_time; /* engine__mono() of the last scancel of the whole job for an abort (0: none) */
     bool slurm_in_poll;       /* its Slurm job id is in the squeue being run: that answer may judge it */
     bool slurm_retry;         /* sbatch failed for want of the controller: sent again at uws_next */
     bool slurm_seen;          /* Slurm has shown it since this engine opened (sbatch, squeue) */
     bool slurm_wait_poll;     /* its sbatch waits for a poll to see its prerequisites (has a slot) */
-    double abort_time;        /* when engine_job_abort asked (engine__now) */
+    double abort_time;        /* when engine_job_abort asked (engine__mono) */
     bool unstored;            /* its latest change (or publication) is not in the store */
     bool unstored_listed;     /* its id is on e->unstored (it may have been written since) */
     struct engine_rec *prev;  /* in e->lists[listed] */
@@ -274,8 +274,14 @@ void engine__retention_start(engine *e);
 /* Report to the application's log hook (or stderr). */
 void engine__log(engine *e, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* CLOCK_REALTIME in seconds. */
+/* CLOCK_REALTIME in seconds: the wall time shown and stored (a job's
+ * created, started and ended; the retention's cut-off against them). */
 double engine__now(void);
+
+/* CLOCK_MONOTONIC in seconds: every deadline and interval (polls,
+ * retries and their backoff, an abort's escalation), which a step of the
+ * wall clock (NTP, a VM restored) must neither hold back nor hasten. */
+double engine__mono(void);
 
 /* <workdir>/status.json of the job, where its runner records the outcome. */
 void engine__status_path(const engine_rec *r, char *out, size_t outlen);

@@ -725,7 +725,7 @@ static void engine_slurm_retry_later(engine *e, engine_rec *r, const char *what,
     }
     double b = r->uws_backoff > 0 && !r->st.abort_requested ? 2 * r->uws_backoff : 1.0; /* an abort: soon */
     r->uws_backoff = b < ENGINE_SLURM_RETRY_MAX ? b : ENGINE_SLURM_RETRY_MAX;
-    r->uws_next = engine__now() + r->uws_backoff;
+    r->uws_next = engine__mono() + r->uws_backoff;
     r->slurm_retry = true;
     r->slurm_resumed = r->slurm_resumed || maybe_sent; /* then looked up by name before it is sent */
     snprintf(r->st.job.message, sizeof r->st.job.message,
@@ -746,7 +746,7 @@ static bool engine_slurm_end_if_prereq_failed(engine *e, engine_rec *r);
 static bool engine_slurm_retry_due(engine *e)
 {
     bool waiting = false;
-    double now = engine__now();
+    double now = engine__mono();
     for (engine_rec *r = e->lists[ENGINE_QUEUED].head; r != NULL; r = r->next) {
         if (!r->slurm_retry) {
             continue;
@@ -788,7 +788,7 @@ static void engine_slurm_submitted(engine *e, engine_rec *r, const char *slurm_i
     }
     if (r->st.abort_requested) { /* aborted while it was being submitted: ends once Slurm has cancelled it */
         engine_slurm_cancel(e, slurm_id, false);
-        r->slurm_cancel_time = engine__now();
+        r->slurm_cancel_time = engine__mono();
         snprintf(r->st.job.message, sizeof r->st.job.message,
                  "Slurm job %s submitted; being cancelled (abort)", slurm_id);
         engine__change(e, r, ENGINE_QUEUED);
@@ -1076,8 +1076,8 @@ static void engine_slurm_cancel(engine *e, const char *slurm_id, bool term_batch
 static void engine_slurm_kill_late(engine *e, engine_rec *r)
 {
     double last = r->slurm_cancel_time > 0 ? r->slurm_cancel_time : r->abort_time;
-    if (r->st.abort_requested && engine__now() - last > e->abort_grace + 1.0) {
-        r->slurm_cancel_time = engine__now(); /* again until Slurm has ended it: a scancel may be lost */
+    if (r->st.abort_requested && engine__mono() - last > e->abort_grace + 1.0) {
+        r->slurm_cancel_time = engine__mono(); /* again until Slurm has ended it: a scancel may be lost */
         engine_slurm_cancel(e, r->st.job.slurm_job_id, false);
     }
 }
@@ -1087,7 +1087,7 @@ int engine__slurm_abort(engine *e, engine_rec *r, char *err, size_t errlen)
     (void)err;
     (void)errlen;
     r->st.abort_requested = true; /* engine_job_abort returned before if it was */
-    r->abort_time = engine__now();
+    r->abort_time = engine__mono();
     const char *id = r->st.job.slurm_job_id;
     if (id[0] == '\0' && r->slurm_wait_poll) { /* held before its sbatch: never sent */
         r->slurm_wait_poll = false;

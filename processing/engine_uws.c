@@ -173,7 +173,7 @@ static bool engine_uws_send(engine *e, engine_rec *r, engine_uws_kind kind, cons
         return false;
     }
     r->uws_busy = true;
-    r->uws_next = engine__now() + engine_uws_interval(e); /* asked again one interval after this */
+    r->uws_next = engine__mono() + engine_uws_interval(e); /* asked again one interval after this */
     return true;
 }
 
@@ -182,7 +182,7 @@ static void engine_uws_backoff(engine *e, engine_rec *r)
 {
     double b = r->uws_backoff > 0 ? r->uws_backoff * 2 : engine_uws_interval(e);
     r->uws_backoff = b < e->uws.max_backoff ? b : e->uws.max_backoff;
-    r->uws_next = engine__now() + r->uws_backoff;
+    r->uws_next = engine__mono() + r->uws_backoff;
 }
 
 /* The start of a server's answer for a message or a log line: at most
@@ -336,7 +336,7 @@ static void engine_uws_submitted(engine *e, engine_rec *r, const char *uws_id)
     snprintf(r->st.job.executor_id, sizeof r->st.job.executor_id, "%s", uws_id);
     engine__set_active(e, r, false);
     r->slurm_resumed = false;
-    r->uws_next = engine__now() + engine_uws_interval(e);
+    r->uws_next = engine__mono() + engine_uws_interval(e);
     r->st.job.started = engine__now();
     snprintf(r->st.job.message, sizeof r->st.job.message, "UWS job %s", uws_id);
     engine__change(e, r, ENGINE_EXECUTING);
@@ -814,7 +814,7 @@ static void engine_uws_one(engine *e, engine_rec *r, double now)
 static bool engine_uws_pump(engine *e)
 {
     bool handed = false;
-    double now = engine__now();
+    double now = engine__mono();
     for (int p = ENGINE_QUEUED; p <= ENGINE_EXECUTING; p++) {
         if (p == ENGINE_QUEUED && e->queued_active == 0) {
             continue;
@@ -867,7 +867,7 @@ int engine__uws_abort(engine *e, engine_rec *r, char *err, size_t errlen)
     (void)err;
     (void)errlen;
     r->st.abort_requested = true; /* engine_job_abort returned before if it was */
-    r->abort_time = engine__now();
+    r->abort_time = engine__mono();
     if (r->st.job.executor_id[0] == '\0') {
         if (!r->uws_busy && !r->slurm_resumed) {
             engine_uws_end(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
