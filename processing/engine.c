@@ -404,7 +404,7 @@ int engine_store_flush(engine *e, size_t *written, char *err, size_t errlen)
         memcpy(e->unstored[kept++], failed, sizeof failed);
     }
     e->nunstored = kept;
-    if (kept == 0 && !e->closed) {
+    if (kept == 0 && !e->starts_waiting && !e->closed) {
         uv_timer_stop(&e->unstored_timer);
     }
     if (written != NULL) {
@@ -419,6 +419,8 @@ int engine_store_flush(engine *e, size_t *written, char *err, size_t errlen)
     return 0;
 }
 
+/* The unstored changes written again, then the start the store refused
+ * tried again (the queue's head); the timer stops when neither is left. */
 static void engine_on_unstored_timer(uv_timer_t *t)
 {
     engine *e = t->data;
@@ -428,6 +430,43 @@ static void engine_on_unstored_timer(uv_timer_t *t)
     if (written > 0) {
         engine__log(e, ENGINE_LOG_INFO, "the job store recorded %zu job change%s it could not before%s",
                     written, written == 1 ? "" : "s", rc == 0 ? "" : "; others are still not recorded");
+    }
+    if (e->starts_waiting) {
+        e->starts_waiting = false;
+        engine__schedule(e); /* refused again: engine__start_unstored waits longer */
+    }
+    if (e->nunstored == 0 && !e->starts_waiting && !e->closed) {
+        uv_timer_stop(t);
+    }
+}
+
+/* The first retry of a refused start: the store's writes fail at once for
+ * a second after a lock wait ran out (engine_store.c). */
+#define ENGINE_START_RETRY_FIRST_MS 1000
+
+void engine__start_unstored(engine *e, const char *id, const char *why)
+{
+    uint64_t most = (uint64_t)(ENGINE_UNSTORED_RETRY * 1000);
+    if (e->start_retry_ms == 0) {
+        e->start_retry_ms = ENGINE_START_RETRY_FIRST_MS;
+        engine__log(e, ENGINE_LOG_WARNING,
+                    "job %s: its start could not be stored (%s): it stays queued, and no job starts until "
+                    "the job store takes writes again (tried again in %.0f s, then every %.0f s at most)",
+                    id, why, ENGINE_START_RETRY_FIRST_MS / 1000.0, ENGINE_UNSTORED_RETRY);
+    } else {
+        e->start_retry_ms = 2 * e->start_retry_ms < most ? 2 * e->start_retry_ms : most;
+    }
+    e->starts_waiting = true;
+    if (!e->closed) {
+        uv_timer_start(&e->unstored_timer, engine_on_unstored_timer, e->start_retry_ms, most);
+    }
+}
+
+void engine__start_stored(engine *e)
+{
+    if (e->start_retry_ms != 0) {
+        e->start_retry_ms = 0;
+        engine__log(e, ENGINE_LOG_INFO, "the job store takes writes again: queued jobs start again");
     }
 }
 
@@ -501,7 +540,8 @@ void engine__finish(engine *e, engine_rec *r, engine_phase phase, engine_reason 
 
 /* ---- scheduling -------------------------------------------------------- */
 
-/* Release pending jobs, then start queued ones in creation order. */
+/* Release pending jobs, then start queued ones in creation order (none
+ * while a refused start waits: engine__start_unstored). */
 void engine__schedule(engine *e)
 {
     if (e->closed || e->held) {
@@ -513,8 +553,8 @@ void engine__schedule(engine *e)
         e->checks_woken = false;
         engine__release_pending(e);
         engine_rec *r;
-        while (engine_count_executing(e) < (size_t)e->max_concurrent && !engine__start_full(e) &&
-               (r = engine_next_queued(e)) != NULL) {
+        while (!e->starts_waiting && engine_count_executing(e) < (size_t)e->max_concurrent &&
+               !engine__start_full(e) && (r = engine_next_queued(e)) != NULL) {
             engine__start(e, r);
             if (r->st.job.phase == ENGINE_QUEUED && !r->slurm_active) { /* cannot happen: never loop on it */
                 engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, "could not be started");

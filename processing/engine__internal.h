@@ -243,6 +243,12 @@ struct engine {
     size_t nunstored;
     size_t capunstored;
     uv_timer_t unstored_timer;
+    /* the store refused a job's start (engine__start_unstored): no job
+     * starts until unstored_timer tries again, after start_retry_ms
+     * (doubled at each refusal, up to ENGINE_UNSTORED_RETRY; 0 once a
+     * start is stored) */
+    bool starts_waiting;
+    uint64_t start_retry_ms;
     int open_handles; /* handles whose close callback has not run */
     bool closed;
     bool held;                /* start_later, or engine_hold: no job starts until engine_start */
@@ -409,8 +415,17 @@ int engine__spawn(engine *e, engine_rec *r);
 int engine__attach_runner(engine *e, engine_rec *r, int pid, int pidfd);
 
 /* Store r's start (EXECUTING, started now, no runner yet); 0, or -1 when
- * the store failed (r has then ended). */
+ * the store refused it: r is then QUEUED as before (nothing has run, it
+ * keeps its place), and starts wait (engine__start_unstored). */
 int engine__store_start(engine *e, engine_rec *r);
+
+/* The store refused job id's start (`why`): no job starts until the store
+ * is tried again, after a delay (engine.c's unstored timer; a warning for
+ * the first refusal only). */
+void engine__start_unstored(engine *e, const char *id, const char *why);
+
+/* A start was stored: starts no longer wait (said once, if they did). */
+void engine__start_stored(engine *e);
 
 /* Follow the job's runner claim (engine__exec.h): watch its runner, or end
  * the job from its outcome. 1 if there was a claim, 0 if none. */

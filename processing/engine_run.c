@@ -524,18 +524,26 @@ int engine__spawn(engine *e, engine_rec *r)
 
 int engine__store_start(engine *e, engine_rec *r)
 {
+    engine_phase phase = r->st.job.phase; /* restored if the store refuses */
+    double started = r->st.job.started;
+    int pid = r->st.runner_pid;
+    uint64_t pid_start = r->st.runner_start_time;
     r->st.job.phase = ENGINE_EXECUTING;
     r->st.job.started = engine__now(); /* before the runner can record its end */
     r->st.runner_pid = 0;
     r->st.runner_start_time = 0;
     char serr[512];
     if (e->store != NULL && engine_store_update(e->store, &r->st, serr, sizeof serr) != 0) {
-        r->st.job.phase = ENGINE_QUEUED;
-        r->st.job.started = 0;
-        char msg[600];
-        snprintf(msg, sizeof msg, "its start could not be stored: %s", serr);
-        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
+        /* not run, not failed: QUEUED as the store still has it, tried
+         * again once the store takes writes (a lock held by another
+         * process, a full disk) */
+        r->st.job.phase = phase;
+        r->st.job.started = started;
+        r->st.runner_pid = pid;
+        r->st.runner_start_time = pid_start;
+        engine__start_unstored(e, r->st.job.id, serr);
         return -1;
     }
+    engine__start_stored(e);
     return 0;
 }

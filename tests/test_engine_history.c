@@ -840,6 +840,136 @@ static void test_store_held_burst_waits_once(void **state)
     assert_int_equal(store_count(fx->store, "SELECT count(*) FROM jobs"), 3); /* brief, id, again */
 }
 
+/* How many times `what` is in the engine's log. */
+static int log_count(const efx *fx, const char *what)
+{
+    int n = 0;
+    for (const char *p = strstr(fx->log, what); p != NULL; p = strstr(p + 1, what)) {
+        n++;
+    }
+    return n;
+}
+
+/* Reopen the engine running one job at a time; submit n jobs: the first
+ * `sleep 0.5`, the others `sleep 0.1`. Returns once the first executes. */
+static void one_at_a_time_queue(efx *fx, char ids[][ENGINE_JOB_ID_LEN + 1], int n)
+{
+    efx_close(fx);
+    fx->opts.max_concurrent = 1;
+    efx_open(fx);
+    for (int i = 0; i < n; i++) {
+        efx_submit_sh(fx, ids[i], i == 0 ? "sleep 0.5" : "sleep 0.1");
+    }
+    efx_wait_phase(fx, ids[0], ENGINE_EXECUTING, 10);
+}
+
+/* Wait until the store has `want` jobs in `phase` (the engine writes the
+ * changes it kept by itself); how many it has. */
+static int64_t wait_stored(efx *fx, const char *phase, int64_t want)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM jobs WHERE phase = '%s'", phase);
+    for (int i = 0; i < 100 && store_count(fx->store, sql) != want; i++) {
+        efx_run_for(fx, 0.1);
+    }
+    return store_count(fx->store, sql);
+}
+
+/* Queued jobs wait while another process holds the store's write lock
+ * past the engine's busy wait (an operator's sqlite3, a backup) as a
+ * slot frees: the start the store refuses neither runs nor fails the job
+ * (before, every queued job ended ERROR "its start could not be stored",
+ * one after the other). The job keeps its place, one warning says why,
+ * and once the lock is gone every job runs to completed, once, in order;
+ * the store then has them completed, so a restart runs none again. */
+static void test_start_refused_by_held_store_waits(void **state)
+{
+    efx *fx = *state;
+    enum { N = 5 };
+    char ids[N][ENGINE_JOB_ID_LEN + 1];
+    one_at_a_time_queue(fx, ids, N);
+    store_holder holder;
+    hold_store_briefly(fx, &holder, 1200); /* the first job ends meanwhile */
+    double prev_started = 0;
+    for (int i = 0; i < N; i++) {
+        const efx_event *ev = efx_wait_final(fx, ids[i], 20);
+        assert_int_equal(ev->phase, ENGINE_COMPLETED);
+        assert_true(ev->started >= prev_started);
+        prev_started = ev->started;
+    }
+    assert_int_equal(pthread_join(holder.thread, NULL), 0);
+    close(holder.fds[0]);
+    close(holder.fds[1]);
+    assert_true(holder.ok);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(efx_count_final(fx, ids[i]), 1);
+        assert_int_equal(efx_find(fx, ids[i], ENGINE_ERROR), -1);
+    }
+    assert_int_equal(log_count(fx, "its start could not be stored"), 1);
+    assert_non_null(strstr(fx->log, "queued jobs start again"));
+    assert_int_equal(wait_stored(fx, "completed", N), N);
+
+    efx_close(fx);
+    efx_clear_events(fx);
+    efx_open(fx);
+    efx_run_for(fx, 0.5);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(efx_find(fx, ids[i], ENGINE_EXECUTING), -1);
+        assert_int_equal(efx_count_final(fx, ids[i]), 1); /* re-reported (not published), as it ended */
+        assert_int_equal(fx->events[efx_final(fx, ids[i])].phase, ENGINE_COMPLETED);
+    }
+}
+
+/* A job whose start the store refused can be aborted while it waits (it
+ * ends ABORTED, never started); a hold (a draining service) meanwhile
+ * keeps the others queued past the retry; after a restart they run once
+ * and the aborted job stays aborted. */
+static void test_start_refused_abort_hold_restart(void **state)
+{
+    efx *fx = *state;
+    enum { N = 4 };
+    char ids[N][ENGINE_JOB_ID_LEN + 1];
+    one_at_a_time_queue(fx, ids, N);
+    store_holder holder;
+    hold_store_briefly(fx, &holder, 1500);
+    efx_wait_final(fx, ids[0], 10);
+    for (int i = 0; i < 1000 && strstr(fx->log, "its start could not be stored") == NULL; i++) {
+        efx_spin(fx);
+    }
+    assert_non_null(strstr(fx->log, "its start could not be stored"));
+    assert_int_equal(engine_job_get(fx->e, ids[1])->phase, ENGINE_QUEUED);
+    assert_int_equal(engine_job_get(fx->e, ids[1])->queue_position, 1);
+    char err[256];
+    assert_int_equal(engine_job_abort(fx->e, ids[1], err, sizeof err), 0);
+    const efx_event *ev = efx_wait_final(fx, ids[1], 5);
+    assert_int_equal(ev->phase, ENGINE_ABORTED);
+    assert_true(ev->started == 0);
+    engine_hold(fx->e);
+    assert_int_equal(pthread_join(holder.thread, NULL), 0);
+    close(holder.fds[0]);
+    close(holder.fds[1]);
+    assert_true(holder.ok);
+    efx_run_for(fx, 2.0); /* past the retry */
+    for (int i = 2; i < N; i++) {
+        assert_int_equal(efx_find(fx, ids[i], ENGINE_EXECUTING), -1);
+        assert_int_equal(engine_job_get(fx->e, ids[i])->phase, ENGINE_QUEUED);
+    }
+    assert_int_equal(wait_stored(fx, "aborted", 1), 1);
+
+    efx_close(fx);
+    efx_clear_events(fx);
+    efx_open(fx);
+    for (int i = 2; i < N; i++) {
+        assert_int_equal(efx_wait_final(fx, ids[i], 20)->phase, ENGINE_COMPLETED);
+    }
+    efx_run_for(fx, 0.3);
+    assert_int_equal(efx_find(fx, ids[1], ENGINE_EXECUTING), -1);
+    assert_int_equal(fx->events[efx_final(fx, ids[1])].phase, ENGINE_ABORTED);
+    for (int i = 0; i < N; i++) {
+        assert_true(efx_count_final(fx, ids[i]) <= 1);
+    }
+}
+
 /* The store's file removed while the engine runs (what it writes then is
  * lost at close): reported as ENGINE_LOG_STORE_FAILED at the next change,
  * once, and no new job is taken. */
@@ -965,6 +1095,8 @@ int main(void)
         T(test_store_write_failure_reported),
         T(test_unrecorded_end_then_forget),
         T(test_store_held_burst_waits_once),
+        T(test_start_refused_by_held_store_waits),
+        T(test_start_refused_abort_hold_restart),
         T(test_store_removed_reported),
     };
     return cmocka_run_group_tests_name("engine_history", tests, NULL, NULL);

@@ -273,7 +273,10 @@ int engine_store_check(engine *e, char *err, size_t errlen);
  * written again every 5 s, here, and at engine_close, so that a restart
  * after the cause is gone neither reports the job again nor runs it. 0
  * when nothing is left (*written: how many were written now), -EIO with
- * the reason and how many are left otherwise. */
+ * the reason and how many are left otherwise. A job's start the store
+ * refuses is not kept so: the job stays QUEUED (nothing ran, it keeps its
+ * place) and no job starts until the engine tries the start again, after
+ * 1 s, then up to every 5 s (one ENGINE_LOG_WARNING). */
 int engine_store_flush(engine *e, size_t *written, char *err, size_t errlen);
 
 /* Group commit: the jobs engine_job_submit accepts between
