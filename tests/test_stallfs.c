@@ -3,7 +3,8 @@
  * what the tests that use it rely on: files pass through to the backing
  * directory; while stalled, a call under the mount blocks until the stall
  * is released, then completes, and, as on a hard NFS mount, only a fatal
- * signal ends the wait; stopping leaves no mount. Exits 77 (skip)
+ * signal ends the wait; a stall of the paths with a name holds up no
+ * other path; stopping leaves no mount. Exits 77 (skip)
  * where FUSE cannot be mounted.
  */
 #include <errno.h>
@@ -129,6 +130,41 @@ static void test_only_a_fatal_signal_ends_a_wait(void **state)
     sfx_unstall(s);
 }
 
+/* sfx_stall_paths stalls only the paths containing its name: a stat of
+ * a path with the name waits until the stall is released, then answers,
+ * while calls on other paths under the mount are answered at once. */
+static void test_stall_paths_with_a_name(void **state)
+{
+    stallfs_fx *s = *state;
+    char slow[700];
+    char fast[700];
+    snprintf(fast, sizeof fast, "%s/d", s->mount);
+    assert_int_equal(mkdir(fast, 0755), 0);
+    snprintf(slow, sizeof slow, "%s/d/.slow-mark", s->mount);
+    assert_int_equal(tu_write_file(slow, "", 0), 0);
+    assert_int_equal(sfx_stall_paths(s, ".slow-mark"), 0);
+    assert_true(sfx_stalled(s));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct stat st;
+        _exit(stat(slow, &st) == 0 ? 0 : 4);
+    }
+    struct timespec pause = {0, 300 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    double t0 = tu_now();
+    struct stat st; /* not in d: the child's lookup holds d's lock */
+    assert_int_equal(stat(fast, &st), 0);
+    snprintf(fast, sizeof fast, "%s/e", s->mount);
+    assert_int_equal(mkdir(fast, 0755), 0);
+    double took = tu_now() - t0;
+    printf("# stat and mkdir of other paths took %.3f s\n", took);
+    assert_true(took < 0.5);
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* still blocked */
+    sfx_unstall(s);
+    assert_int_equal(tu_wait_exit(pid, 5.0), 0);
+}
+
 /* sfx_stop unmounts: the mount point is gone from /proc/self/mounts. */
 static void test_stop_unmounts(void **state)
 {
@@ -154,6 +190,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_passes_through, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mkdir_blocks_while_stalled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_only_a_fatal_signal_ends_a_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stall_paths_with_a_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_unmounts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

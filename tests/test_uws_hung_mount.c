@@ -4,8 +4,9 @@
  * state directory is elsewhere). Stopped while a job's start hangs on the
  * work root, it exits within its close grace instead of waiting for the
  * mount (a pod that never ends is never replaced), and the next engine
- * runs that job once the mount answers. Started while it hangs, it says
- * so and exits instead of hanging unseen. While GET /job/{id} of a started
+ * runs that job once the mount answers. Started while it hangs (from the
+ * first step, or only for a later one: the job store, the jobs'
+ * directories), it says so and exits instead of hanging unseen. While GET /job/{id} of a started
  * job and GET /job wait for the mount, every other request is answered
  * (the results walks are off the loop; a queued job has no files to
  * walk), and a poll of a running job whose answer is kept checks it
@@ -86,7 +87,8 @@ static int teardown(void **state)
     if (c->child > 0) { /* a failed test left it waiting */
         tu_kill(c->child);
     }
-    sfx_unstall(&c->sfs); /* an engine blocked on the work root can end */
+    unsetenv("OCPS_ENGINE_TEST_START_LIMIT"); /* a failed test left it set */
+    sfx_unstall(&c->sfs);                     /* an engine blocked on the work root can end */
     uws_fx_stop(&c->fx);
     sfx_stop(&c->sfs);
     free(c);
@@ -478,6 +480,55 @@ static bool listed(const uws_fx *fx, const char *id)
     return found;
 }
 
+/* Started when the mount hangs only for a later step of the start-up
+ * (the directories answer): the service's look at a stored job's
+ * directory (its .uws-deleted mark), or the job store on a --state-dir
+ * on the mount. The engine says which step has not finished and exits,
+ * instead of hanging unseen; once the mount answers it starts, the job
+ * still running. OCPS_ENGINE_TEST_START_LIMIT shortens the limit of these
+ * steps (60 s) to 3 s. */
+static void test_start_while_later_step_hangs(void **state)
+{
+    ctx *c = *state;
+    char id[33];
+    int pid = 0;
+    start_sleeper(c, "later", id, &pid);
+    uws_fx_kill(&c->fx); /* its job runs on */
+    assert_int_equal(setenv("OCPS_ENGINE_TEST_START_LIMIT", "3", 1), 0);
+    assert_int_equal(sfx_stall_paths(&c->sfs, ".uws-deleted"), 0);
+    char want[2000];
+    snprintf(want, sizeof want,
+             "ocps-engine: looking at the jobs' directories under --work-root %s has not finished in 3 s "
+             "(a hung mount?); not starting",
+             c->sfs.mount);
+    assert_start_refused(c, c->opts, want);
+
+    char state_dir[700];
+    snprintf(state_dir, sizeof state_dir, "%s/state", c->sfs.mount);
+    const char *const on_mount[] = {"--work-root", c->sfs.mount, "--state-dir", state_dir, NULL};
+    assert_int_equal(sfx_stall_paths(&c->sfs, "ocps-engine.sqlite"), 0);
+    snprintf(
+        want, sizeof want,
+        "ocps-engine: opening the job store in --state-dir %s and resuming its jobs under --work-root %s "
+        "has not finished in 3 s (a hung mount?); not starting",
+        state_dir, c->sfs.mount);
+    assert_start_refused(c, on_mount, want);
+    unsetenv("OCPS_ENGINE_TEST_START_LIMIT");
+
+    sfx_unstall(&c->sfs);
+    assert_int_equal(uws_fx_restart(&c->fx, c->opts), 0);
+    json_t *job = uws_fx_wait(&c->fx, id, "executing", 5);
+    assert_non_null(job);
+    json_decref(job);
+    char path[64];
+    snprintf(path, sizeof path, "/job/%s", id);
+    uws_resp r = {0};
+    assert_int_equal(uws_fx_request(&c->fx, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    uws_resp_clear(&r);
+    assert_true(process_ended_within(pid, 5.0));
+}
+
 /* DELETE of a running job while the work root hangs (as the CSC's
  * abort_job during an NFS hang): its process ends at once, and the
  * service goes on answering (/healthz, the job already 404, DELETE of a
@@ -832,6 +883,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_stop_while_work_root_hangs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_while_work_root_hangs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_while_later_step_hangs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gets_wait_for_the_mount_alone, setup_one_at_a_time, teardown),
         cmocka_unit_test_setup_teardown(test_kept_answer_checked_off_the_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_while_mount_hangs, setup_one_at_a_time, teardown),

@@ -400,72 +400,151 @@ static int write_port_file(const char *path, unsigned port)
 }
 
 /* How long making and locking the state directory and making the work
- * root may take at start-up, in seconds: a hung NFS mount never answers
- * (and a stat may still be answered from the client's cache while the
- * lock file's open waits for the server). */
+ * root may each take at start-up, in seconds: a hung NFS mount never
+ * answers (and a stat may still be answered from the client's cache while
+ * the lock file's open waits for the server). */
 #define START_DIRS_SECONDS 10
 
-/* The directories' start-up, done on a thread of its own so that it can
- * be given up (the process then exits, the thread in the mount). */
-typedef struct start_dirs {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    const cli *c;
-    char *state_dir; /* PATH_MAX each: their absolute paths, once made */
-    char *work_root;
-    int stage; /* 0 making --state-dir, 1 locking it, 2 making --work-root, 3 done */
-    int rc;
-} start_dirs;
+/* How long opening the job store (and resuming its jobs) and the
+ * service's look at the jobs' directories may each take, in seconds.
+ * Longer than the directories': a large store is legitimately slower
+ * (SQLite reads every unfinished job, and may first recover the journal
+ * of an engine that crashed; each live job's directory is looked at, one
+ * NFS round trip or more each), while a hung mount never answers: a
+ * generous limit only delays its report. */
+#define START_JOBS_SECONDS 60
 
-static void start_dirs_stage(start_dirs *d, int stage, int rc)
+/* The start-up's stages, in order, each with its own limit. */
+typedef enum start_stage {
+    START_STATE_DIR, /* making --state-dir */
+    START_LOCK,      /* locking it */
+    START_WORK_ROOT, /* making --work-root */
+    START_STORE,     /* opening the job store, resuming its jobs */
+    START_SERVICE,   /* the service: the jobs' directories, then it listens */
+    START_DONE
+} start_stage;
+
+/* The start-up's watchdog: main names each stage as it begins it; the
+ * watchdog's thread exits the process when a stage has not finished
+ * within its limit (a hung mount), saying which. */
+typedef struct start_watch {
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* on CLOCK_MONOTONIC */
+    pthread_t thread;
+    const char *state_dir; /* as given: for the messages */
+    const char *work_root;
+    int jobs_seconds; /* the limit of START_STORE and START_SERVICE */
+    start_stage stage;
+} start_watch;
+
+/* START_JOBS_SECONDS; for tests only, OCPS_ENGINE_TEST_START_LIMIT (1 to
+ * START_JOBS_SECONDS) shortens it. */
+static int start_jobs_seconds(void)
 {
-    pthread_mutex_lock(&d->lock);
-    d->stage = stage;
-    d->rc = rc;
-    pthread_cond_signal(&d->cond);
-    pthread_mutex_unlock(&d->lock);
+    const char *text = getenv("OCPS_ENGINE_TEST_START_LIMIT");
+    char *end = NULL;
+    long v = text != NULL ? strtol(text, &end, 10) : 0;
+    bool valid = text != NULL && end != text && *end == '\0' && v >= 1 && v <= START_JOBS_SECONDS;
+    return valid ? (int)v : START_JOBS_SECONDS;
 }
 
-static void *start_dirs_run(void *arg)
+/* Say which stage has not finished within `seconds`. */
+static void start_refuse(const start_watch *w, start_stage stage, int seconds)
 {
-    start_dirs *d = arg;
-    int rc = make_dir("--state-dir", d->c->state_dir, d->state_dir);
-    start_dirs_stage(d, 1, rc);
-    if (rc == 0) {
-        rc = lock_state_dir(d->state_dir);
+    static const char hung[] = "(a hung mount?); not starting";
+    if (stage == START_STORE) {
+        fprintf(stderr,
+                "ocps-engine: opening the job store in --state-dir %s and resuming its jobs under "
+                "--work-root %s has not finished in %d s %s\n",
+                w->state_dir, w->work_root, seconds, hung);
+    } else if (stage == START_SERVICE) {
+        fprintf(stderr,
+                "ocps-engine: looking at the jobs' directories under --work-root %s has not finished in "
+                "%d s %s\n",
+                w->work_root, seconds, hung);
+    } else {
+        bool root = stage == START_WORK_ROOT;
+        fprintf(stderr, "ocps-engine: %s %s%s has not answered for %d s %s\n",
+                root ? "--work-root" : "--state-dir", root ? w->work_root : w->state_dir,
+                stage == START_LOCK ? " (its lock file)" : "", seconds, hung);
     }
-    start_dirs_stage(d, 2, rc);
-    if (rc == 0) {
-        rc = make_dir("--work-root", d->c->work_root, d->work_root);
+}
+
+/* The watchdog's thread: each stage in its limit, or the process exits 1. */
+static void *start_watch_run(void *arg)
+{
+    start_watch *w = arg;
+    pthread_mutex_lock(&w->lock);
+    while (w->stage != START_DONE) {
+        start_stage stage = w->stage;
+        int seconds = stage < START_STORE ? START_DIRS_SECONDS : w->jobs_seconds;
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += seconds;
+        int wait = 0;
+        while (w->stage == stage && wait != ETIMEDOUT) {
+            wait = pthread_cond_timedwait(&w->cond, &w->lock, &until);
+        }
+        if (w->stage == stage) {
+            start_refuse(w, stage, seconds);
+            /* at once, without exit handlers: one that stops every thread
+             * (LeakSanitizer's check) would wait for main, in the mount */
+            _exit(1);
+        }
     }
-    start_dirs_stage(d, 3, rc);
+    pthread_mutex_unlock(&w->lock);
     return NULL;
 }
 
-/* Its lock and its condition on CLOCK_MONOTONIC; 0, or an errno value. */
-static int start_dirs_init(start_dirs *d)
+/* Main begins `stage` (START_DONE: the start-up is over). */
+static void start_watch_next(start_watch *w, start_stage stage)
 {
+    pthread_mutex_lock(&w->lock);
+    w->stage = stage;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Start watching c's start-up, at its first stage; 0, or -1 with a
+ * message. */
+static int start_watch_begin(start_watch *w, const cli *c)
+{
+    *w = (start_watch){
+        .state_dir = c->state_dir, .work_root = c->work_root, .jobs_seconds = start_jobs_seconds()};
     pthread_condattr_t attr;
     int rc = pthread_condattr_init(&attr);
+    if (rc == 0) {
+        rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        rc = rc == 0 ? pthread_cond_init(&w->cond, &attr) : rc;
+        pthread_condattr_destroy(&attr);
+    }
+    if (rc == 0 && (rc = pthread_mutex_init(&w->lock, NULL)) != 0) {
+        pthread_cond_destroy(&w->cond);
+    }
+    if (rc == 0 && (rc = pthread_create(&w->thread, NULL, start_watch_run, w)) != 0) {
+        pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->lock);
+    }
     if (rc != 0) {
-        return rc;
+        fprintf(stderr, "ocps-engine: cannot start a thread: %s\n", strerror(rc));
+        return -1;
     }
-    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    rc = rc == 0 ? pthread_cond_init(&d->cond, &attr) : rc;
-    pthread_condattr_destroy(&attr);
-    if (rc == 0 && (rc = pthread_mutex_init(&d->lock, NULL)) != 0) {
-        pthread_cond_destroy(&d->cond);
-    }
-    return rc;
+    return 0;
+}
+
+/* The start-up is over (done or failed): the watchdog's thread ends. */
+static void start_watch_end(start_watch *w)
+{
+    start_watch_next(w, START_DONE);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
 }
 
 /* Make --state-dir, lock it, make --work-root (their absolute paths in
- * state_dir and work_root), on a thread given START_DIRS_SECONDS: 0, or
- * -1 with a message. If they have not answered by then, the process
- * exits 1 here, saying which directory did not (else the engine would
- * hang in its start-up, never listening and saying nothing, while a
- * pod's probes fail). */
-static int open_dirs(const cli *c, char state_dir[PATH_MAX], char work_root[PATH_MAX])
+ * state_dir and work_root), naming each stage to w: 0, or -1 with a
+ * message. */
+static int open_dirs(const cli *c, start_watch *w, char state_dir[PATH_MAX], char work_root[PATH_MAX])
 {
     size_t root_max = ENGINE_WORK_ROOT_MAX;
     if (absolute_length(c->work_root) > root_max) {
@@ -474,40 +553,47 @@ static int open_dirs(const cli *c, char state_dir[PATH_MAX], char work_root[PATH
                 c->work_root, absolute_length(c->work_root), root_max);
         return -1;
     }
-    start_dirs d = {.c = c, .state_dir = state_dir, .work_root = work_root};
-    int rc = start_dirs_init(&d);
-    pthread_t thread;
-    if (rc == 0 && (rc = pthread_create(&thread, NULL, start_dirs_run, &d)) != 0) {
-        pthread_cond_destroy(&d.cond);
-        pthread_mutex_destroy(&d.lock);
-    }
-    if (rc != 0) {
-        fprintf(stderr, "ocps-engine: cannot start a thread: %s\n", strerror(rc));
+    if (make_dir("--state-dir", c->state_dir, state_dir) != 0) {
         return -1;
     }
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += START_DIRS_SECONDS;
-    pthread_mutex_lock(&d.lock);
-    int wait = 0;
-    while (d.stage < 3 && wait != ETIMEDOUT) {
-        wait = pthread_cond_timedwait(&d.cond, &d.lock, &until);
+    start_watch_next(w, START_LOCK);
+    if (lock_state_dir(state_dir) != 0) {
+        return -1;
     }
-    int stage = d.stage;
-    pthread_mutex_unlock(&d.lock);
-    if (stage < 3) {
-        fprintf(stderr, "ocps-engine: %s %s%s has not answered for %d s (a hung mount?); not starting\n",
-                stage < 2 ? "--state-dir" : "--work-root", stage < 2 ? c->state_dir : c->work_root,
-                stage == 1 ? " (its lock file)" : "", START_DIRS_SECONDS);
-        /* at once, without exit handlers: one that stops every thread
-         * (LeakSanitizer's check) would wait for the one in the mount;
-         * and d, on this stack, stays in use by it until then */
-        _exit(1);
+    start_watch_next(w, START_WORK_ROOT);
+    return make_dir("--work-root", c->work_root, work_root);
+}
+
+/* Open the engine on its store (runner `runner`) and its service on so,
+ * naming each stage to w: 0, or -1 with a message (nothing left open). */
+static int open_service(app *a, const cli *c, uws_service_options *so, start_watch *w, const char *store,
+                        const char *runner)
+{
+    char err[1024];
+    engine_options eo = {.work_root = c->work_root,
+                         .store_path = store,
+                         .runner = runner,
+                         .max_concurrent = c->max_concurrent,
+                         .max_waiting = c->max_waiting,
+                         .abort_grace = c->abort_grace,
+                         .job_log_max = (uint64_t)(c->job_log_max_mb * 1e6),
+                         .log = on_engine_log,
+                         .log_arg = a,
+                         .start_later = true}; /* no job starts unless the service listens */
+    start_watch_next(w, START_STORE);
+    if (engine_open(&a->e, a->loop, &eo, on_job, a, err, sizeof err) != 0) {
+        fprintf(stderr, "ocps-engine: %s\n", err);
+        return -1;
     }
-    pthread_join(thread, NULL);
-    pthread_cond_destroy(&d.cond);
-    pthread_mutex_destroy(&d.lock);
-    return d.rc == 0 ? 0 : -1;
+    start_watch_next(w, START_SERVICE);
+    so->work_root = c->work_root;
+    if (uws_service_open(&a->svc, a->loop, a->e, so, err, sizeof err) != 0) {
+        fprintf(stderr, "ocps-engine: %s\n", err);
+        engine_close(a->e, NULL, NULL);
+        uv_run(a->loop, UV_RUN_DEFAULT);
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -545,32 +631,22 @@ int main(int argc, char **argv)
     /* Jobs see absolute paths (their working directory is their own). */
     char state_dir[PATH_MAX];
     char work_root[PATH_MAX];
-    if (open_dirs(&c, state_dir, work_root) != 0) {
-        return 1;
-    }
-    c.work_root = work_root;
-    snprintf(store, sizeof store, "%s/ocps-engine.sqlite", state_dir);
-    exe_path_runner(runner, sizeof runner);
     app a = {.loop = uv_default_loop(), .drain_timeout = c.drain_timeout};
-    engine_options eo = {.work_root = c.work_root,
-                         .store_path = store,
-                         .runner = runner,
-                         .max_concurrent = c.max_concurrent,
-                         .max_waiting = c.max_waiting,
-                         .abort_grace = c.abort_grace,
-                         .job_log_max = (uint64_t)(c.job_log_max_mb * 1e6),
-                         .log = on_engine_log,
-                         .log_arg = &a,
-                         .start_later = true}; /* no job starts unless the service listens */
-    if (engine_open(&a.e, a.loop, &eo, on_job, &a, err, sizeof err) != 0) {
-        fprintf(stderr, "ocps-engine: %s\n", err);
+    /* every step until it listens, watched: a hung mount would hold it
+     * there, never listening and saying nothing, while a pod's probes fail */
+    start_watch watch;
+    if (start_watch_begin(&watch, &c) != 0) {
         return 1;
     }
-    so.work_root = c.work_root;
-    if (uws_service_open(&a.svc, a.loop, a.e, &so, err, sizeof err) != 0) {
-        fprintf(stderr, "ocps-engine: %s\n", err);
-        engine_close(a.e, NULL, NULL);
-        uv_run(a.loop, UV_RUN_DEFAULT);
+    int rc = open_dirs(&c, &watch, state_dir, work_root);
+    if (rc == 0) {
+        c.work_root = work_root;
+        snprintf(store, sizeof store, "%s/ocps-engine.sqlite", state_dir);
+        exe_path_runner(runner, sizeof runner);
+        rc = open_service(&a, &c, &so, &watch, store, runner);
+    }
+    start_watch_end(&watch);
+    if (rc != 0) {
         return 1;
     }
     memset(token, 0, sizeof token);

@@ -7,7 +7,9 @@
  * Every operation on MOUNTPOINT is done on BACKING_DIR; but while
  * CONTROL_FILE (a path outside the mount) exists, each operation waits,
  * looking again every 20 ms, until it is removed: the caller stays blocked
- * in the kernel, as it does on a hung NFS mount. As on a hard NFS mount,
+ * in the kernel, as it does on a hung NFS mount. If CONTROL_FILE holds a
+ * name, only operations on paths containing it wait (a part of the mount
+ * that hangs: a later step of the code under test, not its first). As on a hard NFS mount,
  * only a fatal signal (SIGKILL, or the process's exit) ends the wait of a
  * caller (the call fails with EINTR); other signals do not. Runs in the foreground,
  * multi-threaded (an operation that waits does not hold up the others'
@@ -67,13 +69,28 @@ static int sfs_caller_killed(pid_t tid)
     return killed;
 }
 
-/* Wait while the control file exists (the "server" does not answer);
- * 0, or -EINTR once the caller was interrupted by a fatal signal (the
- * kernel sent an interrupt and is waiting for this answer). */
-static int wait_while_stalled(void)
+/* Does the control file stall `path` (NULL: a path not known)? It
+ * does while it exists, empty, or holding a name that path contains. */
+static int stalls(const char *path)
+{
+    FILE *f = fopen(sfs()->control, "re");
+    if (f == NULL) {
+        return 0;
+    }
+    char name[NAME_MAX + 2] = "";
+    size_t n = fread(name, 1, NAME_MAX + 1, f);
+    fclose(f);
+    name[n] = '\0';
+    return n == 0 || (path != NULL && strstr(path, name) != NULL);
+}
+
+/* Wait while the control file stalls `path` (the "server" does not
+ * answer); 0, or -EINTR once the caller was interrupted by a fatal signal
+ * (the kernel sent an interrupt and is waiting for this answer). */
+static int wait_while_stalled(const char *path)
 {
     const struct timespec step = {0, 20 * 1000 * 1000};
-    while (access(sfs()->control, F_OK) == 0) {
+    while (stalls(path)) {
         if (fuse_interrupted() && sfs_caller_killed(fuse_get_context()->pid)) {
             return -EINTR;
         }
@@ -86,7 +103,7 @@ static int wait_while_stalled(void)
  * 0 or -ENAMETOOLONG. */
 static int backing_path(const char *path, char out[PATH_MAX])
 {
-    int rc = wait_while_stalled();
+    int rc = wait_while_stalled(path);
     if (rc != 0) {
         return rc;
     }
@@ -308,8 +325,7 @@ static int sfs_open(const char *path, struct fuse_file_info *fi)
 
 static int sfs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
-    (void)path;
-    int rc = wait_while_stalled();
+    int rc = wait_while_stalled(path);
     if (rc != 0) {
         return rc;
     }
@@ -319,8 +335,7 @@ static int sfs_read(const char *path, char *buf, size_t size, off_t off, struct 
 
 static int sfs_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
-    (void)path;
-    int rc = wait_while_stalled();
+    int rc = wait_while_stalled(path);
     if (rc != 0) {
         return rc;
     }
@@ -337,9 +352,8 @@ static int sfs_statfs(const char *path, struct statvfs *st)
 
 static int sfs_flush(const char *path, struct fuse_file_info *fi)
 {
-    (void)path;
     (void)fi;
-    int rc = wait_while_stalled();
+    int rc = wait_while_stalled(path);
     if (rc != 0) {
         return rc;
     }
@@ -348,16 +362,14 @@ static int sfs_flush(const char *path, struct fuse_file_info *fi)
 
 static int sfs_release(const char *path, struct fuse_file_info *fi)
 {
-    (void)path;
-    (void)wait_while_stalled(); /* nobody waits for a release */
+    (void)wait_while_stalled(path); /* nobody waits for a release */
     close((int)fi->fh);
     return 0;
 }
 
 static int sfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
-    (void)path;
-    int rc = wait_while_stalled();
+    int rc = wait_while_stalled(path);
     if (rc != 0) {
         return rc;
     }

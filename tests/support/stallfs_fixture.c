@@ -182,6 +182,17 @@ int sfx_stall(stallfs_fx *s)
     return 0;
 }
 
+int sfx_stall_paths(stallfs_fx *s, const char *name)
+{
+    size_t len = strlen(name);
+    char tmp[700];
+    snprintf(tmp, sizeof tmp, "%s.tmp", s->control);
+    if (len == 0 || len > NAME_MAX || tu_write_file(tmp, name, len) != 0) {
+        return -1;
+    }
+    return rename(tmp, s->control); /* whole: stallfs never reads it half written */
+}
+
 int sfx_stall_for(stallfs_fx *s, double seconds)
 {
     if (s->releaser > 0 || sfx_stall(s) != 0) {

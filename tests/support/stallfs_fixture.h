@@ -3,7 +3,8 @@
  * stopped answering: the stallfs pass-through file system (stallfs.c) over
  * a temporary backing directory, mounted for one test, stalled and
  * released at will. While stalled, every call on a path under the mount
- * blocks in the kernel until sfx_unstall.
+ * (or on one containing a given name) blocks in the kernel until
+ * sfx_unstall.
  *
  * The stallfs process gets SIGTERM when the thread that started it ends
  * (PR_SET_PDEATHSIG), and unmounts then: a test that crashes or is killed
@@ -41,6 +42,11 @@ bool sfx_unavailable(const char *stallfs);
 
 /* Stall the mount: calls under it block from now until sfx_unstall. */
 int sfx_stall(stallfs_fx *s);
+
+/* Stall only the calls on paths under the mount that contain `name`
+ * (1 to NAME_MAX bytes), e.g. a file a later step of the code under test
+ * looks at, until sfx_unstall; others are answered. 0 or -1. */
+int sfx_stall_paths(stallfs_fx *s, const char *name);
 
 /* sfx_stall, released by a helper process after `seconds` even if the
  * test's own thread is then blocked on the mount (no deadlock when the
