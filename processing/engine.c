@@ -1545,6 +1545,15 @@ const engine_job *engine_job_get(engine *e, const char *id)
     return &r->st.job;
 }
 
+int64_t engine_job_seq(engine *e, const char *id)
+{
+    if (e == NULL || engine_job_get(e, id) == NULL) {
+        return 0;
+    }
+    const engine_rec *r = engine_find(e, id);
+    return r != NULL ? r->st.seq : e->scratch.seq; /* engine_job_get read it into scratch */
+}
+
 /* mark_published of a job no longer in memory (published before). */
 static int engine_mark_stored(engine *e, const char *id)
 {

@@ -304,6 +304,13 @@ int engine_job_abort(engine *e, const char *id, char *err, size_t errlen);
  * an ended, published job is read back from the store. */
 const engine_job *engine_job_get(engine *e, const char *id);
 
+/* The store's sequence number of the job with this id (as engine_job_get
+ * finds it), or 0 if there is none. The store gives each job its own,
+ * never given again (also across restarts, and once the job is
+ * forgotten): it tells a job from a later one made with the same id,
+ * whatever the wall clock did. */
+int64_t engine_job_seq(engine *e, const char *id);
+
 /* Record that the application published the job's final result (so a
  * restart does not report it again); the job then leaves memory once its
  * notifications are delivered. 0 (again) for a job already published. */
