@@ -26,6 +26,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "bench_history_fill.h"
 #include "test_util.h"
@@ -148,36 +149,80 @@ static void test_jobs_survive_sigkill(void **state)
     assert_int_equal(uws_fx_count(&fx), 2);
 }
 
+/* The store's seq of job `id` (the engine stopped). */
+static long long stored_seq(const char *id)
+{
+    char store[1200];
+    snprintf(store, sizeof store, "%s/ocps-engine.sqlite", fx.state_dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(store, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT seq FROM jobs WHERE id = ?1", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    long long seq = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return seq;
+}
+
+/* GET /job/{id}'s status once it is `want` and `dir` is gone (within
+ * 10 s), or the last one. */
+static int status_once_removed(const char *id, int want, const char *dir)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/job/%s", id);
+    int status = 0;
+    for (double until = tu_now() + 10; tu_now() < until; usleep(50 * 1000)) {
+        uws_resp r = {0};
+        assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+        status = r.status;
+        uws_resp_clear(&r);
+        if (status == want && access(dir, F_OK) != 0) {
+            break;
+        }
+    }
+    return status;
+}
+
 /* The state a crash leaves between the two steps of a deletion: the
- * job's directory already moved aside (.gone-<id>.<ns>, its .uws-deleted
- * mark with it), the job not yet forgotten in the store. The next engine
- * finishes the deletion: the job is gone (404, not listed) and so is the
- * directory, instead of the job coming back without its files; a job
+ * job's directory already moved aside (.gone-<id>.seq<seq>.run<run>, its
+ * .uws-deleted mark with it), the job not yet forgotten in the store. The
+ * next engine finishes the deletion: the job is gone (404, not listed)
+ * and so is the directory, instead of the job coming back without its
+ * files. The same with the name versions before the seq made,
+ * .gone-<id>.<ns> (still there in a work root upgraded in place); a job
  * made with the same id after such a move stays. */
 static void test_deletion_moved_aside_is_finished(void **state)
 {
     (void)state;
     char id[33];
     char kept[33];
-    assert_int_equal(
-        uws_fx_submit(&fx, "{\"argv\": [\"sh\", \"-c\", \"echo x > \\\"$JOB_OUTPUT_DIR/a.txt\\\"\"]}", id),
-        0);
+    char moved[33];
+    static const char files[] = "{\"argv\": [\"sh\", \"-c\", \"echo x > \\\"$JOB_OUTPUT_DIR/a.txt\\\"\"]}";
+    assert_int_equal(uws_fx_submit(&fx, files, id), 0);
     assert_int_equal(uws_fx_submit(&fx, "{\"argv\": [\"true\"]}", kept), 0);
-    json_t *job = uws_fx_wait(&fx, id, "completed", 20);
-    assert_non_null(job);
-    json_decref(job);
-    job = uws_fx_wait(&fx, kept, "completed", 20);
-    assert_non_null(job);
-    json_decref(job);
+    assert_int_equal(uws_fx_submit(&fx, files, moved), 0);
+    const char *const all[] = {id, kept, moved};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *job = uws_fx_wait(&fx, all[i], "completed", 20);
+        assert_non_null(job);
+        json_decref(job);
+    }
     int before = uws_fx_count(&fx);
     uws_fx_kill(&fx);
+    char moved_dir[1200];
+    char moved_gone[1300];
+    snprintf(moved_dir, sizeof moved_dir, "%s/%s", fx.work_root, moved);
+    snprintf(moved_gone, sizeof moved_gone, "%s/.gone-%s.seq%lld.run0123456789abcdef", fx.work_root, moved,
+             stored_seq(moved));
+    assert_int_equal(rename(moved_dir, moved_gone), 0);
     char dir[1200];
     char gone[1300];
     snprintf(dir, sizeof dir, "%s/%s", fx.work_root, id);
-    struct timespec moved; /* after the job was made, before the next engine */
-    clock_gettime(CLOCK_REALTIME, &moved);
-    snprintf(gone, sizeof gone, "%s/.gone-%s.%lld%09ld", fx.work_root, id, (long long)moved.tv_sec,
-             moved.tv_nsec);
+    struct timespec at; /* an older name: after the job was made, before the next engine */
+    clock_gettime(CLOCK_REALTIME, &at);
+    snprintf(gone, sizeof gone, "%s/.gone-%s.%lld%09ld", fx.work_root, id, (long long)at.tv_sec, at.tv_nsec);
     assert_int_equal(rename(dir, gone), 0);
     /* and the files of an older job with kept's id (an Idempotency-Key
      * used again), moved aside before kept was made: kept stays */
@@ -187,22 +232,15 @@ static void test_deletion_moved_aside_is_finished(void **state)
     assert_int_equal(mkdir(older, 0755), 0);
 
     assert_int_equal(uws_fx_restart(&fx, NULL), 0);
-    char path[64];
-    snprintf(path, sizeof path, "/job/%s", id);
-    uws_resp r = {0};
-    int status = 0;
-    for (double until = tu_now() + 10; tu_now() < until; usleep(50 * 1000)) {
-        assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
-        status = r.status;
-        uws_resp_clear(&r);
-        if (status == 404 && access(gone, F_OK) != 0 && access(older, F_OK) != 0) {
-            break;
-        }
-    }
-    assert_int_equal(status, 404);
+    assert_int_equal(status_once_removed(moved, 404, moved_gone), 404);
+    assert_int_not_equal(access(moved_gone, F_OK), 0);
+    assert_int_equal(status_once_removed(id, 404, gone), 404);
     assert_int_not_equal(access(gone, F_OK), 0);
+    assert_int_equal(status_once_removed(kept, 200, older), 200);
     assert_int_not_equal(access(older, F_OK), 0);
-    assert_int_equal(uws_fx_count(&fx), before - 1); /* the other jobs stay */
+    assert_int_equal(uws_fx_count(&fx), before - 2); /* the other jobs stay */
+    char path[64];
+    uws_resp r = {0};
     snprintf(path, sizeof path, "/job/%s", kept);
     assert_int_equal(uws_fx_request(&fx, "GET", path, NULL, NULL, 0, NULL, &r), 0);
     assert_int_equal(r.status, 200);

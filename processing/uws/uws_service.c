@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -59,7 +60,9 @@
 
 #define UWS_DEFAULT_MAX_BODY (1024 * 1024)
 #define UWS_DELETED_MARK ".uws-deleted"
-#define UWS_GONE_PREFIX ".gone-" /* <work_root>/.gone-<id>.<ns>: a deleted job's files, being removed */
+/* <work_root>/.gone-<id>.seq<seq>.run<run>: a deleted job's files, being removed */
+#define UWS_GONE_PREFIX ".gone-"
+#define UWS_RUN_LEN 16 /* hex digits of a run's token (uws_run_token) */
 #define UWS_CACHE_SLOTS 256
 /* One client address may hold at most 1/UWS_PER_ADDRESS_SHARE of the
  * connections. */
@@ -180,11 +183,11 @@ struct uws_service {
     unsigned lists_max; /* uws_lists_max() */
     struct uws_deferred *walks_wait; /* ... and those waiting for their turn, oldest first */
     struct uws_deferred *walks_wait_tail;
-    unsigned lists_waiting; /* GET /job lists on walks_wait (at most UWS_LISTS_WAIT_MAX) */
-    bool closing;           /* uws_service_close was called */
-    bool draining;          /* uws_service_drain was called: PUT /job is refused */
-    double opened;          /* UTC unix seconds of uws_service_open (.gone- names older are earlier runs') */
-    atomic_bool lists_stop; /* ... and the GET /job lists being made stop (read on the thread pool) */
+    unsigned lists_waiting;    /* GET /job lists on walks_wait (at most UWS_LISTS_WAIT_MAX) */
+    bool closing;              /* uws_service_close was called */
+    bool draining;             /* uws_service_drain was called: PUT /job is refused */
+    char run[UWS_RUN_LEN + 1]; /* this run's token (uws_run_token): in the .gone- names it makes */
+    atomic_bool lists_stop;    /* ... and the GET /job lists being made stop (read on the thread pool) */
     /* PUT /job requests of this loop turn, submitted in one transaction by
      * the check handle (uws_flush_puts) */
     uv_check_t check;
@@ -491,19 +494,33 @@ static void uws_remove_path(uws_service *s, const char *path)
     }
 }
 
+/* A token of this run, into out (UWS_RUN_LEN hex digits): random, so
+ * that no other run (before a restart or a reboot) has it. */
+static void uws_run_token(char out[UWS_RUN_LEN + 1])
+{
+    uint64_t x = 0;
+    if (getrandom(&x, sizeof x, GRND_NONBLOCK) != (ssize_t)sizeof x) { /* unique enough, not secret */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        x = ((uint64_t)getpid() << 40) ^ (uint64_t)now.tv_sec * 1000000007u ^ (uint64_t)now.tv_nsec;
+    }
+    snprintf(out, UWS_RUN_LEN + 1, "%016llx", (unsigned long long)x);
+}
+
 /* Move <work_root>/<id> aside, to a hidden name no job has, so that the
  * id is free once it is done (an Idempotency-Key may make a new job with
  * it while the old files are being removed, or after a crash left them):
  * the path moved to in `gone`, "" when nothing was moved. `dir` is its
- * directory (uws_job_dir). On the thread pool: it waits for the work root. */
-static void uws_move_aside(const char *work_root, const char *id, const char *dir, char *gone, size_t len)
+ * directory (uws_job_dir). The name holds the job's store seq (which job
+ * of that id it was: a later one has another) and the run's token (which
+ * run moved it), not a time: the wall clock may step. On the thread
+ * pool: it waits for the work root. */
+static void uws_move_aside(const char *work_root, const char *id, int64_t seq, const char *run,
+                           const char *dir, char *gone, size_t len)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
     gone[0] = '\0';
     char to[1200];
-    snprintf(to, sizeof to, "%s/" UWS_GONE_PREFIX "%s.%lld%09ld", work_root, id, (long long)ts.tv_sec,
-             ts.tv_nsec);
+    snprintf(to, sizeof to, "%s/" UWS_GONE_PREFIX "%s.seq%lld.run%s", work_root, id, (long long)seq, run);
     if (uws_id_syntax(id) && rename(dir, to) == 0) {
         snprintf(gone, len, "%s", to);
     }
@@ -511,20 +528,24 @@ static void uws_move_aside(const char *work_root, const char *id, const char *di
 
 static bool uws_dir_busy(const uws_service *s, const char *id);
 
-/* At the start, what earlier runs moved aside (<work_root>/.gone-<id>.<ns>)
- * and left (a stop or a crash before its removal), listed on the thread
- * pool. A job still stored whose directory it was (created before the
- * move: a job made later with the same id, by an Idempotency-Key, is
- * another one) was being deleted when the run ended (the mark of a
- * running job's DELETE answered 200 went with its directory): it is
- * forgotten on the loop, or, still live, aborted and deleted once it
- * ends (its directory kept until then). Then the directories of jobs
- * that are gone are removed on the pool. One that this run is deleting
- * (its id busy) is left to that deletion. */
+/* At the start, what earlier runs moved aside (<work_root>/.gone-<id>.
+ * seq<seq>.run<run>) and left (a stop or a crash before its removal),
+ * listed on the thread pool. A job still stored whose directory it was
+ * (the seq in the name: a job made later with the same id, by an
+ * Idempotency-Key, has another) was being deleted when the run ended (the
+ * mark of a running job's DELETE answered 200 went with its directory):
+ * it is forgotten on the loop, or, still live, aborted and deleted once
+ * it ends (its directory kept until then). Then the directories of jobs
+ * that are gone are removed on the pool. One that this run moved (its
+ * token in the name) is left to this run's deletion. Names that versions
+ * before the seq made, .gone-<id>.<ns> (a wall-clock time), are judged by
+ * that time as they were: a job created after it is another one. */
 typedef struct uws_gone_dir {
     char name[256];
     char id[ENGINE_JOB_ID_LEN + 1]; /* "": not a name uws_move_aside makes */
-    double moved;                   /* UTC unix seconds, from its name */
+    int64_t seq;                    /* the deleted job's store seq, from its name; 0: an older name */
+    char run[UWS_RUN_LEN + 1];      /* the token of the run that moved it */
+    double moved;                   /* an older name's UTC unix seconds */
     bool remove;
 } uws_gone_dir;
 
@@ -551,14 +572,33 @@ static double uws_gone_time(const char *digits)
     return strtod(sec, NULL) + strtod(digits + n - 9, NULL) / 1e9;
 }
 
+/* The seq and run token of a moved-aside name's suffix, "seq<seq>.run<run>"
+ * (uws_move_aside): 0, or -1 if it is not that. */
+static int uws_gone_seq_run(const char *suffix, uws_gone_dir *d)
+{
+    if (strncmp(suffix, "seq", 3) != 0) {
+        return -1;
+    }
+    size_t digits = strspn(suffix + 3, "0123456789");
+    const char *run = suffix + 3 + digits;
+    if (digits == 0 || digits > 18 || strncmp(run, ".run", 4) != 0 || strlen(run + 4) != UWS_RUN_LEN ||
+        strspn(run + 4, "0123456789abcdef") != UWS_RUN_LEN) {
+        return -1;
+    }
+    d->seq = strtoll(suffix + 3, NULL, 10);
+    memcpy(d->run, run + 4, UWS_RUN_LEN + 1);
+    return 0;
+}
+
 /* d_name, a .gone- name, into d. */
 static void uws_gone_parse(const char *name, uws_gone_dir *d)
 {
     size_t k = strlen(UWS_GONE_PREFIX);
     memset(d, 0, sizeof *d);
     snprintf(d->name, sizeof d->name, "%s", name);
-    if (strlen(name) > k + ENGINE_JOB_ID_LEN && name[k + ENGINE_JOB_ID_LEN] == '.' &&
-        (d->moved = uws_gone_time(name + k + ENGINE_JOB_ID_LEN + 1)) >= 0) {
+    const char *suffix = strlen(name) > k + ENGINE_JOB_ID_LEN ? name + k + ENGINE_JOB_ID_LEN : "";
+    if (suffix[0] == '.' &&
+        (uws_gone_seq_run(suffix + 1, d) == 0 || (d->moved = uws_gone_time(suffix + 1)) >= 0)) {
         memcpy(d->id, name + k, ENGINE_JOB_ID_LEN);
         d->id[ENGINE_JOB_ID_LEN] = '\0';
     }
@@ -614,14 +654,18 @@ static void uws_gone_free(uv_work_t *req, int status)
 /* The job of moved-aside directory d: true if d can be removed now. */
 static bool uws_gone_settle(uws_service *s, const uws_gone_dir *d)
 {
-    if (d->moved >= s->opened || uws_dir_busy(s, d->id) || uws_deleting(s, d->id)) {
+    if (strcmp(d->run, s->run) == 0 || uws_dir_busy(s, d->id) || uws_deleting(s, d->id)) {
         return false; /* this run's, or this run is deleting it: its own removal */
     }
+    int64_t seq = d->seq != 0 ? engine_job_seq(s->e, d->id) : 0;
     const engine_job *job = engine_job_get(s->e, d->id);
-    char err[512];
-    if (job == NULL || job->created > d->moved) { /* gone, or another job since */
+    /* gone, or another job since (made with its id by an Idempotency-Key):
+     * another seq; for an older name, created after its time (which a
+     * wall clock stepped back between the two makes wrong) */
+    if (job == NULL || (d->seq != 0 ? seq != d->seq : job->created > d->moved)) {
         return true;
     }
+    char err[512];
     if (!engine_phase_final(job->phase)) {
         if (uws_deleting_add(s, d->id) == 0 && engine_job_abort(s->e, d->id, err, sizeof err) != 0) {
             sal_errout_say("ocps-engine: delete %s: %s", d->id, err);
@@ -1072,11 +1116,13 @@ typedef struct uws_forget_work {
     uws_service *s;
     char id[ENGINE_JOB_ID_LEN + 1];
     char work_root[1024];
-    char gone[1200];    /* where its directory went; "": not moved */
-    int error;          /* an errno: its directory could not be looked at, or removed */
-    bool ran;           /* the move was tried */
-    bool answer;        /* a DELETE waits for the outcome (else it is logged) */
-    engine_phase phase; /* as the metrics counted it (uws_forget_now) */
+    int64_t seq;               /* its store seq (engine_job_seq), in the name it is moved to */
+    char run[UWS_RUN_LEN + 1]; /* the service's token (uws_run_token), in that name too */
+    char gone[1200];           /* where its directory went; "": not moved */
+    int error;                 /* an errno: its directory could not be looked at, or removed */
+    bool ran;                  /* the move was tried */
+    bool answer;               /* a DELETE waits for the outcome (else it is logged) */
+    engine_phase phase;        /* as the metrics counted it (uws_forget_now) */
 } uws_forget_work;
 
 static void uws_forget_run(void *arg, uws_reply *r)
@@ -1086,7 +1132,7 @@ static void uws_forget_run(void *arg, uws_reply *r)
     struct stat st;
     w->ran = true;
     snprintf(dir, sizeof dir, "%s/%s", w->work_root, w->id);
-    uws_move_aside(w->work_root, w->id, dir, w->gone, sizeof w->gone);
+    uws_move_aside(w->work_root, w->id, w->seq, w->run, dir, w->gone, sizeof w->gone);
     if (w->gone[0] == '\0' && lstat(dir, &st) == 0) {    /* there but not movable (a mount point) */
         nftw(dir, uws_rm_one, 16, FTW_DEPTH | FTW_PHYS); /* emptied before the job is forgotten */
         if (rmdir(dir) != 0 && errno != ENOENT && errno != EBUSY) { /* EBUSY: a mount point, empty */
@@ -1193,6 +1239,8 @@ static void uws_forget_begin(uws_service *s, const char *id, engine_phase phase,
     w->s = s;
     snprintf(w->id, sizeof w->id, "%s", id);
     snprintf(w->work_root, sizeof w->work_root, "%s", s->work_root);
+    w->seq = engine_job_seq(s->e, id);
+    snprintf(w->run, sizeof w->run, "%s", s->run);
     w->phase = phase;
     w->answer = r != NULL;
     b->forgetting = w;
@@ -3218,9 +3266,7 @@ int uws_service_open(uws_service **out, uv_loop_t *loop, engine *e, const uws_se
     }
     atomic_init(&s->lists_stop, false);
     s->loop = loop;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    s->opened = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+    uws_run_token(s->run);
     s->e = e;
     s->walks_max = uws_walks_max();
     s->lists_max = uws_lists_max();
