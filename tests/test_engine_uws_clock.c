@@ -151,23 +151,10 @@ static int run_faked(char **argv)
     return 77;
 #else
     char offset[PATH_MAX];
-    const char *tmp = getenv("TMPDIR") != NULL && getenv("TMPDIR")[0] != '\0' ? getenv("TMPDIR") : "/tmp";
-    snprintf(offset, sizeof offset, "%s/ocps-clock-step-XXXXXX", tmp);
-    int fd = mkstemp(offset);
-    if (fd < 0 || write(fd, "+0\n", 3) != 3) {
+    if (tu_faketime_start(OCPS_LIBFAKETIME, 0, offset, sizeof offset) != 0) {
         perror("the offset file");
         return 1;
     }
-    close(fd);
-    const char *asan = getenv("ASAN_OPTIONS");
-    char asan_options[512];
-    snprintf(asan_options, sizeof asan_options, "%s%sverify_asan_link_order=0", asan ? asan : "",
-             asan && asan[0] ? ":" : "");
-    setenv("ASAN_OPTIONS", asan_options, 1); /* libfaketime ahead of a sanitizer's runtime */
-    setenv("LD_PRELOAD", OCPS_LIBFAKETIME, 1);
-    setenv("FAKETIME_TIMESTAMP_FILE", offset, 1);
-    setenv("FAKETIME_NO_CACHE", "1", 1);
-    setenv("DONT_FAKE_MONOTONIC", "1", 1);
     setenv(CLOCK_STEP_ENV, offset, 1);
     execv("/proc/self/exe", argv);
     perror("execv");

@@ -452,8 +452,9 @@ static void a_clock_step_does_not_stretch_the_duration(void **state)
 #else
     fixture *fx = *state;
     char offset[PATH_MAX];
-    path_printf(offset, sizeof offset, "%s/faketime", fx->dir);
-    assert_int_equal(tu_write_file(offset, "+0\n", 3), 0);
+    const char *asan = getenv("ASAN_OPTIONS");
+    char *saved_asan = asan ? strdup(asan) : NULL;
+    assert_int_equal(tu_faketime_start(OCPS_LIBFAKETIME, 0, offset, sizeof offset), 0);
     char script[PATH_MAX + 128];
     snprintf(script, sizeof script,
              "echo clock=$(date +%%s); sleep 0.3; echo +3600 > '%s'; sleep 0.3; echo clock=$(date +%%s)",
@@ -474,22 +475,10 @@ static void a_clock_step_does_not_stretch_the_duration(void **state)
                           "-c",
                           script,
                           NULL};
-    const char *asan = getenv("ASAN_OPTIONS");
-    char asan_options[512];
-    snprintf(asan_options, sizeof asan_options, "%s%sverify_asan_link_order=0", asan ? asan : "",
-             asan && asan[0] ? ":" : "");
-    char *saved_asan = asan ? strdup(asan) : NULL;
-    setenv("ASAN_OPTIONS", asan_options, 1); /* libfaketime ahead of a sanitizer's runtime */
-    setenv("LD_PRELOAD", OCPS_LIBFAKETIME, 1);
-    setenv("FAKETIME_TIMESTAMP_FILE", offset, 1);
-    setenv("FAKETIME_NO_CACHE", "1", 1);
-    setenv("DONT_FAKE_MONOTONIC", "1", 1);
     char *out = NULL;
     int rc = tu_run((char *const *)argv, &out);
-    unsetenv("LD_PRELOAD");
-    unsetenv("FAKETIME_TIMESTAMP_FILE");
-    unsetenv("FAKETIME_NO_CACHE");
-    unsetenv("DONT_FAKE_MONOTONIC");
+    tu_faketime_stop();
+    unlink(offset);
     if (saved_asan != NULL) {
         setenv("ASAN_OPTIONS", saved_asan, 1);
     } else {

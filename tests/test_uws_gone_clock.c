@@ -144,26 +144,14 @@ static int fake_engine_clock(void)
     printf("libfaketime was not found at configure time (Debian: libfaketime): skipped\n");
     return 77;
 #else
-    const char *tmp = getenv("TMPDIR") != NULL && getenv("TMPDIR")[0] != '\0' ? getenv("TMPDIR") : "/tmp";
-    snprintf(offset_file, sizeof offset_file, "%s/ocps-clock-step-XXXXXX", tmp);
-    int fd = mkstemp(offset_file);
-    if (fd < 0 || write(fd, "+0\n", 3) != 3) {
-        perror("the offset file");
-        return 1;
-    }
-    close(fd);
-    const char *asan = getenv("ASAN_OPTIONS");
-    char asan_options[512];
-    snprintf(asan_options, sizeof asan_options, "%s%sverify_asan_link_order=0", asan ? asan : "",
-             asan && asan[0] ? ":" : "");
-    setenv("ASAN_OPTIONS", asan_options, 1);   /* libfaketime ahead of a sanitizer's runtime */
-    setenv("LD_PRELOAD", OCPS_LIBFAKETIME, 1); /* for the processes started from now on */
-    setenv("FAKETIME_TIMESTAMP_FILE", offset_file, 1);
-    setenv("FAKETIME_NO_CACHE", "1", 1);
     /* the monotonic clock steps too: with it left alone, libfaketime
      * 0.9.10's pthread_cond_timedwait on a CLOCK_MONOTONIC condition
      * returns at once, and ocps-engine's start-up watchdog refuses to
      * start; nothing here waits on it across the step */
+    if (tu_faketime_start(OCPS_LIBFAKETIME, 1, offset_file, sizeof offset_file) != 0) {
+        perror("the offset file");
+        return 1;
+    }
     return 0;
 #endif
 }

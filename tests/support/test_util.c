@@ -242,6 +242,44 @@ double tu_now(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+int tu_faketime_start(const char *lib, int monotonic, char *offset_file, size_t len)
+{
+    const char *tmp = getenv("TMPDIR") != NULL && getenv("TMPDIR")[0] != '\0' ? getenv("TMPDIR") : "/tmp";
+    snprintf(offset_file, len, "%s/ocps-clock-step-XXXXXX", tmp);
+    int fd = mkstemp(offset_file);
+    if (fd < 0) {
+        return -1;
+    }
+    bool written = write(fd, "+0\n", 3) == 3;
+    close(fd);
+    if (!written) {
+        unlink(offset_file);
+        return -1;
+    }
+    const char *asan = getenv("ASAN_OPTIONS");
+    char asan_options[512];
+    snprintf(asan_options, sizeof asan_options, "%s%sverify_asan_link_order=0", asan ? asan : "",
+             asan && asan[0] ? ":" : "");
+    setenv("ASAN_OPTIONS", asan_options, 1); /* libfaketime ahead of a sanitizer's runtime */
+    setenv("LD_PRELOAD", lib, 1);
+    setenv("FAKETIME_TIMESTAMP_FILE", offset_file, 1);
+    setenv("FAKETIME_NO_CACHE", "1", 1);
+    if (monotonic) {
+        unsetenv("DONT_FAKE_MONOTONIC");
+    } else {
+        setenv("DONT_FAKE_MONOTONIC", "1", 1);
+    }
+    return 0;
+}
+
+void tu_faketime_stop(void)
+{
+    unsetenv("LD_PRELOAD");
+    unsetenv("FAKETIME_TIMESTAMP_FILE");
+    unsetenv("FAKETIME_NO_CACHE");
+    unsetenv("DONT_FAKE_MONOTONIC");
+}
+
 double tu_cpu_seconds(void)
 {
     struct rusage ru;

@@ -48,6 +48,17 @@ void tu_kill(int pid);
 /* Monotonic seconds. */
 double tu_now(void);
 
+/* Processes started from now on (and this one, if it execs itself) run
+ * under libfaketime (`lib`, the library's path): their wall clock offset
+ * by what the new file written into offset_file (in $TMPDIR or /tmp,
+ * "+0" at first; write e.g. "-600" to step) holds, read at every call;
+ * the monotonic clock too when `monotonic` is true. ASan is told to
+ * accept libfaketime ahead of its runtime. 0, or -1 with errno. */
+int tu_faketime_start(const char *lib, int monotonic, char *offset_file, size_t len);
+
+/* Processes started from now on run on the real clock again. */
+void tu_faketime_stop(void);
+
 /* The CPU time (user + system) this process has used, in seconds. */
 double tu_cpu_seconds(void);
 
