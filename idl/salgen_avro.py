@@ -62,6 +62,19 @@ def private_fields(comp):
     return fields
 
 
+def check_private_names(comp, topic):
+    """ts_xml refuses an item named as a private field it adds (salIndex only
+    when the component is indexed): its record would have two fields of that
+    name, which no registry accepts."""
+    private = {f["name"] for f in private_fields(comp)}
+    for f in topic.fields:
+        if f.name in private:
+            raise GenError(
+                f"{comp.name} {topic.sal_name}: field {f.name} already found "
+                "(ts_xml adds a private field of that name; its generator refuses the topic)"
+            )
+
+
 def avro_schema(comp, topic):
     fields = private_fields(comp)
     for f in topic.fields:
@@ -231,13 +244,15 @@ def generate_avro(comp, warn):
 
     A topic with a type Avro cannot carry (unsigned long, char, ...: removed
     in ts_xml 20) gets (sal_name, None, None, None) and a warning, so an old
-    interface still builds for DDS. A bad .avsc file raises GenError.
+    interface still builds for DDS. An item named as a private field, or a
+    bad .avsc file, raises GenError.
     """
     out = []
     topics = list(comp.topics)
     if not any(t.kind == "ackcmd" for t in topics):
         topics.append(make_ackcmd())  # ts_xml has ackcmd even without commands
     for t in topics:
+        check_private_names(comp, t)
         try:
             schema = avro_schema(comp, t)
         except GenError as e:

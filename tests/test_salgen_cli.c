@@ -126,15 +126,19 @@ static void indexed_any_component(void **state)
     free(out);
 }
 
-/* Write a one-component ts_xml tree with the given Commands file body
- * (one element per line where it matters: ts_sal reads lines). */
-static char *make_tree(const char *commands)
+/* Write a one-component ts_xml tree with the given IndexEnumeration and
+ * Commands file body (one element per line where it matters: ts_sal reads
+ * lines). */
+static char *make_tree_indexed(const char *commands, const char *index)
 {
     char *dir = tu_make_temp_dir();
     char *p = tu_path_join(dir, "SALSubsystems.xml");
-    const char *subs = "<SALSubsystemSet>\n<SALSubsystem>\n<Name>Bad</Name>\n<IndexEnumeration>no"
-                       "</IndexEnumeration>\n<AddedGenerics></AddedGenerics>\n</SALSubsystem>\n"
-                       "</SALSubsystemSet>\n";
+    char subs[512];
+    snprintf(subs, sizeof subs,
+             "<SALSubsystemSet>\n<SALSubsystem>\n<Name>Bad</Name>\n<IndexEnumeration>%s"
+             "</IndexEnumeration>\n<AddedGenerics></AddedGenerics>\n</SALSubsystem>\n"
+             "</SALSubsystemSet>\n",
+             index);
     tu_write_file(p, subs, strlen(subs));
     free(p);
     p = tu_path_join(dir, "SALGenerics.xml");
@@ -151,6 +155,11 @@ static char *make_tree(const char *commands)
     free(f);
     free(p);
     return dir;
+}
+
+static char *make_tree(const char *commands)
+{
+    return make_tree_indexed(commands, "no");
 }
 
 /* Rules ts_sal follows that no Rubin vector shows: a <Description> placed
@@ -228,6 +237,58 @@ static void assert_fails_with(const char *commands, const char *component, const
     "<SALCommandSet><SALCommand><Subsystem>Bad</Subsystem><EFDB_Topic>Bad_command_go</EFDB_Topic>" items     \
     "</SALCommand></SALCommandSet>"
 #define ITEM(name, type) "<item><EFDB_Name>" name "</EFDB_Name><IDL_Type>" type "</IDL_Type></item>"
+
+/* ts_xml refuses an item named as a private field it adds (its record would
+ * have two fields of that name): salgen writes no Avro output and says
+ * which component, topic and field; the DDS output of a salIndex item
+ * (ts_sal accepts it) is still written. salIndex is private only in an
+ * indexed component. */
+static void private_field_names_refused_for_avro(void **state)
+{
+    (void)state;
+    const struct {
+        const char *index, *item, *message;
+    } cases[] = {
+        {"no", "private_sndStamp", "Bad command_go: field private_sndStamp already found"},
+        {"1", "salIndex", "Bad command_go: field salIndex already found"},
+        {"no", "salIndex", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char commands[1024];
+        snprintf(commands, sizeof commands,
+                 "<SALCommandSet>\n<SALCommand>\n<Subsystem>Bad</Subsystem>\n"
+                 "<EFDB_Topic>Bad_command_go</EFDB_Topic>\n<item>\n<EFDB_Name>%s</EFDB_Name>\n"
+                 "<IDL_Type>long</IDL_Type>\n<Count>1</Count>\n</item>\n</SALCommand>\n</SALCommandSet>\n",
+                 cases[i].item);
+        char *dir = make_tree_indexed(commands, cases[i].index);
+        char *out = tu_path_join(dir, "out");
+        char *log = NULL;
+        int rc = run_salgen(dir, "Bad", out, &log);
+        if (cases[i].message == NULL) {
+            assert_int_equal(rc, 0);
+            char *a = read_out(out, "avro/Bad/command_go.json");
+            assert_non_null(strstr(a, "{\"name\": \"salIndex\", \"type\": \"int\", \"default\": 0, "
+                                      "\"description\": \"\", \"units\": \"unitless\"}"));
+            free(a);
+        } else {
+            assert_int_equal(rc, 1);
+            if (strstr(log, cases[i].message) == NULL) {
+                fail_msg("expected \"%s\" in: %s", cases[i].message, log);
+            }
+            char *p = tu_path_join(out, "avro/Bad_revCodes.txt");
+            assert_null(tu_read_file(p, NULL));
+            free(p);
+        }
+        if (strcmp(cases[i].item, "salIndex") == 0) {
+            /* ts_sal drops items named private_*, so only salIndex has DDS output */
+            free(read_out(out, "dds/Bad_revCodes.txt"));
+        }
+        free(log);
+        free(out);
+        tu_remove_tree(dir);
+        free(dir);
+    }
+}
 
 static void bad_input_gives_clear_errors(void **state)
 {
@@ -417,9 +478,13 @@ int main(int argc, char **argv)
     widget_dir = argv[3];
     camera_dir = argv[4];
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(non_indexed_component_forms),  cmocka_unit_test(indexed_any_component),
-        cmocka_unit_test(bad_input_gives_clear_errors), cmocka_unit_test(line_rules_without_vectors),
-        cmocka_unit_test(camera_avsc_topics),           cmocka_unit_test(bad_avsc_gives_clear_errors),
+        cmocka_unit_test(non_indexed_component_forms),
+        cmocka_unit_test(indexed_any_component),
+        cmocka_unit_test(bad_input_gives_clear_errors),
+        cmocka_unit_test(line_rules_without_vectors),
+        cmocka_unit_test(camera_avsc_topics),
+        cmocka_unit_test(bad_avsc_gives_clear_errors),
+        cmocka_unit_test(private_field_names_refused_for_avro),
     };
     return cmocka_run_group_tests_name("salgen_cli", tests, NULL, NULL);
 }
