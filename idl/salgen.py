@@ -10,6 +10,7 @@ Writes into the output directory:
   dds/validated/<NAME>_<topic>.idl   per-topic canonical IDL; md5 -> revCode
   dds/<NAME>_revCodes.txt            "<sal_name> <revCode>" in byte order
   avro/<NAME>/<sal_name>.json        schema exactly as salobj 8 registers it
+                                     (the cameras' .avsc topics included)
   avro/<NAME>/indent4/<sal_name>.json  indent-4 form; md5 -> revCode
   avro/<NAME>_revCodes.txt           "<sal_name> <revCode>" in ts_xml order
   c/<NAME>_sal.h, c/<NAME>_sal.c     tables for the C runtime (need the
@@ -68,14 +69,20 @@ def main(argv=None):
         return 1
     n = comp.name
     out = args.out
-    # Avro first: nothing in the DDS rules (enumerations above all) may stop it.
-    avro = generate_avro(comp, lambda m: print(f"salgen: warning: {m}", file=sys.stderr))
-    for sal_name, compact, indent4, _ in avro:
+    # Avro first: nothing in the DDS rules (enumerations above all) may stop
+    # it; and an input ts_xml refuses still gets its DDS output (ts_sal's).
+    try:
+        avro = generate_avro(comp, lambda m: print(f"salgen: warning: {m}", file=sys.stderr))
+    except GenError as e:
+        print(f"salgen: no Avro schemas: {e}", file=sys.stderr)
+        avro = None
+    for sal_name, compact, indent4, _ in avro or []:
         if compact is None:
             continue
         write(os.path.join(out, "avro", n, f"{sal_name}.json"), compact)
         write(os.path.join(out, "avro", n, "indent4", f"{sal_name}.json"), indent4)
-    write(os.path.join(out, "avro", f"{n}_revCodes.txt"), "".join(f"{a[0]} {a[3]}\n" for a in avro if a[3]))
+    if avro is not None:
+        write(os.path.join(out, "avro", f"{n}_revCodes.txt"), "".join(f"{a[0]} {a[3]}\n" for a in avro if a[3]))
     try:
         validated, revcodes, final = generate_dds(comp, args.xml_dir, args.xml_version, args.sal_version)
         if not args.no_c:
@@ -90,6 +97,8 @@ def main(argv=None):
         os.path.join(out, "dds", f"{n}_revCodes.txt"),
         "".join(f"{k} {revcodes[k]}\n" for k in sorted(revcodes, key=str.encode)),
     )
+    if avro is None:
+        return 1
     if not args.no_c:
         h, c = generate_c(comp, args.xml_version, args.sal_version, revcodes, avro, args.c_name)
         cn = args.c_name or n

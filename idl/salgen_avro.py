@@ -1,6 +1,7 @@
 """salgen_avro: Avro schemas and revCodes as ts_xml's generator (salobj 8) writes them."""
 
 import json
+import os
 
 from salgen_model import GenError, make_ackcmd
 from salgen_dds import revcode_of
@@ -50,7 +51,7 @@ def avro_field(name, typ, default, description, units):
     return {"name": name, "type": typ, "default": default, "description": description, "units": units}
 
 
-def avro_schema(comp, topic):
+def private_fields(comp):
     fields = []
     if comp.indexed:
         fields.append(
@@ -58,6 +59,24 @@ def avro_schema(comp, topic):
         )
     for p in AVRO_PRIVATE:
         fields.append(avro_field(*p))
+    return fields
+
+
+def check_private_names(comp, topic):
+    """ts_xml refuses an item named as a private field it adds (salIndex only
+    when the component is indexed): its record would have two fields of that
+    name, which no registry accepts."""
+    private = {f["name"] for f in private_fields(comp)}
+    for f in topic.fields:
+        if f.name in private:
+            raise GenError(
+                f"{comp.name} {topic.sal_name}: field {f.name} already found "
+                "(ts_xml adds a private field of that name; its generator refuses the topic)"
+            )
+
+
+def avro_schema(comp, topic):
+    fields = private_fields(comp)
     for f in topic.fields:
         if f.idl_type not in AVRO_TYPES:
             raise GenError(f"{topic.sal_name}.{f.name}: IDL_Type {f.idl_type!r} has no Avro form")
@@ -77,25 +96,178 @@ def avro_schema(comp, topic):
     }
 
 
+# --------------------------------------------------------------------------
+# Hand-written .avsc topics (the cameras, from ts_xml 28)
+#
+# ts_xml's ComponentInfo adds, for these three components only, one
+# telemetry topic per data/interfaces/<NAME>/*.avsc file, after ackcmd.
+# TopicInfo.from_avro reads each file with fastavro's load_schema, which
+# rebuilds every dict in its own key order, renames the record
+# (name = the file name up to its first dot, namespace = the part of the
+# record's full name before its last dot, added as the last key) and
+# appends the private fields after the file's fields.
+
+AVSC_COMPONENTS = ("ATCamera", "CCCamera", "MTCamera")
+
+# fastavro's _schema_common: keys its parser takes out of a dict and sets
+# again after the others (the rest keep their order in the file).
+FASTAVRO_RESERVED = {"type", "name", "namespace", "fields", "items", "size", "symbols", "values", "doc"}
+FASTAVRO_FIELD_OPTIONAL = ("doc", "aliases", "default")  # a set in fastavro: no defined order
+FASTAVRO_PRIMITIVES = {"boolean", "bytes", "double", "float", "int", "long", "null", "string"}
+# Avro types ts_xml's FieldInfo accepts as a SAL type (the first non-null
+# member of a union).
+AVSC_FIELD_TYPES = {"boolean", "int", "long", "float", "double", "string"}
+
+
+def avsc_dir(xml_dir, name):
+    """ts_xml keeps sal_interfaces/ and interfaces/ side by side in data/."""
+    return os.path.join(xml_dir, os.pardir, "interfaces", name)
+
+
+def _as_float(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def fastavro_default_matches(default, typ):
+    """fastavro's check of a field default against one primitive type."""
+    checks = {
+        "null": lambda d: d is None,
+        "boolean": lambda d: isinstance(d, bool),
+        "string": lambda d: isinstance(d, str),
+        "bytes": lambda d: isinstance(d, str),
+        "double": lambda d: isinstance(_as_float(d), float),
+        "float": lambda d: isinstance(_as_float(d), float),
+        "int": lambda d: isinstance(d, int),
+        "long": lambda d: isinstance(d, int),
+    }
+    return checks.get(typ, lambda d: True)(default)
+
+
+def avsc_field(field, where):
+    """One field as fastavro parses it: other keys in file order, then doc,
+    aliases, default, name, type. Only primitive types and unions of them
+    (what ts_xml's FieldInfo can take) are accepted."""
+    if not isinstance(field, dict) or not isinstance(field.get("name"), str) or "type" not in field:
+        raise GenError(f"{where}: a field lacks a name or a type")
+    name = field["name"]
+    if "description" not in field:
+        raise GenError(f"{where}: field {name} has no description (ts_xml requires one)")
+    optional = [k for k in FASTAVRO_FIELD_OPTIONAL if k in field]
+    if len(optional) > 1:
+        raise GenError(
+            f"{where}: field {name} has {' and '.join(optional)}: fastavro orders them by "
+            "Python's per-process string hashing, so ts_xml's schema has no fixed form"
+        )
+    if not isinstance(field.get("aliases", []), list):
+        raise GenError(f"{where}: field {name}: aliases must be a list")
+    typ = field["type"]
+    members = typ if isinstance(typ, list) else [typ]
+    if not all(isinstance(m, str) and m in FASTAVRO_PRIMITIVES for m in members):
+        raise GenError(f"{where}: field {name}: type {json.dumps(typ)} is not a primitive type or a union of them")
+    sal_type = next((m for m in members if m != "null"), "null")
+    if sal_type not in AVSC_FIELD_TYPES:
+        raise GenError(f"{where}: field {name}: ts_xml has no SAL type for {sal_type!r}")
+    if "default" in field and not any(fastavro_default_matches(field["default"], m) for m in members):
+        raise GenError(f"{where}: field {name}: default {json.dumps(field['default'])} does not match its type")
+    out = {k: v for k, v in field.items() if k not in FASTAVRO_FIELD_OPTIONAL + ("name", "type")}
+    for k in optional:
+        out[k] = field[k]
+    out["name"] = name
+    out["type"] = typ
+    return out
+
+
+def avsc_schema(comp, path, sal_name):
+    """The schema ts_xml registers for one .avsc file."""
+    where = f"{comp.name} {os.path.basename(path)}"
+    try:
+        with open(path, encoding="utf-8") as f:
+            schema = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise GenError(f"{path}: {e}") from None
+    if not isinstance(schema, dict) or schema.get("type") not in ("record", "error"):
+        raise GenError(f"{where}: not an Avro record")
+    name = schema.get("name")
+    if not isinstance(name, str) or not name:
+        raise GenError(f"{where}: the record has no name")
+    if "." in name:
+        full_name = name
+    elif schema.get("namespace"):
+        full_name = f"{schema['namespace']}.{name}"
+    else:
+        full_name = name
+    fields = [avsc_field(f, where) for f in schema.get("fields", [])]
+    out = {k: v for k, v in schema.items() if k not in FASTAVRO_RESERVED}
+    out["type"] = schema["type"]
+    if "doc" in schema:
+        out["doc"] = schema["doc"]
+    out["name"] = sal_name
+    out["fields"] = fields + private_fields(comp)
+    out["namespace"] = ".".join(full_name.split(".")[:-1])
+    names = [f["name"] for f in out["fields"]]
+    for i, n in enumerate(names):
+        if n in names[:i]:
+            raise GenError(f"{where}: field {n} appears twice (the private fields included)")
+    return out
+
+
+def avsc_topics(comp):
+    """[(sal_name, schema)] of the component's .avsc files. ts_xml takes them
+    in directory order (Path.glob); salgen sorts them by file name."""
+    if comp.name not in AVSC_COMPONENTS or getattr(comp, "xml_dir", None) is None:
+        return []
+    d = avsc_dir(comp.xml_dir, comp.name)
+    if not os.path.isdir(d):
+        return []
+    files = sorted(f for f in os.listdir(d) if f.endswith(".avsc") and not f.startswith("."))
+    out = []
+    for f in files:
+        sal_name = f.split(".")[0]
+        if any(n == sal_name for n, _ in out):
+            # ts_xml keeps the one its directory listing gives last
+            raise GenError(f"{comp.name} {f}: another .avsc file is also topic {sal_name}")
+        out.append((sal_name, avsc_schema(comp, os.path.join(d, f), sal_name)))
+    return out
+
+
+def encoded(sal_name, schema):
+    compact = json.dumps(schema)
+    indent4 = json.dumps(schema, indent=4)
+    return (sal_name, compact, indent4, revcode_of(indent4))
+
+
 def generate_avro(comp, warn):
     """Return [(sal_name, compact, indent4, revcode)] in ts_xml order.
 
     A topic with a type Avro cannot carry (unsigned long, char, ...: removed
     in ts_xml 20) gets (sal_name, None, None, None) and a warning, so an old
-    interface still builds for DDS.
+    interface still builds for DDS. An item named as a private field, or a
+    bad .avsc file, raises GenError.
     """
     out = []
     topics = list(comp.topics)
     if not any(t.kind == "ackcmd" for t in topics):
         topics.append(make_ackcmd())  # ts_xml has ackcmd even without commands
     for t in topics:
+        check_private_names(comp, t)
         try:
             schema = avro_schema(comp, t)
         except GenError as e:
             warn(f"no Avro schema for {t.sal_name}: {e}")
             out.append((t.sal_name, None, None, None))
             continue
-        compact = json.dumps(schema)
-        indent4 = json.dumps(schema, indent=4)
-        out.append((t.sal_name, compact, indent4, revcode_of(indent4)))
+        out.append(encoded(t.sal_name, schema))
+    # ts_xml keys its topics by name: an .avsc topic named as an XML topic
+    # (ATCamera's power) replaces that topic's schema where it stands.
+    index = {a[0]: i for i, a in enumerate(out)}
+    comp.avsc_names = set()
+    for n, s in avsc_topics(comp):
+        comp.avsc_names.add(n)
+        if n in index:
+            out[index[n]] = encoded(n, s)
+        else:
+            out.append(encoded(n, s))
     return out

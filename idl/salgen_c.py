@@ -143,6 +143,8 @@ def generate_c(comp, xml_version, sal_version, revcodes, avro, cname=None):
         rev = revcodes[t.sal_name]
         ctype = f"{n}_{t.sal_name}_{rev}"
         _, compact, _, avro_rev = avro_by_name[t.sal_name]
+        if t.sal_name in getattr(comp, "avsc_names", ()):
+            compact = avro_rev = None  # ts_xml's schema is the .avsc file's, not this struct's
         c += [
             "    {",
             f'        .sal_name = "{t.sal_name}",',

@@ -224,6 +224,7 @@ def load_component(xml_dir, name):
     shared = [v for entries in list(own.values()) + [generic_entries] for k, v in entries if k == "enum"]
     comp = Component(name, indexed, topics, shared)
     comp.index_text = index_text
+    comp.xml_dir = xml_dir  # the Avro schemas read the cameras' .avsc files beside it
     return comp
 
 

@@ -3,7 +3,10 @@
  * the forms it writes for a non-indexed component with telemetry, and
  * clear errors (non-zero exit, a message naming the problem) for bad input.
  *
- *   test_salgen_cli PYTHON SALGEN_PY WIDGET_XML_DIR
+ *   test_salgen_cli PYTHON SALGEN_PY WIDGET_XML_DIR CAMERA_DATA_DIR
+ *
+ * CAMERA_DATA_DIR is in ts_xml's data/ layout: sal_interfaces/ and
+ * interfaces/<NAME>/ with .avsc files (the cameras' hand-written topics).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,11 +24,19 @@
 static char *python;
 static char *salgen;
 static char *widget_dir;
+static char *camera_dir;
 
 static int run_salgen(const char *xml_dir, const char *component, const char *out, char **log)
 {
     char *argv[] = {python,          salgen,  "--xml-dir", (char *)xml_dir, "--component", (char *)component,
                     "--xml-version", "9.9.9", "--out",     (char *)out,     "--no-c",      NULL};
+    return tu_run(argv, log);
+}
+
+static int run_salgen_c(const char *xml_dir, const char *component, const char *out, char **log)
+{
+    char *argv[] = {python,          salgen,  "--xml-dir", (char *)xml_dir, "--component", (char *)component,
+                    "--xml-version", "9.9.9", "--out",     (char *)out,     NULL};
     return tu_run(argv, log);
 }
 
@@ -115,15 +126,19 @@ static void indexed_any_component(void **state)
     free(out);
 }
 
-/* Write a one-component ts_xml tree with the given Commands file body
- * (one element per line where it matters: ts_sal reads lines). */
-static char *make_tree(const char *commands)
+/* Write a one-component ts_xml tree with the given IndexEnumeration and
+ * Commands file body (one element per line where it matters: ts_sal reads
+ * lines). */
+static char *make_tree_indexed(const char *commands, const char *index)
 {
     char *dir = tu_make_temp_dir();
     char *p = tu_path_join(dir, "SALSubsystems.xml");
-    const char *subs = "<SALSubsystemSet>\n<SALSubsystem>\n<Name>Bad</Name>\n<IndexEnumeration>no"
-                       "</IndexEnumeration>\n<AddedGenerics></AddedGenerics>\n</SALSubsystem>\n"
-                       "</SALSubsystemSet>\n";
+    char subs[512];
+    snprintf(subs, sizeof subs,
+             "<SALSubsystemSet>\n<SALSubsystem>\n<Name>Bad</Name>\n<IndexEnumeration>%s"
+             "</IndexEnumeration>\n<AddedGenerics></AddedGenerics>\n</SALSubsystem>\n"
+             "</SALSubsystemSet>\n",
+             index);
     tu_write_file(p, subs, strlen(subs));
     free(p);
     p = tu_path_join(dir, "SALGenerics.xml");
@@ -140,6 +155,11 @@ static char *make_tree(const char *commands)
     free(f);
     free(p);
     return dir;
+}
+
+static char *make_tree(const char *commands)
+{
+    return make_tree_indexed(commands, "no");
 }
 
 /* Rules ts_sal follows that no Rubin vector shows: a <Description> placed
@@ -218,6 +238,58 @@ static void assert_fails_with(const char *commands, const char *component, const
     "</SALCommand></SALCommandSet>"
 #define ITEM(name, type) "<item><EFDB_Name>" name "</EFDB_Name><IDL_Type>" type "</IDL_Type></item>"
 
+/* ts_xml refuses an item named as a private field it adds (its record would
+ * have two fields of that name): salgen writes no Avro output and says
+ * which component, topic and field; the DDS output of a salIndex item
+ * (ts_sal accepts it) is still written. salIndex is private only in an
+ * indexed component. */
+static void private_field_names_refused_for_avro(void **state)
+{
+    (void)state;
+    const struct {
+        const char *index, *item, *message;
+    } cases[] = {
+        {"no", "private_sndStamp", "Bad command_go: field private_sndStamp already found"},
+        {"1", "salIndex", "Bad command_go: field salIndex already found"},
+        {"no", "salIndex", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char commands[1024];
+        snprintf(commands, sizeof commands,
+                 "<SALCommandSet>\n<SALCommand>\n<Subsystem>Bad</Subsystem>\n"
+                 "<EFDB_Topic>Bad_command_go</EFDB_Topic>\n<item>\n<EFDB_Name>%s</EFDB_Name>\n"
+                 "<IDL_Type>long</IDL_Type>\n<Count>1</Count>\n</item>\n</SALCommand>\n</SALCommandSet>\n",
+                 cases[i].item);
+        char *dir = make_tree_indexed(commands, cases[i].index);
+        char *out = tu_path_join(dir, "out");
+        char *log = NULL;
+        int rc = run_salgen(dir, "Bad", out, &log);
+        if (cases[i].message == NULL) {
+            assert_int_equal(rc, 0);
+            char *a = read_out(out, "avro/Bad/command_go.json");
+            assert_non_null(strstr(a, "{\"name\": \"salIndex\", \"type\": \"int\", \"default\": 0, "
+                                      "\"description\": \"\", \"units\": \"unitless\"}"));
+            free(a);
+        } else {
+            assert_int_equal(rc, 1);
+            if (strstr(log, cases[i].message) == NULL) {
+                fail_msg("expected \"%s\" in: %s", cases[i].message, log);
+            }
+            char *p = tu_path_join(out, "avro/Bad_revCodes.txt");
+            assert_null(tu_read_file(p, NULL));
+            free(p);
+        }
+        if (strcmp(cases[i].item, "salIndex") == 0) {
+            /* ts_sal drops items named private_*, so only salIndex has DDS output */
+            free(read_out(out, "dds/Bad_revCodes.txt"));
+        }
+        free(log);
+        free(out);
+        tu_remove_tree(dir);
+        free(dir);
+    }
+}
+
 static void bad_input_gives_clear_errors(void **state)
 {
     (void)state;
@@ -233,20 +305,186 @@ static void bad_input_gives_clear_errors(void **state)
                       "Bad", "lacks the command_ prefix");
 }
 
+/* The eight private fields of a non-indexed component, as ts_xml appends them. */
+#define PRIVATE_FIELDS                                                                                       \
+    "{\"name\": \"private_sndStamp\", \"type\": \"double\", \"default\": 0.0, \"description\": \"Time of "   \
+    "instance publication\", \"units\": \"second\"}, {\"name\": \"private_rcvStamp\", \"type\": "            \
+    "\"double\", \"default\": 0.0, \"description\": \"Time of instance reception\", \"units\": "             \
+    "\"second\"}, {\"name\": \"private_efdStamp\", \"type\": \"double\", \"default\": 0.0, "                 \
+    "\"description\": \"UTC time for EFD timestamp. An integer (the number of leap seconds) different "      \
+    "from private_sndStamp.\", \"units\": \"second\"}, {\"name\": \"private_kafkaStamp\", \"type\": "        \
+    "\"double\", \"default\": 0.0, \"description\": \"TAI time at which the Kafka message was created.\", "  \
+    "\"units\": \"second\"}, {\"name\": \"private_seqNum\", \"type\": \"int\", \"default\": 0, "             \
+    "\"description\": \"Sequence number\", \"units\": \"unitless\"}, {\"name\": \"private_revCode\", "       \
+    "\"type\": \"string\", \"default\": \"\", \"description\": \"Revision hashcode\", \"units\": "           \
+    "\"unitless\"}, {\"name\": \"private_identity\", \"type\": \"string\", \"default\": \"\", "              \
+    "\"description\": \"Identity of publisher: SAL component name for a CSC or user@host for a user\", "     \
+    "\"units\": \"unitless\"}, {\"name\": \"private_origin\", \"type\": \"int\", \"default\": 0, "           \
+    "\"description\": \"Process ID of publisher\", \"units\": \"unitless\"}"
+
+/* From ts_xml 28 the cameras have telemetry topics written as .avsc files
+ * (data/interfaces/<NAME>/). ts_xml reads each with fastavro, whose parser
+ * puts a dict's other keys first, then type, doc, name, fields (a field:
+ * default, name, type last); the record is renamed after its file, its
+ * namespace added last, the private fields appended. The topics follow
+ * ackcmd (sorted by file name); one named as an XML topic replaces that
+ * topic's schema in place. The expected texts and revCodes are what
+ * ts_xml 28.0.1's own ComponentInfo gives for this tree. */
+static void camera_avsc_topics(void **state)
+{
+    (void)state;
+    char *xml_dir = tu_path_join(camera_dir, "sal_interfaces");
+    char *out = tu_make_temp_dir();
+    char *log = NULL;
+    assert_int_equal(run_salgen_c(xml_dir, "MTCamera", out, &log), 0);
+    free(log);
+
+    char *revs = read_out(out, "avro/MTCamera_revCodes.txt");
+    assert_string_equal(revs, "logevent_heartbeat 2419c548\nlogevent_errorCode bba6742e\npower 47912d9f\n"
+                              "ackcmd d966656c\na_fans 4bfa75ba\nb_temps 2049557e\n");
+    free(revs);
+    char *temps = read_out(out, "avro/MTCamera/b_temps.json");
+    assert_string_equal(temps,
+                        "{\"description\": \"Temps.\", \"type\": \"record\", \"doc\": \"Temperatures.\", "
+                        "\"name\": \"b_temps\", \"fields\": [{\"units\": \"deg_C\", \"description\": "
+                        "\"First \\u00b0.\", \"xtra\": 1, \"default\": null, \"name\": \"t0\", \"type\": "
+                        "[\"null\", \"double\", \"string\"]}, {\"description\": \"Text\", \"name\": "
+                        "\"label\", \"type\": \"string\"}, " PRIVATE_FIELDS
+                        "], \"namespace\": \"lsst.sal.MTCamera\"}");
+    free(temps);
+    char *fans = read_out(out, "avro/MTCamera/a_fans.json");
+    assert_string_equal(fans, "{\"type\": \"record\", \"name\": \"a_fans\", \"fields\": [{\"description\": "
+                              "\"Speed.\", \"name\": \"rpm\", \"type\": \"int\"}, " PRIVATE_FIELDS
+                              "], \"namespace\": \"\"}");
+    free(fans);
+    char *power = read_out(out, "avro/MTCamera/power.json");
+    assert_non_null(strstr(power,
+                           "\"name\": \"power\", \"fields\": [{\"description\": \"Power.\", \"units\": "
+                           "\"W\", \"default\": null, \"name\": \"watts\", \"type\": [\"null\", "
+                           "\"float\"]}, {\"name\": \"private_sndStamp\""));
+    free(power);
+    /* DDS (ts_sal) and the C tables keep the XML topic; it has no Kafka form */
+    char *v = read_out(out, "dds/validated/MTCamera_power.idl");
+    assert_non_null(strstr(v, "  double\tvolts;\n"));
+    free(v);
+    char *c = read_out(out, "c/MTCamera_sal.c");
+    char *row = strstr(c, ".sal_name = \"power\"");
+    assert_non_null(row);
+    char *end = strstr(row, "\n    }");
+    assert_non_null(end);
+    *end = '\0';
+    assert_non_null(strstr(row, ".avro_revcode = NULL,"));
+    assert_non_null(strstr(row, ".avro_schema = NULL,"));
+    free(c);
+    tu_remove_tree(out);
+    free(out);
+
+    /* ts_xml reads .avsc files for the three cameras only */
+    out = tu_make_temp_dir();
+    assert_int_equal(run_salgen(xml_dir, "Probe", out, NULL), 0);
+    revs = read_out(out, "avro/Probe_revCodes.txt");
+    assert_null(strstr(revs, "ignored"));
+    assert_non_null(strstr(revs, "\npower "));
+    free(revs);
+    tu_remove_tree(out);
+    free(out);
+    free(xml_dir);
+}
+
+/* A ts_xml data/ tree with an MTCamera of no XML topics and one .avsc file. */
+static char *make_camera_tree(const char *avsc)
+{
+    char *dir = tu_make_temp_dir();
+    char *si = tu_path_join(dir, "sal_interfaces");
+    mkdir(si, 0755);
+    char *p = tu_path_join(si, "SALSubsystems.xml");
+    const char *subs = "<SALSubsystemSet>\n<SALSubsystem>\n<Name>MTCamera</Name>\n<IndexEnumeration>no"
+                       "</IndexEnumeration>\n<AddedGenerics></AddedGenerics>\n</SALSubsystem>\n"
+                       "</SALSubsystemSet>\n";
+    tu_write_file(p, subs, strlen(subs));
+    free(p);
+    p = tu_path_join(si, "SALGenerics.xml");
+    const char *gen =
+        "<SALObjects>\n<SALEventSet>\n<SALEvent>\n<Subsystem>SALGeneric</Subsystem>\n"
+        "<EFDB_Topic>SALGeneric_logevent_heartbeat</EFDB_Topic>\n<Category>mandatory</Category>\n"
+        "</SALEvent>\n</SALEventSet>\n</SALObjects>\n";
+    tu_write_file(p, gen, strlen(gen));
+    free(p);
+    free(si);
+    char *ifs = tu_path_join(dir, "interfaces");
+    mkdir(ifs, 0755);
+    char *cam = tu_path_join(ifs, "MTCamera");
+    mkdir(cam, 0755);
+    p = tu_path_join(cam, "bad.avsc");
+    tu_write_file(p, avsc, strlen(avsc));
+    free(p);
+    free(cam);
+    free(ifs);
+    return dir;
+}
+
+/* An .avsc file ts_xml cannot read, or whose schema has no fixed form or
+ * is invalid, stops the Avro output with a message naming it; the DDS
+ * output (ts_sal's, which never reads .avsc files) is still written. */
+static void assert_avsc_fails_with(const char *fields, const char *message)
+{
+    char avsc[1024];
+    snprintf(avsc, sizeof avsc, "{\"type\": \"record\", \"name\": \"bad\", \"fields\": [%s]}", fields);
+    char *dir = make_camera_tree(avsc);
+    char *xml_dir = tu_path_join(dir, "sal_interfaces");
+    char *out = tu_path_join(dir, "out");
+    char *log = NULL;
+    assert_int_equal(run_salgen(xml_dir, "MTCamera", out, &log), 1);
+    if (strstr(log, message) == NULL || strstr(log, "MTCamera bad.avsc") == NULL) {
+        fail_msg("expected \"MTCamera bad.avsc\" and \"%s\" in: %s", message, log);
+    }
+    assert_null(strstr(log, "Traceback"));
+    free(log);
+    char *p = tu_path_join(out, "avro/MTCamera_revCodes.txt");
+    assert_null(tu_read_file(p, NULL));
+    free(p);
+    free(read_out(out, "dds/MTCamera_revCodes.txt"));
+    free(out);
+    free(xml_dir);
+    tu_remove_tree(dir);
+    free(dir);
+}
+
+static void bad_avsc_gives_clear_errors(void **state)
+{
+    (void)state;
+    assert_avsc_fails_with("{\"name\": \"rpm\", \"type\": \"int\"}", "field rpm has no description");
+    assert_avsc_fails_with("{\"name\": \"v\", \"type\": {\"type\": \"array\", \"items\": \"int\"}, "
+                           "\"description\": \"\"}",
+                           "field v: type {\"type\": \"array\", \"items\": \"int\"} is not a primitive type");
+    assert_avsc_fails_with("{\"name\": \"v\", \"type\": \"int\", \"default\": 0, \"doc\": \"d\", "
+                           "\"description\": \"\"}",
+                           "field v has doc and default: fastavro orders them by Python's per-process");
+    assert_avsc_fails_with("{\"name\": \"v\", \"type\": [\"null\", \"int\"], \"default\": 1.5, "
+                           "\"description\": \"\"}",
+                           "field v: default 1.5 does not match its type");
+    assert_avsc_fails_with("{\"name\": \"private_origin\", \"type\": \"int\", \"description\": \"\"}",
+                           "field private_origin appears twice");
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s PYTHON SALGEN_PY WIDGET_XML_DIR\n", argv[0]);
+    if (argc != 5) {
+        fprintf(stderr, "usage: %s PYTHON SALGEN_PY WIDGET_XML_DIR CAMERA_DATA_DIR\n", argv[0]);
         return 2;
     }
     python = argv[1];
     salgen = argv[2];
     widget_dir = argv[3];
+    camera_dir = argv[4];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(non_indexed_component_forms),
         cmocka_unit_test(indexed_any_component),
         cmocka_unit_test(bad_input_gives_clear_errors),
         cmocka_unit_test(line_rules_without_vectors),
+        cmocka_unit_test(camera_avsc_topics),
+        cmocka_unit_test(bad_avsc_gives_clear_errors),
+        cmocka_unit_test(private_field_names_refused_for_avro),
     };
     return cmocka_run_group_tests_name("salgen_cli", tests, NULL, NULL);
 }
