@@ -7,6 +7,7 @@
  * Every test has its own work root and store in a fresh temp dir.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -752,8 +753,9 @@ static void test_unrecorded_end_then_forget(void **state)
 typedef struct store_holder {
     const char *path;
     int ms;
-    int fds[2]; /* the holder writes 'y' once it holds the lock, else 'n' */
-    bool ok;    /* it held the lock and committed */
+    int fds[2];     /* the holder writes 'y' once it holds the lock, else 'n' */
+    int release[2]; /* written by the test to have it let go before ms (release_store) */
+    bool ok;        /* it held the lock and committed */
     pthread_t thread;
 } store_holder;
 
@@ -766,7 +768,8 @@ static void *store_holder_run(void *arg)
                     ? 'y'
                     : 'n';
     (void)!write(h->fds[1], &held, 1);
-    sqlite3_sleep(h->ms);
+    struct pollfd p = {.fd = h->release[0], .events = POLLIN};
+    (void)poll(&p, 1, h->ms);
     h->ok = held == 'y' && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
     sqlite3_close(db);
     return NULL;
@@ -779,10 +782,34 @@ static void hold_store_briefly(const efx *fx, store_holder *h, int ms)
     h->ms = ms;
     h->ok = false;
     assert_int_equal(pipe(h->fds), 0);
+    assert_int_equal(pipe(h->release), 0);
     assert_int_equal(pthread_create(&h->thread, NULL, store_holder_run, h), 0);
     char held = 'n';
     assert_int_equal(read(h->fds[0], &held, 1), 1);
     assert_int_equal(held, 'y');
+}
+
+/* Have h let go of the store now, and wait until it has. */
+static void release_store(store_holder *h)
+{
+    assert_int_equal(write(h->release[1], "r", 1), 1);
+    assert_int_equal(pthread_join(h->thread, NULL), 0);
+    close(h->fds[0]);
+    close(h->fds[1]);
+    close(h->release[0]);
+    close(h->release[1]);
+    assert_true(h->ok);
+}
+
+/* Wait (running the loop) until the engine has said its start could not
+ * be stored; whether it has. */
+static bool wait_start_refused(efx *fx)
+{
+    double until = tu_now() + 20;
+    while (strstr(fx->log, "its start could not be stored") == NULL && tu_now() < until) {
+        efx_spin(fx);
+    }
+    return strstr(fx->log, "its start could not be stored") != NULL;
 }
 
 /* The store's writer runs on the event loop. A short hold of the store by
@@ -802,10 +829,7 @@ static void test_store_held_burst_waits_once(void **state)
     store_holder holder;
     hold_store_briefly(fx, &holder, 100);
     assert_int_equal(engine_job_submit(fx->e, brief, &spec, err, sizeof err), 0);
-    assert_int_equal(pthread_join(holder.thread, NULL), 0);
-    close(holder.fds[0]);
-    close(holder.fds[1]);
-    assert_true(holder.ok);
+    release_store(&holder);
 
     char id[ENGINE_JOB_ID_LEN + 1];
     efx_submit_sh(fx, id, "sleep 0.5");
@@ -889,7 +913,9 @@ static void test_start_refused_by_held_store_waits(void **state)
     char ids[N][ENGINE_JOB_ID_LEN + 1];
     one_at_a_time_queue(fx, ids, N);
     store_holder holder;
-    hold_store_briefly(fx, &holder, 1200); /* the first job ends meanwhile */
+    hold_store_briefly(fx, &holder, 30000); /* the first job ends meanwhile */
+    assert_true(wait_start_refused(fx));
+    release_store(&holder);
     double prev_started = 0;
     for (int i = 0; i < N; i++) {
         const efx_event *ev = efx_wait_final(fx, ids[i], 20);
@@ -897,10 +923,6 @@ static void test_start_refused_by_held_store_waits(void **state)
         assert_true(ev->started >= prev_started);
         prev_started = ev->started;
     }
-    assert_int_equal(pthread_join(holder.thread, NULL), 0);
-    close(holder.fds[0]);
-    close(holder.fds[1]);
-    assert_true(holder.ok);
     for (int i = 0; i < N; i++) {
         assert_int_equal(efx_count_final(fx, ids[i]), 1);
         assert_int_equal(efx_find(fx, ids[i], ENGINE_ERROR), -1);
@@ -931,12 +953,9 @@ static void test_start_refused_abort_hold_restart(void **state)
     char ids[N][ENGINE_JOB_ID_LEN + 1];
     one_at_a_time_queue(fx, ids, N);
     store_holder holder;
-    hold_store_briefly(fx, &holder, 1500);
+    hold_store_briefly(fx, &holder, 30000);
     efx_wait_final(fx, ids[0], 10);
-    for (int i = 0; i < 1000 && strstr(fx->log, "its start could not be stored") == NULL; i++) {
-        efx_spin(fx);
-    }
-    assert_non_null(strstr(fx->log, "its start could not be stored"));
+    assert_true(wait_start_refused(fx));
     assert_int_equal(engine_job_get(fx->e, ids[1])->phase, ENGINE_QUEUED);
     assert_int_equal(engine_job_get(fx->e, ids[1])->queue_position, 1);
     char err[256];
@@ -945,10 +964,7 @@ static void test_start_refused_abort_hold_restart(void **state)
     assert_int_equal(ev->phase, ENGINE_ABORTED);
     assert_true(ev->started == 0);
     engine_hold(fx->e);
-    assert_int_equal(pthread_join(holder.thread, NULL), 0);
-    close(holder.fds[0]);
-    close(holder.fds[1]);
-    assert_true(holder.ok);
+    release_store(&holder);
     efx_run_for(fx, 2.0); /* past the retry */
     for (int i = 2; i < N; i++) {
         assert_int_equal(efx_find(fx, ids[i], ENGINE_EXECUTING), -1);

@@ -662,7 +662,7 @@ static void in_progress_acks_keep_a_steady_deadline(void **state)
     for (int i = 0; i < r.nacks && r.acks[i] == SAL_CMD_INPROGRESS; i++, n++) {
         deadline += r.timeouts[i];
         double ahead = deadline - r.at[i];
-        if (ahead < 2.7 || ahead > 3.3) {
+        if (ahead < 2.0 || ahead > 4.5) { /* 3, give or take delivery delays; the bug gave 5 at the second */
             fail_msg("INPROGRESS ack %d: the Remote's deadline %.2f s after it (want 3)", i, ahead);
         }
     }

@@ -40,6 +40,7 @@ typedef struct pending {
     int32_t origin;
     char identity[SAL_IDENTITY_MAX + 1];
     sal_ack_lease lease; /* of its detached CMD_INPROGRESS acks */
+    double whole_until;  /* sal_clock_monotonic() until which each of them gives the whole wait */
 } pending;
 
 /* A final ack for the execute of a job adopted after a restart, sent again
@@ -59,6 +60,8 @@ typedef struct late_ack {
 
 #define LATE_ACK_PERIOD_MS 6000
 #define LATE_ACK_REPEATS 3
+/* How long the repeated acks above may go unseen */
+#define LATE_ACK_WINDOW_S (LATE_ACK_PERIOD_MS * LATE_ACK_REPEATS / 1000.0)
 
 /* A finished job waiting to be published (handled outside engine calls). */
 typedef struct finished {
@@ -540,7 +543,11 @@ static void write_job_id(ocps_app *a, int32_t seqnum, const char *id)
 }
 
 /* CMD_INPROGRESS for the execute of p's job: its Remote is to wait
- * ack_timeout from now (each ack moves its deadline there, no further). */
+ * ack_timeout from now (each ack moves its deadline there, no further).
+ * A re-adopted job's acks give the whole wait each while they may go
+ * unseen (late_ack: DDS's EXCLUSIVE ackcmd readers drop a restarted
+ * CSC's acks for a while): a Remote that missed the first would otherwise
+ * get only the small extensions after it. */
 static void send_in_progress(ocps_app *a, pending *p, const engine_job *job)
 {
     char text[256];
@@ -548,7 +555,11 @@ static void send_in_progress(ocps_app *a, pending *p, const engine_job *job)
     if (p->cmd != NULL) {
         sal_cmd_in_progress(p->cmd, ack_timeout(a), text);
     } else {
-        double timeout = sal_ack_lease_extend(&p->lease, sal_clock_monotonic(), ack_timeout(a));
+        double now = sal_clock_monotonic();
+        if (now < p->whole_until) {
+            p->lease.until = 0; /* as if it were the first */
+        }
+        double timeout = sal_ack_lease_extend(&p->lease, now, ack_timeout(a));
         sal_csc_ack_detached(a->csc, a->tp.execute, p->seqnum, p->identity, p->origin, SAL_CMD_INPROGRESS,
                              text, timeout);
     }
@@ -575,6 +586,9 @@ static void announce_adopted(ocps_app *a, const engine_job *job)
     p->origin = (int32_t)json_integer_value(json_object_get(m, "origin"));
     const char *identity = json_string_value(json_object_get(m, "identity"));
     snprintf(p->identity, sizeof p->identity, "%s", identity != NULL ? identity : "");
+    if (sal_acks_exclusive(sal_csc_sal(a->csc))) {
+        p->whole_until = sal_clock_monotonic() + LATE_ACK_WINDOW_S;
+    }
     p->next = a->pending;
     a->pending = p;
     send_in_progress(a, p, job);

@@ -11,8 +11,9 @@
 /* A start still in progress tells the commander how long to wait, 200 ms
  * after it began and again every SAL_START_RENEW_MS while it lasts (git
  * may take a while; so may a backend the configuration needs, Slurm's
- * controller or Redis), each time for SAL_START_WAIT_S more, so that a
- * start longer than one wait is not timed out by the commander. */
+ * controller or Redis), each time SAL_START_WAIT_S from then (its ack's
+ * timeout only what that adds: sal_cmd_in_progress), so that a start
+ * longer than one wait is not timed out by the commander. */
 #define SAL_START_RENEW_MS 20000u
 #define SAL_START_WAIT_S 60.0
 
