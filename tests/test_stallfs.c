@@ -159,7 +159,7 @@ static void test_stall_paths_with_a_name(void **state)
     assert_int_equal(mkdir(fast, 0755), 0);
     double took = tu_now() - t0;
     printf("# stat and mkdir of other paths took %.3f s\n", took);
-    assert_true(took < 0.5);
+    assert_true(took < 2.0); /* answered (stalled, they would wait until the release below) */
     assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* still blocked */
     sfx_unstall(s);
     assert_int_equal(tu_wait_exit(pid, 5.0), 0);
