@@ -10,6 +10,7 @@
 #include "ocps/engine.h"
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -938,6 +939,35 @@ static void engine_apply_options(engine *e, const engine_options *o)
     e->log_arg = o->log_arg;
 }
 
+/* How many directories under work_root are named as jobs are. */
+static size_t engine_count_job_dirs(const char *work_root)
+{
+    size_t n = 0;
+    DIR *d = opendir(work_root);
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        n += engine_job_id_valid(de->d_name) && (de->d_type == DT_DIR || de->d_type == DT_UNKNOWN);
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return n;
+}
+
+/* A store made anew (its file missing or empty before the open) beside a
+ * work root holding job directories: the jobs of the store that was there
+ * are not reported or resumed, so say so. */
+static void engine_warn_new_store(engine *e, bool existed)
+{
+    size_t dirs = existed ? 0 : engine_count_job_dirs(e->work_root);
+    if (dirs > 0) {
+        engine__log(e, ENGINE_LOG_WARNING,
+                    "job store %s was missing or empty and has been made anew, but %s holds %zu job "
+                    "director%s: the jobs of the store that was there are not reported or resumed",
+                    e->store_path, e->work_root, dirs, dirs == 1 ? "y" : "ies");
+    }
+}
+
 /* Allocate the engine and open its store (no handles yet). */
 static engine *engine_create(uv_loop_t *loop, const engine_options *opts, char *err, size_t errlen)
 {
@@ -968,10 +998,13 @@ static engine *engine_create(uv_loop_t *loop, const engine_options *opts, char *
     e->loop = loop;
     engine_apply_options(e, opts);
     engine_mark_topdir(e->work_root); /* a hint, silently (see there) */
+    struct stat st;
+    bool existed = stat(opts->store_path, &st) == 0 && st.st_size > 0;
     if (engine_store_open(&e->store, opts->store_path, err, errlen) != 0) {
         engine_free(e);
         return NULL;
     }
+    engine_warn_new_store(e, existed);
     if (engine_store_unlocked(e->store)) {
         engine__log(e, ENGINE_LOG_WARNING,
                     "job store %s: its file system does not lock files; nothing stops a second engine on it",

@@ -1015,6 +1015,44 @@ static void test_store_removed_reported(void **state)
     assert_null(strstr(end, "was removed")); /* once */
 }
 
+/* Remove the store's file (and its WAL and shared memory), or with
+ * `empty` leave it there empty, the engine being closed. */
+static void lose_store(const efx *fx, bool empty)
+{
+    char path[PATH_MAX + 8];
+    for (const char *suffix = "-wal"; suffix != NULL; suffix = suffix[1] == 'w' ? "-shm" : NULL) {
+        snprintf(path, sizeof path, "%s%s", fx->store, suffix);
+        unlink(path);
+    }
+    assert_int_equal(empty ? truncate(fx->store, 0) : unlink(fx->store), 0);
+}
+
+/* A store made anew beside job directories (its file removed or emptied
+ * while the engine was stopped: the jobs of the store that was there are
+ * neither reported nor resumed) is said at open; a store that was there,
+ * or a new one beside no job, says nothing. */
+static void test_new_store_beside_jobs_warns(void **state)
+{
+    efx *fx = *state;
+    static const char warning[] = "was missing or empty and has been made anew";
+    assert_int_equal(log_count(fx, warning), 0); /* no job yet */
+    char id[ENGINE_JOB_ID_LEN + 1];
+    efx_submit_sh(fx, id, "true");
+    assert_int_equal(efx_wait_final(fx, id, 10)->phase, ENGINE_COMPLETED);
+    efx_close(fx);
+    efx_open(fx);
+    assert_int_equal(log_count(fx, warning), 0); /* the store was there */
+    efx_close(fx);
+    lose_store(fx, false);
+    efx_open(fx);
+    assert_int_equal(log_count(fx, warning), 1);
+    assert_non_null(strstr(fx->log, "holds 1 job directory: the jobs of the store that was there"));
+    efx_close(fx);
+    lose_store(fx, true);
+    efx_open(fx);
+    assert_int_equal(log_count(fx, warning), 2);
+}
+
 /* The cursor of the history's first page of one job: the newest
  * published job's seq (with at least two of them). */
 static int64_t newest_seq(efx *fx)
@@ -1114,6 +1152,7 @@ int main(void)
         T(test_start_refused_by_held_store_waits),
         T(test_start_refused_abort_hold_restart),
         T(test_store_removed_reported),
+        T(test_new_store_beside_jobs_warns),
     };
     return cmocka_run_group_tests_name("engine_history", tests, NULL, NULL);
 }
