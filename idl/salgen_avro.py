@@ -214,9 +214,11 @@ def avsc_schema(comp, path, sal_name):
     return out
 
 
-def avsc_topics(comp):
+def avsc_topics(comp, warn):
     """[(sal_name, schema)] of the component's .avsc files. ts_xml takes them
-    in directory order (Path.glob); salgen sorts them by file name."""
+    in directory order (Path.glob); salgen sorts them by file name. A file
+    ts_xml would refuse (its whole component with it) is left out with a
+    warning, so that the other topics (and the DDS output) are still made."""
     if comp.name not in AVSC_COMPONENTS or getattr(comp, "xml_dir", None) is None:
         return []
     d = avsc_dir(comp.xml_dir, comp.name)
@@ -226,10 +228,13 @@ def avsc_topics(comp):
     out = []
     for f in files:
         sal_name = f.split(".")[0]
-        if any(n == sal_name for n, _ in out):
-            # ts_xml keeps the one its directory listing gives last
-            raise GenError(f"{comp.name} {f}: another .avsc file is also topic {sal_name}")
-        out.append((sal_name, avsc_schema(comp, os.path.join(d, f), sal_name)))
+        try:
+            if any(n == sal_name for n, _ in out):
+                # ts_xml keeps the one its directory listing gives last
+                raise GenError(f"{comp.name} {f}: another .avsc file is also topic {sal_name}")
+            out.append((sal_name, avsc_schema(comp, os.path.join(d, f), sal_name)))
+        except GenError as e:
+            warn(f"no Avro schema from {f}: {e}")
     return out
 
 
@@ -244,16 +249,17 @@ def generate_avro(comp, warn):
 
     A topic with a type Avro cannot carry (unsigned long, char, ...: removed
     in ts_xml 20) gets (sal_name, None, None, None) and a warning, so an old
-    interface still builds for DDS. An item named as a private field, or a
-    bad .avsc file, raises GenError.
+    interface still builds for DDS. So does a topic with an item named as a
+    private field, and a bad .avsc file is left out (ts_xml refuses the
+    whole component in both cases).
     """
     out = []
     topics = list(comp.topics)
     if not any(t.kind == "ackcmd" for t in topics):
         topics.append(make_ackcmd())  # ts_xml has ackcmd even without commands
     for t in topics:
-        check_private_names(comp, t)
         try:
+            check_private_names(comp, t)
             schema = avro_schema(comp, t)
         except GenError as e:
             warn(f"no Avro schema for {t.sal_name}: {e}")
@@ -264,7 +270,7 @@ def generate_avro(comp, warn):
     # (ATCamera's power) replaces that topic's schema where it stands.
     index = {a[0]: i for i, a in enumerate(out)}
     comp.avsc_names = set()
-    for n, s in avsc_topics(comp):
+    for n, s in avsc_topics(comp, warn):
         comp.avsc_names.add(n)
         if n in index:
             out[index[n]] = encoded(n, s)
