@@ -126,19 +126,17 @@ static void indexed_any_component(void **state)
     free(out);
 }
 
-/* Write a one-component ts_xml tree with the given IndexEnumeration and
- * Commands file body (one element per line where it matters: ts_sal reads
- * lines). */
-static char *make_tree_indexed(const char *commands, const char *index)
+/* Write SALSubsystems.xml (one component NAME with the given
+ * IndexEnumeration) and a SALGenerics.xml of one heartbeat into DIR. */
+static void write_subsystem(const char *dir, const char *name, const char *index)
 {
-    char *dir = tu_make_temp_dir();
     char *p = tu_path_join(dir, "SALSubsystems.xml");
     char subs[512];
     snprintf(subs, sizeof subs,
-             "<SALSubsystemSet>\n<SALSubsystem>\n<Name>Bad</Name>\n<IndexEnumeration>%s"
+             "<SALSubsystemSet>\n<SALSubsystem>\n<Name>%s</Name>\n<IndexEnumeration>%s"
              "</IndexEnumeration>\n<AddedGenerics></AddedGenerics>\n</SALSubsystem>\n"
              "</SALSubsystemSet>\n",
-             index);
+             name, index);
     tu_write_file(p, subs, strlen(subs));
     free(p);
     p = tu_path_join(dir, "SALGenerics.xml");
@@ -148,7 +146,16 @@ static char *make_tree_indexed(const char *commands, const char *index)
         "</SALEvent>\n</SALEventSet>\n</SALObjects>\n";
     tu_write_file(p, gen, strlen(gen));
     free(p);
-    p = tu_path_join(dir, "Bad");
+}
+
+/* Write a one-component ts_xml tree with the given IndexEnumeration and
+ * Commands file body (one element per line where it matters: ts_sal reads
+ * lines). */
+static char *make_tree_indexed(const char *commands, const char *index)
+{
+    char *dir = tu_make_temp_dir();
+    write_subsystem(dir, "Bad", index);
+    char *p = tu_path_join(dir, "Bad");
     mkdir(p, 0755);
     char *f = tu_path_join(p, "Bad_Commands.xml");
     tu_write_file(f, commands, strlen(commands));
@@ -404,25 +411,13 @@ static char *make_camera_tree(const char *avsc)
     char *dir = tu_make_temp_dir();
     char *si = tu_path_join(dir, "sal_interfaces");
     mkdir(si, 0755);
-    char *p = tu_path_join(si, "SALSubsystems.xml");
-    const char *subs = "<SALSubsystemSet>\n<SALSubsystem>\n<Name>MTCamera</Name>\n<IndexEnumeration>no"
-                       "</IndexEnumeration>\n<AddedGenerics></AddedGenerics>\n</SALSubsystem>\n"
-                       "</SALSubsystemSet>\n";
-    tu_write_file(p, subs, strlen(subs));
-    free(p);
-    p = tu_path_join(si, "SALGenerics.xml");
-    const char *gen =
-        "<SALObjects>\n<SALEventSet>\n<SALEvent>\n<Subsystem>SALGeneric</Subsystem>\n"
-        "<EFDB_Topic>SALGeneric_logevent_heartbeat</EFDB_Topic>\n<Category>mandatory</Category>\n"
-        "</SALEvent>\n</SALEventSet>\n</SALObjects>\n";
-    tu_write_file(p, gen, strlen(gen));
-    free(p);
+    write_subsystem(si, "MTCamera", "no");
     free(si);
     char *ifs = tu_path_join(dir, "interfaces");
     mkdir(ifs, 0755);
     char *cam = tu_path_join(ifs, "MTCamera");
     mkdir(cam, 0755);
-    p = tu_path_join(cam, "bad.avsc");
+    char *p = tu_path_join(cam, "bad.avsc");
     tu_write_file(p, avsc, strlen(avsc));
     free(p);
     free(cam);
