@@ -548,6 +548,104 @@ static void indexed_history(void **state)
     rx_clear(&rx2);
 }
 
+static int matched_count(received *r);
+
+/* Opens OCPS:INDEX with LSST_HISTORY_READ_CONFIG naming a file of TEXT
+ * (NULL: a file that does not exist) and reads the history of EVENT: the
+ * salIndex of what it delivered once matched (0: nothing). */
+static int32_t history_index_with_config(const char *text, int32_t index, const char *event)
+{
+    char *dir = tu_make_temp_dir();
+    char *path = tu_path_join(dir, "history.yaml");
+    if (text != NULL) {
+        assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
+    }
+    setenv("LSST_HISTORY_READ_CONFIG", path, 1);
+    received rx = {0};
+    sal_transport *t = open_index(&rx, index);
+    create(t, event, true);
+    double end = tu_now() + WAIT_TIMEOUT;
+    while (matched_count(&rx) < 1 && tu_now() < end) {
+        usleep(1000);
+    }
+    assert_int_equal(matched_count(&rx), 1);
+    const sal_topic_info *ti = topic_of(ocps, event);
+    void *s = rx_wait(&rx, sal_component_find_topic(ocps, event), 0.3);
+    int32_t got = s != NULL ? sal_sample_get_i32(ti, s, "salIndex") : 0;
+    if (s != NULL) {
+        sal_sample_free(ti, s);
+    }
+    sal_kafka_transport.close(t);
+    assert_int_equal(rx.errors, 0);
+    rx_clear(&rx);
+    unsetenv("LSST_HISTORY_READ_CONFIG");
+    tu_remove_tree(dir);
+    free(path);
+    free(dir);
+    return got;
+}
+
+/* LSST_HISTORY_READ_CONFIG (salobj 8): a YAML file of component name to
+ * history depth, for indexed components. OCPS: 1 reads only the newest
+ * record, so a late OCPS:2 misses its state when OCPS:1 wrote last; an
+ * entry for another component, or no file, leaves the depth at 500. A
+ * file that is not such a mapping fails the open, naming the file. */
+static void history_read_config(void **state)
+{
+    kafka_env *k = *state;
+    if (k == NULL) {
+        skip();
+    }
+    const char *event = "logevent_softwareVersions";
+    received rx1 = {0}, rx2 = {0};
+    sal_transport *csc1 = open_index(&rx1, 1), *csc2 = open_index(&rx2, 2);
+    create(csc1, event, false);
+    create(csc2, event, false);
+    write_sample(csc2, event, new_sample_index(event, 1, "OCPS:2", 2));
+    sal_kafka_transport.close(csc2); /* delivered before OCPS:1 writes */
+    write_sample(csc1, event, new_sample_index(event, 1, "OCPS:1", 1));
+    sal_kafka_transport.close(csc1);
+    rx_clear(&rx1);
+    rx_clear(&rx2);
+
+    assert_int_equal(history_index_with_config("Test: 1\nOCPS: 5\n", 2, event), 2);
+    assert_int_equal(history_index_with_config("OCPS: 1\n", 2, event), 0);
+    assert_int_equal(history_index_with_config("OCPS: 1\n", 1, event), 1);
+    assert_int_equal(history_index_with_config("Test: 1\n", 2, event), 2);
+    assert_int_equal(history_index_with_config(NULL, 2, event), 2);
+
+    static const struct {
+        const char *text, *why;
+    } bad[] = {
+        {"- OCPS\n", "expected a mapping of component name"},
+        {"OCPS: many\n", "OCPS must be a number of records"},
+        {"OCPS: -1\n", "OCPS must be a number of records"},
+        {"OCPS: [1\n", "history.yaml"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *dir = tu_make_temp_dir();
+        char *path = tu_path_join(dir, "history.yaml");
+        assert_int_equal(tu_write_file(path, bad[i].text, strlen(bad[i].text)), 0);
+        setenv("LSST_HISTORY_READ_CONFIG", path, 1);
+        received rx = {0};
+        rx.comp = ocps;
+        pthread_mutex_init(&rx.lock, NULL);
+        sal_transport_cbs cbs = {rx_sample, rx_matched, rx_error, &rx, NULL, rx_warning, 0};
+        sal_transport *t = NULL;
+        char err[512] = "";
+        assert_int_not_equal(sal_kafka_transport.open(&t, ocps, 2, &cbs, err, sizeof err), 0);
+        fprintf(stderr, "%s", bad[i].text);
+        fprintf(stderr, "  -> %s\n", err);
+        assert_non_null(strstr(err, "LSST_HISTORY_READ_CONFIG"));
+        assert_non_null(strstr(err, bad[i].why));
+        unsetenv("LSST_HISTORY_READ_CONFIG");
+        pthread_mutex_destroy(&rx.lock);
+        tu_remove_tree(dir);
+        free(path);
+        free(dir);
+    }
+}
+
 /* A peer built from another schema version (an extra field, salIndex a
  * long): the reader fetches that schema by id and maps fields by name. */
 static void foreign_writer_schema(void **state)
@@ -1066,6 +1164,7 @@ int main(void)
         cmocka_unit_test(csc_and_remote),
         cmocka_unit_test(broker_outage),
         cmocka_unit_test(indexed_history),
+        cmocka_unit_test(history_read_config),
         cmocka_unit_test(foreign_writer_schema),
         cmocka_unit_test(slow_schema_fetch_holds_only_its_topic),
         cmocka_unit_test(missing_topic_not_created),

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -21,6 +22,7 @@
 #include "sal_kafka_registry.h"
 #include "ocps/sal_sample.h"
 #include "ocps/sal_time.h"
+#include "ocps/yaml_json.h"
 
 #include "sal_kafka__internal.h"
 static void kafka_close(sal_transport *t);
@@ -43,11 +45,54 @@ static bool topic_wants_history(const sal_topic_info *ti)
     return ti->kind == SAL_TOPIC_EVENT;
 }
 
+/* The component's entry in the YAML file LSST_HISTORY_READ_CONFIG names
+ * (a mapping of component name to a number of records), as salobj 8's
+ * get_max_history_for_indexed_component() reads it: no variable, no file
+ * or no entry leaves *depth as it is. A file that is not such a mapping,
+ * or an entry that is not a number of records, is an error. */
+static int read_history_config(const char *component, long *depth, char *err, size_t errlen)
+{
+    const char *path = getenv("LSST_HISTORY_READ_CONFIG");
+    struct stat st;
+    if (path == NULL || path[0] == '\0' || (stat(path, &st) != 0 && (errno == ENOENT || errno == ENOTDIR))) {
+        return 0;
+    }
+    char why[1024];
+    json_t *root = yaml_json_load_file(path, why, sizeof why);
+    if (root == NULL) {
+        snprintf(err, errlen, "LSST_HISTORY_READ_CONFIG: %s", why);
+        return -EINVAL;
+    }
+    int rc = 0;
+    json_t *v = json_object_get(root, component);
+    if (!json_is_object(root)) {
+        snprintf(err, errlen,
+                 "LSST_HISTORY_READ_CONFIG: %s: expected a mapping of component name to a number of history "
+                 "records",
+                 path);
+        rc = -EINVAL;
+    } else if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                             json_integer_value(v) > KAFKA_MAX_HISTORY_LIMIT)) {
+        snprintf(err, errlen, "LSST_HISTORY_READ_CONFIG: %s: %s must be a number of records from 0 to %d",
+                 path, component, KAFKA_MAX_HISTORY_LIMIT);
+        rc = -EINVAL;
+    } else if (v != NULL) {
+        *depth = (long)json_integer_value(v);
+    }
+    json_decref(root);
+    return rc;
+}
+
+/* salobj 8: LSST_MAX_HISTORY_READ, else 500; then the component's entry in
+ * LSST_HISTORY_READ_CONFIG's file. Used by indexed components only. */
 static int read_max_history(sal_transport *t, char *err, size_t errlen)
 {
     long n;
-    int rc = sal_env_int("LSST_MAX_HISTORY_READ", KAFKA_MAX_HISTORY_READ, 0, 1000000, "a number of records",
-                         &n, err, errlen);
+    int rc = sal_env_int("LSST_MAX_HISTORY_READ", KAFKA_MAX_HISTORY_READ, 0, KAFKA_MAX_HISTORY_LIMIT,
+                         "a number of records", &n, err, errlen);
+    if (rc == 0) {
+        rc = read_history_config(t->comp->name, &n, err, errlen);
+    }
     t->max_history = (int)n;
     return rc;
 }

@@ -12,8 +12,9 @@
  *   the returned id and keyed as salobj keys them.
  * - Readers are assigned partitions directly (no consumer group): commands,
  *   ackcmd and telemetry from the high watermark, events from the last
- *   record (indexed components: the last LSST_MAX_HISTORY_READ records,
- *   keeping the newest per salIndex), so late joiners see current state.
+ *   record (indexed components: the last LSST_MAX_HISTORY_READ records, or
+ *   LSST_HISTORY_READ_CONFIG's entry, keeping the newest per salIndex), so
+ *   late joiners see current state.
  * - One background thread polls the consumer and the producer and calls
  *   on_sample, on_error (delivery failures, once until a delivery succeeds)
  *   from there; on_matched is called when a reader is assigned or a writer

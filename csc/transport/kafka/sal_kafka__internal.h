@@ -23,14 +23,15 @@
 #include "sal_kafka_config.h"
 #include "sal_kafka_registry.h"
 
-#define KAFKA_TIMEOUT_MS 10000     /* metadata, watermarks, topic creation */
-#define KAFKA_TOPIC_POLL_MS 200    /* metadata read again until created topics are listed */
-#define KAFKA_POLL_MS 20           /* background thread's consumer poll */
-#define KAFKA_CLOSE_FLUSH_MS 2000  /* close waits this long for deliveries */
-#define KAFKA_DECODE_LOG_EVERY 10  /* undecodable messages: log 1st, then every 10th */
-#define KAFKA_MAX_HISTORY_READ 500 /* salobj's LSST_MAX_HISTORY_READ default */
-#define KAFKA_MAX_HELD 10000       /* messages of one topic waiting for a writer schema */
-#define KAFKA_FETCH_RETRY_S 10.0   /* a failed schema fetch is tried again after this */
+#define KAFKA_TIMEOUT_MS 10000          /* metadata, watermarks, topic creation */
+#define KAFKA_TOPIC_POLL_MS 200         /* metadata read again until created topics are listed */
+#define KAFKA_POLL_MS 20                /* background thread's consumer poll */
+#define KAFKA_CLOSE_FLUSH_MS 2000       /* close waits this long for deliveries */
+#define KAFKA_DECODE_LOG_EVERY 10       /* undecodable messages: log 1st, then every 10th */
+#define KAFKA_MAX_HISTORY_READ 500      /* salobj's LSST_MAX_HISTORY_READ default */
+#define KAFKA_MAX_HISTORY_LIMIT 1000000 /* the most history records a reader is allowed */
+#define KAFKA_MAX_HELD 10000            /* messages of one topic waiting for a writer schema */
+#define KAFKA_FETCH_RETRY_S 10.0        /* a failed schema fetch is tried again after this */
 
 /* Newest historical sample of one salIndex (indexed history reads). */
 typedef struct history_item {
