@@ -1113,10 +1113,13 @@ static int apply_config(ocps_app *a, ocps_config *parsed, char *err, size_t errl
     uint64_t every = (uint64_t)(a->config.inprogress_interval * 1000);
     uv_timer_start(&a->progress, progress_cb, every, every);
     SAL_LOG(a->csc, SAL_LOG_INFO,
-            "Configured: executor=%s, max_concurrent_jobs=%d, max_waiting_jobs=%d, work_root=%s%s%s",
-            ocps_executor_name(a->config.executor), a->config.max_concurrent_jobs, a->config.max_waiting_jobs,
-            a->config.work_root, a->config.has_instance ? ", butler=" : "",
-            a->config.has_instance ? a->config.butler : "");
+            "Configured: executor=%s%s, max_concurrent_jobs=%d, max_waiting_jobs=%d, work_root=%s%s%s",
+            ocps_executor_name(a->config.executor),
+            a->config.executor != OCPS_EXECUTOR_UWS ? ""
+            : a->config.uws_reference               ? ", uws_api=uws-api-server"
+                                                    : ", uws_api=ocps-engine",
+            a->config.max_concurrent_jobs, a->config.max_waiting_jobs, a->config.work_root,
+            a->config.has_instance ? ", butler=" : "", a->config.has_instance ? a->config.butler : "");
     return 0;
 }
 

@@ -18,7 +18,13 @@ entered with chroot, and as the package's system user:
   * the installed CSC (no build tree, no OCPS_JOB_RUNNER) goes through
     start, enable, an execute run by the installed ocps-job-runner,
     disable, standby and exitControl, driven by the installed ocps-cmd
-    over DDS on loopback, and exits 0.
+    over DDS on loopback, and exits 0;
+  * with the container image's configuration (deploy/container/
+    site-config.sh run on the installed package, DM_CONFIG_OCPS_DIR as the
+    Containerfile sets it) and LSST_SITE=summit, nothing mounted, as the
+    non-root service user (phalanx's charts/csc running the image in
+    place of the Python OCPS's): start succeeds, its jobs would go to
+    uws-api-server (executor uws), its store is in the user's directory.
 
 Needs root (namespaces, chroot, dpkg --root); exits 77 (skipped) without.
 """
@@ -199,6 +205,32 @@ echo "== CSC exit status $status"; cat csc.log
 test "$status" -eq 0
 # the CSC logged JSON lines, one object each
 grep -q '^{"time": ' csc.log
+
+echo "== the image's configuration under phalanx's charts/csc: LSST_SITE=summit, nothing mounted"
+# what the Containerfile's ENV and site-config.sh (run as root before the
+# chroot) make of the package: the image's own _summit.yaml
+export DM_CONFIG_OCPS_DIR=/usr/local/share/ocps-c/config LSST_SITE=summit LSST_DDS_PARTITION_PREFIX=debtest2
+ocps-csc 1 2> csc2.log &
+csc=$!
+tries=0
+until ocps-cmd --discovery 5 OCPS:1 show summaryState --timeout 5 > /dev/null 2>&1; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 12 ]; then echo "the CSC never started; log:"; cat csc2.log; exit 1; fi
+done
+for cmd in start standby exitControl; do
+    echo "== ocps-cmd OCPS:1 $cmd"
+    if ! ocps-cmd --timeout 60 --discovery 30 OCPS:1 $cmd; then
+        echo "ocps-cmd $cmd failed; CSC log:"; cat csc2.log; kill "$csc"; exit 1
+    fi
+done
+status=0
+wait "$csc" || status=$?
+echo "== CSC exit status $status"; cat csc2.log
+test "$status" -eq 0
+# the jobs go where the Python OCPS sends them: uws-api-server at the url
+# of _init.yaml
+grep -q 'Configured: executor=uws, uws_api=uws-api-server, .*work_root=/var/lib/ocps-c/' csc2.log
+test -f /var/lib/ocps-c/work/jobs-1.sqlite
 echo "== inside: OK"
 """
 
@@ -259,6 +291,12 @@ def main():
                 fail("the postinst made no ocps user")
         with open(os.path.join(root, "inside.sh"), "w", encoding="utf-8") as f:
             f.write(INSIDE)
+        # the container image's configuration directory, as its Containerfile
+        # makes it after installing the package
+        src = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+        shutil.copytree(os.path.join(src, "deploy/container/config/OCPS/v4"), os.path.join(root, "image-config"))
+        shutil.copy(os.path.join(src, "deploy/container/site-config.sh"), os.path.join(root, "site-config.sh"))
+        run(["chroot", root, "/bin/sh", "/site-config.sh", "/image-config"])
         os.makedirs(os.path.join(root, "tmp"), exist_ok=True)
         # loopback up, /proc, /dev and a fresh /tmp, then chroot as user ocps
         outer = f"""set -eu

@@ -24,7 +24,7 @@ temporary directory (its "volumes"):
 
 The transport is the pods' (ocps-env-config: Kafka) when the test broker
 (librdkafka's mock cluster) and schema registry are given, with the
-csc-env-config topic subname and the broker and registry addresses
+ocps-c-csc-env (csc-env-config) topic subname and the broker and registry addresses
 replaced by theirs; with SASL_FRONT (ocps-sasl-front) the broker requires
 SASL/SCRAM-SHA-512 as the summit's does, the user the pod's
 LSST_KAFKA_SECURITY_USERNAME and a password made here for the Secret the
@@ -160,9 +160,9 @@ class Rehearsal:
         return env
 
     def start_kafka(self, broker, registry, sasl_front=None):
-        """The test broker with every OCPS topic under csc-env-config's
+        """The test broker with every OCPS topic under ocps-c-csc-env's
         subname, and the schema registry; returns the transport's env."""
-        sub = self.config_maps["csc-env-config"]["LSST_TOPIC_SUBNAME"]
+        sub = self.config_maps["ocps-c-csc-env"]["LSST_TOPIC_SUBNAME"]
         info = subprocess.run([self.program("csc/sal-info"), "--transport", "kafka"], capture_output=True,
                               text=True, check=True).stdout.splitlines()
         names = [f"lsst.{sub}.OCPS.{w[2]}" for w in (line.split() for line in info)

@@ -8,13 +8,13 @@ Kubernetes (parsed with PyYAML; no cluster needed):
     kustomization.yaml lists every manifest file;
   * the CSC Job has the shape phalanx's charts/csc renders: batch/v1,
     completions 1, restartPolicy Never, the csc/csc-name/csc-class/
-    csc-is-primary labels, env from the csc-env-config ConfigMap and the
+    csc-is-primary labels, env from ocps-c-csc-env (charts/csc_shared's csc-env-config renamed) and the
     Kafka password from the namespace's Secret, RUN_ARG a SAL index that
     the configuration has an instance for, a non-root security context;
   * every envFrom ConfigMap, volume mount, volume claim and configMap
     volume refers to something defined; a read-only root file system
     has a writable /tmp;
-  * the configuration the CSC's pod reads (LSST_SITE from csc-env-config:
+  * the configuration the CSC's pod reads (LSST_SITE from ocps-c-csc-env:
     _init.yaml, then _<site>.yaml, or the ConfigMap key mounted over it)
     validates against the CSC's schema (python3-jsonschema); a mounted
     site file differs from the shipped one only in where jobs run and
@@ -44,7 +44,11 @@ stage has no compiler or -dev package, installs only the package built in
 the first stage, runs as a non-root numeric user and has the entrypoint
 script under tini (PID 1: it reaps orphaned job processes) as exec-form
 ENTRYPOINT; the entrypoint script, run with a stand-in
-ocps-csc, passes RUN_ARG as salobj's entrypoints do.
+ocps-csc, passes RUN_ARG as salobj's entrypoints do. The image under
+phalanx's charts/csc (nothing mounted, LSST_SITE=summit): its own
+configuration directory sends the jobs to uws-api-server at _init.yaml's
+url (executor uws, uws_api uws-api-server) and keeps the CSC's store under
+the image user's directory; the package's _summit.yaml stays a host's.
 """
 import json
 import os
@@ -160,6 +164,20 @@ def check_schema(src, what, config):
     schema = read_yaml(os.path.join(src, "csc/app/ocps_config_schema.yaml"))
     for e in jsonschema.Draft7Validator(schema).iter_errors(config):
         check(False, f"{what}: {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}")
+
+
+# The objects phalanx renders in the uws namespace (charts/csc_shared's
+# ConfigMap and VaultSecrets; charts/csc's Job and ConfigMaps for each alias
+# of applications/uws; the uws-api-server chart of release uws).
+PHALANX_OWNED = {("ConfigMap", "csc-env-config"), ("VaultSecret", "uws"), ("VaultSecret", "pull-secret"),
+                 ("Secret", "uws"), ("Secret", "pull-secret")}
+for _alias in ("atocps", "ccocps", "mtocps", "raocps"):
+    PHALANX_OWNED |= {("Job", _alias), ("ConfigMap", f"{_alias}-configfile"),
+                      ("ConfigMap", f"{_alias}-entrypoint"), ("Service", _alias)}
+PHALANX_OWNED |= {(k, "uws-" + n) for k in ("ConfigMap", "Deployment", "Service")
+                  for n in ("configmap", "server", "client")}
+# Their csc-env-config, under the name these manifests give it.
+ENV_CONFIG_MAP = "ocps-c-csc-env"
 
 
 # What a mounted site file may change of the shipped one: where the jobs
@@ -319,11 +337,17 @@ def check_k8s(src):
         check(get(d, "metadata", "namespace"), f"{name}: {get(d, 'metadata', 'name')} without a namespace")
         by_kind.setdefault(d.get("kind"), []).append(d)
     config_maps = {d["metadata"]["name"]: d.get("data", {}) for d in by_kind.get("ConfigMap", [])}
-    env = config_maps.get("csc-env-config")
-    if not check(env is not None, "no ConfigMap csc-env-config (phalanx csc_shared)"):
+    # the names Argo CD owns in phalanx's uws application are not reused: a
+    # kubectl apply of these manifests must not overwrite its objects
+    for d in docs:
+        kind, name = d[1].get("kind"), get(d[1], "metadata", "name")
+        check((kind, name) not in PHALANX_OWNED,
+              f"{d[0]}: {kind} {name} is a name Argo CD owns in phalanx's uws application")
+    env = config_maps.get(ENV_CONFIG_MAP)
+    if not check(env is not None, f"no ConfigMap {ENV_CONFIG_MAP} (phalanx csc_shared's csc-env-config, renamed)"):
         return
     for key in ("LSST_SITE", "LSST_TOPIC_SUBNAME", "LSST_KAFKA_BROKER_ADDR", "LSST_SCHEMA_REGISTRY_URL"):
-        check(key in env, f"csc-env-config lacks {key}")
+        check(key in env, f"{ENV_CONFIG_MAP} lacks {key}")
 
     jobs = by_kind.get("Job", [])
     if not check(len(jobs) == 1, f"{len(jobs)} Jobs (want the CSC's)"):
@@ -490,6 +514,58 @@ def check_containerfile(src):
           "Containerfile: entrypoint.sh is not installed as ocps-entrypoint")
 
 
+# The image's user's own directory (the package's postinst makes it and
+# /var/lib/ocps-c/work, owned by the service user, the image's USER).
+IMAGE_HOME = "/var/lib/ocps-c"
+
+
+def check_container_config(src):
+    """The image as phalanx's charts/csc runs it in place of the Python
+    OCPS's (values-summit: the image and RUN_ARG only, nothing mounted,
+    LSST_SITE=summit from csc-env-config, the image's non-root user): its
+    configuration directory (site-config.sh: the package's files, the
+    image's own site files in place of theirs) hands the jobs to
+    uws-api-server at _init.yaml's url, as the Python OCPS does, and keeps
+    the CSC's store where the image's user may write; the package's
+    _summit.yaml stays a host's (executor local)."""
+    with open(os.path.join(src, "deploy/container/Containerfile"), encoding="utf-8") as f:
+        text = re.sub(r"\\\n", " ", f.read())
+    m = re.search(r"^ENV\b.*\bDM_CONFIG_OCPS_DIR=(\S+)", text, re.M)
+    check(m and m.group(1) == "/usr/local/share/ocps-c/config",
+          "Containerfile: DM_CONFIG_OCPS_DIR is not the image's configuration (/usr/local/share/ocps-c/config)")
+    check(re.search(r"^RUN\b.*ocps-site-config\.sh\b", text, re.M) and "deploy/container/site-config.sh" in text
+          and "deploy/container/config/OCPS/v4" in text,
+          "Containerfile: the image's configuration is not made by site-config.sh from deploy/container/config")
+    pkg_dir = os.path.join(src, "deploy/config/OCPS/v4")
+    own_dir = os.path.join(src, "deploy/container/config/OCPS/v4")
+    own = {n for n in os.listdir(own_dir) if n.endswith(".yaml")} if os.path.isdir(own_dir) else set()
+    check("_summit.yaml" in own, "deploy/container/config/OCPS/v4 has no _summit.yaml (the image's summit site)")
+
+    def image_file(name):
+        return read_yaml(os.path.join(own_dir if name in own else pkg_dir, name))
+
+    init = image_file("_init.yaml")
+    site = image_file("_summit.yaml")
+    where = "the image's configuration (LSST_SITE=summit)"
+    host = read_yaml(os.path.join(pkg_dir, "_summit.yaml"))
+    check(host.get("executor", "local") == "local", "the package's _summit.yaml is no longer a host's (executor local)")
+    check_site_overlay(where, host, site, init)
+    config = deep_merge(init, site)
+    check_schema(src, where, config)
+    check(config.get("executor") == "uws" and config.get("uws_api") == "uws-api-server",
+          f"{where}: executor {config.get('executor')!r}, uws_api {config.get('uws_api')!r}: the Python OCPS "
+          "hands its jobs to uws-api-server (executor uws, uws_api uws-api-server)")
+    check("instances" not in site, f"{where}: the site file replaces _init.yaml's instances (their urls)")
+    for inst in config.get("instances", []):
+        check(inst.get("url") == "http://uws-server/api/v1",
+              f"{where}: OCPS:{inst.get('sal_index')} url {inst.get('url')} is not uws-api-server's")
+    work_root = config.get("work_root", "/var/tmp/ocps")
+    for key, path in (("work_root", work_root), ("job_store", config.get("job_store") or work_root)):
+        check(path == IMAGE_HOME or path.startswith(IMAGE_HOME + "/"),
+              f"{where}: {key} {path} is not under {IMAGE_HOME}, which the image's user may write "
+              "with nothing mounted")
+
+
 def check_entrypoint(src):
     script = os.path.join(src, "deploy/container/entrypoint.sh")
     with tempfile.TemporaryDirectory() as d:
@@ -521,6 +597,7 @@ def main():
     src = os.path.abspath(sys.argv[1])
     check_k8s(src)
     check_containerfile(src)
+    check_container_config(src)
     check_entrypoint(src)
     for e in errors:
         print(f"FAIL: {e}")
