@@ -4,7 +4,8 @@
 # template with a stand-in program): systemd-analyze verify finds nothing
 # to say (syntax, programs and man pages that exist), the sandbox is in
 # place (ProtectSystem=strict, NoNewPrivileges, PrivateTmp, writable paths
-# only the state directory and work root, Restart=on-failure, user ocps)
+# only the state directory and work root, Restart=on-failure, user ocps,
+# UMask=0022: the jobs' outputs readable by a shared repository's users)
 # and systemd-analyze security rates the exposure OK (below 3); the
 # sysusers.d entry creates the ocps system user in an empty root. Works
 # without systemd running (a container).
@@ -46,6 +47,10 @@ for unit in ocps-csc@1.service ocps-csc@101.service ocps-engine.service; do
     # jobs' temporary files outlive a stop (KillMode=process): not in PrivateTmp
     grep -q '^Environment=TMPDIR=/var/lib/ocps-c/' "$file" || fail "$unit: no TMPDIR in the state directory"
     ! grep -q '^RemoveIPC=yes' "$file" || fail "$unit: RemoveIPC would remove running jobs' shared memory"
+    # the jobs inherit the umask: what they write into a shared Butler
+    # repository must be readable by its other users (not only group ocps)
+    grep -qx 'UMask=0022' "$file" || fail "$unit: not UMask=0022 ($(grep '^UMask=' "$file" || echo none)):" \
+        "the jobs' outputs in a shared repository would be unreadable to others"
     # nothing else writable
     rw=$(grep -c '^ReadWritePaths=' "$file")
     [ "$rw" -eq 1 ] || fail "$unit: $rw ReadWritePaths lines"
