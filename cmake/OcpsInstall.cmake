@@ -93,9 +93,16 @@ set(CPACK_STRIP_FILES ON) # no debug information (nor build paths) in the packag
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "git")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "systemd")
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://github.com/lsst-ts")
-configure_file("${CMAKE_SOURCE_DIR}/deploy/debian/postinst" "${CMAKE_BINARY_DIR}/debian/postinst" @ONLY)
-configure_file("${CMAKE_SOURCE_DIR}/deploy/debian/conffiles" "${CMAKE_BINARY_DIR}/debian/conffiles" @ONLY)
-set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA "${CMAKE_BINARY_DIR}/debian/postinst;${CMAKE_BINARY_DIR}/debian/conffiles")
+# The maintainer scripts: postinst (the ocps user, the state directory;
+# after an upgrade the running services restarted), prerm (the services
+# stopped at a removal) and postrm (systemd's records; at a purge the
+# enablement state), as dh_installsystemd's would be. Copied as they are.
+set(ocps_deb_control "")
+foreach(f postinst prerm postrm conffiles)
+  configure_file("${CMAKE_SOURCE_DIR}/deploy/debian/${f}" "${CMAKE_BINARY_DIR}/debian/${f}" COPYONLY)
+  list(APPEND ocps_deb_control "${CMAKE_BINARY_DIR}/debian/${f}")
+endforeach()
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA "${ocps_deb_control}")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 configure_file("${CMAKE_SOURCE_DIR}/cmake/OcpsCPackConfig.cmake.in" "${CMAKE_BINARY_DIR}/OcpsCPackConfig.cmake" @ONLY)
 set(CPACK_PROJECT_CONFIG_FILE "${CMAKE_BINARY_DIR}/OcpsCPackConfig.cmake")

@@ -24,7 +24,14 @@ entered with chroot, and as the package's system user:
     Containerfile sets it) and LSST_SITE=summit, nothing mounted, as the
     non-root service user (phalanx's charts/csc running the image in
     place of the Python OCPS's): start succeeds, its jobs would go to
-    uws-api-server (executor uws), its store is in the user's directory.
+    uws-api-server (executor uws), its store is in the user's directory;
+  * the maintainer scripts (postinst, prerm, postrm: in the package,
+    executable, sh -n and shellcheck clean) behave as dh_installsystemd's:
+    with a stand-in systemctl for a running systemd, an upgrade
+    try-restarts every loaded ocps-csc@ instance and ocps-engine and stops
+    none, a removal stops them all, a purge removes the links enabling
+    them; without systemd (a container) install, upgrade, removal and
+    purge succeed without calling systemctl.
 
 Needs root (namespaces, chroot, dpkg --root); exits 77 (skipped) without.
 """
@@ -235,6 +242,104 @@ echo "== inside: OK"
 """
 
 
+# A stand-in systemctl for the maintainer scripts (no systemd runs here):
+# it logs its arguments and lists two loaded ocps-csc@ instances (one failed,
+# as systemctl marks it) and ocps-engine.
+FAKE_SYSTEMCTL = r"""#!/bin/sh
+echo "$*" >> /systemctl.log
+case "$*" in
+*list-units*)
+    echo "ocps-csc@1.service loaded active running OCPS CSC (OCS-Controlled Pipeline Service), SAL index 1"
+    echo "\342\227\217 ocps-csc@3.service loaded failed failed OCPS CSC (OCS-Controlled Pipeline Service), SAL index 3"
+    echo "ocps-engine.service loaded active running OCPS job engine" ;;
+esac
+exit 0
+"""
+
+
+def check_scripts(deb, tmp):
+    """The maintainer scripts are in the package, executable, parse (sh -n)
+    and are shellcheck-clean (when shellcheck is installed)."""
+    control = os.path.join(tmp, "control")
+    run(["dpkg-deb", "-e", deb, control])
+    for name in ("postinst", "prerm", "postrm"):
+        path = os.path.join(control, name)
+        if not os.path.exists(path):
+            fail(f"the package has no {name}")
+        if not os.access(path, os.X_OK):
+            fail(f"the package's {name} is not executable")
+        run(["sh", "-n", path])
+        if shutil.which("shellcheck"):
+            run(["shellcheck", "-s", "sh", path])
+
+
+def check_lifecycle(root, deb):
+    """Upgrade, removal and purge with the maintainer scripts run by dpkg in
+    the root, a stand-in systemctl answering for systemd (/run/systemd/system
+    made): an upgrade try-restarts every loaded instance and the engine and
+    stops nothing; a removal stops them all; a purge removes the links that
+    enabled them. Then the same without systemd (a container): every step
+    succeeds and systemctl is never called."""
+    env = dict(os.environ, PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    log = os.path.join(root, "systemctl.log")
+
+    def dpkg(*args):
+        if os.path.exists(log):
+            os.remove(log)
+        run(["dpkg", f"--root={root}", "--no-triggers", *args], env=env)
+        if not os.path.exists(log):
+            return ""
+        with open(log, encoding="utf-8") as f:
+            return f.read()
+
+    fake = os.path.join(root, "usr/local/sbin/systemctl")
+    os.makedirs(os.path.dirname(fake), exist_ok=True)
+    with open(fake, "w", encoding="utf-8") as f:
+        f.write(FAKE_SYSTEMCTL)
+    os.chmod(fake, 0o755)
+    os.makedirs(os.path.join(root, "run/systemd/system"), exist_ok=True)
+    wants = os.path.join(root, "etc/systemd/system/multi-user.target.wants")
+    os.makedirs(wants, exist_ok=True)
+    units = "/lib/systemd/system" if os.path.exists(os.path.join(root, "lib/systemd/system/ocps-engine.service")) \
+        else "/usr/lib/systemd/system"
+    links = {"ocps-csc@1.service": f"{units}/ocps-csc@.service", "ocps-engine.service": f"{units}/ocps-engine.service"}
+    for name, target in links.items():  # what systemctl enable makes
+        os.symlink(target, os.path.join(wants, name))
+    instances = ("ocps-csc@1.service", "ocps-csc@3.service", "ocps-engine.service")
+
+    calls = dpkg("--install", deb)  # the same version again: an upgrade
+    print(f"upgrade: systemctl {calls!r}")
+    for unit in instances:
+        if not re.search(rf"\btry-restart {re.escape(unit)}$", calls, re.M):
+            fail(f"an upgrade did not try-restart {unit} (it would run the deleted programs): {calls!r}")
+    if re.search(r"\bstop\b", calls):
+        fail(f"an upgrade stopped a service: {calls!r}")
+    calls = dpkg("--remove", "ocps-c")
+    print(f"remove: systemctl {calls!r}")
+    for unit in instances:
+        if not re.search(rf"\bstop {re.escape(unit)}$", calls, re.M):
+            fail(f"a removal did not stop {unit}: {calls!r}")
+    if "daemon-reload" not in calls:
+        fail(f"no daemon-reload after the removal: {calls!r}")
+    for name in links:
+        if not os.path.lexists(os.path.join(wants, name)):
+            fail(f"a removal (not a purge) removed the link enabling {name}")
+    dpkg("--purge", "ocps-c")
+    for name in links:
+        if os.path.lexists(os.path.join(wants, name)):
+            fail(f"a purge left the link enabling {name}")
+    if os.path.lexists(os.path.join(root, "etc/systemd/system/ocps-engine.service")):
+        fail("a purge left ocps-engine masked")
+
+    # a container: no systemd
+    shutil.rmtree(os.path.join(root, "run/systemd"))
+    for args in (("--install", deb), ("--install", deb), ("--remove", "ocps-c"), ("--purge", "ocps-c")):
+        calls = dpkg(*args)
+        if calls:
+            fail(f"dpkg {args[0]} without systemd called systemctl: {calls!r}")
+    print("maintainer scripts: OK")
+
+
 def main():
     build = os.path.abspath(sys.argv[1])
     if os.geteuid() != 0:
@@ -275,6 +380,8 @@ def main():
             if f" {path}" not in listing and f" {alt}" not in listing:
                 fail(f"{path} not in the package")
 
+        check_scripts(deb, tmp)
+
         pkgs = dpkg_status()
         root = os.path.join(tmp, "root")
         os.makedirs(root)
@@ -311,6 +418,7 @@ exec chroot --userspec=ocps:ocps {root} /usr/bin/env -i PATH=/usr/bin:/bin HOME=
                              "sh", "-c", outer], timeout=240).returncode
         if rc != 0:
             fail(f"inside the root: exit status {rc}")
+        check_lifecycle(root, deb)
         print("OK")
         return 0
     finally:
