@@ -269,6 +269,9 @@ class Rehearsal:
         run_env = self.base_env()
         run_env.update(env)
         run_env["DAF_BUTLER_REPOSITORY_INDEX"] = self.path(env["DAF_BUTLER_REPOSITORY_INDEX"])
+        if "HOME" in env:  # the pod's HOME (its uid has no home in the image)
+            run_env["HOME"] = self.path(env["HOME"])
+            os.makedirs(run_env["HOME"], exist_ok=True)
         run_env["OCPS_JOB_RUNNER"] = self.program("processing/ocps-job-runner")
         self.engine = self.spawn("engine", argv, run_env)
         for _ in range(200):

@@ -176,6 +176,10 @@ for _alias in ("atocps", "ccocps", "mtocps", "raocps"):
                       ("ConfigMap", f"{_alias}-entrypoint"), ("Service", _alias)}
 PHALANX_OWNED |= {(k, "uws-" + n) for k in ("ConfigMap", "Deployment", "Service")
                   for n in ("configmap", "server", "client")}
+# The ids uws-api-server's jobs run with, the owners of the files in the
+# shared NFS Butler repositories (phalanx applications/uws/charts/
+# uws-api-server values.yaml, job.securityContext).
+REFERENCE_JOB_IDS = {"runAsUser": 1000, "runAsGroup": 202, "fsGroup": 202}
 # Their csc-env-config, under the name these manifests give it.
 ENV_CONFIG_MAP = "ocps-c-csc-env"
 
@@ -225,6 +229,15 @@ def check_engine(by_kind, config_maps):
     pod = get(d, "spec", "template", "spec", default={})
     emounts = check_pod(where, pod, by_kind, config_maps)
     env = pod_env(pod, config_maps)
+    # the jobs run with the ids of uws-api-server's jobs, which own the
+    # files of the shared NFS repositories; that uid has no home in the
+    # image, so HOME is a writable mount
+    sc = pod.get("securityContext", {})
+    ids = {k: sc.get(k) for k in REFERENCE_JOB_IDS}
+    check(ids == REFERENCE_JOB_IDS, f"{where}: runs as {ids}, not as uws-api-server's jobs {REFERENCE_JOB_IDS}")
+    home = env.get("HOME", "")
+    check(home and any(home == m or home.startswith(m.rstrip("/") + "/") for m in emounts),
+          f"{where}: HOME {home!r} is not on a writable mount (the pod's uid has no home in the image)")
     # it starts: its required options, and beyond loopback a token from a mounted Secret
     opts = env.get("OCPS_ENGINE_OPTIONS", "").split()
     arg = {o: opts[i + 1] for i, o in enumerate(opts[:-1]) if o.startswith("--")}
