@@ -6,7 +6,9 @@
  * that do not wait for each other, and abort_job; simulation mode, whose
  * fault.yaml takes the CSC to FAULT; and a CSC stopped with an execute in
  * flight, which leaves it unanswered, while the next CSC on the same job
- * store answers it once (no ownership on this transport).
+ * store answers it once (no ownership on this transport); and an execute's
+ * final ack no sooner than final_ack_min_delay after its first
+ * CMD_INPROGRESS.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -116,10 +118,11 @@ static int setup_failed_ack(void **state)
 }
 
 /* A CSC configured with a retention policy: keep 1 published job, a pass
- * every second. */
+ * every second; its jobs' final acks not held (final_ack_min_delay 0), so
+ * that all three are published within one pass. */
 static int setup_retention(void **state)
 {
-    return setup_with(state, 0, "retention:\n  max_jobs: 1\n  interval: 1\n");
+    return setup_with(state, 0, "retention:\n  max_jobs: 1\n  interval: 1\nfinal_ack_min_delay: 0\n");
 }
 
 static int teardown(void **state)
@@ -872,6 +875,69 @@ static void unwritable_job_result_is_not_retried(void **state)
     assert_false(has_log(f, &again));
 }
 
+/* Seconds from the first CMD_INPROGRESS of r's execute to its final ack. */
+static double first_to_final(const run *r)
+{
+    assert_true(r->nacks >= 2 && r->nacks < 64);
+    assert_int_equal(r->acks[0], SAL_CMD_INPROGRESS);
+    return r->at[r->nacks - 1] - r->at[0];
+}
+
+/* final_ack_min_delay (1 s by default, as configured here): an execute's
+ * final ack comes that long after its first CMD_INPROGRESS at the
+ * soonest, whatever the outcome, its job_result still before it: salobj's
+ * Remote forgets a command as it reads its final ack, and a script that
+ * waits with next_ackcmd after set_start(wait_done=False) fails when both
+ * came in one read. A disable meanwhile does not lose it; a job that runs
+ * longer than the delay is not delayed. */
+static void final_ack_waits_for_its_minimum_delay(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    const double delay = 1.0; /* the default */
+    run r;
+    execute(f, &r, 0, "cpBias.yaml", "FAIL=3"); /* fails at once */
+    wait_done(f, &r);
+    double gap = first_to_final(&r);
+    if (gap < delay) {
+        fail_msg("failed job: final ack %.4f s after the first INPROGRESS, expected >= %.1f", gap, delay);
+    }
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    result_before_ack(f, &r);
+    /* aborted at once */
+    run slow;
+    execute(f, &slow, 0, "cpBias.yaml", "SLEEP=60");
+    assert_true(fx_run_until(f, has_job_id, &slow, 10));
+    char result[1024];
+    assert_int_equal(fx_command_str(f, "abort_job", "job_id", slow.job_id, 10, result, sizeof result),
+                     SAL_CMD_COMPLETE);
+    wait_done(f, &slow);
+    assert_int_equal(slow.ack, SAL_CMD_ABORTED);
+    assert_true(first_to_final(&slow) >= delay);
+    result_before_ack(f, &slow);
+    /* a disable while the final ack waits: it still comes, when due */
+    execute(f, &r, 0, "cpBias.yaml", "FAIL=3");
+    assert_true(fx_run_until(f, has_job_id, &r, 10));
+    assert_int_equal(fx_command(f, "disable", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    wait_done(f, &r);
+    assert_true(first_to_final(&r) >= delay);
+    result_before_ack(f, &r);
+    assert_int_equal(fx_command(f, "enable", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    /* a job longer than the delay: its final ack follows its end, not
+     * delay after it */
+    execute(f, &r, 0, "cpBias.yaml", "SLEEP=1.5");
+    wait_done(f, &r);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    long i = result_before_ack(f, &r);
+    json_t *res = json_field(f, i, "result");
+    double ran = json_number_value(json_object_get(res, "executionDuration"));
+    json_decref(res);
+    gap = first_to_final(&r);
+    if (ran < 1.5 || gap - ran > 0.5) {
+        fail_msg("long job: ran %.3f s, final ack %.3f s after the first INPROGRESS", ran, gap);
+    }
+}
+
 int main(void)
 {
     setenv("LSST_SITE", "test", 1);
@@ -893,6 +959,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(unrecordable_end_fails_the_first_start, setup, teardown),
         cmocka_unit_test_setup_teardown(identity_not_utf8_runs_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(execute_delivered_twice_runs_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(final_ack_waits_for_its_minimum_delay, setup, teardown),
     };
     return cmocka_run_group_tests_name("inproc_ocps_jobs", tests, NULL, NULL);
 }

@@ -41,6 +41,7 @@ typedef struct pending {
     char identity[SAL_IDENTITY_MAX + 1];
     sal_ack_lease lease; /* of its detached CMD_INPROGRESS acks */
     double whole_until;  /* sal_clock_monotonic() until which each of them gives the whole wait */
+    double first_ack_at; /* sal_clock_monotonic() of its first CMD_INPROGRESS (0: none sent) */
 } pending;
 
 /* A final ack for the execute of a job adopted after a restart, sent again
@@ -67,7 +68,8 @@ typedef struct late_ack {
 typedef struct finished {
     struct finished *next;
     char id[ENGINE_JOB_ID_LEN + 1];
-    int tries; /* writes of its job_result that failed */
+    int tries;  /* writes of its job_result that failed */
+    double due; /* held: sal_clock_monotonic() from which it may be published */
 } finished;
 
 /* A job_result the transport refused (e.g. Kafka's queue full while the
@@ -104,9 +106,11 @@ struct ocps_app {
     finished *finished_head;
     finished *finished_tail;
     finished *unwritten; /* jobs whose job_result write failed: again at the next retry */
+    finished *held;      /* jobs that ended sooner than final_ack_min_delay after their first ack */
     uv_timer_t progress; /* re-sends CMD_INPROGRESS */
     uv_timer_t publish;  /* publishes finished jobs */
     uv_timer_t late;     /* repeats final acks of adopted jobs */
+    uv_timer_t hold;     /* publishes held jobs once they are due */
     uv_timer_t fault;    /* FAULT for a failed store write, outside the engine call */
     char fault_report[600];
     metrics_read *reading; /* the head's metrics.json is being read: publishing waits */
@@ -496,12 +500,94 @@ static bool metrics_read_start(ocps_app *a, const char *id)
     return true;
 }
 
-/* Publish the finished jobs in the order they ended; a job's metrics.json
- * is read off the loop first (it may be large), the rest waits for it. */
+/* --- the final ack's minimum delay --- */
+
+/* When f's job may be published: final_ack_min_delay after the first
+ * CMD_INPROGRESS this process sent for its execute (0: at once; none was
+ * sent, or no delay is configured). salobj's Remote forgets a command as
+ * it reads its final ack; a script that sends execute with
+ * set_start(wait_done=False) and then waits with next_ackcmd fails if both
+ * acks come in one read. Its job_result waits too: the job_result, the
+ * final ack and the job's published mark stay one step (a CSC killed
+ * between them publishes both again after its restart), and the script
+ * reads the job_result after the final ack. */
+static double publish_due(ocps_app *a, const finished *f)
+{
+    const pending *p = find_pending(a, f->id, false);
+    if (p == NULL || p->first_ack_at <= 0 || a->config.final_ack_min_delay <= 0) {
+        return 0;
+    }
+    return p->first_ack_at + a->config.final_ack_min_delay;
+}
+
+static void hold_cb(uv_timer_t *t);
+
+/* The hold timer for the earliest held job. libuv's loop time (cached,
+ * possibly a coarse clock) may lag sal_clock_monotonic: hold_cb checks
+ * again and arms anew for what is not yet due. */
+static void hold_arm(ocps_app *a)
+{
+    if (a->held == NULL || a->closing) {
+        return;
+    }
+    double first = a->held->due;
+    for (const finished *f = a->held->next; f != NULL; f = f->next) {
+        first = f->due < first ? f->due : first;
+    }
+    double wait = first - sal_clock_monotonic();
+    uint64_t ms = wait > 0 ? (uint64_t)(wait * 1000.0) + 1 : 0;
+    uv_timer_start(&a->hold, hold_cb, ms, 0);
+}
+
+/* f held until due, after those held before it. */
+static void hold(ocps_app *a, finished *f, double due)
+{
+    f->due = due;
+    f->next = NULL;
+    finished **pp = &a->held;
+    while (*pp != NULL) {
+        pp = &(*pp)->next;
+    }
+    *pp = f;
+    hold_arm(a);
+}
+
+/* The held jobs that are due, to the queue in the order they ended, and
+ * published. */
+static void hold_cb(uv_timer_t *t)
+{
+    ocps_app *a = t->data;
+    double now = sal_clock_monotonic();
+    for (finished **pp = &a->held; *pp != NULL;) {
+        finished *f = *pp;
+        if (f->due > now) {
+            pp = &f->next;
+            continue;
+        }
+        *pp = f->next;
+        finished_append(a, f);
+    }
+    hold_arm(a);
+    publish_queued(a);
+}
+
+/* Publish the finished jobs in the order they ended, each no sooner than
+ * publish_due (one held meanwhile is published when due; those behind it
+ * do not wait for it); a job's metrics.json is read off the loop first (it
+ * may be large), the rest waits for it. */
 static void publish_queued(ocps_app *a)
 {
     while (a->finished_head != NULL && !a->closing && a->reading == NULL) {
         finished *f = a->finished_head;
+        double due = publish_due(a, f);
+        if (due > 0 && due > sal_clock_monotonic()) {
+            a->finished_head = f->next;
+            if (a->finished_head == NULL) {
+                a->finished_tail = NULL;
+            }
+            hold(a, f, due);
+            continue;
+        }
         if (metrics_read_start(a, f->id)) {
             return;
         }
@@ -592,6 +678,7 @@ static void announce_adopted(ocps_app *a, const engine_job *job)
     p->next = a->pending;
     a->pending = p;
     send_in_progress(a, p, job);
+    p->first_ack_at = sal_clock_monotonic();
     write_job_id(a, p->seqnum, ocps_job_shown_id(job));
     SAL_LOG(a->csc, SAL_LOG_INFO, "Job %s of %s (seqNum %d) re-adopted: %s", p->id, p->identity, p->seqnum,
             engine_phase_name(job->phase));
@@ -819,6 +906,7 @@ static void on_execute(void *arg, sal_cmd *cmd)
     char text[256];
     snprintf(text, sizeof text, "{\"job_id\": \"%s\"}", shown);
     sal_cmd_in_progress(cmd, ack_timeout(a), text);
+    p->first_ack_at = sal_clock_monotonic(); /* after the write: the final ack waits from here */
     write_job_id(a, sal_cmd_seqnum(cmd), shown);
     SAL_LOG(a->csc, SAL_LOG_INFO, "Job %s created for %s (seqNum %d): pipeline=%s", p->id,
             sal_cmd_identity(cmd), sal_cmd_seqnum(cmd), x.pipeline);
@@ -898,7 +986,8 @@ int ocps_app_open(ocps_app **out, uv_loop_t *loop, const sal_component_info *com
     uv_timer_init(loop, &a->publish);
     uv_timer_init(loop, &a->late);
     uv_timer_init(loop, &a->fault);
-    a->progress.data = a->publish.data = a->late.data = a->fault.data = a;
+    uv_timer_init(loop, &a->hold);
+    a->progress.data = a->publish.data = a->late.data = a->fault.data = a->hold.data = a;
     *out = a;
     return 0;
 }
@@ -1355,6 +1444,11 @@ static void free_app(ocps_app *a)
         a->unwritten = f->next;
         free(f);
     }
+    while (a->held != NULL) {
+        finished *f = a->held;
+        a->held = f->next;
+        free(f);
+    }
     while (a->late_acks != NULL) {
         late_ack *l = a->late_acks;
         a->late_acks = l->next;
@@ -1402,8 +1496,8 @@ void ocps_app_close(ocps_app *a, ocps_app_close_cb cb, void *arg)
     a->probe = NULL;
     a->close_cb = cb;
     a->close_arg = arg;
-    /* four timers, the engine, the RA backend and a metrics.json being read */
-    a->closing_parts = a->reading != NULL ? 7 : 6;
+    /* five timers, the engine, the RA backend and a metrics.json being read */
+    a->closing_parts = a->reading != NULL ? 8 : 7;
     if (a->reading != NULL) {
         uv_cancel((uv_req_t *)&a->reading->req); /* its after-callback still runs */
     }
@@ -1411,6 +1505,7 @@ void ocps_app_close(ocps_app *a, ocps_app_close_cb cb, void *arg)
     uv_close((uv_handle_t *)&a->publish, timer_closed);
     uv_close((uv_handle_t *)&a->late, timer_closed);
     uv_close((uv_handle_t *)&a->fault, timer_closed);
+    uv_close((uv_handle_t *)&a->hold, timer_closed); /* held jobs: published after a restart */
     while (a->pending != NULL) {
         pending *p = a->pending;
         a->pending = p->next;

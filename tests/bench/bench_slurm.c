@@ -221,6 +221,7 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/_test.yaml", dir);
     snprintf(text, sizeof text,
              "work_root: %s/jobs\npipetask: %s\nmax_concurrent_jobs: 1024\ninprogress_interval: 60\n"
+             "final_ack_min_delay: 0\n" /* (2) times the final acks against raw sbatch: not held */
              "executor: slurm\nslurm:\n  slurm_conf: %s\n  cpus_per_job: 1\n",
              root, FAKE_PIPETASK, cluster.slurm_conf);
     tu_write_file(path, text, strlen(text));

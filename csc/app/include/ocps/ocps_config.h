@@ -58,6 +58,7 @@ typedef struct ocps_config {
     int max_waiting_jobs; /* 0: no limit */
     double max_job_duration;
     double inprogress_interval;
+    double final_ack_min_delay; /* s from an execute's first CMD_INPROGRESS to its final ack, at least */
     char work_root[1024];
     char job_store[1024];
     int result_max_bytes;
