@@ -486,7 +486,10 @@ static void engine_slurm_on_timer(uv_timer_t *t)
         }
         return;
     }
-    char *argv[] = {"squeue", "-h", "-t", "all", "-j", ids, "-o", "%i|%T|%r|%j|%N", NULL};
+    /* --me: the controller sends only our jobs (REQUEST_JOB_USER_INFO);
+     * with more than one -j id squeue would otherwise load the whole
+     * cluster's job table and filter it itself */
+    char *argv[] = {"squeue", "--me", "-h", "-t", "all", "-j", ids, "-o", "%i|%T|%r|%j|%N", NULL};
     char err[256];
     if ((e->slurm.poll_cmd =
              engine_cmd_start(e, argv, NULL, engine_slurm_poll_done, NULL, err, sizeof err)) != NULL) {
@@ -958,7 +961,8 @@ static int engine_slurm_lookup(engine *e, engine_rec *r, char *err, size_t errle
 {
     char name[64];
     snprintf(name, sizeof name, "ocps-%s", r->st.job.id);
-    char *argv[] = {"squeue", "-h", "-t", "all", "--name", name, "-o", "%i", NULL};
+    /* --me: only our jobs, as a poll */
+    char *argv[] = {"squeue", "--me", "-h", "-t", "all", "--name", name, "-o", "%i", NULL};
     return engine_cmd_run(e, argv, NULL, engine_slurm_lookup_done, r->st.job.id, err, errlen);
 }
 

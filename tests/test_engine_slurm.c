@@ -8,8 +8,9 @@
  * Slurm dependencies, scancel from outside, the controller down and back,
  * a job submitted during a slow poll, a status file read when descriptors
  * are back, a waiting job aborted while the controller is down, a drained
- * node, Slurm's own time limit (TIMEOUT). Skipped (printed) when Slurm is
- * not installed; OCPS_TEST_FILTER=NAME runs one test.
+ * node, Slurm's own time limit (TIMEOUT), polls that ask for our jobs only
+ * (--me). Skipped (printed) when Slurm is not installed;
+ * OCPS_TEST_FILTER=NAME runs one test.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -623,6 +624,55 @@ static void test_submitted_during_a_slow_poll(void **state)
     assert_int_equal(efx_wait_final(fx, a, 60)->phase, ENGINE_COMPLETED);
 }
 
+/* How many lines of text contain `with` and not `without` (NULL: no such condition). */
+static int count_lines_with(const char *text, const char *with, const char *without)
+{
+    int n = 0;
+    for (const char *p = text; p != NULL && *p != '\0';) {
+        const char *end = strchr(p, '\n');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        char line[4096];
+        snprintf(line, sizeof line, "%.*s", (int)len, p);
+        n += strstr(line, with) != NULL && (without == NULL || strstr(line, without) == NULL);
+        p = end != NULL ? end + 1 : NULL;
+    }
+    return n;
+}
+
+/* Every poll asks only for the CSC user's jobs (squeue --me): with more
+ * than one -j id, squeue 22.05 without it loads the whole cluster's job
+ * table (REQUEST_JOB_INFO) and filters it itself; with --me a non-root
+ * user's squeue sends REQUEST_JOB_USER_INFO (docs/slurm.md). The polls
+ * (two jobs, two ids) still see both jobs through to their ends. */
+static void test_poll_asks_for_own_jobs(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    char *calls = tu_path_join(fx->dir, "squeue-calls");
+    char prologue[1400];
+    snprintf(prologue, sizeof prologue, "echo \"$*\" >> '%s'", calls);
+    free(slurm_wrapper(fx, "squeue", prologue, ""));
+    static const char *const one[] = {"sh", "-c", "sleep 2; exit 3", NULL};
+    static const char *const two[] = {"sh", "-c", "sleep 2", NULL};
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, a, one);
+    fx_submit(fx, b, two);
+    const efx_event *ea = efx_wait_final(fx, a, 30);
+    assert_int_equal(ea->phase, ENGINE_ERROR);
+    assert_int_equal(ea->exit_code, 3);
+    assert_int_equal(efx_wait_final(fx, b, 30)->phase, ENGINE_COMPLETED);
+    char *text = tu_read_file(calls, NULL);
+    assert_non_null(text);
+    int polls = count_lines_with(text, ",", NULL); /* two ids in -j */
+    int without = count_lines_with(text, "-j", "--me");
+    fprintf(stderr, "squeue polls with two ids: %d; polls without --me: %d\n", polls, without);
+    assert_true(polls >= 1);
+    assert_int_equal(without, 0);
+    free(text);
+    free(calls);
+}
+
 /* A file of the test's directory (tu_path_join). */
 static char *fx_path(const efx *fx, const char *name)
 {
@@ -782,6 +832,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_controller_down_at_submission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drained_node_keeps_job_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slurm_time_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_poll_asks_for_own_jobs, setup, teardown),
     };
     /* OCPS_TEST_FILTER=NAME runs only that test (a cmocka pattern) */
     const char *filter = getenv("OCPS_TEST_FILTER");
