@@ -608,6 +608,9 @@ static void engine_slurm_push_options(engine_slurm_argv *a, const engine *e, con
     /* a requeued job could not run again (its runner's claim refuses a
      * second run): Slurm reports NODE_FAIL or PREEMPTED instead */
     engine_slurm_push(a, "--no-requeue");
+    /* the job's environment is sbatch's (JOB_ID, the spec's variables):
+     * said here, as a site's SBATCH_EXPORT=NONE would drop it */
+    engine_slurm_push(a, "--export=ALL");
     engine_slurm_push_opt(a, "--partition", e->slurm.partition);
     engine_slurm_push_opt(a, "--account", e->slurm.account);
     engine_slurm_push_opt(a, "--qos", e->slurm.qos);

@@ -9,7 +9,7 @@
  * a job submitted during a slow poll, a status file read when descriptors
  * are back, a waiting job aborted while the controller is down, a drained
  * node, Slurm's own time limit (TIMEOUT), polls that ask for our jobs only
- * (--me). Skipped (printed) when Slurm is not installed;
+ * (--me), the job's environment despite SBATCH_EXPORT=NONE. Skipped (printed) when Slurm is not installed;
  * OCPS_TEST_FILTER=NAME runs one test.
  */
 #include <setjmp.h>
@@ -86,6 +86,8 @@ static char *saved_path;
 
 static int teardown(void **state)
 {
+    unsetenv("SBATCH_EXPORT"); /* test_job_env_despite_sbatch_export_none, also when it failed */
+    unsetenv("OCPS_TEST_CSC_VAR");
     if (saved_path != NULL) {
         setenv("PATH", saved_path, 1);
         free(saved_path);
@@ -673,6 +675,33 @@ static void test_poll_asks_for_own_jobs(void **state)
     free(calls);
 }
 
+/* SBATCH_EXPORT=NONE in the CSC's environment (a site-wide default):
+ * the job still gets its environment (JOB_ID, the spec's variables, the
+ * CSC's own), as sbatch is given --export=ALL itself. */
+static void test_job_env_despite_sbatch_export_none(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    setenv("SBATCH_EXPORT", "NONE", 1);
+    setenv("OCPS_TEST_CSC_VAR", "from-csc", 1);
+    static const char *const argv[] = {
+        "sh", "-c", "printf '%s|%s|%s' \"$JOB_ID\" \"$BUTLER_REPO\" \"$OCPS_TEST_CSC_VAR\" > env.out", NULL};
+    static const char *const env[] = {"BUTLER_REPO=/repo/main", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    efx_submit(fx, id, (engine_job_spec){.argv = argv, .env = env});
+    const efx_event *ev = efx_wait_final(fx, id, 30);
+    unsetenv("SBATCH_EXPORT");
+    unsetenv("OCPS_TEST_CSC_VAR");
+    fprintf(stderr, "SBATCH_EXPORT=NONE: %s (%s)\n", engine_phase_name(ev->phase), ev->message);
+    char *out = fx_job_file(fx, id, "env.out");
+    char want[256];
+    snprintf(want, sizeof want, "%s|/repo/main|from-csc", id);
+    assert_non_null(out);
+    assert_string_equal(out, want);
+    free(out);
+    assert_int_equal(ev->phase, ENGINE_COMPLETED);
+}
+
 /* A file of the test's directory (tu_path_join). */
 static char *fx_path(const efx *fx, const char *name)
 {
@@ -833,6 +862,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_drained_node_keeps_job_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slurm_time_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_poll_asks_for_own_jobs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_env_despite_sbatch_export_none, setup, teardown),
     };
     /* OCPS_TEST_FILTER=NAME runs only that test (a cmocka pattern) */
     const char *filter = getenv("OCPS_TEST_FILTER");
