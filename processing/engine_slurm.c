@@ -682,9 +682,26 @@ static void engine_slurm_fail(engine *e, engine_rec *r, const char *what, int st
     engine__schedule(e);
 }
 
+/* Did sbatch's controller refuse the job for want of capacity for now
+ * (Slurm 22.05's texts): its job table full (after sbatch's own retries
+ * of about 2 minutes), or a QOS/association submit limit (too many jobs
+ * of the user queued)? No job was made. */
+static bool engine_slurm_capacity_refusal(const char *errout)
+{
+    static const char *const signs[] = {"Slurm job queue full", "Unable to create job record, try again",
+                                        "Job violates accounting/QOS policy", NULL};
+    for (size_t i = 0; signs[i] != NULL; i++) {
+        if (strstr(errout, signs[i]) != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Did a Slurm command fail for want of the controller (down, restarting,
- * overloaded, its authentication daemon away) rather than because of the
- * job? Such a submission is tried again; any other failure ends the job. */
+ * overloaded, its authentication daemon away) or of its capacity for now
+ * rather than because of the job? Such a submission is tried again; any
+ * other failure ends the job. */
 static bool engine_slurm_transient(int status, const char *errout)
 {
     static const char *const signs[] = {"Unable to contact slurm controller",
@@ -699,6 +716,9 @@ static bool engine_slurm_transient(int status, const char *errout)
     if (status == 0) {
         return false;
     }
+    if (engine_slurm_capacity_refusal(errout)) {
+        return true;
+    }
     for (size_t i = 0; signs[i] != NULL; i++) {
         if (strstr(errout, signs[i]) != NULL) {
             return true;
@@ -712,7 +732,8 @@ static bool engine_slurm_transient(int status, const char *errout)
  * a broken connection it may have. */
 static bool engine_slurm_not_sent(const char *errout)
 {
-    return strstr(errout, "connect failure") != NULL || strstr(errout, "Connection refused") != NULL;
+    return strstr(errout, "connect failure") != NULL || strstr(errout, "Connection refused") != NULL ||
+           engine_slurm_capacity_refusal(errout); /* refused, not made */
 }
 
 /* The submission of r found no controller: r keeps its slot and stays
@@ -734,9 +755,18 @@ static void engine_slurm_retry_later(engine *e, engine_rec *r, const char *what,
     r->uws_next = engine__mono() + r->uws_backoff;
     r->slurm_retry = true;
     r->slurm_resumed = r->slurm_resumed || maybe_sent; /* then looked up by name before it is sent */
+    /* the refusal's last line names Slurm's reason (queue full: the
+     * first line says so already) */
+    const char *why = errout;
+    bool capacity = engine_slurm_capacity_refusal(errout);
+    if (capacity && strstr(errout, "Job violates accounting/QOS policy") != NULL) {
+        why = strstr(errout, "Job violates accounting/QOS policy");
+        n = strcspn(why, "\n");
+    }
     snprintf(r->st.job.message, sizeof r->st.job.message,
-             "not submitted yet: Slurm's controller does not answer (%.*s); trying again in %.0f s",
-             (int)(n < 200 ? n : 200), errout, r->uws_backoff);
+             "not submitted yet: %s (%.*s); trying again in %.0f s",
+             capacity ? "Slurm takes no more jobs for now" : "Slurm's controller does not answer",
+             (int)(n < 200 ? n : 200), why, r->uws_backoff);
     engine__change(e, r, ENGINE_QUEUED); /* reported with the message */
     engine_slurm_watch(e);
 }

@@ -9,7 +9,8 @@
  * a job submitted during a slow poll, a status file read when descriptors
  * are back, a waiting job aborted while the controller is down, a drained
  * node, Slurm's own time limit (TIMEOUT), polls that ask for our jobs only
- * (--me), the job's environment despite SBATCH_EXPORT=NONE. Skipped (printed) when Slurm is not installed;
+ * (--me), the job's environment despite SBATCH_EXPORT=NONE, sbatch's
+ * capacity refusals retried. Skipped (printed) when Slurm is not installed;
  * OCPS_TEST_FILTER=NAME runs one test.
  */
 #include <setjmp.h>
@@ -702,6 +703,50 @@ static void test_job_env_despite_sbatch_export_none(void **state)
     assert_int_equal(ev->phase, ENGINE_COMPLETED);
 }
 
+/* sbatch refuses for want of capacity, with Slurm 22.05's own texts (an
+ * sbatch wrapper): first the job queue full (after sbatch's own retries),
+ * then a QOS/association submit limit. Both are temporary: the job stays
+ * QUEUED saying so, is submitted again after the backoff, and runs once. */
+static void test_capacity_refusals_are_retried(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    char *count = tu_path_join(fx->dir, "sbatch-count");
+    char prologue[2400];
+    snprintf(
+        prologue, sizeof prologue,
+        "n=$(cat '%s' 2>/dev/null || echo 0); n=$((n + 1)); echo $n > '%s'\n"
+        "if [ $n = 1 ]; then\n"
+        "  echo 'sbatch: error: Slurm job queue full, sleeping and retrying' >&2\n"
+        "  echo 'sbatch: error: Batch job submission failed: Unable to create job record, try again' >&2\n"
+        "  exit 1\n"
+        "fi\n"
+        "if [ $n = 2 ]; then\n"
+        "  echo \"sbatch: error: Batch job submission failed: Job violates accounting/QOS policy "
+        "(job submit limit, user's size and/or time limits)\" >&2\n"
+        "  exit 1\n"
+        "fi",
+        count, count);
+    free(slurm_wrapper(fx, "sbatch", prologue, ""));
+    static const char *const argv[] = {"sh", "-c", "echo run >> runs.txt", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, argv);
+    const efx_event *ev = efx_wait_final(fx, id, 60);
+    fprintf(stderr, "capacity refusals: %s (%s)\n", engine_phase_name(ev->phase), ev->message);
+    assert_int_equal(ev->phase, ENGINE_COMPLETED);
+    const char *full = queued_message(fx, id, "job queue full");
+    const char *policy = queued_message(fx, id, "accounting/QOS policy");
+    assert_non_null(full);
+    assert_non_null(policy);
+    fprintf(stderr, "queued: %s\nqueued: %s\n", full, policy);
+    assert_int_equal(slurm_jobs_named(id), 1);
+    char *runs = fx_job_file(fx, id, "runs.txt");
+    assert_non_null(runs);
+    assert_string_equal(runs, "run\n");
+    free(runs);
+    free(count);
+}
+
 /* A file of the test's directory (tu_path_join). */
 static char *fx_path(const efx *fx, const char *name)
 {
@@ -863,6 +908,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_slurm_time_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_poll_asks_for_own_jobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_env_despite_sbatch_export_none, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_capacity_refusals_are_retried, setup, teardown),
     };
     /* OCPS_TEST_FILTER=NAME runs only that test (a cmocka pattern) */
     const char *filter = getenv("OCPS_TEST_FILTER");
