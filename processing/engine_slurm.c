@@ -259,6 +259,35 @@ static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
     }
 }
 
+/* What Slurm said of the job's end: "STATE" or "STATE: Reason" (the
+ * reason of the last poll, when it says more than None/NonZeroExitCode);
+ * "" for a job that left squeue. */
+static void engine_slurm_said(const engine_rec *r, const char *state, char *buf, size_t len)
+{
+    const char *why = r->st.job.slurm_reason;
+    bool telling = why[0] != '\0' && strcmp(why, "None") != 0 && strcmp(why, "NonZeroExitCode") != 0;
+    if (state == NULL || state[0] == '\0') {
+        buf[0] = '\0';
+    } else if (telling) {
+        snprintf(buf, len, "%s: %s", state, why);
+    } else {
+        snprintf(buf, len, "%s", state);
+    }
+}
+
+/* The note added to the message of a job that failed on its own (its
+ * runner's outcome) when Slurm's end explains it (OUT_OF_MEMORY after a
+ * signal 9, a NODE_FAIL, a reason other than NonZeroExitCode): "; Slurm:
+ * STATE: Reason", after the disk-full note; else that note alone. */
+static void engine_slurm_end_note(const engine_rec *r, const char *state, const char *full, char *buf,
+                                  size_t len)
+{
+    char said[160];
+    engine_slurm_said(r, state, said, sizeof said);
+    bool plain = said[0] == '\0' || strcmp(said, "COMPLETED") == 0 || strcmp(said, "FAILED") == 0;
+    snprintf(buf, len, "%s%s%s", full, plain ? "" : "; Slurm: ", plain ? "" : said);
+}
+
 /* The runner's status file is the truth for the exit code and outputs
  * when Slurm did not end the job itself (time limit, scancel, node
  * failure...). A status file that cannot be read for now (no descriptor
@@ -267,6 +296,7 @@ static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
 void engine__slurm_outcome(engine *e, engine_rec *r, const char *state, engine_outcome *o)
 {
     char msg[600];
+    char said[160];
     int rc = o->rc;
     engine_status *st = &o->st;
     if (rc == -EAGAIN) { /* as engine__outcome_finish does for a local job */
@@ -275,6 +305,7 @@ void engine__slurm_outcome(engine *e, engine_rec *r, const char *state, engine_o
         return;
     }
     const char *s = state != NULL ? state : "";
+    engine_slurm_said(r, state, said, sizeof said);
     engine__set_active(e, r, false);
     if (rc == 0 && st->ended > 0 && r->st.job.started <= 0) {
         r->st.job.started = st->started;
@@ -287,8 +318,11 @@ void engine__slurm_outcome(engine *e, engine_rec *r, const char *state, engine_o
     }
     bool never_started = r->st.job.phase == ENGINE_QUEUED;
     if (rc == 0 && !st->aborted) {
-        /* it ended on its own: its outcome, whatever came after */
-        engine__finish_noted(e, r, st, o->full);
+        /* it ended on its own: its outcome, whatever came after (with
+         * Slurm's word when that explains a failure) */
+        char note[ENGINE_FULL_NOTE_MAX + 200];
+        engine_slurm_end_note(r, state, o->full, note, sizeof note);
+        engine__finish_noted(e, r, st, note);
     } else if (strcmp(s, "TIMEOUT") == 0) {
         snprintf(msg, sizeof msg, "Slurm ended it at its time limit (TIMEOUT)");
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_TIMEOUT, rc == 0 ? st->exit_code : -1, msg);
@@ -305,18 +339,18 @@ void engine__slurm_outcome(engine *e, engine_rec *r, const char *state, engine_o
                        "cancelled in Slurm, not by OCPS (scancel from outside)");
     } else if (rc == 0) { /* the runner got a SIGTERM nobody here sent: Slurm's (preemption, a node going) */
         snprintf(msg, sizeof msg, "stopped by a signal from outside OCPS (Slurm: %s)",
-                 s[0] != '\0' ? s : "gone");
+                 said[0] != '\0' ? said : "gone");
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, st->exit_code, msg);
     } else if (engine_slurm_state_is(s, (const char *const[]){"NODE_FAIL", "BOOT_FAIL", "PREEMPTED",
                                                               "DEADLINE", "FAILED", NULL})) {
-        snprintf(msg, sizeof msg, "Slurm ended it (%s) before the runner recorded an outcome", s);
+        snprintf(msg, sizeof msg, "Slurm ended it (%s) before the runner recorded an outcome", said);
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
     } else if (strcmp(s, "OUT_OF_MEMORY") == 0) {
-        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PIPELINE_FAILED, -1,
-                       "Slurm ended it: out of memory (OUT_OF_MEMORY)");
+        snprintf(msg, sizeof msg, "Slurm ended it: out of memory (%s)", said);
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PIPELINE_FAILED, -1, msg);
     } else {
         snprintf(msg, sizeof msg, "Slurm job %s %s%s without an outcome from its runner (%.300s)",
-                 r->st.job.slurm_job_id, state != NULL ? "ended " : "left Slurm's queue", s, o->err);
+                 r->st.job.slurm_job_id, state != NULL ? "ended " : "left Slurm's queue", said, o->err);
         engine__finish(e, r, ENGINE_UNKNOWN, ENGINE_REASON_LOST, -1, msg);
     }
     if (rc == 0) {
@@ -367,6 +401,9 @@ static void engine_slurm_apply(engine *e, engine_rec *r, const engine_slurm_line
             engine__change(e, r, ENGINE_EXECUTING);
         }
     } else {
+        /* ended: Slurm's reason (JobLaunchFailure, OutOfMemory...) goes
+         * into the job's message (engine_slurm_said) */
+        snprintf(j->slurm_reason, sizeof j->slurm_reason, "%s", l->reason);
         engine_slurm_finish(e, r, l->state);
     }
 }

@@ -10,7 +10,8 @@
  * are back, a waiting job aborted while the controller is down, a drained
  * node, Slurm's own time limit (TIMEOUT), polls that ask for our jobs only
  * (--me), the job's environment despite SBATCH_EXPORT=NONE, sbatch's
- * capacity refusals retried. Skipped (printed) when Slurm is not installed;
+ * capacity refusals retried, Slurm's reason for a job it could not
+ * launch. Skipped (printed) when Slurm is not installed;
  * OCPS_TEST_FILTER=NAME runs one test.
  */
 #include <setjmp.h>
@@ -747,6 +748,40 @@ static void test_capacity_refusals_are_retried(void **state)
     free(count);
 }
 
+/* Slurm cannot launch the job on the node (its working directory is not
+ * there, as with a work_root not mounted on the node: here moved away
+ * while the job waits for its begin time): FAILED with reason
+ * JobLaunchFailure, before the runner recorded anything. The job ends
+ * ERROR / infrastructure and its message gives Slurm's state and reason. */
+static void test_launch_failure_says_slurm_reason(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    efx_close(fx);
+    static const char *const later[] = {"--begin=now+3", NULL};
+    fx->opts.slurm.extra_options = later;
+    efx_open(fx);
+    static const char *const argv[] = {"true", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, argv);
+    double end = tu_now() + 15;
+    while (fx_find_submitted(fx, id) < 0 && tu_now() < end) {
+        efx_spin(fx);
+    }
+    assert_true(fx_find_submitted(fx, id) >= 0);
+    const char *workdir = engine_job_get(fx->e, id)->workdir;
+    char away[1200];
+    snprintf(away, sizeof away, "%s.away", workdir);
+    assert_int_equal(rename(workdir, away), 0);
+    const efx_event *ev = efx_wait_final(fx, id, 30);
+    fprintf(stderr, "launch failure: %s (%s)\n", engine_phase_name(ev->phase), ev->message);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->reason, ENGINE_REASON_INFRASTRUCTURE);
+    assert_int_equal(ev->exit_code, -1);
+    assert_non_null(strstr(ev->message, "FAILED"));
+    assert_non_null(strstr(ev->message, "JobLaunchFailure"));
+}
+
 /* A file of the test's directory (tu_path_join). */
 static char *fx_path(const efx *fx, const char *name)
 {
@@ -909,6 +944,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_poll_asks_for_own_jobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_env_despite_sbatch_export_none, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capacity_refusals_are_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_launch_failure_says_slurm_reason, setup, teardown),
     };
     /* OCPS_TEST_FILTER=NAME runs only that test (a cmocka pattern) */
     const char *filter = getenv("OCPS_TEST_FILTER");
