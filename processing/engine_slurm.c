@@ -29,7 +29,8 @@
 #define ENGINE_SLURM_SCRIPT "ocps-slurm.sh"
 #define ENGINE_SLURM_OUT_MAX (1024 * 1024)
 #define ENGINE_SLURM_POLL_MIN 0.2
-#define ENGINE_SLURM_RETRY_MAX 30.0 /* seconds between submissions while the controller is away */
+#define ENGINE_SLURM_RETRY_MAX 30.0    /* seconds between submissions while the controller is away */
+#define ENGINE_SLURM_NEVER_CONFIRM 5.0 /* seconds a never-start reason stands before the job is ended */
 
 /* ---- child processes with captured output ------------------------------- */
 
@@ -369,6 +370,57 @@ static void engine_slurm_set(char *dst, size_t dstlen, const char *src, bool *ch
 
 static void engine_slurm_cancel(engine *e, const char *slurm_id, bool term_batch);
 
+/* A pending reason that says Slurm will never start the job unless an
+ * administrator changes a limit or the job's request: it exceeds a
+ * partition's limits (PartitionTimeLimit when its --time is over MaxTime,
+ * PartitionNodeLimit, PartitionConfig), asks for features no node has
+ * (BadConstraints), names an account or QOS that is not valid, or exceeds
+ * a per-job limit of its association or QOS (Assoc/QOSMax...PerJob...,
+ * QOSMin...). Limits on all of a user's jobs together (AssocGrp...,
+ * QOSMaxJobsPerUser...) clear as jobs end and are not among them. */
+static bool engine_slurm_never_starts(const char *reason)
+{
+    static const char *const never[] = {"PartitionTimeLimit",
+                                        "PartitionNodeLimit",
+                                        "PartitionConfig",
+                                        "BadConstraints",
+                                        "InvalidAccount",
+                                        "InvalidQOS",
+                                        NULL};
+    if (engine_slurm_state_is(reason, never)) {
+        return true;
+    }
+    bool per_job_max = (strncmp(reason, "AssocMax", 8) == 0 || strncmp(reason, "QOSMax", 6) == 0) &&
+                       strstr(reason, "PerJob") != NULL;
+    return per_job_max || strncmp(reason, "QOSMin", 6) == 0;
+}
+
+/* A waiting job in reason `reason` (a never-start one, seen at this poll):
+ * true once the reason has stood for ENGINE_SLURM_NEVER_CONFIRM seconds
+ * (a later poll confirms it): the job is then cancelled in Slurm and ends
+ * ERROR / infrastructure with Slurm's reason, freeing its slot (an
+ * aborted one ends as aborted once Slurm has cancelled it). */
+static bool engine_slurm_end_never_starting(engine *e, engine_rec *r, const char *state, const char *reason)
+{
+    double now = engine__mono();
+    if (r->slurm_never_since <= 0) {
+        r->slurm_never_since = now;
+        return false;
+    }
+    if (now - r->slurm_never_since < ENGINE_SLURM_NEVER_CONFIRM || r->st.abort_requested) {
+        return false;
+    }
+    char msg[600];
+    snprintf(msg, sizeof msg,
+             "Slurm will never start it (%s: %s): its request exceeds a limit of the cluster (e.g. --time "
+             "over the partition's MaxTime: see slurm.time_limit); cancelled",
+             state, reason);
+    engine_slurm_cancel(e, r->st.job.slurm_job_id, false);
+    engine__set_active(e, r, false);
+    engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
+    return true;
+}
+
 /* Apply one squeue line to a job handed to Slurm. */
 static void engine_slurm_apply(engine *e, engine_rec *r, const engine_slurm_line *l)
 {
@@ -385,7 +437,14 @@ static void engine_slurm_apply(engine *e, engine_rec *r, const engine_slurm_line
         engine__set_active(e, r, false);
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PREREQUISITE, -1,
                        "a prerequisite did not succeed (Slurm: DependencyNeverSatisfied); cancelled");
+    } else if (engine_slurm_state_is(l->state, engine_slurm_waiting) &&
+               engine_slurm_never_starts(l->reason) &&
+               engine_slurm_end_never_starting(e, r, l->state, l->reason)) {
+        return; /* ended */
     } else if (engine_slurm_state_is(l->state, engine_slurm_waiting)) {
+        if (!engine_slurm_never_starts(l->reason)) {
+            r->slurm_never_since = 0; /* it may start: waited for anew if the reason comes back */
+        }
         engine_slurm_set(j->slurm_reason, sizeof j->slurm_reason, l->reason, &changed);
         if (changed && j->phase == ENGINE_QUEUED) {
             snprintf(j->message, sizeof j->message, "Slurm job %s %s (%s)", j->slurm_job_id, l->state,

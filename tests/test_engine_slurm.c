@@ -11,7 +11,8 @@
  * node, Slurm's own time limit (TIMEOUT), polls that ask for our jobs only
  * (--me), the job's environment despite SBATCH_EXPORT=NONE, sbatch's
  * capacity refusals retried, Slurm's reason for a job it could not
- * launch. Skipped (printed) when Slurm is not installed;
+ * launch, a job Slurm will never start (PartitionTimeLimit) ended.
+ * Skipped (printed) when Slurm is not installed;
  * OCPS_TEST_FILTER=NAME runs one test.
  */
 #include <setjmp.h>
@@ -86,8 +87,15 @@ static int setup(void **state)
  * when the test failed); NULL when unchanged. */
 static char *saved_path;
 
+static bool partition_limited;
+static int partition_max_time(const char *value);
+
 static int teardown(void **state)
 {
+    if (partition_limited) { /* test_job_that_can_never_start_ends failed */
+        partition_max_time("INFINITE");
+        partition_limited = false;
+    }
     unsetenv("SBATCH_EXPORT"); /* test_job_env_despite_sbatch_export_none, also when it failed */
     unsetenv("OCPS_TEST_CSC_VAR");
     if (saved_path != NULL) {
@@ -782,6 +790,60 @@ static void test_launch_failure_says_slurm_reason(void **state)
     assert_non_null(strstr(ev->message, "JobLaunchFailure"));
 }
 
+/* The test partition's MaxTime was lowered (restored by teardown, also
+ * when the test failed). */
+static bool partition_limited;
+
+static int partition_max_time(const char *value)
+{
+    char arg[64];
+    snprintf(arg, sizeof arg, "MaxTime=%s", value);
+    char *update[] = {"scontrol", "update", "PartitionName=test", arg, NULL};
+    return tu_run(update, NULL);
+}
+
+/* A job whose --time exceeds the partition's MaxTime (EnforcePartLimits=NO:
+ * Slurm takes it and leaves it PENDING with reason PartitionTimeLimit
+ * forever): once the reason has stood for a while it is cancelled in Slurm
+ * and ends ERROR / infrastructure with Slurm's reason, freeing its slot, so
+ * the job queued behind it runs. */
+static void test_job_that_can_never_start_ends(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    efx_close(fx);
+    fx->opts.max_concurrent = 1;     /* the second job waits for the first one's slot */
+    fx->opts.slurm.time_limit = 300; /* --time=5 (minutes) */
+    efx_open(fx);
+    partition_limited = true;
+    assert_int_equal(partition_max_time("1"), 0);
+    static const char *const argv[] = {"echo", "ran", NULL};
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, a, argv);
+    fx_submit(fx, b, argv);
+    double t0 = tu_now();
+    const efx_event *ev = efx_wait_final(fx, a, 60);
+    fprintf(stderr, "never starts: %s after %.1f s (%s)\n", engine_phase_name(ev->phase), tu_now() - t0,
+            ev->message);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->reason, ENGINE_REASON_INFRASTRUCTURE);
+    assert_non_null(strstr(ev->message, "PartitionTimeLimit"));
+    assert_non_null(queued_message(fx, a, "(PartitionTimeLimit)")); /* said while it waited */
+    assert_int_equal(efx_find(fx, a, ENGINE_EXECUTING), -1);
+    assert_int_equal(partition_max_time("INFINITE"), 0);
+    partition_limited = false;
+    assert_int_equal(efx_wait_final(fx, b, 60)->phase, ENGINE_COMPLETED); /* had waited for the slot */
+    char slurm_id[32];
+    snprintf(slurm_id, sizeof slurm_id, "%s", fx->events[fx_find_submitted(fx, a)].slurm_job_id);
+    char *sq[] = {"squeue", "-h", "-t", "all", "-j", slurm_id, "-o", "%T", NULL};
+    char *out = NULL;
+    assert_int_equal(tu_run(sq, &out), 0);
+    fprintf(stderr, "its Slurm job: %s", out);
+    assert_non_null(strstr(out, "CANCELLED")); /* not left pending to run once the limit is lifted */
+    free(out);
+}
+
 /* A file of the test's directory (tu_path_join). */
 static char *fx_path(const efx *fx, const char *name)
 {
@@ -945,6 +1007,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_job_env_despite_sbatch_export_none, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capacity_refusals_are_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_launch_failure_says_slurm_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_that_can_never_start_ends, setup, teardown),
     };
     /* OCPS_TEST_FILTER=NAME runs only that test (a cmocka pattern) */
     const char *filter = getenv("OCPS_TEST_FILTER");
