@@ -55,6 +55,8 @@ typedef struct engine_rec {
     bool slurm_retry;         /* sbatch failed for want of the controller: sent again at uws_next */
     bool slurm_seen;          /* Slurm has shown it since this engine opened (sbatch, squeue) */
     bool slurm_wait_poll;     /* its sbatch waits for a poll to see its prerequisites (has a slot) */
+    double slurm_never_since; /* engine__mono() when a poll first showed it pending for a reason that
+                                 never clears by itself (engine_slurm_never_starts); 0: not so */
     double abort_time;        /* when engine_job_abort asked (engine__mono) */
     bool unstored;            /* its latest change (or publication) is not in the store */
     bool unstored_listed;     /* its id is on e->unstored (it may have been written since) */

@@ -29,7 +29,8 @@
 #define ENGINE_SLURM_SCRIPT "ocps-slurm.sh"
 #define ENGINE_SLURM_OUT_MAX (1024 * 1024)
 #define ENGINE_SLURM_POLL_MIN 0.2
-#define ENGINE_SLURM_RETRY_MAX 30.0 /* seconds between submissions while the controller is away */
+#define ENGINE_SLURM_RETRY_MAX 30.0    /* seconds between submissions while the controller is away */
+#define ENGINE_SLURM_NEVER_CONFIRM 5.0 /* seconds a never-start reason stands before the job is ended */
 
 /* ---- child processes with captured output ------------------------------- */
 
@@ -259,6 +260,35 @@ static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
     }
 }
 
+/* What Slurm said of the job's end: "STATE" or "STATE: Reason" (the
+ * reason of the last poll, when it says more than None/NonZeroExitCode);
+ * "" for a job that left squeue. */
+static void engine_slurm_said(const engine_rec *r, const char *state, char *buf, size_t len)
+{
+    const char *why = r->st.job.slurm_reason;
+    bool telling = why[0] != '\0' && strcmp(why, "None") != 0 && strcmp(why, "NonZeroExitCode") != 0;
+    if (state == NULL || state[0] == '\0') {
+        buf[0] = '\0';
+    } else if (telling) {
+        snprintf(buf, len, "%s: %s", state, why);
+    } else {
+        snprintf(buf, len, "%s", state);
+    }
+}
+
+/* The note added to the message of a job that failed on its own (its
+ * runner's outcome) when Slurm's end explains it (OUT_OF_MEMORY after a
+ * signal 9, a NODE_FAIL, a reason other than NonZeroExitCode): "; Slurm:
+ * STATE: Reason", after the disk-full note; else that note alone. */
+static void engine_slurm_end_note(const engine_rec *r, const char *state, const char *full, char *buf,
+                                  size_t len)
+{
+    char said[160];
+    engine_slurm_said(r, state, said, sizeof said);
+    bool plain = said[0] == '\0' || strcmp(said, "COMPLETED") == 0 || strcmp(said, "FAILED") == 0;
+    snprintf(buf, len, "%s%s%s", full, plain ? "" : "; Slurm: ", plain ? "" : said);
+}
+
 /* The runner's status file is the truth for the exit code and outputs
  * when Slurm did not end the job itself (time limit, scancel, node
  * failure...). A status file that cannot be read for now (no descriptor
@@ -267,6 +297,7 @@ static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
 void engine__slurm_outcome(engine *e, engine_rec *r, const char *state, engine_outcome *o)
 {
     char msg[600];
+    char said[160];
     int rc = o->rc;
     engine_status *st = &o->st;
     if (rc == -EAGAIN) { /* as engine__outcome_finish does for a local job */
@@ -275,6 +306,7 @@ void engine__slurm_outcome(engine *e, engine_rec *r, const char *state, engine_o
         return;
     }
     const char *s = state != NULL ? state : "";
+    engine_slurm_said(r, state, said, sizeof said);
     engine__set_active(e, r, false);
     if (rc == 0 && st->ended > 0 && r->st.job.started <= 0) {
         r->st.job.started = st->started;
@@ -287,8 +319,11 @@ void engine__slurm_outcome(engine *e, engine_rec *r, const char *state, engine_o
     }
     bool never_started = r->st.job.phase == ENGINE_QUEUED;
     if (rc == 0 && !st->aborted) {
-        /* it ended on its own: its outcome, whatever came after */
-        engine__finish_noted(e, r, st, o->full);
+        /* it ended on its own: its outcome, whatever came after (with
+         * Slurm's word when that explains a failure) */
+        char note[ENGINE_FULL_NOTE_MAX + 200];
+        engine_slurm_end_note(r, state, o->full, note, sizeof note);
+        engine__finish_noted(e, r, st, note);
     } else if (strcmp(s, "TIMEOUT") == 0) {
         snprintf(msg, sizeof msg, "Slurm ended it at its time limit (TIMEOUT)");
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_TIMEOUT, rc == 0 ? st->exit_code : -1, msg);
@@ -305,18 +340,18 @@ void engine__slurm_outcome(engine *e, engine_rec *r, const char *state, engine_o
                        "cancelled in Slurm, not by OCPS (scancel from outside)");
     } else if (rc == 0) { /* the runner got a SIGTERM nobody here sent: Slurm's (preemption, a node going) */
         snprintf(msg, sizeof msg, "stopped by a signal from outside OCPS (Slurm: %s)",
-                 s[0] != '\0' ? s : "gone");
+                 said[0] != '\0' ? said : "gone");
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, st->exit_code, msg);
     } else if (engine_slurm_state_is(s, (const char *const[]){"NODE_FAIL", "BOOT_FAIL", "PREEMPTED",
                                                               "DEADLINE", "FAILED", NULL})) {
-        snprintf(msg, sizeof msg, "Slurm ended it (%s) before the runner recorded an outcome", s);
+        snprintf(msg, sizeof msg, "Slurm ended it (%s) before the runner recorded an outcome", said);
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
     } else if (strcmp(s, "OUT_OF_MEMORY") == 0) {
-        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PIPELINE_FAILED, -1,
-                       "Slurm ended it: out of memory (OUT_OF_MEMORY)");
+        snprintf(msg, sizeof msg, "Slurm ended it: out of memory (%s)", said);
+        engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PIPELINE_FAILED, -1, msg);
     } else {
         snprintf(msg, sizeof msg, "Slurm job %s %s%s without an outcome from its runner (%.300s)",
-                 r->st.job.slurm_job_id, state != NULL ? "ended " : "left Slurm's queue", s, o->err);
+                 r->st.job.slurm_job_id, state != NULL ? "ended " : "left Slurm's queue", said, o->err);
         engine__finish(e, r, ENGINE_UNKNOWN, ENGINE_REASON_LOST, -1, msg);
     }
     if (rc == 0) {
@@ -335,6 +370,57 @@ static void engine_slurm_set(char *dst, size_t dstlen, const char *src, bool *ch
 
 static void engine_slurm_cancel(engine *e, const char *slurm_id, bool term_batch);
 
+/* A pending reason that says Slurm will never start the job unless an
+ * administrator changes a limit or the job's request: it exceeds a
+ * partition's limits (PartitionTimeLimit when its --time is over MaxTime,
+ * PartitionNodeLimit, PartitionConfig), asks for features no node has
+ * (BadConstraints), names an account or QOS that is not valid, or exceeds
+ * a per-job limit of its association or QOS (Assoc/QOSMax...PerJob...,
+ * QOSMin...). Limits on all of a user's jobs together (AssocGrp...,
+ * QOSMaxJobsPerUser...) clear as jobs end and are not among them. */
+static bool engine_slurm_never_starts(const char *reason)
+{
+    static const char *const never[] = {"PartitionTimeLimit",
+                                        "PartitionNodeLimit",
+                                        "PartitionConfig",
+                                        "BadConstraints",
+                                        "InvalidAccount",
+                                        "InvalidQOS",
+                                        NULL};
+    if (engine_slurm_state_is(reason, never)) {
+        return true;
+    }
+    bool per_job_max = (strncmp(reason, "AssocMax", 8) == 0 || strncmp(reason, "QOSMax", 6) == 0) &&
+                       strstr(reason, "PerJob") != NULL;
+    return per_job_max || strncmp(reason, "QOSMin", 6) == 0;
+}
+
+/* A waiting job in reason `reason` (a never-start one, seen at this poll):
+ * true once the reason has stood for ENGINE_SLURM_NEVER_CONFIRM seconds
+ * (a later poll confirms it): the job is then cancelled in Slurm and ends
+ * ERROR / infrastructure with Slurm's reason, freeing its slot (an
+ * aborted one ends as aborted once Slurm has cancelled it). */
+static bool engine_slurm_end_never_starting(engine *e, engine_rec *r, const char *state, const char *reason)
+{
+    double now = engine__mono();
+    if (r->slurm_never_since <= 0) {
+        r->slurm_never_since = now;
+        return false;
+    }
+    if (now - r->slurm_never_since < ENGINE_SLURM_NEVER_CONFIRM || r->st.abort_requested) {
+        return false;
+    }
+    char msg[600];
+    snprintf(msg, sizeof msg,
+             "Slurm will never start it (%s: %s): its request exceeds a limit of the cluster (e.g. --time "
+             "over the partition's MaxTime: see slurm.time_limit); cancelled",
+             state, reason);
+    engine_slurm_cancel(e, r->st.job.slurm_job_id, false);
+    engine__set_active(e, r, false);
+    engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
+    return true;
+}
+
 /* Apply one squeue line to a job handed to Slurm. */
 static void engine_slurm_apply(engine *e, engine_rec *r, const engine_slurm_line *l)
 {
@@ -351,7 +437,14 @@ static void engine_slurm_apply(engine *e, engine_rec *r, const engine_slurm_line
         engine__set_active(e, r, false);
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PREREQUISITE, -1,
                        "a prerequisite did not succeed (Slurm: DependencyNeverSatisfied); cancelled");
+    } else if (engine_slurm_state_is(l->state, engine_slurm_waiting) &&
+               engine_slurm_never_starts(l->reason) &&
+               engine_slurm_end_never_starting(e, r, l->state, l->reason)) {
+        return; /* ended */
     } else if (engine_slurm_state_is(l->state, engine_slurm_waiting)) {
+        if (!engine_slurm_never_starts(l->reason)) {
+            r->slurm_never_since = 0; /* it may start: waited for anew if the reason comes back */
+        }
         engine_slurm_set(j->slurm_reason, sizeof j->slurm_reason, l->reason, &changed);
         if (changed && j->phase == ENGINE_QUEUED) {
             snprintf(j->message, sizeof j->message, "Slurm job %s %s (%s)", j->slurm_job_id, l->state,
@@ -367,6 +460,9 @@ static void engine_slurm_apply(engine *e, engine_rec *r, const engine_slurm_line
             engine__change(e, r, ENGINE_EXECUTING);
         }
     } else {
+        /* ended: Slurm's reason (JobLaunchFailure, OutOfMemory...) goes
+         * into the job's message (engine_slurm_said) */
+        snprintf(j->slurm_reason, sizeof j->slurm_reason, "%s", l->reason);
         engine_slurm_finish(e, r, l->state);
     }
 }
@@ -486,7 +582,10 @@ static void engine_slurm_on_timer(uv_timer_t *t)
         }
         return;
     }
-    char *argv[] = {"squeue", "-h", "-t", "all", "-j", ids, "-o", "%i|%T|%r|%j|%N", NULL};
+    /* --me: the controller sends only our jobs (REQUEST_JOB_USER_INFO);
+     * with more than one -j id squeue would otherwise load the whole
+     * cluster's job table and filter it itself */
+    char *argv[] = {"squeue", "--me", "-h", "-t", "all", "-j", ids, "-o", "%i|%T|%r|%j|%N", NULL};
     char err[256];
     if ((e->slurm.poll_cmd =
              engine_cmd_start(e, argv, NULL, engine_slurm_poll_done, NULL, err, sizeof err)) != NULL) {
@@ -605,6 +704,9 @@ static void engine_slurm_push_options(engine_slurm_argv *a, const engine *e, con
     /* a requeued job could not run again (its runner's claim refuses a
      * second run): Slurm reports NODE_FAIL or PREEMPTED instead */
     engine_slurm_push(a, "--no-requeue");
+    /* the job's environment is sbatch's (JOB_ID, the spec's variables):
+     * said here, as a site's SBATCH_EXPORT=NONE would drop it */
+    engine_slurm_push(a, "--export=ALL");
     engine_slurm_push_opt(a, "--partition", e->slurm.partition);
     engine_slurm_push_opt(a, "--account", e->slurm.account);
     engine_slurm_push_opt(a, "--qos", e->slurm.qos);
@@ -676,9 +778,26 @@ static void engine_slurm_fail(engine *e, engine_rec *r, const char *what, int st
     engine__schedule(e);
 }
 
+/* Did sbatch's controller refuse the job for want of capacity for now
+ * (Slurm 22.05's texts): its job table full (after sbatch's own retries
+ * of about 2 minutes), or a QOS/association submit limit (too many jobs
+ * of the user queued)? No job was made. */
+static bool engine_slurm_capacity_refusal(const char *errout)
+{
+    static const char *const signs[] = {"Slurm job queue full", "Unable to create job record, try again",
+                                        "Job violates accounting/QOS policy", NULL};
+    for (size_t i = 0; signs[i] != NULL; i++) {
+        if (strstr(errout, signs[i]) != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Did a Slurm command fail for want of the controller (down, restarting,
- * overloaded, its authentication daemon away) rather than because of the
- * job? Such a submission is tried again; any other failure ends the job. */
+ * overloaded, its authentication daemon away) or of its capacity for now
+ * rather than because of the job? Such a submission is tried again; any
+ * other failure ends the job. */
 static bool engine_slurm_transient(int status, const char *errout)
 {
     static const char *const signs[] = {"Unable to contact slurm controller",
@@ -693,6 +812,9 @@ static bool engine_slurm_transient(int status, const char *errout)
     if (status == 0) {
         return false;
     }
+    if (engine_slurm_capacity_refusal(errout)) {
+        return true;
+    }
     for (size_t i = 0; signs[i] != NULL; i++) {
         if (strstr(errout, signs[i]) != NULL) {
             return true;
@@ -706,7 +828,8 @@ static bool engine_slurm_transient(int status, const char *errout)
  * a broken connection it may have. */
 static bool engine_slurm_not_sent(const char *errout)
 {
-    return strstr(errout, "connect failure") != NULL || strstr(errout, "Connection refused") != NULL;
+    return strstr(errout, "connect failure") != NULL || strstr(errout, "Connection refused") != NULL ||
+           engine_slurm_capacity_refusal(errout); /* refused, not made */
 }
 
 /* The submission of r found no controller: r keeps its slot and stays
@@ -728,9 +851,18 @@ static void engine_slurm_retry_later(engine *e, engine_rec *r, const char *what,
     r->uws_next = engine__mono() + r->uws_backoff;
     r->slurm_retry = true;
     r->slurm_resumed = r->slurm_resumed || maybe_sent; /* then looked up by name before it is sent */
+    /* the refusal's last line names Slurm's reason (queue full: the
+     * first line says so already) */
+    const char *why = errout;
+    bool capacity = engine_slurm_capacity_refusal(errout);
+    if (capacity && strstr(errout, "Job violates accounting/QOS policy") != NULL) {
+        why = strstr(errout, "Job violates accounting/QOS policy");
+        n = strcspn(why, "\n");
+    }
     snprintf(r->st.job.message, sizeof r->st.job.message,
-             "not submitted yet: Slurm's controller does not answer (%.*s); trying again in %.0f s",
-             (int)(n < 200 ? n : 200), errout, r->uws_backoff);
+             "not submitted yet: %s (%.*s); trying again in %.0f s",
+             capacity ? "Slurm takes no more jobs for now" : "Slurm's controller does not answer",
+             (int)(n < 200 ? n : 200), why, r->uws_backoff);
     engine__change(e, r, ENGINE_QUEUED); /* reported with the message */
     engine_slurm_watch(e);
 }
@@ -958,7 +1090,8 @@ static int engine_slurm_lookup(engine *e, engine_rec *r, char *err, size_t errle
 {
     char name[64];
     snprintf(name, sizeof name, "ocps-%s", r->st.job.id);
-    char *argv[] = {"squeue", "-h", "-t", "all", "--name", name, "-o", "%i", NULL};
+    /* --me: only our jobs, as a poll */
+    char *argv[] = {"squeue", "--me", "-h", "-t", "all", "--name", name, "-o", "%i", NULL};
     return engine_cmd_run(e, argv, NULL, engine_slurm_lookup_done, r->st.job.id, err, errlen);
 }
 

@@ -8,8 +8,12 @@
  * Slurm dependencies, scancel from outside, the controller down and back,
  * a job submitted during a slow poll, a status file read when descriptors
  * are back, a waiting job aborted while the controller is down, a drained
- * node, Slurm's own time limit (TIMEOUT). Skipped (printed) when Slurm is
- * not installed; OCPS_TEST_FILTER=NAME runs one test.
+ * node, Slurm's own time limit (TIMEOUT), polls that ask for our jobs only
+ * (--me), the job's environment despite SBATCH_EXPORT=NONE, sbatch's
+ * capacity refusals retried, Slurm's reason for a job it could not
+ * launch, a job Slurm will never start (PartitionTimeLimit) ended.
+ * Skipped (printed) when Slurm is not installed;
+ * OCPS_TEST_FILTER=NAME runs one test.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -83,8 +87,17 @@ static int setup(void **state)
  * when the test failed); NULL when unchanged. */
 static char *saved_path;
 
+static bool partition_limited;
+static int partition_max_time(const char *value);
+
 static int teardown(void **state)
 {
+    if (partition_limited) { /* test_job_that_can_never_start_ends failed */
+        partition_max_time("INFINITE");
+        partition_limited = false;
+    }
+    unsetenv("SBATCH_EXPORT"); /* test_job_env_despite_sbatch_export_none, also when it failed */
+    unsetenv("OCPS_TEST_CSC_VAR");
     if (saved_path != NULL) {
         setenv("PATH", saved_path, 1);
         free(saved_path);
@@ -623,6 +636,214 @@ static void test_submitted_during_a_slow_poll(void **state)
     assert_int_equal(efx_wait_final(fx, a, 60)->phase, ENGINE_COMPLETED);
 }
 
+/* How many lines of text contain `with` and not `without` (NULL: no such condition). */
+static int count_lines_with(const char *text, const char *with, const char *without)
+{
+    int n = 0;
+    for (const char *p = text; p != NULL && *p != '\0';) {
+        const char *end = strchr(p, '\n');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        char line[4096];
+        snprintf(line, sizeof line, "%.*s", (int)len, p);
+        n += strstr(line, with) != NULL && (without == NULL || strstr(line, without) == NULL);
+        p = end != NULL ? end + 1 : NULL;
+    }
+    return n;
+}
+
+/* Every poll asks only for the CSC user's jobs (squeue --me): with more
+ * than one -j id, squeue 22.05 without it loads the whole cluster's job
+ * table (REQUEST_JOB_INFO) and filters it itself; with --me a non-root
+ * user's squeue sends REQUEST_JOB_USER_INFO (docs/slurm.md). The polls
+ * (two jobs, two ids) still see both jobs through to their ends. */
+static void test_poll_asks_for_own_jobs(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    char *calls = tu_path_join(fx->dir, "squeue-calls");
+    char prologue[1400];
+    snprintf(prologue, sizeof prologue, "echo \"$*\" >> '%s'", calls);
+    free(slurm_wrapper(fx, "squeue", prologue, ""));
+    static const char *const one[] = {"sh", "-c", "sleep 2; exit 3", NULL};
+    static const char *const two[] = {"sh", "-c", "sleep 2", NULL};
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, a, one);
+    fx_submit(fx, b, two);
+    const efx_event *ea = efx_wait_final(fx, a, 30);
+    assert_int_equal(ea->phase, ENGINE_ERROR);
+    assert_int_equal(ea->exit_code, 3);
+    assert_int_equal(efx_wait_final(fx, b, 30)->phase, ENGINE_COMPLETED);
+    char *text = tu_read_file(calls, NULL);
+    assert_non_null(text);
+    int polls = count_lines_with(text, ",", NULL); /* two ids in -j */
+    int without = count_lines_with(text, "-j", "--me");
+    fprintf(stderr, "squeue polls with two ids: %d; polls without --me: %d\n", polls, without);
+    assert_true(polls >= 1);
+    assert_int_equal(without, 0);
+    free(text);
+    free(calls);
+}
+
+/* SBATCH_EXPORT=NONE in the CSC's environment (a site-wide default):
+ * the job still gets its environment (JOB_ID, the spec's variables, the
+ * CSC's own), as sbatch is given --export=ALL itself. */
+static void test_job_env_despite_sbatch_export_none(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    setenv("SBATCH_EXPORT", "NONE", 1);
+    setenv("OCPS_TEST_CSC_VAR", "from-csc", 1);
+    static const char *const argv[] = {
+        "sh", "-c", "printf '%s|%s|%s' \"$JOB_ID\" \"$BUTLER_REPO\" \"$OCPS_TEST_CSC_VAR\" > env.out", NULL};
+    static const char *const env[] = {"BUTLER_REPO=/repo/main", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    efx_submit(fx, id, (engine_job_spec){.argv = argv, .env = env});
+    const efx_event *ev = efx_wait_final(fx, id, 30);
+    unsetenv("SBATCH_EXPORT");
+    unsetenv("OCPS_TEST_CSC_VAR");
+    fprintf(stderr, "SBATCH_EXPORT=NONE: %s (%s)\n", engine_phase_name(ev->phase), ev->message);
+    char *out = fx_job_file(fx, id, "env.out");
+    char want[256];
+    snprintf(want, sizeof want, "%s|/repo/main|from-csc", id);
+    assert_non_null(out);
+    assert_string_equal(out, want);
+    free(out);
+    assert_int_equal(ev->phase, ENGINE_COMPLETED);
+}
+
+/* sbatch refuses for want of capacity, with Slurm 22.05's own texts (an
+ * sbatch wrapper): first the job queue full (after sbatch's own retries),
+ * then a QOS/association submit limit. Both are temporary: the job stays
+ * QUEUED saying so, is submitted again after the backoff, and runs once. */
+static void test_capacity_refusals_are_retried(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    char *count = tu_path_join(fx->dir, "sbatch-count");
+    char prologue[2400];
+    snprintf(
+        prologue, sizeof prologue,
+        "n=$(cat '%s' 2>/dev/null || echo 0); n=$((n + 1)); echo $n > '%s'\n"
+        "if [ $n = 1 ]; then\n"
+        "  echo 'sbatch: error: Slurm job queue full, sleeping and retrying' >&2\n"
+        "  echo 'sbatch: error: Batch job submission failed: Unable to create job record, try again' >&2\n"
+        "  exit 1\n"
+        "fi\n"
+        "if [ $n = 2 ]; then\n"
+        "  echo \"sbatch: error: Batch job submission failed: Job violates accounting/QOS policy "
+        "(job submit limit, user's size and/or time limits)\" >&2\n"
+        "  exit 1\n"
+        "fi",
+        count, count);
+    free(slurm_wrapper(fx, "sbatch", prologue, ""));
+    static const char *const argv[] = {"sh", "-c", "echo run >> runs.txt", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, argv);
+    const efx_event *ev = efx_wait_final(fx, id, 60);
+    fprintf(stderr, "capacity refusals: %s (%s)\n", engine_phase_name(ev->phase), ev->message);
+    assert_int_equal(ev->phase, ENGINE_COMPLETED);
+    const char *full = queued_message(fx, id, "job queue full");
+    const char *policy = queued_message(fx, id, "accounting/QOS policy");
+    assert_non_null(full);
+    assert_non_null(policy);
+    fprintf(stderr, "queued: %s\nqueued: %s\n", full, policy);
+    assert_int_equal(slurm_jobs_named(id), 1);
+    char *runs = fx_job_file(fx, id, "runs.txt");
+    assert_non_null(runs);
+    assert_string_equal(runs, "run\n");
+    free(runs);
+    free(count);
+}
+
+/* Slurm cannot launch the job on the node (its working directory is not
+ * there, as with a work_root not mounted on the node: here moved away
+ * while the job waits for its begin time): FAILED with reason
+ * JobLaunchFailure, before the runner recorded anything. The job ends
+ * ERROR / infrastructure and its message gives Slurm's state and reason. */
+static void test_launch_failure_says_slurm_reason(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    efx_close(fx);
+    static const char *const later[] = {"--begin=now+3", NULL};
+    fx->opts.slurm.extra_options = later;
+    efx_open(fx);
+    static const char *const argv[] = {"true", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, id, argv);
+    double end = tu_now() + 15;
+    while (fx_find_submitted(fx, id) < 0 && tu_now() < end) {
+        efx_spin(fx);
+    }
+    assert_true(fx_find_submitted(fx, id) >= 0);
+    const char *workdir = engine_job_get(fx->e, id)->workdir;
+    char away[1200];
+    snprintf(away, sizeof away, "%s.away", workdir);
+    assert_int_equal(rename(workdir, away), 0);
+    const efx_event *ev = efx_wait_final(fx, id, 30);
+    fprintf(stderr, "launch failure: %s (%s)\n", engine_phase_name(ev->phase), ev->message);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->reason, ENGINE_REASON_INFRASTRUCTURE);
+    assert_int_equal(ev->exit_code, -1);
+    assert_non_null(strstr(ev->message, "FAILED"));
+    assert_non_null(strstr(ev->message, "JobLaunchFailure"));
+}
+
+/* The test partition's MaxTime was lowered (restored by teardown, also
+ * when the test failed). */
+static bool partition_limited;
+
+static int partition_max_time(const char *value)
+{
+    char arg[64];
+    snprintf(arg, sizeof arg, "MaxTime=%s", value);
+    char *update[] = {"scontrol", "update", "PartitionName=test", arg, NULL};
+    return tu_run(update, NULL);
+}
+
+/* A job whose --time exceeds the partition's MaxTime (EnforcePartLimits=NO:
+ * Slurm takes it and leaves it PENDING with reason PartitionTimeLimit
+ * forever): once the reason has stood for a while it is cancelled in Slurm
+ * and ends ERROR / infrastructure with Slurm's reason, freeing its slot, so
+ * the job queued behind it runs. */
+static void test_job_that_can_never_start_ends(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    efx_close(fx);
+    fx->opts.max_concurrent = 1;     /* the second job waits for the first one's slot */
+    fx->opts.slurm.time_limit = 300; /* --time=5 (minutes) */
+    efx_open(fx);
+    partition_limited = true;
+    assert_int_equal(partition_max_time("1"), 0);
+    static const char *const argv[] = {"echo", "ran", NULL};
+    char a[ENGINE_JOB_ID_LEN + 1];
+    char b[ENGINE_JOB_ID_LEN + 1];
+    fx_submit(fx, a, argv);
+    fx_submit(fx, b, argv);
+    double t0 = tu_now();
+    const efx_event *ev = efx_wait_final(fx, a, 60);
+    fprintf(stderr, "never starts: %s after %.1f s (%s)\n", engine_phase_name(ev->phase), tu_now() - t0,
+            ev->message);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->reason, ENGINE_REASON_INFRASTRUCTURE);
+    assert_non_null(strstr(ev->message, "PartitionTimeLimit"));
+    assert_non_null(queued_message(fx, a, "(PartitionTimeLimit)")); /* said while it waited */
+    assert_int_equal(efx_find(fx, a, ENGINE_EXECUTING), -1);
+    assert_int_equal(partition_max_time("INFINITE"), 0);
+    partition_limited = false;
+    assert_int_equal(efx_wait_final(fx, b, 60)->phase, ENGINE_COMPLETED); /* had waited for the slot */
+    char slurm_id[32];
+    snprintf(slurm_id, sizeof slurm_id, "%s", fx->events[fx_find_submitted(fx, a)].slurm_job_id);
+    char *sq[] = {"squeue", "-h", "-t", "all", "-j", slurm_id, "-o", "%T", NULL};
+    char *out = NULL;
+    assert_int_equal(tu_run(sq, &out), 0);
+    fprintf(stderr, "its Slurm job: %s", out);
+    assert_non_null(strstr(out, "CANCELLED")); /* not left pending to run once the limit is lifted */
+    free(out);
+}
+
 /* A file of the test's directory (tu_path_join). */
 static char *fx_path(const efx *fx, const char *name)
 {
@@ -782,6 +1003,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_controller_down_at_submission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drained_node_keeps_job_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slurm_time_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_poll_asks_for_own_jobs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_env_despite_sbatch_export_none, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_capacity_refusals_are_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_launch_failure_says_slurm_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_that_can_never_start_ends, setup, teardown),
     };
     /* OCPS_TEST_FILTER=NAME runs only that test (a cmocka pattern) */
     const char *filter = getenv("OCPS_TEST_FILTER");

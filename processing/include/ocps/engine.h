@@ -105,7 +105,7 @@ typedef struct engine_job {
     /* Slurm executor only (empty strings otherwise): */
     char slurm_job_id[32]; /* Slurm's job id once submitted */
     char slurm_state[32];  /* last state seen (PENDING, RUNNING, COMPLETED...) */
-    char slurm_reason[64]; /* Slurm's reason while pending (Resources, Dependency...) */
+    char slurm_reason[64]; /* Slurm's reason while pending (Resources, Dependency...), or at its end */
     char slurm_nodes[256]; /* node list it ran on */
     /* UWS executor only: */
     char executor_id[64]; /* the UWS server's jobId once submitted ("" before) */
