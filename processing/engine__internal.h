@@ -55,12 +55,14 @@ typedef struct engine_rec {
     bool slurm_retry;         /* sbatch failed for want of the controller: sent again at uws_next */
     bool slurm_seen;          /* Slurm has shown it since this engine opened (sbatch, squeue) */
     bool slurm_wait_poll;     /* its sbatch waits for a poll to see its prerequisites (has a slot) */
-    double slurm_never_since; /* engine__mono() when a poll first showed it pending for a reason that
-                                 never clears by itself (engine_slurm_never_starts); 0: not so */
-    double abort_time;        /* when engine_job_abort asked (engine__mono) */
-    bool unstored;            /* its latest change (or publication) is not in the store */
-    bool unstored_listed;     /* its id is on e->unstored (it may have been written since) */
-    struct engine_rec *prev;  /* in e->lists[listed] */
+    double slurm_refused_since; /* engine__mono() of the first of its sbatch refusals by Slurm's
+                                   accounting/QOS policy (0: none) */
+    double slurm_never_since;   /* engine__mono() when a poll first showed it pending for a reason that
+                                   never clears by itself (engine_slurm_never_starts); 0: not so */
+    double abort_time;          /* when engine_job_abort asked (engine__mono) */
+    bool unstored;              /* its latest change (or publication) is not in the store */
+    bool unstored_listed;       /* its id is on e->unstored (it may have been written since) */
+    struct engine_rec *prev;    /* in e->lists[listed] */
     struct engine_rec *next;
     int listed;   /* the phase whose list holds it, -1 none */
     int64_t rank; /* its 1-based place on that list is rank - list.base while the list is numbered */
@@ -168,6 +170,7 @@ void engine__serial_drop(engine_serial *q);
 /* The Slurm executor's state (engine_slurm.c). */
 typedef struct engine_slurm {
     char *partition;
+    double policy_refusal_limit; /* engine_slurm_options' (seconds, > 0) */
     char *account;
     char *qos;
     int cpus_per_job;

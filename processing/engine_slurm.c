@@ -29,8 +29,9 @@
 #define ENGINE_SLURM_SCRIPT "ocps-slurm.sh"
 #define ENGINE_SLURM_OUT_MAX (1024 * 1024)
 #define ENGINE_SLURM_POLL_MIN 0.2
-#define ENGINE_SLURM_RETRY_MAX 30.0    /* seconds between submissions while the controller is away */
-#define ENGINE_SLURM_NEVER_CONFIRM 5.0 /* seconds a never-start reason stands before the job is ended */
+#define ENGINE_SLURM_RETRY_MAX 30.0     /* seconds between submissions while the controller is away */
+#define ENGINE_SLURM_NEVER_CONFIRM 5.0  /* seconds a never-start reason stands before the job is ended */
+#define ENGINE_SLURM_POLICY_LIMIT 600.0 /* default seconds an accounting/QOS policy refusal is retried */
 
 /* ---- child processes with captured output ------------------------------- */
 
@@ -136,6 +137,8 @@ int engine__slurm_init(engine *e, const engine_options *o, char *err, size_t err
     const engine_slurm_options *so = &o->slurm;
     s->cpus_per_job = so->cpus_per_job;
     s->time_limit = so->time_limit;
+    s->policy_refusal_limit =
+        so->policy_refusal_limit > 0 ? so->policy_refusal_limit : ENGINE_SLURM_POLICY_LIMIT;
     int rc = engine_slurm_dup(&s->partition, so->partition) | engine_slurm_dup(&s->account, so->account) |
              engine_slurm_dup(&s->qos, so->qos) | engine_slurm_dup(&s->memory, so->memory) |
              engine_slurm_dup(&s->slurm_conf, so->slurm_conf);
@@ -794,6 +797,23 @@ static bool engine_slurm_capacity_refusal(const char *errout)
     return false;
 }
 
+/* Has sbatch's "Job violates accounting/QOS policy" refusal of r (errout)
+ * now lasted policy_refusal_limit? Slurm gives it for a submit limit (which
+ * clears as jobs end: retried) and for a job its QOS never allows (with
+ * DenyOnLimit): after the limit the job ends rather than wait for ever.
+ * Notes the first such refusal. */
+static bool engine_slurm_policy_refusal_final(engine *e, engine_rec *r, const char *errout)
+{
+    if (strstr(errout, "Job violates accounting/QOS policy") == NULL) {
+        return false;
+    }
+    double now = engine__mono();
+    if (r->slurm_refused_since <= 0) {
+        r->slurm_refused_since = now;
+    }
+    return now - r->slurm_refused_since >= e->slurm.policy_refusal_limit;
+}
+
 /* Did a Slurm command fail for want of the controller (down, restarting,
  * overloaded, its authentication daemon away) or of its capacity for now
  * rather than because of the job? Such a submission is tried again; any
@@ -959,6 +979,16 @@ static void engine_slurm_sbatch_done(engine *e, engine_cmd *c, int status, const
         if (status == 0 && id[0] != '\0') {
             engine_slurm_cancel(e, id, false); /* its job is gone meanwhile */
         }
+        return;
+    }
+    if (engine_slurm_policy_refusal_final(e, r, errout)) {
+        const char *line = strstr(errout, "Job violates accounting/QOS policy");
+        char why[400];
+        snprintf(why, sizeof why,
+                 "%.*s; refused so for %.0f s: a submit limit that did not clear, or a job its QOS does not "
+                 "allow",
+                 (int)strcspn(line, "\n"), line, e->slurm.policy_refusal_limit);
+        engine_slurm_fail(e, r, "sbatch", status, why);
         return;
     }
     if (engine_slurm_transient(status, errout)) {

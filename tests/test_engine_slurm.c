@@ -756,6 +756,40 @@ static void test_capacity_refusals_are_retried(void **state)
     free(count);
 }
 
+/* The same accounting/QOS policy refusal, every time (a job its QOS never
+ * allows, with DenyOnLimit, gives the text of a submit limit): retried for
+ * policy_refusal_limit, then the job ends ERROR / infrastructure with
+ * Slurm's text and says why, instead of waiting for ever. */
+static void test_policy_refusal_ends_after_limit(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    efx_close(fx);
+    fx->opts.slurm.policy_refusal_limit = 3;
+    efx_open(fx);
+    free(
+        slurm_wrapper(fx, "sbatch",
+                      "echo \"sbatch: error: Batch job submission failed: Job violates accounting/QOS policy "
+                      "(job submit limit, user's size and/or time limits)\" >&2\n"
+                      "exit 1",
+                      ""));
+    static const char *const argv[] = {"true", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    double t0 = tu_now();
+    fx_submit(fx, id, argv);
+    const efx_event *ev = efx_wait_final(fx, id, 30);
+    double took = tu_now() - t0;
+    fprintf(stderr, "policy refusal: %s after %.1f s (%s)\n", engine_phase_name(ev->phase), took,
+            ev->message);
+    assert_int_equal(ev->phase, ENGINE_ERROR);
+    assert_int_equal(ev->reason, ENGINE_REASON_INFRASTRUCTURE);
+    assert_non_null(strstr(ev->message, "Job violates accounting/QOS policy"));
+    assert_non_null(strstr(ev->message, "refused so for 3 s"));
+    assert_non_null(queued_message(fx, id, "accounting/QOS policy")); /* retried first */
+    assert_true(took >= 3.0);
+    assert_int_equal(slurm_jobs_named(id), 0);
+}
+
 /* Slurm cannot launch the job on the node (its working directory is not
  * there, as with a work_root not mounted on the node: here moved away
  * while the job waits for its begin time): FAILED with reason
@@ -1006,6 +1040,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_poll_asks_for_own_jobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_env_despite_sbatch_export_none, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capacity_refusals_are_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_policy_refusal_ends_after_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_launch_failure_says_slurm_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_that_can_never_start_ends, setup, teardown),
     };

@@ -164,6 +164,12 @@ typedef struct engine_slurm_options {
     double time_limit;                /* seconds; rounded up to whole minutes (--time) */
     const char *const *extra_options; /* NULL-terminated sbatch options, already validated */
     const char *slurm_conf;           /* SLURM_CONF for sbatch/squeue/scancel, or NULL (inherited) */
+    /* Seconds sbatch's "Job violates accounting/QOS policy" refusal is
+     * retried before the job ends ERROR (0: 600). Slurm gives that text
+     * both for a submit limit that clears as other jobs end and for a job
+     * larger or longer than its QOS allows (DenyOnLimit), which never
+     * clears. */
+    double policy_refusal_limit;
 } engine_slurm_options;
 
 typedef struct engine_options {
