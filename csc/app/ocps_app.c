@@ -741,6 +741,7 @@ static int submit(ocps_app *a, sal_cmd *cmd, const ocps_execute *x, const char *
         .argv = (const char *const *)plan.argv,
         .env = (const char *const *)plan.env,
         .output_globs = (const char *const *)plan.globs,
+        .then_argv = (const char *const *)plan.then_argv,
         .max_duration = a->config.max_job_duration,
         .prereqs = (const char *const *)plan.prereqs,
         .prereq_must_succeed = a->config.prereq_must_succeed,
@@ -748,6 +749,13 @@ static int submit(ocps_app *a, sal_cmd *cmd, const ocps_execute *x, const char *
         .simulate = simulate,
         .cpus = plan.processes, /* Slurm: -j N asks for N CPUs; else slurm.cpus_per_job */
     };
+    if (spec.meta != NULL && plan.then_argv != NULL) { /* shown in job_result's parameters */
+        json_t *retrieve = json_array();
+        for (size_t i = 0; plan.then_argv[i] != NULL; i++) {
+            json_array_append_new(retrieve, json_string(plan.then_argv[i]));
+        }
+        json_object_set_new(spec.meta, "retrieve_command", retrieve);
+    }
     if (a->config.executor == OCPS_EXECUTOR_UWS && a->config.uws_reference &&
         (spec.uws_body = ocps_job_uws_reference_body(&plan, err, errlen)) == NULL) {
         json_decref(spec.meta);
@@ -1072,12 +1080,15 @@ static bool in_path(const char *name)
  * command line. A configured path is always used as it is. */
 static void choose_pipetask(ocps_app *a, ocps_config *c)
 {
+    const char *base = strrchr(c->pipetask, '/') != NULL ? strrchr(c->pipetask, '/') + 1 : c->pipetask;
+    c->embedded_pipetask = strcmp(base, "ocps-pipetask") == 0; /* configured by its path */
     if (strchr(c->pipetask, '/') != NULL || in_path(c->pipetask) || a->embedded_pipetask[0] == '\0') {
         return;
     }
     SAL_LOG(a->csc, SAL_LOG_INFO, "no %s in PATH: jobs run the embedded ocps-pipetask (%s)", c->pipetask,
             a->embedded_pipetask);
     snprintf(c->pipetask, sizeof c->pipetask, "%s", a->embedded_pipetask);
+    c->embedded_pipetask = true;
 }
 
 /* Make `parsed` (owned) the configuration: open the engine (first start)

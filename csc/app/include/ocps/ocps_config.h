@@ -74,6 +74,10 @@ typedef struct ocps_config {
     double retention_interval; /* seconds */
     json_t *command;           /* argv template (array of strings), owned reference */
     json_t *allowed_options;   /* options allowed in execute.config (array), owned reference */
+    json_t *retrieve_command;  /* argv template of the retrieval step after pipetask (array of
+                                * strings, empty: none), owned reference */
+    bool embedded_pipetask;    /* pipetask is the embedded ocps-pipetask (set by the app): its
+                                * outputs are in metrics.json, no retrieval step */
 } ocps_config;
 
 /* Read the settings for SAL index `index` from a configuration validated
