@@ -221,8 +221,9 @@ static void joined(char *const *v, char *out, size_t len)
 /* The retrieval step (retrieve_command, the Rubin job script's butler
  * retrieve-artifacts): a --dataset-type word pair per glob of
  * output_dataset_types (else output_glob; none when empty), the capture
- * glob "*"; none with the embedded ocps-pipetask, executor uws, or an
- * empty retrieve_command (the globs are then file names). */
+ * glob "*"; with the embedded ocps-pipetask its "butler" is the embedded
+ * ocps-butler (none known: no step); none with executor uws or an empty
+ * retrieve_command (the globs are then file names). */
 static void retrieval_step_in_the_plan(void **state)
 {
     (void)state;
@@ -263,7 +264,16 @@ static void retrieval_step_in_the_plan(void **state)
     ocps_job_plan_free(&plan);
 
     x.output_dataset_types = "bias";
-    cfg.embedded_pipetask = true;
+    cfg.embedded_pipetask = true; /* its "butler" is the embedded ocps-butler */
+    snprintf(cfg.embedded_butler, sizeof cfg.embedded_butler, "/opt/ocps/bin/ocps-butler");
+    assert_int_equal(ocps_job_plan_build(&cfg, &x, id, &plan, err, sizeof err), 0);
+    joined(plan.then_argv, text, sizeof text);
+    assert_string_equal(text,
+                        "/opt/ocps/bin/ocps-butler|retrieve-artifacts|--collections|"
+                        "u/ocps/0123456789abcdef0123456789abcdef/run|--dataset-type|bias|--transfer|auto|"
+                        "--no-preserve-path|LATISS|.");
+    ocps_job_plan_free(&plan);
+    cfg.embedded_butler[0] = '\0'; /* none known: no retrieval */
     assert_int_equal(ocps_job_plan_build(&cfg, &x, id, &plan, err, sizeof err), 0);
     assert_null(plan.then_argv);
     joined(plan.globs, text, sizeof text);

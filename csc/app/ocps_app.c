@@ -91,6 +91,7 @@ struct ocps_app {
     int simulation_mode;
     char runner[1024];
     char embedded_pipetask[1024]; /* ocps-pipetask, used when no pipetask is found */
+    char embedded_butler[1024];   /* ocps-butler, the retrieval's butler with ocps-pipetask */
     sal_csc *csc;
     engine *engine;
     ocps_ra *ra; /* index 101: the Rapid Analysis backend, no engine */
@@ -1059,6 +1060,11 @@ void ocps_app_set_embedded_pipetask(ocps_app *a, const char *path)
     snprintf(a->embedded_pipetask, sizeof a->embedded_pipetask, "%s", path != NULL ? path : "");
 }
 
+void ocps_app_set_embedded_butler(ocps_app *a, const char *path)
+{
+    snprintf(a->embedded_butler, sizeof a->embedded_butler, "%s", path != NULL ? path : "");
+}
+
 /* Is `name` (no '/') an executable in one of $PATH's directories? */
 static bool in_path(const char *name)
 {
@@ -1082,6 +1088,8 @@ static void choose_pipetask(ocps_app *a, ocps_config *c)
 {
     const char *base = strrchr(c->pipetask, '/') != NULL ? strrchr(c->pipetask, '/') + 1 : c->pipetask;
     c->embedded_pipetask = strcmp(base, "ocps-pipetask") == 0; /* configured by its path */
+    /* its repository is butler-lite: the retrieval's "butler" is ocps-butler */
+    snprintf(c->embedded_butler, sizeof c->embedded_butler, "%s", a->embedded_butler);
     if (strchr(c->pipetask, '/') != NULL || in_path(c->pipetask) || a->embedded_pipetask[0] == '\0') {
         return;
     }

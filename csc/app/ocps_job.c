@@ -379,13 +379,20 @@ static int build_argv(const plan_ctx *p, strv *argv, char *err, size_t errlen)
     return 0;
 }
 
-/* Does the job get the retrieval step (retrieve_command)? Not with the
- * embedded ocps-pipetask, whose outputs metrics.json lists, nor with
- * executor uws (uws-api-server's job script retrieves them itself). */
+/* Does the job get the retrieval step (retrieve_command)? Not with
+ * executor uws (uws-api-server's job script retrieves them itself), nor
+ * with the embedded ocps-pipetask when no ocps-butler is known to stand
+ * for "butler" (its outputs are in metrics.json all the same). */
 static bool retrieves(const ocps_config *cfg)
 {
-    return json_array_size(cfg->retrieve_command) > 0 && !cfg->embedded_pipetask &&
-           cfg->executor != OCPS_EXECUTOR_UWS;
+    return json_array_size(cfg->retrieve_command) > 0 && cfg->executor != OCPS_EXECUTOR_UWS &&
+           (!cfg->embedded_pipetask || cfg->embedded_butler[0] != '\0');
+}
+
+/* Is the retrieval's program `program` to be the embedded ocps-butler? */
+static bool cfg_embedded_butler(const ocps_config *cfg, const char *program)
+{
+    return cfg->embedded_pipetask && cfg->embedded_butler[0] != '\0' && strcmp(program, "butler") == 0;
 }
 
 static int add_dataset_type(const char *item, size_t len, void *arg)
@@ -408,6 +415,8 @@ static int build_then_argv(const plan_ctx *p, const char *glob_list, strv *out, 
         const char *t = json_string_value(item);
         if (strcmp(t, "{dataset_type_options}") == 0) {
             for_each_item(glob_list, add_dataset_type, out);
+        } else if (i == 0 && cfg_embedded_butler(p->cfg, t)) {
+            strv_add(out, p->cfg->embedded_butler); /* the repository of ocps-pipetask is butler-lite */
         } else if (expand_element(p, t, out, err, errlen) != 0) {
             return -1;
         }
