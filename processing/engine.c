@@ -1197,6 +1197,10 @@ static int engine_check_spec(const engine_job_spec *s, char *err, size_t errlen)
         snprintf(err, errlen, "argv is empty");
         return -1;
     }
+    if (s->then_argv != NULL && s->then_argv[0] != NULL && s->then_argv[0][0] == '\0') {
+        snprintf(err, errlen, "then_argv[0] is empty");
+        return -1;
+    }
     for (size_t i = 0; s->env != NULL && s->env[i] != NULL; i++) {
         if (strchr(s->env[i], '=') == NULL || s->env[i][0] == '=') {
             snprintf(err, errlen, "env entry \"%s\" is not NAME=VALUE", s->env[i]);
@@ -1263,6 +1267,14 @@ static json_t *engine_spec_json(const engine_job_spec *s, char *err, size_t errl
     rc |= json_object_set_new_nocheck(o, "cpus", json_integer(s->cpus > 0 ? s->cpus : 0));
     if (rc == 0 && s->uws_body != NULL) {
         rc = json_object_set_nocheck(o, "uws_body", s->uws_body);
+    }
+    if (rc == 0 && s->then_argv != NULL && s->then_argv[0] != NULL) {
+        json_t *then = engine_json_strv(s->then_argv, "then_argv", err, errlen);
+        if (then == NULL) {
+            json_decref(o);
+            return NULL;
+        }
+        rc = json_object_set_new_nocheck(o, "then", then);
     }
     if (rc == 0 && s->dirs != NULL && s->dirs[0] != NULL) {
         json_t *dirs = engine_json_strv(s->dirs, "dirs", err, errlen);
@@ -1359,6 +1371,10 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
         return -EEXIST;
     }
     if (engine_check_spec(spec, err, errlen) != 0) {
+        return -EINVAL;
+    }
+    if (e->executor == ENGINE_EXECUTOR_UWS && spec->then_argv != NULL && spec->then_argv[0] != NULL) {
+        snprintf(err, errlen, "executor uws runs no second step (then_argv)"); /* never dropped unseen */
         return -EINVAL;
     }
     if (!e->batching && engine_store_check(e, err, errlen) != 0) { /* a batch checked at its begin */

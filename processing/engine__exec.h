@@ -27,6 +27,7 @@ typedef struct engine_exec_request {
     uint64_t log_max;     /* bytes of the job's output kept in its log; 0: all */
     const char *simulate; /* "SECONDS:CODE" or NULL */
     const json_t *argv;   /* array of strings */
+    const json_t *then;   /* array of strings: the second step's argv (--then), or NULL */
     bool exit_with_job;   /* the runner exits with the job's code (--exit-status job), for Slurm */
     char *const *env;     /* complete environment, NULL-terminated */
 } engine_exec_request;
@@ -127,6 +128,8 @@ typedef struct engine_status {
     json_t *results;      /* owned array of strings */
     size_t results_total;
     bool results_truncated;
+    int step;  /* the step that ended the job (1-based; 0: a runner without steps) */
+    int steps; /* the job's steps (0 or 1: one) */
 } engine_status;
 
 /* Read status.json: 0, -ENOENT when absent, -EAGAIN when this process

@@ -30,8 +30,10 @@ char **engine_exec_runner_argv(const engine_exec_request *req, engine_exec_numbe
 {
     size_t nglobs = engine_exec_array_size(req->globs);
     size_t nargv = engine_exec_array_size(req->argv);
-    /* 20 fixed slots at most (with --simulate, --exit-status and --log-max), the globs, argv, NULL */
-    char **v = calloc(20 + 2 * nglobs + nargv + 1, sizeof *v);
+    size_t nthen = engine_exec_array_size(req->then);
+    /* 20 fixed slots at most (with --simulate, --exit-status and --log-max), the globs, the
+     * second step, argv, NULL */
+    char **v = calloc(20 + 2 * nglobs + 2 * nthen + nargv + 1, sizeof *v);
     if (v == NULL) {
         return NULL;
     }
@@ -68,6 +70,10 @@ char **engine_exec_runner_argv(const engine_exec_request *req, engine_exec_numbe
     if (req->log_max > 0) {
         v[n++] = "--log-max";
         v[n++] = nums->log_max;
+    }
+    for (size_t i = 0; i < nthen; i++) {
+        v[n++] = "--then";
+        v[n++] = (char *)json_string_value(json_array_get(req->then, i));
     }
     v[n++] = "--";
     for (size_t i = 0; i < nargv; i++) {
@@ -379,6 +385,8 @@ int engine_exec_read_status(const char *path, engine_status *st, char *err, size
     st->results = json_is_array(results) ? json_incref(results) : json_array();
     st->results_total = (size_t)json_integer_value(json_object_get(o, "results_total"));
     st->results_truncated = engine_exec_get_bool(o, "results_truncated");
+    st->step = (int)json_integer_value(json_object_get(o, "step"));
+    st->steps = (int)json_integer_value(json_object_get(o, "steps"));
     json_decref(o);
     return 0;
 }

@@ -35,6 +35,7 @@ void engine__runner_request(const engine *e, const engine_rec *r, const char *st
         .log_max = e->job_log_max,
         .simulate = json_string_value(json_object_get(r->st.spec, "simulate")),
         .argv = json_object_get(r->st.spec, "argv"),
+        .then = json_object_get(r->st.spec, "then"),
     };
 }
 
@@ -92,7 +93,12 @@ static void engine_classify(const engine_rec *r, const engine_status *st, const 
     msg[0] = '\0';
     if (st->spawn_error[0] != '\0') {
         *reason = ENGINE_REASON_INFRASTRUCTURE;
-        snprintf(msg, msglen, "%s", st->spawn_error);
+        if (st->steps > 1 && st->step > 1) {
+            snprintf(msg, msglen, "step %d of %d (step 1 completed): %s", st->step, st->steps,
+                     st->spawn_error);
+        } else {
+            snprintf(msg, msglen, "%s", st->spawn_error);
+        }
     } else if (st->aborted && r->st.abort_requested) {
         *phase = ENGINE_ABORTED;
         *reason = ENGINE_REASON_ABORTED;
@@ -112,10 +118,15 @@ static void engine_classify(const engine_rec *r, const engine_status *st, const 
         *reason = ENGINE_REASON_SUCCESS;
     } else {
         *reason = ENGINE_REASON_PIPELINE_FAILED;
+        /* a later step failed: the first completed (its work is done) */
+        char step[64] = "";
+        if (st->steps > 1 && st->step > 1) {
+            snprintf(step, sizeof step, "step %d of %d (step 1 completed) ", st->step, st->steps);
+        }
         if (st->signal != 0) {
-            snprintf(msg, msglen, "killed by signal %d%s", st->signal, full);
+            snprintf(msg, msglen, "%skilled by signal %d%s", step, st->signal, full);
         } else {
-            snprintf(msg, msglen, "exited with code %d%s", st->exit_code, full);
+            snprintf(msg, msglen, "%sexited with code %d%s", step, st->exit_code, full);
         }
     }
 }

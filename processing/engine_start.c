@@ -136,6 +136,7 @@ static int engine_start_copy_request(engine_start_work *w, const engine *e, cons
     q->globs = json_object_get(w->spec, "globs");
     q->simulate = json_string_value(json_object_get(w->spec, "simulate"));
     q->argv = json_object_get(w->spec, "argv");
+    q->then = json_object_get(w->spec, "then");
     q->env = w->env;
     return 0;
 }

@@ -1,16 +1,20 @@
 /*
  * test_butler_cli: ocps-butler end to end as a separate process: create,
  * ingest-raws, query-datasets (--where, --json), query-collections,
- * collection-chain, remove-runs, labels through DAF_BUTLER_REPOSITORY_INDEX,
+ * collection-chain, remove-runs, retrieve-artifacts (copies checked by
+ * fitsverify), labels through DAF_BUTLER_REPOSITORY_INDEX,
  * and the exit codes (0 success, 1 failure, 64 usage).
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -225,6 +229,128 @@ static void test_usage_errors_exit_64(void **state)
     free(out);
 }
 
+/* --- retrieve-artifacts --- */
+
+#define FITSVERIFY "/usr/bin/fitsverify"
+
+/* The "path" values of query-datasets --json of the raws, at most 3. */
+static size_t raw_paths(const fixture *f, char paths[3][1024])
+{
+    char *out = NULL;
+    assert_int_equal(
+        butler(&out, "query-datasets", f->repo, "raw", "--collections", "LATISS/raw/all", "--json", NULL), 0);
+    size_t n = 0;
+    for (const char *p = strstr(out, "\"path\":\""); p != NULL && n < 3; p = strstr(p + 1, "\"path\":\"")) {
+        const char *v = p + 8;
+        size_t len = strcspn(v, "\"");
+        snprintf(paths[n++], 1024, "%.*s", (int)len, v);
+    }
+    free(out);
+    return n;
+}
+
+/* Are the files a and b the same bytes? */
+static bool same_bytes(const char *a, const char *b)
+{
+    size_t na = 0;
+    size_t nb = 0;
+    char *x = tu_read_file(a, &na);
+    char *y = tu_read_file(b, &nb);
+    bool same = x != NULL && y != NULL && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+/* As `butler retrieve-artifacts` (what an OCPS job runs after pipetask):
+ * the datasets of the collections whose type matches a --dataset-type
+ * glob are copied (--transfer copy) or hard-linked (auto) into DEST, by
+ * file name (--no-preserve-path) or under their repository path; the
+ * copies are the repository's bytes and pass fitsverify; an existing
+ * destination file fails (exit 1), an unknown transfer is a usage error. */
+static void test_retrieve_artifacts(void **state)
+{
+    fixture *f = *state;
+    create_and_ingest(f);
+    char paths[3][1024];
+    assert_int_equal(raw_paths(f, paths), 3);
+    char *dest = tu_path_join(f->dir, "job");
+    char *out = NULL;
+    assert_int_equal(butler(&out, "retrieve-artifacts", f->repo, dest, "--collections", "LATISS/raw/all",
+                            "--dataset-type", "verify*Stats", "--dataset-type", "r?w", "--transfer", "copy",
+                            "--no-preserve-path", NULL),
+                     0);
+    char expect[1200];
+    snprintf(expect, sizeof expect, "Number of artifacts retrieved into destination %s: 3\n", dest);
+    assert_non_null(strstr(out, expect));
+    free(out);
+    bool verify = access(FITSVERIFY, X_OK) == 0;
+    for (int i = 0; i < 3; i++) {
+        char src[4200];
+        char dst[4200];
+        snprintf(src, sizeof src, "%s/%s", f->repo, paths[i]);
+        const char *base = strrchr(paths[i], '/') != NULL ? strrchr(paths[i], '/') + 1 : paths[i];
+        snprintf(dst, sizeof dst, "%s/%s", dest, base);
+        assert_true(same_bytes(src, dst));
+        struct stat st;
+        assert_int_equal(stat(dst, &st), 0);
+        struct stat sst;
+        assert_int_equal(stat(src, &sst), 0);
+        assert_true(st.st_ino != sst.st_ino); /* a copy */
+        if (verify) {                         /* an independent reader of the copy */
+            char *argv[] = {FITSVERIFY, "-q", "-e", dst, NULL};
+            char *text = NULL;
+            int rc = tu_run(argv, &text);
+            if (rc != 0) {
+                fail_msg("fitsverify %s: %d %s", dst, rc, text ? text : "");
+            }
+            free(text);
+        }
+    }
+    if (!verify) {
+        print_message("fitsverify not installed: copies compared byte for byte only\n");
+    }
+    /* again: the files are there already */
+    assert_int_equal(butler(&out, "retrieve-artifacts", f->repo, dest, "--collections", "LATISS/raw/all",
+                            "--dataset-type", "raw", "--no-preserve-path", NULL),
+                     1);
+    assert_non_null(strstr(out, "File exists"));
+    free(out);
+    /* a type that has no dataset there: nothing, not an error */
+    assert_int_equal(butler(&out, "retrieve-artifacts", f->repo, dest, "--collections", "LATISS/raw/all",
+                            "--dataset-type", "bias,dark", NULL),
+                     0);
+    snprintf(expect, sizeof expect, "Number of artifacts retrieved into destination %s: 0\n", dest);
+    assert_non_null(strstr(out, expect));
+    free(out);
+    /* auto, repository paths kept: hard links on the same file system */
+    char *dest2 = tu_path_join(f->dir, "job2");
+    assert_int_equal(butler(&out, "retrieve-artifacts", f->repo, dest2, "--collections", "LATISS/raw/all",
+                            "--transfer", "auto", NULL),
+                     0);
+    free(out);
+    for (int i = 0; i < 3; i++) {
+        char src[4200];
+        char dst[4200];
+        snprintf(src, sizeof src, "%s/%s", f->repo, paths[i]);
+        snprintf(dst, sizeof dst, "%s/%s", dest2, paths[i]);
+        assert_true(same_bytes(src, dst));
+        struct stat st;
+        struct stat sst;
+        assert_int_equal(stat(dst, &st), 0);
+        assert_int_equal(stat(src, &sst), 0);
+        assert_true(st.st_ino == sst.st_ino && st.st_dev == sst.st_dev); /* the repository's file */
+    }
+    assert_int_equal(butler(&out, "retrieve-artifacts", f->repo, dest2, "--collections", "LATISS/raw/all",
+                            "--transfer", "move", NULL),
+                     64);
+    free(out);
+    assert_int_equal(butler(&out, "retrieve-artifacts", f->repo, dest2, NULL), 64); /* no --collections */
+    free(out);
+    free(dest);
+    free(dest2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +360,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_collections_chain_and_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_label_through_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage_errors_exit_64, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retrieve_artifacts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -83,7 +83,8 @@ static int setup_csc(void **state, bool standby)
     assert_non_null(c->root);
     char site[4096];
     snprintf(site, sizeof site,
-             "work_root: %s/jobs\njob_store: %s/jobs.sqlite\npipetask: %s\ninprogress_interval: 1\n"
+             "work_root: %s/jobs\njob_store: %s/jobs.sqlite\npipetask: %s\nretrieve_command: "
+             "[]\ninprogress_interval: 1\n"
              "max_concurrent_jobs: 2\nabort_grace: 2\n",
              c->sfs.mount, c->root, FAKE_PIPETASK);
     assert_int_equal(tu_write_ocps_site(c->root, site), 0);

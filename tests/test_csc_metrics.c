@@ -137,7 +137,8 @@ static void make_config(ctx *c)
     snprintf(c->work, sizeof c->work, "%s/jobs", c->root);
     char site[4096];
     snprintf(site, sizeof site,
-             "work_root: %s\npipetask: %s\ninprogress_interval: 1\nmax_concurrent_jobs: 2\nabort_grace: 2\n",
+             "work_root: %s\npipetask: %s\nretrieve_command: []\ninprogress_interval: "
+             "1\nmax_concurrent_jobs: 2\nabort_grace: 2\n",
              c->work, FAKE_PIPETASK);
     assert_int_equal(tu_write_ocps_site(c->root, site), 0);
 }
@@ -513,7 +514,7 @@ static void test_uws_backend(void **state)
     char site[4096];
     snprintf(
         site, sizeof site,
-        "work_root: %s\npipetask: %s\ninprogress_interval: 1\nmax_concurrent_jobs: 2\n"
+        "work_root: %s\npipetask: %s\nretrieve_command: []\ninprogress_interval: 1\nmax_concurrent_jobs: 2\n"
         "executor: uws\nuws_api: ocps-engine\n"
         "instances:\n  - sal_index: 1\n    instance: LATISS\n    url: %s/api/v1\n    poll_interval: 0.2\n"
         "    butler: LATISS\n    input_collection: LATISS/raw/all\n    output_glob: '*.fits'\n",

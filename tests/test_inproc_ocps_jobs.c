@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -292,6 +293,155 @@ static void failing_job_ends_its_command(void **state)
     assert_non_null(strstr(r.result, "\"exit_code\":3"));
     long i = result_before_ack(f, &r);
     assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 3);
+}
+
+/* --- the retrieval step (butler retrieve-artifacts after pipetask) --- */
+
+/* A CSC with the default retrieve_command (the Rubin job script's
+ * `butler retrieve-artifacts`), a fake `butler` first in PATH. */
+static int setup_retrieve(void **state)
+{
+    return setup_with(state, 0, "# retrieve_command: the default\n");
+}
+
+/* execute with output_dataset_types `types`. */
+static void execute_types(fx *f, run *r, const char *query, const char *types)
+{
+    memset(r, 0, sizeof *r);
+    char err[256];
+    sal_remote_prepare(f->remote, "execute", err, sizeof err);
+    sal_remote_prepare(f->remote, "abort_job", err, sizeof err);
+    assert_true(fx_run_until(f, ready, NULL, 10));
+    int t = sal_remote_command_topic(f->remote, "execute");
+    const sal_topic_info *ti = &f->comp->topics[t];
+    void *s = sal_remote_new_command(f->remote, "execute");
+    assert_int_equal(sal_sample_set_string(ti, s, "pipeline", "cpBias.yaml", err, sizeof err), 0);
+    assert_int_equal(sal_sample_set_string(ti, s, "data_query", query, err, sizeof err), 0);
+    assert_int_equal(sal_sample_set_string(ti, s, "output_dataset_types", types, err, sizeof err), 0);
+    args[0] = (run_arg){f, r};
+    assert_int_equal(
+        sal_remote_command(f->remote, "execute", s, 60, on_ack, &args[0], &r->seqnum, err, sizeof err), 0);
+    sal_sample_free(ti, s);
+}
+
+/* A fake `butler` in <root>/bin: its arguments a line each in
+ * <root>/butler.argv, a dataset's file in its last argument (the
+ * destination), exit 3 when DATA_QUERY says BUTLERFAILS. PATH gets the
+ * directory first; the old PATH is returned (malloc'd). */
+static char *fake_butler(const ctx *c)
+{
+    char bin[1200];
+    snprintf(bin, sizeof bin, "%s/bin", c->root);
+    assert_int_equal(mkdir(bin, 0755), 0);
+    char path[1300];
+    snprintf(path, sizeof path, "%s/butler", bin);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "#!/bin/sh\n"
+            ": > '%s/butler.argv'\n"
+            "for a in \"$@\"; do printf '%%s\\n' \"$a\" >> '%s/butler.argv'; last=$a; done\n"
+            "case \"$DATA_QUERY\" in *BUTLERFAILS*) echo 'butler: no such collection' >&2; exit 3;; esac\n"
+            "echo '{\"mean\": 0.5}' > \"$last/verifyBiasStats_LATISS_R00_u_ocps_run.json\"\n",
+            c->root, c->root);
+    fclose(f);
+    assert_int_equal(chmod(path, 0755), 0);
+    const char *old = getenv("PATH");
+    char *saved = strdup(old != NULL ? old : "/usr/bin:/bin");
+    char *now = malloc(strlen(bin) + strlen(saved) + 2);
+    sprintf(now, "%s:%s", bin, saved);
+    setenv("PATH", now, 1);
+    free(now);
+    return saved;
+}
+
+/* The retrieval's argv (the fake butler's record), one line each; NULL if
+ * it did not run. */
+static char *butler_argv(const ctx *c)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/butler.argv", c->root);
+    return tu_read_file(path, NULL);
+}
+
+/* Does one of the result's results[*].uri end with `tail`? */
+static bool result_lists(const json_t *res, const char *tail)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(res, "results"), i, item)
+    {
+        const char *uri = json_string_value(json_object_get(item, "uri"));
+        if (uri != NULL && strlen(uri) >= strlen(tail) &&
+            strcmp(uri + strlen(uri) - strlen(tail), tail) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* As the Python OCPS's job script: after pipetask, `butler
+ * retrieve-artifacts --collections u/ocps/<id>/run --dataset-type <glob>
+ * ... --transfer auto --no-preserve-path <repo> <job dir>` (argv, a
+ * --dataset-type per glob), and its files are the job's results. A failed
+ * retrieval fails the job (its exit code, the step said); a failed
+ * pipetask runs no retrieval. */
+static void retrieval_step_lists_the_outputs(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    char *old_path = fake_butler(c);
+    run r;
+    execute_types(f, &r, "instrument='LATISS'", "verify*Stats, bias");
+    wait_done(f, &r);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    char *argv = butler_argv(c);
+    assert_non_null(argv); /* the retrieval ran */
+    char expect[512];
+    snprintf(expect, sizeof expect,
+             "retrieve-artifacts\n--collections\nu/ocps/%s/run\n--dataset-type\nverify*Stats\n"
+             "--dataset-type\nbias\n--transfer\nauto\n--no-preserve-path\nLATISS\n.\n",
+             r.job_id);
+    assert_string_equal(argv, expect);
+    free(argv);
+    long i = result_before_ack(f, &r);
+    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 0);
+    json_t *res = json_field(f, i, "result");
+    assert_string_equal(json_string_value(json_object_get(res, "phase")), "completed");
+    assert_true(result_lists(res, "/verifyBiasStats_LATISS_R00_u_ocps_run.json"));
+    assert_true(result_lists(res, "/ocps.log"));
+    json_t *retrieve = json_object_get(json_object_get(res, "parameters"), "retrieve_command");
+    assert_int_equal(json_array_size(retrieve), 13);
+    assert_string_equal(json_string_value(json_array_get(retrieve, 0)), "butler");
+    json_decref(res);
+
+    /* the retrieval fails: the job fails, saying the pipetask step completed */
+    char path[1200];
+    snprintf(path, sizeof path, "%s/butler.argv", c->root);
+    unlink(path);
+    execute_types(f, &r, "instrument='LATISS' AND BUTLERFAILS", "bias");
+    wait_done(f, &r);
+    assert_non_null(strstr(r.result, "\"phase\":\"error\""));
+    assert_non_null(strstr(r.result, "\"exit_code\":3"));
+    i = result_before_ack(f, &r);
+    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 3);
+    res = json_field(f, i, "result");
+    const char *msg = json_string_value(json_object_get(json_object_get(res, "errorSummary"), "message"));
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "step 2 of 2 (step 1 completed) exited with code 3"));
+    json_decref(res);
+    argv = butler_argv(c);
+    assert_non_null(argv);
+    free(argv);
+
+    /* pipetask fails: no retrieval */
+    unlink(path);
+    execute_types(f, &r, "FAIL=2", "bias");
+    wait_done(f, &r);
+    assert_non_null(strstr(r.result, "\"exit_code\":2"));
+    assert_null(butler_argv(c));
+    setenv("PATH", old_path, 1);
+    free(old_path);
 }
 
 static void executes_do_not_wait_for_each_other(void **state)
@@ -960,6 +1110,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(identity_not_utf8_runs_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(execute_delivered_twice_runs_once, setup, teardown),
         cmocka_unit_test_setup_teardown(final_ack_waits_for_its_minimum_delay, setup, teardown),
+        cmocka_unit_test_setup_teardown(retrieval_step_lists_the_outputs, setup_retrieve, teardown),
     };
     return cmocka_run_group_tests_name("inproc_ocps_jobs", tests, NULL, NULL);
 }

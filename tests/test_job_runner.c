@@ -792,6 +792,98 @@ static void exit_status_job_is_the_jobs_code(void **state)
     }
 }
 
+/* Run the runner with --glob '*.json', the second step `then` (sh -c)
+ * after the first `first` (sh -c), --timeout `timeout`; status.json
+ * parsed, the wall time it took in *secs. */
+static json_t *run_two_steps(const fixture *fx, const char *first, const char *then, const char *timeout,
+                             double *secs)
+{
+    unlink(fx->claim);
+    const char *argv[40];
+    size_t n = runner_head(fx, argv, timeout, "1");
+    const char *rest[] = {"--glob", "*.json", "--then", "sh", "--then", "-c", "--then",
+                          then,     "--",     "sh",     "-c", first,    NULL};
+    memcpy(argv + n, rest, sizeof rest);
+    double t0 = tu_now();
+    char *out = NULL;
+    int rc = tu_run((char *const *)argv, &out);
+    *secs = tu_now() - t0;
+    if (rc != 0) {
+        fail_msg("ocps-job-runner exited %d: %s", rc, out ? out : "");
+    }
+    free(out);
+    json_t *j = json_load_file(fx->status, 0, NULL);
+    assert_non_null(j);
+    return j;
+}
+
+static long status_int(const json_t *j, const char *key)
+{
+    return (long)json_integer_value(json_object_get(j, key));
+}
+
+/* --then: a second step once the first exited 0 (the OCPS's butler
+ * retrieve-artifacts after pipetask), run as the first (its job line in
+ * the claim); its outcome is the job's (status.json "step" says which
+ * ended it), and the outputs are matched after it. A failed first step
+ * runs no second; a failed second fails the job; both share --timeout;
+ * a SIGTERM (abort) while the second runs stops it. */
+static void a_second_step_runs_after_success(void **state)
+{
+    fixture *fx = *state;
+    double secs;
+    json_t *j = run_two_steps(fx, "echo 1 > one.json", "echo 2 > two.json", "10", &secs);
+    assert_int_equal(status_int(j, "exit_code"), 0);
+    assert_int_equal(status_int(j, "step"), 2);
+    assert_int_equal(status_int(j, "steps"), 2);
+    assert_true(listed(fx, j, "one.json") && listed(fx, j, "two.json"));
+    json_decref(j);
+    char *claim = tu_read_file(fx->claim, NULL);
+    assert_non_null(claim);
+    const char *second = strstr(claim, "\njob ");
+    assert_non_null(second);
+    assert_non_null(strstr(second + 1, "\njob ")); /* a job line per step, the last one followed */
+    free(claim);
+
+    unlink(fx->status);
+    char two[PATH_MAX];
+    path_printf(two, sizeof two, "%s/two.json", fx->workdir);
+    unlink(two);
+    j = run_two_steps(fx, "exit 4", "echo 2 > two.json", "10", &secs);
+    assert_int_equal(status_int(j, "exit_code"), 4);
+    assert_int_equal(status_int(j, "step"), 1);
+    assert_false(listed(fx, j, "two.json"));
+    assert_int_equal(access(two, F_OK), -1);
+    json_decref(j);
+
+    j = run_two_steps(fx, "true", "exit 5", "10", &secs);
+    assert_int_equal(status_int(j, "exit_code"), 5);
+    assert_int_equal(status_int(j, "step"), 2);
+    json_decref(j);
+
+    /* one --timeout for both: 1.5 s in the first, the second stopped at 3 s */
+    j = run_two_steps(fx, "sleep 1.5", "sleep 20", "3", &secs);
+    assert_true(json_is_true(json_object_get(j, "timed_out")));
+    assert_int_equal(status_int(j, "step"), 2);
+    assert_true(secs < 8);
+    json_decref(j);
+
+    /* an abort (the runner's SIGTERM) while the second step runs */
+    j = run_two_steps(fx, "true", "kill -TERM $PPID; sleep 20", "30", &secs);
+    assert_true(json_is_true(json_object_get(j, "aborted")));
+    assert_int_equal(status_int(j, "step"), 2);
+    assert_true(secs < 8);
+    json_decref(j);
+
+    /* an abort while the first runs: no second step */
+    unlink(two);
+    j = run_two_steps(fx, "kill -TERM $PPID; sleep 20", "echo 2 > two.json", "30", &secs);
+    assert_true(json_is_true(json_object_get(j, "aborted")));
+    assert_int_equal(status_int(j, "step"), 1);
+    assert_int_equal(access(two, F_OK), -1);
+    json_decref(j);
+}
+
 /* With --exit-status job, a job stopped at its --timeout whose program
  * catches SIGTERM and exits 0 did not succeed: the runner exits 128+SIGTERM
  * (Slurm then does not run its afterok dependants); status.json keeps the
@@ -834,6 +926,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_job_filling_the_disk_keeps_its_outcome, setup, teardown),
         cmocka_unit_test_setup_teardown(exit_status_job_is_the_jobs_code, setup, teardown),
         cmocka_unit_test_setup_teardown(exit_status_job_is_not_zero_when_timed_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_second_step_runs_after_success, setup, teardown),
     };
     return cmocka_run_group_tests_name("job_runner", tests, NULL, NULL);
 }

@@ -208,13 +208,100 @@ static void processes_from_config(void **state)
     assert_int_equal(processes_of("--jobs 9"), 0);
 }
 
+/* The plan's words of list v (NULL: none) joined by '|'. */
+static void joined(char *const *v, char *out, size_t len)
+{
+    out[0] = '\0';
+    for (size_t i = 0; v != NULL && v[i] != NULL; i++) {
+        size_t n = strlen(out);
+        snprintf(out + n, len - n, "%s%s", i > 0 ? "|" : "", v[i]);
+    }
+}
+
+/* The retrieval step (retrieve_command, the Rubin job script's butler
+ * retrieve-artifacts): a --dataset-type word pair per glob of
+ * output_dataset_types (else output_glob; none when empty), the capture
+ * glob "*"; with the embedded ocps-pipetask its "butler" is the embedded
+ * ocps-butler (none known: no step); none with executor uws or an empty
+ * retrieve_command (the globs are then file names). */
+static void retrieval_step_in_the_plan(void **state)
+{
+    (void)state;
+    ocps_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    snprintf(cfg.pipetask, sizeof cfg.pipetask, "pipetask");
+    snprintf(cfg.butler, sizeof cfg.butler, "LATISS");
+    snprintf(cfg.output_glob, sizeof cfg.output_glob, "*");
+    cfg.command = json_pack("[s, s]", "{pipetask}", "run");
+    cfg.retrieve_command = json_pack("[s, s, s, s, s, s, s, s, s, s]", "butler", "retrieve-artifacts",
+                                     "--collections", "{output_run}", "{dataset_type_options}", "--transfer",
+                                     "auto", "--no-preserve-path", "{butler}", ".");
+    const char *id = "0123456789abcdef0123456789abcdef";
+    ocps_execute x = fields("cpBias.yaml");
+    x.output_dataset_types = " verify*Stats ,bias";
+    ocps_job_plan plan;
+    char err[256];
+    char text[1024];
+    assert_int_equal(ocps_job_plan_build(&cfg, &x, id, &plan, err, sizeof err), 0);
+    joined(plan.then_argv, text, sizeof text);
+    assert_string_equal(text,
+                        "butler|retrieve-artifacts|--collections|u/ocps/0123456789abcdef0123456789abcdef/run|"
+                        "--dataset-type|verify*Stats|--dataset-type|bias|--transfer|auto|"
+                        "--no-preserve-path|LATISS|.");
+    joined(plan.globs, text, sizeof text);
+    assert_string_equal(text, "*");
+    ocps_job_plan_free(&plan);
+
+    x.output_dataset_types = ""; /* the configured output_glob */
+    assert_int_equal(ocps_job_plan_build(&cfg, &x, id, &plan, err, sizeof err), 0);
+    joined(plan.then_argv, text, sizeof text);
+    assert_non_null(strstr(text, "|--dataset-type|*|--transfer|"));
+    ocps_job_plan_free(&plan);
+    cfg.output_glob[0] = '\0'; /* none: every type */
+    assert_int_equal(ocps_job_plan_build(&cfg, &x, id, &plan, err, sizeof err), 0);
+    joined(plan.then_argv, text, sizeof text);
+    assert_null(strstr(text, "--dataset-type"));
+    ocps_job_plan_free(&plan);
+
+    x.output_dataset_types = "bias";
+    cfg.embedded_pipetask = true; /* its "butler" is the embedded ocps-butler */
+    snprintf(cfg.embedded_butler, sizeof cfg.embedded_butler, "/opt/ocps/bin/ocps-butler");
+    assert_int_equal(ocps_job_plan_build(&cfg, &x, id, &plan, err, sizeof err), 0);
+    joined(plan.then_argv, text, sizeof text);
+    assert_string_equal(text,
+                        "/opt/ocps/bin/ocps-butler|retrieve-artifacts|--collections|"
+                        "u/ocps/0123456789abcdef0123456789abcdef/run|--dataset-type|bias|--transfer|auto|"
+                        "--no-preserve-path|LATISS|.");
+    ocps_job_plan_free(&plan);
+    cfg.embedded_butler[0] = '\0'; /* none known: no retrieval */
+    assert_int_equal(ocps_job_plan_build(&cfg, &x, id, &plan, err, sizeof err), 0);
+    assert_null(plan.then_argv);
+    joined(plan.globs, text, sizeof text);
+    assert_string_equal(text, "bias");
+    ocps_job_plan_free(&plan);
+    cfg.embedded_pipetask = false;
+    cfg.executor = OCPS_EXECUTOR_UWS;
+    assert_int_equal(ocps_job_plan_build(&cfg, &x, id, &plan, err, sizeof err), 0);
+    assert_null(plan.then_argv);
+    ocps_job_plan_free(&plan);
+    cfg.executor = OCPS_EXECUTOR_LOCAL;
+    json_array_clear(cfg.retrieve_command);
+    assert_int_equal(ocps_job_plan_build(&cfg, &x, id, &plan, err, sizeof err), 0);
+    assert_null(plan.then_argv);
+    joined(plan.globs, text, sizeof text);
+    assert_string_equal(text, "bias");
+    ocps_job_plan_free(&plan);
+    json_decref(cfg.command);
+    json_decref(cfg.retrieve_command);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(escapes_are_refused),    cmocka_unit_test(ordinary_patterns_pass),
         cmocka_unit_test(configured_output_glob), cmocka_unit_test(bad_utf8_says_where),
         cmocka_unit_test(control_characters),     cmocka_unit_test(pipeline_option_refused),
-        cmocka_unit_test(processes_from_config),
+        cmocka_unit_test(processes_from_config),  cmocka_unit_test(retrieval_step_in_the_plan),
     };
     return cmocka_run_group_tests_name("ocps_execute", tests, NULL, NULL);
 }

@@ -87,8 +87,11 @@ static void make_config(ctx *c, const char *extra)
     char site[4096];
     snprintf(site, sizeof site,
              "work_root: %s\npipetask: %s\ninprogress_interval: 1\n%sabort_grace: 2\n"
-             "simulation_duration: 0.5\n%s%s",
-             c->work, FAKE_PIPETASK, slots, executor, extra ? extra : "");
+             "simulation_duration: 0.5\n%s%s%s",
+             c->work, FAKE_PIPETASK, slots, executor,
+             /* fake-pipetask registers nothing to retrieve: no retrieval step unless asked */
+             extra != NULL && strstr(extra, "retrieve_command") ? "" : "retrieve_command: []\n",
+             extra ? extra : "");
     assert_int_equal(tu_write_ocps_site(c->root, site), 0);
 }
 

@@ -84,9 +84,11 @@ static void make_config(ctx *c)
     assert_non_null(c->root);
     snprintf(c->work, sizeof c->work, "%s/jobs", c->root);
     char site[2048];
-    snprintf(site, sizeof site,
-             "work_root: %s\npipetask: %s\ninprogress_interval: 1\nmax_concurrent_jobs: 8\nabort_grace: 2\n",
-             c->work, FAKE_PIPETASK);
+    snprintf(
+        site, sizeof site,
+        "work_root: %s\npipetask: %s\nretrieve_command: []\ninprogress_interval: 1\nmax_concurrent_jobs: 8\n"
+        "abort_grace: 2\n",
+        c->work, FAKE_PIPETASK);
     assert_int_equal(tu_write_ocps_site(c->root, site), 0);
 }
 

@@ -245,6 +245,20 @@ static size_t outputs_of_type(json_t *res, const char *job_id, const char *type)
     return n;
 }
 
+/* How many of the result's results[*].uri end with `tail`. */
+static size_t results_ending(const json_t *res, const char *tail)
+{
+    size_t n = 0, i;
+    json_t *r;
+    json_array_foreach(json_object_get(res, "results"), i, r)
+    {
+        const char *uri = json_string_value(json_object_get(r, "uri"));
+        n +=
+            uri != NULL && strlen(uri) >= strlen(tail) && strcmp(uri + strlen(uri) - strlen(tail), tail) == 0;
+    }
+    return n;
+}
+
 static bool collection_exists(const ctx *c, const char *name)
 {
     char *out = NULL;
@@ -327,6 +341,19 @@ static void calibrate_then_isr_and_quicklook_through_the_csc(void **state)
     size_t len = 0;
     char *bytes = tu_read_file(png, &len);
     assert_true(len > 8 && memcmp(bytes + 1, "PNG", 3) == 0);
+    /* the retrieval step (ocps-butler retrieve-artifacts) put it in the
+     * job's directory: a result, the same bytes; no postISRCCD there */
+    char tail[1100];
+    snprintf(tail, sizeof tail, "/%s/%s", ql.job_id, strrchr(png, '/') + 1);
+    if (results_ending(res, tail) != 1 || results_ending(res, ".fits") != 0) {
+        fail_msg("quick-look results: %s", json_dumps(json_object_get(res, "results"), 0));
+    }
+    char copy[2400];
+    snprintf(copy, sizeof copy, "%s/%s", c->work, tail + 1);
+    size_t copy_len = 0;
+    char *copied = tu_read_file(copy, &copy_len);
+    assert_true(copied != NULL && copy_len == len && memcmp(copied, bytes, len) == 0);
+    free(copied);
     free(bytes);
     json_t *qlm = json_object_get(json_object_get(json_object_get(res, "metrics"), "tasks"), "quickLook");
     assert_true(json_number_value(json_object_get(qlm, "n_sources")) > 0);

@@ -101,10 +101,12 @@ static int setup_state(void **state, const char *csc_state, int want)
     }
     snprintf(c->work, sizeof c->work, "%s/jobs", c->root);
     char site[4096];
-    snprintf(site, sizeof site,
-             "work_root: %s\npipetask: %s\ninprogress_interval: 1\nmax_concurrent_jobs: 8\nabort_grace: 2\n"
-             "executor: slurm\nslurm:\n  slurm_conf: %s\n  cpus_per_job: 1\n",
-             c->work, FAKE_PIPETASK, cluster.slurm_conf);
+    snprintf(
+        site, sizeof site,
+        "work_root: %s\npipetask: %s\nretrieve_command: []\ninprogress_interval: 1\nmax_concurrent_jobs: 8\n"
+        "abort_grace: 2\n"
+        "executor: slurm\nslurm:\n  slurm_conf: %s\n  cpus_per_job: 1\n",
+        c->work, FAKE_PIPETASK, cluster.slurm_conf);
     if (tu_write_ocps_site(c->root, site) != 0) {
         return -1;
     }

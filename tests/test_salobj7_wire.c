@@ -258,7 +258,8 @@ static void make_config(peer *p)
     p->root = tu_make_ocps_config();
     assert_non_null(p->root);
     char site[2048];
-    snprintf(site, sizeof site, "work_root: %s/jobs\npipetask: %s\nabort_grace: 2\n", p->root, FAKE_PIPETASK);
+    snprintf(site, sizeof site, "work_root: %s/jobs\npipetask: %s\nretrieve_command: []\nabort_grace: 2\n",
+             p->root, FAKE_PIPETASK);
     assert_int_equal(tu_write_ocps_site(p->root, site), 0);
 }
 

@@ -93,6 +93,7 @@ struct ocps_app {
     int simulation_mode;
     char runner[1024];
     char embedded_pipetask[1024]; /* ocps-pipetask, used when no pipetask is found */
+    char embedded_butler[1024];   /* ocps-butler, the retrieval's butler with ocps-pipetask */
     sal_csc *csc;
     engine *engine;
     ocps_ra *ra; /* index 101: the Rapid Analysis backend, no engine */
@@ -828,6 +829,7 @@ static int submit(ocps_app *a, sal_cmd *cmd, const ocps_execute *x, const char *
         .argv = (const char *const *)plan.argv,
         .env = (const char *const *)plan.env,
         .output_globs = (const char *const *)plan.globs,
+        .then_argv = (const char *const *)plan.then_argv,
         .max_duration = a->config.max_job_duration,
         .prereqs = (const char *const *)plan.prereqs,
         .prereq_must_succeed = a->config.prereq_must_succeed,
@@ -835,6 +837,13 @@ static int submit(ocps_app *a, sal_cmd *cmd, const ocps_execute *x, const char *
         .simulate = simulate,
         .cpus = plan.processes, /* Slurm: -j N asks for N CPUs; else slurm.cpus_per_job */
     };
+    if (spec.meta != NULL && plan.then_argv != NULL) { /* shown in job_result's parameters */
+        json_t *retrieve = json_array();
+        for (size_t i = 0; plan.then_argv[i] != NULL; i++) {
+            json_array_append_new(retrieve, json_string(plan.then_argv[i]));
+        }
+        json_object_set_new(spec.meta, "retrieve_command", retrieve);
+    }
     if (a->config.executor == OCPS_EXECUTOR_UWS && a->config.uws_reference &&
         (spec.uws_body = ocps_job_uws_reference_body(&plan, err, errlen)) == NULL) {
         json_decref(spec.meta);
@@ -1140,6 +1149,11 @@ void ocps_app_set_embedded_pipetask(ocps_app *a, const char *path)
     snprintf(a->embedded_pipetask, sizeof a->embedded_pipetask, "%s", path != NULL ? path : "");
 }
 
+void ocps_app_set_embedded_butler(ocps_app *a, const char *path)
+{
+    snprintf(a->embedded_butler, sizeof a->embedded_butler, "%s", path != NULL ? path : "");
+}
+
 /* Is `name` (no '/') an executable in one of $PATH's directories? */
 static bool in_path(const char *name)
 {
@@ -1161,12 +1175,17 @@ static bool in_path(const char *name)
  * command line. A configured path is always used as it is. */
 static void choose_pipetask(ocps_app *a, ocps_config *c)
 {
+    const char *base = strrchr(c->pipetask, '/') != NULL ? strrchr(c->pipetask, '/') + 1 : c->pipetask;
+    c->embedded_pipetask = strcmp(base, "ocps-pipetask") == 0; /* configured by its path */
+    /* its repository is butler-lite: the retrieval's "butler" is ocps-butler */
+    snprintf(c->embedded_butler, sizeof c->embedded_butler, "%s", a->embedded_butler);
     if (strchr(c->pipetask, '/') != NULL || in_path(c->pipetask) || a->embedded_pipetask[0] == '\0') {
         return;
     }
     SAL_LOG(a->csc, SAL_LOG_INFO, "no %s in PATH: jobs run the embedded ocps-pipetask (%s)", c->pipetask,
             a->embedded_pipetask);
     snprintf(c->pipetask, sizeof c->pipetask, "%s", a->embedded_pipetask);
+    c->embedded_pipetask = true;
 }
 
 /* Make `parsed` (owned) the configuration: open the engine (first start)

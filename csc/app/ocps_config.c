@@ -190,12 +190,23 @@ static int check_no_nul(json_t *array, const char *key, char *err, size_t errlen
     return 0;
 }
 
-/* Every {placeholder} in the command template must be one we fill. */
-static int check_template(json_t *command, char *err, size_t errlen)
+/* Every {placeholder} in a command template (`name`: command or
+ * retrieve_command) must be one we fill. */
+static int check_template(json_t *command, const char *name, char *err, size_t errlen)
 {
-    static const char *const known[] = {"pipetask",         "pipeline",          "version",      "butler",
-                                        "job_id",           "output_collection", "output_run",   "data_query",
-                                        "input_collection", "config_words",      "input_option", NULL};
+    static const char *const known[] = {"pipetask",
+                                        "pipeline",
+                                        "version",
+                                        "butler",
+                                        "job_id",
+                                        "output_collection",
+                                        "output_run",
+                                        "data_query",
+                                        "input_collection",
+                                        "config_words",
+                                        "input_option",
+                                        "dataset_type_options",
+                                        NULL};
     size_t i;
     json_t *item;
     json_array_foreach(command, i, item)
@@ -209,7 +220,7 @@ static int check_template(json_t *command, char *err, size_t errlen)
                             strncmp(p + 1, known[k], end - p - 1) == 0);
             }
             if (!ok) {
-                snprintf(err, errlen, "command[%zu]: unknown placeholder in '%s'", i, s);
+                snprintf(err, errlen, "%s[%zu]: unknown placeholder in '%s'", name, i, s);
                 return -1;
             }
         }
@@ -264,9 +275,12 @@ int ocps_config_from_json(int32_t index, json_t *config, ocps_config *out, char 
     out->retention_interval = json_number_value(json_object_get(retention, "interval"));
     out->command = json_incref(json_object_get(config, "command"));
     out->allowed_options = json_incref(json_object_get(config, "allowed_options"));
+    out->retrieve_command = json_incref(json_object_get(config, "retrieve_command"));
     if (check_no_nul(out->command, "command", err, errlen) != 0 ||
         check_no_nul(out->allowed_options, "allowed_options", err, errlen) != 0 ||
-        check_template(out->command, err, errlen) != 0) {
+        check_no_nul(out->retrieve_command, "retrieve_command", err, errlen) != 0 ||
+        check_template(out->command, "command", err, errlen) != 0 ||
+        check_template(out->retrieve_command, "retrieve_command", err, errlen) != 0) {
         ocps_config_clear(out);
         return -1;
     }
@@ -277,5 +291,6 @@ void ocps_config_clear(ocps_config *c)
 {
     json_decref(c->command);
     json_decref(c->allowed_options);
+    json_decref(c->retrieve_command);
     memset(c, 0, sizeof *c);
 }

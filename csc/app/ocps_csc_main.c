@@ -179,6 +179,14 @@ static void find_pipetask(char *out, size_t len)
     exe_path_find("OCPS_PIPETASK", places, out, len);
 }
 
+/* ocps-butler: $OCPS_BUTLER, next to this program or in the build
+ * tree's processing/butler/ directory; "" if none is there. */
+static void find_butler(char *out, size_t len)
+{
+    static const char *const places[] = {"ocps-butler", "../processing/butler/ocps-butler", NULL};
+    exe_path_find("OCPS_BUTLER", places, out, len);
+}
+
 /* An error that stops the program, as a log line (text: "ocps-csc: ..."). */
 static void report_error(const char *message)
 {
@@ -452,6 +460,9 @@ int main(int argc, char **argv)
     char pipetask[1024];
     find_pipetask(pipetask, sizeof pipetask);
     ocps_app_set_embedded_pipetask(a.ocps, pipetask);
+    char butler[1024];
+    find_butler(butler, sizeof butler);
+    ocps_app_set_embedded_butler(a.ocps, butler);
     uv_signal_start(&a.sigint, on_signal, SIGINT);
     uv_signal_start(&a.sigterm, on_signal, SIGTERM);
     uv_timer_start(&a.trim, on_trim, TRIM_PERIOD_MS, TRIM_PERIOD_MS);

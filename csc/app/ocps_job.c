@@ -379,6 +379,51 @@ static int build_argv(const plan_ctx *p, strv *argv, char *err, size_t errlen)
     return 0;
 }
 
+/* Does the job get the retrieval step (retrieve_command)? Not with
+ * executor uws (uws-api-server's job script retrieves them itself), nor
+ * with the embedded ocps-pipetask when no ocps-butler is known to stand
+ * for "butler" (its outputs are in metrics.json all the same). */
+static bool retrieves(const ocps_config *cfg)
+{
+    return json_array_size(cfg->retrieve_command) > 0 && cfg->executor != OCPS_EXECUTOR_UWS &&
+           (!cfg->embedded_pipetask || cfg->embedded_butler[0] != '\0');
+}
+
+/* Is the retrieval's program `program` to be the embedded ocps-butler? */
+static bool cfg_embedded_butler(const ocps_config *cfg, const char *program)
+{
+    return cfg->embedded_pipetask && cfg->embedded_butler[0] != '\0' && strcmp(program, "butler") == 0;
+}
+
+static int add_dataset_type(const char *item, size_t len, void *arg)
+{
+    char buf[2100];
+    snprintf(buf, sizeof buf, "%.*s", (int)(len < 2048 ? len : 2048), item);
+    strv_add(arg, "--dataset-type");
+    strv_add(arg, buf);
+    return 0;
+}
+
+/* The retrieval step's argv: retrieve_command with its placeholders
+ * filled, {dataset_type_options} one "--dataset-type GLOB" per glob. */
+static int build_then_argv(const plan_ctx *p, const char *glob_list, strv *out, char *err, size_t errlen)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(p->cfg->retrieve_command, i, item)
+    {
+        const char *t = json_string_value(item);
+        if (strcmp(t, "{dataset_type_options}") == 0) {
+            for_each_item(glob_list, add_dataset_type, out);
+        } else if (i == 0 && cfg_embedded_butler(p->cfg, t)) {
+            strv_add(out, p->cfg->embedded_butler); /* the repository of ocps-pipetask is butler-lite */
+        } else if (expand_element(p, t, out, err, errlen) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void env_add(strv *env, json_t *environment, const char *name, const char *value)
 {
     size_t len = strlen(name) + strlen(value) + 2;
@@ -622,15 +667,25 @@ int ocps_job_plan_build(const ocps_config *cfg, const ocps_execute *x, const cha
     }
     build_env(&p, &env, plan->environment, plan->split_word, sizeof plan->split_word);
     const char *glob_list = x->output_dataset_types[0] ? x->output_dataset_types : cfg->output_glob;
-    for_each_item(glob_list, add_item, &globs);
+    strv then = {0};
+    if (rc == 0 && retrieves(cfg)) {
+        /* the globs name dataset types, which the retrieval copies into the
+         * job's directory: every file there is a result (as uws-api-server
+         * lists its job's output directory), ocps.log too */
+        rc = build_then_argv(&p, glob_list, &then, err, errlen);
+        strv_add(&globs, "*");
+    } else {
+        for_each_item(glob_list, add_item, &globs);
+    }
     for_each_item(x->prereq_jobs, add_item, &prereqs);
     ocps_words_free(&p.words);
     plan->argv = argv.v;
     plan->env = env.v;
     plan->globs = globs.v;
+    plan->then_argv = then.v;
     plan->prereqs = prereqs.v;
-    if (rc == 0 &&
-        (argv.failed || env.failed || globs.failed || prereqs.failed || plan->environment == NULL)) {
+    if (rc == 0 && (argv.failed || env.failed || globs.failed || then.failed || prereqs.failed ||
+                    plan->environment == NULL)) {
         snprintf(err, errlen, "out of memory");
         rc = -1;
     }
@@ -645,6 +700,7 @@ void ocps_job_plan_free(ocps_job_plan *plan)
     strv_free(plan->argv);
     strv_free(plan->env);
     strv_free(plan->globs);
+    strv_free(plan->then_argv);
     strv_free(plan->prereqs);
     json_decref(plan->environment);
     memset(plan, 0, sizeof *plan);
@@ -914,6 +970,9 @@ static json_t *result_object(const engine_job *job, const json_t *metrics, const
     bool full = level == TRIM_NONE;
     put(params, "command", full && job->argv != NULL ? json_incref(job->argv) : json_null());
     put(params, "environment", full ? meta_get(job->meta, "environment") : json_null());
+    if (json_object_get(job->meta, "retrieve_command") != NULL) { /* the retrieval step, if any */
+        put(params, "retrieve_command", full ? meta_get(job->meta, "retrieve_command") : json_null());
+    }
     put(o, "parameters", params);
     put(o, "results", file_uris(job->results, full ? keep : 0));
     put(o, "results_count", json_integer((json_int_t)job->results_total));

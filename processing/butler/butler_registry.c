@@ -266,6 +266,50 @@ int butler_register_dataset_type(butler_repo *repo, const char *name, char *err,
     return 0;
 }
 
+int butler_list_dataset_types(butler_repo *repo, char ***names, size_t *n, char *err, size_t errlen)
+{
+    *names = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (bl_prepare(repo, "SELECT name FROM dataset_type ORDER BY name", &st, err, errlen) != 0) {
+        return -1;
+    }
+    char **v = NULL;
+    size_t count = 0;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (count == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **bigger = realloc(v, cap * sizeof *v);
+            if (bigger == NULL) {
+                break;
+            }
+            v = bigger;
+        }
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        if ((v[count] = strdup(name != NULL ? name : "")) == NULL) {
+            break;
+        }
+        count++;
+    }
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < count; i++) {
+            free(v[i]);
+        }
+        free(v);
+        if (rc == SQLITE_ROW) {
+            sqlite3_finalize(st);
+            return bl_fail(err, errlen, "out of memory");
+        }
+        return bl_step_error(repo, st, err, errlen);
+    }
+    sqlite3_finalize(st);
+    *names = v;
+    *n = count;
+    return 0;
+}
+
 int bl_find_collection(butler_repo *repo, const char *name, long long *id, char type[8], char *err,
                        size_t errlen)
 {

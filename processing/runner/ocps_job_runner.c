@@ -3,7 +3,8 @@
  *
  *   ocps-job-runner --workdir DIR --status FILE --log FILE --timeout SECONDS
  *                   --grace SECONDS [--glob PATTERN]... [--max-results N]
- *                   [--simulate SECONDS:CODE] [--log-max BYTES] -- ARGV...
+ *                   [--simulate SECONDS:CODE] [--log-max BYTES]
+ *                   [--then ARG]... -- ARGV...
  *
  * Starts ARGV (PATH lookup, never a shell) in its own process group,
  * working directory DIR, stdin /dev/null, stdout and stderr appended to the
@@ -19,6 +20,18 @@
  * --exit-status job: with the job's exit code, 128+signal if killed, and
  * never 0 if it was aborted, timed out or not started, so a batch system
  * such as Slurm sees the job's outcome: runner_exit_status).
+ *
+ * With --then (one per word), the job has a second step: once ARGV has
+ * exited 0 (not aborted, not timed out), the words given with --then are
+ * run as a second command, exactly as ARGV was (its own process group, the
+ * same log, working directory and environment, the rest of the --timeout,
+ * its "job PID STARTTIME" line added to the claim, which the engine
+ * follows), and the job's outcome is the second step's: a step that fails
+ * fails the job (its exit code; status.json's "step" says which step ended
+ * the job, "steps" how many it has). An abort (SIGTERM) while the first
+ * step runs, or between the steps, runs no second step. The globs are
+ * matched after the last step that ran. (The OCPS: pipetask run, then
+ * butler retrieve-artifacts of the run's outputs into the directory.)
  *
  * Exactly one runner runs a job: before anything else the runner claims
  * the job by creating DIR/runner.claim exclusively (a complete file, linked
@@ -93,6 +106,8 @@ typedef struct runner_args {
     bool exit_with_job;         /* --exit-status job: exit with the job's code (batch systems) */
     unsigned long long log_max; /* --log-max: bytes of the job's output kept in its log; 0 all */
     char **job_argv;
+    char **then_argv; /* --then words, NULL-terminated (empty: one step only) */
+    size_t nthen;
 } runner_args;
 
 /* Outcome, written to the status file. */
@@ -111,6 +126,8 @@ typedef struct runner_outcome {
     size_t nresults;
     size_t results_total;
     bool truncated;
+    int step;  /* the step that ended the job (1-based) */
+    int steps; /* the job's steps (1, or 2 with --then) */
 } runner_outcome;
 
 /* Supervision state of the running job (pid 0 when simulating). */
@@ -137,7 +154,7 @@ static void runner_usage(void)
 {
     fprintf(stderr, "usage: ocps-job-runner --workdir DIR --status FILE --log FILE --timeout SECONDS "
                     "--grace SECONDS [--glob PATTERN]... [--max-results N] [--simulate SECONDS:CODE] "
-                    "[--exit-status status|job] [--log-max BYTES] -- ARGV...\n");
+                    "[--exit-status status|job] [--log-max BYTES] [--then ARG]... -- ARGV...\n");
 }
 
 static int runner_parse_double(const char *s, double *out)
@@ -197,6 +214,8 @@ static int runner_parse_option(runner_args *a, const char *opt, const char *val)
         return runner_parse_double(val, &a->grace);
     } else if (strcmp(opt, "--glob") == 0) {
         a->globs[a->nglobs++] = val;
+    } else if (strcmp(opt, "--then") == 0) {
+        a->then_argv[a->nthen++] = (char *)val;
     } else if (strcmp(opt, "--max-results") == 0) {
         unsigned long long n;
         if (runner_parse_count(val, &n) != 0) {
@@ -218,13 +237,15 @@ static int runner_parse_option(runner_args *a, const char *opt, const char *val)
     return 0;
 }
 
-/* Parse argv; a->globs is malloc'd (freed by the caller). */
+/* Parse argv; a->globs and a->then_argv are malloc'd (freed by the
+ * caller). */
 static int runner_parse(runner_args *a, int argc, char **argv)
 {
     memset(a, 0, sizeof *a);
     a->max_results = 1000;
     a->globs = calloc((size_t)argc, sizeof *a->globs);
-    if (a->globs == NULL) {
+    a->then_argv = calloc((size_t)argc + 1, sizeof *a->then_argv);
+    if (a->globs == NULL || a->then_argv == NULL) {
         return -1;
     }
     int i = 1;
@@ -635,8 +656,8 @@ static void runner_json_body(FILE *f, const runner_outcome *o)
         fputs(i > 0 ? ", " : "", f);
         runner_json_string(f, o->results[i]);
     }
-    fprintf(f, "], \"results_total\": %zu, \"results_truncated\": %s}\n", o->results_total,
-            o->truncated ? "true" : "false");
+    fprintf(f, "], \"results_total\": %zu, \"results_truncated\": %s, \"step\": %d, \"steps\": %d}\n",
+            o->results_total, o->truncated ? "true" : "false", o->step, o->steps);
 }
 
 /* Reserve the status file's space before the job runs: FILE.tmp with
@@ -845,6 +866,66 @@ static int runner_exit_status(const runner_args *a, const runner_outcome *out, i
     return code;
 }
 
+/* Has a SIGTERM come that nobody took yet (blocked, pending)? Takes it. */
+static bool runner_sigterm_pending(void)
+{
+    sigset_t pending;
+    sigemptyset(&pending);
+    if (sigpending(&pending) != 0 || !sigismember(&pending, SIGTERM)) {
+        return false;
+    }
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    struct timespec now = {0, 0};
+    return sigtimedwait(&term, NULL, &now) == SIGTERM;
+}
+
+/* The second step (--then) of a job whose first step succeeded: run and
+ * supervised as the first, within what is left of the timeout; the
+ * outcome becomes the second step's (the larger max_rss_kb of the two). */
+static void runner_then(const runner_args *a, const sigset_t *set, int claimfd, double mono_started,
+                        runner_outcome *out)
+{
+    bool succeeded = out->exit_code == 0 && out->signal == 0 && !out->aborted && !out->timed_out &&
+                     out->spawn_error[0] == '\0' && out->claim_error == 0;
+    if (a->nthen == 0 || a->simulate || !succeeded) {
+        return;
+    }
+    if (runner_sigterm_pending()) { /* aborted between the steps: the second does not start */
+        out->aborted = true;
+        out->exit_code = 128 + SIGTERM;
+        out->signal = SIGTERM;
+        out->step = 2;
+        runner_say(30, false, "step 1 of 2 (%s) completed; aborted before step 2 (%s)", a->job_argv[0],
+                   a->then_argv[0]);
+        return;
+    }
+    runner_args second = *a;
+    second.job_argv = a->then_argv;
+    if (a->timeout > 0) {
+        second.timeout = a->timeout - (sal_clock_monotonic() - mono_started);
+        if (second.timeout <= 0) {
+            second.timeout = 1e-3; /* past it already: the second step is stopped at once */
+        }
+    }
+    runner_say(20, false, "step 1 of 2 (%s) completed; step 2: %s", a->job_argv[0], a->then_argv[0]);
+    long first_rss = out->max_rss_kb;
+    out->step = 2;
+    out->exit_code = 0;
+    runner_log log = {.fd = -1, .pipe_r = -1, .pipe_w = -1};
+    if (runner_start_job(&second, claimfd, &log, out) == 0) {
+        runner_supervise(&second, set, &log, out);
+    } else {
+        runner_log_finish(&log);
+        out->exit_code = 127;
+        runner_say(40, false, "step 2 of 2: %s", out->spawn_error);
+    }
+    if (first_rss > out->max_rss_kb) {
+        out->max_rss_kb = first_rss;
+    }
+}
+
 /* Close every descriptor inherited above stderr: the CSC's (Cyclone's UDP
  * sockets, the job store, Kafka connections) carry no CLOEXEC flag, and a
  * runner outlives the CSC, so it would keep the CSC's ports bound and pass
@@ -861,6 +942,7 @@ int main(int argc, char **argv)
     if (runner_parse(&a, argc, argv) != 0) {
         runner_usage();
         free(a.globs);
+        free(a.then_argv);
         return 2;
     }
     sigset_t waitset;
@@ -872,6 +954,7 @@ int main(int argc, char **argv)
     int claimfd = runner_claim(a.workdir, &error);
     if (claimfd < 0) {
         free(a.globs);
+        free(a.then_argv);
         return claimfd == -RUNNER_EXIT_CLAIMED ? RUNNER_EXIT_CLAIMED : runner_setup_exit(error);
     }
     unlink(a.status); /* the job is ours: a status file there is stale */
@@ -879,9 +962,11 @@ int main(int argc, char **argv)
     if (error != 0) {
         close(claimfd);
         free(a.globs);
+        free(a.then_argv);
         return runner_setup_exit(error); /* the claim stays: this runner had the job, which did not run */
     }
-    runner_outcome out = {.started = runner_wall(), .max_rss_kb = -1};
+    runner_outcome out = {
+        .started = runner_wall(), .max_rss_kb = -1, .step = 1, .steps = a.nthen > 0 ? 2 : 1};
     /* ended is started plus the monotonic clock's duration: a step of the
      * wall clock while the job runs does not change executionDuration */
     double mono_started = sal_clock_monotonic();
@@ -895,11 +980,13 @@ int main(int argc, char **argv)
         out.exit_code = 127;
         runner_say(40, false, "%s", out.spawn_error);
     }
+    runner_then(&a, &waitset, claimfd, mono_started, &out);
     out.ended = out.started + (sal_clock_monotonic() - mono_started);
     runner_collect(&a, &out);
     int exit_status = runner_exit_status(&a, &out, runner_write_status(a.status, &out));
     close(claimfd);
     runner_outcome_free(&out);
     free(a.globs);
+    free(a.then_argv);
     return exit_status;
 }

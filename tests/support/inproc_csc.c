@@ -85,8 +85,11 @@ char *ct_ocps_config(const char *pipetask, const char *extra)
     char site[4096];
     snprintf(site, sizeof site,
              "work_root: %s/jobs\npipetask: %s\ninprogress_interval: 1\nmax_concurrent_jobs: 8\n"
-             "abort_grace: 2\nsimulation_duration: 0.2\n%s",
-             root, pipetask, extra ? extra : "");
+             "abort_grace: 2\nsimulation_duration: 0.2\n%s%s",
+             root, pipetask,
+             /* fake-pipetask registers nothing to retrieve: no retrieval step unless asked */
+             extra != NULL && strstr(extra, "retrieve_command") ? "" : "retrieve_command: []\n",
+             extra ? extra : "");
     write_file(dir, "_test.yaml", site);
     return root;
 }

@@ -1,15 +1,21 @@
 /*
  * ocps-butler - command line of the butler-lite repository, in the spirit
  * of Rubin's `butler`: create, ingest-raws, query-datasets,
- * query-collections, remove-runs, collection-chain, register-dataset-type.
+ * query-collections, remove-runs, collection-chain, register-dataset-type,
+ * retrieve-artifacts.
  * REPO may be a label of $DAF_BUTLER_REPOSITORY_INDEX. Exit status 0 on
  * success, 1 on failure (message on stderr), 64 on a usage error.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -29,6 +35,9 @@ static const char ob_usage[] =
     "  remove-runs REPO RUN...                       remove runs, their datasets and files\n"
     "  collection-chain REPO PARENT [CHILD...]       define a CHAINED collection\n"
     "  register-dataset-type REPO NAME               add a dataset type\n"
+    "  retrieve-artifacts REPO DEST --collections C[,C...] [--dataset-type GLOB[,GLOB...]]...\n"
+    "      [--where EXPR] [--transfer auto|copy|link|hardlink] [--no-preserve-path]\n"
+    "                                                copy (or hard-link) the datasets' files into DEST\n"
     "REPO is a path or a label of the index named by $DAF_BUTLER_REPOSITORY_INDEX.\n";
 
 /* The command line after the command name: positionals and options. */
@@ -43,6 +52,10 @@ typedef struct ob_args {
     const char *run;
     bool json;
     bool find_first;
+    const char *types[OB_MAX_ARGS]; /* --dataset-type values (each may hold commas) */
+    size_t ntypes;
+    const char *transfer; /* --transfer, NULL: auto */
+    bool no_preserve_path;
 } ob_args;
 
 static int ob_usage_error(const char *fmt, const char *what)
@@ -94,10 +107,14 @@ static bool ob_is_option(const char *arg, const char *name)
 
 static int ob_parse_option(ob_args *a, int argc, char **argv, int *i)
 {
-    static const char *const valued[] = {"--collections", "--where", "--run"};
+    static const char *const valued[] = {"--collections", "--where", "--run", "--dataset-type", "--transfer"};
     const char *arg = argv[*i];
     if (strcmp(arg, "--json") == 0) {
         a->json = true;
+        return 0;
+    }
+    if (strcmp(arg, "--no-preserve-path") == 0 || strcmp(arg, "--preserve-path") == 0) {
+        a->no_preserve_path = arg[2] == 'n';
         return 0;
     }
     if (strcmp(arg, "--find-first") == 0) {
@@ -115,7 +132,14 @@ static int ob_parse_option(ob_args *a, int argc, char **argv, int *i)
         if (k == 0) {
             return ob_add_collections(a, value);
         }
-        *(k == 1 ? &a->where : &a->run) = value;
+        if (k == 3) {
+            if (a->ntypes == OB_MAX_ARGS) {
+                return ob_usage_error("too many %s", "--dataset-type");
+            }
+            a->types[a->ntypes++] = value;
+            return 0;
+        }
+        *(k == 1 ? &a->where : k == 2 ? &a->run : &a->transfer) = value;
         return 0;
     }
     return ob_usage_error("unknown option %s", arg);
@@ -440,6 +464,195 @@ static int ob_names_command(const char *cmd, const ob_args *a)
     return rc;
 }
 
+/* ---- retrieve-artifacts --------------------------------------------------- */
+
+/* Does `type` match one of the --dataset-type globs (each value split at
+ * commas, blanks around an item ignored)? None given: every type. */
+static bool ob_type_wanted(const ob_args *a, const char *type)
+{
+    if (a->ntypes == 0) {
+        return true;
+    }
+    for (size_t i = 0; i < a->ntypes; i++) {
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s", a->types[i]);
+        for (char *save = NULL, *g = strtok_r(buf, ",", &save); g != NULL; g = strtok_r(NULL, ",", &save)) {
+            while (*g == ' ') {
+                g++;
+            }
+            size_t n = strlen(g);
+            while (n > 0 && g[n - 1] == ' ') {
+                g[--n] = '\0';
+            }
+            if (n > 0 && fnmatch(g, type, 0) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* mkdir -p of the directory part of path (and path itself if dir). */
+static int ob_mkdirs(const char *path, bool dir, char *err, size_t errlen)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    if (!dir) {
+        char *slash = strrchr(buf, '/');
+        if (slash == NULL) {
+            return 0;
+        }
+        *slash = '\0';
+    }
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (buf[0] != '\0' && mkdir(buf, 0755) != 0 && errno != EEXIST) {
+                snprintf(err, errlen, "cannot make directory %.900s: %s", buf, strerror(errno));
+                return -1;
+            }
+            *p = c;
+            if (c == '\0') {
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Copy src to dst, which must not exist (written whole or removed). */
+static int ob_copy_file(const char *src, const char *dst, char *err, size_t errlen)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        snprintf(err, errlen, "cannot read %.900s: %s", src, strerror(errno));
+        return -1;
+    }
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0) {
+        snprintf(err, errlen, "cannot create %.900s: %s", dst, strerror(errno));
+        close(in);
+        return -1;
+    }
+    char buf[65536];
+    ssize_t n;
+    int rc = 0;
+    while ((n = read(in, buf, sizeof buf)) != 0) {
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        for (ssize_t done = 0; n > 0 && done < n;) {
+            ssize_t w = write(out, buf + done, (size_t)(n - done));
+            if (w < 0 && errno == EINTR) {
+                continue;
+            }
+            if (w <= 0) {
+                n = -1;
+                break;
+            }
+            done += w;
+        }
+        if (n < 0) {
+            snprintf(err, errlen, "cannot copy %.900s to %.900s: %s", src, dst, strerror(errno));
+            rc = -1;
+            break;
+        }
+    }
+    close(in);
+    if (close(out) != 0 && rc == 0) {
+        snprintf(err, errlen, "cannot write %.900s: %s", dst, strerror(errno));
+        rc = -1;
+    }
+    if (rc != 0) {
+        unlink(dst);
+    }
+    return rc;
+}
+
+/* One dataset's file into DEST: a hard link (link, hardlink; auto when
+ * the file system allows it) or a copy. An existing destination fails. */
+static int ob_transfer(const char *mode, const char *src, const char *dst, char *err, size_t errlen)
+{
+    bool copy = strcmp(mode, "copy") == 0;
+    if (!copy && link(src, dst) == 0) {
+        return 0;
+    }
+    if (!copy && (errno == EEXIST || strcmp(mode, "auto") != 0)) {
+        snprintf(err, errlen, "cannot link %.900s to %.900s: %s", src, dst, strerror(errno));
+        return -1;
+    }
+    return ob_copy_file(src, dst, err, errlen);
+}
+
+static int ob_retrieve(const ob_args *a)
+{
+    if (a->npositional != 2) {
+        return ob_usage_error("%s takes REPO DEST", "retrieve-artifacts");
+    }
+    if (a->ncollections == 0) {
+        return ob_usage_error("%s needs --collections", "retrieve-artifacts");
+    }
+    const char *mode = a->transfer != NULL ? a->transfer : "auto";
+    if (strcmp(mode, "auto") != 0 && strcmp(mode, "copy") != 0 && strcmp(mode, "link") != 0 &&
+        strcmp(mode, "hardlink") != 0) {
+        return ob_usage_error("--transfer %s is not supported (auto, copy, link, hardlink)", mode);
+    }
+    butler_repo *repo;
+    int rc = ob_open(a->positional[0], false, &repo);
+    if (rc != 0) {
+        return rc;
+    }
+    const char *dest = a->positional[1];
+    char err[2048];
+    char **types = NULL;
+    size_t ntypes = 0;
+    size_t done = 0;
+    if (ob_mkdirs(dest, true, err, sizeof err) != 0 ||
+        butler_list_dataset_types(repo, &types, &ntypes, err, sizeof err) != 0) {
+        rc = ob_fail(err);
+    }
+    for (size_t t = 0; rc == 0 && t < ntypes; t++) {
+        if (!ob_type_wanted(a, types[t])) {
+            continue;
+        }
+        butler_dataset *rows = NULL;
+        size_t n = 0;
+        if (butler_query_datasets(repo, types[t], a->collections, a->ncollections, a->where, false, &rows, &n,
+                                  err, sizeof err) != 0) {
+            rc = ob_fail(err);
+        }
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            char src[PATH_MAX + 1100];
+            char dst[PATH_MAX + 1100];
+            const char *base = strrchr(rows[i].path, '/') ? strrchr(rows[i].path, '/') + 1 : rows[i].path;
+            int ls = snprintf(src, sizeof src, "%s/%s", butler_root(repo), rows[i].path);
+            int ld = snprintf(dst, sizeof dst, "%s/%s", dest, a->no_preserve_path ? base : rows[i].path);
+            if (ls < 0 || (size_t)ls >= sizeof src || ld < 0 || (size_t)ld >= sizeof dst) {
+                rc = ob_fail("path too long");
+                break;
+            }
+            if ((!a->no_preserve_path && ob_mkdirs(dst, false, err, sizeof err) != 0) ||
+                ob_transfer(mode, src, dst, err, sizeof err) != 0) {
+                rc = ob_fail(err);
+                break;
+            }
+            printf("%s\n", dst);
+            done++;
+        }
+        free(rows);
+    }
+    for (size_t t = 0; t < ntypes; t++) {
+        free(types[t]);
+    }
+    free(types);
+    butler_close(repo);
+    if (rc == 0) {
+        printf("Number of artifacts retrieved into destination %s: %zu\n", dest, done);
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -467,6 +680,8 @@ int main(int argc, char **argv)
         } else if (strcmp(cmd, "remove-runs") == 0 || strcmp(cmd, "collection-chain") == 0 ||
                    strcmp(cmd, "register-dataset-type") == 0) {
             rc = ob_names_command(cmd, a);
+        } else if (strcmp(cmd, "retrieve-artifacts") == 0) {
+            rc = ob_retrieve(a);
         } else {
             rc = ob_usage_error("unknown command '%s'", cmd);
         }

@@ -73,6 +73,10 @@ typedef struct engine_job_spec {
     json_t *uws_body;                /* executor uws: the body of PUT /job (e.g. the reference
                                       * server's command + environment; incref'd); NULL: the argv
                                       * extension {"argv", "environment"} from argv and env */
+    const char *const *then_argv;    /* NULL-terminated, or NULL: a second step, run as argv is
+                                      * (same directory, log and environment, the rest of
+                                      * max_duration) once argv exited 0; the job's outcome is
+                                      * then its outcome (not with executor uws) */
     const char *const *dirs;         /* NULL-terminated directories relative to the workdir
                                       * ("out", "a/b"; no "..", not absolute) created with the
                                       * workdir when the job starts, before it runs (may be NULL;

@@ -28,6 +28,11 @@ int ocps_app_open(ocps_app **out, uv_loop_t *loop, const sal_component_info *com
  * configured path is always used as it is). Empty or NULL: never. */
 void ocps_app_set_embedded_pipetask(ocps_app *a, const char *path);
 
+/* The embedded ocps-butler's path: with the embedded ocps-pipetask, a
+ * retrieve_command whose program is "butler" runs it (the repository is
+ * then butler-lite). Empty or NULL: such jobs get no retrieval step. */
+void ocps_app_set_embedded_butler(ocps_app *a, const char *path);
+
 /* Register execute and abort_job with the CSC. */
 int ocps_app_attach(ocps_app *a, sal_csc *csc, char *err, size_t errlen);
 

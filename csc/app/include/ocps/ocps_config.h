@@ -72,9 +72,14 @@ typedef struct ocps_config {
     double retention_max_age_days; /* retention of ended, published jobs; 0 off */
     long long retention_max_jobs;
     double retention_max_gb;
-    double retention_interval; /* seconds */
-    json_t *command;           /* argv template (array of strings), owned reference */
-    json_t *allowed_options;   /* options allowed in execute.config (array), owned reference */
+    double retention_interval;  /* seconds */
+    json_t *command;            /* argv template (array of strings), owned reference */
+    json_t *allowed_options;    /* options allowed in execute.config (array), owned reference */
+    json_t *retrieve_command;   /* argv template of the retrieval step after pipetask (array of
+                                 * strings, empty: none), owned reference */
+    bool embedded_pipetask;     /* pipetask is the embedded ocps-pipetask (set by the app) */
+    char embedded_butler[1024]; /* ocps-butler (set by the app): with embedded_pipetask, what a
+                                 * retrieve_command program "butler" runs; "": no retrieval */
 } ocps_config;
 
 /* Read the settings for SAL index `index` from a configuration validated

@@ -57,9 +57,10 @@ int ocps_output_globs_check(const char *name, const char *list, char *err, size_
 
 /* A job ready to submit; free with ocps_job_plan_free. */
 typedef struct ocps_job_plan {
-    char **argv;  /* NULL-terminated */
-    char **env;   /* NULL-terminated NAME=VALUE */
-    char **globs; /* NULL-terminated */
+    char **argv;      /* NULL-terminated */
+    char **env;       /* NULL-terminated NAME=VALUE */
+    char **globs;     /* NULL-terminated */
+    char **then_argv; /* NULL-terminated retrieval step (retrieve_command), or NULL: none */
     char **prereqs;
     json_t *environment; /* [{"name":..., "value":...}] for the result */
     int processes;       /* N of -j N / --processes N in execute.config, else 0 (CPUs per Slurm job) */

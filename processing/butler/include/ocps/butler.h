@@ -175,6 +175,10 @@ int butler_query_datasets(butler_repo *repo, const char *dataset_type, const cha
                           size_t ncollections, const char *where, bool find_first, butler_dataset **rows,
                           size_t *nrows, char *err, size_t errlen);
 
+/* Every registered dataset type's name, sorted: *names is a malloc'd
+ * array of *n malloc'd strings (free each, then the array). */
+int butler_list_dataset_types(butler_repo *repo, char ***names, size_t *n, char *err, size_t errlen);
+
 /* Every collection, sorted by name. Free with butler_collections_free. */
 int butler_list_collections(butler_repo *repo, butler_collection **out, size_t *n, char *err, size_t errlen);
 
