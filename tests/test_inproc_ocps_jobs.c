@@ -178,9 +178,10 @@ static bool ready(fx *f, void *arg)
 
 static run_arg args[8];
 
-/* Send execute with `pipeline` and DATA_QUERY `query` (fake-pipetask's
- * instructions); returns at once. */
-static void execute(fx *f, run *r, int slot, const char *pipeline, const char *query)
+/* Send execute with `pipeline`, DATA_QUERY `query` (fake-pipetask's
+ * instructions) and, unless NULL, output_dataset_types `types`; returns at
+ * once. */
+static void execute_with(fx *f, run *r, int slot, const char *pipeline, const char *query, const char *types)
 {
     memset(r, 0, sizeof *r);
     char err[256];
@@ -192,10 +193,18 @@ static void execute(fx *f, run *r, int slot, const char *pipeline, const char *q
     void *s = sal_remote_new_command(f->remote, "execute");
     assert_int_equal(sal_sample_set_string(ti, s, "pipeline", pipeline, err, sizeof err), 0);
     assert_int_equal(sal_sample_set_string(ti, s, "data_query", query, err, sizeof err), 0);
+    if (types != NULL) {
+        assert_int_equal(sal_sample_set_string(ti, s, "output_dataset_types", types, err, sizeof err), 0);
+    }
     args[slot] = (run_arg){f, r};
     assert_int_equal(
         sal_remote_command(f->remote, "execute", s, 60, on_ack, &args[slot], &r->seqnum, err, sizeof err), 0);
     sal_sample_free(ti, s);
+}
+
+static void execute(fx *f, run *r, int slot, const char *pipeline, const char *query)
+{
+    execute_with(f, r, slot, pipeline, query, NULL);
 }
 
 static bool run_done(fx *f, void *arg)
@@ -307,21 +316,7 @@ static int setup_retrieve(void **state)
 /* execute with output_dataset_types `types`. */
 static void execute_types(fx *f, run *r, const char *query, const char *types)
 {
-    memset(r, 0, sizeof *r);
-    char err[256];
-    sal_remote_prepare(f->remote, "execute", err, sizeof err);
-    sal_remote_prepare(f->remote, "abort_job", err, sizeof err);
-    assert_true(fx_run_until(f, ready, NULL, 10));
-    int t = sal_remote_command_topic(f->remote, "execute");
-    const sal_topic_info *ti = &f->comp->topics[t];
-    void *s = sal_remote_new_command(f->remote, "execute");
-    assert_int_equal(sal_sample_set_string(ti, s, "pipeline", "cpBias.yaml", err, sizeof err), 0);
-    assert_int_equal(sal_sample_set_string(ti, s, "data_query", query, err, sizeof err), 0);
-    assert_int_equal(sal_sample_set_string(ti, s, "output_dataset_types", types, err, sizeof err), 0);
-    args[0] = (run_arg){f, r};
-    assert_int_equal(
-        sal_remote_command(f->remote, "execute", s, 60, on_ack, &args[0], &r->seqnum, err, sizeof err), 0);
-    sal_sample_free(ti, s);
+    execute_with(f, r, 0, "cpBias.yaml", query, types);
 }
 
 /* A fake `butler` in <root>/bin: its arguments a line each in
