@@ -257,8 +257,13 @@ static void outputs_inside_are_captured(void **state)
 {
     fixture *fx = *state;
     static const char *const globs[] = {"*", "*/*", ".h*", NULL};
+    char script[PATH_MAX];
+    path_printf(script, sizeof script, "%s/ocps-slurm.sh", fx->workdir);
+    assert_int_equal(tu_write_file(script, "exec \"$@\"\n", 9), 0);
     json_t *status = run_runner(fx, globs);
     check_all_inside(fx, status);
+    assert_false(listed(fx, status, "ocps-slurm.sh")); /* the Slurm executor's batch script */
+    assert_false(listed(fx, status, "runner.claim"));
     assert_true(listed(fx, status, "a.fits"));
     assert_true(listed(fx, status, "sub"));
     assert_true(listed(fx, status, "sub/b.fits"));

@@ -80,6 +80,7 @@ extern char **environ;
 /* The claim file in the job's directory, and the exit status of a runner
  * that found the job claimed by another (both known to engine__exec.h). */
 #define RUNNER_CLAIM_FILE "runner.claim"
+#define RUNNER_SLURM_SCRIPT "ocps-slurm.sh" /* engine_slurm.c's ENGINE_SLURM_SCRIPT */
 #define RUNNER_EXIT_CLAIMED 3
 /* Exit statuses of a runner that could not make the job's claim or
  * reserve its status file, so the job did not run: no space (ENOSPC,
@@ -596,8 +597,9 @@ static bool runner_inside(const char *root, const char *real)
 }
 
 /* Is `real` (resolved, inside root) one of the runner's own files in the
- * job's directory: its claim (and the claim's temporary link) and its
- * status file (and its temporary)? Those are not the job's outputs. */
+ * job's directory: its claim (and the claim's temporary link), its status
+ * file (and its temporary), the Slurm executor's batch script that started
+ * it (engine_slurm.c)? Those are not the job's outputs. */
 static bool runner_own_file(const runner_args *a, const char *root, const char *real)
 {
     size_t n = strlen(root);
@@ -608,7 +610,8 @@ static bool runner_own_file(const runner_args *a, const char *root, const char *
     const char *status = strrchr(a->status, '/') != NULL ? strrchr(a->status, '/') + 1 : a->status;
     size_t claim = strlen(RUNNER_CLAIM_FILE);
     size_t slen = strlen(status);
-    return (strncmp(name, RUNNER_CLAIM_FILE, claim) == 0 && (name[claim] == '\0' || name[claim] == '.')) ||
+    return strcmp(name, RUNNER_SLURM_SCRIPT) == 0 ||
+           (strncmp(name, RUNNER_CLAIM_FILE, claim) == 0 && (name[claim] == '\0' || name[claim] == '.')) ||
            (strncmp(name, status, slen) == 0 && (name[slen] == '\0' || strcmp(name + slen, ".tmp") == 0));
 }
 
