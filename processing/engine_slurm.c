@@ -375,21 +375,17 @@ static void engine_slurm_cancel(engine *e, const char *slurm_id, bool term_batch
 
 /* A pending reason that says Slurm will never start the job unless an
  * administrator changes a limit or the job's request: it exceeds a
- * partition's limits (PartitionTimeLimit when its --time is over MaxTime,
- * PartitionNodeLimit, PartitionConfig), asks for features no node has
+ * partition's limits (PartitionTimeLimit when its --time is over MaxTime;
+ * not PartitionNodeLimit, which Slurm also gives while the nodes it needs
+ * are DOWN or DRAINED, nor PartitionConfig), asks for features no node has
  * (BadConstraints), names an account or QOS that is not valid, or exceeds
  * a per-job limit of its association or QOS (Assoc/QOSMax...PerJob...,
  * QOSMin...). Limits on all of a user's jobs together (AssocGrp...,
  * QOSMaxJobsPerUser...) clear as jobs end and are not among them. */
 static bool engine_slurm_never_starts(const char *reason)
 {
-    static const char *const never[] = {"PartitionTimeLimit",
-                                        "PartitionNodeLimit",
-                                        "PartitionConfig",
-                                        "BadConstraints",
-                                        "InvalidAccount",
-                                        "InvalidQOS",
-                                        NULL};
+    static const char *const never[] = {"PartitionTimeLimit", "BadConstraints", "InvalidAccount",
+                                        "InvalidQOS", NULL};
     if (engine_slurm_state_is(reason, never)) {
         return true;
     }
@@ -981,7 +977,7 @@ static void engine_slurm_sbatch_done(engine *e, engine_cmd *c, int status, const
         }
         return;
     }
-    if (engine_slurm_policy_refusal_final(e, r, errout)) {
+    if (!r->st.abort_requested && engine_slurm_policy_refusal_final(e, r, errout)) {
         const char *line = strstr(errout, "Job violates accounting/QOS policy");
         char why[400];
         snprintf(why, sizeof why,

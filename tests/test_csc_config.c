@@ -260,6 +260,14 @@ static void failures_keep_standby_with_salobj_messages(void **state)
     assert_non_null(strstr(result, "'relative/dir' does not match '^/'"));
     assert_non_null(strstr(result, "at /work_root"));
 
+    /* a final ack held past the first ack's timeout (3 x inprogress_interval,
+     * no CMD_INPROGRESS is re-sent meanwhile) would time the client out */
+    write_config(c, "longhold.yaml", "inprogress_interval: 1\nfinal_ack_min_delay: 5\n");
+    assert_int_equal(start_with(f, "longhold.yaml", result, sizeof result), SAL_CMD_FAILED);
+    assert_string_equal(result,
+                        "Failed: final_ack_min_delay (5 s) must not exceed inprogress_interval (1 s): "
+                        "an execute's client waits 3 x inprogress_interval for its next ack");
+
     /* a pipetask that cannot run here fails the start, not every job */
     write_config(c, "nopipe.yaml", "pipetask: /nonexistent/ocps/pipetask\n");
     assert_int_equal(start_with(f, "nopipe.yaml", result, sizeof result), SAL_CMD_FAILED);

@@ -255,6 +255,13 @@ int ocps_config_from_json(int32_t index, json_t *config, ocps_config *out, char 
     out->max_job_duration = json_number_value(json_object_get(config, "max_job_duration"));
     out->inprogress_interval = json_number_value(json_object_get(config, "inprogress_interval"));
     out->final_ack_min_delay = json_number_value(json_object_get(config, "final_ack_min_delay"));
+    if (out->final_ack_min_delay > out->inprogress_interval) { /* no CMD_INPROGRESS while held */
+        snprintf(err, errlen,
+                 "final_ack_min_delay (%g s) must not exceed inprogress_interval (%g s): an execute's "
+                 "client waits 3 x inprogress_interval for its next ack",
+                 out->final_ack_min_delay, out->inprogress_interval);
+        return -1;
+    }
     if (copy_string(config, "", "work_root", out->work_root, sizeof out->work_root, err, errlen) != 0 ||
         copy_string(config, "", "job_store", out->job_store, sizeof out->job_store, err, errlen) != 0 ||
         copy_string(config, "", "pipetask", out->pipetask, sizeof out->pipetask, err, errlen) != 0) {

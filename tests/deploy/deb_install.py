@@ -179,9 +179,10 @@ echo "== ocps-cmd --help"; ocps-cmd --help > help.txt; grep -q "usage: ocps-cmd"
 export LSST_SITE=test LSST_DDS_PARTITION_PREFIX=debtest OCPS_LOG_FORMAT=json
 export CYCLONEDDS_URI=file:///usr/share/ocps-c/cyclonedds-loopback.xml
 # the installed default configuration, with an override whose pipetask is
-# /bin/true: the job is run by the installed ocps-job-runner
+# /bin/true (no LSST stack, so no retrieval step): the job is run by the
+# installed ocps-job-runner
 cp -r /usr/share/ocps-c/config /tmp/config
-printf 'pipetask: /bin/true\nwork_root: /tmp/work\n' > /tmp/config/OCPS/v4/debtest.yaml
+printf 'pipetask: /bin/true\nretrieve_command: []\nwork_root: /tmp/work\n' > /tmp/config/OCPS/v4/debtest.yaml
 export DM_CONFIG_OCPS_DIR=/tmp/config
 ocps-csc 1 2> csc.log &
 csc=$!
