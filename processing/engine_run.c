@@ -82,6 +82,17 @@ bool engine__status_failed(const engine_status *st)
     return st->spawn_error[0] == '\0' && !st->aborted && !st->timed_out && st->exit_code != 0;
 }
 
+/* "step N of M (step 1 completed) " when a later step of a job of several
+ * ended it (the first step's work is done), else "". */
+static const char *engine_step_prefix(const engine_status *st, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (st->steps > 1 && st->step > 1) {
+        snprintf(buf, len, "step %d of %d (step 1 completed) ", st->step, st->steps);
+    }
+    return buf;
+}
+
 /* The phase, reason and message of a runner's outcome; full: the disk-full
  * note of a failed job (engine__disk_full_note). */
 static void engine_classify(const engine_rec *r, const engine_status *st, const char *full,
@@ -91,14 +102,12 @@ static void engine_classify(const engine_rec *r, const engine_status *st, const 
     *phase = ENGINE_ERROR;
     *exit_code = st->exit_code;
     msg[0] = '\0';
+    char step[64];
+    engine_step_prefix(st, step, sizeof step);
     if (st->spawn_error[0] != '\0') {
         *reason = ENGINE_REASON_INFRASTRUCTURE;
-        if (st->steps > 1 && st->step > 1) {
-            snprintf(msg, msglen, "step %d of %d (step 1 completed): %s", st->step, st->steps,
-                     st->spawn_error);
-        } else {
-            snprintf(msg, msglen, "%s", st->spawn_error);
-        }
+        size_t n = strlen(step);
+        snprintf(msg, msglen, "%.*s%s%s", (int)(n > 0 ? n - 1 : 0), step, n > 0 ? ": " : "", st->spawn_error);
     } else if (st->aborted && r->st.abort_requested) {
         *phase = ENGINE_ABORTED;
         *reason = ENGINE_REASON_ABORTED;
@@ -111,23 +120,17 @@ static void engine_classify(const engine_rec *r, const engine_status *st, const 
                  "stopped by a SIGTERM the engine did not send (a shutdown, an operator's kill)");
     } else if (st->timed_out) {
         *reason = ENGINE_REASON_TIMEOUT;
-        snprintf(msg, msglen, "exceeded its maximum duration of %g s",
+        snprintf(msg, msglen, "%sexceeded its maximum duration of %g s", step,
                  json_number_value(json_object_get(r->st.spec, "max_duration")));
     } else if (st->exit_code == 0) {
         *phase = ENGINE_COMPLETED;
         *reason = ENGINE_REASON_SUCCESS;
+    } else if (st->signal != 0) {
+        *reason = ENGINE_REASON_PIPELINE_FAILED;
+        snprintf(msg, msglen, "%skilled by signal %d%s", step, st->signal, full);
     } else {
         *reason = ENGINE_REASON_PIPELINE_FAILED;
-        /* a later step failed: the first completed (its work is done) */
-        char step[64] = "";
-        if (st->steps > 1 && st->step > 1) {
-            snprintf(step, sizeof step, "step %d of %d (step 1 completed) ", st->step, st->steps);
-        }
-        if (st->signal != 0) {
-            snprintf(msg, msglen, "%skilled by signal %d%s", step, st->signal, full);
-        } else {
-            snprintf(msg, msglen, "%sexited with code %d%s", step, st->exit_code, full);
-        }
+        snprintf(msg, msglen, "%sexited with code %d%s", step, st->exit_code, full);
     }
 }
 

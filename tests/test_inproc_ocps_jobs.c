@@ -310,7 +310,7 @@ static void failing_job_ends_its_command(void **state)
  * `butler retrieve-artifacts`), a fake `butler` first in PATH. */
 static int setup_retrieve(void **state)
 {
-    return setup_with(state, 0, "# retrieve_command: the default\n");
+    return setup_with(state, 0, "# retrieve_command: the default\nmax_job_duration: 6\n");
 }
 
 /* execute with output_dataset_types `types`. */
@@ -321,7 +321,8 @@ static void execute_types(fx *f, run *r, const char *query, const char *types)
 
 /* A fake `butler` in <root>/bin: its arguments a line each in
  * <root>/butler.argv, a dataset's file in its last argument (the
- * destination), exit 3 when DATA_QUERY says BUTLERFAILS. PATH gets the
+ * destination), exit 3 when DATA_QUERY says BUTLERFAILS, 30 s when it
+ * says BUTLERSLEEPS (past max_job_duration, 6 s). PATH gets the
  * directory first; the old PATH is returned (malloc'd). */
 static char *fake_butler(const ctx *c)
 {
@@ -337,6 +338,7 @@ static char *fake_butler(const ctx *c)
             ": > '%s/butler.argv'\n"
             "for a in \"$@\"; do printf '%%s\\n' \"$a\" >> '%s/butler.argv'; last=$a; done\n"
             "case \"$DATA_QUERY\" in *BUTLERFAILS*) echo 'butler: no such collection' >&2; exit 3;; esac\n"
+            "case \"$DATA_QUERY\" in *BUTLERSLEEPS*) sleep 30;; esac\n"
             "echo '{\"mean\": 0.5}' > \"$last/verifyBiasStats_LATISS_R00_u_ocps_run.json\"\n",
             c->root, c->root);
     fclose(f);
@@ -428,6 +430,20 @@ static void retrieval_step_lists_the_outputs(void **state)
     argv = butler_argv(c);
     assert_non_null(argv);
     free(argv);
+
+    /* the retrieval outlives max_job_duration: the job times out, saying
+     * the pipetask step completed */
+    unlink(path);
+    execute_types(f, &r, "instrument='LATISS' AND BUTLERSLEEPS", "bias");
+    wait_done(f, &r);
+    assert_non_null(strstr(r.result, "\"phase\":\"error\""));
+    i = result_before_ack(f, &r);
+    res = json_field(f, i, "result");
+    msg = json_string_value(json_object_get(json_object_get(res, "errorSummary"), "message"));
+    assert_non_null(msg);
+    print_message("retrieval timed out: %s\n", msg);
+    assert_non_null(strstr(msg, "step 2 of 2 (step 1 completed) exceeded its maximum duration of 6 s"));
+    json_decref(res);
 
     /* pipetask fails: no retrieval */
     unlink(path);
