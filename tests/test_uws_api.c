@@ -223,6 +223,90 @@ static void test_argv_no_shell(void **state)
     assert_int_not_equal(access(canary, F_OK), 0);
 }
 
+/* The extension then_argv: a second step, run without a shell in the
+ * job's output directory once argv has exited 0; its files are results;
+ * parameters show it after command. None after a failed first step. */
+static void test_then_argv_second_step(void **state)
+{
+    (void)state;
+    const char *body = "{\"argv\": [\"touch\", \"out/first\"], \"then_argv\": [\"sh\", \"-c\", "
+                       "\"test -f first && echo \\\"$0 $1\\\" > second\", \"$(touch canary)\", \"x y\"]}";
+    char id[33];
+    assert_int_equal(uws_fx_submit(&fx, body, id), 0);
+    json_t *job = uws_fx_wait(&fx, id, NULL, 30);
+    check_shape(job);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "completed");
+    json_t *results = json_object_get(job, "results");
+    assert_int_equal(json_array_size(results), 2);
+    const char *second = json_string_value(json_object_get(json_array_get(results, 1), "uri"));
+    char want[1200];
+    snprintf(want, sizeof want, "%s/%s/out/second", fx.work_root, id);
+    assert_string_equal(second, want);
+    json_t *params = json_object_get(job, "parameters");
+    assert_int_equal(json_object_size(params), 3);
+    json_t *then = json_object_get(params, "then_argv");
+    assert_int_equal(json_array_size(then), 5);
+    assert_string_equal(json_string_value(json_array_get(then, 3)), "$(touch canary)");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(params, "command"), 0)), "touch");
+    json_decref(job);
+    char *text = tu_read_file(want, NULL);
+    assert_non_null(text);
+    assert_string_equal(text, "$(touch canary) x y\n"); /* words as given, never expanded */
+    free(text);
+    /* the first step failed: the second never runs */
+    body = "{\"argv\": [\"sh\", \"-c\", \"exit 3\"], \"then_argv\": [\"touch\", \"second\"]}";
+    assert_int_equal(uws_fx_submit(&fx, body, id), 0);
+    job = uws_fx_wait(&fx, id, NULL, 30);
+    assert_string_equal(json_string_value(json_object_get(job, "phase")), "error");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(job, "jobInfo"), "exitCode")), 3);
+    assert_int_equal(json_array_size(json_object_get(job, "results")), 0);
+    json_decref(job);
+    /* a job without it shows no then_argv (the reference's parameters) */
+    assert_int_equal(uws_fx_submit(&fx, "{\"argv\": [\"true\"]}", id), 0);
+    job = uws_fx_wait(&fx, id, NULL, 30);
+    assert_int_equal(json_object_size(json_object_get(job, "parameters")), 2);
+    json_decref(job);
+}
+
+/* then_argv refused (400, no job): with command, alone, in a form, not
+ * a non-empty list of strings. */
+static void test_then_argv_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *ctype;
+        const char *body;
+        const char *message;
+    } cases[] = {
+        {"application/json", "{\"command\": \"true\", \"then_argv\": [\"true\"]}",
+         "'then_argv' needs 'argv' (not 'command')"},
+        {"application/json", "{\"then_argv\": [\"true\"]}", "'then_argv' needs 'argv'"},
+        {"application/json", "{\"argv\": [\"true\"], \"then_argv\": \"true\"}",
+         "'then_argv' must be a non-empty list of at most"},
+        {"application/json", "{\"argv\": [\"true\"], \"then_argv\": []}",
+         "'then_argv' must be a non-empty list of at most"},
+        {"application/json", "{\"argv\": [\"true\"], \"then_argv\": null}",
+         "'then_argv' must be a non-empty list of at most"},
+        {"application/json", "{\"argv\": [\"true\"], \"then_argv\": [\"\"]}", "'then_argv' item 0 must be"},
+        {"application/json", "{\"argv\": [\"true\"], \"then_argv\": [\"a\", 1]}",
+         "'then_argv' item 1 must be"},
+        {"application/x-www-form-urlencoded", "command=true&then_argv=true", "'then_argv' need a JSON body"},
+    };
+    int before = uws_fx_count(&fx);
+    assert_true(before >= 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uws_resp r;
+        assert_int_equal(uws_fx_request(&fx, "PUT", "/job", cases[i].ctype, cases[i].body,
+                                        strlen(cases[i].body), NULL, &r),
+                         0);
+        if (r.status != 400 || r.body == NULL || strstr(r.body, cases[i].message) == NULL) {
+            fail_msg("case %zu: %ld %s", i, (long)r.status, r.body != NULL ? r.body : "");
+        }
+        uws_resp_clear(&r);
+    }
+    assert_int_equal(uws_fx_count(&fx), before);
+}
+
 /* A result file whose name is not valid UTF-8 (no JSON string can hold
  * it) is left out of the listing; every other file is listed, before and
  * after it in the walk, in its directory and in others. */
@@ -1113,6 +1197,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_command_runs),
         cmocka_unit_test(test_argv_no_shell),
+        cmocka_unit_test(test_then_argv_second_step),
+        cmocka_unit_test(test_then_argv_refused),
         cmocka_unit_test(test_results_skip_names_not_utf8),
         cmocka_unit_test(test_failure_is_error),
         cmocka_unit_test(test_list_and_filter),

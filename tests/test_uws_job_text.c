@@ -2,7 +2,7 @@
  * test_uws_job_text: the API's answer for one job written directly
  * (uws_job_text) is byte for byte the job object (uws_job_object) as
  * json_dumps with JSON_INDENT(2) wrote it: every phase, with and without
- * results, times, run id, git url, shell, escapes in the message, and
+ * results, times, run id, git url, shell, then_argv, escapes in the message, and
  * what makes the object fail fails the text too; and nested in GET /job's
  * list (uws_job_text_at), byte for byte json_dumps of that list.
  */
@@ -87,6 +87,8 @@ static void test_every_phase(void **state)
         ("{\"command\": \"echo $JOB_ID > $JOB_OUTPUT_DIR/x\", \"environment\": [{\"name\": \"A\", \"value\": "
          "\"1\\t2\"}]}"),
         "{\"argv\": [\"make\"], \"url\": \"https://example.org/r.git\", \"commit_ref\": \"v1\"}",
+        /* the extension then_argv: shown in parameters after command */
+        "{\"argv\": [\"pipetask\"], \"then_argv\": [\"butler\", \"a \\\"b\\\"\", \".\"], \"run_id\": \"t\"}",
     };
     json_t *none = json_array();
     json_t *some = json_pack("[sss]", "/work/x/out/a.txt", "/work/x/out/b \"q\".fits", "/work/x/out/sub/c");

@@ -86,6 +86,9 @@ json_t *uws_job_meta(const uws_submit *s, const char *job_id, const char *workdi
     /* each set steals its value, also when it fails */
     rc = json_object_set_new_nocheck(uws, "run_id", run_id);
     rc |= json_object_set_nocheck(uws, "command", s->argv);
+    if (s->then_argv != NULL) { /* the extension: only a job given it has the key */
+        rc |= json_object_set_nocheck(uws, "then_argv", s->then_argv);
+    }
     rc |= json_object_set_new_nocheck(uws, "environment", env);
     rc |= json_object_set_new_nocheck(uws, "shell", json_boolean(s->shell));
     rc |= json_object_set_new_nocheck(meta, "uws", uws);
@@ -118,6 +121,20 @@ json_t *uws_job_run_argv(const uws_submit *s)
     }
     json_t *argv = json_pack("[ssss]", "/bin/bash", "-c", uws_clone_prelude, "ocps-uws-job");
     if (argv != NULL && json_array_extend(argv, s->argv) != 0) {
+        json_decref(argv);
+        return NULL;
+    }
+    return argv;
+}
+
+/* The second step runs in the job's output directory, whose files are
+ * its results (a retrieval writing to "." makes them results). */
+static const char uws_then_prelude[] = "cd -- \"$JOB_OUTPUT_DIR\" || exit 1\nexec \"$@\"\n";
+
+json_t *uws_job_run_then(const uws_submit *s)
+{
+    json_t *argv = json_pack("[ssss]", "/bin/sh", "-c", uws_then_prelude, "ocps-uws-then");
+    if (argv != NULL && json_array_extend(argv, s->then_argv) != 0) {
         json_decref(argv);
         return NULL;
     }
@@ -360,6 +377,7 @@ json_t *uws_job_object(const engine_job *job, json_t *results)
     json_t *uws = json_object_get(job->meta, "uws");
     json_t *run_id = json_object_get(uws, "run_id");
     json_t *command = json_object_get(uws, "command");
+    json_t *then = json_object_get(uws, "then_argv");
     json_t *env = json_object_get(uws, "environment");
     bool ended = engine_phase_final(job->phase);
     json_t *duration =
@@ -375,15 +393,24 @@ json_t *uws_job_object(const engine_job *job, json_t *results)
     json_t *run = json_is_string(run_id) ? json_incref(run_id) : json_string(job->id);
     json_t *envs = json_is_array(env) ? json_incref(env) : json_array();
     json_t *rss = ended && job->max_rss_kb >= 0 ? json_integer((json_int_t)job->max_rss_kb) : json_null();
-    return json_pack("{ss so ss ss so so so so sn s{sOso} so s{ss} s{sosssbso}}", "jobId", job->id, "runId",
-                     run, "ownerId", "", "phase", engine_phase_name(job->phase), "creationTime",
-                     uws_time(job->created), "startTime", uws_time(job->started), "endTime",
-                     uws_time(ended ? job->ended : 0), "executionDuration", duration, "destruction",
-                     "parameters", "command", json_is_array(command) ? command : job->argv, "environment",
-                     envs, "results", list, "errorSummary", "message", failed ? job->message : "", "jobInfo",
-                     "exitCode", ended ? json_integer(job->exit_code) : json_null(), "reason",
-                     engine_reason_name(job->reason), "shell", json_is_true(json_object_get(uws, "shell")),
-                     "maxRssKb", rss);
+    /* {"command", "then_argv" (the extension, only when given), "environment"} */
+    json_t *params = json_object();
+    json_t *cmd = json_is_array(command) ? command : job->argv;
+    if (params != NULL && (cmd == NULL || json_object_set_nocheck(params, "command", cmd) != 0 ||
+                           (json_is_array(then) && json_object_set_nocheck(params, "then_argv", then) != 0) ||
+                           json_object_set_nocheck(params, "environment", envs) != 0)) {
+        json_decref(params);
+        params = NULL; /* json_pack fails on it, as it did on a NULL command */
+    }
+    json_decref(envs);
+    return json_pack(
+        "{ss so ss ss so so so so sn so so s{ss} s{sosssbso}}", "jobId", job->id, "runId", run, "ownerId", "",
+        "phase", engine_phase_name(job->phase), "creationTime", uws_time(job->created), "startTime",
+        uws_time(job->started), "endTime", uws_time(ended ? job->ended : 0), "executionDuration", duration,
+        "destruction", "parameters", params, "results", list, "errorSummary", "message",
+        failed ? job->message : "", "jobInfo", "exitCode", ended ? json_integer(job->exit_code) : json_null(),
+        "reason", engine_reason_name(job->reason), "shell", json_is_true(json_object_get(uws, "shell")),
+        "maxRssKb", rss);
 }
 
 /* ---- job object as text ------------------------------------------------- */
@@ -424,6 +451,7 @@ bool uws_job_text_at(json_text_buf *b, const engine_job *job, json_t *results, i
     json_t *uws = json_object_get(job->meta, "uws");
     json_t *run_id = json_object_get(uws, "run_id");
     json_t *command = json_object_get(uws, "command");
+    json_t *then = json_object_get(uws, "then_argv");
     json_t *env = json_object_get(uws, "environment");
     bool ended = engine_phase_final(job->phase);
     bool failed = job->phase == ENGINE_ERROR || job->phase == ENGINE_ABORTED || job->phase == ENGINE_UNKNOWN;
@@ -465,6 +493,10 @@ bool uws_job_text_at(json_text_buf *b, const engine_job *job, json_t *results, i
     json_text_raw(b, "{", 1);
     uws_text_key(b, "command", depth + 2, true);
     json_text_value_at(b, cmd, depth + 2);
+    if (json_is_array(then)) {
+        uws_text_key(b, "then_argv", depth + 2, false);
+        json_text_value_at(b, then, depth + 2);
+    }
     uws_text_key(b, "environment", depth + 2, false);
     if (json_is_array(env)) {
         json_text_value_at(b, env, depth + 2);

@@ -249,6 +249,7 @@ static const char uws_run_id_message[] =
 void uws_submit_clear(uws_submit *s)
 {
     json_decref(s->argv);
+    json_decref(s->then_argv);
     json_decref(s->environment);
     free(s->url);
     free(s->commit_ref);
@@ -362,10 +363,11 @@ static json_t *uws_env_as_text(json_t *env)
     return out;
 }
 
-static int uws_check_argv(json_t *argv, char *err, size_t errlen)
+/* `argv` or the extension `then_argv` (name): a non-empty list of strings. */
+static int uws_check_argv(json_t *argv, const char *name, char *err, size_t errlen)
 {
     if (!json_is_array(argv) || json_array_size(argv) == 0 || json_array_size(argv) > UWS_MAX_ARGS) {
-        snprintf(err, errlen, "'argv' must be a non-empty list of at most %d strings", UWS_MAX_ARGS);
+        snprintf(err, errlen, "'%s' must be a non-empty list of at most %d strings", name, UWS_MAX_ARGS);
         return 400;
     }
     size_t i;
@@ -374,8 +376,8 @@ static int uws_check_argv(json_t *argv, char *err, size_t errlen)
     {
         if (!json_is_string(item) || json_string_length(item) > UWS_MAX_STRING ||
             (i == 0 && json_string_length(item) == 0)) {
-            snprintf(err, errlen, "'argv' item %zu must be a string of at most %d bytes (argv[0] not empty)",
-                     i, UWS_MAX_STRING);
+            snprintf(err, errlen, "'%s' item %zu must be a string of at most %d bytes (%s[0] not empty)",
+                     name, i, UWS_MAX_STRING, name);
             return 400;
         }
     }
@@ -383,8 +385,9 @@ static int uws_check_argv(json_t *argv, char *err, size_t errlen)
 }
 
 /* The common part of JSON and form submissions, from strings. */
-static int uws_submit_fill(uws_submit *out, const char *command, json_t *argv, const char *run_id,
-                           const char *url, const char *commit_ref, char *err, size_t errlen)
+static int uws_submit_fill(uws_submit *out, const char *command, json_t *argv, json_t *then_argv,
+                           const char *run_id, const char *url, const char *commit_ref, char *err,
+                           size_t errlen)
 {
     if ((command == NULL) == (argv == NULL)) {
         snprintf(err, errlen, "%s",
@@ -404,13 +407,14 @@ static int uws_submit_fill(uws_submit *out, const char *command, json_t *argv, c
     } else {
         out->argv = json_deep_copy(argv);
     }
+    out->then_argv = then_argv != NULL ? json_deep_copy(then_argv) : NULL;
     snprintf(out->run_id, sizeof out->run_id, "%s", run_id != NULL ? run_id : "");
     out->url = url != NULL && url[0] != '\0' ? strdup(url) : NULL;
     out->commit_ref = commit_ref != NULL && commit_ref[0] != '\0' ? strdup(commit_ref) : NULL;
     if (out->environment == NULL) {
         out->environment = json_array();
     }
-    if (out->argv == NULL || out->environment == NULL ||
+    if (out->argv == NULL || out->environment == NULL || (then_argv != NULL && out->then_argv == NULL) ||
         (url != NULL && url[0] != '\0' && out->url == NULL) ||
         (commit_ref != NULL && commit_ref[0] != '\0' && out->commit_ref == NULL)) {
         uws_submit_clear(out);
@@ -436,6 +440,7 @@ static int uws_submit_json(const char *body, size_t len, uws_submit *out, char *
     int rc = 400;
     const char *command = NULL, *run_id = NULL, *url = NULL, *commit_ref = NULL;
     json_t *argv = json_object_get(root, "argv");
+    json_t *then_argv = json_object_get(root, "then_argv");
     json_t *env = json_object_get(root, "environment");
     if (!json_is_object(root)) {
         snprintf(err, errlen, "the body must be a JSON object");
@@ -444,7 +449,12 @@ static int uws_submit_json(const char *body, size_t len, uws_submit *out, char *
                (rc = uws_opt_string(root, "url", &url, err, errlen)) != 0 ||
                (rc = uws_opt_string(root, "commit_ref", &commit_ref, err, errlen)) != 0) {
         /* err is set */
-    } else if (argv != NULL && (rc = uws_check_argv(argv, err, errlen)) != 0) {
+    } else if (argv != NULL && (rc = uws_check_argv(argv, "argv", err, errlen)) != 0) {
+        /* err is set */
+    } else if (then_argv != NULL && argv == NULL) {
+        snprintf(err, errlen, "the extension 'then_argv' needs 'argv' (not 'command')");
+        rc = 400;
+    } else if (then_argv != NULL && (rc = uws_check_argv(then_argv, "then_argv", err, errlen)) != 0) {
         /* err is set */
     } else if (env != NULL && !json_is_null(env) && (rc = uws_check_environment(env, err, errlen)) != 0) {
         /* err is set */
@@ -458,7 +468,7 @@ static int uws_submit_json(const char *body, size_t len, uws_submit *out, char *
             snprintf(err, errlen, "out of memory");
             rc = 400;
         } else {
-            rc = uws_submit_fill(out, command, argv, run_id, url, commit_ref, err, errlen);
+            rc = uws_submit_fill(out, command, argv, then_argv, run_id, url, commit_ref, err, errlen);
         }
     }
     json_decref(root);
@@ -499,8 +509,10 @@ static int uws_submit_form(const char *body, size_t len, const char *query, uws_
     }
     char probe[8];
     if (rc == 0 && (uws_arg_get(body, len, query, "environment", probe, sizeof probe) != 0 ||
-                    uws_arg_get(body, len, query, "argv", probe, sizeof probe) != 0)) {
-        snprintf(err, errlen, "'environment' and 'argv' need a JSON body (Content-Type: application/json)");
+                    uws_arg_get(body, len, query, "argv", probe, sizeof probe) != 0 ||
+                    uws_arg_get(body, len, query, "then_argv", probe, sizeof probe) != 0)) {
+        snprintf(err, errlen,
+                 "'environment', 'argv' and 'then_argv' need a JSON body (Content-Type: application/json)");
         rc = 400;
     }
     if (rc == 0 && values[4] != NULL && strcmp(values[4], "1") != 0) {
@@ -526,7 +538,7 @@ static int uws_submit_form(const char *body, size_t len, const char *query, uws_
     }
     if (rc == 0) {
         memset(out, 0, sizeof *out);
-        rc = uws_submit_fill(out, values[0], NULL, values[1], values[2], values[3], err, errlen);
+        rc = uws_submit_fill(out, values[0], NULL, NULL, values[1], values[2], values[3], err, errlen);
     }
     for (size_t i = 0; i < 5; i++) {
         free(values[i]);

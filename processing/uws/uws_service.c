@@ -213,8 +213,10 @@ typedef struct uws_put {
     bool busy;  /* ... of a deleted job whose files are being removed: not submitted (503) */
     json_t *meta;
     json_t *run;
+    json_t *then; /* NULL, or the second step (the extension then_argv, as uws_job_run_then) */
     char **envv;
     char **argv;
+    char **then_argv; /* NULL, or then's words */
     int rc;
     char err[1024];
 } uws_put;
@@ -1492,8 +1494,10 @@ static void uws_free_strv(char **v)
 static void uws_put_free(uws_put *p)
 {
     free(p->argv);
+    free(p->then_argv);
     uws_free_strv(p->envv);
     json_decref(p->run);
+    json_decref(p->then);
     json_decref(p->meta);
     free(p);
 }
@@ -1589,9 +1593,13 @@ static void uws_put_job(const uws_call *c, uws_reply *r)
         p->run = uws_job_run_argv(&sub);
         p->envv = uws_env_strv(json_object_get(json_object_get(p->meta, "uws"), "environment"));
         p->argv = uws_argv_strv(p->run);
+        if (sub.then_argv != NULL && (p->then = uws_job_run_then(&sub)) != NULL) {
+            p->then_argv = uws_argv_strv(p->then);
+        }
     }
+    bool then_failed = p != NULL && sub.then_argv != NULL && p->then_argv == NULL;
     uws_submit_clear(&sub);
-    if (p == NULL || p->meta == NULL || p->run == NULL || p->envv == NULL || p->argv == NULL) {
+    if (p == NULL || p->meta == NULL || p->run == NULL || p->envv == NULL || p->argv == NULL || then_failed) {
         if (p != NULL) {
             uws_put_free(p);
         }
@@ -1761,8 +1769,10 @@ static void uws_reply_same_job(uws_service *s, const uws_put *p, uws_reply *r)
     }
     const engine_job *job = engine_job_get(s->e, p->id);
     const char *run_id = json_string_value(json_object_get(json_object_get(p->meta, "uws"), "run_id"));
+    json_t *then = json_object_get(json_object_get(p->meta, "uws"), "then_argv");
+    json_t *job_then = job != NULL ? json_object_get(json_object_get(job->meta, "uws"), "then_argv") : NULL;
     if (job != NULL && run_id != NULL && strcmp(uws_job_run_id(job), run_id) == 0 &&
-        json_equal(job->argv, p->run)) {
+        json_equal(job->argv, p->run) && (then == NULL ? job_then == NULL : json_equal(then, job_then))) {
         /* as GET /job/{id}, but made afresh: this answer is sent later (once
          * the group commit is over), and a kept one may be freed meanwhile
          * (its slot taken by another job, a DELETE) */
@@ -1803,6 +1813,7 @@ static void uws_flush_puts(uws_service *s)
             continue;
         }
         engine_job_spec spec = {.argv = (const char *const *)p->argv,
+                                .then_argv = (const char *const *)p->then_argv,
                                 .env = (const char *const *)p->envv,
                                 .meta = p->meta,
                                 .dirs = dirs};

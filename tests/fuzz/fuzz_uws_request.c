@@ -7,8 +7,9 @@
  * under ""), 1 a PUT /job body as JSON, 2 the same as a form, 3 the phase
  * filter, the URL unescaping and the PHASE=ABORT form; the rest is the
  * text. Checked beyond the sanitizers: every rejection is a 400 or 404
- * with a message; an accepted submission has a non-empty argv of strings,
- * a valid or empty run_id and environment names without '='; unescaping
+ * with a message; an accepted submission has a non-empty argv of strings
+ * (and then_argv, the extension, absent or the same, only without the
+ * shell of `command`), a valid or empty run_id and environment names without '='; unescaping
  * never grows a string nor leaves a NUL in it.
  */
 #include <stdint.h>
@@ -35,6 +36,18 @@ static void check_submit(int rc, const char *err, uws_submit *s)
     for (size_t i = 0; i < json_array_size(s->argv); i++) {
         if (!json_is_string(json_array_get(s->argv, i))) {
             abort();
+        }
+    }
+    if (s->then_argv != NULL) {
+        size_t n = json_array_size(s->then_argv);
+        if (s->shell || n == 0 || !json_is_string(json_array_get(s->then_argv, 0)) ||
+            json_string_length(json_array_get(s->then_argv, 0)) == 0) {
+            abort();
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!json_is_string(json_array_get(s->then_argv, i))) {
+                abort();
+            }
         }
     }
     if (s->run_id[0] != '\0' && !uws_run_id_valid(s->run_id)) {

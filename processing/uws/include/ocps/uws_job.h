@@ -40,6 +40,12 @@ json_t *uws_job_meta(const uws_submit *s, const char *job_id, const char *workdi
  * New reference, or NULL. */
 json_t *uws_job_run_argv(const uws_submit *s);
 
+/* What runs as the second step of a job given the extension then_argv
+ * (s->then_argv not NULL): a fixed sh prelude that changes to
+ * $JOB_OUTPUT_DIR (the files the step writes at "." are the job's
+ * results), then execs then_argv. New reference, or NULL. */
+json_t *uws_job_run_then(const uws_submit *s);
+
 /* The job's result files (absolute paths), sorted, at most
  * UWS_MAX_RESULTS: regular files only, no hidden file or directory, no
  * symbolic link followed, no path that is not valid UTF-8 (left out, the

@@ -52,8 +52,9 @@ int uws_route_parse(const char *base_path, const char *path, uws_route *out, cha
 
 /* A parsed `PUT /job` request. */
 typedef struct uws_submit {
-    json_t *argv; /* array of strings to run: ["/bin/bash", "-c", command] or the argv extension */
-    bool shell;   /* from `command` */
+    json_t *argv;      /* array of strings to run: ["/bin/bash", "-c", command] or the argv extension */
+    json_t *then_argv; /* NULL, or the extension then_argv: a second step, run once argv exits 0 */
+    bool shell;        /* from `command` */
     char run_id[UWS_RUN_ID_MAX + 1]; /* "" when not given */
     json_t *environment;             /* array of {"name", "value"} strings */
     char *url;                       /* NULL or the git repository to clone */
@@ -63,7 +64,9 @@ typedef struct uws_submit {
 /* Parse a `PUT /job` body. A JSON body (content type application/json or
  * application/javascript, parameters allowed) must be an object with
  * `command` (string, run with bash -c) or `argv` (extension: non-empty
- * array of strings, run without a shell), and optionally `run_id`,
+ * array of strings, run without a shell), and optionally `then_argv`
+ * (extension, only with `argv`: checked as `argv` is; a second step run
+ * without a shell once argv has exited 0), `run_id`,
  * `environment` ([{name, value}]: a value that is a number, a boolean or
  * null becomes the text Python's str() gives, an absent one ""),
  * `replicas` (1), `url`, `commit_ref`; an empty run_id is none. Any other
