@@ -1373,8 +1373,10 @@ int engine_job_submit(engine *e, const char *id, const engine_job_spec *spec, ch
     if (engine_check_spec(spec, err, errlen) != 0) {
         return -EINVAL;
     }
-    if (e->executor == ENGINE_EXECUTOR_UWS && spec->then_argv != NULL && spec->then_argv[0] != NULL) {
-        snprintf(err, errlen, "executor uws runs no second step (then_argv)"); /* never dropped unseen */
+    if (e->executor == ENGINE_EXECUTOR_UWS && !e->uws.abort_extension && spec->then_argv != NULL &&
+        spec->then_argv[0] != NULL) {
+        /* ocps-engine takes it (its extension then_argv); never dropped unseen on the reference */
+        snprintf(err, errlen, "executor uws on uws-api-server runs no second step (then_argv)");
         return -EINVAL;
     }
     if (!e->batching && engine_store_check(e, err, errlen) != 0) { /* a batch checked at its begin */

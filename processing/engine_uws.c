@@ -241,7 +241,8 @@ static void engine_uws_answered(engine *e, engine_rec *r)
     }
 }
 
-/* PUT /job: the spec's uws_body, or {"argv", "environment"}; run_id is our
+/* PUT /job: the spec's uws_body, or {"argv", "environment"} (and
+ * "then_argv", ocps-engine's extension, for a second step); run_id is our
  * id. A simulated job sleeps and exits as the runner would: argv on
  * ocps-engine, and on the reference (no argv) the command
  * "sleep N; exit C" (digits only), never the job's real command. */
@@ -280,6 +281,10 @@ static char *engine_uws_put_body(const engine *e, const engine_rec *r)
                                           "ocps-simulate", secs, code));
         } else {
             json_object_set(body, "argv", json_object_get(spec, "argv"));
+            json_t *then = json_object_get(spec, "then");
+            if (json_is_array(then) && e->uws.abort_extension) { /* ocps-engine's extension */
+                json_object_set(body, "then_argv", then);
+            }
         }
         json_object_set_new(body, "environment", env);
     }

@@ -2,7 +2,8 @@
  * test_engine_uws.c - the engine's UWS executor against a real
  * ocps-engine (started for real, on loopback): submission with the argv
  * extension or a custom body, exit status, results, environment byte for
- * byte, abort (UWS 1.1 extension and DELETE), prerequisites, a server that
+ * byte, a second step (then_argv: ocps-engine only), abort (UWS 1.1
+ * extension and DELETE), prerequisites, a server that
  * is down then comes up (retry, one warning), a 4xx answer, the server
  * SIGKILLed and restarted while polled, the engine closed and reopened
  * (re-adoption by the stored id).
@@ -152,6 +153,47 @@ static void test_exit_status(void **state)
     assert_int_equal(fx->x.events[i].phase, ENGINE_ERROR);
     assert_int_equal(fx->x.events[i].exit_code, 3);
     assert_int_equal(engine_job_get(fx->x.e, id)->reason, ENGINE_REASON_PIPELINE_FAILED);
+}
+
+/* A second step (then_argv): sent to ocps-engine as its extension
+ * then_argv, run there after the first in the job's output directory (its
+ * file a result); refused at submit for the reference (no job). */
+static void test_then_argv(void **state)
+{
+    fixture *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    engine_job_spec spec = {
+        .argv = (const char *[]){"sh", "-c", "echo one > \"$JOB_OUTPUT_DIR/first.txt\"", NULL},
+        .then_argv = (const char *[]){"sh", "-c", "cat first.txt > second.txt", NULL}};
+    if (!fx->x.opts.uws.abort_extension) {
+        char err[256];
+        engine_new_job_id(fx->x.e, id);
+        assert_int_equal(engine_job_submit(fx->x.e, id, &spec, err, sizeof err), -EINVAL);
+        assert_non_null(strstr(err, "uws-api-server runs no second step"));
+        assert_null(engine_job_get(fx->x.e, id));
+        return;
+    }
+    efx_submit(&fx->x, id, spec);
+    int i = fx_wait_final(fx, id, 30);
+    assert_int_equal(fx->x.events[i].phase, ENGINE_COMPLETED);
+    assert_int_equal(fx->x.events[i].nresults, 2); /* the server's: first.txt, second.txt */
+    char second[sizeof fx->x.events[i].first_result];
+    snprintf(second, sizeof second, "%s", fx->x.events[i].first_result);
+    char *slash = strrchr(second, '/');
+    assert_non_null(slash);
+    assert_string_equal(slash, "/first.txt");
+    assert_non_null(strstr(second, "/out/first.txt"));
+    snprintf(slash, sizeof second - (size_t)(slash - second), "/second.txt");
+    char *text = tu_read_file(second, NULL);
+    assert_non_null(text);
+    assert_string_equal(text, "one\n");
+    free(text);
+    int status;
+    json_t *remote = server_job(fx, engine_job_get(fx->x.e, id)->executor_id, &status);
+    assert_int_equal(status, 200);
+    json_t *then = json_object_get(json_object_get(remote, "parameters"), "then_argv");
+    assert_string_equal(json_string_value(json_array_get(then, 2)), "cat first.txt > second.txt");
+    json_decref(remote);
 }
 
 /* Simulation mode: the server sleeps and exits with the asked code. */
@@ -1016,6 +1058,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_completes_with_results_and_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exit_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_then_argv, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_then_argv, setup_delete, teardown),
         cmocka_unit_test_setup_teardown(test_simulate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_simulate_reference, setup_delete, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_written_off_the_loop, setup, teardown),

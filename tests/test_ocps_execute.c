@@ -222,7 +222,8 @@ static void joined(char *const *v, char *out, size_t len)
  * retrieve-artifacts): a --dataset-type word pair per glob of
  * output_dataset_types (else output_glob; none when empty), the capture
  * glob "*"; with the embedded ocps-pipetask its "butler" is the embedded
- * ocps-butler (none known: no step); none with executor uws or an empty
+ * ocps-butler (none known: no step); with executor uws on ocps-engine
+ * too (its extension then_argv); none on uws-api-server or with an empty
  * retrieve_command (the globs are then file names). */
 static void retrieval_step_in_the_plan(void **state)
 {
@@ -280,10 +281,21 @@ static void retrieval_step_in_the_plan(void **state)
     assert_string_equal(text, "bias");
     ocps_job_plan_free(&plan);
     cfg.embedded_pipetask = false;
-    cfg.executor = OCPS_EXECUTOR_UWS;
+    cfg.executor = OCPS_EXECUTOR_UWS; /* ocps-engine: sent as its extension then_argv */
+    assert_int_equal(ocps_job_plan_build(&cfg, &x, id, &plan, err, sizeof err), 0);
+    joined(plan.then_argv, text, sizeof text);
+    assert_string_equal(text,
+                        "butler|retrieve-artifacts|--collections|"
+                        "u/ocps/0123456789abcdef0123456789abcdef/run|--dataset-type|bias|--transfer|auto|"
+                        "--no-preserve-path|LATISS|.");
+    joined(plan.globs, text, sizeof text);
+    assert_string_equal(text, "*");
+    ocps_job_plan_free(&plan);
+    cfg.uws_reference = true; /* uws-api-server: its job script retrieves */
     assert_int_equal(ocps_job_plan_build(&cfg, &x, id, &plan, err, sizeof err), 0);
     assert_null(plan.then_argv);
     ocps_job_plan_free(&plan);
+    cfg.uws_reference = false;
     cfg.executor = OCPS_EXECUTOR_LOCAL;
     json_array_clear(cfg.retrieve_command);
     assert_int_equal(ocps_job_plan_build(&cfg, &x, id, &plan, err, sizeof err), 0);

@@ -6,7 +6,9 @@
  * exit status, failures, abort (the job kept as aborted on the server),
  * prerequisites, an injection canary, ocps-engine SIGKILLed and restarted
  * while the CSC polls (each result once, heartbeats on time, the CSC stays
- * ENABLED), and the CSC SIGKILLed and restarted (jobs re-adopted).
+ * ENABLED), the CSC SIGKILLed and restarted (jobs re-adopted), and the
+ * retrieval step (butler retrieve-artifacts) sent as ocps-engine's
+ * then_argv, its file in results.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -35,7 +38,9 @@ typedef struct ctx {
     char *root; /* DM_CONFIG_OCPS_DIR */
     char work[600];
     char *csc_argv[10];
-    char *token_dir; /* setup_token_server: the bearer token's file */
+    char *token_dir;  /* setup_token_server: the bearer token's file */
+    char *butler_dir; /* setup_butler: the fake butler's directory, first in PATH */
+    char *old_path;   /* setup_butler: PATH before */
 } ctx;
 
 /* One execute in flight. */
@@ -50,10 +55,12 @@ static void make_config(ctx *c)
     snprintf(
         site, sizeof site,
         "work_root: %s\npipetask: %s\ninprogress_interval: 1\nmax_concurrent_jobs: 8\n"
-        "executor: uws\nuws_api: ocps-engine\n"
+        "executor: uws\nuws_api: ocps-engine\n%s"
         "instances:\n  - sal_index: 1\n    instance: LATISS\n    url: %s/api/v1\n    poll_interval: 0.2\n"
         "    butler: LATISS\n    input_collection: LATISS/raw/all\n    output_glob: '*.fits'\n",
-        c->work, FAKE_PIPETASK, c->server.base);
+        c->work, FAKE_PIPETASK,
+        c->butler_dir != NULL ? "# retrieve_command: the default\n" : "retrieve_command: []\n",
+        c->server.base);
     assert_int_equal(tu_write_ocps_site(c->root, site), 0);
 }
 
@@ -73,10 +80,49 @@ static int start_csc(ctx *c)
     return or_wait_enabled(&c->f, 0, 15);
 }
 
-static int setup_server(void **state, const char *const *server_options)
+/* A fake `butler` in butler_dir (which ocps-engine, started after, finds
+ * first in its PATH): records its argv in butler_dir/butler.argv, one
+ * word a line, and its working directory, then writes a dataset's file
+ * into its last argument (as retrieve-artifacts). */
+static int fake_butler(ctx *c)
+{
+    char path[1300];
+    snprintf(path, sizeof path, "%s/butler", c->butler_dir);
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        return -1;
+    }
+    fprintf(f,
+            "#!/bin/sh\n"
+            ": > '%s/butler.argv'\n"
+            "for a in \"$@\"; do printf '%%s\\n' \"$a\" >> '%s/butler.argv'; last=$a; done\n"
+            "pwd > '%s/butler.pwd'\n"
+            "echo '{\"mean\": 0.5}' > \"$last/verifyBiasStats_LATISS_R00_u_ocps_run.json\"\n",
+            c->butler_dir, c->butler_dir, c->butler_dir);
+    fclose(f);
+    if (chmod(path, 0755) != 0) {
+        return -1;
+    }
+    const char *old = getenv("PATH");
+    c->old_path = strdup(old != NULL ? old : "/usr/bin:/bin");
+    char *now = malloc(strlen(c->butler_dir) + strlen(c->old_path) + 2);
+    if (c->old_path == NULL || now == NULL) {
+        free(now);
+        return -1;
+    }
+    sprintf(now, "%s:%s", c->butler_dir, c->old_path);
+    setenv("PATH", now, 1);
+    free(now);
+    return 0;
+}
+
+static int setup_server_with(void **state, const char *const *server_options, bool retrieval)
 {
     ctx *c = calloc(1, sizeof *c);
     *state = c;
+    if (retrieval && ((c->butler_dir = tu_make_temp_dir()) == NULL || fake_butler(c) != 0)) {
+        return -1;
+    }
     if (uws_fx_start(&c->server, NULL, server_options) != 0) {
         return -1;
     }
@@ -89,9 +135,20 @@ static int setup_server(void **state, const char *const *server_options)
     return start_csc(c);
 }
 
+static int setup_server(void **state, const char *const *server_options)
+{
+    return setup_server_with(state, server_options, false);
+}
+
 static int setup(void **state)
 {
     return setup_server(state, NULL);
+}
+
+/* the default retrieve_command, a fake butler in ocps-engine's PATH */
+static int setup_butler(void **state)
+{
+    return setup_server_with(state, NULL, true);
 }
 
 /* a server that runs one job and lets one wait */
@@ -131,6 +188,14 @@ static int teardown(void **state)
     }
     int rc = fx_close(&c->f);
     uws_fx_stop(&c->server);
+    if (c->old_path != NULL) {
+        setenv("PATH", c->old_path, 1);
+        free(c->old_path);
+    }
+    if (c->butler_dir != NULL) {
+        tu_remove_tree(c->butler_dir);
+        free(c->butler_dir);
+    }
     tu_remove_tree(c->root);
     free(c->root);
     free(c);
@@ -256,6 +321,72 @@ static void execute_runs_on_ocps_engine(void **state)
     assert_string_equal(json_string_value(json_object_get(jenv, "DATA_QUERY")), "instrument='LATISS'");
     assert_string_equal(json_string_value(json_object_get(jenv, "JOB_ID")), r.job_id);
     json_decref(j);
+}
+
+static bool result_lists(const json_t *res, const char *tail)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(res, "results"), i, item)
+    {
+        const char *uri = json_string_value(json_object_get(item, "uri"));
+        if (uri != NULL && strlen(uri) >= strlen(tail) &&
+            strcmp(uri + strlen(uri) - strlen(tail), tail) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* With uws_api: ocps-engine the job has the retrieval step too (as the
+ * Python OCPS's job script, and the local executor): sent as ocps-engine's
+ * extension then_argv, run after pipetask in the job's output directory;
+ * the retrieved file is in job_result's results. */
+static void retrieval_step_runs_on_ocps_engine(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    run r;
+    assert_true(or_commands_ready(f, 10));
+    or_fields x = {"cpBias.yaml", "", "instrument='LATISS'", "", "verify*Stats, bias"};
+    assert_int_equal(or_execute(f, &r, &x, 120), 0);
+    wait_done(f, &r, 60);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    char path[1300];
+    snprintf(path, sizeof path, "%s/butler.argv", c->butler_dir);
+    char *argv = tu_read_file(path, NULL);
+    assert_non_null(argv); /* the retrieval ran */
+    char expect[512];
+    snprintf(expect, sizeof expect,
+             "retrieve-artifacts\n--collections\nu/ocps/%s/run\n--dataset-type\nverify*Stats\n"
+             "--dataset-type\nbias\n--transfer\nauto\n--no-preserve-path\nLATISS\n.\n",
+             r.job_id);
+    assert_string_equal(argv, expect);
+    free(argv);
+    long i = one_result(f, r.job_id);
+    assert_int_equal(fx_i32(f, (size_t)i, "exit_code"), 0);
+    json_t *res = result_of(f, i);
+    assert_string_equal(json_string_value(json_object_get(res, "phase")), "completed");
+    assert_true(result_lists(res, "/out/verifyBiasStats_LATISS_R00_u_ocps_run.json"));
+    assert_true(result_lists(res, "/out/calexp.fits"));
+    json_t *retrieve = json_object_get(json_object_get(res, "parameters"), "retrieve_command");
+    assert_int_equal(json_array_size(retrieve), 13);
+    json_decref(res);
+    /* it ran in the server job's output directory, given as then_argv */
+    json_t *job = server_job_of(c, r.job_id);
+    assert_non_null(job);
+    json_t *then = json_object_get(json_object_get(job, "parameters"), "then_argv");
+    assert_int_equal(json_array_size(then), 13);
+    assert_string_equal(json_string_value(json_array_get(then, 0)), "butler");
+    json_decref(job);
+    snprintf(path, sizeof path, "%s/butler.pwd", c->butler_dir);
+    char *pwd = tu_read_file(path, NULL);
+    assert_non_null(pwd);
+    char *inv = server_file(c, r.job_id, "verifyBiasStats_LATISS_R00_u_ocps_run.json");
+    assert_non_null(inv); /* in JOB_OUTPUT_DIR */
+    free(inv);
+    assert_non_null(strstr(pwd, "/out\n"));
+    free(pwd);
 }
 
 /* execute cpBias.yaml with config and query; its final ack and the exit
@@ -511,6 +642,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(execute_runs_on_ocps_engine, setup, teardown),
+        cmocka_unit_test_setup_teardown(retrieval_step_runs_on_ocps_engine, setup_butler, teardown),
         cmocka_unit_test_setup_teardown(failing_job_reports_exit_code, setup, teardown),
         cmocka_unit_test_setup_teardown(abort_job_keeps_the_server_job, setup, teardown),
         cmocka_unit_test_setup_teardown(prerequisites_wait_or_fail_fast, setup, teardown),

@@ -380,12 +380,14 @@ static int build_argv(const plan_ctx *p, strv *argv, char *err, size_t errlen)
 }
 
 /* Does the job get the retrieval step (retrieve_command)? Not with
- * executor uws (uws-api-server's job script retrieves them itself), nor
- * with the embedded ocps-pipetask when no ocps-butler is known to stand
- * for "butler" (its outputs are in metrics.json all the same). */
+ * executor uws on uws-api-server (its job script retrieves them itself;
+ * ocps-engine takes the step as its extension then_argv), nor with the
+ * embedded ocps-pipetask when no ocps-butler is known to stand for
+ * "butler" (its outputs are in metrics.json all the same). */
 static bool retrieves(const ocps_config *cfg)
 {
-    return json_array_size(cfg->retrieve_command) > 0 && cfg->executor != OCPS_EXECUTOR_UWS &&
+    return json_array_size(cfg->retrieve_command) > 0 &&
+           (cfg->executor != OCPS_EXECUTOR_UWS || !cfg->uws_reference) &&
            (!cfg->embedded_pipetask || cfg->embedded_butler[0] != '\0');
 }
 

@@ -76,7 +76,9 @@ typedef struct engine_job_spec {
     const char *const *then_argv;    /* NULL-terminated, or NULL: a second step, run as argv is
                                       * (same directory, log and environment, the rest of
                                       * max_duration) once argv exited 0; the job's outcome is
-                                      * then its outcome (not with executor uws) */
+                                      * then its outcome (executor uws: sent to ocps-engine
+                                      * as its extension then_argv, which runs it in the
+                                      * job's output directory; refused for the reference) */
     const char *const *dirs;         /* NULL-terminated directories relative to the workdir
                                       * ("out", "a/b"; no "..", not absolute) created with the
                                       * workdir when the job starts, before it runs (may be NULL;
@@ -148,7 +150,7 @@ typedef enum engine_executor {
 typedef struct engine_uws_options {
     const char *url;      /* base URL, e.g. http://uws-server/api/v1 */
     const char *token;    /* bearer token, or NULL */
-    bool abort_extension; /* the server has POST .../phase PHASE=ABORT (ocps-engine) */
+    bool abort_extension; /* the server is ocps-engine: POST .../phase PHASE=ABORT, then_argv */
     double timeout;       /* seconds per request (default 10) */
     double max_backoff;   /* seconds between retries at most (default 30) */
 } engine_uws_options;
