@@ -219,3 +219,18 @@ bool or_commands_ready(fx *f, double timeout)
     sal_remote_prepare(f->remote, "abort_job", err, sizeof err);
     return fx_run_until(f, or_commands_can_be_sent, NULL, timeout);
 }
+
+bool or_result_lists(const json_t *res, const char *tail)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(res, "results"), i, item)
+    {
+        const char *uri = json_string_value(json_object_get(item, "uri"));
+        if (uri != NULL && strlen(uri) >= strlen(tail) &&
+            strcmp(uri + strlen(uri) - strlen(tail), tail) == 0) {
+            return true;
+        }
+    }
+    return false;
+}

@@ -93,4 +93,7 @@ long or_one_result(fx *f, const char *id, double timeout, double settle);
  * it is not JSON). */
 json_t *or_result_json(const fx *f, long i);
 
+/* Does one of a job_result's results[*].uri end with `tail`? */
+bool or_result_lists(const json_t *res, const char *tail);
+
 #endif
