@@ -798,14 +798,18 @@ static void exit_status_job_is_the_jobs_code(void **state)
 }
 
 /* Run the runner with --glob '*.json', the second step `then` (sh -c)
- * after the first `first` (sh -c), --timeout `timeout`; status.json
- * parsed, the wall time it took in *secs. */
+ * after the first `first` (sh -c), --timeout `timeout` (and fx->log_max);
+ * status.json parsed, the wall time it took in *secs. */
 static json_t *run_two_steps(const fixture *fx, const char *first, const char *then, const char *timeout,
                              double *secs)
 {
     unlink(fx->claim);
     const char *argv[40];
     size_t n = runner_head(fx, argv, timeout, "1");
+    if (fx->log_max != NULL) {
+        argv[n++] = "--log-max";
+        argv[n++] = fx->log_max;
+    }
     const char *rest[] = {"--glob", "*.json", "--then", "sh", "--then", "-c", "--then",
                           then,     "--",     "sh",     "-c", first,    NULL};
     memcpy(argv + n, rest, sizeof rest);
@@ -889,6 +893,32 @@ static void a_second_step_runs_after_success(void **state)
     json_decref(j);
 }
 
+/* --log-max bounds the job's output in its log, both steps together: 80 kB
+ * from each step with a limit of 100 kB keeps at most 100 kB of it (the
+ * runner's own lines aside), with the second step's last bytes. */
+static void the_log_limit_covers_both_steps(void **state)
+{
+    fixture *fx = *state;
+    fx->log_max = "100000";
+    unlink(fx->log);
+    double secs;
+    json_t *j = run_two_steps(fx, "head -c 80000 /dev/zero | tr '\\0' a",
+                              "head -c 79999 /dev/zero | tr '\\0' b; echo END", "10", &secs);
+    assert_int_equal(status_int(j, "exit_code"), 0);
+    json_decref(j);
+    size_t len = 0;
+    char *log = tu_read_file(fx->log, &len);
+    assert_non_null(log);
+    size_t job_bytes = 0;
+    for (size_t i = 0; i < len; i++) {
+        job_bytes += log[i] == 'a' || log[i] == 'b';
+    }
+    print_message("log %zu bytes, %zu of them the job's a and b\n", len, job_bytes);
+    assert_true(job_bytes <= 100000);
+    assert_non_null(strstr(log, "END\n")); /* the second step's tail kept */
+    free(log);
+}
+
 /* With --exit-status job, a job stopped at its --timeout whose program
  * catches SIGTERM and exits 0 did not succeed: the runner exits 128+SIGTERM
  * (Slurm then does not run its afterok dependants); status.json keeps the
@@ -932,6 +962,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(exit_status_job_is_the_jobs_code, setup, teardown),
         cmocka_unit_test_setup_teardown(exit_status_job_is_not_zero_when_timed_out, setup, teardown),
         cmocka_unit_test_setup_teardown(a_second_step_runs_after_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_log_limit_covers_both_steps, setup, teardown),
     };
     return cmocka_run_group_tests_name("job_runner", tests, NULL, NULL);
 }

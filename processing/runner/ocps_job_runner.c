@@ -127,8 +127,9 @@ typedef struct runner_outcome {
     size_t nresults;
     size_t results_total;
     bool truncated;
-    int step;  /* the step that ended the job (1-based) */
-    int steps; /* the job's steps (1, or 2 with --then) */
+    int step;          /* the step that ended the job (1-based) */
+    int steps;         /* the job's steps (1, or 2 with --then) */
+    uint64_t log_kept; /* --log-max: bytes of the first step's output its log kept */
 } runner_outcome;
 
 /* Supervision state of the running job (pid 0 when simulating). */
@@ -906,6 +907,9 @@ static void runner_then(const runner_args *a, const sigset_t *set, int claimfd, 
     }
     runner_args second = *a;
     second.job_argv = a->then_argv;
+    if (a->log_max > 0) { /* --log-max bounds the job's output, both steps' (at least 1: 0 is none) */
+        second.log_max = a->log_max > out->log_kept ? a->log_max - out->log_kept : 1;
+    }
     if (a->timeout > 0) {
         second.timeout = a->timeout - (sal_clock_monotonic() - mono_started);
         if (second.timeout <= 0) {
@@ -983,6 +987,7 @@ int main(int argc, char **argv)
         out.exit_code = 127;
         runner_say(40, false, "%s", out.spawn_error);
     }
+    out.log_kept = log.total < log.max ? log.total : log.max; /* 0 without a limit */
     runner_then(&a, &waitset, claimfd, mono_started, &out);
     out.ended = out.started + (sal_clock_monotonic() - mono_started);
     runner_collect(&a, &out);
