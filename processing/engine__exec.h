@@ -102,6 +102,7 @@ typedef struct engine_claim {
     int runner_sid;
     int job_pid; /* 0 until the job was started; also its process group */
     uint64_t job_start;
+    int job_lines; /* "job" lines: the step last started (a second step adds one) */
 } engine_claim;
 
 /* Read <workdir>/runner.claim: 0, -ENOENT when there is none, -EINVAL when

@@ -276,6 +276,7 @@ int engine_exec_read_claim(const char *workdir, engine_claim *c, char *err, size
         } else if (sscanf(line, "job %ld %llu", &pid, &start) == 2 && pid > 0) {
             c->job_pid = (int)pid;
             c->job_start = start;
+            c->job_lines++;
         }
     }
     fclose(f);

@@ -158,11 +158,15 @@ static bool engine_kill_orphans(const char *workdir, char *out, size_t outlen)
         return false;
     }
     int n = engine_exec_kill_job_group(&c);
+    char step[64] = ""; /* a later step was running: the first completed (its work is done) */
+    if (c.job_lines > 1) {
+        snprintf(step, sizeof step, " in step %d (step 1 completed)", c.job_lines);
+    }
     if (n > 0) {
-        snprintf(out, outlen, "; %d process%s left in the job's process group %d killed", n,
+        snprintf(out, outlen, "%s; %d process%s left in the job's process group %d killed", step, n,
                  n == 1 ? "" : "es", c.job_pid);
     } else {
-        snprintf(out, outlen, "; no process left in the job's process group %d", c.job_pid);
+        snprintf(out, outlen, "%s; no process left in the job's process group %d", step, c.job_pid);
     }
     return true;
 }

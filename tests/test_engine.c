@@ -1410,6 +1410,27 @@ static void test_killed_runner_kills_its_job(void **state)
     assert_true(wait_pid_gone(child, 2.0));
 }
 
+/* The same during a job's second step (then_argv): the message says the
+ * first step completed, so its work (pipetask's outputs) is known done. */
+static void test_killed_runner_in_second_step(void **state)
+{
+    efx *fx = *state;
+    char id[ENGINE_JOB_ID_LEN + 1];
+    static const char *const first[] = {"true", NULL};
+    efx_submit(fx, id, (engine_job_spec){.argv = first, .then_argv = job_with_child});
+    long child = fx_wait_pid_file(fx, id, "child.pid");
+    long job = fx_wait_pid_file(fx, id, "job.pid");
+    long runner = parent_of(job);
+    assert_true(runner > 1 && runner != getpid());
+    kill((pid_t)runner, SIGKILL);
+    const efx_event *ev = efx_wait_final(fx, id, 5);
+    assert_int_equal(ev->phase, ENGINE_UNKNOWN);
+    assert_int_equal(ev->reason, ENGINE_REASON_LOST);
+    print_message("lost in step 2: %s\n", ev->message);
+    assert_non_null(strstr(ev->message, "without recording an outcome in step 2 (step 1 completed)"));
+    assert_true(wait_pid_gone(child, 2.0));
+}
+
 /* The same while no engine watches: the job's leader dies with its runner
  * (PR_SET_PDEATHSIG); the next engine kills the rest of its group and
  * reports the job lost. */
@@ -1652,6 +1673,7 @@ int main(void)
         T(test_crash_after_spawn_runs_once),
         T(test_crash_before_claim_runs_once),
         T(test_killed_runner_kills_its_job),
+        T(test_killed_runner_in_second_step),
         T(test_killed_runner_unwatched),
         cmocka_unit_test(test_names),
         T(test_job_ids_and_validation),
