@@ -1232,6 +1232,25 @@ static int engine_check_spec(const engine_job_spec *s, char *err, size_t errlen)
     return 0;
 }
 
+/* o[key] = the optional string vector v (absent when NULL or empty);
+ * -1 with a message in err for a bad one (what names it). */
+static int engine_spec_put_strv(json_t *o, const char *key, const char *const *v, const char *what, char *err,
+                                size_t errlen)
+{
+    if (v == NULL || v[0] == NULL) {
+        return 0;
+    }
+    json_t *a = engine_json_strv(v, what, err, errlen);
+    if (a == NULL) {
+        return -1;
+    }
+    if (json_object_set_new_nocheck(o, key, a) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* The stored spec (JSON) of a checked engine_job_spec. */
 static json_t *engine_spec_json(const engine_job_spec *s, char *err, size_t errlen)
 {
@@ -1268,21 +1287,10 @@ static json_t *engine_spec_json(const engine_job_spec *s, char *err, size_t errl
     if (rc == 0 && s->uws_body != NULL) {
         rc = json_object_set_nocheck(o, "uws_body", s->uws_body);
     }
-    if (rc == 0 && s->then_argv != NULL && s->then_argv[0] != NULL) {
-        json_t *then = engine_json_strv(s->then_argv, "then_argv", err, errlen);
-        if (then == NULL) {
-            json_decref(o);
-            return NULL;
-        }
-        rc = json_object_set_new_nocheck(o, "then", then);
-    }
-    if (rc == 0 && s->dirs != NULL && s->dirs[0] != NULL) {
-        json_t *dirs = engine_json_strv(s->dirs, "dirs", err, errlen);
-        if (dirs == NULL) {
-            json_decref(o);
-            return NULL;
-        }
-        rc = json_object_set_new_nocheck(o, "dirs", dirs);
+    if ((rc == 0 && engine_spec_put_strv(o, "then", s->then_argv, "then_argv", err, errlen) != 0) ||
+        (rc == 0 && engine_spec_put_strv(o, "dirs", s->dirs, "dirs", err, errlen) != 0)) {
+        json_decref(o);
+        return NULL;
     }
     if (o == NULL || rc != 0) {
         json_decref(o);

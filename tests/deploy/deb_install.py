@@ -198,19 +198,24 @@ if ! grep -q "\"cscVersion\":\"$EXPECT_VERSION\"" sv.json; then
     echo "softwareVersions: $(cat sv.json), expected cscVersion $EXPECT_VERSION"; kill "$csc"; exit 1
 fi
 echo "== softwareVersions.cscVersion $EXPECT_VERSION"
-for cmd in "start --configurationOverride debtest.yaml" enable \
-           "execute --pipeline bias.yaml --data_query exposure=1" \
-           disable standby exitControl; do
-    echo "== ocps-cmd OCPS:1 $cmd"
-    # shellcheck disable=SC2086
-    if ! ocps-cmd --timeout 60 --discovery 30 OCPS:1 $cmd; then
-        echo "ocps-cmd $cmd failed; CSC log:"; cat csc.log; kill "$csc"; exit 1
-    fi
-done
-status=0
-wait "$csc" || status=$?
-echo "== CSC exit status $status"; cat csc.log
-test "$status" -eq 0
+# command_csc LOG CMD...: each CMD to OCPS:1 (the CSC $csc, logging to
+# LOG), then the CSC's exit, which must be 0
+command_csc() {
+    log=$1; shift
+    for cmd in "$@"; do
+        echo "== ocps-cmd OCPS:1 $cmd"
+        # shellcheck disable=SC2086
+        if ! ocps-cmd --timeout 60 --discovery 30 OCPS:1 $cmd; then
+            echo "ocps-cmd $cmd failed; CSC log:"; cat "$log"; kill "$csc"; exit 1
+        fi
+    done
+    status=0
+    wait "$csc" || status=$?
+    echo "== CSC exit status $status"; cat "$log"
+    test "$status" -eq 0
+}
+command_csc csc.log "start --configurationOverride debtest.yaml" enable \
+    "execute --pipeline bias.yaml --data_query exposure=1" disable standby exitControl
 # the CSC logged JSON lines, one object each
 grep -q '^{"time": ' csc.log
 
@@ -225,16 +230,7 @@ until ocps-cmd --discovery 5 OCPS:1 show summaryState --timeout 5 > /dev/null 2>
     tries=$((tries + 1))
     if [ "$tries" -ge 12 ]; then echo "the CSC never started; log:"; cat csc2.log; exit 1; fi
 done
-for cmd in start standby exitControl; do
-    echo "== ocps-cmd OCPS:1 $cmd"
-    if ! ocps-cmd --timeout 60 --discovery 30 OCPS:1 $cmd; then
-        echo "ocps-cmd $cmd failed; CSC log:"; cat csc2.log; kill "$csc"; exit 1
-    fi
-done
-status=0
-wait "$csc" || status=$?
-echo "== CSC exit status $status"; cat csc2.log
-test "$status" -eq 0
+command_csc csc2.log start standby exitControl
 # the jobs go where the Python OCPS sends them: uws-api-server at the url
 # of _init.yaml
 grep -q 'Configured: executor=uws, uws_api=uws-api-server, .*work_root=/var/lib/ocps-c/' csc2.log
