@@ -55,6 +55,7 @@ typedef struct run {
     double first_timeout;
     double timeouts[64]; /* of each ack */
     double at[64];       /* when each ack came, tu_now() */
+    double sent[64];     /* when the CSC sent it (private_sndStamp) */
     int nacks;
     bool done;
     int ack;
@@ -154,6 +155,7 @@ static void on_ack(void *arg, int ack, int error, const char *result, double tim
     if (r->nacks < 64) {
         r->timeouts[r->nacks] = timeout;
         r->at[r->nacks] = tu_now();
+        r->sent[r->nacks] = sal_remote_ack_sent(a->f->remote);
         r->acks[r->nacks++] = ack;
     }
     if (ack == SAL_CMD_INPROGRESS && r->job_id[0] == '\0') {
@@ -1020,12 +1022,15 @@ static void unwritable_job_result_is_not_retried(void **state)
     assert_false(has_log(f, &again));
 }
 
-/* Seconds from the first CMD_INPROGRESS of r's execute to its final ack. */
+/* Seconds from the first CMD_INPROGRESS of r's execute to its final ack,
+ * as the CSC sent them (as read here, a late read of the first would
+ * shorten the gap on a loaded machine). */
 static double first_to_final(const run *r)
 {
     assert_true(r->nacks >= 2 && r->nacks < 64);
     assert_int_equal(r->acks[0], SAL_CMD_INPROGRESS);
-    return r->at[r->nacks - 1] - r->at[0];
+    assert_true(r->sent[0] > 0 && r->sent[r->nacks - 1] > 0);
+    return r->sent[r->nacks - 1] - r->sent[0];
 }
 
 /* final_ack_min_delay (1 s by default, as configured here): an execute's
@@ -1078,7 +1083,7 @@ static void final_ack_waits_for_its_minimum_delay(void **state)
     double ran = json_number_value(json_object_get(res, "executionDuration"));
     json_decref(res);
     gap = first_to_final(&r);
-    if (ran < 1.5 || gap - ran > 0.5) {
+    if (ran < 1.5 || gap - ran > 0.8) { /* not held a whole delay after its end */
         fail_msg("long job: ran %.3f s, final ack %.3f s after the first INPROGRESS", ran, gap);
     }
 }

@@ -50,6 +50,7 @@ struct sal_remote {
      * sent from an ack callback on a transport thread leaves the loop's
      * next timeout as late as it was and the loop asleep (sal_gate) */
     pending *spare;
+    double ack_sent; /* private_sndStamp of the ack being delivered (sal_remote_ack_sent) */
     bool closing;
     sal_close_cb close_cb; /* sal_remote_close's */
     void *close_arg;
@@ -133,7 +134,14 @@ static void on_ackcmd(void *arg, int topic, const void *sample)
         uint64_t more = sal_seconds_to_ms(timeout); /* from the wire: any double */
         uv_timer_start(&p->timer, on_command_timeout, more < UINT64_MAX - left ? left + more : UINT64_MAX, 0);
     }
+    r->ack_sent = sal_sample_snd_stamp(t, sample);
     cb(cb_arg, ack, error, result ? result : "", timeout, final);
+    r->ack_sent = 0;
+}
+
+double sal_remote_ack_sent(const sal_remote *r)
+{
+    return r->ack_sent;
 }
 
 static void init_seq_ranges(sal_remote *r)

@@ -68,6 +68,11 @@ int sal_remote_command_topic(const sal_remote *r, const char *name);
 int sal_remote_command(sal_remote *r, const char *name, void *sample, double timeout, sal_ack_cb cb,
                        void *arg, int32_t *seqnum, char *err, size_t errlen);
 
+/* The CSC's send time (private_sndStamp, TAI seconds) of the ack a
+ * sal_ack_cb of `r` is being called with; 0 outside such a call and for a
+ * CMD_NOACK of a timeout. */
+double sal_remote_ack_sent(const sal_remote *r);
+
 /* The runtime under the Remote. */
 sal *sal_remote_sal(sal_remote *r);
 
