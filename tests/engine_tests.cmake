@@ -37,6 +37,16 @@ if(OCPS_LIBFAKETIME)
   target_compile_definitions(test_job_runner PRIVATE OCPS_LIBFAKETIME="${OCPS_LIBFAKETIME}"
     OCPS_JOB_RUNNER_DYNAMIC="$<TARGET_FILE:ocps-job-runner-dynamic>")
 endif()
+# A claim's write failing in a job's second step (an LD_PRELOAD library on
+# the dynamically linked runner): a_claim_failure_in_step_2_keeps_step_1.
+add_library(claim_write_fails MODULE support/claim_write_fails.c)
+target_link_libraries(claim_write_fails PRIVATE ${CMAKE_DL_LIBS})
+# not instrumented: preloaded ahead of a sanitizer's runtime
+target_compile_options(claim_write_fails PRIVATE -fno-sanitize=all)
+target_link_options(claim_write_fails PRIVATE -fno-sanitize=all)
+add_dependencies(test_job_runner ocps-job-runner-dynamic claim_write_fails)
+target_compile_definitions(test_job_runner PRIVATE OCPS_JOB_RUNNER_DYNAMIC_BUILD="$<TARGET_FILE:ocps-job-runner-dynamic>"
+  OCPS_CLAIM_WRITE_FAILS="$<TARGET_FILE:claim_write_fails>")
 add_test(NAME job_runner COMMAND test_job_runner)
 
 # Only live jobs in memory; history from the store; the retention policy.

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -919,6 +920,64 @@ static void the_log_limit_covers_both_steps(void **state)
     free(log);
 }
 
+/* The disk filled while step 1 ran, so step 2's line cannot be added to
+ * the claim (ENOSPC from an LD_PRELOAD library): step 2 does not run, but
+ * step 1 did, and the status says so. The runner does not exit 4 ("no
+ * space: the job did not run", which the engine would report). */
+static void a_claim_failure_in_step_2_keeps_step_1(void **state)
+{
+    fixture *fx = *state;
+    char ran[PATH_MAX + 16];
+    path_printf(ran, sizeof ran, "%s/ran", fx->dir);
+    char first[PATH_MAX + 32];
+    snprintf(first, sizeof first, "touch %s", ran);
+    const char *asan = getenv("ASAN_OPTIONS");
+    char preload[PATH_MAX + 16];
+    char asan_options[512];
+    snprintf(preload, sizeof preload, "LD_PRELOAD=%s", OCPS_CLAIM_WRITE_FAILS);
+    snprintf(asan_options, sizeof asan_options, "ASAN_OPTIONS=%s%sverify_asan_link_order=0", asan ? asan : "",
+             asan && asan[0] ? ":" : "");
+    const char *argv[] = {"env",
+                          preload,
+                          asan_options,
+                          "OCPS_TEST_CLAIM_FAIL_AT=2",
+                          OCPS_JOB_RUNNER_DYNAMIC_BUILD,
+                          "--workdir",
+                          fx->workdir,
+                          "--status",
+                          fx->status,
+                          "--log",
+                          fx->log,
+                          "--timeout",
+                          "10",
+                          "--grace",
+                          "1",
+                          "--exit-status",
+                          "job",
+                          "--then",
+                          "true",
+                          "--",
+                          "sh",
+                          "-c",
+                          first,
+                          NULL};
+    char *out = NULL;
+    int rc = tu_run((char *const *)argv, &out);
+    print_message("runner exit %d: %s\n", rc, out ? out : "");
+    free(out);
+    assert_int_equal(access(ran, F_OK), 0); /* step 1 ran */
+    assert_int_not_equal(rc, 4);
+    assert_int_not_equal(rc, 5);
+    assert_int_not_equal(rc, 0); /* a job whose second step did not run did not succeed */
+    json_t *j = json_load_file(fx->status, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(status_int(j, "step"), 2);
+    const char *err = json_string_value(json_object_get(j, "spawn_error"));
+    assert_non_null(err);
+    assert_non_null(strstr(err, strerror(ENOSPC)));
+    json_decref(j);
+}
+
 /* With --exit-status job, a job stopped at its --timeout whose program
  * catches SIGTERM and exits 0 did not succeed: the runner exits 128+SIGTERM
  * (Slurm then does not run its afterok dependants); status.json keeps the
@@ -963,6 +1022,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(exit_status_job_is_not_zero_when_timed_out, setup, teardown),
         cmocka_unit_test_setup_teardown(a_second_step_runs_after_success, setup, teardown),
         cmocka_unit_test_setup_teardown(the_log_limit_covers_both_steps, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_claim_failure_in_step_2_keeps_step_1, setup, teardown),
     };
     return cmocka_run_group_tests_name("job_runner", tests, NULL, NULL);
 }

@@ -847,7 +847,8 @@ static int runner_setup_exit(int error)
 
 /* The runner's exit status once the job has ended: 1 if its status could
  * not be written (`written` non-zero); as runner_setup_exit if the job's
- * line could not be added to the claim (the job did not run); else 0, or
+ * line could not be added to the claim in its first step (the job did not
+ * run; in the second, the first did, as its status says); else 0, or
  * with --exit-status job the job's own, never 0 for a job that was
  * aborted, timed out or could not start whatever its program returned
  * (128+SIGTERM then, or 1): Slurm's afterok must not take it for a success. */
@@ -856,7 +857,7 @@ static int runner_exit_status(const runner_args *a, const runner_outcome *out, i
     if (written != 0) {
         return 1;
     }
-    if (out->claim_error != 0) {
+    if (out->claim_error != 0 && out->step == 1) {
         return runner_setup_exit(out->claim_error);
     }
     if (!a->exit_with_job) {
