@@ -154,6 +154,46 @@ static void no_ack_or_no_csc_means_timeout_status(void **state)
     free(out);
 }
 
+/* Over Kafka (no reader to discover) a command waits for a live heartbeat
+ * of its CSC, and the first is enough: a CSC keeps what it reads during
+ * its start-up for after it, and a salobj CSC writes its first heartbeat
+ * only once its duplicate check has passed. Here a second CSC (index 2,
+ * no duplicate check) is commanded as its first heartbeat is read: the
+ * command is answered well before the fifth heartbeat (which it waited
+ * for until 2026-12-06, about 4 s). */
+static void command_goes_with_the_first_live_heartbeat(void **state)
+{
+    fx *f = *state;
+    if (strcmp(fx_transport(), "kafka") != 0) {
+        skip(); /* DDS: the command reader is discovered */
+    }
+    fx g;
+    assert_int_equal(fx_open(&g, f->comp, 2, NULL), 0);
+    char log[PATH_MAX];
+    snprintf(log, sizeof log, "%s.index2", f->log_path);
+    char *csc[] = {OCPS_CSC, "--duplicate-check", "0", "2", NULL};
+    int pid = tu_spawn(csc, log);
+    assert_true(pid > 0);
+    long i = fx_wait_event(&g, "logevent_heartbeat", 0, 30);
+    double t0 = tu_now();
+    char *out = NULL;
+    char *argv[] = {OCPS_CMD, "--discovery", "20",      "--timeout", "20",
+                    "OCPS:2", "setLogLevel", "--level", "20",        NULL};
+    int status = i >= 0 ? tu_run(argv, &out) : -1;
+    double took = tu_now() - t0;
+    int32_t seq = i >= 0 ? sal_sample_seqnum(&f->comp->topics[g.records[i].topic], g.records[i].sample) : -1;
+    print_message("heartbeat %d of OCPS:2 read; ocps-cmd ended %.2f s later (%d): %s\n", seq, took, status,
+                  out ? out : "");
+    free(out);
+    tu_kill(pid);
+    fx_close(&g);
+    unlink(log);
+    assert_true(i >= 0);
+    assert_int_equal(status, 0);
+    assert_int_equal(seq, 1);
+    assert_true(took < 3.0);
+}
+
 /* No Kafka broker answering: nothing was sent, as when no CSC is found
  * (3), not a command the CSC refused (1), and said within --discovery,
  * not after the transport's own 10 s. Needs no broker: run in every
@@ -501,6 +541,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(commands_report_acks_and_exit_status, setup, teardown),
         cmocka_unit_test_setup_teardown(show_reads_current_state_within_a_second, setup, teardown),
         cmocka_unit_test_setup_teardown(no_ack_or_no_csc_means_timeout_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(command_goes_with_the_first_live_heartbeat, setup, teardown),
         cmocka_unit_test_setup_teardown(script_on_stdin, setup, teardown),
         cmocka_unit_test(usage_errors),
         cmocka_unit_test(unreachable_broker_ends_within_discovery),

@@ -39,8 +39,8 @@ typedef struct cmdr {
     bool answered;    /* a non-final ack came (the CSC is there, the command runs) */
     int heartbeats;   /* heartbeats of the target's index read since start (a command) */
     bool alive;       /* one of them was recent, or a second one came: the CSC runs */
-    bool csc_started; /* a live heartbeat of it from its fifth (private_seqNum 5) on: past its
-                       * start-up (Kafka: commands wait for it) */
+    bool csc_started; /* a live heartbeat of it (under 5 s old): its command readers are
+                       * at work (Kafka: commands wait for it) */
     uv_timer_t poll;
     uv_timer_t deadline;
     uv_signal_t sigint;

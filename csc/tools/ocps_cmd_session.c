@@ -157,10 +157,11 @@ void cmdr_print_sample(cmdr *c, int topic, const void *sample)
 }
 
 /* A heartbeat of the target: alive if recent (not a dead CSC's last one
- * from Kafka's history) or if another one follows. */
-/* The heartbeat (private_seqNum) from which a CSC has surely started. */
-#define OCPS_CMD_STARTED_SEQ 5
-
+ * from Kafka's history) or if another one follows. A recent one (any: the
+ * first included) also shows its command readers at work: a CSC opens
+ * them before its first heartbeat and keeps what they read during its
+ * duplicate check for after it, and a salobj CSC writes its first only
+ * once that check has passed. */
 static void note_heartbeat(cmdr *c, int topic, const void *sample)
 {
     const sal_topic_info *t = &c->comp->topics[topic];
@@ -170,12 +171,7 @@ static void note_heartbeat(cmdr *c, int topic, const void *sample)
     double age = sample_age(c, t, sample);
     c->heartbeats++;
     c->alive = c->alive || age < 5 || c->heartbeats >= 2;
-    /* A CSC writes its first heartbeat (private_seqNum 1) as its start-up
-     * begins, one a second after, and ignores commands until it has
-     * started, after its duplicate check (3 s at most by default): a live
-     * heartbeat from its fifth on shows it started. */
-    c->csc_started =
-        c->csc_started || (age > -1 && age < 5 && sal_sample_seqnum(t, sample) >= OCPS_CMD_STARTED_SEQ);
+    c->csc_started = c->csc_started || (age > -1 && age < 5);
 }
 
 static void on_heartbeat(void *arg, int topic, const void *sample)
@@ -343,9 +339,8 @@ static void on_poll(uv_timer_t *t)
     /* A transport without discovery (Kafka: it keeps history instead) does
      * not show the CSC's command reader, and a command written before the
      * CSC reads its topic is never read (its reader starts at the end of
-     * the log), one read before it has started is ignored: a command alone
-     * waits for a live heartbeat of a started CSC, which a running CSC's
-     * history read gives at once. */
+     * the log): a command alone waits for a live heartbeat of the CSC,
+     * which a running CSC's history read gives at once. */
     if (c->mode == MODE_COMMAND && sal_keeps_history(sal_remote_sal(c->remote)) && !c->csc_started) {
         if (sal_clock_monotonic() - c->started > c->discovery) {
             no_heartbeat(c, "sent");
