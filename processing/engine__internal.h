@@ -137,6 +137,7 @@ typedef struct engine_outcome {
     char full[ENGINE_FULL_NOTE_MAX]; /* rc 0, a failed job: its disk-full note, or "" */
     bool started;                    /* no status: a claim says the job had started */
     char killed[160];                /* no status: what was left of its process group */
+    int claim_step;                  /* no status: the step its claim says last started (0: none) */
 } engine_outcome;
 
 /* Work for libuv's thread pool done one item at a time, in order
@@ -336,6 +337,16 @@ void engine__adopted_gone(engine *e, engine_rec *r);
  * callable on the thread pool. */
 void engine__status_read(const char *workdir, engine_outcome *o);
 
+/* engine__status_read, and without a status the step the claim says
+ * was last started (o->claim_step): a Slurm job's end, whose runner ran
+ * on another node. No engine state: callable on the thread pool. */
+void engine__status_or_step_read(const char *workdir, engine_outcome *o);
+
+/* " in step N (step 1 completed)" for a job that was in a later step of
+ * several when it ended without an outcome (the first step's work is
+ * done), else "": added to such a job's message. */
+const char *engine__step_note(int step, char *buf, size_t len);
+
 /* Read the outcome of a runner that ended from the job's directory
  * workdir: engine__status_read; without a status, the claim, and what is
  * left of the job's process group is killed. No engine state: callable on
@@ -354,7 +365,7 @@ void engine__finish_noted(engine *e, engine_rec *r, engine_status *st, const cha
 typedef enum engine_outcome_kind {
     ENGINE_OUTCOME_OWN,     /* our runner ended: engine__outcome_read */
     ENGINE_OUTCOME_ADOPTED, /* an adopted runner was found gone: engine__outcome_read */
-    ENGINE_OUTCOME_SLURM,   /* Slurm ended the job: engine__status_read (engine__slurm_outcome) */
+    ENGINE_OUTCOME_SLURM,   /* Slurm ended the job: engine__status_or_step_read (engine__slurm_outcome) */
     ENGINE_OUTCOME_CLAIM,   /* our runner found the job claimed: the claim (engine__claimed_outcome) */
 } engine_outcome_kind;
 

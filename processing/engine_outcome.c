@@ -47,7 +47,7 @@ static void engine_outcome_step(engine_serial_work *sw)
     engine_outcome_work *w = (engine_outcome_work *)sw;
     switch (w->kind) {
     case ENGINE_OUTCOME_SLURM:
-        engine__status_read(w->workdir, &w->out);
+        engine__status_or_step_read(w->workdir, &w->out);
         break;
     case ENGINE_OUTCOME_CLAIM:
         w->claim_rc = engine_exec_read_claim(w->workdir, &w->claim, w->claim_err, sizeof w->claim_err);

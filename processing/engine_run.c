@@ -158,10 +158,8 @@ static bool engine_kill_orphans(const char *workdir, char *out, size_t outlen)
         return false;
     }
     int n = engine_exec_kill_job_group(&c);
-    char step[64] = ""; /* a later step was running: the first completed (its work is done) */
-    if (c.job_lines > 1) {
-        snprintf(step, sizeof step, " in step %d (step 1 completed)", c.job_lines);
-    }
+    char step[64];
+    engine__step_note(c.job_lines, step, sizeof step);
     if (n > 0) {
         snprintf(out, outlen, "%s; %d process%s left in the job's process group %d killed", step, n,
                  n == 1 ? "" : "es", c.job_pid);
@@ -169,6 +167,25 @@ static bool engine_kill_orphans(const char *workdir, char *out, size_t outlen)
         snprintf(out, outlen, "%s; no process left in the job's process group %d", step, c.job_pid);
     }
     return true;
+}
+
+const char *engine__step_note(int step, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (step > 1) {
+        snprintf(buf, len, " in step %d (step 1 completed)", step);
+    }
+    return buf;
+}
+
+void engine__status_or_step_read(const char *workdir, engine_outcome *o)
+{
+    engine__status_read(workdir, o);
+    if (o->rc != 0 && o->rc != -EAGAIN) {
+        char err[1300];
+        engine_claim c;
+        o->claim_step = engine_exec_read_claim(workdir, &c, err, sizeof err) == 0 ? c.job_lines : 0;
+    }
 }
 
 void engine__status_read(const char *workdir, engine_outcome *o)

@@ -258,7 +258,7 @@ static void engine_slurm_finish(engine *e, engine_rec *r, const char *state)
 {
     if (engine__outcome_queue(e, r, ENGINE_OUTCOME_SLURM, state, NULL) != 0) {
         engine_outcome o; /* out of memory: read here */
-        engine__status_read(r->st.job.workdir, &o);
+        engine__status_or_step_read(r->st.job.workdir, &o);
         engine__slurm_outcome(e, r, state, &o);
     }
 }
@@ -299,7 +299,7 @@ static void engine_slurm_end_note(const engine_rec *r, const char *state, const 
  * meanwhile. */
 void engine__slurm_outcome(engine *e, engine_rec *r, const char *state, engine_outcome *o)
 {
-    char msg[600];
+    char msg[800];
     char said[160];
     int rc = o->rc;
     engine_status *st = &o->st;
@@ -310,6 +310,8 @@ void engine__slurm_outcome(engine *e, engine_rec *r, const char *state, engine_o
     }
     const char *s = state != NULL ? state : "";
     engine_slurm_said(r, state, said, sizeof said);
+    char step[64]; /* ended by Slurm in a later step: the first completed */
+    engine__step_note(rc == 0 ? st->step : o->claim_step, step, sizeof step);
     engine__set_active(e, r, false);
     if (rc == 0 && st->ended > 0 && r->st.job.started <= 0) {
         r->st.job.started = st->started;
@@ -328,7 +330,7 @@ void engine__slurm_outcome(engine *e, engine_rec *r, const char *state, engine_o
         engine_slurm_end_note(r, state, o->full, note, sizeof note);
         engine__finish_noted(e, r, st, note);
     } else if (strcmp(s, "TIMEOUT") == 0) {
-        snprintf(msg, sizeof msg, "Slurm ended it at its time limit (TIMEOUT)");
+        snprintf(msg, sizeof msg, "Slurm ended it at its time limit (TIMEOUT)%s", step);
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_TIMEOUT, rc == 0 ? st->exit_code : -1, msg);
     } else if (r->st.abort_requested) {
         engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
@@ -339,22 +341,22 @@ void engine__slurm_outcome(engine *e, engine_rec *r, const char *state, engine_o
         snprintf(msg + n, sizeof msg - n, "; Slurm cancelled it (CANCELLED)");
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PREREQUISITE, -1, msg);
     } else if (strcmp(s, "CANCELLED") == 0) {
-        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED,
-                       "cancelled in Slurm, not by OCPS (scancel from outside)");
+        snprintf(msg, sizeof msg, "cancelled in Slurm, not by OCPS (scancel from outside)%s", step);
+        engine__finish(e, r, ENGINE_ABORTED, ENGINE_REASON_ABORTED, ENGINE_EXIT_ABORTED, msg);
     } else if (rc == 0) { /* the runner got a SIGTERM nobody here sent: Slurm's (preemption, a node going) */
-        snprintf(msg, sizeof msg, "stopped by a signal from outside OCPS (Slurm: %s)",
+        snprintf(msg, sizeof msg, "stopped by a signal from outside OCPS%s (Slurm: %s)", step,
                  said[0] != '\0' ? said : "gone");
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, st->exit_code, msg);
     } else if (engine_slurm_state_is(s, (const char *const[]){"NODE_FAIL", "BOOT_FAIL", "PREEMPTED",
                                                               "DEADLINE", "FAILED", NULL})) {
-        snprintf(msg, sizeof msg, "Slurm ended it (%s) before the runner recorded an outcome", said);
+        snprintf(msg, sizeof msg, "Slurm ended it (%s)%s before the runner recorded an outcome", said, step);
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1, msg);
     } else if (strcmp(s, "OUT_OF_MEMORY") == 0) {
-        snprintf(msg, sizeof msg, "Slurm ended it: out of memory (%s)", said);
+        snprintf(msg, sizeof msg, "Slurm ended it: out of memory (%s)%s", said, step);
         engine__finish(e, r, ENGINE_ERROR, ENGINE_REASON_PIPELINE_FAILED, -1, msg);
     } else {
-        snprintf(msg, sizeof msg, "Slurm job %s %s%s without an outcome from its runner (%.300s)",
-                 r->st.job.slurm_job_id, state != NULL ? "ended " : "left Slurm's queue", said, o->err);
+        snprintf(msg, sizeof msg, "Slurm job %s %s%s%s without an outcome from its runner (%.300s)",
+                 r->st.job.slurm_job_id, state != NULL ? "ended " : "left Slurm's queue", said, step, o->err);
         engine__finish(e, r, ENGINE_UNKNOWN, ENGINE_REASON_LOST, -1, msg);
     }
     if (rc == 0) {

@@ -824,6 +824,24 @@ static void test_launch_failure_says_slurm_reason(void **state)
     assert_non_null(strstr(ev->message, "JobLaunchFailure"));
 }
 
+/* A two-step job whose runner dies (SIGKILL) in step 2 on the node, so
+ * that no outcome is recorded: Slurm ends the batch job, and the message
+ * says the job was in step 2 (step 1 completed), from the claim. */
+static void test_lost_in_second_step_names_the_step(void **state)
+{
+    NEED_SLURM();
+    efx *fx = *state;
+    static const char *const first[] = {"true", NULL};
+    static const char *const second[] = {"sh", "-c", "kill -9 $PPID; sleep 1", NULL};
+    char id[ENGINE_JOB_ID_LEN + 1];
+    efx_submit(fx, id, (engine_job_spec){.argv = first, .then_argv = second});
+    const efx_event *ev = efx_wait_final(fx, id, 60);
+    fprintf(stderr, "runner killed in step 2: %s, %s\n", engine_phase_name(ev->phase), ev->message);
+    assert_true(ev->phase == ENGINE_ERROR || ev->phase == ENGINE_UNKNOWN);
+    assert_int_equal(ev->exit_code, -1);
+    assert_non_null(strstr(ev->message, " in step 2 (step 1 completed)"));
+}
+
 /* The test partition's MaxTime was lowered (restored by teardown, also
  * when the test failed). */
 static bool partition_limited;
@@ -1043,6 +1061,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_policy_refusal_ends_after_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_launch_failure_says_slurm_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_that_can_never_start_ends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_in_second_step_names_the_step, setup, teardown),
     };
     /* OCPS_TEST_FILTER=NAME runs only that test (a cmocka pattern) */
     const char *filter = getenv("OCPS_TEST_FILTER");
