@@ -1387,6 +1387,22 @@ static void test_crash_before_claim_runs_once(void **state)
 static const char *const job_with_child[] = {"sh", "-c",
                                              "echo $$ > job.pid; sleep 30 & echo $! > child.pid; wait", NULL};
 
+/* SIGKILL the runner of job id (running job_with_child) once the job's
+ * and its child's pids are written (into *job, *child); the job must end
+ * lost: its final event. */
+static const efx_event *kill_runner_of(efx *fx, const char *id, long *job, long *child)
+{
+    *child = fx_wait_pid_file(fx, id, "child.pid");
+    *job = fx_wait_pid_file(fx, id, "job.pid");
+    long runner = parent_of(*job);
+    assert_true(runner > 1 && runner != getpid());
+    kill((pid_t)runner, SIGKILL);
+    const efx_event *ev = efx_wait_final(fx, id, 5);
+    assert_int_equal(ev->phase, ENGINE_UNKNOWN);
+    assert_int_equal(ev->reason, ENGINE_REASON_LOST);
+    return ev;
+}
+
 /* Its runner is SIGKILLed while the engine watches: the job's whole process
  * group dies too, and the job ends as lost, saying why. */
 static void test_killed_runner_kills_its_job(void **state)
@@ -1394,14 +1410,9 @@ static void test_killed_runner_kills_its_job(void **state)
     efx *fx = *state;
     char id[ENGINE_JOB_ID_LEN + 1];
     fx_submit(fx, id, job_with_child);
-    long child = fx_wait_pid_file(fx, id, "child.pid");
-    long job = fx_wait_pid_file(fx, id, "job.pid");
-    long runner = parent_of(job);
-    assert_true(runner > 1 && runner != getpid());
-    kill((pid_t)runner, SIGKILL);
-    const efx_event *ev = efx_wait_final(fx, id, 5);
-    assert_int_equal(ev->phase, ENGINE_UNKNOWN);
-    assert_int_equal(ev->reason, ENGINE_REASON_LOST);
+    long job;
+    long child;
+    const efx_event *ev = kill_runner_of(fx, id, &job, &child);
     assert_int_equal(ev->exit_code, -1);
     assert_non_null(strstr(ev->message, "killed by signal 9"));
     assert_non_null(strstr(ev->message, "without recording an outcome"));
@@ -1418,14 +1429,9 @@ static void test_killed_runner_in_second_step(void **state)
     char id[ENGINE_JOB_ID_LEN + 1];
     static const char *const first[] = {"true", NULL};
     efx_submit(fx, id, (engine_job_spec){.argv = first, .then_argv = job_with_child});
-    long child = fx_wait_pid_file(fx, id, "child.pid");
-    long job = fx_wait_pid_file(fx, id, "job.pid");
-    long runner = parent_of(job);
-    assert_true(runner > 1 && runner != getpid());
-    kill((pid_t)runner, SIGKILL);
-    const efx_event *ev = efx_wait_final(fx, id, 5);
-    assert_int_equal(ev->phase, ENGINE_UNKNOWN);
-    assert_int_equal(ev->reason, ENGINE_REASON_LOST);
+    long job;
+    long child;
+    const efx_event *ev = kill_runner_of(fx, id, &job, &child);
     print_message("lost in step 2: %s\n", ev->message);
     assert_non_null(strstr(ev->message, "without recording an outcome in step 2 (step 1 completed)"));
     assert_true(wait_pid_gone(child, 2.0));

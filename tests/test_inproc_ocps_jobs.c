@@ -381,10 +381,7 @@ static void retrieval_step_lists_the_outputs(void **state)
     char *argv = butler_argv(c);
     assert_non_null(argv); /* the retrieval ran */
     char expect[512];
-    snprintf(expect, sizeof expect,
-             "retrieve-artifacts\n--collections\nu/ocps/%s/run\n--dataset-type\nverify*Stats\n"
-             "--dataset-type\nbias\n--transfer\nauto\n--no-preserve-path\nLATISS\n.\n",
-             r.job_id);
+    or_retrieval_argv(expect, sizeof expect, r.job_id);
     assert_string_equal(argv, expect);
     free(argv);
     long i = result_before_ack(f, &r);

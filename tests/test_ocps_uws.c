@@ -342,10 +342,7 @@ static void retrieval_step_runs_on_ocps_engine(void **state)
     char *argv = tu_read_file(path, NULL);
     assert_non_null(argv); /* the retrieval ran */
     char expect[512];
-    snprintf(expect, sizeof expect,
-             "retrieve-artifacts\n--collections\nu/ocps/%s/run\n--dataset-type\nverify*Stats\n"
-             "--dataset-type\nbias\n--transfer\nauto\n--no-preserve-path\nLATISS\n.\n",
-             r.job_id);
+    or_retrieval_argv(expect, sizeof expect, r.job_id);
     assert_string_equal(argv, expect);
     free(argv);
     long i = one_result(f, r.job_id);

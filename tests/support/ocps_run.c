@@ -234,3 +234,11 @@ bool or_result_lists(const json_t *res, const char *tail)
     }
     return false;
 }
+
+void or_retrieval_argv(char *buf, size_t len, const char *job_id)
+{
+    snprintf(buf, len,
+             "retrieve-artifacts\n--collections\nu/ocps/%s/run\n--dataset-type\nverify*Stats\n"
+             "--dataset-type\nbias\n--transfer\nauto\n--no-preserve-path\nLATISS\n.\n",
+             job_id);
+}

@@ -96,4 +96,8 @@ json_t *or_result_json(const fx *f, long i);
 /* Does one of a job_result's results[*].uri end with `tail`? */
 bool or_result_lists(const json_t *res, const char *tail);
 
+/* The arguments (one per line) the retrieval step gives `butler` for job
+ * job_id of LATISS with output types "verify*Stats, bias", into buf. */
+void or_retrieval_argv(char *buf, size_t len, const char *job_id);
+
 #endif
