@@ -937,30 +937,11 @@ static void a_claim_failure_in_step_2_keeps_step_1(void **state)
     snprintf(preload, sizeof preload, "LD_PRELOAD=%s", OCPS_CLAIM_WRITE_FAILS);
     snprintf(asan_options, sizeof asan_options, "ASAN_OPTIONS=%s%sverify_asan_link_order=0", asan ? asan : "",
              asan && asan[0] ? ":" : "");
-    const char *argv[] = {"env",
-                          preload,
-                          asan_options,
-                          "OCPS_TEST_CLAIM_FAIL_AT=2",
-                          OCPS_JOB_RUNNER_DYNAMIC_BUILD,
-                          "--workdir",
-                          fx->workdir,
-                          "--status",
-                          fx->status,
-                          "--log",
-                          fx->log,
-                          "--timeout",
-                          "10",
-                          "--grace",
-                          "1",
-                          "--exit-status",
-                          "job",
-                          "--then",
-                          "true",
-                          "--",
-                          "sh",
-                          "-c",
-                          first,
-                          NULL};
+    const char *argv[32] = {"env", preload, asan_options, "OCPS_TEST_CLAIM_FAIL_AT=2"};
+    size_t n = 4 + runner_head(fx, argv + 4, "10", "1");
+    argv[4] = OCPS_JOB_RUNNER_DYNAMIC_BUILD; /* the C library's write is interposed */
+    const char *tail[] = {"--exit-status", "job", "--then", "true", "--", "sh", "-c", first, NULL};
+    memcpy(argv + n, tail, sizeof tail);
     char *out = NULL;
     int rc = tu_run((char *const *)argv, &out);
     print_message("runner exit %d: %s\n", rc, out ? out : "");
@@ -976,6 +957,32 @@ static void a_claim_failure_in_step_2_keeps_step_1(void **state)
     assert_non_null(err);
     assert_non_null(strstr(err, strerror(ENOSPC)));
     json_decref(j);
+}
+
+/* A first step that writes past --log-max does not leave the second
+ * without room: the retrieval's error (its last line) is in the log, and
+ * the two together stay within the limit. */
+static void the_second_step_keeps_room_in_the_log(void **state)
+{
+    fixture *fx = *state;
+    fx->log_max = "100000";
+    unlink(fx->log);
+    double secs;
+    json_t *j = run_two_steps(fx, "head -c 300000 /dev/zero | tr '\\0' a",
+                              "echo 'butler: no such collection' >&2; exit 3", "10", &secs);
+    assert_int_equal(status_int(j, "exit_code"), 3);
+    json_decref(j);
+    size_t len = 0;
+    char *log = tu_read_file(fx->log, &len);
+    assert_non_null(log);
+    size_t job_bytes = 0;
+    for (size_t i = 0; i < len; i++) {
+        job_bytes += log[i] == 'a';
+    }
+    print_message("log %zu bytes, %zu of them step 1's\n", len, job_bytes);
+    assert_non_null(strstr(log, "butler: no such collection\n"));
+    assert_true(job_bytes + strlen("butler: no such collection\n") <= 100000);
+    free(log);
 }
 
 /* With --exit-status job, a job stopped at its --timeout whose program
@@ -1022,6 +1029,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(exit_status_job_is_not_zero_when_timed_out, setup, teardown),
         cmocka_unit_test_setup_teardown(a_second_step_runs_after_success, setup, teardown),
         cmocka_unit_test_setup_teardown(the_log_limit_covers_both_steps, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_second_step_keeps_room_in_the_log, setup, teardown),
         cmocka_unit_test_setup_teardown(a_claim_failure_in_step_2_keeps_step_1, setup, teardown),
     };
     return cmocka_run_group_tests_name("job_runner", tests, NULL, NULL);

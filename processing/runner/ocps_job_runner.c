@@ -886,6 +886,18 @@ static bool runner_sigterm_pending(void)
     return sigtimedwait(&term, NULL, &now) == SIGTERM;
 }
 
+/* The --log-max of a job's first step: with a second step, the limit less
+ * a reserve (a quarter, at most 1 MiB) that the second always has, so that
+ * a verbose first step leaves room for the retrieval's error. */
+static unsigned long long runner_first_step_log_max(const runner_args *a)
+{
+    if (a->nthen == 0 || a->log_max < 2) {
+        return a->log_max;
+    }
+    unsigned long long reserve = a->log_max / 4 < (1ULL << 20) ? a->log_max / 4 : 1ULL << 20;
+    return a->log_max - (reserve > 0 ? reserve : 1);
+}
+
 /* The second step (--then) of a job whose first step succeeded: run and
  * supervised as the first, within what is left of the timeout; the
  * outcome becomes the second step's (the larger max_rss_kb of the two). */
@@ -908,7 +920,7 @@ static void runner_then(const runner_args *a, const sigset_t *set, int claimfd, 
     }
     runner_args second = *a;
     second.job_argv = a->then_argv;
-    if (a->log_max > 0) { /* --log-max bounds the job's output, both steps' (at least 1: 0 is none) */
+    if (a->log_max > 0) { /* --log-max bounds both steps' output together (at least the reserve) */
         second.log_max = a->log_max > out->log_kept ? a->log_max - out->log_kept : 1;
     }
     if (a->timeout > 0) {
@@ -979,10 +991,12 @@ int main(int argc, char **argv)
      * wall clock while the job runs does not change executionDuration */
     double mono_started = sal_clock_monotonic();
     runner_log log = {.fd = -1, .pipe_r = -1, .pipe_w = -1};
+    runner_args first = a;
+    first.log_max = runner_first_step_log_max(&a);
     if (a.simulate) {
         runner_supervise(&a, &waitset, &log, &out);
-    } else if (runner_start_job(&a, claimfd, &log, &out) == 0) {
-        runner_supervise(&a, &waitset, &log, &out);
+    } else if (runner_start_job(&first, claimfd, &log, &out) == 0) {
+        runner_supervise(&first, &waitset, &log, &out);
     } else {
         runner_log_finish(&log);
         out.exit_code = 127;
