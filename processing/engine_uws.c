@@ -597,6 +597,18 @@ static engine_reason engine_uws_error_reason(json_t *obj)
     }
 }
 
+/* Was r sent with a second step (then_argv) that the server's job object
+ * does not show? An ocps-engine older than the extension ignores the key:
+ * its job completes without having run the step. Not in simulation mode,
+ * whose body has none. */
+static bool engine_uws_step_ignored(const engine *e, const engine_rec *r, json_t *obj)
+{
+    const json_t *spec = r->st.spec;
+    bool sent = e->uws.abort_extension && json_is_array(json_object_get(spec, "then")) &&
+                json_string_value(json_object_get(spec, "simulate")) == NULL;
+    return sent && !json_is_array(json_object_get(json_object_get(obj, "parameters"), "then_argv"));
+}
+
 /* The server's job object: its results, and its end. */
 static void engine_uws_apply(engine *e, engine_rec *r, json_t *obj)
 {
@@ -631,7 +643,15 @@ static void engine_uws_apply(engine *e, engine_rec *r, json_t *obj)
     if (phase == NULL) {
         return;
     }
-    if (strcmp(phase, "completed") == 0) {
+    if (strcmp(phase, "completed") == 0 && engine_uws_step_ignored(e, r, obj)) {
+        engine__log(e, ENGINE_LOG_WARNING,
+                    "Job %s: the UWS server's job %s shows no then_argv: it ran no second step", r->st.job.id,
+                    r->st.job.executor_id);
+        engine_uws_end(e, r, ENGINE_ERROR, ENGINE_REASON_INFRASTRUCTURE, -1,
+                       "step 1 of 2 completed, but the UWS server ran no step 2: it ignored then_argv (an "
+                       "ocps-engine older than this CSC?); upgrade ocps-engine, or set retrieve_command: [] "
+                       "to run jobs without the retrieval");
+    } else if (strcmp(phase, "completed") == 0) {
         engine_uws_end(e, r, ENGINE_COMPLETED, ENGINE_REASON_SUCCESS, 0, "");
     } else if (strcmp(phase, "error") == 0) {
         snprintf(msg, sizeof msg, "%s", why != NULL && why[0] != '\0' ? why : "the UWS job failed");

@@ -565,6 +565,10 @@ typedef struct failing_delete {
     atomic_int puts;
     atomic_int deletes;
     atomic_int polls_after_delete;
+    /* an ocps-engine from before the then_argv extension: its job object
+     * (completed) has parameters without it; the engine uses the
+     * extensions (abort, then_argv) */
+    bool old_engine;
 } failing_delete;
 
 static enum MHD_Result failing_delete_answer(void *cls, struct MHD_Connection *c, const char *url,
@@ -604,6 +608,10 @@ static enum MHD_Result failing_delete_answer(void *cls, struct MHD_Connection *c
         atomic_fetch_add(&f->deletes, 1);
         status = 500;
         snprintf(body, sizeof body, "{\"status\": \"error\", \"message\": \"rmtree failed\", \"code\": 500}");
+    } else if (f->old_engine && strcmp(method, "GET") == 0 && strcmp(url, "/api/v1/job/fake1") == 0) {
+        snprintf(body, sizeof body,
+                 "{\"jobId\": \"fake1\", \"phase\": \"completed\", \"results\": [], \"parameters\": "
+                 "{\"command\": [\"true\"], \"environment\": []}, \"jobInfo\": {\"exitCode\": 0}}");
     } else if (f->html_mode && strcmp(method, "GET") == 0 && strcmp(url, "/api/v1/job/fake1") == 0) {
         if (atomic_fetch_sub(&f->html_polls, 1) > 0) {
             snprintf(body, sizeof body, "<html><body>Sign in</body></html>");
@@ -644,7 +652,7 @@ static fixture *fake_server_engine(failing_delete *f)
     fixture *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
     snprintf(fx->url, sizeof fx->url, "http://127.0.0.1:%u/api/v1", port);
-    fx_setup_engine(fx, false);
+    fx_setup_engine(fx, f->old_engine);
     fx->x.opts.uws.max_backoff = 0.2;
     efx_open(&fx->x);
     return fx;
@@ -655,6 +663,31 @@ static void fake_server_engine_free(failing_delete *f, fixture *fx)
     efx_free(&fx->x);
     free(fx);
     MHD_stop_daemon(f->d);
+}
+
+/* A second step sent to an ocps-engine older than then_argv, which drops
+ * the key: its job completes having run only the first step. The job
+ * fails, saying so, rather than complete without its retrieval. */
+static void test_then_argv_ignored_by_old_engine(void **state)
+{
+    (void)state;
+    failing_delete f = {.old_engine = true};
+    fixture *fx = fake_server_engine(&f);
+    char id[ENGINE_JOB_ID_LEN + 1];
+    engine_job_spec spec = {.argv = (const char *[]){"true", NULL},
+                            .then_argv = (const char *[]){"butler", "retrieve-artifacts", NULL}};
+    efx_submit(&fx->x, id, spec);
+    int i = fx_wait_final(fx, id, 30);
+    const engine_job *job = engine_job_get(fx->x.e, id);
+    print_message("%s: %s\n", engine_phase_name(fx->x.events[i].phase), job->message);
+    assert_int_equal(fx->x.events[i].phase, ENGINE_ERROR);
+    assert_int_equal(job->reason, ENGINE_REASON_INFRASTRUCTURE);
+    assert_non_null(strstr(job->message, "the UWS server ran no step 2: it ignored then_argv"));
+    /* the same server's job without a second step completes */
+    efx_submit_sh(&fx->x, id, "true");
+    i = fx_wait_final(fx, id, 30);
+    assert_int_equal(fx->x.events[i].phase, ENGINE_COMPLETED);
+    fake_server_engine_free(&f, fx);
 }
 
 /* An abort the server keeps failing does not stop the polls: the job
@@ -1060,6 +1093,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exit_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_then_argv, setup, teardown),
         cmocka_unit_test_setup_teardown(test_then_argv, setup_delete, teardown),
+        cmocka_unit_test(test_then_argv_ignored_by_old_engine),
         cmocka_unit_test_setup_teardown(test_simulate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_simulate_reference, setup_delete, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_written_off_the_loop, setup, teardown),
