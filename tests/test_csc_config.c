@@ -204,6 +204,34 @@ static void restart_only_settings_fail_a_later_start(void **state)
     assert_int_equal(start_with(f, "fast.yaml", result, sizeof result), SAL_CMD_COMPLETE);
 }
 
+/* With executor uws, the server's url and its API are fixed the same way,
+ * and the message names the one that changed. */
+static void restart_only_uws_server_is_named(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+#define UWS_INSTANCE(port)                                                                                   \
+    "instances:\n  - {sal_index: 1, instance: LATISS, url: \"http://127.0.0.1:" port "/api/v1\", "           \
+    "poll_interval: 0.5, butler: LATISS, output_glob: \"*\"}\n"
+    write_config(c, "uws.yaml", "executor: uws\n" UWS_INSTANCE("9"));
+    write_config(c, "uws_ref.yaml", "executor: uws\nuws_api: uws-api-server\n" UWS_INSTANCE("9"));
+    write_config(c, "uws_moved.yaml", "executor: uws\n" UWS_INSTANCE("10"));
+#undef UWS_INSTANCE
+    char result[1024];
+    int rc = start_with(f, "uws.yaml", result, sizeof result);
+    print_message("uws.yaml: %s\n", result);
+    assert_int_equal(rc, SAL_CMD_COMPLETE);
+    assert_int_equal(fx_command(f, "standby", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    size_t mark = f->nrecords;
+    assert_int_equal(start_with(f, "uws_ref.yaml", result, sizeof result), SAL_CMD_FAILED);
+    assert_non_null(
+        strstr(result, "the UWS server's API (uws_api ocps-engine -> uws-api-server): this setting"));
+    assert_int_equal(start_with(f, "uws_moved.yaml", result, sizeof result), SAL_CMD_FAILED);
+    assert_non_null(
+        strstr(result, "(url http://127.0.0.1:9/api/v1 -> http://127.0.0.1:10/api/v1): this setting"));
+    assert_still_standby(f, mark);
+}
+
 /* An LSST_SITE without its _<site>.yaml (a misspelt site) is said at
  * start-up, as a warning; the CSC still runs on _init.yaml alone. */
 static void unknown_site_is_warned(void **state)
@@ -479,6 +507,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(good_start_writes_configuration_events, setup, teardown),
         cmocka_unit_test_setup_teardown(failures_keep_standby_with_salobj_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(restart_only_settings_fail_a_later_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(restart_only_uws_server_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_site_is_warned, setup_unknown_site, teardown),
         cmocka_unit_test_setup_teardown(missing_init_yaml_fails, setup_no_init, teardown),
         cmocka_unit_test_setup_teardown(override_read_at_a_git_ref, setup, teardown),

@@ -1302,11 +1302,14 @@ static bool restart_only_change(const ocps_app *a, const ocps_config *p, char *e
     } else if (p->executor != c->executor) {
         snprintf(what, sizeof what, "executor %s -> %s", ocps_executor_name(c->executor),
                  ocps_executor_name(p->executor));
-    } else if (p->executor == OCPS_EXECUTOR_UWS &&
-               (p->uws_reference != c->uws_reference || strcmp(p->url, c->url) != 0)) {
+    } else if (p->executor == OCPS_EXECUTOR_UWS && strcmp(p->url, c->url) != 0) {
         snprintf(what, sizeof what, "the UWS server (url %.500s -> %.500s)", c->url, p->url);
+    } else if (p->executor == OCPS_EXECUTOR_UWS && p->uws_reference != c->uws_reference) {
+        snprintf(what, sizeof what, "the UWS server's API (uws_api %s -> %s)",
+                 c->uws_reference ? "uws-api-server" : "ocps-engine",
+                 p->uws_reference ? "uws-api-server" : "ocps-engine");
     } else if (memcmp(&p->slurm, &c->slurm, sizeof p->slurm) != 0) {
-        snprintf(what, sizeof what, "the slurm block");
+        snprintf(what, sizeof what, "the slurm block (a setting under slurm)");
     } else {
         return false;
     }
