@@ -191,7 +191,7 @@ static void command_goes_with_the_first_live_heartbeat(void **state)
     assert_true(i >= 0);
     assert_int_equal(status, 0);
     assert_int_equal(seq, 1);
-    assert_true(took < 3.0);
+    assert_true(took < 3.5); /* the fifth heartbeat comes 4 s after the first */
 }
 
 /* No Kafka broker answering: nothing was sent, as when no CSC is found
