@@ -355,6 +355,16 @@ static void override_read_at_a_git_ref(void **state)
     char *log = tu_read_file(f->log_path, NULL);
     assert_non_null(strstr(log, "max_concurrent_jobs=8"));
     free(log);
+    /* as salobj's read_config_files: the file must also be in the working
+     * tree, whatever the ref holds */
+    assert_int_equal(fx_command(f, "standby", NULL, 10, result, sizeof result), SAL_CMD_COMPLETE);
+    char path[700];
+    snprintf(path, sizeof path, "%s/fast.yaml", c->dir);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(start_with(f, "fast.yaml:HEAD", result, sizeof result), SAL_CMD_FAILED);
+    char want[800];
+    snprintf(want, sizeof want, "Failed: Config file '%s' does not exist", path);
+    assert_string_equal(result, want);
 }
 
 typedef struct avail_wait {

@@ -237,7 +237,8 @@ static json_t *read_at_ref(const char *dir, const char *name, const char *path, 
 }
 
 /* Read one file (at `ref` if not empty) as YAML, its timestamp values
- * appended to stamps; NULL with r->message. */
+ * appended to stamps; NULL with r->message. As salobj's read_config_files,
+ * the file must be in the working tree also when it is read at a ref. */
 static json_t *read_file(const char *dir, const char *name, const char *ref, json_t *stamps,
                          sal_config_result *r)
 {
@@ -245,16 +246,16 @@ static json_t *read_file(const char *dir, const char *name, const char *ref, jso
     snprintf(path, sizeof path, "%s/%s", dir, name);
     json_t *data;
     char err[1024] = "";
+    if (!exists(path)) {
+        snprintf(r->message, sizeof r->message, "Config file '%.1500s' does not exist", path);
+        return NULL;
+    }
     if (ref[0] != '\0') {
         data = read_at_ref(dir, name, path, ref, stamps, r, err, sizeof err);
         if (data == NULL && err[0] == '\0') {
             return NULL; /* git failed: r->message says why */
         }
     } else {
-        if (!exists(path)) {
-            snprintf(r->message, sizeof r->message, "Config file '%.1500s' does not exist", path);
-            return NULL;
-        }
         data = yaml_json_load_file_timestamps(path, stamps, err, sizeof err);
     }
     if (data == NULL || !(json_is_object(data) || json_is_null(data))) {
