@@ -894,26 +894,38 @@ static void a_second_step_runs_after_success(void **state)
     json_decref(j);
 }
 
+/* Run `first` then `then` with --log-max 100000 (the job's exit code must
+ * be exit_code); the log (freed by the caller, its length in *len) and
+ * how many of its bytes are among `counted` (the steps' own output). */
+static char *two_steps_log(fixture *fx, const char *first, const char *then, long exit_code,
+                           const char *counted, size_t *len, size_t *n)
+{
+    fx->log_max = "100000";
+    unlink(fx->log);
+    double secs;
+    json_t *j = run_two_steps(fx, first, then, "10", &secs);
+    assert_int_equal(status_int(j, "exit_code"), exit_code);
+    json_decref(j);
+    *len = 0;
+    char *log = tu_read_file(fx->log, len);
+    assert_non_null(log);
+    *n = 0;
+    for (size_t i = 0; i < *len; i++) {
+        *n += log[i] != '\0' && strchr(counted, log[i]) != NULL;
+    }
+    return log;
+}
+
 /* --log-max bounds the job's output in its log, both steps together: 80 kB
  * from each step with a limit of 100 kB keeps at most 100 kB of it (the
  * runner's own lines aside), with the second step's last bytes. */
 static void the_log_limit_covers_both_steps(void **state)
 {
     fixture *fx = *state;
-    fx->log_max = "100000";
-    unlink(fx->log);
-    double secs;
-    json_t *j = run_two_steps(fx, "head -c 80000 /dev/zero | tr '\\0' a",
-                              "head -c 79999 /dev/zero | tr '\\0' b; echo END", "10", &secs);
-    assert_int_equal(status_int(j, "exit_code"), 0);
-    json_decref(j);
-    size_t len = 0;
-    char *log = tu_read_file(fx->log, &len);
-    assert_non_null(log);
-    size_t job_bytes = 0;
-    for (size_t i = 0; i < len; i++) {
-        job_bytes += log[i] == 'a' || log[i] == 'b';
-    }
+    size_t len;
+    size_t job_bytes;
+    char *log = two_steps_log(fx, "head -c 80000 /dev/zero | tr '\\0' a",
+                              "head -c 79999 /dev/zero | tr '\\0' b; echo END", 0, "ab", &len, &job_bytes);
     print_message("log %zu bytes, %zu of them the job's a and b\n", len, job_bytes);
     assert_true(job_bytes <= 100000);
     assert_non_null(strstr(log, "END\n")); /* the second step's tail kept */
@@ -965,20 +977,10 @@ static void a_claim_failure_in_step_2_keeps_step_1(void **state)
 static void the_second_step_keeps_room_in_the_log(void **state)
 {
     fixture *fx = *state;
-    fx->log_max = "100000";
-    unlink(fx->log);
-    double secs;
-    json_t *j = run_two_steps(fx, "head -c 300000 /dev/zero | tr '\\0' a",
-                              "echo 'butler: no such collection' >&2; exit 3", "10", &secs);
-    assert_int_equal(status_int(j, "exit_code"), 3);
-    json_decref(j);
-    size_t len = 0;
-    char *log = tu_read_file(fx->log, &len);
-    assert_non_null(log);
-    size_t job_bytes = 0;
-    for (size_t i = 0; i < len; i++) {
-        job_bytes += log[i] == 'a';
-    }
+    size_t len;
+    size_t job_bytes;
+    char *log = two_steps_log(fx, "head -c 300000 /dev/zero | tr '\\0' a",
+                              "echo 'butler: no such collection' >&2; exit 3", 3, "a", &len, &job_bytes);
     print_message("log %zu bytes, %zu of them step 1's\n", len, job_bytes);
     assert_non_null(strstr(log, "butler: no such collection\n"));
     assert_true(job_bytes + strlen("butler: no such collection\n") <= 100000);
