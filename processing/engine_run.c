@@ -82,13 +82,13 @@ bool engine__status_failed(const engine_status *st)
     return st->spawn_error[0] == '\0' && !st->aborted && !st->timed_out && st->exit_code != 0;
 }
 
-/* "step N of M (step 1 completed) " when a later step of a job of several
- * ended it (the first step's work is done), else "". */
-static const char *engine_step_prefix(const engine_status *st, char *buf, size_t len)
+/* "step N of M (step 1 completed)" then sep when a later step of a job of
+ * several ended it (the first step's work is done), else "". */
+static const char *engine_step_prefix(const engine_status *st, const char *sep, char *buf, size_t len)
 {
     buf[0] = '\0';
     if (st->steps > 1 && st->step > 1) {
-        snprintf(buf, len, "step %d of %d (step 1 completed) ", st->step, st->steps);
+        snprintf(buf, len, "step %d of %d (step 1 completed)%s", st->step, st->steps, sep);
     }
     return buf;
 }
@@ -103,12 +103,13 @@ static void engine_classify(const engine_rec *r, const engine_status *st, const 
     *exit_code = st->exit_code;
     msg[0] = '\0';
     char step[64];
-    engine_step_prefix(st, step, sizeof step);
     if (st->spawn_error[0] != '\0') {
         *reason = ENGINE_REASON_INFRASTRUCTURE;
-        size_t n = strlen(step);
-        snprintf(msg, msglen, "%.*s%s%s", (int)(n > 0 ? n - 1 : 0), step, n > 0 ? ": " : "", st->spawn_error);
-    } else if (st->aborted && r->st.abort_requested) {
+        snprintf(msg, msglen, "%s%s", engine_step_prefix(st, ": ", step, sizeof step), st->spawn_error);
+        return;
+    }
+    engine_step_prefix(st, " ", step, sizeof step);
+    if (st->aborted && r->st.abort_requested) {
         *phase = ENGINE_ABORTED;
         *reason = ENGINE_REASON_ABORTED;
         *exit_code = ENGINE_EXIT_ABORTED;

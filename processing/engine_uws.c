@@ -241,6 +241,17 @@ static void engine_uws_answered(engine *e, engine_rec *r)
     }
 }
 
+/* The job's second step when its PUT /job carries it as then_argv
+ * (ocps-engine's extension; not in a custom uws_body nor in simulation
+ * mode), else NULL. */
+static json_t *engine_uws_then_sent(const engine *e, const json_t *spec)
+{
+    json_t *then = json_object_get(spec, "then");
+    bool plain = json_string_value(json_object_get(spec, "simulate")) == NULL &&
+                 !json_is_object(json_object_get(spec, "uws_body"));
+    return e->uws.abort_extension && plain && json_is_array(then) ? then : NULL;
+}
+
 /* PUT /job: the spec's uws_body, or {"argv", "environment"} (and
  * "then_argv", ocps-engine's extension, for a second step); run_id is our
  * id. A simulated job sleeps and exits as the runner would: argv on
@@ -281,8 +292,8 @@ static char *engine_uws_put_body(const engine *e, const engine_rec *r)
                                           "ocps-simulate", secs, code));
         } else {
             json_object_set(body, "argv", json_object_get(spec, "argv"));
-            json_t *then = json_object_get(spec, "then");
-            if (json_is_array(then) && e->uws.abort_extension) { /* ocps-engine's extension */
+            json_t *then = engine_uws_then_sent(e, spec);
+            if (then != NULL) {
                 json_object_set(body, "then_argv", then);
             }
         }
@@ -599,14 +610,11 @@ static engine_reason engine_uws_error_reason(json_t *obj)
 
 /* Was r sent with a second step (then_argv) that the server's job object
  * does not show? An ocps-engine older than the extension ignores the key:
- * its job completes without having run the step. Not in simulation mode,
- * whose body has none. */
+ * its job completes without having run the step. */
 static bool engine_uws_step_ignored(const engine *e, const engine_rec *r, json_t *obj)
 {
-    const json_t *spec = r->st.spec;
-    bool sent = e->uws.abort_extension && json_is_array(json_object_get(spec, "then")) &&
-                json_string_value(json_object_get(spec, "simulate")) == NULL;
-    return sent && !json_is_array(json_object_get(json_object_get(obj, "parameters"), "then_argv"));
+    return engine_uws_then_sent(e, r->st.spec) != NULL &&
+           !json_is_array(json_object_get(json_object_get(obj, "parameters"), "then_argv"));
 }
 
 /* The server's job object: its results, and its end. */
