@@ -532,15 +532,22 @@ def check_containerfile(src):
 IMAGE_HOME = "/var/lib/ocps-c"
 
 
+# The sites where phalanx deploys the OCPS CSCs (applications/uws, values
+# of summit, base and tucson-teststand): Argo CD's siteTags, which charts/csc
+# passes as LSST_SITE.
+PHALANX_OCPS_SITES = ("summit", "base", "tucson")
+
+
 def check_container_config(src):
     """The image as phalanx's charts/csc runs it in place of the Python
-    OCPS's (values-summit: the image and RUN_ARG only, nothing mounted,
-    LSST_SITE=summit from csc-env-config, the image's non-root user): its
-    configuration directory (site-config.sh: the package's files, the
-    image's own site files in place of theirs) hands the jobs to
-    uws-api-server at _init.yaml's url, as the Python OCPS does, and keeps
-    the CSC's store where the image's user may write; the package's
-    _summit.yaml stays a host's (executor local)."""
+    OCPS's (applications/uws: the image and RUN_ARG only, nothing mounted,
+    LSST_SITE the site's tag from csc-env-config, the image's non-root
+    user): at every site phalanx deploys it, its configuration directory
+    (site-config.sh: the package's files, the image's own site files in
+    place of theirs) hands the jobs to uws-api-server at _init.yaml's url,
+    as the Python OCPS does, and keeps the CSC's store where the image's
+    user may write; the package's _summit.yaml stays a host's (executor
+    local)."""
     with open(os.path.join(src, "deploy/container/Containerfile"), encoding="utf-8") as f:
         text = re.sub(r"\\\n", " ", f.read())
     m = re.search(r"^ENV\b.*\bDM_CONFIG_OCPS_DIR=(\S+)", text, re.M)
@@ -552,31 +559,38 @@ def check_container_config(src):
     pkg_dir = os.path.join(src, "deploy/config/OCPS/v4")
     own_dir = os.path.join(src, "deploy/container/config/OCPS/v4")
     own = {n for n in os.listdir(own_dir) if n.endswith(".yaml")} if os.path.isdir(own_dir) else set()
-    check("_summit.yaml" in own, "deploy/container/config/OCPS/v4 has no _summit.yaml (the image's summit site)")
 
     def image_file(name):
-        return read_yaml(os.path.join(own_dir if name in own else pkg_dir, name))
+        if name in own:
+            return read_yaml(os.path.join(own_dir, name))
+        if os.path.exists(os.path.join(pkg_dir, name)):
+            return read_yaml(os.path.join(pkg_dir, name))
+        return {}  # no site file: salobj reads _init.yaml alone
 
     init = image_file("_init.yaml")
-    site = image_file("_summit.yaml")
-    where = "the image's configuration (LSST_SITE=summit)"
     host = read_yaml(os.path.join(pkg_dir, "_summit.yaml"))
     check(host.get("executor", "local") == "local", "the package's _summit.yaml is no longer a host's (executor local)")
-    check_site_overlay(where, host, site, init)
-    config = deep_merge(init, site)
-    check_schema(src, where, config)
-    check(config.get("executor") == "uws" and config.get("uws_api") == "uws-api-server",
-          f"{where}: executor {config.get('executor')!r}, uws_api {config.get('uws_api')!r}: the Python OCPS "
-          "hands its jobs to uws-api-server (executor uws, uws_api uws-api-server)")
-    check("instances" not in site, f"{where}: the site file replaces _init.yaml's instances (their urls)")
-    for inst in config.get("instances", []):
-        check(inst.get("url") == "http://uws-server/api/v1",
-              f"{where}: OCPS:{inst.get('sal_index')} url {inst.get('url')} is not uws-api-server's")
-    work_root = config.get("work_root", "/var/tmp/ocps")
-    for key, path in (("work_root", work_root), ("job_store", config.get("job_store") or work_root)):
-        check(path == IMAGE_HOME or path.startswith(IMAGE_HOME + "/"),
-              f"{where}: {key} {path} is not under {IMAGE_HOME}, which the image's user may write "
-              "with nothing mounted")
+    for site_tag in PHALANX_OCPS_SITES:
+        where = f"the image's configuration (LSST_SITE={site_tag})"
+        check(f"_{site_tag}.yaml" in own,
+              f"deploy/container/config/OCPS/v4 has no _{site_tag}.yaml: at {site_tag}, where phalanx deploys "
+              "the OCPS, the image would run the jobs in the CSC's pod (executor local)")
+        site = image_file(f"_{site_tag}.yaml")
+        check_site_overlay(where, host, site, init)
+        config = deep_merge(init, site)
+        check_schema(src, where, config)
+        check(config.get("executor") == "uws" and config.get("uws_api") == "uws-api-server",
+              f"{where}: executor {config.get('executor', 'local')!r}, uws_api {config.get('uws_api')!r}: the "
+              "Python OCPS hands its jobs to uws-api-server (executor uws, uws_api uws-api-server)")
+        check("instances" not in site, f"{where}: the site file replaces _init.yaml's instances (their urls)")
+        for inst in config.get("instances", []):
+            check(inst.get("url") == "http://uws-server/api/v1",
+                  f"{where}: OCPS:{inst.get('sal_index')} url {inst.get('url')} is not uws-api-server's")
+        work_root = config.get("work_root", "/var/tmp/ocps")
+        for key, path in (("work_root", work_root), ("job_store", config.get("job_store") or work_root)):
+            check(path == IMAGE_HOME or path.startswith(IMAGE_HOME + "/"),
+                  f"{where}: {key} {path} is not under {IMAGE_HOME}, which the image's user may write "
+                  "with nothing mounted")
 
 
 def check_entrypoint(src):
