@@ -236,7 +236,7 @@ static int summary_changes(fx *f, size_t from)
 /* --- tests --- */
 
 #define DONUT "LSSTComCam-FROM-OCS_DONUTPAIR"
-#define CWFS "LSSTCam-FROM-OCS_CWFSIMAGE"
+#define CWFS "LSSTCam-FROM-OCS_CWFS" /* MTAOS's corner-sensor image */
 #define SWEEP "LSSTCam-FROM-OCS_FOCUSSWEEP"
 
 /* The three deployed key shapes; LPUSH: the newest is first. */
@@ -747,7 +747,7 @@ static void completion_wait_times_out_with_a_reason(void **state)
     ctx *c = *state;
     fx *f = &c->f;
     run r;
-    execute(f, &r, "{\"LSSTCam-FROM-OCS_CWFSIMAGE\": \"2025111500300\"}", 10);
+    execute(f, &r, "{\"LSSTCam-FROM-OCS_DONUTPAIR\": \"2025111500300,2025111500301\"}", 10);
     print_message("%s\n", r.result);
     assert_int_equal(r.ack, SAL_CMD_FAILED);
     assert_non_null(
@@ -760,10 +760,53 @@ static void completion_wait_times_out_with_a_reason(void **state)
     assert_false(
         json_is_true(json_object_get(json_array_get(json_object_get(res, "completion"), 0), "found")));
     json_decref(res);
-    /* keys that are not AOS keys do not wait */
+    /* keys Rapid Analysis answers with no record do not wait: the focus
+     * sweep, MTAOS's single corner-sensor image */
     execute(f, &r, "{\"LSSTCam-FROM-OCS_FOCUSSWEEP\": \"1,2\"}", 10);
     assert_int_equal(r.ack, SAL_CMD_COMPLETE);
     assert_true(r.done_at - r.sent_at < 1.0);
+    execute(f, &r, "{\"" CWFS "\": \"2025111500302\"}", 10);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    assert_true(r.done_at - r.sent_at < 1.0);
+}
+
+/* Rapid Analysis adds 5000000000000 to LSSTComCamSim's visit ids before
+ * it stores the record (rubintv_production _extractExposureIds): the wait
+ * reads the shifted id (it read the id as written and timed out). */
+static void completion_wait_finds_comcamsim_shifted_record(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    redisReply *rep = redisCommand(c->rc, "HSET LSSTCOMCAMSIM_WEP_PROCESSING_RESULT 7024111500227 9");
+    freeReplyObject(rep);
+    run r;
+    execute(f, &r, "{\"LSSTComCamSim-FROM-OCS_DONUTPAIR\": \"2024111500227,2024111500228\"}", 15);
+    print_message("%s\n", r.result);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    assert_true(r.done_at - r.sent_at < 5.0);
+    int exit_code;
+    json_t *res = job_result(f, r.job_id, &exit_code);
+    json_t *w = json_array_get(json_object_get(res, "completion"), 0);
+    assert_string_equal(json_string_value(json_object_get(w, "hash")), "LSSTCOMCAMSIM_WEP_PROCESSING_RESULT");
+    assert_string_equal(json_string_value(json_object_get(w, "visit")), "7024111500227");
+    assert_string_equal(json_string_value(json_object_get(w, "zernike_count")), "9");
+    json_decref(res);
+}
+
+/* A record that cannot be read (the hash's key holds a string: HGET gets
+ * WRONGTYPE) is named in the timeout's reason, not only "no record". */
+static void completion_poll_error_is_in_the_reason(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    redisReply *rep = redisCommand(c->rc, "SET LSSTCAM_WEP_PROCESSING_RESULT not-a-hash");
+    freeReplyObject(rep);
+    run r;
+    execute(f, &r, "{\"LSSTCam-FROM-OCS_DONUTPAIR\": \"2025111500400,2025111500401\"}", 10);
+    print_message("%s\n", r.result);
+    assert_int_equal(r.ack, SAL_CMD_FAILED);
+    assert_non_null(strstr(r.result, "within 1.0 s (completion_timeout); the last poll: HGET "
+                                     "LSSTCAM_WEP_PROCESSING_RESULT 2025111500400: WRONGTYPE"));
 }
 
 /* An execute waiting for its completion record while the operator goes
@@ -812,7 +855,7 @@ static void completion_timeout_kept_with_a_slow_poll(void **state)
     ctx *c = *state;
     fx *f = &c->f;
     run r;
-    execute(f, &r, "{\"LSSTCam-FROM-OCS_CWFSIMAGE\": \"2025111500301\"}", 20);
+    execute(f, &r, "{\"LSSTCam-FROM-OCS_DONUTPAIR\": \"2025111500301,2025111500302\"}", 20);
     assert_int_equal(r.acks[0].ack, SAL_CMD_INPROGRESS);
     print_message("%s after %.2f s (INPROGRESS timeout %.1f s)\n", r.result, r.done_at - r.sent_at,
                   r.acks[0].timeout);
@@ -848,6 +891,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(completion_wait_reports_the_record, setup_wait, teardown),
         cmocka_unit_test_setup_teardown(completion_wait_survives_a_failed_start, setup_wait, teardown),
         cmocka_unit_test_setup_teardown(completion_wait_times_out_with_a_reason, setup_wait_short, teardown),
+        cmocka_unit_test_setup_teardown(completion_wait_finds_comcamsim_shifted_record, setup_wait, teardown),
+        cmocka_unit_test_setup_teardown(completion_poll_error_is_in_the_reason, setup_wait_short, teardown),
         cmocka_unit_test_setup_teardown(completion_timeout_kept_with_a_slow_poll, setup_wait_slow_poll,
                                         teardown),
     };

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,7 @@ struct ra_job {
     uint64_t wait_started_ns;
     double waited;
     bool timed_out;
+    char poll_error[200]; /* the last completion poll's failure ("" after one answered) */
     bool finished;
     uv_timer_t timer; /* completion polls */
     bool timer_closed;
@@ -263,7 +265,7 @@ static ra_job *parse_config(ocps_ra *ra, const char *config, char *err, size_t e
     if (!json_is_object(obj)) {
         snprintf(err, errlen,
                  "execute.config must be a JSON object of Redis list keys and values, e.g. "
-                 "{\"LSSTCam-FROM-OCS_CWFSIMAGE\": \"2025111500300\"}; nothing was pushed");
+                 "{\"LSSTCam-FROM-OCS_DONUTPAIR\": \"2025111500227,2025111500228\"}; nothing was pushed");
         json_decref(obj);
         return NULL;
     }
@@ -334,39 +336,61 @@ static ra_job *parse_config(ocps_ra *ra, const char *config, char *err, size_t e
     return j;
 }
 
-/* The completion records to wait for: one per AOS key. */
+/* The key of Rapid Analysis's queue that it answers with a completion
+ * record: a donut pair (rubintv_production's AOS donut pipeline, then
+ * sendZernikeCountToMTAOS). No consumer reads MTAOS's single-image key
+ * (-FROM-OCS_CWFS) or the focus sweep's with a record to wait for. */
+#define RA_AOS_KEY "-FROM-OCS_DONUTPAIR"
+
+/* Rapid Analysis stores LSSTComCamSim's records under the visit plus this
+ * (the simulated ids' year 702X, which the OCS does not know of). */
+#define RA_COMCAMSIM_VISIT_OFFSET 5000000000000LL
+
+/* The record's field for a visit of the value: as written, or shifted as
+ * Rapid Analysis shifts LSSTComCamSim's. False if it cannot be kept. */
+static bool wait_visit(const char *instrument, size_t ilen, const char *v, size_t vlen, char *out,
+                       size_t outlen)
+{
+    if (vlen == 0 || vlen >= outlen) {
+        return false;
+    }
+    snprintf(out, outlen, "%.*s", (int)vlen, v);
+    static const char sim[] = "LSSTComCamSim";
+    if (ilen == sizeof sim - 1 && strncmp(instrument, sim, ilen) == 0) {
+        char *end;
+        errno = 0;
+        long long id = strtoll(out, &end, 10);
+        if (*end == '\0' && errno == 0 && id >= 0 && id <= LLONG_MAX - RA_COMCAMSIM_VISIT_OFFSET) {
+            snprintf(out, outlen, "%lld", id + RA_COMCAMSIM_VISIT_OFFSET);
+        }
+    }
+    return true;
+}
+
+/* The completion records to wait for: one per donut-pair key. */
 static void find_waits(ra_job *j)
 {
-    static const char *const aos[] = {"-FROM-OCS_DONUTPAIR", "-FROM-OCS_CWFSIMAGE"};
+    size_t alen = strlen(RA_AOS_KEY);
     for (size_t i = 0; i < j->n && j->nwaits < RA_MAX_WAITS; i++) {
         const char *k = j->keys[i];
         size_t klen = strlen(k);
-        for (size_t a = 0; a < 2; a++) {
-            size_t alen = strlen(aos[a]);
-            if (klen <= alen || strcmp(k + klen - alen, aos[a]) != 0) {
-                continue;
-            }
-            ra_wait *w = &j->waits[j->nwaits];
-            /* <INSTRUMENT>_WEP_PROCESSING_RESULT, field: the (intra-focal) visit */
-            size_t ilen = klen - alen;
-            for (size_t c = 0; c < ilen && c < sizeof w->hash - 32; c++) {
-                w->hash[c] = (char)toupper((unsigned char)k[c]);
-            }
-            snprintf(w->hash + (ilen < sizeof w->hash - 32 ? ilen : sizeof w->hash - 32), 32,
-                     "_WEP_PROCESSING_RESULT");
-            size_t vlen = strcspn(j->values[i], ",");
-            while (vlen > 0 && j->values[i][vlen - 1] == ' ') {
-                vlen--;
-            }
-            const char *v = j->values[i] + strspn(j->values[i], " ");
-            vlen = strcspn(v, ", ");
-            if (vlen == 0 || vlen >= sizeof w->visit) {
-                continue;
-            }
-            snprintf(w->visit, sizeof w->visit, "%.*s", (int)vlen, v);
-            snprintf(w->key, sizeof w->key, "%s", k);
-            j->nwaits++;
+        if (klen <= alen || strcmp(k + klen - alen, RA_AOS_KEY) != 0) {
+            continue;
         }
+        ra_wait *w = &j->waits[j->nwaits];
+        /* <INSTRUMENT>_WEP_PROCESSING_RESULT, field: the (intra-focal) visit */
+        size_t ilen = klen - alen;
+        for (size_t c = 0; c < ilen && c < sizeof w->hash - 32; c++) {
+            w->hash[c] = (char)toupper((unsigned char)k[c]);
+        }
+        snprintf(w->hash + (ilen < sizeof w->hash - 32 ? ilen : sizeof w->hash - 32), 32,
+                 "_WEP_PROCESSING_RESULT");
+        const char *v = j->values[i] + strspn(j->values[i], " ");
+        if (!wait_visit(k, ilen, v, strcspn(v, ", "), w->visit, sizeof w->visit)) {
+            continue;
+        }
+        snprintf(w->key, sizeof w->key, "%s", k);
+        j->nwaits++;
     }
 }
 
@@ -517,8 +541,9 @@ static void finish(ra_job *j)
         }
         if (used < sizeof message) {
             snprintf(message + used, sizeof message - used,
-                     " within %.1f s (completion_timeout); every key was pushed: %s",
-                     ra->s.completion_timeout, pushed);
+                     " within %.1f s (completion_timeout)%s%s; every key was pushed: %s",
+                     ra->s.completion_timeout, j->poll_error[0] ? "; the last poll: " : "", j->poll_error,
+                     pushed);
         }
     }
     keep_whole_chars(message);
@@ -591,11 +616,25 @@ static void on_poll_reply(void *arg, const ocps_redis_reply *reply, const char *
     }
     if (w != NULL && reply != NULL && reply->kind == OCPS_REDIS_STRING) {
         w->found = true;
+        j->poll_error[0] = '\0';
         snprintf(w->count, sizeof w->count, "%.*s", (int)(reply->len < 63 ? reply->len : 63), reply->str);
         SAL_LOG(j->ra->csc, SAL_LOG_INFO, "Job %s: Rapid Analysis reported %s %s = %s after %.1f s", j->id,
                 w->hash, w->visit, w->count, (uv_hrtime() - j->wait_started_ns) / 1e9);
+    } else if (w != NULL && reply != NULL && reply->kind == OCPS_REDIS_ERROR) {
+        /* the record cannot be read (WRONGTYPE, NOAUTH, LOADING...): said
+         * once, and kept for the timeout's reason */
+        char said[sizeof j->poll_error];
+        snprintf(said, sizeof said, "HGET %.64s %.24s: %.*s", w->hash, w->visit,
+                 (int)(reply->len < 96 ? reply->len : 96), reply->str);
+        if (strcmp(said, j->poll_error) != 0) {
+            SAL_LOG(j->ra->csc, SAL_LOG_WARNING, "Job %s: completion poll %s", j->id, said);
+            memcpy(j->poll_error, said, sizeof said);
+        }
     } else if (failure != NULL) {
         SAL_LOG(j->ra->csc, SAL_LOG_DEBUG, "Job %s: completion poll failed: %s", j->id, failure);
+        snprintf(j->poll_error, sizeof j->poll_error, "%.190s", failure);
+    } else {
+        j->poll_error[0] = '\0'; /* answered: no record yet */
     }
     bool all = true;
     for (size_t i = 0; i < j->nwaits; i++) {
@@ -632,6 +671,9 @@ static void poll_waits(uv_timer_t *t)
             return;
         }
         /* Redis is down: try again until the time is up */
+        if (j->ra->redis != NULL) {
+            snprintf(j->poll_error, sizeof j->poll_error, "%.190s", err);
+        }
         j->waited = (uv_hrtime() - j->wait_started_ns) / 1e9;
         if (j->waited >= j->ra->s.completion_timeout) {
             j->timed_out = true;
