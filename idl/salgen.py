@@ -72,7 +72,9 @@ def main(argv=None):
     # Avro first: nothing in the DDS rules (enumerations above all) may stop
     # it; and an input ts_xml refuses still gets its DDS output (ts_sal's).
     try:
-        avro = generate_avro(comp, lambda m: print(f"salgen: warning: {m}", file=sys.stderr))
+        avro = generate_avro(
+            comp, lambda m: print(f"salgen: warning: {m}", file=sys.stderr), args.xml_version
+        )
     except GenError as e:
         print(f"salgen: no Avro schemas: {e}", file=sys.stderr)
         avro = None

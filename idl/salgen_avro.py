@@ -23,42 +23,60 @@ AVRO_TYPES = {
     "string": ("string", ""),
 }
 
+
+
+def avro_types(xml_version):
+    """ts_xml's SAL-to-Avro table of that release (field_info.py AVRO_TYPES):
+    20.0.0 made a SAL long an Avro long; 20.1.0 and 20.2.0 made float and
+    double the unions ["float", "null"] and ["double", "null"]; from 20.3.0
+    on (and for the DDS-era releases, which had no Avro) the table above."""
+    parts = (xml_version or "").lstrip("v").split(".")
+    try:
+        major, minor = int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return AVRO_TYPES
+    types = dict(AVRO_TYPES)
+    if (major, minor) == (20, 0):
+        types["long"] = ("long", 0)
+    elif (major, minor) in ((20, 1), (20, 2)):
+        types["float"] = (["float", "null"], 0.0)
+        types["double"] = (["double", "null"], 0.0)
+    return types
+
+
+# The private fields ts_xml adds to every topic, by SAL type (topic_info.py),
+# after salIndex for an indexed component.
 AVRO_PRIVATE = [
-    ("private_sndStamp", "double", 0.0, "Time of instance publication", "second"),
-    ("private_rcvStamp", "double", 0.0, "Time of instance reception", "second"),
+    ("private_sndStamp", "double", "Time of instance publication", "second"),
+    ("private_rcvStamp", "double", "Time of instance reception", "second"),
     (
         "private_efdStamp",
         "double",
-        0.0,
         "UTC time for EFD timestamp. An integer (the number of leap seconds) different from private_sndStamp.",
         "second",
     ),
-    ("private_kafkaStamp", "double", 0.0, "TAI time at which the Kafka message was created.", "second"),
-    ("private_seqNum", "int", 0, "Sequence number", "unitless"),
-    ("private_revCode", "string", "", "Revision hashcode", "unitless"),
+    ("private_kafkaStamp", "double", "TAI time at which the Kafka message was created.", "second"),
+    ("private_seqNum", "long", "Sequence number", "unitless"),
+    ("private_revCode", "string", "Revision hashcode", "unitless"),
     (
         "private_identity",
         "string",
-        "",
         "Identity of publisher: SAL component name for a CSC or user@host for a user",
         "unitless",
     ),
-    ("private_origin", "int", 0, "Process ID of publisher", "unitless"),
+    ("private_origin", "long", "Process ID of publisher", "unitless"),
 ]
+AVRO_SAL_INDEX = ("salIndex", "long", "SAL index (only present for indexed SAL components)", "unitless")
 
 
 def avro_field(name, typ, default, description, units):
     return {"name": name, "type": typ, "default": default, "description": description, "units": units}
 
 
-def private_fields(comp):
+def private_fields(comp, types=AVRO_TYPES):
     fields = []
-    if comp.indexed:
-        fields.append(
-            avro_field("salIndex", "int", 0, "SAL index (only present for indexed SAL components)", "unitless")
-        )
-    for p in AVRO_PRIVATE:
-        fields.append(avro_field(*p))
+    for name, sal_type, description, units in ([AVRO_SAL_INDEX] if comp.indexed else []) + AVRO_PRIVATE:
+        fields.append(avro_field(name, *types[sal_type], description, units))
     return fields
 
 
@@ -75,12 +93,12 @@ def check_private_names(comp, topic):
             )
 
 
-def avro_schema(comp, topic):
-    fields = private_fields(comp)
+def avro_schema(comp, topic, types=AVRO_TYPES):
+    fields = private_fields(comp, types)
     for f in topic.fields:
-        if f.idl_type not in AVRO_TYPES:
+        if f.idl_type not in types:
             raise GenError(f"{topic.sal_name}.{f.name}: IDL_Type {f.idl_type!r} has no Avro form")
-        typ, default = AVRO_TYPES[f.idl_type]
+        typ, default = types[f.idl_type]
         if f.count > 1 and typ != "string":
             typ = {"type": "array", "items": typ}
             default = [default] * f.count
@@ -244,8 +262,9 @@ def encoded(sal_name, schema):
     return (sal_name, compact, indent4, revcode_of(indent4))
 
 
-def generate_avro(comp, warn):
-    """Return [(sal_name, compact, indent4, revcode)] in ts_xml order.
+def generate_avro(comp, warn, xml_version=None):
+    """Return [(sal_name, compact, indent4, revcode)] in ts_xml order, with
+    the types of ts_xml release xml_version (avro_types).
 
     A topic with a type Avro cannot carry (unsigned long, char, ...: removed
     in ts_xml 20) gets (sal_name, None, None, None) and a warning, so an old
@@ -254,13 +273,14 @@ def generate_avro(comp, warn):
     whole component in both cases).
     """
     out = []
+    types = avro_types(xml_version)
     topics = list(comp.topics)
     if not any(t.kind == "ackcmd" for t in topics):
         topics.append(make_ackcmd())  # ts_xml has ackcmd even without commands
     for t in topics:
         try:
             check_private_names(comp, t)
-            schema = avro_schema(comp, t)
+            schema = avro_schema(comp, t, types)
         except GenError as e:
             warn(f"no Avro schema for {t.sal_name}: {e}")
             out.append((t.sal_name, None, None, None))

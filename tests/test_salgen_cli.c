@@ -26,11 +26,18 @@ static char *salgen;
 static char *widget_dir;
 static char *camera_dir;
 
+static int run_salgen_release(const char *xml_dir, const char *component, const char *release,
+                              const char *out, char **log)
+{
+    char *argv[] = {
+        python,          salgen,          "--xml-dir", (char *)xml_dir, "--component", (char *)component,
+        "--xml-version", (char *)release, "--out",     (char *)out,     "--no-c",      NULL};
+    return tu_run(argv, log);
+}
+
 static int run_salgen(const char *xml_dir, const char *component, const char *out, char **log)
 {
-    char *argv[] = {python,          salgen,  "--xml-dir", (char *)xml_dir, "--component", (char *)component,
-                    "--xml-version", "9.9.9", "--out",     (char *)out,     "--no-c",      NULL};
-    return tu_run(argv, log);
+    return run_salgen_release(xml_dir, component, "9.9.9", out, log);
 }
 
 static int run_salgen_c(const char *xml_dir, const char *component, const char *out, char **log)
@@ -104,6 +111,59 @@ static void non_indexed_component_forms(void **state)
 
     tu_remove_tree(out);
     free(out);
+}
+
+/* The Avro types of ts_xml's own table in the release named (field_info.py
+ * AVRO_TYPES, which salobj 8 registers): 20.0.0 made a SAL long an Avro
+ * long, 20.1.0 and 20.2.0 made float and double nullable unions, 20.3.0
+ * on int and plain float/double. The private fields follow the same table
+ * (ts_xml gives them SAL types). */
+static void assert_release_has(const char *release, const char *avro, const char *expect)
+{
+    if (strstr(avro, expect) == NULL) {
+        fail_msg("ts_xml %s: no %s in %s", release, expect, avro);
+    }
+}
+
+static void avro_types_follow_the_release(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *release;
+        const char *seqnum, *color, *snd_stamp, *xyz;
+    } want[] = {
+        {"20.0.0", "\"long\"", "\"long\"", "\"double\"", "\"double\""},
+        {"20.1.0", "\"int\"", "\"int\"", "[\"double\", \"null\"]", "[\"double\", \"null\"]"},
+        {"20.2.0", "\"int\"", "\"int\"", "[\"double\", \"null\"]", "[\"double\", \"null\"]"},
+        {"20.3.0", "\"int\"", "\"int\"", "\"double\"", "\"double\""},
+        {"28.0.1", "\"int\"", "\"int\"", "\"double\"", "\"double\""},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char *out = tu_make_temp_dir();
+        char *log = NULL;
+        assert_int_equal(run_salgen_release(widget_dir, "Widget", want[i].release, out, &log), 0);
+        free(log);
+        char expect[256];
+        char *avro = read_out(out, "avro/Widget/logevent_color.json");
+        snprintf(expect, sizeof expect, "{\"name\": \"private_seqNum\", \"type\": %s, \"default\": 0,",
+                 want[i].seqnum);
+        assert_release_has(want[i].release, avro, expect);
+        snprintf(expect, sizeof expect, "{\"name\": \"color\", \"type\": %s,", want[i].color);
+        assert_release_has(want[i].release, avro, expect);
+        free(avro);
+        avro = read_out(out, "avro/Widget/position.json");
+        snprintf(expect, sizeof expect, "{\"name\": \"private_sndStamp\", \"type\": %s, \"default\": 0.0,",
+                 want[i].snd_stamp);
+        assert_release_has(want[i].release, avro, expect);
+        snprintf(expect, sizeof expect,
+                 "{\"name\": \"xyz\", \"type\": {\"type\": \"array\", \"items\": %s}, "
+                 "\"default\": [0.0, 0.0, 0.0],",
+                 want[i].xyz);
+        assert_release_has(want[i].release, avro, expect);
+        free(avro);
+        tu_remove_tree(out);
+        free(out);
+    }
 }
 
 static void indexed_any_component(void **state)
@@ -489,6 +549,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(non_indexed_component_forms),
         cmocka_unit_test(indexed_any_component),
+        cmocka_unit_test(avro_types_follow_the_release),
         cmocka_unit_test(bad_input_gives_clear_errors),
         cmocka_unit_test(line_rules_without_vectors),
         cmocka_unit_test(camera_avsc_topics),
