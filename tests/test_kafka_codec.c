@@ -441,6 +441,114 @@ static void writer_has_extra_fields(void **state)
     free(schema);
 }
 
+/* ts_xml 20.1.0 and 20.2.0 (field_info.py AVRO_TYPES): float and double
+ * are ["float", "null"] and ["double", "null"] with default 0.0, array
+ * items too. */
+static json_t *nullable_floats(json_t *type)
+{
+    const char *name = json_string_value(type);
+    if (name != NULL && (strcmp(name, "float") == 0 || strcmp(name, "double") == 0)) {
+        return json_pack("[s, s]", name, "null");
+    }
+    if (json_is_object(type)) {
+        json_t *items = nullable_floats(json_object_get(type, "items"));
+        if (items != NULL) {
+            json_t *t = json_deep_copy(type);
+            json_object_set_new(t, "items", items);
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static void fields_of_20_1(json_t *fields)
+{
+    for (size_t i = 0; i < json_array_size(fields); i++) {
+        json_t *f = json_array_get(fields, i);
+        json_t *t = nullable_floats(json_object_get(f, "type"));
+        if (t != NULL) {
+            json_object_set_new(f, "type", t);
+        }
+    }
+    /* a field the sample lacks: its default, 0.0, not null */
+    json_array_append_new(fields, json_pack("{s:s, s:[s, s], s:f}", "name", "extra_d", "type", "double",
+                                            "null", "default", 0.0));
+}
+
+/* The value (through its union, if any) of field `name` read by avro-c. */
+static avro_value_t value_of(avro_value_t *rec, const char *name, avro_value_t *branch, int *which)
+{
+    avro_value_t v;
+    assert_int_equal(avro_value_get_by_name(rec, name, &v, NULL), 0);
+    *which = -1;
+    if (avro_value_get_type(&v) == AVRO_UNION) {
+        assert_int_equal(avro_value_get_discriminant(&v, which), 0);
+        assert_int_equal(avro_value_get_current_branch(&v, branch), 0);
+        return *branch;
+    }
+    return v;
+}
+
+static void nullable_floats_of_ts_xml_20_1(void **state)
+{
+    (void)state;
+    const sal_topic_info *t = topic_of(widget, "position");
+    char *schema = edited_schema(t, fields_of_20_1);
+    void *s = sal_sample_new(t);
+    fill_sample(t, s);
+    sal_clock clock;
+    init_clock(&clock);
+    sal_kafka_codec c;
+    char err[256];
+    sal_kafka_buf buf = {0};
+    if (sal_kafka_codec_init(&c, t, schema, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(sal_kafka_encode(&c, 9, s, &clock, &buf, err, sizeof err), 0);
+    /* avro-c reads every float and double through its union's value branch */
+    avro_schema_t as;
+    assert_int_equal(avro_schema_from_json_length(schema, strlen(schema), &as), 0);
+    avro_value_iface_t *iface = avro_generic_class_from_schema(as);
+    avro_value_t rec, branch, elem, item;
+    assert_int_equal(avro_generic_value_new(iface, &rec), 0);
+    avro_reader_t r = avro_reader_memory((const char *)buf.data + 5, (int64_t)buf.len - 5);
+    assert_int_equal(avro_value_read(r, &rec), 0);
+    int which;
+    double d = -1.0;
+    avro_value_t v = value_of(&rec, "private_sndStamp", &branch, &which);
+    assert_int_equal(which, 0);
+    assert_int_equal(avro_value_get_double(&v, &d), 0);
+    assert_true(d == 1767225637.25);
+    v = value_of(&rec, "xyz", &branch, &which);
+    assert_int_equal(which, -1); /* an array of unions */
+    size_t n = 0;
+    assert_int_equal(avro_value_get_size(&v, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(avro_value_get_by_index(&v, 1, &elem, NULL), 0);
+    assert_int_equal(avro_value_get_discriminant(&elem, &which), 0);
+    assert_int_equal(which, 0);
+    assert_int_equal(avro_value_get_current_branch(&elem, &item), 0);
+    assert_int_equal(avro_value_get_double(&item, &d), 0);
+    assert_true(d == sal_sample_get_number(t, s, "xyz", 1));
+    v = value_of(&rec, "extra_d", &branch, &which);
+    assert_int_equal(which, 0);
+    assert_int_equal(avro_value_get_double(&v, &d), 0);
+    assert_true(d == 0.0);
+    avro_reader_free(r);
+    avro_value_decref(&rec);
+    avro_value_iface_decref(iface);
+    avro_schema_decref(as);
+    /* and our decoder reads it back whole */
+    void *back = decode_with(t, schema, (const char *)buf.data + 5, buf.len - 5);
+    assert_samples_equal(t, s, back);
+    sal_sample_free(t, back);
+    sal_kafka_buf_fini(&buf);
+    sal_kafka_codec_fini(&c);
+    sal_clock_fini(&clock);
+    sal_sample_free(t, s);
+    free(schema);
+}
+
 static void bad_input_is_refused(void **state)
 {
     (void)state;
@@ -890,12 +998,19 @@ static void client_settings(void **state)
 const struct CMUnitTest *kafka_codec_tests(size_t *n)
 {
     static const struct CMUnitTest tests[] = {
-        cmocka_unit_test(worked_example),          cmocka_unit_test(round_trip_ocps),
-        cmocka_unit_test(round_trip_widget),       cmocka_unit_test(writer_lacks_fields),
-        cmocka_unit_test(writer_has_extra_fields), cmocka_unit_test(bad_input_is_refused),
-        cmocka_unit_test(lengths_are_checked),     cmocka_unit_test(recursive_writer_schema_is_refused),
-        cmocka_unit_test(keys_match_salobj),       cmocka_unit_test(environment),
-        cmocka_unit_test(client_settings),         cmocka_unit_test(identity_whole_both_ways),
+        cmocka_unit_test(worked_example),
+        cmocka_unit_test(round_trip_ocps),
+        cmocka_unit_test(round_trip_widget),
+        cmocka_unit_test(writer_lacks_fields),
+        cmocka_unit_test(writer_has_extra_fields),
+        cmocka_unit_test(nullable_floats_of_ts_xml_20_1),
+        cmocka_unit_test(bad_input_is_refused),
+        cmocka_unit_test(lengths_are_checked),
+        cmocka_unit_test(recursive_writer_schema_is_refused),
+        cmocka_unit_test(keys_match_salobj),
+        cmocka_unit_test(environment),
+        cmocka_unit_test(client_settings),
+        cmocka_unit_test(identity_whole_both_ways),
     };
     *n = sizeof tests / sizeof tests[0];
     return tests;

@@ -116,7 +116,26 @@ static int avro_type_parse(const char *name, sal_kafka_avro_type *type)
     return -EINVAL;
 }
 
-/* A field type: "T", {"type": "array", "items": "T"}, or ["null", T]. */
+/* A union of null and a primitive type T, either order: its branches. */
+static int null_union_parse(json_t *type, sal_kafka_avro_type *t, int *null_branch, int *value_branch)
+{
+    *null_branch = *value_branch = -1;
+    if (!json_is_array(type) || json_array_size(type) != 2) {
+        return -EINVAL;
+    }
+    for (int i = 0; i < 2; i++) {
+        const char *name = json_string_value(json_array_get(type, (size_t)i));
+        if (name != NULL && strcmp(name, "null") == 0) {
+            *null_branch = i;
+        } else if (name != NULL && avro_type_parse(name, t) == 0) {
+            *value_branch = i;
+        }
+    }
+    return *null_branch >= 0 && *value_branch >= 0 ? 0 : -EINVAL;
+}
+
+/* A field type: "T", {"type": "array", "items": "T" or a null union},
+ * or a null union of either. */
 static int field_type_parse(json_t *type, sal_kafka_enc_field *f, bool in_union)
 {
     if (json_is_string(type)) {
@@ -125,11 +144,14 @@ static int field_type_parse(json_t *type, sal_kafka_enc_field *f, bool in_union)
     if (json_is_object(type)) {
         const char *kind = json_string_value(json_object_get(type, "type"));
         json_t *items = json_object_get(type, "items");
-        if (kind == NULL || strcmp(kind, "array") != 0 || !json_is_string(items)) {
+        if (kind == NULL || strcmp(kind, "array") != 0) {
             return -EINVAL;
         }
         f->array = true;
-        return avro_type_parse(json_string_value(items), &f->type);
+        if (json_is_array(items)) {
+            return null_union_parse(items, &f->type, &f->item_null, &f->item_value);
+        }
+        return json_is_string(items) ? avro_type_parse(json_string_value(items), &f->type) : -EINVAL;
     }
     if (json_is_array(type) && !in_union && json_array_size(type) == 2) {
         for (int i = 0; i < 2; i++) {
@@ -176,7 +198,9 @@ static int plan_fields(sal_kafka_codec *c, json_t *fields, char *err, size_t err
         json_t *jf = json_array_get(fields, i);
         const char *name = json_string_value(json_object_get(jf, "name"));
         sal_kafka_enc_field *f = &c->fields[i];
-        f->union_null = f->union_value = -1;
+        f->union_null = f->union_value = f->item_null = f->item_value = -1;
+        json_t *def = json_object_get(jf, "default");
+        f->default_null = def == NULL || json_is_null(def);
         if (name == NULL || field_type_parse(json_object_get(jf, "type"), f, false) != 0) {
             snprintf(err, errlen, "%s: Avro field %zu (%s) has a type the Kafka transport cannot write",
                      c->topic->sal_name, i, name ? name : "?");
@@ -331,7 +355,10 @@ static int put_sample_field(sal_kafka_buf *b, const sal_kafka_enc_field *f, cons
     }
     int rc = put_varint(b, (int64_t)count);
     for (size_t i = 0; rc == 0 && i < count; i++) {
-        rc = put_element(b, f, sample, i);
+        if (f->item_value >= 0) {
+            rc = put_varint(b, f->item_value);
+        }
+        rc = rc ? rc : put_element(b, f, sample, i);
     }
     return rc ? rc : put_varint(b, 0);
 }
@@ -349,7 +376,10 @@ static int put_field(sal_kafka_buf *b, const sal_kafka_codec *c, const sal_kafka
                      const void *sample, const sal_clock *clock)
 {
     if (f->union_value >= 0) {
-        int branch = f->source == SAL_KAFKA_SRC_DEFAULT ? f->union_null : f->union_value;
+        /* a field the sample lacks takes the schema's default: null, or
+         * the value branch's zero (ts_xml 20.1/20.2: ["double", "null"]
+         * with default 0.0) */
+        int branch = f->source == SAL_KAFKA_SRC_DEFAULT && f->default_null ? f->union_null : f->union_value;
         int rc = put_varint(b, branch);
         if (rc != 0 || branch == f->union_null) {
             return rc;
@@ -893,10 +923,15 @@ static int store_value(const sal_topic_info *t, avro_value_t *v, const sal_field
     }
     size_t count = f->type == SAL_FIELD_STRING ? 1 : f->count;
     for (size_t i = 0; i < n && i < count; i++) {
-        avro_value_t elem;
+        avro_value_t elem, elem_branch;
+        avro_value_t *e = &elem;
         int rc = avro_value_get_by_index(v, i, &elem, NULL);
+        if (rc == 0 && avro_value_get_type(&elem) == AVRO_UNION) { /* ["float", "null"] items */
+            rc = avro_value_get_current_branch(&elem, &elem_branch);
+            e = &elem_branch;
+        }
         if (rc == 0) {
-            rc = store_scalar(t, &elem, f, sample, i);
+            rc = store_scalar(t, e, f, sample, i);
         }
         if (rc != 0) {
             return rc;

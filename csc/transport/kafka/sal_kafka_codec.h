@@ -64,8 +64,11 @@ typedef enum sal_kafka_source {
 typedef struct sal_kafka_enc_field {
     sal_kafka_avro_type type; /* the item type for arrays */
     bool array;
-    int union_null;  /* for ["null", T] unions: branch index of null, else -1 */
+    int union_null;  /* for ["null", T] (or [T, "null"]) unions: branch index of null, else -1 */
     int union_value; /* branch index of T, else -1 */
+    int item_null;   /* the same for an array's items (ts_xml 20.1/20.2: ["float", "null"]) */
+    int item_value;
+    bool default_null; /* the schema's default is null (or none): a field not in the sample is null */
     sal_kafka_source source;
     const sal_field_info *field; /* SAL_KAFKA_SRC_SAMPLE only */
 } sal_kafka_enc_field;
