@@ -384,32 +384,61 @@ static void *decode_with(const sal_topic_info *t, const char *schema, const char
     return back;
 }
 
+/* A sample of topic t encoded by the codec with t's schema edited. */
+typedef struct edited_case {
+    const sal_topic_info *t;
+    char *schema;
+    void *s;
+    sal_clock clock;
+    sal_kafka_codec c;
+    sal_kafka_buf buf;
+} edited_case;
+
+static void edited_case_encode(edited_case *k, const sal_topic_info *t, void (*edit)(json_t *fields),
+                               void *sample)
+{
+    char err[256];
+    memset(k, 0, sizeof *k);
+    k->t = t;
+    k->schema = edited_schema(t, edit);
+    k->s = sample;
+    init_clock(&k->clock);
+    if (sal_kafka_codec_init(&k->c, t, k->schema, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(sal_kafka_encode(&k->c, 9, k->s, &k->clock, &k->buf, err, sizeof err), 0);
+}
+
+/* The case's message read back by the decoder (sal_sample_free it). */
+static void *edited_case_decode(const edited_case *k)
+{
+    return decode_with(k->t, k->schema, (const char *)k->buf.data + 5, k->buf.len - 5);
+}
+
+static void edited_case_fini(edited_case *k)
+{
+    sal_kafka_buf_fini(&k->buf);
+    sal_kafka_codec_fini(&k->c);
+    sal_clock_fini(&k->clock);
+    sal_sample_free(k->t, k->s);
+    free(k->schema);
+}
+
 static void writer_lacks_fields(void **state)
 {
     (void)state;
     const sal_topic_info *t = topic_of(ocps, "logevent_summaryState");
-    char *schema = edited_schema(t, drop_fields);
-    void *s = summary_state_sample(t);
-    sal_clock clock;
-    init_clock(&clock);
-    sal_kafka_codec c;
-    char err[256];
-    sal_kafka_buf buf = {0};
-    assert_int_equal(sal_kafka_codec_init(&c, t, schema, err, sizeof err), 0);
-    assert_int_equal(sal_kafka_encode(&c, 9, s, &clock, &buf, err, sizeof err), 0);
-    assert_int_equal(buf.len, 58 - 1 - 2); /* no summaryState, no private_origin */
-    void *back = decode_with(t, schema, (const char *)buf.data + 5, buf.len - 5);
+    edited_case k;
+    edited_case_encode(&k, t, drop_fields, summary_state_sample(t));
+    assert_int_equal(k.buf.len, 58 - 1 - 2); /* no summaryState, no private_origin */
+    void *back = edited_case_decode(&k);
     assert_int_equal(sal_sample_get_i32(t, back, "summaryState"), 0);
     assert_int_equal(sal_sample_get_i32(t, back, "private_origin"), 0);
     assert_int_equal(sal_sample_get_i32(t, back, "private_seqNum"), 7);
     assert_string_equal(sal_sample_get_string(t, back, "private_identity"), "OCPS:1");
     assert_true(sal_sample_get_number(t, back, "private_sndStamp", 0) == 1767225637.25);
     sal_sample_free(t, back);
-    sal_kafka_buf_fini(&buf);
-    sal_kafka_codec_fini(&c);
-    sal_clock_fini(&clock);
-    sal_sample_free(t, s);
-    free(schema);
+    edited_case_fini(&k);
 }
 
 static void writer_has_extra_fields(void **state)
@@ -493,25 +522,18 @@ static void nullable_floats_of_ts_xml_20_1(void **state)
 {
     (void)state;
     const sal_topic_info *t = topic_of(widget, "position");
-    char *schema = edited_schema(t, fields_of_20_1);
     void *s = sal_sample_new(t);
     fill_sample(t, s);
-    sal_clock clock;
-    init_clock(&clock);
-    sal_kafka_codec c;
-    char err[256];
-    sal_kafka_buf buf = {0};
-    if (sal_kafka_codec_init(&c, t, schema, err, sizeof err) != 0) {
-        fail_msg("%s", err);
-    }
-    assert_int_equal(sal_kafka_encode(&c, 9, s, &clock, &buf, err, sizeof err), 0);
+    edited_case k;
+    edited_case_encode(&k, t, fields_of_20_1, s);
+    const char *schema = k.schema;
     /* avro-c reads every float and double through its union's value branch */
     avro_schema_t as;
     assert_int_equal(avro_schema_from_json_length(schema, strlen(schema), &as), 0);
     avro_value_iface_t *iface = avro_generic_class_from_schema(as);
     avro_value_t rec, branch, elem, item;
     assert_int_equal(avro_generic_value_new(iface, &rec), 0);
-    avro_reader_t r = avro_reader_memory((const char *)buf.data + 5, (int64_t)buf.len - 5);
+    avro_reader_t r = avro_reader_memory((const char *)k.buf.data + 5, (int64_t)k.buf.len - 5);
     assert_int_equal(avro_value_read(r, &rec), 0);
     int which;
     double d = -1.0;
@@ -539,14 +561,10 @@ static void nullable_floats_of_ts_xml_20_1(void **state)
     avro_value_iface_decref(iface);
     avro_schema_decref(as);
     /* and our decoder reads it back whole */
-    void *back = decode_with(t, schema, (const char *)buf.data + 5, buf.len - 5);
+    void *back = edited_case_decode(&k);
     assert_samples_equal(t, s, back);
     sal_sample_free(t, back);
-    sal_kafka_buf_fini(&buf);
-    sal_kafka_codec_fini(&c);
-    sal_clock_fini(&clock);
-    sal_sample_free(t, s);
-    free(schema);
+    edited_case_fini(&k);
 }
 
 static void bad_input_is_refused(void **state)
