@@ -181,7 +181,14 @@ def select_generics(xml_dir, generics_text):
         matched = [n for n in generic_names if categories.get(n) == entry]
         if not matched:
             if entry not in generic_names:
-                raise GenError(f"AddedGenerics entry {entry!r} names no category or generic topic")
+                why = ""
+                if not any(categories.values()):
+                    # ts_xml before 10.1: no <Category>, <Generics>yes</Generics>
+                    why = (
+                        f" ({path} gives its topics no <Category>: a ts_xml release before 10.1, "
+                        "which ts_sal 7 cannot build either)"
+                    )
+                raise GenError(f"AddedGenerics entry {entry!r} names no category or generic topic{why}")
             matched = [entry]
         chosen += [n for n in matched if n not in chosen]
     keep = set(chosen)

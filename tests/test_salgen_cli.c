@@ -379,6 +379,31 @@ static void bad_input_gives_clear_errors(void **state)
                       "Bad", "lacks the command_ prefix");
 }
 
+/* ts_xml before 10.1 gives its generics no <Category> (ts_sal 7 cannot
+ * build those releases either): the error says so, not only that
+ * 'mandatory' names nothing. */
+static void generics_without_categories_named(void **state)
+{
+    (void)state;
+    char *dir = make_tree(CMD(ITEM("x", "long")));
+    char *p = tu_path_join(dir, "SALGenerics.xml");
+    const char *gen = "<SALObjects>\n<SALEventSet>\n<SALEvent>\n<Subsystem>SALGeneric</Subsystem>\n"
+                      "<EFDB_Topic>SALGeneric_logevent_heartbeat</EFDB_Topic>\n</SALEvent>\n</SALEventSet>\n"
+                      "</SALObjects>\n";
+    tu_write_file(p, gen, strlen(gen));
+    free(p);
+    char *out = tu_path_join(dir, "out");
+    char *log = NULL;
+    assert_int_equal(run_salgen(dir, "Bad", out, &log), 1);
+    if (strstr(log, "gives its topics no <Category>: a ts_xml release before 10.1") == NULL) {
+        fail_msg("no reason in: %s", log);
+    }
+    free(log);
+    free(out);
+    tu_remove_tree(dir);
+    free(dir);
+}
+
 /* The eight private fields of a non-indexed component, as ts_xml appends them. */
 #define PRIVATE_FIELDS                                                                                       \
     "{\"name\": \"private_sndStamp\", \"type\": \"double\", \"default\": 0.0, \"description\": \"Time of "   \
@@ -551,6 +576,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(indexed_any_component),
         cmocka_unit_test(avro_types_follow_the_release),
         cmocka_unit_test(bad_input_gives_clear_errors),
+        cmocka_unit_test(generics_without_categories_named),
         cmocka_unit_test(line_rules_without_vectors),
         cmocka_unit_test(camera_avsc_topics),
         cmocka_unit_test(bad_avsc_gives_clear_errors),
