@@ -809,6 +809,37 @@ static void completion_poll_error_is_in_the_reason(void **state)
                                      "LSSTCAM_WEP_PROCESSING_RESULT 2025111500400: WRONGTYPE"));
 }
 
+/* A poll error naming a long non-ASCII instrument is cut at a character:
+ * the reason keeps its end (a byte cut there made the reason end at it,
+ * losing the pushed keys). */
+static void completion_poll_error_keeps_the_reason_whole(void **state)
+{
+    ctx *c = *state;
+    fx *f = &c->f;
+    char instrument[256] = "x";
+    for (int i = 0; i < 100; i++) {
+        strcat(instrument, "\xc3\x89"); /* U+00C9, unchanged by toupper */
+    }
+    char hash[320];
+    snprintf(hash, sizeof hash, "%s_WEP_PROCESSING_RESULT", instrument);
+    hash[0] = 'X';
+    redisReply *rep = redisCommand(c->rc, "SET %s not-a-hash", hash);
+    freeReplyObject(rep);
+    char config[512];
+    snprintf(config, sizeof config, "{\"%s-FROM-OCS_DONUTPAIR\": \"2025111500500,2025111500501\"}",
+             instrument);
+    run r;
+    execute(f, &r, config, 10);
+    assert_int_equal(r.ack, SAL_CMD_FAILED);
+    int exit_code;
+    json_t *res = job_result(f, r.job_id, &exit_code);
+    const char *why = json_string_value(json_object_get(json_object_get(res, "errorSummary"), "message"));
+    print_message("%s\n", why);
+    assert_non_null(strstr(why, "(completion_timeout); the last poll: HGET X"));
+    assert_non_null(strstr(why, "; every key was pushed: x"));
+    json_decref(res);
+}
+
 /* An execute waiting for its completion record while the operator goes
  * to STANDBY and a start fails (Redis down: the CSC is left with no
  * client): the wait goes on without one, the next start's client takes
@@ -893,6 +924,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(completion_wait_times_out_with_a_reason, setup_wait_short, teardown),
         cmocka_unit_test_setup_teardown(completion_wait_finds_comcamsim_shifted_record, setup_wait, teardown),
         cmocka_unit_test_setup_teardown(completion_poll_error_is_in_the_reason, setup_wait_short, teardown),
+        cmocka_unit_test_setup_teardown(completion_poll_error_keeps_the_reason_whole, setup_wait_short,
+                                        teardown),
         cmocka_unit_test_setup_teardown(completion_timeout_kept_with_a_slow_poll, setup_wait_slow_poll,
                                         teardown),
     };

@@ -599,6 +599,18 @@ static void schedule_poll(ra_job *j)
 
 /* The reply of HGET for the first record not found yet (arg: the job;
  * poll_waits asks for one record at a time). */
+/* Keep text as the job's last poll failure, cut at a character so that
+ * the reason it goes into stays whole (keep_whole_chars). */
+static void set_poll_error(ra_job *j, const char *text)
+{
+    size_t n = strlen(text);
+    if (n >= sizeof j->poll_error) {
+        n = sal_utf8_cut(text, sizeof j->poll_error - 1);
+    }
+    memcpy(j->poll_error, text, n);
+    j->poll_error[n] = '\0';
+}
+
 static void on_poll_reply(void *arg, const ocps_redis_reply *reply, const char *failure)
 {
     ra_job *j = arg;
@@ -623,16 +635,18 @@ static void on_poll_reply(void *arg, const ocps_redis_reply *reply, const char *
     } else if (w != NULL && reply != NULL && reply->kind == OCPS_REDIS_ERROR) {
         /* the record cannot be read (WRONGTYPE, NOAUTH, LOADING...): said
          * once, and kept for the timeout's reason */
-        char said[sizeof j->poll_error];
-        snprintf(said, sizeof said, "HGET %.64s %.24s: %.*s", w->hash, w->visit,
-                 (int)(reply->len < 96 ? reply->len : 96), reply->str);
-        if (strcmp(said, j->poll_error) != 0) {
+        char said[sizeof w->hash + sizeof w->visit + 512];
+        snprintf(said, sizeof said, "HGET %s %s: %.*s", w->hash, w->visit,
+                 (int)(reply->len < 400 ? reply->len : 400), reply->str);
+        char before[sizeof j->poll_error];
+        memcpy(before, j->poll_error, sizeof before);
+        set_poll_error(j, said);
+        if (strcmp(before, j->poll_error) != 0) {
             SAL_LOG(j->ra->csc, SAL_LOG_WARNING, "Job %s: completion poll %s", j->id, said);
-            memcpy(j->poll_error, said, sizeof said);
         }
     } else if (failure != NULL) {
         SAL_LOG(j->ra->csc, SAL_LOG_DEBUG, "Job %s: completion poll failed: %s", j->id, failure);
-        snprintf(j->poll_error, sizeof j->poll_error, "%.190s", failure);
+        set_poll_error(j, failure);
     } else {
         j->poll_error[0] = '\0'; /* answered: no record yet */
     }
@@ -672,7 +686,7 @@ static void poll_waits(uv_timer_t *t)
         }
         /* Redis is down: try again until the time is up */
         if (j->ra->redis != NULL) {
-            snprintf(j->poll_error, sizeof j->poll_error, "%.190s", err);
+            set_poll_error(j, err);
         }
         j->waited = (uv_hrtime() - j->wait_started_ns) / 1e9;
         if (j->waited >= j->ra->s.completion_timeout) {

@@ -5,7 +5,7 @@
  * order, as the Python OCPS does. Each execute gets a job id (INPROGRESS,
  * the job_id event) and a job_result listing the keys pushed and the
  * lists' lengths; optionally it waits for Rapid Analysis's completion
- * record of the AOS keys (HSET <INSTRUMENT>_WEP_PROCESSING_RESULT).
+ * record of a donut pair (HSET <INSTRUMENT>_WEP_PROCESSING_RESULT).
  * Redis is used through ocps_redis: nothing here blocks the loop.
  */
 #ifndef OCPS_RA_H
