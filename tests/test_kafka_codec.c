@@ -567,6 +567,59 @@ static void nullable_floats_of_ts_xml_20_1(void **state)
     edited_case_fini(&k);
 }
 
+/* The other order, ["null", T] (the cameras' .avsc form), as array items,
+ * and a field the sample lacks whose default is null: the items carry
+ * branch 1, the missing field the null branch. */
+static void fields_null_first(json_t *fields)
+{
+    for (size_t i = 0; i < json_array_size(fields); i++) {
+        json_t *f = json_array_get(fields, i);
+        if (strcmp(json_string_value(json_object_get(f, "name")), "xyz") == 0) {
+            json_object_set_new(f, "type",
+                                json_pack("{s:s, s:[s, s]}", "type", "array", "items", "null", "double"));
+        }
+    }
+    json_array_append_new(
+        fields, json_pack("{s:s, s:[s, s], s:n}", "name", "extra_n", "type", "null", "double", "default"));
+}
+
+static void null_first_union_items(void **state)
+{
+    (void)state;
+    const sal_topic_info *t = topic_of(widget, "position");
+    void *s = sal_sample_new(t);
+    fill_sample(t, s);
+    edited_case k;
+    edited_case_encode(&k, t, fields_null_first, s);
+    avro_schema_t as;
+    assert_int_equal(avro_schema_from_json_length(k.schema, strlen(k.schema), &as), 0);
+    avro_value_iface_t *iface = avro_generic_class_from_schema(as);
+    avro_value_t rec, branch, elem, item;
+    assert_int_equal(avro_generic_value_new(iface, &rec), 0);
+    avro_reader_t r = avro_reader_memory((const char *)k.buf.data + 5, (int64_t)k.buf.len - 5);
+    assert_int_equal(avro_value_read(r, &rec), 0);
+    int which = -1;
+    double d = -1.0;
+    avro_value_t v = value_of(&rec, "xyz", &branch, &which);
+    assert_int_equal(avro_value_get_by_index(&v, 2, &elem, NULL), 0);
+    assert_int_equal(avro_value_get_discriminant(&elem, &which), 0);
+    assert_int_equal(which, 1);
+    assert_int_equal(avro_value_get_current_branch(&elem, &item), 0);
+    assert_int_equal(avro_value_get_double(&item, &d), 0);
+    assert_true(d == sal_sample_get_number(t, s, "xyz", 2));
+    value_of(&rec, "extra_n", &branch, &which);
+    assert_int_equal(which, 0);
+    assert_int_equal(avro_value_get_type(&branch), AVRO_NULL);
+    avro_reader_free(r);
+    avro_value_decref(&rec);
+    avro_value_iface_decref(iface);
+    avro_schema_decref(as);
+    void *back = edited_case_decode(&k);
+    assert_samples_equal(t, s, back);
+    sal_sample_free(t, back);
+    edited_case_fini(&k);
+}
+
 static void bad_input_is_refused(void **state)
 {
     (void)state;
@@ -1016,19 +1069,13 @@ static void client_settings(void **state)
 const struct CMUnitTest *kafka_codec_tests(size_t *n)
 {
     static const struct CMUnitTest tests[] = {
-        cmocka_unit_test(worked_example),
-        cmocka_unit_test(round_trip_ocps),
-        cmocka_unit_test(round_trip_widget),
-        cmocka_unit_test(writer_lacks_fields),
-        cmocka_unit_test(writer_has_extra_fields),
-        cmocka_unit_test(nullable_floats_of_ts_xml_20_1),
-        cmocka_unit_test(bad_input_is_refused),
-        cmocka_unit_test(lengths_are_checked),
-        cmocka_unit_test(recursive_writer_schema_is_refused),
-        cmocka_unit_test(keys_match_salobj),
-        cmocka_unit_test(environment),
-        cmocka_unit_test(client_settings),
-        cmocka_unit_test(identity_whole_both_ways),
+        cmocka_unit_test(worked_example),          cmocka_unit_test(round_trip_ocps),
+        cmocka_unit_test(round_trip_widget),       cmocka_unit_test(writer_lacks_fields),
+        cmocka_unit_test(writer_has_extra_fields), cmocka_unit_test(nullable_floats_of_ts_xml_20_1),
+        cmocka_unit_test(null_first_union_items),  cmocka_unit_test(bad_input_is_refused),
+        cmocka_unit_test(lengths_are_checked),     cmocka_unit_test(recursive_writer_schema_is_refused),
+        cmocka_unit_test(keys_match_salobj),       cmocka_unit_test(environment),
+        cmocka_unit_test(client_settings),         cmocka_unit_test(identity_whole_both_ways),
     };
     *n = sizeof tests / sizeof tests[0];
     return tests;

@@ -768,6 +768,10 @@ static void completion_wait_times_out_with_a_reason(void **state)
     execute(f, &r, "{\"" CWFS "\": \"2025111500302\"}", 10);
     assert_int_equal(r.ack, SAL_CMD_COMPLETE);
     assert_true(r.done_at - r.sent_at < 1.0);
+    /* nor the spec's name for it, which nobody sends (it waited) */
+    execute(f, &r, "{\"LSSTCam-FROM-OCS_CWFSIMAGE\": \"2025111500303\"}", 10);
+    assert_int_equal(r.ack, SAL_CMD_COMPLETE);
+    assert_true(r.done_at - r.sent_at < 1.0);
 }
 
 /* Rapid Analysis adds 5000000000000 to LSSTComCamSim's visit ids before
