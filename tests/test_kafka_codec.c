@@ -518,6 +518,31 @@ static avro_value_t value_of(avro_value_t *rec, const char *name, avro_value_t *
     return v;
 }
 
+/* The case's message as avro-c's generic reader reads it. */
+typedef struct avro_c_read {
+    avro_schema_t schema;
+    avro_value_iface_t *iface;
+    avro_reader_t reader;
+    avro_value_t rec;
+} avro_c_read;
+
+static void avro_c_read_case(avro_c_read *a, const edited_case *k)
+{
+    assert_int_equal(avro_schema_from_json_length(k->schema, strlen(k->schema), &a->schema), 0);
+    a->iface = avro_generic_class_from_schema(a->schema);
+    assert_int_equal(avro_generic_value_new(a->iface, &a->rec), 0);
+    a->reader = avro_reader_memory((const char *)k->buf.data + 5, (int64_t)k->buf.len - 5);
+    assert_int_equal(avro_value_read(a->reader, &a->rec), 0);
+}
+
+static void avro_c_read_fini(avro_c_read *a)
+{
+    avro_reader_free(a->reader);
+    avro_value_decref(&a->rec);
+    avro_value_iface_decref(a->iface);
+    avro_schema_decref(a->schema);
+}
+
 static void nullable_floats_of_ts_xml_20_1(void **state)
 {
     (void)state;
@@ -526,22 +551,18 @@ static void nullable_floats_of_ts_xml_20_1(void **state)
     fill_sample(t, s);
     edited_case k;
     edited_case_encode(&k, t, fields_of_20_1, s);
-    const char *schema = k.schema;
     /* avro-c reads every float and double through its union's value branch */
-    avro_schema_t as;
-    assert_int_equal(avro_schema_from_json_length(schema, strlen(schema), &as), 0);
-    avro_value_iface_t *iface = avro_generic_class_from_schema(as);
-    avro_value_t rec, branch, elem, item;
-    assert_int_equal(avro_generic_value_new(iface, &rec), 0);
-    avro_reader_t r = avro_reader_memory((const char *)k.buf.data + 5, (int64_t)k.buf.len - 5);
-    assert_int_equal(avro_value_read(r, &rec), 0);
+    avro_c_read a;
+    avro_c_read_case(&a, &k);
+    avro_value_t *rec = &a.rec;
+    avro_value_t branch, elem, item;
     int which;
     double d = -1.0;
-    avro_value_t v = value_of(&rec, "private_sndStamp", &branch, &which);
+    avro_value_t v = value_of(rec, "private_sndStamp", &branch, &which);
     assert_int_equal(which, 0);
     assert_int_equal(avro_value_get_double(&v, &d), 0);
     assert_true(d == 1767225637.25);
-    v = value_of(&rec, "xyz", &branch, &which);
+    v = value_of(rec, "xyz", &branch, &which);
     assert_int_equal(which, -1); /* an array of unions */
     size_t n = 0;
     assert_int_equal(avro_value_get_size(&v, &n), 0);
@@ -552,14 +573,11 @@ static void nullable_floats_of_ts_xml_20_1(void **state)
     assert_int_equal(avro_value_get_current_branch(&elem, &item), 0);
     assert_int_equal(avro_value_get_double(&item, &d), 0);
     assert_true(d == sal_sample_get_number(t, s, "xyz", 1));
-    v = value_of(&rec, "extra_d", &branch, &which);
+    v = value_of(rec, "extra_d", &branch, &which);
     assert_int_equal(which, 0);
     assert_int_equal(avro_value_get_double(&v, &d), 0);
     assert_true(d == 0.0);
-    avro_reader_free(r);
-    avro_value_decref(&rec);
-    avro_value_iface_decref(iface);
-    avro_schema_decref(as);
+    avro_c_read_fini(&a);
     /* and our decoder reads it back whole */
     void *back = edited_case_decode(&k);
     assert_samples_equal(t, s, back);
@@ -591,29 +609,23 @@ static void null_first_union_items(void **state)
     fill_sample(t, s);
     edited_case k;
     edited_case_encode(&k, t, fields_null_first, s);
-    avro_schema_t as;
-    assert_int_equal(avro_schema_from_json_length(k.schema, strlen(k.schema), &as), 0);
-    avro_value_iface_t *iface = avro_generic_class_from_schema(as);
-    avro_value_t rec, branch, elem, item;
-    assert_int_equal(avro_generic_value_new(iface, &rec), 0);
-    avro_reader_t r = avro_reader_memory((const char *)k.buf.data + 5, (int64_t)k.buf.len - 5);
-    assert_int_equal(avro_value_read(r, &rec), 0);
+    avro_c_read a;
+    avro_c_read_case(&a, &k);
+    avro_value_t *rec = &a.rec;
+    avro_value_t branch, elem, item;
     int which = -1;
     double d = -1.0;
-    avro_value_t v = value_of(&rec, "xyz", &branch, &which);
+    avro_value_t v = value_of(rec, "xyz", &branch, &which);
     assert_int_equal(avro_value_get_by_index(&v, 2, &elem, NULL), 0);
     assert_int_equal(avro_value_get_discriminant(&elem, &which), 0);
     assert_int_equal(which, 1);
     assert_int_equal(avro_value_get_current_branch(&elem, &item), 0);
     assert_int_equal(avro_value_get_double(&item, &d), 0);
     assert_true(d == sal_sample_get_number(t, s, "xyz", 2));
-    value_of(&rec, "extra_n", &branch, &which);
+    value_of(rec, "extra_n", &branch, &which);
     assert_int_equal(which, 0);
     assert_int_equal(avro_value_get_type(&branch), AVRO_NULL);
-    avro_reader_free(r);
-    avro_value_decref(&rec);
-    avro_value_iface_decref(iface);
-    avro_schema_decref(as);
+    avro_c_read_fini(&a);
     void *back = edited_case_decode(&k);
     assert_samples_equal(t, s, back);
     sal_sample_free(t, back);
